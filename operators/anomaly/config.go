@@ -1,0 +1,174 @@
+package anomaly
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Method names accepted in Config.Method.
+const (
+	MethodAuto     = "auto"     // the default: currently "ensemble"
+	MethodRCF      = "rcf"      // robust random cut forest on shingles
+	MethodKNN      = "knn"      // conformal k-nearest-neighbour distance on shingles
+	MethodRobust   = "robust"   // robust z-score against a rolling median/MAD baseline
+	MethodEnsemble = "ensemble" // calibrated combination of rcf, knn and robust
+)
+
+// Methods lists the method names, "auto" first.
+var Methods = []string{MethodAuto, MethodRCF, MethodKNN, MethodRobust, MethodEnsemble}
+
+// ConcreteMethods lists the methods that "auto" may resolve to, i.e. every
+// method except "auto" itself.
+var ConcreteMethods = []string{MethodRCF, MethodKNN, MethodRobust, MethodEnsemble}
+
+// DefaultMethod is what "auto" (or an empty Method) resolves to.
+const DefaultMethod = MethodEnsemble
+
+// Config configures a Detector. The zero value of every field but Fields
+// means "the default"; Fields may be empty for a single unnamed value.
+type Config struct {
+	// Method is one of Methods; "" means "auto".
+	Method string
+	// Threshold is the score at or above which a point is an anomaly, in
+	// (0, 1]; 0 means the method's default (DefaultThreshold).
+	Threshold float64
+	// Seed makes randomised methods (rcf, ensemble) deterministic: the same
+	// seed and input give the same scores.
+	Seed int64
+	// Fields names the values passed to Score, in order; it sets their
+	// number. Empty means one value named "value".
+	Fields []string
+
+	// ShingleSize is how many consecutive points form one sample for rcf and
+	// knn (default 8); 1 disables shingling.
+	ShingleSize int
+	// Trees and SampleSize size the random cut forest (defaults 40 and 256):
+	// each tree holds the last SampleSize shingles.
+	Trees, SampleSize int
+	// Neighbours and History size the knn method (defaults 3 and 600): the
+	// distance to the Neighbours nearest of the last History shingles.
+	Neighbours, History int
+	// Suppress is the number of points after a reported score during which
+	// scores no higher are damped, so one incident is reported once
+	// (default 200; -1 turns suppression off).
+	Suppress int
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultShingleSize = 8
+	DefaultTrees       = 40
+	DefaultSampleSize  = 256
+	DefaultNeighbours  = 3
+	DefaultHistory     = 600
+	DefaultSuppress    = 200
+)
+
+// DefaultThreshold returns the default Threshold of a method: the threshold
+// that maximised its NAB standard-profile score (see docs/anomaly.md).
+func DefaultThreshold(method string) float64 {
+	switch resolve(method) {
+	case MethodRCF:
+		return 0.6
+	case MethodKNN:
+		return 0.6
+	case MethodRobust:
+		return 0.6
+	default:
+		return 0.6
+	}
+}
+
+// ErrInvalidConfig is wrapped by every Validate error.
+var ErrInvalidConfig = errors.New("anomaly: invalid config")
+
+// Validate checks cfg. Errors name the field and what it allows.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if c.Method != "" && !contains(Methods, c.Method) {
+		return bad("method", "unknown method %q; want one of %s", c.Method, strings.Join(Methods, ", "))
+	}
+	if math.IsNaN(c.Threshold) || c.Threshold < 0 || c.Threshold > 1 {
+		return bad("threshold", "%v is outside (0, 1] (0 means the method's default)", c.Threshold)
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Fields {
+		if f == "" {
+			return bad("fields", "field %d has an empty name", i)
+		}
+		if seen[f] {
+			return bad("fields", "field %q is listed twice", f)
+		}
+		seen[f] = true
+	}
+	checks := []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"shingle_size", c.ShingleSize, 0, 64},
+		{"trees", c.Trees, 0, 1000},
+		{"sample_size", c.SampleSize, 0, 1 << 16},
+		{"neighbours", c.Neighbours, 0, 100},
+		{"history", c.History, 0, 1 << 16},
+		{"suppress", c.Suppress, -1, 1 << 20},
+	}
+	for _, ch := range checks {
+		if ch.v < ch.lo || ch.v > ch.hi {
+			return bad(ch.name, "%d is outside [%d, %d] (0 means the default)", ch.v, ch.lo, ch.hi)
+		}
+	}
+	if c.SampleSize != 0 && c.SampleSize < 4 {
+		return bad("sample_size", "%d is too small; want at least 4", c.SampleSize)
+	}
+	if c.History != 0 && c.Neighbours != 0 && c.History <= c.Neighbours {
+		return bad("history", "%d must exceed neighbours (%d)", c.History, c.Neighbours)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields set to their defaults and Method
+// resolved ("auto" becomes the concrete default).
+func (c Config) withDefaults() Config {
+	c.Method = resolve(c.Method)
+	if c.Threshold == 0 {
+		c.Threshold = DefaultThreshold(c.Method)
+	}
+	if len(c.Fields) == 0 {
+		c.Fields = []string{"value"}
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.ShingleSize, DefaultShingleSize)
+	def(&c.Trees, DefaultTrees)
+	def(&c.SampleSize, DefaultSampleSize)
+	def(&c.Neighbours, DefaultNeighbours)
+	def(&c.History, DefaultHistory)
+	def(&c.Suppress, DefaultSuppress)
+	if c.Suppress < 0 {
+		c.Suppress = 0
+	}
+	return c
+}
+
+func resolve(method string) string {
+	if method == "" || method == MethodAuto {
+		return DefaultMethod
+	}
+	return method
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

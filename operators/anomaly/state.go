@@ -1,0 +1,135 @@
+package anomaly
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+)
+
+// ErrBadState is wrapped by Restore errors about the data itself.
+var ErrBadState = errors.New("anomaly: bad detector state")
+
+// MarshalBinary serialises everything the detector has learned (models,
+// calibration, suppression and the random generator), so that Restore
+// continues exactly where it stopped.
+func (d *detector) MarshalBinary() ([]byte, error) {
+	pcg, err := d.st.pcg.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: marshal random state: %w", err)
+	}
+	d.st.PCG = pcg
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(d.st); err != nil {
+		return nil, fmt.Errorf("anomaly: marshal detector: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore brings back a detector from MarshalBinary's output. cfg must be
+// the Config the detector was made with (method and fields are checked;
+// the threshold may differ).
+func Restore(cfg Config, data []byte) (Detector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	st := new(state)
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(st); err != nil {
+		return nil, fmt.Errorf("%w: decode: %v", ErrBadState, err)
+	}
+	switch {
+	case st.Version != stateVersion:
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadState, st.Version, stateVersion)
+	case st.Method != c.Method:
+		return nil, fmt.Errorf("%w: saved by method %q, config says %q", ErrBadState, st.Method, c.Method)
+	case st.Fields != len(c.Fields):
+		return nil, fmt.Errorf("%w: saved with %d fields, config has %d", ErrBadState, st.Fields, len(c.Fields))
+	}
+	if err := st.check(c); err != nil {
+		return nil, err
+	}
+	st.pcg = new(rand.PCG)
+	if err := st.pcg.UnmarshalBinary(st.PCG); err != nil {
+		return nil, fmt.Errorf("%w: random state: %v", ErrBadState, err)
+	}
+	st.Base.scratch = make([]float64, 0, st.Base.Size)
+	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
+}
+
+// check rejects decoded state whose shapes would make Score panic.
+func (st *state) check(c Config) error {
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadState, what) }
+	nf := st.Fields
+	dim := nf * c.ShingleSize
+	if len(st.Last) != nf || len(st.Shingle) != dim || st.Base == nil || st.Sup == nil ||
+		len(st.Cal) != numModels {
+		return bad("shape does not match the config")
+	}
+	if st.Base.Fields != nf || st.Base.Size <= 0 || len(st.Base.Buf) != nf*st.Base.Size {
+		return bad("baseline shape")
+	}
+	use := models(st.Method)
+	for m, on := range use {
+		cal := st.Cal[m]
+		if on != (cal != nil) {
+			return bad("calibrators do not match the method")
+		}
+		if cal != nil && (cal.Short <= 0 || cal.Size <= 0 || len(cal.Recent) != cal.Short || len(cal.Hist) != cal.Size) {
+			return bad("calibrator shape")
+		}
+	}
+	if use[modelRCF] {
+		f := st.Forest
+		if f == nil || f.Dim != dim || f.Size <= 0 || len(f.Trees) == 0 {
+			return bad("forest shape")
+		}
+		for _, t := range f.Trees {
+			if err := t.check(f.Dim, f.Size); err != nil {
+				return err
+			}
+		}
+	}
+	if use[modelKNN] {
+		k := st.KNN
+		if k == nil || k.Dim != dim || k.K <= 0 || k.Size <= 0 || len(k.Buf) != k.Size*k.Dim {
+			return bad("knn shape")
+		}
+	}
+	if len(st.Sup.At) != len(st.Sup.Peak) {
+		return bad("suppressor shape")
+	}
+	return nil
+}
+
+// check verifies a decoded tree's arrays agree and its links stay in range.
+func (t *rcTree) check(dim, size int) error {
+	n := len(t.Mass)
+	if len(t.Left) != n || len(t.Right) != n || len(t.Parent) != n || len(t.CutDim) != n ||
+		len(t.CutVal) != n || len(t.Min) != n*dim || len(t.Max) != n*dim || len(t.LeafOf) != size {
+		return fmt.Errorf("%w: tree arrays differ in length", ErrBadState)
+	}
+	in := func(i int32) bool { return i >= -1 && int(i) < n }
+	if !in(t.Root) {
+		return fmt.Errorf("%w: tree root out of range", ErrBadState)
+	}
+	for i := range n {
+		if !in(t.Left[i]) || !in(t.Right[i]) || !in(t.Parent[i]) || t.CutDim[i] < -1 || int(t.CutDim[i]) >= dim {
+			return fmt.Errorf("%w: tree node %d out of range", ErrBadState, i)
+		}
+	}
+	for _, l := range t.LeafOf {
+		if l < 0 || int(l) >= n {
+			if t.Root >= 0 && l != 0 {
+				return fmt.Errorf("%w: sample slot out of range", ErrBadState)
+			}
+		}
+	}
+	for _, f := range t.Free {
+		if f < 0 || int(f) >= n {
+			return fmt.Errorf("%w: free node out of range", ErrBadState)
+		}
+	}
+	return nil
+}
