@@ -1,0 +1,257 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// GeneratorConfig configures the built-in clickstream generator.
+type GeneratorConfig struct {
+	// Shards is the number of shards (tasks); default 1.
+	Shards int
+	// Rate is records per second over all shards; 0 means as fast as the
+	// job consumes them.
+	Rate float64
+	// Keys is the number of distinct pages (the natural window key);
+	// default 100.
+	Keys int
+	// Users is the number of distinct users; default 1000. About 5% of
+	// the users are bots ("bot-17").
+	Users int
+	// Seed makes the records deterministic: the same seed, shard count and
+	// Start give the same records.
+	Seed uint64
+	// Count bounds the total number of records (spread evenly over the
+	// shards); 0 means unbounded.
+	Count int64
+	// Start is the event time of each shard's first record; zero means the
+	// wall clock when a shard is opened.
+	Start time.Time
+	// Step is the event-time distance between consecutive records of one
+	// shard; default 1s/(Rate/Shards), or 1ms when Rate is 0.
+	Step time.Duration
+}
+
+// Validate checks ranges.
+func (c GeneratorConfig) Validate() error {
+	switch {
+	case c.Shards < 0 || c.Shards > 1024:
+		return configErr("generator: shards %d: use 1 to 1024", c.Shards)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return configErr("generator: rate %v: use a positive number of records/s, or 0 for as fast as possible", c.Rate)
+	case c.Keys < 0:
+		return configErr("generator: keys %d must be positive", c.Keys)
+	case c.Users < 0:
+		return configErr("generator: users %d must be positive", c.Users)
+	case c.Count < 0:
+		return configErr("generator: count %d must not be negative", c.Count)
+	case c.Step < 0:
+		return configErr("generator: step %v must not be negative", c.Step)
+	}
+	return nil
+}
+
+// Generator produces a synthetic clickstream for demos and benchmarks. Each
+// record is an object
+//
+//	{"page": "/p/17", "user": "u-123", "latency_ms": 42.5, "status": 200,
+//	 "country": "de", "ts": 1767225600000}
+//
+// with ts the event time in epoch milliseconds. Pages are uniform over
+// Keys; latencies are log-normal around 40 ms with a slow tail; statuses
+// are mostly 200. Positions are per-shard record indexes.
+type Generator struct {
+	cfg   GeneratorConfig
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+	pages []string
+	users []string
+}
+
+var countries = []string{"de", "us", "fr", "jp", "br", "in", "gb", "nl"}
+
+// NewGenerator validates cfg, fills defaults and returns the source.
+func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 1
+	}
+	if cfg.Keys == 0 {
+		cfg.Keys = 100
+	}
+	if cfg.Users == 0 {
+		cfg.Users = 1000
+	}
+	if cfg.Step == 0 {
+		if cfg.Rate > 0 {
+			cfg.Step = time.Duration(float64(time.Second) * float64(cfg.Shards) / cfg.Rate)
+		} else {
+			cfg.Step = time.Millisecond
+		}
+	}
+	g := &Generator{cfg: cfg, now: time.Now, sleep: sleepCtx}
+	g.pages = make([]string, cfg.Keys)
+	for i := range g.pages {
+		g.pages[i] = "/p/" + strconv.Itoa(i)
+	}
+	g.users = make([]string, cfg.Users)
+	for i := range g.users {
+		if i%20 == 19 {
+			g.users[i] = "bot-" + strconv.Itoa(i)
+		} else {
+			g.users[i] = "u-" + strconv.Itoa(i)
+		}
+	}
+	return g, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Bounded reports whether Count bounds the generator.
+func (g *Generator) Bounded() bool { return g.cfg.Count > 0 }
+
+// Shards returns shard-0 ... shard-(Shards-1).
+func (g *Generator) Shards(ctx context.Context) ([]Shard, error) {
+	out := make([]Shard, g.cfg.Shards)
+	for i := range out {
+		out[i] = Shard{ID: "shard-" + strconv.Itoa(i)}
+	}
+	return out, nil
+}
+
+// Open starts shard after record index after.
+func (g *Generator) Open(ctx context.Context, shard Shard, after string) (Reader, error) {
+	idx := -1
+	for i := 0; i < g.cfg.Shards; i++ {
+		if shard.ID == "shard-"+strconv.Itoa(i) {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil, configErr("generator has no shard %q", shard.ID)
+	}
+	var next int64
+	if after != "" {
+		n, err := strconv.ParseInt(after, 10, 64)
+		if err != nil || n < 0 {
+			return nil, configErr("generator shard %s: position %q is not an index", shard.ID, after)
+		}
+		next = n + 1
+	}
+	limit := int64(-1)
+	if g.cfg.Count > 0 {
+		limit = g.cfg.Count / int64(g.cfg.Shards)
+		if int64(idx) < g.cfg.Count%int64(g.cfg.Shards) {
+			limit++
+		}
+	}
+	start := g.cfg.Start
+	if start.IsZero() {
+		start = g.now()
+	}
+	r := &genReader{g: g, shard: shard.ID, next: next, limit: limit,
+		startMs: start.UnixMilli(), opened: g.now(), first: next}
+	r.rng = rand.New(rand.NewPCG(g.cfg.Seed, uint64(idx)+1))
+	// Skip the random draws of records before next so a resumed shard
+	// continues the same sequence.
+	for i := int64(0); i < next; i++ {
+		r.record(i)
+	}
+	return r, nil
+}
+
+type genReader struct {
+	g       *Generator
+	shard   string
+	rng     *rand.Rand
+	next    int64
+	limit   int64
+	startMs int64
+	opened  time.Time
+	first   int64
+}
+
+func (r *genReader) record(i int64) map[string]any {
+	g := r.g
+	page := g.pages[r.rng.IntN(len(g.pages))]
+	user := g.users[r.rng.IntN(len(g.users))]
+	lat := 40 * math.Exp(0.5*r.rng.NormFloat64())
+	if r.rng.IntN(100) == 0 {
+		lat *= 10
+	}
+	status := 200
+	switch x := r.rng.IntN(100); {
+	case x < 2:
+		status = 500
+	case x < 6:
+		status = 404
+	}
+	country := countries[r.rng.IntN(len(countries))]
+	ts := r.startMs + int64(float64(i)*float64(g.cfg.Step)/float64(time.Millisecond))
+	return map[string]any{
+		"page":       page,
+		"user":       user,
+		"latency_ms": math.Round(lat*10) / 10,
+		"status":     float64(status),
+		"country":    country,
+		"ts":         float64(ts),
+	}
+}
+
+func (r *genReader) Read(ctx context.Context, buf []Record) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	want := int64(len(buf))
+	if r.limit >= 0 {
+		if r.next >= r.limit {
+			return 0, io.EOF
+		}
+		want = min(want, r.limit-r.next)
+	}
+	if rate := r.g.cfg.Rate / float64(r.g.cfg.Shards); rate > 0 {
+		for {
+			due := int64(r.g.now().Sub(r.opened).Seconds()*rate) + 1 - (r.next - r.first)
+			if due > 0 {
+				want = min(want, due)
+				break
+			}
+			wait := time.Duration(float64(time.Second) / rate)
+			if err := r.g.sleep(ctx, wait); err != nil {
+				return 0, err
+			}
+		}
+	}
+	now := r.g.now().UnixMilli()
+	for k := int64(0); k < want; k++ {
+		buf[k] = Record{Value: r.record(r.next), Position: strconv.FormatInt(r.next, 10), Arrival: now}
+		r.next++
+	}
+	return int(want), nil
+}
+
+func (r *genReader) Children() []Shard { return nil }
+
+func (r *genReader) Close() error { return nil }
+
+// String describes the generator for logs.
+func (g *Generator) String() string {
+	return fmt.Sprintf("generator(shards=%d rate=%v keys=%d count=%d seed=%d)",
+		g.cfg.Shards, g.cfg.Rate, g.cfg.Keys, g.cfg.Count, g.cfg.Seed)
+}
