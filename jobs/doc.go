@@ -1,0 +1,21 @@
+// Package jobs owns Runnel's job files: parsing the YAML (or JSON) into a
+// typed Spec, validating it with errors that name the line, the field and
+// what is allowed, compiling every JS snippet at submit time, and resolving
+// the operator graph (chain by default; input:/inputs: make fan-out and
+// union). Job lifecycle and persistence will live here too.
+//
+// The output is plain data: Parse returns a *Spec whose defaults are filled
+// in and whose Operator.From / Sink.From say what each node reads; Graph
+// gives the topological order. Mapping a Spec onto operators, sources and
+// sinks is the runtime wiring's job, not this package's.
+//
+// JS snippets (map, filter, window key, event_time, custom aggregate parts,
+// detect key) are single expressions that evaluate to a function; see
+// WrapSnippet for exactly how they are compiled, and CompileSnippet /
+// CompileFunctions to compile them the same way at run time.
+//
+// The job-file reference in docs/jobs.md is generated from Fields by
+// TestDocsReference (run it with -update to rewrite the table), and
+// TestFieldsMatchStructs checks Fields against the yaml tags of the structs,
+// so the format, the structs and the docs cannot drift apart.
+package jobs

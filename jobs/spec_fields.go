@@ -1,0 +1,118 @@
+package jobs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Field documents one key of the job-file format. Path uses [] for list
+// elements and <name> for user-chosen keys (aggregate names), e.g.
+// operators[].window.aggregate.<name>.init.
+type Field struct {
+	Path    string
+	Type    string
+	Default string
+	Allowed string
+}
+
+// fields is the job-file format, key by key. It is the single list the
+// parser accepts keys from (anything else is an unknown field), the
+// reference table in docs/jobs.md is generated from it (TestDocsReference),
+// and a test checks it against the yaml tags of the Spec structs.
+var fields = []Field{
+	{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
+	{"source", "mapping", "required", "exactly one of `stream`, `file`, `generator`"},
+	{"source.stream", "string", "—", "stream name `[A-Za-z0-9_.-]{1,128}`; created with `shards` shards if missing"},
+	{"source.file", "string", "—", "path of a bounded JSON-lines or CSV file (`runnel run`)"},
+	{"source.generator", "mapping", "—", "the built-in synthetic source"},
+	{"source.generator.rate", "int or `max`", "1000", "records/s per shard, ≥ 1, or `max` (as fast as possible)"},
+	{"source.generator.keys", "int", "100", "number of distinct keys (pages, users), ≥ 1"},
+	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, ts}`"},
+	{"source.generator.count", "int", "0", "records per shard before the source ends; 0 = unbounded"},
+	{"source.generator.seed", "int", "0", "any integer; same seed, same records"},
+	{"source.shards", "int", "1", "1–1024; stream: shard count if created; generator: shards produced; not for `file`"},
+	{"source.start", "string or mapping", "trim_horizon", "`trim_horizon`, `latest` or `{at_timestamp: TIME}`; stream only"},
+	{"source.start.at_timestamp", "RFC 3339 time", "—", "e.g. `2026-01-02T15:04:05Z`"},
+	{"source.format", "string", "json (file: csv if the path ends in .csv)", "stream: `json`, `text`, `bytes`; file: `json`, `csv`, `text`; not for `generator`"},
+	{"source.event_time", "JS function", "arrival time", "`r => ...` returning epoch ms or an RFC 3339 string"},
+	{"source.watermark", "duration", "0s", "≥ 0; bounded out-of-orderness"},
+	{"functions", "JS statements", "none", "function and const declarations shared by all snippets"},
+	{"operators", "list", "empty", "operators, a chain unless `input`/`inputs` say otherwise"},
+	{"operators[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks, not `source`"},
+	{"operators[].input", "string", "the previous operator (the first: `source`)", "an operator id or `source`"},
+	{"operators[].inputs", "list of strings", "—", "several operator ids (or `source`): a union; not with `input`"},
+	{"operators[].map", "JS function", "—", "`r => record | null | [records]`"},
+	{"operators[].filter", "JS function", "—", "`r => boolean`"},
+	{"operators[].window", "mapping", "—", "a keyed event-time window"},
+	{"operators[].window.key", "JS function", "required", "`r => key` (converted to a string)"},
+	{"operators[].window.tumbling", "duration", "—", "> 0; one of `tumbling`, `sliding`, `session`"},
+	{"operators[].window.sliding", "mapping", "—", "`{size, every}`"},
+	{"operators[].window.sliding.size", "duration", "required", "> 0"},
+	{"operators[].window.sliding.every", "duration", "required", "> 0 and ≤ `size`"},
+	{"operators[].window.session", "mapping", "—", "`{gap}`"},
+	{"operators[].window.session.gap", "duration", "required", "> 0"},
+	{"operators[].window.allowed_lateness", "duration", "0s", "≥ 0"},
+	{"operators[].window.aggregate", "mapping", "required", "result column name → aggregate; at least one"},
+	{"operators[].window.aggregate.<name>", "string or mapping", "—", "`count`, `sum(f)`, `avg(f)`, `min(f)`, `max(f)`, `p50(f)`, `p95(f)`, `p99(f)`, `distinct(f)`, a JS object expression `({init, add, merge, result})`, or a mapping of the four; name `[A-Za-z_][A-Za-z0-9_]*`, not `window_start`, `window_end`, `key`"},
+	{"operators[].window.aggregate.<name>.init", "JS function", "required", "`() => acc`"},
+	{"operators[].window.aggregate.<name>.add", "JS function", "required", "`(acc, r) => acc`"},
+	{"operators[].window.aggregate.<name>.merge", "JS function", "required", "`(a, b) => acc`"},
+	{"operators[].window.aggregate.<name>.result", "JS function", "identity", "`acc => value`"},
+	{"operators[].detect", "mapping", "—", "streaming anomaly detection, one model per key"},
+	{"operators[].detect.value", "string or list of strings", "required", "numeric field(s) scored together"},
+	{"operators[].detect.key", "JS function", "the record's key from the upstream window", "`r => key`"},
+	{"operators[].detect.method", "string", "auto", "a detector name `[a-z0-9_-]+` (see docs/anomaly.md)"},
+	{"operators[].detect.threshold", "number", "0 (the method's default)", "0 < t < 1"},
+	{"operators[].detect.seed", "int", "0", "any integer"},
+	{"operators[].on_error", "string or mapping", "fail", "`fail`, `skip` or `{dead_letter: STREAM}`"},
+	{"operators[].on_error.dead_letter", "string", "—", "stream name"},
+	{"operators[].timeout", "duration", "100ms", "1ms–1m; time budget of one JS call"},
+	{"sinks", "list", "required", "at least one sink"},
+	{"sinks[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks"},
+	{"sinks[].input", "string", "the job's only end operator (the last one of a chain)", "an operator id or `source`"},
+	{"sinks[].late", "string", "—", "a window operator id: take its late records; not with `input`"},
+	{"sinks[].dashboard", "mapping", "—", "live results in the web UI and results API"},
+	{"sinks[].dashboard.title", "string", "the sink id", "any text"},
+	{"sinks[].dashboard.rows", "int", "10000", "1–1000000 recent rows kept"},
+	{"sinks[].stream", "mapping", "—", "one JSON record per result; partition key = the window key"},
+	{"sinks[].stream.name", "string", "required", "stream name"},
+	{"sinks[].stream.shards", "int", "1", "1–1024; shard count if the stream is created"},
+	{"sinks[].file", "mapping", "—", "results written to a file"},
+	{"sinks[].file.path", "string", "required", "file path"},
+	{"sinks[].file.format", "string", "from the extension: .arrow/.ipc → arrow, .parquet → parquet, else jsonl", "`jsonl`, `arrow`, `parquet`"},
+	{"sinks[].log", "empty mapping", "—", "`{}`: print results as JSON lines"},
+	{"checkpoint", "mapping", "—", "periodic checkpoints"},
+	{"checkpoint.every", "duration", "10s", "≥ 100ms"},
+}
+
+// Fields returns the job-file reference: every key with its type, default
+// and allowed values.
+func Fields() []Field { return append([]Field(nil), fields...) }
+
+// childKeys returns the keys allowed directly under a schema path ("" for
+// the top level), in reference order.
+func childKeys(schemaPath string) []string {
+	prefix := ""
+	if schemaPath != "" {
+		prefix = schemaPath + "."
+	}
+	var keys []string
+	for _, f := range fields {
+		rest, ok := strings.CutPrefix(f.Path, prefix)
+		if !ok || rest == "" || strings.ContainsAny(rest, ".[") || strings.HasPrefix(rest, "<") {
+			continue
+		}
+		keys = append(keys, rest)
+	}
+	return keys
+}
+
+// ReferenceTable renders Fields as the Markdown table in docs/jobs.md.
+func ReferenceTable() string {
+	var b strings.Builder
+	b.WriteString("| field | type | default | allowed |\n|---|---|---|---|\n")
+	for _, f := range fields {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Path, f.Type, f.Default, strings.ReplaceAll(f.Allowed, "|", "\\|"))
+	}
+	return b.String()
+}

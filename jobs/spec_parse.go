@@ -1,0 +1,758 @@
+package jobs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxJobFileSize bounds the size of a job file Parse accepts.
+const MaxJobFileSize = 1 << 20
+
+// Parse reads a job file (YAML; JSON is valid YAML), fills in defaults and
+// validates it, compiling every JS snippet. On failure the error is a
+// *SpecError listing every problem found, each naming its line and field.
+func Parse(src []byte) (*Spec, error) {
+	s, ps := parse(src)
+	if s == nil {
+		return nil, ps.err()
+	}
+	v := newValidator(s)
+	v.ps = ps
+	v.run()
+	if err := v.ps.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parse converts the YAML into a Spec, recording where each value sits and
+// reporting structural problems: syntax, unknown or duplicate keys, wrong
+// types, unparseable values. It returns a nil Spec only when the file is not
+// YAML at all.
+func parse(src []byte) (*Spec, *problems) {
+	ps := &problems{}
+	if len(src) > MaxJobFileSize {
+		ps.add(Problem{Code: CodeInvalid, Message: fmt.Sprintf("the job file is %d bytes; the limit is %d", len(src), MaxJobFileSize)})
+		return nil, ps
+	}
+	if t := bytes.TrimLeft(src, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		// JSON may be indented with tabs, which YAML forbids as
+		// indentation. Outside strings a tab is only whitespace in JSON,
+		// and inside them it must be escaped, so spaces are equivalent
+		// and keep every column.
+		src = bytes.ReplaceAll(src, []byte{'\t'}, []byte{' '})
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			ps.add(Problem{Code: CodeMissing, Message: "the job file is empty", Hint: "see docs/jobs.md for the format"})
+		} else {
+			ps.add(yamlProblem(err))
+		}
+		return nil, ps
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		ps.add(Problem{Line: extra.Line, Code: CodeYAML, Message: "a job file holds one YAML document; found a second one", Hint: "remove the `---` separator and what follows, or submit it as its own job"})
+	}
+	p := &parser{s: &Spec{info: &fileInfo{pos: map[string]position{}, bad: map[string]bool{}}}, ps: ps, src: src}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	p.spec(doc)
+	return p.s, ps
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlProblem turns a yaml.v3 syntax error into a Problem with its line.
+func yamlProblem(err error) Problem {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{Line: line, Code: CodeYAML, Message: "not valid YAML: " + m[2]}
+	}
+	return Problem{Code: CodeYAML, Message: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// fileInfo is what a parsed Spec remembers about its file.
+type fileInfo struct {
+	pos map[string]position
+	// bad holds the paths that already have a parse problem, so Validate
+	// does not report a second, derived one for them.
+	bad map[string]bool
+}
+
+// position says where a value sits in the file; for scalars also how it
+// is written, so positions inside a JS snippet map back to file lines.
+type position struct {
+	line, col int
+	style     yaml.Style
+	// indent is the column of a literal block's first content line.
+	indent int
+}
+
+type parser struct {
+	s   *Spec
+	ps  *problems
+	src []byte
+}
+
+// fieldMap is one YAML mapping of the job file: its path and its values by
+// key (aliases resolved).
+type fieldMap struct {
+	path, schema string
+	node         *yaml.Node
+	m            map[string]*yaml.Node
+}
+
+func (f fieldMap) has(key string) bool { return f.m[key] != nil }
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (p *parser) problem(n *yaml.Node, path, code, msg, hint string) {
+	pr := Problem{Field: path, Code: code, Message: msg, Hint: hint}
+	if n != nil {
+		pr.Line, pr.Column = n.Line, n.Column
+	}
+	p.ps.add(pr)
+	p.s.info.bad[path] = true
+}
+
+// record notes where path's value is. A mapping or list keeps the position
+// of its key when it has one, so a missing field is reported on the line
+// that introduces its parent.
+func (p *parser) record(n *yaml.Node, path string) {
+	if _, ok := p.s.info.pos[path]; ok && n.Kind != yaml.ScalarNode {
+		return
+	}
+	pos := position{line: n.Line, col: n.Column, style: n.Style}
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		pos.indent = p.blockIndent(n.Line)
+	}
+	p.s.info.pos[path] = pos
+}
+
+// blockIndent returns the column of the first non-blank content line after
+// line (the header line of a block scalar).
+func (p *parser) blockIndent(line int) int {
+	lines := bytes.Split(p.src, []byte{'\n'})
+	for i := line; i < len(lines); i++ {
+		l := bytes.TrimRight(lines[i], "\r")
+		if t := bytes.TrimLeft(l, " "); len(t) > 0 {
+			return len(l) - len(t) + 1
+		}
+	}
+	return 1
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "empty"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "not a value"
+}
+
+// mapping checks that n is a mapping whose keys are all allowed under
+// schema and distinct, and returns its values by key. ok is false when n
+// is not a mapping.
+func (p *parser) mapping(n *yaml.Node, schema, path string) (fieldMap, bool) {
+	f := fieldMap{path: path, schema: schema, node: n, m: map[string]*yaml.Node{}}
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			p.problem(n, path, CodeType, "must be a mapping, not "+kindName(n), "e.g. "+mappingExample(schema))
+		}
+		return f, false
+	}
+	f.node = n
+	p.record(n, path)
+	allowed := childKeys(schema)
+	for _, kv := range p.pairs(n, path) {
+		if !contains(allowed, kv.key) {
+			hint := suggest(kv.key, allowed)
+			if hint == "" {
+				hint = "allowed: " + strings.Join(allowed, ", ")
+			}
+			p.problem(kv.k, join(path, kv.key), CodeUnknownField, "unknown field", hint)
+			continue
+		}
+		f.m[kv.key] = kv.v
+	}
+	return f, true
+}
+
+type pair struct {
+	key  string
+	k, v *yaml.Node
+}
+
+// pairs returns a mapping's entries in order, reporting non-scalar,
+// duplicate and merge keys.
+func (p *parser) pairs(n *yaml.Node, path string) []pair {
+	var out []pair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		if k == nil || k.Kind != yaml.ScalarNode {
+			p.problem(n.Content[i], path, CodeType, "a key must be a plain name", "")
+			continue
+		}
+		if k.Tag == "!!merge" {
+			p.problem(k, join(path, k.Value), CodeUnknownField, "YAML merge keys (<<) are not supported", "write the fields out")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			p.problem(k, join(path, k.Value), CodeDuplicateKey, fmt.Sprintf("appears twice (first on line %d)", first), "")
+			continue
+		}
+		seen[k.Value] = k.Line
+		p.record(k, join(path, k.Value))
+		out = append(out, pair{k.Value, k, v})
+	}
+	return out
+}
+
+func mappingExample(schema string) string {
+	keys := childKeys(schema)
+	if len(keys) > 3 {
+		keys = keys[:3]
+	}
+	if len(keys) == 0 {
+		return "{}"
+	}
+	return "{" + strings.Join(keys, ": ..., ") + ": ...}"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// scalar returns the scalar at key, or nil (with a problem) when the value
+// is not a non-empty scalar. A missing key returns nil silently.
+func (p *parser) scalar(f fieldMap, key string) (*yaml.Node, string) {
+	path := join(f.path, key)
+	n := resolve(f.m[key])
+	if f.m[key] == nil {
+		return nil, path
+	}
+	if n == nil || n.Kind != yaml.ScalarNode {
+		what := "not a value"
+		if n != nil {
+			what = kindName(n)
+		}
+		p.problem(orNode(n, f.m[key]), path, CodeType, "must be a single value, not "+what, "")
+		return nil, path
+	}
+	if n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
+		p.problem(n, path, CodeInvalid, "is empty", "remove the field to use its default")
+		return nil, path
+	}
+	p.record(n, path)
+	return n, path
+}
+
+func orNode(a, b *yaml.Node) *yaml.Node {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (p *parser) str(f fieldMap, key string) string {
+	n, _ := p.scalar(f, key)
+	if n == nil {
+		return ""
+	}
+	return n.Value
+}
+
+// integer parses an int field; positive rejects an explicit 0 (which
+// would read as "unset").
+func (p *parser) integer(f fieldMap, key string, positive bool) int64 {
+	n, path := p.scalar(f, key)
+	if n == nil {
+		return 0
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil || n.Tag == "!!str" && n.Style != 0 {
+		p.problem(n, path, CodeType, fmt.Sprintf("%q is not an integer", n.Value), "e.g. 4")
+		return 0
+	}
+	if positive && v < 1 {
+		p.problem(n, path, CodeInvalid, fmt.Sprintf("must be at least 1, not %d", v), "")
+		return 0
+	}
+	if v < 0 {
+		p.problem(n, path, CodeInvalid, fmt.Sprintf("must not be negative, not %d", v), "")
+		return 0
+	}
+	return v
+}
+
+func (p *parser) number(f fieldMap, key string) float64 {
+	n, path := p.scalar(f, key)
+	if n == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(n.Value, 64)
+	if err != nil || n.Tag == "!!str" && n.Style != 0 {
+		p.problem(n, path, CodeType, fmt.Sprintf("%q is not a number", n.Value), "e.g. 0.9")
+		return 0
+	}
+	return v
+}
+
+// duration parses a duration field; positive rejects an explicit 0.
+func (p *parser) duration(f fieldMap, key string, positive bool) time.Duration {
+	n, path := p.scalar(f, key)
+	if n == nil {
+		return 0
+	}
+	d, msg := parseDuration(n.Value)
+	if msg == "" && positive && d == 0 {
+		msg = "must be greater than 0"
+	}
+	if msg != "" {
+		p.problem(n, path, CodeInvalid, msg, "e.g. 10s, 1m")
+		return 0
+	}
+	return d
+}
+
+// parseDuration accepts Go durations with a unit (500ms, 10s, 1m, 1h30m)
+// that are whole milliseconds and not negative, and a bare 0.
+func parseDuration(s string) (time.Duration, string) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, ""
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return 0, fmt.Sprintf("%q has no unit", s)
+		}
+		return 0, fmt.Sprintf("%q is not a duration", s)
+	}
+	if d < 0 {
+		return 0, fmt.Sprintf("%q is negative", s)
+	}
+	if d%time.Millisecond != 0 {
+		return 0, fmt.Sprintf("%q is not a whole number of milliseconds", s)
+	}
+	return d, ""
+}
+
+// names returns the items of a list of names; a single scalar counts as a
+// one-item list when single is true.
+func (p *parser) names(f fieldMap, key string, single bool) []string {
+	path := join(f.path, key)
+	n := resolve(f.m[key])
+	if f.m[key] == nil {
+		return nil
+	}
+	if single && n != nil && n.Kind == yaml.ScalarNode {
+		if s := p.str(f, key); s != "" {
+			return []string{s}
+		}
+		return nil
+	}
+	if n == nil || n.Kind != yaml.SequenceNode {
+		p.problem(orNode(n, f.m[key]), path, CodeType, "must be a list of names, not "+kindName(orNode(n, f.m[key])), "e.g. [a, b]")
+		return nil
+	}
+	p.record(n, path)
+	out := []string{}
+	for i, item := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		it := resolve(item)
+		if it == nil || it.Kind != yaml.ScalarNode || it.Tag == "!!null" || it.Value == "" {
+			p.problem(orNode(it, item), ip, CodeType, "must be a name", "")
+			continue
+		}
+		p.record(it, ip)
+		out = append(out, it.Value)
+	}
+	return out
+}
+
+// sequence returns the items of a list value.
+func (p *parser) sequence(n *yaml.Node, path string) []*yaml.Node {
+	r := resolve(n)
+	if r == nil || r.Kind != yaml.SequenceNode {
+		p.problem(orNode(r, n), path, CodeType, "must be a list, not "+kindName(orNode(r, n)), "each entry starts with `- id: ...`")
+		return nil
+	}
+	p.record(r, path)
+	return r.Content
+}
+
+// optionalMapping parses a mapping value that may also be written empty
+// (`log:` or `log: {}`); ok is false when the value is something else.
+func (p *parser) optionalMapping(f fieldMap, key string) (fieldMap, bool) {
+	path := join(f.path, key)
+	n := resolve(f.m[key])
+	if n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		p.record(n, path)
+		return fieldMap{path: path, schema: join(f.schema, key), m: map[string]*yaml.Node{}}, true
+	}
+	return p.mapping(f.m[key], join(f.schema, key), path)
+}
+
+func (p *parser) spec(doc *yaml.Node) {
+	top, ok := p.mapping(doc, "", "")
+	if !ok {
+		return
+	}
+	s := p.s
+	s.Name = p.str(top, "name")
+	if top.has("source") {
+		p.source(top)
+	}
+	s.Functions = p.str(top, "functions")
+	if top.has("operators") {
+		for i, n := range p.sequence(top.m["operators"], "operators") {
+			s.Operators = append(s.Operators, p.operator(n, fmt.Sprintf("operators[%d]", i)))
+		}
+	}
+	if top.has("sinks") {
+		for i, n := range p.sequence(top.m["sinks"], "sinks") {
+			s.Sinks = append(s.Sinks, p.sink(n, fmt.Sprintf("sinks[%d]", i)))
+		}
+	}
+	if top.has("checkpoint") {
+		if c, ok := p.mapping(top.m["checkpoint"], "checkpoint", "checkpoint"); ok {
+			s.Checkpoint.Every = p.duration(c, "every", true)
+		}
+	}
+}
+
+func (p *parser) source(top fieldMap) {
+	f, ok := p.mapping(top.m["source"], "source", "source")
+	if !ok {
+		return
+	}
+	src := &p.s.Source
+	src.Stream = p.str(f, "stream")
+	src.File = p.str(f, "file")
+	if f.has("generator") {
+		if g, ok := p.optionalMapping(f, "generator"); ok {
+			src.Generator = p.generator(g)
+		}
+	}
+	src.Shards = int(p.integer(f, "shards", true))
+	if f.has("start") {
+		p.start(f, &src.Start)
+	}
+	src.Format = p.str(f, "format")
+	src.EventTime = p.str(f, "event_time")
+	src.Watermark = p.duration(f, "watermark", false)
+}
+
+func (p *parser) start(f fieldMap, st *Start) {
+	path := join(f.path, "start")
+	n := resolve(f.m["start"])
+	if n != nil && n.Kind == yaml.MappingNode {
+		m, _ := p.mapping(n, "source.start", path)
+		st.Position = StartAtTimestamp
+		tn, tpath := p.scalar(m, "at_timestamp")
+		if tn == nil {
+			if !m.has("at_timestamp") {
+				p.problem(n, tpath, CodeMissing, "is required", "start: {at_timestamp: 2026-01-02T15:04:05Z}")
+			}
+			return
+		}
+		t, err := time.Parse(time.RFC3339Nano, tn.Value)
+		if err != nil {
+			p.problem(tn, tpath, CodeInvalid, fmt.Sprintf("%q is not an RFC 3339 time", tn.Value), "e.g. 2026-01-02T15:04:05Z")
+			return
+		}
+		st.AtTimestamp = t
+		return
+	}
+	v, path := p.scalar(f, "start")
+	if v == nil {
+		return
+	}
+	switch v.Value {
+	case StartTrimHorizon, StartLatest:
+		st.Position = v.Value
+	case StartAtTimestamp:
+		p.problem(v, path, CodeInvalid, "at_timestamp needs a time", "start: {at_timestamp: 2026-01-02T15:04:05Z}")
+	default:
+		hint := suggest(v.Value, []string{StartTrimHorizon, StartLatest, StartAtTimestamp})
+		if hint == "" {
+			hint = "allowed: trim_horizon, latest, {at_timestamp: TIME}"
+		}
+		p.problem(v, path, CodeInvalid, fmt.Sprintf("%q is not a start position", v.Value), hint)
+	}
+}
+
+func (p *parser) generator(f fieldMap) *Generator {
+	g := &Generator{}
+	if n, path := p.scalar(f, "rate"); n != nil {
+		if n.Value == "max" {
+			g.Rate = RateMax
+		} else if v, err := strconv.Atoi(n.Value); err == nil && v >= 1 {
+			g.Rate = v
+		} else {
+			p.problem(n, path, CodeInvalid, fmt.Sprintf("%q is not a rate", n.Value), "records per second (≥ 1) or max")
+		}
+	}
+	g.Keys = int(p.integer(f, "keys", true))
+	g.Shape = p.str(f, "shape")
+	g.Count = p.integer(f, "count", false)
+	if n, path := p.scalar(f, "seed"); n != nil {
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			p.problem(n, path, CodeType, fmt.Sprintf("%q is not an integer", n.Value), "e.g. 42")
+		}
+		g.Seed = v
+	}
+	return g
+}
+
+func (p *parser) operator(n *yaml.Node, path string) Operator {
+	var op Operator
+	f, ok := p.mapping(n, "operators[]", path)
+	if !ok {
+		return op
+	}
+	op.ID = p.str(f, "id")
+	op.Input = p.str(f, "input")
+	op.Inputs = p.names(f, "inputs", false)
+	op.Map = p.str(f, "map")
+	op.Filter = p.str(f, "filter")
+	if f.has("window") {
+		if w, ok := p.mapping(f.m["window"], "operators[].window", join(path, "window")); ok {
+			op.Window = p.window(w)
+		}
+	}
+	if f.has("detect") {
+		if d, ok := p.mapping(f.m["detect"], "operators[].detect", join(path, "detect")); ok {
+			op.Detect = p.detect(d)
+		}
+	}
+	if f.has("on_error") {
+		p.onError(f, &op.OnError)
+	}
+	op.Timeout = p.duration(f, "timeout", true)
+	return op
+}
+
+func (p *parser) onError(f fieldMap, oe *OnError) {
+	path := join(f.path, "on_error")
+	n := resolve(f.m["on_error"])
+	if n != nil && n.Kind == yaml.MappingNode {
+		m, _ := p.mapping(n, "operators[].on_error", path)
+		oe.Policy = OnErrorDeadLetter
+		oe.DeadLetter = p.str(m, "dead_letter")
+		if !m.has("dead_letter") {
+			p.problem(n, join(path, "dead_letter"), CodeMissing, "is required", "on_error: {dead_letter: STREAM}")
+		}
+		return
+	}
+	v, path := p.scalar(f, "on_error")
+	if v == nil {
+		return
+	}
+	switch v.Value {
+	case OnErrorFail, OnErrorSkip:
+		oe.Policy = v.Value
+	case OnErrorDeadLetter:
+		p.problem(v, path, CodeInvalid, "dead_letter needs a stream name", "on_error: {dead_letter: STREAM}")
+	default:
+		hint := suggest(v.Value, []string{OnErrorFail, OnErrorSkip, OnErrorDeadLetter})
+		if hint == "" {
+			hint = "allowed: fail, skip, {dead_letter: STREAM}"
+		}
+		p.problem(v, path, CodeInvalid, fmt.Sprintf("%q is not an error policy", v.Value), hint)
+	}
+}
+
+func (p *parser) window(f fieldMap) *Window {
+	w := &Window{}
+	w.Key = p.str(f, "key")
+	w.Tumbling = p.duration(f, "tumbling", true)
+	if f.has("sliding") {
+		if s, ok := p.mapping(f.m["sliding"], join(f.schema, "sliding"), join(f.path, "sliding")); ok {
+			w.Sliding = &Sliding{Size: p.duration(s, "size", true), Every: p.duration(s, "every", true)}
+		}
+	}
+	if f.has("session") {
+		if s, ok := p.mapping(f.m["session"], join(f.schema, "session"), join(f.path, "session")); ok {
+			w.Session = &Session{Gap: p.duration(s, "gap", true)}
+		}
+	}
+	w.AllowedLateness = p.duration(f, "allowed_lateness", false)
+	if f.has("aggregate") {
+		w.Aggregate = p.aggregates(f)
+	}
+	return w
+}
+
+func (p *parser) aggregates(f fieldMap) []Aggregate {
+	path, schema := join(f.path, "aggregate"), join(f.schema, "aggregate")
+	n := resolve(f.m["aggregate"])
+	if n == nil || n.Kind != yaml.MappingNode {
+		p.problem(orNode(n, f.m["aggregate"]), path, CodeType, "must be a mapping of result column to aggregate, not "+kindName(orNode(n, f.m["aggregate"])), "e.g. aggregate: {views: count, p95_ms: p95(ms)}")
+		return nil
+	}
+	p.record(n, path)
+	out := []Aggregate{}
+	for _, kv := range p.pairs(n, path) {
+		ap := join(path, kv.key)
+		a := Aggregate{Name: kv.key}
+		v := resolve(kv.v)
+		if v != nil && v.Kind == yaml.MappingNode {
+			m, _ := p.mapping(v, join(schema, "<name>"), ap)
+			a.Func = AggCustom
+			a.Init = p.str(m, "init")
+			a.Add = p.str(m, "add")
+			a.Merge = p.str(m, "merge")
+			a.Result = p.str(m, "result")
+		} else {
+			one := fieldMap{path: path, m: map[string]*yaml.Node{kv.key: kv.v}}
+			sn, _ := p.scalar(one, kv.key)
+			if sn == nil {
+				continue
+			}
+			var msg, hint string
+			a, msg, hint = ParseAggregate(kv.key, sn.Value)
+			if msg != "" {
+				p.problem(sn, ap, CodeInvalid, msg, hint)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+var (
+	aggCallRE = regexp.MustCompile(`^([A-Za-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?$`)
+	fieldRE   = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
+)
+
+// ParseAggregate parses the string form of an aggregate: a builtin such as
+// count or p95(latency_ms), or a JS object expression (starting with { or
+// (). On failure msg says what is wrong and hint what is allowed.
+func ParseAggregate(name, spec string) (a Aggregate, msg, hint string) {
+	a.Name = name
+	spec = strings.TrimSpace(spec)
+	if strings.HasPrefix(spec, "{") || strings.HasPrefix(spec, "(") {
+		a.Func, a.Object = AggCustom, spec
+		return a, "", ""
+	}
+	const allowed = "count, sum(f), avg(f), min(f), max(f), p50(f), p95(f), p99(f), distinct(f), or a JS object ({init, add, merge, result})"
+	m := aggCallRE.FindStringSubmatch(spec)
+	if m == nil {
+		return a, fmt.Sprintf("%q is not an aggregate", spec), allowed
+	}
+	fn, field := strings.ToLower(m[1]), m[2]
+	hasCall := strings.Contains(spec, "(")
+	if !contains(BuiltinAggregates, fn) {
+		hint := suggest(fn, BuiltinAggregates)
+		if hint == "" {
+			hint = allowed
+		}
+		return a, fmt.Sprintf("%q is not an aggregate", m[1]), hint
+	}
+	a.Func = fn
+	switch {
+	case fn == AggCount && hasCall:
+		return a, "count takes no field", "write count"
+	case fn != AggCount && (!hasCall || field == ""):
+		return a, fmt.Sprintf("%s needs a field", fn), fmt.Sprintf("e.g. %s(latency_ms)", fn)
+	case fn != AggCount && !fieldRE.MatchString(field):
+		return a, fmt.Sprintf("%q is not a field name", field), "a name like latency_ms, or a dotted path like req.ms"
+	}
+	a.Field = field
+	return a, "", ""
+}
+
+func (p *parser) detect(f fieldMap) *Detect {
+	d := &Detect{}
+	d.Value = p.names(f, "value", true)
+	d.Key = p.str(f, "key")
+	d.Method = p.str(f, "method")
+	d.Threshold = p.number(f, "threshold")
+	if n, path := p.scalar(f, "seed"); n != nil {
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			p.problem(n, path, CodeType, fmt.Sprintf("%q is not an integer", n.Value), "e.g. 42")
+		}
+		d.Seed = v
+	}
+	return d
+}
+
+func (p *parser) sink(n *yaml.Node, path string) Sink {
+	var s Sink
+	f, ok := p.mapping(n, "sinks[]", path)
+	if !ok {
+		return s
+	}
+	s.ID = p.str(f, "id")
+	s.Input = p.str(f, "input")
+	s.Late = p.str(f, "late")
+	if f.has("dashboard") {
+		if m, ok := p.optionalMapping(f, "dashboard"); ok {
+			s.Dashboard = &DashboardSink{Title: p.str(m, "title"), Rows: int(p.integer(m, "rows", true))}
+		}
+	}
+	if f.has("stream") {
+		if m, ok := p.mapping(f.m["stream"], "sinks[].stream", join(path, "stream")); ok {
+			s.Stream = &StreamSink{Name: p.str(m, "name"), Shards: int(p.integer(m, "shards", true))}
+		}
+	}
+	if f.has("file") {
+		if m, ok := p.mapping(f.m["file"], "sinks[].file", join(path, "file")); ok {
+			s.File = &FileSink{Path: p.str(m, "path"), Format: p.str(m, "format")}
+		}
+	}
+	if f.has("log") {
+		if _, ok := p.optionalMapping(f, "log"); ok {
+			s.Log = &LogSink{}
+		}
+	}
+	return s
+}

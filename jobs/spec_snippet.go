@@ -1,0 +1,196 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/ast"
+	jsparser "github.com/dop251/goja/parser"
+)
+
+// JSError is a JS snippet that does not compile, located inside the
+// snippet: line 1, column 1 is the snippet's first character.
+type JSError struct {
+	Line, Column int
+	Message      string
+}
+
+func (e *JSError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Message)
+}
+
+// WrapSnippet returns the JS program Runnel compiles for a snippet: the
+// snippet between parentheses, each on its own line, with trailing
+// semicolons and blank space removed. A snippet is therefore exactly one
+// expression — usually a function (`r => r.ts`, `function (r) {...}`, or
+// the name of a function declared in the functions block) — and running the
+// program yields its value. Comments may run to the end of the snippet's
+// last line. The runtime must compile snippets through WrapSnippet (or
+// CompileSnippet) so positions and meaning match what Parse checked.
+func WrapSnippet(snippet string) string {
+	return "(\n" + strings.TrimRight(snippet, " \t\r\n;") + "\n)"
+}
+
+// CompileSnippet compiles a snippet as WrapSnippet wraps it, in sloppy
+// (non-strict) mode, with source maps disabled so no file is ever read.
+// name labels the program in stack traces. A syntax error is a *JSError
+// with the position inside the snippet.
+func CompileSnippet(name, snippet string) (*goja.Program, error) {
+	prog, err := parseJS(name, WrapSnippet(snippet), snippet, 1)
+	if err != nil {
+		return nil, err
+	}
+	if msg := snippetShape(prog, false); msg != "" {
+		return nil, &JSError{Line: 1, Column: 1, Message: msg}
+	}
+	return compileJS(prog, snippet, 1)
+}
+
+// CompileObjectSnippet compiles a custom aggregate written as one JS
+// expression evaluating to an object with init, add, merge and (optional)
+// result methods.
+func CompileObjectSnippet(name, snippet string) (*goja.Program, error) {
+	prog, err := parseJS(name, WrapSnippet(snippet), snippet, 1)
+	if err != nil {
+		return nil, err
+	}
+	if msg := snippetShape(prog, true); msg != "" {
+		return nil, &JSError{Line: 1, Column: 1, Message: msg}
+	}
+	return compileJS(prog, snippet, 1)
+}
+
+// CompileFunctions compiles a job's functions block: plain statements
+// (function, const, let and var declarations), run once per JS runtime
+// before any snippet so their names are visible to every snippet.
+func CompileFunctions(name, src string) (*goja.Program, error) {
+	prog, err := parseJS(name, src, src, 0)
+	if err != nil {
+		return nil, err
+	}
+	return compileJS(prog, src, 0)
+}
+
+// parseJS parses wrapped (the snippet inside its wrapper, whose first
+// `shift` lines come before the snippet) and maps an error back into the
+// snippet.
+func parseJS(name, wrapped, snippet string, shift int) (*ast.Program, error) {
+	prog, err := jsparser.ParseFile(nil, name, wrapped, 0, jsparser.WithDisableSourceMaps)
+	if err == nil {
+		return prog, nil
+	}
+	var list jsparser.ErrorList
+	if errors.As(err, &list) && len(list) > 0 {
+		e := list[0]
+		return nil, jsErrorAt(snippet, e.Position.Line-shift, e.Position.Column, e.Message, shift > 0)
+	}
+	return nil, &JSError{Line: 1, Column: 1, Message: err.Error()}
+}
+
+func compileJS(prog *ast.Program, snippet string, shift int) (*goja.Program, error) {
+	p, err := goja.CompileAST(prog, false)
+	if err == nil {
+		return p, nil
+	}
+	var syn *goja.CompilerSyntaxError
+	if errors.As(err, &syn) && syn.File != nil {
+		pos := syn.File.Position(syn.Offset)
+		return nil, jsErrorAt(snippet, pos.Line-shift, pos.Column, syn.Message, shift > 0)
+	}
+	var ref *goja.CompilerReferenceError
+	if errors.As(err, &ref) && ref.File != nil {
+		pos := ref.File.Position(ref.Offset)
+		return nil, jsErrorAt(snippet, pos.Line-shift, pos.Column, ref.Message, shift > 0)
+	}
+	return nil, &JSError{Line: 1, Column: 1, Message: err.Error()}
+}
+
+// jsErrorAt builds a JSError at a snippet position, clamping positions in
+// the wrapper (before or after the snippet) to the snippet's edges.
+func jsErrorAt(snippet string, line, col int, msg string, wrapped bool) *JSError {
+	if wrapped {
+		snippet = strings.TrimRight(snippet, " \t\r\n;")
+	}
+	lines := strings.Split(snippet, "\n")
+	switch {
+	case line < 1:
+		return &JSError{Line: 1, Column: 1, Message: msg}
+	case line > len(lines):
+		last := lines[len(lines)-1]
+		if wrapped {
+			msg += " at the end of the snippet (a snippet is one expression: check that brackets balance)"
+		}
+		return &JSError{Line: len(lines), Column: len(last) + 1, Message: msg}
+	}
+	return &JSError{Line: line, Column: col, Message: msg}
+}
+
+// snippetShape rejects snippets that parse but cannot be what a snippet
+// must be: more than one statement, or a literal that is not a function
+// (or, for an aggregate object, not an object).
+func snippetShape(prog *ast.Program, object bool) string {
+	if len(prog.Body) != 1 {
+		return "must be a single expression"
+	}
+	st, ok := prog.Body[0].(*ast.ExpressionStatement)
+	if !ok {
+		return "must be a single expression"
+	}
+	e := st.Expression
+	if object {
+		switch x := e.(type) {
+		case *ast.ObjectLiteral:
+			return objectMethods(x)
+		case *ast.FunctionLiteral, *ast.ArrowFunctionLiteral, *ast.StringLiteral, *ast.NumberLiteral,
+			*ast.BooleanLiteral, *ast.NullLiteral, *ast.ArrayLiteral, *ast.TemplateLiteral, *ast.RegExpLiteral:
+			return "must be an object with init, add and merge methods, e.g. ({init: () => 0, add: (a, r) => a + 1, merge: (a, b) => a + b})"
+		}
+		return ""
+	}
+	switch e.(type) {
+	case *ast.StringLiteral, *ast.NumberLiteral, *ast.BooleanLiteral, *ast.NullLiteral, *ast.ObjectLiteral,
+		*ast.ArrayLiteral, *ast.TemplateLiteral, *ast.RegExpLiteral:
+		return "must be a function, e.g. r => r.page (it is a literal value)"
+	}
+	return ""
+}
+
+// objectMethods checks that an aggregate object literal names init, add
+// and merge, and nothing else than those and result.
+func objectMethods(o *ast.ObjectLiteral) string {
+	have := map[string]bool{}
+	for _, prop := range o.Value {
+		var name string
+		switch p := prop.(type) {
+		case *ast.PropertyShort:
+			name = string(p.Name.Name)
+		case *ast.PropertyKeyed:
+			if p.Computed {
+				continue
+			}
+			switch k := p.Key.(type) {
+			case *ast.StringLiteral:
+				name = string(k.Value)
+			case *ast.Identifier:
+				name = string(k.Name)
+			}
+		default:
+			return ""
+		}
+		if name == "" {
+			continue
+		}
+		if !contains([]string{"init", "add", "merge", "result"}, name) {
+			return fmt.Sprintf("unknown aggregate method %q (allowed: init, add, merge, result)", name)
+		}
+		have[name] = true
+	}
+	for _, m := range []string{"init", "add", "merge"} {
+		if !have[m] {
+			return fmt.Sprintf("the aggregate object has no %s method (needs init, add, merge; result optional)", m)
+		}
+	}
+	return ""
+}
