@@ -1,0 +1,370 @@
+package js
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/dop251/goja"
+
+	"github.com/runnel-dev/runnel/operators"
+)
+
+// Kind is what a stage does with its function's result.
+type Kind int
+
+const (
+	// Map: an object replaces the record, null/undefined drops it, an
+	// array emits each element.
+	Map Kind = iota
+	// Filter keeps the record when the result is truthy.
+	Filter
+	// Key sets Record.Key to the result (string, number or boolean; other
+	// values are an error).
+	Key
+	// EventTime sets Record.EventTime to the result: epoch milliseconds,
+	// an RFC 3339 string or a Date.
+	EventTime
+)
+
+var kindNames = [...]string{"map", "filter", "key", "event_time"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Stage is one JS step of a chain.
+type Stage struct {
+	// Operator is the operator id from the job file (or "source" for the
+	// source's event_time extractor).
+	Operator string
+	Kind     Kind
+	// Src is the JS expression evaluating to a function of one record.
+	Src     string
+	OnError OnError
+}
+
+// ChainSpec is a run of consecutive per-record JS stages that execute as
+// one fused operator, one JS call per batch.
+type ChainSpec struct {
+	Job       string
+	Functions string
+	Stages    []Stage
+	Options   Options
+}
+
+// Validate checks the spec without compiling it.
+func (s ChainSpec) Validate() error {
+	if len(s.Stages) == 0 {
+		return fmt.Errorf("js: chain of job %q has no stages", s.Job)
+	}
+	for i, st := range s.Stages {
+		if st.Operator == "" {
+			return fmt.Errorf("js: chain stage %d has no operator id", i)
+		}
+		if st.Kind < Map || st.Kind > EventTime {
+			return fmt.Errorf("js: operator %q: unknown stage kind %d", st.Operator, st.Kind)
+		}
+		if st.OnError.Mode == DeadLetter && st.OnError.Stream == "" {
+			return fmt.Errorf("js: operator %q: on_error dead_letter needs a stream", st.Operator)
+		}
+	}
+	return nil
+}
+
+// ChainProgram is a compiled chain; call New once per task.
+type ChainProgram struct {
+	spec ChainSpec
+	prog *Program
+}
+
+// CompileChain validates and compiles spec once for all tasks.
+func CompileChain(spec ChainSpec) (*ChainProgram, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	snips := make([]Snippet, len(spec.Stages))
+	for i, st := range spec.Stages {
+		snips[i] = Snippet{Name: st.Operator + "." + st.Kind.String(), Src: st.Src}
+	}
+	prog, err := Compile(spec.Functions, snips...)
+	if err != nil {
+		return nil, err
+	}
+	return &ChainProgram{spec: spec, prog: prog}, nil
+}
+
+// StageStats counts one stage's failures.
+type StageStats struct {
+	Operator     string
+	Errors       int64 // records that failed, whatever the policy
+	Skipped      int64
+	DeadLettered int64
+}
+
+// Chain runs a ChainProgram in one task. It implements operators.Operator
+// and operators.SideOutputs (one dead-letter output per dead_letter stage).
+type Chain struct {
+	spec   ChainSpec
+	vm     *VM
+	driver goja.Callable
+	state  *goja.Object // [current record index, current stage]
+	side   map[string]operators.Emitter
+	in     atomic.Int64
+	out    atomic.Int64
+	errs   []stageCounters
+
+	// per-call scratch, filled by the emit and fail callbacks
+	outs   []operators.Record
+	outIdx []int // input index of each of outs
+	batch  *operators.Batch
+	fails []failure
+}
+
+type stageCounters struct{ errors, skipped, dead atomic.Int64 }
+
+type failure struct {
+	stage, index int
+	err          error
+}
+
+// New makes the chain's VM for one task.
+func (cp *ChainProgram) New() (*Chain, error) {
+	vm, err := cp.prog.NewVM(cp.spec.Options)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", cp.spec.Job, err)
+	}
+	c := &Chain{spec: cp.spec, vm: vm, side: map[string]operators.Emitter{}, errs: make([]stageCounters, len(cp.spec.Stages))}
+	rt := vm.rt
+	fns := make([]any, len(vm.fns))
+	kinds := make([]any, len(vm.fns))
+	for i, f := range vm.fns {
+		fns[i], kinds[i] = f, int64(cp.spec.Stages[i].Kind)
+	}
+	c.state = rt.NewArray(int64(0), int64(0))
+	drv, err := vm.callFactory(driverSrc, rt.NewArray(fns...), rt.NewArray(kinds...), c.state,
+		rt.ToValue(c.emit), rt.ToValue(c.fail))
+	if err != nil {
+		return nil, err
+	}
+	c.driver, _ = goja.AssertFunction(drv)
+	return c, nil
+}
+
+// driverSrc runs every stage over a batch. Key and event-time results are
+// normalised in JS so that a bad value is an exception of that stage.
+const driverSrc = `(function (fns, kinds, st, emit, fail) {
+	var n = fns.length, isArray = Array.isArray, parse = Date.parse, stringify = JSON.stringify;
+	function toKey(k) {
+		switch (typeof k) {
+		case "string": return k;
+		case "number": case "boolean": case "bigint": return String(k);
+		}
+		throw new TypeError("key must be a string or number, got " + (k === null ? "null" : typeof k));
+	}
+	function toMs(t) {
+		var ms = NaN;
+		if (typeof t === "number") ms = t;
+		else if (typeof t === "string") ms = /^-?[0-9]+$/.test(t) ? Number(t) : parse(t);
+		else if (t instanceof Date) ms = t.getTime();
+		if (ms !== ms || ms === Infinity || ms === -Infinity)
+			throw new TypeError("event time must be epoch ms or an RFC 3339 string, got " + stringify(t));
+		return Math.floor(ms);
+	}
+	function run(s, v, i, k, t) {
+		if (s === n) { emit(v, i, k, t); return true; }
+		st[1] = s;
+		var r;
+		try {
+			r = fns[s](v);
+			if (kinds[s] === 2) r = toKey(r);
+			else if (kinds[s] === 3) r = toMs(r);
+		} catch (e) { fail(s, i, e); return false; }
+		switch (kinds[s]) {
+		case 0:
+			if (r === null || r === undefined) return true;
+			if (isArray(r)) {
+				for (var j = 0; j < r.length; j++) if (!run(s + 1, r[j], i, k, t)) return false;
+				return true;
+			}
+			return run(s + 1, r, i, k, t);
+		case 1: return r ? run(s + 1, v, i, k, t) : true;
+		case 2: return run(s + 1, v, i, r, t);
+		default: return run(s + 1, v, i, k, r);
+		}
+	}
+	return function (inp, from) {
+		for (var i = from; i < inp.length; i++) {
+			st[0] = i;
+			run(0, inp[i], i, undefined, undefined);
+		}
+	};
+})`
+
+// emit is called from JS for each output value.
+func (c *Chain) emit(call goja.FunctionCall) goja.Value {
+	i := int(call.Argument(1).ToInteger())
+	src := &c.batch.Records[i]
+	r := operators.Record{Value: exportValue(call.Argument(0)), Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
+	if k := call.Argument(2); !goja.IsUndefined(k) {
+		r.Key = k.String()
+	}
+	if t := call.Argument(3); !goja.IsUndefined(t) {
+		r.EventTime = t.ToInteger()
+	}
+	c.outs = append(c.outs, r)
+	c.outIdx = append(c.outIdx, i)
+	return goja.Undefined()
+}
+
+// fail is called from JS when a stage throws. The failed record's earlier
+// outputs (from an array-returning map) are withdrawn.
+func (c *Chain) fail(call goja.FunctionCall) goja.Value {
+	i := int(call.Argument(1).ToInteger())
+	c.truncate(i)
+	c.fails = append(c.fails, failure{
+		stage: int(call.Argument(0).ToInteger()),
+		index: i,
+		err:   exceptionOf(call.Argument(2)),
+	})
+	return goja.Undefined()
+}
+
+// truncate drops the outputs of input records from index i on.
+func (c *Chain) truncate(i int) {
+	n := len(c.outs)
+	for n > 0 && c.outIdx[n-1] >= i {
+		n--
+	}
+	clear(c.outs[n:])
+	c.outs, c.outIdx = c.outs[:n], c.outIdx[:n]
+}
+
+func exceptionOf(v goja.Value) error {
+	e := &ExceptionError{Message: v.String()}
+	if o, ok := v.(*goja.Object); ok {
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			e.Stack = strings.TrimSpace(s.String())
+			if first, _, ok := strings.Cut(e.Stack, "\n"); ok && first == e.Message {
+				e.Stack = strings.TrimSpace(e.Stack[len(first):])
+			}
+		}
+	}
+	return e
+}
+
+// Process runs the batch through every stage in one JS call (more than one
+// if a record overran its time budget).
+func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) error {
+	n := len(in.Records)
+	if n == 0 {
+		return nil
+	}
+	c.in.Add(int64(n))
+	rt := c.vm.rt
+	vals := make([]any, n)
+	for i := range in.Records {
+		v, err := toJS(rt, in.Records[i].Value)
+		if err != nil {
+			if perr := c.handle(0, &in.Records[i], err); perr != nil {
+				return perr
+			}
+			v = goja.Undefined()
+		}
+		vals[i] = v
+	}
+	inp := rt.NewArray(vals...)
+	c.batch, c.outs, c.outIdx, c.fails = in, c.outs[:0], c.outIdx[:0], c.fails[:0]
+	defer func() { c.batch = nil }()
+	for from := 0; from < n; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := c.vm.run(func() (goja.Value, error) {
+			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
+		})
+		if err == nil {
+			break
+		}
+		i := int(c.state.Get("0").ToInteger())
+		stage := int(c.state.Get("1").ToInteger())
+		// Drop what the interrupted record had emitted so far.
+		c.truncate(i)
+		if err == ErrTimeout && i > from {
+			// Record i had less than a full budget; give it a fresh one.
+			from = i
+			continue
+		}
+		if err != ErrTimeout && err != ErrMemory && err != ErrStack {
+			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
+		}
+		c.fails = append(c.fails, failure{stage: stage, index: i, err: err})
+		from = i + 1
+	}
+	if len(c.fails) > 0 {
+		for _, f := range c.fails {
+			if err := c.handle(f.stage, &in.Records[f.index], f.err); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range c.outs {
+		out.Emit(r)
+	}
+	c.out.Add(int64(len(c.outs)))
+	clear(c.outs)
+	c.outs = c.outs[:0]
+	return nil
+}
+
+// handle applies the stage's on_error policy to a failed record.
+func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {
+	st := c.spec.Stages[stage]
+	c.errs[stage].errors.Add(1)
+	jerr := &Error{Job: c.spec.Job, Operator: st.Operator, Origin: rec.Origin, Err: cause}
+	switch st.OnError.Mode {
+	case Skip:
+		c.errs[stage].skipped.Add(1)
+		return nil
+	case DeadLetter:
+		c.errs[stage].dead.Add(1)
+		if e := c.side[operators.DeadLetterOutput(st.Operator)]; e != nil {
+			e.Emit(operators.Record{
+				Value: map[string]any{"error": jerr.Error(), "job": c.spec.Job, "operator": st.Operator,
+					"origin": rec.Origin, "record": rec.Value},
+				Key: rec.Key, EventTime: rec.EventTime, Origin: rec.Origin,
+			})
+		}
+		return nil
+	default:
+		return jerr
+	}
+}
+
+// SideOutputNames lists the dead-letter outputs of dead_letter stages.
+func (c *Chain) SideOutputNames() []string {
+	var names []string
+	for _, st := range c.spec.Stages {
+		if st.OnError.Mode == DeadLetter {
+			names = append(names, operators.DeadLetterOutput(st.Operator))
+		}
+	}
+	return names
+}
+
+// SetSideOutput wires a dead-letter output.
+func (c *Chain) SetSideOutput(name string, out operators.Emitter) { c.side[name] = out }
+
+// Stats returns records in and out of the chain and per-stage failures.
+func (c *Chain) Stats() (in, out int64, stages []StageStats) {
+	for i, st := range c.spec.Stages {
+		stages = append(stages, StageStats{Operator: st.Operator, Errors: c.errs[i].errors.Load(),
+			Skipped: c.errs[i].skipped.Load(), DeadLettered: c.errs[i].dead.Load()})
+	}
+	return c.in.Load(), c.out.Load(), stages
+}
+
+// Close releases the VM.
+func (c *Chain) Close() error {
+	c.vm = nil
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package js is the JavaScript bridge of the job runtime: it compiles a
+// job's JS once, runs it in one sandboxed goja runtime per task, and
+// provides the per-record operators built on it — map, filter, and the key
+// and event-time extractors — fused into one operator per run of
+// consecutive stages (a Chain), the way Flink chains operators.
+//
+// # Snippets and compilation
+//
+// Every snippet is an expression that evaluates to a function of one
+// record ("r => r.ts", "function (r) { ... }"). Compile parses the job's
+// functions block and each snippet once (goja programs are immutable and
+// shared by all tasks); a *SyntaxError carries the line and column inside
+// the snippet as the user wrote it. Program.NewVM makes a task's runtime:
+// the sandbox is installed, the functions block is evaluated, then each
+// snippet is evaluated to its function.
+//
+// # Batches
+//
+// A Chain hands a whole batch to JS in one call: a driver function written
+// in JS loops over the records and applies the stages in order, calling
+// back into Go once per output record. Go maps and slices are wrapped for
+// JS (goja's ToValue), not copied: JS reads them in place and an
+// assignment such as r.x = 1 writes through to the Go map, so the runtime
+// must not hand the same Value to two branches that both run JS. Raw JSON
+// values ([]byte, json.RawMessage) are decoded with encoding/json first.
+// Results are exported to JSON-like Go values: integers as int64, other
+// numbers as float64, objects as map[string]any.
+//
+// A map result replaces the record; null or undefined drops it; an array
+// emits each element (in order, through the remaining stages). A filter
+// keeps the record when the result is truthy. A Key stage sets
+// Record.Key (string, number or boolean, converted to its JS string form).
+// An EventTime stage sets Record.EventTime from epoch milliseconds, a
+// decimal string of them, an RFC 3339 string or a Date. Outputs keep the
+// Origin of the input record they came from.
+//
+// # Sandbox
+//
+// goja provides pure ECMAScript: there is no require, module loader,
+// console, timer, file or network access unless a host adds them, and this
+// package adds none. It also deletes ArrayBuffer, SharedArrayBuffer,
+// DataView, the typed arrays, WeakRef and FinalizationRegistry. The global
+// object reachable through Function('return this')() therefore holds only
+// ECMAScript builtins and the job's own functions. Each task has its own
+// runtime, so tasks share no JS state.
+//
+// Bounds, and what they do not cover:
+//   - Time: each call runs under a watchdog that calls Runtime.Interrupt
+//     after Options.Budget (default 100ms). Interrupts cannot be caught by
+//     JS try/catch. A batch call interrupted while record i was running is
+//     resumed at record i with a fresh budget; record i fails only if it
+//     alone used a whole budget, so a record may run up to twice its budget
+//     before it fails. Records of the interrupted call that had finished
+//     are kept; a resumed record is run again from the start (side effects
+//     on globals of the functions block may happen twice).
+//   - Stack: SetMaxCallStackSize(Options.MaxCallStack, default 1000); the
+//     overflow is uncatchable by JS.
+//   - Memory: the builtins that can allocate a huge value in one native
+//     step, where no interrupt can reach them — String.prototype.repeat,
+//     padStart, padEnd, Array.prototype.fill and join, Array(n),
+//     Array.from — throw a RangeError-like error beyond
+//     Options.MaxStringLen elements (default 16 Mi). Allocation that grows
+//     step by step is caught by the watchdog, which samples the process heap
+//     every 10ms and interrupts the call when the heap grew by more than
+//     Options.MaxHeapGrowth (default 512 MiB) since the call began and a
+//     forced GC confirms it. This is a process-wide measure: other
+//     goroutines' allocations count, and a call may overshoot by what it
+//     allocates in 10ms. It is not a per-runtime memory limit (goja has
+//     none).
+//
+// # Errors
+//
+// A JS exception, timeout, stack overflow or memory interrupt on a record
+// becomes an *Error naming the job, the operator and the record's Origin.
+// Each stage applies its own OnError policy: Fail returns the error from
+// Process (the runtime stops the job with it), Skip counts and drops the
+// record, DeadLetter counts it and emits {error, job, operator, origin,
+// record} — record being the chain's input value — to the side output
+// operators.DeadLetterOutput(operator id), which the runtime wires to the
+// dead-letter stream. A record that fails withdraws any outputs it had
+// already produced (an array-returning map), so a record is either fully
+// processed or fully failed.
+package js

@@ -1,0 +1,99 @@
+package js
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/operators"
+)
+
+// TestSandbox runs hostile snippets; each must fail with an *Error naming
+// the operator, and the process must stay up with bounded memory.
+func TestSandbox(t *testing.T) {
+	cases := []struct {
+		name, src string
+		cause     error // nil: any JS exception
+		msg       string
+	}{
+		{"infinite loop", `r => { for (;;) {} }`, ErrTimeout, ""},
+		{"loop inside try/catch", `r => { for (;;) { try { for (;;) {} } catch (e) {} } }`, ErrTimeout, ""},
+		{"loop in finally", `r => { try { throw 1 } finally { while (true) {} } }`, ErrTimeout, ""},
+		{"deep recursion", `r => { function f(n) { return f(n + 1) + 1 } return f(0) }`, ErrStack, ""},
+		{"recursion caught", `r => { function f(n) { try { return f(n + 1) } catch (e) { return f(n + 1) } } return f(0) }`, ErrStack, ""},
+		{"huge repeat", `r => "x".repeat(1 << 30)`, nil, "sandbox limit"},
+		{"huge padEnd", `r => "".padEnd(2e9, "y")`, nil, "sandbox limit"},
+		{"huge array", `r => new Array(1e9).fill(0)`, nil, "sandbox limit"},
+		{"huge array length", `r => { var a = []; a.length = 4e9 - 1; return a.fill(1) }`, nil, "sandbox limit"},
+		{"huge join", `r => { var a = []; a.length = 1e9; return a.join("abc") }`, nil, "sandbox limit"},
+		{"array from", `r => Array.from({length: 1e9})`, nil, "sandbox limit"},
+		{"string doubling", `r => { var s = "xxxxxxxxxxxxxxxx"; for (;;) s = s + s }`, nil, ""},
+		{"array growth", `r => { var a = []; for (;;) a.push({x: a.length, y: "some text here"}) }`, nil, ""},
+		{"require", `r => require("fs")`, nil, "require is not defined"},
+		{"process", `r => process.env`, nil, "process is not defined"},
+		{"global this has no host objects", `r => { var g = Function('return this')(); if (g.require || g.process || g.setTimeout || g.console || g.Uint8Array) return r; throw new Error("clean") }`, nil, "clean"},
+		{"timers", `r => setTimeout(() => 1, 0)`, nil, "setTimeout is not defined"},
+		{"buffers", `r => new ArrayBuffer(1 << 30)`, nil, "ArrayBuffer is not defined"},
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cp, err := CompileChain(ChainSpec{Job: "evil", Options: Options{Budget: 50 * time.Millisecond, MaxHeapGrowth: 256 << 20},
+				Stages: []Stage{{Operator: "op-" + strings.ReplaceAll(tc.name, " ", "-"), Kind: Map, Src: tc.src}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := cp.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Process(context.Background(), batchOf(map[string]any{"x": 1}), &collect{})
+			var je *Error
+			if !errors.As(err, &je) {
+				t.Fatalf("want *Error, got %v", err)
+			}
+			if je.Operator != "op-"+strings.ReplaceAll(tc.name, " ", "-") || je.Job != "evil" || je.Origin != "shard-0/0" {
+				t.Fatalf("error does not name the operator and record: %v", err)
+			}
+			if tc.cause != nil && !errors.Is(err, tc.cause) {
+				t.Fatalf("want %v, got %v", tc.cause, err)
+			}
+			if tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("want %q in %v", tc.msg, err)
+			}
+			// The VM stays usable after an interrupt.
+			if _, err := c.vm.Call(c.vm.rt.ToValue(func() int { return 1 })); err != nil {
+				t.Fatalf("VM unusable after error: %v", err)
+			}
+		})
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Fatalf("live heap grew by %d MiB", grown>>20)
+	}
+}
+
+// TestVMIsolation: two VMs of one program share no globals.
+func TestVMIsolation(t *testing.T) {
+	cp, err := CompileChain(ChainSpec{Job: "j", Functions: "var n = 0; function next() { return ++n }",
+		Stages: []Stage{{Operator: "m", Kind: Map, Src: "r => ({n: next()})"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := cp.New()
+	b, _ := cp.New()
+	var oa, ob collect
+	a.Process(context.Background(), batchOf(1, 2, 3), &oa)
+	b.Process(context.Background(), batchOf(1), &ob)
+	if got := ob.recs[0].Value.(map[string]any)["n"]; got != int64(1) {
+		t.Fatalf("second VM saw state of the first: n=%v", got)
+	}
+	_ = operators.Record{}
+}

@@ -1,0 +1,316 @@
+package js
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Options bound what one call into user JavaScript may use.
+type Options struct {
+	// Budget is the time one call may take (default 100ms). A batch call
+	// is interrupted when a single record's work exceeds it; see doc.go.
+	Budget time.Duration
+	// MaxCallStack caps the JS call stack depth (default 1000 frames).
+	MaxCallStack int
+	// MaxStringLen caps strings made by repeat/padStart/padEnd/join and
+	// arrays made by Array(n)/fill, in elements (default 16 Mi).
+	MaxStringLen int
+	// MaxHeapGrowth interrupts a call when the process heap has grown by
+	// more than this many bytes since the call began and a GC confirms it
+	// (default 512 MiB).
+	MaxHeapGrowth uint64
+}
+
+// DefaultBudget is the default time budget of one call.
+const DefaultBudget = 100 * time.Millisecond
+
+func (o Options) withDefaults() Options {
+	if o.Budget <= 0 {
+		o.Budget = DefaultBudget
+	}
+	if o.MaxCallStack <= 0 {
+		o.MaxCallStack = 1000
+	}
+	if o.MaxStringLen <= 0 {
+		o.MaxStringLen = 16 << 20
+	}
+	if o.MaxHeapGrowth == 0 {
+		o.MaxHeapGrowth = 512 << 20
+	}
+	return o
+}
+
+// Sentinel causes of an interrupted call, matched with errors.Is.
+var (
+	ErrTimeout = errors.New("js: time budget exceeded")
+	ErrMemory  = errors.New("js: memory limit exceeded")
+	ErrStack   = errors.New("js: call stack too deep")
+)
+
+// VM is one goja runtime with the sandbox installed, the job's functions
+// block evaluated and every snippet evaluated to a function. A VM belongs
+// to one task (goroutine); it is not safe for concurrent use.
+type VM struct {
+	rt    *goja.Runtime
+	opts  Options
+	fns   []goja.Value
+	names []string
+}
+
+// NewVM makes a sandboxed runtime for p. It fails if the functions block
+// throws, or a snippet throws or does not evaluate to a function.
+func (p *Program) NewVM(opts Options) (*VM, error) {
+	opts = opts.withDefaults()
+	vm := &VM{rt: goja.New(), opts: opts, names: p.names}
+	if err := vm.sandbox(); err != nil {
+		return nil, err
+	}
+	if p.functions != nil {
+		if _, err := vm.run(func() (goja.Value, error) { return vm.rt.RunProgram(p.functions) }); err != nil {
+			return nil, fmt.Errorf("js: evaluate %s: %w", FunctionsName, err)
+		}
+	}
+	for i, prg := range p.snippets {
+		v, err := vm.run(func() (goja.Value, error) { return vm.rt.RunProgram(prg) })
+		if err != nil {
+			return nil, fmt.Errorf("js: evaluate %s: %w", p.names[i], err)
+		}
+		if _, ok := goja.AssertFunction(v); !ok {
+			return nil, fmt.Errorf("js: %s: expression must evaluate to a function, got %s", p.names[i], typeName(v))
+		}
+		vm.fns = append(vm.fns, v)
+	}
+	return vm, nil
+}
+
+// Runtime exposes the goja runtime for packages that build on the VM
+// (custom aggregates). Calls must go through Call or run budgeted.
+func (vm *VM) Runtime() *goja.Runtime { return vm.rt }
+
+// Func returns snippet i as a JS function value.
+func (vm *VM) Func(i int) goja.Value { return vm.fns[i] }
+
+// Call calls fn(args...) under the time and memory budget.
+func (vm *VM) Call(fn goja.Value, args ...goja.Value) (goja.Value, error) {
+	f, ok := goja.AssertFunction(fn)
+	if !ok {
+		return nil, fmt.Errorf("js: not a function: %s", typeName(fn))
+	}
+	return vm.run(func() (goja.Value, error) { return f(goja.Undefined(), args...) })
+}
+
+// run executes body under the watchdog and classifies its error.
+func (vm *VM) run(body func() (goja.Value, error)) (goja.Value, error) {
+	w := startWatchdog(vm.rt, vm.opts)
+	v, err := body()
+	w.stop()
+	return v, classify(err)
+}
+
+// classify maps goja's uncatchable errors onto the package sentinels.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) {
+		if e, ok := ie.Value().(error); ok {
+			return e
+		}
+		return ErrTimeout
+	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return ErrStack
+	}
+	return err
+}
+
+// watchdog interrupts a runtime when a call overruns its time budget or
+// the heap grows too much. It ticks every min(budget, 10ms).
+type watchdog struct {
+	rt    *goja.Runtime
+	opts  Options
+	start time.Time
+	heap0 uint64
+	mu    struct {
+		sync.Mutex
+		done  bool
+		timer *time.Timer
+	}
+}
+
+const watchTick = 10 * time.Millisecond
+
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapMu sync.Mutex
+
+func heapBytes() uint64 {
+	heapMu.Lock()
+	defer heapMu.Unlock()
+	metrics.Read(heapSample)
+	if heapSample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return heapSample[0].Value.Uint64()
+}
+
+func startWatchdog(rt *goja.Runtime, opts Options) *watchdog {
+	w := &watchdog{rt: rt, opts: opts, start: time.Now(), heap0: heapBytes()}
+	rt.ClearInterrupt()
+	w.mu.timer = time.AfterFunc(min(opts.Budget, watchTick), w.check)
+	return w
+}
+
+func (w *watchdog) check() {
+	var cause error
+	if time.Since(w.start) >= w.opts.Budget {
+		cause = ErrTimeout
+	} else if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
+		runtime.GC()
+		if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
+			cause = ErrMemory
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.done {
+		return
+	}
+	if cause != nil {
+		w.rt.Interrupt(cause)
+		return
+	}
+	next := min(w.opts.Budget-time.Since(w.start), watchTick)
+	w.mu.timer = time.AfterFunc(max(next, time.Millisecond), w.check)
+}
+
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	w.mu.done = true
+	w.mu.timer.Stop()
+	w.mu.Unlock()
+	w.rt.ClearInterrupt()
+}
+
+// sandbox removes host-ish globals and caps the builtins that can allocate
+// a huge value in one native step (which no interrupt can stop).
+func (vm *VM) sandbox() error {
+	rt := vm.rt
+	rt.SetMaxCallStackSize(vm.opts.MaxCallStack)
+	g := rt.GlobalObject()
+	// Binary buffers are not needed for record processing and allocate in
+	// one native step; goja has no require, console, timers or I/O.
+	for _, name := range []string{"ArrayBuffer", "SharedArrayBuffer", "DataView", "Int8Array", "Uint8Array",
+		"Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array", "Float32Array",
+		"Float64Array", "BigInt64Array", "BigUint64Array", "WeakRef", "FinalizationRegistry"} {
+		if err := g.Delete(name); err != nil {
+			return fmt.Errorf("js: sandbox: delete %s: %w", name, err)
+		}
+	}
+	limit := float64(vm.opts.MaxStringLen)
+	tooBig := func(what string) {
+		panic(rt.NewGoError(fmt.Errorf("%s larger than the sandbox limit of %d", what, vm.opts.MaxStringLen)))
+	}
+	thisLen := func(this goja.Value) float64 {
+		if o, ok := this.(*goja.Object); ok {
+			if l := o.Get("length"); l != nil {
+				return l.ToFloat()
+			}
+		}
+		return float64(len(this.String()))
+	}
+	strProto := rt.Get("String").ToObject(rt).Get("prototype").ToObject(rt)
+	arrProto := rt.Get("Array").ToObject(rt).Get("prototype").ToObject(rt)
+	wrap := func(obj *goja.Object, name string, size func(call goja.FunctionCall) float64) error {
+		orig, ok := goja.AssertFunction(obj.Get(name))
+		if !ok {
+			return fmt.Errorf("js: sandbox: %s is not a function", name)
+		}
+		return obj.Set(name, func(call goja.FunctionCall) goja.Value {
+			if n := size(call); math.IsNaN(n) || n > limit {
+				tooBig(name + " result")
+			}
+			v, err := orig(call.This, call.Arguments...)
+			if err != nil {
+				panic(err)
+			}
+			return v
+		})
+	}
+	err := errors.Join(
+		wrap(strProto, "repeat", func(c goja.FunctionCall) float64 {
+			return float64(len(c.This.String())) * c.Argument(0).ToFloat()
+		}),
+		wrap(strProto, "padStart", func(c goja.FunctionCall) float64 { return c.Argument(0).ToFloat() }),
+		wrap(strProto, "padEnd", func(c goja.FunctionCall) float64 { return c.Argument(0).ToFloat() }),
+		wrap(arrProto, "fill", func(c goja.FunctionCall) float64 { return thisLen(c.This) }),
+		wrap(arrProto, "join", func(c goja.FunctionCall) float64 {
+			return thisLen(c.This) * float64(1+len(c.Argument(0).String()))
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	// Array(n) and new Array(n): check n before the native constructor.
+	arrayCtor := rt.Get("Array").ToObject(rt)
+	guard, err := rt.RunString(`(function (A, check) {
+		function Array() {
+			if (arguments.length === 1 && typeof arguments[0] === "number") check(arguments[0]);
+			return Reflect.construct(A, arguments, new.target || A);
+		}
+		Array.prototype = A.prototype;
+		Object.defineProperty(A.prototype, "constructor", {value: Array, writable: true, configurable: true});
+		Array.isArray = A.isArray; Array.of = A.of;
+		Array.from = function (x) {
+			if (x !== null && x !== undefined && typeof x.length === "number") check(x.length);
+			return A.from.apply(A, arguments);
+		};
+		return Array;
+	})`)
+	if err != nil {
+		return fmt.Errorf("js: sandbox: %w", err)
+	}
+	mk, _ := goja.AssertFunction(guard)
+	check := rt.ToValue(func(n float64) {
+		if n > limit {
+			tooBig("array")
+		}
+	})
+	guarded, err := mk(goja.Undefined(), arrayCtor, check)
+	if err != nil {
+		return fmt.Errorf("js: sandbox: %w", err)
+	}
+	return g.Set("Array", guarded)
+}
+
+func typeName(v goja.Value) string {
+	if v == nil || goja.IsUndefined(v) {
+		return "undefined"
+	}
+	if goja.IsNull(v) {
+		return "null"
+	}
+	return v.ExportType().String()
+}
+
+// callFactory evaluates src (trusted code evaluating to a function) and
+// calls it with args, returning its result.
+func (vm *VM) callFactory(src string, args ...goja.Value) (goja.Value, error) {
+	f, err := vm.rt.RunString(src)
+	if err != nil {
+		return nil, fmt.Errorf("js: internal driver: %w", err)
+	}
+	fn, ok := goja.AssertFunction(f)
+	if !ok {
+		return nil, fmt.Errorf("js: internal driver is not a function")
+	}
+	return fn(goja.Undefined(), args...)
+}
