@@ -117,7 +117,7 @@ type Chain struct {
 	outs   []operators.Record
 	outIdx []int // input index of each of outs
 	batch  *operators.Batch
-	fails []failure
+	fails  []failure
 }
 
 type stageCounters struct{ errors, skipped, dead atomic.Int64 }
