@@ -1,0 +1,78 @@
+// Package runtime executes job graphs: sources → a DAG of operators →
+// sinks.
+//
+// # Tasks
+//
+// A job runs one task (goroutine) per source shard. A shard task reads a
+// batch, decodes it (in the source), assigns event times, and runs the
+// per-record operators — everything up to the first keyed node — in its
+// own instances: operator factories are called once per task, so each
+// task has its own JS runtime. What reaches a keyed node (a window) is
+// keyed by the node's key function, still in the shard task, and exchanged
+// by key hash to a fixed number of keyed tasks (Options.Parallelism) per
+// keyed node; a keyed task runs the keyed node and the unkeyed operators
+// after it. All records of a key meet in one task, so a key spread over
+// several shards yields one result per window. Every sink has one task.
+//
+// Between tasks there are only bounded channels of batches
+// (Options.QueueDepth batches of at most Options.BatchSize records). A slow
+// sink blocks the keyed tasks, which block the shard tasks, which stop
+// reading: backpressure, never unbounded memory.
+//
+// A node that is not keyed runs in the tasks of its inputs, so a union of
+// inputs partitioned differently (shards and a keyed node) must be keyed.
+// Fan-out shares records' Values between branches: operators treat input
+// Values as read-only and emit new ones.
+//
+// # Watermarks
+//
+// Each shard task tracks the largest event time it has seen; its
+// watermark is that minus the source's Watermark bound. It sends its
+// watermark in-band, on the data batches and on its own after them, so a
+// keyed task sees every record a sender sent before that sender's
+// watermark. A keyed task's watermark is the minimum over its inputs
+// (tracker): it advances the timers of its operators (windows fire) and
+// forwards the result downstream. The job's watermark (Status) is the
+// minimum over the keyed tasks.
+//
+// Rules that keep idle and finished inputs from holding the watermark back
+// forever:
+//   - a shard that reached its end (a bounded source, or a closed stream
+//     shard) counts as +inf; when all inputs ended the watermark is
+//     EndOfTime and every window fires — this is how `runnel run`
+//     completes;
+//   - a shard whose Read returned nothing for the source's IdleTimeout
+//     (default 10 s, as Flink's source idleness) is left out of the
+//     minimum until it reads again; if every input is idle the watermark is
+//     the largest of their watermarks (all are caught up). A record that
+//     then arrives behind the watermark is late;
+//   - a child shard after a split or merge is registered by its parents,
+//     in-band before their end, at the parent's last watermark, and holds
+//     the watermark from there until it reads.
+//
+// The watermark never goes backwards.
+//
+// # Resharding
+//
+// A shard starts when all of its parents that the source still lists have
+// ended (returned io.EOF), so records of one partition key keep their
+// order across a split or merge.
+//
+// # Lifecycle
+//
+// Every task runs in one errgroup per job; the first error cancels the
+// rest and the job fails with it (Status.Reason). Stop stops the sources,
+// lets the records already read drain through the operators, and closes
+// the sinks, which flushes them; if Stop's context ends first the job is
+// canceled hard. Windows that have not fired when a job is stopped stay
+// unfired. Inboxes close when their last producer returns, so shutdown
+// runs in graph order and every goroutine returns.
+//
+// # Checkpoints (issue 5)
+//
+// Source positions are explicit: Status.Shards and Positions report each
+// shard's last position handed on, and Options.Positions resumes after
+// them. Barriers are not implemented; they would be one more message kind
+// (see msgKind) emitted by shard tasks between batches and aligned by
+// keyed tasks per input, the same bookkeeping as the watermark tracker.
+package runtime

@@ -1,0 +1,90 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/runnel-dev/runnel/operators"
+)
+
+// ParseEventTime reads an event time: a number of epoch milliseconds
+// (float64, int64, int, json.Number or a decimal string) or an RFC 3339
+// string.
+func ParseEventTime(v any) (int64, error) {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || x > 1<<62 || x < -(1<<62) {
+			return 0, fmt.Errorf("event time %v is not epoch milliseconds", x)
+		}
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case json.Number:
+		return ParseEventTime(string(x))
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			return n, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return 0, fmt.Errorf("event time %q is neither epoch milliseconds nor RFC 3339", x)
+		}
+		return t.UnixMilli(), nil
+	case time.Time:
+		return x.UnixMilli(), nil
+	case nil:
+		return 0, fmt.Errorf("event time is missing (null)")
+	}
+	return 0, fmt.Errorf("event time of type %T is neither epoch milliseconds nor RFC 3339", v)
+}
+
+// FieldEventTime is a Go-native EventTimeFactory reading a top-level field
+// of object records. A record without the field, or with a value that is
+// not a time, is an error naming the record.
+func FieldEventTime(field string) EventTimeFactory {
+	return func() (EventTimeFunc, error) {
+		return func(ctx context.Context, recs []operators.Record) error {
+			for i := range recs {
+				m, ok := recs[i].Value.(map[string]any)
+				if !ok {
+					return fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
+				}
+				t, err := ParseEventTime(m[field])
+				if err != nil {
+					return fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
+				}
+				recs[i].EventTime = t
+			}
+			return nil
+		}, nil
+	}
+}
+
+// FieldKey is a Go-native key function using a top-level field of object
+// records, formatted as a string (numbers without a trailing ".0").
+func FieldKey(field string) func() (KeyFunc, error) {
+	return func() (KeyFunc, error) {
+		return func(ctx context.Context, recs []operators.Record) error {
+			for i := range recs {
+				m, _ := recs[i].Value.(map[string]any)
+				switch v := m[field].(type) {
+				case string:
+					recs[i].Key = v
+				case float64:
+					recs[i].Key = strconv.FormatFloat(v, 'f', -1, 64)
+				case nil:
+					recs[i].Key = ""
+				default:
+					recs[i].Key = fmt.Sprint(v)
+				}
+			}
+			return nil
+		}, nil
+	}
+}

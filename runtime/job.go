@@ -1,0 +1,458 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sources"
+)
+
+// Options tune how a job runs. Zero values pick the defaults.
+type Options struct {
+	// Parallelism is the number of tasks of each keyed node; default
+	// GOMAXPROCS.
+	Parallelism int
+	// BatchSize is the most records a shard task reads at once; default
+	// 512.
+	BatchSize int
+	// QueueDepth is the capacity, in batches, of every inbox between tasks
+	// (exchanges and sinks); default 4. Together with BatchSize it bounds
+	// the records in flight: a slow sink blocks its producers instead of
+	// growing memory.
+	QueueDepth int
+	// Positions resumes shards after these positions, keyed
+	// "SOURCE/SHARD" (what Status.Shards reports), e.g. from a checkpoint.
+	Positions map[string]string
+}
+
+func (o *Options) fill() {
+	if o.Parallelism <= 0 {
+		o.Parallelism = goruntime.GOMAXPROCS(0)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = 4
+	}
+}
+
+// State is a job's lifecycle state.
+type State string
+
+// Job states.
+const (
+	Running  State = "running"
+	Finished State = "finished" // every source ended and all results were written
+	Stopped  State = "stopped"  // Stop drained the job, or it was canceled
+	Failed   State = "failed"   // an operator, source or sink failed; see Reason
+)
+
+// LateCounter is implemented by operators that count late records (a
+// window's records beyond allowed lateness). It is called concurrently
+// with Process.
+type LateCounter interface{ LateRecords() int64 }
+
+// SkipCounter is implemented by operators that count records they
+// skipped on error (on_error: skip). It is called concurrently with
+// Process.
+type SkipCounter interface{ SkippedRecords() int64 }
+
+// errHardStop is the cancel cause when Stop's deadline passed.
+var errHardStop = errors.New("runtime: stop deadline passed; job canceled before it drained")
+
+// Job is a running job graph. All methods are safe for concurrent use.
+type Job struct {
+	name string
+	plan *planned
+	opts Options
+
+	exchanges map[string]*exchange // keyed node id → its inboxes
+	sinkInbox map[string]chan []sinks.Row
+	nodeStats map[string]*nodeStats // nodes, sinks and sources
+	// segTargets: segment → inboxes its tasks send to, as release funcs.
+	fanIns   map[string]*fanIn
+	keyedWM  map[string][]*atomic.Int64
+	initial  map[string][]sources.Shard // source id → shards to start first
+	srcReach map[string]map[string]bool // source id → keyed nodes its tasks feed
+
+	cancel    context.CancelCauseFunc
+	srcCancel context.CancelFunc
+	srcCtx    context.Context
+	group     *errgroup.Group
+	gctx      context.Context
+	done      chan struct{}
+	stopping  atomic.Bool
+
+	mu struct {
+		sync.Mutex
+		state   State
+		err     error
+		started time.Time
+		ended   time.Time
+		shards  map[string]*shardStatus
+		ops     map[string][]operators.Operator
+	}
+}
+
+type nodeStats struct {
+	in, out, errors atomic.Int64
+}
+
+// fanIn closes an inbox when its last producer is done.
+type fanIn struct {
+	n     atomic.Int64
+	close func()
+}
+
+func (f *fanIn) acquire() { f.n.Add(1) }
+func (f *fanIn) release() {
+	if f.n.Add(-1) == 0 {
+		f.close()
+	}
+}
+
+// Start validates g, lists the sources' shards and starts the job. The
+// job runs until its bounded sources end, Stop is called, a task fails or
+// ctx is canceled (a hard cancel).
+func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
+	p, err := plan(g)
+	if err != nil {
+		return nil, err
+	}
+	opts.fill()
+	j := &Job{name: g.Name, plan: p, opts: opts,
+		exchanges: map[string]*exchange{}, sinkInbox: map[string]chan []sinks.Row{},
+		nodeStats: map[string]*nodeStats{}, fanIns: map[string]*fanIn{},
+		keyedWM: map[string][]*atomic.Int64{}, initial: map[string][]sources.Shard{},
+		srcReach: map[string]map[string]bool{}, done: make(chan struct{})}
+	j.mu.state = Running
+	j.mu.started = time.Now()
+	j.mu.shards = map[string]*shardStatus{}
+	j.mu.ops = map[string][]operators.Operator{}
+	for id := range p.kind {
+		j.nodeStats[id] = &nodeStats{}
+	}
+	for _, id := range p.keyed {
+		x := newExchange(id, opts.Parallelism, opts.QueueDepth)
+		j.exchanges[id] = x
+		j.fanIns[id] = &fanIn{close: x.close}
+		wms := make([]*atomic.Int64, opts.Parallelism)
+		for i := range wms {
+			wms[i] = &atomic.Int64{}
+			wms[i].Store(NoWatermark)
+		}
+		j.keyedWM[id] = wms
+	}
+	for _, s := range g.Sinks {
+		ch := make(chan []sinks.Row, opts.QueueDepth)
+		j.sinkInbox[s.ID] = ch
+		j.fanIns[s.ID] = &fanIn{close: func() { close(ch) }}
+	}
+	for _, s := range g.Sources {
+		shards, err := s.Source.Shards(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list shards of source %s: %w", s.ID, err)
+		}
+		j.initial[s.ID] = shards
+		j.srcReach[s.ID] = p.reachKeyed(s.ID)
+	}
+
+	hctx, cancel := context.WithCancelCause(ctx)
+	j.cancel = cancel
+	j.group, j.gctx = errgroup.WithContext(hctx)
+	j.srcCtx, j.srcCancel = context.WithCancel(j.gctx)
+
+	// Producers take their references before any task runs, so no inbox
+	// closes early.
+	srcTargets := p.segmentTargets(-1)
+	for _, t := range srcTargets {
+		j.fanIns[t].acquire()
+	}
+	keyedTargets := make([][]string, len(p.keyed))
+	for k := range p.keyed {
+		keyedTargets[k] = p.segmentTargets(k)
+		for range opts.Parallelism {
+			for _, t := range keyedTargets[k] {
+				j.fanIns[t].acquire()
+			}
+		}
+	}
+	for _, s := range g.Sinks {
+		s := s
+		j.group.Go(func() error { return j.runSink(j.gctx, s) })
+	}
+	for k, id := range p.keyed {
+		inputs := j.keyedInputs(k)
+		for i := range opts.Parallelism {
+			tr := newTracker(inputs)
+			targets := keyedTargets[k]
+			j.group.Go(func() error {
+				defer j.releaseAll(targets)
+				return j.runKeyed(j.gctx, k, i, j.exchanges[id].inbox[i], tr)
+			})
+		}
+	}
+	j.group.Go(func() error {
+		defer j.releaseAll(srcTargets)
+		return j.runSources(j.gctx)
+	})
+	go j.wait()
+	return j, nil
+}
+
+func (j *Job) releaseAll(targets []string) {
+	for _, t := range targets {
+		j.fanIns[t].release()
+	}
+}
+
+// keyedInputs lists the senders a task of keyed node k waits for at start:
+// the initial shards of the sources that feed it and the tasks of the keyed
+// nodes that feed it.
+func (j *Job) keyedInputs(k int) []string {
+	id := j.plan.keyed[k]
+	var out []string
+	for _, s := range j.plan.g.Sources {
+		if !j.srcReach[s.ID][id] {
+			continue
+		}
+		for _, sh := range j.startable(s.ID, j.initial[s.ID], nil) {
+			out = append(out, s.ID+"/"+sh.ID)
+		}
+	}
+	for k2, up := range j.plan.keyed {
+		if k2 != k && j.plan.segmentFeeds(k2, id) {
+			for i := range j.opts.Parallelism {
+				out = append(out, keyedTaskID(up, i))
+			}
+		}
+	}
+	return out
+}
+
+func keyedTaskID(node string, i int) string { return node + "#" + strconv.Itoa(i) }
+
+func (j *Job) wait() {
+	err := j.group.Wait()
+	j.cancel(nil)
+	j.mu.Lock()
+	j.mu.ended = time.Now()
+	switch {
+	case err == nil && j.stopping.Load():
+		j.mu.state = Stopped
+	case err == nil:
+		j.mu.state = Finished
+	case errors.Is(err, errHardStop) || errors.Is(err, context.Canceled):
+		j.mu.state, j.mu.err = Stopped, err
+	default:
+		j.mu.state, j.mu.err = Failed, err
+	}
+	j.mu.Unlock()
+	close(j.done)
+}
+
+// Done is closed when the job has ended and all its goroutines returned.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Wait blocks until the job ended and returns why it failed, or nil when
+// it finished or was stopped.
+func (j *Job) Wait() error {
+	<-j.done
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.state == Failed {
+		return j.mu.err
+	}
+	return nil
+}
+
+// Stop stops the sources, lets the records already read drain through the
+// operators, and closes the sinks (which flushes them). Windows that have
+// not fired stay unfired: stopping is not the end of event time. If ctx
+// ends first, the job is canceled hard and Stop returns ctx's error after
+// every goroutine returned.
+func (j *Job) Stop(ctx context.Context) error {
+	j.stopping.Store(true)
+	j.srcCancel()
+	select {
+	case <-j.done:
+		return j.Wait()
+	case <-ctx.Done():
+		j.cancel(errHardStop)
+		<-j.done
+		return ctx.Err()
+	}
+}
+
+// Run runs g to completion: for `runnel run` over bounded sources.
+func Run(ctx context.Context, g *Graph, opts Options) (Status, error) {
+	j, err := Start(ctx, g, opts)
+	if err != nil {
+		return Status{}, err
+	}
+	err = j.Wait()
+	return j.Status(), err
+}
+
+func (j *Job) fail(err error) {
+	j.cancel(err)
+}
+
+// runSink feeds one sink until all its producers are done, then closes it.
+func (j *Job) runSink(ctx context.Context, s SinkNode) (err error) {
+	st := j.nodeStats[s.ID]
+	defer func() {
+		if cerr := s.Sink.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close sink %s: %w", s.ID, cerr)
+		}
+	}()
+	inbox := j.sinkInbox[s.ID]
+	for {
+		select {
+		case rows, ok := <-inbox:
+			if !ok {
+				return nil
+			}
+			st.in.Add(int64(len(rows)))
+			if err := s.Sink.Write(ctx, rows); err != nil {
+				st.errors.Add(1)
+				return fmt.Errorf("sink %s: %w", s.ID, err)
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// runKeyed is one task of keyed node k.
+func (j *Job) runKeyed(ctx context.Context, k, i int, inbox chan message, tr *tracker) error {
+	id := j.plan.keyed[k]
+	c, err := j.newChain(k, id, keyedTaskID(id, i))
+	if err != nil {
+		return err
+	}
+	j.registerOps(c)
+	defer c.close()
+	last := NoWatermark
+	wm := j.keyedWM[id][i]
+	for {
+		var m message
+		var ok bool
+		select {
+		case m, ok = <-inbox:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if !ok {
+			return c.close()
+		}
+		switch m.kind {
+		case msgData:
+			err := c.push(ctx, m.recs)
+			putRecords(m.recs)
+			if err != nil {
+				return err
+			}
+			tr.update(m.from, m.wm)
+		case msgWatermark:
+			tr.update(m.from, m.wm)
+		case msgOpen:
+			tr.open(m.from, m.wm)
+		case msgIdle:
+			tr.idle(m.from)
+		case msgEnd:
+			tr.end(m.from)
+		}
+		if w := tr.current(); w > last {
+			last = w
+			if err := c.advance(ctx, w); err != nil {
+				return err
+			}
+			wm.Store(w)
+		}
+	}
+}
+
+func (j *Job) registerOps(c *chain) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, n := range c.nodes {
+		j.mu.ops[n.id] = append(j.mu.ops[n.id], n.op)
+	}
+}
+
+// segmentTargets lists the keyed nodes and sinks segment seg's tasks send to.
+func (p *planned) segmentTargets(seg int) []string {
+	set := map[string]bool{}
+	from := func(id string) {
+		for _, e := range p.outs[id] {
+			if p.kind[e.to] == "sink" || (p.kind[e.to] == "node" && p.node[e.to].Key != nil) {
+				set[e.to] = true
+			}
+		}
+	}
+	if seg == -1 {
+		for _, s := range p.g.Sources {
+			from(s.ID)
+		}
+	}
+	for _, id := range p.order {
+		if p.segment[id] == seg {
+			from(id)
+		}
+	}
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// segmentFeeds reports whether keyed segment k sends to keyed node to.
+func (p *planned) segmentFeeds(k int, to string) bool {
+	for _, t := range p.segmentTargets(k) {
+		if t == to {
+			return true
+		}
+	}
+	return false
+}
+
+// reachKeyed lists the keyed nodes that the shard tasks of source src
+// send to.
+func (p *planned) reachKeyed(src string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(id string)
+	walk = func(id string) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		for _, e := range p.outs[id] {
+			if p.kind[e.to] != "node" {
+				continue
+			}
+			if p.node[e.to].Key != nil {
+				out[e.to] = true
+				continue
+			}
+			walk(e.to)
+		}
+	}
+	walk(src)
+	return out
+}

@@ -1,0 +1,158 @@
+package runtime
+
+import (
+	"sort"
+	"time"
+)
+
+// ShardState is where a shard task is.
+type ShardState string
+
+// Shard states.
+const (
+	ShardWaiting ShardState = "waiting" // for its parents to end
+	ShardReading ShardState = "reading"
+	ShardIdle    ShardState = "idle" // caught up; left out of the watermark
+	ShardEnded   ShardState = "ended"
+	ShardStopped ShardState = "stopped"
+)
+
+// Status is a snapshot of a job, readable while it runs.
+type Status struct {
+	Name   string
+	State  State
+	Reason string // why it failed or was canceled
+	// Watermark is the job's event-time watermark in epoch ms: what the
+	// keyed operators have advanced to (the minimum over their tasks), or
+	// for a job without keyed operators the minimum over its shards.
+	// NoWatermark before any record; EndOfTime once every source ended.
+	Watermark int64
+	Started   time.Time
+	Ended     time.Time // zero while running
+	Operators []OperatorStatus
+	Shards    []ShardStatus
+	Queues    []QueueStatus
+}
+
+// OperatorStatus counts one source, operator or sink over all its tasks.
+type OperatorStatus struct {
+	ID   string
+	Kind string // "source", "operator" or "sink"
+	// In and Out count records (a source only has Out, a sink only In).
+	In, Out int64
+	// Errors counts errors that failed a task; Skipped the records an
+	// operator skipped on error; Late the records a window got after its
+	// allowed lateness.
+	Errors, Skipped, Late int64
+}
+
+// ShardStatus is one source shard. Position is the last record handed on
+// from the shard: the position to resume after.
+type ShardStatus struct {
+	Source, Shard string
+	State         ShardState
+	Position      string
+	Records       int64
+	MaxEventTime  int64
+	Watermark     int64
+}
+
+// QueueStatus is the fill of one bounded inbox, in batches.
+type QueueStatus struct {
+	Name     string
+	Len, Cap int
+}
+
+// Status returns a snapshot of the job.
+func (j *Job) Status() Status {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s := Status{Name: j.name, State: j.mu.state, Started: j.mu.started, Ended: j.mu.ended}
+	if j.mu.err != nil {
+		s.Reason = j.mu.err.Error()
+	}
+	p := j.plan
+	add := func(id, kind string) {
+		st := j.nodeStats[id]
+		o := OperatorStatus{ID: id, Kind: kind, In: st.in.Load(), Out: st.out.Load(), Errors: st.errors.Load()}
+		for _, op := range j.mu.ops[id] {
+			if c, ok := op.(LateCounter); ok {
+				o.Late += c.LateRecords()
+			}
+			if c, ok := op.(SkipCounter); ok {
+				o.Skipped += c.SkippedRecords()
+			}
+		}
+		s.Operators = append(s.Operators, o)
+	}
+	for _, src := range p.g.Sources {
+		add(src.ID, "source")
+	}
+	for _, id := range p.order {
+		add(id, "operator")
+	}
+	for _, sk := range p.g.Sinks {
+		add(sk.ID, "sink")
+	}
+	for _, st := range j.mu.shards {
+		s.Shards = append(s.Shards, ShardStatus{Source: st.source, Shard: st.shard, State: st.state,
+			Position: st.position, Records: st.records, MaxEventTime: st.maxEventTime, Watermark: st.watermark})
+	}
+	sort.Slice(s.Shards, func(a, b int) bool {
+		if s.Shards[a].Source != s.Shards[b].Source {
+			return s.Shards[a].Source < s.Shards[b].Source
+		}
+		return s.Shards[a].Shard < s.Shards[b].Shard
+	})
+	s.Watermark = j.watermarkLocked(s.Shards)
+	for _, id := range p.keyed {
+		for i, c := range j.exchanges[id].inbox {
+			s.Queues = append(s.Queues, QueueStatus{Name: keyedTaskID(id, i), Len: len(c), Cap: cap(c)})
+		}
+	}
+	for _, sk := range p.g.Sinks {
+		c := j.sinkInbox[sk.ID]
+		s.Queues = append(s.Queues, QueueStatus{Name: sk.ID, Len: len(c), Cap: cap(c)})
+	}
+	return s
+}
+
+func (j *Job) watermarkLocked(shards []ShardStatus) int64 {
+	if len(j.plan.keyed) > 0 {
+		wm := EndOfTime
+		for _, id := range j.plan.keyed {
+			for _, w := range j.keyedWM[id] {
+				wm = min(wm, w.Load())
+			}
+		}
+		return wm
+	}
+	t := newTracker(nil)
+	for _, sh := range shards {
+		switch sh.State {
+		case ShardReading:
+			t.update(sh.Source+"/"+sh.Shard, sh.Watermark)
+		case ShardIdle:
+			t.update(sh.Source+"/"+sh.Shard, sh.Watermark)
+			t.idle(sh.Source + "/" + sh.Shard)
+		case ShardWaiting:
+		default:
+			t.end(sh.Source + "/" + sh.Shard)
+		}
+	}
+	return t.current()
+}
+
+// Positions returns shard → last position handed on ("SOURCE/SHARD" keys,
+// as Options.Positions takes them back).
+func (j *Job) Positions() map[string]string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := map[string]string{}
+	for k, st := range j.mu.shards {
+		if st.position != "" {
+			out[k] = st.position
+		}
+	}
+	return out
+}

@@ -1,0 +1,18 @@
+// Package sinks owns where a job's results go: `log` (JSON rows printed to
+// a writer, for `runnel run`), `file` (JSON lines, Arrow IPC file or
+// Parquet), `stream` (one JSON record per result into a Runnel stream,
+// partition key = the window key) and `dashboard` (the last N rows kept as
+// Arrow record batches for the live UI and the results API).
+//
+// A Sink gets Rows — a key and a JSON-like value — from one runtime task
+// per sink, in batches; see Sink for the contract.
+//
+// Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass
+// the columns when they know them (a window's result columns, in order);
+// otherwise the schema is inferred from the first batch: window_start and
+// window_end (timestamp[ms, UTC]) and key (string) first when present,
+// then the remaining fields in alphabetical order, typed from their first
+// non-null value (float64 numbers, strings, bools; anything else is
+// written as its JSON text). Fields that are missing from a row are nulls;
+// fields not in the schema are dropped.
+package sinks
