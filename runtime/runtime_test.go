@@ -227,7 +227,7 @@ func TestGraphValidation(t *testing.T) {
 	src := sources.NewMemory(sources.FormatJSON)
 	op := passThrough()
 	cases := map[string]*Graph{
-		"no source": {Nodes: []Node{{ID: "a", Inputs: []string{"x"}, New: op}}},
+		"no source":                   {Nodes: []Node{{ID: "a", Inputs: []string{"x"}, New: op}}},
 		"used by a source and a node": {Sources: []SourceNode{{ID: "a", Source: src}}, Nodes: []Node{{ID: "a", Inputs: []string{"a"}, New: op}}},
 		"does not exist": {Sources: []SourceNode{{ID: "s", Source: src}},
 			Sinks: []SinkNode{{ID: "o", Inputs: []string{"nope"}, Sink: &collect{}}}},
