@@ -35,8 +35,9 @@ type Source struct {
 	// Stream is the name of a Runnel stream to read (created with Shards
 	// shards if it does not exist).
 	Stream string `yaml:"stream"`
-	// File is the path of a bounded JSON-lines or CSV file (for runnel run).
-	File string `yaml:"file"`
+	// File lists bounded JSON-lines or CSV files (for runnel run); each
+	// file is one shard. The job file takes one path or a list.
+	File []string `yaml:"file"`
 	// Generator is the built-in synthetic source.
 	Generator *Generator `yaml:"generator"`
 	// Shards: for a stream, the shard count used if the stream is created;
@@ -44,8 +45,9 @@ type Source struct {
 	Shards int `yaml:"shards"`
 	// Start is where a stream source starts reading. Default trim_horizon.
 	Start Start `yaml:"start"`
-	// Format is how record bytes are decoded: json|text|bytes for a stream,
-	// json|csv|text for a file. Default json (csv for a *.csv file).
+	// Format is how records are decoded: json|text|bytes for a stream,
+	// jsonl|csv for a file. Default json for a stream; for a file csv when
+	// the (first) path ends in .csv, else jsonl.
 	Format string `yaml:"format"`
 	// EventTime is a JS snippet returning a record's event time (epoch ms
 	// or RFC 3339 string). Empty: arrival time.
@@ -60,7 +62,7 @@ func (s *Source) Kind() string {
 	switch {
 	case s.Stream != "":
 		return SourceStream
-	case s.File != "":
+	case len(s.File) > 0:
 		return SourceFile
 	case s.Generator != nil:
 		return SourceGenerator
@@ -83,23 +85,29 @@ type Start struct {
 	AtTimestamp time.Time `yaml:"at_timestamp"`
 }
 
-// RateMax as Generator.Rate means "as fast as possible".
+// RateMax as Generator.Rate means "as fast as the job consumes".
 const RateMax = -1
+
+// DefaultGeneratorRate is the generator's rate when none is set.
+const DefaultGeneratorRate = 1000
 
 // Generator configures the built-in synthetic source.
 type Generator struct {
-	// Rate is records per second per shard, or RateMax. Default 1000.
-	Rate int `yaml:"rate"`
-	// Keys is the number of distinct keys (pages/users). Default 100.
+	// Rate is records per second over all shards, or RateMax. Default
+	// DefaultGeneratorRate.
+	Rate float64 `yaml:"rate"`
+	// Keys is the number of distinct pages. Default 100.
 	Keys int `yaml:"keys"`
+	// Users is the number of distinct users. Default 1000.
+	Users int `yaml:"users"`
 	// Shape is the record shape. Default and only value: clickstream
-	// ({page, user, latency_ms, ts, ...}).
+	// ({page, user, latency_ms, status, country, ts}).
 	Shape string `yaml:"shape"`
-	// Count stops the generator after this many records per shard; 0
-	// means unbounded.
+	// Count ends the source after this many records in total (spread over
+	// the shards); 0 means unbounded.
 	Count int64 `yaml:"count"`
 	// Seed makes the generated records reproducible. Default 0.
-	Seed int64 `yaml:"seed"`
+	Seed uint64 `yaml:"seed"`
 }
 
 // Operator kinds, as returned by Operator.Kind.
@@ -265,8 +273,8 @@ type Detect struct {
 	Key string `yaml:"key"`
 	// Method names the detector. Default auto.
 	Method string `yaml:"method"`
-	// Threshold on anomaly_score in (0, 1) above which is_anomaly is set;
-	// 0 means the method's default.
+	// Threshold is the anomaly_score in (0, 1] at or above which
+	// is_anomaly is set; 0 means the method's default.
 	Threshold float64 `yaml:"threshold"`
 	// Seed makes randomized detectors reproducible. Default 0.
 	Seed int64 `yaml:"seed"`

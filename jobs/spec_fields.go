@@ -3,6 +3,8 @@ package jobs
 import (
 	"fmt"
 	"strings"
+
+	"github.com/runnel-dev/runnel/operators/anomaly"
 )
 
 // Field documents one key of the job-file format. Path uses [] for list
@@ -23,17 +25,18 @@ var fields = []Field{
 	{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
 	{"source", "mapping", "required", "exactly one of `stream`, `file`, `generator`"},
 	{"source.stream", "string", "—", "stream name `[A-Za-z0-9_.-]{1,128}`; created with `shards` shards if missing"},
-	{"source.file", "string", "—", "path of a bounded JSON-lines or CSV file (`runnel run`)"},
+	{"source.file", "string or list of strings", "—", "path(s) of bounded JSON-lines or CSV files, one shard each (`runnel run`)"},
 	{"source.generator", "mapping", "—", "the built-in synthetic source"},
-	{"source.generator.rate", "int or `max`", "1000", "records/s per shard, ≥ 1, or `max` (as fast as possible)"},
-	{"source.generator.keys", "int", "100", "number of distinct keys (pages, users), ≥ 1"},
-	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, ts}`"},
-	{"source.generator.count", "int", "0", "records per shard before the source ends; 0 = unbounded"},
-	{"source.generator.seed", "int", "0", "any integer; same seed, same records"},
+	{"source.generator.rate", "number or `max`", "1000", "records/s over all shards, > 0, or `max` (as fast as the job consumes)"},
+	{"source.generator.keys", "int", "100", "number of distinct pages, ≥ 1"},
+	{"source.generator.users", "int", "1000", "number of distinct users (about 5% are bots, `bot-N`), ≥ 1"},
+	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, country, ts}`"},
+	{"source.generator.count", "int", "0", "records in total before the source ends; 0 = unbounded"},
+	{"source.generator.seed", "int", "0", "any integer ≥ 0; same seed, same records"},
 	{"source.shards", "int", "1", "1–1024; stream: shard count if created; generator: shards produced; not for `file`"},
 	{"source.start", "string or mapping", "trim_horizon", "`trim_horizon`, `latest` or `{at_timestamp: TIME}`; stream only"},
 	{"source.start.at_timestamp", "RFC 3339 time", "—", "e.g. `2026-01-02T15:04:05Z`"},
-	{"source.format", "string", "json (file: csv if the path ends in .csv)", "stream: `json`, `text`, `bytes`; file: `json`, `csv`, `text`; not for `generator`"},
+	{"source.format", "string", "stream: json; file: csv if the path ends in .csv, else jsonl", "stream: `json`, `text`, `bytes`; file: `jsonl`, `csv`; not for `generator`"},
 	{"source.event_time", "JS function", "arrival time", "`r => ...` returning epoch ms or an RFC 3339 string"},
 	{"source.watermark", "duration", "0s", "≥ 0; bounded out-of-orderness"},
 	{"functions", "JS statements", "none", "function and const declarations shared by all snippets"},
@@ -61,8 +64,8 @@ var fields = []Field{
 	{"operators[].detect", "mapping", "—", "streaming anomaly detection, one model per key"},
 	{"operators[].detect.value", "string or list of strings", "required", "numeric field(s) scored together"},
 	{"operators[].detect.key", "JS function", "the record's key from the upstream window", "`r => key`"},
-	{"operators[].detect.method", "string", "auto", "a detector name `[a-z0-9_-]+` (see docs/anomaly.md)"},
-	{"operators[].detect.threshold", "number", "0 (the method's default)", "0 < t < 1"},
+	{"operators[].detect.method", "string", "auto", "`" + strings.Join(anomaly.Methods, "`, `") + "` (see docs/anomaly.md)"},
+	{"operators[].detect.threshold", "number", "0 (the method's default)", "0 < t ≤ 1: `is_anomaly` when `anomaly_score` ≥ t"},
 	{"operators[].detect.seed", "int", "0", "any integer"},
 	{"operators[].on_error", "string or mapping", "fail", "`fail`, `skip` or `{dead_letter: STREAM}`"},
 	{"operators[].on_error.dead_letter", "string", "—", "stream name"},

@@ -69,7 +69,9 @@ func (v *validator) resolve(fill bool) *Graph {
 	}
 	// ref checks one reference and returns whether it names the source or
 	// an operator.
-	broken := false // a reference failed: dangling outputs are then expected
+	// broken is set when an id or a reference has a problem; dangling
+	// outputs are then expected and not reported.
+	broken := v.badIDs
 	ref := func(path, id string) bool {
 		if id == SourceID {
 			return true
@@ -185,7 +187,8 @@ func (v *validator) resolve(fill bool) *Graph {
 			from = SourceID
 		case len(ends) == 1:
 			from = ends[0]
-		case len(ends) > 1:
+		case len(ends) > 1 && !broken:
+			broken = true
 			v.add(p+".input", CodeMissing, fmt.Sprintf("a sink without an input is ambiguous here: the job ends in %s", quoteList(ends)), "add input: with one of them")
 		}
 		if from != "" && sk.Late == "" {

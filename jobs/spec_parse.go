@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,6 +69,11 @@ func parse(src []byte) (*Spec, *problems) {
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
+	}
+	if d := resolve(doc); d == nil || d.Kind != yaml.MappingNode {
+		ps.add(Problem{Line: doc.Line, Column: doc.Column, Code: CodeType,
+			Message: "a job file must be a mapping, not " + kindName(orNode(d, doc)), Hint: "it starts with name: and source:; see docs/jobs.md"})
+		return nil, ps
 	}
 	p.spec(doc)
 	return p.s, ps
@@ -473,7 +479,7 @@ func (p *parser) source(top fieldMap) {
 	}
 	src := &p.s.Source
 	src.Stream = p.str(f, "stream")
-	src.File = p.str(f, "file")
+	src.File = p.names(f, "file", true)
 	if f.has("generator") {
 		if g, ok := p.optionalMapping(f, "generator"); ok {
 			src.Generator = p.generator(g)
@@ -532,19 +538,20 @@ func (p *parser) generator(f fieldMap) *Generator {
 	if n, path := p.scalar(f, "rate"); n != nil {
 		if n.Value == "max" {
 			g.Rate = RateMax
-		} else if v, err := strconv.Atoi(n.Value); err == nil && v >= 1 {
+		} else if v, err := strconv.ParseFloat(n.Value, 64); err == nil && v > 0 && !math.IsInf(v, 0) && n.Style == 0 {
 			g.Rate = v
 		} else {
-			p.problem(n, path, CodeInvalid, fmt.Sprintf("%q is not a rate", n.Value), "records per second (≥ 1) or max")
+			p.problem(n, path, CodeInvalid, fmt.Sprintf("%q is not a rate", n.Value), "records per second (> 0) or max")
 		}
 	}
 	g.Keys = int(p.integer(f, "keys", true))
+	g.Users = int(p.integer(f, "users", true))
 	g.Shape = p.str(f, "shape")
 	g.Count = p.integer(f, "count", false)
 	if n, path := p.scalar(f, "seed"); n != nil {
-		v, err := strconv.ParseInt(n.Value, 10, 64)
+		v, err := strconv.ParseUint(n.Value, 10, 64)
 		if err != nil {
-			p.problem(n, path, CodeType, fmt.Sprintf("%q is not an integer", n.Value), "e.g. 42")
+			p.problem(n, path, CodeType, fmt.Sprintf("%q is not a non-negative integer", n.Value), "e.g. 42")
 		}
 		g.Seed = v
 	}

@@ -3,12 +3,15 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/runnel-dev/runnel/operators/anomaly"
 )
 
 var (
@@ -16,7 +19,6 @@ var (
 	idRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	streamRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 	columnRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	methodRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
 )
 
 // Limits on numeric fields.
@@ -44,6 +46,9 @@ func (s *Spec) Validate() error {
 type validator struct {
 	s  *Spec
 	ps *problems
+	// badIDs is set when an id has a problem; graph checks that would
+	// only echo it are skipped.
+	badIDs bool
 }
 
 func newValidator(s *Spec) *validator {
@@ -140,7 +145,7 @@ func (v *validator) name() {
 
 func (v *validator) source() {
 	src := &v.s.Source
-	set := setKinds(map[string]bool{SourceStream: src.Stream != "", SourceFile: src.File != "", SourceGenerator: src.Generator != nil},
+	set := setKinds(map[string]bool{SourceStream: src.Stream != "", SourceFile: len(src.File) > 0, SourceGenerator: src.Generator != nil},
 		SourceStream, SourceFile, SourceGenerator)
 	switch {
 	case len(set) == 0 && v.anyBad("source", SourceStream, SourceFile, SourceGenerator):
@@ -209,7 +214,7 @@ func (v *validator) format(kind string) {
 	case SourceStream:
 		allowed = []string{"json", "text", "bytes"}
 	case SourceFile:
-		allowed = []string{"json", "csv", "text"}
+		allowed = []string{"jsonl", "csv"}
 	case SourceGenerator:
 		if src.Format != "" {
 			v.add("source.format", CodeConflict, "the generator makes JSON-like records; format does not apply", "remove format")
@@ -218,8 +223,11 @@ func (v *validator) format(kind string) {
 	}
 	if src.Format == "" {
 		src.Format = "json"
-		if kind == SourceFile && strings.EqualFold(filepath.Ext(src.File), ".csv") {
-			src.Format = "csv"
+		if kind == SourceFile {
+			src.Format = "jsonl"
+			if strings.EqualFold(filepath.Ext(src.File[0]), ".csv") {
+				src.Format = "csv"
+			}
 		}
 		return
 	}
@@ -239,15 +247,21 @@ func (v *validator) generator(g *Generator) {
 	const p = "source.generator"
 	switch {
 	case g.Rate == 0:
-		g.Rate = 1000
-	case g.Rate < 1 && g.Rate != RateMax:
-		v.add(p+".rate", CodeInvalid, fmt.Sprintf("%d is not a rate", g.Rate), "records per second (≥ 1) or max")
+		g.Rate = DefaultGeneratorRate
+	case (g.Rate <= 0 || math.IsNaN(g.Rate) || math.IsInf(g.Rate, 0)) && g.Rate != RateMax:
+		v.add(p+".rate", CodeInvalid, fmt.Sprintf("%g is not a rate", g.Rate), "records per second (> 0) or max")
 	}
 	switch {
 	case g.Keys == 0:
 		g.Keys = 100
 	case g.Keys < 0:
 		v.add(p+".keys", CodeInvalid, fmt.Sprintf("%d is not a key count", g.Keys), "at least 1")
+	}
+	switch {
+	case g.Users == 0:
+		g.Users = 1000
+	case g.Users < 0:
+		v.add(p+".users", CodeInvalid, fmt.Sprintf("%d is not a user count", g.Users), "at least 1")
 	}
 	switch {
 	case g.Shape == "":
@@ -442,14 +456,21 @@ func (v *validator) detect(d *Detect, p string) {
 			v.add(fmt.Sprintf("%s.value[%d]", p, i), CodeInvalid, fmt.Sprintf("%q is not a field name", f), "a name like views, or a dotted path like stats.ms")
 		}
 	}
+	seen := map[string]bool{}
+	for i, f := range d.Value {
+		if seen[f] {
+			v.add(fmt.Sprintf("%s.value[%d]", p, i), CodeInvalid, fmt.Sprintf("%q is listed twice", f), "")
+		}
+		seen[f] = true
+	}
 	switch {
 	case d.Method == "":
 		d.Method = DefaultDetectMethod
-	case !methodRE.MatchString(d.Method):
-		v.add(p+".method", CodeInvalid, fmt.Sprintf("%q is not a method name", d.Method), "e.g. auto, rcf")
+	case !contains(anomaly.Methods, d.Method):
+		v.add(p+".method", CodeInvalid, fmt.Sprintf("%q is not an anomaly detection method", d.Method), hintAllowed(d.Method, anomaly.Methods))
 	}
-	if d.Threshold < 0 || d.Threshold >= 1 {
-		v.add(p+".threshold", CodeInvalid, fmt.Sprintf("%g is out of range", d.Threshold), "0 < threshold < 1 (anomaly scores are in [0, 1])")
+	if math.IsNaN(d.Threshold) || d.Threshold < 0 || d.Threshold > 1 {
+		v.add(p+".threshold", CodeInvalid, fmt.Sprintf("%g is out of range", d.Threshold), "0 < threshold ≤ 1 (anomaly scores are in [0, 1])")
 	}
 }
 
@@ -524,15 +545,19 @@ func (v *validator) ids() {
 	check := func(id, path string) {
 		switch {
 		case id == "":
+			v.badIDs = true
 			return
 		case id == SourceID:
+			v.badIDs = true
 			v.add(path, CodeInvalid, `"source" is reserved`, "it names the job's source in input:; pick another id")
 			return
 		case len(id) > maxIDLength || !idRE.MatchString(id):
+			v.badIDs = true
 			v.add(path, CodeInvalid, fmt.Sprintf("%q is not a valid id", id), "1–64 of a-z, 0-9, _ and -, starting with a letter or digit")
 			return
 		}
 		if prev, dup := first[id]; dup {
+			v.badIDs = true
 			v.add(path, CodeDuplicateID, fmt.Sprintf("%q is already the id of %s", id, prev), "ids are unique across operators and sinks")
 			return
 		}
