@@ -87,6 +87,7 @@ type Job struct {
 	initial  map[string][]sources.Shard // source id → shards to start first
 	srcReach map[string]map[string]bool // source id → keyed nodes its tasks feed
 
+	hctx      context.Context // canceled hard: parent ctx, Stop deadline
 	cancel    context.CancelCauseFunc
 	srcCancel context.CancelFunc
 	srcCtx    context.Context
@@ -170,7 +171,7 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	}
 
 	hctx, cancel := context.WithCancelCause(ctx)
-	j.cancel = cancel
+	j.hctx, j.cancel = hctx, cancel
 	j.group, j.gctx = errgroup.WithContext(hctx)
 	j.srcCtx, j.srcCancel = context.WithCancel(j.gctx)
 
@@ -246,16 +247,17 @@ func keyedTaskID(node string, i int) string { return node + "#" + strconv.Itoa(i
 
 func (j *Job) wait() {
 	err := j.group.Wait()
+	hard := context.Cause(j.hctx) // before our own cancel below
 	j.cancel(nil)
 	j.mu.Lock()
 	j.mu.ended = time.Now()
 	switch {
+	case hard != nil:
+		j.mu.state, j.mu.err = Stopped, hard
 	case err == nil && j.stopping.Load():
 		j.mu.state = Stopped
 	case err == nil:
 		j.mu.state = Finished
-	case errors.Is(err, errHardStop) || errors.Is(err, context.Canceled):
-		j.mu.state, j.mu.err = Stopped, err
 	default:
 		j.mu.state, j.mu.err = Failed, err
 	}
@@ -304,10 +306,6 @@ func Run(ctx context.Context, g *Graph, opts Options) (Status, error) {
 	}
 	err = j.Wait()
 	return j.Status(), err
-}
-
-func (j *Job) fail(err error) {
-	j.cancel(err)
 }
 
 // runSink feeds one sink until all its producers are done, then closes it.
