@@ -16,6 +16,10 @@ type Snippet struct {
 	Name string
 	// Src is the expression.
 	Src string
+	// Methods, if set, means the expression evaluates to an object (not a
+	// function) that must have these methods, e.g. a custom aggregate's
+	// {init, add, merge}.
+	Methods []string
 }
 
 // SyntaxError reports a snippet (or the functions block) that does not
@@ -38,6 +42,7 @@ type Program struct {
 	functions *goja.Program
 	snippets  []*goja.Program
 	names     []string
+	methods   [][]string
 }
 
 // FunctionsName is the snippet name used for the job's functions block.
@@ -67,6 +72,7 @@ func Compile(functions string, snippets ...Snippet) (*Program, error) {
 		}
 		p.snippets = append(p.snippets, prg)
 		p.names = append(p.names, s.Name)
+		p.methods = append(p.methods, s.Methods)
 	}
 	return p, nil
 }

@@ -82,28 +82,55 @@ func (p *Program) NewVM(opts Options) (*VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("js: evaluate %s: %w", p.names[i], err)
 		}
-		if _, ok := goja.AssertFunction(v); !ok {
-			return nil, fmt.Errorf("js: %s: expression must evaluate to a function, got %s", p.names[i], typeName(v))
+		if err := checkShape(vm.rt, v, p.methods[i]); err != nil {
+			return nil, fmt.Errorf("js: %s: %w", p.names[i], err)
 		}
 		vm.fns = append(vm.fns, v)
 	}
 	return vm, nil
 }
 
+// checkShape checks that v is a function, or an object with the given
+// methods when methods is not empty.
+func checkShape(rt *goja.Runtime, v goja.Value, methods []string) error {
+	if len(methods) == 0 {
+		if _, ok := goja.AssertFunction(v); !ok {
+			return fmt.Errorf("expression must evaluate to a function, got %s", typeName(v))
+		}
+		return nil
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return fmt.Errorf("expression must evaluate to an object with methods %v, got %s", methods, typeName(v))
+	}
+	for _, m := range methods {
+		if _, ok := goja.AssertFunction(o.Get(m)); !ok {
+			return fmt.Errorf("object has no method %s", m)
+		}
+	}
+	return nil
+}
+
 // Runtime exposes the goja runtime for packages that build on the VM
 // (custom aggregates). Calls must go through Call or run budgeted.
 func (vm *VM) Runtime() *goja.Runtime { return vm.rt }
 
-// Func returns snippet i as a JS function value.
+// Func returns snippet i's value: a function, or an object for snippets
+// with Methods.
 func (vm *VM) Func(i int) goja.Value { return vm.fns[i] }
 
 // Call calls fn(args...) under the time and memory budget.
 func (vm *VM) Call(fn goja.Value, args ...goja.Value) (goja.Value, error) {
+	return vm.CallThis(fn, goja.Undefined(), args...)
+}
+
+// CallThis calls fn with the given this under the time and memory budget.
+func (vm *VM) CallThis(fn, this goja.Value, args ...goja.Value) (goja.Value, error) {
 	f, ok := goja.AssertFunction(fn)
 	if !ok {
 		return nil, fmt.Errorf("js: not a function: %s", typeName(fn))
 	}
-	return vm.run(func() (goja.Value, error) { return f(goja.Undefined(), args...) })
+	return vm.run(func() (goja.Value, error) { return f(this, args...) })
 }
 
 // run executes body under the watchdog and classifies its error.
