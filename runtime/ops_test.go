@@ -167,3 +167,12 @@ func windowRows(rows []sinks.Row) []string {
 	sort.Strings(out)
 	return out
 }
+
+// countSink counts rows.
+type countSink struct{ n atomic.Int64 }
+
+func (c *countSink) Write(ctx context.Context, rows []sinks.Row) error {
+	c.n.Add(int64(len(rows)))
+	return nil
+}
+func (c *countSink) Close() error { return nil }

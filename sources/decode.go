@@ -430,9 +430,9 @@ func (p *jsonParser) number() (any, error) {
 	} else {
 		return nil, p.errorf("invalid number")
 	}
-	simple := true
+	simple, frac := true, 0
 	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		simple = false
+		frac = 1
 		p.pos++
 		d := p.pos
 		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
@@ -441,6 +441,7 @@ func (p *jsonParser) number() (any, error) {
 		if p.pos == d {
 			return nil, p.errorf("invalid number: no digits after '.'")
 		}
+		frac = p.pos - d
 	}
 	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
 		simple = false
@@ -457,22 +458,35 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	b := p.data[start:p.pos]
-	if simple && len(b) <= 15 {
+	// Fast path (Clinger): at most 15 significant digits are exact in a
+	// float64, and so are powers of ten up to 1e22, so one division rounds
+	// correctly.
+	digits := len(b)
+	if b[0] == '-' {
+		digits--
+	}
+	if frac > 0 {
+		digits--
+	}
+	if simple && digits <= 15 {
 		neg := b[0] == '-'
 		if neg {
 			b = b[1:]
 		}
 		var n int64
 		for _, c := range b {
-			n = n*10 + int64(c-'0')
+			if c != '.' {
+				n = n*10 + int64(c-'0')
+			}
+		}
+		f := float64(n)
+		if frac > 0 {
+			f /= pow10[frac]
 		}
 		if neg {
-			if n == 0 {
-				return negZero(), nil
-			}
-			n = -n
+			f = -f
 		}
-		return float64(n), nil
+		return f, nil
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
@@ -481,7 +495,4 @@ func (p *jsonParser) number() (any, error) {
 	return f, nil
 }
 
-func negZero() float64 {
-	z := 0.0
-	return -z
-}
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}

@@ -89,3 +89,14 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
 }
+
+func TestDecodeJSONNumbersRoundLikeStrconv(t *testing.T) {
+	for _, c := range []string{"0.1", "-0.0", "42.5", "123456789012.345", "999999999999999", "9999999999999999",
+		"0.000000000000001", "1.7976931348623157", "-12345678901234.5", "1234567890123456.7", "0.30000000000000004"} {
+		want, _ := stdDecode([]byte(c))
+		got, err := DecodeJSON([]byte(c))
+		if err != nil || !sameJSON(got, want) {
+			t.Errorf("%s: got %v (%v), want %v", c, got, err, want)
+		}
+	}
+}
