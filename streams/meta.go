@@ -1,0 +1,128 @@
+package streams
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Metadata — streams, shards, lineage, retention, tags — lives in one JSON
+// file, replaced atomically (write temp, fsync, rename, fsync directory) on
+// every change. It changes rarely; records never go through it.
+const metaFileName = "streams.json"
+
+type metaFile struct {
+	Version int           `json:"version"`
+	Streams []*streamMeta `json:"streams"`
+}
+
+type streamMeta struct {
+	Name           string            `json:"name"`
+	Dir            string            `json:"dir"`
+	Created        time.Time         `json:"created"`
+	RetentionHours int               `json:"retention_hours"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	Attrs          map[string]string `json:"attrs,omitempty"`
+	Pending        string            `json:"pending,omitempty"`
+	PendingUntil   time.Time         `json:"pending_until,omitempty"`
+	NextShardIndex int               `json:"next_shard_index"`
+	Shards         []*shardMeta      `json:"shards"`
+}
+
+type shardMeta struct {
+	Index          int        `json:"index"`
+	Range          HashRange  `json:"range"`
+	Parent         string     `json:"parent,omitempty"`
+	AdjacentParent string     `json:"adjacent_parent,omitempty"`
+	EndingSeq      *uint64    `json:"ending_seq,omitempty"`
+	Created        time.Time  `json:"created"`
+	Closed         *time.Time `json:"closed,omitempty"`
+}
+
+func (m *streamMeta) clone() *streamMeta {
+	c := *m
+	c.Tags = cloneMap(m.Tags)
+	c.Attrs = cloneMap(m.Attrs)
+	c.Shards = make([]*shardMeta, len(m.Shards))
+	for i, s := range m.Shards {
+		sc := *s
+		c.Shards[i] = &sc
+	}
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func loadMeta(fs vfs.FS, dir string) (*metaFile, error) {
+	path := fs.PathJoin(dir, metaFileName)
+	f, err := fs.Open(path)
+	if err != nil {
+		if isNotExist(fs, path) {
+			return &metaFile{Version: 1}, nil
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := readAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var m metaFile
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v); restore it from a backup or remove the data directory: %w", path, err, ErrCorrupt)
+	}
+	return &m, nil
+}
+
+func isNotExist(fs vfs.FS, path string) bool {
+	_, err := fs.Stat(path)
+	return err != nil && oserrorIsNotExist(err)
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new contents.
+func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fs.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return syncDir(fs, fs.PathDir(path))
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package streams
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// recover opens a shard's segments after a restart or crash. Sealed
+// segments load their index sidecar (or are rescanned); the last segment is
+// always scanned, and a torn tail — a frame cut short or damaged with no
+// valid frame after it — is truncated to the last valid record.
+func (sh *shard) recover() error {
+	if err := sh.fs.MkdirAll(sh.dir, 0o755); err != nil {
+		return fmt.Errorf("open shard %s/%s: %w", sh.stream, sh.id, err)
+	}
+	names, err := sh.fs.List(sh.dir)
+	if err != nil {
+		return fmt.Errorf("list shard %s/%s: %w", sh.stream, sh.id, err)
+	}
+	var firsts []uint64
+	for _, n := range names {
+		switch {
+		case strings.HasSuffix(n, ".tmp"):
+			_ = sh.fs.Remove(sh.fs.PathJoin(sh.dir, n))
+		case strings.HasSuffix(n, ".seg"):
+			f, err := strconv.ParseUint(strings.TrimSuffix(n, ".seg"), 10, 64)
+			if err != nil {
+				sh.log.Warn("ignoring unexpected file in shard directory", "file", n)
+				continue
+			}
+			firsts = append(firsts, f)
+		}
+	}
+	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+	for i, first := range firsts {
+		seg, err := sh.openSegment(first, i == len(firsts)-1)
+		if err != nil {
+			return err
+		}
+		sh.mu.segs = append(sh.mu.segs, seg)
+	}
+	if n := len(sh.mu.segs); n > 0 {
+		last := sh.mu.segs[n-1]
+		sh.mu.nextSeq = max(last.last+1, last.first)
+		for _, s := range sh.mu.segs {
+			if !s.empty() {
+				sh.mu.clock = max(sh.mu.clock, s.lastArrival)
+			}
+		}
+	}
+	sh.mu.visible = sh.mu.nextSeq - 1
+	return nil
+}
+
+func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
+	path := sh.fs.PathJoin(sh.dir, segmentName(first))
+	seg := &segment{first: first, path: path}
+	f, err := sh.fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat segment %s: %w", path, err)
+	}
+	if !isLast {
+		if b, err := readFile(sh.fs, path[:len(path)-4]+".idx"); err == nil && seg.decodeIndex(b, st.Size()) {
+			seg.f = f
+			return seg, nil
+		}
+	}
+	data, err := readAll(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read segment %s: %w", path, err)
+	}
+	res, err := seg.scan(data)
+	if err != nil {
+		f.Close()
+		return nil, &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: 0, Reason: err.Error()}
+	}
+	for _, r := range seg.corrupt {
+		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: r.off, Reason: r.reason}
+		sh.log.Error("damaged records skipped", "err", cerr, "skipped_bytes", r.end-r.off)
+		sh.store.noteCorruption(cerr)
+	}
+	if !res.torn {
+		seg.f = f
+		return seg, nil
+	}
+	f.Close()
+	if !isLast {
+		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: res.validEnd, Reason: "damaged tail of a sealed segment"}
+		sh.log.Error("damaged records skipped", "err", cerr)
+		sh.store.noteCorruption(cerr)
+	} else {
+		sh.log.Warn("truncating torn tail", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
+	}
+	// Rewrite the valid prefix: vfs has no truncate, and a copy keeps the
+	// old file intact until the rename.
+	valid := data[:res.validEnd]
+	if len(valid) < len(segmentMagic) {
+		valid = []byte(segmentMagic)
+	}
+	if err := writeFileAtomic(sh.fs, path, valid); err != nil {
+		return nil, fmt.Errorf("truncate torn tail of %s: %w", path, err)
+	}
+	if seg.f, err = sh.fs.Open(path); err != nil {
+		return nil, err
+	}
+	seg.size = int64(len(valid))
+	return seg, nil
+}
+
+func readFile(fs vfs.FS, path string) ([]byte, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAll(f)
+}
+
+func (sh *shard) stopWriter() {
+	sh.stopOnce.Do(func() { close(sh.stop) })
+	<-sh.done
+}
+
+func (sh *shard) closeFiles() {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	if sh.w != nil {
+		sh.w.Close()
+		sh.w = nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, s := range sh.mu.segs {
+		if s.f != nil {
+			s.f.Close()
+		}
+	}
+}
+
+// expire deletes whole segments whose newest record arrived before cutoff.
+// When that includes the active segment, an empty segment named by the next
+// counter replaces it first, so counters are never reused after a restart.
+func (sh *shard) expire(cutoff int64) error {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	sh.mu.Lock()
+	segs := sh.mu.segs
+	var drop []*segment
+	for i, s := range segs {
+		last := i == len(segs)-1
+		if (s.empty() && !last) || (!s.empty() && s.lastArrival < cutoff) {
+			drop = append(drop, s)
+		} else {
+			break
+		}
+	}
+	var lastSeg *segment
+	if n := len(drop); n > 0 && drop[n-1] == segs[len(segs)-1] {
+		lastSeg = drop[n-1]
+	}
+	sh.mu.Unlock()
+	if len(drop) == 0 {
+		return nil
+	}
+	if lastSeg != nil {
+		if sh.w != nil {
+			if err := sh.w.Close(); err != nil {
+				return err
+			}
+			sh.w = nil
+		}
+		if _, err := sh.createSegment(lastSeg.last + 1); err != nil {
+			return err
+		}
+	}
+	sh.mu.Lock()
+	sh.mu.segs = sh.mu.segs[len(drop):]
+	sh.mu.Unlock()
+	for _, s := range drop {
+		s.f.Close()
+		if err := sh.fs.Remove(s.path); err != nil {
+			return fmt.Errorf("remove expired segment %s: %w", s.path, err)
+		}
+		_ = sh.fs.Remove(s.path[:len(s.path)-4] + ".idx")
+	}
+	return syncDir(sh.fs, sh.dir)
+}

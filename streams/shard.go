@@ -1,0 +1,532 @@
+package streams
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// shard is one shard's log: its segments, its writer and its readers.
+//
+// Appends encode frames into a pending buffer under mu and join the pending
+// commit group; the shard's writer goroutine takes the whole buffer, writes
+// it with one call, syncs once, then acknowledges every append in the group
+// (group commit). Readers see records only once they are durable.
+type shard struct {
+	store  *Store
+	stream string
+	id     string
+	index  int
+	dir    string
+	fs     vfs.FS
+	log    *slog.Logger
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	stopOnce sync.Once
+
+	// wmu serialises file operations: write, sync, roll, retention deletes.
+	wmu   sync.Mutex
+	w     vfs.File // write handle of the active (last) segment, nil until needed
+	dirty bool     // written but not synced (fsync=interval mode)
+
+	mu struct {
+		sync.Mutex
+		segs        []*segment
+		nextSeq     uint64 // counter the next append gets
+		clock       int64  // last arrival time handed out; arrivals never go back
+		pending     []byte
+		pendingLast uint64
+		group       *commitGroup
+		visible     uint64 // highest durable counter; readers see <= visible
+		closed      bool   // resharded away: no more appends
+		failed      error  // a write or sync failed; the shard takes no more appends
+		notify      chan struct{}
+		reported    map[string]bool // damaged regions already logged
+	}
+}
+
+// commitGroup is the set of appends acknowledged by one write+sync.
+type commitGroup struct {
+	done chan struct{}
+	err  error
+}
+
+// maxPending bounds the bytes waiting for the writer; appends beyond it wait.
+const maxPending = 32 << 20
+
+func newShard(st *Store, stream, dir string, index int) *shard {
+	sh := &shard{
+		store: st, stream: stream, id: ShardID(index), index: index, dir: dir, fs: st.fs,
+		log:  st.log.With("stream", stream, "shard", ShardID(index)),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	sh.mu.notify = make(chan struct{})
+	sh.mu.nextSeq = 1
+	sh.mu.reported = map[string]bool{}
+	return sh
+}
+
+// append assigns sequence numbers to recs (in order) and queues their
+// frames. The returned group is done once they are durable.
+func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitGroup, error) {
+	sh.mu.Lock()
+	for len(sh.mu.pending) > maxPending && sh.mu.group != nil && sh.mu.failed == nil && !sh.mu.closed {
+		g := sh.mu.group
+		sh.mu.Unlock()
+		<-g.done
+		sh.mu.Lock()
+	}
+	defer sh.mu.Unlock()
+	if sh.mu.closed {
+		return nil, ErrShardClosed
+	}
+	if sh.mu.failed != nil {
+		return nil, fmt.Errorf("shard %s of stream %s failed earlier, restart the server: %w", sh.id, sh.stream, sh.mu.failed)
+	}
+	if now < sh.mu.clock {
+		now = sh.mu.clock
+	}
+	sh.mu.clock = now
+	for i, r := range recs {
+		seq := sh.mu.nextSeq
+		sh.mu.nextSeq++
+		sh.mu.pending = appendFrame(sh.mu.pending, seq, now, r.PartitionKey, r.Data)
+		out[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
+	}
+	sh.mu.pendingLast = sh.mu.nextSeq - 1
+	if sh.mu.group == nil {
+		sh.mu.group = &commitGroup{done: make(chan struct{})}
+	}
+	g := sh.mu.group
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+	return g, nil
+}
+
+// run is the shard's writer goroutine; the Store owns it and stops it on
+// Close (after a final flush).
+func (sh *shard) run(interval time.Duration) {
+	defer close(sh.done)
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-sh.wake:
+			sh.flush()
+		case <-tick:
+			sh.syncDirty()
+		case <-sh.stop:
+			sh.flush()
+			sh.syncDirty()
+			return
+		}
+	}
+}
+
+func (sh *shard) flush() {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	sh.mu.Lock()
+	buf, last, g := sh.mu.pending, sh.mu.pendingLast, sh.mu.group
+	sh.mu.pending, sh.mu.group = nil, nil
+	failed := sh.mu.failed
+	sh.mu.Unlock()
+	if g == nil {
+		return
+	}
+	err := failed
+	if err == nil {
+		err = sh.write(buf, last)
+	}
+	if err != nil {
+		sh.log.Error("write failed; shard stops taking writes", "err", err)
+		sh.mu.Lock()
+		if sh.mu.failed == nil {
+			sh.mu.failed = err
+		}
+		sh.mu.Unlock()
+	}
+	g.err = err
+	close(g.done)
+}
+
+// write appends buf (complete frames, counters up to last) to the active
+// segment, rolling first when due, and makes it durable unless the store
+// syncs on an interval. Caller holds wmu.
+func (sh *shard) write(buf []byte, last uint64) error {
+	first := frameSeq(buf)
+	sh.mu.Lock()
+	var active *segment
+	if n := len(sh.mu.segs); n > 0 {
+		active = sh.mu.segs[n-1]
+	}
+	sh.mu.Unlock()
+	opts := &sh.store.opts
+	if active != nil && !active.empty() &&
+		(active.size+int64(len(buf)) > opts.SegmentBytes || frameArrival(buf)-active.firstArrival > opts.SegmentAge.Milliseconds()) {
+		if err := sh.seal(active); err != nil {
+			return err
+		}
+		active = nil
+	}
+	if active == nil || sh.w == nil {
+		seg, err := sh.openActive(active, first)
+		if err != nil {
+			return err
+		}
+		active = seg
+	}
+	if _, err := sh.w.WriteAt(buf, active.size); err != nil {
+		return fmt.Errorf("write segment %s: %w", active.path, err)
+	}
+	if opts.SyncInterval == 0 {
+		if err := sh.w.SyncData(); err != nil {
+			return fmt.Errorf("sync segment %s: %w", active.path, err)
+		}
+	} else {
+		sh.dirty = true
+	}
+	sh.mu.Lock()
+	off := active.size
+	for p := 0; p < len(buf); {
+		n := frameLen(buf[p:])
+		active.accept(frameSeq(buf[p:]), off+int64(p), frameArrival(buf[p:]))
+		p += n
+	}
+	active.size += int64(len(buf))
+	sh.mu.visible = last
+	close(sh.mu.notify)
+	sh.mu.notify = make(chan struct{})
+	sh.mu.Unlock()
+	return nil
+}
+
+// openActive opens the write handle: on the existing active segment when it
+// is still usable, otherwise on a new segment starting at first.
+func (sh *shard) openActive(active *segment, first uint64) (*segment, error) {
+	if active != nil {
+		w, err := sh.fs.OpenReadWrite(active.path, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return nil, fmt.Errorf("open segment %s: %w", active.path, err)
+		}
+		sh.w = w
+		return active, nil
+	}
+	seg, err := sh.createSegment(first)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sh.fs.OpenReadWrite(seg.path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", seg.path, err)
+	}
+	sh.w = w
+	return seg, nil
+}
+
+// createSegment makes a new, durable, empty segment file and adds it to the
+// shard. Caller holds wmu.
+func (sh *shard) createSegment(first uint64) (*segment, error) {
+	path := sh.fs.PathJoin(sh.dir, segmentName(first))
+	f, err := sh.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %s: %w", path, err)
+	}
+	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write segment header %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync segment %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := syncDir(sh.fs, sh.dir); err != nil {
+		return nil, err
+	}
+	rf, err := sh.fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	seg := &segment{first: first, path: path, f: rf, size: int64(len(segmentMagic)), last: first - 1}
+	sh.mu.Lock()
+	sh.mu.segs = append(sh.mu.segs, seg)
+	sh.mu.Unlock()
+	return seg, nil
+}
+
+// seal finishes the active segment: sync, write its index sidecar, drop the
+// write handle. Caller holds wmu.
+func (sh *shard) seal(seg *segment) error {
+	if sh.w != nil {
+		if err := sh.w.Sync(); err != nil {
+			return fmt.Errorf("sync segment %s: %w", seg.path, err)
+		}
+		sh.dirty = false
+		if err := sh.w.Close(); err != nil {
+			return err
+		}
+		sh.w = nil
+	}
+	sh.mu.Lock()
+	idx := seg.encodeIndex()
+	sh.mu.Unlock()
+	if err := writeFileAtomic(sh.fs, seg.path[:len(seg.path)-4]+".idx", idx); err != nil {
+		sh.log.Warn("write segment index; it will be rebuilt on open", "segment", seg.path, "err", err)
+	}
+	return nil
+}
+
+func (sh *shard) syncDirty() {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	if sh.dirty && sh.w != nil {
+		if err := sh.w.SyncData(); err != nil {
+			sh.log.Error("interval sync failed", "err", err)
+			sh.mu.Lock()
+			sh.mu.failed = err
+			sh.mu.Unlock()
+		}
+		sh.dirty = false
+	}
+}
+
+// closeForWrites stops appends (resharding) and returns the ending counter:
+// the last sequence handed out. Pending appends still become durable.
+func (sh *shard) closeForWrites() uint64 {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.mu.closed = true
+	close(sh.mu.notify)
+	sh.mu.notify = make(chan struct{})
+	return sh.mu.nextSeq - 1
+}
+
+// state is a consistent snapshot of what readers may see.
+type shardView struct {
+	segs    []segView
+	visible uint64
+	next    uint64
+	closed  bool
+	notify  <-chan struct{}
+	tipTime int64
+}
+
+type segView struct {
+	seg        *segment
+	size       int64
+	first, end uint64 // end = last visible counter
+}
+
+func (sh *shard) view() shardView {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v := shardView{visible: sh.mu.visible, next: sh.mu.nextSeq, closed: sh.mu.closed, notify: sh.mu.notify}
+	v.segs = make([]segView, len(sh.mu.segs))
+	for i, s := range sh.mu.segs {
+		v.segs[i] = segView{seg: s, size: s.size, first: s.first, end: s.last}
+		if !s.empty() {
+			v.tipTime = s.lastArrival
+		}
+	}
+	return v
+}
+
+// trimHorizon is the counter of the oldest record still kept.
+func (v *shardView) trimHorizon() uint64 {
+	if len(v.segs) == 0 {
+		return v.visible + 1
+	}
+	return v.segs[0].first
+}
+
+// read returns visible records with counters >= from, up to maxRecords and
+// (past the first record) maxBytes of data.
+func (sh *shard) read(v *shardView, from uint64, maxRecords, maxBytes int) ([]Record, uint64, error) {
+	if th := v.trimHorizon(); from < th {
+		from = th
+	}
+	if from > v.visible {
+		return nil, from, nil
+	}
+	i := sort.Search(len(v.segs), func(i int) bool { return v.segs[i].first > from }) - 1
+	if i < 0 {
+		i = 0
+	}
+	var out []Record
+	bytes := 0
+	next := from
+	for ; i < len(v.segs) && len(out) < maxRecords; i++ {
+		sv := v.segs[i]
+		if sv.end < next {
+			continue
+		}
+		off := sv.seg.offsetForSeq(next)
+		recs, err := sh.readSegment(sv, off, next, maxRecords-len(out), maxBytes-bytes, len(out) == 0)
+		if err != nil {
+			return out, next, err
+		}
+		for _, r := range recs {
+			out = append(out, r)
+			bytes += len(r.Data)
+			next = r.Seq + 1
+		}
+		if len(recs) == 0 || bytes >= maxBytes {
+			if len(recs) == 0 && i+1 < len(v.segs) {
+				next = max(next, v.segs[i+1].first)
+				continue
+			}
+			break
+		}
+		if next <= sv.end {
+			break // limit reached inside this segment
+		}
+	}
+	if len(out) == 0 && next <= v.visible {
+		// Everything from here to the tip was damaged; move past it.
+		next = v.visible + 1
+	}
+	return out, next, nil
+}
+
+const readChunk = 1 << 20
+
+// readSegment reads records with counter >= from starting at byte off of a
+// segment, skipping damaged regions (reported once each).
+func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, maxBytes int, atLeastOne bool) ([]Record, error) {
+	var out []Record
+	bytes := 0
+	prev := from - 1
+	for off < sv.size && len(out) < maxRecords {
+		n := min(int64(readChunk), sv.size-off)
+		buf := make([]byte, n)
+		if _, err := sv.seg.f.ReadAt(buf, off); err != nil {
+			return out, fmt.Errorf("read segment %s at %d: %w", sv.seg.path, off, err)
+		}
+		p := 0
+		for p < len(buf) && len(out) < maxRecords {
+			rec, fl, err := decodeFrame(buf[p:])
+			if errors.Is(err, errShortFrame) && off+int64(p)+frameHeader <= sv.size && p > 0 {
+				break // the frame straddles the chunk; read on from it
+			}
+			if errors.Is(err, errShortFrame) && p == 0 && off+int64(len(buf)) < sv.size {
+				// A frame bigger than the chunk: read exactly it.
+				need := int64(frameHeader) + int64(uint32le(buf))
+				if need > maxBody+frameHeader || off+need > sv.size {
+					err = errBadLength
+				} else {
+					big := make([]byte, need)
+					if _, rerr := sv.seg.f.ReadAt(big, off); rerr != nil {
+						return out, rerr
+					}
+					buf, n = big, need
+					continue
+				}
+			}
+			if err != nil || rec.Seq <= prev {
+				reason := "sequence out of order"
+				if err != nil {
+					reason = err.Error()
+				}
+				skip, serr := sh.skipDamage(sv, off+int64(p), prev, reason)
+				if serr != nil {
+					return out, serr
+				}
+				off, p, buf = skip, 0, nil
+				break
+			}
+			if rec.Seq > sv.end {
+				return out, nil
+			}
+			p += fl
+			if rec.Seq < from {
+				continue
+			}
+			if len(out) > 0 || !atLeastOne {
+				if bytes+len(rec.Data) > maxBytes {
+					return out, nil
+				}
+			}
+			out = append(out, rec)
+			bytes += len(rec.Data)
+			prev = rec.Seq
+		}
+		if buf != nil {
+			off += int64(p)
+		}
+	}
+	return out, nil
+}
+
+func uint32le(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// skipDamage handles a damaged frame at off: it logs the damage once with
+// shard and offset, and returns where the next valid frame starts (or the
+// segment's end).
+func (sh *shard) skipDamage(sv segView, off int64, prev uint64, reason string) (int64, error) {
+	rest := make([]byte, sv.size-off)
+	if _, err := sv.seg.f.ReadAt(rest, off); err != nil {
+		return 0, fmt.Errorf("read segment %s at %d: %w", sv.seg.path, off, err)
+	}
+	next := sv.size
+	if r := resync(rest, 1, prev); r >= 0 {
+		next = off + r
+	}
+	key := fmt.Sprintf("%s@%d", sv.seg.path, off)
+	sh.mu.Lock()
+	first := !sh.mu.reported[key]
+	sh.mu.reported[key] = true
+	sh.mu.Unlock()
+	if first {
+		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: sv.seg.path, Offset: off, Reason: reason}
+		sh.log.Error("damaged records skipped", "err", cerr, "skipped_bytes", next-off)
+		sh.store.noteCorruption(cerr)
+	}
+	return next, nil
+}
+
+// positionAtTime is the counter of the first record that arrived at or
+// after ts (ms), or the position after the tip.
+func (sh *shard) positionAtTime(v *shardView, ts int64) (uint64, error) {
+	for _, sv := range v.segs {
+		if sv.end < sv.first || sv.seg.lastArrival < ts {
+			continue
+		}
+		from, off := sv.first, sv.seg.offsetForTime(ts)
+		for {
+			recs, err := sh.readSegment(sv, off, from, 1000, 1<<30, true)
+			if err != nil {
+				return 0, err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, r := range recs {
+				if r.Arrival >= ts {
+					return r.Seq, nil
+				}
+			}
+			from = recs[len(recs)-1].Seq + 1
+			off = sv.seg.offsetForSeq(from)
+		}
+	}
+	return v.visible + 1, nil
+}

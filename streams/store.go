@@ -1,0 +1,860 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure a Store. The zero value is the durable default.
+type Options struct {
+	// FS is the filesystem; vfs.Default unless a test injects another.
+	FS vfs.FS
+	// Logger receives recovery and corruption reports.
+	Logger *slog.Logger
+	// Now is the clock for arrival times and retention.
+	Now func() time.Time
+	// SyncInterval, when > 0, acknowledges appends once written and fsyncs
+	// every interval instead: a crash of the machine (not of the process)
+	// can then lose up to one interval of acknowledged records. 0 (the
+	// default) fsyncs before every acknowledgement.
+	SyncInterval time.Duration
+	// SegmentBytes and SegmentAge bound an active segment before it rolls.
+	SegmentBytes int64
+	SegmentAge   time.Duration
+	// RetentionCheck is how often expired segments are deleted.
+	RetentionCheck time.Duration
+	// UpdateVisibility keeps a resharded stream reporting UPDATING this
+	// long, as Kinesis does (0: the change is instant).
+	UpdateVisibility time.Duration
+}
+
+// Limits.
+const (
+	DefaultRetentionHours = 24
+	MinRetentionHours     = 24
+	MaxRetentionHours     = 8760
+	MaxShards             = 1024
+	MaxReadRecords        = 10000
+	MaxReadBytes          = 10 << 20
+)
+
+var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+
+// Store is the log of every stream in a data directory.
+type Store struct {
+	fs   vfs.FS
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock io.Closer
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	// metaMu guards every streamMeta and the metadata file. Lock order:
+	// stream.mu, then metaMu, then mu.
+	metaMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		streams     map[string]*stream
+		closed      bool
+		corruptions []CorruptionError
+	}
+}
+
+type stream struct {
+	name string
+	// mu is read-locked by appends and write-locked by resharding and
+	// deletion, so that routing sees a consistent set of open shards.
+	mu      sync.RWMutex
+	meta    *streamMeta // guarded by Store.metaMu
+	shards  map[int]*shard
+	open    []*shard // open shards sorted by hash range
+	ranges  []HashRange
+	deleted bool
+}
+
+// Open opens (creating if needed) the store in dir, recovering every shard:
+// torn tails are truncated to the last valid record, damaged records in the
+// middle are reported and skipped.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.SegmentAge <= 0 {
+		opts.SegmentAge = time.Hour
+	}
+	if opts.RetentionCheck <= 0 {
+		opts.RetentionCheck = time.Minute
+	}
+	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
+	s.mu.streams = map[string]*stream{}
+	if err := s.fs.MkdirAll(s.fs.PathJoin(dir, "streams"), 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	lock, err := s.fs.Lock(s.fs.PathJoin(dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory %s (is another runnel using it?): %w", dir, err)
+	}
+	s.lock = lock
+	m, err := loadMeta(s.fs, dir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	for _, sm := range m.Streams {
+		st, err := s.recoverStream(sm)
+		if err != nil {
+			s.closeShards()
+			lock.Close()
+			return nil, err
+		}
+		s.mu.streams[sm.Name] = st
+	}
+	s.wg.Add(1)
+	go s.retentionLoop()
+	return s, nil
+}
+
+func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
+	st := &stream{name: sm.Name, meta: sm, shards: map[int]*shard{}}
+	for _, m := range sm.Shards {
+		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index)
+		if err := sh.recover(); err != nil {
+			return nil, err
+		}
+		if m.EndingSeq != nil {
+			sh.mu.closed = true
+			sh.mu.nextSeq = max(sh.mu.nextSeq, *m.EndingSeq+1)
+			close(sh.done)
+		} else {
+			s.startShard(sh)
+		}
+		st.shards[m.Index] = sh
+	}
+	st.rebuildOpen()
+	return st, nil
+}
+
+func (s *Store) startShard(sh *shard) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sh.run(s.opts.SyncInterval)
+	}()
+}
+
+// rebuildOpen recomputes the routing table from metadata. Caller holds
+// st.mu for writing (or owns st exclusively).
+func (st *stream) rebuildOpen() {
+	st.open, st.ranges = st.open[:0], st.ranges[:0]
+	ms := slices.Clone(st.meta.Shards)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Range.Start.Cmp(ms[j].Range.Start) < 0 })
+	for _, m := range ms {
+		if m.EndingSeq == nil {
+			st.open = append(st.open, st.shards[m.Index])
+			st.ranges = append(st.ranges, m.Range)
+		}
+	}
+}
+
+// Close flushes every shard, stops the background work and releases the
+// data directory.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.closeShards()
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, st := range s.mu.streams {
+		for _, sh := range st.shards {
+			sh.closeFiles()
+		}
+	}
+	s.mu.Unlock()
+	return s.lock.Close()
+}
+
+func (s *Store) closeShards() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.mu.streams {
+		for _, sh := range st.shards {
+			sh.stopWriter()
+		}
+	}
+}
+
+// Corruptions lists the damaged regions found since Open.
+func (s *Store) Corruptions() []CorruptionError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.mu.corruptions)
+}
+
+func (s *Store) noteCorruption(e *CorruptionError) {
+	s.mu.Lock()
+	s.mu.corruptions = append(s.mu.corruptions, *e)
+	s.mu.Unlock()
+}
+
+func (s *Store) get(op, name string) (*stream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return nil, ErrClosed
+	}
+	st, ok := s.mu.streams[name]
+	if !ok {
+		return nil, notFound(op, name)
+	}
+	return st, nil
+}
+
+// persist writes the metadata of every stream. Caller holds metaMu.
+func (s *Store) persist() error {
+	s.mu.Lock()
+	m := metaFile{Version: 1}
+	for _, st := range s.mu.streams {
+		m.Streams = append(m.Streams, st.meta)
+	}
+	s.mu.Unlock()
+	sort.Slice(m.Streams, func(i, j int) bool { return m.Streams[i].Name < m.Streams[j].Name })
+	b, err := json.MarshalIndent(&m, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.fs, s.fs.PathJoin(s.dir, metaFileName), b)
+}
+
+// ValidateStreamName checks a stream name against the allowed pattern.
+func ValidateStreamName(name string) error {
+	if !streamNameRE.MatchString(name) || name == "." || name == ".." {
+		return invalid("stream name", "name", "%q must be 1-128 characters of letters, digits, '_', '.', '-' (and not '.' or '..')", name)
+	}
+	return nil
+}
+
+// CreateOptions are the optional parts of a new stream.
+type CreateOptions struct {
+	RetentionHours int               // default 24
+	Tags           map[string]string // initial tags
+	Attrs          map[string]string // API-layer attributes (stream mode, ...)
+	// Activation delays ACTIVE: the stream reports CREATING and takes no
+	// records for this long, as Kinesis streams do. 0 means active at once.
+	Activation time.Duration
+}
+
+// CreateStream creates a stream with n shards splitting the hash-key space
+// evenly.
+func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, error) {
+	const op = "create stream"
+	if err := ValidateStreamName(name); err != nil {
+		return StreamInfo{}, err
+	}
+	if n < 1 || n > MaxShards {
+		return StreamInfo{}, invalid(op, "shards", "%d is out of range: a stream has 1 to %d shards", n, MaxShards)
+	}
+	if o.RetentionHours == 0 {
+		o.RetentionHours = DefaultRetentionHours
+	}
+	if err := validateRetention(op, o.RetentionHours); err != nil {
+		return StreamInfo{}, err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return StreamInfo{}, ErrClosed
+	}
+	if _, ok := s.mu.streams[name]; ok {
+		s.mu.Unlock()
+		return StreamInfo{}, &Error{Op: op, Field: "name", Err: ErrStreamExists, Msg: fmt.Sprintf("stream %q already exists", name)}
+	}
+	s.mu.Unlock()
+	now := s.opts.Now().UTC()
+	sm := &streamMeta{
+		Name: name, Dir: fmt.Sprintf("%s-%d", sanitize(name), now.UnixNano()), Created: now,
+		RetentionHours: o.RetentionHours, Tags: cloneMap(o.Tags), Attrs: cloneMap(o.Attrs), NextShardIndex: n,
+	}
+	if o.Activation > 0 {
+		sm.Pending, sm.PendingUntil = StatusCreating, now.Add(o.Activation)
+	}
+	st := &stream{name: name, meta: sm, shards: map[int]*shard{}}
+	for i, r := range EvenRanges(n) {
+		sm.Shards = append(sm.Shards, &shardMeta{Index: i, Range: r, Created: now})
+		sh, err := s.makeShard(sm, i)
+		if err != nil {
+			return StreamInfo{}, fmt.Errorf("%s %s: %w", op, name, err)
+		}
+		st.shards[i] = sh
+	}
+	st.rebuildOpen()
+	s.mu.Lock()
+	s.mu.streams[name] = st
+	s.mu.Unlock()
+	if err := s.persist(); err != nil {
+		s.mu.Lock()
+		delete(s.mu.streams, name)
+		s.mu.Unlock()
+		return StreamInfo{}, fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	for _, sh := range st.shards {
+		s.startShard(sh)
+	}
+	return s.infoLocked(st), nil
+}
+
+func sanitize(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '.' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+func (s *Store) makeShard(sm *streamMeta, index int) (*shard, error) {
+	dir := s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(index))
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create shard directory: %w", err)
+	}
+	return newShard(s, sm.Name, dir, index), nil
+}
+
+func validateRetention(op string, h int) error {
+	if h < MinRetentionHours || h > MaxRetentionHours {
+		return invalid(op, "retention_hours", "%d is out of range: retention is %d to %d hours", h, MinRetentionHours, MaxRetentionHours)
+	}
+	return nil
+}
+
+// DeleteStream removes a stream and its data.
+func (s *Store) DeleteStream(name string) error {
+	st, err := s.get("delete stream", name)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.metaMu.Lock()
+	s.mu.Lock()
+	delete(s.mu.streams, name)
+	s.mu.Unlock()
+	st.deleted = true
+	err = s.persist()
+	s.metaMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("delete stream %s: %w", name, err)
+	}
+	for _, sh := range st.shards {
+		sh.closeForWrites()
+		sh.stopWriter()
+		sh.closeFiles()
+	}
+	if err := s.fs.RemoveAll(s.fs.PathJoin(s.dir, "streams", st.meta.Dir)); err != nil {
+		s.log.Warn("remove deleted stream's files", "stream", name, "err", err)
+	}
+	return nil
+}
+
+// Stream statuses, as Kinesis names them.
+const (
+	StatusCreating = "CREATING"
+	StatusActive   = "ACTIVE"
+	StatusUpdating = "UPDATING"
+)
+
+// StreamInfo describes a stream.
+type StreamInfo struct {
+	Name           string
+	Status         string
+	Created        time.Time
+	RetentionHours int
+	Tags           map[string]string
+	Attrs          map[string]string
+	Shards         []ShardInfo // by index
+}
+
+// ShardInfo describes a shard.
+type ShardInfo struct {
+	ID             string
+	Index          int
+	Range          HashRange
+	Parent         string // "" for an original shard
+	AdjacentParent string // the other parent of a merge
+	Children       []string
+	Open           bool
+	EndingSeq      uint64 // last counter, when closed
+	Created        time.Time
+	Closed         time.Time // zero while open
+	TrimSeq        uint64    // counter of the oldest kept record
+	LastSeq        uint64    // counter of the newest durable record (0: none yet)
+	// Expired: closed longer ago than the retention, so it holds no
+	// records any more (Kinesis stops listing such shards).
+	Expired bool
+}
+
+// StartingSequenceNumber is the public starting sequence number.
+func (si ShardInfo) StartingSequenceNumber() string { return FormatSeq(si.Index, 0) }
+
+// EndingSequenceNumber is the public ending sequence number ("" while open).
+func (si ShardInfo) EndingSequenceNumber() string {
+	if si.Open {
+		return ""
+	}
+	return FormatSeq(si.Index, si.EndingSeq)
+}
+
+func (s *Store) info(st *stream) StreamInfo {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return s.infoLocked(st)
+}
+
+// infoLocked builds a StreamInfo; caller holds metaMu.
+func (s *Store) infoLocked(st *stream) StreamInfo {
+	m := st.meta
+	now := s.opts.Now()
+	in := StreamInfo{Name: m.Name, Status: StatusActive, Created: m.Created, RetentionHours: m.RetentionHours,
+		Tags: cloneMap(m.Tags), Attrs: cloneMap(m.Attrs)}
+	if m.Pending != "" && now.Before(m.PendingUntil) {
+		in.Status = m.Pending
+	}
+	children := map[string][]string{}
+	for _, sm := range m.Shards {
+		id := ShardID(sm.Index)
+		if sm.Parent != "" {
+			children[sm.Parent] = append(children[sm.Parent], id)
+		}
+		if sm.AdjacentParent != "" {
+			children[sm.AdjacentParent] = append(children[sm.AdjacentParent], id)
+		}
+	}
+	for _, sm := range m.Shards {
+		si := ShardInfo{ID: ShardID(sm.Index), Index: sm.Index, Range: sm.Range, Parent: sm.Parent,
+			AdjacentParent: sm.AdjacentParent, Open: sm.EndingSeq == nil, Created: sm.Created}
+		si.Children = children[si.ID]
+		if sm.EndingSeq != nil {
+			si.EndingSeq = *sm.EndingSeq
+			si.Closed = *sm.Closed
+			si.Expired = now.Sub(*sm.Closed) > time.Duration(m.RetentionHours)*time.Hour
+		}
+		if sh := st.shards[sm.Index]; sh != nil {
+			v := sh.view()
+			si.TrimSeq, si.LastSeq = v.trimHorizon(), v.visible
+		}
+		in.Shards = append(in.Shards, si)
+	}
+	sort.Slice(in.Shards, func(i, j int) bool { return in.Shards[i].Index < in.Shards[j].Index })
+	return in
+}
+
+// DescribeStream returns a stream's metadata and shards.
+func (s *Store) DescribeStream(name string) (StreamInfo, error) {
+	st, err := s.get("describe stream", name)
+	if err != nil {
+		return StreamInfo{}, err
+	}
+	return s.info(st), nil
+}
+
+// ListStreams returns every stream, sorted by name.
+func (s *Store) ListStreams() []StreamInfo {
+	s.mu.Lock()
+	sts := make([]*stream, 0, len(s.mu.streams))
+	for _, st := range s.mu.streams {
+		sts = append(sts, st)
+	}
+	s.mu.Unlock()
+	sort.Slice(sts, func(i, j int) bool { return sts[i].name < sts[j].name })
+	out := make([]StreamInfo, len(sts))
+	for i, st := range sts {
+		out[i] = s.info(st)
+	}
+	return out
+}
+
+// UpdateStream changes a stream's retention, tags or attributes
+// atomically: fn edits a copy, which is validated and persisted.
+func (s *Store) UpdateStream(name string, fn func(u *StreamUpdate) error) error {
+	const op = "update stream"
+	st, err := s.get(op, name)
+	if err != nil {
+		return err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	m := st.meta
+	u := StreamUpdate{RetentionHours: m.RetentionHours, Tags: cloneMap(m.Tags), Attrs: cloneMap(m.Attrs)}
+	if u.Tags == nil {
+		u.Tags = map[string]string{}
+	}
+	if u.Attrs == nil {
+		u.Attrs = map[string]string{}
+	}
+	if err := fn(&u); err != nil {
+		return err
+	}
+	if err := validateRetention(op, u.RetentionHours); err != nil {
+		return err
+	}
+	old := st.meta
+	nm := old.clone()
+	nm.RetentionHours, nm.Tags, nm.Attrs = u.RetentionHours, u.Tags, u.Attrs
+	st.meta = nm
+	if err := s.persist(); err != nil {
+		st.meta = old
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	return nil
+}
+
+// StreamUpdate is the editable part of a stream's metadata.
+type StreamUpdate struct {
+	RetentionHours int
+	Tags           map[string]string
+	Attrs          map[string]string
+}
+
+// PutRecord is a record to append.
+type PutRecord struct {
+	PartitionKey string
+	// ExplicitHashKey, when set, routes the record instead of the MD5 of
+	// its partition key (a decimal in [0, 2^128−1]).
+	ExplicitHashKey string
+	Data            []byte
+}
+
+// PutResult says where a record went.
+type PutResult struct {
+	ShardID    string
+	ShardIndex int
+	Seq        uint64
+}
+
+// SequenceNumber is the public sequence number of the put record.
+func (r PutResult) SequenceNumber() string { return FormatSeq(r.ShardIndex, r.Seq) }
+
+// ValidateRecord checks one record against the limits; i is its position
+// in the request, for the error message.
+func ValidateRecord(i int, r *PutRecord) error {
+	field := fmt.Sprintf("records[%d]", i)
+	n := utf8.RuneCountInString(r.PartitionKey)
+	if n < 1 || n > MaxKeyLen || !utf8.ValidString(r.PartitionKey) {
+		return invalid("put", field+".partition_key", "must be 1 to %d characters of UTF-8 (got %d)", MaxKeyLen, n)
+	}
+	if len(r.Data) > MaxDataSize {
+		return invalid("put", field+".data", "is %d bytes; a record holds at most %d bytes", len(r.Data), MaxDataSize)
+	}
+	if r.ExplicitHashKey != "" {
+		if _, err := ParseHashKey(r.ExplicitHashKey); err != nil {
+			return invalid("put", field+".explicit_hash_key", "%q is not a decimal integer in [0, 2^128-1]", r.ExplicitHashKey)
+		}
+	}
+	return nil
+}
+
+// Put appends records to a stream and returns once all of them are
+// durable (or written, under SyncInterval). Records are validated first:
+// when one is invalid nothing is written. Records of one call that land on
+// the same shard keep their order.
+func (s *Store) Put(ctx context.Context, name string, recs []PutRecord) ([]PutResult, error) {
+	for i := range recs {
+		if err := ValidateRecord(i, &recs[i]); err != nil {
+			return nil, err
+		}
+	}
+	st, err := s.get("put", name)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]PutResult, len(recs))
+	groups, err := s.appendRouted(st, recs, res)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return nil, fmt.Errorf("put to stream %s: %w", name, g.err)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*commitGroup, error) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.deleted {
+		return nil, notFound("put", st.name)
+	}
+	s.metaMu.Lock()
+	creating := st.meta.Pending == StatusCreating && s.opts.Now().Before(st.meta.PendingUntil)
+	s.metaMu.Unlock()
+	if creating {
+		return nil, &Error{Op: "put", Err: ErrStreamNotActive, Msg: fmt.Sprintf("stream %q is still being created", st.name)}
+	}
+	// Route every record, then append per shard in request order.
+	byShard := make([][]int, len(st.open))
+	for i := range recs {
+		var hk HashKey
+		if recs[i].ExplicitHashKey != "" {
+			hk, _ = ParseHashKey(recs[i].ExplicitHashKey)
+		} else {
+			hk = HashPartitionKey(recs[i].PartitionKey)
+		}
+		j := sort.Search(len(st.ranges), func(j int) bool { return st.ranges[j].End.Cmp(hk) >= 0 })
+		if j == len(st.ranges) {
+			return nil, fmt.Errorf("put to stream %s: no open shard holds hash key %s: %w", st.name, hk, ErrCorrupt)
+		}
+		byShard[j] = append(byShard[j], i)
+	}
+	now := s.opts.Now().UnixMilli()
+	var groups []*commitGroup
+	ptrs := make([]*PutRecord, 0, len(recs))
+	out := make([]PutResult, 0, len(recs))
+	for j, idx := range byShard {
+		if len(idx) == 0 {
+			continue
+		}
+		ptrs, out = ptrs[:0], out[:len(idx)]
+		for _, i := range idx {
+			ptrs = append(ptrs, &recs[i])
+		}
+		g, err := st.open[j].append(ptrs, now, out)
+		if err != nil {
+			return nil, fmt.Errorf("put to stream %s: %w", st.name, err)
+		}
+		for k, i := range idx {
+			res[i] = out[k]
+		}
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+func (s *Store) shard(op, name, shardID string) (*stream, *shard, error) {
+	st, err := s.get(op, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, ok := ParseShardID(shardID)
+	st.mu.RLock()
+	sh := st.shards[idx]
+	st.mu.RUnlock()
+	if !ok || sh == nil {
+		return nil, nil, &Error{Op: op, Field: "shard", Err: ErrShardNotFound, Msg: fmt.Sprintf("stream %q has no shard %q", name, shardID)}
+	}
+	return st, sh, nil
+}
+
+// IteratorType names where a read starts.
+type IteratorType string
+
+// The iterator types of Kinesis.
+const (
+	TrimHorizon         IteratorType = "TRIM_HORIZON"
+	Latest              IteratorType = "LATEST"
+	AtSequenceNumber    IteratorType = "AT_SEQUENCE_NUMBER"
+	AfterSequenceNumber IteratorType = "AFTER_SEQUENCE_NUMBER"
+	AtTimestamp         IteratorType = "AT_TIMESTAMP"
+)
+
+// Seek resolves an iterator to the counter a read starts from. seq is the
+// public sequence number for the *_SEQUENCE_NUMBER types; ts is for
+// AT_TIMESTAMP.
+func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.Time) (uint64, error) {
+	const op = "get iterator"
+	_, sh, err := s.shard(op, name, shardID)
+	if err != nil {
+		return 0, err
+	}
+	v := sh.view()
+	switch it {
+	case TrimHorizon:
+		return v.trimHorizon(), nil
+	case Latest:
+		return v.visible + 1, nil
+	case AtSequenceNumber, AfterSequenceNumber:
+		idx, ctr, err := ParseSeq(seq)
+		if err != nil {
+			return 0, invalid(op, "sequence_number", "%q is not a valid sequence number", seq)
+		}
+		if idx != sh.index {
+			return 0, invalid(op, "sequence_number", "sequence number %s belongs to shard %s, not %s", seq, ShardID(idx), sh.id)
+		}
+		if it == AfterSequenceNumber {
+			ctr++
+		}
+		return max(ctr, v.trimHorizon()), nil
+	case AtTimestamp:
+		return sh.positionAtTime(&v, ts.UnixMilli())
+	}
+	return 0, invalid(op, "type", "%q is not one of TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP", it)
+}
+
+// ReadResult is one read of a shard.
+type ReadResult struct {
+	Records []Record
+	// Next is the counter to read from next.
+	Next uint64
+	// MillisBehind is how far the last returned record is behind the
+	// shard's newest record (0 when caught up).
+	MillisBehind int64
+	// EndOfShard: the shard is closed and every record of it was read;
+	// Children are where reading goes on.
+	EndOfShard bool
+	Children   []string
+}
+
+// Read returns durable records of a shard starting at counter from (a
+// position before the trim horizon starts at the trim horizon), at most
+// maxRecords and about maxBytes of data (never fewer than one record).
+func (s *Store) Read(name, shardID string, from uint64, maxRecords, maxBytes int) (ReadResult, error) {
+	const op = "read"
+	if maxRecords <= 0 || maxRecords > MaxReadRecords {
+		maxRecords = MaxReadRecords
+	}
+	if maxBytes <= 0 || maxBytes > MaxReadBytes {
+		maxBytes = MaxReadBytes
+	}
+	st, sh, err := s.shard(op, name, shardID)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	v := sh.view()
+	recs, next, err := sh.read(&v, from, maxRecords, maxBytes)
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("read stream %s shard %s: %w", name, shardID, err)
+	}
+	r := ReadResult{Records: recs, Next: next}
+	if n := len(recs); n > 0 && next <= v.visible {
+		r.MillisBehind = max(0, v.tipTime-recs[n-1].Arrival)
+	}
+	if v.closed && next > v.visible && next > v.next-1 {
+		r.EndOfShard = true
+		r.Children = s.children(st, sh.id)
+	}
+	return r, nil
+}
+
+func (s *Store) children(st *stream, id string) []string {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	var out []string
+	for _, m := range st.meta.Shards {
+		if m.Parent == id || m.AdjacentParent == id {
+			out = append(out, ShardID(m.Index))
+		}
+	}
+	return out
+}
+
+// Wait blocks until the shard has a durable record at or after counter
+// from, the shard closes, or ctx ends. It does not poll: appends wake it.
+func (s *Store) Wait(ctx context.Context, name, shardID string, from uint64) error {
+	_, sh, err := s.shard("wait", name, shardID)
+	if err != nil {
+		return err
+	}
+	for {
+		v := sh.view()
+		if v.visible >= from || v.closed {
+			return nil
+		}
+		select {
+		case <-v.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stop:
+			return ErrClosed
+		}
+	}
+}
+
+// retentionLoop deletes expired segments; the Store owns it.
+func (s *Store) retentionLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.RetentionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.EnforceRetention()
+		}
+	}
+}
+
+// EnforceRetention deletes every whole segment whose newest record is older
+// than its stream's retention. It runs periodically; tests call it directly.
+func (s *Store) EnforceRetention() {
+	s.mu.Lock()
+	sts := make([]*stream, 0, len(s.mu.streams))
+	for _, st := range s.mu.streams {
+		sts = append(sts, st)
+	}
+	s.mu.Unlock()
+	now := s.opts.Now()
+	for _, st := range sts {
+		s.metaMu.Lock()
+		cutoff := now.Add(-time.Duration(st.meta.RetentionHours) * time.Hour).UnixMilli()
+		s.metaMu.Unlock()
+		st.mu.RLock()
+		shards := make([]*shard, 0, len(st.shards))
+		for _, sh := range st.shards {
+			shards = append(shards, sh)
+		}
+		st.mu.RUnlock()
+		for _, sh := range shards {
+			if err := sh.expire(cutoff); err != nil {
+				s.log.Error("retention", "stream", st.name, "shard", sh.id, "err", err)
+			}
+		}
+	}
+}
+
+// ParseCounter reads a decimal counter (the REST API's positions).
+func ParseCounter(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, invalid("parse position", "", "%q is not a non-negative integer", s)
+	}
+	return n, nil
+}
