@@ -41,7 +41,8 @@ type Source struct {
 	// Generator is the built-in synthetic source.
 	Generator *Generator `yaml:"generator"`
 	// Shards: for a stream, the shard count used if the stream is created;
-	// for the generator, how many shards it produces. Default 1.
+	// for the generator, how many shards it produces. Default 1; 0 for a
+	// file source (one shard per file).
 	Shards int `yaml:"shards"`
 	// Start is where a stream source starts reading. Default trim_horizon.
 	Start Start `yaml:"start"`

@@ -162,8 +162,10 @@ func (v *validator) source() {
 		v.add("source.stream", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", src.Stream), "1–128 of A-Z, a-z, 0-9, _ . -")
 	}
 	switch {
-	case kind == SourceFile && src.Shards != 0:
-		v.add("source.shards", CodeConflict, "a file source has no shards", "remove shards")
+	case kind == SourceFile:
+		if src.Shards != 0 {
+			v.add("source.shards", CodeConflict, "a file source has one shard per file", "remove shards")
+		}
 	case src.Shards == 0:
 		src.Shards = 1
 	case src.Shards < 1 || src.Shards > maxShards:
