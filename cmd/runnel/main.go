@@ -95,3 +95,27 @@ func serverURL() string {
 	}
 	return "http://127.0.0.1:7070"
 }
+
+// parseInterspersed parses flags given before, between or after positional
+// arguments, and checks that there are want of them (-1: any number).
+func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if want >= 0 && len(pos) != want {
+		if want == 0 {
+			return nil, fmt.Errorf("%w: unexpected argument %q (see --help)", errUsage, pos[0])
+		}
+		return nil, fmt.Errorf("%w: expected %s (see --help)", errUsage, names)
+	}
+	return pos, nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web"
+)
+
+func init() {
+	register("serve", "run the server: stream log, Kinesis API, REST API, jobs, web UI", runServe)
+}
+
+func runServe(args []string) error {
+	fs := newFlags("serve", "serve [--data DIR] [--addr 127.0.0.1:7070] [--demo]", `
+Starts the Runnel server on one port: the Kinesis Data Streams API (POST /), the REST API
+(/api/v1), the web UI (/), Prometheus metrics (/metrics) and /healthz. It stops cleanly on
+SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.`)
+	data := fs.String("data", "./data", "data directory")
+	addr := fs.String("addr", "127.0.0.1:7070", "listen address (binds to loopback unless told otherwise)")
+	demo := fs.Bool("demo", false, "also start the built-in demo (generator → JS → windows → anomaly detection → live UI)")
+	fsync := fs.String("fsync", "always", "always: fsync before every acknowledgement; interval: acknowledge once written and fsync every --fsync-interval (a machine crash can lose that much)")
+	fsyncEvery := fs.Duration("fsync-interval", 100*time.Millisecond, "sync period for --fsync=interval")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	opts := streams.Options{Logger: log, UpdateVisibility: 300 * time.Millisecond}
+	switch *fsync {
+	case "always":
+	case "interval":
+		if *fsyncEvery <= 0 {
+			return fmt.Errorf("%w: --fsync-interval must be positive", errUsage)
+		}
+		opts.SyncInterval = *fsyncEvery
+		log.Warn("fsync=interval: acknowledged records can be lost if the machine crashes", "interval", *fsyncEvery)
+	default:
+		return fmt.Errorf("%w: --fsync must be always or interval, not %q", errUsage, *fsync)
+	}
+	if !web.IsLoopback(*addr) {
+		log.Warn("listening beyond loopback: anyone who can reach this address can read and write streams", "addr", *addr)
+	}
+	store, err := streams.Open(*data, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+		log.Info("stopped")
+	}()
+	cfg := web.Config{Store: store, Logger: log}
+	if *demo {
+		log.Warn("--demo: this build has no job runtime yet; serving the stream log only")
+	}
+	srv := web.New(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
+		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
+	})
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format must be text or json", errUsage)
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"text/tabwriter"
+)
+
+func init() {
+	register("streams", "create, list, describe, delete, split and merge streams", runStreams)
+}
+
+const streamsHelp = `Usage: runnel streams <subcommand> [flags]
+
+Subcommands:
+  create NAME --shards N [--retention-hours H]   create a stream
+  list                                           list streams
+  describe NAME                                  show a stream and its shards (--json for raw)
+  delete NAME                                    delete a stream and its records
+  split NAME SHARD [--at HASHKEY]                split a shard (default: at its middle)
+  merge NAME SHARD ADJACENT_SHARD                merge two adjacent shards
+  resize NAME --shards N                         change the open shard count uniformly
+
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+
+func runStreams(args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(os.Stderr, streamsHelp)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "create":
+		return streamsCreate(rest)
+	case "list":
+		return streamsList(rest)
+	case "describe":
+		return streamsDescribe(rest)
+	case "delete":
+		return streamsDelete(rest)
+	case "split":
+		return streamsSplit(rest)
+	case "merge":
+		return streamsMerge(rest)
+	case "resize":
+		return streamsResize(rest)
+	}
+	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, sub, streamsHelp)
+}
+
+func streamsCreate(args []string) error {
+	fs := newFlags("streams create", "streams create NAME --shards N [--retention-hours H]", "Creates a stream whose shards split the hash-key space evenly.")
+	server := addServerFlag(fs)
+	shards := fs.Int("shards", 1, "number of shards (1-1024)")
+	ret := fs.Int("retention-hours", 24, "retention in hours (24-8760)")
+	pos, err := parseInterspersed(fs, args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	var out map[string]any
+	if err := newClient(*server).do("POST", "/api/v1/streams", map[string]any{"name": pos[0], "shards": *shards, "retention_hours": *ret}, &out); err != nil {
+		return err
+	}
+	fmt.Printf("created stream %s with %d shards\n", pos[0], *shards)
+	return nil
+}
+
+type streamView struct {
+	Name           string `json:"name"`
+	Status         string `json:"status"`
+	Created        string `json:"created"`
+	RetentionHours int    `json:"retention_hours"`
+	OpenShards     int    `json:"open_shards"`
+	Shards         []struct {
+		ID             string   `json:"id"`
+		HashKeyStart   string   `json:"hash_key_start"`
+		HashKeyEnd     string   `json:"hash_key_end"`
+		Parent         string   `json:"parent"`
+		AdjacentParent string   `json:"adjacent_parent"`
+		Children       []string `json:"children"`
+		Open           bool     `json:"open"`
+		TrimPosition   uint64   `json:"trim_position"`
+		LastPosition   uint64   `json:"last_position"`
+	} `json:"shards"`
+}
+
+func streamsList(args []string) error {
+	fs := newFlags("streams list", "streams list", "Lists streams.")
+	server := addServerFlag(fs)
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	var out struct {
+		Streams []streamView `json:"streams"`
+	}
+	if err := newClient(*server).do("GET", "/api/v1/streams", nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tOPEN SHARDS\tRETENTION\tCREATED")
+	for _, s := range out.Streams {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%dh\t%s\n", s.Name, s.Status, s.OpenShards, s.RetentionHours, s.Created)
+	}
+	return tw.Flush()
+}
+
+func streamsDescribe(args []string) error {
+	fs := newFlags("streams describe", "streams describe NAME [--json]", "Shows a stream, its shards, their hash ranges and lineage.")
+	server := addServerFlag(fs)
+	raw := fs.Bool("json", false, "print the raw JSON")
+	pos, err := parseInterspersed(fs, args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	var v json.RawMessage
+	if err := newClient(*server).do("GET", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, &v); err != nil {
+		return err
+	}
+	if *raw {
+		fmt.Println(string(v))
+		return nil
+	}
+	var s streamView
+	if err := json.Unmarshal(v, &s); err != nil {
+		return err
+	}
+	fmt.Printf("stream %s  status %s  retention %dh  open shards %d\n", s.Name, s.Status, s.RetentionHours, s.OpenShards)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tSTATE\tRECORDS (positions)\tPARENTS\tHASH KEY RANGE")
+	for _, sh := range s.Shards {
+		state := "open"
+		if !sh.Open {
+			state = "closed"
+		}
+		parents := sh.Parent
+		if sh.AdjacentParent != "" {
+			parents += "+" + sh.AdjacentParent
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d..%d\t%s\t%s..%s\n", sh.ID, state, sh.TrimPosition, sh.LastPosition, parents, sh.HashKeyStart, sh.HashKeyEnd)
+	}
+	return tw.Flush()
+}
+
+func streamsDelete(args []string) error {
+	fs := newFlags("streams delete", "streams delete NAME", "Deletes a stream and all its records.")
+	server := addServerFlag(fs)
+	pos, err := parseInterspersed(fs, args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := newClient(*server).do("DELETE", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		return err
+	}
+	fmt.Printf("deleted stream %s\n", pos[0])
+	return nil
+}
+
+func streamsSplit(args []string) error {
+	fs := newFlags("streams split", "streams split NAME SHARD [--at HASHKEY]", "Splits an open shard into two children; the parent closes and stays readable until retention.")
+	server := addServerFlag(fs)
+	at := fs.String("at", "", "new starting hash key of the upper child (decimal; default: the middle of the shard's range)")
+	pos, err := parseInterspersed(fs, args, 2, "NAME SHARD")
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"shard": shardArg(pos[1]), "new_starting_hash_key": *at}
+	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/split", body, nil); err != nil {
+		return err
+	}
+	fmt.Printf("split %s of stream %s\n", shardArg(pos[1]), pos[0])
+	return nil
+}
+
+func streamsMerge(args []string) error {
+	fs := newFlags("streams merge", "streams merge NAME SHARD ADJACENT_SHARD", "Merges two open shards with adjacent hash ranges into one child.")
+	server := addServerFlag(fs)
+	pos, err := parseInterspersed(fs, args, 3, "NAME SHARD ADJACENT_SHARD")
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"shard": shardArg(pos[1]), "adjacent_shard": shardArg(pos[2])}
+	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/merge", body, nil); err != nil {
+		return err
+	}
+	fmt.Printf("merged %s and %s of stream %s\n", shardArg(pos[1]), shardArg(pos[2]), pos[0])
+	return nil
+}
+
+func streamsResize(args []string) error {
+	fs := newFlags("streams resize", "streams resize NAME --shards N", "Changes the number of open shards to N, with even hash ranges (splits and merges, as Kinesis UpdateShardCount).")
+	server := addServerFlag(fs)
+	n := fs.Int("shards", 0, "target number of open shards")
+	pos, err := parseInterspersed(fs, args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/shard-count", map[string]any{"target": *n}, nil); err != nil {
+		return err
+	}
+	fmt.Printf("stream %s now has %d open shards\n", pos[0], *n)
+	return nil
+}
+
+// shardArg accepts "3" as shorthand for "shardId-000000000003".
+func shardArg(s string) string {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return fmt.Sprintf("shardId-%012d", n)
+	}
+	return s
+}

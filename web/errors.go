@@ -1,0 +1,124 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// apiError is the REST error body. Codes are stable: scripts match on them.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+// The error codes and their HTTP statuses, in one table.
+var errorStatus = map[string]int{
+	"invalid_argument":   http.StatusBadRequest,
+	"invalid_json":       http.StatusBadRequest,
+	"not_found":          http.StatusNotFound,
+	"already_exists":     http.StatusConflict,
+	"not_active":         http.StatusConflict,
+	"shard_closed":       http.StatusConflict,
+	"body_too_large":     http.StatusRequestEntityTooLarge,
+	"unsupported_format": http.StatusNotAcceptable,
+	"corrupt":            http.StatusInternalServerError,
+	"internal":           http.StatusInternalServerError,
+	"unavailable":        http.StatusServiceUnavailable,
+}
+
+func newError(code, field, msg string) *apiError {
+	st, ok := errorStatus[code]
+	if !ok {
+		st = http.StatusInternalServerError
+	}
+	return &apiError{Status: st, Code: code, Message: msg, Field: field}
+}
+
+// fromStreamsError maps a streams error onto the REST table.
+func fromStreamsError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	field := ""
+	var se *streams.Error
+	if errors.As(err, &se) {
+		field = se.Field
+	}
+	switch {
+	case errors.Is(err, streams.ErrInvalid):
+		return newError("invalid_argument", field, err.Error())
+	case errors.Is(err, streams.ErrStreamNotFound), errors.Is(err, streams.ErrShardNotFound):
+		return newError("not_found", field, err.Error())
+	case errors.Is(err, streams.ErrStreamExists):
+		return newError("already_exists", field, err.Error())
+	case errors.Is(err, streams.ErrStreamNotActive):
+		return newError("not_active", field, err.Error())
+	case errors.Is(err, streams.ErrShardClosed):
+		return newError("shard_closed", field, err.Error())
+	case errors.Is(err, streams.ErrClosed):
+		return newError("unavailable", "", "the server is shutting down")
+	}
+	return newError("internal", "", err.Error())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	ae := fromStreamsError(err)
+	writeJSON(w, ae.Status, map[string]*apiError{"error": ae})
+}
+
+// decodeBody reads a JSON body of at most limit bytes into v, rejecting
+// unknown fields and trailing data.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newError("body_too_large", "", "request body exceeds "+humanBytes(limit))
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return newError("invalid_json", ute.Field, "field "+ute.Field+" must be "+ute.Type.String()+", got JSON "+ute.Value)
+		}
+		return newError("invalid_json", "", "request body is not valid JSON: "+err.Error())
+	}
+	if dec.More() {
+		return newError("invalid_json", "", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Config is what a Server serves.
+type Config struct {
+	Store  *streams.Store
+	Logger *slog.Logger
+	// Kinesis, when set, answers POST / requests that carry X-Amz-Target.
+	Kinesis http.Handler
+	// Extra mounts more handlers (pattern → handler) on the same mux, for
+	// the parts of the API owned by other packages.
+	Extra map[string]http.Handler
+}
+
+// Server is Runnel's HTTP front door.
+type Server struct {
+	store   *streams.Store
+	log     *slog.Logger
+	kinesis http.Handler
+	mux     *http.ServeMux
+	reg     *prometheus.Registry
+}
+
+// New builds the handler tree.
+func New(cfg Config) *Server {
+	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.routeStreams(s.mux)
+	for p, h := range cfg.Extra {
+		s.mux.Handle(p, h)
+	}
+	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, newError("not_found", "", r.Method+" "+r.URL.Path+" is not an API endpoint; see docs/api.md"))
+	})
+	return s
+}
+
+// Registry is the Prometheus registry /metrics serves, for other packages'
+// collectors.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// ServeHTTP dispatches a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
+	if s.kinesis != nil && r.Header.Get("X-Amz-Target") != "" {
+		s.kinesis.ServeHTTP(w, r)
+		return
+	}
+	writeError(w, newError("invalid_argument", "X-Amz-Target", "POST / is the Kinesis Data Streams API: send X-Amz-Target: Kinesis_20131202.<Operation>"))
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><title>Runnel</title><link rel="icon" href="data:,"></head>
+<body><h1>Runnel</h1><p>The server is up. APIs: <a href="/api/v1/streams">/api/v1/streams</a>, <a href="/metrics">/metrics</a>, <a href="/healthz">/healthz</a>.</p></body></html>`))
+}
+
+// ListenAndServe serves on addr until ctx ends, then shuts down gracefully
+// (in-flight requests get up to grace to finish). ready, if not nil,
+// receives the bound address once listening.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// IsLoopback reports whether addr binds only to a loopback interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
