@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// buildBinary compiles runnel once per test binary run.
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func runnelBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "runnel-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "runnel")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is a runnel serve process the test can kill and restart.
+type server struct {
+	t    *testing.T
+	bin  string
+	data string
+	addr string
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "serve", "--data", s.data, "--addr", s.addr, "--log-level", "warn")
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
+}
+
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+}
+
+type crashRec struct {
+	P int    `json:"p"`
+	K string `json:"k"`
+	I int    `json:"i"`
+}
+
+// TestCrashKill9 runs producers with retries against the real binary while
+// SIGKILLing and restarting it, then checks that every acknowledged record
+// survived, per-key order held, and duplicates come only from retries whose
+// outcome was unknown.
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode: it runs the real binary for 30+ s")
+	}
+	bin := runnelBinary(t)
+	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
+	srv.start()
+	base := "http://" + srv.addr
+	body, _ := json.Marshal(map[string]any{"name": "crash", "shards": 4})
+	resp, err := http.Post(base+"/api/v1/streams", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create stream: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	const producers = 6
+	const keysPer = 5
+	duration := 32 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+
+	type outcome struct {
+		acked   map[string]int          // key -> highest acknowledged i+1 (all below acked too)
+		unknown map[string]map[int]bool // key -> i values sent in attempts that failed
+		sent    int
+	}
+	results := make([]outcome, producers)
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			o := outcome{acked: map[string]int{}, unknown: map[string]map[int]bool{}}
+			defer func() { results[p] = o }()
+			rng := rand.New(rand.NewSource(int64(p)))
+			hc := &http.Client{Timeout: 5 * time.Second}
+			next := map[string]int{}
+			for ctx.Err() == nil {
+				n := 1 + rng.Intn(40)
+				var batch []map[string]any
+				var recs []crashRec
+				for j := 0; j < n; j++ {
+					k := fmt.Sprintf("p%d-k%d", p, rng.Intn(keysPer))
+					r := crashRec{P: p, K: k, I: next[k]}
+					next[k]++
+					recs = append(recs, r)
+					d, _ := json.Marshal(r)
+					batch = append(batch, map[string]any{"key": k, "data": string(d)})
+				}
+				b, _ := json.Marshal(map[string]any{"records": batch})
+				// Retry the same batch until it is acknowledged: a failed
+				// attempt's outcome is unknown (it may have been written).
+				for {
+					resp, err := hc.Post(base+"/api/v1/streams/crash/records", "application/json", bytes.NewReader(b))
+					if err == nil {
+						resp.Body.Close()
+						if resp.StatusCode == 200 {
+							break
+						}
+					}
+					for _, r := range recs {
+						if o.unknown[r.K] == nil {
+							o.unknown[r.K] = map[int]bool{}
+						}
+						o.unknown[r.K][r.I] = true
+					}
+					if ctx.Err() != nil {
+						// Never acknowledged: not counted as acked.
+						return
+					}
+					time.Sleep(30 * time.Millisecond)
+				}
+				for _, r := range recs {
+					o.acked[r.K] = r.I + 1
+				}
+				o.sent += len(recs)
+			}
+		}(p)
+	}
+
+	kills := 0
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(800+rng.Intn(1800)) * time.Millisecond):
+			srv.kill()
+			kills++
+			time.Sleep(time.Duration(rng.Intn(200)) * time.Millisecond)
+			srv.start()
+		}
+	}
+	wg.Wait()
+	srv.kill()
+	if kills < 10 {
+		t.Fatalf("only %d kills happened; the test needs at least 10", kills)
+	}
+
+	// Read everything back with the store itself.
+	st, err := streams.Open(srv.data, streams.Options{Logger: quietLog()})
+	if err != nil {
+		t.Fatalf("reopen after crashes: %v", err)
+	}
+	defer st.Close()
+	info, err := st.DescribeStream("crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string][]int{}
+	total := 0
+	for _, sh := range info.Shards {
+		pos := uint64(0)
+		for {
+			r, err := st.Read("crash", sh.ID, pos, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range r.Records {
+				var cr crashRec
+				if err := json.Unmarshal(rec.Data, &cr); err != nil {
+					t.Fatalf("record %s/%d is not what a producer wrote: %q", sh.ID, rec.Seq, rec.Data)
+				}
+				if rec.PartitionKey != cr.K {
+					t.Fatalf("record %s/%d: key %q but data says %q", sh.ID, rec.Seq, rec.PartitionKey, cr.K)
+				}
+				seen[cr.K] = append(seen[cr.K], cr.I)
+				total++
+			}
+			if len(r.Records) == 0 {
+				break
+			}
+			pos = r.Next
+		}
+	}
+	lost, dups, sent := 0, 0, 0
+	for p, o := range results {
+		sent += o.sent
+		keys := make([]string, 0, len(o.acked))
+		for k := range o.acked {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			got := seen[k]
+			present := map[int]bool{}
+			maxSoFar := -1
+			for _, i := range got {
+				if present[i] {
+					dups++
+					if !o.unknown[k][i] {
+						t.Errorf("producer %d key %s: record %d duplicated but every attempt to send it was acknowledged", p, k, i)
+					}
+					continue
+				}
+				present[i] = true
+				if i < maxSoFar {
+					t.Errorf("producer %d key %s: record %d after %d: order broken", p, k, i, maxSoFar)
+				}
+				maxSoFar = max(maxSoFar, i)
+			}
+			for i := 0; i < o.acked[k]; i++ {
+				if !present[i] {
+					lost++
+					if lost < 10 {
+						t.Errorf("producer %d key %s: acknowledged record %d lost", p, k, i)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d kills, %d records acknowledged, %d read back, %d duplicates from unknown-outcome retries, %d lost", kills, sent, total, dups, lost)
+	if lost > 0 {
+		t.Fatalf("%d acknowledged records lost", lost)
+	}
+	if sent == 0 {
+		t.Fatal("no record was acknowledged: the test proved nothing")
+	}
+}
