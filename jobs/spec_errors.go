@@ -28,21 +28,23 @@ const (
 type Problem struct {
 	// Line and Column locate the problem in the job file (1-based); 0 when
 	// the problem concerns the whole file or the Spec was built in Go.
-	Line, Column int
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 	// Field is the path of the offending field, e.g.
 	// operators[2].window.tumbling; empty for whole-file problems.
-	Field string
+	Field string `json:"field,omitempty"`
 	// Code is one of the Code* constants.
-	Code string
+	Code string `json:"code"`
 	// Message says what is wrong; Hint, when set, what is allowed or
 	// what was probably meant.
-	Message string
-	Hint    string
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
 	// For JS syntax errors: the operator id (empty for source.event_time
 	// and functions) and the line and column inside the snippet, where
 	// line 1, column 1 is the snippet's first character.
-	Operator         string
-	JSLine, JSColumn int
+	Operator string `json:"operator,omitempty"`
+	JSLine   int    `json:"js_line,omitempty"`
+	JSColumn int    `json:"js_column,omitempty"`
 }
 
 // String renders the problem as one line:

@@ -305,3 +305,23 @@ func TestSpecErrorText(t *testing.T) {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
 	}
 }
+
+// A few bytes of nested aliases ("billion laughs") are refused instead of
+// walked.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: t\nsource: {stream: s}\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("sinks: [{id: o, log: {}}]\n")
+	ps := problemsOf(t, b.String())
+	if len(ps) != 1 || !strings.Contains(ps[0].Message, "aliases") {
+		t.Errorf("problems = %v, want one about aliases", ps)
+	}
+	// Ordinary anchors and aliases work.
+	s := mustParse(t, "name: t\nsource: {stream: s}\noperators:\n  - {id: a, map: &f 'r => r'}\n  - {id: b, map: *f}\nsinks: [{id: o, log: {}}]\n")
+	if s.Operators[1].Map != "r => r" {
+		t.Errorf("alias resolved to %q", s.Operators[1].Map)
+	}
+}

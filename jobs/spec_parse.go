@@ -70,6 +70,10 @@ func parse(src []byte) (*Spec, *problems) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
+	if expanded(doc, map[*yaml.Node]int{}) > maxExpandedNodes {
+		ps.add(Problem{Code: CodeInvalid, Message: fmt.Sprintf("the file expands to more than %d values through YAML aliases", maxExpandedNodes), Hint: "write the job out without nested aliases"})
+		return nil, ps
+	}
 	if d := resolve(doc); d == nil || d.Kind != yaml.MappingNode {
 		ps.add(Problem{Line: doc.Line, Column: doc.Column, Code: CodeType,
 			Message: "a job file must be a mapping, not " + kindName(orNode(d, doc)), Hint: "it starts with name: and source:; see docs/jobs.md"})
@@ -77,6 +81,38 @@ func parse(src []byte) (*Spec, *problems) {
 	}
 	p.spec(doc)
 	return p.s, ps
+}
+
+// maxExpandedNodes bounds the values a job file may hold once its aliases
+// are expanded, so a few bytes of nested aliases cannot make the parser
+// walk billions of nodes.
+const maxExpandedNodes = 100_000
+
+// expanded counts the nodes under n with aliases expanded, stopping past
+// maxExpandedNodes. An alias cycle counts as too many.
+func expanded(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if n == nil {
+		return 0
+	}
+	if c, ok := memo[n]; ok {
+		if c < 0 {
+			return maxExpandedNodes + 1
+		}
+		return c
+	}
+	memo[n] = -1
+	c := 1
+	if n.Kind == yaml.AliasNode {
+		c = expanded(n.Alias, memo)
+	}
+	for _, ch := range n.Content {
+		if c += expanded(ch, memo); c > maxExpandedNodes {
+			c = maxExpandedNodes + 1
+			break
+		}
+	}
+	memo[n] = c
+	return c
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -112,6 +148,8 @@ type parser struct {
 	s   *Spec
 	ps  *problems
 	src []byte
+	// lines is src split into lines, made on first use.
+	lines [][]byte
 }
 
 // fieldMap is one YAML mapping of the job file: its path and its values by
@@ -157,9 +195,11 @@ func (p *parser) record(n *yaml.Node, path string) {
 // blockIndent returns the column of the first non-blank content line after
 // line (the header line of a block scalar).
 func (p *parser) blockIndent(line int) int {
-	lines := bytes.Split(p.src, []byte{'\n'})
-	for i := line; i < len(lines); i++ {
-		l := bytes.TrimRight(lines[i], "\r")
+	if p.lines == nil {
+		p.lines = bytes.Split(p.src, []byte{'\n'})
+	}
+	for i := line; i < len(p.lines); i++ {
+		l := bytes.TrimRight(p.lines[i], "\r")
 		if t := bytes.TrimLeft(l, " "); len(t) > 0 {
 			return len(l) - len(t) + 1
 		}

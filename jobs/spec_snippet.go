@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -73,12 +74,95 @@ func CompileFunctions(name, src string) (*goja.Program, error) {
 	return compileJS(prog, src, 0)
 }
 
+// Limits that keep compiling a job's JS cheap: goja's parser and compiler
+// recurse per nesting level and slow down quadratically on deep nesting, and
+// a job is compiled at submit time, on the server.
+const (
+	MaxSnippetSize   = 16 << 10 // bytes per snippet
+	MaxFunctionsSize = 32 << 10 // bytes of the functions block
+	maxJSNesting     = 256      // brackets
+	maxASTDepth      = 1000     // syntax tree depth (e.g. terms of a long a+b+c+...)
+	maxArrows        = 1024     // arrow functions per snippet or block
+)
+
+// jsLimits rejects JS too large or too deeply nested to compile cheaply,
+// before the parser sees it.
+func jsLimits(src string, maxSize int) *JSError {
+	if len(src) > maxSize {
+		return &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("is %d bytes; the limit is %d (move shared code into functions:)", len(src), maxSize)}
+	}
+	if n := strings.Count(src, "=>"); n > maxArrows {
+		return &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("has %d arrow functions; the limit is %d", n, maxArrows)}
+	}
+	depth, line, col := 0, 1, 0
+	for _, r := range src {
+		col++
+		switch r {
+		case '\n':
+			line, col = line+1, 0
+		case '(', '[', '{':
+			if depth++; depth > maxJSNesting {
+				return &JSError{Line: line, Column: col, Message: fmt.Sprintf("brackets nest deeper than %d", maxJSNesting)}
+			}
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// astDepth returns the nesting depth of the syntax tree under v, counting
+// only AST nodes, and stops counting past limit.
+func astDepth(v reflect.Value, limit int) int {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return 0
+		}
+		d := 0
+		if v.Kind() == reflect.Pointer && v.Type().Implements(nodeType) {
+			d = 1
+			if limit <= 0 {
+				return 1
+			}
+		}
+		return d + astDepth(v.Elem(), limit-d)
+	case reflect.Struct:
+		m := 0
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				m = max(m, astDepth(v.Field(i), limit))
+			}
+		}
+		return m
+	case reflect.Slice:
+		m := 0
+		for i := 0; i < v.Len(); i++ {
+			m = max(m, astDepth(v.Index(i), limit))
+		}
+		return m
+	}
+	return 0
+}
+
+var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
+
 // parseJS parses wrapped (the snippet inside its wrapper, whose first
 // `shift` lines come before the snippet) and maps an error back into the
 // snippet.
 func parseJS(name, wrapped, snippet string, shift int) (*ast.Program, error) {
+	limit := MaxSnippetSize
+	if shift == 0 {
+		limit = MaxFunctionsSize
+	}
+	if je := jsLimits(snippet, limit); je != nil {
+		return nil, je
+	}
 	prog, err := jsparser.ParseFile(nil, name, wrapped, 0, jsparser.WithDisableSourceMaps)
 	if err == nil {
+		if d := astDepth(reflect.ValueOf(prog), maxASTDepth); d > maxASTDepth {
+			return nil, &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("expressions nest deeper than %d levels", maxASTDepth)}
+		}
 		return prog, nil
 	}
 	var list jsparser.ErrorList

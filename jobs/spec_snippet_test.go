@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/dop251/goja"
@@ -104,5 +105,43 @@ func TestSnippetErrorPositions(t *testing.T) {
 		if je.Line != c.line || je.Column != c.col {
 			t.Errorf("%q: error at %d:%d (%s), want %d:%d", c.snippet, je.Line, je.Column, je.Message, c.line, c.col)
 		}
+	}
+}
+
+// Snippets too large or too deeply nested to compile cheaply are rejected
+// before goja sees them (its parser and compiler slow down quadratically on
+// deep nesting, and a job compiles on the server at submit time).
+func TestSnippetLimits(t *testing.T) {
+	rejected := map[string]string{
+		"too large":          "r => " + strings.Repeat("1+", MaxSnippetSize/2) + "1",
+		"deep brackets":      "r => " + strings.Repeat("(", 300) + "1" + strings.Repeat(")", 300),
+		"deep unary":         "r => " + strings.Repeat("- ", 1200) + "1",
+		"long sum":           "r => " + strings.Repeat("r.a+", 1200) + "1",
+		"deep arrow chain":   strings.Repeat("a=>", 2000) + "1",
+		"deep ternary chain": "r => " + strings.Repeat("r?1:", 1200) + "1",
+	}
+	for name, src := range rejected {
+		_, err := CompileSnippet("t", src)
+		var je *JSError
+		if !errors.As(err, &je) || !strings.Contains(je.Message, "limit") && !strings.Contains(je.Message, "deeper") {
+			t.Errorf("%s: error %v, want a limit error", name, err)
+		}
+	}
+	accepted := map[string]string{
+		"nested 100":  "r => " + strings.Repeat("(", 100) + "r.a" + strings.Repeat(")", 100),
+		"unary 100":   "r => " + strings.Repeat("- ", 100) + "1",
+		"long sum":    "r => " + strings.Repeat("r.a+", 500) + "1",
+		"many arrows": "r => [" + strings.Repeat("x => x,", 500) + "]",
+	}
+	for name, src := range accepted {
+		if _, err := CompileSnippet("t", src); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := CompileFunctions("f", strings.Repeat("function f(a) { return a + 1 }\n", 1000)); err != nil {
+		t.Errorf("a 31 KiB functions block: %v", err)
+	}
+	if _, err := CompileFunctions("f", strings.Repeat("function f(a) { return a + 1 }\n", 1100)); err == nil {
+		t.Error("a 34 KiB functions block accepted")
 	}
 }
