@@ -215,6 +215,15 @@ var errorCases = []struct {
 		{4, "operators[0]", CodeDangling, `the output of "a" goes nowhere`},
 	}},
 
+	{"detect a column the window does not have", head + "operators:\n  - {id: w, window: {key: 'r => r.p', tumbling: 1s, aggregate: {views: count}}}\n  - {id: d, detect: {value: [view, key]}}\n  - {id: w2, window: {key: 'r => r.key', tumbling: 1m, aggregate: {m: max(views), x: sum(ms)}}, input: w}\nsinks: [{id: o, input: d, log: {}}, {id: p, input: w2, log: {}}]\n", []want{
+		{5, "operators[1].detect.value[0]", CodeInvalid, `"view" is not a result column of "w" (did you mean "views"?)`},
+		{6, "operators[2].window.aggregate.x", CodeInvalid, `"ms" is not a result column of "w"`},
+	}},
+	{"writing into the source stream", "name: t\nsource: {stream: clicks}\noperators: [{id: m, map: 'r => r', on_error: {dead_letter: clicks}}]\nsinks: [{id: o, stream: {name: clicks}}]\n", []want{
+		{3, "operators[0].on_error.dead_letter", CodeInvalid, "is the job's source stream"},
+		{4, "sinks[0].stream.name", CodeInvalid, "is the job's source stream"},
+	}},
+
 	// JS.
 	{"JS syntax error, plain scalar", head + "operators:\n  - id: parse\n    map: \"r => ({page: r.page)\"\nsinks: [{id: o, log: {}}]\n", []want{
 		{5, "operators[0].map", CodeJSSyntax, `operator "parse": JS syntax error at line 1, column 20 of the snippet: Unexpected token )`},

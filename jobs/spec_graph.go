@@ -38,9 +38,97 @@ func (s *Spec) Graph() (*Graph, error) {
 }
 
 // graph resolves the graph during Validate and stores each node's inputs in
-// Operator.From and Sink.From.
+// Operator.From and Sink.From, then checks what flows along it.
 func (v *validator) graph() {
 	v.resolve(true)
+	v.columns()
+	v.feedback()
+}
+
+// windowColumns returns the result columns of the operator id when it is a
+// window, or nil.
+func (v *validator) windowColumns(id string) []string {
+	for _, op := range v.s.Operators {
+		if op.ID == id && op.Window != nil {
+			cols := slices.Clone(reservedColumns)
+			for _, a := range op.Window.Aggregate {
+				cols = append(cols, a.Name)
+			}
+			return cols
+		}
+	}
+	return nil
+}
+
+// columns checks fields read from window results: an operator whose inputs
+// are all windows sees only their result columns, so a detect value or a
+// builtin aggregate field naming anything else is a typo.
+func (v *validator) columns() {
+	for i := range v.s.Operators {
+		op := &v.s.Operators[i]
+		if len(op.From) == 0 {
+			continue
+		}
+		var cols []string
+		for _, in := range op.From {
+			c := v.windowColumns(in)
+			if c == nil {
+				cols = nil
+				break
+			}
+			for _, name := range c {
+				if !slices.Contains(cols, name) {
+					cols = append(cols, name)
+				}
+			}
+		}
+		if cols == nil {
+			continue
+		}
+		check := func(path, field string) {
+			root, _, _ := strings.Cut(field, ".")
+			if field == "" || slices.Contains(cols, root) {
+				return
+			}
+			hint := suggest(root, cols)
+			if hint == "" {
+				hint = "columns: " + strings.Join(cols, ", ")
+			}
+			v.add(path, CodeInvalid, fmt.Sprintf("%q is not a result column of %s", root, quoteList(op.From)), hint)
+		}
+		p := fmt.Sprintf("operators[%d]", i)
+		if d := op.Detect; d != nil {
+			for k, f := range d.Value {
+				check(fmt.Sprintf("%s.detect.value[%d]", p, k), f)
+			}
+		}
+		if w := op.Window; w != nil {
+			for _, a := range w.Aggregate {
+				check(fmt.Sprintf("%s.window.aggregate.%s", p, a.Name), a.Field)
+			}
+		}
+	}
+}
+
+// feedback rejects writing into the job's own source stream: the job would
+// read its results (or dead letters) back as input, without end.
+func (v *validator) feedback() {
+	src := v.s.Source.Stream
+	if src == "" {
+		return
+	}
+	for i, op := range v.s.Operators {
+		if op.OnError.DeadLetter == src {
+			v.add(fmt.Sprintf("operators[%d].on_error.dead_letter", i), CodeInvalid,
+				fmt.Sprintf("%q is the job's source stream; failed records would be read back", src), "use another stream, e.g. "+src+"-errors")
+		}
+	}
+	for i, sk := range v.s.Sinks {
+		if sk.Stream != nil && sk.Stream.Name == src {
+			v.add(fmt.Sprintf("sinks[%d].stream.name", i), CodeInvalid,
+				fmt.Sprintf("%q is the job's source stream; results would be read back as input", src), "use another stream, e.g. "+src+"-results")
+		}
+	}
 }
 
 // resolve builds the graph, reporting problems; fill stores the resolved
