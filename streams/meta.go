@@ -126,3 +126,30 @@ func syncDir(fs vfs.FS, dir string) error {
 	}
 	return nil
 }
+
+// mkdirAllSynced creates dir and its missing parents, syncing each parent
+// that gained an entry so that the new directories survive a crash (a
+// segment synced inside a directory whose own entry was lost is lost too).
+func mkdirAllSynced(fs vfs.FS, dir string) error {
+	var missing []string
+	for d := dir; isNotExist(fs, d); {
+		missing = append(missing, d)
+		p := fs.PathDir(d)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := syncDir(fs, fs.PathDir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -14,7 +14,7 @@ import (
 // always scanned, and a torn tail — a frame cut short or damaged with no
 // valid frame after it — is truncated to the last valid record.
 func (sh *shard) recover() error {
-	if err := sh.fs.MkdirAll(sh.dir, 0o755); err != nil {
+	if err := mkdirAllSynced(sh.fs, sh.dir); err != nil {
 		return fmt.Errorf("open shard %s/%s: %w", sh.stream, sh.id, err)
 	}
 	names, err := sh.fs.List(sh.dir)
@@ -28,7 +28,7 @@ func (sh *shard) recover() error {
 			_ = sh.fs.Remove(sh.fs.PathJoin(sh.dir, n))
 		case strings.HasSuffix(n, ".seg"):
 			f, err := strconv.ParseUint(strings.TrimSuffix(n, ".seg"), 10, 64)
-			if err != nil {
+			if err != nil || f == 0 {
 				sh.log.Warn("ignoring unexpected file in shard directory", "file", n)
 				continue
 			}
@@ -79,11 +79,7 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("read segment %s: %w", path, err)
 	}
-	res, err := seg.scan(data)
-	if err != nil {
-		f.Close()
-		return nil, &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: 0, Reason: err.Error()}
-	}
+	res := seg.scan(data)
 	for _, r := range seg.corrupt {
 		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: r.off, Reason: r.reason}
 		sh.log.Error("damaged records skipped", "err", cerr, "skipped_bytes", r.end-r.off)
@@ -93,25 +89,30 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 		seg.f = f
 		return seg, nil
 	}
-	f.Close()
 	if !isLast {
-		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: res.validEnd, Reason: "damaged tail of a sealed segment"}
-		sh.log.Error("damaged records skipped", "err", cerr)
+		// A sealed segment was synced whole before the next one was
+		// created, so a bad tail is damage, not a crash: report it and read
+		// up to it, but leave the file alone.
+		cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: path, Offset: res.validEnd,
+			Reason: "damaged tail of a sealed segment: " + res.reason}
+		sh.log.Error("damaged records skipped", "err", cerr, "skipped_bytes", int64(len(data))-res.validEnd)
 		sh.store.noteCorruption(cerr)
-	} else {
-		sh.log.Warn("truncating torn tail", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
+		seg.f = f
+		return seg, nil
 	}
+	f.Close()
+	sh.log.Warn("truncating torn tail", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
 	// Rewrite the valid prefix: vfs has no truncate, and a copy keeps the
-	// old file intact until the rename.
-	valid := data[:res.validEnd]
-	if len(valid) < len(segmentMagic) {
-		valid = []byte(segmentMagic)
-	}
+	// old file intact until the rename. The header is rewritten too, in case
+	// it was the damaged part.
+	valid := make([]byte, max(res.validEnd, int64(len(segmentMagic))))
+	copy(valid, data[:res.validEnd])
+	copy(valid, segmentMagic)
 	if err := writeFileAtomic(sh.fs, path, valid); err != nil {
 		return nil, fmt.Errorf("truncate torn tail of %s: %w", path, err)
 	}
 	if seg.f, err = sh.fs.Open(path); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open segment %s: %w", path, err)
 	}
 	seg.size = int64(len(valid))
 	return seg, nil
@@ -126,7 +127,12 @@ func readFile(fs vfs.FS, path string) ([]byte, error) {
 	return readAll(f)
 }
 
+// stopWriter makes the shard refuse new appends, flushes what is queued and
+// waits for the writer goroutine to return.
 func (sh *shard) stopWriter() {
+	sh.mu.Lock()
+	sh.mu.stopped = true
+	sh.mu.Unlock()
 	sh.stopOnce.Do(func() { close(sh.stop) })
 	<-sh.done
 }
@@ -139,22 +145,23 @@ func (sh *shard) closeFiles() {
 		sh.w = nil
 	}
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for _, s := range sh.mu.segs {
-		if s.f != nil {
-			s.f.Close()
-		}
+	segs := sh.mu.segs
+	sh.mu.Unlock()
+	for _, s := range segs {
+		s.closeRead()
 	}
 }
 
 // expire deletes whole segments whose newest record arrived before cutoff.
-// When that includes the active segment, an empty segment named by the next
-// counter replaces it first, so counters are never reused after a restart.
+// When that includes the active segment of an open shard, an empty segment
+// named by the next counter replaces it first, so counters are never reused
+// after a restart.
 func (sh *shard) expire(cutoff int64) error {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
 	sh.mu.Lock()
 	segs := sh.mu.segs
+	closed := sh.mu.closed
 	var drop []*segment
 	for i, s := range segs {
 		last := i == len(segs)-1
@@ -175,19 +182,22 @@ func (sh *shard) expire(cutoff int64) error {
 	if lastSeg != nil {
 		if sh.w != nil {
 			if err := sh.w.Close(); err != nil {
-				return err
+				return fmt.Errorf("close expired segment %s: %w", lastSeg.path, err)
 			}
 			sh.w = nil
+			sh.dirty = false
 		}
-		if _, err := sh.createSegment(lastSeg.last + 1); err != nil {
-			return err
+		if !closed {
+			if _, err := sh.createSegment(lastSeg.last + 1); err != nil {
+				return err
+			}
 		}
 	}
 	sh.mu.Lock()
 	sh.mu.segs = sh.mu.segs[len(drop):]
 	sh.mu.Unlock()
 	for _, s := range drop {
-		s.f.Close()
+		s.closeRead()
 		if err := sh.fs.Remove(s.path); err != nil {
 			return fmt.Errorf("remove expired segment %s: %w", s.path, err)
 		}

@@ -217,7 +217,7 @@ func (s *Store) reshard(op, name string, edit func(*resharder) error) error {
 		st.shards[m.Index] = sh
 		if m.EndingSeq != nil {
 			sh.mu.closed = true
-			close(sh.done)
+			sh.stopped()
 		} else {
 			s.startShard(sh)
 		}

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -17,11 +18,16 @@ import (
 // does not scan it; the index is only a cache and is rebuilt when missing or
 // damaged.
 type segment struct {
-	first        uint64 // counter of the first record this segment may hold
-	path         string
+	first uint64 // counter of the first record this segment may hold
+	path  string
+	// fmu guards f against retention and Close closing it under a reader:
+	// readers hold it for reading around ReadAt, and gone is set (under the
+	// write lock) before f is closed.
+	fmu          sync.RWMutex
 	f            vfs.File // read handle; the shard's writer has its own
-	size         int64    // bytes visible to readers (header + complete frames)
-	last         uint64   // counter of the last visible record; first-1 when empty
+	gone         bool
+	size         int64  // bytes visible to readers (header + complete frames)
+	last         uint64 // counter of the last visible record; first-1 when empty
 	firstArrival int64
 	lastArrival  int64
 	index        []indexEntry // sparse: one entry per indexEvery bytes
@@ -52,51 +58,90 @@ func (s *segment) addIndex(seq uint64, off, arrival int64) {
 	}
 }
 
-// offsetForSeq is the offset of the last indexed frame with seq <= target,
-// from where a forward scan finds target.
-func (s *segment) offsetForSeq(target uint64) int64 {
-	i := sort.Search(len(s.index), func(i int) bool { return s.index[i].seq > target })
+// errSegmentGone: retention (or Close) removed the segment while a reader
+// was about to read it; the reader starts over from a fresh view.
+var errSegmentGone = errors.New("segment removed")
+
+// readAt reads from the segment's read handle unless it has been closed.
+func (s *segment) readAt(b []byte, off int64) error {
+	s.fmu.RLock()
+	defer s.fmu.RUnlock()
+	if s.gone || s.f == nil {
+		return errSegmentGone
+	}
+	n, err := s.f.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read segment %s at %d: %w", s.path, off, err)
+}
+
+// closeRead closes the read handle; later readAt calls get errSegmentGone.
+func (s *segment) closeRead() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if !s.gone && s.f != nil {
+		s.f.Close()
+	}
+	s.gone = true
+}
+
+// offsetForSeq is the offset of the last indexed frame (of a snapshot of
+// the sparse index) with seq <= target, from where a forward scan finds
+// target.
+func offsetForSeq(index []indexEntry, target uint64) int64 {
+	i := sort.Search(len(index), func(i int) bool { return index[i].seq > target })
 	if i == 0 {
 		return int64(len(segmentMagic))
 	}
-	return s.index[i-1].off
+	return index[i-1].off
 }
 
 // offsetForTime is the offset of the last indexed frame that arrived before
 // ts, from where a forward scan finds the first record at or after ts.
-func (s *segment) offsetForTime(ts int64) int64 {
-	i := sort.Search(len(s.index), func(i int) bool { return s.index[i].arrival >= ts })
+// Arrival times never decrease within a shard, so the index is sorted by
+// them too.
+func offsetForTime(index []indexEntry, ts int64) int64 {
+	i := sort.Search(len(index), func(i int) bool { return index[i].arrival >= ts })
 	if i == 0 {
 		return int64(len(segmentMagic))
 	}
-	return s.index[i-1].off
+	return index[i-1].off
 }
 
 // scanResult is what a full scan of a segment's bytes found.
 type scanResult struct {
-	validEnd int64 // offset just past the last valid frame
-	torn     bool  // bytes after validEnd are an incomplete or damaged tail
+	validEnd int64  // offset just past the last valid frame
+	torn     bool   // bytes after validEnd are an incomplete or damaged tail
+	reason   string // why the tail is bad, when torn
 }
 
 // scan validates every frame of data (a whole segment file), filling the
 // segment's index, bounds and damaged regions. A damaged frame followed by
 // valid ones is a damaged region (reported, skipped); one followed by none is
-// a torn tail, which the caller may truncate.
-func (s *segment) scan(data []byte) (scanResult, error) {
-	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
-		if len(data) < len(segmentMagic) && string(data) == segmentMagic[:len(data)] {
-			// Crashed while writing the header: an empty segment.
-			s.last, s.size = s.first-1, int64(len(segmentMagic))
-			return scanResult{validEnd: int64(len(data)), torn: true}, nil
-		}
-		return scanResult{}, errors.New("not a segment file (bad magic)")
-	}
+// a torn tail, which the caller truncates (active segment) or stops reading
+// at (sealed segment). A damaged header is a damaged region of its own: the
+// frames after it are still found.
+func (s *segment) scan(data []byte) scanResult {
 	s.index, s.corrupt = s.index[:0], nil
 	s.last = s.first - 1
-	off := int64(len(segmentMagic))
+	s.firstArrival, s.lastArrival = 0, 0
+	hdr := int64(len(segmentMagic))
+	if int64(len(data)) < hdr {
+		// Crashed while writing the header (or cut short): no records.
+		s.size = hdr
+		return scanResult{validEnd: int64(len(data)), torn: true}
+	}
+	if string(data[:hdr]) != segmentMagic {
+		s.corrupt = append(s.corrupt, region{0, hdr, "bad segment header"})
+	}
+	off := hdr
 	for off < int64(len(data)) {
 		rec, n, err := decodeFrame(data[off:])
-		if err == nil && rec.Seq > s.last && (s.empty() && rec.Seq >= s.first || !s.empty()) {
+		if err == nil && rec.Seq > s.last {
 			s.accept(rec.Seq, off, rec.Arrival)
 			off += int64(n)
 			continue
@@ -108,13 +153,13 @@ func (s *segment) scan(data []byte) (scanResult, error) {
 		next := resync(data, off+1, s.last)
 		if next < 0 {
 			s.size = off
-			return scanResult{validEnd: off, torn: true}, nil
+			return scanResult{validEnd: off, torn: true, reason: reason}
 		}
 		s.corrupt = append(s.corrupt, region{off, next, reason})
 		off = next
 	}
 	s.size = off
-	return scanResult{validEnd: off}, nil
+	return scanResult{validEnd: off}
 }
 
 func (s *segment) accept(seq uint64, off, arrival int64) {
@@ -194,7 +239,7 @@ func (s *segment) decodeIndex(b []byte, fileSize int64) bool {
 	p := body[len(indexMagic):]
 	n := binary.LittleEndian.Uint64(p)
 	p = p[8:]
-	if uint64(len(p)) != n*24+32 {
+	if len(p) < 32 || n > uint64(len(p)-32)/24 || uint64(len(p)) != n*24+32 {
 		return false
 	}
 	idx := make([]indexEntry, n)

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,7 @@ type shard struct {
 		group       *commitGroup
 		visible     uint64 // highest durable counter; readers see <= visible
 		closed      bool   // resharded away: no more appends
+		stopped     bool   // the writer is stopping (store closing): no more appends
 		failed      error  // a write or sync failed; the shard takes no more appends
 		notify      chan struct{}
 		reported    map[string]bool // damaged regions already logged
@@ -78,7 +80,7 @@ func newShard(st *Store, stream, dir string, index int) *shard {
 // frames. The returned group is done once they are durable.
 func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitGroup, error) {
 	sh.mu.Lock()
-	for len(sh.mu.pending) > maxPending && sh.mu.group != nil && sh.mu.failed == nil && !sh.mu.closed {
+	for len(sh.mu.pending) > maxPending && sh.mu.group != nil && sh.mu.failed == nil && !sh.mu.closed && !sh.mu.stopped {
 		g := sh.mu.group
 		sh.mu.Unlock()
 		<-g.done
@@ -87,6 +89,9 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 	defer sh.mu.Unlock()
 	if sh.mu.closed {
 		return nil, ErrShardClosed
+	}
+	if sh.mu.stopped {
+		return nil, ErrClosed
 	}
 	if sh.mu.failed != nil {
 		return nil, fmt.Errorf("shard %s of stream %s failed earlier, restart the server: %w", sh.id, sh.stream, sh.mu.failed)
@@ -111,6 +116,14 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 	default:
 	}
 	return g, nil
+}
+
+// stopped marks a shard that never gets a writer goroutine (closed when
+// opened or created): stopWriter then returns at once.
+func (sh *shard) stopped() {
+	sh.mu.stopped = true
+	sh.stopOnce.Do(func() { close(sh.stop) })
+	close(sh.done)
 }
 
 // run is the shard's writer goroutine; the Store owns it and stops it on
@@ -154,11 +167,7 @@ func (sh *shard) flush() {
 	}
 	if err != nil {
 		sh.log.Error("write failed; shard stops taking writes", "err", err)
-		sh.mu.Lock()
-		if sh.mu.failed == nil {
-			sh.mu.failed = err
-		}
-		sh.mu.Unlock()
+		sh.fail(err)
 	}
 	g.err = err
 	close(g.done)
@@ -298,12 +307,21 @@ func (sh *shard) syncDirty() {
 	defer sh.wmu.Unlock()
 	if sh.dirty && sh.w != nil {
 		if err := sh.w.SyncData(); err != nil {
-			sh.log.Error("interval sync failed", "err", err)
-			sh.mu.Lock()
-			sh.mu.failed = err
-			sh.mu.Unlock()
+			sh.log.Error("interval sync failed; shard stops taking writes", "err", err)
+			sh.fail(err)
 		}
 		sh.dirty = false
+	}
+}
+
+// fail marks the shard failed (first error wins) and wakes waiting readers.
+func (sh *shard) fail(err error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.mu.failed == nil {
+		sh.mu.failed = err
+		close(sh.mu.notify)
+		sh.mu.notify = make(chan struct{})
 	}
 }
 
@@ -318,29 +336,34 @@ func (sh *shard) closeForWrites() uint64 {
 	return sh.mu.nextSeq - 1
 }
 
-// state is a consistent snapshot of what readers may see.
+// shardView is a consistent snapshot of what readers may see.
 type shardView struct {
 	segs    []segView
 	visible uint64
 	next    uint64
 	closed  bool
+	failed  error
 	notify  <-chan struct{}
 	tipTime int64
 }
 
+// segView is a segment as of a view: its size, last counter and sparse
+// index are copied under the shard lock, so readers never race the writer.
 type segView struct {
-	seg        *segment
-	size       int64
-	first, end uint64 // end = last visible counter
+	seg         *segment
+	size        int64
+	first, end  uint64 // end = last visible counter (first-1 when empty)
+	lastArrival int64
+	index       []indexEntry
 }
 
 func (sh *shard) view() shardView {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v := shardView{visible: sh.mu.visible, next: sh.mu.nextSeq, closed: sh.mu.closed, notify: sh.mu.notify}
+	v := shardView{visible: sh.mu.visible, next: sh.mu.nextSeq, closed: sh.mu.closed, failed: sh.mu.failed, notify: sh.mu.notify}
 	v.segs = make([]segView, len(sh.mu.segs))
 	for i, s := range sh.mu.segs {
-		v.segs[i] = segView{seg: s, size: s.size, first: s.first, end: s.last}
+		v.segs[i] = segView{seg: s, size: s.size, first: s.first, end: s.last, lastArrival: s.lastArrival, index: s.index}
 		if !s.empty() {
 			v.tipTime = s.lastArrival
 		}
@@ -357,7 +380,8 @@ func (v *shardView) trimHorizon() uint64 {
 }
 
 // read returns visible records with counters >= from, up to maxRecords and
-// (past the first record) maxBytes of data.
+// (past the first record) maxBytes of data, and the counter to read from
+// next. Damaged records are skipped and reported, never returned.
 func (sh *shard) read(v *shardView, from uint64, maxRecords, maxBytes int) ([]Record, uint64, error) {
 	if th := v.trimHorizon(); from < th {
 		from = th
@@ -365,117 +389,108 @@ func (sh *shard) read(v *shardView, from uint64, maxRecords, maxBytes int) ([]Re
 	if from > v.visible {
 		return nil, from, nil
 	}
-	i := sort.Search(len(v.segs), func(i int) bool { return v.segs[i].first > from }) - 1
-	if i < 0 {
-		i = 0
-	}
+	i := max(sort.Search(len(v.segs), func(i int) bool { return v.segs[i].first > from })-1, 0)
 	var out []Record
 	bytes := 0
 	next := from
-	for ; i < len(v.segs) && len(out) < maxRecords; i++ {
+	for ; i < len(v.segs); i++ {
 		sv := v.segs[i]
 		if sv.end < next {
 			continue
 		}
-		off := sv.seg.offsetForSeq(next)
-		recs, err := sh.readSegment(sv, off, next, maxRecords-len(out), maxBytes-bytes, len(out) == 0)
+		next = max(next, sv.first)
+		recs, _, full, err := sh.readSegment(sv, offsetForSeq(sv.index, next), next, maxRecords-len(out), maxBytes-bytes, len(out) == 0)
 		if err != nil {
-			return out, next, err
+			return nil, from, err
 		}
 		for _, r := range recs {
-			out = append(out, r)
 			bytes += len(r.Data)
 			next = r.Seq + 1
 		}
-		if len(recs) == 0 || bytes >= maxBytes {
-			if len(recs) == 0 && i+1 < len(v.segs) {
-				next = max(next, v.segs[i+1].first)
-				continue
-			}
-			break
+		out = append(out, recs...)
+		if full {
+			return out, next, nil
 		}
-		if next <= sv.end {
-			break // limit reached inside this segment
-		}
+		// The segment is exhausted: whatever was not returned up to its
+		// last counter was damaged.
+		next = max(next, sv.end+1)
 	}
-	if len(out) == 0 && next <= v.visible {
-		// Everything from here to the tip was damaged; move past it.
-		next = v.visible + 1
-	}
-	return out, next, nil
+	return out, max(next, v.visible+1), nil
 }
 
 const readChunk = 1 << 20
 
-// readSegment reads records with counter >= from starting at byte off of a
-// segment, skipping damaged regions (reported once each).
-func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, maxBytes int, atLeastOne bool) ([]Record, error) {
-	var out []Record
+// readSegment decodes the frames of a segment from byte off (a frame
+// boundary) up to the view's size and returns the records with counter >=
+// from: at most maxRecords, and at most maxBytes of data unless atLeastOne
+// and none was taken yet. end is the offset after the last frame decoded;
+// full says a limit stopped it before the end. Damaged frames are skipped
+// (and reported once each).
+func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, maxBytes int, atLeastOne bool) (out []Record, end int64, full bool, err error) {
 	bytes := 0
-	prev := from - 1
-	for off < sv.size && len(out) < maxRecords {
-		n := min(int64(readChunk), sv.size-off)
-		buf := make([]byte, n)
-		if _, err := sv.seg.f.ReadAt(buf, off); err != nil {
-			return out, fmt.Errorf("read segment %s at %d: %w", sv.seg.path, off, err)
+	prev := sv.first - 1 // counter of the last frame decoded; they must increase
+	var buf []byte
+	bufOff := off // file offset of buf[0]
+	for off < sv.size {
+		if len(out) >= maxRecords {
+			return out, off, true, nil
 		}
-		p := 0
-		for p < len(buf) && len(out) < maxRecords {
-			rec, fl, err := decodeFrame(buf[p:])
-			if errors.Is(err, errShortFrame) && off+int64(p)+frameHeader <= sv.size && p > 0 {
-				break // the frame straddles the chunk; read on from it
+		p := off - bufOff
+		if buf == nil || p+frameHeader > int64(len(buf)) {
+			if buf, err = sh.fill(sv, off, 0); err != nil {
+				return nil, off, false, err
 			}
-			if errors.Is(err, errShortFrame) && p == 0 && off+int64(len(buf)) < sv.size {
-				// A frame bigger than the chunk: read exactly it.
-				need := int64(frameHeader) + int64(uint32le(buf))
-				if need > maxBody+frameHeader || off+need > sv.size {
-					err = errBadLength
-				} else {
-					big := make([]byte, need)
-					if _, rerr := sv.seg.f.ReadAt(big, off); rerr != nil {
-						return out, rerr
-					}
-					buf, n = big, need
-					continue
-				}
-			}
-			if err != nil || rec.Seq <= prev {
-				reason := "sequence out of order"
-				if err != nil {
-					reason = err.Error()
-				}
-				skip, serr := sh.skipDamage(sv, off+int64(p), prev, reason)
-				if serr != nil {
-					return out, serr
-				}
-				off, p, buf = skip, 0, nil
-				break
-			}
-			if rec.Seq > sv.end {
-				return out, nil
-			}
-			p += fl
-			if rec.Seq < from {
-				continue
-			}
-			if len(out) > 0 || !atLeastOne {
-				if bytes+len(rec.Data) > maxBytes {
-					return out, nil
-				}
-			}
-			out = append(out, rec)
-			bytes += len(rec.Data)
-			prev = rec.Seq
+			bufOff, p = off, 0
 		}
-		if buf != nil {
-			off += int64(p)
+		rec, fl, derr := decodeFrame(buf[p:])
+		if errors.Is(derr, errShortFrame) && bufOff+int64(len(buf)) < sv.size {
+			// The frame runs past the buffer: read on from its start, at
+			// least the whole frame when its length is plausible.
+			need := int64(frameHeader) + int64(binary.LittleEndian.Uint32(buf[p:]))
+			if buf, err = sh.fill(sv, off, need); err != nil {
+				return nil, off, false, err
+			}
+			bufOff, p = off, 0
+			rec, fl, derr = decodeFrame(buf)
 		}
+		if derr != nil || rec.Seq <= prev || rec.Seq > sv.end {
+			reason := "sequence out of order"
+			if derr != nil {
+				reason = derr.Error()
+			}
+			if off, err = sh.skipDamage(sv, off, prev, reason); err != nil {
+				return nil, off, false, err
+			}
+			buf = nil
+			continue
+		}
+		off += int64(fl)
+		prev = rec.Seq
+		if rec.Seq < from {
+			continue
+		}
+		if (len(out) > 0 || !atLeastOne) && bytes+len(rec.Data) > maxBytes {
+			return out, off - int64(fl), true, nil
+		}
+		out = append(out, rec)
+		bytes += len(rec.Data)
 	}
-	return out, nil
+	return out, off, false, nil
 }
 
-func uint32le(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+// fill reads a chunk of a segment starting at off: readChunk bytes, or need
+// when that is larger and plausible, never past the view's size.
+func (sh *shard) fill(sv segView, off, need int64) ([]byte, error) {
+	n := int64(readChunk)
+	if need > n && need <= frameHeader+maxBody {
+		n = need
+	}
+	n = min(n, sv.size-off)
+	buf := make([]byte, n)
+	if err := sv.seg.readAt(buf, off); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // skipDamage handles a damaged frame at off: it logs the damage once with
@@ -483,8 +498,8 @@ func uint32le(b []byte) uint32 {
 // segment's end).
 func (sh *shard) skipDamage(sv segView, off int64, prev uint64, reason string) (int64, error) {
 	rest := make([]byte, sv.size-off)
-	if _, err := sv.seg.f.ReadAt(rest, off); err != nil {
-		return 0, fmt.Errorf("read segment %s at %d: %w", sv.seg.path, off, err)
+	if err := sv.seg.readAt(rest, off); err != nil {
+		return off, err
 	}
 	next := sv.size
 	if r := resync(rest, 1, prev); r >= 0 {
@@ -507,25 +522,24 @@ func (sh *shard) skipDamage(sv segView, off int64, prev uint64, reason string) (
 // after ts (ms), or the position after the tip.
 func (sh *shard) positionAtTime(v *shardView, ts int64) (uint64, error) {
 	for _, sv := range v.segs {
-		if sv.end < sv.first || sv.seg.lastArrival < ts {
+		if sv.end < sv.first || sv.lastArrival < ts {
 			continue
 		}
-		from, off := sv.first, sv.seg.offsetForTime(ts)
+		off := offsetForTime(sv.index, ts)
 		for {
-			recs, err := sh.readSegment(sv, off, from, 1000, 1<<30, true)
+			recs, end, full, err := sh.readSegment(sv, off, sv.first, 1000, 1<<30, true)
 			if err != nil {
 				return 0, err
-			}
-			if len(recs) == 0 {
-				break
 			}
 			for _, r := range recs {
 				if r.Arrival >= ts {
 					return r.Seq, nil
 				}
 			}
-			from = recs[len(recs)-1].Seq + 1
-			off = sv.seg.offsetForSeq(from)
+			if !full {
+				break
+			}
+			off = end
 		}
 	}
 	return v.visible + 1, nil

@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,7 +113,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	s.mu.streams = map[string]*stream{}
-	if err := s.fs.MkdirAll(s.fs.PathJoin(dir, "streams"), 0o755); err != nil {
+	if err := mkdirAllSynced(s.fs, s.fs.PathJoin(dir, "streams")); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	lock, err := s.fs.Lock(s.fs.PathJoin(dir, "LOCK"))
@@ -129,29 +130,44 @@ func Open(dir string, opts Options) (*Store, error) {
 		st, err := s.recoverStream(sm)
 		if err != nil {
 			s.closeShards()
+			s.closeFiles()
 			lock.Close()
 			return nil, err
 		}
 		s.mu.streams[sm.Name] = st
+	}
+	for _, st := range s.mu.streams {
+		for _, sh := range st.shards {
+			if !sh.mu.closed {
+				s.startShard(sh)
+			}
+		}
 	}
 	s.wg.Add(1)
 	go s.retentionLoop()
 	return s, nil
 }
 
+// recoverStream opens every shard of a stream; on error it closes what it
+// opened. Writers are started by the caller once every stream is open.
 func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 	st := &stream{name: sm.Name, meta: sm, shards: map[int]*shard{}}
 	for _, m := range sm.Shards {
 		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index)
 		if err := sh.recover(); err != nil {
+			sh.closeFiles()
+			for _, o := range st.shards {
+				o.closeFiles()
+			}
 			return nil, err
 		}
 		if m.EndingSeq != nil {
+			// Counters up to the ending one are spent even when the records
+			// were never made durable (a crash right after the reshard).
 			sh.mu.closed = true
 			sh.mu.nextSeq = max(sh.mu.nextSeq, *m.EndingSeq+1)
-			close(sh.done)
-		} else {
-			s.startShard(sh)
+			sh.mu.visible = max(sh.mu.visible, *m.EndingSeq)
+			sh.stopped()
 		}
 		st.shards[m.Index] = sh
 	}
@@ -194,14 +210,18 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.closeShards()
 	s.wg.Wait()
+	s.closeFiles()
+	return s.lock.Close()
+}
+
+func (s *Store) closeFiles() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, st := range s.mu.streams {
 		for _, sh := range st.shards {
 			sh.closeFiles()
 		}
 	}
-	s.mu.Unlock()
-	return s.lock.Close()
 }
 
 func (s *Store) closeShards() {
@@ -311,6 +331,12 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 		sm.Pending, sm.PendingUntil = StatusCreating, now.Add(o.Activation)
 	}
 	st := &stream{name: name, meta: sm, shards: map[int]*shard{}}
+	// The directory name only needs to be unique; a clock that stands
+	// still (tests) or goes back must not make a new stream adopt the files
+	// of a deleted one.
+	for i := 1; !isNotExist(s.fs, s.fs.PathJoin(s.dir, "streams", sm.Dir)); i++ {
+		sm.Dir = fmt.Sprintf("%s-%d-%d", sanitize(name), now.UnixNano(), i)
+	}
 	for i, r := range EvenRanges(n) {
 		sm.Shards = append(sm.Shards, &shardMeta{Index: i, Range: r, Created: now})
 		sh, err := s.makeShard(sm, i)
@@ -327,6 +353,7 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 		s.mu.Lock()
 		delete(s.mu.streams, name)
 		s.mu.Unlock()
+		_ = s.fs.RemoveAll(s.fs.PathJoin(s.dir, "streams", sm.Dir))
 		return StreamInfo{}, fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	for _, sh := range st.shards {
@@ -346,7 +373,7 @@ func sanitize(name string) string {
 
 func (s *Store) makeShard(sm *streamMeta, index int) (*shard, error) {
 	dir := s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(index))
-	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllSynced(s.fs, dir); err != nil {
 		return nil, fmt.Errorf("create shard directory: %w", err)
 	}
 	return newShard(s, sm.Name, dir, index), nil
@@ -759,6 +786,15 @@ func (s *Store) Read(name, shardID string, from uint64, maxRecords, maxBytes int
 	}
 	v := sh.view()
 	recs, next, err := sh.read(&v, from, maxRecords, maxBytes)
+	for errors.Is(err, errSegmentGone) {
+		// Retention removed a segment under the read; the new view
+		// starts at the new trim horizon.
+		if _, err = s.get(op, name); err != nil {
+			return ReadResult{}, err
+		}
+		v = sh.view()
+		recs, next, err = sh.read(&v, from, maxRecords, maxBytes)
+	}
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read stream %s shard %s: %w", name, shardID, err)
 	}
@@ -786,7 +822,10 @@ func (s *Store) children(st *stream, id string) []string {
 }
 
 // Wait blocks until the shard has a durable record at or after counter
-// from, the shard closes, or ctx ends. It does not poll: appends wake it.
+// from, the shard is closed and fully durable (a read then reports
+// EndOfShard), or ctx ends. It does not poll: appends wake it. It returns
+// ErrClosed when the store closes, and the shard's error when a write of it
+// failed.
 func (s *Store) Wait(ctx context.Context, name, shardID string, from uint64) error {
 	_, sh, err := s.shard("wait", name, shardID)
 	if err != nil {
@@ -794,8 +833,11 @@ func (s *Store) Wait(ctx context.Context, name, shardID string, from uint64) err
 	}
 	for {
 		v := sh.view()
-		if v.visible >= from || v.closed {
+		if v.visible >= from || (v.closed && v.visible+1 >= v.next) {
 			return nil
+		}
+		if v.failed != nil {
+			return fmt.Errorf("wait on stream %s shard %s: %w", name, shardID, v.failed)
 		}
 		select {
 		case <-v.notify:
