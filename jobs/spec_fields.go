@@ -94,21 +94,23 @@ func Fields() []Field { return append([]Field(nil), fields...) }
 
 // childKeys returns the keys allowed directly under a schema path ("" for
 // the top level), in reference order.
-func childKeys(schemaPath string) []string {
-	prefix := ""
-	if schemaPath != "" {
-		prefix = schemaPath + "."
-	}
-	var keys []string
+func childKeys(schemaPath string) []string { return children[schemaPath] }
+
+// children indexes fields by parent schema path.
+var children = func() map[string][]string {
+	m := map[string][]string{}
 	for _, f := range fields {
-		rest, ok := strings.CutPrefix(f.Path, prefix)
-		if !ok || rest == "" || strings.ContainsAny(rest, ".[") || strings.HasPrefix(rest, "<") {
+		parent, key := "", f.Path
+		if i := strings.LastIndexByte(f.Path, '.'); i >= 0 {
+			parent, key = f.Path[:i], f.Path[i+1:]
+		}
+		if strings.HasPrefix(key, "<") {
 			continue
 		}
-		keys = append(keys, rest)
+		m[parent] = append(m[parent], key)
 	}
-	return keys
-}
+	return m
+}()
 
 // ReferenceTable renders Fields as the Markdown table in docs/jobs.md.
 func ReferenceTable() string {

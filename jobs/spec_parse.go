@@ -36,8 +36,9 @@ func Parse(src []byte) (*Spec, error) {
 
 // parse converts the YAML into a Spec, recording where each value sits and
 // reporting structural problems: syntax, unknown or duplicate keys, wrong
-// types, unparseable values. It returns a nil Spec only when the file is not
-// YAML at all.
+// types, unparseable values. It returns a nil Spec when there is nothing to
+// validate: the file is too large, not YAML, not a mapping, or expands to
+// too many values through aliases.
 func parse(src []byte) (*Spec, *problems) {
 	ps := &problems{}
 	if len(src) > MaxJobFileSize {
