@@ -1,0 +1,163 @@
+package kinesis
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Exception names, as AWS returns them in "__type".
+const (
+	excResourceNotFound      = "ResourceNotFoundException"
+	excResourceInUse         = "ResourceInUseException"
+	excInvalidArgument       = "InvalidArgumentException"
+	excLimitExceeded         = "LimitExceededException"
+	excExpiredIterator       = "ExpiredIteratorException"
+	excExpiredNextToken      = "ExpiredNextTokenException"
+	excThroughputExceeded    = "ProvisionedThroughputExceededException"
+	excValidation            = "ValidationException"
+	excSerialization         = "SerializationException"
+	excUnknownOperation      = "UnknownOperationException"
+	excAccessDenied          = "AccessDeniedException"
+	excMissingAuthToken      = "MissingAuthenticationTokenException"
+	excIncompleteSignature   = "IncompleteSignatureException"
+	excInternalFailure       = "InternalFailure"
+	excUnsupportedMediaType  = "UnsupportedMediaTypeException"
+	excKMSInvalidState       = "KMSInvalidStateException"
+	excInvalidSignatureToken = "InvalidSignatureException"
+)
+
+// apiError is an error the API returns to the client: an AWS exception
+// name, its message and the HTTP status (400 for client errors, 500 for
+// InternalFailure).
+type apiError struct {
+	Type    string
+	Message string
+	Status  int
+}
+
+func (e *apiError) Error() string { return e.Type + ": " + e.Message }
+
+// Retriable reports whether sending the same request again may succeed, as
+// the SDKs decide.
+func (e *apiError) Retriable() bool {
+	return e.Status >= 500 || e.Type == excThroughputExceeded || e.Type == excLimitExceeded
+}
+
+func newErr(typ, format string, args ...any) *apiError {
+	return &apiError{Type: typ, Message: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
+}
+
+func internalErr(err error) *apiError {
+	return &apiError{Type: excInternalFailure, Message: err.Error(), Status: http.StatusInternalServerError}
+}
+
+func (h *Handler) notFound(stream string) *apiError {
+	return newErr(excResourceNotFound, "Stream %s under account %s not found.", stream, h.opts.AccountID)
+}
+
+func (h *Handler) inUse(stream string) *apiError {
+	return newErr(excResourceInUse, "Stream %s under account %s already exists.", stream, h.opts.AccountID)
+}
+
+func (h *Handler) notActive(stream, status string) *apiError {
+	return newErr(excResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", stream, h.opts.AccountID, status)
+}
+
+// validator collects AWS-style validation failures ("Value 'x' at
+// 'field' failed to satisfy constraint: ...") and joins them the way AWS
+// does.
+type validator struct {
+	msgs []string
+}
+
+func (v *validator) add(value any, field, constraint string) {
+	var val string
+	switch x := value.(type) {
+	case nil:
+		val = "null"
+	case string:
+		val = "'" + x + "'"
+	default:
+		val = fmt.Sprintf("'%v'", x)
+	}
+	v.msgs = append(v.msgs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: Member must %s", val, field, constraint))
+}
+
+// required notes a missing member.
+func (v *validator) required(field string, present bool) bool {
+	if !present {
+		v.add(nil, field, "not be null")
+	}
+	return present
+}
+
+// length checks a string's length in characters (AWS counts UTF-16 units;
+// for the ASCII names it validates the difference does not arise).
+func (v *validator) length(field string, s *string, lo, hi int) {
+	if s == nil {
+		return
+	}
+	n := len([]rune(*s))
+	if n < lo {
+		v.add(*s, field, fmt.Sprintf("have length greater than or equal to %d", lo))
+	}
+	if n > hi {
+		v.add(*s, field, fmt.Sprintf("have length less than or equal to %d", hi))
+	}
+}
+
+func (v *validator) pattern(field string, s *string, ok func(string) bool, pat string) {
+	if s != nil && *s != "" && !ok(*s) {
+		v.add(*s, field, "satisfy regular expression pattern: "+pat)
+	}
+}
+
+func (v *validator) rangeInt(field string, n *int64, lo, hi int64) {
+	if n == nil {
+		return
+	}
+	if *n < lo {
+		v.add(*n, field, fmt.Sprintf("have value greater than or equal to %d", lo))
+	}
+	if *n > hi {
+		v.add(*n, field, fmt.Sprintf("have value less than or equal to %d", hi))
+	}
+}
+
+func (v *validator) enum(field string, s *string, allowed ...string) {
+	if s == nil {
+		return
+	}
+	for _, a := range allowed {
+		if *s == a {
+			return
+		}
+	}
+	v.add(*s, field, "satisfy enum value set: ["+strings.Join(allowed, ", ")+"]")
+}
+
+// err returns the ValidationException for the failures so far, or nil.
+func (v *validator) err() error {
+	switch len(v.msgs) {
+	case 0:
+		return nil
+	case 1:
+		return newErr(excValidation, "1 validation error detected: %s", v.msgs[0])
+	}
+	return newErr(excValidation, "%d validation errors detected: %s", len(v.msgs), strings.Join(v.msgs, "; "))
+}
+
+// asAPIError turns any error into the one the client sees.
+func asAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return internalErr(err)
+}
+
+func isInvalid(err error) bool { return errors.Is(err, streams.ErrInvalid) }

@@ -1,0 +1,127 @@
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// env is a real loopback server with the handler over a real store.
+type env struct {
+	t      *testing.T
+	store  *streams.Store
+	h      *Handler
+	srv    *httptest.Server
+	client *sdk.Client
+	clock  *fakeClock
+}
+
+// fakeClock is a clock tests can move forward; it follows real time
+// otherwise.
+type fakeClock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.skew += d
+	c.mu.Unlock()
+}
+
+func newEnv(t *testing.T, mod func(*Options)) *env {
+	t.Helper()
+	store, err := streams.Open(t.TempDir(), streams.Options{UpdateVisibility: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{}
+	opts := Options{CreateDelay: 100 * time.Millisecond, Now: clock.Now, Heartbeat: 200 * time.Millisecond}
+	if mod != nil {
+		mod(&opts)
+	}
+	h := newHandler(store, opts)
+	srv := httptest.NewServer(h)
+	e := &env{t: t, store: store, h: h, srv: srv, clock: clock, client: newClient(srv.URL)}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		store.Close()
+	})
+	return e
+}
+
+func newClient(url string) *sdk.Client {
+	return sdk.New(sdk.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(url),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
+		}),
+		Retryer: aws.NopRetryer{},
+	})
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// create makes a provisioned stream and waits until it is ACTIVE.
+func (e *env) create(name string, shards int32) {
+	e.t.Helper()
+	_, err := e.client.CreateStream(ctx(e.t), &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)})
+	if err != nil {
+		e.t.Fatalf("create %s: %v", name, err)
+	}
+	e.waitStatus(name, types.StreamStatusActive)
+}
+
+// waitStatus polls until the stream reports status.
+func (e *env) waitStatus(name string, want types.StreamStatus) {
+	e.t.Helper()
+	for i := 0; i < 500; i++ {
+		out, err := e.client.DescribeStreamSummary(ctx(e.t), &sdk.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			e.t.Fatalf("describe %s: %v", name, err)
+		}
+		if out.StreamDescriptionSummary.StreamStatus == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("stream %s never became %s", name, want)
+}
+
+// apiErr asserts err is the AWS exception code (and, if msg is not empty,
+// message).
+func apiErr(t *testing.T, err error, code, msg string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+	if ae.ErrorCode() != code {
+		t.Fatalf("want %s, got %s: %s", code, ae.ErrorCode(), ae.ErrorMessage())
+	}
+	if msg != "" && ae.ErrorMessage() != msg {
+		t.Fatalf("%s message:\n got %q\nwant %q", code, ae.ErrorMessage(), msg)
+	}
+}

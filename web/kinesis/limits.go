@@ -1,0 +1,132 @@
+package kinesis
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Per-shard throughput limits of AWS, applied with --shard-limits.
+const (
+	writeBytesPerSec   = 1 << 20
+	writeRecordsPerSec = 1000
+	readBytesPerSec    = 2 << 20
+	readCallsPerSec    = 5
+)
+
+// bucket is a token bucket refilled on use.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) refill(now time.Time, rate, burst float64) {
+	if b.last.IsZero() {
+		b.tokens, b.last = burst, now
+		return
+	}
+	b.tokens = min(burst, b.tokens+rate*now.Sub(b.last).Seconds())
+	b.last = now
+}
+
+type shardBuckets struct {
+	wBytes, wRecs, rBytes, rCalls bucket
+}
+
+// limiter holds the buckets of every shard.
+type limiter struct {
+	now func() time.Time
+	mu  struct {
+		sync.Mutex
+		shards map[string]*shardBuckets
+	}
+}
+
+func newLimiter(now func() time.Time) *limiter {
+	l := &limiter{now: now}
+	l.mu.shards = map[string]*shardBuckets{}
+	return l
+}
+
+// get returns a shard's buckets; caller holds mu.
+func (l *limiter) get(stream, shard string) *shardBuckets {
+	k := stream + "/" + shard
+	b := l.mu.shards[k]
+	if b == nil {
+		b = &shardBuckets{}
+		l.mu.shards[k] = b
+	}
+	return b
+}
+
+// admitPuts routes each record to its shard as the store will and takes
+// its bytes and one record from the shard's write buckets; it reports the
+// shard of each record and whether it may be put.
+func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord) ([]string, []bool) {
+	shards := make([]string, len(recs))
+	ok := make([]bool, len(recs))
+	info, err := h.store.DescribeStream(stream)
+	if err != nil {
+		// The put itself reports the error.
+		for i := range ok {
+			ok[i] = true
+		}
+		return shards, ok
+	}
+	var open []streams.ShardInfo
+	for _, s := range info.Shards {
+		if s.Open {
+			open = append(open, s)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].Range.Start.Cmp(open[j].Range.Start) < 0 })
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range recs {
+		hk := streams.HashPartitionKey(recs[i].PartitionKey)
+		if recs[i].ExplicitHashKey != "" {
+			hk, _ = streams.ParseHashKey(recs[i].ExplicitHashKey)
+		}
+		j := sort.Search(len(open), func(j int) bool { return open[j].Range.End.Cmp(hk) >= 0 })
+		if j == len(open) {
+			ok[i] = true
+			continue
+		}
+		shards[i] = open[j].ID
+		b := l.get(stream, open[j].ID)
+		b.wBytes.refill(now, writeBytesPerSec, writeBytesPerSec)
+		b.wRecs.refill(now, writeRecordsPerSec, writeRecordsPerSec)
+		size := float64(len(recs[i].Data) + len(recs[i].PartitionKey))
+		if b.wRecs.tokens >= 1 && b.wBytes.tokens >= size {
+			b.wRecs.tokens--
+			b.wBytes.tokens -= size
+			ok[i] = true
+		}
+	}
+	return shards, ok
+}
+
+// admitRead takes one call from the shard's read bucket; a shard that has
+// read more than its byte rate waits until the debt is repaid.
+func (l *limiter) admitRead(stream, shard string) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(stream, shard)
+	b.rCalls.refill(now, readCallsPerSec, readCallsPerSec)
+	b.rBytes.refill(now, readBytesPerSec, readBytesPerSec)
+	if b.rCalls.tokens < 1 || b.rBytes.tokens <= 0 {
+		return false
+	}
+	b.rCalls.tokens--
+	return true
+}
+
+func (l *limiter) chargeRead(stream, shard string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(stream, shard).rBytes.tokens -= float64(n)
+}

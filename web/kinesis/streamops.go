@@ -1,0 +1,715 @@
+package kinesis
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Stream attributes this package keeps in streams.StreamInfo.Attrs.
+const (
+	attrMode       = "kinesis.mode"
+	attrEncryption = "kinesis.encryption"
+	attrKeyID      = "kinesis.key_id"
+	attrMonitoring = "kinesis.monitoring"
+	attrConsumers  = "kinesis.consumers"
+)
+
+const (
+	modeProvisioned = "PROVISIONED"
+	modeOnDemand    = "ON_DEMAND"
+	statusDeleting  = "DELETING"
+
+	onDemandShards       = 4
+	onDemandStreamLimit  = 50
+	limitedShardLimit    = 500
+	unlimitedShardLimit  = 100000
+	maxTagsPerStream     = 50
+	maxTagsPerRequest    = 10
+	defaultDescribeLimit = 100
+)
+
+func modeOf(info *streams.StreamInfo) string {
+	if m := info.Attrs[attrMode]; m != "" {
+		return m
+	}
+	return modeProvisioned
+}
+
+func encryptionOf(info *streams.StreamInfo) (string, *string) {
+	if info.Attrs[attrEncryption] == "KMS" {
+		k := info.Attrs[attrKeyID]
+		return "KMS", &k
+	}
+	return "NONE", nil
+}
+
+func monitoringOf(info *streams.StreamInfo) []string {
+	s := info.Attrs[attrMonitoring]
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func (h *Handler) shardLimit() int {
+	if h.opts.ShardLimits {
+		return limitedShardLimit
+	}
+	return unlimitedShardLimit
+}
+
+// openShardsInAccount counts the open shards of every stream.
+func (h *Handler) openShardsInAccount() (shards, onDemand int) {
+	for _, s := range h.store.ListStreams() {
+		if modeOf(&s) == modeOnDemand {
+			onDemand++
+		}
+		for _, sh := range s.Shards {
+			if sh.Open {
+				shards++
+			}
+		}
+	}
+	return shards, onDemand
+}
+
+func (h *Handler) checkShardLimit(add int) error {
+	cur, _ := h.openShardsInAccount()
+	if lim := h.shardLimit(); cur+add > lim {
+		return newErr(excLimitExceeded, "This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
+			h.opts.AccountID, h.opts.Region, cur, lim, add)
+	}
+	return nil
+}
+
+func (h *Handler) deletingUntil(name string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.mu.deleting[name]
+	if ok && !h.opts.Now().Before(until) {
+		delete(h.mu.deleting, name)
+		return time.Time{}, false
+	}
+	return until, ok
+}
+
+func (h *Handler) createStream(r *request) (any, error) {
+	var in createStreamInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	if v.required("streamName", in.StreamName != nil) {
+		v.length("streamName", in.StreamName, 1, 128)
+		v.pattern("streamName", in.StreamName, validStreamName, "[a-zA-Z0-9_.-]+")
+	}
+	v.rangeInt("shardCount", in.ShardCount, 1, 100000)
+	mode := modeProvisioned
+	if in.StreamModeDetails != nil {
+		if v.required("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode != nil) {
+			v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, modeProvisioned, modeOnDemand)
+			mode = *in.StreamModeDetails.StreamMode
+		}
+	}
+	if len(in.Tags) > maxTagsPerStream {
+		v.add("{...}", "tags", "have length less than or equal to 50")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	n := onDemandShards
+	if mode == modeProvisioned {
+		if in.ShardCount == nil {
+			return nil, newErr(excInvalidArgument, "ShardCount is required for a stream in PROVISIONED mode.")
+		}
+		n = int(*in.ShardCount)
+	}
+	if n > streams.MaxShards {
+		return nil, newErr(excLimitExceeded, "A stream of this server holds at most %d shards; requested %d.", streams.MaxShards, n)
+	}
+	if err := h.checkShardLimit(n); err != nil {
+		return nil, err
+	}
+	name := *in.StreamName
+	if _, deleting := h.deletingUntil(name); deleting {
+		return nil, h.inUse(name)
+	}
+	h.forget(name)
+	_, err := h.store.CreateStream(name, n, streams.CreateOptions{
+		Tags: in.Tags, Attrs: map[string]string{attrMode: mode}, Activation: h.opts.CreateDelay,
+	})
+	if err != nil {
+		return nil, h.mapErr(name, err)
+	}
+	return empty{}, nil
+}
+
+func (h *Handler) deleteStream(r *request) (any, error) {
+	var in deleteStreamInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	name, err := h.resolve(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if cs := consumersOf(&info); len(cs) > 0 && (in.EnforceConsumerDeletion == nil || !*in.EnforceConsumerDeletion) {
+		return nil, newErr(excResourceInUse, "Stream %s under account %s has %d registered consumers; deregister them or set EnforceConsumerDeletion.", name, h.opts.AccountID, len(cs))
+	}
+	if err := h.store.DeleteStream(name); err != nil {
+		return nil, h.mapErr(name, err)
+	}
+	h.forget(name)
+	h.endSubscriptions(name)
+	if h.opts.CreateDelay > 0 {
+		h.mu.Lock()
+		h.mu.deleting[name] = h.opts.Now().Add(h.opts.CreateDelay)
+		h.mu.Unlock()
+	}
+	return empty{}, nil
+}
+
+// describeOrDeleting describes a stream; a stream inside its DELETING
+// window comes back with that status and no shards.
+func (h *Handler) describeOrDeleting(name string) (streams.StreamInfo, error) {
+	info, err := h.describe(name)
+	if err == nil {
+		return info, nil
+	}
+	if _, ok := h.deletingUntil(name); ok {
+		return streams.StreamInfo{Name: name, Status: statusDeleting, RetentionHours: streams.DefaultRetentionHours, Created: h.opts.Now()}, nil
+	}
+	return info, err
+}
+
+func (h *Handler) shardOut(si *streams.ShardInfo) shardOut {
+	o := shardOut{
+		ShardId:             si.ID,
+		HashKeyRange:        hashKeyRange{si.Range.Start.String(), si.Range.End.String()},
+		SequenceNumberRange: seqRange{StartingSequenceNumber: si.StartingSequenceNumber()},
+	}
+	if si.Parent != "" {
+		p := si.Parent
+		o.ParentShardId = &p
+	}
+	if si.AdjacentParent != "" {
+		a := si.AdjacentParent
+		o.AdjacentParentShardId = &a
+	}
+	if !si.Open {
+		e := si.EndingSequenceNumber()
+		o.SequenceNumberRange.EndingSequenceNumber = &e
+	}
+	return o
+}
+
+func (h *Handler) describeStream(r *request) (any, error) {
+	var in describeStreamInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	v.rangeInt("limit", in.Limit, 1, 10000)
+	v.length("exclusiveStartShardId", in.ExclusiveStartShardId, 1, 128)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.describeOrDeleting(name)
+	if err != nil {
+		return nil, err
+	}
+	limit := defaultDescribeLimit
+	if in.Limit != nil {
+		limit = int(*in.Limit)
+	}
+	after := -1
+	if in.ExclusiveStartShardId != nil {
+		after = shardIndexForPaging(*in.ExclusiveStartShardId)
+	}
+	enc, key := encryptionOf(&info)
+	d := streamDescription{
+		StreamName: name, StreamARN: h.streamARN(name), StreamStatus: info.Status,
+		StreamModeDetails:    streamModeOut{modeOf(&info)},
+		Shards:               []shardOut{},
+		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
+		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
+		EncryptionType:     enc, KeyId: key,
+	}
+	if info.Status != streams.StatusCreating {
+		for i := range info.Shards {
+			si := &info.Shards[i]
+			if si.Expired || si.Index <= after {
+				continue
+			}
+			if len(d.Shards) == limit {
+				d.HasMoreShards = true
+				break
+			}
+			d.Shards = append(d.Shards, h.shardOut(si))
+		}
+	}
+	return describeStreamOutput{d}, nil
+}
+
+// shardIndexForPaging orders an ExclusiveStartShardId that may not exist.
+func shardIndexForPaging(id string) int {
+	if idx, ok := streams.ParseShardID(id); ok {
+		return idx
+	}
+	if strings.HasPrefix(id, "shardId-") {
+		return -1
+	}
+	return 1 << 30
+}
+
+func (h *Handler) describeStreamSummary(r *request) (any, error) {
+	var in streamRef
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	name, err := h.resolve(in)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.describeOrDeleting(name)
+	if err != nil {
+		return nil, err
+	}
+	open := 0
+	for _, s := range info.Shards {
+		if s.Open {
+			open++
+		}
+	}
+	enc, key := encryptionOf(&info)
+	return describeStreamSummaryOutput{streamDescriptionSummary{
+		StreamName: name, StreamARN: h.streamARN(name), StreamStatus: info.Status,
+		StreamModeDetails:    streamModeOut{modeOf(&info)},
+		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
+		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
+		EncryptionType:     enc, KeyId: key, OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
+	}}, nil
+}
+
+func (h *Handler) listStreams(r *request) (any, error) {
+	var in listStreamsInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.rangeInt("limit", in.Limit, 1, 10000)
+	v.length("exclusiveStartStreamName", in.ExclusiveStartStreamName, 1, 128)
+	v.pattern("exclusiveStartStreamName", in.ExclusiveStartStreamName, validStreamName, "[a-zA-Z0-9_.-]+")
+	v.length("nextToken", in.NextToken, 1, 1048576)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	limit := 100
+	if in.Limit != nil {
+		limit = int(*in.Limit)
+	}
+	after := ""
+	if in.ExclusiveStartStreamName != nil {
+		after = *in.ExclusiveStartStreamName
+	}
+	if in.NextToken != nil {
+		var tok pageToken
+		if err := h.openToken(tokListStreams, *in.NextToken, &tok); err != nil {
+			return nil, err
+		}
+		after = tok.After
+	}
+	out := listStreamsOutput{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
+	for _, s := range h.store.ListStreams() {
+		if after != "" && s.Name <= after {
+			continue
+		}
+		if len(out.StreamNames) == limit {
+			out.HasMoreStreams = true
+			t := h.sealToken(tokListStreams, pageToken{After: out.StreamNames[len(out.StreamNames)-1]})
+			out.NextToken = &t
+			break
+		}
+		out.StreamNames = append(out.StreamNames, s.Name)
+		out.StreamSummaries = append(out.StreamSummaries, streamSummary{
+			StreamName: s.Name, StreamARN: h.streamARN(s.Name), StreamStatus: s.Status,
+			StreamModeDetails: streamModeOut{modeOf(&s)}, StreamCreationTimestamp: awsTime{s.Created},
+		})
+	}
+	return out, nil
+}
+
+func (h *Handler) changeRetention(r *request, increase bool) (any, error) {
+	var in retentionInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
+		v.rangeInt("retentionPeriodHours", in.RetentionPeriodHours, 1, 8760)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	hours := int(*in.RetentionPeriodHours)
+	if hours < streams.MinRetentionHours {
+		return nil, newErr(excInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", streams.MinRetentionHours, hours)
+	}
+	if _, err := h.activeStream(name); err != nil {
+		return nil, err
+	}
+	err = h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
+		if increase && hours < u.RetentionHours {
+			return newErr(excInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, name, u.RetentionHours)
+		}
+		if !increase && hours > u.RetentionHours {
+			return newErr(excInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, name, u.RetentionHours)
+		}
+		u.RetentionHours = hours
+		return nil
+	})
+	if err != nil {
+		return nil, h.mapErr(name, err)
+	}
+	return empty{}, nil
+}
+
+func (h *Handler) increaseRetention(r *request) (any, error) { return h.changeRetention(r, true) }
+func (h *Handler) decreaseRetention(r *request) (any, error) { return h.changeRetention(r, false) }
+
+// activeStream describes a stream and requires it to be ACTIVE, as every
+// mutating operation does.
+func (h *Handler) activeStream(name string) (streams.StreamInfo, error) {
+	info, err := h.describe(name)
+	if err != nil {
+		return info, err
+	}
+	if info.Status != streams.StatusActive {
+		return info, h.notActive(name, info.Status)
+	}
+	return info, nil
+}
+
+func validateTags(v *validator, tags map[string]string, field string, maxCount int) {
+	if len(tags) < 1 {
+		v.add("{}", field, "have length greater than or equal to 1")
+	}
+	if len(tags) > maxCount {
+		v.add("{...}", field, "have length less than or equal to "+itoa(maxCount))
+	}
+	for k, val := range tags {
+		if n := len([]rune(k)); n < 1 || n > 128 {
+			v.add(k, field+".key", "have length less than or equal to 128")
+		}
+		if len([]rune(val)) > 256 {
+			v.add(val, field+".value", "have length less than or equal to 256")
+		}
+	}
+}
+
+func (h *Handler) addTags(name string, tags map[string]string) error {
+	if _, err := h.describe(name); err != nil {
+		return err
+	}
+	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
+		n := len(u.Tags)
+		for k := range tags {
+			if _, ok := u.Tags[k]; !ok {
+				n++
+			}
+		}
+		if n > maxTagsPerStream {
+			return newErr(excLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags.", name, h.opts.AccountID, maxTagsPerStream)
+		}
+		for k, val := range tags {
+			u.Tags[k] = val
+		}
+		return nil
+	})
+	return h.mapErrOrNil(name, err)
+}
+
+func (h *Handler) mapErrOrNil(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return h.mapErr(name, err)
+}
+
+func (h *Handler) removeTags(name string, keys []string) error {
+	if _, err := h.describe(name); err != nil {
+		return err
+	}
+	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
+		for _, k := range keys {
+			delete(u.Tags, k)
+		}
+		return nil
+	})
+	return h.mapErrOrNil(name, err)
+}
+
+func (h *Handler) addTagsToStream(r *request) (any, error) {
+	var in addTagsInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	if v.required("tags", in.Tags != nil) {
+		validateTags(&v, in.Tags, "tags", maxTagsPerRequest)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	return empty{}, h.addTags(name, in.Tags)
+}
+
+func validateTagKeys(v *validator, keys []string, present bool) {
+	if v.required("tagKeys", present) {
+		if len(keys) < 1 {
+			v.add("[]", "tagKeys", "have length greater than or equal to 1")
+		}
+		if len(keys) > maxTagsPerStream {
+			v.add("[...]", "tagKeys", "have length less than or equal to 50")
+		}
+	}
+}
+
+func (h *Handler) removeTagsFromStream(r *request) (any, error) {
+	var in removeTagsInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	validateTagKeys(&v, in.TagKeys, in.TagKeys != nil)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	return empty{}, h.removeTags(name, in.TagKeys)
+}
+
+func sortedTags(m map[string]string) []tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]tag, 0, len(keys))
+	for _, k := range keys {
+		val := m[k]
+		out = append(out, tag{Key: k, Value: &val})
+	}
+	return out
+}
+
+func (h *Handler) listTagsForStream(r *request) (any, error) {
+	var in listTagsInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	v.rangeInt("limit", in.Limit, 1, 50)
+	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, 128)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.describe(name)
+	if err != nil {
+		return nil, err
+	}
+	limit := maxTagsPerStream
+	if in.Limit != nil {
+		limit = int(*in.Limit)
+	}
+	out := listTagsOutput{Tags: []tag{}}
+	for _, t := range sortedTags(info.Tags) {
+		if in.ExclusiveStartTagKey != nil && t.Key <= *in.ExclusiveStartTagKey {
+			continue
+		}
+		if len(out.Tags) == limit {
+			out.HasMoreTags = true
+			break
+		}
+		out.Tags = append(out.Tags, t)
+	}
+	return out, nil
+}
+
+func (h *Handler) describeLimits(r *request) (any, error) {
+	var in empty
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	open, od := h.openShardsInAccount()
+	return describeLimitsOutput{ShardLimit: h.shardLimit(), OpenShardCount: open, OnDemandStreamCount: od, OnDemandStreamCountLimit: onDemandStreamLimit}, nil
+}
+
+func (h *Handler) setAttrs(name string, fn func(attrs map[string]string) error) error {
+	defer h.forget(name)
+	return h.mapErrOrNil(name, h.store.UpdateStream(name, func(u *streams.StreamUpdate) error { return fn(u.Attrs) }))
+}
+
+func (h *Handler) changeEncryption(r *request, start bool) (any, error) {
+	var in encryptionInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	if v.required("encryptionType", in.EncryptionType != nil) {
+		v.enum("encryptionType", in.EncryptionType, "NONE", "KMS")
+	}
+	if v.required("keyId", in.KeyId != nil) {
+		v.length("keyId", in.KeyId, 1, 2048)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	if *in.EncryptionType != "KMS" {
+		return nil, newErr(excInvalidArgument, "Encryption type %s is not supported; use KMS.", *in.EncryptionType)
+	}
+	if _, err := h.activeStream(name); err != nil {
+		return nil, err
+	}
+	return empty{}, h.setAttrs(name, func(a map[string]string) error {
+		if start {
+			a[attrEncryption], a[attrKeyID] = "KMS", *in.KeyId
+		} else {
+			delete(a, attrEncryption)
+			delete(a, attrKeyID)
+		}
+		return nil
+	})
+}
+
+func (h *Handler) startEncryption(r *request) (any, error) { return h.changeEncryption(r, true) }
+func (h *Handler) stopEncryption(r *request) (any, error)  { return h.changeEncryption(r, false) }
+
+var shardLevelMetrics = []string{"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+	"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"}
+
+func (h *Handler) changeMonitoring(r *request, enable bool) (any, error) {
+	var in monitoringInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	validateRef(&v, in.streamRef)
+	if v.required("shardLevelMetrics", in.ShardLevelMetrics != nil) {
+		if len(in.ShardLevelMetrics) < 1 {
+			v.add("[]", "shardLevelMetrics", "have length greater than or equal to 1")
+		}
+		for i := range in.ShardLevelMetrics {
+			v.enum("shardLevelMetrics."+itoa(i+1)+".member", &in.ShardLevelMetrics[i], shardLevelMetrics...)
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	info, err := h.activeStream(name)
+	if err != nil {
+		return nil, err
+	}
+	cur := monitoringOf(&info)
+	want := map[string]bool{}
+	for _, m := range cur {
+		want[m] = true
+	}
+	for _, m := range in.ShardLevelMetrics {
+		names := []string{m}
+		if m == "ALL" {
+			names = shardLevelMetrics[:len(shardLevelMetrics)-1]
+		}
+		for _, n := range names {
+			want[n] = enable
+		}
+	}
+	var desired []string
+	for _, m := range shardLevelMetrics[:len(shardLevelMetrics)-1] {
+		if want[m] {
+			desired = append(desired, m)
+		}
+	}
+	if err := h.setAttrs(name, func(a map[string]string) error {
+		a[attrMonitoring] = strings.Join(desired, ",")
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if desired == nil {
+		desired = []string{}
+	}
+	return monitoringOutput{StreamName: name, StreamARN: h.streamARN(name), CurrentShardLevelMetrics: slices.Clone(cur), DesiredShardLevelMetrics: desired}, nil
+}
+
+func (h *Handler) enableMonitoring(r *request) (any, error)  { return h.changeMonitoring(r, true) }
+func (h *Handler) disableMonitoring(r *request) (any, error) { return h.changeMonitoring(r, false) }
+
+func (h *Handler) updateStreamMode(r *request) (any, error) {
+	var in updateStreamModeInput
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	if v.required("streamARN", in.StreamARN != nil) {
+		validateRef(&v, streamRef{StreamARN: in.StreamARN})
+	}
+	if v.required("streamModeDetails", in.StreamModeDetails != nil) && v.required("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode != nil) {
+		v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, modeProvisioned, modeOnDemand)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolveValid(streamRef{StreamARN: in.StreamARN})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.activeStream(name); err != nil {
+		return nil, err
+	}
+	return empty{}, h.setAttrs(name, func(a map[string]string) error {
+		a[attrMode] = *in.StreamModeDetails.StreamMode
+		return nil
+	})
+}
