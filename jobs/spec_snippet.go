@@ -23,15 +23,24 @@ func (e *JSError) Error() string {
 }
 
 // WrapSnippet returns the JS program Runnel compiles for a snippet: the
-// snippet between parentheses, each on its own line, with trailing
-// semicolons and blank space removed. A snippet is therefore exactly one
-// expression — usually a function (`r => r.ts`, `function (r) {...}`, or
-// the name of a function declared in the functions block) — and running the
-// program yields its value. Comments may run to the end of the snippet's
-// last line. The runtime must compile snippets through WrapSnippet (or
-// CompileSnippet) so positions and meaning match what Parse checked.
+// snippet between parentheses, the closing one on its own line. A snippet is
+// therefore exactly one expression — usually a function (`r => r.ts`,
+// `function (r) {...}`, or the name of a function declared in the functions
+// block) — and running the program yields its value. Comments may run to the
+// end of the snippet's last line. The runtime (operators/js.Compile) wraps
+// snippets the same way; TestSnippetsAgreeWithRuntime checks that both
+// accept and reject the same snippets at the same positions. Validate trims
+// trailing semicolons and blank space from every snippet of a Spec first
+// (NormalizeSnippet), so `r => r.ts;` is accepted by both.
 func WrapSnippet(snippet string) string {
-	return "(\n" + strings.TrimRight(snippet, " \t\r\n;") + "\n)"
+	return "(" + snippet + "\n)"
+}
+
+// NormalizeSnippet removes trailing blank space and semicolons, which a
+// snippet written as a statement (`r => r.ts;`) carries but an expression
+// cannot.
+func NormalizeSnippet(snippet string) string {
+	return strings.TrimRight(snippet, " \t\r\n;")
 }
 
 // CompileSnippet compiles a snippet as WrapSnippet wraps it, in sloppy
@@ -39,39 +48,45 @@ func WrapSnippet(snippet string) string {
 // name labels the program in stack traces. A syntax error is a *JSError
 // with the position inside the snippet.
 func CompileSnippet(name, snippet string) (*goja.Program, error) {
-	prog, err := parseJS(name, WrapSnippet(snippet), snippet, 1)
+	prog, err := parseJS(name, WrapSnippet(snippet), snippet, true)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(snippet) == "" {
+		return nil, &JSError{Line: 1, Column: 1, Message: "empty expression"}
 	}
 	if msg := snippetShape(prog, false); msg != "" {
 		return nil, &JSError{Line: 1, Column: 1, Message: msg}
 	}
-	return compileJS(prog, snippet, 1)
+	return compileJS(prog, snippet, true)
 }
 
 // CompileObjectSnippet compiles a custom aggregate written as one JS
 // expression evaluating to an object with init, add, merge and (optional)
 // result methods.
 func CompileObjectSnippet(name, snippet string) (*goja.Program, error) {
-	prog, err := parseJS(name, WrapSnippet(snippet), snippet, 1)
+	prog, err := parseJS(name, WrapSnippet(snippet), snippet, true)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(snippet) == "" {
+		return nil, &JSError{Line: 1, Column: 1, Message: "empty expression"}
 	}
 	if msg := snippetShape(prog, true); msg != "" {
 		return nil, &JSError{Line: 1, Column: 1, Message: msg}
 	}
-	return compileJS(prog, snippet, 1)
+	return compileJS(prog, snippet, true)
 }
 
 // CompileFunctions compiles a job's functions block: plain statements
 // (function, const, let and var declarations), run once per JS runtime
 // before any snippet so their names are visible to every snippet.
 func CompileFunctions(name, src string) (*goja.Program, error) {
-	prog, err := parseJS(name, src, src, 0)
+	prog, err := parseJS(name, src, src, false)
 	if err != nil {
 		return nil, err
 	}
-	return compileJS(prog, src, 0)
+	return compileJS(prog, src, false)
 }
 
 // Limits that keep compiling a job's JS cheap: goja's parser and compiler
@@ -147,18 +162,18 @@ func astDepth(v reflect.Value, limit int) int {
 
 var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
 
-// parseJS parses wrapped (the snippet inside its wrapper, whose first
-// `shift` lines come before the snippet) and maps an error back into the
-// snippet.
-func parseJS(name, wrapped, snippet string, shift int) (*ast.Program, error) {
-	limit := MaxSnippetSize
-	if shift == 0 {
-		limit = MaxFunctionsSize
+// parseJS parses src (a wrapped snippet when wrapped, else the functions
+// block), after checking the limits on the user's text, and maps an error
+// back into that text.
+func parseJS(name, src, text string, wrapped bool) (*ast.Program, error) {
+	limit := MaxFunctionsSize
+	if wrapped {
+		limit = MaxSnippetSize
 	}
-	if je := jsLimits(snippet, limit); je != nil {
+	if je := jsLimits(text, limit); je != nil {
 		return nil, je
 	}
-	prog, err := jsparser.ParseFile(nil, name, wrapped, 0, jsparser.WithDisableSourceMaps)
+	prog, err := jsparser.ParseFile(nil, name, src, 0, jsparser.WithDisableSourceMaps)
 	if err == nil {
 		if d := astDepth(reflect.ValueOf(prog), maxASTDepth); d > maxASTDepth {
 			return nil, &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("expressions nest deeper than %d levels", maxASTDepth)}
@@ -168,12 +183,12 @@ func parseJS(name, wrapped, snippet string, shift int) (*ast.Program, error) {
 	var list jsparser.ErrorList
 	if errors.As(err, &list) && len(list) > 0 {
 		e := list[0]
-		return nil, jsErrorAt(snippet, e.Position.Line-shift, e.Position.Column, e.Message, shift > 0)
+		return nil, jsErrorAt(text, e.Position.Line, e.Position.Column, e.Message, wrapped)
 	}
 	return nil, &JSError{Line: 1, Column: 1, Message: err.Error()}
 }
 
-func compileJS(prog *ast.Program, snippet string, shift int) (*goja.Program, error) {
+func compileJS(prog *ast.Program, text string, wrapped bool) (*goja.Program, error) {
 	p, err := goja.CompileAST(prog, false)
 	if err == nil {
 		return p, nil
@@ -181,23 +196,21 @@ func compileJS(prog *ast.Program, snippet string, shift int) (*goja.Program, err
 	var syn *goja.CompilerSyntaxError
 	if errors.As(err, &syn) && syn.File != nil {
 		pos := syn.File.Position(syn.Offset)
-		return nil, jsErrorAt(snippet, pos.Line-shift, pos.Column, syn.Message, shift > 0)
+		return nil, jsErrorAt(text, pos.Line, pos.Column, syn.Message, wrapped)
 	}
 	var ref *goja.CompilerReferenceError
 	if errors.As(err, &ref) && ref.File != nil {
 		pos := ref.File.Position(ref.Offset)
-		return nil, jsErrorAt(snippet, pos.Line-shift, pos.Column, ref.Message, shift > 0)
+		return nil, jsErrorAt(text, pos.Line, pos.Column, ref.Message, wrapped)
 	}
 	return nil, &JSError{Line: 1, Column: 1, Message: err.Error()}
 }
 
-// jsErrorAt builds a JSError at a snippet position, clamping positions in
-// the wrapper (before or after the snippet) to the snippet's edges.
-func jsErrorAt(snippet string, line, col int, msg string, wrapped bool) *JSError {
-	if wrapped {
-		snippet = strings.TrimRight(snippet, " \t\r\n;")
-	}
-	lines := strings.Split(snippet, "\n")
+// jsErrorAt builds a JSError from a position in the compiled source. For a
+// wrapped snippet, line 1 carries the opening parenthesis, and a position on
+// the closing line moves to the end of the snippet.
+func jsErrorAt(text string, line, col int, msg string, wrapped bool) *JSError {
+	lines := strings.Split(text, "\n")
 	switch {
 	case line < 1:
 		return &JSError{Line: 1, Column: 1, Message: msg}
@@ -207,6 +220,8 @@ func jsErrorAt(snippet string, line, col int, msg string, wrapped bool) *JSError
 			msg += " at the end of the snippet (a snippet is one expression: check that brackets balance)"
 		}
 		return &JSError{Line: len(lines), Column: len(last) + 1, Message: msg}
+	case wrapped && line == 1:
+		col = max(col-1, 1)
 	}
 	return &JSError{Line: line, Column: col, Message: msg}
 }

@@ -22,7 +22,7 @@ func run(t *testing.T, functions, snippet string) (*goja.Runtime, goja.Value) {
 			t.Fatalf("run functions: %v", err)
 		}
 	}
-	p, err := CompileSnippet("test", snippet)
+	p, err := CompileSnippet("test", NormalizeSnippet(snippet))
 	if err != nil {
 		t.Fatalf("CompileSnippet(%q): %v", snippet, err)
 	}

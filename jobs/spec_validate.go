@@ -56,6 +56,7 @@ func newValidator(s *Spec) *validator {
 }
 
 func (v *validator) run() {
+	v.normalize()
 	v.name()
 	v.source()
 	for i := range v.s.Operators {
@@ -72,6 +73,30 @@ func (v *validator) run() {
 	}
 	v.graph()
 	v.scripts()
+}
+
+// normalize trims every snippet with NormalizeSnippet, so the Spec holds
+// exactly the text that compiles (at validation and at run time).
+func (v *validator) normalize() {
+	n := func(s *string) { *s = NormalizeSnippet(*s) }
+	n(&v.s.Source.EventTime)
+	for i := range v.s.Operators {
+		op := &v.s.Operators[i]
+		n(&op.Map)
+		n(&op.Filter)
+		if w := op.Window; w != nil {
+			n(&w.Key)
+			for j := range w.Aggregate {
+				a := &w.Aggregate[j]
+				for _, part := range []*string{&a.Init, &a.Add, &a.Merge, &a.Result, &a.Object} {
+					n(part)
+				}
+			}
+		}
+		if d := op.Detect; d != nil {
+			n(&d.Key)
+		}
+	}
 }
 
 // parent strips the last element of a field path.
