@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web"
+	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 func init() {
@@ -30,6 +31,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	fsyncEvery := fs.Duration("fsync-interval", 100*time.Millisecond, "sync period for --fsync=interval")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	if err != nil {
 		return err
 	}
-	opts := streams.Options{Logger: log, UpdateVisibility: 300 * time.Millisecond}
+	opts := streams.Options{Logger: log, UpdateVisibility: kinesis.RecommendedUpdateVisibility}
 	switch *fsync {
 	case "always":
 	case "interval":
@@ -65,11 +67,12 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 		}
 		log.Info("stopped")
 	}()
-	cfg := web.Config{Store: store, Logger: log}
+	cfg := web.Config{Store: store, Logger: log,
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits})}
 	if *demo {
 		log.Warn("--demo: this build has no job runtime yet; serving the stream log only")
 	}
-	srv := web.New(cfg)
+	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
