@@ -259,8 +259,21 @@ type Aggregate struct {
 	Add    string `yaml:"add"`
 	Merge  string `yaml:"merge"`
 	Result string `yaml:"result"`
-	Object string `yaml:"-"`
+	Object string `yaml:"object"`
+	// Type is a custom aggregate's result column type: ColumnFloat64
+	// (default), ColumnInt64 or ColumnString. Builtins have fixed types.
+	Type string `yaml:"type"`
 }
+
+// Result column types of custom aggregates, as in Aggregate.Type.
+const (
+	ColumnFloat64 = "float64"
+	ColumnInt64   = "int64"
+	ColumnString  = "string"
+)
+
+// ColumnTypes lists the allowed Aggregate.Type values.
+var ColumnTypes = []string{ColumnFloat64, ColumnInt64, ColumnString}
 
 // DefaultDetectMethod is the anomaly method used when detect sets none.
 const DefaultDetectMethod = "auto"

@@ -164,6 +164,12 @@ var errorCases = []struct {
 		{9, "operators[0].window.aggregate.top", CodeJSSyntax, "has no add method"},
 	}},
 
+	{"custom aggregate type and object", head + "operators:\n  - id: w\n    window:\n      key: 'r => r.k'\n      tumbling: 1s\n      aggregate:\n        a: {object: '({init: () => 0, add: (a) => a, merge: (a) => a})', init: '() => 0'}\n        b: {init: '() => 0', add: '(a) => a', merge: '(a) => a', type: bool}\n        c: {object: '({init: () => 0, add: (a) => a})'}\nsinks: [{id: o, log: {}}]\n", []want{
+		{9, "operators[0].window.aggregate.a.object", CodeConflict, "not both"},
+		{10, "operators[0].window.aggregate.b.type", CodeInvalid, `"bool" is not a column type`},
+		{11, "operators[0].window.aggregate.c.object", CodeJSSyntax, "has no merge method"},
+	}},
+
 	// Detect.
 	{"detect", head + "operators:\n  - id: d\n    detect: {method: rfc, threshold: 1.5}\nsinks: [{id: o, log: {}}]\n", []want{
 		{5, "operators[0].detect.value", CodeMissing, "detect needs the field(s) to score"},

@@ -297,6 +297,8 @@ func (p *parser) aggregates(f fieldMap) []Aggregate {
 			a.Add = p.str(m, "add")
 			a.Merge = p.str(m, "merge")
 			a.Result = p.str(m, "result")
+			a.Object = p.str(m, "object")
+			a.Type = p.str(m, "type")
 		} else {
 			one := fieldMap{path: path, m: map[string]*yaml.Node{kv.key: kv.v}}
 			sn, _ := p.scalar(one, kv.key)

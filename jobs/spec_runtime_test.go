@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
 )
 
@@ -55,5 +56,34 @@ func TestSnippetsAgreeWithRuntime(t *testing.T) {
 	s := mustParse(t, head+"operators:\n  - {id: a, map: 'r => r.ts;  '}\nsinks: [{id: o, log: {}}]\n")
 	if _, err := js.Compile("", js.Snippet{Name: "a.map", Src: s.Operators[0].Map}); err != nil {
 		t.Errorf("normalized snippet %q does not compile in the runtime: %v", s.Operators[0].Map, err)
+	}
+}
+
+// Aggregates Parse accepts are ones the aggregate package builds, with the
+// same function, field and column type.
+func TestAggregatesAgreeWithRuntime(t *testing.T) {
+	for _, expr := range []string{"count", "sum(ms)", "avg( ms )", "MIN(ms)", "max(a.b)", "p50(ms)", "p95(ms)", "p99(ms)", "distinct(user)"} {
+		mine, msg, _ := ParseAggregate("c", expr)
+		if msg != "" {
+			t.Errorf("%q: %s", expr, msg)
+			continue
+		}
+		theirs, err := aggregate.Parse("c", expr)
+		if err != nil {
+			t.Errorf("%q: accepted by jobs, rejected by operators/aggregate: %v", expr, err)
+			continue
+		}
+		if mine.Func != theirs.Func || mine.Field != theirs.Field {
+			t.Errorf("%q: jobs %s(%s), operators/aggregate %s(%s)", expr, mine.Func, mine.Field, theirs.Func, theirs.Field)
+		}
+	}
+	for _, typ := range ColumnTypes {
+		sp := aggregate.Spec{Name: "c", Func: aggregate.Custom, Init: "() => 0", Add: "(a, r) => a", Merge: "(a, b) => a", Type: aggregate.ColumnType(typ)}
+		if err := sp.Validate(); err != nil {
+			t.Errorf("column type %q: %v", typ, err)
+		}
+	}
+	if ColumnFloat64 != string(aggregate.Spec{Func: aggregate.Custom}.ColumnType()) {
+		t.Errorf("default custom column type: jobs %s, operators/aggregate %s", ColumnFloat64, aggregate.Spec{Func: aggregate.Custom}.ColumnType())
 	}
 }

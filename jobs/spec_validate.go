@@ -450,7 +450,7 @@ func (v *validator) aggregate(a *Aggregate, ap string) {
 		a.Func, a.Field = AggCustom, ""
 		switch {
 		case a.Object != "" && parts:
-			v.add(ap, CodeConflict, "a custom aggregate is one object expression or init/add/merge/result, not both", "")
+			v.add(ap+".object", CodeConflict, "a custom aggregate is one object expression or init/add/merge/result, not both", "")
 		case a.Object == "":
 			for _, part := range []struct{ name, js string }{{"init", a.Init}, {"add", a.Add}, {"merge", a.Merge}} {
 				if part.js == "" {
@@ -458,7 +458,16 @@ func (v *validator) aggregate(a *Aggregate, ap string) {
 				}
 			}
 		}
+		switch {
+		case a.Type == "":
+			a.Type = ColumnFloat64
+		case !contains(ColumnTypes, a.Type):
+			v.add(ap+".type", CodeInvalid, fmt.Sprintf("%q is not a column type", a.Type), hintAllowed(a.Type, ColumnTypes))
+		}
 		return
+	}
+	if a.Type != "" {
+		v.add(ap+".type", CodeInvalid, fmt.Sprintf("%s has a fixed column type", a.Func), "type applies to custom aggregates only")
 	}
 	if !contains(BuiltinAggregates, a.Func) {
 		v.add(ap, CodeInvalid, fmt.Sprintf("%q is not an aggregate", a.Func), hintAllowed(a.Func, BuiltinAggregates))
@@ -625,8 +634,16 @@ func (v *validator) scripts() {
 			for _, a := range w.Aggregate {
 				ap := "window.aggregate." + a.Name
 				if a.Object != "" {
-					_, err := CompileObjectSnippet(op.ID+"."+ap, a.Object)
-					v.jsProblem(p+"."+ap, op.ID, err)
+					// The object is either the aggregate's value or its
+					// object: key; report it where it is written.
+					field := ap
+					if v.s.info != nil {
+						if _, ok := v.s.info.pos[p+"."+ap+".object"]; ok {
+							field += ".object"
+						}
+					}
+					_, err := CompileObjectSnippet(op.ID+"."+field, a.Object)
+					v.jsProblem(p+"."+field, op.ID, err)
 				}
 				snippet(ap+".init", a.Init)
 				snippet(ap+".add", a.Add)
