@@ -264,3 +264,28 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSketchCollapse: values spread over more magnitudes than the sketch
+// keeps collapse at the low end; high quantiles stay accurate and the
+// sketch stays bounded.
+func TestSketchCollapse(t *testing.T) {
+	s := NewSketch()
+	var vals []float64
+	for k := -8; k <= 300; k++ {
+		for j := 1; j <= 9; j++ {
+			v := float64(j) * math.Pow(10, float64(k))
+			vals = append(vals, v)
+			s.Add(v)
+		}
+	}
+	if len(s.pos.counts) > maxBuckets || !s.pos.collapsed {
+		t.Fatalf("buckets %d collapsed %v", len(s.pos.counts), s.pos.collapsed)
+	}
+	slices.Sort(vals)
+	for _, q := range []float64{0.5, 0.9, 0.99, 1} {
+		exact := vals[int(q*float64(len(vals)-1))]
+		if e := relErr(s.Quantile(q), exact); e > 0.01 {
+			t.Errorf("q=%v: got %v exact %v", q, s.Quantile(q), exact)
+		}
+	}
+}

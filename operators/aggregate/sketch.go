@@ -27,6 +27,9 @@ const SketchAccuracy = 0.0095
 const (
 	maxBuckets   = 4096
 	minIndexable = 1e-9
+	// maxIndex bounds bucket indices: float64 magnitudes between
+	// minIndexable and MaxFloat64 map to about -1100 .. 37000.
+	maxIndex = 1 << 20
 )
 
 var (
@@ -145,35 +148,36 @@ type store struct {
 }
 
 func (s *store) add(idx int32, c uint64) {
-	switch {
-	case len(s.counts) == 0:
+	if len(s.counts) == 0 {
 		s.off, s.counts = idx, append(s.counts[:0], c)
 		return
-	case idx < s.off:
-		if s.collapsed {
-			s.counts[0] += c
-			return
-		}
-		grow := int(s.off - idx)
-		n := make([]uint64, grow+len(s.counts), grow+len(s.counts)+16)
-		copy(n[grow:], s.counts)
-		s.off, s.counts = idx, n
-	case int(idx-s.off) >= len(s.counts):
-		for int(idx-s.off) >= len(s.counts) {
+	}
+	lo, hi, i := int64(s.off), int64(s.off)+int64(len(s.counts))-1, int64(idx)
+	switch {
+	case i >= lo && i <= hi:
+		s.counts[i-lo] += c
+		return
+	case i > hi && i-lo < maxBuckets:
+		// Growing upwards, the common case: amortised append.
+		for int64(len(s.counts)) <= i-lo {
 			s.counts = append(s.counts, 0)
 		}
+		s.counts[i-lo] += c
+		return
 	}
-	s.counts[idx-s.off] += c
-	if over := len(s.counts) - maxBuckets; over > 0 {
-		var sum uint64
-		for _, x := range s.counts[:over+1] {
-			sum += x
-		}
-		s.counts = append(s.counts[:0], s.counts[over:]...)
-		s.counts[0] = sum
-		s.off += int32(over)
+	// Rebuild over the new span, keeping the highest maxBuckets buckets and
+	// collapsing everything below into the lowest one.
+	nlo, nhi := min(lo, i), max(hi, i)
+	if nhi-nlo+1 > maxBuckets {
+		nlo = nhi - maxBuckets + 1
 		s.collapsed = true
 	}
+	n := make([]uint64, nhi-nlo+1, nhi-nlo+1+16)
+	for j, x := range s.counts {
+		n[max(lo+int64(j), nlo)-nlo] += x
+	}
+	n[max(i, nlo)-nlo] += c
+	s.off, s.counts = int32(nlo), n
 }
 
 func (s *store) append(b []byte) []byte {
@@ -191,10 +195,11 @@ func (s *store) append(b []byte) []byte {
 }
 
 func (s *store) read(d *decoder) {
-	s.off = int32(d.varint())
+	off := d.varint()
+	s.off = int32(off)
 	s.collapsed = d.byte() == 1
 	n := d.uvarint()
-	if n > maxBuckets {
+	if n > maxBuckets || off < -maxIndex || off > maxIndex {
 		d.err = true
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dop251/goja"
@@ -161,11 +162,15 @@ func classify(err error) error {
 }
 
 // watchdog interrupts a runtime when a call overruns its time budget or
-// the heap grows too much. It ticks every min(budget, 10ms).
+// the heap grows too much. It ticks every min(budget, 10ms). A call is
+// over budget when both the wall time and the CPU time the process
+// received since the call began reach the budget: on an overloaded machine
+// a starved call is not blamed for the time it spent waiting for a CPU.
 type watchdog struct {
 	rt    *goja.Runtime
 	opts  Options
 	start time.Time
+	cpu0  time.Duration
 	heap0 uint64
 	mu    struct {
 		sync.Mutex
@@ -189,8 +194,18 @@ func heapBytes() uint64 {
 	return heapSample[0].Value.Uint64()
 }
 
+// processCPU returns the user+system CPU time of the process, -1 if
+// unknown (then the budget is wall time alone).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func startWatchdog(rt *goja.Runtime, opts Options) *watchdog {
-	w := &watchdog{rt: rt, opts: opts, start: time.Now(), heap0: heapBytes()}
+	w := &watchdog{rt: rt, opts: opts, start: time.Now(), cpu0: processCPU(), heap0: heapBytes()}
 	rt.ClearInterrupt()
 	w.mu.timer = time.AfterFunc(min(opts.Budget, watchTick), w.check)
 	return w
@@ -198,7 +213,7 @@ func startWatchdog(rt *goja.Runtime, opts Options) *watchdog {
 
 func (w *watchdog) check() {
 	var cause error
-	if time.Since(w.start) >= w.opts.Budget {
+	if time.Since(w.start) >= w.opts.Budget && w.cpuSpent() {
 		cause = ErrTimeout
 	} else if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
 		runtime.GC()
@@ -216,7 +231,17 @@ func (w *watchdog) check() {
 		return
 	}
 	next := min(w.opts.Budget-time.Since(w.start), watchTick)
+	if next <= 0 {
+		next = watchTick // waiting for CPU time
+	}
 	w.mu.timer = time.AfterFunc(max(next, time.Millisecond), w.check)
+}
+
+// cpuSpent reports whether the process got a budget's worth of CPU time
+// since the call began.
+func (w *watchdog) cpuSpent() bool {
+	now := processCPU()
+	return now < 0 || w.cpu0 < 0 || now-w.cpu0 >= w.opts.Budget
 }
 
 func (w *watchdog) stop() {

@@ -1,0 +1,88 @@
+package js
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/runnel-dev/runnel/operators"
+)
+
+// benchLine is a ~100-byte clickstream record.
+func benchLine(i int) []byte {
+	return fmt.Appendf(nil, `{"page":"/p/%04d","user":"user-%05d","latency_ms":%d,"ts":%d,"ref":"search","ok":true}`,
+		i%1000, i%77777, i%300, 1700000000000+int64(i))
+}
+
+func benchBatch(n int, raw bool) *operators.Batch {
+	b := &operators.Batch{Records: make([]operators.Record, n)}
+	for i := range b.Records {
+		line := benchLine(i)
+		var v any = line
+		if !raw {
+			var m map[string]any
+			if err := json.Unmarshal(line, &m); err != nil {
+				panic(err)
+			}
+			v = m
+		}
+		b.Records[i] = operators.Record{Value: v, Origin: fmt.Sprintf("shard-0/%d", i)}
+	}
+	return b
+}
+
+type discard struct{ n int }
+
+func (d *discard) Emit(operators.Record) { d.n++ }
+
+func benchStages() []Stage {
+	return []Stage{
+		{Operator: "parse", Kind: Map, Src: `r => ({page: r.page, user: r.user, ms: r.latency_ms, ts: r.ts})`},
+		{Operator: "humans", Kind: Filter, Src: `r => !r.user.startsWith("bot-")`},
+		{Operator: "per-page", Kind: Key, Src: `r => r.page`},
+	}
+}
+
+func runChainBench(b *testing.B, stages []Stage, raw bool) {
+	cp, err := CompileChain(ChainSpec{Job: "bench", Stages: stages})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := cp.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 512
+	in := benchBatch(batch, raw)
+	var out discard
+	b.ResetTimer()
+	cpu0 := processCPU()
+	recs := 0
+	for recs < b.N {
+		if err := c.Process(context.Background(), in, &out); err != nil {
+			b.Fatal(err)
+		}
+		recs += batch
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(recs), "cpu-ns/record")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recs), "ns/record")
+	b.ReportMetric(float64(recs)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkChain reports ns/record for each stage alone and the fused
+// map → filter → key chain, over decoded (map[string]any) and raw JSON
+// records. b.N counts records.
+func BenchmarkChain(b *testing.B) {
+	st := benchStages()
+	b.Run("map", func(b *testing.B) { runChainBench(b, st[:1], false) })
+	b.Run("filter", func(b *testing.B) {
+		runChainBench(b, []Stage{{Operator: "f", Kind: Filter, Src: `r => !r.user.startsWith("bot-")`}}, false)
+	})
+	b.Run("key", func(b *testing.B) { runChainBench(b, []Stage{{Operator: "k", Kind: Key, Src: `r => r.page`}}, false) })
+	b.Run("event_time", func(b *testing.B) {
+		runChainBench(b, []Stage{{Operator: "t", Kind: EventTime, Src: `r => r.ts`}}, false)
+	})
+	b.Run("map+filter+key", func(b *testing.B) { runChainBench(b, st, false) })
+	b.Run("map+filter+key/raw-json", func(b *testing.B) { runChainBench(b, st, true) })
+}
