@@ -366,7 +366,8 @@ const (
 type FileSink struct {
 	Path string `yaml:"path"`
 	// Format is jsonl, arrow (Arrow IPC file) or parquet. Default from the
-	// extension: .arrow/.ipc → arrow, .parquet → parquet, else jsonl.
+	// extension: .arrow/.ipc/.feather → arrow, .parquet → parquet, else
+	// jsonl.
 	Format string `yaml:"format"`
 }
 

@@ -24,7 +24,7 @@ type Field struct {
 var fields = []Field{
 	{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
 	{"source", "mapping", "required", "exactly one of `stream`, `file`, `generator`"},
-	{"source.stream", "string", "—", "stream name `[A-Za-z0-9_.-]{1,128}`; created with `shards` shards if missing"},
+	{"source.stream", "string", "—", "stream name: 1–128 of `A-Za-z0-9_.-`; created with `shards` shards if missing"},
 	{"source.file", "string or list of strings", "—", "path(s) of bounded JSON-lines or CSV files, one shard each (`runnel run`)"},
 	{"source.generator", "mapping", "—", "the built-in synthetic source"},
 	{"source.generator.rate", "number or `max`", "1000", "records/s over all shards, > 0, or `max` (as fast as the job consumes)"},
@@ -84,7 +84,7 @@ var fields = []Field{
 	{"sinks[].stream.shards", "int", "1", "1–1024; shard count if the stream is created"},
 	{"sinks[].file", "mapping", "—", "results written to a file"},
 	{"sinks[].file.path", "string", "required", "file path"},
-	{"sinks[].file.format", "string", "from the extension: .arrow/.ipc → arrow, .parquet → parquet, else jsonl", "`jsonl`, `arrow`, `parquet`"},
+	{"sinks[].file.format", "string", "from the extension: .arrow/.ipc/.feather → arrow, .parquet → parquet, else jsonl", "`jsonl`, `arrow`, `parquet`"},
 	{"sinks[].log", "empty mapping", "—", "`{}`: print results as JSON lines"},
 	{"checkpoint", "mapping", "—", "periodic checkpoints"},
 	{"checkpoint.every", "duration", "10s", "≥ 100ms"},

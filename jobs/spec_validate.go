@@ -12,14 +12,18 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/runnel-dev/runnel/operators/anomaly"
+	"github.com/runnel-dev/runnel/streams"
 )
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 	idRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	streamRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 	columnRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// validStream reports whether name is a valid stream name, by the streams
+// package's own rule.
+func validStream(name string) bool { return streams.ValidateStreamName(name) == nil }
 
 // Limits on numeric fields.
 const (
@@ -183,8 +187,8 @@ func (v *validator) source() {
 		return
 	}
 	kind := set[0]
-	if kind == SourceStream && !streamRE.MatchString(src.Stream) {
-		v.add("source.stream", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", src.Stream), "1–128 of A-Z, a-z, 0-9, _ . -")
+	if kind == SourceStream && !validStream(src.Stream) {
+		v.add("source.stream", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", src.Stream), "1–128 of A-Z, a-z, 0-9, _ . - (not . or ..)")
 	}
 	switch {
 	case kind == SourceFile:
@@ -370,8 +374,8 @@ func (v *validator) onError(op *Operator, p string) {
 		switch {
 		case oe.DeadLetter == "":
 			v.required(p+".on_error.dead_letter", "on_error: {dead_letter: STREAM}")
-		case !streamRE.MatchString(oe.DeadLetter):
-			v.add(p+".on_error.dead_letter", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", oe.DeadLetter), "1–128 of A-Z, a-z, 0-9, _ . -")
+		case !validStream(oe.DeadLetter):
+			v.add(p+".on_error.dead_letter", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", oe.DeadLetter), "1–128 of A-Z, a-z, 0-9, _ . - (not . or ..)")
 		}
 	}
 }
@@ -543,8 +547,8 @@ func (v *validator) sink(i int) {
 		switch {
 		case st.Name == "":
 			v.required(p+".stream.name", "stream: {name: results}")
-		case !streamRE.MatchString(st.Name):
-			v.add(p+".stream.name", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", st.Name), "1–128 of A-Z, a-z, 0-9, _ . -")
+		case !validStream(st.Name):
+			v.add(p+".stream.name", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", st.Name), "1–128 of A-Z, a-z, 0-9, _ . - (not . or ..)")
 		}
 		switch {
 		case st.Shards == 0:
@@ -561,7 +565,7 @@ func (v *validator) sink(i int) {
 		switch {
 		case f.Format == "":
 			switch strings.ToLower(filepath.Ext(f.Path)) {
-			case ".arrow", ".ipc":
+			case ".arrow", ".ipc", ".feather":
 				f.Format = FileArrow
 			case ".parquet":
 				f.Format = FileParquet
