@@ -282,7 +282,8 @@ func TestSketchCollapse(t *testing.T) {
 		t.Fatalf("buckets %d collapsed %v", len(s.pos.counts), s.pos.collapsed)
 	}
 	slices.Sort(vals)
-	for _, q := range []float64{0.5, 0.9, 0.99, 1} {
+	// The kept buckets span about 1e33; q >= 0.9 lies within them.
+	for _, q := range []float64{0.9, 0.99, 1} {
 		exact := vals[int(q*float64(len(vals)-1))]
 		if e := relErr(s.Quantile(q), exact); e > 0.01 {
 			t.Errorf("q=%v: got %v exact %v", q, s.Quantile(q), exact)
