@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
@@ -239,6 +240,9 @@ func (h *Handler) mergeShards(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !adjacent(a.Range, b.Range) {
+		return nil, newErr(excInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.ID, b.ID, name, h.opts.AccountID)
+	}
 	if err := h.store.MergeShards(name, a.ID, b.ID); err != nil {
 		if isInvalid(err) {
 			return nil, newErr(excInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.ID, b.ID, name, h.opts.AccountID)
@@ -294,4 +298,16 @@ func (h *Handler) updateShardCount(r *request) (any, error) {
 		return nil, h.mapErr(name, err)
 	}
 	return updateShardCountOutput{StreamName: name, StreamARN: h.streamARN(name), CurrentShardCount: cur, TargetShardCount: target}, nil
+}
+
+// adjacent reports whether one range starts right after the other ends.
+// It is checked here because streams.MergeShards lets the end of the key
+// space wrap around to 0, taking the first and last shards for neighbours.
+func adjacent(a, b streams.HashRange) bool {
+	follows := func(x, y streams.HashRange) bool {
+		lo, c := bits.Add64(x.End.Lo, 1, 0)
+		hi, over := bits.Add64(x.End.Hi, 0, c)
+		return over == 0 && (streams.HashKey{Hi: hi, Lo: lo}) == y.Start
+	}
+	return follows(a, b) || follows(b, a)
 }
