@@ -67,6 +67,19 @@ func TestDocsMentionEveryField(t *testing.T) {
 	}
 }
 
+// Every problem code is explained in docs/jobs.md.
+func TestDocsListEveryCode(t *testing.T) {
+	doc, err := os.ReadFile(docsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Codes {
+		if !strings.Contains(string(doc), "| `"+c+"` |") {
+			t.Errorf("docs/jobs.md has no row for problem code %s", c)
+		}
+	}
+}
+
 // structPaths lists the job-file paths the Spec structs spell in their
 // yaml tags: [] for list elements, <name> for keyed lists.
 func structPaths(typ reflect.Type, prefix string, out *[]string) {

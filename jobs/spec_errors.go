@@ -24,6 +24,10 @@ const (
 	CodeJSSyntax     = "js_syntax"     // a JS snippet that does not compile
 )
 
+// Codes lists every problem code, for docs and clients.
+var Codes = []string{CodeYAML, CodeUnknownField, CodeDuplicateKey, CodeType, CodeMissing, CodeInvalid,
+	CodeConflict, CodeDuplicateID, CodeUnknownID, CodeCycle, CodeUnreachable, CodeDangling, CodeJSSyntax}
+
 // Problem is one thing wrong with a job file.
 type Problem struct {
 	// Line and Column locate the problem in the job file (1-based); 0 when

@@ -256,7 +256,18 @@ var errorCases = []struct {
 }
 
 func TestParseErrors(t *testing.T) {
+	seen := map[string]bool{}
+	defer func() {
+		for _, code := range Codes {
+			if !seen[code] {
+				t.Errorf("no case produces problem code %s", code)
+			}
+		}
+	}()
 	for _, c := range errorCases {
+		for _, w := range c.want {
+			seen[w.code] = true
+		}
 		t.Run(c.name, func(t *testing.T) {
 			got := problemsOf(t, c.src)
 			for i := 0; i < max(len(got), len(c.want)); i++ {
