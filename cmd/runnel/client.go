@@ -48,20 +48,29 @@ func (e *apiErr) Error() string {
 // do sends a request with an optional JSON body and decodes a JSON answer
 // into out (if not nil).
 func (c *client) do(method, path string, body, out any) error {
+	if body == nil {
+		return c.doRaw(method, path, "", nil, out)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return c.doRaw(method, path, "application/json", b, out)
+}
+
+// doRaw sends body (if not nil) with the given content type and decodes a
+// JSON answer into out (if not nil).
+func (c *client) doRaw(method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
