@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -46,6 +47,8 @@ type shard struct {
 		pending     []byte
 		pendingLast uint64
 		group       *commitGroup
+		appenders   int    // appends in the pending group
+		spare       []byte // a written group's buffer, reused for the next
 		visible     uint64 // highest durable counter; readers see <= visible
 		closed      bool   // resharded away: no more appends
 		stopped     bool   // the writer is stopping (store closing): no more appends
@@ -63,6 +66,9 @@ type commitGroup struct {
 
 // maxPending bounds the bytes waiting for the writer; appends beyond it wait.
 const maxPending = 32 << 20
+
+// maxSpare bounds the group buffer a shard keeps for reuse.
+const maxSpare = 4 << 20
 
 func newShard(st *Store, stream, dir string, index int) *shard {
 	sh := &shard{
@@ -100,6 +106,14 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		now = sh.mu.clock
 	}
 	sh.mu.clock = now
+	size := 0
+	for _, r := range recs {
+		size += frameSize(r.PartitionKey, r.Data)
+	}
+	if sh.mu.pending == nil {
+		sh.mu.pending, sh.mu.spare = sh.mu.spare, nil
+	}
+	sh.mu.pending = slices.Grow(sh.mu.pending, size)
 	for i, r := range recs {
 		seq := sh.mu.nextSeq
 		sh.mu.nextSeq++
@@ -107,6 +121,7 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		out[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
 	}
 	sh.mu.pendingLast = sh.mu.nextSeq - 1
+	sh.mu.appenders++
 	if sh.mu.group == nil {
 		sh.mu.group = &commitGroup{done: make(chan struct{})}
 	}
@@ -136,10 +151,18 @@ func (sh *shard) run(interval time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
+	var want int            // appenders the next group waits for
+	var lastSync time.Duration // how long the last write+sync took
 	for {
 		select {
 		case <-sh.wake:
-			sh.flush()
+			sh.gather(want, lastSync)
+			t0 := time.Now()
+			flushed := sh.flush()
+			lastSync = time.Since(t0)
+			sh.mu.Lock()
+			want = flushed + sh.mu.appenders
+			sh.mu.Unlock()
 		case <-tick:
 			sh.syncDirty()
 		case <-sh.stop:
@@ -150,16 +173,47 @@ func (sh *shard) run(interval time.Duration) {
 	}
 }
 
-func (sh *shard) flush() {
+// gather delays a group commit briefly so that the producers just
+// acknowledged by the previous group can join the next one. Without it
+// concurrent producers split into two cohorts that alternate between
+// groups, and each fsync carries half of what it could. It waits until
+// want appends are pending, for at most a fraction of the last sync's
+// duration (so a lone producer never waits: want is then 1).
+func (sh *shard) gather(want int, lastSync time.Duration) {
+	sh.mu.Lock()
+	n := sh.mu.appenders
+	sh.mu.Unlock()
+	if n >= want {
+		return
+	}
+	timer := time.NewTimer(min(max(lastSync/4, 50*time.Microsecond), 2*time.Millisecond))
+	defer timer.Stop()
+	for n < want {
+		select {
+		case <-sh.wake:
+		case <-timer.C:
+			return
+		case <-sh.stop:
+			return
+		}
+		sh.mu.Lock()
+		n = sh.mu.appenders
+		sh.mu.Unlock()
+	}
+}
+
+// flush writes the pending group, makes it durable and acknowledges it;
+// it returns how many appends the group held.
+func (sh *shard) flush() int {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
 	sh.mu.Lock()
-	buf, last, g := sh.mu.pending, sh.mu.pendingLast, sh.mu.group
-	sh.mu.pending, sh.mu.group = nil, nil
+	buf, last, g, n := sh.mu.pending, sh.mu.pendingLast, sh.mu.group, sh.mu.appenders
+	sh.mu.pending, sh.mu.group, sh.mu.appenders = nil, nil, 0
 	failed := sh.mu.failed
 	sh.mu.Unlock()
 	if g == nil {
-		return
+		return 0
 	}
 	err := failed
 	if err == nil {
@@ -171,6 +225,12 @@ func (sh *shard) flush() {
 	}
 	g.err = err
 	close(g.done)
+	if cap(buf) <= maxSpare {
+		sh.mu.Lock()
+		sh.mu.spare = buf[:0]
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // write appends buf (complete frames, counters up to last) to the active
@@ -544,3 +604,4 @@ func (sh *shard) positionAtTime(v *shardView, ts int64) (uint64, error) {
 	}
 	return v.visible + 1, nil
 }
+

@@ -596,20 +596,29 @@ func (r PutResult) SequenceNumber() string { return FormatSeq(r.ShardIndex, r.Se
 // ValidateRecord checks one record against the limits; i is its position
 // in the request, for the error message.
 func ValidateRecord(i int, r *PutRecord) error {
-	field := fmt.Sprintf("records[%d]", i)
-	n := utf8.RuneCountInString(r.PartitionKey)
-	if n < 1 || n > MaxKeyLen || !utf8.ValidString(r.PartitionKey) {
-		return invalid("put", field+".partition_key", "must be 1 to %d characters of UTF-8 (got %d)", MaxKeyLen, n)
+	if n, ok := keyChars(r.PartitionKey); !ok || n < 1 || n > MaxKeyLen {
+		return invalid("put", fmt.Sprintf("records[%d].partition_key", i), "must be 1 to %d characters of UTF-8 (got %d)", MaxKeyLen, n)
 	}
 	if len(r.Data) > MaxDataSize {
-		return invalid("put", field+".data", "is %d bytes; a record holds at most %d bytes", len(r.Data), MaxDataSize)
+		return invalid("put", fmt.Sprintf("records[%d].data", i), "is %d bytes; a record holds at most %d bytes", len(r.Data), MaxDataSize)
 	}
 	if r.ExplicitHashKey != "" {
 		if _, err := ParseHashKey(r.ExplicitHashKey); err != nil {
-			return invalid("put", field+".explicit_hash_key", "%q is not a decimal integer in [0, 2^128-1]", r.ExplicitHashKey)
+			return invalid("put", fmt.Sprintf("records[%d].explicit_hash_key", i), "%q is not a decimal integer in [0, 2^128-1]", r.ExplicitHashKey)
 		}
 	}
 	return nil
+}
+
+// keyChars counts the characters of a partition key and reports whether it
+// is valid UTF-8; ASCII keys (the common case) take one cheap pass.
+func keyChars(k string) (int, bool) {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			return utf8.RuneCountInString(k), utf8.ValidString(k)
+		}
+	}
+	return len(k), true
 }
 
 // Put appends records to a stream and returns once all of them are
@@ -657,7 +666,8 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		return nil, &Error{Op: "put", Err: ErrStreamNotActive, Msg: fmt.Sprintf("stream %q is still being created", st.name)}
 	}
 	// Route every record, then append per shard in request order.
-	byShard := make([][]int, len(st.open))
+	route := make([]int32, len(recs))
+	count := make([]int, len(st.open))
 	for i := range recs {
 		var hk HashKey
 		if recs[i].ExplicitHashKey != "" {
@@ -669,26 +679,33 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		if j == len(st.ranges) {
 			return nil, fmt.Errorf("put to stream %s: no open shard holds hash key %s: %w", st.name, hk, ErrCorrupt)
 		}
-		byShard[j] = append(byShard[j], i)
+		route[i] = int32(j)
+		count[j]++
 	}
 	now := s.opts.Now().UnixMilli()
 	var groups []*commitGroup
 	ptrs := make([]*PutRecord, 0, len(recs))
-	out := make([]PutResult, 0, len(recs))
-	for j, idx := range byShard {
-		if len(idx) == 0 {
+	out := make([]PutResult, len(recs))
+	for j, c := range count {
+		if c == 0 {
 			continue
 		}
-		ptrs, out = ptrs[:0], out[:len(idx)]
-		for _, i := range idx {
-			ptrs = append(ptrs, &recs[i])
+		ptrs = ptrs[:0]
+		for i := range recs {
+			if route[i] == int32(j) {
+				ptrs = append(ptrs, &recs[i])
+			}
 		}
-		g, err := st.open[j].append(ptrs, now, out)
+		g, err := st.open[j].append(ptrs, now, out[:c])
 		if err != nil {
 			return nil, fmt.Errorf("put to stream %s: %w", st.name, err)
 		}
-		for k, i := range idx {
-			res[i] = out[k]
+		k := 0
+		for i := range recs {
+			if route[i] == int32(j) {
+				res[i] = out[k]
+				k++
+			}
 		}
 		groups = append(groups, g)
 	}

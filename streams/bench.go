@@ -1,0 +1,231 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BenchConfig configures BenchIngest. Zero fields take the defaults of the
+// project's ingest target: 8 producers putting batches of 500 records of 100
+// bytes to a 4-shard stream for 5 seconds, fsync'd before every ack.
+type BenchConfig struct {
+	Producers  int
+	Batch      int
+	RecordSize int
+	Shards     int
+	Duration   time.Duration
+	// Records, when > 0, stops after this many records instead of Duration.
+	Records int
+	// SyncInterval > 0 benchmarks the --fsync=interval mode.
+	SyncInterval time.Duration
+}
+
+// Validate fills defaults and checks ranges.
+func (c *BenchConfig) Validate() error {
+	if c.Producers == 0 {
+		c.Producers = 8
+	}
+	if c.Batch == 0 {
+		c.Batch = 500
+	}
+	if c.RecordSize == 0 {
+		c.RecordSize = 100
+	}
+	if c.Shards == 0 {
+		c.Shards = 4
+	}
+	if c.Duration == 0 && c.Records == 0 {
+		c.Duration = 5 * time.Second
+	}
+	switch {
+	case c.Producers < 1 || c.Producers > 1024:
+		return invalid("bench", "producers", "%d is out of range 1-1024", c.Producers)
+	case c.Batch < 1 || c.Batch > 10000:
+		return invalid("bench", "batch", "%d is out of range 1-10000", c.Batch)
+	case c.RecordSize < 0 || c.RecordSize > MaxDataSize:
+		return invalid("bench", "record_size", "%d is out of range 0-%d", c.RecordSize, MaxDataSize)
+	case c.Shards < 1 || c.Shards > MaxShards:
+		return invalid("bench", "shards", "%d is out of range 1-%d", c.Shards, MaxShards)
+	case c.Duration < 0 || c.Records < 0:
+		return invalid("bench", "duration", "must not be negative")
+	}
+	return nil
+}
+
+// BenchReport is what BenchIngest measured.
+type BenchReport struct {
+	Config        BenchConfig
+	Records       int64
+	Bytes         int64 // record payload bytes
+	Elapsed       time.Duration
+	RecordsPerSec float64
+	BytesPerSec   float64
+	AckP50        time.Duration // latency of one Put of a whole batch
+	AckP99        time.Duration
+	// DiskBytesPerSec is the same directory's fsync'd sequential write rate
+	// for the same volume (1 MiB writes, an fsync after each), the ceiling
+	// the log's own rate is compared with.
+	DiskBytesPerSec float64
+	DiskFsyncP50    time.Duration
+}
+
+func (r BenchReport) String() string {
+	return fmt.Sprintf("ingest: %d producers x batches of %d x %d-byte records, %d shards: %.0f records/s, %.1f MB/s, ack p50 %v p99 %v; disk fsync'd sequential write %.1f MB/s (fsync p50 %v); ratio %.2f",
+		r.Config.Producers, r.Config.Batch, r.Config.RecordSize, r.Config.Shards,
+		r.RecordsPerSec, r.BytesPerSec/1e6, r.AckP50.Round(10*time.Microsecond), r.AckP99.Round(10*time.Microsecond),
+		r.DiskBytesPerSec/1e6, r.DiskFsyncP50.Round(10*time.Microsecond), r.BytesPerSec/max(r.DiskBytesPerSec, 1))
+}
+
+// BenchIngest measures in-process appends on a fresh store in dir (which
+// it creates and removes): cfg.Producers goroutines each put batches of
+// cfg.Batch records with random partition keys and wait for the ack. Then
+// it measures the disk's fsync'd sequential write rate in the same
+// directory for the same number of bytes. The CLI's `runnel bench ingest`
+// prints the report.
+func BenchIngest(dir string, cfg BenchConfig) (BenchReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return BenchReport{}, err
+	}
+	rep := BenchReport{Config: cfg}
+	work, err := os.MkdirTemp(dir, "runnel-bench-")
+	if err != nil {
+		return rep, fmt.Errorf("bench ingest: %w", err)
+	}
+	defer os.RemoveAll(work)
+	lats, elapsed, n, err := benchAppend(filepath.Join(work, "log"), cfg)
+	if err != nil {
+		return rep, err
+	}
+	rep.Records, rep.Elapsed = n, elapsed
+	rep.Bytes = n * int64(cfg.RecordSize)
+	rep.RecordsPerSec = float64(n) / elapsed.Seconds()
+	rep.BytesPerSec = float64(rep.Bytes) / elapsed.Seconds()
+	rep.AckP50, rep.AckP99 = Percentile(lats, 0.50), Percentile(lats, 0.99)
+	volume := max(n*int64(frameSize("k-0000000000", make([]byte, cfg.RecordSize))), 64<<20)
+	rep.DiskBytesPerSec, rep.DiskFsyncP50, err = DiskSyncRate(filepath.Join(work, "disk"), volume, 1<<20)
+	return rep, err
+}
+
+// benchAppend runs the producers and returns every ack latency, the
+// elapsed time and the records acknowledged.
+func benchAppend(dir string, cfg BenchConfig) ([]time.Duration, time.Duration, int64, error) {
+	s, err := Open(dir, Options{SyncInterval: cfg.SyncInterval, Logger: discardLogger()})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer s.Close()
+	if _, err := s.CreateStream("bench", cfg.Shards, CreateOptions{}); err != nil {
+		return nil, 0, 0, err
+	}
+	var (
+		done    atomic.Bool
+		total   atomic.Int64
+		mu      sync.Mutex
+		lats    []time.Duration
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	payload := make([]byte, cfg.RecordSize)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	start := time.Now()
+	for p := 0; p < cfg.Producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(p), 1))
+			recs := make([]PutRecord, cfg.Batch)
+			keys := make([]string, 4096)
+			for i := range keys {
+				keys[i] = "k-" + strconv.FormatUint(rng.Uint64()%1e10, 10)
+			}
+			var mine []time.Duration
+			for !done.Load() {
+				if cfg.Records > 0 && total.Add(int64(cfg.Batch)) > int64(cfg.Records) {
+					break
+				}
+				for i := range recs {
+					recs[i] = PutRecord{PartitionKey: keys[rng.IntN(len(keys))], Data: payload}
+				}
+				t0 := time.Now()
+				if _, err := s.Put(context.Background(), "bench", recs); err != nil {
+					mu.Lock()
+					firstEr = err
+					mu.Unlock()
+					done.Store(true)
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				if cfg.Records == 0 && time.Since(start) >= cfg.Duration {
+					done.Store(true)
+				}
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		}(p)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstEr != nil {
+		return nil, 0, 0, fmt.Errorf("bench ingest: %w", firstEr)
+	}
+	return lats, elapsed, int64(len(lats) * cfg.Batch), nil
+}
+
+// DiskSyncRate writes volume bytes sequentially to a new file in dir in
+// chunks of chunk bytes, fsyncing after each, and returns the rate in
+// bytes/s and the median fsync time. dir is created and removed.
+func DiskSyncRate(dir string, volume int64, chunk int) (float64, time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	f, err := os.Create(filepath.Join(dir, "seq"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, chunk)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	var syncs []time.Duration
+	start := time.Now()
+	for w := int64(0); w < volume; w += int64(chunk) {
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, err
+		}
+		t0 := time.Now()
+		if err := f.Sync(); err != nil {
+			return 0, 0, err
+		}
+		syncs = append(syncs, time.Since(t0))
+	}
+	el := time.Since(start)
+	return float64(volume) / el.Seconds(), Percentile(syncs, 0.5), nil
+}
+
+// Percentile returns the q-quantile (0..1) of ds by the nearest-rank
+// method; ds is sorted in place.
+func Percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := int(q*float64(len(ds))+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
