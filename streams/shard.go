@@ -151,7 +151,7 @@ func (sh *shard) run(interval time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
-	var want int            // appenders the next group waits for
+	var want int               // appenders the next group waits for
 	var lastSync time.Duration // how long the last write+sync took
 	for {
 		select {
@@ -604,4 +604,3 @@ func (sh *shard) positionAtTime(v *shardView, ts int64) (uint64, error) {
 	}
 	return v.visible + 1, nil
 }
-
