@@ -117,6 +117,7 @@ type Chain struct {
 	outs   []operators.Record
 	outIdx []int // input index of each of outs
 	batch  *operators.Batch
+	inVals []any // the JS values handed in for batch
 	fails  []failure
 }
 
@@ -136,12 +137,12 @@ func (cp *ChainProgram) New() (*Chain, error) {
 	c := &Chain{spec: cp.spec, vm: vm, side: map[string]operators.Emitter{}, errs: make([]stageCounters, len(cp.spec.Stages))}
 	rt := vm.rt
 	fns := make([]any, len(vm.fns))
-	kinds := make([]any, len(vm.fns))
+	kinds := make([]Kind, len(vm.fns))
 	for i, f := range vm.fns {
-		fns[i], kinds[i] = f, int64(cp.spec.Stages[i].Kind)
+		fns[i], kinds[i] = f, cp.spec.Stages[i].Kind
 	}
 	c.state = rt.NewArray(int64(0), int64(0))
-	drv, err := vm.callFactory(driverSrc, rt.NewArray(fns...), rt.NewArray(kinds...), c.state,
+	drv, err := vm.callFactory(driverSource(kinds), rt.NewArray(fns...), c.state,
 		rt.ToValue(c.emit), rt.ToValue(c.fail))
 	if err != nil {
 		return nil, err
@@ -150,10 +151,11 @@ func (cp *ChainProgram) New() (*Chain, error) {
 	return c, nil
 }
 
-// driverSrc runs every stage over a batch. Key and event-time results are
-// normalised in JS so that a bad value is an exception of that stage.
-const driverSrc = `(function (fns, kinds, st, emit, fail) {
-	var n = fns.length, isArray = Array.isArray, parse = Date.parse, stringify = JSON.stringify;
+// driverPrelude holds the helpers of the generated driver. Key and
+// event-time results are normalised in JS so that a bad value is an
+// exception of that stage.
+const driverPrelude = `(function (fns, st, emit, fail) {
+	var isArray = Array.isArray, parse = Date.parse, stringify = JSON.stringify, floor = Math.floor;
 	function toKey(k) {
 		switch (typeof k) {
 		case "string": return k;
@@ -168,43 +170,59 @@ const driverSrc = `(function (fns, kinds, st, emit, fail) {
 		else if (t instanceof Date) ms = t.getTime();
 		if (ms !== ms || ms === Infinity || ms === -Infinity)
 			throw new TypeError("event time must be epoch ms or an RFC 3339 string, got " + stringify(t));
-		return Math.floor(ms);
+		return floor(ms);
 	}
-	function run(s, v, i, k, t) {
-		if (s === n) { emit(v, i, k, t); return true; }
-		st[1] = s;
-		var r;
-		try {
-			r = fns[s](v);
-			if (kinds[s] === 2) r = toKey(r);
-			else if (kinds[s] === 3) r = toMs(r);
-		} catch (e) { fail(s, i, e); return false; }
-		switch (kinds[s]) {
-		case 0:
-			if (r === null || r === undefined) return true;
-			if (isArray(r)) {
-				for (var j = 0; j < r.length; j++) if (!run(s + 1, r[j], i, k, t)) return false;
-				return true;
-			}
-			return run(s + 1, r, i, k, t);
-		case 1: return r ? run(s + 1, v, i, k, t) : true;
-		case 2: return run(s + 1, v, i, r, t);
-		default: return run(s + 1, v, i, k, r);
+`
+
+// driverSource generates the batch driver for a chain: one JS function
+// per stage, each calling the next, so a batch runs in a single call with
+// no per-stage dispatch. Stage n+1 of n stages emits to Go.
+func driverSource(kinds []Kind) string {
+	var b strings.Builder
+	b.WriteString(driverPrelude)
+	n := len(kinds)
+	for s, k := range kinds {
+		fmt.Fprintf(&b, "\tvar f%d = fns[%d];\n", s, s)
+		fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) {\n\t\tst[1] = %d;\n\t\tvar r;\n\t\ttry { ", s, s)
+		switch k {
+		case Key:
+			fmt.Fprintf(&b, "r = toKey(f%d(v));", s)
+		case EventTime:
+			fmt.Fprintf(&b, "r = toMs(f%d(v));", s)
+		default:
+			fmt.Fprintf(&b, "r = f%d(v);", s)
 		}
+		fmt.Fprintf(&b, " } catch (e) { fail(%d, i, e); return false; }\n", s)
+		next := s + 1
+		switch k {
+		case Map:
+			fmt.Fprintf(&b, "\t\tif (r === null || r === undefined) return true;\n"+
+				"\t\tif (isArray(r)) {\n\t\t\tfor (var j = 0; j < r.length; j++) if (!s%d(r[j], i, k, t)) return false;\n\t\t\treturn true;\n\t\t}\n"+
+				"\t\treturn s%d(r, i, k, t);\n", next, next)
+		case Filter:
+			fmt.Fprintf(&b, "\t\treturn r ? s%d(v, i, k, t) : true;\n", next)
+		case Key:
+			fmt.Fprintf(&b, "\t\treturn s%d(v, i, r, t);\n", next)
+		case EventTime:
+			fmt.Fprintf(&b, "\t\treturn s%d(v, i, k, r);\n", next)
+		}
+		b.WriteString("\t}\n")
 	}
-	return function (inp, from) {
-		for (var i = from; i < inp.length; i++) {
-			st[0] = i;
-			run(0, inp[i], i, undefined, undefined);
-		}
-	};
-})`
+	fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) { emit(v, i, k, t); return true; }\n", n)
+	b.WriteString("\treturn function (inp, from) {\n\t\tfor (var i = from; i < inp.length; i++) { var x = inp[i]; if (x !== undefined) { st[0] = i; s0(x, i, undefined, undefined); } }\n\t};\n})")
+	return b.String()
+}
 
 // emit is called from JS for each output value.
 func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	i := int(call.Argument(1).ToInteger())
 	src := &c.batch.Records[i]
-	r := operators.Record{Value: exportValue(call.Argument(0)), Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
+	r := operators.Record{Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
+	if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] {
+		r.Value = src.Value // passed through unchanged: no copy
+	} else {
+		r.Value = exportValue(call.Argument(0))
+	}
 	if k := call.Argument(2); !goja.IsUndefined(k) {
 		r.Key = k.String()
 	}
@@ -261,7 +279,10 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 	}
 	c.in.Add(int64(n))
 	rt := c.vm.rt
-	vals := make([]any, n)
+	vals := c.inVals[:0]
+	for range n {
+		vals = append(vals, nil)
+	}
 	for i := range in.Records {
 		v, err := toJS(rt, in.Records[i].Value)
 		if err != nil {
@@ -273,8 +294,11 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		vals[i] = v
 	}
 	inp := rt.NewArray(vals...)
-	c.batch, c.outs, c.outIdx, c.fails = in, c.outs[:0], c.outIdx[:0], c.fails[:0]
-	defer func() { c.batch = nil }()
+	c.batch, c.inVals, c.outs, c.outIdx, c.fails = in, vals, c.outs[:0], c.outIdx[:0], c.fails[:0]
+	defer func() {
+		c.batch = nil
+		clear(c.inVals)
+	}()
 	for from := 0; from < n; {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -224,3 +224,40 @@ func TestTimeoutResumesInnocentRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestChainBadRawJSONAndPassThrough(t *testing.T) {
+	c := newChain(t, "", Stage{Operator: "m", Kind: Map, Src: `r => r.keep ? r : {copy: r.s}`, OnError: OnError{Mode: Skip}})
+	orig := map[string]any{"keep": true}
+	in := batchOf([]byte(`{"s": "é"}`), []byte(`{not json`), orig, "ünïcode")
+	var out collect
+	if err := c.Process(context.Background(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	_, _, st := c.Stats()
+	if len(out.recs) != 3 || st[0].Skipped != 1 {
+		t.Fatalf("out=%+v stats=%+v", out.recs, st)
+	}
+	if got := out.recs[0].Value.(map[string]any)["copy"]; got != "é" {
+		t.Fatalf("copy = %v", got)
+	}
+	// An object passed through unchanged is the caller's own value.
+	if m, ok := out.recs[1].Value.(map[string]any); !ok || reflect.ValueOf(m).Pointer() != reflect.ValueOf(orig).Pointer() {
+		t.Fatalf("pass-through value was copied: %#v", out.recs[1].Value)
+	}
+}
+
+func TestExportNestedAndCyclic(t *testing.T) {
+	c := newChain(t, "", Stage{Operator: "m", Kind: Map,
+		Src: `r => { var o = {a: {b: [1, 2.5, "x", null, true]}, d: new Date(5)}; var cyc = {}; cyc.self = cyc; o.c = cyc; return o }`})
+	var out collect
+	if err := c.Process(context.Background(), batchOf(1), &out); err != nil {
+		t.Fatal(err)
+	}
+	v := out.recs[0].Value.(map[string]any)
+	if !reflect.DeepEqual(v["a"], map[string]any{"b": []any{int64(1), 2.5, "x", nil, true}}) {
+		t.Fatalf("nested: %#v", v["a"])
+	}
+	if d, ok := v["d"].(time.Time); !ok || d.UnixMilli() != 5 {
+		t.Fatalf("date: %#v", v["d"])
+	}
+}

@@ -16,13 +16,16 @@
 //
 // # Batches
 //
-// A Chain hands a whole batch to JS in one call: a driver function written
-// in JS loops over the records and applies the stages in order, calling
-// back into Go once per output record. Go maps and slices are wrapped for
+// A Chain hands a whole batch to JS in one call: a driver generated for the
+// chain (one JS function per stage, each calling the next, so there is no
+// per-stage dispatch) loops over the records and calls back into Go once
+// per output record. A record returned unchanged (r => r, or a filter)
+// keeps its original Go value; any other result is exported. Go maps and slices are wrapped for
 // JS (goja's ToValue), not copied: JS reads them in place and an
 // assignment such as r.x = 1 writes through to the Go map, so the runtime
 // must not hand the same Value to two branches that both run JS. Raw JSON
-// values ([]byte, json.RawMessage) are decoded with encoding/json first.
+// values ([]byte, json.RawMessage) are decoded with encoding/json first; a
+// value that does not decode fails the first stage (its on_error applies).
 // Results are exported to JSON-like Go values: integers as int64, other
 // numbers as float64, objects as map[string]any.
 //

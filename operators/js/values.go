@@ -30,8 +30,9 @@ func decodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
 	return rt.ToValue(v), nil
 }
 
-// exportValue converts a JS result to a JSON-like Go value. Integers come
-// back as int64, other numbers as float64; a Date as a time.Time.
+// exportValue converts a JS result to a JSON-like Go value: objects to
+// map[string]any, arrays to []any, integers to int64, other numbers to
+// float64, a Date to a time.Time. goja's Export handles cycles.
 func exportValue(v goja.Value) any {
 	if v == nil {
 		return nil
