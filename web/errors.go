@@ -15,6 +15,8 @@ type apiError struct {
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
+	// Problems lists every problem of an invalid job file.
+	Problems any `json:"problems,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -30,6 +32,7 @@ var errorStatus = map[string]int{
 	"body_too_large":     http.StatusRequestEntityTooLarge,
 	"unsupported_format": http.StatusNotAcceptable,
 	"corrupt":            http.StatusInternalServerError,
+	"invalid_job":        http.StatusBadRequest,
 	"internal":           http.StatusInternalServerError,
 	"unavailable":        http.StatusServiceUnavailable,
 }

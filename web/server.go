@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -21,6 +22,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Kinesis, when set, answers POST / requests that carry X-Amz-Target.
 	Kinesis http.Handler
+	// Jobs, when set, serves the jobs API.
+	Jobs *jobs.Manager
 	// Extra mounts more handlers (pattern → handler) on the same mux, for
 	// the parts of the API owned by other packages.
 	Extra map[string]http.Handler
@@ -31,13 +34,14 @@ type Server struct {
 	store   *streams.Store
 	log     *slog.Logger
 	kinesis http.Handler
+	jobs    *jobs.Manager
 	mux     *http.ServeMux
 	reg     *prometheus.Registry
 }
 
 // New builds the handler tree.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -47,6 +51,7 @@ func New(cfg Config) *Server {
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
+	s.routeJobs(s.mux)
 	for p, h := range cfg.Extra {
 		s.mux.Handle(p, h)
 	}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web"
 	"github.com/runnel-dev/runnel/web/kinesis"
@@ -67,17 +70,40 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 		}
 		log.Info("stopped")
 	}()
-	cfg := web.Config{Store: store, Logger: log,
-		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits})}
-	if *demo {
-		log.Warn("--demo: this build has no job runtime yet; serving the stream log only")
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log})
+	if err != nil {
+		return err
 	}
+	defer mgr.Close()
+	if *demo {
+		if err := startDemo(mgr, log); err != nil {
+			return err
+		}
+	}
+	cfg := web.Config{Store: store, Logger: log, Jobs: mgr,
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
 		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
 	})
+}
+
+//go:embed demo.yaml
+var demoJob []byte
+
+// startDemo submits the demo job unless a job named demo is already there
+// (it then restarted with the server, or the user stopped it).
+func startDemo(mgr *jobs.Manager, log *slog.Logger) error {
+	if _, err := mgr.Get("demo"); err == nil {
+		return nil
+	}
+	if _, err := mgr.Submit(demoJob); err != nil {
+		return fmt.Errorf("start the demo job: %w", err)
+	}
+	log.Info("demo job started", "job", "demo")
+	return nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+func init() {
+	register("run", "run a job file in-process to completion (bounded sources), no server", runRun)
+}
+
+func runRun(args []string) error {
+	fs := newFlags("run", "run FILE [--data DIR]", `
+Runs a job file in this process, with the same runtime as the server, until its sources end
+(file sources, or a generator with a count) — then every window fires and the sinks flush.
+Log sinks print JSON rows to stdout. Stream sources and sinks need --data (a data directory
+not used by a running server). Ctrl-C stops the job cleanly.`)
+	data := fs.String("data", "", "data directory for stream sources and sinks")
+	pos, err := parseInterspersed(fs, args, 1, "FILE")
+	if err != nil {
+		return err
+	}
+	src, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	spec, err := jobs.Parse(src)
+	if err != nil {
+		return fmt.Errorf("%s:\n%w", pos[0], err)
+	}
+	env := jobs.Env{Log: os.Stdout}
+	if *data != "" {
+		st, err := streams.Open(*data, streams.Options{Logger: quietLogger()})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		env.Store = st
+	}
+	built, err := jobs.Build(spec, env)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := runtime.Run(ctx, built.Graph, runtime.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "job %s %s\n", st.Name, st.State)
+	for _, o := range st.Operators {
+		fmt.Fprintf(os.Stderr, "  %-16s %-8s in %-9d out %-9d errors %d skipped %d late %d\n", o.ID, o.Kind, o.In, o.Out, o.Errors, o.Skipped, o.Late)
+	}
+	if st.State == runtime.Failed {
+		return fmt.Errorf("job failed: %s", st.Reason)
+	}
+	return nil
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

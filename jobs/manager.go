@@ -1,0 +1,424 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Manager runs a server's jobs: submit, list, inspect, stop. Each job's file
+// and state are persisted under Dir, so jobs start again with the server.
+type Manager struct {
+	store   *streams.Store
+	dir     string
+	log     *slog.Logger
+	options runtime.Options
+
+	mu struct {
+		sync.Mutex
+		jobs   map[string]*Job
+		closed bool
+	}
+}
+
+// Job states beyond the runtime's.
+const (
+	StateStopped = "stopped"
+)
+
+// Job is one submitted job.
+type Job struct {
+	ID      string
+	Spec    *Spec
+	Source  []byte
+	Created time.Time
+
+	mu struct {
+		sync.Mutex
+		run        *runtime.Job
+		built      *Built
+		stopped    bool // by the user: not restarted
+		startErr   error
+		finalState *runtime.Status
+	}
+}
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	Store   *streams.Store
+	Dir     string // where job files and states are kept
+	Logger  *slog.Logger
+	Options runtime.Options
+}
+
+// Sentinel errors of the manager.
+var (
+	ErrJobNotFound = errors.New("jobs: job not found")
+	ErrJobExists   = errors.New("jobs: a job of that name is running")
+	ErrNoSink      = errors.New("jobs: no such dashboard sink")
+)
+
+// NewManager loads persisted jobs and starts those that were running.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	m := &Manager{store: cfg.Store, dir: cfg.Dir, log: cfg.Logger, options: cfg.Options}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	m.mu.jobs = map[string]*Job{}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create jobs directory: %w", err)
+	}
+	ents, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		j, err := m.load(e.Name())
+		if err != nil {
+			m.log.Error("cannot load a persisted job; skipping it", "job", e.Name(), "err", err)
+			continue
+		}
+		m.mu.jobs[j.ID] = j
+		if !j.mu.stopped {
+			m.start(j)
+		}
+	}
+	return m, nil
+}
+
+type persisted struct {
+	Created time.Time `json:"created"`
+	Stopped bool      `json:"stopped"`
+}
+
+func (m *Manager) load(id string) (*Job, error) {
+	src, err := os.ReadFile(filepath.Join(m.dir, id, "job.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var p persisted
+	if b, err := os.ReadFile(filepath.Join(m.dir, id, "state.json")); err == nil {
+		_ = json.Unmarshal(b, &p)
+	}
+	spec, err := Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{ID: id, Spec: spec, Source: src, Created: p.Created}
+	j.mu.stopped = p.Stopped
+	return j, nil
+}
+
+func (m *Manager) persist(j *Job) error {
+	dir := filepath.Join(m.dir, j.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	p := persisted{Created: j.Created, Stopped: j.mu.stopped}
+	j.mu.Unlock()
+	b, _ := json.Marshal(p)
+	if err := writeAtomic(filepath.Join(dir, "job.yaml"), j.Source); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "state.json"), b)
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Submit parses, validates, builds and starts a job file. A *SpecError
+// lists every problem of an invalid file.
+func (m *Manager) Submit(src []byte) (*Job, error) {
+	spec, err := Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.mu.closed {
+		m.mu.Unlock()
+		return nil, errors.New("jobs: the server is shutting down")
+	}
+	if old, ok := m.mu.jobs[spec.Name]; ok && old.running() {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is running; stop it first or choose another name", ErrJobExists, spec.Name)
+	}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC()}
+	m.mu.jobs[j.ID] = j
+	m.mu.Unlock()
+	built, err := Build(spec, Env{Store: m.store})
+	if err != nil {
+		m.mu.Lock()
+		delete(m.mu.jobs, j.ID)
+		m.mu.Unlock()
+		return nil, err
+	}
+	if err := m.persist(j); err != nil {
+		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
+	}
+	m.run(j, built)
+	return j, nil
+}
+
+func (j *Job) running() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.stopped || j.mu.startErr != nil || j.mu.run == nil {
+		return false
+	}
+	st := j.mu.run.Status().State
+	return st == runtime.Running
+}
+
+func (m *Manager) start(j *Job) {
+	built, err := Build(j.Spec, Env{Store: m.store})
+	if err != nil {
+		j.mu.Lock()
+		j.mu.startErr = err
+		j.mu.Unlock()
+		m.log.Error("job failed to start", "job", j.ID, "err", err)
+		return
+	}
+	m.run(j, built)
+}
+
+func (m *Manager) run(j *Job, built *Built) {
+	rj, err := runtime.Start(context.Background(), built.Graph, m.options)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.mu.built = built
+	if err != nil {
+		j.mu.startErr = err
+		m.log.Error("job failed to start", "job", j.ID, "err", err)
+		return
+	}
+	j.mu.run = rj
+	m.log.Info("job started", "job", j.ID)
+}
+
+// Stop stops a job (draining it) and keeps it stopped across restarts.
+func (m *Manager) Stop(id string) error {
+	j, err := m.job(id)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.mu.stopped = true
+	rj := j.mu.run
+	j.mu.Unlock()
+	if err := m.persist(j); err != nil {
+		return fmt.Errorf("save job %s: %w", id, err)
+	}
+	if rj != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rj.Stop(ctx)
+	}
+	return nil
+}
+
+func (m *Manager) job(id string) (*Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.mu.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	}
+	return j, nil
+}
+
+// Info is a job's public state.
+type Info struct {
+	ID        string                   `json:"id"`
+	Name      string                   `json:"name"`
+	State     string                   `json:"state"`
+	Reason    string                   `json:"reason,omitempty"`
+	Created   time.Time                `json:"created"`
+	Watermark *int64                   `json:"watermark,omitempty"`
+	Operators []runtime.OperatorStatus `json:"operators,omitempty"`
+	Sinks     []SinkInfo               `json:"sinks,omitempty"`
+	Graph     []GraphNode              `json:"graph,omitempty"`
+	Spec      string                   `json:"spec,omitempty"`
+}
+
+// GraphNode is one node of a job's graph as the file declares it: the
+// source, each operator and each sink, with what it reads.
+type GraphNode struct {
+	ID     string   `json:"id"`
+	Kind   string   `json:"kind"`
+	Inputs []string `json:"inputs,omitempty"`
+}
+
+// GraphNodes lists the job's nodes in file order.
+func (s *Spec) GraphNodes() []GraphNode {
+	out := []GraphNode{{ID: SourceID, Kind: s.Source.Kind()}}
+	for _, op := range s.Operators {
+		out = append(out, GraphNode{ID: op.ID, Kind: op.Kind(), Inputs: op.From})
+	}
+	for _, sk := range s.Sinks {
+		in := sk.From
+		if sk.Late != "" {
+			in = sk.Late
+		}
+		out = append(out, GraphNode{ID: sk.ID, Kind: sk.Kind(), Inputs: []string{in}})
+	}
+	return out
+}
+
+// SinkInfo names a sink and its kind.
+type SinkInfo struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Title string `json:"title,omitempty"`
+}
+
+// Info reports a job.
+func (j *Job) Info(withSpec bool) Info {
+	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
+	j.mu.Lock()
+	rj, stopped, serr := j.mu.run, j.mu.stopped, j.mu.startErr
+	j.mu.Unlock()
+	switch {
+	case serr != nil:
+		in.State, in.Reason = string(runtime.Failed), serr.Error()
+	case rj != nil:
+		st := rj.Status()
+		in.State, in.Reason = string(st.State), st.Reason
+		if st.Watermark != runtime.NoWatermark {
+			wm := st.Watermark
+			in.Watermark = &wm
+		}
+		in.Operators = st.Operators
+	}
+	if stopped {
+		in.State = StateStopped
+	}
+	for _, s := range j.Spec.Sinks {
+		si := SinkInfo{ID: s.ID, Kind: s.Kind()}
+		if s.Dashboard != nil {
+			si.Title = s.Dashboard.Title
+		}
+		in.Sinks = append(in.Sinks, si)
+	}
+	in.Graph = j.Spec.GraphNodes()
+	if withSpec {
+		in.Spec = string(j.Source)
+	}
+	return in
+}
+
+// List reports every job, by id.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	js := make([]*Job, 0, len(m.mu.jobs))
+	for _, j := range m.mu.jobs {
+		js = append(js, j)
+	}
+	m.mu.Unlock()
+	sort.Slice(js, func(a, b int) bool { return js[a].ID < js[b].ID })
+	out := make([]Info, len(js))
+	for i, j := range js {
+		out[i] = j.Info(false)
+	}
+	return out
+}
+
+// Get reports one job with its spec.
+func (m *Manager) Get(id string) (Info, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return Info{}, err
+	}
+	return j.Info(true), nil
+}
+
+// Dashboard returns a job's dashboard sink (the only sink "" names when the
+// job has exactly one).
+func (m *Manager) Dashboard(id, sink string) (*sinks.Dashboard, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	b := j.mu.built
+	j.mu.Unlock()
+	if b == nil {
+		return nil, fmt.Errorf("%w: job %q is not running", ErrNoSink, id)
+	}
+	if sink == "" && len(b.Dashboards) == 1 {
+		for _, d := range b.Dashboards {
+			return d, nil
+		}
+	}
+	d, ok := b.Dashboards[sink]
+	if !ok {
+		names := make([]string, 0, len(b.Dashboards))
+		for n := range b.Dashboards {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w: job %q has no dashboard sink %q (it has %v)", ErrNoSink, id, sink, names)
+	}
+	return d, nil
+}
+
+// Close stops every job without marking it stopped, so they start again
+// with the server.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.mu.closed = true
+	js := make([]*Job, 0, len(m.mu.jobs))
+	for _, j := range m.mu.jobs {
+		js = append(js, j)
+	}
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, j := range js {
+		j.mu.Lock()
+		rj := j.mu.run
+		j.mu.Unlock()
+		if rj != nil {
+			rj.Stop(ctx)
+		}
+	}
+}

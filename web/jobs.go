@@ -1,0 +1,195 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/sinks"
+)
+
+// Jobs API: /api/v1/jobs. The body of a submit is a job file (YAML or JSON).
+
+const arrowStream = "application/vnd.apache.arrow.stream"
+
+func (s *Server) routeJobs(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/jobs", s.submitJob)
+	mux.HandleFunc("GET /api/v1/jobs", s.listJobs)
+	mux.HandleFunc("GET /api/v1/jobs/{id}", s.getJob)
+	mux.HandleFunc("DELETE /api/v1/jobs/{id}", s.stopJob)
+	mux.HandleFunc("GET /api/v1/jobs/{id}/results", s.jobResults)
+	mux.HandleFunc("GET /api/v1/jobs/{id}/results/live", s.jobResultsLive)
+}
+
+func jobError(err error) *apiError {
+	var se *jobs.SpecError
+	switch {
+	case errors.As(err, &se):
+		e := newError("invalid_job", "", err.Error())
+		if len(se.Problems) > 0 {
+			e.Field, e.Line = se.Problems[0].Field, se.Problems[0].Line
+		}
+		e.Problems = se.Problems
+		return e
+	case errors.Is(err, jobs.ErrJobNotFound), errors.Is(err, jobs.ErrNoSink):
+		return newError("not_found", "", err.Error())
+	case errors.Is(err, jobs.ErrJobExists):
+		return newError("already_exists", "name", err.Error())
+	}
+	return fromStreamsError(err)
+}
+
+func (s *Server) jobsOr404(w http.ResponseWriter) bool {
+	if s.jobs == nil {
+		writeError(w, newError("not_found", "", "this server runs no jobs"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		return
+	}
+	j, err := s.jobs.Submit(src)
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": j.ID, "job": j.Info(false)})
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.jobs.List()})
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	in, err := s.jobs.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	if err := s.jobs.Stop(r.PathValue("id")); err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	in, _ := s.jobs.Get(r.PathValue("id"))
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) (*sinks.Dashboard, bool) {
+	if !s.jobsOr404(w) {
+		return nil, false
+	}
+	d, err := s.jobs.Dashboard(r.PathValue("id"), r.URL.Query().Get("sink"))
+	if err != nil {
+		writeError(w, jobError(err))
+		return nil, false
+	}
+	return d, true
+}
+
+// jobResults writes a dashboard sink's retained results: an Arrow IPC
+// stream, or JSON rows with format=json.
+func (s *Server) jobResults(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.dashboard(w, r)
+	if !ok {
+		return
+	}
+	switch r.URL.Query().Get("format") {
+	case "", "arrow":
+		w.Header().Set("Content-Type", arrowStream)
+		if err := d.WriteIPC(w); err != nil {
+			s.log.Warn("write results", "err", err)
+		}
+	case "json":
+		w.Header().Set("Content-Type", "application/json")
+		if err := d.WriteJSON(w); err != nil {
+			s.log.Warn("write results", "err", err)
+		}
+	default:
+		writeError(w, newError("invalid_argument", "format", "format must be arrow (default) or json"))
+	}
+}
+
+// jobResultsLive streams a dashboard's results as one long Arrow IPC
+// stream: the retained batches, then each new batch as its windows fire,
+// flushed at once. It ends when the client goes away or the job's
+// dashboard closes.
+func (s *Server) jobResultsLive(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.dashboard(w, r)
+	if !ok {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	sub := d.Subscribe(64)
+	defer sub.Close()
+	schema, batches, release := d.Batches()
+	defer release()
+	w.Header().Set("Content-Type", arrowStream)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// Before the first result the schema is not known yet: the stream
+	// starts with the first batch.
+	var iw *ipc.Writer
+	if schema != nil {
+		iw = ipc.NewWriter(w, ipc.WithSchema(schema))
+		defer iw.Close()
+	}
+	for _, b := range batches {
+		if err := iw.Write(b); err != nil {
+			return
+		}
+	}
+	if fl != nil {
+		fl.Flush()
+	}
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case b, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			if iw == nil {
+				iw = ipc.NewWriter(w, ipc.WithSchema(b.Schema()))
+				defer iw.Close()
+			}
+			if err := iw.Write(b); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		case <-keepalive.C:
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}
