@@ -182,6 +182,9 @@ var errorCases = []struct {
 		{0, "sinks", CodeMissing, "a job needs at least one sink"},
 		{3, "operators[0]", CodeDangling, `the output of "a" goes nowhere`},
 	}},
+	{"sinks all commented out", head + "operators:\nsinks:\n  # - {id: o, log: {}}\n", []want{
+		{4, "sinks", CodeMissing, "a job needs at least one sink"},
+	}},
 	{"sink problems", head + "operators:\n  - {id: w, window: {key: 'r => 1', tumbling: 1s, aggregate: {n: count}}}\nsinks:\n  - {id: a}\n  - {id: b, input: w, late: w, log: {}}\n  - {id: c, stream: {shards: 2}}\n  - {id: d, file: {path: x.csv, format: csv}}\n", []want{
 		{6, "sinks[0]", CodeMissing, "needs one of dashboard, stream, file or log"},
 		{7, "sinks[1].late", CodeConflict, "input or late, not both"},

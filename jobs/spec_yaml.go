@@ -393,9 +393,14 @@ func (p *parser) names(f fieldMap, key string, single bool) []string {
 	return out
 }
 
-// sequence returns the items of a list value.
+// sequence returns the items of a list value; an empty value (`sinks:`
+// with every entry commented out) is an empty list.
 func (p *parser) sequence(n *yaml.Node, path string) []*yaml.Node {
 	r := resolve(n)
+	if r != nil && r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+		p.record(r, path)
+		return nil
+	}
 	if r == nil || r.Kind != yaml.SequenceNode {
 		p.problem(orNode(r, n), path, CodeType, "must be a list, not "+kindName(orNode(r, n)), "each entry starts with `- id: ...`")
 		return nil
