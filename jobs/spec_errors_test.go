@@ -210,6 +210,9 @@ var errorCases = []struct {
 	{"operator reading itself", head + "operators:\n  - {id: a, input: a, map: 'r => r'}\nsinks: [{id: o, log: {}}]\n", []want{
 		{4, "operators[0].input", CodeCycle, `operator "a" reads itself`},
 	}},
+	{"operator reading itself in a union", head + "operators:\n  - {id: a, map: 'r => r'}\n  - {id: b, inputs: [a, b], map: 'r => r'}\nsinks: [{id: o, log: {}}]\n", []want{
+		{5, "operators[1].inputs[1]", CodeCycle, `operator "b" reads itself`},
+	}},
 	{"duplicate inputs", head + "operators:\n  - {id: a, map: 'r => r'}\n  - {id: b, inputs: [a, a], map: 'r => r'}\nsinks: [{id: o, log: {}}]\n", []want{
 		{5, "operators[1].inputs[1]", CodeDuplicateID, `"a" is listed twice`},
 	}},

@@ -218,7 +218,11 @@ func (v *validator) resolve(fill bool) *Graph {
 			}
 		}
 		if slices.Contains(from, id) && id != "" {
-			v.add(p+".input", CodeCycle, fmt.Sprintf("operator %q reads itself", id), "")
+			field := p + ".input"
+			if op.Input == "" {
+				field = fmt.Sprintf("%s.inputs[%d]", p, slices.Index(op.Inputs, id))
+			}
+			v.add(field, CodeCycle, fmt.Sprintf("operator %q reads itself", id), "")
 			from = slices.DeleteFunc(from, func(x string) bool { return x == id })
 		}
 		if fill {
