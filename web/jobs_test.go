@@ -1,0 +1,240 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+func jobsServer(t *testing.T) (*httptest.Server, *jobs.Manager) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	st, err := streams.Open(dir, streams.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(New(Config{Store: st, Logger: log, Jobs: mgr}))
+	t.Cleanup(func() {
+		ts.Close()
+		mgr.Close()
+		st.Close()
+	})
+	return ts, mgr
+}
+
+const e2eJob = `name: views
+source:
+  stream: clicks
+  shards: 3
+  event_time: "r => r.ts"
+operators:
+  - id: parse
+    map: "r => ({page: r.page, ms: r.ms, ts: r.ts, bot: r.user.startsWith('bot')})"
+  - id: humans
+    filter: "r => !r.bot"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 10s
+      aggregate:
+        views: count
+        total_ms: sum(ms)
+sinks:
+  - {id: board, dashboard: {title: Views}}
+`
+
+// TestJobEndToEnd: create a stream, submit a job over HTTP, put records
+// over REST, and read the window results as Arrow (decoded with arrow-go)
+// and as JSON; they must equal a batch computation.
+func TestJobEndToEnd(t *testing.T) {
+	ts, _ := jobsServer(t)
+	resp, err := http.Post(ts.URL+"/api/v1/jobs", "application/yaml", strings.NewReader(e2eJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || !strings.Contains(string(body), `"id":"views"`) {
+		t.Fatalf("submit: %d %s", resp.StatusCode, body)
+	}
+	type key struct {
+		page  string
+		start int64
+	}
+	want := map[key][2]int64{}
+	pages := []string{"/", "/cart", "/search", "/p/1"}
+	var recs []string
+	for i := 0; i < 400; i++ {
+		page := pages[i%len(pages)]
+		ts := int64(1_700_000_000_000) + int64(i)*250 // 100 s of event time
+		user := fmt.Sprintf("u%d", i%7)
+		if i%13 == 0 {
+			user = "bot-1"
+		}
+		recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"page":%q,"ms":%d,"ts":%d,"user":%q}}`, user, page, i%50, ts, user))
+		if !strings.HasPrefix(user, "bot") {
+			k := key{page, ts / 10000 * 10000}
+			w := want[k]
+			want[k] = [2]int64{w[0] + 1, w[1] + int64(i%50)}
+		}
+	}
+	// A last record far ahead moves the watermark past every window above.
+	recs = append(recs, `{"key":"u1","json":{"page":"/end","ms":0,"ts":1700000200000,"user":"u1"}}`)
+	for i := 0; i < len(recs); i += 100 {
+		end := min(i+100, len(recs))
+		b := `{"records":[` + strings.Join(recs[i:end], ",") + `]}`
+		resp, err := http.Post(ts.URL+"/api/v1/streams/clicks/records", "application/json", strings.NewReader(b))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("put: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	// Wait for every expected window in the JSON results.
+	var rows []map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(ts.URL + "/api/v1/jobs/views/results?sink=board&format=json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = nil
+		json.NewDecoder(resp.Body).Decode(&rows)
+		resp.Body.Close()
+		if len(rows) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := map[key][2]int64{}
+	for _, r := range rows {
+		got[key{r["key"].(string), int64(r["window_start"].(float64))}] = [2]int64{int64(r["views"].(float64)), int64(r["total_ms"].(float64))}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d windows, want %d: %v", len(got), len(want), rows)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("window %v: got views,total %v want %v", k, got[k], w)
+		}
+	}
+	// The same results as Arrow IPC.
+	resp, err = http.Get(ts.URL + "/api/v1/jobs/views/results?sink=board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apache.arrow.stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	rd, err := ipc.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Release()
+	names := []string{}
+	for _, f := range rd.Schema().Fields() {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names[:3], ",") != "window_start,window_end,key" {
+		t.Fatalf("arrow columns %v", names)
+	}
+	n := 0
+	for rd.Next() {
+		rec := rd.RecordBatch()
+		keys := rec.Column(2).(*array.String)
+		starts := rec.Column(0).(*array.Timestamp)
+		views := rec.Column(int(rec.Schema().FieldIndices("views")[0]))
+		for i := 0; i < int(rec.NumRows()); i++ {
+			k := key{keys.Value(i), int64(starts.Value(i))}
+			var v int64
+			switch c := views.(type) {
+			case *array.Int64:
+				v = c.Value(i)
+			case *array.Float64:
+				v = int64(c.Value(i))
+			}
+			if want[k][0] != v {
+				t.Errorf("arrow row %v: views %d want %d", k, v, want[k][0])
+			}
+			n++
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("arrow rows %d, want %d", n, len(want))
+	}
+	// Job status names the operators and their counters.
+	var info jobs.Info
+	resp2, _ := http.Get(ts.URL + "/api/v1/jobs/views")
+	json.NewDecoder(resp2.Body).Decode(&info)
+	resp2.Body.Close()
+	if info.State != "running" || len(info.Operators) == 0 || info.Spec == "" || len(info.Graph) != 5 {
+		t.Fatalf("job info %+v", info)
+	}
+}
+
+func TestJobAPIErrors(t *testing.T) {
+	ts, _ := jobsServer(t)
+	bad := "name: bad\nsource: {stream: s}\noperators:\n  - id: w\n    window:\n      tumbling: 10x\nsinks:\n  - {id: out, log: {}}\n"
+	resp, err := http.Post(ts.URL+"/api/v1/jobs", "application/yaml", strings.NewReader(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Error struct {
+			Code     string
+			Line     int
+			Field    string
+			Problems []jobs.Problem
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || out.Error.Code != "invalid_job" || out.Error.Line == 0 || len(out.Error.Problems) < 2 {
+		t.Fatalf("bad job: %d %+v", resp.StatusCode, out)
+	}
+	found := false
+	for _, p := range out.Error.Problems {
+		if p.Line == 6 && p.Field == "operators[0].window.tumbling" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no problem at line 6 operators[0].window.tumbling: %+v", out.Error.Problems)
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/jobs/nope"}, {"DELETE", "/api/v1/jobs/nope"}, {"GET", "/api/v1/jobs/nope/results"},
+	} {
+		req, _ := http.NewRequest(c.method, ts.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("%s %s: %d", c.method, c.path, resp.StatusCode)
+		}
+	}
+	big := bytes.Repeat([]byte("#"), 2<<20)
+	resp, _ = http.Post(ts.URL+"/api/v1/jobs", "application/yaml", bytes.NewReader(big))
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("2 MiB job file: %d", resp.StatusCode)
+	}
+}
