@@ -41,6 +41,16 @@ func (sh *shard) recover() error {
 		if err != nil {
 			return err
 		}
+		if n := len(sh.mu.segs); n > 0 {
+			// Segments are contiguous: each starts right after the last
+			// record of the one before. A gap means lost records.
+			if prev := sh.mu.segs[n-1]; prev.last+1 < first {
+				cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: prev.path, Offset: prev.size,
+					Reason: fmt.Sprintf("records %d to %d are missing", prev.last+1, first-1)}
+				sh.log.Error("damaged records skipped", "err", cerr)
+				sh.store.noteCorruption(cerr)
+			}
+		}
 		sh.mu.segs = append(sh.mu.segs, seg)
 	}
 	if n := len(sh.mu.segs); n > 0 {
