@@ -164,7 +164,7 @@ func classify(err error) error {
 // watchdog interrupts a runtime when a call overruns its time budget or
 // the heap grows too much. It ticks every min(budget, 10ms). A call is
 // over budget when both the wall time and the CPU time the process
-// received since the call began reach the budget: on an overloaded machine
+// received since its first tick reach the budget: on an overloaded machine
 // a starved call is not blamed for the time it spent waiting for a CPU.
 type watchdog struct {
 	rt    *goja.Runtime
@@ -181,17 +181,14 @@ type watchdog struct {
 
 const watchTick = 10 * time.Millisecond
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-var heapMu sync.Mutex
-
+// heapBytes returns the bytes in heap objects, live or not yet swept.
 func heapBytes() uint64 {
-	heapMu.Lock()
-	defer heapMu.Unlock()
-	metrics.Read(heapSample)
-	if heapSample[0].Value.Kind() != metrics.KindUint64 {
+	sample := [1]metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample[:])
+	if sample[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
-	return heapSample[0].Value.Uint64()
+	return sample[0].Value.Uint64()
 }
 
 // processCPU returns the user+system CPU time of the process, -1 if
@@ -205,13 +202,20 @@ func processCPU() time.Duration {
 }
 
 func startWatchdog(rt *goja.Runtime, opts Options) *watchdog {
-	w := &watchdog{rt: rt, opts: opts, start: time.Now(), cpu0: processCPU(), heap0: heapBytes()}
+	// The CPU baseline is taken at the first tick: most calls end before
+	// it, and they then cost no system call.
+	w := &watchdog{rt: rt, opts: opts, start: time.Now(), cpu0: unknownCPU, heap0: heapBytes()}
 	rt.ClearInterrupt()
+	w.mu.Lock()
 	w.mu.timer = time.AfterFunc(min(opts.Budget, watchTick), w.check)
+	w.mu.Unlock()
 	return w
 }
 
 func (w *watchdog) check() {
+	if w.cpu0 == unknownCPU {
+		w.cpu0 = processCPU()
+	}
 	var cause error
 	if time.Since(w.start) >= w.opts.Budget && w.cpuSpent() {
 		cause = ErrTimeout
@@ -237,8 +241,11 @@ func (w *watchdog) check() {
 	w.mu.timer = time.AfterFunc(max(next, time.Millisecond), w.check)
 }
 
+// unknownCPU marks a CPU baseline not yet taken.
+const unknownCPU = time.Duration(-2)
+
 // cpuSpent reports whether the process got a budget's worth of CPU time
-// since the call began.
+// since the first tick.
 func (w *watchdog) cpuSpent() bool {
 	now := processCPU()
 	return now < 0 || w.cpu0 < 0 || now-w.cpu0 >= w.opts.Budget
