@@ -1,0 +1,81 @@
+// Thin helpers over the REST API (docs/api.md). Every error the server
+// sends is {"error": {code, message, ...}}; ApiError keeps that body.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = e.code || 'http_' + status;
+    this.detail = e;
+  }
+}
+
+export async function api(path, opts = {}) {
+  const res = await fetch('/api/v1' + path, opts);
+  const text = await res.text();
+  let body = null;
+  if (text) {
+    try { body = JSON.parse(text); } catch { body = { error: { message: text.slice(0, 200) } }; }
+  }
+  if (!res.ok) throw new ApiError(res.status, body);
+  return body;
+}
+
+export const enc = encodeURIComponent;
+
+// h builds an element: h('td', {class: 'x', dataset: {testid: 'y'}}, child...).
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v == null || v === false) continue;
+      if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (k === 'text') el.textContent = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+  }
+  for (const c of children.flat()) {
+    if (c == null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+export function fmtNum(n, digits = 1) {
+  if (n == null || Number.isNaN(n)) return '–';
+  const a = Math.abs(n);
+  if (a >= 1e9) return (n / 1e9).toFixed(digits) + 'G';
+  if (a >= 1e6) return (n / 1e6).toFixed(digits) + 'M';
+  if (a >= 1e4) return (n / 1e3).toFixed(digits) + 'k';
+  if (Number.isInteger(n)) return String(n);
+  return n.toFixed(a < 10 ? 2 : digits);
+}
+
+export function fmtTime(ms) {
+  if (ms == null) return '–';
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? '–' : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+export function fmtAge(ms) {
+  if (ms == null || Number.isNaN(ms)) return '–';
+  const s = ms / 1000;
+  if (s < 0) return '0s';
+  if (s < 60) return s.toFixed(s < 10 ? 1 : 0) + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm' + String(Math.floor(s % 60)).padStart(2, '0') + 's';
+  return Math.floor(s / 3600) + 'h' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + 'm';
+}
+
+// Poller calls fn now and then every `every` ms (waiting for each call to
+// finish) until stop(); a page owns its pollers and stops them on leave.
+export function poller(fn, every) {
+  let timer = null, stopped = false;
+  const tick = async () => {
+    try { await fn(); } catch (e) { console.warn('poll:', e.message); }
+    if (!stopped) timer = setTimeout(tick, every);
+  };
+  tick();
+  return { stop() { stopped = true; clearTimeout(timer); } };
+}

@@ -1,0 +1,367 @@
+// Live window results of one dashboard sink: an Arrow IPC stream
+// (GET /api/v1/jobs/{id}/results/live?sink=ID) decoded batch by batch with
+// apache-arrow, kept in a bounded store (the last MAX_POINTS windows of at
+// most MAX_KEYS keys, the last TABLE_ROWS rows), drawn with uPlot at most
+// once per animation frame, anomalies marked on the chart.
+import { RecordBatchReader, DataType, TimeUnit } from 'apache-arrow';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { h, enc, fmtNum, fmtTime } from './api.js';
+
+export const MAX_POINTS = 240;
+export const MAX_KEYS = 1000;
+export const TABLE_ROWS = 50;
+const TABLE_EVERY_MS = 250;
+const TOPN_EVERY_MS = 2000;
+const MAX_MARKERS = 400;
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79',
+  '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1', '#636363', '#6baed6'];
+
+// Columns that are not aggregates a user would chart.
+const NOT_AGGREGATES = new Set(['window_start', 'window_end', 'key', 'anomaly_score', 'is_anomaly', 'expected', 'expected_low', 'expected_high', 'explanation']);
+
+// Page-wide counters, read by the browser tests and the perf script.
+export const stats = (globalThis.__runnelStats ||= { draws: 0, batches: 0, rows: 0, connects: 0 });
+
+function toMillis(v, type) {
+  if (v == null) return null;
+  if (v instanceof Date) return v.getTime();
+  const n = Number(v);
+  if (!DataType.isTimestamp(type)) return n;
+  switch (type.unit) {
+    case TimeUnit.SECOND: return n * 1000;
+    case TimeUnit.MICROSECOND: return n / 1000;
+    case TimeUnit.NANOSECOND: return n / 1e6;
+    default: return n;
+  }
+}
+
+function plain(v) {
+  if (v == null) return null;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'object' && typeof v.toJSON === 'function') return v.toJSON();
+  return v;
+}
+
+function isNumeric(type) {
+  return DataType.isInt(type) || DataType.isFloat(type) || DataType.isDecimal(type);
+}
+
+// Store keeps what the page shows, bounded whatever the stream sends.
+export class Store {
+  constructor() { this.reset(); }
+
+  reset() {
+    this.keys = new Map(); // key → {t: number[], v: Map col → number[], a: boolean[], last: seq}
+    this.rows = []; // latest rows, oldest first, ≤ TABLE_ROWS
+    this.numeric = []; // aggregate columns that are numbers
+    this.columns = []; // all column names
+    this.anomalies = 0;
+    this.seq = 0;
+  }
+
+  ingest(batch) {
+    const fields = batch.schema.fields;
+    const vecs = fields.map((f) => batch.getChild(f.name));
+    const idx = Object.fromEntries(fields.map((f, i) => [f.name, i]));
+    this.columns = fields.map((f) => f.name);
+    this.numeric = fields.filter((f) => !NOT_AGGREGATES.has(f.name) && isNumeric(f.type)).map((f) => f.name);
+    const endI = idx.window_end ?? idx.window_start;
+    const keyI = idx.key;
+    const anomI = idx.is_anomaly;
+    for (let r = 0; r < batch.numRows; r++) {
+      this.seq++;
+      const key = keyI == null ? '' : String(vecs[keyI].get(r));
+      const t = endI == null ? Date.now() : toMillis(vecs[endI].get(r), fields[endI].type);
+      const anomalous = anomI != null && vecs[anomI].get(r) === true;
+      if (anomalous) this.anomalies++;
+      let k = this.keys.get(key);
+      if (!k) {
+        if (this.keys.size >= MAX_KEYS) this.evictOldestKey();
+        k = { t: [], v: new Map(), a: [], last: 0 };
+        this.keys.set(key, k);
+      }
+      k.last = this.seq;
+      k.t.push(t);
+      k.a.push(anomalous);
+      for (const name of this.numeric) {
+        let arr = k.v.get(name);
+        if (!arr) { arr = new Array(k.t.length - 1).fill(null); k.v.set(name, arr); }
+        const raw = vecs[idx[name]].get(r);
+        arr.push(raw == null ? null : Number(raw));
+      }
+      if (k.t.length > MAX_POINTS * 1.25) {
+        const drop = k.t.length - MAX_POINTS;
+        k.t.splice(0, drop);
+        k.a.splice(0, drop);
+        for (const arr of k.v.values()) arr.splice(0, drop);
+      }
+      const row = {};
+      for (let c = 0; c < fields.length; c++) {
+        const f = fields[c];
+        row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r), f.type) : plain(vecs[c].get(r));
+      }
+      this.rows.push(row);
+    }
+    if (this.rows.length > TABLE_ROWS * 2) this.rows.splice(0, this.rows.length - TABLE_ROWS);
+    stats.batches++;
+    stats.rows += batch.numRows;
+  }
+
+  evictOldestKey() {
+    let oldest = null, seq = Infinity;
+    for (const [key, k] of this.keys) if (k.last < seq) { seq = k.last; oldest = key; }
+    if (oldest != null) this.keys.delete(oldest);
+  }
+
+  // topKeys ranks keys by their latest value of col among keys seen in the
+  // newest window, highest first.
+  topKeys(col, n) {
+    let newest = -Infinity;
+    for (const k of this.keys.values()) newest = Math.max(newest, k.t[k.t.length - 1]);
+    const ranked = [];
+    for (const [key, k] of this.keys) {
+      const arr = k.v.get(col);
+      if (!arr || !arr.length) continue;
+      const recent = k.t[k.t.length - 1] >= newest - 1 ? 1 : 0;
+      ranked.push([key, recent, arr[arr.length - 1] ?? -Infinity]);
+    }
+    ranked.sort((a, b) => b[1] - a[1] || b[2] - a[2] || (a[0] < b[0] ? -1 : 1));
+    return ranked.slice(0, n).map((r) => r[0]);
+  }
+
+  // series aligns the top keys on one x axis (window end, seconds), the
+  // last MAX_POINTS windows; anomalies as [xIndex, seriesIndex] pairs.
+  series(keys, col) {
+    const xs = new Set();
+    for (const key of keys) for (const t of this.keys.get(key).t) xs.add(t);
+    const x = [...xs].sort((a, b) => a - b).slice(-MAX_POINTS);
+    const pos = new Map(x.map((t, i) => [t, i]));
+    const ys = [];
+    const marks = [];
+    keys.forEach((key, si) => {
+      const k = this.keys.get(key);
+      const vals = k.v.get(col) || [];
+      const y = new Array(x.length).fill(null);
+      for (let i = 0; i < k.t.length; i++) {
+        const xi = pos.get(k.t[i]);
+        if (xi == null) continue;
+        y[xi] = vals[i] ?? null;
+        if (k.a[i] && y[xi] != null) marks.push([xi, si + 1]);
+      }
+      ys.push(y);
+    });
+    return { data: [x.map((t) => t / 1000), ...ys], marks };
+  }
+}
+
+export class ResultsPanel {
+  constructor(jobId, sink) {
+    this.jobId = jobId;
+    this.sink = sink;
+    this.store = new Store();
+    this.closed = false;
+    this.paused = false;
+    this.jobState = 'running';
+    this.col = null;
+    this.topN = 10;
+    this.keys = [];
+    this.plot = null;
+    this.frame = 0;
+    this.chartDirty = false;
+    this.tableDirty = false;
+    this.lastTable = 0;
+    this.lastTop = 0;
+    this.markerPool = [];
+    this.retry = null;
+
+    this.aggSelect = h('select', { dataset: { testid: 'aggregate-select' }, onchange: () => { this.col = this.aggSelect.value; this.lastTop = 0; this.dirty(); } });
+    this.topSelect = h('select', { dataset: { testid: 'topn-select' }, onchange: () => { this.topN = Number(this.topSelect.value); this.lastTop = 0; this.dirty(); } },
+      [5, 10, 20].map((n) => h('option', { value: n, selected: n === this.topN }, `top ${n} keys`)));
+    this.pauseBtn = h('button', { dataset: { testid: 'pause-results' }, onclick: () => this.togglePause() }, 'Pause table');
+    this.status = h('span', { class: 'muted', dataset: { testid: 'results-status' } }, 'connecting…');
+    this.chartBox = h('div', { class: 'chart', dataset: { testid: 'results-chart', points: '0' } }, h('p', { class: 'muted empty' }, 'Waiting for the first window to fire…'));
+    this.thead = h('thead');
+    this.tbody = h('tbody');
+    this.table = h('table', { class: 'list results', dataset: { testid: 'results-table' } }, this.thead, this.tbody);
+    this.el = h('section', { class: 'results-panel', dataset: { sink: sink.id } },
+      h('h2', null, sink.title || sink.id, h('small', { class: 'muted' }, ` · dashboard sink ${sink.id}`)),
+      h('div', { class: 'controls' }, h('label', null, 'Aggregate ', this.aggSelect), this.topSelect, this.pauseBtn, this.status),
+      this.chartBox,
+      h('h3', null, 'Latest results'),
+      h('div', { class: 'table-wrap' }, this.table));
+    this.resize = new ResizeObserver(() => { if (this.plot) this.plot.setSize(this.size()); });
+    this.resize.observe(this.chartBox);
+    this.connect();
+  }
+
+  setJobState(state) { this.jobState = state; }
+
+  size() { return { width: Math.max(300, this.chartBox.clientWidth - 4), height: 320 }; }
+
+  async connect() {
+    if (this.closed) return;
+    this.abort = new AbortController();
+    stats.connects++;
+    let received = false;
+    try {
+      const url = `/api/v1/jobs/${enc(this.jobId)}/results/live?sink=${enc(this.sink.id)}`;
+      const res = await fetch(url, { signal: this.abort.signal, headers: { Accept: 'application/vnd.apache.arrow.stream' } });
+      if (!res.ok) {
+        let msg = `HTTP ${res.status}`;
+        try { msg = (await res.json()).error.message; } catch { /* not JSON */ }
+        throw new Error(msg);
+      }
+      this.status.textContent = 'live';
+      const reader = await RecordBatchReader.from(res);
+      for await (const batch of reader) {
+        if (this.closed) return;
+        if (!received) { this.store.reset(); received = true; }
+        this.store.ingest(batch);
+        this.status.textContent = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+        this.dirty();
+      }
+      if (this.closed) return;
+      this.status.textContent = this.jobState === 'running' ? 'stream ended; reconnecting…' : `job ${this.jobState}`;
+    } catch (e) {
+      if (this.closed || e.name === 'AbortError') return;
+      this.status.textContent = 'results unavailable: ' + e.message + ' (retrying)';
+    }
+    if (!this.closed && (this.jobState === 'running' || !received)) {
+      this.retry = setTimeout(() => this.connect(), 2000);
+    }
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retry);
+    if (this.abort) this.abort.abort();
+    cancelAnimationFrame(this.frame);
+    this.resize.disconnect();
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    this.pauseBtn.textContent = this.paused ? 'Resume table' : 'Pause table';
+    this.pauseBtn.classList.toggle('active', this.paused);
+    this.table.dataset.paused = this.paused ? '1' : '';
+    if (!this.paused) this.dirty();
+  }
+
+  dirty() {
+    this.chartDirty = true;
+    this.tableDirty = true;
+    if (!this.frame && !this.closed) this.frame = requestAnimationFrame(() => this.render());
+  }
+
+  render() {
+    this.frame = 0;
+    const now = performance.now();
+    if (this.chartDirty) { this.chartDirty = false; this.renderChart(now); }
+    if (this.tableDirty && !this.paused) {
+      if (now - this.lastTable >= TABLE_EVERY_MS) {
+        this.tableDirty = false;
+        this.lastTable = now;
+        this.renderTable();
+      } else if (!this.frame) {
+        this.frame = requestAnimationFrame(() => this.render());
+      }
+    }
+  }
+
+  syncAggregates() {
+    const cols = this.store.numeric;
+    const have = [...this.aggSelect.options].map((o) => o.value);
+    if (have.join() !== cols.join()) {
+      this.aggSelect.replaceChildren(...cols.map((c) => h('option', { value: c }, c)));
+    }
+    if (!cols.includes(this.col)) this.col = cols[0] || null;
+    this.aggSelect.value = this.col || '';
+  }
+
+  renderChart(now) {
+    this.syncAggregates();
+    if (!this.col) return;
+    if (now - this.lastTop >= TOPN_EVERY_MS || !this.keys.length) {
+      this.lastTop = now;
+      const keys = this.store.topKeys(this.col, this.topN);
+      if (keys.join('\u0000') !== this.keys.join('\u0000') || this.plotCol !== this.col) {
+        this.keys = keys;
+        this.rebuild();
+      }
+    }
+    this.keys = this.keys.filter((k) => this.store.keys.has(k));
+    if (!this.plot || !this.keys.length) return;
+    const { data, marks } = this.store.series(this.keys, this.col);
+    this.marks = marks;
+    this.plot.setData(data);
+    this.chartBox.dataset.points = String(data[0].length);
+  }
+
+  rebuild() {
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+    this.chartBox.replaceChildren();
+    if (!this.keys.length) return;
+    this.plotCol = this.col;
+    const opts = {
+      ...this.size(),
+      scales: { x: { time: true } },
+      legend: { live: false },
+      cursor: { drag: { x: false, y: false } },
+      series: [{ label: 'window end' }, ...this.keys.map((k, i) => ({
+        label: k, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false },
+      }))],
+      axes: [{}, { label: this.col, size: 60 }],
+      hooks: { draw: [(u) => { stats.draws++; this.placeMarkers(u); }] },
+    };
+    this.plot = new uPlot(opts, [[], ...this.keys.map(() => [])], this.chartBox);
+  }
+
+  // placeMarkers positions one pooled <div> per anomalous point over the
+  // plot; markers outside the visible range are hidden.
+  placeMarkers(u) {
+    const marks = (this.marks || []).slice(-MAX_MARKERS);
+    let used = 0;
+    for (const [xi, si] of marks) {
+      const xv = u.data[0][xi], yv = u.data[si][xi];
+      const left = u.valToPos(xv, 'x'), top = u.valToPos(yv, 'y');
+      if (!(left >= 0 && top >= 0 && left <= u.over.clientWidth + 1 && top <= u.over.clientHeight + 1)) continue;
+      let m = this.markerPool[used];
+      if (!m) {
+        m = h('div', { class: 'anomaly-marker', dataset: { testid: 'anomaly-marker' } });
+        this.markerPool.push(m);
+      }
+      if (m.parentNode !== u.over) u.over.append(m);
+      m.style.transform = `translate(${left}px, ${top}px)`;
+      m.style.borderColor = u.series[si].stroke();
+      m.title = `${u.series[si].label} · ${fmtTime(xv * 1000)} · ${this.col} = ${fmtNum(yv)} (anomaly)`;
+      m.hidden = false;
+      used++;
+    }
+    for (let i = used; i < this.markerPool.length; i++) this.markerPool[i].hidden = true;
+    this.chartBox.dataset.anomalies = String(used);
+  }
+
+  renderTable() {
+    const cols = this.store.columns;
+    if (!cols.length) return;
+    if (this.thead.dataset.cols !== cols.join()) {
+      this.thead.dataset.cols = cols.join();
+      this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', null, c))));
+    }
+    const rows = this.store.rows.slice(-TABLE_ROWS).reverse();
+    this.tbody.replaceChildren(...rows.map((r) => h('tr', { class: r.is_anomaly === true ? 'anomaly' : null, dataset: { testid: 'result-row' } },
+      cols.map((c) => h('td', null, formatCell(c, r[c]))))));
+  }
+}
+
+function formatCell(col, v) {
+  if (v == null) return '';
+  if (col === 'window_start' || col === 'window_end') return fmtTime(v).slice(11);
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  if (typeof v === 'object') return JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x));
+  return String(v);
+}
