@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/aggregate"
+	"github.com/runnel-dev/runnel/operators/window"
+	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sources"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+func init() { benchmarks["job"] = benchJob }
+
+const benchJobYAML = `name: bench-js
+source: {stream: bench, event_time: "r => r.ts", watermark: 1s}
+operators:
+  - id: parse
+    map: "r => ({page: r.page, ms: r.ms, status: r.status})"
+  - id: ok
+    filter: "r => r.status === 200"
+  - id: per-page
+    window: {key: "r => r.page", tumbling: 10s, aggregate: {views: count, total_ms: sum(ms)}}
+sinks: [{id: out, dashboard: {rows: 1000}}]
+`
+
+func benchJob(args []string) error {
+	fs := newFlags("bench job", "bench job [--records N] [--keys 1000] [--shards 4]", `
+Puts --records JSON records of about 100 bytes (--keys pages) into a --shards stream of a
+fresh store in --dir, then runs the job map → filter → keyed tumbling count + sum over them
+twice — once with the operators in JavaScript, once in native Go — and prints records/s end
+to end (first record read to last record counted by the window) and the ratio.`)
+	dir := fs.String("dir", os.TempDir(), "directory for the benchmark's store")
+	n := fs.Int("records", 1_000_000, "records in the log")
+	keys := fs.Int("keys", 1000, "distinct window keys")
+	shards := fs.Int("shards", 4, "shards of the stream")
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(*dir, "runnel-bench-job-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	st, err := streams.Open(work, streams.Options{Logger: quietLogger(), SyncInterval: time.Second})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ok, err := fillBenchStream(st, *n, *keys, *shards)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("job: %d records (%d pass the filter), %d keys, %d shards, records already in the log\n", *n, ok, *keys, *shards)
+	spec, err := jobs.Parse([]byte(benchJobYAML))
+	if err != nil {
+		return err
+	}
+	built, err := jobs.Build(spec, jobs.Env{Store: st})
+	if err != nil {
+		return err
+	}
+	jsRate, err := timeJob(built.Graph, "per-page", int64(ok))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  javascript: %.0f records/s\n", jsRate)
+	g, err := nativeBenchGraph(st)
+	if err != nil {
+		return err
+	}
+	goRate, err := timeJob(g, "per-page", int64(ok))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  native go:  %.0f records/s\n  javascript / native = %.2f\n", goRate, jsRate/goRate)
+	return nil
+}
+
+func fillBenchStream(st *streams.Store, n, keys, shards int) (int, error) {
+	if _, err := st.CreateStream("bench", shards, streams.CreateOptions{}); err != nil {
+		return 0, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ok := 0
+	batch := make([]streams.PutRecord, 0, 500)
+	for i := 0; i < n; i++ {
+		status := 200
+		if rng.IntN(10) == 0 {
+			status = 500
+		} else {
+			ok++
+		}
+		user := rng.IntN(100000)
+		data := fmt.Appendf(nil, `{"page":"/p/%d","user":"u-%06d","ms":%d,"status":%d,"ts":%d,"pad":"`, rng.IntN(keys), user, rng.IntN(300), status, 1767225600000+int64(i/10))
+		for len(data) < 98 {
+			data = append(data, 'x')
+		}
+		data = append(data, '"', '}')
+		batch = append(batch, streams.PutRecord{PartitionKey: fmt.Sprintf("u-%06d", user), Data: data})
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := st.Put(context.Background(), "bench", batch); err != nil {
+				return 0, err
+			}
+			batch = batch[:0]
+		}
+	}
+	return ok, nil
+}
+
+// timeJob starts g and measures records/s from start until the node
+// counted want records in.
+func timeJob(g *runtime.Graph, node string, want int64) (float64, error) {
+	start := time.Now()
+	j, err := runtime.Start(context.Background(), g, runtime.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		j.Stop(ctx)
+	}()
+	for {
+		st := j.Status()
+		if st.State == runtime.Failed {
+			return 0, fmt.Errorf("job failed: %s", st.Reason)
+		}
+		for _, o := range st.Operators {
+			if o.ID == node && o.In >= want {
+				return float64(want) / time.Since(start).Seconds(), nil
+			}
+		}
+		if time.Since(start) > 10*time.Minute {
+			return 0, fmt.Errorf("job did not finish in 10 minutes")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// goOp is a native map/filter operator.
+type goOp func(r *operators.Record) bool
+
+func (f goOp) Process(_ context.Context, in *operators.Batch, out operators.Emitter) error {
+	for i := range in.Records {
+		if f(&in.Records[i]) {
+			out.Emit(in.Records[i])
+		}
+	}
+	return nil
+}
+
+func (goOp) Close() error { return nil }
+
+func nativeBenchGraph(st *streams.Store) (*runtime.Graph, error) {
+	src, err := sources.NewStream(sources.StreamConfig{Store: st, Stream: "bench"})
+	if err != nil {
+		return nil, err
+	}
+	views, _ := aggregate.Parse("views", "count")
+	total, _ := aggregate.Parse("total_ms", "sum(ms)")
+	wcfg := window.Config{Job: "bench-native", ID: "per-page", Kind: window.Tumbling, Size: 10 * time.Second, Aggregates: []aggregate.Spec{views, total}}
+	dash, err := sinks.NewDashboard(sinks.DashboardConfig{MaxRows: 1000})
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.Graph{
+		Name:    "bench-native",
+		Sources: []runtime.SourceNode{{ID: "source", Source: src, EventTime: runtime.FieldEventTime("ts"), Watermark: time.Second}},
+		Nodes: []runtime.Node{
+			{ID: "parse", Inputs: []string{"source"}, New: func() (operators.Operator, error) {
+				return goOp(func(r *operators.Record) bool {
+					m := r.Value.(map[string]any)
+					r.Value = map[string]any{"page": m["page"], "ms": m["ms"], "status": m["status"]}
+					return true
+				}), nil
+			}},
+			{ID: "ok", Inputs: []string{"parse"}, New: func() (operators.Operator, error) {
+				return goOp(func(r *operators.Record) bool {
+					s, _ := r.Value.(map[string]any)["status"].(float64)
+					if i, ok := r.Value.(map[string]any)["status"].(int64); ok {
+						s = float64(i)
+					}
+					return s == 200
+				}), nil
+			}},
+			{ID: "per-page", Inputs: []string{"ok"}, Key: runtime.FieldKey("page"), New: func() (operators.Operator, error) { return window.New(wcfg) }},
+		},
+		Sinks: []runtime.SinkNode{{ID: "out", Inputs: []string{"per-page"}, Sink: dash}},
+	}, nil
+}
