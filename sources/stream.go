@@ -1,0 +1,216 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Start positions of a stream source.
+const (
+	StartTrimHorizon = "trim_horizon"
+	StartLatest      = "latest"
+	StartAtTimestamp = "at_timestamp"
+)
+
+// StreamConfig configures a source reading a Runnel stream.
+type StreamConfig struct {
+	Store  *streams.Store
+	Stream string
+	// Start is trim_horizon (default), latest or at_timestamp (with
+	// Timestamp). It applies to the shards the stream has when the job
+	// lists them; shards created later by a reshard are read from their
+	// beginning, so nothing written to them is skipped.
+	Start     string
+	Timestamp time.Time
+	// Format decodes record data: json (default), text or bytes.
+	Format Format
+	// MaxBytes bounds one read of a shard; default 1 MiB.
+	MaxBytes int
+}
+
+// Validate checks the configuration (not that the stream exists).
+func (c StreamConfig) Validate() error {
+	if c.Store == nil {
+		return configErr("stream source: no store")
+	}
+	if err := streams.ValidateStreamName(c.Stream); err != nil {
+		return configErr("stream source: %v", err)
+	}
+	switch c.Start {
+	case "", StartTrimHorizon, StartLatest:
+	case StartAtTimestamp:
+		if c.Timestamp.IsZero() {
+			return configErr("stream source %s: start at_timestamp needs a timestamp", c.Stream)
+		}
+	default:
+		return configErr("stream source %s: start %q: use trim_horizon, latest or at_timestamp", c.Stream, c.Start)
+	}
+	if c.Format != "" {
+		if err := c.Format.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.MaxBytes < 0 {
+		return configErr("stream source %s: max bytes %d must not be negative", c.Stream, c.MaxBytes)
+	}
+	return nil
+}
+
+// Stream reads a Runnel stream: one shard of the source per stream shard,
+// closed shards first and children after their parents (the runtime
+// enforces the order from Shard.Parents). A reader waits for new records
+// with the store's Wait, which appends wake — no polling. Positions are
+// public sequence numbers.
+//
+// A record whose data does not decode in the configured format is an
+// error (a *RecordError naming shard and sequence number).
+type Stream struct {
+	cfg StreamConfig
+	mu  sync.Mutex
+	// initial are the shards listed by Shards: the start position applies
+	// to them.
+	initial map[string]bool
+}
+
+// NewStream validates cfg and returns the source.
+func NewStream(cfg StreamConfig) (*Stream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Start == "" {
+		cfg.Start = StartTrimHorizon
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = 1 << 20
+	}
+	return &Stream{cfg: cfg, initial: map[string]bool{}}, nil
+}
+
+func shardOf(si streams.ShardInfo) Shard {
+	sh := Shard{ID: si.ID}
+	if si.Parent != "" {
+		sh.Parents = append(sh.Parents, si.Parent)
+	}
+	if si.AdjacentParent != "" {
+		sh.Parents = append(sh.Parents, si.AdjacentParent)
+	}
+	return sh
+}
+
+// Shards lists the stream's shards that still hold records (expired closed
+// shards are left out), by index, so parents come before children.
+func (s *Stream) Shards(ctx context.Context) ([]Shard, error) {
+	info, err := s.cfg.Store.DescribeStream(s.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("list shards of stream %s: %w", s.cfg.Stream, err)
+	}
+	var out []Shard
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, si := range info.Shards {
+		if si.Expired {
+			continue
+		}
+		out = append(out, shardOf(si))
+		s.initial[si.ID] = true
+	}
+	return out, nil
+}
+
+// Open positions a reader on shard: after the sequence number after, or at
+// the configured start.
+func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, error) {
+	it, seq := streams.TrimHorizon, ""
+	s.mu.Lock()
+	initial := s.initial[shard.ID]
+	s.mu.Unlock()
+	switch {
+	case after != "":
+		it, seq = streams.AfterSequenceNumber, after
+	case initial && s.cfg.Start == StartLatest:
+		it = streams.Latest
+	case s.cfg.Start == StartAtTimestamp:
+		it = streams.AtTimestamp
+	}
+	next, err := s.cfg.Store.Seek(s.cfg.Stream, shard.ID, it, seq, s.cfg.Timestamp)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s shard %s: %w", s.cfg.Stream, shard.ID, err)
+	}
+	idx, _ := streams.ParseShardID(shard.ID)
+	return &streamReader{src: s, shard: shard.ID, index: idx, next: next, dec: NewDecoder(s.cfg.Format)}, nil
+}
+
+type streamReader struct {
+	src      *Stream
+	shard    string
+	index    int
+	next     uint64
+	dec      *Decoder
+	children []Shard
+}
+
+func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
+	cfg := &r.src.cfg
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		res, err := cfg.Store.Read(cfg.Stream, r.shard, r.next, len(buf), cfg.MaxBytes)
+		if err != nil {
+			return 0, err
+		}
+		if len(res.Records) > 0 {
+			n := 0
+			for _, rec := range res.Records {
+				v, err := r.dec.Decode(rec.Data)
+				if err != nil {
+					if n > 0 {
+						return n, nil
+					}
+					return 0, &RecordError{Shard: r.shard, Position: streams.FormatSeq(r.index, rec.Seq), Err: err}
+				}
+				buf[n] = Record{Value: v, PartitionKey: rec.PartitionKey,
+					Position: streams.FormatSeq(r.index, rec.Seq), Arrival: rec.Arrival}
+				n++
+				r.next = rec.Seq + 1
+			}
+			r.next = max(r.next, res.Next)
+			return n, nil
+		}
+		if res.EndOfShard {
+			r.children = r.childShards(res.Children)
+			return 0, io.EOF
+		}
+		r.next = max(r.next, res.Next)
+		if err := cfg.Store.Wait(ctx, cfg.Stream, r.shard, r.next); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// childShards looks up the parents of each child (a merge has two).
+func (r *streamReader) childShards(ids []string) []Shard {
+	info, err := r.src.cfg.Store.DescribeStream(r.src.cfg.Stream)
+	out := make([]Shard, 0, len(ids))
+	for _, id := range ids {
+		sh := Shard{ID: id, Parents: []string{r.shard}}
+		if err == nil {
+			for _, si := range info.Shards {
+				if si.ID == id {
+					sh = shardOf(si)
+				}
+			}
+		}
+		out = append(out, sh)
+	}
+	return out
+}
+
+func (r *streamReader) Children() []Shard { return r.children }
+
+func (r *streamReader) Close() error { return nil }

@@ -1,0 +1,219 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+func newStore(t *testing.T, name string, shards int) *streams.Store {
+	t.Helper()
+	store, err := streams.Open(t.TempDir(), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateStream(name, shards, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func put(t *testing.T, store *streams.Store, name string, from, to int) {
+	t.Helper()
+	var recs []streams.PutRecord
+	for i := from; i < to; i++ {
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprintf("k%d", i%7), Data: fmt.Appendf(nil, `{"n":%d}`, i)})
+	}
+	if _, err := store.Put(context.Background(), name, recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ns(recs []Record) []float64 {
+	var out []float64
+	for _, r := range recs {
+		out = append(out, r.Value.(map[string]any)["n"].(float64))
+	}
+	return out
+}
+
+func TestStreamSourceFollowsSplitAndMerge(t *testing.T) {
+	store := newStore(t, "clicks", 1)
+	put(t, store, "clicks", 0, 5)
+	if err := store.UpdateShardCount("clicks", 2); err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "clicks", 5, 10)
+	if err := store.UpdateShardCount("clicks", 1); err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "clicks", 10, 15)
+	src, err := NewStream(StreamConfig{Store: store, Stream: "clicks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards, err := src.Shards(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Shard{}
+	for _, s := range shards {
+		byID[s.ID] = s
+	}
+	merged := shards[len(shards)-1]
+	if len(merged.Parents) != 2 {
+		t.Fatalf("merged shard %+v should have two parents; shards %+v", merged, shards)
+	}
+	// Read the lineage the way the runtime does: a shard after its parents.
+	var got []float64
+	done := map[string]bool{}
+	var read func(sh Shard)
+	read = func(sh Shard) {
+		for _, p := range sh.Parents {
+			if !done[p] {
+				return
+			}
+		}
+		if done[sh.ID] {
+			return
+		}
+		r, err := src.Open(context.Background(), sh, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []Record
+		if sh.ID == merged.ID {
+			recs = readUntil(t, r, 5) // the merged shard is open: no end
+		} else {
+			recs = readAll(t, r, 3)
+		}
+		got = append(got, ns(recs)...)
+		for _, rec := range recs {
+			if rec.PartitionKey == "" || rec.Arrival == 0 {
+				t.Fatalf("record lacks key or arrival: %+v", rec)
+			}
+		}
+		done[sh.ID] = true
+		for _, c := range r.Children() {
+			if !reflect.DeepEqual(c.Parents, byID[c.ID].Parents) {
+				t.Errorf("child %s parents %v, listed %v", c.ID, c.Parents, byID[c.ID].Parents)
+			}
+			read(c)
+		}
+	}
+	read(shards[0])
+	if len(got) != 15 || !done[merged.ID] {
+		t.Fatalf("read %v (%d records), merged shard read: %v", got, len(got), done[merged.ID])
+	}
+	for i, n := range got[:5] {
+		if n != float64(i) {
+			t.Fatalf("parent records out of order: %v", got)
+		}
+	}
+	for i, n := range got[10:] {
+		if n != float64(10+i) {
+			t.Fatalf("merged shard records %v", got[10:])
+		}
+	}
+}
+
+func TestStreamSourceWaitsForRecordsAndResumes(t *testing.T) {
+	store := newStore(t, "s", 1)
+	src, _ := NewStream(StreamConfig{Store: store, Stream: "s"})
+	r := openOnly(t, src, "")
+	type result struct {
+		recs []Record
+		err  error
+	}
+	got := make(chan result)
+	go func() {
+		buf := make([]Record, 10)
+		n, err := r.Read(context.Background(), buf)
+		got <- result{buf[:n], err}
+	}()
+	put(t, store, "s", 0, 3)
+	res := <-got
+	if res.err != nil || len(res.recs) == 0 || ns(res.recs)[0] != 0 {
+		t.Fatalf("woken read: %+v", res)
+	}
+	// An idle read ends with the context, which the runtime uses for idleness.
+	all := readUntil(t, r, 3-len(res.recs))
+	last := append(res.recs, all...)[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.Read(ctx, make([]Record, 10)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("idle read err = %v", err)
+	}
+	put(t, store, "s", 3, 5)
+	r2 := openOnly(t, src, last.Position)
+	if n := ns(readUntil(t, r2, 2)); !reflect.DeepEqual(n, []float64{3, 4}) {
+		t.Fatalf("resumed after %s: %v", last.Position, n)
+	}
+}
+
+func readUntil(t *testing.T, r Reader, n int) []Record {
+	t.Helper()
+	var out []Record
+	buf := make([]Record, 10)
+	for len(out) < n {
+		k, err := r.Read(context.Background(), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, buf[:k]...)
+	}
+	return out
+}
+
+func TestStreamSourceLatestSkipsOldRecordsButNotNewShards(t *testing.T) {
+	store := newStore(t, "s", 1)
+	put(t, store, "s", 0, 3)
+	src, _ := NewStream(StreamConfig{Store: store, Stream: "s", Start: StartLatest, Format: FormatText})
+	shards, _ := src.Shards(context.Background())
+	r, err := src.Open(context.Background(), shards[0], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "s", 3, 4)
+	if err := store.UpdateShardCount("s", 2); err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "s", 4, 20)
+	recs := readAll(t, r, 10)
+	if len(recs) != 1 || recs[0].Value != `{"n":3}` {
+		t.Fatalf("latest read %+v, want only the record put after open, as text", recs)
+	}
+	total := 0
+	for _, c := range r.Children() {
+		cr, err := src.Open(context.Background(), c, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]Record, 100)
+		n, err := cr.Read(context.Background(), buf)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 16 {
+		t.Fatalf("children gave %d records, want all 16 written to them", total)
+	}
+}
+
+func TestStreamConfigValidate(t *testing.T) {
+	store := newStore(t, "s", 1)
+	for _, c := range []StreamConfig{{Stream: "s"}, {Store: store, Stream: "bad name"}, {Store: store, Stream: "s", Start: "now"},
+		{Store: store, Stream: "s", Start: StartAtTimestamp}, {Store: store, Stream: "s", Format: "xml"}} {
+		if _, err := NewStream(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
