@@ -34,6 +34,9 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	fsyncEvery := fs.Duration("fsync-interval", 100*time.Millisecond, "sync period for --fsync=interval")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this address (off by default), e.g. 127.0.0.1:6060")
+	pyroURL := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server (off by default)")
+	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +88,18 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *debugAddr != "" {
+		if err := startDebug(ctx, *debugAddr, log); err != nil {
+			return err
+		}
+	}
+	if *pyroURL != "" {
+		p, err := startProfiling(*pyroURL, *pyroEvery, log)
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+	}
 	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
 		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
 	})
