@@ -187,6 +187,23 @@ func TestJobEndToEnd(t *testing.T) {
 	if info.State != "running" || len(info.Operators) == 0 || info.Spec == "" || len(info.Graph) != 5 {
 		t.Fatalf("job info %+v", info)
 	}
+	// Prometheus metrics carry the shards and the job's operators.
+	resp3, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp3.Body)
+	resp3.Body.Close()
+	for _, want := range []string{
+		`runnel_shard_records_total{shard="shardId-000000000000",stream="clicks"}`,
+		`runnel_operator_records_in_total{job="views",kind="operator",operator="per-page"}`,
+		`runnel_job_watermark_lag_seconds{job="views"}`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 func TestJobAPIErrors(t *testing.T) {

@@ -46,6 +46,9 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Store != nil {
+		s.reg.MustRegister(newCollector(cfg.Store, cfg.Jobs))
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
