@@ -45,12 +45,18 @@ func (s *Store) MergeShards(name, shardID, adjacentID string) error {
 		if err != nil {
 			return err
 		}
-		if a.Range.End.add(1) != b.Range.Start && b.Range.End.add(1) != a.Range.Start {
+		if !adjacent(a.Range, b.Range) && !adjacent(b.Range, a.Range) {
 			return invalid(op, "adjacent_shard", "shards %s and %s are not adjacent", shardID, adjacentID)
 		}
 		r.merge(a, b)
 		return nil
 	})
+}
+
+// adjacent reports whether b starts right after a ends (a ending at
+// 2^128−1 has nothing after it: the key space does not wrap).
+func adjacent(a, b HashRange) bool {
+	return a.End != MaxHashKey && a.End.add(1) == b.Start
 }
 
 // UpdateShardCount reshapes the open shards into target shards of even
