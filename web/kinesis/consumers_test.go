@@ -97,10 +97,28 @@ func TestConsumers(t *testing.T) {
 	}
 }
 
+// h2cClient is an SDK client speaking cleartext HTTP/2 to a server wrapped
+// in H2C; proto records the protocol of each request.
+func (e *env) h2cClient(proto *atomic.Int32) *sdk.Client {
+	h2 := httptest.NewServer(H2C(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(int32(r.ProtoMajor))
+		e.h.ServeHTTP(w, r)
+	})))
+	e.t.Cleanup(h2.Close)
+	return sdk.New(sdk.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(h2.URL), Retryer: aws.NopRetryer{},
+		Credentials: e.client.Options().Credentials,
+		HTTPClient: &http.Client{Transport: &http2.Transport{AllowHTTP: true,
+			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}},
+	})
+}
+
 // subscribe opens a SubscribeToShard stream with the Go SDK.
-func (e *env) subscribe(arn, shard string, pos *types.StartingPosition) *sdk.SubscribeToShardEventStream {
+func (e *env) subscribe(client *sdk.Client, arn, shard string, pos *types.StartingPosition) *sdk.SubscribeToShardEventStream {
 	e.t.Helper()
-	out, err := e.client.SubscribeToShard(ctx(e.t), &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String(shard), StartingPosition: pos})
+	out, err := client.SubscribeToShard(ctx(e.t), &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String(shard), StartingPosition: pos})
 	if err != nil {
 		e.t.Fatalf("subscribe: %v", err)
 	}
@@ -135,15 +153,20 @@ func TestSubscribeToShard(t *testing.T) {
 	if _, err := e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("sub"), PartitionKey: aws.String("k"), Data: []byte("old")}); err != nil {
 		t.Fatal(err)
 	}
-	st := e.subscribe(arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	var proto atomic.Int32
+	h2 := e.h2cClient(&proto)
+	st := e.subscribe(h2, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 	ev := nextEvent(t, st)
 	if len(ev.Records) != 1 || string(ev.Records[0].Data) != "old" || *ev.ContinuationSequenceNumber != *ev.Records[0].SequenceNumber {
 		t.Fatalf("first event: %+v", ev)
 	}
 	// A second subscription of the same consumer and shard within 5 s.
-	_, err := e.client.SubscribeToShard(c, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+	_, err := h2.SubscribeToShard(c, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
 	apiErr(t, err, "ResourceInUseException", "")
+	if proto.Load() != 2 {
+		t.Fatalf("requests arrived over HTTP/%d, want h2c", proto.Load())
+	}
 
 	// A record put now arrives on the open subscription; log how soon.
 	var lat []time.Duration
@@ -195,41 +218,17 @@ func TestSubscribeToShard(t *testing.T) {
 	}
 }
 
-func TestSubscribeToShardOverH2C(t *testing.T) {
+// TestSubscribeToShardHTTP1 covers the Go SDK over HTTP/1.1, where the
+// event stream is a chunked response body.
+func TestSubscribeToShardHTTP1(t *testing.T) {
 	e := newEnv(t, nil)
-	var proto atomic.Int32
-	h2 := httptest.NewServer(H2C(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proto.Store(int32(r.ProtoMajor))
-		e.h.ServeHTTP(w, r)
-	})))
-	defer h2.Close()
-	e.create("h2", 1)
-	arn := e.register("h2", "fan")
-	client := sdk.New(sdk.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(h2.URL), Retryer: aws.NopRetryer{},
-		Credentials: e.client.Options().Credentials,
-		HTTPClient: &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			}}},
-	})
-	out, err := client.SubscribeToShard(ctx(t), &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
-	if err != nil {
+	e.create("h1", 1)
+	arn := e.register("h1", "fan")
+	if _, err := e.client.PutRecord(ctx(t), &sdk.PutRecordInput{StreamName: aws.String("h1"), PartitionKey: aws.String("k"), Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	st := out.GetStream()
-	defer st.Close()
-	if _, err := client.PutRecord(ctx(t), &sdk.PutRecordInput{StreamName: aws.String("h2"), PartitionKey: aws.String("k"), Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev := nextEvent(t, st)
-		if len(ev.Records) == 1 && string(ev.Records[0].Data) == "x" {
-			break
-		}
-	}
-	if proto.Load() != 2 {
-		t.Fatalf("requests arrived over HTTP/%d, want h2c", proto.Load())
+	st := e.subscribe(e.client, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	if ev := nextEvent(t, st); len(ev.Records) != 1 || string(ev.Records[0].Data) != "x" {
+		t.Fatalf("first event over HTTP/1.1: %+v", ev)
 	}
 }
