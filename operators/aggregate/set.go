@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dop251/goja"
+
 	"github.com/runnel-dev/runnel/operators/js"
 )
 
@@ -149,8 +151,13 @@ type SpecError struct {
 func (e *SpecError) Error() string { return fmt.Sprintf("aggregate %q: %v", e.Spec, e.Err) }
 func (e *SpecError) Unwrap() error { return e.Err }
 
-// Add folds one record value into accs.
+// Add folds one record value into accs. The value may be a JS object of
+// another VM (js.Chain's raw sink): builtins read their fields from it,
+// and custom aggregates get it exported.
 func (in *Instance) Add(accs []Accumulator, value any) error {
+	if gv, ok := value.(goja.Value); ok && in.vm != nil {
+		value = gv.Export()
+	}
 	for i, s := range in.c.specs {
 		v := value
 		if p := in.c.paths[i]; p != nil {

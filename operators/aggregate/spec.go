@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"fmt"
+
+	"github.com/dop251/goja"
 	"strconv"
 	"strings"
 )
@@ -108,8 +110,12 @@ func Parse(name, expr string) (Spec, error) {
 	return s, s.Validate()
 }
 
-// fieldOf reads a dotted path from a record value.
+// fieldOf reads a dotted path from a record value: a JSON-like Go value
+// or a JS object (from js.Chain's raw sink).
 func fieldOf(v any, path []string) any {
+	if o, ok := v.(*goja.Object); ok {
+		return jsFieldOf(o, path)
+	}
 	for _, p := range path {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -118,6 +124,20 @@ func fieldOf(v any, path []string) any {
 		v = m[p]
 	}
 	return v
+}
+
+func jsFieldOf(o *goja.Object, path []string) any {
+	var v goja.Value = o
+	for _, p := range path {
+		obj, ok := v.(*goja.Object)
+		if !ok {
+			return nil
+		}
+		if v = obj.Get(p); v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+			return nil
+		}
+	}
+	return v.Export()
 }
 
 // number converts a JSON-like value to float64. Numeric strings count

@@ -115,7 +115,9 @@ type Chain struct {
 
 	// per-call scratch, filled by the emit and fail callbacks
 	outs   []operators.Record
-	outIdx []int // input index of each of outs
+	outIdx []int        // input index of each of outs
+	raw    RawSink      // if set, outputs go here unexported
+	rawVal []goja.Value // with raw: the JS value of each of outs
 	batch  *operators.Batch
 	inVals []any // the JS values handed in for batch
 	fails  []failure
@@ -218,7 +220,9 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	i := int(call.Argument(1).ToInteger())
 	src := &c.batch.Records[i]
 	r := operators.Record{Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
-	if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] {
+	if c.raw != nil {
+		c.rawVal = append(c.rawVal, call.Argument(0))
+	} else if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] {
 		r.Value = src.Value // passed through unchanged: no copy
 	} else {
 		r.Value = exportValue(call.Argument(0))
@@ -255,6 +259,10 @@ func (c *Chain) truncate(i int) {
 	}
 	clear(c.outs[n:])
 	c.outs, c.outIdx = c.outs[:n], c.outIdx[:n]
+	if c.raw != nil {
+		clear(c.rawVal[n:])
+		c.rawVal = c.rawVal[:n]
+	}
 }
 
 func exceptionOf(v goja.Value) error {
@@ -295,6 +303,7 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 	}
 	inp := rt.NewArray(vals...)
 	c.batch, c.inVals, c.outs, c.outIdx, c.fails = in, vals, c.outs[:0], c.outIdx[:0], c.fails[:0]
+	c.rawVal = c.rawVal[:0]
 	defer func() {
 		c.batch = nil
 		clear(c.inVals)
@@ -331,14 +340,34 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 			}
 		}
 	}
-	for _, r := range c.outs {
-		out.Emit(r)
+	if c.raw != nil {
+		for j := range c.outs {
+			c.raw(c.rawVal[j], &c.outs[j], &in.Records[c.outIdx[j]])
+		}
+		clear(c.rawVal)
+		c.rawVal = c.rawVal[:0]
+	} else {
+		for _, r := range c.outs {
+			out.Emit(r)
+		}
 	}
 	c.out.Add(int64(len(c.outs)))
 	clear(c.outs)
 	c.outs = c.outs[:0]
 	return nil
 }
+
+// RawSink receives a chain's outputs as JS values instead of exported Go
+// values, for consumers that read only a few fields (a window combiner).
+// out carries the output's Key, EventTime and Origin (its Value is nil);
+// src is the input record it came from. It is called at the end of
+// Process, in the chain's goroutine; v may be read (Object.Get, Export)
+// only until Process returns, and no JS may be run with it.
+type RawSink func(v goja.Value, out, src *operators.Record)
+
+// SetRawSink sends all further outputs to sink; Process then emits nothing
+// to its Emitter. Dead letters still go to their side outputs.
+func (c *Chain) SetRawSink(sink RawSink) { c.raw = sink }
 
 // handle applies the stage's on_error policy to a failed record.
 func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {

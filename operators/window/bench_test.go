@@ -60,6 +60,15 @@ func (goStage) Process(_ context.Context, in *operators.Batch, out operators.Emi
 	return nil
 }
 
+// combinedGo runs the Go stage, then a Combiner.
+type combinedGo struct{ cb *Combiner }
+
+func (c combinedGo) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) error {
+	var mid operators.Batch
+	goStage{}.Process(ctx, in, operators.EmitterFunc(func(r operators.Record) { mid.Records = append(mid.Records, r) }))
+	return c.cb.Process(ctx, &mid, out)
+}
+
 type shardMsg struct {
 	shard int
 	recs  []operators.Record
@@ -69,7 +78,7 @@ type shardMsg struct {
 // runPipeline runs map → filter → key on 4 shard goroutines, exchanges by
 // key hash to 2 window goroutines (tumbling 1s, count + sum), with the
 // watermark = min over shards of max event time, and returns records/s.
-func runPipeline(b *testing.B, newStage func() stage, perShard int) {
+func runPipeline(b *testing.B, newStage func(*Compiled) stage, perShard int) {
 	const shards, windows, batch = 4, 2, 512
 	inputs := make([][]operators.Record, shards)
 	for s := range inputs {
@@ -121,7 +130,7 @@ func runPipeline(b *testing.B, newStage func() stage, perShard int) {
 		sg.Add(1)
 		go func(s int) {
 			defer sg.Done()
-			st := newStage()
+			st := newStage(comp)
 			parts := make([][]operators.Record, windows)
 			out := operators.EmitterFunc(func(r operators.Record) {
 				h := fnv.New32a()
@@ -173,20 +182,43 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	newChain := func() *js.Chain {
+		c, err := cp.New()
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
 	b.Run("js", func(b *testing.B) {
 		for range b.N {
-			runPipeline(b, func() stage {
-				c, err := cp.New()
+			runPipeline(b, func(*Compiled) stage { return newChain() }, perShard)
+		}
+	})
+	b.Run("js+combine", func(b *testing.B) {
+		for range b.N {
+			runPipeline(b, func(comp *Compiled) stage {
+				cb, err := comp.NewCombiner(newChain())
 				if err != nil {
 					panic(err)
 				}
-				return c
+				return cb
 			}, perShard)
 		}
 	})
 	b.Run("go", func(b *testing.B) {
 		for range b.N {
-			runPipeline(b, func() stage { return goStage{} }, perShard)
+			runPipeline(b, func(*Compiled) stage { return goStage{} }, perShard)
+		}
+	})
+	b.Run("go+combine", func(b *testing.B) {
+		for range b.N {
+			runPipeline(b, func(comp *Compiled) stage {
+				cb, err := comp.NewCombiner(nil)
+				if err != nil {
+					panic(err)
+				}
+				return combinedGo{cb}
+			}, perShard)
 		}
 	})
 }

@@ -45,14 +45,22 @@
 //
 // # Several shards
 //
-// A key's records may arrive from any shard. The supported path is the
-// runtime's exchange by key: every record of a key goes to the same
-// Operator instance (one per keyed task), so each key has one result per
-// window; the data-driven and randomized tests run several instances this
-// way. For a pre-aggregate-and-merge path, aggregates are mergeable and
-// serialisable (aggregate.Instance.Marshal/Unmarshal/Merge, any instance
-// of the same Compiled reads any other's state); no merge operator exists
-// yet.
+// A key's records may arrive from any shard; each key must still yield one
+// result per window. Two paths, both tested against a batch computation
+// with 1–8 shards, 1–4 window instances and random interleavings:
+//
+//   - Exchange by key: every record of a key goes to the same Operator
+//     instance (one per keyed task, chosen by key hash).
+//   - Pre-aggregate and merge: each shard task runs a Combiner, which folds
+//     each batch into one *Partial per key and window; the partials are
+//     exchanged by key like records, and the Operator merges them into its
+//     state (aggregate Merge) under the same watermark and lateness rules.
+//     A late partial sends its records to the late output; with a JS chain
+//     in front those are the chain's input records (keyed), because the
+//     combiner reads the chain's results without exporting them.
+//
+// Aggregates are also serialisable (aggregate.Instance.Marshal), so
+// partial state could cross processes; nothing does that yet.
 //
 // # State
 //

@@ -29,7 +29,8 @@ func (f emitFunc) Emit(r operators.Record) { f(r) }
 // interleavings to 1–4 window instances (exchange by key hash), with
 // watermarks at random moments, and checks the fired results equal a
 // plain batch computation of the same windows: every window once, none
-// late, the same aggregates.
+// late, the same aggregates. Half the runs pre-aggregate each shard batch
+// with a Combiner and exchange *Partial records instead.
 func TestRandomEquivalence(t *testing.T) {
 	runs := 200
 	if testing.Short() {
@@ -38,8 +39,9 @@ func TestRandomEquivalence(t *testing.T) {
 	for seed := range uint64(runs) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := randomConfig(rng)
-		t.Run(fmt.Sprintf("seed=%d/%s", seed, cfg.Kind), func(t *testing.T) {
-			runEquivalence(t, rng, cfg)
+		combine := rng.IntN(2) == 0
+		t.Run(fmt.Sprintf("seed=%d/%s/combine=%v", seed, cfg.Kind, combine), func(t *testing.T) {
+			runEquivalence(t, rng, cfg, combine)
 		})
 	}
 }
@@ -64,7 +66,7 @@ func randomConfig(rng *rand.Rand) Config {
 	return cfg
 }
 
-func runEquivalence(t *testing.T, rng *rand.Rand, cfg Config) {
+func runEquivalence(t *testing.T, rng *rand.Rand, cfg Config, combine bool) {
 	nShards, nInst, nKeys := 1+rng.IntN(8), 1+rng.IntN(4), 1+rng.IntN(20)
 	bound := int64(rng.IntN(3000))
 	// Per shard, event times follow a non-decreasing base minus a jitter
@@ -120,6 +122,12 @@ func runEquivalence(t *testing.T, rng *rand.Rand, cfg Config) {
 	}
 	pos := make([]int, nShards)
 	lastWM := int64(math.MinInt64)
+	combiners := make([]*Combiner, nShards)
+	for s := range combiners {
+		if combiners[s], err = comp.NewCombiner(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for {
 		var live []int
 		for s := range shards {
@@ -133,10 +141,22 @@ func runEquivalence(t *testing.T, rng *rand.Rand, cfg Config) {
 		s := live[rng.IntN(len(live))]
 		n := min(1+rng.IntN(40), len(shards[s])-pos[s])
 		batches := make([]operators.Batch, nInst)
-		for _, r := range shards[s][pos[s] : pos[s]+n] {
+		route := emitFunc(func(r operators.Record) {
 			i := instanceOf(r.Key, nInst)
 			batches[i].Records = append(batches[i].Records, r)
+		})
+		in := shards[s][pos[s] : pos[s]+n]
+		for _, r := range in {
 			maxSeen[s] = max(maxSeen[s], r.EventTime)
+		}
+		if combine {
+			if err := combiners[s].Process(ctx, &operators.Batch{Records: in}, route); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, r := range in {
+				route.Emit(r)
+			}
 		}
 		pos[s] += n
 		if pos[s] == len(shards[s]) {

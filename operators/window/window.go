@@ -140,7 +140,9 @@ func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operat
 			r.Key = k
 		}
 		var err error
-		if op.cfg.Kind == Session {
+		if p, ok := r.Value.(*Partial); ok {
+			err = op.addPartial(r.Key, p)
+		} else if op.cfg.Kind == Session {
 			err = op.addSession(r)
 		} else {
 			err = op.addFixed(r)
@@ -211,22 +213,6 @@ func (op *Operator) addFixed(r *operators.Record) error {
 }
 
 func (op *Operator) addSession(r *operators.Record) error {
-	w := Window{r.EventTime, r.EventTime + op.gap}
-	// Sessions of the key that overlap or touch w merge with it (as in
-	// Flink, [a,b) and [b,c) merge: the gap was not exceeded). A key's
-	// sessions never touch each other, so one pass finds them all.
-	var overlaps []Window
-	for _, o := range op.store.Windows(r.Key) {
-		if o.Start <= w.End && w.Start <= o.End {
-			overlaps = append(overlaps, o)
-			w = Window{min(w.Start, o.Start), max(w.End, o.End)}
-		}
-	}
-	if op.expired(w.End) {
-		op.stats.lateWindows.Add(1)
-		op.lateRecord(r)
-		return nil
-	}
 	accs, err := op.aggs.New()
 	if err != nil {
 		return err
@@ -234,18 +220,68 @@ func (op *Operator) addSession(r *operators.Record) error {
 	if err := op.aggs.Add(accs, r.Value); err != nil {
 		return err
 	}
+	return op.mergeSession(r.Key, Window{r.EventTime, r.EventTime + op.gap}, accs, []operators.Record{*r})
+}
+
+// mergeSession adds the session w of key with accs, merged with every
+// session of the key that overlaps or touches it (as in Flink, [a,b) and
+// [b,c) merge: the gap was not exceeded). A key's sessions never touch
+// each other, so one pass finds them all. If the merged session can no
+// longer change, the records in late are late instead.
+func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumulator, late []operators.Record) error {
+	var overlaps []Window
+	for _, o := range op.store.Windows(key) {
+		if o.Start <= w.End && w.Start <= o.End {
+			overlaps = append(overlaps, o)
+			w = Window{min(w.Start, o.Start), max(w.End, o.End)}
+		}
+	}
+	if op.expired(w.End) {
+		op.stats.lateWindows.Add(1)
+		for i := range late {
+			op.lateRecord(&late[i])
+		}
+		return nil
+	}
 	for _, o := range overlaps {
-		if err := op.aggs.Merge(accs, op.store.Get(r.Key, o).Accs); err != nil {
+		if err := op.aggs.Merge(accs, op.store.Get(key, o).Accs); err != nil {
 			return err
 		}
 	}
 	for _, o := range overlaps {
-		op.store.Delete(r.Key, o)
-		delete(op.dirty, Entry{Key: r.Key, Window: o})
+		op.store.Delete(key, o)
+		delete(op.dirty, Entry{Key: key, Window: o})
 	}
-	op.store.Put(r.Key, w, &State{Accs: accs})
+	op.store.Put(key, w, &State{Accs: accs})
 	if w.End <= op.wm {
-		op.dirty[Entry{Key: r.Key, Window: w}] = struct{}{}
+		op.dirty[Entry{Key: key, Window: w}] = struct{}{}
+	}
+	return nil
+}
+
+// addPartial merges a combiner's pre-aggregate as if its records had come
+// one by one.
+func (op *Operator) addPartial(key string, p *Partial) error {
+	op.stats.in.Add(p.N - 1)
+	if op.cfg.Kind == Session {
+		return op.mergeSession(key, p.Window, p.Accs, p.Records)
+	}
+	w := p.Window
+	if op.expired(w.End) {
+		op.stats.lateWindows.Add(p.N)
+		for i := range p.Records {
+			op.lateRecord(&p.Records[i])
+		}
+		return nil
+	}
+	s := op.store.Get(key, w)
+	if s == nil {
+		op.store.Put(key, w, &State{Accs: p.Accs})
+	} else if err := op.aggs.Merge(s.Accs, p.Accs); err != nil {
+		return err
+	}
+	if w.End <= op.wm {
+		op.dirty[Entry{Key: key, Window: w}] = struct{}{}
 	}
 	return nil
 }
