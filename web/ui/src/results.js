@@ -3,7 +3,7 @@
 // apache-arrow, kept in a bounded store (the last MAX_POINTS windows of at
 // most MAX_KEYS keys, the last TABLE_ROWS rows), drawn with uPlot at most
 // once per animation frame, anomalies marked on the chart.
-import { RecordBatchReader, DataType, TimeUnit } from 'apache-arrow';
+import { RecordBatchReader, DataType } from 'apache-arrow';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h, enc, fmtNum, fmtTime } from './api.js';
@@ -23,17 +23,10 @@ const NOT_AGGREGATES = new Set(['window_start', 'window_end', 'key', 'anomaly_sc
 // Page-wide counters, read by the browser tests and the perf script.
 export const stats = (globalThis.__runnelStats ||= { draws: 0, batches: 0, rows: 0, connects: 0 });
 
-function toMillis(v, type) {
+// apache-arrow already gives timestamps of every unit as epoch ms.
+function toMillis(v) {
   if (v == null) return null;
-  if (v instanceof Date) return v.getTime();
-  const n = Number(v);
-  if (!DataType.isTimestamp(type)) return n;
-  switch (type.unit) {
-    case TimeUnit.SECOND: return n * 1000;
-    case TimeUnit.MICROSECOND: return n / 1000;
-    case TimeUnit.NANOSECOND: return n / 1e6;
-    default: return n;
-  }
+  return v instanceof Date ? v.getTime() : Number(v);
 }
 
 function plain(v) {
@@ -58,13 +51,14 @@ export class Store {
     this.columns = []; // all column names
     this.anomalies = 0;
     this.seq = 0;
+    this.detectField = null; // the aggregate a detect operator scores, from its explanation
   }
 
   ingest(batch) {
     const fields = batch.schema.fields;
     const vecs = fields.map((f) => batch.getChild(f.name));
     const idx = Object.fromEntries(fields.map((f, i) => [f.name, i]));
-    this.columns = fields.map((f) => f.name);
+    this.columns = orderColumns(fields.map((f) => f.name));
     this.numeric = fields.filter((f) => !NOT_AGGREGATES.has(f.name) && isNumeric(f.type)).map((f) => f.name);
     const endI = idx.window_end ?? idx.window_start;
     const keyI = idx.key;
@@ -72,7 +66,7 @@ export class Store {
     for (let r = 0; r < batch.numRows; r++) {
       this.seq++;
       const key = keyI == null ? '' : String(vecs[keyI].get(r));
-      const t = endI == null ? Date.now() : toMillis(vecs[endI].get(r), fields[endI].type);
+      const t = endI == null ? Date.now() : toMillis(vecs[endI].get(r));
       const anomalous = anomI != null && vecs[anomI].get(r) === true;
       if (anomalous) this.anomalies++;
       let k = this.keys.get(key);
@@ -99,8 +93,9 @@ export class Store {
       const row = {};
       for (let c = 0; c < fields.length; c++) {
         const f = fields[c];
-        row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r), f.type) : plain(vecs[c].get(r));
+        row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r)) : plain(vecs[c].get(r));
       }
+      if (!this.detectField && row.explanation && typeof row.explanation.field === 'string') this.detectField = row.explanation.field;
       this.rows.push(row);
     }
     if (this.rows.length > TABLE_ROWS * 2) this.rows.splice(0, this.rows.length - TABLE_ROWS);
@@ -277,7 +272,7 @@ export class ResultsPanel {
     if (have.join() !== cols.join()) {
       this.aggSelect.replaceChildren(...cols.map((c) => h('option', { value: c }, c)));
     }
-    if (!cols.includes(this.col)) this.col = cols[0] || null;
+    if (!cols.includes(this.col)) this.col = cols.includes(this.store.detectField) ? this.store.detectField : cols[0] || null;
     this.aggSelect.value = this.col || '';
   }
 
@@ -336,7 +331,6 @@ export class ResultsPanel {
       }
       if (m.parentNode !== u.over) u.over.append(m);
       m.style.transform = `translate(${left}px, ${top}px)`;
-      m.style.borderColor = u.series[si].stroke();
       m.title = `${u.series[si].label} · ${fmtTime(xv * 1000)} · ${this.col} = ${fmtNum(yv)} (anomaly)`;
       m.hidden = false;
       used++;
@@ -356,6 +350,16 @@ export class ResultsPanel {
     this.tbody.replaceChildren(...rows.map((r) => h('tr', { class: r.is_anomaly === true ? 'anomaly' : null, dataset: { testid: 'result-row' } },
       cols.map((c) => h('td', null, formatCell(c, r[c]))))));
   }
+}
+
+const FIRST = ['window_start', 'window_end', 'key'];
+const LAST = ['is_anomaly', 'anomaly_score', 'expected', 'expected_low', 'expected_high', 'explanation'];
+
+// orderColumns puts the window and key first and the detect verdict last,
+// whatever order the server's schema has.
+export function orderColumns(names) {
+  const rank = (n) => (FIRST.includes(n) ? FIRST.indexOf(n) - 100 : LAST.includes(n) ? 100 + LAST.indexOf(n) : 0);
+  return names.map((n, i) => [n, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map((x) => x[0]);
 }
 
 function formatCell(col, v) {

@@ -1,0 +1,206 @@
+// Browser tests: chromium (Debian's, via playwright-core) drives the UI.
+//
+//   "against runnel serve --demo": the real server (RUNNEL_BIN, or built
+//   with go build) with its demo job; skipped only while the server has no
+//   jobs API (it says so).
+//   "against the fake API": the same walk through against test/fake.mjs,
+//   which makes anomalies and validation errors deterministic.
+//
+// Each walk opens the job list and the demo job, checks the graph's nodes
+// against the API, waits for the chart to draw window results, pauses the
+// table, submits a broken job (the error must show at its line) and then a
+// good one (the page must go to it and show it running), visits the streams
+// pages, saves screenshots to test/screenshots/, and fails on any console
+// error, uncaught exception or failed request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, watchConsole, startRunnel, servesUI, frontFor, setEditorText, uiDir, repoDir, distDir } from './harness.mjs';
+import { startFake } from './fake.mjs';
+
+const shots = join(uiDir, 'test', 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+export function goodJob(name) {
+  return `name: ${name}
+source:
+  generator: {rate: 500, keys: 8}
+  event_time: "r => r.ts"
+  watermark: 1s
+operators:
+  - id: humans
+    filter: "r => !r.user.startsWith('bot-')"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate:
+        views: count
+        p95_ms: p95(latency_ms)
+sinks:
+  - {id: board, dashboard: {title: "UI test"}}
+`;
+}
+
+// badJob has a JavaScript syntax error in the filter (a missing paren).
+export function badJob() {
+  return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
+}
+
+function lineOf(text, needle) {
+  return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+}
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { if (browser) await browser.close(); });
+
+async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  const api = async (p, opts) => { const r = await fetch(base + '/api/v1' + p, opts); return { status: r.status, body: await r.json() }; };
+  try {
+    await t.test('job list shows the demo job', async () => {
+      await page.goto(base + '/');
+      await page.waitForSelector('[data-testid=job-list] [data-testid=job-row]', { timeout: 30000 });
+      const jobs = (await api('/jobs')).body.jobs;
+      const demo = jobs.find((j) => j.name === 'demo') || jobs[0];
+      assert.ok(demo, 'the server lists no job');
+      const row = page.locator(`[data-testid=job-row][data-job-id="${demo.id}"]`);
+      assert.equal(await row.count(), 1);
+      assert.match(await row.innerText(), new RegExp(demo.state));
+      await row.locator('a').click();
+      await page.waitForURL(new RegExp('#/jobs/' + encodeURIComponent(demo.id) + '$'));
+      t.demo = demo;
+    });
+
+    await t.test('job page draws one graph node per operator', async () => {
+      const job = (await api('/jobs/' + encodeURIComponent(t.demo.id))).body;
+      const want = (job.graph && job.graph.length ? job.graph.map((n) => n.id) : job.operators.map((o) => o.ID)).sort();
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=job-graph] [data-testid=graph-node]').length === n, want.length, { timeout: 15000 });
+      const got = (await page.locator('[data-testid=graph-node]').evaluateAll((els) => els.map((e) => e.dataset.nodeId))).sort();
+      assert.deepEqual(got, want);
+      // After two polls the nodes carry rates.
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].some((e) => e.dataset.out && Number(e.dataset.out) > 0), null, { timeout: 15000 });
+    });
+
+    await t.test('the chart draws window results', async () => {
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 2, null, { timeout: windowWaitMs });
+      assert.ok(await page.locator('[data-testid=results-chart] canvas').count() >= 1, 'no chart canvas');
+      const draws = await page.evaluate(() => window.__runnelStats.draws);
+      assert.ok(draws >= 1, `chart drawn ${draws} times`);
+      const aggs = await page.locator('[data-testid=aggregate-select] option').allInnerTexts();
+      assert.ok(aggs.includes('views'), `aggregates offered: ${aggs}`);
+      if (expectAnomaly) {
+        await page.waitForSelector('[data-testid=anomaly-marker]:not([hidden])', { timeout: windowWaitMs });
+      }
+      await page.screenshot({ path: join(shots, `${prefix}-job.png`), fullPage: true });
+    });
+
+    await t.test('the results table can be paused', async () => {
+      await page.waitForSelector('[data-testid=results-table] [data-testid=result-row]', { timeout: windowWaitMs });
+      await page.click('[data-testid=pause-results]');
+      const frozen = await page.locator('[data-testid=results-table] tbody').innerText();
+      const rows = await page.evaluate(() => window.__runnelStats.rows);
+      await page.waitForFunction((n) => window.__runnelStats.rows > n, rows, { timeout: windowWaitMs });
+      await page.waitForTimeout(400); // longer than the table's redraw interval
+      assert.equal(await page.locator('[data-testid=results-table] tbody').innerText(), frozen, 'paused table changed');
+      await page.click('[data-testid=pause-results]');
+      await page.waitForFunction((f) => document.querySelector('[data-testid=results-table] tbody').innerText !== f, frozen, { timeout: windowWaitMs });
+    });
+
+    await t.test('a broken job shows its error at its line', async () => {
+      await page.click('[data-testid=new-job]');
+      await page.waitForSelector('[data-testid=job-editor] .cm-content');
+      const text = badJob();
+      await setEditorText(page, text);
+      await page.click('[data-testid=submit-job]');
+      const err = page.locator('[data-testid=validation-error]').first();
+      await err.waitFor({ timeout: 10000 });
+      const line = lineOf(text, 'filter:');
+      assert.equal(await err.getAttribute('data-line'), String(line), `error text: ${await err.innerText()}`);
+      assert.match(await err.innerText(), new RegExp(`line ${line}`));
+      // The editor marks the line too (a lint range and a gutter marker).
+      await page.waitForSelector('.cm-lintRange-error');
+      assert.ok(await page.locator('.cm-lint-marker-error').count() >= 1, 'no gutter marker');
+      await page.screenshot({ path: join(shots, `${prefix}-editor-error.png`) });
+      // Chromium logs every 4xx answer to fetch; this one is the point of the step.
+      const expected = errors.findIndex((e) => /status of 400 .*\/api\/v1\/jobs\)$/.test(e));
+      assert.ok(expected >= 0, 'the broken job was not answered with a 400');
+      errors.splice(expected, 1);
+    });
+
+    await t.test('a good job is submitted and runs', async () => {
+      const name = `ui-test-${Date.now() % 100000}`;
+      await setEditorText(page, goodJob(name));
+      await page.click('[data-testid=submit-job]');
+      await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: 15000 });
+      const id = decodeURIComponent(page.url().split('#/jobs/')[1]);
+      const job = (await api('/jobs/' + encodeURIComponent(id))).body;
+      assert.equal(job.name, name);
+      await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 15000 });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=graph-node]').length >= 3, null, { timeout: 15000 });
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 1, null, { timeout: windowWaitMs });
+      await page.goto(base + '/#/jobs');
+      await page.waitForSelector(`[data-testid=job-row][data-job-id="${id}"]`);
+    });
+
+    await t.test('streams pages list shards and tail records', async () => {
+      const streams = (await api('/streams')).body.streams;
+      assert.ok(streams.length >= 1, 'no stream to show');
+      await page.goto(base + '/#/streams');
+      await page.waitForSelector('[data-testid=stream-row]');
+      await page.click(`[data-testid=stream-row] a:text("${streams[0].name}")`);
+      const st = (await api('/streams/' + encodeURIComponent(streams[0].name))).body;
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=shard-row]').length === n, st.shards.length);
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=shard-rate]')].every((e) => e.textContent !== '…'), null, { timeout: 10000 });
+      await page.waitForSelector('[data-testid=tail-row]', { timeout: 15000 });
+      await page.screenshot({ path: join(shots, `${prefix}-stream.png`), fullPage: true });
+    });
+
+    await t.test('no console errors', () => {
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+test('UI against the fake API', async (t) => {
+  const fake = await startFake({ distDir, keys: 20, everyMs: 200 });
+  try {
+    await walk(t, { base: fake.url, prefix: 'fake', expectAnomaly: true, windowWaitMs: 15000 });
+  } finally {
+    await fake.close();
+  }
+});
+
+test('UI against runnel serve --demo', async (t) => {
+  const server = await startRunnel({ demo: true });
+  let front = null;
+  try {
+    const probe = await fetch(server.url + '/api/v1/jobs');
+    if (probe.status === 404) {
+      t.skip(`this server has no jobs API yet (GET /api/v1/jobs: ${(await probe.text()).slice(0, 120)})`);
+      return;
+    }
+    let base = server.url;
+    if (!(await servesUI(server.url))) {
+      front = await frontFor(server.url);
+      base = front.url;
+      t.diagnostic('the server does not serve the UI on / yet: serving dist/ from the test and proxying the API');
+    }
+    // A stream with records for the streams pages.
+    await fetch(server.url + '/api/v1/streams', { method: 'POST', body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
+    await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
+    await walk(t, { base, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
+    const shot = join(shots, 'demo-job.png');
+    const doc = join(repoDir, 'docs', 'ui.png');
+    if (existsSync(shot) && (process.env.RUNNEL_UI_DOCS_SCREENSHOT === '1' || !existsSync(doc))) copyFileSync(shot, doc);
+  } finally {
+    if (front) await front.close();
+    await server.close();
+  }
+});
