@@ -10,18 +10,18 @@ import (
 // Method names accepted in Config.Method.
 const (
 	MethodAuto     = "auto"     // the default: currently "ensemble"
+	MethodNovelty  = "novelty"  // distance of a value to the nearest value in its history
+	MethodKNN      = "knn"      // nearest-neighbour distance of the recent shape (shingle)
 	MethodRCF      = "rcf"      // robust random cut forest on shingles
-	MethodKNN      = "knn"      // conformal k-nearest-neighbour distance on shingles
-	MethodRobust   = "robust"   // robust z-score against a rolling median/MAD baseline
-	MethodEnsemble = "ensemble" // calibrated combination of rcf, knn and robust
+	MethodEnsemble = "ensemble" // the most severe of novelty, knn and rcf
 )
 
 // Methods lists the method names, "auto" first.
-var Methods = []string{MethodAuto, MethodRCF, MethodKNN, MethodRobust, MethodEnsemble}
+var Methods = []string{MethodAuto, MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble}
 
 // ConcreteMethods lists the methods that "auto" may resolve to, i.e. every
 // method except "auto" itself.
-var ConcreteMethods = []string{MethodRCF, MethodKNN, MethodRobust, MethodEnsemble}
+var ConcreteMethods = []string{MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble}
 
 // DefaultMethod is what "auto" (or an empty Method) resolves to.
 const DefaultMethod = MethodEnsemble
@@ -41,9 +41,11 @@ type Config struct {
 	// number. Empty means one value named "value".
 	Fields []string
 
-	// ShingleSize is how many consecutive points form one sample for rcf and
-	// knn (default 8); 1 disables shingling.
-	ShingleSize int
+	// ShingleSize is how many elements form one sample (shingle) for rcf
+	// and knn (default 8), and Segment how many consecutive points each
+	// element averages (default 4): a shingle covers ShingleSize×Segment
+	// points. ShingleSize 1 and Segment 1 disable shingling.
+	ShingleSize, Segment int
 	// Trees and SampleSize size the random cut forest (defaults 40 and 256):
 	// each tree holds the last SampleSize shingles.
 	Trees, SampleSize int
@@ -59,25 +61,26 @@ type Config struct {
 // Defaults for Config fields left zero.
 const (
 	DefaultShingleSize = 8
-	DefaultTrees       = 40
-	DefaultSampleSize  = 256
-	DefaultNeighbours  = 3
-	DefaultHistory     = 600
+	DefaultSegment     = 4
+	DefaultTrees       = 30
+	DefaultSampleSize  = 512
+	DefaultNeighbours  = 1
+	DefaultHistory     = 2000
 	DefaultSuppress    = 200
 )
 
-// DefaultThreshold returns the default Threshold of a method: the threshold
-// that maximised its NAB standard-profile score (see docs/anomaly.md).
+// DefaultThreshold returns the default Threshold of a method: a little
+// stricter than the threshold that maximised its NAB standard-profile score,
+// so that plain noise and unbroken seasonality stay below it (see
+// docs/anomaly.md for the measured optima).
 func DefaultThreshold(method string) float64 {
 	switch resolve(method) {
-	case MethodRCF:
-		return 0.6
 	case MethodKNN:
 		return 0.6
-	case MethodRobust:
-		return 0.6
-	default:
-		return 0.6
+	case MethodRCF:
+		return 0.7
+	default: // novelty, ensemble
+		return 0.65
 	}
 }
 
@@ -110,6 +113,7 @@ func (c Config) Validate() error {
 		v, lo, hi int
 	}{
 		{"shingle_size", c.ShingleSize, 0, 64},
+		{"segment", c.Segment, 0, 64},
 		{"trees", c.Trees, 0, 1000},
 		{"sample_size", c.SampleSize, 0, 1 << 16},
 		{"neighbours", c.Neighbours, 0, 100},
@@ -145,7 +149,13 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
+	if c.Method == MethodRCF {
+		// The forest scores best on short raw shingles (docs/anomaly.md).
+		def(&c.ShingleSize, 4)
+		def(&c.Segment, 1)
+	}
 	def(&c.ShingleSize, DefaultShingleSize)
+	def(&c.Segment, DefaultSegment)
 	def(&c.Trees, DefaultTrees)
 	def(&c.SampleSize, DefaultSampleSize)
 	def(&c.Neighbours, DefaultNeighbours)

@@ -12,8 +12,7 @@ type Detector interface {
 	// Score scores one point and then learns from it. values holds one
 	// value per Config.Fields, in that order; NaN and ±Inf are treated as
 	// missing and replaced by the field's previous value. Points must come
-	// in time order; ts is used only to reject nothing and is kept for
-	// future time-aware methods.
+	// in time order; the methods use their order, not ts.
 	Score(ts time.Time, values []float64) Result
 	// MarshalBinary serialises the detector's learned state, for
 	// checkpoints. Restore with the same Config brings it back.
@@ -26,9 +25,9 @@ type Result struct {
 	Score float64
 	// IsAnomaly is Score >= Config.Threshold.
 	IsAnomaly bool
-	// Expected is each field's expected value (rolling median), and
-	// [Low, High] the range a normal value falls in (median ± 3 robust
-	// standard deviations).
+	// Expected is each field's expected value (the median of its recent
+	// values), and [Low, High] the range a normal value falls in (median ±
+	// 3 robust standard deviations).
 	Expected, Low, High []float64
 	Explanation         Explanation
 }
@@ -49,13 +48,23 @@ type Explanation struct {
 	Contributions []float64
 }
 
-// Window lengths shared by the methods.
-const (
+// Tuning shared by the methods. The alarm levels put each method's
+// NAB-optimal threshold near a score of 0.5 (see docs/anomaly.md).
+var (
 	baselineSize = 64   // points in the rolling median/MAD baseline
-	calShort     = 6    // raw scores averaged before calibration
-	calHistory   = 1000 // short-term averages the calibration compares against
-	calWarmup    = 100  // raw scores before the calibrated score leaves 0
-	zScale       = 4.0  // score = z / (z + zScale)
+	warmup       = 50   // points scored 0 while the value range settles
+	calShort     = 1    // raw RCF scores averaged before calibration
+	calHistory   = 1000 // raw RCF scores the calibration compares against
+	calWarmup    = 100  // raw RCF scores before the calibration leaves 0
+	noveltyAlarm = 0.02 // novelty distance (fraction of range) scored 0.5
+	knnAlarm     = 0.25 // knn distance (fraction of range) scored 0.5
+	rcfAlarm     = 4.0  // RCF standard score scored 0.5
+	maxSeverity  = 1e6  // cap on severities, for zero-range series
+	noiseGate    = 0.8  // novelty distance (noise scales) scored 0.5
+	knnAlarmLow  = 0.06
+	knnZAlarm    = 5.0
+	jumpRange    = 0.0
+	jumpNoise    = 3.0
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -64,6 +73,7 @@ type detector struct {
 	cfg Config
 	st  *state
 	rng *rand.Rand
+	inv []float64 // scratch: 1/range per shingle coordinate
 }
 
 // state is everything a detector learns; it is what MarshalBinary writes.
@@ -73,11 +83,15 @@ type state struct {
 	Fields  int
 	Seen    int64
 	Last    []float64 // last finite value per field
-	Shingle []float64 // the last ShingleSize points, oldest first
+	Lo, Hi  []float64 // smallest and largest value seen per field
+	Window  []float64 // the last ShingleSize×Segment points, oldest first
+	Shingle []float64 // Window as ShingleSize segment means, oldest first
 	Base    *baseline
-	Forest  *forest
+	Novelty *knn
 	KNN     *knn
-	Cal     []*calibrator // per model: rcf, knn, robust (nil if unused)
+	Forest  *forest
+	Cal     *calibrator // for the forest's raw scores
+	KCal    *calibrator // for the knn distances
 	Sup     *suppressor
 	PCG     []byte
 	pcg     *rand.PCG
@@ -85,13 +99,23 @@ type state struct {
 
 const stateVersion = 1
 
-// Model indices into state.Cal.
-const (
-	modelRCF = iota
-	modelKNN
-	modelRobust
-	numModels
-)
+// uses says which models a method runs.
+type uses struct{ novelty, knn, rcf bool }
+
+func models(method string) uses {
+	switch method {
+	case MethodNovelty:
+		return uses{novelty: true}
+	case MethodKNN:
+		return uses{knn: true}
+	case MethodRCF:
+		return uses{rcf: true}
+	default:
+		return ensembleModels
+	}
+}
+
+var ensembleModels = uses{true, true, false}
 
 // New returns a detector for cfg, or an error if cfg is invalid.
 func New(cfg Config) (Detector, error) {
@@ -106,39 +130,29 @@ func New(cfg Config) (Detector, error) {
 		Method:  c.Method,
 		Fields:  nf,
 		Last:    make([]float64, nf),
+		Lo:      make([]float64, nf),
+		Hi:      make([]float64, nf),
+		Window:  make([]float64, dim*c.Segment),
 		Shingle: make([]float64, dim),
 		Base:    newBaseline(nf, baselineSize),
-		Cal:     make([]*calibrator, numModels),
 		Sup:     &suppressor{Span: c.Suppress},
 	}
 	st.pcg = rand.NewPCG(uint64(c.Seed), 0x52554e4e454c) // "RUNNEL"
-	use := models(c.Method)
-	if use[modelRCF] {
-		st.Forest = newForest(dim, c.Trees, c.SampleSize)
+	u := models(c.Method)
+	if u.novelty {
+		st.Novelty = newKNN(nf, 1, c.History, 1)
 	}
-	if use[modelKNN] {
-		st.KNN = newKNN(dim, c.Neighbours, c.History, c.ShingleSize)
-	}
-	for m, on := range use {
-		if on {
-			st.Cal[m] = newCalibrator(calShort, calHistory, calWarmup)
+	if u.knn {
+		st.KNN = newKNN(dim, c.Neighbours, c.History, c.ShingleSize*c.Segment)
+		if knnZAlarm > 0 {
+			st.KCal = newCalibrator(1, calHistory, calWarmup)
 		}
 	}
-	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
-}
-
-// models says which models a method runs.
-func models(method string) [numModels]bool {
-	switch method {
-	case MethodRCF:
-		return [numModels]bool{modelRCF: true}
-	case MethodKNN:
-		return [numModels]bool{modelKNN: true}
-	case MethodRobust:
-		return [numModels]bool{modelRobust: true}
-	default:
-		return [numModels]bool{true, true, true}
+	if u.rcf {
+		st.Forest = newForest(dim, c.Trees, c.SampleSize)
+		st.Cal = newCalibrator(calShort, calHistory, calWarmup)
 	}
+	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
 
 func (d *detector) Score(_ time.Time, values []float64) Result {
@@ -155,49 +169,118 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		}
 		x[i] = v
 		st.Last[i] = v
+		if st.Seen == 0 {
+			st.Lo[i], st.Hi[i] = v, v
+		}
+		st.Lo[i] = min(st.Lo[i], v)
+		st.Hi[i] = max(st.Hi[i], v)
 	}
 	res := d.explain(x)
-
-	copy(st.Shingle, st.Shingle[nf:])
-	copy(st.Shingle[len(st.Shingle)-nf:], x)
-	st.Seen++
-	full := st.Seen >= int64(c.ShingleSize)
-
-	zsum, zn := 0.0, 0
-	if st.Forest != nil && full {
-		zsum += st.Cal[modelRCF].update(st.Forest.update(st.Shingle, d.rng))
-		zn++
-	}
-	if st.KNN != nil && full {
-		zsum += st.Cal[modelKNN].update(st.KNN.update(st.Shingle))
-		zn++
-	}
-	if cal := st.Cal[modelRobust]; cal != nil {
-		zsum += cal.update(d.robustRaw(x, res))
-		zn++
-	}
 	st.Base.add(x)
 
-	score := 0.0
-	if zn > 0 {
-		z := zsum / float64(zn)
-		score = z / (z + zScale)
+	copy(st.Window, st.Window[nf:])
+	copy(st.Window[len(st.Window)-nf:], x)
+	st.Seen++
+	full := st.Seen >= int64(len(st.Window)/nf)
+	if full {
+		d.segmentMeans()
 	}
+	inv := d.inverseRanges()
+
+	// Each model gives a severity: 1 at its alarm level, 0 for nothing.
+	sev := 0.0
+	if st.Novelty != nil {
+		if r := st.Novelty.update(x, inv[:nf]); r >= 0 {
+			s := r / noveltyAlarm
+			if noiseGate > 0 && st.Base.Count > 2 {
+				// r is in units of the range; compare it with the noise too,
+				// so that a new record of plain noise is not an alarm.
+				g := 0.0
+				for f := range nf {
+					g = max(g, st.Base.noise(f)*inv[f])
+				}
+				if g > 0 {
+					s = min(s, r/(noiseGate*g))
+				}
+			}
+			sev = max(sev, s)
+		}
+	}
+	if jumpRange > 0 && st.Seen > 1 {
+		// A jump from the previous value that is large both against the
+		// range and against the noise: a spike or a step, even inside the
+		// range seen so far.
+		for f := range nf {
+			j := math.Abs(x[f] - st.Window[len(st.Window)-2*nf+f])
+			s := j * inv[f] / jumpRange
+			if g := st.Base.noise(f); g > 0 {
+				s = min(s, j/(jumpNoise*g))
+			}
+			sev = max(sev, s)
+		}
+	}
+	if st.KNN != nil && full {
+		if r := st.KNN.update(st.Shingle, inv); r >= 0 {
+			s := r / knnAlarm
+			if st.KCal != nil {
+				// A smaller shape change still alarms when it is extreme
+				// for this series' own shape distances.
+				z := st.KCal.update(r)
+				s = max(s, min(r/knnAlarmLow, z/knnZAlarm))
+			}
+			sev = max(sev, s)
+		}
+	}
+	if st.Forest != nil && full {
+		z := st.Cal.update(st.Forest.update(st.Shingle, d.rng))
+		sev = max(sev, z/rcfAlarm)
+	}
+	if st.Seen <= int64(warmup) {
+		sev = 0
+	}
+	sev = min(sev, maxSeverity)
 	if st.Sup.Span > 0 {
-		score = st.Sup.apply(score)
+		sev = st.Sup.apply(sev)
 	}
+	score := sev / (sev + 1)
 	res.Score = score
 	res.IsAnomaly = score >= c.Threshold
 	return res
 }
 
-// robustRaw is the largest robust z-score of a field against the baseline.
-func (d *detector) robustRaw(x []float64, res Result) float64 {
-	raw := 0.0
-	for f, v := range x {
-		raw = math.Max(raw, robustZ(v, res.Expected[f], (res.High[f]-res.Low[f])/6))
+// segmentMeans sets the shingle to the piecewise aggregate of the window:
+// the mean of each run of Segment points, per field. Averaging lets a short
+// shingle cover a long stretch (a good part of a season) with less noise.
+func (d *detector) segmentMeans() {
+	st, seg := d.st, d.cfg.Segment
+	nf := st.Fields
+	for j := range len(st.Shingle) / nf {
+		for f := range nf {
+			sum := 0.0
+			for k := range seg {
+				sum += st.Window[(j*seg+k)*nf+f]
+			}
+			st.Shingle[j*nf+f] = sum / float64(seg)
+		}
 	}
-	return raw
+}
+
+// inverseRanges returns, per shingle coordinate, 1 / the observed range of
+// its field, so that distances are fractions of the range and fields of
+// different units compare. A field that has not varied gets a tiny range:
+// any change of a constant series is an anomaly.
+func (d *detector) inverseRanges() []float64 {
+	st := d.st
+	if len(d.inv) != len(st.Shingle) {
+		d.inv = make([]float64, len(st.Shingle))
+	}
+	for i := range d.inv {
+		f := i % st.Fields
+		r := st.Hi[f] - st.Lo[f]
+		r = max(r, 1e-9*(math.Abs(st.Hi[f])+math.Abs(st.Lo[f])), 1e-300)
+		d.inv[i] = 1 / r
+	}
+	return d.inv
 }
 
 func robustZ(v, med, scale float64) float64 {

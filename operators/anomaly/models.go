@@ -20,44 +20,52 @@ func newKNN(dim, k, size, skip int) *knn {
 	return &knn{Dim: dim, K: k, Size: size, Skip: skip, Buf: make([]float64, size*dim)}
 }
 
-func (m *knn) update(p []float64) float64 {
+// update returns the root-mean-square per-coordinate distance from p to
+// its K nearest stored shingles, each coordinate scaled by inv, then
+// stores p. It returns -1 while fewer than K candidates are stored.
+func (m *knn) update(p, inv []float64) float64 {
 	n := int(min(m.Count, int64(m.Size)))
 	cands := n - m.Skip
-	raw := 0.0
+	raw := -1.0
 	if cands >= m.K {
 		if cap(m.best) < m.K {
 			m.best = make([]float64, 0, m.K)
 		}
 		best := m.best[:0]
-		// Candidates are the stored shingles older than the Skip newest.
-		for j := range cands {
-			idx := int((m.Count - 1 - int64(m.Skip) - int64(j)) % int64(m.Size))
-			q := m.Buf[idx*m.Dim : idx*m.Dim+m.Dim]
-			d := 0.0
-			for i, v := range p {
-				e := v - q[i]
-				d += e * e
+		// Candidates are the stored shingles older than the Skip newest:
+		// a ring segment of length cands from the oldest slot, which may
+		// wrap once. Their order does not matter.
+		start := int((m.Count - int64(n)) % int64(m.Size))
+		first := min(cands, m.Size-start)
+		for _, seg := range [2][2]int{{start, start + first}, {0, cands - first}} {
+			for slot := seg[0]; slot < seg[1]; slot++ {
+				q := m.Buf[slot*m.Dim : slot*m.Dim+m.Dim]
+				d := 0.0
+				for i, v := range p {
+					e := (v - q[i]) * inv[i]
+					d += e * e
+				}
+				if len(best) < m.K {
+					best = append(best, d)
+					slices.Sort(best)
+					continue
+				}
+				if d >= best[len(best)-1] {
+					continue
+				}
+				i := len(best) - 1
+				for i > 0 && best[i-1] > d {
+					best[i] = best[i-1]
+					i--
+				}
+				best[i] = d
 			}
-			if len(best) < m.K {
-				best = append(best, d)
-				slices.Sort(best)
-				continue
-			}
-			if d >= best[len(best)-1] {
-				continue
-			}
-			i := len(best) - 1
-			for i > 0 && best[i-1] > d {
-				best[i] = best[i-1]
-				i--
-			}
-			best[i] = d
 		}
 		sum := 0.0
 		for _, d := range best {
 			sum += d
 		}
-		raw = math.Sqrt(sum / float64(len(best)))
+		raw = math.Sqrt(sum / float64(len(best)*m.Dim))
 		m.best = best
 	}
 	slot := int(m.Count % int64(m.Size))
@@ -100,6 +108,30 @@ func (b *baseline) stats(f int) (med, scale float64) {
 	scale = 1.4826 * median(s)
 	b.scratch = s
 	return med, scale
+}
+
+// noise returns field f's robust noise scale: the median absolute
+// difference between successive stored values, scaled to a standard
+// deviation (÷ 0.6745·√2).
+func (b *baseline) noise(f int) float64 {
+	n := int(min(b.Count, int64(b.Size)))
+	if n < 3 {
+		return 0
+	}
+	s := b.scratch[:0]
+	oldest := int(b.Count % int64(b.Size))
+	if b.Count < int64(b.Size) {
+		oldest = 0
+	}
+	prev := b.Buf[oldest*b.Fields+f]
+	for i := 1; i < n; i++ {
+		v := b.Buf[((oldest+i)%b.Size)*b.Fields+f]
+		s = append(s, math.Abs(v-prev))
+		prev = v
+	}
+	slices.Sort(s)
+	b.scratch = s
+	return median(s) / (0.6745 * math.Sqrt2)
 }
 
 func (b *baseline) add(x []float64) {
@@ -182,10 +214,10 @@ func (c *calibrator) update(raw float64) float64 {
 	return z
 }
 
-// suppressor damps a score that is no higher than one already seen within
-// the last Span points, so that one incident is reported once and only a
-// worsening is reported again. Peaks is a decreasing deque of (point,
-// score) pairs.
+// suppressor divides by damp the severity of a point that is no more severe
+// than one already seen within the last Span points, so that one incident
+// is reported once and a repeat only if it is far past the alarm level.
+// At and Peak form a decreasing deque of (point, severity) pairs.
 type suppressor struct {
 	Span  int
 	Count int64
@@ -193,8 +225,8 @@ type suppressor struct {
 	Peak  []float64
 }
 
-// damp is the factor applied to suppressed scores.
-const damp = 0.25
+// damp divides suppressed severities.
+var damp = 3.0
 
 func (s *suppressor) apply(score float64) float64 {
 	for len(s.At) > 0 && s.At[0] <= s.Count-int64(s.Span) {
@@ -202,7 +234,7 @@ func (s *suppressor) apply(score float64) float64 {
 	}
 	out := score
 	if len(s.Peak) > 0 && score <= s.Peak[0] {
-		out = score * damp
+		out = score / damp
 	}
 	for len(s.Peak) > 0 && s.Peak[len(s.Peak)-1] <= score {
 		s.At, s.Peak = s.At[:len(s.At)-1], s.Peak[:len(s.Peak)-1]

@@ -97,15 +97,25 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 		for d := range dim {
 			total += max(hi[d], p[d]) - min(lo[d], p[d])
 		}
-		if total == 0 { // p duplicates this leaf's point
+		if total == 0 && t.CutDim[node] < 0 { // p duplicates this leaf's point
 			for a := node; a >= 0; a = t.Parent[a] {
 				t.Mass[a]++
 			}
 			t.LeafOf[slot] = node
 			return node
 		}
-		cutDim, cutVal := -1, 0.0
-		for cutDim < 0 { // retried only if rounding lets r pass every span
+		// Draw a cut over the box of the node's points and p. It either
+		// separates p from them (p becomes a new leaf beside the node) or
+		// falls inside their box (follow the node's own cut down). A draw
+		// that rounding leaves ambiguous is redrawn.
+		const (
+			redraw = iota
+			left
+			right
+			down
+		)
+		outcome, cutDim, cutVal := redraw, 0, 0.0
+		for outcome == redraw {
 			r := rng.Float64() * total
 			for d := range dim {
 				l := min(lo[d], p[d])
@@ -116,14 +126,16 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 				}
 				r -= span
 			}
+			switch d := cutDim; {
+			case p[d] < lo[d] && p[d] <= cutVal && cutVal < lo[d]:
+				outcome = left
+			case p[d] > hi[d] && hi[d] <= cutVal && cutVal < p[d]:
+				outcome = right
+			case lo[d] <= cutVal && cutVal < hi[d] && t.CutDim[node] >= 0:
+				outcome = down
+			}
 		}
-		var leftSide bool
-		switch {
-		case cutVal < lo[cutDim]:
-			leftSide = true
-		case cutVal >= hi[cutDim]:
-			leftSide = false
-		default:
+		if outcome == down {
 			if p[t.CutDim[node]] <= t.CutVal[node] {
 				node = t.Left[node]
 			} else {
@@ -131,10 +143,7 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 			}
 			continue
 		}
-		if !leftSide && cutVal >= p[cutDim] {
-			// Rounding put the cut on p; keep p strictly right of it.
-			cutVal = hi[cutDim]
-		}
+		leftSide := outcome == left
 		leaf := t.newLeaf(p, dim)
 		b := t.alloc(dim)
 		parent := t.Parent[node]

@@ -63,24 +63,28 @@ func (st *state) check(c Config) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadState, what) }
 	nf := st.Fields
 	dim := nf * c.ShingleSize
-	if len(st.Last) != nf || len(st.Shingle) != dim || st.Base == nil || st.Sup == nil ||
-		len(st.Cal) != numModels {
+	if len(st.Last) != nf || len(st.Lo) != nf || len(st.Hi) != nf || len(st.Shingle) != dim ||
+		len(st.Window) != dim*c.Segment ||
+		st.Base == nil || st.Sup == nil {
 		return bad("shape does not match the config")
 	}
 	if st.Base.Fields != nf || st.Base.Size <= 0 || len(st.Base.Buf) != nf*st.Base.Size {
 		return bad("baseline shape")
 	}
-	use := models(st.Method)
-	for m, on := range use {
-		cal := st.Cal[m]
-		if on != (cal != nil) {
-			return bad("calibrators do not match the method")
-		}
-		if cal != nil && (cal.Short <= 0 || cal.Size <= 0 || len(cal.Recent) != cal.Short || len(cal.Hist) != cal.Size) {
-			return bad("calibrator shape")
+	u := models(st.Method)
+	if u.novelty {
+		k := st.Novelty
+		if k == nil || k.Dim != nf || k.K <= 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim {
+			return bad("novelty shape")
 		}
 	}
-	if use[modelRCF] {
+	if u.knn {
+		k := st.KNN
+		if k == nil || k.Dim != dim || k.K <= 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim {
+			return bad("knn shape")
+		}
+	}
+	if u.rcf {
 		f := st.Forest
 		if f == nil || f.Dim != dim || f.Size <= 0 || len(f.Trees) == 0 {
 			return bad("forest shape")
@@ -90,11 +94,9 @@ func (st *state) check(c Config) error {
 				return err
 			}
 		}
-	}
-	if use[modelKNN] {
-		k := st.KNN
-		if k == nil || k.Dim != dim || k.K <= 0 || k.Size <= 0 || len(k.Buf) != k.Size*k.Dim {
-			return bad("knn shape")
+		cal := st.Cal
+		if cal == nil || cal.Short <= 0 || cal.Size <= 0 || len(cal.Recent) != cal.Short || len(cal.Hist) != cal.Size {
+			return bad("calibrator shape")
 		}
 	}
 	if len(st.Sup.At) != len(st.Sup.Peak) {

@@ -1,0 +1,40 @@
+package anomaly
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// BenchmarkScore measures points scored per second, per method, on one
+// core, for a noisy daily-seasonal series with occasional spikes.
+func BenchmarkScore(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	series := make([]float64, 20000)
+	for i := range series {
+		series[i] = 50 + 20*math.Sin(2*math.Pi*float64(i)/288) + rng.NormFloat64()
+		if i%997 == 0 {
+			series[i] += 40
+		}
+	}
+	t0 := time.Unix(0, 0)
+	for _, m := range ConcreteMethods {
+		b.Run(m, func(b *testing.B) {
+			d, err := New(Config{Method: m, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Fill the models' windows first so the steady state is timed.
+			for i := range 3000 {
+				d.Score(t0, series[i:i+1])
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				j := 3000 + i%(len(series)-3000)
+				d.Score(t0, series[j:j+1])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+		})
+	}
+}
