@@ -116,7 +116,8 @@ type Result struct {
 	// Threshold are detections. +Inf when detecting nothing is best.
 	Threshold float64
 	// Raw is the summed weighted score at Threshold; Null and Perfect are the
-	// raw scores of the null and the perfect detector.
+	// raw scores of the null detector (a constant score: it detects nothing,
+	// or everything if that scores higher) and of the perfect detector.
 	Raw, Null, Perfect float64
 	// Normalised is 100 * (Raw - Null) / (Perfect - Null).
 	Normalised float64
@@ -168,6 +169,9 @@ func Score(files []File, p Profile) Result {
 			best, bestThr = total, r.score
 		}
 	}
+	// The null detector gives every row the same score, so the best it can
+	// do is detect nothing or everything.
+	null = max(null, total)
 	res := Result{Profile: p, Threshold: bestThr, Raw: best, Null: null, Perfect: perfect}
 	if perfect > null {
 		res.Normalised = 100 * (best - null) / (perfect - null)
