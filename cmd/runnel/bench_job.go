@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/runnel-dev/runnel/jobs"
@@ -41,6 +43,7 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	n := fs.Int("records", 1_000_000, "records in the log")
 	keys := fs.Int("keys", 1000, "distinct window keys")
 	shards := fs.Int("shards", 4, "shards of the stream")
+	latFor := fs.Duration("latency", 10*time.Second, "then measure put → window state latency at 70% of the JS job's maximum rate for this long (0: skip)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -81,7 +84,110 @@ to end (first record read to last record counted by the window) and the ratio.`)
 		return err
 	}
 	fmt.Printf("  native go:  %.0f records/s\n  javascript / native = %.2f\n", goRate, jsRate/goRate)
+	if *latFor <= 0 {
+		return nil
+	}
+	rate := 0.7 * jsRate
+	p50, p99, err := latencyRun(st, *keys, *shards, rate, *latFor)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  put → window state (JS job, %.0f records/s = 70%% of its maximum, %v): p50 %v, p99 %v\n", rate, *latFor, p50, p99)
 	return nil
+}
+
+// latencyRun puts records at rate into a fresh stream read by the JS job
+// and measures, per put, the time from the start of the put until the
+// window operator has counted its records.
+func latencyRun(st *streams.Store, keys, shards int, rate float64, dur time.Duration) (p50, p99 time.Duration, err error) {
+	if _, err := st.CreateStream("latency", shards, streams.CreateOptions{}); err != nil {
+		return 0, 0, err
+	}
+	spec, err := jobs.Parse([]byte(strings.Replace(benchJobYAML, "stream: bench", "stream: latency, start: latest", 1)))
+	if err != nil {
+		return 0, 0, err
+	}
+	built, err := jobs.Build(spec, jobs.Env{Store: st})
+	if err != nil {
+		return 0, 0, err
+	}
+	j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		j.Stop(ctx)
+	}()
+	type put struct {
+		start time.Time
+		upTo  int64 // records counted by the window once this put is in
+	}
+	puts := make(chan put, 10000)
+	const tick = 10 * time.Millisecond
+	per := max(1, int(rate*tick.Seconds()))
+	go func() {
+		defer close(puts)
+		var total int64
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		end := time.Now().Add(dur)
+		for now := range t.C {
+			if now.After(end) {
+				return
+			}
+			batch := make([]streams.PutRecord, per)
+			for i := range batch {
+				data := fmt.Appendf(nil, `{"page":"/p/%d","user":"u-1","ms":1,"status":200,"ts":%d,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`, i%keys, now.UnixMilli())
+				batch[i] = streams.PutRecord{PartitionKey: fmt.Sprint(i), Data: data}
+			}
+			start := time.Now()
+			if _, err := st.Put(context.Background(), "latency", batch); err != nil {
+				return
+			}
+			total += int64(per)
+			puts <- put{start, total}
+		}
+	}()
+	var lat []time.Duration
+	var pending []put
+	open := true
+	for open || len(pending) > 0 {
+		for {
+			select {
+			case p, ok := <-puts:
+				if !ok {
+					open = false
+				} else {
+					pending = append(pending, p)
+				}
+				continue
+			default:
+			}
+			break
+		}
+		var in int64
+		for _, o := range j.Status().Operators {
+			if o.ID == "per-page" {
+				in = o.In
+			}
+		}
+		now := time.Now()
+		for len(pending) > 0 && pending[0].upTo <= in {
+			lat = append(lat, now.Sub(pending[0].start))
+			pending = pending[1:]
+		}
+		if len(pending) > 0 && now.Sub(pending[0].start) > time.Minute {
+			return 0, 0, fmt.Errorf("records put a minute ago are not counted by the window yet")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	if len(lat) == 0 {
+		return 0, 0, fmt.Errorf("no put measured")
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	return lat[len(lat)/2], lat[len(lat)*99/100], nil
 }
 
 func fillBenchStream(st *streams.Store, n, keys, shards int) (int, error) {
