@@ -213,13 +213,15 @@ export class ResultsPanel {
         if (this.closed) return;
         if (!received) { this.store.reset(); received = true; }
         this.store.ingest(batch);
-        this.status.textContent = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+        this.live = true;
         this.dirty();
       }
       if (this.closed) return;
+      this.live = false;
       this.status.textContent = this.jobState === 'running' ? 'stream ended; reconnecting…' : `job ${this.jobState}`;
     } catch (e) {
       if (this.closed || e.name === 'AbortError') return;
+      this.live = false;
       this.status.textContent = 'results unavailable: ' + e.message + ' (retrying)';
     }
     if (!this.closed && (this.jobState === 'running' || !received)) {
@@ -254,7 +256,14 @@ export class ResultsPanel {
   render() {
     this.frame = 0;
     const now = performance.now();
-    if (this.chartDirty) { this.chartDirty = false; this.renderChart(now); }
+    if (this.chartDirty) {
+      this.chartDirty = false;
+      this.renderChart(now);
+      if (this.live) {
+        const text = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+        if (this.status.textContent !== text) this.status.textContent = text;
+      }
+    }
     if (this.tableDirty && !this.paused) {
       if (now - this.lastTable >= TABLE_EVERY_MS) {
         this.tableDirty = false;
@@ -316,39 +325,60 @@ export class ResultsPanel {
   }
 
   // placeMarkers positions one pooled <div> per anomalous point over the
-  // plot; markers outside the visible range are hidden.
+  // plot (only a transform changes per frame, so no layout is forced);
+  // markers past the visible area are hidden. Titles are set on hover.
   placeMarkers(u) {
     const marks = (this.marks || []).slice(-MAX_MARKERS);
+    const w = u.bbox.width / uPlot.pxRatio, ht = u.bbox.height / uPlot.pxRatio;
     let used = 0;
     for (const [xi, si] of marks) {
       const xv = u.data[0][xi], yv = u.data[si][xi];
       const left = u.valToPos(xv, 'x'), top = u.valToPos(yv, 'y');
-      if (!(left >= 0 && top >= 0 && left <= u.over.clientWidth + 1 && top <= u.over.clientHeight + 1)) continue;
+      if (!(left >= -1 && top >= -1 && left <= w + 1 && top <= ht + 1)) continue;
       let m = this.markerPool[used];
       if (!m) {
         m = h('div', { class: 'anomaly-marker', dataset: { testid: 'anomaly-marker' } });
+        m.addEventListener('mouseenter', () => {
+          const [x, y, label] = m.point;
+          m.title = `${label} · window end ${fmtTime(x * 1000)} · ${this.col} = ${fmtNum(y)} (anomaly)`;
+        });
         this.markerPool.push(m);
       }
       if (m.parentNode !== u.over) u.over.append(m);
+      m.point = [xv, yv, u.series[si].label];
       m.style.transform = `translate(${left}px, ${top}px)`;
-      m.title = `${u.series[si].label} · ${fmtTime(xv * 1000)} · ${this.col} = ${fmtNum(yv)} (anomaly)`;
-      m.hidden = false;
+      if (m.hidden) m.hidden = false;
       used++;
     }
-    for (let i = used; i < this.markerPool.length; i++) this.markerPool[i].hidden = true;
-    this.chartBox.dataset.anomalies = String(used);
+    for (let i = used; i < this.markerPool.length; i++) if (!this.markerPool[i].hidden) this.markerPool[i].hidden = true;
+    if (this.shownMarkers !== used) { this.shownMarkers = used; this.chartBox.dataset.anomalies = String(used); }
   }
 
+  // renderTable rewrites the text of a fixed set of rows in place; only
+  // cells whose text changed are touched.
   renderTable() {
     const cols = this.store.columns;
     if (!cols.length) return;
     if (this.thead.dataset.cols !== cols.join()) {
       this.thead.dataset.cols = cols.join();
       this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', null, c))));
+      this.tbody.replaceChildren();
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();
-    this.tbody.replaceChildren(...rows.map((r) => h('tr', { class: r.is_anomaly === true ? 'anomaly' : null, dataset: { testid: 'result-row' } },
-      cols.map((c) => h('td', null, formatCell(c, r[c]))))));
+    while (this.tbody.rows.length < rows.length) {
+      this.tbody.append(h('tr', { dataset: { testid: 'result-row' } }, cols.map(() => h('td'))));
+    }
+    while (this.tbody.rows.length > rows.length) this.tbody.lastChild.remove();
+    rows.forEach((r, i) => {
+      const tr = this.tbody.rows[i];
+      const anomalous = r.is_anomaly === true;
+      if (tr.classList.contains('anomaly') !== anomalous) tr.classList.toggle('anomaly', anomalous);
+      cols.forEach((c, j) => {
+        const text = formatCell(c, r[c]);
+        const td = tr.cells[j];
+        if (td.textContent !== text) td.textContent = text;
+      });
+    });
   }
 }
 

@@ -1,0 +1,92 @@
+// Performance of the job page under load, against the fake API (the load
+// is set there, not by the job runtime):
+//
+//   node test/perf.mjs                    # defaults below
+//   PERF_KEYS=100 PERF_UPDATE_MS=10 PERF_RATE_SECONDS=10 \
+//   PERF_MEM_UPDATE_MS=1000 PERF_MEM_MINUTES=3 node test/perf.mjs
+//
+// 1. Chart update rate: 100 keys, a batch every PERF_UPDATE_MS; counts the
+//    chart redraws per second (uPlot draw hooks; redraws are batched per
+//    animation frame, so the ceiling is the frame rate) and the renderer
+//    main thread's CPU time (CDP Performance metrics in thread ticks) per
+//    redraw — decoding, ingest, table and chart included — which gives the
+//    redraws per second one core could sustain, whatever else loads the
+//    machine.
+// 2. Memory: 100 keys updating every PERF_MEM_UPDATE_MS for
+//    PERF_MEM_MINUTES; every 15 s forces a GC and samples the JS heap
+//    (CDP Runtime.getHeapUsage) and the DOM node count (Performance
+//    metrics). Prints each sample and the growth from the first full
+//    minute to the end.
+import { launchBrowser, distDir } from './harness.mjs';
+import { startFake } from './fake.mjs';
+
+const env = (k, d) => Number(process.env[k] || d);
+const keys = env('PERF_KEYS', 100);
+
+async function openJob(browser, fake) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  await page.goto(fake.url + '/#/jobs/demo-0001');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 2, null, { timeout: 30000 });
+  return { page, cdp };
+}
+
+async function sample(page, cdp) {
+  await cdp.send('HeapProfiler.collectGarbage');
+  const heap = await cdp.send('Runtime.getHeapUsage');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+  const stats = await page.evaluate(() => ({ ...window.__runnelStats }));
+  return { usedMB: heap.usedSize / 2 ** 20, nodes: m.Nodes, listeners: m.JSEventListeners, ...stats };
+}
+
+const browser = await launchBrowser();
+try {
+  {
+    const every = env('PERF_UPDATE_MS', 10), secs = env('PERF_RATE_SECONDS', 10);
+    const fake = await startFake({ distDir, keys, everyMs: every });
+    const { page, cdp } = await openJob(browser, fake);
+    await page.waitForTimeout(3000); // let the chart fill its window
+    const cpu = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
+    const a = await page.evaluate(() => ({ ...window.__runnelStats, t: performance.now() }));
+    const ca = await cpu();
+    await page.waitForTimeout(secs * 1000);
+    const b = await page.evaluate(() => ({ ...window.__runnelStats, t: performance.now() }));
+    const cb = await cpu();
+    const dt = (b.t - a.t) / 1000;
+    const draws = b.draws - a.draws;
+    const ms = ((cb.ThreadTime - ca.ThreadTime) * 1000) / draws;
+    console.log(`update rate: ${keys} keys, a batch every ${every} ms for ${secs} s: ` +
+      `${((b.batches - a.batches) / dt).toFixed(1)} batches/s, ${((b.rows - a.rows) / dt).toFixed(0)} rows/s, ` +
+      `${(draws / dt).toFixed(1)} chart redraws/s; main thread ${(((cb.ThreadTime - ca.ThreadTime) / dt) * 100).toFixed(0)}% busy, ` +
+      `${ms.toFixed(1)} ms CPU per redraw (script ${(((cb.ScriptDuration - ca.ScriptDuration) * 1000) / draws).toFixed(1)}, ` +
+      `layout+style ${(((cb.LayoutDuration - ca.LayoutDuration + cb.RecalcStyleDuration - ca.RecalcStyleDuration) * 1000) / draws).toFixed(1)}) ` +
+      `→ ${(1000 / ms).toFixed(0)} redraws/s possible on one core`);
+    await page.close();
+    await fake.close();
+  }
+  {
+    const every = env('PERF_MEM_UPDATE_MS', 1000), minutes = env('PERF_MEM_MINUTES', 3);
+    const fake = await startFake({ distDir, keys, everyMs: every });
+    const { page, cdp } = await openJob(browser, fake);
+    const samples = [];
+    const start = Date.now();
+    while (Date.now() - start < minutes * 60000) {
+      const s = await sample(page, cdp);
+      s.min = (Date.now() - start) / 60000;
+      samples.push(s);
+      console.log(`  t=${s.min.toFixed(2)} min  heap ${s.usedMB.toFixed(2)} MB  DOM nodes ${s.nodes}  listeners ${s.listeners}  batches ${s.batches}  draws ${s.draws}`);
+      await page.waitForTimeout(15000);
+    }
+    const s = await sample(page, cdp);
+    s.min = (Date.now() - start) / 60000;
+    samples.push(s);
+    const ref = samples.find((x) => x.min >= 1) || samples[0];
+    console.log(`memory: ${keys} keys, a batch every ${every} ms for ${minutes} min (${s.batches} batches): heap ${ref.usedMB.toFixed(2)} MB at ${ref.min.toFixed(1)} min → ${s.usedMB.toFixed(2)} MB at ${s.min.toFixed(1)} min; DOM nodes ${ref.nodes} → ${s.nodes}`);
+    await page.close();
+    await fake.close();
+  }
+} finally {
+  await browser.close();
+}
