@@ -23,11 +23,11 @@ func toJS(rt *goja.Runtime, v any) (goja.Value, error) {
 }
 
 func decodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	v, err := DecodeJSON(rt, b)
+	if err != nil {
 		return nil, fmt.Errorf("decode JSON record: %w", err)
 	}
-	return rt.ToValue(v), nil
+	return v, nil
 }
 
 // exportValue converts a JS result to a JSON-like Go value: objects to
