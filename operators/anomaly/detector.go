@@ -48,23 +48,22 @@ type Explanation struct {
 	Contributions []float64
 }
 
-// Tuning shared by the methods. The alarm levels put each method's
-// NAB-optimal threshold near a score of 0.5 (see docs/anomaly.md).
-var (
+// Tuning shared by the methods, measured on the NAB corpus (the values
+// sit on plateaus; see docs/anomaly.md). Severities are in units of a
+// model's alarm level: severity 1 is score 0.5.
+const (
 	baselineSize = 64   // points in the rolling median/MAD baseline
 	warmup       = 50   // points scored 0 while the value range settles
-	calShort     = 1    // raw RCF scores averaged before calibration
-	calHistory   = 1000 // raw RCF scores the calibration compares against
-	calWarmup    = 100  // raw RCF scores before the calibration leaves 0
-	noveltyAlarm = 0.02 // novelty distance (fraction of range) scored 0.5
-	knnAlarm     = 0.25 // knn distance (fraction of range) scored 0.5
-	rcfAlarm     = 4.0  // RCF standard score scored 0.5
-	maxSeverity  = 1e6  // cap on severities, for zero-range series
-	noiseGate    = 0.8  // novelty distance (noise scales) scored 0.5
-	knnAlarmLow  = 0.06
-	knnZAlarm    = 5.0
-	jumpRange    = 0.0
-	jumpNoise    = 3.0
+	calHistory   = 1000 // raw scores a calibrator compares against
+	calWarmup    = 100  // raw scores before a calibrator leaves 0
+	noveltyAlarm = 0.02 // novelty distance, as a fraction of the range
+	noiseGate    = 0.8  // novelty distance, in noise standard deviations
+	knnAlarm     = 0.25 // shape distance, as a fraction of the range
+	knnAlarmLow  = 0.06 // shape distance that alarms when also extreme...
+	knnZAlarm    = 5.0  // ...for this series: standard score of the distance
+	rcfAlarm     = 4.0  // standard score of the forest's CoDisp
+	maxSeverity  = 1e6  // cap, for series whose range is still zero
+	damp         = 3.0  // divides the severity of a suppressed point
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -115,7 +114,7 @@ func models(method string) uses {
 	}
 }
 
-var ensembleModels = uses{true, true, false}
+var ensembleModels = uses{novelty: true, knn: true}
 
 // New returns a detector for cfg, or an error if cfg is invalid.
 func New(cfg Config) (Detector, error) {
@@ -144,13 +143,11 @@ func New(cfg Config) (Detector, error) {
 	}
 	if u.knn {
 		st.KNN = newKNN(dim, c.Neighbours, c.History, c.ShingleSize*c.Segment)
-		if knnZAlarm > 0 {
-			st.KCal = newCalibrator(1, calHistory, calWarmup)
-		}
+		st.KCal = newCalibrator(calHistory, calWarmup)
 	}
 	if u.rcf {
 		st.Forest = newForest(dim, c.Trees, c.SampleSize)
-		st.Cal = newCalibrator(calShort, calHistory, calWarmup)
+		st.Cal = newCalibrator(calHistory, calWarmup)
 	}
 	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
@@ -192,7 +189,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	if st.Novelty != nil {
 		if r := st.Novelty.update(x, inv[:nf]); r >= 0 {
 			s := r / noveltyAlarm
-			if noiseGate > 0 && st.Base.Count > 2 {
+			if st.Base.Count > 2 {
 				// r is in units of the range; compare it with the noise too,
 				// so that a new record of plain noise is not an alarm.
 				g := 0.0
@@ -206,28 +203,13 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 			sev = max(sev, s)
 		}
 	}
-	if jumpRange > 0 && st.Seen > 1 {
-		// A jump from the previous value that is large both against the
-		// range and against the noise: a spike or a step, even inside the
-		// range seen so far.
-		for f := range nf {
-			j := math.Abs(x[f] - st.Window[len(st.Window)-2*nf+f])
-			s := j * inv[f] / jumpRange
-			if g := st.Base.noise(f); g > 0 {
-				s = min(s, j/(jumpNoise*g))
-			}
-			sev = max(sev, s)
-		}
-	}
 	if st.KNN != nil && full {
 		if r := st.KNN.update(st.Shingle, inv); r >= 0 {
 			s := r / knnAlarm
-			if st.KCal != nil {
-				// A smaller shape change still alarms when it is extreme
-				// for this series' own shape distances.
-				z := st.KCal.update(r)
-				s = max(s, min(r/knnAlarmLow, z/knnZAlarm))
-			}
+			// A smaller shape change still alarms when it is extreme for
+			// this series' own shape distances.
+			z := st.KCal.update(r)
+			s = max(s, min(r/knnAlarmLow, z/knnZAlarm))
 			sev = max(sev, s)
 		}
 	}

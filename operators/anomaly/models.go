@@ -151,58 +151,47 @@ func median(sorted []float64) float64 {
 	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
-// calibrator turns a method's raw scores, whose scale differs by method and
-// series, into a standard score z: how many standard deviations the
-// short-term average of raw scores lies above the mean of their recent
-// history (the "anomaly likelihood" idea of Ahmad et al. 2017).
+// calibrator turns raw scores, whose scale differs by model and series,
+// into a standard score z: how many standard deviations a raw score lies
+// above the mean of the last Size raw scores (a simple form of the
+// "anomaly likelihood" of Ahmad et al. 2017).
 type calibrator struct {
-	Short, Size, Warmup int
-	Recent              []float64 // last Short raw scores
-	Hist                []float64 // last Size short-term averages
-	Count               int64     // raw scores seen
-	Sum, SumSq          float64   // over Hist
+	Size, Warmup int
+	Hist         []float64 // the last Size raw scores, ring-indexed by Count
+	Count        int64     // raw scores seen
+	Sum, SumSq   float64   // over Hist
 }
 
-func newCalibrator(short, size, warmup int) *calibrator {
-	return &calibrator{Short: short, Size: size, Warmup: warmup,
-		Recent: make([]float64, short), Hist: make([]float64, size)}
+func newCalibrator(size, warmup int) *calibrator {
+	return &calibrator{Size: size, Warmup: warmup, Hist: make([]float64, size)}
 }
 
-// update adds a raw score and returns its z (0 during warm-up).
+// update returns raw's z against the history (0 during warm-up, capped at
+// 50), then adds raw to the history.
 func (c *calibrator) update(raw float64) float64 {
-	c.Recent[c.Count%int64(c.Short)] = raw
-	c.Count++
-	n := int(min(c.Count, int64(c.Short)))
-	avg := 0.0
-	for _, v := range c.Recent[:n] {
-		avg += v
-	}
-	avg /= float64(n)
-	hn := min(c.Count-1, int64(c.Size))
+	hn := min(c.Count, int64(c.Size))
 	z := 0.0
 	if hn >= int64(c.Warmup) && hn > 1 {
 		mean := c.Sum / float64(hn)
-		variance := max(c.SumSq/float64(hn)-mean*mean, 0)
-		sd := math.Sqrt(variance)
-		floor := 1e-9 * (math.Abs(mean) + 1e-12)
+		sd := math.Sqrt(max(c.SumSq/float64(hn)-mean*mean, 0))
 		switch {
-		case avg <= mean:
-			z = 0
-		case sd <= floor:
+		case raw <= mean:
+		case sd <= 1e-9*(math.Abs(mean)+1e-12):
 			z = 50
 		default:
-			z = min((avg-mean)/sd, 50)
+			z = min((raw-mean)/sd, 50)
 		}
 	}
-	slot := (c.Count - 1) % int64(c.Size)
-	if c.Count-1 >= int64(c.Size) {
+	slot := c.Count % int64(c.Size)
+	if c.Count >= int64(c.Size) {
 		old := c.Hist[slot]
 		c.Sum -= old
 		c.SumSq -= old * old
 	}
-	c.Hist[slot] = avg
-	c.Sum += avg
-	c.SumSq += avg * avg
+	c.Hist[slot] = raw
+	c.Sum += raw
+	c.SumSq += raw * raw
+	c.Count++
 	if c.Count%int64(c.Size) == 0 {
 		// Recompute the sums now and then so rounding cannot accumulate.
 		c.Sum, c.SumSq = 0, 0
@@ -224,9 +213,6 @@ type suppressor struct {
 	At    []int64
 	Peak  []float64
 }
-
-// damp divides suppressed severities.
-var damp = 3.0
 
 func (s *suppressor) apply(score float64) float64 {
 	for len(s.At) > 0 && s.At[0] <= s.Count-int64(s.Span) {

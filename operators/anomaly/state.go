@@ -83,6 +83,9 @@ func (st *state) check(c Config) error {
 		if k == nil || k.Dim != dim || k.K <= 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim {
 			return bad("knn shape")
 		}
+		if !st.KCal.ok() {
+			return bad("calibrator shape")
+		}
 	}
 	if u.rcf {
 		f := st.Forest
@@ -94,8 +97,7 @@ func (st *state) check(c Config) error {
 				return err
 			}
 		}
-		cal := st.Cal
-		if cal == nil || cal.Short <= 0 || cal.Size <= 0 || len(cal.Recent) != cal.Short || len(cal.Hist) != cal.Size {
+		if !st.Cal.ok() {
 			return bad("calibrator shape")
 		}
 	}
@@ -103,6 +105,10 @@ func (st *state) check(c Config) error {
 		return bad("suppressor shape")
 	}
 	return nil
+}
+
+func (c *calibrator) ok() bool {
+	return c != nil && c.Size > 0 && len(c.Hist) == c.Size && c.Count >= 0
 }
 
 // check verifies a decoded tree's arrays agree and its links stay in range.
