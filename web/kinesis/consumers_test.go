@@ -24,6 +24,7 @@ func (e *env) register(stream, name string) string {
 	if err != nil {
 		e.t.Fatalf("register: %v", err)
 	}
+	e.settle()
 	for i := 0; i < 500; i++ {
 		d, err := e.client.DescribeStreamConsumer(ctx(e.t), &sdk.DescribeStreamConsumerInput{ConsumerARN: out.Consumer.ConsumerARN})
 		if err != nil {
@@ -39,7 +40,7 @@ func (e *env) register(stream, name string) string {
 }
 
 func TestConsumers(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) { o.CreateDelay = slowStatus })
 	c := ctx(t)
 	e.create("cs", 1)
 	sarn := aws.String(e.h.streamARN("cs"))

@@ -3,6 +3,7 @@ package kinesis
 import (
 	"encoding/base64"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -41,19 +42,24 @@ func (s *scanner) byte(c byte) bool {
 	return false
 }
 
-// str reads a string without escapes or control characters and returns
-// its raw bytes.
+// str reads a string without escapes, control characters or invalid
+// UTF-8 and returns its raw bytes.
 func (s *scanner) str() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
 	start := s.i
+	ascii := true
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
 			s.i++
-			return s.b[start : s.i-1], true
+			v := s.b[start : s.i-1]
+			// encoding/json replaces invalid UTF-8; leave that to it.
+			return v, ascii || utf8.Valid(v)
+		case c >= 0x80:
+			ascii = false
 		case c == '\\' || c < 0x20:
 			return nil, false
 		}

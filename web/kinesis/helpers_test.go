@@ -24,41 +24,71 @@ type env struct {
 	srv    *httptest.Server
 	client *sdk.Client
 	clock  *fakeClock
+	// settleBy is how far to move the clock for a status change to end.
+	settleBy time.Duration
 }
+
+// settle moves the clock past every CREATING/UPDATING/DELETING window.
+func (e *env) settle() { e.clock.Advance(e.settleBy) }
 
 // fakeClock is a clock tests can move forward; it follows real time
 // otherwise.
 type fakeClock struct {
-	mu   sync.Mutex
-	skew time.Duration
+	mu     sync.Mutex
+	skew   time.Duration
+	frozen time.Time // when set, time stands still here
 }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen
+	}
 	return time.Now().Add(c.skew)
 }
 
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.skew += d
+	if !c.frozen.IsZero() {
+		c.frozen = c.frozen.Add(d)
+	}
 	c.mu.Unlock()
 }
 
+// Freeze stops the clock (until the test ends).
+func (c *fakeClock) Freeze() {
+	now := c.Now()
+	c.mu.Lock()
+	c.frozen = now
+	c.mu.Unlock()
+}
+
+// Status windows. Tests that look at CREATING, UPDATING or DELETING use
+// slowStatus (an hour) and move the shared fake clock past it, so that no
+// assertion depends on how fast the machine is; the others see every
+// change at once.
+const slowStatus = time.Hour
+
 func newEnv(t *testing.T, mod func(*Options)) *env {
+	return newEnvWith(t, 0, mod)
+}
+
+func newEnvWith(t *testing.T, updateVisibility time.Duration, mod func(*Options)) *env {
 	t.Helper()
-	store, err := streams.Open(t.TempDir(), streams.Options{UpdateVisibility: 100 * time.Millisecond})
+	clock := &fakeClock{}
+	store, err := streams.Open(t.TempDir(), streams.Options{UpdateVisibility: updateVisibility, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{}
-	opts := Options{CreateDelay: 100 * time.Millisecond, Now: clock.Now, Heartbeat: 200 * time.Millisecond}
+	opts := Options{CreateDelay: -1, Now: clock.Now, Heartbeat: 200 * time.Millisecond}
 	if mod != nil {
 		mod(&opts)
 	}
 	h := newHandler(store, opts)
 	srv := httptest.NewServer(h)
-	e := &env{t: t, store: store, h: h, srv: srv, clock: clock, client: newClient(srv.URL)}
+	e := &env{t: t, store: store, h: h, srv: srv, clock: clock, client: newClient(srv.URL), settleBy: max(h.opts.CreateDelay, updateVisibility)}
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -91,12 +121,16 @@ func (e *env) create(name string, shards int32) {
 	if err != nil {
 		e.t.Fatalf("create %s: %v", name, err)
 	}
+	e.settle()
 	e.waitStatus(name, types.StreamStatusActive)
 }
 
-// waitStatus polls until the stream reports status.
+// waitStatus expects the stream to report status, once settled.
 func (e *env) waitStatus(name string, want types.StreamStatus) {
 	e.t.Helper()
+	if want == types.StreamStatusActive {
+		e.settle()
+	}
 	for i := 0; i < 500; i++ {
 		out, err := e.client.DescribeStreamSummary(ctx(e.t), &sdk.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 		if err != nil {

@@ -56,7 +56,7 @@ func checkCover(t *testing.T, shards []types.Shard) {
 }
 
 func TestReshardAsKCLSeesIt(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnvWith(t, slowStatus, nil)
 	c := ctx(t)
 	e.create("k", 2)
 	name := aws.String("k")
@@ -117,7 +117,7 @@ func TestReshardAsKCLSeesIt(t *testing.T) {
 	if n := len(e.listAll("k", &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(time.Now().Add(-time.Hour))}, 1000)); n != 2 {
 		t.Fatalf("AT_TIMESTAMP before creation: %d, want 2", n)
 	}
-	if n := len(e.listAll("k", &types.ShardFilter{Type: types.ShardFilterTypeFromTimestamp, Timestamp: aws.Time(time.Now().Add(time.Minute))}, 1000)); n != 2 {
+	if n := len(e.listAll("k", &types.ShardFilter{Type: types.ShardFilterTypeFromTimestamp, Timestamp: aws.Time(e.clock.Now().Add(time.Minute))}, 1000)); n != 2 {
 		t.Fatalf("FROM_TIMESTAMP in the future: %d, want the 2 open", n)
 	}
 	_, err = e.client.ListShards(c, &sdk.ListShardsInput{StreamName: name, NextToken: aws.String("x")})

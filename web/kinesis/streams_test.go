@@ -9,7 +9,7 @@ import (
 )
 
 func TestCreateDescribeDelete(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) { o.CreateDelay = slowStatus })
 	c := ctx(t)
 	if _, err := e.client.CreateStream(c, &sdk.CreateStreamInput{StreamName: aws.String("s1"), ShardCount: aws.Int32(3)}); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestCreateDescribeDelete(t *testing.T) {
 	if err != nil || sum.StreamDescriptionSummary.StreamStatus != types.StreamStatusDeleting {
 		t.Fatalf("after delete: %v, want DELETING", err)
 	}
-	e.clock.Advance(DefaultCreateDelay)
+	e.settle()
 	_, err = e.client.DescribeStream(c, &sdk.DescribeStreamInput{StreamName: aws.String("s1")})
 	apiErr(t, err, "ResourceNotFoundException", "Stream s1 under account 000000000000 not found.")
 	_, err = e.client.DeleteStream(c, &sdk.DeleteStreamInput{StreamName: aws.String("s1")})
@@ -116,7 +116,7 @@ func TestValidationMessages(t *testing.T) {
 }
 
 func TestListStreamsPaging(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.CreateDelay = -1 })
+	e := newEnv(t, nil)
 	c := ctx(t)
 	for _, n := range []string{"c", "a", "b"} {
 		e.create(n, 1)

@@ -1,0 +1,128 @@
+package kinesis
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+func sortedOps() []string {
+	ops := make([]string, 0, len(operations))
+	for op := range operations {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// fuzzHandler serves a store with one stream "f" and one consumer.
+func fuzzHandler(f *testing.F) *Handler {
+	store, err := streams.Open(f.TempDir(), streams.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	h := newHandler(store, Options{CreateDelay: -1, SubscriptionTTL: 10 * time.Millisecond, Heartbeat: time.Millisecond})
+	if _, err := store.CreateStream("f", 2, streams.CreateOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	return h
+}
+
+func serve(h *Handler, op string, ct string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("X-Amz-Target", targetPrefix+op)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=c")
+	req.Header.Set("X-Amz-Date", "20240101T000000Z")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+// FuzzRequestBody sends arbitrary bodies, in both encodings, to every
+// operation: never a panic, never a 5xx.
+func FuzzRequestBody(f *testing.F) {
+	h := fuzzHandler(f)
+	ops := sortedOps()
+	seeds := []string{
+		`{}`, `{"StreamName":"f"}`, `{"StreamName":"f","ShardCount":1}`,
+		`{"StreamName":"f","Records":[{"Data":"AAE=","PartitionKey":"k"},{"Data":"","PartitionKey":"k2","ExplicitHashKey":"7"}]}`,
+		`{"StreamName":"f","ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1.5e9}`,
+		`{"StreamName":"f","ShardFilter":{"Type":"AT_TIMESTAMP","Timestamp":0}}`,
+		`{"ShardIterator":"AAAA"}`, `{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/f","ConsumerName":"c"}`,
+		`{"StreamName":"f","ShardToSplit":"shardId-000000000000","NewStartingHashKey":"1"}`,
+	}
+	for i, s := range seeds {
+		for j := range ops {
+			if j%len(seeds) == i {
+				f.Add(uint8(j), false, []byte(s))
+				var v any
+				_ = json.Unmarshal([]byte(s), &v)
+				cb, _ := cbor.Marshal(v)
+				f.Add(uint8(j), true, cb)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, op uint8, useCBOR bool, body []byte) {
+		ct := contentJSON
+		if useCBOR {
+			ct = contentCBOR
+		}
+		name := ops[int(op)%len(ops)]
+		w := serve(h, name, ct, body)
+		if w.Code >= 500 {
+			t.Fatalf("%s %s %q: status %d: %s", name, ct, body, w.Code, w.Body.Bytes())
+		}
+		if w.Code == http.StatusOK || name == "SubscribeToShard" {
+			return
+		}
+		if w.Header().Get("X-Amzn-ErrorType") == "" {
+			t.Fatalf("%s: error %d without X-Amzn-ErrorType", name, w.Code)
+		}
+	})
+}
+
+// FuzzPutRecordsFastPath: whatever the fast scanner accepts, the general
+// decoder accepts too, with the same result.
+func FuzzPutRecordsFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"StreamName":"s","Records":[{"Data":"aGVsbG8=","PartitionKey":"k"}]}`,
+		`{"Records":[{"PartitionKey":"é","Data":"","ExplicitHashKey":"12"}],"StreamARN":"arn"}`,
+		` { "Records" : [ ] } `, `{"Records":[{}]}`, "{\"Records\":[{\"PartitionKey\":\"\xa9\"}]}", `{"StreamName":"a\"b"}`, `{"Records":[{"Data":"aGVsbG8"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast putRecordsInput
+		if !parsePutRecordsJSON(body, &fast) {
+			return
+		}
+		var slow putRecordsInput
+		if err := json.Unmarshal(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json rejects it: %v", body, err)
+		}
+		for i := range slow.Records {
+			if slow.Records[i].Data == nil && fast.Records[i].Data != nil && len(fast.Records[i].Data) == 0 {
+				slow.Records[i].Data = []byte{}
+			}
+		}
+		if !reflect.DeepEqual(normalize(fast), normalize(slow)) {
+			t.Fatalf("%q:\nfast %+v\nslow %+v", body, fast, slow)
+		}
+	})
+}
+
+func normalize(in putRecordsInput) string {
+	b, _ := json.Marshal(in)
+	return string(b)
+}
