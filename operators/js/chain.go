@@ -312,7 +312,7 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		_, err := c.vm.run(func() (goja.Value, error) {
+		_, err := c.vm.runCtx(ctx, func() (goja.Value, error) {
 			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
 		})
 		if err == nil {
@@ -326,6 +326,9 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 			// Record i had less than a full budget; give it a fresh one.
 			from = i
 			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if err != ErrTimeout && err != ErrMemory && err != ErrStack {
 			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)

@@ -261,3 +261,28 @@ func TestExportNestedAndCyclic(t *testing.T) {
 		t.Fatalf("date: %#v", v["d"])
 	}
 }
+
+// TestCancelInterruptsBatch: cancelling the context stops a running batch
+// (a job being stopped) without blaming a record.
+func TestCancelInterruptsBatch(t *testing.T) {
+	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{Budget: time.Hour},
+		Stages: []Stage{{Operator: "spin", Kind: Map, Src: `r => { for (;;) {} }`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Process(ctx, batchOf(1), &collect{}) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	_, _, st := c.Stats()
+	if st[0].Errors != 0 {
+		t.Fatalf("a record was blamed: %+v", st)
+	}
+}

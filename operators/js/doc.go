@@ -53,13 +53,19 @@
 //
 // Bounds, and what they do not cover:
 //   - Time: each call runs under a watchdog that calls Runtime.Interrupt
-//     after Options.Budget (default 100ms). Interrupts cannot be caught by
+//     after Options.Budget (default 100ms) of wall time once the process
+//     has also had that much CPU time since the watchdog's first tick (so
+//     a call starved on an overloaded machine is not blamed; the CPU time
+//     is the whole process's, so other busy tasks can make it count). Interrupts cannot be caught by
 //     JS try/catch. A batch call interrupted while record i was running is
 //     resumed at record i with a fresh budget; record i fails only if it
 //     alone used a whole budget, so a record may run up to twice its budget
 //     before it fails. Records of the interrupted call that had finished
 //     are kept; a resumed record is run again from the start (side effects
 //     on globals of the functions block may happen twice).
+//   - Cancellation: when Process's context is done, the running batch is
+//     interrupted within a tick (10ms) and Process returns the context's
+//     error; no record is blamed.
 //   - Stack: SetMaxCallStackSize(Options.MaxCallStack, default 1000); the
 //     overflow is uncatchable by JS.
 //   - Memory: the builtins that can allocate a huge value in one native

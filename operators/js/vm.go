@@ -1,6 +1,7 @@
 package js
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -136,7 +137,13 @@ func (vm *VM) CallThis(fn, this goja.Value, args ...goja.Value) (goja.Value, err
 
 // run executes body under the watchdog and classifies its error.
 func (vm *VM) run(body func() (goja.Value, error)) (goja.Value, error) {
-	w := startWatchdog(vm.rt, vm.opts)
+	return vm.runCtx(context.Background(), body)
+}
+
+// runCtx is run that also interrupts the call, within a tick, when ctx
+// is done; the error is then ctx's.
+func (vm *VM) runCtx(ctx context.Context, body func() (goja.Value, error)) (goja.Value, error) {
+	w := startWatchdog(ctx, vm.rt, vm.opts)
 	v, err := body()
 	w.stop()
 	return v, classify(err)
@@ -167,6 +174,7 @@ func classify(err error) error {
 // received since its first tick reach the budget: on an overloaded machine
 // a starved call is not blamed for the time it spent waiting for a CPU.
 type watchdog struct {
+	ctx   context.Context
 	rt    *goja.Runtime
 	opts  Options
 	start time.Time
@@ -201,10 +209,10 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func startWatchdog(rt *goja.Runtime, opts Options) *watchdog {
+func startWatchdog(ctx context.Context, rt *goja.Runtime, opts Options) *watchdog {
 	// The CPU baseline is taken at the first tick: most calls end before
 	// it, and they then cost no system call.
-	w := &watchdog{rt: rt, opts: opts, start: time.Now(), cpu0: unknownCPU, heap0: heapBytes()}
+	w := &watchdog{ctx: ctx, rt: rt, opts: opts, start: time.Now(), cpu0: unknownCPU, heap0: heapBytes()}
 	rt.ClearInterrupt()
 	w.mu.Lock()
 	w.mu.timer = time.AfterFunc(min(opts.Budget, watchTick), w.check)
@@ -217,7 +225,9 @@ func (w *watchdog) check() {
 		w.cpu0 = processCPU()
 	}
 	var cause error
-	if time.Since(w.start) >= w.opts.Budget && w.cpuSpent() {
+	if err := w.ctx.Err(); err != nil {
+		cause = err
+	} else if time.Since(w.start) >= w.opts.Budget && w.cpuSpent() {
 		cause = ErrTimeout
 	} else if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
 		runtime.GC()
