@@ -32,6 +32,8 @@ func TestSandbox(t *testing.T) {
 		{"array from", `r => Array.from({length: 1e9})`, nil, "sandbox limit"},
 		{"string doubling", `r => { var s = "xxxxxxxxxxxxxxxx"; for (;;) s = s + s }`, nil, ""},
 		{"array growth", `r => { var a = []; for (;;) a.push({x: a.length, y: "some text here"}) }`, nil, ""},
+		{"loop in a promise job", `r => { Promise.resolve().then(() => { for (;;) {} }); return r }`, ErrTimeout, ""},
+		{"loop in an async function", `r => { (async () => { await 1; for (;;) {} })(); return r }`, ErrTimeout, ""},
 		{"require", `r => require("fs")`, nil, "require is not defined"},
 		{"process", `r => process.env`, nil, "process is not defined"},
 		{"global this has no host objects", `r => { var g = Function('return this')(); if (g.require || g.process || g.setTimeout || g.console || g.Uint8Array) return r; throw new Error("clean") }`, nil, "clean"},
