@@ -1,0 +1,48 @@
+// Package anomaly is Runnel's streaming anomaly detection: online detectors
+// that see each point of a series once, in order, with bounded memory, and
+// give it a score in [0, 1], a verdict, an expected range and an
+// explanation. The job file's detect operator keeps one Detector per key;
+// `runnel detect` runs the same code over a CSV.
+//
+// # Using it
+//
+//	d, err := anomaly.New(anomaly.Config{Method: "auto", Fields: []string{"views"}})
+//	...
+//	r := d.Score(ts, []float64{views}) // r.Score, r.IsAnomaly, r.Expected, r.Explanation
+//	state, err := d.MarshalBinary()    // for a checkpoint
+//	d, err = anomaly.Restore(cfg, state)
+//
+// A Detector is not safe for concurrent use. It is deterministic: the same
+// Config (including Seed) and the same points give the same results, also
+// across a MarshalBinary/Restore round trip.
+//
+// # Methods
+//
+//   - novelty: how far the value is from the nearest value in the last
+//     History points, as a fraction of the range seen so far and in units
+//     of the series' noise. Catches spikes beyond the usual values, level
+//     shifts and variance increases; blind to changes that stay inside
+//     values already seen (a missing seasonal peak).
+//   - knn: how far the recent shape (a shingle of ShingleSize segment
+//     means, each of Segment points) is from its nearest neighbour among
+//     the last History shapes, against the range and against the series'
+//     own history of such distances. Catches broken seasonality and shifts.
+//   - rcf: a robust random cut forest (Guha et al. 2016) over shingles, with
+//     its collusive displacement turned into a standard score. The classic
+//     streaming detector (Kinesis Data Analytics' RANDOM_CUT_FOREST);
+//     slower and, on NAB, weaker than the others.
+//   - ensemble (what auto means): the most severe of novelty and knn.
+//
+// Every method's severity is suppressed for Suppress points after a point
+// at least as severe, so one incident is reported once; only a worse point
+// reports again. docs/anomaly.md lists each method's NAB scores.
+//
+// # Explanations
+//
+// Expected, Low and High come from a rolling median and MAD of each field
+// over the last 64 points; Explanation names the field whose robust
+// z-score against that baseline is largest, and whether it is high or low.
+// Contributions gives every field's signed share.
+//
+// Sub-package nab implements the Numenta Anomaly Benchmark's scoring.
+package anomaly
