@@ -21,12 +21,13 @@ import (
 type Partial struct {
 	Window Window
 	Accs   []aggregate.Accumulator
-	// N is the number of records folded in.
-	N int64
-	// Records go to the late output if the partial arrives too late: for
-	// tumbling and session windows all its records, for sliding windows
-	// those whose last window this is. They are the records the Combiner
-	// received — with a JS chain, the chain's input records, keyed.
+	// N is the number of records folded in; Last the number of them whose
+	// last window this is (all of them for tumbling and session windows).
+	// If the partial arrives too late, Last records are counted late.
+	N, Last int64
+	// Records are those Last records, for the late output, unless the
+	// combiner drops them (DropLateRecords). They are the records the
+	// Combiner received — with a JS chain, the chain's input records, keyed.
 	Records []operators.Record
 }
 
@@ -48,8 +49,14 @@ type Combiner struct {
 	// sessions holds the batch's sessions per key (session windows).
 	sessions map[string][]*Partial
 	err      error
+	dropLate bool
 	stats    struct{ in, out int64 }
 }
+
+// DropLateRecords stops keeping each record for the late output: late
+// partials are then only counted. Use it when no late sink is wired; it
+// saves a copy of every record.
+func (cb *Combiner) DropLateRecords() { cb.dropLate = true }
 
 type groupKey struct {
 	key        string
@@ -170,7 +177,10 @@ func (cb *Combiner) take(v goja.Value, rec, src *operators.Record) {
 		}
 		p.N++
 		if last {
-			p.Records = append(p.Records, late)
+			p.Last++
+			if !cb.dropLate {
+				p.Records = append(p.Records, late)
+			}
 			last = false
 		}
 	}
@@ -196,7 +206,10 @@ func (cb *Combiner) takeSession(key string, w Window, value any, late operators.
 	if err == nil {
 		err = cb.aggs.Add(accs, value)
 	}
-	p := &Partial{Window: w, Accs: accs, N: 1, Records: []operators.Record{late}}
+	p := &Partial{Window: w, Accs: accs, N: 1, Last: 1}
+	if !cb.dropLate {
+		p.Records = []operators.Record{late}
+	}
 	kept := cb.sessions[key][:0]
 	for _, o := range cb.sessions[key] {
 		if err != nil || o.Window.Start > p.Window.End || p.Window.Start > o.Window.End {
@@ -206,6 +219,7 @@ func (cb *Combiner) takeSession(key string, w Window, value any, late operators.
 		err = cb.aggs.Merge(p.Accs, o.Accs)
 		p.Window = Window{min(p.Window.Start, o.Window.Start), max(p.Window.End, o.Window.End)}
 		p.N += o.N
+		p.Last += o.Last
 		p.Records = append(p.Records, o.Records...)
 	}
 	if err != nil {

@@ -111,3 +111,45 @@ func TestCombinerNeedsUpstreamKey(t *testing.T) {
 		t.Fatal("combiner accepted a window with its own key function")
 	}
 }
+
+// TestCombinerLateCounts: late partials count every record once, for all
+// window kinds, whether or not the combiner keeps the records.
+func TestCombinerLateCounts(t *testing.T) {
+	agg := []aggregate.Spec{{Name: "n", Func: aggregate.Count}}
+	cfgs := []Config{
+		{ID: "t", Kind: Tumbling, Size: time.Second, Aggregates: agg},
+		{ID: "s", Kind: Sliding, Size: 3 * time.Second, Every: time.Second, Aggregates: agg},
+		{ID: "g", Kind: Session, Gap: 100 * time.Millisecond, Aggregates: agg},
+	}
+	for _, cfg := range cfgs {
+		for _, drop := range []bool{false, true} {
+			comp, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb, _ := comp.NewCombiner(nil)
+			if drop {
+				cb.DropLateRecords()
+			}
+			op, _ := comp.New()
+			var late []operators.Record
+			op.SetSideOutput(operators.LateOutput, emitFunc(func(r operators.Record) { late = append(late, r) }))
+			ctx := context.Background()
+			op.OnWatermark(ctx, 100_000, emitFunc(func(operators.Record) {}))
+			in := &operators.Batch{}
+			for i := range 10 {
+				in.Records = append(in.Records, operators.Record{Key: fmt.Sprint(i % 3), EventTime: int64(i * 150), Value: map[string]any{}})
+			}
+			var mid operators.Batch
+			cb.Process(ctx, in, emitFunc(func(r operators.Record) { mid.Records = append(mid.Records, r) }))
+			op.Process(ctx, &mid, emitFunc(func(operators.Record) {}))
+			want := 10
+			if drop {
+				want = 0
+			}
+			if st := op.Stats(); st.Late != 10 || st.In != 10 || len(late) != want {
+				t.Errorf("%s drop=%v: late=%d in=%d outputs=%d", cfg.Kind, drop, st.Late, st.In, len(late))
+			}
+		}
+	}
+}

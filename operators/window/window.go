@@ -220,15 +220,16 @@ func (op *Operator) addSession(r *operators.Record) error {
 	if err := op.aggs.Add(accs, r.Value); err != nil {
 		return err
 	}
-	return op.mergeSession(r.Key, Window{r.EventTime, r.EventTime + op.gap}, accs, []operators.Record{*r})
+	return op.mergeSession(r.Key, Window{r.EventTime, r.EventTime + op.gap}, accs, 1, []operators.Record{*r})
 }
 
 // mergeSession adds the session w of key with accs, merged with every
 // session of the key that overlaps or touches it (as in Flink, [a,b) and
 // [b,c) merge: the gap was not exceeded). A key's sessions never touch
 // each other, so one pass finds them all. If the merged session can no
-// longer change, the records in late are late instead.
-func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumulator, late []operators.Record) error {
+// longer change, its n records are late instead (those of them in late go
+// to the late output).
+func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumulator, n int64, late []operators.Record) error {
 	var overlaps []Window
 	for _, o := range op.store.Windows(key) {
 		if o.Start <= w.End && w.Start <= o.End {
@@ -237,10 +238,9 @@ func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumula
 		}
 	}
 	if op.expired(w.End) {
-		op.stats.lateWindows.Add(1)
-		for i := range late {
-			op.lateRecord(&late[i])
-		}
+		op.stats.lateWindows.Add(n)
+		op.stats.late.Add(n)
+		op.emitLate(late)
 		return nil
 	}
 	for _, o := range overlaps {
@@ -262,16 +262,15 @@ func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumula
 // addPartial merges a combiner's pre-aggregate as if its records had come
 // one by one.
 func (op *Operator) addPartial(key string, p *Partial) error {
-	op.stats.in.Add(p.N - 1)
+	op.stats.in.Add(p.Last - 1) // the batch counted the partial as one record
 	if op.cfg.Kind == Session {
-		return op.mergeSession(key, p.Window, p.Accs, p.Records)
+		return op.mergeSession(key, p.Window, p.Accs, p.N, p.Records)
 	}
 	w := p.Window
 	if op.expired(w.End) {
 		op.stats.lateWindows.Add(p.N)
-		for i := range p.Records {
-			op.lateRecord(&p.Records[i])
-		}
+		op.stats.late.Add(p.Last)
+		op.emitLate(p.Records)
 		return nil
 	}
 	s := op.store.Get(key, w)
@@ -290,6 +289,15 @@ func (op *Operator) lateRecord(r *operators.Record) {
 	op.stats.late.Add(1)
 	if op.late != nil {
 		op.late.Emit(*r)
+	}
+}
+
+func (op *Operator) emitLate(recs []operators.Record) {
+	if op.late == nil {
+		return
+	}
+	for _, r := range recs {
+		op.late.Emit(r)
 	}
 }
 
