@@ -107,7 +107,7 @@ func (e *env) h2cClient(proto *atomic.Int32) *sdk.Client {
 	})))
 	e.t.Cleanup(h2.Close)
 	return sdk.New(sdk.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(h2.URL), Retryer: aws.NopRetryer{},
+		Region: "us-east-1", BaseEndpoint: aws.String(h2.URL), Retryer: testRetryer(),
 		Credentials: e.client.Options().Credentials,
 		HTTPClient: &http.Client{Transport: &http2.Transport{AllowHTTP: true,
 			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {

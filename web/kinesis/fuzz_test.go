@@ -126,3 +126,23 @@ func normalize(in putRecordsInput) string {
 	b, _ := json.Marshal(in)
 	return string(b)
 }
+
+// putRecordsBody is a JSON PutRecords body as the SDKs write it.
+func putRecordsBody(n, size int) []byte {
+	var in struct {
+		StreamName string
+		Records    []struct {
+			Data         []byte
+			PartitionKey string
+		}
+	}
+	in.StreamName = "bench"
+	for i := 0; i < n; i++ {
+		in.Records = append(in.Records, struct {
+			Data         []byte
+			PartitionKey string
+		}{make([]byte, size), "key-" + itoa(i)})
+	}
+	b, _ := json.Marshal(in)
+	return b
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
@@ -104,7 +106,20 @@ func newClient(url string) *sdk.Client {
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
 		}),
-		Retryer: aws.NopRetryer{},
+		Retryer: testRetryer(),
+	})
+}
+
+// testRetryer retries what the SDK deems retryable (as every real client
+// does) at once, without backoff: on a loaded machine a loopback
+// connection is now and then reset under the client. Retrying cannot hide
+// an API error: an exception the SDK retries (throttling, limits) comes
+// back the same on every attempt.
+func testRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		o.RateLimiter = ratelimit.None
 	})
 }
 
