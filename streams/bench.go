@@ -77,13 +77,19 @@ type BenchReport struct {
 	// the log's own rate is compared with.
 	DiskBytesPerSec float64
 	DiskFsyncP50    time.Duration
+	// CPUPerRecord is the process's CPU time (user+system) during the
+	// append phase divided by the records: a figure that holds up when
+	// the machine is shared and wall-clock rates do not. 0 where the
+	// platform does not report it.
+	CPUPerRecord time.Duration
 }
 
 func (r BenchReport) String() string {
 	return fmt.Sprintf("ingest: %d producers x batches of %d x %d-byte records, %d shards: %.0f records/s, %.1f MB/s, ack p50 %v p99 %v; disk fsync'd sequential write %.1f MB/s (fsync p50 %v); ratio %.2f",
 		r.Config.Producers, r.Config.Batch, r.Config.RecordSize, r.Config.Shards,
 		r.RecordsPerSec, r.BytesPerSec/1e6, r.AckP50.Round(10*time.Microsecond), r.AckP99.Round(10*time.Microsecond),
-		r.DiskBytesPerSec/1e6, r.DiskFsyncP50.Round(10*time.Microsecond), r.BytesPerSec/max(r.DiskBytesPerSec, 1))
+		r.DiskBytesPerSec/1e6, r.DiskFsyncP50.Round(10*time.Microsecond), r.BytesPerSec/max(r.DiskBytesPerSec, 1)) +
+		fmt.Sprintf("; CPU %v/record", r.CPUPerRecord)
 }
 
 // BenchIngest measures in-process appends on a fresh store in dir (which
@@ -102,9 +108,13 @@ func BenchIngest(dir string, cfg BenchConfig) (BenchReport, error) {
 		return rep, fmt.Errorf("bench ingest: %w", err)
 	}
 	defer os.RemoveAll(work)
+	cpu0 := processCPU()
 	lats, elapsed, n, err := benchAppend(filepath.Join(work, "log"), cfg)
 	if err != nil {
 		return rep, err
+	}
+	if n > 0 {
+		rep.CPUPerRecord = (processCPU() - cpu0) / time.Duration(n)
 	}
 	rep.Records, rep.Elapsed = n, elapsed
 	rep.Bytes = n * int64(cfg.RecordSize)

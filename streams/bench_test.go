@@ -16,11 +16,13 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(map[int]string{1: "shards=1", 4: "shards=4"}[shards], func(b *testing.B) {
 			cfg := BenchConfig{Shards: shards, Records: max(b.N, 500)}
 			b.ResetTimer()
+			cpu0 := processCPU()
 			lats, elapsed, n, err := benchAppend(b.TempDir(), withDefaults(b, cfg))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(n), "cpu-ns/record")
 			b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 			b.ReportMetric(float64(n)*100/elapsed.Seconds()/1e6, "MB/s")
 			b.ReportMetric(float64(Percentile(lats, 0.5).Microseconds())/1000, "ack-p50-ms")

@@ -25,6 +25,9 @@ func (s *Store) SplitShard(name, shardID, newStart string) error {
 		if err != nil {
 			return err
 		}
+		if len(r.openMetas()) >= MaxShards {
+			return invalid(op, "shard", "stream %q already has %d open shards, the most it can have", name, MaxShards)
+		}
 		if hk.Cmp(m.Range.Start) <= 0 || hk.Cmp(m.Range.End) > 0 {
 			return invalid(op, "new_starting_hash_key", "%s is not inside shard %s's range (%s, %s]", hk, shardID, m.Range.Start, m.Range.End)
 		}
