@@ -170,3 +170,53 @@ func TestReadLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeRecords reads 1 MiB records (frames larger than a read chunk)
+// from every position, alone and mixed with small ones, before and after a
+// restart.
+func TestLargeRecords(t *testing.T) {
+	mem := vfs.NewMem()
+	s := openMem(t, mem, Options{SegmentBytes: 3 << 20})
+	mustCreate(t, s, "big", 1)
+	var want [][]byte
+	for i := 0; i < 8; i++ {
+		n := MaxDataSize
+		if i%3 == 1 {
+			n = 10
+		}
+		d := payload(fmt.Sprintf("%d|", i), n)
+		want = append(want, d)
+		putOne(t, s, "big", "k", d)
+	}
+	check := func() {
+		for i := range want {
+			r, err := s.Read("big", ShardID(0), uint64(i+1), 0, 0)
+			if err != nil || len(r.Records) == 0 || !bytesEqual(r.Records[0].Data, want[i]) {
+				t.Fatalf("read at %d: %d records, %v", i+1, len(r.Records), err)
+			}
+			total := 0
+			for j, rec := range r.Records {
+				total += len(rec.Data)
+				if !bytesEqual(rec.Data, want[i+j]) {
+					t.Fatalf("read at %d: record %d differs", i+1, j)
+				}
+			}
+			if len(r.Records) > 1 && total > MaxReadBytes {
+				t.Fatalf("read at %d returned %d bytes", i+1, total)
+			}
+		}
+		if c := s.Corruptions(); len(c) != 0 {
+			t.Fatal(c[0].Error())
+		}
+	}
+	check()
+	s.Close()
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	check()
+	if _, err := Open(memDir, Options{FS: mem, Logger: quietLogger()}); err == nil {
+		t.Fatal("a second store opened the same directory")
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
