@@ -11,6 +11,7 @@ import { javascriptLanguage } from '@codemirror/lang-javascript';
 import { parseMixed } from '@lezer/common';
 import { setDiagnostics, lintGutter } from '@codemirror/lint';
 import { api, h, enc } from './api.js';
+import { problemsOf } from './problems.js';
 
 export const TEMPLATE = `# A job file: see docs/jobs.md. Submit runs it at once.
 name: my-page-views
@@ -101,20 +102,6 @@ export function editorPage(root) {
     }
   });
   return () => view.destroy();
-}
-
-// problemsOf turns an API error into [{line, column, message}]; a problem
-// inside a JS snippet also says where in the snippet.
-export function problemsOf(err) {
-  const d = err.detail || {};
-  const list = Array.isArray(d.problems) && d.problems.length ? d.problems : [{ line: d.line, field: d.field, message: d.message || err.message }];
-  return list.map((p) => {
-    let msg = p.message || '';
-    if (p.field && !msg.includes(p.field)) msg = `${p.field}: ${msg}`;
-    if (p.operator && p.js_line) msg += ` (operator ${p.operator}, snippet line ${p.js_line}${p.js_column ? ':' + p.js_column : ''})`;
-    if (p.hint) msg += ` — ${p.hint}`;
-    return { line: p.line || 0, column: p.column || 0, message: msg, code: p.code || d.code };
-  });
 }
 
 function showProblems(view, list, err) {

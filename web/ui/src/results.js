@@ -3,152 +3,17 @@
 // apache-arrow, kept in a bounded store (the last MAX_POINTS windows of at
 // most MAX_KEYS keys, the last TABLE_ROWS rows), drawn with uPlot at most
 // once per animation frame, anomalies marked on the chart.
-import { RecordBatchReader, DataType } from 'apache-arrow';
+import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h, enc, fmtNum, fmtTime } from './api.js';
+import { Store, stats, TABLE_ROWS } from './store.js';
 
-export const MAX_POINTS = 240;
-export const MAX_KEYS = 1000;
-export const TABLE_ROWS = 50;
 const TABLE_EVERY_MS = 250;
 const TOPN_EVERY_MS = 2000;
 const MAX_MARKERS = 400;
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79',
   '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1', '#636363', '#6baed6'];
-
-// Columns that are not aggregates a user would chart.
-const NOT_AGGREGATES = new Set(['window_start', 'window_end', 'key', 'anomaly_score', 'is_anomaly', 'expected', 'expected_low', 'expected_high', 'explanation']);
-
-// Page-wide counters, read by the browser tests and the perf script.
-export const stats = (globalThis.__runnelStats ||= { draws: 0, batches: 0, rows: 0, connects: 0 });
-
-// apache-arrow already gives timestamps of every unit as epoch ms.
-function toMillis(v) {
-  if (v == null) return null;
-  return v instanceof Date ? v.getTime() : Number(v);
-}
-
-function plain(v) {
-  if (v == null) return null;
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'object' && typeof v.toJSON === 'function') return v.toJSON();
-  return v;
-}
-
-function isNumeric(type) {
-  return DataType.isInt(type) || DataType.isFloat(type) || DataType.isDecimal(type);
-}
-
-// Store keeps what the page shows, bounded whatever the stream sends.
-export class Store {
-  constructor() { this.reset(); }
-
-  reset() {
-    this.keys = new Map(); // key → {t: number[], v: Map col → number[], a: boolean[], last: seq}
-    this.rows = []; // latest rows, oldest first, ≤ TABLE_ROWS
-    this.numeric = []; // aggregate columns that are numbers
-    this.columns = []; // all column names
-    this.anomalies = 0;
-    this.seq = 0;
-    this.detectField = null; // the aggregate a detect operator scores, from its explanation
-  }
-
-  ingest(batch) {
-    const fields = batch.schema.fields;
-    const vecs = fields.map((f) => batch.getChild(f.name));
-    const idx = Object.fromEntries(fields.map((f, i) => [f.name, i]));
-    this.columns = orderColumns(fields.map((f) => f.name));
-    this.numeric = fields.filter((f) => !NOT_AGGREGATES.has(f.name) && isNumeric(f.type)).map((f) => f.name);
-    const endI = idx.window_end ?? idx.window_start;
-    const keyI = idx.key;
-    const anomI = idx.is_anomaly;
-    for (let r = 0; r < batch.numRows; r++) {
-      this.seq++;
-      const key = keyI == null ? '' : String(vecs[keyI].get(r));
-      const t = endI == null ? Date.now() : toMillis(vecs[endI].get(r));
-      const anomalous = anomI != null && vecs[anomI].get(r) === true;
-      if (anomalous) this.anomalies++;
-      let k = this.keys.get(key);
-      if (!k) {
-        if (this.keys.size >= MAX_KEYS) this.evictOldestKey();
-        k = { t: [], v: new Map(), a: [], last: 0 };
-        this.keys.set(key, k);
-      }
-      k.last = this.seq;
-      k.t.push(t);
-      k.a.push(anomalous);
-      for (const name of this.numeric) {
-        let arr = k.v.get(name);
-        if (!arr) { arr = new Array(k.t.length - 1).fill(null); k.v.set(name, arr); }
-        const raw = vecs[idx[name]].get(r);
-        arr.push(raw == null ? null : Number(raw));
-      }
-      if (k.t.length > MAX_POINTS * 1.25) {
-        const drop = k.t.length - MAX_POINTS;
-        k.t.splice(0, drop);
-        k.a.splice(0, drop);
-        for (const arr of k.v.values()) arr.splice(0, drop);
-      }
-      const row = {};
-      for (let c = 0; c < fields.length; c++) {
-        const f = fields[c];
-        row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r)) : plain(vecs[c].get(r));
-      }
-      if (!this.detectField && row.explanation && typeof row.explanation.field === 'string') this.detectField = row.explanation.field;
-      this.rows.push(row);
-    }
-    if (this.rows.length > TABLE_ROWS * 2) this.rows.splice(0, this.rows.length - TABLE_ROWS);
-    stats.batches++;
-    stats.rows += batch.numRows;
-  }
-
-  evictOldestKey() {
-    let oldest = null, seq = Infinity;
-    for (const [key, k] of this.keys) if (k.last < seq) { seq = k.last; oldest = key; }
-    if (oldest != null) this.keys.delete(oldest);
-  }
-
-  // topKeys ranks keys by their latest value of col among keys seen in the
-  // newest window, highest first.
-  topKeys(col, n) {
-    let newest = -Infinity;
-    for (const k of this.keys.values()) newest = Math.max(newest, k.t[k.t.length - 1]);
-    const ranked = [];
-    for (const [key, k] of this.keys) {
-      const arr = k.v.get(col);
-      if (!arr || !arr.length) continue;
-      const recent = k.t[k.t.length - 1] >= newest - 1 ? 1 : 0;
-      ranked.push([key, recent, arr[arr.length - 1] ?? -Infinity]);
-    }
-    ranked.sort((a, b) => b[1] - a[1] || b[2] - a[2] || (a[0] < b[0] ? -1 : 1));
-    return ranked.slice(0, n).map((r) => r[0]);
-  }
-
-  // series aligns the top keys on one x axis (window end, seconds), the
-  // last MAX_POINTS windows; anomalies as [xIndex, seriesIndex] pairs.
-  series(keys, col) {
-    const xs = new Set();
-    for (const key of keys) for (const t of this.keys.get(key).t) xs.add(t);
-    const x = [...xs].sort((a, b) => a - b).slice(-MAX_POINTS);
-    const pos = new Map(x.map((t, i) => [t, i]));
-    const ys = [];
-    const marks = [];
-    keys.forEach((key, si) => {
-      const k = this.keys.get(key);
-      const vals = k.v.get(col) || [];
-      const y = new Array(x.length).fill(null);
-      for (let i = 0; i < k.t.length; i++) {
-        const xi = pos.get(k.t[i]);
-        if (xi == null) continue;
-        y[xi] = vals[i] ?? null;
-        if (k.a[i] && y[xi] != null) marks.push([xi, si + 1]);
-      }
-      ys.push(y);
-    });
-    return { data: [x.map((t) => t / 1000), ...ys], marks };
-  }
-}
 
 export class ResultsPanel {
   constructor(jobId, sink) {
@@ -169,6 +34,7 @@ export class ResultsPanel {
     this.lastTop = 0;
     this.markerPool = [];
     this.retry = null;
+    this.colours = new Map(); // key → palette colour, kept while the key is charted
 
     this.aggSelect = h('select', { dataset: { testid: 'aggregate-select' }, onchange: () => { this.col = this.aggSelect.value; this.lastTop = 0; this.dirty(); } });
     this.topSelect = h('select', { dataset: { testid: 'topn-select' }, onchange: () => { this.topN = Number(this.topSelect.value); this.lastTop = 0; this.dirty(); } },
@@ -315,13 +181,23 @@ export class ResultsPanel {
       scales: { x: { time: true } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      series: [{ label: 'window end' }, ...this.keys.map((k, i) => ({
-        label: k, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false },
+      series: [{ label: 'window end' }, ...this.keys.map((k) => ({
+        label: k, stroke: this.colour(k), width: 1.5, spanGaps: true, points: { show: false },
       }))],
       axes: [{}, { label: this.col, size: 60 }],
       hooks: { draw: [(u) => { stats.draws++; this.placeMarkers(u); }] },
     };
     this.plot = new uPlot(opts, [[], ...this.keys.map(() => [])], this.chartBox);
+  }
+
+  // colour keeps a key's colour while it stays charted.
+  colour(key) {
+    for (const k of this.colours.keys()) if (!this.keys.includes(k)) this.colours.delete(k);
+    if (!this.colours.has(key)) {
+      const used = new Set(this.colours.values());
+      this.colours.set(key, PALETTE.find((c) => !used.has(c)) || PALETTE[this.colours.size % PALETTE.length]);
+    }
+    return this.colours.get(key);
   }
 
   // placeMarkers positions one pooled <div> per anomalous point over the
@@ -380,16 +256,6 @@ export class ResultsPanel {
       });
     });
   }
-}
-
-const FIRST = ['window_start', 'window_end', 'key'];
-const LAST = ['is_anomaly', 'anomaly_score', 'expected', 'expected_low', 'expected_high', 'explanation'];
-
-// orderColumns puts the window and key first and the detect verdict last,
-// whatever order the server's schema has.
-export function orderColumns(names) {
-  const rank = (n) => (FIRST.includes(n) ? FIRST.indexOf(n) - 100 : LAST.includes(n) ? 100 + LAST.indexOf(n) : 0);
-  return names.map((n, i) => [n, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map((x) => x[0]);
 }
 
 function formatCell(col, v) {

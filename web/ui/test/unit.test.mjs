@@ -1,0 +1,83 @@
+// Unit tests of the UI's logic that needs no browser: the bounded results
+// store and how validation problems are read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Table, vectorFromArray, Utf8, Int64, Float64, Bool, TimestampMillisecond } from 'apache-arrow';
+import { Store, MAX_POINTS, MAX_KEYS, TABLE_ROWS, orderColumns } from '../src/store.js';
+import { problemsOf } from '../src/problems.js';
+import { resultTable } from './fake.mjs';
+
+function batch(rows) {
+  return new Table({
+    views: vectorFromArray(rows.map((r) => BigInt(r.views)), new Int64()),
+    key: vectorFromArray(rows.map((r) => r.key), new Utf8()),
+    window_end: vectorFromArray(rows.map((r) => r.end), new TimestampMillisecond('UTC')),
+    p95_ms: vectorFromArray(rows.map((r) => r.p95 ?? null), new Float64()),
+    is_anomaly: vectorFromArray(rows.map((r) => !!r.anomaly), new Bool()),
+  }).batches[0];
+}
+
+test('rows become per-key series in window order, numbers as numbers', () => {
+  const s = new Store();
+  s.ingest(batch([{ key: 'a', end: 5000, views: 3, p95: 1.5 }, { key: 'b', end: 5000, views: 7 }]));
+  s.ingest(batch([{ key: 'a', end: 10000, views: 4, anomaly: true }]));
+  assert.deepEqual(s.numeric, ['views', 'p95_ms']);
+  assert.deepEqual(s.columns, ['window_end', 'key', 'views', 'p95_ms', 'is_anomaly']);
+  const { data, marks } = s.series(['a', 'b'], 'views');
+  assert.deepEqual(data, [[5, 10], [3, 4], [7, null]]);
+  assert.deepEqual(marks, [[1, 1]]);
+  assert.equal(s.anomalies, 1);
+  assert.deepEqual(s.rows.at(-1), { views: 4, key: 'a', window_end: 10000, p95_ms: null, is_anomaly: true });
+});
+
+test('memory is bounded: points per key, keys, table rows', () => {
+  const s = new Store();
+  for (let w = 1; w <= MAX_POINTS * 3; w++) s.ingest(batch([{ key: 'k', end: w * 1000, views: w }]));
+  const k = s.keys.get('k');
+  assert.ok(k.t.length <= MAX_POINTS * 1.25, `${k.t.length} points kept`);
+  assert.equal(k.t.at(-1), MAX_POINTS * 3 * 1000, 'the newest window is kept');
+  assert.equal(k.v.get('views').length, k.t.length);
+  assert.ok(s.rows.length <= TABLE_ROWS * 2);
+  const many = [];
+  for (let i = 0; i < MAX_KEYS + 50; i++) many.push({ key: `k${i}`, end: 1e6, views: i });
+  s.ingest(batch(many));
+  assert.equal(s.keys.size, MAX_KEYS);
+  assert.ok(!s.keys.has('k'), 'the least recently updated key is evicted first');
+  assert.ok(s.keys.has(`k${MAX_KEYS + 49}`));
+});
+
+test('top keys: highest recent mean, among keys still updating, sorted by name', () => {
+  const s = new Store();
+  for (let w = 1; w <= 5; w++) {
+    s.ingest(batch([
+      { key: 'low', end: w * 1000, views: 1 }, { key: 'mid', end: w * 1000, views: 50 },
+      { key: 'high', end: w * 1000, views: 100 }, { key: 'spiky', end: w * 1000, views: w === 5 ? 90 : 2 },
+    ]));
+  }
+  s.ingest(batch([{ key: 'gone', end: 1000, views: 1000 }]));
+  assert.deepEqual(s.topKeys('views', 2), ['high', 'mid']);
+  assert.deepEqual(s.topKeys('views', 3), ['high', 'mid', 'spiky']);
+});
+
+test('the dashboard schema: timestamps in ms, detect columns last', () => {
+  const s = new Store();
+  s.ingest(resultTable(4, 60000, 5000, (i) => i === 2).batches[0]);
+  assert.deepEqual(s.columns.slice(0, 3), ['window_start', 'window_end', 'key']);
+  assert.deepEqual(s.columns.slice(-5), ['is_anomaly', 'anomaly_score', 'expected', 'expected_low', 'expected_high']);
+  assert.deepEqual(s.numeric, ['views', 'p95_ms']);
+  assert.equal(s.rows[0].window_start, 55000);
+  assert.equal(s.anomalies, 1);
+  assert.deepEqual(orderColumns(['explanation', 'x', 'key', 'window_end', 'y']), ['window_end', 'key', 'x', 'y', 'explanation']);
+});
+
+test('validation problems keep their line and say where in a snippet', () => {
+  const err = { message: 'bad', detail: { code: 'invalid_job', message: 'two problems', problems: [
+    { line: 8, column: 13, field: 'operators[0].filter', code: 'js_syntax', message: 'JS syntax error', hint: 'check brackets', operator: 'humans', js_line: 1, js_column: 31 },
+    { line: 12, field: 'operators[1].window.tumbling', code: 'invalid_duration', message: 'operators[1].window.tumbling: "5x" is not a duration' },
+  ] } };
+  assert.deepEqual(problemsOf(err), [
+    { line: 8, column: 13, code: 'js_syntax', message: 'operators[0].filter: JS syntax error (operator humans, snippet line 1:31) — check brackets' },
+    { line: 12, column: 0, code: 'invalid_duration', message: 'operators[1].window.tumbling: "5x" is not a duration' },
+  ]);
+  assert.deepEqual(problemsOf({ message: 'HTTP 500', detail: {} }), [{ line: 0, column: 0, code: undefined, message: 'HTTP 500' }]);
+});
