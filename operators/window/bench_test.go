@@ -201,6 +201,7 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					panic(err)
 				}
+				cb.DropLateRecords()
 				return cb
 			}, perShard)
 		}
@@ -217,6 +218,7 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					panic(err)
 				}
+				cb.DropLateRecords()
 				return combinedGo{cb}
 			}, perShard)
 		}
