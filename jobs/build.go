@@ -63,6 +63,9 @@ type builder struct {
 	// alias maps an operator fused into a chain to the chain's node id.
 	alias           map[string]string
 	deadLetterSinks []deadLetter
+	// columns are the known result columns of window and detect nodes,
+	// so sinks keep the file's column order and types.
+	columns map[string][]sinks.Column
 }
 
 func (b *builder) resolve(id string) string {
@@ -308,7 +311,19 @@ func (b *builder) window(op *Operator) error {
 	}
 	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
 		New: func() (operators.Operator, error) { return window.New(cfg) }})
+	var aggs []sinks.Column
+	for _, a := range cfg.Aggregates {
+		aggs = append(aggs, sinks.Column{Name: a.Name, Type: sinks.ColumnType(a.ColumnType())})
+	}
+	b.setColumns(op.ID, sinks.WindowColumns(aggs...))
 	return nil
+}
+
+func (b *builder) setColumns(id string, cols []sinks.Column) {
+	if b.columns == nil {
+		b.columns = map[string][]sinks.Column{}
+	}
+	b.columns[id] = cols
 }
 
 func (b *builder) detect(op *Operator) error {
@@ -323,6 +338,17 @@ func (b *builder) detect(op *Operator) error {
 	}
 	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
 		New: func() (operators.Operator, error) { return detect.New(cfg) }})
+	if in := b.columns[b.resolve(op.From[0])]; len(op.From) == 1 && in != nil {
+		exp := sinks.Float64
+		if len(d.Value) > 1 {
+			exp = sinks.JSON
+		}
+		cols := append(append([]sinks.Column{}, in...),
+			sinks.Column{Name: detect.FieldScore, Type: sinks.Float64}, sinks.Column{Name: detect.FieldIsAnomaly, Type: sinks.Bool},
+			sinks.Column{Name: detect.FieldExpected, Type: exp}, sinks.Column{Name: detect.FieldLow, Type: exp},
+			sinks.Column{Name: detect.FieldHigh, Type: exp}, sinks.Column{Name: detect.FieldExplanation, Type: sinks.JSON})
+		b.setColumns(op.ID, cols)
+	}
 	return nil
 }
 
@@ -330,8 +356,9 @@ func (b *builder) sinks() error {
 	for i := range b.spec.Sinks {
 		s := &b.spec.Sinks[i]
 		input := b.resolve(s.From)
+		cols := b.columns[input]
 		if s.Late != "" {
-			input = s.Late + ":" + operators.LateOutput
+			input, cols = s.Late+":"+operators.LateOutput, nil
 		}
 		var sink sinks.Sink
 		var err error
@@ -342,21 +369,21 @@ func (b *builder) sinks() error {
 				title = s.ID
 			}
 			var d *sinks.Dashboard
-			d, err = sinks.NewDashboard(sinks.DashboardConfig{Title: title, MaxRows: s.Dashboard.Rows})
+			d, err = sinks.NewDashboard(sinks.DashboardConfig{Title: title, MaxRows: s.Dashboard.Rows, Columns: cols})
 			if err == nil {
 				b.out.Dashboards[s.ID] = d
 				sink = d
 			}
 		case SinkStream:
-			sink, err = b.streamSink(s.Stream.Name, s.Stream.Shards)
+			sink, err = b.streamSink(s.Stream.Name, s.Stream.Shards, cols)
 		case SinkFile:
-			sink, err = sinks.NewFile(sinks.FileConfig{Path: s.File.Path, Format: s.File.Format})
+			sink, err = sinks.NewFile(sinks.FileConfig{Path: s.File.Path, Format: s.File.Format, Columns: cols})
 		case SinkLog:
 			w := b.env.Log
 			if w == nil {
 				w = os.Stdout
 			}
-			sink = sinks.NewLog(w, s.ID+": ", nil)
+			sink = sinks.NewLog(w, s.ID+": ", cols)
 		default:
 			err = fmt.Errorf("the sink has no kind")
 		}
@@ -366,7 +393,7 @@ func (b *builder) sinks() error {
 		b.out.Graph.Sinks = append(b.out.Graph.Sinks, runtime.SinkNode{ID: s.ID, Inputs: []string{input}, Sink: sink})
 	}
 	for _, dl := range b.deadLetterSinks {
-		sink, err := b.streamSink(dl.stream, 1)
+		sink, err := b.streamSink(dl.stream, 1, nil)
 		if err != nil {
 			return fmt.Errorf("job %s: dead letters of %s: %w", b.spec.Name, dl.op, err)
 		}
@@ -376,14 +403,14 @@ func (b *builder) sinks() error {
 	return nil
 }
 
-func (b *builder) streamSink(name string, shards int) (sinks.Sink, error) {
+func (b *builder) streamSink(name string, shards int, cols []sinks.Column) (sinks.Sink, error) {
 	if b.env.Store == nil {
 		return nil, fmt.Errorf("a stream sink needs a server (or runnel run --data DIR)")
 	}
 	if err := ensureStream(b.env.Store, name, shards); err != nil {
 		return nil, err
 	}
-	return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name})
+	return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols})
 }
 
 func (b *builder) closeSinks() {
