@@ -312,6 +312,11 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// An interrupt before the driver's first record must not read a
+		// stale position from an earlier call.
+		if err := c.state.Set("0", from); err != nil {
+			return err
+		}
 		_, err := c.vm.runCtx(ctx, func() (goja.Value, error) {
 			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
 		})
