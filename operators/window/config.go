@@ -56,8 +56,9 @@ type Config struct {
 	// OnError applies to failures of KeyJS, KeyFunc and custom aggregates.
 	OnError   js.OnError
 	JSOptions js.Options
-	// NewStore makes each instance's state store; nil means in memory.
-	NewStore func() Store
+	// NewStore makes each instance's state store, given the codec for its
+	// state; nil means NewMemStore.
+	NewStore func(Codec) Store
 }
 
 // Validate checks the window's shape; aggregates are checked by Compile.

@@ -30,7 +30,8 @@ func (f emitFunc) Emit(r operators.Record) { f(r) }
 // watermarks at random moments, and checks the fired results equal a
 // plain batch computation of the same windows: every window once, none
 // late, the same aggregates. Half the runs pre-aggregate each shard batch
-// with a Combiner and exchange *Partial records instead.
+// with a Combiner and exchange *Partial records instead; a third keep the
+// window state only as bytes (codecStore), as a Pebble store will.
 func TestRandomEquivalence(t *testing.T) {
 	runs := 200
 	if testing.Short() {
@@ -40,7 +41,10 @@ func TestRandomEquivalence(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := randomConfig(rng)
 		combine := rng.IntN(2) == 0
-		t.Run(fmt.Sprintf("seed=%d/%s/combine=%v", seed, cfg.Kind, combine), func(t *testing.T) {
+		if rng.IntN(3) == 0 {
+			cfg.NewStore = newCodecStore
+		}
+		t.Run(fmt.Sprintf("seed=%d/%s/combine=%v/bytes=%v", seed, cfg.Kind, combine, cfg.NewStore != nil), func(t *testing.T) {
 			runEquivalence(t, rng, cfg, combine)
 		})
 	}

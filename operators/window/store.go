@@ -27,9 +27,11 @@ type Entry struct {
 
 // Store holds window state per (key, window). The operator is its only
 // user, from one goroutine; implementations need no locking. A store
-// backed by Pebble implements the same contract (issue 5).
+// backed by Pebble implements the same contract (issue 5) with the Codec
+// the operator hands it.
 type Store interface {
-	// Get returns the state of key's window w, or nil.
+	// Get returns the state of key's window w, or nil. It may be a copy:
+	// the operator Puts every state it changed.
 	Get(key string, w Window) *State
 	// Put stores s as key's window w.
 	Put(key string, w Window, s *State)

@@ -48,7 +48,7 @@ func (c *Compiled) New() (*Operator, error) {
 		op.every = op.size
 	}
 	if c.cfg.NewStore != nil {
-		op.store = c.cfg.NewStore()
+		op.store = c.cfg.NewStore(stateCodec{aggs})
 	} else {
 		op.store = NewMemStore()
 	}
@@ -61,6 +61,26 @@ func (c *Compiled) New() (*Operator, error) {
 		}
 	}
 	return op, nil
+}
+
+// Codec encodes window state for stores that keep bytes (Pebble): the
+// accumulators with aggregate.Instance.Marshal, readable by any operator
+// instance of the same Compiled, in any process.
+type Codec interface {
+	Marshal(s *State) ([]byte, error)
+	Unmarshal(b []byte) (*State, error)
+}
+
+type stateCodec struct{ aggs *aggregate.Instance }
+
+func (c stateCodec) Marshal(s *State) ([]byte, error) { return c.aggs.Marshal(s.Accs) }
+
+func (c stateCodec) Unmarshal(b []byte) (*State, error) {
+	accs, err := c.aggs.Unmarshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Accs: accs}, nil
 }
 
 // ResultColumns returns the result columns (see Compiled.ResultColumns).
@@ -196,11 +216,11 @@ func (op *Operator) addFixed(r *operators.Record) error {
 				return err
 			}
 			s = &State{Accs: accs}
-			op.store.Put(r.Key, w, s)
 		}
 		if err := op.aggs.Add(s.Accs, r.Value); err != nil {
 			return err
 		}
+		op.store.Put(r.Key, w, s)
 		if w.End <= op.wm {
 			op.dirty[Entry{Key: r.Key, Window: w}] = struct{}{}
 		}
@@ -275,10 +295,11 @@ func (op *Operator) addPartial(key string, p *Partial) error {
 	}
 	s := op.store.Get(key, w)
 	if s == nil {
-		op.store.Put(key, w, &State{Accs: p.Accs})
+		s = &State{Accs: p.Accs}
 	} else if err := op.aggs.Merge(s.Accs, p.Accs); err != nil {
 		return err
 	}
+	op.store.Put(key, w, s)
 	if w.End <= op.wm {
 		op.dirty[Entry{Key: key, Window: w}] = struct{}{}
 	}
