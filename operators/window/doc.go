@@ -66,10 +66,13 @@
 //
 // Window state sits behind Store (get/put/delete per key and window, the
 // windows of a key, and the windows whose end lies in a range, in firing
-// order). NewMemStore is the in-memory implementation; a Pebble-backed one
-// (issue 5) can encode State with aggregate.Instance.Marshal. Timers are
-// not stored: firing and purging scan Store.Range between the previous and
-// the new watermark.
+// order). The operator Puts every state it changes, so a store may hand
+// out copies. NewMemStore is the in-memory implementation; a Pebble-backed
+// one (issue 5) gets a Codec from Config.NewStore that encodes State with
+// aggregate.Instance.Marshal — the randomized test runs a third of its
+// cases on a store that keeps state only as bytes. Timers are not stored:
+// firing and purging scan Store.Range between the previous and the new
+// watermark.
 //
 // # Errors
 //
