@@ -47,7 +47,6 @@ type shard struct {
 		pending     []byte
 		pendingLast uint64
 		group       *commitGroup
-		appenders   int    // appends in the pending group
 		spare       []byte // a written group's buffer, reused for the next
 		visible     uint64 // highest durable counter; readers see <= visible
 		closed      bool   // resharded away: no more appends
@@ -121,7 +120,6 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		out[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
 	}
 	sh.mu.pendingLast = sh.mu.nextSeq - 1
-	sh.mu.appenders++
 	if sh.mu.group == nil {
 		sh.mu.group = &commitGroup{done: make(chan struct{})}
 	}
@@ -151,18 +149,10 @@ func (sh *shard) run(interval time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
-	var want int               // appenders the next group waits for
-	var lastSync time.Duration // how long the last write+sync took
 	for {
 		select {
 		case <-sh.wake:
-			sh.gather(want, lastSync)
-			t0 := time.Now()
-			flushed := sh.flush()
-			lastSync = time.Since(t0)
-			sh.mu.Lock()
-			want = flushed + sh.mu.appenders
-			sh.mu.Unlock()
+			sh.flush()
 		case <-tick:
 			sh.syncDirty()
 		case <-sh.stop:
@@ -173,47 +163,17 @@ func (sh *shard) run(interval time.Duration) {
 	}
 }
 
-// gather delays a group commit briefly so that the producers just
-// acknowledged by the previous group can join the next one. Without it
-// concurrent producers split into two cohorts that alternate between
-// groups, and each fsync carries half of what it could. It waits until
-// want appends are pending, for at most a fraction of the last sync's
-// duration (so a lone producer never waits: want is then 1).
-func (sh *shard) gather(want int, lastSync time.Duration) {
-	sh.mu.Lock()
-	n := sh.mu.appenders
-	sh.mu.Unlock()
-	if n >= want {
-		return
-	}
-	timer := time.NewTimer(min(max(lastSync/4, 50*time.Microsecond), 2*time.Millisecond))
-	defer timer.Stop()
-	for n < want {
-		select {
-		case <-sh.wake:
-		case <-timer.C:
-			return
-		case <-sh.stop:
-			return
-		}
-		sh.mu.Lock()
-		n = sh.mu.appenders
-		sh.mu.Unlock()
-	}
-}
-
-// flush writes the pending group, makes it durable and acknowledges it;
-// it returns how many appends the group held.
-func (sh *shard) flush() int {
+// flush writes the pending group, makes it durable and acknowledges it.
+func (sh *shard) flush() {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
 	sh.mu.Lock()
-	buf, last, g, n := sh.mu.pending, sh.mu.pendingLast, sh.mu.group, sh.mu.appenders
-	sh.mu.pending, sh.mu.group, sh.mu.appenders = nil, nil, 0
+	buf, last, g := sh.mu.pending, sh.mu.pendingLast, sh.mu.group
+	sh.mu.pending, sh.mu.group = nil, nil
 	failed := sh.mu.failed
 	sh.mu.Unlock()
 	if g == nil {
-		return 0
+		return
 	}
 	err := failed
 	if err == nil {
@@ -230,7 +190,6 @@ func (sh *shard) flush() int {
 		sh.mu.spare = buf[:0]
 		sh.mu.Unlock()
 	}
-	return n
 }
 
 // write appends buf (complete frames, counters up to last) to the active
