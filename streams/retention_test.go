@@ -3,6 +3,8 @@ package streams
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,4 +155,64 @@ func TestRetentionOfClosedShards(t *testing.T) {
 		s = openMem(t, mem, Options{Now: c.now})
 	}
 	s.Close()
+}
+
+// TestRetentionUnderReaders deletes segments while readers read them: a
+// read never fails and never returns a record out of order; readers that
+// fall behind the trim horizon go on from it.
+func TestRetentionUnderReaders(t *testing.T) {
+	checkGoroutines(t)
+	var mu sync.Mutex
+	c := newClock()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return c.t }
+	s := openMem(t, vfs.NewMem(), Options{Now: now, SegmentBytes: 1 << 10, RetentionCheck: time.Hour})
+	defer s.Close()
+	mustCreate(t, s, "q", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pos, prev := uint64(0), uint64(0)
+			for ctx.Err() == nil {
+				res, err := s.Read("q", ShardID(0), pos, 7, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, rec := range res.Records {
+					if rec.Seq <= prev {
+						errs <- fmt.Errorf("record %d after %d", rec.Seq, prev)
+						return
+					}
+					prev = rec.Seq
+				}
+				pos = res.Next
+				if len(res.Records) == 0 {
+					pos = 0 // start over from the trim horizon
+					prev = 0
+				}
+			}
+		}()
+	}
+	for i := 0; i < 2000; i++ {
+		putOne(t, s, "q", "k", payload(fmt.Sprint(i), 50))
+		if i%50 == 49 {
+			mu.Lock()
+			c.add(time.Hour)
+			mu.Unlock()
+			s.EnforceRetention()
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if c := s.Corruptions(); len(c) != 0 {
+		t.Fatal(c[0].Error())
+	}
 }
