@@ -38,6 +38,10 @@ type BenchConfig struct {
 	Dir         string        // data directory; a temporary one when empty
 	// LatencySamples is how many single records the latency phases put.
 	LatencySamples int
+	// PutRecordClients is how many clients send single-record PutRecord
+	// calls (default 64): with durable acks, throughput comes from
+	// concurrent calls sharing a group commit.
+	PutRecordClients int
 }
 
 func (c *BenchConfig) setDefaults() {
@@ -58,6 +62,9 @@ func (c *BenchConfig) setDefaults() {
 	}
 	if c.LatencySamples <= 0 {
 		c.LatencySamples = 200
+	}
+	if c.PutRecordClients <= 0 {
+		c.PutRecordClients = 64
 	}
 }
 
@@ -86,8 +93,11 @@ type BenchReport struct {
 	ServerCPUPerRecord time.Duration
 	// Ratio is Runnel's records/s over the ceiling's.
 	Ratio float64
-	// PutRecord is single-record PutRecord calls from the same clients.
-	PutRecord PhaseReport
+	// PutRecord is single-record PutRecord calls (BenchConfig.PutRecordClients
+	// at once), and PutRecordClientOnly the same clients answered in-process.
+	PutRecord, PutRecordClientOnly PhaseReport
+	// PutRecordServerCPU estimates the server's CPU per PutRecord call.
+	PutRecordServerCPU time.Duration
 	// GetRecordsP99 and SubscribeP99 are how long after a put is
 	// acknowledged a consumer sees it (polling a caught-up shard, and on
 	// SubscribeToShard over h2c).
@@ -104,7 +114,9 @@ func (r BenchReport) String() string {
 	line("decode-and-discard", r.Ceiling)
 	line("runnel PutRecords", r.Runnel)
 	fmt.Fprintf(&b, "runnel server CPU/record %.2f µs (estimate, errs high); runnel/ceiling %.1f%%\n", float64(r.ServerCPUPerRecord.Nanoseconds())/1e3, 100*r.Ratio)
+	line("client only PutRecord", r.PutRecordClientOnly)
 	line("runnel PutRecord", r.PutRecord)
+	fmt.Fprintf(&b, "runnel server CPU/PutRecord %.2f µs (estimate, errs high)\n", float64(r.PutRecordServerCPU.Nanoseconds())/1e3)
 	fmt.Fprintf(&b, "put ack → GetRecords poller  p50 %v  p99 %v\n", r.GetRecordsP50, r.GetRecordsP99)
 	fmt.Fprintf(&b, "put ack → SubscribeToShard   p50 %v  p99 %v\n", r.SubscribeP50, r.SubscribeP99)
 	return b.String()
@@ -318,13 +330,22 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 
 	// 4. Single-record PutRecord.
 	data := make([]byte, cfg.RecordBytes)
-	rep.PutRecord, err = runPhase(ctx, cfg.Clients, cfg.Phase, func(ctx context.Context, i int) (int, error) {
-		_, err := clients[i].PutRecord(ctx, &sdk.PutRecordInput{StreamName: aws.String(stream), PartitionKey: entries[i][0].PartitionKey, Data: data})
-		return 1, err
-	})
+	putOne := func(c *sdk.Client) func(context.Context, int) (int, error) {
+		return func(ctx context.Context, i int) (int, error) {
+			_, err := c.PutRecord(ctx, &sdk.PutRecordInput{StreamName: aws.String(stream), PartitionKey: entries[i%cfg.Clients][i%cfg.BatchSize].PartitionKey, Data: data})
+			return 1, err
+		}
+	}
+	cannedOne := []byte(`{"SequenceNumber":"49000000000000000000000000000000000000000000000000000001","ShardId":"shardId-000000000000"}`)
+	rep.PutRecordClientOnly, err = runPhase(ctx, cfg.PutRecordClients, cfg.Phase, putOne(benchClient("http://127.0.0.1:1", &http.Client{Transport: cannedTransport{cannedOne}})))
+	if err != nil {
+		return rep, fmt.Errorf("PutRecord client-only phase: %w", err)
+	}
+	rep.PutRecord, err = runPhase(ctx, cfg.PutRecordClients, cfg.Phase, putOne(benchClient(url, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.PutRecordClients}})))
 	if err != nil {
 		return rep, fmt.Errorf("PutRecord phase: %w", err)
 	}
+	rep.PutRecordServerCPU = max(0, rep.PutRecord.CPUPerRecord-rep.PutRecordClientOnly.CPUPerRecord)
 
 	// 5. Latency from acknowledgement to consumer.
 	if err := benchLatency(ctx, &rep, cfg, store, h, url); err != nil {

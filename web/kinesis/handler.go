@@ -3,9 +3,11 @@ package kinesis
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -13,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
@@ -92,6 +93,8 @@ type Handler struct {
 	key    []byte // signs iterators and paging tokens
 	limits *limiter
 	cache  factCache
+	idMu   sync.Mutex
+	ids    *mrand.ChaCha8
 
 	mu struct {
 		sync.Mutex
@@ -110,15 +113,44 @@ func New(store *streams.Store, opts Options) http.Handler {
 func newHandler(store *streams.Store, opts Options) *Handler {
 	opts.setDefaults()
 	h := &Handler{store: store, opts: opts, key: make([]byte, 32)}
+	var seed [32]byte
 	if _, err := rand.Read(h.key); err != nil {
 		panic("kinesis: no randomness for the iterator key: " + err.Error())
 	}
+	if _, err := rand.Read(seed[:]); err != nil {
+		panic("kinesis: no randomness for request IDs: " + err.Error())
+	}
+	h.ids = mrand.NewChaCha8(seed)
 	if opts.ShardLimits {
 		h.limits = newLimiter(opts.Now)
 	}
 	h.mu.deleting = map[string]time.Time{}
 	h.mu.subs = map[string]*subscription{}
 	return h
+}
+
+// requestID returns a random (version 4) UUID. It draws from a per-handler
+// ChaCha8 generator seeded from crypto/rand, which costs far less per
+// request than a crypto/rand read; request IDs need to be unique, not
+// secret.
+func (h *Handler) requestID() string {
+	h.idMu.Lock()
+	var b [16]byte
+	h.ids.Read(b[:])
+	h.idMu.Unlock()
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }
 
 // H2C wraps a handler so that it also speaks cleartext HTTP/2, which the
@@ -191,7 +223,7 @@ const targetPrefix = "Kinesis_20131202."
 const maxBody = 16 << 20
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
-	reqID := uuid.NewString()
+	reqID := h.requestID()
 	c, ok := requestCodec(hr.Header.Get("Content-Type"))
 	r := &request{ctx: hr.Context(), codec: c, w: w, httpRq: hr, reqID: reqID}
 	if !ok {

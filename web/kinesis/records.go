@@ -89,6 +89,18 @@ func validSeqNumber(s string) bool {
 	return true
 }
 
+// entryValid is validateEntry's verdict without building messages, for
+// the common case of a valid record.
+func entryValid(e *putRecordsEntry) bool {
+	if e.Data == nil || len(e.Data) > streams.MaxDataSize || e.PartitionKey == nil {
+		return false
+	}
+	if n := len(*e.PartitionKey); n < 1 || n > streams.MaxKeyLen && utf8.RuneCountInString(*e.PartitionKey) > streams.MaxKeyLen {
+		return false
+	}
+	return e.ExplicitHashKey == nil || validHashKey(*e.ExplicitHashKey)
+}
+
 // validateEntry checks one record; prefix is "" for PutRecord and
 // "records.N.member." for PutRecords.
 func validateEntry(v *validator, prefix string, data []byte, dataPresent bool, key, ehk *string) {
@@ -183,7 +195,9 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		} else {
 			for i := range in.Records {
 				e := &in.Records[i]
-				validateEntry(&v, "records."+itoa(i+1)+".member.", e.Data, e.Data != nil, e.PartitionKey, e.ExplicitHashKey)
+				if !entryValid(e) {
+					validateEntry(&v, "records."+itoa(i+1)+".member.", e.Data, e.Data != nil, e.PartitionKey, e.ExplicitHashKey)
+				}
 			}
 		}
 	}
