@@ -26,6 +26,12 @@ var errorCases = []struct {
 }{
 	// YAML and structure.
 	{"not yaml", "name: x\nsource: [a\n", []want{{1, "", CodeYAML, "not valid YAML"}}},
+	{"unquoted snippet with a colon", head + "operators:\n  - id: m\n    map: r => ({page: r.page})\nsinks: [{id: o, log: {}}]\n", []want{
+		{5, "", CodeYAML, "quote JS snippets"},
+	}},
+	{"tab indentation", "name: t\nsource:\n\tstream: s\n", []want{
+		{3, "", CodeYAML, "not tabs"},
+	}},
 	{"empty file", "# nothing\n", []want{{0, "", CodeMissing, "the job file is empty"}}},
 	{"not a mapping", "- a\n- b\n", []want{{1, "", CodeType, "must be a mapping, not a list"}}},
 	{"two documents", head + "sinks: [{id: o, log: {}}]\n---\nname: u\n", []want{{4, "", CodeYAML, "one YAML document"}}},

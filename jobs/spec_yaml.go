@@ -51,12 +51,28 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlProblem turns a yaml.v3 syntax error into a Problem with its line.
 func yamlProblem(err error) Problem {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{Line: line, Code: CodeYAML, Message: "not valid YAML: " + m[2]}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	p := Problem{Code: CodeYAML}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return Problem{Code: CodeYAML, Message: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	p.Message = "not valid YAML: " + msg
+	for _, h := range yamlHints {
+		if strings.Contains(msg, h.contains) {
+			p.Hint = h.hint
+			break
+		}
+	}
+	return p
+}
+
+// yamlHints explain the YAML errors job files typically run into.
+var yamlHints = []struct{ contains, hint string }{
+	{"mapping values are not allowed", `a ": " inside a value starts a mapping: quote JS snippets, e.g. map: "r => ({page: r.page})", or use a | block`},
+	{"found character that cannot start any token", "YAML indents with spaces, not tabs; a value starting with @ or ` must be quoted"},
+	{"did not find expected key", "check the indentation of this line against its siblings"},
+	{"did not find expected ',' or", "a flow list [..] or mapping {..} is not closed, or a value in it needs quotes"},
 }
 
 // fileInfo is what a parsed Spec remembers about its file.
