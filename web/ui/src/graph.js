@@ -1,6 +1,6 @@
 // The job's operator DAG, laid out by dagre and drawn as SVG. Each node
-// shows records in/out per second (from counter deltas between polls),
-// errors, and a backpressure colour.
+// shows records in/out per second (counter deltas over the last 10 s of
+// polls), the watermark lag, errors, and a backpressure colour.
 //
 // Backpressure: when the server reports a per-operator `Backpressure`
 // (0..1) it is used as is. Otherwise it is estimated from the rates: the
@@ -11,6 +11,7 @@ import { h, fmtNum, fmtAge } from './api.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 178, H = 74;
+const RATE_SPAN_MS = 10000;
 
 function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG, tag);
@@ -40,7 +41,7 @@ export class JobGraph {
   constructor(box) {
     this.box = box;
     this.shape = '';
-    this.prev = null; // {t, counters: Map id → {In, Out}}
+    this.history = []; // polls: {t, counters: Map id → {In, Out}}, oldest first
     this.nodes = new Map(); // id → {g, lines: [text...], rect}
   }
 
@@ -53,16 +54,20 @@ export class JobGraph {
     }
     const now = performance.now();
     const stats = new Map((job.operators || []).map((o) => [o.ID, o]));
+    // Rates over the last RATE_SPAN_MS of polls, so a window operator that
+    // emits once per window does not flicker between 0 and a burst.
+    this.history.push({ t: now, counters: new Map([...stats].map(([id, o]) => [id, { In: o.In || 0, Out: o.Out || 0 }])) });
+    while (this.history.length > 2 && now - this.history[1].t >= RATE_SPAN_MS) this.history.shift();
     const rates = new Map();
-    if (this.prev) {
-      const dt = (now - this.prev.t) / 1000;
+    const first = this.history[0];
+    const dt = (now - first.t) / 1000;
+    if (this.history.length > 1 && dt > 0) {
       for (const [id, o] of stats) {
-        const p = this.prev.counters.get(id);
-        if (!p || dt <= 0) continue;
-        rates.set(id, { in: Math.max(0, (o.In - p.In) / dt), out: Math.max(0, (o.Out - p.Out) / dt) });
+        const p = first.counters.get(id);
+        if (!p) continue;
+        rates.set(id, { in: Math.max(0, ((o.In || 0) - p.In) / dt), out: Math.max(0, ((o.Out || 0) - p.Out) / dt) });
       }
     }
-    this.prev = { t: now, counters: new Map([...stats].map(([id, o]) => [id, { In: o.In || 0, Out: o.Out || 0 }])) };
     for (const n of nodes) {
       const view = this.nodes.get(n.id);
       if (!view) continue;

@@ -29,7 +29,7 @@ export class ResultsPanel {
     this.plot = null;
     this.frame = 0;
     this.chartDirty = false;
-    this.tableDirty = false;
+    this.tableTimer = null;
     this.lastTable = 0;
     this.lastTop = 0;
     this.markerPool = [];
@@ -100,6 +100,7 @@ export class ResultsPanel {
     clearTimeout(this.retry);
     if (this.abort) this.abort.abort();
     cancelAnimationFrame(this.frame);
+    clearTimeout(this.tableTimer);
     this.resize.disconnect();
     if (this.plot) this.plot.destroy();
     this.plot = null;
@@ -113,31 +114,30 @@ export class ResultsPanel {
     if (!this.paused) this.dirty();
   }
 
+  // dirty asks for a redraw: the chart on the next animation frame, the
+  // table at most every TABLE_EVERY_MS.
   dirty() {
+    if (this.closed) return;
     this.chartDirty = true;
-    this.tableDirty = true;
-    if (!this.frame && !this.closed) this.frame = requestAnimationFrame(() => this.render());
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+    if (!this.tableTimer && !this.paused) {
+      const wait = Math.max(0, this.lastTable + TABLE_EVERY_MS - performance.now());
+      this.tableTimer = setTimeout(() => {
+        this.tableTimer = null;
+        this.lastTable = performance.now();
+        if (!this.paused && !this.closed) this.renderTable();
+      }, wait);
+    }
   }
 
   render() {
     this.frame = 0;
-    const now = performance.now();
-    if (this.chartDirty) {
-      this.chartDirty = false;
-      this.renderChart(now);
-      if (this.live) {
-        const text = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
-        if (this.status.textContent !== text) this.status.textContent = text;
-      }
-    }
-    if (this.tableDirty && !this.paused) {
-      if (now - this.lastTable >= TABLE_EVERY_MS) {
-        this.tableDirty = false;
-        this.lastTable = now;
-        this.renderTable();
-      } else if (!this.frame) {
-        this.frame = requestAnimationFrame(() => this.render());
-      }
+    if (!this.chartDirty) return;
+    this.chartDirty = false;
+    this.renderChart(performance.now());
+    if (this.live) {
+      const text = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+      if (this.status.textContent !== text) this.status.textContent = text;
     }
   }
 

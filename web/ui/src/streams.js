@@ -29,6 +29,23 @@ export function streamsPage(root) {
   return () => p.stop();
 }
 
+const SPARK_POINTS = 60;
+
+// sparkline draws the last rates of a shard as a small SVG polyline.
+function sparkline(values) {
+  const w = 90, ht = 18;
+  const max = Math.max(1, ...values);
+  const pts = values.map((v, i) => `${((i / (SPARK_POINTS - 1)) * w).toFixed(1)},${(ht - 1 - (v / max) * (ht - 2)).toFixed(1)}`).join(' ');
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('width', w);
+  svg.setAttribute('height', ht);
+  svg.setAttribute('class', 'spark');
+  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  line.setAttribute('points', pts);
+  svg.append(line);
+  return svg;
+}
+
 function shortHash(s) {
   return s && s.length > 12 ? s.slice(0, 6) + '…' + s.slice(-4) : s;
 }
@@ -44,7 +61,7 @@ export function streamPage(root, name) {
     note,
     h('section', null, h('h2', null, 'Shards'),
       h('table', { class: 'list', dataset: { testid: 'shard-list' } },
-        h('thead', null, h('tr', null, ['Shard', 'Open', 'Hash keys', 'Parent', 'Adjacent parent', 'Children', 'Trim', 'Last', 'Incoming/s'].map((c) => h('th', null, c)))),
+        h('thead', null, h('tr', null, ['Shard', 'Open', 'Hash keys', 'Parent', 'Adjacent parent', 'Children', 'Trim', 'Last', 'Incoming/s', 'Last 2 min'].map((c) => h('th', null, c)))),
         body)),
     h('section', null, h('h2', null, 'Recent records'),
       h('div', { class: 'controls' }, h('label', null, 'Shard ', shardSelect), tailStatus),
@@ -52,6 +69,7 @@ export function streamPage(root, name) {
         h('thead', null, h('tr', null, ['Position', 'Arrival', 'Key', 'Data'].map((c) => h('th', null, c)))), tailBody))));
 
   let prev = null; // {t, last: Map shard → last_position}
+  const history = new Map(); // shard → recent rates, ≤ SPARK_POINTS
   const p = poller(async () => {
     let st;
     try { st = await api('/streams/' + enc(name)); } catch (e) { note.textContent = e.message; return; }
@@ -60,15 +78,21 @@ export function streamPage(root, name) {
     const shards = st.shards || [];
     body.replaceChildren(...shards.map((s) => {
       const before = prev && prev.last.get(s.id);
-      const rate = before != null ? (s.last_position - before) / ((now - prev.t) / 1000) : null;
+      const rate = before != null ? Math.max(0, (s.last_position - before) / ((now - prev.t) / 1000)) : null;
+      const hist = history.get(s.id) || [];
+      if (rate != null) hist.push(rate);
+      if (hist.length > SPARK_POINTS) hist.shift();
+      history.set(s.id, hist);
       return h('tr', { dataset: { testid: 'shard-row', shard: s.id }, class: s.open ? null : 'closed' },
         h('td', null, s.id), h('td', null, s.open ? 'yes' : 'closed'),
         h('td', { title: `${s.hash_key_start} – ${s.hash_key_end}` }, `${shortHash(s.hash_key_start)} – ${shortHash(s.hash_key_end)}`),
         h('td', null, s.parent || ''), h('td', null, s.adjacent_parent || ''), h('td', null, (s.children || []).join(', ')),
         h('td', null, s.trim_position ?? ''), h('td', null, s.last_position ?? ''),
-        h('td', { dataset: { testid: 'shard-rate' } }, rate == null ? '…' : fmtNum(Math.max(0, rate))));
+        h('td', { dataset: { testid: 'shard-rate' } }, rate == null ? '…' : fmtNum(rate)),
+        h('td', null, hist.length > 1 ? sparkline(hist) : ''));
     }));
     prev = { t: now, last: new Map(shards.map((s) => [s.id, s.last_position])) };
+    for (const id of history.keys()) if (!shards.some((s) => s.id === id)) history.delete(id);
     const ids = shards.map((s) => s.id);
     if ([...shardSelect.options].map((o) => o.value).join() !== ids.join()) {
       const keep = shardSelect.value;

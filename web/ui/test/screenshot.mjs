@@ -1,0 +1,27 @@
+// Refreshes docs/ui.png: starts `runnel serve --demo` (RUNNEL_BIN or built
+// here), lets the demo job run SHOT_SECONDS (default 90) so the chart has
+// history, and saves the demo job's page.
+//
+//   node test/screenshot.mjs
+import { join } from 'node:path';
+import { launchBrowser, startRunnel, servesUI, frontFor, repoDir } from './harness.mjs';
+
+const seconds = Number(process.env.SHOT_SECONDS || 90);
+const server = await startRunnel({ demo: true });
+let front = null;
+const browser = await launchBrowser();
+try {
+  const base = (await servesUI(server.url)) ? server.url : (front = await frontFor(server.url)).url;
+  const { jobs } = await (await fetch(server.url + '/api/v1/jobs')).json();
+  const demo = jobs.find((j) => j.name === 'demo') || jobs[0];
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${base}/#/jobs/${encodeURIComponent(demo.id)}`);
+  await page.waitForTimeout(seconds * 1000);
+  const out = join(repoDir, 'docs', 'ui.png');
+  await page.screenshot({ path: out });
+  console.log('wrote', out);
+} finally {
+  await browser.close();
+  if (front) await front.close();
+  await server.close();
+}
