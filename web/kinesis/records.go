@@ -18,11 +18,15 @@ const (
 
 // streamFacts are the few stream facts the record path needs on every
 // call, cached so that a put does not describe the whole stream. Every
-// change this package makes to a stream drops its entry.
+// change this package makes to a stream drops its entry; changes made
+// around it (the REST API, the CLI) show within factsTTL.
 type streamFacts struct {
 	created int64 // unix nanoseconds
 	kms     bool
+	at      time.Time
 }
+
+const factsTTL = time.Second
 
 type factCache struct {
 	mu sync.Mutex
@@ -30,10 +34,11 @@ type factCache struct {
 }
 
 func (h *Handler) facts(name string) (streamFacts, error) {
+	now := time.Now()
 	h.cache.mu.Lock()
 	f, ok := h.cache.m[name]
 	h.cache.mu.Unlock()
-	if ok {
+	if ok && now.Sub(f.at) < factsTTL {
 		return f, nil
 	}
 	info, err := h.describe(name)
@@ -41,7 +46,7 @@ func (h *Handler) facts(name string) (streamFacts, error) {
 		return f, err
 	}
 	enc, _ := encryptionOf(&info)
-	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS"}
+	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now}
 	if info.Status != streams.StatusCreating {
 		h.cache.mu.Lock()
 		if h.cache.m == nil {
@@ -377,7 +382,14 @@ func (h *Handler) getRecords(r *request) (any, error) {
 	}
 	sid := streams.ShardID(it.shard)
 	if f.created != it.streamCreated {
-		return nil, h.shardNotFound(it.stream, sid)
+		// The cache may predate the stream; ask once more.
+		h.forget(it.stream)
+		if f, err = h.facts(it.stream); err != nil {
+			return nil, err
+		}
+		if f.created != it.streamCreated {
+			return nil, h.shardNotFound(it.stream, sid)
+		}
 	}
 	if h.limits != nil && !h.limits.admitRead(it.stream, sid) {
 		return nil, newErr(excThroughputExceeded, "Rate exceeded for Shard - %s in stream %s under account %s.", sid, it.stream, h.opts.AccountID)

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/streams"
 )
 
 func TestPutAndGetRecords(t *testing.T) {
@@ -201,4 +203,34 @@ func TestShardLimitsThrottle(t *testing.T) {
 	}
 	_, err := e.client.CreateStream(c, &sdk.CreateStreamInput{StreamName: aws.String("big"), ShardCount: aws.Int32(500)})
 	apiErr(t, err, "LimitExceededException", "")
+}
+
+// TestStreamRecreatedAroundTheAPI: a stream deleted and created again
+// through the store itself (the REST API, the CLI) serves new iterators at
+// once, though the API had cached the old stream's facts.
+func TestStreamRecreatedAroundTheAPI(t *testing.T) {
+	e := newEnv(t, nil)
+	c := ctx(t)
+	e.create("x", 1)
+	if _, err := e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("x"), PartitionKey: aws.String("k"), Data: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DeleteStream("x"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Millisecond)
+	if _, err := e.store.CreateStream("x", 1, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("x"), PartitionKey: aws.String("k"), Data: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("x"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.client.GetRecords(c, &sdk.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil || len(g.Records) != 1 || string(g.Records[0].Data) != "new" {
+		t.Fatalf("recreated stream: %v %+v", err, g)
+	}
 }
