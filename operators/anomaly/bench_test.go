@@ -3,9 +3,19 @@ package anomaly
 import (
 	"math"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // BenchmarkScore measures points scored per second, per method, on one
 // core, for a noisy daily-seasonal series with occasional spikes.
@@ -29,12 +39,20 @@ func BenchmarkScore(b *testing.B) {
 			for i := range 3000 {
 				d.Score(t0, series[i:i+1])
 			}
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				j := 3000 + i%(len(series)-3000)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				j := 3000 + n%(len(series)-3000)
 				d.Score(t0, series[j:j+1])
+				n++
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "points/s")
+			// On a shared machine wall time understates a core's rate; the
+			// process's CPU time (this loop plus the GC) gives points per
+			// CPU-second.
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(n)/cpu.Seconds(), "points/cpu-s")
+			}
 		})
 	}
 }

@@ -13,6 +13,7 @@ type knn struct {
 	Dim, K, Size, Skip int
 	Buf                []float64 // Size shingles, ring-indexed by Count % Size
 	Count              int64
+	Sorted             []float64 // one field, one neighbour: the candidates, sorted
 	best               []float64 // scratch: the K smallest squared distances
 }
 
@@ -24,6 +25,14 @@ func newKNN(dim, k, size, skip int) *knn {
 // its K nearest stored shingles, each coordinate scaled by inv, then
 // stores p. It returns -1 while fewer than K candidates are stored.
 func (m *knn) update(p, inv []float64) float64 {
+	if m.Dim == 1 && m.K == 1 {
+		return m.updateSorted(p[0], inv[0])
+	}
+	return m.scanUpdate(p, inv)
+}
+
+// scanUpdate is update by a scan over every candidate.
+func (m *knn) scanUpdate(p, inv []float64) float64 {
 	n := int(min(m.Count, int64(m.Size)))
 	cands := n - m.Skip
 	raw := -1.0
@@ -32,6 +41,13 @@ func (m *knn) update(p, inv []float64) float64 {
 			m.best = make([]float64, 0, m.K)
 		}
 		best := m.best[:0]
+		// With one field every coordinate has the same scale: compare raw
+		// distances and scale once at the end.
+		scale := 1.0
+		if uniform(inv) {
+			scale = inv[0] * inv[0]
+			inv = nil
+		}
 		// Candidates are the stored shingles older than the Skip newest:
 		// a ring segment of length cands from the oldest slot, which may
 		// wrap once. Their order does not matter.
@@ -40,18 +56,16 @@ func (m *knn) update(p, inv []float64) float64 {
 		for _, seg := range [2][2]int{{start, start + first}, {0, cands - first}} {
 			for slot := seg[0]; slot < seg[1]; slot++ {
 				q := m.Buf[slot*m.Dim : slot*m.Dim+m.Dim]
-				d := 0.0
-				for i, v := range p {
-					e := (v - q[i]) * inv[i]
-					d += e * e
+				worst := math.Inf(1)
+				if len(best) == m.K {
+					worst = best[len(best)-1]
+				}
+				d := distance(p, q, inv, worst)
+				if d >= worst {
+					continue
 				}
 				if len(best) < m.K {
 					best = append(best, d)
-					slices.Sort(best)
-					continue
-				}
-				if d >= best[len(best)-1] {
-					continue
 				}
 				i := len(best) - 1
 				for i > 0 && best[i-1] > d {
@@ -65,7 +79,7 @@ func (m *knn) update(p, inv []float64) float64 {
 		for _, d := range best {
 			sum += d
 		}
-		raw = math.Sqrt(sum / float64(len(best)*m.Dim))
+		raw = math.Sqrt(sum * scale / float64(len(best)*m.Dim))
 		m.best = best
 	}
 	slot := int(m.Count % int64(m.Size))
@@ -74,73 +88,175 @@ func (m *knn) update(p, inv []float64) float64 {
 	return raw
 }
 
+// distance is the squared distance from p to q, coordinates scaled by inv
+// (nil: unscaled). It stops early, with a partial sum >= limit, once the
+// sum reaches limit: such a candidate cannot be a nearest neighbour.
+func distance(p, q, inv []float64, limit float64) float64 {
+	d := 0.0
+	q = q[:len(p)]
+	if inv == nil {
+		i := 0
+		for ; i+4 <= len(p); i += 4 {
+			e0, e1, e2, e3 := p[i]-q[i], p[i+1]-q[i+1], p[i+2]-q[i+2], p[i+3]-q[i+3]
+			d += e0*e0 + e1*e1 + e2*e2 + e3*e3
+			if d >= limit {
+				return d
+			}
+		}
+		for ; i < len(p); i++ {
+			e := p[i] - q[i]
+			d += e * e
+		}
+		return d
+	}
+	inv = inv[:len(p)]
+	for i, v := range p {
+		e := (v - q[i]) * inv[i]
+		d += e * e
+		if d >= limit {
+			return d
+		}
+	}
+	return d
+}
+
+func uniform(inv []float64) bool {
+	for _, v := range inv[1:] {
+		if v != inv[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// updateSorted is update for one field and one neighbour: the candidates
+// are also kept sorted (Sorted), so the nearest is found by binary search
+// instead of a scan.
+func (m *knn) updateSorted(v, inv float64) float64 {
+	raw := -1.0
+	if len(m.Sorted) > 0 {
+		i, _ := slices.BinarySearch(m.Sorted, v)
+		best := math.Inf(1)
+		if i < len(m.Sorted) {
+			best = m.Sorted[i] - v
+		}
+		if i > 0 {
+			best = min(best, v-m.Sorted[i-1])
+		}
+		raw = best * inv
+	}
+	slot := int(m.Count % int64(m.Size))
+	if m.Count >= int64(m.Size) { // the oldest value leaves the candidates
+		m.Sorted = removeSorted(m.Sorted, m.Buf[slot])
+	}
+	m.Buf[slot] = v
+	m.Count++
+	if m.Count > int64(m.Skip) { // the value Skip places back joins them
+		joined := m.Buf[int((m.Count-1-int64(m.Skip))%int64(m.Size))]
+		i, _ := slices.BinarySearch(m.Sorted, joined)
+		m.Sorted = slices.Insert(m.Sorted, i, joined)
+	}
+	return raw
+}
+
+func removeSorted(s []float64, v float64) []float64 {
+	if i, ok := slices.BinarySearch(s, v); ok {
+		return slices.Delete(s, i, i+1)
+	}
+	return s
+}
+
 // baseline keeps the last Size values of each field and gives the robust
-// expected value (median) and scale (1.4826 × median absolute deviation).
-// It backs the robust method and every method's expected range and
-// explanation.
+// expected value (median), scale (1.4826 × median absolute deviation) and
+// noise (from the median absolute difference of successive values). It
+// backs every method's expected range and explanation, and the novelty
+// model's noise gate. Values and successive differences are also kept
+// sorted per field, so each statistic costs a binary search and a short
+// memmove rather than a sort.
 type baseline struct {
 	Fields, Size int
-	Buf          []float64 // ring of points, Fields values each
-	Count        int64
-	scratch      []float64
+	Buf          []float64   // ring of points, Fields values each
+	Count        int64       // points added
+	Values       [][]float64 // per field: the stored values, sorted
+	Diffs        [][]float64 // per field: |successive differences|, sorted
 }
 
 func newBaseline(fields, size int) *baseline {
-	return &baseline{Fields: fields, Size: size, Buf: make([]float64, fields*size)}
+	b := &baseline{Fields: fields, Size: size, Buf: make([]float64, fields*size)}
+	b.Values = make([][]float64, fields)
+	b.Diffs = make([][]float64, fields)
+	return b
 }
 
 // stats returns field f's median and scale over the stored values.
 func (b *baseline) stats(f int) (med, scale float64) {
-	n := int(min(b.Count, int64(b.Size)))
-	if n == 0 {
+	s := b.Values[f]
+	if len(s) == 0 {
 		return 0, 0
 	}
-	s := b.scratch[:0]
-	for i := range n {
-		s = append(s, b.Buf[i*b.Fields+f])
-	}
-	slices.Sort(s)
 	med = median(s)
-	for i, v := range s {
-		s[i] = math.Abs(v - med)
-	}
-	slices.Sort(s)
-	scale = 1.4826 * median(s)
-	b.scratch = s
-	return med, scale
+	return med, 1.4826 * medianDeviation(s, med)
 }
 
 // noise returns field f's robust noise scale: the median absolute
 // difference between successive stored values, scaled to a standard
 // deviation (÷ 0.6745·√2).
 func (b *baseline) noise(f int) float64 {
-	n := int(min(b.Count, int64(b.Size)))
-	if n < 3 {
+	if len(b.Diffs[f]) < 2 {
 		return 0
 	}
-	s := b.scratch[:0]
-	oldest := int(b.Count % int64(b.Size))
-	if b.Count < int64(b.Size) {
-		oldest = 0
-	}
-	prev := b.Buf[oldest*b.Fields+f]
-	for i := 1; i < n; i++ {
-		v := b.Buf[((oldest+i)%b.Size)*b.Fields+f]
-		s = append(s, math.Abs(v-prev))
-		prev = v
-	}
-	slices.Sort(s)
-	b.scratch = s
-	return median(s) / (0.6745 * math.Sqrt2)
+	return median(b.Diffs[f]) / (0.6745 * math.Sqrt2)
 }
 
 func (b *baseline) add(x []float64) {
 	slot := int(b.Count % int64(b.Size))
-	copy(b.Buf[slot*b.Fields:slot*b.Fields+b.Fields], x)
-	b.Count++
-	if cap(b.scratch) < b.Size {
-		b.scratch = make([]float64, 0, b.Size)
+	prev := int((b.Count - 1) % int64(b.Size))
+	for f, v := range x {
+		if b.Count >= int64(b.Size) {
+			// The oldest value leaves, and with it its difference to the
+			// next oldest.
+			old := b.Buf[slot*b.Fields+f]
+			next := b.Buf[((slot+1)%b.Size)*b.Fields+f]
+			b.Values[f] = removeSorted(b.Values[f], old)
+			if b.Size > 1 {
+				b.Diffs[f] = removeSorted(b.Diffs[f], math.Abs(next-old))
+			}
+		}
+		if b.Count > 0 && b.Size > 1 {
+			b.Diffs[f] = insertSorted(b.Diffs[f], math.Abs(v-b.Buf[prev*b.Fields+f]))
+		}
+		b.Values[f] = insertSorted(b.Values[f], v)
+		b.Buf[slot*b.Fields+f] = v
 	}
+	b.Count++
+}
+
+func insertSorted(s []float64, v float64) []float64 {
+	i, _ := slices.BinarySearch(s, v)
+	return slices.Insert(s, i, v)
+}
+
+// medianDeviation is the median of |v - med| over a sorted slice, found by
+// walking outwards from med.
+func medianDeviation(s []float64, med float64) float64 {
+	n := len(s)
+	j, _ := slices.BinarySearch(s, med) // s[j] is the first value >= med
+	i := j - 1
+	var prev, cur float64
+	for k := 0; k <= n/2; k++ {
+		prev = cur
+		if i < 0 || (j < n && s[j]-med <= med-s[i]) {
+			cur = s[j] - med
+			j++
+		} else {
+			cur = med - s[i]
+			i--
+		}
+	}
+	if n%2 == 1 {
+		return cur
+	}
+	return (prev + cur) / 2
 }
 
 func median(sorted []float64) float64 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // ErrBadState is wrapped by Restore errors about the data itself.
@@ -54,7 +55,6 @@ func Restore(cfg Config, data []byte) (Detector, error) {
 	if err := st.pcg.UnmarshalBinary(st.PCG); err != nil {
 		return nil, fmt.Errorf("%w: random state: %v", ErrBadState, err)
 	}
-	st.Base.scratch = make([]float64, 0, st.Base.Size)
 	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
 
@@ -68,19 +68,26 @@ func (st *state) check(c Config) error {
 		st.Base == nil || st.Sup == nil {
 		return bad("shape does not match the config")
 	}
-	if st.Base.Fields != nf || st.Base.Size <= 0 || len(st.Base.Buf) != nf*st.Base.Size {
+	if st.Base.Fields != nf || st.Base.Size <= 0 || len(st.Base.Buf) != nf*st.Base.Size || st.Base.Count < 0 ||
+		st.Seen < 0 || st.Sup.Count < 0 {
 		return bad("baseline shape")
 	}
-	u := models(st.Method)
-	if u.novelty {
-		k := st.Novelty
-		if k == nil || k.Dim != nf || k.K <= 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim {
-			return bad("novelty shape")
+	if len(st.Base.Values) != nf || len(st.Base.Diffs) != nf {
+		return bad("baseline shape")
+	}
+	for f := range nf {
+		n := int(min(st.Base.Count, int64(st.Base.Size)))
+		if len(st.Base.Values[f]) != n || len(st.Base.Diffs[f]) != max(n-1, 0) ||
+			!slices.IsSorted(st.Base.Values[f]) || !slices.IsSorted(st.Base.Diffs[f]) {
+			return bad("baseline shape")
 		}
 	}
+	u := models(st.Method)
+	if u.novelty && (st.Novelty == nil || st.Novelty.Dim != nf || !st.Novelty.ok()) {
+		return bad("novelty shape")
+	}
 	if u.knn {
-		k := st.KNN
-		if k == nil || k.Dim != dim || k.K <= 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim {
+		if st.KNN == nil || st.KNN.Dim != dim || !st.KNN.ok() {
 			return bad("knn shape")
 		}
 		if !st.KCal.ok() {
@@ -91,6 +98,9 @@ func (st *state) check(c Config) error {
 		f := st.Forest
 		if f == nil || f.Dim != dim || f.Size <= 0 || len(f.Trees) == 0 {
 			return bad("forest shape")
+		}
+		if f.Count < 0 {
+			return bad("forest count")
 		}
 		for _, t := range f.Trees {
 			if err := t.check(f.Dim, f.Size); err != nil {
@@ -105,6 +115,16 @@ func (st *state) check(c Config) error {
 		return bad("suppressor shape")
 	}
 	return nil
+}
+
+func (k *knn) ok() bool {
+	if k.K <= 0 || k.Skip < 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim || k.Count < 0 {
+		return false
+	}
+	if k.Dim == 1 && k.K == 1 {
+		return len(k.Sorted) == max(0, int(min(k.Count, int64(k.Size)))-k.Skip) && slices.IsSorted(k.Sorted)
+	}
+	return true
 }
 
 func (c *calibrator) ok() bool {
