@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated reference table in docs/jobs.md")
@@ -248,6 +250,61 @@ func fieldsSet(v reflect.Value, path string, set map[string]bool) {
 			fp := path + "." + f.Name
 			set[fp] = set[fp] || !v.Field(i).IsZero()
 			fieldsSet(v.Field(i), fp, set)
+		}
+	}
+}
+
+// The YAML examples in docs/jobs.md are valid: whole jobs parse as they
+// are; operator entries and aggregate mappings parse inside a small job.
+func TestDocsExamplesParse(t *testing.T) {
+	doc, err := os.ReadFile(docsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```yaml\n")[1:]
+	if len(blocks) < 5 {
+		t.Fatalf("found %d yaml blocks in docs/jobs.md", len(blocks))
+	}
+	indent := func(s, by string) string {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		for i := range lines {
+			lines[i] = by + lines[i]
+		}
+		return strings.Join(lines, "\n") + "\n"
+	}
+	const sourceWindow = "name: t\nsource: {stream: s}\noperators:\n  - id: per-page\n    window:\n      key: 'r => r.page'\n      tumbling: 10s\n      aggregate: {views: count}\n"
+	for i, b := range blocks {
+		block := b[:strings.Index(b, "```")]
+		var job string
+		switch {
+		case strings.HasPrefix(block, "name:"):
+			job = block
+		case strings.HasPrefix(block, "- id: per-page"):
+			job = "name: t\nsource: {stream: s}\noperators:\n" + indent(block, "  ") + "sinks: [{id: o, log: {}}]\n"
+		case strings.HasPrefix(block, "- id:"):
+			job = sourceWindow + indent(block, "  ") + "sinks: [{id: o, log: {}}]\n"
+		case strings.HasPrefix(block, "aggregate:"):
+			job = "name: t\nsource: {stream: s}\nfunctions: 'function f() {}'\noperators:\n  - id: w\n    window:\n      key: 'r => r.k'\n      tumbling: 1m\n" + indent(block, "      ") + "sinks: [{id: o, log: {}}]\n"
+		case strings.HasPrefix(block, "map:"):
+			// Snippet forms (a key may repeat): check each compiles.
+			var n yaml.Node
+			if err := yaml.Unmarshal([]byte(block), &n); err != nil {
+				t.Fatalf("docs block %d: %v", i, err)
+			}
+			m := n.Content[0]
+			for k := 0; k+1 < len(m.Content); k += 2 {
+				src := NormalizeSnippet(m.Content[k+1].Value)
+				if _, err := CompileSnippet(m.Content[k].Value, src); err != nil {
+					t.Errorf("docs block %d, %s: %q: %v", i, m.Content[k].Value, src, err)
+				}
+			}
+			continue
+		default:
+			t.Errorf("docs block %d: no rule to check a block starting %q", i, strings.SplitN(block, "\n", 2)[0])
+			continue
+		}
+		if _, err := Parse([]byte(job)); err != nil {
+			t.Errorf("docs block %d does not parse:\n%s\n%v", i, job, err)
 		}
 	}
 }
