@@ -11,8 +11,14 @@
 //
 // JS snippets (map, filter, window key, event_time, custom aggregate parts,
 // detect key) are single expressions that evaluate to a function; see
-// WrapSnippet for exactly how they are compiled, and CompileSnippet /
-// CompileFunctions to compile them the same way at run time.
+// WrapSnippet for exactly how they are compiled. The runtime compiles them
+// with operators/js, which wraps them the same way (a test holds the two
+// together); jobs is stricter about a snippet's shape and bounds its size
+// and nesting, since parsing runs on the server at submit time.
+//
+// Errors: Parse and Validate return a *SpecError holding every Problem,
+// each with the line, column and field path, a stable code (Codes), a
+// message and a hint; Problem has JSON tags for the HTTP API.
 //
 // The job-file reference in docs/jobs.md is generated from Fields by
 // TestDocsReference (run it with -update to rewrite the table), and
