@@ -2,12 +2,13 @@
 // typed Spec, validating it with errors that name the line, the field and
 // what is allowed, compiling every JS snippet at submit time, and resolving
 // the operator graph (chain by default; input:/inputs: make fan-out and
-// union). Job lifecycle and persistence will live here too.
+// union). It also maps a Spec onto the runtime (Build: the registry of
+// operator kinds) and runs jobs (Manager: submit, persist, restart, stop).
 //
-// The output is plain data: Parse returns a *Spec whose defaults are filled
-// in and whose Operator.From / Sink.From say what each node reads; Graph
-// gives the topological order. Mapping a Spec onto operators, sources and
-// sinks is the runtime wiring's job, not this package's.
+// A parsed Spec is plain data: Parse returns a *Spec whose defaults are
+// filled in and whose Operator.From / Sink.From say what each node reads;
+// Graph gives the topological order. The spec*.go files know nothing of the
+// runtime; Build is the one place that does.
 //
 // JS snippets (map, filter, window key, event_time, custom aggregate parts,
 // detect key) are single expressions that evaluate to a function; see
