@@ -56,7 +56,9 @@
 //     after Options.Budget (default 100ms) of wall time once the process
 //     has also had that much CPU time since the watchdog's first tick (so
 //     a call starved on an overloaded machine is not blamed; the CPU time
-//     is the whole process's, so other busy tasks can make it count). Interrupts cannot be caught by
+//     is the whole process's, so other busy tasks can make it count). One
+//     timer per VM is reused by every call, so a short call costs no
+//     allocation or system call for its watchdog. Interrupts cannot be caught by
 //     JS try/catch. A batch call interrupted while record i was running is
 //     resumed at record i with a fresh budget; record i fails only if it
 //     alone used a whole budget, so a record may run up to twice its budget
@@ -75,8 +77,8 @@
 //     Options.MaxStringLen elements (default 16 Mi). Allocation that grows
 //     step by step is caught by the watchdog, which samples the process heap
 //     every 10ms and interrupts the call when the heap grew by more than
-//     Options.MaxHeapGrowth (default 512 MiB) since the call began and a
-//     forced GC confirms it. This is a process-wide measure: other
+//     Options.MaxHeapGrowth (default 512 MiB) since the call's first tick
+//     and a forced GC confirms it. This is a process-wide measure: other
 //     goroutines' allocations count, and a call may overshoot by what it
 //     allocates in 10ms. It is not a per-runtime memory limit (goja has
 //     none).

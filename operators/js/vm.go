@@ -60,6 +60,7 @@ var (
 // block evaluated and every snippet evaluated to a function. A VM belongs
 // to one task (goroutine); it is not safe for concurrent use.
 type VM struct {
+	wd    *watchdog
 	rt    *goja.Runtime
 	opts  Options
 	fns   []goja.Value
@@ -71,6 +72,7 @@ type VM struct {
 func (p *Program) NewVM(opts Options) (*VM, error) {
 	opts = opts.withDefaults()
 	vm := &VM{rt: goja.New(), opts: opts, names: p.names}
+	vm.wd = newWatchdog(vm.rt, opts)
 	if err := vm.sandbox(); err != nil {
 		return nil, err
 	}
@@ -143,9 +145,9 @@ func (vm *VM) run(body func() (goja.Value, error)) (goja.Value, error) {
 // runCtx is run that also interrupts the call, within a tick, when ctx
 // is done; the error is then ctx's.
 func (vm *VM) runCtx(ctx context.Context, body func() (goja.Value, error)) (goja.Value, error) {
-	w := startWatchdog(ctx, vm.rt, vm.opts)
+	vm.wd.begin(ctx)
 	v, err := body()
-	w.stop()
+	vm.wd.end()
 	return v, classify(err)
 }
 
@@ -169,25 +171,40 @@ func classify(err error) error {
 }
 
 // watchdog interrupts a runtime when a call overruns its time budget or
-// the heap grows too much. It ticks every min(budget, 10ms). A call is
-// over budget when both the wall time and the CPU time the process
-// received since its first tick reach the budget: on an overloaded machine
-// a starved call is not blamed for the time it spent waiting for a CPU.
+// the heap grows too much. Each VM has one, reused by every call, with one
+// timer ticking every min(budget, 10ms) while a call runs. A call is over
+// budget when both the wall time since it began and the CPU time the
+// process received since the call's first tick reach the budget: on an
+// overloaded machine a starved call is not blamed for the time it spent
+// waiting for a CPU. The CPU and heap baselines are taken at the first
+// tick, so the many calls shorter than a tick cost no system call.
 type watchdog struct {
-	ctx   context.Context
-	rt    *goja.Runtime
-	opts  Options
-	start time.Time
-	cpu0  time.Duration
-	heap0 uint64
-	mu    struct {
+	rt   *goja.Runtime
+	opts Options
+	mu   struct {
 		sync.Mutex
-		done  bool
-		timer *time.Timer
+		running bool
+		ctx     context.Context
+		start   time.Time
+		cpu0    time.Duration
+		heap0   uint64
+		timer   *time.Timer
 	}
 }
 
+// unknownCPU marks a baseline not yet taken.
+const unknownCPU = time.Duration(-2)
+
 const watchTick = 10 * time.Millisecond
+
+func newWatchdog(rt *goja.Runtime, opts Options) *watchdog {
+	w := &watchdog{rt: rt, opts: opts}
+	w.mu.Lock()
+	w.mu.timer = time.AfterFunc(time.Hour, w.check)
+	w.mu.timer.Stop()
+	w.mu.Unlock()
+	return w
+}
 
 // heapBytes returns the bytes in heap objects, live or not yet swept.
 func heapBytes() uint64 {
@@ -209,64 +226,71 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func startWatchdog(ctx context.Context, rt *goja.Runtime, opts Options) *watchdog {
-	// The CPU baseline is taken at the first tick: most calls end before
-	// it, and they then cost no system call.
-	w := &watchdog{ctx: ctx, rt: rt, opts: opts, start: time.Now(), cpu0: unknownCPU, heap0: heapBytes()}
-	rt.ClearInterrupt()
+func (w *watchdog) begin(ctx context.Context) {
+	w.rt.ClearInterrupt()
 	w.mu.Lock()
-	w.mu.timer = time.AfterFunc(min(opts.Budget, watchTick), w.check)
+	w.mu.running, w.mu.ctx, w.mu.start = true, ctx, time.Now()
+	w.mu.cpu0, w.mu.heap0 = unknownCPU, 0
+	w.mu.timer.Reset(min(w.opts.Budget, watchTick))
 	w.mu.Unlock()
-	return w
+}
+
+func (w *watchdog) end() {
+	w.mu.Lock()
+	w.mu.running = false
+	w.mu.ctx = nil
+	w.mu.timer.Stop()
+	w.mu.Unlock()
+	w.rt.ClearInterrupt()
 }
 
 func (w *watchdog) check() {
-	if w.cpu0 == unknownCPU {
-		w.cpu0 = processCPU()
-	}
-	var cause error
-	if err := w.ctx.Err(); err != nil {
-		cause = err
-	} else if time.Since(w.start) >= w.opts.Budget && w.cpuSpent() {
-		cause = ErrTimeout
-	} else if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
-		runtime.GC()
-		if h := heapBytes(); h > w.heap0 && h-w.heap0 > w.opts.MaxHeapGrowth {
-			cause = ErrMemory
-		}
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.mu.done {
+	if !w.mu.running {
 		return
+	}
+	if w.mu.cpu0 == unknownCPU {
+		w.mu.cpu0, w.mu.heap0 = processCPU(), heapBytes()
+	}
+	var cause error
+	if err := w.mu.ctx.Err(); err != nil {
+		cause = err
+	} else if time.Since(w.mu.start) >= w.opts.Budget && w.cpuSpent() {
+		cause = ErrTimeout
+	} else if w.heapGrown() {
+		// Confirm with a GC that the growth is live, not garbage.
+		w.mu.Unlock()
+		runtime.GC()
+		w.mu.Lock()
+		if !w.mu.running {
+			return
+		}
+		if w.heapGrown() {
+			cause = ErrMemory
+		}
 	}
 	if cause != nil {
 		w.rt.Interrupt(cause)
 		return
 	}
-	next := min(w.opts.Budget-time.Since(w.start), watchTick)
+	next := min(w.opts.Budget-time.Since(w.mu.start), watchTick)
 	if next <= 0 {
 		next = watchTick // waiting for CPU time
 	}
-	w.mu.timer = time.AfterFunc(max(next, time.Millisecond), w.check)
+	w.mu.timer.Reset(max(next, time.Millisecond))
 }
 
-// unknownCPU marks a CPU baseline not yet taken.
-const unknownCPU = time.Duration(-2)
+func (w *watchdog) heapGrown() bool {
+	h := heapBytes()
+	return h > w.mu.heap0 && h-w.mu.heap0 > w.opts.MaxHeapGrowth
+}
 
 // cpuSpent reports whether the process got a budget's worth of CPU time
-// since the first tick.
+// since the call's first tick.
 func (w *watchdog) cpuSpent() bool {
 	now := processCPU()
-	return now < 0 || w.cpu0 < 0 || now-w.cpu0 >= w.opts.Budget
-}
-
-func (w *watchdog) stop() {
-	w.mu.Lock()
-	w.mu.done = true
-	w.mu.timer.Stop()
-	w.mu.Unlock()
-	w.rt.ClearInterrupt()
+	return now < 0 || w.mu.cpu0 < 0 || now-w.mu.cpu0 >= w.opts.Budget
 }
 
 // sandbox removes host-ish globals and caps the builtins that can allocate
