@@ -39,6 +39,8 @@ export class ResultsPanel {
     this.aggSelect = h('select', { dataset: { testid: 'aggregate-select' }, onchange: () => { this.col = this.aggSelect.value; this.lastTop = 0; this.dirty(); } });
     this.topSelect = h('select', { dataset: { testid: 'topn-select' }, onchange: () => { this.topN = Number(this.topSelect.value); this.lastTop = 0; this.dirty(); } },
       [5, 10, 20].map((n) => h('option', { value: n, selected: n === this.topN }, `top ${n} keys`)));
+    this.bandSelect = h('select', { dataset: { testid: 'band-select' }, title: 'the expected range the detect operator computed for one key', onchange: () => { this.band = this.bandSelect.value || null; this.plotBand = undefined; this.lastTop = 0; this.dirty(); } });
+    this.band = null;
     this.pauseBtn = h('button', { dataset: { testid: 'pause-results' }, onclick: () => this.togglePause() }, 'Pause table');
     this.status = h('span', { class: 'muted', dataset: { testid: 'results-status' } }, 'connecting…');
     this.chartBox = h('div', { class: 'chart', dataset: { testid: 'results-chart', points: '0' } }, h('p', { class: 'muted empty' }, 'Waiting for the first window to fire…'));
@@ -47,7 +49,8 @@ export class ResultsPanel {
     this.table = h('table', { class: 'list results', dataset: { testid: 'results-table' } }, this.thead, this.tbody);
     this.el = h('section', { class: 'results-panel', dataset: { sink: sink.id } },
       h('h2', null, sink.title || sink.id, h('small', { class: 'muted' }, ` · dashboard sink ${sink.id}`)),
-      h('div', { class: 'controls' }, h('label', null, 'Aggregate ', this.aggSelect), this.topSelect, this.pauseBtn, this.status),
+      h('div', { class: 'controls' }, h('label', null, 'Aggregate ', this.aggSelect), this.topSelect,
+        this.bandLabel = h('label', { hidden: true }, 'Expected range of ', this.bandSelect), this.pauseBtn, this.status),
       this.chartBox,
       h('h3', null, 'Latest results'),
       h('div', { class: 'table-wrap' }, this.table));
@@ -157,37 +160,63 @@ export class ResultsPanel {
     if (now - this.lastTop >= TOPN_EVERY_MS || !this.keys.length) {
       this.lastTop = now;
       const keys = this.store.topKeys(this.col, this.topN);
-      if (keys.join('\u0000') !== this.keys.join('\u0000') || this.plotCol !== this.col) {
+      const band = this.bandFor(keys);
+      if (keys.join('\u0000') !== this.keys.join('\u0000') || this.plotCol !== this.col || this.plotBand !== band) {
         this.keys = keys;
-        this.rebuild();
+        this.syncBandOptions();
+        this.rebuild(band);
       }
     }
     this.keys = this.keys.filter((k) => this.store.keys.has(k));
     if (!this.plot || !this.keys.length) return;
-    const { data, marks } = this.store.series(this.keys, this.col);
+    const { data, marks } = this.store.series(this.keys, this.col, this.plotBand);
     this.marks = marks;
     this.plot.setData(data);
     this.chartBox.dataset.points = String(data[0].length);
   }
 
-  rebuild() {
+  // bandFor says which key's expected range to draw: the chosen one, while
+  // it is charted and the chart shows the aggregate the detector scores.
+  bandFor(keys) {
+    const scored = this.store.detectField && this.col === this.store.detectField;
+    this.bandLabel.hidden = !scored;
+    return scored && this.band && keys.includes(this.band) ? this.band : null;
+  }
+
+  syncBandOptions() {
+    const want = ['', ...this.keys];
+    if ([...this.bandSelect.options].map((o) => o.value).join('\u0000') !== want.join('\u0000')) {
+      this.bandSelect.replaceChildren(...want.map((k) => h('option', { value: k }, k || 'none')));
+    }
+    this.bandSelect.value = this.keys.includes(this.band) ? this.band : '';
+  }
+
+  rebuild(band) {
     if (this.plot) this.plot.destroy();
     this.plot = null;
     this.chartBox.replaceChildren();
     if (!this.keys.length) return;
     this.plotCol = this.col;
+    this.plotBand = band;
+    this.chartBox.dataset.band = band || '';
+    const bandSeries = band ? [
+      { label: `expected low (${band})`, stroke: 'rgba(214, 69, 69, .45)', dash: [4, 4], width: 1, spanGaps: true, points: { show: false } },
+      { label: `expected high (${band})`, stroke: 'rgba(214, 69, 69, .45)', dash: [4, 4], width: 1, spanGaps: true, points: { show: false } },
+    ] : [];
+    const n = this.keys.length;
     const opts = {
       ...this.size(),
       scales: { x: { time: true } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
       series: [{ label: 'window end' }, ...this.keys.map((k) => ({
-        label: k, stroke: this.colour(k), width: 1.5, spanGaps: true, points: { show: false },
-      }))],
+        label: k, stroke: this.colour(k), width: k === band ? 2.5 : 1.5, spanGaps: true, points: { show: false },
+      })), ...bandSeries],
+      bands: band ? [{ series: [n + 2, n + 1], fill: 'rgba(214, 69, 69, .08)' }] : [],
       axes: [{}, { label: this.col, size: 60 }],
       hooks: { draw: [(u) => { stats.draws++; this.placeMarkers(u); }] },
     };
-    this.plot = new uPlot(opts, [[], ...this.keys.map(() => [])], this.chartBox);
+    this.plot = new uPlot(opts, [[], ...this.keys.map(() => []), ...bandSeries.map(() => [])], this.chartBox);
   }
 
   // colour keeps a key's colour while it stays charted.

@@ -27,6 +27,19 @@ function plain(v) {
   return v;
 }
 
+function num(v) {
+  return v == null ? null : Number(v);
+}
+
+// scoredField reads the field a detect verdict is about from its
+// explanation (a struct, or a JSON string).
+function scoredField(ex) {
+  if (typeof ex === 'string') {
+    try { ex = JSON.parse(ex); } catch { return null; }
+  }
+  return ex && typeof ex.field === 'string' ? ex.field : null;
+}
+
 function isNumeric(type) {
   return DataType.isInt(type) || DataType.isFloat(type) || DataType.isDecimal(type);
 }
@@ -54,6 +67,7 @@ export class Store {
     const endI = idx.window_end ?? idx.window_start;
     const keyI = idx.key;
     const anomI = idx.is_anomaly;
+    const loI = idx.expected_low, hiI = idx.expected_high;
     for (let r = 0; r < batch.numRows; r++) {
       this.seq++;
       const key = keyI == null ? '' : String(vecs[keyI].get(r));
@@ -63,12 +77,14 @@ export class Store {
       let k = this.keys.get(key);
       if (!k) {
         if (this.keys.size >= MAX_KEYS) this.evictOldestKey();
-        k = { t: [], v: new Map(), a: [], last: 0 };
+        k = { t: [], v: new Map(), a: [], lo: [], hi: [], last: 0 };
         this.keys.set(key, k);
       }
       k.last = this.seq;
       k.t.push(t);
       k.a.push(anomalous);
+      k.lo.push(loI == null ? null : num(vecs[loI].get(r)));
+      k.hi.push(hiI == null ? null : num(vecs[hiI].get(r)));
       for (const name of this.numeric) {
         let arr = k.v.get(name);
         if (!arr) { arr = new Array(k.t.length - 1).fill(null); k.v.set(name, arr); }
@@ -79,6 +95,8 @@ export class Store {
         const drop = k.t.length - MAX_POINTS;
         k.t.splice(0, drop);
         k.a.splice(0, drop);
+        k.lo.splice(0, drop);
+        k.hi.splice(0, drop);
         for (const arr of k.v.values()) arr.splice(0, drop);
       }
       const row = {};
@@ -86,7 +104,7 @@ export class Store {
         const f = fields[c];
         row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r)) : plain(vecs[c].get(r));
       }
-      if (!this.detectField && row.explanation && typeof row.explanation.field === 'string') this.detectField = row.explanation.field;
+      if (!this.detectField && row.explanation != null) this.detectField = scoredField(row.explanation);
       this.rows.push(row);
     }
     if (this.rows.length > TABLE_ROWS * 2) this.rows.splice(0, this.rows.length - TABLE_ROWS);
@@ -123,27 +141,37 @@ export class Store {
     return ranked.slice(0, n).map((r) => r[0]).sort();
   }
 
-  // series aligns the top keys on one x axis (window end, seconds), the
-  // last MAX_POINTS windows; anomalies as [xIndex, seriesIndex] pairs.
-  series(keys, col) {
+  // series aligns the keys on one x axis (window end, seconds), the last
+  // MAX_POINTS windows; anomalies as [xIndex, seriesIndex] pairs. With
+  // band, two more series follow: that key's expected low and high.
+  series(keys, col, band) {
     const xs = new Set();
     for (const key of keys) for (const t of this.keys.get(key).t) xs.add(t);
     const x = [...xs].sort((a, b) => a - b).slice(-MAX_POINTS);
     const pos = new Map(x.map((t, i) => [t, i]));
+    const align = (k, vals) => {
+      const y = new Array(x.length).fill(null);
+      for (let i = 0; i < k.t.length; i++) {
+        const xi = pos.get(k.t[i]);
+        if (xi != null) y[xi] = vals[i] ?? null;
+      }
+      return y;
+    };
     const ys = [];
     const marks = [];
     keys.forEach((key, si) => {
       const k = this.keys.get(key);
-      const vals = k.v.get(col) || [];
-      const y = new Array(x.length).fill(null);
+      const y = align(k, k.v.get(col) || []);
       for (let i = 0; i < k.t.length; i++) {
         const xi = pos.get(k.t[i]);
-        if (xi == null) continue;
-        y[xi] = vals[i] ?? null;
-        if (k.a[i] && y[xi] != null) marks.push([xi, si + 1]);
+        if (k.a[i] && xi != null && y[xi] != null) marks.push([xi, si + 1]);
       }
       ys.push(y);
     });
+    if (band && this.keys.has(band)) {
+      const k = this.keys.get(band);
+      ys.push(align(k, k.lo), align(k, k.hi));
+    }
     return { data: [x.map((t) => t / 1000), ...ys], marks };
   }
 }

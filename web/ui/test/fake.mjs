@@ -8,8 +8,10 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import {
-  Table, vectorFromArray, tableToIPC, Utf8, Int64, Float64, Bool, TimestampMillisecond,
+  Table, vectorFromArray, tableToIPC, Utf8, Int64, Float64, Bool, TimestampMillisecond, Struct, Field,
 } from 'apache-arrow';
+
+const EXPLANATION = new Struct([new Field('direction', new Utf8(), true), new Field('field', new Utf8(), true)]);
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 
@@ -35,6 +37,7 @@ export function resultTable(keys, end, sizeMs, anomalous) {
     expected: vectorFromArray(exp, new Float64()),
     expected_low: vectorFromArray(lo, new Float64()),
     expected_high: vectorFromArray(hi, new Float64()),
+    explanation: vectorFromArray(ks.map((_, i) => ({ direction: anom[i] ? 'high' : '', field: 'views' })), EXPLANATION),
   });
 }
 

@@ -95,6 +95,10 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       assert.ok(aggs.includes('views'), `aggregates offered: ${aggs}`);
       if (expectAnomaly) {
         await page.waitForSelector('[data-testid=anomaly-marker]:not([hidden])', { timeout: windowWaitMs });
+        // The expected range of the anomalous key can be drawn as a band.
+        const key = '/page/19'; // the fake's anomalous key
+        await page.selectOption('[data-testid=band-select]', key);
+        await page.waitForFunction((k) => document.querySelector('[data-testid=results-chart]').dataset.band === k, key);
       }
       await page.screenshot({ path: join(shots, `${prefix}-job.png`), fullPage: true });
     });

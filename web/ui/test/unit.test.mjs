@@ -63,7 +63,11 @@ test('the dashboard schema: timestamps in ms, detect columns last', () => {
   const s = new Store();
   s.ingest(resultTable(4, 60000, 5000, (i) => i === 2).batches[0]);
   assert.deepEqual(s.columns.slice(0, 3), ['window_start', 'window_end', 'key']);
-  assert.deepEqual(s.columns.slice(-5), ['is_anomaly', 'anomaly_score', 'expected', 'expected_low', 'expected_high']);
+  assert.deepEqual(s.columns.slice(-6), ['is_anomaly', 'anomaly_score', 'expected', 'expected_low', 'expected_high', 'explanation']);
+  assert.equal(s.detectField, 'views', 'the scored aggregate is read from the explanation');
+  const { data } = s.series(['/page/1', '/page/2'], 'views', '/page/2');
+  assert.equal(data.length, 5, 'x, two keys, and the expected low and high of the band key');
+  assert.deepEqual([data[3][0], data[4][0]], [(100 + 14) * 0.8, (100 + 14) * 1.2]);
   assert.deepEqual(s.numeric, ['views', 'p95_ms']);
   assert.equal(s.rows[0].window_start, 55000);
   assert.equal(s.anomalies, 1);
