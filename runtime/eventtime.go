@@ -49,19 +49,19 @@ func ParseEventTime(v any) (int64, error) {
 // not a time, is an error naming the record.
 func FieldEventTime(field string) EventTimeFactory {
 	return func() (EventTimeFunc, error) {
-		return func(ctx context.Context, recs []operators.Record) error {
+		return func(ctx context.Context, recs []operators.Record) ([]operators.Record, error) {
 			for i := range recs {
 				m, ok := recs[i].Value.(map[string]any)
 				if !ok {
-					return fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
+					return nil, fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
 				}
 				t, err := ParseEventTime(m[field])
 				if err != nil {
-					return fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
+					return nil, fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
 				}
 				recs[i].EventTime = t
 			}
-			return nil
+			return recs, nil
 		}, nil
 	}
 }

@@ -39,9 +39,11 @@ type SourceNode struct {
 // DefaultIdleTimeout is SourceNode.IdleTimeout's default.
 const DefaultIdleTimeout = 10 * time.Second
 
-// EventTimeFunc sets EventTime on each record of a batch. It is called by
-// one task only.
-type EventTimeFunc func(ctx context.Context, recs []operators.Record) error
+// EventTimeFunc sets EventTime on each record of a batch and returns the
+// batch, which may be shorter when records were dropped (an extractor
+// whose on_error is skip or dead_letter). It may reuse recs. It is called
+// by one task only.
+type EventTimeFunc func(ctx context.Context, recs []operators.Record) ([]operators.Record, error)
 
 // EventTimeFactory makes the EventTimeFunc of one task (each task gets its
 // own, e.g. its own JS runtime).

@@ -164,7 +164,7 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 	bound := src.Watermark.Milliseconds()
 	stats := j.nodeStats[src.ID]
 	buf := make([]sources.Record, j.opts.BatchSize)
-	recs := make([]operators.Record, 0, j.opts.BatchSize)
+	in := make([]operators.Record, 0, j.opts.BatchSize)
 	maxET, wm := NoWatermark, NoWatermark
 	idle := false
 	for {
@@ -176,15 +176,16 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		cancel()
 		if n > 0 {
 			idle = false
-			recs = recs[:0]
+			in = in[:0]
 			prefix := id + "@"
 			for _, sr := range buf[:n] {
-				recs = append(recs, operators.Record{Value: sr.Value, EventTime: sr.Arrival, Origin: prefix + sr.Position})
+				in = append(in, operators.Record{Value: sr.Value, EventTime: sr.Arrival, Origin: prefix + sr.Position})
 			}
+			recs := in
 			pos := buf[n-1].Position
 			clear(buf[:n])
 			if assign != nil {
-				if err := assign(ctx, recs); err != nil {
+				if recs, err = assign(ctx, recs); err != nil {
 					return done, fmt.Errorf("source %s: %w", src.ID, err)
 				}
 			}
@@ -192,7 +193,7 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 				maxET = max(maxET, recs[i].EventTime)
 			}
 			wm = shardWatermark(maxET, bound)
-			stats.out.Add(int64(n))
+			stats.out.Add(int64(len(recs)))
 			c.setWatermark(wm)
 			if err := c.push(ctx, recs); err != nil {
 				return done, err
