@@ -43,6 +43,12 @@ var errorCases = []struct {
 		{5, "operators[0].window", CodeMissing, "needs one of tumbling, sliding or session"},
 		{7, "operators[0].window.tumblng", CodeUnknownField, `did you mean "tumbling"?`},
 	}},
+	{"a field at the wrong level", head + "operators:\n  - id: w\n    tumbling: 10s\n    window: {key: 'r => 1', tumbling: 1s, aggregate: {n: count}}\nsinks: [{id: o, log: {}}]\n", []want{
+		{5, "operators[0].tumbling", CodeUnknownField, "tumbling belongs under operators[].window"},
+	}},
+	{"a field two levels off", "name: t\nsource: {stream: s, name: clicks}\nsinks: [{id: o, log: {}}]\n", []want{
+		{2, "source.name", CodeUnknownField, "name belongs at the top level"},
+	}},
 	{"unknown field, nothing close", head + "sinks: [{id: o, log: {}, colour: red}]\n", []want{
 		{3, "sinks[0].colour", CodeUnknownField, "allowed: id, input, late, dashboard, stream, file, log"},
 	}},

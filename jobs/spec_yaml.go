@@ -200,6 +200,9 @@ func (p *parser) mapping(n *yaml.Node, schema, path string) (fieldMap, bool) {
 		if !contains(allowed, kv.key) {
 			hint := suggest(kv.key, allowed)
 			if hint == "" {
+				hint = belongsElsewhere(kv.key, schema)
+			}
+			if hint == "" {
 				hint = "allowed: " + strings.Join(allowed, ", ")
 			}
 			p.problem(kv.k, join(path, kv.key), CodeUnknownField, "unknown field", hint)
@@ -208,6 +211,33 @@ func (p *parser) mapping(n *yaml.Node, schema, path string) (fieldMap, bool) {
 		f.m[kv.key] = kv.v
 	}
 	return f, true
+}
+
+// belongsElsewhere returns a hint naming where key is allowed when it is a
+// field of a nearby mapping — tumbling written beside window: instead of in
+// it, or id inside window: — or "".
+func belongsElsewhere(key, schema string) string {
+	up := func(p string) string {
+		if i := strings.LastIndexByte(p, '.'); i >= 0 {
+			return p[:i]
+		}
+		return ""
+	}
+	for _, f := range fields {
+		parent, k := up(f.Path), f.Path[strings.LastIndexByte(f.Path, '.')+1:]
+		if k != key || parent == schema {
+			continue
+		}
+		near := schema == "" || strings.HasPrefix(parent, schema+".") || strings.HasPrefix(schema, parent+".") ||
+			parent == "" && !strings.Contains(schema, ".") || up(parent) == up(schema)
+		if near {
+			if parent == "" {
+				return key + " belongs at the top level"
+			}
+			return fmt.Sprintf("%s belongs under %s", key, parent)
+		}
+	}
+	return ""
 }
 
 type pair struct {
