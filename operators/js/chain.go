@@ -426,6 +426,9 @@ func (c *Chain) Stats() (in, out int64, stages []StageStats) {
 
 // Close releases the VM.
 func (c *Chain) Close() error {
-	c.vm = nil
+	if c.vm != nil {
+		c.vm.Close()
+		c.vm = nil
+	}
 	return nil
 }

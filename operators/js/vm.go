@@ -115,6 +115,14 @@ func checkShape(rt *goja.Runtime, v goja.Value, methods []string) error {
 	return nil
 }
 
+// Close stops the VM's watchdog timer. The VM must not be used after.
+func (vm *VM) Close() {
+	vm.wd.mu.Lock()
+	vm.wd.mu.running = false
+	vm.wd.mu.timer.Stop()
+	vm.wd.mu.Unlock()
+}
+
 // Runtime exposes the goja runtime for packages that build on the VM
 // (custom aggregates). Calls must go through Call or run budgeted.
 func (vm *VM) Runtime() *goja.Runtime { return vm.rt }
