@@ -125,6 +125,13 @@ func (c *Compiled) Instance() (*Instance, error) {
 	return in, nil
 }
 
+// Close stops the instance's JS VM, if it has one.
+func (in *Instance) Close() {
+	if in.vm != nil {
+		in.vm.Close()
+	}
+}
+
 // New returns fresh accumulators, one per spec.
 func (in *Instance) New() ([]Accumulator, error) {
 	accs := make([]Accumulator, len(in.c.specs))

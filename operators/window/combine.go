@@ -232,8 +232,9 @@ func (cb *Combiner) takeSession(key string, w Window, value any, late operators.
 // Stats returns the records folded and the partials emitted.
 func (cb *Combiner) Stats() (in, partials int64) { return cb.stats.in, cb.stats.out }
 
-// Close closes the chain, if any.
+// Close closes the chain, if any, and the aggregates' VM.
 func (cb *Combiner) Close() error {
+	cb.aggs.Close()
 	if cb.chain != nil {
 		return cb.chain.Close()
 	}

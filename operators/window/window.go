@@ -390,9 +390,10 @@ func (op *Operator) emit(e Entry, out operators.Emitter) {
 	out.Emit(operators.Record{Value: row, Key: e.Key, EventTime: e.Window.End - 1, Origin: op.cfg.ID})
 }
 
-// Close releases the operator's state.
+// Close releases the operator's state and JS VMs.
 func (op *Operator) Close() error {
 	op.store = NewMemStore()
+	op.aggs.Close()
 	if op.key != nil {
 		return op.key.Close()
 	}
