@@ -200,7 +200,8 @@ func discardHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var in putRecordsInput
-		if !parsePutRecordsJSON(body, &in) {
+		var slab []byte
+		if !parsePutRecordsJSON(body, &in, &slab) {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strconv"
 	"unicode/utf8"
@@ -48,34 +49,37 @@ func (s *scanner) str() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	start := s.i
-	ascii := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			v := s.b[start : s.i-1]
-			// encoding/json replaces invalid UTF-8; leave that to it.
-			return v, ascii || utf8.Valid(v)
-		case c >= 0x80:
-			ascii = false
-		case c == '\\' || c < 0x20:
-			return nil, false
-		}
-		s.i++
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
 	}
-	return nil, false
+	v := s.b[s.i : s.i+n]
+	s.i += n + 1
+	for _, c := range v {
+		if c < 0x20 || c == '\\' || c >= 0x80 {
+			// encoding/json handles escapes and replaces invalid UTF-8;
+			// plain UTF-8 needs only checking.
+			return v, c >= 0x80 && plainUTF8(v)
+		}
+	}
+	return v, true
+}
+
+func plainUTF8(v []byte) bool {
+	return utf8.Valid(v) && bytes.IndexByte(v, '\\') < 0 && !bytes.ContainsFunc(v, func(r rune) bool { return r < 0x20 })
 }
 
 // parsePutRecordsJSON decodes the common shape of a PutRecords body into
-// in, reporting false when the body needs the general decoder.
-func parsePutRecordsJSON(body []byte, in *putRecordsInput) bool {
+// in, reporting false when the body needs the general decoder. Records'
+// data is decoded into *slab (grown as needed), which the caller owns.
+func parsePutRecordsJSON(body []byte, in *putRecordsInput, slab *[]byte) bool {
 	s := scanner{b: body}
 	if !s.byte('{') {
 		return false
 	}
-	slab := make([]byte, 0, base64.StdEncoding.DecodedLen(len(body)))
+	if need := base64.StdEncoding.DecodedLen(len(body)); cap(*slab) < need {
+		*slab = make([]byte, 0, need)
+	}
 	if s.byte('}') {
 		return s.end()
 	}
@@ -97,7 +101,7 @@ func parsePutRecordsJSON(body []byte, in *putRecordsInput) bool {
 				in.StreamARN = &str
 			}
 		case "Records":
-			if !s.records(in, &slab) {
+			if !s.records(in, slab) {
 				return false
 			}
 		default:
@@ -234,7 +238,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 			failed++
 		}
 	}
-	b := make([]byte, 0, 48+n*120)
+	b := getBuf(48 + n*120)
 	b = append(b, `{"FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(failed), 10)
 	if kms {

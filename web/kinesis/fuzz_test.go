@@ -104,7 +104,7 @@ func FuzzPutRecordsFastPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast putRecordsInput
-		if !parsePutRecordsJSON(body, &fast) {
+		if !parsePutRecordsJSON(body, &fast, new([]byte)) {
 			return
 		}
 		var slow putRecordsInput

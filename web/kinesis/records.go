@@ -181,7 +181,9 @@ func (h *Handler) throttledWrite(name, shard string) *apiError {
 func (h *Handler) putRecords(r *request) (any, error) {
 	var in putRecordsInput
 	if r.codec == codecJSON {
-		if !parsePutRecordsJSON(r.body, &in) {
+		slab := getBuf(0)
+		defer func() { putBuf(slab) }()
+		if !parsePutRecordsJSON(r.body, &in, &slab) {
 			in = putRecordsInput{}
 			if err := decode(r.codec, r.body, &in); err != nil {
 				return nil, err
