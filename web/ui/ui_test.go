@@ -2,6 +2,7 @@ package ui
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -123,5 +124,42 @@ func TestHandlerFSNeedsIndex(t *testing.T) {
 	}
 	if got := body(t, get(t, h, "GET", "/", nil)); got != "<p>dev</p>" {
 		t.Fatalf("GET / = %q", got)
+	}
+}
+
+// Every built file must be reachable: a stylesheet esbuild splits off for a
+// lazily loaded chunk is not loaded by anything, and its styles go missing.
+func TestEveryBuiltFileIsReferenced(t *testing.T) {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	names := []string{}
+	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, ".html") || strings.HasSuffix(p, ".js") {
+			all.Write(b)
+		}
+		names = append(names, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range names {
+		if p == "index.html" {
+			continue
+		}
+		base := p[strings.LastIndex(p, "/")+1:]
+		if !strings.Contains(all.String(), base) {
+			t.Errorf("dist/%s is referenced by no page or script", p)
+		}
 	}
 }

@@ -1,13 +1,14 @@
 // Runnel UI entry: a hash router over four pages. Each page is
 // `render(root, params) → cleanup` and owns its timers and streams; the
 // cleanup stops them when the user navigates away, so memory stays bounded.
+import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { h } from './api.js';
-import { jobsPage, jobPage } from './jobs.js';
+import { jobsPage } from './jobs.js';
 import { streamsPage, streamPage } from './streams.js';
 
 const routes = [
-  [/^#\/jobs\/([^/]+)$/, (root, m) => jobPage(root, decodeURIComponent(m[1])), 'jobs'],
+  [/^#\/jobs\/([^/]+)$/, async (root, m) => (await import('./job.js')).jobPage(root, decodeURIComponent(m[1])), 'jobs'],
   [/^#\/(jobs)?$/, (root) => jobsPage(root), 'jobs'],
   [/^#\/streams\/([^/]+)$/, (root, m) => streamPage(root, decodeURIComponent(m[1])), 'streams'],
   [/^#\/streams$/, (root) => streamsPage(root), 'streams'],

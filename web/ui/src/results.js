@@ -5,7 +5,6 @@
 // once per animation frame, anomalies marked on the chart.
 import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 import { h, enc, fmtNum, fmtTime } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
 
