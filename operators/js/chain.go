@@ -286,28 +286,51 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		return nil
 	}
 	c.in.Add(int64(n))
-	rt := c.vm.rt
-	vals := c.inVals[:0]
-	for range n {
-		vals = append(vals, nil)
+	inp, err := c.inputs(in)
+	if err != nil {
+		return err
 	}
-	for i := range in.Records {
-		v, err := toJS(rt, in.Records[i].Value)
-		if err != nil {
-			if perr := c.handle(0, &in.Records[i], err); perr != nil {
-				return perr
-			}
-			v = goja.Undefined()
-		}
-		vals[i] = v
-	}
-	inp := rt.NewArray(vals...)
-	c.batch, c.inVals, c.outs, c.outIdx, c.fails = in, vals, c.outs[:0], c.outIdx[:0], c.fails[:0]
-	c.rawVal = c.rawVal[:0]
+	c.batch, c.outs, c.outIdx, c.fails, c.rawVal = in, c.outs[:0], c.outIdx[:0], c.fails[:0], c.rawVal[:0]
 	defer func() {
 		c.batch = nil
 		clear(c.inVals)
 	}()
+	if err := c.drive(ctx, inp, n); err != nil {
+		return err
+	}
+	for _, f := range c.fails {
+		if err := c.handle(f.stage, &in.Records[f.index], f.err); err != nil {
+			return err
+		}
+	}
+	c.deliver(in, out)
+	return nil
+}
+
+// inputs converts the batch's values for JS. A value that cannot be
+// converted fails the first stage and is left undefined (skipped).
+func (c *Chain) inputs(in *operators.Batch) (goja.Value, error) {
+	vals := c.inVals[:0]
+	for i := range in.Records {
+		v, err := toJS(c.vm.rt, in.Records[i].Value)
+		if err != nil {
+			if perr := c.handle(0, &in.Records[i], err); perr != nil {
+				return nil, perr
+			}
+			v = goja.Undefined()
+		}
+		vals = append(vals, v)
+	}
+	c.inVals = vals
+	return c.vm.rt.NewArray(vals...), nil
+}
+
+// drive runs the driver over records [0, n), resuming after interrupts:
+// a record interrupted before it had a whole budget to itself is run
+// again; one that used it all, overflowed the stack or the memory limit
+// fails.
+func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
+	rt := c.vm.rt
 	for from := 0; from < n; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -321,33 +344,28 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
 		})
 		if err == nil {
-			break
+			return nil
 		}
 		i := int(c.state.Get("0").ToInteger())
 		stage := int(c.state.Get("1").ToInteger())
-		// Drop what the interrupted record had emitted so far.
-		c.truncate(i)
-		if err == ErrTimeout && i > from {
-			// Record i had less than a full budget; give it a fresh one.
+		c.truncate(i) // drop what the interrupted record had emitted
+		switch {
+		case err == ErrTimeout && i > from:
 			from = i
 			continue
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		if err != ErrTimeout && err != ErrMemory && err != ErrStack {
+		case err != ErrTimeout && err != ErrMemory && err != ErrStack:
 			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
 		}
 		c.fails = append(c.fails, failure{stage: stage, index: i, err: err})
 		from = i + 1
 	}
-	if len(c.fails) > 0 {
-		for _, f := range c.fails {
-			if err := c.handle(f.stage, &in.Records[f.index], f.err); err != nil {
-				return err
-			}
-		}
-	}
+	return nil
+}
+
+// deliver hands the batch's outputs to the raw sink or the emitter.
+func (c *Chain) deliver(in *operators.Batch, out operators.Emitter) {
 	if c.raw != nil {
 		for j := range c.outs {
 			c.raw(c.rawVal[j], &c.outs[j], &in.Records[c.outIdx[j]])
@@ -362,7 +380,6 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 	c.out.Add(int64(len(c.outs)))
 	clear(c.outs)
 	c.outs = c.outs[:0]
-	return nil
 }
 
 // RawSink receives a chain's outputs as JS values instead of exported Go
