@@ -21,8 +21,9 @@
 //
 // A node that is not keyed runs in the tasks of its inputs, so a union of
 // inputs partitioned differently (shards and a keyed node) must be keyed.
-// Fan-out shares records' Values between branches: operators treat input
-// Values as read-only and emit new ones.
+// On fan-out every branch after the first gets a deep copy of the
+// record's Value, because JS operators write through to the Go maps they
+// are handed.
 //
 // # Watermarks
 //

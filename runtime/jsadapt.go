@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/sinks"
 )
 
 // PresetKey is a Node.Key for keyed nodes whose records were keyed
@@ -43,4 +45,33 @@ func ChainEventTime(cp *js.ChainProgram) EventTimeFactory {
 // stages fused into one operator per task).
 func ChainNode(cp *js.ChainProgram) func() (operators.Operator, error) {
 	return func() (operators.Operator, error) { return cp.New() }
+}
+
+// SinkColumns maps a window's result columns (window.Compiled.
+// ResultColumns) to sink columns: window_start and window_end become
+// timestamps, the rest keep their types.
+func SinkColumns(cols []aggregate.Column) []sinks.Column {
+	out := make([]sinks.Column, len(cols))
+	for i, c := range cols {
+		t := sinks.ColumnType(c.Type)
+		switch {
+		case c.Name == sinks.ColWindowStart || c.Name == sinks.ColWindowEnd:
+			t = sinks.Timestamp
+		case c.Type == aggregate.Int64:
+			t = sinks.Int64
+		case c.Type == aggregate.Float64:
+			t = sinks.Float64
+		case c.Type == aggregate.String:
+			t = sinks.String
+		default:
+			t = sinks.JSON
+		}
+		out[i] = sinks.Column{Name: c.Name, Type: t}
+	}
+	return out
+}
+
+// chainStats is js.Chain's counters.
+type chainStats interface {
+	Stats() (in, out int64, stages []js.StageStats)
 }

@@ -41,9 +41,20 @@ type OperatorStatus struct {
 	// In and Out count records (a source only has Out, a sink only In).
 	In, Out int64
 	// Errors counts errors that failed a task; Skipped the records an
-	// operator skipped on error; Late the records a window got after its
-	// allowed lateness.
-	Errors, Skipped, Late int64
+	// operator skipped on error, DeadLettered those it sent to its dead
+	// letter output; Late the records a window got after its allowed
+	// lateness.
+	Errors, Skipped, DeadLettered, Late int64
+	// Stages break a fused JS chain down by the job-file operators it
+	// runs.
+	Stages []StageStatus
+}
+
+// StageStatus counts the failures of one job-file operator inside a fused
+// JS chain.
+type StageStatus struct {
+	Operator                      string
+	Errors, Skipped, DeadLettered int64
 }
 
 // ShardStatus is one source shard. Position is the last record handed on
@@ -81,6 +92,20 @@ func (j *Job) Status() Status {
 			}
 			if c, ok := op.(SkipCounter); ok {
 				o.Skipped += c.SkippedRecords()
+			}
+			if c, ok := op.(chainStats); ok {
+				_, _, stages := c.Stats()
+				if o.Stages == nil {
+					o.Stages = make([]StageStatus, len(stages))
+				}
+				for i, st := range stages {
+					o.Stages[i].Operator = st.Operator
+					o.Stages[i].Errors += st.Errors
+					o.Stages[i].Skipped += st.Skipped
+					o.Stages[i].DeadLettered += st.DeadLettered
+					o.Skipped += st.Skipped
+					o.DeadLettered += st.DeadLettered
+				}
 			}
 		}
 		s.Operators = append(s.Operators, o)
