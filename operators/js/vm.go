@@ -360,7 +360,15 @@ func (vm *VM) sandbox() error {
 	if err != nil {
 		return err
 	}
-	// Array(n) and new Array(n): check n before the native constructor.
+	return vm.guardArray(tooBig)
+}
+
+// guardArray replaces Array so that Array(n), new Array(n) and Array.from
+// check the length before the native code allocates it.
+func (vm *VM) guardArray(tooBig func(what string)) error {
+	rt := vm.rt
+	limit := float64(vm.opts.MaxStringLen)
+	g := rt.GlobalObject()
 	arrayCtor := rt.Get("Array").ToObject(rt)
 	guard, err := rt.RunString(`(function (A, check) {
 		function Array() {
