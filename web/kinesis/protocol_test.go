@@ -189,3 +189,86 @@ func TestEventStreamFraming(t *testing.T) {
 		t.Fatal("bad payload")
 	}
 }
+
+// readMessage reads one event-stream message: its string headers and
+// payload.
+func readMessage(t *testing.T, r io.Reader) (map[string]string, []byte) {
+	t.Helper()
+	var pre [12]byte
+	if _, err := io.ReadFull(r, pre[:]); err != nil {
+		t.Fatalf("read prelude: %v", err)
+	}
+	total, hlen := binary.BigEndian.Uint32(pre[:]), binary.BigEndian.Uint32(pre[4:])
+	if binary.BigEndian.Uint32(pre[8:]) != crc32.ChecksumIEEE(pre[:8]) {
+		t.Fatal("bad prelude CRC")
+	}
+	rest := make([]byte, total-12)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	msg := append(pre[:], rest...)
+	if binary.BigEndian.Uint32(msg[len(msg)-4:]) != crc32.ChecksumIEEE(msg[:len(msg)-4]) {
+		t.Fatal("bad message CRC")
+	}
+	hd := map[string]string{}
+	for h := rest[:hlen]; len(h) > 0; {
+		n := int(h[0])
+		name := string(h[1 : 1+n])
+		vlen := int(binary.BigEndian.Uint16(h[2+n:]))
+		hd[name] = string(h[4+n : 4+n+vlen])
+		h = h[4+n+vlen:]
+	}
+	return hd, rest[hlen : len(rest)-4]
+}
+
+// TestSubscribeToShardCBOROverHTTP1 reads SubscribeToShard as a CBOR
+// client over HTTP/1.1: the initial response, a record, then heartbeats.
+func TestSubscribeToShardCBOROverHTTP1(t *testing.T) {
+	e := newEnv(t, nil)
+	e.create("cs", 1)
+	arn := e.register("cs", "java")
+	body, _ := cbor.Marshal(map[string]any{"ConsumerARN": arn, "ShardId": "shardId-000000000000", "StartingPosition": map[string]any{"Type": "LATEST"}})
+	req, _ := http.NewRequest("POST", e.srv.URL+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentCBOR)
+	req.Header.Set("X-Amz-Target", targetPrefix+"SubscribeToShard")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=abc")
+	req.Header.Set("X-Amz-Date", "20240101T000000Z")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.amazon.eventstream" || resp.ProtoMajor != 1 {
+		t.Fatalf("response %d %s HTTP/%d", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ProtoMajor)
+	}
+	hd, _ := readMessage(t, resp.Body)
+	if hd[":event-type"] != "initial-response" || hd[":message-type"] != "event" {
+		t.Fatalf("first message headers %v", hd)
+	}
+	status, _, _ := e.call("PutRecord", contentJSON, []byte(`{"StreamName":"cs","PartitionKey":"k","Data":"AAEC"}`), true)
+	if status != 200 {
+		t.Fatalf("put: %d", status)
+	}
+	var got, heartbeats int
+	for got == 0 || heartbeats == 0 {
+		hd, payload := readMessage(t, resp.Body)
+		if hd[":event-type"] != "SubscribeToShardEvent" || hd[":content-type"] != contentCBOR {
+			t.Fatalf("event headers %v", hd)
+		}
+		var ev struct {
+			Records                    []struct{ Data []byte }
+			ContinuationSequenceNumber string
+		}
+		if err := cbor.Unmarshal(payload, &ev); err != nil || len(ev.ContinuationSequenceNumber) != 56 {
+			t.Fatalf("event %x: %v", payload, err)
+		}
+		if len(ev.Records) == 0 {
+			heartbeats++
+			continue
+		}
+		if !bytes.Equal(ev.Records[0].Data, []byte{0, 1, 2}) {
+			t.Fatalf("record data %x", ev.Records[0].Data)
+		}
+		got++
+	}
+}
