@@ -446,3 +446,30 @@ func TestIntervalSync(t *testing.T) {
 		t.Fatalf("clean close kept %d of 10 records", len(got))
 	}
 }
+
+// TestOpenFailsCleanly: when recovering one stream fails, Open returns
+// the error (naming what failed), starts no goroutine and releases the
+// directory.
+func TestOpenFailsCleanly(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	s := openMem(t, mem, Options{})
+	mustCreate(t, s, "a", 2)
+	mustCreate(t, s, "b", 2)
+	putOne(t, s, "b", "k", []byte("v"))
+	s.Close()
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpList && strings.Contains(op.Path, "/b-") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})
+	if _, err := Open(memDir, Options{FS: errorfs.Wrap(mem, inj), Logger: quietLogger()}); !errors.Is(err, errorfs.ErrInjected) || !strings.Contains(err.Error(), "shardId-") {
+		t.Fatalf("open with a failing shard directory: %v", err)
+	}
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	if got := readShard(t, s, "b", ShardID(0), 0); len(got)+len(readShard(t, s, "b", ShardID(1), 0)) != 1 {
+		t.Fatal("record lost")
+	}
+}

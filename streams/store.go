@@ -129,7 +129,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	for _, sm := range m.Streams {
 		st, err := s.recoverStream(sm)
 		if err != nil {
-			s.closeShards()
+			// No writer has started yet: closing the files is enough.
 			s.closeFiles()
 			lock.Close()
 			return nil, err
