@@ -213,5 +213,5 @@ func TestReshardAsKCLSeesIt(t *testing.T) {
 	}
 	checkCover(t, open)
 	_, err = e.client.UpdateShardCount(c, &sdk.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(9), ScalingType: types.ScalingTypeUniformScaling})
-	apiErr(t, err, "ValidationException", "")
+	apiErr(t, err, "LimitExceededException", "")
 }

@@ -284,7 +284,7 @@ func (h *Handler) updateShardCount(r *request) (any, error) {
 	}
 	target := int(*in.TargetShardCount)
 	if target > 2*cur || 2*target < cur {
-		return nil, newErr(excValidation, "UpdateShardCount of stream %s under account %s: the target shard count %d must be between half and double the current count %d.", name, h.opts.AccountID, target, cur)
+		return nil, newErr(excLimitExceeded, "UpdateShardCount of stream %s under account %s cannot scale to %d shards from %d: a call may at most double or halve the open shards.", name, h.opts.AccountID, target, cur)
 	}
 	if target > streams.MaxShards {
 		return nil, newErr(excLimitExceeded, "A stream of this server holds at most %d shards; requested %d.", streams.MaxShards, target)
