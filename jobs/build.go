@@ -129,19 +129,15 @@ func (b *builder) source() error {
 		if err != nil {
 			return fmt.Errorf("job %s: source.event_time: %w", b.spec.Name, err)
 		}
-		f := inPlace(prog)
-		node.EventTime = func() (runtime.EventTimeFunc, error) {
-			fn, err := f()
-			return runtime.EventTimeFunc(fn), err
-		}
+		node.EventTime = runtime.ChainEventTime(prog)
 	}
 	b.out.Graph.Sources = append(b.out.Graph.Sources, node)
 	return nil
 }
 
-// inPlace turns a one-stage chain (event time or key) into a function that
-// updates records where they are. Such stages fail the job on error: they
-// cannot drop a record.
+// inPlace turns a one-stage key chain into a function that updates records
+// where they are. A key stage fails the job on error: it cannot drop a
+// record.
 func inPlace(prog *js.ChainProgram) func() (func(context.Context, []operators.Record) error, error) {
 	return func() (func(context.Context, []operators.Record) error, error) {
 		c, err := prog.New()
@@ -219,7 +215,7 @@ func (b *builder) operators() error {
 			if err != nil {
 				return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 			}
-			b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: func() (operators.Operator, error) { return prog.New() }})
+			b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: runtime.ChainNode(prog)})
 			b.deadLetters(stages)
 			i = j - 1
 		case KindWindow:
@@ -270,9 +266,7 @@ type deadLetter struct{ op, stream string }
 func (b *builder) keyFunc(id, src string, op *Operator) (func() (runtime.KeyFunc, error), error) {
 	if src == "" {
 		// Already keyed upstream (a window's results): keep Record.Key.
-		return func() (runtime.KeyFunc, error) {
-			return func(context.Context, []operators.Record) error { return nil }, nil
-		}, nil
+		return runtime.PresetKey, nil
 	}
 	prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions,
 		Stages: []js.Stage{{Operator: id, Kind: js.Key, Src: src}}, Options: b.jsOptions(op)})

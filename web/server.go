@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web/ui"
 )
 
 // Config is what a Server serves.
@@ -59,7 +60,10 @@ func New(cfg Config) *Server {
 		s.mux.Handle(p, h)
 	}
 	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
-	s.mux.HandleFunc("GET /{$}", s.index)
+	uih := ui.Handler()
+	s.mux.Handle("GET /{$}", uih)
+	s.mux.Handle("GET "+ui.AssetPrefix, uih)
+	s.mux.Handle("GET /favicon.ico", uih)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("not_found", "", r.Method+" "+r.URL.Path+" is not an API endpoint; see docs/api.md"))
 	})
@@ -81,12 +85,6 @@ func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, newError("invalid_argument", "X-Amz-Target", "POST / is the Kinesis Data Streams API: send X-Amz-Target: Kinesis_20131202.<Operation>"))
-}
-
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><title>Runnel</title><link rel="icon" href="data:,"></head>
-<body><h1>Runnel</h1><p>The server is up. APIs: <a href="/api/v1/streams">/api/v1/streams</a>, <a href="/metrics">/metrics</a>, <a href="/healthz">/healthz</a>.</p></body></html>`))
 }
 
 // ListenAndServe serves on addr until ctx ends, then shuts down gracefully
