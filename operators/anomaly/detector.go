@@ -217,7 +217,8 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		z := st.Cal.update(st.Forest.update(st.Shingle, d.rng))
 		sev = max(sev, z/rcfAlarm)
 	}
-	if st.Seen <= int64(warmup) {
+	if st.Seen <= int64(warmup) || math.IsNaN(sev) {
+		// NaN comes only from ranges too wide for float64 (±1e308).
 		sev = 0
 	}
 	sev = min(sev, maxSeverity)

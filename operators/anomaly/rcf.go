@@ -108,14 +108,15 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 		// separates p from them (p becomes a new leaf beside the node) or
 		// falls inside their box (follow the node's own cut down). A draw
 		// that rounding leaves ambiguous is redrawn.
-		const (
-			redraw = iota
-			left
-			right
-			down
-		)
 		outcome, cutDim, cutVal := redraw, 0, 0.0
-		for outcome == redraw {
+		for try := 0; outcome == redraw; try++ {
+			if try == 64 {
+				// Only spans that overflow (values near ±1e308) get here:
+				// cut at the box edge in a dimension where p lies outside,
+				// or follow the node's cut if p lies inside the box.
+				outcome = fallbackCut(lo, hi, p, t.CutDim[node] >= 0, &cutDim, &cutVal)
+				break
+			}
 			r := rng.Float64() * total
 			for d := range dim {
 				l := min(lo[d], p[d])
@@ -179,6 +180,32 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 		t.LeafOf[slot] = leaf
 		return leaf
 	}
+}
+
+// Outcomes of drawing a cut while inserting a point.
+const (
+	redraw = iota // rounding made the cut ambiguous: draw again
+	left          // the cut separates p, which goes left of the node
+	right         // the cut separates p, which goes right of the node
+	down          // the cut falls inside the node's box: descend
+)
+
+// fallbackCut picks a valid cut without randomness.
+func fallbackCut(lo, hi, p []float64, branch bool, cutDim *int, cutVal *float64) int {
+	for d := range p {
+		switch {
+		case p[d] < lo[d]:
+			*cutDim, *cutVal = d, p[d]
+			return left
+		case p[d] > hi[d]:
+			*cutDim, *cutVal = d, hi[d]
+			return right
+		}
+	}
+	if branch {
+		return down
+	}
+	return left // unreachable: p equals the leaf, handled as a duplicate
 }
 
 // remove deletes sample slot from the tree.

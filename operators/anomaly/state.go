@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 )
@@ -48,6 +49,9 @@ func Restore(cfg Config, data []byte) (Detector, error) {
 	case st.Fields != len(c.Fields):
 		return nil, fmt.Errorf("%w: saved with %d fields, config has %d", ErrBadState, st.Fields, len(c.Fields))
 	}
+	if !finite(st.Last) || !finite(st.Lo) || !finite(st.Hi) || !finite(st.Window) || !finite(st.Shingle) {
+		return nil, fmt.Errorf("%w: non-finite value", ErrBadState)
+	}
 	if err := st.check(c); err != nil {
 		return nil, err
 	}
@@ -72,12 +76,13 @@ func (st *state) check(c Config) error {
 		st.Seen < 0 || st.Sup.Count < 0 {
 		return bad("baseline shape")
 	}
-	if len(st.Base.Values) != nf || len(st.Base.Diffs) != nf {
+	if len(st.Base.Values) != nf || len(st.Base.Diffs) != nf || !finite(st.Base.Buf) || !finite(st.Sup.Peak) {
 		return bad("baseline shape")
 	}
 	for f := range nf {
 		n := int(min(st.Base.Count, int64(st.Base.Size)))
 		if len(st.Base.Values[f]) != n || len(st.Base.Diffs[f]) != max(n-1, 0) ||
+			!finite(st.Base.Values[f]) || !finite(st.Base.Diffs[f]) ||
 			!slices.IsSorted(st.Base.Values[f]) || !slices.IsSorted(st.Base.Diffs[f]) {
 			return bad("baseline shape")
 		}
@@ -103,7 +108,7 @@ func (st *state) check(c Config) error {
 			return bad("forest count")
 		}
 		for _, t := range f.Trees {
-			if err := t.check(f.Dim, f.Size); err != nil {
+			if err := t.check(f.Dim, f.Size, int(min(f.Count, int64(f.Size)))); err != nil {
 				return err
 			}
 		}
@@ -118,7 +123,8 @@ func (st *state) check(c Config) error {
 }
 
 func (k *knn) ok() bool {
-	if k.K <= 0 || k.Skip < 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim || k.Count < 0 {
+	if k.K <= 0 || k.Skip < 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim || k.Count < 0 ||
+		!finite(k.Buf) || !finite(k.Sorted) {
 		return false
 	}
 	if k.Dim == 1 && k.K == 1 {
@@ -128,11 +134,12 @@ func (k *knn) ok() bool {
 }
 
 func (c *calibrator) ok() bool {
-	return c != nil && c.Size > 0 && len(c.Hist) == c.Size && c.Count >= 0
+	return c != nil && c.Size > 0 && len(c.Hist) == c.Size && c.Count >= 0 && finite(c.Hist) &&
+		!math.IsNaN(c.Sum) && !math.IsInf(c.Sum, 0) && !math.IsNaN(c.SumSq) && !math.IsInf(c.SumSq, 0)
 }
 
 // check verifies a decoded tree's arrays agree and its links stay in range.
-func (t *rcTree) check(dim, size int) error {
+func (t *rcTree) check(dim, size int, live int) error {
 	n := len(t.Mass)
 	if len(t.Left) != n || len(t.Right) != n || len(t.Parent) != n || len(t.CutDim) != n ||
 		len(t.CutVal) != n || len(t.Min) != n*dim || len(t.Max) != n*dim || len(t.LeafOf) != size {
@@ -147,11 +154,15 @@ func (t *rcTree) check(dim, size int) error {
 			return fmt.Errorf("%w: tree node %d out of range", ErrBadState, i)
 		}
 	}
-	for _, l := range t.LeafOf {
-		if l < 0 || int(l) >= n {
-			if t.Root >= 0 && l != 0 {
-				return fmt.Errorf("%w: sample slot out of range", ErrBadState)
-			}
+	if !finite(t.Min) || !finite(t.Max) || !finite(t.CutVal) {
+		return fmt.Errorf("%w: tree holds a non-finite number", ErrBadState)
+	}
+	if err := t.verify(dim, live); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadState, err)
+	}
+	for _, l := range t.LeafOf[:live] {
+		if l < 0 || int(l) >= n || t.CutDim[l] >= 0 {
+			return fmt.Errorf("%w: sample slot does not point at a leaf", ErrBadState)
 		}
 	}
 	for _, f := range t.Free {
@@ -160,4 +171,74 @@ func (t *rcTree) check(dim, size int) error {
 		}
 	}
 	return nil
+}
+
+// verify checks a tree's structure: every node reachable from the root
+// once, links that agree both ways, each branch's mass the sum of its
+// children's and its box the union of theirs, and leaf masses that add up
+// to the number of stored samples.
+func (t *rcTree) verify(dim, samples int) error {
+	if t.Root < 0 {
+		if samples != 0 {
+			return fmt.Errorf("empty tree holds %d samples", samples)
+		}
+		return nil
+	}
+	if t.Parent[t.Root] != -1 {
+		return fmt.Errorf("root %d has parent %d", t.Root, t.Parent[t.Root])
+	}
+	seen := make([]bool, len(t.Mass))
+	var walk func(n int32, depth int) (int32, error)
+	walk = func(n int32, depth int) (int32, error) {
+		if seen[n] || depth > len(t.Mass) {
+			return 0, fmt.Errorf("node %d reached twice", n)
+		}
+		seen[n] = true
+		if t.CutDim[n] < 0 {
+			if t.Mass[n] <= 0 {
+				return 0, fmt.Errorf("leaf %d has mass %d", n, t.Mass[n])
+			}
+			return t.Mass[n], nil
+		}
+		l, r := t.Left[n], t.Right[n]
+		if l < 0 || r < 0 || t.Parent[l] != n || t.Parent[r] != n {
+			return 0, fmt.Errorf("node %d: bad child links %d, %d", n, l, r)
+		}
+		ml, err := walk(l, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		mr, err := walk(r, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if t.Mass[n] != ml+mr {
+			return 0, fmt.Errorf("node %d: mass %d, children %d+%d", n, t.Mass[n], ml, mr)
+		}
+		for d := range dim {
+			lo := min(t.Min[int(l)*dim+d], t.Min[int(r)*dim+d])
+			hi := max(t.Max[int(l)*dim+d], t.Max[int(r)*dim+d])
+			if t.Min[int(n)*dim+d] != lo || t.Max[int(n)*dim+d] != hi {
+				return 0, fmt.Errorf("node %d: box is not the union of its children's", n)
+			}
+		}
+		return t.Mass[n], nil
+	}
+	m, err := walk(t.Root, 0)
+	if err != nil {
+		return err
+	}
+	if int(m) != samples {
+		return fmt.Errorf("tree holds %d samples, want %d", m, samples)
+	}
+	return nil
+}
+
+func finite(xs []float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }

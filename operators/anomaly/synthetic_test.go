@@ -128,3 +128,21 @@ func TestSyntheticSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestExtremeValuesStayInRange feeds values near the float64 limits and
+// non-finite values: scores must stay in [0, 1].
+func TestExtremeValuesStayInRange(t *testing.T) {
+	vals := []float64{1e308, -1e308, math.NaN(), math.Inf(1), 0, 5e-324, -1e308}
+	for _, m := range ConcreteMethods {
+		d, err := New(Config{Method: m, SampleSize: 16, Trees: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 400 {
+			r := d.Score(time.Time{}, []float64{vals[i%len(vals)]})
+			if !(r.Score >= 0 && r.Score <= 1) {
+				t.Fatalf("%s point %d: score %v", m, i, r.Score)
+			}
+		}
+	}
+}
