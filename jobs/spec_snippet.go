@@ -106,6 +106,13 @@ func jsLimits(src string, maxSize int) *JSError {
 	if len(src) > maxSize {
 		return &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("is %d bytes; the limit is %d (move shared code into functions:)", len(src), maxSize)}
 	}
+	if i := strings.Index(src, "sourceMappingURL"); i >= 0 {
+		// goja's parser reads the file a source map comment names (from
+		// the server's filesystem, e.g. /dev/zero) unless told not to;
+		// no job needs one.
+		line := strings.Count(src[:i], "\n") + 1
+		return &JSError{Line: line, Column: i - strings.LastIndexByte(src[:i], '\n'), Message: "source map comments (sourceMappingURL) are not allowed"}
+	}
 	if n := strings.Count(src, "=>"); n > maxArrows {
 		return &JSError{Line: 1, Column: 1, Message: fmt.Sprintf("has %d arrow functions; the limit is %d", n, maxArrows)}
 	}

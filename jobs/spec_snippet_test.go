@@ -127,6 +127,13 @@ func TestSnippetLimits(t *testing.T) {
 			t.Errorf("%s: error %v, want a limit error", name, err)
 		}
 	}
+	for _, src := range []string{"r => r\n//# sourceMappingURL=/dev/zero", "function f() {}\n//# sourceMappingURL=data:application/json;base64,e30="} {
+		_, err1 := CompileSnippet("t", src)
+		_, err2 := CompileFunctions("f", src)
+		if err1 == nil || err2 == nil || !strings.Contains(err1.Error(), "sourceMappingURL") {
+			t.Errorf("%q: snippet %v, functions %v; want both rejected", src, err1, err2)
+		}
+	}
 	accepted := map[string]string{
 		"nested 100":  "r => " + strings.Repeat("(", 100) + "r.a" + strings.Repeat(")", 100),
 		"unary 100":   "r => " + strings.Repeat("- ", 100) + "1",
