@@ -210,8 +210,11 @@ func (j *Job) newChain(seg int, entry string, from string) (*chain, error) {
 
 // push runs recs through the chain and flushes its outputs.
 func (c *chain) push(ctx context.Context, recs []operators.Record) error {
-	for _, t := range c.entry {
+	for i, t := range c.entry {
 		for _, r := range recs {
+			if i > 0 {
+				r.Value = copyValue(r.Value)
+			}
 			t.push(r)
 		}
 	}
