@@ -233,3 +233,23 @@ func TestSubscribeToShardHTTP1(t *testing.T) {
 		t.Fatalf("first event over HTTP/1.1: %+v", ev)
 	}
 }
+
+// TestSubscriptionEnds: a subscription ends by itself after its lifetime
+// (five minutes by default), cleanly, and the consumer can subscribe again.
+func TestSubscriptionEnds(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.SubscriptionTTL = 300 * time.Millisecond })
+	e.create("ttl", 1)
+	arn := e.register("ttl", "fan")
+	var proto atomic.Int32
+	h2 := e.h2cClient(&proto)
+	st := e.subscribe(h2, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	for range st.Events() {
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("subscription ended with %v", err)
+	}
+	st = e.subscribe(h2, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	if ev := nextEvent(t, st); ev.ContinuationSequenceNumber == nil {
+		t.Fatalf("resubscribed: %+v", ev)
+	}
+}
