@@ -49,7 +49,7 @@ type Store interface {
 // memStore is the in-memory Store.
 type memStore struct {
 	wins  map[string]map[Window]*State
-	ends  []int64 // distinct ends, sorted; may hold ends with no windows left
+	ends  []int64 // distinct ends, sorted; may hold ends with no windows left (holes)
 	byEnd map[int64]map[keyStart]struct{}
 	n     int
 }
@@ -93,8 +93,9 @@ func (m *memStore) addEnd(e int64) {
 		m.ends = append(m.ends, e)
 		return
 	}
-	i, _ := slices.BinarySearch(m.ends, e)
-	m.ends = slices.Insert(m.ends, i, e)
+	if i, found := slices.BinarySearch(m.ends, e); !found {
+		m.ends = slices.Insert(m.ends, i, e)
+	}
 }
 
 func (m *memStore) Delete(key string, w Window) {
@@ -110,10 +111,9 @@ func (m *memStore) Delete(key string, w Window) {
 	set := m.byEnd[w.End]
 	delete(set, keyStart{key, w.Start})
 	if len(set) == 0 {
+		// The end stays in ends as a hole: Range drops leading holes, so
+		// purging in end order costs O(1) per end.
 		delete(m.byEnd, w.End)
-		if i, ok := slices.BinarySearch(m.ends, w.End); ok {
-			m.ends = slices.Delete(m.ends, i, i+1)
-		}
 	}
 }
 
@@ -127,6 +127,12 @@ func (m *memStore) Windows(key string) []Window {
 }
 
 func (m *memStore) Range(lo, hi int64) []Entry {
+	for len(m.ends) > 0 && m.byEnd[m.ends[0]] == nil {
+		m.ends = m.ends[1:]
+	}
+	if len(m.ends) == 0 {
+		m.ends = nil // let the backing array go
+	}
 	var out []Entry
 	i, _ := slices.BinarySearch(m.ends, lo)
 	for ; i < len(m.ends) && m.ends[i] <= hi; i++ {
