@@ -6,7 +6,7 @@ BIN      := bin/runnel
 FUZZTIME ?= 20s
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short bench lint fuzz ui clean
+.PHONY: help build run test test-ui test-short bench lint fuzz ui clean
 
 help: ## list the targets
 	@echo "Runnel make targets:"
@@ -21,6 +21,18 @@ run: build ## build and start the server (with the demo job) on ./data at 127.0.
 test: build ## run every test (unit, crash, integration, browser)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) test-ui
+
+test-ui: build web/ui/node_modules ## browser and UI tests (Node 20, Debian chromium at /usr/bin/chromium)
+	cd web/ui && npm run check
+	cd web/ui && RUNNEL_BIN=$(CURDIR)/$(BIN) npm test
+
+web/ui/node_modules: web/ui/package-lock.json
+	cd web/ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui: web/ui/node_modules ## rebuild the web UI bundle into web/ui/dist (committed, embedded)
+	cd web/ui && npm run build
 
 test-short: ## quick unit tests only
 	$(GO) test -short ./...
