@@ -1,12 +1,9 @@
 // Shared pieces of the browser tests and the perf script: chromium via
-// playwright-core, a Runnel server (RUNNEL_BIN or built with `go build`),
-// and a front that serves the committed dist/ when the server does not
-// serve the UI itself yet.
-import http from 'node:http';
+// playwright-core and a Runnel server (RUNNEL_BIN or built with `go build`).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, extname } from 'node:path';
+import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
@@ -90,45 +87,6 @@ export async function startRunnel({ demo = true } = {}) {
       }
       rmSync(tmp, { recursive: true, force: true });
     },
-  };
-}
-
-// servesUI tells whether the server at url serves this UI on GET /.
-export async function servesUI(url) {
-  try {
-    const r = await fetch(url + '/');
-    return r.ok && (await r.text()).includes('/assets/main.js');
-  } catch { return false; }
-}
-
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
-
-// frontFor serves dist/ and proxies everything else (streaming, unbuffered)
-// to backend: a stand-in until the server mounts ui.Handler().
-export async function frontFor(backend) {
-  const target = new URL(backend);
-  const server = http.createServer((req, res) => {
-    const p = new URL(req.url, 'http://x').pathname;
-    if (req.method === 'GET' && (p === '/' || p.startsWith('/assets/') || p === '/favicon.ico')) {
-      const file = p === '/' ? 'index.html' : p === '/favicon.ico' ? 'assets/favicon.svg' : p.slice(1);
-      const full = join(distDir, file);
-      if (!full.startsWith(distDir) || !existsSync(full)) { res.writeHead(404); res.end(); return; }
-      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream' });
-      res.end(readFileSync(full));
-      return;
-    }
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode, ur.headers);
-      ur.pipe(res);
-    });
-    up.on('error', (e) => { res.writeHead(502); res.end(e.message); });
-    req.pipe(up);
-    res.on('close', () => up.destroy());
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close() { server.closeAllConnections(); await new Promise((r) => server.close(r)); },
   };
 }
 

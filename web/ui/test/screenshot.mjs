@@ -4,14 +4,13 @@
 //
 //   node test/screenshot.mjs
 import { join } from 'node:path';
-import { launchBrowser, startRunnel, servesUI, frontFor, repoDir } from './harness.mjs';
+import { launchBrowser, startRunnel, repoDir } from './harness.mjs';
 
 const seconds = Number(process.env.SHOT_SECONDS || 90);
 const server = await startRunnel({ demo: true });
-let front = null;
 const browser = await launchBrowser();
 try {
-  const base = (await servesUI(server.url)) ? server.url : (front = await frontFor(server.url)).url;
+  const base = server.url;
   const { jobs } = await (await fetch(server.url + '/api/v1/jobs')).json();
   const demo = jobs.find((j) => j.name === 'demo') || jobs[0];
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -22,6 +21,5 @@ try {
   console.log('wrote', out);
 } finally {
   await browser.close();
-  if (front) await front.close();
   await server.close();
 }

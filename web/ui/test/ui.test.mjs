@@ -1,8 +1,7 @@
 // Browser tests: chromium (Debian's, via playwright-core) drives the UI.
 //
 //   "against runnel serve --demo": the real server (RUNNEL_BIN, or built
-//   with go build) with its demo job; skipped only while the server has no
-//   jobs API (it says so).
+//   with go build) serving the embedded UI, with its demo job.
 //   "against the fake API": the same walk through against test/fake.mjs,
 //   which makes anomalies and validation errors deterministic.
 //
@@ -16,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, watchConsole, startRunnel, servesUI, frontFor, setEditorText, uiDir, repoDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, uiDir, repoDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
@@ -183,28 +182,19 @@ test('UI against the fake API', async (t) => {
 
 test('UI against runnel serve --demo', async (t) => {
   const server = await startRunnel({ demo: true });
-  let front = null;
   try {
-    const probe = await fetch(server.url + '/api/v1/jobs');
-    if (probe.status === 404) {
-      t.skip(`this server has no jobs API yet (GET /api/v1/jobs: ${(await probe.text()).slice(0, 120)})`);
-      return;
-    }
-    let base = server.url;
-    if (!(await servesUI(server.url))) {
-      front = await frontFor(server.url);
-      base = front.url;
-      t.diagnostic('the server does not serve the UI on / yet: serving dist/ from the test and proxying the API');
-    }
+    // The server itself serves the committed, embedded build on /.
+    const index = await fetch(server.url + '/');
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /\/assets\/main\.js/);
     // A stream with records for the streams pages.
     await fetch(server.url + '/api/v1/streams', { method: 'POST', body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
     await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
-    await walk(t, { base, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
+    await walk(t, { base: server.url, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
     const shot = join(shots, 'demo-job.png');
     const doc = join(repoDir, 'docs', 'ui.png');
     if (existsSync(shot) && (process.env.RUNNEL_UI_DOCS_SCREENSHOT === '1' || !existsSync(doc))) copyFileSync(shot, doc);
   } finally {
-    if (front) await front.close();
     await server.close();
   }
 });
