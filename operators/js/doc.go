@@ -83,6 +83,18 @@
 //     allocates in 10ms. It is not a per-runtime memory limit (goja has
 //     none).
 //
+// # Cost
+//
+// On the project's 2-core machine (measured while other work loaded it,
+// so per-record CPU time is the steadier figure: go test -bench Chain),
+// the map → filter → key chain over ~100-byte records costs about
+// 9–12 µs of CPU per record, of which a map building a 4-field object is
+// most; a filter or key stage alone costs about 2 µs. The time goes to
+// goja itself (its objects are Go maps) and to the garbage collector
+// (~30 allocations per record); raising GOGC for the process cuts the GC
+// share. Feeding a window through window.Combiner (RawSink) saves the
+// export of each result, about a third of the allocations.
+//
 // # Errors
 //
 // A JS exception, timeout, stack overflow or memory interrupt on a record
