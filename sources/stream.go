@@ -29,7 +29,8 @@ type StreamConfig struct {
 	Timestamp time.Time
 	// Format decodes record data: json (default), text or bytes.
 	Format Format
-	// MaxBytes bounds one read of a shard; default 1 MiB.
+	// MaxBytes bounds one read of a shard; default 256 KiB (a read of a
+	// larger record still returns it).
 	MaxBytes int
 }
 
@@ -86,7 +87,7 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 		cfg.Start = StartTrimHorizon
 	}
 	if cfg.MaxBytes == 0 {
-		cfg.MaxBytes = 1 << 20
+		cfg.MaxBytes = 256 << 10
 	}
 	return &Stream{cfg: cfg, initial: map[string]bool{}}, nil
 }
@@ -142,16 +143,18 @@ func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, e
 		return nil, fmt.Errorf("open stream %s shard %s: %w", s.cfg.Stream, shard.ID, err)
 	}
 	idx, _ := streams.ParseShardID(shard.ID)
-	return &streamReader{src: s, shard: shard.ID, index: idx, next: next, dec: NewDecoder(s.cfg.Format)}, nil
+	return &streamReader{src: s, shard: shard.ID, index: idx, seqPrefix: streams.FormatSeq(idx, 0)[:12],
+		next: next, dec: NewDecoder(s.cfg.Format)}, nil
 }
 
 type streamReader struct {
-	src      *Stream
-	shard    string
-	index    int
-	next     uint64
-	dec      *Decoder
-	children []Shard
+	src       *Stream
+	shard     string
+	index     int
+	seqPrefix string // "49" and the shard index: the first 12 digits
+	next      uint64
+	dec       *Decoder
+	children  []Shard
 }
 
 func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
@@ -175,7 +178,7 @@ func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
 					return 0, &RecordError{Shard: r.shard, Position: streams.FormatSeq(r.index, rec.Seq), Err: err}
 				}
 				buf[n] = Record{Value: v, PartitionKey: rec.PartitionKey,
-					Position: streams.FormatSeq(r.index, rec.Seq), Arrival: rec.Arrival}
+					Position: r.seq(rec.Seq), Arrival: rec.Arrival}
 				n++
 				r.next = rec.Seq + 1
 			}
@@ -191,6 +194,21 @@ func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// seq formats a counter as the shard's public sequence number (what
+// streams.FormatSeq returns) without fmt: it runs once per record.
+func (r *streamReader) seq(ctr uint64) string {
+	var b [56]byte
+	copy(b[:], r.seqPrefix)
+	for i := 12; i < len(b); i++ {
+		b[i] = '0'
+	}
+	for i := len(b) - 1; ctr > 0; i-- {
+		b[i] = byte('0' + ctr%10)
+		ctr /= 10
+	}
+	return string(b[:])
 }
 
 // childShards looks up the parents of each child (a merge has two).

@@ -217,3 +217,12 @@ func TestStreamConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamPositionsAreSequenceNumbers(t *testing.T) {
+	r := &streamReader{index: 3, seqPrefix: streams.FormatSeq(3, 0)[:12]}
+	for _, c := range []uint64{0, 1, 9, 10, 1234567890123456789, ^uint64(0)} {
+		if got, want := r.seq(c), streams.FormatSeq(3, c); got != want {
+			t.Errorf("seq(%d) = %s, want %s", c, got, want)
+		}
+	}
+}
