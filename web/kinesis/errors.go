@@ -11,23 +11,19 @@ import (
 
 // Exception names, as AWS returns them in "__type".
 const (
-	excResourceNotFound      = "ResourceNotFoundException"
-	excResourceInUse         = "ResourceInUseException"
-	excInvalidArgument       = "InvalidArgumentException"
-	excLimitExceeded         = "LimitExceededException"
-	excExpiredIterator       = "ExpiredIteratorException"
-	excExpiredNextToken      = "ExpiredNextTokenException"
-	excThroughputExceeded    = "ProvisionedThroughputExceededException"
-	excValidation            = "ValidationException"
-	excSerialization         = "SerializationException"
-	excUnknownOperation      = "UnknownOperationException"
-	excAccessDenied          = "AccessDeniedException"
-	excMissingAuthToken      = "MissingAuthenticationTokenException"
-	excIncompleteSignature   = "IncompleteSignatureException"
-	excInternalFailure       = "InternalFailure"
-	excUnsupportedMediaType  = "UnsupportedMediaTypeException"
-	excKMSInvalidState       = "KMSInvalidStateException"
-	excInvalidSignatureToken = "InvalidSignatureException"
+	excResourceNotFound    = "ResourceNotFoundException"
+	excResourceInUse       = "ResourceInUseException"
+	excInvalidArgument     = "InvalidArgumentException"
+	excLimitExceeded       = "LimitExceededException"
+	excExpiredIterator     = "ExpiredIteratorException"
+	excExpiredNextToken    = "ExpiredNextTokenException"
+	excThroughputExceeded  = "ProvisionedThroughputExceededException"
+	excValidation          = "ValidationException"
+	excSerialization       = "SerializationException"
+	excUnknownOperation    = "UnknownOperationException"
+	excMissingAuthToken    = "MissingAuthenticationTokenException"
+	excIncompleteSignature = "IncompleteSignatureException"
+	excInternalFailure     = "InternalFailure"
 )
 
 // apiError is an error the API returns to the client: an AWS exception

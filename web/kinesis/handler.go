@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -494,7 +495,7 @@ func (h *Handler) mapErr(name string, err error) error {
 		}
 		return newErr(excInvalidArgument, "%s", msg)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return newErr(excInternalFailure, "request cancelled: %v", err)
+		return internalErr(fmt.Errorf("request cancelled: %w", err))
 	}
 	return internalErr(err)
 }
