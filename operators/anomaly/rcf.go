@@ -169,12 +169,21 @@ func (t *rcTree) insert(p []float64, slot, dim int, rng *rand.Rand) int32 {
 		} else {
 			t.Right[parent] = b
 		}
+		grow := true // once a box already holds p, so do its ancestors'
 		for a := parent; a >= 0; a = t.Parent[a] {
 			t.Mass[a]++
+			if !grow {
+				continue
+			}
+			grow = false
 			al, ah := t.Min[int(a)*dim:int(a)*dim+dim], t.Max[int(a)*dim:int(a)*dim+dim]
 			for d := range dim {
-				al[d] = min(al[d], p[d])
-				ah[d] = max(ah[d], p[d])
+				if p[d] < al[d] {
+					al[d], grow = p[d], true
+				}
+				if p[d] > ah[d] {
+					ah[d], grow = p[d], true
+				}
 			}
 		}
 		t.LeafOf[slot] = leaf
@@ -239,15 +248,22 @@ func (t *rcTree) remove(slot, dim int) {
 	} else {
 		t.Right[grand] = sib
 	}
+	shrink := true // once a box is unchanged, so are its ancestors'
 	for a := grand; a >= 0; a = t.Parent[a] {
 		t.Mass[a]--
+		if !shrink {
+			continue
+		}
+		shrink = false
 		l, r := t.Left[a], t.Right[a]
 		al, ah := t.Min[int(a)*dim:int(a)*dim+dim], t.Max[int(a)*dim:int(a)*dim+dim]
 		ll, lh := t.Min[int(l)*dim:int(l)*dim+dim], t.Max[int(l)*dim:int(l)*dim+dim]
 		rl, rh := t.Min[int(r)*dim:int(r)*dim+dim], t.Max[int(r)*dim:int(r)*dim+dim]
 		for d := range dim {
-			al[d] = min(ll[d], rl[d])
-			ah[d] = max(lh[d], rh[d])
+			lo, hi := min(ll[d], rl[d]), max(lh[d], rh[d])
+			if lo != al[d] || hi != ah[d] {
+				al[d], ah[d], shrink = lo, hi, true
+			}
 		}
 	}
 }
