@@ -30,6 +30,30 @@ export function nodesOf(job) {
   return ops.map((o, i) => ({ id: o.ID, kind: o.Kind, inputs: i ? [ops[i - 1].ID] : [] }));
 }
 
+// statsByNode maps graph node ids to counters. The runtime fuses chains of
+// maps and filters into one task and reports it once, under its first id,
+// with per-stage error counts: each stage gets its own entry, the first
+// with the task's In, the last with its Out.
+export function statsByNode(operators) {
+  const m = new Map();
+  for (const o of operators) {
+    const stages = Array.isArray(o.Stages) ? o.Stages : [];
+    if (stages.length < 2) {
+      m.set(o.ID, o);
+      continue;
+    }
+    const names = stages.map((st) => st.Operator);
+    stages.forEach((st, i) => {
+      m.set(st.Operator, {
+        ID: st.Operator, Kind: o.Kind, Errors: st.Errors, Skipped: st.Skipped, DeadLettered: st.DeadLettered, Late: 0,
+        In: i === 0 ? o.In : undefined, Out: i === stages.length - 1 ? o.Out : undefined,
+        fused: o.ID, fusedWith: names,
+      });
+    });
+  }
+  return m;
+}
+
 export function pressureColour(p) {
   if (p == null) return '#9aa5b1';
   if (p < 0.1) return '#3fa34d';
@@ -53,10 +77,10 @@ export class JobGraph {
       this.draw(nodes);
     }
     const now = performance.now();
-    const stats = new Map((job.operators || []).map((o) => [o.ID, o]));
+    const stats = statsByNode(job.operators || []);
     // Rates over the last RATE_SPAN_MS of polls, so a window operator that
     // emits once per window does not flicker between 0 and a burst.
-    this.history.push({ t: now, counters: new Map([...stats].map(([id, o]) => [id, { In: o.In || 0, Out: o.Out || 0 }])) });
+    this.history.push({ t: now, counters: new Map([...stats].map(([id, o]) => [id, { In: o.In, Out: o.Out }])) });
     while (this.history.length > 2 && now - this.history[1].t >= RATE_SPAN_MS) this.history.shift();
     const rates = new Map();
     const first = this.history[0];
@@ -65,7 +89,10 @@ export class JobGraph {
       for (const [id, o] of stats) {
         const p = first.counters.get(id);
         if (!p) continue;
-        rates.set(id, { in: Math.max(0, ((o.In || 0) - p.In) / dt), out: Math.max(0, ((o.Out || 0) - p.Out) / dt) });
+        rates.set(id, {
+          in: o.In == null ? null : Math.max(0, (o.In - p.In) / dt),
+          out: o.Out == null ? null : Math.max(0, (o.Out - p.Out) / dt),
+        });
       }
     }
     for (const n of nodes) {
@@ -74,24 +101,32 @@ export class JobGraph {
       const o = stats.get(n.id) || {};
       const r = rates.get(n.id);
       let pressure = typeof o.Backpressure === 'number' ? o.Backpressure : null;
-      if (pressure == null && r && n.inputs.length) {
+      if (pressure == null && r && r.in != null && n.inputs.length) {
         const offered = n.inputs.reduce((acc, i) => acc + ((rates.get(i) || {}).out || 0), 0);
         if (offered > 0) pressure = Math.min(1, Math.max(0, 1 - r.in / offered));
       }
-      const errs = (o.Errors || 0) + (o.Skipped || 0);
-      const isSource = n.kind === 'source';
+      const errs = (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0);
+      const isSource = o.Kind === 'source' || !n.inputs.length;
       const isSink = !isSource && (o.Kind === 'sink' || ['dashboard', 'stream', 'file', 'log'].includes(n.kind));
-      view.lines[1].textContent = (isSource ? '' : `in ${r ? fmtNum(r.in) : '–'}/s  `) + (isSink ? '' : `out ${r ? fmtNum(r.out) : '–'}/s`);
+      const rate = (v) => (v == null ? '–' : fmtNum(v));
+      const parts = [];
+      if (!isSource && !(o.fused && o.In == null)) parts.push(`in ${rate(r && r.in)}/s`);
+      if (!isSink && !(o.fused && o.Out == null)) parts.push(`out ${rate(r && r.out)}/s`);
+      view.lines[1].textContent = parts.join('  ') || (o.fused ? `fused with ${o.fused}` : '');
       const wm = typeof o.Watermark === 'number' ? o.Watermark : job.watermark;
       view.lines[2].textContent = `wm lag ${wm != null && job.state === 'running' ? fmtAge(Date.now() - wm) : '–'}` +
         (o.Late ? `  late ${fmtNum(o.Late)}` : '');
-      view.lines[3].textContent = errs ? `errors ${fmtNum(o.Errors || 0)}, skipped ${fmtNum(o.Skipped || 0)}` : '';
+      view.lines[3].textContent = errs
+        ? `errors ${fmtNum(o.Errors || 0)}, skipped ${fmtNum(o.Skipped || 0)}` + (o.DeadLettered ? `, dead-lettered ${fmtNum(o.DeadLettered)}` : '')
+        : (o.fused ? `fused: ${o.fusedWith.join(' → ')}` : '');
       view.rect.setAttribute('stroke', errs ? '#d64545' : '#8895a7');
       view.bar.setAttribute('fill', pressureColour(pressure));
       view.g.dataset.backpressure = pressure == null ? '' : pressure.toFixed(2);
-      view.g.dataset.in = r ? r.in.toFixed(1) : '';
-      view.g.dataset.out = r ? r.out.toFixed(1) : '';
-      view.title.textContent = `${n.id} (${n.kind})\nin ${o.In ?? '–'}, out ${o.Out ?? '–'}, errors ${o.Errors ?? 0}, skipped ${o.Skipped ?? 0}, late ${o.Late ?? 0}\nbackpressure ${pressure == null ? 'unknown' : Math.round(pressure * 100) + '%'}`;
+      view.g.dataset.in = r && r.in != null ? r.in.toFixed(1) : '';
+      view.g.dataset.out = r && r.out != null ? r.out.toFixed(1) : '';
+      view.title.textContent = `${n.id} (${n.kind})\nin ${o.In ?? '–'}, out ${o.Out ?? '–'}, errors ${o.Errors ?? 0}, skipped ${o.Skipped ?? 0}, dead-lettered ${o.DeadLettered ?? 0}, late ${o.Late ?? 0}` +
+        (o.fused ? `\nruns fused in one task with ${o.fusedWith.join(', ')}` : '') +
+        `\nbackpressure ${pressure == null ? 'unknown' : Math.round(pressure * 100) + '%'}`;
     }
   }
 

@@ -16,6 +16,15 @@ try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(`${base}/#/jobs/${encodeURIComponent(demo.id)}`);
   await page.waitForTimeout(seconds * 1000);
+  // Show one key's expected range when the chart offers it.
+  const band = page.locator('[data-testid=band-select]');
+  if (await band.isVisible()) {
+    const keys = (await band.locator('option').evaluateAll((os) => os.map((o) => o.value))).filter(Boolean);
+    if (keys.length) {
+      await band.selectOption(keys[0]);
+      await page.waitForTimeout(1500);
+    }
+  }
   const out = join(repoDir, 'docs', 'ui.png');
   await page.screenshot({ path: out });
   console.log('wrote', out);
