@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
@@ -74,4 +75,25 @@ func SinkColumns(cols []aggregate.Column) []sinks.Column {
 // chainStats is js.Chain's counters.
 type chainStats interface {
 	Stats() (in, out int64, stages []js.StageStats)
+}
+
+// fieldAccess matches the most common event_time snippet, a plain field
+// read such as "r => r.ts" or "(rec) => rec.time".
+var fieldAccess = regexp.MustCompile(`^\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*=>\s*([A-Za-z_$][\w$]*)\s*\.\s*([A-Za-z_$][\w$]*)\s*$`)
+
+// EventTimeJS makes the EventTimeFactory of a source's `event_time:`
+// snippet. A plain field read ("r => r.ts") under on_error fail runs in Go
+// (FieldEventTime: same accepted values — epoch ms numbers or strings,
+// RFC 3339), saving a JS call per batch; anything else compiles to a JS
+// chain with one EventTime stage.
+func EventTimeJS(job, src, functions string, onError js.OnError, opts js.Options) (EventTimeFactory, error) {
+	if m := fieldAccess.FindStringSubmatch(src); m != nil && m[1] == m[2] && onError.Mode == js.Fail {
+		return FieldEventTime(m[3]), nil
+	}
+	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts,
+		Stages: []js.Stage{{Operator: "source", Kind: js.EventTime, Src: src, OnError: onError}}})
+	if err != nil {
+		return nil, err
+	}
+	return ChainEventTime(cp), nil
 }
