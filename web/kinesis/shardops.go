@@ -300,9 +300,9 @@ func (h *Handler) updateShardCount(r *request) (any, error) {
 	return updateShardCountOutput{StreamName: name, StreamARN: h.streamARN(name), CurrentShardCount: cur, TargetShardCount: target}, nil
 }
 
-// adjacent reports whether one range starts right after the other ends.
-// It is checked here because streams.MergeShards lets the end of the key
-// space wrap around to 0, taking the first and last shards for neighbours.
+// adjacent reports whether one range starts right after the other ends
+// (the end of the key space does not wrap around to 0). Checked here so the
+// client gets AWS's message whatever the store's wording.
 func adjacent(a, b streams.HashRange) bool {
 	follows := func(x, y streams.HashRange) bool {
 		lo, c := bits.Add64(x.End.Lo, 1, 0)
