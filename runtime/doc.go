@@ -1,6 +1,19 @@
 // Package runtime executes job graphs: sources → a DAG of operators →
 // sinks.
 //
+// # API
+//
+// Build a Graph of SourceNodes (a sources.Source plus event-time rules),
+// Nodes (an operator factory, keyed when Key is set) and SinkNodes (a
+// sinks.Sink), then Start it (a server job: Stop, Status, Positions, Done)
+// or Run it to completion (`runnel run`). Inputs name sources or nodes,
+// or a node's side output as "ID:NAME" (a window's "per-page:late", a JS
+// chain's dead letters). The adapters in jsadapt.go map the operators
+// packages onto the graph: ChainNode (a fused js.Chain), EventTimeJS /
+// ChainEventTime (a source's event_time), PresetKey (exchange by the key a
+// chain or window Combiner already set) and SinkColumns (a window's result
+// columns for columnar sinks).
+//
 // # Tasks
 //
 // A job runs one task (goroutine) per source shard. A shard task reads a

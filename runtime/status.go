@@ -19,59 +19,67 @@ const (
 
 // Status is a snapshot of a job, readable while it runs.
 type Status struct {
-	Name   string
-	State  State
-	Reason string // why it failed or was canceled
+	Name   string `json:"name"`
+	State  State  `json:"state"`
+	Reason string `json:"reason,omitempty"` // why it failed or was canceled
 	// Watermark is the job's event-time watermark in epoch ms: what the
 	// keyed operators have advanced to (the minimum over their tasks), or
 	// for a job without keyed operators the minimum over its shards.
 	// NoWatermark before any record; EndOfTime once every source ended.
-	Watermark int64
-	Started   time.Time
-	Ended     time.Time // zero while running
-	Operators []OperatorStatus
-	Shards    []ShardStatus
-	Queues    []QueueStatus
+	Watermark int64            `json:"watermark"`
+	Started   time.Time        `json:"started"`
+	Ended     time.Time        `json:"ended,omitzero"` // zero while running
+	Operators []OperatorStatus `json:"operators"`
+	Shards    []ShardStatus    `json:"shards"`
+	Queues    []QueueStatus    `json:"queues"`
 }
 
 // OperatorStatus counts one source, operator or sink over all its tasks.
 type OperatorStatus struct {
-	ID   string
-	Kind string // "source", "operator" or "sink"
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // "source", "operator" or "sink"
 	// In and Out count records (a source only has Out, a sink only In).
-	In, Out int64
+	In  int64 `json:"in"`
+	Out int64 `json:"out"`
 	// Errors counts errors that failed a task; Skipped the records an
 	// operator skipped on error, DeadLettered those it sent to its dead
 	// letter output; Late the records a window got after its allowed
 	// lateness.
-	Errors, Skipped, DeadLettered, Late int64
+	Errors       int64 `json:"errors"`
+	Skipped      int64 `json:"skipped"`
+	DeadLettered int64 `json:"dead_lettered"`
+	Late         int64 `json:"late"`
 	// Stages break a fused JS chain down by the job-file operators it
 	// runs.
-	Stages []StageStatus
+	Stages []StageStatus `json:"stages,omitempty"`
 }
 
 // StageStatus counts the failures of one job-file operator inside a fused
 // JS chain.
 type StageStatus struct {
-	Operator                      string
-	Errors, Skipped, DeadLettered int64
+	Operator     string `json:"operator"`
+	Errors       int64  `json:"errors"`
+	Skipped      int64  `json:"skipped"`
+	DeadLettered int64  `json:"dead_lettered"`
 }
 
 // ShardStatus is one source shard. Position is the last record handed on
 // from the shard: the position to resume after.
 type ShardStatus struct {
-	Source, Shard string
-	State         ShardState
-	Position      string
-	Records       int64
-	MaxEventTime  int64
-	Watermark     int64
+	Source       string     `json:"source"`
+	Shard        string     `json:"shard"`
+	State        ShardState `json:"state"`
+	Position     string     `json:"position,omitempty"`
+	Records      int64      `json:"records"`
+	MaxEventTime int64      `json:"max_event_time"`
+	Watermark    int64      `json:"watermark"`
 }
 
 // QueueStatus is the fill of one bounded inbox, in batches.
 type QueueStatus struct {
-	Name     string
-	Len, Cap int
+	Name string `json:"name"`
+	Len  int    `json:"len"`
+	Cap  int    `json:"cap"`
 }
 
 // Status returns a snapshot of the job.
