@@ -84,8 +84,11 @@ func (w *tumbling) Process(ctx context.Context, in *operators.Batch, out operato
 		}
 		a.count++
 		if m, ok := r.Value.(map[string]any); ok {
-			if v, ok := m[w.field].(float64); ok {
+			switch v := m[w.field].(type) {
+			case float64:
 				a.sum += v
+			case int64:
+				a.sum += float64(v)
 			}
 		}
 	}
