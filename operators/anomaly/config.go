@@ -46,8 +46,8 @@ type Config struct {
 	// element averages (default 4): a shingle covers ShingleSize×Segment
 	// points. ShingleSize 1 and Segment 1 disable shingling.
 	ShingleSize, Segment int
-	// Trees and SampleSize size the random cut forest (defaults 40 and 256):
-	// each tree holds the last SampleSize shingles.
+	// Trees and SampleSize size the random cut forest (defaults 10 and
+	// 2048): each tree holds the last SampleSize shingles.
 	Trees, SampleSize int
 	// Neighbours and History size the knn method (defaults 3 and 600): the
 	// distance to the Neighbours nearest of the last History shingles.
@@ -62,8 +62,8 @@ type Config struct {
 const (
 	DefaultShingleSize = 8
 	DefaultSegment     = 4
-	DefaultTrees       = 30
-	DefaultSampleSize  = 512
+	DefaultTrees       = 10
+	DefaultSampleSize  = 2048
 	DefaultNeighbours  = 1
 	DefaultHistory     = 2000
 	DefaultSuppress    = 200
@@ -150,9 +150,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Method == MethodRCF {
-		// The forest scores best on short raw shingles (docs/anomaly.md).
+		// The forest scores best on short shingles (docs/anomaly.md).
 		def(&c.ShingleSize, 4)
-		def(&c.Segment, 1)
+		def(&c.Segment, 2)
 	}
 	def(&c.ShingleSize, DefaultShingleSize)
 	def(&c.Segment, DefaultSegment)
