@@ -254,3 +254,14 @@ func plan(g *Graph) (*planned, error) {
 	}
 	return p, nil
 }
+
+// Bounded reports whether every source of g ends on its own, so Run
+// returns without Stop (what `runnel run` requires).
+func (g *Graph) Bounded() bool {
+	for _, s := range g.Sources {
+		if !sources.IsBounded(s.Source) {
+			return false
+		}
+	}
+	return len(g.Sources) > 0
+}

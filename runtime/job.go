@@ -298,7 +298,8 @@ func (j *Job) Stop(ctx context.Context) error {
 	}
 }
 
-// Run runs g to completion: for `runnel run` over bounded sources.
+// Run runs g to completion: for `runnel run` over bounded sources (see
+// Graph.Bounded; with an unbounded source Run returns only when ctx ends).
 func Run(ctx context.Context, g *Graph, opts Options) (Status, error) {
 	j, err := Start(ctx, g, opts)
 	if err != nil {

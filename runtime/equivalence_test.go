@@ -1,0 +1,54 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/runnel-dev/runnel/sources"
+)
+
+// Same input, many configurations, one answer: shard count, parallelism,
+// batch size and queue depth must not change a job's results.
+func TestRandomConfigurationsGiveTheSameResults(t *testing.T) {
+	runs := 40
+	if testing.Short() {
+		runs = 8
+	}
+	rng := rand.New(rand.NewPCG(99, 1))
+	for i := 0; i < runs; i++ {
+		shards := 1 + rng.IntN(6)
+		opts := Options{Parallelism: 1 + rng.IntN(4), BatchSize: 1 + rng.IntN(600), QueueDepth: 1 + rng.IntN(8)}
+		data := testShards(shards, 200+rng.IntN(800), 1+rng.IntN(30), 8000, uint64(i))
+		t.Run(fmt.Sprintf("shards=%d,%+v", shards, opts), func(t *testing.T) {
+			sink := &collect{}
+			st, err := Run(context.Background(), windowGraph(sources.NewMemory(sources.FormatJSON, data...), sink, 500), opts)
+			if err != nil || st.State != Finished {
+				t.Fatalf("state %s: %v", st.State, err)
+			}
+			if got, want := windowRows(sink.snapshot()), expectWindows(data, 500, keepEven); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %d rows, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+func TestGraphBounded(t *testing.T) {
+	gen, _ := sources.NewGenerator(sources.GeneratorConfig{})
+	genN, _ := sources.NewGenerator(sources.GeneratorConfig{Count: 10})
+	mem := sources.NewMemory(sources.FormatJSON)
+	for _, c := range []struct {
+		srcs []sources.Source
+		want bool
+	}{{[]sources.Source{mem, genN}, true}, {[]sources.Source{mem, gen}, false}, {nil, false}} {
+		g := &Graph{}
+		for i, s := range c.srcs {
+			g.Sources = append(g.Sources, SourceNode{ID: fmt.Sprint(i), Source: s})
+		}
+		if g.Bounded() != c.want {
+			t.Errorf("%d sources: Bounded() = %v, want %v", len(c.srcs), !c.want, c.want)
+		}
+	}
+}
