@@ -223,7 +223,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 				out.FailedRecordCount++
 				continue
 			}
-			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: res[j].SequenceNumber()}
+			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: seqString(res[j].ShardIndex, res[j].Seq)}
 			j++
 		}
 		if kms {
@@ -268,4 +268,64 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		b = append(b, `"}`...)
 	}
 	return append(b, "]}"...)
+}
+
+// parsePutRecordJSON is parsePutRecordsJSON for a single PutRecord body.
+func parsePutRecordJSON(body []byte, in *putRecordInput) bool {
+	s := scanner{b: body}
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return s.end()
+	}
+	for {
+		k, ok := s.str()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		v, ok := s.str()
+		if !ok {
+			return false
+		}
+		switch string(k) {
+		case "Data":
+			d := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+			n, err := base64.StdEncoding.Decode(d, v)
+			if err != nil {
+				return false
+			}
+			in.Data = d[:n:n]
+		case "StreamName":
+			in.StreamName = strp(v)
+		case "StreamARN":
+			in.StreamARN = strp(v)
+		case "PartitionKey":
+			in.PartitionKey = strp(v)
+		case "ExplicitHashKey":
+			in.ExplicitHashKey = strp(v)
+		case "SequenceNumberForOrdering":
+			in.SequenceNumberForOrdering = strp(v)
+		default:
+			return false
+		}
+		if s.byte(',') {
+			continue
+		}
+		if s.byte('}') {
+			return s.end()
+		}
+		return false
+	}
+}
+
+func strp(b []byte) *string {
+	s := string(b)
+	return &s
+}
+
+// seqString is streams.FormatSeq without fmt.
+func seqString(shard int, ctr uint64) string {
+	var b [56]byte
+	return string(appendSeq(b[:0], shard, ctr))
 }

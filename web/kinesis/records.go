@@ -132,8 +132,11 @@ func (h *Handler) checkHashKey(ehk *string) error {
 
 func (h *Handler) putRecord(r *request) (any, error) {
 	var in putRecordInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
+	if r.codec != codecJSON || !parsePutRecordJSON(r.body, &in) {
+		in = putRecordInput{}
+		if err := decode(r.codec, r.body, &in); err != nil {
+			return nil, err
+		}
 	}
 	var v validator
 	validateRef(&v, in.streamRef)
@@ -167,7 +170,18 @@ func (h *Handler) putRecord(r *request) (any, error) {
 		h.forget(name)
 		return nil, h.mapErr(name, err)
 	}
-	out := putRecordOutput{ShardId: res[0].ShardID, SequenceNumber: res[0].SequenceNumber()}
+	if r.codec == codecJSON {
+		b := getBuf(128)
+		b = append(b, `{"SequenceNumber":"`...)
+		b = appendSeq(b, res[0].ShardIndex, res[0].Seq)
+		b = append(b, `","ShardId":"`...)
+		b = append(b, res[0].ShardID...)
+		if f.kms {
+			b = append(b, `","EncryptionType":"KMS`...)
+		}
+		return rawBody(append(b, `"}`...)), nil
+	}
+	out := putRecordOutput{ShardId: res[0].ShardID, SequenceNumber: seqString(res[0].ShardIndex, res[0].Seq)}
 	if f.kms {
 		out.EncryptionType = "KMS"
 	}
@@ -409,7 +423,7 @@ func (h *Handler) getRecords(r *request) (any, error) {
 	for i := range res.Records {
 		rec := &res.Records[i]
 		out.Records[i] = recordOut{
-			SequenceNumber: streams.FormatSeq(it.shard, rec.Seq), ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)},
+			SequenceNumber: seqString(it.shard, rec.Seq), ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)},
 			Data: rec.Data, PartitionKey: rec.PartitionKey,
 		}
 		if f.kms {

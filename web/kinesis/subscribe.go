@@ -112,7 +112,7 @@ func (h *Handler) streamShard(ctx context.Context, es *eventWriter, it iterator)
 			ev := subscribeEvent{Records: make([]recordOut, len(res.Records)), MillisBehindLatest: res.MillisBehind}
 			for i := range res.Records {
 				rec := &res.Records[i]
-				ev.Records[i] = recordOut{SequenceNumber: streams.FormatSeq(it.shard, rec.Seq),
+				ev.Records[i] = recordOut{SequenceNumber: seqString(it.shard, rec.Seq),
 					ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)}, Data: rec.Data, PartitionKey: rec.PartitionKey}
 			}
 			pos = res.Next
