@@ -14,11 +14,13 @@ type knn struct {
 	Buf                []float64 // Size shingles, ring-indexed by Count % Size
 	Count              int64
 	Sorted             []float64 // one field, one neighbour: the candidates, sorted
+	Nearest            int       // one neighbour: the slot of the last nearest shingle
+	Sums               []float64 // per slot: the sum of the shingle's coordinates
 	best               []float64 // scratch: the K smallest squared distances
 }
 
 func newKNN(dim, k, size, skip int) *knn {
-	return &knn{Dim: dim, K: k, Size: size, Skip: skip, Buf: make([]float64, size*dim)}
+	return &knn{Dim: dim, K: k, Size: size, Skip: skip, Buf: make([]float64, size*dim), Sums: make([]float64, size)}
 }
 
 // update returns the root-mean-square per-coordinate distance from p to
@@ -53,16 +55,43 @@ func (m *knn) scanUpdate(p, inv []float64) float64 {
 		// wrap once. Their order does not matter.
 		start := int((m.Count - int64(n)) % int64(m.Size))
 		first := min(cands, m.Size-start)
+		if m.K == 1 {
+			// The successor of the last nearest neighbour is often near
+			// the current shingle too: its distance makes a tight first
+			// bound, so most of the scan stops early. The result is the
+			// same exact minimum.
+			if next := (m.Nearest + 1) % m.Size; (next-start+m.Size)%m.Size < cands {
+				q := m.Buf[next*m.Dim : next*m.Dim+m.Dim]
+				best = append(best, distance(p, q, inv, math.Inf(1)))
+				m.Nearest = next
+			}
+		}
+		// With one scale, (Σp - Σq)²/Dim is a lower bound of the squared
+		// distance (Cauchy-Schwarz): most candidates are dismissed by it
+		// without touching their coordinates.
+		sp := 0.0
+		for _, v := range p {
+			sp += v
+		}
+		invDim := 1 / float64(m.Dim)
 		for _, seg := range [2][2]int{{start, start + first}, {0, cands - first}} {
 			for slot := seg[0]; slot < seg[1]; slot++ {
-				q := m.Buf[slot*m.Dim : slot*m.Dim+m.Dim]
 				worst := math.Inf(1)
 				if len(best) == m.K {
 					worst = best[len(best)-1]
 				}
+				if inv == nil {
+					if dl := sp - m.Sums[slot]; dl*dl*invDim > worst*(1+1e-9) {
+						continue
+					}
+				}
+				q := m.Buf[slot*m.Dim : slot*m.Dim+m.Dim]
 				d := distance(p, q, inv, worst)
 				if d >= worst {
 					continue
+				}
+				if m.K == 1 {
+					m.Nearest = slot
 				}
 				if len(best) < m.K {
 					best = append(best, d)
@@ -84,6 +113,11 @@ func (m *knn) scanUpdate(p, inv []float64) float64 {
 	}
 	slot := int(m.Count % int64(m.Size))
 	copy(m.Buf[slot*m.Dim:slot*m.Dim+m.Dim], p)
+	sum := 0.0
+	for _, v := range p {
+		sum += v
+	}
+	m.Sums[slot] = sum
 	m.Count++
 	return raw
 }

@@ -124,6 +124,7 @@ func (st *state) check(c Config) error {
 
 func (k *knn) ok() bool {
 	if k.K <= 0 || k.Skip < 0 || k.Size <= k.Skip || len(k.Buf) != k.Size*k.Dim || k.Count < 0 ||
+		k.Nearest < 0 || k.Nearest >= k.Size || len(k.Sums) != k.Size || !finite(k.Sums) ||
 		!finite(k.Buf) || !finite(k.Sorted) {
 		return false
 	}
