@@ -11,6 +11,7 @@ import { Store, stats, TABLE_ROWS } from './store.js';
 const TABLE_EVERY_MS = 250;
 const TOPN_EVERY_MS = 2000;
 const MAX_MARKERS = 400;
+const MIN_SPAN_S = 60;
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79',
   '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1', '#636363', '#6baed6'];
 
@@ -205,7 +206,9 @@ export class ResultsPanel {
     const n = this.keys.length;
     const opts = {
       ...this.size(),
-      scales: { x: { time: true } },
+      // At least a minute of x axis, so the first windows are not drawn
+      // across the whole width with sub-second ticks.
+      scales: { x: { time: true, range: (u, min, max) => (min != null && max - min < MIN_SPAN_S ? [max - MIN_SPAN_S, max] : [min, max]) } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
       series: [{ label: 'window end' }, ...this.keys.map((k) => ({
