@@ -1,0 +1,26 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web/kinesis"
+)
+
+func init() { ingestAPIs["kinesis"] = benchIngestKinesis }
+
+// benchIngestKinesis runs AWS SDK for Go clients against the Kinesis API on
+// loopback, and the same clients against a decode-and-discard server in the
+// same run (the ceiling), then single-record PutRecord and consumer latency.
+func benchIngestKinesis(dir string, cfg streams.BenchConfig) error {
+	rep, err := kinesis.BenchIngest(context.Background(), kinesis.BenchConfig{
+		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
+		Phase: cfg.Duration, Dir: dir,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(rep)
+	return nil
+}
