@@ -29,8 +29,8 @@
 //     own history of such distances. Catches broken seasonality and shifts.
 //   - rcf: a robust random cut forest (Guha et al. 2016) over shingles, with
 //     its collusive displacement turned into a standard score. The classic
-//     streaming detector (Kinesis Data Analytics' RANDOM_CUT_FOREST);
-//     slower and, on NAB, weaker than the others.
+//     streaming detector (Kinesis Data Analytics' RANDOM_CUT_FOREST); the
+//     slowest method, and noisier than the ensemble.
 //   - ensemble (what auto means): the most severe of novelty and knn.
 //
 // Every method's severity is suppressed for Suppress points after a point
