@@ -27,6 +27,7 @@ type chain struct {
 	exits   []*exchangeOut
 	sinkOut []*sinkOut
 	from    string // this task's sender id in exchanges
+	closed  bool
 }
 
 type chainNode struct {
@@ -286,7 +287,12 @@ func (c *chain) broadcast(ctx context.Context, m message) error {
 	return nil
 }
 
+// close closes the chain's operators once; later calls return nil.
 func (c *chain) close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
 	var first error
 	for _, n := range c.nodes {
 		if err := n.op.Close(); err != nil && first == nil {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
+	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 )
 
@@ -77,5 +79,35 @@ func TestPositionsResumeAfterStop(t *testing.T) {
 	}
 	if n := len(first.snapshot()) + len(second.snapshot()); n != 9000 {
 		t.Fatalf("first run %d + resumed run %d records = %d, want 9000 (positions %v)", len(first.snapshot()), len(second.snapshot()), n, pos)
+	}
+}
+
+// closeCounter counts Close calls.
+type closeCounter struct {
+	mapOp
+	n *atomic.Int64
+}
+
+func (c *closeCounter) Close() error { c.n.Add(1); return nil }
+
+func TestEveryOperatorInstanceClosedOnce(t *testing.T) {
+	var created, closed atomic.Int64
+	counted := func() (operators.Operator, error) {
+		created.Add(1)
+		return &closeCounter{mapOp: mapOp{f: func(r operators.Record) (operators.Record, bool) { return r, true }}, n: &closed}, nil
+	}
+	g := &Graph{
+		Sources: []SourceNode{{ID: "src", Source: sources.NewMemory(sources.FormatJSON, testShards(3, 100, 4, 100, 1)...)}},
+		Nodes: []Node{
+			{ID: "m", Inputs: []string{"src"}, New: counted},
+			{ID: "k", Inputs: []string{"m"}, New: counted, Key: FieldKey("k")},
+		},
+		Sinks: []SinkNode{{ID: "out", Inputs: []string{"k"}, Sink: &collect{}}},
+	}
+	if _, err := Run(context.Background(), g, Options{Parallelism: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if created.Load() != 5 || closed.Load() != 5 {
+		t.Fatalf("%d instances created (want 3 shard + 2 keyed), %d Close calls", created.Load(), closed.Load())
 	}
 }

@@ -81,14 +81,18 @@ type Job struct {
 	exchanges map[string]*exchange // keyed node id → its inboxes
 	sinkInbox map[string]chan []sinks.Row
 	nodeStats map[string]*nodeStats // nodes, sinks and sources
-	// segTargets: segment → inboxes its tasks send to, as release funcs.
-	fanIns   map[string]*fanIn
+	// fanIns close each inbox (keyed node or sink id) after its last
+	// producer task returned.
+	fanIns map[string]*fanIn
+	// keyedWM is each keyed task's current watermark, for Status.
 	keyedWM  map[string][]*atomic.Int64
 	initial  map[string][]sources.Shard // source id → shards to start first
 	srcReach map[string]map[string]bool // source id → keyed nodes its tasks feed
 
-	hctx      context.Context // canceled hard: parent ctx, Stop deadline
-	cancel    context.CancelCauseFunc
+	hctx   context.Context // canceled hard: parent ctx, Stop deadline
+	cancel context.CancelCauseFunc
+	// srcCtx ends when the sources must stop reading (Stop); gctx when
+	// any task failed or the job was canceled hard.
 	srcCancel context.CancelFunc
 	srcCtx    context.Context
 	group     *errgroup.Group
