@@ -20,13 +20,29 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
+const pick = (o, snake, go) => (o[snake] !== undefined ? o[snake] : o[go]);
+
+// operatorsOf reads a job's operator counters whichever case the server's
+// JSON uses (snake_case, or Go's field names) into one shape.
+export function operatorsOf(job) {
+  return (job.operators || []).map((o) => ({
+    ID: pick(o, 'id', 'ID'), Kind: pick(o, 'kind', 'Kind'), In: pick(o, 'in', 'In'), Out: pick(o, 'out', 'Out'),
+    Errors: pick(o, 'errors', 'Errors'), Skipped: pick(o, 'skipped', 'Skipped'), DeadLettered: pick(o, 'dead_lettered', 'DeadLettered'),
+    Late: pick(o, 'late', 'Late'), Backpressure: pick(o, 'backpressure', 'Backpressure'), Watermark: pick(o, 'watermark', 'Watermark'),
+    Stages: (pick(o, 'stages', 'Stages') || []).map((st) => ({
+      Operator: pick(st, 'operator', 'Operator'), Errors: pick(st, 'errors', 'Errors'), Skipped: pick(st, 'skipped', 'Skipped'),
+      DeadLettered: pick(st, 'dead_lettered', 'DeadLettered'),
+    })),
+  }));
+}
+
 // nodesOf gives [{id, kind, inputs}] — the job's graph when the server sends
 // one, else a chain through the operators in order.
 export function nodesOf(job) {
   if (Array.isArray(job.graph) && job.graph.length) {
     return job.graph.map((n) => ({ id: n.id, kind: n.kind, inputs: n.inputs || [] }));
   }
-  const ops = job.operators || [];
+  const ops = operatorsOf(job);
   return ops.map((o, i) => ({ id: o.ID, kind: o.Kind, inputs: i ? [ops[i - 1].ID] : [] }));
 }
 
@@ -37,7 +53,7 @@ export function nodesOf(job) {
 export function statsByNode(operators) {
   const m = new Map();
   for (const o of operators) {
-    const stages = Array.isArray(o.Stages) ? o.Stages : [];
+    const stages = o.Stages || [];
     if (stages.length < 2) {
       m.set(o.ID, o);
       continue;
@@ -77,7 +93,7 @@ export class JobGraph {
       this.draw(nodes);
     }
     const now = performance.now();
-    const stats = statsByNode(job.operators || []);
+    const stats = statsByNode(operatorsOf(job));
     // Rates over the last RATE_SPAN_MS of polls, so a window operator that
     // emits once per window does not flicker between 0 and a burst.
     this.history.push({ t: now, counters: new Map([...stats].map(([id, o]) => [id, { In: o.In, Out: o.Out }])) });

@@ -3,7 +3,7 @@
 // live results panel per dashboard sink.
 import { api, enc, h, fmtTime, fmtAge, fmtNum, poller } from './api.js';
 import { stateBadge } from './jobs.js';
-import { JobGraph } from './graph.js';
+import { JobGraph, operatorsOf } from './graph.js';
 import { ResultsPanel } from './results.js';
 
 export function jobPage(root, id) {
@@ -46,9 +46,9 @@ export function jobPage(root, id) {
     stopBtn.hidden = job.state !== 'running';
     reasonEl.hidden = !job.reason;
     reasonEl.textContent = job.reason || '';
-    const ops = job.operators || [];
+    const ops = operatorsOf(job);
     const late = ops.reduce((s, o) => s + (o.Late || 0), 0);
-    const errors = ops.reduce((s, o) => s + (o.Errors || 0) + (o.Skipped || 0), 0);
+    const errors = ops.reduce((s, o) => s + (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0), 0);
     const lag = job.watermark != null && job.state === 'running' ? Date.now() - job.watermark : null;
     facts.replaceChildren(
       fact('Job id', job.id),

@@ -1,7 +1,7 @@
 // Unit tests of how the job graph reads the server's operator counters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statsByNode, nodesOf } from '../src/graph.js';
+import { statsByNode, nodesOf, operatorsOf } from '../src/graph.js';
 
 test('a fused chain gives each stage its own counters', () => {
   const ops = [
@@ -28,4 +28,16 @@ test('without a graph from the server, the operators form a chain', () => {
     [{ id: 'a', kind: 'source', inputs: [] }, { id: 'b', kind: 'operator', inputs: ['a'] }]);
   assert.deepEqual(nodesOf({ graph: [{ id: 's', kind: 'generator' }, { id: 'm', kind: 'map', inputs: ['s'] }] }),
     [{ id: 's', kind: 'generator', inputs: [] }, { id: 'm', kind: 'map', inputs: ['s'] }]);
+});
+
+test('operator counters are read in snake_case or Go field names alike', () => {
+  const snake = { operators: [{ id: 'parse', kind: 'operator', in: 10, out: 9, errors: 1, skipped: 2, dead_lettered: 3, late: 4,
+    stages: [{ operator: 'parse', errors: 1, skipped: 0, dead_lettered: 0 }, { operator: 'humans', errors: 0, skipped: 2, dead_lettered: 3 }] }] };
+  const goNames = { operators: [{ ID: 'parse', Kind: 'operator', In: 10, Out: 9, Errors: 1, Skipped: 2, DeadLettered: 3, Late: 4,
+    Stages: [{ Operator: 'parse', Errors: 1, Skipped: 0, DeadLettered: 0 }, { Operator: 'humans', Errors: 0, Skipped: 2, DeadLettered: 3 }] }] };
+  assert.deepEqual(operatorsOf(snake), operatorsOf(goNames));
+  const [o] = operatorsOf(snake);
+  assert.equal(o.DeadLettered, 3);
+  assert.equal(o.Stages[1].Operator, 'humans');
+  assert.deepEqual([...statsByNode(operatorsOf(snake)).keys()], ['parse', 'humans']);
 });
