@@ -34,27 +34,29 @@ type Config struct {
 	// Threshold is the score at or above which a point is an anomaly, in
 	// (0, 1]; 0 means the method's default (DefaultThreshold).
 	Threshold float64
-	// Seed makes randomised methods (rcf, ensemble) deterministic: the same
-	// seed and input give the same scores.
+	// Seed seeds the random cuts of rcf (the other methods use no
+	// randomness): the same seed and input give the same scores.
 	Seed int64
 	// Fields names the values passed to Score, in order; it sets their
 	// number. Empty means one value named "value".
 	Fields []string
 
 	// ShingleSize is how many elements form one sample (shingle) for rcf
-	// and knn (default 8), and Segment how many consecutive points each
-	// element averages (default 4): a shingle covers ShingleSize×Segment
-	// points. ShingleSize 1 and Segment 1 disable shingling.
+	// and knn (default 8; rcf 4), and Segment how many consecutive points
+	// each element averages (default 4; rcf 2): a shingle covers
+	// ShingleSize×Segment points. ShingleSize 1 and Segment 1 disable
+	// shingling.
 	ShingleSize, Segment int
 	// Trees and SampleSize size the random cut forest (defaults 10 and
 	// 2048): each tree holds the last SampleSize shingles.
 	Trees, SampleSize int
-	// Neighbours and History size the knn method (defaults 3 and 600): the
-	// distance to the Neighbours nearest of the last History shingles.
+	// History is how many past values novelty, and past shingles knn,
+	// compare against (default 2000); Neighbours is how many nearest
+	// shingles knn averages (default 1).
 	Neighbours, History int
-	// Suppress is the number of points after a reported score during which
-	// scores no higher are damped, so one incident is reported once
-	// (default 200; -1 turns suppression off).
+	// Suppress is the number of points after a point during which points no
+	// more severe are damped (severity ÷ 3), so one incident is reported
+	// once (default 200; -1 turns suppression off).
 	Suppress int
 }
 
