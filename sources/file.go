@@ -207,14 +207,15 @@ func (r *fileReader) readCSV(buf []Record, arrival int64) (int, error) {
 		if err == io.EOF {
 			return n, io.EOF
 		}
-		line, _ := r.csv.FieldPos(0)
 		if err != nil {
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.StartLine
 			}
 			return n, &RecordError{Shard: r.path, Position: "line " + strconv.Itoa(line), Err: err}
 		}
+		line, _ := r.csv.FieldPos(0)
 		if line <= r.skip {
 			continue
 		}
