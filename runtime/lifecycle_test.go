@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	goruntime "runtime"
 	"strconv"
@@ -329,4 +330,47 @@ func TestStopDeadlineCancelsHard(t *testing.T) {
 		t.Fatalf("state %s reason %q", st.State, st.Reason)
 	}
 	waitGoroutines(t, base)
+}
+
+// A shard back from idle holds the watermark again in every keyed task,
+// also in those its records did not go to.
+func TestShardBackFromIdleHoldsEveryKeyedTask(t *testing.T) {
+	src := newChanSource("a", "b")
+	sink := &collect{}
+	g := windowGraph(src, sink, 1000)
+	g.Nodes[1].New = passThrough()
+	g.Sources[0].IdleTimeout = 20 * time.Millisecond
+	j, err := Start(context.Background(), g, Options{Parallelism: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Stop(context.Background())
+	keys := []string{"p", "q", "r", "s", "t", "u", "v", "w"}
+	feedAll := func(shard string, ts int) {
+		var recs []string
+		for _, k := range keys {
+			recs = append(recs, fmt.Sprintf("%s@%d", k, ts))
+		}
+		src.feed(t, shard, recs...)
+	}
+	feedAll("a", 100)
+	src.feed(t, "b", "p@150")
+	eventually(t, "b idle", func() bool {
+		for _, sh := range j.Status().Shards {
+			if sh.Shard == "b" && sh.State == ShardIdle {
+				return true
+			}
+		}
+		return false
+	})
+	// b comes back with one key (one keyed task) at the same watermark;
+	// a races ahead.
+	src.feed(t, "b", "p@150")
+	eventually(t, "b read", func() bool { return opsByID(j.Status())["win"].In == 10 })
+	feedAll("a", 5000)
+	eventually(t, "a's records in", func() bool { return opsByID(j.Status())["win"].In == 18 })
+	eventually(t, "job watermark at b's 150-100", func() bool { return j.Status().Watermark == 50 })
+	if rows := sink.snapshot(); len(rows) != 0 {
+		t.Fatalf("windows fired past shard b's watermark (50): %v", windowRows(rows))
+	}
 }

@@ -175,6 +175,7 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		n, rerr := r.Read(rctx, buf)
 		cancel()
 		if n > 0 {
+			wasIdle := idle
 			idle = false
 			in = in[:0]
 			prefix := id + "@"
@@ -197,6 +198,13 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 			c.setWatermark(wm)
 			if err := c.push(ctx, recs); err != nil {
 				return done, err
+			}
+			if wasIdle {
+				// Back from idle: every keyed task must count this shard
+				// again, also those its records did not go to.
+				if err := c.broadcast(ctx, message{kind: msgWatermark, from: id, wm: wm}); err != nil {
+					return done, err
+				}
 			}
 			j.setShard(src.ID, sh.ID, func(st *shardStatus) {
 				st.state, st.position, st.maxEventTime, st.watermark = ShardReading, pos, maxET, wm
