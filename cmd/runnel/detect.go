@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
 	"github.com/runnel-dev/runnel/operators/anomaly/nab"
+	"github.com/runnel-dev/runnel/operators/detect"
 )
 
 func init() {
@@ -76,7 +79,7 @@ func detectFile(inPath, outPath string, cfg anomaly.Config) error {
 	if err != nil {
 		return err
 	}
-	results, err := anomaly.ScoreSeries(cfg, ts, values)
+	results, err := scoreThroughOperator(cfg, ts, values)
 	if err != nil {
 		return err
 	}
@@ -93,10 +96,13 @@ func detectFile(inPath, outPath string, cfg anomaly.Config) error {
 	fmt.Fprintln(bw, "timestamp,value,anomaly_score,is_anomaly,expected,low,high,explain_field,explain_direction")
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for i, r := range results {
-		e := r.Explanation
+		if _, scored := r[detect.FieldScore]; !scored {
+			return fmt.Errorf("%s: row %d was not scored", inPath, i+2)
+		}
+		e, _ := r[detect.FieldExplanation].(map[string]any)
 		fmt.Fprintf(bw, "%s,%s,%s,%t,%s,%s,%s,%s,%s\n", formatTime(ts[i]), num(values[i]),
-			strconv.FormatFloat(r.Score, 'f', 6, 64), r.IsAnomaly,
-			num(r.Expected[0]), num(r.Low[0]), num(r.High[0]), e.Name, e.Direction)
+			strconv.FormatFloat(r[detect.FieldScore].(float64), 'f', 6, 64), r[detect.FieldIsAnomaly].(bool),
+			num(r[detect.FieldExpected].(float64)), num(r[detect.FieldLow].(float64)), num(r[detect.FieldHigh].(float64)), e["field"], e["direction"])
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -107,6 +113,26 @@ func detectFile(inPath, outPath string, cfg anomaly.Config) error {
 		}
 	}
 	return nil
+}
+
+// scoreThroughOperator runs a series through the detect operator of job
+// files, so the CLI and jobs score alike: one key, the value in field
+// "value", event times from the CSV.
+func scoreThroughOperator(cfg anomaly.Config, ts []time.Time, values []float64) ([]map[string]any, error) {
+	op, err := detect.New(detect.Config{ID: "detect", Fields: []string{"value"}, Anomaly: cfg})
+	if err != nil {
+		return nil, err
+	}
+	defer op.Close()
+	recs := make([]operators.Record, len(values))
+	for i, v := range values {
+		recs[i] = operators.Record{EventTime: ts[i].UnixMilli(), Value: map[string]any{"value": v}}
+	}
+	out := make([]map[string]any, 0, len(values))
+	err = op.Process(context.Background(), &operators.Batch{Records: recs}, operators.EmitterFunc(func(r operators.Record) {
+		out = append(out, r.Value.(map[string]any))
+	}))
+	return out, err
 }
 
 // formatTime writes a timestamp in the NAB form, with fractional seconds

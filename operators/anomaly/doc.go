@@ -1,7 +1,8 @@
 // Package anomaly is Runnel's streaming anomaly detection: online detectors
 // that see each point of a series once, in order, with bounded memory, and
 // give it a score in [0, 1], a verdict, an expected range and an
-// explanation. The job file's detect operator keeps one Detector per key;
+// explanation. The job file's detect operator (package operators/detect)
+// keeps one Detector per key;
 // `runnel detect` runs the same code over a CSV.
 //
 // # Using it
