@@ -4,6 +4,7 @@
 // posts the text; a 400 puts each problem at its line (a lint diagnostic
 // and a list entry); a 201 goes straight to the running job.
 import { EditorView, basicSetup } from 'codemirror';
+import { keymap } from '@codemirror/view';
 import { EditorState } from '@codemirror/state';
 import { LanguageSupport } from '@codemirror/language';
 import { yamlLanguage } from '@codemirror/lang-yaml';
@@ -63,16 +64,22 @@ export function editorPage(root) {
   const host = h('div', { class: 'editor', dataset: { testid: 'job-editor' } });
   root.append(
     h('div', { class: 'page-head' }, h('h1', null, 'New job'), submit, reset, status),
-    h('p', { class: 'muted' }, 'Edit the job file (YAML, with JavaScript snippets). The reference is docs/jobs.md.'),
+    h('p', { class: 'muted' }, 'Edit the job file (YAML, with JavaScript snippets); Ctrl-Enter submits. The reference is docs/jobs.md.'),
     host, errors);
 
   const view = new EditorView({
     parent: host,
     state: EditorState.create({
       doc: draft ?? TEMPLATE,
-      extensions: [basicSetup, new LanguageSupport(jobYaml), lintGutter(), EditorView.updateListener.of((u) => {
-        if (u.docChanged) draft = u.state.doc.toString();
-      })],
+      extensions: [
+        keymap.of([{ key: 'Mod-Enter', run: () => { submit.click(); return true; } }]),
+        basicSetup,
+        new LanguageSupport(jobYaml),
+        lintGutter(),
+        EditorView.updateListener.of((u) => {
+          if (u.docChanged) draft = u.state.doc.toString();
+        }),
+      ],
     }),
   });
   // Tests and scripts set the text through this hook.

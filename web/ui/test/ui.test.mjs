@@ -138,7 +138,8 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
     await t.test('a good job is submitted and runs', async () => {
       const name = `ui-test-${Date.now() % 100000}`;
       await setEditorText(page, goodJob(name));
-      await page.click('[data-testid=submit-job]');
+      await page.click('[data-testid=job-editor] .cm-content');
+      await page.keyboard.press('Control+Enter'); // submits, like the button
       await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: 15000 });
       const id = decodeURIComponent(page.url().split('#/jobs/')[1]);
       const job = (await api('/jobs/' + encodeURIComponent(id))).body;
