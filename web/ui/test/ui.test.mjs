@@ -147,6 +147,14 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 15000 });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=graph-node]').length >= 3, null, { timeout: 15000 });
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 1, null, { timeout: windowWaitMs });
+    });
+
+    await t.test('the job is stopped from its page', async () => {
+      const id = decodeURIComponent(page.url().split('#/jobs/')[1]);
+      await page.click('[data-testid=stop-job]');
+      await page.waitForSelector('[data-testid=job-state]:text("stopped")', { timeout: 30000 });
+      assert.equal((await api('/jobs/' + encodeURIComponent(id))).body.state, 'stopped');
+      assert.ok(await page.locator('[data-testid=stop-job]').isHidden(), 'Stop still offered');
       await page.goto(base + '/#/jobs');
       await page.waitForSelector(`[data-testid=job-row][data-job-id="${id}"]`);
     });
