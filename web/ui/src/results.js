@@ -76,7 +76,7 @@ export class ResultsPanel {
         try { msg = (await res.json()).error.message; } catch { /* not JSON */ }
         throw new Error(msg);
       }
-      this.status.textContent = 'live';
+      this.status.textContent = 'connected, waiting for results…';
       const reader = await RecordBatchReader.from(res);
       for await (const batch of reader) {
         if (this.closed) return;
