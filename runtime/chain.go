@@ -209,8 +209,12 @@ func (j *Job) newChain(seg int, entry string, from string) (*chain, error) {
 	return c, nil
 }
 
-// push runs recs through the chain and flushes its outputs.
-func (c *chain) push(ctx context.Context, recs []operators.Record) error {
+// push runs recs through the chain and flushes its outputs. wm, unless
+// NoWatermark, then advances the chain's timers: a shard task passes its
+// shard's watermark, so a WatermarkHandler running in shard tasks sees
+// that shard's event time (keyed tasks advance separately, at the minimum
+// over their inputs).
+func (c *chain) push(ctx context.Context, recs []operators.Record, wm int64) error {
 	for i, t := range c.entry {
 		for _, r := range recs {
 			if i > 0 {
@@ -219,7 +223,7 @@ func (c *chain) push(ctx context.Context, recs []operators.Record) error {
 			t.push(r)
 		}
 	}
-	return c.run(ctx, NoWatermark)
+	return c.run(ctx, wm)
 }
 
 // run processes pending input node by node; when wm is not NoWatermark it

@@ -72,3 +72,30 @@ func sortStrings(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// An operator with timers that is not keyed runs in the shard tasks and
+// sees its own shard's watermark, ending at EndOfTime with the shard.
+func TestUnkeyedTimersRunOnTheShardWatermark(t *testing.T) {
+	data := testShards(1, 500, 3, 3000, 4)
+	sink := &collect{}
+	g := &Graph{
+		Sources: []SourceNode{{ID: "src", Source: sources.NewMemory(sources.FormatJSON, data...), EventTime: FieldEventTime("ts"), Watermark: 100}},
+		Nodes:   []Node{{ID: "w", Inputs: []string{"src"}, New: newTumbling(1000, "v")}},
+		Sinks:   []SinkNode{{ID: "out", Inputs: []string{"w"}, Sink: sink}},
+	}
+	if _, err := Run(context.Background(), g, Options{BatchSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	// Unkeyed: one result per window over all keys.
+	var total int64
+	for _, r := range sink.snapshot() {
+		total += r.Value.(map[string]any)["count"].(int64)
+	}
+	windows := map[int64]bool{}
+	for _, v := range data[0].Values {
+		windows[int64(v.(map[string]any)["ts"].(float64))/1000] = true
+	}
+	if len(sink.snapshot()) != len(windows) || total != 500 {
+		t.Fatalf("%d windows counting %d records, want %d windows and all 500", len(sink.snapshot()), total, len(windows))
+	}
+}

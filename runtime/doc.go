@@ -64,7 +64,9 @@
 //     in-band before their end, at the parent's last watermark, and holds
 //     the watermark from there until it reads.
 //
-// The watermark never goes backwards.
+// The watermark never goes backwards. An operator with timers that is not
+// keyed runs in the shard tasks and sees its own shard's watermark
+// (EndOfTime when the shard ends).
 //
 // # Resharding
 //

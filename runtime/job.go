@@ -363,7 +363,7 @@ func (j *Job) runKeyed(ctx context.Context, k, i int, inbox chan message, tr *tr
 		}
 		switch m.kind {
 		case msgData:
-			err := c.push(ctx, m.recs)
+			err := c.push(ctx, m.recs, NoWatermark)
 			putRecords(m.recs)
 			if err != nil {
 				return err

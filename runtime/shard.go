@@ -196,7 +196,7 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 			wm = shardWatermark(maxET, bound)
 			stats.out.Add(int64(len(recs)))
 			c.setWatermark(wm)
-			if err := c.push(ctx, recs); err != nil {
+			if err := c.push(ctx, recs, wm); err != nil {
 				return done, err
 			}
 			if wasIdle {
@@ -241,6 +241,11 @@ func (j *Job) endShard(ctx context.Context, c *chain, src string, sh sources.Sha
 		if s.ID == src {
 			done.source = si
 		}
+	}
+	// The shard's own event time is over: timers of operators in the
+	// shard task fire, and what they emit goes out before the end marker.
+	if err := c.run(ctx, EndOfTime); err != nil {
+		return done, err
 	}
 	opened := map[string]bool{}
 	open := func(child string) error {
