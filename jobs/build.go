@@ -124,12 +124,12 @@ func (b *builder) source() error {
 		return fmt.Errorf("job %s: source: %w", b.spec.Name, err)
 	}
 	if s.EventTime != "" {
-		prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions,
-			Stages: []js.Stage{{Operator: SourceID, Kind: js.EventTime, Src: s.EventTime}}, Options: b.jsOptions(nil)})
+		// A plain field read runs in Go; anything else is a JS chain.
+		et, err := runtime.EventTimeJS(b.spec.Name, s.EventTime, b.spec.Functions, js.OnError{Mode: js.Fail}, b.jsOptions(nil))
 		if err != nil {
 			return fmt.Errorf("job %s: source.event_time: %w", b.spec.Name, err)
 		}
-		node.EventTime = runtime.ChainEventTime(prog)
+		node.EventTime = et
 	}
 	b.out.Graph.Sources = append(b.out.Graph.Sources, node)
 	return nil
