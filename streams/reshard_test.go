@@ -432,3 +432,34 @@ func TestDeleteAndRecreate(t *testing.T) {
 		t.Fatalf("delete missing: %v", err)
 	}
 }
+
+// TestCloseDuringReshard: Close racing reshards and puts neither crashes,
+// deadlocks nor leaks a writer.
+func TestCloseDuringReshard(t *testing.T) {
+	checkGoroutines(t)
+	for round := 0; round < 10; round++ {
+		s := openMem(t, vfs.NewMem(), Options{})
+		mustCreate(t, s, "c", 2)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				if err := s.UpdateShardCount("c", 1+i%4); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			for i := 0; ; i++ {
+				if _, err := s.Put(context.Background(), "c", []PutRecord{{PartitionKey: keyFor(i), Data: []byte("x")}}); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(round) * time.Millisecond) // vary the race; not an assertion
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+}

@@ -171,7 +171,15 @@ func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 	return st, nil
 }
 
+// startShard starts a shard's writer, unless the store is closing (a
+// reshard racing Close): then the shard takes no writes.
 func (s *Store) startShard(sh *shard) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		sh.stopped()
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -211,23 +219,35 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeFiles() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.mu.streams {
-		for _, sh := range st.shards {
-			sh.closeFiles()
-		}
+	for _, sh := range s.allShards() {
+		sh.closeFiles()
 	}
 }
 
 func (s *Store) closeShards() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.mu.streams {
-		for _, sh := range st.shards {
-			sh.stopWriter()
-		}
+	for _, sh := range s.allShards() {
+		sh.stopWriter()
 	}
+}
+
+// allShards snapshots every shard of every stream, taking the locks in
+// their order (stream, then store) one at a time.
+func (s *Store) allShards() []*shard {
+	s.mu.Lock()
+	sts := make([]*stream, 0, len(s.mu.streams))
+	for _, st := range s.mu.streams {
+		sts = append(sts, st)
+	}
+	s.mu.Unlock()
+	var out []*shard
+	for _, st := range sts {
+		st.mu.RLock()
+		for _, sh := range st.shards {
+			out = append(out, sh)
+		}
+		st.mu.RUnlock()
+	}
+	return out
 }
 
 // Corruptions lists the damaged regions found since Open.
