@@ -152,29 +152,29 @@ func latencyRun(st *streams.Store, keys, shards int, rate float64, dur time.Dura
 	}()
 	var lat []time.Duration
 	var pending []put
-	open := true
-	for open || len(pending) > 0 {
-		for {
+	in := puts
+	for in != nil || len(pending) > 0 {
+	drain:
+		for in != nil {
 			select {
-			case p, ok := <-puts:
+			case p, ok := <-in:
 				if !ok {
-					open = false
-				} else {
-					pending = append(pending, p)
+					in = nil // the producer is done
+					break drain
 				}
-				continue
+				pending = append(pending, p)
 			default:
+				break drain
 			}
-			break
 		}
-		var in int64
+		var counted int64
 		for _, o := range j.Status().Operators {
 			if o.ID == "per-page" {
-				in = o.In
+				counted = o.In
 			}
 		}
 		now := time.Now()
-		for len(pending) > 0 && pending[0].upTo <= in {
+		for len(pending) > 0 && pending[0].upTo <= counted {
 			lat = append(lat, now.Sub(pending[0].start))
 			pending = pending[1:]
 		}
