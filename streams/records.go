@@ -258,6 +258,8 @@ func (s *Store) Read(name, shardID string, from uint64, maxRecords, maxBytes int
 	if n := len(recs); n > 0 && next <= v.visible {
 		r.MillisBehind = max(0, v.tipTime-recs[n-1].Arrival)
 	}
+	sh.recordsRead.Add(int64(len(recs)))
+	sh.behindMs.Store(r.MillisBehind)
 	if v.closed && next > v.visible && next > v.next-1 {
 		r.EndOfShard = true
 		r.Children = s.children(st, sh.id)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -31,6 +32,11 @@ type shard struct {
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
+
+	// Traffic since the store opened, for metrics.
+	bytesIn     atomic.Int64 // record data appended
+	recordsRead atomic.Int64 // records returned by reads
+	behindMs    atomic.Int64 // MillisBehind of the latest read
 
 	stopOnce sync.Once
 
@@ -105,10 +111,12 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		now = sh.mu.clock
 	}
 	sh.mu.clock = now
-	size := 0
+	size, data := 0, 0
 	for _, r := range recs {
 		size += frameSize(r.PartitionKey, r.Data)
+		data += len(r.Data)
 	}
+	sh.bytesIn.Add(int64(data))
 	if sh.mu.pending == nil {
 		sh.mu.pending, sh.mu.spare = sh.mu.spare, nil
 	}

@@ -463,6 +463,10 @@ type ShardInfo struct {
 	Closed         time.Time // zero while open
 	TrimSeq        uint64    // counter of the oldest kept record
 	LastSeq        uint64    // counter of the newest durable record (0: none yet)
+	// Traffic since the store opened: record bytes appended, records
+	// returned by reads, and how far behind the tip the latest read was.
+	BytesIn, RecordsRead int64
+	MillisBehind         int64
 	// Expired: closed longer ago than the retention, so it holds no
 	// records any more (Kinesis stops listing such shards).
 	Expired bool
@@ -516,6 +520,7 @@ func (s *Store) infoLocked(st *stream) StreamInfo {
 		if sh := st.shards[sm.Index]; sh != nil {
 			v := sh.view()
 			si.TrimSeq, si.LastSeq = v.trimHorizon(), v.visible
+			si.BytesIn, si.RecordsRead, si.MillisBehind = sh.bytesIn.Load(), sh.recordsRead.Load(), sh.behindMs.Load()
 		}
 		in.Shards = append(in.Shards, si)
 	}

@@ -196,6 +196,9 @@ func TestJobEndToEnd(t *testing.T) {
 	resp3.Body.Close()
 	for _, want := range []string{
 		`runnel_shard_records_total{shard="shardId-000000000000",stream="clicks"}`,
+		`runnel_shard_incoming_bytes_total{shard="shardId-000000000000",stream="clicks"}`,
+		`runnel_shard_records_read_total{shard="shardId-000000000000",stream="clicks"}`,
+		`runnel_shard_iterator_age_seconds{shard="shardId-000000000000",stream="clicks"}`,
 		`runnel_operator_records_in_total{job="views",kind="operator",operator="per-page"}`,
 		`runnel_job_watermark_lag_seconds{job="views"}`,
 		`go_goroutines`,

@@ -16,6 +16,7 @@ type collector struct {
 	jobs  *jobs.Manager
 
 	shardRecords, shardTrim, shardOpen       *prometheus.Desc
+	shardBytes, shardRead, shardIteratorAge  *prometheus.Desc
 	opIn, opOut, opErrors, opSkipped, opLate *prometheus.Desc
 	jobWatermarkLag, jobRunning              *prometheus.Desc
 }
@@ -25,21 +26,24 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 	op := []string{"job", "operator", "kind"}
 	return &collector{
 		store: st, jobs: jm,
-		shardRecords:    prometheus.NewDesc("runnel_shard_records_total", "Records appended to a shard since it was created (its last sequence counter).", shard, nil),
-		shardTrim:       prometheus.NewDesc("runnel_shard_trim_position", "Position of the oldest record a shard keeps (retention).", shard, nil),
-		shardOpen:       prometheus.NewDesc("runnel_shard_open", "1 if the shard takes writes, 0 once resharded away.", shard, nil),
-		opIn:            prometheus.NewDesc("runnel_operator_records_in_total", "Records into a job's source, operator or sink.", op, nil),
-		opOut:           prometheus.NewDesc("runnel_operator_records_out_total", "Records out of a job's source or operator.", op, nil),
-		opErrors:        prometheus.NewDesc("runnel_operator_errors_total", "Errors that failed a task.", op, nil),
-		opSkipped:       prometheus.NewDesc("runnel_operator_skipped_total", "Records skipped on error (on_error: skip).", op, nil),
-		opLate:          prometheus.NewDesc("runnel_operator_late_records_total", "Records a window got after its allowed lateness.", op, nil),
-		jobWatermarkLag: prometheus.NewDesc("runnel_job_watermark_lag_seconds", "Wall clock minus the job's event-time watermark.", []string{"job"}, nil),
-		jobRunning:      prometheus.NewDesc("runnel_job_running", "1 while the job runs.", []string{"job"}, nil),
+		shardRecords:     prometheus.NewDesc("runnel_shard_records_total", "Records appended to a shard since it was created (its last sequence counter).", shard, nil),
+		shardTrim:        prometheus.NewDesc("runnel_shard_trim_position", "Position of the oldest record a shard keeps (retention).", shard, nil),
+		shardBytes:       prometheus.NewDesc("runnel_shard_incoming_bytes_total", "Record bytes appended to a shard since the server started.", shard, nil),
+		shardRead:        prometheus.NewDesc("runnel_shard_records_read_total", "Records returned by reads of a shard since the server started (REST, Kinesis, jobs).", shard, nil),
+		shardIteratorAge: prometheus.NewDesc("runnel_shard_iterator_age_seconds", "How far behind the shard's newest record the latest read was (Kinesis GetRecords.IteratorAgeMilliseconds).", shard, nil),
+		shardOpen:        prometheus.NewDesc("runnel_shard_open", "1 if the shard takes writes, 0 once resharded away.", shard, nil),
+		opIn:             prometheus.NewDesc("runnel_operator_records_in_total", "Records into a job's source, operator or sink.", op, nil),
+		opOut:            prometheus.NewDesc("runnel_operator_records_out_total", "Records out of a job's source or operator.", op, nil),
+		opErrors:         prometheus.NewDesc("runnel_operator_errors_total", "Errors that failed a task.", op, nil),
+		opSkipped:        prometheus.NewDesc("runnel_operator_skipped_total", "Records skipped on error (on_error: skip).", op, nil),
+		opLate:           prometheus.NewDesc("runnel_operator_late_records_total", "Records a window got after its allowed lateness.", op, nil),
+		jobWatermarkLag:  prometheus.NewDesc("runnel_job_watermark_lag_seconds", "Wall clock minus the job's event-time watermark.", []string{"job"}, nil),
+		jobRunning:       prometheus.NewDesc("runnel_job_running", "1 while the job runs.", []string{"job"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning} {
+	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning} {
 		ch <- d
 	}
 }
@@ -49,6 +53,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, sh := range s.Shards {
 			ch <- prometheus.MustNewConstMetric(c.shardRecords, prometheus.CounterValue, float64(sh.LastSeq), s.Name, sh.ID)
 			ch <- prometheus.MustNewConstMetric(c.shardTrim, prometheus.GaugeValue, float64(sh.TrimSeq), s.Name, sh.ID)
+			ch <- prometheus.MustNewConstMetric(c.shardBytes, prometheus.CounterValue, float64(sh.BytesIn), s.Name, sh.ID)
+			ch <- prometheus.MustNewConstMetric(c.shardRead, prometheus.CounterValue, float64(sh.RecordsRead), s.Name, sh.ID)
+			ch <- prometheus.MustNewConstMetric(c.shardIteratorAge, prometheus.GaugeValue, float64(sh.MillisBehind)/1000, s.Name, sh.ID)
 			open := 0.0
 			if sh.Open {
 				open = 1
