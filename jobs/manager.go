@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,16 +269,63 @@ func (m *Manager) job(id string) (*Job, error) {
 
 // Info is a job's public state.
 type Info struct {
-	ID        string                   `json:"id"`
-	Name      string                   `json:"name"`
-	State     string                   `json:"state"`
-	Reason    string                   `json:"reason,omitempty"`
-	Created   time.Time                `json:"created"`
-	Watermark *int64                   `json:"watermark,omitempty"`
-	Operators []runtime.OperatorStatus `json:"operators,omitempty"`
-	Sinks     []SinkInfo               `json:"sinks,omitempty"`
-	Graph     []GraphNode              `json:"graph,omitempty"`
-	Spec      string                   `json:"spec,omitempty"`
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	State     string         `json:"state"`
+	Reason    string         `json:"reason,omitempty"`
+	Created   time.Time      `json:"created"`
+	Watermark *int64         `json:"watermark,omitempty"`
+	Operators []OperatorInfo `json:"operators,omitempty"`
+	Sinks     []SinkInfo     `json:"sinks,omitempty"`
+	Graph     []GraphNode    `json:"graph,omitempty"`
+	Spec      string         `json:"spec,omitempty"`
+}
+
+// OperatorInfo is one node's counters, with its backpressure: how full the
+// bounded inboxes it sends to are (0 keeping up … 1 blocked), when it
+// sends through one (to a keyed node or a sink).
+type OperatorInfo struct {
+	runtime.OperatorStatus
+	Backpressure *float64 `json:"backpressure,omitempty"`
+}
+
+// withBackpressure attaches to each node the fullest inbox among the nodes
+// that read it. Keyed tasks' inboxes are named "NODE#i", sinks' "SINK".
+func withBackpressure(spec *Spec, st runtime.Status) []OperatorInfo {
+	fill := map[string]float64{}
+	for _, q := range st.Queues {
+		name := q.Name
+		if i := strings.LastIndexByte(name, '#'); i > 0 {
+			name = name[:i]
+		}
+		if q.Cap > 0 {
+			fill[name] = max(fill[name], float64(q.Len)/float64(q.Cap))
+		}
+	}
+	pressure := map[string]float64{}
+	for _, n := range spec.GraphNodes() {
+		f, ok := fill[n.ID]
+		if !ok {
+			continue
+		}
+		for _, in := range n.Inputs {
+			pressure[in] = max(pressure[in], f)
+		}
+	}
+	out := make([]OperatorInfo, len(st.Operators))
+	for i, o := range st.Operators {
+		out[i].OperatorStatus = o
+		ids := []string{o.ID} // a fused chain sends on behalf of its stages
+		for _, stg := range o.Stages {
+			ids = append(ids, stg.Operator)
+		}
+		for _, id := range ids {
+			if p, ok := pressure[id]; ok && (out[i].Backpressure == nil || p > *out[i].Backpressure) {
+				out[i].Backpressure = &p
+			}
+		}
+	}
+	return out
 }
 
 // GraphNode is one node of a job's graph as the file declares it: the
@@ -327,7 +375,7 @@ func (j *Job) Info(withSpec bool) Info {
 			wm := st.Watermark
 			in.Watermark = &wm
 		}
-		in.Operators = st.Operators
+		in.Operators = withBackpressure(j.Spec, st)
 	}
 	if stopped {
 		in.State = StateStopped

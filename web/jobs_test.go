@@ -187,6 +187,11 @@ func TestJobEndToEnd(t *testing.T) {
 	if info.State != "running" || len(info.Operators) == 0 || info.Spec == "" || len(info.Graph) != 5 {
 		t.Fatalf("job info %+v", info)
 	}
+	for _, o := range info.Operators {
+		if (o.ID == "per-page" || o.ID == "parse") && (o.Backpressure == nil || *o.Backpressure < 0 || *o.Backpressure > 1) {
+			t.Errorf("operator %s: backpressure %v, want a fill in [0, 1] of the inbox it sends to", o.ID, o.Backpressure)
+		}
+	}
 	// Prometheus metrics carry the shards and the job's operators.
 	resp3, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
