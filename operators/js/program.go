@@ -101,7 +101,7 @@ func clampToSnippet(err error, src string) error {
 // compileSrc parses first so that syntax errors keep their position
 // (goja.Compile flattens them into a message).
 func compileSrc(name, src string) (*goja.Program, error) {
-	ast, err := parser.ParseFile(nil, name, src, 0)
+	ast, err := parser.ParseFile(nil, name, src, 0, parser.WithDisableSourceMaps)
 	if err != nil {
 		return nil, err
 	}
