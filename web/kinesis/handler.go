@@ -376,7 +376,13 @@ func (h *Handler) writeBody(r *request, status int, b []byte) {
 
 func (h *Handler) writeError(r *request, e *apiError) {
 	if e.Status >= 500 {
-		h.opts.Logger.Error("kinesis api internal failure", "request_id", r.reqID, "err", e.Message)
+		if r.httpRq.Context().Err() != nil {
+			// The client went away: nobody reads this answer, and it is
+			// not a server fault.
+			h.opts.Logger.Debug("kinesis api request cancelled by the client", "request_id", r.reqID)
+		} else {
+			h.opts.Logger.Error("kinesis api internal failure", "request_id", r.reqID, "err", e.Message)
+		}
 	}
 	r.w.Header().Set("X-Amzn-ErrorType", e.Type)
 	h.writeBody(r, e.Status, errorBody(r.codec, e))
