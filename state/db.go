@@ -1,0 +1,323 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrClosed is returned by operations on a closed DB.
+var ErrClosed = errors.New("state: closed")
+
+// Options configure a DB.
+type Options struct {
+	// FS is the filesystem; nil means the OS filesystem. Tests pass
+	// vfs.NewMem or vfs.NewCrashableMem.
+	FS vfs.FS
+	// CacheSize is Pebble's block cache in bytes; 0 means 64 MiB. State
+	// larger than the cache is read from disk.
+	CacheSize int64
+	// Retain is how many complete checkpoints are kept; 0 means 3.
+	Retain int
+	// Logger receives Pebble's messages (at debug/error) and the DB's own.
+	// nil discards them.
+	Logger *slog.Logger
+	// Failpoint, if set, is called at each step of Checkpoint with the
+	// step's name (the Step* constants). A non-nil error stops the
+	// checkpoint there and is returned, leaving the files as a crash at
+	// that point would. Tests only.
+	Failpoint func(step string) error
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	if o.CacheSize < 0 {
+		return fmt.Errorf("state: CacheSize %d is negative", o.CacheSize)
+	}
+	if o.Retain < 0 {
+		return fmt.Errorf("state: Retain %d is negative", o.Retain)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.Retain == 0 {
+		o.Retain = 3
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// DB is one job's operator state. It is safe for concurrent use; each
+// Space is meant to be written by one task.
+type DB struct {
+	dir  string
+	opts Options
+	pdb  *pebble.DB
+
+	// writeMu is held shared by every write and exclusively while Pebble
+	// takes a checkpoint, so a checkpoint holds exactly the writes that
+	// returned before it started.
+	writeMu sync.RWMutex
+
+	mu struct {
+		sync.Mutex
+		closed  bool
+		history []Info // complete checkpoints, oldest first
+	}
+}
+
+// Open opens (or creates) the state under dir as it was last written. After
+// a crash use Restore instead: unsynced writes may be lost, so the live
+// store is only trusted up to the last checkpoint.
+func Open(dir string, opts Options) (*DB, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	fs := opts.FS
+	if err := mkdirAllSynced(fs, fs.PathJoin(dir, checkpointsDir)); err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	history, err := readHistory(fs, dir)
+	if err != nil && !errors.Is(err, ErrManifestCorrupt) {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	if err != nil {
+		opts.Logger.Error("state: newest checkpoint manifest is damaged; older checkpoints are kept", "dir", dir, "err", err)
+	} else if err := removeIncomplete(fs, dir, history); err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return openLive(dir, opts, history)
+}
+
+func openLive(dir string, opts Options, history []Info) (*DB, error) {
+	cache := pebble.NewCache(opts.CacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		FS:     opts.FS,
+		Cache:  cache,
+		Logger: pebbleLogger{opts.Logger},
+	}
+	pdb, err := pebble.Open(opts.FS.PathJoin(dir, liveDir), popts)
+	if err != nil {
+		return nil, fmt.Errorf("state: open pebble in %s: %w", dir, err)
+	}
+	db := &DB{dir: dir, opts: opts, pdb: pdb}
+	db.mu.history = history
+	return db, nil
+}
+
+// Close closes the DB without a checkpoint: writes since the last
+// checkpoint are not guaranteed durable.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.mu.closed {
+		return ErrClosed
+	}
+	db.mu.closed = true
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if err := db.pdb.Close(); err != nil {
+		return fmt.Errorf("state: close %s: %w", db.dir, err)
+	}
+	return nil
+}
+
+// Namespace returns the key space of one operator's task. op and task must
+// be non-empty and may not contain a NUL byte.
+func (db *DB) Namespace(op, task string) (*Space, error) {
+	for _, s := range []string{op, task} {
+		if s == "" || strings.IndexByte(s, 0) >= 0 {
+			return nil, fmt.Errorf("state: namespace %q/%q: ids must be non-empty and free of NUL bytes", op, task)
+		}
+	}
+	prefix := []byte(op + "\x00" + task + "\x00")
+	return &Space{db: db, prefix: prefix}, nil
+}
+
+// Space is one operator task's keys. Keys and values passed in are copied;
+// slices handed to callbacks are valid only during the callback.
+type Space struct {
+	db     *DB
+	prefix []byte
+}
+
+func (s *Space) key(k []byte) []byte {
+	out := make([]byte, 0, len(s.prefix)+len(k))
+	return append(append(out, s.prefix...), k...)
+}
+
+// Get returns a copy of key's value and whether it exists.
+func (s *Space) Get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.pdb.Get(s.key(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	out := bytes.Clone(v)
+	if out == nil {
+		out = []byte{}
+	}
+	return out, true, closer.Close()
+}
+
+// Set stores key's value (not synced).
+func (s *Space) Set(key, value []byte) error {
+	b := s.NewBatch()
+	b.Set(key, value)
+	return b.Commit()
+}
+
+// Delete removes key (not synced); an absent key is no error.
+func (s *Space) Delete(key []byte) error {
+	b := s.NewBatch()
+	b.Delete(key)
+	return b.Commit()
+}
+
+// Scan calls fn for every key with the given prefix, in key order, until fn
+// returns an error (which Scan returns).
+func (s *Space) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	lo := s.key(prefix)
+	return s.scan(lo, prefixEnd(lo), fn)
+}
+
+// ScanRange calls fn for every key in [lo, hi), in key order; a nil hi
+// means to the end of the space.
+func (s *Space) ScanRange(lo, hi []byte, fn func(key, value []byte) error) error {
+	upper := prefixEnd(s.prefix)
+	if hi != nil {
+		upper = s.key(hi)
+	}
+	return s.scan(s.key(lo), upper, fn)
+}
+
+func (s *Space) scan(lower, upper []byte, fn func(key, value []byte) error) error {
+	it, err := s.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("state: scan: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("state: scan: %w", err)
+		}
+		if err := fn(it.Key()[len(s.prefix):], v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("state: scan: %w", err)
+	}
+	return nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p,
+// or nil if there is none.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Batch is a set of writes to one Space applied atomically by Commit.
+type Batch struct {
+	s *Space
+	b *pebble.Batch
+}
+
+// NewBatch returns an empty batch.
+func (s *Space) NewBatch() *Batch {
+	return &Batch{s: s, b: s.db.pdb.NewBatch()}
+}
+
+// Set adds a write of key's value.
+func (b *Batch) Set(key, value []byte) {
+	// Errors from an in-memory batch only come from a closed batch; Commit
+	// reports those.
+	_ = b.b.Set(b.s.key(key), value, nil)
+}
+
+// Delete adds a deletion of key.
+func (b *Batch) Delete(key []byte) {
+	_ = b.b.Delete(b.s.key(key), nil)
+}
+
+// Len returns the number of writes in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Commit applies the batch without syncing and releases it.
+func (b *Batch) Commit() error {
+	b.s.db.writeMu.RLock()
+	err := b.b.Commit(pebble.NoSync)
+	b.s.db.writeMu.RUnlock()
+	cerr := b.b.Close()
+	if err != nil {
+		return fmt.Errorf("state: commit batch: %w", err)
+	}
+	return cerr
+}
+
+// pebbleLogger sends Pebble's messages to slog. Pebble's Fatalf must not
+// return, so it panics after logging.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble: fatal: " + msg)
+	panic("pebble: " + msg)
+}
+
+// mkdirAllSynced creates path and its missing parents, syncing each parent
+// whose entries changed so the directories survive a crash.
+func mkdirAllSynced(fs vfs.FS, path string) error {
+	if _, err := fs.Stat(path); err == nil {
+		return nil
+	}
+	parent := fs.PathDir(path)
+	if parent != path {
+		if err := mkdirAllSynced(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if parent == path {
+		return nil
+	}
+	return syncDir(fs, parent)
+}
