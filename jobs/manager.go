@@ -179,21 +179,35 @@ func (m *Manager) Submit(src []byte) (*Job, error) {
 		m.mu.Unlock()
 		return nil, errors.New("jobs: the server is shutting down")
 	}
-	if old, ok := m.mu.jobs[spec.Name]; ok && old.running() {
+	old, hadOld := m.mu.jobs[spec.Name]
+	if hadOld && old.running() {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q is running; stop it first or choose another name", ErrJobExists, spec.Name)
 	}
+	// The new job counts as running (starting) from here, so a second
+	// submit of the same name is refused while this one builds.
 	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC()}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
+	undo := func() {
+		m.mu.Lock()
+		if hadOld {
+			m.mu.jobs[j.ID] = old
+		} else {
+			delete(m.mu.jobs, j.ID)
+		}
+		m.mu.Unlock()
+	}
 	built, err := Build(spec, Env{Store: m.store})
 	if err != nil {
-		m.mu.Lock()
-		delete(m.mu.jobs, j.ID)
-		m.mu.Unlock()
+		undo()
 		return nil, err
 	}
 	if err := m.persist(j); err != nil {
+		for _, sk := range built.Graph.Sinks {
+			sk.Sink.Close()
+		}
+		undo()
 		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
 	}
 	m.run(j, built)
@@ -203,8 +217,11 @@ func (m *Manager) Submit(src []byte) (*Job, error) {
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.mu.stopped || j.mu.startErr != nil || j.mu.run == nil {
+	if j.mu.stopped || j.mu.startErr != nil {
 		return false
+	}
+	if j.mu.run == nil {
+		return true // submitted and still starting
 	}
 	st := j.mu.run.Status().State
 	return st == runtime.Running
