@@ -3,6 +3,7 @@ package jobs
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +77,34 @@ func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 	}
 	if err := m.Stop("nope"); err == nil {
 		t.Fatal("stopping an unknown job succeeded")
+	}
+}
+
+func TestManagerFailedReplaceKeepsOldJob(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	st, err := streams.Open(dir, streams.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Submit([]byte(genJob)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop("gen"); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(genJob, "dashboard: {}", "file: {path: /nonexistent-dir/out.jsonl}", 1)
+	if _, err := m.Submit([]byte(bad)); err == nil {
+		t.Fatal("a job whose file sink cannot be created was accepted")
+	}
+	in, err := m.Get("gen")
+	if err != nil || in.State != StateStopped || !strings.Contains(in.Spec, "dashboard") {
+		t.Fatalf("the stopped job was not kept after a failed replace: %+v %v", in, err)
 	}
 }
