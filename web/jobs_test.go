@@ -192,6 +192,27 @@ func TestJobEndToEnd(t *testing.T) {
 			t.Errorf("operator %s: backpressure %v, want a fill in [0, 1] of the inbox it sends to", o.ID, o.Backpressure)
 		}
 	}
+	// The list shows it; DELETE stops it and answers the stopped job.
+	var list struct{ Jobs []jobs.Info }
+	respL, _ := http.Get(ts.URL + "/api/v1/jobs")
+	json.NewDecoder(respL.Body).Decode(&list)
+	respL.Body.Close()
+	if len(list.Jobs) != 1 || list.Jobs[0].ID != "views" || list.Jobs[0].State != "running" {
+		t.Fatalf("job list %+v", list.Jobs)
+	}
+	defer func() {
+		req, _ := http.NewRequest("DELETE", ts.URL+"/api/v1/jobs/views", nil)
+		respD, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stopped jobs.Info
+		json.NewDecoder(respD.Body).Decode(&stopped)
+		respD.Body.Close()
+		if respD.StatusCode != 200 || stopped.State != jobs.StateStopped {
+			t.Fatalf("DELETE: %d %+v", respD.StatusCode, stopped)
+		}
+	}()
 	// Prometheus metrics carry the shards and the job's operators.
 	resp3, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
