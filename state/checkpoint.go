@@ -120,6 +120,11 @@ func (db *DB) Checkpoint(epoch uint64, meta []byte) (Info, error) {
 	if err := db.failpoint(StepBeforeSnapshot); err != nil {
 		return Info{}, err
 	}
+	// Flushing the memtable first, alongside writers, leaves only a short
+	// log tail for Pebble to copy while they are blocked.
+	if err := db.pdb.Flush(); err != nil {
+		return Info{}, fmt.Errorf("state: checkpoint %d: flush: %w", epoch, err)
+	}
 	db.writeMu.Lock()
 	pauseStart := time.Now()
 	err := db.pdb.Checkpoint(fs.PathJoin(dst, ckptDBDir), pebble.WithFlushedWAL())
