@@ -63,6 +63,8 @@ type builder struct {
 	// alias maps an operator fused into a chain to the chain's node id.
 	alias           map[string]string
 	deadLetterSinks []deadLetter
+	// preKeyed marks windows whose key stage runs in the upstream chain.
+	preKeyed map[string]bool
 	// columns are the known result columns of window and detect nodes,
 	// so sinks keep the file's column order and types.
 	columns map[string][]sinks.Column
@@ -189,6 +191,7 @@ func (b *builder) consumers() map[string]int {
 
 func (b *builder) operators() error {
 	b.alias = map[string]string{}
+	b.preKeyed = map[string]bool{}
 	cons := b.consumers()
 	ops := b.spec.Operators
 	for i := 0; i < len(ops); i++ {
@@ -210,6 +213,15 @@ func (b *builder) operators() error {
 			}
 			if last != op.ID {
 				b.alias[last] = op.ID
+			}
+			// A window keyed by JS that only this chain feeds gets its key
+			// stage fused in too: one JS call per batch computes the key,
+			// and the window's exchange uses Record.Key as set.
+			if j < len(ops) {
+				if w := &ops[j]; w.Kind() == KindWindow && w.Window.Key != "" && len(w.From) == 1 && w.From[0] == last && cons[last] == 1 && w.Timeout == op.Timeout {
+					stages = append(stages, js.Stage{Operator: w.ID, Kind: js.Key, Src: w.Window.Key, OnError: onError(w.OnError)})
+					b.preKeyed[w.ID] = true
+				}
 			}
 			prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages, Options: b.jsOptions(op)})
 			if err != nil {
@@ -299,7 +311,11 @@ func (b *builder) window(op *Operator) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}
-	key, err := b.keyFunc(op.ID, w.Key, op)
+	keySrc := w.Key
+	if b.preKeyed[op.ID] {
+		keySrc = "" // computed by the upstream chain
+	}
+	key, err := b.keyFunc(op.ID, keySrc, op)
 	if err != nil {
 		return err
 	}
