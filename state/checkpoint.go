@@ -27,6 +27,14 @@ const (
 	StepBeforePrune    = "before-prune"
 )
 
+// Restore steps passed to Options.Failpoint, in order.
+const (
+	StepRestoreBeforeRewind = "restore-before-rewind"
+	StepRestoreBeforeCopy   = "restore-before-copy"
+	StepRestoreBeforeSwap   = "restore-before-swap"
+	StepRestoreBeforeOpen   = "restore-before-open"
+)
+
 // Latest asks Restore for the newest complete checkpoint.
 const Latest uint64 = math.MaxUint64
 
@@ -81,12 +89,14 @@ func manifestPath(fs vfs.FS, dir string, epoch uint64) string {
 	return fs.PathJoin(dir, checkpointsDir, manifestPrefix+epochName(epoch))
 }
 
-func (db *DB) failpoint(step string) error {
-	if db.opts.Failpoint == nil {
+func (db *DB) failpoint(step string) error { return failpoint(db.opts, step) }
+
+func failpoint(opts Options, step string) error {
+	if opts.Failpoint == nil {
 		return nil
 	}
-	if err := db.opts.Failpoint(step); err != nil {
-		return fmt.Errorf("state: checkpoint failpoint %s: %w", step, err)
+	if err := opts.Failpoint(step); err != nil {
+		return fmt.Errorf("state: failpoint %s: %w", step, err)
 	}
 	return nil
 }
@@ -119,6 +129,14 @@ func (db *DB) Checkpoint(epoch uint64, meta []byte) (Info, error) {
 	}
 	if err := db.failpoint(StepBeforeSnapshot); err != nil {
 		return Info{}, err
+	}
+	// Create the checkpoint's directory before blocking writers, so the
+	// blocked part syncs as little as possible.
+	if err := fs.MkdirAll(dst, 0o755); err != nil {
+		return Info{}, fmt.Errorf("state: checkpoint %d: %w", epoch, err)
+	}
+	if err := syncDir(fs, fs.PathJoin(db.dir, checkpointsDir)); err != nil {
+		return Info{}, fmt.Errorf("state: checkpoint %d: %w", epoch, err)
 	}
 	// Flushing the memtable first, alongside writers, leaves only a short
 	// log tail for Pebble to copy while they are blocked.
@@ -357,8 +375,12 @@ func Restore(dir string, epoch uint64, opts Options) (*DB, Info, []byte, error) 
 	if crc32.Checksum(meta, castagnoli) != info.MetaCRC {
 		return nil, Info{}, nil, fmt.Errorf("state: restore %s epoch %d: meta checksum mismatch", dir, epoch)
 	}
-	// Rewind: drop what is newer than the restored checkpoint.
-	for _, e := range epochs {
+	if err := failpoint(opts, StepRestoreBeforeRewind); err != nil {
+		return nil, Info{}, nil, err
+	}
+	// Rewind: drop what is newer than the restored checkpoint, newest
+	// first, so a crash here leaves the newest manifest a complete one.
+	for _, e := range slices.Backward(epochs) {
 		if e > epoch {
 			if err := fs.RemoveAll(manifestPath(fs, dir, e)); err != nil {
 				return nil, Info{}, nil, fmt.Errorf("state: restore %s: remove newer manifest: %w", dir, err)
@@ -371,8 +393,11 @@ func Restore(dir string, epoch uint64, opts Options) (*DB, Info, []byte, error) 
 	if err := removeIncomplete(fs, dir, history); err != nil {
 		return nil, Info{}, nil, fmt.Errorf("state: restore %s: %w", dir, err)
 	}
-	if err := rebuildLive(fs, dir, fs.PathJoin(src, ckptDBDir)); err != nil {
+	if err := rebuildLive(opts, dir, fs.PathJoin(src, ckptDBDir)); err != nil {
 		return nil, Info{}, nil, fmt.Errorf("state: restore %s epoch %d: %w", dir, epoch, err)
+	}
+	if err := failpoint(opts, StepRestoreBeforeOpen); err != nil {
+		return nil, Info{}, nil, err
 	}
 	db, err := openLive(dir, opts, history)
 	if err != nil {
@@ -384,7 +409,11 @@ func Restore(dir string, epoch uint64, opts Options) (*DB, Info, []byte, error) 
 // rebuildLive replaces the live store with a copy of a checkpoint's
 // Pebble directory: tables hard-linked (immutable), other files copied,
 // since Pebble appends to its manifest and log.
-func rebuildLive(fs vfs.FS, dir, src string) error {
+func rebuildLive(opts Options, dir, src string) error {
+	fs := opts.FS
+	if err := failpoint(opts, StepRestoreBeforeCopy); err != nil {
+		return err
+	}
 	tmp := fs.PathJoin(dir, restoreDir)
 	if err := fs.RemoveAll(tmp); err != nil {
 		return err
@@ -408,6 +437,9 @@ func rebuildLive(fs vfs.FS, dir, src string) error {
 		}
 	}
 	if err := syncDir(fs, tmp); err != nil {
+		return err
+	}
+	if err := failpoint(opts, StepRestoreBeforeSwap); err != nil {
 		return err
 	}
 	live := fs.PathJoin(dir, liveDir)

@@ -396,3 +396,55 @@ func TestIncompleteCheckpointCleanedUp(t *testing.T) {
 		t.Fatalf("history %+v", db.Checkpoints())
 	}
 }
+
+// A crash at each step of Restore (of the latest or of an older epoch)
+// leaves a state from which Restore, run again, gives the same result.
+func TestRestoreCrashAtEachStep(t *testing.T) {
+	steps := []string{StepRestoreBeforeRewind, StepRestoreBeforeCopy, StepRestoreBeforeSwap, StepRestoreBeforeOpen}
+	for _, target := range []uint64{Latest, 1} {
+		for _, step := range steps {
+			t.Run(fmt.Sprintf("epoch=%d/%s", target, step), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(9, uint64(len(step))))
+				fs := vfs.NewCrashableMem()
+				db := mustOpen(t, fs, Options{})
+				m := model{}
+				var at []model
+				for e := uint64(1); e <= 2; e++ {
+					writeRandom(t, db, m, rng, 300)
+					if _, err := db.Checkpoint(e, []byte(fmt.Sprint(e))); err != nil {
+						t.Fatal(err)
+					}
+					at = append(at, m.clone())
+				}
+				writeRandom(t, db, m, rng, 100)
+				clone := fs.CrashClone(vfs.CrashCloneCfg{})
+				db.Close()
+
+				crash := errors.New("crash")
+				fail := func(s string) error {
+					if s == step {
+						return crash
+					}
+					return nil
+				}
+				if _, _, _, err := Restore("job", target, Options{FS: clone, Failpoint: fail}); !errors.Is(err, crash) {
+					t.Fatalf("Restore at failpoint: %v", err)
+				}
+				again := clone.CrashClone(vfs.CrashCloneCfg{})
+				rdb, info, meta, err := Restore("job", target, Options{FS: again})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rdb.Close()
+				want := uint64(2)
+				if target != Latest {
+					want = target
+				}
+				if info.Epoch != want || string(meta) != fmt.Sprint(want) {
+					t.Fatalf("restored epoch %d meta %q, want %d", info.Epoch, meta, want)
+				}
+				checkModel(t, rdb, at[want-1])
+			})
+		}
+	}
+}
