@@ -230,6 +230,44 @@ func TestRandomEquivalencePebble(t *testing.T) {
 	}
 }
 
+// State eight times the block cache is stored and read back intact,
+// including after a checkpoint and restore (the scaled-down form of the
+// larger-than-cache benchmark).
+func TestPebbleStoreLargerThanCache(t *testing.T) {
+	const keys, pad = 8192, 1024 // 8 MiB of state over a 1 MiB cache
+	dir := t.TempDir()
+	opts := state.Options{CacheSize: 1 << 20}
+	db, err := state.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewPebbleStore(newTestSpace(t, db, "0"), testCodec{pad: pad})
+	for i := range int64(keys) {
+		s.Put(fmt.Sprint("k", i), Window{i, i + 100}, testState(i))
+	}
+	if _, err := db.Checkpoint(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	rdb, _, _, err := state.Restore(dir, state.Latest, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	r := NewPebbleStore(newTestSpace(t, rdb, "0"), testCodec{pad: pad})
+	if r.Len() != keys {
+		t.Fatalf("Len %d", r.Len())
+	}
+	for i := range int64(keys) {
+		if v := stateValue(r.Get(fmt.Sprint("k", i), Window{i, i + 100})); v != i {
+			t.Fatalf("key %d holds %d", i, v)
+		}
+	}
+	if es := r.Range(99, 199); len(es) != 100 || es[0].Window.End != 100 || stateValue(es[99].State) != 99 {
+		t.Fatalf("Range(99,199] has %d entries", len(es))
+	}
+}
+
 // BenchmarkPebbleStoreCheckpoint fills a store with 100,000 keys of window
 // state and times a checkpoint of it, while a writer keeps putting; it
 // reports the checkpoint's time and the longest a writer was blocked.
