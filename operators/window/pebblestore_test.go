@@ -310,7 +310,6 @@ func BenchmarkPebbleStoreCheckpoint(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Logf("paused %v total %v stall %v size %d", info.Paused, info.Duration, stall, info.Size)
 		ckTotal += info.Duration
 		paused = max(paused, info.Paused)
 		maxStall = max(maxStall, stall)
