@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -112,6 +113,11 @@ func openLive(dir string, opts Options, history []Info) (*DB, error) {
 		FS:     opts.FS,
 		Cache:  cache,
 		Logger: pebbleLogger{opts.Logger},
+	}
+	// Bloom filters spare a disk read per level for keys a table does not
+	// hold: window stores look up every key before writing it.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	pdb, err := pebble.Open(opts.FS.PathJoin(dir, liveDir), popts)
 	if err != nil {
