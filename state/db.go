@@ -94,13 +94,14 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := mkdirAllSynced(fs, fs.PathJoin(dir, checkpointsDir)); err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
+	// A damaged newest manifest stops Open: checkpointing on would lose
+	// track of the older ones. Restore of an older epoch clears it.
 	history, err := readHistory(fs, dir)
-	if err != nil && !errors.Is(err, ErrManifestCorrupt) {
+	if err != nil {
+		opts.Logger.Error("state: cannot read the newest checkpoint manifest", "dir", dir, "err", err)
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	if err != nil {
-		opts.Logger.Error("state: newest checkpoint manifest is damaged; older checkpoints are kept", "dir", dir, "err", err)
-	} else if err := removeIncomplete(fs, dir, history); err != nil {
+	if err := removeIncomplete(fs, dir, history); err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
 	return openLive(dir, opts, history)

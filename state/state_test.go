@@ -288,12 +288,10 @@ func TestManifestDamage(t *testing.T) {
 	if !errors.Is(err, ErrManifestCorrupt) || !strings.Contains(err.Error(), "[1]") {
 		t.Fatalf("Restore of damaged latest: %v", err)
 	}
-	// Open does not delete anything when the newest manifest is damaged.
-	odb, err := Open("job", Options{FS: fs})
-	if err != nil {
-		t.Fatal(err)
+	// Open refuses too, rather than checkpoint on without the history.
+	if _, err := Open("job", Options{FS: fs}); !errors.Is(err, ErrManifestCorrupt) {
+		t.Fatalf("Open with damaged manifest: %v", err)
 	}
-	odb.Close()
 	rdb, info, meta, err := Restore("job", 1, Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
