@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -70,10 +71,12 @@ type DB struct {
 	opts Options
 	pdb  *pebble.DB
 
-	// writeMu is held shared by every write and exclusively while Pebble
-	// takes a checkpoint, so a checkpoint holds exactly the writes that
-	// returned before it started.
+	// writeMu is held shared by every read and write and exclusively while
+	// Pebble takes a checkpoint (so a checkpoint holds exactly the writes
+	// that returned before it started) and by Close.
 	writeMu sync.RWMutex
+	// closed is set by Close under writeMu; Space operations check it.
+	closed atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -140,6 +143,7 @@ func (db *DB) Close() error {
 	db.mu.closed = true
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	db.closed.Store(true)
 	if err := db.pdb.Close(); err != nil {
 		return fmt.Errorf("state: close %s: %w", db.dir, err)
 	}
@@ -170,8 +174,24 @@ func (s *Space) key(k []byte) []byte {
 	return append(append(out, s.prefix...), k...)
 }
 
+// use holds the DB open for one operation; the caller must call done.
+func (db *DB) use() error {
+	db.writeMu.RLock()
+	if db.closed.Load() {
+		db.writeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (db *DB) done() { db.writeMu.RUnlock() }
+
 // Get returns a copy of key's value and whether it exists.
 func (s *Space) Get(key []byte) ([]byte, bool, error) {
+	if err := s.db.use(); err != nil {
+		return nil, false, err
+	}
+	defer s.db.done()
 	v, closer, err := s.db.pdb.Get(s.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -201,7 +221,8 @@ func (s *Space) Delete(key []byte) error {
 }
 
 // Scan calls fn for every key with the given prefix, in key order, until fn
-// returns an error (which Scan returns).
+// returns an error (which Scan returns). fn sees the space as it was when
+// Scan started and may write to it.
 func (s *Space) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	lo := s.key(prefix)
 	return s.scan(lo, prefixEnd(lo), fn)
@@ -217,8 +238,15 @@ func (s *Space) ScanRange(lo, hi []byte, fn func(key, value []byte) error) error
 	return s.scan(s.key(lo), upper, fn)
 }
 
+// scan does not hold writeMu while it iterates: fn may write to the space,
+// and a checkpoint waiting for the lock would otherwise deadlock it. The
+// iterator reads a consistent view; the DB must not be closed under it.
 func (s *Space) scan(lower, upper []byte, fn func(key, value []byte) error) error {
+	if err := s.db.use(); err != nil {
+		return err
+	}
 	it, err := s.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	s.db.done()
 	if err != nil {
 		return fmt.Errorf("state: scan: %w", err)
 	}
@@ -280,9 +308,12 @@ func (b *Batch) Len() int { return int(b.b.Count()) }
 
 // Commit applies the batch without syncing and releases it.
 func (b *Batch) Commit() error {
-	b.s.db.writeMu.RLock()
+	if err := b.s.db.use(); err != nil {
+		b.b.Close()
+		return err
+	}
 	err := b.b.Commit(pebble.NoSync)
-	b.s.db.writeMu.RUnlock()
+	b.s.db.done()
 	cerr := b.b.Close()
 	if err != nil {
 		return fmt.Errorf("state: commit batch: %w", err)

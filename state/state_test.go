@@ -89,6 +89,17 @@ func TestSpaceOperations(t *testing.T) {
 	if err := a.Scan(nil, func(_, _ []byte) error { return stop }); err != stop {
 		t.Fatalf("Scan callback error = %v", err)
 	}
+	// A scan's callback may write (it sees the space as of the scan's start).
+	seen := 0
+	if err := a.Scan([]byte("k"), func(k, _ []byte) error {
+		seen++
+		return a.Set(append([]byte("k9"), k...), []byte("copy"))
+	}); err != nil || seen != 2 {
+		t.Fatalf("Scan writing in callback: %d keys, %v", seen, err)
+	}
+	if err := a.Scan([]byte("k9"), func(k, _ []byte) error { return a.Delete(k) }); err != nil {
+		t.Fatal(err)
+	}
 	batch := a.NewBatch()
 	batch.Set([]byte("y"), []byte("1"))
 	batch.Delete([]byte("x"))
@@ -345,6 +356,29 @@ func TestRetainAndEpochOrder(t *testing.T) {
 	}
 	if _, _, _, err := Restore("job", 1, Options{FS: fs}); !errors.Is(err, ErrNoCheckpoint) {
 		t.Fatalf("Restore pruned epoch: %v", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	db := mustOpen(t, vfs.NewMem(), Options{})
+	s := mustSpace(t, db, "op", "0")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set([]byte("k"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if _, _, err := s.Get([]byte("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+	if err := s.Scan(nil, func(_, _ []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Scan after Close: %v", err)
+	}
+	if _, err := db.Checkpoint(1, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Checkpoint after Close: %v", err)
+	}
+	if err := db.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v", err)
 	}
 }
 
