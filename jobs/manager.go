@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/streams"
@@ -133,38 +134,10 @@ func (m *Manager) persist(j *Job) error {
 	p := persisted{Created: j.Created, Stopped: j.mu.stopped}
 	j.mu.Unlock()
 	b, _ := json.Marshal(p)
-	if err := writeAtomic(filepath.Join(dir, "job.yaml"), j.Source); err != nil {
+	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "job.yaml"), j.Source); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "state.json"), b)
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "state.json"), b)
 }
 
 // Submit parses, validates, builds and starts a job file. A *SpecError

@@ -90,9 +90,10 @@ func isNotExist(fs vfs.FS, path string) bool {
 	return err != nil && oserrorIsNotExist(err)
 }
 
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new contents.
-func writeFileAtomic(fs vfs.FS, path string, data []byte) error {
+// WriteFileAtomic replaces path with data so that a crash leaves either the
+// old or the new contents: write a temporary file, fsync it, rename it over
+// path, fsync the directory. The job manager uses it for job files too.
+func WriteFileAtomic(fs vfs.FS, path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {

@@ -118,7 +118,7 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 	valid := make([]byte, max(res.validEnd, int64(len(segmentMagic))))
 	copy(valid, data[:res.validEnd])
 	copy(valid, segmentMagic)
-	if err := writeFileAtomic(sh.fs, path, valid); err != nil {
+	if err := WriteFileAtomic(sh.fs, path, valid); err != nil {
 		return nil, fmt.Errorf("truncate torn tail of %s: %w", path, err)
 	}
 	if seg.f, err = sh.fs.Open(path); err != nil {

@@ -323,7 +323,7 @@ func (sh *shard) seal(seg *segment) error {
 	sh.mu.Lock()
 	idx := seg.encodeIndex()
 	sh.mu.Unlock()
-	if err := writeFileAtomic(sh.fs, seg.path[:len(seg.path)-4]+".idx", idx); err != nil {
+	if err := WriteFileAtomic(sh.fs, seg.path[:len(seg.path)-4]+".idx", idx); err != nil {
 		sh.log.Warn("write segment index; it will be rebuilt on open", "segment", seg.path, "err", err)
 	}
 	return nil

@@ -289,7 +289,7 @@ func (s *Store) persist() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.fs, s.fs.PathJoin(s.dir, metaFileName), b)
+	return WriteFileAtomic(s.fs, s.fs.PathJoin(s.dir, metaFileName), b)
 }
 
 // ValidateStreamName checks a stream name against the allowed pattern.

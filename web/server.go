@@ -25,9 +25,6 @@ type Config struct {
 	Kinesis http.Handler
 	// Jobs, when set, serves the jobs API.
 	Jobs *jobs.Manager
-	// Extra mounts more handlers (pattern → handler) on the same mux, for
-	// the parts of the API owned by other packages.
-	Extra map[string]http.Handler
 }
 
 // Server is Runnel's HTTP front door.
@@ -56,9 +53,6 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
-	for p, h := range cfg.Extra {
-		s.mux.Handle(p, h)
-	}
 	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
 	uih := ui.Handler()
 	s.mux.Handle("GET /{$}", uih)
@@ -69,10 +63,6 @@ func New(cfg Config) *Server {
 	})
 	return s
 }
-
-// Registry is the Prometheus registry /metrics serves, for other packages'
-// collectors.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // ServeHTTP dispatches a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
