@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Row is one result handed to a sink.
@@ -25,6 +27,32 @@ type Row struct {
 type Sink interface {
 	Write(ctx context.Context, rows []Row) error
 	Close() error
+}
+
+// Transactional is implemented by sinks that take part in checkpoints, so
+// that after any number of crashes their output holds every result exactly
+// once. The runtime calls the methods from the sink's own task, in this
+// order: OpenState once before the first Write; then, for each checkpoint,
+// PreCommit at its barrier (every row before the barrier has been
+// written), and Commit once the checkpoint is durable. Commit(e) always
+// comes before PreCommit(e+1); a checkpoint that failed gets no Commit,
+// so the next Commit covers its rows too.
+type Transactional interface {
+	Sink
+	// OpenState hands the sink its key space in the job's Pebble store.
+	// The space holds what the sink wrote to it up to the checkpoint the
+	// job restored from (nothing for a new job). Rows staged there
+	// belong to completed checkpoints whose commit may have been cut
+	// short: the sink commits them now, recognising and not repeating
+	// output an interrupted commit already made.
+	OpenState(ctx context.Context, sp *state.Space) error
+	// PreCommit stages, under epoch, every row written since the last
+	// PreCommit: what Commit needs must be in the space when PreCommit
+	// returns.
+	PreCommit(ctx context.Context, epoch uint64) error
+	// Commit makes the rows staged under every epoch <= epoch visible and
+	// forgets them.
+	Commit(ctx context.Context, epoch uint64) error
 }
 
 // ErrConfig marks a sink configuration error.
