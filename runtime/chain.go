@@ -134,6 +134,18 @@ func (j *Job) newChain(seg int, entry string, from string) (*chain, error) {
 		}
 		n := &chainNode{id: id, op: op, stats: j.nodeStats[id], main: &emitter{}}
 		n.wmh, _ = op.(operators.WatermarkHandler)
+		if st, ok := op.(operators.Stateful); ok && j.opts.State != nil {
+			c.nodes = append(c.nodes, n) // closed with the chain on error
+			sp, err := j.opts.State.Namespace(id, from)
+			if err == nil {
+				err = st.OpenState(sp)
+			}
+			if err != nil {
+				c.close()
+				return nil, fmt.Errorf("open state of operator %s in task %s: %w", id, from, err)
+			}
+			c.nodes = c.nodes[:len(c.nodes)-1]
+		}
 		nodes[id] = n
 		c.nodes = append(c.nodes, n)
 	}
@@ -291,6 +303,22 @@ func (c *chain) broadcast(ctx context.Context, m message) error {
 	return nil
 }
 
+// snapshot asks the chain's stateful operators to write out what they
+// hold in memory, at a checkpoint barrier.
+func (c *chain) snapshot() error {
+	if c.job.opts.State == nil {
+		return nil
+	}
+	for _, n := range c.nodes {
+		if st, ok := n.op.(operators.Stateful); ok {
+			if err := st.SnapshotState(); err != nil {
+				return fmt.Errorf("snapshot operator %s in task %s: %w", n.id, c.from, err)
+			}
+		}
+	}
+	return nil
+}
+
 // close closes the chain's operators once; later calls return nil.
 func (c *chain) close() error {
 	if c.closed {
@@ -306,9 +334,18 @@ func (c *chain) close() error {
 	return first
 }
 
+// sinkMsg is what a sink's inbox carries: rows, or a checkpoint barrier or
+// commit from the coordinator (ack set).
+type sinkMsg struct {
+	rows   []sinks.Row
+	commit bool // with ack: commit epoch; else a barrier
+	epoch  uint64
+	ack    chan<- error
+}
+
 // sinkOut buffers one task's rows for a sink.
 type sinkOut struct {
-	inbox chan []sinks.Row
+	inbox chan sinkMsg
 	buf   []sinks.Row
 }
 
@@ -319,7 +356,7 @@ func (s *sinkOut) flush(ctx context.Context) error {
 	rows := s.buf
 	s.buf = make([]sinks.Row, 0, cap(rows))
 	select {
-	case s.inbox <- rows:
+	case s.inbox <- sinkMsg{rows: rows}:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)

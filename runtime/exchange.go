@@ -7,11 +7,7 @@ import (
 	"github.com/runnel-dev/runnel/operators"
 )
 
-// msgKind says what a message between tasks carries. Checkpoint barriers
-// (issue 5) will be one more kind: a shard task emits one between two
-// batches after recording its position, and a keyed task aligns them from
-// all its inputs with the same per-input bookkeeping the watermark tracker
-// uses, before snapshotting its operators.
+// msgKind says what a message between tasks carries.
 type msgKind uint8
 
 const (
@@ -26,13 +22,20 @@ const (
 	msgIdle
 	// msgEnd says input `from` ended: it sends nothing more.
 	msgEnd
+	// msgBarrier is a checkpoint barrier, sent by the checkpoint
+	// coordinator once everything upstream of the task has passed the
+	// same barrier and stopped: the task snapshots its operators and
+	// answers on ack (see checkpoint.go).
+	msgBarrier
 )
 
 type message struct {
-	kind msgKind
-	from string
-	recs []operators.Record
-	wm   int64
+	kind  msgKind
+	from  string
+	recs  []operators.Record
+	wm    int64
+	epoch uint64
+	ack   chan<- error
 }
 
 // exchange is the input side of a keyed node: one bounded inbox per task.

@@ -16,6 +16,7 @@ import (
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Options tune how a job runs. Zero values pick the defaults.
@@ -34,9 +35,25 @@ type Options struct {
 	// Positions resumes shards after these positions, keyed
 	// "SOURCE/SHARD" (what Status.Shards reports), e.g. from a checkpoint.
 	Positions map[string]string
+	// State, when set, makes the job checkpointable (Job.Checkpoint):
+	// Stateful operators and Transactional sinks get their key spaces in
+	// it. The caller owns it and closes it after the job ended.
+	State *state.DB
+	// Restore resumes the job from a checkpoint's snapshot: its positions
+	// (over Positions), watermarks and parallelism. State must hold the
+	// same checkpoint's contents (state.Restore).
+	Restore *Snapshot
 }
 
 func (o *Options) fill() {
+	if o.Restore != nil {
+		if o.Restore.Parallelism > 0 {
+			o.Parallelism = o.Restore.Parallelism
+		}
+		if o.Restore.Positions != nil {
+			o.Positions = o.Restore.Positions
+		}
+	}
 	if o.Parallelism <= 0 {
 		o.Parallelism = goruntime.GOMAXPROCS(0)
 	}
@@ -79,7 +96,7 @@ type Job struct {
 	opts Options
 
 	exchanges map[string]*exchange // keyed node id → its inboxes
-	sinkInbox map[string]chan []sinks.Row
+	sinkInbox map[string]chan sinkMsg
 	nodeStats map[string]*nodeStats // nodes, sinks and sources
 	// fanIns close each inbox (keyed node or sink id) after its last
 	// producer task returned.
@@ -99,6 +116,8 @@ type Job struct {
 	gctx      context.Context
 	done      chan struct{}
 	stopping  atomic.Bool
+
+	ckpt checkpointer
 
 	mu struct {
 		sync.Mutex
@@ -138,7 +157,7 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	}
 	opts.fill()
 	j := &Job{name: g.Name, plan: p, opts: opts,
-		exchanges: map[string]*exchange{}, sinkInbox: map[string]chan []sinks.Row{},
+		exchanges: map[string]*exchange{}, sinkInbox: map[string]chan sinkMsg{},
 		nodeStats: map[string]*nodeStats{}, fanIns: map[string]*fanIn{},
 		keyedWM: map[string][]*atomic.Int64{}, initial: map[string][]sources.Shard{},
 		srcReach: map[string]map[string]bool{}, done: make(chan struct{})}
@@ -156,12 +175,12 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		wms := make([]*atomic.Int64, opts.Parallelism)
 		for i := range wms {
 			wms[i] = &atomic.Int64{}
-			wms[i].Store(NoWatermark)
+			wms[i].Store(opts.restoredWatermark(keyedTaskID(id, i)))
 		}
 		j.keyedWM[id] = wms
 	}
 	for _, s := range g.Sinks {
-		ch := make(chan []sinks.Row, opts.QueueDepth)
+		ch := make(chan sinkMsg, opts.QueueDepth)
 		j.sinkInbox[s.ID] = ch
 		j.fanIns[s.ID] = &fanIn{close: func() { close(ch) }}
 	}
@@ -194,6 +213,11 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 			}
 		}
 	}
+	if err := j.openSinkState(ctx); err != nil {
+		cancel(err)
+		return nil, err
+	}
+	j.ckpt.hold(j)
 	for _, s := range g.Sinks {
 		s := s
 		j.group.Go(func() error { return j.runSink(j.gctx, s) })
@@ -202,6 +226,7 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		inputs := j.keyedInputs(k)
 		for i := range opts.Parallelism {
 			tr := newTracker(inputs)
+			tr.last = opts.restoredWatermark(keyedTaskID(id, i))
 			targets := keyedTargets[k]
 			j.group.Go(func() error {
 				defer j.releaseAll(targets)
@@ -211,7 +236,20 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	}
 	j.group.Go(func() error {
 		defer j.releaseAll(srcTargets)
-		return j.runSources(j.gctx)
+		// No checkpoint can start once the sources are done: the
+		// coordinator lets go of the inboxes it could send to.
+		defer j.ckpt.close(j)
+		if err := j.runSources(j.gctx); err != nil {
+			return err
+		}
+		if j.opts.State != nil && !j.stopping.Load() && j.gctx.Err() == nil {
+			// Every source ended: a last checkpoint, so the sinks
+			// commit the job's final results.
+			if _, err := j.Checkpoint(j.gctx, CheckpointOptions{}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	go j.wait()
 	return j, nil
@@ -322,14 +360,37 @@ func (j *Job) runSink(ctx context.Context, s SinkNode) (err error) {
 		}
 	}()
 	inbox := j.sinkInbox[s.ID]
+	tx, _ := s.Sink.(sinks.Transactional)
+	if j.opts.State == nil {
+		tx = nil
+	}
 	for {
 		select {
-		case rows, ok := <-inbox:
+		case m, ok := <-inbox:
 			if !ok {
 				return nil
 			}
-			st.in.Add(int64(len(rows)))
-			if err := s.Sink.Write(ctx, rows); err != nil {
+			if m.ack != nil {
+				var err error
+				switch {
+				case tx == nil:
+				case m.commit:
+					err = tx.Commit(ctx, m.epoch)
+				default:
+					err = tx.PreCommit(ctx, m.epoch)
+				}
+				if err != nil {
+					st.errors.Add(1)
+					err = fmt.Errorf("sink %s: checkpoint %d: %w", s.ID, m.epoch, err)
+				}
+				m.ack <- err
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			st.in.Add(int64(len(m.rows)))
+			if err := s.Sink.Write(ctx, m.rows); err != nil {
 				st.errors.Add(1)
 				return fmt.Errorf("sink %s: %w", s.ID, err)
 			}
@@ -348,7 +409,7 @@ func (j *Job) runKeyed(ctx context.Context, k, i int, inbox chan message, tr *tr
 	}
 	j.registerOps(c)
 	defer c.close()
-	last := NoWatermark
+	last := tr.last
 	wm := j.keyedWM[id][i]
 	for {
 		var m message
@@ -377,6 +438,12 @@ func (j *Job) runKeyed(ctx context.Context, k, i int, inbox chan message, tr *tr
 			tr.idle(m.from)
 		case msgEnd:
 			tr.end(m.from)
+		case msgBarrier:
+			err := c.snapshot()
+			m.ack <- err
+			if err != nil {
+				return err
+			}
 		}
 		if w := tr.current(); w > last {
 			last = w

@@ -166,14 +166,31 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 	buf := make([]sources.Record, j.opts.BatchSize)
 	in := make([]operators.Record, 0, j.opts.BatchSize)
 	maxET, wm := NoWatermark, NoWatermark
+	if r := j.opts.Restore; r != nil {
+		if t, ok := r.MaxEventTimes[id]; ok {
+			maxET = t
+			wm = shardWatermark(maxET, bound)
+			c.setWatermark(wm)
+		}
+	}
 	idle := false
-	for {
-		rctx, cancel := j.srcCtx, context.CancelFunc(func() {})
+	// step is one read-process-send round. It runs under the checkpoint
+	// gate's read lock, so a checkpoint finds every shard task between
+	// two rounds, with everything it read already sent on. ok=false ends
+	// the task with (done, err).
+	step := func() (ok bool, err error) {
+		if j.srcCtx.Err() != nil {
+			j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardStopped })
+			return false, nil
+		}
+		rctx, stop := j.ckpt.readContext(j.srcCtx)
+		defer stop()
 		if idleTimeout > 0 && !idle {
-			rctx, cancel = context.WithTimeout(j.srcCtx, idleTimeout)
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithTimeout(rctx, idleTimeout)
+			defer cancel()
 		}
 		n, rerr := r.Read(rctx, buf)
-		cancel()
 		if n > 0 {
 			wasIdle := idle
 			idle = false
@@ -187,7 +204,7 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 			clear(buf[:n])
 			if assign != nil {
 				if recs, err = assign(ctx, recs); err != nil {
-					return done, fmt.Errorf("source %s: %w", src.ID, err)
+					return false, fmt.Errorf("source %s: %w", src.ID, err)
 				}
 			}
 			for i := range recs {
@@ -197,13 +214,13 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 			stats.out.Add(int64(len(recs)))
 			c.setWatermark(wm)
 			if err := c.push(ctx, recs, wm); err != nil {
-				return done, err
+				return false, err
 			}
 			if wasIdle {
 				// Back from idle: every keyed task must count this shard
 				// again, also those its records did not go to.
 				if err := c.broadcast(ctx, message{kind: msgWatermark, from: id, wm: wm}); err != nil {
-					return done, err
+					return false, err
 				}
 			}
 			j.setShard(src.ID, sh.ID, func(st *shardStatus) {
@@ -214,20 +231,39 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, io.EOF):
-			return j.endShard(ctx, c, src.ID, sh, kids, r.Children(), wm)
+			done, err = j.endShard(ctx, c, src.ID, sh, kids, r.Children(), wm)
+			return false, err
 		case ctx.Err() != nil:
-			return done, context.Cause(ctx)
+			return false, context.Cause(ctx)
 		case j.srcCtx.Err() != nil:
 			j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardStopped })
-			return done, nil
+			return false, nil
+		case j.ckpt.pausedRead(rctx):
+			// A checkpoint interrupted the read: nothing was lost, the
+			// next round reads on once the checkpoint let go.
 		case errors.Is(rerr, context.DeadlineExceeded):
 			idle = true
 			if err := c.broadcast(ctx, message{kind: msgIdle, from: id}); err != nil {
-				return done, err
+				return false, err
 			}
 			j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardIdle })
 		default:
-			return done, fmt.Errorf("read %s: %w", id, rerr)
+			return false, fmt.Errorf("read %s: %w", id, rerr)
+		}
+		return true, nil
+	}
+	j.ckpt.addChain(c)
+	for {
+		j.ckpt.gate.RLock()
+		ok, err := step()
+		if !ok {
+			// Leave the checkpoint's view of live chains before letting
+			// go of the gate: the chain is closed after this.
+			j.ckpt.dropChain(c)
+		}
+		j.ckpt.gate.RUnlock()
+		if !ok {
+			return done, err
 		}
 	}
 }
