@@ -57,8 +57,12 @@ type Config struct {
 	OnError   js.OnError
 	JSOptions js.Options
 	// NewStore makes each instance's state store, given the codec for its
-	// state; nil means NewMemStore.
+	// state; nil means NewMemStore. OpenState replaces it.
 	NewStore func(Codec) Store
+	// StateCacheEntries bounds the windows (plus one per key) an operator
+	// with durable state (OpenState) keeps in memory; the rest is in
+	// Pebble. 0 means DefaultStateCacheEntries.
+	StateCacheEntries int
 }
 
 // Validate checks the window's shape; aggregates are checked by Compile.
@@ -85,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.AllowedLateness < 0 {
 		errs = append(errs, fmt.Errorf("window %q: allowed_lateness must be >= 0", c.ID))
+	}
+	if c.StateCacheEntries < 0 {
+		errs = append(errs, fmt.Errorf("window %q: state cache entries must be >= 0, got %d", c.ID, c.StateCacheEntries))
 	}
 	if c.KeyJS != "" && c.KeyFunc != nil {
 		errs = append(errs, fmt.Errorf("window %q: set KeyJS or KeyFunc, not both", c.ID))

@@ -178,6 +178,25 @@ func (s *pebbleStore) Windows(key string) []Window {
 }
 
 func (s *pebbleStore) Range(lo, hi int64) []Entry {
+	out := s.rangeKeys(lo, hi)
+	for i := range out {
+		out[i].State = s.state(out[i].Key, out[i].Window)
+	}
+	return out
+}
+
+// state reads and decodes the state of a window the end index holds.
+func (s *pebbleStore) state(key string, w Window) *State {
+	v, ok := s.get(windowKey(key, w))
+	if !ok {
+		s.fail("range", fmt.Errorf("index entry %q %v has no state", key, w))
+	}
+	return s.decode(v)
+}
+
+// rangeKeys returns the windows with lo < End <= hi in Range's order,
+// without their states.
+func (s *pebbleStore) rangeKeys(lo, hi int64) []Entry {
 	if lo >= hi {
 		return nil
 	}
@@ -207,13 +226,6 @@ func (s *pebbleStore) Range(lo, hi int64) []Entry {
 	})
 	if err != nil {
 		s.fail("range", err)
-	}
-	for i := range out {
-		v, ok := s.get(windowKey(out[i].Key, out[i].Window))
-		if !ok {
-			s.fail("range", fmt.Errorf("index entry %q %v has no state", out[i].Key, out[i].Window))
-		}
-		out[i].State = s.decode(v)
 	}
 	return out
 }

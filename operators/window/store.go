@@ -48,10 +48,9 @@ type Store interface {
 
 // memStore is the in-memory Store.
 type memStore struct {
-	wins  map[string]map[Window]*State
-	ends  []int64 // distinct ends, sorted; may hold ends with no windows left (holes)
-	byEnd map[int64]map[keyStart]struct{}
-	n     int
+	wins map[string]map[Window]*State
+	idx  endIndex
+	n    int
 }
 
 type keyStart struct {
@@ -59,9 +58,76 @@ type keyStart struct {
 	start int64
 }
 
+// endIndex orders (key, window) pairs by window end for Range.
+type endIndex struct {
+	ends  []int64 // distinct ends, sorted; may hold ends with no windows left (holes)
+	byEnd map[int64]map[keyStart]struct{}
+}
+
+func (x *endIndex) add(key string, w Window) {
+	if x.byEnd == nil {
+		x.byEnd = map[int64]map[keyStart]struct{}{}
+	}
+	set := x.byEnd[w.End]
+	if set == nil {
+		set = map[keyStart]struct{}{}
+		x.byEnd[w.End] = set
+		x.addEnd(w.End)
+	}
+	set[keyStart{key, w.Start}] = struct{}{}
+}
+
+// addEnd inserts a distinct end; ends mostly arrive in increasing order.
+func (x *endIndex) addEnd(e int64) {
+	if n := len(x.ends); n == 0 || x.ends[n-1] < e {
+		x.ends = append(x.ends, e)
+		return
+	}
+	if i, found := slices.BinarySearch(x.ends, e); !found {
+		x.ends = slices.Insert(x.ends, i, e)
+	}
+}
+
+func (x *endIndex) remove(key string, w Window) {
+	set := x.byEnd[w.End]
+	delete(set, keyStart{key, w.Start})
+	if len(set) == 0 {
+		// The end stays in ends as a hole: Range drops leading holes, so
+		// purging in end order costs O(1) per end.
+		delete(x.byEnd, w.End)
+	}
+}
+
+// between returns the entries with lo < End <= hi, ordered by End, key
+// and Start, without their states.
+func (x *endIndex) between(lo, hi int64) []Entry {
+	for len(x.ends) > 0 && x.byEnd[x.ends[0]] == nil {
+		x.ends = x.ends[1:]
+	}
+	if len(x.ends) == 0 {
+		x.ends = nil // let the backing array go
+	}
+	var out []Entry
+	i, _ := slices.BinarySearch(x.ends, lo)
+	for ; i < len(x.ends) && x.ends[i] <= hi; i++ {
+		end := x.ends[i]
+		if end <= lo {
+			continue
+		}
+		first := len(out)
+		for ks := range x.byEnd[end] {
+			out = append(out, Entry{Key: ks.key, Window: Window{ks.start, end}})
+		}
+		slices.SortFunc(out[first:], func(a, b Entry) int {
+			return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Window.Start, b.Window.Start))
+		})
+	}
+	return out
+}
+
 // NewMemStore returns an empty in-memory store.
 func NewMemStore() Store {
-	return &memStore{wins: map[string]map[Window]*State{}, byEnd: map[int64]map[keyStart]struct{}{}}
+	return &memStore{wins: map[string]map[Window]*State{}}
 }
 
 func (m *memStore) Get(key string, w Window) *State {
@@ -76,26 +142,9 @@ func (m *memStore) Put(key string, w Window, s *State) {
 	}
 	if _, ok := ws[w]; !ok {
 		m.n++
-		set := m.byEnd[w.End]
-		if set == nil {
-			set = map[keyStart]struct{}{}
-			m.byEnd[w.End] = set
-			m.addEnd(w.End)
-		}
-		set[keyStart{key, w.Start}] = struct{}{}
+		m.idx.add(key, w)
 	}
 	ws[w] = s
-}
-
-// addEnd inserts a distinct end; ends mostly arrive in increasing order.
-func (m *memStore) addEnd(e int64) {
-	if n := len(m.ends); n == 0 || m.ends[n-1] < e {
-		m.ends = append(m.ends, e)
-		return
-	}
-	if i, found := slices.BinarySearch(m.ends, e); !found {
-		m.ends = slices.Insert(m.ends, i, e)
-	}
 }
 
 func (m *memStore) Delete(key string, w Window) {
@@ -108,13 +157,7 @@ func (m *memStore) Delete(key string, w Window) {
 	if len(ws) == 0 {
 		delete(m.wins, key)
 	}
-	set := m.byEnd[w.End]
-	delete(set, keyStart{key, w.Start})
-	if len(set) == 0 {
-		// The end stays in ends as a hole: Range drops leading holes, so
-		// purging in end order costs O(1) per end.
-		delete(m.byEnd, w.End)
-	}
+	m.idx.remove(key, w)
 }
 
 func (m *memStore) Windows(key string) []Window {
@@ -127,27 +170,9 @@ func (m *memStore) Windows(key string) []Window {
 }
 
 func (m *memStore) Range(lo, hi int64) []Entry {
-	for len(m.ends) > 0 && m.byEnd[m.ends[0]] == nil {
-		m.ends = m.ends[1:]
-	}
-	if len(m.ends) == 0 {
-		m.ends = nil // let the backing array go
-	}
-	var out []Entry
-	i, _ := slices.BinarySearch(m.ends, lo)
-	for ; i < len(m.ends) && m.ends[i] <= hi; i++ {
-		end := m.ends[i]
-		if end <= lo {
-			continue
-		}
-		first := len(out)
-		for ks := range m.byEnd[end] {
-			w := Window{ks.start, end}
-			out = append(out, Entry{Key: ks.key, Window: w, State: m.wins[ks.key][w]})
-		}
-		slices.SortFunc(out[first:], func(a, b Entry) int {
-			return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Window.Start, b.Window.Start))
-		})
+	out := m.idx.between(lo, hi)
+	for i := range out {
+		out[i].State = m.wins[out[i].Key][out[i].Window]
 	}
 	return out
 }

@@ -14,15 +14,17 @@ import (
 )
 
 // Operator is a keyed event-time window in one task. It implements
-// operators.Operator, operators.WatermarkHandler and operators.SideOutputs
-// (the late output, and dead letters when OnError is dead_letter).
+// operators.Operator, operators.WatermarkHandler, operators.SideOutputs
+// (the late output, and dead letters when OnError is dead_letter) and
+// operators.Stateful.
 type Operator struct {
 	cfg   Config
 	comp  *Compiled
 	aggs  *aggregate.Instance
 	key   *js.Chain
 	store Store
-	names []string // result column names
+	cache *cachedStore // the store, once OpenState gave the operator a space
+	names []string     // result column names
 
 	size, every, gap, lateness int64
 	wm                         int64 // current watermark
@@ -390,9 +392,10 @@ func (op *Operator) emit(e Entry, out operators.Emitter) {
 	out.Emit(operators.Record{Value: row, Key: e.Key, EventTime: e.Window.End - 1, Origin: op.cfg.ID})
 }
 
-// Close releases the operator's state and JS VMs.
+// Close releases the operator's state and JS VMs. Durable state is not
+// written: that is SnapshotState's job.
 func (op *Operator) Close() error {
-	op.store = NewMemStore()
+	op.store, op.cache = NewMemStore(), nil
 	op.aggs.Close()
 	if op.key != nil {
 		return op.key.Close()

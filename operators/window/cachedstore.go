@@ -1,0 +1,352 @@
+package window
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/runnel-dev/runnel/state"
+)
+
+// DefaultStateCacheEntries is the cache bound of an operator with durable
+// state when Config.StateCacheEntries is 0.
+const DefaultStateCacheEntries = 1 << 18
+
+// cachedStore is the Store of an operator with durable state: a write-back
+// cache of whole keys in front of a state.Space laid out like
+// pebbleStore's ('w' and 'e' families).
+//
+// The unit of caching is a key with all its windows. For a cached key the
+// cache is the truth (Get, Put, Delete and Windows touch only memory; what
+// Pebble holds for it may be older); a key not cached has its windows in
+// Pebble, or none. So per record the store costs a few map operations, like
+// memStore. Pebble is written in two cases only: when the cache holds more
+// than max entries (windows plus one per key), keys are evicted — their
+// changes written in one batch — and at flush (SnapshotState), which writes
+// every changed window and removes every deleted one.
+//
+// Like pebbleStore, a failing Pebble read or write, or state the codec
+// cannot decode, panics with an error saying what was being done.
+type cachedStore struct {
+	ps  *pebbleStore // key layout, reads and decoding
+	max int
+
+	keys  map[string]*keyCache
+	last  *keyCache // the key used last (a record's Get and Put go to one key)
+	idx   endIndex  // the windows of cached keys
+	size  int       // cached windows plus cached keys
+	dirty []*keyCache
+
+	n int // windows, cached or not
+	// persistedKeys counts the keys with a window in Pebble (as of their
+	// last flush or load); outside those of them that are not cached. While
+	// outside is 0 no read goes to Pebble.
+	persistedKeys, outside int
+}
+
+// keyCache is one key's windows.
+type keyCache struct {
+	key  string
+	wins map[Window]*cacheEntry
+	// deleted are windows Pebble holds that were deleted since the key was
+	// last flushed.
+	deleted  []Window
+	inPebble bool // Pebble holds a window of the key
+	dirty    bool // in cachedStore.dirty: has changes Pebble lacks
+	ref      bool // used since the eviction sweep last passed it
+}
+
+type cacheEntry struct {
+	st        *State // nil until raw is decoded
+	raw       []byte
+	dirty     bool // st may differ from what Pebble holds
+	persisted bool // Pebble holds the window (its 'w' and 'e' keys)
+}
+
+// storeCounts is what a cachedStore needs to reopen its space: the number
+// of windows and of keys with windows in it, as of the last flush.
+type storeCounts struct {
+	windows, keys int
+}
+
+// openCachedStore opens the store over space. counts are the ones recorded
+// with the last flush; nil means none were recorded, and the space is
+// scanned to count them (state written by a pebbleStore).
+func openCachedStore(space *state.Space, codec Codec, max int, counts *storeCounts) (*cachedStore, error) {
+	if max <= 0 {
+		max = DefaultStateCacheEntries
+	}
+	c := &cachedStore{ps: &pebbleStore{space: space, codec: codec}, max: max, keys: map[string]*keyCache{}}
+	if counts == nil {
+		counts = &storeCounts{}
+		last := ""
+		err := space.Scan([]byte{familyWindow}, func(k, _ []byte) error {
+			key, _, err := readKey(k[1:])
+			if err != nil {
+				return err
+			}
+			if counts.windows == 0 || key != last {
+				counts.keys++
+			}
+			counts.windows++
+			last = key
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("count windows: %w", err)
+		}
+	}
+	c.n, c.persistedKeys, c.outside = counts.windows, counts.keys, counts.keys
+	return c, nil
+}
+
+// counts returns the counts to record with a flush.
+func (c *cachedStore) counts() storeCounts {
+	return storeCounts{windows: c.n, keys: c.persistedKeys}
+}
+
+// keyOf returns key's cache, loading it from Pebble if it is not cached.
+func (c *cachedStore) keyOf(key string) *keyCache {
+	if kc := c.last; kc != nil && kc.key == key {
+		return kc
+	}
+	kc := c.keys[key]
+	if kc == nil {
+		kc = c.load(key)
+	}
+	kc.ref = true
+	c.last = kc
+	return kc
+}
+
+// load reads key's windows from Pebble into the cache (their states stay
+// encoded until used).
+func (c *cachedStore) load(key string) *keyCache {
+	kc := &keyCache{key: key, wins: map[Window]*cacheEntry{}}
+	if c.outside > 0 {
+		prefix := appendKey([]byte{familyWindow}, key)
+		err := c.ps.space.Scan(prefix, func(k, v []byte) error {
+			rest := k[len(prefix):]
+			if len(rest) != 16 {
+				return fmt.Errorf("window key %q has %d time bytes", k, len(rest))
+			}
+			w := Window{Start: readTime(rest), End: readTime(rest[8:])}
+			kc.wins[w] = &cacheEntry{raw: slices.Clone(v), persisted: true}
+			return nil
+		})
+		if err != nil {
+			c.ps.fail("load "+key, err)
+		}
+		if len(kc.wins) > 0 {
+			kc.inPebble = true
+			c.outside--
+		}
+	}
+	c.keys[key] = kc
+	for w := range kc.wins {
+		c.idx.add(key, w)
+	}
+	c.size += 1 + len(kc.wins)
+	c.evict(kc)
+	return kc
+}
+
+func (c *cachedStore) state(e *cacheEntry) *State {
+	if e.st == nil {
+		e.st = c.ps.decode(e.raw)
+		e.raw = nil
+	}
+	return e.st
+}
+
+func (c *cachedStore) touch(kc *keyCache, e *cacheEntry) {
+	e.dirty = true
+	if !kc.dirty {
+		kc.dirty = true
+		c.dirty = append(c.dirty, kc)
+	}
+}
+
+// Get marks the window changed: the operator may update the state in place
+// before it Puts it, or (if a custom aggregate fails) without Putting it.
+func (c *cachedStore) Get(key string, w Window) *State {
+	kc := c.keyOf(key)
+	e := kc.wins[w]
+	if e == nil {
+		return nil
+	}
+	c.touch(kc, e)
+	return c.state(e)
+}
+
+func (c *cachedStore) Put(key string, w Window, s *State) {
+	kc := c.keyOf(key)
+	e := kc.wins[w]
+	if e != nil {
+		e.st, e.raw = s, nil
+		c.touch(kc, e)
+		return
+	}
+	e = &cacheEntry{st: s}
+	kc.wins[w] = e
+	c.idx.add(key, w)
+	c.n++
+	c.size++
+	c.touch(kc, e)
+	c.evict(kc)
+}
+
+func (c *cachedStore) Delete(key string, w Window) {
+	kc := c.keyOf(key)
+	e := kc.wins[w]
+	if e == nil {
+		return
+	}
+	delete(kc.wins, w)
+	c.idx.remove(key, w)
+	c.n--
+	c.size--
+	if e.persisted {
+		kc.deleted = append(kc.deleted, w)
+		if !kc.dirty {
+			kc.dirty = true
+			c.dirty = append(c.dirty, kc)
+		}
+	}
+}
+
+func (c *cachedStore) Windows(key string) []Window {
+	kc := c.keyOf(key)
+	out := make([]Window, 0, len(kc.wins))
+	for w := range kc.wins {
+		out = append(out, w)
+	}
+	return out
+}
+
+// Range merges the cached keys' windows with those of keys only Pebble
+// holds (read without caching them: firing reads a window once).
+func (c *cachedStore) Range(lo, hi int64) []Entry {
+	if lo >= hi {
+		return nil
+	}
+	out := c.idx.between(lo, hi)
+	for i := range out {
+		out[i].State = c.state(c.keys[out[i].Key].wins[out[i].Window])
+	}
+	if c.outside == 0 {
+		return out
+	}
+	cached := len(out)
+	for _, e := range c.ps.rangeKeys(lo, hi) {
+		if _, ok := c.keys[e.Key]; ok {
+			continue
+		}
+		e.State = c.ps.state(e.Key, e.Window)
+		out = append(out, e)
+	}
+	if len(out) > cached && cached > 0 {
+		slices.SortFunc(out, func(a, b Entry) int {
+			return cmp.Or(cmp.Compare(a.Window.End, b.Window.End), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Window.Start, b.Window.Start))
+		})
+	}
+	return out
+}
+
+func (c *cachedStore) Len() int { return c.n }
+
+// flushKey adds kc's changes to b and marks them written.
+func (c *cachedStore) flushKey(kc *keyCache, b *state.Batch) error {
+	// Deletions first: a window deleted and made again is then set.
+	for _, w := range kc.deleted {
+		b.Delete(windowKey(kc.key, w))
+		b.Delete(endKey(kc.key, w))
+	}
+	kc.deleted = nil
+	for w, e := range kc.wins {
+		if !e.dirty {
+			continue
+		}
+		v, err := c.ps.codec.Marshal(e.st)
+		if err != nil {
+			return fmt.Errorf("encode state of %q %v: %w", kc.key, w, err)
+		}
+		b.Set(windowKey(kc.key, w), v)
+		if !e.persisted {
+			b.Set(endKey(kc.key, w), nil)
+			e.persisted = true
+		}
+		e.dirty = false
+	}
+	kc.dirty = false
+	if in := len(kc.wins) > 0; in != kc.inPebble {
+		kc.inPebble = in
+		if in {
+			c.persistedKeys++
+		} else {
+			c.persistedKeys--
+		}
+	}
+	return nil
+}
+
+// flush adds every change since the last flush to b.
+func (c *cachedStore) flush(b *state.Batch) error {
+	for _, kc := range c.dirty {
+		// An evicted key was flushed then, and is no longer dirty.
+		if !kc.dirty {
+			continue
+		}
+		if err := c.flushKey(kc, b); err != nil {
+			return err
+		}
+	}
+	clear(c.dirty)
+	c.dirty = c.dirty[:0]
+	return nil
+}
+
+// evict brings the cache back to 7/8 of max once it holds more than max,
+// keeping keep (the key in use). A key used since the sweep last saw it
+// gets a second chance, as in CLOCK; the sweep starts at Go's random map
+// position. The evicted keys' changes go to Pebble in one batch.
+func (c *cachedStore) evict(keep *keyCache) {
+	if c.size <= c.max {
+		return
+	}
+	target := c.max - c.max/8
+	b := c.ps.space.NewBatch()
+	for pass := 0; pass < 2 && c.size > target; pass++ {
+		for key, kc := range c.keys {
+			if c.size <= target {
+				break
+			}
+			if kc == keep {
+				continue
+			}
+			if kc.ref && pass == 0 {
+				kc.ref = false
+				continue
+			}
+			if kc.dirty {
+				if err := c.flushKey(kc, b); err != nil {
+					c.ps.fail("evict", err)
+				}
+			}
+			if kc.inPebble {
+				c.outside++
+			}
+			for w := range kc.wins {
+				c.idx.remove(key, w)
+			}
+			c.size -= 1 + len(kc.wins)
+			delete(c.keys, key)
+			if c.last == kc {
+				c.last = nil
+			}
+		}
+	}
+	if err := b.Commit(); err != nil {
+		c.ps.fail("evict", err)
+	}
+}
