@@ -40,6 +40,11 @@ var ErrSlowSubscriber = errors.New("sinks: dashboard subscriber too slow; resubs
 // batch per Write (a window firing), for the live UI and the results API.
 // It stays readable after the job closed it.
 //
+// In a checkpointed job it is Transactional: rows stay visible at once,
+// and each checkpoint stores the retained rows in the job's state, so a
+// restored job's dashboard holds exactly the rows of its checkpoint (see
+// txn_dashboard.go).
+//
 // Batches handed out (Batches, Subscription.C) are immutable and shared;
 // a reader that keeps one must Retain it, and release it when done.
 type Dashboard struct {
@@ -54,7 +59,13 @@ type Dashboard struct {
 		rows    int
 		subs    map[*Subscription]struct{}
 		closed  bool
+		// written counts rows ever written and numbers them: a batch's
+		// rows are first[i], first[i]+1, ...
 		written int64
+		first   []uint64 // parallel to batches
+		// txn is set by OpenState; nil means the rows are kept in memory
+		// only.
+		txn *dashboardTxn
 	}
 }
 
@@ -92,6 +103,7 @@ func (d *Dashboard) Write(ctx context.Context, rows []Row) error {
 	}
 	rec := toRecordBatch(d.mem, d.mu.schema, d.mu.cols, rows)
 	d.mu.batches = append(d.mu.batches, rec)
+	d.mu.first = append(d.mu.first, uint64(d.mu.written))
 	d.mu.rows += len(rows)
 	d.mu.written += int64(len(rows))
 	d.trimLocked()
@@ -117,10 +129,12 @@ func (d *Dashboard) trimLocked() {
 		if extra >= n {
 			old.Release()
 			d.mu.batches = d.mu.batches[1:]
+			d.mu.first = d.mu.first[1:]
 			d.mu.rows -= n
 			continue
 		}
 		d.mu.batches[0] = old.NewSlice(int64(extra), int64(n))
+		d.mu.first[0] += uint64(extra)
 		old.Release()
 		d.mu.rows -= extra
 	}

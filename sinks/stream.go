@@ -39,12 +39,23 @@ const noKey = "-"
 
 // Stream writes one JSON record per row into a stream, partition key = the
 // row's key (the window key), so results of one key stay in order in one
-// shard. Write returns once the records are durable.
+// shard.
+//
+// Without checkpoints (OpenState never called) Write returns once the
+// records are durable. In a checkpointed job it is Transactional: Write
+// only stages records, PreCommit stores them in the job's state under the
+// checkpoint's epoch and Commit appends them (see txn_stream.go for the
+// exactly-once guarantee and its assumption).
 type Stream struct {
 	cfg  StreamConfig
 	cols []Column
 	buf  bytes.Buffer
 	recs []streams.PutRecord
+	// txn is set by OpenState; nil means plain, immediate appends.
+	txn *streamTxn
+	// put, when set, replaces the store's Put for staged records (tests
+	// cut commits short with it).
+	put func(ctx context.Context, recs []streams.PutRecord) error
 }
 
 // NewStream validates cfg and returns the sink.
@@ -59,27 +70,19 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 	return &Stream{cfg: cfg, cols: cols}, nil
 }
 
-// Write appends rows to the stream.
+// Write appends rows to the stream, or stages them for the next
+// checkpoint once OpenState was called.
 func (s *Stream) Write(ctx context.Context, rows []Row) error {
+	if s.txn != nil {
+		var err error
+		s.txn.staged, err = s.encode(s.txn.staged, rows)
+		return err
+	}
 	for len(rows) > 0 {
 		n := min(len(rows), maxPut)
-		s.recs = s.recs[:0]
-		for _, r := range rows[:n] {
-			s.buf.Reset()
-			if err := appendJSONRow(&s.buf, r.Value, s.cols); err != nil {
-				return fmt.Errorf("stream sink %s: %w", s.cfg.Stream, err)
-			}
-			key := r.Key
-			if key == "" {
-				if m, ok := r.Value.(map[string]any); ok {
-					key, _ = m[ColKey].(string)
-				}
-			}
-			if key == "" {
-				key = noKey
-			}
-			key = clipKey(key)
-			s.recs = append(s.recs, streams.PutRecord{PartitionKey: key, Data: bytes.Clone(s.buf.Bytes())})
+		var err error
+		if s.recs, err = s.encode(s.recs[:0], rows[:n]); err != nil {
+			return err
 		}
 		if _, err := s.cfg.Store.Put(ctx, s.cfg.Stream, s.recs); err != nil {
 			return fmt.Errorf("stream sink %s: %w", s.cfg.Stream, err)
@@ -89,7 +92,31 @@ func (s *Stream) Write(ctx context.Context, rows []Row) error {
 	return nil
 }
 
-// Close does nothing: every Write is already durable.
+// encode appends one record per row to recs.
+func (s *Stream) encode(recs []streams.PutRecord, rows []Row) ([]streams.PutRecord, error) {
+	for _, r := range rows {
+		s.buf.Reset()
+		if err := appendJSONRow(&s.buf, r.Value, s.cols); err != nil {
+			return recs, fmt.Errorf("stream sink %s: %w", s.cfg.Stream, err)
+		}
+		key := r.Key
+		if key == "" {
+			if m, ok := r.Value.(map[string]any); ok {
+				key, _ = m[ColKey].(string)
+			}
+		}
+		if key == "" {
+			key = noKey
+		}
+		key = clipKey(key)
+		recs = append(recs, streams.PutRecord{PartitionKey: key, Data: bytes.Clone(s.buf.Bytes())})
+	}
+	return recs, nil
+}
+
+// Close does nothing: every plain Write is already durable, and rows
+// staged since the last PreCommit belong to no checkpoint (a restart
+// replays them).
 func (s *Stream) Close() error { return nil }
 
 // clipKey keeps the first streams.MaxKeyLen characters of a key, and
