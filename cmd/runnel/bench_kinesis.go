@@ -8,11 +8,17 @@ import (
 	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
-func init() { ingestAPIs["kinesis"] = benchIngestKinesis }
+func init() {
+	// kinesis.BenchIngest runs its servers as copies of this binary; in
+	// such a copy this serves and exits before main runs.
+	kinesis.BenchServerMain()
+	ingestAPIs["kinesis"] = benchIngestKinesis
+}
 
 // benchIngestKinesis runs AWS SDK for Go clients against the Kinesis API on
 // loopback, and the same clients against a decode-and-discard server in the
 // same run (the ceiling), then single-record PutRecord and consumer latency.
+// The servers are child processes, so their CPU time is measured apart.
 func benchIngestKinesis(dir string, cfg streams.BenchConfig) error {
 	rep, err := kinesis.BenchIngest(context.Background(), kinesis.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,

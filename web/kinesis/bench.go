@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,9 +78,10 @@ type PhaseReport struct {
 	Records       int64
 	Elapsed       time.Duration
 	RecordsPerSec float64
-	// CPUPerRecord is process CPU time (user+system, clients and server
-	// together) divided by records.
-	CPUPerRecord time.Duration
+	// ClientCPU is the CPU time (user+system) of the client process per
+	// record, and ServerCPU that of the server process (0 when the phase
+	// has no server), each measured with getrusage in its own process.
+	ClientCPU, ServerCPU time.Duration
 }
 
 // BenchReport is what BenchIngest measured.
@@ -91,19 +91,15 @@ type BenchReport struct {
 	ClientOnly PhaseReport
 	// Ceiling runs the clients against a server that decodes and discards.
 	Ceiling PhaseReport
-	// Runnel runs the clients against this handler over a real store.
+	// Runnel runs the clients against the API handler over a durable store.
 	Runnel PhaseReport
-	// ServerCPUPerRecord estimates Runnel's server CPU per record: process
-	// CPU per record minus the clients' own. The clients' socket work is not
-	// in ClientOnly, so this errs high.
-	ServerCPUPerRecord time.Duration
 	// Ratio is Runnel's records/s over the ceiling's.
 	Ratio float64
 	// PutRecord is single-record PutRecord calls (BenchConfig.PutRecordClients
-	// at once), and PutRecordClientOnly the same clients answered in-process.
-	PutRecord, PutRecordClientOnly PhaseReport
-	// PutRecordServerCPU estimates the server's CPU per PutRecord call.
-	PutRecordServerCPU time.Duration
+	// at once) to Runnel; PutRecordClientOnly the same clients answered
+	// in-process, and PutRecordCeiling the same clients against the
+	// decode-and-discard server.
+	PutRecord, PutRecordClientOnly, PutRecordCeiling PhaseReport
 	// GetRecordsP99 and SubscribeP99 are how long after a put is
 	// acknowledged a consumer sees it (polling a caught-up shard, and on
 	// SubscribeToShard over h2c).
@@ -113,27 +109,34 @@ type BenchReport struct {
 
 func (r BenchReport) String() string {
 	var b strings.Builder
-	line := func(name string, p PhaseReport) {
-		fmt.Fprintf(&b, "%-24s %10.0f records/s  %7.2f µs CPU/record (process)\n", name, p.RecordsPerSec, float64(p.CPUPerRecord.Nanoseconds())/1e3)
+	us := func(d time.Duration) string {
+		if d == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", float64(d.Nanoseconds())/1e3)
 	}
-	line("client only (no server)", r.ClientOnly)
-	line("decode-and-discard", r.Ceiling)
-	line("runnel PutRecords", r.Runnel)
-	fmt.Fprintf(&b, "runnel server CPU/record %.2f µs (estimate, errs high); runnel/ceiling %.1f%%\n", float64(r.ServerCPUPerRecord.Nanoseconds())/1e3, 100*r.Ratio)
-	line("client only PutRecord", r.PutRecordClientOnly)
-	line("runnel PutRecord", r.PutRecord)
-	fmt.Fprintf(&b, "runnel server CPU/PutRecord %.2f µs (estimate, errs high)\n", float64(r.PutRecordServerCPU.Nanoseconds())/1e3)
+	fmt.Fprintf(&b, "%-30s %12s %12s %12s\n", "phase (AWS SDK for Go clients)", "records/s", "client µs", "server µs")
+	line := func(name string, p PhaseReport) {
+		fmt.Fprintf(&b, "%-30s %12.0f %12s %12s\n", name, p.RecordsPerSec, us(p.ClientCPU), us(p.ServerCPU))
+	}
+	line("PutRecords, no server", r.ClientOnly)
+	line("PutRecords, decode-and-discard", r.Ceiling)
+	line("PutRecords, runnel", r.Runnel)
+	line("PutRecord, no server", r.PutRecordClientOnly)
+	line("PutRecord, decode-and-discard", r.PutRecordCeiling)
+	line("PutRecord, runnel", r.PutRecord)
+	fmt.Fprintf(&b, "(µs: CPU time per record of the client and of the server process, getrusage in each)\n")
+	fmt.Fprintf(&b, "runnel/ceiling: PutRecords %.1f%%, PutRecord %.1f%%\n", 100*r.Ratio, 100*ratio(r.PutRecord, r.PutRecordCeiling))
 	fmt.Fprintf(&b, "put ack → GetRecords poller  p50 %v  p99 %v\n", r.GetRecordsP50, r.GetRecordsP99)
 	fmt.Fprintf(&b, "put ack → SubscribeToShard   p50 %v  p99 %v\n", r.SubscribeP50, r.SubscribeP99)
 	return b.String()
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+func ratio(a, b PhaseReport) float64 {
+	if b.RecordsPerSec == 0 {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return a.RecordsPerSec / b.RecordsPerSec
 }
 
 func benchClient(url string, hc *http.Client) *sdk.Client {
@@ -150,9 +153,17 @@ func benchClient(url string, hc *http.Client) *sdk.Client {
 }
 
 // runPhase has every client call fn in a loop for d; fn returns how many
-// records it put.
-func runPhase(ctx context.Context, clients int, d time.Duration, fn func(ctx context.Context, i int) (int, error)) (PhaseReport, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
+// records it put. srv, when not nil, is the server whose CPU time is
+// measured too.
+func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duration, fn func(ctx context.Context, i int) (int, error)) (PhaseReport, error) {
+	var scpu0 time.Duration
+	if srv != nil {
+		var err error
+		if scpu0, err = srv.cpu(ctx); err != nil {
+			return PhaseReport{}, err
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var n atomic.Int64
 	var firstErr error
@@ -163,10 +174,10 @@ func runPhase(ctx context.Context, clients int, d time.Duration, fn func(ctx con
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				k, err := fn(ctx, i)
+			for pctx.Err() == nil {
+				k, err := fn(pctx, i)
 				if err != nil {
-					if ctx.Err() == nil {
+					if pctx.Err() == nil {
 						once.Do(func() { firstErr = err })
 						cancel()
 					}
@@ -179,11 +190,23 @@ func runPhase(ctx context.Context, clients int, d time.Duration, fn func(ctx con
 	wg.Wait()
 	el, cpu := time.Since(t0), processCPU()-cpu0
 	p := PhaseReport{Records: n.Load(), Elapsed: el}
+	if firstErr != nil {
+		return p, firstErr
+	}
+	var scpu time.Duration
+	if srv != nil {
+		s, err := srv.cpu(ctx)
+		if err != nil {
+			return p, err
+		}
+		scpu = s - scpu0
+	}
 	if p.Records > 0 {
 		p.RecordsPerSec = float64(p.Records) / el.Seconds()
-		p.CPUPerRecord = cpu / time.Duration(p.Records)
+		p.ClientCPU = cpu / time.Duration(p.Records)
+		p.ServerCPU = scpu / time.Duration(p.Records)
 	}
-	return p, firstErr
+	return p, nil
 }
 
 func benchEntries(n, size int) []types.PutRecordsRequestEntry {
@@ -196,38 +219,6 @@ func benchEntries(n, size int) []types.PutRecordsRequestEntry {
 		out[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(hex.EncodeToString(buf)), Data: data}
 	}
 	return out
-}
-
-// discardHandler decodes PutRecords bodies and answers with made-up
-// results, the ceiling a server could reach with these clients.
-func discardHandler() http.Handler {
-	h := &Handler{}
-	var seq atomic.Uint64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, aerr := readBody(r)
-		if aerr != nil {
-			http.Error(w, aerr.Message, http.StatusBadRequest)
-			return
-		}
-		defer putBuf(body)
-		var in putRecordsInput
-		slab := getBuf(0)
-		defer func() { putBuf(slab) }()
-		if !parsePutRecordsJSON(body, &in, &slab) {
-			http.Error(w, "bad body", http.StatusBadRequest)
-			return
-		}
-		res := make([]streams.PutResult, len(in.Records))
-		first := seq.Add(uint64(len(res)))
-		for i := range res {
-			res[i] = streams.PutResult{ShardID: "shardId-000000000000", Seq: first + uint64(i)}
-		}
-		b := h.appendPutRecordsResult(codecJSON, "", res, nil, nil, false)
-		w.Header().Set("Content-Type", contentJSON)
-		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-		w.Write(b)
-		putBuf(b)
-	})
 }
 
 // cannedTransport answers every request with the same body, without a
@@ -244,21 +235,13 @@ func (c cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		ContentLength: int64(len(c.body)), Body: io.NopCloser(strings.NewReader(string(c.body)))}, nil
 }
 
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
 // BenchIngest measures the Kinesis API's ingest path with the AWS SDK for
 // Go v2 as the client, on loopback: the clients alone, a decode-and-discard
 // server (the ceiling), Runnel over a durable store, single-record
-// PutRecord, and put-to-consumer latency for GetRecords polling and
-// SubscribeToShard. It is `runnel bench ingest --api kinesis`.
+// PutRecord the same three ways, and put-to-consumer latency for GetRecords
+// polling and SubscribeToShard. The servers run as child processes (see
+// BenchServerMain), so client and server CPU are measured apart. It is
+// `runnel bench ingest --api kinesis`.
 func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 	cfg.setDefaults()
 	var rep BenchReport
@@ -291,7 +274,7 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 	res := make([]streams.PutResult, cfg.BatchSize)
 	canned := (&Handler{}).appendPutRecordsResult(codecJSON, "", res, nil, nil, false)
 	var err error
-	rep.ClientOnly, err = runPhase(ctx, cfg.Clients, cfg.Phase, putBatch(mk("http://127.0.0.1:1", func() *http.Client {
+	rep.ClientOnly, err = runPhase(ctx, nil, cfg.Clients, cfg.Phase, putBatch(mk("http://127.0.0.1:1", func() *http.Client {
 		return &http.Client{Transport: cannedTransport{canned}}
 	}), "bench"))
 	if err != nil {
@@ -300,56 +283,54 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 
 	// 2 and 3. The ceiling and Runnel, alternating for cfg.Rounds rounds
 	// so that both see the same machine; each keeps its best round.
-	durl, dstop, err := serveLoopback(discardHandler())
+	dsrv, err := startBenchServer(ctx, benchServerSpec{Discard: true})
 	if err != nil {
 		return rep, err
 	}
-	defer dstop()
+	defer dsrv.stop()
 	dir := cfg.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "runnel-bench-"); err != nil {
 			return rep, err
 		}
 		defer os.RemoveAll(dir)
+	} else {
+		if dir, err = os.MkdirTemp(dir, "runnel-bench-"); err != nil {
+			return rep, err
+		}
+		defer os.RemoveAll(dir)
 	}
-	store, err := streams.Open(dir, streams.Options{})
+	srv, err := startBenchServer(ctx, benchServerSpec{Dir: dir})
 	if err != nil {
 		return rep, err
 	}
-	defer store.Close()
-	h := newHandler(store, Options{CreateDelay: -1})
-	url, stop, err := serveLoopback(H2C(h))
-	if err != nil {
-		return rep, err
-	}
-	defer stop()
+	defer srv.stop()
+	admin := benchClient(srv.url, nil)
 	stream := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	if _, err := store.CreateStream(stream, cfg.Shards, streams.CreateOptions{}); err != nil {
+	if _, err := admin.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(int32(cfg.Shards))}); err != nil {
 		return rep, err
 	}
-	dclients, clients := mk(durl, nil), mk(url, nil)
+	dclients, clients := mk(dsrv.url, nil), mk(srv.url, nil)
 	best := func(into *PhaseReport, p PhaseReport) {
 		if p.RecordsPerSec > into.RecordsPerSec {
 			*into = p
 		}
 	}
 	for round := 0; round < cfg.Rounds; round++ {
-		p, err := runPhase(ctx, cfg.Clients, cfg.Phase, putBatch(dclients, "bench"))
+		p, err := runPhase(ctx, dsrv, cfg.Clients, cfg.Phase, putBatch(dclients, "bench"))
 		if err != nil {
 			return rep, fmt.Errorf("decode-and-discard phase: %w", err)
 		}
 		best(&rep.Ceiling, p)
-		if p, err = runPhase(ctx, cfg.Clients, cfg.Phase, putBatch(clients, stream)); err != nil {
+		if p, err = runPhase(ctx, srv, cfg.Clients, cfg.Phase, putBatch(clients, stream)); err != nil {
 			return rep, fmt.Errorf("runnel phase: %w", err)
 		}
 		best(&rep.Runnel, p)
 	}
-	rep.ServerCPUPerRecord = max(0, rep.Runnel.CPUPerRecord-rep.ClientOnly.CPUPerRecord)
-	if rep.Ceiling.RecordsPerSec > 0 {
-		rep.Ratio = rep.Runnel.RecordsPerSec / rep.Ceiling.RecordsPerSec
-	}
+	rep.Ratio = ratio(rep.Runnel, rep.Ceiling)
 
-	// 4. Single-record PutRecord.
+	// 4. Single-record PutRecord: the clients alone, against the ceiling,
+	// against Runnel.
 	data := make([]byte, cfg.RecordBytes)
 	putOne := func(c *sdk.Client) func(context.Context, int) (int, error) {
 		return func(ctx context.Context, i int) (int, error) {
@@ -357,33 +338,41 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 			return 1, err
 		}
 	}
+	pooled := func(url string) *sdk.Client {
+		return benchClient(url, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.PutRecordClients}})
+	}
 	cannedOne := []byte(`{"SequenceNumber":"49000000000000000000000000000000000000000000000000000001","ShardId":"shardId-000000000000"}`)
-	rep.PutRecordClientOnly, err = runPhase(ctx, cfg.PutRecordClients, cfg.Phase, putOne(benchClient("http://127.0.0.1:1", &http.Client{Transport: cannedTransport{cannedOne}})))
+	rep.PutRecordClientOnly, err = runPhase(ctx, nil, cfg.PutRecordClients, cfg.Phase, putOne(benchClient("http://127.0.0.1:1", &http.Client{Transport: cannedTransport{cannedOne}})))
 	if err != nil {
 		return rep, fmt.Errorf("PutRecord client-only phase: %w", err)
 	}
-	rep.PutRecord, err = runPhase(ctx, cfg.PutRecordClients, cfg.Phase, putOne(benchClient(url, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.PutRecordClients}})))
-	if err != nil {
+	if rep.PutRecordCeiling, err = runPhase(ctx, dsrv, cfg.PutRecordClients, cfg.Phase, putOne(pooled(dsrv.url))); err != nil {
+		return rep, fmt.Errorf("PutRecord decode-and-discard phase: %w", err)
+	}
+	if rep.PutRecord, err = runPhase(ctx, srv, cfg.PutRecordClients, cfg.Phase, putOne(pooled(srv.url))); err != nil {
 		return rep, fmt.Errorf("PutRecord phase: %w", err)
 	}
-	rep.PutRecordServerCPU = max(0, rep.PutRecord.CPUPerRecord-rep.PutRecordClientOnly.CPUPerRecord)
 
 	// 5. Latency from acknowledgement to consumer.
-	if err := benchLatency(ctx, &rep, cfg, store, h, url); err != nil {
+	if err := benchLatency(ctx, &rep, cfg, srv.url); err != nil {
 		return rep, err
 	}
 	return rep, nil
 }
 
-func benchLatency(ctx context.Context, rep *BenchReport, cfg BenchConfig, store *streams.Store, h *Handler, url string) error {
+func benchLatency(ctx context.Context, rep *BenchReport, cfg BenchConfig, url string) error {
 	stream := fmt.Sprintf("latency-%d", time.Now().UnixNano())
-	if _, err := store.CreateStream(stream, 1, streams.CreateOptions{}); err != nil {
+	producer := benchClient(url, nil)
+	if _, err := producer.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
 		return err
 	}
-	producer := benchClient(url, nil)
+	sum, err := producer.DescribeStreamSummary(ctx, &sdk.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+	if err != nil {
+		return err
+	}
 	poller := benchClient(url, nil)
 	fan := benchClient(url, h2cHTTPClient())
-	reg, err := fan.RegisterStreamConsumer(ctx, &sdk.RegisterStreamConsumerInput{StreamARN: aws.String(h.streamARN(stream)), ConsumerName: aws.String("bench")})
+	reg, err := fan.RegisterStreamConsumer(ctx, &sdk.RegisterStreamConsumerInput{StreamARN: sum.StreamDescriptionSummary.StreamARN, ConsumerName: aws.String("bench")})
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,19 @@ package kinesis
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
 )
+
+// TestMain lets BenchIngest run this test binary as its benchmark servers.
+func TestMain(m *testing.M) {
+	BenchServerMain()
+	os.Exit(m.Run())
+}
 
 // BenchmarkIngest runs BenchIngest (`go test -bench Ingest -benchtime 1x`)
 // with 3 s phases (1 s with -short); `runnel bench ingest --api kinesis`
@@ -26,8 +33,9 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(rep.Runnel.RecordsPerSec, "records/s")
 		b.ReportMetric(rep.Ceiling.RecordsPerSec, "ceiling-records/s")
 		b.ReportMetric(100*rep.Ratio, "%-of-ceiling")
-		b.ReportMetric(float64(rep.ServerCPUPerRecord.Nanoseconds())/1e3, "server-µs-CPU/record")
+		b.ReportMetric(float64(rep.Runnel.ServerCPU.Nanoseconds())/1e3, "server-µs-CPU/record")
 		b.ReportMetric(rep.PutRecord.RecordsPerSec, "putrecord/s")
+		b.ReportMetric(float64(rep.PutRecord.ServerCPU.Nanoseconds())/1e3, "server-µs-CPU/putrecord")
 		b.ReportMetric(float64(rep.GetRecordsP99.Microseconds())/1e3, "getrecords-p99-ms")
 		b.ReportMetric(float64(rep.SubscribeP99.Microseconds())/1e3, "subscribe-p99-ms")
 	}

@@ -1,0 +1,230 @@
+package kinesis
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// BenchIngest runs each server it measures in a child process, a copy of
+// the running binary, so that the server's CPU time is measured in the
+// server (getrusage there) instead of estimated from the clients'.
+
+// benchServerEnv, when set, makes a process a benchmark server: its value
+// is a JSON benchServerSpec.
+const benchServerEnv = "RUNNEL_KINESIS_BENCH_SERVER"
+
+// benchCPUPath answers the server process's CPU time so far, in
+// nanoseconds; every other path goes to the server under test.
+const benchCPUPath = "/bench/cpu"
+
+type benchServerSpec struct {
+	// Discard selects the decode-and-discard server; otherwise the API
+	// handler over a durable store in Dir.
+	Discard bool
+	Dir     string
+}
+
+// BenchServerMain makes this process a benchmark server and exits when
+// BenchIngest started it as one; otherwise it returns at once. A binary
+// that calls BenchIngest calls this first (runnel from an init function,
+// this package's tests from TestMain).
+func BenchServerMain() {
+	spec := os.Getenv(benchServerEnv)
+	if spec == "" {
+		return
+	}
+	if err := runBenchServer(spec, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kinesis bench server:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runBenchServer serves on a loopback port it prints to out, until in
+// ends (the parent closed it, or died).
+func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
+	var spec benchServerSpec
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		return fmt.Errorf("read %s: %w", benchServerEnv, err)
+	}
+	var h http.Handler
+	var store *streams.Store
+	if spec.Discard {
+		h = discardHandler()
+	} else {
+		var err error
+		if store, err = streams.Open(spec.Dir, streams.Options{}); err != nil {
+			return err
+		}
+		defer store.Close()
+		h = H2C(newHandler(store, Options{CreateDelay: -1}))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == benchCPUPath {
+			io.WriteString(w, strconv.FormatInt(int64(processCPU()), 10))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	if _, err := fmt.Fprintln(out, ln.Addr().String()); err != nil {
+		srv.Close()
+		return err
+	}
+	io.Copy(io.Discard, in)
+	return srv.Close()
+}
+
+// benchServer is a benchmark server process.
+type benchServer struct {
+	url   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	hc    *http.Client
+}
+
+// startBenchServer starts a copy of this binary as a benchmark server.
+func startBenchServer(ctx context.Context, spec benchServerSpec) (*benchServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start bench server: %w", err)
+	}
+	b, _ := json.Marshal(spec)
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), benchServerEnv+"="+string(b))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start bench server: %w", err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		addr <- strings.TrimSpace(line)
+		io.Copy(io.Discard, stdout)
+	}()
+	s := &benchServer{cmd: cmd, stdin: stdin, hc: &http.Client{}}
+	select {
+	case a := <-addr:
+		if a == "" {
+			s.stop()
+			return nil, errors.New("start bench server: it printed no address (does this binary call kinesis.BenchServerMain first?)")
+		}
+		s.url = "http://" + a
+	case <-time.After(30 * time.Second):
+		s.stop()
+		return nil, errors.New("start bench server: no address after 30 s")
+	}
+	return s, nil
+}
+
+// cpu is the server process's CPU time so far.
+func (s *benchServer) cpu(ctx context.Context) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+benchCPUPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("ask the bench server for its CPU time: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bench server CPU time %q: %w", b, err)
+	}
+	return time.Duration(n), nil
+}
+
+// stop ends the server (it closes its store) and waits for it.
+func (s *benchServer) stop() error {
+	s.stdin.Close()
+	return s.cmd.Wait()
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// discardHandler decodes PutRecords and PutRecord bodies and answers with
+// made-up results: the ceiling a server could reach with these clients.
+func discardHandler() http.Handler {
+	h := &Handler{}
+	var seq atomic.Uint64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, aerr := readBody(r)
+		if aerr != nil {
+			http.Error(w, aerr.Message, http.StatusBadRequest)
+			return
+		}
+		defer putBuf(body)
+		var b []byte
+		switch r.Header.Get("X-Amz-Target") {
+		case targetPrefix + "PutRecords":
+			var in putRecordsInput
+			slab := getBuf(0)
+			defer func() { putBuf(slab) }()
+			if !parsePutRecordsJSON(body, &in, &slab) {
+				http.Error(w, "bad body", http.StatusBadRequest)
+				return
+			}
+			res := make([]streams.PutResult, len(in.Records))
+			first := seq.Add(uint64(len(res)))
+			for i := range res {
+				res[i] = streams.PutResult{ShardID: "shardId-000000000000", Seq: first + uint64(i)}
+			}
+			b = h.appendPutRecordsResult(codecJSON, "", res, nil, nil, false)
+		case targetPrefix + "PutRecord":
+			var in putRecordInput
+			if !parsePutRecordJSON(body, &in) {
+				http.Error(w, "bad body", http.StatusBadRequest)
+				return
+			}
+			b = getBuf(128)
+			b = append(b, `{"SequenceNumber":"`...)
+			b = appendSeq(b, 0, seq.Add(1))
+			b = append(b, `","ShardId":"shardId-000000000000"}`...)
+		default:
+			http.Error(w, "the decode-and-discard server takes PutRecords and PutRecord", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", contentJSON)
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+		putBuf(b)
+	})
+}
