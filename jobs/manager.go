@@ -16,16 +16,19 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
 
 // Manager runs a server's jobs: submit, list, inspect, stop. Each job's file
 // and state are persisted under Dir, so jobs start again with the server.
 type Manager struct {
-	store   *streams.Store
-	dir     string
-	log     *slog.Logger
-	options runtime.Options
+	store      *streams.Store
+	dir        string
+	savepoints string
+	retain     int
+	log        *slog.Logger
+	options    runtime.Options
 
 	mu struct {
 		sync.Mutex
@@ -53,13 +56,19 @@ type Job struct {
 		stopped    bool // by the user: not restarted
 		startErr   error
 		finalState *runtime.Status
+		ckpt       *ckptState
 	}
 }
 
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
-	Store   *streams.Store
-	Dir     string // where job files and states are kept
+	Store *streams.Store
+	Dir   string // where job files and states are kept
+	// SavepointDir is where savepoints are kept; default "savepoints"
+	// next to Dir.
+	SavepointDir string
+	// Retain is how many complete checkpoints each job keeps (default 3).
+	Retain  int
 	Logger  *slog.Logger
 	Options runtime.Options
 }
@@ -73,7 +82,11 @@ var (
 
 // NewManager loads persisted jobs and starts those that were running.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
-	m := &Manager{store: cfg.Store, dir: cfg.Dir, log: cfg.Logger, options: cfg.Options}
+	m := &Manager{store: cfg.Store, dir: cfg.Dir, savepoints: cfg.SavepointDir, retain: cfg.Retain,
+		log: cfg.Logger, options: cfg.Options}
+	if m.savepoints == "" {
+		m.savepoints = filepath.Join(filepath.Dir(filepath.Clean(cfg.Dir)), "savepoints")
+	}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -142,7 +155,12 @@ func (m *Manager) persist(j *Job) error {
 
 // Submit parses, validates, builds and starts a job file. A *SpecError
 // lists every problem of an invalid file.
-func (m *Manager) Submit(src []byte) (*Job, error) {
+func (m *Manager) Submit(src []byte) (*Job, error) { return m.SubmitFrom(src, "") }
+
+// SubmitFrom is Submit starting the job from a savepoint ("" for none):
+// its state, positions and watermarks, if its stateful operators fit the
+// job file (ErrIncompatible says why not).
+func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	spec, err := Parse(src)
 	if err != nil {
 		return nil, err
@@ -171,20 +189,75 @@ func (m *Manager) Submit(src []byte) (*Job, error) {
 		}
 		m.mu.Unlock()
 	}
+	if hadOld {
+		old.waitEnded()
+	}
 	built, err := Build(spec, Env{Store: m.store})
 	if err != nil {
 		undo()
 		return nil, err
 	}
-	if err := m.persist(j); err != nil {
+	closeSinks := func() {
 		for _, sk := range built.Graph.Sinks {
 			sk.Sink.Close()
 		}
+	}
+	// A new job starts from nothing, or from the savepoint: the state of
+	// an earlier job of the same name goes.
+	if err := os.RemoveAll(m.stateDir(j.ID)); err != nil {
+		closeSinks()
+		undo()
+		return nil, fmt.Errorf("remove old state of %s: %w", j.ID, err)
+	}
+	if savepoint != "" {
+		if _, err := m.savepoint(savepoint); err != nil {
+			closeSinks()
+			undo()
+			return nil, err
+		}
+		if _, err := state.ExportCheckpoint(vfs.Default, filepath.Join(m.savepointPath(savepoint), "state"), state.Latest, m.stateDir(j.ID)); err != nil {
+			closeSinks()
+			undo()
+			return nil, fmt.Errorf("start %s from savepoint %s: %w", j.ID, savepoint, err)
+		}
+	}
+	cs, err := m.openState(j)
+	if err != nil {
+		closeSinks()
+		os.RemoveAll(m.stateDir(j.ID))
+		undo()
+		return nil, err
+	}
+	if err := m.persist(j); err != nil {
+		closeSinks()
+		cs.db.Close()
 		undo()
 		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
 	}
-	m.run(j, built)
+	m.run(j, built, cs)
 	return j, nil
+}
+
+// waitEnded waits until the job's run (if any) ended and its state store
+// is closed.
+func (j *Job) waitEnded() {
+	j.mu.Lock()
+	rj, cs := j.mu.run, j.mu.ckpt
+	j.mu.Unlock()
+	if rj != nil {
+		<-rj.Done()
+	}
+	if cs != nil {
+		for {
+			cs.mu.Lock()
+			closed := cs.closed
+			cs.mu.Unlock()
+			if closed {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 func (j *Job) running() bool {
@@ -201,32 +274,53 @@ func (j *Job) running() bool {
 }
 
 func (m *Manager) start(j *Job) {
-	built, err := Build(j.Spec, Env{Store: m.store})
-	if err != nil {
+	fail := func(err error) {
 		j.mu.Lock()
 		j.mu.startErr = err
 		j.mu.Unlock()
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
+	}
+	built, err := Build(j.Spec, Env{Store: m.store})
+	if err != nil {
+		fail(err)
 		return
 	}
-	m.run(j, built)
+	cs, err := m.openState(j)
+	if err != nil {
+		for _, sk := range built.Graph.Sinks {
+			sk.Sink.Close()
+		}
+		fail(err)
+		return
+	}
+	m.run(j, built, cs)
 }
 
-func (m *Manager) run(j *Job, built *Built) {
-	rj, err := runtime.Start(context.Background(), built.Graph, m.options)
+// run starts a built job over its opened state store (restoring from
+// cs.restore when set) and its checkpoint loop.
+func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
+	opts := m.options
+	opts.State, opts.Restore = cs.db, cs.restore
+	rj, err := runtime.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.mu.built = built
 	if err != nil {
 		j.mu.startErr = err
+		cs.closed = true
+		cs.db.Close()
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 		return
 	}
 	j.mu.run = rj
+	j.mu.ckpt = cs
+	go m.checkpointLoop(j, rj, cs)
 	m.log.Info("job started", "job", j.ID)
 }
 
-// Stop stops a job (draining it) and keeps it stopped across restarts.
+// Stop stops a job and keeps it stopped across restarts. Its sources stop
+// at a last checkpoint, which the sinks commit, so no result is left
+// staged; then the job drains.
 func (m *Manager) Stop(id string) error {
 	j, err := m.job(id)
 	if err != nil {
@@ -234,17 +328,31 @@ func (m *Manager) Stop(id string) error {
 	}
 	j.mu.Lock()
 	j.mu.stopped = true
-	rj := j.mu.run
 	j.mu.Unlock()
 	if err := m.persist(j); err != nil {
 		return fmt.Errorf("save job %s: %w", id, err)
 	}
-	if rj != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rj.Stop(ctx)
-	}
+	m.stopRun(j)
 	return nil
+}
+
+// stopRun stops a job's run at a final checkpoint (or plainly if that
+// fails) and waits until it ended.
+func (m *Manager) stopRun(j *Job) {
+	j.mu.Lock()
+	rj, cs := j.mu.run, j.mu.ckpt
+	j.mu.Unlock()
+	if rj == nil {
+		return
+	}
+	var err error = ErrNotRunning
+	if cs != nil && rj.Status().State == runtime.Running {
+		_, err = m.checkpoint(j, rj, cs, runtime.CheckpointOptions{Stop: true}, "")
+		if err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+			m.log.Error("final checkpoint failed; stopping without it", "job", j.ID, "err", err)
+		}
+	}
+	m.finishStop(rj, err)
 }
 
 func (m *Manager) job(id string) (*Job, error) {
@@ -269,6 +377,11 @@ type Info struct {
 	Sinks     []SinkInfo     `json:"sinks,omitempty"`
 	Graph     []GraphNode    `json:"graph,omitempty"`
 	Spec      string         `json:"spec,omitempty"`
+	// Checkpoints is the checkpoint history (with the spec only).
+	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
+	// Warnings are problems the job runs on with, e.g. a checkpoint it
+	// restored from that stream retention had partly invalidated.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // OperatorInfo is one node's counters, with its backpressure: how full the
@@ -380,7 +493,13 @@ func (j *Job) Info(withSpec bool) Info {
 	in.Graph = j.Spec.GraphNodes()
 	if withSpec {
 		in.Spec = string(j.Source)
+		in.Checkpoints = j.checkpoints()
 	}
+	j.mu.Lock()
+	if cs := j.mu.ckpt; cs != nil {
+		in.Warnings = append(in.Warnings, cs.warnings...)
+	}
+	j.mu.Unlock()
 	return in
 }
 
@@ -449,14 +568,14 @@ func (m *Manager) Close() {
 		js = append(js, j)
 	}
 	m.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	var wg sync.WaitGroup
 	for _, j := range js {
-		j.mu.Lock()
-		rj := j.mu.run
-		j.mu.Unlock()
-		if rj != nil {
-			rj.Stop(ctx)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.stopRun(j)
+			j.waitEnded()
+		}()
 	}
+	wg.Wait()
 }

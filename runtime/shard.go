@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
@@ -174,6 +175,9 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		}
 	}
 	idle := false
+	// The idle timer runs from the last record read, across rounds a
+	// checkpoint interrupted.
+	lastData := time.Now()
 	// step is one read-process-send round. It runs under the checkpoint
 	// gate's read lock, so a checkpoint finds every shard task between
 	// two rounds, with everything it read already sent on. ok=false ends
@@ -187,11 +191,12 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		defer stop()
 		if idleTimeout > 0 && !idle {
 			var cancel context.CancelFunc
-			rctx, cancel = context.WithTimeout(rctx, idleTimeout)
+			rctx, cancel = context.WithDeadline(rctx, lastData.Add(idleTimeout))
 			defer cancel()
 		}
 		n, rerr := r.Read(rctx, buf)
 		if n > 0 {
+			lastData = time.Now()
 			wasIdle := idle
 			idle = false
 			in = in[:0]

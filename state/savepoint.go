@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cockroachdb/errors/oserror"
+	"hash/crc32"
 	"slices"
 	"strings"
 
@@ -109,4 +110,39 @@ func copyTree(fs vfs.FS, from, to string) error {
 		}
 	}
 	return syncDir(fs, to)
+}
+
+// ReadCheckpoint returns the record and metadata of complete checkpoint
+// epoch (or Latest) of state directory dir without opening or changing
+// anything (Restore rebuilds the live store; this only reads).
+func ReadCheckpoint(fs vfs.FS, dir string, epoch uint64) (Info, []byte, error) {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	epochs, err := manifestEpochs(fs, dir)
+	if err != nil {
+		return Info{}, nil, fmt.Errorf("state: read %s: %w", dir, err)
+	}
+	if len(epochs) == 0 {
+		return Info{}, nil, fmt.Errorf("%w in %s", ErrNoCheckpoint, dir)
+	}
+	if epoch == Latest {
+		epoch = epochs[len(epochs)-1]
+	}
+	history, err := readManifest(fs, manifestPath(fs, dir, epochs[len(epochs)-1]))
+	if err != nil {
+		return Info{}, nil, err
+	}
+	k := slices.IndexFunc(history, func(in Info) bool { return in.Epoch == epoch })
+	if k < 0 {
+		return Info{}, nil, fmt.Errorf("%w at epoch %d in %s", ErrNoCheckpoint, epoch, dir)
+	}
+	meta, err := readFile(fs, fs.PathJoin(ckptPath(fs, dir, epoch), metaFile))
+	if err != nil {
+		return Info{}, nil, err
+	}
+	if crc32.Checksum(meta, castagnoli) != history[k].MetaCRC {
+		return Info{}, nil, fmt.Errorf("%w: metadata of checkpoint %d fails its checksum", ErrManifestCorrupt, epoch)
+	}
+	return history[k], meta, nil
 }

@@ -1,0 +1,421 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/state"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// Checkpointing of the manager's jobs: every job keeps its operator state
+// in a Pebble store under DIR/<id>/state, takes a checkpoint every
+// checkpoint.every, resumes from its latest checkpoint when it starts
+// again (after a crash or a restart), and can be stopped with a savepoint
+// and started from one (kept under the savepoints directory).
+
+// Errors of savepoints.
+var (
+	ErrSavepointNotFound = errors.New("jobs: savepoint not found")
+	ErrIncompatible      = errors.New("jobs: the savepoint does not fit the job file")
+	ErrNotRunning        = errors.New("jobs: job is not running")
+)
+
+// CheckpointInfo is one checkpoint of a job, as the API reports it.
+type CheckpointInfo struct {
+	Epoch uint64    `json:"epoch"`
+	Time  time.Time `json:"time"`
+	// DurationMS is the whole checkpoint, barrier to commit (the store
+	// part alone for checkpoints of an earlier run).
+	DurationMS float64 `json:"duration_ms"`
+	// HeldMS is how long the sources were held at the barrier: no record
+	// was read meanwhile.
+	HeldMS    *float64 `json:"held_ms,omitempty"`
+	Size      int64    `json:"size_bytes"`
+	Status    string   `json:"status"`
+	Savepoint string   `json:"savepoint,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// Checkpoint statuses besides state.StatusComplete.
+const (
+	CheckpointFailed = "failed"
+)
+
+// ckptState is a job's checkpoint bookkeeping for one run.
+type ckptState struct {
+	mu      sync.Mutex // serialises checkpoints, savepoints and closing db
+	db      *state.DB
+	restore *runtime.Snapshot
+	// run records checkpoints of this run: full durations, hold times,
+	// failures and savepoint names, by epoch (failures by attempt).
+	run      map[uint64]CheckpointInfo
+	failed   []CheckpointInfo
+	warnings []string
+	closed   bool
+}
+
+// statefulKinds are the operator kinds that keep state in checkpoints.
+var statefulKinds = map[string]bool{KindWindow: true, KindDetect: true}
+
+// snapshotExtra is what the manager adds to each checkpoint's snapshot.
+type snapshotExtra struct {
+	JobFile  string         `json:"job_file"`
+	Stateful []statefulNode `json:"stateful"`
+}
+
+type statefulNode struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+func extraOf(spec *Spec, src []byte) json.RawMessage {
+	e := snapshotExtra{JobFile: string(src)}
+	for _, op := range spec.Operators {
+		if statefulKinds[op.Kind()] {
+			e.Stateful = append(e.Stateful, statefulNode{ID: op.ID, Kind: op.Kind()})
+		}
+	}
+	b, _ := json.Marshal(e)
+	return b
+}
+
+// compatible says why a snapshot's state cannot be used by spec, or nil:
+// every stateful operator of the snapshot must exist in spec with the same
+// id and kind.
+func compatible(snap *runtime.Snapshot, spec *Spec) error {
+	var e snapshotExtra
+	if len(snap.Extra) > 0 {
+		if err := json.Unmarshal(snap.Extra, &e); err != nil {
+			return fmt.Errorf("%w: unreadable savepoint metadata: %v", ErrIncompatible, err)
+		}
+	}
+	kinds := map[string]string{}
+	for _, op := range spec.Operators {
+		kinds[op.ID] = op.Kind()
+	}
+	var problems []string
+	for _, n := range e.Stateful {
+		switch k, ok := kinds[n.ID]; {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("operator %q (%s) has state in the savepoint but is not in the job file", n.ID, n.Kind))
+		case k != n.Kind:
+			problems = append(problems, fmt.Sprintf("operator %q was a %s and is now a %s", n.ID, n.Kind, k))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s; stateful operators (window, detect) must keep their ids and kinds", ErrIncompatible, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (m *Manager) stateDir(id string) string { return filepath.Join(m.dir, id, "state") }
+
+func (m *Manager) stateOptions() state.Options {
+	return state.Options{Logger: m.log, Retain: m.retain}
+}
+
+// openState opens a job's store: restored from its latest checkpoint if it
+// has one (a crash or restart), or new.
+func (m *Manager) openState(j *Job) (*ckptState, error) {
+	dir := m.stateDir(j.ID)
+	db, info, meta, err := state.Restore(dir, state.Latest, m.stateOptions())
+	switch {
+	case errors.Is(err, state.ErrNoCheckpoint):
+		db, err = state.Open(dir, m.stateOptions())
+		if err != nil {
+			return nil, fmt.Errorf("open state of job %s: %w", j.ID, err)
+		}
+		return &ckptState{db: db, run: map[uint64]CheckpointInfo{}}, nil
+	case err != nil:
+		// A damaged newest checkpoint is not silently skipped: the job
+		// stays down and says why (older epochs are named in err).
+		return nil, fmt.Errorf("restore state of job %s: %w", j.ID, err)
+	}
+	snap, err := runtime.ParseSnapshot(meta)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
+	}
+	if err := compatible(snap, j.Spec); err != nil {
+		db.Close()
+		return nil, err
+	}
+	cs := &ckptState{db: db, restore: snap, run: map[uint64]CheckpointInfo{}}
+	cs.warnings = m.retentionWarnings(j, snap)
+	for _, w := range cs.warnings {
+		m.log.Error("checkpoint invalidated by stream retention", "job", j.ID, "epoch", snap.Epoch, "problem", w)
+	}
+	m.log.Info("job restored from checkpoint", "job", j.ID, "epoch", info.Epoch, "taken", info.Time)
+	return cs, nil
+}
+
+// retentionWarnings reports the shards of a stream source whose
+// checkpointed position is older than what the stream still keeps:
+// records in between were deleted by retention and cannot be replayed.
+func (m *Manager) retentionWarnings(j *Job, snap *runtime.Snapshot) []string {
+	if j.Spec.Source.Stream == "" || m.store == nil {
+		return nil
+	}
+	var out []string
+	keys := make([]string, 0, len(snap.Positions))
+	for k := range snap.Positions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		pos := snap.Positions[key]
+		_, shard, ok := strings.Cut(key, "/")
+		if !ok {
+			continue
+		}
+		_, ctr, err := streams.ParseSeq(pos)
+		if err != nil {
+			continue
+		}
+		trim, err := m.store.Seek(j.Spec.Source.Stream, shard, streams.TrimHorizon, "", time.Time{})
+		if err != nil {
+			continue
+		}
+		if ctr+1 < trim {
+			out = append(out, fmt.Sprintf("checkpoint %d resumes %s of stream %s after %s, but retention already deleted %d records after it: they are skipped",
+				snap.Epoch, shard, j.Spec.Source.Stream, pos, trim-ctr-1))
+		}
+	}
+	return out
+}
+
+// checkpointLoop checkpoints a running job every spec.Checkpoint.Every
+// until it ends, then closes its store.
+func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
+	every := j.Spec.Checkpoint.Every
+	if every <= 0 {
+		every = DefaultCheckpointEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-rj.Done():
+			cs.mu.Lock()
+			cs.closed = true
+			if err := cs.db.Close(); err != nil {
+				m.log.Error("close job state", "job", j.ID, "err", err)
+			}
+			cs.mu.Unlock()
+			return
+		case <-t.C:
+			if _, err := m.checkpoint(j, rj, cs, runtime.CheckpointOptions{}, ""); err != nil &&
+				!errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, ErrNotRunning) {
+				m.log.Error("checkpoint failed", "job", j.ID, "err", err)
+			}
+		}
+	}
+}
+
+// checkpoint takes one checkpoint of rj; with savepoint set it also
+// exports it as that savepoint.
+func (m *Manager) checkpoint(j *Job, rj *runtime.Job, cs *ckptState, o runtime.CheckpointOptions, savepoint string) (CheckpointInfo, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		return CheckpointInfo{}, fmt.Errorf("%w: %s", ErrNotRunning, j.ID)
+	}
+	o.Extra = extraOf(j.Spec, j.Source)
+	timeout := max(j.Spec.Checkpoint.Every, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	begin := time.Now()
+	res, err := rj.Checkpoint(ctx, o)
+	if err != nil {
+		if errors.Is(err, runtime.ErrNotRunning) {
+			return CheckpointInfo{}, err
+		}
+		ci := CheckpointInfo{Time: begin.UTC(), DurationMS: ms(time.Since(begin)), Status: CheckpointFailed, Error: err.Error()}
+		cs.failed = append(cs.failed, ci)
+		if len(cs.failed) > 20 {
+			cs.failed = cs.failed[1:]
+		}
+		return ci, err
+	}
+	held := ms(res.Held)
+	ci := CheckpointInfo{Epoch: res.Epoch, Time: res.Time.UTC(), DurationMS: ms(res.Duration), HeldMS: &held,
+		Size: res.Size, Status: res.Status}
+	if savepoint != "" {
+		if err := m.exportSavepoint(j, res.Epoch, savepoint); err != nil {
+			cs.run[res.Epoch] = ci
+			return ci, fmt.Errorf("checkpoint %d was taken but not saved as savepoint %s: %w", res.Epoch, savepoint, err)
+		}
+		ci.Savepoint = savepoint
+	}
+	cs.run[res.Epoch] = ci
+	m.log.Debug("checkpoint", "job", j.ID, "epoch", res.Epoch, "held", res.Held, "duration", res.Duration, "size", res.Size)
+	return ci, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Checkpoints lists a job's checkpoints, oldest first: the complete ones
+// its store keeps and the failed attempts of this run.
+func (m *Manager) Checkpoints(id string) ([]CheckpointInfo, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return nil, err
+	}
+	return j.checkpoints(), nil
+}
+
+func (j *Job) checkpoints() []CheckpointInfo {
+	j.mu.Lock()
+	cs := j.mu.ckpt
+	j.mu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var out []CheckpointInfo
+	if !cs.closed {
+		for _, in := range cs.db.Checkpoints() {
+			if ci, ok := cs.run[in.Epoch]; ok {
+				out = append(out, ci)
+				continue
+			}
+			out = append(out, CheckpointInfo{Epoch: in.Epoch, Time: in.Time.UTC(), DurationMS: ms(in.Duration), Size: in.Size, Status: in.Status})
+		}
+	} else {
+		for _, ci := range cs.run {
+			out = append(out, ci)
+		}
+	}
+	out = append(out, cs.failed...)
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })
+	return out
+}
+
+// Savepoints.
+
+var savepointName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func (m *Manager) savepointPath(name string) string { return filepath.Join(m.savepoints, name) }
+
+// exportSavepoint keeps checkpoint epoch of job j as savepoint name: the
+// job file and a standalone copy of the checkpoint.
+func (m *Manager) exportSavepoint(j *Job, epoch uint64, name string) error {
+	dir := m.savepointPath(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "job.yaml"), j.Source); err != nil {
+		return err
+	}
+	_, err := state.ExportCheckpoint(vfs.Default, m.stateDir(j.ID), epoch, filepath.Join(dir, "state"))
+	return err
+}
+
+// SavepointInfo describes a kept savepoint.
+type SavepointInfo struct {
+	Name  string    `json:"name"`
+	Job   string    `json:"job"`
+	Epoch uint64    `json:"epoch"`
+	Time  time.Time `json:"time"`
+	Size  int64     `json:"size_bytes"`
+}
+
+// Savepoint takes a checkpoint of a running job and keeps it as a
+// savepoint named JOB-EPOCH; with stop the job's sources stop at it and
+// the job ends (kept stopped across restarts).
+func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return SavepointInfo{}, err
+	}
+	j.mu.Lock()
+	rj, cs := j.mu.run, j.mu.ckpt
+	j.mu.Unlock()
+	if rj == nil || cs == nil || rj.Status().State != runtime.Running {
+		return SavepointInfo{}, fmt.Errorf("%w: %q", ErrNotRunning, id)
+	}
+	if stop {
+		j.mu.Lock()
+		j.mu.stopped = true
+		j.mu.Unlock()
+		if err := m.persist(j); err != nil {
+			return SavepointInfo{}, fmt.Errorf("save job %s: %w", id, err)
+		}
+	}
+	name := fmt.Sprintf("%s-%d", j.ID, time.Now().UnixMilli())
+	ci, err := m.checkpoint(j, rj, cs, runtime.CheckpointOptions{Stop: stop}, name)
+	if stop {
+		m.finishStop(rj, err)
+	}
+	if err != nil {
+		return SavepointInfo{}, err
+	}
+	return SavepointInfo{Name: name, Job: j.ID, Epoch: ci.Epoch, Time: ci.Time, Size: ci.Size}, nil
+}
+
+// finishStop waits for a job whose sources stopped at a final checkpoint
+// to drain; if the checkpoint failed, it stops the job the plain way.
+func (m *Manager) finishStop(rj *runtime.Job, ckptErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ckptErr != nil {
+		rj.Stop(ctx)
+		return
+	}
+	select {
+	case <-rj.Done():
+	case <-ctx.Done():
+		rj.Stop(ctx)
+	}
+}
+
+// Savepoints lists the kept savepoints, newest first.
+func (m *Manager) Savepoints() ([]SavepointInfo, error) {
+	ents, err := os.ReadDir(m.savepoints)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []SavepointInfo
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		if sp, err := m.savepoint(e.Name()); err == nil {
+			out = append(out, sp)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Time.After(out[b].Time) })
+	return out, nil
+}
+
+func (m *Manager) savepoint(name string) (SavepointInfo, error) {
+	if !savepointName.MatchString(name) {
+		return SavepointInfo{}, fmt.Errorf("%w: %q is not a savepoint name", ErrSavepointNotFound, name)
+	}
+	dir := filepath.Join(m.savepointPath(name), "state")
+	info, meta, err := state.ReadCheckpoint(vfs.Default, dir, state.Latest)
+	if err != nil {
+		return SavepointInfo{}, fmt.Errorf("%w: %s: %v", ErrSavepointNotFound, name, err)
+	}
+	sp := SavepointInfo{Name: name, Epoch: info.Epoch, Time: info.Time, Size: info.Size}
+	if snap, err := runtime.ParseSnapshot(meta); err == nil {
+		sp.Job = snap.Job
+	}
+	return sp, nil
+}
