@@ -1,0 +1,292 @@
+package window
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/aggregate"
+	"github.com/runnel-dev/runnel/state"
+)
+
+// topValues is a custom aggregate whose accumulator is a JS object (a
+// count, a sum and the three largest values), so a restore must bring it
+// back through JSON exactly. It does not depend on the order of adds and
+// merges: the operator merges sessions in no set order.
+var topValues = aggregate.Spec{Name: "top", Func: aggregate.Custom, Type: aggregate.String, Object: `{
+	init: () => ({n: 0, s: 0, top: []}),
+	keep(a, vs) { a.top = a.top.concat(vs).sort((x, y) => y - x).slice(0, 3); },
+	add(a, r) { a.n++; a.s += r.v; this.keep(a, [r.v]); },
+	merge(a, b) { a.n += b.n; a.s += b.s; this.keep(a, b.top); },
+	result: a => a.n + ":" + a.s + ":" + a.top.join(","),
+}`}
+
+// crashInput is one run's input: batches per operator instance (routed by
+// key hash) and the watermark after each batch.
+type crashInput struct {
+	batches [][][]operators.Record // [batch][instance]
+	wms     []int64
+}
+
+// randomCrashInput makes keyed records in bounded disorder, with some far
+// behind the watermark (re-firing windows within allowed lateness, or
+// late), cut into random batches.
+func randomCrashInput(rng *rand.Rand, nInst int) crashInput {
+	nKeys := 1 + rng.IntN(12)
+	bound := int64(rng.IntN(2000))
+	base, maxSeen := int64(rng.IntN(5000))-2000, int64(math.MinInt64)
+	var in crashInput
+	for range 5 + rng.IntN(60) {
+		batch := make([][]operators.Record, nInst)
+		for range rng.IntN(30) {
+			base += int64(rng.IntN(200))
+			t := base - rng.Int64N(bound+1)
+			if rng.IntN(15) == 0 {
+				t -= rng.Int64N(6000)
+			}
+			maxSeen = max(maxSeen, t)
+			r := operators.Record{
+				Key:       fmt.Sprintf("k%d", rng.IntN(nKeys)),
+				EventTime: t,
+				Value:     map[string]any{"v": int64(rng.IntN(1000) - 200), "u": fmt.Sprintf("u%d", rng.IntN(50))},
+				Origin:    fmt.Sprintf("s/%d", base),
+			}
+			i := instanceOf(r.Key, nInst)
+			batch[i] = append(batch[i], r)
+		}
+		in.batches = append(in.batches, batch)
+		in.wms = append(in.wms, satSub(maxSeen, bound))
+	}
+	return in
+}
+
+// recorder formats what an instance emits (results and late records), so
+// runs can be compared exactly.
+type recorder struct{ out []string }
+
+func (r *recorder) result() operators.Emitter {
+	return emitFunc(func(rec operators.Record) {
+		r.out = append(r.out, fmt.Sprintf("fire %s %d %v", rec.Key, rec.EventTime, rec.Value))
+	})
+}
+
+func (r *recorder) late() operators.Emitter {
+	return emitFunc(func(rec operators.Record) {
+		r.out = append(r.out, fmt.Sprintf("late %s %d %s", rec.Key, rec.EventTime, rec.Origin))
+	})
+}
+
+// straightRun processes in with in-memory state, no checkpoints.
+func straightRun(t *testing.T, comp *Compiled, in crashInput, nInst int) [][]string {
+	ctx := context.Background()
+	out := make([][]string, nInst)
+	for i := range nInst {
+		op, err := comp.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		op.SetSideOutput(operators.LateOutput, rec.late())
+		for b := range in.batches {
+			if err := op.Process(ctx, &operators.Batch{Records: in.batches[b][i]}, rec.result()); err != nil {
+				t.Fatal(err)
+			}
+			if err := op.OnWatermark(ctx, in.wms[b], rec.result()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		op.OnWatermark(ctx, math.MaxInt64, rec.result())
+		out[i] = rec.out
+		op.Close()
+	}
+	return out
+}
+
+// crashFS is how a run loses what a crash loses.
+type crashFS interface {
+	fs() vfs.FS
+	// crash returns the filesystem as a restart finds it.
+	crash(rng *rand.Rand) vfs.FS
+}
+
+// memCrash keeps every write: Restore alone must discard what followed
+// the checkpoint.
+type memCrash struct{ m *vfs.MemFS }
+
+func (c *memCrash) fs() vfs.FS              { return c.m }
+func (c *memCrash) crash(*rand.Rand) vfs.FS { return c.m }
+
+// unsyncedCrash keeps only what was synced, and a random share of the rest.
+type unsyncedCrash struct{ m *vfs.MemFS }
+
+func (c *unsyncedCrash) fs() vfs.FS { return c.m }
+func (c *unsyncedCrash) crash(rng *rand.Rand) vfs.FS {
+	c.m = c.m.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rng})
+	return c.m
+}
+
+// checkpointedRun processes in with each instance's state in the job's
+// Pebble store, checkpoints at random batch boundaries, and crashes at
+// others: the instances and the DB are dropped, the DB is restored from
+// the latest checkpoint, new instances open their state, and the input
+// is replayed from the batch after the checkpoint. What the instances
+// emitted after the last checkpoint before a crash is dropped, as a
+// transactional sink drops it.
+func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput, nInst int, cfs crashFS) (out [][]string, ckpts, crashes int) {
+	ctx := context.Background()
+	opts := state.Options{FS: cfs.fs(), CacheSize: 1 << 20}
+	db, err := state.Open("job", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	committed := make([][]string, nInst)
+	ops := make([]*Operator, nInst)
+	recs := make([]*recorder, nInst)
+	start := func(wm int64) {
+		for i := range ops {
+			if ops[i], err = comp.New(); err != nil {
+				t.Fatal(err)
+			}
+			recs[i] = &recorder{}
+			ops[i].SetSideOutput(operators.LateOutput, recs[i].late())
+			sp, err := db.Namespace("w", strconv.Itoa(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ops[i].OpenState(sp); err != nil {
+				t.Fatal(err)
+			}
+			// The runtime hands the restored watermark on: nothing fires.
+			if err := ops[i].OnWatermark(ctx, wm, recs[i].result()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	start(math.MinInt64)
+	epoch := uint64(0)
+	for b := 0; b < len(in.batches); b++ {
+		for i, op := range ops {
+			if err := op.Process(ctx, &operators.Batch{Records: in.batches[b][i]}, recs[i].result()); err != nil {
+				t.Fatal(err)
+			}
+			if err := op.OnWatermark(ctx, in.wms[b], recs[i].result()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rng.IntN(4) == 0 {
+			for _, op := range ops {
+				if err := op.SnapshotState(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			epoch++
+			if _, err := db.Checkpoint(epoch, []byte(strconv.Itoa(b))); err != nil {
+				t.Fatal(err)
+			}
+			ckpts++
+			for i := range recs {
+				committed[i] = append(committed[i], recs[i].out...)
+				recs[i].out = nil
+			}
+		}
+		if epoch > 0 && rng.IntN(6) == 0 {
+			crashes++
+			fs := cfs.crash(rng)
+			db.Close()
+			for _, op := range ops {
+				op.Close()
+			}
+			opts.FS = fs
+			var meta []byte
+			if db, _, meta, err = state.Restore("job", state.Latest, opts); err != nil {
+				t.Fatal(err)
+			}
+			if b, err = strconv.Atoi(string(meta)); err != nil {
+				t.Fatal(err)
+			}
+			start(in.wms[b])
+		}
+	}
+	for i, op := range ops {
+		op.OnWatermark(ctx, math.MaxInt64, recs[i].result())
+		committed[i] = append(committed[i], recs[i].out...)
+		if st := op.Stats(); st.Windows != 0 {
+			t.Fatalf("instance %d holds %d windows after the last watermark", i, st.Windows)
+		}
+		op.Close()
+	}
+	return committed, ckpts, crashes
+}
+
+// TestCheckpointCrashEquivalence: windows of every kind, with allowed
+// lateness, custom JS aggregates and caches small enough to evict, give
+// the same results (and late records) in the same order whether the
+// operators run straight through in memory or are checkpointed, crashed
+// and restored at random batch boundaries; no window fires twice.
+func TestCheckpointCrashEquivalence(t *testing.T) {
+	runs := 60
+	if testing.Short() {
+		runs = 15
+	}
+	for seed := range uint64(runs) {
+		rng := rand.New(rand.NewPCG(seed, 77))
+		cfg := randomConfig(rng)
+		cfg.Aggregates = append(cfg.Aggregates, topValues)
+		if rng.IntN(3) > 0 {
+			cfg.StateCacheEntries = 1 + rng.IntN(20)
+		}
+		nInst := 1 + rng.IntN(3)
+		unsynced := seed%2 == 1
+		t.Run(fmt.Sprintf("seed=%d/%s/cache=%d/unsynced=%v", seed, cfg.Kind, cfg.StateCacheEntries, unsynced), func(t *testing.T) {
+			comp, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := randomCrashInput(rng, nInst)
+			want := straightRun(t, comp, in, nInst)
+			var cfs crashFS = &memCrash{vfs.NewMem()}
+			if unsynced {
+				cfs = &unsyncedCrash{vfs.NewCrashableMem()}
+			}
+			got, ckpts, crashes := checkpointedRun(t, rng, comp, in, nInst, cfs)
+			for i := range want {
+				if !slices.Equal(got[i], want[i]) {
+					t.Fatalf("instance %d after %d checkpoints and %d crashes emitted\n%s\nwant\n%s", i, ckpts, crashes, lines(got[i]), lines(want[i]))
+				}
+			}
+		})
+	}
+}
+
+func lines(ss []string) string {
+	out := ""
+	for _, s := range ss {
+		out += "  " + s + "\n"
+	}
+	return out
+}
+
+// OpenState refuses an operator that already holds windows, and
+// SnapshotState one without state.
+func TestOpenStateMisuse(t *testing.T) {
+	op, err := New(Config{ID: "w", Kind: Tumbling, Size: time.Second, Aggregates: []aggregate.Spec{{Name: "n", Func: aggregate.Count}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SnapshotState(); err == nil {
+		t.Fatal("SnapshotState without OpenState succeeded")
+	}
+	op.Process(context.Background(), &operators.Batch{Records: []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}}}, emitFunc(func(operators.Record) {}))
+	db := newTestDB(t, state.Options{})
+	if err := op.OpenState(newTestSpace(t, db, "0")); err == nil {
+		t.Fatal("OpenState after a record succeeded")
+	}
+}
