@@ -24,18 +24,20 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
 // The error codes and their HTTP statuses, in one table.
 var errorStatus = map[string]int{
-	"invalid_argument":   http.StatusBadRequest,
-	"invalid_json":       http.StatusBadRequest,
-	"not_found":          http.StatusNotFound,
-	"already_exists":     http.StatusConflict,
-	"not_active":         http.StatusConflict,
-	"shard_closed":       http.StatusConflict,
-	"body_too_large":     http.StatusRequestEntityTooLarge,
-	"unsupported_format": http.StatusNotAcceptable,
-	"corrupt":            http.StatusInternalServerError,
-	"invalid_job":        http.StatusBadRequest,
-	"internal":           http.StatusInternalServerError,
-	"unavailable":        http.StatusServiceUnavailable,
+	"invalid_argument":       http.StatusBadRequest,
+	"invalid_json":           http.StatusBadRequest,
+	"not_found":              http.StatusNotFound,
+	"already_exists":         http.StatusConflict,
+	"not_active":             http.StatusConflict,
+	"shard_closed":           http.StatusConflict,
+	"body_too_large":         http.StatusRequestEntityTooLarge,
+	"unsupported_format":     http.StatusNotAcceptable,
+	"corrupt":                http.StatusInternalServerError,
+	"invalid_job":            http.StatusBadRequest,
+	"incompatible_savepoint": http.StatusConflict,
+	"not_running":            http.StatusConflict,
+	"internal":               http.StatusInternalServerError,
+	"unavailable":            http.StatusServiceUnavailable,
 }
 
 func newError(code, field, msg string) *apiError {

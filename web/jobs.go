@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -22,6 +23,9 @@ func (s *Server) routeJobs(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/jobs/{id}", s.stopJob)
 	mux.HandleFunc("GET /api/v1/jobs/{id}/results", s.jobResults)
 	mux.HandleFunc("GET /api/v1/jobs/{id}/results/live", s.jobResultsLive)
+	mux.HandleFunc("GET /api/v1/jobs/{id}/checkpoints", s.jobCheckpoints)
+	mux.HandleFunc("POST /api/v1/jobs/{id}/savepoints", s.takeSavepoint)
+	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
 }
 
 func jobError(err error) *apiError {
@@ -38,6 +42,12 @@ func jobError(err error) *apiError {
 		return newError("not_found", "", err.Error())
 	case errors.Is(err, jobs.ErrJobExists):
 		return newError("already_exists", "name", err.Error())
+	case errors.Is(err, jobs.ErrSavepointNotFound):
+		return newError("not_found", "savepoint", err.Error())
+	case errors.Is(err, jobs.ErrIncompatible):
+		return newError("incompatible_savepoint", "savepoint", err.Error())
+	case errors.Is(err, jobs.ErrNotRunning):
+		return newError("not_running", "", err.Error())
 	}
 	return fromStreamsError(err)
 }
@@ -60,7 +70,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
 		return
 	}
-	j, err := s.jobs.Submit(src)
+	j, err := s.jobs.SubmitFrom(src, r.URL.Query().Get("savepoint"))
 	if err != nil {
 		writeError(w, jobError(err))
 		return
@@ -87,16 +97,79 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, in)
 }
 
+// stopJob stops a job; with ?savepoint=true it keeps the checkpoint its
+// sources stopped at as a savepoint and names it in the answer.
 func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
-	if err := s.jobs.Stop(r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	var sp *jobs.SavepointInfo
+	switch v := r.URL.Query().Get("savepoint"); v {
+	case "", "false", "0":
+		if err := s.jobs.Stop(id); err != nil {
+			writeError(w, jobError(err))
+			return
+		}
+	case "true", "1":
+		info, err := s.jobs.Savepoint(id, true)
+		if err != nil {
+			writeError(w, jobError(err))
+			return
+		}
+		sp = &info
+	default:
+		writeError(w, newError("invalid_argument", "savepoint", "savepoint must be true or false, not "+strconv.Quote(v)))
+		return
+	}
+	in, _ := s.jobs.Get(id)
+	if sp != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"job": in, "savepoint": sp})
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	cps, err := s.jobs.Checkpoints(r.PathValue("id"))
+	if err != nil {
 		writeError(w, jobError(err))
 		return
 	}
-	in, _ := s.jobs.Get(r.PathValue("id"))
-	writeJSON(w, http.StatusOK, in)
+	if cps == nil {
+		cps = []jobs.CheckpointInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": cps})
+}
+
+func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	sp, err := s.jobs.Savepoint(r.PathValue("id"), false)
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, sp)
+}
+
+func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	sps, err := s.jobs.Savepoints()
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	if sps == nil {
+		sps = []jobs.SavepointInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"savepoints": sps})
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) (*sinks.Dashboard, bool) {

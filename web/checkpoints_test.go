@@ -1,0 +1,134 @@
+package web
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const ckptJob = `name: cp
+source:
+  stream: cp-in
+  shards: 2
+  event_time: "r => r.ts"
+operators:
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 10s
+      aggregate:
+        views: count
+sinks:
+  - {id: board, dashboard: {title: Views}}
+checkpoint: {every: 200ms}
+`
+
+func apiCall(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// TestCheckpointsAndSavepointsAPI walks the checkpoint history, a
+// savepoint, a stop with a savepoint and a start from it, and the errors
+// of each.
+func TestCheckpointsAndSavepointsAPI(t *testing.T) {
+	ts, _ := jobsServer(t)
+	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs", ckptJob); code != 201 {
+		t.Fatalf("submit: %d %v", code, m)
+	}
+	put := `{"records":[{"key":"a","json":{"page":"/","ts":1700000000000}},{"key":"b","json":{"page":"/x","ts":1700000001000}}]}`
+	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/streams/cp-in/records", put); code != 200 {
+		t.Fatalf("put: %d %v", code, m)
+	}
+	var cps []any
+	deadline := time.Now().Add(20 * time.Second)
+	for len(cps) < 2 && time.Now().Before(deadline) {
+		code, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp/checkpoints", "")
+		if code != 200 {
+			t.Fatalf("checkpoints: %d %v", code, m)
+		}
+		cps, _ = m["checkpoints"].([]any)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(cps) < 2 {
+		t.Fatalf("no checkpoints after 20 s: %v", cps)
+	}
+	first := cps[0].(map[string]any)
+	for _, f := range []string{"epoch", "time", "duration_ms", "held_ms", "size_bytes", "status"} {
+		if _, ok := first[f]; !ok {
+			t.Errorf("checkpoint lacks %q: %v", f, first)
+		}
+	}
+	if first["status"] != "complete" {
+		t.Errorf("status %v", first["status"])
+	}
+	// The job's own info carries the history too (the UI shows it).
+	if _, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp", ""); m["checkpoints"] == nil {
+		t.Errorf("job info has no checkpoints: %v", m)
+	}
+
+	code, sp := apiCall(t, "POST", ts.URL+"/api/v1/jobs/cp/savepoints", "")
+	if code != 201 || sp["name"] == nil || sp["epoch"] == nil {
+		t.Fatalf("savepoint: %d %v", code, sp)
+	}
+	code, m := apiCall(t, "DELETE", ts.URL+"/api/v1/jobs/cp?savepoint=true", "")
+	if code != 200 {
+		t.Fatalf("stop with savepoint: %d %v", code, m)
+	}
+	stopSP, _ := m["savepoint"].(map[string]any)
+	job, _ := m["job"].(map[string]any)
+	if stopSP == nil || job["state"] != "stopped" {
+		t.Fatalf("stop with savepoint answered %v", m)
+	}
+	name := stopSP["name"].(string)
+	if code, m := apiCall(t, "GET", ts.URL+"/api/v1/savepoints", ""); code != 200 || len(m["savepoints"].([]any)) != 2 {
+		t.Fatalf("list savepoints: %d %v", code, m)
+	}
+	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs/cp/savepoints", ""); code != 409 {
+		t.Fatalf("savepoint of a stopped job: %d %v, want 409", code, m)
+	}
+	if code, m := apiCall(t, "DELETE", ts.URL+"/api/v1/jobs/cp?savepoint=maybe", ""); code != 400 {
+		t.Fatalf("savepoint=maybe: %d %v, want 400", code, m)
+	}
+
+	// A changed file whose window has another id cannot use the state.
+	renamed := strings.Replace(ckptJob, "id: per-page", "id: per-path", 1)
+	code, m = apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint="+name, renamed)
+	if code != 409 || !strings.Contains(m["error"].(map[string]any)["message"].(string), `"per-page"`) {
+		t.Fatalf("incompatible savepoint: %d %v, want 409 naming per-page", code, m)
+	}
+	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint=nope-1", ckptJob); code != 404 {
+		t.Fatalf("unknown savepoint: %d %v, want 404", code, m)
+	}
+	// A compatible change (a new sink) starts from the savepoint.
+	changed := ckptJob + "# changed\n"
+	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint="+name, changed); code != 201 {
+		t.Fatalf("start from savepoint: %d %v", code, m)
+	}
+	// The restored job continues from the savepoint's epoch.
+	deadline = time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		_, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp/checkpoints", "")
+		cps, _ := m["checkpoints"].([]any)
+		if len(cps) > 0 {
+			last := cps[len(cps)-1].(map[string]any)
+			if last["epoch"].(float64) > stopSP["epoch"].(float64) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the job started from the savepoint took no later checkpoint")
+}
