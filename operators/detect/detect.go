@@ -3,6 +3,15 @@
 // model (operators/anomaly Detector) per key. Each input record comes out
 // with its anomaly verdict added; `runnel detect` runs the same operator
 // over a CSV.
+//
+// # State
+//
+// The models live in memory. Given a key space (operators.Stateful
+// OpenState, when the job checkpoints) the operator loads the models
+// stored there, and at each SnapshotState writes the models of the keys
+// scored since the last one, in one batch: key 'k' followed by the record
+// key's bytes, value the model's MarshalBinary. Models are never removed.
+// A restored operator scores exactly as one that never stopped.
 package detect
 
 import (
@@ -15,6 +24,7 @@ import (
 
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Output fields added to each scored record.
@@ -52,10 +62,22 @@ func (c *Config) Validate() error {
 
 // Operator scores records per key. It is not safe for concurrent use; the
 // runtime gives each task its own instance and routes a key to one task.
+// It implements operators.Operator and operators.Stateful.
 type Operator struct {
 	cfg     Config
-	models  map[string]anomaly.Detector
+	models  map[string]*model
 	skipped int64
+	space   *state.Space // set by OpenState
+	changed []*model     // models scored since the last SnapshotState
+}
+
+var _ operators.Stateful = (*Operator)(nil)
+
+// model is one key's detector.
+type model struct {
+	key     string
+	d       anomaly.Detector
+	changed bool // in Operator.changed
 }
 
 // New makes a detect operator.
@@ -64,7 +86,7 @@ func New(cfg Config) (*Operator, error) {
 		return nil, err
 	}
 	cfg.Anomaly.Fields = cfg.Fields
-	return &Operator{cfg: cfg, models: map[string]anomaly.Detector{}}, nil
+	return &Operator{cfg: cfg, models: map[string]*model{}}, nil
 }
 
 // Skipped counts records without the numeric fields (passed through
@@ -102,15 +124,20 @@ func (o *Operator) Process(ctx context.Context, in *operators.Batch, out operato
 
 // Score scores one point of a key's series.
 func (o *Operator) Score(key string, ts time.Time, vals []float64) (anomaly.Result, error) {
-	d := o.models[key]
-	if d == nil {
-		var err error
-		if d, err = anomaly.New(o.cfg.Anomaly); err != nil {
+	m := o.models[key]
+	if m == nil {
+		d, err := anomaly.New(o.cfg.Anomaly)
+		if err != nil {
 			return anomaly.Result{}, fmt.Errorf("detect %s: %w", o.cfg.ID, err)
 		}
-		o.models[key] = d
+		m = &model{key: key, d: d}
+		o.models[key] = m
 	}
-	return d.Score(ts, vals), nil
+	if !m.changed && o.space != nil {
+		m.changed = true
+		o.changed = append(o.changed, m)
+	}
+	return m.d.Score(ts, vals), nil
 }
 
 func (o *Operator) extract(m map[string]any, vals []float64) bool {
@@ -186,8 +213,8 @@ func (o *Operator) Close() error {
 // MarshalModels serialises every key's model (for checkpoints).
 func (o *Operator) MarshalModels() (map[string][]byte, error) {
 	out := make(map[string][]byte, len(o.models))
-	for k, d := range o.models {
-		b, err := d.MarshalBinary()
+	for k, m := range o.models {
+		b, err := m.d.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("detect %s: snapshot key %q: %w", o.cfg.ID, k, err)
 		}
@@ -203,7 +230,58 @@ func (o *Operator) RestoreModels(saved map[string][]byte) error {
 		if err != nil {
 			return fmt.Errorf("detect %s: restore key %q: %w", o.cfg.ID, k, err)
 		}
-		o.models[k] = d
+		o.models[k] = &model{key: k, d: d}
 	}
+	return nil
+}
+
+// modelKey is a model's key in the space: 'k' and the record key.
+func modelKey(key string) []byte { return append([]byte{'k'}, key...) }
+
+// OpenState implements operators.Stateful: it loads the models stored in
+// sp, and from now on SnapshotState writes the changed ones there. It must
+// be called before the first record.
+func (o *Operator) OpenState(sp *state.Space) error {
+	if len(o.models) > 0 {
+		return fmt.Errorf("detect %s: open state: the operator already holds %d models", o.cfg.ID, len(o.models))
+	}
+	err := sp.Scan([]byte{'k'}, func(k, v []byte) error {
+		d, err := anomaly.Restore(o.cfg.Anomaly, v)
+		if err != nil {
+			return fmt.Errorf("restore key %q: %w", k[1:], err)
+		}
+		key := string(k[1:])
+		o.models[key] = &model{key: key, d: d}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("detect %s: open state: %w", o.cfg.ID, err)
+	}
+	o.space = sp
+	return nil
+}
+
+// SnapshotState implements operators.Stateful: it writes the models of the
+// keys scored since the last snapshot, in one batch.
+func (o *Operator) SnapshotState() error {
+	if o.space == nil {
+		return fmt.Errorf("detect %s: snapshot state: OpenState was not called", o.cfg.ID)
+	}
+	b := o.space.NewBatch()
+	for _, m := range o.changed {
+		v, err := m.d.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("detect %s: snapshot key %q: %w", o.cfg.ID, m.key, err)
+		}
+		b.Set(modelKey(m.key), v)
+	}
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("detect %s: snapshot state: %w", o.cfg.ID, err)
+	}
+	for _, m := range o.changed {
+		m.changed = false
+	}
+	clear(o.changed)
+	o.changed = o.changed[:0]
 	return nil
 }
