@@ -18,9 +18,14 @@ const jobsHelp = `Usage: runnel jobs <subcommand> [flags]
 
 Subcommands:
   submit FILE     submit a job file (YAML or JSON); prints the job id, or every problem with its line
+                  (--from-savepoint NAME starts it from a savepoint)
   list            list jobs with their state
   get ID          show a job: state, watermark, per-operator counters (--json for raw)
-  stop ID         stop a job (it stays stopped across server restarts)
+  stop ID         stop a job at a last checkpoint (it stays stopped across server restarts;
+                  --savepoint keeps that checkpoint as a savepoint and prints its name)
+  checkpoints ID  a job's checkpoint history
+  savepoint ID    take a savepoint of a running job; prints its name
+  savepoints      list the server's savepoints
 
 Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
 
@@ -41,6 +46,12 @@ func runJobs(args []string) error {
 		return jobsGet(args[1:])
 	case "stop":
 		return jobsStop(args[1:])
+	case "checkpoints":
+		return jobsCheckpoints(args[1:])
+	case "savepoint":
+		return jobsSavepoint(args[1:])
+	case "savepoints":
+		return jobsSavepoints(args[1:])
 	}
 	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, args[0], jobsHelp)
 }
@@ -48,6 +59,7 @@ func runJobs(args []string) error {
 func jobsSubmit(args []string) error {
 	fs := newFlags("jobs submit", "jobs submit FILE", "Submits a job file to the server, which validates it, starts it and keeps it across restarts.")
 	server := addServerFlag(fs)
+	from := fs.String("from-savepoint", "", "start the job from this savepoint (see `runnel jobs savepoints`)")
 	pos, err := parseInterspersed(fs, args, 1, "FILE")
 	if err != nil {
 		return err
@@ -59,7 +71,11 @@ func jobsSubmit(args []string) error {
 	var out struct {
 		ID string `json:"id"`
 	}
-	if err := newClient(*server).doRaw("POST", "/api/v1/jobs", "application/yaml", src, &out); err != nil {
+	path := "/api/v1/jobs"
+	if *from != "" {
+		path += "?savepoint=" + url.QueryEscape(*from)
+	}
+	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	fmt.Println(out.ID)
@@ -143,15 +159,111 @@ func jobsGet(args []string) error {
 }
 
 func jobsStop(args []string) error {
-	fs := newFlags("jobs stop", "jobs stop ID", "Stops a job: its sources stop, what is in flight drains, its sinks flush.")
+	fs := newFlags("jobs stop", "jobs stop ID [--savepoint]", "Stops a job: its sources stop at a last checkpoint, which the sinks commit, and the rest drains.")
+	server := addServerFlag(fs)
+	savepoint := fs.Bool("savepoint", false, "keep the last checkpoint as a savepoint and print its name")
+	pos, err := parseInterspersed(fs, args, 1, "ID")
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/jobs/" + url.PathEscape(pos[0])
+	if *savepoint {
+		var out struct {
+			Savepoint savepointInfo `json:"savepoint"`
+		}
+		if err := newClient(*server).do("DELETE", path+"?savepoint=true", nil, &out); err != nil {
+			return err
+		}
+		fmt.Printf("stopped job %s at savepoint %s\n", strings.TrimSpace(pos[0]), out.Savepoint.Name)
+		return nil
+	}
+	if err := newClient(*server).do("DELETE", path, nil, nil); err != nil {
+		return err
+	}
+	fmt.Printf("stopped job %s\n", strings.TrimSpace(pos[0]))
+	return nil
+}
+
+type savepointInfo struct {
+	Name  string `json:"name"`
+	Job   string `json:"job"`
+	Epoch uint64 `json:"epoch"`
+	Time  string `json:"time"`
+	Size  int64  `json:"size_bytes"`
+}
+
+func jobsCheckpoints(args []string) error {
+	fs := newFlags("jobs checkpoints", "jobs checkpoints ID", "Shows a job's checkpoints, oldest first: epoch, time, duration, how long sources were held, size, status.")
 	server := addServerFlag(fs)
 	pos, err := parseInterspersed(fs, args, 1, "ID")
 	if err != nil {
 		return err
 	}
-	if err := newClient(*server).do("DELETE", "/api/v1/jobs/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+	var out struct {
+		Checkpoints []struct {
+			Epoch      uint64   `json:"epoch"`
+			Time       string   `json:"time"`
+			DurationMS float64  `json:"duration_ms"`
+			HeldMS     *float64 `json:"held_ms"`
+			Size       int64    `json:"size_bytes"`
+			Status     string   `json:"status"`
+			Savepoint  string   `json:"savepoint"`
+			Error      string   `json:"error"`
+		} `json:"checkpoints"`
+	}
+	if err := newClient(*server).do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/checkpoints", nil, &out); err != nil {
 		return err
 	}
-	fmt.Printf("stopped job %s\n", strings.TrimSpace(pos[0]))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EPOCH\tTIME\tDURATION\tHELD\tSIZE\tSTATUS")
+	for _, c := range out.Checkpoints {
+		held := "-"
+		if c.HeldMS != nil {
+			held = fmt.Sprintf("%.1fms", *c.HeldMS)
+		}
+		status := c.Status
+		if c.Savepoint != "" {
+			status += " (savepoint " + c.Savepoint + ")"
+		}
+		if c.Error != "" {
+			status += ": " + c.Error
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.1fms\t%s\t%d\t%s\n", c.Epoch, c.Time, c.DurationMS, held, c.Size, status)
+	}
+	return tw.Flush()
+}
+
+func jobsSavepoint(args []string) error {
+	fs := newFlags("jobs savepoint", "jobs savepoint ID", "Takes a savepoint of a running job (it keeps running) and prints its name.")
+	server := addServerFlag(fs)
+	pos, err := parseInterspersed(fs, args, 1, "ID")
+	if err != nil {
+		return err
+	}
+	var sp savepointInfo
+	if err := newClient(*server).do("POST", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/savepoints", nil, &sp); err != nil {
+		return err
+	}
+	fmt.Println(sp.Name)
 	return nil
+}
+
+func jobsSavepoints(args []string) error {
+	fs := newFlags("jobs savepoints", "jobs savepoints", "Lists the server's savepoints, newest first.")
+	server := addServerFlag(fs)
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	var out struct {
+		Savepoints []savepointInfo `json:"savepoints"`
+	}
+	if err := newClient(*server).do("GET", "/api/v1/savepoints", nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tJOB\tEPOCH\tTIME\tSIZE")
+	for _, s := range out.Savepoints {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", s.Name, s.Job, s.Epoch, s.Time, s.Size)
+	}
+	return tw.Flush()
 }
