@@ -44,6 +44,9 @@ type BenchConfig struct {
 	// calls (default 64): with durable acks, throughput comes from
 	// concurrent calls sharing a group commit.
 	PutRecordClients int
+	// ServerCPUProfile, when set, is where the Runnel server process writes
+	// a CPU profile of its whole run.
+	ServerCPUProfile string
 }
 
 func (c *BenchConfig) setDefaults() {
@@ -153,7 +156,9 @@ func benchClient(url string, hc *http.Client) *sdk.Client {
 }
 
 // runPhase has every client call fn in a loop for d; fn returns how many
-// records it put. srv, when not nil, is the server whose CPU time is
+// records it put. Calls in flight at the end run to completion and count,
+// so that no request is cut off (a cancelled request costs the server CPU
+// but puts nothing). srv, when not nil, is the server whose CPU time is
 // measured too.
 func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duration, fn func(ctx context.Context, i int) (int, error)) (PhaseReport, error) {
 	var scpu0 time.Duration
@@ -163,24 +168,23 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 			return PhaseReport{}, err
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, d)
+	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var n atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
 	cpu0, t0 := processCPU(), time.Now()
+	end := t0.Add(d)
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for pctx.Err() == nil {
+			for pctx.Err() == nil && time.Now().Before(end) {
 				k, err := fn(pctx, i)
 				if err != nil {
-					if pctx.Err() == nil {
-						once.Do(func() { firstErr = err })
-						cancel()
-					}
+					once.Do(func() { firstErr = err })
+					cancel()
 					return
 				}
 				n.Add(int64(k))
@@ -300,7 +304,7 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	srv, err := startBenchServer(ctx, benchServerSpec{Dir: dir})
+	srv, err := startBenchServer(ctx, benchServerSpec{Dir: dir, CPUProfile: cfg.ServerCPUProfile})
 	if err != nil {
 		return rep, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type benchServerSpec struct {
 	// handler over a durable store in Dir.
 	Discard bool
 	Dir     string
+	// CPUProfile, when set, is where the server writes a CPU profile of
+	// its whole run.
+	CPUProfile string
 }
 
 // BenchServerMain makes this process a benchmark server and exits when
@@ -61,6 +65,17 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 	var spec benchServerSpec
 	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
 		return fmt.Errorf("read %s: %w", benchServerEnv, err)
+	}
+	if spec.CPUProfile != "" {
+		f, err := os.Create(spec.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var h http.Handler
 	var store *streams.Store

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+var serverProfile = flag.String("serverprofile", "", "BenchmarkIngest: write the Runnel server process's CPU profile here")
+
 // BenchmarkIngest runs BenchIngest (`go test -bench Ingest -benchtime 1x`)
 // with 3 s phases (1 s with -short); `runnel bench ingest --api kinesis`
 // runs the same with the default 5 s phases.
@@ -25,7 +28,7 @@ func BenchmarkIngest(b *testing.B) {
 		phase = time.Second
 	}
 	for i := 0; i < b.N; i++ {
-		rep, err := BenchIngest(context.Background(), BenchConfig{Phase: phase, LatencySamples: 200})
+		rep, err := BenchIngest(context.Background(), BenchConfig{Phase: phase, LatencySamples: 200, ServerCPUProfile: *serverProfile})
 		if err != nil {
 			b.Fatal(err)
 		}
