@@ -8,9 +8,14 @@ import (
 	"github.com/runnel-dev/runnel/state"
 )
 
-// DefaultStateCacheEntries is the cache bound of an operator with durable
-// state when Config.StateCacheEntries is 0.
-const DefaultStateCacheEntries = 1 << 18
+// Defaults of an operator with durable state, for Config fields left 0.
+const (
+	// DefaultStateCacheEntries bounds the cache (Config.StateCacheEntries).
+	DefaultStateCacheEntries = 1 << 18
+	// DefaultStateDirtyEntries bounds the changes SnapshotState writes
+	// (Config.StateDirtyEntries).
+	DefaultStateDirtyEntries = 1 << 15
+)
 
 // cachedStore is the Store of an operator with durable state: a write-back
 // cache of whole keys in front of a state.Space laid out like
@@ -20,16 +25,22 @@ const DefaultStateCacheEntries = 1 << 18
 // cache is the truth (Get, Put, Delete and Windows touch only memory; what
 // Pebble holds for it may be older); a key not cached has its windows in
 // Pebble, or none. So per record the store costs a few map operations, like
-// memStore. Pebble is written in two cases only: when the cache holds more
-// than max entries (windows plus one per key), keys are evicted — their
-// changes written in one batch — and at flush (SnapshotState), which writes
-// every changed window and removes every deleted one.
+// memStore. Pebble is written in three cases only, each time in one batch:
+// when the cache holds more than max entries (windows plus one per key),
+// keys are evicted with their changes; when more than maxDirty windows
+// (or deletions) are not yet written, all changes are written ahead of the
+// checkpoint, so the flush at the barrier stays short; and at flush
+// (SnapshotState), which writes every changed window and removes every
+// deleted one.
 //
 // Like pebbleStore, a failing Pebble read or write, or state the codec
 // cannot decode, panics with an error saying what was being done.
 type cachedStore struct {
-	ps  *pebbleStore // key layout, reads and decoding
-	max int
+	ps       *pebbleStore // key layout, reads and decoding
+	max      int
+	maxDirty int
+	ndirty   int    // dirty entries plus deletions not yet written
+	kbuf     []byte // scratch for Pebble keys (batches copy them)
 
 	keys  map[string]*keyCache
 	last  *keyCache // the key used last (a record's Get and Put go to one key)
@@ -72,11 +83,14 @@ type storeCounts struct {
 // openCachedStore opens the store over space. counts are the ones recorded
 // with the last flush; nil means none were recorded, and the space is
 // scanned to count them (state written by a pebbleStore).
-func openCachedStore(space *state.Space, codec Codec, max int, counts *storeCounts) (*cachedStore, error) {
+func openCachedStore(space *state.Space, codec Codec, max, maxDirty int, counts *storeCounts) (*cachedStore, error) {
 	if max <= 0 {
 		max = DefaultStateCacheEntries
 	}
-	c := &cachedStore{ps: &pebbleStore{space: space, codec: codec}, max: max, keys: map[string]*keyCache{}}
+	if maxDirty <= 0 {
+		maxDirty = DefaultStateDirtyEntries
+	}
+	c := &cachedStore{ps: &pebbleStore{space: space, codec: codec}, max: max, maxDirty: maxDirty, keys: map[string]*keyCache{}}
 	if counts == nil {
 		counts = &storeCounts{}
 		last := ""
@@ -106,7 +120,12 @@ func (c *cachedStore) counts() storeCounts {
 }
 
 // keyOf returns key's cache, loading it from Pebble if it is not cached.
+// Every operation starts here, before it changes anything: the place to
+// write changes ahead of the checkpoint.
 func (c *cachedStore) keyOf(key string) *keyCache {
+	if c.ndirty > c.maxDirty {
+		c.writeBehind()
+	}
 	if kc := c.last; kc != nil && kc.key == key {
 		return kc
 	}
@@ -160,7 +179,10 @@ func (c *cachedStore) state(e *cacheEntry) *State {
 }
 
 func (c *cachedStore) touch(kc *keyCache, e *cacheEntry) {
-	e.dirty = true
+	if !e.dirty {
+		e.dirty = true
+		c.ndirty++
+	}
 	if !kc.dirty {
 		kc.dirty = true
 		c.dirty = append(c.dirty, kc)
@@ -206,8 +228,12 @@ func (c *cachedStore) Delete(key string, w Window) {
 	c.idx.remove(key, w)
 	c.n--
 	c.size--
+	if e.dirty {
+		c.ndirty--
+	}
 	if e.persisted {
 		kc.deleted = append(kc.deleted, w)
+		c.ndirty++
 		if !kc.dirty {
 			kc.dirty = true
 			c.dirty = append(c.dirty, kc)
@@ -259,9 +285,12 @@ func (c *cachedStore) Len() int { return c.n }
 func (c *cachedStore) flushKey(kc *keyCache, b *state.Batch) error {
 	// Deletions first: a window deleted and made again is then set.
 	for _, w := range kc.deleted {
-		b.Delete(windowKey(kc.key, w))
-		b.Delete(endKey(kc.key, w))
+		c.kbuf = appendWindowKey(c.kbuf[:0], kc.key, w)
+		b.Delete(c.kbuf)
+		c.kbuf = appendEndKey(c.kbuf[:0], kc.key, w)
+		b.Delete(c.kbuf)
 	}
+	c.ndirty -= len(kc.deleted)
 	kc.deleted = nil
 	for w, e := range kc.wins {
 		if !e.dirty {
@@ -271,12 +300,15 @@ func (c *cachedStore) flushKey(kc *keyCache, b *state.Batch) error {
 		if err != nil {
 			return fmt.Errorf("encode state of %q %v: %w", kc.key, w, err)
 		}
-		b.Set(windowKey(kc.key, w), v)
+		c.kbuf = appendWindowKey(c.kbuf[:0], kc.key, w)
+		b.Set(c.kbuf, v)
 		if !e.persisted {
-			b.Set(endKey(kc.key, w), nil)
+			c.kbuf = appendEndKey(c.kbuf[:0], kc.key, w)
+			b.Set(c.kbuf, nil)
 			e.persisted = true
 		}
 		e.dirty = false
+		c.ndirty--
 	}
 	kc.dirty = false
 	if in := len(kc.wins) > 0; in != kc.inPebble {
@@ -304,6 +336,17 @@ func (c *cachedStore) flush(b *state.Batch) error {
 	clear(c.dirty)
 	c.dirty = c.dirty[:0]
 	return nil
+}
+
+// writeBehind writes every change in one batch, between checkpoints.
+func (c *cachedStore) writeBehind() {
+	b := c.ps.space.NewBatch()
+	if err := c.flush(b); err != nil {
+		c.ps.fail("write changes", err)
+	}
+	if err := b.Commit(); err != nil {
+		c.ps.fail("write changes", err)
+	}
 }
 
 // evict brings the cache back to 7/8 of max once it holds more than max,

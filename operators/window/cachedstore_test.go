@@ -39,8 +39,8 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		space := newTestSpace(t, db, "0")
-		bound := 1 + rng.IntN(12)
-		cs, err := openCachedStore(space, testCodec{}, bound, nil)
+		bound, maxDirty := 1+rng.IntN(12), 1+rng.IntN(16)
+		cs, err := openCachedStore(space, testCodec{}, bound, maxDirty, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,6 +89,9 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 				if err := cs.flush(b); err != nil {
 					t.Fatal(err)
 				}
+				if cs.ndirty != 0 {
+					t.Fatalf("seed %d op %d: %d dirty entries after a flush", seed, op, cs.ndirty)
+				}
 				b.Set(metaKey, encodeMeta(opMeta{counts: cs.counts()}))
 				if err := b.Commit(); err != nil {
 					t.Fatal(err)
@@ -126,13 +129,16 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 					}
 					counts = &m.counts
 				}
-				if cs, err = openCachedStore(space, testCodec{}, bound, counts); err != nil {
+				if cs, err = openCachedStore(space, testCodec{}, bound, maxDirty, counts); err != nil {
 					t.Fatal(err)
 				}
 				ms = copyStore(checkpointed)
 			}
 			if cs.Len() != ms.Len() {
 				t.Fatalf("seed %d op %d: Len %d, want %d", seed, op, cs.Len(), ms.Len())
+			}
+			if cs.ndirty < 0 || cs.ndirty > maxDirty+1 {
+				t.Fatalf("seed %d op %d: %d dirty entries, bound %d", seed, op, cs.ndirty, maxDirty)
 			}
 			if cs.size > bound && len(cs.keys) > 1 {
 				t.Fatalf("seed %d op %d: cache holds %d entries over %d keys, bound %d", seed, op, cs.size, len(cs.keys), bound)

@@ -53,8 +53,9 @@ func decodeMeta(b []byte) (opMeta, error) {
 }
 
 // OpenState implements operators.Stateful: from now on the operator keeps
-// its windows in sp behind a write-back cache of Config.StateCacheEntries,
-// and resumes from what sp holds — the windows and the watermark recorded
+// its windows in sp behind a write-back cache of Config.StateCacheEntries
+// (writing changes ahead of the checkpoint once more than
+// Config.StateDirtyEntries are pending), and resumes from what sp holds — the windows and the watermark recorded
 // by the last SnapshotState of the checkpoint the job restored — so a
 // window that fired before that checkpoint does not fire again. The
 // counters (Stats) are not stored and restart at 0. It must be called
@@ -75,7 +76,7 @@ func (op *Operator) OpenState(sp *state.Space) error {
 		}
 		op.wm, counts = m.wm, &m.counts
 	}
-	cs, err := openCachedStore(sp, stateCodec{op.aggs}, op.cfg.StateCacheEntries, counts)
+	cs, err := openCachedStore(sp, stateCodec{op.aggs}, op.cfg.StateCacheEntries, op.cfg.StateDirtyEntries, counts)
 	if err != nil {
 		return fmt.Errorf("window %q: open state: %w", op.cfg.ID, err)
 	}

@@ -243,9 +243,12 @@ func TestCheckpointCrashEquivalence(t *testing.T) {
 		if rng.IntN(3) > 0 {
 			cfg.StateCacheEntries = 1 + rng.IntN(20)
 		}
+		if rng.IntN(2) == 0 {
+			cfg.StateDirtyEntries = 1 + rng.IntN(10)
+		}
 		nInst := 1 + rng.IntN(3)
 		unsynced := seed%2 == 1
-		t.Run(fmt.Sprintf("seed=%d/%s/cache=%d/unsynced=%v", seed, cfg.Kind, cfg.StateCacheEntries, unsynced), func(t *testing.T) {
+		t.Run(fmt.Sprintf("seed=%d/%s/cache=%d/dirty=%d/unsynced=%v", seed, cfg.Kind, cfg.StateCacheEntries, cfg.StateDirtyEntries, unsynced), func(t *testing.T) {
 			comp, err := Compile(cfg)
 			if err != nil {
 				t.Fatal(err)

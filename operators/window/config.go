@@ -63,6 +63,13 @@ type Config struct {
 	// with durable state (OpenState) keeps in memory; the rest is in
 	// Pebble. 0 means DefaultStateCacheEntries.
 	StateCacheEntries int
+	// StateDirtyEntries bounds the changed windows (and deletions) such an
+	// operator holds unwritten: past it, it writes them all to Pebble
+	// during processing, so SnapshotState (which pauses the job) has at
+	// most this many to write. A key set that changes faster than that
+	// between checkpoints is then written more than once per checkpoint.
+	// 0 means DefaultStateDirtyEntries.
+	StateDirtyEntries int
 }
 
 // Validate checks the window's shape; aggregates are checked by Compile.
@@ -90,8 +97,8 @@ func (c Config) Validate() error {
 	if c.AllowedLateness < 0 {
 		errs = append(errs, fmt.Errorf("window %q: allowed_lateness must be >= 0", c.ID))
 	}
-	if c.StateCacheEntries < 0 {
-		errs = append(errs, fmt.Errorf("window %q: state cache entries must be >= 0, got %d", c.ID, c.StateCacheEntries))
+	if c.StateCacheEntries < 0 || c.StateDirtyEntries < 0 {
+		errs = append(errs, fmt.Errorf("window %q: state cache and dirty entries must be >= 0, got %d and %d", c.ID, c.StateCacheEntries, c.StateDirtyEntries))
 	}
 	if c.KeyJS != "" && c.KeyFunc != nil {
 		errs = append(errs, fmt.Errorf("window %q: set KeyJS or KeyFunc, not both", c.ID))

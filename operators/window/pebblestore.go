@@ -89,12 +89,20 @@ func readKey(b []byte) (string, []byte, error) {
 }
 
 func windowKey(key string, w Window) []byte {
-	b := appendKey([]byte{familyWindow}, key)
+	return appendWindowKey(make([]byte, 0, 1+len(key)+2+16), key, w)
+}
+
+func appendWindowKey(b []byte, key string, w Window) []byte {
+	b = appendKey(append(b, familyWindow), key)
 	return appendTime(appendTime(b, w.Start), w.End)
 }
 
 func endKey(key string, w Window) []byte {
-	b := appendTime([]byte{familyEnd}, w.End)
+	return appendEndKey(make([]byte, 0, 1+len(key)+2+16), key, w)
+}
+
+func appendEndKey(b []byte, key string, w Window) []byte {
+	b = appendTime(append(b, familyEnd), w.End)
 	return appendTime(appendKey(b, key), w.Start)
 }
 
