@@ -123,7 +123,7 @@ func compatible(snap *runtime.Snapshot, spec *Spec) error {
 func (m *Manager) stateDir(id string) string { return filepath.Join(m.dir, id, "state") }
 
 func (m *Manager) stateOptions() state.Options {
-	return state.Options{Logger: m.log, Retain: m.retain}
+	return state.Options{Logger: m.log, Retain: m.retain, Failpoint: m.failpoint}
 }
 
 // openState opens a job's store: restored from its latest checkpoint if it

@@ -27,6 +27,7 @@ type Manager struct {
 	dir        string
 	savepoints string
 	retain     int
+	failpoint  func(string) error
 	log        *slog.Logger
 	options    runtime.Options
 
@@ -68,9 +69,12 @@ type ManagerConfig struct {
 	// next to Dir.
 	SavepointDir string
 	// Retain is how many complete checkpoints each job keeps (default 3).
-	Retain  int
-	Logger  *slog.Logger
-	Options runtime.Options
+	Retain int
+	// Failpoint, if set, is called at every step of every checkpoint
+	// (the state store's steps and the runtime's). Crash tests only.
+	Failpoint func(step string) error
+	Logger    *slog.Logger
+	Options   runtime.Options
 }
 
 // Sentinel errors of the manager.
@@ -83,7 +87,10 @@ var (
 // NewManager loads persisted jobs and starts those that were running.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m := &Manager{store: cfg.Store, dir: cfg.Dir, savepoints: cfg.SavepointDir, retain: cfg.Retain,
-		log: cfg.Logger, options: cfg.Options}
+		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint}
+	if m.options.Failpoint == nil {
+		m.options.Failpoint = cfg.Failpoint
+	}
 	if m.savepoints == "" {
 		m.savepoints = filepath.Join(filepath.Dir(filepath.Clean(cfg.Dir)), "savepoints")
 	}

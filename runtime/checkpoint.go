@@ -76,6 +76,26 @@ var (
 	ErrNotRunning = errors.New("runtime: the job's sources are done; no checkpoint can be taken")
 )
 
+// Checkpoint steps passed to Options.Failpoint (the state store's own
+// steps come between CheckpointAligned and CheckpointBeforeCommit).
+const (
+	// CheckpointAligned: every task passed the barrier, every sink staged
+	// its rows; the store is not yet checkpointed.
+	CheckpointAligned = "aligned"
+	// CheckpointBeforeCommit: the checkpoint is durable, the sources run
+	// again, the sinks have not committed.
+	CheckpointBeforeCommit = "before-commit"
+	// CheckpointAfterCommit: the sinks committed.
+	CheckpointAfterCommit = "after-commit"
+)
+
+func (j *Job) failpoint(step string) error {
+	if j.opts.Failpoint == nil {
+		return nil
+	}
+	return j.opts.Failpoint(step)
+}
+
 // errPause is the cause a checkpoint cancels shard reads with.
 var errPause = errors.New("runtime: checkpoint pause")
 
@@ -302,6 +322,9 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 		return fail(err)
 	}
 	aligned := time.Since(held)
+	if err := j.failpoint(CheckpointAligned); err != nil {
+		return fail(err)
+	}
 
 	snap := j.snapshot(epoch, o.Extra)
 	meta, err := json.Marshal(snap)
@@ -314,8 +337,14 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 	}
 	res := Checkpointed{Info: info, Snapshot: snap, Held: time.Since(held), Aligned: aligned}
 	release()
+	if err := j.failpoint(CheckpointBeforeCommit); err != nil {
+		return fail(err)
+	}
 	if err := j.sinkControl(ctx, epoch, true, wait); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
+	}
+	if err := j.failpoint(CheckpointAfterCommit); err != nil {
+		return fail(err)
 	}
 	res.Duration = time.Since(begin)
 	k.mu.Lock()

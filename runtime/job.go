@@ -39,6 +39,10 @@ type Options struct {
 	// Stateful operators and Transactional sinks get their key spaces in
 	// it. The caller owns it and closes it after the job ended.
 	State *state.DB
+	// Failpoint, if set, is called at the steps of a checkpoint the state
+	// store does not see (the Checkpoint* step constants); an error ends
+	// the checkpoint there. Tests only.
+	Failpoint func(step string) error
 	// Restore resumes the job from a checkpoint's snapshot: its positions
 	// (over Positions), watermarks and parallelism. State must hold the
 	// same checkpoint's contents (state.Restore).

@@ -73,7 +73,11 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 		}
 		log.Info("stopped")
 	}()
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log})
+	failpoint, err := failpointsFromEnv(log)
+	if err != nil {
+		return err
+	}
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log, Failpoint: failpoint})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// The job of the exactly-once crash test: event-time tumbling windows
+// over a 4-shard stream, results to a stream sink and a dashboard,
+// checkpoints every 300 ms.
+const crashJob = `name: exactly
+source:
+  stream: events
+  shards: 4
+  event_time: "r => r.ts"
+  watermark: 5s
+operators:
+  - id: per-key
+    window:
+      key: "r => r.k"
+      tumbling: 10s
+      aggregate:
+        n: count
+        total: sum(v)
+sinks:
+  - {id: out, input: per-key, stream: {name: results}}
+  - {id: board, input: per-key, dashboard: {title: Per key, rows: 100000}}
+checkpoint: {every: 300ms}
+`
+
+const crashBase = int64(1_700_000_000_000)
+
+type windowKey struct {
+	Key   string
+	Start int64
+}
+
+type windowVal struct{ N, Total int64 }
+
+// supervised is a server whose own deaths (failpoints) are noticed.
+type supervised struct {
+	*server
+	exited chan struct{}
+	env    []string
+}
+
+func (s *supervised) start() {
+	s.cmd = exec.Command(s.bin, "serve", "--data", s.data, "--addr", s.addr, "--log-level", "warn")
+	s.cmd.Env = append(os.Environ(), s.env...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	s.exited = exited
+	cmd := s.cmd
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-exited: // a failpoint can fire during a restore's first checkpoint
+			s.start()
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
+}
+
+func (s *supervised) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.exited
+}
+
+// TestCrashJobExactlyOnce produces 100,000 records into a 4-shard stream
+// while a job windows them; the server is SIGKILLed at random moments and
+// kills itself at checkpoint steps (RUNNEL_FAILPOINTS), at least 5 times
+// in all, and every restart resumes the job by itself. At the end the
+// result stream and the dashboard must each hold exactly the windows a
+// batch computation over the input stream gives: none missing, none
+// twice, none wrong.
+func TestCrashJobExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exactly-once crash test skipped in -short mode: it runs the real binary for about a minute")
+	}
+	bin := runnelBinary(t)
+	srv := &supervised{server: &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)},
+		env: []string{"RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01"}}
+	srv.start()
+	defer func() {
+		if t.Failed() {
+			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
+		}
+	}()
+	base := "http://" + srv.addr
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	}
+
+	// The producer: 100,000 records with event times 2 ms apart, in
+	// batches, each retried until acknowledged (a retry may duplicate a
+	// batch whose first outcome was unknown; the duplicates are input like
+	// any other record, within the 5 s watermark bound, never late).
+	const total = 100_000
+	const batch = 250
+	var produced atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewSource(1))
+		for i := 0; i < total; i += batch {
+			var recs []string
+			for k := i; k < min(i+batch, total); k++ {
+				key := fmt.Sprintf("k%02d", rng.Intn(20))
+				recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*2))
+			}
+			body := []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+			for {
+				resp, err := hc.Post(base+"/api/v1/streams/events/records", "application/json", bytes.NewReader(body))
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			produced.Add(batch)
+			time.Sleep(8 * time.Millisecond)
+		}
+	}()
+
+	// Kill at random moments until the producer is done, the test killed
+	// the server at least 3 times and the failpoints at least twice.
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	kills, selfKills := 0, 0
+	for producing := true; producing || kills < 3 || selfKills < 2; {
+		select {
+		case <-done:
+			producing = false
+			done = nil
+		case <-srv.exited:
+			selfKills++
+			srv.start()
+		case <-time.After(time.Duration(300+rng.Intn(2500)) * time.Millisecond):
+			srv.kill()
+			kills++
+			srv.start()
+		}
+	}
+	t.Logf("produced %d records; %d SIGKILLs by the test, %d by failpoints", produced.Load(), kills, selfKills)
+	if kills+selfKills < 5 {
+		t.Fatalf("only %d crashes", kills+selfKills)
+	}
+	// A last restart without failpoints; end records far ahead in event
+	// time on every shard let the watermark pass every window.
+	srv.kill()
+	srv.env = nil
+	srv.start()
+	var ends []string
+	for i := range 64 {
+		ends = append(ends, fmt.Sprintf(`{"key":"end-%d","json":{"k":"end","v":0,"ts":%d}}`, i, crashBase+int64(total)*2+3_600_000))
+	}
+	resp, err = hc.Post(base+"/api/v1/streams/events/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(ends, ",")+`]}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("put end records: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	// Wait until the dashboard holds as many windows as the input makes
+	// (and a little longer, to see any extra arrive), then stop the job
+	// cleanly and read both outputs.
+	want := expectedWindows(t, srv.data)
+	var board []map[string]any
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		board = dashboardRows(t, base)
+		if len(board) >= len(want) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	board = dashboardRows(t, base)
+	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/exactly", nil)
+	if resp, err := hc.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stop job: %v %v", err, resp)
+	}
+	srv.kill()
+
+	fromBoard := map[windowKey][]windowVal{}
+	for _, r := range board {
+		k := windowKey{r["key"].(string), int64(r["window_start"].(float64))}
+		fromBoard[k] = append(fromBoard[k], windowVal{int64(r["n"].(float64)), int64(r["total"].(float64))})
+	}
+	compareWindows(t, "dashboard", want, fromBoard)
+	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func dashboardRows(t *testing.T, base string) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/jobs/exactly/results?sink=board&format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rows []map[string]any
+	if resp.StatusCode == 200 {
+		json.NewDecoder(resp.Body).Decode(&rows)
+	}
+	return rows
+}
+
+// readStream returns every record of a stream from a stopped server's
+// data directory.
+func readStream(t *testing.T, data, name string) [][]byte {
+	t.Helper()
+	st, err := streams.Open(data, streams.Options{Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	info, err := st.DescribeStream(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, sh := range info.Shards {
+		var from uint64
+		for {
+			res, err := st.Read(name, sh.ID, from, streams.MaxReadRecords, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Records {
+				out = append(out, r.Data)
+			}
+			if len(res.Records) == 0 {
+				break
+			}
+			from = res.Next
+		}
+	}
+	return out
+}
+
+// expectedWindows is the batch computation over the input stream as it
+// is on disk (records a retry duplicated included). The server must be
+// stopped or the store opened read-only; it is called while the server
+// runs, so it reads a copy.
+func expectedWindows(t *testing.T, data string) map[windowKey]windowVal {
+	t.Helper()
+	cp := t.TempDir()
+	if out, err := exec.Command("cp", "-a", data+"/.", cp).CombinedOutput(); err != nil {
+		t.Fatalf("copy data: %v %s", err, out)
+	}
+	want := map[windowKey]windowVal{}
+	for _, d := range readStream(t, cp, "events") {
+		var r struct {
+			K  string `json:"k"`
+			V  int64  `json:"v"`
+			TS int64  `json:"ts"`
+		}
+		if err := json.Unmarshal(d, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.K == "end" {
+			continue
+		}
+		k := windowKey{r.K, r.TS / 10000 * 10000}
+		w := want[k]
+		want[k] = windowVal{w.N + 1, w.Total + r.V}
+	}
+	return want
+}
+
+func streamWindows(t *testing.T, data string) map[windowKey][]windowVal {
+	t.Helper()
+	got := map[windowKey][]windowVal{}
+	for _, d := range readStream(t, data, "results") {
+		var r struct {
+			Key   string `json:"key"`
+			Start any    `json:"window_start"`
+			N     int64  `json:"n"`
+			Total int64  `json:"total"`
+		}
+		if err := json.Unmarshal(d, &r); err != nil {
+			t.Fatalf("result record %s: %v", d, err)
+		}
+		var start int64
+		switch v := r.Start.(type) {
+		case float64:
+			start = int64(v)
+		case string:
+			ts, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				t.Fatalf("result record %s: window_start: %v", d, err)
+			}
+			start = ts.UnixMilli()
+		default:
+			t.Fatalf("result record %s: window_start is %T", d, v)
+		}
+		k := windowKey{r.Key, start}
+		got[k] = append(got[k], windowVal{r.N, r.Total})
+	}
+	return got
+}
+
+func compareWindows(t *testing.T, what string, want map[windowKey]windowVal, got map[windowKey][]windowVal) {
+	t.Helper()
+	missing, dup, wrong := 0, 0, 0
+	var examples []string
+	note := func(s string) {
+		if len(examples) < 8 {
+			examples = append(examples, s)
+		}
+	}
+	for k, w := range want {
+		g := got[k]
+		switch {
+		case len(g) == 0:
+			missing++
+			note(fmt.Sprintf("missing %v", k))
+		case len(g) > 1:
+			dup++
+			note(fmt.Sprintf("%v %d times: %v", k, len(g), g))
+		case g[0] != w:
+			wrong++
+			note(fmt.Sprintf("%v = %v, want %v", k, g[0], w))
+		}
+	}
+	extra := 0
+	for k := range got {
+		if _, ok := want[k]; !ok && k.Key != "end" {
+			extra++
+			note(fmt.Sprintf("unexpected window %v", k))
+		}
+	}
+	sort.Strings(examples)
+	t.Logf("%s: %d windows expected; %d missing, %d duplicated, %d wrong, %d unexpected", what, len(want), missing, dup, wrong, extra)
+	if missing+dup+wrong+extra > 0 {
+		t.Errorf("%s is not exactly once: %s", what, strings.Join(examples, "; "))
+	}
+}
