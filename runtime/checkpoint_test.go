@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -428,6 +429,90 @@ func TestCheckpointRestoreExactlyOnce(t *testing.T) {
 				j.Wait()
 				db.Close()
 			}
+			checkSums(t, out, shards)
+		})
+	}
+}
+
+var errInjected = errors.New("injected failure")
+
+// TestCheckpointFailpoints fails a checkpoint at each of its steps (the
+// runtime's and the state store's), crashes the job right there, fails
+// the restore at each of its steps once, and restores: the committed
+// output must still be every running sum exactly once.
+func TestCheckpointFailpoints(t *testing.T) {
+	steps := []string{CheckpointAligned, state.StepBeforeSnapshot, state.StepAfterSnapshot, state.StepBeforeManifest,
+		state.StepAfterManifest, state.StepBeforePrune, CheckpointBeforeCommit, CheckpointAfterCommit}
+	restoreSteps := []string{state.StepRestoreBeforeRewind, state.StepRestoreBeforeCopy, state.StepRestoreBeforeSwap, state.StepRestoreBeforeOpen}
+	for i, step := range steps {
+		t.Run(step, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(i), 11))
+			shards := makeShards(rng, 3, 300, 7)
+			f := newFeed(shards)
+			out := &outside{commits: map[uint64]bool{}}
+			dir := t.TempDir()
+			var armed atomic.Bool
+			fp := func(s string) error {
+				if s == step && armed.Load() {
+					return errInjected
+				}
+				return nil
+			}
+			db, err := state.Open(dir, state.Options{Failpoint: fp, Retain: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			opts := Options{Parallelism: 2, BatchSize: 16, State: db, Failpoint: fp}
+			j, err := Start(ctx, sumGraph(f, out), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.release(100)
+			waitRead(t, j, f, 100, nil)
+			if _, err := j.Checkpoint(ctx, CheckpointOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			f.release(200)
+			waitRead(t, j, f, 200, nil)
+			armed.Store(true)
+			_, err = j.Checkpoint(ctx, CheckpointOptions{})
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("checkpoint with failpoint %s: %v", step, err)
+			}
+			cancel() // crash right at the failed step
+			j.Wait()
+			db.Close()
+
+			// Each restore step fails once, then the restore goes through.
+			for _, rs := range restoreSteps {
+				_, _, _, err := state.Restore(dir, state.Latest, state.Options{Failpoint: func(s string) error {
+					if s == rs {
+						return errInjected
+					}
+					return nil
+				}})
+				if !errors.Is(err, errInjected) {
+					t.Fatalf("restore with failpoint %s: %v", rs, err)
+				}
+			}
+			db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := ParseSnapshot(meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err = Start(context.Background(), sumGraph(f, out), Options{Parallelism: 2, BatchSize: 16, State: db, Restore: snap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.end()
+			if err := j.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
 			checkSums(t, out, shards)
 		})
 	}
