@@ -79,6 +79,19 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		t.Errorf("job info has no checkpoints: %v", m)
 	}
 
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`runnel_job_checkpoint_epoch{job="cp"}`, `runnel_job_checkpoint_held_seconds{job="cp"}`,
+		`runnel_job_checkpoint_size_bytes{job="cp"}`, `runnel_job_checkpoint_age_seconds{job="cp"}`, `runnel_job_checkpoints_failed{job="cp"} 0`} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
 	code, sp := apiCall(t, "POST", ts.URL+"/api/v1/jobs/cp/savepoints", "")
 	if code != 201 || sp["name"] == nil || sp["epoch"] == nil {
 		t.Fatalf("savepoint: %d %v", code, sp)

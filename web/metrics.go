@@ -19,6 +19,8 @@ type collector struct {
 	shardBytes, shardRead, shardIteratorAge  *prometheus.Desc
 	opIn, opOut, opErrors, opSkipped, opLate *prometheus.Desc
 	jobWatermarkLag, jobRunning              *prometheus.Desc
+	ckptDuration, ckptHeld, ckptSize         *prometheus.Desc
+	ckptEpoch, ckptAge, ckptFailed           *prometheus.Desc
 }
 
 func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
@@ -39,11 +41,18 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		opLate:           prometheus.NewDesc("runnel_operator_late_records_total", "Records a window got after its allowed lateness.", op, nil),
 		jobWatermarkLag:  prometheus.NewDesc("runnel_job_watermark_lag_seconds", "Wall clock minus the job's event-time watermark.", []string{"job"}, nil),
 		jobRunning:       prometheus.NewDesc("runnel_job_running", "1 while the job runs.", []string{"job"}, nil),
+		ckptDuration:     prometheus.NewDesc("runnel_job_checkpoint_duration_seconds", "How long the job's last complete checkpoint took, barrier to commit.", []string{"job"}, nil),
+		ckptHeld:         prometheus.NewDesc("runnel_job_checkpoint_held_seconds", "How long the job's last checkpoint held its sources (the processing pause).", []string{"job"}, nil),
+		ckptSize:         prometheus.NewDesc("runnel_job_checkpoint_size_bytes", "Size of the job's last complete checkpoint.", []string{"job"}, nil),
+		ckptEpoch:        prometheus.NewDesc("runnel_job_checkpoint_epoch", "Epoch of the job's last complete checkpoint.", []string{"job"}, nil),
+		ckptAge:          prometheus.NewDesc("runnel_job_checkpoint_age_seconds", "Time since the job's last complete checkpoint: what a crash now would replay.", []string{"job"}, nil),
+		ckptFailed:       prometheus.NewDesc("runnel_job_checkpoints_failed", "Checkpoints of the job that failed since it started (the last 20 are listed by the API).", []string{"job"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning} {
+	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning,
+		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed} {
 		ch <- d
 	}
 }
@@ -77,6 +86,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			lag := now.Sub(time.UnixMilli(*j.Watermark)).Seconds()
 			ch <- prometheus.MustNewConstMetric(c.jobWatermarkLag, prometheus.GaugeValue, lag, j.ID)
 		}
+		c.collectCheckpoints(ch, j.ID, now)
 		for _, o := range j.Operators {
 			l := []string{j.ID, o.ID, o.Kind}
 			ch <- prometheus.MustNewConstMetric(c.opIn, prometheus.CounterValue, float64(o.In), l...)
@@ -86,4 +96,31 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.opLate, prometheus.CounterValue, float64(o.Late), l...)
 		}
 	}
+}
+
+func (c *collector) collectCheckpoints(ch chan<- prometheus.Metric, job string, now time.Time) {
+	cps, err := c.jobs.Checkpoints(job)
+	if err != nil || len(cps) == 0 {
+		return
+	}
+	failed := 0
+	var last *jobs.CheckpointInfo
+	for i := range cps {
+		if cps[i].Status == jobs.CheckpointFailed {
+			failed++
+		} else {
+			last = &cps[i]
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.ckptFailed, prometheus.GaugeValue, float64(failed), job)
+	if last == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.ckptDuration, prometheus.GaugeValue, last.DurationMS/1000, job)
+	if last.HeldMS != nil {
+		ch <- prometheus.MustNewConstMetric(c.ckptHeld, prometheus.GaugeValue, *last.HeldMS/1000, job)
+	}
+	ch <- prometheus.MustNewConstMetric(c.ckptSize, prometheus.GaugeValue, float64(last.Size), job)
+	ch <- prometheus.MustNewConstMetric(c.ckptEpoch, prometheus.GaugeValue, float64(last.Epoch), job)
+	ch <- prometheus.MustNewConstMetric(c.ckptAge, prometheus.GaugeValue, now.Sub(last.Time).Seconds(), job)
 }
