@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +292,23 @@ func TestOpenStateMisuse(t *testing.T) {
 	db := newTestDB(t, state.Options{})
 	if err := op.OpenState(newTestSpace(t, db, "0")); err == nil {
 		t.Fatal("OpenState after a record succeeded")
+	}
+}
+
+// A custom accumulator JSON cannot encode fails SnapshotState, naming
+// the aggregate, instead of checkpointing state that cannot be restored.
+func TestSnapshotStateUnencodable(t *testing.T) {
+	op, err := New(Config{ID: "w", Kind: Tumbling, Size: time.Second, Aggregates: []aggregate.Spec{{Name: "nothing", Func: aggregate.Custom,
+		Object: `{init: () => undefined, add: (a, r) => undefined, merge: (a, b) => undefined, result: a => 1}`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newTestDB(t, state.Options{})
+	if err := op.OpenState(newTestSpace(t, db, "0")); err != nil {
+		t.Fatal(err)
+	}
+	op.Process(context.Background(), &operators.Batch{Records: []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}}}, emitFunc(func(operators.Record) {}))
+	if err := op.SnapshotState(); err == nil || !strings.Contains(err.Error(), `"nothing"`) {
+		t.Fatalf("SnapshotState = %v, want an error naming the aggregate", err)
 	}
 }

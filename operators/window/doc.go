@@ -59,20 +59,63 @@
 //     in front those are the chain's input records (keyed), because the
 //     combiner reads the chain's results without exporting them.
 //
-// Aggregates are also serialisable (aggregate.Instance.Marshal), so
-// partial state could cross processes; nothing does that yet.
+// Aggregates are also serialisable (aggregate.Instance.Marshal): that is
+// how durable state stores them; partials do not cross processes yet.
 //
 // # State
 //
 // Window state sits behind Store (get/put/delete per key and window, the
 // windows of a key, and the windows whose end lies in a range, in firing
 // order). The operator Puts every state it changes, so a store may hand
-// out copies. NewMemStore is the in-memory implementation; a Pebble-backed
-// one (issue 5) gets a Codec from Config.NewStore that encodes State with
-// aggregate.Instance.Marshal — the randomized test runs a third of its
-// cases on a store that keeps state only as bytes. Timers are not stored:
-// firing and purging scan Store.Range between the previous and the new
-// watermark.
+// out copies. Timers are not stored: firing and purging scan Store.Range
+// between the previous and the new watermark. NewMemStore is the
+// in-memory store, used until the runtime gives the operator a key space
+// in the job's Pebble store (OpenState, operators.Stateful); the
+// randomized test runs a third of its cases on a store that keeps state
+// only as bytes, as Pebble does.
+//
+// # Durable state
+//
+// After OpenState the operator keeps its windows in its space (one per
+// node and task) behind a write-back cache in memory. Layout of the
+// space (times big-endian with the sign bit flipped, so they sort as
+// int64; the key escaped 0x00 → 0x00 0xff and ended by 0x00 0x01, so it
+// sorts as the plain string):
+//
+//	'w' key start end  →  aggregate.Instance.Marshal of the accumulators
+//	'e' end key start  →  empty (the end index: Range in firing order)
+//	'm'                →  version 1, watermark (8 bytes), number of
+//	                      windows and of keys with windows (uvarints)
+//
+// The cache holds whole keys (all their windows): for a cached key
+// Get/Put/Delete/Windows touch only memory, so a record costs about what
+// it costs in memory. A key not cached is read from Pebble on first use (a
+// prefix scan). Pebble is written in one batch each time, in three cases:
+// when the cache holds more than Config.StateCacheEntries (windows plus
+// one per key) keys are evicted with their changes, second-chance (CLOCK)
+// from a random start; when more than Config.StateDirtyEntries changes
+// are unwritten they are all written, ahead of the checkpoint; and
+// SnapshotState (at the barrier) writes the remaining changes, the
+// watermark and the counts. Range merges the cached keys' windows with
+// Pebble's end index for keys not cached (skipped while none are).
+//
+// OpenState reads the 'm' record — no scan, so a restart over a large
+// state does not read it — and restores the watermark, so windows that
+// fired before the checkpoint do not fire again. The Stats counters are
+// not stored and restart at 0. Custom JS aggregates are stored as
+// JSON.stringify of their accumulator and restored with JSON.parse: an
+// accumulator holding what JSON does not keep (Map, Set, Date, undefined,
+// NaN, ±Infinity) comes back changed, and one that JSON.stringify cannot
+// encode (undefined itself) fails SnapshotState (or panics an eviction).
+//
+// Like the Pebble store, the cached store panics on a Pebble failure or
+// state it cannot decode (the Store interface has no errors): the job
+// restores from its checkpoint. Tests: the cached store answers like the
+// in-memory one through evictions, write-ahead, checkpoints and restores;
+// and random windows of every kind, with lateness and custom JS
+// aggregates, give the same results in the same order when checkpointed,
+// crashed (unsynced data dropped) and restored at random batch boundaries
+// as when run straight through.
 //
 // # Errors
 //

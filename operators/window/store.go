@@ -26,9 +26,9 @@ type Entry struct {
 }
 
 // Store holds window state per (key, window). The operator is its only
-// user, from one goroutine; implementations need no locking. A store
-// backed by Pebble implements the same contract (issue 5) with the Codec
-// the operator hands it.
+// user, from one goroutine; implementations need no locking. The stores
+// over Pebble (NewPebbleStore, and the cached one of OpenState) implement
+// the same contract with the Codec the operator hands them.
 type Store interface {
 	// Get returns the state of key's window w, or nil. It may be a copy:
 	// the operator Puts every state it changed.
