@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
@@ -108,7 +110,8 @@ func (b *builder) source() error {
 			return err
 		}
 		node.Source, err = sources.NewStream(sources.StreamConfig{Store: b.env.Store, Stream: s.Stream,
-			Start: s.Start.Position, Timestamp: s.Start.AtTimestamp, Format: sources.Format(s.Format)})
+			Start: s.Start.Position, Timestamp: s.Start.AtTimestamp, Format: sources.Format(s.Format),
+			RawJSON: b.rawJSON()})
 	case SourceFile:
 		node.Source, err = sources.NewFile(sources.FileConfig{Paths: s.File, Format: s.Format})
 	case SourceGenerator:
@@ -135,6 +138,35 @@ func (b *builder) source() error {
 	}
 	b.out.Graph.Sources = append(b.out.Graph.Sources, node)
 	return nil
+}
+
+// rawJSON reports whether the source may hand JSON records on undecoded:
+// when every operator and sink reading it is a JS map or filter chain,
+// which decodes only the fields its functions read and exports Go values.
+// The event_time extractor reads raw records too (runtime.EventTimeJS).
+func (b *builder) rawJSON() bool {
+	if f := b.spec.Source.Format; f != "" && f != string(sources.FormatJSON) {
+		return false
+	}
+	readers := 0
+	for i := range b.spec.Operators {
+		op := &b.spec.Operators[i]
+		for _, f := range op.From {
+			if f != SourceID {
+				continue
+			}
+			if k := op.Kind(); k != KindMap && k != KindFilter {
+				return false
+			}
+			readers++
+		}
+	}
+	for _, s := range b.spec.Sinks {
+		if s.From == SourceID {
+			return false
+		}
+	}
+	return readers > 0
 }
 
 // inPlace turns a one-stage key chain into a function that updates records
@@ -217,13 +249,16 @@ func (b *builder) operators() error {
 			// A window keyed by JS that only this chain feeds gets its key
 			// stage fused in too: one JS call per batch computes the key,
 			// and the window's exchange uses Record.Key as set.
+			var project []string
 			if j < len(ops) {
 				if w := &ops[j]; w.Kind() == KindWindow && w.Window.Key != "" && len(w.From) == 1 && w.From[0] == last && cons[last] == 1 && w.Timeout == op.Timeout {
 					stages = append(stages, js.Stage{Operator: w.ID, Kind: js.Key, Src: w.Window.Key, OnError: onError(w.OnError)})
 					b.preKeyed[w.ID] = true
+					project = b.windowFields(w)
 				}
 			}
-			prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages, Options: b.jsOptions(op)})
+			prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages,
+				Options: b.jsOptions(op), Project: project})
 			if err != nil {
 				return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 			}
@@ -243,6 +278,35 @@ func (b *builder) operators() error {
 		}
 	}
 	return nil
+}
+
+// windowFields returns the top-level record fields window w reads, when
+// they are all it reads: its aggregates are builtins, no sink takes its
+// late records and its errors are not dead-lettered (late records and
+// dead letters carry the whole record). Otherwise nil.
+func (b *builder) windowFields(w *Operator) []string {
+	if w.OnError.Policy == OnErrorDeadLetter {
+		return nil
+	}
+	for _, s := range b.spec.Sinks {
+		if s.Late == w.ID {
+			return nil
+		}
+	}
+	fields := []string{}
+	for _, a := range w.Window.Aggregate {
+		if a.Func == AggCustom {
+			return nil
+		}
+		if a.Field == "" {
+			continue
+		}
+		top, _, _ := strings.Cut(a.Field, ".")
+		if !slices.Contains(fields, top) {
+			fields = append(fields, top)
+		}
+	}
+	return fields
 }
 
 func stage(op *Operator) js.Stage {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 
@@ -81,6 +82,37 @@ type chainStats interface {
 // read such as "r => r.ts" or "(rec) => rec.time".
 var fieldAccess = regexp.MustCompile(`^\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*=>\s*([A-Za-z_$][\w$]*)\s*\.\s*([A-Za-z_$][\w$]*)\s*$`)
 
+// fieldEventTime is FieldEventTime that also reads the field of raw JSON
+// records (a stream source with RawJSON feeding a JS chain) without
+// decoding the rest of the record.
+func fieldEventTime(field string) EventTimeFactory {
+	return func() (EventTimeFunc, error) {
+		var fields js.JSONFields
+		return func(ctx context.Context, recs []operators.Record) ([]operators.Record, error) {
+			for i := range recs {
+				var v any
+				switch x := recs[i].Value.(type) {
+				case map[string]any:
+					v = x[field]
+				case json.RawMessage:
+					var err error
+					if v, _, err = fields.Get(x, field); err != nil {
+						return nil, fmt.Errorf("event time of %s: %w", recs[i].Origin, err)
+					}
+				default:
+					return nil, fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
+				}
+				t, err := ParseEventTime(v)
+				if err != nil {
+					return nil, fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
+				}
+				recs[i].EventTime = t
+			}
+			return recs, nil
+		}, nil
+	}
+}
+
 // EventTimeJS makes the EventTimeFactory of a source's `event_time:`
 // snippet. A plain field read ("r => r.ts") under on_error fail runs in Go
 // (FieldEventTime: same accepted values — epoch ms numbers or strings,
@@ -88,7 +120,7 @@ var fieldAccess = regexp.MustCompile(`^\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*=>\s*
 // chain with one EventTime stage.
 func EventTimeJS(job, src, functions string, onError js.OnError, opts js.Options) (EventTimeFactory, error) {
 	if m := fieldAccess.FindStringSubmatch(src); m != nil && m[1] == m[2] && onError.Mode == js.Fail {
-		return FieldEventTime(m[3]), nil
+		return fieldEventTime(m[3]), nil
 	}
 	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts,
 		Stages: []js.Stage{{Operator: "source", Kind: js.EventTime, Src: src, OnError: onError}}})

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -32,6 +33,12 @@ type StreamConfig struct {
 	// MaxBytes bounds one read of a shard; default 256 KiB (a read of a
 	// larger record still returns it).
 	MaxBytes int
+	// RawJSON, with format json, hands each record's bytes on undecoded,
+	// as a json.RawMessage of its own (not validated), for a consumer that
+	// decodes them itself: a JS chain reads only the fields its functions
+	// use (see operators/js). A malformed record is then that consumer's
+	// error, not the source's.
+	RawJSON bool
 }
 
 // Validate checks the configuration (not that the stream exists).
@@ -55,6 +62,9 @@ func (c StreamConfig) Validate() error {
 		if err := c.Format.Validate(); err != nil {
 			return err
 		}
+	}
+	if c.RawJSON && c.Format != "" && c.Format != FormatJSON {
+		return configErr("stream source %s: raw JSON needs format json, not %s", c.Stream, c.Format)
 	}
 	if c.MaxBytes < 0 {
 		return configErr("stream source %s: max bytes %d must not be negative", c.Stream, c.MaxBytes)
@@ -155,7 +165,17 @@ type streamReader struct {
 	next      uint64
 	dec       *Decoder
 	children  []Shard
+	// ahead holds records read from the store but not returned yet; a
+	// store read costs about the same for a few records as for many (it
+	// reads a whole chunk of the segment), so the reader asks for up to
+	// readAhead records at a time.
+	ahead []streams.Record
+	// aheadNext is the counter to read from after ahead.
+	aheadNext uint64
 }
+
+// readAhead is the most records one store read asks for.
+const readAhead = 4096
 
 func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
 	cfg := &r.src.cfg
@@ -163,37 +183,71 @@ func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		res, err := cfg.Store.Read(cfg.Stream, r.shard, r.next, len(buf), cfg.MaxBytes)
-		if err != nil {
-			return 0, err
-		}
-		if len(res.Records) > 0 {
-			n := 0
-			for _, rec := range res.Records {
-				v, err := r.dec.Decode(rec.Data)
-				if err != nil {
-					if n > 0 {
-						return n, nil
-					}
-					return 0, &RecordError{Shard: r.shard, Position: streams.FormatSeq(r.index, rec.Seq), Err: err}
-				}
-				buf[n] = Record{Value: v, PartitionKey: rec.PartitionKey,
-					Position: r.seq(rec.Seq), Arrival: rec.Arrival}
-				n++
-				r.next = rec.Seq + 1
+		if len(r.ahead) == 0 {
+			res, err := cfg.Store.Read(cfg.Stream, r.shard, r.next, max(len(buf), readAhead), cfg.MaxBytes)
+			if err != nil {
+				return 0, err
 			}
-			r.next = max(r.next, res.Next)
-			return n, nil
+			if len(res.Records) == 0 {
+				if res.EndOfShard {
+					r.children = r.childShards(res.Children)
+					return 0, io.EOF
+				}
+				r.next = max(r.next, res.Next)
+				if err := cfg.Store.Wait(ctx, cfg.Stream, r.shard, r.next); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			r.ahead, r.aheadNext = res.Records, res.Next
 		}
-		if res.EndOfShard {
-			r.children = r.childShards(res.Children)
-			return 0, io.EOF
-		}
-		r.next = max(r.next, res.Next)
-		if err := cfg.Store.Wait(ctx, cfg.Stream, r.shard, r.next); err != nil {
-			return 0, err
-		}
+		return r.take(buf)
 	}
+}
+
+// take returns records from ahead.
+func (r *streamReader) take(buf []Record) (int, error) {
+	recs := r.ahead[:min(len(buf), len(r.ahead))]
+	var slab []byte
+	if r.src.cfg.RawJSON {
+		// One copy per call: the records do not keep the store's read
+		// buffer alive.
+		size := 0
+		for _, rec := range recs {
+			size += len(rec.Data)
+		}
+		slab = make([]byte, 0, size)
+	}
+	n := 0
+	for _, rec := range recs {
+		var v any
+		if slab != nil {
+			start := len(slab)
+			slab = append(slab, rec.Data...)
+			v = json.RawMessage(slab[start:len(slab):len(slab)])
+		} else {
+			var err error
+			if v, err = r.dec.Decode(rec.Data); err != nil {
+				clear(r.ahead[:n])
+				r.ahead = r.ahead[n:]
+				if n > 0 {
+					return n, nil
+				}
+				return 0, &RecordError{Shard: r.shard, Position: streams.FormatSeq(r.index, rec.Seq), Err: err}
+			}
+		}
+		buf[n] = Record{Value: v, PartitionKey: rec.PartitionKey,
+			Position: r.seq(rec.Seq), Arrival: rec.Arrival}
+		n++
+		r.next = rec.Seq + 1
+	}
+	clear(r.ahead[:n])
+	r.ahead = r.ahead[n:]
+	if len(r.ahead) == 0 {
+		r.ahead = nil
+		r.next = max(r.next, r.aheadNext)
+	}
+	return n, nil
 }
 
 // seq formats a counter as the shard's public sequence number (what

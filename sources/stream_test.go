@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +212,8 @@ func TestStreamSourceLatestSkipsOldRecordsButNotNewShards(t *testing.T) {
 func TestStreamConfigValidate(t *testing.T) {
 	store := newStore(t, "s", 1)
 	for _, c := range []StreamConfig{{Stream: "s"}, {Store: store, Stream: "bad name"}, {Store: store, Stream: "s", Start: "now"},
-		{Store: store, Stream: "s", Start: StartAtTimestamp}, {Store: store, Stream: "s", Format: "xml"}} {
+		{Store: store, Stream: "s", Start: StartAtTimestamp}, {Store: store, Stream: "s", Format: "xml"},
+		{Store: store, Stream: "s", Format: FormatText, RawJSON: true}} {
 		if _, err := NewStream(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
@@ -224,5 +226,61 @@ func TestStreamPositionsAreSequenceNumbers(t *testing.T) {
 		if got, want := r.seq(c), streams.FormatSeq(3, c); got != want {
 			t.Errorf("seq(%d) = %s, want %s", c, got, want)
 		}
+	}
+}
+
+// TestStreamSourceReadAheadAndRawJSON: small reads served from one larger
+// store read return every record once, in order, with positions that
+// resume right after them; with RawJSON the values are each record's own
+// bytes, and a bad record is not the source's error.
+func TestStreamSourceReadAheadAndRawJSON(t *testing.T) {
+	store := newStore(t, "s", 1)
+	put(t, store, "s", 0, 25)
+	if _, err := store.Put(context.Background(), "s", []streams.PutRecord{{PartitionKey: "k", Data: []byte(`{bad`)}}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "s", 26, 30)
+	src, err := NewStream(StreamConfig{Store: store, Stream: "s", RawJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := openOnly(t, src, "")
+	var got []Record
+	buf := make([]Record, 7)
+	for len(got) < 30 {
+		n, err := r.Read(context.Background(), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	for i, rec := range got {
+		want := fmt.Sprintf(`{"n":%d}`, i)
+		if i == 25 {
+			want = `{bad`
+		}
+		raw, ok := rec.Value.(json.RawMessage)
+		if !ok || string(raw) != want {
+			t.Fatalf("record %d: %#v", i, rec.Value)
+		}
+		if cap(raw) != len(raw) {
+			t.Fatalf("record %d shares capacity with the next one", i)
+		}
+	}
+	r2 := openOnly(t, src, got[11].Position)
+	if n, err := r2.Read(context.Background(), buf); err != nil || string(buf[0].Value.(json.RawMessage)) != `{"n":12}` || n == 0 {
+		t.Fatalf("resumed after record 11: %d %v %#v", n, err, buf[0].Value)
+	}
+	// Decoding, the bad record is the source's error once the records
+	// before it are returned.
+	dec, _ := NewStream(StreamConfig{Store: store, Stream: "s"})
+	r3 := openOnly(t, dec, got[20].Position)
+	n, err := r3.Read(context.Background(), make([]Record, 10))
+	if err != nil || n != 4 {
+		t.Fatalf("read up to the bad record: %d %v", n, err)
+	}
+	var re *RecordError
+	if _, err := r3.Read(context.Background(), make([]Record, 10)); !errors.As(err, &re) || re.Position != got[25].Position {
+		t.Fatalf("bad record: %v", err)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/jobs"
@@ -44,6 +46,8 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	keys := fs.Int("keys", 1000, "distinct window keys")
 	shards := fs.Int("shards", 4, "shards of the stream")
 	latFor := fs.Duration("latency", 10*time.Second, "then measure put → window state latency at 70% of the JS job's maximum rate for this long (0: skip)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the JS job's run to this file")
+	only := fs.String("only", "", "run only the js or the native job")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -70,20 +74,25 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	if err != nil {
 		return err
 	}
-	jsRate, err := timeJob(built.Graph, "per-page", int64(ok))
-	if err != nil {
-		return err
+	var jsRate, goRate float64
+	if *only != "native" {
+		jsRate, err = timeJob(built.Graph, "per-page", int64(ok), *cpuProfile, "javascript")
+		if err != nil {
+			return err
+		}
 	}
-	fmt.Printf("  javascript: %.0f records/s\n", jsRate)
-	g, err := nativeBenchGraph(st)
-	if err != nil {
-		return err
+	if *only != "js" {
+		g, err := nativeBenchGraph(st)
+		if err != nil {
+			return err
+		}
+		if goRate, err = timeJob(g, "per-page", int64(ok), "", "native go"); err != nil {
+			return err
+		}
 	}
-	goRate, err := timeJob(g, "per-page", int64(ok))
-	if err != nil {
-		return err
+	if jsRate > 0 && goRate > 0 {
+		fmt.Printf("  javascript / native = %.2f\n", jsRate/goRate)
 	}
-	fmt.Printf("  native go:  %.0f records/s\n  javascript / native = %.2f\n", goRate, jsRate/goRate)
 	if *latFor <= 0 {
 		return nil
 	}
@@ -222,12 +231,44 @@ func fillBenchStream(st *streams.Store, n, keys, shards int) (int, error) {
 }
 
 // timeJob starts g and measures records/s from start until the node
-// counted want records in.
-func timeJob(g *runtime.Graph, node string, want int64) (float64, error) {
-	start := time.Now()
-	j, err := runtime.Start(context.Background(), g, runtime.Options{})
+// counted want records in. It prints the rate and the process CPU time
+// per record (user+system, the steadier figure on a shared machine), and
+// writes a CPU profile of the run to profile if it is not empty.
+func timeJob(g *runtime.Graph, node string, want int64, profile, label string) (float64, error) {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rate, cpu, err := runJob(g, node, want)
 	if err != nil {
 		return 0, err
+	}
+	fmt.Printf("  %-11s %.0f records/s, %.2f µs CPU/record (%.0f records per CPU-second)\n", label+":", rate,
+		cpu.Seconds()*1e6/float64(want), float64(want)/cpu.Seconds())
+	return rate, nil
+}
+
+// processCPU is the process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func runJob(g *runtime.Graph, node string, want int64) (rate float64, cpu time.Duration, err error) {
+	start, cpu0 := time.Now(), processCPU()
+	j, err := runtime.Start(context.Background(), g, runtime.Options{})
+	if err != nil {
+		return 0, 0, err
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -237,15 +278,15 @@ func timeJob(g *runtime.Graph, node string, want int64) (float64, error) {
 	for {
 		st := j.Status()
 		if st.State == runtime.Failed {
-			return 0, fmt.Errorf("job failed: %s", st.Reason)
+			return 0, 0, fmt.Errorf("job failed: %s", st.Reason)
 		}
 		for _, o := range st.Operators {
 			if o.ID == node && o.In >= want {
-				return float64(want) / time.Since(start).Seconds(), nil
+				return float64(want) / time.Since(start).Seconds(), processCPU() - cpu0, nil
 			}
 		}
 		if time.Since(start) > 10*time.Minute {
-			return 0, fmt.Errorf("job did not finish in 10 minutes")
+			return 0, 0, fmt.Errorf("job did not finish in 10 minutes")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -45,7 +45,11 @@ func benchStages() []Stage {
 }
 
 func runChainBench(b *testing.B, stages []Stage, raw bool) {
-	cp, err := CompileChain(ChainSpec{Job: "bench", Stages: stages})
+	runBatchBench(b, ChainSpec{Job: "bench", Stages: stages}, benchBatch(512, raw))
+}
+
+func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
+	cp, err := CompileChain(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,8 +57,8 @@ func runChainBench(b *testing.B, stages []Stage, raw bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const batch = 512
-	in := benchBatch(batch, raw)
+	b.ReportAllocs()
+	batch := len(in.Records)
 	var out discard
 	b.ResetTimer()
 	cpu0 := processCPU()
@@ -85,4 +89,54 @@ func BenchmarkChain(b *testing.B) {
 	})
 	b.Run("map+filter+key", func(b *testing.B) { runChainBench(b, st, false) })
 	b.Run("map+filter+key/raw-json", func(b *testing.B) { runChainBench(b, st, true) })
+}
+
+// BenchmarkBenchJobChain is the chain of `runnel bench job` (map →
+// filter → key) over its records, decoded (map[string]any, the decode not
+// counted) and raw (json.RawMessage, as a RawJSON stream source hands
+// them on).
+func BenchmarkBenchJobChain(b *testing.B) {
+	st := []Stage{
+		{Operator: "parse", Kind: Map, Src: `r => ({page: r.page, ms: r.ms, status: r.status})`},
+		{Operator: "ok", Kind: Filter, Src: `r => r.status === 200`},
+		{Operator: "per-page", Kind: Key, Src: `r => r.page`},
+	}
+	line := func(i int) []byte {
+		status := 200
+		if i%10 == 0 {
+			status = 500
+		}
+		return fmt.Appendf(nil, `{"page":"/p/%d","user":"u-%06d","ms":%d,"status":%d,"ts":%d,"pad":"xxxxxxxxxxxxxxxxxxxxxxx"}`,
+			i%1000, i%100000, i%300, status, 1767225600000+int64(i/10))
+	}
+	for _, raw := range []bool{false, true} {
+		name := "decoded"
+		if raw {
+			name = "raw"
+		}
+		for _, project := range []bool{false, true} {
+			if project {
+				name += "+project"
+			}
+			b.Run(name, func(b *testing.B) {
+				in := &operators.Batch{Records: make([]operators.Record, 512)}
+				for i := range in.Records {
+					var v any = json.RawMessage(line(i))
+					if !raw {
+						var m map[string]any
+						if err := json.Unmarshal(line(i), &m); err != nil {
+							b.Fatal(err)
+						}
+						v = m
+					}
+					in.Records[i] = operators.Record{Value: v}
+				}
+				spec := ChainSpec{Job: "bench", Stages: st}
+				if project {
+					spec.Project = []string{"ms"}
+				}
+				runBatchBench(b, spec, in)
+			})
+		}
+	}
 }

@@ -2,6 +2,7 @@ package js
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -50,6 +51,10 @@ type ChainSpec struct {
 	Functions string
 	Stages    []Stage
 	Options   Options
+	// Project, if set, lists the only top-level fields the chain's
+	// consumer reads (a window's aggregate fields): object outputs are
+	// exported with just those fields, which saves exporting the rest.
+	Project []string
 }
 
 // Validate checks the spec without compiling it.
@@ -121,6 +126,8 @@ type Chain struct {
 	batch  *operators.Batch
 	inVals []any // the JS values handed in for batch
 	fails  []failure
+	objs   rawBatch    // the batch's raw JSON objects
+	strs   stringCache // short string values decoded from raw JSON
 }
 
 type stageCounters struct{ errors, skipped, dead atomic.Int64 }
@@ -222,8 +229,10 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	r := operators.Record{Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
 	if c.raw != nil {
 		c.rawVal = append(c.rawVal, call.Argument(0))
-	} else if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] {
+	} else if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] && !isRawJSON(src.Value) {
 		r.Value = src.Value // passed through unchanged: no copy
+	} else if c.spec.Project != nil {
+		r.Value = c.project(call.Argument(0))
 	} else {
 		r.Value = exportValue(call.Argument(0))
 	}
@@ -236,6 +245,22 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	c.outs = append(c.outs, r)
 	c.outIdx = append(c.outIdx, i)
 	return goja.Undefined()
+}
+
+// project exports the fields of ChainSpec.Project of an object result
+// (other results whole).
+func (c *Chain) project(v goja.Value) any {
+	o, ok := v.(*goja.Object)
+	if !ok || o.ClassName() != "Object" {
+		return exportValue(v)
+	}
+	m := make(map[string]any, len(c.spec.Project))
+	for _, f := range c.spec.Project {
+		if x := o.Get(f); x != nil {
+			m[f] = exportValue(x)
+		}
+	}
+	return m
 }
 
 // fail is called from JS when a stage throws. The failed record's earlier
@@ -308,11 +333,18 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 }
 
 // inputs converts the batch's values for JS. A value that cannot be
-// converted fails the first stage and is left undefined (skipped).
+// converted fails the first stage and is left undefined (skipped), except
+// a json.RawMessage that is not JSON, which is an error.
 func (c *Chain) inputs(in *operators.Batch) (goja.Value, error) {
 	vals := c.inVals[:0]
+	c.objs.reset(len(in.Records))
 	for i := range in.Records {
-		v, err := toJS(c.vm.rt, in.Records[i].Value)
+		v, err := c.toJS(i, in.Records[i].Value)
+		if _, fromSource := in.Records[i].Value.(json.RawMessage); err != nil && fromSource {
+			// Undecoded by a RawJSON source: malformed is the source's
+			// error, as it is when the source decodes.
+			return nil, fmt.Errorf("job %q: read record %s: %w", c.spec.Job, in.Records[i].Origin, err)
+		}
 		if err != nil {
 			if perr := c.handle(0, &in.Records[i], err); perr != nil {
 				return nil, perr
@@ -408,7 +440,7 @@ func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {
 		if e := c.side[operators.DeadLetterOutput(st.Operator)]; e != nil {
 			e.Emit(operators.Record{
 				Value: map[string]any{"error": jerr.Error(), "job": c.spec.Job, "operator": st.Operator,
-					"origin": rec.Origin, "record": rec.Value},
+					"origin": rec.Origin, "record": deadLetterRecord(rec.Value)},
 				Key: rec.Key, EventTime: rec.EventTime, Origin: rec.Origin,
 			})
 		}
@@ -416,6 +448,22 @@ func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {
 	default:
 		return jerr
 	}
+}
+
+// deadLetterRecord is the record of a dead letter: raw JSON stays JSON
+// (not base64), bytes that are not JSON become a string.
+func deadLetterRecord(v any) any {
+	if isRawJSON(v) {
+		b, _ := v.([]byte)
+		if m, ok := v.(json.RawMessage); ok {
+			b = m
+		}
+		if json.Valid(b) {
+			return json.RawMessage(b)
+		}
+		return string(b)
+	}
+	return v
 }
 
 // SideOutputNames lists the dead-letter outputs of dead_letter stages.

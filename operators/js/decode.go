@@ -31,9 +31,39 @@ func DecodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
 }
 
 type jsonDecoder struct {
-	rt *goja.Runtime
-	b  []byte
-	i  int
+	rt   *goja.Runtime
+	b    []byte
+	i    int
+	strs *stringCache // may be nil
+}
+
+// stringCache shares the JS values of short strings that repeat across
+// records (pages, countries, statuses) within one runtime: decoding such
+// a value then allocates nothing.
+type stringCache struct{ m map[string]goja.Value }
+
+// maxCachedString is the longest string value kept; maxCachedStrings
+// bounds the cache.
+const (
+	maxCachedString  = 32
+	maxCachedStrings = 4096
+)
+
+func (c *stringCache) value(rt *goja.Runtime, b []byte) goja.Value {
+	if c == nil || len(b) > maxCachedString {
+		return rt.ToValue(string(b))
+	}
+	if v, ok := c.m[string(b)]; ok {
+		return v
+	}
+	v := rt.ToValue(string(b))
+	if c.m == nil {
+		c.m = map[string]goja.Value{}
+	}
+	if len(c.m) < maxCachedStrings {
+		c.m[string(b)] = v
+	}
+	return v
 }
 
 var errJSONEnd = errors.New("unexpected end of JSON")
@@ -66,6 +96,9 @@ func (d *jsonDecoder) value(depth int) (goja.Value, error) {
 	case c == '[':
 		return d.array(depth)
 	case c == '"':
+		if raw, ok := d.plainStr(); ok {
+			return d.strs.value(d.rt, raw), nil
+		}
 		s, err := d.str()
 		if err != nil {
 			return nil, err
@@ -218,6 +251,24 @@ func (d *jsonDecoder) number() (goja.Value, error) {
 	return d.rt.ToValue(f), nil
 }
 
+// plainStr reads a string without escapes, returning its bytes; if the
+// string has escapes, it reads nothing and ok is false.
+func (d *jsonDecoder) plainStr() (b []byte, ok bool) {
+	for j := d.i + 1; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			if b = d.b[d.i+1 : j]; !utf8.Valid(b) {
+				return nil, false
+			}
+			d.i = j + 1
+			return b, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
 // str reads a JSON string; the fast path copies it without escapes.
 func (d *jsonDecoder) str() (string, error) {
 	d.i++
@@ -225,7 +276,7 @@ func (d *jsonDecoder) str() (string, error) {
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
-			s := string(d.b[start:d.i])
+			s := validUTF8(d.b[start:d.i])
 			d.i++
 			return s, nil
 		}
@@ -240,10 +291,7 @@ func (d *jsonDecoder) str() (string, error) {
 		switch {
 		case c == '"':
 			d.i++
-			if !utf8.Valid(buf) {
-				return string([]rune(string(buf))), nil
-			}
-			return string(buf), nil
+			return validUTF8(buf), nil
 		case c < 0x20:
 			return "", d.errorf("control character in string")
 		case c != '\\':
@@ -296,6 +344,15 @@ func (d *jsonDecoder) str() (string, error) {
 		}
 	}
 	return "", errJSONEnd
+}
+
+// validUTF8 returns b as a string, each invalid byte replaced by U+FFFD
+// (as JSON.parse does).
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string([]rune(string(b)))
 }
 
 func (d *jsonDecoder) hex4() (rune, bool) {

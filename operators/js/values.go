@@ -9,17 +9,29 @@ import (
 
 // toJS hands a record value to JS. Go maps and slices are wrapped, not
 // copied: JS reads them in place and writes through to the Go value (see
-// doc.go). Raw JSON ([]byte, json.RawMessage) is decoded first.
-func toJS(rt *goja.Runtime, v any) (goja.Value, error) {
+// doc.go). Raw JSON ([]byte, json.RawMessage) that is an object becomes a
+// rawObject (decoded field by field as JS reads it); other raw JSON is
+// decoded. i is the record's index in the batch.
+func (c *Chain) toJS(i int, v any) (goja.Value, error) {
+	var b []byte
 	switch x := v.(type) {
 	case []byte:
-		return decodeJSON(rt, x)
+		b = x
 	case json.RawMessage:
-		return decodeJSON(rt, x)
+		b = x
 	case goja.Value:
 		return x, nil
+	default:
+		return c.vm.rt.ToValue(v), nil
 	}
-	return rt.ToValue(v), nil
+	o, ok, err := c.objs.newRaw(c.vm.rt, &c.strs, i, b)
+	if ok {
+		if err != nil {
+			return nil, fmt.Errorf("decode JSON record: %w", err)
+		}
+		return o, nil
+	}
+	return decodeJSON(c.vm.rt, b)
 }
 
 func decodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
@@ -30,12 +42,78 @@ func decodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
 	return v, nil
 }
 
+// isRawJSON reports whether v is a record value toJS decodes.
+func isRawJSON(v any) bool {
+	switch v.(type) {
+	case []byte, json.RawMessage:
+		return true
+	}
+	return false
+}
+
+// maxExportDepth bounds the walk that replaces raw objects nested in an
+// exported value (a cyclic value is cut off there).
+const maxExportDepth = 64
+
 // exportValue converts a JS result to a JSON-like Go value: objects to
 // map[string]any, arrays to []any, integers to int64, other numbers to
-// float64, a Date to a time.Time. goja's Export handles cycles.
+// float64, a Date to a time.Time. goja's Export handles cycles; a
+// rawObject, at the top or nested, becomes a map.
 func exportValue(v goja.Value) any {
 	if v == nil {
 		return nil
 	}
-	return v.Export()
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return v.Export()
+	}
+	if o.ExportType() == rawObjectType {
+		return o.Export().(*rawObject).exportGo(0)
+	}
+	x := o.Export()
+	if r, ok := fixRaw(x, 0); ok {
+		return r
+	}
+	return x
+}
+
+// exportDepth exports v found at depth inside a raw object.
+func exportDepth(v goja.Value, depth int) any {
+	if o, ok := v.(*goja.Object); ok && o.ExportType() == rawObjectType {
+		if depth >= maxExportDepth {
+			return nil
+		}
+		return o.Export().(*rawObject).exportGo(depth)
+	}
+	x := v.Export()
+	if r, ok := fixRaw(x, depth); ok {
+		return r
+	}
+	return x
+}
+
+// fixRaw replaces, in place, the raw objects goja's Export left inside x
+// (it exports a DynamicObject as itself). ok says x itself was one and r
+// is its replacement.
+func fixRaw(x any, depth int) (r any, ok bool) {
+	if depth >= maxExportDepth {
+		return nil, false
+	}
+	switch y := x.(type) {
+	case *rawObject:
+		return y.exportGo(depth), true
+	case map[string]any:
+		for k, e := range y {
+			if r, ok := fixRaw(e, depth+1); ok {
+				y[k] = r
+			}
+		}
+	case []any:
+		for i, e := range y {
+			if r, ok := fixRaw(e, depth+1); ok {
+				y[i] = r
+			}
+		}
+	}
+	return nil, false
 }

@@ -1,0 +1,117 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// syncBuffer is a log sink's writer read while the job runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(s.b.String(), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestRawSourceAndProjectionKeepResults: a stream source read only by a
+// JS chain hands it raw JSON, and a chain feeding a window exports only
+// the fields the window's aggregates read. Neither changes a result: the
+// same job with a second reader of the source (which turns raw JSON
+// off) and a late sink on the window (which turns off the projection) gives
+// the same window rows, including nested fields, a field some
+// records lack, records the filter drops, a record the first operator
+// skips and the event time read from the raw record.
+func TestRawSourceAndProjectionKeepResults(t *testing.T) {
+	store, err := streams.Open(t.TempDir(), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.CreateStream("in", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []streams.PutRecord
+	for i := range 200 {
+		data := fmt.Sprintf(`{"page":"/p/%d","ms":%d,"m":{"x":%d.5},"status":%d,"ts":%d}`, i%7, i, i%5, 200+100*(i%4/3), 1000*i)
+		switch i % 50 {
+		case 13:
+			data = `{"page":"/p/1","status":200,"ts":13000}` // no ms
+		case 27:
+			data = `{"page":"/p/1","ms":"x","status":200,"ts":27000}` // skipped by the map
+		}
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprint(i), Data: []byte(data)})
+	}
+	// Far in the future, on both shards: the watermark passes every
+	// window above.
+	for i := range 8 {
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprint("end", i), Data: []byte(`{"page":"end","ms":0,"status":200,"ts":9000000}`)})
+	}
+	if _, err := store.Put(context.Background(), "in", recs); err != nil {
+		t.Fatal(err)
+	}
+	job := `name: eq
+source: {stream: in, event_time: "r => r.ts", watermark: 1s}
+operators:
+  - id: parse
+    map: "r => { if (typeof r.ms === 'string') throw new Error('bad ms'); return {page: r.page, ms: r.ms, x: r.m && r.m.x, status: r.status} }"
+    on_error: skip
+  - {id: ok, filter: "r => r.status === 200"}
+  - id: w
+    window: {key: "r => r.page", tumbling: 50s, aggregate: {n: count, total: sum(ms), xs: sum(x), top: max(ms)}}
+sinks:
+  - {id: out, input: w, log: {}}
+`
+	run := func(spec string) []string {
+		t.Helper()
+		var log syncBuffer
+		built, err := Build(mustParse(t, spec), Env{Store: store, Log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Stop(context.Background())
+		// 4 windows of 50 s × 7 pages, all fired once the end record's
+		// watermark arrives.
+		for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < 28; {
+			if st := j.Status(); st.State == runtime.Failed || time.Now().After(deadline) {
+				t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return log.lines("out: ")
+	}
+	fast := run(job)
+	plain := run(job + "  - {id: all, input: source, log: {}}\n  - {id: late, late: w, log: {}}\n")
+	if !slices.Equal(fast, plain) {
+		t.Fatalf("raw + projected:\n%s\ndecoded:\n%s", strings.Join(fast, "\n"), strings.Join(plain, "\n"))
+	}
+}
