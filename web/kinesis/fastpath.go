@@ -126,24 +126,78 @@ func (s *scanner) records(in *putRecordsInput, slab *[]byte) bool {
 	if !s.byte('[') {
 		return false
 	}
-	in.Records = make([]putRecordsEntry, 0, 16)
+	// Size the slice for the records the body can hold (one per
+	// "PartitionKey" member, at most one past the limit, which is
+	// rejected later anyway) instead of growing it.
+	n := min(bytes.Count(s.b[s.i:], partitionKeyMember), maxPutRecords+1)
+	in.Records = make([]putRecordsEntry, 0, max(n, 1))
 	if s.byte(']') {
 		return true
 	}
+	// Partition keys are gathered in one buffer and become strings in one
+	// allocation at the end, instead of two allocations per record.
+	var keys keyGather
 	for {
 		var e putRecordsEntry
-		if !s.entry(&e, slab) {
+		if !s.entry(&e, slab, &keys) {
 			return false
 		}
 		in.Records = append(in.Records, e)
+		keys.next()
 		if s.byte(',') {
 			continue
 		}
-		return s.byte(']')
+		if !s.byte(']') {
+			return false
+		}
+		keys.assign(in.Records)
+		return true
 	}
 }
 
-func (s *scanner) entry(e *putRecordsEntry, slab *[]byte) bool {
+var partitionKeyMember = []byte(`"PartitionKey"`)
+
+// keyGather collects the partition keys of a PutRecords body.
+type keyGather struct {
+	buf   []byte
+	spans []keySpan // one per record, in order
+	cur   keySpan
+}
+
+type keySpan struct {
+	start, end int32
+	set        bool
+}
+
+// set records the current record's key (the last one wins, as in
+// encoding/json).
+func (k *keyGather) set(v []byte) {
+	k.cur = keySpan{int32(len(k.buf)), int32(len(k.buf) + len(v)), true}
+	k.buf = append(k.buf, v...)
+}
+
+// next ends the current record.
+func (k *keyGather) next() {
+	if k.spans == nil {
+		k.spans = make([]keySpan, 0, 64)
+	}
+	k.spans = append(k.spans, k.cur)
+	k.cur = keySpan{}
+}
+
+// assign points each record's PartitionKey at its key.
+func (k *keyGather) assign(recs []putRecordsEntry) {
+	all := string(k.buf)
+	strs := make([]string, len(recs))
+	for i, sp := range k.spans {
+		if sp.set {
+			strs[i] = all[sp.start:sp.end]
+			recs[i].PartitionKey = &strs[i]
+		}
+	}
+}
+
+func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool {
 	if !s.byte('{') {
 		return false
 	}
@@ -155,38 +209,62 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte) bool {
 		if !ok || !s.byte(':') {
 			return false
 		}
-		v, ok := s.str()
-		if !ok {
-			return false
-		}
-		switch string(k) {
-		case "Data":
-			b := *slab
-			start := len(b)
-			need := base64.StdEncoding.DecodedLen(len(v))
-			if cap(b)-start < need {
+		if string(k) == "Data" {
+			if !s.base64(e, slab) {
 				return false
 			}
-			n, err := base64.StdEncoding.Decode(b[start:start+need], v)
-			if err != nil {
+		} else {
+			v, ok := s.str()
+			if !ok {
 				return false
 			}
-			e.Data = b[start : start+n : start+n]
-			*slab = b[:start+n]
-		case "PartitionKey":
-			str := string(v)
-			e.PartitionKey = &str
-		case "ExplicitHashKey":
-			str := string(v)
-			e.ExplicitHashKey = &str
-		default:
-			return false
+			switch string(k) {
+			case "PartitionKey":
+				keys.set(v)
+			case "ExplicitHashKey":
+				e.ExplicitHashKey = strp(v)
+			default:
+				return false
+			}
 		}
 		if s.byte(',') {
 			continue
 		}
 		return s.byte('}')
 	}
+}
+
+// base64 decodes a record's Data into the slab straight from the body. A
+// string that decodes as standard base64 holds only its alphabet, so it
+// has no escapes or control characters and needs no scan of its own —
+// except for CR and LF, which the decoder skips but JSON does not allow
+// raw in a string.
+func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
+	if !s.byte('"') {
+		return false
+	}
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return false
+	}
+	v := s.b[s.i : s.i+n]
+	s.i += n + 1
+	if bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+		return false
+	}
+	b := *slab
+	start := len(b)
+	need := base64.StdEncoding.DecodedLen(len(v))
+	if cap(b)-start < need {
+		return false
+	}
+	m, err := base64.StdEncoding.Decode(b[start:start+need], v)
+	if err != nil {
+		return false
+	}
+	e.Data = b[start : start+m : start+m]
+	*slab = b[:start+m]
+	return true
 }
 
 // appendSeq writes a public sequence number without fmt.

@@ -99,6 +99,8 @@ func FuzzPutRecordsFastPath(f *testing.F) {
 		`{"StreamName":"s","Records":[{"Data":"aGVsbG8=","PartitionKey":"k"}]}`,
 		`{"Records":[{"PartitionKey":"é","Data":"","ExplicitHashKey":"12"}],"StreamARN":"arn"}`,
 		` { "Records" : [ ] } `, `{"Records":[{}]}`, "{\"Records\":[{\"PartitionKey\":\"\xa9\"}]}", `{"StreamName":"a\"b"}`, `{"Records":[{"Data":"aGVsbG8"}]}`,
+		"{\"Records\":[{\"Data\":\"aGVs\nbG8=\",\"PartitionKey\":\"k\"}]}", `{"Records":[{"Data":"aGVs\u0062G8=","PartitionKey":"k"}]}`,
+		`{"Records":[{"PartitionKey":"a","Data":"AA==","PartitionKey":"b"},{"Data":"AA=="},{"PartitionKey":"c"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
