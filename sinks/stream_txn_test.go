@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
@@ -43,7 +44,7 @@ type txnJob struct {
 	t         *testing.T
 	storeDir  string
 	stateDir  string
-	streamN   int
+	fs        vfs.FS  // nil: the OS filesystem
 	epochs    [][]Row // rows between barrier e-1 and e are epochs[e-1]
 	store     *streams.Store
 	db        *state.DB
@@ -54,9 +55,14 @@ type txnJob struct {
 }
 
 func newTxnJob(t *testing.T, shards int, epochs [][]Row, crashes ...crashPoint) *txnJob {
+	return newTxnJobFS(t, nil, shards, epochs, crashes...)
+}
+
+// newTxnJobFS is newTxnJob on fs (the stream store and the state).
+func newTxnJobFS(t *testing.T, fs vfs.FS, shards int, epochs [][]Row, crashes ...crashPoint) *txnJob {
 	j := &txnJob{t: t, storeDir: filepath.Join(t.TempDir(), "streams"), stateDir: filepath.Join(t.TempDir(), "state"),
-		streamN: shards, epochs: epochs, crashes: crashes}
-	store, err := streams.Open(j.storeDir, streams.Options{})
+		fs: fs, epochs: epochs, crashes: crashes}
+	store, err := streams.Open(j.storeDir, streams.Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,14 +120,19 @@ func contains(s []string, v string) bool {
 func (j *txnJob) start() uint64 {
 	t := j.t
 	ctx := context.Background()
-	db, _, meta, err := state.Restore(j.stateDir, state.Latest, state.Options{})
+	opts := state.Options{FS: j.fs}
+	db, _, meta, err := state.Restore(j.stateDir, state.Latest, opts)
 	var resume uint64
 	switch {
 	case errors.Is(err, state.ErrNoCheckpoint):
-		if err := os.RemoveAll(j.stateDir); err != nil {
+		fs := j.fs
+		if fs == nil {
+			fs = vfs.Default
+		}
+		if err := fs.RemoveAll(j.stateDir); err != nil {
 			t.Fatal(err)
 		}
-		if db, err = state.Open(j.stateDir, state.Options{}); err != nil {
+		if db, err = state.Open(j.stateDir, opts); err != nil {
 			t.Fatal(err)
 		}
 	case err != nil:
@@ -202,7 +213,7 @@ func (j *txnJob) crash() {
 	if err := j.store.Close(); err != nil {
 		j.t.Fatal(err)
 	}
-	store, err := streams.Open(j.storeDir, streams.Options{})
+	store, err := streams.Open(j.storeDir, streams.Options{FS: j.fs})
 	if err != nil {
 		j.t.Fatal(err)
 	}
@@ -398,6 +409,7 @@ func TestStreamTxnCrashAtEachPoint(t *testing.T) {
 	}
 	for _, c := range plans {
 		t.Run(fmt.Sprintf("%d-%s-%d", c.epoch, c.point, c.k), func(t *testing.T) {
+			t.Parallel() // mostly waiting for fsync
 			j := newTxnJob(t, 2, rows, c)
 			j.run()
 			if len(j.crashes) != 0 {
@@ -440,7 +452,7 @@ func TestStreamTxnFailedCheckpoint(t *testing.T) {
 		{{2, failCheckpoint, 0}, {3, failCheckpoint, 0}, {4, crashMidCommitKeys, 700}},
 		{{2, failCheckpoint, 0}, {3, crashAfterCheckpoint, 0}, {4, crashMidRecovery, 100}},
 	} {
-		j := newTxnJob(t, 3, rows, crashes...)
+		j := newTxnJobFS(t, vfs.NewMem(), 3, rows, crashes...)
 		j.run()
 		if len(j.crashes) != 0 {
 			t.Fatalf("%v: crash %v never happened", crashes, j.crashes)
@@ -455,7 +467,7 @@ func TestStreamTxnRandomCrashes(t *testing.T) {
 	const epochs = 6
 	points := []string{crashBeforeCheckpoint, crashAfterCheckpoint, crashMidCommit, crashMidCommitKeys,
 		crashAfterCommit, crashMidRecovery, failCheckpoint}
-	seeds := 24
+	seeds := 50
 	if testing.Short() {
 		seeds = 6
 	}
@@ -468,7 +480,8 @@ func TestStreamTxnRandomCrashes(t *testing.T) {
 			crashes = append(crashes, crashPoint{epoch: 1 + uint64(rng.IntN(epochs)),
 				point: points[rng.IntN(len(points))], k: rng.IntN(2 * perEpoch)})
 		}
-		j := newTxnJob(t, 1+rng.IntN(4), rows, crashes...)
+		// In memory: this test is about the many crash orders.
+		j := newTxnJobFS(t, vfs.NewMem(), 1+rng.IntN(4), rows, crashes...)
 		j.run()
 		checkExactlyOnce(t, j.store, rows)
 		j.checkSpaceEmpty()
