@@ -251,6 +251,15 @@ func (j *Job) Checkpoint(ctx context.Context, o CheckpointOptions) (Checkpointed
 func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOptions) (Checkpointed, error) {
 	k := &j.ckpt
 	begin := time.Now()
+	fail := func(err error) (Checkpointed, error) {
+		return Checkpointed{}, fmt.Errorf("checkpoint %d of job %s: %w", epoch, j.name, err)
+	}
+	// Before holding the sources, while records flow: keyed tasks write
+	// out what they cache and the store flushes its memtable, so that the
+	// hold below has only what changed since to write.
+	if err := j.prepareCheckpoint(ctx); err != nil {
+		return fail(err)
+	}
 	k.mu.Lock()
 	k.pausing = true
 	for p := range k.reads {
@@ -291,10 +300,6 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 		}
 		return nil
 	}
-	fail := func(err error) (Checkpointed, error) {
-		return Checkpointed{}, fmt.Errorf("checkpoint %d of job %s: %w", epoch, j.name, err)
-	}
-
 	k.mu.Lock()
 	chains := make([]*chain, 0, len(k.chains))
 	for c := range k.chains {
@@ -351,6 +356,37 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 	k.last = &res
 	k.mu.Unlock()
 	return res, nil
+}
+
+// prepareCheckpoint asks every keyed task to snapshot its operators (a
+// barrier without the hold: it orders nothing) and flushes the store.
+func (j *Job) prepareCheckpoint(ctx context.Context) error {
+	n := 0
+	for _, id := range j.plan.keyed {
+		n += len(j.exchanges[id].inbox)
+	}
+	acks := make(chan error, n)
+	for _, id := range j.plan.keyed {
+		x := j.exchanges[id]
+		for i := range x.inbox {
+			if err := x.send(j.gctx, i, message{kind: msgBarrier, ack: acks}); err != nil {
+				return err
+			}
+		}
+	}
+	for range n {
+		select {
+		case err := <-acks:
+			if err != nil {
+				return err
+			}
+		case <-j.gctx.Done():
+			return context.Cause(j.gctx)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return j.opts.State.Flush()
 }
 
 // sinkControl sends a barrier (or a commit) to every sink and waits for

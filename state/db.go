@@ -359,3 +359,13 @@ func mkdirAllSynced(fs vfs.FS, path string) error {
 	}
 	return syncDir(fs, parent)
 }
+
+// Flush writes the memtable out to a table, writers running on. A
+// Checkpoint soon after has less to flush while it blocks writers.
+func (db *DB) Flush() error {
+	if err := db.use(); err != nil {
+		return err
+	}
+	defer db.done()
+	return db.pdb.Flush()
+}
