@@ -84,11 +84,19 @@
 // unfired. Inboxes close when their last producer returns, so shutdown
 // runs in graph order and every goroutine returns.
 //
-// # Checkpoints (issue 5)
+// # Checkpoints
 //
-// Source positions are explicit: Status.Shards and Positions report each
-// shard's last position handed on, and Options.Positions resumes after
-// them. Barriers are not implemented; they would be one more message kind
-// (see msgKind) emitted by shard tasks between batches and aligned by
-// keyed tasks per input, the same bookkeeping as the watermark tracker.
+// With Options.State set, Job.Checkpoint takes a consistent snapshot
+// (checkpoint.go has the protocol): keyed tasks first write out their
+// caches while records flow (a barrier that holds nothing); then the
+// shard tasks are held between two rounds (they run each read-process-send
+// round under a gate), a barrier passes every keyed task behind the data
+// in flight, node by node in topological order, each snapshotting its
+// Stateful operators; the sinks stage their rows (PreCommit); the Pebble
+// store is checkpointed with a Snapshot (shard positions, each shard's
+// largest event time, each keyed task's watermark, the parallelism); the
+// sources run again and the Transactional sinks Commit. Options.Restore
+// resumes from such a Snapshot over a store restored to the same
+// checkpoint. When every source ended, the job takes a last checkpoint so
+// its sinks commit the final results.
 package runtime
