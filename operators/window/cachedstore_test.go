@@ -27,7 +27,7 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 		}
 		return to
 	}
-	seeds := 20
+	seeds := 12
 	if testing.Short() {
 		seeds = 6
 	}
@@ -77,7 +77,7 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 				if got, want := sortedWindows(cs.Windows(key)), sortedWindows(ms.Windows(key)); !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: Windows(%q) = %v, want %v", seed, op, key, got, want)
 				}
-			case r < 37:
+			case r < 38:
 				a, b := times[rng.IntN(len(times))], times[rng.IntN(len(times))]
 				lo, hi := min(a, b), max(a, b)
 				got, want := flatten(cs.Range(lo, hi)), flatten(ms.Range(lo, hi))
