@@ -44,6 +44,10 @@ type shard struct {
 	wmu   sync.Mutex
 	w     vfs.File // write handle of the active (last) segment, nil until needed
 	dirty bool     // written but not synced (fsync=interval mode)
+	// lastAppends is how many appends the previous group held, and
+	// lastSync how long its write and sync took (writer goroutine only).
+	lastAppends int
+	lastSync    time.Duration
 
 	mu struct {
 		sync.Mutex
@@ -52,6 +56,7 @@ type shard struct {
 		clock       int64  // last arrival time handed out; arrivals never go back
 		pending     []byte
 		pendingLast uint64
+		appends     int // appends in the pending group
 		group       *commitGroup
 		spare       []byte // a written group's buffer, reused for the next
 		visible     uint64 // highest durable counter; readers see <= visible
@@ -128,6 +133,7 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		out[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
 	}
 	sh.mu.pendingLast = sh.mu.nextSeq - 1
+	sh.mu.appends++
 	if sh.mu.group == nil {
 		sh.mu.group = &commitGroup{done: make(chan struct{})}
 	}
@@ -160,6 +166,7 @@ func (sh *shard) run(interval time.Duration) {
 	for {
 		select {
 		case <-sh.wake:
+			sh.linger()
 			sh.flush()
 		case <-tick:
 			sh.syncDirty()
@@ -171,13 +178,52 @@ func (sh *shard) run(interval time.Duration) {
 	}
 }
 
+// Group commit linger. Every group costs a write and an fdatasync, whose
+// CPU time (tens to hundreds of µs on virtual disks) dwarfs the per-record
+// work when groups are small. When the previous group held appends from
+// more than one caller, puts are arriving concurrently: the writer then
+// waits for more of them, at most as long as the previous write and sync
+// took (and at most maxLinger), or until lingerBytes are pending. A lone
+// producer's groups hold one append each, so it never waits.
+const (
+	maxLinger   = 2 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+func (sh *shard) linger() {
+	if sh.lastAppends < 2 || sh.store.opts.SyncInterval > 0 {
+		return
+	}
+	wait := min(sh.lastSync, maxLinger)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		sh.mu.Lock()
+		n := len(sh.mu.pending)
+		sh.mu.Unlock()
+		if n >= lingerBytes {
+			return
+		}
+		select {
+		case <-sh.wake:
+		case <-t.C:
+			return
+		case <-sh.stop:
+			return
+		}
+	}
+}
+
 // flush writes the pending group, makes it durable and acknowledges it.
 func (sh *shard) flush() {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
 	sh.mu.Lock()
-	buf, last, g := sh.mu.pending, sh.mu.pendingLast, sh.mu.group
-	sh.mu.pending, sh.mu.group = nil, nil
+	buf, last, g, appends := sh.mu.pending, sh.mu.pendingLast, sh.mu.group, sh.mu.appends
+	sh.mu.pending, sh.mu.group, sh.mu.appends = nil, nil, 0
 	failed := sh.mu.failed
 	sh.mu.Unlock()
 	if g == nil {
@@ -185,7 +231,9 @@ func (sh *shard) flush() {
 	}
 	err := failed
 	if err == nil {
+		t0 := time.Now()
 		err = sh.write(buf, last)
+		sh.lastAppends, sh.lastSync = appends, time.Since(t0)
 	}
 	if err != nil {
 		sh.log.Error("write failed; shard stops taking writes", "err", err)
