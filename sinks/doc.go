@@ -7,6 +7,14 @@
 // A Sink gets Rows — a key and a JSON-like value — from one runtime task
 // per sink, in batches; see Sink for the contract.
 //
+// In a checkpointed job the stream and dashboard sinks are Transactional.
+// The stream sink stages records per checkpoint in the job's state and
+// appends them once the checkpoint is durable, so after crashes the output
+// stream holds each result exactly once (txn_stream.go states the
+// guarantee and its assumptions). The dashboard shows rows at once and
+// stores its retained rows with each checkpoint, so a restored job's
+// dashboard holds exactly its checkpoint's rows (txn_dashboard.go).
+//
 // Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass
 // the columns when they know them (a window's result columns, in order);
 // otherwise the schema is inferred from the first batch: window_start and

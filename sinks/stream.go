@@ -73,9 +73,12 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 // Write appends rows to the stream, or stages them for the next
 // checkpoint once OpenState was called.
 func (s *Stream) Write(ctx context.Context, rows []Row) error {
-	if s.txn != nil {
+	if t := s.txn; t != nil {
+		if t.failed != nil {
+			return t.failed
+		}
 		var err error
-		s.txn.staged, err = s.encode(s.txn.staged, rows)
+		t.staged, err = s.encode(t.staged, rows)
 		return err
 	}
 	for len(rows) > 0 {

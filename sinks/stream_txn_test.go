@@ -564,3 +564,36 @@ func FuzzStagedChunk(f *testing.F) {
 		}
 	})
 }
+
+// A Commit that failed part-way is not retried from memory (that could
+// repeat records): the sink refuses work until the job restarts.
+func TestStreamTxnFailedCommitRefusesRetry(t *testing.T) {
+	rows := txnRows(1, 50, 2)
+	j := newTxnJob(t, 1, rows)
+	ctx := context.Background()
+	j.start()
+	j.write(rows[0])
+	if err := j.sink.PreCommit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.db.Checkpoint(1, []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	j.sink.put = j.cutShort(crashPoint{k: 10}, false)
+	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
+		t.Fatalf("commit: %v", err)
+	}
+	j.sink.put = nil
+	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
+		t.Fatalf("retried commit: %v, want the first failure", err)
+	}
+	if err := j.sink.Write(ctx, rows[0]); err == nil {
+		t.Fatal("Write after a failed commit: no error")
+	}
+	if got := len(readOut(t, j.store)); got != 10 {
+		t.Fatalf("%d records after the failed commit, want 10", got)
+	}
+	j.crash()
+	j.start()
+	checkExactlyOnce(t, j.store, rows)
+}

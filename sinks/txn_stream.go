@@ -76,6 +76,10 @@ type streamTxn struct {
 	pending []stagedEpoch
 	// last is the newest epoch pre-committed or recovered.
 	last uint64
+	// failed is the error of a commit that stopped part-way: retrying it
+	// from memory could repeat records, so the sink refuses further work
+	// and the job must restart from its checkpoint.
+	failed error
 }
 
 type stagedEpoch struct {
@@ -101,19 +105,23 @@ func (s *Stream) OpenState(ctx context.Context, sp *state.Space) error {
 	if sp == nil {
 		return fmt.Errorf("stream sink %s: OpenState without a state space", s.cfg.Stream)
 	}
+	// Set at once, so that after a failed OpenState Write never falls
+	// back to plain appends.
 	t := &streamTxn{sp: sp}
+	s.txn = t
 	epochs, err := loadStaged(sp)
 	if err != nil {
-		return fmt.Errorf("stream sink %s: open state: %w", s.cfg.Stream, err)
+		t.failed = fmt.Errorf("stream sink %s: open state: %w", s.cfg.Stream, err)
+		return t.failed
 	}
 	if len(epochs) > 0 {
 		if err := s.recoverCommit(ctx, t, epochs); err != nil {
-			return fmt.Errorf("stream sink %s: recover commit of epochs %d..%d: %w",
+			t.failed = fmt.Errorf("stream sink %s: recover commit of epochs %d..%d: %w",
 				s.cfg.Stream, epochs[0].epoch, epochs[len(epochs)-1].epoch, err)
+			return t.failed
 		}
 		t.last = epochs[len(epochs)-1].epoch
 	}
-	s.txn = t
 	return nil
 }
 
@@ -123,6 +131,9 @@ func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 	t := s.txn
 	if t == nil {
 		return fmt.Errorf("stream sink %s: PreCommit before OpenState", s.cfg.Stream)
+	}
+	if t.failed != nil {
+		return t.failed
 	}
 	if epoch <= t.last {
 		return fmt.Errorf("stream sink %s: PreCommit epoch %d is not after the last one, %d", s.cfg.Stream, epoch, t.last)
@@ -168,13 +179,18 @@ func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 	if t == nil {
 		return fmt.Errorf("stream sink %s: Commit before OpenState", s.cfg.Stream)
 	}
+	if t.failed != nil {
+		return t.failed
+	}
 	for len(t.pending) > 0 && t.pending[0].epoch <= epoch {
 		e := t.pending[0]
-		if err := s.putStaged(ctx, e.recs); err != nil {
-			return fmt.Errorf("stream sink %s: commit %d: %w", s.cfg.Stream, e.epoch, err)
+		err := s.putStaged(ctx, e.recs)
+		if err == nil {
+			err = forget(t.sp, e)
 		}
-		if err := forget(t.sp, e); err != nil {
-			return fmt.Errorf("stream sink %s: commit %d: %w", s.cfg.Stream, e.epoch, err)
+		if err != nil {
+			t.failed = fmt.Errorf("stream sink %s: commit %d (restart the job from its checkpoint): %w", s.cfg.Stream, e.epoch, err)
+			return t.failed
 		}
 		t.pending[0] = stagedEpoch{}
 		t.pending = t.pending[1:]
