@@ -14,7 +14,7 @@ const (
 	DefaultStateCacheEntries = 1 << 18
 	// DefaultStateDirtyEntries bounds the changes SnapshotState writes
 	// (Config.StateDirtyEntries).
-	DefaultStateDirtyEntries = 1 << 15
+	DefaultStateDirtyEntries = 1 << 14
 )
 
 // cachedStore is the Store of an operator with durable state: a write-back
