@@ -218,7 +218,33 @@ func driverSource(kinds []Kind) string {
 		b.WriteString("\t}\n")
 	}
 	fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) { emit(v, i, k, t); return true; }\n", n)
-	b.WriteString("\treturn function (inp, from) {\n\t\tfor (var i = from; i < inp.length; i++) { var x = inp[i]; if (x !== undefined) { st[0] = i; s0(x, i, undefined, undefined); } }\n\t};\n})")
+	// The batch loop runs the stages inline, saving a JS call per stage
+	// and record; only the elements of an array a map returned go through
+	// the stage functions above.
+	b.WriteString("\treturn function (inp, from) {\n\t\tvar v, k, t, r;\n" +
+		"\t\tfor (var i = from; i < inp.length; i++) {\n\t\t\tv = inp[i];\n\t\t\tif (v === undefined) continue;\n" +
+		"\t\t\tst[0] = i; k = undefined; t = undefined;\n")
+	for s, kind := range kinds {
+		fmt.Fprintf(&b, "\t\t\tst[1] = %d;\n\t\t\ttry { ", s)
+		switch kind {
+		case Key:
+			fmt.Fprintf(&b, "k = toKey(f%d(v));", s)
+		case EventTime:
+			fmt.Fprintf(&b, "t = toMs(f%d(v));", s)
+		default:
+			fmt.Fprintf(&b, "r = f%d(v);", s)
+		}
+		fmt.Fprintf(&b, " } catch (e) { fail(%d, i, e); continue; }\n", s)
+		switch kind {
+		case Map:
+			fmt.Fprintf(&b, "\t\t\tif (r === null || r === undefined) continue;\n"+
+				"\t\t\tif (isArray(r)) { for (var j = 0; j < r.length; j++) if (!s%d(r[j], i, k, t)) break; continue; }\n"+
+				"\t\t\tv = r;\n", s+1)
+		case Filter:
+			b.WriteString("\t\t\tif (!r) continue;\n")
+		}
+	}
+	b.WriteString("\t\t\temit(v, i, k, t);\n\t\t}\n\t};\n})")
 	return b.String()
 }
 

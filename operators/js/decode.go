@@ -238,6 +238,9 @@ func (d *jsonDecoder) number() (goja.Value, error) {
 			return nil, d.errorf("invalid number")
 		}
 	}
+	if n, ok := smallInt(d.b[start:d.i]); ok && !isFloat {
+		return d.rt.ToValue(n), nil
+	}
 	s := string(d.b[start:d.i])
 	if !isFloat {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -344,6 +347,29 @@ func (d *jsonDecoder) str() (string, error) {
 		}
 	}
 	return "", errJSONEnd
+}
+
+// smallInt parses a valid JSON integer of at most 18 digits (which cannot
+// overflow) without allocating.
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // validUTF8 returns b as a string, each invalid byte replaced by U+FFFD

@@ -303,6 +303,9 @@ func decodeGoAt(b []byte, i int) (any, int) {
 		return nil, i + 4
 	}
 	end, isFloat, _ := skipNumber(b, i)
+	if n, ok := smallInt(b[i:end]); ok && !isFloat {
+		return n, end
+	}
 	s := string(b[i:end])
 	if !isFloat {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
