@@ -126,11 +126,10 @@ func (s *scanner) records(in *putRecordsInput, slab *[]byte) bool {
 	if !s.byte('[') {
 		return false
 	}
-	// Size the slice for the records the body can hold (one per
-	// "PartitionKey" member, at most one past the limit, which is
-	// rejected later anyway) instead of growing it.
-	n := min(bytes.Count(s.b[s.i:], partitionKeyMember), maxPutRecords+1)
-	in.Records = make([]putRecordsEntry, 0, max(n, 1))
+	// Size the slice for the records the rest of the body can hold (a
+	// record takes at least minRecordJSON bytes; one past the limit is
+	// enough, more is rejected anyway) instead of growing it.
+	in.Records = make([]putRecordsEntry, 0, min((len(s.b)-s.i)/minRecordJSON+1, maxPutRecords+1))
 	if s.byte(']') {
 		return true
 	}
@@ -155,7 +154,9 @@ func (s *scanner) records(in *putRecordsInput, slab *[]byte) bool {
 	}
 }
 
-var partitionKeyMember = []byte(`"PartitionKey"`)
+// minRecordJSON is the size of the shortest useful record,
+// {"PartitionKey":"k"}, with its comma.
+const minRecordJSON = 21
 
 // keyGather collects the partition keys of a PutRecords body.
 type keyGather struct {
@@ -238,7 +239,9 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 // string that decodes as standard base64 holds only its alphabet, so it
 // has no escapes or control characters and needs no scan of its own —
 // except for CR and LF, which the decoder skips but JSON does not allow
-// raw in a string.
+// raw in a string. Those show in the length: with k of them the decoder
+// sees len-k characters, a multiple of 4 only when k is, and returns at
+// least 3 bytes fewer than len/4*3 less the trailing padding.
 func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 	if !s.byte('"') {
 		return false
@@ -249,7 +252,7 @@ func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 	}
 	v := s.b[s.i : s.i+n]
 	s.i += n + 1
-	if bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+	if len(v)%4 != 0 {
 		return false
 	}
 	b := *slab
@@ -259,7 +262,7 @@ func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 		return false
 	}
 	m, err := base64.StdEncoding.Decode(b[start:start+need], v)
-	if err != nil {
+	if err != nil || m != need-padding(v) {
 		return false
 	}
 	e.Data = b[start : start+m : start+m]
@@ -267,21 +270,28 @@ func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 	return true
 }
 
+// padding counts the '=' that end a base64 string (at most 2).
+func padding(v []byte) int {
+	n := 0
+	for n < 2 && n < len(v) && v[len(v)-1-n] == '=' {
+		n++
+	}
+	return n
+}
+
 // appendSeq writes a public sequence number without fmt.
 func appendSeq(b []byte, shard int, ctr uint64) []byte {
-	var tmp [24]byte
+	var tmp [20]byte
 	b = append(b, '4', '9')
 	d := strconv.AppendUint(tmp[:0], uint64(shard), 10)
-	for i := len(d); i < 10; i++ {
-		b = append(b, '0')
-	}
+	b = append(b, seqZeros[:max(0, 10-len(d))]...)
 	b = append(b, d...)
 	d = strconv.AppendUint(tmp[:0], ctr, 10)
-	for i := len(d); i < 44; i++ {
-		b = append(b, '0')
-	}
+	b = append(b, seqZeros[:max(0, 44-len(d))]...)
 	return append(b, d...)
 }
+
+const seqZeros = "00000000000000000000000000000000000000000000"
 
 // appendPutRecordsResult renders PutRecords' response. admitted, when not
 // nil, marks the records that were put (res holds their results in order);
