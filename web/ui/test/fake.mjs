@@ -131,6 +131,12 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       ],
       sinks: [{ id: 'board', kind: 'dashboard', title: 'Views per page' }],
       spec: j.spec,
+      // A checkpoint every 2 s, shaped like the server's history.
+      checkpoints: Array.from({ length: Math.min(30, Math.floor(t / 2)) }, (_, i) => {
+        const epoch = Math.floor(t / 2) - Math.min(30, Math.floor(t / 2)) + i + 1;
+        return { epoch, time: new Date(j.born + epoch * 2000).toISOString(), duration_ms: 40 + (epoch % 7),
+          held_ms: 8 + (epoch % 5), size_bytes: 1048576 + epoch * 4096, status: 'complete' };
+      }),
     };
   };
 

@@ -7,7 +7,7 @@
 //
 // Each walk opens the job list and the demo job, checks the graph's nodes
 // against the API, waits for the chart to draw window results, pauses the
-// table, submits a broken job (the error must show at its line) and then a
+// table, waits for the checkpoint history, submits a broken job (the error must show at its line) and then a
 // good one (the page must go to it and show it running), visits the streams
 // pages, saves screenshots to test/screenshots/, and fails on any console
 // error, uncaught exception or failed request.
@@ -112,6 +112,13 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       assert.equal(await page.locator('[data-testid=results-table] tbody').innerText(), frozen, 'paused table changed');
       await page.click('[data-testid=pause-results]');
       await page.waitForFunction((f) => document.querySelector('[data-testid=results-table] tbody').innerText !== f, frozen, { timeout: windowWaitMs });
+    });
+
+    await t.test('the checkpoint history fills', async () => {
+      await page.waitForSelector('[data-testid=checkpoints] tbody tr', { timeout: 30000 });
+      const head = await page.locator('[data-testid=checkpoints] thead').innerText();
+      for (const col of ['epoch', 'held_ms', 'size_bytes', 'status']) assert.match(head, new RegExp(col), `no ${col} column`);
+      assert.match(await page.locator('[data-testid=checkpoints] tbody').innerText(), /complete/);
     });
 
     await t.test('a broken job shows its error at its line', async () => {
