@@ -52,7 +52,12 @@ type txnJob struct {
 	crashes   []crashPoint
 	restarts  int
 	recovered int // OpenState calls that found staged epochs
+	// failNext makes the next checkpoint fail before its manifest, as a
+	// full disk would.
+	failNext bool
 }
+
+var errCheckpointFailed = errors.New("simulated checkpoint failure")
 
 func newTxnJob(t *testing.T, shards int, epochs [][]Row, crashes ...crashPoint) *txnJob {
 	return newTxnJobFS(t, nil, shards, epochs, crashes...)
@@ -120,7 +125,13 @@ func contains(s []string, v string) bool {
 func (j *txnJob) start() uint64 {
 	t := j.t
 	ctx := context.Background()
-	opts := state.Options{FS: j.fs}
+	opts := state.Options{FS: j.fs, Failpoint: func(step string) error {
+		if j.failNext && step == state.StepBeforeManifest {
+			j.failNext = false
+			return errCheckpointFailed
+		}
+		return nil
+	}}
 	db, _, meta, err := state.Restore(j.stateDir, state.Latest, opts)
 	var resume uint64
 	switch {
@@ -257,6 +268,10 @@ restart:
 				j.write(j.epochs[e][:half])
 			}
 			if _, ok := j.crashAt(e, failCheckpoint); ok {
+				j.failNext = true
+				if _, err := j.db.Checkpoint(e, []byte(strconv.FormatUint(e, 10))); !errors.Is(err, errCheckpointFailed) {
+					t.Fatalf("checkpoint %d: %v, want the simulated failure", e, err)
+				}
 				continue
 			}
 			if _, err := j.db.Checkpoint(e, []byte(strconv.FormatUint(e, 10))); err != nil {
