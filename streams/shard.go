@@ -239,13 +239,15 @@ func (sh *shard) flush() {
 		sh.log.Error("write failed; shard stops taking writes", "err", err)
 		sh.fail(err)
 	}
-	g.err = err
-	close(g.done)
+	// The buffer is free once written: hand it to the next group before
+	// waking the puts of this one, which may append again at once.
 	if cap(buf) <= maxSpare {
 		sh.mu.Lock()
 		sh.mu.spare = buf[:0]
 		sh.mu.Unlock()
 	}
+	g.err = err
+	close(g.done)
 }
 
 // write appends buf (complete frames, counters up to last) to the active
