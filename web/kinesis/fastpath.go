@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/runnel-dev/runnel/streams"
@@ -19,8 +20,28 @@ import (
 // accept and reject exactly the same bodies.
 
 type scanner struct {
-	b []byte
-	i int
+	b  []byte
+	i  int
+	sc *putScratch // reused slices, or nil
+}
+
+// putScratch holds a PutRecords request's working slices so that they are
+// reused from request to request (see getScratch). Nothing may keep them
+// once the request is answered.
+type putScratch struct {
+	entries []putRecordsEntry
+	keys    keyGather
+	recs    []streams.PutRecord
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(putScratch) }}
+
+func getScratch() *putScratch { return scratchPool.Get().(*putScratch) }
+
+func putScratchBack(sc *putScratch) {
+	if cap(sc.entries) <= maxPutRecords+1 && cap(sc.keys.buf) <= 1<<20 {
+		scratchPool.Put(sc)
+	}
 }
 
 func (s *scanner) ws() {
@@ -73,7 +94,13 @@ func plainUTF8(v []byte) bool {
 // in, reporting false when the body needs the general decoder. Records'
 // data is decoded into *slab (grown as needed), which the caller owns.
 func parsePutRecordsJSON(body []byte, in *putRecordsInput, slab *[]byte) bool {
-	s := scanner{b: body}
+	return parsePutRecordsJSONScratch(body, in, slab, nil)
+}
+
+// parsePutRecordsJSONScratch is parsePutRecordsJSON reusing sc's slices
+// (when not nil) for the records and their keys.
+func parsePutRecordsJSONScratch(body []byte, in *putRecordsInput, slab *[]byte, sc *putScratch) bool {
+	s := scanner{b: body, sc: sc}
 	if !s.byte('{') {
 		return false
 	}
@@ -129,16 +156,26 @@ func (s *scanner) records(in *putRecordsInput, slab *[]byte) bool {
 	// Size the slice for the records the rest of the body can hold (a
 	// record takes at least minRecordJSON bytes; one past the limit is
 	// enough, more is rejected anyway) instead of growing it.
-	in.Records = make([]putRecordsEntry, 0, min((len(s.b)-s.i)/minRecordJSON+1, maxPutRecords+1))
+	n := min((len(s.b)-s.i)/minRecordJSON+1, maxPutRecords+1)
+	keys := new(keyGather)
+	if s.sc != nil {
+		keys = &s.sc.keys
+		if cap(s.sc.entries) < n {
+			s.sc.entries = make([]putRecordsEntry, 0, n)
+		}
+		in.Records = s.sc.entries[:0]
+	} else {
+		in.Records = make([]putRecordsEntry, 0, n)
+	}
+	keys.reset(cap(in.Records))
 	if s.byte(']') {
 		return true
 	}
 	// Partition keys are gathered in one buffer and become strings in one
 	// allocation at the end, instead of two allocations per record.
-	var keys keyGather
 	for {
 		var e putRecordsEntry
-		if !s.entry(&e, slab, &keys) {
+		if !s.entry(&e, slab, keys) {
 			return false
 		}
 		in.Records = append(in.Records, e)
@@ -150,6 +187,9 @@ func (s *scanner) records(in *putRecordsInput, slab *[]byte) bool {
 			return false
 		}
 		keys.assign(in.Records)
+		if s.sc != nil && cap(in.Records) > cap(s.sc.entries) {
+			s.sc.entries = in.Records[:0]
+		}
 		return true
 	}
 }
@@ -163,6 +203,15 @@ type keyGather struct {
 	buf   []byte
 	spans []keySpan // one per record, in order
 	cur   keySpan
+	strs  []string
+}
+
+// reset empties k for a body of about n records.
+func (k *keyGather) reset(n int) {
+	if cap(k.spans) < n {
+		k.spans = make([]keySpan, 0, n)
+	}
+	k.buf, k.spans, k.cur = k.buf[:0], k.spans[:0], keySpan{}
 }
 
 type keySpan struct {
@@ -179,9 +228,6 @@ func (k *keyGather) set(v []byte) {
 
 // next ends the current record.
 func (k *keyGather) next() {
-	if k.spans == nil {
-		k.spans = make([]keySpan, 0, 64)
-	}
 	k.spans = append(k.spans, k.cur)
 	k.cur = keySpan{}
 }
@@ -189,7 +235,10 @@ func (k *keyGather) next() {
 // assign points each record's PartitionKey at its key.
 func (k *keyGather) assign(recs []putRecordsEntry) {
 	all := string(k.buf)
-	strs := make([]string, len(recs))
+	if cap(k.strs) < len(recs) {
+		k.strs = make([]string, len(recs))
+	}
+	strs := k.strs[:len(recs)]
 	for i, sp := range k.spans {
 		if sp.set {
 			strs[i] = all[sp.start:sp.end]

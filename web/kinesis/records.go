@@ -194,10 +194,12 @@ func (h *Handler) throttledWrite(name, shard string) *apiError {
 
 func (h *Handler) putRecords(r *request) (any, error) {
 	var in putRecordsInput
+	sc := getScratch()
+	defer putScratchBack(sc)
 	if r.codec == codecJSON {
 		slab := getBuf(0)
 		defer func() { putBuf(slab) }()
-		if !parsePutRecordsJSON(r.body, &in, &slab) {
+		if !parsePutRecordsJSONScratch(r.body, &in, &slab, sc) {
 			in = putRecordsInput{}
 			if err := decode(r.codec, r.body, &in); err != nil {
 				return nil, err
@@ -230,7 +232,10 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		return nil, err
 	}
 	total := 0
-	recs := make([]streams.PutRecord, len(in.Records))
+	if cap(sc.recs) < len(in.Records) {
+		sc.recs = make([]streams.PutRecord, len(in.Records))
+	}
+	recs := sc.recs[:len(in.Records)]
 	for i := range in.Records {
 		e := &in.Records[i]
 		if err := h.checkHashKey(e.ExplicitHashKey); err != nil {
