@@ -126,14 +126,22 @@ func (m *Manager) stateOptions() state.Options {
 	return state.Options{Logger: m.log, Retain: m.retain, Failpoint: m.failpoint}
 }
 
+func (m *Manager) jobStateOptions(j *Job) state.Options {
+	o := m.stateOptions()
+	if o.Retain == 0 {
+		o.Retain = j.Spec.Checkpoint.Retain
+	}
+	return o
+}
+
 // openState opens a job's store: restored from its latest checkpoint if it
 // has one (a crash or restart), or new.
 func (m *Manager) openState(j *Job) (*ckptState, error) {
 	dir := m.stateDir(j.ID)
-	db, info, meta, err := state.Restore(dir, state.Latest, m.stateOptions())
+	db, info, meta, err := state.Restore(dir, state.Latest, m.jobStateOptions(j))
 	switch {
 	case errors.Is(err, state.ErrNoCheckpoint):
-		db, err = state.Open(dir, m.stateOptions())
+		db, err = state.Open(dir, m.jobStateOptions(j))
 		if err != nil {
 			return nil, fmt.Errorf("open state of job %s: %w", j.ID, err)
 		}

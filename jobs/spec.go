@@ -377,7 +377,12 @@ type LogSink struct{}
 // DefaultCheckpointEvery is the checkpoint interval when none is set.
 const DefaultCheckpointEvery = 10 * time.Second
 
+// DefaultCheckpointRetain is how many complete checkpoints a job keeps.
+const DefaultCheckpointRetain = 3
+
 // Checkpoint configures periodic checkpoints.
 type Checkpoint struct {
 	Every time.Duration `yaml:"every"`
+	// Retain is how many complete checkpoints are kept (the newest).
+	Retain int `yaml:"retain"`
 }

@@ -88,6 +88,7 @@ var fields = []Field{
 	{"sinks[].log", "empty mapping", "—", "`{}`: print results as JSON lines"},
 	{"checkpoint", "mapping", "—", "periodic checkpoints"},
 	{"checkpoint.every", "duration", "10s", "≥ 100ms"},
+	{"checkpoint.retain", "integer", "3", "1–100 complete checkpoints kept"},
 }
 
 // Fields returns the job-file reference: every key with its type, default

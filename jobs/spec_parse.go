@@ -108,6 +108,7 @@ func (p *parser) spec(doc *yaml.Node) {
 	if top.has("checkpoint") {
 		if c, ok := p.mapping(top.m["checkpoint"], "checkpoint", "checkpoint"); ok {
 			s.Checkpoint.Every = p.duration(c, "every", true)
+			s.Checkpoint.Retain = int(p.integer(c, "retain", true))
 		}
 	}
 }

@@ -82,7 +82,7 @@ func TestParseDesignExample(t *testing.T) {
 			{ID: "board", Input: "spikes", Dashboard: &DashboardSink{Title: "Views per page", Rows: DefaultDashboardRows}, From: "spikes"},
 			{ID: "out", Input: "per-page", Stream: &StreamSink{Name: "page-views", Shards: 1}, From: "per-page"},
 		},
-		Checkpoint: Checkpoint{Every: 10 * time.Second},
+		Checkpoint: Checkpoint{Every: 10 * time.Second, Retain: 3},
 	}
 	if got := plain(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("DESIGN.md example:\n got %#v\nwant %#v", got, want)

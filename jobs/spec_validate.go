@@ -75,6 +75,12 @@ func (v *validator) run() {
 	} else if v.s.Checkpoint.Every < minCheckpoint {
 		v.add("checkpoint.every", CodeInvalid, fmt.Sprintf("%s is too short", v.s.Checkpoint.Every), "at least 100ms")
 	}
+	switch r := v.s.Checkpoint.Retain; {
+	case r == 0:
+		v.s.Checkpoint.Retain = DefaultCheckpointRetain
+	case r > 100:
+		v.add("checkpoint.retain", CodeInvalid, fmt.Sprintf("%d is too many", r), "from 1 to 100")
+	}
 	v.graph()
 	v.scripts()
 }
