@@ -112,11 +112,14 @@ type Chain struct {
 	spec   ChainSpec
 	vm     *VM
 	driver goja.Callable
-	state  *goja.Object // [current record index, current stage]
-	side   map[string]operators.Emitter
-	in     atomic.Int64
-	out    atomic.Int64
-	errs   []stageCounters
+	// state has the driver's where() (the record index and stage it is
+	// at, for after an interrupt) and reset(from).
+	state        *goja.Object
+	where, reset goja.Callable
+	side         map[string]operators.Emitter
+	in           atomic.Int64
+	out          atomic.Int64
+	errs         []stageCounters
 
 	// per-call scratch, filled by the emit and fail callbacks
 	outs   []operators.Record
@@ -150,13 +153,15 @@ func (cp *ChainProgram) New() (*Chain, error) {
 	for i, f := range vm.fns {
 		fns[i], kinds[i] = f, cp.spec.Stages[i].Kind
 	}
-	c.state = rt.NewArray(int64(0), int64(0))
+	c.state = rt.NewObject()
 	drv, err := vm.callFactory(driverSource(kinds), rt.NewArray(fns...), c.state,
 		rt.ToValue(c.emit), rt.ToValue(c.fail))
 	if err != nil {
 		return nil, err
 	}
 	c.driver, _ = goja.AssertFunction(drv)
+	c.where, _ = goja.AssertFunction(c.state.Get("where"))
+	c.reset, _ = goja.AssertFunction(c.state.Get("reset"))
 	return c, nil
 }
 
@@ -165,6 +170,9 @@ func (cp *ChainProgram) New() (*Chain, error) {
 // exception of that stage.
 const driverPrelude = `(function (fns, st, emit, fail) {
 	var isArray = Array.isArray, parse = Date.parse, stringify = JSON.stringify, floor = Math.floor;
+	var cur = 0, stg = 0; // the record and stage running
+	st.where = function () { return [cur, stg]; };
+	st.reset = function (from) { cur = from; stg = 0; };
 	function toKey(k) {
 		switch (typeof k) {
 		case "string": return k;
@@ -192,7 +200,7 @@ func driverSource(kinds []Kind) string {
 	n := len(kinds)
 	for s, k := range kinds {
 		fmt.Fprintf(&b, "\tvar f%d = fns[%d];\n", s, s)
-		fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) {\n\t\tst[1] = %d;\n\t\tvar r;\n\t\ttry { ", s, s)
+		fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) {\n\t\tstg = %d;\n\t\tvar r;\n\t\ttry { ", s, s)
 		switch k {
 		case Key:
 			fmt.Fprintf(&b, "r = toKey(f%d(v));", s)
@@ -223,9 +231,9 @@ func driverSource(kinds []Kind) string {
 	// the stage functions above.
 	b.WriteString("\treturn function (inp, from) {\n\t\tvar v, k, t, r;\n" +
 		"\t\tfor (var i = from; i < inp.length; i++) {\n\t\t\tv = inp[i];\n\t\t\tif (v === undefined) continue;\n" +
-		"\t\t\tst[0] = i; k = undefined; t = undefined;\n")
+		"\t\t\tcur = i; k = undefined; t = undefined;\n")
 	for s, kind := range kinds {
-		fmt.Fprintf(&b, "\t\t\tst[1] = %d;\n\t\t\ttry { ", s)
+		fmt.Fprintf(&b, "\t\t\tstg = %d;\n\t\t\ttry { ", s)
 		switch kind {
 		case Key:
 			fmt.Fprintf(&b, "k = toKey(f%d(v));", s)
@@ -395,8 +403,8 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 		}
 		// An interrupt before the driver's first record must not read a
 		// stale position from an earlier call.
-		if err := c.state.Set("0", from); err != nil {
-			return err
+		if _, err := c.reset(goja.Undefined(), rt.ToValue(from)); err != nil {
+			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
 		}
 		_, err := c.vm.runCtx(ctx, func() (goja.Value, error) {
 			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
@@ -404,8 +412,13 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 		if err == nil {
 			return nil
 		}
-		i := int(c.state.Get("0").ToInteger())
-		stage := int(c.state.Get("1").ToInteger())
+		w, werr := c.where(goja.Undefined())
+		if werr != nil {
+			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, werr)
+		}
+		pos := w.(*goja.Object)
+		i := int(pos.Get("0").ToInteger())
+		stage := int(pos.Get("1").ToInteger())
 		c.truncate(i) // drop what the interrupted record had emitted
 		switch {
 		case err == ErrTimeout && i > from:
