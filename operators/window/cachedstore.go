@@ -49,10 +49,9 @@ type cachedStore struct {
 	dirty []*keyCache
 
 	n int // windows, cached or not
-	// persistedKeys counts the keys with a window in Pebble (as of their
-	// last flush or load); outside those of them that are not cached. While
-	// outside is 0 no read goes to Pebble.
-	persistedKeys, outside int
+	// outside counts the windows in Pebble of keys not cached: while it
+	// is 0, no read goes to Pebble.
+	outside int
 }
 
 // keyCache is one key's windows.
@@ -61,10 +60,9 @@ type keyCache struct {
 	wins map[Window]*cacheEntry
 	// deleted are windows Pebble holds that were deleted since the key was
 	// last flushed.
-	deleted  []Window
-	inPebble bool // Pebble holds a window of the key
-	dirty    bool // in cachedStore.dirty: has changes Pebble lacks
-	ref      bool // used since the eviction sweep last passed it
+	deleted []Window
+	dirty   bool // in cachedStore.dirty: has changes Pebble lacks
+	ref     bool // used since the eviction sweep last passed it
 }
 
 type cacheEntry struct {
@@ -74,16 +72,10 @@ type cacheEntry struct {
 	persisted bool // Pebble holds the window (its 'w' and 'e' keys)
 }
 
-// storeCounts is what a cachedStore needs to reopen its space: the number
-// of windows and of keys with windows in it, as of the last flush.
-type storeCounts struct {
-	windows, keys int
-}
-
-// openCachedStore opens the store over space. counts are the ones recorded
-// with the last flush; nil means none were recorded, and the space is
-// scanned to count them (state written by a pebbleStore).
-func openCachedStore(space *state.Space, codec Codec, max, maxDirty int, counts *storeCounts) (*cachedStore, error) {
+// openCachedStore opens the store over space, which holds windows (as
+// recorded with its last flush); windows < 0 means unknown, and the space
+// is scanned to count them (state written by a pebbleStore).
+func openCachedStore(space *state.Space, codec Codec, max, maxDirty, windows int) (*cachedStore, error) {
 	if max <= 0 {
 		max = DefaultStateCacheEntries
 	}
@@ -91,32 +83,18 @@ func openCachedStore(space *state.Space, codec Codec, max, maxDirty int, counts 
 		maxDirty = DefaultStateDirtyEntries
 	}
 	c := &cachedStore{ps: &pebbleStore{space: space, codec: codec}, max: max, maxDirty: maxDirty, keys: map[string]*keyCache{}}
-	if counts == nil {
-		counts = &storeCounts{}
-		last := ""
-		err := space.Scan([]byte{familyWindow}, func(k, _ []byte) error {
-			key, _, err := readKey(k[1:])
-			if err != nil {
-				return err
-			}
-			if counts.windows == 0 || key != last {
-				counts.keys++
-			}
-			counts.windows++
-			last = key
+	if windows < 0 {
+		windows = 0
+		err := space.Scan([]byte{familyWindow}, func(_, _ []byte) error {
+			windows++
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("count windows: %w", err)
 		}
 	}
-	c.n, c.persistedKeys, c.outside = counts.windows, counts.keys, counts.keys
+	c.n, c.outside = windows, windows
 	return c, nil
-}
-
-// counts returns the counts to record with a flush.
-func (c *cachedStore) counts() storeCounts {
-	return storeCounts{windows: c.n, keys: c.persistedKeys}
 }
 
 // keyOf returns key's cache, loading it from Pebble if it is not cached.
@@ -156,10 +134,7 @@ func (c *cachedStore) load(key string) *keyCache {
 		if err != nil {
 			c.ps.fail("load "+key, err)
 		}
-		if len(kc.wins) > 0 {
-			kc.inPebble = true
-			c.outside--
-		}
+		c.outside -= len(kc.wins)
 	}
 	c.keys[key] = kc
 	for w := range kc.wins {
@@ -218,8 +193,19 @@ func (c *cachedStore) Put(key string, w Window, s *State) {
 	c.evict(kc)
 }
 
+// Delete of a window of a key not cached goes straight to Pebble: purging
+// windows after a restore need not load their keys.
 func (c *cachedStore) Delete(key string, w Window) {
-	kc := c.keyOf(key)
+	if c.ndirty > c.maxDirty {
+		c.writeBehind()
+	}
+	kc := c.last
+	if kc == nil || kc.key != key {
+		if kc = c.keys[key]; kc == nil {
+			c.deleteUncached(key, w)
+			return
+		}
+	}
 	e := kc.wins[w]
 	if e == nil {
 		return
@@ -239,6 +225,24 @@ func (c *cachedStore) Delete(key string, w Window) {
 			c.dirty = append(c.dirty, kc)
 		}
 	}
+}
+
+func (c *cachedStore) deleteUncached(key string, w Window) {
+	if c.outside == 0 {
+		return
+	}
+	wk := windowKey(key, w)
+	if _, ok := c.ps.get(wk); !ok {
+		return
+	}
+	b := c.ps.space.NewBatch()
+	b.Delete(wk)
+	b.Delete(endKey(key, w))
+	if err := b.Commit(); err != nil {
+		c.ps.fail("delete", err)
+	}
+	c.n--
+	c.outside--
 }
 
 func (c *cachedStore) Windows(key string) []Window {
@@ -311,14 +315,6 @@ func (c *cachedStore) flushKey(kc *keyCache, b *state.Batch) error {
 		c.ndirty--
 	}
 	kc.dirty = false
-	if in := len(kc.wins) > 0; in != kc.inPebble {
-		kc.inPebble = in
-		if in {
-			c.persistedKeys++
-		} else {
-			c.persistedKeys--
-		}
-	}
 	return nil
 }
 
@@ -376,9 +372,7 @@ func (c *cachedStore) evict(keep *keyCache) {
 					c.ps.fail("evict", err)
 				}
 			}
-			if kc.inPebble {
-				c.outside++
-			}
+			c.outside += len(kc.wins)
 			for w := range kc.wins {
 				c.idx.remove(key, w)
 			}

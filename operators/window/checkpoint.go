@@ -19,17 +19,16 @@ const metaVersion = 1
 
 // opMeta is what SnapshotState records besides the windows.
 type opMeta struct {
-	wm     int64
-	counts storeCounts
+	wm      int64
+	windows int
 }
 
 // encodeMeta: a version byte, the watermark (8 bytes big-endian), then the
-// number of windows and of keys with windows as uvarints.
+// number of windows as a uvarint.
 func encodeMeta(m opMeta) []byte {
 	b := []byte{metaVersion}
 	b = binary.BigEndian.AppendUint64(b, uint64(m.wm))
-	b = binary.AppendUvarint(b, uint64(m.counts.windows))
-	return binary.AppendUvarint(b, uint64(m.counts.keys))
+	return binary.AppendUvarint(b, uint64(m.windows))
 }
 
 var errBadMeta = errors.New("window: damaged operator state record")
@@ -41,14 +40,10 @@ func decodeMeta(b []byte) (opMeta, error) {
 	m := opMeta{wm: int64(binary.BigEndian.Uint64(b[1:]))}
 	b = b[9:]
 	windows, n := binary.Uvarint(b)
-	if n <= 0 {
+	if n <= 0 || n != len(b) || windows > 1<<62 {
 		return opMeta{}, errBadMeta
 	}
-	keys, k := binary.Uvarint(b[n:])
-	if k <= 0 || n+k != len(b) || keys > windows || windows > 1<<62 {
-		return opMeta{}, errBadMeta
-	}
-	m.counts = storeCounts{windows: int(windows), keys: int(keys)}
+	m.windows = int(windows)
 	return m, nil
 }
 
@@ -68,15 +63,15 @@ func (op *Operator) OpenState(sp *state.Space) error {
 	if err != nil {
 		return fmt.Errorf("window %q: open state: %w", op.cfg.ID, err)
 	}
-	var counts *storeCounts
+	windows := -1
 	if found {
 		m, err := decodeMeta(raw)
 		if err != nil {
 			return fmt.Errorf("window %q: open state: %w", op.cfg.ID, err)
 		}
-		op.wm, counts = m.wm, &m.counts
+		op.wm, windows = m.wm, m.windows
 	}
-	cs, err := openCachedStore(sp, stateCodec{op.aggs}, op.cfg.StateCacheEntries, op.cfg.StateDirtyEntries, counts)
+	cs, err := openCachedStore(sp, stateCodec{op.aggs}, op.cfg.StateCacheEntries, op.cfg.StateDirtyEntries, windows)
 	if err != nil {
 		return fmt.Errorf("window %q: open state: %w", op.cfg.ID, err)
 	}
@@ -86,7 +81,7 @@ func (op *Operator) OpenState(sp *state.Space) error {
 
 // SnapshotState implements operators.Stateful: it writes the windows
 // changed since the last snapshot (and removes the deleted ones), the
-// watermark and the store's counts, in one batch. After an error the
+// watermark and the number of windows, in one batch. After an error the
 // checkpoint cannot complete and the operator's state is undefined: the
 // job restores from its last checkpoint.
 func (op *Operator) SnapshotState() error {
@@ -97,7 +92,7 @@ func (op *Operator) SnapshotState() error {
 	if err := op.cache.flush(b); err != nil {
 		return fmt.Errorf("window %q: snapshot state: %w", op.cfg.ID, err)
 	}
-	b.Set(metaKey, encodeMeta(opMeta{wm: op.wm, counts: op.cache.counts()}))
+	b.Set(metaKey, encodeMeta(opMeta{wm: op.wm, windows: op.cache.n}))
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("window %q: snapshot state: %w", op.cfg.ID, err)
 	}

@@ -84,8 +84,8 @@
 //
 //	'w' key start end  →  aggregate.Instance.Marshal of the accumulators
 //	'e' end key start  →  empty (the end index: Range in firing order)
-//	'm'                →  version 1, watermark (8 bytes), number of
-//	                      windows and of keys with windows (uvarints)
+//	'm'                →  version 1, watermark (8 bytes big-endian),
+//	                      number of windows (uvarint)
 //
 // The cache holds whole keys (all their windows): for a cached key
 // Get/Put/Delete/Windows touch only memory, so a record costs about what
@@ -96,8 +96,11 @@
 // from a random start; when more than Config.StateDirtyEntries changes
 // are unwritten they are all written, ahead of the checkpoint; and
 // SnapshotState (at the barrier) writes the remaining changes, the
-// watermark and the counts. Range merges the cached keys' windows with
-// Pebble's end index for keys not cached (skipped while none are).
+// watermark and the number of windows. Range merges the cached keys'
+// windows with Pebble's end index for keys not cached (skipped while
+// Pebble holds no window of a key not cached); Delete of a window of a key
+// not cached goes straight to Pebble, so purging after a restore does not
+// load keys.
 //
 // OpenState reads the 'm' record — no scan, so a restart over a large
 // state does not read it — and restores the watermark, so windows that

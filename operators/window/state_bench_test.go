@@ -292,7 +292,7 @@ func buildWindowState(b *testing.B, comp *Compiled, dir string, opts state.Optio
 			batch = sp.NewBatch()
 		}
 	}
-	batch.Set(metaKey, encodeMeta(opMeta{wm: 0, counts: storeCounts{windows: keys, keys: keys}}))
+	batch.Set(metaKey, encodeMeta(opMeta{wm: 0, windows: keys}))
 	if err := batch.Commit(); err != nil {
 		b.Fatal(err)
 	}
