@@ -319,3 +319,24 @@ func TestDashboardTxnColumnsChanged(t *testing.T) {
 		t.Fatal("OpenState with other columns than stored: no error")
 	}
 }
+
+func FuzzDashboardHead(f *testing.F) {
+	enc, _ := encodeDashHead(dashHead{head: 3, written: 9, cols: aggCols})
+	f.Add(enc)
+	enc, _ = encodeDashHead(dashHead{})
+	f.Add(enc)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeDashHead(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeDashHead(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2, err := decodeDashHead(again)
+		if err != nil || h2.head != h.head || h2.written != h.written || !reflect.DeepEqual(h2.cols, h.cols) {
+			t.Fatalf("head %+v does not round-trip: %+v, %v", h, h2, err)
+		}
+	})
+}
