@@ -25,13 +25,13 @@ const (
 // cache is the truth (Get, Put, Delete and Windows touch only memory; what
 // Pebble holds for it may be older); a key not cached has its windows in
 // Pebble, or none. So per record the store costs a few map operations, like
-// memStore. Pebble is written in three cases only, each time in one batch:
+// memStore. Pebble is written in four cases only, each time in one batch:
 // when the cache holds more than max entries (windows plus one per key),
 // keys are evicted with their changes; when more than maxDirty windows
 // (or deletions) are not yet written, all changes are written ahead of the
-// checkpoint, so the flush at the barrier stays short; and at flush
-// (SnapshotState), which writes every changed window and removes every
-// deleted one.
+// checkpoint, so the flush at the barrier stays short; a Delete of a key
+// not cached; and at flush (SnapshotState), which writes every changed
+// window and removes every deleted one.
 //
 // Like pebbleStore, a failing Pebble read or write, or state the codec
 // cannot decode, panics with an error saying what was being done.

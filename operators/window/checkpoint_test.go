@@ -30,10 +30,29 @@ var topValues = aggregate.Spec{Name: "top", Func: aggregate.Custom, Type: aggreg
 }`}
 
 // crashInput is one run's input: batches per operator instance (routed by
-// key hash) and the watermark after each batch.
+// key hash) and the watermark after each batch; with combine, each batch
+// goes through a Combiner first.
 type crashInput struct {
 	batches [][][]operators.Record // [batch][instance]
 	wms     []int64
+	combine bool
+}
+
+// batch returns instance i's batch b, pre-aggregated if the input says so.
+func (in crashInput) batch(t *testing.T, comp *Compiled, b, i int) *operators.Batch {
+	recs := in.batches[b][i]
+	if !in.combine {
+		return &operators.Batch{Records: recs}
+	}
+	cb, err := comp.NewCombiner(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out operators.Batch
+	if err := cb.Process(context.Background(), &operators.Batch{Records: recs}, emitFunc(func(r operators.Record) { out.Records = append(out.Records, r) })); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }
 
 // randomCrashInput makes keyed records in bounded disorder, with some far
@@ -96,7 +115,7 @@ func straightRun(t *testing.T, comp *Compiled, in crashInput, nInst int) [][]str
 		rec := &recorder{}
 		op.SetSideOutput(operators.LateOutput, rec.late())
 		for b := range in.batches {
-			if err := op.Process(ctx, &operators.Batch{Records: in.batches[b][i]}, rec.result()); err != nil {
+			if err := op.Process(ctx, in.batch(t, comp, b, i), rec.result()); err != nil {
 				t.Fatal(err)
 			}
 			if err := op.OnWatermark(ctx, in.wms[b], rec.result()); err != nil {
@@ -175,7 +194,7 @@ func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput
 	epoch := uint64(0)
 	for b := 0; b < len(in.batches); b++ {
 		for i, op := range ops {
-			if err := op.Process(ctx, &operators.Batch{Records: in.batches[b][i]}, recs[i].result()); err != nil {
+			if err := op.Process(ctx, in.batch(t, comp, b, i), recs[i].result()); err != nil {
 				t.Fatal(err)
 			}
 			if err := op.OnWatermark(ctx, in.wms[b], recs[i].result()); err != nil {
@@ -228,7 +247,8 @@ func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput
 }
 
 // TestCheckpointCrashEquivalence: windows of every kind, with allowed
-// lateness, custom JS aggregates and caches small enough to evict, give
+// lateness, custom JS aggregates, caches small enough to evict and a third
+// of the runs pre-aggregated by a Combiner, give
 // the same results (and late records) in the same order whether the
 // operators run straight through in memory or are checkpointed, crashed
 // and restored at random batch boundaries; no window fires twice.
@@ -248,13 +268,14 @@ func TestCheckpointCrashEquivalence(t *testing.T) {
 			cfg.StateDirtyEntries = 1 + rng.IntN(10)
 		}
 		nInst := 1 + rng.IntN(3)
-		unsynced := seed%2 == 1
-		t.Run(fmt.Sprintf("seed=%d/%s/cache=%d/dirty=%d/unsynced=%v", seed, cfg.Kind, cfg.StateCacheEntries, cfg.StateDirtyEntries, unsynced), func(t *testing.T) {
+		unsynced, combine := seed%2 == 1, rng.IntN(3) == 0
+		t.Run(fmt.Sprintf("seed=%d/%s/cache=%d/dirty=%d/unsynced=%v/combine=%v", seed, cfg.Kind, cfg.StateCacheEntries, cfg.StateDirtyEntries, unsynced, combine), func(t *testing.T) {
 			comp, err := Compile(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			in := randomCrashInput(rng, nInst)
+			in.combine = combine
 			want := straightRun(t, comp, in, nInst)
 			var cfs crashFS = &memCrash{vfs.NewMem()}
 			if unsynced {
