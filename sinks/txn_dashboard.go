@@ -31,6 +31,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/runnel-dev/runnel/state"
 )
@@ -195,7 +196,7 @@ func (d *Dashboard) PreCommit(ctx context.Context, epoch uint64) error {
 			continue
 		}
 		buf.Reset()
-		if err := encodeIPCBatch(&buf, d, rec); err != nil {
+		if err := encodeIPCBatch(&buf, d.mem, rec); err != nil {
 			return fmt.Errorf("dashboard %s: pre-commit %d: %w", d.cfg.Title, epoch, err)
 		}
 		b.Set(batchKey(first), buf.Bytes())
@@ -233,8 +234,8 @@ func batchKey(first uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{dashBatchTag}, first)
 }
 
-func encodeIPCBatch(buf *bytes.Buffer, d *Dashboard, rec arrow.RecordBatch) error {
-	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(d.mem))
+func encodeIPCBatch(buf *bytes.Buffer, mem memory.Allocator, rec arrow.RecordBatch) error {
+	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(mem))
 	if err := w.Write(rec); err != nil {
 		w.Close()
 		return fmt.Errorf("encode batch: %w", err)
