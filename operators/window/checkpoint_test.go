@@ -253,9 +253,9 @@ func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput
 // operators run straight through in memory or are checkpointed, crashed
 // and restored at random batch boundaries; no window fires twice.
 func TestCheckpointCrashEquivalence(t *testing.T) {
-	runs := 60
+	runs := 40
 	if testing.Short() {
-		runs = 15
+		runs = 12
 	}
 	for seed := range uint64(runs) {
 		rng := rand.New(rand.NewPCG(seed, 77))
