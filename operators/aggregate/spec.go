@@ -3,9 +3,12 @@ package aggregate
 import (
 	"fmt"
 
-	"github.com/dop251/goja"
 	"strconv"
 	"strings"
+
+	"github.com/dop251/goja"
+
+	"github.com/runnel-dev/runnel/operators/js"
 )
 
 // Builtin aggregate function names (as in the job file).
@@ -110,11 +113,14 @@ func Parse(name, expr string) (Spec, error) {
 	return s, s.Validate()
 }
 
-// fieldOf reads a dotted path from a record value: a JSON-like Go value
-// or a JS object (from js.Chain's raw sink).
+// fieldOf reads a dotted path from a record value: a JSON-like Go value,
+// a JS object (from js.Chain's raw sink) or a js.Projected.
 func fieldOf(v any, path []string) any {
-	if o, ok := v.(*goja.Object); ok {
-		return jsFieldOf(o, path)
+	switch x := v.(type) {
+	case *goja.Object:
+		return jsFieldOf(x, path)
+	case *js.Projected:
+		v, path = x.Get(path[0]), path[1:]
 	}
 	for _, p := range path {
 		m, ok := v.(map[string]any)

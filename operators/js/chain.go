@@ -52,8 +52,9 @@ type ChainSpec struct {
 	Stages    []Stage
 	Options   Options
 	// Project, if set, lists the only top-level fields the chain's
-	// consumer reads (a window's aggregate fields): object outputs are
-	// exported with just those fields, which saves exporting the rest.
+	// consumer reads (a window's builtin aggregates): an object output's
+	// Value is then a *Projected with just those fields, which saves
+	// exporting the rest. Other outputs are exported whole.
 	Project []string
 }
 
@@ -129,8 +130,11 @@ type Chain struct {
 	batch  *operators.Batch
 	inVals []any // the JS values handed in for batch
 	fails  []failure
-	objs   rawBatch    // the batch's raw JSON objects
-	strs   stringCache // short string values decoded from raw JSON
+	objs   rawBatch // the batch's raw JSON objects
+	// slabs of Projected outputs and their values
+	projs    []Projected
+	projVals []any
+	strs     stringCache // short string values decoded from raw JSON
 }
 
 type stageCounters struct{ errors, skipped, dead atomic.Int64 }
@@ -282,19 +286,59 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 }
 
 // project exports the fields of ChainSpec.Project of an object result
-// (other results whole).
+// (other results whole). The Projected values come from slabs allocated
+// per batch, never reused.
 func (c *Chain) project(v goja.Value) any {
 	o, ok := v.(*goja.Object)
 	if !ok || o.ClassName() != "Object" {
 		return exportValue(v)
 	}
-	m := make(map[string]any, len(c.spec.Project))
-	for _, f := range c.spec.Project {
+	n := len(c.spec.Project)
+	if len(c.projs) == 0 {
+		c.projs = make([]Projected, max(len(c.batch.Records), 16))
+	}
+	if len(c.projVals) < n {
+		c.projVals = make([]any, max(len(c.batch.Records), 16)*n)
+	}
+	p := &c.projs[0]
+	c.projs = c.projs[1:]
+	p.Names, p.Values = c.spec.Project, c.projVals[:n:n]
+	c.projVals = c.projVals[n:]
+	for i, f := range p.Names {
 		if x := o.Get(f); x != nil {
-			m[f] = exportValue(x)
+			p.Values[i] = exportValue(x)
 		}
 	}
-	return m
+	return p
+}
+
+// Projected is a chain output exported with only some fields (see
+// ChainSpec.Project): Values[i] is the value of field Names[i], nil if
+// the output has none.
+type Projected struct {
+	Names  []string
+	Values []any
+}
+
+// Get returns the value of field name (nil if absent or not projected).
+func (p *Projected) Get(name string) any {
+	for i, n := range p.Names {
+		if n == name {
+			return p.Values[i]
+		}
+	}
+	return nil
+}
+
+// MarshalJSON encodes the fields as a JSON object.
+func (p *Projected) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(p.Names))
+	for i, n := range p.Names {
+		if p.Values[i] != nil {
+			m[n] = p.Values[i]
+		}
+	}
+	return json.Marshal(m)
 }
 
 // fail is called from JS when a stage throws. The failed record's earlier
