@@ -616,3 +616,30 @@ func TestStreamTxnFailedCommitRefusesRetry(t *testing.T) {
 	j.start()
 	checkExactlyOnce(t, j.store, rows)
 }
+
+// Chunks without a marker come from a PreCommit cut short: OpenState drops
+// them and appends nothing.
+func TestStreamTxnDropsChunksWithoutMarker(t *testing.T) {
+	j := newTxnJob(t, 1, nil)
+	db, err := state.Open(j.stateDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.db = db
+	sp, err := db.Namespace("sink", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []streams.PutRecord{{PartitionKey: "k", Data: []byte(`{"n":1}`)}}
+	if err := sp.Set(chunkKey(3, 0), encodeChunk(nil, recs)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := NewStream(StreamConfig{Store: j.store, Stream: "out"})
+	if err := s.OpenState(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOut(t, j.store); len(got) != 0 {
+		t.Fatalf("%d records appended from an unfinished PreCommit", len(got))
+	}
+	j.checkSpaceEmpty()
+}
