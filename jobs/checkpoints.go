@@ -242,6 +242,9 @@ func (m *Manager) checkpoint(j *Job, rj *runtime.Job, cs *ckptState, o runtime.C
 	}
 	o.Extra = extraOf(j.Spec, j.Source)
 	timeout := max(j.Spec.Checkpoint.Every, 30*time.Second)
+	if o.Stop {
+		timeout = 10 * time.Second // a stop falls back to a plain stop after this
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	begin := time.Now()
