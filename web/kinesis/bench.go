@@ -85,7 +85,18 @@ type PhaseReport struct {
 	// record, and ServerCPU that of the server process (0 when the phase
 	// has no server), each measured with getrusage in its own process.
 	ClientCPU, ServerCPU time.Duration
+	// Errors counts failed calls (they put nothing; their CPU time is
+	// counted). A phase fails after maxPhaseErrors of them.
+	Errors int64
 }
+
+// maxPhaseErrors is how many failed calls a phase tolerates. Against the
+// decode-and-discard server the SDK occasionally fails to read a response
+// ("use of closed network connection" while deserializing, a few times in
+// thousands of calls, never seen against Runnel); the cause is not
+// understood, so such calls are counted and reported rather than ending
+// the run.
+const maxPhaseErrors = 3
 
 // BenchReport is what BenchIngest measured.
 type BenchReport struct {
@@ -120,7 +131,11 @@ func (r BenchReport) String() string {
 	}
 	fmt.Fprintf(&b, "%-30s %12s %12s %12s\n", "phase (AWS SDK for Go clients)", "records/s", "client µs", "server µs")
 	line := func(name string, p PhaseReport) {
-		fmt.Fprintf(&b, "%-30s %12.0f %12s %12s\n", name, p.RecordsPerSec, us(p.ClientCPU), us(p.ServerCPU))
+		fmt.Fprintf(&b, "%-30s %12.0f %12s %12s", name, p.RecordsPerSec, us(p.ClientCPU), us(p.ServerCPU))
+		if p.Errors > 0 {
+			fmt.Fprintf(&b, "  (%d failed calls)", p.Errors)
+		}
+		b.WriteByte('\n')
 	}
 	line("PutRecords, no server", r.ClientOnly)
 	line("PutRecords, decode-and-discard", r.Ceiling)
@@ -170,7 +185,7 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var n atomic.Int64
+	var n, errs atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -183,6 +198,9 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 			for pctx.Err() == nil && time.Now().Before(end) {
 				k, err := fn(pctx, i)
 				if err != nil {
+					if errs.Add(1) <= maxPhaseErrors && pctx.Err() == nil {
+						continue
+					}
 					once.Do(func() { firstErr = err })
 					cancel()
 					return
@@ -193,7 +211,7 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 	}
 	wg.Wait()
 	el, cpu := time.Since(t0), processCPU()-cpu0
-	p := PhaseReport{Records: n.Load(), Elapsed: el}
+	p := PhaseReport{Records: n.Load(), Elapsed: el, Errors: errs.Load()}
 	if firstErr != nil {
 		return p, firstErr
 	}
