@@ -3,6 +3,7 @@ package kinesis
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,7 +212,7 @@ func discardHandler() http.Handler {
 		switch r.Header.Get("X-Amz-Target") {
 		case targetPrefix + "PutRecords":
 			var in putRecordsInput
-			slab := getBuf(0)
+			slab := getBuf(base64.StdEncoding.DecodedLen(len(body)))
 			defer func() { putBuf(slab) }()
 			if !parsePutRecordsJSON(body, &in, &slab) {
 				http.Error(w, "bad body", http.StatusBadRequest)

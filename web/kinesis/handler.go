@@ -316,16 +316,29 @@ func readBody(hr *http.Request) ([]byte, *apiError) {
 // Request bodies, PutRecords' decoded data and its response are pooled:
 // at 500 records a call they are most of the garbage the hot path makes.
 // A buffer goes back once nothing refers to it (streams.Store.Put copies
-// the records it takes).
-var bufPool sync.Pool
+// the records it takes). Small and large buffers are pooled apart, so that
+// the small ones of single-record calls do not stand in the way of a
+// PutRecords body (a buffer too small for a request is a new allocation).
+var bufPools [2]sync.Pool
 
-const maxPooledBuf = 4 << 20
+const (
+	maxPooledBuf = 4 << 20
+	largeBuf     = 16 << 10
+)
+
+func bufPool(n int) *sync.Pool {
+	if n >= largeBuf {
+		return &bufPools[1]
+	}
+	return &bufPools[0]
+}
 
 func getBuf(n int) []byte {
-	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+	pool := bufPool(n)
+	if p, ok := pool.Get().(*[]byte); ok && cap(*p) >= n {
 		return (*p)[:0]
 	} else if ok {
-		bufPool.Put(p)
+		pool.Put(p)
 	}
 	return make([]byte, 0, max(n, 4096))
 }
@@ -333,7 +346,7 @@ func getBuf(n int) []byte {
 func putBuf(b []byte) {
 	if cap(b) <= maxPooledBuf {
 		b = b[:0]
-		bufPool.Put(&b)
+		bufPool(cap(b)).Put(&b)
 	}
 }
 

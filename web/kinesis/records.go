@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"encoding/base64"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -197,7 +198,7 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	sc := getScratch()
 	defer putScratchBack(sc)
 	if r.codec == codecJSON {
-		slab := getBuf(0)
+		slab := getBuf(base64.StdEncoding.DecodedLen(len(r.body)))
 		defer func() { putBuf(slab) }()
 		if !parsePutRecordsJSONScratch(r.body, &in, &slab, sc) {
 			in = putRecordsInput{}
