@@ -18,5 +18,13 @@
 // task, so decoding scales with shards. DecodeJSON is a small JSON decoder
 // into the value shapes of operators.Record (map[string]any, []any, string,
 // float64, bool, nil) that avoids encoding/json's reflection on the hot path;
-// it is fuzzed against encoding/json.
+// it is fuzzed against encoding/json. A stream source read only by JS
+// chains is built with StreamConfig.RawJSON and hands the bytes on
+// undecoded instead: the chain decodes just the fields its functions read
+// (operators/js).
+//
+// A stream reader asks the store for up to 4096 records per read and
+// serves the runtime's smaller batches from them: a store read costs about
+// the same for a few records as for thousands (it reads a chunk of the
+// segment either way).
 package sources

@@ -24,12 +24,19 @@
 // JS (goja's ToValue), not copied: JS reads them in place and an
 // assignment such as r.x = 1 writes through to the Go map, so the runtime
 // must not hand the same Value to two branches that both run JS. Raw JSON
-// values ([]byte, json.RawMessage) are parsed by DecodeJSON straight into
-// native JS objects (keys in document order, as JSON.parse would; no Go
-// value in between); a value that does not parse fails the first stage
-// (its on_error applies). Measured on this project's 2-core box, both
-// paths cost about the same per record: goja's object model, not the
-// decoding, dominates.
+// values ([]byte, json.RawMessage) whose top level is an object become a
+// goja DynamicObject over the bytes (raw.go): validated and indexed once,
+// each field decoded the first time JS reads it, short string values
+// shared within the runtime. A function that reads three fields of a
+// record never builds the others; reads, writes, deletes, key order,
+// JSON.stringify, spread and export behave as for the object JSON.parse
+// would give (fuzzed against it), except that its properties cannot be
+// frozen or made non-configurable. Other raw JSON is decoded by
+// DecodeJSON. []byte that does not parse fails the first stage (its
+// on_error applies); a json.RawMessage — what a stream source with
+// RawJSON hands on — that does not parse fails the batch, as the source
+// itself would have. A raw record passed through unchanged leaves the
+// chain exported, as a map.
 // Results are exported to JSON-like Go values: integers as int64, other
 // numbers as float64, objects as map[string]any.
 //
@@ -86,14 +93,18 @@
 // # Cost
 //
 // On the project's 2-core machine (measured while other work loaded it,
-// so per-record CPU time is the steadier figure: go test -bench Chain),
-// the map → filter → key chain over ~100-byte records costs about
-// 9–12 µs of CPU per record, of which a map building a 4-field object is
-// most; a filter or key stage alone costs about 2 µs. The time goes to
-// goja itself (its objects are Go maps) and to the garbage collector
-// (~30 allocations per record); raising GOGC for the process cuts the GC
-// share. Feeding a window through window.Combiner (RawSink) saves the
-// export of each result, about a third of the allocations.
+// so per-record CPU time is the steadier figure), the chain of `runnel
+// bench job` (map building a 3-field object → filter → key) over
+// ~100-byte records costs about 5.5–7 µs of CPU per record from raw JSON
+// with its output projected (go test -bench BenchJobChain, best runs),
+// 11 allocations and ~1.2 KB. Most of it is goja itself: its objects are
+// Go maps, so the map's object literal alone is ~390 bytes and a third of
+// the allocations, and each call and property access goes through its
+// interpreter. The batch driver runs the stages inline (no JS call per
+// stage besides the user's functions) and keeps its position in closure
+// variables. ChainSpec.Project exports only the fields a window's builtin
+// aggregates read, as a *Projected from per-batch slabs, instead of a map
+// per record.
 //
 // # Errors
 //
