@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -121,30 +122,27 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		route[i] = int32(j)
 		count[j]++
 	}
+	// order lists the records shard by shard, each shard's in request
+	// order (a counting sort by route).
+	start := make([]int, len(count)+1)
+	for j, c := range count {
+		start[j+1] = start[j] + c
+	}
+	order := make([]int32, len(recs))
+	next := slices.Clone(start[:len(count)])
+	for i, j := range route {
+		order[next[j]] = int32(i)
+		next[j]++
+	}
 	now := s.opts.Now().UnixMilli()
 	var groups []*commitGroup
-	ptrs := make([]*PutRecord, 0, len(recs))
-	out := make([]PutResult, len(recs))
 	for j, c := range count {
 		if c == 0 {
 			continue
 		}
-		ptrs = ptrs[:0]
-		for i := range recs {
-			if route[i] == int32(j) {
-				ptrs = append(ptrs, &recs[i])
-			}
-		}
-		g, err := st.open[j].append(ptrs, now, out[:c])
+		g, err := st.open[j].append(recs, order[start[j]:start[j+1]], now, res)
 		if err != nil {
 			return nil, fmt.Errorf("put to stream %s: %w", st.name, err)
-		}
-		k := 0
-		for i := range recs {
-			if route[i] == int32(j) {
-				res[i] = out[k]
-				k++
-			}
 		}
 		groups = append(groups, g)
 	}

@@ -92,9 +92,10 @@ func newShard(st *Store, stream, dir string, index int) *shard {
 	return sh
 }
 
-// append assigns sequence numbers to recs (in order) and queues their
-// frames. The returned group is done once they are durable.
-func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitGroup, error) {
+// append assigns sequence numbers to recs[i] for each i of idx (in that
+// order), sets res[i] and queues their frames. The returned group is done
+// once they are durable.
+func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResult) (*commitGroup, error) {
 	sh.mu.Lock()
 	for len(sh.mu.pending) > maxPending && sh.mu.group != nil && sh.mu.failed == nil && !sh.mu.closed && !sh.mu.stopped {
 		g := sh.mu.group
@@ -117,7 +118,8 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 	}
 	sh.mu.clock = now
 	size, data := 0, 0
-	for _, r := range recs {
+	for _, i := range idx {
+		r := &recs[i]
 		size += frameSize(r.PartitionKey, r.Data)
 		data += len(r.Data)
 	}
@@ -126,11 +128,12 @@ func (sh *shard) append(recs []*PutRecord, now int64, out []PutResult) (*commitG
 		sh.mu.pending, sh.mu.spare = sh.mu.spare, nil
 	}
 	sh.mu.pending = slices.Grow(sh.mu.pending, size)
-	for i, r := range recs {
+	for _, i := range idx {
+		r := &recs[i]
 		seq := sh.mu.nextSeq
 		sh.mu.nextSeq++
 		sh.mu.pending = appendFrame(sh.mu.pending, seq, now, r.PartitionKey, r.Data)
-		out[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
+		res[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
 	}
 	sh.mu.pendingLast = sh.mu.nextSeq - 1
 	sh.mu.appends++
