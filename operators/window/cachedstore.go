@@ -34,7 +34,7 @@ const (
 // window and removes every deleted one.
 //
 // Like pebbleStore, a failing Pebble read or write, or state the codec
-// cannot decode, panics with an error saying what was being done.
+// cannot decode, panics with a *StoreError saying what was being done.
 type cachedStore struct {
 	ps       *pebbleStore // key layout, reads and decoding
 	max      int

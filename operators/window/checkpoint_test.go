@@ -2,6 +2,7 @@ package window
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -331,5 +332,34 @@ func TestSnapshotStateUnencodable(t *testing.T) {
 	op.Process(context.Background(), &operators.Batch{Records: []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}}}, emitFunc(func(operators.Record) {}))
 	if err := op.SnapshotState(); err == nil || !strings.Contains(err.Error(), `"nothing"`) {
 		t.Fatalf("SnapshotState = %v, want an error naming the aggregate", err)
+	}
+}
+
+// A Pebble failure under the operator (here: the DB closed under it) is
+// an error of Process, not a panic of the task.
+func TestStoreFailureIsAnError(t *testing.T) {
+	op, err := New(Config{ID: "w", Kind: Tumbling, Size: time.Second, StateDirtyEntries: 1,
+		Aggregates: []aggregate.Spec{{Name: "n", Func: aggregate.Count}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open("job", state.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := db.Namespace("w", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.OpenState(sp); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	recs := []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}, {Key: "b", EventTime: 1, Value: map[string]any{}},
+		{Key: "c", EventTime: 1, Value: map[string]any{}}}
+	err = op.Process(context.Background(), &operators.Batch{Records: recs}, emitFunc(func(operators.Record) {}))
+	var se *StoreError
+	if !errors.As(err, &se) || !errors.Is(err, state.ErrClosed) {
+		t.Fatalf("Process over a closed DB = %v, want a *StoreError wrapping state.ErrClosed", err)
 	}
 }

@@ -109,11 +109,13 @@
 // JSON.stringify of their accumulator and restored with JSON.parse: an
 // accumulator holding what JSON does not keep (Map, Set, Date, undefined,
 // NaN, ±Infinity) comes back changed, and one that JSON.stringify cannot
-// encode (undefined itself) fails SnapshotState (or panics an eviction).
+// encode (undefined itself) fails SnapshotState (or Process, if an
+// eviction or a write ahead of the checkpoint meets it).
 //
-// Like the Pebble store, the cached store panics on a Pebble failure or
-// state it cannot decode (the Store interface has no errors): the job
-// restores from its checkpoint. Tests: the cached store answers like the
+// A Pebble failure, or state that cannot be decoded, fails Process or
+// OnWatermark with a *StoreError (the stores panic with it, as the Store
+// interface has no errors, and the operator recovers it): the job restores
+// from its checkpoint. Tests: the cached store answers like the
 // in-memory one through evictions, write-ahead, checkpoints and restores;
 // and random windows of every kind, with lateness and custom JS
 // aggregates, give the same results in the same order when checkpointed,

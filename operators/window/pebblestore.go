@@ -19,9 +19,11 @@ import (
 // sign bit flipped, so they sort as int64.
 //
 // The Store interface has no errors: a failing read or write of the
-// underlying Pebble, or state the Codec cannot decode, panics with an error
-// saying what was being done. Such a failure is an I/O or corruption fault
-// the operator cannot handle, and the job restores from its checkpoint.
+// underlying Pebble, or state the Codec cannot decode, panics with a
+// *StoreError saying what was being done, which the Operator recovers and
+// returns from Process or OnWatermark. Such a failure is an I/O or
+// corruption fault the operator cannot handle, and the job restores from
+// its checkpoint.
 type pebbleStore struct {
 	space *state.Space
 	codec Codec
@@ -43,7 +45,7 @@ func NewPebbleStore(space *state.Space, codec Codec) Store {
 		return nil
 	})
 	if err != nil {
-		panic(fmt.Errorf("window: pebble store: count entries: %w", err))
+		panic(&StoreError{fmt.Errorf("window: pebble store: count entries: %w", err)})
 	}
 	return s
 }
@@ -107,8 +109,16 @@ func appendEndKey(b []byte, key string, w Window) []byte {
 }
 
 func (s *pebbleStore) fail(what string, err error) {
-	panic(fmt.Errorf("window: pebble store: %s: %w", what, err))
+	panic(&StoreError{fmt.Errorf("window: pebble store: %s: %w", what, err)})
 }
+
+// StoreError is a failure of a store over Pebble: Pebble failed, or the
+// state it holds cannot be decoded. Stores panic with it (Store has no
+// errors); Operator.Process and OnWatermark return it.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
 
 func (s *pebbleStore) get(k []byte) ([]byte, bool) {
 	v, ok, err := s.space.Get(k)

@@ -139,7 +139,8 @@ func (c *collectEmitter) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 // Process adds each record to its windows. A record for a window that has
 // already fired but is within allowed lateness updates it, and the window
 // re-fires when the batch is done; a record with no open window is late.
-func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) error {
+func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) (err error) {
+	defer op.recoverStore(&err)
 	recs := in.Records
 	if op.key != nil {
 		op.keyed.recs = op.keyed.recs[:0]
@@ -344,7 +345,8 @@ func (op *Operator) fail(r *operators.Record, cause error) error {
 // OnWatermark fires every window whose end is <= wm, in order of end, key
 // and start, and drops the state of windows whose end + allowed lateness
 // is <= wm.
-func (op *Operator) OnWatermark(ctx context.Context, wm int64, out operators.Emitter) error {
+func (op *Operator) OnWatermark(ctx context.Context, wm int64, out operators.Emitter) (err error) {
+	defer op.recoverStore(&err)
 	if wm <= op.wm {
 		return nil
 	}
@@ -361,6 +363,20 @@ func (op *Operator) OnWatermark(ctx context.Context, wm int64, out operators.Emi
 		}
 	}
 	return nil
+}
+
+// recoverStore turns a store's panic with a *StoreError into the error
+// of Process or OnWatermark; other panics go on.
+func (op *Operator) recoverStore(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	se, ok := r.(*StoreError)
+	if !ok {
+		panic(r)
+	}
+	*err = fmt.Errorf("window %q: %w", op.cfg.ID, se)
 }
 
 // refire emits the windows updated by late records of this batch.
