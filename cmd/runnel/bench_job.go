@@ -48,6 +48,7 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	latFor := fs.Duration("latency", 10*time.Second, "then measure put → window state latency at 70% of the JS job's maximum rate for this long (0: skip)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the JS job's run to this file")
 	only := fs.String("only", "", "run only the js or the native job")
+	latRate := fs.Float64("latency-rate", 0, "records/s of the latency phase (default 70% of the JS job's measured maximum)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -93,15 +94,18 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	if jsRate > 0 && goRate > 0 {
 		fmt.Printf("  javascript / native = %.2f\n", jsRate/goRate)
 	}
-	if *latFor <= 0 {
+	if *latFor <= 0 || (jsRate == 0 && *latRate <= 0) {
 		return nil
 	}
-	rate := 0.7 * jsRate
+	rate, share := *latRate, ""
+	if rate <= 0 {
+		rate, share = 0.7*jsRate, " = 70% of its maximum"
+	}
 	p50, p99, err := latencyRun(st, *keys, *shards, rate, *latFor)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  put → window state (JS job, %.0f records/s = 70%% of its maximum, %v): p50 %v, p99 %v\n", rate, *latFor, p50, p99)
+	fmt.Printf("  put → window state (JS job, %.0f records/s%s, %v): p50 %v, p99 %v\n", rate, share, *latFor, p50, p99)
 	return nil
 }
 
