@@ -122,7 +122,9 @@ func EventTimeJS(job, src, functions string, onError js.OnError, opts js.Options
 	if m := fieldAccess.FindStringSubmatch(src); m != nil && m[1] == m[2] && onError.Mode == js.Fail {
 		return fieldEventTime(m[3]), nil
 	}
-	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts,
+	// Its consumers are the graph's first operators: raw JSON records
+	// (sources.StreamConfig.RawJSON) stay raw for them.
+	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts, KeepRaw: true,
 		Stages: []js.Stage{{Operator: "source", Kind: js.EventTime, Src: src, OnError: onError}}})
 	if err != nil {
 		return nil, err

@@ -56,6 +56,12 @@ type ChainSpec struct {
 	// Value is then a *Projected with just those fields, which saves
 	// exporting the rest. Other outputs are exported whole.
 	Project []string
+	// KeepRaw passes a raw JSON record (a json.RawMessage) that the chain
+	// outputs unchanged — and whose JS object was not written to —
+	// on as the same bytes instead of exporting it. For a chain whose
+	// consumers decode raw JSON themselves (an event-time chain ahead of
+	// the JS chains reading a RawJSON source).
+	KeepRaw bool
 }
 
 // Validate checks the spec without compiling it.
@@ -267,7 +273,7 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	r := operators.Record{Key: src.Key, EventTime: src.EventTime, Origin: src.Origin}
 	if c.raw != nil {
 		c.rawVal = append(c.rawVal, call.Argument(0))
-	} else if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] && !isRawJSON(src.Value) {
+	} else if o, ok := call.Argument(0).(*goja.Object); ok && any(o) == c.inVals[i] && (!isRawJSON(src.Value) || c.spec.KeepRaw && isRawMessage(src.Value) && pristine(o)) {
 		r.Value = src.Value // passed through unchanged: no copy
 	} else if c.spec.Project != nil {
 		r.Value = c.project(call.Argument(0))

@@ -25,6 +25,17 @@ type rawObject struct {
 	fields []rawField
 	extra  []namedField // fields added by JS
 	dups   dupState     // whether the JSON repeats a key
+	// dirty: JS wrote to the object, or got hold of a nested object or
+	// array (which it may have changed): the bytes no longer stand for it.
+	dirty bool
+}
+
+// pristine reports whether o is a raw object its bytes still describe.
+func pristine(o *goja.Object) bool {
+	if o.ExportType() != rawObjectType {
+		return false
+	}
+	return !o.Export().(*rawObject).dirty
 }
 
 type dupState uint8
@@ -109,6 +120,9 @@ func (o *rawObject) value(f *rawField) goja.Value {
 			panic(o.rt.NewGoError(err))
 		}
 		f.val, f.state = v, fieldValue
+		if _, ok := v.(*goja.Object); ok {
+			o.dirty = true
+		}
 	}
 	return f.val
 }
@@ -133,6 +147,7 @@ func (o *rawObject) getExtra(k string) goja.Value {
 
 // Set implements goja.DynamicObject.
 func (o *rawObject) Set(k string, v goja.Value) bool {
+	o.dirty = true
 	if f := o.find(k); f != nil && f.state != fieldDeleted {
 		f.val, f.state = v, fieldValue
 		return true
@@ -157,6 +172,7 @@ func (o *rawObject) Has(k string) bool {
 
 // Delete implements goja.DynamicObject.
 func (o *rawObject) Delete(k string) bool {
+	o.dirty = true
 	for i := range o.fields {
 		if f := &o.fields[i]; f.state != fieldDeleted && o.keyIs(f, k) {
 			f.state, f.val = fieldDeleted, nil

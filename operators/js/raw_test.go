@@ -211,3 +211,31 @@ func FuzzRawObject(f *testing.F) {
 		}
 	})
 }
+
+// TestKeepRawPassesUntouchedBytes: with KeepRaw, a raw record an event-time
+// chain passes on unchanged stays the same bytes; one whose object JS
+// wrote to, or whose nested value JS got hold of, is exported.
+func TestKeepRawPassesUntouchedBytes(t *testing.T) {
+	cp, err := CompileChain(ChainSpec{Job: "j", KeepRaw: true, Stages: []Stage{{Operator: "source", Kind: EventTime,
+		Src: `r => { if (r.w) r.x = 1; if (r.n) r.n.y; return r.ts }`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out collect
+	in := batchOf(json.RawMessage(`{"ts":5}`), json.RawMessage(`{"ts":6,"w":1}`), json.RawMessage(`{"ts":7,"n":{}}`))
+	if err := c.Process(context.Background(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	if raw, ok := out.recs[0].Value.(json.RawMessage); !ok || string(raw) != `{"ts":5}` || out.recs[0].EventTime != 5 {
+		t.Fatalf("untouched: %#v", out.recs[0])
+	}
+	want := []any{map[string]any{"ts": int64(6), "w": int64(1), "x": int64(1)}, map[string]any{"ts": int64(7), "n": map[string]any{}}}
+	if got := []any{out.recs[1].Value, out.recs[2].Value}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("changed: %#v", got)
+	}
+}

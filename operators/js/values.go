@@ -51,6 +51,11 @@ func isRawJSON(v any) bool {
 	return false
 }
 
+func isRawMessage(v any) bool {
+	_, ok := v.(json.RawMessage)
+	return ok
+}
+
 // maxExportDepth bounds the walk that replaces raw objects nested in an
 // exported value (a cyclic value is cut off there).
 const maxExportDepth = 64
