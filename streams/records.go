@@ -76,6 +76,8 @@ func (s *Store) Put(ctx context.Context, name string, recs []PutRecord) ([]PutRe
 		return nil, err
 	}
 	res := make([]PutResult, len(recs))
+	st.puts.Add(1)
+	defer st.puts.Add(-1)
 	groups, err := s.appendRouted(st, recs, res)
 	if err != nil {
 		return nil, err

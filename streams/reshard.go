@@ -199,7 +199,7 @@ func (s *Store) reshard(op, name string, edit func(*resharder) error) error {
 	created := map[int]*shard{}
 	for _, m := range r.m.Shards {
 		if st.shards[m.Index] == nil {
-			sh, err := s.makeShard(r.m, m.Index)
+			sh, err := s.makeShard(st, r.m, m.Index)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", op, name, err)
 			}

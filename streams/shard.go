@@ -48,6 +48,8 @@ type shard struct {
 	// lastSync how long its write and sync took (writer goroutine only).
 	lastAppends int
 	lastSync    time.Duration
+	// streamPuts is the stream's count of puts under way (stream.puts).
+	streamPuts *atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -183,18 +185,25 @@ func (sh *shard) run(interval time.Duration) {
 
 // Group commit linger. Every group costs a write and an fdatasync, whose
 // CPU time (tens to hundreds of µs on virtual disks) dwarfs the per-record
-// work when groups are small. When the previous group held appends from
-// more than one caller, puts are arriving concurrently: the writer then
-// waits for more of them, at most as long as the previous write and sync
-// took (and at most maxLinger), or until lingerBytes are pending. A lone
-// producer's groups hold one append each, so it never waits.
+// work when groups are small. When puts are arriving concurrently — the
+// previous group held appends from more than one caller, or more puts are
+// under way on the stream than the pending group holds — the writer waits
+// for more of them, at most as long as the previous write and sync took
+// (and at most maxLinger), or until lingerBytes are pending. A lone
+// producer's puts are never under way together, so it never waits.
 const (
 	maxLinger   = 2 * time.Millisecond
 	lingerBytes = 1 << 20
 )
 
 func (sh *shard) linger() {
-	if sh.lastAppends < 2 || sh.store.opts.SyncInterval > 0 {
+	if sh.store.opts.SyncInterval > 0 {
+		return
+	}
+	sh.mu.Lock()
+	appends := sh.mu.appends
+	sh.mu.Unlock()
+	if sh.lastAppends < 2 && (sh.streamPuts == nil || sh.streamPuts.Load() <= int64(appends)) {
 		return
 	}
 	wait := min(sh.lastSync, maxLinger)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -83,6 +84,10 @@ type stream struct {
 	open    []*shard // open shards sorted by hash range
 	ranges  []HashRange
 	deleted bool
+	// puts counts Put calls on the stream between appending and their
+	// acknowledgement: a shard's writer lingers for more appends when
+	// other puts are under way (see shard.linger).
+	puts atomic.Int64
 }
 
 // Open opens (creating if needed) the store in dir, recovering every shard:
@@ -150,6 +155,7 @@ func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 	st := &stream{name: sm.Name, meta: sm, shards: map[int]*shard{}}
 	for _, m := range sm.Shards {
 		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index)
+		sh.streamPuts = &st.puts
 		if err := sh.recover(); err != nil {
 			sh.closeFiles()
 			for _, o := range st.shards {
@@ -355,7 +361,7 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 	}
 	for i, r := range EvenRanges(n) {
 		sm.Shards = append(sm.Shards, &shardMeta{Index: i, Range: r, Created: now})
-		sh, err := s.makeShard(sm, i)
+		sh, err := s.makeShard(st, sm, i)
 		if err != nil {
 			return StreamInfo{}, fmt.Errorf("%s %s: %w", op, name, err)
 		}
@@ -387,12 +393,14 @@ func sanitize(name string) string {
 	}, name)
 }
 
-func (s *Store) makeShard(sm *streamMeta, index int) (*shard, error) {
+func (s *Store) makeShard(st *stream, sm *streamMeta, index int) (*shard, error) {
 	dir := s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(index))
 	if err := mkdirAllSynced(s.fs, dir); err != nil {
 		return nil, fmt.Errorf("create shard directory: %w", err)
 	}
-	return newShard(s, sm.Name, dir, index), nil
+	sh := newShard(s, sm.Name, dir, index)
+	sh.streamPuts = &st.puts
+	return sh, nil
 }
 
 func validateRetention(op string, h int) error {
