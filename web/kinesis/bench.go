@@ -86,17 +86,22 @@ type PhaseReport struct {
 	// has no server), each measured with getrusage in its own process.
 	ClientCPU, ServerCPU time.Duration
 	// Errors counts failed calls (they put nothing; their CPU time is
-	// counted). A phase fails after maxPhaseErrors of them.
+	// counted). A phase fails when more than 3 calls and more than 1% of
+	// its calls fail.
 	Errors int64
 }
 
-// maxPhaseErrors is how many failed calls a phase tolerates. Against the
-// decode-and-discard server the SDK occasionally fails to read a response
-// ("use of closed network connection" while deserializing, a few times in
-// thousands of calls, never seen against Runnel); the cause is not
-// understood, so such calls are counted and reported rather than ending
-// the run.
-const maxPhaseErrors = 3
+// tooManyErrors says whether a phase has failed. Against the
+// decode-and-discard server the SDK fails to read about one response in a
+// thousand ("use of closed network connection" while deserializing; plain
+// net/http clients against the same server never do, and SDK clients
+// against Runnel have not). Likely cause: the server answers within
+// microseconds of reading the body, the SDK closes the request body as
+// soon as it has the response, and Go's transport, still checking that
+// body for its end, takes the close as a write error and closes the
+// connection under the response. Such calls are counted and reported
+// rather than ending the run.
+func tooManyErrors(errs, calls int64) bool { return errs > 3 && errs*100 > calls }
 
 // BenchReport is what BenchIngest measured.
 type BenchReport struct {
@@ -185,7 +190,7 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var n, errs atomic.Int64
+	var n, errs, calls atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -197,8 +202,9 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 			defer wg.Done()
 			for pctx.Err() == nil && time.Now().Before(end) {
 				k, err := fn(pctx, i)
+				c := calls.Add(1)
 				if err != nil {
-					if errs.Add(1) <= maxPhaseErrors && pctx.Err() == nil {
+					if !tooManyErrors(errs.Add(1), c) && pctx.Err() == nil {
 						continue
 					}
 					once.Do(func() { firstErr = err })
