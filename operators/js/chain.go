@@ -246,7 +246,8 @@ func driverSource(kinds []Kind) string {
 		fmt.Fprintf(&b, "\t\t\tstg = %d;\n\t\t\ttry { ", s)
 		switch kind {
 		case Key:
-			fmt.Fprintf(&b, "k = toKey(f%d(v));", s)
+			// A string key, the usual, skips the toKey call.
+			fmt.Fprintf(&b, "k = f%d(v); if (typeof k !== \"string\") k = toKey(k);", s)
 		case EventTime:
 			fmt.Fprintf(&b, "t = toMs(f%d(v));", s)
 		default:
