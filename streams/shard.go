@@ -60,13 +60,17 @@ type shard struct {
 		pendingLast uint64
 		appends     int // appends in the pending group
 		group       *commitGroup
-		spare       []byte // a written group's buffer, reused for the next
-		visible     uint64 // highest durable counter; readers see <= visible
-		closed      bool   // resharded away: no more appends
-		stopped     bool   // the writer is stopping (store closing): no more appends
-		failed      error  // a write or sync failed; the shard takes no more appends
-		notify      chan struct{}
-		reported    map[string]bool // damaged regions already logged
+		// spare holds written groups' buffers for reuse. Two, because the
+		// next group may start while one is being written, or after it
+		// is back: with one slot, the buffer returned when the other was
+		// still spare was dropped, and groups kept growing new ones.
+		spare    [2][]byte
+		visible  uint64 // highest durable counter; readers see <= visible
+		closed   bool   // resharded away: no more appends
+		stopped  bool   // the writer is stopping (store closing): no more appends
+		failed   error  // a write or sync failed; the shard takes no more appends
+		notify   chan struct{}
+		reported map[string]bool // damaged regions already logged
 	}
 }
 
@@ -127,7 +131,12 @@ func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResul
 	}
 	sh.bytesIn.Add(int64(data))
 	if sh.mu.pending == nil {
-		sh.mu.pending, sh.mu.spare = sh.mu.spare, nil
+		for i, b := range sh.mu.spare {
+			if b != nil {
+				sh.mu.pending, sh.mu.spare[i] = b, nil
+				break
+			}
+		}
 	}
 	sh.mu.pending = slices.Grow(sh.mu.pending, size)
 	for _, i := range idx {
@@ -255,7 +264,12 @@ func (sh *shard) flush() {
 	// waking the puts of this one, which may append again at once.
 	if cap(buf) <= maxSpare {
 		sh.mu.Lock()
-		sh.mu.spare = buf[:0]
+		for i, b := range sh.mu.spare {
+			if b == nil {
+				sh.mu.spare[i] = buf[:0]
+				break
+			}
+		}
 		sh.mu.Unlock()
 	}
 	g.err = err
