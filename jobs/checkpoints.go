@@ -141,6 +141,12 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 	db, info, meta, err := state.Restore(dir, state.Latest, m.jobStateOptions(j))
 	switch {
 	case errors.Is(err, state.ErrNoCheckpoint):
+		// No checkpoint completed: the job starts from its sources'
+		// beginning, so whatever an earlier run wrote to the live store
+		// (state, staged results) must go too, or it would count twice.
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("clear state of job %s: %w", j.ID, err)
+		}
 		db, err = state.Open(dir, m.jobStateOptions(j))
 		if err != nil {
 			return nil, fmt.Errorf("open state of job %s: %w", j.ID, err)
