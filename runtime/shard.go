@@ -116,10 +116,34 @@ func (j *Job) runSources(ctx context.Context) error {
 			}
 			st := states[ev.source]
 			st.ended[ev.shard] = true
+			src := j.plan.g.Sources[ev.source]
+			isKnown := func(id string) bool {
+				return slices.ContainsFunc(st.known, func(k sources.Shard) bool { return k.ID == id })
+			}
+			learn := func(sh sources.Shard) {
+				if !isKnown(sh.ID) {
+					st.known = append(st.known, sh)
+					j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardWaiting })
+				}
+			}
+			unknownParent := false
 			for _, c := range ev.children {
-				if !slices.ContainsFunc(st.known, func(k sources.Shard) bool { return k.ID == c.ID }) {
-					st.known = append(st.known, c)
-					j.setShard(j.plan.g.Sources[ev.source].ID, c.ID, func(st *shardStatus) { st.state = ShardWaiting })
+				learn(c)
+				for _, p := range c.Parents {
+					unknownParent = unknownParent || !isKnown(p)
+				}
+			}
+			if unknownParent {
+				// A merge child whose other parent came from a reshard
+				// after the job listed the shards, behind a shard still
+				// being read: list again, so the child waits for that
+				// parent (one no longer listed has expired).
+				list, err := src.Source.Shards(ctx)
+				if err != nil {
+					return fmt.Errorf("list shards of source %s: %w", src.ID, err)
+				}
+				for _, sh := range list {
+					learn(sh)
 				}
 			}
 			if j.srcCtx.Err() == nil {
