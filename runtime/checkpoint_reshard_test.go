@@ -358,7 +358,7 @@ var failSteps = []string{"", "", "", CheckpointAligned, state.StepBeforeSnapshot
 // result exactly once, with the operator's restored count right, in
 // per-key order.
 func TestCheckpointReshardExactlyOnce(t *testing.T) {
-	for seed := range 6 {
+	for seed := range 10 {
 		t.Run(strconv.Itoa(seed), func(t *testing.T) { runReshardCrashes(t, seed) })
 	}
 }
