@@ -180,7 +180,19 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		return done, fmt.Errorf("open %s: %w", id, err)
 	}
 	defer r.Close()
-	j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardReading })
+	resume := ""
+	if rs, ok := r.(sources.Resumer); ok && j.opts.Positions[id] == "" {
+		// Where this shard starts, for checkpoints taken before its
+		// first record (a stream opened at LATEST must not skip what
+		// arrives until then).
+		resume = rs.ResumePosition()
+	}
+	j.setShard(src.ID, sh.ID, func(st *shardStatus) {
+		st.state = ShardReading
+		if st.position == "" {
+			st.position = resume
+		}
+	})
 
 	idleTimeout := src.IdleTimeout
 	if idleTimeout == 0 {

@@ -62,6 +62,16 @@ type Reader interface {
 	Close() error
 }
 
+// Resumer is implemented by readers that know, as soon as they are open,
+// where they start: ResumePosition, passed to Open as after, opens the
+// shard exactly there (a stream shard opened at LATEST, say). The runtime
+// records it, so a checkpoint taken before the shard's first record
+// resumes at the same place and not at the configured start again. It is
+// called once, right after Open.
+type Resumer interface {
+	ResumePosition() string
+}
+
 // ErrConfig marks a source configuration error.
 var ErrConfig = errors.New("sources: invalid configuration")
 

@@ -174,6 +174,15 @@ type streamReader struct {
 	aheadNext uint64
 }
 
+// ResumePosition is the sequence number just before the reader's first
+// record (counters start at 1, so the counter before is at least 0).
+func (r *streamReader) ResumePosition() string {
+	if r.next == 0 {
+		return ""
+	}
+	return streams.FormatSeq(r.index, r.next-1)
+}
+
 // readAhead is the most records one store read asks for.
 const readAhead = 4096
 
