@@ -104,26 +104,7 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("exactly-once crash test skipped in -short mode: it runs the real binary for about a minute")
 	}
-	bin := runnelBinary(t)
-	srv := &supervised{server: &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)},
-		env: []string{"RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01"}}
-	srv.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
-		}
-	}()
-	base := "http://" + srv.addr
-	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("submit: %d %s", resp.StatusCode, b)
-	}
+	srv, base, hc := startCrashJob(t)
 
 	// The producer: 100,000 records with event times 2 ms apart, in
 	// batches, each retried until acknowledged (a retry may duplicate a
@@ -190,7 +171,7 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	for i := range 64 {
 		ends = append(ends, fmt.Sprintf(`{"key":"end-%d","json":{"k":"end","v":0,"ts":%d}}`, i, crashBase+int64(total)*2+3_600_000))
 	}
-	resp, err = hc.Post(base+"/api/v1/streams/events/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(ends, ",")+`]}`))
+	resp, err := hc.Post(base+"/api/v1/streams/events/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(ends, ",")+`]}`))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("put end records: %v %v", err, resp)
 	}
@@ -224,6 +205,32 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	}
 	compareWindows(t, "dashboard", want, fromBoard)
 	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+}
+
+// startCrashJob starts the server with the crash failpoints armed and
+// submits crashJob; it logs the server's output if the test fails.
+func startCrashJob(t *testing.T) (*supervised, string, *http.Client) {
+	t.Helper()
+	srv := &supervised{server: &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)},
+		env: []string{"RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01"}}
+	srv.start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
+		}
+	})
+	base := "http://" + srv.addr
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	}
+	return srv, base, hc
 }
 
 func lastBytes(s string, n int) string {

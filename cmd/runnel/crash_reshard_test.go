@@ -121,26 +121,7 @@ func openShards(hc *http.Client, base string) []string {
 // reshards (a path under the stream and a body), each after a random
 // pause and tried again, with a new pick, until the server takes one.
 func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *rand.Rand) (string, string)) {
-	bin := runnelBinary(t)
-	srv := &supervised{server: &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)},
-		env: []string{"RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01"}}
-	srv.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
-		}
-	}()
-	base := "http://" + srv.addr
-	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("submit: %d %s", resp.StatusCode, b)
-	}
+	srv, base, hc := startCrashJob(t)
 
 	const total = 60_000
 	var produced atomic.Int64
