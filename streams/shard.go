@@ -198,7 +198,8 @@ func (sh *shard) run(interval time.Duration) {
 // previous group held appends from more than one caller, or more puts are
 // under way on the stream than the pending group holds — the writer waits
 // for more of them, at most as long as the previous write and sync took
-// (and at most maxLinger), or until lingerBytes are pending. A lone
+// (and at most maxLinger), until lingerBytes are pending, or until every
+// put under way on the stream is in the group. A lone
 // producer's puts are never under way together, so it never waits.
 const (
 	maxLinger   = 2 * time.Millisecond
@@ -223,9 +224,14 @@ func (sh *shard) linger() {
 	defer t.Stop()
 	for {
 		sh.mu.Lock()
-		n := len(sh.mu.pending)
+		n, appends := len(sh.mu.pending), sh.mu.appends
 		sh.mu.Unlock()
 		if n >= lingerBytes {
+			return
+		}
+		if sh.streamPuts != nil && sh.streamPuts.Load() <= int64(appends) {
+			// Every put under way is in this group already: waiting
+			// cannot add to it, only delay its acknowledgement.
 			return
 		}
 		select {
