@@ -64,6 +64,12 @@ type ckptState struct {
 	failed   []CheckpointInfo
 	warnings []string
 	closed   bool
+	// done is closed once the store is closed after the run ended.
+	done chan struct{}
+}
+
+func newCkptState(db *state.DB, restore *runtime.Snapshot) *ckptState {
+	return &ckptState{db: db, restore: restore, run: map[uint64]CheckpointInfo{}, done: make(chan struct{})}
 }
 
 // statefulKinds are the operator kinds that keep state in checkpoints.
@@ -151,7 +157,7 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open state of job %s: %w", j.ID, err)
 		}
-		return &ckptState{db: db, run: map[uint64]CheckpointInfo{}}, nil
+		return newCkptState(db, nil), nil
 	case err != nil:
 		// A damaged newest checkpoint is not silently skipped: the job
 		// stays down and says why (older epochs are named in err).
@@ -166,7 +172,7 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		db.Close()
 		return nil, err
 	}
-	cs := &ckptState{db: db, restore: snap, run: map[uint64]CheckpointInfo{}}
+	cs := newCkptState(db, snap)
 	cs.warnings = m.retentionWarnings(j, snap)
 	for _, w := range cs.warnings {
 		m.log.Error("checkpoint invalidated by stream retention", "job", j.ID, "epoch", snap.Epoch, "problem", w)
@@ -228,6 +234,7 @@ func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
 				m.log.Error("close job state", "job", j.ID, "err", err)
 			}
 			cs.mu.Unlock()
+			close(cs.done)
 			return
 		case <-t.C:
 			if _, err := m.checkpoint(j, rj, cs, runtime.CheckpointOptions{}, ""); err != nil &&

@@ -255,15 +255,7 @@ func (j *Job) waitEnded() {
 		<-rj.Done()
 	}
 	if cs != nil {
-		for {
-			cs.mu.Lock()
-			closed := cs.closed
-			cs.mu.Unlock()
-			if closed {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		<-cs.done
 	}
 }
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -26,36 +25,22 @@ sinks:
 checkpoint: {every: 200ms}
 `
 
-func apiCall(t *testing.T, method, url, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	return resp.StatusCode, m
-}
-
 // TestCheckpointsAndSavepointsAPI walks the checkpoint history, a
 // savepoint, a stop with a savepoint and a start from it, and the errors
 // of each.
 func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 	ts, _ := jobsServer(t)
-	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs", ckptJob); code != 201 {
+	if code, m := call(t, ts, "POST", "/api/v1/jobs", ckptJob); code != 201 {
 		t.Fatalf("submit: %d %v", code, m)
 	}
 	put := `{"records":[{"key":"a","json":{"page":"/","ts":1700000000000}},{"key":"b","json":{"page":"/x","ts":1700000001000}}]}`
-	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/streams/cp-in/records", put); code != 200 {
+	if code, m := call(t, ts, "POST", "/api/v1/streams/cp-in/records", put); code != 200 {
 		t.Fatalf("put: %d %v", code, m)
 	}
 	var cps []any
 	deadline := time.Now().Add(20 * time.Second)
 	for len(cps) < 2 && time.Now().Before(deadline) {
-		code, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp/checkpoints", "")
+		code, m := call(t, ts, "GET", "/api/v1/jobs/cp/checkpoints", "")
 		if code != 200 {
 			t.Fatalf("checkpoints: %d %v", code, m)
 		}
@@ -75,7 +60,7 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		t.Errorf("status %v", first["status"])
 	}
 	// The job's own info carries the history too (the UI shows it).
-	if _, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp", ""); m["checkpoints"] == nil {
+	if _, m := call(t, ts, "GET", "/api/v1/jobs/cp", ""); m["checkpoints"] == nil {
 		t.Errorf("job info has no checkpoints: %v", m)
 	}
 
@@ -92,11 +77,11 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		}
 	}
 
-	code, sp := apiCall(t, "POST", ts.URL+"/api/v1/jobs/cp/savepoints", "")
+	code, sp := call(t, ts, "POST", "/api/v1/jobs/cp/savepoints", "")
 	if code != 201 || sp["name"] == nil || sp["epoch"] == nil {
 		t.Fatalf("savepoint: %d %v", code, sp)
 	}
-	code, m := apiCall(t, "DELETE", ts.URL+"/api/v1/jobs/cp?savepoint=true", "")
+	code, m := call(t, ts, "DELETE", "/api/v1/jobs/cp?savepoint=true", "")
 	if code != 200 {
 		t.Fatalf("stop with savepoint: %d %v", code, m)
 	}
@@ -106,34 +91,34 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		t.Fatalf("stop with savepoint answered %v", m)
 	}
 	name := stopSP["name"].(string)
-	if code, m := apiCall(t, "GET", ts.URL+"/api/v1/savepoints", ""); code != 200 || len(m["savepoints"].([]any)) != 2 {
+	if code, m := call(t, ts, "GET", "/api/v1/savepoints", ""); code != 200 || len(m["savepoints"].([]any)) != 2 {
 		t.Fatalf("list savepoints: %d %v", code, m)
 	}
-	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs/cp/savepoints", ""); code != 409 {
+	if code, m := call(t, ts, "POST", "/api/v1/jobs/cp/savepoints", ""); code != 409 {
 		t.Fatalf("savepoint of a stopped job: %d %v, want 409", code, m)
 	}
-	if code, m := apiCall(t, "DELETE", ts.URL+"/api/v1/jobs/cp?savepoint=maybe", ""); code != 400 {
+	if code, m := call(t, ts, "DELETE", "/api/v1/jobs/cp?savepoint=maybe", ""); code != 400 {
 		t.Fatalf("savepoint=maybe: %d %v, want 400", code, m)
 	}
 
 	// A changed file whose window has another id cannot use the state.
 	renamed := strings.Replace(ckptJob, "id: per-page", "id: per-path", 1)
-	code, m = apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint="+name, renamed)
+	code, m = call(t, ts, "POST", "/api/v1/jobs?savepoint="+name, renamed)
 	if code != 409 || !strings.Contains(m["error"].(map[string]any)["message"].(string), `"per-page"`) {
 		t.Fatalf("incompatible savepoint: %d %v, want 409 naming per-page", code, m)
 	}
-	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint=nope-1", ckptJob); code != 404 {
+	if code, m := call(t, ts, "POST", "/api/v1/jobs?savepoint=nope-1", ckptJob); code != 404 {
 		t.Fatalf("unknown savepoint: %d %v, want 404", code, m)
 	}
 	// A compatible change (a new sink) starts from the savepoint.
 	changed := ckptJob + "# changed\n"
-	if code, m := apiCall(t, "POST", ts.URL+"/api/v1/jobs?savepoint="+name, changed); code != 201 {
+	if code, m := call(t, ts, "POST", "/api/v1/jobs?savepoint="+name, changed); code != 201 {
 		t.Fatalf("start from savepoint: %d %v", code, m)
 	}
 	// The restored job continues from the savepoint's epoch.
 	deadline = time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		_, m := apiCall(t, "GET", ts.URL+"/api/v1/jobs/cp/checkpoints", "")
+		_, m := call(t, ts, "GET", "/api/v1/jobs/cp/checkpoints", "")
 		cps, _ := m["checkpoints"].([]any)
 		if len(cps) > 0 {
 			last := cps[len(cps)-1].(map[string]any)
