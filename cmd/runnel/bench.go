@@ -42,7 +42,7 @@ var benchmarks = map[string]func(args []string) error{
 }
 
 // ingestAPIs maps --api values other than "log" to their runners.
-var ingestAPIs = map[string]func(dir string, cfg streams.BenchConfig) error{}
+var ingestAPIs = map[string]func(dir string, cfg streams.BenchConfig, serverProfile string) error{}
 
 func benchIngest(args []string) error {
 	fs := newFlags("bench ingest", "bench ingest [--api log|kinesis] [--producers 8] [--batch 500] [--size 100] [--shards 4] [--duration 5s]", `
@@ -59,6 +59,7 @@ for Go clients against the Kinesis API on loopback instead.`)
 	shards := fs.Int("shards", 4, "shards of the stream")
 	dur := fs.Duration("duration", 5*time.Second, "how long to run")
 	interval := fs.Duration("fsync-interval", 0, "benchmark --fsync=interval with this period instead of fsync before every ack")
+	profile := fs.String("cpuprofile", "", "with --api kinesis: write a CPU profile of the Runnel server process to this file")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -68,7 +69,10 @@ for Go clients against the Kinesis API on loopback instead.`)
 		if !ok {
 			return fmt.Errorf("%w: --api must be log or kinesis", errUsage)
 		}
-		return run(*dir, cfg)
+		return run(*dir, cfg, *profile)
+	}
+	if *profile != "" {
+		return fmt.Errorf("%w: --cpuprofile needs --api kinesis", errUsage)
 	}
 	rep, err := streams.BenchIngest(*dir, cfg)
 	if err != nil {

@@ -19,10 +19,10 @@ func init() {
 // loopback, and the same clients against a decode-and-discard server in the
 // same run (the ceiling), then single-record PutRecord and consumer latency.
 // The servers are child processes, so their CPU time is measured apart.
-func benchIngestKinesis(dir string, cfg streams.BenchConfig) error {
+func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile string) error {
 	rep, err := kinesis.BenchIngest(context.Background(), kinesis.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
-		Phase: cfg.Duration, Dir: dir,
+		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,
 	})
 	if err != nil {
 		return err
