@@ -62,6 +62,9 @@ type ChainSpec struct {
 	// consumers decode raw JSON themselves (an event-time chain ahead of
 	// the JS chains reading a RawJSON source).
 	KeepRaw bool
+	// Interpreted turns off the native evaluation of simple functions
+	// (native.go): every batch runs in goja. For comparisons and tests.
+	Interpreted bool
 }
 
 // Validate checks the spec without compiling it.
@@ -87,6 +90,9 @@ func (s ChainSpec) Validate() error {
 type ChainProgram struct {
 	spec ChainSpec
 	prog *Program
+	// native evaluates the stages in Go when they are all simple enough
+	// (native.go); nil otherwise.
+	native []nativeStage
 }
 
 // CompileChain validates and compiles spec once for all tasks.
@@ -102,8 +108,16 @@ func CompileChain(spec ChainSpec) (*ChainProgram, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ChainProgram{spec: spec, prog: prog}, nil
+	cp := &ChainProgram{spec: spec, prog: prog}
+	if !spec.Interpreted {
+		cp.native = compileNative(spec)
+	}
+	return cp, nil
 }
+
+// Native reports whether the chain's functions also run as Go (see
+// native.go).
+func (cp *ChainProgram) Native() bool { return cp.native != nil }
 
 // StageStats counts one stage's failures.
 type StageStats struct {
@@ -118,6 +132,11 @@ type StageStats struct {
 type Chain struct {
 	spec   ChainSpec
 	vm     *VM
+	native []nativeStage
+	nev    neval
+	// nativeBatches counts batches the native evaluator ran (for tests),
+	// nativeMisses the batches in a row it gave up on.
+	nativeBatches, nativeMisses int
 	driver goja.Callable
 	// state has the driver's where() (the record index and stage it is
 	// at, for after an interrupt) and reset(from).
@@ -156,7 +175,7 @@ func (cp *ChainProgram) New() (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", cp.spec.Job, err)
 	}
-	c := &Chain{spec: cp.spec, vm: vm, side: map[string]operators.Emitter{}, errs: make([]stageCounters, len(cp.spec.Stages))}
+	c := &Chain{spec: cp.spec, vm: vm, native: cp.native, side: map[string]operators.Emitter{}, errs: make([]stageCounters, len(cp.spec.Stages))}
 	rt := vm.rt
 	fns := make([]any, len(vm.fns))
 	kinds := make([]Kind, len(vm.fns))
@@ -266,6 +285,10 @@ func driverSource(kinds []Kind) string {
 	b.WriteString("\t\t\temit(v, i, k, t);\n\t\t}\n\t};\n})")
 	return b.String()
 }
+
+// maxNativeMisses is how many batches in a row the native evaluator may
+// give up on before a chain runs only in goja.
+const maxNativeMisses = 8
 
 // emit is called from JS for each output value.
 func (c *Chain) emit(call goja.FunctionCall) goja.Value {
@@ -396,6 +419,22 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		return nil
 	}
 	c.in.Add(int64(n))
+	if c.native != nil && c.raw == nil {
+		c.batch = in
+		ok := c.processNative(in)
+		c.batch = nil
+		if ok {
+			c.nativeBatches++
+			c.nativeMisses = 0
+			c.deliver(in, out)
+			return nil
+		}
+		// A chain whose records keep falling outside what the evaluator
+		// models stops trying: each attempt is wasted work.
+		if c.nativeMisses++; c.nativeMisses >= maxNativeMisses {
+			c.native = nil
+		}
+	}
 	inp, err := c.inputs(in)
 	if err != nil {
 		return err
