@@ -137,6 +137,7 @@ type Chain struct {
 	// nativeBatches counts batches the native evaluator ran (for tests),
 	// nativeMisses the batches in a row it gave up on.
 	nativeBatches, nativeMisses int
+
 	driver goja.Callable
 	// state has the driver's where() (the record index and stage it is
 	// at, for after an interrupt) and reset(from).

@@ -226,7 +226,9 @@ func (g *exprGen) stage(kind Kind) string {
 func randomRecord(rng *rand.Rand, fields []string, tame bool) any {
 	if tame {
 		// Fields keep their types, as in most streams.
-		num := func() string { return []string{"0", "-0", "0.5", "200", "404", "1e2", "-3", "1700000000123", "7", "11"}[rng.IntN(10)] }
+		num := func() string {
+			return []string{"0", "-0", "0.5", "200", "404", "1e2", "-3", "1700000000123", "7", "11"}[rng.IntN(10)]
+		}
 		str := func() string { return []string{`"/a"`, `"/b"`, `""`, `"\u00e9t\u00e9"`, `"200"`}[rng.IntN(5)] }
 		var parts []string
 		for _, f := range fields {
