@@ -27,6 +27,10 @@ import (
 type Env struct {
 	Store *streams.Store
 	Log   io.Writer
+	// InterpretedJS runs every JS function in goja, without the native
+	// evaluation of simple ones (js.ChainSpec.Interpreted): for
+	// benchmarks that show what the evaluator saves.
+	InterpretedJS bool
 }
 
 // Built is a job ready to start: its runtime graph and the dashboards the
@@ -258,7 +262,7 @@ func (b *builder) operators() error {
 				}
 			}
 			prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages,
-				Options: b.jsOptions(op), Project: project})
+				Options: b.jsOptions(op), Project: project, Interpreted: b.env.InterpretedJS})
 			if err != nil {
 				return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 			}
@@ -345,7 +349,7 @@ func (b *builder) keyFunc(id, src string, op *Operator) (func() (runtime.KeyFunc
 		return runtime.PresetKey, nil
 	}
 	prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions,
-		Stages: []js.Stage{{Operator: id, Kind: js.Key, Src: src}}, Options: b.jsOptions(op)})
+		Stages: []js.Stage{{Operator: id, Kind: js.Key, Src: src}}, Options: b.jsOptions(op), Interpreted: b.env.InterpretedJS})
 	if err != nil {
 		return nil, fmt.Errorf("job %s: operator %s key: %w", b.spec.Name, id, err)
 	}

@@ -39,18 +39,23 @@ func benchJob(args []string) error {
 	fs := newFlags("bench job", "bench job [--records N] [--keys 1000] [--shards 4]", `
 Puts --records JSON records of about 100 bytes (--keys pages) into a --shards stream of a
 fresh store in --dir, then runs the job map → filter → keyed tumbling count + sum over them
-twice — once with the operators in JavaScript, once in native Go — and prints records/s end
-to end (first record read to last record counted by the window) and the ratio.`)
+three times — with the operators in JavaScript as a server runs them (simple functions
+evaluated natively, see docs/jobs.md), with every JavaScript function in goja, and in
+native Go — and prints records/s end to end (first record read to last record counted by
+the window), CPU per record and the ratios.`)
 	dir := fs.String("dir", os.TempDir(), "directory for the benchmark's store")
 	n := fs.Int("records", 1_000_000, "records in the log")
 	keys := fs.Int("keys", 1000, "distinct window keys")
 	shards := fs.Int("shards", 4, "shards of the stream")
 	latFor := fs.Duration("latency", 10*time.Second, "then measure put → window state latency at 70% of the JS job's maximum rate for this long (0: skip)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the JS job's run to this file")
-	only := fs.String("only", "", "run only the js or the native job")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the JS job's run (with --only goja: of that run) to this file")
+	only := fs.String("only", "", "run only the js, goja or native job")
 	latRate := fs.Float64("latency-rate", 0, "records/s of the latency phase (default 70% of the JS job's measured maximum)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
+	}
+	if *only != "" && *only != "js" && *only != "goja" && *only != "native" {
+		return fmt.Errorf("%w: --only must be js, goja or native", errUsage)
 	}
 	work, err := os.MkdirTemp(*dir, "runnel-bench-job-")
 	if err != nil {
@@ -71,18 +76,32 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	if err != nil {
 		return err
 	}
-	built, err := jobs.Build(spec, jobs.Env{Store: st})
-	if err != nil {
-		return err
-	}
-	var jsRate, goRate float64
-	if *only != "native" {
+	var jsRate, gojaRate, goRate float64
+	if *only == "" || *only == "js" {
+		built, err := jobs.Build(spec, jobs.Env{Store: st})
+		if err != nil {
+			return err
+		}
 		jsRate, err = timeJob(built.Graph, "per-page", int64(ok), *cpuProfile, "javascript")
 		if err != nil {
 			return err
 		}
 	}
-	if *only != "js" {
+	if *only == "" || *only == "goja" {
+		built, err := jobs.Build(spec, jobs.Env{Store: st, InterpretedJS: true})
+		if err != nil {
+			return err
+		}
+		profile := ""
+		if *only == "goja" {
+			profile = *cpuProfile
+		}
+		gojaRate, err = timeJob(built.Graph, "per-page", int64(ok), profile, "js in goja")
+		if err != nil {
+			return err
+		}
+	}
+	if *only == "" || *only == "native" {
 		g, err := nativeBenchGraph(st)
 		if err != nil {
 			return err
@@ -93,6 +112,9 @@ to end (first record read to last record counted by the window) and the ratio.`)
 	}
 	if jsRate > 0 && goRate > 0 {
 		fmt.Printf("  javascript / native = %.2f\n", jsRate/goRate)
+	}
+	if gojaRate > 0 && goRate > 0 {
+		fmt.Printf("  js in goja / native = %.2f\n", gojaRate/goRate)
 	}
 	if *latFor <= 0 || (jsRate == 0 && *latRate <= 0) {
 		return nil
