@@ -63,6 +63,7 @@ type nobj struct {
 	gomap  map[string]any
 	goarr  []any
 	lit    []nprop
+	idx    map[string]int // name → index in lit, for wide literals
 	isLit  bool
 }
 
@@ -378,6 +379,15 @@ func (c *ncompiler) object(x *ast.ObjectLiteral) (nexpr, bool) {
 // set defines property name of a literal object; a repeated name keeps its
 // place and takes the new value, as in JS.
 func (o *nobj) set(name string, v nval) {
+	if o.idx != nil {
+		if i, ok := o.idx[name]; ok {
+			o.lit[i].v = v
+			return
+		}
+		o.idx[name] = len(o.lit)
+		o.lit = append(o.lit, nprop{name, v})
+		return
+	}
 	for i := range o.lit {
 		if o.lit[i].name == name {
 			o.lit[i].v = v
@@ -385,6 +395,31 @@ func (o *nobj) set(name string, v nval) {
 		}
 	}
 	o.lit = append(o.lit, nprop{name, v})
+	if len(o.lit) >= 16 {
+		// Wide objects (a spread record) get an index, so that building
+		// one stays linear in its fields.
+		o.idx = make(map[string]int, 2*len(o.lit))
+		for i, p := range o.lit {
+			o.idx[p.name] = i
+		}
+	}
+}
+
+// lookup finds property name of a literal object.
+func (o *nobj) lookup(name string) (nval, bool) {
+	if o.idx != nil {
+		i, ok := o.idx[name]
+		if !ok {
+			return nval{}, false
+		}
+		return o.lit[i].v, true
+	}
+	for i := range o.lit {
+		if o.lit[i].name == name {
+			return o.lit[i].v, true
+		}
+	}
+	return nval{}, false
 }
 
 // spread copies the own properties of src into the literal o.
@@ -406,13 +441,18 @@ func (e *neval) spread(o, src *nobj) bool {
 		if !e.indexed(src) {
 			return false
 		}
+		// From the last field back, skipping keys already seen: a
+		// repeated key's last value counts, as in JSON.parse, and only
+		// that one is read (as goja reads it).
 		ro := rawObject{b: src.raw, fields: src.fields}
-		for i := range src.fields {
+		seen := nobj{}
+		for i := len(src.fields) - 1; i >= 0; i-- {
 			f := &src.fields[i]
 			k := ro.key(f)
-			if ro.find(k) != f {
-				continue // a repeated key: the last one counts
+			if _, dup := seen.lookup(k); dup {
+				continue
 			}
+			seen.set(k, nval{})
 			v, ok := e.value(src, f)
 			if !ok {
 				return false
@@ -705,10 +745,8 @@ func bmpOnly(s string) bool {
 func (e *neval) get(o *nobj, name string) (nval, bool) {
 	switch {
 	case o.isLit:
-		for i := len(o.lit) - 1; i >= 0; i-- {
-			if o.lit[i].name == name {
-				return o.lit[i].v, true
-			}
+		if v, ok := o.lookup(name); ok {
+			return v, true
 		}
 	case o.gomap != nil:
 		if x, ok := o.gomap[name]; ok {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel-dev/runnel/operators"
 )
@@ -524,5 +525,31 @@ func TestNativeFallback(t *testing.T) {
 	}
 	if _, _, st := c.Stats(); st[0].Skipped != 1 {
 		t.Fatalf("stats %+v: want the bad record skipped by goja's error handling", st)
+	}
+}
+
+// TestNativeWideRecord: spreading a record of many fields (repeated keys
+// among them) gives goja's object, in time linear in its fields.
+func TestNativeWideRecord(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, `"f%d": %d, `, i%2000, i) // 1000 keys repeat
+	}
+	b.WriteString(`"o": {"a": [1, 2]}, "s": "x"}`)
+	// goja's raw objects spread in time quadratic in their fields: a
+	// generous budget keeps it from being interrupted on a busy machine.
+	spec := ChainSpec{Job: "wide", Options: Options{Budget: time.Minute},
+		Stages: []Stage{{Operator: "op", Kind: Map, Src: "r => ({...r, s: r.f3 + r.f1999, t: r.s})"}}}
+	in := []*operators.Batch{batchOf(json.RawMessage(b.String()), map[string]any{"f1": 1.0, "s": "y"})}
+	spec.Interpreted = true
+	want, _ := runChainOnce(t, spec, in)
+	spec.Interpreted = false
+	got, c := runChainOnce(t, spec, in)
+	if c.nativeBatches != 1 {
+		t.Fatal("the wide record did not run natively")
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("native and goja differ on a wide record (outputs %d and %d bytes)", len(fmt.Sprint(got)), len(fmt.Sprint(want)))
 	}
 }
