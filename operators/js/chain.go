@@ -324,6 +324,18 @@ func (c *Chain) project(v goja.Value) any {
 	if !ok || o.ClassName() != "Object" {
 		return exportValue(v)
 	}
+	p := c.newProjected()
+	for i, f := range p.Names {
+		if x := o.Get(f); x != nil {
+			p.Values[i] = exportValue(x)
+		}
+	}
+	return p
+}
+
+// newProjected takes a Projected with the spec's names and no values from
+// the slabs, allocated per batch and never reused.
+func (c *Chain) newProjected() *Projected {
 	n := len(c.spec.Project)
 	if len(c.projs) == 0 {
 		c.projs = make([]Projected, max(len(c.batch.Records), 16))
@@ -335,11 +347,6 @@ func (c *Chain) project(v goja.Value) any {
 	c.projs = c.projs[1:]
 	p.Names, p.Values = c.spec.Project, c.projVals[:n:n]
 	c.projVals = c.projVals[n:]
-	for i, f := range p.Names {
-		if x := o.Get(f); x != nil {
-			p.Values[i] = exportValue(x)
-		}
-	}
 	return p
 }
 

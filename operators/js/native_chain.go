@@ -116,15 +116,7 @@ func (c *Chain) runNative(e *neval, i int, src *operators.Record, root nval) boo
 
 // projectNative is project for a natively evaluated object.
 func (c *Chain) projectNative(e *neval, o *nobj) (*Projected, bool) {
-	n := len(c.spec.Project)
-	if len(c.projs) == 0 {
-		c.projs = make([]Projected, max(len(c.batch.Records), 16))
-	}
-	if len(c.projVals) < n {
-		c.projVals = make([]any, max(len(c.batch.Records), 16)*n)
-	}
-	p := &c.projs[0]
-	p.Names, p.Values = c.spec.Project, c.projVals[:n:n]
+	p := c.newProjected()
 	for i, f := range p.Names {
 		v, ok := e.get(o, f)
 		if !ok {
@@ -132,7 +124,5 @@ func (c *Chain) projectNative(e *neval, o *nobj) (*Projected, bool) {
 		}
 		p.Values[i] = e.export(v)
 	}
-	c.projs = c.projs[1:]
-	c.projVals = c.projVals[n:]
 	return p, true
 }
