@@ -48,11 +48,85 @@ func (s *syncBuffer) lines(prefix string) []string {
 // records lack, records the filter drops, a record the first operator
 // skips and the event time read from the raw record.
 func TestRawSourceAndProjectionKeepResults(t *testing.T) {
+	store := rawTestStore(t)
+	job := `name: eq
+source: {stream: in, event_time: "r => r.ts", watermark: 1s}
+operators:
+  - id: parse
+    map: "r => { if (typeof r.ms === 'string') throw new Error('bad ms'); return {page: r.page, ms: r.ms, x: r.m && r.m.x, status: r.status} }"
+    on_error: skip
+  - {id: ok, filter: "r => r.status === 200"}
+  - id: w
+    window: {key: "r => r.page", tumbling: 50s, aggregate: {n: count, total: sum(ms), xs: sum(x), top: max(ms)}}
+sinks:
+  - {id: out, input: w, log: {}}
+`
+	// 4 windows of 50 s × 7 pages, all fired once the end record's
+	// watermark arrives.
+	run := func(spec string) []string {
+		t.Helper()
+		rows, _ := runForRows(t, store, spec, Env{}, 28)
+		return rows
+	}
+	// A plain field event_time is read in Go; any other runs in JS.
+	for _, et := range []string{"r => r.ts", "r => r.ts * 1"} {
+		job := strings.Replace(job, "r => r.ts", et, 1)
+		fast := run(job)
+		plain := run(job + "  - {id: all, input: source, log: {}}\n  - {id: late, late: w, log: {}}\n")
+		if !slices.Equal(fast, plain) {
+			t.Fatalf("event_time %s, raw + projected:\n%s\ndecoded:\n%s", et, strings.Join(fast, "\n"), strings.Join(plain, "\n"))
+		}
+	}
+}
+
+// TestNativeChainKeepsResults: a job whose functions are simple enough runs
+// its chain natively (the job status says so), with the same window rows
+// as with every function in goja.
+func TestNativeChainKeepsResults(t *testing.T) {
+	store := rawTestStore(t)
+	job := `name: native
+source: {stream: in, event_time: "r => r.ts", watermark: 1s}
+operators:
+  - id: parse
+    map: "r => ({page: r.page, ms: r.ms ?? 0, x: r.m && r.m.x, status: r.status, slow: r.status > 200})"
+  - {id: ok, filter: "r => r.status === 200 && typeof r.ms === 'number'"}
+  - id: w
+    window: {key: "r => r.page", tumbling: 50s, aggregate: {n: count, total: sum(ms), xs: sum(x), top: max(ms)}}
+sinks:
+  - {id: out, input: w, log: {}}
+`
+	native, st := runForRows(t, store, job, Env{}, 28)
+	goja, gst := runForRows(t, store, job, Env{InterpretedJS: true}, 28)
+	if !slices.Equal(native, goja) {
+		t.Fatalf("native:\n%s\ngoja:\n%s", strings.Join(native, "\n"), strings.Join(goja, "\n"))
+	}
+	batches := func(st runtime.Status) (nb, gb int64) {
+		for _, o := range st.Operators {
+			if o.ID == "parse" {
+				return o.NativeBatches, o.GojaBatches
+			}
+		}
+		t.Fatalf("no parse operator in %+v", st.Operators)
+		return 0, 0
+	}
+	if nb, gb := batches(st); nb == 0 || gb != 0 {
+		t.Fatalf("native run: %d native and %d goja batches; want all native", nb, gb)
+	}
+	if nb, gb := batches(gst); nb != 0 || gb == 0 {
+		t.Fatalf("interpreted run: %d native and %d goja batches; want all goja", nb, gb)
+	}
+}
+
+// rawTestStore holds stream "in": 200 JSON records on 2 shards (some
+// without ms, some with a string ms), then records far in the future that
+// fire every window before them.
+func rawTestStore(t *testing.T) *streams.Store {
+	t.Helper()
 	store, err := streams.Open(t.TempDir(), streams.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	if _, err := store.CreateStream("in", 2, streams.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,47 +149,29 @@ func TestRawSourceAndProjectionKeepResults(t *testing.T) {
 	if _, err := store.Put(context.Background(), "in", recs); err != nil {
 		t.Fatal(err)
 	}
-	job := `name: eq
-source: {stream: in, event_time: "r => r.ts", watermark: 1s}
-operators:
-  - id: parse
-    map: "r => { if (typeof r.ms === 'string') throw new Error('bad ms'); return {page: r.page, ms: r.ms, x: r.m && r.m.x, status: r.status} }"
-    on_error: skip
-  - {id: ok, filter: "r => r.status === 200"}
-  - id: w
-    window: {key: "r => r.page", tumbling: 50s, aggregate: {n: count, total: sum(ms), xs: sum(x), top: max(ms)}}
-sinks:
-  - {id: out, input: w, log: {}}
-`
-	run := func(spec string) []string {
-		t.Helper()
-		var log syncBuffer
-		built, err := Build(mustParse(t, spec), Env{Store: store, Log: &log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer j.Stop(context.Background())
-		// 4 windows of 50 s × 7 pages, all fired once the end record's
-		// watermark arrives.
-		for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < 28; {
-			if st := j.Status(); st.State == runtime.Failed || time.Now().After(deadline) {
-				t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return log.lines("out: ")
+	return store
+}
+
+// runForRows runs a job whose log sink is "out" until it has logged n rows,
+// and returns them sorted with the job's status.
+func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int) ([]string, runtime.Status) {
+	t.Helper()
+	var log syncBuffer
+	env.Store, env.Log = store, &log
+	built, err := Build(mustParse(t, spec), env)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A plain field event_time is read in Go; any other runs in JS.
-	for _, et := range []string{"r => r.ts", "r => r.ts * 1"} {
-		job := strings.Replace(job, "r => r.ts", et, 1)
-		fast := run(job)
-		plain := run(job + "  - {id: all, input: source, log: {}}\n  - {id: late, late: w, log: {}}\n")
-		if !slices.Equal(fast, plain) {
-			t.Fatalf("event_time %s, raw + projected:\n%s\ndecoded:\n%s", et, strings.Join(fast, "\n"), strings.Join(plain, "\n"))
-		}
+	j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer j.Stop(context.Background())
+	for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < n; {
+		if st := j.Status(); st.State == runtime.Failed || time.Now().After(deadline) {
+			t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return log.lines("out: "), j.Status()
 }

@@ -76,6 +76,7 @@ func SinkColumns(cols []aggregate.Column) []sinks.Column {
 // chainStats is js.Chain's counters.
 type chainStats interface {
 	Stats() (in, out int64, stages []js.StageStats)
+	Batches() (native, goja int64)
 }
 
 // fieldAccess matches the most common event_time snippet, a plain field

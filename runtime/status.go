@@ -52,6 +52,11 @@ type OperatorStatus struct {
 	// Stages break a fused JS chain down by the job-file operators it
 	// runs.
 	Stages []StageStatus `json:"stages,omitempty"`
+	// NativeBatches and GojaBatches count a JS chain's batches by what
+	// evaluated them: Go, for functions simple enough (see docs/jobs.md),
+	// or the JS engine.
+	NativeBatches int64 `json:"native_batches,omitempty"`
+	GojaBatches   int64 `json:"goja_batches,omitempty"`
 }
 
 // StageStatus counts the failures of one job-file operator inside a fused
@@ -102,6 +107,9 @@ func (j *Job) Status() Status {
 				o.Skipped += c.SkippedRecords()
 			}
 			if c, ok := op.(chainStats); ok {
+				nb, gb := c.Batches()
+				o.NativeBatches += nb
+				o.GojaBatches += gb
 				_, _, stages := c.Stats()
 				if o.Stages == nil {
 					o.Stages = make([]StageStatus, len(stages))

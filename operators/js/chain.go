@@ -134,9 +134,10 @@ type Chain struct {
 	vm     *VM
 	native []nativeStage
 	nev    neval
-	// nativeBatches counts batches the native evaluator ran (for tests),
-	// nativeMisses the batches in a row it gave up on.
-	nativeBatches, nativeMisses int
+	// nativeBatches and gojaBatches count the batches each evaluated;
+	// nativeMisses is the batches in a row the native evaluator gave up on.
+	nativeBatches, gojaBatches atomic.Int64
+	nativeMisses               int
 
 	driver goja.Callable
 	// state has the driver's where() (the record index and stage it is
@@ -432,7 +433,7 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 		ok := c.processNative(in)
 		c.batch = nil
 		if ok {
-			c.nativeBatches++
+			c.nativeBatches.Add(1)
 			c.nativeMisses = 0
 			c.deliver(in, out)
 			return nil
@@ -443,6 +444,7 @@ func (c *Chain) Process(ctx context.Context, in *operators.Batch, out operators.
 			c.native = nil
 		}
 	}
+	c.gojaBatches.Add(1)
 	inp, err := c.inputs(in)
 	if err != nil {
 		return err
@@ -624,6 +626,12 @@ func (c *Chain) Stats() (in, out int64, stages []StageStats) {
 			Skipped: c.errs[i].skipped.Load(), DeadLettered: c.errs[i].dead.Load()})
 	}
 	return c.in.Load(), c.out.Load(), stages
+}
+
+// Batches returns how many batches the native evaluator of simple
+// functions ran (native.go) and how many goja ran.
+func (c *Chain) Batches() (native, goja int64) {
+	return c.nativeBatches.Load(), c.gojaBatches.Load()
 }
 
 // Close releases the VM.

@@ -417,7 +417,7 @@ func TestNativeEquivalence(t *testing.T) {
 		got, c := runChainOnce(t, spec, batches)
 		if c.native != nil {
 			natives++
-			batchesNative += c.nativeBatches
+			batchesNative += int(c.nativeBatches.Load())
 		}
 		if !reflect.DeepEqual(got, want) {
 			var b strings.Builder
@@ -464,7 +464,7 @@ func TestNativeCases(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s:\ngoja:   %+v\nnative: %+v", kind, src, want, got)
 			}
-			if c.nativeBatches != 1 {
+			if c.nativeBatches.Load() != 1 {
 				t.Errorf("%s %s did not run natively", kind, src)
 			}
 		}
@@ -480,8 +480,8 @@ func TestNativeCases(t *testing.T) {
 		want, _ := runChainOnce(t, spec, in)
 		spec.Interpreted = false
 		got, ch := runChainOnce(t, spec, in)
-		if !reflect.DeepEqual(got, want) || ch.nativeBatches != 1 {
-			t.Errorf("%s %s (native batches %d):\ngoja:   %+v\nnative: %+v", c.kind, c.src, ch.nativeBatches, want, got)
+		if !reflect.DeepEqual(got, want) || ch.nativeBatches.Load() != 1 {
+			t.Errorf("%s %s (native batches %d):\ngoja:   %+v\nnative: %+v", c.kind, c.src, ch.nativeBatches.Load(), want, got)
 		}
 	}
 	// Outside the subset: compiled for goja only.
@@ -512,8 +512,8 @@ func TestNativeFallback(t *testing.T) {
 	defer c.Close()
 	var out collect
 	good := batchOf(json.RawMessage(`{"user": {"page": "/a"}, "n": 1}`), json.RawMessage(`{"user": {"page": "/b"}, "n": 2}`))
-	if err := c.Process(context.Background(), good, &out); err != nil || c.nativeBatches != 1 || len(out.recs) != 2 || out.recs[1].Key != "/b" {
-		t.Fatalf("good batch: err %v, native %d, out %+v", err, c.nativeBatches, out.recs)
+	if err := c.Process(context.Background(), good, &out); err != nil || c.nativeBatches.Load() != 1 || len(out.recs) != 2 || out.recs[1].Key != "/b" {
+		t.Fatalf("good batch: err %v, native %d, out %+v", err, c.nativeBatches.Load(), out.recs)
 	}
 	// r.user is missing in the second record: TypeError in JS, skipped.
 	out.recs = nil
@@ -521,8 +521,11 @@ func TestNativeFallback(t *testing.T) {
 	if err := c.Process(context.Background(), bad, &out); err != nil {
 		t.Fatal(err)
 	}
-	if c.nativeBatches != 1 || len(out.recs) != 2 || out.recs[0].Key != "/a" || out.recs[1].Key != "/c" {
-		t.Fatalf("batch with a bad record: native batches %d, out %+v", c.nativeBatches, out.recs)
+	if c.nativeBatches.Load() != 1 || len(out.recs) != 2 || out.recs[0].Key != "/a" || out.recs[1].Key != "/c" {
+		t.Fatalf("batch with a bad record: native batches %d, out %+v", c.nativeBatches.Load(), out.recs)
+	}
+	if nb, gb := c.Batches(); nb != 1 || gb != 1 {
+		t.Fatalf("Batches() = %d native, %d goja; want 1 and 1", nb, gb)
 	}
 	if _, _, st := c.Stats(); st[0].Skipped != 1 {
 		t.Fatalf("stats %+v: want the bad record skipped by goja's error handling", st)
@@ -547,7 +550,7 @@ func TestNativeWideRecord(t *testing.T) {
 	want, _ := runChainOnce(t, spec, in)
 	spec.Interpreted = false
 	got, c := runChainOnce(t, spec, in)
-	if c.nativeBatches != 1 {
+	if c.nativeBatches.Load() != 1 {
 		t.Fatal("the wide record did not run natively")
 	}
 	if !reflect.DeepEqual(got, want) {
