@@ -84,6 +84,8 @@ type neval struct {
 	dirty bool
 	// scratch for the record's top-level fields
 	fields []rawField
+	// the running function's constants
+	locals []nval
 }
 
 // protoNames are properties every object inherits from Object.prototype:
@@ -109,9 +111,10 @@ func compileNative(spec ChainSpec) []nativeStage {
 			return nil
 		}
 	}
+	g := globalsLeftAlone(spec.Functions)
 	out := make([]nativeStage, len(spec.Stages))
 	for i, st := range spec.Stages {
-		fn, ok := compileNativeFunc(st.Src)
+		fn, ok := compileNativeFunc(st.Src, g)
 		if !ok {
 			return nil
 		}
@@ -122,12 +125,15 @@ func compileNative(spec ChainSpec) []nativeStage {
 
 // compileNativeFunc compiles src, an expression evaluating to a function
 // of one record, when it is an arrow function or function expression of at
-// most one plain parameter whose body returns one expression of the subset:
-// the parameter, literals, undefined, NaN, Infinity, property reads with a
-// name (r.a, r["a"]), object literals with named keys, shorthand
-// properties and spreads, ! - + typeof, arithmetic, comparisons, && || ??
-// and ?:.
-func compileNativeFunc(src string) (nexpr, bool) {
+// most one plain parameter whose body is one expression of the subset or a
+// block of const/let declarations, ifs and returns of such expressions.
+// The expressions: the parameter and local constants, literals, undefined,
+// NaN, Infinity, property reads with a name (r.a, r["a"]), object literals
+// with named keys, shorthand properties and spreads, template literals, !
+// - + typeof, arithmetic, comparisons, && || ?? and ?:, and the builtins of
+// native_builtins.go. g says which global names the job's functions block
+// leaves alone.
+func compileNativeFunc(src string, g nativeGlobals) (nexpr, bool) {
 	prg, err := parser.ParseFile(nil, "", "("+src+"\n)", 0, parser.WithDisableSourceMaps)
 	if err != nil || len(prg.Body) != 1 {
 		return nil, false
@@ -137,7 +143,8 @@ func compileNativeFunc(src string) (nexpr, bool) {
 		return nil, false
 	}
 	var params *ast.ParameterList
-	var body ast.Expression
+	var expr ast.Expression
+	var block *ast.BlockStatement
 	switch fn := es.Expression.(type) {
 	case *ast.ArrowFunctionLiteral:
 		if fn.Async || len(fn.DeclarationList) > 0 {
@@ -146,21 +153,21 @@ func compileNativeFunc(src string) (nexpr, bool) {
 		params = fn.ParameterList
 		switch b := fn.Body.(type) {
 		case *ast.ExpressionBody:
-			body = b.Expression
+			expr = b.Expression
 		case *ast.BlockStatement:
-			body = returnedExpr(b)
+			block = b
 		}
 	case *ast.FunctionLiteral:
 		if fn.Async || fn.Generator || fn.Name != nil || len(fn.DeclarationList) > 0 {
 			return nil, false
 		}
 		params = fn.ParameterList
-		body = returnedExpr(fn.Body)
+		block = fn.Body
 	}
-	if body == nil || params == nil || params.Rest != nil || len(params.List) > 1 {
+	if (expr == nil && block == nil) || params == nil || params.Rest != nil || len(params.List) > 1 {
 		return nil, false
 	}
-	c := ncompiler{}
+	c := &ncompiler{globals: g}
 	if len(params.List) == 1 {
 		b := params.List[0]
 		id, ok := b.Target.(*ast.Identifier)
@@ -172,29 +179,51 @@ func compileNativeFunc(src string) (nexpr, bool) {
 			return nil, false
 		}
 	}
-	return c.expr(body)
-}
-
-// returnedExpr is the argument of a block that is exactly `return EXPR`.
-func returnedExpr(b *ast.BlockStatement) ast.Expression {
-	if b == nil || len(b.List) != 1 {
-		return nil
+	var body nexpr
+	if expr != nil {
+		body, ok = c.expr(expr)
+	} else {
+		body, ok = c.block(block)
 	}
-	r, ok := b.List[0].(*ast.ReturnStatement)
 	if !ok {
-		return nil
+		return nil, false
 	}
-	return r.Argument
+	if c.slots == 0 {
+		return body, true
+	}
+	slots := c.slots
+	return func(e *neval, p nval) (nval, bool) {
+		if cap(e.locals) < slots {
+			e.locals = make([]nval, slots)
+		}
+		e.locals = e.locals[:slots]
+		clear(e.locals)
+		return body(e, p)
+	}, true
 }
 
-type ncompiler struct{ param string }
+type ncompiler struct {
+	param   string
+	globals nativeGlobals
+	// scopes are the blocks' constants, innermost last: name → slot in
+	// neval.locals.
+	scopes []map[string]int
+	slots  int
+}
 
 func constant(v nval) nexpr { return func(*neval, nval) (nval, bool) { return v, true } }
 
 func (c *ncompiler) expr(e ast.Expression) (nexpr, bool) {
 	switch x := e.(type) {
 	case *ast.Identifier:
-		switch name := x.Name.String(); {
+		name := x.Name.String()
+		if slot, ok := c.local(name); ok {
+			if slot < 0 {
+				return nil, false // used before its declaration
+			}
+			return func(e *neval, _ nval) (nval, bool) { return e.locals[slot], true }, true
+		}
+		switch {
 		case name == c.param && name != "":
 			return func(_ *neval, p nval) (nval, bool) { return p, true }, true
 		case name == "undefined":
@@ -247,6 +276,10 @@ func (c *ncompiler) expr(e ast.Expression) (nexpr, bool) {
 		return c.unary(x)
 	case *ast.BinaryExpression:
 		return c.binary(x)
+	case *ast.TemplateLiteral:
+		return c.template(x)
+	case *ast.CallExpression:
+		return c.call(x)
 	case *ast.ConditionalExpression:
 		t, ok1 := c.expr(x.Test)
 		a, ok2 := c.expr(x.Consequent)
@@ -280,21 +313,34 @@ func literalString(x *ast.StringLiteral) (string, bool) {
 
 // member compiles a read of property name of left.
 func (c *ncompiler) member(left ast.Expression, name string) (nexpr, bool) {
-	// length is almost always of a string or an array, which the
-	// evaluator does not model: such a function would give up on every
-	// record.
-	if protoNames[name] || name == "length" {
+	if protoNames[name] {
 		return nil, false
 	}
 	l, ok := c.expr(left)
 	if !ok {
 		return nil, false
 	}
+	if name == "length" {
+		// Of a string: its length in UTF-16 code units.
+		return func(e *neval, p nval) (nval, bool) {
+			o, ok := l(e, p)
+			if !ok {
+				return nval{}, false
+			}
+			switch o.k {
+			case nStr:
+				return nval{k: nNum, f: float64(utf16Len(o.s))}, true
+			case nObj:
+				return e.get(o.o, name)
+			}
+			return nval{}, false
+		}, true
+	}
 	return func(e *neval, p nval) (nval, bool) {
 		o, ok := l(e, p)
 		if !ok || o.k != nObj {
-			// Properties of primitives and arrays (length, methods), and
-			// the TypeError of null and undefined, are goja's.
+			// Properties of other primitives and of arrays, and the
+			// TypeError of null and undefined, are goja's.
 			return nval{}, false
 		}
 		return e.get(o.o, name)
@@ -336,7 +382,7 @@ func (c *ncompiler) object(x *ast.ObjectLiteral) (nexpr, bool) {
 				return nil, false
 			}
 			v, ok := c.expr(&q.Name)
-			if !ok || q.Name.Name.String() != c.param {
+			if !ok {
 				return nil, false
 			}
 			parts = append(parts, part{name: q.Name.Name.String(), val: v})

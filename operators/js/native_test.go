@@ -125,7 +125,16 @@ func (g *exprGen) num(depth int) string {
 	if depth <= 0 || g.rng.IntN(3) == 0 {
 		return []string{"r.ms", "r.n", "r.a", "r.status", "r.nested.ms", "r.nested.a", "2", "0.5", "-1", "1e3"}[g.rng.IntN(10)]
 	}
-	switch g.rng.IntN(4) {
+	switch g.rng.IntN(7) {
+	case 4:
+		return fmt.Sprintf("Math.%s(%s)", []string{"floor", "ceil", "round", "trunc", "abs", "sign", "sqrt"}[g.rng.IntN(7)], g.num(depth-1))
+	case 5:
+		if g.rng.IntN(2) == 0 {
+			return fmt.Sprintf("Math.%s(%s, %s)", []string{"min", "max"}[g.rng.IntN(2)], g.num(depth-1), g.num(depth-1))
+		}
+		return fmt.Sprintf("%s.length", g.str(depth-1))
+	case 6:
+		return fmt.Sprintf("Number(%s)", g.str(depth-1))
 	case 0:
 		return fmt.Sprintf("(-(%s))", g.num(depth-1))
 	case 1:
@@ -140,11 +149,17 @@ func (g *exprGen) str(depth int) string {
 	if depth <= 0 || g.rng.IntN(3) == 0 {
 		return []string{"r.page", "r.b", "r.s", `r["x y"]`, "r.nested.page", `"/a"`, `"é"`, `""`}[g.rng.IntN(8)]
 	}
-	switch g.rng.IntN(3) {
+	switch g.rng.IntN(6) {
 	case 0:
 		return fmt.Sprintf("(%s ? %s : %s)", g.boolean(depth-1), g.str(depth-1), g.str(depth-1))
 	case 1:
 		return fmt.Sprintf("(typeof %s)", g.num(depth-1))
+	case 2:
+		return fmt.Sprintf("`${%s}-${%s}/`", g.str(depth-1), g.num(depth-1))
+	case 3:
+		return fmt.Sprintf("String(%s)", g.num(depth-1))
+	case 4:
+		return fmt.Sprintf("%s.%s()", g.str(depth-1), []string{"toLowerCase", "toUpperCase", "trim"}[g.rng.IntN(3)])
 	}
 	return fmt.Sprintf("(%s + %s)", g.str(depth-1), g.str(depth-1))
 }
@@ -155,7 +170,9 @@ func (g *exprGen) boolean(depth int) string {
 		return []string{"true", "(r.n > 3)", "(r.status === 200)", "(r.page !== \"/a\")", "r.s", "r.n", "r.a", "(r.ms % 7)"}[g.rng.IntN(8)]
 	}
 	cmp := []string{"===", "!==", "==", "!=", "<", "<=", ">", ">="}[g.rng.IntN(8)]
-	switch g.rng.IntN(5) {
+	switch g.rng.IntN(6) {
+	case 5:
+		return fmt.Sprintf("%s.%s(%s)", g.str(depth-1), []string{"startsWith", "endsWith", "includes"}[g.rng.IntN(3)], g.str(0))
 	case 0:
 		return fmt.Sprintf("(%s %s %s)", g.str(depth-1), cmp, g.str(depth-1))
 	case 1:
@@ -184,6 +201,11 @@ func (g *exprGen) tameStage(kind Kind) string {
 		}
 		if g.rng.IntN(8) == 0 {
 			return g.function(fmt.Sprintf("(%s ? null : r)", g.boolean(1)))
+		}
+		if g.rng.IntN(3) == 0 {
+			// A block: constants, an early return, shorthand properties.
+			return fmt.Sprintf("r => { const a = %s; let b = %s; if (%s) return %s; { const c = %s; if (%s) return {a, c} } return ({b, %s}) }",
+				g.num(2), g.str(2), g.boolean(1), []string{"null", "undefined", "r", "{a}"}[g.rng.IntN(4)], g.str(1), g.boolean(1), strings.Join(parts, ", "))
 		}
 		return g.function("({" + strings.Join(parts, ", ") + "})")
 	case Filter:
@@ -448,6 +470,13 @@ func TestNativeCases(t *testing.T) {
 		"r.s && r.n", "r.e || r.s", "r.nil ?? r.s", "r.z ?? 1", "r.missing ?? r.e", "r.e ? 1 : 2", "r.z ? 1 : 2", "r.f ? 1 : 2",
 		"!r.e", "!r.o", "typeof r.o", "typeof r.nil", "typeof r.missing", "typeof r.s", "+r.t", "-r.nil",
 		"r.o.b.c", "r['o']['a']", "({...r.o, a: r.n})", "({...r, n: 1, s: undefined})", "({r})", "({a: r.missing})", "r.o",
+		"r.s.length", "r.u.length", "r.e.length", "`${r.s}:${r.n}:${r.t}:${r.nil}:${r.missing}:${r.z}`", "`${r.n / r.z}|${-r.n / r.z}|${r.z / r.z}`",
+		"String(r.n)", "String(r.s)", "String(r.nil)", "String()", "Number(r.ts)", "Number(r.s)", "Number(r.e)", "Number(r.t)", "Number()",
+		"Number(' 12.5e1 ')", "Number('1e400')", "Number('-.5')", "Number('5.')", "Number('Infinity')", "Number('1_000')", "Number('12px')",
+		"Math.floor(r.f)", "Math.ceil(-r.f)", "Math.round(-r.f * 2)", "Math.round(r.neg / 2)", "Math.round(-0.2)", "Math.trunc(-r.f)",
+		"Math.abs(r.neg)", "Math.sqrt(r.n)", "Math.sign(r.neg)", "Math.sign(-r.z)", "Math.max(r.n, r.m, r.nil)", "Math.min()", "Math.max(r.z, -r.z)",
+		"Math.min(r.z, -r.z)", "Math.max(r.n, r.missing)", "Math.floor(Number(r.ts) / 1000) * 1000",
+		"r.s.startsWith('/')", "r.s.endsWith('a')", "r.u.includes('t')", "r.s.toUpperCase()", "' a '.trim()", "r.s.toLowerCase() === '/a'",
 	}
 	for _, x := range exprs {
 		for _, kind := range []Kind{Map, Filter} {
@@ -469,6 +498,35 @@ func TestNativeCases(t *testing.T) {
 			}
 		}
 	}
+	// Block bodies.
+	for _, src := range []string{
+		"r => { const ms = Number(r.n); if (!(ms >= 0)) return null; return {ms, s: r.s} }",
+		"function (r) { let a; const b = r.n * 2; if (r.t) { const c = b + 1; return {a, c} } else if (r.no) return {b}; }",
+		"r => { const s = `${r.s}/${r.n}`; { const s2 = s + '!'; if (s2.length > 3) return {s2} } return {s} }",
+		"r => { ; const x = r.o; return x.a }",
+	} {
+		spec := ChainSpec{Job: "cases", Stages: []Stage{{Operator: "op", Kind: Map, Src: src}}}
+		in := []*operators.Batch{batchOf(recs...)}
+		spec.Interpreted = true
+		want, _ := runChainOnce(t, spec, in)
+		spec.Interpreted = false
+		got, ch := runChainOnce(t, spec, in)
+		if !reflect.DeepEqual(got, want) || ch.nativeBatches.Load() != 1 {
+			t.Errorf("%s (native batches %d):\ngoja:   %+v\nnative: %+v", src, ch.nativeBatches.Load(), want, got)
+		}
+	}
+	// A functions block that mentions a builtin keeps its calls in goja.
+	for _, fns := range []string{"const Math = {floor: x => 42}", "String.prototype.startsWith = () => true", "function Number(x) { return 7 }"} {
+		spec := ChainSpec{Job: "cases", Functions: fns, Stages: []Stage{{Operator: "op", Kind: Map,
+			Src: "r => ({a: Math.floor(r.f), b: r.s.startsWith('x'), c: Number(r.n)})"}}}
+		cp, err := CompileChain(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Native() {
+			t.Errorf("with functions %q the builtins' calls compiled natively", fns)
+		}
+	}
 	// Keys and event times.
 	for _, c := range []struct {
 		kind Kind
@@ -485,10 +543,12 @@ func TestNativeCases(t *testing.T) {
 		}
 	}
 	// Outside the subset: compiled for goja only.
-	for _, src := range []string{"r => r.s.length", "r => String(r.n)", "r => [r, r]", "r => { r.x = 1; return r }", "r => r.constructor",
-		"r => ({['a' + 'b']: 1})", "r => ({__proto__: null})", "r => ({f() {}})", "(r, i) => r", "({a}) => a", "r => this", "r => `${r.s}`",
+	for _, src := range []string{"r => r.s.split(',')", "r => Number.parseFloat(r.n)", "r => [r, r]", "r => { const x = y; const y = 1; return x }",
+		"r => { let x = 1; x = 2; return x }", "r => { var x = 1; return x }", "r => { for (;;) {} }", "r => { const {a} = r; return a }",
+		"r => Math.random()", "r => Math.pow(r.n, 2)", "r => tag`x`", "r => r.s.slice(1)", "r => { r.x = 1; return r }", "r => r.constructor",
+		"r => ({['a' + 'b']: 1})", "r => ({__proto__: null})", "r => ({f() {}})", "(r, i) => r", "({a}) => a", "r => this",
 		"function f(r) { return r }", "async r => r", "r => r?.a", "r => r[0]"} {
-		if _, ok := compileNativeFunc(src); ok {
+		if _, ok := compileNativeFunc(src, nativeGlobals{true, true, true, true}); ok {
 			t.Errorf("%s compiled natively; it is outside the subset", src)
 		}
 	}
@@ -563,7 +623,8 @@ func TestNativeWideRecord(t *testing.T) {
 func FuzzNativeEquivalence(f *testing.F) {
 	rec := `{"n": 200, "s": "/a", "o": {"a": 1}, "nil": null, "t": true, "f": 0.5}`
 	for _, src := range []string{"r => ({v: r.n % 7})", "r => r.s + r.o.a", "r => r.nil ?? r.f", "r => ({...r.o, t: !r.t})",
-		"r => r.n > '100'", "r => typeof r.o", "function (r) { return -r.s }", "r => r.o.a.b"} {
+		"r => r.n > '100'", "r => typeof r.o", "function (r) { return -r.s }", "r => r.o.a.b",
+		"r => { const x = Number(r.s); if (x > 1) return `${x}`; return {x: Math.round(r.f)} }", "r => r.s.startsWith('/') && r.s.length > 1"} {
 		f.Add(src, rec)
 	}
 	f.Fuzz(func(t *testing.T, src, rec string) {
