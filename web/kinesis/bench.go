@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ type BenchConfig struct {
 	// LatencySamples is how many single records the latency phases put.
 	LatencySamples int
 	// Rounds is how many times the ceiling and Runnel phases alternate
-	// (default 2); each reports its best round.
+	// (default 3); each reports its best round, and the report lists the
+	// ratio of every round.
 	Rounds int
 	// PutRecordClients is how many clients send single-record PutRecord
 	// calls (default 64): with durable acks, throughput comes from
@@ -69,7 +71,7 @@ func (c *BenchConfig) setDefaults() {
 		c.LatencySamples = 200
 	}
 	if c.Rounds <= 0 {
-		c.Rounds = 2
+		c.Rounds = 3
 	}
 	if c.PutRecordClients <= 0 {
 		c.PutRecordClients = 64
@@ -112,8 +114,15 @@ type BenchReport struct {
 	Ceiling PhaseReport
 	// Runnel runs the clients against the API handler over a durable store.
 	Runnel PhaseReport
-	// Ratio is Runnel's records/s over the ceiling's.
+	// Ratio is Runnel's records/s over the ceiling's, each in its best
+	// round.
 	Ratio float64
+	// RoundRatios is the same ratio in every round (Runnel's phase over
+	// the ceiling phase just before it), and MedianRatio their median: on
+	// a shared machine one quiet or busy phase swings the best-round ratio
+	// by tens of percent, the median much less.
+	RoundRatios []float64
+	MedianRatio float64
 	// PutRecord is single-record PutRecord calls (BenchConfig.PutRecordClients
 	// at once) to Runnel; PutRecordClientOnly the same clients answered
 	// in-process, and PutRecordCeiling the same clients against the
@@ -150,6 +159,13 @@ func (r BenchReport) String() string {
 	line("PutRecord, runnel", r.PutRecord)
 	fmt.Fprintf(&b, "(µs: CPU time per record of the client and of the server process, getrusage in each)\n")
 	fmt.Fprintf(&b, "runnel/ceiling: PutRecords %.1f%%, PutRecord %.1f%%\n", 100*r.Ratio, 100*ratio(r.PutRecord, r.PutRecordCeiling))
+	if len(r.RoundRatios) > 0 {
+		fmt.Fprintf(&b, "PutRecords runnel/ceiling by round:")
+		for _, x := range r.RoundRatios {
+			fmt.Fprintf(&b, " %.1f%%", 100*x)
+		}
+		fmt.Fprintf(&b, " (median %.1f%%)\n", 100*r.MedianRatio)
+	}
 	fmt.Fprintf(&b, "put ack → GetRecords poller  p50 %v  p99 %v\n", r.GetRecordsP50, r.GetRecordsP99)
 	fmt.Fprintf(&b, "put ack → SubscribeToShard   p50 %v  p99 %v\n", r.SubscribeP50, r.SubscribeP99)
 	return b.String()
@@ -345,17 +361,20 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 		}
 	}
 	for round := 0; round < cfg.Rounds; round++ {
-		p, err := runPhase(ctx, dsrv, cfg.Clients, cfg.Phase, putBatch(dclients, "bench"))
+		c, err := runPhase(ctx, dsrv, cfg.Clients, cfg.Phase, putBatch(dclients, "bench"))
 		if err != nil {
 			return rep, fmt.Errorf("decode-and-discard phase: %w", err)
 		}
-		best(&rep.Ceiling, p)
-		if p, err = runPhase(ctx, srv, cfg.Clients, cfg.Phase, putBatch(clients, stream)); err != nil {
+		best(&rep.Ceiling, c)
+		p, err := runPhase(ctx, srv, cfg.Clients, cfg.Phase, putBatch(clients, stream))
+		if err != nil {
 			return rep, fmt.Errorf("runnel phase: %w", err)
 		}
 		best(&rep.Runnel, p)
+		rep.RoundRatios = append(rep.RoundRatios, ratio(p, c))
 	}
 	rep.Ratio = ratio(rep.Runnel, rep.Ceiling)
+	rep.MedianRatio = median(rep.RoundRatios)
 
 	// 4. Single-record PutRecord: the clients alone, against the ceiling,
 	// against Runnel.
@@ -487,6 +506,18 @@ func benchLatency(ctx context.Context, rep *BenchReport, cfg BenchConfig, url st
 	rep.GetRecordsP50, rep.GetRecordsP99 = percentiles(pollLat)
 	rep.SubscribeP50, rep.SubscribeP99 = percentiles(subLat)
 	return nil
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 func percentiles(d []time.Duration) (p50, p99 time.Duration) {

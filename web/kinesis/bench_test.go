@@ -36,6 +36,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(rep.Runnel.RecordsPerSec, "records/s")
 		b.ReportMetric(rep.Ceiling.RecordsPerSec, "ceiling-records/s")
 		b.ReportMetric(100*rep.Ratio, "%-of-ceiling")
+		b.ReportMetric(100*rep.MedianRatio, "median-%-of-ceiling")
 		b.ReportMetric(float64(rep.Runnel.ServerCPU.Nanoseconds())/1e3, "server-µs-CPU/record")
 		b.ReportMetric(rep.PutRecord.RecordsPerSec, "putrecord/s")
 		b.ReportMetric(float64(rep.PutRecord.ServerCPU.Nanoseconds())/1e3, "server-µs-CPU/putrecord")
@@ -124,4 +125,22 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 	cpu = processCPU() - cpu
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
+}
+
+// The bench reports the median of its per-round ratios.
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{0.7}, 0.7},
+		{[]float64{0.9, 0.5}, 0.7},
+		{[]float64{0.8, 0.4, 0.6}, 0.6},
+		{[]float64{0.1, 0.9, 0.3, 0.5}, 0.4},
+	} {
+		if got := median(c.in); got < c.want-1e-9 || got > c.want+1e-9 {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
 }
