@@ -111,10 +111,10 @@ func compileNative(spec ChainSpec) []nativeStage {
 			return nil
 		}
 	}
-	g := globalsLeftAlone(spec.Functions)
+	env := newNativeEnv(spec.Functions)
 	out := make([]nativeStage, len(spec.Stages))
 	for i, st := range spec.Stages {
-		fn, ok := compileNativeFunc(st.Src, g)
+		fn, ok := compileNativeFunc(st.Src, env)
 		if !ok {
 			return nil
 		}
@@ -130,10 +130,11 @@ func compileNative(spec ChainSpec) []nativeStage {
 // The expressions: the parameter and local constants, literals, undefined,
 // NaN, Infinity, property reads with a name (r.a, r["a"]), object literals
 // with named keys, shorthand properties and spreads, template literals, !
-// - + typeof, arithmetic, comparisons, && || ?? and ?:, and the builtins of
-// native_builtins.go. g says which global names the job's functions block
-// leaves alone.
-func compileNativeFunc(src string, g nativeGlobals) (nexpr, bool) {
+// - + typeof, arithmetic, comparisons, && || ?? and ?:, the builtins of
+// native_builtins.go and calls of the functions block's functions that are
+// themselves of the subset (native_funcs.go). env says which global names
+// the job's functions block leaves alone and what functions it declares.
+func compileNativeFunc(src string, env *nativeEnv) (nexpr, bool) {
 	prg, err := parser.ParseFile(nil, "", "("+src+"\n)", 0, parser.WithDisableSourceMaps)
 	if err != nil || len(prg.Body) != 1 {
 		return nil, false
@@ -142,40 +143,16 @@ func compileNativeFunc(src string, g nativeGlobals) (nexpr, bool) {
 	if !ok {
 		return nil, false
 	}
-	var params *ast.ParameterList
-	var expr ast.Expression
-	var block *ast.BlockStatement
-	switch fn := es.Expression.(type) {
-	case *ast.ArrowFunctionLiteral:
-		if fn.Async || len(fn.DeclarationList) > 0 {
-			return nil, false
-		}
-		params = fn.ParameterList
-		switch b := fn.Body.(type) {
-		case *ast.ExpressionBody:
-			expr = b.Expression
-		case *ast.BlockStatement:
-			block = b
-		}
-	case *ast.FunctionLiteral:
-		if fn.Async || fn.Generator || fn.Name != nil || len(fn.DeclarationList) > 0 {
-			return nil, false
-		}
-		params = fn.ParameterList
-		block = fn.Body
+	if fl, named := es.Expression.(*ast.FunctionLiteral); named && fl.Name != nil {
+		return nil, false // its name is bound inside it, to itself
 	}
-	if (expr == nil && block == nil) || params == nil || params.Rest != nil || len(params.List) > 1 {
+	params, expr, block, ok := functionParts(es.Expression)
+	if !ok || len(params.List) > 1 {
 		return nil, false
 	}
-	c := &ncompiler{globals: g}
+	c := &ncompiler{env: env}
 	if len(params.List) == 1 {
-		b := params.List[0]
-		id, ok := b.Target.(*ast.Identifier)
-		if !ok || b.Initializer != nil {
-			return nil, false
-		}
-		c.param = id.Name.String()
-		if c.param == "arguments" || c.param == "eval" {
+		if c.param, ok = paramName(params.List[0]); !ok {
 			return nil, false
 		}
 	}
@@ -202,9 +179,48 @@ func compileNativeFunc(src string, g nativeGlobals) (nexpr, bool) {
 	}, true
 }
 
+// functionParts takes apart an arrow function or function expression of
+// the subset's form: plain (non-async, non-generator) with no rest
+// parameter; its body is an expression or a block.
+func functionParts(x ast.Expression) (params *ast.ParameterList, expr ast.Expression, block *ast.BlockStatement, ok bool) {
+	switch fn := x.(type) {
+	case *ast.ArrowFunctionLiteral:
+		if fn.Async || len(fn.DeclarationList) > 0 {
+			return nil, nil, nil, false
+		}
+		params = fn.ParameterList
+		switch b := fn.Body.(type) {
+		case *ast.ExpressionBody:
+			expr = b.Expression
+		case *ast.BlockStatement:
+			block = b
+		}
+	case *ast.FunctionLiteral:
+		if fn.Async || fn.Generator || len(fn.DeclarationList) > 0 {
+			return nil, nil, nil, false
+		}
+		params = fn.ParameterList
+		block = fn.Body
+	}
+	if (expr == nil && block == nil) || params == nil || params.Rest != nil {
+		return nil, nil, nil, false
+	}
+	return params, expr, block, true
+}
+
+// paramName is a plain parameter's name (no default, no destructuring).
+func paramName(b *ast.Binding) (string, bool) {
+	id, ok := b.Target.(*ast.Identifier)
+	if !ok || b.Initializer != nil {
+		return "", false
+	}
+	name := id.Name.String()
+	return name, name != "arguments" && name != "eval"
+}
+
 type ncompiler struct {
-	param   string
-	globals nativeGlobals
+	param string
+	env   *nativeEnv
 	// scopes are the blocks' constants, innermost last: name → slot in
 	// neval.locals.
 	scopes []map[string]int

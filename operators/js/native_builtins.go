@@ -279,13 +279,17 @@ func (c *ncompiler) call(x *ast.CallExpression) (nexpr, bool) {
 	}
 	switch f := x.Callee.(type) {
 	case *ast.Identifier:
-		switch name := f.Name.String(); {
-		case name == "Number" && c.global(name, c.globals.number) && len(args) <= 1:
+		name := f.Name.String()
+		if fn, ok := c.userFunc(name); ok {
+			return callUser(fn, args), true
+		}
+		switch {
+		case name == "Number" && c.global(name, c.env.globals.number) && len(args) <= 1:
 			return c.convert(args, nval{k: nNum}, func(v nval) (nval, bool) {
 				n, ok := stringToNumber(v)
 				return nval{k: nNum, f: n}, ok
 			}), true
-		case name == "String" && c.global(name, c.globals.str) && len(args) <= 1:
+		case name == "String" && c.global(name, c.env.globals.str) && len(args) <= 1:
 			return c.convert(args, nval{k: nStr}, func(v nval) (nval, bool) {
 				s, ok := jsToString(v)
 				return nval{k: nStr, s: s}, ok
@@ -294,12 +298,12 @@ func (c *ncompiler) call(x *ast.CallExpression) (nexpr, bool) {
 	case *ast.DotExpression:
 		name := f.Identifier.Name.String()
 		if id, ok := f.Left.(*ast.Identifier); ok && id.Name.String() == "Math" {
-			if !c.global("Math", c.globals.math) {
+			if !c.global("Math", c.env.globals.math) {
 				return nil, false
 			}
 			return c.mathCall(name, args)
 		}
-		if !c.globals.methods {
+		if !c.env.globals.methods {
 			return nil, false
 		}
 		recv, ok := c.expr(f.Left)

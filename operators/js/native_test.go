@@ -23,7 +23,13 @@ type exprGen struct {
 	// tame: stay inside the subset, and read nested fields only of
 	// "nested", so that most records evaluate natively.
 	tame bool
+	// helpers: the chain's functions block is helperFunctions.
+	helpers bool
 }
+
+const helperFunctions = `function dbl(x) { return x * 2 }
+const pre = (s, p) => { if (p === undefined) return s; return p + s }
+function clamp(x, lo, hi) { return Math.max(lo, Math.min(hi, dbl(x) / 2)) }`
 
 func (g *exprGen) field() string { return g.fields[g.rng.IntN(len(g.fields))] }
 
@@ -125,6 +131,12 @@ func (g *exprGen) num(depth int) string {
 	if depth <= 0 || g.rng.IntN(3) == 0 {
 		return []string{"r.ms", "r.n", "r.a", "r.status", "r.nested.ms", "r.nested.a", "2", "0.5", "-1", "1e3"}[g.rng.IntN(10)]
 	}
+	if g.helpers && g.rng.IntN(4) == 0 {
+		if g.rng.IntN(2) == 0 {
+			return fmt.Sprintf("dbl(%s)", g.num(depth-1))
+		}
+		return fmt.Sprintf("clamp(%s, 0, 300)", g.num(depth-1))
+	}
 	switch g.rng.IntN(7) {
 	case 4:
 		return fmt.Sprintf("Math.%s(%s)", []string{"floor", "ceil", "round", "trunc", "abs", "sign", "sqrt"}[g.rng.IntN(7)], g.num(depth-1))
@@ -148,6 +160,9 @@ func (g *exprGen) num(depth int) string {
 func (g *exprGen) str(depth int) string {
 	if depth <= 0 || g.rng.IntN(3) == 0 {
 		return []string{"r.page", "r.b", "r.s", `r["x y"]`, "r.nested.page", `"/a"`, `"é"`, `""`}[g.rng.IntN(8)]
+	}
+	if g.helpers && g.rng.IntN(4) == 0 {
+		return fmt.Sprintf("pre(%s%s)", g.str(depth-1), []string{"", ", '/'", ", r.b"}[g.rng.IntN(3)])
 	}
 	switch g.rng.IntN(6) {
 	case 0:
@@ -411,7 +426,7 @@ func TestNativeEquivalence(t *testing.T) {
 	natives, batchesNative := 0, 0
 	for seed := 0; seed < seeds; seed++ {
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
-		g := &exprGen{rng: rng, fields: fields, tame: seed%2 == 0}
+		g := &exprGen{rng: rng, fields: fields, tame: seed%2 == 0, helpers: seed%6 == 0}
 		var stages []Stage
 		for n := 1 + rng.IntN(4); n > 0; n-- {
 			kind := Kind(rng.IntN(4))
@@ -422,6 +437,9 @@ func TestNativeEquivalence(t *testing.T) {
 			stages = append(stages, Stage{Operator: fmt.Sprintf("op%d", len(stages)), Kind: kind, Src: g.stage(kind), OnError: OnError{Mode: mode}})
 		}
 		spec := ChainSpec{Job: "eq", Stages: stages, KeepRaw: rng.IntN(3) == 0}
+		if g.helpers {
+			spec.Functions = helperFunctions
+		}
 		if rng.IntN(3) == 0 {
 			spec.Project = []string{"a", "page", "ms"}[:1+rng.IntN(3)]
 		}
@@ -515,17 +533,58 @@ func TestNativeCases(t *testing.T) {
 			t.Errorf("%s (native batches %d):\ngoja:   %+v\nnative: %+v", src, ch.nativeBatches.Load(), want, got)
 		}
 	}
-	// A functions block that mentions a builtin keeps its calls in goja.
+	// A functions block that changes a builtin keeps its calls in goja;
+	// one that declares a function of that name is called natively.
 	for _, fns := range []string{"const Math = {floor: x => 42}", "String.prototype.startsWith = () => true", "function Number(x) { return 7 }"} {
 		spec := ChainSpec{Job: "cases", Functions: fns, Stages: []Stage{{Operator: "op", Kind: Map,
 			Src: "r => ({a: Math.floor(r.f), b: r.s.startsWith('x'), c: Number(r.n)})"}}}
-		cp, err := CompileChain(spec)
-		if err != nil {
-			t.Fatal(err)
+		in := []*operators.Batch{batchOf(recs...)}
+		spec.Interpreted = true
+		want, _ := runChainOnce(t, spec, in)
+		spec.Interpreted = false
+		got, ch := runChainOnce(t, spec, in)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("functions %q:\ngoja:   %+v\nnative: %+v", fns, want, got)
 		}
-		if cp.Native() {
-			t.Errorf("with functions %q the builtins' calls compiled natively", fns)
+		if native := ch.nativeBatches.Load() > 0; native != strings.HasPrefix(fns, "function") {
+			t.Errorf("functions %q: native %v", fns, native)
 		}
+	}
+	// Functions of the functions block.
+	fnsBlock := `function isBot(u) { return u.startsWith("bot-") }
+const half = x => x / 2
+function label(r, sep) { const h = half(r.n); if (h > 50) return ` + "`big${sep}${r.s}`" + `; return r.s + sep + String(sep) }
+function loop(x) { return x > 0 ? loop(x - 1) : 0 }
+function odd(x) { return even(x) }
+function even(x) { return x === 0 || odd(x - 1) }
+`
+	for _, c := range []struct {
+		src    string
+		native bool
+	}{
+		{"r => ({bot: isBot(r.s), h: half(r.n), l: label(r, '-'), l2: label(r), l3: label(r, 1, 2)})", true},
+		{"function (r) { const isBot = x => true; return isBot(r) }", false}, // a function value
+		{"r => loop(3)", false},
+		{"r => odd(3)", false},
+		{"r => isBot(r.n)", true}, // a TypeError in goja: the evaluator gives up at run time
+	} {
+		spec := ChainSpec{Job: "cases", Functions: fnsBlock, Stages: []Stage{{Operator: "op", Kind: Map, Src: c.src, OnError: OnError{Mode: Skip}}}}
+		in := []*operators.Batch{batchOf(recs...)}
+		spec.Interpreted = true
+		want, _ := runChainOnce(t, spec, in)
+		spec.Interpreted = false
+		got, ch := runChainOnce(t, spec, in)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngoja:   %+v\nnative: %+v", c.src, want, got)
+		}
+		cp, _ := CompileChain(spec)
+		if cp.Native() != c.native {
+			t.Errorf("%s: compiled natively %v, want %v", c.src, cp.Native(), c.native)
+		}
+		_ = ch
+	}
+	if cp, _ := CompileChain(ChainSpec{Job: "x", Functions: fnsBlock + "let n = 0\n", Stages: []Stage{{Operator: "op", Kind: Map, Src: "r => half(r.n)"}}}); cp.Native() {
+		t.Error("a functions block with a variable was called natively")
 	}
 	// Keys and event times.
 	for _, c := range []struct {
@@ -548,7 +607,7 @@ func TestNativeCases(t *testing.T) {
 		"r => Math.random()", "r => Math.pow(r.n, 2)", "r => tag`x`", "r => r.s.slice(1)", "r => { r.x = 1; return r }", "r => r.constructor",
 		"r => ({['a' + 'b']: 1})", "r => ({__proto__: null})", "r => ({f() {}})", "(r, i) => r", "({a}) => a", "r => this",
 		"function f(r) { return r }", "async r => r", "r => r?.a", "r => r[0]"} {
-		if _, ok := compileNativeFunc(src, nativeGlobals{true, true, true, true}); ok {
+		if _, ok := compileNativeFunc(src, newNativeEnv("")); ok {
 			t.Errorf("%s compiled natively; it is outside the subset", src)
 		}
 	}
