@@ -290,14 +290,7 @@ func randomRecord(rng *rand.Rand, fields []string, tame bool) any {
 			}
 			parts = append(parts, fmt.Sprintf("%q: %s", f, v))
 		}
-		b := []byte("{" + strings.Join(parts, ",") + "}")
-		if rng.IntN(5) == 0 {
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil {
-				return m
-			}
-		}
-		return json.RawMessage(b)
+		return rawOrMap(rng, []byte("{"+strings.Join(parts, ",")+"}"))
 	}
 	val := func(depth int) string {
 		switch rng.IntN(14) {
@@ -333,7 +326,12 @@ func randomRecord(rng *rand.Rand, fields []string, tame bool) any {
 	if rng.IntN(10) == 0 && len(parts) > 0 {
 		parts = append(parts, parts[0][:strings.Index(parts[0], ":")]+`:"dup"`)
 	}
-	b := []byte(" {" + strings.Join(parts, ", ") + "} ")
+	return rawOrMap(rng, []byte(" {"+strings.Join(parts, ", ")+"} "))
+}
+
+// rawOrMap is the record b as raw JSON, or one time in five as the Go map
+// it decodes to.
+func rawOrMap(rng *rand.Rand, b []byte) any {
 	if rng.IntN(5) == 0 {
 		var m map[string]any
 		if json.Unmarshal(b, &m) == nil {
@@ -376,6 +374,16 @@ func normal(v any) any {
 		return a
 	}
 	return v
+}
+
+// bothWays runs the chain in goja only, then with the native evaluator.
+func bothWays(t *testing.T, spec ChainSpec, in []*operators.Batch) (goja, native chainRun, c *Chain) {
+	t.Helper()
+	spec.Interpreted = true
+	goja, _ = runChainOnce(t, spec, in)
+	spec.Interpreted = false
+	native, c = runChainOnce(t, spec, in)
+	return goja, native, c
 }
 
 type chainRun struct {
@@ -451,10 +459,7 @@ func TestNativeEquivalence(t *testing.T) {
 			}
 			batches = append(batches, batchOf(vals...))
 		}
-		spec.Interpreted = true
-		want, _ := runChainOnce(t, spec, batches)
-		spec.Interpreted = false
-		got, c := runChainOnce(t, spec, batches)
+		want, got, c := bothWays(t, spec, batches)
 		if c.native != nil {
 			natives++
 			batchesNative += int(c.nativeBatches.Load())
@@ -504,10 +509,7 @@ func TestNativeCases(t *testing.T) {
 			}
 			spec := ChainSpec{Job: "cases", Stages: []Stage{{Operator: "op", Kind: kind, Src: src}}}
 			in := []*operators.Batch{batchOf(recs...)}
-			spec.Interpreted = true
-			want, _ := runChainOnce(t, spec, in)
-			spec.Interpreted = false
-			got, c := runChainOnce(t, spec, in)
+			want, got, c := bothWays(t, spec, in)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s:\ngoja:   %+v\nnative: %+v", kind, src, want, got)
 			}
@@ -525,10 +527,7 @@ func TestNativeCases(t *testing.T) {
 	} {
 		spec := ChainSpec{Job: "cases", Stages: []Stage{{Operator: "op", Kind: Map, Src: src}}}
 		in := []*operators.Batch{batchOf(recs...)}
-		spec.Interpreted = true
-		want, _ := runChainOnce(t, spec, in)
-		spec.Interpreted = false
-		got, ch := runChainOnce(t, spec, in)
+		want, got, ch := bothWays(t, spec, in)
 		if !reflect.DeepEqual(got, want) || ch.nativeBatches.Load() != 1 {
 			t.Errorf("%s (native batches %d):\ngoja:   %+v\nnative: %+v", src, ch.nativeBatches.Load(), want, got)
 		}
@@ -539,10 +538,7 @@ func TestNativeCases(t *testing.T) {
 		spec := ChainSpec{Job: "cases", Functions: fns, Stages: []Stage{{Operator: "op", Kind: Map,
 			Src: "r => ({a: Math.floor(r.f), b: r.s.startsWith('x'), c: Number(r.n)})"}}}
 		in := []*operators.Batch{batchOf(recs...)}
-		spec.Interpreted = true
-		want, _ := runChainOnce(t, spec, in)
-		spec.Interpreted = false
-		got, ch := runChainOnce(t, spec, in)
+		want, got, ch := bothWays(t, spec, in)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("functions %q:\ngoja:   %+v\nnative: %+v", fns, want, got)
 		}
@@ -570,10 +566,7 @@ function even(x) { return x === 0 || odd(x - 1) }
 	} {
 		spec := ChainSpec{Job: "cases", Functions: fnsBlock, Stages: []Stage{{Operator: "op", Kind: Map, Src: c.src, OnError: OnError{Mode: Skip}}}}
 		in := []*operators.Batch{batchOf(recs...)}
-		spec.Interpreted = true
-		want, _ := runChainOnce(t, spec, in)
-		spec.Interpreted = false
-		got, ch := runChainOnce(t, spec, in)
+		want, got, _ := bothWays(t, spec, in)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\ngoja:   %+v\nnative: %+v", c.src, want, got)
 		}
@@ -581,7 +574,6 @@ function even(x) { return x === 0 || odd(x - 1) }
 		if cp.Native() != c.native {
 			t.Errorf("%s: compiled natively %v, want %v", c.src, cp.Native(), c.native)
 		}
-		_ = ch
 	}
 	if cp, _ := CompileChain(ChainSpec{Job: "x", Functions: fnsBlock + "let n = 0\n", Stages: []Stage{{Operator: "op", Kind: Map, Src: "r => half(r.n)"}}}); cp.Native() {
 		t.Error("a functions block with a variable was called natively")
@@ -593,10 +585,7 @@ function even(x) { return x === 0 || odd(x - 1) }
 	}{{Key, "r => r.s"}, {Key, "r => r.n"}, {Key, "r => r.t"}, {EventTime, "r => r.ts"}, {EventTime, "r => r.n * 1000 + r.f"}} {
 		spec := ChainSpec{Job: "cases", Stages: []Stage{{Operator: "op", Kind: c.kind, Src: c.src}}}
 		in := []*operators.Batch{batchOf(recs...)}
-		spec.Interpreted = true
-		want, _ := runChainOnce(t, spec, in)
-		spec.Interpreted = false
-		got, ch := runChainOnce(t, spec, in)
+		want, got, ch := bothWays(t, spec, in)
 		if !reflect.DeepEqual(got, want) || ch.nativeBatches.Load() != 1 {
 			t.Errorf("%s %s (native batches %d):\ngoja:   %+v\nnative: %+v", c.kind, c.src, ch.nativeBatches.Load(), want, got)
 		}
@@ -665,10 +654,7 @@ func TestNativeWideRecord(t *testing.T) {
 	spec := ChainSpec{Job: "wide", Options: Options{Budget: time.Minute},
 		Stages: []Stage{{Operator: "op", Kind: Map, Src: "r => ({...r, s: r.f3 + r.f1999, t: r.s})"}}}
 	in := []*operators.Batch{batchOf(json.RawMessage(b.String()), map[string]any{"f1": 1.0, "s": "y"})}
-	spec.Interpreted = true
-	want, _ := runChainOnce(t, spec, in)
-	spec.Interpreted = false
-	got, c := runChainOnce(t, spec, in)
+	want, got, c := bothWays(t, spec, in)
 	if c.nativeBatches.Load() != 1 {
 		t.Fatal("the wide record did not run natively")
 	}
@@ -697,10 +683,7 @@ func FuzzNativeEquivalence(f *testing.F) {
 				return
 			}
 			in := []*operators.Batch{batchOf(json.RawMessage(rec))}
-			spec.Interpreted = true
-			want, _ := runChainOnce(t, spec, in)
-			spec.Interpreted = false
-			got, _ := runChainOnce(t, spec, in)
+			want, got, _ := bothWays(t, spec, in)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s %q on %s:\ngoja:   %+v\nnative: %+v", kind, src, rec, want, got)
 			}
