@@ -87,8 +87,14 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 			return err
 		}
 	}
+	// Iterators and paging tokens are signed with a key kept beside the
+	// streams, so that they outlive a restart.
+	tokenKey, err := kinesis.LoadTokenKey(filepath.Join(*data, "kinesis-token.key"))
+	if err != nil {
+		return err
+	}
 	cfg := web.Config{Store: store, Logger: log, Jobs: mgr,
-		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits})}
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -48,6 +48,12 @@ type Options struct {
 	// Heartbeat is the longest gap between SubscribeToShard events;
 	// default 5 s. Tests shorten it.
 	Heartbeat time.Duration
+	// TokenKey signs shard iterators and paging tokens (at least 16
+	// bytes). Given the same key after a restart (runnel serve keeps one
+	// in its data directory, see LoadTokenKey), iterators and tokens stay
+	// usable until they expire, as AWS's do; when nil, a random key is
+	// drawn and they end with the handler.
+	TokenKey []byte
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -113,10 +119,13 @@ func New(store *streams.Store, opts Options) http.Handler {
 
 func newHandler(store *streams.Store, opts Options) *Handler {
 	opts.setDefaults()
-	h := &Handler{store: store, opts: opts, key: make([]byte, 32)}
+	h := &Handler{store: store, opts: opts, key: opts.TokenKey}
 	var seed [32]byte
-	if _, err := rand.Read(h.key); err != nil {
-		panic("kinesis: no randomness for the iterator key: " + err.Error())
+	if len(h.key) < 16 {
+		h.key = make([]byte, 32)
+		if _, err := rand.Read(h.key); err != nil {
+			panic("kinesis: no randomness for the iterator key: " + err.Error())
+		}
 	}
 	if _, err := rand.Read(seed[:]); err != nil {
 		panic("kinesis: no randomness for request IDs: " + err.Error())

@@ -1,18 +1,71 @@
 package kinesis
 
 import (
+	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
 
+// LoadTokenKey returns the token key kept in the file at path, creating
+// the file with a new random key (mode 0600, written and synced before it
+// is renamed into place) when there is none.
+func LoadTokenKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("kinesis token key %s: %d bytes, want 32 (delete it to make a new one; open iterators then end)", path, len(b))
+		}
+		return b, nil
+	}
+	if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("kinesis token key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("kinesis token key: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".kinesis-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("kinesis token key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.ReadFrom(bytes.NewReader(key))
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kinesis token key: %w", err)
+	}
+	return key, nil
+}
+
 // Shard iterators and paging tokens are opaque to clients: a payload, the
-// time it was issued and an HMAC with a key drawn when the handler starts
-// (so they do not survive a restart, like AWS's do not survive expiry).
+// time it was issued and an HMAC with the handler's key (Options.TokenKey:
+// kept in the data directory by runnel serve, so they survive a restart).
 // They are stateless: an iterator can be used any number of times until it
 // expires.
 
