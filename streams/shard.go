@@ -540,13 +540,21 @@ func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, max
 	prev := sv.first - 1 // counter of the last frame decoded; they must increase
 	var buf []byte
 	bufOff := off // file offset of buf[0]
+	// Read about what maxRecords frames of the segment's average size
+	// take, not a whole chunk: a reader asking for a few thousand small
+	// records then allocates and copies a fraction of readChunk.
+	chunk := int64(readChunk)
+	if n := int64(sv.end) - int64(sv.first) + 1; n > 0 && maxRecords > 0 {
+		avg := (sv.size - int64(len(segmentMagic))) / n
+		chunk = min(chunk, max(4096, avg*int64(min(maxRecords, 1<<20))*9/8+frameHeader))
+	}
 	for off < sv.size {
 		if len(out) >= maxRecords {
 			return out, off, true, nil
 		}
 		p := off - bufOff
 		if buf == nil || p+frameHeader > int64(len(buf)) {
-			if buf, err = sh.fill(sv, off, 0); err != nil {
+			if buf, err = sh.fill(sv, off, chunk); err != nil {
 				return nil, off, false, err
 			}
 			bufOff, p = off, 0
@@ -555,7 +563,7 @@ func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, max
 		if errors.Is(derr, errShortFrame) && bufOff+int64(len(buf)) < sv.size {
 			// The frame runs past the buffer: read on from its start, at
 			// least the whole frame when its length is plausible.
-			need := int64(frameHeader) + int64(binary.LittleEndian.Uint32(buf[p:]))
+			need := max(chunk, int64(frameHeader)+int64(binary.LittleEndian.Uint32(buf[p:])))
 			if buf, err = sh.fill(sv, off, need); err != nil {
 				return nil, off, false, err
 			}
@@ -587,13 +595,10 @@ func (sh *shard) readSegment(sv segView, off int64, from uint64, maxRecords, max
 	return out, off, false, nil
 }
 
-// fill reads a chunk of a segment starting at off: readChunk bytes, or need
-// when that is larger and plausible, never past the view's size.
+// fill reads a chunk of a segment starting at off: need bytes (at least 1
+// and at most a whole frame's worth), never past the view's size.
 func (sh *shard) fill(sv segView, off, need int64) ([]byte, error) {
-	n := int64(readChunk)
-	if need > n && need <= frameHeader+maxBody {
-		n = need
-	}
+	n := min(max(need, 1), frameHeader+maxBody)
 	n = min(n, sv.size-off)
 	buf := make([]byte, n)
 	if err := sv.seg.readAt(buf, off); err != nil {
