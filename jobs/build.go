@@ -364,6 +364,11 @@ func (b *builder) window(op *Operator) error {
 	w := op.Window
 	cfg := window.Config{Job: b.spec.Name, ID: op.ID, Size: w.Tumbling, AllowedLateness: w.AllowedLateness,
 		Functions: b.spec.Functions, OnError: onError(op.OnError), JSOptions: b.jsOptions(op)}
+	if w.StateCache > 0 {
+		// A smaller cache holds fewer unwritten changes too.
+		cfg.StateCacheEntries = w.StateCache
+		cfg.StateDirtyEntries = min(window.DefaultStateDirtyEntries, max(w.StateCache/4, 256))
+	}
 	switch w.Kind() {
 	case WindowTumbling:
 		cfg.Kind = window.Tumbling

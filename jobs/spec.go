@@ -198,6 +198,10 @@ type Window struct {
 	// AllowedLateness: records up to this much behind the watermark still
 	// update (re-fire) their window; later ones go to the late output.
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// StateCache bounds the window states (a key's open windows, plus
+	// one entry per key) each task keeps in memory; the rest stay in the
+	// job's Pebble state. 0 means the default.
+	StateCache int `yaml:"state_cache"`
 	// Aggregate holds the result columns in file order.
 	Aggregate []Aggregate `yaml:"aggregate,keyed"`
 }
@@ -214,6 +218,12 @@ func (w *Window) Kind() string {
 	}
 	return ""
 }
+
+// Bounds of Window.StateCache.
+const (
+	MinStateCache = 1 << 10
+	MaxStateCache = 1 << 24
+)
 
 // Sliding windows of Size, one starting every Every.
 type Sliding struct {

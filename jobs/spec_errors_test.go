@@ -43,6 +43,9 @@ var errorCases = []struct {
 		{5, "operators[0].window", CodeMissing, "needs one of tumbling, sliding or session"},
 		{7, "operators[0].window.tumblng", CodeUnknownField, `did you mean "tumbling"?`},
 	}},
+	{"window state cache out of range", head + "operators:\n  - id: w\n    window: {key: 'r => r.k', tumbling: 1s, state_cache: 10, aggregate: {n: count}}\nsinks: [{id: o, log: {}}]\n", []want{
+		{5, "operators[0].window.state_cache", CodeInvalid, "10 is out of range"},
+	}},
 	{"a field at the wrong level", head + "operators:\n  - id: w\n    tumbling: 10s\n    window: {key: 'r => 1', tumbling: 1s, aggregate: {n: count}}\nsinks: [{id: o, log: {}}]\n", []want{
 		{5, "operators[0].tumbling", CodeUnknownField, "tumbling belongs under operators[].window"},
 	}},

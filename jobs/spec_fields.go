@@ -55,6 +55,7 @@ var fields = []Field{
 	{"operators[].window.session", "mapping", "—", "`{gap}`"},
 	{"operators[].window.session.gap", "duration", "required", "> 0"},
 	{"operators[].window.allowed_lateness", "duration", "0s", "≥ 0"},
+	{"operators[].window.state_cache", "int", "262144", "window states (open windows, plus one per key) each task keeps in memory, 1024–16777216; the rest stay in the job's Pebble state"},
 	{"operators[].window.aggregate", "mapping", "required", "result column name → aggregate; at least one"},
 	{"operators[].window.aggregate.<name>", "string or mapping", "—", "`count`, `sum(f)`, `avg(f)`, `min(f)`, `max(f)`, `p50(f)`, `p95(f)`, `p99(f)`, `distinct(f)`, a JS object expression `({init, add, merge, result})`, or a mapping (a custom aggregate); name `[A-Za-z_][A-Za-z0-9_]*`, not `window_start`, `window_end`, `key`"},
 	{"operators[].window.aggregate.<name>.init", "JS function", "required", "`() => acc`"},

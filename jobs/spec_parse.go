@@ -272,6 +272,7 @@ func (p *parser) window(f fieldMap) *Window {
 		}
 	}
 	w.AllowedLateness = p.duration(f, "allowed_lateness", false)
+	w.StateCache = int(p.integer(f, "state_cache", true))
 	if f.has("aggregate") {
 		w.Aggregate = p.aggregates(f)
 	}

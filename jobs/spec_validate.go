@@ -422,6 +422,9 @@ func (v *validator) window(w *Window, p string) {
 	if w.AllowedLateness < 0 || w.AllowedLateness%time.Millisecond != 0 {
 		v.add(p+".allowed_lateness", CodeInvalid, fmt.Sprintf("%s is not a whole, non-negative number of milliseconds", w.AllowedLateness), "e.g. 30s")
 	}
+	if c := w.StateCache; c != 0 && (c < MinStateCache || c > MaxStateCache) {
+		v.add(p+".state_cache", CodeInvalid, fmt.Sprintf("%d is out of range", c), fmt.Sprintf("%d–%d window states", MinStateCache, MaxStateCache))
+	}
 	v.aggregates(w, p+".aggregate")
 }
 
