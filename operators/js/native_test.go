@@ -669,16 +669,20 @@ func FuzzNativeEquivalence(f *testing.F) {
 	rec := `{"n": 200, "s": "/a", "o": {"a": 1}, "nil": null, "t": true, "f": 0.5}`
 	for _, src := range []string{"r => ({v: r.n % 7})", "r => r.s + r.o.a", "r => r.nil ?? r.f", "r => ({...r.o, t: !r.t})",
 		"r => r.n > '100'", "r => typeof r.o", "function (r) { return -r.s }", "r => r.o.a.b",
-		"r => { const x = Number(r.s); if (x > 1) return `${x}`; return {x: Math.round(r.f)} }", "r => r.s.startsWith('/') && r.s.length > 1"} {
+		"r => { const x = Number(r.s); if (x > 1) return `${x}`; return {x: Math.round(r.f)} }", "r => r.s.startsWith('/') && r.s.length > 1",
+		"r => ({c: clamp(r.n, 0, 10), p: pre(r.s, '/'), d: dbl(r.f)})"} {
 		f.Add(src, rec)
 	}
 	f.Fuzz(func(t *testing.T, src, rec string) {
 		if len(src) > 2000 || len(rec) > 10000 {
 			return
 		}
-		for _, kind := range []Kind{Map, Filter, Key} {
+		for i, kind := range []Kind{Map, Filter, Key, Map} {
 			spec := ChainSpec{Job: "fuzz", Options: Options{Budget: 10 * time.Second},
 				Stages: []Stage{{Operator: "op", Kind: kind, Src: src, OnError: OnError{Mode: Skip}}}}
+			if i == 3 {
+				spec.Functions = helperFunctions
+			}
 			if _, err := CompileChain(spec); err != nil {
 				return
 			}
