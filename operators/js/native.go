@@ -156,12 +156,7 @@ func compileNativeFunc(src string, env *nativeEnv) (nexpr, bool) {
 			return nil, false
 		}
 	}
-	var body nexpr
-	if expr != nil {
-		body, ok = c.expr(expr)
-	} else {
-		body, ok = c.block(block)
-	}
+	body, ok := c.body(expr, block)
 	if !ok {
 		return nil, false
 	}
@@ -225,6 +220,14 @@ type ncompiler struct {
 	// neval.locals.
 	scopes []map[string]int
 	slots  int
+}
+
+// body compiles a function body: an expression or a block.
+func (c *ncompiler) body(expr ast.Expression, block *ast.BlockStatement) (nexpr, bool) {
+	if expr != nil {
+		return c.expr(expr)
+	}
+	return c.block(block)
 }
 
 func constant(v nval) nexpr { return func(*neval, nval) (nval, bool) { return v, true } }

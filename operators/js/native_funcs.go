@@ -118,12 +118,7 @@ func compileUserFunc(decl ast.Expression, env *nativeEnv) *nfunc {
 	}
 	sub.scopes = []map[string]int{scope}
 	sub.slots = len(params.List)
-	var body nexpr
-	if expr != nil {
-		body, ok = sub.expr(expr)
-	} else {
-		body, ok = sub.block(block)
-	}
+	body, ok := sub.body(expr, block)
 	if !ok {
 		return nil
 	}
