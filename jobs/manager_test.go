@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -106,5 +108,68 @@ func TestManagerFailedReplaceKeepsOldJob(t *testing.T) {
 	in, err := m.Get("gen")
 	if err != nil || in.State != StateStopped || !strings.Contains(in.Spec, "dashboard") {
 		t.Fatalf("the stopped job was not kept after a failed replace: %+v %v", in, err)
+	}
+}
+
+// TestWindowStateCacheThroughServer: a server job whose window keeps at most
+// 1,024 window states in memory, over 3,000 keys, evicts to its Pebble
+// state and still counts every key right.
+func TestWindowStateCacheThroughServer(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	st, err := streams.Open(dir, streams.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreateStream("many", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 3000
+	var recs []streams.PutRecord
+	for i := range 2 * keys {
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprint(i), Data: fmt.Appendf(nil, `{"k":"k%d","ts":%d}`, i%keys, 1000+i)})
+	}
+	for i := range 8 { // far ahead on both shards: fires the window
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprint("end", i), Data: []byte(`{"k":"end","ts":9000000}`)})
+	}
+	if _, err := st.Put(context.Background(), "many", recs); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	job := `name: cache
+source: {stream: many, event_time: "r => r.ts", watermark: 1s}
+operators:
+  - id: w
+    window: {key: "r => r.k", tumbling: 1m, state_cache: 1024, aggregate: {n: count}}
+sinks:
+  - {id: board, dashboard: {}}
+`
+	if _, err := m.Submit([]byte(job)); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	for deadline := time.Now().Add(time.Minute); ; {
+		if d, err := m.Dashboard("cache", "board"); err == nil {
+			if rows = d.JSONRows(); len(rows) >= keys {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d window rows after a minute, want %d", len(rows), keys)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		k := fmt.Sprint(r["key"])
+		if seen[k] || fmt.Sprint(r["n"]) != "2" {
+			t.Fatalf("row %v (seen before: %v), want one row per key with n 2", r, seen[k])
+		}
+		seen[k] = true
 	}
 }
