@@ -285,21 +285,6 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 	}
 	defer release()
 
-	wait := func(acks <-chan error, n int) error {
-		for range n {
-			select {
-			case err := <-acks:
-				if err != nil {
-					return err
-				}
-			case <-j.gctx.Done():
-				return context.Cause(j.gctx)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	}
 	k.mu.Lock()
 	chains := make([]*chain, 0, len(k.chains))
 	for c := range k.chains {
@@ -319,11 +304,11 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 				return fail(err)
 			}
 		}
-		if err := wait(acks, len(x.inbox)); err != nil {
+		if err := j.waitAcks(ctx, acks, len(x.inbox)); err != nil {
 			return fail(err)
 		}
 	}
-	if err := j.sinkControl(ctx, epoch, false, wait); err != nil {
+	if err := j.sinkControl(ctx, epoch, false); err != nil {
 		return fail(err)
 	}
 	aligned := time.Since(held)
@@ -345,7 +330,7 @@ func (j *Job) checkpointLocked(ctx context.Context, epoch uint64, o CheckpointOp
 	if err := j.failpoint(CheckpointBeforeCommit); err != nil {
 		return fail(err)
 	}
-	if err := j.sinkControl(ctx, epoch, true, wait); err != nil {
+	if err := j.sinkControl(ctx, epoch, true); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
 	if err := j.failpoint(CheckpointAfterCommit); err != nil {
@@ -374,6 +359,15 @@ func (j *Job) prepareCheckpoint(ctx context.Context) error {
 			}
 		}
 	}
+	if err := j.waitAcks(ctx, acks, n); err != nil {
+		return err
+	}
+	return j.opts.State.Flush()
+}
+
+// waitAcks waits for n answers on acks: the first error, the job's end or
+// ctx's, whichever comes first.
+func (j *Job) waitAcks(ctx context.Context, acks <-chan error, n int) error {
 	for range n {
 		select {
 		case err := <-acks:
@@ -386,12 +380,12 @@ func (j *Job) prepareCheckpoint(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return j.opts.State.Flush()
+	return nil
 }
 
 // sinkControl sends a barrier (or a commit) to every sink and waits for
 // their answers.
-func (j *Job) sinkControl(ctx context.Context, epoch uint64, commit bool, wait func(<-chan error, int) error) error {
+func (j *Job) sinkControl(ctx context.Context, epoch uint64, commit bool) error {
 	sinks := j.plan.g.Sinks
 	acks := make(chan error, len(sinks))
 	for _, s := range sinks {
@@ -401,7 +395,7 @@ func (j *Job) sinkControl(ctx context.Context, epoch uint64, commit bool, wait f
 			return context.Cause(j.gctx)
 		}
 	}
-	return wait(acks, len(sinks))
+	return j.waitAcks(ctx, acks, len(sinks))
 }
 
 // snapshot collects the job-level state while everything is parked.
