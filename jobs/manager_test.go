@@ -25,14 +25,22 @@ sinks:
   - {id: board, dashboard: {}}
 `
 
-func TestManagerPersistsAndRestartsJobs(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
+// managerStore opens a store in a fresh data directory, for a Manager of
+// that directory's jobs/.
+func managerStore(t *testing.T) (st *streams.Store, dir string, log *slog.Logger) {
+	t.Helper()
+	log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir = t.TempDir()
 	st, err := streams.Open(dir, streams.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st, dir, log
+}
+
+func TestManagerPersistsAndRestartsJobs(t *testing.T) {
+	st, dir, log := managerStore(t)
 	open := func() *Manager {
 		m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 		if err != nil {
@@ -83,13 +91,7 @@ func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 }
 
 func TestManagerFailedReplaceKeepsOldJob(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir, log := managerStore(t)
 	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -115,13 +117,7 @@ func TestManagerFailedReplaceKeepsOldJob(t *testing.T) {
 // 1,024 window states in memory, over 3,000 keys, evicts to its Pebble
 // state and still counts every key right.
 func TestWindowStateCacheThroughServer(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir, log := managerStore(t)
 	if _, err := st.CreateStream("many", 2, streams.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
