@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -93,6 +92,44 @@ func (s *supervised) kill() {
 	<-s.exited
 }
 
+// crashUntil SIGKILLs the server at random moments, and restarts it after
+// those and after the failpoints kill it, until done is closed, the test
+// killed it at least 3 times and the failpoints at least twice.
+func (s *supervised) crashUntil(done <-chan struct{}) (kills, selfKills int) {
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for producing := true; producing || kills < 3 || selfKills < 2; {
+		select {
+		case <-done:
+			producing = false
+			done = nil
+		case <-s.exited:
+			selfKills++
+			s.start()
+		case <-time.After(time.Duration(300+rng.Intn(2500)) * time.Millisecond):
+			s.kill()
+			kills++
+			s.start()
+		}
+	}
+	return kills, selfKills
+}
+
+// finishCrashJob puts end records far ahead in event time on every shard
+// (the watermark then passes every window), waits for the dashboard to
+// hold every window of the input, stops the job cleanly and the server,
+// and compares the dashboard and the result stream with a batch
+// computation over the input stream.
+func finishCrashJob(t *testing.T, srv *supervised, hc *http.Client, base string) {
+	t.Helper()
+	putEndRecords(t, hc, base)
+	want := expectedWindows(t, srv.data)
+	board := waitDashboard(t, base, len(want))
+	stopCrashJob(t, hc, base)
+	srv.kill()
+	compareWindows(t, "dashboard", want, boardWindows(board))
+	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+}
+
 // TestCrashJobExactlyOnce produces 100,000 records into a 4-shard stream
 // while a job windows them; the server is SIGKILLed at random moments and
 // kills itself at checkpoint steps (RUNNEL_FAILPOINTS), at least 5 times
@@ -106,58 +143,12 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	}
 	srv, base, hc := startCrashJob(t)
 
-	// The producer: 100,000 records with event times 2 ms apart, in
-	// batches, each retried until acknowledged (a retry may duplicate a
-	// batch whose first outcome was unknown; the duplicates are input like
-	// any other record, within the 5 s watermark bound, never late).
 	const total = 100_000
-	const batch = 250
 	var produced atomic.Int64
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rng := rand.New(rand.NewSource(1))
-		for i := 0; i < total; i += batch {
-			var recs []string
-			for k := i; k < min(i+batch, total); k++ {
-				key := fmt.Sprintf("k%02d", rng.Intn(20))
-				recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*2))
-			}
-			body := []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
-			for {
-				resp, err := hc.Post(base+"/api/v1/streams/events/records", "application/json", bytes.NewReader(body))
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						break
-					}
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			produced.Add(batch)
-			time.Sleep(8 * time.Millisecond)
-		}
-	}()
+	go produceCrashRecords(hc, base, 1, total, &produced, done)
 
-	// Kill at random moments until the producer is done, the test killed
-	// the server at least 3 times and the failpoints at least twice.
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	kills, selfKills := 0, 0
-	for producing := true; producing || kills < 3 || selfKills < 2; {
-		select {
-		case <-done:
-			producing = false
-			done = nil
-		case <-srv.exited:
-			selfKills++
-			srv.start()
-		case <-time.After(time.Duration(300+rng.Intn(2500)) * time.Millisecond):
-			srv.kill()
-			kills++
-			srv.start()
-		}
-	}
+	kills, selfKills := srv.crashUntil(done)
 	t.Logf("produced %d records; %d SIGKILLs by the test, %d by failpoints", produced.Load(), kills, selfKills)
 	if kills+selfKills < 5 {
 		t.Fatalf("only %d crashes", kills+selfKills)
@@ -167,44 +158,7 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	srv.kill()
 	srv.env = nil
 	srv.start()
-	var ends []string
-	for i := range 64 {
-		ends = append(ends, fmt.Sprintf(`{"key":"end-%d","json":{"k":"end","v":0,"ts":%d}}`, i, crashBase+int64(total)*2+3_600_000))
-	}
-	resp, err := hc.Post(base+"/api/v1/streams/events/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(ends, ",")+`]}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("put end records: %v %v", err, resp)
-	}
-	resp.Body.Close()
-
-	// Wait until the dashboard holds as many windows as the input makes
-	// (and a little longer, to see any extra arrive), then stop the job
-	// cleanly and read both outputs.
-	want := expectedWindows(t, srv.data)
-	var board []map[string]any
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		board = dashboardRows(t, base)
-		if len(board) >= len(want) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	board = dashboardRows(t, base)
-	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/exactly", nil)
-	if resp, err := hc.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("stop job: %v %v", err, resp)
-	}
-	srv.kill()
-
-	fromBoard := map[windowKey][]windowVal{}
-	for _, r := range board {
-		k := windowKey{r["key"].(string), int64(r["window_start"].(float64))}
-		fromBoard[k] = append(fromBoard[k], windowVal{int64(r["n"].(float64)), int64(r["total"].(float64))})
-	}
-	compareWindows(t, "dashboard", want, fromBoard)
-	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+	finishCrashJob(t, srv, hc, base)
 }
 
 // startCrashJob starts the server with the crash failpoints armed and

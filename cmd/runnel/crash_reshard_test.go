@@ -29,10 +29,10 @@ func postJSON(hc *http.Client, url, body string) bool {
 // the put order, each batch retried until acknowledged (a retry may
 // duplicate a batch whose outcome was unknown: 500 ms of event time at
 // most, far within the job's 5 s watermark bound, so never late).
-func produceCrashRecords(hc *http.Client, base string, total int, produced *atomic.Int64, done chan<- struct{}) {
+func produceCrashRecords(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
 	defer close(done)
 	const batch = 250
-	rng := rand.New(rand.NewSource(2))
+	rng := rand.New(rand.NewSource(seed))
 	for i := 0; i < total; i += batch {
 		var recs []string
 		for k := i; k < min(i+batch, total); k++ {
@@ -126,7 +126,7 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 	const total = 60_000
 	var produced atomic.Int64
 	done := make(chan struct{})
-	go produceCrashRecords(hc, base, total, &produced, done)
+	go produceCrashRecords(hc, base, 2, total, &produced, done)
 
 	// The resharder, until the producer is done.
 	var reshards atomic.Int64
@@ -156,24 +156,7 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 		}
 	}()
 
-	// Kill at random moments until the producer is done, the test killed
-	// the server at least 3 times and the failpoints at least twice.
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	kills, selfKills := 0, 0
-	for producing := true; producing || kills < 3 || selfKills < 2; {
-		select {
-		case <-done:
-			producing = false
-			done = nil
-		case <-srv.exited:
-			selfKills++
-			srv.start()
-		case <-time.After(time.Duration(300+rng.Intn(2500)) * time.Millisecond):
-			srv.kill()
-			kills++
-			srv.start()
-		}
-	}
+	kills, selfKills := srv.crashUntil(done)
 	close(stopReshard)
 	<-reshardDone
 	t.Logf("produced %d records; %d reshards; %d SIGKILLs by the test, %d by failpoints",
@@ -189,14 +172,7 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 	srv.kill()
 	srv.env = nil
 	srv.start()
-	putEndRecords(t, hc, base)
-
-	want := expectedWindows(t, srv.data)
-	board := waitDashboard(t, base, len(want))
-	stopCrashJob(t, hc, base)
-	srv.kill()
-	compareWindows(t, "dashboard", want, boardWindows(board))
-	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+	finishCrashJob(t, srv, hc, base)
 }
 
 // putEndRecords puts records far ahead in event time under 64 keys, so
@@ -285,7 +261,7 @@ func TestCrashBeforeFirstCheckpoint(t *testing.T) {
 	}
 	var produced atomic.Int64
 	done := make(chan struct{})
-	produceCrashRecords(hc, base, 5_000, &produced, done)
+	produceCrashRecords(hc, base, 2, 5_000, &produced, done)
 
 	// The first checkpoint (300 ms after the start) kills the server at
 	// before-manifest: its prepare step and barrier wrote the window
@@ -309,12 +285,5 @@ func TestCrashBeforeFirstCheckpoint(t *testing.T) {
 	}
 	srv.env = nil
 	srv.start()
-	putEndRecords(t, hc, base)
-
-	want := expectedWindows(t, srv.data)
-	board := waitDashboard(t, base, len(want))
-	stopCrashJob(t, hc, base)
-	srv.kill()
-	compareWindows(t, "dashboard", want, boardWindows(board))
-	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+	finishCrashJob(t, srv, hc, base)
 }
