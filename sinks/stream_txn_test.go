@@ -215,6 +215,25 @@ func (j *txnJob) cutShort(c crashPoint, keys bool) func(context.Context, []strea
 
 // crash drops the sink and the DB and reopens the stream store, as a
 // restarted process would.
+// commitCutShort starts the job, stages rows for epoch 1, checkpoints it
+// and has its Commit fail after k records were put.
+func (j *txnJob) commitCutShort(rows []Row, k int) {
+	j.t.Helper()
+	ctx := context.Background()
+	j.start()
+	j.write(rows)
+	if err := j.sink.PreCommit(ctx, 1); err != nil {
+		j.t.Fatal(err)
+	}
+	if _, err := j.db.Checkpoint(1, []byte("1")); err != nil {
+		j.t.Fatal(err)
+	}
+	j.sink.put = j.cutShort(crashPoint{k: k}, false)
+	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
+		j.t.Fatalf("commit: %v", err)
+	}
+}
+
 func (j *txnJob) crash() {
 	j.restarts++
 	j.sink = nil
@@ -538,19 +557,7 @@ func TestStreamTxnStagesUntilCommit(t *testing.T) {
 func TestStreamTxnRecoveryAfterReshard(t *testing.T) {
 	rows := txnRows(1, 300, 6)
 	j := newTxnJob(t, 1, rows)
-	ctx := context.Background()
-	j.start()
-	j.write(rows[0])
-	if err := j.sink.PreCommit(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.db.Checkpoint(1, []byte("1")); err != nil {
-		t.Fatal(err)
-	}
-	j.sink.put = j.cutShort(crashPoint{k: 120}, false)
-	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
-		t.Fatalf("commit: %v", err)
-	}
+	j.commitCutShort(rows[0], 120)
 	j.crash()
 	if err := j.store.SplitShard("out", streams.ShardID(0), streams.EvenRanges(2)[1].Start.String()); err != nil {
 		t.Fatal(err)
@@ -590,18 +597,7 @@ func TestStreamTxnFailedCommitRefusesRetry(t *testing.T) {
 	rows := txnRows(1, 50, 2)
 	j := newTxnJob(t, 1, rows)
 	ctx := context.Background()
-	j.start()
-	j.write(rows[0])
-	if err := j.sink.PreCommit(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.db.Checkpoint(1, []byte("1")); err != nil {
-		t.Fatal(err)
-	}
-	j.sink.put = j.cutShort(crashPoint{k: 10}, false)
-	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
-		t.Fatalf("commit: %v", err)
-	}
+	j.commitCutShort(rows[0], 10)
 	j.sink.put = nil
 	if err := j.sink.Commit(ctx, 1); !errors.Is(err, errCrash) {
 		t.Fatalf("retried commit: %v, want the first failure", err)
