@@ -84,14 +84,7 @@ func (o *seqCount) OpenState(sp *state.Space) error {
 	})
 }
 
-func (o *seqCount) SnapshotState() error {
-	b := o.sp.NewBatch()
-	for k := range o.dirty {
-		b.Set([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(o.counts[k])))
-	}
-	clear(o.dirty)
-	return b.Commit()
-}
+func (o *seqCount) SnapshotState() error { return writeDirty(o.sp, o.counts, o.dirty) }
 
 func seqGraph(src sources.Source, out *outside, prog *reshardProgress) *Graph {
 	return &Graph{

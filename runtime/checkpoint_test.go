@@ -156,12 +156,16 @@ func (o *runningSum) OpenState(sp *state.Space) error {
 	})
 }
 
-func (o *runningSum) SnapshotState() error {
-	b := o.sp.NewBatch()
-	for k := range o.dirty {
-		b.Set([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(o.sums[k])))
+func (o *runningSum) SnapshotState() error { return writeDirty(o.sp, o.sums, o.dirty) }
+
+// writeDirty writes the changed keys' values of a test operator's counters
+// to its state space, and forgets that they changed.
+func writeDirty(sp *state.Space, vals map[string]int64, dirty map[string]bool) error {
+	b := sp.NewBatch()
+	for k := range dirty {
+		b.Set([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(vals[k])))
 	}
-	clear(o.dirty)
+	clear(dirty)
 	return b.Commit()
 }
 
