@@ -70,12 +70,8 @@ func (s *supervised) start() {
 	go func() { cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + s.addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if healthy(s.addr) {
+			return
 		}
 		select {
 		case <-exited: // a failpoint can fire during a restore's first checkpoint

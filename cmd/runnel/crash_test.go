@@ -76,16 +76,22 @@ func (s *server) start() {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + s.addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if healthy(s.addr) {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
+}
+
+// healthy says whether the server at addr answers /healthz with 200.
+func healthy(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
 }
 
 func (s *server) kill() {
