@@ -18,7 +18,13 @@ func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 
 func newChain(t testing.TB, functions string, stages ...Stage) *Chain {
 	t.Helper()
-	cp, err := CompileChain(ChainSpec{Job: "job1", Functions: functions, Stages: stages})
+	return newChainSpec(t, ChainSpec{Job: "job1", Functions: functions, Stages: stages})
+}
+
+// newChainSpec compiles spec and makes its chain, closed when the test ends.
+func newChainSpec(t testing.TB, spec ChainSpec) *Chain {
+	t.Helper()
+	cp, err := CompileChain(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,15 +271,8 @@ func TestExportNestedAndCyclic(t *testing.T) {
 // TestCancelInterruptsBatch: cancelling the context stops a running batch
 // (a job being stopped) without blaming a record.
 func TestCancelInterruptsBatch(t *testing.T) {
-	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{Budget: time.Hour},
+	c := newChainSpec(t, ChainSpec{Job: "j", Options: Options{Budget: time.Hour},
 		Stages: []Stage{{Operator: "spin", Kind: Map, Src: `r => { for (;;) {} }`}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Process(ctx, batchOf(1), &collect{}) }()

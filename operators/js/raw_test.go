@@ -117,16 +117,8 @@ func TestRawJSONMalformedFailsFirstStage(t *testing.T) {
 // outputs are a *Projected with only the listed fields (missing ones
 // nil); other results are exported whole.
 func TestProjectExportsOnlyListedFields(t *testing.T) {
-	cp, err := CompileChain(ChainSpec{Job: "j", Project: []string{"ms", "gone"},
+	c := newChainSpec(t, ChainSpec{Job: "j", Project: []string{"ms", "gone"},
 		Stages: []Stage{{Operator: "m", Kind: Map, Src: `r => r.n === 3 ? 7 : ({page: r.page, ms: r.n * 2})`}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var out collect
 	in := batchOf(json.RawMessage(`{"page":"a","n":1}`), map[string]any{"page": "b", "n": 2.0}, json.RawMessage(`{"n":3}`))
 	if err := c.Process(context.Background(), in, &out); err != nil {
@@ -216,16 +208,8 @@ func FuzzRawObject(f *testing.F) {
 // chain passes on unchanged stays the same bytes; one whose object JS
 // wrote to, or whose nested value JS got hold of, is exported.
 func TestKeepRawPassesUntouchedBytes(t *testing.T) {
-	cp, err := CompileChain(ChainSpec{Job: "j", KeepRaw: true, Stages: []Stage{{Operator: "source", Kind: EventTime,
+	c := newChainSpec(t, ChainSpec{Job: "j", KeepRaw: true, Stages: []Stage{{Operator: "source", Kind: EventTime,
 		Src: `r => { if (r.w) r.x = 1; if (r.n) r.n.y; return r.ts }`}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var out collect
 	in := batchOf(json.RawMessage(`{"ts":5}`), json.RawMessage(`{"ts":6,"w":1}`), json.RawMessage(`{"ts":7,"n":{}}`))
 	if err := c.Process(context.Background(), in, &out); err != nil {
