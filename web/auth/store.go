@@ -394,4 +394,3 @@ func (s *Store) Revoke(name string) error {
 		return nil, fmt.Errorf("%w: %q", ErrTokenNotFound, name)
 	})
 }
-
