@@ -38,6 +38,12 @@ var errorStatus = map[string]int{
 	"not_running":            http.StatusConflict,
 	"internal":               http.StatusInternalServerError,
 	"unavailable":            http.StatusServiceUnavailable,
+	// Authentication, authorisation and the browser defences (security.go).
+	"unauthenticated":        http.StatusUnauthorized,
+	"forbidden":              http.StatusForbidden,
+	"cross_site_request":     http.StatusForbidden,
+	"unsupported_media_type": http.StatusUnsupportedMediaType,
+	"host_not_allowed":       http.StatusMisdirectedRequest,
 }
 
 func newError(code, field, msg string) *apiError {

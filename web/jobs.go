@@ -16,7 +16,7 @@ import (
 
 const arrowStream = "application/vnd.apache.arrow.stream"
 
-func (s *Server) routeJobs(mux *http.ServeMux) {
+func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/jobs", s.submitJob)
 	mux.HandleFunc("GET /api/v1/jobs", s.listJobs)
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.getJob)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web/auth"
 	"github.com/runnel-dev/runnel/web/ui"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	Kinesis http.Handler
 	// Jobs, when set, serves the jobs API.
 	Jobs *jobs.Manager
+	// Security configures authentication and the browser defences (see
+	// security.go); the zero value is auth off, defences on.
+	Security Security
 }
 
 // Server is Runnel's HTTP front door.
@@ -33,17 +37,26 @@ type Server struct {
 	log     *slog.Logger
 	kinesis http.Handler
 	jobs    *jobs.Manager
-	mux     *http.ServeMux
+	mux     *routeMux
 	reg     *prometheus.Registry
+	// sec, sessions and refusals: see security.go.
+	sec      Security
+	sessions *auth.Sessions
+	refusals *prometheus.CounterVec
 }
 
 // New builds the handler tree.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, reg: prometheus.NewRegistry(),
+		sec: cfg.Security, refusals: newRefusals()}
+	s.mux = &routeMux{ServeMux: http.NewServeMux(), wrap: s.authorize}
+	if s.sec.Tokens != nil {
+		s.sessions = auth.NewSessions(s.sec.Tokens)
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.refusals)
 	if cfg.Store != nil {
 		s.reg.MustRegister(newCollector(cfg.Store, cfg.Jobs))
 	}
@@ -53,6 +66,7 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
+	s.routeSession(s.mux)
 	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
 	uih := ui.Handler()
 	s.mux.Handle("GET /{$}", uih)
@@ -66,6 +80,9 @@ func New(cfg Config) *Server {
 
 // ServeHTTP dispatches a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.guard(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -70,7 +70,7 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 	return out
 }
 
-func (s *Server) routeStreams(mux *http.ServeMux) {
+func (s *Server) routeStreams(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/streams", s.createStream)
 	mux.HandleFunc("GET /api/v1/streams", s.listStreams)
 	mux.HandleFunc("GET /api/v1/streams/{name}", s.describeStream)

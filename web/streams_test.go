@@ -32,6 +32,9 @@ func testServer(t testing.TB) (*httptest.Server, *streams.Store) {
 func call(t testing.TB, ts *httptest.Server, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

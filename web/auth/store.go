@@ -36,7 +36,7 @@ type Token struct {
 	Created time.Time `json:"created"`
 	// Hash is the hex SHA-256 of the bearer token. The token is 32 random
 	// bytes, so a plain hash cannot be reversed by guessing.
-	Hash string `json:"sha256"`
+	Hash string `json:"sha256,omitempty"`
 	// AccessKeyID is the token's AWS access key id, when it has one. Its
 	// secret is not stored: it is derived from the store's auth.key (see
 	// Store.secretFor), which SigV4 needs to recompute signatures.
