@@ -1,0 +1,197 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/net/http2"
+)
+
+// sdkClient is an unchanged AWS SDK for Go client with the given keys.
+// h2 makes it speak cleartext HTTP/2, as the SDK does for SubscribeToShard
+// where the endpoint offers it.
+func (e *authEnv) sdkClient(keyID, secret string, h2 bool) *sdk.Client {
+	o := sdk.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(e.ts.URL),
+		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, nil
+		})),
+		Retryer: retry.AddWithMaxAttempts(retry.NewStandard(), 1),
+	}
+	if h2 {
+		o.HTTPClient = &http.Client{Transport: &http2.Transport{AllowHTTP: true,
+			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}}
+	}
+	return sdk.New(o)
+}
+
+func (e *authEnv) sdkFor(who string) *sdk.Client {
+	c := e.tokens[who]
+	return e.sdkClient(c.AccessKeyID, c.SecretAccessKey, false)
+}
+
+func awsCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+func tctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// TestKinesisSigV4 checks SigV4 with the AWS SDK for Go against a real
+// loopback server: a good key works, a wrong secret, an unknown key and a
+// skewed clock get AWS's exceptions.
+func TestKinesisSigV4(t *testing.T) {
+	var skew time.Duration
+	e := newAuthEnv(t, Security{Auth: true, Now: func() time.Time { return time.Now().Add(skew) }})
+	w := e.tokens["writer"]
+	good := e.sdkClient(w.AccessKeyID, w.SecretAccessKey, false)
+	if _, err := good.CreateStream(tctx(t), &sdk.CreateStreamInput{StreamName: aws.String("k1"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatalf("good key: %v", err)
+	}
+	if _, err := good.PutRecord(tctx(t), &sdk.PutRecordInput{StreamName: aws.String("k1"), PartitionKey: aws.String("p"), Data: []byte("x")}); err != nil {
+		t.Fatalf("good key put: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		client *sdk.Client
+		skew   time.Duration
+		want   string
+	}{
+		{"wrong secret", e.sdkClient(w.AccessKeyID, strings.Repeat("x", 40), false), 0, "InvalidSignatureException: The request signature we calculated does not match the signature you provided."},
+		{"unknown key", e.sdkClient("AKRNNOTAKEY000000000", w.SecretAccessKey, false), 0, "UnrecognizedClientException: The security token included in the request is invalid."},
+		{"client clock 10 min slow", good, 10 * time.Minute, "InvalidSignatureException: Signature expired: "},
+		{"client clock 10 min fast", good, -10 * time.Minute, "InvalidSignatureException: Signature not yet current: "},
+		{"bearer token's secret as AWS secret", e.sdkClient(w.AccessKeyID, w.Secret, false), 0, "InvalidSignatureException"},
+	} {
+		skew = tc.skew
+		_, err := tc.client.PutRecord(tctx(t), &sdk.PutRecordInput{StreamName: aws.String("k1"), PartitionKey: aws.String("p"), Data: []byte("x")})
+		if got := awsCode(err); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: got %q, want %q…", tc.name, got, tc.want)
+		}
+	}
+	skew = 0
+	// An unsigned request and a bearer token get AWS's answers too.
+	for _, h := range []string{"", "Bearer " + w.Secret} {
+		req, _ := http.NewRequest("POST", e.ts.URL+"/", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if et := resp.Header.Get("X-Amzn-Errortype"); resp.StatusCode != 400 || (et != "MissingAuthenticationTokenException" && et != "IncompleteSignatureException") {
+			t.Errorf("Authorization %q: %d %s", h, resp.StatusCode, et)
+		}
+	}
+}
+
+// TestKinesisRoles checks that operations need their role and that a
+// token limited to streams can only name those, by StreamName, ARN,
+// consumer ARN and shard iterator; and SubscribeToShard over HTTP/2.
+func TestKinesisRoles(t *testing.T) {
+	e := newAuthEnv(t, Security{Auth: true})
+	admin, writer, reader := e.sdkFor("admin"), e.sdkFor("writer"), e.sdkFor("reader")
+	lw, lr := e.sdkFor("limited-writer"), e.sdkFor("limited-reader")
+	for _, name := range []string{"k1", "other-1"} {
+		if _, err := writer.CreateStream(tctx(t), &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(c *sdk.Client, stream string) error {
+		_, err := c.PutRecords(tctx(t), &sdk.PutRecordsInput{StreamName: aws.String(stream), Records: []types.PutRecordsRequestEntry{{PartitionKey: aws.String("p"), Data: []byte("x")}}})
+		return err
+	}
+	denied := "AccessDeniedException"
+	check := func(what string, err error, want string) {
+		t.Helper()
+		if got := awsCode(err); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: got %q, want %s", what, got, want)
+		}
+	}
+	check("reader puts", put(reader, "k1"), denied)
+	check("writer puts", put(writer, "k1"), "ok")
+	_, err := writer.DeleteStream(tctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("k1")})
+	check("writer deletes", err, denied)
+	check("limited writer puts to k1", put(lw, "k1"), denied)
+	check("limited writer puts to other-1", put(lw, "other-1"), "ok")
+	_, err = lr.DescribeStreamSummary(tctx(t), &sdk.DescribeStreamSummaryInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/k1")})
+	check("limited reader describes k1 by ARN", err, denied)
+	_, err = lr.ListStreams(tctx(t), &sdk.ListStreamsInput{})
+	check("limited reader lists", err, "ok")
+	// Shard iterators carry their stream: one for k1 (made by an
+	// unlimited reader) is refused to the limited reader.
+	it, err := reader.GetShardIterator(tctx(t), &sdk.GetShardIteratorInput{StreamName: aws.String("k1"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lr.GetRecords(tctx(t), &sdk.GetRecordsInput{ShardIterator: it.ShardIterator})
+	check("limited reader reads k1 by iterator", err, denied)
+	it, err = lr.GetShardIterator(tctx(t), &sdk.GetShardIteratorInput{StreamName: aws.String("other-1"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := lr.GetRecords(tctx(t), &sdk.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil || len(recs.Records) != 1 {
+		t.Fatalf("limited reader reads other-1: %v %v", err, recs)
+	}
+	// Enhanced fan-out over HTTP/2: the consumer ARN names the stream.
+	reg, err := reader.RegisterStreamConsumer(tctx(t), &sdk.RegisterStreamConsumerInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/other-1"), ConsumerName: aws.String("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		d, err := reader.DescribeStreamConsumer(tctx(t), &sdk.DescribeStreamConsumerInput{ConsumerARN: reg.Consumer.ConsumerARN})
+		if err == nil && d.ConsumerDescription.ConsumerStatus == types.ConsumerStatusActive {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lc := e.tokens["limited-reader"]
+	h2 := e.sdkClient(lc.AccessKeyID, lc.SecretAccessKey, true)
+	sub, err := h2.SubscribeToShard(tctx(t), &sdk.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	if err != nil {
+		t.Fatalf("SubscribeToShard over HTTP/2: %v", err)
+	}
+	st := sub.GetStream()
+	defer st.Close()
+	select {
+	case ev, ok := <-st.Events():
+		if !ok {
+			t.Fatalf("subscription ended: %v", st.Err())
+		}
+		v, isEv := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		if !isEv || len(v.Value.Records) != 1 {
+			t.Fatalf("first event: %#v", ev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no SubscribeToShard event")
+	}
+	_, err = admin.DeleteStream(tctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("k1")})
+	check("admin deletes", err, "ok")
+}
