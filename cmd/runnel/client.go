@@ -7,22 +7,35 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
 
 // client talks to a Runnel server's REST API.
 type client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
 }
 
+// clientToken is the --token flag of the command being run (each process
+// runs one command, so one flag set registers it).
+var clientToken = new(string)
+
+// addServerFlag registers --server, and --token beside it, on a command
+// that talks to a server.
 func addServerFlag(fs *flag.FlagSet) *string {
+	fs.StringVar(clientToken, "token", "", "bearer token for a server with auth on (env RUNNEL_TOKEN)")
 	return fs.String("server", serverURL(), "server URL (env RUNNEL_SERVER)")
 }
 
 func newClient(server string) *client {
-	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 2 * time.Minute}}
+	tok := *clientToken
+	if tok == "" {
+		tok = os.Getenv("RUNNEL_TOKEN")
+	}
+	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 2 * time.Minute}, token: tok}
 }
 
 // apiErr is the server's error body.
@@ -72,6 +85,9 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the server at %s (start one with 'runnel serve', or set --server): %w", c.base, err)
@@ -86,6 +102,9 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 			Error *apiErr `json:"error"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != nil {
+			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
+				return fmt.Errorf("%w (this server has auth on: pass --token or set RUNNEL_TOKEN)", e.Error)
+			}
 			return e.Error
 		}
 		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))

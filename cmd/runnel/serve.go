@@ -23,10 +23,13 @@ func init() {
 }
 
 func runServe(args []string) error {
-	fs := newFlags("serve", "serve [--data DIR] [--addr 127.0.0.1:7070] [--demo]", `
+	fs := newFlags("serve", "serve [--data DIR] [--addr 127.0.0.1:7070] [--demo] [--auth]", `
 Starts the Runnel server on one port: the Kinesis Data Streams API (POST /), the REST API
 (/api/v1), the web UI (/), Prometheus metrics (/metrics) and /healthz. It stops cleanly on
-SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.`)
+SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
+
+With --auth (the default when --addr is not a loopback address) every call needs a token:
+create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/security.md.`)
 	data := fs.String("data", "./data", "data directory")
 	addr := fs.String("addr", "127.0.0.1:7070", "listen address (binds to loopback unless told otherwise)")
 	demo := fs.Bool("demo", false, "also start the built-in demo (generator → JS → windows → anomaly detection → live UI)")
@@ -37,6 +40,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this address (off by default), e.g. 127.0.0.1:6060")
 	pyroURL := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server (off by default)")
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
+	sec := addSecurityFlags(fs)
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,8 +64,9 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	default:
 		return fmt.Errorf("%w: --fsync must be always or interval, not %q", errUsage, *fsync)
 	}
-	if !web.IsLoopback(*addr) {
-		log.Warn("listening beyond loopback: anyone who can reach this address can read and write streams", "addr", *addr)
+	security, err := sec.config(*addr, *data, log)
+	if err != nil {
+		return err
 	}
 	store, err := streams.Open(*data, opts)
 	if err != nil {
@@ -93,7 +98,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	if err != nil {
 		return err
 	}
-	cfg := web.Config{Store: store, Logger: log, Jobs: mgr,
+	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security,
 		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
