@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/kinesis"
@@ -11,6 +12,7 @@ import (
 func init() {
 	// kinesis.BenchIngest runs its servers as copies of this binary; in
 	// such a copy this serves and exits before main runs.
+	kinesis.BenchWrap = benchWrapAuth
 	kinesis.BenchServerMain()
 	ingestAPIs["kinesis"] = benchIngestKinesis
 }
@@ -20,10 +22,17 @@ func init() {
 // same run (the ceiling), then single-record PutRecord and consumer latency.
 // The servers are child processes, so their CPU time is measured apart.
 func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile string) error {
-	rep, err := kinesis.BenchIngest(context.Background(), kinesis.BenchConfig{
+	kcfg := kinesis.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
 		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,
-	})
+	}
+	if err := benchAuthConfig(&kcfg, dir); err != nil {
+		return err
+	}
+	if kcfg.AuthDir != "" {
+		defer os.RemoveAll(kcfg.AuthDir)
+	}
+	rep, err := kinesis.BenchIngest(context.Background(), kcfg)
 	if err != nil {
 		return err
 	}

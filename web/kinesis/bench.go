@@ -49,6 +49,12 @@ type BenchConfig struct {
 	// ServerCPUProfile, when set, is where the Runnel server process writes
 	// a CPU profile of its whole run.
 	ServerCPUProfile string
+	// Auth, when "on" or "off", serves the API behind the web server's
+	// authentication (see BenchWrap), on or off; Credentials then sign the
+	// clients' requests and AuthDir holds the token store.
+	Auth        string
+	AuthDir     string
+	Credentials *aws.Credentials
 }
 
 func (c *BenchConfig) setDefaults() {
@@ -182,7 +188,7 @@ func benchClient(url string, hc *http.Client) *sdk.Client {
 	o := sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "bench"}, nil
+			return benchCreds, nil
 		}),
 	}
 	if hc != nil {
@@ -288,6 +294,9 @@ func (c cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // `runnel bench ingest --api kinesis`.
 func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 	cfg.setDefaults()
+	if cfg.Credentials != nil {
+		benchCreds = *cfg.Credentials
+	}
 	var rep BenchReport
 	entries := make([][]types.PutRecordsRequestEntry, cfg.Clients)
 	for i := range entries {
@@ -344,7 +353,7 @@ func BenchIngest(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	srv, err := startBenchServer(ctx, benchServerSpec{Dir: dir, CPUProfile: cfg.ServerCPUProfile})
+	srv, err := startBenchServer(ctx, benchServerSpec{Dir: dir, CPUProfile: cfg.ServerCPUProfile, Auth: cfg.Auth, AuthDir: cfg.AuthDir})
 	if err != nil {
 		return rep, err
 	}

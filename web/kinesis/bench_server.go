@@ -42,6 +42,9 @@ type benchServerSpec struct {
 	// CPUProfile, when set, is where the server writes a CPU profile of
 	// its whole run.
 	CPUProfile string
+	// Auth and AuthDir: see BenchConfig.
+	Auth    string `json:",omitempty"`
+	AuthDir string `json:",omitempty"`
 }
 
 // BenchServerMain makes this process a benchmark server and exits when
@@ -88,7 +91,17 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		h = H2C(newHandler(store, Options{CreateDelay: -1}))
+		h = newHandler(store, Options{CreateDelay: -1})
+		if spec.Auth != "" {
+			if BenchWrap == nil {
+				return errors.New("bench server: Auth needs BenchWrap set")
+			}
+			var err error
+			if h, err = BenchWrap(h, store, spec.Auth == "on", spec.AuthDir); err != nil {
+				return err
+			}
+		}
+		h = H2C(h)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
