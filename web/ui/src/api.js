@@ -18,6 +18,9 @@ export async function api(path, opts = {}) {
   if (text) {
     try { body = JSON.parse(text); } catch { body = { error: { message: text.slice(0, 200) } }; }
   }
+  // A session that ended (signed out elsewhere, token revoked, server
+  // restarted) brings the sign-in form back.
+  if (res.status === 401 && path !== '/session') location.reload();
   if (!res.ok) throw new ApiError(res.status, body);
   return body;
 }

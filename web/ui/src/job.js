@@ -9,7 +9,7 @@ import { ResultsPanel } from './results.js';
 export function jobPage(root, id) {
   const title = h('h1', null, id);
   const stateEl = h('span');
-  const stopBtn = h('button', { class: 'danger', dataset: { testid: 'stop-job' } }, 'Stop');
+  const stopBtn = h('button', { class: 'danger', 'data-needs': 'admin', dataset: { testid: 'stop-job' } }, 'Stop');
   const facts = h('dl', { class: 'facts' });
   const reasonEl = h('p', { class: 'error', hidden: true });
   const graphBox = h('div', { class: 'graph', dataset: { testid: 'job-graph' } });

@@ -6,6 +6,7 @@ import './style.css';
 import { h } from './api.js';
 import { jobsPage } from './jobs.js';
 import { streamsPage, streamPage } from './streams.js';
+import { loadSession, signIn, showUser } from './session.js';
 
 const routes = [
   [/^#\/jobs\/([^/]+)$/, async (root, m) => (await import('./job.js')).jobPage(root, decodeURIComponent(m[1])), 'jobs'],
@@ -38,5 +39,12 @@ async function route() {
   root.append(h('p', null, 'No such page. ', h('a', { href: '#/jobs' }, 'Jobs')));
 }
 
-window.addEventListener('hashchange', route);
-route();
+async function start() {
+  let s = await loadSession();
+  if (!s) s = await signIn(document.getElementById('app'));
+  showUser(s);
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

@@ -159,6 +159,8 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       } catch { notFound(res, p); }
       return;
     }
+    // As runnel serve with auth off (the loopback default).
+    if (p === '/api/v1/session' && req.method === 'GET') return json(res, 200, { auth: false, role: 'admin' });
     if (p === '/api/v1/jobs' && req.method === 'GET') return json(res, 200, { jobs: [...jobs.values()].map((j) => { const { operators, graph, sinks, spec, ...rest } = info(j); return rest; }) });
     if (p === '/api/v1/jobs' && req.method === 'POST') {
       let text = '';

@@ -54,7 +54,7 @@ async function waitHTTP(url, ms, proc) {
 
 // startRunnel starts `runnel serve --demo` on a free port with a fresh data
 // directory. The binary is RUNNEL_BIN, or built from this checkout.
-export async function startRunnel({ demo = true } = {}) {
+export async function startRunnel({ demo = true, args: extra = [] } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), 'runnel-ui-test-'));
   let bin = process.env.RUNNEL_BIN;
   if (!bin) {
@@ -64,6 +64,7 @@ export async function startRunnel({ demo = true } = {}) {
   const port = await freePort();
   const args = ['serve', '--data', join(tmp, 'data'), '--addr', `127.0.0.1:${port}`];
   if (demo) args.push('--demo');
+  args.push(...extra);
   const log = [];
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => log.push(String(d)));
@@ -76,7 +77,7 @@ export async function startRunnel({ demo = true } = {}) {
     throw new Error(`${e.message}\n${log.join('')}`);
   }
   return {
-    url, log,
+    url, log, bin, data: join(tmp, 'data'),
     async close() {
       if (proc.exitCode == null) {
         const done = new Promise((r) => proc.once('exit', r));
