@@ -50,6 +50,9 @@ func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, reg: prometheus.NewRegistry(),
 		sec: cfg.Security, refusals: newRefusals()}
 	s.mux = &routeMux{ServeMux: http.NewServeMux(), wrap: s.authorize}
+	if s.sec.Auth && s.sec.Tokens == nil {
+		panic("web: Security.Auth needs Security.Tokens")
+	}
 	if s.sec.Tokens != nil {
 		s.sessions = auth.NewSessions(s.sec.Tokens)
 	}
