@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/runnel-dev/runnel/web/auth"
 	"golang.org/x/net/http2"
 )
 
@@ -194,4 +198,52 @@ func TestKinesisRoles(t *testing.T) {
 	}
 	_, err = admin.DeleteStream(tctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("k1")})
 	check("admin deletes", err, "ok")
+}
+
+// TestKinesisPayloadHash checks the X-Amz-Content-Sha256 cases: a body
+// signed as UNSIGNED-PAYLOAD (as streamed and event-stream bodies are) is
+// accepted, a declared hash must match the body, and a body changed after
+// signing is caught.
+func TestKinesisPayloadHash(t *testing.T) {
+	e := newAuthEnv(t, Security{Auth: true})
+	w := e.tokens["writer"]
+	body := `{"StreamName":"s"}`
+	send := func(payloadHeader, signedHash, sent string) string {
+		req, _ := http.NewRequest("POST", e.ts.URL+"/", strings.NewReader(sent))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "Kinesis_20131202.DescribeStreamSummary")
+		if payloadHeader != "" {
+			req.Header.Set("X-Amz-Content-Sha256", payloadHeader)
+		}
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: w.AccessKeyID, SecretAccessKey: w.SecretAccessKey},
+			req, signedHash, "kinesis", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if et := resp.Header.Get("X-Amzn-Errortype"); et != "" {
+			return et
+		}
+		return "ok"
+	}
+	sum := sha256.Sum256([]byte(body))
+	hash := hex.EncodeToString(sum[:])
+	for _, tc := range []struct {
+		name                 string
+		header, signed, sent string
+		want                 string
+	}{
+		{"body hashed, no header", "", hash, body, "ok"},
+		{"UNSIGNED-PAYLOAD", auth.UnsignedPayload, auth.UnsignedPayload, body, "ok"},
+		{"declared hash matches", hash, hash, body, "ok"},
+		{"declared hash does not match the body", hash, hash, `{"StreamName":"x"}`, auth.ExcInvalidSignature},
+		{"body changed after signing", "", hash, `{"StreamName":"x"}`, auth.ExcInvalidSignature},
+	} {
+		if got := send(tc.header, tc.signed, tc.sent); got != tc.want && !(tc.want == "ok" && got == "ResourceNotFoundException") {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
 }
