@@ -114,6 +114,12 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		}
 	}()
 	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if strings.HasPrefix(payload, "STREAMING-") {
+		// aws-chunked bodies (S3 uploads) carry per-chunk signatures that
+		// this API neither needs nor checks.
+		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "x-amz-content-sha256 " + payload + " (aws-chunked bodies) is not supported by the Kinesis API; sign the body's SHA-256 or UNSIGNED-PAYLOAD."})
+		return
+	}
 	if payload != auth.UnsignedPayload || !p.Unrestricted() {
 		// The body is needed to hash it, or to see which streams it names.
 		if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
@@ -127,7 +133,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
 	}
 	sum := payload
-	if payload == "" || (payload != auth.UnsignedPayload && !strings.HasPrefix(payload, "STREAMING-")) {
+	if payload != auth.UnsignedPayload {
 		h := sha256.Sum256(buf.Bytes())
 		sum = hex.EncodeToString(h[:])
 		if payload != "" && payload != sum {

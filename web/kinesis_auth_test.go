@@ -241,6 +241,7 @@ func TestKinesisPayloadHash(t *testing.T) {
 		{"declared hash matches", hash, hash, body, "ok"},
 		{"declared hash does not match the body", hash, hash, `{"StreamName":"x"}`, auth.ExcInvalidSignature},
 		{"body changed after signing", "", hash, `{"StreamName":"x"}`, auth.ExcInvalidSignature},
+		{"aws-chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", body, auth.ExcInvalidSignature},
 	} {
 		if got := send(tc.header, tc.signed, tc.sent); got != tc.want && !(tc.want == "ok" && got == "ResourceNotFoundException") {
 			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
