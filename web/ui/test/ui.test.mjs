@@ -204,8 +204,9 @@ test('UI against runnel serve --demo', async (t) => {
     assert.equal(index.status, 200);
     assert.match(await index.text(), /\/assets\/main\.js/);
     // A stream with records for the streams pages.
-    await fetch(server.url + '/api/v1/streams', { method: 'POST', body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
-    await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
+    const asJSON = { 'Content-Type': 'application/json' };
+    await fetch(server.url + '/api/v1/streams', { method: 'POST', headers: asJSON, body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
+    await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', headers: asJSON, body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
     await walk(t, { base: server.url, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
     const shot = join(shots, 'demo-job.png');
     const doc = join(repoDir, 'docs', 'ui.png');
