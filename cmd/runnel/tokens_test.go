@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTokensUsage checks the tokens command's mistakes: a clear message
+// and exit code 2 for usage, 1 for a failed action, and nothing printed on
+// stdout.
+func TestTokensUsage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	data := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"tokens"}, 2, "name a subcommand"},
+		{[]string{"tokens", "mint"}, 2, "unknown subcommand"},
+		{[]string{"tokens", "create", "x", "--role", "boss", "--data", data}, 2, "--role must be admin, writer or reader"},
+		{[]string{"tokens", "create", "--role", "admin", "--data", data}, 2, "expected a token NAME"},
+		{[]string{"tokens", "create", "Bad/Name", "--role", "admin", "--data", data}, 1, "token name"},
+		{[]string{"tokens", "create", "x", "--role", "reader", "--streams", "[oops", "--data", data}, 1, "stream pattern"},
+		{[]string{"tokens", "revoke", "nobody", "--data", data}, 1, "not found"},
+		{[]string{"tokens", "list", "--data", data + "/missing"}, 1, "data directory"},
+	} {
+		out, e, code := runCLI(t, nil, tc.args...)
+		if code != tc.code || !strings.Contains(e, tc.msg) || out != "" {
+			t.Errorf("runnel %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, out, e, tc.code, tc.msg)
+		}
+	}
+}
