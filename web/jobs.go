@@ -82,7 +82,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.jobs.List()})
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.visibleJobs(r, s.jobs.List())})
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {

@@ -205,13 +205,9 @@ func (s *Server) check(r *http.Request, ru rule, p *auth.Principal) *apiError {
 		names = append(names, r.PathValue(ru.stream))
 	}
 	if ru.job != "" && s.jobs != nil {
-		in, err := s.jobs.Get(r.PathValue(ru.job))
-		if err == nil {
-			spec, perr := jobs.Parse([]byte(in.Spec))
-			if perr != nil {
-				return forbidden(p, "job "+in.ID+"'s streams cannot be read, so a token limited to streams may not use it")
-			}
-			names = append(names, jobStreams(spec)...)
+		id := r.PathValue(ru.job)
+		if ok, known := s.jobAllowed(p, id); known && !ok {
+			return forbidden(p, "job "+quoteHost(id)+" reads or writes streams this token may not use ("+strings.Join(p.Streams, ",")+")")
 		}
 		// An unknown job: the handler answers not_found.
 	}
@@ -236,6 +232,43 @@ func (s *Server) check(r *http.Request, ru rule, p *auth.Principal) *apiError {
 
 func forbidden(p *auth.Principal, why string) *apiError {
 	return newError("forbidden", "", "token "+quoteHost(p.Name)+" (role "+p.Role.String()+"): "+why)
+}
+
+// jobAllowed reports whether p's grants cover every stream job id reads or
+// writes, and whether the job exists.
+func (s *Server) jobAllowed(p *auth.Principal, id string) (ok, known bool) {
+	if p.Unrestricted() {
+		return true, true
+	}
+	in, err := s.jobs.Get(id)
+	if err != nil {
+		return false, false
+	}
+	spec, err := jobs.Parse([]byte(in.Spec))
+	if err != nil {
+		return false, true // streams unknown: not for a limited token
+	}
+	for _, n := range jobStreams(spec) {
+		if !p.CanStream(n) {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// visibleJobs keeps the jobs a token limited to streams may see.
+func (s *Server) visibleJobs(r *http.Request, all []jobs.Info) []jobs.Info {
+	p := PrincipalFrom(r.Context())
+	if p.Unrestricted() {
+		return all
+	}
+	out := all[:0]
+	for _, in := range all {
+		if ok, _ := s.jobAllowed(p, in.ID); ok {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // peekBody reads a request body of at most limit bytes and puts it back.

@@ -195,6 +195,35 @@ func TestEveryRouteHasARule(t *testing.T) {
 	}
 }
 
+// TestLimitedTokenLists checks that a token limited to streams lists only
+// the streams and jobs it may use.
+func TestLimitedTokenLists(t *testing.T) {
+	e := newAuthEnv(t, Security{Auth: true})
+	if _, err := e.mgr.Submit([]byte(strings.NewReplacer("name: j", "name: oj", "stream: s", "stream: other-1").Replace(authJob))); err != nil {
+		t.Fatal(err)
+	}
+	get := func(who, path string) string {
+		req, _ := http.NewRequest("GET", e.ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens[who].Secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if l := get("limited-reader", "/api/v1/streams"); strings.Contains(l, `"name":"s"`) || !strings.Contains(l, `"name":"other-1"`) {
+		t.Errorf("limited reader's stream list: %s", l)
+	}
+	if l := get("limited-reader", "/api/v1/jobs"); strings.Contains(l, `"id":"j"`) || !strings.Contains(l, `"id":"oj"`) {
+		t.Errorf("limited reader's job list: %s", l)
+	}
+	if l := get("reader", "/api/v1/jobs"); !strings.Contains(l, `"id":"j"`) || !strings.Contains(l, `"id":"oj"`) {
+		t.Errorf("reader's job list: %s", l)
+	}
+}
+
 // TestBrowserDefences replays what a page on another site can make a
 // browser send, with auth off (the defences do not depend on it).
 func TestBrowserDefences(t *testing.T) {

@@ -109,8 +109,11 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := []streamJSON{}
+	p := PrincipalFrom(r.Context())
 	for _, in := range s.store.ListStreams() {
-		out = append(out, toStreamJSON(in, false))
+		if p.CanStream(in.Name) { // a token limited to streams sees only those
+			out = append(out, toStreamJSON(in, false))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
 }
