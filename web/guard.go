@@ -57,7 +57,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if safeMethod(r.Method) {
 		return true
 	}
-	if !corsOK && !s.sameOrigin(r, origin) {
+	if !corsOK && crossOrigin.Check(r) != nil {
 		s.refused(r, "cross_site_request")
 		writeError(w, newError("cross_site_request", "Origin", "cross-site "+r.Method+" refused: this route changes state, and the request came from another site (Origin "+
 			quoteHost(origin)+", Sec-Fetch-Site "+quoteHost(r.Header.Get("Sec-Fetch-Site"))+"); allow an origin with --cors-origins"))
@@ -84,21 +84,10 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// sameOrigin reports whether a state-changing request may be from this
-// server's own pages: browsers send Sec-Fetch-Site (same-origin, or none
-// for what the user did themselves), older ones at least Origin; other
-// clients send neither.
-func (s *Server) sameOrigin(r *http.Request, origin string) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	if origin == "" {
-		return true
-	}
-	return strings.EqualFold(origin, "http://"+r.Host) || strings.EqualFold(origin, "https://"+r.Host)
-}
+// crossOrigin is net/http's check of Sec-Fetch-Site (browsers that send
+// it), falling back to Origin against Host (older ones); requests with
+// neither, from clients that are not browsers, pass.
+var crossOrigin = http.NewCrossOriginProtection()
 
 func (s *Server) corsOrigin(origin string) bool {
 	for _, o := range s.sec.CORSOrigins {
