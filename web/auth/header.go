@@ -79,9 +79,14 @@ func parseSigV4(full, rest string) (*Authorization, error) {
 	if len(missing) > 0 {
 		return nil, incomplete(strings.Join(missing, " ") + " Authorization=" + full)
 	}
-	parts := strings.Split(cred, "/")
-	if len(parts) != 5 || parts[4] != "aws4_request" || parts[0] == "" {
-		return nil, incomplete("Credential should be scoped to a valid region, not '" + scopePart(parts, 2) + "'. Authorization=" + full)
+	var parts [5]string
+	n := strings.Count(cred, "/") + 1
+	scope := cred
+	for i := 0; i < len(parts) && n == 5; i++ {
+		parts[i], scope, _ = strings.Cut(scope, "/")
+	}
+	if n != 5 || parts[4] != "aws4_request" || parts[0] == "" {
+		return nil, incomplete("Credential should be scoped to a valid region, not '" + parts[2] + "'. Authorization=" + full)
 	}
 	a.AccessKeyID, a.Date, a.Region, a.Service = parts[0], parts[1], parts[2], parts[3]
 	if len(a.Date) != 8 || strings.Trim(a.Date, "0123456789") != "" {
@@ -104,11 +109,4 @@ func parseSigV4(full, rest string) (*Authorization, error) {
 	}
 	a.Signature = sig
 	return a, nil
-}
-
-func scopePart(parts []string, i int) string {
-	if i < len(parts) {
-		return parts[i]
-	}
-	return ""
 }

@@ -22,7 +22,9 @@ const UnsignedPayload = "UNSIGNED-PAYLOAD"
 
 const amzDateFormat = "20060102T150405Z"
 
-var signer = v4.NewSigner()
+// signer recomputes signatures. Session tokens are not used, so the
+// signer must not add one.
+var signer = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })
 
 // SigV4Request is what VerifySigV4 needs of a request.
 type SigV4Request struct {
@@ -90,9 +92,7 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		return &AWSError{Type: ExcInvalidSignature, Message: "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."}
 	}
 	creds := aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: secret}
-	if err := signer.SignHTTP(ctx, creds, vr, r.PayloadHash, a.Service, a.Region, t, func(o *v4.SignerOptions) {
-		o.DisableSessionToken = true
-	}); err != nil {
+	if err := signer.SignHTTP(ctx, creds, vr, r.PayloadHash, a.Service, a.Region, t); err != nil {
 		return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 	}
 	got := vr.Header.Get("Authorization")
