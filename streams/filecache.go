@@ -172,8 +172,8 @@ func (c *fileCache) drop(path string) {
 
 // FileCacheStats are the segment file cache's figures.
 type FileCacheStats struct {
-	Open, Capacity  int
-	Opens, Evicted  int64
+	Open, Capacity int
+	Opens, Evicted int64
 }
 
 func (c *fileCache) stats() FileCacheStats {

@@ -71,16 +71,16 @@ type shard struct {
 		// next group may start while one is being written, or after it
 		// is back: with one slot, the buffer returned when the other was
 		// still spare was dropped, and groups kept growing new ones.
-		spare    [2][]byte
-		visible  uint64 // highest durable counter; readers see <= visible
-		durable  uint64 // highest counter synced to disk (visible, unless fsync=interval)
-		closed   bool   // resharded away: no more appends
-		stopped  bool   // the writer is stopping (store closing): no more appends
-		failed   error  // a write or sync failed; the shard takes no more appends
+		spare   [2][]byte
+		visible uint64 // highest durable counter; readers see <= visible
+		durable uint64 // highest counter synced to disk (visible, unless fsync=interval)
+		closed  bool   // resharded away: no more appends
+		stopped bool   // the writer is stopping (store closing): no more appends
+		failed  error  // a write or sync failed; the shard takes no more appends
 		// full is set while the disk is full: appends are refused with
 		// ErrUnavailable until retryAt, when one is let through to try.
-		full    error
-		retryAt time.Time
+		full     error
+		retryAt  time.Time
 		notify   chan struct{}
 		reported map[string]bool // damaged regions already logged
 	}
