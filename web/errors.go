@@ -38,6 +38,7 @@ var errorStatus = map[string]int{
 	"not_running":            http.StatusConflict,
 	"internal":               http.StatusInternalServerError,
 	"unavailable":            http.StatusServiceUnavailable,
+	"limit_exceeded":         http.StatusConflict,
 }
 
 func newError(code, field, msg string) *apiError {
@@ -72,6 +73,10 @@ func fromStreamsError(err error) *apiError {
 		return newError("shard_closed", field, err.Error())
 	case errors.Is(err, streams.ErrClosed):
 		return newError("unavailable", "", "the server is shutting down")
+	case errors.Is(err, streams.ErrUnavailable):
+		return newError("unavailable", "", err.Error())
+	case errors.Is(err, streams.ErrLimitExceeded):
+		return newError("limit_exceeded", field, err.Error())
 	}
 	return newError("internal", "", err.Error())
 }
@@ -88,6 +93,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := fromStreamsError(err)
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, ae.Status, map[string]*apiError{"error": ae})
 }
 
