@@ -199,11 +199,11 @@ func TestAttackFileDescriptors(t *testing.T) {
 		name := fmt.Sprintf("fd%d", s)
 		srv.createStream(name, perStream)
 		want[name] = map[string]bool{}
-		// 16 records per shard (explicit hash keys spread evenly), twice,
+		// 4 records per shard (explicit hash keys spread evenly), twice,
 		// so each shard has a segment and a writer.
 		for round := range 2 {
 			var recs []map[string]any
-			for i := range perStream * 8 {
+			for i := range perStream * 4 {
 				d := fmt.Sprintf("%s-%d-%d", name, round, i)
 				want[name][d] = true
 				hk := evenHashKey(i%perStream, perStream)
