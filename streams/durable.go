@@ -25,8 +25,10 @@ func (s *Store) checkDurable(sm *streamMeta, m *shardMeta, sh *shard) {
 	if m.DurableSeq <= got {
 		return
 	}
-	if m.Closed != nil && s.opts.Now().Sub(*m.Closed) > time.Duration(sm.RetentionHours)*time.Hour {
-		// A closed shard past retention keeps no records.
+	if m.EndingSeq != nil && (len(sh.mu.segs) == 0 || s.opts.Now().Sub(*m.Closed) > time.Duration(sm.RetentionHours)*time.Hour) {
+		// Retention removes every segment of a closed shard once its
+		// records are old enough (an open shard keeps an empty one named
+		// by its next counter), so no segments is not a loss there.
 		return
 	}
 	lost := LostRange{From: got + 1, To: m.DurableSeq, Found: s.opts.Now().UTC(),

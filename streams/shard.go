@@ -387,6 +387,17 @@ func (sh *shard) openActive(active *segment, first uint64) (*segment, error) {
 // shard. Caller holds wmu.
 func (sh *shard) createSegment(first uint64) (*segment, error) {
 	path := sh.fs.PathJoin(sh.dir, segmentName(first))
+	seg, err := sh.createSegmentFile(path, first)
+	if err != nil && isNoSpace(err) {
+		// The disk is full: the write is retried later with other
+		// counters, so a half-made file named by these would be left
+		// behind, empty, and look damaged at the next start.
+		_ = sh.fs.Remove(path)
+	}
+	return seg, err
+}
+
+func (sh *shard) createSegmentFile(path string, first uint64) (*segment, error) {
 	f, err := sh.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", path, err)
