@@ -95,8 +95,7 @@ func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, gra
 		return err
 	}
 	ln = g.Listener(ln, h)
-	srv := &http.Server{Handler: g.Wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: g.Wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if ready != nil {
 		ready(ln.Addr())
 	}
