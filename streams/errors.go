@@ -58,3 +58,19 @@ func (e *CorruptionError) Error() string {
 }
 
 func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
+
+// Sentinels for refusals a client can act on.
+var (
+	// ErrLimitExceeded: the request would pass a limit of the server (the
+	// streams or shards it holds). Retrying does not help until the limit is
+	// raised or something is deleted.
+	ErrLimitExceeded = errors.New("streams: limit exceeded")
+	// ErrUnavailable: the request could not be done now but may succeed
+	// later without any change by the client (the disk is full). Nothing of
+	// the refused request was acknowledged.
+	ErrUnavailable = errors.New("streams: temporarily unavailable")
+)
+
+// Retriable reports whether sending the same request again later may
+// succeed: the store refused it for a passing reason.
+func Retriable(err error) bool { return errors.Is(err, ErrUnavailable) }

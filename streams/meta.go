@@ -1,17 +1,23 @@
 package streams
 
 import (
-	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// Metadata — streams, shards, lineage, retention, tags — lives in one JSON
-// file, replaced atomically (write temp, fsync, rename, fsync directory) on
-// every change. It changes rarely; records never go through it.
-const metaFileName = "streams.json"
+// Metadata — streams, shards, lineage, retention, tags, each shard's last
+// durable position — lives in one JSON file, replaced atomically (write
+// temp, fsync, rename, fsync directory) on every change. Before each
+// replacement the previous contents are written to streams.json.prev, so
+// that a lost or damaged main file can be recovered from its copy (see
+// metaload.go). Records never go through it.
+const (
+	metaFileName = "streams.json"
+	metaVersion  = 1
+)
 
 type metaFile struct {
 	Version int           `json:"version"`
@@ -39,6 +45,22 @@ type shardMeta struct {
 	EndingSeq      *uint64    `json:"ending_seq,omitempty"`
 	Created        time.Time  `json:"created"`
 	Closed         *time.Time `json:"closed,omitempty"`
+	// DurableSeq is the last counter known durable (recorded every
+	// Options.DurableInterval): a log that ends below it at the next start
+	// lost acknowledged records.
+	DurableSeq uint64 `json:"durable_seq,omitempty"`
+	// Lost lists the acknowledged records found missing at a start; kept so
+	// that the loss stays visible.
+	Lost []LostRange `json:"lost,omitempty"`
+}
+
+// LostRange is a run of acknowledged records found missing when the store
+// opened: the shard's log ended before its last durable position.
+type LostRange struct {
+	From   uint64    `json:"from"` // counters, inclusive
+	To     uint64    `json:"to"`
+	Found  time.Time `json:"found"` // when the loss was found
+	Reason string    `json:"reason"`
 }
 
 func (m *streamMeta) clone() *streamMeta {
@@ -48,6 +70,7 @@ func (m *streamMeta) clone() *streamMeta {
 	c.Shards = make([]*shardMeta, len(m.Shards))
 	for i, s := range m.Shards {
 		sc := *s
+		sc.Lost = slices.Clone(s.Lost)
 		c.Shards[i] = &sc
 	}
 	return &c
@@ -62,27 +85,6 @@ func cloneMap(m map[string]string) map[string]string {
 		c[k] = v
 	}
 	return c
-}
-
-func loadMeta(fs vfs.FS, dir string) (*metaFile, error) {
-	path := fs.PathJoin(dir, metaFileName)
-	f, err := fs.Open(path)
-	if err != nil {
-		if isNotExist(fs, path) {
-			return &metaFile{Version: 1}, nil
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer f.Close()
-	b, err := readAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	var m metaFile
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s is damaged (%v); restore it from a backup or remove the data directory: %w", path, err, ErrCorrupt)
-	}
-	return &m, nil
 }
 
 func isNotExist(fs vfs.FS, path string) bool {

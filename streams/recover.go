@@ -44,7 +44,7 @@ func (sh *shard) recover() error {
 		if n := len(sh.mu.segs); n > 0 {
 			// Segments are contiguous: each starts right after the last
 			// record of the one before. A gap means lost records.
-			if prev := sh.mu.segs[n-1]; prev.last+1 < first {
+			if prev := sh.mu.segs[n-1]; prev.last+1 < first && !sh.knownLost(prev.last+1, first-1) {
 				cerr := &CorruptionError{Stream: sh.stream, Shard: sh.id, File: prev.path, Offset: prev.size,
 					Reason: fmt.Sprintf("records %d to %d are missing", prev.last+1, first-1)}
 				sh.log.Error("damaged records skipped", "err", cerr)
@@ -68,25 +68,20 @@ func (sh *shard) recover() error {
 
 func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 	path := sh.fs.PathJoin(sh.dir, segmentName(first))
-	seg := &segment{first: first, path: path}
-	f, err := sh.fs.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat segment %s: %w", path, err)
-	}
+	// Segments are not kept open: the store's file cache opens them when
+	// they are read, so a restart does not hold a handle per segment.
+	seg := &segment{first: first, path: path, files: sh.store.files}
 	if !isLast {
+		st, err := sh.fs.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("stat segment %s: %w", path, err)
+		}
 		if b, err := readFile(sh.fs, path[:len(path)-4]+".idx"); err == nil && seg.decodeIndex(b, st.Size()) {
-			seg.f = f
 			return seg, nil
 		}
 	}
-	data, err := readAll(f)
+	data, err := readFile(sh.fs, path)
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("read segment %s: %w", path, err)
 	}
 	res := seg.scan(data)
@@ -96,7 +91,6 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 		sh.store.noteCorruption(cerr)
 	}
 	if !res.torn {
-		seg.f = f
 		return seg, nil
 	}
 	if !isLast {
@@ -107,11 +101,15 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 			Reason: "damaged tail of a sealed segment: " + res.reason}
 		sh.log.Error("damaged records skipped", "err", cerr, "skipped_bytes", int64(len(data))-res.validEnd)
 		sh.store.noteCorruption(cerr)
-		seg.f = f
 		return seg, nil
 	}
-	f.Close()
-	sh.log.Warn("truncating torn tail", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
+	if seg.last < sh.durableHint {
+		// Below the last durable position: acknowledged records are gone
+		// (Store.checkDurable reports which); not a crash mid-write.
+		sh.log.Error("truncating damaged tail below the shard's last durable position", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
+	} else {
+		sh.log.Warn("truncating torn tail", "segment", path, "offset", res.validEnd, "bytes", int64(len(data))-res.validEnd)
+	}
 	// Rewrite the valid prefix: vfs has no truncate, and a copy keeps the
 	// old file intact until the rename. The header is rewritten too, in case
 	// it was the damaged part.
@@ -120,9 +118,6 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 	copy(valid, segmentMagic)
 	if err := WriteFileAtomic(sh.fs, path, valid); err != nil {
 		return nil, fmt.Errorf("truncate torn tail of %s: %w", path, err)
-	}
-	if seg.f, err = sh.fs.Open(path); err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", path, err)
 	}
 	seg.size = int64(len(valid))
 	return seg, nil
@@ -150,9 +145,9 @@ func (sh *shard) stopWriter() {
 func (sh *shard) closeFiles() {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
-	if sh.w != nil {
-		sh.w.Close()
-		sh.w = nil
+	if sh.wpath != "" {
+		sh.store.files.drop(sh.wpath)
+		sh.wpath = ""
 	}
 	sh.mu.Lock()
 	segs := sh.mu.segs
@@ -190,11 +185,9 @@ func (sh *shard) expire(cutoff int64) error {
 		return nil
 	}
 	if lastSeg != nil {
-		if sh.w != nil {
-			if err := sh.w.Close(); err != nil {
-				return fmt.Errorf("close expired segment %s: %w", lastSeg.path, err)
-			}
-			sh.w = nil
+		if sh.wpath != "" {
+			sh.store.files.drop(sh.wpath)
+			sh.wpath = ""
 			sh.dirty = false
 		}
 		if !closed {

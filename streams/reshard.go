@@ -193,6 +193,11 @@ func (s *Store) reshard(op, name string, edit func(*resharder) error) error {
 	if err := edit(r); err != nil {
 		return err
 	}
+	if n := len(r.openMetas()); n > len(st.open) {
+		if err := s.checkLimits(op, st, false, n); err != nil {
+			return err
+		}
+	}
 	if s.opts.UpdateVisibility > 0 {
 		r.m.Pending, r.m.PendingUntil = StatusUpdating, r.now.Add(s.opts.UpdateVisibility)
 	}

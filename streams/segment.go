@@ -20,11 +20,13 @@ import (
 type segment struct {
 	first uint64 // counter of the first record this segment may hold
 	path  string
-	// fmu guards f against retention and Close closing it under a reader:
-	// readers hold it for reading around ReadAt, and gone is set (under the
-	// write lock) before f is closed.
-	fmu          sync.RWMutex
-	f            vfs.File // read handle; the shard's writer has its own
+	// fmu guards reads against retention and Close removing the file under
+	// a reader: readers hold it for reading around ReadAt, and gone is set
+	// (under the write lock) before the file's handles are dropped.
+	fmu sync.RWMutex
+	// files holds the read handle, opened on demand and closed when idle;
+	// the shard's writer has its own.
+	files        *fileCache
 	gone         bool
 	size         int64  // bytes visible to readers (header + complete frames)
 	last         uint64 // counter of the last visible record; first-1 when empty
@@ -66,10 +68,15 @@ var errSegmentGone = errors.New("segment removed")
 func (s *segment) readAt(b []byte, off int64) error {
 	s.fmu.RLock()
 	defer s.fmu.RUnlock()
-	if s.gone || s.f == nil {
+	if s.gone || s.files == nil {
 		return errSegmentGone
 	}
-	n, err := s.f.ReadAt(b, off)
+	cf, err := s.files.acquire(s.path, false)
+	if err != nil {
+		return fmt.Errorf("open segment %s: %w", s.path, err)
+	}
+	n, err := cf.f.ReadAt(b, off)
+	s.files.release(cf)
 	if n == len(b) {
 		return nil
 	}
@@ -79,12 +86,13 @@ func (s *segment) readAt(b []byte, off int64) error {
 	return fmt.Errorf("read segment %s at %d: %w", s.path, off, err)
 }
 
-// closeRead closes the read handle; later readAt calls get errSegmentGone.
+// closeRead closes the segment's handles; later readAt calls get
+// errSegmentGone.
 func (s *segment) closeRead() {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	if !s.gone && s.f != nil {
-		s.f.Close()
+	if !s.gone && s.files != nil {
+		s.files.drop(s.path)
 	}
 	s.gone = true
 }

@@ -41,15 +41,22 @@ type shard struct {
 	stopOnce sync.Once
 
 	// wmu serialises file operations: write, sync, roll, retention deletes.
-	wmu   sync.Mutex
-	w     vfs.File // write handle of the active (last) segment, nil until needed
-	dirty bool     // written but not synced (fsync=interval mode)
+	wmu sync.Mutex
+	// wpath is the active (last) segment once the writer has checked it can
+	// write there ("" until needed); its write handle comes from the
+	// store's file cache for each write.
+	wpath string
+	dirty bool // written but not synced (fsync=interval mode)
 	// lastAppends is how many appends the previous group held, and
 	// lastSync how long its write and sync took (writer goroutine only).
 	lastAppends int
 	lastSync    time.Duration
 	// streamPuts is the stream's count of puts under way (stream.puts).
 	streamPuts *atomic.Int64
+	// known lists the losses recorded in the metadata (set before
+	// recovery); durableHint is the recorded durable position.
+	known       []LostRange
+	durableHint uint64
 
 	mu struct {
 		sync.Mutex
@@ -64,11 +71,16 @@ type shard struct {
 		// next group may start while one is being written, or after it
 		// is back: with one slot, the buffer returned when the other was
 		// still spare was dropped, and groups kept growing new ones.
-		spare    [2][]byte
-		visible  uint64 // highest durable counter; readers see <= visible
-		closed   bool   // resharded away: no more appends
-		stopped  bool   // the writer is stopping (store closing): no more appends
-		failed   error  // a write or sync failed; the shard takes no more appends
+		spare   [2][]byte
+		visible uint64 // highest durable counter; readers see <= visible
+		durable uint64 // highest counter synced to disk (visible, unless fsync=interval)
+		closed  bool   // resharded away: no more appends
+		stopped bool   // the writer is stopping (store closing): no more appends
+		failed  error  // a write or sync failed; the shard takes no more appends
+		// full is set while the disk is full: appends are refused with
+		// ErrUnavailable until retryAt, when one is let through to try.
+		full     error
+		retryAt  time.Time
 		notify   chan struct{}
 		reported map[string]bool // damaged regions already logged
 	}
@@ -118,6 +130,12 @@ func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResul
 	}
 	if sh.mu.failed != nil {
 		return nil, fmt.Errorf("shard %s of stream %s failed earlier, restart the server: %w", sh.id, sh.stream, sh.mu.failed)
+	}
+	if sh.mu.full != nil {
+		if time.Now().Before(sh.mu.retryAt) {
+			return nil, sh.unavailable(sh.mu.full)
+		}
+		sh.mu.retryAt = time.Now().Add(sh.store.opts.DiskRetry)
 	}
 	if now < sh.mu.clock {
 		now = sh.mu.clock
@@ -262,7 +280,15 @@ func (sh *shard) flush() {
 		err = sh.write(buf, last)
 		sh.lastAppends, sh.lastSync = appends, time.Since(t0)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		sh.diskBack()
+	case failed == nil && isNoSpace(err):
+		// Nothing of this group was acknowledged, and the next write
+		// starts where this one did: the shard goes on once there is room.
+		sh.diskFull(err)
+		err = sh.unavailable(err)
+	default:
 		sh.log.Error("write failed; shard stops taking writes", "err", err)
 		sh.fail(err)
 	}
@@ -301,23 +327,30 @@ func (sh *shard) write(buf []byte, last uint64) error {
 		}
 		active = nil
 	}
-	if active == nil || sh.w == nil {
+	if active == nil || sh.wpath == "" {
 		seg, err := sh.openActive(active, first)
 		if err != nil {
 			return err
 		}
 		active = seg
 	}
-	if _, err := sh.w.WriteAt(buf, active.size); err != nil {
+	cf, err := sh.store.files.acquire(active.path, true)
+	if err != nil {
+		return fmt.Errorf("open segment %s: %w", active.path, err)
+	}
+	if _, err := cf.f.WriteAt(buf, active.size); err != nil {
+		sh.store.files.release(cf)
 		return fmt.Errorf("write segment %s: %w", active.path, err)
 	}
 	if opts.SyncInterval == 0 {
-		if err := sh.w.SyncData(); err != nil {
+		if err := cf.f.SyncData(); err != nil {
+			sh.store.files.release(cf)
 			return fmt.Errorf("sync segment %s: %w", active.path, err)
 		}
 	} else {
 		sh.dirty = true
 	}
+	sh.store.files.release(cf)
 	sh.mu.Lock()
 	off := active.size
 	for p := 0; p < len(buf); {
@@ -327,6 +360,9 @@ func (sh *shard) write(buf []byte, last uint64) error {
 	}
 	active.size += int64(len(buf))
 	sh.mu.visible = last
+	if opts.SyncInterval == 0 {
+		sh.mu.durable = last
+	}
 	close(sh.mu.notify)
 	sh.mu.notify = make(chan struct{})
 	sh.mu.Unlock()
@@ -336,30 +372,32 @@ func (sh *shard) write(buf []byte, last uint64) error {
 // openActive opens the write handle: on the existing active segment when it
 // is still usable, otherwise on a new segment starting at first.
 func (sh *shard) openActive(active *segment, first uint64) (*segment, error) {
-	if active != nil {
-		w, err := sh.fs.OpenReadWrite(active.path, vfs.WriteCategoryUnspecified)
+	if active == nil {
+		seg, err := sh.createSegment(first)
 		if err != nil {
-			return nil, fmt.Errorf("open segment %s: %w", active.path, err)
+			return nil, err
 		}
-		sh.w = w
-		return active, nil
+		active = seg
 	}
-	seg, err := sh.createSegment(first)
-	if err != nil {
-		return nil, err
-	}
-	w, err := sh.fs.OpenReadWrite(seg.path, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", seg.path, err)
-	}
-	sh.w = w
-	return seg, nil
+	sh.wpath = active.path
+	return active, nil
 }
 
 // createSegment makes a new, durable, empty segment file and adds it to the
 // shard. Caller holds wmu.
 func (sh *shard) createSegment(first uint64) (*segment, error) {
 	path := sh.fs.PathJoin(sh.dir, segmentName(first))
+	seg, err := sh.createSegmentFile(path, first)
+	if err != nil && isNoSpace(err) {
+		// The disk is full: the write is retried later with other
+		// counters, so a half-made file named by these would be left
+		// behind, empty, and look damaged at the next start.
+		_ = sh.fs.Remove(path)
+	}
+	return seg, err
+}
+
+func (sh *shard) createSegmentFile(path string, first uint64) (*segment, error) {
 	f, err := sh.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", path, err)
@@ -378,11 +416,7 @@ func (sh *shard) createSegment(first uint64) (*segment, error) {
 	if err := syncDir(sh.fs, sh.dir); err != nil {
 		return nil, err
 	}
-	rf, err := sh.fs.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	seg := &segment{first: first, path: path, f: rf, size: int64(len(segmentMagic)), last: first - 1}
+	seg := &segment{first: first, path: path, files: sh.store.files, size: int64(len(segmentMagic)), last: first - 1}
 	sh.mu.Lock()
 	sh.mu.segs = append(sh.mu.segs, seg)
 	sh.mu.Unlock()
@@ -392,15 +426,19 @@ func (sh *shard) createSegment(first uint64) (*segment, error) {
 // seal finishes the active segment: sync, write its index sidecar, drop the
 // write handle. Caller holds wmu.
 func (sh *shard) seal(seg *segment) error {
-	if sh.w != nil {
-		if err := sh.w.Sync(); err != nil {
+	if sh.wpath != "" {
+		cf, err := sh.store.files.acquire(sh.wpath, true)
+		if err != nil {
+			return fmt.Errorf("open segment %s: %w", seg.path, err)
+		}
+		err = cf.f.Sync()
+		sh.store.files.release(cf)
+		if err != nil {
 			return fmt.Errorf("sync segment %s: %w", seg.path, err)
 		}
 		sh.dirty = false
-		if err := sh.w.Close(); err != nil {
-			return err
-		}
-		sh.w = nil
+		sh.store.files.drop(sh.wpath)
+		sh.wpath = ""
 	}
 	sh.mu.Lock()
 	idx := seg.encodeIndex()
@@ -414,13 +452,57 @@ func (sh *shard) seal(seg *segment) error {
 func (sh *shard) syncDirty() {
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
-	if sh.dirty && sh.w != nil {
-		if err := sh.w.SyncData(); err != nil {
+	if sh.dirty && sh.wpath != "" {
+		sh.mu.Lock()
+		written := sh.mu.visible
+		sh.mu.Unlock()
+		cf, err := sh.store.files.acquire(sh.wpath, true)
+		if err == nil {
+			err = cf.f.SyncData()
+			sh.store.files.release(cf)
+		}
+		if err != nil {
 			sh.log.Error("interval sync failed; shard stops taking writes", "err", err)
 			sh.fail(err)
+		} else {
+			sh.mu.Lock()
+			sh.mu.durable = max(sh.mu.durable, written)
+			sh.mu.Unlock()
 		}
 		sh.dirty = false
 	}
+}
+
+// diskFull notes a write refused for want of space. The first one is
+// logged; appends are refused until the retry time.
+func (sh *shard) diskFull(err error) {
+	sh.mu.Lock()
+	first := sh.mu.full == nil
+	sh.mu.full = err
+	sh.mu.retryAt = time.Now().Add(sh.store.opts.DiskRetry)
+	sh.mu.Unlock()
+	sh.store.diskFullWrites.Add(1)
+	if first {
+		sh.store.shardsFull.Add(1)
+		sh.log.Error("disk full: the shard refuses writes (clients get a retryable error) until space is freed", "err", err)
+	}
+}
+
+// diskBack clears the disk-full state after a write succeeded.
+func (sh *shard) diskBack() {
+	sh.mu.Lock()
+	was := sh.mu.full != nil
+	sh.mu.full = nil
+	sh.mu.Unlock()
+	if was {
+		sh.store.shardsFull.Add(-1)
+		sh.log.Info("disk space is back: the shard takes writes again")
+	}
+}
+
+func (sh *shard) unavailable(cause error) error {
+	return &Error{Op: "put", Err: ErrUnavailable,
+		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, nothing of this request was stored; retry once space is freed (%v)", sh.stream, sh.id, cause)}
 }
 
 // fail marks the shard failed (first error wins) and wakes waiting readers.

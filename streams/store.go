@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,6 +38,24 @@ type Options struct {
 	// UpdateVisibility keeps a resharded stream reporting UPDATING this
 	// long, as Kinesis does (0: the change is instant).
 	UpdateVisibility time.Duration
+	// MaxStreams caps the streams of the store and MaxOpenShards the open
+	// shards of all of them together (0: DefaultMaxStreams,
+	// DefaultMaxOpenShards). Creating or resharding past them fails with
+	// ErrLimitExceeded; a store opened with more keeps them.
+	MaxStreams    int
+	MaxOpenShards int
+	// MaxOpenFiles caps the segment files kept open (0:
+	// DefaultMaxOpenFiles); idle ones are closed, least recently used
+	// first.
+	MaxOpenFiles int
+	// DurableInterval is how often each shard's last durable position is
+	// recorded in the metadata when it moved (0: DefaultDurableInterval).
+	// Records acknowledged before the last record are known to exist: a
+	// log found shorter at the next start is reported as lost records.
+	DurableInterval time.Duration
+	// DiskRetry is how often a shard stopped by a full disk tries to write
+	// again (0: one second).
+	DiskRetry time.Duration
 }
 
 // Limits.
@@ -53,11 +72,17 @@ var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 
 // Store is the log of every stream in a data directory.
 type Store struct {
-	fs   vfs.FS
-	dir  string
-	opts Options
-	log  *slog.Logger
-	lock io.Closer
+	fs    vfs.FS
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	lock  io.Closer
+	files *fileCache // open segment files, bounded
+
+	// diskFullWrites counts writes refused for a full disk, shardsFull the
+	// shards refusing writes now.
+	diskFullWrites atomic.Int64
+	shardsFull     atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -71,6 +96,13 @@ type Store struct {
 		streams     map[string]*stream
 		closed      bool
 		corruptions []CorruptionError
+		problems    []Problem
+		// lastMeta is the metadata file as last written (or read): it
+		// becomes the previous copy at the next change.
+		lastMeta []byte
+		// lossFound: Open found lost records; durableFailing: the last
+		// attempt to record durable positions failed.
+		lossFound, durableFailing bool
 	}
 }
 
@@ -112,7 +144,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.RetentionCheck <= 0 {
 		opts.RetentionCheck = time.Minute
 	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
+	if opts.MaxOpenShards <= 0 {
+		opts.MaxOpenShards = DefaultMaxOpenShards
+	}
+	if opts.DurableInterval <= 0 {
+		opts.DurableInterval = DefaultDurableInterval
+	}
+	if opts.DiskRetry <= 0 {
+		opts.DiskRetry = time.Second
+	}
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
+	s.files = newFileCache(opts.FS, opts.MaxOpenFiles)
 	s.mu.streams = map[string]*stream{}
 	if err := mkdirAllSynced(s.fs, s.fs.PathJoin(dir, "streams")); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
@@ -122,8 +167,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("lock data directory %s (is another runnel using it?): %w", dir, err)
 	}
 	s.lock = lock
-	m, err := loadMeta(s.fs, dir)
+	m, raw, err := s.loadMeta()
 	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.mu.lastMeta = raw
+	if err := s.reportOrphans(m); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -144,8 +194,20 @@ func Open(dir string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	s.wg.Add(1)
+	if s.noteDurable(true) {
+		// Losses found, or the metadata came from its copy: write it now,
+		// so that what was found is on record even if no change follows.
+		// (Writers have not started: the positions are those found.)
+		s.metaMu.Lock()
+		err := s.persist()
+		s.metaMu.Unlock()
+		if err != nil {
+			s.log.Error("record stream metadata after opening", "err", err)
+		}
+	}
+	s.wg.Add(2)
 	go s.retentionLoop()
+	go s.durableLoop()
 	return s, nil
 }
 
@@ -156,6 +218,7 @@ func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 	for _, m := range sm.Shards {
 		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index)
 		sh.streamPuts = &st.puts
+		sh.known, sh.durableHint = m.Lost, m.DurableSeq
 		if err := sh.recover(); err != nil {
 			sh.closeFiles()
 			for _, o := range st.shards {
@@ -163,6 +226,7 @@ func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 			}
 			return nil, err
 		}
+		s.checkDurable(sm, m, sh)
 		if m.EndingSeq != nil {
 			// Counters up to the ending one are spent even when the records
 			// were never made durable (a crash right after the reshard).
@@ -220,6 +284,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.closeShards()
 	s.wg.Wait()
+	s.recordDurable()
 	s.closeFiles()
 	return s.lock.Close()
 }
@@ -282,20 +347,40 @@ func (s *Store) get(op, name string) (*stream, error) {
 	return st, nil
 }
 
-// persist writes the metadata of every stream. Caller holds metaMu.
+// persist writes the metadata of every stream: the contents last written
+// go to the previous copy first, then the new contents replace the main
+// file, each atomically. A full disk makes it fail with ErrUnavailable.
+// Caller holds metaMu.
 func (s *Store) persist() error {
 	s.mu.Lock()
-	m := metaFile{Version: 1}
+	m := metaFile{Version: metaVersion}
 	for _, st := range s.mu.streams {
 		m.Streams = append(m.Streams, st.meta)
 	}
+	last := s.mu.lastMeta
 	s.mu.Unlock()
 	sort.Slice(m.Streams, func(i, j int) bool { return m.Streams[i].Name < m.Streams[j].Name })
 	b, err := json.MarshalIndent(&m, "", " ")
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.fs, s.fs.PathJoin(s.dir, metaFileName), b)
+	path := s.fs.PathJoin(s.dir, metaFileName)
+	if last != nil && !bytes.Equal(last, b) {
+		err = WriteFileAtomic(s.fs, path+".prev", last)
+	}
+	if err == nil {
+		err = WriteFileAtomic(s.fs, path, b)
+	}
+	if err != nil {
+		if isNoSpace(err) {
+			return &Error{Op: "write stream metadata", Err: ErrUnavailable, Msg: fmt.Sprintf("the disk is full; retry once space is freed (%v)", err)}
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.mu.lastMeta = b
+	s.mu.Unlock()
+	return nil
 }
 
 // ValidateStreamName checks a stream name against the allowed pattern.
@@ -344,6 +429,9 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 		return StreamInfo{}, &Error{Op: op, Field: "name", Err: ErrStreamExists, Msg: fmt.Sprintf("stream %q already exists", name)}
 	}
 	s.mu.Unlock()
+	if err := s.checkLimits(op, nil, true, n); err != nil {
+		return StreamInfo{}, err
+	}
 	now := s.opts.Now().UTC()
 	sm := &streamMeta{
 		Name: name, Dir: fmt.Sprintf("%s-%d", sanitize(name), now.UnixNano()), Created: now,
@@ -478,6 +566,11 @@ type ShardInfo struct {
 	// Expired: closed longer ago than the retention, so it holds no
 	// records any more (Kinesis stops listing such shards).
 	Expired bool
+	// Lost lists acknowledged records found missing when the store opened
+	// (see LostRange); DiskFull says the shard refuses writes now because
+	// the disk is full.
+	Lost     []LostRange
+	DiskFull bool
 }
 
 // StartingSequenceNumber is the public starting sequence number.
@@ -520,6 +613,7 @@ func (s *Store) infoLocked(st *stream) StreamInfo {
 		si := ShardInfo{ID: ShardID(sm.Index), Index: sm.Index, Range: sm.Range, Parent: sm.Parent,
 			AdjacentParent: sm.AdjacentParent, Open: sm.EndingSeq == nil, Created: sm.Created}
 		si.Children = children[si.ID]
+		si.Lost = slices.Clone(sm.Lost)
 		if sm.EndingSeq != nil {
 			si.EndingSeq = *sm.EndingSeq
 			si.Closed = *sm.Closed
@@ -529,6 +623,9 @@ func (s *Store) infoLocked(st *stream) StreamInfo {
 			v := sh.view()
 			si.TrimSeq, si.LastSeq = v.trimHorizon(), v.visible
 			si.BytesIn, si.RecordsRead, si.MillisBehind = sh.bytesIn.Load(), sh.recordsRead.Load(), sh.behindMs.Load()
+			sh.mu.Lock()
+			si.DiskFull = sh.mu.full != nil
+			sh.mu.Unlock()
 		}
 		in.Shards = append(in.Shards, si)
 	}

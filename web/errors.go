@@ -44,6 +44,7 @@ var errorStatus = map[string]int{
 	"cross_site_request":     http.StatusForbidden,
 	"unsupported_media_type": http.StatusUnsupportedMediaType,
 	"host_not_allowed":       http.StatusMisdirectedRequest,
+	"limit_exceeded":         http.StatusConflict,
 }
 
 func newError(code, field, msg string) *apiError {
@@ -78,6 +79,10 @@ func fromStreamsError(err error) *apiError {
 		return newError("shard_closed", field, err.Error())
 	case errors.Is(err, streams.ErrClosed):
 		return newError("unavailable", "", "the server is shutting down")
+	case errors.Is(err, streams.ErrUnavailable):
+		return newError("unavailable", "", err.Error())
+	case errors.Is(err, streams.ErrLimitExceeded):
+		return newError("limit_exceeded", field, err.Error())
 	}
 	return newError("internal", "", err.Error())
 }
@@ -94,6 +99,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, err error) {
 	ae := fromStreamsError(err)
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, ae.Status, map[string]*apiError{"error": ae})
 }
 

@@ -29,6 +29,8 @@ type Config struct {
 	// Security configures authentication and the browser defences (see
 	// security.go); the zero value is auth off, defences on.
 	Security Security
+	// Guard, when set, has its figures exported with the metrics.
+	Guard *Guard
 }
 
 // Server is Runnel's HTTP front door.
@@ -61,11 +63,12 @@ func New(cfg Config) *Server {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.refusals)
 	if cfg.Store != nil {
-		s.reg.MustRegister(newCollector(cfg.Store, cfg.Jobs))
+		s.reg.MustRegister(newCollector(cfg.Store, cfg.Jobs), newStoreHealthCollector(cfg.Store))
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	if cfg.Guard != nil {
+		s.reg.MustRegister(cfg.Guard)
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
@@ -99,13 +102,20 @@ func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
 
 // ListenAndServe serves on addr until ctx ends, then shuts down gracefully
 // (in-flight requests get up to grace to finish). ready, if not nil,
-// receives the bound address once listening.
+// receives the bound address once listening. The default Limits apply.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr)) error {
+	return ListenAndServeGuarded(ctx, addr, h, grace, ready, NewGuard(Limits{}, nil))
+}
+
+// ListenAndServeGuarded is ListenAndServe with g's limits on connections,
+// request bytes in flight and body times.
+func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr), g *Guard) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ln = g.Listener(ln, h)
+	srv := &http.Server{Handler: g.Wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if ready != nil {
 		ready(ln.Addr())
 	}

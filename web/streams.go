@@ -38,6 +38,10 @@ type shardJSON struct {
 	TrimPosition           uint64   `json:"trim_position"`
 	LastPosition           uint64   `json:"last_position"`
 	Created                string   `json:"created"`
+	// LostRecords lists acknowledged records found missing at a start;
+	// DiskFull says the shard refuses writes now for want of space.
+	LostRecords []streams.LostRange `json:"lost_records,omitempty"`
+	DiskFull    bool                `json:"disk_full,omitempty"`
 }
 
 type streamJSON struct {
@@ -65,6 +69,7 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 			Parent: s.Parent, AdjacentParent: s.AdjacentParent, Children: s.Children, Open: s.Open,
 			StartingSequenceNumber: s.StartingSequenceNumber(), EndingSequenceNumber: s.EndingSequenceNumber(),
 			TrimPosition: s.TrimSeq, LastPosition: s.LastSeq, Created: s.Created.Format(time.RFC3339Nano),
+			LostRecords: s.Lost, DiskFull: s.DiskFull,
 		})
 	}
 	return out

@@ -19,6 +19,7 @@ Benchmarks:
            fsync'd sequential write rate for comparison (--api kinesis: through the Kinesis
            API with the AWS SDK for Go as the client)
   job      a map → filter → keyed window job over records already in the log
+  overload runnel serve past its limits: slow request bodies, or PutRecords clients
 
 Run 'runnel bench <benchmark> --help' for its flags.`
 

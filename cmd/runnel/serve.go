@@ -42,6 +42,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
 	sec := addSecurityFlags(fs)
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
+	limits := addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +54,10 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		return err
 	}
 	opts := streams.Options{Logger: log, UpdateVisibility: kinesis.RecommendedUpdateVisibility}
+	httpLimits, err := limits.apply(&opts, log)
+	if err != nil {
+		return err
+	}
 	switch *fsync {
 	case "always":
 	case "interval":
@@ -98,7 +103,8 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	if err != nil {
 		return err
 	}
-	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security,
+	guard := web.NewGuard(httpLimits, log)
+	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard,
 		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -115,9 +121,9 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		}
 		defer p.Stop()
 	}
-	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
+	return web.ListenAndServeGuarded(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
 		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
-	})
+	}, guard)
 }
 
 //go:embed demo.yaml
@@ -142,11 +148,12 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
 	}
 	o := &slog.HandlerOptions{Level: lv}
+	// Repeats of one message are rate-limited (see rateLimited).
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+		return slog.New(newRateLimited(slog.NewTextHandler(os.Stderr, o), 20)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+		return slog.New(newRateLimited(slog.NewJSONHandler(os.Stderr, o), 20)), nil
 	}
 	return nil, fmt.Errorf("%w: --log-format must be text or json", errUsage)
 }

@@ -524,6 +524,11 @@ func (h *Handler) mapErr(name string, err error) error {
 		return newErr(excInvalidArgument, "%s", msg)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return internalErr(fmt.Errorf("request cancelled: %w", err))
+	case errors.Is(err, streams.ErrLimitExceeded):
+		return newErr(excLimitExceeded, "%s", err.Error())
+	case errors.Is(err, streams.ErrUnavailable):
+		// A full disk: retryable, and throttled clients back off.
+		return newErr(excThroughputExceeded, "%s", err.Error())
 	}
 	return internalErr(err)
 }

@@ -56,10 +56,12 @@ func monitoringOf(info *streams.StreamInfo) []string {
 }
 
 func (h *Handler) shardLimit() int {
+	lim := unlimitedShardLimit
 	if h.opts.ShardLimits {
-		return limitedShardLimit
+		lim = limitedShardLimit
 	}
-	return unlimitedShardLimit
+	// The server's own cap (runnel serve --max-shards) bounds it too.
+	return min(lim, h.store.Limits().MaxOpenShards)
 }
 
 // openShardsInAccount counts the open shards of every stream.
