@@ -37,6 +37,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	debugAddr := fs.String("debug-addr", "", "serve net/http/pprof on this address (off by default), e.g. 127.0.0.1:6060")
 	pyroURL := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server (off by default)")
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
+	filesRoot := fs.String("files-root", "", "directory that jobs' file sources and sinks are confined beneath (default DATA/files, created if missing); job files name paths relative to it")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,7 +78,12 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	if err != nil {
 		return err
 	}
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log, Failpoint: failpoint})
+	files, err := openFilesRoot(*filesRoot, *data)
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log, Failpoint: failpoint, Files: files})
 	if err != nil {
 		return err
 	}
