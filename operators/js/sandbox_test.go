@@ -111,3 +111,25 @@ func TestVMIsolation(t *testing.T) {
 	}
 	_ = operators.Record{}
 }
+
+// TestFanOutCap: a map returning more than MaxOutputs records for one input
+// fails that record with ErrFanOut naming the operator; the batch's other
+// records keep their outputs.
+func TestFanOutCap(t *testing.T) {
+	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{MaxOutputs: 100},
+		Stages: []Stage{{Operator: "spread", Kind: Map, Src: `r => Array.from({length: r.n}, (_, i) => ({i}))`},
+			{Operator: "keep", Kind: Filter, Src: `r => true`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out collect
+	err = c.Process(context.Background(), batchOf(map[string]any{"n": 100}, map[string]any{"n": 200}), &out)
+	var je *Error
+	if !errors.As(err, &je) || !errors.Is(err, ErrFanOut) || je.Operator != "spread" {
+		t.Fatalf("got %v, want ErrFanOut naming operator spread", err)
+	}
+}

@@ -28,7 +28,13 @@ type Options struct {
 	// more than this many bytes since the call began and a GC confirms it
 	// (default 256 MiB).
 	MaxHeapGrowth uint64
+	// MaxOutputs caps the records a map may return for one input record
+	// (an array); more fail that record (default DefaultMaxOutputs).
+	MaxOutputs int
 }
+
+// DefaultMaxOutputs is the default of Options.MaxOutputs.
+const DefaultMaxOutputs = 10_000
 
 // DefaultBudget is the default time budget of one call.
 const DefaultBudget = 100 * time.Millisecond
@@ -43,6 +49,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxStringLen <= 0 {
 		o.MaxStringLen = 16 << 20
 	}
+	if o.MaxOutputs <= 0 {
+		o.MaxOutputs = DefaultMaxOutputs
+	}
 	if o.MaxHeapGrowth == 0 {
 		o.MaxHeapGrowth = 256 << 20
 	}
@@ -54,6 +63,7 @@ var (
 	ErrTimeout = errors.New("js: time budget exceeded")
 	ErrMemory  = errors.New("js: memory limit exceeded")
 	ErrStack   = errors.New("js: call stack too deep")
+	ErrFanOut  = errors.New("js: too many outputs")
 )
 
 // VM is one goja runtime with the sandbox installed, the job's functions
