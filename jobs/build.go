@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/anomaly"
@@ -31,6 +32,12 @@ type Env struct {
 	// evaluation of simple ones (js.ChainSpec.Interpreted): for
 	// benchmarks that show what the evaluator saves.
 	InterpretedJS bool
+	// Files, when set, confines file sources and sinks beneath it (a
+	// server's files root); nil gives them the whole machine (runnel
+	// run). Resume says the job restores from a checkpoint or savepoint,
+	// so file sinks continue their own files (sinks.FileConfig.Resume).
+	Files  *confine.Root
+	Resume bool
 }
 
 // Built is a job ready to start: its runtime graph and the dashboards the
@@ -117,7 +124,7 @@ func (b *builder) source() error {
 			Start: s.Start.Position, Timestamp: s.Start.AtTimestamp, Format: sources.Format(s.Format),
 			RawJSON: b.rawJSON()})
 	case SourceFile:
-		node.Source, err = sources.NewFile(sources.FileConfig{Paths: s.File, Format: s.Format})
+		node.Source, err = sources.NewFile(sources.FileConfig{Paths: s.File, Format: s.Format, Root: b.env.Files})
 	case SourceGenerator:
 		g := s.Generator
 		rate := g.Rate
@@ -460,7 +467,8 @@ func (b *builder) sinks() error {
 		case SinkStream:
 			sink, err = b.streamSink(s.Stream.Name, s.Stream.Shards, cols)
 		case SinkFile:
-			sink, err = sinks.NewFile(sinks.FileConfig{Path: s.File.Path, Format: s.File.Format, Columns: cols})
+			sink, err = sinks.NewFile(sinks.FileConfig{Path: s.File.Path, Format: s.File.Format, Columns: cols,
+				Root: b.env.Files, Resume: b.env.Resume})
 		case SinkLog:
 			w := b.env.Log
 			if w == nil {

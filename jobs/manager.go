@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/state"
@@ -30,6 +31,8 @@ type Manager struct {
 	failpoint  func(string) error
 	log        *slog.Logger
 	options    runtime.Options
+	files      *confine.Root
+	ownFiles   bool // files was opened by the manager: Close closes it
 
 	mu struct {
 		sync.Mutex
@@ -75,6 +78,10 @@ type ManagerConfig struct {
 	Failpoint func(step string) error
 	Logger    *slog.Logger
 	Options   runtime.Options
+	// Files is the root beneath which jobs' file sources and sinks live
+	// (runnel serve --files-root); nil opens "files" beside Dir, with
+	// Dir's parent (the data directory) protected.
+	Files *confine.Root
 }
 
 // Sentinel errors of the manager.
@@ -87,7 +94,7 @@ var (
 // NewManager loads persisted jobs and starts those that were running.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m := &Manager{store: cfg.Store, dir: cfg.Dir, savepoints: cfg.SavepointDir, retain: cfg.Retain,
-		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint}
+		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint, files: cfg.Files}
 	if m.options.Failpoint == nil {
 		m.options.Failpoint = cfg.Failpoint
 	}
@@ -100,6 +107,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m.mu.jobs = map[string]*Job{}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create jobs directory: %w", err)
+	}
+	if m.files == nil {
+		var err error
+		if m.files, err = defaultFiles(cfg.Dir); err != nil {
+			return nil, err
+		}
+		m.ownFiles = true
 	}
 	ents, err := os.ReadDir(cfg.Dir)
 	if err != nil {
@@ -172,6 +186,9 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := spec.checkFilesBeneath(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	if m.mu.closed {
 		m.mu.Unlock()
@@ -199,7 +216,7 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	if hadOld {
 		old.waitEnded()
 	}
-	built, err := Build(spec, Env{Store: m.store})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != ""})
 	if err != nil {
 		undo()
 		return nil, err
@@ -279,7 +296,7 @@ func (m *Manager) start(j *Job) {
 		j.mu.Unlock()
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true})
 	if err != nil {
 		fail(err)
 		return
@@ -577,4 +594,7 @@ func (m *Manager) Close() {
 		}()
 	}
 	wg.Wait()
+	if m.ownFiles {
+		m.files.Close()
+	}
 }

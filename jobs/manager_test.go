@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -167,5 +168,27 @@ sinks:
 			t.Fatalf("row %v (seen before: %v), want one row per key with n 2", r, seen[k])
 		}
 		seen[k] = true
+	}
+}
+
+// TestServerJobFilesStayBeneathRoot: a server job naming a file outside the
+// files root is refused at submit with the line and field.
+func TestServerJobFilesStayBeneathRoot(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, tc := range []struct{ job, field string }{
+		{"name: a\nsource:\n  file: /etc/passwd\nsinks:\n  - {id: o, log: {}}\n", "source.file"},
+		{"name: a\nsource:\n  file: [in.jsonl, ../../x.jsonl]\nsinks:\n  - {id: o, log: {}}\n", "source.file[1]"},
+		{"name: a\nsource:\n  generator: {count: 1}\nsinks:\n  - {id: o, log: {}}\n  - id: f\n    file: {path: ../streams.json}\n", "sinks[1].file.path"},
+	} {
+		_, err := m.Submit([]byte(tc.job))
+		var se *SpecError
+		if !errors.As(err, &se) || se.Problems[0].Field != tc.field || se.Problems[0].Line == 0 {
+			t.Errorf("submit of\n%s: %v, want a SpecError at %s with its line", tc.job, err, tc.field)
+		}
 	}
 }

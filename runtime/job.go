@@ -47,7 +47,15 @@ type Options struct {
 	// (over Positions), watermarks and parallelism. State must hold the
 	// same checkpoint's contents (state.Restore).
 	Restore *Snapshot
+	// MaxStagedRows bounds the rows a Transactional sink may be given
+	// between two checkpoints, which it holds until the next one
+	// (default DefaultMaxStagedRows); past it the job fails with an
+	// error naming the sink, rather than growing memory.
+	MaxStagedRows int
 }
+
+// DefaultMaxStagedRows is the default of Options.MaxStagedRows.
+const DefaultMaxStagedRows = 1_000_000
 
 func (o *Options) fill() {
 	if o.Restore != nil {
@@ -63,6 +71,9 @@ func (o *Options) fill() {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 512
+	}
+	if o.MaxStagedRows <= 0 {
+		o.MaxStagedRows = DefaultMaxStagedRows
 	}
 	if o.QueueDepth <= 0 {
 		o.QueueDepth = 4
@@ -368,6 +379,7 @@ func (j *Job) runSink(ctx context.Context, s SinkNode) (err error) {
 	if j.opts.State == nil {
 		tx = nil
 	}
+	staged := 0 // rows since the last checkpoint, held by tx
 	for {
 		select {
 		case m, ok := <-inbox:
@@ -391,9 +403,17 @@ func (j *Job) runSink(ctx context.Context, s SinkNode) (err error) {
 				if err != nil {
 					return err
 				}
+				if !m.commit {
+					staged = 0
+				}
 				continue
 			}
 			st.in.Add(int64(len(m.rows)))
+			if staged += len(m.rows); tx != nil && staged > j.opts.MaxStagedRows {
+				st.errors.Add(1)
+				return fmt.Errorf("sink %s: %d rows since the last checkpoint, more than the limit of %d it may hold until the next one: checkpoint more often (checkpoint.every) or emit fewer rows",
+					s.ID, staged, j.opts.MaxStagedRows)
+			}
 			if err := s.Sink.Write(ctx, m.rows); err != nil {
 				st.errors.Add(1)
 				return fmt.Errorf("sink %s: %w", s.ID, err)

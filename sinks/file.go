@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/runnel-dev/runnel/internal/confine"
 )
 
 // File sink formats.
@@ -32,7 +36,23 @@ type FileConfig struct {
 	Format string
 	// Columns fix the schema; nil infers it from the first batch.
 	Columns []Column
+	// Root, when set, confines Path beneath it (a server's files root)
+	// and the sink never truncates a file: a new job refuses a Path that
+	// exists (ErrFileExists). Nil creates or truncates Path as given
+	// (runnel run).
+	Root *confine.Root
+	// Resume says the job restores from a checkpoint or savepoint, so a
+	// file already at Path is its own earlier output: JSON lines are
+	// appended to it (rows after the checkpoint may appear twice: the
+	// file sink is at-least-once), a columnar file, which cannot be
+	// appended to, is kept and the rows go to the next free PATH-N.EXT
+	// beside it. Only with Root.
+	Resume bool
 }
+
+// ErrFileExists is the error of a new confined file sink whose file is
+// already there.
+var ErrFileExists = errors.New("sinks: the file sink's file already exists")
 
 // Validate checks the configuration.
 func (c FileConfig) Validate() error {
@@ -43,6 +63,11 @@ func (c FileConfig) Validate() error {
 	case "", FileJSONLines, FileArrow, FileParquet:
 	default:
 		return configErr("file sink %s: format %q: use jsonl, arrow or parquet", c.Path, c.Format)
+	}
+	if c.Root != nil {
+		if err := confine.CheckPath(c.Path); err != nil {
+			return fmt.Errorf("file sink: %w", err)
+		}
 	}
 	return validateColumns(c.Columns)
 }
@@ -60,7 +85,8 @@ func (c FileConfig) format() string {
 	return FileJSONLines
 }
 
-// File writes results to one file, created (truncated) by NewFile. Arrow
+// File writes results to one file, created by NewFile (see
+// FileConfig.Root and Resume for when it is truncated or appended to). Arrow
 // and Parquet files are complete only after Close; a job closes its sinks
 // when it finishes or is stopped. With no rows and no configured columns
 // a columnar file gets the bare window schema (window_start, window_end,
@@ -68,6 +94,7 @@ func (c FileConfig) format() string {
 type File struct {
 	cfg    FileConfig
 	format string
+	path   string // the file written: Path, or a part beside it
 	f      *os.File
 	bw     *bufio.Writer
 	buf    bytes.Buffer
@@ -83,14 +110,69 @@ func NewFile(cfg FileConfig) (*File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, err := os.Create(cfg.Path)
+	s := &File{cfg: cfg, format: cfg.format(), path: cfg.Path, mem: memory.DefaultAllocator, cols: cfg.Columns}
+	var err error
+	switch {
+	case cfg.Root == nil:
+		s.f, err = os.Create(cfg.Path)
+	case !cfg.Resume:
+		s.f, err = cfg.Root.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("%w: %s (a job never overwrites a file that was there before it: remove the file or choose another path)", ErrFileExists, cfg.Path)
+		}
+	case s.format == FileJSONLines:
+		s.f, err = cfg.Root.OpenFile(cfg.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+		if err == nil {
+			err = endLine(s.f)
+		}
+	default:
+		s.f, s.path, err = createPart(cfg.Root, cfg.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create file sink: %w", err)
 	}
-	s := &File{cfg: cfg, format: cfg.format(), f: f, mem: memory.DefaultAllocator, cols: cfg.Columns}
-	s.bw = bufio.NewWriterSize(f, 256<<10)
+	s.bw = bufio.NewWriterSize(s.f, 256<<10)
 	return s, nil
 }
+
+// endLine ends a line a crash cut short, so appended rows start on their
+// own line (the cut row stays, for someone to see).
+func endLine(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+		return err
+	}
+	if last[0] != '\n' {
+		_, err = f.Write([]byte{'\n'})
+	}
+	return err
+}
+
+// maxParts bounds the search for a free part name.
+const maxParts = 10000
+
+// createPart creates path, or when it exists the first free PATH-N.EXT.
+func createPart(root *confine.Root, path string) (*os.File, string, error) {
+	ext := filepath.Ext(path)
+	stem := strings.TrimSuffix(path, ext)
+	name := path
+	for n := 1; n <= maxParts; n++ {
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, name, err
+		}
+		name = stem + "-" + strconv.Itoa(n) + ext
+	}
+	return nil, "", fmt.Errorf("%w: %s and %d parts beside it", ErrFileExists, path, maxParts)
+}
+
+// Path returns the file the sink writes: FileConfig.Path, or the part
+// beside it that a resumed columnar sink started.
+func (s *File) Path() string { return s.path }
 
 // Write appends rows.
 func (s *File) Write(ctx context.Context, rows []Row) error {
@@ -105,7 +187,7 @@ func (s *File) Write(ctx context.Context, rows []Row) error {
 		}
 		for _, r := range rows {
 			if err := appendJSONRow(&s.buf, r.Value, cols); err != nil {
-				return fmt.Errorf("file sink %s: %w", s.cfg.Path, err)
+				return fmt.Errorf("file sink %s: %w", s.path, err)
 			}
 			s.buf.WriteByte('\n')
 		}
@@ -124,7 +206,7 @@ func (s *File) Write(ctx context.Context, rows []Row) error {
 		err = s.pqw.WriteBuffered(rec)
 	}
 	if err != nil {
-		return fmt.Errorf("file sink %s: %w", s.cfg.Path, err)
+		return fmt.Errorf("file sink %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -147,7 +229,7 @@ func (s *File) open(rows []Row) error {
 		s.pqw, err = pqarrow.NewFileWriter(s.schema, s.bw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	}
 	if err != nil {
-		return fmt.Errorf("file sink %s: start %s writer: %w", s.cfg.Path, s.format, err)
+		return fmt.Errorf("file sink %s: start %s writer: %w", s.path, s.format, err)
 	}
 	return nil
 }
@@ -176,7 +258,7 @@ func (s *File) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("close file sink %s: %w", s.cfg.Path, err)
+		return fmt.Errorf("close file sink %s: %w", s.path, err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/confine"
 )
 
 // File formats of FileConfig.Format.
@@ -31,6 +33,11 @@ type FileConfig struct {
 	Format string
 	// Now is the clock for arrival times; nil means time.Now.
 	Now func() time.Time
+	// Root, when set, confines the files beneath it (a server's files
+	// root): Paths are relative to it, and each is resolved when its
+	// shard opens, so a symlink swapped in after the job was submitted
+	// cannot lead out either. Nil opens Paths as given (runnel run).
+	Root *confine.Root
 }
 
 // Validate checks the configuration without touching the files.
@@ -50,6 +57,11 @@ func (c FileConfig) Validate() error {
 		}
 		if seen[p] {
 			return configErr("file source: %s listed twice", p)
+		}
+		if c.Root != nil {
+			if err := confine.CheckPath(p); err != nil {
+				return fmt.Errorf("file source: %w", err)
+			}
 		}
 		seen[p] = true
 	}
@@ -110,7 +122,13 @@ func (f *File) Open(ctx context.Context, shard Shard, after string) (Reader, err
 		}
 		skip = n
 	}
-	fh, err := os.Open(shard.ID)
+	var fh *os.File
+	var err error
+	if f.cfg.Root != nil {
+		fh, err = f.cfg.Root.OpenFile(shard.ID, os.O_RDONLY, 0)
+	} else {
+		fh, err = os.Open(shard.ID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open file source: %w", err)
 	}

@@ -41,6 +41,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	pyroURL := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server (off by default)")
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
 	sec := addSecurityFlags(fs)
+	filesRoot := fs.String("files-root", "", "directory that jobs' file sources and sinks are confined beneath (default DATA/files, created if missing); job files name paths relative to it")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	limits := addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +88,12 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	if err != nil {
 		return err
 	}
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log, Failpoint: failpoint})
+	files, err := openFilesRoot(*filesRoot, *data)
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: store, Dir: filepath.Join(*data, "jobs"), Logger: log, Failpoint: failpoint, Files: files})
 	if err != nil {
 		return err
 	}

@@ -256,7 +256,7 @@ func driverSource(kinds []Kind) string {
 		}
 		b.WriteString("\t}\n")
 	}
-	fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) { emit(v, i, k, t); return true; }\n", n)
+	fmt.Fprintf(&b, "\tfunction s%d(v, i, k, t) { return emit(v, i, k, t); }\n", n)
 	// The batch loop runs the stages inline, saving a JS call per stage
 	// and record; only the elements of an array a map returned go through
 	// the stage functions above.
@@ -312,9 +312,26 @@ func (c *Chain) emit(call goja.FunctionCall) goja.Value {
 	if t := call.Argument(3); !goja.IsUndefined(t) {
 		r.EventTime = t.ToInteger()
 	}
+	if max := c.vm.opts.MaxOutputs; len(c.outIdx) >= max && c.outIdx[len(c.outIdx)-max] == i {
+		c.truncate(i)
+		c.fails = append(c.fails, failure{stage: c.fanOutStage(), index: i,
+			err: fmt.Errorf("%w: more than %d output records for one input record", ErrFanOut, max)})
+		return c.vm.rt.ToValue(false)
+	}
 	c.outs = append(c.outs, r)
 	c.outIdx = append(c.outIdx, i)
-	return goja.Undefined()
+	return c.vm.rt.ToValue(true)
+}
+
+// fanOutStage is the stage blamed for too many outputs of one record: the
+// last map, the only kind that returns several.
+func (c *Chain) fanOutStage() int {
+	for s := len(c.spec.Stages) - 1; s >= 0; s-- {
+		if c.spec.Stages[s].Kind == Map {
+			return s
+		}
+	}
+	return 0
 }
 
 // project exports the fields of ChainSpec.Project of an object result

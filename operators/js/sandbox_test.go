@@ -30,6 +30,18 @@ func TestSandbox(t *testing.T) {
 		{"huge array length", `r => { var a = []; a.length = 4e9 - 1; return a.fill(1) }`, nil, "sandbox limit"},
 		{"huge join", `r => { var a = []; a.length = 1e9; return a.join("abc") }`, nil, "sandbox limit"},
 		{"array from", `r => Array.from({length: 1e9})`, nil, "sandbox limit"},
+		{"replace per match", `r => "x".repeat(32768).replace(/x/g, "y".repeat(65536))`, nil, "replace result larger than the sandbox limit"},
+		{"replaceAll per match", `r => "x".repeat(32768).replaceAll("x", "$&".repeat(30000))`, nil, ""},
+		{"replace by a function", `r => "x".repeat(32768).replace(/x/g, () => "y".repeat(65536))`, nil, ""},
+		{"join of long elements", `r => Array(1000).fill("x".repeat(1 << 20)).join("")`, nil, "join result larger than the sandbox limit"},
+		{"string concat", `r => "".concat(...Array(100).fill("x".repeat(1 << 20)))`, nil, "concat result larger than the sandbox limit"},
+		{"array concat", `r => { var a = Array(1 << 22); a.fill(0, 0, 1); return a.concat(a, a, a, a) }`, nil, "concat result larger than the sandbox limit"},
+		{"stringify shared children", `r => { var a = [1]; for (var i = 0; i < 40; i++) a = [a, a]; return JSON.stringify(a) }`, nil, ""},
+		{"stringify deep indentation", `r => { var a = []; for (var i = 0; i < 5000; i++) a = [a]; return JSON.stringify(a, null, 10) }`, nil, ""},
+		{"flat of shared children", `r => { var a = [1]; for (var i = 0; i < 40; i++) a = [a, a]; return a.flat(Infinity) }`, nil, ""},
+		{"String.raw", `r => String.raw({raw: {length: 1e9}})`, nil, "String.raw result larger than the sandbox limit"},
+		{"map over a huge length", `r => { var a = []; a.length = 4e9; return a.map(x => x) }`, nil, "array larger than the sandbox limit"},
+		{"string doubling across records", `r => { globalThis.s = (globalThis.s || "xxxxxxxx"); for (;;) globalThis.s = globalThis.s + globalThis.s }`, nil, ""},
 		{"string doubling", `r => { var s = "xxxxxxxxxxxxxxxx"; for (;;) s = s + s }`, nil, ""},
 		{"array growth", `r => { var a = []; for (;;) a.push({x: a.length, y: "some text here"}) }`, nil, ""},
 		{"loop in a promise job", `r => { Promise.resolve().then(() => { for (;;) {} }); return r }`, ErrTimeout, ""},
@@ -98,4 +110,26 @@ func TestVMIsolation(t *testing.T) {
 		t.Fatalf("second VM saw state of the first: n=%v", got)
 	}
 	_ = operators.Record{}
+}
+
+// TestFanOutCap: a map returning more than MaxOutputs records for one input
+// fails that record with ErrFanOut naming the operator; the batch's other
+// records keep their outputs.
+func TestFanOutCap(t *testing.T) {
+	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{MaxOutputs: 100},
+		Stages: []Stage{{Operator: "spread", Kind: Map, Src: `r => Array.from({length: r.n}, (_, i) => ({i}))`},
+			{Operator: "keep", Kind: Filter, Src: `r => true`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out collect
+	err = c.Process(context.Background(), batchOf(map[string]any{"n": 100}, map[string]any{"n": 200}), &out)
+	var je *Error
+	if !errors.As(err, &je) || !errors.Is(err, ErrFanOut) || je.Operator != "spread" {
+		t.Fatalf("got %v, want ErrFanOut naming operator spread", err)
+	}
 }

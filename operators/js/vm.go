@@ -26,9 +26,15 @@ type Options struct {
 	MaxStringLen int
 	// MaxHeapGrowth interrupts a call when the process heap has grown by
 	// more than this many bytes since the call began and a GC confirms it
-	// (default 512 MiB).
+	// (default 256 MiB).
 	MaxHeapGrowth uint64
+	// MaxOutputs caps the records a map may return for one input record
+	// (an array); more fail that record (default DefaultMaxOutputs).
+	MaxOutputs int
 }
+
+// DefaultMaxOutputs is the default of Options.MaxOutputs.
+const DefaultMaxOutputs = 10_000
 
 // DefaultBudget is the default time budget of one call.
 const DefaultBudget = 100 * time.Millisecond
@@ -43,8 +49,11 @@ func (o Options) withDefaults() Options {
 	if o.MaxStringLen <= 0 {
 		o.MaxStringLen = 16 << 20
 	}
+	if o.MaxOutputs <= 0 {
+		o.MaxOutputs = DefaultMaxOutputs
+	}
 	if o.MaxHeapGrowth == 0 {
-		o.MaxHeapGrowth = 512 << 20
+		o.MaxHeapGrowth = 256 << 20
 	}
 	return o
 }
@@ -54,6 +63,7 @@ var (
 	ErrTimeout = errors.New("js: time budget exceeded")
 	ErrMemory  = errors.New("js: memory limit exceeded")
 	ErrStack   = errors.New("js: call stack too deep")
+	ErrFanOut  = errors.New("js: too many outputs")
 )
 
 // VM is one goja runtime with the sandbox installed, the job's functions
@@ -65,7 +75,16 @@ type VM struct {
 	opts  Options
 	fns   []goja.Value
 	names []string
+	// hot is set after a call long enough to have allocated much
+	// (hotCall); the next call then measures the heap at its start and
+	// end, so growth that happens in one native step — before the
+	// watchdog's first tick or in a call shorter than one — is caught.
+	hot bool
 }
+
+// hotCall is how long a call runs before the VM's next call measures its
+// heap growth from start to end.
+const hotCall = time.Millisecond
 
 // NewVM makes a sandboxed runtime for p. It fails if the functions block
 // throws, or a snippet throws or does not evaluate to a function.
@@ -153,9 +172,15 @@ func (vm *VM) run(body func() (goja.Value, error)) (goja.Value, error) {
 // runCtx is run that also interrupts the call, within a tick, when ctx
 // is done; the error is then ctx's.
 func (vm *VM) runCtx(ctx context.Context, body func() (goja.Value, error)) (goja.Value, error) {
-	vm.wd.begin(ctx)
+	measured := vm.hot
+	began := time.Now()
+	vm.wd.begin(ctx, measured)
 	v, err := body()
-	vm.wd.end()
+	grown := vm.wd.end(measured)
+	vm.hot = time.Since(began) >= hotCall
+	if err == nil && grown {
+		return nil, ErrMemory
+	}
 	return v, classify(err)
 }
 
@@ -234,22 +259,40 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func (w *watchdog) begin(ctx context.Context) {
+// begin starts watching a call; with measure, its heap baseline is taken
+// now rather than at the first tick.
+func (w *watchdog) begin(ctx context.Context, measure bool) {
 	w.rt.ClearInterrupt()
+	var heap0 uint64
+	if measure {
+		heap0 = heapBytes()
+	}
 	w.mu.Lock()
 	w.mu.running, w.mu.ctx, w.mu.start = true, ctx, time.Now()
-	w.mu.cpu0, w.mu.heap0 = unknownCPU, 0
+	w.mu.cpu0, w.mu.heap0 = unknownCPU, heap0
 	w.mu.timer.Reset(min(w.opts.Budget, watchTick))
 	w.mu.Unlock()
 }
 
-func (w *watchdog) end() {
+// end stops watching the call. With measure it reports whether the heap
+// grew by more than Options.MaxHeapGrowth since begin, confirmed by a GC.
+func (w *watchdog) end(measure bool) bool {
 	w.mu.Lock()
 	w.mu.running = false
 	w.mu.ctx = nil
 	w.mu.timer.Stop()
+	heap0 := w.mu.heap0
 	w.mu.Unlock()
 	w.rt.ClearInterrupt()
+	if !measure || heap0 == 0 {
+		return false
+	}
+	grown := func() bool { h := heapBytes(); return h > heap0 && h-heap0 > w.opts.MaxHeapGrowth }
+	if !grown() {
+		return false
+	}
+	runtime.GC()
+	return grown()
 }
 
 func (w *watchdog) check() {
@@ -259,7 +302,10 @@ func (w *watchdog) check() {
 		return
 	}
 	if w.mu.cpu0 == unknownCPU {
-		w.mu.cpu0, w.mu.heap0 = processCPU(), heapBytes()
+		w.mu.cpu0 = processCPU()
+		if w.mu.heap0 == 0 {
+			w.mu.heap0 = heapBytes()
+		}
 	}
 	var cause error
 	if err := w.mu.ctx.Err(); err != nil {
@@ -317,9 +363,7 @@ func (vm *VM) sandbox() error {
 		}
 	}
 	limit := float64(vm.opts.MaxStringLen)
-	tooBig := func(what string) {
-		panic(rt.NewGoError(fmt.Errorf("%s larger than the sandbox limit of %d", what, vm.opts.MaxStringLen)))
-	}
+	tooBig := vm.throwTooBig
 	thisLen := func(this goja.Value) float64 {
 		if o, ok := this.(*goja.Object); ok {
 			if l := o.Get("length"); l != nil {
@@ -360,7 +404,10 @@ func (vm *VM) sandbox() error {
 	if err != nil {
 		return err
 	}
-	return vm.guardArray(tooBig)
+	if err := vm.guardArray(tooBig); err != nil {
+		return err
+	}
+	return vm.guardNatives()
 }
 
 // guardArray replaces Array so that Array(n), new Array(n) and Array.from
