@@ -234,6 +234,7 @@ func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
 				m.log.Error("close job state", "job", j.ID, "err", err)
 			}
 			cs.mu.Unlock()
+			m.ended(j, rj)
 			close(cs.done)
 			return
 		case <-t.C:
