@@ -402,9 +402,14 @@ type Info struct {
 	Spec      string         `json:"spec,omitempty"`
 	// Checkpoints is the checkpoint history (with the spec only).
 	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
-	// Warnings are problems the job runs on with, e.g. a checkpoint it
-	// restored from that stream retention had partly invalidated.
+	// Warnings are problems the job runs on with (or that keep it from
+	// starting): a checkpoint it restored from that stream retention had
+	// partly invalidated, damaged or lost checkpoints it passed over, a
+	// damaged state file.
 	Warnings []string `json:"warnings,omitempty"`
+	// CheckpointsSkipped is how many damaged checkpoints the job's last
+	// start passed over to restore an older one.
+	CheckpointsSkipped int `json:"checkpoints_skipped,omitempty"`
 }
 
 // OperatorInfo is one node's counters, with its backpressure: how full the
@@ -523,8 +528,12 @@ func (j *Job) Info(withSpec bool) Info {
 	j.mu.Lock()
 	if cs := j.mu.ckpt; cs != nil {
 		in.Warnings = append(in.Warnings, cs.warnings...)
+		in.CheckpointsSkipped = cs.skipped
 	}
 	j.mu.Unlock()
+	if errors.Is(serr, ErrStateDamaged) {
+		in.Warnings = append(in.Warnings, serr.Error())
+	}
 	return in
 }
 
