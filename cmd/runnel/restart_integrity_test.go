@@ -144,6 +144,8 @@ type jobView struct {
 		Out     int64  `json:"out"`
 		Errors  int64  `json:"errors"`
 		Skipped int64  `json:"skipped"`
+		// DeadLettered counts records sent to a dead-letter stream.
+		DeadLettered int64 `json:"dead_lettered"`
 	} `json:"operators"`
 }
 
