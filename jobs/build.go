@@ -81,6 +81,8 @@ type builder struct {
 	// columns are the known result columns of window and detect nodes,
 	// so sinks keep the file's column order and types.
 	columns map[string][]sinks.Column
+	// bad is the source's error policy (badRecords).
+	bad *sources.BadRecords
 }
 
 func (b *builder) resolve(id string) string {
@@ -120,9 +122,14 @@ func (b *builder) source() error {
 		if err := ensureStream(b.env.Store, s.Stream, s.Shards); err != nil {
 			return err
 		}
+		if dl := s.OnError.DeadLetter; s.OnError.Policy == OnErrorDeadLetter {
+			if err := ensureStream(b.env.Store, dl, 1); err != nil {
+				return fmt.Errorf("job %s: source dead letters: %w", b.spec.Name, err)
+			}
+		}
 		node.Source, err = sources.NewStream(sources.StreamConfig{Store: b.env.Store, Stream: s.Stream,
 			Start: s.Start.Position, Timestamp: s.Start.AtTimestamp, Format: sources.Format(s.Format),
-			RawJSON: b.rawJSON()})
+			RawJSON: b.rawJSON(), MaxDepth: sources.MaxJSONDepth, OnError: b.badRecords()})
 	case SourceFile:
 		node.Source, err = sources.NewFile(sources.FileConfig{Paths: s.File, Format: s.Format, Root: b.env.Files})
 	case SourceGenerator:
@@ -140,12 +147,9 @@ func (b *builder) source() error {
 		return fmt.Errorf("job %s: source: %w", b.spec.Name, err)
 	}
 	if s.EventTime != "" {
-		// A plain field read runs in Go; anything else is a JS chain.
-		et, err := runtime.EventTimeJS(b.spec.Name, s.EventTime, b.spec.Functions, js.OnError{Mode: js.Fail}, b.jsOptions(nil))
-		if err != nil {
+		if node.EventTime, err = b.eventTime(); err != nil {
 			return fmt.Errorf("job %s: source.event_time: %w", b.spec.Name, err)
 		}
-		node.EventTime = et
 	}
 	b.out.Graph.Sources = append(b.out.Graph.Sources, node)
 	return nil

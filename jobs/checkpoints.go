@@ -63,7 +63,9 @@ type ckptState struct {
 	run      map[uint64]CheckpointInfo
 	failed   []CheckpointInfo
 	warnings []string
-	closed   bool
+	// skipped is how many damaged checkpoints the restore passed over.
+	skipped int
+	closed  bool
 	// done is closed once the store is closed after the run ended.
 	done chan struct{}
 }
@@ -140,28 +142,33 @@ func (m *Manager) jobStateOptions(j *Job) state.Options {
 	return o
 }
 
-// openState opens a job's store: restored from its latest checkpoint if it
-// has one (a crash or restart), or new.
+// openState opens a job's store: restored from its newest intact
+// checkpoint if it has one (a crash or restart), or new. Damaged or lost
+// checkpoints on the way are job warnings and ERROR logs (restoreProblems).
 func (m *Manager) openState(j *Job) (*ckptState, error) {
 	dir := m.stateDir(j.ID)
-	db, info, meta, err := state.Restore(dir, state.Latest, m.jobStateOptions(j))
+	db, info, meta, rep, err := state.RestoreNewestGood(dir, m.jobStateOptions(j))
+	warnings := m.restoreProblems(j, rep, info.Epoch, err)
 	switch {
 	case errors.Is(err, state.ErrNoCheckpoint):
 		// No checkpoint completed: the job starts from its sources'
 		// beginning, so whatever an earlier run wrote to the live store
 		// (state, staged results) must go too, or it would count twice.
-		if err := os.RemoveAll(dir); err != nil {
+		// Checkpoints moved aside as damaged stay.
+		if err := clearState(dir); err != nil {
 			return nil, fmt.Errorf("clear state of job %s: %w", j.ID, err)
 		}
 		db, err = state.Open(dir, m.jobStateOptions(j))
 		if err != nil {
 			return nil, fmt.Errorf("open state of job %s: %w", j.ID, err)
 		}
-		return newCkptState(db, nil), nil
+		cs := newCkptState(db, nil)
+		cs.warnings, cs.skipped = warnings, len(rep.Skipped)
+		return cs, nil
 	case err != nil:
-		// A damaged newest checkpoint is not silently skipped: the job
-		// stays down and says why (older epochs are named in err).
-		return nil, fmt.Errorf("restore state of job %s: %w", j.ID, err)
+		// No intact checkpoint: the job stays down and says why, and
+		// nothing is moved or removed.
+		return nil, fmt.Errorf("restore state of job %s: %w; the checkpoints are kept as they are under %s (see docs/checkpoints.md)", j.ID, err, dir)
 	}
 	snap, err := runtime.ParseSnapshot(meta)
 	if err != nil {
@@ -173,12 +180,72 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		return nil, err
 	}
 	cs := newCkptState(db, snap)
-	cs.warnings = m.retentionWarnings(j, snap)
-	for _, w := range cs.warnings {
+	cs.warnings, cs.skipped = warnings, len(rep.Skipped)
+	retention := m.retentionWarnings(j, snap)
+	for _, w := range retention {
 		m.log.Error("checkpoint invalidated by stream retention", "job", j.ID, "epoch", snap.Epoch, "problem", w)
 	}
+	cs.warnings = append(cs.warnings, retention...)
 	m.log.Info("job restored from checkpoint", "job", j.ID, "epoch", info.Epoch, "taken", info.Time)
 	return cs, nil
+}
+
+// restoreProblems turns what the restore found wrong into job warnings,
+// each also an ERROR log. restored is the epoch restored (0: none; err
+// says why).
+func (m *Manager) restoreProblems(j *Job, rep state.RestoreReport, restored uint64, err error) []string {
+	var out []string
+	from := fmt.Sprintf("checkpoint %d", restored)
+	if restored == 0 {
+		from = "its sources' start (no checkpoint is left)"
+	}
+	if err != nil && !errors.Is(err, state.ErrNoCheckpoint) {
+		from = "" // nothing restored: the job fails with err
+	}
+	for _, s := range rep.Skipped {
+		w := fmt.Sprintf("checkpoint %d is damaged (%v)", s.Epoch, s.Err)
+		if from != "" {
+			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it", from)
+		}
+		if s.MovedTo != "" {
+			w += "; its files were moved to " + s.MovedTo
+		}
+		m.log.Error("damaged checkpoint skipped", "job", j.ID, "epoch", s.Epoch, "restored", restored, "err", s.Err, "moved_to", s.MovedTo)
+		out = append(out, w)
+	}
+	if rep.Lost != 0 {
+		w := fmt.Sprintf("the manifest of checkpoint %d, the newest the job completed, is missing", rep.Lost)
+		if from != "" {
+			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it", from)
+		}
+		if rep.LostMovedTo != "" {
+			w += "; what was left of it was moved to " + rep.LostMovedTo
+		}
+		m.log.Error("checkpoint manifest missing", "job", j.ID, "epoch", rep.Lost, "restored", restored, "moved_to", rep.LostMovedTo)
+		out = append(out, w)
+	}
+	return out
+}
+
+// clearState removes a job's state directory but for the checkpoints
+// moved aside as damaged.
+func clearState(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == state.DamagedDir {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // retentionWarnings reports the shards of a stream source whose
@@ -234,6 +301,7 @@ func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
 				m.log.Error("close job state", "job", j.ID, "err", err)
 			}
 			cs.mu.Unlock()
+			m.ended(j, rj)
 			close(cs.done)
 			return
 		case <-t.C:

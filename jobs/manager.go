@@ -58,6 +58,8 @@ type Job struct {
 		run        *runtime.Job
 		built      *Built
 		stopped    bool // by the user: not restarted
+		finished   bool // its sources ended: not restarted
+		ended      time.Time
 		startErr   error
 		finalState *runtime.Status
 		ckpt       *ckptState
@@ -120,43 +122,52 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, err
 	}
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
 		}
-		j, err := m.load(e.Name())
-		if err != nil {
-			m.log.Error("cannot load a persisted job; skipping it", "job", e.Name(), "err", err)
-			continue
-		}
+		j := m.load(e.Name())
 		m.mu.jobs[j.ID] = j
-		if !j.mu.stopped {
+		switch {
+		case j.mu.startErr != nil:
+			m.log.Error("persisted job is damaged; not starting it", "job", j.ID, "err", j.mu.startErr)
+		case j.mu.stopped:
+			m.log.Info("job stays stopped", "job", j.ID)
+		case j.mu.finished:
+			m.log.Info("job stays finished", "job", j.ID)
+		default:
 			m.start(j)
 		}
 	}
 	return m, nil
 }
 
-type persisted struct {
-	Created time.Time `json:"created"`
-	Stopped bool      `json:"stopped"`
-}
-
-func (m *Manager) load(id string) (*Job, error) {
-	src, err := os.ReadFile(filepath.Join(m.dir, id, "job.yaml"))
+// load reads a persisted job. A job whose files are damaged comes back
+// failed, with the damage as its reason, and is not started.
+func (m *Manager) load(id string) *Job {
+	dir := filepath.Join(m.dir, id)
+	src, err := os.ReadFile(filepath.Join(dir, "job.yaml"))
+	var spec *Spec
+	if err == nil {
+		spec, err = Parse(src)
+	}
 	if err != nil {
-		return nil, err
+		j := &Job{ID: id, Spec: &Spec{Name: id}, Source: src}
+		j.mu.startErr = fmt.Errorf("%w: %s: %w; the job was not started: submit it again", ErrStateDamaged, filepath.Join(dir, "job.yaml"), err)
+		return j
 	}
-	var p persisted
-	if b, err := os.ReadFile(filepath.Join(m.dir, id, "state.json")); err == nil {
-		_ = json.Unmarshal(b, &p)
-	}
-	spec, err := Parse(src)
+	j := &Job{ID: id, Spec: spec, Source: src}
+	p, err := readJobState(filepath.Join(dir, "state.json"))
 	if err != nil {
-		return nil, err
+		j.mu.startErr = fmt.Errorf("%w; %s", err, stateHint(dir))
+		return j
 	}
-	j := &Job{ID: id, Spec: spec, Source: src, Created: p.Created}
-	j.mu.stopped = p.Stopped
-	return j, nil
+	j.Created = p.Created
+	j.mu.stopped = p.State == persistStopped
+	j.mu.finished = p.State == persistFinished
+	if p.Ended != nil {
+		j.mu.ended = *p.Ended
+	}
+	return j
 }
 
 func (m *Manager) persist(j *Job) error {
@@ -165,9 +176,22 @@ func (m *Manager) persist(j *Job) error {
 		return err
 	}
 	j.mu.Lock()
-	p := persisted{Created: j.Created, Stopped: j.mu.stopped}
+	p := persisted{Version: stateFileVersion, Created: j.Created, State: persistRunning}
+	switch {
+	case j.mu.stopped:
+		p.State = persistStopped
+	case j.mu.finished:
+		p.State = persistFinished
+	}
+	if !j.mu.ended.IsZero() {
+		ended := j.mu.ended
+		p.Ended = &ended
+	}
 	j.mu.Unlock()
-	b, _ := json.Marshal(p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
 	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "job.yaml"), j.Source); err != nil {
 		return err
 	}
@@ -279,7 +303,7 @@ func (j *Job) waitEnded() {
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.mu.stopped || j.mu.startErr != nil {
+	if j.mu.stopped || j.mu.finished || j.mu.startErr != nil {
 		return false
 	}
 	if j.mu.run == nil {
@@ -395,9 +419,14 @@ type Info struct {
 	Spec      string         `json:"spec,omitempty"`
 	// Checkpoints is the checkpoint history (with the spec only).
 	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
-	// Warnings are problems the job runs on with, e.g. a checkpoint it
-	// restored from that stream retention had partly invalidated.
+	// Warnings are problems the job runs on with (or that keep it from
+	// starting): a checkpoint it restored from that stream retention had
+	// partly invalidated, damaged or lost checkpoints it passed over, a
+	// damaged state file.
 	Warnings []string `json:"warnings,omitempty"`
+	// CheckpointsSkipped is how many damaged checkpoints the job's last
+	// start passed over to restore an older one.
+	CheckpointsSkipped int `json:"checkpoints_skipped,omitempty"`
 }
 
 // OperatorInfo is one node's counters, with its backpressure: how full the
@@ -482,11 +511,13 @@ type SinkInfo struct {
 func (j *Job) Info(withSpec bool) Info {
 	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
 	j.mu.Lock()
-	rj, stopped, serr := j.mu.run, j.mu.stopped, j.mu.startErr
+	rj, stopped, finished, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.startErr
 	j.mu.Unlock()
 	switch {
 	case serr != nil:
 		in.State, in.Reason = string(runtime.Failed), serr.Error()
+	case rj == nil && finished:
+		in.State = string(runtime.Finished)
 	case rj != nil:
 		st := rj.Status()
 		in.State, in.Reason = string(st.State), st.Reason
@@ -514,8 +545,12 @@ func (j *Job) Info(withSpec bool) Info {
 	j.mu.Lock()
 	if cs := j.mu.ckpt; cs != nil {
 		in.Warnings = append(in.Warnings, cs.warnings...)
+		in.CheckpointsSkipped = cs.skipped
 	}
 	j.mu.Unlock()
+	if errors.Is(serr, ErrStateDamaged) {
+		in.Warnings = append(in.Warnings, serr.Error())
+	}
 	return in
 }
 

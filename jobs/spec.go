@@ -55,7 +55,18 @@ type Source struct {
 	EventTime string `yaml:"event_time"`
 	// Watermark is the bounded out-of-orderness. Default 0.
 	Watermark time.Duration `yaml:"watermark"`
+	// OnError is what a stream source does with a record it cannot hand
+	// on: data that does not decode in Format (or JSON nested deeper than
+	// sources.MaxJSONDepth), or an event time EventTime cannot read.
+	// Default fail.
+	OnError OnError `yaml:"on_error"`
+	// EventTimeFallback "arrival": a record whose event time EventTime
+	// cannot read takes its arrival time instead (before OnError).
+	EventTimeFallback string `yaml:"event_time_fallback"`
 }
+
+// EventTimeArrival is Source.EventTimeFallback's one value.
+const EventTimeArrival = "arrival"
 
 // Kind returns SourceStream, SourceFile, SourceGenerator, or "" when none
 // is set.

@@ -133,6 +133,10 @@ func (p *parser) source(top fieldMap) {
 	src.Format = p.str(f, "format")
 	src.EventTime = p.str(f, "event_time")
 	src.Watermark = p.duration(f, "watermark", false)
+	if f.has("on_error") {
+		p.onError(f, &src.OnError, "source.on_error")
+	}
+	src.EventTimeFallback = p.str(f, "event_time_fallback")
 }
 
 func (p *parser) start(f fieldMap, st *Start) {
@@ -221,17 +225,17 @@ func (p *parser) operator(n *yaml.Node, path string) Operator {
 		}
 	}
 	if f.has("on_error") {
-		p.onError(f, &op.OnError)
+		p.onError(f, &op.OnError, "operators[].on_error")
 	}
 	op.Timeout = p.duration(f, "timeout", true)
 	return op
 }
 
-func (p *parser) onError(f fieldMap, oe *OnError) {
+func (p *parser) onError(f fieldMap, oe *OnError, schema string) {
 	path := join(f.path, "on_error")
 	n := resolve(f.m["on_error"])
 	if n != nil && n.Kind == yaml.MappingNode {
-		m, _ := p.mapping(n, "operators[].on_error", path)
+		m, _ := p.mapping(n, schema, path)
 		oe.Policy = OnErrorDeadLetter
 		oe.DeadLetter = p.str(m, "dead_letter")
 		if !m.has("dead_letter") {

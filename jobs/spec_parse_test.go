@@ -58,6 +58,7 @@ func TestParseDesignExample(t *testing.T) {
 			Format:    "json",
 			EventTime: "r => r.ts",
 			Watermark: 5 * time.Second,
+			OnError:   OnError{Policy: OnErrorFail},
 		},
 		Functions: "function isBot(u) { return u.startsWith(\"bot-\") }\n",
 		Operators: []Operator{

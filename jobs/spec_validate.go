@@ -211,6 +211,20 @@ func (v *validator) source() {
 	if src.Watermark < 0 {
 		v.add("source.watermark", CodeInvalid, "must not be negative", "e.g. 5s")
 	}
+	if oe := src.OnError; kind != SourceStream && (oe.Policy == OnErrorSkip || oe.Policy == OnErrorDeadLetter || oe.DeadLetter != "") {
+		v.add("source.on_error", CodeConflict, "applies to stream sources only", "remove on_error")
+	} else {
+		v.onError(&src.OnError, "source")
+	}
+	switch src.EventTimeFallback {
+	case "":
+	case EventTimeArrival:
+		if src.EventTime == "" {
+			v.add("source.event_time_fallback", CodeConflict, "only with event_time (without it every record has its arrival time)", "remove event_time_fallback")
+		}
+	default:
+		v.add("source.event_time_fallback", CodeInvalid, fmt.Sprintf("%q is not a fallback", src.EventTimeFallback), "allowed: arrival")
+	}
 	if kind == SourceGenerator {
 		v.generator(src.Generator)
 	}
@@ -343,7 +357,7 @@ func (v *validator) operator(i int) {
 	if op.Inputs != nil && len(op.Inputs) == 0 {
 		v.add(p+".inputs", CodeInvalid, "is empty", "remove it to read the previous operator")
 	}
-	v.onError(op, p)
+	v.onError(&op.OnError, p)
 	switch {
 	case op.Timeout == 0:
 		op.Timeout = DefaultTimeout
@@ -358,8 +372,7 @@ func (v *validator) operator(i int) {
 	}
 }
 
-func (v *validator) onError(op *Operator, p string) {
-	oe := &op.OnError
+func (v *validator) onError(oe *OnError, p string) {
 	switch oe.Policy {
 	case "":
 		if oe.DeadLetter != "" {

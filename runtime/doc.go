@@ -62,7 +62,12 @@
 //     then arrives behind the watermark is late;
 //   - a child shard after a split or merge is registered by its parents,
 //     in-band before their end, at the parent's last watermark, and holds
-//     the watermark from there until it reads.
+//     the watermark from there until it reads;
+//   - after a restore, each shard task first sends the watermark of its
+//     restored largest event time, and each keyed task its restored
+//     watermark, before anything else: a shard that had read all its
+//     input before the checkpoint may read nothing more, and the job must
+//     still reach the watermark it would have reached without the crash.
 //
 // The watermark never goes backwards. An operator with timers that is not
 // keyed runs in the shard tasks and sees its own shard's watermark

@@ -435,6 +435,15 @@ func (j *Job) runKeyed(ctx context.Context, k, i int, inbox chan message, tr *tr
 	defer c.close()
 	last := tr.last
 	wm := j.keyedWM[id][i]
+	if last != NoWatermark {
+		// Restored: keyed tasks downstream learn this task's watermark
+		// now, not only once it advances (it may never, if its inputs
+		// are caught up and quiet).
+		c.setWatermark(last)
+		if err := c.run(ctx, NoWatermark); err != nil {
+			return err
+		}
+	}
 	for {
 		var m message
 		var ok bool

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -41,6 +42,70 @@ func ChainEventTime(cp *js.ChainProgram) EventTimeFactory {
 			return out, nil
 		}, nil
 	}
+}
+
+// EventTimeFailed decides about a record whose event time a source's
+// event_time chain could not read (cause): keep it in its place (its
+// EventTime still the arrival time), drop it, or fail the job (err).
+type EventTimeFailed func(ctx context.Context, rec operators.Record, cause error) (keep bool, err error)
+
+// EventTimeJSOr is EventTimeJS whose failures go to failed instead of
+// failing the job: a JS chain whose EventTime stage dead-letters to a
+// side output this adapter reads.
+func EventTimeJSOr(job, src, functions string, opts js.Options, failed EventTimeFailed) (EventTimeFactory, error) {
+	const op = "source"
+	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts, KeepRaw: true,
+		Stages: []js.Stage{{Operator: op, Kind: js.EventTime, Src: src, OnError: js.OnError{Mode: js.DeadLetter, Stream: "-"}}}})
+	if err != nil {
+		return nil, err
+	}
+	return func() (EventTimeFunc, error) {
+		c, err := cp.New()
+		if err != nil {
+			return nil, fmt.Errorf("event-time chain: %w", err)
+		}
+		var out, in []operators.Record
+		letters := map[string]string{} // origin → error
+		c.SetSideOutput(operators.DeadLetterOutput(op), operators.EmitterFunc(func(r operators.Record) {
+			m, _ := r.Value.(map[string]any)
+			msg, _ := m["error"].(string)
+			letters[r.Origin] = msg
+		}))
+		collect := operators.EmitterFunc(func(r operators.Record) { out = append(out, r) })
+		return func(ctx context.Context, recs []operators.Record) ([]operators.Record, error) {
+			in = append(in[:0], recs...)
+			clear(out)
+			out = out[:0]
+			clear(letters)
+			if err := c.Process(ctx, &operators.Batch{Records: recs}, collect); err != nil {
+				return nil, err
+			}
+			if len(letters) == 0 {
+				return out, nil
+			}
+			// Put the records that failed back where they were (or leave
+			// them out): out keeps the input's order.
+			merged := make([]operators.Record, 0, len(in))
+			k := 0
+			for _, r := range in {
+				if msg, ok := letters[r.Origin]; ok {
+					keep, err := failed(ctx, r, errors.New(msg))
+					if err != nil {
+						return nil, err
+					}
+					if keep {
+						merged = append(merged, r)
+					}
+					continue
+				}
+				if k < len(out) && out[k].Origin == r.Origin {
+					merged = append(merged, out[k])
+					k++
+				}
+			}
+			return merged, nil
+		}, nil
+	}, nil
 }
 
 // ChainNode makes a Node.New from a compiled JS chain (map, filter, key

@@ -203,11 +203,17 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 	buf := make([]sources.Record, j.opts.BatchSize)
 	in := make([]operators.Record, 0, j.opts.BatchSize)
 	maxET, wm := NoWatermark, NoWatermark
+	// announce: the shard was restored with a watermark that the keyed
+	// tasks must hear before anything else of this run, even if the shard
+	// never reads another record (see announceRestored).
+	announce := false
 	if r := j.opts.Restore; r != nil {
 		if t, ok := r.MaxEventTimes[id]; ok {
 			maxET = t
 			wm = shardWatermark(maxET, bound)
 			c.setWatermark(wm)
+			announce = wm != NoWatermark
+			j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.maxEventTime, st.watermark = maxET, wm })
 		}
 	}
 	idle := false
@@ -222,6 +228,12 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 		if j.srcCtx.Err() != nil {
 			j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardStopped })
 			return false, nil
+		}
+		if announce {
+			announce = false
+			if err := announceRestored(ctx, c, id, wm); err != nil {
+				return false, err
+			}
 		}
 		rctx, stop := j.ckpt.readContext(j.srcCtx)
 		defer stop()
@@ -307,6 +319,18 @@ func (j *Job) runShard(ctx context.Context, si int, sh sources.Shard, kids []str
 			return done, err
 		}
 	}
+}
+
+// announceRestored sends a restored shard's watermark to every keyed task
+// behind its chain, in its first round (under the checkpoint gate, so in
+// order with barriers). The keyed tasks' trackers start a run knowing
+// nothing of their inputs; a shard that had read all its input before the
+// checkpoint reads nothing after the restore, and its restored watermark
+// would never reach them: when every shard then goes idle, the largest
+// idle watermark they know is none, and windows the same input fires
+// without a crash would never fire.
+func announceRestored(ctx context.Context, c *chain, id string, wm int64) error {
+	return c.broadcast(ctx, message{kind: msgWatermark, from: id, wm: wm})
 }
 
 // endShard hands the watermark over to the shard's children (registering

@@ -3,6 +3,8 @@ package runtime
 import (
 	"sort"
 	"time"
+
+	"github.com/runnel-dev/runnel/sources"
 )
 
 // ShardState is where a shard task is.
@@ -128,6 +130,11 @@ func (j *Job) Status() Status {
 	}
 	for _, src := range p.g.Sources {
 		add(src.ID, "source")
+		if c, ok := src.Source.(sources.BadRecordCounter); ok {
+			o := &s.Operators[len(s.Operators)-1]
+			o.Skipped += c.SkippedRecords()
+			o.DeadLettered += c.DeadLetteredRecords()
+		}
 	}
 	for _, id := range p.order {
 		add(id, "operator")

@@ -15,8 +15,14 @@ type Format string
 const (
 	FormatJSON  Format = "json"  // a JSON value; objects become map[string]any
 	FormatText  Format = "text"  // the bytes as a string
-	FormatBytes Format = "bytes" // the bytes as []byte
+	FormatBytes Format = "bytes" // the bytes as Bytes
 )
+
+// Bytes is a record of format bytes: its bytes as they are. It is a type
+// of its own, not []byte, because the JS operators read []byte as JSON
+// text; they hand Bytes to JS as an array of byte values (r.length,
+// r[i]).
+type Bytes []byte
 
 // Validate reports an unknown format.
 func (f Format) Validate() error {
@@ -34,6 +40,10 @@ type Decoder struct {
 	json   JSONDecoder
 }
 
+// SetMaxDepth bounds the nesting of JSON records (see
+// JSONDecoder.MaxDepth).
+func (d *Decoder) SetMaxDepth(n int) { d.json.MaxDepth = n }
+
 // NewDecoder returns a decoder for f ("" means json).
 func NewDecoder(f Format) *Decoder {
 	if f == "" {
@@ -48,7 +58,7 @@ func (d *Decoder) Decode(data []byte) (any, error) {
 	case FormatText:
 		return string(data), nil
 	case FormatBytes:
-		return append([]byte(nil), data...), nil
+		return Bytes(append([]byte(nil), data...)), nil
 	default:
 		return d.json.Decode(data)
 	}
@@ -66,6 +76,10 @@ const maxKeyCache = 4096
 // records shares its key strings. The zero value is ready to use; a
 // JSONDecoder is not safe for concurrent use.
 type JSONDecoder struct {
+	// MaxDepth, if > 0, is how many arrays and objects a value may sit
+	// inside (MaxJSONDepth for jobs); deeper is an error.
+	MaxDepth int
+
 	keys map[string]string
 	vals map[string]any
 }
@@ -201,6 +215,9 @@ func (p *jsonParser) object(depth int) (any, error) {
 		p.pos++
 		return m, nil
 	}
+	if lim := p.keys.MaxDepth; lim > 0 && depth > lim {
+		return nil, p.errorf("a value nested deeper than %d", lim)
+	}
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -248,6 +265,9 @@ func (p *jsonParser) array(depth int) (any, error) {
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
 		return a, nil
+	}
+	if lim := p.keys.MaxDepth; lim > 0 && depth > lim {
+		return nil, p.errorf("a value nested deeper than %d", lim)
 	}
 	for {
 		p.skipSpace()

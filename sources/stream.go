@@ -39,6 +39,14 @@ type StreamConfig struct {
 	// use (see operators/js). A malformed record is then that consumer's
 	// error, not the source's.
 	RawJSON bool
+	// MaxDepth, if > 0, bounds the nesting of JSON records (see
+	// JSONDecoder.MaxDepth); jobs use MaxJSONDepth. With RawJSON it is
+	// checked only when OnError drops bad records (else the consumer's
+	// decoder fails on them).
+	MaxDepth int
+	// OnError is what to do with a record that does not decode; nil
+	// fails the read with a *RecordError.
+	OnError *BadRecords
 }
 
 // Validate checks the configuration (not that the stream exists).
@@ -69,6 +77,11 @@ func (c StreamConfig) Validate() error {
 	if c.MaxBytes < 0 {
 		return configErr("stream source %s: max bytes %d must not be negative", c.Stream, c.MaxBytes)
 	}
+	if c.OnError != nil {
+		if err := c.OnError.Validate(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -79,7 +92,9 @@ func (c StreamConfig) Validate() error {
 // public sequence numbers.
 //
 // A record whose data does not decode in the configured format is an
-// error (a *RecordError naming shard and sequence number).
+// error (a *RecordError naming shard and sequence number), unless the
+// configured OnError drops it (skip, dead_letter): then the reader goes on
+// with the next record.
 type Stream struct {
 	cfg StreamConfig
 	mu  sync.Mutex
@@ -153,9 +168,18 @@ func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, e
 		return nil, fmt.Errorf("open stream %s shard %s: %w", s.cfg.Stream, shard.ID, err)
 	}
 	idx, _ := streams.ParseShardID(shard.ID)
+	dec := NewDecoder(s.cfg.Format)
+	dec.SetMaxDepth(s.cfg.MaxDepth)
 	return &streamReader{src: s, shard: shard.ID, index: idx, seqPrefix: streams.FormatSeq(idx, 0)[:12],
-		next: next, dec: NewDecoder(s.cfg.Format)}, nil
+		next: next, dec: dec}, nil
 }
+
+// SkippedRecords counts records dropped under on_error skip.
+func (s *Stream) SkippedRecords() int64 { return s.cfg.OnError.SkippedRecords() }
+
+// DeadLetteredRecords counts records dead-lettered under on_error
+// dead_letter.
+func (s *Stream) DeadLetteredRecords() int64 { return s.cfg.OnError.DeadLetteredRecords() }
 
 type streamReader struct {
 	src       *Stream
@@ -210,12 +234,17 @@ func (r *streamReader) Read(ctx context.Context, buf []Record) (int, error) {
 			}
 			r.ahead, r.aheadNext = res.Records, res.Next
 		}
-		return r.take(buf)
+		// take returns 0, nil when every record it looked at was
+		// dropped under the error policy: read on.
+		if n, err := r.take(ctx, buf); n > 0 || err != nil {
+			return n, err
+		}
 	}
 }
 
-// take returns records from ahead.
-func (r *streamReader) take(buf []Record) (int, error) {
+// take returns records from ahead, dropping bad ones under the error
+// policy.
+func (r *streamReader) take(ctx context.Context, buf []Record) (int, error) {
 	recs := r.ahead[:min(len(buf), len(r.ahead))]
 	var slab []byte
 	if r.src.cfg.RawJSON {
@@ -227,31 +256,49 @@ func (r *streamReader) take(buf []Record) (int, error) {
 		}
 		slab = make([]byte, 0, size)
 	}
-	n := 0
+	policy := r.src.cfg.OnError
+	n, used := 0, 0
 	for _, rec := range recs {
 		var v any
+		var err error
 		if slab != nil {
+			if policy.Drops() {
+				err = CheckJSON(rec.Data, r.src.cfg.MaxDepth)
+			}
 			start := len(slab)
 			slab = append(slab, rec.Data...)
 			v = json.RawMessage(slab[start:len(slab):len(slab)])
 		} else {
-			var err error
-			if v, err = r.dec.Decode(rec.Data); err != nil {
-				clear(r.ahead[:n])
-				r.ahead = r.ahead[n:]
+			v, err = r.dec.Decode(rec.Data)
+		}
+		if err != nil {
+			pos := r.seq(rec.Seq)
+			perr := err
+			if policy.Drops() {
+				// A checkpoint's pause cancels ctx; the dead letter is
+				// written all the same.
+				perr = policy.Handle(context.WithoutCancel(ctx), policy.Origin(r.shard, pos), rec.PartitionKey, rec.Data, err)
+			}
+			if perr != nil {
+				clear(r.ahead[:used])
+				r.ahead = r.ahead[used:]
 				if n > 0 {
 					return n, nil
 				}
-				return 0, &RecordError{Shard: r.shard, Position: streams.FormatSeq(r.index, rec.Seq), Err: err}
+				return 0, &RecordError{Shard: r.shard, Position: pos, Err: perr}
 			}
+			used++
+			r.next = rec.Seq + 1
+			continue
 		}
 		buf[n] = Record{Value: v, PartitionKey: rec.PartitionKey,
 			Position: r.seq(rec.Seq), Arrival: rec.Arrival}
 		n++
+		used++
 		r.next = rec.Seq + 1
 	}
-	clear(r.ahead[:n])
-	r.ahead = r.ahead[n:]
+	clear(r.ahead[:used])
+	r.ahead = r.ahead[used:]
 	if len(r.ahead) == 0 {
 		r.ahead = nil
 		r.next = max(r.next, r.aheadNext)

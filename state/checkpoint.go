@@ -178,6 +178,11 @@ func (db *DB) Checkpoint(epoch uint64, meta []byte) (Info, error) {
 		return Info{}, fmt.Errorf("state: checkpoint %d: %w", epoch, err)
 	}
 	db.mu.history = history
+	// LATEST after the manifest: a restore that finds LATEST naming an
+	// epoch without a manifest knows the manifest was lost, not unwritten.
+	if err := writeLatest(fs, db.dir, epoch); err != nil {
+		return info, fmt.Errorf("state: checkpoint %d: %w", epoch, err)
+	}
 	if err := db.failpoint(StepAfterManifest); err != nil {
 		return info, err
 	}

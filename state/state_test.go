@@ -344,7 +344,7 @@ func TestRetainAndEpochOrder(t *testing.T) {
 	}
 	names, _ := fs.List(fs.PathJoin("job", checkpointsDir))
 	slices.Sort(names)
-	want := []string{"00000000000000000003", "00000000000000000004", "MANIFEST-00000000000000000003", "MANIFEST-00000000000000000004"}
+	want := []string{"00000000000000000003", "00000000000000000004", latestFile, "MANIFEST-00000000000000000003", "MANIFEST-00000000000000000004"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("files %v", names)
 	}

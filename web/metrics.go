@@ -21,6 +21,7 @@ type collector struct {
 	jobWatermarkLag, jobRunning              *prometheus.Desc
 	ckptDuration, ckptHeld, ckptSize         *prometheus.Desc
 	ckptEpoch, ckptAge, ckptFailed           *prometheus.Desc
+	jobWarnings, ckptSkipped                 *prometheus.Desc
 }
 
 func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
@@ -46,13 +47,15 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		ckptSize:         prometheus.NewDesc("runnel_job_checkpoint_size_bytes", "Size of the job's last complete checkpoint.", []string{"job"}, nil),
 		ckptEpoch:        prometheus.NewDesc("runnel_job_checkpoint_epoch", "Epoch of the job's last complete checkpoint.", []string{"job"}, nil),
 		ckptAge:          prometheus.NewDesc("runnel_job_checkpoint_age_seconds", "Time since the job's last complete checkpoint: what a crash now would replay.", []string{"job"}, nil),
+		jobWarnings:      prometheus.NewDesc("runnel_job_warnings", "Problems the job runs on with or that keep it from starting (damaged or lost checkpoints, a damaged state file, records lost to retention); listed by the API.", []string{"job"}, nil),
+		ckptSkipped:      prometheus.NewDesc("runnel_job_checkpoints_skipped", "Damaged checkpoints the job's last start passed over to restore an older one.", []string{"job"}, nil),
 		ckptFailed:       prometheus.NewDesc("runnel_job_checkpoints_failed", "Checkpoints of the job that failed since it started (the last 20 are listed by the API).", []string{"job"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning,
-		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed} {
+		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped} {
 		ch <- d
 	}
 }
@@ -82,6 +85,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			running = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.jobRunning, prometheus.GaugeValue, running, j.ID)
+		ch <- prometheus.MustNewConstMetric(c.jobWarnings, prometheus.GaugeValue, float64(len(j.Warnings)), j.ID)
+		ch <- prometheus.MustNewConstMetric(c.ckptSkipped, prometheus.GaugeValue, float64(j.CheckpointsSkipped), j.ID)
 		if j.Watermark != nil && *j.Watermark < runtime.EndOfTime {
 			lag := now.Sub(time.UnixMilli(*j.Watermark)).Seconds()
 			ch <- prometheus.MustNewConstMetric(c.jobWatermarkLag, prometheus.GaugeValue, lag, j.ID)
