@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/nab"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
-	"github.com/runnel-dev/runnel/internal/nab"
 	"github.com/runnel-dev/runnel/operators/detect"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/operators/anomaly"
 	"github.com/runnel-dev/runnel/internal/nab"
+	"github.com/runnel-dev/runnel/operators/anomaly"
 )
 
 // writeSeries writes a NAB-format CSV of n five-minute points with a level
