@@ -70,9 +70,10 @@ type CVResult struct {
 }
 
 // CrossValidate runs leave-one-category-out cross-validation: for each
-// category, every candidate is scored by Score on the other categories
-// (which also picks its best threshold there), the best candidate (the
-// first of equals, in the order given) and its threshold are kept, and
+// category, every candidate is scored on the other categories at the
+// threshold PlateauThreshold picks there, the best candidate by that
+// plateau's score (the first of equals, in the order given) and its
+// threshold are kept, and
 // the held-out category is scored with them by ScoreAt. Nothing about the
 // held-out category enters the choice. The result combines the held-out
 // parts: their raw scores summed and normalised as Score normalises the
@@ -116,14 +117,15 @@ func CrossValidate(cands []Candidate, p Profile) (CVResult, error) {
 	}
 	out := CVResult{Profile: p}
 	for _, held := range cats {
-		best, bestScore, bestThr := -1, math.Inf(-1), 0.0
+		best, bestScore, bestThr, bestTrain := -1, math.Inf(-1), 0.0, 0.0
 		for i, c := range cands {
 			train, _ := split(c.Files, held)
-			r := Score(train, p)
-			if r.Normalised > bestScore {
-				best, bestScore, bestThr = i, r.Normalised, r.Threshold
+			thr, smooth, score := PlateauThreshold(train, p)
+			if smooth > bestScore {
+				best, bestScore, bestThr, bestTrain = i, smooth, thr, score
 			}
 		}
+		bestScore = bestTrain
 		_, test := split(cands[best].Files, held)
 		r := ScoreAt(test, p, bestThr)
 		out.Folds = append(out.Folds, Fold{Category: held, Candidate: cands[best].Name, Threshold: bestThr, Train: bestScore, Test: r})
@@ -140,4 +142,59 @@ func CrossValidate(cands []Candidate, p Profile) (CVResult, error) {
 		out.Normalised = 100 * (out.Raw - out.Null) / (out.Perfect - out.Null)
 	}
 	return out, nil
+}
+
+// Threshold grid of PlateauThreshold.
+const (
+	ThresholdStep = 0.005 // spacing of the thresholds tried
+	ThresholdSpan = 0.025 // half-width of the plateau averaged around each
+)
+
+// PlateauThreshold picks the threshold for files that is best on average
+// over its neighbourhood: the normalised score is computed at thresholds
+// ThresholdStep apart in (0, 1], averaged over ±ThresholdSpan around each,
+// and the threshold with the best average wins (the lowest of equals). A
+// threshold on a plateau carries to unseen data better than the exact
+// maximiser Score finds, which often sits at the edge of a cliff: one more
+// false alarm or one missed window away. It returns the threshold, the
+// plateau's average score and the score at the threshold itself.
+func PlateauThreshold(files []File, p Profile) (thr, plateau, score float64) {
+	var rows [][]row
+	windows := 0
+	for _, f := range files {
+		rows = append(rows, rowWeights(f, p, windows))
+		windows += len(f.Windows)
+	}
+	n := int(math.Round(1 / ThresholdStep))
+	curve := make([]float64, n+1) // curve[k]: normalised score at k·ThresholdStep
+	var null, perfect float64
+	for k := 1; k <= n; k++ {
+		t := float64(k) * ThresholdStep
+		raw, all := 0.0, 0.0
+		for i, f := range files {
+			raw += scoreFile(f.Name, rows[i], len(f.Windows), 0, t, p).Raw
+			if k == 1 {
+				all += scoreFile(f.Name, rows[i], len(f.Windows), 0, math.Inf(-1), p).Raw
+			}
+		}
+		if k == 1 {
+			null, perfect = max(-p.FN*float64(windows), all), p.TP*float64(windows)
+		}
+		if perfect > null {
+			curve[k] = 100 * (raw - null) / (perfect - null)
+		}
+	}
+	half := int(math.Round(ThresholdSpan / ThresholdStep))
+	plateau = math.Inf(-1)
+	for k := 1; k <= n; k++ {
+		sum, cnt := 0.0, 0
+		for j := max(1, k-half); j <= min(n, k+half); j++ {
+			sum += curve[j]
+			cnt++
+		}
+		if avg := sum / float64(cnt); avg > plateau {
+			plateau, thr, score = avg, float64(k)*ThresholdStep, curve[k]
+		}
+	}
+	return thr, plateau, score
 }
