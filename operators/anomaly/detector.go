@@ -62,11 +62,8 @@ const (
 	knnAlarmLow  = 0.06 // shape distance that alarms when also extreme...
 	knnZAlarm    = 5.0  // ...for this series: standard score of the distance
 	rcfAlarm     = 4.0  // standard score of the forest's CoDisp
-	levelAlarm   = 15.0 // robust z of a point against the recent baseline...
-	levelZAlarm  = 15.0 // ...that alarms when its standard score is this extreme
-	levelWeight  = 1.0
-	maxSeverity  = 1e6 // cap, for series whose range is still zero
-	damp         = 3.0 // divides the severity of a suppressed point
+	maxSeverity  = 1e6  // cap, for series whose range is still zero
+	damp         = 3.0  // divides the severity of a suppressed point
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -94,7 +91,6 @@ type state struct {
 	Forest  *forest
 	Cal     *calibrator // for the forest's raw scores
 	KCal    *calibrator // for the knn distances
-	Level   *calibrator // for the level model's robust z-scores
 	Sup     *suppressor
 	PCG     []byte
 	pcg     *rand.PCG
@@ -103,7 +99,7 @@ type state struct {
 const stateVersion = 1
 
 // uses says which models a method runs.
-type uses struct{ novelty, knn, rcf, level bool }
+type uses struct{ novelty, knn, rcf bool }
 
 func models(method string) uses {
 	switch method {
@@ -118,7 +114,7 @@ func models(method string) uses {
 	}
 }
 
-var ensembleModels = uses{novelty: true, knn: true, level: true}
+var ensembleModels = uses{novelty: true, knn: true}
 
 // New returns a detector for cfg, or an error if cfg is invalid.
 func New(cfg Config) (Detector, error) {
@@ -149,9 +145,6 @@ func New(cfg Config) (Detector, error) {
 		st.KNN = newKNN(dim, c.Neighbours, c.History, c.ShingleSize*c.Segment)
 		st.KCal = newCalibrator(calHistory, calWarmup)
 	}
-	if u.level {
-		st.Level = newCalibrator(calHistory, calWarmup)
-	}
 	if u.rcf {
 		st.Forest = newForest(dim, c.Trees, c.SampleSize)
 		st.Cal = newCalibrator(calHistory, calWarmup)
@@ -179,16 +172,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		st.Lo[i] = min(st.Lo[i], v)
 		st.Hi[i] = max(st.Hi[i], v)
 	}
-	res, z := d.explain(x)
-	levelSev := 0.0
-	if st.Level != nil && st.Base.Count >= baselineSize/2 {
-		// The level model: how far the point is from the recent baseline
-		// (robust z), when that is also extreme for this series' own
-		// z-scores (their recent distribution, as in anomaly likelihood).
-		z = min(z, 1e3)
-		zz := st.Level.update(z)
-		levelSev = min(z/levelAlarm, zz/levelZAlarm)
-	}
+	res := d.explain(x)
 	st.Base.add(x)
 
 	copy(st.Window, st.Window[nf:])
@@ -229,7 +213,6 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 			sev = max(sev, s)
 		}
 	}
-	sev = max(sev, levelSev*levelWeight)
 	if st.Forest != nil && full {
 		z := st.Cal.update(st.Forest.update(st.Shingle, d.rng))
 		sev = max(sev, z/rcfAlarm)
@@ -294,7 +277,7 @@ func robustZ(v, med, scale float64) float64 {
 
 // explain fills the expected range and explanation of a point from the
 // baseline, before the point is learned.
-func (d *detector) explain(x []float64) (Result, float64) {
+func (d *detector) explain(x []float64) Result {
 	nf := len(x)
 	res := Result{
 		Expected: make([]float64, nf), Low: make([]float64, nf), High: make([]float64, nf),
@@ -325,12 +308,11 @@ func (d *detector) explain(x []float64) (Result, float64) {
 		}
 	}
 	e.Field, e.Name = top, d.cfg.Fields[top]
-	maxZ := math.Abs(e.Contributions[top]) * total
 	switch {
 	case e.Contributions[top] > 0:
 		e.Direction = "high"
 	case e.Contributions[top] < 0:
 		e.Direction = "low"
 	}
-	return res, maxZ
+	return res
 }

@@ -52,11 +52,6 @@ func Restore(cfg Config, data []byte) (Detector, error) {
 	if !finite(st.Last) || !finite(st.Lo) || !finite(st.Hi) || !finite(st.Window) || !finite(st.Shingle) {
 		return nil, fmt.Errorf("%w: non-finite value", ErrBadState)
 	}
-	if models(st.Method).level && st.Level == nil {
-		// Saved before the ensemble had its level model: it starts
-		// learning now, the other models continue.
-		st.Level = newCalibrator(calHistory, calWarmup)
-	}
 	if err := st.check(c); err != nil {
 		return nil, err
 	}
@@ -120,9 +115,6 @@ func (st *state) check(c Config) error {
 		if !st.Cal.ok() {
 			return bad("calibrator shape")
 		}
-	}
-	if u.level && !st.Level.ok() {
-		return bad("level calibrator shape")
 	}
 	if len(st.Sup.At) != len(st.Sup.Peak) {
 		return bad("suppressor shape")
