@@ -29,8 +29,12 @@ type GeneratorConfig struct {
 	// Count bounds the total number of records (spread evenly over the
 	// shards); 0 means unbounded.
 	Count int64
-	// Start is the event time of each shard's first record; zero means the
-	// wall clock when a shard is opened.
+	// Start is the event time of each shard's first record; then record i
+	// of a shard has event time Start + i×Step, whenever it is read. Zero
+	// means the wall clock: a shard opened (or reopened after a restart) at
+	// position i gives record i the wall-clock time of the opening and
+	// continues from there, so event time stays with the clock across
+	// restarts instead of resuming where an earlier run's clock was.
 	Start time.Time
 	// Step is the event-time distance between consecutive records of one
 	// shard; default 1s/(Rate/Shards), or 1ms when Rate is 0.
@@ -60,9 +64,13 @@ func (c GeneratorConfig) Validate() error {
 // record is an object
 //
 //	{"page": "/p/17", "user": "u-123", "latency_ms": 42.5, "status": 200,
-//	 "country": "de", "ts": 1767225600000}
+//	 "country": "de", "ts": 1767225600000, "elapsed_ms": 5000}
 //
-// with ts the event time in epoch milliseconds. Pages are uniform over
+// with ts the event time in epoch milliseconds and elapsed_ms the record's
+// index in its shard times Step: the generator's own clock, which starts at
+// 0 with a shard's first record and goes on across restarts (for
+// schedules, such as the demo's flash sale, that must not depend on when
+// the generator was started or restarted). Pages are uniform over
 // Keys; latencies are log-normal around 40 ms with a slow tail; statuses
 // are mostly 200. Positions are per-shard record indexes.
 type Generator struct {
@@ -161,12 +169,16 @@ func (g *Generator) Open(ctx context.Context, shard Shard, after string) (Reader
 			limit++
 		}
 	}
-	start := g.cfg.Start
-	if start.IsZero() {
-		start = g.now()
+	opened := g.now()
+	var startMs int64
+	if g.cfg.Start.IsZero() {
+		// Record next is due now (ts below adds next×Step back).
+		startMs = opened.UnixMilli() - g.offsetMs(next)
+	} else {
+		startMs = g.cfg.Start.UnixMilli()
 	}
 	r := &genReader{g: g, shard: shard.ID, next: next, limit: limit,
-		startMs: start.UnixMilli(), opened: g.now(), first: next}
+		startMs: startMs, opened: opened, first: next}
 	r.rng = rand.New(rand.NewPCG(g.cfg.Seed, uint64(idx)+1))
 	// Skip the random draws of records before next so a resumed shard
 	// continues the same sequence.
@@ -203,15 +215,21 @@ func (r *genReader) record(i int64) map[string]any {
 		status = 404
 	}
 	country := countries[r.rng.IntN(len(countries))]
-	ts := r.startMs + int64(float64(i)*float64(g.cfg.Step)/float64(time.Millisecond))
+	off := g.offsetMs(i)
 	return map[string]any{
 		"page":       page,
 		"user":       user,
 		"latency_ms": math.Round(lat*10) / 10,
 		"status":     float64(status),
 		"country":    country,
-		"ts":         float64(ts),
+		"ts":         float64(r.startMs + off),
+		"elapsed_ms": float64(off),
 	}
+}
+
+// offsetMs is record i's event-time offset from its shard's first record.
+func (g *Generator) offsetMs(i int64) int64 {
+	return int64(float64(i) * float64(g.cfg.Step) / float64(time.Millisecond))
 }
 
 func (r *genReader) Read(ctx context.Context, buf []Record) (int, error) {

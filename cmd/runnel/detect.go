@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/nab"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
-	"github.com/runnel-dev/runnel/operators/anomaly/nab"
 	"github.com/runnel-dev/runnel/operators/detect"
 )
 
@@ -40,6 +40,7 @@ corpus-wide threshold that achieves it; -v adds per-file detail.`)
 	labels := fs.String("labels", "", "NAB labels file for --evaluate (default: DIR/labels.json, else DIR/../labels.json)")
 	profile := fs.String("profile", nab.Standard.Name, "NAB profile for --evaluate: standard, reward_low_FP_rate or reward_low_FN_rate")
 	verbose := fs.Bool("v", false, "with --evaluate: per-file detail")
+	cv := fs.Bool("cross-validate", false, "with --evaluate: leave-one-category-out cross-validation over each method's parameter grid, for every profile")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,12 @@ corpus-wide threshold that achieves it; -v adds per-file detail.`)
 		if *method == "all" {
 			methods = anomaly.ConcreteMethods
 		}
+		if *cv {
+			return crossValidateDir(os.Stdout, *evaluate, *labels, methods, cfg, *verbose)
+		}
 		return evaluateNAB(os.Stdout, *evaluate, *labels, methods, cfg, prof, *verbose)
+	case *cv:
+		return fmt.Errorf("%w: --cross-validate needs --evaluate DIR", errUsage)
 	case *in != "":
 		if *method == "all" {
 			return fmt.Errorf("%w: --method all needs --evaluate", errUsage)
@@ -144,15 +150,30 @@ func formatTime(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05.999999999")
 }
 
-// evaluateNAB prints each method's NAB score on the corpus under dir.
-func evaluateNAB(w io.Writer, dir, labels string, methods []string, base anomaly.Config, prof nab.Profile, verbose bool) error {
+// loadNAB loads the corpus under dir with its labels file (default
+// dir/labels.json, else dir/../labels.json).
+func loadNAB(dir, labels string) ([]nab.Series, error) {
 	if labels == "" {
 		labels = filepath.Join(dir, "labels.json")
 		if _, err := os.Stat(labels); err != nil {
 			labels = filepath.Join(dir, "..", "labels.json")
 		}
 	}
-	corpus, err := nab.LoadCorpus(dir, labels)
+	return nab.LoadCorpus(dir, labels)
+}
+
+// crossValidateDir is crossValidate on the corpus under dir.
+func crossValidateDir(w io.Writer, dir, labels string, methods []string, base anomaly.Config, verbose bool) error {
+	corpus, err := loadNAB(dir, labels)
+	if err != nil {
+		return err
+	}
+	return crossValidate(w, corpus, methods, base, verbose)
+}
+
+// evaluateNAB prints each method's NAB score on the corpus under dir.
+func evaluateNAB(w io.Writer, dir, labels string, methods []string, base anomaly.Config, prof nab.Profile, verbose bool) error {
+	corpus, err := loadNAB(dir, labels)
 	if err != nil {
 		return err
 	}
@@ -170,7 +191,7 @@ func evaluateNAB(w io.Writer, dir, labels string, methods []string, base anomaly
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		start := time.Now()
-		files, err := anomaly.ScoreCorpus(cfg, corpus)
+		files, err := scoreCorpus(cfg, corpus)
 		if err != nil {
 			return err
 		}

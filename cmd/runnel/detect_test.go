@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/nab"
 	"github.com/runnel-dev/runnel/operators/anomaly"
-	"github.com/runnel-dev/runnel/operators/anomaly/nab"
 )
 
 // writeSeries writes a NAB-format CSV of n five-minute points with a level
@@ -58,7 +58,7 @@ func TestDetectCSVMatchesDetector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := anomaly.ScoreSeries(anomaly.Config{Method: "ensemble"}, ts, values)
+	want, err := scoreSeries(anomaly.Config{Method: "ensemble"}, ts, values)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,4 @@
 // over the last 64 points; Explanation names the field whose robust
 // z-score against that baseline is largest, and whether it is high or low.
 // Contributions gives every field's signed share.
-//
-// Sub-package nab implements the Numenta Anomaly Benchmark's scoring.
 package anomaly
