@@ -21,7 +21,8 @@ import (
 type Config struct {
 	Store  *streams.Store
 	Logger *slog.Logger
-	// Kinesis, when set, answers POST / requests that carry X-Amz-Target.
+	// Kinesis, when set, answers every POST / request (AWS answers one
+	// without a known X-Amz-Target with UnknownOperationException).
 	Kinesis http.Handler
 	// Jobs, when set, serves the jobs API.
 	Jobs *jobs.Manager
@@ -70,7 +71,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
-	if s.kinesis != nil && r.Header.Get("X-Amz-Target") != "" {
+	if s.kinesis != nil {
 		s.kinesis.ServeHTTP(w, r)
 		return
 	}

@@ -202,6 +202,12 @@ func decode(c codec, body []byte, v any) error {
 }
 
 func serializationErr(err error) *apiError {
+	e := serializationErrText(err)
+	e.capital = true
+	return e
+}
+
+func serializationErrText(err error) *apiError {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
@@ -226,10 +232,16 @@ func encode(c codec, v any) ([]byte, error) {
 
 // errorBody renders an exception the way the SDKs parse it.
 func errorBody(c codec, e *apiError) []byte {
-	m := struct {
+	var m any = struct {
 		Type    string `json:"__type"`
-		Message string `json:"message"`
+		Message string `json:"message,omitempty"`
 	}{e.Type, e.Message}
+	if e.capital {
+		m = struct {
+			Type    string `json:"__type"`
+			Message string `json:"Message,omitempty"`
+		}{e.Type, e.Message}
+	}
 	b, err := encode(c, m)
 	if err != nil {
 		return []byte(`{"__type":"InternalFailure"}`)

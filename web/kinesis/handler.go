@@ -3,7 +3,9 @@ package kinesis
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +56,9 @@ type Options struct {
 	// usable until they expire, as AWS's do; when nil, a random key is
 	// drawn and they end with the handler.
 	TokenKey []byte
+	// Faults fail a share of calls on purpose (see Fault); none by
+	// default.
+	Faults []Fault
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -163,6 +168,16 @@ func (h *Handler) requestID() string {
 	return string(out[:])
 }
 
+// extendedRequestID returns a value for x-amz-id-2: AWS sends 72 random
+// bytes in base64 there.
+func (h *Handler) extendedRequestID() string {
+	var b [72]byte
+	h.idMu.Lock()
+	h.ids.Read(b[:])
+	h.idMu.Unlock()
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
 // H2C wraps a handler so that it also speaks cleartext HTTP/2, which the
 // SDKs use for SubscribeToShard when the endpoint offers it.
 func H2C(h http.Handler) http.Handler {
@@ -234,21 +249,21 @@ const maxBody = 16 << 20
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	reqID := h.requestID()
-	c, ok := requestCodec(hr.Header.Get("Content-Type"))
+	c, known := requestCodec(hr.Header.Get("Content-Type"))
 	r := &request{ctx: hr.Context(), codec: c, w: w, httpRq: hr, reqID: reqID}
-	if !ok {
-		h.writeError(r, newErr(excUnknownOperation, "Unsupported content type %q; send %s or %s", hr.Header.Get("Content-Type"), contentJSON, contentCBOR))
-		return
-	}
 	target := hr.Header.Get("X-Amz-Target")
 	name, found := strings.CutPrefix(target, targetPrefix)
 	op := operations[name]
-	if hr.Method != http.MethodPost || !found || op == nil {
-		h.writeError(r, &apiError{Type: excUnknownOperation, Status: http.StatusBadRequest})
-		return
-	}
-	if err := checkAuth(hr); err != nil {
-		h.writeError(r, err)
+	if hr.Method != http.MethodPost || !known || !found || op == nil {
+		// AWS answers every request it cannot map to an operation this
+		// way, in CBOR unless the body was declared JSON 1.1.
+		e := &apiError{Type: excUnknownOperation, Status: http.StatusBadRequest}
+		if found && name != "" {
+			e.Message = "Kinesis_20131202." + name + " is not an operation of this server"
+		} else if target != "" {
+			e.Message = "X-Amz-Target " + target + " names no Kinesis_20131202 operation"
+		}
+		h.writeError(r, e)
 		return
 	}
 	body, rerr := readBody(hr)
@@ -258,13 +273,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	defer putBuf(body)
 	r.body = body
+	if c == codecJSON && !json.Valid(body) && name != "PutRecords" {
+		// An empty body is not a JSON document either: AWS's SDKs send
+		// "{}" for an operation without input members.
+		h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
+		return
+	}
+	if err := checkAuth(hr); err != nil {
+		h.writeError(r, err)
+		return
+	}
+	if err := h.inject(name); err != nil {
+		h.writeError(r, err)
+		return
+	}
+	hot := name == "PutRecords"
+	if c == codecJSON && !hot {
+		if err := modelError(name, body); err != nil {
+			h.writeError(r, err)
+			return
+		}
+	}
 	out, err := op(h, r)
 	if err != nil {
-		h.writeError(r, asAPIError(err))
+		ae := asAPIError(err)
+		if hot && c == codecJSON && (ae.Type == excValidation || ae.Type == excSerialization) {
+			// The hot path checks for itself; AWS's exact text comes
+			// from the model.
+			if me := modelError(name, body); me != nil {
+				ae = me
+			}
+		}
+		h.writeError(r, ae)
 		return
 	}
 	switch v := out.(type) {
 	case streamed:
+		return
+	case empty:
+		h.writeBody(r, http.StatusOK, nil)
 		return
 	case rawBody:
 		h.writeBody(r, http.StatusOK, v)
@@ -279,18 +326,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	h.writeBody(r, http.StatusOK, b)
 }
 
+// requestCodec maps a Content-Type to the codec of the request and its
+// answer. Only AWS's two media types name an operation's encoding; any
+// other (or none) is answered in CBOR, as AWS does.
 func requestCodec(ct string) (codec, bool) {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return codecJSON, ct == ""
+		return codecCBOR, false
 	}
 	switch mt {
-	case contentJSON, "application/json", "application/x-amz-json-1.0":
+	case contentJSON:
 		return codecJSON, true
 	case contentCBOR:
 		return codecCBOR, true
 	}
-	return codecJSON, false
+	return codecCBOR, false
 }
 
 func readBody(hr *http.Request) ([]byte, *apiError) {
@@ -391,13 +441,14 @@ func (h *Handler) writeBody(r *request, status int, b []byte) {
 	hd := r.w.Header()
 	hd["Content-Type"] = []string{r.codec.contentType()}
 	hd["X-Amzn-Requestid"] = []string{r.reqID}
+	hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
 	r.w.WriteHeader(status)
 	r.w.Write(b)
 }
 
 func (h *Handler) writeError(r *request, e *apiError) {
-	if e.Status >= 500 {
+	if e.Status >= 500 && !e.injected {
 		if r.httpRq.Context().Err() != nil {
 			// The client went away: nobody reads this answer, and it is
 			// not a server fault.

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -158,7 +160,14 @@ func TestPutRecordsValidation(t *testing.T) {
 		recs[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: []byte("x")}
 	}
 	_, err := e.client.PutRecords(c, &sdk.PutRecordsInput{StreamName: aws.String("p"), Records: recs})
-	apiErr(t, err, "ValidationException", "1 validation error detected: Value '[...]' at 'records' failed to satisfy constraint: Member must have length less than or equal to 500")
+	// AWS prints the whole list, each entry as Java prints an object.
+	apiErr(t, err, "ValidationException", "")
+	var ae smithy.APIError
+	errors.As(err, &ae)
+	if m := ae.ErrorMessage(); !strings.HasPrefix(m, "1 validation error detected: Value '[com.amazonaws.kinesis.v20131202.PutRecordsRequestEntry@") ||
+		!strings.HasSuffix(m, "]' at 'records' failed to satisfy constraint: Member must have length less than or equal to 500") {
+		t.Fatalf("501 records: %q", m)
+	}
 	_, err = e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("p"), PartitionKey: aws.String("k"), Data: make([]byte, 1<<20+1)})
 	apiErr(t, err, "ValidationException", "1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576")
 	_, err = e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("p"), PartitionKey: aws.String("k"), Data: []byte("x"), ExplicitHashKey: aws.String("340282366920938463463374607431768211456")})
