@@ -258,10 +258,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		// AWS answers every request it cannot map to an operation this
 		// way, in CBOR unless the body was declared JSON 1.1.
 		e := &apiError{Type: excUnknownOperation, Status: http.StatusBadRequest}
-		if found && name != "" {
+		if known && found && op == nil && name != "" {
 			e.Message = "Kinesis_20131202." + name + " is not an operation of this server"
-		} else if target != "" {
-			e.Message = "X-Amz-Target " + target + " names no Kinesis_20131202 operation"
 		}
 		h.writeError(r, e)
 		return

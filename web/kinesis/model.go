@@ -57,7 +57,10 @@ type shape struct {
 type member struct {
 	name     string
 	required bool
-	s        *shape
+	// unlessARN: required only when the request has no StreamARN (AWS
+	// names the stream by either).
+	unlessARN bool
+	s         *shape
 }
 
 func str(lo, hi int, pat string) *shape {
@@ -132,7 +135,7 @@ func tagMap(lo, hi int) *shape { return mapOf(tTagKey, tTagValue, lo, hi) }
 
 // streamMembers are the ways most operations name their stream.
 func streamMembers(nameRequired bool) []member {
-	return []member{{name: "StreamName", required: nameRequired, s: tStreamNm}, opt("StreamARN", tStreamARN), opt("StreamId", tStreamID)}
+	return []member{{name: "StreamName", unlessARN: !nameRequired, required: nameRequired, s: tStreamNm}, opt("StreamARN", tStreamARN), opt("StreamId", tStreamID)}
 }
 
 func in(ms ...any) *shape {
@@ -178,7 +181,7 @@ var models = map[string]*shape{
 	"ListShards": in(opt("ExclusiveStartShardId", tShardID), opt("MaxResults", intIn(1, 10000)), opt("NextToken", tNextToken),
 		opt("ShardFilter", structOf("ShardFilter", req("Type", enumOf("AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP")),
 			opt("ShardId", tShardID), opt("Timestamp", tTime))),
-		opt("StreamCreationTimestamp", tTime), streamMembers(false)),
+		opt("StreamCreationTimestamp", tTime), opt("StreamName", tStreamNm), opt("StreamARN", tStreamARN), opt("StreamId", tStreamID)),
 	"ListStreamConsumers": in(opt("MaxResults", intIn(1, 10000)), opt("NextToken", tNextToken), req("StreamARN", tStreamARN), opt("StreamCreationTimestamp", tTime)),
 	"ListStreams":         in(opt("ExclusiveStartStreamName", tStreamNm), opt("Limit", intIn(1, 10000)), opt("NextToken", tNextToken)),
 	"ListTagsForResource": in(req("ResourceARN", tResARN), opt("StreamId", tStreamID)),
@@ -426,7 +429,7 @@ func validateStruct(v *validator, s *shape, obj map[string]any, prefix string) {
 		val, ok := obj[m.name]
 		path := prefix + lowerFirst(m.name)
 		if !ok || val == nil {
-			if m.required {
+			if m.required || m.unlessARN && obj["StreamARN"] == nil {
 				v.add(nil, path, "not be null")
 			}
 			continue

@@ -303,7 +303,11 @@ func (h *Handler) getShardIterator(r *request) (any, error) {
 	if in.Timestamp != nil {
 		ts = in.Timestamp.Time
 	}
-	it, err := h.iteratorAt(name, *in.ShardId, *in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp != nil, ts)
+	ids, err := h.shardIDs(name, in.ShardId)
+	if err != nil {
+		return nil, err
+	}
+	it, err := h.iteratorAt(name, ids[0], *in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp != nil, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -330,11 +334,12 @@ func (h *Handler) iteratorAt(name, shardID, typ string, seq *string, hasTS bool,
 		}
 	}
 	info, err := h.describe(name)
-	if err != nil {
+	if err != nil || info.Status == streams.StatusCreating {
+		// AWS reports the shard, not the stream, as missing here.
+		if ae, ok := err.(*apiError); err == nil || ok && ae.Type == excResourceNotFound {
+			return iterator{}, h.shardNotFound(name, shardID)
+		}
 		return iterator{}, err
-	}
-	if info.Status == streams.StatusCreating {
-		return iterator{}, h.notFound(name)
 	}
 	idx, ok := streams.ParseShardID(shardID)
 	if !ok || idx >= len(info.Shards) || info.Shards[idx].Index != idx {

@@ -117,7 +117,13 @@ func TestIteratorErrors(t *testing.T) {
 	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeAtTimestamp})
 	apiErr(t, err, "InvalidArgumentException", "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("nope"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeLatest})
-	apiErr(t, err, "ResourceNotFoundException", "Stream nope under account 000000000000 not found.")
+	// AWS names the shard, not the stream, when GetShardIterator cannot
+	// find the stream; shard IDs are normalised ("foo-0" is shard 0).
+	apiErr(t, err, "ResourceNotFoundException", "Shard shardId-000000000000 in stream nope under account 000000000000 does not exist")
+	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: aws.String("foo-9"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	apiErr(t, err, "ResourceNotFoundException", "Shard shardId-000000000009 in stream a under account 000000000000 does not exist")
+	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("nope"), ShardId: aws.String("2.14E4"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	apiErr(t, err, "ResourceNotFoundException", "Could not find shard 2.14E4 in stream nope under account 000000000000.")
 
 	it, err := e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 	if err != nil {

@@ -193,7 +193,7 @@ func TestTagsRetentionEncryptionMonitoring(t *testing.T) {
 		}
 		_, err = e.client.AddTagsToStream(c, &sdk.AddTagsToStreamInput{StreamName: name, Tags: m})
 	}
-	apiErr(t, err, "LimitExceededException", "Failed to add tags to stream t under account 000000000000 because a given stream cannot have more than 50 tags.")
+	apiErr(t, err, "InvalidArgumentException", "Failed to add tags to stream t under account 000000000000 because a given stream cannot have more than 50 tags associated with it.")
 
 	if _, err := e.client.IncreaseStreamRetentionPeriod(c, &sdk.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: aws.Int32(48)}); err != nil {
 		t.Fatal(err)
