@@ -403,11 +403,15 @@ func (h *Handler) getRecords(r *request) (any, error) {
 			return nil, newErr(excInvalidArgument, "Invalid ShardIterator: it was issued for stream %s, not %s.", it.stream, name)
 		}
 	}
+	sid := streams.ShardID(it.shard)
 	f, err := h.facts(it.stream)
 	if err != nil {
+		if ae, ok := err.(*apiError); ok && ae.Type == excResourceNotFound {
+			// AWS names the iterator's shard once its stream is gone.
+			return nil, h.shardNotFound(it.stream, sid)
+		}
 		return nil, err
 	}
-	sid := streams.ShardID(it.shard)
 	if f.created != it.streamCreated {
 		// The cache may predate the stream; ask once more.
 		h.forget(it.stream)

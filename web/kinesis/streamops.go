@@ -431,10 +431,11 @@ func validateTags(v *validator, tags map[string]string, field string, maxCount i
 
 // validTagText reports whether a tag key or value holds only the
 // characters AWS accepts: Unicode letters and digits, the space and
-// _ . / = + - @ (AWS's message also names %, which it rejects).
+// _ . / = + - @ %. A % passes this check but AWS rejects it later, with
+// another message (see tagPercent).
 func validTagText(s string) bool {
 	for _, c := range s {
-		if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == ' ' || strings.ContainsRune("_./=+-@", c)) {
+		if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == ' ' || strings.ContainsRune("_./=+-@%", c)) {
 			return false
 		}
 	}
@@ -458,6 +459,11 @@ func (h *Handler) addTags(name string, tags map[string]string) error {
 	}
 	if err := checkTagChars(tags); err != nil {
 		return err
+	}
+	for k, v := range tags {
+		if strings.Contains(k, "%") || strings.Contains(v, "%") {
+			return newErr(excInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
+		}
 	}
 	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
 		n := len(u.Tags)
