@@ -73,6 +73,8 @@ func (h *Handler) notActive(stream, status string) *apiError {
 // does.
 type validator struct {
 	msgs []string
+	// recordCap is the largest record data the model admits.
+	recordCap int
 }
 
 // addRaw notes a failure of a value AWS renders without further quoting.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -59,6 +60,12 @@ type Options struct {
 	// Faults fail a share of calls on purpose (see Fault); none by
 	// default.
 	Faults []Fault
+	// AccountSettingsFile keeps the account settings (UpdateAccountSettings)
+	// across restarts; in memory only when empty.
+	AccountSettingsFile string
+	// PolicyCheck enforces stored resource policies once callers are
+	// authenticated; nil (today) allows every caller.
+	PolicyCheck PolicyHook
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -115,6 +122,9 @@ type Handler struct {
 	}
 	// consumerMu serialises read-modify-write of the consumer lists.
 	consumerMu sync.Mutex
+	account    accountStore
+	rcap       recordCap
+	spreadNext atomic.Uint64 // AUTO distribution's turn
 }
 
 // New returns the handler for `POST /` requests with an X-Amz-Target.
@@ -138,6 +148,10 @@ func newHandler(store *streams.Store, opts Options) *Handler {
 	h.ids = mrand.NewChaCha8(seed)
 	if opts.ShardLimits {
 		h.limits = newLimiter(opts.Now)
+	}
+	h.account.path = opts.AccountSettingsFile
+	if err := h.account.load(); err != nil {
+		opts.Logger.Error("kinesis: account settings unreadable; starting from the defaults", "file", opts.AccountSettingsFile, "err", err)
 	}
 	h.mu.deleting = map[string]time.Time{}
 	h.mu.subs = map[string]*subscription{}
@@ -238,6 +252,20 @@ func init() {
 		"EnableEnhancedMonitoring":      (*Handler).enableMonitoring,
 		"DisableEnhancedMonitoring":     (*Handler).disableMonitoring,
 		"UpdateStreamMode":              (*Handler).updateStreamMode,
+
+		"PutResourcePolicy":                      (*Handler).putResourcePolicy,
+		"GetResourcePolicy":                      (*Handler).getResourcePolicy,
+		"DeleteResourcePolicy":                   (*Handler).deleteResourcePolicy,
+		"DescribeAccountSettings":                (*Handler).describeAccountSettings,
+		"UpdateAccountSettings":                  (*Handler).updateAccountSettings,
+		"UpdateMaxRecordSize":                    (*Handler).updateMaxRecordSize,
+		"UpdateStreamWarmThroughput":             (*Handler).updateStreamWarmThroughput,
+		"UpdateStreamRecordDistributionStrategy": (*Handler).updateRecordDistribution,
+		"CreateChannel":                          (*Handler).createChannel,
+		"DescribeChannel":                        (*Handler).channelNotFound,
+		"UpdateChannel":                          (*Handler).channelNotFound,
+		"DeleteChannel":                          (*Handler).channelNotFound,
+		"ListChannels":                           (*Handler).listChannels,
 	}
 }
 
@@ -286,8 +314,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	hot := name == "PutRecords"
-	if c == codecJSON && !hot {
-		if err := modelError(name, body); err != nil {
+	if !hot {
+		check := modelError
+		if c == codecCBOR {
+			check = modelErrorCBOR
+		}
+		if err := check(name, body, h.recordCapBytes()); err != nil {
 			h.writeError(r, err)
 			return
 		}
@@ -295,10 +327,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	out, err := op(h, r)
 	if err != nil {
 		ae := asAPIError(err)
-		if hot && c == codecJSON && (ae.Type == excValidation || ae.Type == excSerialization) {
+		if hot && (ae.Type == excValidation || ae.Type == excSerialization) {
 			// The hot path checks for itself; AWS's exact text comes
 			// from the model.
-			if me := modelError(name, body); me != nil {
+			check := modelError
+			if c == codecCBOR {
+				check = modelErrorCBOR
+			}
+			if me := check(name, body, h.recordCapBytes()); me != nil {
 				ae = me
 			}
 		}

@@ -2,8 +2,13 @@ package kinesis
 
 import (
 	"bytes"
+	"encoding/base64"
+	"reflect"
+	"time"
+
 	"encoding/json"
 	"fmt"
+	"github.com/fxamacker/cbor/v2"
 	"hash/fnv"
 	"math"
 	"math/big"
@@ -221,13 +226,16 @@ var models = map[string]*shape{
 	"DeleteChannel":   in(req("ChannelARN", tChanARN)),
 }
 
-// maxRecordBytes is the largest record AWS's model admits (10 MiB); a
-// stream's own maximum (1 MiB unless raised) is checked by the puts.
-const maxRecordBytes = 10 << 20
+// maxRecordBytes marks a record's data: its limit is the largest
+// maximum record size of any stream (AWS's 1 MiB unless raised, up to
+// 10 MiB); each put then checks its own stream's.
+const maxRecordBytes = recordMax
+
+const recordMax = -2
 
 // modelError checks a JSON request body against the operation's model and
 // returns AWS's SerializationException or ValidationException, or nil.
-func modelError(op string, body []byte) *apiError {
+func modelError(op string, body []byte, recordCap int) *apiError {
 	s := models[op]
 	if s == nil {
 		return nil
@@ -238,6 +246,75 @@ func modelError(op string, body []byte) *apiError {
 	if err := d.Decode(&doc); err != nil || d.More() {
 		return &apiError{Type: excSerialization, Status: 400}
 	}
+	return modelCheck(s, doc, recordCap)
+}
+
+// modelErrorCBOR is modelError for a CBOR body: the document is read into
+// the JSON protocol's terms (byte strings as base64, numbers and
+// timestamps as numbers) and checked the same way.
+func modelErrorCBOR(op string, body []byte, recordCap int) *apiError {
+	s := models[op]
+	if s == nil || len(body) == 0 {
+		return nil
+	}
+	var doc any
+	if err := cborGeneric.Unmarshal(body, &doc); err != nil {
+		return serializationErr(err)
+	}
+	return modelCheck(s, fromCBOR(doc), recordCap)
+}
+
+var cborGeneric = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		MaxNestedLevels: 32, MaxArrayElements: 100000, MaxMapPairs: 100000,
+		DefaultMapType: reflect.TypeOf(map[string]any{}), IndefLength: cbor.IndefLengthAllowed,
+		DupMapKey: cbor.DupMapKeyQuiet, TimeTag: cbor.DecTagOptional,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+func fromCBOR(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = fromCBOR(e)
+		}
+		return x
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = fromCBOR(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = fromCBOR(e)
+		}
+		return x
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case uint64:
+		return json.Number(strconv.FormatUint(x, 10))
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'f', -1, 64))
+	case float32:
+		return json.Number(strconv.FormatFloat(float64(x), 'f', -1, 32))
+	case time.Time:
+		return json.Number(strconv.FormatInt(x.UnixMilli(), 10))
+	case cbor.Tag:
+		return fromCBOR(x.Content)
+	case big.Int:
+		return json.Number(x.String())
+	}
+	return v
+}
+
+func modelCheck(s *shape, doc any, recordCap int) *apiError {
 	obj, ok := doc.(map[string]any)
 	if !ok {
 		if doc == nil {
@@ -249,7 +326,7 @@ func modelError(op string, body []byte) *apiError {
 	if msg := checkTypes(s, obj); msg != "" {
 		return serialErr(msg)
 	}
-	var v validator
+	v := validator{recordCap: recordCap}
 	validateStruct(&v, s, obj, "")
 	if len(v.msgs) == 0 {
 		return nil
@@ -451,8 +528,12 @@ func validateValue(v *validator, s *shape, val any, path string) {
 		if s.minLen >= 0 && n < s.minLen {
 			v.addRaw(r, path, fmt.Sprintf("have length greater than or equal to %d", s.minLen))
 		}
-		if s.maxLen >= 0 && n > s.maxLen {
-			v.addRaw(r, path, fmt.Sprintf("have length less than or equal to %d", s.maxLen))
+		hi := s.maxLen
+		if hi == recordMax {
+			hi = v.recordCap
+		}
+		if hi >= 0 && n > hi {
+			v.addRaw(r, path, fmt.Sprintf("have length less than or equal to %d", hi))
 		}
 	case kInt, kLong:
 		n := clampNumber(val.(json.Number), s.kind)

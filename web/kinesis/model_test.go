@@ -60,7 +60,7 @@ func TestModelMessages(t *testing.T) {
 			"Value '' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]"},
 		{"DescribeStreamSummary", `{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s"}`, "", ""},
 	} {
-		e := modelError(c.op, []byte(c.body))
+		e := modelError(c.op, []byte(c.body), 1<<20)
 		switch {
 		case c.typ == "" && e != nil:
 			t.Errorf("%s %s: unexpected %v", c.op, c.body, e)

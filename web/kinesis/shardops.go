@@ -190,7 +190,7 @@ func (h *Handler) splitShard(r *request) (any, error) {
 		return nil, err
 	}
 	hk, herr := streams.ParseHashKey(*in.NewStartingHashKey)
-	if herr != nil || hk.Cmp(si.Range.Start) <= 0 || hk.Cmp(si.Range.End) > 0 {
+	if herr != nil || hk.Cmp(plusOne(si.Range.Start)) <= 0 || hk.Cmp(si.Range.End) >= 0 {
 		return nil, newErr(excInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 			*in.NewStartingHashKey, si.ID, name, h.opts.AccountID, si.Range.Start, si.Range.End)
 	}
@@ -239,6 +239,14 @@ func (h *Handler) shardIDs(name string, raw ...*string) ([]string, error) {
 		out[i] = id
 	}
 	return out, nil
+}
+
+func plusOne(k streams.HashKey) streams.HashKey {
+	k.Lo++
+	if k.Lo == 0 {
+		k.Hi++
+	}
+	return k
 }
 
 // openShardInfo finds an open shard of a stream by ID.

@@ -143,8 +143,16 @@ func (h *Handler) createStream(r *request) (any, error) {
 		return nil, h.inUse(name)
 	}
 	h.forget(name)
+	attrs := map[string]string{attrMode: mode}
+	if in.MaxRecordSizeInKiB != nil {
+		attrs[attrMaxRecordKiB] = itoa(int(*in.MaxRecordSizeInKiB))
+		h.raiseRecordCap(int(*in.MaxRecordSizeInKiB))
+	}
+	if in.WarmThroughputMiBps != nil {
+		attrs[attrWarmMiBps] = itoa(int(*in.WarmThroughputMiBps))
+	}
 	_, err := h.store.CreateStream(name, n, streams.CreateOptions{
-		Tags: in.Tags, Attrs: map[string]string{attrMode: mode}, Activation: h.opts.CreateDelay,
+		Tags: in.Tags, Attrs: attrs, Activation: h.opts.CreateDelay,
 	})
 	if err != nil {
 		return nil, h.mapErr(name, err)
@@ -305,6 +313,7 @@ func (h *Handler) describeStreamSummary(r *request) (any, error) {
 		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
 		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
 		EncryptionType:     enc, KeyId: key, OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
+		MaxRecordSizeInKiB: maxRecordBytesOf(&info) >> 10, WarmThroughput: warmOf(&info),
 	}}, nil
 }
 
@@ -497,6 +506,11 @@ func (h *Handler) removeTags(name string, keys []string) error {
 	for _, k := range keys {
 		if !validTagText(k) {
 			return errTagChars
+		}
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "%") {
+			return newErr(excInvalidArgument, "Failed to remove tags from stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
 		}
 	}
 	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
