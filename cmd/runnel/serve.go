@@ -38,6 +38,7 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 	pyroURL := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server (off by default)")
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
+	kf := addKinesisFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +74,17 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 		}
 		log.Info("stopped")
 	}()
+	if err := kf.createStreams(store, log); err != nil {
+		return err
+	}
+	faults, err := kf.faults()
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := kf.tlsConfig(*data, log)
+	if err != nil {
+		return err
+	}
 	failpoint, err := failpointsFromEnv(log)
 	if err != nil {
 		return err
@@ -94,7 +106,8 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 		return err
 	}
 	cfg := web.Config{Store: store, Logger: log, Jobs: mgr,
-		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey})}
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey,
+			Faults: faults, AccountSettingsFile: filepath.Join(*data, "kinesis-account.json")})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,6 +122,11 @@ SIGINT or SIGTERM: in-flight requests finish, every shard is flushed and closed.
 			return err
 		}
 		defer p.Stop()
+	}
+	if tlsCfg != nil {
+		return listenAndServeTLS(ctx, *addr, srv, tlsCfg, 10*time.Second, func(a net.Addr) {
+			log.Info("listening", "addr", a.String(), "data", *data, "ui", "https://"+a.String()+"/", "tls", true)
+		})
 	}
 	return web.ListenAndServe(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
 		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
