@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -282,6 +281,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	target := hr.Header.Get("X-Amz-Target")
 	name, found := strings.CutPrefix(target, targetPrefix)
 	op := operations[name]
+	if hr.Method == http.MethodPost && !known && found && op != nil {
+		h.wrongContentType(r)
+		return
+	}
 	if hr.Method != http.MethodPost || !known || !found || op == nil {
 		// AWS answers every request it cannot map to an operation this
 		// way, in CBOR unless the body was declared JSON 1.1.
@@ -364,17 +367,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 // answer. Only AWS's two media types name an operation's encoding; any
 // other (or none) is answered in CBOR, as AWS does.
 func requestCodec(ct string) (codec, bool) {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return codecCBOR, false
-	}
-	switch mt {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
 	case contentJSON:
 		return codecJSON, true
 	case contentCBOR:
 		return codecCBOR, true
 	}
 	return codecCBOR, false
+}
+
+// wrongContentType answers a request for a real operation in a media type
+// AWS does not take for it, as AWS does: the legacy "application/json"
+// gets the old JSON protocol's envelope, anything else a CBOR
+// SerializationException.
+func (h *Handler) wrongContentType(r *request) {
+	mt, _, _ := strings.Cut(r.httpRq.Header.Get("Content-Type"), ";")
+	body, _ := io.ReadAll(io.LimitReader(r.httpRq.Body, 1<<20))
+	if strings.ToLower(strings.TrimSpace(mt)) == "application/json" && len(body) > 0 {
+		typ, status := "UnknownOperationException", http.StatusNotFound
+		if !json.Valid(body) {
+			typ, status = "SerializationException", http.StatusBadRequest
+		}
+		b := []byte(`{"Output":{"__type":"com.amazon.coral.service#` + typ + `"},"Version":"1.0"}`)
+		hd := r.w.Header()
+		hd["Content-Type"] = []string{"application/json"}
+		hd["X-Amzn-Requestid"] = []string{r.reqID}
+		hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
+		hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+		r.w.WriteHeader(status)
+		r.w.Write(b)
+		return
+	}
+	h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
 }
 
 func readBody(hr *http.Request) ([]byte, *apiError) {

@@ -198,8 +198,12 @@ func TestUnknownOperationAndHeaders(t *testing.T) {
 		t.Fatalf("unknown operation: %d %v", resp.StatusCode, m)
 	}
 	resp, _ = post("text/plain", "Kinesis_20131202.ListStreams", "{}")
-	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != contentCBOR || resp.Header.Get("X-Amzn-Errortype") != excUnknownOperation {
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != contentCBOR || resp.Header.Get("X-Amzn-Errortype") != excSerialization {
 		t.Fatalf("wrong content type: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = post("text/plain", "", "{}")
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != contentCBOR || resp.Header.Get("X-Amzn-Errortype") != excUnknownOperation {
+		t.Fatalf("no target: %d %v", resp.StatusCode, resp.Header)
 	}
 	resp, m = post(contentJSON, "Kinesis_20131202.ListStreams", "")
 	if resp.StatusCode != 400 || m["__type"] != excSerialization {
