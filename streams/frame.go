@@ -18,8 +18,10 @@ const (
 	segmentMagic = "RNLSEG01"
 	frameHeader  = 8
 	bodyFixed    = 8 + 8 + 2
-	// MaxDataSize is the largest record payload (1 MiB, as Kinesis).
-	MaxDataSize = 1 << 20
+	// MaxDataSize is the largest record payload (10 MiB, the most a
+	// Kinesis stream can be set to take; a stream's own maximum, 1 MiB
+	// unless raised, is enforced by the API that writes to it).
+	MaxDataSize = 10 << 20
 	// MaxKeyLen is the longest partition key, in bytes of UTF-8.
 	MaxKeyLen = 256
 	maxBody   = bodyFixed + MaxKeyLen*4 + MaxDataSize

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -22,7 +23,8 @@ import (
 type Config struct {
 	Store  *streams.Store
 	Logger *slog.Logger
-	// Kinesis, when set, answers POST / requests that carry X-Amz-Target.
+	// Kinesis, when set, answers every POST / request (AWS answers one
+	// without a known X-Amz-Target with UnknownOperationException).
 	Kinesis http.Handler
 	// Jobs, when set, serves the jobs API.
 	Jobs *jobs.Manager
@@ -93,7 +95,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
-	if s.kinesis != nil && r.Header.Get("X-Amz-Target") != "" {
+	if s.kinesis != nil {
 		s.kinesis.ServeHTTP(w, r)
 		return
 	}
@@ -104,23 +106,29 @@ func (s *Server) kinesisOrError(w http.ResponseWriter, r *http.Request) {
 // (in-flight requests get up to grace to finish). ready, if not nil,
 // receives the bound address once listening. The default Limits apply.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr)) error {
-	return ListenAndServeGuarded(ctx, addr, h, grace, ready, NewGuard(Limits{}, nil))
+	return ListenAndServeGuarded(ctx, addr, h, grace, ready, NewGuard(Limits{}, nil), nil)
 }
 
 // ListenAndServeGuarded is ListenAndServe with g's limits on connections,
-// request bytes in flight and body times.
-func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr), g *Guard) error {
+// request bytes in flight and body times, over TLS when tlsCfg is not nil.
+func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr), g *Guard, tlsCfg *tls.Config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	ln = g.Listener(ln, h)
-	srv := &http.Server{Handler: g.Wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: g.Wrap(h), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if ready != nil {
 		ready(ln.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -44,6 +44,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	filesRoot := fs.String("files-root", "", "directory that jobs' file sources and sinks are confined beneath (default DATA/files, created if missing); job files name paths relative to it")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	limits := addLimitFlags(fs)
+	kf := addKinesisFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +85,17 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		}
 		log.Info("stopped")
 	}()
+	if err := kf.createStreams(store, log); err != nil {
+		return err
+	}
+	faults, err := kf.faults()
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := kf.tlsConfig(*data, log)
+	if err != nil {
+		return err
+	}
 	failpoint, err := failpointsFromEnv(log)
 	if err != nil {
 		return err
@@ -111,7 +123,8 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	}
 	guard := web.NewGuard(httpLimits, log)
 	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard,
-		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey})}
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey,
+			Faults: faults, AccountSettingsFile: filepath.Join(*data, "kinesis-account.json")})}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -127,9 +140,14 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		}
 		defer p.Stop()
 	}
+	if tlsCfg != nil {
+		return web.ListenAndServeGuarded(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
+			log.Info("listening", "addr", a.String(), "data", *data, "ui", "https://"+a.String()+"/", "tls", true)
+		}, guard, tlsCfg)
+	}
 	return web.ListenAndServeGuarded(ctx, *addr, srv, 10*time.Second, func(a net.Addr) {
 		log.Info("listening", "addr", a.String(), "data", *data, "ui", "http://"+a.String()+"/")
-	}, guard)
+	}, guard, nil)
 }
 
 //go:embed demo.yaml

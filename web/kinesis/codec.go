@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -40,8 +41,20 @@ func (c codec) contentType() string {
 type awsTime struct{ time.Time }
 
 func (t awsTime) MarshalJSON() ([]byte, error) {
+	// Written from the integer milliseconds, so that no float rounding
+	// can move them: 1796534059.679, 1796534059.68, 1796534059.
 	ms := t.UnixMilli()
-	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+	var b []byte
+	if ms < 0 {
+		b, ms = append(b, '-'), -ms
+	}
+	sec, frac := ms/1000, ms%1000
+	b = strconv.AppendInt(b, sec, 10)
+	if frac != 0 {
+		f := strconv.AppendInt(nil, 1000+frac, 10)[1:] // three digits
+		b = append(append(b, '.'), bytes.TrimRight(f, "0")...)
+	}
+	return b, nil
 }
 
 func (t *awsTime) UnmarshalJSON(b []byte) error {
@@ -64,12 +77,47 @@ func (t *awsTime) UnmarshalJSON(b []byte) error {
 		t.Time = v
 		return nil
 	}
+	if v, ok := exactEpochSeconds(string(b)); ok {
+		t.Time = v
+		return nil
+	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return fmt.Errorf("timestamp %s is not a number of epoch seconds", b)
 	}
 	t.Time = fromEpochSeconds(f)
 	return nil
+}
+
+// exactEpochSeconds reads a plain decimal number of epoch seconds
+// ("1796534059.679") digit by digit, so that the milliseconds a client
+// wrote come back exactly (through a float64, .679 can turn into .678).
+func exactEpochSeconds(s string) (time.Time, bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 12 || len(frac) > 9 && strings.Trim(frac[9:], "0123456789") != "" {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var ns int64
+	for i := 0; i < 9; i++ {
+		ns *= 10
+		if i < len(frac) {
+			c := frac[i]
+			if c < '0' || c > '9' {
+				return time.Time{}, false
+			}
+			ns += int64(c - '0')
+		}
+	}
+	if neg {
+		sec, ns = -sec, -ns
+	}
+	return time.Unix(sec, ns).UTC(), true
 }
 
 func fromEpochSeconds(f float64) time.Time {
@@ -202,6 +250,12 @@ func decode(c codec, body []byte, v any) error {
 }
 
 func serializationErr(err error) *apiError {
+	e := serializationErrText(err)
+	e.capital = true
+	return e
+}
+
+func serializationErrText(err error) *apiError {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
@@ -226,10 +280,16 @@ func encode(c codec, v any) ([]byte, error) {
 
 // errorBody renders an exception the way the SDKs parse it.
 func errorBody(c codec, e *apiError) []byte {
-	m := struct {
+	var m any = struct {
 		Type    string `json:"__type"`
-		Message string `json:"message"`
+		Message string `json:"message,omitempty"`
 	}{e.Type, e.Message}
+	if e.capital {
+		m = struct {
+			Type    string `json:"__type"`
+			Message string `json:"Message,omitempty"`
+		}{e.Type, e.Message}
+	}
 	b, err := encode(c, m)
 	if err != nil {
 		return []byte(`{"__type":"InternalFailure"}`)

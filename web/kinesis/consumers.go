@@ -331,12 +331,15 @@ func (h *Handler) tagResource(r *request) (any, error) {
 	if consumer == "" {
 		return empty{}, h.addTags(stream, in.Tags)
 	}
+	if err := checkTagChars(in.Tags); err != nil {
+		return nil, err
+	}
 	return empty{}, h.editConsumerTags(stream, consumer, func(t map[string]string) error {
 		for k, val := range in.Tags {
 			t[k] = val
 		}
 		if len(t) > maxTagsPerStream {
-			return newErr(excLimitExceeded, "A consumer cannot have more than %d tags.", maxTagsPerStream)
+			return newErr(excInvalidArgument, "A consumer cannot have more than %d tags associated with it.", maxTagsPerStream)
 		}
 		return nil
 	})

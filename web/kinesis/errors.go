@@ -33,6 +33,11 @@ type apiError struct {
 	Type    string
 	Message string
 	Status  int
+	// capital renders the message under "Message" (as AWS does for
+	// SerializationException) rather than "message".
+	capital bool
+	// injected marks a failure made on purpose by a Fault rule.
+	injected bool
 }
 
 func (e *apiError) Error() string { return e.Type + ": " + e.Message }
@@ -68,6 +73,17 @@ func (h *Handler) notActive(stream, status string) *apiError {
 // does.
 type validator struct {
 	msgs []string
+	// recordCap is the largest record data the model admits.
+	recordCap int
+}
+
+// addRaw notes a failure of a value AWS renders without further quoting.
+func (v *validator) addRaw(rendered, field, constraint string) {
+	v.addMsg("Value '" + rendered + "' at '" + field + "' failed to satisfy constraint: Member must " + constraint)
+}
+
+func (v *validator) addMsg(msg string) {
+	v.msgs = append(v.msgs, msg)
 }
 
 func (v *validator) add(value any, field, constraint string) {
@@ -136,8 +152,14 @@ func (v *validator) enum(field string, s *string, allowed ...string) {
 	v.add(*s, field, "satisfy enum value set: ["+strings.Join(allowed, ", ")+"]")
 }
 
+// maxValidationMessages is how many failures AWS lists (and counts).
+const maxValidationMessages = 10
+
 // err returns the ValidationException for the failures so far, or nil.
 func (v *validator) err() error {
+	if len(v.msgs) > maxValidationMessages {
+		v.msgs = v.msgs[:maxValidationMessages]
+	}
 	switch len(v.msgs) {
 	case 0:
 		return nil

@@ -3,17 +3,19 @@ package kinesis
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -54,6 +56,15 @@ type Options struct {
 	// usable until they expire, as AWS's do; when nil, a random key is
 	// drawn and they end with the handler.
 	TokenKey []byte
+	// Faults fail a share of calls on purpose (see Fault); none by
+	// default.
+	Faults []Fault
+	// AccountSettingsFile keeps the account settings (UpdateAccountSettings)
+	// across restarts; in memory only when empty.
+	AccountSettingsFile string
+	// PolicyCheck enforces stored resource policies once callers are
+	// authenticated; nil (today) allows every caller.
+	PolicyCheck PolicyHook
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -110,6 +121,9 @@ type Handler struct {
 	}
 	// consumerMu serialises read-modify-write of the consumer lists.
 	consumerMu sync.Mutex
+	account    accountStore
+	rcap       recordCap
+	spreadNext atomic.Uint64 // AUTO distribution's turn
 }
 
 // New returns the handler for `POST /` requests with an X-Amz-Target.
@@ -133,6 +147,10 @@ func newHandler(store *streams.Store, opts Options) *Handler {
 	h.ids = mrand.NewChaCha8(seed)
 	if opts.ShardLimits {
 		h.limits = newLimiter(opts.Now)
+	}
+	h.account.path = opts.AccountSettingsFile
+	if err := h.account.load(); err != nil {
+		opts.Logger.Error("kinesis: account settings unreadable; starting from the defaults", "file", opts.AccountSettingsFile, "err", err)
 	}
 	h.mu.deleting = map[string]time.Time{}
 	h.mu.subs = map[string]*subscription{}
@@ -161,6 +179,16 @@ func (h *Handler) requestID() string {
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:])
 	return string(out[:])
+}
+
+// extendedRequestID returns a value for x-amz-id-2: AWS sends 72 random
+// bytes in base64 there.
+func (h *Handler) extendedRequestID() string {
+	var b [72]byte
+	h.idMu.Lock()
+	h.ids.Read(b[:])
+	h.idMu.Unlock()
+	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // H2C wraps a handler so that it also speaks cleartext HTTP/2, which the
@@ -223,6 +251,20 @@ func init() {
 		"EnableEnhancedMonitoring":      (*Handler).enableMonitoring,
 		"DisableEnhancedMonitoring":     (*Handler).disableMonitoring,
 		"UpdateStreamMode":              (*Handler).updateStreamMode,
+
+		"PutResourcePolicy":                      (*Handler).putResourcePolicy,
+		"GetResourcePolicy":                      (*Handler).getResourcePolicy,
+		"DeleteResourcePolicy":                   (*Handler).deleteResourcePolicy,
+		"DescribeAccountSettings":                (*Handler).describeAccountSettings,
+		"UpdateAccountSettings":                  (*Handler).updateAccountSettings,
+		"UpdateMaxRecordSize":                    (*Handler).updateMaxRecordSize,
+		"UpdateStreamWarmThroughput":             (*Handler).updateStreamWarmThroughput,
+		"UpdateStreamRecordDistributionStrategy": (*Handler).updateRecordDistribution,
+		"CreateChannel":                          (*Handler).createChannel,
+		"DescribeChannel":                        (*Handler).channelNotFound,
+		"UpdateChannel":                          (*Handler).channelNotFound,
+		"DeleteChannel":                          (*Handler).channelNotFound,
+		"ListChannels":                           (*Handler).listChannels,
 	}
 }
 
@@ -234,21 +276,23 @@ const maxBody = 16 << 20
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	reqID := h.requestID()
-	c, ok := requestCodec(hr.Header.Get("Content-Type"))
+	c, known := requestCodec(hr.Header.Get("Content-Type"))
 	r := &request{ctx: hr.Context(), codec: c, w: w, httpRq: hr, reqID: reqID}
-	if !ok {
-		h.writeError(r, newErr(excUnknownOperation, "Unsupported content type %q; send %s or %s", hr.Header.Get("Content-Type"), contentJSON, contentCBOR))
-		return
-	}
 	target := hr.Header.Get("X-Amz-Target")
 	name, found := strings.CutPrefix(target, targetPrefix)
 	op := operations[name]
-	if hr.Method != http.MethodPost || !found || op == nil {
-		h.writeError(r, &apiError{Type: excUnknownOperation, Status: http.StatusBadRequest})
+	if hr.Method == http.MethodPost && !known && found && op != nil {
+		h.wrongContentType(r)
 		return
 	}
-	if err := checkAuth(hr); err != nil {
-		h.writeError(r, err)
+	if hr.Method != http.MethodPost || !known || !found || op == nil {
+		// AWS answers every request it cannot map to an operation this
+		// way, in CBOR unless the body was declared JSON 1.1.
+		e := &apiError{Type: excUnknownOperation, Status: http.StatusBadRequest}
+		if known && found && op == nil && name != "" {
+			e.Message = "Kinesis_20131202." + name + " is not an operation of this server"
+		}
+		h.writeError(r, e)
 		return
 	}
 	body, rerr := readBody(hr)
@@ -258,13 +302,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	defer putBuf(body)
 	r.body = body
+	if c == codecJSON && !json.Valid(body) && name != "PutRecords" {
+		// An empty body is not a JSON document either: AWS's SDKs send
+		// "{}" for an operation without input members.
+		h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
+		return
+	}
+	if err := checkAuth(hr); err != nil {
+		h.writeError(r, err)
+		return
+	}
+	if err := h.inject(name); err != nil {
+		h.writeError(r, err)
+		return
+	}
+	hot := name == "PutRecords"
+	if !hot {
+		check := modelError
+		if c == codecCBOR {
+			check = modelErrorCBOR
+		}
+		if err := check(name, body, h.recordCapBytes()); err != nil {
+			h.writeError(r, err)
+			return
+		}
+	}
 	out, err := op(h, r)
 	if err != nil {
-		h.writeError(r, asAPIError(err))
+		ae := asAPIError(err)
+		if hot && (ae.Type == excValidation || ae.Type == excSerialization) {
+			// The hot path checks for itself; AWS's exact text comes
+			// from the model.
+			check := modelError
+			if c == codecCBOR {
+				check = modelErrorCBOR
+			}
+			if me := check(name, body, h.recordCapBytes()); me != nil {
+				ae = me
+			}
+		}
+		h.writeError(r, ae)
 		return
 	}
 	switch v := out.(type) {
 	case streamed:
+		return
+	case empty:
+		h.writeBody(r, http.StatusOK, nil)
 		return
 	case rawBody:
 		h.writeBody(r, http.StatusOK, v)
@@ -279,18 +363,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	h.writeBody(r, http.StatusOK, b)
 }
 
+// requestCodec maps a Content-Type to the codec of the request and its
+// answer. Only AWS's two media types name an operation's encoding; any
+// other (or none) is answered in CBOR, as AWS does.
 func requestCodec(ct string) (codec, bool) {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return codecJSON, ct == ""
-	}
-	switch mt {
-	case contentJSON, "application/json", "application/x-amz-json-1.0":
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case contentJSON:
 		return codecJSON, true
 	case contentCBOR:
 		return codecCBOR, true
 	}
-	return codecJSON, false
+	return codecCBOR, false
+}
+
+// wrongContentType answers a request for a real operation in a media type
+// AWS does not take for it, as AWS does: the legacy "application/json"
+// gets the old JSON protocol's envelope, anything else a CBOR
+// SerializationException.
+func (h *Handler) wrongContentType(r *request) {
+	mt, _, _ := strings.Cut(r.httpRq.Header.Get("Content-Type"), ";")
+	body, _ := io.ReadAll(io.LimitReader(r.httpRq.Body, 1<<20))
+	if strings.ToLower(strings.TrimSpace(mt)) == "application/json" && len(body) > 0 {
+		typ, status := "UnknownOperationException", http.StatusNotFound
+		if !json.Valid(body) {
+			typ, status = "SerializationException", http.StatusBadRequest
+		}
+		b := []byte(`{"Output":{"__type":"com.amazon.coral.service#` + typ + `"},"Version":"1.0"}`)
+		hd := r.w.Header()
+		hd["Content-Type"] = []string{"application/json"}
+		hd["X-Amzn-Requestid"] = []string{r.reqID}
+		hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
+		hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+		r.w.WriteHeader(status)
+		r.w.Write(b)
+		return
+	}
+	h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
 }
 
 func readBody(hr *http.Request) ([]byte, *apiError) {
@@ -391,13 +500,14 @@ func (h *Handler) writeBody(r *request, status int, b []byte) {
 	hd := r.w.Header()
 	hd["Content-Type"] = []string{r.codec.contentType()}
 	hd["X-Amzn-Requestid"] = []string{r.reqID}
+	hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
 	r.w.WriteHeader(status)
 	r.w.Write(b)
 }
 
 func (h *Handler) writeError(r *request, e *apiError) {
-	if e.Status >= 500 {
+	if e.Status >= 500 && !e.injected {
 		if r.httpRq.Context().Err() != nil {
 			// The client went away: nobody reads this answer, and it is
 			// not a server fault.

@@ -22,9 +22,11 @@ const (
 // change this package makes to a stream drops its entry; changes made
 // around it (the REST API, the CLI) show within factsTTL.
 type streamFacts struct {
-	created int64 // unix nanoseconds
-	kms     bool
-	at      time.Time
+	created   int64 // unix nanoseconds
+	kms       bool
+	at        time.Time
+	maxRecord int      // largest record data, bytes
+	auto      []string // AUTO distribution: the open shards' starting hash keys
 }
 
 const factsTTL = time.Second
@@ -47,7 +49,14 @@ func (h *Handler) facts(name string) (streamFacts, error) {
 		return f, err
 	}
 	enc, _ := encryptionOf(&info)
-	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now}
+	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now, maxRecord: maxRecordBytesOf(&info)}
+	if info.Attrs[attrDistribution] == distributionAuto {
+		for _, s := range info.Shards {
+			if s.Open {
+				f.auto = append(f.auto, s.Range.Start.String())
+			}
+		}
+	}
 	if info.Status != streams.StatusCreating {
 		h.cache.mu.Lock()
 		if h.cache.m == nil {
@@ -98,7 +107,7 @@ func validSeqNumber(s string) bool {
 // entryValid is validateEntry's verdict without building messages, for
 // the common case of a valid record.
 func entryValid(e *putRecordsEntry) bool {
-	if e.Data == nil || len(e.Data) > streams.MaxDataSize || e.PartitionKey == nil {
+	if e.Data == nil || len(e.Data) > defaultMaxRecordKiB<<10 || e.PartitionKey == nil {
 		return false
 	}
 	if n := len(*e.PartitionKey); n < 1 || n > streams.MaxKeyLen && utf8.RuneCountInString(*e.PartitionKey) > streams.MaxKeyLen {
@@ -110,8 +119,8 @@ func entryValid(e *putRecordsEntry) bool {
 // validateEntry checks one record; prefix is "" for PutRecord and
 // "records.N.member." for PutRecords.
 func validateEntry(v *validator, prefix string, data []byte, dataPresent bool, key, ehk *string) {
-	if v.required(prefix+"data", dataPresent) && len(data) > streams.MaxDataSize {
-		v.add("java.nio.HeapByteBuffer[pos=0 lim="+itoa(len(data))+" cap="+itoa(len(data))+"]", prefix+"data", "have length less than or equal to 1048576")
+	if v.required(prefix+"data", dataPresent) && len(data) > v.recordCap {
+		tooLarge(v, prefix, len(data), v.recordCap)
 	}
 	if v.required(prefix+"partitionKey", key != nil) {
 		if n := utf8.RuneCountInString(*key); n < 1 || n > streams.MaxKeyLen {
@@ -119,6 +128,37 @@ func validateEntry(v *validator, prefix string, data []byte, dataPresent bool, k
 		}
 	}
 	v.pattern(prefix+"explicitHashKey", ehk, validHashKey, "0|([1-9]\\d{0,38})")
+}
+
+func tooLarge(v *validator, prefix string, n, max int) {
+	v.add("java.nio.HeapByteBuffer[pos=0 lim="+itoa(n)+" cap="+itoa(n)+"]", prefix+"data", "have length less than or equal to "+itoa(max))
+}
+
+// checkRecordSizes holds records to their stream's maximum record size.
+func checkRecordSizes(f *streamFacts, recs []streams.PutRecord, single bool) error {
+	var v validator
+	for i := range recs {
+		if len(recs[i].Data) > f.maxRecord {
+			prefix := ""
+			if !single {
+				prefix = "records." + itoa(i+1) + ".member."
+			}
+			tooLarge(&v, prefix, len(recs[i].Data), f.maxRecord)
+		}
+	}
+	return v.err()
+}
+
+// spread applies the AUTO record distribution: partition keys are
+// ignored, and records go to the open shards in turn.
+func (h *Handler) spread(f *streamFacts, recs []streams.PutRecord) {
+	if len(f.auto) == 0 {
+		return
+	}
+	n := h.spreadNext.Add(uint64(len(recs))) - uint64(len(recs))
+	for i := range recs {
+		recs[i].ExplicitHashKey = f.auto[(n+uint64(i))%uint64(len(f.auto))]
+	}
 }
 
 func (h *Handler) checkHashKey(ehk *string) error {
@@ -139,7 +179,7 @@ func (h *Handler) putRecord(r *request) (any, error) {
 			return nil, err
 		}
 	}
-	var v validator
+	v := validator{recordCap: h.recordCapBytes()}
 	validateRef(&v, in.streamRef)
 	validateEntry(&v, "", in.Data, in.Data != nil, in.PartitionKey, in.ExplicitHashKey)
 	v.pattern("sequenceNumberForOrdering", in.SequenceNumberForOrdering, validSeqNumber, "0|([1-9]\\d{0,128})")
@@ -161,6 +201,10 @@ func (h *Handler) putRecord(r *request) (any, error) {
 	if in.ExplicitHashKey != nil {
 		rec[0].ExplicitHashKey = *in.ExplicitHashKey
 	}
+	if err := checkRecordSizes(&f, rec, true); err != nil {
+		return nil, err
+	}
+	h.spread(&f, rec)
 	if h.limits != nil {
 		if shard, ok := h.limits.admitPuts(h, name, rec); !ok[0] {
 			return nil, h.throttledWrite(name, shard[0])
@@ -209,7 +253,7 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	} else if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	var v validator
+	v := validator{recordCap: h.recordCapBytes()}
 	validateRef(&v, in.streamRef)
 	if v.required("records", in.Records != nil) {
 		if len(in.Records) < 1 {
@@ -255,6 +299,10 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRecordSizes(&f, recs, false); err != nil {
+		return nil, err
+	}
+	h.spread(&f, recs)
 	var admitted []bool
 	var shards []string
 	if h.limits != nil {
@@ -303,7 +351,11 @@ func (h *Handler) getShardIterator(r *request) (any, error) {
 	if in.Timestamp != nil {
 		ts = in.Timestamp.Time
 	}
-	it, err := h.iteratorAt(name, *in.ShardId, *in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp != nil, ts)
+	ids, err := h.shardIDs(name, in.ShardId)
+	if err != nil {
+		return nil, err
+	}
+	it, err := h.iteratorAt(name, ids[0], *in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp != nil, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -330,11 +382,12 @@ func (h *Handler) iteratorAt(name, shardID, typ string, seq *string, hasTS bool,
 		}
 	}
 	info, err := h.describe(name)
-	if err != nil {
+	if err != nil || info.Status == streams.StatusCreating {
+		// AWS reports the shard, not the stream, as missing here.
+		if ae, ok := err.(*apiError); err == nil || ok && ae.Type == excResourceNotFound {
+			return iterator{}, h.shardNotFound(name, shardID)
+		}
 		return iterator{}, err
-	}
-	if info.Status == streams.StatusCreating {
-		return iterator{}, h.notFound(name)
 	}
 	idx, ok := streams.ParseShardID(shardID)
 	if !ok || idx >= len(info.Shards) || info.Shards[idx].Index != idx {
@@ -398,11 +451,15 @@ func (h *Handler) getRecords(r *request) (any, error) {
 			return nil, newErr(excInvalidArgument, "Invalid ShardIterator: it was issued for stream %s, not %s.", it.stream, name)
 		}
 	}
+	sid := streams.ShardID(it.shard)
 	f, err := h.facts(it.stream)
 	if err != nil {
+		if ae, ok := err.(*apiError); ok && ae.Type == excResourceNotFound {
+			// AWS names the iterator's shard once its stream is gone.
+			return nil, h.shardNotFound(it.stream, sid)
+		}
 		return nil, err
 	}
-	sid := streams.ShardID(it.shard)
 	if f.created != it.streamCreated {
 		// The cache may predate the stream; ask once more.
 		h.forget(it.stream)

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -115,7 +117,13 @@ func TestIteratorErrors(t *testing.T) {
 	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeAtTimestamp})
 	apiErr(t, err, "InvalidArgumentException", "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("nope"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeLatest})
-	apiErr(t, err, "ResourceNotFoundException", "Stream nope under account 000000000000 not found.")
+	// AWS names the shard, not the stream, when GetShardIterator cannot
+	// find the stream; shard IDs are normalised ("foo-0" is shard 0).
+	apiErr(t, err, "ResourceNotFoundException", "Shard shardId-000000000000 in stream nope under account 000000000000 does not exist")
+	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: aws.String("foo-9"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	apiErr(t, err, "ResourceNotFoundException", "Shard shardId-000000000009 in stream a under account 000000000000 does not exist")
+	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("nope"), ShardId: aws.String("2.14E4"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	apiErr(t, err, "ResourceNotFoundException", "Could not find shard 2.14E4 in stream nope under account 000000000000.")
 
 	it, err := e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("a"), ShardId: shard0, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 	if err != nil {
@@ -158,7 +166,14 @@ func TestPutRecordsValidation(t *testing.T) {
 		recs[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: []byte("x")}
 	}
 	_, err := e.client.PutRecords(c, &sdk.PutRecordsInput{StreamName: aws.String("p"), Records: recs})
-	apiErr(t, err, "ValidationException", "1 validation error detected: Value '[...]' at 'records' failed to satisfy constraint: Member must have length less than or equal to 500")
+	// AWS prints the whole list, each entry as Java prints an object.
+	apiErr(t, err, "ValidationException", "")
+	var ae smithy.APIError
+	errors.As(err, &ae)
+	if m := ae.ErrorMessage(); !strings.HasPrefix(m, "1 validation error detected: Value '[com.amazonaws.kinesis.v20131202.PutRecordsRequestEntry@") ||
+		!strings.HasSuffix(m, "]' at 'records' failed to satisfy constraint: Member must have length less than or equal to 500") {
+		t.Fatalf("501 records: %q", m)
+	}
 	_, err = e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("p"), PartitionKey: aws.String("k"), Data: make([]byte, 1<<20+1)})
 	apiErr(t, err, "ValidationException", "1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576")
 	_, err = e.client.PutRecord(c, &sdk.PutRecordInput{StreamName: aws.String("p"), PartitionKey: aws.String("k"), Data: []byte("x"), ExplicitHashKey: aws.String("340282366920938463463374607431768211456")})

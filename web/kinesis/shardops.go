@@ -1,7 +1,10 @@
 package kinesis
 
 import (
+	"fmt"
 	"math/bits"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
@@ -45,6 +48,9 @@ func (h *Handler) listShards(r *request) (any, error) {
 			max = tok.Max
 		}
 	} else {
+		if in.StreamName == nil && in.StreamARN == nil {
+			return nil, newErr(excInvalidArgument, "Either NextToken or StreamName should be provided.")
+		}
 		name, err := h.resolveValid(in.streamRef)
 		if err != nil {
 			return nil, err
@@ -171,16 +177,20 @@ func (h *Handler) splitShard(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids, err := h.shardIDs(name, in.ShardToSplit)
+	if err != nil {
+		return nil, err
+	}
 	info, err := h.activeStream(name)
 	if err != nil {
 		return nil, err
 	}
-	si, err := h.openShardInfo(&info, name, *in.ShardToSplit)
+	si, err := h.openShardInfo(&info, name, ids[0])
 	if err != nil {
 		return nil, err
 	}
 	hk, herr := streams.ParseHashKey(*in.NewStartingHashKey)
-	if herr != nil || hk.Cmp(si.Range.Start) <= 0 || hk.Cmp(si.Range.End) > 0 {
+	if herr != nil || hk.Cmp(plusOne(si.Range.Start)) <= 0 || hk.Cmp(si.Range.End) >= 0 {
 		return nil, newErr(excInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 			*in.NewStartingHashKey, si.ID, name, h.opts.AccountID, si.Range.Start, si.Range.End)
 	}
@@ -191,6 +201,52 @@ func (h *Handler) splitShard(r *request) (any, error) {
 		return nil, h.mapErr(name, err)
 	}
 	return empty{}, nil
+}
+
+// normShardID reads a shard ID as AWS does: the digits after the last
+// hyphen (or the whole ID when it has none) are the shard's number, at
+// most 2^31-1; "shardId-000000000001", "shardId-1" and "foo-1" all name
+// shard 1, whose ID is returned as "shardId-000000000001".
+func normShardID(raw string) (string, bool) {
+	digits := raw
+	if i := strings.LastIndexByte(raw, '-'); i >= 0 {
+		digits = raw[i+1:]
+	}
+	if digits == "" {
+		return "", false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return "", false
+		}
+	}
+	n, err := strconv.ParseUint(digits, 10, 31)
+	if err != nil {
+		return "", false
+	}
+	return fmt.Sprintf("shardId-%012d", n), true
+}
+
+// shardIDs normalises the shard IDs of a request before its stream is
+// looked up, as AWS does.
+func (h *Handler) shardIDs(name string, raw ...*string) ([]string, error) {
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		id, ok := normShardID(*r)
+		if !ok {
+			return nil, newErr(excResourceNotFound, "Could not find shard %s in stream %s under account %s.", *r, name, h.opts.AccountID)
+		}
+		out[i] = id
+	}
+	return out, nil
+}
+
+func plusOne(k streams.HashKey) streams.HashKey {
+	k.Lo++
+	if k.Lo == 0 {
+		k.Hi++
+	}
+	return k
 }
 
 // openShardInfo finds an open shard of a stream by ID.
@@ -228,15 +284,19 @@ func (h *Handler) mergeShards(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids, err := h.shardIDs(name, in.ShardToMerge, in.AdjacentShardToMerge)
+	if err != nil {
+		return nil, err
+	}
 	info, err := h.activeStream(name)
 	if err != nil {
 		return nil, err
 	}
-	a, err := h.openShardInfo(&info, name, *in.ShardToMerge)
+	a, err := h.openShardInfo(&info, name, ids[0])
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.openShardInfo(&info, name, *in.AdjacentShardToMerge)
+	b, err := h.openShardInfo(&info, name, ids[1])
 	if err != nil {
 		return nil, err
 	}

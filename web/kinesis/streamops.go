@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -82,7 +83,7 @@ func (h *Handler) openShardsInAccount() (shards, onDemand int) {
 func (h *Handler) checkShardLimit(add int) error {
 	cur, _ := h.openShardsInAccount()
 	if lim := h.shardLimit(); cur+add > lim {
-		return newErr(excLimitExceeded, "This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
+		return newErr(excLimitExceeded, "This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d. Refer to the AWS Service Limits page (http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
 			h.opts.AccountID, h.opts.Region, cur, lim, add)
 	}
 	return nil
@@ -136,13 +137,24 @@ func (h *Handler) createStream(r *request) (any, error) {
 	if err := h.checkShardLimit(n); err != nil {
 		return nil, err
 	}
+	if err := checkTagChars(in.Tags); err != nil {
+		return nil, err
+	}
 	name := *in.StreamName
 	if _, deleting := h.deletingUntil(name); deleting {
 		return nil, h.inUse(name)
 	}
 	h.forget(name)
+	attrs := map[string]string{attrMode: mode}
+	if in.MaxRecordSizeInKiB != nil {
+		attrs[attrMaxRecordKiB] = itoa(int(*in.MaxRecordSizeInKiB))
+		h.raiseRecordCap(int(*in.MaxRecordSizeInKiB))
+	}
+	if in.WarmThroughputMiBps != nil {
+		attrs[attrWarmMiBps] = itoa(int(*in.WarmThroughputMiBps))
+	}
 	_, err := h.store.CreateStream(name, n, streams.CreateOptions{
-		Tags: in.Tags, Attrs: map[string]string{attrMode: mode}, Activation: h.opts.CreateDelay,
+		Tags: in.Tags, Attrs: attrs, Activation: h.opts.CreateDelay,
 	})
 	if err != nil {
 		return nil, h.mapErr(name, err)
@@ -303,6 +315,7 @@ func (h *Handler) describeStreamSummary(r *request) (any, error) {
 		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
 		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
 		EncryptionType:     enc, KeyId: key, OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
+		MaxRecordSizeInKiB: maxRecordBytesOf(&info) >> 10, WarmThroughput: warmOf(&info),
 	}}, nil
 }
 
@@ -427,9 +440,41 @@ func validateTags(v *validator, tags map[string]string, field string, maxCount i
 	}
 }
 
+// validTagText reports whether a tag key or value holds only the
+// characters AWS accepts: Unicode letters and digits, the space and
+// _ . / = + - @ %. A % passes this check but AWS rejects it later, with
+// another message (see tagPercent).
+func validTagText(s string) bool {
+	for _, c := range s {
+		if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == ' ' || strings.ContainsRune("_./=+-@%", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+var errTagChars = newErr(excInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
+
+func checkTagChars(tags map[string]string) error {
+	for k, v := range tags {
+		if !validTagText(k) || !validTagText(v) {
+			return errTagChars
+		}
+	}
+	return nil
+}
+
 func (h *Handler) addTags(name string, tags map[string]string) error {
 	if _, err := h.describe(name); err != nil {
 		return err
+	}
+	if err := checkTagChars(tags); err != nil {
+		return err
+	}
+	for k, v := range tags {
+		if strings.Contains(k, "%") || strings.Contains(v, "%") {
+			return newErr(excInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
+		}
 	}
 	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
 		n := len(u.Tags)
@@ -439,7 +484,7 @@ func (h *Handler) addTags(name string, tags map[string]string) error {
 			}
 		}
 		if n > maxTagsPerStream {
-			return newErr(excLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags.", name, h.opts.AccountID, maxTagsPerStream)
+			return newErr(excInvalidArgument, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", name, h.opts.AccountID, maxTagsPerStream)
 		}
 		for k, val := range tags {
 			u.Tags[k] = val
@@ -459,6 +504,16 @@ func (h *Handler) mapErrOrNil(name string, err error) error {
 func (h *Handler) removeTags(name string, keys []string) error {
 	if _, err := h.describe(name); err != nil {
 		return err
+	}
+	for _, k := range keys {
+		if !validTagText(k) {
+			return errTagChars
+		}
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "%") {
+			return newErr(excInvalidArgument, "Failed to remove tags from stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
+		}
 	}
 	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
 		for _, k := range keys {

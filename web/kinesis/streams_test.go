@@ -108,7 +108,7 @@ func TestValidationMessages(t *testing.T) {
 	apiErr(t, err, "ValidationException", "2 validation errors detected: Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1")
 	e.create("v", 1)
 	_, err = e.client.GetShardIterator(c, &sdk.GetShardIteratorInput{StreamName: aws.String("v"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: "BOGUS"})
-	apiErr(t, err, "ValidationException", "1 validation error detected: Value 'BOGUS' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]")
+	apiErr(t, err, "ValidationException", "1 validation error detected: Value 'BOGUS' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]")
 	_, err = e.client.PutRecords(c, &sdk.PutRecordsInput{StreamName: aws.String("v"), Records: []types.PutRecordsRequestEntry{{Data: []byte("x"), PartitionKey: aws.String("")}}})
 	apiErr(t, err, "ValidationException", "1 validation error detected: Value '' at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	_, err = e.client.IncreaseStreamRetentionPeriod(c, &sdk.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("v"), RetentionPeriodHours: aws.Int32(12)})
@@ -193,7 +193,7 @@ func TestTagsRetentionEncryptionMonitoring(t *testing.T) {
 		}
 		_, err = e.client.AddTagsToStream(c, &sdk.AddTagsToStreamInput{StreamName: name, Tags: m})
 	}
-	apiErr(t, err, "LimitExceededException", "Failed to add tags to stream t under account 000000000000 because a given stream cannot have more than 50 tags.")
+	apiErr(t, err, "InvalidArgumentException", "Failed to add tags to stream t under account 000000000000 because a given stream cannot have more than 50 tags associated with it.")
 
 	if _, err := e.client.IncreaseStreamRetentionPeriod(c, &sdk.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: aws.Int32(48)}); err != nil {
 		t.Fatal(err)

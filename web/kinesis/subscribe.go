@@ -60,7 +60,11 @@ func (h *Handler) subscribeToShard(r *request) (any, error) {
 	if sp.Timestamp != nil {
 		ts = sp.Timestamp.Time
 	}
-	it, err := h.iteratorAt(stream, *in.ShardId, *sp.Type, sp.SequenceNumber, sp.Timestamp != nil, ts)
+	ids, err := h.shardIDs(stream, in.ShardId)
+	if err != nil {
+		return nil, err
+	}
+	it, err := h.iteratorAt(stream, ids[0], *sp.Type, sp.SequenceNumber, sp.Timestamp != nil, ts)
 	if err != nil {
 		return nil, err
 	}

@@ -15,11 +15,12 @@ type streamModeDetails struct {
 }
 
 type createStreamInput struct {
-	StreamName         *string            `json:"StreamName"`
-	ShardCount         *int64             `json:"ShardCount"`
-	StreamModeDetails  *streamModeDetails `json:"StreamModeDetails"`
-	Tags               map[string]string  `json:"Tags"`
-	MaxRecordSizeInKiB *int64             `json:"MaxRecordSizeInKiB"`
+	StreamName          *string            `json:"StreamName"`
+	ShardCount          *int64             `json:"ShardCount"`
+	StreamModeDetails   *streamModeDetails `json:"StreamModeDetails"`
+	Tags                map[string]string  `json:"Tags"`
+	MaxRecordSizeInKiB  *int64             `json:"MaxRecordSizeInKiB"`
+	WarmThroughputMiBps *int64             `json:"WarmThroughputMiBps"`
 }
 
 type deleteStreamInput struct {
@@ -78,17 +79,19 @@ type describeStreamOutput struct {
 }
 
 type streamDescriptionSummary struct {
-	StreamName              string            `json:"StreamName"`
-	StreamARN               string            `json:"StreamARN"`
-	StreamStatus            string            `json:"StreamStatus"`
-	StreamModeDetails       streamModeOut     `json:"StreamModeDetails"`
-	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp awsTime           `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
-	EncryptionType          string            `json:"EncryptionType"`
-	KeyId                   *string           `json:"KeyId,omitempty"`
-	OpenShardCount          int               `json:"OpenShardCount"`
-	ConsumerCount           int               `json:"ConsumerCount"`
+	StreamName              string             `json:"StreamName"`
+	StreamARN               string             `json:"StreamARN"`
+	StreamStatus            string             `json:"StreamStatus"`
+	StreamModeDetails       streamModeOut      `json:"StreamModeDetails"`
+	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp awsTime            `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
+	EncryptionType          string             `json:"EncryptionType"`
+	KeyId                   *string            `json:"KeyId,omitempty"`
+	OpenShardCount          int                `json:"OpenShardCount"`
+	ConsumerCount           int                `json:"ConsumerCount"`
+	MaxRecordSizeInKiB      int                `json:"MaxRecordSizeInKiB"`
+	WarmThroughput          *warmThroughputOut `json:"WarmThroughput,omitempty"`
 }
 
 type describeStreamSummaryOutput struct {
