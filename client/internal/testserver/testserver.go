@@ -155,7 +155,16 @@ func (s *Server) ReadAll(t testing.TB, stream string) []Record {
 		}
 		iter := it.ShardIterator
 		for iter != nil && *iter != "" {
-			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+			var out *kinesis.GetRecordsOutput
+			var err error
+			// Retry: with --shard-limits reads are throttled too.
+			for try := 0; try < 50; try++ {
+				out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+				if err == nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 			if err != nil {
 				t.Fatalf("get records %s: %v", *sh.ShardId, err)
 			}
