@@ -175,6 +175,16 @@ type Result struct {
 	SubSequence    int
 	Attempts       int
 	Err            error
+	// Meta is the value given to PutRecord.
+	Meta any
+}
+
+// Record is a record for PutRecord: Meta is handed back in its Result,
+// for callers that match results to what they put.
+type Record struct {
+	Key  string
+	Data []byte
+	Meta any
 }
 
 var (
@@ -196,6 +206,7 @@ type record struct {
 	enq      time.Time
 	attempts int
 	lastErr  error
+	meta     any
 }
 
 func (r *record) size() int { return len(r.key) + len(r.data) }
@@ -269,10 +280,16 @@ func (p *Producer) Metrics() *Metrics { return p.metrics }
 // returns ErrBufferFull. The record's outcome goes to Options.OnResult.
 // data must not be changed after the call.
 func (p *Producer) Put(ctx context.Context, key string, data []byte) error {
+	return p.PutRecord(ctx, Record{Key: key, Data: data})
+}
+
+// PutRecord is Put with a Meta value handed back in the record's Result.
+func (p *Producer) PutRecord(ctx context.Context, rec Record) error {
+	key, data := rec.Key, rec.Data
 	if key == "" || utf8.RuneCountInString(key) > maxKeyChars {
 		return fmt.Errorf("producer: partition key must be 1-%d characters, got %d", maxKeyChars, utf8.RuneCountInString(key))
 	}
-	r := &record{key: key, data: data, hash: hashOf(key)}
+	r := &record{key: key, data: data, hash: hashOf(key), meta: rec.Meta}
 	if r.size() > maxRecordBytes {
 		return ErrTooLarge
 	}
@@ -463,7 +480,7 @@ func (p *Producer) fail(r *record) {
 	p.metrics.failed.Inc()
 	p.log.Error("producer: record failed", "stream", p.stream, "key", r.key, "attempts", r.attempts, "err", r.lastErr)
 	if p.opts.OnResult != nil {
-		p.opts.OnResult(Result{Key: r.key, Data: r.data, SubSequence: -1, Attempts: r.attempts, Err: r.lastErr})
+		p.opts.OnResult(Result{Key: r.key, Data: r.data, SubSequence: -1, Attempts: r.attempts, Err: r.lastErr, Meta: r.meta})
 	}
 	p.mu.Lock()
 	p.resolveLocked(1, r.size())

@@ -320,7 +320,7 @@ func (p *Producer) acknowledge(e entry, shard, seq string) {
 			if e.agg {
 				sub = i
 			}
-			p.opts.OnResult(Result{Key: r.key, Data: r.data, ShardID: shard, SequenceNumber: seq, SubSequence: sub, Attempts: r.attempts + 1})
+			p.opts.OnResult(Result{Key: r.key, Data: r.data, ShardID: shard, SequenceNumber: seq, SubSequence: sub, Attempts: r.attempts + 1, Meta: r.meta})
 		}
 	}
 	p.metrics.kinesisRecords.Inc()
