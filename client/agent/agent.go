@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -75,7 +76,9 @@ func Run(ctx context.Context, cfg *Config, once bool, log *slog.Logger) error {
 	for i := range cfg.Flows {
 		f := &cfg.Flows[i]
 		fr := &flowRunner{cfg: f, id: f.Stream + " " + f.Files, parse: newParser(f), files: map[[2]uint64]*tracked{}}
-		fr.prod, err = producer.New(ctx, a.target(f.Stream), a.producerOptions())
+		opts := a.producerOptions()
+		opts.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"flow": strconv.Itoa(i)}, a.reg)
+		fr.prod, err = producer.New(ctx, a.target(f.Stream), opts)
 		if err != nil {
 			a.closeProducers(context.Background())
 			return fmt.Errorf("flow %s: %w", fr.id, err)
@@ -157,7 +160,6 @@ func (a *Agent) producerOptions() producer.Options {
 		RecordTTL:          365 * 24 * time.Hour, // retry until sent: a line is never given up
 		NoRateLimit:        !rate,
 		OnResult:           a.onResult,
-		Registerer:         a.reg,
 		Logger:             a.log,
 	}
 }

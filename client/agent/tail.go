@@ -69,6 +69,9 @@ func (a *Agent) scan(first bool) error {
 		}
 		seen := map[[2]uint64]bool{}
 		for _, p := range paths {
+			if a.isCheckpoint(p) {
+				continue // never send our own checkpoint file
+			}
 			fi, err := os.Stat(p)
 			if err != nil || !fi.Mode().IsRegular() {
 				continue
@@ -103,6 +106,15 @@ func (a *Agent) scan(first bool) error {
 		a.adoptRotated()
 	}
 	return nil
+}
+
+func (a *Agent) isCheckpoint(p string) bool {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return false
+	}
+	cp, err := filepath.Abs(a.cfg.Checkpoint)
+	return err == nil && (abs == cp || strings.HasPrefix(abs, cp+".tmp"))
 }
 
 // open starts tracking a file: from its checkpointed offset when the
@@ -217,11 +229,16 @@ func (a *Agent) checkTruncated(t *tracked) error {
 	}
 	a.log.Info("agent: file truncated; reading it from the start", "path", t.path, "size", fi.Size(), "read", t.readOff)
 	a.metrics.truncations.Inc()
+	fp, n, err := fingerprint(t.f, fingerprintLen)
+	if err != nil {
+		return err
+	}
 	a.mu.Lock()
 	t.gen++
 	t.pending = nil
 	t.committed = 0
 	t.header, t.headerText = nil, ""
+	t.fp, t.fpLen = fp, n
 	a.mu.Unlock()
 	t.readOff, t.partial, t.ml = 0, nil, nil
 	return nil
