@@ -213,7 +213,9 @@ agent had every line acknowledged.`)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx, cfg, false, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))) }()
+	go func() {
+		done <- agent.Run(ctx, cfg, false, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}()
 	pad := strings.Repeat("x", max(0, *size-30))
 	w := bufio.NewWriterSize(f, 64<<10)
 	start := time.Now()
