@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/runnel-dev/runnel/client/internal/testserver"
 )
 
@@ -419,4 +421,67 @@ func TestProducerBufferFull(t *testing.T) {
 		}
 		checkResults(t, c, map[string]int{"k": 10})
 	}
+}
+
+// TestProducerReshard splits a shard while records flow: the producer
+// notices results from the children, lists the shards again, and the
+// children's queues wait for the parent's, so every key's records are in
+// order (parent before children) and each is acknowledged once.
+func TestProducerReshard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	rng := rand.New(rand.NewPCG(testSeed(t), 6))
+	srv := testserver.Start(t)
+	srv.CreateStream(t, "rs", 2)
+	c := newCollector()
+	p, err := New(context.Background(), Target{Stream: "rs", Client: srv.Client()}, Options{
+		OnResult: c.onResult, Linger: 2 * time.Millisecond, NoRateLimit: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := map[string]int{}
+	put := func(n int) {
+		for i := 0; i < n; i++ {
+			k := fmt.Sprintf("key-%d", rng.IntN(200))
+			d, _ := json.Marshal(rec{K: k, I: next[k]})
+			next[k]++
+			if err := p.Put(context.Background(), k, d); err != nil {
+				t.Fatal(err)
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	put(3000)
+	kc := srv.Client()
+	if _, err := kc.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String("rs"),
+		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("42535295865117307932921825928971026432")}); err != nil {
+		t.Fatalf("split: %v", err)
+	}
+	put(3000)
+	time.Sleep(1100 * time.Millisecond) // past the producer's once-a-second listing bound
+	put(3000)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, c, next)
+	shards := map[string]bool{}
+	c.mu.Lock()
+	for _, r := range c.results {
+		shards[r.ShardID] = true
+	}
+	c.mu.Unlock()
+	if len(shards) < 3 {
+		t.Fatalf("records went to shards %v only: the split was not used", shards)
+	}
+	p.mu.Lock()
+	n := len(p.mu.byID)
+	p.mu.Unlock()
+	if n != 3 {
+		t.Errorf("the producer knows %d open shards after the split, want 3", n)
+	}
+	checkStream(t, srv, "rs", next, false)
 }
