@@ -316,3 +316,21 @@ func TestAgentRotatedWhileStopped(t *testing.T) {
 	e.once(e.config(c.Flows...))
 	e.waitFor("rw", append(names("a", 0, 30), names("b", 0, 5)...))
 }
+
+// TestAgentKinesisTarget points the agent at a Kinesis endpoint (the
+// Runnel server's Kinesis API, as AWS would be) with credentials from the
+// environment and per-shard pacing on.
+func TestAgentKinesisTarget(t *testing.T) {
+	e := newEnv(t, "kt")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	c := e.config(Flow{Files: e.path("app.log"), Stream: "kt", Format: "json"})
+	c.Server = ""
+	c.Kinesis = &KinesisTarget{Region: "us-east-1", Endpoint: e.srv.URL}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e.appendLines("app.log", numbered("a", 0, 50)...)
+	e.once(c)
+	e.waitFor("kt", names("a", 0, 50))
+}

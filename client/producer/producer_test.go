@@ -485,3 +485,28 @@ func TestProducerReshard(t *testing.T) {
 	}
 	checkStream(t, srv, "rs", next, false)
 }
+
+// TestProducerKinesisConfig builds the target from an AWS SDK
+// configuration, as for AWS, pointed at the server's Kinesis API.
+func TestProducerKinesisConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream(t, "kc", 1)
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
+		})}
+	c := newCollector()
+	p, err := New(context.Background(), Kinesis(cfg, "kc"), Options{OnResult: c.onResult})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := putAll(t, p, rand.New(rand.NewPCG(1, 1)), 100, 5)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, c, want)
+	checkStream(t, srv, "kc", want, false)
+}
