@@ -297,6 +297,9 @@ func (a *Agent) emit(t *tracked, text string, end int64) error {
 // acknowledged in order, and asks for a checkpoint write.
 func (a *Agent) onResult(r producer.Result) {
 	pr := r.Meta.(*pendingRec)
+	if errors.Is(r.Err, producer.ErrClosed) {
+		return // the agent is stopping; closeProducers logged it, the checkpoint keeps its place
+	}
 	if r.Err != nil {
 		a.metrics.failed.Inc()
 		a.log.Error("agent: the stream refused a record; stopping (the checkpoint keeps its place)", "path", pr.t.path, "offset", pr.end, "err", r.Err)
