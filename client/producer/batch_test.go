@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -109,5 +110,43 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > base {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// stuck never answers PutRecords before its context ends.
+type stuck struct{ acceptAll }
+
+func (s *stuck) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestCloseDeadline: a Close whose context ends reports every record not
+// yet acknowledged as failed with ErrClosed, each once.
+func TestCloseDeadline(t *testing.T) {
+	var got, closed atomic.Int64
+	p, err := New(context.Background(), Target{Stream: "s", Client: &stuck{}}, Options{Linger: time.Millisecond,
+		OnResult: func(r Result) {
+			got.Add(1)
+			if errors.Is(r.Err, ErrClosed) {
+				closed.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := 0; j < 2000; j++ {
+		p.Put(context.Background(), fmt.Sprint(j), []byte("x"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close returned %v", err)
+	}
+	if got.Load() != 2000 || closed.Load() != 2000 {
+		t.Fatalf("%d results, %d with ErrClosed, for 2000 records", got.Load(), closed.Load())
+	}
+	if err := p.Put(context.Background(), "k", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Put after Close: %v", err)
 	}
 }

@@ -244,6 +244,9 @@ func (p *Producer) send(q *queue, batch []entry) {
 	}
 	p.metrics.inFlight.Sub(float64(users))
 	p.metrics.requests.Inc()
+	if err != nil && p.ctx.Err() != nil {
+		err = ErrClosed // a Close whose context ended cut the call short
+	}
 	if err == nil && len(out.Records) != n {
 		err = fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), n)
 	}
@@ -355,7 +358,7 @@ func retriable(err error) bool {
 	if errors.As(err, &re) {
 		return true
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
 		return false
 	}
 	var ae smithy.APIError
