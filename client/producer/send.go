@@ -100,13 +100,11 @@ func (p *Producer) readyLocked(q *queue, now time.Time) time.Duration {
 	return due.Sub(now)
 }
 
-// batchBytes is the most a batch carries to one shard: PutRecords' 5 MiB,
-// or one second of the shard's write limit when pacing.
+// batchBytes is the most a batch carries: one second of a shard's write
+// limit (1 MiB). Batches go to one shard each, and a shard takes no more
+// than that per second on AWS; PutRecords' own bound is 5 MiB.
 func (p *Producer) batchBytes() int {
-	if p.opts.NoRateLimit {
-		return maxBatchBytes
-	}
-	return shardBytesPerSec
+	return min(shardBytesPerSec, maxBatchBytes)
 }
 
 // takeBatchLocked removes the next batch from the head of q: at most 500

@@ -23,7 +23,7 @@ func runPut(args []string) error {
 	fs := newFlags("put", "put STREAM [--key K | --key-field F] [--aggregate] [--ordered]", `
 Reads stdin and puts one record per line (without its newline) into STREAM through the
 producer library (client/producer) over the server's Kinesis API: records are batched per
-shard (up to 500 records or 5 MiB a request), throttled or failed records are retried with
+shard (up to 500 records or 1 MiB a request), throttled or failed records are retried with
 backoff. Each record's partition key is --key, or the value of --key-field in the line's JSON
 object, or (neither given) the line number. Prints how many records were acknowledged; every
 acknowledged record is durable. Records of one key keep their order unless a request partly
