@@ -290,7 +290,15 @@ func (a *Agent) emit(t *tracked, text string, end int64) error {
 		key = "-"
 	}
 	a.metrics.records.Inc()
-	return fr.prod.PutRecord(a.ctx, producer.Record{Key: key, Data: data, Meta: pr})
+	err = fr.prod.PutRecord(a.ctx, producer.Record{Key: key, Data: data, Meta: pr})
+	if errors.Is(err, producer.ErrTooLarge) {
+		// Escaping made the record too large to send at all: skip it, loudly.
+		a.log.Error("agent: record over the 1 MiB limit after encoding; skipped", "path", path, "offset", end, "bytes", len(data))
+		a.metrics.errors.Inc()
+		a.onResult(producer.Result{Meta: pr})
+		return nil
+	}
+	return err
 }
 
 // onResult moves a file's acknowledged offset past every record

@@ -334,3 +334,37 @@ func TestAgentKinesisTarget(t *testing.T) {
 	e.once(c)
 	e.waitFor("kt", names("a", 0, 50))
 }
+
+// TestAgentLongLines: a line over the record limit goes in parts, whole;
+// one that escaping makes too large is skipped with an error, and the
+// lines after it still arrive (the offset moves past it).
+func TestAgentLongLines(t *testing.T) {
+	e := newEnv(t, "ll")
+	long := strings.Repeat("abcdefghij", 200_000) // 2,000,000 bytes
+	escaped := strings.Repeat("\x01", 600_000)    // \u0001 each: 3.6 MB of JSON
+	e.appendLines("app.log", "before", long, escaped, "after")
+	c := e.config(Flow{Files: e.path("app.log"), Stream: "ll", Format: "text"})
+	e.once(c)
+	var parts []string
+	var got []string
+	for _, r := range e.records("ll") {
+		m := r["message"].(string)
+		if strings.HasPrefix(m, "abcdefghij") || strings.HasPrefix(m, "ghij") || len(m) > 100 {
+			parts = append(parts, m)
+			continue
+		}
+		got = append(got, m)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "after,before" {
+		t.Fatalf("short lines %q", got)
+	}
+	if len(parts) != 3 || len(strings.Join(parts, "")) != len(long) {
+		t.Fatalf("the long line came in %d parts of %d bytes in all, want 3 of %d", len(parts), len(strings.Join(parts, "")), len(long))
+	}
+	// A second run sends nothing again: the offset moved past all of it.
+	e.once(e.config(c.Flows...))
+	if n := len(e.records("ll")); n != 5 {
+		t.Fatalf("%d records after a second run, want 5", n)
+	}
+}

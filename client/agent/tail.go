@@ -27,6 +27,7 @@ type tracked struct {
 	rotated  bool   // the glob no longer finds it: read to the end, then drop
 	grewAt   time.Time
 	ml       []string // multi-line record being gathered
+	mlBytes  int
 	mlEnd    int64
 	mlAt     time.Time
 
@@ -240,7 +241,7 @@ func (a *Agent) checkTruncated(t *tracked) error {
 	t.header, t.headerText = nil, ""
 	t.fp, t.fpLen = fp, n
 	a.mu.Unlock()
-	t.readOff, t.partial, t.ml = 0, nil, nil
+	t.readOff, t.partial, t.ml, t.mlBytes = 0, nil, nil, 0
 	return nil
 }
 
@@ -270,20 +271,30 @@ func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
 					break
 				}
 				end := start + i + 1
-				if err := a.line(t, strings.TrimSuffix(string(data[start:start+i]), "\r"), base+int64(end)); err != nil {
+				text := data[start : start+i]
+				for len(text) > maxLineBytes { // an over-long line whose head was read with this chunk
+					a.log.Error("agent: line longer than the record limit; sending it in parts", "path", t.path)
+					a.metrics.errors.Inc()
+					if err := a.line(t, string(text[:maxLineBytes]), base+int64(end-1-len(text)+maxLineBytes)); err != nil {
+						return grew, err
+					}
+					text = text[maxLineBytes:]
+				}
+				if err := a.line(t, strings.TrimSuffix(string(text), "\r"), base+int64(end)); err != nil {
 					return grew, err
 				}
 				start = end
 			}
-			t.partial = append([]byte(nil), data[start:]...)
-			if len(t.partial) > maxLineBytes {
-				a.log.Error("agent: line longer than the record limit; sending it in parts", "path", t.path, "bytes", len(t.partial))
+			rest := data[start:]
+			for len(rest) > maxLineBytes {
+				a.log.Error("agent: line longer than the record limit; sending it in parts", "path", t.path, "offset", t.readOff-int64(len(rest)))
 				a.metrics.errors.Inc()
-				if err := a.line(t, string(t.partial), t.readOff); err != nil {
+				if err := a.line(t, string(rest[:maxLineBytes]), t.readOff-int64(len(rest))+maxLineBytes); err != nil {
 					return grew, err
 				}
-				t.partial = nil
+				rest = rest[maxLineBytes:]
 			}
+			t.partial = append([]byte(nil), rest...)
 			if t.fpLen < fingerprintLen {
 				fp, l, ferr := fingerprint(t.f, fingerprintLen)
 				if ferr == nil {
@@ -341,12 +352,13 @@ func (a *Agent) line(t *tracked, text string, end int64) error {
 		return nil
 	}
 	if cfg.multiline != nil {
-		if cfg.multiline.MatchString(text) && len(t.ml) > 0 {
+		if len(t.ml) > 0 && (cfg.multiline.MatchString(text) || t.mlBytes+len(text) > maxLineBytes) {
 			if err := a.flushMultiline(t); err != nil {
 				return err
 			}
 		}
 		t.ml = append(t.ml, text)
+		t.mlBytes += len(text) + 1
 		t.mlEnd, t.mlAt = end, time.Now()
 		return nil
 	}
@@ -361,6 +373,6 @@ func (a *Agent) flushMultiline(t *tracked) error {
 		return nil
 	}
 	text := strings.Join(t.ml, "\n")
-	t.ml = nil
+	t.ml, t.mlBytes = nil, 0
 	return a.emit(t, text, t.mlEnd)
 }
