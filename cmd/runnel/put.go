@@ -2,12 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
+	"sync"
+
+	"github.com/aws/smithy-go"
+	"github.com/runnel-dev/runnel/client/producer"
 )
 
 func init() {
@@ -15,14 +20,22 @@ func init() {
 }
 
 func runPut(args []string) error {
-	fs := newFlags("put", "put STREAM [--key K | --key-field F]", `
-Reads stdin and puts one record per line (without its newline) into STREAM, in batches of
-up to 500 records. Each record's partition key is --key, or the value of --key-field in the
-line's JSON object, or (neither given) the line number. Prints how many records were
-acknowledged; every acknowledged record is durable.`)
+	fs := newFlags("put", "put STREAM [--key K | --key-field F] [--aggregate] [--ordered]", `
+Reads stdin and puts one record per line (without its newline) into STREAM through the
+producer library (client/producer) over the server's Kinesis API: records are batched per
+shard (up to 500 records or 1 MiB a request), throttled or failed records are retried with
+backoff. Each record's partition key is --key, or the value of --key-field in the line's JSON
+object, or (neither given) the line number. Prints how many records were acknowledged; every
+acknowledged record is durable. Records of one key keep their order unless a request partly
+fails (the server throttled some of its records) and a retried record lands after a later one
+of its batch; --ordered rules that out by sending at most one record per key per request
+(slower for few keys), --aggregate packs records in the KPL's aggregated format (consumers must
+de-aggregate, as the KCL does). Exits 1 if any record could not be put.`)
 	server := addServerFlag(fs)
 	key := fs.String("key", "", "partition key for every record")
 	keyField := fs.String("key-field", "", "take each record's partition key from this field of its JSON object")
+	aggregate := fs.Bool("aggregate", false, "pack records into KPL aggregated records")
+	ordered := fs.Bool("ordered", false, "keep each key's order even across partial failures (at most one record per key per request)")
 	pos, err := parseInterspersed(fs, args, 1, "STREAM")
 	if err != nil {
 		return err
@@ -30,29 +43,56 @@ acknowledged; every acknowledged record is durable.`)
 	if *key != "" && *keyField != "" {
 		return fmt.Errorf("%w: give --key or --key-field, not both", errUsage)
 	}
-	return putLines(newClient(*server), pos[0], os.Stdin, *key, *keyField)
+	opts := producer.Options{Aggregate: *aggregate, Ordering: producer.Unordered, NoRateLimit: true}
+	if *ordered {
+		opts.Ordering = producer.PerKey
+	}
+	return putLines(producer.Runnel(*server, pos[0]), *server, os.Stdin, *key, *keyField, opts)
 }
 
-func putLines(c *client, stream string, in io.Reader, key, keyField string) error {
+// putLines puts stdin's lines and waits until each is acknowledged or
+// failed.
+func putLines(target producer.Target, server string, in io.Reader, key, keyField string, opts producer.Options) error {
+	var mu sync.Mutex
+	acked, failed := 0, 0
+	var firstErr error
+	opts.OnResult = func(r producer.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Err == nil {
+			acked++
+			return
+		}
+		failed++
+		if firstErr == nil {
+			firstErr = r.Err
+		}
+	}
+	ctx := context.Background()
+	p, err := producer.New(ctx, target, opts)
+	if err != nil {
+		return explainPutErr(err, target.Stream, server)
+	}
+	readErr := putEach(ctx, p, in, key, keyField)
+	if err := p.Close(ctx); err != nil && readErr == nil {
+		readErr = err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if readErr != nil {
+		return fmt.Errorf("after %d acknowledged records: %w", acked, readErr)
+	}
+	if failed > 0 {
+		return fmt.Errorf("after %d acknowledged records: %d records failed: %w", acked, failed, explainPutErr(firstErr, target.Stream, server))
+	}
+	fmt.Fprintf(os.Stderr, "put %d records into %s\n", acked, target.Stream)
+	return nil
+}
+
+func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyField string) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 2<<20)
-	type rec struct {
-		Key  string `json:"key"`
-		Data string `json:"data"`
-	}
-	var batch []rec
-	total, line := 0, 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := c.do("POST", "/api/v1/streams/"+url.PathEscape(stream)+"/records", map[string]any{"records": batch}, nil); err != nil {
-			return fmt.Errorf("after %d acknowledged records: %w", total, err)
-		}
-		total += len(batch)
-		batch = batch[:0]
-		return nil
-	}
+	line := 0
 	for sc.Scan() {
 		line++
 		text := sc.Text()
@@ -77,19 +117,28 @@ func putLines(c *client, stream string, in io.Reader, key, keyField string) erro
 		if k == "" {
 			k = strconv.Itoa(line)
 		}
-		batch = append(batch, rec{Key: k, Data: text})
-		if len(batch) == 500 {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := p.Put(ctx, k, []byte(text)); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read stdin at line %d: %w", line+1, err)
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "put %d records into %s\n", total, stream)
 	return nil
+}
+
+// explainPutErr turns the Kinesis API's errors into the CLI's words.
+func explainPutErr(err error, stream, server string) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if ae.ErrorCode() == "ResourceNotFoundException" {
+			return fmt.Errorf("stream %q does not exist (create it with 'runnel streams create %s')", stream, stream)
+		}
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	var oe interface{ Timeout() bool }
+	if errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cannot reach the server at %s (start one with 'runnel serve', or set --server): %w", server, err)
+	}
+	return err
 }

@@ -21,6 +21,7 @@ var rank = map[string]int{
 	"runtime": 3,
 	"jobs":    4,
 	"web":     5,
+	"client":  5, // the producer and agent: a client of the Kinesis API, used by cmd
 	"cmd":     6,
 }
 

@@ -1,0 +1,378 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// maxLineBytes bounds a line: a longer one is sent in parts of this size
+// (a Kinesis record holds at most 1 MiB with its key and added fields).
+const maxLineBytes = 900 << 10
+
+// tracked is one file being read. The read position and buffers belong to
+// the agent's loop; fields a checkpoint or an acknowledgement reads are
+// guarded by Agent.mu.
+type tracked struct {
+	flow     *flowRunner
+	dev, ino uint64
+	f        *os.File
+	readOff  int64  // next byte to read
+	partial  []byte // an unterminated line ending at readOff
+	rotated  bool   // the glob no longer finds it: read to the end, then drop
+	grewAt   time.Time
+	ml       []string // multi-line record being gathered
+	mlBytes  int
+	mlEnd    int64
+	mlAt     time.Time
+
+	// guarded by Agent.mu
+	path       string
+	fp         string
+	fpLen      int
+	header     []string
+	headerText string
+	gen        int // bumped at truncation: older acknowledgements no longer move the offset
+	pending    []*pendingRec
+	committed  int64
+}
+
+// pendingRec is a record sent and not yet acknowledged.
+type pendingRec struct {
+	t     *tracked
+	gen   int
+	end   int64 // the file offset just after the record's last line
+	acked bool
+}
+
+func fileID(fi os.FileInfo) (dev, ino uint64, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
+}
+
+// scan globs each flow's files: files already tracked (by inode) take
+// their current path, new ones are opened (resuming from a checkpointed
+// position that matches inode and fingerprint), and tracked files the glob
+// no longer finds are marked rotated.
+func (a *Agent) scan(first bool) error {
+	for _, fr := range a.flows {
+		paths, err := filepath.Glob(fr.cfg.Files)
+		if err != nil {
+			return fmt.Errorf("flow %s: glob %q: %w", fr.id, fr.cfg.Files, err)
+		}
+		seen := map[[2]uint64]bool{}
+		for _, p := range paths {
+			if a.isCheckpoint(p) {
+				continue // never send our own checkpoint file
+			}
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			dev, ino, ok := fileID(fi)
+			if !ok {
+				return fmt.Errorf("%s: no inode on this platform", p)
+			}
+			id := [2]uint64{dev, ino}
+			seen[id] = true
+			if t := fr.files[id]; t != nil {
+				a.mu.Lock()
+				t.path = p
+				a.mu.Unlock()
+				t.rotated = false
+				continue
+			}
+			if err := a.open(fr, p, dev, ino, first, false); err != nil {
+				a.log.Error("agent: open file", "path", p, "err", err)
+				a.metrics.errors.Inc()
+			}
+		}
+		for id, t := range fr.files {
+			if !seen[id] && !t.rotated {
+				t.rotated = true
+				a.metrics.rotations.Inc()
+				a.log.Info("agent: file left the glob (rotated); reading it to its end", "path", t.path)
+			}
+		}
+	}
+	if first {
+		a.adoptRotated()
+	}
+	return nil
+}
+
+func (a *Agent) isCheckpoint(p string) bool {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return false
+	}
+	cp, err := filepath.Abs(a.cfg.Checkpoint)
+	return err == nil && (abs == cp || strings.HasPrefix(abs, cp+".tmp"))
+}
+
+// open starts tracking a file: from its checkpointed offset when the
+// checkpoint knows its inode and its first bytes still match, else from
+// the beginning (or the end, with start_at: end for files present at
+// start).
+func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotated bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	t := &tracked{flow: fr, dev: dev, ino: ino, f: f, path: path, rotated: rotated, grewAt: time.Now()}
+	key := posKey{fr.id, dev, ino}
+	if pos, ok := a.restored[key]; ok {
+		delete(a.restored, key)
+		fp, n, err := fingerprint(f, pos.FPLen)
+		fi, serr := f.Stat()
+		if err == nil && serr == nil && n == pos.FPLen && fp == pos.FP && fi.Size() >= pos.Offset {
+			t.readOff, t.committed = pos.Offset, pos.Offset
+			t.headerText = pos.Header
+			if pos.Header != "" {
+				t.header, _ = parseHeader(pos.Header)
+			}
+		} else {
+			a.log.Info("agent: inode reused or file rewritten since the checkpoint; reading it from the start", "path", path)
+		}
+	} else if first && fr.cfg.StartAt == "end" {
+		if fi, err := f.Stat(); err == nil {
+			t.readOff, t.committed = fi.Size(), fi.Size()
+		}
+	}
+	if t.readOff > 0 && fr.cfg.Format == "csv" && len(fr.cfg.CSVColumns) == 0 && t.header == nil {
+		a.readHeader(t)
+	}
+	t.fp, t.fpLen, err = fingerprint(f, fingerprintLen)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	a.mu.Lock()
+	fr.files[[2]uint64{dev, ino}] = t
+	a.mu.Unlock()
+	a.metrics.files.Inc()
+	return nil
+}
+
+// adoptRotated looks for checkpointed files the globs no longer find in
+// their directory, by inode and fingerprint: a file rotated by rename
+// while the agent was down is read to its end.
+func (a *Agent) adoptRotated() {
+	for key, pos := range a.restored {
+		fr := a.flowByID[key.flow]
+		if fr == nil {
+			continue
+		}
+		dir := filepath.Dir(pos.Path)
+		entries, _ := os.ReadDir(dir)
+		found := false
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if dev, ino, ok := fileID(fi); ok && dev == pos.Dev && ino == pos.Inode {
+				if err := a.open(fr, p, dev, ino, false, true); err != nil {
+					a.log.Error("agent: open rotated file", "path", p, "err", err)
+					a.metrics.errors.Inc()
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			a.log.Info("agent: a checkpointed file is gone", "path", pos.Path, "offset", pos.Offset)
+			delete(a.restored, key)
+		}
+	}
+}
+
+// readHeader reads a CSV file's first line as its header.
+func (a *Agent) readHeader(t *tracked) {
+	buf := make([]byte, 64<<10)
+	n, _ := t.f.ReadAt(buf, 0)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	a.mu.Lock()
+	t.headerText = strings.TrimRight(line, "\r")
+	t.header, _ = parseHeader(t.headerText)
+	a.mu.Unlock()
+}
+
+// checkTruncated notices a file cut shorter than what was read, or whose
+// first bytes changed (cut and written again): it is read from the start.
+func (a *Agent) checkTruncated(t *tracked) error {
+	fi, err := t.f.Stat()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	fpLen, fp := t.fpLen, t.fp
+	a.mu.Unlock()
+	cut := fi.Size() < t.readOff
+	if !cut && fpLen > 0 {
+		now, n, err := fingerprint(t.f, fpLen)
+		if err != nil {
+			return err
+		}
+		cut = n < fpLen || now != fp
+	}
+	if !cut {
+		return nil
+	}
+	a.log.Info("agent: file truncated; reading it from the start", "path", t.path, "size", fi.Size(), "read", t.readOff)
+	a.metrics.truncations.Inc()
+	fp, n, err := fingerprint(t.f, fingerprintLen)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	t.gen++
+	t.pending = nil
+	t.committed = 0
+	t.header, t.headerText = nil, ""
+	t.fp, t.fpLen = fp, n
+	a.mu.Unlock()
+	t.readOff, t.partial, t.ml, t.mlBytes = 0, nil, nil, 0
+	return nil
+}
+
+// readFile reads what the file holds beyond readOff and sends its
+// complete lines; at EOF with final set (--once, or a rotated file whose
+// wait is over) the unterminated last line and a gathered multi-line
+// record are sent too. It reports whether it read anything.
+func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
+	if err := a.checkTruncated(t); err != nil {
+		return false, err
+	}
+	buf := make([]byte, 256<<10)
+	grew := false
+	for {
+		n, err := t.f.ReadAt(buf, t.readOff)
+		if n > 0 {
+			grew = true
+			t.grewAt = time.Now()
+			a.metrics.bytes.Add(float64(n))
+			base := t.readOff - int64(len(t.partial))
+			data := append(t.partial, buf[:n]...)
+			t.readOff += int64(n)
+			start := 0
+			for {
+				i := indexNL(data[start:])
+				if i < 0 {
+					break
+				}
+				end := start + i + 1
+				text := data[start : start+i]
+				for len(text) > maxLineBytes { // an over-long line whose head was read with this chunk
+					a.log.Error("agent: line longer than the record limit; sending it in parts", "path", t.path)
+					a.metrics.errors.Inc()
+					if err := a.line(t, string(text[:maxLineBytes]), base+int64(end-1-len(text)+maxLineBytes)); err != nil {
+						return grew, err
+					}
+					text = text[maxLineBytes:]
+				}
+				if err := a.line(t, strings.TrimSuffix(string(text), "\r"), base+int64(end)); err != nil {
+					return grew, err
+				}
+				start = end
+			}
+			rest := data[start:]
+			for len(rest) > maxLineBytes {
+				a.log.Error("agent: line longer than the record limit; sending it in parts", "path", t.path, "offset", t.readOff-int64(len(rest)))
+				a.metrics.errors.Inc()
+				if err := a.line(t, string(rest[:maxLineBytes]), t.readOff-int64(len(rest))+maxLineBytes); err != nil {
+					return grew, err
+				}
+				rest = rest[maxLineBytes:]
+			}
+			t.partial = append([]byte(nil), rest...)
+			if t.fpLen < fingerprintLen {
+				fp, l, ferr := fingerprint(t.f, fingerprintLen)
+				if ferr == nil {
+					a.mu.Lock()
+					t.fp, t.fpLen = fp, l
+					a.mu.Unlock()
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) || n == 0 {
+			break
+		}
+		if err != nil {
+			return grew, err
+		}
+	}
+	if final {
+		if len(t.partial) > 0 {
+			p := string(t.partial)
+			t.partial = nil
+			if err := a.line(t, p, t.readOff); err != nil {
+				return grew, err
+			}
+		}
+		if err := a.flushMultiline(t); err != nil {
+			return grew, err
+		}
+	}
+	return grew, nil
+}
+
+func indexNL(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// line handles one line ending at file offset end: the CSV header, a
+// multi-line record's part, or a record.
+func (a *Agent) line(t *tracked, text string, end int64) error {
+	a.metrics.lines.Inc()
+	cfg := t.flow.cfg
+	if cfg.Format == "csv" && len(cfg.CSVColumns) == 0 && t.header == nil {
+		h, err := parseHeader(text)
+		if err != nil {
+			a.log.Error("agent: CSV header unreadable", "path", t.path, "err", err)
+			a.metrics.parseErrors.Inc()
+		}
+		a.mu.Lock()
+		t.header, t.headerText = h, text
+		a.mu.Unlock()
+		return nil
+	}
+	if cfg.multiline != nil {
+		if len(t.ml) > 0 && (cfg.multiline.MatchString(text) || t.mlBytes+len(text) > maxLineBytes) {
+			if err := a.flushMultiline(t); err != nil {
+				return err
+			}
+		}
+		t.ml = append(t.ml, text)
+		t.mlBytes += len(text) + 1
+		t.mlEnd, t.mlAt = end, time.Now()
+		return nil
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil
+	}
+	return a.emit(t, text, end)
+}
+
+func (a *Agent) flushMultiline(t *tracked) error {
+	if len(t.ml) == 0 {
+		return nil
+	}
+	text := strings.Join(t.ml, "\n")
+	t.ml, t.mlBytes = nil, 0
+	return a.emit(t, text, t.mlEnd)
+}

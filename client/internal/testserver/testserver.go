@@ -1,0 +1,181 @@
+// Package testserver starts the real runnel binary for the client
+// packages' tests and reads streams back through the Kinesis API. It is
+// imported by tests only.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+var build struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// Binary builds cmd/runnel once per test binary and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	build.Do(func() {
+		dir, err := os.MkdirTemp("", "runnel-client-bin")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "runnel")
+		out, err := exec.Command("go", "build", "-o", build.path, "github.com/runnel-dev/runnel/cmd/runnel").CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// Server is a `runnel serve` process on a loopback port.
+type Server struct {
+	Addr string
+	URL  string
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+}
+
+// Start runs `runnel serve` on a fresh data directory with extra flags
+// (such as --shard-limits) and waits until it is healthy; the test's
+// cleanup kills it.
+func Start(t testing.TB, flags ...string) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &Server{Addr: addr, URL: "http://" + addr}
+	args := append([]string{"serve", "--data", t.TempDir(), "--addr", addr, "--log-level", "warn"}, flags...)
+	s.cmd = exec.Command(Binary(t), args...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		s.cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("runnel serve did not become healthy; logs:\n%s", s.logs.String())
+	return nil
+}
+
+// CreateStream creates a stream through the REST API.
+func (s *Server) CreateStream(t testing.TB, name string, shards int) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"name": name, "shards": shards})
+	resp, err := http.Post(s.URL+"/api/v1/streams", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("create stream %s: %v", name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create stream %s: status %d", name, resp.StatusCode)
+	}
+}
+
+// Client returns an AWS SDK Kinesis client for the server.
+func (s *Server) Client() *kinesis.Client {
+	return kinesis.New(kinesis.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(s.URL), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
+		}),
+	})
+}
+
+// Record is one Kinesis record read back.
+type Record struct {
+	Shard, Seq, Key string
+	Data            []byte
+}
+
+// ReadAll reads every record of every shard (closed ones included) from
+// the trim horizon to the shard's current end, shard by shard in order of
+// shard id.
+func (s *Server) ReadAll(t testing.TB, stream string) []Record {
+	t.Helper()
+	ctx := context.Background()
+	c := s.Client()
+	var shards []types.Shard
+	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
+	for {
+		out, err := c.ListShards(ctx, in)
+		if err != nil {
+			t.Fatalf("list shards: %v", err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	sort.Slice(shards, func(i, j int) bool { return *shards[i].ShardId < *shards[j].ShardId })
+	var recs []Record
+	for _, sh := range shards {
+		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
+			ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatalf("shard iterator %s: %v", *sh.ShardId, err)
+		}
+		iter := it.ShardIterator
+		for iter != nil && *iter != "" {
+			var out *kinesis.GetRecordsOutput
+			var err error
+			// Retry: with --shard-limits reads are throttled too.
+			for try := 0; try < 50; try++ {
+				out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+				if err == nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("get records %s: %v", *sh.ShardId, err)
+			}
+			for _, r := range out.Records {
+				recs = append(recs, Record{Shard: *sh.ShardId, Seq: *r.SequenceNumber, Key: *r.PartitionKey, Data: r.Data})
+			}
+			if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+				break
+			}
+			iter = out.NextShardIterator
+		}
+	}
+	return recs
+}
