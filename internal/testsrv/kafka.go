@@ -19,11 +19,14 @@ import (
 // the test ends.
 func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	t.Helper()
-	opts := []kfake.Opt{kfake.Ports(0)}
-	if len(topics) > 0 {
-		opts = append(opts, kfake.SeedTopics(partitions, topics...))
-	}
-	c, err := kfake.NewCluster(opts...)
+	return KafkaWith(t, kfake.SeedTopics(partitions, topics...))
+}
+
+// KafkaWith starts an in-process kfake cluster with extra options (SASL
+// users, say) on a free loopback port.
+func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(0)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
