@@ -14,10 +14,7 @@
 // transaction, makes a replayed epoch a no-op. So the database itself
 // decides, atomically, whether an epoch is in the table.
 //
-// Layout of the space:
-//
-//	'm' epoch        marker: number of chunks
-//	'r' epoch chunk  a JSON array of up to chunkRows row values
+// The staging is package sinks/epochs.
 //
 // Without checkpoints (runnel run of bounded input) each Write is its own
 // transaction: at least once.

@@ -2,35 +2,31 @@ package postgres
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/runnel-dev/runnel/sinks/epochs"
 	"github.com/runnel-dev/runnel/state"
-)
-
-const (
-	markerTag = 'm'
-	chunkTag  = 'r'
-	// chunkRows bounds the rows of one staged chunk.
-	chunkRows = 4096
 )
 
 type txnState struct {
 	sp      *state.Space
 	staged  []any
-	pending []epochRows
+	pending []epochs.Epoch
 	last    uint64
 	// failed stops the sink after a commit error: the job must restart
 	// from its checkpoint, which still holds the epoch.
 	failed error
 }
 
-type epochRows struct {
-	epoch  uint64
-	chunks uint32
-	vals   []any
+var errNoTxn = errors.New("postgres sink: PreCommit or Commit before OpenState")
+
+func values(rows []epochs.Row) []any {
+	vals := make([]any, len(rows))
+	for i, r := range rows {
+		vals[i] = r.Value
+	}
+	return vals
 }
 
 // OpenState switches the sink to staged writes and commits the epochs
@@ -41,16 +37,16 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	}
 	t := &txnState{sp: sp}
 	s.txn = t
-	epochs, err := loadEpochs(sp)
+	staged, err := epochs.Load(sp)
 	if err == nil {
-		for _, e := range epochs {
-			if err = s.commitRows(ctx, e.epoch, e.vals); err != nil {
+		for _, e := range staged {
+			if err = s.commitRows(ctx, e.Epoch, values(e.Rows)); err != nil {
 				break
 			}
-			if err = forgetEpoch(sp, e); err != nil {
+			if err = epochs.Forget(sp, e); err != nil {
 				break
 			}
-			t.last = e.epoch
+			t.last = e.Epoch
 		}
 	}
 	if err != nil {
@@ -76,20 +72,13 @@ func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 	if len(t.staged) == 0 {
 		return nil
 	}
-	e := epochRows{epoch: epoch, vals: t.staged}
-	b := t.sp.NewBatch()
-	for rest := t.staged; len(rest) > 0; e.chunks++ {
-		n := min(len(rest), chunkRows)
-		enc, err := json.Marshal(rest[:n])
-		if err != nil {
-			return fmt.Errorf("postgres sink %s: stage epoch %d: %w", s.cfg.Sink, epoch, err)
-		}
-		b.Set(chunkKey(epoch, e.chunks), enc)
-		rest = rest[n:]
+	rows := make([]epochs.Row, len(t.staged))
+	for i, v := range t.staged {
+		rows[i].Value = v
 	}
-	b.Set(markerKey(epoch), binary.BigEndian.AppendUint32(nil, e.chunks))
-	if err := b.Commit(); err != nil {
-		return fmt.Errorf("postgres sink %s: stage epoch %d: %w", s.cfg.Sink, epoch, err)
+	e, err := epochs.Stage(t.sp, epoch, rows)
+	if err != nil {
+		return fmt.Errorf("postgres sink %s: %w", s.cfg.Sink, err)
 	}
 	t.pending = append(t.pending, e)
 	t.staged = nil
@@ -106,98 +95,17 @@ func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
 	if t.failed != nil {
 		return t.failed
 	}
-	for len(t.pending) > 0 && t.pending[0].epoch <= epoch {
+	for len(t.pending) > 0 && t.pending[0].Epoch <= epoch {
 		e := t.pending[0]
-		err := s.commitRows(ctx, e.epoch, e.vals)
+		err := s.commitRows(ctx, e.Epoch, values(e.Rows))
 		if err == nil {
-			err = forgetEpoch(t.sp, e)
+			err = epochs.Forget(t.sp, e)
 		}
 		if err != nil {
-			t.failed = fmt.Errorf("postgres sink %s: commit epoch %d (restart the job from its checkpoint): %w", s.cfg.Sink, e.epoch, err)
+			t.failed = fmt.Errorf("postgres sink %s: commit epoch %d (restart the job from its checkpoint): %w", s.cfg.Sink, e.Epoch, err)
 			return t.failed
 		}
 		t.pending = t.pending[1:]
 	}
 	return nil
 }
-
-func markerKey(epoch uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{markerTag}, epoch)
-}
-
-func chunkKey(epoch uint64, chunk uint32) []byte {
-	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{chunkTag}, epoch), chunk)
-}
-
-// loadEpochs reads the staged epochs with a marker, oldest first; chunks
-// without one come from a PreCommit cut short and are dropped.
-func loadEpochs(sp *state.Space) ([]epochRows, error) {
-	var out []epochRows
-	err := sp.Scan([]byte{markerTag}, func(k, v []byte) error {
-		if len(k) != 9 || len(v) != 4 {
-			return fmt.Errorf("staged marker %x is damaged", k)
-		}
-		out = append(out, epochRows{epoch: binary.BigEndian.Uint64(k[1:]), chunks: binary.BigEndian.Uint32(v)})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		e := &out[i]
-		for c := range e.chunks {
-			b, ok, err := sp.Get(chunkKey(e.epoch, c))
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, fmt.Errorf("staged epoch %d lacks chunk %d of %d", e.epoch, c, e.chunks)
-			}
-			var vals []any
-			if err := json.Unmarshal(b, &vals); err != nil {
-				return nil, fmt.Errorf("staged epoch %d chunk %d: %w", e.epoch, c, err)
-			}
-			e.vals = append(e.vals, vals...)
-		}
-	}
-	// Orphan chunks (no marker) of a PreCommit cut short.
-	var orphans [][]byte
-	err = sp.Scan([]byte{chunkTag}, func(k, _ []byte) error {
-		if len(k) == 13 {
-			ep := binary.BigEndian.Uint64(k[1:9])
-			if !hasEpoch(out, ep) {
-				orphans = append(orphans, append([]byte(nil), k...))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range orphans {
-		if err := sp.Delete(k); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func hasEpoch(es []epochRows, ep uint64) bool {
-	for _, e := range es {
-		if e.epoch == ep {
-			return true
-		}
-	}
-	return false
-}
-
-func forgetEpoch(sp *state.Space, e epochRows) error {
-	b := sp.NewBatch()
-	for c := range e.chunks {
-		b.Delete(chunkKey(e.epoch, c))
-	}
-	b.Delete(markerKey(e.epoch))
-	return b.Commit()
-}
-
-var errNoTxn = errors.New("postgres sink: PreCommit or Commit before OpenState")

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/runnel-dev/runnel/internal/kafkaconn"
 	"github.com/runnel-dev/runnel/sources"
 )
 
@@ -41,7 +42,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts, err := ClientOptions(cfg.Brokers, cfg.TLS, cfg.SASL)
+	opts, err := kafkaconn.Options(cfg.Brokers, cfg.TLS, cfg.SASL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
