@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,53 +25,6 @@ import (
 func init() {
 	benchmarks["producer"] = benchProducer
 	benchmarks["agent"] = benchAgent
-}
-
-// benchServer is a `runnel serve` child process on a fresh data directory.
-type benchServer struct {
-	url  string
-	cmd  *exec.Cmd
-	dir  string
-	logs bytes.Buffer
-}
-
-func startBenchServer(dir string) (*benchServer, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.MkdirTemp(dir, "runnel-bench-clients")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &benchServer{url: "http://" + addr, dir: data}
-	s.cmd = exec.Command(exe, "serve", "--data", data, "--addr", addr, "--log-level", "warn")
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(s.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("bench server did not start:\n%s", s.logs.String())
-}
-
-func (s *benchServer) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.cmd.Wait()
-	os.RemoveAll(s.dir)
 }
 
 func (s *benchServer) createStream(name string, shards int) error {
@@ -111,7 +63,7 @@ Kinesis records/s and PutRecords calls/s, counting acknowledged records only. Co
 	if *unordered {
 		ordering = producer.Unordered
 	}
-	srv, err := startBenchServer(*dir)
+	srv, err := startBenchServerIn(*dir)
 	if err != nil {
 		return err
 	}
@@ -181,7 +133,7 @@ agent had every line acknowledged.`)
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
-	srv, err := startBenchServer(*dir)
+	srv, err := startBenchServerIn(*dir)
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,45 +74,6 @@ overloads it:
 		return overloadPuts(child, *clients, *batch, *size, *shards, *dur)
 	}
 	return fmt.Errorf("%w: --scenario must be slow or puts", errUsage)
-}
-
-// benchServer is the runnel serve child process.
-type benchServer struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *bytes.Buffer
-}
-
-func startBenchServer(data string, extra []string) (*benchServer, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &benchServer{addr: addr, logs: &bytes.Buffer{}}
-	s.cmd = exec.Command(self, append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "warn"}, extra...)...)
-	s.cmd.Stderr = s.logs
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			return s, nil
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("runnel serve did not start: %s", s.logs.String())
-}
-
-func (s *benchServer) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.cmd.Wait()
 }
 
 // rss is the child's resident set size in bytes.

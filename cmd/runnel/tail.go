@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -18,7 +16,9 @@ func init() {
 func runTail(args []string) error {
 	fs := newFlags("tail", "tail STREAM [--from trim_horizon|latest] [--follow] [--format text|json]", `
 Prints the records of every shard of STREAM, one per line: the record's data, or with
---format json an object with shard, sequence_number, key, arrival and data. Shards are read
+--format json an object with shard, sequence_number, key, arrival and data. A record the
+Kinesis Producer Library aggregated is printed as its user records (with sub_sequence_number
+in JSON), keeping those whose hash key lies in the shard's range, as the KCL does. Shards are read
 in lineage order: a child shard after its parents. With --follow it keeps waiting for new
 records until interrupted.`)
 	server := addServerFlag(fs)
@@ -62,6 +62,7 @@ func tail(c *client, stream, from string, follow, asJSON bool) error {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	ranges := newTailRanges(c, &sv)
 	parents := map[string][]string{}
 	type cursor struct {
 		pos     string // query for the next read
@@ -118,13 +119,8 @@ func tail(c *client, stream, from string, follow, asJSON bool) error {
 			cur.pos = fmt.Sprintf("position=%d", r.NextPosition)
 			for _, rec := range r.Records {
 				progress = true
-				if asJSON {
-					b, _ := json.Marshal(map[string]any{"shard": id, "sequence_number": rec.SequenceNumber, "key": rec.Key, "arrival": rec.Arrival, "data": rec.Data, "data_base64": rec.DataBase64})
-					out.Write(append(b, '\n'))
-				} else if rec.DataBase64 != "" {
-					fmt.Fprintln(out, rec.DataBase64)
-				} else {
-					fmt.Fprintln(out, strings.TrimRight(rec.Data, "\n"))
+				if err := printTailRecord(out, ranges, id, rec, asJSON); err != nil {
+					return err
 				}
 			}
 			if r.EndOfShard {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestTailDeaggregatesKPL puts the KPL test vectors (made by an encoder
+// independent of Runnel) into a 2-shard stream of a real server and checks
+// that tail prints each vector's user records, keeps only those of the
+// shard's hash range, and prints the blobs that only look aggregated whole.
+func TestTailDeaggregatesKPL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	raw, err := os.ReadFile("../../streams/kpl/testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vf struct {
+		Vectors []struct {
+			Name        string `json:"name"`
+			OuterKey    string `json:"outer_partition_key"`
+			DataBase64  string `json:"data_base64"`
+			UserRecords []struct {
+				SubSequence *uint64 `json:"sub_sequence"`
+				Key         string  `json:"partition_key"`
+				Data        *string `json:"data"`
+				InShard0    *bool   `json:"in_shard_0_of_2"`
+			} `json:"user_records"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(raw, &vf); err != nil {
+		t.Fatal(err)
+	}
+	bin := runnelBinary(t)
+	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
+	srv.start()
+	defer srv.kill()
+	// Stream one has one shard, so every user record belongs to it; stream
+	// two has two, and gets the vectors with explicit hash keys on shard 0.
+	for _, name := range []string{"one", "two"} {
+		shards := map[string]string{"one": "1", "two": "2"}[name]
+		if out, err := exec.Command(bin, "streams", "create", name, "--shards", shards, "--server", "http://"+srv.addr).CombinedOutput(); err != nil {
+			t.Fatalf("create: %v %s", err, out)
+		}
+	}
+	type want struct {
+		key, data string
+		sub       *uint64
+	}
+	wants := map[string][]want{}
+	for _, v := range vf.Vectors {
+		for _, stream := range []string{"one", "two"} {
+			if stream == "two" && (len(v.UserRecords) == 0 || v.UserRecords[0].InShard0 == nil) {
+				continue
+			}
+			body, _ := json.Marshal(map[string]any{"records": []map[string]any{{"key": v.OuterKey, "explicit_hash_key": "0", "data_base64": v.DataBase64}}})
+			resp, err := http.Post("http://"+srv.addr+"/api/v1/streams/"+stream+"/records", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("put %s: %s", v.Name, resp.Status)
+			}
+			for _, u := range v.UserRecords {
+				switch {
+				case u.SubSequence == nil: // only looks aggregated: printed whole
+					wants[stream] = append(wants[stream], want{key: v.OuterKey, data: v.DataBase64})
+				case stream == "one" || *u.InShard0:
+					wants[stream] = append(wants[stream], want{key: u.Key, data: *u.Data, sub: u.SubSequence})
+				}
+			}
+		}
+	}
+	for _, stream := range []string{"one", "two"} {
+		out, err := exec.Command(bin, "tail", stream, "--format", "json", "--server", "http://"+srv.addr).Output()
+		if err != nil {
+			t.Fatalf("tail: %v", err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != len(wants[stream]) {
+			t.Fatalf("tail %s printed %d lines, want %d", stream, len(lines), len(wants[stream]))
+		}
+		for i, l := range lines {
+			var got struct {
+				Key        string  `json:"key"`
+				Data       string  `json:"data"`
+				DataBase64 string  `json:"data_base64"`
+				Sub        *uint64 `json:"sub_sequence_number"`
+			}
+			if err := json.Unmarshal([]byte(l), &got); err != nil {
+				t.Fatalf("line %d %q: %v", i, l, err)
+			}
+			w := wants[stream][i]
+			data := got.Data
+			if w.sub == nil {
+				data = got.DataBase64
+			}
+			if got.Key != w.key || data != w.data || (got.Sub == nil) != (w.sub == nil) || (w.sub != nil && *got.Sub != *w.sub) {
+				t.Fatalf("tail %s line %d = %s\nwant key %q data %q sub %v", stream, i, l, w.key, w.data, w.sub)
+			}
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package testsrv
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Kafka starts an in-process kfake cluster with the given topics (each
+// with partitions partitions) and returns its seed brokers. It stops when
+// the test ends.
+func Kafka(t testing.TB, partitions int32, topics ...string) []string {
+	t.Helper()
+	return KafkaWith(t, kfake.SeedTopics(partitions, topics...))
+}
+
+// KafkaWith starts an in-process kfake cluster with extra options (SASL
+// users, say) on a free loopback port.
+func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(0)}, opts...)...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+var kfakeBin struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// KafkaProcess is kfake run as its own process, which a test may kill
+// with SIGKILL and start again on the same data directory and port.
+type KafkaProcess struct {
+	t    testing.TB
+	Addr string
+	args []string
+	cmd  *exec.Cmd
+}
+
+// StartKafkaProcess builds cmd kfakeserver once per test binary and starts
+// it with its state persisted in a temporary directory.
+func StartKafkaProcess(t testing.TB, partitions int, topics ...string) *KafkaProcess {
+	t.Helper()
+	kfakeBin.Do(func() {
+		dir, err := os.MkdirTemp("", "runnel-kfake-bin")
+		if err != nil {
+			kfakeBin.err = err
+			return
+		}
+		kfakeBin.path = filepath.Join(dir, "kfakeserver")
+		out, err := exec.Command("go", "build", "-o", kfakeBin.path, "github.com/runnel-dev/runnel/internal/testsrv/kfakeserver").CombinedOutput()
+		if err != nil {
+			kfakeBin.err = fmt.Errorf("go build kfakeserver: %v\n%s", err, out)
+		}
+	})
+	if kfakeBin.err != nil {
+		t.Fatal(kfakeBin.err)
+	}
+	p := &KafkaProcess{t: t, args: []string{"--data", t.TempDir(), "--partitions", fmt.Sprint(partitions)}}
+	if len(topics) > 0 {
+		p.args = append(p.args, "--topics", strings.Join(topics, ","))
+	}
+	p.Start()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Start starts the process (again, on the port of its first start).
+func (p *KafkaProcess) Start() {
+	p.t.Helper()
+	args := p.args
+	if p.Addr != "" {
+		args = append(args[:len(args):len(args)], "--port", p.Addr[strings.LastIndexByte(p.Addr, ':')+1:])
+	}
+	p.cmd = exec.Command(kfakeBin.path, args...)
+	p.cmd.Stderr = os.Stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		for s.Scan() {
+		}
+	}()
+	select {
+	case l, ok := <-line:
+		addrs, found := strings.CutPrefix(l, "listening ")
+		if !ok || !found {
+			p.Kill()
+			p.t.Fatalf("kfakeserver did not start: %q", l)
+		}
+		p.Addr = strings.Split(addrs, ",")[0]
+	case <-time.After(30 * time.Second):
+		p.Kill()
+		p.t.Fatal("kfakeserver did not print its address within 30s")
+	}
+}
+
+// Kill stops the process with SIGKILL and waits for it.
+func (p *KafkaProcess) Kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	p.cmd = nil
+}

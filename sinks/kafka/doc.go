@@ -1,0 +1,26 @@
+// Package kafka is a job sink that writes rows to a Kafka topic with
+// franz-go, exactly once through Kafka transactions.
+//
+// Guarantee, in a checkpointed job: after any number of crashes, a
+// read_committed consumer of the topic sees the record of every row
+// written before a completed checkpoint exactly once; rows of one key keep
+// their order. Rows after the last completed checkpoint are replayed by
+// the restarted job's sources.
+//
+// How, the two-phase pattern of Flink's Kafka sink with Runnel's
+// checkpoints: Write stages rows; PreCommit(e) stores them in the sink's
+// state space under e (package sinks/epochs), so the checkpoint holds
+// them; Commit(e), once the checkpoint is durable, writes the epoch in one
+// Kafka transaction of the sink's transactional producer — the records,
+// plus a transactional offset commit that records e as the sink's
+// progress (group runnel-sink.JOB.SINK, offset e on partition 0 of the
+// topic) — and commits it. After a crash, the new producer's
+// initialisation under the same transactional id fences the old one and
+// aborts its open transaction; OpenState then reads the progress (waiting
+// for stable offsets) and commits again only the restored epochs above it.
+// So an epoch's records and its progress are committed together or not at
+// all, and a replayed epoch is skipped.
+//
+// The transactional id is runnel.JOB.SINK: two jobs with the same name
+// and sink id writing at once fence each other.
+package kafka

@@ -1,0 +1,24 @@
+// Package postgres is a job sink that writes rows into a PostgreSQL table
+// with pgx: plain inserts, or upserts on key columns.
+//
+// Guarantee, in a checkpointed job: after any number of crashes, the table
+// holds the rows of every completed checkpoint exactly once (with key
+// columns: the last row of each key). How: Write stages rows in memory;
+// PreCommit(e) stores them in the sink's state space under epoch e, so the
+// checkpoint holds them; Commit(e), once the checkpoint is durable, copies
+// each staged epoch into a temporary table (COPY) and merges it into the
+// target in one transaction that also advances the sink's progress row
+// (job, sink, task, epoch) in runnel_sink_progress. A restored job finds
+// the epochs whose commit may have been cut short in its state space and
+// commits them again; the progress row, read FOR UPDATE in the same
+// transaction, makes a replayed epoch a no-op. So the database itself
+// decides, atomically, whether an epoch is in the table.
+//
+// The staging is package sinks/epochs.
+//
+// Without checkpoints (runnel run of bounded input) each Write is its own
+// transaction: at least once.
+//
+// Credentials: the DSN may not hold a password; pgx reads it from
+// PGPASSWORD or a passfile (~/.pgpass, PGPASSFILE) of the server process.
+package postgres

@@ -1,0 +1,17 @@
+// Package kafka is a job source that reads Kafka topics (Apache Kafka,
+// Redpanda, Amazon MSK: anything that speaks the Kafka protocol) with
+// franz-go.
+//
+// Each partition is a shard, named "TOPIC/PARTITION" (a topic name cannot
+// hold a slash), and a record's position is its offset. Positions live in
+// Runnel's checkpoints, so a restarted job resumes exactly after the last
+// checkpointed offset of each partition and, with a transactional sink,
+// its output holds each result once. With a consumer group the offsets
+// handed to the job are also committed to the group, for monitoring with
+// the usual Kafka tools; the source never resumes from the group.
+//
+// The record key is the partition key, the record timestamp the arrival
+// time (so a job without event_time windows by Kafka timestamp), and the
+// value is decoded as the job's format says. Transactions' aborted records
+// are skipped (read_committed) unless the job asks for read_uncommitted.
+package kafka
