@@ -483,7 +483,11 @@ func (b *builder) sinks() error {
 			err = fmt.Errorf("the sink has no kind")
 		}
 		if err != nil {
-			return fmt.Errorf("job %s: sink %s: %w", b.spec.Name, s.ID, err)
+			err = fmt.Errorf("job %s: sink %s: %w", b.spec.Name, s.ID, err)
+			if s.File != nil {
+				err = &fileError{field: fmt.Sprintf("sinks[%d].file.path", i), err: err}
+			}
+			return err
 		}
 		b.out.Graph.Sinks = append(b.out.Graph.Sinks, runtime.SinkNode{ID: s.ID, Inputs: []string{input}, Sink: sink})
 	}

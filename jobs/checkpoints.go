@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -68,6 +69,9 @@ type ckptState struct {
 	closed  bool
 	// done is closed once the store is closed after the run ended.
 	done chan struct{}
+	// listed is the history last reported, for reports made while a
+	// checkpoint holds mu (one an operator stuck in a long call delays).
+	listed atomic.Pointer[[]CheckpointInfo]
 }
 
 func newCkptState(db *state.DB, restore *runtime.Snapshot) *ckptState {
@@ -375,7 +379,12 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	if cs == nil {
 		return nil
 	}
-	cs.mu.Lock()
+	if !cs.mu.TryLock() {
+		if l := cs.listed.Load(); l != nil {
+			return *l
+		}
+		return nil
+	}
 	defer cs.mu.Unlock()
 	var out []CheckpointInfo
 	if !cs.closed {
@@ -393,6 +402,7 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	}
 	out = append(out, cs.failed...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })
+	cs.listed.Store(&out)
 	return out
 }
 

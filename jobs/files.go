@@ -1,10 +1,14 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/runnel-dev/runnel/internal/confine"
+	"github.com/runnel-dev/runnel/sinks"
 )
 
 // FilesDirName is the files root's directory in a server's data directory
@@ -46,4 +50,64 @@ func (s *Spec) checkFilesBeneath() error {
 func defaultFiles(jobsDir string) (*confine.Root, error) {
 	data := filepath.Dir(filepath.Clean(jobsDir))
 	return confine.Open(filepath.Join(data, FilesDirName), data)
+}
+
+// fileError is a file sink that could not be opened, with its field.
+type fileError struct {
+	field string
+	err   error
+}
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+// userFault reports whether err opening a job's file is the job file's
+// fault (a path leading out, into the server's data, or onto a file that
+// must not be overwritten or does not exist) rather than the server's.
+func userFault(err error) bool {
+	for _, e := range []error{confine.ErrEscapes, confine.ErrProtected, confine.ErrNotRegular, sinks.ErrFileExists, fs.ErrNotExist} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// asSpecError turns a build error that is the job file's fault into a
+// *SpecError naming the field and its line; other errors pass unchanged.
+func (s *Spec) asSpecError(err error) error {
+	var fe *fileError
+	if !errors.As(err, &fe) || !userFault(err) {
+		return err
+	}
+	v := newValidator(s)
+	v.add(fe.field, CodeInvalid, fe.err.Error(), "")
+	return v.ps.err()
+}
+
+// checkSourceFiles opens each file of a file source beneath root and
+// closes it again, so that a path that cannot be read is refused at
+// submit, naming its field. The source resolves each path again when it
+// opens it, so a later swap of a symlink is caught then.
+func (s *Spec) checkSourceFiles(root *confine.Root) error {
+	v := newValidator(s)
+	for i, p := range s.Source.File {
+		f, err := root.OpenFile(p, os.O_RDONLY, 0)
+		if err == nil {
+			f.Close()
+			continue
+		}
+		field := fmt.Sprintf("source.file[%d]", i)
+		if s.info != nil {
+			if _, ok := s.info.pos[field]; !ok {
+				field = "source.file"
+			}
+		}
+		if userFault(err) {
+			v.add(field, CodeInvalid, err.Error(), "a server job's files are paths relative to its --files-root")
+		} else {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return v.ps.err()
 }

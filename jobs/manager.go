@@ -213,6 +213,9 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	if err := spec.checkFilesBeneath(); err != nil {
 		return nil, err
 	}
+	if err := spec.checkSourceFiles(m.files); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	if m.mu.closed {
 		m.mu.Unlock()
@@ -243,7 +246,7 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != ""})
 	if err != nil {
 		undo()
-		return nil, err
+		return nil, spec.asSpecError(err)
 	}
 	closeSinks := func() {
 		for _, sk := range built.Graph.Sinks {
@@ -372,9 +375,24 @@ func (m *Manager) Stop(id string) error {
 	if err := m.persist(j); err != nil {
 		return fmt.Errorf("save job %s: %w", id, err)
 	}
-	m.stopRun(j)
+	// An operator stuck in a call no interrupt reaches (a long native JS
+	// step) holds the stop until the call returns; the caller is not held
+	// with it: the job is stopped already as far as it can tell.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.stopRun(j)
+	}()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		m.log.Error("job is still stopping: an operator is stuck in a call that cannot be interrupted; it ends when the call returns", "job", id)
+	}
 	return nil
 }
+
+// stopWait is how long Stop waits for a job's run to end.
+const stopWait = 15 * time.Second
 
 // stopRun stops a job's run at a final checkpoint (or plainly if that
 // fails) and waits until it ended.

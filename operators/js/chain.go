@@ -508,12 +508,17 @@ func (c *Chain) inputs(in *operators.Batch) (goja.Value, error) {
 	return c.vm.rt.NewArray(vals...), nil
 }
 
+// maxResumes is how often a record is stopped on heap growth that turns
+// out to be garbage before it runs without being stopped for it.
+const maxResumes = 3
+
 // drive runs the driver over records [0, n), resuming after interrupts:
 // a record interrupted before it had a whole budget to itself is run
 // again; one that used it all, overflowed the stack or the memory limit
 // fails.
 func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 	rt := c.vm.rt
+	garbage, resumes := false, 0
 	for from := 0; from < n; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -523,7 +528,7 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 		if _, err := c.reset(goja.Undefined(), rt.ToValue(from)); err != nil {
 			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
 		}
-		_, err := c.vm.runCtx(ctx, func() (goja.Value, error) {
+		_, err := c.vm.runWatched(ctx, !garbage, func() (goja.Value, error) {
 			return c.driver(goja.Undefined(), inp, rt.ToValue(from))
 		})
 		if err == nil {
@@ -538,6 +543,17 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 		stage := int(pos.Get("1").ToInteger())
 		c.truncate(i) // drop what the interrupted record had emitted
 		switch {
+		case err == errResume:
+			// A record stopped again and again on garbage it makes
+			// itself runs on with the growth confirmed while it runs.
+			if i == from {
+				resumes++
+			} else {
+				resumes = 0
+			}
+			garbage = resumes >= maxResumes
+			from = i
+			continue
 		case err == ErrTimeout && i > from:
 			from = i
 			continue

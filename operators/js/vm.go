@@ -21,12 +21,14 @@ type Options struct {
 	Budget time.Duration
 	// MaxCallStack caps the JS call stack depth (default 1000 frames).
 	MaxCallStack int
-	// MaxStringLen caps strings made by repeat/padStart/padEnd/join and
-	// arrays made by Array(n)/fill, in elements (default 16 Mi).
+	// MaxStringLen caps, in characters or elements, what one native
+	// builtin may build (repeat, padStart/padEnd, replace/replaceAll,
+	// concat, join, JSON.stringify, String.raw, Array(n), fill, flat) and
+	// the array lengths the iterating Array methods walk (default 16 Mi).
 	MaxStringLen int
 	// MaxHeapGrowth interrupts a call when the process heap has grown by
 	// more than this many bytes since the call began and a GC confirms it
-	// (default 256 MiB).
+	// (default 64 MiB).
 	MaxHeapGrowth uint64
 	// MaxOutputs caps the records a map may return for one input record
 	// (an array); more fail that record (default DefaultMaxOutputs).
@@ -53,7 +55,7 @@ func (o Options) withDefaults() Options {
 		o.MaxOutputs = DefaultMaxOutputs
 	}
 	if o.MaxHeapGrowth == 0 {
-		o.MaxHeapGrowth = 256 << 20
+		o.MaxHeapGrowth = 64 << 20
 	}
 	return o
 }
@@ -76,10 +78,14 @@ type VM struct {
 	fns   []goja.Value
 	names []string
 	// hot is set after a call long enough to have allocated much
-	// (hotCall); the next call then measures the heap at its start and
-	// end, so growth that happens in one native step — before the
-	// watchdog's first tick or in a call shorter than one — is caught.
+	// (hotCall); the next call then measures the heap from its start
+	// (not the watchdog's first tick, by when one native step may have
+	// doubled a value) and what it allocated (retainedTooMuch).
 	hot bool
+	// liveMark is the live heap after the last GC liveGrew forced, at
+	// liveMarkAt.
+	liveMark   uint64
+	liveMarkAt time.Time
 }
 
 // hotCall is how long a call runs before the VM's next call measures its
@@ -172,16 +178,88 @@ func (vm *VM) run(body func() (goja.Value, error)) (goja.Value, error) {
 // runCtx is run that also interrupts the call, within a tick, when ctx
 // is done; the error is then ctx's.
 func (vm *VM) runCtx(ctx context.Context, body func() (goja.Value, error)) (goja.Value, error) {
-	measured := vm.hot
+	return vm.runWatched(ctx, false, body)
+}
+
+// errResume is runWatched's error for a call stopped on a heap growth
+// that a GC then showed to be garbage: the caller may run it again from
+// where it stopped.
+var errResume = errors.New("js: call stopped on garbage; resume it")
+
+// errHeapSuspect is the watchdog's cause for a call it stopped because
+// the heap grew, before a GC confirmed the growth.
+var errHeapSuspect = errors.New("js: heap grew")
+
+// runWatched runs body under the watchdog. With resumable, heap growth
+// stops the call at once and is confirmed afterwards (ErrMemory, or
+// errResume when it was garbage); otherwise the watchdog confirms it
+// before it interrupts, while the call goes on.
+func (vm *VM) runWatched(ctx context.Context, resumable bool, body func() (goja.Value, error)) (goja.Value, error) {
+	measured := vm.hot || resumable
+	var allocs0 uint64
+	if measured {
+		allocs0 = allocBytes()
+	}
 	began := time.Now()
-	vm.wd.begin(ctx, measured)
+	vm.wd.begin(ctx, measured, resumable)
 	v, err := body()
-	grown := vm.wd.end(measured)
+	heap0 := vm.wd.end()
 	vm.hot = time.Since(began) >= hotCall
-	if err == nil && grown {
+	err = classify(err)
+	if err == errHeapSuspect {
+		if vm.liveGrew(heap0) {
+			return nil, ErrMemory
+		}
+		return nil, errResume
+	}
+	if measured && err == nil && vm.retainedTooMuch(allocs0) {
 		return nil, ErrMemory
 	}
-	return v, classify(err)
+	return v, err
+}
+
+// retainedTooMuch reports, after a call that allocated more than
+// Options.MaxHeapGrowth since allocs0, whether the live heap measured by
+// a forced GC grew by more than that since this VM's previous such
+// call: a value the VM keeps between calls (a global) and grows each
+// time, a string doubled once per record, is caught within two steps.
+// Calls that allocate less cost no GC.
+func (vm *VM) retainedTooMuch(allocs0 uint64) bool {
+	if allocBytes()-allocs0 <= vm.opts.MaxHeapGrowth {
+		return false
+	}
+	return vm.liveGrew(0)
+}
+
+// liveMarkFor is how long a live-heap measure stays this VM's baseline:
+// a value grown call after call is measured again within seconds, while
+// over longer spans the rest of the process's live heap may grow.
+const liveMarkFor = 30 * time.Second
+
+// liveGrew forces a GC and reports whether the live heap grew by more
+// than Options.MaxHeapGrowth since heap0 (the heap, garbage included, at
+// the call's start; 0 for none) or since this VM's previous measure,
+// taken within liveMarkFor; the measure becomes the new baseline.
+func (vm *VM) liveGrew(heap0 uint64) bool {
+	runtime.GC()
+	live, now := heapBytes(), time.Now()
+	over := func(base uint64) bool { return base != 0 && live > base && live-base > vm.opts.MaxHeapGrowth }
+	grew := over(heap0) || now.Sub(vm.liveMarkAt) < liveMarkFor && over(vm.liveMark)
+	if !grew {
+		vm.liveMark, vm.liveMarkAt = live, now
+	}
+	return grew
+}
+
+// allocBytes returns the bytes allocated on the heap since the process
+// started.
+func allocBytes() uint64 {
+	sample := [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(sample[:])
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // classify maps goja's uncatchable errors onto the package sentinels.
@@ -222,6 +300,9 @@ type watchdog struct {
 		cpu0    time.Duration
 		heap0   uint64
 		timer   *time.Timer
+		// suspect interrupts on heap growth before confirming it
+		// (errHeapSuspect), for callers that can resume a call.
+		suspect bool
 	}
 }
 
@@ -261,7 +342,7 @@ func processCPU() time.Duration {
 
 // begin starts watching a call; with measure, its heap baseline is taken
 // now rather than at the first tick.
-func (w *watchdog) begin(ctx context.Context, measure bool) {
+func (w *watchdog) begin(ctx context.Context, measure, suspect bool) {
 	w.rt.ClearInterrupt()
 	var heap0 uint64
 	if measure {
@@ -269,30 +350,20 @@ func (w *watchdog) begin(ctx context.Context, measure bool) {
 	}
 	w.mu.Lock()
 	w.mu.running, w.mu.ctx, w.mu.start = true, ctx, time.Now()
-	w.mu.cpu0, w.mu.heap0 = unknownCPU, heap0
+	w.mu.cpu0, w.mu.heap0, w.mu.suspect = unknownCPU, heap0, suspect
 	w.mu.timer.Reset(min(w.opts.Budget, watchTick))
 	w.mu.Unlock()
 }
 
-// end stops watching the call. With measure it reports whether the heap
-// grew by more than Options.MaxHeapGrowth since begin, confirmed by a GC.
-func (w *watchdog) end(measure bool) bool {
+func (w *watchdog) end() (heap0 uint64) {
 	w.mu.Lock()
 	w.mu.running = false
 	w.mu.ctx = nil
 	w.mu.timer.Stop()
-	heap0 := w.mu.heap0
+	heap0 = w.mu.heap0
 	w.mu.Unlock()
 	w.rt.ClearInterrupt()
-	if !measure || heap0 == 0 {
-		return false
-	}
-	grown := func() bool { h := heapBytes(); return h > heap0 && h-heap0 > w.opts.MaxHeapGrowth }
-	if !grown() {
-		return false
-	}
-	runtime.GC()
-	return grown()
+	return heap0
 }
 
 func (w *watchdog) check() {
@@ -312,6 +383,11 @@ func (w *watchdog) check() {
 		cause = err
 	} else if time.Since(w.mu.start) >= w.opts.Budget && w.cpuSpent() {
 		cause = ErrTimeout
+	} else if w.heapGrown() && w.mu.suspect {
+		// Stop the call at once (it may go on doubling a value while a
+		// GC runs); the caller confirms with a GC and resumes if the
+		// growth was garbage.
+		cause = errHeapSuspect
 	} else if w.heapGrown() {
 		// Confirm with a GC that the growth is live, not garbage.
 		w.mu.Unlock()
