@@ -113,11 +113,6 @@ func (s *attackServer) submit(job string) apiReply {
 	return r
 }
 
-type jobView struct {
-	State  string `json:"state"`
-	Reason string `json:"reason"`
-}
-
 // waitEnded waits for job id to leave the running state and returns it.
 func (s *attackServer) waitEnded(id string, within time.Duration) jobView {
 	s.t.Helper()
