@@ -378,6 +378,9 @@ type Info struct {
 	Spec      string         `json:"spec,omitempty"`
 	// Checkpoints is the checkpoint history (with the spec only).
 	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
+	// WatermarkLagMs is the wall clock minus Watermark, in milliseconds,
+	// while the job runs: negative when event time is ahead of the clock.
+	WatermarkLagMs *int64 `json:"watermark_lag_ms,omitempty"`
 	// Warnings are problems the job runs on with, e.g. a checkpoint it
 	// restored from that stream retention had partly invalidated.
 	Warnings []string `json:"warnings,omitempty"`
@@ -476,6 +479,10 @@ func (j *Job) Info(withSpec bool) Info {
 		if st.Watermark != runtime.NoWatermark {
 			wm := st.Watermark
 			in.Watermark = &wm
+			if wm < runtime.EndOfTime && st.State == runtime.Running {
+				lag := time.Now().UnixMilli() - wm
+				in.WatermarkLagMs = &lag
+			}
 		}
 		in.Operators = withBackpressure(j.Spec, st)
 	}
