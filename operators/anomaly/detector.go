@@ -42,6 +42,10 @@ type Explanation struct {
 	// Direction is "high" if that field is above its expected value, "low"
 	// if below, "" if it equals it.
 	Direction string
+	// Z says how unusual: that field's robust z-score against its recent
+	// baseline (its distance from the median of the last 64 points in
+	// robust standard deviations, 1.4826 × MAD), signed like Direction.
+	Z float64
 	// Contributions has one entry per field: the field's share of the total
 	// deviation (robust z-scores, so fields of different units compare),
 	// signed by direction. Absolute values sum to 1, or all are 0.
@@ -291,6 +295,7 @@ func (d *detector) explain(x []float64) Result {
 		Explanation: Explanation{Contributions: make([]float64, nf)},
 	}
 	total := 0.0
+	zs := make([]float64, nf)
 	for f, v := range x {
 		med, scale := v, 0.0
 		if d.st.Base.Count > 0 {
@@ -302,6 +307,7 @@ func (d *detector) explain(x []float64) Result {
 			z = -z
 		}
 		res.Explanation.Contributions[f] = z
+		zs[f] = z
 		total += math.Abs(z)
 	}
 	e := &res.Explanation
@@ -314,7 +320,7 @@ func (d *detector) explain(x []float64) Result {
 			top = f
 		}
 	}
-	e.Field, e.Name = top, d.cfg.Fields[top]
+	e.Field, e.Name, e.Z = top, d.cfg.Fields[top], zs[top]
 	switch {
 	case e.Contributions[top] > 0:
 		e.Direction = "high"

@@ -85,6 +85,7 @@ type flagged struct {
 	score     float64
 	field     string
 	direction string
+	z         float64
 }
 
 // detectDemo runs the detect operator over the windows, pages in order
@@ -111,7 +112,7 @@ func detectDemo(t *testing.T, windows []map[string]int) []flagged {
 			m := r.Value.(map[string]any)
 			if m[FieldIsAnomaly].(bool) {
 				e := m[FieldExplanation].(map[string]any)
-				out = append(out, flagged{w, r.Key, views[r.Key], m[FieldScore].(float64), fmt.Sprint(e["field"]), fmt.Sprint(e["direction"])})
+				out = append(out, flagged{w, r.Key, views[r.Key], m[FieldScore].(float64), fmt.Sprint(e["field"]), fmt.Sprint(e["direction"]), e["z"].(float64)})
 			}
 		}))
 		if err != nil {
@@ -161,18 +162,19 @@ func demoSale(page string, e time.Duration) bool {
 }
 
 // checkDemo checks that each sale starting at a window of mustFlag is
-// flagged (high views on /p/3) in its first two windows, and that every
+// flagged (high views on /p/3, at least 5 robust deviations out) in its
+// first two windows, and that every
 // flagged window is one of a sale's (6 windows of /p/3 with tripled views).
 func checkDemo(t *testing.T, flags []flagged, windows []map[string]int, mustFlag []int) {
 	t.Helper()
 	var report strings.Builder
 	for _, f := range flags {
-		fmt.Fprintf(&report, "  window %d (%v) %s views %d score %.3f %s %s\n", f.window, time.Duration(f.window)*demoWindow, f.page, f.views, f.score, f.field, f.direction)
+		fmt.Fprintf(&report, "  window %d (%v) %s views %d score %.3f %s %s z %.1f\n", f.window, time.Duration(f.window)*demoWindow, f.page, f.views, f.score, f.field, f.direction, f.z)
 	}
 	for _, w := range mustFlag {
 		ok := false
 		for _, f := range flags {
-			if f.page == "/p/3" && (f.window == w || f.window == w+1) && f.field == "views" && f.direction == "high" {
+			if f.page == "/p/3" && (f.window == w || f.window == w+1) && f.field == "views" && f.direction == "high" && f.z >= 5 {
 				ok = true
 			}
 		}
