@@ -437,6 +437,9 @@ type Info struct {
 	Spec      string         `json:"spec,omitempty"`
 	// Checkpoints is the checkpoint history (with the spec only).
 	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
+	// WatermarkLagMs is the wall clock minus Watermark, in milliseconds,
+	// while the job runs: negative when event time is ahead of the clock.
+	WatermarkLagMs *int64 `json:"watermark_lag_ms,omitempty"`
 	// Warnings are problems the job runs on with (or that keep it from
 	// starting): a checkpoint it restored from that stream retention had
 	// partly invalidated, damaged or lost checkpoints it passed over, a
@@ -542,6 +545,10 @@ func (j *Job) Info(withSpec bool) Info {
 		if st.Watermark != runtime.NoWatermark {
 			wm := st.Watermark
 			in.Watermark = &wm
+			if wm < runtime.EndOfTime && st.State == runtime.Running {
+				lag := time.Now().UnixMilli() - wm
+				in.WatermarkLagMs = &lag
+			}
 		}
 		in.Operators = withBackpressure(j.Spec, st)
 	}

@@ -113,7 +113,7 @@ type Generator struct {
 	// Users is the number of distinct users. Default 1000.
 	Users int `yaml:"users"`
 	// Shape is the record shape. Default and only value: clickstream
-	// ({page, user, latency_ms, status, country, ts}).
+	// ({page, user, latency_ms, status, country, ts, elapsed_ms}).
 	Shape string `yaml:"shape"`
 	// Count ends the source after this many records in total (spread over
 	// the shards); 0 means unbounded.

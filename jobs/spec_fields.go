@@ -30,7 +30,7 @@ var fields = []Field{
 	{"source.generator.rate", "number or `max`", "1000", "records/s over all shards, > 0, or `max` (as fast as the job consumes)"},
 	{"source.generator.keys", "int", "100", "number of distinct pages, ≥ 1"},
 	{"source.generator.users", "int", "1000", "number of distinct users (about 5% are bots, `bot-N`), ≥ 1"},
-	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, country, ts}`"},
+	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, country, ts, elapsed_ms}`; `ts` follows the wall clock, also after a restart; `elapsed_ms` is the generator's own clock (record index × interval), continuing across restarts"},
 	{"source.generator.count", "int", "0", "records in total before the source ends; 0 = unbounded"},
 	{"source.generator.seed", "int", "0", "any integer ≥ 0; same seed, same records"},
 	{"source.shards", "int", "1", "1–1024; stream: shard count if created; generator: shards produced; not for `file`"},

@@ -22,7 +22,7 @@ func init() {
 }
 
 func runDetect(args []string) error {
-	fs := newFlags("detect", "detect --in FILE.csv [--out FILE.csv] [--method NAME] | detect --evaluate DIR [--labels FILE] [--method NAME|all]", `
+	fs := newFlags("detect", "detect --in FILE.csv [--out FILE.csv] [--method NAME] | detect --evaluate DIR [--labels FILE] [--method NAME|all] [--cross-validate]", `
 Scores a timestamp,value CSV (the NAB format: a header row, then one row per point in time
 order) with the same detector the job file's detect operator uses, one point at a time, and
 writes timestamp,value,anomaly_score followed by is_anomaly, expected, low, high,
@@ -30,7 +30,13 @@ explain_field and explain_direction (docs/anomaly.md says how to read them).
 
 With --evaluate it scores every CSV under DIR and prints each method's normalised Numenta
 Anomaly Benchmark score (0 = the null detector, 100 = perfect) for --profile, with the
-corpus-wide threshold that achieves it; -v adds per-file detail.`)
+corpus-wide threshold that achieves it; -v adds per-file detail.
+
+With --evaluate and --cross-validate it runs leave-one-category-out cross-validation (the
+categories are DIR's subdirectories): for each category, the method (with --method all) and
+the threshold are chosen on the other categories and the held-out one is scored with them;
+it prints the combined held-out score for every profile, each fold, and the in-sample score
+beside it.`)
 	in := fs.String("in", "", "input CSV (timestamp,value)")
 	out := fs.String("out", "-", "output CSV; - is stdout")
 	method := fs.String("method", anomaly.MethodAuto, "detection method: "+strings.Join(anomaly.Methods, ", ")+" (all: every method, with --evaluate)")

@@ -143,3 +143,42 @@ func TestDetectEvaluate(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectCrossValidate runs --evaluate --cross-validate on a corpus of
+// two categories, each with a level shift inside its labelled window: each
+// fold is chosen on the other category and still finds its shift.
+func TestDetectCrossValidate(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []string{"a", "b"} {
+		writeSeries(t, filepath.Join(dir, "data", c, "shift.csv"), 1000, 700)
+		writeSeries(t, filepath.Join(dir, "data", c, "calm.csv"), 1000, -1)
+	}
+	labels := `{"a/shift.csv": [["2014-02-16 21:30:00", "2014-02-17 05:45:00"]], "a/calm.csv": [],
+		"b/shift.csv": [["2014-02-16 21:30:00", "2014-02-17 05:45:00"]], "b/calm.csv": []}`
+	if err := os.WriteFile(filepath.Join(dir, "labels.json"), []byte(labels), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := crossValidateDir(&out, filepath.Join(dir, "data"), "", []string{"novelty", "ensemble"}, anomaly.Config{}, false); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, p := range nab.Profiles {
+		if !strings.Contains(text, p.Name+" profile: leave-one-category-out") {
+			t.Errorf("no cross-validated %s score:\n%s", p.Name, text)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[1] == "leave-one-category-out" {
+			if score, _ := strconv.ParseFloat(f[2], 64); score < 90 {
+				t.Errorf("cross-validated %v on an obvious level shift, want >= 90:\n%s", score, text)
+			}
+		}
+	}
+	if n := strings.Count(text, "\n  a "); n != 3 {
+		t.Errorf("want one fold holding out a per profile (3), got %d:\n%s", n, text)
+	}
+	if err := runDetect([]string{"--cross-validate"}); !errors.Is(err, errUsage) {
+		t.Errorf("--cross-validate without --evaluate: %v, want a usage error", err)
+	}
+}

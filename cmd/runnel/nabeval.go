@@ -83,8 +83,8 @@ func parallel(n int, f func(i int)) {
 // among them, and a threshold, on its training categories only. Each
 // method has one setting, its defaults: with --method all the folds choose
 // the method and the threshold. (A wider grid, suppress ∈ {100, 200, 400} ×
-// history ∈ {1000, 2000, 4000}, was tried: its choices did not carry to
-// the held-out categories and it cross-validated lower; docs/anomaly.md.)
+// history ∈ {1000, 2000, 4000}, was tried: its choices did not carry
+// reliably to the held-out categories; docs/anomaly.md gives its scores.)
 func cvGrid(method string) []anomaly.Config {
 	return []anomaly.Config{{Method: method}}
 }

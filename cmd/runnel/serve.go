@@ -159,7 +159,11 @@ func startDemo(mgr *jobs.Manager, log *slog.Logger) error {
 	if _, err := mgr.Get("demo"); err == nil {
 		return nil
 	}
-	if _, err := mgr.Submit(demoJob); err != nil {
+	job, err := demoJobFile()
+	if err != nil {
+		return err
+	}
+	if _, err := mgr.Submit(job); err != nil {
 		return fmt.Errorf("start the demo job: %w", err)
 	}
 	log.Info("demo job started", "job", "demo")

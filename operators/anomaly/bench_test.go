@@ -3,6 +3,7 @@ package anomaly
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +53,38 @@ func BenchmarkScore(b *testing.B) {
 			// CPU-second.
 			if cpu := cpuTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(n)/cpu.Seconds(), "points/cpu-s")
+			}
+		})
+	}
+}
+
+// BenchmarkMemoryPerKey reports the heap a detector holds once its windows
+// are full (3000 points of the benchmark series), per method: the memory
+// one key of a detect operator costs.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	series := make([]float64, 3000)
+	for i := range series {
+		series[i] = 50 + 20*math.Sin(2*math.Pi*float64(i)/288) + rng.NormFloat64()
+	}
+	for _, m := range []string{MethodEnsemble, MethodNovelty, MethodKNN} {
+		b.Run(m, func(b *testing.B) {
+			const keys = 50
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				ds := make([]Detector, keys)
+				for k := range ds {
+					ds[k], _ = New(Config{Method: m})
+					for i := range series {
+						ds[k].Score(time.Time{}, series[i:i+1])
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "bytes/key")
+				runtime.KeepAlive(ds)
 			}
 		})
 	}

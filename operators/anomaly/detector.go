@@ -42,6 +42,10 @@ type Explanation struct {
 	// Direction is "high" if that field is above its expected value, "low"
 	// if below, "" if it equals it.
 	Direction string
+	// Z says how unusual: that field's robust z-score against its recent
+	// baseline (its distance from the median of the last 64 points in
+	// robust standard deviations, 1.4826 × MAD), signed like Direction.
+	Z float64
 	// Contributions has one entry per field: the field's share of the total
 	// deviation (robust z-scores, so fields of different units compare),
 	// signed by direction. Absolute values sum to 1, or all are 0.
@@ -62,6 +66,8 @@ const (
 	knnAlarmLow  = 0.06 // shape distance that alarms when also extreme...
 	knnZAlarm    = 5.0  // ...for this series: standard score of the distance
 	rcfAlarm     = 4.0  // standard score of the forest's CoDisp
+	whiteRatio   = 0.6  // noise/spread above which a field looks like white noise...
+	whiteZAlarm  = 5.0  // ...and novelty there needs this robust z to alarm
 	maxSeverity  = 1e6  // cap, for series whose range is still zero
 	damp         = 3.0  // divides the severity of a suppressed point
 )
@@ -173,6 +179,10 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		st.Hi[i] = max(st.Hi[i], v)
 	}
 	res := d.explain(x)
+	white := math.Inf(1) // gate for series that look like white noise
+	if st.Base.Count >= baselineSize/2 {
+		white = d.whiteGate(x)
+	}
 	st.Base.add(x)
 
 	copy(st.Window, st.Window[nf:])
@@ -199,6 +209,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 				if g > 0 {
 					s = min(s, r/(noiseGate*g))
 				}
+				s = min(s, white)
 			}
 			sev = max(sev, s)
 		}
@@ -284,6 +295,7 @@ func (d *detector) explain(x []float64) Result {
 		Explanation: Explanation{Contributions: make([]float64, nf)},
 	}
 	total := 0.0
+	zs := make([]float64, nf)
 	for f, v := range x {
 		med, scale := v, 0.0
 		if d.st.Base.Count > 0 {
@@ -295,6 +307,7 @@ func (d *detector) explain(x []float64) Result {
 			z = -z
 		}
 		res.Explanation.Contributions[f] = z
+		zs[f] = z
 		total += math.Abs(z)
 	}
 	e := &res.Explanation
@@ -307,7 +320,7 @@ func (d *detector) explain(x []float64) Result {
 			top = f
 		}
 	}
-	e.Field, e.Name = top, d.cfg.Fields[top]
+	e.Field, e.Name, e.Z = top, d.cfg.Fields[top], zs[top]
 	switch {
 	case e.Contributions[top] > 0:
 		e.Direction = "high"
@@ -315,4 +328,27 @@ func (d *detector) explain(x []float64) Result {
 		e.Direction = "low"
 	}
 	return res
+}
+
+// whiteGate caps the novelty severity of a point in a series that looks
+// like white noise around a level (a field whose successive differences
+// are as large as its spread: no slow structure, the typical per-window
+// count or rate). There a new record a few standard deviations out is
+// what noise does now and then, not a change; the cap is the point's
+// robust z-score against the recent baseline over whiteZAlarm. Series with
+// structure (trends, seasons, regimes) are not capped: their new values
+// are what novelty is for.
+func (d *detector) whiteGate(x []float64) float64 {
+	st := d.st
+	gate := math.Inf(1)
+	for f, v := range x {
+		med, scale := st.Base.stats(f)
+		noise := st.Base.noise(f)
+		if scale <= 0 || noise < whiteRatio*scale {
+			continue
+		}
+		unit := max(scale, noise)
+		gate = min(gate, math.Abs(v-med)/unit/whiteZAlarm)
+	}
+	return gate
 }

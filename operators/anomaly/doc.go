@@ -21,9 +21,12 @@
 //
 //   - novelty: how far the value is from the nearest value in the last
 //     History points, as a fraction of the range seen so far and in units
-//     of the series' noise. Catches spikes beyond the usual values, level
-//     shifts and variance increases; blind to changes that stay inside
-//     values already seen (a missing seasonal peak).
+//     of the series' noise; on a field that looks like white noise around
+//     a level, also in units of its distance from the recent median (so a
+//     new record a few deviations out is not an alarm). Catches spikes
+//     beyond the usual values, level shifts and variance increases; blind
+//     to changes that stay inside values already seen (a missing seasonal
+//     peak).
 //   - knn: how far the recent shape (a shingle of ShingleSize segment
 //     means, each of Segment points) is from its nearest neighbour among
 //     the last History shapes, against the range and against the series'
@@ -42,6 +45,7 @@
 //
 // Expected, Low and High come from a rolling median and MAD of each field
 // over the last 64 points; Explanation names the field whose robust
-// z-score against that baseline is largest, and whether it is high or low.
-// Contributions gives every field's signed share.
+// z-score against that baseline is largest, whether it is high or low, and
+// that z-score (Z: how unusual). Contributions gives every field's signed
+// share.
 package anomaly

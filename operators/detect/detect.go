@@ -201,6 +201,7 @@ func (o *Operator) annotate(m map[string]any, res anomaly.Result) {
 	m[FieldExplanation] = map[string]any{
 		"field":     res.Explanation.Name,
 		"direction": res.Explanation.Direction,
+		"z":         math.Round(res.Explanation.Z*100) / 100,
 	}
 }
 
