@@ -14,10 +14,11 @@ import (
 )
 
 // TestRealClients runs the scripted sessions of clients/ — Debian's AWS CLI
-// and boto3, each covering every Kinesis operation it offers with its
-// paginators and waiters — against the real binary over HTTP and over
-// HTTPS (--tls-self-signed, the client trusting the printed certificate).
-// .ci/run installs the clients.
+// and boto3, and the JavaScript SDK v3 (clients/js, from npm), each
+// covering every Kinesis operation it offers with its paginators and
+// waiters (and SubscribeToShard where it offers it) — against the real
+// binary over HTTP and over HTTPS (--tls-self-signed, the client trusting
+// the printed certificate). .ci/run installs the clients.
 func TestRealClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the AWS CLI and boto3 against runnel serve (minutes)")
@@ -38,9 +39,18 @@ func TestRealClients(t *testing.T) {
 	secure := startServe(t, tlsData, "https", &http.Client{Transport: &trustOnRead{file: filepath.Join(tlsData, "tls-self-signed.pem"), pool: pool, next: tr}}, "--tls-self-signed")
 	ca := filepath.Join(tlsData, "tls-self-signed.pem")
 
+	js := filepath.Join(root, "clients", "js")
+	if _, err := os.Stat(filepath.Join(js, "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = js
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in clients/js: %v\n%s", err, out)
+		}
+	}
+
 	type session struct{ name, endpoint string }
 	var wg sync.WaitGroup
-	for _, s := range []session{{"boto3", plain}, {"boto3", secure}, {"awscli", plain}, {"awscli", secure}} {
+	for _, s := range []session{{"boto3", plain}, {"boto3", secure}, {"js", plain}, {"js", secure}, {"awscli", plain}, {"awscli", secure}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -49,11 +59,16 @@ func TestRealClients(t *testing.T) {
 				script = filepath.Join(root, "clients", "awscli", "session.sh")
 			}
 			args := []string{s.endpoint}
-			if strings.HasPrefix(s.endpoint, "https") {
+			if strings.HasPrefix(s.endpoint, "https") && s.name != "js" {
 				args = append(args, ca)
 			}
+			cmd := exec.Command(script, args...)
+			if s.name == "js" {
+				cmd = exec.Command("node", "--no-warnings", filepath.Join(js, "session.mjs"), s.endpoint)
+				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca)
+			}
 			start := time.Now()
-			out, err := exec.Command(script, args...).CombinedOutput()
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Errorf("%s session over %s: %v\n%s", s.name, s.endpoint, err, out)
 				return
