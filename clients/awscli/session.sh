@@ -32,7 +32,7 @@ k CreateStream create-stream --stream-name "$name" --shard-count 2 >/dev/null
 wait_active
 arn=$(k DescribeStreamSummary describe-stream-summary --stream-name "$name" | json 'd["StreamDescriptionSummary"]["StreamARN"]')
 k DescribeLimits describe-limits >/dev/null
-check "k ListStreams list-streams --page-size 1 | grep -q '\"$name\"'" "list-streams (auto-paginated by one)"
+check "k ListStreams list-streams --page-size 1 | grep '\"$name\"' >/dev/null" "list-streams (auto-paginated by one)"
 check "[ \$(k DescribeStream describe-stream --stream-name $name --page-size 1 | json 'len(d[\"StreamDescription\"][\"Shards\"])') = 2 ]" "describe-stream (auto-paginated)"
 check "[ \$(k ListShards list-shards --stream-name $name | json 'len(d[\"Shards\"])') = 2 ]" "list-shards"
 put=$(k PutRecord put-record --stream-name "$name" --partition-key k --data hello)
@@ -75,7 +75,7 @@ k UpdateStreamMode update-stream-mode --stream-arn "$arn" --stream-mode-details 
 if out=$("$aws" kinesis describe-stream-summary --stream-name "$name-missing" "${common[@]}" 2>&1); then
   echo "awscli: a missing stream was found" >&2; exit 1
 fi
-check "printf '%s' \"\$out\" | grep -q ResourceNotFoundException" "a missing stream is ResourceNotFoundException: $out"
+check "printf '%s' \"\$out\" | grep ResourceNotFoundException >/dev/null" "a missing stream is ResourceNotFoundException: $out"
 k DeleteStream delete-stream --stream-name "$name" >/dev/null
 sleep 0.5; "$aws" kinesis wait stream-not-exists --stream-name "$name" "${common[@]}"
 
