@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/runnel-dev/runnel/internal/kinesisbench"
 	"github.com/runnel-dev/runnel/streams"
-	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 func init() {
-	// kinesis.BenchIngest runs its servers as copies of this binary; in
+	// kinesisbench.BenchIngest runs its servers as copies of this binary; in
 	// such a copy this serves and exits before main runs.
-	kinesis.BenchServerMain()
+	kinesisbench.BenchServerMain()
 	ingestAPIs["kinesis"] = benchIngestKinesis
 }
 
@@ -20,7 +20,7 @@ func init() {
 // same run (the ceiling), then single-record PutRecord and consumer latency.
 // The servers are child processes, so their CPU time is measured apart.
 func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile string) error {
-	rep, err := kinesis.BenchIngest(context.Background(), kinesis.BenchConfig{
+	rep, err := kinesisbench.BenchIngest(context.Background(), kinesisbench.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
 		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,
 	})
