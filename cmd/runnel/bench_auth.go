@@ -6,10 +6,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/runnel-dev/runnel/internal/kinesisbench"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web"
 	"github.com/runnel-dev/runnel/web/auth"
-	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // benchKinesisAuth is runnel bench ingest's --kinesis-auth: "", on or off.
@@ -17,7 +17,7 @@ var benchKinesisAuth string
 
 // benchAuthConfig makes a writer token with AWS keys for the benchmark
 // clients when --kinesis-auth is set.
-func benchAuthConfig(cfg *kinesis.BenchConfig, dir string) error {
+func benchAuthConfig(cfg *kinesisbench.BenchConfig, dir string) error {
 	switch benchKinesisAuth {
 	case "":
 		return nil

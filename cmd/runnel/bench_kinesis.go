@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/runnel-dev/runnel/internal/kinesisbench"
 	"github.com/runnel-dev/runnel/streams"
-	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 func init() {
-	// kinesis.BenchIngest runs its servers as copies of this binary; in
+	// kinesisbench.BenchIngest runs its servers as copies of this binary; in
 	// such a copy this serves and exits before main runs.
-	kinesis.BenchWrap = benchWrapAuth
-	kinesis.BenchServerMain()
+	kinesisbench.BenchWrap = benchWrapAuth
+	kinesisbench.BenchServerMain()
 	ingestAPIs["kinesis"] = benchIngestKinesis
 }
 
@@ -22,7 +22,7 @@ func init() {
 // same run (the ceiling), then single-record PutRecord and consumer latency.
 // The servers are child processes, so their CPU time is measured apart.
 func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile string) error {
-	kcfg := kinesis.BenchConfig{
+	kcfg := kinesisbench.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
 		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,
 	}
@@ -32,7 +32,7 @@ func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile strin
 	if kcfg.AuthDir != "" {
 		defer os.RemoveAll(kcfg.AuthDir)
 	}
-	rep, err := kinesis.BenchIngest(context.Background(), kcfg)
+	rep, err := kinesisbench.BenchIngest(context.Background(), kcfg)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,7 @@ func (h *Handler) subscribeToShard(r *request) (any, error) {
 	hd := r.w.Header()
 	hd.Set("Content-Type", "application/vnd.amazon.eventstream")
 	hd.Set("X-Amzn-Requestid", r.reqID)
+	hd.Set("X-Amz-Id-2", h.extendedRequestID())
 	r.w.WriteHeader(http.StatusOK)
 	es := &eventWriter{w: r.w, codec: r.codec}
 	if es.event("initial-response", empty{}) != nil {

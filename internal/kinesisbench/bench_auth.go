@@ -1,4 +1,4 @@
-package kinesis
+package kinesisbench
 
 import (
 	"net/http"

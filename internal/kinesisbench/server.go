@@ -1,9 +1,8 @@
-package kinesis
+package kinesisbench
 
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +14,11 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // BenchIngest runs each server it measures in a child process, a copy of
@@ -84,14 +83,14 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 	var h http.Handler
 	var store *streams.Store
 	if spec.Discard {
-		h = discardHandler()
+		h = kinesis.DiscardHandler()
 	} else {
 		var err error
 		if store, err = streams.Open(spec.Dir, streams.Options{}); err != nil {
 			return err
 		}
 		defer store.Close()
-		h = newHandler(store, Options{CreateDelay: -1})
+		h = kinesis.New(store, kinesis.Options{CreateDelay: -1})
 		if spec.Auth != "" {
 			if BenchWrap == nil {
 				return errors.New("bench server: Auth needs BenchWrap set")
@@ -101,7 +100,7 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 				return err
 			}
 		}
-		h = H2C(h)
+		h = kinesis.H2C(h)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -207,53 +206,4 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// discardHandler decodes PutRecords and PutRecord bodies and answers with
-// made-up results: the ceiling a server could reach with these clients.
-func discardHandler() http.Handler {
-	h := &Handler{}
-	var seq atomic.Uint64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, aerr := readBody(r)
-		if aerr != nil {
-			http.Error(w, aerr.Message, http.StatusBadRequest)
-			return
-		}
-		defer putBuf(body)
-		var b []byte
-		switch r.Header.Get("X-Amz-Target") {
-		case targetPrefix + "PutRecords":
-			var in putRecordsInput
-			slab := getBuf(base64.StdEncoding.DecodedLen(len(body)))
-			defer func() { putBuf(slab) }()
-			if !parsePutRecordsJSON(body, &in, &slab) {
-				http.Error(w, "bad body", http.StatusBadRequest)
-				return
-			}
-			res := make([]streams.PutResult, len(in.Records))
-			first := seq.Add(uint64(len(res)))
-			for i := range res {
-				res[i] = streams.PutResult{ShardID: "shardId-000000000000", Seq: first + uint64(i)}
-			}
-			b = h.appendPutRecordsResult(codecJSON, "", res, nil, nil, false)
-		case targetPrefix + "PutRecord":
-			var in putRecordInput
-			if !parsePutRecordJSON(body, &in) {
-				http.Error(w, "bad body", http.StatusBadRequest)
-				return
-			}
-			b = getBuf(128)
-			b = append(b, `{"SequenceNumber":"`...)
-			b = appendSeq(b, 0, seq.Add(1))
-			b = append(b, `","ShardId":"shardId-000000000000"}`...)
-		default:
-			http.Error(w, "the decode-and-discard server takes PutRecords and PutRecord", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", contentJSON)
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		w.Write(b)
-		putBuf(b)
-	})
 }

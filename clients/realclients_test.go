@@ -1,0 +1,80 @@
+package clients
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRealClients runs the scripted sessions of clients/ — Debian's AWS CLI
+// and boto3, and the JavaScript SDK v3 (clients/js, from npm), each
+// covering every Kinesis operation it offers with its paginators and
+// waiters (and SubscribeToShard where it offers it) — against the real
+// binary over HTTP and over HTTPS (--tls-self-signed, the client trusting
+// the printed certificate). .ci/run installs the clients.
+func TestRealClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the AWS CLI and boto3 against runnel serve (minutes)")
+	}
+	for _, p := range []string{"/usr/bin/aws", "/usr/bin/python3"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s is missing: install Debian's awscli and python3-boto3 (see .ci/run)", p)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import boto3").Run(); err != nil {
+		t.Fatal("boto3 is missing: install Debian's python3-boto3 (see .ci/run)")
+	}
+	root, _ := filepath.Abs("..")
+	plain := startServe(t, t.TempDir(), "http", http.DefaultClient)
+	tlsData := t.TempDir()
+	pool := x509.NewCertPool()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	secure := startServe(t, tlsData, "https", &http.Client{Transport: &trustOnRead{file: filepath.Join(tlsData, "tls-self-signed.pem"), pool: pool, next: tr}}, "--tls-self-signed")
+	ca := filepath.Join(tlsData, "tls-self-signed.pem")
+
+	js := filepath.Join(root, "clients", "js")
+	if _, err := os.Stat(filepath.Join(js, "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = js
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in clients/js: %v\n%s", err, out)
+		}
+	}
+
+	type session struct{ name, endpoint string }
+	var wg sync.WaitGroup
+	for _, s := range []session{{"boto3", plain}, {"boto3", secure}, {"js", plain}, {"js", secure}, {"awscli", plain}, {"awscli", secure}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			script := filepath.Join(root, "clients", "boto3", "session.py")
+			if s.name == "awscli" {
+				script = filepath.Join(root, "clients", "awscli", "session.sh")
+			}
+			args := []string{s.endpoint}
+			if strings.HasPrefix(s.endpoint, "https") && s.name != "js" {
+				args = append(args, ca)
+			}
+			cmd := exec.Command(script, args...)
+			if s.name == "js" {
+				cmd = exec.Command("node", "--no-warnings", filepath.Join(js, "session.mjs"), s.endpoint)
+				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca)
+			}
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("%s session over %s: %v\n%s", s.name, s.endpoint, err, out)
+				return
+			}
+			t.Logf("%s over %s (%s): %s", s.name, s.endpoint, time.Since(start).Round(time.Second), strings.TrimSpace(string(out)))
+		}()
+	}
+	wg.Wait()
+}
