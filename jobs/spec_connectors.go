@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/runnel-dev/runnel/internal/kafkaconn"
 	"github.com/runnel-dev/runnel/sinks"
 	kafkasink "github.com/runnel-dev/runnel/sinks/kafka"
@@ -185,7 +184,6 @@ func (p *parser) connectorSink(f fieldMap, path string, s *Sink) {
 		}
 	}
 }
-
 
 func (t *KafkaTLS) conn() *kafkaconn.TLS {
 	if t == nil {
