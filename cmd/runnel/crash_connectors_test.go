@@ -68,15 +68,6 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "events", Partition: p, Key: []byte("end"),
 			Value: fmt.Appendf(nil, `{"k":"end","ts":%d,"v":0}`, crashBase+10_000_000)})
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
-
 	srv := &supervised{server: &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}}
 	srv.start()
 	defer func() {
@@ -98,11 +89,42 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: %s\n%s", resp.Status, srv.logs.String())
 	}
-	for kills := 0; kills < 5; kills++ {
-		time.Sleep(time.Duration(300+rng.Intn(2000)) * time.Millisecond)
-		srv.kill()
-		srv.start()
+	// Produce while the server is being killed: in batches of 100, so the
+	// windows fire (and the sinks commit) throughout the kills.
+	produced := make(chan error, 1)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			produced <- err
+			return
+		}
+		defer cl.Close()
+		for len(recs) > 0 {
+			n := min(len(recs), 100)
+			if err := cl.ProduceSync(ctx, recs[:n]...).FirstErr(); err != nil {
+				produced <- err
+				return
+			}
+			recs = recs[n:]
+			time.Sleep(150 * time.Millisecond)
+		}
+		produced <- nil
+	}()
+	kills := 0
+	for done := false; !done || kills < 5; {
+		select {
+		case err := <-produced:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
+			srv.kill()
+			srv.start()
+			kills++
+		}
 	}
+	t.Logf("%d kills", kills)
 
 	// Wait for the table to hold as many rows as there are windows; then
 	// compare. (A test that never gets there fails on its -timeout.)
