@@ -140,6 +140,8 @@ func (b *builder) source() error {
 		}
 		node.Source, err = sources.NewGenerator(sources.GeneratorConfig{Shards: max(s.Shards, 1), Rate: rate, Keys: g.Keys,
 			Users: g.Users, Seed: g.Seed, Count: g.Count})
+	case SourceKafka:
+		node.Source, err = b.kafkaSource(s)
 	default:
 		return fmt.Errorf("job %s: the source has no kind", b.spec.Name)
 	}
@@ -479,6 +481,8 @@ func (b *builder) sinks() error {
 				w = os.Stdout
 			}
 			sink = sinks.NewLog(w, s.ID+": ", cols)
+		case SinkKafka, SinkPostgres:
+			sink, err = b.connectorSink(s, cols)
 		default:
 			err = fmt.Errorf("the sink has no kind")
 		}

@@ -40,6 +40,8 @@ type Source struct {
 	File []string `yaml:"file"`
 	// Generator is the built-in synthetic source.
 	Generator *Generator `yaml:"generator"`
+	// Kafka reads Kafka topics (see KafkaSource).
+	Kafka *KafkaSource `yaml:"kafka"`
 	// Shards: for a stream, the shard count used if the stream is created;
 	// for the generator, how many shards it produces. Default 1; 0 for a
 	// file source (one shard per file).
@@ -78,6 +80,8 @@ func (s *Source) Kind() string {
 		return SourceFile
 	case s.Generator != nil:
 		return SourceGenerator
+	case s.Kafka != nil:
+		return SourceKafka
 	}
 	return ""
 }
@@ -336,6 +340,8 @@ type Sink struct {
 	Stream    *StreamSink    `yaml:"stream"`
 	File      *FileSink      `yaml:"file"`
 	Log       *LogSink       `yaml:"log"`
+	Kafka     *KafkaSink     `yaml:"kafka"`
+	Postgres  *PostgresSink  `yaml:"postgres"`
 
 	// From is the resolved input, filled by Validate: Late, Input, or the
 	// job's only end operator (SourceID when there are no operators).
@@ -353,6 +359,10 @@ func (s *Sink) Kind() string {
 		return SinkFile
 	case s.Log != nil:
 		return SinkLog
+	case s.Kafka != nil:
+		return SinkKafka
+	case s.Postgres != nil:
+		return SinkPostgres
 	}
 	return ""
 }

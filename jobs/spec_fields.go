@@ -21,7 +21,9 @@ type Field struct {
 // parser accepts keys from (anything else is an unknown field), the
 // reference table in docs/jobs.md is generated from it (TestDocsReference),
 // and a test checks it against the yaml tags of the Spec structs.
-var fields = []Field{
+var fields = append(coreFields, connectorFields...)
+
+var coreFields = []Field{
 	{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
 	{"source", "mapping", "required", "exactly one of `stream`, `file`, `generator`"},
 	{"source.stream", "string", "—", "stream name: 1–128 of `A-Za-z0-9_.-`; created with `shards` shards if missing"},

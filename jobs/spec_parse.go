@@ -126,6 +126,7 @@ func (p *parser) source(top fieldMap) {
 			src.Generator = p.generator(g)
 		}
 	}
+	p.connectorSource(f, src)
 	src.Shards = int(p.integer(f, "shards", true))
 	if f.has("start") {
 		p.start(f, &src.Start)
@@ -409,5 +410,6 @@ func (p *parser) sink(n *yaml.Node, path string) Sink {
 			s.Log = &LogSink{}
 		}
 	}
+	p.connectorSink(f, path, &s)
 	return s
 }

@@ -180,10 +180,10 @@ func (v *validator) name() {
 
 func (v *validator) source() {
 	src := &v.s.Source
-	set := setKinds(map[string]bool{SourceStream: src.Stream != "", SourceFile: len(src.File) > 0, SourceGenerator: src.Generator != nil},
-		SourceStream, SourceFile, SourceGenerator)
+	set := setKinds(map[string]bool{SourceStream: src.Stream != "", SourceFile: len(src.File) > 0, SourceGenerator: src.Generator != nil, SourceKafka: src.Kafka != nil},
+		SourceStream, SourceFile, SourceGenerator, SourceKafka)
 	switch {
-	case len(set) == 0 && v.anyBad("source", SourceStream, SourceFile, SourceGenerator):
+	case len(set) == 0 && v.anyBad("source", SourceStream, SourceFile, SourceGenerator, SourceKafka):
 		return
 	case len(set) == 0:
 		v.add("source", CodeMissing, "needs one of stream, file or generator", "e.g. source: {stream: clicks}")
@@ -228,6 +228,7 @@ func (v *validator) source() {
 	if kind == SourceGenerator {
 		v.generator(src.Generator)
 	}
+	v.validateConnectorSource(src)
 }
 
 func (v *validator) start(kind string) {
@@ -262,7 +263,7 @@ func (v *validator) format(kind string) {
 	src := &v.s.Source
 	var allowed []string
 	switch kind {
-	case SourceStream:
+	case SourceStream, SourceKafka:
 		allowed = []string{"json", "text", "bytes"}
 	case SourceFile:
 		allowed = []string{"jsonl", "csv"}
@@ -542,10 +543,12 @@ func (v *validator) sink(i int) {
 	if s.ID == "" {
 		v.required(p+".id", "e.g. id: out")
 	}
-	set := setKinds(map[string]bool{SinkDashboard: s.Dashboard != nil, SinkStream: s.Stream != nil, SinkFile: s.File != nil, SinkLog: s.Log != nil},
-		SinkDashboard, SinkStream, SinkFile, SinkLog)
+	set := setKinds(map[string]bool{SinkDashboard: s.Dashboard != nil, SinkStream: s.Stream != nil, SinkFile: s.File != nil, SinkLog: s.Log != nil,
+		SinkKafka: s.Kafka != nil, SinkPostgres: s.Postgres != nil},
+		SinkDashboard, SinkStream, SinkFile, SinkLog, SinkKafka, SinkPostgres)
+	v.validateConnectorSink(p, s)
 	switch {
-	case len(set) == 0 && v.anyBad(p, SinkDashboard, SinkStream, SinkFile, SinkLog):
+	case len(set) == 0 && v.anyBad(p, SinkDashboard, SinkStream, SinkFile, SinkLog, SinkKafka, SinkPostgres):
 	case len(set) == 0:
 		v.add(p, CodeMissing, "needs one of dashboard, stream, file or log", "e.g. log: {}")
 	case len(set) > 1:

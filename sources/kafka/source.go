@@ -37,7 +37,8 @@ var (
 )
 
 // New checks cfg and returns the source. log receives errors that do not
-// stop the job (a failed commit of monitoring offsets); nil discards them.
+// stop the job (a failed commit of monitoring offsets); nil means
+// slog.Default().
 func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		s.re = regexp.MustCompile("^(?:" + cfg.TopicRegex + ")$")
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+		s.log = slog.Default()
 	}
 	return s, nil
 }

@@ -183,3 +183,23 @@ func FuzzDeaggregate(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDeaggregate de-aggregates the 500-record vector; ns/op over 500
+// is the cost per user record.
+func BenchmarkDeaggregate(b *testing.B) {
+	var data []byte
+	for _, v := range loadVectors(b).Vectors {
+		if v.Name == "five-hundred" {
+			data, _ = base64.StdEncoding.DecodeString(v.DataBase64)
+		}
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, ok, err := Deaggregate(data)
+		if !ok || err != nil || len(recs) != 500 {
+			b.Fatal(len(recs), ok, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/500, "ns/user-record")
+}

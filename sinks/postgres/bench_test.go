@@ -1,0 +1,51 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/state"
+)
+
+// BenchmarkExactlyOnceEpoch writes 10,000 window rows per checkpoint epoch
+// through Write, PreCommit (staging in Pebble) and Commit (COPY, merge and
+// progress row in one transaction) into a real PostgreSQL.
+func BenchmarkExactlyOnceEpoch(b *testing.B) {
+	pg := testsrv.StartPostgres(b)
+	db, err := state.Open(b.TempDir(), state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	sp, _ := db.Namespace("out", "sink")
+	ctx := context.Background()
+	s, err := New(ctx, Config{DSN: pg.DSN, Table: "bench", CreateTable: true, Columns: windowCols, Job: "j", Sink: "out"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.OpenState(ctx, sp); err != nil {
+		b.Fatal(err)
+	}
+	const perEpoch = 10_000
+	rows := make([]sinks.Row, perEpoch)
+	epoch := uint64(0)
+	for b.Loop() {
+		epoch++
+		for i := range rows {
+			rows[i] = row(int64(epoch)*1000, "k"+string(rune('a'+i%26)), i)
+		}
+		if err := s.Write(ctx, rows); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.PreCommit(ctx, epoch); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Commit(ctx, epoch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(perEpoch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
