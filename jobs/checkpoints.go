@@ -209,7 +209,7 @@ func (m *Manager) restoreProblems(j *Job, rep state.RestoreReport, restored uint
 	for _, s := range rep.Skipped {
 		w := fmt.Sprintf("checkpoint %d is damaged (%v)", s.Epoch, s.Err)
 		if from != "" {
-			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it", from)
+			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it (a stream sink may repeat results committed since)", from)
 		}
 		if s.MovedTo != "" {
 			w += "; its files were moved to " + s.MovedTo
@@ -220,7 +220,7 @@ func (m *Manager) restoreProblems(j *Job, rep state.RestoreReport, restored uint
 	if rep.Lost != 0 {
 		w := fmt.Sprintf("the manifest of checkpoint %d, the newest the job completed, is missing", rep.Lost)
 		if from != "" {
-			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it", from)
+			w += fmt.Sprintf("; the job resumed from %s instead, reading again what came after it (a stream sink may repeat results committed since)", from)
 		}
 		if rep.LostMovedTo != "" {
 			w += "; what was left of it was moved to " + rep.LostMovedTo

@@ -23,6 +23,11 @@
 // undecoded instead: the chain decodes just the fields its functions read
 // (operators/js).
 //
+// A record that does not decode (or, as JSON, nests deeper than
+// MaxJSONDepth) fails the job with a *RecordError, unless the source's
+// BadRecords policy drops it (skip, or a dead letter appended to a stream:
+// policy.go). Format bytes yields Bytes, which JS sees as byte values.
+//
 // A stream reader asks the store for up to 4096 records per read and
 // serves the runtime's smaller batches from them: a store read costs about
 // the same for a few records as for thousands (it reads a chunk of the
