@@ -23,6 +23,7 @@ const (
 	excUnknownOperation    = "UnknownOperationException"
 	excMissingAuthToken    = "MissingAuthenticationTokenException"
 	excIncompleteSignature = "IncompleteSignatureException"
+	excInvalidSignature    = "InvalidSignatureException"
 	excInternalFailure     = "InternalFailure"
 )
 

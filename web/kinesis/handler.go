@@ -468,30 +468,43 @@ func putBuf(b []byte) {
 	}
 }
 
-// checkAuth accepts any well-formed SigV4 request (authentication proper
-// is a later issue) and rejects unsigned or malformed ones as AWS does.
+// checkAuth accepts any well-formed SigV4 request (signatures are verified
+// by the authentication layer around this handler, when there is one) and
+// rejects unsigned or malformed ones as AWS does, with AWS's texts: the
+// Authorization header and the presigned query string are checked for
+// their parts, never both at once.
 func checkAuth(hr *http.Request) *apiError {
 	auth := hr.Header.Get("Authorization")
-	if auth == "" {
-		if hr.URL.Query().Get("X-Amz-Algorithm") != "" {
-			return nil
+	q := hr.URL.Query()
+	_, presigned := q["X-Amz-Algorithm"]
+	switch {
+	case auth != "" && presigned:
+		return newErr(excInvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
+	case auth != "":
+		var missing []string
+		for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
+			if !strings.Contains(auth, p+"=") {
+				missing = append(missing, "Authorization header requires '"+p+"' parameter.")
+			}
 		}
+		if hr.Header.Get("X-Amz-Date") == "" && hr.Header.Get("Date") == "" {
+			missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+		}
+		if len(missing) > 0 {
+			return newErr(excIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), auth)
+		}
+	case presigned:
+		var missing []string
+		for _, p := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
+			if q.Get(p) == "" {
+				missing = append(missing, "AWS query-string parameters must include '"+p+"'.")
+			}
+		}
+		if len(missing) > 0 {
+			return newErr(excIncompleteSignature, "%s Re-examine the query-string parameters.", strings.Join(missing, " "))
+		}
+	default:
 		return newErr(excMissingAuthToken, "Missing Authentication Token")
-	}
-	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
-		return newErr(excIncompleteSignature, "Authorization header requires AWS4-HMAC-SHA256 as the signing algorithm. Authorization=%s", auth)
-	}
-	var missing []string
-	for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
-		if !strings.Contains(auth, p+"=") {
-			missing = append(missing, "Authorization header requires '"+p+"' parameter.")
-		}
-	}
-	if hr.Header.Get("X-Amz-Date") == "" && hr.Header.Get("Date") == "" {
-		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-	}
-	if len(missing) > 0 {
-		return newErr(excIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), auth)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,33 @@ func TestModelMessages(t *testing.T) {
 			if b := string(errorBody(codecJSON, e)); !strings.Contains(b, `"Message":`) {
 				t.Errorf("SerializationException body %s: want the Message key", b)
 			}
+		}
+	}
+}
+
+func TestAuthErrorsAsAWS(t *testing.T) {
+	for _, c := range []struct{ url, auth, date, typ, msg string }{
+		{"/", "", "", excMissingAuthToken, "Missing Authentication Token"},
+		{"/?X-Amz-Credential=a&X-Amz-Signature=b&X-Amz-SignedHeaders=c&X-Amz-Date=d", "", "", excMissingAuthToken, "Missing Authentication Token"},
+		{"/", "X", "", excIncompleteSignature, "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=X"},
+		{"/", "AWS4- Signature=b, Credential=a", "a", excIncompleteSignature, "Authorization header requires 'SignedHeaders' parameter. Authorization=AWS4- Signature=b, Credential=a"},
+		{"/?X-Amz-Algorithm", "X", "", excInvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."},
+		{"/?X-Amz-Algorithm=a&X-Amz-Credential=b&X-Amz-Signature=c&X-Amz-Date=d", "", "", excIncompleteSignature, "AWS query-string parameters must include 'X-Amz-SignedHeaders'. Re-examine the query-string parameters."},
+		{"/", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=c", "a", "", ""},
+	} {
+		req := httptest.NewRequest("POST", c.url, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		if c.date != "" {
+			req.Header.Set("Date", c.date)
+		}
+		e := checkAuth(req)
+		switch {
+		case c.typ == "" && e != nil:
+			t.Errorf("%s %q: unexpected %v", c.url, c.auth, e)
+		case c.typ != "" && (e == nil || e.Type != c.typ || e.Message != c.msg):
+			t.Errorf("%s %q:\n got %v\nwant %s: %s", c.url, c.auth, e, c.typ, c.msg)
 		}
 	}
 }
