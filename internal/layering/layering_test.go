@@ -22,11 +22,23 @@ var rank = map[string]int{
 	"jobs":    4,
 	"web":     5,
 	"client":  5, // the producer and agent: a client of the Kinesis API, used by cmd
-	"cmd":     6,
+	"cmd":     7,
+	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
+	// the binary, not of the server, so it sits with cmd.
+	"internal/kinesisbench": 6,
+	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
+	"interop": 8,
 }
 
+// top is the folder whose layer pkg takes: its top-level folder, or for a
+// package under internal/ with a layer of its own, that package.
 func top(pkg string) string {
 	rest := strings.TrimPrefix(pkg, module)
+	for name := range rank {
+		if strings.HasPrefix(name, "internal/") && (rest == name || strings.HasPrefix(rest, name+"/")) {
+			return name
+		}
+	}
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		return rest[:i]
 	}

@@ -1,7 +1,7 @@
 // Package clients holds scripted sessions of real Kinesis clients (the AWS
 // CLI, boto3) and the tests that run them, and the conformance suite, against
 // the real runnel binary.
-package clients
+package interop
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package clients
+package interop
 
 import (
 	"crypto/tls"
@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// TestRealClients runs the scripted sessions of clients/ — Debian's AWS CLI
-// and boto3, and the JavaScript SDK v3 (clients/js, from npm), each
+// TestRealClients runs the scripted sessions of interop/ — Debian's AWS CLI
+// and boto3, and the JavaScript SDK v3 (interop/js, from npm), each
 // covering every Kinesis operation it offers with its paginators and
 // waiters (and SubscribeToShard where it offers it) — against the real
 // binary over HTTP and over HTTPS (--tls-self-signed, the client trusting
@@ -44,7 +44,7 @@ func TestRealClients(t *testing.T) {
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 		cmd.Dir = js
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in clients/js: %v\n%s", err, out)
+			t.Fatalf("npm ci in interop/js: %v\n%s", err, out)
 		}
 	}
 
