@@ -331,7 +331,7 @@ func jobStreams(spec *jobs.Spec) []string {
 }
 
 func newRefusals() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_http_refused_total",
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_http_denied_total",
 		Help: "Requests refused by authentication, authorisation or the browser defences, by reason."}, []string{"reason"})
 }
 
