@@ -97,15 +97,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcIncompleteSignature, Message: "Authorization header requires AWS4-HMAC-SHA256 as the signing algorithm. Authorization=" + h})
 		return
 	}
-	if a.Scheme != auth.SchemeSigV4 {
-		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcIncompleteSignature, Message: "The Kinesis API needs an AWS SigV4 signature (create keys with 'runnel tokens create NAME --aws'), not a bearer token."})
-		return
-	}
-	p, secret, ok := s.sec.Tokens.AccessKey(a.AccessKeyID)
-	if !ok {
-		s.kinesisRefuse(w, r, auth.UnknownAccessKey)
-		return
-	}
+	var p *auth.Principal
 	buf := kinesisBodies.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -113,46 +105,27 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 			kinesisBodies.Put(buf)
 		}
 	}()
-	payload := r.Header.Get("X-Amz-Content-Sha256")
-	if strings.HasPrefix(payload, "STREAMING-") {
-		// aws-chunked bodies (S3 uploads) carry per-chunk signatures that
-		// this API neither needs nor checks.
-		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "x-amz-content-sha256 " + payload + " (aws-chunked bodies) is not supported by the Kinesis API; sign the body's SHA-256 or UNSIGNED-PAYLOAD."})
-		return
-	}
-	if payload != auth.UnsignedPayload || !p.Unrestricted() {
-		// The body is needed to hash it, or to see which streams it names.
-		if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
-			s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Could not read the request body: " + err.Error()})
+	if a.Scheme == auth.SchemeBearer {
+		// Runnel's own clients (runnel put, the producer and agent) may
+		// present a bearer token instead of signing.
+		var ok bool
+		if p, ok = s.sec.Tokens.Bearer(a.Token); !ok {
+			s.kinesisRefuse(w, r, auth.UnknownAccessKey)
 			return
 		}
-		if buf.Len() > kinesisMaxBody {
-			s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Request body exceeds the limit of 16777216 bytes"})
+		if !p.Unrestricted() && !s.readKinesisBody(w, r, buf) {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
-	}
-	sum := payload
-	if payload != auth.UnsignedPayload {
-		h := sha256.Sum256(buf.Bytes())
-		sum = hex.EncodeToString(h[:])
-		if payload != "" && payload != sum {
-			s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "The provided 'x-amz-content-sha256' header does not match what was computed."})
+	} else {
+		var secret string
+		var ok bool
+		if p, secret, ok = s.sec.Tokens.AccessKey(a.AccessKeyID); !ok {
+			s.kinesisRefuse(w, r, auth.UnknownAccessKey)
 			return
 		}
-	}
-	now := time.Now
-	if s.sec.Now != nil {
-		now = s.sec.Now
-	}
-	cl := r.ContentLength
-	if cl < 0 && buf.Len() > 0 {
-		cl = int64(buf.Len()) // HTTP/2 without content-length
-	}
-	vr := &auth.SigV4Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: r.Header, ContentLength: cl, PayloadHash: sum}
-	if err := auth.VerifySigV4(r.Context(), vr, a, secret, "kinesis", now()); err != nil {
-		s.kinesisRefuse(w, r, err.(*auth.AWSError))
-		return
+		if !s.verifyKinesisSigV4(w, r, a, secret, p, buf) {
+			return
+		}
 	}
 	role, known := kinesisRoles[op]
 	if !known {
@@ -170,6 +143,64 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		}
 	}
 	next.ServeHTTP(w, r.WithContext(contextWithPrincipal(r.Context(), p)))
+}
+
+// readKinesisBody reads a Kinesis request's body into buf (bounded) and puts
+// it back for the handler; it answers the request and returns false when the
+// body cannot be read.
+func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) bool {
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
+		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Could not read the request body: " + err.Error()})
+		return false
+	}
+	if buf.Len() > kinesisMaxBody {
+		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Request body exceeds the limit of 16777216 bytes"})
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	return true
+}
+
+// verifyKinesisSigV4 checks a's signature of r with secret, reading the body
+// into buf where its hash or (for a token limited to streams) its stream is
+// needed; it answers the request and returns false when the check fails.
+func (s *Server) verifyKinesisSigV4(w http.ResponseWriter, r *http.Request, a *auth.Authorization, secret string, p *auth.Principal, buf *bytes.Buffer) bool {
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if strings.HasPrefix(payload, "STREAMING-") {
+		// aws-chunked bodies (S3 uploads) carry per-chunk signatures that
+		// this API neither needs nor checks.
+		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "x-amz-content-sha256 " + payload + " (aws-chunked bodies) is not supported by the Kinesis API; sign the body's SHA-256 or UNSIGNED-PAYLOAD."})
+		return false
+	}
+	if payload != auth.UnsignedPayload || !p.Unrestricted() {
+		// The body is needed to hash it, or to see which streams it names.
+		if !s.readKinesisBody(w, r, buf) {
+			return false
+		}
+	}
+	sum := payload
+	if payload != auth.UnsignedPayload {
+		h := sha256.Sum256(buf.Bytes())
+		sum = hex.EncodeToString(h[:])
+		if payload != "" && payload != sum {
+			s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "The provided 'x-amz-content-sha256' header does not match what was computed."})
+			return false
+		}
+	}
+	now := time.Now
+	if s.sec.Now != nil {
+		now = s.sec.Now
+	}
+	cl := r.ContentLength
+	if cl < 0 && buf.Len() > 0 {
+		cl = int64(buf.Len()) // HTTP/2 without content-length
+	}
+	vr := &auth.SigV4Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: r.Header, ContentLength: cl, PayloadHash: sum}
+	if err := auth.VerifySigV4(r.Context(), vr, a, secret, "kinesis", now()); err != nil {
+		s.kinesisRefuse(w, r, err.(*auth.AWSError))
+		return false
+	}
+	return true
 }
 
 // kinesisRefuse answers a Kinesis request with an AWS exception.

@@ -135,7 +135,7 @@ func (a *Agent) closeProducers(ctx context.Context) {
 
 func (a *Agent) target(stream string) producer.Target {
 	if a.cfg.Server != "" {
-		return producer.Runnel(a.cfg.Server, stream)
+		return producer.Runnel(a.cfg.Server, stream, os.Getenv("RUNNEL_TOKEN"))
 	}
 	k := a.cfg.Kinesis
 	o := kinesis.Options{Region: k.Region, Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {

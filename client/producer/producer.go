@@ -33,25 +33,47 @@ type Target struct {
 
 // Runnel returns a target on a Runnel server at serverURL (such as
 // http://127.0.0.1:7070): the server speaks the Kinesis API on POST /, so
-// the producer uses one code path for Runnel and for AWS. The request is
-// signed with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the
-// environment when set (a token made with `runnel tokens create --aws`),
-// else with placeholder keys, which a server without --auth accepts.
-func Runnel(serverURL, stream string) Target {
-	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if id == "" || secret == "" {
-		id, secret = "runnel", "runnel"
+// the producer uses one code path for Runnel and for AWS. With a bearer
+// token (from `runnel tokens create`) the requests carry it instead of a
+// signature. Without one they are signed with AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY from the environment when set (keys made with
+// `runnel tokens create --aws`), else with placeholder keys, which a server
+// without --auth accepts.
+func Runnel(serverURL, stream, token string) Target {
+	hc := &http.Client{Timeout: 2 * time.Minute}
+	var creds aws.CredentialsProvider = aws.AnonymousCredentials{}
+	if token != "" {
+		hc.Transport = bearer{token: token, next: http.DefaultTransport}
+	} else {
+		id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+		if id == "" || secret == "" {
+			id, secret = "runnel", "runnel"
+		}
+		creds = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, Source: "runnel"}, nil
+		})
 	}
 	c := kinesis.New(kinesis.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(strings.TrimRight(serverURL, "/")),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Timeout: 2 * time.Minute},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, Source: "runnel"}, nil
-		}),
+		HTTPClient:   hc,
+		Credentials:  creds,
 	})
 	return Target{Stream: stream, Client: c}
+}
+
+// bearer sends a Runnel bearer token with every request (the SDK does not
+// sign them: its credentials are anonymous).
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // Kinesis returns a target on any Kinesis endpoint described by an AWS

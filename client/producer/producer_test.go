@@ -336,7 +336,7 @@ func TestProducerPartialFailures(t *testing.T) {
 			hs := httptest.NewServer(fp)
 			defer hs.Close()
 			c := newCollector()
-			p, err := New(context.Background(), Runnel(hs.URL, "faults"), Options{
+			p, err := New(context.Background(), Runnel(hs.URL, "faults", ""), Options{
 				Aggregate: aggregate, AggregateMaxBytes: 2 << 10, OnResult: c.onResult,
 				BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, Linger: 5 * time.Millisecond,
 			})
@@ -382,7 +382,7 @@ func TestProducerBufferFull(t *testing.T) {
 	defer hs.Close()
 	for _, failFast := range []bool{true, false} {
 		c := newCollector()
-		p, err := New(context.Background(), Runnel(hs.URL, "full"), Options{
+		p, err := New(context.Background(), Runnel(hs.URL, "full", ""), Options{
 			MaxBufferedRecords: 10, FailWhenFull: failFast, OnResult: c.onResult, Linger: time.Millisecond,
 		})
 		if err != nil {

@@ -73,7 +73,7 @@ Kinesis records/s and PutRecords calls/s, counting acknowledged records only. Co
 	}
 	var acked, failed atomic.Int64
 	ctx := context.Background()
-	p, err := producer.New(ctx, producer.Runnel(srv.url, "bench"), producer.Options{
+	p, err := producer.New(ctx, producer.Runnel(srv.url, "bench", ""), producer.Options{
 		Aggregate: *aggregate, NoRateLimit: true, AggregateMaxBytes: *aggMax, Ordering: ordering,
 		OnResult: func(r producer.Result) {
 			if r.Err != nil {

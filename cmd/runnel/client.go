@@ -30,12 +30,16 @@ func addServerFlag(fs *flag.FlagSet) *string {
 	return fs.String("server", serverURL(), "server URL (env RUNNEL_SERVER)")
 }
 
-func newClient(server string) *client {
-	tok := *clientToken
-	if tok == "" {
-		tok = os.Getenv("RUNNEL_TOKEN")
+// bearerToken is the command's --token, else $RUNNEL_TOKEN.
+func bearerToken() string {
+	if *clientToken != "" {
+		return *clientToken
 	}
-	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 2 * time.Minute}, token: tok}
+	return os.Getenv("RUNNEL_TOKEN")
+}
+
+func newClient(server string) *client {
+	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 2 * time.Minute}, token: bearerToken()}
 }
 
 // apiErr is the server's error body.

@@ -47,7 +47,7 @@ de-aggregate, as the KCL does). Exits 1 if any record could not be put.`)
 	if *ordered {
 		opts.Ordering = producer.PerKey
 	}
-	return putLines(producer.Runnel(*server, pos[0]), *server, os.Stdin, *key, *keyField, opts)
+	return putLines(producer.Runnel(*server, pos[0], bearerToken()), *server, os.Stdin, *key, *keyField, opts)
 }
 
 // putLines puts stdin's lines and waits until each is acknowledged or
