@@ -205,6 +205,19 @@ func TestAuthTokensCLI(t *testing.T) {
 	if _, e, code := runCLI(t, env, "streams", "create", "s1", "--token", admin); code != 0 {
 		t.Fatalf("admin creates a stream: %s", e)
 	}
+	// runnel put speaks the Kinesis API; it sends its token there too.
+	put := func(tok string) (string, error) {
+		cmd := exec.Command(runnelBinary(t), "put", "s1", "--server", p.base, "--token", tok)
+		cmd.Stdin = strings.NewReader("{\"a\":1}\n{\"a\":2}\n")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := put(admin); err != nil || !strings.Contains(out, "put 2 records") {
+		t.Fatalf("admin puts with --token: %v %q", err, out)
+	}
+	if out, err := put(reader); err == nil {
+		t.Fatalf("reader puts: succeeded: %q", out)
+	}
 	if _, e, code := runCLI(t, append(env, "RUNNEL_TOKEN="+reader), "streams", "create", "s2"); code == 0 || !strings.Contains(e, "writer role") {
 		t.Fatalf("reader creates a stream: %d %q", code, e)
 	}

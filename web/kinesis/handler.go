@@ -472,12 +472,15 @@ func putBuf(b []byte) {
 // by the authentication layer around this handler, when there is one) and
 // rejects unsigned or malformed ones as AWS does, with AWS's texts: the
 // Authorization header and the presigned query string are checked for
-// their parts, never both at once.
+// their parts, never both at once. A Runnel bearer token passes too: the
+// authentication layer checks it like a signature.
 func checkAuth(hr *http.Request) *apiError {
 	auth := hr.Header.Get("Authorization")
 	q := hr.URL.Query()
 	_, presigned := q["X-Amz-Algorithm"]
 	switch {
+	case strings.HasPrefix(auth, "Bearer ") && !presigned:
+		return nil
 	case auth != "" && presigned:
 		return newErr(excInvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
 	case auth != "":
