@@ -26,10 +26,6 @@ const corsExposeHeaders = "x-amzn-RequestId, x-amzn-ErrorType, x-amz-id-2, Conte
 // none of them is one a page can send without a CORS preflight.
 var bodyTypes = map[string]bool{"application/json": true, "application/yaml": true}
 
-// kinesisBodyTypes are those of POST /, the Kinesis API.
-var kinesisBodyTypes = map[string]bool{"application/x-amz-json-1.1": true, "application/x-amz-json-1.0": true,
-	"application/x-amz-cbor-1.1": true, "application/json": true}
-
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
@@ -63,22 +59,18 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 			quoteHost(origin)+", Sec-Fetch-Site "+quoteHost(r.Header.Get("Sec-Fetch-Site"))+"); allow an origin with --cors-origins"))
 		return false
 	}
+	if r.URL.Path == "/" {
+		// The Kinesis API answers any other media type itself, as AWS
+		// does (UnknownOperationException), and runs no operation for it.
+		return true
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" && r.ContentLength == 0 {
 		return true
 	}
-	mt, _, _ := mime.ParseMediaType(ct)
-	allowed := bodyTypes
-	if r.URL.Path == "/" {
-		allowed = kinesisBodyTypes
-	}
-	if !allowed[mt] {
+	if mt, _, _ := mime.ParseMediaType(ct); !bodyTypes[mt] {
 		s.refused(r, "unsupported_media_type")
-		want := "application/json or application/yaml"
-		if r.URL.Path == "/" {
-			want = "application/x-amz-json-1.1 or application/x-amz-cbor-1.1"
-		}
-		writeError(w, newError("unsupported_media_type", "Content-Type", "Content-Type "+quoteHost(ct)+" is not accepted on "+r.Method+" "+r.URL.Path+": send "+want))
+		writeError(w, newError("unsupported_media_type", "Content-Type", "Content-Type "+quoteHost(ct)+" is not accepted on "+r.Method+" "+r.URL.Path+": send application/json or application/yaml"))
 		return false
 	}
 	return true
