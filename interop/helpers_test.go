@@ -1,4 +1,4 @@
-// Package clients holds scripted sessions of real Kinesis clients (the AWS
+// Package interop holds scripted sessions of real Kinesis clients (the AWS
 // CLI, boto3) and the tests that run them, and the conformance suite, against
 // the real runnel binary.
 package interop

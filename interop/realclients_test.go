@@ -39,7 +39,7 @@ func TestRealClients(t *testing.T) {
 	secure := startServe(t, tlsData, "https", &http.Client{Transport: &trustOnRead{file: filepath.Join(tlsData, "tls-self-signed.pem"), pool: pool, next: tr}}, "--tls-self-signed")
 	ca := filepath.Join(tlsData, "tls-self-signed.pem")
 
-	js := filepath.Join(root, "clients", "js")
+	js := filepath.Join(root, "interop", "js")
 	if _, err := os.Stat(filepath.Join(js, "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 		cmd.Dir = js
@@ -54,9 +54,9 @@ func TestRealClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			script := filepath.Join(root, "clients", "boto3", "session.py")
+			script := filepath.Join(root, "interop", "boto3", "session.py")
 			if s.name == "awscli" {
-				script = filepath.Join(root, "clients", "awscli", "session.sh")
+				script = filepath.Join(root, "interop", "awscli", "session.sh")
 			}
 			args := []string{s.endpoint}
 			if strings.HasPrefix(s.endpoint, "https") && s.name != "js" {
