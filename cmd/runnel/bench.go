@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register("bench", "whole-system benchmarks (ingest, job)", runBench)
+	register("bench", "whole-system benchmarks (ingest, job, overload, producer, agent)", runBench)
 }
 
 const benchHelp = `Usage: runnel bench <benchmark> [flags]
@@ -20,6 +20,9 @@ Benchmarks:
            API with the AWS SDK for Go as the client)
   job      a map → filter → keyed window job over records already in the log
   overload runnel serve past its limits: slow request bodies, or PutRecords clients
+  producer the producer library (client/producer) into a stream: records/s, with or
+           without KPL aggregation
+  agent    runnel agent tailing a growing file into a stream: lines/s
 
 Run 'runnel bench <benchmark> --help' for its flags.`
 
