@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 )
 
 // fingerprintLen is how many of a file's first bytes identify it beside
@@ -47,41 +48,15 @@ func readCheckpoint(path string) ([]position, error) {
 	return c.Files, nil
 }
 
-// writeCheckpoint replaces the checkpoint file atomically: a temporary
-// file in the same directory, fsynced, renamed over it, and the directory
-// fsynced.
+// writeCheckpoint replaces the checkpoint file atomically (PATH.tmp-N is
+// the temporary file, which the tailer skips).
 func writeCheckpoint(path string, files []position) error {
 	b, err := json.MarshalIndent(checkpointFile{Version: 1, Files: files}, "", " ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fsync checkpoint: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename checkpoint: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsync checkpoint directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync checkpoint directory: %w", err)
 	}
 	return nil
 }

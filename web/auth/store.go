@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 )
 
 // Errors of the token store.
@@ -121,55 +123,20 @@ func Open(dir string) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 func loadKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != 32 {
-			return nil, fmt.Errorf("auth: key %s has %d bytes, want 32 (it derives the AWS secret keys: restore it from a backup, or delete it and create new --aws tokens)", path, len(b))
-		}
-		return b, nil
+	key, err := atomicfile.Key(path, 32)
+	var ws *atomicfile.WrongSizeError
+	if errors.As(err, &ws) {
+		return nil, fmt.Errorf("auth: key %s has %d bytes, want 32 (it derives the AWS secret keys: restore it from a backup, or delete it and create new --aws tokens)", path, ws.Size)
 	}
-	if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("auth: read key: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("auth: make key: %w", err)
-	}
-	if err := writeFileAtomic(path, key); err != nil {
-		return nil, fmt.Errorf("auth: write key: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return key, nil
 }
 
-// writeFileAtomic writes data to path (mode 0600): to a temporary file,
-// synced, renamed into place, directory synced.
+// writeFileAtomic writes data to path (mode 0600), crash-safely.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(path)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	return err
+	return atomicfile.Write(path, data, 0o600)
 }
 
 func stampOf(path string) (fileStamp, error) {

@@ -1,61 +1,27 @@
 package kinesis
 
 import (
-	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 )
 
 // LoadTokenKey returns the token key kept in the file at path, creating
 // the file with a new random key (mode 0600, written and synced before it
 // is renamed into place) when there is none.
 func LoadTokenKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != 32 {
-			return nil, fmt.Errorf("kinesis token key %s: %d bytes, want 32 (delete it to make a new one; open iterators then end)", path, len(b))
-		}
-		return b, nil
-	}
-	if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("kinesis token key: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("kinesis token key: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".kinesis-key-*")
-	if err != nil {
-		return nil, fmt.Errorf("kinesis token key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.ReadFrom(bytes.NewReader(key))
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-			err = d.Sync()
-			d.Close()
-		}
+	key, err := atomicfile.Key(path, 32)
+	var ws *atomicfile.WrongSizeError
+	if errors.As(err, &ws) {
+		return nil, fmt.Errorf("kinesis token key %s: %d bytes, want 32 (delete it to make a new one; open iterators then end)", path, ws.Size)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kinesis token key: %w", err)
