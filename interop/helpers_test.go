@@ -7,54 +7,19 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-}
+func runnelBinary(t *testing.T) string { return testbin.Runnel(t) }
 
-// runnelBinary compiles cmd/runnel once per test binary run.
-func runnelBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "runnel-bin")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "runnel")
-		out, err := exec.Command("go", "build", "-o", buildOnce.path, "../cmd/runnel").CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.path
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testbin.FreeAddr(t) }
 
 // startServe runs runnel serve with extra flags until the test ends and
 // returns its base URL once hc gets 200 from /healthz.

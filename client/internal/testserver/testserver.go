@@ -7,49 +7,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
-var build struct {
-	sync.Once
-	path string
-	err  error
-}
-
 // Binary builds cmd/runnel once per test binary and returns its path.
-func Binary(t testing.TB) string {
-	t.Helper()
-	build.Do(func() {
-		dir, err := os.MkdirTemp("", "runnel-client-bin")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "runnel")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/runnel-dev/runnel/cmd/runnel").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
-}
+func Binary(t testing.TB) string { return testbin.Runnel(t) }
 
 // Server is a `runnel serve` process on a loopback port.
 type Server struct {
