@@ -5,10 +5,7 @@ package interop
 
 import (
 	"bytes"
-	"crypto/x509"
-	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -44,26 +41,6 @@ func startServe(t *testing.T, data, scheme string, hc *http.Client, extra ...str
 	}
 	t.Fatalf("runnel serve %v did not become healthy:\n%s", extra, logs.String())
 	return ""
-}
-
-// trustOnRead adds the server's self-signed certificate to pool once the
-// server has written it, then sends requests on.
-type trustOnRead struct {
-	file string
-	pool *x509.CertPool
-	next http.RoundTripper
-	done bool
-}
-
-func (r *trustOnRead) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !r.done {
-		b, err := os.ReadFile(r.file)
-		if err != nil || !r.pool.AppendCertsFromPEM(b) {
-			return nil, errors.New("certificate not written yet")
-		}
-		r.done = true
-	}
-	return r.next.RoundTrip(req)
 }
 
 func lastBytes(s string, n int) string {

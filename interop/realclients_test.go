@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestRealClients runs the scripted sessions of interop/ — Debian's AWS CLI
@@ -36,7 +38,7 @@ func TestRealClients(t *testing.T) {
 	tlsData := t.TempDir()
 	pool := x509.NewCertPool()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	secure := startServe(t, tlsData, "https", &http.Client{Transport: &trustOnRead{file: filepath.Join(tlsData, "tls-self-signed.pem"), pool: pool, next: tr}}, "--tls-self-signed")
+	secure := startServe(t, tlsData, "https", &http.Client{Transport: &testbin.TrustOnRead{File: filepath.Join(tlsData, "tls-self-signed.pem"), Pool: pool, Next: tr}}, "--tls-self-signed")
 	ca := filepath.Join(tlsData, "tls-self-signed.pem")
 
 	js := filepath.Join(root, "interop", "js")

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // startServe runs runnel serve with extra flags until the test ends and
@@ -70,7 +70,7 @@ func TestServeTLSStreamsAtStart(t *testing.T) {
 	pool := x509.NewCertPool()
 	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool}}
 	hc := &http.Client{Transport: tr}
-	waitCert := &http.Client{Transport: &trustOnRead{file: certFile, pool: pool, next: tr}}
+	waitCert := &http.Client{Transport: &testbin.TrustOnRead{File: certFile, Pool: pool, Next: tr}}
 	base := startKinesisServe(t, data, "https", waitCert, "--tls-self-signed", "--streams", "orders:3,clicks:1")
 
 	c := sdkClient(base, hc)
@@ -128,26 +128,6 @@ func TestServeTLSStreamsAtStart(t *testing.T) {
 		}
 	}
 	t.Fatalf("subscription ended without the record: %v", sub.GetStream().Err())
-}
-
-// trustOnRead adds the server's self-signed certificate to pool once the
-// server has written it, then sends requests on.
-type trustOnRead struct {
-	file string
-	pool *x509.CertPool
-	next http.RoundTripper
-	done bool
-}
-
-func (r *trustOnRead) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !r.done {
-		b, err := os.ReadFile(r.file)
-		if err != nil || !r.pool.AppendCertsFromPEM(b) {
-			return nil, errors.New("certificate not written yet")
-		}
-		r.done = true
-	}
-	return r.next.RoundTrip(req)
 }
 
 // TestServeInjectFaults: --inject makes the named operations fail at the

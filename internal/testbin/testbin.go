@@ -4,8 +4,11 @@
 package testbin
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,4 +52,26 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TrustOnRead is a transport for a server started with --tls-self-signed:
+// it adds the certificate the server writes to File into Pool (the pool of
+// Next's TLS config) once the file is there, then sends requests on to
+// Next. Until then each request fails, so a health poll simply retries.
+type TrustOnRead struct {
+	File string
+	Pool *x509.CertPool
+	Next http.RoundTripper
+	done bool
+}
+
+func (r *TrustOnRead) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !r.done {
+		b, err := os.ReadFile(r.File)
+		if err != nil || !r.Pool.AppendCertsFromPEM(b) {
+			return nil, errors.New("certificate not written yet")
+		}
+		r.done = true
+	}
+	return r.Next.RoundTrip(req)
 }
