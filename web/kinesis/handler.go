@@ -62,9 +62,6 @@ type Options struct {
 	// AccountSettingsFile keeps the account settings (UpdateAccountSettings)
 	// across restarts; in memory only when empty.
 	AccountSettingsFile string
-	// PolicyCheck enforces stored resource policies once callers are
-	// authenticated; nil (today) allows every caller.
-	PolicyCheck PolicyHook
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -318,6 +315,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	hot := name == "PutRecords"
 	if !hot {
+		if err := h.authorizeRequest(r, name); err != nil {
+			h.writeError(r, asAPIError(err))
+			return
+		}
 		check := modelError
 		if c == codecCBOR {
 			check = modelErrorCBOR

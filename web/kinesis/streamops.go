@@ -348,9 +348,13 @@ func (h *Handler) listStreams(r *request) (any, error) {
 		after = tok.After
 	}
 	out := listStreamsOutput{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
+	c := callerFrom(r.ctx)
 	for _, s := range h.store.ListStreams() {
 		if after != "" && s.Name <= after {
 			continue
+		}
+		if c != nil && c.Sees != nil && !c.Sees(s.Name) {
+			continue // a caller limited to streams sees only those
 		}
 		if len(out.StreamNames) == limit {
 			out.HasMoreStreams = true
