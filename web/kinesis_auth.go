@@ -150,6 +150,12 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 	}
 	c.Refused = func() { s.refused(r, auth.ExcAccessDenied) }
 	ctx := kinesis.WithCaller(contextWithPrincipal(r.Context(), p), c)
+	if r.Body == http.NoBody || buf.Len() > 0 {
+		// The body was read here already (to hash it or find its
+		// stream): the handler takes it as it is rather than copying it
+		// again. buf goes back to its pool only after the handler returns.
+		ctx = kinesis.WithBody(ctx, buf.Bytes())
+	}
 	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -157,6 +163,9 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 // it back for the handler; it answers the request and returns false when the
 // body cannot be read.
 func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) bool {
+	if r.ContentLength > 0 && r.ContentLength <= kinesisMaxBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Could not read the request body: " + err.Error()})
 		return false
@@ -165,7 +174,10 @@ func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *by
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Request body exceeds the limit of 16777216 bytes"})
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	r.Body = http.NoBody
+	if buf.Len() > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	}
 	return true
 }
 

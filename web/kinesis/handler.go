@@ -292,12 +292,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		h.writeError(r, e)
 		return
 	}
-	body, rerr := readBody(hr)
-	if rerr != nil {
-		h.writeError(r, rerr)
-		return
+	body, pre := bodyFrom(hr.Context())
+	if !pre {
+		var rerr *apiError
+		if body, rerr = readBody(hr); rerr != nil {
+			h.writeError(r, rerr)
+			return
+		}
+		defer putBuf(body)
 	}
-	defer putBuf(body)
 	r.body = body
 	if c == codecJSON && !json.Valid(body) && name != "PutRecords" {
 		// An empty body is not a JSON document either: AWS's SDKs send

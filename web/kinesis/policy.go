@@ -45,6 +45,21 @@ type Caller struct {
 
 type callerKey struct{}
 
+type bodyKey struct{}
+
+// WithBody returns ctx carrying a request's body that the layer in front
+// of the handler has read already (to check its signature); the handler
+// then uses it rather than reading (and copying) the body again. The
+// caller owns body and may reuse it once the handler has returned.
+func WithBody(ctx context.Context, body []byte) context.Context {
+	return context.WithValue(ctx, bodyKey{}, body)
+}
+
+func bodyFrom(ctx context.Context) ([]byte, bool) {
+	b, ok := ctx.Value(bodyKey{}).([]byte)
+	return b, ok
+}
+
 // WithCaller returns ctx carrying c, for the handler to enforce resource
 // policies and stream visibility with.
 func WithCaller(ctx context.Context, c *Caller) context.Context {
