@@ -50,6 +50,8 @@ const (
 	DefaultErrorPrefix    = "runnel-errors/"
 	DefaultStagingPrefix  = "_runnel-staging/"
 	DefaultTimeField      = sinks.ColWindowStart
+	// NoWait is the BufferInterval that closes objects on every Write.
+	NoWait time.Duration = -1
 )
 
 var compressions = map[string]compress.Compression{
@@ -97,7 +99,8 @@ type Config struct {
 	// BufferBytes and BufferInterval close an object when its rows reach
 	// that many bytes (as JSON, before conversion) or when its first row
 	// is that old, whichever comes first. A checkpoint also closes every
-	// object.
+	// object. BufferInterval 0 is the default; NoWait (Firehose's 0 s)
+	// closes the objects at the end of every Write.
 	BufferBytes    int64
 	BufferInterval time.Duration
 	// ErrorPrefix starts the keys of the error documents of rows that
@@ -174,7 +177,7 @@ func (c *Config) Validate() error {
 		return bad("job and sink names are required")
 	case c.BufferBytes < MinBufferBytes || c.BufferBytes > MaxBufferBytes:
 		return bad("buffer_size %d bytes: must be 1 MiB to 128 MiB", c.BufferBytes)
-	case c.BufferInterval < 0 || c.BufferInterval > MaxBufferInterval:
+	case c.BufferInterval < NoWait || c.BufferInterval > MaxBufferInterval:
 		return bad("buffer_interval %s: must be 0s to 900s", c.BufferInterval)
 	case c.Time != TimeEvent && c.Time != TimeArrival:
 		return bad("time %q: use event or arrival", c.Time)

@@ -157,7 +157,7 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 		}
 	}
 	for _, b := range s.buffers {
-		if s.cfg.BufferInterval == 0 || now.Sub(b.opened) >= s.cfg.BufferInterval || b.size >= s.cfg.BufferBytes {
+		if s.cfg.BufferInterval == NoWait || now.Sub(b.opened) >= s.cfg.BufferInterval || b.size >= s.cfg.BufferBytes {
 			full = append(full, b)
 		}
 	}
@@ -270,11 +270,14 @@ func (s *Sink) fail(err error) error {
 	return err
 }
 
-// flushAll closes every open object, in key order.
+// flushAll closes every open object, in key order; then the error
+// objects that rows of those objects went to.
 func (s *Sink) flushAll(ctx context.Context) error {
-	for _, k := range slices.Sorted(maps.Keys(s.buffers)) {
-		if err := s.flush(ctx, s.buffers[k]); err != nil {
-			return s.fail(err)
+	for len(s.buffers) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(s.buffers)) {
+			if err := s.flush(ctx, s.buffers[k]); err != nil {
+				return s.fail(err)
+			}
 		}
 	}
 	return nil
