@@ -53,6 +53,9 @@ type Job struct {
 	Source  []byte
 	Created time.Time
 
+	// outputs keeps the last rows of each sink (Manager.Output).
+	outputs outputs
+
 	mu struct {
 		sync.Mutex
 		run        *runtime.Job
@@ -344,6 +347,7 @@ func (m *Manager) start(j *Job) {
 func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
+	j.outputs.tap(built.Graph)
 	rj, err := runtime.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
