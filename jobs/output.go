@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -320,7 +319,11 @@ func (m *Manager) Output(ctx context.Context, id, sink string, after uint64, lim
 	if err != nil {
 		return OutputPage{}, err
 	}
-	names, kinds := j.sinkNames()
+	names, kinds := []string{}, map[string]string{}
+	for _, s := range j.Info(false).Sinks {
+		names = append(names, s.ID)
+		kinds[s.ID] = s.Kind
+	}
 	if sink == "" && len(names) > 0 {
 		sink = names[0]
 	}
@@ -330,29 +333,6 @@ func (m *Manager) Output(ctx context.Context, id, sink string, after uint64, lim
 	}
 	rows, next, missed := j.outputs.ring(sink).Read(ctx, after, limit, wait)
 	return OutputPage{Sink: sink, Kind: kind, Rows: rows, Next: next, Missed: missed}, nil
-}
-
-// sinkNames lists a job's sinks in file order, then its dead-letter sinks
-// (sorted), with their kinds.
-func (j *Job) sinkNames() ([]string, map[string]string) {
-	kinds := map[string]string{}
-	var names []string
-	for _, s := range j.Spec.Sinks {
-		names = append(names, s.ID)
-		kinds[s.ID] = s.Kind()
-	}
-	var dl []string
-	for _, op := range j.Spec.Operators {
-		if op.OnError.Policy == OnErrorDeadLetter {
-			dl = append(dl, op.ID+"-dead-letters")
-		}
-	}
-	sort.Strings(dl)
-	for _, n := range dl {
-		names = append(names, n)
-		kinds[n] = DeadLetterKind
-	}
-	return names, kinds
 }
 
 // DeadLetterKind is the kind shown for a job's dead-letter sinks.
