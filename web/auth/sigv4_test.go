@@ -178,7 +178,7 @@ func BenchmarkVerifySigV4Keys(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cpuclock.Process()
 	i := 0
 	for b.Loop() {
 		o := reqs[i%2]
@@ -191,5 +191,5 @@ func BenchmarkVerifySigV4Keys(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(b.N), "cpu-ns/op")
 }
