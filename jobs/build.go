@@ -139,7 +139,7 @@ func (b *builder) source() error {
 // rawJSON reports whether the source may hand JSON records on undecoded:
 // when every operator and sink reading it is a JS map or filter chain,
 // which decodes only the fields its functions read and exports Go values.
-// The event_time extractor reads raw records too (runtime.EventTimeJS).
+// The event_time extractor reads raw records too (eventTimeJS).
 func (b *builder) rawJSON() bool {
 	if f := b.spec.Source.Format; f != "" && f != string(sources.FormatJSON) {
 		return false
