@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
@@ -50,6 +51,9 @@ func Build(spec *Spec, env Env) (*Built, error) {
 		return nil, err
 	}
 	if err := b.operators(); err != nil {
+		return nil, err
+	}
+	if err := b.sortNodes(); err != nil {
 		return nil, err
 	}
 	if err := b.sinks(); err != nil {
@@ -135,7 +139,7 @@ func (b *builder) source() error {
 // rawJSON reports whether the source may hand JSON records on undecoded:
 // when every operator and sink reading it is a JS map or filter chain,
 // which decodes only the fields its functions read and exports Go values.
-// The event_time extractor reads raw records too (runtime.EventTimeJS).
+// The event_time extractor reads raw records too (eventTimeJS).
 func (b *builder) rawJSON() bool {
 	if f := b.spec.Source.Format; f != "" && f != string(sources.FormatJSON) {
 		return false
@@ -283,6 +287,22 @@ func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error)
 	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: runtime.ChainNode(prog)})
 	b.deadLetters(stages)
 	return j, nil
+}
+
+// sortNodes puts the nodes in the job's topological order (Spec.Graph),
+// as the runtime takes them: the file may declare an operator before the
+// one it reads. A fused chain sits where its first operator does.
+func (b *builder) sortNodes() error {
+	g, err := b.spec.Graph()
+	if err != nil {
+		return fmt.Errorf("job %s: %w", b.spec.Name, err)
+	}
+	pos := make(map[string]int, len(g.Order))
+	for i, id := range g.Order {
+		pos[id] = i
+	}
+	slices.SortStableFunc(b.out.Graph.Nodes, func(x, y runtime.Node) int { return pos[x.ID] - pos[y.ID] })
+	return nil
 }
 
 func (b *builder) inputs(from []string) []string {

@@ -35,9 +35,9 @@ func (b *builder) eventTime() (runtime.EventTimeFactory, error) {
 	fallback := s.EventTimeFallback == EventTimeArrival
 	bad := b.badRecords()
 	if !fallback && !bad.Drops() {
-		return runtime.EventTimeJS(b.spec.Name, s.EventTime, b.spec.Functions, js.OnError{Mode: js.Fail}, b.jsOptions(nil))
+		return eventTimeJS(b.spec.Name, s.EventTime, b.spec.Functions, js.OnError{Mode: js.Fail}, b.jsOptions(nil))
 	}
-	return runtime.EventTimeJSOr(b.spec.Name, s.EventTime, b.spec.Functions, b.jsOptions(nil),
+	return eventTimeJSOr(b.spec.Name, s.EventTime, b.spec.Functions, b.jsOptions(nil),
 		func(ctx context.Context, rec operators.Record, cause error) (bool, error) {
 			if fallback {
 				return true, nil // its EventTime is still the arrival time

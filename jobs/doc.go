@@ -19,10 +19,11 @@
 //
 // JS snippets (map, filter, window key, event_time, custom aggregate parts,
 // detect key) are single expressions that evaluate to a function; see
-// WrapSnippet for exactly how they are compiled. The runtime compiles them
-// with operators/js, which wraps them the same way (a test holds the two
-// together); jobs is stricter about a snippet's shape and bounds its size
-// and nesting, since parsing runs on the server at submit time.
+// WrapSnippet for exactly how they are compiled. operators/js does both
+// halves: at submit, Validate checks each snippet with its CheckSnippet
+// (shape, size and nesting bounds, errors positioned in the snippet); at
+// run time the runtime compiles it with js.Compile, wrapped the same way
+// (TestSnippetsAgreeWithRuntime holds the two together).
 //
 // Errors: Parse and Validate return a *SpecError holding every Problem,
 // each with the line, column and field path, a stable code (Codes), a

@@ -128,184 +128,230 @@ func (v *validator) feedback() {
 	}
 }
 
+// resolver is the state of one resolution of the graph (validator.resolve).
+type resolver struct {
+	v    *validator
+	s    *Spec
+	g    *Graph
+	fill bool
+	// ops maps each operator id that names a node to its index (the
+	// first of duplicates); sinkIDs holds the sink ids; known lists the
+	// ids an input may name, for hints.
+	ops     map[string]int
+	sinkIDs map[string]bool
+	known   []string
+	// nodeOf is the node id of each operator, "" when its id is missing
+	// or a duplicate (ids() reports those).
+	nodeOf []string
+	// broken is set when an id or a reference has a problem; dangling
+	// outputs are then expected and not reported.
+	broken bool
+	// stuck holds the operators on or behind a cycle; read, those some
+	// operator reads; sinkRead, those some sink reads.
+	stuck, read, sinkRead map[string]bool
+}
+
 // resolve builds the graph, reporting problems; fill stores the resolved
 // inputs in the spec.
 func (v *validator) resolve(fill bool) *Graph {
-	s := v.s
-	g := &Graph{Inputs: map[string][]string{}, Outputs: map[string][]string{}, Late: map[string][]string{}}
-	ops := map[string]int{}
-	for i, op := range s.Operators {
+	r := &resolver{v: v, s: v.s, fill: fill, broken: v.badIDs, sinkIDs: map[string]bool{}, sinkRead: map[string]bool{},
+		g: &Graph{Inputs: map[string][]string{}, Outputs: map[string][]string{}, Late: map[string][]string{}}}
+	r.index()
+	for i := range r.s.Operators {
+		r.operatorInputs(i)
+	}
+	var order []string
+	order, r.stuck = v.topo(r.g, r.nodeOf)
+	ends := r.ends()
+	for i := range r.s.Sinks {
+		r.sinkInput(i, ends)
+	}
+	r.dangling()
+	if len(r.s.Sinks) == 0 {
+		v.add("sinks", CodeMissing, "a job needs at least one sink", "e.g. sinks: [{id: out, log: {}}]")
+	}
+	r.finish(order)
+	return r.g
+}
+
+// index records the ids of operators and sinks.
+func (r *resolver) index() {
+	r.ops = map[string]int{}
+	for i, op := range r.s.Operators {
 		if op.ID != "" && op.ID != SourceID {
-			if _, dup := ops[op.ID]; !dup {
-				ops[op.ID] = i
+			if _, dup := r.ops[op.ID]; !dup {
+				r.ops[op.ID] = i
 			}
 		}
 	}
-	sinkIDs := map[string]bool{}
-	for _, sk := range s.Sinks {
-		sinkIDs[sk.ID] = true
+	for _, sk := range r.s.Sinks {
+		r.sinkIDs[sk.ID] = true
 	}
-	known := make([]string, 0, len(ops)+1)
-	known = append(known, SourceID)
-	for _, op := range s.Operators {
-		if _, ok := ops[op.ID]; ok {
-			known = append(known, op.ID)
+	r.known = append(r.known, SourceID)
+	r.nodeOf = make([]string, len(r.s.Operators))
+	for i, op := range r.s.Operators {
+		if j, ok := r.ops[op.ID]; ok {
+			r.known = append(r.known, op.ID)
+			if j == i {
+				r.nodeOf[i] = op.ID
+			}
 		}
 	}
-	// ref checks one reference and returns whether it names the source or
-	// an operator.
-	// broken is set when an id or a reference has a problem; dangling
-	// outputs are then expected and not reported.
-	broken := v.badIDs
-	ref := func(path, id string) bool {
-		if id == SourceID {
-			return true
-		}
-		if _, ok := ops[id]; ok {
-			return true
-		}
-		broken = true
-		if sinkIDs[id] {
-			v.add(path, CodeUnknownID, fmt.Sprintf("%q is a sink; sinks have no output to read", id), "name an operator or source")
-			return false
-		}
-		hint := suggest(id, known)
-		if hint == "" {
-			hint = "known: " + strings.Join(known, ", ")
-		}
-		v.add(path, CodeUnknownID, fmt.Sprintf("no operator has id %q", id), hint)
+}
+
+// ref checks one reference and returns whether it names the source or an
+// operator.
+func (r *resolver) ref(path, id string) bool {
+	if id == SourceID {
+		return true
+	}
+	if _, ok := r.ops[id]; ok {
+		return true
+	}
+	r.broken = true
+	if r.sinkIDs[id] {
+		r.v.add(path, CodeUnknownID, fmt.Sprintf("%q is a sink; sinks have no output to read", id), "name an operator or source")
 		return false
 	}
+	hint := suggest(id, r.known)
+	if hint == "" {
+		hint = "known: " + strings.Join(r.known, ", ")
+	}
+	r.v.add(path, CodeUnknownID, fmt.Sprintf("no operator has id %q", id), hint)
+	return false
+}
 
-	// Operator inputs: explicit, else the previous operator (the first
-	// reads the source).
-	nodeOf := make([]string, len(s.Operators)) // resolvable node id per index
-	for i := range s.Operators {
-		op := &s.Operators[i]
-		id := op.ID
-		if j, ok := ops[id]; !ok || j != i {
-			id = "" // missing or duplicate id: reported by ids(); not a node
+// operatorInputs resolves what operator i reads: its input or inputs,
+// else the previous operator (the first reads the source).
+func (r *resolver) operatorInputs(i int) {
+	op := &r.s.Operators[i]
+	id := r.nodeOf[i]
+	p := fmt.Sprintf("operators[%d]", i)
+	var from []string
+	switch {
+	case op.Input != "":
+		if r.ref(p+".input", op.Input) {
+			from = []string{op.Input}
 		}
-		nodeOf[i] = id
-		p := fmt.Sprintf("operators[%d]", i)
-		var from []string
-		switch {
-		case op.Input != "":
-			if ref(p+".input", op.Input) {
-				from = []string{op.Input}
+	case len(op.Inputs) > 0:
+		seen := map[string]bool{}
+		for k, in := range op.Inputs {
+			ip := fmt.Sprintf("%s.inputs[%d]", p, k)
+			if seen[in] {
+				r.v.add(ip, CodeDuplicateID, fmt.Sprintf("%q is listed twice", in), "")
+				continue
 			}
-		case len(op.Inputs) > 0:
-			seen := map[string]bool{}
-			for k, in := range op.Inputs {
-				ip := fmt.Sprintf("%s.inputs[%d]", p, k)
-				if seen[in] {
-					v.add(ip, CodeDuplicateID, fmt.Sprintf("%q is listed twice", in), "")
-					continue
-				}
-				seen[in] = true
-				if ref(ip, in) {
-					from = append(from, in)
-				}
-			}
-		case i == 0:
-			from = []string{SourceID}
-		default:
-			if prev := nodeOf[i-1]; prev != "" {
-				from = []string{prev}
+			seen[in] = true
+			if r.ref(ip, in) {
+				from = append(from, in)
 			}
 		}
-		if slices.Contains(from, id) && id != "" {
-			field := p + ".input"
-			if op.Input == "" {
-				field = fmt.Sprintf("%s.inputs[%d]", p, slices.Index(op.Inputs, id))
-			}
-			v.add(field, CodeCycle, fmt.Sprintf("operator %q reads itself", id), "")
-			from = slices.DeleteFunc(from, func(x string) bool { return x == id })
-		}
-		if fill {
-			op.From = from
-		}
-		if id != "" {
-			g.Inputs[id] = from
+	case i == 0:
+		from = []string{SourceID}
+	default:
+		if prev := r.nodeOf[i-1]; prev != "" {
+			from = []string{prev}
 		}
 	}
+	if slices.Contains(from, id) && id != "" {
+		field := p + ".input"
+		if op.Input == "" {
+			field = fmt.Sprintf("%s.inputs[%d]", p, slices.Index(op.Inputs, id))
+		}
+		r.v.add(field, CodeCycle, fmt.Sprintf("operator %q reads itself", id), "")
+		from = slices.DeleteFunc(from, func(x string) bool { return x == id })
+	}
+	if r.fill {
+		op.From = from
+	}
+	if id != "" {
+		r.g.Inputs[id] = from
+	}
+}
 
-	order, stuck := v.topo(g, nodeOf)
-
-	// The end operators: those no operator reads.
-	read := map[string]bool{}
-	for _, id := range nodeOf {
-		for _, in := range g.Inputs[id] {
-			read[in] = true
+// ends returns the end operators: those no operator reads.
+func (r *resolver) ends() []string {
+	r.read = map[string]bool{}
+	for _, id := range r.nodeOf {
+		for _, in := range r.g.Inputs[id] {
+			r.read[in] = true
 		}
 	}
 	var ends []string
-	for _, id := range nodeOf {
-		if id != "" && !read[id] {
+	for _, id := range r.nodeOf {
+		if id != "" && !r.read[id] {
 			ends = append(ends, id)
 		}
 	}
+	return ends
+}
 
-	sinkRead := map[string]bool{}
-	for i := range s.Sinks {
-		sk := &s.Sinks[i]
-		p := fmt.Sprintf("sinks[%d]", i)
-		from := ""
-		switch {
-		case sk.Late != "":
-			if ref(p+".late", sk.Late) {
-				if j, ok := ops[sk.Late]; !ok || !hasLate(&s.Operators[j]) {
-					kind := "the source"
-					if ok {
-						kind = fmt.Sprintf("a %s operator", s.Operators[j].Kind())
-					}
-					broken = true
-					v.add(p+".late", CodeInvalid, fmt.Sprintf("%q is %s; only window operators have late records", sk.Late, kind), "name a window operator")
-				} else {
-					from = sk.Late
-					if sk.ID != "" {
-						g.Late[from] = append(g.Late[from], sk.ID)
-					}
+// sinkInput resolves what sink i reads: its late or input, else the
+// source when there are no operators, else the one end operator.
+func (r *resolver) sinkInput(i int, ends []string) {
+	s, v := r.s, r.v
+	sk := &s.Sinks[i]
+	p := fmt.Sprintf("sinks[%d]", i)
+	from := ""
+	switch {
+	case sk.Late != "":
+		if r.ref(p+".late", sk.Late) {
+			if j, ok := r.ops[sk.Late]; !ok || !hasLate(&s.Operators[j]) {
+				kind := "the source"
+				if ok {
+					kind = fmt.Sprintf("a %s operator", s.Operators[j].Kind())
+				}
+				r.broken = true
+				v.add(p+".late", CodeInvalid, fmt.Sprintf("%q is %s; only window operators have late records", sk.Late, kind), "name a window operator")
+			} else {
+				from = sk.Late
+				if sk.ID != "" {
+					r.g.Late[from] = append(r.g.Late[from], sk.ID)
 				}
 			}
-		case sk.Input != "":
-			if ref(p+".input", sk.Input) {
-				from = sk.Input
-			}
-		case len(s.Operators) == 0:
-			from = SourceID
-		case len(ends) == 1:
-			from = ends[0]
-		case len(ends) > 1 && !broken:
-			broken = true
-			v.add(p+".input", CodeMissing, fmt.Sprintf("a sink without an input is ambiguous here: the job ends in %s", quoteList(ends)), "add input: with one of them")
 		}
-		if from != "" && sk.Late == "" {
-			sinkRead[from] = true
+	case sk.Input != "":
+		if r.ref(p+".input", sk.Input) {
+			from = sk.Input
 		}
-		if stuck[from] {
-			v.add(p, CodeUnreachable, fmt.Sprintf("no path from the source reaches sink %q: its input %q sits on or behind a cycle", sk.ID, from), "")
-		}
-		if fill {
-			sk.From = from
-		}
-		if sk.ID != "" && from != "" {
-			g.Inputs[sk.ID] = []string{from}
-		}
+	case len(s.Operators) == 0:
+		from = SourceID
+	case len(ends) == 1:
+		from = ends[0]
+	case len(ends) > 1 && !r.broken:
+		r.broken = true
+		v.add(p+".input", CodeMissing, fmt.Sprintf("a sink without an input is ambiguous here: the job ends in %s", quoteList(ends)), "add input: with one of them")
 	}
+	if from != "" && sk.Late == "" {
+		r.sinkRead[from] = true
+	}
+	if r.stuck[from] {
+		v.add(p, CodeUnreachable, fmt.Sprintf("no path from the source reaches sink %q: its input %q sits on or behind a cycle", sk.ID, from), "")
+	}
+	if r.fill {
+		sk.From = from
+	}
+	if sk.ID != "" && from != "" {
+		r.g.Inputs[sk.ID] = []string{from}
+	}
+}
 
-	// Every end operator must feed a sink, or its results are lost.
-	for i, id := range nodeOf {
-		if !broken && id != "" && !read[id] && !sinkRead[id] && len(g.Late[id]) == 0 && !stuck[id] {
-			v.add(fmt.Sprintf("operators[%d]", i), CodeDangling, fmt.Sprintf("the output of %q goes nowhere", id), fmt.Sprintf("add a sink with input: %s, or remove the operator", id))
+// dangling reports end operators that feed no sink: their results would
+// be lost.
+func (r *resolver) dangling() {
+	for i, id := range r.nodeOf {
+		if !r.broken && id != "" && !r.read[id] && !r.sinkRead[id] && len(r.g.Late[id]) == 0 && !r.stuck[id] {
+			r.v.add(fmt.Sprintf("operators[%d]", i), CodeDangling, fmt.Sprintf("the output of %q goes nowhere", id), fmt.Sprintf("add a sink with input: %s, or remove the operator", id))
 		}
 	}
-	if len(s.Sinks) == 0 {
-		v.add("sinks", CodeMissing, "a job needs at least one sink", "e.g. sinks: [{id: out, log: {}}]")
-	}
+}
 
+// finish fills the graph's order (the source, the operators in order,
+// the sinks in file order) and its outputs.
+func (r *resolver) finish(order []string) {
+	g := r.g
 	g.Order = append([]string{SourceID}, order...)
-	for _, sk := range s.Sinks {
+	for _, sk := range r.s.Sinks {
 		if sk.ID != "" {
 			g.Order = append(g.Order, sk.ID)
 		}
@@ -317,7 +363,6 @@ func (v *validator) resolve(fill bool) *Graph {
 			}
 		}
 	}
-	return g
 }
 
 // hasLate reports whether op's kind has late records.

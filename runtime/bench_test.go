@@ -83,12 +83,8 @@ func nativeGraph(b *testing.B, src sources.Source, sink *countSink) *Graph {
 // window Combiner after the chain in the shard tasks, so partial
 // aggregates cross the exchange instead of records.
 func jsGraph(b *testing.B, src sources.Source, sink *countSink, combine bool) *Graph {
-	// event_time "r => r.ts" takes EventTimeJS's Go fast path, as a job
-	// file's would.
-	et, err := EventTimeJS("bench", `r => r.ts`, "", js.OnError{}, js.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	// event_time "r => r.ts" takes the Go fast path jobs.Build gives it.
+	et := JSONFieldEventTime("ts")
 	// Without a combiner, the chain exports only the field the window
 	// reads, as jobs.Build has it do.
 	spec := js.ChainSpec{Job: "bench", Stages: benchStages, Project: []string{"ms"}}

@@ -8,11 +8,11 @@
 // sinks.Sink), then Start it (a server job: Stop, Status, Positions, Done)
 // or Run it to completion (`runnel run`). Inputs name sources or nodes,
 // or a node's side output as "ID:NAME" (a window's "per-page:late", a JS
-// chain's dead letters). The adapters in jsadapt.go map the operators
-// packages onto the graph: ChainNode (a fused js.Chain), EventTimeJS /
-// ChainEventTime (a source's event_time), PresetKey (exchange by the key a
-// chain or window Combiner already set) and SinkColumns (a window's result
-// columns for columnar sinks).
+// chain's dead letters). The adapters in jsadapt.go wrap a compiled
+// js.Chain as a node (ChainNode) or a source's event-time function
+// (ChainEventTime), read a JSON field as the event time (JSONFieldEventTime)
+// and keep a key set upstream (PresetKey); which snippet becomes which is
+// decided where jobs are built (package jobs).
 //
 // # Tasks
 //

@@ -13,7 +13,8 @@ import (
 )
 
 // Graph is a job: sources → a DAG of operators → sinks. IDs are unique over
-// sources, nodes and sinks. An input names a source or node by ID, or a
+// sources, nodes and sinks, and Nodes are in topological order: every node
+// comes after the nodes it reads. An input names a source or node by ID, or a
 // node's side output as "ID:NAME" (e.g. "per-page:late").
 type Graph struct {
 	Name    string
@@ -193,42 +194,19 @@ func plan(g *Graph) (*planned, error) {
 			return nil, err
 		}
 	}
-	// Topological order (Kahn), which also finds cycles.
-	indeg := map[string]int{}
-	for _, n := range g.Nodes {
+	// The nodes come in topological order (jobs sorts the graph once, when
+	// it resolves the job file): check it, which also rules out cycles.
+	at := map[string]int{}
+	for i, n := range g.Nodes {
+		at[n.ID] = i
+	}
+	for i, n := range g.Nodes {
 		for _, in := range n.Inputs {
-			if id, _ := splitInput(in); p.kind[id] == "node" {
-				indeg[n.ID]++
+			if id, _ := splitInput(in); p.kind[id] == "node" && at[id] >= i {
+				return nil, graphErr("operator %q reads %q, which does not come before it: Graph.Nodes must be in topological order, and a cycle has none", n.ID, id)
 			}
 		}
-	}
-	var queue []string
-	for _, n := range g.Nodes {
-		if indeg[n.ID] == 0 {
-			queue = append(queue, n.ID)
-		}
-	}
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		p.order = append(p.order, id)
-		for _, e := range p.outs[id] {
-			if p.kind[e.to] != "node" {
-				continue
-			}
-			if indeg[e.to]--; indeg[e.to] == 0 {
-				queue = append(queue, e.to)
-			}
-		}
-	}
-	if len(p.order) != len(g.Nodes) {
-		var stuck []string
-		for _, n := range g.Nodes {
-			if indeg[n.ID] > 0 {
-				stuck = append(stuck, n.ID)
-			}
-		}
-		return nil, graphErr("operators %s form a cycle", strings.Join(stuck, ", "))
+		p.order = append(p.order, n.ID)
 	}
 	// Segments.
 	for _, id := range p.order {
