@@ -8,7 +8,9 @@ import "context"
 // Record is one event flowing through a job graph.
 type Record struct {
 	// Value is the decoded record: a JSON-like Go value (map[string]any,
-	// []any, string, float64, bool, nil; int64 where exact integers matter).
+	// []any, string, float64, bool, nil; int64 where exact integers matter),
+	// or one of the other forms of Value (raw JSON, an operator's own).
+	// Read its fields, numbers and whole value through ValueOf.
 	Value any
 	// Key is the grouping key, set by keyed operators ("" before).
 	Key string

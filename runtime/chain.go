@@ -70,30 +70,10 @@ func (e *emitter) Emit(r operators.Record) {
 		if i > 0 {
 			// Every further branch gets its own copy: JS operators write
 			// through to the Go maps they are handed.
-			r.Value = copyValue(r.Value)
+			r.Value = operators.ValueOf(r.Value).Copy().Any()
 		}
 		t.push(r)
 	}
-}
-
-// copyValue deep-copies the JSON-like containers of v (maps and slices);
-// scalars and strings are immutable and shared.
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = copyValue(e)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, e := range x {
-			a[i] = copyValue(e)
-		}
-		return a
-	}
-	return v
 }
 
 // newChain instantiates the nodes of segment seg reachable from entry (a
@@ -230,7 +210,7 @@ func (c *chain) push(ctx context.Context, recs []operators.Record, wm int64) err
 	for i, t := range c.entry {
 		for _, r := range recs {
 			if i > 0 {
-				r.Value = copyValue(r.Value)
+				r.Value = operators.ValueOf(r.Value).Copy().Any()
 			}
 			t.push(r)
 		}

@@ -57,15 +57,24 @@ type Options struct {
 // DefaultMaxStagedRows is the default of Options.MaxStagedRows.
 const DefaultMaxStagedRows = 1_000_000
 
-func (o *Options) fill() {
-	if o.Restore != nil {
-		if o.Restore.Parallelism > 0 {
-			o.Parallelism = o.Restore.Parallelism
-		}
-		if o.Restore.Positions != nil {
-			o.Positions = o.Restore.Positions
-		}
+// restored takes from o.Restore what the job restores: its parallelism
+// (keyed state is split by it) and its shards' positions.
+func (o *Options) restored() {
+	if o.Restore == nil {
+		return
 	}
+	if o.Restore.Parallelism > 0 {
+		o.Parallelism = o.Restore.Parallelism
+	}
+	if o.Restore.Positions != nil {
+		o.Positions = o.Restore.Positions
+	}
+}
+
+// EnsureDefaults fills the fields left zero (or negative) with their
+// defaults (one task per CPU, batches of 512 records,
+// DefaultMaxStagedRows, queues of 4 batches) and returns o.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Parallelism <= 0 {
 		o.Parallelism = goruntime.GOMAXPROCS(0)
 	}
@@ -78,6 +87,7 @@ func (o *Options) fill() {
 	if o.QueueDepth <= 0 {
 		o.QueueDepth = 4
 	}
+	return o
 }
 
 // State is a job's lifecycle state.
@@ -170,7 +180,8 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.fill()
+	opts.restored()
+	opts.EnsureDefaults()
 	j := &Job{name: g.Name, plan: p, opts: opts,
 		exchanges: map[string]*exchange{}, sinkInbox: map[string]chan sinkMsg{},
 		nodeStats: map[string]*nodeStats{}, fanIns: map[string]*fanIn{},

@@ -245,8 +245,11 @@ func readManifest(fs vfs.FS, path string) ([]Info, error) {
 		return nil, fmt.Errorf("%w: %s: checksum %08x, want %08x", ErrManifestCorrupt, path, got, want)
 	}
 	var m manifest
-	if err := json.Unmarshal(body, &m); err != nil || m.Version != 1 {
-		return nil, fmt.Errorf("%w: %s: unreadable body (version %d, %v)", ErrManifestCorrupt, path, m.Version, err)
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: unreadable body: %w", ErrManifestCorrupt, path, err)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("%w: %s: unknown version %d", ErrManifestCorrupt, path, m.Version)
 	}
 	return m.Checkpoints, nil
 }
@@ -347,7 +350,7 @@ func Restore(dir string, epoch uint64, opts Options) (*DB, Info, []byte, error) 
 	if err := opts.Validate(); err != nil {
 		return nil, Info{}, nil, err
 	}
-	opts = opts.withDefaults()
+	opts.EnsureDefaults()
 	fs := opts.FS
 	epochs, err := manifestEpochs(fs, dir)
 	if err != nil {

@@ -48,7 +48,10 @@ func (o Options) Validate() error {
 	return nil
 }
 
-func (o Options) withDefaults() Options {
+// EnsureDefaults fills the fields left zero with their defaults (the OS
+// filesystem, a 64 MiB cache, 3 checkpoints kept, a discarding logger)
+// and returns o.
+func (o *Options) EnsureDefaults() *Options {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
@@ -92,7 +95,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
+	opts.EnsureDefaults()
 	fs := opts.FS
 	if err := mkdirAllSynced(fs, fs.PathJoin(dir, checkpointsDir)); err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)

@@ -67,7 +67,7 @@ func RestoreNewestGood(dir string, opts Options) (*DB, Info, []byte, RestoreRepo
 	if err := opts.Validate(); err != nil {
 		return nil, Info{}, nil, rep, err
 	}
-	opts = opts.withDefaults()
+	opts.EnsureDefaults()
 	fs := opts.FS
 	epochs, err := manifestEpochs(fs, dir)
 	if err != nil {

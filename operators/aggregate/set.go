@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dop251/goja"
-
+	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
 )
 
@@ -158,12 +157,15 @@ type SpecError struct {
 func (e *SpecError) Error() string { return fmt.Sprintf("aggregate %q: %v", e.Spec, e.Err) }
 func (e *SpecError) Unwrap() error { return e.Err }
 
-// Add folds one record value into accs. The value may be a JS object of
-// another VM (js.Chain's raw sink): builtins read their fields from it,
-// and custom aggregates get it exported.
+// Add folds one record value into accs. The value may be in any form of
+// operators.Value (a JS object of another VM from js.Chain's raw sink, a
+// projection, raw JSON): builtins read their fields from it, and custom
+// aggregates get it exported.
 func (in *Instance) Add(accs []Accumulator, value any) error {
-	if gv, ok := value.(goja.Value); ok && in.vm != nil {
-		value = gv.Export()
+	if in.vm != nil {
+		if x, err := operators.ValueOf(value).Export(); err == nil {
+			value = x
+		}
 	}
 	for i, s := range in.c.specs {
 		v := value

@@ -2,13 +2,9 @@ package aggregate
 
 import (
 	"fmt"
-
-	"strconv"
 	"strings"
 
-	"github.com/dop251/goja"
-
-	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/operators"
 )
 
 // Builtin aggregate function names (as in the job file).
@@ -113,63 +109,15 @@ func Parse(name, expr string) (Spec, error) {
 	return s, s.Validate()
 }
 
-// fieldOf reads a dotted path from a record value: a JSON-like Go value,
-// a JS object (from js.Chain's raw sink) or a js.Projected.
+// fieldOf reads a dotted path from a record value (operators.Value: a
+// JSON-like Go value, raw JSON, or a JS object or projection), exported
+// to a JSON-like Go value.
 func fieldOf(v any, path []string) any {
-	switch x := v.(type) {
-	case *goja.Object:
-		return jsFieldOf(x, path)
-	case *js.Projected:
-		v, path = x.Get(path[0]), path[1:]
-	}
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
+	x, _ := operators.ValueOf(v).Field(path...).Export()
+	return x
 }
 
-func jsFieldOf(o *goja.Object, path []string) any {
-	var v goja.Value = o
-	for _, p := range path {
-		obj, ok := v.(*goja.Object)
-		if !ok {
-			return nil
-		}
-		if v = obj.Get(p); v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
-			return nil
-		}
-	}
-	return v.Export()
-}
-
-// number converts a JSON-like value to float64. Numeric strings count
-// (CSV sources yield strings); anything else is not a number.
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case float32:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case interface{ Float64() (float64, error) }: // json.Number
-		f, err := x.Float64()
-		return f, err == nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil
-	}
-	return 0, false
-}
+// number converts a JSON-like value to float64 (operators.Value.Float):
+// numeric strings count (CSV sources yield strings); anything else is not
+// a number.
+func number(v any) (float64, bool) { return operators.ValueOf(v).Float() }

@@ -16,10 +16,8 @@ package detect
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/runnel-dev/runnel/operators"
@@ -151,31 +149,11 @@ func (o *Operator) extract(m map[string]any, vals []float64) bool {
 	return true
 }
 
+// toFloat reads a field as a finite number (operators.Value.Float: Go
+// numbers, json.Number, numeric strings).
 func toFloat(v any) (float64, bool) {
-	var f float64
-	switch t := v.(type) {
-	case float64:
-		f = t
-	case int64:
-		f = float64(t)
-	case int:
-		f = float64(t)
-	case float32:
-		f = float64(t)
-	case json.Number:
-		var err error
-		if f, err = t.Float64(); err != nil {
-			return 0, false
-		}
-	case string:
-		var err error
-		if f, err = strconv.ParseFloat(t, 64); err != nil {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+	f, ok := operators.ValueOf(v).Float()
+	return f, ok && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // annotate adds the verdict to a record: single-field expectations as

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dop251/goja"
+	"github.com/runnel-dev/runnel/operators"
 )
 
 // toJS hands a record value to JS. Go maps and slices are wrapped, not
@@ -13,15 +14,11 @@ import (
 // rawObject (decoded field by field as JS reads it); other raw JSON is
 // decoded. i is the record's index in the batch.
 func (c *Chain) toJS(i int, v any) (goja.Value, error) {
-	var b []byte
-	switch x := v.(type) {
-	case []byte:
-		b = x
-	case json.RawMessage:
-		b = x
-	case goja.Value:
+	if x, ok := v.(goja.Value); ok {
 		return x, nil
-	default:
+	}
+	b, ok := operators.ValueOf(v).Raw()
+	if !ok {
 		return c.vm.rt.ToValue(v), nil
 	}
 	o, ok, err := c.objs.newRaw(c.vm.rt, &c.strs, i, b)
@@ -44,11 +41,8 @@ func decodeJSON(rt *goja.Runtime, b []byte) (goja.Value, error) {
 
 // isRawJSON reports whether v is a record value toJS decodes.
 func isRawJSON(v any) bool {
-	switch v.(type) {
-	case []byte, json.RawMessage:
-		return true
-	}
-	return false
+	_, ok := operators.ValueOf(v).Raw()
+	return ok
 }
 
 func isRawMessage(v any) bool {
@@ -121,4 +115,53 @@ func fixRaw(x any, depth int) (r any, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// RawValue is the record value of a chain output handed to a RawSink, for
+// readers of a few fields (operators.Value): a JS object stays one, read
+// field by field as an operators.Structured (exporting only what is
+// read); anything else is exported. Like v, it may be read only until the
+// chain's Process returns.
+func RawValue(v goja.Value) any {
+	if o, ok := v.(*goja.Object); ok {
+		return jsObject{o}
+	}
+	if v == nil {
+		return nil
+	}
+	return v.Export()
+}
+
+// jsObject is a JS object as an operators.Structured.
+type jsObject struct{ o *goja.Object }
+
+// Field returns field name: a nested object as another jsObject, other
+// values exported; nil when absent, undefined or null.
+func (j jsObject) Field(name string) any {
+	v := j.o.Get(name)
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return nil
+	}
+	if o, ok := v.(*goja.Object); ok {
+		return jsObject{o}
+	}
+	return v.Export()
+}
+
+// Export returns the object as a JSON-like Go value (see exportValue).
+func (j jsObject) Export() any { return exportValue(j.o) }
+
+// Field returns the value of field name (nil if absent or not projected),
+// as an operators.Structured.
+func (p *Projected) Field(name string) any { return p.Get(name) }
+
+// Export returns the projected fields as a map.
+func (p *Projected) Export() any {
+	m := make(map[string]any, len(p.Names))
+	for i, n := range p.Names {
+		if p.Values[i] != nil {
+			m[n] = p.Values[i]
+		}
+	}
+	return m
 }

@@ -34,7 +34,7 @@ const (
 // window and removes every deleted one.
 //
 // Like pebbleStore, a failing Pebble read or write, or state the codec
-// cannot decode, panics with a *StoreError saying what was being done.
+// cannot decode, is a *StoreError saying what was being done.
 type cachedStore struct {
 	ps       *pebbleStore // key layout, reads and decoding
 	max      int
@@ -74,14 +74,9 @@ type cacheEntry struct {
 
 // openCachedStore opens the store over space, which holds windows (as
 // recorded with its last flush); windows < 0 means unknown, and the space
-// is scanned to count them (state written by a pebbleStore).
+// is scanned to count them (state written by a pebbleStore). max and
+// maxDirty are the Config's (defaults filled in).
 func openCachedStore(space *state.Space, codec Codec, max, maxDirty, windows int) (*cachedStore, error) {
-	if max <= 0 {
-		max = DefaultStateCacheEntries
-	}
-	if maxDirty <= 0 {
-		maxDirty = DefaultStateDirtyEntries
-	}
 	c := &cachedStore{ps: &pebbleStore{space: space, codec: codec}, max: max, maxDirty: maxDirty, keys: map[string]*keyCache{}}
 	if windows < 0 {
 		windows = 0
@@ -100,25 +95,30 @@ func openCachedStore(space *state.Space, codec Codec, max, maxDirty, windows int
 // keyOf returns key's cache, loading it from Pebble if it is not cached.
 // Every operation starts here, before it changes anything: the place to
 // write changes ahead of the checkpoint.
-func (c *cachedStore) keyOf(key string) *keyCache {
+func (c *cachedStore) keyOf(key string) (*keyCache, error) {
 	if c.ndirty > c.maxDirty {
-		c.writeBehind()
+		if err := c.writeBehind(); err != nil {
+			return nil, err
+		}
 	}
 	if kc := c.last; kc != nil && kc.key == key {
-		return kc
+		return kc, nil
 	}
 	kc := c.keys[key]
 	if kc == nil {
-		kc = c.load(key)
+		var err error
+		if kc, err = c.load(key); err != nil {
+			return nil, err
+		}
 	}
 	kc.ref = true
 	c.last = kc
-	return kc
+	return kc, nil
 }
 
 // load reads key's windows from Pebble into the cache (their states stay
 // encoded until used).
-func (c *cachedStore) load(key string) *keyCache {
+func (c *cachedStore) load(key string) (*keyCache, error) {
 	kc := &keyCache{key: key, wins: map[Window]*cacheEntry{}}
 	if c.outside > 0 {
 		prefix := appendKey([]byte{familyWindow}, key)
@@ -132,7 +132,7 @@ func (c *cachedStore) load(key string) *keyCache {
 			return nil
 		})
 		if err != nil {
-			c.ps.fail("load "+key, err)
+			return nil, c.ps.fail("load "+key, err)
 		}
 		c.outside -= len(kc.wins)
 	}
@@ -141,16 +141,18 @@ func (c *cachedStore) load(key string) *keyCache {
 		c.idx.add(key, w)
 	}
 	c.size += 1 + len(kc.wins)
-	c.evict(kc)
-	return kc
+	return kc, c.evict(kc)
 }
 
-func (c *cachedStore) state(e *cacheEntry) *State {
+func (c *cachedStore) state(e *cacheEntry) (*State, error) {
 	if e.st == nil {
-		e.st = c.ps.decode(e.raw)
-		e.raw = nil
+		st, err := c.ps.decode(e.raw)
+		if err != nil {
+			return nil, err
+		}
+		e.st, e.raw = st, nil
 	}
-	return e.st
+	return e.st, nil
 }
 
 func (c *cachedStore) touch(kc *keyCache, e *cacheEntry) {
@@ -166,23 +168,29 @@ func (c *cachedStore) touch(kc *keyCache, e *cacheEntry) {
 
 // Get marks the window changed: the operator may update the state in place
 // before it Puts it, or (if a custom aggregate fails) without Putting it.
-func (c *cachedStore) Get(key string, w Window) *State {
-	kc := c.keyOf(key)
+func (c *cachedStore) Get(key string, w Window) (*State, error) {
+	kc, err := c.keyOf(key)
+	if err != nil {
+		return nil, err
+	}
 	e := kc.wins[w]
 	if e == nil {
-		return nil
+		return nil, nil
 	}
 	c.touch(kc, e)
 	return c.state(e)
 }
 
-func (c *cachedStore) Put(key string, w Window, s *State) {
-	kc := c.keyOf(key)
+func (c *cachedStore) Put(key string, w Window, s *State) error {
+	kc, err := c.keyOf(key)
+	if err != nil {
+		return err
+	}
 	e := kc.wins[w]
 	if e != nil {
 		e.st, e.raw = s, nil
 		c.touch(kc, e)
-		return
+		return nil
 	}
 	e = &cacheEntry{st: s}
 	kc.wins[w] = e
@@ -190,25 +198,26 @@ func (c *cachedStore) Put(key string, w Window, s *State) {
 	c.n++
 	c.size++
 	c.touch(kc, e)
-	c.evict(kc)
+	return c.evict(kc)
 }
 
 // Delete of a window of a key not cached goes straight to Pebble: purging
 // windows after a restore need not load their keys.
-func (c *cachedStore) Delete(key string, w Window) {
+func (c *cachedStore) Delete(key string, w Window) error {
 	if c.ndirty > c.maxDirty {
-		c.writeBehind()
+		if err := c.writeBehind(); err != nil {
+			return err
+		}
 	}
 	kc := c.last
 	if kc == nil || kc.key != key {
 		if kc = c.keys[key]; kc == nil {
-			c.deleteUncached(key, w)
-			return
+			return c.deleteUncached(key, w)
 		}
 	}
 	e := kc.wins[w]
 	if e == nil {
-		return
+		return nil
 	}
 	delete(kc.wins, w)
 	c.idx.remove(key, w)
@@ -225,54 +234,68 @@ func (c *cachedStore) Delete(key string, w Window) {
 			c.dirty = append(c.dirty, kc)
 		}
 	}
+	return nil
 }
 
-func (c *cachedStore) deleteUncached(key string, w Window) {
+func (c *cachedStore) deleteUncached(key string, w Window) error {
 	if c.outside == 0 {
-		return
+		return nil
 	}
 	wk := windowKey(key, w)
-	if _, ok := c.ps.get(wk); !ok {
-		return
+	if _, ok, err := c.ps.get(wk); !ok || err != nil {
+		return err
 	}
 	b := c.ps.space.NewBatch()
 	b.Delete(wk)
 	b.Delete(endKey(key, w))
 	if err := b.Commit(); err != nil {
-		c.ps.fail("delete", err)
+		return c.ps.fail("delete", err)
 	}
 	c.n--
 	c.outside--
+	return nil
 }
 
-func (c *cachedStore) Windows(key string) []Window {
-	kc := c.keyOf(key)
+func (c *cachedStore) Windows(key string) ([]Window, error) {
+	kc, err := c.keyOf(key)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Window, 0, len(kc.wins))
 	for w := range kc.wins {
 		out = append(out, w)
 	}
-	return out
+	return out, nil
 }
 
 // Range merges the cached keys' windows with those of keys only Pebble
 // holds (read without caching them: firing reads a window once).
-func (c *cachedStore) Range(lo, hi int64) []Entry {
+func (c *cachedStore) Range(lo, hi int64) ([]Entry, error) {
 	if lo >= hi {
-		return nil
+		return nil, nil
 	}
 	out := c.idx.between(lo, hi)
+	var err error
 	for i := range out {
-		out[i].State = c.state(c.keys[out[i].Key].wins[out[i].Window])
+		if out[i].State, err = c.state(c.keys[out[i].Key].wins[out[i].Window]); err != nil {
+			return nil, err
+		}
 	}
 	if c.outside == 0 {
-		return out
+		return out, nil
 	}
 	cached := len(out)
-	for _, e := range c.ps.rangeKeys(lo, hi) {
+	uncached, err := c.ps.rangeKeys(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range uncached {
 		if _, ok := c.keys[e.Key]; ok {
 			continue
 		}
-		e.State = c.ps.state(e.Key, e.Window)
+		if e.State, err = c.ps.state(e.Key, e.Window); err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	if len(out) > cached && cached > 0 {
@@ -280,7 +303,7 @@ func (c *cachedStore) Range(lo, hi int64) []Entry {
 			return cmp.Or(cmp.Compare(a.Window.End, b.Window.End), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Window.Start, b.Window.Start))
 		})
 	}
-	return out
+	return out, nil
 }
 
 func (c *cachedStore) Len() int { return c.n }
@@ -335,23 +358,24 @@ func (c *cachedStore) flush(b *state.Batch) error {
 }
 
 // writeBehind writes every change in one batch, between checkpoints.
-func (c *cachedStore) writeBehind() {
+func (c *cachedStore) writeBehind() error {
 	b := c.ps.space.NewBatch()
 	if err := c.flush(b); err != nil {
-		c.ps.fail("write changes", err)
+		return c.ps.fail("write changes", err)
 	}
 	if err := b.Commit(); err != nil {
-		c.ps.fail("write changes", err)
+		return c.ps.fail("write changes", err)
 	}
+	return nil
 }
 
 // evict brings the cache back to 7/8 of max once it holds more than max,
 // keeping keep (the key in use). A key used since the sweep last saw it
 // gets a second chance, as in CLOCK; the sweep starts at Go's random map
 // position. The evicted keys' changes go to Pebble in one batch.
-func (c *cachedStore) evict(keep *keyCache) {
+func (c *cachedStore) evict(keep *keyCache) error {
 	if c.size <= c.max {
-		return
+		return nil
 	}
 	target := c.max - c.max/8
 	b := c.ps.space.NewBatch()
@@ -369,7 +393,7 @@ func (c *cachedStore) evict(keep *keyCache) {
 			}
 			if kc.dirty {
 				if err := c.flushKey(kc, b); err != nil {
-					c.ps.fail("evict", err)
+					return c.ps.fail("evict", err)
 				}
 			}
 			c.outside += len(kc.wins)
@@ -384,6 +408,7 @@ func (c *cachedStore) evict(keep *keyCache) {
 		}
 	}
 	if err := b.Commit(); err != nil {
-		c.ps.fail("evict", err)
+		return c.ps.fail("evict", err)
 	}
+	return nil
 }

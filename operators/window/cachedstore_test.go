@@ -22,8 +22,8 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 	copyStore := func(from Store) Store {
 		to := NewMemStore()
 		for _, k := range keys {
-			for _, w := range from.Windows(k) {
-				to.Put(k, w, testState(stateValue(from.Get(k, w))))
+			for _, w := range must(from.Windows(k)) {
+				noErr(to.Put(k, w, testState(stateValue(must(from.Get(k, w))))))
 			}
 		}
 		return to
@@ -53,7 +53,7 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 			return Window{min(a, b), max(a, b)}
 		}
 		pickWindow := func(key string) Window {
-			if ws := ms.Windows(key); len(ws) > 0 && rng.IntN(2) == 0 {
+			if ws := must(ms.Windows(key)); len(ws) > 0 && rng.IntN(2) == 0 {
 				return ws[rng.IntN(len(ws))]
 			}
 			return randWindow()
@@ -65,25 +65,25 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 			switch r := rng.IntN(40); {
 			case r < 16:
 				w, v := pickWindow(key), rng.Int64N(1000)
-				cs.Put(key, w, testState(v))
-				ms.Put(key, w, testState(v))
+				noErr(cs.Put(key, w, testState(v)))
+				noErr(ms.Put(key, w, testState(v)))
 			case r < 22:
 				w := pickWindow(key)
-				cs.Delete(key, w)
-				ms.Delete(key, w)
+				noErr(cs.Delete(key, w))
+				noErr(ms.Delete(key, w))
 			case r < 26:
 				w := pickWindow(key)
-				if got, want := stateValue(cs.Get(key, w)), stateValue(ms.Get(key, w)); got != want {
+				if got, want := stateValue(must(cs.Get(key, w))), stateValue(must(ms.Get(key, w))); got != want {
 					t.Fatalf("seed %d op %d: Get(%q,%v) = %d, want %d", seed, op, key, w, got, want)
 				}
 			case r < 30:
-				if got, want := sortedWindows(cs.Windows(key)), sortedWindows(ms.Windows(key)); !reflect.DeepEqual(got, want) {
+				if got, want := sortedWindows(must(cs.Windows(key))), sortedWindows(must(ms.Windows(key))); !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: Windows(%q) = %v, want %v", seed, op, key, got, want)
 				}
 			case r < 38:
 				a, b := times[rng.IntN(len(times))], times[rng.IntN(len(times))]
 				lo, hi := min(a, b), max(a, b)
-				got, want := flatten(cs.Range(lo, hi)), flatten(ms.Range(lo, hi))
+				got, want := flatten(must(cs.Range(lo, hi))), flatten(must(ms.Range(lo, hi)))
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: Range(%d,%d] =\n%v\nwant\n%v", seed, op, lo, hi, got, want)
 				}
@@ -105,8 +105,8 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 				}
 				checkpointed = copyStore(ms)
 				// Pebble now holds exactly the state, in pebbleStore's layout.
-				ps := NewPebbleStore(space, testCodec{})
-				if got, want := flatten(ps.Range(math.MinInt64, math.MaxInt64)), flatten(ms.Range(math.MinInt64, math.MaxInt64)); ps.Len() != ms.Len() || !reflect.DeepEqual(got, want) {
+				ps := must(NewPebbleStore(space, testCodec{}))
+				if got, want := flatten(must(ps.Range(math.MinInt64, math.MaxInt64))), flatten(must(ms.Range(math.MinInt64, math.MaxInt64))); ps.Len() != ms.Len() || !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: after a flush Pebble holds %d windows\n%v\nwant %d\n%v", seed, op, ps.Len(), got, ms.Len(), want)
 				}
 			default:
@@ -143,7 +143,7 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 			outside := 0
 			for _, k := range keys {
 				if _, cached := cs.keys[k]; !cached {
-					outside += len(ms.Windows(k))
+					outside += len(must(ms.Windows(k)))
 				}
 			}
 			if cs.outside != outside {

@@ -13,47 +13,70 @@ func newCodecStore(c Codec) Store {
 	return &codecStore{codec: c, inner: NewMemStore(), bytes: map[*State][]byte{}}
 }
 
-func (s *codecStore) decode(st *State) *State {
+func (s *codecStore) decode(st *State) (*State, error) {
 	if st == nil {
-		return nil
+		return nil, nil
 	}
-	out, err := s.codec.Unmarshal(s.bytes[st])
-	if err != nil {
-		panic(err)
-	}
-	return out
+	return s.codec.Unmarshal(s.bytes[st])
 }
 
-func (s *codecStore) Get(key string, w Window) *State { return s.decode(s.inner.Get(key, w)) }
+func (s *codecStore) Get(key string, w Window) (*State, error) {
+	st, err := s.inner.Get(key, w)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(st)
+}
 
-func (s *codecStore) Put(key string, w Window, st *State) {
+func (s *codecStore) Put(key string, w Window, st *State) error {
 	b, err := s.codec.Marshal(st)
 	if err != nil {
-		panic(err)
+		return err
 	}
-	if old := s.inner.Get(key, w); old != nil {
+	if old, _ := s.inner.Get(key, w); old != nil {
 		delete(s.bytes, old)
 	}
 	token := &State{}
 	s.bytes[token] = b
-	s.inner.Put(key, w, token)
+	return s.inner.Put(key, w, token)
 }
 
-func (s *codecStore) Delete(key string, w Window) {
-	if old := s.inner.Get(key, w); old != nil {
+func (s *codecStore) Delete(key string, w Window) error {
+	if old, _ := s.inner.Get(key, w); old != nil {
 		delete(s.bytes, old)
 	}
-	s.inner.Delete(key, w)
+	return s.inner.Delete(key, w)
 }
 
-func (s *codecStore) Windows(key string) []Window { return s.inner.Windows(key) }
+func (s *codecStore) Windows(key string) ([]Window, error) { return s.inner.Windows(key) }
 
-func (s *codecStore) Range(lo, hi int64) []Entry {
-	es := s.inner.Range(lo, hi)
-	for i := range es {
-		es[i].State = s.decode(es[i].State)
+func (s *codecStore) Range(lo, hi int64) ([]Entry, error) {
+	es, err := s.inner.Range(lo, hi)
+	if err != nil {
+		return nil, err
 	}
-	return es
+	for i := range es {
+		if es[i].State, err = s.decode(es[i].State); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
 }
 
 func (s *codecStore) Len() int { return s.inner.Len() }
+
+// must returns v, or fails the test (by a panic) when err is not nil: a
+// store's error in these tests is a bug.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// noErr fails the test (by a panic) when err is not nil.
+func noErr(err error) {
+	if err != nil {
+		panic(err)
+	}
+}

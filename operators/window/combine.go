@@ -138,7 +138,7 @@ func (cb *Combiner) take(v goja.Value, rec, src *operators.Record) {
 	cb.stats.in++
 	var value any = rec.Value
 	if v != nil {
-		value = v
+		value = js.RawValue(v)
 	}
 	key := rec.Key
 	if f := cb.comp.cfg.KeyFunc; f != nil {

@@ -120,11 +120,24 @@ type Compiled struct {
 	key  *js.ChainProgram
 }
 
-// Compile validates cfg and compiles its JS once.
+// EnsureDefaults fills the fields left zero with their defaults
+// (DefaultStateCacheEntries, DefaultStateDirtyEntries) and returns c.
+func (c *Config) EnsureDefaults() *Config {
+	if c.StateCacheEntries == 0 {
+		c.StateCacheEntries = DefaultStateCacheEntries
+	}
+	if c.StateDirtyEntries == 0 {
+		c.StateDirtyEntries = DefaultStateDirtyEntries
+	}
+	return c
+}
+
+// Compile validates cfg, fills its defaults and compiles its JS once.
 func Compile(cfg Config) (*Compiled, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.EnsureDefaults()
 	aggs, err := aggregate.Compile(cfg.Functions, cfg.Aggregates, cfg.JSOptions)
 	if err != nil {
 		return nil, fmt.Errorf("window %q: %w", cfg.ID, err)

@@ -112,10 +112,10 @@
 // encode (undefined itself) fails SnapshotState (or Process, if an
 // eviction or a write ahead of the checkpoint meets it).
 //
-// A Pebble failure, or state that cannot be decoded, fails Process or
-// OnWatermark with a *StoreError (the stores panic with it, as the Store
-// interface has no errors, and the operator recovers it): the job restores
-// from its checkpoint. Tests: the cached store answers like the
+// A Pebble failure, or state that cannot be decoded, is an error of the
+// Store that fails Process or OnWatermark with a *StoreError (never handed
+// to on_error: it is no fault of the record): the job restores from its
+// checkpoint. Tests: the cached store answers like the
 // in-memory one through evictions, write-ahead, checkpoints and restores;
 // and random windows of every kind, with lateness and custom JS
 // aggregates, give the same results in the same order when checkpointed,

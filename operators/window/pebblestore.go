@@ -18,12 +18,11 @@ import (
 // prefix-free and sorts as the plain string; times are big-endian with the
 // sign bit flipped, so they sort as int64.
 //
-// The Store interface has no errors: a failing read or write of the
-// underlying Pebble, or state the Codec cannot decode, panics with a
-// *StoreError saying what was being done, which the Operator recovers and
-// returns from Process or OnWatermark. Such a failure is an I/O or
-// corruption fault the operator cannot handle, and the job restores from
-// its checkpoint.
+// A failing read or write of the underlying Pebble, or state the Codec
+// cannot decode, is a *StoreError saying what was being done, which the
+// Operator returns from Process or OnWatermark. Such a failure is an I/O
+// or corruption fault the operator cannot handle, and the job restores
+// from its checkpoint.
 type pebbleStore struct {
 	space *state.Space
 	codec Codec
@@ -38,16 +37,16 @@ const (
 // NewPebbleStore returns a Store keeping window state in space (one
 // operator task's namespace), encoded with codec. It counts the entries
 // already in space, so a store over restored state starts with them.
-func NewPebbleStore(space *state.Space, codec Codec) Store {
+func NewPebbleStore(space *state.Space, codec Codec) (Store, error) {
 	s := &pebbleStore{space: space, codec: codec}
 	err := space.Scan([]byte{familyWindow}, func(_, _ []byte) error {
 		s.n++
 		return nil
 	})
 	if err != nil {
-		panic(&StoreError{fmt.Errorf("window: pebble store: count entries: %w", err)})
+		return nil, s.fail("count entries", err)
 	}
-	return s
+	return s, nil
 }
 
 func appendTime(b []byte, t int64) []byte {
@@ -108,77 +107,83 @@ func appendEndKey(b []byte, key string, w Window) []byte {
 	return appendTime(appendKey(b, key), w.Start)
 }
 
-func (s *pebbleStore) fail(what string, err error) {
-	panic(&StoreError{fmt.Errorf("window: pebble store: %s: %w", what, err)})
+// fail returns the *StoreError of what failing with err.
+func (s *pebbleStore) fail(what string, err error) error {
+	return &StoreError{fmt.Errorf("window: pebble store: %s: %w", what, err)}
 }
 
 // StoreError is a failure of a store over Pebble: Pebble failed, or the
-// state it holds cannot be decoded. Stores panic with it (Store has no
-// errors); Operator.Process and OnWatermark return it.
+// state it holds cannot be decoded. Operator.Process and OnWatermark
+// return it, wrapped with the window's name.
 type StoreError struct{ Err error }
 
 func (e *StoreError) Error() string { return e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
-func (s *pebbleStore) get(k []byte) ([]byte, bool) {
+func (s *pebbleStore) get(k []byte) ([]byte, bool, error) {
 	v, ok, err := s.space.Get(k)
 	if err != nil {
-		s.fail("get", err)
+		return nil, false, s.fail("get", err)
 	}
-	return v, ok
+	return v, ok, nil
 }
 
-func (s *pebbleStore) decode(b []byte) *State {
+func (s *pebbleStore) decode(b []byte) (*State, error) {
 	st, err := s.codec.Unmarshal(b)
 	if err != nil {
-		s.fail("decode state", err)
+		return nil, s.fail("decode state", err)
 	}
-	return st
+	return st, nil
 }
 
-func (s *pebbleStore) Get(key string, w Window) *State {
-	v, ok := s.get(windowKey(key, w))
-	if !ok {
-		return nil
+func (s *pebbleStore) Get(key string, w Window) (*State, error) {
+	v, ok, err := s.get(windowKey(key, w))
+	if !ok || err != nil {
+		return nil, err
 	}
 	return s.decode(v)
 }
 
-func (s *pebbleStore) Put(key string, w Window, st *State) {
+func (s *pebbleStore) Put(key string, w Window, st *State) error {
 	v, err := s.codec.Marshal(st)
 	if err != nil {
-		s.fail("encode state", err)
+		return s.fail("encode state", err)
 	}
 	wk := windowKey(key, w)
-	_, existed := s.get(wk)
+	_, existed, err := s.get(wk)
+	if err != nil {
+		return err
+	}
 	b := s.space.NewBatch()
 	b.Set(wk, v)
 	if !existed {
 		b.Set(endKey(key, w), nil)
 	}
 	if err := b.Commit(); err != nil {
-		s.fail("put", err)
+		return s.fail("put", err)
 	}
 	if !existed {
 		s.n++
 	}
+	return nil
 }
 
-func (s *pebbleStore) Delete(key string, w Window) {
+func (s *pebbleStore) Delete(key string, w Window) error {
 	wk := windowKey(key, w)
-	if _, ok := s.get(wk); !ok {
-		return
+	if _, ok, err := s.get(wk); !ok || err != nil {
+		return err
 	}
 	b := s.space.NewBatch()
 	b.Delete(wk)
 	b.Delete(endKey(key, w))
 	if err := b.Commit(); err != nil {
-		s.fail("delete", err)
+		return s.fail("delete", err)
 	}
 	s.n--
+	return nil
 }
 
-func (s *pebbleStore) Windows(key string) []Window {
+func (s *pebbleStore) Windows(key string) ([]Window, error) {
 	prefix := appendKey([]byte{familyWindow}, key)
 	var out []Window
 	err := s.space.Scan(prefix, func(k, _ []byte) error {
@@ -190,33 +195,41 @@ func (s *pebbleStore) Windows(key string) []Window {
 		return nil
 	})
 	if err != nil {
-		s.fail("windows of "+key, err)
+		return nil, s.fail("windows of "+key, err)
 	}
-	return out
+	return out, nil
 }
 
-func (s *pebbleStore) Range(lo, hi int64) []Entry {
-	out := s.rangeKeys(lo, hi)
-	for i := range out {
-		out[i].State = s.state(out[i].Key, out[i].Window)
+func (s *pebbleStore) Range(lo, hi int64) ([]Entry, error) {
+	out, err := s.rangeKeys(lo, hi)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	for i := range out {
+		if out[i].State, err = s.state(out[i].Key, out[i].Window); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // state reads and decodes the state of a window the end index holds.
-func (s *pebbleStore) state(key string, w Window) *State {
-	v, ok := s.get(windowKey(key, w))
+func (s *pebbleStore) state(key string, w Window) (*State, error) {
+	v, ok, err := s.get(windowKey(key, w))
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
-		s.fail("range", fmt.Errorf("index entry %q %v has no state", key, w))
+		return nil, s.fail("range", fmt.Errorf("index entry %q %v has no state", key, w))
 	}
 	return s.decode(v)
 }
 
 // rangeKeys returns the windows with lo < End <= hi in Range's order,
 // without their states.
-func (s *pebbleStore) rangeKeys(lo, hi int64) []Entry {
+func (s *pebbleStore) rangeKeys(lo, hi int64) ([]Entry, error) {
 	if lo >= hi {
-		return nil
+		return nil, nil
 	}
 	lower := []byte{familyEnd}
 	if lo != math.MaxInt64 {
@@ -243,9 +256,9 @@ func (s *pebbleStore) rangeKeys(lo, hi int64) []Entry {
 		return nil
 	})
 	if err != nil {
-		s.fail("range", err)
+		return nil, s.fail("range", err)
 	}
-	return out
+	return out, nil
 }
 
 func (s *pebbleStore) Len() int { return s.n }

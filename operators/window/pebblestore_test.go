@@ -134,7 +134,7 @@ func TestPebbleStoreMatchesMemStore(t *testing.T) {
 		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 5))
 		db := newTestDB(t, state.Options{})
-		ps := NewPebbleStore(newTestSpace(t, db, fmt.Sprint(seed)), testCodec{})
+		ps := must(NewPebbleStore(newTestSpace(t, db, fmt.Sprint(seed)), testCodec{}))
 		ms := NewMemStore()
 		randWindow := func() Window {
 			a, b := times[rng.IntN(len(times))], times[rng.IntN(len(times))]
@@ -145,28 +145,28 @@ func TestPebbleStoreMatchesMemStore(t *testing.T) {
 			switch r := rng.IntN(10); {
 			case r < 4:
 				w, v := randWindow(), rng.Int64N(1000)
-				ps.Put(key, w, testState(v))
-				ms.Put(key, w, testState(v))
+				noErr(ps.Put(key, w, testState(v)))
+				noErr(ms.Put(key, w, testState(v)))
 			case r < 6:
 				w := randWindow()
-				if ws := ms.Windows(key); len(ws) > 0 && rng.IntN(2) == 0 {
+				if ws := must(ms.Windows(key)); len(ws) > 0 && rng.IntN(2) == 0 {
 					w = ws[rng.IntN(len(ws))]
 				}
-				ps.Delete(key, w)
-				ms.Delete(key, w)
+				noErr(ps.Delete(key, w))
+				noErr(ms.Delete(key, w))
 			case r < 7:
 				w := randWindow()
-				if got, want := stateValue(ps.Get(key, w)), stateValue(ms.Get(key, w)); got != want {
+				if got, want := stateValue(must(ps.Get(key, w))), stateValue(must(ms.Get(key, w))); got != want {
 					t.Fatalf("seed %d op %d: Get(%q,%v) = %d, want %d", seed, op, key, w, got, want)
 				}
 			case r < 8:
-				if got, want := sortedWindows(ps.Windows(key)), sortedWindows(ms.Windows(key)); !reflect.DeepEqual(got, want) {
+				if got, want := sortedWindows(must(ps.Windows(key))), sortedWindows(must(ms.Windows(key))); !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: Windows(%q) = %v, want %v", seed, op, key, got, want)
 				}
 			default:
 				a, b := times[rng.IntN(len(times))], times[rng.IntN(len(times))]
 				lo, hi := min(a, b), max(a, b)
-				got, want := flatten(ps.Range(lo, hi)), flatten(ms.Range(lo, hi))
+				got, want := flatten(must(ps.Range(lo, hi))), flatten(must(ms.Range(lo, hi)))
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("seed %d op %d: Range(%d,%d] =\n%v\nwant\n%v", seed, op, lo, hi, got, want)
 				}
@@ -187,15 +187,15 @@ func TestPebbleStoreRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	space := newTestSpace(t, db, "0")
-	s := NewPebbleStore(space, testCodec{})
+	s := must(NewPebbleStore(space, testCodec{}))
 	for i := range int64(50) {
-		s.Put(fmt.Sprint("k", i%7), Window{i * 10, i*10 + 10}, testState(i))
+		noErr(s.Put(fmt.Sprint("k", i%7), Window{i * 10, i*10 + 10}, testState(i)))
 	}
 	if _, err := db.Checkpoint(1, nil); err != nil {
 		t.Fatal(err)
 	}
-	s.Put("late", Window{0, 1}, testState(1)) // after the checkpoint
-	want := flatten(s.Range(math.MinInt64, math.MaxInt64))
+	noErr(s.Put("late", Window{0, 1}, testState(1))) // after the checkpoint
+	want := flatten(must(s.Range(math.MinInt64, math.MaxInt64)))
 	db.Close()
 
 	rdb, _, _, err := state.Restore("job", state.Latest, state.Options{FS: fs})
@@ -203,8 +203,8 @@ func TestPebbleStoreRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	r := NewPebbleStore(newTestSpace(t, rdb, "0"), testCodec{})
-	got := flatten(r.Range(math.MinInt64, math.MaxInt64))
+	r := must(NewPebbleStore(newTestSpace(t, rdb, "0"), testCodec{}))
+	got := flatten(must(r.Range(math.MinInt64, math.MaxInt64)))
 	want = slices.DeleteFunc(want, func(e flatEntry) bool { return e.Key == "late" })
 	if r.Len() != 50 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored Len %d, entries equal: %v", r.Len(), reflect.DeepEqual(got, want))
@@ -227,7 +227,7 @@ func TestRandomEquivalencePebble(t *testing.T) {
 		db := newTestDB(t, state.Options{CacheSize: 1 << 20})
 		var task atomic.Int64
 		cfg.NewStore = func(c Codec) Store {
-			return NewPebbleStore(newTestSpace(t, db, fmt.Sprint(task.Add(1))), c)
+			return must(NewPebbleStore(newTestSpace(t, db, fmt.Sprint(task.Add(1))), c))
 		}
 		t.Run(fmt.Sprintf("seed=%d/%s/combine=%v", seed, cfg.Kind, combine), func(t *testing.T) {
 			runEquivalence(t, rng, cfg, combine)
@@ -246,9 +246,9 @@ func TestPebbleStoreLargerThanCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewPebbleStore(newTestSpace(t, db, "0"), testCodec{pad: pad})
+	s := must(NewPebbleStore(newTestSpace(t, db, "0"), testCodec{pad: pad}))
 	for i := range int64(keys) {
-		s.Put(fmt.Sprint("k", i), Window{i, i + 100}, testState(i))
+		noErr(s.Put(fmt.Sprint("k", i), Window{i, i + 100}, testState(i)))
 	}
 	if _, err := db.Checkpoint(1, nil); err != nil {
 		t.Fatal(err)
@@ -259,16 +259,16 @@ func TestPebbleStoreLargerThanCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	r := NewPebbleStore(newTestSpace(t, rdb, "0"), testCodec{pad: pad})
+	r := must(NewPebbleStore(newTestSpace(t, rdb, "0"), testCodec{pad: pad}))
 	if r.Len() != keys {
 		t.Fatalf("Len %d", r.Len())
 	}
 	for i := range int64(keys) {
-		if v := stateValue(r.Get(fmt.Sprint("k", i), Window{i, i + 100})); v != i {
+		if v := stateValue(must(r.Get(fmt.Sprint("k", i), Window{i, i + 100}))); v != i {
 			t.Fatalf("key %d holds %d", i, v)
 		}
 	}
-	if es := r.Range(99, 199); len(es) != 100 || es[0].Window.End != 100 || stateValue(es[99].State) != 99 {
+	if es := must(r.Range(99, 199)); len(es) != 100 || es[0].Window.End != 100 || stateValue(es[99].State) != 99 {
 		t.Fatalf("Range(99,199] has %d entries", len(es))
 	}
 }
@@ -284,12 +284,12 @@ func BenchmarkPebbleStoreCheckpoint(b *testing.B) {
 	}
 	defer db.Close()
 	space := newTestSpace(b, db, "0")
-	s := NewPebbleStore(space, testCodec{pad: 64})
+	s := must(NewPebbleStore(space, testCodec{pad: 64}))
 	const keys = 100_000
 	for i := range int64(keys) {
-		s.Put(fmt.Sprintf("user-%06d", i), Window{0, 60_000}, testState(i))
+		noErr(s.Put(fmt.Sprintf("user-%06d", i), Window{0, 60_000}, testState(i)))
 	}
-	writer := NewPebbleStore(newTestSpace(b, db, "1"), testCodec{pad: 64})
+	writer := must(NewPebbleStore(newTestSpace(b, db, "1"), testCodec{pad: 64}))
 	var maxStall, ckTotal, paused time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -305,7 +305,7 @@ func BenchmarkPebbleStoreCheckpoint(b *testing.B) {
 				default:
 				}
 				t0 := time.Now()
-				writer.Put(fmt.Sprint("w", n%1000), Window{0, 1}, testState(int64(n)))
+				noErr(writer.Put(fmt.Sprint("w", n%1000), Window{0, 1}, testState(int64(n))))
 				worst = max(worst, time.Since(t0))
 			}
 		}()
@@ -339,22 +339,22 @@ func BenchmarkPebbleStoreLargerThanCache(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	s := NewPebbleStore(newTestSpace(b, db, "0"), testCodec{pad: pad})
+	s := must(NewPebbleStore(newTestSpace(b, db, "0"), testCodec{pad: pad}))
 	key := func(i int64) string { return fmt.Sprintf("user-%09d", i) }
 	for i := range keys {
-		s.Put(key(i), Window{0, 60_000}, testState(i))
+		noErr(s.Put(key(i), Window{0, 60_000}, testState(i)))
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		k := key(rng.Int64N(keys))
-		st := s.Get(k, Window{0, 60_000})
+		st := must(s.Get(k, Window{0, 60_000}))
 		if st == nil {
 			b.Fatalf("%s missing", k)
 		}
 		st.Accs[0].(*testAcc).v++
-		s.Put(k, Window{0, 60_000}, st)
+		noErr(s.Put(k, Window{0, 60_000}, st))
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 	b.ReportMetric(float64(keys), "keys")

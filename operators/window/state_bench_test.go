@@ -238,7 +238,7 @@ func BenchmarkWindowRestart(b *testing.B) {
 		restore, open, first = restore+t1.Sub(t0), open+t2.Sub(t1), first+t3.Sub(t2)
 		b.StopTimer()
 		// The record joined the restored window: count k+1, the blob kept.
-		if st := op.store.Get(key(k), Window{0, 60_000}); st == nil {
+		if st := must(op.store.Get(key(k), Window{0, 60_000})); st == nil {
 			b.Fatalf("window of %s not restored", key(k))
 		} else if r := op.aggs.Results(st.Accs); r[0] != int64(k%1000+1) || r[1] != int64(pad) {
 			b.Fatalf("window of %s restored as %v", key(k), r)

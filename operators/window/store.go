@@ -29,19 +29,24 @@ type Entry struct {
 // user, from one goroutine; implementations need no locking. The stores
 // over Pebble (NewPebbleStore, and the cached one of OpenState) implement
 // the same contract with the Codec the operator hands them.
+//
+// An error from a store is a fault the operator cannot handle (Pebble
+// failed, or state it holds cannot be decoded): the operator returns it
+// from Process or OnWatermark, and the job restores from its checkpoint.
+// The stores over Pebble return a *StoreError saying what was being done.
 type Store interface {
 	// Get returns the state of key's window w, or nil. It may be a copy:
 	// the operator Puts every state it changed.
-	Get(key string, w Window) *State
+	Get(key string, w Window) (*State, error)
 	// Put stores s as key's window w.
-	Put(key string, w Window, s *State)
+	Put(key string, w Window, s *State) error
 	// Delete removes key's window w.
-	Delete(key string, w Window)
+	Delete(key string, w Window) error
 	// Windows returns key's windows (sessions are merged through it).
-	Windows(key string) []Window
+	Windows(key string) ([]Window, error)
 	// Range returns the windows with lo < End <= hi ordered by End, then
 	// key, then Start.
-	Range(lo, hi int64) []Entry
+	Range(lo, hi int64) ([]Entry, error)
 	// Len returns the number of (key, window) entries.
 	Len() int
 }
@@ -130,11 +135,11 @@ func NewMemStore() Store {
 	return &memStore{wins: map[string]map[Window]*State{}}
 }
 
-func (m *memStore) Get(key string, w Window) *State {
-	return m.wins[key][w]
+func (m *memStore) Get(key string, w Window) (*State, error) {
+	return m.wins[key][w], nil
 }
 
-func (m *memStore) Put(key string, w Window, s *State) {
+func (m *memStore) Put(key string, w Window, s *State) error {
 	ws := m.wins[key]
 	if ws == nil {
 		ws = map[Window]*State{}
@@ -145,12 +150,13 @@ func (m *memStore) Put(key string, w Window, s *State) {
 		m.idx.add(key, w)
 	}
 	ws[w] = s
+	return nil
 }
 
-func (m *memStore) Delete(key string, w Window) {
+func (m *memStore) Delete(key string, w Window) error {
 	ws := m.wins[key]
 	if _, ok := ws[w]; !ok {
-		return
+		return nil
 	}
 	m.n--
 	delete(ws, w)
@@ -158,23 +164,24 @@ func (m *memStore) Delete(key string, w Window) {
 		delete(m.wins, key)
 	}
 	m.idx.remove(key, w)
+	return nil
 }
 
-func (m *memStore) Windows(key string) []Window {
+func (m *memStore) Windows(key string) ([]Window, error) {
 	ws := m.wins[key]
 	out := make([]Window, 0, len(ws))
 	for w := range ws {
 		out = append(out, w)
 	}
-	return out
+	return out, nil
 }
 
-func (m *memStore) Range(lo, hi int64) []Entry {
+func (m *memStore) Range(lo, hi int64) ([]Entry, error) {
 	out := m.idx.between(lo, hi)
 	for i := range out {
 		out[i].State = m.wins[out[i].Key][out[i].Window]
 	}
-	return out
+	return out, nil
 }
 
 func (m *memStore) Len() int { return m.n }

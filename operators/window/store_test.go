@@ -7,7 +7,7 @@ import (
 
 func TestMemStore(t *testing.T) {
 	s := NewMemStore()
-	put := func(key string, start, end int64) { s.Put(key, Window{start, end}, &State{}) }
+	put := func(key string, start, end int64) { noErr(s.Put(key, Window{start, end}, &State{})) }
 	put("b", 0, 10)
 	put("a", 0, 10)
 	put("a", 5, 15)
@@ -23,25 +23,25 @@ func TestMemStore(t *testing.T) {
 		}
 		return out
 	}
-	if got := keys(s.Range(0, 15)); !reflect.DeepEqual(got, []string{"a@0", "b@0", "a@2", "a@5"}) {
+	if got := keys(must(s.Range(0, 15))); !reflect.DeepEqual(got, []string{"a@0", "b@0", "a@2", "a@5"}) {
 		t.Fatalf("Range(0,15] = %v", got)
 	}
-	if got := keys(s.Range(10, 30)); !reflect.DeepEqual(got, []string{"a@2", "a@5", "c@0"}) {
+	if got := keys(must(s.Range(10, 30))); !reflect.DeepEqual(got, []string{"a@2", "a@5", "c@0"}) {
 		t.Fatalf("Range(10,30] = %v", got)
 	}
-	s.Delete("a", Window{0, 10})
-	s.Delete("b", Window{0, 10})
-	s.Delete("a", Window{12, 13})
-	s.Delete("a", Window{99, 100}) // absent: no effect
-	if s.Len() != 2 || s.Get("a", Window{0, 10}) != nil || s.Get("a", Window{5, 15}) == nil {
+	noErr(s.Delete("a", Window{0, 10}))
+	noErr(s.Delete("b", Window{0, 10}))
+	noErr(s.Delete("a", Window{12, 13}))
+	noErr(s.Delete("a", Window{99, 100})) // absent: no effect
+	if s.Len() != 2 || must(s.Get("a", Window{0, 10})) != nil || must(s.Get("a", Window{5, 15})) == nil {
 		t.Fatalf("after deletes: Len %d", s.Len())
 	}
 	// Holes left by deletes are skipped, and an end can come back.
 	put("d", 3, 10)
-	if got := keys(s.Range(-100, 100)); !reflect.DeepEqual(got, []string{"d@3", "a@5", "c@0"}) {
+	if got := keys(must(s.Range(-100, 100))); !reflect.DeepEqual(got, []string{"d@3", "a@5", "c@0"}) {
 		t.Fatalf("Range after holes = %v", got)
 	}
-	if w := s.Windows("a"); len(w) != 1 || w[0] != (Window{5, 15}) {
+	if w := must(s.Windows("a")); len(w) != 1 || w[0] != (Window{5, 15}) {
 		t.Fatalf("Windows(a) = %v", w)
 	}
 }

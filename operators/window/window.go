@@ -3,6 +3,7 @@ package window
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -139,8 +140,7 @@ func (c *collectEmitter) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 // Process adds each record to its windows. A record for a window that has
 // already fired but is within allowed lateness updates it, and the window
 // re-fires when the batch is done; a record with no open window is late.
-func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) (err error) {
-	defer op.recoverStore(&err)
+func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operators.Emitter) error {
 	recs := in.Records
 	if op.key != nil {
 		op.keyed.recs = op.keyed.recs[:0]
@@ -170,17 +170,48 @@ func (op *Operator) Process(ctx context.Context, in *operators.Batch, out operat
 		} else {
 			err = op.addFixed(r)
 		}
-		if err != nil {
+		var se *StoreError
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			return fmt.Errorf("window %q: %w", op.cfg.ID, err)
+		default:
 			if err := op.fail(r, err); err != nil {
 				return err
 			}
 		}
 	}
 	if len(op.dirty) > 0 {
-		op.refire(out)
+		if err := op.refire(out); err != nil {
+			return fmt.Errorf("window %q: %w", op.cfg.ID, err)
+		}
 	}
 	clear(op.keyed.recs)
 	return nil
+}
+
+// The store's operations for the operator: any error is a *StoreError, so
+// Process tells it from a record's failure (which OnError handles).
+func (op *Operator) get(key string, w Window) (*State, error) {
+	s, err := op.store.Get(key, w)
+	return s, storeFault(err)
+}
+
+func (op *Operator) put(key string, w Window, s *State) error {
+	return storeFault(op.store.Put(key, w, s))
+}
+
+func (op *Operator) delete(key string, w Window) error {
+	return storeFault(op.store.Delete(key, w))
+}
+
+// storeFault makes err (from a Store) a *StoreError, if it is not one.
+func storeFault(err error) error {
+	var se *StoreError
+	if err == nil || errors.As(err, &se) {
+		return err
+	}
+	return &StoreError{Err: err}
 }
 
 // expired reports whether a window ending at end can no longer change.
@@ -212,7 +243,10 @@ func (op *Operator) addFixed(r *operators.Record) error {
 			op.stats.lateWindows.Add(1)
 			continue
 		}
-		s := op.store.Get(r.Key, w)
+		s, err := op.get(r.Key, w)
+		if err != nil {
+			return err
+		}
 		if s == nil {
 			accs, err := op.aggs.New()
 			if err != nil {
@@ -223,7 +257,9 @@ func (op *Operator) addFixed(r *operators.Record) error {
 		if err := op.aggs.Add(s.Accs, r.Value); err != nil {
 			return err
 		}
-		op.store.Put(r.Key, w, s)
+		if err := op.put(r.Key, w, s); err != nil {
+			return err
+		}
 		if w.End <= op.wm {
 			op.dirty[Entry{Key: r.Key, Window: w}] = struct{}{}
 		}
@@ -254,7 +290,11 @@ func (op *Operator) addSession(r *operators.Record) error {
 // to the late output).
 func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumulator, n int64, late []operators.Record) error {
 	var overlaps []Window
-	for _, o := range op.store.Windows(key) {
+	wins, err := op.store.Windows(key)
+	if err != nil {
+		return storeFault(err)
+	}
+	for _, o := range wins {
 		if o.Start <= w.End && w.Start <= o.End {
 			overlaps = append(overlaps, o)
 			w = Window{min(w.Start, o.Start), max(w.End, o.End)}
@@ -267,15 +307,23 @@ func (op *Operator) mergeSession(key string, w Window, accs []aggregate.Accumula
 		return nil
 	}
 	for _, o := range overlaps {
-		if err := op.aggs.Merge(accs, op.store.Get(key, o).Accs); err != nil {
+		s, err := op.get(key, o)
+		if err != nil {
+			return err
+		}
+		if err := op.aggs.Merge(accs, s.Accs); err != nil {
 			return err
 		}
 	}
 	for _, o := range overlaps {
-		op.store.Delete(key, o)
+		if err := op.delete(key, o); err != nil {
+			return err
+		}
 		delete(op.dirty, Entry{Key: key, Window: o})
 	}
-	op.store.Put(key, w, &State{Accs: accs})
+	if err := op.put(key, w, &State{Accs: accs}); err != nil {
+		return err
+	}
 	if w.End <= op.wm {
 		op.dirty[Entry{Key: key, Window: w}] = struct{}{}
 	}
@@ -296,13 +344,18 @@ func (op *Operator) addPartial(key string, p *Partial) error {
 		op.emitLate(p.Records)
 		return nil
 	}
-	s := op.store.Get(key, w)
+	s, err := op.get(key, w)
+	if err != nil {
+		return err
+	}
 	if s == nil {
 		s = &State{Accs: p.Accs}
 	} else if err := op.aggs.Merge(s.Accs, p.Accs); err != nil {
 		return err
 	}
-	op.store.Put(key, w, s)
+	if err := op.put(key, w, s); err != nil {
+		return err
+	}
 	if w.End <= op.wm {
 		op.dirty[Entry{Key: key, Window: w}] = struct{}{}
 	}
@@ -345,45 +398,50 @@ func (op *Operator) fail(r *operators.Record, cause error) error {
 // OnWatermark fires every window whose end is <= wm, in order of end, key
 // and start, and drops the state of windows whose end + allowed lateness
 // is <= wm.
-func (op *Operator) OnWatermark(ctx context.Context, wm int64, out operators.Emitter) (err error) {
-	defer op.recoverStore(&err)
+func (op *Operator) OnWatermark(ctx context.Context, wm int64, out operators.Emitter) error {
+	if err := op.advance(wm, out); err != nil {
+		return fmt.Errorf("window %q: %w", op.cfg.ID, err)
+	}
+	return nil
+}
+
+func (op *Operator) advance(wm int64, out operators.Emitter) error {
 	if wm <= op.wm {
 		return nil
 	}
 	old := op.wm
 	op.wm = wm
-	for _, e := range op.store.Range(old, wm) {
+	fire, err := op.store.Range(old, wm)
+	if err != nil {
+		return storeFault(err)
+	}
+	for _, e := range fire {
 		op.emit(e, out)
 	}
 	lo, hi := satSub(old, op.lateness), satSub(wm, op.lateness)
 	if hi > lo {
-		for _, e := range op.store.Range(lo, hi) {
-			op.store.Delete(e.Key, e.Window)
+		purge, err := op.store.Range(lo, hi)
+		if err != nil {
+			return storeFault(err)
+		}
+		for _, e := range purge {
+			if err := op.delete(e.Key, e.Window); err != nil {
+				return err
+			}
 			delete(op.dirty, Entry{Key: e.Key, Window: e.Window})
 		}
 	}
 	return nil
 }
 
-// recoverStore turns a store's panic with a *StoreError into the error
-// of Process or OnWatermark; other panics go on.
-func (op *Operator) recoverStore(err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	se, ok := r.(*StoreError)
-	if !ok {
-		panic(r)
-	}
-	*err = fmt.Errorf("window %q: %w", op.cfg.ID, se)
-}
-
 // refire emits the windows updated by late records of this batch.
-func (op *Operator) refire(out operators.Emitter) {
+func (op *Operator) refire(out operators.Emitter) error {
 	es := make([]Entry, 0, len(op.dirty))
 	for e := range op.dirty {
-		e.State = op.store.Get(e.Key, e.Window)
+		var err error
+		if e.State, err = op.get(e.Key, e.Window); err != nil {
+			return err
+		}
 		es = append(es, e)
 	}
 	clear(op.dirty)
@@ -393,6 +451,7 @@ func (op *Operator) refire(out operators.Emitter) {
 	for _, e := range es {
 		op.emit(e, out)
 	}
+	return nil
 }
 
 // emit sends one result row. Its EventTime is the window's last
