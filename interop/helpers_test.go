@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 func runnelBinary(t *testing.T) string { return testbin.Runnel(t) }
@@ -31,16 +32,15 @@ func startServe(t *testing.T, data, scheme string, hc *http.Client, extra ...str
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
 	base := scheme + "://" + addr
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := hc.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		resp, err := hc.Get(base + "/healthz")
+		if err != nil {
+			return false
 		}
-	}
-	t.Fatalf("runnel serve %v did not become healthy:\n%s", extra, logs.String())
-	return ""
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "runnel serve %v did not become healthy:\n%s", extra, &logs)
+	return base
 }
 
 func lastBytes(s string, n int) string {
