@@ -4,12 +4,8 @@
 package interop
 
 import (
-	"bytes"
 	"net/http"
-	"os/exec"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
 )
@@ -21,26 +17,7 @@ func freeAddr(t *testing.T) string { return testbin.FreeAddr(t) }
 // startServe runs runnel serve with extra flags until the test ends and
 // returns its base URL once hc gets 200 from /healthz.
 func startServe(t *testing.T, data, scheme string, hc *http.Client, extra ...string) string {
-	t.Helper()
-	addr := freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(runnelBinary(t), append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "warn"}, extra...)...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	base := scheme + "://" + addr
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := hc.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-	}
-	t.Fatalf("runnel serve %v did not become healthy:\n%s", extra, logs.String())
-	return ""
+	return testbin.Serve(t, data, scheme, hc, extra...)
 }
 
 func lastBytes(s string, n int) string {

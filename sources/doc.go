@@ -11,7 +11,7 @@
 //
 // Positions are explicit: every Record carries the Position it was read at
 // (a stream sequence number, a file line, a generator index) and Open takes
-// the position to resume after. Checkpoints (issue 5) store shard → last
+// the position to resume after. Checkpoints store shard → last
 // position processed and pass it back to Open on restore.
 //
 // Records are decoded here (format json, text or bytes), in the shard's own

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 const memDir = "/data"
@@ -119,18 +119,7 @@ func segmentFiles(t testing.TB, fs vfs.FS, s *Store, stream string, index int) [
 }
 
 // checkGoroutines fails when goroutines started by the store outlive it.
-func checkGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		for i := 0; i < 200 && runtime.NumGoroutine() > base; i++ {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > base {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines leaked:\n%s", n-base, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+func checkGoroutines(t *testing.T) { testutil.CheckGoroutines(t) }
 
 func isCorruption(err error) bool {
 	var ce *CorruptionError

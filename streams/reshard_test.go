@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // checkLineage checks the invariants of a stream's shards: open ranges tile
@@ -318,6 +319,7 @@ func TestWait(t *testing.T) {
 	}
 	// Wakes on an append.
 	ch := wait(2, ctx)
+	testutil.WaitBlocked(t, 10*time.Second, storeWait)
 	select {
 	case err := <-ch:
 		t.Fatalf("wait returned before a record arrived: %v", err)
@@ -336,6 +338,7 @@ func TestWait(t *testing.T) {
 	}
 	// Wakes when the shard closes; a read then reports the end.
 	ch = wait(3, ctx)
+	testutil.WaitBlocked(t, 10*time.Second, storeWait)
 	if err := s.SplitShard("w", sh, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +354,7 @@ func TestWait(t *testing.T) {
 	if err := s.Wait(ctx, "w", "shardId-000000000099", 1); !errors.Is(err, ErrShardNotFound) {
 		t.Fatalf("wait on a missing shard: %v", err)
 	}
-	time.Sleep(time.Millisecond) // let the waiter block first; not an assertion
+	testutil.WaitBlocked(t, 10*time.Second, storeWait)
 	if len(ch2) > 0 {
 		t.Fatalf("wait on an empty shard returned: %v", <-ch2)
 	}
@@ -463,3 +466,7 @@ func TestCloseDuringReshard(t *testing.T) {
 		<-done
 	}
 }
+
+// storeWait is Store.Wait as a stack trace names it: a test of a wake-up
+// waits until a goroutine is parked there before it acts.
+const storeWait = "github.com/runnel-dev/runnel/streams.(*Store).Wait"

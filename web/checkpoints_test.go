@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 const ckptJob = `name: cp
@@ -38,18 +40,14 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		t.Fatalf("put: %d %v", code, m)
 	}
 	var cps []any
-	deadline := time.Now().Add(20 * time.Second)
-	for len(cps) < 2 && time.Now().Before(deadline) {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		code, m := call(t, ts, "GET", "/api/v1/jobs/cp/checkpoints", "")
 		if code != 200 {
 			t.Fatalf("checkpoints: %d %v", code, m)
 		}
 		cps, _ = m["checkpoints"].([]any)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(cps) < 2 {
-		t.Fatalf("no checkpoints after 20 s: %v", cps)
-	}
+		return len(cps) >= 2
+	}, "fewer than 2 checkpoints: %v", cps)
 	first := cps[0].(map[string]any)
 	for _, f := range []string{"epoch", "time", "duration_ms", "held_ms", "size_bytes", "status"} {
 		if _, ok := first[f]; !ok {
@@ -116,17 +114,9 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 		t.Fatalf("start from savepoint: %d %v", code, m)
 	}
 	// The restored job continues from the savepoint's epoch.
-	deadline = time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		_, m := call(t, ts, "GET", "/api/v1/jobs/cp/checkpoints", "")
 		cps, _ := m["checkpoints"].([]any)
-		if len(cps) > 0 {
-			last := cps[len(cps)-1].(map[string]any)
-			if last["epoch"].(float64) > stopSP["epoch"].(float64) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("the job started from the savepoint took no later checkpoint")
+		return len(cps) > 0 && cps[len(cps)-1].(map[string]any)["epoch"].(float64) > stopSP["epoch"].(float64)
+	}, "the job started from the savepoint took no later checkpoint")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -108,8 +109,7 @@ func TestJobEndToEnd(t *testing.T) {
 	}
 	// Wait for every expected window in the JSON results.
 	var rows []map[string]any
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Within(30*time.Second, func() bool {
 		resp, err := http.Get(ts.URL + "/api/v1/jobs/views/results?sink=board&format=json")
 		if err != nil {
 			t.Fatal(err)
@@ -117,11 +117,8 @@ func TestJobEndToEnd(t *testing.T) {
 		rows = nil
 		json.NewDecoder(resp.Body).Decode(&rows)
 		resp.Body.Close()
-		if len(rows) >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(rows) >= len(want)
+	})
 	got := map[key][2]int64{}
 	for _, r := range rows {
 		got[key{r["key"].(string), int64(r["window_start"].(float64))}] = [2]int64{int64(r["views"].(float64)), int64(r["total_ms"].(float64))}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -91,7 +92,14 @@ func TestStreamsAPI(t *testing.T) {
 		_, o := call(t, ts, "GET", "/api/v1/streams/clicks/records?shard="+shardA+"&position="+jsonNum(next)+"&wait=10s", "")
 		done <- o
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The put must come while the read waits in the store, or the wake-up
+	// is not what is tested.
+	testutil.WaitBlocked(t, 10*time.Second, "github.com/runnel-dev/runnel/streams.(*Store).Wait")
+	select {
+	case o := <-done:
+		t.Fatalf("a read at the end of the shard returned before any put: %v", o)
+	default:
+	}
 	call(t, ts, "POST", "/api/v1/streams/clicks/records", `{"records":[{"key":"a","data":"late"}]}`)
 	select {
 	case o := <-done:

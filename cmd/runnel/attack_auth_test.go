@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Attacks on authentication and the browser defences, against the real
@@ -41,15 +43,9 @@ func startServe(t *testing.T, data, addr string, extra ...string) *serveProc {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if healthy(strings.TrimPrefix(p.base, "http://")) {
-			return p
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("server did not become healthy; logs:\n%s", logs)
-	return nil
+	testutil.Eventually(t, 20*time.Second, func() bool { return healthy(strings.TrimPrefix(p.base, "http://")) },
+		"server did not become healthy; logs:\n%s", logs)
+	return p
 }
 
 func (p *serveProc) do(method, path, token string, hdr map[string]string, body string) (int, string) {
@@ -185,16 +181,10 @@ func TestAuthTokensCLI(t *testing.T) {
 		t.Fatalf("GET without a token: %d %s", st, body)
 	}
 	// The server notices the offline token (within a second).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if st, _ := p.do("GET", "/api/v1/streams", admin, nil, ""); st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server never accepted a token created with --data")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st, _ := p.do("GET", "/api/v1/streams", admin, nil, "")
+		return st == 200
+	}, "the server never accepted a token created with --data")
 	// A reader made through the API with the admin token, with AWS keys.
 	out, e, code = runCLI(t, append(env, "RUNNEL_TOKEN="+admin), "tokens", "create", "viewer", "--role", "reader", "--aws")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -230,16 +220,10 @@ func TestAuthTokensCLI(t *testing.T) {
 	if _, e, code := runCLI(t, nil, "tokens", "revoke", "viewer", "--data", data); code != 0 {
 		t.Fatalf("revoke: %s", e)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		if st, _ := p.do("GET", "/api/v1/streams", reader, nil, ""); st == 401 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server still accepts a token revoked with --data")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st, _ := p.do("GET", "/api/v1/streams", reader, nil, "")
+		return st == 401
+	}, "the server still accepts a token revoked with --data")
 	var tl struct{ Tokens []map[string]any }
 	_, body := p.do("GET", "/api/v1/tokens", admin, nil, "")
 	if json.Unmarshal([]byte(body), &tl); len(tl.Tokens) != 1 {

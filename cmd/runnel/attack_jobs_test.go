@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Attacks on what a submitted job can touch, against the real binary: file
@@ -48,12 +50,8 @@ func (s *attackServer) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if healthy(s.addr) {
-			return
-		}
-	}
-	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
+	testutil.Eventually(s.t, 20*time.Second, func() bool { return healthy(s.addr) },
+		"server did not become healthy; logs:\n%s", &s.logs)
 }
 
 func (s *attackServer) kill() {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // postJSON posts body and reports whether the server answered 200.
@@ -198,13 +200,7 @@ func putEndRecords(t *testing.T, hc *http.Client, base string) {
 // longer, to see any extra arrive) and returns its rows.
 func waitDashboard(t *testing.T, base string, n int) []map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(dashboardRows(t, base)) >= n {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testutil.Within(90*time.Second, func() bool { return len(dashboardRows(t, base)) >= n })
 	time.Sleep(1500 * time.Millisecond)
 	return dashboardRows(t, base)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -40,14 +41,8 @@ func (s *server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if healthy(s.addr) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
+	testutil.Eventually(s.t, 20*time.Second, func() bool { return healthy(s.addr) },
+		"server did not become healthy; logs:\n%s", &s.logs)
 }
 
 // healthy says whether the server at addr answers /healthz with 200.

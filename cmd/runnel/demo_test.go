@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // demoServer is `runnel serve --demo` on a fresh data directory.
@@ -31,13 +33,8 @@ func (s *demoServer) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !healthy(s.addr) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(s.t, 30*time.Second, func() bool { return healthy(s.addr) },
+		"server did not become healthy; logs:\n%s", &s.logs)
 }
 
 func (s *demoServer) kill() {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Poison records against the real binary: records that are not JSON or
@@ -241,10 +243,7 @@ operators:
 sinks:
   - {id: board, input: pick, dashboard: {}}
 `)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(n.results("fallback", "board")) < 11 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Within(30*time.Second, func() bool { return len(n.results("fallback", "board")) >= 11 })
 	rows := n.results("fallback", "board")
 	v := n.job("fallback")
 	if len(rows) != 11 || v.State != "running" || v.Operators[0].Skipped != 2 {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Restart integrity against the real binary: what a job was (finished,
@@ -73,14 +75,9 @@ func (n *node) start() {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if healthy(n.addr) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Within(30*time.Second, func() bool { return healthy(n.addr) }) {
+		n.t.Fatalf("server did not become healthy; logs:\n%s", n.logText())
 	}
-	n.t.Fatalf("server did not become healthy; logs:\n%s", n.logText())
 }
 
 func (n *node) kill() {
@@ -165,15 +162,10 @@ func (n *node) job(id string) jobView {
 // waitJob waits until cond holds for job id and returns its view.
 func (n *node) waitJob(id, what string, cond func(jobView) bool) jobView {
 	n.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
 	var v jobView
-	for time.Now().Before(deadline) {
-		if v = n.job(id); cond(v) {
-			return v
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testutil.Within(60*time.Second, func() bool { v = n.job(id); return cond(v) }) {
+		n.t.Fatalf("job %s: %s: not after 60 s; last %+v", id, what, v)
 	}
-	n.t.Fatalf("job %s: %s: not after 60 s; last %+v", id, what, v)
 	return v
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,32 +20,10 @@ import (
 	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
-// startServe runs runnel serve with extra flags until the test ends and
-// returns its base URL.
+// startKinesisServe runs runnel serve with extra flags until the test ends
+// and returns its base URL once hc gets 200 from /healthz.
 func startKinesisServe(t *testing.T, data string, scheme string, hc *http.Client, extra ...string) string {
-	t.Helper()
-	addr := freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(runnelBinary(t), append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "warn"}, extra...)...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	base := scheme + "://" + addr
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if hc == nil {
-			continue
-		}
-		if resp, err := hc.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-	}
-	t.Fatalf("runnel serve %v did not become healthy:\n%s", extra, logs.String())
-	return ""
+	return testbin.Serve(t, data, scheme, hc, extra...)
 }
 
 func sdkClient(base string, hc *http.Client) *sdk.Client {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 var seedFlag = flag.Int64("seed", 0, "seed of the randomized crash tests (0: a fresh one, printed)")
@@ -176,10 +178,7 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 	// Wait until the windows up to shard 0's end fired (the sources have
 	// read all of shard 0 and most of shard 1), then kill within 2 s:
 	// the checkpoint restored holds the sources at or near their end.
-	deadline := time.Now().Add(90 * time.Second)
-	for rows() < early && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Within(90*time.Second, func() bool { return rows() >= early })
 	time.Sleep(time.Duration(rng.Intn(2000)) * time.Millisecond)
 	n.kill()
 	n.start()
@@ -187,13 +186,15 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 	t.Logf("seed %d: %d SIGKILLs; %d windows expected, %d fire before shard 1's tail", seed, kills, len(want), early)
 
 	// Idle shards (10 s) let the watermark move to the largest of theirs.
-	deadline = time.Now().Add(90 * time.Second)
-	for rows() < len(want) && time.Now().Before(deadline) {
+	testutil.Within(90*time.Second, func() bool {
+		if rows() >= len(want) {
+			return true
+		}
 		if v := n.job("quiet"); v.State != "running" {
 			t.Fatalf("job is %s: %s", v.State, v.Reason)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 	time.Sleep(1500 * time.Millisecond) // see any extra arrive
 	board := n.results("quiet", "board")
 	if code, b := n.do("DELETE", "/api/v1/jobs/quiet", "", ""); code != 200 {

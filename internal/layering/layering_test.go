@@ -1,11 +1,14 @@
 // Package layering holds the test that keeps Runnel's package dependencies
 // pointing one way: streams, state ← operators, sources, sinks ← runtime ←
-// jobs ← web ← cmd.
+// jobs ← web ← cmd, and within operators, the shared types ← the kinds
+// built on them. Tests' imports obey the same rule, except that a test may
+// use a package of its own layer.
 package layering
 
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +35,18 @@ var rank = map[string]int{
 	"interop": 8,
 }
 
+// operatorsRank layers the sub-packages of operators: a package may import
+// only sub-packages of a strictly lower rank, so two kinds of the same rank
+// stay independent of each other.
+var operatorsRank = map[string]int{
+	"operators":           0, // Record, Emitter, the contracts every kind implements
+	"operators/js":        1,
+	"operators/anomaly":   1,
+	"operators/aggregate": 2, // aggregate functions, compiled with js
+	"operators/window":    3,
+	"operators/detect":    3,
+}
+
 // top is the folder whose layer pkg takes: its top-level folder, or for a
 // package under internal/ with a layer of its own, that package.
 func top(pkg string) string {
@@ -48,38 +63,76 @@ func top(pkg string) string {
 }
 
 func TestDependenciesPointOneWay(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", module+"...").Output()
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports", module+"...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	for dec.More() {
 		var p struct {
-			ImportPath string
-			Imports    []string
+			ImportPath                         string
+			Imports, TestImports, XTestImports []string
 		}
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
+		checkOperators(t, p.ImportPath, p.Imports, "imports")
+		checkOperators(t, p.ImportPath, p.TestImports, "test imports")
+		checkOperators(t, p.ImportPath, p.XTestImports, "test imports")
 		from := top(p.ImportPath)
 		rf, ok := rank[from]
 		if !ok {
 			t.Errorf("%s: top-level folder %q has no layer; add it to rank", p.ImportPath, from)
 			continue
 		}
-		for _, imp := range p.Imports {
-			if !strings.HasPrefix(imp, module) {
-				continue
+		check := func(imports []string, what string, sameLayer bool) {
+			for _, imp := range imports {
+				if !strings.HasPrefix(imp, module) || imp == p.ImportPath {
+					continue
+				}
+				to := top(imp)
+				rt, ok := rank[to]
+				if !ok {
+					t.Errorf("%s %s %s: folder %q has no layer", p.ImportPath, what, imp, to)
+					continue
+				}
+				if rt > rf || (rt == rf && to != from && !sameLayer) {
+					t.Errorf("%s (layer %s) %s %s (layer %s): dependencies must point down", p.ImportPath, from, what, imp, to)
+				}
 			}
-			to := top(imp)
-			rt, ok := rank[to]
-			if !ok {
-				t.Errorf("%s imports %s: folder %q has no layer", p.ImportPath, imp, to)
-				continue
-			}
-			if rt > rf || (rt == rf && to != from) {
-				t.Errorf("%s (layer %s) imports %s (layer %s): dependencies must point down", p.ImportPath, from, imp, to)
-			}
+		}
+		check(p.Imports, "imports", false)
+		// A test may also use a package of its own layer as input (a
+		// detector's test reads the generator source), never a higher one.
+		check(slices.Concat(p.TestImports, p.XTestImports), "test imports", true)
+	}
+}
+
+// checkOperators applies operatorsRank to one package's imports (what
+// names the kind of imports for the message).
+func checkOperators(t *testing.T, pkg string, imports []string, what string) {
+	t.Helper()
+	from := strings.TrimPrefix(pkg, module)
+	if top(pkg) != "operators" {
+		return
+	}
+	rf, ok := operatorsRank[from]
+	if !ok {
+		t.Errorf("%s: sub-package of operators has no rank; add it to operatorsRank", pkg)
+		return
+	}
+	for _, imp := range imports {
+		to := strings.TrimPrefix(imp, module)
+		if to == imp || top(imp) != "operators" || to == from {
+			continue
+		}
+		rt, ok := operatorsRank[to]
+		if !ok {
+			t.Errorf("%s %s %s: sub-package of operators has no rank", pkg, what, imp)
+			continue
+		}
+		if rt >= rf {
+			t.Errorf("%s (rank %d in operators) %s %s (rank %d): a kind may import only the operators packages below it", pkg, rf, what, imp, rt)
 		}
 	}
 }
