@@ -8,10 +8,10 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 )
 
 // Options bound what one call into user JavaScript may use.
@@ -410,16 +410,6 @@ func heapBytes() uint64 {
 	return sample[0].Value.Uint64()
 }
 
-// processCPU returns the user+system CPU time of the process, -1 if
-// unknown (then the budget is wall time alone).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // begin starts watching a call; with measure, its heap baseline is taken
 // now rather than at the first tick.
 func (w *watchdog) begin(ctx context.Context, measure, suspect bool) {
@@ -453,7 +443,7 @@ func (w *watchdog) check() {
 		return
 	}
 	if w.mu.cpu0 == unknownCPU {
-		w.mu.cpu0 = processCPU()
+		w.mu.cpu0 = cpuclock.Process()
 		if w.mu.heap0 == 0 {
 			w.mu.heap0 = heapBytes()
 		}
@@ -497,9 +487,10 @@ func (w *watchdog) heapGrown() bool {
 }
 
 // cpuSpent reports whether the process got a budget's worth of CPU time
-// since the call's first tick.
+// since the call's first tick; where CPU time is unknown, the budget is
+// wall time alone.
 func (w *watchdog) cpuSpent() bool {
-	now := processCPU()
+	now := cpuclock.Process()
 	return now < 0 || w.mu.cpu0 < 0 || now-w.mu.cpu0 >= w.opts.Budget
 }
 
