@@ -335,69 +335,6 @@ func (c *Chain) fanOutStage() int {
 	return 0
 }
 
-// project exports the fields of ChainSpec.Project of an object result
-// (other results whole). The Projected values come from slabs allocated
-// per batch, never reused.
-func (c *Chain) project(v goja.Value) any {
-	o, ok := v.(*goja.Object)
-	if !ok || o.ClassName() != "Object" {
-		return exportValue(v)
-	}
-	p := c.newProjected()
-	for i, f := range p.Names {
-		if x := o.Get(f); x != nil {
-			p.Values[i] = exportValue(x)
-		}
-	}
-	return p
-}
-
-// newProjected takes a Projected with the spec's names and no values from
-// the slabs, allocated per batch and never reused.
-func (c *Chain) newProjected() *Projected {
-	n := len(c.spec.Project)
-	if len(c.projs) == 0 {
-		c.projs = make([]Projected, max(len(c.batch.Records), 16))
-	}
-	if len(c.projVals) < n {
-		c.projVals = make([]any, max(len(c.batch.Records), 16)*n)
-	}
-	p := &c.projs[0]
-	c.projs = c.projs[1:]
-	p.Names, p.Values = c.spec.Project, c.projVals[:n:n]
-	c.projVals = c.projVals[n:]
-	return p
-}
-
-// Projected is a chain output exported with only some fields (see
-// ChainSpec.Project): Values[i] is the value of field Names[i], nil if
-// the output has none.
-type Projected struct {
-	Names  []string
-	Values []any
-}
-
-// Get returns the value of field name (nil if absent or not projected).
-func (p *Projected) Get(name string) any {
-	for i, n := range p.Names {
-		if n == name {
-			return p.Values[i]
-		}
-	}
-	return nil
-}
-
-// MarshalJSON encodes the fields as a JSON object.
-func (p *Projected) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, len(p.Names))
-	for i, n := range p.Names {
-		if p.Values[i] != nil {
-			m[n] = p.Values[i]
-		}
-	}
-	return json.Marshal(m)
-}
-
 // fail is called from JS when a stage throws. The failed record's earlier
 // outputs (from an array-returning map) are withdrawn.
 func (c *Chain) fail(call goja.FunctionCall) goja.Value {
@@ -599,60 +536,6 @@ type RawSink func(v goja.Value, out, src *operators.Record)
 // SetRawSink sends all further outputs to sink; Process then emits nothing
 // to its Emitter. Dead letters still go to their side outputs.
 func (c *Chain) SetRawSink(sink RawSink) { c.raw = sink }
-
-// handle applies the stage's on_error policy to a failed record.
-func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {
-	st := c.spec.Stages[stage]
-	c.errs[stage].errors.Add(1)
-	jerr := &Error{Job: c.spec.Job, Operator: st.Operator, Origin: rec.Origin, Err: cause}
-	switch st.OnError.Mode {
-	case Skip:
-		c.errs[stage].skipped.Add(1)
-		return nil
-	case DeadLetter:
-		c.errs[stage].dead.Add(1)
-		if e := c.side[operators.DeadLetterOutput(st.Operator)]; e != nil {
-			e.Emit(operators.Record{
-				Value: map[string]any{"error": jerr.Error(), "job": c.spec.Job, "operator": st.Operator,
-					"origin": rec.Origin, "record": deadLetterRecord(rec.Value)},
-				Key: rec.Key, EventTime: rec.EventTime, Origin: rec.Origin,
-			})
-		}
-		return nil
-	default:
-		return jerr
-	}
-}
-
-// deadLetterRecord is the record of a dead letter: raw JSON stays JSON
-// (not base64), bytes that are not JSON become a string.
-func deadLetterRecord(v any) any {
-	if isRawJSON(v) {
-		b, _ := v.([]byte)
-		if m, ok := v.(json.RawMessage); ok {
-			b = m
-		}
-		if json.Valid(b) {
-			return json.RawMessage(b)
-		}
-		return string(b)
-	}
-	return v
-}
-
-// SideOutputNames lists the dead-letter outputs of dead_letter stages.
-func (c *Chain) SideOutputNames() []string {
-	var names []string
-	for _, st := range c.spec.Stages {
-		if st.OnError.Mode == DeadLetter {
-			names = append(names, operators.DeadLetterOutput(st.Operator))
-		}
-	}
-	return names
-}
-
-// SetSideOutput wires a dead-letter output.
-func (c *Chain) SetSideOutput(name string, out operators.Emitter) { c.side[name] = out }
 
 // Stats returns records in and out of the chain and per-stage failures.
 func (c *Chain) Stats() (in, out int64, stages []StageStats) {

@@ -79,32 +79,39 @@
 //     overflow is uncatchable by JS.
 //   - Memory: the builtins that can allocate a huge value in one native
 //     step, where no interrupt can reach them — String.prototype.repeat,
-//     padStart, padEnd, Array.prototype.fill and join, Array(n),
-//     Array.from — throw a RangeError-like error beyond
-//     Options.MaxStringLen elements (default 16 Mi). Allocation that grows
-//     step by step is caught by the watchdog, which samples the process heap
-//     every 10ms and interrupts the call when the heap grew by more than
-//     Options.MaxHeapGrowth (default 512 MiB) since the call's first tick
-//     and a forced GC confirms it. This is a process-wide measure: other
-//     goroutines' allocations count, and a call may overshoot by what it
-//     allocates in 10ms. It is not a per-runtime memory limit (goja has
-//     none).
+//     padStart, padEnd, replace, concat, Array.prototype.fill, join and
+//     flat, JSON.stringify, String.raw, Array(n), Array.from — throw a
+//     RangeError beyond Options.MaxStringLen characters or elements
+//     (default 16 Mi). Allocation that grows step by step is caught by the
+//     watchdog, which samples the process heap every tick and stops the
+//     call when the heap grew by more than Options.MaxHeapGrowth (default
+//     64 MiB) since the call began and a forced GC confirms it. This is a
+//     process-wide measure: other goroutines' allocations count, and a
+//     call may overshoot by what it allocates in a tick.
+//   - Memory kept between calls: after each stretch of allocation the VM
+//     walks everything its runtime reaches (heapsize.go) and fails with
+//     ErrRetained when that grew by more than Options.MaxRetained (default
+//     256 MiB) since setup — a global grown a little per call, each call
+//     under MaxHeapGrowth. This fails the job, not a record.
+//   - Regular expressions: a call of a RegExp method that may have run
+//     goja's backtracking engine (regexp2) and ran RegexBudget or longer
+//     fails its record with ErrRegex (regex.go), rather than the silent
+//     no-match goja makes of regexp2's timeout.
+//
+// Custom aggregates call through VM.Call, which applies the same budgets
+// as a chain's batch.
 //
 // # Cost
 //
-// On the project's 2-core machine (measured while other work loaded it,
-// so per-record CPU time is the steadier figure), the chain of `runnel
-// bench job` (map building a 3-field object → filter → key) over
-// ~100-byte records costs about 5.5–7 µs of CPU per record from raw JSON
-// with its output projected (go test -bench BenchJobChain, best runs),
-// 11 allocations and ~1.2 KB. Most of it is goja itself: its objects are
-// Go maps, so the map's object literal alone is ~390 bytes and a third of
-// the allocations, and each call and property access goes through its
+// Most of a record's cost is goja itself: its objects are Go maps, so a
+// map's object literal is a few hundred bytes and a third of the
+// allocations, and each call and property access goes through its
 // interpreter. The batch driver runs the stages inline (no JS call per
 // stage besides the user's functions) and keeps its position in closure
 // variables. ChainSpec.Project exports only the fields a window's builtin
 // aggregates read, as a *Projected from per-batch slabs, instead of a map
-// per record.
+// per record. go test -bench BenchJobChain and `runnel bench job` measure
+// the chain; docs/ holds their figures.
 //
 // # Errors
 //

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 )
 
@@ -392,6 +393,19 @@ type chainRun struct {
 	stats []StageStats
 }
 
+// runDiff is a diff from goja's run (want) to the native one (got).
+func runDiff(want, got chainRun) string {
+	lines := func(r chainRun) []string {
+		l := append([]string{}, r.out...)
+		l = append(l, "error: "+r.err)
+		for _, s := range r.stats {
+			l = append(l, fmt.Sprintf("stats: %+v", s))
+		}
+		return l
+	}
+	return testutil.Diff(lines(want), lines(got))
+}
+
 func runChainOnce(t *testing.T, spec ChainSpec, batches []*operators.Batch) (chainRun, *Chain) {
 	t.Helper()
 	cp, err := CompileChain(spec)
@@ -424,17 +438,20 @@ func runChainOnce(t *testing.T, spec ChainSpec, batches []*operators.Batch) (cha
 
 // TestNativeEquivalence runs random chains of random functions over random
 // records with the native evaluator and without it: outputs (values, keys,
-// event times), errors and error counts must be the same.
+// event times), errors and error counts must be the same. The chains come
+// from -seed (default: a fresh one, printed); chain i uses seed+i.
 func TestNativeEquivalence(t *testing.T) {
 	seeds := 1000
 	if testing.Short() {
 		seeds = 200
 	}
+	base := testutil.Seed(t)
 	fields := []string{"a", "b", "page", "ms", "status", "n", "s", "ts", "nested", "arr", "constructor", "x y"}
 	natives, batchesNative := 0, 0
-	for seed := 0; seed < seeds; seed++ {
-		rng := rand.New(rand.NewPCG(uint64(seed), 7))
-		g := &exprGen{rng: rng, fields: fields, tame: seed%2 == 0, helpers: seed%6 == 0}
+	for i := range seeds {
+		seed := base + uint64(i)
+		rng := rand.New(rand.NewPCG(seed, 7))
+		g := &exprGen{rng: rng, fields: fields, tame: i%2 == 0, helpers: i%6 == 0}
 		var stages []Stage
 		for n := 1 + rng.IntN(4); n > 0; n-- {
 			kind := Kind(rng.IntN(4))
@@ -469,7 +486,7 @@ func TestNativeEquivalence(t *testing.T) {
 			for _, s := range stages {
 				fmt.Fprintf(&b, "  %s %s: %s\n", s.Operator, s.Kind, s.Src)
 			}
-			t.Fatalf("seed %d: native and goja differ\nstages:\n%sproject %v keepRaw %v\ngoja:   %+v\nnative: %+v", seed, b.String(), spec.Project, spec.KeepRaw, want, got)
+			t.Fatalf("chain %d (seed %d): native and goja differ\nstages:\n%sproject %v keepRaw %v\n%s", i, seed, b.String(), spec.Project, spec.KeepRaw, runDiff(want, got))
 		}
 	}
 	t.Logf("%d of %d chains compiled natively; %d batches ran natively", natives, seeds, batchesNative)

@@ -271,33 +271,6 @@ func (vm *VM) runWatched(ctx context.Context, resumable bool, body func() (goja.
 	return v, err
 }
 
-// checkRetained measures the memory the VM's values hold, each time
-// calls (and whatever else the process did meanwhile) allocated another
-// retained.every bytes, and fails when it grew by more than
-// Options.MaxRetained since setup. The measure walks everything the
-// runtime reaches, so its interval grows with what it found (keeping its
-// cost a fraction of the allocation it follows) but stays under half
-// the limit (bounding the overshoot).
-func (vm *VM) checkRetained() error {
-	if vm.retained.every == 0 || allocBytes()-vm.retained.at < vm.retained.every {
-		return nil
-	}
-	vm.measureRetained()
-	held := vm.retained.last - min(vm.retained.base, vm.retained.last)
-	if held > vm.opts.MaxRetained {
-		return fmt.Errorf("%w: the job's JavaScript keeps %d MiB between calls (in globals, closures or accumulators), over the limit of %d MiB",
-			ErrRetained, held>>20, vm.opts.MaxRetained>>20)
-	}
-	return nil
-}
-
-// measureRetained walks the runtime and sets when to measure next.
-func (vm *VM) measureRetained() {
-	r := &vm.retained
-	r.last, r.at = reachableBytes(vm.rt), allocBytes()
-	r.every = max(vm.opts.MaxHeapGrowth, min(2*r.last, vm.opts.MaxRetained/2))
-}
-
 // retainedTooMuch reports, after a call that allocated more than
 // Options.MaxHeapGrowth since allocs0, whether the live heap measured by
 // a forced GC grew by more than that since this VM's previous such
