@@ -60,8 +60,9 @@ type Job struct {
 		sync.Mutex
 		run        *runtime.Job
 		built      *Built
-		stopped    bool // by the user: not restarted
-		finished   bool // its sources ended: not restarted
+		stopped    bool   // by the user: not restarted
+		finished   bool   // its sources ended: not restarted
+		failed     string // why its last run failed ("" if it did not): not restarted
 		ended      time.Time
 		startErr   error
 		finalState *runtime.Status
@@ -137,6 +138,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 			m.log.Info("job stays stopped", "job", j.ID)
 		case j.mu.finished:
 			m.log.Info("job stays finished", "job", j.ID)
+		case j.mu.failed != "":
+			m.log.Info("job stays failed: resume it or submit it again", "job", j.ID, "reason", j.mu.failed)
 		default:
 			m.start(j)
 		}
@@ -167,6 +170,12 @@ func (m *Manager) load(id string) *Job {
 	j.Created = p.Created
 	j.mu.stopped = p.State == persistStopped
 	j.mu.finished = p.State == persistFinished
+	if p.State == persistFailed {
+		j.mu.failed = p.Reason
+		if j.mu.failed == "" {
+			j.mu.failed = "failed (no reason was kept)"
+		}
+	}
 	if p.Ended != nil {
 		j.mu.ended = *p.Ended
 	}
@@ -185,6 +194,8 @@ func (m *Manager) persist(j *Job) error {
 		p.State = persistStopped
 	case j.mu.finished:
 		p.State = persistFinished
+	case j.mu.failed != "":
+		p.State, p.Reason = persistFailed, j.mu.failed
 	}
 	if !j.mu.ended.IsZero() {
 		ended := j.mu.ended
@@ -309,7 +320,7 @@ func (j *Job) waitEnded() {
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.mu.stopped || j.mu.finished || j.mu.startErr != nil {
+	if j.mu.stopped || j.mu.finished || j.mu.failed != "" || j.mu.startErr != nil {
 		return false
 	}
 	if j.mu.run == nil {
@@ -547,13 +558,15 @@ type SinkInfo struct {
 func (j *Job) Info(withSpec bool) Info {
 	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
 	j.mu.Lock()
-	rj, stopped, finished, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.startErr
+	rj, stopped, finished, failed, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr
 	j.mu.Unlock()
 	switch {
 	case serr != nil:
 		in.State, in.Reason = string(runtime.Failed), serr.Error()
 	case rj == nil && finished:
 		in.State = string(runtime.Finished)
+	case rj == nil && failed != "":
+		in.State, in.Reason = string(runtime.Failed), failed
 	case rj != nil:
 		st := rj.Status()
 		in.State, in.Reason = string(st.State), st.Reason

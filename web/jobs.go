@@ -27,6 +27,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/jobs/{id}/savepoints", s.takeSavepoint)
 	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
 	s.routeOutput(mux)
+	s.routeLifecycle(mux)
 }
 
 func jobError(err error) *apiError {
@@ -47,6 +48,8 @@ func jobError(err error) *apiError {
 		return newError("not_found", "savepoint", err.Error())
 	case errors.Is(err, jobs.ErrIncompatible):
 		return newError("incompatible_savepoint", "savepoint", err.Error())
+	case errors.Is(err, jobs.ErrFinished):
+		return newError("not_running", "", err.Error())
 	case errors.Is(err, jobs.ErrNotRunning):
 		return newError("not_running", "", err.Error())
 	}

@@ -68,6 +68,16 @@ checkpoint: {every: 200ms}
 		t.Fatalf("output of a missing sink: %v\n%s", err, o)
 	}
 
+	if o, err := cli("", "jobs", "resume", "echo"); err == nil || !strings.Contains(o, "running already") {
+		t.Fatalf("resume of a running job: %v\n%s", err, o)
+	}
+	if o, err := cli("", "jobs", "stop", "echo"); err != nil {
+		t.Fatalf("stop: %v\n%s", err, o)
+	}
+	if o, err := cli("", "jobs", "resume", "echo"); err != nil || !strings.Contains(o, "resumed job echo") {
+		t.Fatalf("resume: %v\n%s", err, o)
+	}
+
 	follow := exec.Command(bin, "jobs", "output", "echo", "--follow", "--server", url)
 	out, err := follow.StdoutPipe()
 	if err != nil {

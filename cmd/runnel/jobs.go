@@ -23,6 +23,7 @@ Subcommands:
   get ID          show a job: state, watermark, per-operator counters (--json for raw)
   stop ID         stop a job at a last checkpoint (it stays stopped across server restarts;
                   --savepoint keeps that checkpoint as a savepoint and prints its name)
+  resume ID       start a stopped or failed job again from its latest checkpoint
   output ID       the last rows a sink was given, one JSON value a line
                   (--sink S picks the sink, --follow keeps printing)
   checkpoints ID  a job's checkpoint history
@@ -48,6 +49,8 @@ func runJobs(args []string) error {
 		return jobsGet(args[1:])
 	case "stop":
 		return jobsStop(args[1:])
+	case "resume":
+		return jobsResume(args[1:])
 	case "output":
 		return jobsOutput(args[1:])
 	case "checkpoints":

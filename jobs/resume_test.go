@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestResumeAndFailedStaysFailed: a stopped job resumes from its latest
+// checkpoint; a job whose run failed stays failed with its reason across a
+// restart of the manager (and says so in the log, not "job started"),
+// until it is resumed.
+func TestResumeAndFailedStaysFailed(t *testing.T) {
+	st, dir, log := managerStore(t)
+	open := func() *Manager {
+		m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := open()
+	if _, err := m.Submit([]byte(genJob)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Resume("gen"); !errors.Is(err, ErrJobExists) {
+		t.Fatalf("resume of a running job: %v", err)
+	}
+	if err := m.Stop("gen"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Resume("gen"); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := m.Get("gen"); in.State != "running" {
+		t.Fatalf("resumed job: %s %s", in.State, in.Reason)
+	}
+
+	// A job that fails at its first record.
+	bad := "name: boom\nsource:\n  generator: {rate: 100}\noperators:\n  - {id: m, map: \"r => { throw new Error('boom') }\"}\nsinks:\n  - {id: o, log: {}}\n"
+	if _, err := m.Submit([]byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		in, _ := m.Get("boom")
+		if in.State == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job did not fail: %s", in.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m.Close()
+	var logs strings.Builder
+	log = slog.New(slog.NewTextHandler(&logs, nil))
+	m = open()
+	defer m.Close()
+	in, _ := m.Get("boom")
+	if in.State != "failed" || !strings.Contains(in.Reason, "boom") {
+		t.Fatalf("after a restart the failed job is %s (%s)", in.State, in.Reason)
+	}
+	if l := logs.String(); !strings.Contains(l, "job stays failed") || strings.Contains(l, "job started job=boom") {
+		t.Fatalf("boot log:\n%s", l)
+	}
+	if _, err := m.Resume("boom"); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := m.Get("gen"); in.State != "running" {
+		t.Fatalf("the resumed job did not run on across a restart: %s", in.State)
+	}
+}
