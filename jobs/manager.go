@@ -218,8 +218,30 @@ func (m *Manager) Submit(src []byte) (*Job, error) { return m.SubmitFrom(src, ""
 
 // SubmitFrom is Submit starting the job from a savepoint ("" for none):
 // its state, positions and watermarks, if its stateful operators fit the
-// job file (ErrIncompatible says why not).
+// job file (ErrIncompatible says why not). A job started from a savepoint
+// replaces a stopped, failed or finished job of its name.
 func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
+	return m.SubmitWith(src, SubmitOptions{Savepoint: savepoint, Replace: savepoint != ""})
+}
+
+// SubmitOptions say how a job file is submitted.
+type SubmitOptions struct {
+	// Savepoint starts the job from that savepoint ("" for none).
+	Savepoint string
+	// Replace lets the job replace a stopped, failed or finished job of
+	// the same name, whose state and checkpoints go. Without it such a
+	// submit is refused with ErrJobNameTaken. A running job is never
+	// replaced (ErrJobExists).
+	Replace bool
+}
+
+// ErrJobNameTaken is the error of submitting a job whose name a stopped,
+// failed or finished job has, without SubmitOptions.Replace.
+var ErrJobNameTaken = errors.New("jobs: a job of that name exists")
+
+// SubmitWith is Submit with options.
+func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
+	savepoint := o.Savepoint
 	spec, err := Parse(src)
 	if err != nil {
 		return nil, err
@@ -239,6 +261,12 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	if hadOld && old.running() {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q is running; stop it first or choose another name", ErrJobExists, spec.Name)
+	}
+	if hadOld && !o.Replace {
+		state := old.Info(false).State
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is %s; submit with replace to replace it (its state and checkpoints go), resume it, or choose another name",
+			ErrJobNameTaken, spec.Name, state)
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.

@@ -73,3 +73,35 @@ func TestResumeAndFailedStaysFailed(t *testing.T) {
 		t.Fatalf("the resumed job did not run on across a restart: %s", in.State)
 	}
 }
+
+// TestResubmitFinishedNeedsReplace: submitting a job whose name a finished
+// job has is refused, saying so, unless the submit asks to replace it.
+func TestResubmitFinishedNeedsReplace(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	job := []byte("name: once\nsource:\n  generator: {count: 5}\nsinks:\n  - {id: o, log: {}}\n")
+	if _, err := m.Submit(job); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if in, _ := m.Get("once"); in.State == "finished" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("job did not finish")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err = m.Submit(job)
+	if !errors.Is(err, ErrJobNameTaken) || !strings.Contains(err.Error(), `"once" is finished`) || !strings.Contains(err.Error(), "replace") {
+		t.Fatalf("resubmit of a finished job's name: %v", err)
+	}
+	if _, err := m.SubmitWith(job, SubmitOptions{Replace: true}); err != nil {
+		t.Fatalf("resubmit with replace: %v", err)
+	}
+}

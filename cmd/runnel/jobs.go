@@ -18,7 +18,8 @@ const jobsHelp = `Usage: runnel jobs <subcommand> [flags]
 
 Subcommands:
   submit FILE     submit a job file (YAML or JSON); prints the job id, or every problem with its line
-                  (--from-savepoint NAME starts it from a savepoint)
+                  (--from-savepoint NAME starts it from a savepoint; --replace replaces a
+                  stopped, failed or finished job of the same name)
   list            list jobs with their state
   get ID          show a job: state, watermark, per-operator counters (--json for raw)
   stop ID         stop a job at a last checkpoint (it stays stopped across server restarts;
@@ -67,6 +68,7 @@ func jobsSubmit(args []string) error {
 	fs := newFlags("jobs submit", "jobs submit FILE", "Submits a job file to the server, which validates it, starts it and keeps it across restarts.")
 	server := addServerFlag(fs)
 	from := fs.String("from-savepoint", "", "start the job from this savepoint (see `runnel jobs savepoints`)")
+	replace := fs.Bool("replace", false, "replace a stopped, failed or finished job of the same name (its state and checkpoints go)")
 	pos, err := parseInterspersed(fs, args, 1, "FILE")
 	if err != nil {
 		return err
@@ -79,8 +81,15 @@ func jobsSubmit(args []string) error {
 		ID string `json:"id"`
 	}
 	path := "/api/v1/jobs"
+	q := url.Values{}
 	if *from != "" {
-		path += "?savepoint=" + url.QueryEscape(*from)
+		q.Set("savepoint", *from)
+	}
+	if *replace {
+		q.Set("replace", "true")
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
