@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,7 +110,17 @@ type jobInfo struct {
 		Kind                  string
 		In, Out               int64
 		Errors, Skipped, Late int64
+		DeadLettered          int64 `json:"dead_lettered"`
+		Stages                []struct {
+			Operator        string
+			Errors, Skipped int64
+			DeadLettered    int64 `json:"dead_lettered"`
+		} `json:"stages"`
 	} `json:"operators"`
+	Graph []struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	} `json:"graph"`
 }
 
 func jobsList(args []string) error {
@@ -167,9 +178,35 @@ func jobsGet(args []string) error {
 		fmt.Printf("reason: %s\n", j.Reason)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tKIND\tIN\tOUT\tERRORS\tSKIPPED\tLATE")
+	kinds := map[string]string{}
+	for _, n := range j.Graph {
+		kinds[n.ID] = n.Kind
+	}
+	kind := func(id, fallback string) string {
+		if k, ok := kinds[id]; ok {
+			return k
+		}
+		return fallback
+	}
+	// A chain of maps and filters runs fused in one task, reported once
+	// with per-stage counts: one row per job-file operator, as the UI's
+	// graph shows them (in on the first, out on the last).
+	fmt.Fprintln(tw, "NODE\tKIND\tIN\tOUT\tERRORS\tSKIPPED\tDEAD-LETTERED\tLATE")
+	dash := func(show bool, n int64) string {
+		if !show {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
+	}
 	for _, o := range j.Operators {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", o.ID, o.Kind, o.In, o.Out, o.Errors, o.Skipped, o.Late)
+		if len(o.Stages) < 2 {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", o.ID, kind(o.ID, o.Kind), o.In, o.Out, o.Errors, o.Skipped, o.DeadLettered, o.Late)
+			continue
+		}
+		for i, st := range o.Stages {
+			fmt.Fprintf(tw, "%s\t%s (fused in %s)\t%s\t%s\t%d\t%d\t%d\t%d\n", st.Operator, kind(st.Operator, o.Kind), o.ID,
+				dash(i == 0, o.In), dash(i == len(o.Stages)-1, o.Out), st.Errors, st.Skipped, st.DeadLettered, 0)
+		}
 	}
 	return tw.Flush()
 }
