@@ -690,7 +690,13 @@ func (m *Manager) Dashboard(id, sink string) (*sinks.Dashboard, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("%w: job %q has no dashboard sink %q (it has %v)", ErrNoSink, id, sink, names)
+		switch {
+		case len(names) == 0:
+			return nil, fmt.Errorf("%w: job %q has none; read any sink's rows with GET /api/v1/jobs/%s/output?sink=ID (runnel jobs output)", ErrNoSink, id, id)
+		case sink == "":
+			return nil, fmt.Errorf("%w: job %q has several (%s): name one with sink=ID", ErrNoSink, id, strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("%w: %q is not one of job %q's (%s)", ErrNoSink, sink, id, strings.Join(names, ", "))
 	}
 	return d, nil
 }

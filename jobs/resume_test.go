@@ -105,3 +105,24 @@ func TestResubmitFinishedNeedsReplace(t *testing.T) {
 		t.Fatalf("resubmit with replace: %v", err)
 	}
 }
+
+// TestDashboardErrorsSayWhatToDo: asking for the dashboard of a job that
+// has none names no empty sink and says where its rows are.
+func TestDashboardErrorsSayWhatToDo(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Submit([]byte("name: nodash\nsource:\n  generator: {rate: 10}\nsinks:\n  - {id: o, log: {}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Dashboard("nodash", "")
+	if !errors.Is(err, ErrNoSink) || strings.Contains(err.Error(), `""`) || strings.Contains(err.Error(), "[]") || !strings.Contains(err.Error(), "/output") {
+		t.Fatalf("dashboard of a job without one: %v", err)
+	}
+	if _, err := m.Dashboard("nope", ""); err == nil || strings.Count(err.Error(), "jobs:") != 1 {
+		t.Fatalf("dashboard of a missing job: %v", err)
+	}
+}
