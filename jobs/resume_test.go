@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/streams"
 )
 
 // TestResumeAndFailedStaysFailed: a stopped job resumes from its latest
@@ -14,13 +16,7 @@ import (
 // until it is resumed.
 func TestResumeAndFailedStaysFailed(t *testing.T) {
 	st, dir, log := managerStore(t)
-	open := func() *Manager {
-		m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	open := func() *Manager { return openManager(t, st, dir, log) }
 	m := open()
 	if _, err := m.Submit([]byte(genJob)); err != nil {
 		t.Fatal(err)
@@ -43,17 +39,7 @@ func TestResumeAndFailedStaysFailed(t *testing.T) {
 	if _, err := m.Submit([]byte(bad)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		in, _ := m.Get("boom")
-		if in.State == "failed" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job did not fail: %s", in.State)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitState(t, m, "boom", "failed")
 	m.Close()
 	var logs strings.Builder
 	log = slog.New(slog.NewTextHandler(&logs, nil))
@@ -78,26 +64,14 @@ func TestResumeAndFailedStaysFailed(t *testing.T) {
 // job has is refused, saying so, unless the submit asks to replace it.
 func TestResubmitFinishedNeedsReplace(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openManager(t, st, dir, log)
 	defer m.Close()
 	job := []byte("name: once\nsource:\n  generator: {count: 5}\nsinks:\n  - {id: o, log: {}}\n")
 	if _, err := m.Submit(job); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if in, _ := m.Get("once"); in.State == "finished" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("job did not finish")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_, err = m.Submit(job)
+	waitState(t, m, "once", "finished")
+	_, err := m.Submit(job)
 	if !errors.Is(err, ErrJobNameTaken) || !strings.Contains(err.Error(), `"once" is finished`) || !strings.Contains(err.Error(), "replace") {
 		t.Fatalf("resubmit of a finished job's name: %v", err)
 	}
@@ -110,19 +84,42 @@ func TestResubmitFinishedNeedsReplace(t *testing.T) {
 // has none names no empty sink and says where its rows are.
 func TestDashboardErrorsSayWhatToDo(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openManager(t, st, dir, log)
 	defer m.Close()
 	if _, err := m.Submit([]byte("name: nodash\nsource:\n  generator: {rate: 10}\nsinks:\n  - {id: o, log: {}}\n")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Dashboard("nodash", "")
+	_, err := m.Dashboard("nodash", "")
 	if !errors.Is(err, ErrNoSink) || strings.Contains(err.Error(), `""`) || strings.Contains(err.Error(), "[]") || !strings.Contains(err.Error(), "/output") {
 		t.Fatalf("dashboard of a job without one: %v", err)
 	}
 	if _, err := m.Dashboard("nope", ""); err == nil || strings.Count(err.Error(), "jobs:") != 1 {
 		t.Fatalf("dashboard of a missing job: %v", err)
+	}
+}
+
+// openManager opens a Manager of the jobs in dir.
+func openManager(t *testing.T, st *streams.Store, dir string, log *slog.Logger) *Manager {
+	t.Helper()
+	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// waitState waits up to 20 s for job id to be in state.
+func waitState(t *testing.T, m *Manager, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		in, _ := m.Get(id)
+		if in.State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s (%s) after 20s, want %s", id, in.State, in.Reason, state)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
