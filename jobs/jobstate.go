@@ -32,6 +32,9 @@ const (
 	persistRunning  = "running"
 	persistStopped  = StateStopped
 	persistFinished = "finished"
+	// persistFailed: the job's last run failed; it stays failed, with its
+	// reason, until it is resumed or submitted again.
+	persistFailed = "failed"
 )
 
 const stateFileVersion = 1
@@ -44,6 +47,8 @@ type persisted struct {
 	State   string     `json:"state,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`
 	Stopped bool       `json:"stopped,omitempty"`
+	// Reason is why a failed job failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ErrStateDamaged marks a job whose state.json cannot be trusted.
@@ -78,9 +83,9 @@ func readJobState(path string) (persisted, error) {
 		}
 	case stateFileVersion:
 		switch p.State {
-		case persistRunning, persistStopped, persistFinished:
+		case persistRunning, persistStopped, persistFinished, persistFailed:
 		default:
-			return p, fmt.Errorf("%w: %s: unknown state %q (want running, stopped or finished)", ErrStateDamaged, path, p.State)
+			return p, fmt.Errorf("%w: %s: unknown state %q (want running, stopped, finished or failed)", ErrStateDamaged, path, p.State)
 		}
 		if p.Stopped {
 			return p, fmt.Errorf("%w: %s: version %d has no \"stopped\" field", ErrStateDamaged, path, p.Version)
@@ -116,6 +121,13 @@ func (m *Manager) ended(j *Job, rj *runtime.Job) {
 		}
 		m.log.Info("job finished", "job", j.ID)
 	case runtime.Failed:
+		j.mu.Lock()
+		j.mu.failed = st.Reason
+		j.mu.ended = time.Now().UTC()
+		j.mu.Unlock()
+		if err := m.persist(j); err != nil {
+			m.log.Error("job failed, and its state could not be saved: it will start again with the server", "job", j.ID, "err", err)
+		}
 		m.log.Error("job failed", "job", j.ID, "reason", st.Reason)
 	default:
 		m.log.Info("job stopped", "job", j.ID)

@@ -60,8 +60,9 @@ type Job struct {
 		sync.Mutex
 		run        *runtime.Job
 		built      *Built
-		stopped    bool // by the user: not restarted
-		finished   bool // its sources ended: not restarted
+		stopped    bool   // by the user: not restarted
+		finished   bool   // its sources ended: not restarted
+		failed     string // why its last run failed ("" if it did not): not restarted
 		ended      time.Time
 		startErr   error
 		finalState *runtime.Status
@@ -137,6 +138,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 			m.log.Info("job stays stopped", "job", j.ID)
 		case j.mu.finished:
 			m.log.Info("job stays finished", "job", j.ID)
+		case j.mu.failed != "":
+			m.log.Info("job stays failed: resume it or submit it again", "job", j.ID, "reason", j.mu.failed)
 		default:
 			m.start(j)
 		}
@@ -167,6 +170,12 @@ func (m *Manager) load(id string) *Job {
 	j.Created = p.Created
 	j.mu.stopped = p.State == persistStopped
 	j.mu.finished = p.State == persistFinished
+	if p.State == persistFailed {
+		j.mu.failed = p.Reason
+		if j.mu.failed == "" {
+			j.mu.failed = "failed (no reason was kept)"
+		}
+	}
 	if p.Ended != nil {
 		j.mu.ended = *p.Ended
 	}
@@ -185,6 +194,8 @@ func (m *Manager) persist(j *Job) error {
 		p.State = persistStopped
 	case j.mu.finished:
 		p.State = persistFinished
+	case j.mu.failed != "":
+		p.State, p.Reason = persistFailed, j.mu.failed
 	}
 	if !j.mu.ended.IsZero() {
 		ended := j.mu.ended
@@ -207,8 +218,30 @@ func (m *Manager) Submit(src []byte) (*Job, error) { return m.SubmitFrom(src, ""
 
 // SubmitFrom is Submit starting the job from a savepoint ("" for none):
 // its state, positions and watermarks, if its stateful operators fit the
-// job file (ErrIncompatible says why not).
+// job file (ErrIncompatible says why not). A job started from a savepoint
+// replaces a stopped, failed or finished job of its name.
 func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
+	return m.SubmitWith(src, SubmitOptions{Savepoint: savepoint, Replace: savepoint != ""})
+}
+
+// SubmitOptions say how a job file is submitted.
+type SubmitOptions struct {
+	// Savepoint starts the job from that savepoint ("" for none).
+	Savepoint string
+	// Replace lets the job replace a stopped, failed or finished job of
+	// the same name, whose state and checkpoints go. Without it such a
+	// submit is refused with ErrJobNameTaken. A running job is never
+	// replaced (ErrJobExists).
+	Replace bool
+}
+
+// ErrJobNameTaken is the error of submitting a job whose name a stopped,
+// failed or finished job has, without SubmitOptions.Replace.
+var ErrJobNameTaken = errors.New("jobs: a job of that name exists")
+
+// SubmitWith is Submit with options.
+func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
+	savepoint := o.Savepoint
 	spec, err := Parse(src)
 	if err != nil {
 		return nil, err
@@ -228,6 +261,12 @@ func (m *Manager) SubmitFrom(src []byte, savepoint string) (*Job, error) {
 	if hadOld && old.running() {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q is running; stop it first or choose another name", ErrJobExists, spec.Name)
+	}
+	if hadOld && !o.Replace {
+		state := old.Info(false).State
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is %s; submit with replace to replace it (its state and checkpoints go), resume it, or choose another name",
+			ErrJobNameTaken, spec.Name, state)
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
@@ -309,7 +348,7 @@ func (j *Job) waitEnded() {
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.mu.stopped || j.mu.finished || j.mu.startErr != nil {
+	if j.mu.stopped || j.mu.finished || j.mu.failed != "" || j.mu.startErr != nil {
 		return false
 	}
 	if j.mu.run == nil {
@@ -547,13 +586,15 @@ type SinkInfo struct {
 func (j *Job) Info(withSpec bool) Info {
 	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
 	j.mu.Lock()
-	rj, stopped, finished, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.startErr
+	rj, stopped, finished, failed, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr
 	j.mu.Unlock()
 	switch {
 	case serr != nil:
 		in.State, in.Reason = string(runtime.Failed), serr.Error()
 	case rj == nil && finished:
 		in.State = string(runtime.Finished)
+	case rj == nil && failed != "":
+		in.State, in.Reason = string(runtime.Failed), failed
 	case rj != nil:
 		st := rj.Status()
 		in.State, in.Reason = string(st.State), st.Reason
@@ -649,7 +690,13 @@ func (m *Manager) Dashboard(id, sink string) (*sinks.Dashboard, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("%w: job %q has no dashboard sink %q (it has %v)", ErrNoSink, id, sink, names)
+		switch {
+		case len(names) == 0:
+			return nil, fmt.Errorf("%w: job %q has none; read any sink's rows with GET /api/v1/jobs/%s/output?sink=ID (runnel jobs output)", ErrNoSink, id, id)
+		case sink == "":
+			return nil, fmt.Errorf("%w: job %q has several (%s): name one with sink=ID", ErrNoSink, id, strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("%w: %q is not one of job %q's (%s)", ErrNoSink, sink, id, strings.Join(names, ", "))
 	}
 	return d, nil
 }

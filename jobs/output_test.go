@@ -134,10 +134,7 @@ checkpoint: {every: 100ms}
 // a file sink of a server job can be read from the manager.
 func TestManagerOutputOfEverySink(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openManager(t, st, dir, log)
 	defer m.Close()
 	if _, err := m.Submit([]byte(outputJob)); err != nil {
 		t.Fatal(err)
@@ -176,10 +173,7 @@ func TestManagerOutputOfEverySink(t *testing.T) {
 // job stops.
 func TestFileSinkWritesWhileRunning(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openManager(t, st, dir, log)
 	defer m.Close()
 	job := "name: slow\nsource:\n  generator: {rate: 20, keys: 2}\nsinks:\n  - {id: saved, file: {path: slow.jsonl}}\ncheckpoint: {every: 100ms}\n"
 	if _, err := m.Submit([]byte(job)); err != nil {

@@ -27,6 +27,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/jobs/{id}/savepoints", s.takeSavepoint)
 	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
 	s.routeOutput(mux)
+	s.routeLifecycle(mux)
 }
 
 func jobError(err error) *apiError {
@@ -41,12 +42,14 @@ func jobError(err error) *apiError {
 		return e
 	case errors.Is(err, jobs.ErrJobNotFound), errors.Is(err, jobs.ErrNoSink), errors.Is(err, jobs.ErrNoOutput):
 		return newError("not_found", "", err.Error())
-	case errors.Is(err, jobs.ErrJobExists):
+	case errors.Is(err, jobs.ErrJobExists), errors.Is(err, jobs.ErrJobNameTaken):
 		return newError("already_exists", "name", err.Error())
 	case errors.Is(err, jobs.ErrSavepointNotFound):
 		return newError("not_found", "savepoint", err.Error())
 	case errors.Is(err, jobs.ErrIncompatible):
 		return newError("incompatible_savepoint", "savepoint", err.Error())
+	case errors.Is(err, jobs.ErrFinished):
+		return newError("not_running", "", err.Error())
 	case errors.Is(err, jobs.ErrNotRunning):
 		return newError("not_running", "", err.Error())
 	}
@@ -71,7 +74,18 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
 		return
 	}
-	j, err := s.jobs.SubmitFrom(src, r.URL.Query().Get("savepoint"))
+	q := r.URL.Query()
+	opts := jobs.SubmitOptions{Savepoint: q.Get("savepoint")}
+	switch v := q.Get("replace"); v {
+	case "", "false", "0":
+		opts.Replace = opts.Savepoint != ""
+	case "true", "1":
+		opts.Replace = true
+	default:
+		writeError(w, newError("invalid_argument", "replace", "replace must be true or false, not "+strconv.Quote(v)))
+		return
+	}
+	j, err := s.jobs.SubmitWith(src, opts)
 	if err != nil {
 		writeError(w, jobError(err))
 		return

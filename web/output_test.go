@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,5 +76,33 @@ func TestJobOutputAPI(t *testing.T) {
 		if resp.StatusCode/100 != 4 || e.Error.Code != c.code || e.Error.Field != c.field || strings.Contains(e.Error.Message, "jobs: jobs:") {
 			t.Errorf("%s: %d %+v", c.q, resp.StatusCode, e.Error)
 		}
+	}
+}
+
+// TestResumeAPI: POST /api/v1/jobs/{id}/resume starts a stopped job again
+// and refuses a running one with 409.
+func TestResumeAPI(t *testing.T) {
+	ts, mgr := jobsServer(t)
+	if _, err := mgr.Submit([]byte("name: r\nsource:\n  generator: {rate: 10}\nsinks:\n  - {id: printed, log: {}}\n")); err != nil {
+		t.Fatal(err)
+	}
+	post := func() (int, string) {
+		resp, err := http.Post(ts.URL+"/api/v1/jobs/r/resume", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := post(); code != 409 || !strings.Contains(body, "already_exists") {
+		t.Fatalf("resume of a running job: %d %s", code, body)
+	}
+	if err := mgr.Stop("r"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := post(); code != 200 || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("resume of a stopped job: %d %s", code, body)
 	}
 }

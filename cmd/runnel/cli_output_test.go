@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,49 @@ checkpoint: {every: 200ms}
 	}
 	if o, err := cli("", "jobs", "output", "echo", "--sink", "nope"); err == nil || !strings.Contains(o, `no sink "nope"`) || !strings.Contains(o, "printed") {
 		t.Fatalf("output of a missing sink: %v\n%s", err, o)
+	}
+
+	// jobs get shows each operator of a fused chain with its own errors
+	// and dead letters, as the UI does.
+	fused := filepath.Join(dir, "fused.yaml")
+	os.WriteFile(fused, []byte(`name: fused
+source: {stream: words}
+operators:
+  - {id: first, map: "r => r"}
+  - id: picky
+    filter: "r => { if (r.w === 'beta') throw new Error('no beta'); return true }"
+    on_error: {dead_letter: fused-bad}
+sinks:
+  - {id: printed, log: {}}
+`), 0o644)
+	if o, err := cli("", "jobs", "submit", fused); err != nil {
+		t.Fatalf("submit: %v\n%s", err, o)
+	}
+	var got string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got, _ = cli("", "jobs", "get", "fused")
+		if strings.Contains(got, "picky") && regexp.MustCompile(`picky\s+filter \(fused in first\)\s+-\s+\d+\s+1\s+0\s+1\s`).MatchString(got) {
+			break
+		}
+	}
+	if !regexp.MustCompile(`(?m)^first\s+map \(fused in first\)`).MatchString(got) || !regexp.MustCompile(`picky\s+filter \(fused in first\)\s+-\s+\d+\s+1\s+0\s+1\s`).MatchString(got) {
+		t.Fatalf("jobs get of a fused chain with a dead letter:\n%s", got)
+	}
+	// A bad job file's problem names its line once.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\nsource: {stream: words}\nsinks:\n  - {id: o, log: {}, stream: {name: x}}\n"), 0o644)
+	if o, err := cli("", "jobs", "submit", bad); err == nil || regexp.MustCompile(`line (\d+): line \d+:`).MatchString(o) || !strings.Contains(o, "line 4") {
+		t.Fatalf("submit of a bad file: %v\n%s", err, o)
+	}
+
+	if o, err := cli("", "jobs", "resume", "echo"); err == nil || !strings.Contains(o, "running already") {
+		t.Fatalf("resume of a running job: %v\n%s", err, o)
+	}
+	if o, err := cli("", "jobs", "stop", "echo"); err != nil {
+		t.Fatalf("stop: %v\n%s", err, o)
+	}
+	if o, err := cli("", "jobs", "resume", "echo"); err != nil || !strings.Contains(o, "resumed job echo") {
+		t.Fatalf("resume: %v\n%s", err, o)
 	}
 
 	follow := exec.Command(bin, "jobs", "output", "echo", "--follow", "--server", url)

@@ -52,8 +52,8 @@ type apiErr struct {
 
 func (e *apiErr) Error() string {
 	var b strings.Builder
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
+	if prefix := fmt.Sprintf("line %d: ", e.Line); e.Line > 0 && !strings.HasPrefix(e.Message, prefix) {
+		b.WriteString(prefix)
 	}
 	b.WriteString(e.Message)
 	if e.Field != "" && !strings.Contains(e.Message, e.Field) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,11 +19,13 @@ const jobsHelp = `Usage: runnel jobs <subcommand> [flags]
 
 Subcommands:
   submit FILE     submit a job file (YAML or JSON); prints the job id, or every problem with its line
-                  (--from-savepoint NAME starts it from a savepoint)
+                  (--from-savepoint NAME starts it from a savepoint; --replace replaces a
+                  stopped, failed or finished job of the same name)
   list            list jobs with their state
   get ID          show a job: state, watermark, per-operator counters (--json for raw)
   stop ID         stop a job at a last checkpoint (it stays stopped across server restarts;
                   --savepoint keeps that checkpoint as a savepoint and prints its name)
+  resume ID       start a stopped or failed job again from its latest checkpoint
   output ID       the last rows a sink was given, one JSON value a line
                   (--sink S picks the sink, --follow keeps printing)
   checkpoints ID  a job's checkpoint history
@@ -48,6 +51,8 @@ func runJobs(args []string) error {
 		return jobsGet(args[1:])
 	case "stop":
 		return jobsStop(args[1:])
+	case "resume":
+		return jobsResume(args[1:])
 	case "output":
 		return jobsOutput(args[1:])
 	case "checkpoints":
@@ -64,6 +69,7 @@ func jobsSubmit(args []string) error {
 	fs := newFlags("jobs submit", "jobs submit FILE", "Submits a job file to the server, which validates it, starts it and keeps it across restarts.")
 	server := addServerFlag(fs)
 	from := fs.String("from-savepoint", "", "start the job from this savepoint (see `runnel jobs savepoints`)")
+	replace := fs.Bool("replace", false, "replace a stopped, failed or finished job of the same name (its state and checkpoints go)")
 	pos, err := parseInterspersed(fs, args, 1, "FILE")
 	if err != nil {
 		return err
@@ -76,8 +82,15 @@ func jobsSubmit(args []string) error {
 		ID string `json:"id"`
 	}
 	path := "/api/v1/jobs"
+	q := url.Values{}
 	if *from != "" {
-		path += "?savepoint=" + url.QueryEscape(*from)
+		q.Set("savepoint", *from)
+	}
+	if *replace {
+		q.Set("replace", "true")
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
@@ -97,7 +110,17 @@ type jobInfo struct {
 		Kind                  string
 		In, Out               int64
 		Errors, Skipped, Late int64
+		DeadLettered          int64 `json:"dead_lettered"`
+		Stages                []struct {
+			Operator        string
+			Errors, Skipped int64
+			DeadLettered    int64 `json:"dead_lettered"`
+		} `json:"stages"`
 	} `json:"operators"`
+	Graph []struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	} `json:"graph"`
 }
 
 func jobsList(args []string) error {
@@ -155,9 +178,35 @@ func jobsGet(args []string) error {
 		fmt.Printf("reason: %s\n", j.Reason)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tKIND\tIN\tOUT\tERRORS\tSKIPPED\tLATE")
+	kinds := map[string]string{}
+	for _, n := range j.Graph {
+		kinds[n.ID] = n.Kind
+	}
+	kind := func(id, fallback string) string {
+		if k, ok := kinds[id]; ok {
+			return k
+		}
+		return fallback
+	}
+	// A chain of maps and filters runs fused in one task, reported once
+	// with per-stage counts: one row per job-file operator, as the UI's
+	// graph shows them (in on the first, out on the last).
+	fmt.Fprintln(tw, "NODE\tKIND\tIN\tOUT\tERRORS\tSKIPPED\tDEAD-LETTERED\tLATE")
+	dash := func(show bool, n int64) string {
+		if !show {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
+	}
 	for _, o := range j.Operators {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", o.ID, o.Kind, o.In, o.Out, o.Errors, o.Skipped, o.Late)
+		if len(o.Stages) < 2 {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", o.ID, kind(o.ID, o.Kind), o.In, o.Out, o.Errors, o.Skipped, o.DeadLettered, o.Late)
+			continue
+		}
+		for i, st := range o.Stages {
+			fmt.Fprintf(tw, "%s\t%s (fused in %s)\t%s\t%s\t%d\t%d\t%d\t%d\n", st.Operator, kind(st.Operator, o.Kind), o.ID,
+				dash(i == 0, o.In), dash(i == len(o.Stages)-1, o.Out), st.Errors, st.Skipped, st.DeadLettered, 0)
+		}
 	}
 	return tw.Flush()
 }

@@ -62,6 +62,23 @@ export function fmtTime(ms) {
   return Number.isNaN(d.getTime()) ? '–' : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
 
+// fmtMs shows a duration in milliseconds as ms below a second, else s.
+export function fmtMs(ms) {
+  if (ms == null || Number.isNaN(ms)) return '–';
+  if (ms < 1) return ms.toFixed(2) + ' ms';
+  if (ms < 1000) return Math.round(ms) + ' ms';
+  return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+}
+
+// fmtBytes shows a byte count in B, KiB, MiB or GiB.
+export function fmtBytes(n) {
+  if (n == null || Number.isNaN(n)) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(n < 10 ? 1 : 0) : String(n)) + ' ' + units[i];
+}
+
 export function fmtAge(ms) {
   if (ms == null || Number.isNaN(ms)) return '–';
   const s = ms / 1000;

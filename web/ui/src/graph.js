@@ -111,30 +111,35 @@ export class JobGraph {
         });
       }
     }
+    const running = job.state === 'running';
+    const sinkIds = new Set((job.sinks || []).map((sk) => sk.id));
     for (const n of nodes) {
       const view = this.nodes.get(n.id);
       if (!view) continue;
       const o = stats.get(n.id) || {};
-      const r = rates.get(n.id);
-      let pressure = typeof o.Backpressure === 'number' ? o.Backpressure : null;
-      if (pressure == null && r && r.in != null && n.inputs.length) {
+      // A job that is not running has no rates and no backpressure: its
+      // last counters stay, its bars go grey.
+      const r = running ? rates.get(n.id) : null;
+      let pressure = running && typeof o.Backpressure === 'number' ? o.Backpressure : null;
+      if (pressure == null && r && r.in != null && n.inputs.length && n.kind !== 'dead_letter') {
         const offered = n.inputs.reduce((acc, i) => acc + ((rates.get(i) || {}).out || 0), 0);
         if (offered > 0) pressure = Math.min(1, Math.max(0, 1 - r.in / offered));
       }
       const errs = (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0);
       const isSource = o.Kind === 'source' || !n.inputs.length;
-      const isSink = !isSource && (o.Kind === 'sink' || ['dashboard', 'stream', 'file', 'log'].includes(n.kind));
+      const isSink = !isSource && (o.Kind === 'sink' || sinkIds.has(n.id) || n.kind === 'dead_letter');
       const rate = (v) => (v == null ? '–' : fmtNum(v));
       const parts = [];
       if (!isSource && !(o.fused && o.In == null)) parts.push(`in ${rate(r && r.in)}/s`);
       if (!isSink && !(o.fused && o.Out == null)) parts.push(`out ${rate(r && r.out)}/s`);
-      view.lines[1].textContent = parts.join('  ') || (o.fused ? `fused with ${o.fused}` : '');
+      fit(view.lines[1], parts.join('  ') || (o.fused ? `fused with ${o.fused}` : ''));
       const wm = typeof o.Watermark === 'number' ? o.Watermark : job.watermark;
-      view.lines[2].textContent = `wm lag ${wm != null && job.state === 'running' ? fmtAge(Date.now() - wm) : '–'}` +
-        (o.Late ? `  late ${fmtNum(o.Late)}` : '');
-      view.lines[3].textContent = errs
-        ? `errors ${fmtNum(o.Errors || 0)}, skipped ${fmtNum(o.Skipped || 0)}` + (o.DeadLettered ? `, dead-lettered ${fmtNum(o.DeadLettered)}` : '')
-        : (o.fused ? `fused: ${o.fusedWith.join(' → ')}` : '');
+      fit(view.lines[2], running ? `wm lag ${wm != null ? fmtAge(Date.now() - wm) : '–'}` + (o.Late ? `  late ${fmtNum(o.Late)}` : '') : job.state);
+      const errParts = [];
+      if (o.Errors) errParts.push(`errors ${fmtNum(o.Errors)}`);
+      if (o.Skipped) errParts.push(`skipped ${fmtNum(o.Skipped)}`);
+      if (o.DeadLettered) errParts.push(`dead ${fmtNum(o.DeadLettered)}`);
+      fit(view.lines[3], errs ? errParts.join(' · ') : (o.fused ? `fused: ${o.fusedWith.join(' → ')}` : ''));
       view.rect.setAttribute('stroke', errs ? '#d64545' : '#8895a7');
       view.bar.setAttribute('fill', pressureColour(pressure));
       view.g.dataset.backpressure = pressure == null ? '' : pressure.toFixed(2);
@@ -142,7 +147,7 @@ export class JobGraph {
       view.g.dataset.out = r && r.out != null ? r.out.toFixed(1) : '';
       view.title.textContent = `${n.id} (${n.kind})\nin ${o.In ?? '–'}, out ${o.Out ?? '–'}, errors ${o.Errors ?? 0}, skipped ${o.Skipped ?? 0}, dead-lettered ${o.DeadLettered ?? 0}, late ${o.Late ?? 0}` +
         (o.fused ? `\nruns fused in one task with ${o.fusedWith.join(', ')}` : '') +
-        `\nbackpressure ${pressure == null ? 'unknown' : Math.round(pressure * 100) + '%'}`;
+        (running ? `\nbackpressure ${pressure == null ? 'unknown' : Math.round(pressure * 100) + '%'}` : `\njob ${job.state}`);
     }
   }
 
@@ -170,7 +175,7 @@ export class JobGraph {
       const rect = s('rect', { x: x0, y: y0, width: W, height: H, rx: 6, class: 'node-box' });
       const bar = s('rect', { x: x0, y: y0, width: 6, height: H, rx: 2, fill: pressureColour(null) });
       const lines = [0, 1, 2, 3].map((i) => s('text', { x: x0 + 14, y: y0 + 18 + i * 16, class: i ? 'node-stat' : 'node-name' }));
-      lines[0].textContent = `${n.id} · ${n.kind}`;
+      fit(lines[0], `${n.id} · ${n.kind.replace('_', ' ')}`, NAME_CHARS);
       const group = s('g', { class: 'node kind-' + n.kind }, title, rect, bar, ...lines);
       group.dataset.testid = 'graph-node';
       group.dataset.nodeId = n.id;
@@ -182,6 +187,19 @@ export class JobGraph {
       'Bar colour: backpressure — ', dot('#3fa34d'), ' keeping up ', dot('#e0a800'), ' falling behind ', dot('#d64545'), ' blocked ', dot('#9aa5b1'), ' unknown.');
     this.box.replaceChildren(svg, legend);
   }
+}
+
+// Text that fits a node: NAME_CHARS of the bold name line, STAT_CHARS of a
+// stat line; what is cut is in the node's tooltip.
+const NAME_CHARS = 21, STAT_CHARS = 25;
+
+export function fitText(str, max) {
+  return str.length <= max ? str : str.slice(0, max - 1) + '…';
+}
+
+function fit(el, str, max = STAT_CHARS) {
+  const t = fitText(str, max);
+  if (el.textContent !== t) el.textContent = t;
 }
 
 function dot(c) {

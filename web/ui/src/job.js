@@ -1,16 +1,26 @@
 // The job page (loaded on demand with apache-arrow, uPlot and dagre): state,
 // watermark and lag, the operator graph, late records, checkpoints, and one
 // live results panel per dashboard sink.
-import { api, enc, h, fmtTime, fmtAge, fmtNum, poller } from './api.js';
+import { api, enc, h, fmtTime, fmtAge, fmtNum, fmtMs, fmtBytes, poller } from './api.js';
 import { stateBadge } from './jobs.js';
 import { JobGraph, operatorsOf } from './graph.js';
 import { ResultsPanel } from './results.js';
-import { OutputPanel } from './output.js';
+import { OutputPanel, timeCell } from './output.js';
 
 export function jobPage(root, id) {
   const title = h('h1', null, id);
   const stateEl = h('span');
-  const stopBtn = h('button', { class: 'danger', 'data-needs': 'admin', dataset: { testid: 'stop-job' } }, 'Stop');
+  const stopBtn = h('button', { class: 'danger', 'data-needs': 'admin', dataset: { testid: 'stop-job' } }, 'Stop…');
+  const resumeBtn = h('button', { 'data-needs': 'admin', hidden: true, dataset: { testid: 'resume-job' } }, 'Resume');
+  const savepointBtn = h('button', { 'data-needs': 'admin', hidden: true, dataset: { testid: 'take-savepoint' } }, 'Take savepoint');
+  const note = h('span', { class: 'muted', dataset: { testid: 'lifecycle-note' } });
+  // Stopping asks first: the job's sources stop at a last checkpoint and
+  // it stays stopped until resumed.
+  const confirmBox = h('div', { class: 'confirm', hidden: true, dataset: { testid: 'stop-confirm' } },
+    h('span', null, `Stop ${id}? Its sources stop at a last checkpoint; it stays stopped until you resume it.`),
+    h('button', { class: 'danger', dataset: { testid: 'confirm-stop' }, onclick: () => stop(false) }, 'Stop'),
+    h('button', { dataset: { testid: 'confirm-stop-savepoint' }, onclick: () => stop(true) }, 'Stop with a savepoint'),
+    h('button', { dataset: { testid: 'cancel-stop' }, onclick: () => { confirmBox.hidden = true; } }, 'Cancel'));
   const facts = h('dl', { class: 'facts' });
   const reasonEl = h('p', { class: 'error', hidden: true });
   const graphBox = h('div', { class: 'graph', dataset: { testid: 'job-graph' } });
@@ -19,8 +29,8 @@ export function jobPage(root, id) {
   const cpBox = h('div');
   const specBox = h('pre', { class: 'spec' });
   root.append(
-    h('div', { class: 'page-head' }, title, stateEl, stopBtn),
-    reasonEl, facts,
+    h('div', { class: 'page-head' }, title, stateEl, stopBtn, resumeBtn, savepointBtn, note),
+    confirmBox, reasonEl, facts,
     h('section', null, h('h2', null, 'Graph'), graphBox),
     resultsBox,
     output.el,
@@ -30,10 +40,26 @@ export function jobPage(root, id) {
   const graph = new JobGraph(graphBox);
   const panels = new Map();
   let stopped = false;
-  stopBtn.addEventListener('click', async () => {
-    stopBtn.disabled = true;
-    try { await api('/jobs/' + enc(id), { method: 'DELETE' }); } catch (e) { alert('Stop failed: ' + e.message); }
-  });
+  const act = async (btn, what, path, opts) => {
+    btn.disabled = true;
+    note.textContent = '';
+    try {
+      const r = await api(path, opts);
+      note.textContent = what(r);
+    } catch (e) {
+      note.textContent = `${btn.textContent.replace('…', '')} failed: ${e.message}`;
+    } finally {
+      btn.disabled = false;
+    }
+  };
+  stopBtn.addEventListener('click', () => { confirmBox.hidden = false; });
+  const stop = (withSavepoint) => {
+    confirmBox.hidden = true;
+    act(stopBtn, (r) => (r && r.savepoint ? `Stopped at savepoint ${r.savepoint.name}.` : 'Stopped.'),
+      '/jobs/' + enc(id) + (withSavepoint ? '?savepoint=true' : ''), { method: 'DELETE' });
+  };
+  resumeBtn.addEventListener('click', () => act(resumeBtn, () => 'Resumed from the latest checkpoint.', '/jobs/' + enc(id) + '/resume', { method: 'POST' }));
+  savepointBtn.addEventListener('click', () => act(savepointBtn, (r) => `Savepoint ${r.name} taken.`, '/jobs/' + enc(id) + '/savepoints', { method: 'POST' }));
 
   const p = poller(async () => {
     let job;
@@ -47,6 +73,9 @@ export function jobPage(root, id) {
     title.textContent = job.name ? `${job.name}` : job.id;
     stateEl.replaceChildren(stateBadge(job.state, job.reason));
     stopBtn.hidden = job.state !== 'running';
+    savepointBtn.hidden = job.state !== 'running';
+    resumeBtn.hidden = job.state !== 'stopped' && job.state !== 'failed';
+    if (job.state !== 'running') confirmBox.hidden = true;
     reasonEl.hidden = !job.reason;
     reasonEl.textContent = job.reason || '';
     const ops = operatorsOf(job);
@@ -89,8 +118,18 @@ function fact(label, value, opts = {}) {
   return h('div', null, h('dt', null, label), h('dd', { dataset: opts.testid ? { testid: opts.testid } : null }, value));
 }
 
-// Checkpoints are shown as the server reports them (a list of objects),
-// newest first; until the first one completes there is nothing to show.
+// Checkpoints, newest first, with units: times in UTC (local on hover),
+// durations in ms or s, sizes in KiB/MiB. Until the first one completes
+// there is nothing to show.
+const CP_COLUMNS = [
+  ['epoch', 'Epoch', (v) => h('td', null, String(v))],
+  ['time', 'Time (UTC)', (v) => timeCell(Date.parse(v))],
+  ['duration_ms', 'Duration', (v) => h('td', null, fmtMs(v))],
+  ['held_ms', 'Sources held', (v) => h('td', null, fmtMs(v))],
+  ['size_bytes', 'Size', (v) => h('td', { title: v == null ? null : `${v} bytes` }, fmtBytes(v))],
+  ['status', 'Status', (v) => h('td', null, v ?? '')],
+];
+
 function renderCheckpoints(box, cps) {
   if (!Array.isArray(cps) || !cps.length) {
     if (!box.dataset.empty) box.replaceChildren(h('p', { class: 'muted' }, 'No checkpoints yet.'));
@@ -99,10 +138,13 @@ function renderCheckpoints(box, cps) {
   }
   delete box.dataset.empty;
   const rows = cps.slice(-20).reverse();
-  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const known = new Set(CP_COLUMNS.map((c) => c[0]));
+  const extra = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !known.has(k));
   box.replaceChildren(h('table', { class: 'list', dataset: { testid: 'checkpoints' } },
-    h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))),
-    h('tbody', null, rows.map((r) => h('tr', null, cols.map((c) => h('td', null, cell(r[c]))))))));
+    h('thead', null, h('tr', null, CP_COLUMNS.map((c) => h('th', { dataset: { col: c[0] } }, c[1])), extra.map((c) => h('th', null, c)))),
+    h('tbody', null, rows.map((r) => h('tr', null,
+      CP_COLUMNS.map(([k, , f]) => (r[k] == null ? h('td') : f(r[k]))),
+      extra.map((c) => h('td', null, cell(r[c]))))))));
 }
 
 function cell(v) {

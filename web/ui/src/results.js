@@ -139,7 +139,7 @@ export class ResultsPanel {
     this.chartDirty = false;
     this.renderChart(performance.now());
     if (this.live) {
-      const text = `live · ${fmtNum(stats.rows)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+      const text = `live · ${fmtNum(this.store.seq)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
       if (this.status.textContent !== text) this.status.textContent = text;
     }
   }
@@ -155,6 +155,17 @@ export class ResultsPanel {
   }
 
   renderChart(now) {
+    // Rows a map reshaped (no window_end or window_start) have no time to
+    // chart them against: the table shows them.
+    if (this.store.timed === false) {
+      if (!this.chartBox.querySelector('[data-testid=no-time-chart]')) {
+        if (this.plot) this.plot.destroy();
+        this.plot = null;
+        this.chartBox.replaceChildren(h('p', { class: 'muted empty', dataset: { testid: 'no-time-chart' } },
+          'These rows have no window_end or window_start column, so there is no time chart: the table shows them.'));
+      }
+      return;
+    }
     this.syncAggregates();
     if (!this.col) return;
     if (now - this.lastTop >= TOPN_EVERY_MS || !this.keys.length) {
@@ -210,6 +221,8 @@ export class ResultsPanel {
       // across the whole width with sub-second ticks.
       scales: { x: { time: true, range: (u, min, max) => (min != null && max - min < MIN_SPAN_S ? [max - MIN_SPAN_S, max] : [min, max]) } },
       legend: { live: false },
+      // Times in UTC, as everywhere else in the UI.
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
       cursor: { drag: { x: false, y: false } },
       series: [{ label: 'window end' }, ...this.keys.map((k) => ({
         label: k, stroke: this.colour(k), width: k === band ? 2.5 : 1.5, spanGaps: true, points: { show: false },

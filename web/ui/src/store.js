@@ -55,6 +55,7 @@ export class Store {
     this.columns = []; // all column names
     this.anomalies = 0;
     this.seq = 0;
+    this.timed = null; // whether rows carry window_end/window_start (null: no rows yet)
     this.detectField = null; // the aggregate a detect operator scores, from its explanation
   }
 
@@ -65,6 +66,7 @@ export class Store {
     this.columns = orderColumns(fields.map((f) => f.name));
     this.numeric = fields.filter((f) => !NOT_AGGREGATES.has(f.name) && isNumeric(f.type)).map((f) => f.name);
     const endI = idx.window_end ?? idx.window_start;
+    this.timed = endI != null;
     const keyI = idx.key;
     const anomI = idx.is_anomaly;
     const loI = idx.expected_low, hiI = idx.expected_high;

@@ -176,6 +176,13 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       if (req.method === 'DELETE') { j.state = 'stopped'; for (const s of j.subs) s.end(); j.subs.clear(); }
       return json(res, 200, info(j));
     }
+    if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/(resume|savepoints)$/)) && req.method === 'POST') {
+      const j = jobs.get(decodeURIComponent(m[1]));
+      if (!j) return notFound(res, 'job');
+      if (m[2] === 'savepoints') return json(res, 201, { name: `${j.id}-sp-${++seq}`, job: j.id, epoch: seq });
+      j.state = 'running';
+      return json(res, 200, info(j));
+    }
     if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/output$/))) {
       // Like the server's output ring: a row every 500 ms, numbered from 1.
       const j = jobs.get(decodeURIComponent(m[1]));

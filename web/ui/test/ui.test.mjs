@@ -124,8 +124,13 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
     await t.test('the checkpoint history fills', async () => {
       await page.waitForSelector('[data-testid=checkpoints] tbody tr', { timeout: 30000 });
       const head = await page.locator('[data-testid=checkpoints] thead').innerText();
-      for (const col of ['epoch', 'held_ms', 'size_bytes', 'status']) assert.match(head, new RegExp(col), `no ${col} column`);
-      assert.match(await page.locator('[data-testid=checkpoints] tbody').innerText(), /complete/);
+      for (const col of ['Epoch', 'Time \\(UTC\\)', 'Duration', 'Sources held', 'Size', 'Status']) assert.match(head, new RegExp(col), `no ${col} column`);
+      const body = await page.locator('[data-testid=checkpoints] tbody').innerText();
+      assert.match(body, /complete/);
+      // Units, one time format: no nanosecond times, no raw byte counts.
+      assert.doesNotMatch(body, /\.\d{4,}Z|T\d\d:/, 'a raw time in the checkpoint table');
+      assert.match(body, /\d (B|KiB|MiB)\b/, 'sizes without units');
+      assert.match(body, /\d (ms|s)\b/, 'durations without units');
     });
 
     await t.test('a broken job shows its error at its line', async () => {
@@ -161,14 +166,41 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 15000 });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=graph-node]').length >= 3, null, { timeout: 15000 });
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 1, null, { timeout: windowWaitMs });
+      // The row counter is this page's: it does not carry the rows of the
+      // job page visited before.
+      const shown = Number((await page.locator('[data-testid=results-status]').innerText()).match(/live · (\d+) rows/)[1]);
+      const res = await fetch(base + '/api/v1/jobs/' + encodeURIComponent(id) + '/results?sink=board&format=json');
+      const text = await res.text();
+      const rowsNow = res.ok ? (text.match(/"key"/g) || []).length : 0;
+      if (res.ok) assert.ok(shown <= rowsNow, `the page counts ${shown} rows, the job has ${rowsNow}`);
+    });
+
+    await t.test('a savepoint is taken from the job page', async () => {
+      await page.click('[data-testid=take-savepoint]');
+      await page.waitForFunction(() => /Savepoint \S+ taken/.test(document.querySelector('[data-testid=lifecycle-note]').textContent), null, { timeout: 30000 });
     });
 
     await t.test('the job is stopped from its page', async () => {
       const id = decodeURIComponent(page.url().split('#/jobs/')[1]);
+      // Stop asks first; Cancel leaves the job running.
       await page.click('[data-testid=stop-job]');
+      await page.waitForSelector('[data-testid=stop-confirm]:not([hidden])');
+      await page.click('[data-testid=cancel-stop]');
+      assert.ok(await page.locator('[data-testid=stop-confirm]').isHidden());
+      assert.equal((await api('/jobs/' + encodeURIComponent(id))).body.state, 'running');
+      await page.click('[data-testid=stop-job]');
+      await page.click('[data-testid=confirm-stop]');
       await page.waitForSelector('[data-testid=job-state]:text("stopped")', { timeout: 30000 });
       assert.equal((await api('/jobs/' + encodeURIComponent(id))).body.state, 'stopped');
       assert.ok(await page.locator('[data-testid=stop-job]').isHidden(), 'Stop still offered');
+      // A stopped job's nodes show no rates and no backpressure colour.
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((e) => e.dataset.in === '' && e.dataset.out === '' && e.dataset.backpressure === ''), null, { timeout: 10000 });
+      // Resume starts it again from its latest checkpoint.
+      await page.click('[data-testid=resume-job]');
+      await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 30000 });
+      await page.click('[data-testid=stop-job]');
+      await page.click('[data-testid=confirm-stop]');
+      await page.waitForSelector('[data-testid=job-state]:text("stopped")', { timeout: 30000 });
       await page.goto(base + '/#/jobs');
       await page.waitForSelector(`[data-testid=job-row][data-job-id="${id}"]`);
     });
@@ -242,6 +274,7 @@ operators:
     on_error: {dead_letter: logged-bad}
 sinks:
   - {id: printed, log: {}}
+  - {id: shaped, dashboard: {title: Reshaped}}
 checkpoint: {every: 500ms}
 `;
     const r = await fetch(server.url + '/api/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: job });
@@ -254,6 +287,11 @@ checkpoint: {every: 500ms}
     await page.selectOption('[data-testid=output-sink]', 'shape-dead-letters');
     await page.waitForFunction(() => /no page 1/.test(document.querySelector('[data-testid=output-rows] tbody')?.innerText || ''), null, { timeout: 15000 });
     await page.screenshot({ path: join(shots, 'output-dead-letters.png'), fullPage: true });
+    // A dashboard of rows a map reshaped (no window_end): no time chart,
+    // a note saying why, the rows in the table.
+    await page.waitForSelector('[data-testid=no-time-chart]', { timeout: 15000 });
+    await page.waitForSelector('[data-testid=results-table] [data-testid=result-row]', { timeout: 15000 });
+    assert.equal(await page.locator('[data-testid=results-chart] canvas').count(), 0);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -1,0 +1,55 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Resume starts a stopped or failed job again from its latest checkpoint
+// (its state, source positions and watermarks), with the job file it was
+// submitted with. A running job is refused with ErrJobExists; a finished
+// job with ErrFinished (its bounded input is done: submit it again to run
+// it from the start).
+func (m *Manager) Resume(id string) (*Job, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	closed := m.mu.closed
+	m.mu.Unlock()
+	if closed {
+		return nil, errors.New("jobs: the server is shutting down")
+	}
+	if j.running() {
+		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+	}
+	j.waitEnded() // a stop may still be draining the last run
+	j.mu.Lock()
+	switch {
+	case j.mu.finished:
+		j.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q read all its input; submit it again to run it from the start", ErrFinished, id)
+	case !j.mu.stopped && j.mu.failed == "" && j.mu.startErr == nil:
+		j.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+	}
+	j.mu.stopped, j.mu.failed, j.mu.startErr = false, "", nil
+	j.mu.run, j.mu.ckpt = nil, nil
+	j.mu.Unlock()
+	if err := m.persist(j); err != nil {
+		return nil, fmt.Errorf("save job %s: %w", id, err)
+	}
+	m.log.Info("job resumed from its latest checkpoint", "job", id)
+	m.start(j)
+	j.mu.Lock()
+	serr := j.mu.startErr
+	j.mu.Unlock()
+	if serr != nil {
+		return nil, serr
+	}
+	return j, nil
+}
+
+// ErrFinished is the error of resuming a job whose sources ended.
+var ErrFinished = errors.New("jobs: the job has finished")
