@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,9 +15,8 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/client/internal/testserver"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (0: a fresh one)")
 
 // TestAgentKill9 runs the real `runnel agent` while a writer appends lines
 // and rotates the file by rename, and SIGKILLs the agent at random moments
@@ -29,11 +27,7 @@ func TestAgentKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills the real binary for several seconds")
 	}
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	seed := testutil.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 9))
 	srv := testserver.Start(t)
 	srv.CreateStream(t, "k9", 2)

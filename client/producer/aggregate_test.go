@@ -4,24 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"testing"
-	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
-var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (0: a fresh one)")
-
-func testSeed(t *testing.T) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed %d)", s, s)
-	return s
-}
+func testSeed(t *testing.T) uint64 { return testutil.Seed(t) }
 
 type vectorFile struct {
 	Vectors []struct {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/big"
 	"math/rand"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
-
-var seedFlag = flag.Int64("seed", 0, "seed of the randomized crash tests (0: a fresh one, printed)")
 
 // The job of the watermark-after-restore test: 10 s windows over 1,000
 // keys, results to a stream sink and a dashboard, checkpoints every
@@ -131,11 +128,7 @@ func TestWatermarkAfterRestoreQuietInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("watermark-after-restore crash test skipped in -short mode: it runs the real binary for minutes")
 	}
-	seed := *seedFlag
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	seed := int64(testutil.Seed(t))
 	recs, want := quietInput()
 	for i := range int64(3) {
 		t.Run(fmt.Sprint("seed=", seed+i), func(t *testing.T) { runQuietCrash(t, seed+i, recs, want) })

@@ -3,7 +3,6 @@ package kinesis
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"math/big"
 	"math/rand/v2"
@@ -17,18 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sources"
 )
 
-var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (default: a fresh one)")
-
 // testRand returns a generator seeded by -seed or a fresh seed, printed.
 func testRand(t *testing.T) *rand.Rand {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
+	seed := testutil.Seed(t)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
