@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/runnel-dev/runnel/sinks"
 )

@@ -14,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/google/uuid"
 
 	"github.com/runnel-dev/runnel/sinks"
