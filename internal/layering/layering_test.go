@@ -26,6 +26,8 @@ var rank = map[string]int{
 	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
 	// the binary, not of the server, so it sits with cmd.
 	"internal/kinesisbench": 6,
+	// `runnel bench ingest`: the stream log measured in-process.
+	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
 	"interop": 8,
 }

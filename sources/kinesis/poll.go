@@ -1,0 +1,140 @@
+package kinesis
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/sources"
+)
+
+// Kinesis's per-shard read limits: five GetRecords calls and 2 MiB of
+// data a second.
+const (
+	minCallGap      = 200 * time.Millisecond
+	readBytesPerSec = 2 << 20
+)
+
+// pollReader reads a shard with GetRecords.
+type pollReader struct {
+	readerBase
+	iter *string // nil: the shard has ended
+	// next is the earliest time of the next GetRecords call.
+	next time.Time
+}
+
+func (s *Source) iterator(ctx context.Context, shard string, typ types.ShardIteratorType, seq string) (*string, error) {
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(s.cfg.Stream), ShardId: aws.String(shard), ShardIteratorType: typ}
+	if seq != "" {
+		in.StartingSequenceNumber = aws.String(seq)
+	}
+	if typ == types.ShardIteratorTypeAtTimestamp {
+		in.Timestamp = aws.Time(s.cfg.Timestamp)
+	}
+	var out *kinesis.GetShardIteratorOutput
+	err := s.retry(ctx, "GetShardIterator", func() (err error) {
+		out, err = s.api.GetShardIterator(ctx, in)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kinesis source %s: get %s iterator: %w", shard, typ, err)
+	}
+	return out.ShardIterator, nil
+}
+
+func (s *Source) openPoll(ctx context.Context, base readerBase, typ types.ShardIteratorType, seq string) (*pollReader, error) {
+	it, err := s.iterator(ctx, base.shard, typ, seq)
+	if err != nil {
+		return nil, err
+	}
+	r := &pollReader{readerBase: base, iter: it}
+	if typ == types.ShardIteratorTypeAfterSequenceNumber || typ == types.ShardIteratorTypeAtSequenceNumber {
+		r.last = seq
+	}
+	if r.iter != nil && *r.iter == "" {
+		r.iter = nil
+	}
+	return r, nil
+}
+
+func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error) {
+	for len(r.pending) == 0 {
+		if r.iter == nil {
+			return 0, io.EOF
+		}
+		if err := kinesisconn.Sleep(ctx, time.Until(r.next)); err != nil {
+			return 0, err
+		}
+		if err := r.poll(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return take(r.shard, r.dec, &r.pending, buf)
+}
+
+// poll makes one GetRecords call (retrying what can be retried) and sets
+// the time of the next.
+func (r *pollReader) poll(ctx context.Context) error {
+	s := r.src
+	var b kinesisconn.Backoff
+	for {
+		out, err := s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
+		switch {
+		case err == nil:
+			r.paced(out)
+			r.push(out.Records)
+			if out.NextShardIterator == nil || *out.NextShardIterator == "" {
+				r.iter = nil
+				return r.end(out.ChildShards)
+			}
+			r.iter = out.NextShardIterator
+			return nil
+		case kinesisconn.Code(err) == "ExpiredIteratorException":
+			// Renew after the last record read (or at the start again
+			// when none was).
+			typ, seq := types.ShardIteratorTypeAfterSequenceNumber, r.last
+			if seq == "" {
+				_, initial, _ := s.shardRange(ctx, r.shard)
+				typ, seq = s.startFor(r.shard, initial)
+			}
+			it, err := s.iterator(ctx, r.shard, typ, seq)
+			if err != nil {
+				return err
+			}
+			r.iter = it
+		case kinesisconn.Retryable(err) && ctx.Err() == nil:
+			s.noteRetry("GetRecords", err, b.Failures())
+			if err := kinesisconn.Sleep(ctx, b.Next()); err != nil {
+				return err
+			}
+		default:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("kinesis source %s: get records: %w", r.shard, err)
+		}
+	}
+}
+
+// paced sets when the next call may go: no sooner than minCallGap, later
+// by the time the bytes just read take at the shard's read rate, and
+// PollInterval later when the shard had nothing more.
+func (r *pollReader) paced(out *kinesis.GetRecordsOutput) {
+	size := 0
+	for _, rec := range out.Records {
+		size += len(rec.Data) + len(deref(rec.PartitionKey))
+	}
+	gap := max(minCallGap, time.Duration(size)*time.Second/readBytesPerSec)
+	if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+		gap = max(gap, r.src.cfg.PollInterval)
+	}
+	r.next = time.Now().Add(gap)
+}
+
+func (r *pollReader) Close() error { return nil }
