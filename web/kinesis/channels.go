@@ -12,10 +12,10 @@ package kinesis
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"os"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -524,4 +524,3 @@ func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	}
 	return struct{}{}, nil
 }
-
