@@ -132,7 +132,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 	// they do not allow goes on to the Kinesis handler with the refusal,
 	// which it answers unless the resource policy of what the call acts
 	// on allows the caller (see web/kinesis's policy.go).
-	c := &kinesis.Caller{Name: p.Name}
+	c := &kinesis.Caller{Name: p.Name, Admin: p.Can(auth.Admin) && p.Unrestricted()}
 	role, known := kinesisRoles[op]
 	if !known {
 		role = auth.Admin

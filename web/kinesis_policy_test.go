@@ -93,6 +93,13 @@ func TestKinesisResourcePolicies(t *testing.T) {
 		Policy: aws.String(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kinesis:*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`)})
 	expect("policy with a Condition", awsCode(err), "InvalidArgumentException: Policy Statement 1: Condition is not supported")
 
+	// A policy that denies everyone everything cannot lock an admin out
+	// of changing it.
+	lock := `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kinesis:*","Resource":"*"}]}`
+	if _, err := admin.PutResourcePolicy(tctx(t), &sdk.PutResourcePolicyInput{ResourceARN: aws.String(arn + "pol"), Policy: aws.String(lock)}); err != nil {
+		t.Fatal(err)
+	}
+	expect("admin PutRecords under a deny-all policy", put(admin, "pol"), "AccessDeniedException")
 	if _, err := admin.DeleteResourcePolicy(tctx(t), &sdk.DeleteResourcePolicyInput{ResourceARN: aws.String(arn + "pol")}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/runnel-dev/runnel/internal/bench"
 	"github.com/runnel-dev/runnel/internal/kinesisbench"
@@ -13,6 +14,11 @@ func init() {
 	// kinesisbench.BenchIngest runs its servers as copies of this binary; in
 	// such a copy this serves and exits before main runs.
 	kinesisbench.BenchWrap = benchWrapAuth
+	if os.Getenv("GOGC") == "" {
+		// The servers run with runnel serve's GC setting, so that their
+		// CPU per record is serve's (main, which sets it, never runs here).
+		debug.SetGCPercent(defaultGOGC)
+	}
 	kinesisbench.BenchServerMain()
 	ingestAPIs["kinesis"] = benchIngestKinesis
 }

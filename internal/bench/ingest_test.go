@@ -132,4 +132,3 @@ func TestIngestSmoke(t *testing.T) {
 		t.Fatal("negative producers accepted")
 	}
 }
-

@@ -131,8 +131,10 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		case "content-length":
 			vr.ContentLength = r.ContentLength
 		default:
-			k := http.CanonicalHeaderKey(name)
-			v, ok := r.Header[k]
+			// Find the header under the key the request holds it by
+			// (canonical for a server's request) rather than making
+			// the canonical form of each signed name anew.
+			k, v, ok := headerNamed(r.Header, name)
 			if !ok {
 				return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 			}
@@ -152,6 +154,17 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 	}
 	return nil
+}
+
+// headerNamed finds the header whose name is lower (a lower-case name)
+// in any case.
+func headerNamed(h http.Header, lower string) (string, []string, bool) {
+	for k, v := range h {
+		if len(k) == len(lower) && strings.EqualFold(k, lower) {
+			return k, v, true
+		}
+	}
+	return "", nil, false
 }
 
 const signatureMismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."

@@ -151,3 +151,45 @@ func TestSigV4SignerCache(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifySigV4Keys is BenchmarkVerifySigV4 with requests of two
+// access keys in turn, as a server with several clients sees them.
+func BenchmarkVerifySigV4Keys(b *testing.B) {
+	now := time.Now()
+	body := []byte(`{"StreamName":"s","Data":"eA==","PartitionKey":"k"}`)
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	type one struct {
+		req    *SigV4Request
+		h      string
+		secret string
+	}
+	var reqs []one
+	for i, secret := range []string{testSecret, strings.Repeat("s", 40)} {
+		r, _ := http.NewRequest("POST", "http://127.0.0.1:7070/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		r.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKRNTEST" + string(rune('A'+i)), SecretAccessKey: secret},
+			r, hash, "kinesis", "us-east-1", now); err != nil {
+			b.Fatal(err)
+		}
+		reqs = append(reqs, one{&SigV4Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: r.Header, ContentLength: r.ContentLength, PayloadHash: hash},
+			r.Header.Get("Authorization"), secret})
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := cpuclock.Process()
+	i := 0
+	for b.Loop() {
+		o := reqs[i%2]
+		i++
+		a, err := ParseAuthorization(o.h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := VerifySigV4(ctx, o.req, a, o.secret, "kinesis", now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(b.N), "cpu-ns/op")
+}

@@ -253,7 +253,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		defer putBuf(body)
 	}
 	r.body = body
-	if c == codecJSON && !json.Valid(body) && name != "PutRecords" {
+	if c == codecJSON && name != "PutRecords" && !json.Valid(body) {
 		// An empty body is not a JSON document either: AWS's SDKs send
 		// "{}" for an operation without input members.
 		h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})

@@ -24,7 +24,9 @@ import (
 // Deny of a matching statement refuses the call whatever the role; an
 // Allow lets it through even where the role or the stream grants alone
 // would not (only an admin may put a policy); with neither, the role and
-// grants decide. The resource is the stream's ARN, or the consumer's ARN
+// grants decide; only an admin's calls that manage the policies themselves
+// are exempt, so that a policy cannot lock itself in. The resource is the
+// stream's ARN, or the consumer's ARN
 // for the operations that name a consumer by its ARN.
 
 // Caller is the authenticated principal of a request.
@@ -38,6 +40,10 @@ type Caller struct {
 	// Sees reports whether a stream's name may be shown to the caller
 	// (ListStreams); nil shows every stream.
 	Sees func(stream string) bool
+	// Admin marks a caller that may always manage resource policies
+	// (Put/Get/DeleteResourcePolicy), whatever a policy says, so that no
+	// policy can lock every token out of changing it.
+	Admin bool
 	// Refused, when set, is called each time the handler refuses the call
 	// (for the authentication layer's metrics and log).
 	Refused func()
@@ -392,7 +398,7 @@ func (h *Handler) authorize(c *Caller, op, stream, consumer string, known bool) 
 		c.refused()
 		return &apiError{Type: excAccessDenied, Status: http.StatusBadRequest, Message: c.Refusal}
 	}
-	if !known {
+	if !known || c.Admin && policyOps[op] {
 		return refuse()
 	}
 	var text, resource string
@@ -437,6 +443,9 @@ func (h *Handler) authorize(c *Caller, op, stream, consumer string, known bool) 
 	}
 	return refuse()
 }
+
+// policyOps manage resource policies; an admin may always call them.
+var policyOps = map[string]bool{"PutResourcePolicy": true, "GetResourcePolicy": true, "DeleteResourcePolicy": true}
 
 // authorizeRequest is authorize for a call whose targets are read from its
 // body (every operation but PutRecords, which resolves its stream itself).
