@@ -114,14 +114,7 @@ func structPaths(typ reflect.Type, prefix string, out *[]string) {
 // maps (extConfig), as the every-field job files set them.
 func extPaths(t *testing.T, out *[]string) {
 	for _, name := range everyField {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Parse(src)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		s := parseEveryField(t, name)
 		add := func(prefix string, ext map[string]any) {
 			for kind, c := range ext {
 				if p := prefix + kind; !slices.Contains(*out, p) {
@@ -169,6 +162,20 @@ func TestFieldsMatchStructs(t *testing.T) {
 	}
 }
 
+// parseEveryField parses one of the everyField job files.
+func parseEveryField(t *testing.T, name string) *Spec {
+	t.Helper()
+	src, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(src)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return s
+}
+
 // everyField are job files that together set every field of the reference
 // (a job has one source kind, so one file per kind).
 var everyField = []string{"testdata/every-field.yaml", "testdata/every-field-file.yaml", "testdata/every-field-generator.yaml"}
@@ -179,14 +186,7 @@ func TestEveryFieldParses(t *testing.T) {
 	setInFile := map[string]bool{}
 	setInSpec := map[string]bool{}
 	for _, name := range everyField {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Parse(src)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		s := parseEveryField(t, name)
 		for _, f := range fields() {
 			if _, ok := s.info.pos[concrete(s, f.Path)]; ok {
 				setInFile[f.Path] = true

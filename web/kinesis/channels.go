@@ -349,20 +349,26 @@ func (h *Handler) channelByARN(cs *channelSet, arn *string) (*channelRec, error)
 	return nil, newErr(excResourceNotFound, "Channel %s under account %s not found.", *arn, h.opts.AccountID)
 }
 
-func (h *Handler) describeDeliveryChannel(r *request) (any, error) {
-	cs := h.channelSet()
-	if cs == nil {
-		return h.channelNotFound(r)
-	}
+// lockedChannel locks cs and returns the channel a {ChannelARN} input
+// names; the caller unlocks cs.mu, also after an error.
+func (h *Handler) lockedChannel(cs *channelSet, r *request) (*channelRec, error) {
+	cs.mu.Lock()
 	var in struct {
 		ChannelARN *string `json:"ChannelARN"`
 	}
 	if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	cs.mu.Lock()
+	return h.channelByARN(cs, in.ChannelARN)
+}
+
+func (h *Handler) describeDeliveryChannel(r *request) (any, error) {
+	cs := h.channelSet()
+	if cs == nil {
+		return h.channelNotFound(r)
+	}
+	rec, err := h.lockedChannel(cs, r)
 	defer cs.mu.Unlock()
-	rec, err := h.channelByARN(cs, in.ChannelARN)
 	if err != nil {
 		return nil, err
 	}
@@ -503,15 +509,8 @@ func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	if cs == nil {
 		return h.channelNotFound(r)
 	}
-	var in struct {
-		ChannelARN *string `json:"ChannelARN"`
-	}
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	cs.mu.Lock()
+	rec, err := h.lockedChannel(cs, r)
 	defer cs.mu.Unlock()
-	rec, err := h.channelByARN(cs, in.ChannelARN)
 	if err != nil {
 		return nil, err
 	}
