@@ -110,11 +110,35 @@ func structPaths(typ reflect.Type, prefix string, out *[]string) {
 	}
 }
 
+// extPaths adds the paths of the settings structs of kinds kept in ext
+// maps (extConfig), as the every-field job files set them.
+func extPaths(t *testing.T, out *[]string) {
+	for _, name := range everyField {
+		s := parseEveryField(t, name)
+		add := func(prefix string, ext map[string]any) {
+			for kind, c := range ext {
+				if p := prefix + kind; !slices.Contains(*out, p) {
+					*out = append(*out, p)
+					structPaths(reflect.TypeOf(c).Elem(), p+".", out)
+				}
+			}
+		}
+		add("source.", s.Source.ext)
+		for _, op := range s.Operators {
+			add("operators[].", op.ext)
+		}
+		for _, sk := range s.Sinks {
+			add("sinks[].", sk.ext)
+		}
+	}
+}
+
 // The reference (and so the parser's list of known keys) and the structs
-// name the same fields.
+// name the same fields (those of kinds kept in ext maps too).
 func TestFieldsMatchStructs(t *testing.T) {
 	var fromStructs []string
 	structPaths(reflect.TypeOf(Spec{}), "", &fromStructs)
+	extPaths(t, &fromStructs)
 	var fromFields []string
 	for _, f := range fields() {
 		fromFields = append(fromFields, f.Path)
@@ -138,6 +162,20 @@ func TestFieldsMatchStructs(t *testing.T) {
 	}
 }
 
+// parseEveryField parses one of the everyField job files.
+func parseEveryField(t *testing.T, name string) *Spec {
+	t.Helper()
+	src, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(src)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return s
+}
+
 // everyField are job files that together set every field of the reference
 // (a job has one source kind, so one file per kind).
 var everyField = []string{"testdata/every-field.yaml", "testdata/every-field-file.yaml", "testdata/every-field-generator.yaml"}
@@ -148,14 +186,7 @@ func TestEveryFieldParses(t *testing.T) {
 	setInFile := map[string]bool{}
 	setInSpec := map[string]bool{}
 	for _, name := range everyField {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Parse(src)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		s := parseEveryField(t, name)
 		for _, f := range fields() {
 			if _, ok := s.info.pos[concrete(s, f.Path)]; ok {
 				setInFile[f.Path] = true

@@ -42,6 +42,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	pyroEvery := fs.Duration("pyroscope-upload", 15*time.Second, "how often profiles are sent to --pyroscope-url")
 	sec := addSecurityFlags(fs)
 	filesRoot := fs.String("files-root", "", "directory that jobs' file sources and sinks are confined beneath (default DATA/files, created if missing); job files name paths relative to it")
+	channelsS3 := fs.String("channels-s3-endpoint", "", "S3 endpoint URL the delivery jobs of Kinesis channels write to, path-style (default: AWS's; credentials from the AWS default chain)")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
 	limits := addLimitFlags(fs)
 	kf := addKinesisFlags(fs)
@@ -125,6 +126,10 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard,
 		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey,
 			Faults: faults, AccountSettingsFile: filepath.Join(*data, "kinesis-account.json")})}
+	if err := kinesis.EnableChannels(cfg.Kinesis, kinesis.ChannelOptions{Jobs: mgr, File: filepath.Join(*data, "kinesis-channels.json"),
+		S3Endpoint: *channelsS3, S3PathStyle: *channelsS3 != ""}); err != nil {
+		return err
+	}
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

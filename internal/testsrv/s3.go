@@ -3,6 +3,7 @@ package testsrv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -169,6 +170,21 @@ func (p *S3Process) Objects(t testing.TB, bucket, prefix string) []string {
 		}
 	}
 	return keys
+}
+
+// Get returns an object's body.
+func (p *S3Process) Get(t testing.TB, bucket, key string) []byte {
+	t.Helper()
+	out, err := p.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	return b
 }
 
 // String names the gateway in test logs.

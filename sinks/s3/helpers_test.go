@@ -1,22 +1,11 @@
 package s3
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
-	"strings"
 	"testing"
-
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
@@ -36,85 +25,28 @@ func testConfig(srv *testsrv.S3Process) Config {
 	return Config{Client: srv.Client(), Bucket: bucket, Prefix: "views/", Columns: windowCols, Job: "j", Sink: "out"}
 }
 
-func getObject(t testing.TB, srv *testsrv.S3Process, key string) []byte {
-	t.Helper()
-	out, err := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(out.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// decode reads an object's rows, whatever its format.
-func decode(t testing.TB, key string, body []byte) []map[string]any {
-	t.Helper()
-	switch {
-	case strings.HasSuffix(key, ".parquet"):
-		return readParquet(t, body)
-	case strings.HasSuffix(key, ".gz"):
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		if body, err = io.ReadAll(zr); err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-	}
-	var rows []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return rows
-		} else if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		rows = append(rows, m)
-	}
-}
-
-func readParquet(t testing.TB, body []byte) []map[string]any {
-	t.Helper()
-	pf, err := file.NewParquetReader(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parquet: %v", err)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Release()
-	var rows []map[string]any
-	for rr.Next() {
-		rows = append(rows, sinks.RowsOf(rr.RecordBatch())...)
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 // published returns "key@start=views" for every row of every object
 // under prefix, sorted: a duplicate shows twice.
 func published(t testing.TB, srv *testsrv.S3Process, prefix string) []string {
 	t.Helper()
 	var out []string
 	for _, k := range srv.Objects(t, bucket, prefix) {
-		for _, m := range decode(t, k, getObject(t, srv, k)) {
+		for _, m := range objectRows(t, srv, k) {
 			out = append(out, fmt.Sprintf("%v@%v=%v", m["key"], num(m["window_start"]), num(m["views"])))
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// objectRows reads the rows of an object of the bucket.
+func objectRows(t testing.TB, srv *testsrv.S3Process, key string) []map[string]any {
+	t.Helper()
+	rows, err := ReadObject(key, srv.Get(t, bucket, key))
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return rows
 }
 
 func num(v any) int64 {

@@ -167,7 +167,7 @@ func TestFormats(t *testing.T) {
 				t.Fatalf("read back %v", got)
 			}
 			if tc.format == FormatParquet {
-				m := readParquet(t, getObject(t, srv, keys[0]))[0]
+				m := objectRows(t, srv, keys[0])[0]
 				if m["avg_ms"] != 0.5 || m["window_end"] != int64(1000) {
 					t.Fatalf("parquet row %v: columns lost their types", m)
 				}
@@ -213,7 +213,7 @@ func TestErrorOutput(t *testing.T) {
 	codes := map[string]string{}
 	for _, k := range srv.Objects(t, bucket, DefaultErrorPrefix) {
 		typ := strings.Split(strings.TrimPrefix(k, DefaultErrorPrefix), "/")[0]
-		for _, doc := range decode(t, k, getObject(t, srv, k)) {
+		for _, doc := range objectRows(t, srv, k) {
 			for _, f := range []string{"attemptsMade", "arrivalTimestamp", "ErrorCode", "ErrorMessage", "attemptEndingTimestamp", "rawData"} {
 				if _, ok := doc[f]; !ok {
 					t.Errorf("error document %v lacks %s", doc, f)

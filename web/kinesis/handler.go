@@ -208,11 +208,11 @@ func init() {
 		"UpdateMaxRecordSize":                    (*Handler).updateMaxRecordSize,
 		"UpdateStreamWarmThroughput":             (*Handler).updateStreamWarmThroughput,
 		"UpdateStreamRecordDistributionStrategy": (*Handler).updateRecordDistribution,
-		"CreateChannel":                          (*Handler).createChannel,
-		"DescribeChannel":                        (*Handler).channelNotFound,
-		"UpdateChannel":                          (*Handler).channelNotFound,
-		"DeleteChannel":                          (*Handler).channelNotFound,
-		"ListChannels":                           (*Handler).listChannels,
+		"CreateChannel":                          (*Handler).createDeliveryChannel,
+		"DescribeChannel":                        (*Handler).describeDeliveryChannel,
+		"UpdateChannel":                          (*Handler).updateDeliveryChannel,
+		"DeleteChannel":                          (*Handler).deleteDeliveryChannel,
+		"ListChannels":                           (*Handler).listDeliveryChannels,
 	}
 }
 

@@ -1,0 +1,154 @@
+package kinesis
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/jobs"
+	s3sink "github.com/runnel-dev/runnel/sinks/s3"
+)
+
+// delivered reads every published object of the bucket and returns the
+// "n" field of each row, sorted: a duplicate shows twice.
+func delivered(t *testing.T, gw *testsrv.S3Process) []string {
+	t.Helper()
+	var out []string
+	for _, k := range gw.Objects(t, "lake", "") {
+		if strings.HasPrefix(k, s3sink.DefaultStagingPrefix) {
+			continue
+		}
+		rows, err := s3sink.ReadObject(k, gw.Get(t, "lake", k))
+		if err != nil {
+			t.Fatalf("object %s: %v", k, err)
+		}
+		for _, r := range rows {
+			out = append(out, fmt.Sprint(r["n"]))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func waitDelivered(t *testing.T, gw *testsrv.S3Process, n int) []string {
+	t.Helper()
+	got := delivered(t, gw)
+	for deadline := time.Now().Add(60 * time.Second); len(got) < n && time.Now().Before(deadline); got = delivered(t, gw) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return got
+}
+
+// TestChannelDeliversToS3 creates a channel with the Go SDK, finds the
+// stream's records as gzip'd JSON lines in versitygw, lists, updates
+// (the delivery job restarts from a savepoint: nothing twice) and deletes
+// it.
+func TestChannelDeliversToS3(t *testing.T) {
+	gw := testsrv.StartS3(t, "lake")
+	for _, kv := range gw.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	e := newEnv(t, nil)
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: e.store, Dir: filepath.Join(t.TempDir(), "jobs"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mgr.Close)
+	if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(t.TempDir(), "channels.json"),
+		S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.create("clicks", 2)
+	put := func(from, to int) {
+		var recs []types.PutRecordsRequestEntry
+		for i := from; i < to; i++ {
+			recs = append(recs, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: fmt.Appendf(nil, `{"n":%d}`, i)})
+		}
+		if _, err := e.client.PutRecords(ctx(t), &sdk.PutRecordsInput{StreamName: aws.String("clicks"), Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, 10)
+	out, err := e.client.CreateChannel(ctx(t), &sdk.CreateChannelInput{
+		ChannelName:             aws.String("clicks-to-lake"),
+		ServiceExecutionRoleARN: aws.String("arn:aws:iam::000000000000:role/delivery"),
+		StreamConfigurationList: []types.ChannelStreamConfiguration{{StreamARN: aws.String(e.h.streamARN("clicks")),
+			RecordConfiguration: &types.RecordConfiguration{RecordFormatType: types.RecordFormatTypeJson}}},
+		S3DestinationConfiguration: &types.S3DestinationConfiguration{DataFreshnessInSeconds: aws.Int32(1),
+			StorageConfiguration: &types.S3StorageConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"),
+				CompressionType: types.S3CompressionTypeGzip, ExpectedBucketOwner: aws.String("000000000000")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.ChannelDescription.ChannelARN
+	d, err := e.client.DescribeChannel(ctx(t), &sdk.DescribeChannelInput{ChannelARN: arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := d.ChannelDescription
+	if cd.ChannelStatus != types.ChannelStatusActive || aws.ToString(cd.ChannelName) != "clicks-to-lake" ||
+		aws.ToString(cd.S3DestinationConfiguration.StorageConfiguration.BucketARN) != "arn:aws:s3:::lake" ||
+		len(cd.StreamConfigurationList) != 1 || aws.ToString(cd.StreamConfigurationList[0].StreamARN) != e.h.streamARN("clicks") {
+		t.Fatalf("DescribeChannel = %+v (reason %q)", cd, aws.ToString(cd.ChannelStatusReason))
+	}
+	want := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	if got := waitDelivered(t, gw, 10); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	for _, k := range gw.Objects(t, "lake", "dt=") {
+		if !strings.HasSuffix(k, ".jsonl.gz") {
+			t.Errorf("object %s: GZIP compression should give .jsonl.gz", k)
+		}
+	}
+
+	l, err := e.client.ListChannels(ctx(t), &sdk.ListChannelsInput{})
+	if err != nil || len(l.ChannelSummaries) != 1 || aws.ToString(l.ChannelSummaries[0].ChannelARN) != aws.ToString(arn) ||
+		l.ChannelSummaries[0].ChannelDestinationType != types.ChannelDestinationTypeS3 {
+		t.Fatalf("ListChannels = %+v, %v", l, err)
+	}
+	l, err = e.client.ListChannels(ctx(t), &sdk.ListChannelsInput{StreamFilter: []types.StreamFilter{{StreamARN: aws.String(e.h.streamARN("other"))}}})
+	if err != nil || len(l.ChannelSummaries) != 0 {
+		t.Fatalf("ListChannels of another stream = %+v, %v", l, err)
+	}
+
+	u, err := e.client.UpdateChannel(ctx(t), &sdk.UpdateChannelInput{ChannelARN: arn,
+		S3DestinationConfiguration: &types.S3DestinationUpdateInput{DataFreshnessInSeconds: aws.Int32(2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := aws.ToInt32(u.ChannelDescription.S3DestinationConfiguration.DataFreshnessInSeconds); f != 2 {
+		t.Fatalf("UpdateChannel: DataFreshnessInSeconds %d, want 2", f)
+	}
+	put(10, 15)
+	want = append(want, "10", "11", "12", "13", "14")
+	sort.Strings(want)
+	if got := waitDelivered(t, gw, 15); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after UpdateChannel delivered %v, want %v", got, want)
+	}
+
+	if _, err := e.client.DeleteChannel(ctx(t), &sdk.DeleteChannelInput{ChannelARN: arn}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.DescribeChannel(ctx(t), &sdk.DescribeChannelInput{ChannelARN: arn})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Fatalf("DescribeChannel after DeleteChannel: %v, want ResourceNotFoundException", err)
+	}
+	if info, err := mgr.Get("channel-clicks-to-lake"); err == nil && info.State == "running" {
+		t.Fatal("the delivery job still runs after DeleteChannel")
+	}
+}
