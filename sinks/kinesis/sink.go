@@ -283,7 +283,6 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-
 // Stats are the producer's counters: records sent, Kinesis records (fewer
 // with aggregation), requests, retries, failures.
 func (s *Sink) Stats() producer.Snapshot { return s.p.Metrics().Snapshot() }

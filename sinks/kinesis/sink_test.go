@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
@@ -164,4 +163,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
