@@ -258,4 +258,6 @@ func FuzzDecoders(f *testing.F) {
 
 func protoValueOf(v any) protoreflect.Value { return protoreflect.ValueOf(v) }
 
-func protoEnum(n int32) protoreflect.Value { return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)) }
+func protoEnum(n int32) protoreflect.Value {
+	return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n))
+}
