@@ -51,8 +51,8 @@ type Config struct {
 	// its last value). A value that is not an object is wrapped as
 	// {"value": v, METADATA: {...}}.
 	Metadata string
-	TLS    *TLSConfig
-	SASL   *SASLConfig
+	TLS      *TLSConfig
+	SASL     *SASLConfig
 }
 
 // Decoder turns a record value into a Value; one is used per reader.
