@@ -53,6 +53,9 @@ type Job struct {
 	Source  []byte
 	Created time.Time
 
+	// outputs keeps the last rows of each sink (Manager.Output).
+	outputs outputs
+
 	mu struct {
 		sync.Mutex
 		run        *runtime.Job
@@ -344,6 +347,7 @@ func (m *Manager) start(j *Job) {
 func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
+	j.outputs.tap(built.Graph)
 	rj, err := runtime.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -505,7 +509,8 @@ type GraphNode struct {
 	Inputs []string `json:"inputs,omitempty"`
 }
 
-// GraphNodes lists the job's nodes in file order.
+// GraphNodes lists the job's nodes in file order, then the sinks of
+// operators that dead-letter their errors (OPERATOR-dead-letters).
 func (s *Spec) GraphNodes() []GraphNode {
 	out := []GraphNode{{ID: SourceID, Kind: s.Source.Kind()}}
 	for _, op := range s.Operators {
@@ -518,10 +523,20 @@ func (s *Spec) GraphNodes() []GraphNode {
 		}
 		out = append(out, GraphNode{ID: sk.ID, Kind: sk.Kind(), Inputs: []string{in}})
 	}
+	for _, op := range s.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter {
+			out = append(out, GraphNode{ID: op.ID + deadLetterSuffix, Kind: DeadLetterKind, Inputs: []string{op.ID}})
+		}
+	}
 	return out
 }
 
-// SinkInfo names a sink and its kind.
+// deadLetterSuffix ends the id of the sink that writes an operator's dead
+// letters to its stream.
+const deadLetterSuffix = "-dead-letters"
+
+// SinkInfo names a sink and its kind. A dead-letter sink's Title is the
+// stream it writes.
 type SinkInfo struct {
 	ID    string `json:"id"`
 	Kind  string `json:"kind"`
@@ -561,6 +576,11 @@ func (j *Job) Info(withSpec bool) Info {
 			si.Title = s.Dashboard.Title
 		}
 		in.Sinks = append(in.Sinks, si)
+	}
+	for _, op := range j.Spec.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter {
+			in.Sinks = append(in.Sinks, SinkInfo{ID: op.ID + deadLetterSuffix, Kind: DeadLetterKind, Title: op.OnError.DeadLetter})
+		}
 	}
 	in.Graph = j.Spec.GraphNodes()
 	if withSpec {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/state"
@@ -351,14 +352,16 @@ var failSteps = []string{"", "", "", CheckpointAligned, state.StepBeforeSnapshot
 // result exactly once, with the operator's restored count right, in
 // per-key order.
 func TestCheckpointReshardExactlyOnce(t *testing.T) {
-	for seed := range 10 {
-		t.Run(strconv.Itoa(seed), func(t *testing.T) { runReshardCrashes(t, seed) })
+	base := testutil.Seed(t)
+	for i := range uint64(10) {
+		seed := base + i
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { runReshardCrashes(t, seed) })
 	}
 }
 
 // runReshardCrashes is one run of the reshard-and-crash scenario.
-func runReshardCrashes(t *testing.T, seed int) {
-	rng := rand.New(rand.NewPCG(uint64(seed), 5))
+func runReshardCrashes(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 5))
 	store, err := streams.Open(t.TempDir(), streams.Options{SyncInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -368,7 +371,7 @@ func runReshardCrashes(t *testing.T, seed int) {
 	if _, err := store.CreateStream("in", 1+rng.IntN(4), streams.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	prod := newReshardProducer(store, "in", rand.New(rand.NewPCG(uint64(seed), 6)), 2+rng.IntN(30))
+	prod := newReshardProducer(store, "in", rand.New(rand.NewPCG(seed, 6)), 2+rng.IntN(30))
 	go prod.run()
 	defer prod.stop()
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
@@ -370,9 +371,11 @@ func waitRead(t *testing.T, j *Job, f *feed, n int, restored *Snapshot) {
 // read more, crash (hard cancel, live state thrown away), restore from the
 // latest checkpoint. The committed output must be every running sum once.
 func TestCheckpointRestoreExactlyOnce(t *testing.T) {
-	for seed := range 6 {
-		t.Run(strconv.Itoa(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	base := testutil.Seed(t)
+	for i := range uint64(6) {
+		seed := base + i
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
 			const per = 600
 			shards := makeShards(rng, 1+rng.IntN(4), per, 1+rng.IntN(20))
 			f := newFeed(shards)
@@ -448,9 +451,10 @@ func TestCheckpointFailpoints(t *testing.T) {
 	steps := []string{CheckpointAligned, state.StepBeforeSnapshot, state.StepAfterSnapshot, state.StepBeforeManifest,
 		state.StepAfterManifest, state.StepBeforePrune, CheckpointBeforeCommit, CheckpointAfterCommit}
 	restoreSteps := []string{state.StepRestoreBeforeRewind, state.StepRestoreBeforeCopy, state.StepRestoreBeforeSwap, state.StepRestoreBeforeOpen}
+	base := testutil.Seed(t)
 	for i, step := range steps {
 		t.Run(step, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(i), 11))
+			rng := rand.New(rand.NewPCG(base+uint64(i), 11))
 			shards := makeShards(rng, 3, 300, 7)
 			f := newFeed(shards)
 			out := &outside{commits: map[uint64]bool{}}

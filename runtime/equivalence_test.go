@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -19,11 +20,12 @@ func TestRandomConfigurationsGiveTheSameResults(t *testing.T) {
 	if testing.Short() {
 		runs = 8
 	}
-	rng := rand.New(rand.NewPCG(99, 1))
+	seed := testutil.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for i := 0; i < runs; i++ {
 		shards := 1 + rng.IntN(6)
 		opts := Options{Parallelism: 1 + rng.IntN(4), BatchSize: 1 + rng.IntN(600), QueueDepth: 1 + rng.IntN(8)}
-		data := testShards(shards, 200+rng.IntN(800), 1+rng.IntN(30), 8000, uint64(i))
+		data := testShards(shards, 200+rng.IntN(800), 1+rng.IntN(30), 8000, seed+uint64(i))
 		t.Run(fmt.Sprintf("shards=%d,%+v", shards, opts), func(t *testing.T) {
 			sink := &collect{}
 			st, err := Run(context.Background(), windowGraph(sources.NewMemory(sources.FormatJSON, data...), sink, 500), opts)
@@ -31,7 +33,7 @@ func TestRandomConfigurationsGiveTheSameResults(t *testing.T) {
 				t.Fatalf("state %s: %v", st.State, err)
 			}
 			if got, want := windowRows(sink.snapshot()), expectWindows(data, 500, keepEven); !reflect.DeepEqual(got, want) {
-				t.Fatalf("got %d rows, want %d", len(got), len(want))
+				t.Fatalf("got %d rows, want %d:\n%s", len(got), len(want), testutil.Diff(want, got))
 			}
 		})
 	}

@@ -54,6 +54,10 @@ func (r *chanReader) Read(ctx context.Context, buf []sources.Record) (int, error
 			if !ok {
 				return 0, io.EOF
 			}
+			if recs == nil {
+				// idleNow: as if the read's idle deadline had passed.
+				return 0, context.DeadlineExceeded
+			}
 			r.pending = recs
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -78,6 +82,18 @@ func (s *chanSource) feed(t *testing.T, shard string, recs ...string) {
 	}
 	select {
 	case s.ch[shard] <- out:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("shard %s: the job does not read", shard)
+	}
+}
+
+// idleNow makes the shard's pending read return as a read whose idle
+// deadline passed does, so the shard goes idle when the test says, not
+// when a timer under load does.
+func (s *chanSource) idleNow(t *testing.T, shard string) {
+	t.Helper()
+	select {
+	case s.ch[shard] <- nil:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("shard %s: the job does not read", shard)
 	}
@@ -339,7 +355,11 @@ func TestShardBackFromIdleHoldsEveryKeyedTask(t *testing.T) {
 	sink := &collect{}
 	g := windowGraph(src, sink, 1000)
 	g.Nodes[1].New = passThrough()
-	g.Sources[0].IdleTimeout = 20 * time.Millisecond
+	// Shard b goes idle when the test says (idleNow), and no shard goes
+	// idle by itself while the test looks: a short timeout under load
+	// would let b go idle again before a's records arrive, and the windows
+	// would then rightly fire.
+	g.Sources[0].IdleTimeout = time.Hour
 	j, err := Start(context.Background(), g, Options{Parallelism: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -355,6 +375,7 @@ func TestShardBackFromIdleHoldsEveryKeyedTask(t *testing.T) {
 	}
 	feedAll("a", 100)
 	src.feed(t, "b", "p@150")
+	src.idleNow(t, "b")
 	eventually(t, "b idle", func() bool {
 		for _, sh := range j.Status().Shards {
 			if sh.Shard == "b" && sh.State == ShardIdle {

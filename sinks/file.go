@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/runnel-dev/runnel/internal/confine"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // File sink formats.
@@ -86,7 +87,13 @@ func (c FileConfig) format() string {
 }
 
 // File writes results to one file, created by NewFile (see
-// FileConfig.Root and Resume for when it is truncated or appended to). Arrow
+// FileConfig.Root and Resume for when it is truncated or appended to). In a
+// job that checkpoints, a File takes part in each checkpoint to make its
+// rows durable: at the barrier (PreCommit) it writes out what it buffered
+// and syncs the file, so a JSON lines file holds every row before the
+// checkpoint, and an Arrow file every batch (its footer comes at Close).
+// It stages nothing, so it is at-least-once (see FileConfig.Resume).
+// Parquet buffers its row group until it is full or the file closes. Arrow
 // and Parquet files are complete only after Close; a job closes its sinks
 // when it finishes or is stopped. With no rows and no configured columns
 // a columnar file gets the bare window schema (window_start, window_end,
@@ -233,6 +240,24 @@ func (s *File) open(rows []Row) error {
 	}
 	return nil
 }
+
+// OpenState does nothing: a File keeps no state in checkpoints.
+func (s *File) OpenState(ctx context.Context, sp *state.Space) error { return nil }
+
+// PreCommit writes out the rows buffered since the last checkpoint and
+// syncs the file (a Parquet file's open row group stays in memory).
+func (s *File) PreCommit(ctx context.Context, epoch uint64) error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("file sink %s: write at checkpoint %d: %w", s.path, epoch, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("file sink %s: sync at checkpoint %d: %w", s.path, epoch, err)
+	}
+	return nil
+}
+
+// Commit does nothing: the rows were written at PreCommit.
+func (s *File) Commit(ctx context.Context, epoch uint64) error { return nil }
 
 // Close finishes the file (Arrow footer, Parquet metadata) and closes it.
 func (s *File) Close() error {

@@ -2,11 +2,11 @@ package state
 
 import (
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // threeCheckpoints writes state and takes checkpoints 1, 2 and 3, and
@@ -14,7 +14,7 @@ import (
 func threeCheckpoints(t *testing.T, fs vfs.FS) []model {
 	t.Helper()
 	db := mustOpen(t, fs, Options{})
-	rng := rand.New(rand.NewPCG(5, 5))
+	rng := testutil.Rand(t, 5)
 	m := model{}
 	var out []model
 	for e := uint64(1); e <= 3; e++ {

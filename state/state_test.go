@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 func mustOpen(t *testing.T, fs vfs.FS, opts Options) *DB {
@@ -175,9 +176,10 @@ var allSteps = []string{StepBeforeSnapshot, StepAfterSnapshot, StepBeforeManifes
 // once the manifest is written, the new one) restorable with exactly its
 // state and meta; unsynced writes are lost as on a power cut.
 func TestCheckpointCrashAtEachStep(t *testing.T) {
+	seed := testutil.Seed(t)
 	for _, step := range allSteps {
 		t.Run(step, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(1, 2))
+			rng := rand.New(rand.NewPCG(seed, 2))
 			fs := vfs.NewCrashableMem()
 			crash := errors.New("crash")
 			armed := false
@@ -237,7 +239,9 @@ func TestCheckpointCrashAtEachStep(t *testing.T) {
 // data, Restore gives exactly the last checkpoint's state, and Open of the
 // live store still works (Pebble recovers it), whatever survived.
 func TestCrashCloneRestoresCheckpoint(t *testing.T) {
-	for seed := range uint64(8) {
+	base := testutil.Seed(t)
+	for i := range uint64(8) {
+		seed := base + i
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			fs := vfs.NewCrashableMem()
@@ -433,10 +437,11 @@ func TestIncompleteCheckpointCleanedUp(t *testing.T) {
 // leaves a state from which Restore, run again, gives the same result.
 func TestRestoreCrashAtEachStep(t *testing.T) {
 	steps := []string{StepRestoreBeforeRewind, StepRestoreBeforeCopy, StepRestoreBeforeSwap, StepRestoreBeforeOpen}
+	seed := testutil.Seed(t)
 	for _, target := range []uint64{Latest, 1} {
 		for _, step := range steps {
 			t.Run(fmt.Sprintf("epoch=%d/%s", target, step), func(t *testing.T) {
-				rng := rand.New(rand.NewPCG(9, uint64(len(step))))
+				rng := rand.New(rand.NewPCG(seed, uint64(len(step))))
 				fs := vfs.NewCrashableMem()
 				db := mustOpen(t, fs, Options{})
 				m := model{}

@@ -2,23 +2,20 @@ package streams
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-var rewriteScripts = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt scripts")
-
-// TestScripts runs the data-driven scripts in testdata/: each block is a
-// command, a line "----", and the expected output up to a blank line. Run
-// with -rewrite to update the expected output after a deliberate change.
+// TestScripts runs the data-driven scripts in testdata/
+// (cockroachdb/datadriven): each block is a command, a line "----", and
+// the expected output up to a blank line. Run with -rewrite to update the
+// expected output after a deliberate change.
 //
 // Commands (the stream is always "s"; positions are counters):
 //
@@ -31,13 +28,22 @@ var rewriteScripts = flag.Bool("rewrite", false, "rewrite the expected output of
 //	describe
 //	clock +DURATION | retention
 func TestScripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no scripts in testdata/")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) { runScript(t, f) })
-	}
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		checkGoroutines(t)
+		c := newClock()
+		env := &scriptEnv{t: t, fs: vfs.NewMem(), clock: c, start: c.t}
+		defer func() {
+			if env.s != nil {
+				env.s.Close()
+			}
+		}()
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if out := strings.TrimRight(env.run(d.FullCmd()), "\n"); out != "" {
+				return out + "\n"
+			}
+			return ""
+		})
+	})
 }
 
 type scriptEnv struct {
@@ -47,49 +53,6 @@ type scriptEnv struct {
 	start time.Time
 	s     *Store
 	seg   int64
-}
-
-func runScript(t *testing.T, path string) {
-	checkGoroutines(t)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClock()
-	env := &scriptEnv{t: t, fs: vfs.NewMem(), clock: c, start: c.t}
-	defer func() {
-		if env.s != nil {
-			env.s.Close()
-		}
-	}()
-	lines := strings.Split(string(b), "\n")
-	var out strings.Builder
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			out.WriteString(line + "\n")
-			continue
-		}
-		if i+1 >= len(lines) || lines[i+1] != "----" {
-			t.Fatalf("%s:%d: command without ---- line", path, i+1)
-		}
-		var want []string
-		j := i + 2
-		for ; j < len(lines) && lines[j] != ""; j++ {
-			want = append(want, lines[j])
-		}
-		got := strings.TrimRight(env.run(line), "\n")
-		if !*rewriteScripts && got != strings.Join(want, "\n") {
-			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", path, i+1, line, got, strings.Join(want, "\n"))
-		}
-		out.WriteString(line + "\n----\n" + got + "\n")
-		i = j - 1
-	}
-	if *rewriteScripts {
-		if err := os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (e *scriptEnv) run(line string) string {

@@ -26,6 +26,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/jobs/{id}/checkpoints", s.jobCheckpoints)
 	mux.HandleFunc("POST /api/v1/jobs/{id}/savepoints", s.takeSavepoint)
 	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
+	s.routeOutput(mux)
 }
 
 func jobError(err error) *apiError {
@@ -38,7 +39,7 @@ func jobError(err error) *apiError {
 		}
 		e.Problems = se.Problems
 		return e
-	case errors.Is(err, jobs.ErrJobNotFound), errors.Is(err, jobs.ErrNoSink):
+	case errors.Is(err, jobs.ErrJobNotFound), errors.Is(err, jobs.ErrNoSink), errors.Is(err, jobs.ErrNoOutput):
 		return newError("not_found", "", err.Error())
 	case errors.Is(err, jobs.ErrJobExists):
 		return newError("already_exists", "name", err.Error())

@@ -16,6 +16,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/google/uuid"
 	"github.com/runnel-dev/runnel/web/auth"
+	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // Authentication and authorisation of the Kinesis API (POST /), wrapped
@@ -64,7 +65,7 @@ var kinesisRoles = map[string]auth.Role{
 }
 
 // kinesisStreamless operations name no stream; a token limited to streams
-// may still call them (ListStreams then shows every stream's name).
+// may still call them (ListStreams then shows only the streams it may use).
 var kinesisStreamless = map[string]bool{"ListStreams": true, "DescribeLimits": true}
 
 // kinesisMaxBody bounds what is read to check a signature; the Kinesis
@@ -127,28 +128,44 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 			return
 		}
 	}
+	// The role and stream grants are the caller's identity policy. A call
+	// they do not allow goes on to the Kinesis handler with the refusal,
+	// which it answers unless the resource policy of what the call acts
+	// on allows the caller (see web/kinesis's policy.go).
+	c := &kinesis.Caller{Name: p.Name}
 	role, known := kinesisRoles[op]
 	if !known {
 		role = auth.Admin
 	}
 	if !p.Can(role) {
-		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcAccessDenied, Message: "User: " + p.Name + " (role " + p.Role.String() + ") is not authorized to perform: kinesis:" + op + " (it needs the " + role.String() + " role)"})
-		return
-	}
-	if !p.Unrestricted() && !kinesisStreamless[op] {
+		c.Refusal = "User: " + p.Name + " (role " + p.Role.String() + ") is not authorized to perform: kinesis:" + op + " (it needs the " + role.String() + " role)"
+	} else if !p.Unrestricted() && !kinesisStreamless[op] {
 		name, ok := kinesisStream(r.Header.Get("Content-Type"), buf.Bytes())
 		if !ok || !p.CanStream(name) {
-			s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcAccessDenied, Message: "User: " + p.Name + " is not authorized to perform: kinesis:" + op + " on stream " + quoteHost(name) + " (it may use streams " + strings.Join(p.Streams, ",") + ")"})
-			return
+			c.Refusal = "User: " + p.Name + " is not authorized to perform: kinesis:" + op + " on stream " + quoteHost(name) + " (it may use streams " + strings.Join(p.Streams, ",") + ")"
 		}
 	}
-	next.ServeHTTP(w, r.WithContext(contextWithPrincipal(r.Context(), p)))
+	if !p.Unrestricted() {
+		c.Sees = p.CanStream
+	}
+	c.Refused = func() { s.refused(r, auth.ExcAccessDenied) }
+	ctx := kinesis.WithCaller(contextWithPrincipal(r.Context(), p), c)
+	if r.Body == http.NoBody || buf.Len() > 0 {
+		// The body was read here already (to hash it or find its
+		// stream): the handler takes it as it is rather than copying it
+		// again. buf goes back to its pool only after the handler returns.
+		ctx = kinesis.WithBody(ctx, buf.Bytes())
+	}
+	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // readKinesisBody reads a Kinesis request's body into buf (bounded) and puts
 // it back for the handler; it answers the request and returns false when the
 // body cannot be read.
 func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) bool {
+	if r.ContentLength > 0 && r.ContentLength <= kinesisMaxBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Could not read the request body: " + err.Error()})
 		return false
@@ -157,7 +174,10 @@ func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *by
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Request body exceeds the limit of 16777216 bytes"})
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	r.Body = http.NoBody
+	if buf.Len() > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	}
 	return true
 }
 

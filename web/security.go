@@ -90,6 +90,7 @@ var rules = map[string]rule{
 	"GET /api/v1/jobs/{id}/results":      {role: auth.Reader, job: "id"},
 	"GET /api/v1/jobs/{id}/results/live": {role: auth.Reader, job: "id"},
 	"GET /api/v1/jobs/{id}/checkpoints":  {role: auth.Reader, job: "id"},
+	"GET /api/v1/jobs/{id}/output":       {role: auth.Reader, job: "id"},
 	"POST /api/v1/jobs/{id}/savepoints":  {role: auth.Admin, job: "id"},
 	"GET /api/v1/savepoints":             {role: auth.Reader},
 }

@@ -118,7 +118,7 @@ func (s *supervised) crashUntil(done <-chan struct{}) (kills, selfKills int) {
 func finishCrashJob(t *testing.T, srv *supervised, hc *http.Client, base string) {
 	t.Helper()
 	putEndRecords(t, hc, base)
-	want := expectedWindows(t, srv.data)
+	want := expectedWindows(t, hc, base)
 	board := waitDashboard(t, base, len(want))
 	stopCrashJob(t, hc, base)
 	srv.kill()
@@ -237,18 +237,14 @@ func readStream(t *testing.T, data, name string) [][]byte {
 	return out
 }
 
-// expectedWindows is the batch computation over the input stream as it
-// is on disk (records a retry duplicated included). The server must be
-// stopped or the store opened read-only; it is called while the server
-// runs, so it reads a copy.
-func expectedWindows(t *testing.T, data string) map[windowKey]windowVal {
+// expectedWindows is the batch computation over the input stream as the
+// running server serves it (records a retry duplicated included). It
+// reads through the server's API, not the files: the server writes to its
+// data directory all the while, so a copy of it may be torn.
+func expectedWindows(t *testing.T, hc *http.Client, base string) map[windowKey]windowVal {
 	t.Helper()
-	cp := t.TempDir()
-	if out, err := exec.Command("cp", "-a", data+"/.", cp).CombinedOutput(); err != nil {
-		t.Fatalf("copy data: %v %s", err, out)
-	}
 	want := map[windowKey]windowVal{}
-	for _, d := range readStream(t, cp, "events") {
+	for _, d := range readStreamAPI(t, hc, base, "events") {
 		var r struct {
 			K  string `json:"k"`
 			V  int64  `json:"v"`
@@ -265,6 +261,54 @@ func expectedWindows(t *testing.T, data string) map[windowKey]windowVal {
 		want[k] = windowVal{w.N + 1, w.Total + r.V}
 	}
 	return want
+}
+
+// readStreamAPI reads every shard of a stream, open or closed, from its
+// start to where it ends or is caught up, through the server's API.
+func readStreamAPI(t *testing.T, hc *http.Client, base, name string) [][]byte {
+	t.Helper()
+	getJSON := func(url string, v any) {
+		t.Helper()
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	var info struct {
+		Shards []struct {
+			ID string `json:"id"`
+		} `json:"shards"`
+	}
+	getJSON(base+"/api/v1/streams/"+name, &info)
+	var out [][]byte
+	for _, sh := range info.Shards {
+		q := "from=trim_horizon"
+		for {
+			var res struct {
+				Records []struct {
+					Data string `json:"data"`
+				} `json:"records"`
+				Next uint64 `json:"next_position"`
+			}
+			getJSON(fmt.Sprintf("%s/api/v1/streams/%s/records?shard=%s&%s", base, name, sh.ID, q), &res)
+			if len(res.Records) == 0 {
+				break
+			}
+			for _, r := range res.Records {
+				out = append(out, []byte(r.Data))
+			}
+			q = fmt.Sprintf("position=%d", res.Next)
+		}
+	}
+	return out
 }
 
 func streamWindows(t *testing.T, data string) map[windowKey][]windowVal {

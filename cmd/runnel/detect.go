@@ -47,6 +47,7 @@ beside it.`)
 	profile := fs.String("profile", nab.Standard.Name, "NAB profile for --evaluate: standard, reward_low_FP_rate or reward_low_FN_rate")
 	verbose := fs.Bool("v", false, "with --evaluate: per-file detail")
 	cv := fs.Bool("cross-validate", false, "with --evaluate: leave-one-category-out cross-validation over each method's parameter grid, for every profile")
+	grid := fs.String("grid", gridTuning, "with --cross-validate: the parameter grid the folds choose from: "+gridTuning+" (the default method's alarm levels, gates and suppression too) or "+gridDefaults+" (each method at its defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +68,10 @@ beside it.`)
 			methods = anomaly.ConcreteMethods
 		}
 		if *cv {
-			return crossValidateDir(os.Stdout, *evaluate, *labels, methods, cfg, *verbose)
+			if *grid != gridTuning && *grid != gridDefaults {
+				return fmt.Errorf("%w: --grid %q: want %s or %s", errUsage, *grid, gridTuning, gridDefaults)
+			}
+			return crossValidateDir(os.Stdout, *evaluate, *labels, methods, *grid, cfg, *verbose)
 		}
 		return evaluateNAB(os.Stdout, *evaluate, *labels, methods, cfg, prof, *verbose)
 	case *cv:
@@ -169,12 +173,12 @@ func loadNAB(dir, labels string) ([]nab.Series, error) {
 }
 
 // crossValidateDir is crossValidate on the corpus under dir.
-func crossValidateDir(w io.Writer, dir, labels string, methods []string, base anomaly.Config, verbose bool) error {
+func crossValidateDir(w io.Writer, dir, labels string, methods []string, grid string, base anomaly.Config, verbose bool) error {
 	corpus, err := loadNAB(dir, labels)
 	if err != nil {
 		return err
 	}
-	return crossValidate(w, corpus, methods, base, verbose)
+	return crossValidate(w, corpus, methods, grid, base, verbose)
 }
 
 // evaluateNAB prints each method's NAB score on the corpus under dir.

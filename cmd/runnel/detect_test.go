@@ -159,7 +159,7 @@ func TestDetectCrossValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := crossValidateDir(&out, filepath.Join(dir, "data"), "", []string{"novelty", "ensemble"}, anomaly.Config{}, false); err != nil {
+	if err := crossValidateDir(&out, filepath.Join(dir, "data"), "", []string{"novelty", "ensemble"}, gridDefaults, anomaly.Config{}, false); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()

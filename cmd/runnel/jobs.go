@@ -23,6 +23,8 @@ Subcommands:
   get ID          show a job: state, watermark, per-operator counters (--json for raw)
   stop ID         stop a job at a last checkpoint (it stays stopped across server restarts;
                   --savepoint keeps that checkpoint as a savepoint and prints its name)
+  output ID       the last rows a sink was given, one JSON value a line
+                  (--sink S picks the sink, --follow keeps printing)
   checkpoints ID  a job's checkpoint history
   savepoint ID    take a savepoint of a running job; prints its name
   savepoints      list the server's savepoints
@@ -46,6 +48,8 @@ func runJobs(args []string) error {
 		return jobsGet(args[1:])
 	case "stop":
 		return jobsStop(args[1:])
+	case "output":
+		return jobsOutput(args[1:])
 	case "checkpoints":
 		return jobsCheckpoints(args[1:])
 	case "savepoint":

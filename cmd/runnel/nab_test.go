@@ -92,19 +92,15 @@ const nabCrossValidated = 72 // measured 73.37
 // procedure for the default method and checks its held-out score.
 func TestNABCrossValidated(t *testing.T) {
 	corpus := loadNABForTest(t)
+	files, err := cvCandidates(corpus, []string{anomaly.DefaultMethod}, gridDefaults, anomaly.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	if err := crossValidate(&out, corpus, []string{anomaly.DefaultMethod}, anomaly.Config{}, false); err != nil {
+	if err := reportCV(&out, files, 0, false); err != nil {
 		t.Fatal(err)
 	}
 	t.Log(out.String())
-	var files []nab.Candidate
-	for _, g := range cvGrid(anomaly.DefaultMethod) {
-		f, err := scoreCorpus(g, corpus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, nab.Candidate{Name: cvName(g), Files: f})
-	}
 	cv, err := nab.CrossValidate(files, nab.Standard)
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,17 @@ package aggregate
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators/js"
 )
 
 func TestSketchRelativeError(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := testutil.Rand(t, 2)
 	dists := map[string]func() float64{
 		"uniform":     func() float64 { return rng.Float64() * 1000 },
 		"exponential": func() float64 { return rng.ExpFloat64() * 50 },

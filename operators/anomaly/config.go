@@ -58,6 +58,90 @@ type Config struct {
 	// more severe are damped (severity ÷ 3), so one incident is reported
 	// once (default 200; -1 turns suppression off).
 	Suppress int
+	// Tuning holds the models' alarm levels and gates; zero fields take
+	// DefaultTuning's values. Most users leave it alone: the threshold is
+	// the knob. Cross-validation searches it (docs/anomaly.md).
+	Tuning Tuning
+}
+
+// Tuning is the set of constants that turn what each model measures into
+// a severity (1 at the model's alarm level). Every field is positive; zero
+// means DefaultTuning's value.
+type Tuning struct {
+	// NoveltyAlarm: novelty distance, as a fraction of the range, that
+	// alarms.
+	NoveltyAlarm float64
+	// NoiseGate: novelty distance, in noise standard deviations, that
+	// alarms (the smaller of the two severities counts).
+	NoiseGate float64
+	// KNNAlarm: shape distance, as a fraction of the range, that alarms;
+	// KNNAlarmLow a smaller one that alarms when its standard score among
+	// the series' own shape distances also reaches KNNZAlarm.
+	KNNAlarm, KNNAlarmLow, KNNZAlarm float64
+	// RCFAlarm: standard score of the forest's collusive displacement that
+	// alarms.
+	RCFAlarm float64
+	// WhiteRatio: noise/spread ratio above which a field looks like white
+	// noise; novelty there also needs a robust z of WhiteZAlarm to alarm.
+	WhiteRatio, WhiteZAlarm float64
+	// Damp divides the severity of a suppressed point (at least 1).
+	Damp float64
+}
+
+// DefaultTuning is the tuning used for fields left zero.
+var DefaultTuning = Tuning{
+	NoveltyAlarm: 0.02,
+	NoiseGate:    0.8,
+	KNNAlarm:     0.25,
+	KNNAlarmLow:  0.06,
+	KNNZAlarm:    5,
+	RCFAlarm:     4,
+	WhiteRatio:   0.6,
+	WhiteZAlarm:  5,
+	Damp:         3,
+}
+
+// withDefaults returns t with zero fields set from DefaultTuning.
+func (t Tuning) withDefaults() Tuning {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	d := DefaultTuning
+	def(&t.NoveltyAlarm, d.NoveltyAlarm)
+	def(&t.NoiseGate, d.NoiseGate)
+	def(&t.KNNAlarm, d.KNNAlarm)
+	def(&t.KNNAlarmLow, d.KNNAlarmLow)
+	def(&t.KNNZAlarm, d.KNNZAlarm)
+	def(&t.RCFAlarm, d.RCFAlarm)
+	def(&t.WhiteRatio, d.WhiteRatio)
+	def(&t.WhiteZAlarm, d.WhiteZAlarm)
+	def(&t.Damp, d.Damp)
+	return t
+}
+
+// validate checks that every field set is a finite positive number (Damp
+// at least 1).
+func (t Tuning) validate() error {
+	fields := []struct {
+		name string
+		v    float64
+	}{
+		{"novelty_alarm", t.NoveltyAlarm}, {"noise_gate", t.NoiseGate},
+		{"knn_alarm", t.KNNAlarm}, {"knn_alarm_low", t.KNNAlarmLow}, {"knn_z_alarm", t.KNNZAlarm},
+		{"rcf_alarm", t.RCFAlarm}, {"white_ratio", t.WhiteRatio}, {"white_z_alarm", t.WhiteZAlarm},
+		{"damp", t.Damp},
+	}
+	for _, f := range fields {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return fmt.Errorf("%w: tuning.%s: %v is not a finite non-negative number (0 means the default)", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	if t.Damp != 0 && t.Damp < 1 {
+		return fmt.Errorf("%w: tuning.damp: %v is below 1", ErrInvalidConfig, t.Damp)
+	}
+	return nil
 }
 
 // Defaults for Config fields left zero.
@@ -133,7 +217,7 @@ func (c Config) Validate() error {
 	if c.History != 0 && c.Neighbours != 0 && c.History <= c.Neighbours {
 		return bad("history", "%d must exceed neighbours (%d)", c.History, c.Neighbours)
 	}
-	return nil
+	return c.Tuning.validate()
 }
 
 // withDefaults returns c with zero fields set to their defaults and Method
@@ -166,6 +250,7 @@ func (c Config) withDefaults() Config {
 	if c.Suppress < 0 {
 		c.Suppress = 0
 	}
+	c.Tuning = c.Tuning.withDefaults()
 	return c
 }
 

@@ -52,24 +52,15 @@ type Explanation struct {
 	Contributions []float64
 }
 
-// Tuning shared by the methods, measured on the NAB corpus (the values
-// sit on plateaus; see docs/anomaly.md). Severities are in units of a
-// model's alarm level: severity 1 is score 0.5.
+// Sizes shared by the methods. The alarm levels and gates are Tuning's.
+// Severities are in units of a model's alarm level: severity 1 is score
+// 0.5.
 const (
 	baselineSize = 64   // points in the rolling median/MAD baseline
 	warmup       = 50   // points scored 0 while the value range settles
 	calHistory   = 1000 // raw scores a calibrator compares against
 	calWarmup    = 100  // raw scores before a calibrator leaves 0
-	noveltyAlarm = 0.02 // novelty distance, as a fraction of the range
-	noiseGate    = 0.8  // novelty distance, in noise standard deviations
-	knnAlarm     = 0.25 // shape distance, as a fraction of the range
-	knnAlarmLow  = 0.06 // shape distance that alarms when also extreme...
-	knnZAlarm    = 5.0  // ...for this series: standard score of the distance
-	rcfAlarm     = 4.0  // standard score of the forest's CoDisp
-	whiteRatio   = 0.6  // noise/spread above which a field looks like white noise...
-	whiteZAlarm  = 5.0  // ...and novelty there needs this robust z to alarm
 	maxSeverity  = 1e6  // cap, for series whose range is still zero
-	damp         = 3.0  // divides the severity of a suppressed point
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -160,6 +151,7 @@ func New(cfg Config) (Detector, error) {
 
 func (d *detector) Score(_ time.Time, values []float64) Result {
 	st, c := d.st, d.cfg
+	tn := &d.cfg.Tuning
 	nf := st.Fields
 	x := make([]float64, nf)
 	for i := range nf {
@@ -198,7 +190,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	sev := 0.0
 	if st.Novelty != nil {
 		if r := st.Novelty.update(x, inv[:nf]); r >= 0 {
-			s := r / noveltyAlarm
+			s := r / tn.NoveltyAlarm
 			if st.Base.Count > 2 {
 				// r is in units of the range; compare it with the noise too,
 				// so that a new record of plain noise is not an alarm.
@@ -207,7 +199,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 					g = max(g, st.Base.noise(f)*inv[f])
 				}
 				if g > 0 {
-					s = min(s, r/(noiseGate*g))
+					s = min(s, r/(tn.NoiseGate*g))
 				}
 				s = min(s, white)
 			}
@@ -216,17 +208,17 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	}
 	if st.KNN != nil && full {
 		if r := st.KNN.update(st.Shingle, inv); r >= 0 {
-			s := r / knnAlarm
+			s := r / tn.KNNAlarm
 			// A smaller shape change still alarms when it is extreme for
 			// this series' own shape distances.
 			z := st.KCal.update(r)
-			s = max(s, min(r/knnAlarmLow, z/knnZAlarm))
+			s = max(s, min(r/tn.KNNAlarmLow, z/tn.KNNZAlarm))
 			sev = max(sev, s)
 		}
 	}
 	if st.Forest != nil && full {
 		z := st.Cal.update(st.Forest.update(st.Shingle, d.rng))
-		sev = max(sev, z/rcfAlarm)
+		sev = max(sev, z/tn.RCFAlarm)
 	}
 	if st.Seen <= int64(warmup) || math.IsNaN(sev) {
 		// NaN comes only from ranges too wide for float64 (±1e308).
@@ -234,7 +226,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	}
 	sev = min(sev, maxSeverity)
 	if st.Sup.Span > 0 {
-		sev = st.Sup.apply(sev)
+		sev = st.Sup.apply(sev, tn.Damp)
 	}
 	score := sev / (sev + 1)
 	res.Score = score
@@ -335,20 +327,20 @@ func (d *detector) explain(x []float64) Result {
 // are as large as its spread: no slow structure, the typical per-window
 // count or rate). There a new record a few standard deviations out is
 // what noise does now and then, not a change; the cap is the point's
-// robust z-score against the recent baseline over whiteZAlarm. Series with
+// robust z-score against the recent baseline over Tuning.WhiteZAlarm. Series with
 // structure (trends, seasons, regimes) are not capped: their new values
 // are what novelty is for.
 func (d *detector) whiteGate(x []float64) float64 {
-	st := d.st
+	st, tn := d.st, &d.cfg.Tuning
 	gate := math.Inf(1)
 	for f, v := range x {
 		med, scale := st.Base.stats(f)
 		noise := st.Base.noise(f)
-		if scale <= 0 || noise < whiteRatio*scale {
+		if scale <= 0 || noise < tn.WhiteRatio*scale {
 			continue
 		}
 		unit := max(scale, noise)
-		gate = min(gate, math.Abs(v-med)/unit/whiteZAlarm)
+		gate = min(gate, math.Abs(v-med)/unit/tn.WhiteZAlarm)
 	}
 	return gate
 }

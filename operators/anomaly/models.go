@@ -364,7 +364,7 @@ type suppressor struct {
 	Peak  []float64
 }
 
-func (s *suppressor) apply(score float64) float64 {
+func (s *suppressor) apply(score, damp float64) float64 {
 	for len(s.At) > 0 && s.At[0] <= s.Count-int64(s.Span) {
 		s.At, s.Peak = s.At[1:], s.Peak[1:]
 	}

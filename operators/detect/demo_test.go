@@ -2,19 +2,16 @@ package detect
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 )
-
-var demoSeed = flag.Uint64("seed", 0, "generator seed of the demo tests (0: a fresh one)")
 
 // The demo job (cmd/runnel/demo.yaml) in simulated time: the generator's
 // clickstream (400 records/s over 2 shards, 12 pages, 500 users), bots
@@ -122,20 +119,11 @@ func detectDemo(t *testing.T, windows []map[string]int) []flagged {
 	return out
 }
 
-func seedFor(t *testing.T) uint64 {
-	s := *demoSeed
-	if s == 0 {
-		s = rand.Uint64()
-	}
-	t.Logf("seed %d (rerun with -seed %d)", s, s)
-	return s
-}
-
 // TestDemoSpikeAfterNormalTraffic: 30 minutes of normal traffic, then a 3×
 // flash sale of 30 s on /p/3. The sale must be flagged, as high views,
 // within its first two windows, and nothing else may be flagged.
 func TestDemoSpikeAfterNormalTraffic(t *testing.T) {
-	seed := seedFor(t)
+	seed := testutil.Seed(t)
 	saleAt := 30 * time.Minute
 	windows := demoWindows(t, seed, saleAt+3*time.Minute, func(page string, e time.Duration) bool {
 		return page == "/p/3" && e >= saleAt && e < saleAt+30*time.Second
@@ -149,7 +137,7 @@ func TestDemoSpikeAfterNormalTraffic(t *testing.T) {
 // minutes: the first sale must be flagged within its first two windows,
 // and nothing outside the sales may be.
 func TestDemoSchedule(t *testing.T) {
-	seed := seedFor(t)
+	seed := testutil.Seed(t)
 	windows := demoWindows(t, seed, 40*time.Minute, demoSale)
 	flags := detectDemo(t, windows)
 	checkDemo(t, flags, windows, []int{int(5 * time.Minute / demoWindow)})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
 	"github.com/runnel-dev/runnel/state"
@@ -48,7 +49,9 @@ func format(out *[]string) operators.Emitter {
 // transactional sink drops it.
 func TestDetectCrashEquivalence(t *testing.T) {
 	ctx := context.Background()
-	for seed := range uint64(20) {
+	base := testutil.Seed(t)
+	for i := range uint64(20) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 3))
 		cfg := Config{ID: "d", Fields: []string{"v", "w"}, Anomaly: anomaly.Config{Seed: int64(seed)}}
 		if seed%2 == 1 {

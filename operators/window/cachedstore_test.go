@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -31,7 +32,9 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 	if testing.Short() {
 		seeds = 6
 	}
-	for seed := range uint64(seeds) {
+	base := testutil.Seed(t)
+	for i := range uint64(seeds) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 6))
 		fs := vfs.NewMem()
 		db, err := state.Open("job", state.Options{FS: fs})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/state"
@@ -258,7 +259,9 @@ func TestCheckpointCrashEquivalence(t *testing.T) {
 	if testing.Short() {
 		runs = 12
 	}
-	for seed := range uint64(runs) {
+	base := testutil.Seed(t)
+	for i := range uint64(runs) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 77))
 		cfg := randomConfig(rng)
 		cfg.Aggregates = append(cfg.Aggregates, topValues)
@@ -285,19 +288,11 @@ func TestCheckpointCrashEquivalence(t *testing.T) {
 			got, ckpts, crashes := checkpointedRun(t, rng, comp, in, nInst, cfs)
 			for i := range want {
 				if !slices.Equal(got[i], want[i]) {
-					t.Fatalf("instance %d after %d checkpoints and %d crashes emitted\n%s\nwant\n%s", i, ckpts, crashes, lines(got[i]), lines(want[i]))
+					t.Fatalf("instance %d after %d checkpoints and %d crashes emitted other results than a run without crashes:\n%s", i, ckpts, crashes, testutil.Diff(want[i], got[i]))
 				}
 			}
 		})
 	}
-}
-
-func lines(ss []string) string {
-	out := ""
-	for _, s := range ss {
-		out += "  " + s + "\n"
-	}
-	return out
 }
 
 // OpenState refuses an operator that already holds windows, and

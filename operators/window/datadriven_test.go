@@ -1,28 +1,25 @@
 package window
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"flag"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
+
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testdata/*.txt")
-
-// TestDataDriven runs the scripts in testdata/. Each case is a command
+// TestDataDriven runs the scripts in testdata/ (cockroachdb/datadriven:
+// run with -rewrite to update the expected output). Each case is a command
 // line, input lines, "----", and the expected output up to a blank line:
 //
 //	window tumbling|sliding|session DUR [every DUR] [lateness DUR] [instances N]
@@ -36,56 +33,26 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 // Output lines: "KEY [START,END) name=value ..." for results, "late KEY T"
 // for the late side output, "wm=T" for automatic watermarks.
 func TestDataDriven(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no testdata")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) { runScript(t, f) })
-	}
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		h := &harness{t: t}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			var input []string
+			if d.Input != "" {
+				input = strings.Split(d.Input, "\n")
+			}
+			out := h.run(ddCase{cmd: d.FullCmd(), input: input})
+			if len(out) == 0 {
+				return ""
+			}
+			return strings.Join(out, "\n") + "\n"
+		})
+	})
 }
 
+// ddCase is one command of a script with its input lines.
 type ddCase struct {
-	comments []string // lines before the command, kept by -rewrite
-	cmd      string
-	input    []string
-	expected []string
-	line     int
-}
-
-func parseScript(t *testing.T, path string) []ddCase {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []ddCase
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	var cur *ddCase
-	inExpected := false
-	ln := 0
-	var comments []string
-	for sc.Scan() {
-		ln++
-		l := sc.Text()
-		switch {
-		case cur == nil && strings.HasPrefix(l, "#"):
-			comments = append(comments, l)
-		case cur == nil && strings.TrimSpace(l) == "":
-		case cur == nil:
-			cases = append(cases, ddCase{cmd: l, line: ln, comments: comments})
-			comments = nil
-			cur = &cases[len(cases)-1]
-		case !inExpected && l == "----":
-			inExpected = true
-		case !inExpected:
-			cur.input = append(cur.input, l)
-		case strings.TrimSpace(l) == "":
-			cur, inExpected = nil, false
-		default:
-			cur.expected = append(cur.expected, l)
-		}
-	}
-	return cases
+	cmd   string
+	input []string
 }
 
 type harness struct {
@@ -108,39 +75,6 @@ type lateCollector struct{ h *harness }
 
 func (c lateCollector) Emit(r operators.Record) {
 	*c.h.cur = append(*c.h.cur, outLine{late: true, text: fmt.Sprintf("late %s %d", r.Key, r.EventTime)})
-}
-
-func runScript(t *testing.T, path string) {
-	cases := parseScript(t, path)
-	h := &harness{t: t}
-	var rewritten strings.Builder
-	for _, c := range cases {
-		got := h.run(c)
-		if *rewrite {
-			for _, cm := range c.comments {
-				rewritten.WriteString(cm + "\n")
-			}
-			rewritten.WriteString(c.cmd + "\n")
-			for _, in := range c.input {
-				rewritten.WriteString(in + "\n")
-			}
-			rewritten.WriteString("----\n")
-			for _, g := range got {
-				rewritten.WriteString(g + "\n")
-			}
-			rewritten.WriteString("\n")
-			continue
-		}
-		if !slices.Equal(got, c.expected) {
-			t.Errorf("%s:%d: %s\ngot:\n  %s\nwant:\n  %s", path, c.line, c.cmd,
-				strings.Join(got, "\n  "), strings.Join(c.expected, "\n  "))
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(path, []byte(rewritten.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (h *harness) run(c ddCase) []string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/state"
 )
@@ -128,7 +129,9 @@ func sortedWindows(ws []Window) []Window {
 func TestPebbleStoreMatchesMemStore(t *testing.T) {
 	keys := []string{"", "a", "a\x00", "a\x00b", "ab", "b", "\x00", "\xff", "k\x01"}
 	times := []int64{math.MinInt64, -1000, -1, 0, 1, 5, 10, 999, math.MaxInt64 - 1, math.MaxInt64}
-	for seed := range uint64(20) {
+	base := testutil.Seed(t)
+	for i := range uint64(20) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 5))
 		db := newTestDB(t, state.Options{})
 		ps := NewPebbleStore(newTestSpace(t, db, fmt.Sprint(seed)), testCodec{})
@@ -215,7 +218,9 @@ func TestRandomEquivalencePebble(t *testing.T) {
 	if testing.Short() {
 		runs = 15
 	}
-	for seed := range uint64(runs) {
+	base := testutil.Seed(t)
+	for i := range uint64(runs) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 1234))
 		cfg := randomConfig(rng)
 		combine := rng.IntN(2) == 0

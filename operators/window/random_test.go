@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
@@ -37,7 +38,9 @@ func TestRandomEquivalence(t *testing.T) {
 	if testing.Short() {
 		runs = 40
 	}
-	for seed := range uint64(runs) {
+	base := testutil.Seed(t)
+	for i := range uint64(runs) {
+		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := randomConfig(rng)
 		combine := rng.IntN(2) == 0
@@ -194,14 +197,27 @@ func runEquivalence(t *testing.T, rng *rand.Rand, cfg Config, combine bool) {
 		}
 	}
 	want := batchWindows(t, cfg, comp, all)
-	if len(got) != len(want) {
-		t.Fatalf("%d windows fired, batch computation has %d", len(got), len(want))
-	}
+	same := len(got) == len(want)
 	for k, w := range want {
-		if !reflect.DeepEqual(got[k], w) {
-			t.Fatalf("window %v: got %v, want %v", k, got[k], w)
-		}
+		same = same && reflect.DeepEqual(got[k], w)
 	}
+	if !same {
+		t.Fatalf("fired windows differ from the batch computation:\n%s", testutil.Diff(windowLines(want), windowLines(got)))
+	}
+}
+
+// windowLines lists windows and their values, one line each, sorted.
+func windowLines(m map[resultKey][]any) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		b := fmt.Sprintf("%s [%d,%d)", k.key, k.start, k.end)
+		for _, x := range v {
+			b += fmt.Sprintf(" %T(%v)", x, x)
+		}
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // batchWindows computes the windows of all records at once: assign each

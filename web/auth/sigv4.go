@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,9 +23,50 @@ const UnsignedPayload = "UNSIGNED-PAYLOAD"
 
 const amzDateFormat = "20060102T150405Z"
 
-// signer recomputes signatures. Session tokens are not used, so the
-// signer must not add one.
-var signer = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })
+// Signatures are recomputed with aws-sdk-go-v2's signer. A signer caches
+// one derived signing key per region and service, for the last access key
+// it saw; keys of several clients would push each other out of one shared
+// signer and every request would derive its key afresh (four HMACs). So
+// each access key has a signer of its own, which keeps that key's derived
+// key for the day (per region and service). Session tokens are not used,
+// so a signer must not add one.
+type keySigner struct {
+	secret string
+	s      *v4.Signer
+}
+
+var signers struct {
+	sync.Mutex
+	m map[string]*keySigner // access key id → its signer
+}
+
+// maxSigners bounds the signer cache; only keys the token store knows get
+// this far, so it is only reached with that many keys in use.
+const maxSigners = 4096
+
+func signerFor(keyID, secret string) *v4.Signer {
+	signers.Lock()
+	defer signers.Unlock()
+	if ks := signers.m[keyID]; ks != nil && ks.secret == secret {
+		return ks.s
+	}
+	if signers.m == nil || len(signers.m) >= maxSigners {
+		signers.m = map[string]*keySigner{}
+	}
+	ks := &keySigner{secret: secret, s: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })}
+	signers.m[keyID] = ks
+	return ks.s
+}
+
+// verifyReq is the request rebuilt for the signer, pooled with its header
+// map and URL (the signer writes the query back to the URL, so it gets a
+// copy).
+type verifyReq struct {
+	r http.Request
+	u url.URL
+}
+
+var verifyReqs = sync.Pool{New: func() any { return &verifyReq{r: http.Request{Header: make(http.Header, 8)}} }}
 
 // SigV4Request is what VerifySigV4 needs of a request.
 type SigV4Request struct {
@@ -71,7 +113,16 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 	// Rebuild the request as the client signed it: only the headers it
 	// named (the signer adds host and content-length itself), so that
 	// headers a proxy or client added after signing do not count.
-	vr := &http.Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: make(http.Header, len(a.SignedHeaders))}
+	pr := verifyReqs.Get().(*verifyReq)
+	defer func() {
+		clear(pr.r.Header)
+		hd := pr.r.Header
+		pr.r = http.Request{Header: hd}
+		verifyReqs.Put(pr)
+	}()
+	pr.u = *r.URL
+	vr := &pr.r
+	vr.Method, vr.URL, vr.Host = r.Method, &pr.u, r.Host
 	signedHost := false
 	for _, name := range a.SignedHeaders {
 		switch name {
@@ -92,7 +143,7 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		return &AWSError{Type: ExcInvalidSignature, Message: "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."}
 	}
 	creds := aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: secret}
-	if err := signer.SignHTTP(ctx, creds, vr, r.PayloadHash, a.Service, a.Region, t); err != nil {
+	if err := signerFor(a.AccessKeyID, secret).SignHTTP(ctx, creds, vr, r.PayloadHash, a.Service, a.Region, t); err != nil {
 		return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 	}
 	got := vr.Header.Get("Authorization")

@@ -127,3 +127,33 @@ func processCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestSigV4SignerCache checks that the per-key signer cache keys on the
+// secret too: once a key's signing key is cached, a request checked with
+// another secret for the same key id (a re-created token) is still
+// recomputed, and keys used in turn each verify.
+func TestSigV4SignerCache(t *testing.T) {
+	now := time.Now()
+	body := []byte(`{}`)
+	check := func(r *http.Request, secret string) error {
+		a, err := ParseAuthorization(r.Header.Get("Authorization"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(body)
+		return VerifySigV4(context.Background(), &SigV4Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: r.Header,
+			ContentLength: r.ContentLength, PayloadHash: hex.EncodeToString(sum[:])}, a, secret, "kinesis", now)
+	}
+	other := strings.Repeat("o", 40)
+	for i := 0; i < 3; i++ {
+		if err := check(signed(t, testSecret, now, body), testSecret); err != nil {
+			t.Fatalf("round %d, right secret: %v", i, err)
+		}
+		if err := check(signed(t, testSecret, now, body), other); err == nil {
+			t.Fatalf("round %d: a request signed with one secret verified with another", i)
+		}
+		if err := check(signed(t, other, now, body), other); err != nil {
+			t.Fatalf("round %d, second secret: %v", i, err)
+		}
+	}
+}

@@ -25,6 +25,7 @@ const (
 	excIncompleteSignature = "IncompleteSignatureException"
 	excInvalidSignature    = "InvalidSignatureException"
 	excInternalFailure     = "InternalFailure"
+	excAccessDenied        = "AccessDeniedException"
 )
 
 // apiError is an error the API returns to the client: an AWS exception

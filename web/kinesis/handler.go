@@ -3,23 +3,14 @@ package kinesis
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -62,9 +53,6 @@ type Options struct {
 	// AccountSettingsFile keeps the account settings (UpdateAccountSettings)
 	// across restarts; in memory only when empty.
 	AccountSettingsFile string
-	// PolicyCheck enforces stored resource policies once callers are
-	// authenticated; nil (today) allows every caller.
-	PolicyCheck PolicyHook
 }
 
 // DefaultCreateDelay is the CREATING/DELETING window of streams and
@@ -155,46 +143,6 @@ func newHandler(store *streams.Store, opts Options) *Handler {
 	h.mu.deleting = map[string]time.Time{}
 	h.mu.subs = map[string]*subscription{}
 	return h
-}
-
-// requestID returns a random (version 4) UUID. It draws from a per-handler
-// ChaCha8 generator seeded from crypto/rand, which costs far less per
-// request than a crypto/rand read; request IDs need to be unique, not
-// secret.
-func (h *Handler) requestID() string {
-	h.idMu.Lock()
-	var b [16]byte
-	h.ids.Read(b[:])
-	h.idMu.Unlock()
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
-
-// extendedRequestID returns a value for x-amz-id-2: AWS sends 72 random
-// bytes in base64 there.
-func (h *Handler) extendedRequestID() string {
-	var b [72]byte
-	h.idMu.Lock()
-	h.ids.Read(b[:])
-	h.idMu.Unlock()
-	return base64.StdEncoding.EncodeToString(b[:])
-}
-
-// H2C wraps a handler so that it also speaks cleartext HTTP/2, which the
-// SDKs use for SubscribeToShard when the endpoint offers it.
-func H2C(h http.Handler) http.Handler {
-	return h2c.NewHandler(h, &http2.Server{})
 }
 
 // request is one decoded API call.
@@ -295,12 +243,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		h.writeError(r, e)
 		return
 	}
-	body, rerr := readBody(hr)
-	if rerr != nil {
-		h.writeError(r, rerr)
-		return
+	body, pre := bodyFrom(hr.Context())
+	if !pre {
+		var rerr *apiError
+		if body, rerr = readBody(hr); rerr != nil {
+			h.writeError(r, rerr)
+			return
+		}
+		defer putBuf(body)
 	}
-	defer putBuf(body)
 	r.body = body
 	if c == codecJSON && !json.Valid(body) && name != "PutRecords" {
 		// An empty body is not a JSON document either: AWS's SDKs send
@@ -318,6 +269,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	hot := name == "PutRecords"
 	if !hot {
+		if err := h.authorizeRequest(r, name); err != nil {
+			h.writeError(r, asAPIError(err))
+			return
+		}
 		check := modelError
 		if c == codecCBOR {
 			check = modelErrorCBOR
@@ -361,300 +316,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	h.writeBody(r, http.StatusOK, b)
-}
-
-// requestCodec maps a Content-Type to the codec of the request and its
-// answer. Only AWS's two media types name an operation's encoding; any
-// other (or none) is answered in CBOR, as AWS does.
-func requestCodec(ct string) (codec, bool) {
-	mt, _, _ := strings.Cut(ct, ";")
-	switch strings.ToLower(strings.TrimSpace(mt)) {
-	case contentJSON:
-		return codecJSON, true
-	case contentCBOR:
-		return codecCBOR, true
-	}
-	return codecCBOR, false
-}
-
-// wrongContentType answers a request for a real operation in a media type
-// AWS does not take for it, as AWS does: the legacy "application/json"
-// gets the old JSON protocol's envelope, anything else a CBOR
-// SerializationException.
-func (h *Handler) wrongContentType(r *request) {
-	mt, _, _ := strings.Cut(r.httpRq.Header.Get("Content-Type"), ";")
-	body, _ := io.ReadAll(io.LimitReader(r.httpRq.Body, 1<<20))
-	if strings.ToLower(strings.TrimSpace(mt)) == "application/json" && len(body) > 0 {
-		typ, status := "UnknownOperationException", http.StatusNotFound
-		if !json.Valid(body) {
-			typ, status = "SerializationException", http.StatusBadRequest
-		}
-		b := []byte(`{"Output":{"__type":"com.amazon.coral.service#` + typ + `"},"Version":"1.0"}`)
-		hd := r.w.Header()
-		hd["Content-Type"] = []string{"application/json"}
-		hd["X-Amzn-Requestid"] = []string{r.reqID}
-		hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
-		hd["Content-Length"] = []string{strconv.Itoa(len(b))}
-		r.w.WriteHeader(status)
-		r.w.Write(b)
-		return
-	}
-	h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
-}
-
-func readBody(hr *http.Request) ([]byte, *apiError) {
-	if hr.ContentLength > maxBody {
-		return nil, newErr(excSerialization, "Request body of %d bytes exceeds the limit of %d bytes", hr.ContentLength, maxBody)
-	}
-	n := hr.ContentLength
-	if n < 0 {
-		n = 4096
-	}
-	buf := getBuf(int(n) + 1)
-	lr := io.LimitReader(hr.Body, maxBody+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		m, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, newErr(excSerialization, "Could not read the request body: %v", err)
-		}
-	}
-	if len(buf) > maxBody {
-		return nil, newErr(excSerialization, "Request body exceeds the limit of %d bytes", maxBody)
-	}
-	return buf, nil
-}
-
-// Request bodies, PutRecords' decoded data and its response are pooled:
-// at 500 records a call they are most of the garbage the hot path makes.
-// A buffer goes back once nothing refers to it (streams.Store.Put copies
-// the records it takes). Small and large buffers are pooled apart, so that
-// the small ones of single-record calls do not stand in the way of a
-// PutRecords body (a buffer too small for a request is a new allocation).
-var bufPools [2]sync.Pool
-
-const (
-	maxPooledBuf = 4 << 20
-	largeBuf     = 16 << 10
-)
-
-func bufPool(n int) *sync.Pool {
-	if n >= largeBuf {
-		return &bufPools[1]
-	}
-	return &bufPools[0]
-}
-
-func getBuf(n int) []byte {
-	pool := bufPool(n)
-	if p, ok := pool.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
-	} else if ok {
-		pool.Put(p)
-	}
-	return make([]byte, 0, max(n, 4096))
-}
-
-func putBuf(b []byte) {
-	if cap(b) <= maxPooledBuf {
-		b = b[:0]
-		bufPool(cap(b)).Put(&b)
-	}
-}
-
-// checkAuth accepts any well-formed SigV4 request (signatures are verified
-// by the authentication layer around this handler, when there is one) and
-// rejects unsigned or malformed ones as AWS does, with AWS's texts: the
-// Authorization header and the presigned query string are checked for
-// their parts, never both at once. A Runnel bearer token passes too: the
-// authentication layer checks it like a signature.
-func checkAuth(hr *http.Request) *apiError {
-	auth := hr.Header.Get("Authorization")
-	q := hr.URL.Query()
-	_, presigned := q["X-Amz-Algorithm"]
-	switch {
-	case strings.HasPrefix(auth, "Bearer ") && !presigned:
-		return nil
-	case auth != "" && presigned:
-		return newErr(excInvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
-	case auth != "":
-		var missing []string
-		for _, p := range []string{"Credential", "Signature", "SignedHeaders"} {
-			if !strings.Contains(auth, p+"=") {
-				missing = append(missing, "Authorization header requires '"+p+"' parameter.")
-			}
-		}
-		if hr.Header.Get("X-Amz-Date") == "" && hr.Header.Get("Date") == "" {
-			missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-		}
-		if len(missing) > 0 {
-			return newErr(excIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), auth)
-		}
-	case presigned:
-		var missing []string
-		for _, p := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
-			if q.Get(p) == "" {
-				missing = append(missing, "AWS query-string parameters must include '"+p+"'.")
-			}
-		}
-		if len(missing) > 0 {
-			return newErr(excIncompleteSignature, "%s Re-examine the query-string parameters.", strings.Join(missing, " "))
-		}
-	default:
-		return newErr(excMissingAuthToken, "Missing Authentication Token")
-	}
-	return nil
-}
-
-func (h *Handler) writeBody(r *request, status int, b []byte) {
-	hd := r.w.Header()
-	hd["Content-Type"] = []string{r.codec.contentType()}
-	hd["X-Amzn-Requestid"] = []string{r.reqID}
-	hd["X-Amz-Id-2"] = []string{h.extendedRequestID()}
-	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
-	r.w.WriteHeader(status)
-	r.w.Write(b)
-}
-
-func (h *Handler) writeError(r *request, e *apiError) {
-	if e.Status >= 500 && !e.injected {
-		if r.httpRq.Context().Err() != nil {
-			// The client went away: nobody reads this answer, and it is
-			// not a server fault.
-			h.opts.Logger.Debug("kinesis api request cancelled by the client", "request_id", r.reqID)
-		} else {
-			h.opts.Logger.Error("kinesis api internal failure", "request_id", r.reqID, "err", e.Message)
-		}
-	}
-	r.w.Header().Set("X-Amzn-ErrorType", e.Type)
-	h.writeBody(r, e.Status, errorBody(r.codec, e))
-}
-
-// streamARN renders a stream's ARN.
-func (h *Handler) streamARN(name string) string {
-	return "arn:aws:kinesis:" + h.opts.Region + ":" + h.opts.AccountID + ":stream/" + name
-}
-
-// parseStreamARN returns the stream name of an ARN of this region and
-// account.
-func (h *Handler) parseStreamARN(arn string) (string, bool) {
-	rest, ok := strings.CutPrefix(arn, "arn:aws:kinesis:"+h.opts.Region+":"+h.opts.AccountID+":stream/")
-	if !ok || rest == "" || strings.Contains(rest, "/") {
-		return "", false
-	}
-	return rest, true
-}
-
-var streamARNPattern = "arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+"
-
-func validStreamName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func looksLikeStreamARN(s string) bool {
-	if !strings.HasPrefix(s, "arn:aws") {
-		return false
-	}
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) < 6 || parts[2] != "kinesis" || len(parts[4]) != 12 {
-		return false
-	}
-	for _, c := range parts[4] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return strings.HasPrefix(parts[5], "stream/") && len(parts[5]) > len("stream/") && !strings.ContainsAny(parts[5], " \t\n")
-}
-
-// validateRef adds the StreamName/StreamARN checks to v.
-func validateRef(v *validator, ref streamRef) {
-	v.length("streamName", ref.StreamName, 1, 128)
-	v.pattern("streamName", ref.StreamName, validStreamName, "[a-zA-Z0-9_.-]+")
-	v.length("streamARN", ref.StreamARN, 1, 2048)
-	v.pattern("streamARN", ref.StreamARN, looksLikeStreamARN, streamARNPattern)
-}
-
-// resolve names the stream a request addresses by StreamName or StreamARN
-// (both must agree when both are given).
-func (h *Handler) resolve(ref streamRef) (string, error) {
-	var v validator
-	validateRef(&v, ref)
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	return h.resolveValid(ref)
-}
-
-func (h *Handler) resolveValid(ref streamRef) (string, error) {
-	switch {
-	case ref.StreamARN != nil:
-		name, ok := h.parseStreamARN(*ref.StreamARN)
-		if !ok {
-			return "", newErr(excResourceNotFound, "Stream %s not found.", *ref.StreamARN)
-		}
-		if ref.StreamName != nil && *ref.StreamName != name {
-			return "", newErr(excInvalidArgument, "StreamARN %s and StreamName %s do not refer to the same stream.", *ref.StreamARN, *ref.StreamName)
-		}
-		return name, nil
-	case ref.StreamName != nil:
-		return *ref.StreamName, nil
-	}
-	return "", newErr(excValidation, "1 validation error detected: Value null at 'streamName' failed to satisfy constraint: Member must not be null")
-}
-
-// describe loads a stream's state, mapping "not found" (and streams inside
-// their DELETING window) to AWS's error.
-func (h *Handler) describe(name string) (streams.StreamInfo, error) {
-	info, err := h.store.DescribeStream(name)
-	if err != nil {
-		return info, h.mapErr(name, err)
-	}
-	return info, nil
-}
-
-// mapErr converts a streams error into the API's.
-func (h *Handler) mapErr(name string, err error) error {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var se *streams.Error
-	errors.As(err, &se)
-	switch {
-	case errors.Is(err, streams.ErrStreamNotFound), errors.Is(err, streams.ErrStreamNotActive):
-		return h.notFound(name)
-	case errors.Is(err, streams.ErrStreamExists):
-		return h.inUse(name)
-	case errors.Is(err, streams.ErrShardNotFound):
-		return newErr(excResourceNotFound, "Could not find shard in stream %s under account %s.", name, h.opts.AccountID)
-	case errors.Is(err, streams.ErrShardClosed):
-		return newErr(excResourceInUse, "Shard in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", name, h.opts.AccountID)
-	case errors.Is(err, streams.ErrInvalid):
-		msg := err.Error()
-		if se != nil {
-			msg = se.Msg
-		}
-		return newErr(excInvalidArgument, "%s", msg)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return internalErr(fmt.Errorf("request cancelled: %w", err))
-	case errors.Is(err, streams.ErrLimitExceeded):
-		return newErr(excLimitExceeded, "%s", err.Error())
-	case errors.Is(err, streams.ErrUnavailable):
-		// A full disk: retryable, and throttled clients back off.
-		return newErr(excThroughputExceeded, "%s", err.Error())
-	}
-	return internalErr(err)
 }

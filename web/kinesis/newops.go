@@ -24,12 +24,6 @@ const (
 	distributionAuto    = "AUTO"
 )
 
-// PolicyHook decides whether a stored resource policy lets a caller act.
-// Runnel stores and returns policies; it enforces them once requests are
-// authenticated: the authentication layer sets Options.PolicyCheck, and
-// until it does every caller is allowed (and the server's docs say so).
-type PolicyHook func(principal, action, resourceARN, policy string) error
-
 // ---- resource policies ----
 
 type resourcePolicyInput struct {
@@ -62,13 +56,14 @@ func (h *Handler) putResourcePolicy(r *request) (any, error) {
 	if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	if !json.Valid([]byte(*in.Policy)) {
-		return nil, newErr(excInvalidArgument, "Policy is not a JSON document.")
+	if _, err := parsePolicy(*in.Policy, true); err != nil {
+		return nil, newErr(excInvalidArgument, "%s", err.Error())
 	}
 	s, attr, err := h.policyTarget(*in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
+	defer h.forget(s)
 	return empty{}, h.mapErrOrNil(s, h.store.UpdateStream(s, func(u *streams.StreamUpdate) error {
 		u.Attrs[attr] = *in.Policy
 		return nil
@@ -112,6 +107,7 @@ func (h *Handler) deleteResourcePolicy(r *request) (any, error) {
 	if info.Attrs[attr] == "" {
 		return nil, newErr(excResourceNotFound, "No resource policy found for resource ARN %s.", *in.ResourceARN)
 	}
+	defer h.forget(s)
 	return empty{}, h.mapErrOrNil(s, h.store.UpdateStream(s, func(u *streams.StreamUpdate) error {
 		delete(u.Attrs, attr)
 		return nil

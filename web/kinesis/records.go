@@ -27,6 +27,7 @@ type streamFacts struct {
 	at        time.Time
 	maxRecord int      // largest record data, bytes
 	auto      []string // AUTO distribution: the open shards' starting hash keys
+	policy    string   // the stream's resource policy, "" for none
 }
 
 const factsTTL = time.Second
@@ -49,7 +50,7 @@ func (h *Handler) facts(name string) (streamFacts, error) {
 		return f, err
 	}
 	enc, _ := encryptionOf(&info)
-	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now, maxRecord: maxRecordBytesOf(&info)}
+	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now, maxRecord: maxRecordBytesOf(&info), policy: info.Attrs[attrPolicy]}
 	if info.Attrs[attrDistribution] == distributionAuto {
 		for _, s := range info.Shards {
 			if s.Open {
@@ -275,6 +276,11 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	name, err := h.resolveValid(in.streamRef)
 	if err != nil {
 		return nil, err
+	}
+	if c := callerFrom(r.ctx); c != nil {
+		if err := h.authorize(c, "PutRecords", name, "", true); err != nil {
+			return nil, err
+		}
 	}
 	total := 0
 	if cap(sc.recs) < len(in.Records) {

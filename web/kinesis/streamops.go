@@ -1,11 +1,8 @@
 package kinesis
 
 import (
-	"slices"
-	"sort"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -348,9 +345,13 @@ func (h *Handler) listStreams(r *request) (any, error) {
 		after = tok.After
 	}
 	out := listStreamsOutput{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
+	c := callerFrom(r.ctx)
 	for _, s := range h.store.ListStreams() {
 		if after != "" && s.Name <= after {
 			continue
+		}
+		if c != nil && c.Sees != nil && !c.Sees(s.Name) {
+			continue // a caller limited to streams sees only those
 		}
 		if len(out.StreamNames) == limit {
 			out.HasMoreStreams = true
@@ -423,206 +424,11 @@ func (h *Handler) activeStream(name string) (streams.StreamInfo, error) {
 	return info, nil
 }
 
-func validateTags(v *validator, tags map[string]string, field string, maxCount int) {
-	if len(tags) < 1 {
-		v.add("{}", field, "have length greater than or equal to 1")
-	}
-	if len(tags) > maxCount {
-		v.add("{...}", field, "have length less than or equal to "+itoa(maxCount))
-	}
-	for k, val := range tags {
-		if n := len([]rune(k)); n < 1 || n > 128 {
-			v.add(k, field+".key", "have length less than or equal to 128")
-		}
-		if len([]rune(val)) > 256 {
-			v.add(val, field+".value", "have length less than or equal to 256")
-		}
-	}
-}
-
-// validTagText reports whether a tag key or value holds only the
-// characters AWS accepts: Unicode letters and digits, the space and
-// _ . / = + - @ %. A % passes this check but AWS rejects it later, with
-// another message (see tagPercent).
-func validTagText(s string) bool {
-	for _, c := range s {
-		if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == ' ' || strings.ContainsRune("_./=+-@%", c)) {
-			return false
-		}
-	}
-	return true
-}
-
-var errTagChars = newErr(excInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
-
-func checkTagChars(tags map[string]string) error {
-	for k, v := range tags {
-		if !validTagText(k) || !validTagText(v) {
-			return errTagChars
-		}
-	}
-	return nil
-}
-
-func (h *Handler) addTags(name string, tags map[string]string) error {
-	if _, err := h.describe(name); err != nil {
-		return err
-	}
-	if err := checkTagChars(tags); err != nil {
-		return err
-	}
-	for k, v := range tags {
-		if strings.Contains(k, "%") || strings.Contains(v, "%") {
-			return newErr(excInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
-		}
-	}
-	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
-		n := len(u.Tags)
-		for k := range tags {
-			if _, ok := u.Tags[k]; !ok {
-				n++
-			}
-		}
-		if n > maxTagsPerStream {
-			return newErr(excInvalidArgument, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", name, h.opts.AccountID, maxTagsPerStream)
-		}
-		for k, val := range tags {
-			u.Tags[k] = val
-		}
-		return nil
-	})
-	return h.mapErrOrNil(name, err)
-}
-
 func (h *Handler) mapErrOrNil(name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	return h.mapErr(name, err)
-}
-
-func (h *Handler) removeTags(name string, keys []string) error {
-	if _, err := h.describe(name); err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if !validTagText(k) {
-			return errTagChars
-		}
-	}
-	for _, k := range keys {
-		if strings.Contains(k, "%") {
-			return newErr(excInvalidArgument, "Failed to remove tags from stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", name, h.opts.AccountID)
-		}
-	}
-	err := h.store.UpdateStream(name, func(u *streams.StreamUpdate) error {
-		for _, k := range keys {
-			delete(u.Tags, k)
-		}
-		return nil
-	})
-	return h.mapErrOrNil(name, err)
-}
-
-func (h *Handler) addTagsToStream(r *request) (any, error) {
-	var in addTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("tags", in.Tags != nil) {
-		validateTags(&v, in.Tags, "tags", maxTagsPerRequest)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	return empty{}, h.addTags(name, in.Tags)
-}
-
-func validateTagKeys(v *validator, keys []string, present bool) {
-	if v.required("tagKeys", present) {
-		if len(keys) < 1 {
-			v.add("[]", "tagKeys", "have length greater than or equal to 1")
-		}
-		if len(keys) > maxTagsPerStream {
-			v.add("[...]", "tagKeys", "have length less than or equal to 50")
-		}
-	}
-}
-
-func (h *Handler) removeTagsFromStream(r *request) (any, error) {
-	var in removeTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	validateTagKeys(&v, in.TagKeys, in.TagKeys != nil)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	return empty{}, h.removeTags(name, in.TagKeys)
-}
-
-func sortedTags(m map[string]string) []tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]tag, 0, len(keys))
-	for _, k := range keys {
-		val := m[k]
-		out = append(out, tag{Key: k, Value: &val})
-	}
-	return out
-}
-
-func (h *Handler) listTagsForStream(r *request) (any, error) {
-	var in listTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	v.rangeInt("limit", in.Limit, 1, 50)
-	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, 128)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	info, err := h.describe(name)
-	if err != nil {
-		return nil, err
-	}
-	limit := maxTagsPerStream
-	if in.Limit != nil {
-		limit = int(*in.Limit)
-	}
-	out := listTagsOutput{Tags: []tag{}}
-	for _, t := range sortedTags(info.Tags) {
-		if in.ExclusiveStartTagKey != nil && t.Key <= *in.ExclusiveStartTagKey {
-			continue
-		}
-		if len(out.Tags) == limit {
-			out.HasMoreTags = true
-			break
-		}
-		out.Tags = append(out.Tags, t)
-	}
-	return out, nil
 }
 
 func (h *Handler) describeLimits(r *request) (any, error) {
@@ -632,141 +438,4 @@ func (h *Handler) describeLimits(r *request) (any, error) {
 	}
 	open, od := h.openShardsInAccount()
 	return describeLimitsOutput{ShardLimit: h.shardLimit(), OpenShardCount: open, OnDemandStreamCount: od, OnDemandStreamCountLimit: onDemandStreamLimit}, nil
-}
-
-func (h *Handler) setAttrs(name string, fn func(attrs map[string]string) error) error {
-	defer h.forget(name)
-	return h.mapErrOrNil(name, h.store.UpdateStream(name, func(u *streams.StreamUpdate) error { return fn(u.Attrs) }))
-}
-
-func (h *Handler) changeEncryption(r *request, start bool) (any, error) {
-	var in encryptionInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("encryptionType", in.EncryptionType != nil) {
-		v.enum("encryptionType", in.EncryptionType, "NONE", "KMS")
-	}
-	if v.required("keyId", in.KeyId != nil) {
-		v.length("keyId", in.KeyId, 1, 2048)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	if *in.EncryptionType != "KMS" {
-		return nil, newErr(excInvalidArgument, "Encryption type %s is not supported; use KMS.", *in.EncryptionType)
-	}
-	if _, err := h.activeStream(name); err != nil {
-		return nil, err
-	}
-	return empty{}, h.setAttrs(name, func(a map[string]string) error {
-		if start {
-			a[attrEncryption], a[attrKeyID] = "KMS", *in.KeyId
-		} else {
-			delete(a, attrEncryption)
-			delete(a, attrKeyID)
-		}
-		return nil
-	})
-}
-
-func (h *Handler) startEncryption(r *request) (any, error) { return h.changeEncryption(r, true) }
-func (h *Handler) stopEncryption(r *request) (any, error)  { return h.changeEncryption(r, false) }
-
-var shardLevelMetrics = []string{"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
-	"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"}
-
-func (h *Handler) changeMonitoring(r *request, enable bool) (any, error) {
-	var in monitoringInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("shardLevelMetrics", in.ShardLevelMetrics != nil) {
-		if len(in.ShardLevelMetrics) < 1 {
-			v.add("[]", "shardLevelMetrics", "have length greater than or equal to 1")
-		}
-		for i := range in.ShardLevelMetrics {
-			v.enum("shardLevelMetrics."+itoa(i+1)+".member", &in.ShardLevelMetrics[i], shardLevelMetrics...)
-		}
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	info, err := h.activeStream(name)
-	if err != nil {
-		return nil, err
-	}
-	cur := monitoringOf(&info)
-	want := map[string]bool{}
-	for _, m := range cur {
-		want[m] = true
-	}
-	for _, m := range in.ShardLevelMetrics {
-		names := []string{m}
-		if m == "ALL" {
-			names = shardLevelMetrics[:len(shardLevelMetrics)-1]
-		}
-		for _, n := range names {
-			want[n] = enable
-		}
-	}
-	var desired []string
-	for _, m := range shardLevelMetrics[:len(shardLevelMetrics)-1] {
-		if want[m] {
-			desired = append(desired, m)
-		}
-	}
-	if err := h.setAttrs(name, func(a map[string]string) error {
-		a[attrMonitoring] = strings.Join(desired, ",")
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if desired == nil {
-		desired = []string{}
-	}
-	return monitoringOutput{StreamName: name, StreamARN: h.streamARN(name), CurrentShardLevelMetrics: slices.Clone(cur), DesiredShardLevelMetrics: desired}, nil
-}
-
-func (h *Handler) enableMonitoring(r *request) (any, error)  { return h.changeMonitoring(r, true) }
-func (h *Handler) disableMonitoring(r *request) (any, error) { return h.changeMonitoring(r, false) }
-
-func (h *Handler) updateStreamMode(r *request) (any, error) {
-	var in updateStreamModeInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	if v.required("streamARN", in.StreamARN != nil) {
-		validateRef(&v, streamRef{StreamARN: in.StreamARN})
-	}
-	if v.required("streamModeDetails", in.StreamModeDetails != nil) && v.required("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode != nil) {
-		v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, modeProvisioned, modeOnDemand)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(streamRef{StreamARN: in.StreamARN})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.activeStream(name); err != nil {
-		return nil, err
-	}
-	return empty{}, h.setAttrs(name, func(a map[string]string) error {
-		a[attrMode] = *in.StreamModeDetails.StreamMode
-		return nil
-	})
 }

@@ -5,6 +5,7 @@ import { api, enc, h, fmtTime, fmtAge, fmtNum, poller } from './api.js';
 import { stateBadge } from './jobs.js';
 import { JobGraph, operatorsOf } from './graph.js';
 import { ResultsPanel } from './results.js';
+import { OutputPanel } from './output.js';
 
 export function jobPage(root, id) {
   const title = h('h1', null, id);
@@ -14,6 +15,7 @@ export function jobPage(root, id) {
   const reasonEl = h('p', { class: 'error', hidden: true });
   const graphBox = h('div', { class: 'graph', dataset: { testid: 'job-graph' } });
   const resultsBox = h('div');
+  const output = new OutputPanel(id);
   const cpBox = h('div');
   const specBox = h('pre', { class: 'spec' });
   root.append(
@@ -21,6 +23,7 @@ export function jobPage(root, id) {
     reasonEl, facts,
     h('section', null, h('h2', null, 'Graph'), graphBox),
     resultsBox,
+    output.el,
     h('section', null, h('h2', null, 'Checkpoints'), cpBox),
     h('details', null, h('summary', null, 'Job file'), specBox));
 
@@ -68,8 +71,9 @@ export function jobPage(root, id) {
     }
     for (const panel of panels.values()) panel.setJobState(job.state);
     if (!sinks.length && !resultsBox.firstChild) {
-      resultsBox.append(h('p', { class: 'muted' }, 'This job has no dashboard sink, so no live results.'));
+      resultsBox.append(h('p', { class: 'muted' }, 'This job has no dashboard sink: its rows are under Output.'));
     }
+    output.setSinks(job.sinks || []);
     renderCheckpoints(cpBox, job.checkpoints);
   }, 1000);
 
@@ -77,6 +81,7 @@ export function jobPage(root, id) {
     stopped = true;
     p.stop();
     for (const panel of panels.values()) panel.close();
+    output.close();
   };
 }
 

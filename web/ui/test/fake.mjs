@@ -176,6 +176,24 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       if (req.method === 'DELETE') { j.state = 'stopped'; for (const s of j.subs) s.end(); j.subs.clear(); }
       return json(res, 200, info(j));
     }
+    if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/output$/))) {
+      // Like the server's output ring: a row every 500 ms, numbered from 1.
+      const j = jobs.get(decodeURIComponent(m[1]));
+      if (!j) return notFound(res, 'job');
+      const sink = url.searchParams.get('sink') || 'board';
+      if (sink !== 'board') return notFound(res, 'sink');
+      const after = Number(url.searchParams.get('after') || 0);
+      const total = () => Math.floor((Date.now() - j.born) / 500);
+      if (url.searchParams.get('wait') && url.searchParams.get('wait') !== '0s' && total() <= after) {
+        await new Promise((r) => setTimeout(r, 600));
+      }
+      const rows = [];
+      for (let seq = after + 1; seq <= total() && rows.length < 50; seq++) {
+        rows.push({ seq, time: new Date(j.born + seq * 500).toISOString(), key: `/page/${seq % keys}`,
+          value: { window_start: end - windowMs, window_end: end, key: `/page/${seq % keys}`, views: seq % 17 } });
+      }
+      return json(res, 200, { sink, kind: 'dashboard', rows, next: rows.length ? rows[rows.length - 1].seq : after });
+    }
     if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/results\/live$/))) {
       const j = jobs.get(decodeURIComponent(m[1]));
       if (!j) return notFound(res, 'job');

@@ -27,8 +27,8 @@ export function watchConsole(page) {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => {
     const f = r.failure();
-    // A live results fetch aborted on navigation is expected.
-    if (f && /ERR_ABORTED/.test(f.errorText) && /\/results\/live/.test(r.url())) return;
+    // A live results fetch or an output long poll aborted on navigation is expected.
+    if (f && /ERR_ABORTED/.test(f.errorText) && /\/results\/live|\/output\?/.test(r.url())) return;
     errors.push(`requestfailed: ${r.url()} ${f ? f.errorText : ''}`);
   });
   return errors;

@@ -114,6 +114,13 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForFunction((f) => document.querySelector('[data-testid=results-table] tbody').innerText !== f, frozen, { timeout: windowWaitMs });
     });
 
+    await t.test('the output panel shows the sink\'s rows', async () => {
+      await page.waitForSelector('[data-testid=output-rows] tbody tr', { timeout: windowWaitMs });
+      const sinks = await page.locator('[data-testid=output-sink] option').allInnerTexts();
+      assert.ok(sinks.some((s) => /^board /.test(s)), `sinks offered: ${sinks}`);
+      assert.match(await page.locator('[data-testid=output-rows] thead').innerText(), /window_end/);
+    });
+
     await t.test('the checkpoint history fills', async () => {
       await page.waitForSelector('[data-testid=checkpoints] tbody tr', { timeout: 30000 });
       const head = await page.locator('[data-testid=checkpoints] thead').innerText();
@@ -212,6 +219,44 @@ test('UI against runnel serve --demo', async (t) => {
     const doc = join(repoDir, 'docs', 'ui.png');
     if (existsSync(shot) && (process.env.RUNNEL_UI_DOCS_SCREENSHOT === '1' || !existsSync(doc))) copyFileSync(shot, doc);
   } finally {
+    await server.close();
+  }
+});
+
+// A job whose map throws for some records and dead-letters them: its log
+// sink's rows show in the output panel (they used to reach only the
+// server's stdout), and the dead-letter sink is a node of the graph whose
+// rows can be read too.
+test('output of a log sink and a dead-letter sink', async (t) => {
+  const server = await startRunnel({ demo: false });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  try {
+    const job = `name: logged
+source:
+  generator: {rate: 50, keys: 4}
+operators:
+  - id: shape
+    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
+    on_error: {dead_letter: logged-bad}
+sinks:
+  - {id: printed, log: {}}
+checkpoint: {every: 500ms}
+`;
+    const r = await fetch(server.url + '/api/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: job });
+    assert.equal(r.status, 201, await r.text());
+    await page.goto(server.url + '/#/jobs/logged');
+    await page.waitForSelector('[data-testid=graph-node][data-node-id="shape-dead-letters"]', { timeout: 15000 });
+    await page.waitForSelector('[data-testid=output-rows] tbody tr', { timeout: 15000 });
+    assert.match(await page.locator('[data-testid=output-rows] thead').innerText(), /page/);
+    assert.doesNotMatch(await page.locator('[data-testid=output-rows] tbody').innerText(), /\/page\/1\b/);
+    await page.selectOption('[data-testid=output-sink]', 'shape-dead-letters');
+    await page.waitForFunction(() => /no page 1/.test(document.querySelector('[data-testid=output-rows] tbody')?.innerText || ''), null, { timeout: 15000 });
+    await page.screenshot({ path: join(shots, 'output-dead-letters.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
     await server.close();
   }
 });

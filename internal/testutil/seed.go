@@ -1,0 +1,61 @@
+package testutil
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/pmezard/go-difflib/difflib"
+)
+
+var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (0: a fresh one, printed)")
+
+// Seed returns the seed of a randomized test: the -seed flag, or a fresh
+// one when it is 0 (the default). It logs the seed, and again on failure
+// with how to run the test with it.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	s := *seedFlag
+	if s == 0 {
+		s = rand.Uint64()
+	}
+	t.Logf("seed %d", s)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s failed with seed %d: rerun with -seed %d", t.Name(), s, s)
+		}
+	})
+	return s
+}
+
+// Rand returns a generator seeded by Seed(t), stream picking one of
+// several independent generators of a test.
+func Rand(t testing.TB, stream uint64) *rand.Rand {
+	t.Helper()
+	return rand.New(rand.NewPCG(Seed(t), stream))
+}
+
+// Diff returns a unified diff from want to got, one line per element or
+// line of text ("-" only in want, "+" only in got); "" when they are
+// equal.
+func Diff[T any](want, got []T) string {
+	a, b := lines(want), lines(got)
+	if strings.Join(a, "") == strings.Join(b, "") {
+		return ""
+	}
+	d, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: a, B: b, FromFile: "want", ToFile: "got", Context: 3})
+	if err != nil {
+		return fmt.Sprintf("diff: %v\nwant:\n%s\ngot:\n%s", err, strings.Join(a, ""), strings.Join(b, ""))
+	}
+	return d
+}
+
+func lines[T any](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strings.TrimRight(fmt.Sprint(x), "\n") + "\n"
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/runnel-dev/runnel/operators"
+)
+
+// watermarkGen is the watermark generator of one source shard. It follows
+// the largest event time the shard read, derives the shard's watermark
+// from it (that maximum less the source's bound), and decides when the
+// shard is idle: when it read no record for the idle timeout. The shard
+// task asks it for the deadline of each read and tells it what it read
+// and when a read ran into that deadline; what to send downstream stays
+// with the task.
+type watermarkGen struct {
+	bound       int64         // bounded out-of-orderness, in milliseconds
+	idleTimeout time.Duration // <= 0: the shard never goes idle
+	maxET, wm   int64
+	idle        bool
+	// lastData is when the shard last read a record: the idle timer runs
+	// from it, across reads a checkpoint interrupted.
+	lastData time.Time
+}
+
+// newWatermarkGen returns the generator of a shard of src, starting with
+// nothing seen and the idle timer running from now.
+func newWatermarkGen(src *SourceNode) *watermarkGen {
+	idle := src.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	return &watermarkGen{
+		bound:       src.Watermark.Milliseconds(),
+		idleTimeout: idle,
+		maxET:       NoWatermark,
+		wm:          NoWatermark,
+		lastData:    time.Now(),
+	}
+}
+
+// restore starts the generator from a checkpoint's maximum event time and
+// returns the watermark that gives.
+func (g *watermarkGen) restore(maxET int64) int64 {
+	g.maxET = maxET
+	g.wm = shardWatermark(maxET, g.bound)
+	return g.wm
+}
+
+// readDeadline returns when the next read must give up for the shard to
+// go idle; ok is false when no deadline applies (idleness is off, or the
+// shard is idle already and waits for data however long it takes).
+func (g *watermarkGen) readDeadline() (deadline time.Time, ok bool) {
+	if g.idleTimeout <= 0 || g.idle {
+		return time.Time{}, false
+	}
+	return g.lastData.Add(g.idleTimeout), true
+}
+
+// read notes that a read returned records and restarts the idle timer.
+// back says the shard was idle until now.
+func (g *watermarkGen) read() (back bool) {
+	g.lastData = time.Now()
+	back, g.idle = g.idle, false
+	return back
+}
+
+// advance takes the event times of records read and returns the shard's
+// watermark after them. It never goes backwards.
+func (g *watermarkGen) advance(recs []operators.Record) int64 {
+	for i := range recs {
+		g.maxET = max(g.maxET, recs[i].EventTime)
+	}
+	g.wm = shardWatermark(g.maxET, g.bound)
+	return g.wm
+}
+
+// timedOut notes that a read found nothing before its deadline: the shard
+// is idle until it reads again.
+func (g *watermarkGen) timedOut() { g.idle = true }
+
+// maxEventTime is the largest event time seen (or restored).
+func (g *watermarkGen) maxEventTime() int64 { return g.maxET }
+
+// watermark is the shard's current watermark.
+func (g *watermarkGen) watermark() int64 { return g.wm }

@@ -1,0 +1,296 @@
+package s3
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/google/uuid"
+
+	"github.com/runnel-dev/runnel/sinks"
+)
+
+// task names the sink's one task in object names (the runtime runs one
+// per sink).
+const task = "0"
+
+// Sink writes rows as objects; see the package comment.
+type Sink struct {
+	cfg  Config
+	cl   *s3.Client
+	tmpl template
+	loc  *time.Location
+	comp compress.Compression
+	// run tells this job's objects from those of an earlier job of the
+	// same name: kept in the sink's state, fresh for a new job.
+	run     string
+	buffers map[string]*buffer
+	seq     uint32
+	txn     *txnState
+	// errorRows counts rows sent to the error output.
+	errorRows atomic.Int64
+}
+
+var _ sinks.Transactional = (*Sink)(nil)
+
+// buffer is one object being filled: rows under one key prefix.
+type buffer struct {
+	prefix string
+	// errors is set for an error-output buffer: lines are error
+	// documents, always JSON lines.
+	errors bool
+	rows   []sinks.Row // Parquet: the rows
+	arrive []int64     // Parquet: each row's arrival, epoch ms
+	lines  bytes.Buffer
+	size   int64
+	opened time.Time
+}
+
+// New checks cfg and makes the client (it connects lazily).
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, buffers: map[string]*buffer{}, comp: compressions[cfg.Compression]}
+	s.tmpl, _ = parseTemplate(cfg.Partition)
+	s.loc, _ = time.LoadLocation(cfg.TimeZone)
+	s.run = newRunID()
+	s.cl = cfg.Client
+	if s.cl == nil {
+		cl, err := NewClient(ctx, cfg.Endpoint, cfg.Region, cfg.Profile, cfg.PathStyle)
+		if err != nil {
+			return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
+		}
+		s.cl = cl
+	}
+	return s, nil
+}
+
+// NewClient makes an S3 client for endpoint (empty: AWS's) with the
+// credentials of the AWS default chain, or of profile when it is set.
+func NewClient(ctx context.Context, endpoint, region, profile string, pathStyle bool) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		if endpoint == "" {
+			return nil, fmt.Errorf("%w: region: none given and none in the AWS configuration", ErrConfig)
+		}
+		awsCfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = pathStyle
+	}), nil
+}
+
+func newRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ErrorRows is the number of rows sent to the error output so far.
+func (s *Sink) ErrorRows() int64 { return s.errorRows.Load() }
+
+// Write adds rows to their objects' buffers and closes the objects that
+// reached the size or age limit: into the staging prefix in a
+// checkpointed job, published at once otherwise.
+func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
+	if s.txn != nil && s.txn.failed != nil {
+		return s.txn.failed
+	}
+	now := time.Now()
+	var full []*buffer
+	for _, r := range rows {
+		raw, err := json.Marshal(r.Value)
+		if err != nil {
+			s.toErrors(fmt.Appendf(nil, "%v", r.Value), now.UnixMilli(), "RowNotEncodable", err.Error())
+			continue
+		}
+		m, _ := r.Value.(map[string]any)
+		ts, err := s.rowTime(m, now)
+		var part string
+		if err == nil {
+			part, err = s.tmpl.render(m, ts)
+		}
+		if err != nil {
+			e := err.(*errPartition)
+			s.toErrors(raw, now.UnixMilli(), e.code, e.msg)
+			continue
+		}
+		b := s.buffer(s.cfg.Prefix+part, false, now)
+		if s.cfg.Format == FormatParquet {
+			b.rows = append(b.rows, r)
+			b.arrive = append(b.arrive, now.UnixMilli())
+		} else {
+			b.lines.Write(raw)
+			b.lines.WriteByte('\n')
+		}
+		b.size += int64(len(raw)) + 1
+		if b.size >= s.cfg.BufferBytes {
+			full = append(full, b)
+		}
+	}
+	for _, b := range s.buffers {
+		if s.cfg.BufferInterval == NoWait || now.Sub(b.opened) >= s.cfg.BufferInterval || b.size >= s.cfg.BufferBytes {
+			full = append(full, b)
+		}
+	}
+	slices.SortFunc(full, func(a, b *buffer) int { return cmp.Compare(a.prefix, b.prefix) })
+	full = slices.CompactFunc(full, func(a, b *buffer) bool { return a == b })
+	for _, b := range full {
+		if err := s.flush(ctx, b); err != nil {
+			return s.fail(err)
+		}
+	}
+	return nil
+}
+
+func (s *Sink) buffer(prefix string, errs bool, now time.Time) *buffer {
+	b := s.buffers[prefix]
+	if b == nil {
+		b = &buffer{prefix: prefix, errors: errs, opened: now}
+		s.buffers[prefix] = b
+	}
+	return b
+}
+
+// errorDoc is what Firehose writes for a record it could not deliver
+// or convert (its documented error-output fields); rawData is the row as
+// JSON, base64-encoded.
+type errorDoc struct {
+	AttemptsMade           int    `json:"attemptsMade"`
+	ArrivalTimestamp       int64  `json:"arrivalTimestamp"`
+	ErrorCode              string `json:"ErrorCode"`
+	ErrorMessage           string `json:"ErrorMessage"`
+	AttemptEndingTimestamp int64  `json:"attemptEndingTimestamp"`
+	RawData                string `json:"rawData"`
+}
+
+// Error-output types: the first key segment under ErrorPrefix.
+const (
+	errTypeConversion   = "format-conversion-failed"
+	errTypePartitioning = "partitioning-failed"
+)
+
+// toErrors adds a row that cannot be written to the error output, and
+// says so in an ERROR log line.
+func (s *Sink) toErrors(raw []byte, arrival int64, code, msg string) {
+	now := time.Now()
+	typ := errTypePartitioning
+	if code != "PartitionKeyMissing" && code != "EventTimeMissing" && code != "EventTimeInvalid" {
+		typ = errTypeConversion
+	}
+	doc, _ := json.Marshal(errorDoc{AttemptsMade: 1, ArrivalTimestamp: arrival, ErrorCode: code, ErrorMessage: msg,
+		AttemptEndingTimestamp: now.UnixMilli(), RawData: base64.StdEncoding.EncodeToString(raw)})
+	prefix := s.cfg.ErrorPrefix + typ + "/" + time.UnixMilli(arrival).In(s.loc).Format("dt=2006-01-02/hh=15/")
+	b := s.buffer(prefix, true, now)
+	b.lines.Write(doc)
+	b.lines.WriteByte('\n')
+	b.size += int64(len(doc)) + 1
+	n := s.errorRows.Add(1)
+	s.cfg.Logger.Error("s3 sink: row sent to the error output", "job", s.cfg.Job, "sink", s.cfg.Sink,
+		"code", code, "error", msg, "error_prefix", s.cfg.ErrorPrefix+typ+"/", "error_rows", n)
+}
+
+// flush closes b's object: encoded and put under its final key, or
+// under its staging key in a checkpointed job.
+func (s *Sink) flush(ctx context.Context, b *buffer) error {
+	delete(s.buffers, b.prefix)
+	body, ext, ctype, err := s.encode(b)
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		return nil // every row went to the error output
+	}
+	epoch := uint64(0)
+	if s.txn != nil {
+		epoch = s.txn.last + 1
+	}
+	seq := s.seq
+	s.seq++
+	name := fmt.Sprintf("%s-%s-%s-%010d-%s-%06d", keySegment(s.cfg.Job), keySegment(s.cfg.Sink), s.run, epoch, task, seq)
+	if s.cfg.Suffix == SuffixRandom {
+		name = uuid.NewString()
+	}
+	final := b.prefix + name + ext
+	key := final
+	if s.txn != nil {
+		key = fmt.Sprintf("%s%010d/%s-%06d%s", s.stagingRun(), epoch, task, seq, ext)
+	}
+	if _, err := s.cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(ctype)}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", s.cfg.Bucket, key, err)
+	}
+	if s.txn != nil {
+		s.txn.objects = append(s.txn.objects, object{Staged: key, Final: final})
+	}
+	return nil
+}
+
+// stagingJob is the staging prefix of every run of this job's sink;
+// stagingRun that of this run.
+func (s *Sink) stagingJob() string {
+	return s.cfg.StagingPrefix + keySegment(s.cfg.Job) + "/" + keySegment(s.cfg.Sink) + "/"
+}
+
+func (s *Sink) stagingRun() string { return s.stagingJob() + s.run + "/" }
+
+func (s *Sink) fail(err error) error {
+	err = fmt.Errorf("s3 sink %s: %w", s.cfg.Sink, err)
+	if s.txn != nil {
+		s.txn.failed = err
+	}
+	return err
+}
+
+// flushAll closes every open object, in key order; then the error
+// objects that rows of those objects went to.
+func (s *Sink) flushAll(ctx context.Context) error {
+	for len(s.buffers) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(s.buffers)) {
+			if err := s.flush(ctx, s.buffers[k]); err != nil {
+				return s.fail(err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close publishes what is buffered when the job is not checkpointed. In
+// a checkpointed job, buffered rows belong to no completed checkpoint:
+// the restarted job writes them again.
+func (s *Sink) Close() error {
+	if s.txn != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return s.flushAll(ctx)
+}

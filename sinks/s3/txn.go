@@ -1,0 +1,222 @@
+package s3
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/runnel-dev/runnel/state"
+)
+
+// Keys of the sink's state space.
+var (
+	runKey   = []byte{'r'}
+	lastKey  = []byte{'l'}
+	epochTag = byte('e')
+)
+
+// object is one staged object and the key it is published under.
+type object struct {
+	Staged string `json:"s"`
+	Final  string `json:"f"`
+}
+
+// manifest lists the objects staged under one checkpoint epoch.
+type manifest struct {
+	epoch   uint64
+	objects []object
+}
+
+type txnState struct {
+	sp *state.Space
+	// objects were staged since the last PreCommit.
+	objects []object
+	// pending were pre-committed and wait for their checkpoint.
+	pending []manifest
+	// last is the last epoch pre-committed (or restored).
+	last uint64
+	// failed stops the sink after an error: the job must restart from
+	// its checkpoint, which still holds the manifests.
+	failed error
+}
+
+var errNoTxn = errors.New("s3 sink: PreCommit or Commit before OpenState")
+
+func epochKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{epochTag}, e) }
+
+// OpenState switches the sink to staged writes. It publishes the
+// manifests restored in sp (checkpoints whose commit may have been cut
+// short; objects already published are recognised and kept), then
+// deletes every other staged object of this job's sink: they belong to
+// epochs whose checkpoint never completed, and the source replays them.
+func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
+	if s.txn != nil {
+		return fmt.Errorf("s3 sink %s: OpenState called twice", s.cfg.Sink)
+	}
+	t := &txnState{sp: sp}
+	s.txn = t
+	if err := s.recover(ctx, t); err != nil {
+		t.failed = fmt.Errorf("s3 sink %s: recover staged objects: %w", s.cfg.Sink, err)
+		return t.failed
+	}
+	return nil
+}
+
+func (s *Sink) recover(ctx context.Context, t *txnState) error {
+	run, ok, err := t.sp.Get(runKey)
+	if err != nil {
+		return err
+	}
+	if ok {
+		s.run = string(run)
+	} else if err := t.sp.Set(runKey, []byte(s.run)); err != nil {
+		return err
+	}
+	if b, ok, err := t.sp.Get(lastKey); err != nil {
+		return err
+	} else if ok && len(b) == 8 {
+		t.last = binary.BigEndian.Uint64(b)
+	}
+	var restored []manifest
+	err = t.sp.Scan([]byte{epochTag}, func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("manifest key %x is damaged", k)
+		}
+		m := manifest{epoch: binary.BigEndian.Uint64(k[1:])}
+		if err := json.Unmarshal(v, &m.objects); err != nil {
+			return fmt.Errorf("manifest of epoch %d: %w", m.epoch, err)
+		}
+		restored = append(restored, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range restored {
+		if err := s.publish(ctx, m); err != nil {
+			return err
+		}
+		t.last = max(t.last, m.epoch)
+	}
+	return s.discardStaged(ctx)
+}
+
+// discardStaged deletes every object under the staging prefix of this
+// job's sink (all runs).
+func (s *Sink) discardStaged(ctx context.Context) error {
+	pg := s3.NewListObjectsV2Paginator(s.cl, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(s.stagingJob())})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.cfg.Bucket, s.stagingJob(), err)
+		}
+		for _, o := range out.Contents {
+			if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: o.Key}); err != nil {
+				return fmt.Errorf("delete unpublished s3://%s/%s: %w", s.cfg.Bucket, aws.ToString(o.Key), err)
+			}
+		}
+	}
+	return nil
+}
+
+// PreCommit closes every open object into the staging prefix and
+// stores the epoch's manifest in the sink's state space.
+func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
+	t := s.txn
+	if t == nil {
+		return errNoTxn
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	if epoch <= t.last {
+		return s.fail(fmt.Errorf("PreCommit epoch %d is not after the last one, %d", epoch, t.last))
+	}
+	if err := s.flushAll(ctx); err != nil {
+		return err
+	}
+	b := t.sp.NewBatch()
+	b.Set(lastKey, binary.BigEndian.AppendUint64(nil, epoch))
+	if len(t.objects) > 0 {
+		enc, err := json.Marshal(t.objects)
+		if err != nil {
+			return s.fail(err)
+		}
+		b.Set(epochKey(epoch), enc)
+	}
+	if err := b.Commit(); err != nil {
+		return s.fail(fmt.Errorf("store the manifest of epoch %d: %w", epoch, err))
+	}
+	if len(t.objects) > 0 {
+		t.pending = append(t.pending, manifest{epoch: epoch, objects: t.objects})
+	}
+	t.objects = nil
+	t.last = epoch
+	s.seq = 0
+	return nil
+}
+
+// Commit publishes the objects of every pre-committed epoch <= epoch
+// and forgets their manifests.
+func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
+	t := s.txn
+	if t == nil {
+		return errNoTxn
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	for len(t.pending) > 0 && t.pending[0].epoch <= epoch {
+		if err := s.publish(ctx, t.pending[0]); err != nil {
+			return s.fail(fmt.Errorf("%w (restart the job from its checkpoint)", err))
+		}
+		t.pending = t.pending[1:]
+	}
+	return nil
+}
+
+// publish copies each staged object of m to its final key, deletes the
+// staged copy, and then the manifest. Run again after a crash, it finds
+// a staged object gone only when its final copy exists.
+func (s *Sink) publish(ctx context.Context, m manifest) error {
+	for _, o := range m.objects {
+		src := (&url.URL{Path: s.cfg.Bucket + "/" + o.Staged}).EscapedPath()
+		_, err := s.cl.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Final), CopySource: aws.String(src)})
+		if isNotFound(err) {
+			if _, herr := s.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Final)}); herr != nil {
+				return fmt.Errorf("epoch %d: staged object %s is gone and its published copy %s is missing (%w): the epoch's rows are lost", m.epoch, o.Staged, o.Final, herr)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("epoch %d: publish %s as %s: %w", m.epoch, o.Staged, o.Final, err)
+		}
+		if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Staged)}); err != nil {
+			return fmt.Errorf("epoch %d: delete published %s: %w", m.epoch, o.Staged, err)
+		}
+	}
+	if err := s.txn.sp.Delete(epochKey(m.epoch)); err != nil {
+		return fmt.Errorf("epoch %d: forget the manifest: %w", m.epoch, err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")
+}
