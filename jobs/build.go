@@ -5,17 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"slices"
-	"strings"
 
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
-	"github.com/runnel-dev/runnel/operators/aggregate"
-	"github.com/runnel-dev/runnel/operators/anomaly"
-	"github.com/runnel-dev/runnel/operators/detect"
 	"github.com/runnel-dev/runnel/operators/js"
-	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
@@ -51,7 +44,8 @@ type Built struct {
 // registry of operator kinds. Consecutive map and filter operators that form
 // a simple chain are fused into one JS call per batch.
 func Build(spec *Spec, env Env) (*Built, error) {
-	b := &builder{spec: spec, env: env, out: &Built{Graph: &runtime.Graph{Name: spec.Name}, Dashboards: map[string]*sinks.Dashboard{}}}
+	b := &builder{spec: spec, env: env, out: &Built{Graph: &runtime.Graph{Name: spec.Name}, Dashboards: map[string]*sinks.Dashboard{}},
+		preKeyed: map[string]bool{}}
 	if err := b.source(); err != nil {
 		return nil, err
 	}
@@ -100,6 +94,14 @@ func (b *builder) jsOptions(op *Operator) js.Options {
 	return o
 }
 
+// wrapSourceErr says that err is the source's.
+func wrapSourceErr(b *builder, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("job %s: source: %w", b.spec.Name, err)
+}
+
 func onError(o OnError) js.OnError {
 	switch o.Policy {
 	case OnErrorSkip:
@@ -113,40 +115,13 @@ func onError(o OnError) js.OnError {
 func (b *builder) source() error {
 	s := &b.spec.Source
 	node := runtime.SourceNode{ID: SourceID, Watermark: s.Watermark}
-	var err error
-	switch s.Kind() {
-	case SourceStream:
-		if b.env.Store == nil {
-			return fmt.Errorf("job %s: source.stream needs a server (or runnel run --data DIR)", b.spec.Name)
-		}
-		if err := ensureStream(b.env.Store, s.Stream, s.Shards); err != nil {
-			return err
-		}
-		if dl := s.OnError.DeadLetter; s.OnError.Policy == OnErrorDeadLetter {
-			if err := ensureStream(b.env.Store, dl, 1); err != nil {
-				return fmt.Errorf("job %s: source dead letters: %w", b.spec.Name, err)
-			}
-		}
-		node.Source, err = sources.NewStream(sources.StreamConfig{Store: b.env.Store, Stream: s.Stream,
-			Start: s.Start.Position, Timestamp: s.Start.AtTimestamp, Format: sources.Format(s.Format),
-			RawJSON: b.rawJSON(), MaxDepth: sources.MaxJSONDepth, OnError: b.badRecords()})
-	case SourceFile:
-		node.Source, err = sources.NewFile(sources.FileConfig{Paths: s.File, Format: s.Format, Root: b.env.Files})
-	case SourceGenerator:
-		g := s.Generator
-		rate := g.Rate
-		if rate == RateMax {
-			rate = 0
-		}
-		node.Source, err = sources.NewGenerator(sources.GeneratorConfig{Shards: max(s.Shards, 1), Rate: rate, Keys: g.Keys,
-			Users: g.Users, Seed: g.Seed, Count: g.Count})
-	case SourceKafka:
-		node.Source, err = b.kafkaSource(s)
-	default:
+	k := lookupSource(s.Kind())
+	if k == nil {
 		return fmt.Errorf("job %s: the source has no kind", b.spec.Name)
 	}
-	if err != nil {
-		return fmt.Errorf("job %s: source: %w", b.spec.Name, err)
+	var err error
+	if node.Source, err = k.Build(b, s); err != nil {
+		return err
 	}
 	if s.EventTime != "" {
 		if node.EventTime, err = b.eventTime(); err != nil {
@@ -172,7 +147,7 @@ func (b *builder) rawJSON() bool {
 			if f != SourceID {
 				continue
 			}
-			if k := op.Kind(); k != KindMap && k != KindFilter {
+			if k := lookupOperator(op.Kind()); k == nil || k.Stage == nil {
 				return false
 			}
 			readers++
@@ -240,98 +215,74 @@ func (b *builder) consumers() map[string]int {
 
 func (b *builder) operators() error {
 	b.alias = map[string]string{}
-	b.preKeyed = map[string]bool{}
 	cons := b.consumers()
 	ops := b.spec.Operators
 	for i := 0; i < len(ops); i++ {
 		op := &ops[i]
-		switch op.Kind() {
-		case KindMap, KindFilter:
-			// Fuse following map/filter operators that only this chain feeds.
-			stages := []js.Stage{stage(op)}
-			last := op.ID
-			j := i + 1
-			for ; j < len(ops); j++ {
-				nx := &ops[j]
-				if (nx.Kind() != KindMap && nx.Kind() != KindFilter) || len(nx.From) != 1 || nx.From[0] != last || cons[last] != 1 || nx.Timeout != op.Timeout {
-					break
-				}
-				stages = append(stages, stage(nx))
-				b.alias[nx.ID] = op.ID
-				last = nx.ID
-			}
-			if last != op.ID {
-				b.alias[last] = op.ID
-			}
-			// A window keyed by JS that only this chain feeds gets its key
-			// stage fused in too: one JS call per batch computes the key,
-			// and the window's exchange uses Record.Key as set.
-			var project []string
-			if j < len(ops) {
-				if w := &ops[j]; w.Kind() == KindWindow && w.Window.Key != "" && len(w.From) == 1 && w.From[0] == last && cons[last] == 1 && w.Timeout == op.Timeout {
-					stages = append(stages, js.Stage{Operator: w.ID, Kind: js.Key, Src: w.Window.Key, OnError: onError(w.OnError)})
-					b.preKeyed[w.ID] = true
-					project = b.windowFields(w)
-				}
-			}
-			prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages,
-				Options: b.jsOptions(op), Project: project, Interpreted: b.env.InterpretedJS})
-			if err != nil {
-				return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
-			}
-			b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: runtime.ChainNode(prog)})
-			b.deadLetters(stages)
-			i = j - 1
-		case KindWindow:
-			if err := b.window(op); err != nil {
-				return err
-			}
-		case KindDetect:
-			if err := b.detect(op); err != nil {
-				return err
-			}
-		default:
+		k := lookupOperator(op.Kind())
+		switch {
+		case k == nil:
 			return fmt.Errorf("job %s: operator %s has no kind", b.spec.Name, op.ID)
+		case k.Stage != nil:
+			j, err := b.chain(ops, i, cons)
+			if err != nil {
+				return err
+			}
+			i = j - 1
+		default:
+			if err := k.Build(b, op, b.preKeyed[op.ID]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// windowFields returns the top-level record fields window w reads, when
-// they are all it reads: its aggregates are builtins, no sink takes its
-// late records and its errors are not dead-lettered (late records and
-// dead letters carry the whole record). Otherwise nil.
-func (b *builder) windowFields(w *Operator) []string {
-	if w.OnError.Policy == OnErrorDeadLetter {
-		return nil
+// chain builds the JS chain that starts at ops[i]: the chain operators
+// that follow and only it feeds fuse into one JS call per batch, and so
+// does the key stage of an operator after them that only the chain feeds.
+// It returns the index of the first operator not in the chain.
+func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error) {
+	op := &ops[i]
+	stages := []js.Stage{lookupOperator(op.Kind()).Stage(op)}
+	last := op.ID
+	j := i + 1
+	for ; j < len(ops); j++ {
+		nx := &ops[j]
+		k := lookupOperator(nx.Kind())
+		if k == nil || k.Stage == nil || len(nx.From) != 1 || nx.From[0] != last || cons[last] != 1 || nx.Timeout != op.Timeout {
+			break
+		}
+		stages = append(stages, k.Stage(nx))
+		b.alias[nx.ID] = op.ID
+		last = nx.ID
 	}
-	for _, s := range b.spec.Sinks {
-		if s.Late == w.ID {
-			return nil
+	if last != op.ID {
+		b.alias[last] = op.ID
+	}
+	// An operator keyed by JS that only this chain feeds gets its key
+	// stage fused in too: one JS call per batch computes the key, and the
+	// operator's exchange uses Record.Key as set.
+	var project []string
+	if j < len(ops) {
+		nx := &ops[j]
+		k := lookupOperator(nx.Kind())
+		if k != nil && k.KeyStage != nil && len(nx.From) == 1 && nx.From[0] == last && cons[last] == 1 && nx.Timeout == op.Timeout {
+			if st, fields, ok := k.KeyStage(b, nx); ok {
+				stages = append(stages, st)
+				b.preKeyed[nx.ID] = true
+				project = fields
+			}
 		}
 	}
-	fields := []string{}
-	for _, a := range w.Window.Aggregate {
-		if a.Func == AggCustom {
-			return nil
-		}
-		if a.Field == "" {
-			continue
-		}
-		top, _, _ := strings.Cut(a.Field, ".")
-		if !slices.Contains(fields, top) {
-			fields = append(fields, top)
-		}
+	prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages,
+		Options: b.jsOptions(op), Project: project, Interpreted: b.env.InterpretedJS})
+	if err != nil {
+		return 0, fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}
-	return fields
-}
-
-func stage(op *Operator) js.Stage {
-	st := js.Stage{Operator: op.ID, Kind: js.Map, Src: op.Map, OnError: onError(op.OnError)}
-	if op.Kind() == KindFilter {
-		st.Kind, st.Src = js.Filter, op.Filter
-	}
-	return st
+	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: runtime.ChainNode(prog)})
+	b.deadLetters(stages)
+	return j, nil
 }
 
 func (b *builder) inputs(from []string) []string {
@@ -373,79 +324,11 @@ func (b *builder) keyFunc(id, src string, op *Operator) (func() (runtime.KeyFunc
 	}, nil
 }
 
-func (b *builder) window(op *Operator) error {
-	w := op.Window
-	cfg := window.Config{Job: b.spec.Name, ID: op.ID, Size: w.Tumbling, AllowedLateness: w.AllowedLateness,
-		Functions: b.spec.Functions, OnError: onError(op.OnError), JSOptions: b.jsOptions(op)}
-	if w.StateCache > 0 {
-		// A smaller cache holds fewer unwritten changes too.
-		cfg.StateCacheEntries = w.StateCache
-		cfg.StateDirtyEntries = min(window.DefaultStateDirtyEntries, max(w.StateCache/4, 256))
-	}
-	switch w.Kind() {
-	case WindowTumbling:
-		cfg.Kind = window.Tumbling
-	case WindowSliding:
-		cfg.Kind, cfg.Size, cfg.Every = window.Sliding, w.Sliding.Size, w.Sliding.Every
-	case WindowSession:
-		cfg.Kind, cfg.Gap = window.Session, w.Session.Gap
-	}
-	for _, a := range w.Aggregate {
-		cfg.Aggregates = append(cfg.Aggregates, aggregate.Spec{Name: a.Name, Func: a.Func, Field: a.Field, Object: a.Object,
-			Init: a.Init, Add: a.Add, Merge: a.Merge, Result: a.Result, Type: aggregate.ColumnType(a.Type)})
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
-	}
-	keySrc := w.Key
-	if b.preKeyed[op.ID] {
-		keySrc = "" // computed by the upstream chain
-	}
-	key, err := b.keyFunc(op.ID, keySrc, op)
-	if err != nil {
-		return err
-	}
-	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
-		New: func() (operators.Operator, error) { return window.New(cfg) }})
-	var aggs []sinks.Column
-	for _, a := range cfg.Aggregates {
-		aggs = append(aggs, sinks.Column{Name: a.Name, Type: sinks.ColumnType(a.ColumnType())})
-	}
-	b.setColumns(op.ID, sinks.WindowColumns(aggs...))
-	return nil
-}
-
 func (b *builder) setColumns(id string, cols []sinks.Column) {
 	if b.columns == nil {
 		b.columns = map[string][]sinks.Column{}
 	}
 	b.columns[id] = cols
-}
-
-func (b *builder) detect(op *Operator) error {
-	d := op.Detect
-	cfg := detect.Config{ID: op.ID, Fields: d.Value, Anomaly: anomaly.Config{Method: d.Method, Threshold: d.Threshold, Seed: d.Seed}}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
-	}
-	key, err := b.keyFunc(op.ID, d.Key, op)
-	if err != nil {
-		return err
-	}
-	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
-		New: func() (operators.Operator, error) { return detect.New(cfg) }})
-	if in := b.columns[b.resolve(op.From[0])]; len(op.From) == 1 && in != nil {
-		exp := sinks.Float64
-		if len(d.Value) > 1 {
-			exp = sinks.JSON
-		}
-		cols := append(append([]sinks.Column{}, in...),
-			sinks.Column{Name: detect.FieldScore, Type: sinks.Float64}, sinks.Column{Name: detect.FieldIsAnomaly, Type: sinks.Bool},
-			sinks.Column{Name: detect.FieldExpected, Type: exp}, sinks.Column{Name: detect.FieldLow, Type: exp},
-			sinks.Column{Name: detect.FieldHigh, Type: exp}, sinks.Column{Name: detect.FieldExplanation, Type: sinks.JSON})
-		b.setColumns(op.ID, cols)
-	}
-	return nil
 }
 
 func (b *builder) sinks() error {
@@ -456,40 +339,17 @@ func (b *builder) sinks() error {
 		if s.Late != "" {
 			input, cols = s.Late+":"+operators.LateOutput, nil
 		}
-		var sink sinks.Sink
-		var err error
-		switch s.Kind() {
-		case SinkDashboard:
-			title := s.Dashboard.Title
-			if title == "" {
-				title = s.ID
-			}
-			var d *sinks.Dashboard
-			d, err = sinks.NewDashboard(sinks.DashboardConfig{Title: title, MaxRows: s.Dashboard.Rows, Columns: cols})
-			if err == nil {
-				b.out.Dashboards[s.ID] = d
-				sink = d
-			}
-		case SinkStream:
-			sink, err = b.streamSink(s.Stream.Name, s.Stream.Shards, cols)
-		case SinkFile:
-			sink, err = sinks.NewFile(sinks.FileConfig{Path: s.File.Path, Format: s.File.Format, Columns: cols,
-				Root: b.env.Files, Resume: b.env.Resume})
-		case SinkLog:
-			w := b.env.Log
-			if w == nil {
-				w = os.Stdout
-			}
-			sink = sinks.NewLog(w, s.ID+": ", cols)
-		case SinkKafka, SinkPostgres:
-			sink, err = b.connectorSink(s, cols)
-		default:
-			err = fmt.Errorf("the sink has no kind")
+		k := lookupSink(s.Kind())
+		if k == nil {
+			return fmt.Errorf("job %s: sink %s: the sink has no kind", b.spec.Name, s.ID)
 		}
+		sink, err := k.Build(b, s, cols)
 		if err != nil {
 			err = fmt.Errorf("job %s: sink %s: %w", b.spec.Name, s.ID, err)
-			if s.File != nil {
-				err = &fileError{field: fmt.Sprintf("sinks[%d].file.path", i), err: err}
+			if k.Files != nil {
+				if files := k.Files(s, fmt.Sprintf("sinks[%d]", i)); len(files) > 0 {
+					err = &fileError{field: files[0].Field, err: err}
+				}
 			}
 			return err
 		}
@@ -504,16 +364,6 @@ func (b *builder) sinks() error {
 			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: sink})
 	}
 	return nil
-}
-
-func (b *builder) streamSink(name string, shards int, cols []sinks.Column) (sinks.Sink, error) {
-	if b.env.Store == nil {
-		return nil, fmt.Errorf("a stream sink needs a server (or runnel run --data DIR)")
-	}
-	if err := ensureStream(b.env.Store, name, shards); err != nil {
-		return nil, err
-	}
-	return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols})
 }
 
 func (b *builder) closeSinks() {

@@ -78,8 +78,11 @@ func newCkptState(db *state.DB, restore *runtime.Snapshot) *ckptState {
 	return &ckptState{db: db, restore: restore, run: map[uint64]CheckpointInfo{}, done: make(chan struct{})}
 }
 
-// statefulKinds are the operator kinds that keep state in checkpoints.
-var statefulKinds = map[string]bool{KindWindow: true, KindDetect: true}
+// stateful reports whether the operator kind keeps state in checkpoints.
+func stateful(kind string) bool {
+	k := lookupOperator(kind)
+	return k != nil && k.Stateful
+}
 
 // snapshotExtra is what the manager adds to each checkpoint's snapshot.
 type snapshotExtra struct {
@@ -95,7 +98,7 @@ type statefulNode struct {
 func extraOf(spec *Spec, src []byte) json.RawMessage {
 	e := snapshotExtra{JobFile: string(src)}
 	for _, op := range spec.Operators {
-		if statefulKinds[op.Kind()] {
+		if stateful(op.Kind()) {
 			e.Stateful = append(e.Stateful, statefulNode{ID: op.ID, Kind: op.Kind()})
 		}
 	}
@@ -127,7 +130,8 @@ func compatible(snap *runtime.Snapshot, spec *Spec) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s; stateful operators (window, detect) must keep their ids and kinds", ErrIncompatible, strings.Join(problems, "; "))
+		names := operatorNames(func(k *operatorKind) bool { return k.Stateful })
+		return fmt.Errorf("%w: %s; stateful operators (%s) must keep their ids and kinds", ErrIncompatible, strings.Join(problems, "; "), strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -256,7 +260,7 @@ func clearState(dir string) error {
 // checkpointed position is older than what the stream still keeps:
 // records in between were deleted by retention and cannot be replayed.
 func (m *Manager) retentionWarnings(j *Job, snap *runtime.Snapshot) []string {
-	if j.Spec.Source.Stream == "" || m.store == nil {
+	if j.Spec.Source.stream() == "" || m.store == nil {
 		return nil
 	}
 	var out []string
@@ -275,13 +279,13 @@ func (m *Manager) retentionWarnings(j *Job, snap *runtime.Snapshot) []string {
 		if err != nil {
 			continue
 		}
-		trim, err := m.store.Seek(j.Spec.Source.Stream, shard, streams.TrimHorizon, "", time.Time{})
+		trim, err := m.store.Seek(j.Spec.Source.stream(), shard, streams.TrimHorizon, "", time.Time{})
 		if err != nil {
 			continue
 		}
 		if ctr+1 < trim {
 			out = append(out, fmt.Sprintf("checkpoint %d resumes %s of stream %s after %s, but retention already deleted %d records after it: they are skipped",
-				snap.Epoch, shard, j.Spec.Source.Stream, pos, trim-ctr-1))
+				snap.Epoch, shard, j.Spec.Source.stream(), pos, trim-ctr-1))
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/sinks"
@@ -27,21 +28,40 @@ func (s *Spec) checkFilesBeneath() error {
 				"a server job's files are paths relative to its --files-root, e.g. out.jsonl; no absolute paths, no \"..\" leading out")
 		}
 	}
-	for i, p := range s.Source.File {
-		field := fmt.Sprintf("source.file[%d]", i)
-		if s.info != nil {
-			if _, ok := s.info.pos[field]; !ok {
-				field = "source.file"
-			}
-		}
-		bad(p, field)
-	}
-	for i, sk := range s.Sinks {
-		if sk.File != nil {
-			bad(sk.File.Path, fmt.Sprintf("sinks[%d].file.path", i))
-		}
+	for _, f := range s.files() {
+		bad(f.Path, f.Field)
 	}
 	return v.ps.err()
+}
+
+// files lists the local files the job's source and sinks read and write,
+// each with its field path (a one-file source written as a plain string:
+// source.file).
+func (s *Spec) files() []fileRef {
+	out := s.sourceFiles()
+	for i := range s.Sinks {
+		sk := &s.Sinks[i]
+		if k := lookupSink(sk.Kind()); k != nil && k.Files != nil {
+			out = append(out, k.Files(sk, fmt.Sprintf("sinks[%d]", i))...)
+		}
+	}
+	return out
+}
+
+// sourceFiles lists the local files the job's source reads.
+func (s *Spec) sourceFiles() []fileRef {
+	var out []fileRef
+	if k := lookupSource(s.Source.Kind()); k != nil && k.Files != nil {
+		for _, f := range k.Files(&s.Source) {
+			if s.info != nil && strings.HasSuffix(f.Field, "]") {
+				if _, ok := s.info.pos[f.Field]; !ok {
+					f.Field = f.Field[:strings.LastIndexByte(f.Field, '[')]
+				}
+			}
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // defaultFiles opens the files root a Manager uses when its config names
@@ -91,22 +111,16 @@ func (s *Spec) asSpecError(err error) error {
 // opens it, so a later swap of a symlink is caught then.
 func (s *Spec) checkSourceFiles(root *confine.Root) error {
 	v := newValidator(s)
-	for i, p := range s.Source.File {
-		f, err := root.OpenFile(p, os.O_RDONLY, 0)
+	for _, fr := range s.sourceFiles() {
+		f, err := root.OpenFile(fr.Path, os.O_RDONLY, 0)
 		if err == nil {
 			f.Close()
 			continue
 		}
-		field := fmt.Sprintf("source.file[%d]", i)
-		if s.info != nil {
-			if _, ok := s.info.pos[field]; !ok {
-				field = "source.file"
-			}
-		}
 		if userFault(err) {
-			v.add(field, CodeInvalid, err.Error(), "a server job's files are paths relative to its --files-root")
+			v.add(fr.Field, CodeInvalid, err.Error(), "a server job's files are paths relative to its --files-root")
 		} else {
-			return fmt.Errorf("%s: %w", field, err)
+			return fmt.Errorf("%s: %w", fr.Field, err)
 		}
 	}
 	return v.ps.err()

@@ -58,7 +58,7 @@ func TestDocsMentionEveryField(t *testing.T) {
 	if i >= 0 && j > i {
 		text = text[:i] + text[j:]
 	}
-	for _, f := range fields {
+	for _, f := range fields() {
 		leaf := f.Path[strings.LastIndexAny(f.Path, ".]")+1:]
 		if leaf == "<name>" {
 			continue
@@ -116,7 +116,7 @@ func TestFieldsMatchStructs(t *testing.T) {
 	var fromStructs []string
 	structPaths(reflect.TypeOf(Spec{}), "", &fromStructs)
 	var fromFields []string
-	for _, f := range fields {
+	for _, f := range fields() {
 		fromFields = append(fromFields, f.Path)
 	}
 	for _, p := range fromStructs {
@@ -156,14 +156,14 @@ func TestEveryFieldParses(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, f := range fields {
+		for _, f := range fields() {
 			if _, ok := s.info.pos[concrete(s, f.Path)]; ok {
 				setInFile[f.Path] = true
 			}
 		}
 		fieldsSet(reflect.ValueOf(*s), "Spec", setInSpec)
 	}
-	for _, f := range fields {
+	for _, f := range fields() {
 		if !setInFile[f.Path] {
 			t.Errorf("no testdata/every-field*.yaml sets %s", f.Path)
 		}

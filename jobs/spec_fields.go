@@ -2,9 +2,8 @@ package jobs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
-
-	"github.com/runnel-dev/runnel/operators/anomaly"
 )
 
 // Field documents one key of the job-file format. Path uses [] for list
@@ -17,24 +16,51 @@ type Field struct {
 	Allowed string
 }
 
-// fields is the job-file format, key by key. It is the single list the
+// fields is the job-file format, key by key: the common fields below with
+// each registered kind's fields in their place. It is the single list the
 // parser accepts keys from (anything else is an unknown field), the
 // reference table in docs/jobs.md is generated from it (TestDocsReference),
-// and a test checks it against the yaml tags of the Spec structs.
-var fields = append(coreFields, connectorFields...)
+// and a test checks it against the yaml tags of the Spec structs. It is
+// made on first use, once every kind has registered.
+func fields() []Field { return kinds.get().fields }
 
-var coreFields = []Field{
-	{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
-	{"source", "mapping", "required", "exactly one of `stream`, `file`, `generator`"},
-	{"source.stream", "string", "—", "stream name: 1–128 of `A-Za-z0-9_.-`; created with `shards` shards if missing"},
-	{"source.file", "string or list of strings", "—", "path(s) of bounded JSON-lines or CSV files, one shard each (`runnel run`)"},
-	{"source.generator", "mapping", "—", "the built-in synthetic source"},
-	{"source.generator.rate", "number or `max`", "1000", "records/s over all shards, > 0, or `max` (as fast as the job consumes)"},
-	{"source.generator.keys", "int", "100", "number of distinct pages, ≥ 1"},
-	{"source.generator.users", "int", "1000", "number of distinct users (about 5% are bots, `bot-N`), ≥ 1"},
-	{"source.generator.shape", "string", "clickstream", "`clickstream`: `{page, user, latency_ms, status, country, ts, elapsed_ms}`; `ts` follows the wall clock, also after a restart; `elapsed_ms` is the generator's own clock (record index × interval), continuing across restarts"},
-	{"source.generator.count", "int", "0", "records in total before the source ends; 0 = unbounded"},
-	{"source.generator.seed", "int", "0", "any integer ≥ 0; same seed, same records"},
+// reference assembles the fields of the common keys and of r's kinds.
+func (r *registry) reference() []Field {
+	var out []Field
+	add := func(fs ...Field) { out = append(out, fs...) }
+	add(Field{"name", "string", "required", "`[a-z0-9][a-z0-9-]{0,63}`"},
+		Field{"source", "mapping", "required", "exactly one of `" + strings.Join(kindNames(r.source, func(k *sourceKind) string { return k.Name }, func(k *sourceKind) bool { return !k.Connector }), "`, `") + "`"})
+	for _, k := range r.source {
+		add(kindFields("source."+k.Name, k.Fields)...)
+	}
+	add(sourceFields...)
+	add(Field{"functions", "JS statements", "none", "function and const declarations shared by all snippets"},
+		Field{"operators", "list", "empty", "operators, a chain unless `input`/`inputs` say otherwise"},
+		Field{"operators[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks, not `source`"},
+		Field{"operators[].input", "string", "the previous operator (the first: `source`)", "an operator id or `source`"},
+		Field{"operators[].inputs", "list of strings", "—", "several operator ids (or `source`): a union; not with `input`"})
+	for _, k := range r.op {
+		add(kindFields("operators[]."+k.Name, k.Fields)...)
+	}
+	add(Field{"operators[].on_error", "string or mapping", "fail", "`fail`, `skip` or `{dead_letter: STREAM}`"},
+		Field{"operators[].on_error.dead_letter", "string", "—", "stream name"},
+		Field{"operators[].timeout", "duration", "100ms", "1ms–1m; time budget of one JS call"},
+		Field{"sinks", "list", "required", "at least one sink"},
+		Field{"sinks[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks"},
+		Field{"sinks[].input", "string", "the job's only end operator (the last one of a chain)", "an operator id or `source`"},
+		Field{"sinks[].late", "string", "—", "a window operator id: take its late records; not with `input`"})
+	for _, k := range r.sink {
+		add(kindFields("sinks[]."+k.Name, k.Fields)...)
+	}
+	add(Field{"checkpoint", "mapping", "—", "periodic checkpoints"},
+		Field{"checkpoint.every", "duration", "10s", "≥ 100ms"},
+		Field{"checkpoint.retain", "integer", "3", "1–100 complete checkpoints kept"})
+	return out
+}
+
+// sourceFields are the source: keys every kind shares (some apply to some
+// kinds only; the kinds say which).
+var sourceFields = []Field{
 	{"source.shards", "int", "1", "1–1024; stream: shard count if created; generator: shards produced; not for `file`"},
 	{"source.start", "string or mapping", "trim_horizon", "`trim_horizon`, `latest` or `{at_timestamp: TIME}`; stream only"},
 	{"source.start.at_timestamp", "RFC 3339 time", "—", "e.g. `2026-01-02T15:04:05Z`"},
@@ -44,69 +70,18 @@ var coreFields = []Field{
 	{"source.on_error", "string or mapping", "fail", "`fail`, `skip` or `{dead_letter: STREAM}`: records that do not decode (or nest deeper than 64) and event times that cannot be read; stream only"},
 	{"source.on_error.dead_letter", "string", "—", "stream name"},
 	{"source.event_time_fallback", "string", "none", "`arrival`: a record whose `event_time` cannot be read takes its arrival time; needs `event_time`"},
-	{"functions", "JS statements", "none", "function and const declarations shared by all snippets"},
-	{"operators", "list", "empty", "operators, a chain unless `input`/`inputs` say otherwise"},
-	{"operators[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks, not `source`"},
-	{"operators[].input", "string", "the previous operator (the first: `source`)", "an operator id or `source`"},
-	{"operators[].inputs", "list of strings", "—", "several operator ids (or `source`): a union; not with `input`"},
-	{"operators[].map", "JS function", "—", "`r => record | null | [records]`"},
-	{"operators[].filter", "JS function", "—", "`r => boolean`"},
-	{"operators[].window", "mapping", "—", "a keyed event-time window"},
-	{"operators[].window.key", "JS function", "required", "`r => key` (converted to a string)"},
-	{"operators[].window.tumbling", "duration", "—", "> 0; one of `tumbling`, `sliding`, `session`"},
-	{"operators[].window.sliding", "mapping", "—", "`{size, every}`"},
-	{"operators[].window.sliding.size", "duration", "required", "> 0"},
-	{"operators[].window.sliding.every", "duration", "required", "> 0 and ≤ `size`"},
-	{"operators[].window.session", "mapping", "—", "`{gap}`"},
-	{"operators[].window.session.gap", "duration", "required", "> 0"},
-	{"operators[].window.allowed_lateness", "duration", "0s", "≥ 0"},
-	{"operators[].window.state_cache", "int", "262144", "window states (open windows, plus one per key) each task keeps in memory, 1024–16777216; the rest stay in the job's Pebble state"},
-	{"operators[].window.aggregate", "mapping", "required", "result column name → aggregate; at least one"},
-	{"operators[].window.aggregate.<name>", "string or mapping", "—", "`count`, `sum(f)`, `avg(f)`, `min(f)`, `max(f)`, `p50(f)`, `p95(f)`, `p99(f)`, `distinct(f)`, a JS object expression `({init, add, merge, result})`, or a mapping (a custom aggregate); name `[A-Za-z_][A-Za-z0-9_]*`, not `window_start`, `window_end`, `key`"},
-	{"operators[].window.aggregate.<name>.init", "JS function", "required", "`() => acc`"},
-	{"operators[].window.aggregate.<name>.add", "JS function", "required", "`(acc, r) => acc`"},
-	{"operators[].window.aggregate.<name>.merge", "JS function", "required", "`(a, b) => acc`"},
-	{"operators[].window.aggregate.<name>.result", "JS function", "identity", "`acc => value`"},
-	{"operators[].window.aggregate.<name>.object", "JS object", "—", "`({init, add, merge, result})` instead of the four fields"},
-	{"operators[].window.aggregate.<name>.type", "string", "float64", "`float64`, `int64`, `string`: the result column's type"},
-	{"operators[].detect", "mapping", "—", "streaming anomaly detection, one model per key"},
-	{"operators[].detect.value", "string or list of strings", "required", "numeric field(s) scored together"},
-	{"operators[].detect.key", "JS function", "the record's key from the upstream window", "`r => key`"},
-	{"operators[].detect.method", "string", "auto", "`" + strings.Join(anomaly.Methods, "`, `") + "` (see docs/anomaly.md)"},
-	{"operators[].detect.threshold", "number", "0 (the method's default)", "0 < t ≤ 1: `is_anomaly` when `anomaly_score` ≥ t"},
-	{"operators[].detect.seed", "int", "0", "any integer"},
-	{"operators[].on_error", "string or mapping", "fail", "`fail`, `skip` or `{dead_letter: STREAM}`"},
-	{"operators[].on_error.dead_letter", "string", "—", "stream name"},
-	{"operators[].timeout", "duration", "100ms", "1ms–1m; time budget of one JS call"},
-	{"sinks", "list", "required", "at least one sink"},
-	{"sinks[].id", "string", "required", "`[a-z0-9][a-z0-9_-]*`, unique among operators and sinks"},
-	{"sinks[].input", "string", "the job's only end operator (the last one of a chain)", "an operator id or `source`"},
-	{"sinks[].late", "string", "—", "a window operator id: take its late records; not with `input`"},
-	{"sinks[].dashboard", "mapping", "—", "live results in the web UI and results API"},
-	{"sinks[].dashboard.title", "string", "the sink id", "any text"},
-	{"sinks[].dashboard.rows", "int", "10000", "1–1000000 recent rows kept"},
-	{"sinks[].stream", "mapping", "—", "one JSON record per result; partition key = the window key"},
-	{"sinks[].stream.name", "string", "required", "stream name"},
-	{"sinks[].stream.shards", "int", "1", "1–1024; shard count if the stream is created"},
-	{"sinks[].file", "mapping", "—", "results written to a file"},
-	{"sinks[].file.path", "string", "required", "file path"},
-	{"sinks[].file.format", "string", "from the extension: .arrow/.ipc/.feather → arrow, .parquet → parquet, else jsonl", "`jsonl`, `arrow`, `parquet`"},
-	{"sinks[].log", "empty mapping", "—", "`{}`: print results as JSON lines"},
-	{"checkpoint", "mapping", "—", "periodic checkpoints"},
-	{"checkpoint.every", "duration", "10s", "≥ 100ms"},
-	{"checkpoint.retain", "integer", "3", "1–100 complete checkpoints kept"},
 }
 
 // Fields returns the job-file reference: every key with its type, default
 // and allowed values.
-func Fields() []Field { return append([]Field(nil), fields...) }
+func Fields() []Field { return slices.Clone(fields()) }
 
 // childKeys returns the keys allowed directly under a schema path ("" for
 // the top level), in reference order.
-func childKeys(schemaPath string) []string { return children[schemaPath] }
+func childKeys(schemaPath string) []string { return kinds.get().children[schemaPath] }
 
-// children indexes fields by parent schema path.
-var children = func() map[string][]string {
+// childIndex indexes fields by parent schema path.
+func childIndex(fields []Field) map[string][]string {
 	m := map[string][]string{}
 	for _, f := range fields {
 		parent, key := "", f.Path
@@ -119,13 +94,13 @@ var children = func() map[string][]string {
 		m[parent] = append(m[parent], key)
 	}
 	return m
-}()
+}
 
 // ReferenceTable renders Fields as the Markdown table in docs/jobs.md.
 func ReferenceTable() string {
 	var b strings.Builder
 	b.WriteString("| field | type | default | allowed |\n|---|---|---|---|\n")
-	for _, f := range fields {
+	for _, f := range fields() {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Path, f.Type, f.Default, strings.ReplaceAll(f.Allowed, "|", "\\|"))
 	}
 	return b.String()

@@ -45,33 +45,36 @@ func (v *validator) graph() {
 	v.feedback()
 }
 
-// windowColumns returns the result columns of the operator id when it is a
-// window, or nil.
-func (v *validator) windowColumns(id string) []string {
-	for _, op := range v.s.Operators {
-		if op.ID == id && op.Window != nil {
-			cols := slices.Clone(reservedColumns)
-			for _, a := range op.Window.Aggregate {
-				cols = append(cols, a.Name)
-			}
-			return cols
+// fixedColumns returns the result columns of the operator id when its
+// kind fixes them (a window's), or nil.
+func (v *validator) fixedColumns(id string) []string {
+	for i := range v.s.Operators {
+		op := &v.s.Operators[i]
+		if op.ID != id {
+			continue
 		}
+		if k := lookupOperator(op.Kind()); k != nil && k.Columns != nil {
+			return k.Columns(op)
+		}
+		return nil
 	}
 	return nil
 }
 
-// columns checks fields read from window results: an operator whose inputs
-// are all windows sees only their result columns, so a detect value or a
-// builtin aggregate field naming anything else is a typo.
+// columns checks fields read from fixed result columns: an operator whose
+// inputs all have fixed columns (windows) sees only those, so a field it
+// reads by name (a detect value, a builtin aggregate's field) naming
+// anything else is a typo.
 func (v *validator) columns() {
 	for i := range v.s.Operators {
 		op := &v.s.Operators[i]
-		if len(op.From) == 0 {
+		k := lookupOperator(op.Kind())
+		if len(op.From) == 0 || k == nil || k.Reads == nil {
 			continue
 		}
 		var cols []string
 		for _, in := range op.From {
-			c := v.windowColumns(in)
+			c := v.fixedColumns(in)
 			if c == nil {
 				cols = nil
 				break
@@ -85,27 +88,16 @@ func (v *validator) columns() {
 		if cols == nil {
 			continue
 		}
-		check := func(path, field string) {
-			root, _, _ := strings.Cut(field, ".")
-			if field == "" || slices.Contains(cols, root) {
-				return
+		for _, r := range k.Reads(op, fmt.Sprintf("operators[%d]", i)) {
+			root, _, _ := strings.Cut(r.Field, ".")
+			if r.Field == "" || slices.Contains(cols, root) {
+				continue
 			}
 			hint := suggest(root, cols)
 			if hint == "" {
 				hint = "columns: " + strings.Join(cols, ", ")
 			}
-			v.add(path, CodeInvalid, fmt.Sprintf("%q is not a result column of %s", root, quoteList(op.From)), hint)
-		}
-		p := fmt.Sprintf("operators[%d]", i)
-		if d := op.Detect; d != nil {
-			for k, f := range d.Value {
-				check(fmt.Sprintf("%s.detect.value[%d]", p, k), f)
-			}
-		}
-		if w := op.Window; w != nil {
-			for _, a := range w.Aggregate {
-				check(fmt.Sprintf("%s.window.aggregate.%s", p, a.Name), a.Field)
-			}
+			v.add(r.Path, CodeInvalid, fmt.Sprintf("%q is not a result column of %s", root, quoteList(op.From)), hint)
 		}
 	}
 }
@@ -113,7 +105,7 @@ func (v *validator) columns() {
 // feedback rejects writing into the job's own source stream: the job would
 // read its results (or dead letters) back as input, without end.
 func (v *validator) feedback() {
-	src := v.s.Source.Stream
+	src := v.s.Source.stream()
 	if src == "" {
 		return
 	}
@@ -123,9 +115,14 @@ func (v *validator) feedback() {
 				fmt.Sprintf("%q is the job's source stream; failed records would be read back", src), "use another stream, e.g. "+src+"-errors")
 		}
 	}
-	for i, sk := range v.s.Sinks {
-		if sk.Stream != nil && sk.Stream.Name == src {
-			v.add(fmt.Sprintf("sinks[%d].stream.name", i), CodeInvalid,
+	for i := range v.s.Sinks {
+		sk := &v.s.Sinks[i]
+		k := lookupSink(sk.Kind())
+		if k == nil || k.Stream == nil {
+			continue
+		}
+		if name, field := k.Stream(sk, fmt.Sprintf("sinks[%d]", i)); name == src {
+			v.add(field, CodeInvalid,
 				fmt.Sprintf("%q is the job's source stream; results would be read back as input", src), "use another stream, e.g. "+src+"-results")
 		}
 	}
@@ -257,7 +254,7 @@ func (v *validator) resolve(fill bool) *Graph {
 		switch {
 		case sk.Late != "":
 			if ref(p+".late", sk.Late) {
-				if j, ok := ops[sk.Late]; !ok || s.Operators[j].Window == nil {
+				if j, ok := ops[sk.Late]; !ok || !hasLate(&s.Operators[j]) {
 					kind := "the source"
 					if ok {
 						kind = fmt.Sprintf("a %s operator", s.Operators[j].Kind())
@@ -321,6 +318,12 @@ func (v *validator) resolve(fill bool) *Graph {
 		}
 	}
 	return g
+}
+
+// hasLate reports whether op's kind has late records.
+func hasLate(op *Operator) bool {
+	k := lookupOperator(op.Kind())
+	return k != nil && k.Late
 }
 
 // topo orders the operators topologically (Kahn's algorithm, ties in file

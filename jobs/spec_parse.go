@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -119,14 +115,11 @@ func (p *parser) source(top fieldMap) {
 		return
 	}
 	src := &p.s.Source
-	src.Stream = p.str(f, "stream")
-	src.File = p.names(f, "file", true)
-	if f.has("generator") {
-		if g, ok := p.optionalMapping(f, "generator"); ok {
-			src.Generator = p.generator(g)
+	for _, k := range sourceKinds() {
+		if f.has(k.Name) {
+			k.Parse(p, f, src)
 		}
 	}
-	p.connectorSource(f, src)
 	src.Shards = int(p.integer(f, "shards", true))
 	if f.has("start") {
 		p.start(f, &src.Start)
@@ -179,31 +172,6 @@ func (p *parser) start(f fieldMap, st *Start) {
 	}
 }
 
-func (p *parser) generator(f fieldMap) *Generator {
-	g := &Generator{}
-	if n, path := p.scalar(f, "rate"); n != nil {
-		if n.Value == "max" {
-			g.Rate = RateMax
-		} else if v, err := strconv.ParseFloat(n.Value, 64); err == nil && v > 0 && !math.IsInf(v, 0) && n.Style == 0 {
-			g.Rate = v
-		} else {
-			p.problem(n, path, CodeInvalid, fmt.Sprintf("%q is not a rate", n.Value), "records per second (> 0) or max")
-		}
-	}
-	g.Keys = int(p.integer(f, "keys", true))
-	g.Users = int(p.integer(f, "users", true))
-	g.Shape = p.str(f, "shape")
-	g.Count = p.integer(f, "count", false)
-	if n, path := p.scalar(f, "seed"); n != nil {
-		v, err := strconv.ParseUint(n.Value, 10, 64)
-		if err != nil {
-			p.problem(n, path, CodeType, fmt.Sprintf("%q is not a non-negative integer", n.Value), "e.g. 42")
-		}
-		g.Seed = v
-	}
-	return g
-}
-
 func (p *parser) operator(n *yaml.Node, path string) Operator {
 	var op Operator
 	f, ok := p.mapping(n, "operators[]", path)
@@ -213,16 +181,9 @@ func (p *parser) operator(n *yaml.Node, path string) Operator {
 	op.ID = p.str(f, "id")
 	op.Input = p.str(f, "input")
 	op.Inputs = p.names(f, "inputs", false)
-	op.Map = p.str(f, "map")
-	op.Filter = p.str(f, "filter")
-	if f.has("window") {
-		if w, ok := p.mapping(f.m["window"], "operators[].window", join(path, "window")); ok {
-			op.Window = p.window(w)
-		}
-	}
-	if f.has("detect") {
-		if d, ok := p.mapping(f.m["detect"], "operators[].detect", join(path, "detect")); ok {
-			op.Detect = p.detect(d)
+	for _, k := range operatorKinds() {
+		if f.has(k.Name) {
+			k.Parse(p, f, &op)
 		}
 	}
 	if f.has("on_error") {
@@ -262,125 +223,6 @@ func (p *parser) onError(f fieldMap, oe *OnError, schema string) {
 	}
 }
 
-func (p *parser) window(f fieldMap) *Window {
-	w := &Window{}
-	w.Key = p.str(f, "key")
-	w.Tumbling = p.duration(f, "tumbling", true)
-	if f.has("sliding") {
-		if s, ok := p.mapping(f.m["sliding"], join(f.schema, "sliding"), join(f.path, "sliding")); ok {
-			w.Sliding = &Sliding{Size: p.duration(s, "size", true), Every: p.duration(s, "every", true)}
-		}
-	}
-	if f.has("session") {
-		if s, ok := p.mapping(f.m["session"], join(f.schema, "session"), join(f.path, "session")); ok {
-			w.Session = &Session{Gap: p.duration(s, "gap", true)}
-		}
-	}
-	w.AllowedLateness = p.duration(f, "allowed_lateness", false)
-	w.StateCache = int(p.integer(f, "state_cache", true))
-	if f.has("aggregate") {
-		w.Aggregate = p.aggregates(f)
-	}
-	return w
-}
-
-func (p *parser) aggregates(f fieldMap) []Aggregate {
-	path, schema := join(f.path, "aggregate"), join(f.schema, "aggregate")
-	n := resolve(f.m["aggregate"])
-	if n == nil || n.Kind != yaml.MappingNode {
-		p.problem(orNode(n, f.m["aggregate"]), path, CodeType, "must be a mapping of result column to aggregate, not "+kindName(orNode(n, f.m["aggregate"])), "e.g. aggregate: {views: count, p95_ms: p95(ms)}")
-		return nil
-	}
-	p.record(n, path)
-	out := []Aggregate{}
-	for _, kv := range p.pairs(n, path) {
-		ap := join(path, kv.key)
-		a := Aggregate{Name: kv.key}
-		v := resolve(kv.v)
-		if v != nil && v.Kind == yaml.MappingNode {
-			m, _ := p.mapping(v, join(schema, "<name>"), ap)
-			a.Func = AggCustom
-			a.Init = p.str(m, "init")
-			a.Add = p.str(m, "add")
-			a.Merge = p.str(m, "merge")
-			a.Result = p.str(m, "result")
-			a.Object = p.str(m, "object")
-			a.Type = p.str(m, "type")
-		} else {
-			one := fieldMap{path: path, m: map[string]*yaml.Node{kv.key: kv.v}}
-			sn, _ := p.scalar(one, kv.key)
-			if sn == nil {
-				continue
-			}
-			var msg, hint string
-			a, msg, hint = ParseAggregate(kv.key, sn.Value)
-			if msg != "" {
-				p.problem(sn, ap, CodeInvalid, msg, hint)
-			}
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-var (
-	aggCallRE = regexp.MustCompile(`^([A-Za-z0-9_]+)\s*(?:\(\s*([^()]*?)\s*\))?$`)
-	fieldRE   = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
-)
-
-// ParseAggregate parses the string form of an aggregate: a builtin such as
-// count or p95(latency_ms), or a JS object expression (starting with { or
-// (). On failure msg says what is wrong and hint what is allowed.
-func ParseAggregate(name, spec string) (a Aggregate, msg, hint string) {
-	a.Name = name
-	spec = strings.TrimSpace(spec)
-	if strings.HasPrefix(spec, "{") || strings.HasPrefix(spec, "(") {
-		a.Func, a.Object = AggCustom, spec
-		return a, "", ""
-	}
-	const allowed = "count, sum(f), avg(f), min(f), max(f), p50(f), p95(f), p99(f), distinct(f), or a JS object ({init, add, merge, result})"
-	m := aggCallRE.FindStringSubmatch(spec)
-	if m == nil {
-		return a, fmt.Sprintf("%q is not an aggregate", spec), allowed
-	}
-	fn, field := strings.ToLower(m[1]), m[2]
-	hasCall := strings.Contains(spec, "(")
-	if !contains(BuiltinAggregates, fn) {
-		hint := suggest(fn, BuiltinAggregates)
-		if hint == "" {
-			hint = allowed
-		}
-		return a, fmt.Sprintf("%q is not an aggregate", m[1]), hint
-	}
-	a.Func = fn
-	switch {
-	case fn == AggCount && hasCall:
-		return a, "count takes no field", "write count"
-	case fn != AggCount && (!hasCall || field == ""):
-		return a, fmt.Sprintf("%s needs a field", fn), fmt.Sprintf("e.g. %s(latency_ms)", fn)
-	case fn != AggCount && !fieldRE.MatchString(field):
-		return a, fmt.Sprintf("%q is not a field name", field), "a name like latency_ms, or a dotted path like req.ms"
-	}
-	a.Field = field
-	return a, "", ""
-}
-
-func (p *parser) detect(f fieldMap) *Detect {
-	d := &Detect{}
-	d.Value = p.names(f, "value", true)
-	d.Key = p.str(f, "key")
-	d.Method = p.str(f, "method")
-	d.Threshold = p.number(f, "threshold")
-	if n, path := p.scalar(f, "seed"); n != nil {
-		v, err := strconv.ParseInt(n.Value, 10, 64)
-		if err != nil {
-			p.problem(n, path, CodeType, fmt.Sprintf("%q is not an integer", n.Value), "e.g. 42")
-		}
-		d.Seed = v
-	}
-	return d
-}
-
 func (p *parser) sink(n *yaml.Node, path string) Sink {
 	var s Sink
 	f, ok := p.mapping(n, "sinks[]", path)
@@ -390,26 +232,10 @@ func (p *parser) sink(n *yaml.Node, path string) Sink {
 	s.ID = p.str(f, "id")
 	s.Input = p.str(f, "input")
 	s.Late = p.str(f, "late")
-	if f.has("dashboard") {
-		if m, ok := p.optionalMapping(f, "dashboard"); ok {
-			s.Dashboard = &DashboardSink{Title: p.str(m, "title"), Rows: int(p.integer(m, "rows", true))}
+	for _, k := range sinkKinds() {
+		if f.has(k.Name) {
+			k.Parse(p, f, &s)
 		}
 	}
-	if f.has("stream") {
-		if m, ok := p.mapping(f.m["stream"], "sinks[].stream", join(path, "stream")); ok {
-			s.Stream = &StreamSink{Name: p.str(m, "name"), Shards: int(p.integer(m, "shards", true))}
-		}
-	}
-	if f.has("file") {
-		if m, ok := p.mapping(f.m["file"], "sinks[].file", join(path, "file")); ok {
-			s.File = &FileSink{Path: p.str(m, "path"), Format: p.str(m, "format")}
-		}
-	}
-	if f.has("log") {
-		if _, ok := p.optionalMapping(f, "log"); ok {
-			s.Log = &LogSink{}
-		}
-	}
-	p.connectorSink(f, path, &s)
 	return s
 }

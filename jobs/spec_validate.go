@@ -3,22 +3,20 @@ package jobs
 import (
 	"errors"
 	"fmt"
-	"math"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/runnel-dev/runnel/operators/anomaly"
 	"github.com/runnel-dev/runnel/streams"
 )
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
-	idRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	columnRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+	idRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	// fieldRE is a record field name or a dotted path into one.
+	fieldRE = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
 )
 
 // validStream reports whether name is a valid stream name, by the streams
@@ -27,15 +25,11 @@ func validStream(name string) bool { return streams.ValidateStreamName(name) == 
 
 // Limits on numeric fields.
 const (
-	maxShards        = 1024
-	maxDashboardRows = 1_000_000
-	maxTimeout       = time.Minute
-	minCheckpoint    = 100 * time.Millisecond
-	maxIDLength      = 64
+	maxShards     = 1024
+	maxTimeout    = time.Minute
+	minCheckpoint = 100 * time.Millisecond
+	maxIDLength   = 64
 )
-
-// reservedColumns are the window result columns aggregates may not reuse.
-var reservedColumns = []string{"window_start", "window_end", "key"}
 
 // Validate checks the Spec, fills in every default and resolves the
 // operator graph (Operator.From, Sink.From). It compiles every JS snippet.
@@ -91,22 +85,21 @@ func (v *validator) normalize() {
 	n := func(s *string) { *s = NormalizeSnippet(*s) }
 	n(&v.s.Source.EventTime)
 	for i := range v.s.Operators {
-		op := &v.s.Operators[i]
-		n(&op.Map)
-		n(&op.Filter)
-		if w := op.Window; w != nil {
-			n(&w.Key)
-			for j := range w.Aggregate {
-				a := &w.Aggregate[j]
-				for _, part := range []*string{&a.Init, &a.Add, &a.Merge, &a.Result, &a.Object} {
-					n(part)
-				}
-			}
-		}
-		if d := op.Detect; d != nil {
-			n(&d.Key)
+		for _, sn := range v.s.Operators[i].snippets() {
+			n(sn.Src)
 		}
 	}
+}
+
+// snippets lists the operator's JS snippets (those of its kinds).
+func (op *Operator) snippets() []snippetRef {
+	var out []snippetRef
+	for _, k := range operatorKinds() {
+		if k.Snippets != nil && k.Has(op) {
+			out = append(out, k.Snippets(op)...)
+		}
+	}
+	return out
 }
 
 // parent strips the last element of a field path.
@@ -180,26 +173,28 @@ func (v *validator) name() {
 
 func (v *validator) source() {
 	src := &v.s.Source
-	set := setKinds(map[string]bool{SourceStream: src.Stream != "", SourceFile: len(src.File) > 0, SourceGenerator: src.Generator != nil, SourceKafka: src.Kafka != nil},
-		SourceStream, SourceFile, SourceGenerator, SourceKafka)
+	var set []string
+	for _, k := range sourceKinds() {
+		if k.Has(src) {
+			set = append(set, k.Name)
+		}
+	}
+	listed := oneOf(sourceNames(func(k *sourceKind) bool { return !k.Connector }))
 	switch {
-	case len(set) == 0 && v.anyBad("source", SourceStream, SourceFile, SourceGenerator, SourceKafka):
+	case len(set) == 0 && v.anyBad("source", sourceNames(nil)...):
 		return
 	case len(set) == 0:
-		v.add("source", CodeMissing, "needs one of stream, file or generator", "e.g. source: {stream: clicks}")
+		v.add("source", CodeMissing, "needs one of "+listed, "e.g. source: {stream: clicks}")
 		return
 	case len(set) > 1:
-		v.add("source."+set[1], CodeConflict, fmt.Sprintf("a source is one of stream, file or generator; this one has %s", strings.Join(set, " and ")), "run one job per source, or union them with a stream")
+		v.add("source."+set[1], CodeConflict, fmt.Sprintf("a source is one of %s; this one has %s", listed, strings.Join(set, " and ")), "run one job per source, or union them with a stream")
 		return
 	}
-	kind := set[0]
-	if kind == SourceStream && !validStream(src.Stream) {
-		v.add("source.stream", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", src.Stream), "1–128 of A-Z, a-z, 0-9, _ . - (not . or ..)")
-	}
+	kind := lookupSource(set[0])
 	switch {
-	case kind == SourceFile:
+	case kind.NoShards != "":
 		if src.Shards != 0 {
-			v.add("source.shards", CodeConflict, "a file source has one shard per file", "remove shards")
+			v.add("source.shards", CodeConflict, kind.NoShards, "remove shards")
 		}
 	case src.Shards == 0:
 		src.Shards = 1
@@ -211,8 +206,8 @@ func (v *validator) source() {
 	if src.Watermark < 0 {
 		v.add("source.watermark", CodeInvalid, "must not be negative", "e.g. 5s")
 	}
-	if oe := src.OnError; kind != SourceStream && (oe.Policy == OnErrorSkip || oe.Policy == OnErrorDeadLetter || oe.DeadLetter != "") {
-		v.add("source.on_error", CodeConflict, "applies to stream sources only", "remove on_error")
+	if oe := src.OnError; !kind.OnError && (oe.Policy == OnErrorSkip || oe.Policy == OnErrorDeadLetter || oe.DeadLetter != "") {
+		v.add("source.on_error", CodeConflict, "applies to "+kindsWith(func(k *sourceKind) bool { return k.OnError })+" sources only", "remove on_error")
 	} else {
 		v.onError(&src.OnError, "source")
 	}
@@ -225,17 +220,21 @@ func (v *validator) source() {
 	default:
 		v.add("source.event_time_fallback", CodeInvalid, fmt.Sprintf("%q is not a fallback", src.EventTimeFallback), "allowed: arrival")
 	}
-	if kind == SourceGenerator {
-		v.generator(src.Generator)
+	if kind.Validate != nil {
+		kind.Validate(v, src)
 	}
-	v.validateConnectorSource(src)
 }
 
-func (v *validator) start(kind string) {
+// kindsWith names the source kinds keep selects, as "a and b".
+func kindsWith(keep func(*sourceKind) bool) string {
+	return strings.Join(sourceNames(keep), " and ")
+}
+
+func (v *validator) start(kind *sourceKind) {
 	st := &v.s.Source.Start
-	if kind != SourceStream {
+	if !kind.Start {
 		if st.Position != "" || !st.AtTimestamp.IsZero() {
-			v.add("source.start", CodeConflict, "start applies to stream sources only", "remove start")
+			v.add("source.start", CodeConflict, "start applies to "+kindsWith(func(k *sourceKind) bool { return k.Start })+" sources only", "remove start")
 		}
 		return
 	}
@@ -259,32 +258,23 @@ func (v *validator) start(kind string) {
 	}
 }
 
-func (v *validator) format(kind string) {
+func (v *validator) format(kind *sourceKind) {
 	src := &v.s.Source
-	var allowed []string
-	switch kind {
-	case SourceStream, SourceKafka:
-		allowed = []string{"json", "text", "bytes"}
-	case SourceFile:
-		allowed = []string{"jsonl", "csv"}
-	case SourceGenerator:
+	if kind.Formats == nil {
 		if src.Format != "" {
-			v.add("source.format", CodeConflict, "the generator makes JSON-like records; format does not apply", "remove format")
+			v.add("source.format", CodeConflict, kind.NoFormat, "remove format")
 		}
 		return
 	}
 	if src.Format == "" {
-		src.Format = "json"
-		if kind == SourceFile {
-			src.Format = "jsonl"
-			if strings.EqualFold(filepath.Ext(src.File[0]), ".csv") {
-				src.Format = "csv"
-			}
+		src.Format = kind.Formats[0]
+		if kind.DefaultFormat != nil {
+			src.Format = kind.DefaultFormat(src)
 		}
 		return
 	}
-	if !contains(allowed, src.Format) {
-		v.add("source.format", CodeInvalid, fmt.Sprintf("%q is not a %s source format", src.Format, kind), hintAllowed(src.Format, allowed))
+	if !contains(kind.Formats, src.Format) {
+		v.add("source.format", CodeInvalid, fmt.Sprintf("%q is not a %s source format", src.Format, kind.Name), hintAllowed(src.Format, kind.Formats))
 	}
 }
 
@@ -293,37 +283,6 @@ func hintAllowed(got string, allowed []string) string {
 		return h
 	}
 	return "allowed: " + strings.Join(allowed, ", ")
-}
-
-func (v *validator) generator(g *Generator) {
-	const p = "source.generator"
-	switch {
-	case g.Rate == 0:
-		g.Rate = DefaultGeneratorRate
-	case (g.Rate <= 0 || math.IsNaN(g.Rate) || math.IsInf(g.Rate, 0)) && g.Rate != RateMax:
-		v.add(p+".rate", CodeInvalid, fmt.Sprintf("%g is not a rate", g.Rate), "records per second (> 0) or max")
-	}
-	switch {
-	case g.Keys == 0:
-		g.Keys = 100
-	case g.Keys < 0:
-		v.add(p+".keys", CodeInvalid, fmt.Sprintf("%d is not a key count", g.Keys), "at least 1")
-	}
-	switch {
-	case g.Users == 0:
-		g.Users = 1000
-	case g.Users < 0:
-		v.add(p+".users", CodeInvalid, fmt.Sprintf("%d is not a user count", g.Users), "at least 1")
-	}
-	switch {
-	case g.Shape == "":
-		g.Shape = "clickstream"
-	case g.Shape != "clickstream":
-		v.add(p+".shape", CodeInvalid, fmt.Sprintf("%q is not a generator shape", g.Shape), "allowed: clickstream")
-	}
-	if g.Count < 0 {
-		v.add(p+".count", CodeInvalid, "must not be negative", "0 means unbounded")
-	}
 }
 
 // setKinds returns the names in order whose flag is set.
@@ -343,12 +302,16 @@ func (v *validator) operator(i int) {
 	if op.ID == "" {
 		v.required(p+".id", fmt.Sprintf("e.g. id: step%d", i+1))
 	}
-	set := setKinds(map[string]bool{KindMap: op.Map != "", KindFilter: op.Filter != "", KindWindow: op.Window != nil, KindDetect: op.Detect != nil},
-		KindMap, KindFilter, KindWindow, KindDetect)
+	var set []string
+	for _, k := range operatorKinds() {
+		if k.Has(op) {
+			set = append(set, k.Name)
+		}
+	}
 	switch {
-	case len(set) == 0 && v.anyBad(p, KindMap, KindFilter, KindWindow, KindDetect):
+	case len(set) == 0 && v.anyBad(p, operatorNames(nil)...):
 	case len(set) == 0:
-		v.add(p, CodeMissing, "needs one of map, filter, window or detect", "")
+		v.add(p, CodeMissing, "needs one of "+oneOf(operatorNames(nil)), "")
 	case len(set) > 1:
 		v.add(p+"."+set[1], CodeConflict, fmt.Sprintf("an operator does one thing; this one has %s", strings.Join(set, " and ")), "split it into one operator per step")
 	}
@@ -365,11 +328,10 @@ func (v *validator) operator(i int) {
 	case op.Timeout < time.Millisecond || op.Timeout > maxTimeout:
 		v.add(p+".timeout", CodeInvalid, fmt.Sprintf("%s is out of range", op.Timeout), "1ms–1m")
 	}
-	if op.Window != nil {
-		v.window(op.Window, p+".window")
-	}
-	if op.Detect != nil {
-		v.detect(op.Detect, p+".detect")
+	for _, k := range operatorKinds() {
+		if k.Validate != nil && k.Has(op) {
+			k.Validate(v, op, p)
+		}
 	}
 }
 
@@ -400,205 +362,36 @@ func (v *validator) onError(oe *OnError, p string) {
 	}
 }
 
-func (v *validator) window(w *Window, p string) {
-	if w.Key == "" {
-		v.add(p+".key", CodeMissing, "a window needs a key", `e.g. key: "r => r.page"; for one global window use key: "r => 'all'"`)
-	}
-	set := setKinds(map[string]bool{WindowTumbling: w.Tumbling != 0, WindowSliding: w.Sliding != nil, WindowSession: w.Session != nil},
-		WindowTumbling, WindowSliding, WindowSession)
-	switch {
-	case len(set) == 0 && v.anyBad(p, WindowTumbling, WindowSliding, WindowSession):
-	case len(set) == 0:
-		v.add(p, CodeMissing, "needs one of tumbling, sliding or session", "e.g. tumbling: 10s")
-	case len(set) > 1:
-		v.add(p+"."+set[1], CodeConflict, fmt.Sprintf("a window is one kind; this one has %s", strings.Join(set, " and ")), "")
-	}
-	v.span(p+".tumbling", w.Tumbling, w.Tumbling != 0)
-	if s := w.Sliding; s != nil {
-		if s.Size == 0 {
-			v.required(p+".sliding.size", "sliding: {size: 1m, every: 10s}")
-		}
-		if s.Every == 0 {
-			v.required(p+".sliding.every", "sliding: {size: 1m, every: 10s}")
-		}
-		v.span(p+".sliding.size", s.Size, s.Size != 0)
-		v.span(p+".sliding.every", s.Every, s.Every != 0)
-		if s.Size > 0 && s.Every > s.Size {
-			v.add(p+".sliding.every", CodeInvalid, fmt.Sprintf("%s is longer than size %s", s.Every, s.Size), "every ≤ size (every = size is a tumbling window)")
-		}
-	}
-	if s := w.Session; s != nil {
-		if s.Gap == 0 {
-			v.required(p+".session.gap", "session: {gap: 30s}")
-		}
-		v.span(p+".session.gap", s.Gap, s.Gap != 0)
-	}
-	if w.AllowedLateness < 0 || w.AllowedLateness%time.Millisecond != 0 {
-		v.add(p+".allowed_lateness", CodeInvalid, fmt.Sprintf("%s is not a whole, non-negative number of milliseconds", w.AllowedLateness), "e.g. 30s")
-	}
-	if c := w.StateCache; c != 0 && (c < MinStateCache || c > MaxStateCache) {
-		v.add(p+".state_cache", CodeInvalid, fmt.Sprintf("%d is out of range", c), fmt.Sprintf("%d–%d window states", MinStateCache, MaxStateCache))
-	}
-	v.aggregates(w, p+".aggregate")
-}
-
-// span checks a window length that is set.
-func (v *validator) span(path string, d time.Duration, set bool) {
-	if set && (d <= 0 || d%time.Millisecond != 0) {
-		v.add(path, CodeInvalid, fmt.Sprintf("%s is not a positive, whole number of milliseconds", d), "e.g. 10s, 1m")
-	}
-}
-
-func (v *validator) aggregates(w *Window, p string) {
-	if len(w.Aggregate) == 0 {
-		v.add(p, CodeMissing, "a window needs at least one aggregate", "e.g. aggregate: {views: count}")
-		return
-	}
-	seen := map[string]bool{}
-	for i := range w.Aggregate {
-		a := &w.Aggregate[i]
-		ap := p + "." + a.Name
-		switch {
-		case !columnRE.MatchString(a.Name):
-			v.add(ap, CodeInvalid, fmt.Sprintf("%q is not a valid column name", a.Name), "letters, digits and _, not starting with a digit")
-		case contains(reservedColumns, a.Name):
-			v.add(ap, CodeInvalid, fmt.Sprintf("%q clashes with a result column", a.Name), "window_start, window_end and key are taken; pick another name")
-		case seen[a.Name]:
-			v.add(ap, CodeDuplicateKey, "appears twice", "")
-		}
-		seen[a.Name] = true
-		v.aggregate(a, ap)
-	}
-}
-
-func (v *validator) aggregate(a *Aggregate, ap string) {
-	parts := a.Init != "" || a.Add != "" || a.Merge != "" || a.Result != ""
-	if a.Func == AggCustom || a.Object != "" || parts {
-		a.Func, a.Field = AggCustom, ""
-		switch {
-		case a.Object != "" && parts:
-			v.add(ap+".object", CodeConflict, "a custom aggregate is one object expression or init/add/merge/result, not both", "")
-		case a.Object == "":
-			for _, part := range []struct{ name, js string }{{"init", a.Init}, {"add", a.Add}, {"merge", a.Merge}} {
-				if part.js == "" {
-					v.required(ap+"."+part.name, "a custom aggregate needs init, add and merge (result is optional)")
-				}
-			}
-		}
-		switch {
-		case a.Type == "":
-			a.Type = ColumnFloat64
-		case !contains(ColumnTypes, a.Type):
-			v.add(ap+".type", CodeInvalid, fmt.Sprintf("%q is not a column type", a.Type), hintAllowed(a.Type, ColumnTypes))
-		}
-		return
-	}
-	if a.Type != "" {
-		v.add(ap+".type", CodeInvalid, fmt.Sprintf("%s has a fixed column type", a.Func), "type applies to custom aggregates only")
-	}
-	if !contains(BuiltinAggregates, a.Func) {
-		v.add(ap, CodeInvalid, fmt.Sprintf("%q is not an aggregate", a.Func), hintAllowed(a.Func, BuiltinAggregates))
-		return
-	}
-	switch {
-	case a.Func == AggCount && a.Field != "":
-		v.add(ap, CodeInvalid, "count takes no field", "write count")
-	case a.Func != AggCount && a.Field == "":
-		v.add(ap, CodeInvalid, fmt.Sprintf("%s needs a field", a.Func), fmt.Sprintf("e.g. %s(latency_ms)", a.Func))
-	case a.Func != AggCount && !fieldRE.MatchString(a.Field):
-		v.add(ap, CodeInvalid, fmt.Sprintf("%q is not a field name", a.Field), "a name like latency_ms, or a dotted path like req.ms")
-	}
-}
-
-func (v *validator) detect(d *Detect, p string) {
-	if len(d.Value) == 0 {
-		v.add(p+".value", CodeMissing, "detect needs the field(s) to score", "e.g. value: views, or value: [views, p95_ms]")
-	}
-	for i, f := range d.Value {
-		if !fieldRE.MatchString(f) {
-			v.add(fmt.Sprintf("%s.value[%d]", p, i), CodeInvalid, fmt.Sprintf("%q is not a field name", f), "a name like views, or a dotted path like stats.ms")
-		}
-	}
-	seen := map[string]bool{}
-	for i, f := range d.Value {
-		if seen[f] {
-			v.add(fmt.Sprintf("%s.value[%d]", p, i), CodeInvalid, fmt.Sprintf("%q is listed twice", f), "")
-		}
-		seen[f] = true
-	}
-	switch {
-	case d.Method == "":
-		d.Method = DefaultDetectMethod
-	case !contains(anomaly.Methods, d.Method):
-		v.add(p+".method", CodeInvalid, fmt.Sprintf("%q is not an anomaly detection method", d.Method), hintAllowed(d.Method, anomaly.Methods))
-	}
-	if math.IsNaN(d.Threshold) || d.Threshold < 0 || d.Threshold > 1 {
-		v.add(p+".threshold", CodeInvalid, fmt.Sprintf("%g is out of range", d.Threshold), "0 < threshold ≤ 1 (anomaly scores are in [0, 1])")
-	}
-}
-
 func (v *validator) sink(i int) {
 	s := &v.s.Sinks[i]
 	p := fmt.Sprintf("sinks[%d]", i)
 	if s.ID == "" {
 		v.required(p+".id", "e.g. id: out")
 	}
-	set := setKinds(map[string]bool{SinkDashboard: s.Dashboard != nil, SinkStream: s.Stream != nil, SinkFile: s.File != nil, SinkLog: s.Log != nil,
-		SinkKafka: s.Kafka != nil, SinkPostgres: s.Postgres != nil},
-		SinkDashboard, SinkStream, SinkFile, SinkLog, SinkKafka, SinkPostgres)
-	v.validateConnectorSink(p, s)
+	var set []string
+	for _, k := range sinkKinds() {
+		if k.Has(s) {
+			set = append(set, k.Name)
+		}
+	}
+	for _, k := range sinkKinds() {
+		if k.Connector && k.Validate != nil && k.Has(s) {
+			k.Validate(v, s, p)
+		}
+	}
 	switch {
-	case len(set) == 0 && v.anyBad(p, SinkDashboard, SinkStream, SinkFile, SinkLog, SinkKafka, SinkPostgres):
+	case len(set) == 0 && v.anyBad(p, sinkNames(nil)...):
 	case len(set) == 0:
-		v.add(p, CodeMissing, "needs one of dashboard, stream, file or log", "e.g. log: {}")
+		v.add(p, CodeMissing, "needs one of "+oneOf(sinkNames(func(k *sinkKind) bool { return !k.Connector })), "e.g. log: {}")
 	case len(set) > 1:
 		v.add(p+"."+set[1], CodeConflict, fmt.Sprintf("a sink is one kind; this one has %s", strings.Join(set, " and ")), "use one sink per destination")
 	}
 	if s.Input != "" && s.Late != "" {
 		v.add(p+".late", CodeConflict, "a sink takes input or late, not both", "add a second sink for the late records")
 	}
-	if d := s.Dashboard; d != nil {
-		if d.Title == "" {
-			d.Title = s.ID
-		}
-		switch {
-		case d.Rows == 0:
-			d.Rows = DefaultDashboardRows
-		case d.Rows < 1 || d.Rows > maxDashboardRows:
-			v.add(p+".dashboard.rows", CodeInvalid, fmt.Sprintf("%d is out of range", d.Rows), "1–1000000")
-		}
-	}
-	if st := s.Stream; st != nil {
-		switch {
-		case st.Name == "":
-			v.required(p+".stream.name", "stream: {name: results}")
-		case !validStream(st.Name):
-			v.add(p+".stream.name", CodeInvalid, fmt.Sprintf("%q is not a valid stream name", st.Name), "1–128 of A-Z, a-z, 0-9, _ . - (not . or ..)")
-		}
-		switch {
-		case st.Shards == 0:
-			st.Shards = 1
-		case st.Shards < 1 || st.Shards > maxShards:
-			v.add(p+".stream.shards", CodeInvalid, fmt.Sprintf("%d is out of range", st.Shards), "1–1024")
-		}
-	}
-	if f := s.File; f != nil {
-		if f.Path == "" {
-			v.required(p+".file.path", "file: {path: out.jsonl}")
-		}
-		allowed := []string{FileJSONL, FileArrow, FileParquet}
-		switch {
-		case f.Format == "":
-			switch strings.ToLower(filepath.Ext(f.Path)) {
-			case ".arrow", ".ipc", ".feather":
-				f.Format = FileArrow
-			case ".parquet":
-				f.Format = FileParquet
-			default:
-				f.Format = FileJSONL
-			}
-		case !contains(allowed, f.Format):
-			v.add(p+".file.format", CodeInvalid, fmt.Sprintf("%q is not a file format", f.Format), hintAllowed(f.Format, allowed))
+	for _, k := range sinkKinds() {
+		if !k.Connector && k.Validate != nil && k.Has(s) {
+			k.Validate(v, s, p)
 		}
 	}
 }
@@ -650,38 +443,24 @@ func (v *validator) scripts() {
 	for i := range v.s.Operators {
 		op := &v.s.Operators[i]
 		p := fmt.Sprintf("operators[%d]", i)
-		snippet := func(field, js string) {
-			if js != "" {
-				_, err := CompileSnippet(op.ID+"."+field, js)
-				v.jsProblem(p+"."+field, op.ID, err)
+		for _, sn := range op.snippets() {
+			if *sn.Src == "" {
+				continue
 			}
-		}
-		snippet("map", op.Map)
-		snippet("filter", op.Filter)
-		if w := op.Window; w != nil {
-			snippet("window.key", w.Key)
-			for _, a := range w.Aggregate {
-				ap := "window.aggregate." + a.Name
-				if a.Object != "" {
-					// The object is either the aggregate's value or its
-					// object: key; report it where it is written.
-					field := ap
-					if v.s.info != nil {
-						if _, ok := v.s.info.pos[p+"."+ap+".object"]; ok {
-							field += ".object"
-						}
+			field := sn.Field
+			compile := CompileSnippet
+			if sn.Object {
+				// The object is either the aggregate's value or its
+				// object: key; report it where it is written.
+				if v.s.info != nil {
+					if _, ok := v.s.info.pos[p+"."+field+".object"]; ok {
+						field += ".object"
 					}
-					_, err := CompileObjectSnippet(op.ID+"."+field, a.Object)
-					v.jsProblem(p+"."+field, op.ID, err)
 				}
-				snippet(ap+".init", a.Init)
-				snippet(ap+".add", a.Add)
-				snippet(ap+".merge", a.Merge)
-				snippet(ap+".result", a.Result)
+				compile = CompileObjectSnippet
 			}
-		}
-		if d := op.Detect; d != nil {
-			snippet("detect.key", d.Key)
+			_, err := compile(op.ID+"."+field, *sn.Src)
+			v.jsProblem(p+"."+field, op.ID, err)
 		}
 	}
 }

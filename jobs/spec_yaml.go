@@ -223,7 +223,7 @@ func belongsElsewhere(key, schema string) string {
 		}
 		return ""
 	}
-	for _, f := range fields {
+	for _, f := range fields() {
 		parent, k := up(f.Path), f.Path[strings.LastIndexByte(f.Path, '.')+1:]
 		if k != key || parent == schema {
 			continue
@@ -465,4 +465,20 @@ func (p *parser) optionalMapping(f fieldMap, key string) (fieldMap, bool) {
 		return fieldMap{path: path, schema: join(f.schema, key), m: map[string]*yaml.Node{}}, true
 	}
 	return p.mapping(f.m[key], join(f.schema, key), path)
+}
+
+// flag parses a bool field.
+func (p *parser) flag(f fieldMap, key string) bool {
+	n, path := p.scalar(f, key)
+	if n == nil {
+		return false
+	}
+	switch n.Value {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	p.problem(n, path, CodeType, fmt.Sprintf("%q is not true or false", n.Value), "")
+	return false
 }

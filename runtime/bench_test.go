@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
@@ -126,15 +126,6 @@ func jsGraph(b *testing.B, src sources.Source, sink *countSink, combine bool) *G
 	}
 }
 
-// cpuTime is the process's user+system CPU time. On a shared machine the
-// wall-clock rate depends on the neighbours; CPU per record does not (as
-// much): 2 cores can do at most 2e9/cpu-ns-per-record records/s.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchRun is one variant's totals.
 type benchRun struct {
 	records float64
@@ -154,14 +145,14 @@ func runBench(b *testing.B, tot *benchRun, data []sources.MemoryShard, g func(so
 	for _, s := range data {
 		n += len(s.Data)
 	}
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	start := time.Now()
 	st, err := Run(context.Background(), g(sources.NewMemory(sources.FormatJSON, data...), sink), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	tot.wall += time.Since(start)
-	tot.cpu += cpuTime() - cpu0
+	tot.cpu += cpuclock.Since(cpu0)
 	tot.records += float64(n)
 	if st.State != Finished || sink.n.Load() < 1000 {
 		b.Fatalf("state %s, %d results; want every one of 1,000 pages", st.State, sink.n.Load())

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -69,7 +70,7 @@ func BenchmarkStreamJob(b *testing.B) {
 // runStreamBench runs g on an unbounded stream until its source read n
 // records and the window input drained, then stops it.
 func runStreamBench(b *testing.B, tot *benchRun, n int, g *Graph) {
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Process()
 	start := time.Now()
 	j, err := Start(context.Background(), g, Options{})
 	if err != nil {
@@ -89,7 +90,7 @@ func runStreamBench(b *testing.B, tot *benchRun, n int, g *Graph) {
 		b.Fatal(err)
 	}
 	tot.wall += time.Since(start)
-	tot.cpu += cpuTime() - cpu0
+	tot.cpu += cpuclock.Since(cpu0)
 	tot.records += float64(n)
 }
 

@@ -6,10 +6,10 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -18,15 +18,6 @@ import (
 // seconds of window results of a busy job.
 const benchRows = 10_000
 
-// processCPU is the user+system CPU time of the process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // meter adds up the wall and CPU time of the measured parts of a benchmark.
 type meter struct {
 	wall, cpu time.Duration
@@ -34,10 +25,10 @@ type meter struct {
 }
 
 func (m *meter) measure(rows int, fn func()) {
-	w, c := time.Now(), processCPU()
+	w, c := time.Now(), cpuclock.Process()
 	fn()
 	m.wall += time.Since(w)
-	m.cpu += processCPU() - c
+	m.cpu += cpuclock.Since(c)
 	m.rows += rows
 }
 

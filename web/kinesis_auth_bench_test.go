@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/auth"
 	"github.com/runnel-dev/runnel/web/kinesis"
@@ -79,7 +79,7 @@ func BenchmarkKinesisPutRecordsAuth(b *testing.B) {
 			srv := New(Config{Store: st, Logger: log, Security: Security{Auth: strings.HasSuffix(mode, "on"), Tokens: tokens}, Kinesis: kh})
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
-			cpu0 := benchCPU()
+			cpu0 := cpuclock.Process()
 			for b.Loop() {
 				r := newReq()
 				r.Header = signed.Header.Clone()
@@ -89,13 +89,7 @@ func BenchmarkKinesisPutRecordsAuth(b *testing.B) {
 					b.Fatalf("%d %s", w.Code, w.Body.String())
 				}
 			}
-			b.ReportMetric(float64(benchCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-func benchCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

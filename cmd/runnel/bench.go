@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/internal/bench"
 )
 
 func init() {
@@ -46,7 +46,7 @@ var benchmarks = map[string]func(args []string) error{
 }
 
 // ingestAPIs maps --api values other than "log" to their runners.
-var ingestAPIs = map[string]func(dir string, cfg streams.BenchConfig, serverProfile string) error{}
+var ingestAPIs = map[string]func(dir string, cfg bench.IngestConfig, serverProfile string) error{}
 
 func benchIngest(args []string) error {
 	fs := newFlags("bench ingest", "bench ingest [--api log|kinesis] [--producers 8] [--batch 500] [--size 100] [--shards 4] [--duration 5s]", `
@@ -68,7 +68,7 @@ for Go clients against the Kinesis API on loopback instead.`)
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
-	cfg := streams.BenchConfig{Producers: *producers, Batch: *batch, RecordSize: *size, Shards: *shards, Duration: *dur, SyncInterval: *interval}
+	cfg := bench.IngestConfig{Producers: *producers, Batch: *batch, RecordSize: *size, Shards: *shards, Duration: *dur, SyncInterval: *interval}
 	if *api != "log" {
 		run, ok := ingestAPIs[*api]
 		if !ok {
@@ -79,7 +79,7 @@ for Go clients against the Kinesis API on loopback instead.`)
 	if *profile != "" {
 		return fmt.Errorf("%w: --cpuprofile needs --api kinesis", errUsage)
 	}
-	rep, err := streams.BenchIngest(*dir, cfg)
+	rep, err := bench.Ingest(*dir, cfg)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/client/agent"
 	"github.com/runnel-dev/runnel/client/producer"
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 )
 
 func init() {
@@ -92,8 +92,7 @@ Kinesis records/s and PutRecords calls/s, counting acknowledged records only. Co
 	}
 	payload := bytes.Repeat([]byte("x"), *size)
 	start := time.Now()
-	var ru0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := cpuclock.Process()
 	end := start.Add(*dur)
 	for i := 0; time.Now().Before(end); i++ {
 		if err := p.Put(ctx, keyNames[i%len(keyNames)], payload); err != nil {
@@ -106,9 +105,7 @@ Kinesis records/s and PutRecords calls/s, counting acknowledged records only. Co
 		return err
 	}
 	total := time.Since(start)
-	var ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	cpu := cpuclock.Since(cpu0)
 	s := p.Metrics().Snapshot()
 	rate := float64(acked.Load()) / total.Seconds()
 	fmt.Printf("producer → %d-shard stream, %d-byte records, %d keys, aggregate=%v (max %d bytes), unordered=%v\n", *shards, *size, *keys, *aggregate, *aggMax, *unordered)

@@ -8,9 +8,9 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
@@ -281,17 +281,8 @@ func timeJob(g *runtime.Graph, node string, want int64, profile, label string) (
 	return rate, nil
 }
 
-// processCPU is the process's user+system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func runJob(g *runtime.Graph, node string, want int64) (rate float64, cpu time.Duration, err error) {
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cpuclock.Process()
 	j, err := runtime.Start(context.Background(), g, runtime.Options{})
 	if err != nil {
 		return 0, 0, err
@@ -308,7 +299,7 @@ func runJob(g *runtime.Graph, node string, want int64) (rate float64, cpu time.D
 		}
 		for _, o := range st.Operators {
 			if o.ID == node && o.In >= want {
-				return float64(want) / time.Since(start).Seconds(), processCPU() - cpu0, nil
+				return float64(want) / time.Since(start).Seconds(), cpuclock.Since(cpu0), nil
 			}
 		}
 		if time.Since(start) > 10*time.Minute {

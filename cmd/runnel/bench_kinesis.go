@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/runnel-dev/runnel/internal/bench"
 	"github.com/runnel-dev/runnel/internal/kinesisbench"
-	"github.com/runnel-dev/runnel/streams"
 )
 
 func init() {
@@ -21,7 +21,7 @@ func init() {
 // loopback, and the same clients against a decode-and-discard server in the
 // same run (the ceiling), then single-record PutRecord and consumer latency.
 // The servers are child processes, so their CPU time is measured apart.
-func benchIngestKinesis(dir string, cfg streams.BenchConfig, serverProfile string) error {
+func benchIngestKinesis(dir string, cfg bench.IngestConfig, serverProfile string) error {
 	kcfg := kinesisbench.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
 		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,

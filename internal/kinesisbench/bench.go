@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"golang.org/x/net/http2"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
@@ -217,7 +218,7 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	cpu0, t0 := processCPU(), time.Now()
+	cpu0, t0 := cpuclock.Process(), time.Now()
 	end := t0.Add(d)
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
@@ -239,7 +240,7 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(t0), processCPU()-cpu0
+	el, cpu := time.Since(t0), cpuclock.Since(cpu0)
 	p := PhaseReport{Records: n.Load(), Elapsed: el, Errors: errs.Load()}
 	if firstErr != nil {
 		return p, firstErr

@@ -14,9 +14,9 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/kinesis"
 )
@@ -108,7 +108,7 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == benchCPUPath {
-			io.WriteString(w, strconv.FormatInt(int64(processCPU()), 10))
+			io.WriteString(w, strconv.FormatInt(int64(cpuclock.Process()), 10))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -198,12 +198,4 @@ func (s *benchServer) cpu(ctx context.Context) (time.Duration, error) {
 func (s *benchServer) stop() error {
 	s.stdin.Close()
 	return s.cmd.Wait()
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -29,6 +29,8 @@ var rank = map[string]float64{
 	// The Kinesis producer (batching, KPL aggregation, per-shard rates):
 	// it needs only streams, and the kinesis sink reuses it (between the two).
 	"client/producer": 1.5,
+	// `runnel bench ingest`: the stream log measured in-process.
+	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
 	"interop": 8,
 }

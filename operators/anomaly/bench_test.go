@@ -4,19 +4,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/runnel-dev/runnel/internal/cpuclock"
+)
 
 // BenchmarkScore measures points scored per second, per method, on one
 // core, for a noisy daily-seasonal series with occasional spikes.
@@ -40,7 +32,7 @@ func BenchmarkScore(b *testing.B) {
 			for i := range 3000 {
 				d.Score(t0, series[i:i+1])
 			}
-			cpu0 := cpuTime()
+			cpu0 := cpuclock.Process()
 			n := 0
 			for b.Loop() {
 				j := 3000 + n%(len(series)-3000)
@@ -51,7 +43,7 @@ func BenchmarkScore(b *testing.B) {
 			// On a shared machine wall time understates a core's rate; the
 			// process's CPU time (this loop plus the GC) gives points per
 			// CPU-second.
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := cpuclock.Since(cpu0); cpu > 0 {
 				b.ReportMetric(float64(n)/cpu.Seconds(), "points/cpu-s")
 			}
 		})

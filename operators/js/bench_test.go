@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/operators"
 )
 
@@ -61,7 +62,7 @@ func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
 	batch := len(in.Records)
 	var out discard
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cpuclock.Process()
 	recs := 0
 	for recs < b.N {
 		if err := c.Process(context.Background(), in, &out); err != nil {
@@ -69,7 +70,7 @@ func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
 		}
 		recs += batch
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(recs), "cpu-ns/record")
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(recs), "cpu-ns/record")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recs), "ns/record")
 	b.ReportMetric(float64(recs)/b.Elapsed().Seconds(), "records/s")
 }

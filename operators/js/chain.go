@@ -3,6 +3,7 @@ package js
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -559,6 +560,7 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, ErrRegex):
 		case err != ErrTimeout && err != ErrMemory && err != ErrStack:
 			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
 		}

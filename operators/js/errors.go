@@ -44,7 +44,8 @@ type Error struct {
 	Job      string
 	Operator string
 	Origin   string
-	// Err is ErrTimeout, ErrMemory, ErrStack, or the JS exception (whose
+	// Err is ErrTimeout, ErrMemory, ErrStack, ErrFanOut, ErrRegex (wrapped
+	// with the pattern), or the JS exception (whose
 	// message includes its type, e.g. "TypeError: ...").
 	Err error
 }
@@ -57,7 +58,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Retriable reports whether running the record again could succeed.
 func (e *Error) Retriable() bool {
-	return errors.Is(e.Err, ErrTimeout) || errors.Is(e.Err, ErrMemory)
+	return errors.Is(e.Err, ErrTimeout) || errors.Is(e.Err, ErrMemory) || errors.Is(e.Err, ErrRegex)
 }
 
 // ExceptionError is an exception thrown by user code.

@@ -43,6 +43,9 @@ type Program struct {
 	snippets  []*goja.Program
 	names     []string
 	methods   [][]string
+	// source is the functions block and the snippets, for what the
+	// sandbox looks for in them (guardRegex).
+	source string
 }
 
 // FunctionsName is the snippet name used for the job's functions block.
@@ -52,7 +55,7 @@ const FunctionsName = "functions"
 // snippets once. Each snippet must be a single expression; it is wrapped in
 // parentheses, so an object literal or arrow function needs no extra care.
 func Compile(functions string, snippets ...Snippet) (*Program, error) {
-	p := &Program{}
+	p := &Program{source: functions}
 	if strings.TrimSpace(functions) != "" {
 		prg, err := compileSrc(FunctionsName, functions)
 		if err != nil {
@@ -70,6 +73,7 @@ func Compile(functions string, snippets ...Snippet) (*Program, error) {
 		if err != nil {
 			return nil, clampToSnippet(syntaxError(s.Name, err), s.Src)
 		}
+		p.source += "\n" + s.Src
 		p.snippets = append(p.snippets, prg)
 		p.names = append(p.names, s.Name)
 		p.methods = append(p.methods, s.Methods)

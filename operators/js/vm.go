@@ -8,10 +8,10 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 )
 
 // Options bound what one call into user JavaScript may use.
@@ -33,7 +33,16 @@ type Options struct {
 	// MaxOutputs caps the records a map may return for one input record
 	// (an array); more fail that record (default DefaultMaxOutputs).
 	MaxOutputs int
+	// MaxRetained caps the memory the VM's JavaScript values hold between
+	// calls beyond what they held once the VM was set up — globals, and
+	// what closures and accumulators keep — so that a value grown a
+	// little in every call, each under MaxHeapGrowth, is stopped too
+	// (default DefaultMaxRetained). Past it a call fails with ErrRetained.
+	MaxRetained uint64
 }
+
+// DefaultMaxRetained is the default of Options.MaxRetained.
+const DefaultMaxRetained = 256 << 20
 
 // DefaultMaxOutputs is the default of Options.MaxOutputs.
 const DefaultMaxOutputs = 10_000
@@ -57,6 +66,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxHeapGrowth == 0 {
 		o.MaxHeapGrowth = 64 << 20
 	}
+	if o.MaxRetained == 0 {
+		o.MaxRetained = DefaultMaxRetained
+	}
 	return o
 }
 
@@ -66,6 +78,9 @@ var (
 	ErrMemory  = errors.New("js: memory limit exceeded")
 	ErrStack   = errors.New("js: call stack too deep")
 	ErrFanOut  = errors.New("js: too many outputs")
+	// ErrRetained fails the job, not a record: the memory is held by the
+	// VM's state, which failing a record does not free.
+	ErrRetained = errors.New("js: memory kept between calls exceeds the limit")
 )
 
 // VM is one goja runtime with the sandbox installed, the job's functions
@@ -86,6 +101,20 @@ type VM struct {
 	// liveMarkAt.
 	liveMark   uint64
 	liveMarkAt time.Time
+	// regexFailed is set by a RegExp method that ran past RegexBudget
+	// (guardRegex); it is the error of the call that ran it.
+	regexFailed error
+	// regexp2Patterns caches, by source, whether Go's regexp cannot run
+	// a pattern (so goja runs it with regexp2).
+	regexp2Patterns map[string]bool
+	// retained tracks the memory the VM's values hold between calls
+	// (checkRetained).
+	retained struct {
+		base  uint64 // reachable once the VM was set up
+		last  uint64 // at the last measure
+		at    uint64 // allocBytes at the last measure
+		every uint64 // bytes allocated between measures
+	}
 }
 
 // hotCall is how long a call runs before the VM's next call measures its
@@ -98,7 +127,7 @@ func (p *Program) NewVM(opts Options) (*VM, error) {
 	opts = opts.withDefaults()
 	vm := &VM{rt: goja.New(), opts: opts, names: p.names}
 	vm.wd = newWatchdog(vm.rt, opts)
-	if err := vm.sandbox(); err != nil {
+	if err := vm.sandbox(p.source); err != nil {
 		return nil, err
 	}
 	if p.functions != nil {
@@ -116,6 +145,8 @@ func (p *Program) NewVM(opts Options) (*VM, error) {
 		}
 		vm.fns = append(vm.fns, v)
 	}
+	vm.measureRetained()
+	vm.retained.base = vm.retained.last
 	return vm, nil
 }
 
@@ -167,7 +198,18 @@ func (vm *VM) CallThis(fn, this goja.Value, args ...goja.Value) (goja.Value, err
 	if !ok {
 		return nil, fmt.Errorf("js: not a function: %s", typeName(fn))
 	}
-	return vm.run(func() (goja.Value, error) { return f(this, args...) })
+	body := func() (goja.Value, error) { return f(this, args...) }
+	// The same budget as a chain's batch: stopped at once when the heap
+	// grows, and run again from the start when that was garbage (side
+	// effects on globals may then happen twice, as for a chain's record).
+	garbage := false
+	for resumes := 0; ; resumes++ {
+		v, err := vm.runWatched(context.Background(), !garbage, body)
+		if err != errResume {
+			return v, err
+		}
+		garbage = resumes+1 >= maxResumes
+	}
 }
 
 // run executes body under the watchdog and classifies its error.
@@ -206,6 +248,12 @@ func (vm *VM) runWatched(ctx context.Context, resumable bool, body func() (goja.
 	heap0 := vm.wd.end()
 	vm.hot = time.Since(began) >= hotCall
 	err = classify(err)
+	if vm.regexFailed != nil {
+		// It interrupted the call; the watchdog may have interrupted it
+		// too, after.
+		err, vm.regexFailed = vm.regexFailed, nil
+		return nil, err
+	}
 	if err == errHeapSuspect {
 		if vm.liveGrew(heap0) {
 			return nil, ErrMemory
@@ -215,7 +263,39 @@ func (vm *VM) runWatched(ctx context.Context, resumable bool, body func() (goja.
 	if measured && err == nil && vm.retainedTooMuch(allocs0) {
 		return nil, ErrMemory
 	}
+	if err == nil {
+		if rerr := vm.checkRetained(); rerr != nil {
+			return nil, rerr
+		}
+	}
 	return v, err
+}
+
+// checkRetained measures the memory the VM's values hold, each time
+// calls (and whatever else the process did meanwhile) allocated another
+// retained.every bytes, and fails when it grew by more than
+// Options.MaxRetained since setup. The measure walks everything the
+// runtime reaches, so its interval grows with what it found (keeping its
+// cost a fraction of the allocation it follows) but stays under half
+// the limit (bounding the overshoot).
+func (vm *VM) checkRetained() error {
+	if vm.retained.every == 0 || allocBytes()-vm.retained.at < vm.retained.every {
+		return nil
+	}
+	vm.measureRetained()
+	held := vm.retained.last - min(vm.retained.base, vm.retained.last)
+	if held > vm.opts.MaxRetained {
+		return fmt.Errorf("%w: the job's JavaScript keeps %d MiB between calls (in globals, closures or accumulators), over the limit of %d MiB",
+			ErrRetained, held>>20, vm.opts.MaxRetained>>20)
+	}
+	return nil
+}
+
+// measureRetained walks the runtime and sets when to measure next.
+func (vm *VM) measureRetained() {
+	r := &vm.retained
+	r.last, r.at = reachableBytes(vm.rt), allocBytes()
+	r.every = max(vm.opts.MaxHeapGrowth, min(2*r.last, vm.opts.MaxRetained/2))
 }
 
 // retainedTooMuch reports, after a call that allocated more than
@@ -330,16 +410,6 @@ func heapBytes() uint64 {
 	return sample[0].Value.Uint64()
 }
 
-// processCPU returns the user+system CPU time of the process, -1 if
-// unknown (then the budget is wall time alone).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // begin starts watching a call; with measure, its heap baseline is taken
 // now rather than at the first tick.
 func (w *watchdog) begin(ctx context.Context, measure, suspect bool) {
@@ -373,7 +443,7 @@ func (w *watchdog) check() {
 		return
 	}
 	if w.mu.cpu0 == unknownCPU {
-		w.mu.cpu0 = processCPU()
+		w.mu.cpu0 = cpuclock.Process()
 		if w.mu.heap0 == 0 {
 			w.mu.heap0 = heapBytes()
 		}
@@ -417,15 +487,16 @@ func (w *watchdog) heapGrown() bool {
 }
 
 // cpuSpent reports whether the process got a budget's worth of CPU time
-// since the call's first tick.
+// since the call's first tick; where CPU time is unknown, the budget is
+// wall time alone.
 func (w *watchdog) cpuSpent() bool {
-	now := processCPU()
+	now := cpuclock.Process()
 	return now < 0 || w.mu.cpu0 < 0 || now-w.mu.cpu0 >= w.opts.Budget
 }
 
 // sandbox removes host-ish globals and caps the builtins that can allocate
 // a huge value in one native step (which no interrupt can stop).
-func (vm *VM) sandbox() error {
+func (vm *VM) sandbox(source string) error {
 	rt := vm.rt
 	rt.SetMaxCallStackSize(vm.opts.MaxCallStack)
 	g := rt.GlobalObject()
@@ -481,6 +552,9 @@ func (vm *VM) sandbox() error {
 		return err
 	}
 	if err := vm.guardArray(tooBig); err != nil {
+		return err
+	}
+	if err := vm.guardRegex(source); err != nil {
 		return err
 	}
 	return vm.guardNatives()

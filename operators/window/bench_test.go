@@ -8,20 +8,14 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
 )
-
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchRecords makes n decoded ~100-byte clickstream records over 1,000
 // pages, 50 per event-time millisecond.
@@ -91,7 +85,7 @@ func runPipeline(b *testing.B, newStage func(*Compiled) stage, perShard int) {
 	}
 	var results sync.Map
 	b.ResetTimer()
-	cpu0 := cpuNow()
+	cpu0 := cpuclock.Process()
 	start := time.Now()
 	chans := make([]chan shardMsg, windows)
 	var wg sync.WaitGroup
@@ -159,7 +153,7 @@ func runPipeline(b *testing.B, newStage func(*Compiled) stage, perShard int) {
 	elapsed := time.Since(start)
 	total := shards * perShard
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(float64(cpuNow()-cpu0)/float64(total), "cpu-ns/record")
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(total), "cpu-ns/record")
 	fired := 0
 	results.Range(func(_, v any) bool { fired += v.(int); return true })
 	if want := 1000; fired < want { // every page has a result
@@ -241,7 +235,7 @@ func BenchmarkWindow(b *testing.B) {
 	}
 	out := operators.EmitterFunc(func(operators.Record) {})
 	b.ResetTimer()
-	cpu0 := cpuNow()
+	cpu0 := cpuclock.Process()
 	n := 0
 	for n < b.N {
 		for i := 0; i < len(recs) && n < b.N; i += 512 {
@@ -254,6 +248,6 @@ func BenchmarkWindow(b *testing.B) {
 		op, _ = New(op.cfg)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
-	b.ReportMetric(float64(cpuNow()-cpu0)/float64(n), "cpu-ns/record")
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(n), "cpu-ns/record")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

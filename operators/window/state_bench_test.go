@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/state"
@@ -75,7 +76,7 @@ func BenchmarkWindowState(b *testing.B) {
 			out := operators.EmitterFunc(func(operators.Record) {})
 			ctx := context.Background()
 			b.ResetTimer()
-			cpu0 := cpuNow()
+			cpu0 := cpuclock.Process()
 			n, batches := 0, 0
 			for n < b.N {
 				for i := 0; i < len(recs) && n < b.N; i += 512 {
@@ -95,7 +96,7 @@ func BenchmarkWindowState(b *testing.B) {
 				op.Close()
 				op = newOp()
 			}
-			b.ReportMetric(float64(cpuNow()-cpu0)/float64(n), "cpu-ns/record")
+			b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(n), "cpu-ns/record")
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 		})
 	}

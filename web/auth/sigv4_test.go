@@ -8,12 +8,12 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 )
 
 const testSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -107,7 +107,7 @@ func BenchmarkVerifySigV4(b *testing.B) {
 	h := r.Header.Get("Authorization")
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cpuclock.Process()
 	for b.Loop() {
 		a, err := ParseAuthorization(h)
 		if err != nil {
@@ -119,13 +119,7 @@ func BenchmarkVerifySigV4(b *testing.B) {
 	}
 	// CPU time (with the GC it causes) rather than wall time, which a
 	// shared machine stretches.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(b.N), "cpu-ns/op")
 }
 
 // TestSigV4SignerCache checks that the per-key signer cache keys on the

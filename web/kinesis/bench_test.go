@@ -2,10 +2,9 @@ package kinesis
 
 import (
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -50,13 +49,13 @@ func BenchmarkHandlerPutRecords(b *testing.B) {
 	}
 	body := putRecordsBody(500, 100)
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := cpuclock.Process()
 	for i := 0; i < b.N; i++ {
 		if w := serve(h, "PutRecords", contentJSON, body); w.Code != 200 {
 			b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
 		}
 	}
-	cpu = processCPU() - cpu
+	cpu = cpuclock.Since(cpu)
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
 }
@@ -77,7 +76,7 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 	body := []byte(`{"StreamName":"bench","PartitionKey":"key","Data":"` + strings.Repeat("A", 136) + `"}`)
 	b.SetParallelism(32)
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := cpuclock.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if w := serve(h, "PutRecord", contentJSON, body); w.Code != 200 {
@@ -86,16 +85,7 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 			}
 		}
 	})
-	cpu = processCPU() - cpu
+	cpu = cpuclock.Since(cpu)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
-}
-
-// processCPU is this process's user and system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,4 +1,7 @@
-package streams
+// Package bench holds the whole-system benchmarks the runnel binary runs
+// (`runnel bench ...`) that measure the stream log in-process; they sit
+// apart from the server packages, which hold only the server.
+package bench
 
 import (
 	"context"
@@ -13,12 +16,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/cpuclock"
+	"github.com/runnel-dev/runnel/streams"
 )
 
-// BenchConfig configures BenchIngest. Zero fields take the defaults of the
+// IngestConfig configures Ingest. Zero fields take the defaults of the
 // project's ingest target: 8 producers putting batches of 500 records of 100
 // bytes to a 4-shard stream for 5 seconds, fsync'd before every ack.
-type BenchConfig struct {
+type IngestConfig struct {
 	Producers  int
 	Batch      int
 	RecordSize int
@@ -31,7 +37,7 @@ type BenchConfig struct {
 }
 
 // Validate fills defaults and checks ranges.
-func (c *BenchConfig) Validate() error {
+func (c *IngestConfig) Validate() error {
 	if c.Producers == 0 {
 		c.Producers = 8
 	}
@@ -49,22 +55,22 @@ func (c *BenchConfig) Validate() error {
 	}
 	switch {
 	case c.Producers < 1 || c.Producers > 1024:
-		return invalid("bench", "producers", "%d is out of range 1-1024", c.Producers)
+		return fmt.Errorf("bench ingest: producers: %d is out of range 1-1024", c.Producers)
 	case c.Batch < 1 || c.Batch > 10000:
-		return invalid("bench", "batch", "%d is out of range 1-10000", c.Batch)
-	case c.RecordSize < 0 || c.RecordSize > MaxDataSize:
-		return invalid("bench", "record_size", "%d is out of range 0-%d", c.RecordSize, MaxDataSize)
-	case c.Shards < 1 || c.Shards > MaxShards:
-		return invalid("bench", "shards", "%d is out of range 1-%d", c.Shards, MaxShards)
+		return fmt.Errorf("bench ingest: batch: %d is out of range 1-10000", c.Batch)
+	case c.RecordSize < 0 || c.RecordSize > streams.MaxDataSize:
+		return fmt.Errorf("bench ingest: record_size: %d is out of range 0-%d", c.RecordSize, streams.MaxDataSize)
+	case c.Shards < 1 || c.Shards > streams.MaxShards:
+		return fmt.Errorf("bench ingest: shards: %d is out of range 1-%d", c.Shards, streams.MaxShards)
 	case c.Duration < 0 || c.Records < 0:
-		return invalid("bench", "duration", "must not be negative")
+		return fmt.Errorf("bench ingest: duration: must not be negative")
 	}
 	return nil
 }
 
-// BenchReport is what BenchIngest measured.
-type BenchReport struct {
-	Config        BenchConfig
+// IngestReport is what Ingest measured.
+type IngestReport struct {
+	Config        IngestConfig
 	Records       int64
 	Bytes         int64 // record payload bytes
 	Elapsed       time.Duration
@@ -84,7 +90,7 @@ type BenchReport struct {
 	CPUPerRecord time.Duration
 }
 
-func (r BenchReport) String() string {
+func (r IngestReport) String() string {
 	return fmt.Sprintf("ingest: %d producers x batches of %d x %d-byte records, %d shards: %.0f records/s, %.1f MB/s, ack p50 %v p99 %v; disk fsync'd sequential write %.1f MB/s (fsync p50 %v); ratio %.2f",
 		r.Config.Producers, r.Config.Batch, r.Config.RecordSize, r.Config.Shards,
 		r.RecordsPerSec, r.BytesPerSec/1e6, r.AckP50.Round(10*time.Microsecond), r.AckP99.Round(10*time.Microsecond),
@@ -92,49 +98,49 @@ func (r BenchReport) String() string {
 		fmt.Sprintf("; CPU %v/record", r.CPUPerRecord)
 }
 
-// BenchIngest measures in-process appends on a fresh store in dir (which
+// Ingest measures in-process appends on a fresh store in dir (which
 // it creates and removes): cfg.Producers goroutines each put batches of
 // cfg.Batch records with random partition keys and wait for the ack. Then
 // it measures the disk's fsync'd sequential write rate in the same
 // directory for the same number of bytes. The CLI's `runnel bench ingest`
 // prints the report.
-func BenchIngest(dir string, cfg BenchConfig) (BenchReport, error) {
+func Ingest(dir string, cfg IngestConfig) (IngestReport, error) {
 	if err := cfg.Validate(); err != nil {
-		return BenchReport{}, err
+		return IngestReport{}, err
 	}
-	rep := BenchReport{Config: cfg}
+	rep := IngestReport{Config: cfg}
 	work, err := os.MkdirTemp(dir, "runnel-bench-")
 	if err != nil {
 		return rep, fmt.Errorf("bench ingest: %w", err)
 	}
 	defer os.RemoveAll(work)
-	cpu0 := processCPU()
-	lats, elapsed, n, err := benchAppend(filepath.Join(work, "log"), cfg)
+	cpu0 := cpuclock.Process()
+	lats, elapsed, n, err := appendRecords(filepath.Join(work, "log"), cfg)
 	if err != nil {
 		return rep, err
 	}
 	if n > 0 {
-		rep.CPUPerRecord = (processCPU() - cpu0) / time.Duration(n)
+		rep.CPUPerRecord = cpuclock.Since(cpu0) / time.Duration(n)
 	}
 	rep.Records, rep.Elapsed = n, elapsed
 	rep.Bytes = n * int64(cfg.RecordSize)
 	rep.RecordsPerSec = float64(n) / elapsed.Seconds()
 	rep.BytesPerSec = float64(rep.Bytes) / elapsed.Seconds()
 	rep.AckP50, rep.AckP99 = Percentile(lats, 0.50), Percentile(lats, 0.99)
-	volume := max(n*int64(frameSize("k-0000000000", make([]byte, cfg.RecordSize))), 64<<20)
+	volume := max(n*int64(streams.FrameSize("k-0000000000", make([]byte, cfg.RecordSize))), 64<<20)
 	rep.DiskBytesPerSec, rep.DiskFsyncP50, err = DiskSyncRate(filepath.Join(work, "disk"), volume, 1<<20)
 	return rep, err
 }
 
-// benchAppend runs the producers and returns every ack latency, the
+// appendRecords runs the producers and returns every ack latency, the
 // elapsed time and the records acknowledged.
-func benchAppend(dir string, cfg BenchConfig) ([]time.Duration, time.Duration, int64, error) {
-	s, err := Open(dir, Options{SyncInterval: cfg.SyncInterval, Logger: discardLogger()})
+func appendRecords(dir string, cfg IngestConfig) ([]time.Duration, time.Duration, int64, error) {
+	s, err := streams.Open(dir, streams.Options{SyncInterval: cfg.SyncInterval, Logger: discardLogger()})
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	defer s.Close()
-	if _, err := s.CreateStream("bench", cfg.Shards, CreateOptions{}); err != nil {
+	if _, err := s.CreateStream("bench", cfg.Shards, streams.CreateOptions{}); err != nil {
 		return nil, 0, 0, err
 	}
 	var (
@@ -155,7 +161,7 @@ func benchAppend(dir string, cfg BenchConfig) ([]time.Duration, time.Duration, i
 		go func(p int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(p), 1))
-			recs := make([]PutRecord, cfg.Batch)
+			recs := make([]streams.PutRecord, cfg.Batch)
 			keys := make([]string, 4096)
 			for i := range keys {
 				keys[i] = "k-" + strconv.FormatUint(rng.Uint64()%1e10, 10)
@@ -166,7 +172,7 @@ func benchAppend(dir string, cfg BenchConfig) ([]time.Duration, time.Duration, i
 					break
 				}
 				for i := range recs {
-					recs[i] = PutRecord{PartitionKey: keys[rng.IntN(len(keys))], Data: payload}
+					recs[i] = streams.PutRecord{PartitionKey: keys[rng.IntN(len(keys))], Data: payload}
 				}
 				t0 := time.Now()
 				if _, err := s.Put(context.Background(), "bench", recs); err != nil {

@@ -1,17 +1,16 @@
 //go:build unix
 
-package streams
+package cpuclock
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the user+system CPU time the process has used so far.
-func processCPU() time.Duration {
+func process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return Unknown
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,0 +1,67 @@
+package jobs
+
+// The connection settings the kafka source and the kafka sink share.
+
+import "github.com/runnel-dev/runnel/internal/kafkaconn"
+
+// KafkaTLS turns on TLS to the brokers (PEM files).
+type KafkaTLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// KafkaSASL authenticates; the password comes from the server's
+// environment variable PasswordEnv, never from the job file.
+type KafkaSASL struct {
+	Mechanism   string `yaml:"mechanism"`
+	Username    string `yaml:"username"`
+	PasswordEnv string `yaml:"password_env"`
+}
+
+// kafkaConnFields documents the connection keys under a kafka kind.
+var kafkaConnFields = []Field{
+	{"brokers", "string or list of strings", "required", "seed brokers, `host:port`"},
+	{"tls", "mapping", "—", "TLS to the brokers; `{}` for the system's CAs"},
+	{"tls.ca_file", "string", "system CAs", "PEM file of the CAs to trust"},
+	{"tls.cert_file", "string", "—", "PEM client certificate (with `key_file`)"},
+	{"tls.key_file", "string", "—", "PEM client key"},
+	{"tls.server_name", "string", "the broker's host", "name checked in the brokers' certificates"},
+	{"sasl", "mapping", "—", "SASL login"},
+	{"sasl.mechanism", "string", "required", "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`"},
+	{"sasl.username", "string", "required", ""},
+	{"sasl.password_env", "string", "required", "name of the server's environment variable holding the password (never the password)"},
+}
+
+// kafkaConn parses the connection keys of a kafka mapping.
+func (p *parser) kafkaConn(f fieldMap) ([]string, *KafkaTLS, *KafkaSASL) {
+	brokers := p.names(f, "brokers", true)
+	var t *KafkaTLS
+	var s *KafkaSASL
+	if f.has("tls") {
+		if m, ok := p.optionalMapping(f, "tls"); ok {
+			t = &KafkaTLS{CAFile: p.str(m, "ca_file"), CertFile: p.str(m, "cert_file"), KeyFile: p.str(m, "key_file"), ServerName: p.str(m, "server_name")}
+		}
+	}
+	if f.has("sasl") {
+		if m, ok := p.sub(f, "sasl"); ok {
+			s = &KafkaSASL{Mechanism: p.str(m, "mechanism"), Username: p.str(m, "username"), PasswordEnv: p.str(m, "password_env")}
+		}
+	}
+	return brokers, t, s
+}
+
+func (t *KafkaTLS) conn() *kafkaconn.TLS {
+	if t == nil {
+		return nil
+	}
+	return &kafkaconn.TLS{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
+}
+
+func (s *KafkaSASL) conn() *kafkaconn.SASL {
+	if s == nil {
+		return nil
+	}
+	return &kafkaconn.SASL{Mechanism: s.Mechanism, Username: s.Username, PasswordEnv: s.PasswordEnv}
+}

@@ -1,0 +1,85 @@
+package jobs
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/runnel-dev/runnel/sources"
+	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
+)
+
+// SourceKafka is the source kind that reads Kafka topics.
+const SourceKafka = "kafka"
+
+// KafkaSource reads Kafka topics; a partition is a shard.
+type KafkaSource struct {
+	Brokers    []string `yaml:"brokers"`
+	Topics     []string `yaml:"topics"`
+	TopicRegex string   `yaml:"topic_regex"`
+	Group      string   `yaml:"group"`
+	// Start is earliest (default), latest, or an RFC 3339 time.
+	Start           string     `yaml:"start"`
+	ReadUncommitted bool       `yaml:"read_uncommitted"`
+	TLS             *KafkaTLS  `yaml:"tls"`
+	SASL            *KafkaSASL `yaml:"sasl"`
+}
+
+func init() {
+	registerSource(&sourceKind{
+		Name:      SourceKafka,
+		Rank:      100,
+		Connector: true,
+		Fields: append([]Field{
+			{"", "mapping", "—", "Kafka topics (Apache Kafka, Redpanda, MSK); a partition is a shard; see docs/connectors.md"},
+			{"topics", "string or list of strings", "—", "topics to read; or `topic_regex`"},
+			{"topic_regex", "string", "—", "Go regular expression matched against whole topic names"},
+			{"group", "string", "none", "consumer group the read offsets are committed to, for monitoring only"},
+			{"start", "string", "earliest", "`earliest`, `latest` or an RFC 3339 time (the first record at or after it)"},
+			{"read_uncommitted", "bool", "false", "also read records of aborted and open transactions"},
+		}, kafkaConnFields...),
+		Has: func(s *Source) bool { return s.Kafka != nil },
+		Parse: func(p *parser, f fieldMap, s *Source) {
+			m, ok := p.sub(f, "kafka")
+			if !ok {
+				return
+			}
+			k := &KafkaSource{Topics: p.names(m, "topics", true), TopicRegex: p.str(m, "topic_regex"), Group: p.str(m, "group"),
+				Start: p.str(m, "start"), ReadUncommitted: p.flag(m, "read_uncommitted")}
+			k.Brokers, k.TLS, k.SASL = p.kafkaConn(m)
+			s.Kafka = k
+		},
+		Formats: []string{"json", "text", "bytes"},
+		Validate: func(v *validator, s *Source) {
+			if _, err := kafkaSourceConfig(s); err != nil {
+				v.add("source.kafka", CodeInvalid, strings.TrimPrefix(err.Error(), "sources: invalid configuration: kafka: "), "see docs/connectors.md")
+			}
+		},
+		Build: func(b *builder, s *Source) (sources.Source, error) {
+			c, err := kafkaSourceConfig(s)
+			if err != nil {
+				return nil, wrapSourceErr(b, err)
+			}
+			src, err := kafkasrc.New(c, nil)
+			return src, wrapSourceErr(b, err)
+		},
+	})
+}
+
+// kafkaSourceConfig maps source.kafka onto the source's configuration.
+func kafkaSourceConfig(src *Source) (kafkasrc.Config, error) {
+	k := src.Kafka
+	c := kafkasrc.Config{Brokers: k.Brokers, Topics: k.Topics, TopicRegex: k.TopicRegex, Group: k.Group,
+		ReadUncommitted: k.ReadUncommitted, Format: sources.Format(src.Format), TLS: k.TLS.conn(), SASL: k.SASL.conn()}
+	switch k.Start {
+	case "", kafkasrc.StartEarliest, kafkasrc.StartLatest:
+		c.Start = k.Start
+	default:
+		t, err := time.Parse(time.RFC3339Nano, k.Start)
+		if err != nil {
+			return c, fmt.Errorf("start %q: use earliest, latest or an RFC 3339 time", k.Start)
+		}
+		c.Start, c.Timestamp = kafkasrc.StartAtTimestamp, t
+	}
+	return c, c.Validate()
+}
