@@ -67,9 +67,11 @@ type Registry struct {
 	PasswordEnv string
 }
 
-// Validate checks the configuration; schemas given inline are parsed.
+// Validate checks the configuration and parses the schemas given inline;
+// unlike New it does not look up the registry password's environment
+// variable (a job is validated where it is submitted, built where it runs).
 func (c *Config) Validate() error {
-	_, err := New(*c)
+	_, err := newCodec(*c, false)
 	return err
 }
 
@@ -94,7 +96,9 @@ func configErr(format string, args ...any) error {
 }
 
 // New checks cfg and parses the schemas it holds.
-func New(cfg Config) (*Codec, error) {
+func New(cfg Config) (*Codec, error) { return newCodec(cfg, true) }
+
+func newCodec(cfg Config, env bool) (*Codec, error) {
 	c := &Codec{cfg: cfg}
 	switch cfg.Format {
 	case "", sources.FormatJSON, sources.FormatText, sources.FormatBytes:
@@ -140,7 +144,7 @@ func New(cfg Config) (*Codec, error) {
 		return nil, configErr("format %q: use json, text, bytes, csv, avro or protobuf", string(cfg.Format))
 	}
 	if cfg.Registry != nil {
-		r, err := newRegistry(*cfg.Registry, &http.Client{Timeout: 30 * time.Second})
+		r, err := newRegistry(*cfg.Registry, &http.Client{Timeout: 30 * time.Second}, env)
 		if err != nil {
 			return nil, err
 		}

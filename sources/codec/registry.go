@@ -28,7 +28,7 @@ type registry struct {
 	proto    schemaCache[*protoSchema]
 }
 
-func newRegistry(r Registry, hc *http.Client) (*registry, error) {
+func newRegistry(r Registry, hc *http.Client, env bool) (*registry, error) {
 	u, err := url.Parse(strings.TrimRight(r.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, configErr("registry.url %q: give an http:// or https:// URL", r.URL)
@@ -42,7 +42,7 @@ func newRegistry(r Registry, hc *http.Client) (*registry, error) {
 			return nil, configErr("registry: give both username and password_env")
 		}
 		p, ok := os.LookupEnv(r.PasswordEnv)
-		if !ok {
+		if !ok && env {
 			return nil, configErr("registry.password_env: the server has no environment variable %s", r.PasswordEnv)
 		}
 		reg.password = p
