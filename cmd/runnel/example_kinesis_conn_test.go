@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +27,7 @@ import (
 // windows and writes the counts back there; each window's count, with
 // repeats dropped by record id, equals a batch count of the input.
 func TestKinesisExampleJob(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "runnel-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "runnel-test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	testsrv.AWSTestKeys(t)
 	remote := testsrv.StartRunnel(t, "--streams", "clicks:2,counts:1")
 	c := remote.Client()
 	ctx := context.Background()

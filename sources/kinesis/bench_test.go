@@ -19,9 +19,7 @@ import (
 //	go test -run '^$' -bench ReadShard -benchtime 1x ./sources/kinesis
 func BenchmarkReadShard(b *testing.B) {
 	const n = 50_000
-	b.Setenv("AWS_ACCESS_KEY_ID", "runnel-test")
-	b.Setenv("AWS_SECRET_ACCESS_KEY", "runnel-test")
-	b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	testsrv.AWSTestKeys(b)
 	srv := testsrv.StartRunnel(b, "--streams", "bench:1")
 	c := srv.Client()
 	var entries []putEntry
