@@ -23,6 +23,9 @@ type KafkaSource struct {
 	ReadUncommitted bool       `yaml:"read_uncommitted"`
 	TLS             *KafkaTLS  `yaml:"tls"`
 	SASL            *KafkaSASL `yaml:"sasl"`
+	// Metadata names the field that carries each record's Kafka metadata.
+	Metadata string  `yaml:"metadata"`
+	Decode   *Decode `yaml:"decode"`
 }
 
 func init() {
@@ -37,7 +40,8 @@ func init() {
 			{"group", "string", "none", "consumer group the read offsets are committed to, for monitoring only"},
 			{"start", "string", "earliest", "`earliest`, `latest` or an RFC 3339 time (the first record at or after it)"},
 			{"read_uncommitted", "bool", "false", "also read records of aborted and open transactions"},
-		}, kafkaConnFields...),
+			{"metadata", "string", "none", "field added to each record with its topic, partition, offset, timestamp, key and headers"},
+		}, append(kafkaConnFields, decodeFields...)...),
 		Has: func(s *Source) bool { return s.Kafka != nil },
 		Parse: func(p *parser, f fieldMap, s *Source) {
 			m, ok := p.sub(f, "kafka")
@@ -45,21 +49,28 @@ func init() {
 				return
 			}
 			k := &KafkaSource{Topics: p.names(m, "topics", true), TopicRegex: p.str(m, "topic_regex"), Group: p.str(m, "group"),
-				Start: p.str(m, "start"), ReadUncommitted: p.flag(m, "read_uncommitted")}
+				Start: p.str(m, "start"), ReadUncommitted: p.flag(m, "read_uncommitted"), Metadata: p.str(m, "metadata"),
+				Decode: p.decode(m)}
 			k.Brokers, k.TLS, k.SASL = p.kafkaConn(m)
 			s.Kafka = k
 		},
-		Formats: []string{"json", "text", "bytes"},
+		Formats: codecFormats,
 		Validate: func(v *validator, s *Source) {
 			if _, err := kafkaSourceConfig(s); err != nil {
 				v.add("source.kafka", CodeInvalid, strings.TrimPrefix(err.Error(), "sources: invalid configuration: kafka: "), "see docs/connectors.md")
 			}
+			validateDecode(v, "source.kafka", s.Format, s.Kafka.Decode)
 		},
 		Build: func(b *builder, s *Source) (sources.Source, error) {
 			c, err := kafkaSourceConfig(s)
 			if err != nil {
 				return nil, wrapSourceErr(b, err)
 			}
+			dec, err := newDecoders(s.Format, s.Kafka.Decode)
+			if err != nil {
+				return nil, wrapSourceErr(b, err)
+			}
+			c.NewDecoder = func() kafkasrc.Decoder { return dec() }
 			src, err := kafkasrc.New(c, nil)
 			return src, wrapSourceErr(b, err)
 		},
@@ -70,7 +81,10 @@ func init() {
 func kafkaSourceConfig(src *Source) (kafkasrc.Config, error) {
 	k := src.Kafka
 	c := kafkasrc.Config{Brokers: k.Brokers, Topics: k.Topics, TopicRegex: k.TopicRegex, Group: k.Group,
-		ReadUncommitted: k.ReadUncommitted, Format: sources.Format(src.Format), TLS: k.TLS.conn(), SASL: k.SASL.conn()}
+		ReadUncommitted: k.ReadUncommitted, TLS: k.TLS.conn(), SASL: k.SASL.conn(), Metadata: k.Metadata}
+	if f := sources.Format(src.Format); f == sources.FormatJSON || f == sources.FormatText || f == sources.FormatBytes {
+		c.Format = f
+	}
 	switch k.Start {
 	case "", kafkasrc.StartEarliest, kafkasrc.StartLatest:
 		c.Start = k.Start

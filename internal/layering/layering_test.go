@@ -17,7 +17,7 @@ const module = "github.com/runnel-dev/runnel/"
 
 // rank gives each top-level folder its layer; a package may import only
 // packages of a lower or equal layer (equal only within the same folder).
-var rank = map[string]int{
+var rank = map[string]float64{
 	"internal": 0,
 	"streams":  1, "state": 1,
 	"operators": 2, "sources": 2, "sinks": 2,
@@ -29,6 +29,9 @@ var rank = map[string]int{
 	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
 	// the binary, not of the server, so it sits with cmd.
 	"internal/kinesisbench": 6,
+	// The Kinesis producer (batching, KPL aggregation, per-shard rates):
+	// it needs only streams, and the kinesis sink reuses it (between the two).
+	"client/producer": 1.5,
 	// `runnel bench ingest`: the stream log measured in-process.
 	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
@@ -48,11 +51,11 @@ var operatorsRank = map[string]int{
 }
 
 // top is the folder whose layer pkg takes: its top-level folder, or for a
-// package under internal/ with a layer of its own, that package.
+// package deeper down with a layer of its own, that package.
 func top(pkg string) string {
 	rest := strings.TrimPrefix(pkg, module)
 	for name := range rank {
-		if strings.HasPrefix(name, "internal/") && (rest == name || strings.HasPrefix(rest, name+"/")) {
+		if strings.Contains(name, "/") && (rest == name || strings.HasPrefix(rest, name+"/")) {
 			return name
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,4 +99,16 @@ func (r *Runnel) Client() *kinesis.Client {
 			return aws.Credentials{AccessKeyID: "runnel-test", SecretAccessKey: "runnel-test"}, nil
 		}),
 	})
+}
+
+// AWSTestKeys gives the test process (and the servers it starts) the
+// placeholder keys a server without --auth accepts, through the AWS
+// default chain's environment variables, with no shared files and no
+// instance metadata to fall back on.
+func AWSTestKeys(t testing.TB) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "runnel-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "runnel-test")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }

@@ -39,10 +39,25 @@ type Config struct {
 	// ReadUncommitted also returns records of aborted or open
 	// transactions; by default only committed records are read.
 	ReadUncommitted bool
-	// Format decodes record values: json (default), text or bytes.
+	// Format decodes record values when NewDecoder is nil: json
+	// (default), text or bytes.
 	Format sources.Format
-	TLS    *TLSConfig
-	SASL   *SASLConfig
+	// NewDecoder, when set, makes each reader's decoder (sources/codec's
+	// csv, avro and protobuf, say).
+	NewDecoder func() Decoder
+	// Metadata, when set, names a field added to each record with the
+	// record's Kafka metadata: topic, partition, offset, timestamp (epoch
+	// ms), key and headers (an object of strings; a repeated header keeps
+	// its last value). A value that is not an object is wrapped as
+	// {"value": v, METADATA: {...}}.
+	Metadata string
+	TLS      *TLSConfig
+	SASL     *SASLConfig
+}
+
+// Decoder turns a record value into a Value; one is used per reader.
+type Decoder interface {
+	Decode(data []byte) (any, error)
 }
 
 // TLSConfig and SASLConfig are the connection settings shared with the
@@ -83,6 +98,9 @@ func (c *Config) Validate() error {
 		if err := c.SASL.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+	}
+	if c.Metadata == "value" {
+		return fmt.Errorf("%w: metadata: %q is the field of wrapped values; choose another name", ErrConfig, c.Metadata)
 	}
 	return nil
 }

@@ -12,6 +12,9 @@
 //
 // The record key is the partition key, the record timestamp the arrival
 // time (so a job without event_time windows by Kafka timestamp), and the
-// value is decoded as the job's format says. Transactions' aborted records
+// value is decoded as the job's format says (or by a decoder factory:
+// sources/codec's csv, avro and protobuf). With Metadata set, each record
+// also carries its topic, partition, offset, timestamp, key and headers
+// for the job's JS, which may take the timestamp as event time. Transactions' aborted records
 // are skipped (read_committed) unless the job asks for read_uncommitted.
 package kafka

@@ -145,7 +145,14 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
 	return &reader{src: s, cl: cl, shard: shard.ID, topic: topic, part: part, start: start, next: start,
-		dec: sources.NewDecoder(s.cfg.Format), committed: start}, nil
+		dec: s.newDecoder(), committed: start}, nil
+}
+
+func (s *Source) newDecoder() Decoder {
+	if s.cfg.NewDecoder != nil {
+		return s.cfg.NewDecoder()
+	}
+	return sources.NewDecoder(s.cfg.Format)
 }
 
 func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string, part int32, after string) (int64, error) {
@@ -191,7 +198,7 @@ type reader struct {
 	part    int32
 	start   int64
 	next    int64
-	dec     *sources.Decoder
+	dec     Decoder
 	pending []*kgo.Record
 	// committed is the offset last committed to the group.
 	committed  int64
@@ -228,6 +235,9 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 			r.pending = r.pending[1:]
 			r.next = rec.Offset + 1
 			return 0, &sources.RecordError{Shard: r.shard, Position: strconv.FormatInt(rec.Offset, 10), Err: err}
+		}
+		if m := r.src.cfg.Metadata; m != "" {
+			v = withMetadata(v, m, rec)
 		}
 		buf[n] = sources.Record{Value: v, PartitionKey: string(rec.Key),
 			Position: strconv.FormatInt(rec.Offset, 10), Arrival: rec.Timestamp.UnixMilli()}
@@ -275,4 +285,24 @@ func (r *reader) Close() error {
 	cancel()
 	r.cl.Close()
 	return nil
+}
+
+// withMetadata adds the record's Kafka metadata to v under field.
+func withMetadata(v any, field string, rec *kgo.Record) any {
+	h := make(map[string]any, len(rec.Headers))
+	for _, kv := range rec.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	var key any
+	if rec.Key != nil {
+		key = string(rec.Key)
+	}
+	meta := map[string]any{"topic": rec.Topic, "partition": float64(rec.Partition), "offset": float64(rec.Offset),
+		"timestamp": float64(rec.Timestamp.UnixMilli()), "key": key, "headers": h}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return map[string]any{"value": v, field: meta}
+	}
+	m[field] = meta
+	return m
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sources"
+	"github.com/runnel-dev/runnel/sources/codec"
 )
 
 func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
@@ -234,5 +235,51 @@ func TestSASL(t *testing.T) {
 	}
 	if _, err := New(Config{Brokers: brokers, Topics: []string{"t"}, SASL: &SASLConfig{Mechanism: "PLAIN", Username: "a", PasswordEnv: "RUNNEL_TEST_UNSET_VAR"}}, nil); err == nil {
 		t.Error("an unset password_env variable was accepted")
+	}
+}
+
+// TestMetadataForJS: with metadata set, each record carries its topic,
+// partition, offset, timestamp, key and headers; a non-object value is
+// wrapped.
+func TestMetadataForJS(t *testing.T) {
+	brokers := testsrv.Kafka(t, 1, "t")
+	ts := time.UnixMilli(1_700_000_000_000)
+	produce(t, brokers,
+		&kgo.Record{Topic: "t", Key: []byte("u1"), Value: []byte(`{"n":1}`), Timestamp: ts,
+			Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}, {Key: "src", Value: []byte("web")}}},
+		&kgo.Record{Topic: "t", Value: []byte(`2`), Timestamp: ts.Add(time.Second)})
+	s, err := New(Config{Brokers: brokers, Topics: []string{"t"}, Metadata: "kafka"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readN(t, open(t, s, "t/0", ""), 2)
+	want := []any{
+		map[string]any{"n": 1.0, "kafka": map[string]any{"topic": "t", "partition": 0.0, "offset": 0.0, "timestamp": float64(ts.UnixMilli()),
+			"key": "u1", "headers": map[string]any{"trace": "abc", "src": "web"}}},
+		map[string]any{"value": 2.0, "kafka": map[string]any{"topic": "t", "partition": 0.0, "offset": 1.0, "timestamp": float64(ts.UnixMilli() + 1000),
+			"key": nil, "headers": map[string]any{}}},
+	}
+	for i := range want {
+		if fmt.Sprint(got[i].Value) != fmt.Sprint(want[i]) {
+			t.Errorf("record %d = %v\nwant %v", i, got[i].Value, want[i])
+		}
+	}
+}
+
+// TestDecoderFromCodec: a decoder factory (sources/codec) replaces the
+// format's decoder.
+func TestDecoderFromCodec(t *testing.T) {
+	brokers := testsrv.Kafka(t, 1, "t")
+	produce(t, brokers, &kgo.Record{Topic: "t", Value: []byte("home,12")})
+	c, err := codec.New(codec.Config{Format: codec.FormatCSV, CSV: &codec.CSV{Columns: []string{"page", "ms"}, Numbers: []string{"ms"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Brokers: brokers, Topics: []string{"t"}, NewDecoder: func() Decoder { return c.NewDecoder() }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, open(t, s, "t/0", ""), 1); fmt.Sprint(got[0].Value) != fmt.Sprint(map[string]any{"page": "home", "ms": 12.0}) {
+		t.Fatalf("decoded %v", got[0].Value)
 	}
 }

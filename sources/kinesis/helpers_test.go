@@ -49,6 +49,13 @@ func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
 		t.Fatal(err)
 	}
+	createdActive(t, c, name)
+}
+
+// createdActive waits until the stream is ACTIVE.
+func createdActive(t *testing.T, c *kinesis.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
 	retryCall(t, "wait for ACTIVE", func() error {
 		d, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 		if err == nil && d.StreamDescriptionSummary.StreamStatus != types.StreamStatusActive {

@@ -23,13 +23,7 @@ import (
 
 // anyKeys makes the default credential chain find keys; a server without
 // --auth accepts any.
-func anyKeys(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "runnel-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "runnel-test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
+func anyKeys(t *testing.T) { testsrv.AWSTestKeys(t) }
 
 func newSource(t *testing.T, cfg Config) *Source {
 	t.Helper()
@@ -234,8 +228,8 @@ func TestResumesAfterPositionAndStarts(t *testing.T) {
 }
 
 // TestThrottlingIsRetried reads from a server that throttles a third of
-// GetRecords and GetShardIterator calls: nothing is lost, and the source
-// counts the throttling.
+// GetRecords and GetShardIterator calls and fails a third of ListShards
+// calls: nothing is lost, and the source counts the throttling.
 func TestThrottlingIsRetried(t *testing.T) {
 	anyKeys(t)
 	srv := testsrv.StartRunnel(t, "--inject", "GetRecords:throttle:0.3,GetShardIterator:throttle:0.3,ListShards:internal:0.3")
@@ -254,8 +248,10 @@ func TestThrottlingIsRetried(t *testing.T) {
 	src := newSource(t, Config{Stream: "t", Conn: kinesisconn.Conn{Endpoint: srv.URL}, MaxRecords: 10})
 	got := readAll(t, src, len(entries))
 	checkOncePerKeyOrder(t, got, want)
-	if src.Throttled() == 0 || src.Retried() == 0 {
-		t.Fatalf("throttled %d, retried %d: the injected faults were not seen", src.Throttled(), src.Retried())
+	// GetRecords is called dozens of times (10 records a call), so some
+	// calls are throttled; the few ListShards calls may all get through.
+	if src.Throttled() == 0 {
+		t.Fatalf("throttled %d, retried %d: the injected throttling was not seen", src.Throttled(), src.Retried())
 	}
 }
 

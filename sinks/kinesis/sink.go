@@ -1,0 +1,288 @@
+package kinesis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/client/producer"
+	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/state"
+)
+
+// ErrConfig marks a Kinesis sink configuration error.
+var ErrConfig = fmt.Errorf("%w: kinesis", sinks.ErrConfig)
+
+// DefaultIDField is the field holding each record's deterministic id.
+const DefaultIDField = "runnel_id"
+
+// Config configures a Kinesis sink.
+type Config struct {
+	Stream string
+	kinesisconn.Conn
+	// KeyField names the row field used as partition key; default the
+	// row's key (the window key of window results), or the record id for
+	// rows without one.
+	KeyField string
+	// IDField names the field the record id is written to.
+	IDField string
+	// Aggregate packs the records bound for one shard into KPL
+	// aggregated records (consumers de-aggregate them: the KCL, Runnel's
+	// kinesis source and `runnel tail`).
+	Aggregate bool
+	// Job and Sink name the sink in record ids and logs.
+	Job, Sink string
+	// Linger is how long a record may wait for its batch; default 100ms.
+	Linger time.Duration
+	// FlushTimeout bounds the flush at a checkpoint and at Close; a
+	// record not acknowledged by then fails it. Default 2m.
+	FlushTimeout time.Duration
+	// Logger receives retried failures; nil means slog.Default().
+	Logger *slog.Logger
+	// api replaces the SDK client in tests.
+	api producer.API
+}
+
+// Validate checks the configuration without contacting the endpoint.
+func (c *Config) Validate() error {
+	switch {
+	case c.Stream == "":
+		return fmt.Errorf("%w: stream is required", ErrConfig)
+	case c.Job == "" || c.Sink == "":
+		return fmt.Errorf("%w: job and sink names are required", ErrConfig)
+	}
+	if err := c.Conn.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// Sink writes rows as JSON records; see the package comment.
+type Sink struct {
+	cfg Config
+	p   *producer.Producer
+	sp  *state.Space
+	// epoch is the checkpoint epoch the rows being written follow.
+	epoch uint64
+	seen  map[[32]byte]uint32 // equal rows so far in this epoch
+	mu    struct {
+		sync.Mutex
+		failed  error // the first record that could not be written
+		lost    int   // records that could not be written
+		written int64
+	}
+}
+
+var _ sinks.Transactional = (*Sink)(nil)
+
+// New checks cfg, lists the stream's shards and starts the producer.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.IDField == "" {
+		cfg.IDField = DefaultIDField
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Sink{cfg: cfg, seen: map[[32]byte]uint32{}}
+	api := cfg.api
+	if api == nil {
+		c, err := cfg.Conn.Client(ctx, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		api = c
+	}
+	p, err := producer.New(ctx, producer.Target{Stream: cfg.Stream, Client: api}, producer.Options{
+		Aggregate: cfg.Aggregate, Linger: cfg.Linger, RecordTTL: cfg.FlushTimeout,
+		OnResult: s.result, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kinesis sink %s: %w", cfg.Sink, err)
+	}
+	s.p = p
+	return s, nil
+}
+
+func (s *Sink) result(r producer.Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Err == nil {
+		s.mu.written++
+		return
+	}
+	s.mu.lost++
+	if s.mu.failed == nil {
+		s.mu.failed = fmt.Errorf("kinesis sink %s: record %v (key %s) not written after %d attempts: %w", s.cfg.Sink, r.Meta, r.Key, r.Attempts, r.Err)
+	}
+}
+
+// Written counts the records Kinesis acknowledged.
+func (s *Sink) Written() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.written
+}
+
+func (s *Sink) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.failed != nil {
+		s.cfg.Logger.Error("kinesis sink: records could not be written", "sink", s.cfg.Sink, "stream", s.cfg.Stream,
+			"records", s.mu.lost, "err", s.mu.failed)
+	}
+	return s.mu.failed
+}
+
+// Write hands the rows to the producer; it blocks while the producer's
+// buffer is full.
+func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	for _, row := range rows {
+		data, id, err := s.encode(row)
+		if err != nil {
+			return err
+		}
+		key := row.Key
+		if s.cfg.KeyField != "" {
+			key = ""
+			if m, ok := row.Value.(map[string]any); ok && m[s.cfg.KeyField] != nil {
+				key = keyString(m[s.cfg.KeyField])
+			}
+		}
+		if key == "" || len(key) > 256 {
+			key = id
+		}
+		if err := s.p.PutRecord(ctx, producer.Record{Key: key, Data: data, Meta: id}); err != nil {
+			return fmt.Errorf("kinesis sink %s: %w", s.cfg.Sink, err)
+		}
+	}
+	return nil
+}
+
+func keyString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// encode returns the row's JSON with its record id, and the id.
+func (s *Sink) encode(row sinks.Row) ([]byte, string, error) {
+	body, err := json.Marshal(row.Value)
+	if err != nil {
+		return nil, "", fmt.Errorf("kinesis sink %s: encode row: %w", s.cfg.Sink, err)
+	}
+	content := sha256.Sum256(body)
+	n := s.seen[content]
+	s.seen[content] = n + 1
+	h := sha256.New()
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], s.epoch)
+	binary.BigEndian.PutUint32(b[8:], n)
+	h.Write([]byte(s.cfg.Job + "\x00" + s.cfg.Sink + "\x00"))
+	h.Write(b[:])
+	h.Write(content[:])
+	id := hex.EncodeToString(h.Sum(nil)[:16])
+	m, ok := row.Value.(map[string]any)
+	if !ok {
+		m = map[string]any{"value": row.Value}
+	} else {
+		m = copyMap(m)
+	}
+	m[s.cfg.IDField] = id
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, "", fmt.Errorf("kinesis sink %s: encode row: %w", s.cfg.Sink, err)
+	}
+	return out, id, nil
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var epochKey = []byte("epoch")
+
+// OpenState reads the epoch the restored checkpoint ended, so replayed
+// rows get the ids they had.
+func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
+	s.sp = sp
+	v, ok, err := sp.Get(epochKey)
+	if err != nil {
+		return fmt.Errorf("kinesis sink %s: open state: %w", s.cfg.Sink, err)
+	}
+	if ok && len(v) == 8 {
+		s.epoch = binary.BigEndian.Uint64(v)
+	}
+	return nil
+}
+
+// PreCommit waits until Kinesis acknowledged every row written so far,
+// so the checkpoint completes only with them in the stream, and starts a
+// new epoch of ids.
+func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
+	defer cancel()
+	if err := s.p.Flush(fctx); err != nil {
+		return fmt.Errorf("kinesis sink %s: flush at checkpoint %d: %w", s.cfg.Sink, epoch, err)
+	}
+	if err := s.failure(); err != nil {
+		return err
+	}
+	s.epoch = epoch
+	clear(s.seen)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], epoch)
+	if s.sp != nil {
+		if err := s.sp.Set(epochKey, b[:]); err != nil {
+			return fmt.Errorf("kinesis sink %s: checkpoint %d: %w", s.cfg.Sink, epoch, err)
+		}
+	}
+	return nil
+}
+
+// Commit has nothing to do: the rows are in Kinesis since PreCommit.
+func (s *Sink) Commit(context.Context, uint64) error { return nil }
+
+// Close sends what is buffered and stops the producer; a record that
+// could not be written is its error.
+func (s *Sink) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FlushTimeout)
+	defer cancel()
+	err := s.p.Close(ctx)
+	if ferr := s.failure(); ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return fmt.Errorf("kinesis sink %s: close: %w", s.cfg.Sink, err)
+	}
+	return nil
+}
+
+// Stats are the producer's counters: records sent, Kinesis records (fewer
+// with aggregation), requests, retries, failures.
+func (s *Sink) Stats() producer.Snapshot { return s.p.Metrics().Snapshot() }
