@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel-dev/runnel/operators"
 )
@@ -85,7 +86,7 @@ func TestRegexFastPathsKept(t *testing.T) {
 // more than MaxRetained; not a record (skip would not free it).
 func TestRetainedAcrossCalls(t *testing.T) {
 	c := specChain(t, ChainSpec{Job: "j", Functions: `var keep = [];`,
-		Options: Options{MaxHeapGrowth: 8 << 20, MaxRetained: 32 << 20},
+		Options: Options{Budget: 10 * time.Second, MaxHeapGrowth: 8 << 20, MaxRetained: 32 << 20},
 		Stages: []Stage{{Operator: "grow", Kind: Map, OnError: OnError{Mode: Skip},
 			Src: `r => { keep.push("x".repeat(1 << 20) + r.i); return r }`}}})
 	for i := range 200 {
@@ -112,7 +113,7 @@ func TestRetainedAcrossCalls(t *testing.T) {
 // stopped, however many calls allocate.
 func TestRetainedAllowsSteadyState(t *testing.T) {
 	c := specChain(t, ChainSpec{Job: "j", Functions: `var cache = {};`,
-		Options: Options{MaxHeapGrowth: 4 << 20, MaxRetained: 16 << 20},
+		Options: Options{Budget: 10 * time.Second, MaxHeapGrowth: 4 << 20, MaxRetained: 16 << 20},
 		Stages: []Stage{{Operator: "m", Kind: Map,
 			Src: `r => { cache[r.i % 4] = "x".repeat(1 << 20) + r.i; return r }`}}})
 	for i := range 100 {
