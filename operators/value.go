@@ -76,6 +76,9 @@ func (v Value) Raw() (b []byte, ok bool) {
 // decode.
 func (v Value) Export() (any, error) {
 	switch x := v.v.(type) {
+	case nil, string, float64, int64, bool, map[string]any, []any:
+		// The common forms first: no interface lookup for them.
+		return x, nil
 	case Structured:
 		return x.Export(), nil
 	case []byte, json.RawMessage:
