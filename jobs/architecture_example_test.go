@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
-	"github.com/runnel-dev/runnel/runtime"
 )
 
 // The example of docs/architecture.md ("How to add a kind"), as it is
@@ -48,7 +48,7 @@ var sampleKind = &operatorKind{
 	},
 	Build: func(b *builder, op *Operator, _ bool) error {
 		every := extConfig[Sample](&op.ext, KindSample, false).Every
-		b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From),
+		b.node(engine.Node{ID: op.ID, Inputs: b.inputs(op.From),
 			New: func() (operators.Operator, error) { return &sampler{every: every}, nil }})
 		return nil
 	},
@@ -122,7 +122,7 @@ func TestArchitectureExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runtime.Run(context.Background(), built.Graph, runtime.Options{}); err != nil {
+	if _, err := engine.Run(context.Background(), built.Graph, engine.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{`out: {"n":0}`, `out: {"n":3}`, `out: {"n":6}`, `out: {"n":9}`}

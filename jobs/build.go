@@ -7,10 +7,10 @@ import (
 	"io"
 	"slices"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -37,7 +37,7 @@ type Env struct {
 // Built is a job ready to start: its runtime graph and the dashboards the
 // results API serves.
 type Built struct {
-	Graph      *runtime.Graph
+	Graph      *engine.Graph
 	Dashboards map[string]*sinks.Dashboard
 }
 
@@ -45,7 +45,7 @@ type Built struct {
 // registry of operator kinds. Consecutive map and filter operators that form
 // a simple chain are fused into one JS call per batch.
 func Build(spec *Spec, env Env) (*Built, error) {
-	b := &builder{spec: spec, env: env, out: &Built{Graph: &runtime.Graph{Name: spec.Name}, Dashboards: map[string]*sinks.Dashboard{}},
+	b := &builder{spec: spec, env: env, out: &Built{Graph: &engine.Graph{Name: spec.Name}, Dashboards: map[string]*sinks.Dashboard{}},
 		preKeyed: map[string]bool{}}
 	if err := b.source(); err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func onError(o OnError) js.OnError {
 
 func (b *builder) source() error {
 	s := &b.spec.Source
-	node := runtime.SourceNode{ID: SourceID, Watermark: s.Watermark}
+	node := engine.SourceNode{ID: SourceID, Watermark: s.Watermark}
 	k := lookupSource(s.Kind())
 	if k == nil {
 		return fmt.Errorf("job %s: the source has no kind", b.spec.Name)
@@ -284,7 +284,7 @@ func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}
-	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), New: runtime.ChainNode(prog)})
+	b.node(engine.Node{ID: op.ID, Inputs: b.inputs(op.From), New: engine.ChainNode(prog)})
 	b.deadLetters(stages)
 	return j, nil
 }
@@ -301,7 +301,7 @@ func (b *builder) sortNodes() error {
 	for i, id := range g.Order {
 		pos[id] = i
 	}
-	slices.SortStableFunc(b.out.Graph.Nodes, func(x, y runtime.Node) int { return pos[x.ID] - pos[y.ID] })
+	slices.SortStableFunc(b.out.Graph.Nodes, func(x, y engine.Node) int { return pos[x.ID] - pos[y.ID] })
 	return nil
 }
 
@@ -313,7 +313,7 @@ func (b *builder) inputs(from []string) []string {
 	return out
 }
 
-func (b *builder) node(n runtime.Node) { b.out.Graph.Nodes = append(b.out.Graph.Nodes, n) }
+func (b *builder) node(n engine.Node) { b.out.Graph.Nodes = append(b.out.Graph.Nodes, n) }
 
 // deadLetters adds a stream sink for each dead_letter stage.
 func (b *builder) deadLetters(stages []js.Stage) {
@@ -327,10 +327,10 @@ func (b *builder) deadLetters(stages []js.Stage) {
 
 type deadLetter struct{ op, stream string }
 
-func (b *builder) keyFunc(id, src string, op *Operator) (func() (runtime.KeyFunc, error), error) {
+func (b *builder) keyFunc(id, src string, op *Operator) (func() (engine.KeyFunc, error), error) {
 	if src == "" {
 		// Already keyed upstream (a window's results): keep Record.Key.
-		return runtime.PresetKey, nil
+		return engine.PresetKey, nil
 	}
 	prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions,
 		Stages: []js.Stage{{Operator: id, Kind: js.Key, Src: src}}, Options: b.jsOptions(op), Interpreted: b.env.InterpretedJS})
@@ -338,9 +338,9 @@ func (b *builder) keyFunc(id, src string, op *Operator) (func() (runtime.KeyFunc
 		return nil, fmt.Errorf("job %s: operator %s key: %w", b.spec.Name, id, err)
 	}
 	f := inPlace(prog)
-	return func() (runtime.KeyFunc, error) {
+	return func() (engine.KeyFunc, error) {
 		fn, err := f()
-		return runtime.KeyFunc(fn), err
+		return engine.KeyFunc(fn), err
 	}, nil
 }
 
@@ -373,14 +373,14 @@ func (b *builder) sinks() error {
 			}
 			return err
 		}
-		b.out.Graph.Sinks = append(b.out.Graph.Sinks, runtime.SinkNode{ID: s.ID, Inputs: []string{input}, Sink: sink})
+		b.out.Graph.Sinks = append(b.out.Graph.Sinks, engine.SinkNode{ID: s.ID, Inputs: []string{input}, Sink: sink})
 	}
 	for _, dl := range b.deadLetterSinks {
 		sink, err := b.streamSink(dl.stream, 1, nil)
 		if err != nil {
 			return fmt.Errorf("job %s: dead letters of %s: %w", b.spec.Name, dl.op, err)
 		}
-		b.out.Graph.Sinks = append(b.out.Graph.Sinks, runtime.SinkNode{ID: dl.op + "-dead-letters",
+		b.out.Graph.Sinks = append(b.out.Graph.Sinks, engine.SinkNode{ID: dl.op + "-dead-letters",
 			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: sink})
 	}
 	return nil

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
-	"github.com/runnel-dev/runnel/runtime"
 )
 
 // fieldAccess matches the most common event_time snippet, a plain field
@@ -21,12 +21,12 @@ var fieldAccess = regexp.MustCompile(`^\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*=>\s*
 
 // eventTimeJS makes the EventTimeFactory of a source's event_time snippet.
 // A plain field read ("r => r.ts") under on_error fail runs in Go
-// (runtime.JSONFieldEventTime: the same accepted values — epoch ms numbers
+// (engine.JSONFieldEventTime: the same accepted values — epoch ms numbers
 // or strings, RFC 3339), saving a JS call per batch; anything else
 // compiles to a JS chain with one EventTime stage.
-func eventTimeJS(job, src, functions string, onError js.OnError, opts js.Options) (runtime.EventTimeFactory, error) {
+func eventTimeJS(job, src, functions string, onError js.OnError, opts js.Options) (engine.EventTimeFactory, error) {
 	if m := fieldAccess.FindStringSubmatch(src); m != nil && m[1] == m[2] && onError.Mode == js.Fail {
-		return runtime.JSONFieldEventTime(m[3]), nil
+		return engine.JSONFieldEventTime(m[3]), nil
 	}
 	// Its consumers are the graph's first operators: raw JSON records
 	// (sources.StreamConfig.RawJSON) stay raw for them.
@@ -35,7 +35,7 @@ func eventTimeJS(job, src, functions string, onError js.OnError, opts js.Options
 	if err != nil {
 		return nil, err
 	}
-	return runtime.ChainEventTime(cp), nil
+	return engine.ChainEventTime(cp), nil
 }
 
 // eventTimeFailed decides about a record whose event time a source's
@@ -46,14 +46,14 @@ type eventTimeFailed func(ctx context.Context, rec operators.Record, cause error
 // eventTimeJSOr is eventTimeJS whose failures go to failed instead of
 // failing the job: a JS chain whose EventTime stage dead-letters to a
 // side output this adapter reads.
-func eventTimeJSOr(job, src, functions string, opts js.Options, failed eventTimeFailed) (runtime.EventTimeFactory, error) {
+func eventTimeJSOr(job, src, functions string, opts js.Options, failed eventTimeFailed) (engine.EventTimeFactory, error) {
 	const op = SourceID
 	cp, err := js.CompileChain(js.ChainSpec{Job: job, Functions: functions, Options: opts, KeepRaw: true,
 		Stages: []js.Stage{{Operator: op, Kind: js.EventTime, Src: src, OnError: js.OnError{Mode: js.DeadLetter, Stream: "-"}}}})
 	if err != nil {
 		return nil, err
 	}
-	return func() (runtime.EventTimeFunc, error) {
+	return func() (engine.EventTimeFunc, error) {
 		c, err := cp.New()
 		if err != nil {
 			return nil, fmt.Errorf("event-time chain: %w", err)

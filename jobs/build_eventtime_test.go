@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
-	"github.com/runnel-dev/runnel/runtime"
 )
 
 // The Go fast path of a plain field read gives the event times the JS
@@ -29,7 +29,7 @@ func TestEventTimeJSFastPathAgreesWithJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got [2][]int64
-	for i, f := range []runtime.EventTimeFactory{fast, slow} {
+	for i, f := range []engine.EventTimeFactory{fast, slow} {
 		fn, err := f()
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,9 @@ package jobs
 import (
 	"context"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sources"
 )
 
@@ -30,7 +30,7 @@ func (b *builder) badRecords() *sources.BadRecords {
 // runs in Go and fails the job on a record without a time; with a
 // fallback or a source error policy that drops records, a JS chain whose
 // failures keep the record at its arrival time or go to the policy.
-func (b *builder) eventTime() (runtime.EventTimeFactory, error) {
+func (b *builder) eventTime() (engine.EventTimeFactory, error) {
 	s := &b.spec.Source
 	fallback := s.EventTimeFallback == EventTimeArrival
 	bad := b.badRecords()

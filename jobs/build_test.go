@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -102,7 +102,7 @@ sinks:
 	if !slices.Equal(native, goja) {
 		t.Fatalf("native:\n%s\ngoja:\n%s", strings.Join(native, "\n"), strings.Join(goja, "\n"))
 	}
-	batches := func(st runtime.Status) (nb, gb int64) {
+	batches := func(st engine.Status) (nb, gb int64) {
 		for _, o := range st.Operators {
 			if o.ID == "parse" {
 				return o.NativeBatches, o.GojaBatches
@@ -156,7 +156,7 @@ func rawTestStore(t *testing.T) *streams.Store {
 
 // runForRows runs a job whose log sink is "out" until it has logged n rows,
 // and returns them sorted with the job's status.
-func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int) ([]string, runtime.Status) {
+func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int) ([]string, engine.Status) {
 	t.Helper()
 	var log syncBuffer
 	env.Store, env.Log = store, &log
@@ -164,13 +164,13 @@ func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
+	j, err := engine.Start(context.Background(), built.Graph, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Stop(context.Background())
 	for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < n; {
-		if st := j.Status(); st.State == runtime.Failed || time.Now().After(deadline) {
+		if st := j.Status(); st.State == engine.Failed || time.Now().After(deadline) {
 			t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -206,7 +206,7 @@ sinks: [{id: out, input: both, log: {}}]
 	if want := []string{"first", "second", "both"}; !slices.Equal(ids, want) {
 		t.Errorf("nodes %v, want %v", ids, want)
 	}
-	if _, err := runtime.Run(context.Background(), built.Graph, runtime.Options{}); err != nil {
+	if _, err := engine.Run(context.Background(), built.Graph, engine.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{`out: {"n":20}`, `out: {"n":2}`, `out: {"n":30}`, `out: {"n":3}`} // sorted as text

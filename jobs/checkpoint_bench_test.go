@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -70,18 +70,18 @@ func BenchmarkJobCheckpoint(b *testing.B) {
 		}
 	}
 	stateDir := dir + "/state"
-	start := func(db *state.DB, snap *runtime.Snapshot) *runtime.Job {
+	start := func(db *state.DB, snap *engine.Snapshot) *engine.Job {
 		built, err := Build(spec, Env{Store: st})
 		if err != nil {
 			b.Fatal(err)
 		}
-		j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{State: db, Restore: snap})
+		j, err := engine.Start(context.Background(), built.Graph, engine.Options{State: db, Restore: snap})
 		if err != nil {
 			b.Fatal(err)
 		}
 		return j
 	}
-	waitIn := func(j *runtime.Job, n int64) {
+	waitIn := func(j *engine.Job, n int64) {
 		deadline := time.Now().Add(5 * time.Minute)
 		for time.Now().Before(deadline) {
 			for _, o := range j.Status().Operators {
@@ -109,7 +109,7 @@ func BenchmarkJobCheckpoint(b *testing.B) {
 		put(i + 1)
 		waitIn(j, int64(keys)*int64(i+2))
 		b.StartTimer()
-		res, err := j.Checkpoint(context.Background(), runtime.CheckpointOptions{})
+		res, err := j.Checkpoint(context.Background(), engine.CheckpointOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func BenchmarkJobCheckpoint(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	snap, err := runtime.ParseSnapshot(meta)
+	snap, err := engine.ParseSnapshot(meta)
 	if err != nil {
 		b.Fatal(err)
 	}

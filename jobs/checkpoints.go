@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -58,7 +58,7 @@ const (
 type ckptState struct {
 	mu      sync.Mutex // serialises checkpoints, savepoints and closing db
 	db      *state.DB
-	restore *runtime.Snapshot
+	restore *engine.Snapshot
 	// run records checkpoints of this run: full durations, hold times,
 	// failures and savepoint names, by epoch (failures by attempt).
 	run      map[uint64]CheckpointInfo
@@ -74,7 +74,7 @@ type ckptState struct {
 	listed atomic.Pointer[[]CheckpointInfo]
 }
 
-func newCkptState(db *state.DB, restore *runtime.Snapshot) *ckptState {
+func newCkptState(db *state.DB, restore *engine.Snapshot) *ckptState {
 	return &ckptState{db: db, restore: restore, run: map[uint64]CheckpointInfo{}, done: make(chan struct{})}
 }
 
@@ -109,7 +109,7 @@ func extraOf(spec *Spec, src []byte) json.RawMessage {
 // compatible says why a snapshot's state cannot be used by spec, or nil:
 // every stateful operator of the snapshot must exist in spec with the same
 // id and kind.
-func compatible(snap *runtime.Snapshot, spec *Spec) error {
+func compatible(snap *engine.Snapshot, spec *Spec) error {
 	var e snapshotExtra
 	if len(snap.Extra) > 0 {
 		if err := json.Unmarshal(snap.Extra, &e); err != nil {
@@ -178,7 +178,7 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		// nothing is moved or removed.
 		return nil, fmt.Errorf("restore state of job %s: %w; the checkpoints are kept as they are under %s (see docs/checkpoints.md)", j.ID, err, dir)
 	}
-	snap, err := runtime.ParseSnapshot(meta)
+	snap, err := engine.ParseSnapshot(meta)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
@@ -259,7 +259,7 @@ func clearState(dir string) error {
 // retentionWarnings reports the shards of a stream source whose
 // checkpointed position is older than what the stream still keeps:
 // records in between were deleted by retention and cannot be replayed.
-func (m *Manager) retentionWarnings(j *Job, snap *runtime.Snapshot) []string {
+func (m *Manager) retentionWarnings(j *Job, snap *engine.Snapshot) []string {
 	if j.Spec.Source.stream() == "" || m.store == nil {
 		return nil
 	}
@@ -293,7 +293,7 @@ func (m *Manager) retentionWarnings(j *Job, snap *runtime.Snapshot) []string {
 
 // checkpointLoop checkpoints a running job every spec.Checkpoint.Every
 // until it ends, then closes its store.
-func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
+func (m *Manager) checkpointLoop(j *Job, rj *engine.Job, cs *ckptState) {
 	every := j.Spec.Checkpoint.Every
 	if every <= 0 {
 		every = DefaultCheckpointEvery
@@ -313,8 +313,8 @@ func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
 			close(cs.done)
 			return
 		case <-t.C:
-			if _, err := m.checkpoint(j, rj, cs, runtime.CheckpointOptions{}, ""); err != nil &&
-				!errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, ErrNotRunning) {
+			if _, err := m.checkpoint(j, rj, cs, engine.CheckpointOptions{}, ""); err != nil &&
+				!errors.Is(err, engine.ErrNotRunning) && !errors.Is(err, ErrNotRunning) {
 				m.log.Error("checkpoint failed", "job", j.ID, "err", err)
 			}
 		}
@@ -323,7 +323,7 @@ func (m *Manager) checkpointLoop(j *Job, rj *runtime.Job, cs *ckptState) {
 
 // checkpoint takes one checkpoint of rj; with savepoint set it also
 // exports it as that savepoint.
-func (m *Manager) checkpoint(j *Job, rj *runtime.Job, cs *ckptState, o runtime.CheckpointOptions, savepoint string) (CheckpointInfo, error) {
+func (m *Manager) checkpoint(j *Job, rj *engine.Job, cs *ckptState, o engine.CheckpointOptions, savepoint string) (CheckpointInfo, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.closed {
@@ -339,7 +339,7 @@ func (m *Manager) checkpoint(j *Job, rj *runtime.Job, cs *ckptState, o runtime.C
 	begin := time.Now()
 	res, err := rj.Checkpoint(ctx, o)
 	if err != nil {
-		if errors.Is(err, runtime.ErrNotRunning) {
+		if errors.Is(err, engine.ErrNotRunning) {
 			return CheckpointInfo{}, err
 		}
 		ci := CheckpointInfo{Time: begin.UTC(), DurationMS: ms(time.Since(begin)), Status: CheckpointFailed, Error: err.Error()}
@@ -450,7 +450,7 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	j.mu.Lock()
 	rj, cs := j.mu.run, j.mu.ckpt
 	j.mu.Unlock()
-	if rj == nil || cs == nil || rj.Status().State != runtime.Running {
+	if rj == nil || cs == nil || rj.Status().State != engine.Running {
 		return SavepointInfo{}, fmt.Errorf("%w: %q", ErrNotRunning, id)
 	}
 	if stop {
@@ -462,7 +462,7 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 		}
 	}
 	name := fmt.Sprintf("%s-%d", j.ID, time.Now().UnixMilli())
-	ci, err := m.checkpoint(j, rj, cs, runtime.CheckpointOptions{Stop: stop}, name)
+	ci, err := m.checkpoint(j, rj, cs, engine.CheckpointOptions{Stop: stop}, name)
 	if stop {
 		m.finishStop(rj, err)
 	}
@@ -474,7 +474,7 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 
 // finishStop waits for a job whose sources stopped at a final checkpoint
 // to drain; if the checkpoint failed, it stops the job the plain way.
-func (m *Manager) finishStop(rj *runtime.Job, ckptErr error) {
+func (m *Manager) finishStop(rj *engine.Job, ckptErr error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if ckptErr != nil {
@@ -520,7 +520,7 @@ func (m *Manager) savepoint(name string) (SavepointInfo, error) {
 		return SavepointInfo{}, fmt.Errorf("%w: %s: %v", ErrSavepointNotFound, name, err)
 	}
 	sp := SavepointInfo{Name: name, Epoch: info.Epoch, Time: info.Time, Size: info.Size}
-	if snap, err := runtime.ParseSnapshot(meta); err == nil {
+	if snap, err := engine.ParseSnapshot(meta); err == nil {
 		sp.Job = snap.Job
 	}
 	return sp, nil

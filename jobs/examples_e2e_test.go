@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 )
 
 // lockedBuffer collects log sink output written from several goroutines.
@@ -31,7 +31,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 // exampleRun is the outcome of running one example job to completion.
 type exampleRun struct {
 	rows   map[string][]map[string]any // log sink id → rows
-	status runtime.Status
+	status engine.Status
 	outDir string
 }
 
@@ -63,8 +63,8 @@ func runExample(t *testing.T, name string) exampleRun {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run.status, err = runtime.Run(ctx, built.Graph, runtime.Options{})
-	if err != nil || run.status.State != runtime.Finished {
+	run.status, err = engine.Run(ctx, built.Graph, engine.Options{})
+	if err != nil || run.status.State != engine.Finished {
 		t.Fatalf("%s: %v, state %s (%s)", name, err, run.status.State, run.status.Reason)
 	}
 	sc := bufio.NewScanner(&log.buf)
@@ -82,13 +82,13 @@ func runExample(t *testing.T, name string) exampleRun {
 	return run
 }
 
-func (r exampleRun) op(id string) runtime.OperatorStatus {
+func (r exampleRun) op(id string) engine.OperatorStatus {
 	for _, o := range r.status.Operators {
 		if o.ID == id {
 			return o
 		}
 	}
-	return runtime.OperatorStatus{}
+	return engine.OperatorStatus{}
 }
 
 // final keeps the last row per window and key: a re-fired window's later
@@ -120,7 +120,7 @@ func sumOf(rows []map[string]any, col string) int64 {
 }
 
 // The example jobs run to completion through the real runtime (Build and
-// runtime.Run, as `runnel run` does) and compute what their comments say.
+// engine.Run, as `runnel run` does) and compute what their comments say.
 func TestExamplesRun(t *testing.T) {
 	t.Run("page-views", func(t *testing.T) {
 		r := runExample(t, "page-views.yaml")

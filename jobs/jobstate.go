@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 )
 
 // A job's lifecycle state is kept in DIR/<id>/state.json, next to its job
@@ -108,10 +108,10 @@ func stateHint(dir string) string {
 
 // ended records how a run of j ended: a job whose sources ended is kept
 // finished across restarts; failures, stops and finishes are logged.
-func (m *Manager) ended(j *Job, rj *runtime.Job) {
+func (m *Manager) ended(j *Job, rj *engine.Job) {
 	st := rj.Status()
 	switch st.State {
-	case runtime.Finished:
+	case engine.Finished:
 		j.mu.Lock()
 		j.mu.finished = true
 		j.mu.ended = time.Now().UTC()
@@ -120,7 +120,7 @@ func (m *Manager) ended(j *Job, rj *runtime.Job) {
 			m.log.Error("job finished, but its state could not be saved: it will start again with the server", "job", j.ID, "err", err)
 		}
 		m.log.Info("job finished", "job", j.ID)
-	case runtime.Failed:
+	case engine.Failed:
 		j.mu.Lock()
 		j.mu.failed = st.Reason
 		j.mu.ended = time.Now().UTC()

@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/anomaly"
 	"github.com/runnel-dev/runnel/operators/detect"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -120,7 +120,7 @@ func buildDetect(b *builder, op *Operator, _ bool) error {
 	if err != nil {
 		return err
 	}
-	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
+	b.node(engine.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
 		New: func() (operators.Operator, error) { return detect.New(cfg) }})
 	if in := b.columns[b.resolve(op.From[0])]; len(op.From) == 1 && in != nil {
 		exp := sinks.Float64

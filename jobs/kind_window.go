@@ -9,11 +9,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/js"
 	"github.com/runnel-dev/runnel/operators/window"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -469,7 +469,7 @@ func buildWindow(b *builder, op *Operator, preKeyed bool) error {
 	if err != nil {
 		return err
 	}
-	b.node(runtime.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
+	b.node(engine.Node{ID: op.ID, Inputs: b.inputs(op.From), Key: key,
 		New: func() (operators.Operator, error) { return window.New(cfg) }})
 	var aggs []sinks.Column
 	for _, a := range cfg.Aggregates {

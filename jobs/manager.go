@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/confine"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
@@ -30,7 +30,7 @@ type Manager struct {
 	retain     int
 	failpoint  func(string) error
 	log        *slog.Logger
-	options    runtime.Options
+	options    engine.Options
 	files      *confine.Root
 	ownFiles   bool // files was opened by the manager: Close closes it
 
@@ -58,14 +58,14 @@ type Job struct {
 
 	mu struct {
 		sync.Mutex
-		run        *runtime.Job
+		run        *engine.Job
 		built      *Built
 		stopped    bool   // by the user: not restarted
 		finished   bool   // its sources ended: not restarted
 		failed     string // why its last run failed ("" if it did not): not restarted
 		ended      time.Time
 		startErr   error
-		finalState *runtime.Status
+		finalState *engine.Status
 		ckpt       *ckptState
 	}
 }
@@ -83,7 +83,7 @@ type ManagerConfig struct {
 	// (the state store's steps and the runtime's). Crash tests only.
 	Failpoint func(step string) error
 	Logger    *slog.Logger
-	Options   runtime.Options
+	Options   engine.Options
 	// Files is the root beneath which jobs' file sources and sinks live
 	// (runnel serve --files-root); nil opens "files" beside Dir, with
 	// Dir's parent (the data directory) protected.
@@ -355,7 +355,7 @@ func (j *Job) running() bool {
 		return true // submitted and still starting
 	}
 	st := j.mu.run.Status().State
-	return st == runtime.Running
+	return st == engine.Running
 }
 
 func (m *Manager) start(j *Job) {
@@ -387,7 +387,7 @@ func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
 	j.outputs.tap(built.Graph)
-	rj, err := runtime.Start(context.Background(), built.Graph, opts)
+	rj, err := engine.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.mu.built = built
@@ -447,9 +447,9 @@ func (m *Manager) stopRun(j *Job) {
 		return
 	}
 	var err error = ErrNotRunning
-	if cs != nil && rj.Status().State == runtime.Running {
-		_, err = m.checkpoint(j, rj, cs, runtime.CheckpointOptions{Stop: true}, "")
-		if err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+	if cs != nil && rj.Status().State == engine.Running {
+		_, err = m.checkpoint(j, rj, cs, engine.CheckpointOptions{Stop: true}, "")
+		if err != nil && !errors.Is(err, engine.ErrNotRunning) {
 			m.log.Error("final checkpoint failed; stopping without it", "job", j.ID, "err", err)
 		}
 	}
@@ -497,13 +497,13 @@ type Info struct {
 // bounded inboxes it sends to are (0 keeping up … 1 blocked), when it
 // sends through one (to a keyed node or a sink).
 type OperatorInfo struct {
-	runtime.OperatorStatus
+	engine.OperatorStatus
 	Backpressure *float64 `json:"backpressure,omitempty"`
 }
 
 // withBackpressure attaches to each node the fullest inbox among the nodes
 // that read it. Keyed tasks' inboxes are named "NODE#i", sinks' "SINK".
-func withBackpressure(spec *Spec, st runtime.Status) []OperatorInfo {
+func withBackpressure(spec *Spec, st engine.Status) []OperatorInfo {
 	fill := map[string]float64{}
 	for _, q := range st.Queues {
 		name := q.Name
@@ -590,18 +590,18 @@ func (j *Job) Info(withSpec bool) Info {
 	j.mu.Unlock()
 	switch {
 	case serr != nil:
-		in.State, in.Reason = string(runtime.Failed), serr.Error()
+		in.State, in.Reason = string(engine.Failed), serr.Error()
 	case rj == nil && finished:
-		in.State = string(runtime.Finished)
+		in.State = string(engine.Finished)
 	case rj == nil && failed != "":
-		in.State, in.Reason = string(runtime.Failed), failed
+		in.State, in.Reason = string(engine.Failed), failed
 	case rj != nil:
 		st := rj.Status()
 		in.State, in.Reason = string(st.State), st.Reason
-		if st.Watermark != runtime.NoWatermark {
+		if st.Watermark != engine.NoWatermark {
 			wm := st.Watermark
 			in.Watermark = &wm
-			if wm < runtime.EndOfTime && st.State == runtime.Running {
+			if wm < engine.EndOfTime && st.State == engine.Running {
 				lag := time.Now().UnixMilli() - wm
 				in.WatermarkLagMs = &lag
 			}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/state"
 )
@@ -242,7 +242,7 @@ func (outs *outputs) ring(id string) *Output {
 
 // tap puts a tap in front of every sink of g that copies the rows
 // it is given into the sink's output ring.
-func (outs *outputs) tap(g *runtime.Graph) {
+func (outs *outputs) tap(g *engine.Graph) {
 	for i := range g.Sinks {
 		s := &g.Sinks[i]
 		t := &tap{Sink: s.Sink, out: outs.ring(s.ID)}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/runtime"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -47,7 +47,7 @@ func TestRetentionInvalidatesCheckpoint(t *testing.T) {
 	m := &Manager{store: st, log: log}
 	j := &Job{ID: "r", Spec: spec}
 	shard := streams.ShardID(0)
-	snap := &runtime.Snapshot{Epoch: 7, Positions: map[string]string{"source/" + shard: streams.FormatSeq(0, seqs[2])}}
+	snap := &engine.Snapshot{Epoch: 7, Positions: map[string]string{"source/" + shard: streams.FormatSeq(0, seqs[2])}}
 	if w := m.retentionWarnings(j, snap); len(w) != 0 {
 		t.Fatalf("nothing expired yet, but: %v", w)
 	}

@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -81,13 +81,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for _, j := range c.jobs.List() {
 		running := 0.0
-		if j.State == string(runtime.Running) {
+		if j.State == string(engine.Running) {
 			running = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.jobRunning, prometheus.GaugeValue, running, j.ID)
 		ch <- prometheus.MustNewConstMetric(c.jobWarnings, prometheus.GaugeValue, float64(len(j.Warnings)), j.ID)
 		ch <- prometheus.MustNewConstMetric(c.ckptSkipped, prometheus.GaugeValue, float64(j.CheckpointsSkipped), j.ID)
-		if j.Watermark != nil && *j.Watermark < runtime.EndOfTime {
+		if j.Watermark != nil && *j.Watermark < engine.EndOfTime {
 			lag := now.Sub(time.UnixMilli(*j.Watermark)).Seconds()
 			ch <- prometheus.MustNewConstMetric(c.jobWatermarkLag, prometheus.GaugeValue, lag, j.ID)
 		}

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/aggregate"
 	"github.com/runnel-dev/runnel/operators/window"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -146,7 +146,7 @@ func latencyRun(st *streams.Store, keys, shards int, rate float64, dur time.Dura
 	if err != nil {
 		return 0, 0, err
 	}
-	j, err := runtime.Start(context.Background(), built.Graph, runtime.Options{})
+	j, err := engine.Start(context.Background(), built.Graph, engine.Options{})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -260,7 +260,7 @@ func fillBenchStream(st *streams.Store, n, keys, shards int) (int, error) {
 // counted want records in. It prints the rate and the process CPU time
 // per record (user+system, the steadier figure on a shared machine), and
 // writes a CPU profile of the run to profile if it is not empty.
-func timeJob(g *runtime.Graph, node string, want int64, profile, label string) (float64, error) {
+func timeJob(g *engine.Graph, node string, want int64, profile, label string) (float64, error) {
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -281,9 +281,9 @@ func timeJob(g *runtime.Graph, node string, want int64, profile, label string) (
 	return rate, nil
 }
 
-func runJob(g *runtime.Graph, node string, want int64) (rate float64, cpu time.Duration, err error) {
+func runJob(g *engine.Graph, node string, want int64) (rate float64, cpu time.Duration, err error) {
 	start, cpu0 := time.Now(), cpuclock.Process()
-	j, err := runtime.Start(context.Background(), g, runtime.Options{})
+	j, err := engine.Start(context.Background(), g, engine.Options{})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -294,7 +294,7 @@ func runJob(g *runtime.Graph, node string, want int64) (rate float64, cpu time.D
 	}()
 	for {
 		st := j.Status()
-		if st.State == runtime.Failed {
+		if st.State == engine.Failed {
 			return 0, 0, fmt.Errorf("job failed: %s", st.Reason)
 		}
 		for _, o := range st.Operators {
@@ -323,7 +323,7 @@ func (f goOp) Process(_ context.Context, in *operators.Batch, out operators.Emit
 
 func (goOp) Close() error { return nil }
 
-func nativeBenchGraph(st *streams.Store) (*runtime.Graph, error) {
+func nativeBenchGraph(st *streams.Store) (*engine.Graph, error) {
 	src, err := sources.NewStream(sources.StreamConfig{Store: st, Stream: "bench"})
 	if err != nil {
 		return nil, err
@@ -335,10 +335,10 @@ func nativeBenchGraph(st *streams.Store) (*runtime.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.Graph{
+	return &engine.Graph{
 		Name:    "bench-native",
-		Sources: []runtime.SourceNode{{ID: "source", Source: src, EventTime: runtime.FieldEventTime("ts"), Watermark: time.Second}},
-		Nodes: []runtime.Node{
+		Sources: []engine.SourceNode{{ID: "source", Source: src, EventTime: engine.FieldEventTime("ts"), Watermark: time.Second}},
+		Nodes: []engine.Node{
 			{ID: "parse", Inputs: []string{"source"}, New: func() (operators.Operator, error) {
 				return goOp(func(r *operators.Record) bool {
 					m := r.Value.(map[string]any)
@@ -355,8 +355,8 @@ func nativeBenchGraph(st *streams.Store) (*runtime.Graph, error) {
 					return s == 200
 				}), nil
 			}},
-			{ID: "per-page", Inputs: []string{"ok"}, Key: runtime.FieldKey("page"), New: func() (operators.Operator, error) { return window.New(wcfg) }},
+			{ID: "per-page", Inputs: []string{"ok"}, Key: engine.FieldKey("page"), New: func() (operators.Operator, error) { return window.New(wcfg) }},
 		},
-		Sinks: []runtime.SinkNode{{ID: "out", Inputs: []string{"per-page"}, Sink: dash}},
+		Sinks: []engine.SinkNode{{ID: "out", Inputs: []string{"per-page"}, Sink: dash}},
 	}, nil
 }

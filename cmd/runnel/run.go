@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/runtime"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -52,7 +52,7 @@ not used by a running server). Ctrl-C stops the job cleanly.`)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := runtime.Run(ctx, built.Graph, runtime.Options{})
+	st, err := engine.Run(ctx, built.Graph, engine.Options{})
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ not used by a running server). Ctrl-C stops the job cleanly.`)
 	for _, o := range st.Operators {
 		fmt.Fprintf(os.Stderr, "  %-16s %-8s in %-9d out %-9d errors %d skipped %d late %d\n", o.ID, o.Kind, o.In, o.Out, o.Errors, o.Skipped, o.Late)
 	}
-	if st.State == runtime.Failed {
+	if st.State == engine.Failed {
 		return fmt.Errorf("job failed: %s", st.Reason)
 	}
 	return nil

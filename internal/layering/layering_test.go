@@ -1,5 +1,5 @@
 // Package layering holds the test that keeps Runnel's package dependencies
-// pointing one way: streams, state ← operators, sources, sinks ← runtime ←
+// pointing one way: streams, state ← operators, sources, sinks ← engine ←
 // jobs ← web ← cmd, and within operators, the shared types ← the kinds
 // built on them. Tests' imports obey the same rule, except that a test may
 // use a package of its own layer.
@@ -21,17 +21,20 @@ var rank = map[string]float64{
 	"internal": 0,
 	"streams":  1, "state": 1,
 	"operators": 2, "sources": 2, "sinks": 2,
-	"runtime": 3,
-	"jobs":    4,
-	"web":     5,
-	"client":  5, // the producer and agent: a client of the Kinesis API, used by cmd
-	"cmd":     7,
+	"engine": 3,
+	"jobs":   4,
+	"web":    5,
+	"client": 5, // the producer and agent: a client of the Kinesis API, used by cmd
+	"cmd":    7,
 	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
 	// the binary, not of the server, so it sits with cmd.
 	"internal/kinesisbench": 6,
 	// The Kinesis producer (batching, KPL aggregation, per-shard rates):
 	// it needs only streams, and the kinesis sink reuses it (between the two).
 	"client/producer": 1.5,
+	// The client tests' server harness: it runs the binary as a process and
+	// imports only internal test helpers, so the producer's tests may use it.
+	"client/internal/testserver": 1.5,
 	// `runnel bench ingest`: the stream log measured in-process.
 	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.

@@ -104,4 +104,4 @@
 // resumes from such a Snapshot over a store restored to the same
 // checkpoint. When every source ended, the job takes a last checkpoint so
 // its sinks commit the final results.
-package runtime
+package engine
