@@ -1,0 +1,209 @@
+package jobs
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/runnel-dev/runnel/engine"
+)
+
+// Info is a job's public state.
+type Info struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	State     string         `json:"state"`
+	Reason    string         `json:"reason,omitempty"`
+	Created   time.Time      `json:"created"`
+	Watermark *int64         `json:"watermark,omitempty"`
+	Operators []OperatorInfo `json:"operators,omitempty"`
+	Sinks     []SinkInfo     `json:"sinks,omitempty"`
+	Graph     []GraphNode    `json:"graph,omitempty"`
+	Spec      string         `json:"spec,omitempty"`
+	// Checkpoints is the checkpoint history (with the spec only).
+	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
+	// WatermarkLagMs is the wall clock minus Watermark, in milliseconds,
+	// while the job runs: negative when event time is ahead of the clock.
+	WatermarkLagMs *int64 `json:"watermark_lag_ms,omitempty"`
+	// Warnings are problems the job runs on with (or that keep it from
+	// starting): a checkpoint it restored from that stream retention had
+	// partly invalidated, damaged or lost checkpoints it passed over, a
+	// damaged state file.
+	Warnings []string `json:"warnings,omitempty"`
+	// CheckpointsSkipped is how many damaged checkpoints the job's last
+	// start passed over to restore an older one.
+	CheckpointsSkipped int `json:"checkpoints_skipped,omitempty"`
+}
+
+// OperatorInfo is one node's counters, with its backpressure: how full the
+// bounded inboxes it sends to are (0 keeping up … 1 blocked), when it
+// sends through one (to a keyed node or a sink).
+type OperatorInfo struct {
+	engine.OperatorStatus
+	Backpressure *float64 `json:"backpressure,omitempty"`
+}
+
+// withBackpressure attaches to each node the fullest inbox among the nodes
+// that read it. Keyed tasks' inboxes are named "NODE#i", sinks' "SINK".
+func withBackpressure(spec *Spec, st engine.Status) []OperatorInfo {
+	fill := map[string]float64{}
+	for _, q := range st.Queues {
+		name := q.Name
+		if i := strings.LastIndexByte(name, '#'); i > 0 {
+			name = name[:i]
+		}
+		if q.Cap > 0 {
+			fill[name] = max(fill[name], float64(q.Len)/float64(q.Cap))
+		}
+	}
+	pressure := map[string]float64{}
+	for _, n := range spec.GraphNodes() {
+		f, ok := fill[n.ID]
+		if !ok {
+			continue
+		}
+		for _, in := range n.Inputs {
+			pressure[in] = max(pressure[in], f)
+		}
+	}
+	out := make([]OperatorInfo, len(st.Operators))
+	for i, o := range st.Operators {
+		out[i].OperatorStatus = o
+		ids := []string{o.ID} // a fused chain sends on behalf of its stages
+		for _, stg := range o.Stages {
+			ids = append(ids, stg.Operator)
+		}
+		for _, id := range ids {
+			if p, ok := pressure[id]; ok && (out[i].Backpressure == nil || p > *out[i].Backpressure) {
+				out[i].Backpressure = &p
+			}
+		}
+	}
+	return out
+}
+
+// GraphNode is one node of a job's graph as the file declares it: the
+// source, each operator and each sink, with what it reads.
+type GraphNode struct {
+	ID     string   `json:"id"`
+	Kind   string   `json:"kind"`
+	Inputs []string `json:"inputs,omitempty"`
+}
+
+// GraphNodes lists the job's nodes in file order, then the sinks of
+// operators that dead-letter their errors (OPERATOR-dead-letters).
+func (s *Spec) GraphNodes() []GraphNode {
+	out := []GraphNode{{ID: SourceID, Kind: s.Source.Kind()}}
+	for _, op := range s.Operators {
+		out = append(out, GraphNode{ID: op.ID, Kind: op.Kind(), Inputs: op.From})
+	}
+	for _, sk := range s.Sinks {
+		in := sk.From
+		if sk.Late != "" {
+			in = sk.Late
+		}
+		out = append(out, GraphNode{ID: sk.ID, Kind: sk.Kind(), Inputs: []string{in}})
+	}
+	for _, op := range s.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter {
+			out = append(out, GraphNode{ID: op.ID + deadLetterSuffix, Kind: DeadLetterKind, Inputs: []string{op.ID}})
+		}
+	}
+	return out
+}
+
+// deadLetterSuffix ends the id of the sink that writes an operator's dead
+// letters to its stream.
+const deadLetterSuffix = "-dead-letters"
+
+// SinkInfo names a sink and its kind. A dead-letter sink's Title is the
+// stream it writes.
+type SinkInfo struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Title string `json:"title,omitempty"`
+}
+
+// Info reports a job.
+func (j *Job) Info(withSpec bool) Info {
+	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
+	j.mu.Lock()
+	rj, stopped, finished, failed, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr
+	j.mu.Unlock()
+	switch {
+	case serr != nil:
+		in.State, in.Reason = string(engine.Failed), serr.Error()
+	case rj == nil && finished:
+		in.State = string(engine.Finished)
+	case rj == nil && failed != "":
+		in.State, in.Reason = string(engine.Failed), failed
+	case rj != nil:
+		st := rj.Status()
+		in.State, in.Reason = string(st.State), st.Reason
+		if st.Watermark != engine.NoWatermark {
+			wm := st.Watermark
+			in.Watermark = &wm
+			if wm < engine.EndOfTime && st.State == engine.Running {
+				lag := time.Now().UnixMilli() - wm
+				in.WatermarkLagMs = &lag
+			}
+		}
+		in.Operators = withBackpressure(j.Spec, st)
+	}
+	if stopped {
+		in.State = StateStopped
+	}
+	for _, s := range j.Spec.Sinks {
+		si := SinkInfo{ID: s.ID, Kind: s.Kind()}
+		if s.Dashboard != nil {
+			si.Title = s.Dashboard.Title
+		}
+		in.Sinks = append(in.Sinks, si)
+	}
+	for _, op := range j.Spec.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter {
+			in.Sinks = append(in.Sinks, SinkInfo{ID: op.ID + deadLetterSuffix, Kind: DeadLetterKind, Title: op.OnError.DeadLetter})
+		}
+	}
+	in.Graph = j.Spec.GraphNodes()
+	if withSpec {
+		in.Spec = string(j.Source)
+		in.Checkpoints = j.checkpoints()
+	}
+	j.mu.Lock()
+	if cs := j.mu.ckpt; cs != nil {
+		in.Warnings = append(in.Warnings, cs.warnings...)
+		in.CheckpointsSkipped = cs.skipped
+	}
+	j.mu.Unlock()
+	if errors.Is(serr, ErrStateDamaged) {
+		in.Warnings = append(in.Warnings, serr.Error())
+	}
+	return in
+}
+
+// List reports every job, by id.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	js := make([]*Job, 0, len(m.mu.jobs))
+	for _, j := range m.mu.jobs {
+		js = append(js, j)
+	}
+	m.mu.Unlock()
+	sort.Slice(js, func(a, b int) bool { return js[a].ID < js[b].ID })
+	out := make([]Info, len(js))
+	for i, j := range js {
+		out[i] = j.Info(false)
+	}
+	return out
+}
+
+// Get reports one job with its spec.
+func (m *Manager) Get(id string) (Info, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return Info{}, err
+	}
+	return j.Info(true), nil
+}
