@@ -2,12 +2,13 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -32,17 +33,7 @@ type job struct {
 
 func (j *job) start() {
 	j.t.Helper()
-	db, _, _, err := state.Restore(j.dir, state.Latest, state.Options{})
-	if errors.Is(err, state.ErrNoCheckpoint) {
-		db, err = state.Open(j.dir, state.Options{})
-	}
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	sp, err := db.Namespace(j.cfg.Sink, "sink")
-	if err != nil {
-		j.t.Fatal(err)
-	}
+	db, sp := sinktest.Restore(j.t, j.dir, j.cfg.Sink)
 	s, err := New(j.cfg)
 	if err != nil {
 		j.t.Fatal(err)
@@ -64,18 +55,9 @@ func (j *job) crash() {
 
 func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) {
 	j.t.Helper()
-	ctx := context.Background()
-	if err := j.sink.Write(ctx, rows); err != nil {
-		j.t.Fatal(err)
-	}
-	if err := j.sink.PreCommit(ctx, e); err != nil {
-		j.t.Fatal(err)
-	}
-	if _, err := j.db.Checkpoint(e, nil); err != nil {
-		j.t.Fatal(err)
-	}
+	sinktest.Epoch(j.t, j.sink, j.db, e, rows...)
 	if commit {
-		if err := j.sink.Commit(ctx, e); err != nil {
+		if err := j.sink.Commit(context.Background(), e); err != nil {
 			j.t.Fatal(err)
 		}
 	}

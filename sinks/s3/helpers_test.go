@@ -2,10 +2,11 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"testing"
+
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
@@ -71,17 +72,7 @@ type job struct {
 
 func (j *job) start() error {
 	j.t.Helper()
-	db, _, _, err := state.Restore(j.dir, state.Latest, state.Options{})
-	if errors.Is(err, state.ErrNoCheckpoint) {
-		db, err = state.Open(j.dir, state.Options{})
-	}
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	sp, err := db.Namespace(j.cfg.Sink, "sink")
-	if err != nil {
-		j.t.Fatal(err)
-	}
+	db, sp := sinktest.Restore(j.t, j.dir, j.cfg.Sink)
 	s, err := New(context.Background(), j.cfg)
 	if err != nil {
 		j.t.Fatal(err)
@@ -99,18 +90,9 @@ func (j *job) crash() {
 // epoch writes rows, pre-commits, checkpoints, and (if commit) commits.
 func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) error {
 	j.t.Helper()
-	ctx := context.Background()
-	if err := j.sink.Write(ctx, rows); err != nil {
-		j.t.Fatal(err)
-	}
-	if err := j.sink.PreCommit(ctx, e); err != nil {
-		j.t.Fatal(err)
-	}
-	if _, err := j.db.Checkpoint(e, nil); err != nil {
-		j.t.Fatal(err)
-	}
+	sinktest.Epoch(j.t, j.sink, j.db, e, rows...)
 	if commit {
-		return j.sink.Commit(ctx, e)
+		return j.sink.Commit(context.Background(), e)
 	}
 	return nil
 }
