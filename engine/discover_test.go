@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sources"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
 	"github.com/runnel-dev/runnel/state"
 )
@@ -169,4 +172,32 @@ func TestKafkaPartitionAddedWhileDownIsReadFromItsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSeqs(t, out, k.perKey)
+}
+
+// divertingSink takes every other row as if it could not write it and
+// counts it as an error-output row, as the S3 sink does.
+type divertingSink struct {
+	collect
+	diverted atomic.Int64
+}
+
+func (s *divertingSink) Write(ctx context.Context, rows []sinks.Row) error {
+	s.diverted.Add(int64(len(rows) / 2))
+	return s.collect.Write(ctx, rows[len(rows)/2:])
+}
+
+func (s *divertingSink) ErrorRows() int64 { return s.diverted.Load() }
+
+// A sink's error-output rows are its node's dead-lettered count.
+func TestSinkErrorRowsAreDeadLettered(t *testing.T) {
+	sink := &divertingSink{}
+	st, err := Run(context.Background(), windowGraph(sources.NewMemory(sources.FormatJSON, testShards(2, 500, 5, 10_000, 1)...), sink, 1000),
+		Options{Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := opsByID(st)
+	if got, want := ops["out"].DeadLettered, sink.diverted.Load(); got != want || want == 0 {
+		t.Fatalf("sink node dead_lettered = %d, want the %d rows the sink diverted", got, want)
+	}
 }
