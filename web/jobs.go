@@ -28,6 +28,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
 	s.routeOutput(mux)
 	s.routeLifecycle(mux)
+	s.routePreview(mux)
 }
 
 func jobError(err error) *apiError {
