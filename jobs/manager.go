@@ -55,6 +55,8 @@ type Job struct {
 
 	// outputs keeps the last rows of each sink (Manager.Output).
 	outputs outputs
+	// errors is the job's error history (Manager.Errors).
+	errors errorLog
 
 	mu struct {
 		sync.Mutex
@@ -363,6 +365,7 @@ func (m *Manager) start(j *Job) {
 		j.mu.Lock()
 		j.mu.startErr = err
 		j.mu.Unlock()
+		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
 	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true})
@@ -386,7 +389,7 @@ func (m *Manager) start(j *Job) {
 func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
-	j.outputs.tap(built.Graph)
+	j.outputs.tap(built.Graph, j.errorTap)
 	rj, err := engine.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -395,6 +398,7 @@ func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 		j.mu.startErr = err
 		cs.closed = true
 		cs.db.Close()
+		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 		return
 	}

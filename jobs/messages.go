@@ -12,11 +12,13 @@ import (
 // file.
 
 var (
-	// jsPrefix is js.Error's prefix: job "J" operator "O" record ORIGIN:
-	jsPrefix = regexp.MustCompile(`^(?:job "[^"]*" )?operator "[^"]*" record \S+: `)
+	// jsPrefix is js.Error's prefix (job "J" operator "O" record ORIGIN:)
+	// with what the runtime put before it (operator O:).
+	jsPrefix = regexp.MustCompile(`^.*?(?:job "[^"]*" )?operator "[^"]*" record \S+: `)
 	// evalFrame is one frame of a goja stack, with its function name if
-	// it has one: "at <eval>:3:10(5)" or "at f (<eval>:3:10(5))".
-	evalFrame   = regexp.MustCompile(`\s*\bat (?:[\w$.<>]+ \(<eval>:\d+:\d+(?:\(\d+\))?\)|<eval>:\d+:\d+(?:\(\d+\))?)`)
+	// it has one: "at <eval>:3:10(5)", "at parse.map:1:17(4)" or
+	// "at f (<eval>:3:10(5))".
+	evalFrame   = regexp.MustCompile(`\s*\bat (?:[\w$.<>]+ \([\w$.<>]+:\d+:\d+(?:\(\d+\))?\)|[\w$.<>]+:\d+:\d+(?:\(\d+\))?)`)
 	emptyParens = regexp.MustCompile(`\s*\(\s*\)`)
 )
 

@@ -165,6 +165,7 @@ func TestCleanMessage(t *testing.T) {
 		{`job "j" operator "parse" record source/shardId-000000000000@49: TypeError: Cannot read property 'value' of undefined at parse.map (<eval>:1:30(5))`,
 			`TypeError: Cannot read property 'value' of undefined`},
 		{`TypeError: boom (at <eval>:56:16(29))`, `TypeError: boom`},
+		{`operator parse: job "fl" operator "parse" record source/shardId-000000000001@4901: TypeError: x is undefined (at parse.map:1:17(4))`, `TypeError: x is undefined`},
 		{`field ts: event time is missing`, `field ts: event time is missing`},
 	} {
 		if got := CleanMessage(c.in); got != c.want {

@@ -29,6 +29,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	s.routeOutput(mux)
 	s.routeLifecycle(mux)
 	s.routePreview(mux)
+	s.routeJobErrors(mux)
 }
 
 func jobError(err error) *apiError {

@@ -95,6 +95,7 @@ var rules = map[string]rule{
 	"POST /api/v1/jobs/{id}/savepoints":  {role: auth.Admin, job: "id"},
 	"GET /api/v1/savepoints":             {role: auth.Reader},
 	"POST /api/v1/jobs/preview":          {role: auth.Admin, body: jobFileStreams},
+	"GET /api/v1/jobs/{id}/errors":       {role: auth.Reader, job: "id"},
 }
 
 // routeMux is the server's ServeMux that remembers each pattern and puts
