@@ -30,6 +30,7 @@ func (s *Server) routeJobs(mux *routeMux) {
 	s.routeLifecycle(mux)
 	s.routePreview(mux)
 	s.routeJobErrors(mux)
+	s.routeMetricsHistory(mux)
 }
 
 func jobError(err error) *apiError {
