@@ -241,11 +241,12 @@ func (outs *outputs) ring(id string) *Output {
 }
 
 // tap puts a tap in front of every sink of g that copies the rows
-// it is given into the sink's output ring.
-func (outs *outputs) tap(g *engine.Graph) {
+// it is given into the sink's output ring, and hands them to hook(sink id)
+// when that is not nil.
+func (outs *outputs) tap(g *engine.Graph, hook func(sink string) func(context.Context, []sinks.Row)) {
 	for i := range g.Sinks {
 		s := &g.Sinks[i]
-		t := &tap{Sink: s.Sink, out: outs.ring(s.ID)}
+		t := &tap{Sink: s.Sink, out: outs.ring(s.ID), hook: hook(s.ID)}
 		if tx, ok := s.Sink.(sinks.Transactional); ok {
 			s.Sink = &txnTap{tap: t, tx: tx}
 		} else {
@@ -257,7 +258,8 @@ func (outs *outputs) tap(g *engine.Graph) {
 // tap copies rows into an output ring on their way to a sink.
 type tap struct {
 	sinks.Sink
-	out *Output
+	out  *Output
+	hook func(context.Context, []sinks.Row)
 }
 
 func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
@@ -265,6 +267,9 @@ func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
 		return err
 	}
 	t.out.write(rows, false)
+	if t.hook != nil {
+		t.hook(ctx, rows)
+	}
 	return nil
 }
 
@@ -289,6 +294,9 @@ func (t *txnTap) Write(ctx context.Context, rows []sinks.Row) error {
 		return err
 	}
 	t.out.write(rows, true)
+	if t.hook != nil {
+		t.hook(ctx, rows)
+	}
 	return nil
 }
 
