@@ -194,3 +194,28 @@ func TestDeleteJob(t *testing.T) {
 		t.Fatalf("submit after delete (no replace needed): %v", err)
 	}
 }
+
+// TestShardsMismatchWarns: a job file asking for 4 shards of a stream that
+// exists with 2 runs on the 2, and its status says so.
+func TestShardsMismatchWarns(t *testing.T) {
+	e := newLifeEnv(t)
+	if _, err := e.st.CreateStream("life-in", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.m.Submit([]byte(strings.Replace(lifeJob, "{stream: life-in}", "{stream: life-in, shards: 4}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(j.Info(false).Warnings, "; "); !strings.Contains(w, "source.shards is 4 but stream life-in exists with 2 open shards") {
+		t.Fatalf("warnings: %q", w)
+	}
+	if err := e.m.Stop("life"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.SubmitWith([]byte(lifeJob), SubmitOptions{Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.m.List()[0].Warnings; len(w) != 0 {
+		t.Fatalf("a file without shards warns: %q", w)
+	}
+}
