@@ -3,6 +3,7 @@ package js
 import (
 	"encoding/json"
 
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 	"github.com/runnel-dev/runnel/operators"
 )
 
@@ -42,7 +43,7 @@ func (e *neval) input(v any) (nval, bool) {
 	default:
 		return nval{}, false
 	}
-	s := skipSpace(b, 0)
+	s := jsonscan.SkipSpace(b, 0)
 	if s >= len(b) || b[s] != '{' {
 		return nval{}, false
 	}

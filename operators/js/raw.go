@@ -4,6 +4,8 @@ import (
 	"reflect"
 
 	"github.com/dop251/goja"
+
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 )
 
 // rawObject is a JSON object record handed to JS without decoding it: a
@@ -272,7 +274,7 @@ func (rb *rawBatch) reset(n int) {
 // newRaw indexes b as a JSON object for JS. ok is false when b's top
 // level is not an object (the caller decodes it otherwise).
 func (rb *rawBatch) newRaw(rt *goja.Runtime, strs *stringCache, i int, b []byte) (v goja.Value, ok bool, err error) {
-	s := skipSpace(b, 0)
+	s := jsonscan.SkipSpace(b, 0)
 	if s >= len(b) || b[s] != '{' {
 		return nil, false, nil
 	}
