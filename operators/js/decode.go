@@ -90,7 +90,7 @@ func (d *jsonDecoder) value(depth int) (goja.Value, error) {
 		if info == 0 || info == jsonscan.NonASCII && utf8.Valid(s) {
 			return d.strs.value(d.rt, s), nil
 		}
-		return d.rt.ToValue(stringOf(s, info)), nil
+		return d.rt.ToValue(jsonscan.StringOf(s, info)), nil
 	case c == 't':
 		return d.literal("true", d.rt.ToValue(true))
 	case c == 'f':
@@ -123,19 +123,7 @@ func (d *jsonDecoder) key() (string, error) {
 	}
 	s := d.b[d.i+1 : end-1]
 	d.i = end
-	return stringOf(s, info), nil
-}
-
-// stringOf is the text of s, the contents of a JSON string that
-// jsonscan.ScanString found to hold info.
-func stringOf(s []byte, info jsonscan.StringInfo) string {
-	switch {
-	case info&jsonscan.Escaped != 0:
-		return string(jsonscan.AppendUnquoted(make([]byte, 0, len(s)), s))
-	case info&jsonscan.NonASCII != 0:
-		return jsonscan.ValidString(s)
-	}
-	return string(s)
+	return jsonscan.StringOf(s, info), nil
 }
 
 func (d *jsonDecoder) object(depth int) (goja.Value, error) {
