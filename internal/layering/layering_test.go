@@ -46,6 +46,7 @@ var rank = map[string]float64{
 // stay independent of each other.
 var operatorsRank = map[string]int{
 	"operators":           0, // Record, Emitter, the contracts every kind implements
+	"operators/js/native": 0, // the JS bridge's evaluator of simple functions in Go
 	"operators/js":        1,
 	"operators/anomaly":   1,
 	"operators/aggregate": 2, // aggregate functions, compiled with js
