@@ -1,5 +1,8 @@
-// Package testbin gives tests the real runnel binary and a free loopback
-// address to start it on. Only tests import it: the crash, attack and
+// Package testbin gives tests the real runnel binary, a free loopback
+// address, and Server: the one way a test runs `runnel serve` (options for
+// the data directory, flags, environment, token and open-file limit;
+// kill -9, stop and restart on the same data directory; the output kept
+// and the readiness wait). Only tests import it: the crash, attack and
 // real-client tests run `runnel serve` as users do.
 package testbin
 
