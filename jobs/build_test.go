@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -169,11 +170,17 @@ func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int)
 		t.Fatal(err)
 	}
 	defer j.Stop(context.Background())
-	for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < n; {
-		if st := j.Status(); st.State == engine.Failed || time.Now().After(deadline) {
+	if !testutil.Within(time.Minute, func() bool {
+		if len(log.lines("out: ")) >= n {
+			return true
+		}
+		if st := j.Status(); st.State == engine.Failed {
 			t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
 		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}) {
+		st := j.Status()
+		t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
 	}
 	return log.lines("out: "), j.Status()
 }
