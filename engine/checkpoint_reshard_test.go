@@ -95,14 +95,7 @@ func seqGraph(src sources.Source, out *outside, prog *reshardProgress) *Graph {
 			New: func() (operators.Operator, error) {
 				return &seqCount{counts: map[string]int64{}, dirty: map[string]bool{}, prog: prog}, nil
 			},
-			Key: func() (KeyFunc, error) {
-				return func(_ context.Context, recs []operators.Record) error {
-					for i := range recs {
-						recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
-					}
-					return nil
-				}, nil
-			}}},
+			Key: keyByK}},
 		Sinks: []SinkNode{{ID: "out", Inputs: []string{"count"}, Sink: &txSink{out: out}}},
 	}
 }

@@ -272,16 +272,19 @@ func sumGraph(f *feed, out *outside) *Graph {
 			New: func() (operators.Operator, error) {
 				return &runningSum{sums: map[string]int64{}, dirty: map[string]bool{}}, nil
 			},
-			Key: func() (KeyFunc, error) {
-				return func(_ context.Context, recs []operators.Record) error {
-					for i := range recs {
-						recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
-					}
-					return nil
-				}, nil
-			}}},
+			Key: keyByK}},
 		Sinks: []SinkNode{{ID: "out", Inputs: []string{"sum"}, Sink: &txSink{out: out}}},
 	}
+}
+
+// keyByK keys each record by its field k.
+func keyByK() (KeyFunc, error) {
+	return func(_ context.Context, recs []operators.Record) error {
+		for i := range recs {
+			recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
+		}
+		return nil
+	}, nil
 }
 
 // checkSums asserts each key's committed running sums: one per record of

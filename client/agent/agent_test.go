@@ -31,7 +31,7 @@ func newEnv(t *testing.T, streams ...string) *env {
 	}
 	e := &env{t: t, srv: testserver.Start(t), dir: t.TempDir()}
 	for _, s := range streams {
-		e.srv.CreateStream(t, s, 2)
+		e.srv.CreateStream(s, 2)
 	}
 	return e
 }

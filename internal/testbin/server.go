@@ -179,23 +179,26 @@ func (s *Server) command() *exec.Cmd {
 	return cmd
 }
 
-var healthClient = &http.Client{Timeout: 5 * time.Second}
+// readyClient sends the readiness checks of a server without a Client.
+var readyClient = &http.Client{Timeout: 5 * time.Second}
 
-func (s *Server) healthy() bool {
-	hc := s.Client
+func (s *Server) healthy() bool { return healthy(s.Client, readyClient, s.URL) }
+
+// Healthy says whether /healthz answers 200 now (asked with Client, or
+// http.DefaultClient).
+func (s *Server) Healthy() bool { return healthy(s.Client, http.DefaultClient, s.URL) }
+
+func healthy(hc, fallback *http.Client, base string) bool {
 	if hc == nil {
-		hc = healthClient
+		hc = fallback
 	}
-	resp, err := hc.Get(s.URL + "/healthz")
+	resp, err := hc.Get(base + "/healthz")
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
 	return resp.StatusCode == 200
 }
-
-// Healthy says whether /healthz answers 200 now.
-func (s *Server) Healthy() bool { return s.healthy() }
 
 // Running says whether the latest process started is still running.
 func (s *Server) Running() bool {
@@ -324,4 +327,14 @@ func (s *Server) Do(method, path, contentType, body string) (int, []byte) {
 	s.t.Helper()
 	st, _, b := s.Send(s.Request(method, path, contentType, strings.NewReader(body)))
 	return st, b
+}
+
+// CreateStream creates a stream of shards shards through the REST API;
+// any answer but 201 fails the test.
+func (s *Server) CreateStream(name string, shards int) {
+	s.t.Helper()
+	body := fmt.Sprintf(`{"name":%q,"shards":%d}`, name, shards)
+	if st, b := s.Do("POST", "/api/v1/streams", "application/json", body); st != 201 {
+		s.t.Fatalf("create stream %s: %d %s", name, st, b)
+	}
 }

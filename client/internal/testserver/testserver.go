@@ -4,10 +4,7 @@
 package testserver
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -31,20 +28,6 @@ type Server struct{ *testbin.Server }
 func Start(t testing.TB, flags ...string) *Server {
 	t.Helper()
 	return &Server{testbin.Start(t, testbin.Options{Flags: flags})}
-}
-
-// CreateStream creates a stream through the REST API.
-func (s *Server) CreateStream(t testing.TB, name string, shards int) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"name": name, "shards": shards})
-	resp, err := http.Post(s.URL+"/api/v1/streams", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("create stream %s: %v", name, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("create stream %s: status %d", name, resp.StatusCode)
-	}
 }
 
 // Client returns an AWS SDK Kinesis client for the server.
