@@ -160,14 +160,13 @@ func (r *batchReader) Read(ctx context.Context, buf []sources.Record) (int, erro
 			return 0, io.EOF
 		}
 		expired = false
-		rctx := ctx
+		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if d, ok := r.deadline(); ok {
-			var cancel context.CancelFunc
 			rctx, cancel = context.WithDeadline(ctx, d)
-			defer cancel()
 		}
 		room := max(len(r.buf)-len(r.queue), 1)
 		n, err := r.inner.Read(rctx, r.buf[:room])
+		cancel()
 		r.take(n)
 		switch {
 		case err == nil:

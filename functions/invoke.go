@@ -159,6 +159,9 @@ func (l *lane) invoke(ctx context.Context, recs *[]Record, attempt int) error {
 	if err != nil {
 		return err
 	}
+	if res == nil {
+		res = &Result{}
+	}
 	first, ferr := l.firstFailure(res, *recs)
 	l.outs = append(l.outs, res.Records...)
 	if l.win != nil {

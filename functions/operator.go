@@ -338,7 +338,9 @@ func (o *Operator) closeWindow(ctx context.Context, shard string, out operators.
 		o.stats.Invocations.Add(1)
 		var res *Result
 		if res, err = l.inv.Invoke(ctx, in); err == nil {
-			l.outs = res.Records
+			if res != nil {
+				l.outs = res.Records
+			}
 			break
 		}
 		if fatal := (*FatalError)(nil); errors.As(err, &fatal) || ctx.Err() != nil {
