@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/js"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -48,8 +49,6 @@ type Config struct {
 	OnFailure bool
 	// Backoff is the pause before retry n (nil: 100ms doubling to 1s).
 	Backoff func(n int) time.Duration
-	// Stats, when set, counts what every instance does.
-	Stats *Stats
 	// Log receives an ERROR for every batch given up on (nil: slog's
 	// default).
 	Log *slog.Logger
@@ -80,9 +79,6 @@ func (c *Config) Validate() error {
 	if c.Tumbling > 0 && c.Parallel > 1 {
 		return errors.New("functions: tumbling windows need parallelization factor 1")
 	}
-	if c.Stats == nil {
-		c.Stats = &Stats{}
-	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -92,7 +88,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Stats counts a function's work over all its instances.
+// Stats counts an instance's work.
 type Stats struct {
 	Invocations, Records, Errors, Retries, Bisections atomic.Int64
 	// FailedRecords went to the on-failure destination (or failed the
@@ -119,7 +115,7 @@ type Operator struct {
 
 // New makes an operator instance; cfg must have been validated.
 func New(cfg *Config) (*Operator, error) {
-	o := &Operator{cfg: cfg, stats: cfg.Stats}
+	o := &Operator{cfg: cfg, stats: &Stats{}}
 	for range cfg.Parallel {
 		inv, err := cfg.NewInvoker()
 		if err != nil {
@@ -130,6 +126,16 @@ func New(cfg *Config) (*Operator, error) {
 	}
 	return o, nil
 }
+
+// Stats returns the instance's counters: calls, function errors, records
+// given up on (as the dead-lettered records of the operator's one stage).
+// The runtime adds them up over a job's instances for its status.
+func (o *Operator) Stats() (in, out int64, stages []js.StageStats) {
+	return o.stats.Records.Load(), 0, []js.StageStats{{Operator: o.cfg.Operator, Errors: o.stats.Errors.Load(), DeadLettered: o.stats.FailedRecords.Load()}}
+}
+
+// Batches returns the calls made (all in goja).
+func (o *Operator) Batches() (native, goja int64) { return 0, o.stats.Invocations.Load() }
 
 // SideOutputNames lists the on-failure output.
 func (o *Operator) SideOutputNames() []string { return []string{DestinationOutput(o.cfg.Operator)} }

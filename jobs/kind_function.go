@@ -259,7 +259,7 @@ func (b *builder) function(op *Operator, fn *Function) error {
 		Parallel: fn.Parallelization, Filter: filter, Tumbling: fn.Tumbling})
 	cfg := &functions.Config{Job: b.spec.Name, Operator: op.ID, NewInvoker: newInvoker, Size: fn.BatchSize,
 		Parallel: fn.Parallelization, MaxRetries: fn.MaxRetries, MaxRecordAge: fn.MaxRecordAge, Bisect: fn.Bisect,
-		ReportItemFailures: fn.ReportItemFailures, Tumbling: fn.Tumbling, OnFailure: fn.OnFailure != ""}
+		ReportItemFailures: fn.ReportItemFailures, Tumbling: fn.Tumbling, OnFailure: fn.OnFailure != "", Log: b.env.Logger}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}

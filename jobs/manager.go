@@ -285,7 +285,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	if hadOld {
 		old.waitEnded()
 	}
-	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != ""})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log})
 	if err != nil {
 		undo()
 		return nil, spec.asSpecError(err)
@@ -365,7 +365,7 @@ func (m *Manager) start(j *Job) {
 		j.mu.Unlock()
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log})
 	if err != nil {
 		fail(err)
 		return
