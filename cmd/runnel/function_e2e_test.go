@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -8,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -172,5 +177,61 @@ func TestFunctionJobEndToEnd(t *testing.T) {
 	t.Logf("80 checked at %s", time.Since(t0))
 	if got := n.handledRecords(); len(got) != len(want(80)) {
 		t.Fatalf("%d output records after the restart, want %d", len(got), len(want(80)))
+	}
+}
+
+// TestFunctionOverKinesisSource runs a function over a Kinesis source (a
+// second Runnel as the Kinesis endpoint): the function gets the records'
+// partition keys and sequence numbers from the Kinesis API, and its
+// outputs reach a stream of the job's server.
+func TestFunctionOverKinesisSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("function end-to-end test skipped in -short mode: it runs the real binary")
+	}
+	testsrv.AWSTestKeys(t)
+	remote := testsrv.StartRunnel(t, "--streams", "remote:2")
+	kc := remote.Client()
+	var seqs = map[string]string{}
+	for i := range 30 {
+		out, err := kc.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String("remote"),
+			PartitionKey: aws.String(fmt.Sprintf("k%d", i%4)), Data: []byte(fmt.Sprintf(`{"n": %d}`, i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[fmt.Sprint(i)] = aws.ToString(out.SequenceNumber)
+	}
+	n := newNode(t)
+	n.start()
+	n.submit(`name: fn-kinesis
+source:
+  kinesis: {stream: remote, endpoint: "` + remote.URL + `", region: us-east-1, poll_interval: 100ms}
+operators:
+  - id: handle
+    function:
+      handler: "(batch) => ({records: batch.map(r => ({partitionKey: r.partitionKey, data: {n: r.data.n, key: r.partitionKey, shard: r.shardId, seq: r.sequenceNumber}}))})"
+      batch_size: 7
+      filter_criteria: ['{"data": {"n": [{"numeric": ["<", 25]}]}}']
+sinks:
+  - {id: out, input: handle, stream: {name: orders-handled}}
+checkpoint: {every: 300ms}
+`)
+	var got []handled
+	if !testutil.Within(60*time.Second, func() bool { got = n.handledRecords(); return len(got) >= 25 }) {
+		t.Fatalf("%d output records after 60 s, want 25; job %+v", len(got), n.job("fn-kinesis"))
+	}
+	var ns []int
+	for _, h := range got {
+		ns = append(ns, h.N)
+		if h.Key != fmt.Sprintf("k%d", h.N%4) || h.Seq != seqs[fmt.Sprint(h.N)] || !strings.HasPrefix(h.Shard, "shardId-") {
+			t.Errorf("output %+v: want key k%d and sequence number %s", h, h.N%4, seqs[fmt.Sprint(h.N)])
+		}
+	}
+	slices.Sort(ns)
+	var want []int
+	for i := range 25 {
+		want = append(want, i)
+	}
+	if d := testutil.Diff(want, ns); d != "" {
+		t.Fatalf("output records (each once):\n%s", d)
 	}
 }
