@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"context"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -71,5 +73,37 @@ func TestFunctionValidation(t *testing.T) {
 			}
 			t.Fatalf("no problem at %s containing %q in:\n%v", tc.field, tc.msg, err)
 		})
+	}
+}
+
+// A preview of a function job runs the function on the sample: its
+// output rows, and the records it gave up on as the operator's errors.
+func TestPreviewFunction(t *testing.T) {
+	st, dir, log := managerStore(t)
+	putClicks(t, st, 50)
+	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	res, err := m.Preview(context.Background(), []byte(`name: pv
+source: {stream: clicks}
+operators:
+  - id: handle
+    function:
+      handler: "(batch) => { if (batch.some(r => !r.data.ms)) throw new Error('no ms'); return {records: batch.map(r => ({partitionKey: r.partitionKey, data: r.data.ms}))} }"
+      bisect_batch_on_error: true
+      maximum_retry_attempts: 0
+      on_failure: failed
+sinks:
+  - {id: out, stream: {name: results}}
+`), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last 20 records hold two without ms: bisection isolates each.
+	fn := previewOp(t, res, "handle")
+	if res.Error != "" || fn.RowCount != 18 || fn.ErrorCount != 2 {
+		t.Fatalf("preview: error %q, function rows %d, errors %d; want 18 and 2", res.Error, fn.RowCount, fn.ErrorCount)
 	}
 }
