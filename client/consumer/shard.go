@@ -96,7 +96,7 @@ func (r *shardRunner) handle(ctx context.Context, b Batch) bool {
 	w := r.w
 	delay := w.g.RetryBackoff
 	for {
-		for !w.leaseValid() { // no Sync for a lease duration: wait for one
+		for !r.leaseValid() { // no Sync for a lease duration: wait for one
 			if kinesisconn.Sleep(ctx, 50*time.Millisecond) != nil {
 				return false
 			}

@@ -37,8 +37,7 @@ type worker struct {
 	h   Handler
 	log *slog.Logger
 	m   *metrics
-	// deadline (unix nanos) is when the leases last synced run out: no
-	// batch is handed after it until a Sync succeeds again.
+	// deadline (unix nanos) is when the leases last synced run out.
 	deadline atomic.Int64
 	shards   map[string]*shardRunner
 	wake     chan struct{} // a shard finished: sync at once
@@ -61,7 +60,7 @@ func (w *worker) run(ctx context.Context) error {
 			}
 		} else {
 			w.deadline.Store(start.Add(res.LeaseDuration).UnixNano())
-			w.apply(ctx, res)
+			w.apply(ctx, res, start.Add(res.LeaseDuration))
 			if w.g.SyncInterval <= 0 {
 				interval = res.LeaseDuration / 3
 			}
@@ -82,7 +81,7 @@ func (w *worker) run(ctx context.Context) error {
 
 // apply starts readers for new leases, stops those of leases lost, and
 // hands off those the group asked back.
-func (w *worker) apply(ctx context.Context, res SyncResult) {
+func (w *worker) apply(ctx context.Context, res SyncResult, until time.Time) {
 	held := map[string]bool{}
 	for _, l := range res.Leases {
 		held[l.Shard] = true
@@ -92,6 +91,7 @@ func (w *worker) apply(ctx context.Context, res SyncResult) {
 			r = nil
 		}
 		if r != nil && !r.finished() {
+			r.validUntil.Store(until.UnixNano())
 			if l.ReleaseRequested {
 				r.stop(true) // checkpoint and release after the batch in hand
 			}
@@ -101,7 +101,7 @@ func (w *worker) apply(ctx context.Context, res SyncResult) {
 			w.release(ctx, l)
 			continue
 		}
-		w.start(ctx, l, res.Start)
+		w.start(ctx, l, res.Start, until)
 	}
 	for id, r := range w.shards {
 		if !held[id] {
@@ -122,9 +122,10 @@ func (w *worker) release(ctx context.Context, l consumergroups.Lease) {
 	}
 }
 
-func (w *worker) start(ctx context.Context, l consumergroups.Lease, start string) {
+func (w *worker) start(ctx context.Context, l consumergroups.Lease, start string, until time.Time) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &shardRunner{w: w, lease: l, startAt: start, cancel: cancel, graceful: make(chan struct{}), done: make(chan struct{})}
+	r.validUntil.Store(until.UnixNano())
 	w.shards[l.Shard] = r
 	w.wg.Add(1)
 	go func() {
@@ -172,9 +173,11 @@ func (w *worker) shutdown() error {
 	return nil
 }
 
-// leaseValid reports whether the worker's leases are still its own by its
-// last successful Sync.
-func (w *worker) leaseValid() bool { return time.Now().UnixNano() < w.deadline.Load() }
+// leaseValid reports whether the last successful Sync that listed the
+// shard's lease at this epoch says it is still the worker's: a worker that
+// paused (or lost the store) past the expiry hands nothing more until a
+// Sync lists the lease again, and one that does not stops the shard.
+func (r *shardRunner) leaseValid() bool { return time.Now().UnixNano() < r.validUntil.Load() }
 
 // shardRunner reads one leased shard.
 type shardRunner struct {
@@ -182,6 +185,9 @@ type shardRunner struct {
 	lease   consumergroups.Lease
 	startAt string
 	cancel  context.CancelFunc
+	// validUntil (unix nanos) is when the lease runs out by the last Sync
+	// that listed it.
+	validUntil atomic.Int64
 	// graceful closes to ask for a hand-off after the batch in hand.
 	graceful chan struct{}
 	once     sync.Once
