@@ -135,20 +135,59 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and workers")
 	}
-	rng := testutil.Rand(t, 1)
 	hc := &http.Client{Timeout: 30 * time.Second}
 	base := testbin.Serve(t, t.TempDir(), "http", hc)
+	groupURL := base + "/api/v1/streams/s/consumer-groups"
+	runConsumerGroupKill(t, hc, base, leaseBackend{
+		create: func() {
+			if !postJSON201(hc, groupURL, fmt.Sprintf(`{"name":"g","lease_duration_ms":%d}`, killLeaseMS)) {
+				t.Fatal("create group")
+			}
+		},
+		args:     []string{"--server", base},
+		describe: func() ([]groupLease, error) { return describeGroup(hc, groupURL+"/g") },
+		staleCheckpoint: func(shard, worker string, epoch uint64) string {
+			body := fmt.Sprintf(`{"worker":%q,"epoch":%d,"sequence_number":"99999999999999999999999999999999999999999999999999999999"}`, worker, epoch)
+			resp, err := hc.Post(groupURL+"/g/shards/"+shard+"/checkpoint", "application/json", strings.NewReader(body))
+			if err != nil {
+				return err.Error()
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 409 || !strings.Contains(string(b), "lease_lost") {
+				return fmt.Sprintf("%s %s, want 409 lease_lost", resp.Status, b)
+			}
+			return ""
+		},
+	})
+}
+
+const killLeaseMS = 1000
+
+// leaseBackend is where the workers of runConsumerGroupKill keep leases.
+type leaseBackend struct {
+	create   func() // makes the group, if the store needs it
+	args     []string
+	describe func() ([]groupLease, error)
+	// staleCheckpoint writes a checkpoint as worker at epoch and says
+	// what was wrong ("" when it was refused as it must be).
+	staleCheckpoint func(shard, worker string, epoch uint64) string
+}
+
+// runConsumerGroupKill is the body of the kill tests: see
+// TestConsumerGroupKillReshard.
+func runConsumerGroupKill(t *testing.T, hc *http.Client, base string, lb leaseBackend) {
+	rng := testutil.Rand(t, 1)
 	if !postJSON201(hc, base+"/api/v1/streams", `{"name":"s","shards":2}`) {
 		t.Fatal("create stream")
 	}
-	const leaseMS = 1000
-	groupURL := base + "/api/v1/streams/s/consumer-groups"
-	if !postJSON201(hc, groupURL, fmt.Sprintf(`{"name":"g","lease_duration_ms":%d}`, leaseMS)) {
-		t.Fatal("create group")
+	const leaseMS = killLeaseMS
+	if lb.create != nil {
+		lb.create()
 	}
-	groupURL += "/g"
 	f := &consumeFleet{t: t, live: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{},
-		args: []string{"consume", "s", "--group", "g", "--server", base, "--idle", "50ms", "--log-level", "warn"}}
+		args: append([]string{"consume", "s", "--group", "g", "--idle", "50ms", "--log-level", "warn",
+			"--lease-duration", fmt.Sprintf("%dms", leaseMS)}, lb.args...)}
 	for i := range 3 {
 		f.start(fmt.Sprintf("w%d", i))
 	}
@@ -211,7 +250,7 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			ls, err := describeGroup(hc, groupURL)
+			ls, err := lb.describe()
 			if err != nil {
 				continue
 			}
@@ -236,17 +275,25 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 	gen := 0
 	for len(kills) < wantKills {
 		time.Sleep(time.Duration(1000+rng.IntN(1500)) * time.Millisecond)
+		// The victim: a worker holding a lease, when one does.
+		ls, _ := lb.describe()
 		f.mu.Lock()
-		var names []string
+		var names, holders []string
 		for n := range f.live {
 			names = append(names, n)
+			if slices.ContainsFunc(ls, func(l groupLease) bool { return l.Owner == n && !l.Finished }) {
+				holders = append(holders, n)
+			}
 		}
 		sort.Strings(names)
+		sort.Strings(holders)
+		if len(holders) > 0 {
+			names = holders
+		}
 		victim := names[rng.IntN(len(names))]
 		cmd := f.live[victim]
 		delete(f.live, victim)
 		f.mu.Unlock()
-		ls, _ := describeGroup(hc, groupURL)
 		var held []groupLease
 		for _, l := range ls {
 			if l.Owner == victim && !l.Finished {
@@ -262,7 +309,7 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 		// in its name at its epoch must be refused.
 		for _, l := range held {
 			testutil.Eventually(t, 30*time.Second, func() bool {
-				now, _ := describeGroup(hc, groupURL)
+				now, _ := lb.describe()
 				for _, n := range now {
 					if n.Shard == l.Shard {
 						return n.Finished || (n.Owner != "" && n.Owner != victim)
@@ -270,15 +317,8 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 				}
 				return true
 			}, "shard %s of killed worker %s was not taken over", l.Shard, victim)
-			body := fmt.Sprintf(`{"worker":%q,"epoch":%d,"sequence_number":"99999999999999999999999999999999999999999999999999999999"}`, victim, l.Epoch)
-			resp, err := hc.Post(groupURL+"/shards/"+l.Shard+"/checkpoint", "application/json", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 409 || !strings.Contains(string(b), "lease_lost") {
-				t.Errorf("checkpoint of %s by killed worker %s at epoch %d: %s %s, want 409 lease_lost", l.Shard, victim, l.Epoch, resp.Status, b)
+			if msg := lb.staleCheckpoint(l.Shard, victim, l.Epoch); msg != "" {
+				t.Errorf("checkpoint of %s by killed worker %s at epoch %d: %s", l.Shard, victim, l.Epoch, msg)
 			}
 			staleRefused++
 		}
@@ -324,7 +364,7 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 	f.wg.Wait()
 	close(stopWatch)
 	<-watchDone
-	ls, err := describeGroup(hc, groupURL)
+	ls, err := lb.describe()
 	if err != nil {
 		t.Fatal(err)
 	}
