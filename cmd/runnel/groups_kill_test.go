@@ -140,8 +140,8 @@ func TestConsumerGroupKillReshard(t *testing.T) {
 	groupURL := base + "/api/v1/streams/s/consumer-groups"
 	runConsumerGroupKill(t, hc, base, leaseBackend{
 		create: func() {
-			if !postJSON201(hc, groupURL, fmt.Sprintf(`{"name":"g","lease_duration_ms":%d}`, killLeaseMS)) {
-				t.Fatal("create group")
+			if err := newClient(base).do("POST", "/api/v1/streams/s/consumer-groups", map[string]any{"name": "g", "lease_duration_ms": killLeaseMS}, nil); err != nil {
+				t.Fatalf("create group: %v", err)
 			}
 		},
 		args:     []string{"--server", base},
@@ -178,8 +178,8 @@ type leaseBackend struct {
 // TestConsumerGroupKillReshard.
 func runConsumerGroupKill(t *testing.T, hc *http.Client, base string, lb leaseBackend) {
 	rng := testutil.Rand(t, 1)
-	if !postJSON201(hc, base+"/api/v1/streams", `{"name":"s","shards":2}`) {
-		t.Fatal("create stream")
+	if err := newClient(base).do("POST", "/api/v1/streams", map[string]any{"name": "s", "shards": 2}, nil); err != nil {
+		t.Fatalf("create stream: %v", err)
 	}
 	const leaseMS = killLeaseMS
 	if lb.create != nil {
@@ -446,15 +446,4 @@ func openShardRanges(t *testing.T, hc *http.Client, base string) []shardRange {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].start.Cmp(out[j].start) < 0 })
 	return out
-}
-
-// postJSON201 posts body and reports whether the server answered 201.
-func postJSON201(hc *http.Client, url, body string) bool {
-	resp, err := hc.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == 201
 }
