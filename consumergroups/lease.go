@@ -17,6 +17,8 @@ var (
 	ErrExists      = errors.New("consumergroups: group already exists")
 	ErrInvalid     = errors.New("consumergroups: invalid argument")
 	ErrUnavailable = errors.New("consumergroups: store unavailable")
+	// ErrLimit refuses a group or worker beyond the server's limits.
+	ErrLimit = errors.New("consumergroups: limit exceeded")
 )
 
 // Error carries the field at fault and one of the sentinels.

@@ -22,6 +22,10 @@ const (
 	DefaultLeaseDuration = 10 * time.Second
 	MinLeaseDuration     = 200 * time.Millisecond
 	MaxLeaseDuration     = time.Hour
+	// MaxGroupsPerStream and MaxWorkersPerGroup bound what a reader of a
+	// stream can make the server keep.
+	MaxGroupsPerStream = 100
+	MaxWorkersPerGroup = 1000
 )
 
 // Config is what a group is made with.
@@ -200,6 +204,15 @@ func (m *Manager) Create(c Config) (Group, error) {
 	if _, ok := m.mu.groups[k]; ok {
 		return Group{}, &Error{Field: "name", Err: ErrExists, Msg: fmt.Sprintf("stream %q already has a consumer group %q", c.Stream, c.Name)}
 	}
+	n := 0
+	for gk := range m.mu.groups {
+		if gk[0] == c.Stream {
+			n++
+		}
+	}
+	if n >= MaxGroupsPerStream {
+		return Group{}, &Error{Field: "name", Err: ErrLimit, Msg: fmt.Sprintf("stream %q has %d consumer groups, the most it may have: delete one first", c.Stream, n)}
+	}
 	g := &group{cfg: c, created: m.now().UTC(), st: NewState()}
 	if err := m.save(g); err != nil {
 		return Group{}, err
@@ -290,8 +303,13 @@ func (m *Manager) Sync(stream, name, worker string) (SyncResult, error) {
 	if err != nil {
 		return SyncResult{}, err
 	}
+	now := m.now()
+	if _, known := g.st.Workers[worker]; !known && liveWorkers(g.st, now) >= MaxWorkersPerGroup {
+		return SyncResult{}, &Error{Field: "worker", Err: ErrLimit, Msg: fmt.Sprintf(
+			"consumer group %q has %d live workers, the most it may have", name, MaxWorkersPerGroup)}
+	}
 	st := g.st.clone()
-	leases, ch := Sync(st, shards, worker, m.now(), g.cfg.LeaseDuration)
+	leases, ch := Sync(st, shards, worker, now, g.cfg.LeaseDuration)
 	old := g.st
 	g.st = st
 	if ch.Any() {
@@ -343,6 +361,16 @@ func (m *Manager) change(stream, name string, fn func(*State) error) error {
 		return err
 	}
 	return nil
+}
+
+func liveWorkers(st *State, now time.Time) int {
+	n := 0
+	for _, exp := range st.Workers {
+		if now.Before(exp) {
+			n++
+		}
+	}
+	return n
 }
 
 func (st *State) clone() *State {

@@ -2,6 +2,7 @@ package consumergroups
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,5 +89,42 @@ func TestManagerDamagedFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "clicks", "app.json"), []byte(`{"config":`), 0o600)
 	if _, err := Open(dir, nil, Options{}); err == nil {
 		t.Fatal("Open accepted a damaged group file")
+	}
+}
+
+// A reader of a stream cannot make the server keep groups or workers
+// without bound.
+func TestManagerLimits(t *testing.T) {
+	dir := t.TempDir()
+	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.CreateStream("s", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(filepath.Join(dir, "groups"), store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxGroupsPerStream {
+		if _, err := m.Create(Config{Stream: "s", Name: fmt.Sprintf("g%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Create(Config{Stream: "s", Name: "one-more"}); !errors.Is(err, ErrLimit) {
+		t.Fatalf("group %d: %v, want ErrLimit", MaxGroupsPerStream+1, err)
+	}
+	for i := range MaxWorkersPerGroup {
+		if _, err := m.Sync("s", "g0", fmt.Sprintf("w%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Sync("s", "g0", "one-more"); !errors.Is(err, ErrLimit) {
+		t.Fatalf("worker %d: %v, want ErrLimit", MaxWorkersPerGroup+1, err)
+	}
+	if _, err := m.Sync("s", "g0", "w7"); err != nil {
+		t.Fatalf("a known worker's sync at the limit: %v", err)
 	}
 }

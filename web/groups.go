@@ -56,6 +56,8 @@ func fromGroupsError(err error) error {
 		return newError("already_exists", field, err.Error())
 	case errors.Is(err, consumergroups.ErrInvalid):
 		return newError("invalid_argument", field, err.Error())
+	case errors.Is(err, consumergroups.ErrLimit):
+		return newError("limit_exceeded", field, err.Error())
 	case errors.Is(err, consumergroups.ErrUnavailable):
 		return newError("unavailable", "", err.Error())
 	}
