@@ -128,24 +128,7 @@ func (c *Changes) Any() bool { return len(c.Updated)+len(c.Deleted) > 0 }
 // hand one off. It returns the leases worker holds afterwards, by shard ID.
 // Renewals alone (Expires) are not reported in Changes.Updated.
 func Sync(st *State, shards []Shard, worker string, now time.Time, dur time.Duration) ([]Lease, Changes) {
-	var ch Changes
-	listed := make(map[string]bool, len(shards))
-	for _, s := range shards {
-		listed[s.ID] = true
-		if _, ok := st.Leases[s.ID]; !ok {
-			st.Leases[s.ID] = &Lease{Shard: s.ID, Parent: s.Parent, AdjacentParent: s.AdjacentParent,
-				HashKeyStart: s.HashKeyStart, HashKeyEnd: s.HashKeyEnd}
-			ch.note(s.ID)
-		}
-	}
-	for id := range st.Leases {
-		if !listed[id] {
-			delete(st.Leases, id)
-			ch.Deleted = append(ch.Deleted, id)
-		}
-	}
-	slices.Sort(ch.Deleted)
-
+	ch := st.Refresh(shards)
 	until := now.Add(dur)
 	st.Workers[worker] = until
 	for id, exp := range st.Workers {
@@ -198,6 +181,29 @@ func Sync(st *State, shards []Shard, worker string, now time.Time, dur time.Dura
 		}
 	}
 	return mine, ch
+}
+
+// Refresh brings the leases in line with shards, the stream's shards now:
+// a lease for each new one, none for those no longer listed.
+func (st *State) Refresh(shards []Shard) Changes {
+	var ch Changes
+	listed := make(map[string]bool, len(shards))
+	for _, s := range shards {
+		listed[s.ID] = true
+		if _, ok := st.Leases[s.ID]; !ok {
+			st.Leases[s.ID] = &Lease{Shard: s.ID, Parent: s.Parent, AdjacentParent: s.AdjacentParent,
+				HashKeyStart: s.HashKeyStart, HashKeyEnd: s.HashKeyEnd}
+			ch.note(s.ID)
+		}
+	}
+	for id := range st.Leases {
+		if !listed[id] {
+			delete(st.Leases, id)
+			ch.Deleted = append(ch.Deleted, id)
+		}
+	}
+	slices.Sort(ch.Deleted)
+	return ch
 }
 
 // handOff picks the lease the busiest worker should give up for worker, or

@@ -195,7 +195,8 @@ func (m *Manager) Create(c Config) (Group, error) {
 	if err := c.Validate(); err != nil {
 		return Group{}, err
 	}
-	if _, err := m.store.DescribeStream(c.Stream); err != nil {
+	info, err := m.store.DescribeStream(c.Stream)
+	if err != nil {
 		return Group{}, err
 	}
 	m.mu.Lock()
@@ -214,6 +215,7 @@ func (m *Manager) Create(c Config) (Group, error) {
 		return Group{}, &Error{Field: "name", Err: ErrLimit, Msg: fmt.Sprintf("stream %q has %d consumer groups, the most it may have: delete one first", c.Stream, n)}
 	}
 	g := &group{cfg: c, created: m.now().UTC(), st: NewState()}
+	g.st.Refresh(shardsOf(info))
 	if err := m.save(g); err != nil {
 		return Group{}, err
 	}
@@ -289,14 +291,7 @@ func (m *Manager) Sync(stream, name, worker string) (SyncResult, error) {
 	if err != nil {
 		return SyncResult{}, err
 	}
-	shards := make([]Shard, 0, len(info.Shards))
-	for _, s := range info.Shards {
-		if s.Expired {
-			continue
-		}
-		shards = append(shards, Shard{ID: s.ID, Parent: s.Parent, AdjacentParent: s.AdjacentParent,
-			HashKeyStart: s.Range.Start.String(), HashKeyEnd: s.Range.End.String()})
-	}
+	shards := shardsOf(info)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, err := m.get(stream, name)
@@ -361,6 +356,19 @@ func (m *Manager) change(stream, name string, fn func(*State) error) error {
 		return err
 	}
 	return nil
+}
+
+// shardsOf lists a stream's shards still in retention.
+func shardsOf(info streams.StreamInfo) []Shard {
+	shards := make([]Shard, 0, len(info.Shards))
+	for _, s := range info.Shards {
+		if s.Expired {
+			continue
+		}
+		shards = append(shards, Shard{ID: s.ID, Parent: s.Parent, AdjacentParent: s.AdjacentParent,
+			HashKeyStart: s.Range.Start.String(), HashKeyEnd: s.Range.End.String()})
+	}
+	return shards
 }
 
 func liveWorkers(st *State, now time.Time) int {
