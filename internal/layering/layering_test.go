@@ -38,6 +38,10 @@ var rank = map[string]float64{
 	// The client tests' server harness: it runs the binary as a process and
 	// imports only internal test helpers, so the producer's tests may use it.
 	"client/internal/testserver": 1.5,
+	// Consumer groups' lease protocol and the server's store of them: it
+	// needs streams; web serves it and client/consumer runs the same
+	// protocol over PostgreSQL.
+	"consumergroups": 1.5,
 	// `runnel bench ingest`: the stream log measured in-process.
 	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
