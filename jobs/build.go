@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -32,6 +33,10 @@ type Env struct {
 	// so file sinks continue their own files (sinks.FileConfig.Resume).
 	Files  *confine.Root
 	Resume bool
+	// WindowStore, when set, makes the state store of each instance of
+	// window operator id (window.Config.NewStore): `runnel worker` keeps
+	// window state in stores that also write a changelog.
+	WindowStore func(id string) func(window.Codec) window.Store
 }
 
 // Built is a job ready to start: its runtime graph and the dashboards the
