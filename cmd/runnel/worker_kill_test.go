@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// The job of the worker tests: clicks keyed by user in the input, counted
+// per page (a key change, so a repartition hop) in tumbling event-time
+// windows. Records with "end" only move the watermark past the last window.
+const workerJob = `name: page-views
+source:
+  kafka: {brokers: [%[1]s], topics: [clicks]}
+  event_time: "r => r.ts"
+  watermark: 2s
+operators:
+  - id: real
+    filter: "r => !r.end"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate: {views: count, total: sum(ms)}
+sinks:
+  - {id: out, input: per-page, kafka: {brokers: [%[1]s], topic: page-views}}
+`
+
+type click struct {
+	User string `json:"user"`
+	Page string `json:"page"`
+	Ms   int64  `json:"ms"`
+	TS   int64  `json:"ts"`
+	End  bool   `json:"end,omitempty"`
+}
+
+// windowRow is a result row, compared as text.
+type windowRow struct {
+	Start, End int64
+	Key        string
+	Views      int64
+	Total      float64
+}
+
+func (r windowRow) String() string {
+	return fmt.Sprintf("%s [%d,%d) views=%d total=%g", r.Key, r.Start, r.End, r.Views, r.Total)
+}
+
+// clickGen makes clicks whose event times grow with at most 1s of
+// disorder, under the job's 2s watermark: no record is late, so the
+// windows are those of a batch computation over all of them.
+type clickGen struct {
+	rng  *rand.Rand
+	next int64
+	all  []click
+}
+
+func (g *clickGen) make(n int) []click {
+	out := make([]click, n)
+	for i := range out {
+		g.next += g.rng.Int64N(4)
+		out[i] = click{User: fmt.Sprint("u", g.rng.IntN(40)), Page: fmt.Sprint("/p", g.rng.IntN(12)),
+			Ms: g.rng.Int64N(100), TS: 1_700_000_000_000 + g.next + g.rng.Int64N(1000)}
+	}
+	g.all = append(g.all, out...)
+	return out
+}
+
+// batchWindows is the batch computation the job must equal.
+func batchWindows(clicks []click) []windowRow {
+	type k struct {
+		page  string
+		start int64
+	}
+	agg := map[k]*windowRow{}
+	for _, c := range clicks {
+		s := c.TS - c.TS%1000
+		r := agg[k{c.Page, s}]
+		if r == nil {
+			r = &windowRow{Start: s, End: s + 1000, Key: c.Page}
+			agg[k{c.Page, s}] = r
+		}
+		r.Views++
+		r.Total += float64(c.Ms)
+	}
+	out := make([]windowRow, 0, len(agg))
+	for _, r := range agg {
+		out = append(out, *r)
+	}
+	sortRows(out)
+	return out
+}
+
+func sortRows(rs []windowRow) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Key != rs[j].Key {
+			return rs[i].Key < rs[j].Key
+		}
+		return rs[i].Start < rs[j].Start
+	})
+}
+
+func produceClicks(t *testing.T, cl *kgo.Client, cs []click, partitions int32) {
+	t.Helper()
+	var recs []*kgo.Record
+	for _, c := range cs {
+		b, _ := json.Marshal(c)
+		recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte(c.User), Value: b})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce clicks: %v", err)
+	}
+}
+
+// produceEnd writes a record far in event time into every partition, so
+// every window fires.
+func produceEnd(t *testing.T, cl *kgo.Client, partitions int32) {
+	t.Helper()
+	for p := range partitions {
+		b, _ := json.Marshal(click{TS: 1_800_000_000_000, End: true})
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "clicks", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// workerProc is one `runnel worker` process.
+type workerProc struct {
+	t    *testing.T
+	id   string
+	args []string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func startWorker(t *testing.T, bin, brokers, job, id string) *workerProc {
+	w := &workerProc{t: t, id: id, args: []string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
+		"--session-timeout", "6s", "--log-level", "warn"}}
+	w.start(bin)
+	t.Cleanup(w.kill)
+	return w
+}
+
+func (w *workerProc) start(bin string) {
+	w.t.Helper()
+	f, err := os.OpenFile(filepath.Join(w.t.TempDir(), w.id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.log = f
+	w.cmd = exec.Command(bin, w.args...)
+	w.cmd.Stdout, w.cmd.Stderr = f, f
+	if err := w.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// kill stops the worker with SIGKILL (if it runs) and checks that it had
+// not exited on its own with an error.
+func (w *workerProc) kill() {
+	if w.cmd == nil {
+		return
+	}
+	if w.cmd.ProcessState == nil {
+		w.cmd.Process.Kill()
+	}
+	err := w.cmd.Wait()
+	w.log.Close()
+	if st := w.cmd.ProcessState; st != nil && st.Exited() {
+		b, _ := os.ReadFile(w.log.Name())
+		w.t.Errorf("worker %s exited by itself (%v):\n%s", w.id, err, b)
+	}
+	w.cmd = nil
+}
+
+// readResults reads the sink topic (read committed) from the start until
+// it has want rows or the timeout passes, then a little longer to catch
+// duplicates.
+func readResults(t *testing.T, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("page-views"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	last := map[string]int64{}
+	deadline := time.Now().Add(timeout)
+	var extra time.Time
+	for time.Now().Before(deadline) {
+		if len(rows) >= want && extra.IsZero() {
+			extra = time.Now().Add(5 * time.Second)
+		}
+		if !extra.IsZero() && time.Now().After(extra) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var m struct {
+				Start int64   `json:"window_start"`
+				End   int64   `json:"window_end"`
+				Key   string  `json:"key"`
+				Views int64   `json:"views"`
+				Total float64 `json:"total"`
+			}
+			if err := json.Unmarshal(r.Value, &m); err != nil {
+				t.Errorf("result %q: %v", r.Value, err)
+				return
+			}
+			if m.Start <= last[m.Key] {
+				perKeyOrder = append(perKeyOrder, fmt.Sprintf("%s: window %d after %d", m.Key, m.Start, last[m.Key]))
+			}
+			last[m.Key] = m.Start
+			rows = append(rows, windowRow{m.Start, m.End, m.Key, m.Views, m.Total})
+		})
+	}
+	sortRows(rows)
+	return rows, perKeyOrder
+}
+
+func checkResults(t *testing.T, got, want []windowRow, order []string) {
+	t.Helper()
+	if d := testutil.Diff(want, got); d != "" {
+		seen := map[string]int{}
+		dups := 0
+		for _, r := range got {
+			if seen[r.String()]++; seen[r.String()] == 2 {
+				dups++
+			}
+		}
+		t.Errorf("results differ from the batch computation (%d rows, want %d; %d duplicated):\n%s", len(got), len(want), dups, d)
+	}
+	if len(order) > 0 {
+		t.Errorf("per-key order broken:\n%s", slices.Concat(order[:min(len(order), 20)]))
+	}
+}
+
+func writeJob(t *testing.T, brokers string) string {
+	job := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(job, []byte(fmt.Sprintf(workerJob, brokers)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// One worker runs the job from Kafka to Kafka: the read-committed output
+// is the batch computation over the input.
+func TestWorkerWindowsOverKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a worker")
+	}
+	const partitions = 4
+	kafka := testsrv.StartKafkaProcess(t, partitions, "clicks", "page-views")
+	bin := testbin.Runnel(t)
+	job := writeJob(t, kafka.Addr)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	startWorker(t, bin, kafka.Addr, job, "w1")
+	produceClicks(t, prod, gen.make(3000), partitions)
+	produceEnd(t, prod, partitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, kafka.Addr, len(want), time.Minute)
+	checkResults(t, got, want, order)
+}
