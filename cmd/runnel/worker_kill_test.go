@@ -282,3 +282,51 @@ func TestWorkerWindowsOverKafka(t *testing.T) {
 	got, order := readResults(t, kafka.Addr, len(want), time.Minute)
 	checkResults(t, got, want, order)
 }
+
+// Three workers run the job while workers are killed with SIGKILL at
+// random moments and restarted, after a scale-out from one worker to
+// three and before a scale-in to two: the read-committed output is the
+// batch computation over the input, with nothing missing, nothing
+// duplicated, no wrong window, and each key's windows in order.
+func TestWorkerKillNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and three workers")
+	}
+	const partitions = 4
+	kafka := testsrv.StartKafkaProcess(t, partitions, "clicks", "page-views")
+	bin := testbin.Runnel(t)
+	job := writeJob(t, kafka.Addr)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	rng := testutil.Rand(t, 1)
+	gen := &clickGen{rng: rng}
+	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
+
+	workers := []*workerProc{startWorker(t, bin, kafka.Addr, job, "w1")}
+	produceClicks(t, prod, gen.make(1500), partitions)
+	pause(2 * time.Second)
+	t.Log("scale 1 → 3")
+	workers = append(workers, startWorker(t, bin, kafka.Addr, job, "w2"), startWorker(t, bin, kafka.Addr, job, "w3"))
+	for i := range 6 {
+		produceClicks(t, prod, gen.make(800), partitions)
+		pause(3 * time.Second)
+		v := workers[rng.IntN(len(workers))]
+		t.Logf("kill -9 %s (%d)", v.id, i+1)
+		v.kill()
+		produceClicks(t, prod, gen.make(400), partitions)
+		pause(2 * time.Second)
+		v.start(bin)
+	}
+	produceClicks(t, prod, gen.make(800), partitions)
+	pause(2 * time.Second)
+	t.Log("scale 3 → 2: kill -9 w3 for good")
+	workers[2].kill()
+	produceClicks(t, prod, gen.make(800), partitions)
+	produceEnd(t, prod, partitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+}
