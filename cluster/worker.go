@@ -354,6 +354,7 @@ func (w *Worker) openSession() error {
 	}
 	topics := append(slices.Clone(w.src.Config().Topics), repart...)
 	opts := append(slices.Clone(w.opts),
+		kgo.ClientID(TransactionalID(w.cfg.Spec.Name, w.cfg.ID)),
 		kgo.ConsumerGroup(GroupName(w.cfg.Spec.Name)),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -114,7 +114,7 @@ func sortRows(rs []windowRow) {
 	})
 }
 
-func produceClicks(t *testing.T, cl *kgo.Client, cs []click, partitions int32) {
+func produceClicks(t testing.TB, cl *kgo.Client, cs []click) {
 	t.Helper()
 	var recs []*kgo.Record
 	for _, c := range cs {
@@ -128,7 +128,7 @@ func produceClicks(t *testing.T, cl *kgo.Client, cs []click, partitions int32) {
 
 // produceEnd writes a record far in event time into every partition, so
 // every window fires.
-func produceEnd(t *testing.T, cl *kgo.Client, partitions int32) {
+func produceEnd(t testing.TB, cl *kgo.Client, partitions int32) {
 	t.Helper()
 	for p := range partitions {
 		b, _ := json.Marshal(click{TS: 1_800_000_000_000, End: true})
@@ -140,16 +140,16 @@ func produceEnd(t *testing.T, cl *kgo.Client, partitions int32) {
 
 // workerProc is one `runnel worker` process.
 type workerProc struct {
-	t    *testing.T
+	t    testing.TB
 	id   string
 	args []string
 	cmd  *exec.Cmd
 	log  *os.File
 }
 
-func startWorker(t *testing.T, bin, brokers, job, id string) *workerProc {
-	w := &workerProc{t: t, id: id, args: []string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
-		"--session-timeout", "6s", "--log-level", "warn"}}
+func startWorker(t testing.TB, bin, brokers, job, id string, extra ...string) *workerProc {
+	w := &workerProc{t: t, id: id, args: append([]string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
+		"--log-level", "warn"}, extra...)}
 	w.start(bin)
 	t.Cleanup(w.kill)
 	return w
@@ -190,7 +190,7 @@ func (w *workerProc) kill() {
 // readResults reads the sink topic (read committed) from the start until
 // it has want rows or the timeout passes, then a little longer to catch
 // duplicates.
-func readResults(t *testing.T, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
+func readResults(t testing.TB, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("page-views"),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -251,7 +251,7 @@ func checkResults(t *testing.T, got, want []windowRow, order []string) {
 	}
 }
 
-func writeJob(t *testing.T, brokers string) string {
+func writeJob(t testing.TB, brokers string) string {
 	job := filepath.Join(t.TempDir(), "job.yaml")
 	if err := os.WriteFile(job, []byte(fmt.Sprintf(workerJob, brokers)), 0o644); err != nil {
 		t.Fatal(err)
@@ -275,8 +275,8 @@ func TestWorkerWindowsOverKafka(t *testing.T) {
 	}
 	defer prod.Close()
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
-	startWorker(t, bin, kafka.Addr, job, "w1")
-	produceClicks(t, prod, gen.make(3000), partitions)
+	startWorker(t, bin, kafka.Addr, job, "w1", "--session-timeout", "6s")
+	produceClicks(t, prod, gen.make(3000))
 	produceEnd(t, prod, partitions)
 	want := batchWindows(gen.all)
 	got, order := readResults(t, kafka.Addr, len(want), time.Minute)
@@ -305,26 +305,27 @@ func TestWorkerKillNine(t *testing.T) {
 	gen := &clickGen{rng: rng}
 	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 
-	workers := []*workerProc{startWorker(t, bin, kafka.Addr, job, "w1")}
-	produceClicks(t, prod, gen.make(1500), partitions)
+	workers := []*workerProc{startWorker(t, bin, kafka.Addr, job, "w1", "--session-timeout", "6s")}
+	produceClicks(t, prod, gen.make(1500))
 	pause(2 * time.Second)
 	t.Log("scale 1 → 3")
-	workers = append(workers, startWorker(t, bin, kafka.Addr, job, "w2"), startWorker(t, bin, kafka.Addr, job, "w3"))
+	workers = append(workers, startWorker(t, bin, kafka.Addr, job, "w2", "--session-timeout", "6s"),
+		startWorker(t, bin, kafka.Addr, job, "w3", "--session-timeout", "6s"))
 	for i := range 6 {
-		produceClicks(t, prod, gen.make(800), partitions)
+		produceClicks(t, prod, gen.make(800))
 		pause(3 * time.Second)
 		v := workers[rng.IntN(len(workers))]
 		t.Logf("kill -9 %s (%d)", v.id, i+1)
 		v.kill()
-		produceClicks(t, prod, gen.make(400), partitions)
+		produceClicks(t, prod, gen.make(400))
 		pause(2 * time.Second)
 		v.start(bin)
 	}
-	produceClicks(t, prod, gen.make(800), partitions)
+	produceClicks(t, prod, gen.make(800))
 	pause(2 * time.Second)
 	t.Log("scale 3 → 2: kill -9 w3 for good")
 	workers[2].kill()
-	produceClicks(t, prod, gen.make(800), partitions)
+	produceClicks(t, prod, gen.make(800))
 	produceEnd(t, prod, partitions)
 	want := batchWindows(gen.all)
 	got, order := readResults(t, kafka.Addr, len(want), 3*time.Minute)
