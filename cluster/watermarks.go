@@ -3,6 +3,8 @@ package cluster
 import (
 	"encoding/json"
 	"math"
+
+	"github.com/runnel-dev/runnel/engine"
 )
 
 // Watermark bounds, as in the engine: NoWatermark is "nothing seen yet".
@@ -11,90 +13,51 @@ const (
 	EndOfTime   int64 = math.MaxInt64
 )
 
-// Mark is what a task knows of one producer task: the latest watermark it
-// sent, and whether it said it is idle since.
-type Mark struct {
-	WM   int64 `json:"wm"`
-	Idle bool  `json:"idle,omitempty"`
-}
-
 // Watermarks is the watermark of a task that reads a repartition topic:
 // the minimum over the producer tasks it expects of the latest watermark
-// each wrote into its partition. The rules are those of a server's tasks:
-// a producer not heard from yet holds it back (at NoWatermark); an idle
-// producer is left out until it sends a watermark again; when every
+// each wrote into its partition, by the rules of a server's tasks
+// (engine.InputMarks): a producer not heard from yet holds it back; an
+// idle producer is left out until it sends a watermark again; when every
 // producer is idle, it is the largest of their watermarks; it never goes
-// backwards. A task keeps it in its changelog (MarshalJSON), so a restored
-// task continues where the committed one was.
-type Watermarks struct {
-	Producers map[string]*Mark `json:"producers"`
-	Last      int64            `json:"last"`
-}
+// backwards. A task keeps it in its changelog (MarshalJSON, Restore), so a
+// restored task continues where the committed one was.
+type Watermarks struct{ m *engine.InputMarks }
 
 // NewWatermarks expects the given producers.
 func NewWatermarks(producers []string) *Watermarks {
-	w := &Watermarks{Producers: make(map[string]*Mark, len(producers)), Last: NoWatermark}
-	for _, p := range producers {
-		w.Producers[p] = &Mark{WM: NoWatermark}
-	}
-	return w
+	return &Watermarks{engine.NewInputMarks(producers)}
 }
 
 // Update records producer's watermark wm and marks it active. A producer
 // not expected is added (the source gained a partition).
-func (w *Watermarks) Update(producer string, wm int64) {
-	m, ok := w.Producers[producer]
-	if !ok {
-		m = &Mark{WM: wm}
-		w.Producers[producer] = m
-	}
-	m.Idle = false
-	m.WM = max(m.WM, wm)
-}
+func (w *Watermarks) Update(producer string, wm int64) { w.m.Update(producer, wm) }
 
 // Idle marks producer idle: it saw no record for its idle timeout.
-func (w *Watermarks) Idle(producer string) {
-	if m, ok := w.Producers[producer]; ok {
-		m.Idle = true
-	}
-}
+func (w *Watermarks) Idle(producer string) { w.m.Idle(producer) }
 
 // Current returns the watermark by the rules above.
-func (w *Watermarks) Current() int64 {
-	minActive, maxIdle := EndOfTime, NoWatermark
-	active, idle := 0, 0
-	for _, m := range w.Producers {
-		if m.Idle {
-			idle++
-			maxIdle = max(maxIdle, m.WM)
-		} else {
-			active++
-			minActive = min(minActive, m.WM)
-		}
-	}
-	wm := NoWatermark
-	switch {
-	case active > 0:
-		wm = minActive
-	case idle > 0:
-		wm = maxIdle
-	}
-	w.Last = max(w.Last, wm)
-	return w.Last
+func (w *Watermarks) Current() int64 { return w.m.Current() }
+
+type savedMarks struct {
+	Producers map[string]engine.InputMark `json:"producers"`
+	Last      int64                       `json:"last"`
 }
 
-// Restore replaces w by the state encoded by MarshalJSON, keeping the
-// producers w expects that the state does not know.
+// MarshalJSON encodes the producers' marks and the last watermark.
+func (w *Watermarks) MarshalJSON() ([]byte, error) {
+	marks, last := w.m.Marks()
+	return json.Marshal(savedMarks{marks, last})
+}
+
+// Restore sets the marks encoded by MarshalJSON, keeping the producers w
+// expects that they do not name.
 func (w *Watermarks) Restore(b []byte) error {
-	var r Watermarks
-	if err := json.Unmarshal(b, &r); err != nil {
+	var s savedMarks
+	if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	for p, m := range r.Producers {
-		if m != nil {
-			w.Producers[p] = m
-		}
+	for p, m := range s.Producers {
+		w.m.SetMark(p, m, s.Last)
 	}
-	w.Last = max(w.Last, r.Last)
 	return nil
 }

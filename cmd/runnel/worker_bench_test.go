@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/cluster"
-	"github.com/runnel-dev/runnel/internal/testbin"
-	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -22,25 +19,18 @@ import (
 // the worker process's CPU time per record. Compare with
 // `runnel bench job --only js`, the same kind of job in one process.
 func BenchmarkWorker(b *testing.B) {
-	const partitions, n = 4, 200_000
+	const n = 200_000
 	for range b.N {
-		kafka := testsrv.StartKafkaProcess(b, partitions, "clicks", "page-views")
-		bin := testbin.Runnel(b)
-		job := writeJob(b, kafka.Addr)
-		prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ProducerLinger(5*time.Millisecond))
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := newWorkerCluster(b)
 		gen := &clickGen{rng: testutil.Rand(b, 1)}
 		for range n / 10_000 {
-			produceClicks(b, prod, gen.make(10_000))
+			produceClicks(b, c.prod, gen.make(10_000))
 		}
-		produceEnd(b, prod, partitions)
-		prod.Close()
+		produceEnd(b, c.prod, workerPartitions)
 		want := len(batchWindows(gen.all))
 		start := time.Now()
-		w := startWorker(b, bin, kafka.Addr, job, "w1")
-		got, _ := readResults(b, kafka.Addr, want, 10*time.Minute)
+		w := c.worker(b, "w1")
+		got, _ := readResults(b, c.kafka.Addr, want, 10*time.Minute)
 		rows := len(got)
 		elapsed := time.Since(start)
 		w.cmd.Process.Signal(syscall.SIGTERM)
@@ -60,15 +50,9 @@ func BenchmarkWorker(b *testing.B) {
 // with SIGKILL and reports the seconds until every source partition it
 // owned has its committed offset moving again (processed by the other).
 func BenchmarkWorkerFailover(b *testing.B) {
-	const partitions = 4
 	for range b.N {
-		kafka := testsrv.StartKafkaProcess(b, partitions, "clicks", "page-views")
-		bin := testbin.Runnel(b)
-		job := writeJob(b, kafka.Addr)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr))
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := newWorkerCluster(b)
+		cl := c.prod
 		adm := kadm.NewClient(cl)
 		gen := &clickGen{rng: testutil.Rand(b, 1)}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -85,8 +69,8 @@ func BenchmarkWorkerFailover(b *testing.B) {
 		if s := os.Getenv("RUNNEL_FAILOVER_SESSION"); s != "" {
 			args = []string{"--session-timeout", s}
 		}
-		w1 := startWorker(b, bin, kafka.Addr, job, "w1", args...)
-		w2 := startWorker(b, bin, kafka.Addr, job, "w2", args...)
+		w1 := c.worker(b, "w1", args...)
+		w2 := c.worker(b, "w2", args...)
 		group := cluster.GroupName("page-views")
 		var owned []int32
 		testutil.Eventually(b, 2*time.Minute, func() bool {
@@ -118,7 +102,6 @@ func BenchmarkWorkerFailover(b *testing.B) {
 		cancel()
 		<-done
 		w1.kill()
-		cl.Close()
 	}
 }
 

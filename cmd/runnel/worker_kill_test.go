@@ -251,12 +251,33 @@ func checkResults(t *testing.T, got, want []windowRow, order []string) {
 	}
 }
 
-func writeJob(t testing.TB, brokers string) string {
-	job := filepath.Join(t.TempDir(), "job.yaml")
-	if err := os.WriteFile(job, []byte(fmt.Sprintf(workerJob, brokers)), 0o644); err != nil {
+// workerCluster is kfake as its own process with the job's topics, the
+// runnel binary, the job file and a producer of clicks.
+type workerCluster struct {
+	kafka *testsrv.KafkaProcess
+	bin   string
+	job   string
+	prod  *kgo.Client
+}
+
+const workerPartitions = 4
+
+func newWorkerCluster(t testing.TB) *workerCluster {
+	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views"), bin: testbin.Runnel(t)}
+	c.job = filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerJob, c.kafka.Addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return job
+	var err error
+	if c.prod, err = kgo.NewClient(kgo.SeedBrokers(c.kafka.Addr), kgo.ProducerLinger(5*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.prod.Close)
+	return c
+}
+
+func (c *workerCluster) worker(t testing.TB, id string, extra ...string) *workerProc {
+	return startWorker(t, c.bin, c.kafka.Addr, c.job, id, extra...)
 }
 
 // One worker runs the job from Kafka to Kafka: the read-committed output
@@ -265,21 +286,13 @@ func TestWorkerWindowsOverKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kfake and a worker")
 	}
-	const partitions = 4
-	kafka := testsrv.StartKafkaProcess(t, partitions, "clicks", "page-views")
-	bin := testbin.Runnel(t)
-	job := writeJob(t, kafka.Addr)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	c := newWorkerCluster(t)
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
-	startWorker(t, bin, kafka.Addr, job, "w1", "--session-timeout", "6s")
-	produceClicks(t, prod, gen.make(3000))
-	produceEnd(t, prod, partitions)
+	c.worker(t, "w1", "--session-timeout", "6s")
+	produceClicks(t, c.prod, gen.make(3000))
+	produceEnd(t, c.prod, workerPartitions)
 	want := batchWindows(gen.all)
-	got, order := readResults(t, kafka.Addr, len(want), time.Minute)
+	got, order := readResults(t, c.kafka.Addr, len(want), time.Minute)
 	checkResults(t, got, want, order)
 }
 
@@ -292,42 +305,34 @@ func TestWorkerKillNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kfake and three workers")
 	}
-	const partitions = 4
-	kafka := testsrv.StartKafkaProcess(t, partitions, "clicks", "page-views")
-	bin := testbin.Runnel(t)
-	job := writeJob(t, kafka.Addr)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	c := newWorkerCluster(t)
 	rng := testutil.Rand(t, 1)
 	gen := &clickGen{rng: rng}
 	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 
-	workers := []*workerProc{startWorker(t, bin, kafka.Addr, job, "w1", "--session-timeout", "6s")}
-	produceClicks(t, prod, gen.make(1500))
+	workers := []*workerProc{c.worker(t, "w1", "--session-timeout", "6s")}
+	produceClicks(t, c.prod, gen.make(1500))
 	pause(2 * time.Second)
 	t.Log("scale 1 → 3")
-	workers = append(workers, startWorker(t, bin, kafka.Addr, job, "w2", "--session-timeout", "6s"),
-		startWorker(t, bin, kafka.Addr, job, "w3", "--session-timeout", "6s"))
+	workers = append(workers, c.worker(t, "w2", "--session-timeout", "6s"),
+		c.worker(t, "w3", "--session-timeout", "6s"))
 	for i := range 6 {
-		produceClicks(t, prod, gen.make(800))
+		produceClicks(t, c.prod, gen.make(800))
 		pause(3 * time.Second)
 		v := workers[rng.IntN(len(workers))]
 		t.Logf("kill -9 %s (%d)", v.id, i+1)
 		v.kill()
-		produceClicks(t, prod, gen.make(400))
+		produceClicks(t, c.prod, gen.make(400))
 		pause(2 * time.Second)
-		v.start(bin)
+		v.start(c.bin)
 	}
-	produceClicks(t, prod, gen.make(800))
+	produceClicks(t, c.prod, gen.make(800))
 	pause(2 * time.Second)
 	t.Log("scale 3 → 2: kill -9 w3 for good")
 	workers[2].kill()
-	produceClicks(t, prod, gen.make(800))
-	produceEnd(t, prod, partitions)
+	produceClicks(t, c.prod, gen.make(800))
+	produceEnd(t, c.prod, workerPartitions)
 	want := batchWindows(gen.all)
-	got, order := readResults(t, kafka.Addr, len(want), 3*time.Minute)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
 	checkResults(t, got, want, order)
 }
