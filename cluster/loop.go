@@ -57,12 +57,17 @@ func (w *Worker) loop(ctx context.Context) error {
 	}
 }
 
+// maxPollRecords bounds the records taken per poll, so a transaction
+// lasts about a commit interval even when a backlog waits: the broker
+// aborts one that outlives the transaction timeout.
+const maxPollRecords = 5000
+
 // poll processes fetched records until the commit interval ends.
 func (w *Worker) poll(ctx, work context.Context) error {
 	deadline := time.Now().Add(w.cfg.CommitInterval)
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline)
-		fetches := w.sess.PollFetches(pctx)
+		fetches := w.sess.PollRecords(pctx, maxPollRecords)
 		cancel()
 		if fetches.IsClientClosed() {
 			return errors.New("cluster: the Kafka client closed")

@@ -54,7 +54,7 @@ const (
 	DefaultCommitInterval     = 500 * time.Millisecond
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultIdleTimeout        = engine.DefaultIdleTimeout
-	DefaultTransactionTimeout = 10 * time.Second
+	DefaultTransactionTimeout = 20 * time.Second
 )
 
 // EnsureDefaults fills in the defaults.

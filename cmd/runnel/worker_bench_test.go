@@ -38,7 +38,8 @@ func BenchmarkWorker(b *testing.B) {
 		st := w.cmd.ProcessState
 		w.cmd = nil
 		if rows != want {
-			b.Fatalf("%d result rows, want %d", rows, want)
+			log, _ := os.ReadFile(w.log.Name())
+			b.Fatalf("%d result rows, want %d; worker log:\n%s", rows, want, log)
 		}
 		cpu := st.UserTime() + st.SystemTime()
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
