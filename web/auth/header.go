@@ -24,6 +24,8 @@ type Authorization struct {
 	Service       string
 	SignedHeaders []string
 	Signature     string
+
+	signed [8]string // SignedHeaders' usual room, allocated with the rest
 }
 
 // ParseAuthorization reads an Authorization header value. A SigV4 header
@@ -98,15 +100,28 @@ func parseSigV4(full, rest string) (*Authorization, error) {
 	if signed == "" {
 		return nil, incomplete("Authorization header requires 'SignedHeaders' parameter. Authorization=" + full)
 	}
-	a.SignedHeaders = strings.Split(signed, ";")
-	for _, h := range a.SignedHeaders {
-		if h == "" || h != strings.ToLower(h) || strings.ContainsAny(h, " \t:") {
+	a.SignedHeaders = a.signed[:0]
+	for h := range strings.SplitSeq(signed, ";") {
+		if !lowerHeaderName(h) {
 			return nil, incomplete("SignedHeaders must be lower-case header names separated by ';'. Authorization=" + full)
 		}
+		a.SignedHeaders = append(a.SignedHeaders, h)
 	}
 	if len(sig) != 64 || strings.Trim(sig, "0123456789abcdef") != "" {
 		return nil, incomplete("Signature must be 64 lower-case hex digits. Authorization=" + full)
 	}
 	a.Signature = sig
 	return a, nil
+}
+
+// lowerHeaderName says whether h is a non-empty header name without upper
+// case letters, blanks or colons.
+func lowerHeaderName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case 'A' <= c && c <= 'Z', c == ' ', c == '\t', c == ':':
+			return false
+		}
+	}
+	return h != "" && h == strings.ToLower(h)
 }
