@@ -224,7 +224,7 @@ func TestVerifySigV4OtherSignedHeaders(t *testing.T) {
 	r, _ := http.NewRequest("POST", "http://127.0.0.1:7070/", bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	r.Header["user-agent"] = []string{"some-client/1.0"} // lower case: the SDK signs it
-	r.Header["x-custom_header"] = []string{"v"}         // not a canonical form
+	r.Header["x-custom_header"] = []string{"v"}          // not a canonical form
 	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKRNTEST", SecretAccessKey: testSecret},
 		r, hash, "kinesis", "us-east-1", now); err != nil {
 		t.Fatal(err)
