@@ -32,6 +32,7 @@ type putScratch struct {
 	entries []putRecordsEntry
 	keys    keyGather
 	recs    []streams.PutRecord
+	res     []streams.PutResult
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(putScratch) }}
