@@ -89,8 +89,8 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcMissingAuthToken, Message: "Missing Authentication Token"})
 		return
 	}
-	a, err := auth.ParseAuthorization(h)
-	if err != nil {
+	var a auth.Authorization
+	if err := a.Parse(h); err != nil {
 		if ae, ok := err.(*auth.AWSError); ok {
 			s.kinesisRefuse(w, r, ae)
 			return
@@ -124,7 +124,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 			s.kinesisRefuse(w, r, auth.UnknownAccessKey)
 			return
 		}
-		if !s.verifyKinesisSigV4(w, r, a, secret, p, buf) {
+		if !s.verifyKinesisSigV4(w, r, &a, secret, p, buf) {
 			return
 		}
 	}

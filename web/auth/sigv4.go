@@ -140,7 +140,9 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 	vr := &pr.r
 	vr.Method, vr.URL, vr.Host = r.Method, &pr.u, r.Host
 	signedHost := false
-	for _, name := range a.SignedHeaders {
+	for more, list := true, a.SignedHeaders; more; {
+		var name string
+		name, list, more = strings.Cut(list, ";")
 		switch name {
 		case "host":
 			signedHost = true
