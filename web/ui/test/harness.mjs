@@ -97,3 +97,31 @@ export async function setEditorText(page, text) {
     v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: t } });
   }, text);
 }
+
+// goodJob is a valid job file of a generator, a filter, a 1 s window and a
+// dashboard sink.
+export function goodJob(name) {
+  return `name: ${name}
+source:
+  generator: {rate: 500, keys: 8}
+  event_time: "r => r.ts"
+  watermark: 1s
+operators:
+  - id: humans
+    filter: "r => !r.user.startsWith('bot-')"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate:
+        views: count
+        p95_ms: p95(latency_ms)
+sinks:
+  - {id: board, dashboard: {title: "UI test"}}
+`;
+}
+
+// badJob has a JavaScript syntax error in the filter (a missing paren).
+export function badJob() {
+  return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
+}

@@ -15,37 +15,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, watchConsole, startRunnel, setEditorText, uiDir, repoDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, uiDir, repoDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
 mkdirSync(shots, { recursive: true });
-
-export function goodJob(name) {
-  return `name: ${name}
-source:
-  generator: {rate: 500, keys: 8}
-  event_time: "r => r.ts"
-  watermark: 1s
-operators:
-  - id: humans
-    filter: "r => !r.user.startsWith('bot-')"
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 1s
-      aggregate:
-        views: count
-        p95_ms: p95(latency_ms)
-sinks:
-  - {id: board, dashboard: {title: "UI test"}}
-`;
-}
-
-// badJob has a JavaScript syntax error in the filter (a missing paren).
-export function badJob() {
-  return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
-}
 
 function lineOf(text, needle) {
   return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
