@@ -10,9 +10,10 @@ export class PreviewPanel {
   constructor() {
     this.tabs = h('div', { class: 'tabs', dataset: { testid: 'preview-tabs' } });
     this.summary = h('p', { class: 'muted', dataset: { testid: 'preview-summary' } });
+    this.problems = h('div', { dataset: { testid: 'preview-problems' } });
     this.body = h('div', { dataset: { testid: 'preview-body' } });
     this.el = h('section', { class: 'preview', hidden: true, dataset: { testid: 'preview' } },
-      h('h2', null, 'Preview'), this.summary, this.tabs, this.body);
+      h('h2', null, 'Preview'), this.summary, this.problems, this.tabs, this.body);
     this.res = null;
     this.op = null;
   }
@@ -25,6 +26,7 @@ export class PreviewPanel {
 
   failed(e) {
     this.el.hidden = false;
+    this.problems.replaceChildren();
     this.tabs.replaceChildren();
     this.body.replaceChildren();
     this.summary.classList.add('error');
@@ -34,18 +36,24 @@ export class PreviewPanel {
   show(res) {
     this.res = res;
     const ops = res.operators || [];
-    const errs = ops.reduce((s, o) => s + (o.errors || []).length, 0);
+    const errs = ops.reduce((s, o) => s + errorCount(o), 0);
     this.summary.classList.remove('error');
-    this.summary.textContent = `${fmtNum(res.records_read)} records read in ${fmtMs(res.elapsed_ms)} · ${ops.length} operators · ${errs} errors · nothing was written`;
+    this.summary.textContent = `${fmtNum(res.records_read)} records read in ${fmtMs(res.elapsed_ms)} · ${ops.length} operators · ${fmtNum(errs)} errors · nothing was written`;
+    // What stopped the preview early, or what it could not read.
+    this.problems.replaceChildren(...[
+      res.timed_out ? h('p', { class: 'error', dataset: { testid: 'preview-timed-out' } }, 'The preview was cut at its time limit: the rows so far are shown, open windows were not flushed.') : null,
+      res.error ? h('p', { class: 'error', dataset: { testid: 'preview-error-message' } }, 'The job failed: ' + res.error) : null,
+      ...(res.warnings || []).map((w) => h('p', { class: 'warning', dataset: { testid: 'preview-warning' } }, w)),
+    ].filter(Boolean));
     if (!ops.some((o) => o.id === this.op)) {
       // Open on the first operator with errors, else the last (the output).
-      this.op = (ops.find((o) => (o.errors || []).length) || ops[ops.length - 1] || {}).id;
+      this.op = (ops.find((o) => errorCount(o)) || ops[ops.length - 1] || {}).id;
     }
     this.tabs.replaceChildren(...ops.map((o) => h('button', {
       class: o.id === this.op ? 'tab active' : 'tab',
       dataset: { testid: 'preview-tab', op: o.id },
       onclick: () => { this.op = o.id; this.show(this.res); },
-    }, `${o.id} (${o.kind}) · ${fmtNum(o.row_count ?? (o.rows || []).length)} rows`, (o.errors || []).length ? h('span', { class: 'error' }, ` · ${o.errors.length} errors`) : null)));
+    }, `${o.id} (${o.kind}) · ${fmtNum(o.row_count ?? (o.rows || []).length)} rows`, errorCount(o) ? h('span', { class: 'error' }, ` · ${fmtNum(errorCount(o))} errors`) : null)));
     const o = ops.find((x) => x.id === this.op);
     this.body.replaceChildren(o ? operatorView(o) : h('p', { class: 'muted' }, 'No operators.'));
   }
@@ -66,12 +74,19 @@ function operatorView(o) {
   }
   const errors = o.errors || [];
   if (errors.length) {
-    parts.push(h('h3', { class: 'error' }, `Errors (${errors.length})`), h('table', { class: 'list', dataset: { testid: 'preview-errors', op: o.id } },
+    const all = errorCount(o);
+    parts.push(h('h3', { class: 'error' }, `Errors (${fmtNum(all)}${all > errors.length ? `, the first ${errors.length} shown` : ''})`), h('table', { class: 'list', dataset: { testid: 'preview-errors', op: o.id } },
       h('thead', null, h('tr', null, ['Message', 'Origin', 'Record'].map((c) => h('th', null, c)))),
       h('tbody', null, errors.map((e) => h('tr', { dataset: { testid: 'preview-error' } },
         h('td', { class: 'wrap' }, e.message || ''), h('td', { class: 'mono' }, originText(e.origin)), h('td', null, recordCell(e.record)))))));
   }
   return h('div', null, parts);
+}
+
+// errorCount is an operator's count of errors (the server lists the first
+// of them).
+function errorCount(o) {
+  return o.error_count ?? (o.errors || []).length;
 }
 
 function cell(v) {

@@ -129,13 +129,13 @@ function previewOf(text, n) {
   const ops = [...text.matchAll(/^\s*- id:\s*(\S+)\n\s*(\w+):/gm)].map((m) => ({ id: m[1], kind: m[2] }));
   const rows = (k) => Array.from({ length: Math.min(200, k) }, (_, i) => ({ page: `/page/${i % 8}`, user: `u${i}`, latency_ms: 10 + (i % 30) }));
   return {
-    records_read: n, elapsed_ms: 84.2,
+    records_read: n, elapsed_ms: 84.2, warnings: ['stream clicks has fewer records than asked for: 412'],
     operators: [
       { id: 'source', kind: 'source', rows: rows(n), row_count: n, errors: [] },
       ...ops.map((o, i) => (o.kind === 'window'
         ? { id: o.id, kind: 'window', flushed: true, row_count: 8, errors: [],
           rows: Array.from({ length: 8 }, (_, k) => ({ window_start: '2026-12-01T10:00:00Z', window_end: '2026-12-01T10:00:01Z', key: `/page/${k}`, views: Math.round(n / 8) })) }
-        : { id: o.id, kind: o.kind, rows: rows(n - 1 - i), row_count: n - 1 - i,
+        : { id: o.id, kind: o.kind, rows: rows(n - 1 - i), row_count: n - 1 - i, error_count: i === 0 ? 3 : 0,
           errors: i === 0 ? [{ message: "TypeError: Cannot read property 'startsWith' of null", record: { page: '/page/9', user: null }, origin: { stream: 'generator', shard: '0', sequence: '17' } }] : [] })),
     ],
   };

@@ -73,7 +73,7 @@ try {
     const draws = b.draws - a.draws;
     const ms = ((cb.ThreadTime - ca.ThreadTime) * 1000) / draws;
     const hd = (b.historyDraws || 0) - (a.historyDraws || 0);
-    console.log(`update rate: ${keys} keys, a batch every ${every} ms for ${secs} s, ${history ? `9 history charts of ${historyPoints} points (${hd} history polls)` : 'no history charts'}: ` +
+    console.log(`update rate: ${keys} keys, a batch every ${every} ms for ${secs} s, ${history ? 9 : 7} history charts of ${historyPoints} points (${hd} history polls): ` +
       `${((b.batches - a.batches) / dt).toFixed(1)} batches/s, ${((b.rows - a.rows) / dt).toFixed(0)} rows/s, ` +
       `${(draws / dt).toFixed(1)} chart redraws/s; main thread ${(((cb.ThreadTime - ca.ThreadTime) / dt) * 100).toFixed(0)}% busy, ` +
       `${ms.toFixed(1)} ms CPU per redraw (script ${(((cb.ScriptDuration - ca.ScriptDuration) * 1000) / draws).toFixed(1)}, ` +

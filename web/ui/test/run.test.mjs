@@ -132,6 +132,9 @@ test('preview from the editor: a tab per operator with its rows and errors; a ba
     // It opens on the operator with errors.
     await page.waitForSelector('[data-testid=preview-errors][data-op=shape] [data-testid=preview-error]');
     assert.match(await text(page, '[data-testid=preview-errors]'), /startsWith/);
+    assert.match(await text(page, '[data-testid=preview-body]'), /Errors \(3, the first 1 shown\)/);
+    assert.match(await text(page, '[data-testid=preview-tab][data-op=shape]'), /3 errors/);
+    assert.match(await text(page, '[data-testid=preview-warning]'), /fewer records/);
     await page.click('[data-testid=preview-tab][data-op=per-page]');
     await page.waitForSelector('[data-testid=preview-rows][data-op=per-page] tbody tr');
     assert.match(await text(page, '[data-testid=preview-body]'), /flushed/);

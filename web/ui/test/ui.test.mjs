@@ -13,9 +13,9 @@
 // error, uncaught exception or failed request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, uiDir, repoDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, uiDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
@@ -221,9 +221,6 @@ test('UI against runnel serve --demo', async (t) => {
     await fetch(server.url + '/api/v1/streams', { method: 'POST', headers: asJSON, body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
     await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', headers: asJSON, body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
     await walk(t, { base: server.url, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
-    const shot = join(shots, 'demo-job.png');
-    const doc = join(repoDir, 'docs', 'ui.png');
-    if (existsSync(shot) && (process.env.RUNNEL_UI_DOCS_SCREENSHOT === '1' || !existsSync(doc))) copyFileSync(shot, doc);
   } finally {
     await server.close();
   }
