@@ -40,7 +40,7 @@ export class ErrorsPanel {
         h('td', { class: 'mono' }, originText(e.origin, e.shard)),
         h('td', { class: 'wrap', dataset: { testid: 'error-message' } }, e.message || ''),
         h('td', null, recordCell(e.record)),
-        h('td', null, deadLetterLink(e.dead_letter)))))));
+        h('td', null, deadLetterLink(e.dead_letter, e.origin)))))));
   }
 
   close() { this.poll.stop(); }
@@ -62,8 +62,13 @@ export function recordCell(rec) {
     h('pre', { class: 'json', dataset: { testid: 'error-record' } }, text));
 }
 
-function deadLetterLink(d) {
+// deadLetterLink opens the dead-letter stream's tail searching for the
+// dead letter: by its own sequence number when the server knows it (the
+// dead letter is committed at the next checkpoint, so it may not yet), else
+// by the sequence number of the record it holds, which its origin names.
+function deadLetterLink(d, origin) {
   if (!d || !d.stream) return h('span', { class: 'muted' }, '–');
-  const q = d.sequence ? '?find=' + enc(d.sequence) : '';
-  return h('a', { href: `#/streams/${enc(d.stream)}${q}`, dataset: { testid: 'dead-letter-link' }, title: d.sequence ? `sequence ${d.sequence}` : null }, d.stream);
+  const find = d.sequence || (origin && typeof origin === 'object' ? origin.sequence : '') || '';
+  return h('a', { href: `#/streams/${enc(d.stream)}${find ? '?find=' + enc(find) : ''}`, dataset: { testid: 'dead-letter-link' },
+    title: d.sequence ? `dead letter ${d.sequence}` : find ? `the dead letter of record ${find}` : null }, d.stream);
 }

@@ -95,7 +95,7 @@ function fakeErrors(name) {
     { time: new Date(t - 1000).toISOString(), operator: 'parse', shard: 'shardId-000000000001',
       origin: { stream: 'clicks', shard: 'shardId-000000000001', sequence: '49000000000000000017' },
       message: "TypeError: Cannot read property 'startsWith' of undefined", record: { page: '/page/3', user: null, latency_ms: 12 },
-      dead_letter: { stream: `${name}-bad`, sequence: '49000000000000000002' } },
+      dead_letter: { stream: `${name}-bad`, sequence: '' } },
     { time: new Date(t - 60000).toISOString(), operator: 'parse', shard: 'shardId-000000000000',
       origin: { stream: 'clicks', shard: 'shardId-000000000000', sequence: '49000000000000000005' },
       message: 'SyntaxError: not JSON', record: 'not json at all', dead_letter: null },
@@ -175,7 +175,7 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
     shards: Array.from({ length: n }, (_, i) => ({ id: `shardId-${String(i).padStart(12, '0')}`, records: [] })) });
   const streams = new Map([['clicks', newStream('clicks', 2, 24)], ['demo-bad', newStream('demo-bad', 1, 24)]]);
   streams.get('demo-bad').shards[0].records.push({ sequence_number: '49000000000000000002', position: 1, key: 'u3', arrival: new Date().toISOString(), data: DEAD },
-    { sequence_number: '49000000000000000003', position: 2, key: 'u4', arrival: new Date().toISOString(), data: DEAD.replace('/page/3', '/page/4') });
+    { sequence_number: '49000000000000000003', position: 2, key: 'u4', arrival: new Date().toISOString(), data: DEAD.replace('/page/3', '/page/4').replace('@49000000000000000017', '@49000000000000000023') });
   const clicksBorn = Date.now() - 20000;
   const fillClicks = (sh) => {
     const want = Math.floor((Date.now() - clicksBorn) / 100);

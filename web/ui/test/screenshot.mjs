@@ -1,10 +1,11 @@
-// Takes the screenshots of docs/ui.md into docs/ui/: starts `runnel serve
+// Takes the screenshots of docs/ui.md into docs/ui/ (and the README's,
+// docs/ui.png, the job page's): starts `runnel serve
 // --demo` (RUNNEL_BIN or built here) with a stream of records and a job
 // that dead-letters some, lets them run SHOT_SECONDS (default 90) so the
 // charts have history, and saves each page.
 //
 //   node test/screenshot.mjs
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchBrowser, startRunnel, setEditorText, repoDir } from './harness.mjs';
 
@@ -52,6 +53,8 @@ try {
     console.log('wrote', join(out, name));
   };
   await shot('job.png');
+  // The README shows the same page.
+  copyFileSync(join(out, 'job.png'), join(repoDir, 'docs', 'ui.png'));
   await page.locator('[data-testid=history]').scrollIntoViewIfNeeded();
   await page.locator('[data-testid=history]').screenshot({ path: join(out, 'job-history.png') });
   console.log('wrote', join(out, 'job-history.png'));
