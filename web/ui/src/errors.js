@@ -32,18 +32,24 @@ export class ErrorsPanel {
     this.note.textContent = !r.total ? 'No errors.'
       : `${fmtNum(r.total)} errors${r.total > list.length ? `, the newest ${list.length} shown` : ''}.`;
     if (!list.length) { this.body.replaceChildren(); return; }
+    // Records the user opened stay open as new errors arrive.
+    const open = new Set([...this.body.querySelectorAll('tr[data-key]')].filter((tr) => tr.querySelector('details[open]')).map((tr) => tr.dataset.key));
     this.body.replaceChildren(h('table', { class: 'list errors' },
       h('thead', null, h('tr', null, ['Time (UTC)', 'Operator', 'Origin', 'Message', 'Record', 'Dead letter'].map((c) => h('th', null, c)))),
-      h('tbody', null, list.map((e) => h('tr', { dataset: { testid: 'error-row', operator: e.operator || '' } },
+      h('tbody', null, list.map((e) => h('tr', { dataset: { testid: 'error-row', operator: e.operator || '', key: rowKey(e) } },
         timeEl(e.time, 'td'),
         h('td', null, e.operator || ''),
         h('td', { class: 'mono' }, originText(e.origin, e.shard)),
         h('td', { class: 'wrap', dataset: { testid: 'error-message' } }, e.message || ''),
-        h('td', null, recordCell(e.record)),
+        h('td', null, recordCell(e.record, open.has(rowKey(e)))),
         h('td', null, deadLetterLink(e.dead_letter, e.origin)))))));
   }
 
   close() { this.poll.stop(); }
+}
+
+function rowKey(e) {
+  return `${e.time}|${e.operator}|${originText(e.origin, e.shard)}|${e.message}`;
 }
 
 export function originText(o, shard) {
@@ -54,11 +60,11 @@ export function originText(o, shard) {
 
 // recordCell shows a short form of the record that opens to the whole of
 // it, indented.
-export function recordCell(rec) {
+export function recordCell(rec, open = false) {
   if (rec == null) return h('span', { class: 'muted' }, '–');
   const text = pretty(rec);
   const short = (typeof rec === 'string' ? rec : JSON.stringify(rec)).slice(0, 60);
-  return h('details', { class: 'record' }, h('summary', { class: 'mono' }, short + (short.length >= 60 ? '…' : '')),
+  return h('details', { class: 'record', open }, h('summary', { class: 'mono' }, short + (short.length >= 60 ? '…' : '')),
     h('pre', { class: 'json', dataset: { testid: 'error-record' } }, text));
 }
 

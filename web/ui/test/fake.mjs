@@ -137,6 +137,7 @@ function previewOf(text, n) {
           rows: Array.from({ length: 8 }, (_, k) => ({ window_start: '2026-12-01T10:00:00Z', window_end: '2026-12-01T10:00:01Z', key: `/page/${k}`, views: Math.round(n / 8) })) }
         : { id: o.id, kind: o.kind, rows: rows(n - 1 - i), row_count: n - 1 - i, error_count: i === 0 ? 3 : 0,
           errors: i === 0 ? [{ message: "TypeError: Cannot read property 'startsWith' of null", record: { page: '/page/9', user: null }, origin: { stream: 'generator', shard: '0', sequence: '17' } }] : [] })),
+      ...[...text.matchAll(/^\s*- \{id:\s*([^,\s]+),/gm)].map((m) => ({ id: m[1], kind: 'sink', rows: [], row_count: 8, errors: [] })),
     ],
   };
 }

@@ -9,7 +9,8 @@
 // default) the per-shard breakdown is opened, so nine history charts of
 // 720 points each (the server's full hour) are redrawn at every 5 s poll
 // beside the live results; PERF_HISTORY=0 leaves the seven the page
-// always has.
+// always has. PERF_DIST=DIR serves another build (an older commit's
+// dist/, from `git archive`), to compare two builds on one machine load.
 //
 // 1. Chart update rate: 100 keys, a batch every PERF_UPDATE_MS; counts the
 //    chart redraws per second (uPlot draw hooks; redraws are batched per
@@ -23,12 +24,14 @@
 //    (CDP Runtime.getHeapUsage) and the DOM node count (Performance
 //    metrics). Prints each sample and the growth from the first full
 //    minute to the end.
-import { launchBrowser, distDir } from './harness.mjs';
+import { launchBrowser, distDir as builtDist } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const env = (k, d) => Number(process.env[k] || d);
 const keys = env('PERF_KEYS', 100);
 const history = env('PERF_HISTORY', 1) > 0;
+// PERF_DIST measures another build of the UI (say, an older commit's dist).
+const distDir = process.env.PERF_DIST || builtDist;
 const historyPoints = 720;
 
 async function openJob(browser, fake) {
