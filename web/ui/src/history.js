@@ -65,6 +65,15 @@ export class HistoryPanel {
       h('h2', null, 'Metrics, last hour'), h('div', { class: 'controls' }, this.shardBtn, this.note), this.grid);
     this.resize = new ResizeObserver(() => { for (const c of this.charts.values()) if (c.plot) c.plot.setSize(this.size()); });
     this.resize.observe(this.grid);
+    // Charts scrolled out of sight are not redrawn; the latest history is
+    // drawn when they come back into view.
+    this.visible = true;
+    this.pending = null;
+    this.seen = new IntersectionObserver((entries) => {
+      this.visible = entries.some((e) => e.isIntersecting);
+      if (this.visible && this.pending) { const p = this.pending; this.pending = null; this.drawAll(p); }
+    });
+    this.seen.observe(this.el);
     this.poll = poller(() => this.load(), EVERY_MS);
   }
 
@@ -92,6 +101,11 @@ export class HistoryPanel {
     if (this.closed) return;
     const points = r.points || [];
     this.note.textContent = points.length ? `${points.length} points, one every ${Math.round((r.interval_ms || EVERY_MS) / 1000)} s` : 'No points yet.';
+    if (this.visible || !this.charts.size) this.drawAll(points);
+    else this.pending = points;
+  }
+
+  drawAll(points) {
     for (const c of CHARTS) {
       if (c.each === 'shards' && !this.shards) { this.drop(c.id); continue; }
       this.draw(c, seriesOf(points, c));
@@ -147,6 +161,7 @@ export class HistoryPanel {
     this.closed = true;
     this.poll.stop();
     this.resize.disconnect();
+    this.seen.disconnect();
     for (const c of this.charts.values()) if (c.plot) c.plot.destroy();
   }
 }
