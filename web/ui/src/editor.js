@@ -72,7 +72,7 @@ export function editorPage(root, jobId = null) {
   const preview = new PreviewPanel();
   const records = h('input', { type: 'number', min: 1, max: 100000, value: 1000, size: 7, dataset: { testid: 'preview-records' }, title: 'the last N records of each input stream (the first N of a file or generator)' });
   const previewBtn = h('button', { dataset: { testid: 'preview-job' } }, 'Preview');
-  const parallelism = h('input', { type: 'number', min: 1, max: 1024, size: 4, dataset: { testid: 'parallelism-input' }, title: 'keyed tasks per stateful operator; changing it redistributes the keys of the savepoint' });
+  const parallelism = h('input', { type: 'number', min: 1, max: 1024, size: 4, dataset: { testid: 'parallelism-input' }, title: 'how many source shards the job reads (its source\'s shards:)' });
   // A 409 (state that does not fit the new file) explains itself and
   // offers to deploy without state.
   const conflict = h('div', { class: 'confirm', hidden: true, dataset: { testid: 'redeploy-conflict' } },
@@ -83,7 +83,7 @@ export function editorPage(root, jobId = null) {
     h('div', { class: 'page-head' }, h('h1', null, jobId ? `Edit ${jobId}` : 'New job'), submit, previewBtn, h('label', null, 'records ', records), reset, status,
       jobId ? h('a', { href: '#/jobs/' + enc(jobId) }, '← job') : null),
     h('p', { class: 'muted' }, jobId
-      ? ['Edit the job file and redeploy: a savepoint is taken, the job stops and the new file starts from it. Parallelism ', parallelism, ' (the ', h('code', null, 'parallelism:'), ' line of the file).']
+      ? ['Edit the job file and redeploy: a savepoint is taken, the job stops and the new file starts from it. Parallelism ', parallelism, ' (source shards: the ', h('code', null, 'shards:'), ' of the file\'s source).']
       : 'Edit the job file (YAML, with JavaScript snippets); Ctrl-Enter submits, Preview runs it on recent records without writing anything. The reference is docs/jobs.md.'),
     conflict, host, errors, preview.el);
 

@@ -124,13 +124,19 @@ export class HistoryPanel {
   draw(chart, { labels, data }) {
     let c = this.charts.get(chart.id);
     if (!c) {
-      const box = h('div', { class: 'history-chart', dataset: { testid: 'history-chart', chart: chart.id } }, h('h3', null, chart.title));
+      const note = h('span', { class: 'muted chart-note', hidden: true });
+      const box = h('div', { class: 'history-chart', dataset: { testid: 'history-chart', chart: chart.id } }, h('h3', null, chart.title, ' ', note));
       this.grid.append(box);
-      c = { box, plot: null, labels: '' };
+      c = { box, note, plot: null, labels: '' };
       this.charts.set(chart.id, c);
     }
     c.box.dataset.points = String(data[0].length);
     c.box.dataset.lines = String(labels.length);
+    // Say so when there is nothing to draw (no operator reports its state
+    // size, no checkpoint in the last hour), rather than leave an empty chart.
+    const empty = !data.slice(1).some((ys) => ys.some((v) => v != null));
+    c.note.hidden = !empty;
+    if (empty) c.note.textContent = labels.length || chart.each === 'one' ? '· no data in the last hour' : `· no ${chart.each === 'shards' ? 'shard' : 'operator'} reports it`;
     const key = labels.join('\u0000');
     // The legend shows the latest values unless the cursor points at others.
     // (after uPlot's own update of this change, queued as a microtask)

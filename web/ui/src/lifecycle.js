@@ -60,11 +60,11 @@ export class Lifecycle {
     try {
       const r = await api(path, opts);
       this.note.textContent = what(r);
-      return r;
+      return true;
     } catch (e) {
       this.note.textContent = `${btn.textContent.replace('…', '')} failed: ${e.message}`;
       this.note.classList.add('error');
-      return null;
+      return false;
     } finally {
       btn.disabled = false;
     }
@@ -76,8 +76,8 @@ export class Lifecycle {
   }
 
   async remove() {
-    const r = await this.act(this.deleteBtn, () => 'Deleted.', '/jobs/' + enc(this.id) + '?purge=true', { method: 'DELETE' });
-    if (r !== null) location.hash = '#/jobs';
+    // (the answer may have no body: success is the status)
+    if (await this.act(this.deleteBtn, () => 'Deleted.', '/jobs/' + enc(this.id) + '?purge=true', { method: 'DELETE' })) location.hash = '#/jobs';
   }
 
   async openPicker() {

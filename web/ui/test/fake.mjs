@@ -5,6 +5,7 @@
 // with apache-arrow, shaped as the dashboard sink's: window_start,
 // window_end (timestamp[ms, UTC]), key, aggregates, then the detect columns.
 import http from 'node:http';
+import { parallelismOf } from '../src/jobfile.js';
 import { readFile } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import {
@@ -271,7 +272,8 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       if (req.method === 'DELETE' && url.searchParams.get('purge') === 'true') {
         if (j.state === 'running') return json(res, 409, { error: { code: 'already_exists', message: `job ${j.id} is running: stop it first` } });
         jobs.delete(j.id);
-        return json(res, 200, { deleted: j.id });
+        res.writeHead(204);
+        return res.end();
       }
       if (req.method === 'DELETE') { j.state = 'stopped'; for (const s of j.subs) s.end(); j.subs.clear(); }
       if (req.method === 'PUT') {
@@ -284,8 +286,8 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
           return json(res, 409, { error: { code: 'incompatible_savepoint', message: 'the savepoint has state of operator "per-page" (window), which the new file does not have; deploy with from=none to start without state' } });
         }
         j.spec = text;
-        const par = text.match(/^parallelism:\s*(\d+)/m);
-        if (par) j.parallelism = Number(par[1]);
+        const par = parallelismOf(text);
+        if (par) j.parallelism = par;
         j.state = 'running';
         j.born = Date.now();
       }

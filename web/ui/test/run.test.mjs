@@ -103,7 +103,7 @@ both('a job page: stop with confirmation, restart from a savepoint, redeploy, de
     const next = par === 4 ? 3 : 4;
     await page.fill('[data-testid=parallelism-input]', String(next));
     await page.dispatchEvent('[data-testid=parallelism-input]', 'change');
-    await page.waitForFunction((n) => new RegExp(`^parallelism: ${n}$`, 'm').test(document.querySelector('[data-testid=job-editor]').cmView.state.doc.toString()), next);
+    await page.waitForFunction((n) => new RegExp(`^source:\n(  .*\n)*  shards: ${n}$`, 'm').test(document.querySelector('[data-testid=job-editor]').cmView.state.doc.toString()), next);
     await page.click('[data-testid=redeploy-job]');
     await page.waitForURL(new RegExp(`#/jobs/${id}$`), { timeout: 30000 });
     await page.waitForFunction((n) => document.querySelector('[data-testid=parallelism]')?.textContent === String(n), next, { timeout: 30000 });

@@ -86,12 +86,19 @@ test('validation problems keep their line and say where in a snippet', () => {
   assert.deepEqual(problemsOf({ message: 'HTTP 500', detail: {} }), [{ line: 0, column: 0, code: undefined, message: 'HTTP 500' }]);
 });
 
-test('the parallelism line of a job file is read, replaced, or added after the name', async () => {
+test('a job file\'s parallelism is its source\'s shards: read, replaced, or added', async () => {
   const { parallelismOf, withParallelism } = await import('../src/jobfile.js');
-  assert.equal(parallelismOf('name: a\nparallelism: 3 # keyed tasks\nsource: {}\n'), 3);
-  assert.equal(parallelismOf('name: a\nsource:\n  parallelism: 3\n'), null, 'only the top-level key');
-  assert.equal(withParallelism('name: a\nparallelism: 3\nsource: {}\n', 8), 'name: a\nparallelism: 8\nsource: {}\n');
-  assert.equal(withParallelism('# c\nname: a\nsource: {}\n', 2), '# c\nname: a\nparallelism: 2\nsource: {}\n');
+  const block = 'name: a\nsource:\n  stream: clicks\n  shards: 3 # created with\n  start: latest\noperators: []\n';
+  assert.equal(parallelismOf(block), 3);
+  assert.equal(withParallelism(block, 8), block.replace('shards: 3', 'shards: 8'));
+  const none = 'name: a\nsource:\n  # the input\n  generator: {rate: 5}\n  event_time: "r => r.ts"\nsinks: []\n';
+  assert.equal(parallelismOf(none), null);
+  assert.equal(withParallelism(none, 2), 'name: a\nsource:\n  shards: 2\n  # the input\n  generator: {rate: 5}\n  event_time: "r => r.ts"\nsinks: []\n');
+  assert.equal(parallelismOf('name: a\nsource:\n  generator: {rate: 5, shards: 9}\n'), null, 'a nested shards is not the source\'s');
+  assert.equal(withParallelism('name: a\nsource: {stream: s}\n', 4), 'name: a\nsource: {stream: s, shards: 4}\n');
+  assert.equal(withParallelism('name: a\nsource: {stream: s, shards: 2}\n', 4), 'name: a\nsource: {stream: s, shards: 4}\n');
+  assert.equal(parallelismOf('name: a\nsource: {stream: s, shards: 2}\n'), 2);
+  assert.equal(withParallelism('name: a\n', 4), 'name: a\n', 'no source, no change');
 });
 
 test('history points become one line per operator, shard, or one line', async () => {
