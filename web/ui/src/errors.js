@@ -55,7 +55,8 @@ function rowKey(e) {
 export function originText(o, shard) {
   if (!o) return shard || '';
   if (typeof o === 'string') return o;
-  return `${o.stream || ''}${o.shard ? '/' + o.shard : ''}${o.sequence ? '@' + o.sequence : ''}` || shard || '';
+  const where = [o.stream, o.shard].filter(Boolean).join('/');
+  return `${where}${o.sequence ? '@' + o.sequence : ''}` || shard || '';
 }
 
 // recordCell shows a short form of the record that opens to the whole of
