@@ -61,8 +61,9 @@ export class HistoryPanel {
     this.grid = h('div', { class: 'history-grid' });
     this.note = h('span', { class: 'muted', dataset: { testid: 'history-note' } }, 'loading…');
     this.shardBtn = h('button', { dataset: { testid: 'shard-breakdown' }, onclick: () => this.toggleShards() }, 'Per-shard breakdown');
-    this.el = h('section', { class: 'history-panel', dataset: { testid: 'history' } },
-      h('h2', null, 'Metrics, last hour'), h('div', { class: 'controls' }, this.shardBtn, this.note), this.grid);
+    // A details element: closed, its charts are out of sight and not redrawn.
+    this.el = h('details', { class: 'history-panel', open: true, dataset: { testid: 'history' } },
+      h('summary', null, h('h2', null, 'Metrics, last hour')), h('div', { class: 'controls' }, this.shardBtn, this.note), this.grid);
     this.resize = new ResizeObserver(() => { for (const c of this.charts.values()) if (c.plot) c.plot.setSize(this.size()); });
     this.resize.observe(this.grid);
     // Charts scrolled out of sight are not redrawn; the latest history is
@@ -73,13 +74,16 @@ export class HistoryPanel {
       this.visible = entries.some((e) => e.isIntersecting);
       if (this.visible && this.pending) { const p = this.pending; this.pending = null; this.drawAll(p); }
     });
-    this.seen.observe(this.el);
+    this.seen.observe(this.grid);
     this.poll = poller(() => this.load(), EVERY_MS);
   }
 
   size() {
+    // Three charts a row on a wide page, two on a narrow one: each box adds
+    // its padding and border (14 px), each gap 10 px.
     const w = this.grid.clientWidth || 900;
-    return { width: Math.max(240, Math.floor(w / (w > 1100 ? 3 : 2)) - 16), height: 150 };
+    const n = w > 1100 ? 3 : 2;
+    return { width: Math.max(240, Math.floor((w - 10 * (n - 1)) / n) - 16), height: 150 };
   }
 
   toggleShards() {

@@ -75,10 +75,10 @@ function operatorView(o) {
   const errors = o.errors || [];
   if (errors.length) {
     const all = errorCount(o);
-    parts.push(h('h3', { class: 'error' }, `Errors (${fmtNum(all)}${all > errors.length ? `, the first ${errors.length} shown` : ''})`), h('table', { class: 'list', dataset: { testid: 'preview-errors', op: o.id } },
+    parts.push(h('h3', { class: 'error' }, `Errors (${fmtNum(all)}${all > errors.length ? `, the first ${errors.length} shown` : ''})`), h('div', { class: 'table-wrap' }, h('table', { class: 'list', dataset: { testid: 'preview-errors', op: o.id } },
       h('thead', null, h('tr', null, ['Message', 'Origin', 'Record'].map((c) => h('th', null, c)))),
       h('tbody', null, errors.map((e) => h('tr', { dataset: { testid: 'preview-error' } },
-        h('td', { class: 'wrap' }, e.message || ''), h('td', { class: 'mono' }, originText(e.origin)), h('td', null, recordCell(e.record)))))));
+        h('td', { class: 'wrap' }, e.message || ''), h('td', { class: 'mono' }, originText(e.origin)), h('td', null, recordCell(e.record))))))));
   }
   return h('div', null, parts);
 }

@@ -125,3 +125,20 @@ sinks:
 export function badJob() {
   return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
 }
+
+// deadLetterJob is a job whose map throws for the pages ending in 1 and
+// dead-letters those records to NAME-bad; the others are reshaped to
+// {page, user} and go to a log sink, and to any more sinks given.
+export function deadLetterJob(name, moreSinks = []) {
+  return `name: ${name}
+source:
+  generator: {rate: 50, keys: 4}
+operators:
+  - id: shape
+    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
+    on_error: {dead_letter: ${name}-bad}
+sinks:
+  - {id: printed, log: {}}
+${moreSinks.map((s) => `  - ${s}\n`).join('')}checkpoint: {every: 500ms}
+`;
+}

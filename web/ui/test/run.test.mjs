@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, uiDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, deadLetterJob, uiDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
@@ -174,26 +174,13 @@ both('preview from the editor: a tab per operator with its rows and errors; a ba
   }, [/status of 400 .*\/api\/v1\/jobs\/preview\?records=500/]);
 });
 
-// A job whose map throws for the pages ending in 1 and dead-letters them.
-const faulty = `name: faulty
-source:
-  generator: {rate: 50, keys: 4}
-operators:
-  - id: shape
-    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
-    on_error: {dead_letter: faulty-bad}
-sinks:
-  - {id: printed, log: {}}
-checkpoint: {every: 500ms}
-`;
-
 both('the error history: time, operator, origin, message, the record, a link to its dead letter', async (on) => {
   await withPage(on.base, async (page, api) => {
     let id = on.demo, dlStream = 'demo-bad';
     if (!on.fake) {
       id = 'faulty';
       dlStream = 'faulty-bad';
-      const r = await api('/jobs', yaml(faulty));
+      const r = await api('/jobs', yaml(deadLetterJob('faulty')));
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }
     await page.goto(`${on.base}/#/jobs/${id}`);

@@ -1,30 +1,17 @@
 // Takes the screenshots of docs/ui.md into docs/ui/ (and the README's,
-// docs/ui.png, the job page's): starts `runnel serve
-// --demo` (RUNNEL_BIN or built here) with a stream of records and a job
-// that dead-letters some, lets them run SHOT_SECONDS (default 90) so the
-// charts have history, and saves each page.
+// docs/ui.png, the job page's): starts `runnel serve --demo` (RUNNEL_BIN or
+// built here) with a stream of records and a job that dead-letters some
+// (harness.mjs deadLetterJob), lets them run SHOT_SECONDS (default 90) so
+// the charts have history, and saves each page.
 //
 //   node test/screenshot.mjs
-import { mkdirSync, copyFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, startRunnel, setEditorText, repoDir } from './harness.mjs';
+import { launchBrowser, startRunnel, setEditorText, deadLetterJob, repoDir } from './harness.mjs';
 
 const seconds = Number(process.env.SHOT_SECONDS || 90);
 const out = join(repoDir, 'docs', 'ui');
 mkdirSync(out, { recursive: true });
-
-const deadLettering = `name: checkout
-source:
-  generator: {rate: 200, keys: 6}
-operators:
-  - id: shape
-    map: "r => { if (r.page.endsWith('5')) throw new Error('no price for ' + r.page); return {page: r.page, user: r.user, ms: r.latency_ms} }"
-    on_error: {dead_letter: checkout-bad}
-  - id: per-page
-    window: {key: "r => r.page", tumbling: 5s, aggregate: {views: count, p95_ms: p95(ms)}}
-sinks:
-  - {id: board, dashboard: {title: "Checkout views"}}
-`;
 
 const server = await startRunnel({ demo: true });
 const browser = await launchBrowser();
@@ -33,7 +20,7 @@ try {
   const post = (p, body, type = 'application/json') => fetch(base + '/api/v1' + p, { method: 'POST', headers: { 'Content-Type': type }, body });
   await post('/streams', JSON.stringify({ name: 'orders', shards: 2 }));
   await post('/streams/orders/records', JSON.stringify({ records: Array.from({ length: 30 }, (_, i) => ({ key: `user-${i}`, json: { order: 1000 + i, user: `user-${i}`, total: Math.round(((i * 37) % 90) + 10), items: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }] } })) }));
-  await post('/jobs', deadLettering, 'application/yaml');
+  await post('/jobs', deadLetterJob('checkout'), 'application/yaml');
   const { jobs } = await (await fetch(base + '/api/v1/jobs')).json();
   const demo = jobs.find((j) => j.name === 'demo') || jobs[0];
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -53,11 +40,15 @@ try {
     console.log('wrote', join(out, name));
   };
   await shot('job.png');
-  // The README shows the same page.
-  copyFileSync(join(out, 'job.png'), join(repoDir, 'docs', 'ui.png'));
   await page.locator('[data-testid=history]').scrollIntoViewIfNeeded();
   await page.locator('[data-testid=history]').screenshot({ path: join(out, 'job-history.png') });
   console.log('wrote', join(out, 'job-history.png'));
+  // The README's: the metrics folded away, so the live results show.
+  await page.click('[data-testid=history] > summary');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.waitForTimeout(1000);
+  await page.screenshot({ path: join(repoDir, 'docs', 'ui.png') });
+  console.log('wrote', join(repoDir, 'docs', 'ui.png'));
 
   await page.goto(`${base}/#/jobs/checkout`);
   await page.waitForSelector('[data-testid=error-row]', { timeout: 30000 }).catch(() => {});

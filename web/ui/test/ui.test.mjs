@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, uiDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, deadLetterJob, uiDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
@@ -236,18 +236,7 @@ test('output of a log sink and a dead-letter sink', async (t) => {
   const page = await context.newPage();
   const errors = watchConsole(page);
   try {
-    const job = `name: logged
-source:
-  generator: {rate: 50, keys: 4}
-operators:
-  - id: shape
-    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
-    on_error: {dead_letter: logged-bad}
-sinks:
-  - {id: printed, log: {}}
-  - {id: shaped, dashboard: {title: Reshaped}}
-checkpoint: {every: 500ms}
-`;
+    const job = deadLetterJob('logged', ['{id: shaped, dashboard: {title: Reshaped}}']);
     const r = await fetch(server.url + '/api/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: job });
     assert.equal(r.status, 201, await r.text());
     await page.goto(server.url + '/#/jobs/logged');
