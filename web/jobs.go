@@ -28,6 +28,9 @@ func (s *Server) routeJobs(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/savepoints", s.listSavepoints)
 	s.routeOutput(mux)
 	s.routeLifecycle(mux)
+	s.routePreview(mux)
+	s.routeJobErrors(mux)
+	s.routeMetricsHistory(mux)
 }
 
 func jobError(err error) *apiError {

@@ -163,6 +163,7 @@ type Chain struct {
 	projs    []Projected
 	projVals []any
 	strs     stringCache // short string values decoded from raw JSON
+	gow      goWrapper   // wraps Go map and slice records (gomap.go)
 }
 
 type stageCounters struct{ errors, skipped, dead atomic.Int64 }

@@ -655,6 +655,13 @@ func (c *ncompiler) binary(x *ast.BinaryExpression) (nexpr, bool) {
 				f = x - y
 			case token.MULTIPLY:
 				f = x * y
+				if f == 0 && math.Signbit(f) && isInt(x) && isInt(y) {
+					// goja multiplies two integers as integers: its
+					// zero has no sign (but for 0 * -1), where JS's is
+					// -0. Which of its two number forms goja holds a
+					// value in is not tracked here.
+					return nval{}, false
+				}
 			case token.SLASH:
 				f = x / y
 			default:
@@ -676,6 +683,12 @@ func (c *ncompiler) binary(x *ast.BinaryExpression) (nexpr, bool) {
 		}
 		return op(l, r)
 	}, true
+}
+
+// isInt reports whether f is an integer other than -0, as goja may hold
+// it in its integer form.
+func isInt(f float64) bool {
+	return f == math.Trunc(f) && !(f == 0 && math.Signbit(f)) && math.Abs(f) <= 1<<53
 }
 
 // jsRemainder is JS's %: the sign of the dividend, NaN for a zero divisor

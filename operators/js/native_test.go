@@ -711,3 +711,16 @@ func FuzzNativeEquivalence(f *testing.F) {
 		}
 	})
 }
+
+// TestNativeIntegerProductZero: goja multiplies two integers as integers,
+// so -3 * 0 is 0 there, not JS's -0; the evaluator gives goja's answer
+// (by giving up). Found by TestNativeEquivalence -seed
+// 6984924949977912681.
+func TestNativeIntegerProductZero(t *testing.T) {
+	spec := ChainSpec{Job: "mul", Stages: []Stage{{Operator: "op", Kind: Map, Src: "r => ({v: r.a * r.b, w: r.a * r.c, u: r.b * -1})"}}}
+	in := []*operators.Batch{batchOf(json.RawMessage(`{"a": -3, "b": 0, "c": 0.5}`), map[string]any{"a": -3.0, "b": 0.0, "c": 0.5})}
+	want, got, _ := bothWays(t, spec, in)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("native and goja differ:\n%s", runDiff(want, got))
+	}
+}
