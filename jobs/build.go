@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"github.com/runnel-dev/runnel/engine"
@@ -32,6 +33,10 @@ type Env struct {
 	// so file sinks continue their own files (sinks.FileConfig.Resume).
 	Files  *confine.Root
 	Resume bool
+	// Logger receives what operators log at run time (a function's
+	// batches sent to their on-failure destination); nil is slog's
+	// default.
+	Logger *slog.Logger
 
 	// preview, when set, builds the job for a preview (RunPreview): a
 	// sample source, captures for sinks, no fusion, every error kept.

@@ -36,6 +36,7 @@ var errorStatus = map[string]int{
 	"invalid_job":            http.StatusBadRequest,
 	"incompatible_savepoint": http.StatusConflict,
 	"not_running":            http.StatusConflict,
+	"running":                http.StatusConflict,
 	"internal":               http.StatusInternalServerError,
 	"unavailable":            http.StatusServiceUnavailable,
 	// Authentication, authorisation and the browser defences (security.go).

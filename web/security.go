@@ -96,6 +96,8 @@ var rules = map[string]rule{
 	"GET /api/v1/savepoints":                {role: auth.Reader},
 	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/errors":          {role: auth.Reader, job: "id"},
+	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id"},
+	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
 
 	// Consumer groups (groups.go): a reader of a stream may consume it,

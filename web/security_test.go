@@ -98,8 +98,10 @@ func concrete(pattern string) (method, path, body string) {
 		body = `{"name":"s2","shards":1}`
 	case pattern == "POST /api/v1/jobs":
 		body = strings.Replace(authJob, "name: j", "name: j2", 1)
-	case pattern == "POST /api/v1/jobs/preview":
+	case pattern == "POST /api/v1/jobs/preview", pattern == "PUT /api/v1/jobs/{id}":
 		body = authJob
+	case strings.HasSuffix(path, "/restart"):
+		body = `{"checkpoint":"1"}`
 	case pattern == "POST /api/v1/tokens":
 		body = `{"name":"t-made","role":"reader"}`
 	case pattern == "POST /api/v1/session":
