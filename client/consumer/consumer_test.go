@@ -28,7 +28,7 @@ func TestBalanceAndHandOff(t *testing.T) {
 		t.Skip("starts a server")
 	}
 	srv := testserver.Start(t)
-	srv.CreateStream(t, "s", 4)
+	srv.CreateStream("s", 4)
 	base := runtime.NumGoroutine()
 
 	var mu sync.Mutex

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestCLIGroups drives `runnel groups` against a real server: create,
@@ -12,10 +14,8 @@ func TestCLIGroups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary; skipped in -short mode")
 	}
-	srv := &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
-	env := []string{"RUNNEL_SERVER=http://" + srv.addr}
+	srv := testbin.Start(t, testbin.Options{})
+	env := []string{"RUNNEL_SERVER=" + srv.URL}
 	if _, e, c := runCLI(t, env, "streams", "create", "s", "--shards", "2"); c != 0 {
 		t.Fatalf("create stream: %d %s", c, e)
 	}

@@ -24,10 +24,8 @@ func TestConsumerGroupServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and workers")
 	}
-	srv := &server{t: t, bin: testbin.Runnel(t), data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	t.Cleanup(srv.kill)
-	base := "http://" + srv.addr
+	srv := testbin.Start(t, testbin.Options{})
+	base := srv.URL
 	hc := &http.Client{Timeout: 30 * time.Second}
 	c := newClient(base)
 	if err := c.do("POST", "/api/v1/streams", map[string]any{"name": "s", "shards": 2}, nil); err != nil {
@@ -88,8 +86,8 @@ func TestConsumerGroupServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.kill()
-	srv.start()
+	srv.Kill()
+	srv.Start()
 	after, err := describeGroup(hc, groupURL)
 	if err != nil {
 		t.Fatal(err)

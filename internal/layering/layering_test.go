@@ -26,9 +26,12 @@ var rank = map[string]float64{
 	"functions": 2.5,
 	"engine":    3,
 	"jobs":      4,
-	"web":       5,
-	"client":    5, // the producer and agent: a client of the Kinesis API, used by cmd
-	"cmd":       7,
+	// Running a job on several workers over Kafka (`runnel worker`): it
+	// builds jobs and drives their operators, and only cmd uses it.
+	"cluster": 4.5,
+	"web":     5,
+	"client":  5, // the producer and agent: a client of the Kinesis API, used by cmd
+	"cmd":     7,
 	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
 	// the binary, not of the server, so it sits with cmd.
 	"internal/kinesisbench": 6,
