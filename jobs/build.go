@@ -12,6 +12,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -37,6 +38,10 @@ type Env struct {
 	// batches sent to their on-failure destination); nil is slog's
 	// default.
 	Logger *slog.Logger
+	// WindowStore, when set, makes the state store of each instance of
+	// window operator id (window.Config.NewStore): `runnel worker` keeps
+	// window state in stores that also write a changelog.
+	WindowStore func(id string) func(window.Codec) window.Store
 
 	// preview, when set, builds the job for a preview (RunPreview): a
 	// sample source, captures for sinks, no fusion, every error kept.

@@ -87,9 +87,9 @@ func TestFunctionJobEndToEnd(t *testing.T) {
 	}
 	t0 := time.Now()
 	n := newNode(t)
-	n.start()
+	n.Start()
 	t.Logf("started at %s", time.Since(t0))
-	if code, b := n.do("POST", "/api/v1/streams", "application/json", `{"name":"orders","shards":2}`); code != 201 {
+	if code, b := n.Do("POST", "/api/v1/streams", "application/json", `{"name":"orders","shards":2}`); code != 201 {
 		t.Fatalf("create stream: %d %s", code, b)
 	}
 	const poison = 21
@@ -171,9 +171,9 @@ func TestFunctionJobEndToEnd(t *testing.T) {
 	// checkpoint; the outputs it committed are not written again, and
 	// the ones it had not committed are written once.
 	putOrders(n, 60, 70, -1)
-	n.kill()
+	n.Kill()
 	t.Logf("killed at %s", time.Since(t0))
-	n.start()
+	n.Start()
 	putOrders(n, 70, 80, -1)
 	check(80)
 	t.Logf("80 checked at %s", time.Since(t0))
@@ -203,7 +203,7 @@ func TestFunctionOverKinesisSource(t *testing.T) {
 		seqs[fmt.Sprint(i)] = aws.ToString(out.SequenceNumber)
 	}
 	n := newNode(t)
-	n.start()
+	n.Start()
 	n.submit(`name: fn-kinesis
 source:
   kinesis: {stream: remote, endpoint: "` + remote.URL + `", region: us-east-1, poll_interval: 100ms}
