@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel-dev/runnel/engine"
 )
@@ -139,13 +140,16 @@ operators:
       batch_size: 10
 sinks: [{id: out, log: {}}]
 `, paths[0], paths[1]))
+	// A job that does not end on its own fails here instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var log syncBuffer
 	built, err := Build(spec, Env{Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := engine.Run(context.Background(), built.Graph, engine.Options{}); err != nil {
-		t.Fatal(err)
+	if st, err := engine.Run(ctx, built.Graph, engine.Options{}); err != nil || st.State != engine.Finished {
+		t.Fatalf("run: %v, state %s", err, st.State)
 	}
 	got := log.lines("out: ")
 	slices.Sort(got)
