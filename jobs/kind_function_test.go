@@ -2,10 +2,16 @@ package jobs
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/engine"
 )
 
 func init() {
@@ -105,5 +111,56 @@ sinks:
 	fn := previewOp(t, res, "handle")
 	if res.Error != "" || fn.RowCount != 18 || fn.ErrorCount != 2 {
 		t.Fatalf("preview: error %q, function rows %d, errors %d; want 18 and 2", res.Error, fn.RowCount, fn.ErrorCount)
+	}
+}
+
+// A function over bounded sources (two files, so two shards) runs to
+// completion as `runnel run` runs it: every record reaches the function
+// once, in batches of at most batch_size, and the job ends.
+func TestFunctionRunsToCompletion(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for f := range 2 {
+		var recs strings.Builder
+		for i := range 25 {
+			fmt.Fprintf(&recs, "{\"file\": %d, \"n\": %d}\n", f, i)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("in%d.jsonl", f))
+		if err := os.WriteFile(p, []byte(recs.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	spec := mustParse(t, fmt.Sprintf(`name: j
+source: {file: [%q, %q]}
+operators:
+  - id: f
+    function:
+      handler: "(batch) => ({records: [{partitionKey: 'b', data: {n: batch.length, first: batch[0].data.n, file: batch[0].data.file}}]})"
+      batch_size: 10
+sinks: [{id: out, log: {}}]
+`, paths[0], paths[1]))
+	// A job that does not end on its own fails here instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var log syncBuffer
+	built, err := Build(spec, Env{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := engine.Run(ctx, built.Graph, engine.Options{}); err != nil || st.State != engine.Finished {
+		t.Fatalf("run: %v, state %s", err, st.State)
+	}
+	got := log.lines("out: ")
+	slices.Sort(got)
+	var want []string
+	for f := range 2 {
+		for _, b := range [][2]int{{10, 0}, {10, 10}, {5, 20}} {
+			want = append(want, fmt.Sprintf(`out: {"file":%d,"first":%d,"n":%d}`, f, b[1], b[0]))
+		}
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("batches:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

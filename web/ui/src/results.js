@@ -281,7 +281,8 @@ export class ResultsPanel {
     if (!cols.length) return;
     if (this.thead.dataset.cols !== cols.join()) {
       this.thead.dataset.cols = cols.join();
-      this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', null, c))));
+      // Times get the width of their full UTC form; the fixed layout shares the rest.
+      this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', { class: TIME_COLS.has(c) ? 'time' : null, title: c }, c))));
       this.tbody.replaceChildren();
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();
