@@ -273,6 +273,15 @@ func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
 	return nil
 }
 
+// ErrorRows passes on the count of a sink that diverts rows to an error
+// output, so the tap does not hide it from the job's status.
+func (t *tap) ErrorRows() int64 {
+	if c, ok := t.Sink.(sinks.ErrorRowCounter); ok {
+		return c.ErrorRows()
+	}
+	return 0
+}
+
 // txnTap is a tap in front of a transactional sink: rows reach the ring
 // when the checkpoint that covers them commits.
 type txnTap struct {

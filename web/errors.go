@@ -46,6 +46,8 @@ var errorStatus = map[string]int{
 	"unsupported_media_type": http.StatusUnsupportedMediaType,
 	"host_not_allowed":       http.StatusMisdirectedRequest,
 	"limit_exceeded":         http.StatusConflict,
+	// A checkpoint or release from a worker that lost the lease (groups.go).
+	"lease_lost": http.StatusConflict,
 }
 
 func newError(code, field, msg string) *apiError {

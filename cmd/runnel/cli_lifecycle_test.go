@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -24,11 +25,9 @@ func TestCLIJobLifecycle(t *testing.T) {
 			t.Fatalf("jobs %s --help: %v\n%s", sub, err, o)
 		}
 	}
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
+	srv := testbin.Start(t, testbin.Options{})
 	cli := func(args ...string) (string, error) {
-		o, err := exec.Command(bin, append(args, "--server", "http://"+srv.addr)...).CombinedOutput()
+		o, err := exec.Command(bin, append(args, "--server", srv.URL)...).CombinedOutput()
 		return string(o), err
 	}
 	dir := t.TempDir()

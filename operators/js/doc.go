@@ -20,10 +20,13 @@
 // chain (one JS function per stage, each calling the next, so there is no
 // per-stage dispatch) loops over the records and calls back into Go once
 // per output record. A record returned unchanged (r => r, or a filter)
-// keeps its original Go value; any other result is exported. Go maps and slices are wrapped for
-// JS (goja's ToValue), not copied: JS reads them in place and an
-// assignment such as r.x = 1 writes through to the Go map, so the runtime
-// must not hand the same Value to two branches that both run JS. Raw JSON
+// keeps its original Go value; any other result is exported. Go maps and
+// slices are wrapped for JS (gomap.go), not copied: JS reads them in place
+// and an assignment such as r.x = 1 writes through to the Go map, so the
+// runtime must not hand the same Value to two branches that both run JS.
+// A map's keys enumerate sorted (as encoding/json writes them), then the
+// keys JS added, so Object.keys, spread and JSON.stringify of a record
+// are the same on every run. Raw JSON
 // values ([]byte, json.RawMessage) whose top level is an object become a
 // goja DynamicObject over the bytes (raw.go): validated and indexed once,
 // each field decoded the first time JS reads it, short string values

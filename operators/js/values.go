@@ -10,7 +10,7 @@ import (
 
 // toJS hands a record value to JS. Go maps and slices are wrapped, not
 // copied: JS reads them in place and writes through to the Go value (see
-// doc.go). Raw JSON ([]byte, json.RawMessage) that is an object becomes a
+// doc.go and gomap.go). Raw JSON ([]byte, json.RawMessage) that is an object becomes a
 // rawObject (decoded field by field as JS reads it); other raw JSON is
 // decoded. i is the record's index in the batch.
 func (c *Chain) toJS(i int, v any) (goja.Value, error) {
@@ -19,7 +19,10 @@ func (c *Chain) toJS(i int, v any) (goja.Value, error) {
 	}
 	b, ok := operators.ValueOf(v).Raw()
 	if !ok {
-		return c.vm.rt.ToValue(v), nil
+		if c.gow.rt == nil {
+			c.gow = goWrapper{rt: c.vm.rt, maxLen: c.vm.opts.MaxStringLen}
+		}
+		return c.gow.value(v), nil
 	}
 	o, ok, err := c.objs.newRaw(c.vm.rt, &c.strs, i, b)
 	if ok {
@@ -66,8 +69,13 @@ func exportValue(v goja.Value) any {
 	if !ok {
 		return v.Export()
 	}
-	if o.ExportType() == rawObjectType {
+	switch o.ExportType() {
+	case rawObjectType:
 		return o.Export().(*rawObject).exportGo(0)
+	case goMapType:
+		return o.Export().(*goMap).m
+	case goSliceType:
+		return o.Export().(*goSlice).a
 	}
 	x := o.Export()
 	if r, ok := fixRaw(x, 0); ok {
@@ -91,9 +99,9 @@ func exportDepth(v goja.Value, depth int) any {
 	return x
 }
 
-// fixRaw replaces, in place, the raw objects goja's Export left inside x
-// (it exports a DynamicObject as itself). ok says x itself was one and r
-// is its replacement.
+// fixRaw replaces, in place, the raw objects and wrapped Go values goja's
+// Export left inside x (it exports a DynamicObject as itself). ok says x
+// itself was one and r is its replacement.
 func fixRaw(x any, depth int) (r any, ok bool) {
 	if depth >= maxExportDepth {
 		return nil, false
@@ -101,6 +109,10 @@ func fixRaw(x any, depth int) (r any, ok bool) {
 	switch y := x.(type) {
 	case *rawObject:
 		return y.exportGo(depth), true
+	case *goMap:
+		return y.m, true
+	case *goSlice:
+		return y.a, true
 	case map[string]any:
 		for k, e := range y {
 			if r, ok := fixRaw(e, depth+1); ok {
