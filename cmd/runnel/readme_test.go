@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -45,9 +46,7 @@ func TestREADMEQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
+	srv := testbin.Start(t, testbin.Options{})
 	root, _ := filepath.Abs("../..")
 	binDir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(binDir, "bin"), 0o755); err != nil {
@@ -62,7 +61,7 @@ func TestREADMEQuickstart(t *testing.T) {
 		line = strings.ReplaceAll(line, "bin/runnel ", filepath.Join(binDir, "bin", "runnel")+" ")
 		cmd := exec.Command("sh", "-c", line)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(binDir, "bin")+":"+os.Getenv("PATH"), "RUNNEL_SERVER=http://"+srv.addr)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(binDir, "bin")+":"+os.Getenv("PATH"), "RUNNEL_SERVER="+srv.URL)
 		o, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", line, err, o)
