@@ -414,7 +414,7 @@ func (b *builder) sinks() error {
 			return fmt.Errorf("job %s: dead letters of %s: %w", b.spec.Name, dl.op, err)
 		}
 		b.out.Graph.Sinks = append(b.out.Graph.Sinks, engine.SinkNode{ID: dl.op + "-dead-letters",
-			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: sink})
+			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: cleanDeadLetters(sink)})
 	}
 	return nil
 }

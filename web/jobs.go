@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -33,7 +34,16 @@ func (s *Server) routeJobs(mux *routeMux) {
 	s.routeMetricsHistory(mux)
 }
 
+// jobError maps an error of the jobs package to the API's error. Its
+// message loses the Go package prefix ("jobs: "), which a client would
+// print after its own ("runnel jobs: jobs: ...").
 func jobError(err error) *apiError {
+	e := jobErrorOf(err)
+	e.Message = strings.TrimPrefix(e.Message, "jobs: ")
+	return e
+}
+
+func jobErrorOf(err error) *apiError {
 	var se *jobs.SpecError
 	switch {
 	case errors.As(err, &se):

@@ -45,5 +45,7 @@ func TestLifecycleRoutes(t *testing.T) {
 	check("DELETE", base, "", 200, `"state":"stopped"`)
 	check("POST", base+"/restart", `{"checkpoint":"999"}`, 404, `"field":"checkpoint"`)
 	check("DELETE", base+"?purge=true", "", 200, `"deleted":true`)
-	check("GET", base, "", 404, "not found")
+	if b := check("GET", base, "", 404, "not found"); strings.Contains(b, `"message":"jobs: `) {
+		t.Fatalf("the message keeps the Go package prefix: %s", b)
+	}
 }
