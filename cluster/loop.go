@@ -34,9 +34,10 @@ func (w *Worker) loop(ctx context.Context) error {
 		if err != nil {
 			try = kgo.TryAbort
 		}
-		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
-		committed, endErr := w.sess.End(endCtx, try)
-		cancel()
+		// End is not bounded by a deadline: cancelling it leaves the
+		// client in an unknown state (franz-go), and it waits out a
+		// rebalance at most.
+		committed, endErr := w.sess.End(work, try)
 		if err == nil {
 			err = w.producedErr()
 		}
