@@ -34,10 +34,13 @@ func (w *Worker) loop(ctx context.Context) error {
 		if err != nil {
 			try = kgo.TryAbort
 		}
-		// End is not bounded by a deadline: cancelling it leaves the
-		// client in an unknown state (franz-go), and it waits out a
-		// rebalance at most.
-		committed, endErr := w.sess.End(work, try)
+		// End waits out a rebalance (at most the rebalance timeout). One
+		// that outlives the transaction timeout, which the broker has
+		// aborted by then, leaves the client in an unknown state: the
+		// worker stops with an error rather than hold its partitions.
+		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
+		committed, endErr := w.sess.End(endCtx, try)
+		cancel()
 		if err == nil {
 			err = w.producedErr()
 		}
