@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"github.com/runnel-dev/runnel/engine"
@@ -33,6 +34,10 @@ type Env struct {
 	// so file sinks continue their own files (sinks.FileConfig.Resume).
 	Files  *confine.Root
 	Resume bool
+	// Logger receives what operators log at run time (a function's
+	// batches sent to their on-failure destination); nil is slog's
+	// default.
+	Logger *slog.Logger
 	// WindowStore, when set, makes the state store of each instance of
 	// window operator id (window.Config.NewStore): `runnel worker` keeps
 	// window state in stores that also write a changelog.
