@@ -34,6 +34,10 @@ func (w *Worker) loop(ctx context.Context) error {
 		if err != nil {
 			try = kgo.TryAbort
 		}
+		// End waits out a rebalance (at most the rebalance timeout). One
+		// that outlives the transaction timeout, which the broker has
+		// aborted by then, leaves the client in an unknown state: the
+		// worker stops with an error rather than hold its partitions.
 		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
 		committed, endErr := w.sess.End(endCtx, try)
 		cancel()

@@ -362,6 +362,10 @@ func (w *Worker) openSession() error {
 		kgo.RequireStableFetchOffsets(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(w.cfg.SessionTimeout),
+		// A rebalance waits this long for the members to rejoin: a
+		// killed worker never does, and an open transaction's End waits
+		// for the rebalance to finish.
+		kgo.RebalanceTimeout(w.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, w.cfg.SessionTimeout/3)),
 		kgo.TransactionalID(TransactionalID(w.cfg.Spec.Name, w.cfg.ID)),
 		kgo.TransactionTimeout(w.cfg.TransactionTimeout),

@@ -13,13 +13,13 @@ import (
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
-// BenchmarkWorker runs the worker test's job over 200,000 clicks already in
+// BenchmarkWorker runs the worker test's job over 100,000 clicks already in
 // Kafka with one worker and reports records/s from the worker's start to
 // the last window's result (group join and changelog topics included) and
 // the worker process's CPU time per record. Compare with
 // `runnel bench job --only js`, the same kind of job in one process.
 func BenchmarkWorker(b *testing.B) {
-	const n = 200_000
+	const n = 100_000
 	for range b.N {
 		c := newWorkerCluster(b)
 		gen := &clickGen{rng: testutil.Rand(b, 1)}
