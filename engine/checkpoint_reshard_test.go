@@ -95,14 +95,7 @@ func seqGraph(src sources.Source, out *outside, prog *reshardProgress) *Graph {
 			New: func() (operators.Operator, error) {
 				return &seqCount{counts: map[string]int64{}, dirty: map[string]bool{}, prog: prog}, nil
 			},
-			Key: func() (KeyFunc, error) {
-				return func(_ context.Context, recs []operators.Record) error {
-					for i := range recs {
-						recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
-					}
-					return nil
-				}, nil
-			}}},
+			Key: keyByK}},
 		Sinks: []SinkNode{{ID: "out", Inputs: []string{"count"}, Sink: &txSink{out: out}}},
 	}
 }
@@ -320,21 +313,24 @@ func checkSeqs(t *testing.T, out *outside, perKey map[string]int64) {
 // first or nothing happens for 20 s.
 func waitUntil(t *testing.T, j *Job, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
+	held := testutil.Within(20*time.Second, func() bool {
+		if cond() {
+			return true
+		}
 		select {
 		case <-j.Done():
 			st := j.Status()
 			t.Fatalf("waiting for %s: job ended: %s %s", what, st.State, st.Reason)
-		case <-time.After(time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			var shards []string
-			for _, sh := range j.Status().Shards {
-				shards = append(shards, fmt.Sprintf("%s %s %s (%d)", sh.Shard, sh.State, sh.Position, sh.Records))
-			}
-			t.Fatalf("waiting for %s: timed out; shards: %s", what, strings.Join(shards, ", "))
+		return false
+	})
+	if !held {
+		var shards []string
+		for _, sh := range j.Status().Shards {
+			shards = append(shards, fmt.Sprintf("%s %s %s (%d)", sh.Shard, sh.State, sh.Position, sh.Records))
 		}
+		t.Fatalf("waiting for %s: timed out; shards: %s", what, strings.Join(shards, ", "))
 	}
 }
 
@@ -603,14 +599,11 @@ func TestReshardMergeChildWaitsForNewParent(t *testing.T) {
 	// M would start right after: give it the chance before A is let go.
 	// (On a slow machine the bug may go unseen; correct code passes
 	// whatever the timing.)
-	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	testutil.Within(500*time.Millisecond, func() bool {
 		src.mu.Lock()
-		opened := slices.Contains(src.openedMeanwhile, m.ID)
-		src.mu.Unlock()
-		if opened {
-			break
-		}
-	}
+		defer src.mu.Unlock()
+		return slices.Contains(src.openedMeanwhile, m.ID)
+	})
 	close(src.gate)
 	waitUntil(t, j, "both records counted", func() bool {
 		prog.mu.Lock()
@@ -667,10 +660,7 @@ func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for j.Positions()["in/"+streams.ShardID(0)] == "" && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Within(10*time.Second, func() bool { return j.Positions()["in/"+streams.ShardID(0)] != "" })
 	if _, err := j.Checkpoint(ctx, CheckpointOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -701,9 +691,7 @@ func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
 		defer cancel()
 		j.Stop(ctx)
 	}()
-	for prog.n.Load() < 10 && time.Now().Before(deadline.Add(10*time.Second)) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Within(10*time.Second, func() bool { return prog.n.Load() >= 10 })
 	if got := prog.n.Load(); got != 10 {
 		t.Fatalf("after the restore the job read %d records, want the 10 put while it was down", got)
 	}

@@ -272,16 +272,19 @@ func sumGraph(f *feed, out *outside) *Graph {
 			New: func() (operators.Operator, error) {
 				return &runningSum{sums: map[string]int64{}, dirty: map[string]bool{}}, nil
 			},
-			Key: func() (KeyFunc, error) {
-				return func(_ context.Context, recs []operators.Record) error {
-					for i := range recs {
-						recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
-					}
-					return nil
-				}, nil
-			}}},
+			Key: keyByK}},
 		Sinks: []SinkNode{{ID: "out", Inputs: []string{"sum"}, Sink: &txSink{out: out}}},
 	}
+}
+
+// keyByK keys each record by its field k.
+func keyByK() (KeyFunc, error) {
+	return func(_ context.Context, recs []operators.Record) error {
+		for i := range recs {
+			recs[i].Key = recs[i].Value.(map[string]any)["k"].(string)
+		}
+		return nil
+	}, nil
 }
 
 // checkSums asserts each key's committed running sums: one per record of
@@ -341,8 +344,7 @@ func makeShards(rng *rand.Rand, nShards, perShard, keys int) map[string][]any {
 // waitRead waits until every shard handed on its first n records.
 func waitRead(t *testing.T, j *Job, f *feed, n int, restored *Snapshot) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		pos := j.Positions()
 		if restored != nil {
 			for k, p := range restored.Positions {
@@ -358,13 +360,15 @@ func waitRead(t *testing.T, j *Job, f *feed, n int, restored *Snapshot) {
 				ok = false
 			}
 		}
-		if ok {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("shards did not read %d records: %v", n, j.Positions())
+		return ok
+	}, "shards did not read %d records: %v", n, positionsOf{j})
 }
+
+// positionsOf formats the job's positions when a failure message is
+// printed, not when it is made.
+type positionsOf struct{ j *Job }
+
+func (p positionsOf) String() string { return fmt.Sprint(p.j.Positions()) }
 
 // TestCheckpointRestoreExactlyOnce runs a stateful keyed job with a
 // transactional sink through rounds of: read some, checkpoint (sometimes),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -52,6 +53,9 @@ type Options struct {
 	// (default DefaultMaxStagedRows); past it the job fails with an
 	// error naming the sink, rather than growing memory.
 	MaxStagedRows int
+	// Logger receives what the runtime reports on its own (shards found
+	// while the job runs, failed shard listings); default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultMaxStagedRows is the default of Options.MaxStagedRows.
@@ -86,6 +90,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.QueueDepth <= 0 {
 		o.QueueDepth = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return o
 }

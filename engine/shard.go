@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -53,9 +54,20 @@ func (j *Job) startable(src string, list []sources.Shard, ended map[string]bool)
 // runSources schedules shard tasks: the initial shards at once, a child
 // shard once all its known parents ended. It returns after every shard
 // task returned, so the inboxes it holds open close only then.
-func (j *Job) runSources(ctx context.Context) error {
+func (j *Job) runSources(ctx context.Context) (err error) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// reported ends when runSources returns, so no shard task waits to
+	// report to it.
+	reported, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			// The shard tasks and discoverers end only once reading
+			// stops; the error then fails the job.
+			j.srcCancel()
+		}
+		cancel()
+		wg.Wait()
+	}()
 	events := make(chan shardDone)
 	type srcState struct {
 		known   []sources.Shard
@@ -83,7 +95,7 @@ func (j *Job) runSources(ctx context.Context) error {
 			}
 			select {
 			case events <- ev:
-			case <-ctx.Done():
+			case <-reported.Done():
 			}
 			return nil
 		})
@@ -96,15 +108,53 @@ func (j *Job) runSources(ctx context.Context) error {
 			}
 		}
 	}
+	discovered := make(chan discovery)
+	discovering := 0
 	for si, s := range j.plan.g.Sources {
-		states[si] = &srcState{known: j.initial[s.ID], started: map[string]bool{}, ended: map[string]bool{}}
-		for _, sh := range j.initial[s.ID] {
+		known := j.initial[s.ID]
+		if len(j.opts.Positions) > 0 {
+			known = j.newSinceCheckpoint(s.ID, known)
+		}
+		states[si] = &srcState{known: known, started: map[string]bool{}, ended: map[string]bool{}}
+		for _, sh := range known {
 			j.setShard(s.ID, sh.ID, func(st *shardStatus) { st.state = ShardWaiting })
 		}
 		startReady(si)
+		if d, ok := s.Source.(sources.Discoverer); ok && d.DiscoverEvery() > 0 {
+			discovering++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j.discover(si, d.DiscoverEvery(), discovered)
+			}()
+		}
 	}
-	for running > 0 {
+	srcDone := j.srcCtx.Done()
+	for running > 0 || discovering > 0 {
 		select {
+		case d := <-discovered:
+			if d.err != nil {
+				return d.err
+			}
+			st := states[d.source]
+			src := j.plan.g.Sources[d.source]
+			for _, sh := range d.shards {
+				if !slices.ContainsFunc(st.known, func(k sources.Shard) bool { return k.ID == sh.ID }) {
+					sh.FromStart = true
+					st.known = append(st.known, sh)
+					j.setShard(src.ID, sh.ID, func(st *shardStatus) { st.state = ShardWaiting })
+					j.opts.Logger.Info("new shard found", "job", j.name, "source", src.ID, "shard", sh.ID)
+				}
+			}
+			if j.srcCtx.Err() == nil {
+				startReady(d.source)
+			}
+			continue
+		case <-srcDone:
+			// No shard starts any more; wait for the running ones to
+			// hand in their reports.
+			srcDone, discovering = nil, 0
+			continue
 		case ev := <-events:
 			running--
 			if !ev.ended {
@@ -150,6 +200,72 @@ func (j *Job) runSources(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// discovery is a fresh list of a source's shards, or the error listing it.
+type discovery struct {
+	source int
+	shards []sources.Shard
+	err    error
+}
+
+// discover lists source si's shards every interval and sends each list to
+// out until the sources stop. A failed listing is retried at the next
+// tick; one that keeps failing for five ticks in a row fails the job, so a
+// broker that lost the topic is not silently read forever at its old size.
+func (j *Job) discover(si int, every time.Duration, out chan<- discovery) {
+	src := j.plan.g.Sources[si]
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-t.C:
+		case <-j.srcCtx.Done():
+			return
+		}
+		list, err := src.Source.Shards(j.srcCtx)
+		d := discovery{source: si, shards: list}
+		if err != nil {
+			if j.srcCtx.Err() != nil {
+				return
+			}
+			failures++
+			j.opts.Logger.Error("list shards failed", "job", j.name, "source", src.ID, "failures", failures, "err", err)
+			if failures < 5 {
+				continue
+			}
+			d.err = fmt.Errorf("list shards of source %s: %w", src.ID, err)
+		} else {
+			failures = 0
+		}
+		select {
+		case out <- d:
+		case <-j.srcCtx.Done():
+			return
+		}
+		if d.err != nil {
+			return
+		}
+	}
+}
+
+// newSinceCheckpoint marks, on a restore, the shards of a discovering
+// source that the checkpoint does not know: they appeared after it was
+// taken (or while the job was down), so they are read from their start,
+// not from the configured one.
+func (j *Job) newSinceCheckpoint(src string, list []sources.Shard) []sources.Shard {
+	i := slices.IndexFunc(j.plan.g.Sources, func(s SourceNode) bool { return s.ID == src })
+	if _, ok := j.plan.g.Sources[i].Source.(sources.Discoverer); !ok {
+		return list
+	}
+	out := slices.Clone(list)
+	for i, sh := range out {
+		if _, ok := j.opts.Positions[src+"/"+sh.ID]; !ok {
+			out[i].FromStart = true
+		}
+	}
+	return out
 }
 
 func (j *Job) setShard(src, shard string, f func(*shardStatus)) {

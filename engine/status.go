@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 )
 
@@ -45,7 +46,7 @@ type OperatorStatus struct {
 	Out int64 `json:"out"`
 	// Errors counts errors that failed a task; Skipped the records an
 	// operator skipped on error, DeadLettered those it sent to its dead
-	// letter output; Late the records a window got after its allowed
+	// letter output (for a sink: rows it sent to its error output); Late the records a window got after its allowed
 	// lateness.
 	Errors       int64 `json:"errors"`
 	Skipped      int64 `json:"skipped"`
@@ -141,6 +142,9 @@ func (j *Job) Status() Status {
 	}
 	for _, sk := range p.g.Sinks {
 		add(sk.ID, "sink")
+		if c, ok := sk.Sink.(sinks.ErrorRowCounter); ok {
+			s.Operators[len(s.Operators)-1].DeadLettered += c.ErrorRows()
+		}
 	}
 	for _, st := range j.mu.shards {
 		s.Shards = append(s.Shards, ShardStatus{Source: st.source, Shard: st.shard, State: st.state,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -86,12 +87,11 @@ func TestRestoredWatermarkAdvancesWithoutNewRecords(t *testing.T) {
 // test.
 func waitWatermark(t *testing.T, j *Job, wm int64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if st := j.Status(); st.Watermark >= wm && st.Watermark != EndOfTime {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
+	if testutil.Within(20*time.Second, func() bool {
+		st := j.Status()
+		return st.Watermark >= wm && st.Watermark != EndOfTime
+	}) {
+		return
 	}
 	st := j.Status()
 	t.Fatalf("watermark %d, want %d (shards %+v)", st.Watermark, wm, st.Shards)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -32,6 +34,18 @@ type Env struct {
 	// so file sinks continue their own files (sinks.FileConfig.Resume).
 	Files  *confine.Root
 	Resume bool
+	// Logger receives what operators log at run time (a function's
+	// batches sent to their on-failure destination); nil is slog's
+	// default.
+	Logger *slog.Logger
+	// WindowStore, when set, makes the state store of each instance of
+	// window operator id (window.Config.NewStore): `runnel worker` keeps
+	// window state in stores that also write a changelog.
+	WindowStore func(id string) func(window.Codec) window.Store
+
+	// preview, when set, builds the job for a preview (RunPreview): a
+	// sample source, captures for sinks, no fusion, every error kept.
+	preview *previewRun
 }
 
 // Built is a job ready to start: its runtime graph and the dashboards the
@@ -124,7 +138,11 @@ func (b *builder) source() error {
 		return fmt.Errorf("job %s: the source has no kind", b.spec.Name)
 	}
 	var err error
-	if node.Source, err = k.Build(b, s); err != nil {
+	build := k.Build
+	if b.env.preview != nil {
+		build = func(b *builder, s *Source) (sources.Source, error) { return b.previewSource(k, s) }
+	}
+	if node.Source, err = build(b, s); err != nil {
 		return err
 	}
 	if s.EventTime != "" {
@@ -248,16 +266,17 @@ func (b *builder) operators() error {
 // It returns the index of the first operator not in the chain.
 func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error) {
 	op := &ops[i]
-	stages := []js.Stage{lookupOperator(op.Kind()).Stage(op)}
+	stages := []js.Stage{b.stage(op)}
 	last := op.ID
 	j := i + 1
-	for ; j < len(ops); j++ {
+	// A preview fuses nothing, so that every operator's output shows.
+	for ; j < len(ops) && b.env.preview == nil; j++ {
 		nx := &ops[j]
 		k := lookupOperator(nx.Kind())
 		if k == nil || k.Stage == nil || len(nx.From) != 1 || nx.From[0] != last || cons[last] != 1 || nx.Timeout != op.Timeout {
 			break
 		}
-		stages = append(stages, k.Stage(nx))
+		stages = append(stages, b.stage(nx))
 		b.alias[nx.ID] = op.ID
 		last = nx.ID
 	}
@@ -268,7 +287,7 @@ func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error)
 	// stage fused in too: one JS call per batch computes the key, and the
 	// operator's exchange uses Record.Key as set.
 	var project []string
-	if j < len(ops) {
+	if j < len(ops) && b.env.preview == nil {
 		nx := &ops[j]
 		k := lookupOperator(nx.Kind())
 		if k != nil && k.KeyStage != nil && len(nx.From) == 1 && nx.From[0] == last && cons[last] == 1 && nx.Timeout == op.Timeout {
@@ -351,7 +370,21 @@ func (b *builder) setColumns(id string, cols []sinks.Column) {
 	b.columns[id] = cols
 }
 
+// stage is op's JS chain stage; in a preview, every failure goes to the
+// dead-letter output, which the preview keeps as the operator's errors.
+func (b *builder) stage(op *Operator) js.Stage {
+	st := lookupOperator(op.Kind()).Stage(op)
+	if b.env.preview != nil {
+		st.OnError = js.OnError{Mode: js.DeadLetter, Stream: "-"}
+	}
+	return st
+}
+
 func (b *builder) sinks() error {
+	if b.env.preview != nil {
+		b.previewSinks()
+		return nil
+	}
 	for i := range b.spec.Sinks {
 		s := &b.spec.Sinks[i]
 		input := b.resolve(s.From)

@@ -33,6 +33,18 @@ func (b *builder) badRecords() *sources.BadRecords {
 func (b *builder) eventTime() (engine.EventTimeFactory, error) {
 	s := &b.spec.Source
 	fallback := s.EventTimeFallback == EventTimeArrival
+	if p := b.env.preview; p != nil {
+		// A preview keeps every record without an event time as an
+		// error of the source (or at its arrival time, with the fallback).
+		return eventTimeJSOr(b.spec.Name, s.EventTime, b.spec.Functions, b.jsOptions(nil),
+			func(ctx context.Context, rec operators.Record, cause error) (bool, error) {
+				if fallback {
+					return true, nil
+				}
+				p.addError(SourceID, rec.Origin, rec.Value, cause.Error())
+				return false, nil
+			})
+	}
 	bad := b.badRecords()
 	if !fallback && !bad.Drops() {
 		return eventTimeJS(b.spec.Name, s.EventTime, b.spec.Functions, js.OnError{Mode: js.Fail}, b.jsOptions(nil))

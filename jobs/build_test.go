@@ -1,38 +1,27 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
 // syncBuffer is a log sink's writer read while the job runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer struct{ testutil.Buffer }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
+// lines returns the lines written that start with prefix, sorted.
 func (s *syncBuffer) lines(prefix string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(s.b.String(), "\n") {
+	for _, l := range strings.Split(s.String(), "\n") {
 		if strings.HasPrefix(l, prefix) {
 			out = append(out, l)
 		}
@@ -169,11 +158,17 @@ func runForRows(t *testing.T, store *streams.Store, spec string, env Env, n int)
 		t.Fatal(err)
 	}
 	defer j.Stop(context.Background())
-	for deadline := time.Now().Add(time.Minute); len(log.lines("out: ")) < n; {
-		if st := j.Status(); st.State == engine.Failed || time.Now().After(deadline) {
+	if !testutil.Within(time.Minute, func() bool {
+		if len(log.lines("out: ")) >= n {
+			return true
+		}
+		if st := j.Status(); st.State == engine.Failed {
 			t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
 		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}) {
+		st := j.Status()
+		t.Fatalf("job %s (%s) after %d rows", st.State, st.Reason, len(log.lines("out: ")))
 	}
 	return log.lines("out: "), j.Status()
 }

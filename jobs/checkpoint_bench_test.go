@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -82,14 +83,15 @@ func BenchmarkJobCheckpoint(b *testing.B) {
 		return j
 	}
 	waitIn := func(j *engine.Job, n int64) {
-		deadline := time.Now().Add(5 * time.Minute)
-		for time.Now().Before(deadline) {
+		if testutil.Within(5*time.Minute, func() bool {
 			for _, o := range j.Status().Operators {
 				if o.ID == "per-key" && o.In >= n {
-					return
+					return true
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
+			return false
+		}) {
+			return
 		}
 		b.Fatalf("the job did not process %d records", n)
 	}

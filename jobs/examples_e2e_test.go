@@ -9,24 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
-
-// lockedBuffer collects log sink output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
 
 // exampleRun is the outcome of running one example job to completion.
 type exampleRun struct {
@@ -56,7 +44,7 @@ func runExample(t *testing.T, name string) exampleRun {
 			s.File.Path = filepath.Join(run.outDir, filepath.Base(s.File.Path))
 		}
 	}
-	var log lockedBuffer
+	var log testutil.Buffer
 	built, err := Build(spec, Env{Log: &log})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +55,7 @@ func runExample(t *testing.T, name string) exampleRun {
 	if err != nil || run.status.State != engine.Finished {
 		t.Fatalf("%s: %v, state %s (%s)", name, err, run.status.State, run.status.Reason)
 	}
-	sc := bufio.NewScanner(&log.buf)
+	sc := bufio.NewScanner(strings.NewReader(log.String()))
 	for sc.Scan() {
 		id, row, ok := strings.Cut(sc.Text(), ": ")
 		if !ok {

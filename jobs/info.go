@@ -34,6 +34,21 @@ type Info struct {
 	// CheckpointsSkipped is how many damaged checkpoints the job's last
 	// start passed over to restore an older one.
 	CheckpointsSkipped int `json:"checkpoints_skipped,omitempty"`
+	// InPerS and OutPerS are the records read per second by the source and
+	// written per second by the sinks (dead letters aside) over the last
+	// metrics interval, while the job runs (0 otherwise).
+	InPerS  float64 `json:"in_per_s"`
+	OutPerS float64 `json:"out_per_s"`
+	// UptimeS is how long the current run has been running, in seconds
+	// (0 when the job is not running).
+	UptimeS float64 `json:"uptime_s"`
+	// Errors counts the records its operators and source failed on in the
+	// current (or last) run, whatever their on_error, and the tasks that
+	// failed.
+	Errors int64 `json:"errors"`
+	// Parallelism is how many source shards the job reads: the shards it
+	// reads now while it runs, else the file's source.shards.
+	Parallelism int `json:"parallelism"`
 }
 
 // OperatorInfo is one node's counters, with its backpressure: how full the
@@ -150,6 +165,21 @@ func (j *Job) Info(withSpec bool) Info {
 			}
 		}
 		in.Operators = withBackpressure(j.Spec, st)
+		for _, o := range st.Operators {
+			in.Errors += o.Errors + o.Skipped + o.DeadLettered
+		}
+		if st.State == engine.Running && !stopped {
+			in.UptimeS = time.Since(st.Started).Truncate(time.Millisecond).Seconds()
+			in.InPerS, in.OutPerS = j.metrics.rates()
+			for _, sh := range st.Shards {
+				if sh.State != engine.ShardEnded && sh.State != engine.ShardStopped {
+					in.Parallelism++
+				}
+			}
+		}
+	}
+	if in.Parallelism == 0 {
+		in.Parallelism = max(j.Spec.Source.Shards, 1)
 	}
 	if stopped {
 		in.State = StateStopped
@@ -175,6 +205,9 @@ func (j *Job) Info(withSpec bool) Info {
 	if cs := j.mu.ckpt; cs != nil {
 		in.Warnings = append(in.Warnings, cs.warnings...)
 		in.CheckpointsSkipped = cs.skipped
+	}
+	if j.shardsWarning != "" {
+		in.Warnings = append(in.Warnings, j.shardsWarning)
 	}
 	j.mu.Unlock()
 	if errors.Is(serr, ErrStateDamaged) {

@@ -128,6 +128,7 @@ func (m *Manager) ended(j *Job, rj *engine.Job) {
 		if err := m.persist(j); err != nil {
 			m.log.Error("job failed, and its state could not be saved: it will start again with the server", "job", j.ID, "err", err)
 		}
+		j.failureEntry(st.Reason)
 		m.log.Error("job failed", "job", j.ID, "reason", st.Reason)
 	default:
 		m.log.Info("job stopped", "job", j.ID)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -63,8 +64,15 @@ func init() {
 			if rate == RateMax {
 				rate = 0
 			}
-			src, err := sources.NewGenerator(sources.GeneratorConfig{Shards: max(s.Shards, 1), Rate: rate, Keys: g.Keys,
-				Users: g.Users, Seed: g.Seed, Count: g.Count})
+			cfg := sources.GeneratorConfig{Shards: max(s.Shards, 1), Rate: rate, Keys: g.Keys,
+				Users: g.Users, Seed: g.Seed, Count: g.Count}
+			if b.env.preview != nil && rate > 0 {
+				// A preview does not wait for the clock: the records come
+				// at once, their event times spaced as at the rate.
+				cfg.Step = time.Duration(float64(time.Second) * float64(cfg.Shards) / rate)
+				cfg.Rate = 0
+			}
+			src, err := sources.NewGenerator(cfg)
 			return src, wrapSourceErr(b, err)
 		},
 	})

@@ -26,6 +26,9 @@ type KafkaSource struct {
 	// Metadata names the field that carries each record's Kafka metadata.
 	Metadata string  `yaml:"metadata"`
 	Decode   *Decode `yaml:"decode"`
+	// DiscoverEvery is how often partitions are listed again; nil means
+	// the default, 0 turns discovery off.
+	DiscoverEvery *time.Duration `yaml:"discover_every"`
 }
 
 func init() {
@@ -41,6 +44,7 @@ func init() {
 			{"start", "string", "earliest", "`earliest`, `latest` or an RFC 3339 time (the first record at or after it)"},
 			{"read_uncommitted", "bool", "false", "also read records of aborted and open transactions"},
 			{"metadata", "string", "none", "field added to each record with its topic, partition, offset, timestamp, key and headers"},
+			{"discover_every", "duration", "30s", "how often partitions are listed again while the job runs; new ones are read from their first record; `0` turns it off"},
 		}, append(kafkaConnFields, decodeFields...)...),
 		Has: func(s *Source) bool { return s.Kafka != nil },
 		Parse: func(p *parser, f fieldMap, s *Source) {
@@ -51,6 +55,10 @@ func init() {
 			k := &KafkaSource{Topics: p.names(m, "topics", true), TopicRegex: p.str(m, "topic_regex"), Group: p.str(m, "group"),
 				Start: p.str(m, "start"), ReadUncommitted: p.flag(m, "read_uncommitted"), Metadata: p.str(m, "metadata"),
 				Decode: p.decode(m)}
+			if _, ok := m.m["discover_every"]; ok {
+				d := p.duration(m, "discover_every", false)
+				k.DiscoverEvery = &d
+			}
 			k.Brokers, k.TLS, k.SASL = p.kafkaConn(m)
 			s.Kafka = k
 		},
@@ -82,6 +90,12 @@ func kafkaSourceConfig(src *Source) (kafkasrc.Config, error) {
 	k := src.Kafka
 	c := kafkasrc.Config{Brokers: k.Brokers, Topics: k.Topics, TopicRegex: k.TopicRegex, Group: k.Group,
 		ReadUncommitted: k.ReadUncommitted, TLS: k.TLS.conn(), SASL: k.SASL.conn(), Metadata: k.Metadata}
+	if d := k.DiscoverEvery; d != nil {
+		c.DiscoverEvery = *d
+		if *d == 0 {
+			c.DiscoverEvery = -1
+		}
+	}
 	if f := sources.Format(src.Format); f == sources.FormatJSON || f == sources.FormatText || f == sources.FormatBytes {
 		c.Format = f
 	}

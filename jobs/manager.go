@@ -33,6 +33,10 @@ type Manager struct {
 	options    engine.Options
 	files      *confine.Root
 	ownFiles   bool // files was opened by the manager: Close closes it
+	// metricsEvery is the metrics history's interval; sampling stops
+	// and waits for the sampler on Close.
+	metricsEvery time.Duration
+	sampling     struct{ stop, done chan struct{} }
 
 	mu struct {
 		sync.Mutex
@@ -55,6 +59,13 @@ type Job struct {
 
 	// outputs keeps the last rows of each sink (Manager.Output).
 	outputs outputs
+	// errors is the job's error history (Manager.Errors).
+	errors errorLog
+	// metrics is the job's metrics history (Manager.Metrics).
+	metrics metricsLog
+	// shardsWarning says the file's source.shards does not match its
+	// stream's ("" if it does).
+	shardsWarning string
 
 	mu struct {
 		sync.Mutex
@@ -84,6 +95,9 @@ type ManagerConfig struct {
 	Failpoint func(step string) error
 	Logger    *slog.Logger
 	Options   engine.Options
+	// MetricsInterval is how often each running job's metrics are
+	// sampled into its history; default DefaultMetricsInterval.
+	MetricsInterval time.Duration
 	// Files is the root beneath which jobs' file sources and sinks live
 	// (runnel serve --files-root); nil opens "files" beside Dir, with
 	// Dir's parent (the data directory) protected.
@@ -100,7 +114,10 @@ var (
 // NewManager loads persisted jobs and starts those that were running.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m := &Manager{store: cfg.Store, dir: cfg.Dir, savepoints: cfg.SavepointDir, retain: cfg.Retain,
-		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint, files: cfg.Files}
+		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint, files: cfg.Files, metricsEvery: cfg.MetricsInterval}
+	if m.metricsEvery <= 0 {
+		m.metricsEvery = DefaultMetricsInterval
+	}
 	if m.options.Failpoint == nil {
 		m.options.Failpoint = cfg.Failpoint
 	}
@@ -144,6 +161,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 			m.start(j)
 		}
 	}
+	m.sampling.stop, m.sampling.done = make(chan struct{}), make(chan struct{})
+	go m.sampleLoop()
 	return m, nil
 }
 
@@ -270,7 +289,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
-	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC()}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
 	undo := func() {
@@ -285,7 +304,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	if hadOld {
 		old.waitEnded()
 	}
-	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != ""})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log})
 	if err != nil {
 		undo()
 		return nil, spec.asSpecError(err)
@@ -363,9 +382,10 @@ func (m *Manager) start(j *Job) {
 		j.mu.Lock()
 		j.mu.startErr = err
 		j.mu.Unlock()
+		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log})
 	if err != nil {
 		fail(err)
 		return
@@ -386,7 +406,7 @@ func (m *Manager) start(j *Job) {
 func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
-	j.outputs.tap(built.Graph)
+	j.outputs.tap(built.Graph, j.errorTap)
 	rj, err := engine.Start(context.Background(), built.Graph, opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -395,6 +415,7 @@ func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 		j.mu.startErr = err
 		cs.closed = true
 		cs.db.Close()
+		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 		return
 	}
@@ -506,12 +527,17 @@ func (m *Manager) Dashboard(id, sink string) (*sinks.Dashboard, error) {
 // with the server.
 func (m *Manager) Close() {
 	m.mu.Lock()
+	already := m.mu.closed
 	m.mu.closed = true
 	js := make([]*Job, 0, len(m.mu.jobs))
 	for _, j := range m.mu.jobs {
 		js = append(js, j)
 	}
 	m.mu.Unlock()
+	if !already && m.sampling.stop != nil {
+		close(m.sampling.stop)
+		<-m.sampling.done
+	}
 	var wg sync.WaitGroup
 	for _, j := range js {
 		wg.Add(1)

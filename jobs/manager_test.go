@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -28,7 +29,7 @@ sinks:
 
 // managerStore opens a store in a fresh data directory, for a Manager of
 // that directory's jobs/.
-func managerStore(t *testing.T) (st *streams.Store, dir string, log *slog.Logger) {
+func managerStore(t testing.TB) (st *streams.Store, dir string, log *slog.Logger) {
 	t.Helper()
 	log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir = t.TempDir()
@@ -64,19 +65,14 @@ func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 		t.Fatalf("after restart: %+v %v", in, err)
 	}
 	// It produces results again.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		d, err := m.Dashboard("gen", "board")
-		if err == nil {
-			if n, _ := d.Rows(); n > 0 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("restarted job produced no results")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		n, _ := d.Rows()
+		return n > 0
+	}, "restarted job produced no results")
 	if err := m.Stop("gen"); err != nil {
 		t.Fatal(err)
 	}
@@ -150,16 +146,13 @@ sinks:
 		t.Fatal(err)
 	}
 	var rows []map[string]any
-	for deadline := time.Now().Add(time.Minute); ; {
+	if !testutil.Within(time.Minute, func() bool {
 		if d, err := m.Dashboard("cache", "board"); err == nil {
-			if rows = d.JSONRows(); len(rows) >= keys {
-				break
-			}
+			rows = d.JSONRows()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d window rows after a minute, want %d", len(rows), keys)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(rows) >= keys
+	}) {
+		t.Fatalf("%d window rows after a minute, want %d", len(rows), keys)
 	}
 	seen := map[string]bool{}
 	for _, r := range rows {

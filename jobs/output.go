@@ -241,11 +241,12 @@ func (outs *outputs) ring(id string) *Output {
 }
 
 // tap puts a tap in front of every sink of g that copies the rows
-// it is given into the sink's output ring.
-func (outs *outputs) tap(g *engine.Graph) {
+// it is given into the sink's output ring, and hands them to hook(sink id)
+// when that is not nil.
+func (outs *outputs) tap(g *engine.Graph, hook func(sink string) func(context.Context, []sinks.Row)) {
 	for i := range g.Sinks {
 		s := &g.Sinks[i]
-		t := &tap{Sink: s.Sink, out: outs.ring(s.ID)}
+		t := &tap{Sink: s.Sink, out: outs.ring(s.ID), hook: hook(s.ID)}
 		if tx, ok := s.Sink.(sinks.Transactional); ok {
 			s.Sink = &txnTap{tap: t, tx: tx}
 		} else {
@@ -257,7 +258,8 @@ func (outs *outputs) tap(g *engine.Graph) {
 // tap copies rows into an output ring on their way to a sink.
 type tap struct {
 	sinks.Sink
-	out *Output
+	out  *Output
+	hook func(context.Context, []sinks.Row)
 }
 
 func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
@@ -265,7 +267,19 @@ func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
 		return err
 	}
 	t.out.write(rows, false)
+	if t.hook != nil {
+		t.hook(ctx, rows)
+	}
 	return nil
+}
+
+// ErrorRows passes on the count of a sink that diverts rows to an error
+// output, so the tap does not hide it from the job's status.
+func (t *tap) ErrorRows() int64 {
+	if c, ok := t.Sink.(sinks.ErrorRowCounter); ok {
+		return c.ErrorRows()
+	}
+	return 0
 }
 
 // txnTap is a tap in front of a transactional sink: rows reach the ring
@@ -280,6 +294,9 @@ func (t *txnTap) Write(ctx context.Context, rows []sinks.Row) error {
 		return err
 	}
 	t.out.write(rows, true)
+	if t.hook != nil {
+		t.hook(ctx, rows)
+	}
 	return nil
 }
 

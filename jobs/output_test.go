@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -143,15 +144,15 @@ func TestManagerOutputOfEverySink(t *testing.T) {
 	for _, sink := range []string{"printed", "copied", "saved"} {
 		var got []OutputRow
 		var after uint64
-		deadline := time.Now().Add(20 * time.Second)
-		for len(got) < 40 && time.Now().Before(deadline) {
+		testutil.Within(20*time.Second, func() bool {
 			page, err := m.Output(ctx, "out", sink, after, 0, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, page.Rows...)
 			after = page.Next
-		}
+			return len(got) >= 40
+		})
 		if len(got) != 40 {
 			t.Fatalf("sink %s: %d rows, want 40", sink, len(got))
 		}
@@ -180,17 +181,13 @@ func TestFileSinkWritesWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "files", "slow.jsonl")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
-		if strings.Count(string(b), "\n") >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			in, _ := m.Get("slow")
-			t.Fatalf("the running job's file holds %d bytes after 20s (state %s %s)", len(b), in.State, in.Reason)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var b []byte
+	if !testutil.Within(20*time.Second, func() bool {
+		b, _ = os.ReadFile(path)
+		return strings.Count(string(b), "\n") >= 3
+	}) {
+		in, _ := m.Get("slow")
+		t.Fatalf("the running job's file holds %d bytes after 20s (state %s %s)", len(b), in.State, in.Reason)
 	}
 	if in, _ := m.Get("slow"); in.State != "running" {
 		t.Fatalf("job %s: %s", in.State, in.Reason)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -111,15 +112,11 @@ func openManager(t *testing.T, st *streams.Store, dir string, log *slog.Logger) 
 // waitState waits up to 20 s for job id to be in state.
 func waitState(t *testing.T, m *Manager, id, state string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		in, _ := m.Get(id)
-		if in.State == state {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s is %s (%s) after 20s, want %s", id, in.State, in.Reason, state)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var in Info
+	if !testutil.Within(20*time.Second, func() bool {
+		in, _ = m.Get(id)
+		return in.State == state
+	}) {
+		t.Fatalf("job %s is %s (%s) after 20s, want %s", id, in.State, in.Reason, state)
 	}
 }

@@ -126,7 +126,7 @@ var errorCases = []struct {
 
 	// Operators.
 	{"operator without a kind", head + "operators: [{id: a}]\nsinks: [{id: o, log: {}}]\n", []want{
-		{3, "operators[0]", CodeMissing, "needs one of map, filter, window or detect"},
+		{3, "operators[0]", CodeMissing, "needs one of map, filter, window, detect"},
 	}},
 	{"operator with two kinds", head + "operators:\n  - id: a\n    map: 'r => r'\n    filter: 'r => true'\nsinks: [{id: o, log: {}}]\n", []want{
 		{6, "operators[0].filter", CodeConflict, "has map and filter"},

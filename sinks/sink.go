@@ -29,6 +29,14 @@ type Sink interface {
 	Close() error
 }
 
+// ErrorRowCounter is implemented by sinks that divert rows they cannot
+// write to an error output instead of failing (the S3 sink's error
+// prefix); the runtime reports the count as the sink node's dead-lettered
+// records.
+type ErrorRowCounter interface {
+	ErrorRows() int64
+}
+
 // Transactional is implemented by sinks that take part in checkpoints, so
 // that after any number of crashes their output holds every result exactly
 // once. The runtime calls the methods from the sink's own task, in this

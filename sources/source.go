@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Record is one record read from a shard.
@@ -26,6 +27,11 @@ type Shard struct {
 	// Parents are the shards this one continues after a reshard; it is
 	// read only after all of them ended.
 	Parents []string
+	// FromStart asks Open, when it has no position, to read the shard
+	// from its first record whatever the configured start: the shard
+	// appeared after the job began (a partition added to a Kafka topic),
+	// so everything in it is new to the job.
+	FromStart bool
 }
 
 // Source lists shards and opens readers on them. Implementations are safe
@@ -38,6 +44,15 @@ type Source interface {
 	// Open returns a reader of shard positioned after the position after,
 	// or at the source's configured start when after is "".
 	Open(ctx context.Context, shard Shard, after string) (Reader, error)
+}
+
+// Discoverer is implemented by sources whose shards may grow in number
+// while a job runs without a reshard that names parents (partitions added
+// to a Kafka topic, a topic that newly matches a regex). The runtime lists
+// the shards again every DiscoverEvery and starts the new ones with
+// FromStart set; 0 turns discovery off.
+type Discoverer interface {
+	DiscoverEvery() time.Duration
 }
 
 // Bounded is implemented by sources that end on their own (files, a

@@ -227,6 +227,7 @@ func TestJobEndToEnd(t *testing.T) {
 		`runnel_shard_records_read_total{shard="shardId-000000000000",stream="clicks"}`,
 		`runnel_shard_iterator_age_seconds{shard="shardId-000000000000",stream="clicks"}`,
 		`runnel_operator_records_in_total{job="views",kind="operator",operator="per-page"}`,
+		`runnel_operator_dead_lettered_total{job="views",kind="operator",operator="per-page"}`,
 		`runnel_job_watermark_lag_seconds{job="views"}`,
 		`go_goroutines`,
 	} {

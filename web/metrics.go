@@ -15,13 +15,13 @@ type collector struct {
 	store *streams.Store
 	jobs  *jobs.Manager
 
-	shardRecords, shardTrim, shardOpen       *prometheus.Desc
-	shardBytes, shardRead, shardIteratorAge  *prometheus.Desc
-	opIn, opOut, opErrors, opSkipped, opLate *prometheus.Desc
-	jobWatermarkLag, jobRunning              *prometheus.Desc
-	ckptDuration, ckptHeld, ckptSize         *prometheus.Desc
-	ckptEpoch, ckptAge, ckptFailed           *prometheus.Desc
-	jobWarnings, ckptSkipped                 *prometheus.Desc
+	shardRecords, shardTrim, shardOpen               *prometheus.Desc
+	shardBytes, shardRead, shardIteratorAge          *prometheus.Desc
+	opIn, opOut, opErrors, opSkipped, opDead, opLate *prometheus.Desc
+	jobWatermarkLag, jobRunning                      *prometheus.Desc
+	ckptDuration, ckptHeld, ckptSize                 *prometheus.Desc
+	ckptEpoch, ckptAge, ckptFailed                   *prometheus.Desc
+	jobWarnings, ckptSkipped                         *prometheus.Desc
 }
 
 func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
@@ -39,6 +39,7 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		opOut:            prometheus.NewDesc("runnel_operator_records_out_total", "Records out of a job's source or operator.", op, nil),
 		opErrors:         prometheus.NewDesc("runnel_operator_errors_total", "Errors that failed a task.", op, nil),
 		opSkipped:        prometheus.NewDesc("runnel_operator_skipped_total", "Records skipped on error (on_error: skip).", op, nil),
+		opDead:           prometheus.NewDesc("runnel_operator_dead_lettered_total", "Records sent to a dead-letter stream (on_error: dead_letter), or a sink's rows sent to its error output.", op, nil),
 		opLate:           prometheus.NewDesc("runnel_operator_late_records_total", "Records a window got after its allowed lateness.", op, nil),
 		jobWatermarkLag:  prometheus.NewDesc("runnel_job_watermark_lag_seconds", "Wall clock minus the job's event-time watermark.", []string{"job"}, nil),
 		jobRunning:       prometheus.NewDesc("runnel_job_running", "1 while the job runs.", []string{"job"}, nil),
@@ -54,7 +55,7 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opLate, c.jobWatermarkLag, c.jobRunning,
+	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opDead, c.opLate, c.jobWatermarkLag, c.jobRunning,
 		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped} {
 		ch <- d
 	}
@@ -98,6 +99,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.opOut, prometheus.CounterValue, float64(o.Out), l...)
 			ch <- prometheus.MustNewConstMetric(c.opErrors, prometheus.CounterValue, float64(o.Errors), l...)
 			ch <- prometheus.MustNewConstMetric(c.opSkipped, prometheus.CounterValue, float64(o.Skipped), l...)
+			ch <- prometheus.MustNewConstMetric(c.opDead, prometheus.CounterValue, float64(o.DeadLettered), l...)
 			ch <- prometheus.MustNewConstMetric(c.opLate, prometheus.CounterValue, float64(o.Late), l...)
 		}
 	}

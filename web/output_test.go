@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // TestJobOutputAPI: GET /api/v1/jobs/{id}/output returns a sink's rows in
@@ -30,8 +32,7 @@ func TestJobOutputAPI(t *testing.T) {
 	}
 	var got []uint64
 	var after uint64
-	deadline := time.Now().Add(20 * time.Second)
-	for len(got) < 30 && time.Now().Before(deadline) {
+	testutil.Within(20*time.Second, func() bool {
 		resp, err := http.Get(ts.URL + "/api/v1/jobs/o/output?limit=7&wait=1s&after=" + strconv.FormatUint(after, 10))
 		if err != nil {
 			t.Fatal(err)
@@ -49,7 +50,8 @@ func TestJobOutputAPI(t *testing.T) {
 			got = append(got, r.Seq)
 		}
 		after = p.Next
-	}
+		return len(got) >= 30
+	})
 	for i, s := range got {
 		if s != uint64(i+1) {
 			t.Fatalf("row numbers %v", got)

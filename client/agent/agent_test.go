@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/client/internal/testserver"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -30,7 +31,7 @@ func newEnv(t *testing.T, streams ...string) *env {
 	}
 	e := &env{t: t, srv: testserver.Start(t), dir: t.TempDir()}
 	for _, s := range streams {
-		e.srv.CreateStream(t, s, 2)
+		e.srv.CreateStream(s, 2)
 	}
 	return e
 }
@@ -126,15 +127,11 @@ func names(prefix string, from, to int) []string {
 func (e *env) waitFor(stream string, want []string) {
 	e.t.Helper()
 	sort.Strings(want)
-	deadline := time.Now().Add(30 * time.Second)
 	var got []string
-	for time.Now().Before(deadline) {
+	testutil.Within(30*time.Second, func() bool {
 		got = field(e.records(stream), "m")
-		if len(got) >= len(want) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(got) >= len(want)
+	})
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		e.t.Fatalf("stream %s holds %d records, want %d:\n%s", stream, len(got), len(want), diff(want, got))
 	}
@@ -223,10 +220,7 @@ func TestAgentMultiline(t *testing.T) {
 	c := e.config(Flow{Files: e.path("app.log"), Stream: "ml", Format: "text", MultilineStart: `^\d{4}-`,
 		MultilineTimeout: Duration(200 * time.Millisecond)})
 	stop := e.follow(c)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.records("ml")) < 3 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Within(20*time.Second, func() bool { return len(e.records("ml")) >= 3 })
 	stop()
 	want := []string{"2026-01-01 first\n  at a\n  at b", "2026-01-02 second", "2026-01-03 third\n\n  at c"}
 	if got := field(e.records("ml"), "message"); strings.Join(got, "|") != strings.Join(want, "|") {

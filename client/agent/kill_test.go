@@ -30,7 +30,7 @@ func TestAgentKill9(t *testing.T) {
 	seed := testutil.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 9))
 	srv := testserver.Start(t)
-	srv.CreateStream(t, "k9", 2)
+	srv.CreateStream("k9", 2)
 	bin := testserver.Binary(t)
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")

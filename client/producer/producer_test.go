@@ -146,7 +146,7 @@ func TestProducerThrottled(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 2))
 	srv := testserver.Start(t, "--shard-limits")
-	srv.CreateStream(t, "thr", 2)
+	srv.CreateStream("thr", 2)
 	c := newCollector()
 	p, err := New(context.Background(), Target{Stream: "thr", Client: srv.Client()}, Options{
 		NoRateLimit: true, OnResult: c.onResult, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -180,7 +180,7 @@ func TestProducerAggregated(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 3))
 	srv := testserver.Start(t, "--shard-limits")
-	srv.CreateStream(t, "agg", 4)
+	srv.CreateStream("agg", 4)
 	c := newCollector()
 	p, err := New(context.Background(), Target{Stream: "agg", Client: srv.Client()}, Options{
 		Aggregate: true, AggregateMaxBytes: 4 << 10, OnResult: c.onResult, Linger: 20 * time.Millisecond,
@@ -330,7 +330,7 @@ func TestProducerPartialFailures(t *testing.T) {
 			seed := testSeed(t)
 			rng := rand.New(rand.NewPCG(seed, 4))
 			srv := testserver.Start(t)
-			srv.CreateStream(t, "faults", 3)
+			srv.CreateStream("faults", 3)
 			u, _ := url.Parse(srv.URL)
 			fp := &faultProxy{rng: rand.New(rand.NewPCG(seed, 5)), target: u}
 			hs := httptest.NewServer(fp)
@@ -370,7 +370,7 @@ func TestProducerBufferFull(t *testing.T) {
 		t.Skip("starts the real binary")
 	}
 	srv := testserver.Start(t)
-	srv.CreateStream(t, "full", 1)
+	srv.CreateStream("full", 1)
 	gate := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutRecords") {
@@ -433,7 +433,7 @@ func TestProducerReshard(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 6))
 	srv := testserver.Start(t)
-	srv.CreateStream(t, "rs", 2)
+	srv.CreateStream("rs", 2)
 	c := newCollector()
 	p, err := New(context.Background(), Target{Stream: "rs", Client: srv.Client()}, Options{
 		OnResult: c.onResult, Linger: 2 * time.Millisecond, NoRateLimit: true,
@@ -493,7 +493,7 @@ func TestProducerKinesisConfig(t *testing.T) {
 		t.Skip("starts the real binary")
 	}
 	srv := testserver.Start(t)
-	srv.CreateStream(t, "kc", 1)
+	srv.CreateStream("kc", 1)
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil

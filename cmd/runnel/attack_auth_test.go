@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -22,51 +20,28 @@ import (
 
 // serveProc is a runnel serve process started with extra flags.
 type serveProc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	base string
+	*testbin.Server
+	t *testing.T
 }
 
 func startServe(t *testing.T, data, addr string, extra ...string) *serveProc {
 	t.Helper()
-	bin := runnelBinary(t)
-	args := append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "info"}, extra...)
-	cmd := exec.Command(bin, args...)
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{t: t, cmd: cmd, logs: logs, base: "http://" + strings.Replace(addr, "0.0.0.0", "127.0.0.1", 1)}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	testutil.Eventually(t, 20*time.Second, func() bool { return healthy(strings.TrimPrefix(p.base, "http://")) },
-		"server did not become healthy; logs:\n%s", logs)
-	return p
+	return &serveProc{testbin.Start(t, testbin.Options{Data: data, Addr: addr, LogLevel: "info", Flags: extra}), t}
 }
 
+// do sends a request with the headers hdr and, when not "", the bearer
+// token, and returns the status and body.
 func (p *serveProc) do(method, path, token string, hdr map[string]string, body string) (int, string) {
 	p.t.Helper()
-	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	req := p.Request(method, path, "", strings.NewReader(body))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	st, _, b := p.Send(req)
+	return st, string(b)
 }
 
 // pwnJob is what an attacker's page submits: a job whose file sink writes
@@ -112,7 +87,7 @@ func TestAttackCrossOriginJobSubmit(t *testing.T) {
 		t.Fatal("the cross-site submission wrote the attacker's file")
 	}
 	// A DNS-rebound page (Host: the attacker's name) cannot read either.
-	req, _ := http.NewRequest("GET", p.base+"/api/v1/jobs", nil)
+	req, _ := http.NewRequest("GET", p.URL+"/api/v1/jobs", nil)
 	req.Host = "rebind.evil.example"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -125,7 +100,7 @@ func TestAttackCrossOriginJobSubmit(t *testing.T) {
 	// The CLI, which sends the right content type, still submits.
 	job := filepath.Join(dir, "ok.yaml")
 	os.WriteFile(job, []byte("name: ok\nsource: {generator: {rate: 10}}\nsinks:\n  - {id: board, dashboard: {title: ok}}\n"), 0o644)
-	out, err := exec.Command(runnelBinary(t), "jobs", "submit", job, "--server", p.base).CombinedOutput()
+	out, err := exec.Command(runnelBinary(t), "jobs", "submit", job, "--server", p.URL).CombinedOutput()
 	if err != nil {
 		t.Fatalf("runnel jobs submit: %v\n%s", err, out)
 	}
@@ -134,18 +109,7 @@ func TestAttackCrossOriginJobSubmit(t *testing.T) {
 // runCLI runs the binary and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(runnelBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(t, "", env, args...)
 }
 
 // TestAuthTokensCLI drives tokens end to end: created offline on the data
@@ -157,8 +121,8 @@ func TestAuthTokensCLI(t *testing.T) {
 	}
 	data := t.TempDir()
 	p := startServe(t, data, freeAddr(t), "--auth")
-	if !strings.Contains(p.logs.String(), "no tokens yet") {
-		t.Errorf("no warning about an empty token store:\n%s", p.logs)
+	if !strings.Contains(p.Logs(), "no tokens yet") {
+		t.Errorf("no warning about an empty token store:\n%s", p.Logs())
 	}
 	out, e, code := runCLI(t, nil, "tokens", "create", "boss", "--role", "admin", "--data", data)
 	if code != 0 {
@@ -172,7 +136,7 @@ func TestAuthTokensCLI(t *testing.T) {
 	if strings.Contains(string(b), admin) {
 		t.Fatal("tokens.json holds the token itself")
 	}
-	env := []string{"RUNNEL_SERVER=" + p.base}
+	env := []string{"RUNNEL_SERVER=" + p.URL}
 	// Without a token: 401, and the CLI says what to do.
 	if _, e, code := runCLI(t, env, "streams", "list"); code == 0 || !strings.Contains(e, "RUNNEL_TOKEN") {
 		t.Fatalf("streams list without a token: %d %q", code, e)
@@ -197,7 +161,7 @@ func TestAuthTokensCLI(t *testing.T) {
 	}
 	// runnel put speaks the Kinesis API; it sends its token there too.
 	put := func(tok string) (string, error) {
-		cmd := exec.Command(runnelBinary(t), "put", "s1", "--server", p.base, "--token", tok)
+		cmd := exec.Command(runnelBinary(t), "put", "s1", "--server", p.URL, "--token", tok)
 		cmd.Stdin = strings.NewReader("{\"a\":1}\n{\"a\":2}\n")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -243,14 +207,13 @@ func TestServeBeyondLoopback(t *testing.T) {
 	if st, _ := p.do("GET", "/api/v1/streams", "", nil, ""); st != 401 {
 		t.Fatalf("non-loopback without flags: GET answered %d, want 401", st)
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
+	p.Kill()
 	port = strings.Split(freeAddr(t), ":")[1]
 	p = startServe(t, t.TempDir(), "0.0.0.0:"+port, "--insecure-no-auth")
 	if st, _ := p.do("GET", "/api/v1/streams", "", nil, ""); st != 200 {
 		t.Fatalf("--insecure-no-auth: GET answered %d", st)
 	}
-	if l := p.logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "WITHOUT authentication") {
+	if l := p.Logs(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "WITHOUT authentication") {
 		t.Fatalf("no ERROR about serving without auth:\n%s", l)
 	}
 }

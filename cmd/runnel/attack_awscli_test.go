@@ -36,7 +36,7 @@ func TestAWSCLISigV4(t *testing.T) {
 	}
 	home := t.TempDir()
 	aws := func(id, secret string, args ...string) (string, error) {
-		cmd := exec.Command(awsBin, append([]string{"kinesis", "--endpoint-url", p.base, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd := exec.Command(awsBin, append([]string{"kinesis", "--endpoint-url", p.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
 		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "AWS_ACCESS_KEY_ID=" + id, "AWS_SECRET_ACCESS_KEY=" + secret,
 			"AWS_CONFIG_FILE=" + home + "/none", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/none", "AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard"}
 		b, err := cmd.CombinedOutput()

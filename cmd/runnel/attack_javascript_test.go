@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Attacks on the JavaScript sandbox's budgets, against the real binary: a
@@ -46,13 +48,16 @@ func TestAttackJSRegexBacktracking(t *testing.T) {
 	}
 	t.Logf("reason: %s", v.Reason)
 	var skips jobView
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if testutil.Within(time.Minute, func() bool {
 		skips = srv.job("skips")
 		for _, op := range skips.Operators {
 			if op.ID == "evil" && op.Skipped > 0 && op.Out > 0 && skips.State == "running" {
-				return
+				return true
 			}
 		}
+		return false
+	}) {
+		return
 	}
 	t.Fatalf("job with on_error skip: %+v, want running with records skipped and passed", skips)
 }
@@ -83,14 +88,12 @@ func TestAttackJSMemoryKeptAcrossCalls(t *testing.T) {
 	if r, err := srv.call("GET", "/api/v1/jobs", "", 10*time.Second); err != nil || r.status != 200 {
 		t.Fatalf("list jobs after the failure: %v %d", err, r.status)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		after := srv.job("other")
-		if after.State == "running" && sourceOut(after) > sourceOut(before) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the other job made no progress: %+v", after)
-		}
+	var after jobView
+	if !testutil.Within(time.Minute, func() bool {
+		after = srv.job("other")
+		return after.State == "running" && sourceOut(after) > sourceOut(before)
+	}) {
+		t.Fatalf("the other job made no progress: %+v", after)
 	}
 	if rss := srv.peakRSS(); rss > maxBombRSS {
 		t.Errorf("server peak RSS %d MiB, want under %d MiB", rss>>20, maxBombRSS>>20)

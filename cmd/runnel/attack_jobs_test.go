@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -26,45 +26,18 @@ import (
 
 // attackServer is a runnel serve process with extra flags.
 type attackServer struct {
-	t    *testing.T
-	data string
-	addr string
-	args []string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
+	*testbin.Server
+	t *testing.T
 }
 
 func startAttackServer(t *testing.T, data string, extra ...string) *attackServer {
 	t.Helper()
-	s := &attackServer{t: t, data: data, addr: freeAddr(t), args: extra}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *attackServer) start() {
-	s.t.Helper()
-	args := append([]string{"serve", "--data", s.data, "--addr", s.addr, "--log-level", "warn"}, s.args...)
-	s.cmd = exec.Command(runnelBinary(s.t), args...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	testutil.Eventually(s.t, 20*time.Second, func() bool { return healthy(s.addr) },
-		"server did not become healthy; logs:\n%s", &s.logs)
-}
-
-func (s *attackServer) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGKILL)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
+	return &attackServer{testbin.Start(t, testbin.Options{Data: data, Flags: extra}), t}
 }
 
 // peakRSS is the server's peak resident set size (VmHWM), in bytes.
 func (s *attackServer) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Pid()))
 	if err != nil {
 		s.t.Fatalf("read the server's status: %v", err)
 	}
@@ -86,7 +59,7 @@ type apiReply struct {
 func (s *attackServer) call(method, path, body string, timeout time.Duration) (apiReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.addr+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, strings.NewReader(body))
 	if err != nil {
 		return apiReply{}, err
 	}
@@ -115,21 +88,21 @@ func (s *attackServer) submit(job string) apiReply {
 func (s *attackServer) waitEnded(id string, within time.Duration) jobView {
 	s.t.Helper()
 	var v jobView
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	ended := testutil.Within(within, func() bool {
 		r, err := s.call("GET", "/api/v1/jobs/"+id, "", 3*time.Minute)
 		if err != nil {
 			// The goroutine dump says where the server is stuck.
-			s.cmd.Process.Signal(syscall.SIGQUIT)
+			s.Signal(syscall.SIGQUIT)
 			time.Sleep(time.Second)
-			s.t.Fatalf("get job %s: %v; logs:\n%s", id, err, s.logs.String())
+			s.t.Fatalf("get job %s: %v; logs:\n%s", id, err, s.AllLogs())
 		}
 		v = jobView{}
 		json.Unmarshal([]byte(r.body), &v)
-		if v.State != "" && v.State != "running" {
-			return v
-		}
+		return v.State != "" && v.State != "running"
+	})
+	if !ended {
+		s.t.Fatalf("job %s still %q after %v; logs:\n%s", id, v.State, within, s.AllLogs())
 	}
-	s.t.Fatalf("job %s still %q after %v; logs:\n%s", id, v.State, within, s.logs.String())
 	return v
 }
 
@@ -198,14 +171,14 @@ func TestAttackFileSinkOutsideRoot(t *testing.T) {
 	if r := srv.submit(job); r.status != 201 {
 		t.Fatalf("submit a job writing inside the root: %d %s", r.status, r.body)
 	}
-	srv.kill()
+	srv.Kill()
 	if err := os.Rename(filepath.Join(files, "dir"), filepath.Join(files, "dir.old")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(outside, filepath.Join(files, "dir")); err != nil {
 		t.Fatal(err)
 	}
-	srv.start()
+	srv.Start()
 	if v := srv.waitEnded("swap", time.Minute); v.State != "failed" || !strings.Contains(v.Reason, "files root") {
 		t.Errorf("restarted job writing through a swapped symlink: %+v, want failed saying it leads outside the files root", v)
 	}
@@ -234,7 +207,7 @@ func TestAttackFileSinkServerData(t *testing.T) {
 	if r.status != 400 || !strings.Contains(r.body, "sinks[0].file.path") {
 		t.Errorf("sink at ../streams.json: %d %s, want 400 naming sinks[0].file.path", r.status, r.body)
 	}
-	srv.kill()
+	srv.Kill()
 
 	// A files root that contains the data directory still keeps it out.
 	top := filepath.Dir(data)
@@ -246,8 +219,8 @@ func TestAttackFileSinkServerData(t *testing.T) {
 	if after, _ := os.ReadFile(catalog); !bytes.Equal(before, after) {
 		t.Fatalf("streams.json changed:\n%s\nnow:\n%s", before, after)
 	}
-	srv.kill()
-	srv.start()
+	srv.Kill()
+	srv.Start()
 	if r, _ := srv.call("GET", "/api/v1/streams", "", 10*time.Second); !strings.Contains(r.body, "keep") {
 		t.Fatalf("after a restart the stream is gone: %s", r.body)
 	}

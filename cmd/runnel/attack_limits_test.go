@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Attacks on the server's resources, against the real binary: slow request
@@ -33,13 +35,13 @@ func TestAttackSlowBodies(t *testing.T) {
 	}
 	const maxConns, conns = 60, 100
 	srv := newLimited(t, t.TempDir(), "--max-conns", fmt.Sprint(maxConns), "--body-timeout", "3s")
-	srv.start()
-	srv.createStream("slow", 1)
+	srv.Start()
+	srv.CreateStream("slow", 1)
 	res := slowBodies(t, srv, conns, 100_000, func() {
 		// While the slow bodies are held: the health check answers, and a
 		// Kinesis request gets Kinesis's throttling error.
 		for range 5 {
-			if !healthy(srv.addr) {
+			if !srv.Healthy() {
 				t.Errorf("/healthz did not answer while %d slow connections were open", conns)
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -53,13 +55,13 @@ func TestAttackSlowBodies(t *testing.T) {
 		// Fill any slot a closed health-check connection freed, then
 		// try new connections, past the cap.
 		for range 3 {
-			if c, err := net.Dial("tcp", srv.addr); err == nil {
+			if c, err := net.Dial("tcp", srv.Addr); err == nil {
 				defer c.Close()
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
-		srv.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-		defer func() { srv.client = nil }()
+		srv.Client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		defer func() { srv.Client = nil }()
 		if st, _, b := srv.do("GET", "/healthz", nil); st != 200 {
 			t.Errorf("/healthz on a connection past the cap: %d %s", st, b)
 		}
@@ -77,8 +79,8 @@ func TestAttackSlowBodies(t *testing.T) {
 	if res.held > 0 {
 		t.Errorf("%d slow bodies were still held after 20 s (body timeout 3 s)", res.held)
 	}
-	if !healthy(srv.addr) {
-		t.Fatalf("server unhealthy after the attack; logs:\n%s", srv.logs.String())
+	if !srv.Healthy() {
+		t.Fatalf("server unhealthy after the attack; logs:\n%s", srv.Logs())
 	}
 }
 
@@ -91,10 +93,10 @@ func TestAttackSlowLargeBodies(t *testing.T) {
 		t.Skip("attack test skipped in -short mode")
 	}
 	srv := newLimited(t, t.TempDir(), "--max-inflight", "64MiB", "--body-timeout", "3s")
-	srv.start()
-	srv.createStream("slow", 1)
+	srv.Start()
+	srv.CreateStream("slow", 1)
 	res := slowBodies(t, srv, 40, 10_000_000, func() {
-		if !healthy(srv.addr) {
+		if !srv.Healthy() {
 			t.Errorf("/healthz did not answer")
 		}
 	})
@@ -110,12 +112,12 @@ type slowResult struct{ refused, ended, held int }
 // open. It counts the connections refused with 503 (each must carry
 // Retry-After), ended otherwise, and still held after 20 s.
 func slowBodies(t *testing.T, srv *limited, n, length int, during func()) slowResult {
-	head := fmt.Sprintf("POST /api/v1/streams/slow/records HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", srv.addr, length)
+	head := fmt.Sprintf("POST /api/v1/streams/slow/records HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", srv.Addr, length)
 	type answer struct{ status, retryAfter string }
 	answers := make([]answer, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		c, err := net.Dial("tcp", srv.addr)
+		c, err := net.Dial("tcp", srv.Addr)
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
@@ -189,15 +191,15 @@ func TestAttackFileDescriptors(t *testing.T) {
 	}
 	const nofile, perStream, nStreams = 256, 64, 5 // 320 shards
 	srv := newLimited(t, t.TempDir(), "--max-shards", "400")
-	srv.nofile = nofile
-	srv.start()
-	if !strings.Contains(srv.logs.String(), "open-file limit is too low") {
-		t.Errorf("no warning about the low open-file limit at start; logs:\n%s", srv.logs.String())
+	srv.NoFile = nofile
+	srv.Start()
+	if !strings.Contains(srv.Logs(), "open-file limit is too low") {
+		t.Errorf("no warning about the low open-file limit at start; logs:\n%s", srv.Logs())
 	}
 	want := map[string]map[string]bool{}
 	for s := range nStreams {
 		name := fmt.Sprintf("fd%d", s)
-		srv.createStream(name, perStream)
+		srv.CreateStream(name, perStream)
 		want[name] = map[string]bool{}
 		// 4 records per shard (explicit hash keys spread evenly), twice,
 		// so each shard has a segment and a writer.
@@ -211,7 +213,7 @@ func TestAttackFileDescriptors(t *testing.T) {
 			}
 			st, _, b := srv.do("POST", "/api/v1/streams/"+name+"/records", map[string]any{"records": recs})
 			if st != 200 {
-				t.Fatalf("put to %s: %d %s\nlogs:\n%s", name, st, b, lastBytes(srv.logs.String(), 3000))
+				t.Fatalf("put to %s: %d %s\nlogs:\n%s", name, st, b, testutil.Tail(srv.Logs(), 3000))
 			}
 		}
 	}
@@ -240,14 +242,14 @@ func TestAttackFileDescriptors(t *testing.T) {
 			}
 		}
 	}
-	if !healthy(srv.addr) {
+	if !srv.Healthy() {
 		t.Fatal("server unhealthy")
 	}
-	if n := countLines(srv.logs.String(), "too many open files"); n > 0 {
+	if n := countLines(srv.Logs(), "too many open files"); n > 0 {
 		t.Errorf("%d log lines say too many open files", n)
 	}
-	srv.stop()
-	srv.start()
+	srv.Stop()
+	srv.Start()
 	if fds := srv.openFDs(); fds > 100 {
 		t.Errorf("after a restart the server holds %d fds for %d shards: segments are held open", fds, perStream*nStreams)
 	}
@@ -286,8 +288,8 @@ func TestAttackDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newLimited(t, data)
-	srv.start()
-	srv.createStream("full", 2)
+	srv.Start()
+	srv.CreateStream("full", 2)
 	payload := strings.Repeat("x", 4000)
 	acked := map[string]bool{}
 	put := func(batch int) (int, http.Header, []byte) {
@@ -323,7 +325,7 @@ func TestAttackDiskFull(t *testing.T) {
 	}
 	// Keep putting for 3 s: every answer is retryable, and the log stays
 	// short.
-	logBefore := len(strings.Split(srv.logs.String(), "\n"))
+	logBefore := len(strings.Split(srv.Logs(), "\n"))
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		batch++
@@ -338,26 +340,23 @@ func TestAttackDiskFull(t *testing.T) {
 			t.Fatalf("Kinesis PutRecord on a full disk: got %d %s, want a retryable throttling error", ks, kb)
 		}
 	}
-	if n := len(strings.Split(srv.logs.String(), "\n")) - logBefore; n > 60 {
-		t.Errorf("%d log lines in 3 s of a full disk; logs end:\n%s", n, lastBytes(srv.logs.String(), 3000))
+	if n := len(strings.Split(srv.Logs(), "\n")) - logBefore; n > 60 {
+		t.Errorf("%d log lines in 3 s of a full disk; logs end:\n%s", n, testutil.Tail(srv.Logs(), 3000))
 	}
-	if !healthy(srv.addr) {
+	if !srv.Healthy() {
 		t.Fatal("server unhealthy on a full disk")
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	// Space is back: puts succeed again within a few seconds, no restart.
-	ok := false
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	ok := testutil.Within(10*time.Second, func() bool {
 		batch++
-		if st, _, _ := put(batch); st == 200 {
-			ok = true
-			break
-		}
-	}
+		st, _, _ := put(batch)
+		return st == 200
+	})
 	if !ok {
-		t.Fatalf("puts still fail 10 s after space was freed; logs:\n%s", lastBytes(srv.logs.String(), 3000))
+		t.Fatalf("puts still fail 10 s after space was freed; logs:\n%s", testutil.Tail(srv.Logs(), 3000))
 	}
 	for range 5 {
 		batch++
@@ -378,8 +377,8 @@ func TestAttackDiskFull(t *testing.T) {
 		}
 	}
 	check("after space came back")
-	srv.stop()
-	srv.start()
+	srv.Stop()
+	srv.Start()
 	check("after a restart")
 	t.Logf("%d records acknowledged across the full disk", len(acked))
 }

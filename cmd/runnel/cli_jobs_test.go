@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestCLIJobs: runnel run over a file prints every window; runnel jobs
@@ -42,11 +44,10 @@ func TestCLIJobs(t *testing.T) {
 		t.Fatalf("run of a bad file: %v\n%s", err, outb)
 	}
 
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
 	cli := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--server", "http://"+srv.addr)...)
+		cmd := exec.Command(bin, append(args, "--server", srv.URL)...)
 		o, err := cmd.CombinedOutput()
 		return string(o), err
 	}

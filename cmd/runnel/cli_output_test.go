@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // TestCLIJobsOutput: the rows of a job's log and file sinks are printed by
@@ -18,10 +21,9 @@ func TestCLIJobsOutput(t *testing.T) {
 		t.Skip("starts the real binary; skipped in -short mode")
 	}
 	bin := runnelBinary(t)
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
-	url := "http://" + srv.addr
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
+	url := srv.URL
 	cli := func(stdin string, args ...string) (string, error) {
 		cmd := exec.Command(bin, append(args, "--server", url)...)
 		cmd.Stdin = strings.NewReader(stdin)
@@ -49,18 +51,14 @@ checkpoint: {every: 200ms}
 		t.Fatalf("put: %v\n%s", err, o)
 	}
 	for _, sink := range []string{"printed", "saved"} {
-		deadline := time.Now().Add(20 * time.Second)
 		var o string
-		for time.Now().Before(deadline) {
+		testutil.Within(20*time.Second, func() bool {
 			var err error
 			if o, err = cli("", "jobs", "output", "echo", "--sink", sink); err != nil {
 				t.Fatalf("jobs output --sink %s: %v\n%s", sink, err, o)
 			}
-			if strings.Count(o, "\n") >= 2 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return strings.Count(o, "\n") >= 2
+		})
 		if !strings.Contains(o, `{"word":"ALPHA"}`) || !strings.Contains(o, `{"word":"BETA"}`) {
 			t.Fatalf("jobs output --sink %s printed:\n%s", sink, o)
 		}
@@ -86,12 +84,10 @@ sinks:
 		t.Fatalf("submit: %v\n%s", err, o)
 	}
 	var got string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	testutil.Within(20*time.Second, func() bool {
 		got, _ = cli("", "jobs", "get", "fused")
-		if strings.Contains(got, "picky") && regexp.MustCompile(`picky\s+filter \(fused in first\)\s+-\s+\d+\s+1\s+0\s+1\s`).MatchString(got) {
-			break
-		}
-	}
+		return strings.Contains(got, "picky") && regexp.MustCompile(`picky\s+filter \(fused in first\)\s+-\s+\d+\s+1\s+0\s+1\s`).MatchString(got)
+	})
 	if !regexp.MustCompile(`(?m)^first\s+map \(fused in first\)`).MatchString(got) || !regexp.MustCompile(`picky\s+filter \(fused in first\)\s+-\s+\d+\s+1\s+0\s+1\s`).MatchString(got) {
 		t.Fatalf("jobs get of a fused chain with a dead letter:\n%s", got)
 	}

@@ -2,9 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestCLIStreams drives the stream commands against a real server: create,
@@ -13,24 +14,10 @@ func TestCLIStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary; skipped in -short mode")
 	}
-	bin := runnelBinary(t)
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
 	run := func(stdin string, args ...string) (string, string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(cmd.Environ(), "RUNNEL_SERVER=http://"+srv.addr)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
+		return testbin.Run(t, stdin, []string{"RUNNEL_SERVER=" + srv.URL}, args...)
 	}
 	if _, e, c := run("", "streams", "create", "clicks", "--shards", "2"); c != 0 {
 		t.Fatalf("create: %d %s", c, e)

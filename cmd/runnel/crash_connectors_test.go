@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -17,9 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
-
-var connectorSeed = flag.Int64("connector-seed", 0, "seed of TestConnectorsExactlyOnceKill9 (0: a fresh one)")
 
 // connectorExample is the example job the connectors' crash test runs,
 // with its brokers and DSN replaced by the test's servers.
@@ -35,11 +33,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary, kfake and PostgreSQL; skipped in -short mode")
 	}
-	seed := *connectorSeed
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -connector-seed %d)", seed, seed)
+	seed := int64(testutil.Seed(t))
 	rng := rand.New(rand.NewSource(seed))
 	kafka := testsrv.StartKafkaProcess(t, 2, "events", "results")
 	pg := testsrv.StartPostgres(t)
@@ -68,14 +62,10 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "events", Partition: p, Key: []byte("end"),
 			Value: fmt.Appendf(nil, `{"k":"end","ts":%d,"v":0}`, crashBase+10_000_000)})
 	}
-	srv := &supervised{server: &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}}
+	srv := newSupervised(t)
 	srv.start()
-	defer func() {
-		if srv.cmd != nil {
-			srv.kill()
-		}
-	}()
-	base := "http://" + srv.addr
+	defer srv.Kill()
+	base := srv.URL
 	example, err := os.ReadFile(connectorExample)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +77,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("submit: %s\n%s", resp.Status, srv.logs.String())
+		t.Fatalf("submit: %s\n%s", resp.Status, srv.AllLogs())
 	}
 	// Produce while the server is being killed: in batches of 100, so the
 	// windows fire (and the sinks commit) throughout the kills.
@@ -119,7 +109,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 			}
 			done = true
 		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
-			srv.kill()
+			srv.Kill()
 			srv.start()
 			kills++
 		}

@@ -2,19 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -52,40 +51,27 @@ type windowVal struct{ N, Total int64 }
 
 // supervised is a server whose own deaths (failpoints) are noticed.
 type supervised struct {
-	*server
-	exited chan struct{}
-	env    []string
+	*testbin.Server
+	t *testing.T
 }
 
+func newSupervised(t *testing.T, env ...string) *supervised {
+	return &supervised{Server: testbin.New(t, testbin.Options{Env: env, Client: &http.Client{Timeout: 5 * time.Second}}), t: t}
+}
+
+// start starts the server, and again when it dies before it is ready: a
+// failpoint can fire during a restore's first checkpoint.
 func (s *supervised) start() {
-	s.cmd = exec.Command(s.bin, "serve", "--data", s.data, "--addr", s.addr, "--log-level", "warn")
-	s.cmd.Env = append(os.Environ(), s.env...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	s.exited = exited
-	cmd := s.cmd
-	go func() { cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if healthy(s.addr) {
+	s.t.Helper()
+	for {
+		err := s.TryStart()
+		if err == nil {
 			return
 		}
-		select {
-		case <-exited: // a failpoint can fire during a restore's first checkpoint
-			s.start()
-			return
-		case <-time.After(20 * time.Millisecond):
+		if !errors.Is(err, testbin.ErrExited) {
+			s.t.Fatal(err)
 		}
 	}
-	s.t.Fatalf("server did not become healthy; logs:\n%s", s.logs.String())
-}
-
-func (s *supervised) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
 }
 
 // crashUntil SIGKILLs the server at random moments, and restarts it after
@@ -98,11 +84,11 @@ func (s *supervised) crashUntil(done <-chan struct{}) (kills, selfKills int) {
 		case <-done:
 			producing = false
 			done = nil
-		case <-s.exited:
+		case <-s.Exited():
 			selfKills++
 			s.start()
 		case <-time.After(time.Duration(300+rng.Intn(2500)) * time.Millisecond):
-			s.kill()
+			s.Kill()
 			kills++
 			s.start()
 		}
@@ -121,9 +107,9 @@ func finishCrashJob(t *testing.T, srv *supervised, hc *http.Client, base string)
 	want := expectedWindows(t, hc, base)
 	board := waitDashboard(t, base, len(want))
 	stopCrashJob(t, hc, base)
-	srv.kill()
+	srv.Kill()
 	compareWindows(t, "dashboard", want, boardWindows(board))
-	compareWindows(t, "result stream", want, streamWindows(t, srv.data))
+	compareWindows(t, "result stream", want, streamWindows(t, srv.Data))
 }
 
 // TestCrashJobExactlyOnce produces 100,000 records into a 4-shard stream
@@ -151,43 +137,24 @@ func TestCrashJobExactlyOnce(t *testing.T) {
 	}
 	// A last restart without failpoints; end records far ahead in event
 	// time on every shard let the watermark pass every window.
-	srv.kill()
-	srv.env = nil
+	srv.Kill()
+	srv.Env = nil
 	srv.start()
 	finishCrashJob(t, srv, hc, base)
 }
 
 // startCrashJob starts the server with the crash failpoints armed and
-// submits crashJob; it logs the server's output if the test fails.
+// submits crashJob.
 func startCrashJob(t *testing.T) (*supervised, string, *http.Client) {
 	t.Helper()
-	srv := &supervised{server: &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)},
-		env: []string{"RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01"}}
+	srv := newSupervised(t, "RUNNEL_FAILPOINTS=aligned=0.01,before-snapshot=0.01,after-snapshot=0.01,before-manifest=0.01,after-manifest=0.02,before-commit=0.02,after-commit=0.01")
 	srv.start()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
-		}
-	})
-	base := "http://" + srv.addr
+	base := srv.URL
 	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	if st, b := srv.Do("POST", "/api/v1/jobs", "application/yaml", crashJob); st != 201 {
+		t.Fatalf("submit: %d %s", st, b)
 	}
 	return srv, base, hc
-}
-
-func lastBytes(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 func dashboardRows(t *testing.T, base string) []map[string]any {

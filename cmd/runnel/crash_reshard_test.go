@@ -171,8 +171,8 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 	}
 	// A last restart without failpoints; end records far ahead in event
 	// time on every shard let the watermark pass every window.
-	srv.kill()
-	srv.env = nil
+	srv.Kill()
+	srv.Env = nil
 	srv.start()
 	finishCrashJob(t, srv, hc, base)
 }
@@ -237,24 +237,11 @@ func TestCrashBeforeFirstCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash before the first checkpoint skipped in -short mode: it runs the real binary")
 	}
-	bin := runnelBinary(t)
-	srv := &supervised{server: &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}}
+	srv := newSupervised(t)
 	srv.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
-		}
-	}()
-	base := "http://" + srv.addr
+	base := srv.URL
 	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Post(base+"/api/v1/streams", "application/json", strings.NewReader(`{"name":"events","shards":4}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("create stream: %s", resp.Status)
-	}
+	srv.CreateStream("events", 4)
 	var produced atomic.Int64
 	done := make(chan struct{})
 	produceCrashRecords(hc, base, 2, 5_000, &produced, done)
@@ -262,24 +249,18 @@ func TestCrashBeforeFirstCheckpoint(t *testing.T) {
 	// The first checkpoint (300 ms after the start) kills the server at
 	// before-manifest: its prepare step and barrier wrote the window
 	// state of every record read to the live store.
-	srv.kill()
-	srv.env = []string{"RUNNEL_FAILPOINTS=before-manifest=1"}
+	srv.Kill()
+	srv.Env = []string{"RUNNEL_FAILPOINTS=before-manifest=1"}
 	srv.start()
-	resp, err = hc.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(crashJob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("submit: %d %s", resp.StatusCode, b)
+	if st, b := srv.Do("POST", "/api/v1/jobs", "application/yaml", crashJob); st != 201 {
+		t.Fatalf("submit: %d %s", st, b)
 	}
 	select {
-	case <-srv.exited:
+	case <-srv.Exited():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the failpoint did not kill the server at the first checkpoint")
 	}
-	srv.env = nil
+	srv.Env = nil
 	srv.start()
 	finishCrashJob(t, srv, hc, base)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -12,10 +11,9 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 )
-
-var s3Seed = flag.Int64("s3-seed", 0, "seed of TestS3ExactlyOnceKill9 (0: a fresh one)")
 
 // s3Example is the example job the S3 crash test runs, with its endpoint
 // replaced by the test's versitygw.
@@ -33,24 +31,13 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary and versitygw; skipped in -short mode")
 	}
-	seed := *s3Seed
-	if seed == 0 {
-		seed = time.Now().UnixNano()
-	}
-	t.Logf("seed %d (rerun with -s3-seed %d)", seed, seed)
+	seed := int64(testutil.Seed(t))
 	rng := rand.New(rand.NewSource(seed))
 	gw := testsrv.StartS3(t, "lake")
-	srv := &supervised{server: &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}, env: gw.Env()}
+	srv := newSupervised(t, gw.Env()...)
 	srv.start()
-	defer func() {
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(srv.logs.String(), 4000))
-		}
-		if srv.cmd != nil {
-			srv.kill()
-		}
-	}()
-	base := "http://" + srv.addr
+	defer srv.Kill()
+	base := srv.URL
 	hc := &http.Client{Timeout: 5 * time.Second}
 	example, err := os.ReadFile(s3Example)
 	if err != nil {
@@ -64,7 +51,7 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 		t.Fatalf("the example changed; this test no longer knows how to point it at versitygw:\n%s", job)
 	}
 	if !postJSONStatus(t, hc, base+"/api/v1/jobs", job, http.StatusCreated) {
-		t.Fatalf("submit failed\n%s", srv.logs.String())
+		t.Fatalf("submit failed\n%s", srv.AllLogs())
 	}
 
 	var produced atomic.Int64
@@ -75,10 +62,10 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 		select {
 		case <-done:
 			producing, done = false, nil
-		case <-srv.exited:
-			t.Fatalf("the server died by itself:\n%s", lastBytes(srv.logs.String(), 4000))
+		case <-srv.Exited():
+			t.Fatalf("the server died by itself:\n%s", testutil.Tail(srv.AllLogs(), 4000))
 		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
-			srv.kill()
+			srv.Kill()
 			if rng.Intn(2) == 0 {
 				gw.Kill()
 				gw.Start()
@@ -95,9 +82,7 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 	// from the seed; their values, from the input stream as it is), stop
 	// the job cleanly, then compare.
 	windows := producedWindows(seed, 30_000)
-	for deadline := time.Now().Add(90 * time.Second); countWindows(s3Windows(t, gw)) < windows && time.Now().Before(deadline); {
-		time.Sleep(300 * time.Millisecond)
-	}
+	testutil.Within(90*time.Second, func() bool { return countWindows(s3Windows(t, gw)) >= windows })
 	stopJob(t, hc, base, "s3-lake")
 	compareWindows(t, "published Parquet objects", expectedWindows(t, hc, base), s3Windows(t, gw))
 	if staged := gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {

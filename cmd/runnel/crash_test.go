@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
-	"os/exec"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
-	"github.com/runnel-dev/runnel/internal/testutil"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -23,42 +20,6 @@ import (
 func runnelBinary(t *testing.T) string { return testbin.Runnel(t) }
 
 func freeAddr(t *testing.T) string { return testbin.FreeAddr(t) }
-
-// server is a runnel serve process the test can kill and restart.
-type server struct {
-	t    *testing.T
-	bin  string
-	data string
-	addr string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
-}
-
-func (s *server) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "--data", s.data, "--addr", s.addr, "--log-level", "warn")
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	testutil.Eventually(s.t, 20*time.Second, func() bool { return healthy(s.addr) },
-		"server did not become healthy; logs:\n%s", &s.logs)
-}
-
-// healthy says whether the server at addr answers /healthz with 200.
-func healthy(addr string) bool {
-	resp, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == 200
-}
-
-func (s *server) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
-}
 
 type crashRec struct {
 	P int    `json:"p"`
@@ -74,16 +35,9 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode: it runs the real binary for 30+ s")
 	}
-	bin := runnelBinary(t)
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	base := "http://" + srv.addr
-	body, _ := json.Marshal(map[string]any{"name": "crash", "shards": 4})
-	resp, err := http.Post(base+"/api/v1/streams", "application/json", bytes.NewReader(body))
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("create stream: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	srv := testbin.Start(t, testbin.Options{})
+	base := srv.URL
+	srv.CreateStream("crash", 4)
 
 	const producers = 6
 	const keysPer = 5
@@ -156,20 +110,20 @@ func TestCrashKill9(t *testing.T) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Duration(800+rng.Intn(1800)) * time.Millisecond):
-			srv.kill()
+			srv.Kill()
 			kills++
 			time.Sleep(time.Duration(rng.Intn(200)) * time.Millisecond)
-			srv.start()
+			srv.Start()
 		}
 	}
 	wg.Wait()
-	srv.kill()
+	srv.Kill()
 	if kills < 10 {
 		t.Fatalf("only %d kills happened; the test needs at least 10", kills)
 	}
 
 	// Read everything back with the store itself.
-	st, err := streams.Open(srv.data, streams.Options{Logger: quietLog()})
+	st, err := streams.Open(srv.Data, streams.Options{Logger: quietLog()})
 	if err != nil {
 		t.Fatalf("reopen after crashes: %v", err)
 	}

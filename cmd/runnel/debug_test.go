@@ -3,11 +3,13 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // TestProfilingAndPprof starts the real binary with --debug-addr and
@@ -25,32 +27,24 @@ func TestProfilingAndPprof(t *testing.T) {
 	}))
 	defer recv.Close()
 	debug := freeAddr(t)
-	srv := &server{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}
-	cmd := exec.Command(srv.bin, "serve", "--data", srv.data, "--addr", srv.addr, "--debug-addr", debug,
-		"--pyroscope-url", recv.URL, "--pyroscope-upload", "1s", "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = &srv.logs, &srv.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	srv.cmd = cmd
-	defer srv.kill()
-	deadline := time.Now().Add(20 * time.Second)
+	srv := testbin.Start(t, testbin.Options{Flags: []string{"--debug-addr", debug,
+		"--pyroscope-url", recv.URL, "--pyroscope-upload", "1s"}})
 	pprofOK := false
-	for time.Now().Before(deadline) && (!pprofOK || uploads.Load() == 0) {
+	testutil.Within(20*time.Second, func() bool {
 		if resp, err := http.Get("http://" + debug + "/debug/pprof/goroutine?debug=1"); err == nil {
 			pprofOK = resp.StatusCode == 200
 			resp.Body.Close()
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return pprofOK && uploads.Load() > 0
+	})
 	if !pprofOK {
-		t.Fatalf("pprof did not answer on --debug-addr; logs:\n%s", srv.logs.String())
+		t.Fatalf("pprof did not answer on --debug-addr; logs:\n%s", srv.Logs())
 	}
 	if uploads.Load() == 0 {
-		t.Fatalf("no profile reached the receiver; logs:\n%s", srv.logs.String())
+		t.Fatalf("no profile reached the receiver; logs:\n%s", srv.Logs())
 	}
 	// Off by default: the main port has no pprof.
-	if resp, err := http.Get("http://" + srv.addr + "/debug/pprof/"); err == nil {
+	if resp, err := http.Get(srv.URL + "/debug/pprof/"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Fatal("pprof is served on the main port")

@@ -1,49 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // demoServer is `runnel serve --demo` on a fresh data directory.
-type demoServer struct {
-	t         *testing.T
-	bin, data string
-	addr      string
-	env       []string
-	cmd       *exec.Cmd
-	logs      bytes.Buffer
-}
+type demoServer struct{ *testbin.Server }
 
-func (s *demoServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "--demo", "--data", s.data, "--addr", s.addr, "--log-level", "warn")
-	s.cmd.Env = append(os.Environ(), s.env...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	testutil.Eventually(s.t, 30*time.Second, func() bool { return healthy(s.addr) },
-		"server did not become healthy; logs:\n%s", &s.logs)
-}
-
-func (s *demoServer) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
+func startDemoServer(t *testing.T, env ...string) *demoServer {
+	t.Helper()
+	return &demoServer{testbin.Start(t, testbin.Options{Flags: []string{"--demo"}, Env: env})}
 }
 
 func (s *demoServer) getJSON(path string, v any) error {
-	resp, err := http.Get("http://" + s.addr + path)
+	resp, err := http.Get(s.URL + path)
 	if err != nil {
 		return err
 	}
@@ -62,21 +40,18 @@ func TestDemoFlagsTheFlashSale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary for about two minutes")
 	}
-	s := &demoServer{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t), env: []string{demoTimeScaleEnv + "=5"}}
-	s.start()
-	defer s.kill()
+	s := startDemoServer(t, demoTimeScaleEnv+"=5")
+	defer s.Kill()
 	type key struct {
 		page  string
 		start float64
 	}
 	seen := map[key]map[string]any{}
-	deadline := time.Now().Add(4 * time.Minute)
 	var sale []map[string]any
-	for time.Now().Before(deadline) && sale == nil {
-		time.Sleep(2 * time.Second)
+	testutil.Within(4*time.Minute, func() bool {
 		var rows []map[string]any
 		if err := s.getJSON("/api/v1/jobs/demo/results?sink=board&format=json", &rows); err != nil {
-			continue // the job may not have produced its first rows yet
+			return false // the job may not have produced its first rows yet
 		}
 		for _, r := range rows {
 			page, _ := r["key"].(string)
@@ -88,7 +63,8 @@ func TestDemoFlagsTheFlashSale(t *testing.T) {
 				sale = append(sale, r)
 			}
 		}
-	}
+		return sale != nil
+	})
 	var others []string
 	for k, r := range seen {
 		if r["is_anomaly"] == true && k.page != "/p/3" {
@@ -96,7 +72,7 @@ func TestDemoFlagsTheFlashSale(t *testing.T) {
 		}
 	}
 	if sale == nil {
-		t.Fatalf("no anomaly flagged on /p/3 within 4 minutes (%d windows seen); logs:\n%s", len(seen), s.logs.String())
+		t.Fatalf("no anomaly flagged on /p/3 within 4 minutes (%d windows seen); logs:\n%s", len(seen), s.AllLogs())
 	}
 	for _, r := range sale {
 		e, _ := r["explanation"].(map[string]any)
@@ -123,8 +99,7 @@ func TestDemoEventTimeAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary for about 40 s")
 	}
-	s := &demoServer{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t)}
-	s.start()
+	s := startDemoServer(t)
 	lagOf := func() (int64, bool) {
 		var info struct {
 			State          string `json:"state"`
@@ -143,22 +118,23 @@ func TestDemoEventTimeAfterKill(t *testing.T) {
 	// Run long enough for checkpoints (every 5 s) and for a jump ahead to
 	// show: the old generator resumed at its position plus the new clock.
 	waitLag := func(what string) int64 {
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if lag, ok := lagOf(); ok {
-				return lag
-			}
-			time.Sleep(200 * time.Millisecond)
+		var lag int64
+		if testutil.Within(60*time.Second, func() bool {
+			l, ok := lagOf()
+			lag = l
+			return ok
+		}) {
+			return lag
 		}
-		t.Fatalf("%s: the demo job reported no watermark lag within 60 s; logs:\n%s", what, s.logs.String())
+		t.Fatalf("%s: the demo job reported no watermark lag within 60 s; logs:\n%s", what, s.AllLogs())
 		return 0
 	}
 	waitLag("first run")
 	time.Sleep(20 * time.Second)
-	s.kill()
+	s.Kill()
 	time.Sleep(2 * time.Second)
-	s.start()
-	defer s.kill()
+	s.Start()
+	defer s.Kill()
 	waitLag("after the restart")
 	// Watch it for a few seconds: replayed records must not carry event
 	// times ahead of the clock either.

@@ -88,10 +88,10 @@ func TestTruncatedSegmentIsLoss(t *testing.T) {
 	}
 	data := t.TempDir()
 	srv := newLimited(t, data)
-	srv.start()
-	srv.createStream("cut", 1)
+	srv.Start()
+	srv.CreateStream("cut", 1)
 	last := putN(t, srv, "cut", "r", 4096)
-	srv.stop()
+	srv.Stop()
 	segs, _ := filepath.Glob(filepath.Join(data, "streams", "cut-*", "shardId-000000000000", "*.seg"))
 	if len(segs) != 1 {
 		t.Fatalf("want one segment, found %v", segs)
@@ -103,8 +103,8 @@ func TestTruncatedSegmentIsLoss(t *testing.T) {
 	if err := os.Truncate(segs[0], st.Size()*6/10); err != nil {
 		t.Fatal(err)
 	}
-	srv.start()
-	logs := srv.logs.String()
+	srv.Start()
+	logs := srv.Logs()
 	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "acknowledged records lost") {
 		t.Errorf("no ERROR about lost records at start; logs:\n%s", logs)
 	}
@@ -129,8 +129,8 @@ func TestTruncatedSegmentIsLoss(t *testing.T) {
 		t.Errorf("a new record got position %d, at or below the last acknowledged %d: positions went backwards", next, last)
 	}
 	// The loss stays on record across a restart, without a new report.
-	srv.stop()
-	srv.start()
+	srv.Stop()
+	srv.Start()
 	code, _, b = srv.do("GET", "/api/v1/streams/cut", nil)
 	if code != 200 || !strings.Contains(string(b), "lost_records") {
 		t.Errorf("after a second restart the shard no longer shows its lost records: %s", b)
@@ -150,10 +150,10 @@ func TestTornTailIsNotLoss(t *testing.T) {
 	}
 	data := t.TempDir()
 	srv := newLimited(t, data)
-	srv.start()
-	srv.createStream("torn", 1)
+	srv.Start()
+	srv.CreateStream("torn", 1)
 	putN(t, srv, "torn", "r", 100)
-	srv.stop()
+	srv.Stop()
 	segs, _ := filepath.Glob(filepath.Join(data, "streams", "torn-*", "shardId-000000000000", "*.seg"))
 	f, err := os.OpenFile(segs[0], os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -161,7 +161,7 @@ func TestTornTailIsNotLoss(t *testing.T) {
 	}
 	f.Write([]byte{40, 0, 0, 0, 1, 2, 3})
 	f.Close()
-	srv.start()
+	srv.Start()
 	if ps := healthProblems(t, srv); len(ps) > 0 {
 		t.Errorf("a torn tail past the durable position was reported as a problem: %v", ps)
 	}
@@ -181,17 +181,17 @@ func TestStreamsMetadataLoss(t *testing.T) {
 	}
 	data := t.TempDir()
 	srv := newLimited(t, data)
-	srv.start()
-	srv.createStream("a", 2)
-	srv.createStream("b", 1)
+	srv.Start()
+	srv.CreateStream("a", 2)
+	srv.CreateStream("b", 1)
 	putN(t, srv, "a", "a", 100)
 	putN(t, srv, "b", "b", 100)
 	time.Sleep(5 * time.Second) // durable positions recorded twice: the copy holds both streams
-	srv.stop()
+	srv.Stop()
 	meta := filepath.Join(data, "streams.json")
 	check := func(what string) {
 		t.Helper()
-		logs := srv.logs.String()
+		logs := srv.Logs()
 		if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "previous copy") {
 			t.Errorf("%s: no ERROR about recovering the metadata; logs:\n%s", what, logs)
 		}
@@ -211,32 +211,32 @@ func TestStreamsMetadataLoss(t *testing.T) {
 	if err := os.Remove(meta); err != nil {
 		t.Fatal(err)
 	}
-	srv.start()
+	srv.Start()
 	check("streams.json deleted")
-	srv.stop()
+	srv.Stop()
 
 	for _, damage := range []string{`{"version": 1, "streams": [`, `{"streams": []}`, `{"version": 1, "streams": [], "extra": true}`} {
 		if err := os.WriteFile(meta, []byte(damage), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		srv.start()
+		srv.Start()
 		check("streams.json damaged as " + damage)
-		srv.stop()
+		srv.Stop()
 	}
 
 	// A stream directory that no metadata names, holding a segment.
 	orphan := filepath.Join(data, "streams", "ghost-1", "shardId-000000000000")
 	os.MkdirAll(orphan, 0o755)
 	os.WriteFile(filepath.Join(orphan, "00000000000000000001.seg"), []byte("RNLSEG01"), 0o644)
-	srv.start()
-	if !hasProblem(healthProblems(t, srv), "orphan_directory") || !strings.Contains(srv.logs.String(), "ghost-1") {
-		t.Errorf("a stream directory no metadata names was not reported; logs:\n%s", srv.logs.String())
+	srv.Start()
+	if !hasProblem(healthProblems(t, srv), "orphan_directory") || !strings.Contains(srv.Logs(), "ghost-1") {
+		t.Errorf("a stream directory no metadata names was not reported; logs:\n%s", srv.Logs())
 	}
-	srv.stop()
+	srv.Stop()
 
 	os.Remove(meta)
 	os.Remove(meta + ".prev")
-	err := srv.tryStart()
+	err := srv.TryStart()
 	if err == nil || !strings.Contains(err.Error(), "streams.json") || !strings.Contains(err.Error(), "both missing") {
 		t.Errorf("with streams.json and its copy gone the server must refuse to start naming them; got %v", err)
 	}

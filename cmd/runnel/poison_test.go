@@ -20,7 +20,7 @@ import (
 func (n *node) putRecords(stream string, recs []map[string]any) {
 	n.t.Helper()
 	body, _ := json.Marshal(map[string]any{"records": recs})
-	if code, b := n.do("POST", "/api/v1/streams/"+stream+"/records", "application/json", string(body)); code != 200 {
+	if code, b := n.Do("POST", "/api/v1/streams/"+stream+"/records", "application/json", string(body)); code != 200 {
 		n.t.Fatalf("put into %s: %d %s", stream, code, b)
 	}
 }
@@ -28,7 +28,7 @@ func (n *node) putRecords(stream string, recs []map[string]any) {
 // results returns a dashboard sink's rows.
 func (n *node) results(job, sink string) []map[string]any {
 	n.t.Helper()
-	code, b := n.do("GET", "/api/v1/jobs/"+job+"/results?sink="+sink+"&format=json", "", "")
+	code, b := n.Do("GET", "/api/v1/jobs/"+job+"/results?sink="+sink+"&format=json", "", "")
 	if code != 200 {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (n *node) results(job, sink string) []map[string]any {
 // order.
 func (n *node) streamRecords(stream string) [][]byte {
 	n.t.Helper()
-	code, b := n.do("GET", "/api/v1/streams/"+stream+"/records?shard=shardId-000000000000&from=trim_horizon&limit=1000", "", "")
+	code, b := n.Do("GET", "/api/v1/streams/"+stream+"/records?shard=shardId-000000000000&from=trim_horizon&limit=1000", "", "")
 	if code != 200 {
 		n.t.Fatalf("read %s: %d %s", stream, code, b)
 	}
@@ -135,10 +135,8 @@ func TestPoisonRecordsObeySourceOnError(t *testing.T) {
 		t.Skip("poison record test skipped in -short mode: it runs the real binary")
 	}
 	n := newNode(t)
-	n.start()
-	if code, b := n.do("POST", "/api/v1/streams", "application/json", `{"name":"in","shards":1}`); code != 201 {
-		t.Fatalf("create stream: %d %s", code, b)
-	}
+	n.Start()
+	n.CreateStream("in", 1)
 	poisonInput(n)
 	// An end record far ahead, so every window fires.
 	n.putRecords("in", []map[string]any{{"key": "k", "json": map[string]any{"page": "end", "ts": 100_000_000}}})
@@ -155,13 +153,15 @@ func TestPoisonRecordsObeySourceOnError(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		for _, id := range names {
-			deadline := time.Now().Add(30 * time.Second)
-			for windowTotal(n.results(id, "board")) < 10 && time.Now().Before(deadline) {
+			testutil.Within(30*time.Second, func() bool {
+				if windowTotal(n.results(id, "board")) >= 10 {
+					return true
+				}
 				if v := n.job(id); v.State != "running" {
 					t.Fatalf("%s: job %s is %s: %s", when, id, v.State, v.Reason)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return false
+			})
 			if got := windowTotal(n.results(id, "board")); got != 10 {
 				t.Fatalf("%s: job %s counted %d records, want the 10 good ones", when, id, got)
 			}
@@ -205,8 +205,8 @@ func TestPoisonRecordsObeySourceOnError(t *testing.T) {
 		}
 	}
 	// A restart replays from the last checkpoint: the jobs run on.
-	n.kill()
-	n.start()
+	n.Kill()
+	n.Start()
 	for _, id := range names {
 		n.waitJob(id, "running", func(v jobView) bool { return v.State == "running" })
 	}
@@ -227,10 +227,8 @@ func TestEventTimeFallbackArrival(t *testing.T) {
 		t.Skip("event-time fallback test skipped in -short mode: it runs the real binary")
 	}
 	n := newNode(t)
-	n.start()
-	if code, b := n.do("POST", "/api/v1/streams", "application/json", `{"name":"in","shards":1}`); code != 201 {
-		t.Fatalf("create stream: %d %s", code, b)
-	}
+	n.Start()
+	n.CreateStream("in", 1)
 	poisonInput(n)
 	n.submit(`name: fallback
 source:
@@ -264,10 +262,8 @@ func TestFormatBytesHandsRawBytes(t *testing.T) {
 		t.Skip("format bytes test skipped in -short mode: it runs the real binary")
 	}
 	n := newNode(t)
-	n.start()
-	if code, b := n.do("POST", "/api/v1/streams", "application/json", `{"name":"raw","shards":1}`); code != 201 {
-		t.Fatalf("create stream: %d %s", code, b)
-	}
+	n.Start()
+	n.CreateStream("raw", 1)
 	inputs := [][]byte{[]byte(`{"a":1}`), []byte("not json at all"), {0xff, 0x00, 0x41}, []byte(`[1,2,3]`)}
 	var recs []map[string]any
 	for _, d := range inputs {
@@ -283,13 +279,15 @@ operators:
 sinks:
   - {id: board, input: size, dashboard: {}}
 `)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(n.results("bytes", "board")) < len(inputs) && time.Now().Before(deadline) {
+	testutil.Within(30*time.Second, func() bool {
+		if len(n.results("bytes", "board")) >= len(inputs) {
+			return true
+		}
 		if v := n.job("bytes"); v.State != "running" {
 			t.Fatalf("bytes job is %s: %s", v.State, v.Reason)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
 	rows := n.results("bytes", "board")
 	if len(rows) != len(inputs) {
 		t.Fatalf("%d rows, want %d: %v (job %+v)", len(rows), len(inputs), rows, n.job("bytes"))

@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -26,102 +23,33 @@ import (
 // directory's files/ folder, so job files name their files relatively
 // (which resolves the same under the server's files root).
 type node struct {
-	t    *testing.T
-	bin  string
-	data string
-	addr string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	hc   *http.Client
+	*testbin.Server
+	t *testing.T
 }
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{t: t, bin: runnelBinary(t), data: t.TempDir(), addr: freeAddr(t), hc: &http.Client{Timeout: 10 * time.Second}}
+	n := &node{testbin.New(t, testbin.Options{LogLevel: "info", Client: &http.Client{Timeout: 10 * time.Second}}), t}
+	n.Dir = n.files()
 	if err := os.MkdirAll(n.files(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if n.cmd != nil && n.cmd.ProcessState == nil {
-			n.kill()
-		}
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", lastBytes(n.logText(), 6000))
-		}
-	})
 	return n
 }
 
-func (n *node) files() string { return filepath.Join(n.data, "files") }
-
-func (n *node) Write(p []byte) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.logs.Write(p)
-}
-
-func (n *node) logText() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.logs.String()
-}
-
-func (n *node) start() {
-	n.t.Helper()
-	n.cmd = exec.Command(n.bin, "serve", "--data", n.data, "--addr", n.addr)
-	n.cmd.Dir = n.files()
-	n.cmd.Stdout, n.cmd.Stderr = n, n
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	if !testutil.Within(30*time.Second, func() bool { return healthy(n.addr) }) {
-		n.t.Fatalf("server did not become healthy; logs:\n%s", n.logText())
-	}
-}
-
-func (n *node) kill() {
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	n.cmd.Wait()
-}
+func (n *node) files() string { return filepath.Join(n.Data, "files") }
 
 // stop stops the server the way an operator does (SIGTERM).
 func (n *node) stop() {
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		n.t.Error("server did not stop within 30 s of SIGTERM")
-		n.kill()
-	}
-}
-
-func (n *node) url(path string) string { return "http://" + n.addr + path }
-
-// do sends a request and returns the status and body.
-func (n *node) do(method, path, contentType, body string) (int, []byte) {
 	n.t.Helper()
-	req, err := http.NewRequest(method, n.url(path), strings.NewReader(body))
-	if err != nil {
-		n.t.Fatal(err)
+	if err := n.Stop(); err != nil {
+		n.t.Error(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := n.hc.Do(req)
-	if err != nil {
-		n.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 func (n *node) submit(job string) {
 	n.t.Helper()
-	if code, b := n.do("POST", "/api/v1/jobs", "application/yaml", job); code != 201 {
+	if code, b := n.Do("POST", "/api/v1/jobs", "application/yaml", job); code != 201 {
 		n.t.Fatalf("submit: %d %s", code, b)
 	}
 }
@@ -148,7 +76,7 @@ type jobView struct {
 
 func (n *node) job(id string) jobView {
 	n.t.Helper()
-	code, b := n.do("GET", "/api/v1/jobs/"+id, "", "")
+	code, b := n.Do("GET", "/api/v1/jobs/"+id, "", "")
 	if code != 200 {
 		n.t.Fatalf("get job %s: %d %s", id, code, b)
 	}
@@ -173,7 +101,7 @@ func (n *node) waitJob(id, what string, cond func(jobView) bool) jobView {
 // prefix, or "" if there is none.
 func (n *node) metric(prefix string) string {
 	n.t.Helper()
-	_, b := n.do("GET", "/metrics", "", "")
+	_, b := n.Do("GET", "/metrics", "", "")
 	for line := range strings.Lines(string(b)) {
 		if strings.HasPrefix(line, prefix) {
 			f := strings.Fields(line)
@@ -186,9 +114,8 @@ func (n *node) metric(prefix string) string {
 // errorLogged waits for an ERROR line holding every one of words.
 func (n *node) errorLogged(words ...string) {
 	n.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for line := range strings.Lines(n.logText()) {
+	testutil.Eventually(n.t, 10*time.Second, func() bool {
+		for line := range strings.Lines(n.AllLogs()) {
 			if !strings.Contains(line, "level=ERROR") {
 				continue
 			}
@@ -197,12 +124,11 @@ func (n *node) errorLogged(words ...string) {
 				all = all && strings.Contains(line, w)
 			}
 			if all {
-				return
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	n.t.Fatalf("no ERROR log line holding %q", words)
+		return false
+	}, "no ERROR log line holding %q", words)
 }
 
 const finiteJob = `name: finite
@@ -250,7 +176,7 @@ func TestFinishedAndStoppedJobsStayAcrossRestarts(t *testing.T) {
 		t.Skip("restart test skipped in -short mode: it runs the real binary")
 	}
 	n := newNode(t)
-	n.start()
+	n.Start()
 	n.submit(finiteJob)
 	n.submit(endlessJob)
 	n.waitJob("finite", "finished", func(v jobView) bool { return v.State == "finished" })
@@ -259,14 +185,14 @@ func TestFinishedAndStoppedJobsStayAcrossRestarts(t *testing.T) {
 		t.Fatalf("finite.jsonl has %d rows, want 3000", got)
 	}
 	n.waitJob("endless", "a checkpoint", func(v jobView) bool { return len(v.Checkpoints) > 0 })
-	if code, b := n.do("DELETE", "/api/v1/jobs/endless", "", ""); code != 200 {
+	if code, b := n.Do("DELETE", "/api/v1/jobs/endless", "", ""); code != 200 {
 		t.Fatalf("stop endless: %d %s", code, b)
 	}
 	n.waitJob("endless", "stopped", func(v jobView) bool { return v.State == "stopped" })
 
-	for i, restart := range []func(){n.stop, n.kill} {
+	for i, restart := range []func(){n.stop, n.Kill} {
 		restart()
-		n.start()
+		n.Start()
 		if v := n.job("finite"); v.State != "finished" {
 			t.Fatalf("restart %d: finished job is %q (%s), want finished", i+1, v.State, v.Reason)
 		}
@@ -281,11 +207,11 @@ func TestFinishedAndStoppedJobsStayAcrossRestarts(t *testing.T) {
 	}
 
 	n.stop()
-	stateFile := filepath.Join(n.data, "jobs", "endless", "state.json")
+	stateFile := filepath.Join(n.Data, "jobs", "endless", "state.json")
 	if err := os.WriteFile(stateFile, []byte(`{"created":"2026-01-0`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.start()
+	n.Start()
 	v := n.job("endless")
 	if v.State != "failed" || !strings.Contains(v.Reason, "state.json") || len(v.Warnings) == 0 {
 		t.Fatalf("job with a damaged state.json: state %q reason %q warnings %q; want failed, naming state.json", v.State, v.Reason, v.Warnings)
@@ -346,17 +272,17 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 		t.Skip("checkpoint damage test skipped in -short mode: it runs the real binary")
 	}
 	n := newNode(t)
-	n.start()
+	n.Start()
 	n.submit(ckptJob)
 	n.waitJob("ckpt", "three checkpoints", func(v jobView) bool { return len(v.Checkpoints) >= 3 })
-	n.kill()
+	n.Kill()
 
-	epochs := checkpointDirs(t, n.data, "ckpt")
+	epochs := checkpointDirs(t, n.Data, "ckpt")
 	if len(epochs) < 3 {
 		t.Fatalf("kept checkpoints %v, want 3", epochs)
 	}
 	newest := epochs[len(epochs)-1]
-	db := filepath.Join(n.data, "jobs", "ckpt", "state", "checkpoints", newest, "db")
+	db := filepath.Join(n.Data, "jobs", "ckpt", "state", "checkpoints", newest, "db")
 	ents, err := os.ReadDir(db)
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +299,7 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 	if !damaged {
 		t.Fatalf("no Pebble manifest in %s", db)
 	}
-	n.start()
+	n.Start()
 	v := n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" })
 	if v.State != "running" || v.CheckpointsSkipped != 1 || !strings.Contains(strings.Join(v.Warnings, "\n"), "damaged") {
 		t.Fatalf("after damaging checkpoint %s: state %q (%s), skipped %d, warnings %q; want running from the older one, warned",
@@ -383,7 +309,7 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 	if got := n.metric(`runnel_job_checkpoints_skipped{job="ckpt"}`); got != "1" {
 		t.Fatalf("runnel_job_checkpoints_skipped = %q, want 1", got)
 	}
-	if _, err := os.Stat(filepath.Join(n.data, "jobs", "ckpt", "state", "damaged")); err != nil {
+	if _, err := os.Stat(filepath.Join(n.Data, "jobs", "ckpt", "state", "damaged")); err != nil {
 		t.Fatalf("damaged checkpoint not kept aside: %v", err)
 	}
 
@@ -391,18 +317,18 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 	n.waitJob("ckpt", "three new checkpoints", func(v jobView) bool {
 		return len(v.Checkpoints) >= 3 && fmt.Sprintf("%020d", v.Checkpoints[0].Epoch) > newest
 	})
-	n.kill()
+	n.Kill()
 	// The newest the job completed is what LATEST names (a kill may fall
 	// between a manifest and LATEST).
-	latest, err := os.ReadFile(filepath.Join(n.data, "jobs", "ckpt", "state", "checkpoints", "LATEST"))
+	latest, err := os.ReadFile(filepath.Join(n.Data, "jobs", "ckpt", "state", "checkpoints", "LATEST"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	newest = fmt.Sprintf("%020s", strings.TrimSpace(string(latest)))
-	if err := os.Remove(filepath.Join(n.data, "jobs", "ckpt", "state", "checkpoints", "MANIFEST-"+newest)); err != nil {
+	if err := os.Remove(filepath.Join(n.Data, "jobs", "ckpt", "state", "checkpoints", "MANIFEST-"+newest)); err != nil {
 		t.Fatal(err)
 	}
-	n.start()
+	n.Start()
 	v = n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" })
 	if v.State != "running" || !strings.Contains(strings.Join(v.Warnings, "\n"), "missing") {
 		t.Fatalf("after removing manifest %s: state %q (%s), warnings %q; want running, warned of the lost checkpoint",

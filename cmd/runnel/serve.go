@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web"
@@ -122,8 +123,12 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	if err != nil {
 		return err
 	}
+	groups, err := consumergroups.Open(filepath.Join(*data, "consumer-groups"), store, consumergroups.Options{Logger: log})
+	if err != nil {
+		return err
+	}
 	guard := web.NewGuard(httpLimits, log)
-	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard,
+	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard, Groups: groups,
 		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey,
 			Faults: faults, AccountSettingsFile: filepath.Join(*data, "kinesis-account.json")})}
 	if err := kinesis.EnableChannels(cfg.Kinesis, kinesis.ChannelOptions{Jobs: mgr, File: filepath.Join(*data, "kinesis-channels.json"),

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestTailDeaggregatesKPL puts the KPL test vectors (made by an encoder
@@ -39,14 +41,13 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := runnelBinary(t)
-	srv := &server{t: t, bin: bin, data: t.TempDir(), addr: freeAddr(t)}
-	srv.start()
-	defer srv.kill()
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
 	// Stream one has one shard, so every user record belongs to it; stream
 	// two has two, and gets the vectors with explicit hash keys on shard 0.
 	for _, name := range []string{"one", "two"} {
 		shards := map[string]string{"one": "1", "two": "2"}[name]
-		if out, err := exec.Command(bin, "streams", "create", name, "--shards", shards, "--server", "http://"+srv.addr).CombinedOutput(); err != nil {
+		if out, err := exec.Command(bin, "streams", "create", name, "--shards", shards, "--server", srv.URL).CombinedOutput(); err != nil {
 			t.Fatalf("create: %v %s", err, out)
 		}
 	}
@@ -61,7 +62,7 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 				continue
 			}
 			body, _ := json.Marshal(map[string]any{"records": []map[string]any{{"key": v.OuterKey, "explicit_hash_key": "0", "data_base64": v.DataBase64}}})
-			resp, err := http.Post("http://"+srv.addr+"/api/v1/streams/"+stream+"/records", "application/json", bytes.NewReader(body))
+			resp, err := http.Post(srv.URL+"/api/v1/streams/"+stream+"/records", "application/json", bytes.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +81,7 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 		}
 	}
 	for _, stream := range []string{"one", "two"} {
-		out, err := exec.Command(bin, "tail", stream, "--format", "json", "--server", "http://"+srv.addr).Output()
+		out, err := exec.Command(bin, "tail", stream, "--format", "json", "--server", srv.URL).Output()
 		if err != nil {
 			t.Fatalf("tail: %v", err)
 		}

@@ -88,7 +88,7 @@ func (n *node) putQuiet(recs [2][]string) {
 				fmt.Fprintf(&b, `{"key":"p","explicit_hash_key":%q,"json":%s}`, hash, r)
 			}
 			b.WriteString(`]}`)
-			if code, body := n.do("POST", "/api/v1/streams/events/records", "application/json", b.String()); code != 200 {
+			if code, body := n.Do("POST", "/api/v1/streams/events/records", "application/json", b.String()); code != 200 {
 				n.t.Fatalf("put: %d %s", code, body)
 			}
 		}
@@ -138,10 +138,8 @@ func TestWatermarkAfterRestoreQuietInput(t *testing.T) {
 func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKey]windowVal) {
 	rng := rand.New(rand.NewSource(seed))
 	n := newNode(t)
-	n.start()
-	if code, b := n.do("POST", "/api/v1/streams", "application/json", `{"name":"events","shards":2}`); code != 201 {
-		t.Fatalf("create stream: %d %s", code, b)
-	}
+	n.Start()
+	n.CreateStream("events", 2)
 	n.putQuiet(recs)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -164,8 +162,8 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 		if rows() >= early/2 {
 			break
 		}
-		n.kill()
-		n.start()
+		n.Kill()
+		n.Start()
 		kills++
 	}
 	// Wait until the windows up to shard 0's end fired (the sources have
@@ -173,8 +171,8 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 	// the checkpoint restored holds the sources at or near their end.
 	testutil.Within(90*time.Second, func() bool { return rows() >= early })
 	time.Sleep(time.Duration(rng.Intn(2000)) * time.Millisecond)
-	n.kill()
-	n.start()
+	n.Kill()
+	n.Start()
 	kills++
 	t.Logf("seed %d: %d SIGKILLs; %d windows expected, %d fire before shard 1's tail", seed, kills, len(want), early)
 
@@ -190,10 +188,10 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 	})
 	time.Sleep(1500 * time.Millisecond) // see any extra arrive
 	board := n.results("quiet", "board")
-	if code, b := n.do("DELETE", "/api/v1/jobs/quiet", "", ""); code != 200 {
+	if code, b := n.Do("DELETE", "/api/v1/jobs/quiet", "", ""); code != 200 {
 		t.Fatalf("stop job: %d %s", code, b)
 	}
 	n.stop()
 	compareWindows(t, "dashboard", want, boardWindows(board))
-	compareWindows(t, "result stream", want, streamWindows(t, n.data))
+	compareWindows(t, "result stream", want, streamWindows(t, n.Data))
 }

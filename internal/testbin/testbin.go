@@ -1,5 +1,8 @@
-// Package testbin gives tests the real runnel binary and a free loopback
-// address to start it on. Only tests import it: the crash, attack and
+// Package testbin gives tests the real runnel binary, a free loopback
+// address, and Server: the one way a test runs `runnel serve` (options for
+// the data directory, flags, environment, token and open-file limit;
+// kill -9, stop and restart on the same data directory; the output kept
+// and the readiness wait). Only tests import it: the crash, attack and
 // real-client tests run `runnel serve` as users do.
 package testbin
 
@@ -12,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -74,4 +78,23 @@ func (r *TrustOnRead) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.done = true
 	}
 	return r.Next.RoundTrip(req)
+}
+
+// Run runs the runnel binary with args, stdin as its standard input and
+// env added to the test's environment, and returns its standard output,
+// standard error and exit code. A binary that cannot be run fails the test.
+func Run(t testing.TB, stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(Runnel(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -38,15 +39,7 @@ func BenchmarkExactlyOnceEpoch(b *testing.B) {
 	epoch := uint64(0)
 	for b.Loop() {
 		epoch++
-		if err := s.Write(ctx, rows); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.PreCommit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Commit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
+		sinktest.Checkpoint(b, s, epoch, rows)
 	}
 	b.ReportMetric(float64(perEpoch*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

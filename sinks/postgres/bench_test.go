@@ -6,6 +6,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -37,15 +38,7 @@ func BenchmarkExactlyOnceEpoch(b *testing.B) {
 		for i := range rows {
 			rows[i] = row(int64(epoch)*1000, "k"+string(rune('a'+i%26)), i)
 		}
-		if err := s.Write(ctx, rows); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.PreCommit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Commit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
+		sinktest.Checkpoint(b, s, epoch, rows)
 	}
 	b.ReportMetric(float64(perEpoch*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

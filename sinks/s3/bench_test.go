@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -46,15 +47,7 @@ func BenchmarkParquetEpoch(b *testing.B) {
 		for i := range rows {
 			rows[i] = row(int64(epoch)*3_600_000, fmt.Sprintf("k%05d", i), i)
 		}
-		if err := s.Write(ctx, rows); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.PreCommit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Commit(ctx, epoch); err != nil {
-			b.Fatal(err)
-		}
+		sinktest.Checkpoint(b, s, epoch, rows)
 	}
 	used := cpuclock.Since(cpu)
 	elapsed := b.Elapsed()

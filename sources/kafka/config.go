@@ -16,6 +16,9 @@ const (
 	StartAtTimestamp = "at_timestamp"
 )
 
+// DefaultDiscoverEvery is the default of Config.DiscoverEvery.
+const DefaultDiscoverEvery = 30 * time.Second
+
 // ErrConfig marks a Kafka source configuration error.
 var ErrConfig = fmt.Errorf("%w: kafka", sources.ErrConfig)
 
@@ -51,8 +54,13 @@ type Config struct {
 	// its last value). A value that is not an object is wrapped as
 	// {"value": v, METADATA: {...}}.
 	Metadata string
-	TLS      *TLSConfig
-	SASL     *SASLConfig
+	// DiscoverEvery is how often the topics' partitions are listed
+	// again while the job runs, so that partitions added to a topic (or
+	// topics newly matching TopicRegex) are read from their first record;
+	// 0 means DefaultDiscoverEvery, a negative value turns it off.
+	DiscoverEvery time.Duration
+	TLS           *TLSConfig
+	SASL          *SASLConfig
 }
 
 // Decoder turns a record value into a Value; one is used per reader.

@@ -32,8 +32,9 @@ type Source struct {
 }
 
 var (
-	_ sources.Source  = (*Source)(nil)
-	_ sources.Resumer = (*reader)(nil)
+	_ sources.Source     = (*Source)(nil)
+	_ sources.Discoverer = (*Source)(nil)
+	_ sources.Resumer    = (*reader)(nil)
 )
 
 // New checks cfg and returns the source. log receives errors that do not
@@ -55,6 +56,17 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		s.log = slog.Default()
 	}
 	return s, nil
+}
+
+// DiscoverEvery is how often the job lists the partitions again.
+func (s *Source) DiscoverEvery() time.Duration {
+	switch {
+	case s.cfg.DiscoverEvery < 0:
+		return 0
+	case s.cfg.DiscoverEvery == 0:
+		return DefaultDiscoverEvery
+	}
+	return s.cfg.DiscoverEvery
 }
 
 // ShardID names a partition's shard.
@@ -130,7 +142,7 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 	if err != nil {
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
-	start, err := s.firstOffset(ctx, kadm.NewClient(probe), topic, part, after)
+	start, err := s.firstOffset(ctx, kadm.NewClient(probe), topic, part, after, shard.FromStart)
 	probe.Close()
 	if err != nil {
 		return nil, err
@@ -155,7 +167,7 @@ func (s *Source) newDecoder() Decoder {
 	return sources.NewDecoder(s.cfg.Format)
 }
 
-func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string, part int32, after string) (int64, error) {
+func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string, part int32, after string, fromStart bool) (int64, error) {
 	if after != "" {
 		off, err := strconv.ParseInt(after, 10, 64)
 		if err != nil || off < -1 {
@@ -165,7 +177,12 @@ func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string
 	}
 	var listed kadm.ListedOffsets
 	var err error
-	switch s.cfg.Start {
+	start := s.cfg.Start
+	if fromStart {
+		// A partition the job found while running: all of it is new.
+		start = StartEarliest
+	}
+	switch start {
 	case StartLatest:
 		if s.cfg.ReadUncommitted {
 			listed, err = adm.ListEndOffsets(ctx, topic)
@@ -181,11 +198,11 @@ func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string
 		err = listed.Error()
 	}
 	if err != nil {
-		return 0, fmt.Errorf("kafka source %s: find start %s: %w", ShardID(topic, part), s.cfg.Start, err)
+		return 0, fmt.Errorf("kafka source %s: find start %s: %w", ShardID(topic, part), start, err)
 	}
 	lo, ok := listed.Lookup(topic, part)
 	if !ok || lo.Offset < 0 {
-		return 0, fmt.Errorf("kafka source %s: the broker has no %s offset for the partition", ShardID(topic, part), s.cfg.Start)
+		return 0, fmt.Errorf("kafka source %s: the broker has no %s offset for the partition", ShardID(topic, part), start)
 	}
 	return lo.Offset, nil
 }

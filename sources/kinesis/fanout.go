@@ -82,17 +82,17 @@ type fanOutReader struct {
 	backoff kinesisconn.Backoff
 }
 
-func (s *Source) openFanOut(ctx context.Context, base readerBase, typ types.ShardIteratorType, seq string) (*fanOutReader, error) {
+func (s *Source) openFanOut(ctx context.Context, base readerBase) (*fanOutReader, error) {
 	arn, err := s.consumerARN(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := &fanOutReader{readerBase: base, arn: arn, start: types.StartingPosition{Type: typ}}
-	if seq != "" {
-		r.start.SequenceNumber = aws.String(seq)
+	r := &fanOutReader{readerBase: base, arn: arn, start: types.StartingPosition{Type: base.from.typ}}
+	if base.from.seq != "" {
+		r.start.SequenceNumber = aws.String(base.from.seq)
 	}
-	if typ == types.ShardIteratorTypeAtTimestamp {
-		r.start.Timestamp = aws.Time(s.cfg.Timestamp)
+	if base.from.typ == types.ShardIteratorTypeAtTimestamp {
+		r.start.Timestamp = aws.Time(base.from.at)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil

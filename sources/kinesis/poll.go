@@ -29,13 +29,14 @@ type pollReader struct {
 	next time.Time
 }
 
-func (s *Source) iterator(ctx context.Context, shard string, typ types.ShardIteratorType, seq string) (*string, error) {
+func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*string, error) {
+	typ := from.typ
 	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(s.cfg.Stream), ShardId: aws.String(shard), ShardIteratorType: typ}
-	if seq != "" {
-		in.StartingSequenceNumber = aws.String(seq)
+	if from.seq != "" {
+		in.StartingSequenceNumber = aws.String(from.seq)
 	}
 	if typ == types.ShardIteratorTypeAtTimestamp {
-		in.Timestamp = aws.Time(s.cfg.Timestamp)
+		in.Timestamp = aws.Time(from.at)
 	}
 	var out *kinesis.GetShardIteratorOutput
 	err := s.retry(ctx, "GetShardIterator", func() (err error) {
@@ -48,14 +49,14 @@ func (s *Source) iterator(ctx context.Context, shard string, typ types.ShardIter
 	return out.ShardIterator, nil
 }
 
-func (s *Source) openPoll(ctx context.Context, base readerBase, typ types.ShardIteratorType, seq string) (*pollReader, error) {
-	it, err := s.iterator(ctx, base.shard, typ, seq)
+func (s *Source) openPoll(ctx context.Context, base readerBase) (*pollReader, error) {
+	it, err := s.iterator(ctx, base.shard, base.from)
 	if err != nil {
 		return nil, err
 	}
 	r := &pollReader{readerBase: base, iter: it}
-	if typ == types.ShardIteratorTypeAfterSequenceNumber || typ == types.ShardIteratorTypeAtSequenceNumber {
-		r.last = seq
+	if typ := base.from.typ; typ == types.ShardIteratorTypeAfterSequenceNumber || typ == types.ShardIteratorTypeAtSequenceNumber {
+		r.last = base.from.seq
 	}
 	if r.iter != nil && *r.iter == "" {
 		r.iter = nil
@@ -98,12 +99,11 @@ func (r *pollReader) poll(ctx context.Context) error {
 		case kinesisconn.Code(err) == "ExpiredIteratorException":
 			// Renew after the last record read (or at the start again
 			// when none was).
-			typ, seq := types.ShardIteratorTypeAfterSequenceNumber, r.last
-			if seq == "" {
-				_, initial, _ := s.shardRange(ctx, r.shard)
-				typ, seq = s.startFor(r.shard, initial)
+			from := startAt{typ: types.ShardIteratorTypeAfterSequenceNumber, seq: r.last}
+			if r.last == "" {
+				from = r.from
 			}
-			it, err := s.iterator(ctx, r.shard, typ, seq)
+			it, err := s.iterator(ctx, r.shard, from)
 			if err != nil {
 				return err
 			}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -243,7 +246,22 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 	}
 	u := &unpacker{rng: rng, skip: position{sub: -1}}
 	typ, seq := s.startFor(shard.ID, initial)
-	if after != "" {
+	at := s.cfg.Timestamp
+	resume := ""
+	switch {
+	case after == "" && typ == types.ShardIteratorTypeLatest:
+		// LATEST as the time the shard is opened: a checkpoint taken
+		// before the first record, or an iterator renewed before it,
+		// starts at that same time, so nothing that arrived since is
+		// skipped.
+		at = time.UnixMilli(time.Now().UnixMilli())
+		typ, resume = types.ShardIteratorTypeAtTimestamp, timePosition(at)
+	case strings.HasPrefix(after, "@"):
+		if at, err = parseTimePosition(after); err != nil {
+			return nil, fmt.Errorf("kinesis source %s: %w", shard.ID, err)
+		}
+		typ, seq, resume = types.ShardIteratorTypeAtTimestamp, "", after
+	case after != "":
 		p, err := parsePosition(after)
 		if err != nil {
 			return nil, fmt.Errorf("kinesis source %s: %w", shard.ID, err)
@@ -255,11 +273,12 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 			typ, u.skip = types.ShardIteratorTypeAtSequenceNumber, p
 		}
 	}
-	base := readerBase{src: s, shard: shard.ID, unpack: u, dec: s.cfg.NewDecoder()}
+	base := readerBase{src: s, shard: shard.ID, unpack: u, dec: s.cfg.NewDecoder(),
+		from: startAt{typ: typ, seq: seq, at: at}, resume: resume}
 	if s.cfg.Consumer != "" {
-		return s.openFanOut(ctx, base, typ, seq)
+		return s.openFanOut(ctx, base)
 	}
-	return s.openPoll(ctx, base, typ, seq)
+	return s.openPoll(ctx, base)
 }
 
 // readerBase is what polling and fan-out readers share.
@@ -271,8 +290,41 @@ type readerBase struct {
 	pending  []raw
 	children []sources.Shard
 	// last is the position of the last Kinesis record unpacked: a
-	// renewed iterator or subscription starts after it.
+	// renewed iterator or subscription starts after it, or at from when
+	// no record was read yet.
 	last string
+	from startAt
+	// resume is where a job resumes the shard when its checkpoint came
+	// before the first record (see sources.Resumer); "" where the
+	// configured start already says it.
+	resume string
+}
+
+var (
+	_ sources.Resumer = (*pollReader)(nil)
+	_ sources.Resumer = (*fanOutReader)(nil)
+)
+
+// startAt is where a reader starts: an iterator type with its sequence
+// number or time.
+type startAt struct {
+	typ types.ShardIteratorType
+	seq string
+	at  time.Time
+}
+
+// ResumePosition is the time a shard opened at latest starts from.
+func (b *readerBase) ResumePosition() string { return b.resume }
+
+// timePosition is the position of a start at a time: "@" and epoch ms.
+func timePosition(t time.Time) string { return "@" + strconv.FormatInt(t.UnixMilli(), 10) }
+
+func parseTimePosition(s string) (time.Time, error) {
+	ms, err := strconv.ParseInt(s[1:], 10, 64)
+	if err != nil || ms < 0 {
+		return time.Time{}, fmt.Errorf("position %q is not @EPOCH_MS", s)
+	}
+	return time.UnixMilli(ms), nil
 }
 
 func (b *readerBase) push(recs []types.Record) {

@@ -225,6 +225,33 @@ func TestResumesAfterPositionAndStarts(t *testing.T) {
 	if n, err := r.Read(ctx, buf); err != nil || buf[0].Value != float64(5) {
 		t.Fatalf("latest read %v (%d, %v), want the record put after opening", buf[0].Value, n, err)
 	}
+
+	// latest, checkpointed before its first record: the resume position
+	// starts where the first opening did, so a record put while the job
+	// was down is read, and none from before.
+	r2, err := s.Open(ctx, sources.Shard{ID: "shardId-000000000000"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume := r2.(sources.Resumer).ResumePosition()
+	r2.Close()
+	if !strings.HasPrefix(resume, "@") {
+		t.Fatalf("a shard opened at latest resumes at %q, want @EPOCH_MS", resume)
+	}
+	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: []byte("6")}); err != nil {
+		t.Fatal(err)
+	}
+	r3, err := s.Open(ctx, sources.Shard{ID: "shardId-000000000000"}, resume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	if n, err := r3.Read(ctx, buf); err != nil || n != 1 || buf[0].Value != float64(6) {
+		t.Fatalf("resumed at %s: read %d records starting %v (%v), want only the record put after the first opening", resume, n, buf[0].Value, err)
+	}
+	if got := r3.(sources.Resumer).ResumePosition(); got != resume {
+		t.Errorf("a reader opened at %s says it resumes at %s", resume, got)
+	}
 }
 
 // TestThrottlingIsRetried reads from a server that throttles a third of

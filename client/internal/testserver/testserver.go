@@ -4,14 +4,8 @@
 package testserver
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net"
-	"net/http"
-	"os/exec"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,61 +20,14 @@ import (
 func Binary(t testing.TB) string { return testbin.Runnel(t) }
 
 // Server is a `runnel serve` process on a loopback port.
-type Server struct {
-	Addr string
-	URL  string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
-}
+type Server struct{ *testbin.Server }
 
 // Start runs `runnel serve` on a fresh data directory with extra flags
 // (such as --shard-limits) and waits until it is healthy; the test's
 // cleanup kills it.
 func Start(t testing.TB, flags ...string) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &Server{Addr: addr, URL: "http://" + addr}
-	args := append([]string{"serve", "--data", t.TempDir(), "--addr", addr, "--log-level", "warn"}, flags...)
-	s.cmd = exec.Command(Binary(t), args...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(syscall.SIGKILL)
-		s.cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("runnel serve did not become healthy; logs:\n%s", s.logs.String())
-	return nil
-}
-
-// CreateStream creates a stream through the REST API.
-func (s *Server) CreateStream(t testing.TB, name string, shards int) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"name": name, "shards": shards})
-	resp, err := http.Post(s.URL+"/api/v1/streams", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("create stream %s: %v", name, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("create stream %s: status %d", name, resp.StatusCode)
-	}
+	return &Server{testbin.Start(t, testbin.Options{Flags: flags})}
 }
 
 // Client returns an AWS SDK Kinesis client for the server.

@@ -46,3 +46,19 @@ func Epoch(t testing.TB, s sinks.Transactional, db *state.DB, e uint64, rows ...
 		t.Fatal(err)
 	}
 }
+
+// Checkpoint is one whole checkpoint of a running job for s: rows
+// written, pre-committed under epoch e and committed.
+func Checkpoint(t testing.TB, s sinks.Transactional, e uint64, rows []sinks.Row) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.Write(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -296,15 +296,21 @@ export class ResultsPanel {
       cols.forEach((c, j) => {
         const text = formatCell(c, r[c]);
         const td = tr.cells[j];
-        if (td.textContent !== text) td.textContent = text;
+        if (td.textContent !== text) {
+          td.textContent = text;
+          // Times in UTC, the local time on hover.
+          if (TIME_COLS.has(c)) td.title = r[c] == null ? '' : new Date(r[c]).toString();
+        }
       });
     });
   }
 }
 
+const TIME_COLS = new Set(['window_start', 'window_end']);
+
 function formatCell(col, v) {
   if (v == null) return '';
-  if (col === 'window_start' || col === 'window_end') return fmtTime(v).slice(11);
+  if (TIME_COLS.has(col)) return fmtTime(v);
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
   if (typeof v === 'object') return JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x));
   return String(v);

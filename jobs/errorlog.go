@@ -1,0 +1,161 @@
+package jobs
+
+import (
+	"context"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/sinks"
+)
+
+// The error history of a job: the last ErrorHistory errors of its
+// records (dead letters of its operators) and the failures that ended its
+// runs, in memory for as long as the job's entry lives in the manager (a
+// server restart starts it empty). Counts of every error are in the job's
+// operator counters; the dead-letter streams keep the letters themselves.
+
+// ErrorHistory is how many errors a job's history keeps.
+const ErrorHistory = 1000
+
+// APITime is a time as the API writes it: UTC RFC 3339 with milliseconds,
+// "2026-12-06T10:35:48.123Z".
+type APITime time.Time
+
+// APITimeFormat is the layout of APITime.
+const APITimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// MarshalJSON writes t in APITimeFormat, UTC.
+func (t APITime) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(APITimeFormat) + `"`), nil
+}
+
+// ErrorEntry is one error of a job's history.
+type ErrorEntry struct {
+	Time     APITime `json:"time"`
+	Operator string  `json:"operator"`
+	Shard    string  `json:"shard"`
+	Origin   *Origin `json:"origin"`
+	// Message says what failed, without the JS engine's stack positions.
+	Message string `json:"message"`
+	// Record is the record that failed (JSON, or a string for bytes that
+	// are not JSON); null for a failure of the run as a whole.
+	Record any `json:"record"`
+	// DeadLetter is where the record's dead letter went (null when the
+	// operator does not dead-letter). Sequence is empty: the letter is
+	// committed with the job's next checkpoint, after the history saw it.
+	DeadLetter *DeadLetterRef `json:"dead_letter"`
+}
+
+// DeadLetterRef names a dead letter's stream.
+type DeadLetterRef struct {
+	Stream   string `json:"stream"`
+	Sequence string `json:"sequence"`
+}
+
+// ErrorPage is a read of a job's error history, newest first.
+type ErrorPage struct {
+	// Total counts the errors the history was given, including those it
+	// no longer keeps.
+	Total  int64        `json:"total"`
+	Errors []ErrorEntry `json:"errors"`
+}
+
+type errorLog struct {
+	mu      sync.Mutex
+	entries []ErrorEntry // ring
+	next    int
+	total   int64
+}
+
+func (l *errorLog) add(e ErrorEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total++
+	if len(l.entries) < ErrorHistory {
+		l.entries = append(l.entries, e)
+		return
+	}
+	l.entries[l.next] = e
+	l.next = (l.next + 1) % ErrorHistory
+}
+
+// read returns up to limit entries, newest first.
+func (l *errorLog) read(limit int) ErrorPage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.entries)
+	if limit <= 0 || limit > n {
+		limit = n
+	}
+	out := make([]ErrorEntry, 0, limit)
+	for i := 0; i < limit; i++ {
+		// The newest is just before next (or the last appended).
+		k := (l.next - 1 - i + 2*n) % n
+		if n < ErrorHistory {
+			k = n - 1 - i
+		}
+		out = append(out, l.entries[k])
+	}
+	return ErrorPage{Total: l.total, Errors: out}
+}
+
+// deadLetterEntries makes history entries of an operator's dead letters
+// (the rows its dead-letter sink is given).
+func (j *Job) deadLetterEntries(op, stream string, rows []sinks.Row) {
+	now := APITime(time.Now())
+	for _, r := range rows {
+		m, _ := r.Value.(map[string]any)
+		msg, _ := m["error"].(string)
+		origin, _ := m["origin"].(string)
+		o := parseOrigin(j.Spec.Source.stream(), origin)
+		e := ErrorEntry{Time: now, Operator: op, Origin: o, Message: CleanMessage(msg),
+			Record: jsonValue(m["record"]), DeadLetter: &DeadLetterRef{Stream: stream}}
+		if o != nil {
+			e.Shard = o.Shard
+		}
+		j.errors.add(e)
+	}
+}
+
+// failedOperator and failedRecord find the operator and record a run's
+// failure names (js.Error's prefix), if it does.
+var (
+	failedOperator = regexp.MustCompile(`operator "([^"]+)"`)
+	failedRecord   = regexp.MustCompile(`record (\S+@\S+):`)
+)
+
+// failureEntry records the failure that ended a run.
+func (j *Job) failureEntry(reason string) {
+	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason)}
+	if m := failedOperator.FindStringSubmatch(reason); m != nil {
+		e.Operator = m[1]
+	}
+	if m := failedRecord.FindStringSubmatch(reason); m != nil {
+		e.Origin = parseOrigin(j.Spec.Source.stream(), m[1])
+		e.Shard = e.Origin.Shard
+	}
+	j.errors.add(e)
+}
+
+// Errors reads a job's error history, newest first: at most limit
+// entries (0: all it keeps).
+func (m *Manager) Errors(id string, limit int) (ErrorPage, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return ErrorPage{}, err
+	}
+	return j.errors.read(limit), nil
+}
+
+// errorTap is the hook the output taps call with the rows a dead-letter
+// sink is given.
+func (j *Job) errorTap(sinkID string) func(context.Context, []sinks.Row) {
+	for _, op := range j.Spec.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter && op.ID+deadLetterSuffix == sinkID {
+			op, stream := op.ID, op.OnError.DeadLetter
+			return func(_ context.Context, rows []sinks.Row) { j.deadLetterEntries(op, stream, rows) }
+		}
+	}
+	return nil
+}

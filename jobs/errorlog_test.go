@@ -1,0 +1,110 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// TestErrorLogKeepsTheNewest: the history keeps the last ErrorHistory
+// entries, newest first, and counts all.
+func TestErrorLogKeepsTheNewest(t *testing.T) {
+	var l errorLog
+	for i := range ErrorHistory + 5 {
+		l.add(ErrorEntry{Message: fmt.Sprint(i)})
+	}
+	p := l.read(0)
+	if p.Total != ErrorHistory+5 || len(p.Errors) != ErrorHistory {
+		t.Fatalf("total %d, kept %d", p.Total, len(p.Errors))
+	}
+	if p.Errors[0].Message != fmt.Sprint(ErrorHistory+4) || p.Errors[ErrorHistory-1].Message != "5" {
+		t.Fatalf("newest %s, oldest %s", p.Errors[0].Message, p.Errors[ErrorHistory-1].Message)
+	}
+	if p := l.read(3); len(p.Errors) != 3 || p.Errors[2].Message != fmt.Sprint(ErrorHistory+2) {
+		t.Fatalf("limit 3: %+v", p.Errors)
+	}
+	var small errorLog
+	small.add(ErrorEntry{Message: "a"})
+	small.add(ErrorEntry{Message: "b"})
+	if p := small.read(0); len(p.Errors) != 2 || p.Errors[0].Message != "b" {
+		t.Fatalf("two entries: %+v", p.Errors)
+	}
+}
+
+const deadLetterJob = `name: dl
+source: {stream: in, shards: 2}
+operators:
+  - id: parse
+    map: "r => ({page: r.page.toUpperCase()})"
+    on_error: {dead_letter: bad}
+sinks:
+  - {id: out, log: {}}
+`
+
+// TestErrorHistory: a dead-lettered record and a run's failure are in the
+// job's error history with operator, origin, a clean message and the
+// record; the history's times are UTC with milliseconds.
+func TestErrorHistory(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Submit([]byte(strings.Replace(deadLetterJob, "log: {}", "stream: {name: out}", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(context.Background(), "in", []streams.PutRecord{
+		{PartitionKey: "a", Data: []byte(`{"page":"/a"}`)},
+		{PartitionKey: "b", Data: []byte(`{"nopage":1}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var p ErrorPage
+	testutil.Within(20*time.Second, func() bool {
+		p, _ = m.Errors("dl", 0)
+		return p.Total >= 1
+	})
+	if p.Total != 1 {
+		t.Fatalf("history %+v, want one error", p)
+	}
+	e := p.Errors[0]
+	if e.Operator != "parse" || e.Origin == nil || e.Origin.Stream != "in" || e.Origin.Sequence == "" || e.Shard != e.Origin.Shard ||
+		e.DeadLetter == nil || e.DeadLetter.Stream != "bad" {
+		t.Fatalf("entry %+v origin %+v", e, e.Origin)
+	}
+	if !strings.HasPrefix(e.Message, "TypeError") || strings.Contains(e.Message, "<eval>") {
+		t.Fatalf("message %q", e.Message)
+	}
+	b, _ := json.Marshal(e)
+	if !regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`).Match(b) || !strings.Contains(string(b), `"record":{"nopage":1}`) {
+		t.Fatalf("entry as JSON: %s", b)
+	}
+
+	// A job whose operator fails the run: the failure is in its history.
+	failing := strings.NewReplacer("name: dl", "name: fl", "    on_error: {dead_letter: bad}\n", "", "stream: in", "stream: in2").Replace(deadLetterJob)
+	if _, err := m.Submit([]byte(failing)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(context.Background(), "in2", []streams.PutRecord{{PartitionKey: "b", Data: []byte(`{"nopage":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Within(20*time.Second, func() bool {
+		p, _ = m.Errors("fl", 0)
+		return p.Total >= 1
+	})
+	if e := p.Errors[0]; e.Operator != "parse" || e.Origin == nil || e.Origin.Stream != "in2" || e.DeadLetter != nil || !strings.HasPrefix(e.Message, "TypeError") {
+		t.Fatalf("failure entry %+v", e)
+	}
+	if _, err := m.Errors("nope", 0); err == nil {
+		t.Fatal("errors of an unknown job")
+	}
+}

@@ -1,0 +1,46 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/runnel-dev/runnel/jobs"
+)
+
+// Preview API: POST /api/v1/jobs/preview?records=N runs a job file (the
+// body, as for a submit) on the last N records of its input stream (a
+// file or generator source: its first N) with its sinks replaced by an
+// in-memory capture, and answers each operator's rows and errors
+// (jobs.Manager.Preview). Nothing is written and nothing is kept.
+
+func (s *Server) routePreview(mux *routeMux) {
+	mux.HandleFunc("POST /api/v1/jobs/preview", s.previewJob)
+}
+
+func (s *Server) previewJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	n := jobs.DefaultPreviewRecords
+	if v := r.URL.Query().Get("records"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 || k > jobs.MaxPreviewRecords {
+			writeError(w, newError("invalid_argument", "records", "records must be a number of records from 1 to "+strconv.Itoa(jobs.MaxPreviewRecords)+", not "+strconv.Quote(v)))
+			return
+		}
+		n = k
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		return
+	}
+	res, err := s.jobs.Preview(r.Context(), src, n)
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
