@@ -5,8 +5,9 @@
 // Its users — sources' JSON records as Go values, the JS bridge's records
 // as JS values or lazily indexed objects (FieldIter), its native evaluator
 // — keep their own structure walk and build their own values from these
-// pieces. Base64 serves a fast path that decodes a base64 string value
-// (a Kinesis PutRecords record's Data) straight into its own buffer.
+// pieces, as does the Kinesis PutRecords fast path (web/kinesis), which
+// Base64 serves: it decodes a record's base64 Data straight into the
+// request's buffer.
 //
 // Every function works on a byte slice and an index into it, returns the
 // index after what it read, allocates nothing unless it says so, and
