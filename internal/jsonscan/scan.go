@@ -2,10 +2,12 @@
 // Runnel's hand-written decoders share: whitespace, strings (validation,
 // escapes, surrogate pairs, invalid UTF-8), numbers (grammar and
 // conversion), literals, skipping a whole value, and base64 string values.
-// The decoders themselves — sources' JSON records as Go values, the JS
-// bridge's records as JS values or lazily indexed objects, the Kinesis
-// PutRecords fast path — keep their own structure walk and build their own
-// values from these pieces.
+// Its users — sources' JSON records as Go values, the JS bridge's records
+// as JS values or lazily indexed objects (FieldIter), its native evaluator
+// — keep their own structure walk and build their own values from these
+// pieces, as does the Kinesis PutRecords fast path (web/kinesis), which
+// Base64 serves: it decodes a record's base64 Data straight into the
+// request's buffer.
 //
 // Every function works on a byte slice and an index into it, returns the
 // index after what it read, allocates nothing unless it says so, and

@@ -113,8 +113,13 @@
 // stage besides the user's functions) and keeps its position in closure
 // variables. ChainSpec.Project exports only the fields a window's builtin
 // aggregates read, as a *Projected from per-batch slabs, instead of a map
-// per record. go test -bench BenchJobChain and `runnel bench job` measure
-// the chain; docs/ holds their figures.
+// per record. A chain whose every function is simple enough (field
+// reads, object literals, comparisons, a few builtins) also runs its
+// batches in Go, without goja, through operators/js/native; a batch with a
+// record the evaluator cannot give goja's exact result for runs in goja
+// instead (ChainSpec.Interpreted turns this off). go test -bench
+// BenchJobChain, BenchmarkNativeSubset and `runnel bench job` measure the
+// chain; docs/performance.md holds their figures.
 //
 // # Errors
 //
