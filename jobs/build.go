@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/confine"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/operators/js"
+	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -32,6 +34,14 @@ type Env struct {
 	// so file sinks continue their own files (sinks.FileConfig.Resume).
 	Files  *confine.Root
 	Resume bool
+	// Logger receives what operators log at run time (a function's
+	// batches sent to their on-failure destination); nil is slog's
+	// default.
+	Logger *slog.Logger
+	// WindowStore, when set, makes the state store of each instance of
+	// window operator id (window.Config.NewStore): `runnel worker` keeps
+	// window state in stores that also write a changelog.
+	WindowStore func(id string) func(window.Codec) window.Store
 
 	// preview, when set, builds the job for a preview (RunPreview): a
 	// sample source, captures for sinks, no fusion, every error kept.
@@ -404,7 +414,7 @@ func (b *builder) sinks() error {
 			return fmt.Errorf("job %s: dead letters of %s: %w", b.spec.Name, dl.op, err)
 		}
 		b.out.Graph.Sinks = append(b.out.Graph.Sinks, engine.SinkNode{ID: dl.op + "-dead-letters",
-			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: sink})
+			Inputs: []string{b.resolve(dl.op) + ":" + operators.DeadLetterOutput(dl.op)}, Sink: cleanDeadLetters(sink)})
 	}
 	return nil
 }

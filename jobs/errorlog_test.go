@@ -59,7 +59,7 @@ func TestErrorHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.Submit([]byte(strings.Replace(deadLetterJob, "log: {}", "stream: {name: out}", 1))); err != nil {
+	if _, err := m.Submit([]byte(strings.Replace(deadLetterJob, "log: {}", "stream: {name: out}", 1) + "checkpoint: {every: 200ms}\n")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Put(context.Background(), "in", []streams.PutRecord{
@@ -87,6 +87,19 @@ func TestErrorHistory(t *testing.T) {
 	b, _ := json.Marshal(e)
 	if !regexp.MustCompile(`"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`).Match(b) || !strings.Contains(string(b), `"record":{"nopage":1}`) {
 		t.Fatalf("entry as JSON: %s", b)
+	}
+
+	// The dead letter in its stream carries the same clean message.
+	var letter map[string]any
+	testutil.Within(20*time.Second, func() bool {
+		rr, err := st.Read("bad", "shardId-000000000000", 0, 10, 0)
+		if err != nil || len(rr.Records) == 0 {
+			return false
+		}
+		return json.Unmarshal(rr.Records[0].Data, &letter) == nil
+	})
+	if msg, _ := letter["error"].(string); msg != e.Message || letter["operator"] != "parse" || letter["origin"] == nil {
+		t.Fatalf("dead letter %v: want error %q", letter, e.Message)
 	}
 
 	// A job whose operator fails the run: the failure is in its history.

@@ -206,6 +206,9 @@ func (j *Job) Info(withSpec bool) Info {
 		in.Warnings = append(in.Warnings, cs.warnings...)
 		in.CheckpointsSkipped = cs.skipped
 	}
+	if j.shardsWarning != "" {
+		in.Warnings = append(in.Warnings, j.shardsWarning)
+	}
 	j.mu.Unlock()
 	if errors.Is(serr, ErrStateDamaged) {
 		in.Warnings = append(in.Warnings, serr.Error())

@@ -2,7 +2,12 @@ package jobs
 
 // The connection settings the kafka source and the kafka sink share.
 
-import "github.com/runnel-dev/runnel/internal/kafkaconn"
+import (
+	"strings"
+
+	"github.com/runnel-dev/runnel/internal/kafkaconn"
+	"go.yaml.in/yaml/v3"
+)
 
 // KafkaTLS turns on TLS to the brokers (PEM files).
 type KafkaTLS struct {
@@ -64,4 +69,30 @@ func (s *KafkaSASL) conn() *kafkaconn.SASL {
 		return nil
 	}
 	return &kafkaconn.SASL{Mechanism: s.Mechanism, Username: s.Username, PasswordEnv: s.PasswordEnv}
+}
+
+// stringMap parses a mapping of free names to single values, such as a
+// Kafka sink's headers: {NAME: FIELD}. A missing key gives nil.
+func (p *parser) stringMap(f fieldMap, key string) map[string]string {
+	if f.m[key] == nil {
+		return nil
+	}
+	path := join(f.path, key)
+	n := resolve(f.m[key])
+	if n == nil || n.Kind != yaml.MappingNode {
+		p.problem(orNode(n, f.m[key]), path, CodeType, "must be a mapping of NAME: FIELD", "e.g. {trace-id: trace}")
+		return nil
+	}
+	p.record(n, path)
+	out := map[string]string{}
+	for _, kv := range p.pairs(n, path) {
+		v := resolve(kv.v)
+		if v == nil || v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+			p.problem(orNode(v, kv.v), join(path, kv.key), CodeType, "must be the name of a row field", "")
+			continue
+		}
+		p.record(v, join(path, kv.key))
+		out[kv.key] = v.Value
+	}
+	return out
 }

@@ -461,6 +461,9 @@ func buildWindow(b *builder, op *Operator, preKeyed bool) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}
+	if b.env.WindowStore != nil {
+		cfg.NewStore = b.env.WindowStore(op.ID)
+	}
 	keySrc := w.Key
 	if preKeyed {
 		keySrc = "" // computed by the upstream chain

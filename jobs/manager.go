@@ -63,6 +63,9 @@ type Job struct {
 	errors errorLog
 	// metrics is the job's metrics history (Manager.Metrics).
 	metrics metricsLog
+	// shardsWarning says the file's source.shards does not match its
+	// stream's ("" if it does).
+	shardsWarning string
 
 	mu struct {
 		sync.Mutex
@@ -286,7 +289,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
-	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC()}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
 	undo := func() {
@@ -301,7 +304,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	if hadOld {
 		old.waitEnded()
 	}
-	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != ""})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log})
 	if err != nil {
 		undo()
 		return nil, spec.asSpecError(err)
@@ -382,7 +385,7 @@ func (m *Manager) start(j *Job) {
 		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log})
 	if err != nil {
 		fail(err)
 		return

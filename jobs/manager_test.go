@@ -29,7 +29,7 @@ sinks:
 
 // managerStore opens a store in a fresh data directory, for a Manager of
 // that directory's jobs/.
-func managerStore(t *testing.T) (st *streams.Store, dir string, log *slog.Logger) {
+func managerStore(t testing.TB) (st *streams.Store, dir string, log *slog.Logger) {
 	t.Helper()
 	log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir = t.TempDir()

@@ -32,7 +32,7 @@ sinks:
 
 // putClicks appends n click records to stream clicks; every tenth lacks
 // the field the job's map reads.
-func putClicks(t *testing.T, st *streams.Store, n int) {
+func putClicks(t testing.TB, st *streams.Store, n int) {
 	t.Helper()
 	if _, err := st.CreateStream("clicks", 2, streams.CreateOptions{}); err != nil {
 		t.Fatal(err)

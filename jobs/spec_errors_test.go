@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -126,7 +127,7 @@ var errorCases = []struct {
 
 	// Operators.
 	{"operator without a kind", head + "operators: [{id: a}]\nsinks: [{id: o, log: {}}]\n", []want{
-		{3, "operators[0]", CodeMissing, "needs one of map, filter, window or detect"},
+		{3, "operators[0]", CodeMissing, "needs one of map, filter, window, detect"},
 	}},
 	{"operator with two kinds", head + "operators:\n  - id: a\n    map: 'r => r'\n    filter: 'r => true'\nsinks: [{id: o, log: {}}]\n", []want{
 		{6, "operators[0].filter", CodeConflict, "has map and filter"},
@@ -370,5 +371,24 @@ func TestAliasBomb(t *testing.T) {
 	s := mustParse(t, "name: t\nsource: {stream: s}\noperators:\n  - {id: a, map: &f 'r => r'}\n  - {id: b, map: *f}\nsinks: [{id: o, log: {}}]\n")
 	if s.Operators[1].Map != "r => r" {
 		t.Errorf("alias resolved to %q", s.Operators[1].Map)
+	}
+}
+
+// TestMisindentedKeyLine: a key indented to a column no enclosing mapping
+// uses is reported at its own line, not where YAML's mapping began.
+func TestMisindentedKeyLine(t *testing.T) {
+	src := "name: pv\nsource:\n  stream: clicks\n  event_time: \"r => r.ts\"\noperators:\n  - id: per-page\n    window:\n      key: \"r => r.page\"\n      tumbling: 1m\n      aggregate:\n        views: count\n        total_ms: sum(ms)\n     p95_ms: p95(ms)\nsinks:\n  - {id: out, log: {}}\n"
+	_, err := Parse([]byte(src))
+	var se *SpecError
+	if !errors.As(err, &se) || len(se.Problems) != 1 || se.Problems[0].Line != 13 || se.Problems[0].Code != CodeYAML {
+		t.Fatalf("got %v, want one YAML problem at line 13", err)
+	}
+	if strings.Count(err.Error(), "line 13") != 1 {
+		t.Fatalf("message repeats its line: %v", err)
+	}
+	// A block scalar's lines are not keys.
+	ok := "name: pv\nsource: {stream: clicks}\nfunctions: |\n   function f(r) {\n       return r\n   }\noperators:\n  - id: m\n    map: \"r => f(r)\"\nsinks:\n  - {id: out, log: {}}\n"
+	if l := misindented([]byte(ok), 1); l != 0 {
+		t.Fatalf("a valid file: misindented line %d", l)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -54,7 +55,14 @@ func parse(src []byte) (*Spec, *problems) {
 		if errors.Is(err, io.EOF) {
 			ps.add(Problem{Code: CodeMissing, Message: "the job file is empty", Hint: "see docs/jobs.md for the format"})
 		} else {
-			ps.add(yamlProblem(err))
+			p := yamlProblem(err)
+			if strings.Contains(p.Message, "did not find expected key") {
+				if l := misindented(src, p.Line); l > p.Line {
+					p.Line = l
+					p.Hint = "this line's indentation matches no enclosing key: align it with its siblings"
+				}
+			}
+			ps.add(p)
 		}
 		return nil, ps
 	}

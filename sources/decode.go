@@ -3,9 +3,9 @@ package sources
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 )
 
 // Format says how a source turns record bytes into a Value.
@@ -157,16 +157,16 @@ func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w at offset %d: %s", ErrJSON, p.pos, fmt.Sprintf(format, args...))
 }
 
-func (p *jsonParser) skipSpace() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
+// syntax converts a jsonscan error to the decoder's.
+func (p *jsonParser) syntax(err error) error {
+	var se *jsonscan.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w at offset %d: %s", ErrJSON, se.Offset, se.Msg)
 	}
+	return fmt.Errorf("%w: %w", ErrJSON, err)
 }
+
+func (p *jsonParser) skipSpace() { p.pos = jsonscan.SkipSpace(p.data, p.pos) }
 
 func (p *jsonParser) value(depth int) (any, error) {
 	if p.pos >= len(p.data) {
@@ -197,10 +197,11 @@ func (p *jsonParser) value(depth int) (any, error) {
 }
 
 func (p *jsonParser) literal(word string) error {
-	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
-		return p.errorf("invalid literal, want %s", word)
+	end, err := jsonscan.Literal(p.data, p.pos, word)
+	if err != nil {
+		return p.syntax(err)
 	}
-	p.pos += len(word)
+	p.pos = end
 	return nil
 }
 
@@ -295,224 +296,32 @@ func (p *jsonParser) array(depth int) (any, error) {
 // str parses a string at p.pos and returns its contents. The slice aliases
 // the input when the string has no escapes and valid UTF-8.
 func (p *jsonParser) str() ([]byte, error) {
-	p.pos++ // opening quote
-	start := p.pos
-	ascii := true
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			b := p.data[start:p.pos]
-			p.pos++
-			if !ascii && !utf8.Valid(b) {
-				return []byte(toValidUTF8(b)), nil
-			}
-			return b, nil
-		case c == '\\':
-			return p.strSlow(start)
-		case c < 0x20:
-			return nil, p.errorf("control character in a string")
-		case c >= 0x80:
-			ascii = false
-		}
-		p.pos++
-	}
-	return nil, p.errorf("unterminated string")
-}
-
-// toValidUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
-func toValidUTF8(b []byte) string {
-	out := make([]byte, 0, len(b)+8)
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
-		} else {
-			out = append(out, b[:size]...)
-		}
-		b = b[size:]
-	}
-	return string(out)
-}
-
-func (p *jsonParser) strSlow(start int) ([]byte, error) {
-	out := make([]byte, 0, p.pos-start+16)
-	out = append(out, p.data[start:p.pos]...)
-	if !utf8.Valid(out) {
-		out = []byte(toValidUTF8(out))
-	}
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return out, nil
-		case c == '\\':
-			if p.pos+1 >= len(p.data) {
-				return nil, p.errorf("unterminated escape")
-			}
-			e := p.data[p.pos+1]
-			p.pos += 2
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := p.hex4()
-				if !ok {
-					return nil, p.errorf("invalid \\u escape")
-				}
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					save := p.pos
-					if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
-						p.pos += 2
-						if x, ok := p.hex4(); ok {
-							r2 = x
-						}
-					}
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r = dec
-					} else {
-						p.pos = save
-						r = utf8.RuneError
-					}
-				}
-				out = utf8.AppendRune(out, r)
-			default:
-				return nil, p.errorf("invalid escape \\%c", e)
-			}
-		case c < 0x20:
-			return nil, p.errorf("control character in a string")
-		case c < 0x80:
-			out = append(out, c)
-			p.pos++
-		default:
-			r, size := utf8.DecodeRune(p.data[p.pos:])
-			if r == utf8.RuneError && size == 1 {
-				out = utf8.AppendRune(out, utf8.RuneError)
-			} else {
-				out = append(out, p.data[p.pos:p.pos+size]...)
-			}
-			p.pos += size
-		}
-	}
-	return nil, p.errorf("unterminated string")
-}
-
-func (p *jsonParser) hex4() (rune, bool) {
-	if len(p.data)-p.pos < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range p.data[p.pos : p.pos+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	p.pos += 4
-	return r, true
-}
-
-// number parses a JSON number as float64. Short integers take a fast path;
-// everything else goes through strconv, which rounds the same way as
-// encoding/json.
-func (p *jsonParser) number() (any, error) {
-	start := p.pos
-	if p.data[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos >= len(p.data) {
-		return nil, p.errorf("invalid number")
-	}
-	if p.data[p.pos] == '0' {
-		p.pos++
-	} else if p.data[p.pos] >= '1' && p.data[p.pos] <= '9' {
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-		}
-	} else {
-		return nil, p.errorf("invalid number")
-	}
-	simple, frac := true, 0
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		frac = 1
-		p.pos++
-		d := p.pos
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
-			return nil, p.errorf("invalid number: no digits after '.'")
-		}
-		frac = p.pos - d
-	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		simple = false
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		d := p.pos
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
-			return nil, p.errorf("invalid number: no digits in the exponent")
-		}
-	}
-	b := p.data[start:p.pos]
-	// Fast path (Clinger): at most 15 significant digits are exact in a
-	// float64, and so are powers of ten up to 1e22, so one division rounds
-	// correctly.
-	digits := len(b)
-	if b[0] == '-' {
-		digits--
-	}
-	if frac > 0 {
-		digits--
-	}
-	if simple && digits <= 15 {
-		neg := b[0] == '-'
-		if neg {
-			b = b[1:]
-		}
-		var n int64
-		for _, c := range b {
-			if c != '.' {
-				n = n*10 + int64(c-'0')
-			}
-		}
-		f := float64(n)
-		if frac > 0 {
-			f /= pow10[frac]
-		}
-		if neg {
-			f = -f
-		}
-		return f, nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
+	end, info, err := jsonscan.ScanString(p.data, p.pos)
 	if err != nil {
+		return nil, p.syntax(err)
+	}
+	s := p.data[p.pos+1 : end-1]
+	p.pos = end
+	switch {
+	case info&jsonscan.Escaped != 0:
+		return jsonscan.AppendUnquoted(make([]byte, 0, len(s)), s), nil
+	case info&jsonscan.NonASCII != 0 && !utf8.Valid(s):
+		return jsonscan.AppendValidUTF8(make([]byte, 0, len(s)+8), s), nil
+	}
+	return s, nil
+}
+
+// number parses a JSON number as float64, rounding as encoding/json does.
+func (p *jsonParser) number() (any, error) {
+	end, form, err := jsonscan.ScanNumber(p.data, p.pos)
+	if err != nil {
+		return nil, p.syntax(err)
+	}
+	b := p.data[p.pos:end]
+	f, ok := jsonscan.Float(b, form)
+	if !ok {
 		return nil, p.errorf("number %s out of range", b)
 	}
+	p.pos = end
 	return f, nil
 }
-
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}

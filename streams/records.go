@@ -66,6 +66,12 @@ func keyChars(k string) (int, bool) {
 // when one is invalid nothing is written. Records of one call that land on
 // the same shard keep their order.
 func (s *Store) Put(ctx context.Context, name string, recs []PutRecord) ([]PutResult, error) {
+	return s.PutInto(ctx, name, recs, nil)
+}
+
+// PutInto is Put writing the results into res's room when it has enough
+// (a caller that puts many records reuses one slice), else a new slice.
+func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res []PutResult) ([]PutResult, error) {
 	for i := range recs {
 		if err := ValidateRecord(i, &recs[i]); err != nil {
 			return nil, err
@@ -75,7 +81,10 @@ func (s *Store) Put(ctx context.Context, name string, recs []PutRecord) ([]PutRe
 	if err != nil {
 		return nil, err
 	}
-	res := make([]PutResult, len(recs))
+	if cap(res) < len(recs) {
+		res = make([]PutResult, len(recs))
+	}
+	res = res[:len(recs)]
 	st.puts.Add(1)
 	defer st.puts.Add(-1)
 	groups, err := s.appendRouted(st, recs, res)
@@ -110,7 +119,15 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 	// Route every record, then append per shard in request order.
 	route := make([]int32, len(recs))
 	count := make([]int, len(st.open))
+	// With one open shard over the whole key space (a new one-shard
+	// stream, or every shard merged back) each record goes there: no
+	// partition key needs hashing.
+	whole := len(st.ranges) == 1 && st.ranges[0].Start == HashKey{} && st.ranges[0].End == MaxHashKey
 	for i := range recs {
+		if whole {
+			count[0]++
+			continue
+		}
 		var hk HashKey
 		if recs[i].ExplicitHashKey != "" {
 			hk, _ = ParseHashKey(recs[i].ExplicitHashKey)

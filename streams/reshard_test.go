@@ -125,6 +125,11 @@ func TestSplitAndMerge(t *testing.T) {
 	if m := in.Shards[3]; m.Parent != ShardID(1) || m.AdjacentParent != ShardID(2) || m.Range != (HashRange{HashKey{}, MaxHashKey}) {
 		t.Fatalf("merged shard: %+v", m)
 	}
+	// The merged shard is the only open one and covers every key: all
+	// records go there, whatever their keys (no hashing needed).
+	if merged := putKeys(t, s, "m", 20, "merged"); len(merged[ShardID(3)]) != 20 {
+		t.Fatalf("after the merge, records went to %v", merged)
+	}
 	bad := []struct {
 		name string
 		err  error

@@ -36,6 +36,7 @@ var errorStatus = map[string]int{
 	"invalid_job":            http.StatusBadRequest,
 	"incompatible_savepoint": http.StatusConflict,
 	"not_running":            http.StatusConflict,
+	"running":                http.StatusConflict,
 	"internal":               http.StatusInternalServerError,
 	"unavailable":            http.StatusServiceUnavailable,
 	// Authentication, authorisation and the browser defences (security.go).
@@ -45,6 +46,8 @@ var errorStatus = map[string]int{
 	"unsupported_media_type": http.StatusUnsupportedMediaType,
 	"host_not_allowed":       http.StatusMisdirectedRequest,
 	"limit_exceeded":         http.StatusConflict,
+	// A checkpoint or release from a worker that lost the lease (groups.go).
+	"lease_lost": http.StatusConflict,
 }
 
 func newError(code, field, msg string) *apiError {

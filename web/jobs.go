@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -33,7 +34,16 @@ func (s *Server) routeJobs(mux *routeMux) {
 	s.routeMetricsHistory(mux)
 }
 
+// jobError maps an error of the jobs package to the API's error. Its
+// message loses the Go package prefix ("jobs: "), which a client would
+// print after its own ("runnel jobs: jobs: ...").
 func jobError(err error) *apiError {
+	e := jobErrorOf(err)
+	e.Message = strings.TrimPrefix(e.Message, "jobs: ")
+	return e
+}
+
+func jobErrorOf(err error) *apiError {
 	var se *jobs.SpecError
 	switch {
 	case errors.As(err, &se):
@@ -45,6 +55,12 @@ func jobError(err error) *apiError {
 		return e
 	case errors.Is(err, jobs.ErrJobNotFound), errors.Is(err, jobs.ErrNoSink), errors.Is(err, jobs.ErrNoOutput):
 		return newError("not_found", "", err.Error())
+	case errors.Is(err, jobs.ErrCheckpointNotFound):
+		return newError("not_found", "checkpoint", err.Error())
+	case errors.Is(err, jobs.ErrRunning):
+		return newError("running", "", err.Error())
+	case errors.Is(err, jobs.ErrNameMismatch):
+		return newError("invalid_argument", "name", err.Error())
 	case errors.Is(err, jobs.ErrJobExists), errors.Is(err, jobs.ErrJobNameTaken):
 		return newError("already_exists", "name", err.Error())
 	case errors.Is(err, jobs.ErrSavepointNotFound):
@@ -116,12 +132,27 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 // stopJob stops a job; with ?savepoint=true it keeps the checkpoint its
-// sources stopped at as a savepoint and names it in the answer.
+// sources stopped at as a savepoint and names it in the answer. With
+// ?purge=true it deletes a job that is not running instead, with its
+// state and checkpoints.
 func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
 	id := r.PathValue("id")
+	switch v := r.URL.Query().Get("purge"); v {
+	case "", "false", "0":
+	case "true", "1":
+		if err := s.jobs.Delete(id); err != nil {
+			writeError(w, jobError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true})
+		return
+	default:
+		writeError(w, newError("invalid_argument", "purge", "purge must be true or false, not "+strconv.Quote(v)))
+		return
+	}
 	var sp *jobs.SavepointInfo
 	switch v := r.URL.Query().Get("savepoint"); v {
 	case "", "false", "0":

@@ -89,8 +89,8 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcMissingAuthToken, Message: "Missing Authentication Token"})
 		return
 	}
-	a, err := auth.ParseAuthorization(h)
-	if err != nil {
+	var a auth.Authorization
+	if err := a.Parse(h); err != nil {
 		if ae, ok := err.(*auth.AWSError); ok {
 			s.kinesisRefuse(w, r, ae)
 			return
@@ -124,7 +124,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 			s.kinesisRefuse(w, r, auth.UnknownAccessKey)
 			return
 		}
-		if !s.verifyKinesisSigV4(w, r, a, secret, p, buf) {
+		if !s.verifyKinesisSigV4(w, r, &a, secret, p, buf) {
 			return
 		}
 	}
@@ -200,9 +200,15 @@ func (s *Server) verifyKinesisSigV4(w http.ResponseWriter, r *http.Request, a *a
 	}
 	sum := payload
 	if payload != auth.UnsignedPayload {
+		// The body is hashed once; the header, when sent, must name that
+		// hash, and is then the text the signature covers as it is.
 		h := sha256.Sum256(buf.Bytes())
-		sum = hex.EncodeToString(h[:])
-		if payload != "" && payload != sum {
+		var hx [2 * sha256.Size]byte
+		hex.Encode(hx[:], h[:])
+		switch {
+		case payload == "":
+			sum = string(hx[:])
+		case payload != string(hx[:]):
 			s.kinesisRefuse(w, r, &auth.AWSError{Type: auth.ExcInvalidSignature, Message: "The provided 'x-amz-content-sha256' header does not match what was computed."})
 			return false
 		}

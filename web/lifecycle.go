@@ -1,12 +1,25 @@
 package web
 
-import "net/http"
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
 
-// Lifecycle routes beside submit and stop: POST /api/v1/jobs/{id}/resume
-// starts a stopped or failed job again from its latest checkpoint.
+	"github.com/runnel-dev/runnel/jobs"
+)
+
+// Lifecycle routes beside submit and stop:
+//
+//	POST   /api/v1/jobs/{id}/resume   start a stopped or failed job again from its latest checkpoint
+//	POST   /api/v1/jobs/{id}/restart  {"checkpoint": "EPOCH"} or {"savepoint": "NAME"}: from that state
+//	PUT    /api/v1/jobs/{id}?from=savepoint|none  deploy a new job file over the job
+//	DELETE /api/v1/jobs/{id}?purge=true  delete a job that is not running, with its state
 
 func (s *Server) routeLifecycle(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/jobs/{id}/resume", s.resumeJob)
+	mux.HandleFunc("POST /api/v1/jobs/{id}/restart", s.restartJob)
+	mux.HandleFunc("PUT /api/v1/jobs/{id}", s.deployJob)
 }
 
 func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) {
@@ -19,4 +32,75 @@ func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, j.Info(false))
+}
+
+func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	var req struct {
+		Checkpoint json.RawMessage `json:"checkpoint"`
+		Savepoint  string          `json:"savepoint"`
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, smallBody))
+	if err == nil {
+		err = json.Unmarshal(b, &req)
+	}
+	if err != nil {
+		writeError(w, newError("invalid_argument", "", `the body must be {"checkpoint": "EPOCH"} or {"savepoint": "NAME"}: `+err.Error()))
+		return
+	}
+	// A checkpoint id is its epoch, as a string or a number.
+	var cp string
+	if len(req.Checkpoint) > 0 && string(req.Checkpoint) != "null" {
+		if err := json.Unmarshal(req.Checkpoint, &cp); err != nil {
+			var n uint64
+			if json.Unmarshal(req.Checkpoint, &n) != nil {
+				writeError(w, newError("invalid_argument", "checkpoint", "checkpoint must be a checkpoint's epoch, not "+string(req.Checkpoint)))
+				return
+			}
+			cp = strconv.FormatUint(n, 10)
+		}
+	}
+	if (cp == "") == (req.Savepoint == "") {
+		writeError(w, newError("invalid_argument", "checkpoint", `give exactly one of "checkpoint" (an epoch from GET /api/v1/jobs/{id}/checkpoints) and "savepoint" (a name from GET /api/v1/savepoints)`))
+		return
+	}
+	j, err := s.jobs.Restart(r.PathValue("id"), jobs.RestartFrom{Checkpoint: cp, Savepoint: req.Savepoint})
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, j.Info(false))
+}
+
+func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	from := jobs.DeployFrom(r.URL.Query().Get("from"))
+	switch from {
+	case "":
+		from = jobs.DeploySavepoint
+	case jobs.DeploySavepoint, jobs.DeployNone:
+	default:
+		writeError(w, newError("invalid_argument", "from", "from must be savepoint (default) or none, not "+strconv.Quote(string(from))))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		return
+	}
+	d, err := s.jobs.Deploy(r.PathValue("id"), src, from)
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	out := map[string]any{"id": d.Job.ID, "job": d.Job.Info(false)}
+	if d.Savepoint != "" {
+		out["savepoint"] = d.Savepoint
+	}
+	writeJSON(w, http.StatusOK, out)
 }

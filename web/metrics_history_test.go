@@ -7,7 +7,8 @@ import (
 
 // TestMetricsHistoryRoute: GET /api/v1/jobs/{id}/metrics/history answers
 // the interval and the points (none before the first sample), and the
-// jobs list has the rate, uptime, error and parallelism columns.
+// jobs list has the rate, uptime, error and parallelism columns, and the
+// streams list the records, bytes and readers columns.
 func TestMetricsHistoryRoute(t *testing.T) {
 	ts, _ := jobsServer(t)
 	if code, b := callInto(t, "POST", ts.URL+"/api/v1/jobs", e2eJob, nil); code != 201 {
@@ -21,7 +22,12 @@ func TestMetricsHistoryRoute(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d", path, got, b, code)
 		}
 	}
-	_, b := callInto(t, "GET", ts.URL+"/api/v1/jobs", "", nil)
+	putJSON(t, ts.URL, "clicks", 7)
+	_, b := callInto(t, "GET", ts.URL+"/api/v1/streams", "", nil)
+	if !strings.Contains(b, `"records":7,"bytes":`) || !strings.Contains(b, `"readers":["views"]`) {
+		t.Errorf("streams list %s: want 7 records and reader views", b)
+	}
+	_, b = callInto(t, "GET", ts.URL+"/api/v1/jobs", "", nil)
 	for _, want := range []string{`"in_per_s":`, `"out_per_s":`, `"uptime_s":`, `"errors":0`, `"parallelism":3`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("jobs list %s: missing %s", b, want)

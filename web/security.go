@@ -96,7 +96,21 @@ var rules = map[string]rule{
 	"GET /api/v1/savepoints":                {role: auth.Reader},
 	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/errors":          {role: auth.Reader, job: "id"},
+	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id"},
+	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
+
+	// Consumer groups (groups.go): a reader of a stream may consume it,
+	// which takes every route but deleting a group (its checkpoints are
+	// every application's).
+	"POST /api/v1/streams/{name}/consumer-groups":                                   {role: auth.Reader, stream: "name"},
+	"GET /api/v1/streams/{name}/consumer-groups":                                    {role: auth.Reader, stream: "name"},
+	"GET /api/v1/streams/{name}/consumer-groups/{group}":                            {role: auth.Reader, stream: "name"},
+	"DELETE /api/v1/streams/{name}/consumer-groups/{group}":                         {role: auth.Admin, stream: "name"},
+	"POST /api/v1/streams/{name}/consumer-groups/{group}/workers/{worker}/sync":     {role: auth.Reader, stream: "name"},
+	"DELETE /api/v1/streams/{name}/consumer-groups/{group}/workers/{worker}":        {role: auth.Reader, stream: "name"},
+	"POST /api/v1/streams/{name}/consumer-groups/{group}/shards/{shard}/checkpoint": {role: auth.Reader, stream: "name"},
+	"POST /api/v1/streams/{name}/consumer-groups/{group}/shards/{shard}/release":    {role: auth.Reader, stream: "name"},
 }
 
 // routeMux is the server's ServeMux that remembers each pattern and puts

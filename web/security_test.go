@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/auth"
@@ -67,7 +68,11 @@ func newAuthEnv(t *testing.T, sec Security) *authEnv {
 		e.tokens["limited-"+r.String()] = c
 	}
 	sec.Tokens = tokens
-	e.srv = New(Config{Store: st, Logger: log, Jobs: mgr, Security: sec,
+	groups, err := consumergroups.Open(dir+"/consumer-groups", st, consumergroups.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = New(Config{Store: st, Logger: log, Jobs: mgr, Security: sec, Groups: groups,
 		Kinesis: kinesis.New(st, kinesis.Options{Logger: log, CreateDelay: -1})})
 	e.ts = httptest.NewServer(kinesis.H2C(e.srv))
 	t.Cleanup(func() {
@@ -93,8 +98,10 @@ func concrete(pattern string) (method, path, body string) {
 		body = `{"name":"s2","shards":1}`
 	case pattern == "POST /api/v1/jobs":
 		body = strings.Replace(authJob, "name: j", "name: j2", 1)
-	case pattern == "POST /api/v1/jobs/preview":
+	case pattern == "POST /api/v1/jobs/preview", pattern == "PUT /api/v1/jobs/{id}":
 		body = authJob
+	case strings.HasSuffix(path, "/restart"):
+		body = `{"checkpoint":"1"}`
 	case pattern == "POST /api/v1/tokens":
 		body = `{"name":"t-made","role":"reader"}`
 	case pattern == "POST /api/v1/session":

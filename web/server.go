@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/auth"
@@ -33,6 +34,8 @@ type Config struct {
 	Security Security
 	// Guard, when set, has its figures exported with the metrics.
 	Guard *Guard
+	// Groups, when set, serves the consumer groups API (groups.go).
+	Groups *consumergroups.Manager
 }
 
 // Server is Runnel's HTTP front door.
@@ -41,6 +44,7 @@ type Server struct {
 	log     *slog.Logger
 	kinesis http.Handler
 	jobs    *jobs.Manager
+	groups  *consumergroups.Manager
 	mux     *routeMux
 	reg     *prometheus.Registry
 	// sec, sessions and refusals: see security.go.
@@ -51,7 +55,7 @@ type Server struct {
 
 // New builds the handler tree.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, reg: prometheus.NewRegistry(),
+	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, groups: cfg.Groups, reg: prometheus.NewRegistry(),
 		sec: cfg.Security, refusals: newRefusals()}
 	s.mux = &routeMux{ServeMux: http.NewServeMux(), wrap: s.authorize}
 	if s.sec.Auth && s.sec.Tokens == nil {
@@ -70,10 +74,14 @@ func New(cfg Config) *Server {
 	if cfg.Guard != nil {
 		s.reg.MustRegister(cfg.Guard)
 	}
+	if cfg.Groups != nil {
+		s.reg.MustRegister(groupsCollector{cfg.Groups})
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
+	s.routeGroups(s.mux)
 	s.routeSession(s.mux)
 	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
 	uih := ui.Handler()

@@ -45,13 +45,19 @@ type shardJSON struct {
 }
 
 type streamJSON struct {
-	Name           string            `json:"name"`
-	Status         string            `json:"status"`
-	Created        string            `json:"created"`
-	RetentionHours int               `json:"retention_hours"`
-	OpenShards     int               `json:"open_shards"`
-	Tags           map[string]string `json:"tags,omitempty"`
-	Shards         []shardJSON       `json:"shards,omitempty"`
+	Name           string `json:"name"`
+	Status         string `json:"status"`
+	Created        string `json:"created"`
+	RetentionHours int    `json:"retention_hours"`
+	OpenShards     int    `json:"open_shards"`
+	// Records counts the records kept (trim horizon to tip, over the
+	// shards); Bytes the record bytes appended since the server started.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	// Readers are the jobs whose source is the stream (stream lists).
+	Readers []string          `json:"readers"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Shards  []shardJSON       `json:"shards,omitempty"`
 }
 
 func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
@@ -61,6 +67,10 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 		if s.Open {
 			out.OpenShards++
 		}
+		if s.LastSeq > 0 && s.LastSeq >= s.TrimSeq {
+			out.Records += int64(s.LastSeq - s.TrimSeq + 1)
+		}
+		out.Bytes += s.BytesIn
 		if !withShards {
 			continue
 		}
@@ -115,9 +125,17 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := []streamJSON{}
 	p := PrincipalFrom(r.Context())
+	readers := s.streamReaders()
 	for _, in := range s.store.ListStreams() {
 		if p.CanStream(in.Name) { // a token limited to streams sees only those
-			out = append(out, toStreamJSON(in, false))
+			sj := toStreamJSON(in, false)
+			sj.Readers = []string{}
+			for _, id := range readers[in.Name] {
+				if ok, _ := s.jobAllowed(p, id); ok { // and the jobs it may see
+					sj.Readers = append(sj.Readers, id)
+				}
+			}
+			out = append(out, sj)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
@@ -129,7 +147,20 @@ func (s *Server) describeStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toStreamJSON(info, true))
+	sj := toStreamJSON(info, true)
+	sj.Readers = s.streamReaders()[info.Name]
+	if sj.Readers == nil {
+		sj.Readers = []string{}
+	}
+	writeJSON(w, http.StatusOK, sj)
+}
+
+// streamReaders maps streams to the jobs reading them (none without jobs).
+func (s *Server) streamReaders() map[string][]string {
+	if s.jobs == nil {
+		return nil
+	}
+	return s.jobs.Readers()
 }
 
 func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) {

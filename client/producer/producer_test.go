@@ -145,7 +145,10 @@ func TestProducerThrottled(t *testing.T) {
 		t.Skip("starts the real binary")
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 2))
-	srv := testserver.Start(t, "--shard-limits")
+	// A quarter of AWS's limits: every batch of the producer (up to 500
+	// records to one shard) is more than a shard may take at once, so
+	// records are throttled however slowly the machine runs.
+	srv := testserver.Start(t, "--shard-limits", "--shard-limits-scale", "0.25")
 	srv.CreateStream("thr", 2)
 	c := newCollector()
 	p, err := New(context.Background(), Target{Stream: "thr", Client: srv.Client()}, Options{

@@ -64,6 +64,7 @@ for Go clients against the Kinesis API on loopback instead.`)
 	dur := fs.Duration("duration", 5*time.Second, "how long to run")
 	interval := fs.Duration("fsync-interval", 0, "benchmark --fsync=interval with this period instead of fsync before every ack")
 	fs.StringVar(&benchKinesisAuth, "kinesis-auth", "", "with --api kinesis: serve through the web server with authentication on (SigV4-signed clients) or off; default the bare Kinesis handler")
+	fs.BoolVar(&benchPutRecordsOnly, "putrecords-only", false, "with --api kinesis: run only the PutRecords phases (clients alone, decode-and-discard, runnel)")
 	profile := fs.String("cpuprofile", "", "with --api kinesis: write a CPU profile of the Runnel server process to this file")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err

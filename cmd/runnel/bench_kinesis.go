@@ -23,6 +23,9 @@ func init() {
 	ingestAPIs["kinesis"] = benchIngestKinesis
 }
 
+// benchPutRecordsOnly is runnel bench ingest's --putrecords-only.
+var benchPutRecordsOnly bool
+
 // benchIngestKinesis runs AWS SDK for Go clients against the Kinesis API on
 // loopback, and the same clients against a decode-and-discard server in the
 // same run (the ceiling), then single-record PutRecord and consumer latency.
@@ -30,7 +33,7 @@ func init() {
 func benchIngestKinesis(dir string, cfg bench.IngestConfig, serverProfile string) error {
 	kcfg := kinesisbench.BenchConfig{
 		Clients: cfg.Producers, BatchSize: cfg.Batch, RecordBytes: cfg.RecordSize, Shards: cfg.Shards,
-		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile,
+		Phase: cfg.Duration, Dir: dir, ServerCPUProfile: serverProfile, PutRecordsOnly: benchPutRecordsOnly,
 	}
 	if err := benchAuthConfig(&kcfg, dir); err != nil {
 		return err

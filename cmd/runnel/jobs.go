@@ -31,6 +31,14 @@ Subcommands:
   checkpoints ID  a job's checkpoint history
   savepoint ID    take a savepoint of a running job; prints its name
   savepoints      list the server's savepoints
+  preview FILE    run a job file on the last N records of its input, writing nothing, and print
+                  each operator's rows and errors (--records N, default 1000)
+  errors ID       a job's error history, newest first (--limit N)
+  restart ID      start a stopped job again from a checkpoint (--checkpoint EPOCH) or a
+                  savepoint (--savepoint NAME)
+  deploy ID FILE  deploy a new job file over a job, carrying its state over from a savepoint
+                  (--from none starts from no state)
+  delete ID       delete a stopped job with its state and checkpoints
 
 Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
 
@@ -61,6 +69,16 @@ func runJobs(args []string) error {
 		return jobsSavepoint(args[1:])
 	case "savepoints":
 		return jobsSavepoints(args[1:])
+	case "preview":
+		return jobsPreview(args[1:])
+	case "errors":
+		return jobsErrors(args[1:])
+	case "restart":
+		return jobsRestart(args[1:])
+	case "deploy":
+		return jobsDeploy(args[1:])
+	case "delete":
+		return jobsDelete(args[1:])
 	}
 	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, args[0], jobsHelp)
 }
@@ -100,11 +118,15 @@ func jobsSubmit(args []string) error {
 }
 
 type jobInfo struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Reason    string `json:"reason"`
-	Created   string `json:"created"`
-	Watermark *int64 `json:"watermark"`
+	ID        string  `json:"id"`
+	State     string  `json:"state"`
+	Reason    string  `json:"reason"`
+	Created   string  `json:"created"`
+	Watermark *int64  `json:"watermark"`
+	InPerS    float64 `json:"in_per_s"`
+	OutPerS   float64 `json:"out_per_s"`
+	UptimeS   float64 `json:"uptime_s"`
+	Errors    int64   `json:"errors"`
 	Operators []struct {
 		ID                    string
 		Kind                  string
@@ -136,9 +158,14 @@ func jobsList(args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tWATERMARK\tCREATED\tREASON")
+	fmt.Fprintln(tw, "ID\tSTATE\tIN\tOUT\tUPTIME\tERRORS\tWATERMARK\tCREATED\tREASON")
 	for _, j := range out.Jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, fmtWatermark(j.Watermark), j.Created, j.Reason)
+		up := "-"
+		if j.UptimeS > 0 {
+			up = (time.Duration(j.UptimeS) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.State, fmtRate(j.InPerS), fmtRate(j.OutPerS), up, j.Errors,
+			fmtWatermark(j.Watermark), j.Created, j.Reason)
 	}
 	return tw.Flush()
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web"
@@ -44,6 +45,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	filesRoot := fs.String("files-root", "", "directory that jobs' file sources and sinks are confined beneath (default DATA/files, created if missing); job files name paths relative to it")
 	channelsS3 := fs.String("channels-s3-endpoint", "", "S3 endpoint URL the delivery jobs of Kinesis channels write to, path-style (default: AWS's; credentials from the AWS default chain)")
 	shardLimits := fs.Bool("shard-limits", false, "enforce AWS's per-shard throughput limits on the Kinesis API (writes 1 MiB/s or 1,000 records/s, reads 2 MiB/s and 5 calls/s)")
+	shardLimitScale := fs.Float64("shard-limits-scale", 1, "with --shard-limits: multiply the per-shard limits by this (0.1 rehearses throttling with a tenth of the traffic)")
 	limits := addLimitFlags(fs)
 	kf := addKinesisFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -122,9 +124,13 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	if err != nil {
 		return err
 	}
+	groups, err := consumergroups.Open(filepath.Join(*data, "consumer-groups"), store, consumergroups.Options{Logger: log})
+	if err != nil {
+		return err
+	}
 	guard := web.NewGuard(httpLimits, log)
-	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard,
-		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, TokenKey: tokenKey,
+	cfg := web.Config{Store: store, Logger: log, Jobs: mgr, Security: security, Guard: guard, Groups: groups,
+		Kinesis: kinesis.New(store, kinesis.Options{Logger: log, ShardLimits: *shardLimits, ShardLimitScale: *shardLimitScale, TokenKey: tokenKey,
 			Faults: faults, AccountSettingsFile: filepath.Join(*data, "kinesis-account.json")})}
 	if err := kinesis.EnableChannels(cfg.Kinesis, kinesis.ChannelOptions{Jobs: mgr, File: filepath.Join(*data, "kinesis-channels.json"),
 		S3Endpoint: *channelsS3, S3PathStyle: *channelsS3 != ""}); err != nil {

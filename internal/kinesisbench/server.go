@@ -83,7 +83,7 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 	var h http.Handler
 	var store *streams.Store
 	if spec.Discard {
-		h = kinesis.DiscardHandler()
+		h = discardHandler()
 	} else {
 		var err error
 		if store, err = streams.Open(spec.Dir, streams.Options{}); err != nil {

@@ -21,11 +21,17 @@ var rank = map[string]float64{
 	"internal": 0,
 	"streams":  1, "state": 1,
 	"operators": 2, "sources": 2, "sinks": 2,
-	"engine": 3,
-	"jobs":   4,
-	"web":    5,
-	"client": 5, // the producer and agent: a client of the Kinesis API, used by cmd
-	"cmd":    7,
+	// Lambda-style functions: a batching source and an operator, over
+	// operators/js and sources.
+	"functions": 2.5,
+	"engine":    3,
+	"jobs":      4,
+	// Running a job on several workers over Kafka (`runnel worker`): it
+	// builds jobs and drives their operators, and only cmd uses it.
+	"cluster": 4.5,
+	"web":     5,
+	"client":  5, // the producer and agent: a client of the Kinesis API, used by cmd
+	"cmd":     7,
 	// The benchmark harness of `runnel bench ingest --api kinesis`: part of
 	// the binary, not of the server, so it sits with cmd.
 	"internal/kinesisbench": 6,
@@ -35,6 +41,10 @@ var rank = map[string]float64{
 	// The client tests' server harness: it runs the binary as a process and
 	// imports only internal test helpers, so the producer's tests may use it.
 	"client/internal/testserver": 1.5,
+	// Consumer groups' lease protocol and the server's store of them: it
+	// needs streams; web serves it and client/consumer runs the same
+	// protocol over PostgreSQL.
+	"consumergroups": 1.5,
 	// `runnel bench ingest`: the stream log measured in-process.
 	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
@@ -46,6 +56,7 @@ var rank = map[string]float64{
 // stay independent of each other.
 var operatorsRank = map[string]int{
 	"operators":           0, // Record, Emitter, the contracts every kind implements
+	"operators/js/native": 0, // the JS bridge's evaluator of simple functions in Go
 	"operators/js":        1,
 	"operators/anomaly":   1,
 	"operators/aggregate": 2, // aggregate functions, compiled with js

@@ -49,7 +49,7 @@ func runChainBench(b *testing.B, stages []Stage, raw bool) {
 	runBatchBench(b, ChainSpec{Job: "bench", Stages: stages}, benchBatch(512, raw))
 }
 
-func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
+func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) *Chain {
 	cp, err := CompileChain(spec)
 	if err != nil {
 		b.Fatal(err)
@@ -58,6 +58,7 @@ func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { c.Close() })
 	b.ReportAllocs()
 	batch := len(in.Records)
 	var out discard
@@ -73,6 +74,7 @@ func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) {
 	b.ReportMetric(float64(cpuclock.Since(cpu0))/float64(recs), "cpu-ns/record")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recs), "ns/record")
 	b.ReportMetric(float64(recs)/b.Elapsed().Seconds(), "records/s")
+	return c
 }
 
 // BenchmarkChain reports ns/record for each stage alone and the fused
@@ -137,6 +139,51 @@ func BenchmarkBenchJobChain(b *testing.B) {
 					spec.Project = []string{"ms"}
 				}
 				runBatchBench(b, spec, in)
+			})
+		}
+	}
+}
+
+// BenchmarkNativeSubset measures each part of the native evaluator's
+// subset (operators/js/native) against goja on the same chain: native
+// runs the chain in Go, goja with ChainSpec.Interpreted. A part whose
+// native run is not clearly faster does not earn its place in the subset.
+// Records are raw JSON, as a RawJSON stream source hands them on.
+func BenchmarkNativeSubset(b *testing.B) {
+	parts := []struct {
+		name, functions string
+		stages          []Stage
+	}{
+		{name: "fields", stages: []Stage{{Kind: Map, Src: `r => ({page: r.page, ms: r.latency_ms, ts: r.ts})`}}},
+		{name: "compare", stages: []Stage{{Kind: Filter, Src: `r => r.ok === true && r.latency_ms >= 10 && r.ref != "ads"`}}},
+		{name: "arithmetic", stages: []Stage{{Kind: Map, Src: `r => ({s: r.latency_ms / 1000, d: r.latency_ms * 2 + 1, m: r.latency_ms % 7, n: -r.latency_ms})`}}},
+		{name: "logic", stages: []Stage{{Kind: Map, Src: `r => ({v: r.missing ?? (r.latency_ms > 100 ? "slow" : "fast"), t: typeof r.page, b: !r.ok || r.ref})`}}},
+		{name: "spread", stages: []Stage{{Kind: Map, Src: `r => ({...r, slow: r.latency_ms > 100})`}}},
+		{name: "template", stages: []Stage{{Kind: Key, Src: "r => `${r.page}:${r.latency_ms}`"}}},
+		{name: "math", stages: []Stage{{Kind: Map, Src: `r => ({b: Math.floor(r.latency_ms / 100) * 100, m: Math.max(r.latency_ms, 10), s: Math.round(Math.sqrt(r.latency_ms))})`}}},
+		{name: "strings", stages: []Stage{{Kind: Filter, Src: `r => !r.user.startsWith("bot-") && r.page.toUpperCase().length > 3`}}},
+		{name: "convert", stages: []Stage{{Kind: Map, Src: `r => ({n: Number(r.ts), s: String(r.latency_ms)})`}}},
+		{name: "functions", functions: `function bucket(ms) { return Math.floor(ms / 100) }`,
+			stages: []Stage{{Kind: Map, Src: `r => ({b: bucket(r.latency_ms)})`}}},
+		{name: "block", stages: []Stage{{Kind: Map, Src: `r => { const ms = r.latency_ms; if (ms < 0) return null; const s = ms > 100 ? "slow" : "fast"; { const b = ms / 100; if (b > 2) return {ms, s, b} } return {ms, s} }`}}},
+		{name: "event_time", stages: []Stage{{Kind: EventTime, Src: `r => r.ts`}}},
+	}
+	in := benchBatch(512, true)
+	for _, p := range parts {
+		for i := range p.stages {
+			p.stages[i].Operator = fmt.Sprintf("op%d", i)
+		}
+		for _, interpreted := range []bool{false, true} {
+			mode := "native"
+			if interpreted {
+				mode = "goja"
+			}
+			b.Run(p.name+"/"+mode, func(b *testing.B) {
+				spec := ChainSpec{Job: "bench", Functions: p.functions, Stages: p.stages, Interpreted: interpreted}
+				c := runBatchBench(b, spec, in)
+				if nb, _ := c.Batches(); !interpreted && nb == 0 {
+					b.Fatalf("%s did not run natively", p.name)
+				}
 			})
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/js/native"
 )
 
 // Kind is what a stage does with its function's result.
@@ -64,7 +65,7 @@ type ChainSpec struct {
 	// the JS chains reading a RawJSON source).
 	KeepRaw bool
 	// Interpreted turns off the native evaluation of simple functions
-	// (native.go): every batch runs in goja. For comparisons and tests.
+	// (operators/js/native): every batch runs in goja. For comparisons and tests.
 	Interpreted bool
 }
 
@@ -92,8 +93,8 @@ type ChainProgram struct {
 	spec ChainSpec
 	prog *Program
 	// native evaluates the stages in Go when they are all simple enough
-	// (native.go); nil otherwise.
-	native []nativeStage
+	// (operators/js/native); nil otherwise.
+	native *native.Program
 }
 
 // CompileChain validates and compiles spec once for all tasks.
@@ -117,7 +118,7 @@ func CompileChain(spec ChainSpec) (*ChainProgram, error) {
 }
 
 // Native reports whether the chain's functions also run as Go (see
-// native.go).
+// operators/js/native).
 func (cp *ChainProgram) Native() bool { return cp.native != nil }
 
 // StageStats counts one stage's failures.
@@ -133,8 +134,8 @@ type StageStats struct {
 type Chain struct {
 	spec   ChainSpec
 	vm     *VM
-	native []nativeStage
-	nev    neval
+	native *native.Program
+	nev    native.Evaluator
 	// nativeBatches and gojaBatches count the batches each evaluated;
 	// nativeMisses is the batches in a row the native evaluator gave up on.
 	nativeBatches, gojaBatches atomic.Int64
@@ -548,7 +549,7 @@ func (c *Chain) Stats() (in, out int64, stages []StageStats) {
 }
 
 // Batches returns how many batches the native evaluator of simple
-// functions ran (native.go) and how many goja ran.
+// functions ran (operators/js/native) and how many goja ran.
 func (c *Chain) Batches() (native, goja int64) {
 	return c.nativeBatches.Load(), c.gojaBatches.Load()
 }

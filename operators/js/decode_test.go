@@ -2,6 +2,7 @@ package js
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"reflect"
@@ -45,12 +46,12 @@ func decodeBoth(t *testing.T, rt *goja.Runtime, in string) (got, want any, gotEr
 	d.UseNumber()
 	wantErr = d.Decode(&want)
 	if wantErr == nil && d.More() {
-		wantErr = errJSONEnd
+		wantErr = errTrailing
 	}
 	if wantErr == nil {
 		var rest any
 		if d.Decode(&rest) == nil {
-			wantErr = errJSONEnd
+			wantErr = errTrailing
 		}
 	}
 	return got, normalize(want), gotErr, wantErr
@@ -121,3 +122,7 @@ func (r *stringReader) Read(p []byte) (int, error) {
 }
 
 func stringsReader(s string) *stringReader { return &stringReader{s: s} }
+
+// errTrailing marks what encoding/json's streaming decoder accepts but a
+// whole document with more after its value is not.
+var errTrailing = errors.New("unexpected data after the value")

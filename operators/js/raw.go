@@ -4,6 +4,8 @@ import (
 	"reflect"
 
 	"github.com/dop251/goja"
+
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 )
 
 // rawObject is a JSON object record handed to JS without decoding it: a
@@ -47,12 +49,11 @@ const (
 )
 
 // rawField is one top-level field of a rawObject: spans of its key
-// (without the quotes) and value in b.
+// and value in b, and what JS did with it.
 type rawField struct {
-	ks, ke, vs, ve int32
-	escaped        bool // the key has escapes: compare its decoded form
-	state          fieldState
-	val            goja.Value // with fieldValue: the decoded or assigned value
+	jsonscan.Field
+	state fieldState
+	val   goja.Value // with fieldValue: the decoded or assigned value
 }
 
 type fieldState uint8
@@ -72,26 +73,15 @@ type namedField struct {
 var rawObjectType = reflect.TypeOf((*rawObject)(nil))
 
 // key returns field f's key as a string (allocating).
-func (o *rawObject) key(f *rawField) string {
-	if f.escaped {
-		s, _ := unquote(o.b[f.ks-1:])
-		return s
-	}
-	return string(o.b[f.ks:f.ke])
-}
+func (o *rawObject) key(f *rawField) string { return f.Key(o.b) }
 
-func (o *rawObject) keyIs(f *rawField, k string) bool {
-	if f.escaped {
-		return o.key(f) == k
-	}
-	return string(o.b[f.ks:f.ke]) == k
-}
+func (o *rawObject) keyIs(f *rawField, k string) bool { return f.KeyIs(o.b, k) }
 
 // find returns the field with key k (the last one when JSON repeats a key,
 // as JSON.parse keeps the last), or nil.
 func (o *rawObject) find(k string) *rawField {
 	for i := len(o.fields) - 1; i >= 0; i-- {
-		if f := &o.fields[i]; f.ke-f.ks == int32(len(k)) || f.escaped {
+		if f := &o.fields[i]; f.KE-f.KS == int32(len(k)) || f.Escaped {
 			if o.keyIs(f, k) {
 				return f
 			}
@@ -113,7 +103,7 @@ func (o *rawObject) findExtra(k string) *namedField {
 // value decodes f's value on first use.
 func (o *rawObject) value(f *rawField) goja.Value {
 	if f.state == fieldRaw {
-		d := jsonDecoder{rt: o.rt, b: o.b[:f.ve], i: int(f.vs), strs: o.strs}
+		d := jsonDecoder{rt: o.rt, b: o.b[:f.VE], i: int(f.VS), strs: o.strs}
 		v, err := d.value(1)
 		if err != nil {
 			// The bytes were validated when the object was made.
@@ -241,7 +231,7 @@ func (o *rawObject) exportGo(depth int) map[string]any {
 		switch {
 		case f == nil:
 		case f.state == fieldRaw:
-			m[o.key(f)] = decodeGo(o.b[:f.ve], int(f.vs))
+			m[o.key(f)] = decodeGo(o.b[:f.VE], int(f.VS))
 		default:
 			m[o.key(f)] = exportDepth(f.val, depth+1)
 		}
@@ -272,7 +262,7 @@ func (rb *rawBatch) reset(n int) {
 // newRaw indexes b as a JSON object for JS. ok is false when b's top
 // level is not an object (the caller decodes it otherwise).
 func (rb *rawBatch) newRaw(rt *goja.Runtime, strs *stringCache, i int, b []byte) (v goja.Value, ok bool, err error) {
-	s := skipSpace(b, 0)
+	s := jsonscan.SkipSpace(b, 0)
 	if s >= len(b) || b[s] != '{' {
 		return nil, false, nil
 	}

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -28,8 +32,19 @@ type Config struct {
 	// KeyField names the row field used as record key; default the row's
 	// key (the window key of window results).
 	KeyField string
-	TLS      *kafkaconn.TLS
-	SASL     *kafkaconn.SASL
+	// Headers maps record header names to the row fields that give
+	// their values (a string as is, any other value as JSON; a missing
+	// or null field gives no header).
+	Headers map[string]string
+	// Partitioner chooses a record's partition: murmur2 (default: the
+	// hash of the key Kafka's Java client uses, so the sink agrees with
+	// other producers of the topic), sarama (FNV-1a, as Sarama-based
+	// producers), round_robin (ignores the key), or field
+	// (PartitionField holds the partition number).
+	Partitioner    string
+	PartitionField string
+	TLS            *kafkaconn.TLS
+	SASL           *kafkaconn.SASL
 	// Job and Sink name the transactional id and the progress group.
 	Job, Sink string
 	// TransactionTimeout bounds how long a crashed producer's open
@@ -47,12 +62,55 @@ func (c *Config) Validate() error {
 	case c.Job == "" || c.Sink == "":
 		return fmt.Errorf("%w: job and sink names are required", ErrConfig)
 	}
+	switch c.Partitioner {
+	case "", PartitionerMurmur2, PartitionerSarama, PartitionerRoundRobin:
+		if c.PartitionField != "" {
+			return fmt.Errorf("%w: partition_field needs partitioner: field", ErrConfig)
+		}
+	case PartitionerField:
+		if c.PartitionField == "" {
+			return fmt.Errorf("%w: partitioner field needs partition_field", ErrConfig)
+		}
+	default:
+		return fmt.Errorf("%w: partitioner %q: use murmur2, sarama, round_robin or field", ErrConfig, c.Partitioner)
+	}
+	for name, field := range c.Headers {
+		if name == "" || field == "" {
+			return fmt.Errorf("%w: headers: give NAME: FIELD pairs with neither empty", ErrConfig)
+		}
+	}
 	if c.SASL != nil {
 		if err := c.SASL.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	return nil
+}
+
+// Partitioners of Config.Partitioner.
+const (
+	PartitionerMurmur2    = "murmur2"
+	PartitionerSarama     = "sarama"
+	PartitionerRoundRobin = "round_robin"
+	PartitionerField      = "field"
+)
+
+func (c *Config) partitioner() kgo.Partitioner {
+	switch c.Partitioner {
+	case PartitionerSarama:
+		return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
+	case PartitionerRoundRobin:
+		return kgo.RoundRobinPartitioner()
+	case PartitionerField:
+		return kgo.ManualPartitioner()
+	}
+	return kgo.StickyKeyPartitioner(nil) // murmur2, as Kafka's Java client
+}
+
+func fnv32a(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return h.Sum32()
 }
 
 func (c *Config) transactionalID() string { return "runnel." + c.Job + "." + c.Sink }
@@ -67,6 +125,9 @@ type Sink struct {
 	// topicID is the topic's id, which newer TxnOffsetCommit versions
 	// name topics by (zero when the broker has none).
 	topicID [16]byte
+	// partitions is the topic's partition count when OpenState listed
+	// it, which rows with partitioner field are checked against.
+	partitions int
 }
 
 type txnState struct {
@@ -91,6 +152,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	opts = append(opts, kgo.RecordPartitioner(cfg.partitioner()))
 	s := &Sink{cfg: cfg, opts: opts}
 	return s, nil
 }
@@ -100,21 +162,80 @@ func (s *Sink) record(r epochs.Row) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: encode row: %w", s.cfg.Sink, err)
 	}
-	return &kgo.Record{Topic: s.cfg.Topic, Key: []byte(r.Key), Value: v}, nil
+	rec := &kgo.Record{Topic: s.cfg.Topic, Key: []byte(r.Key), Value: v}
+	m, _ := r.Value.(map[string]any)
+	for name, field := range s.cfg.Headers {
+		if fv, ok := m[field]; ok && fv != nil {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: name, Value: []byte(fieldString(fv))})
+		}
+	}
+	if len(rec.Headers) > 1 {
+		slices.SortFunc(rec.Headers, func(a, b kgo.RecordHeader) int { return strings.Compare(a.Key, b.Key) })
+	}
+	if s.cfg.Partitioner == PartitionerField {
+		p, ok := partitionOf(m[s.cfg.PartitionField])
+		if !ok {
+			return nil, fmt.Errorf("kafka sink %s: row field %s is %v, not a partition number: %s",
+				s.cfg.Sink, s.cfg.PartitionField, m[s.cfg.PartitionField], v)
+		}
+		rec.Partition = p
+	}
+	return rec, nil
+}
+
+// checkPartition fails a row whose partition field names no partition of
+// the topic when it is staged, not when its epoch commits: a commit that
+// cannot succeed would fail every restart.
+func (s *Sink) checkPartition(r epochs.Row) error {
+	if s.cfg.Partitioner != PartitionerField {
+		return nil
+	}
+	m, _ := r.Value.(map[string]any)
+	p, ok := partitionOf(m[s.cfg.PartitionField])
+	if !ok || (s.partitions > 0 && int(p) >= s.partitions) {
+		return fmt.Errorf("kafka sink %s: row field %s is %v, not a partition of %s (0 to %d)",
+			s.cfg.Sink, s.cfg.PartitionField, m[s.cfg.PartitionField], s.cfg.Topic, s.partitions-1)
+	}
+	return nil
+}
+
+// fieldString is a row field as a key or header value: a string as is,
+// anything else as JSON.
+func fieldString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// partitionOf reads a partition number from a row field (a JSON number
+// or a Go integer).
+func partitionOf(v any) (int32, bool) {
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case int64:
+		f = float64(n)
+	case int:
+		f = float64(n)
+	default:
+		return 0, false
+	}
+	if f < 0 || f > math.MaxInt32 || f != math.Trunc(f) {
+		return 0, false
+	}
+	return int32(f), true
 }
 
 func (s *Sink) rowOf(r sinks.Row) epochs.Row {
 	key := r.Key
 	if s.cfg.KeyField != "" {
 		if m, ok := r.Value.(map[string]any); ok {
-			switch k := m[s.cfg.KeyField].(type) {
-			case string:
-				key = k
-			case nil:
-				key = ""
-			default:
-				b, _ := json.Marshal(k)
-				key = string(b)
+			key = ""
+			if k := m[s.cfg.KeyField]; k != nil {
+				key = fieldString(k)
 			}
 		}
 	}
@@ -129,7 +250,11 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 			return s.txn.failed
 		}
 		for _, r := range rows {
-			s.txn.staged = append(s.txn.staged, s.rowOf(r))
+			row := s.rowOf(r)
+			if err := s.checkPartition(row); err != nil {
+				return err
+			}
+			s.txn.staged = append(s.txn.staged, row)
 		}
 		return nil
 	}
@@ -194,6 +319,7 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 		return fail(fmt.Errorf("topic %s: %w", s.cfg.Topic, err))
 	}
 	s.topicID = topics[s.cfg.Topic].ID
+	s.partitions = len(topics[s.cfg.Topic].Partitions)
 	staged, err := epochs.Load(sp)
 	if err != nil {
 		return fail(err)

@@ -17,12 +17,13 @@ type Authorization struct {
 	// Token is the bearer token.
 	Token string
 	// SigV4: the credential scope (AccessKeyID/Date/Region/Service/aws4_request),
-	// the signed header names (lower case, sorted as sent) and the signature.
+	// the signed header names as sent (lower case, separated by ';') and
+	// the signature.
 	AccessKeyID   string
 	Date          string
 	Region        string
 	Service       string
-	SignedHeaders []string
+	SignedHeaders string
 	Signature     string
 }
 
@@ -31,28 +32,42 @@ type Authorization struct {
 // IncompleteSignatureException with AWS's wording; any other malformed
 // header yields ErrBadCredentials.
 func ParseAuthorization(h string) (*Authorization, error) {
+	a := new(Authorization)
+	if err := a.Parse(h); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Parse is ParseAuthorization into a, which a server's request path can
+// keep on its stack.
+func (a *Authorization) Parse(h string) error {
+	*a = Authorization{}
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch {
 	case strings.EqualFold(scheme, SchemeBearer):
 		tok := strings.TrimSpace(rest)
 		if tok == "" || strings.ContainsAny(tok, " \t,") {
-			return nil, ErrBadCredentials
+			return ErrBadCredentials
 		}
-		return &Authorization{Scheme: SchemeBearer, Token: tok}, nil
+		a.Scheme, a.Token = SchemeBearer, tok
+		return nil
 	case scheme == SchemeSigV4:
-		return parseSigV4(h, rest)
+		return a.parseSigV4(h, rest)
 	}
 	if strings.HasPrefix(h, "AWS") {
-		return nil, incomplete("Authorization header requires AWS4-HMAC-SHA256 as the signing algorithm. Authorization=" + h)
+		return incomplete("Authorization header requires AWS4-HMAC-SHA256 as the signing algorithm. Authorization=" + h)
 	}
-	return nil, ErrBadCredentials
+	return ErrBadCredentials
 }
 
-func parseSigV4(full, rest string) (*Authorization, error) {
-	a := &Authorization{Scheme: SchemeSigV4}
+func (a *Authorization) parseSigV4(full, rest string) error {
+	a.Scheme = SchemeSigV4
 	var cred, signed, sig string
 	var haveCred, haveSigned, haveSig bool
-	for part := range strings.SplitSeq(rest, ",") {
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			continue
@@ -77,7 +92,7 @@ func parseSigV4(full, rest string) (*Authorization, error) {
 		missing = append(missing, "Authorization header requires 'SignedHeaders' parameter.")
 	}
 	if len(missing) > 0 {
-		return nil, incomplete(strings.Join(missing, " ") + " Authorization=" + full)
+		return incomplete(strings.Join(missing, " ") + " Authorization=" + full)
 	}
 	var parts [5]string
 	n := strings.Count(cred, "/") + 1
@@ -86,27 +101,41 @@ func parseSigV4(full, rest string) (*Authorization, error) {
 		parts[i], scope, _ = strings.Cut(scope, "/")
 	}
 	if n != 5 || parts[4] != "aws4_request" || parts[0] == "" {
-		return nil, incomplete("Credential should be scoped to a valid region, not '" + parts[2] + "'. Authorization=" + full)
+		return incomplete("Credential should be scoped to a valid region, not '" + parts[2] + "'. Authorization=" + full)
 	}
 	a.AccessKeyID, a.Date, a.Region, a.Service = parts[0], parts[1], parts[2], parts[3]
 	if len(a.Date) != 8 || strings.Trim(a.Date, "0123456789") != "" {
-		return nil, incomplete("Date in Credential scope is not a valid YYYYMMDD date. Authorization=" + full)
+		return incomplete("Date in Credential scope is not a valid YYYYMMDD date. Authorization=" + full)
 	}
 	if a.Region == "" || a.Service == "" {
-		return nil, incomplete("Credential should be scoped to a valid region and service. Authorization=" + full)
+		return incomplete("Credential should be scoped to a valid region and service. Authorization=" + full)
 	}
 	if signed == "" {
-		return nil, incomplete("Authorization header requires 'SignedHeaders' parameter. Authorization=" + full)
+		return incomplete("Authorization header requires 'SignedHeaders' parameter. Authorization=" + full)
 	}
-	a.SignedHeaders = strings.Split(signed, ";")
-	for _, h := range a.SignedHeaders {
-		if h == "" || h != strings.ToLower(h) || strings.ContainsAny(h, " \t:") {
-			return nil, incomplete("SignedHeaders must be lower-case header names separated by ';'. Authorization=" + full)
+	a.SignedHeaders = signed
+	for more, rest := true, signed; more; {
+		var h string
+		h, rest, more = strings.Cut(rest, ";")
+		if !lowerHeaderName(h) {
+			return incomplete("SignedHeaders must be lower-case header names separated by ';'. Authorization=" + full)
 		}
 	}
 	if len(sig) != 64 || strings.Trim(sig, "0123456789abcdef") != "" {
-		return nil, incomplete("Signature must be 64 lower-case hex digits. Authorization=" + full)
+		return incomplete("Signature must be 64 lower-case hex digits. Authorization=" + full)
 	}
 	a.Signature = sig
-	return a, nil
+	return nil
+}
+
+// lowerHeaderName says whether h is a non-empty header name without upper
+// case letters, blanks or colons.
+func lowerHeaderName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case 'A' <= c && c <= 'Z', c == ' ', c == '\t', c == ':':
+			return false
+		}
+	}
+	return h != "" && h == strings.ToLower(h)
 }

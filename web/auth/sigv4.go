@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/hmac"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,13 +59,34 @@ func signerFor(keyID, secret string) *v4.Signer {
 
 // verifyReq is the request rebuilt for the signer, pooled with its header
 // map and URL (the signer writes the query back to the URL, so it gets a
-// copy).
+// copy). The map keeps the two keys the signer itself writes,
+// X-Amz-Date and Authorization: it appends to their slices in place, so
+// they are not allocated again for every request. The headers a request
+// signed are added under their lower-case names (the signer lower-cases
+// them anyway, and a lower-case name is one it need not copy) and removed
+// again afterwards.
 type verifyReq struct {
-	r http.Request
-	u url.URL
+	r     http.Request
+	u     url.URL
+	added []string
 }
 
-var verifyReqs = sync.Pool{New: func() any { return &verifyReq{r: http.Request{Header: make(http.Header, 8)}} }}
+var verifyReqs = sync.Pool{New: func() any {
+	return &verifyReq{r: http.Request{Header: http.Header{"X-Amz-Date": make([]string, 0, 1), "Authorization": make([]string, 0, 1)}}}
+}}
+
+// done empties vr for its next request and returns it to the pool.
+func (vr *verifyReq) done() {
+	hd := vr.r.Header
+	for _, k := range vr.added {
+		delete(hd, k)
+	}
+	clear(vr.added)
+	vr.added = vr.added[:0]
+	vr.r = http.Request{Header: hd}
+	vr.u = url.URL{}
+	verifyReqs.Put(vr)
+}
 
 // SigV4Request is what VerifySigV4 needs of a request.
 type SigV4Request struct {
@@ -91,8 +111,8 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 	if amzDate == "" {
 		return incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=" + r.Header.Get("Authorization"))
 	}
-	t, err := time.Parse(amzDateFormat, amzDate)
-	if err != nil {
+	t, ok := parseAmzDate(amzDate)
+	if !ok {
 		return incomplete("Date must be in ISO-8601 'basic format'. Got '" + amzDate + "'. See http://en.wikipedia.org/wiki/ISO_8601")
 	}
 	now = now.UTC()
@@ -111,34 +131,33 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		return &AWSError{Type: ExcInvalidSignature, Message: "Credential should be scoped to correct service: '" + service + "'. "}
 	}
 	// Rebuild the request as the client signed it: only the headers it
-	// named (the signer adds host and content-length itself), so that
+	// named (the signer adds host and content-length itself, and
+	// X-Amz-Date from t, which round-trips to the same text), so that
 	// headers a proxy or client added after signing do not count.
 	pr := verifyReqs.Get().(*verifyReq)
-	defer func() {
-		clear(pr.r.Header)
-		hd := pr.r.Header
-		pr.r = http.Request{Header: hd}
-		verifyReqs.Put(pr)
-	}()
+	defer pr.done()
 	pr.u = *r.URL
 	vr := &pr.r
 	vr.Method, vr.URL, vr.Host = r.Method, &pr.u, r.Host
 	signedHost := false
-	for _, name := range a.SignedHeaders {
+	for more, list := true, a.SignedHeaders; more; {
+		var name string
+		name, list, more = strings.Cut(list, ";")
 		switch name {
 		case "host":
 			signedHost = true
 		case "content-length":
 			vr.ContentLength = r.ContentLength
+		case "x-amz-date":
 		default:
-			// Find the header under the key the request holds it by
-			// (canonical for a server's request) rather than making
-			// the canonical form of each signed name anew.
-			k, v, ok := headerNamed(r.Header, name)
+			v, ok := headerNamed(r.Header, name)
 			if !ok {
 				return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 			}
-			vr.Header[k] = v
+			if _, dup := vr.Header[name]; !dup {
+				pr.added = append(pr.added, name)
+			}
+			vr.Header[name] = v
 		}
 	}
 	if !signedHost {
@@ -148,23 +167,85 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 	if err := signerFor(a.AccessKeyID, secret).SignHTTP(ctx, creds, vr, r.PayloadHash, a.Service, a.Region, t); err != nil {
 		return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 	}
-	got := vr.Header.Get("Authorization")
-	i := strings.LastIndex(got, "Signature=")
-	if i < 0 || !hmac.Equal([]byte(got[i+len("Signature="):]), []byte(a.Signature)) {
+	var got string
+	if v := vr.Header["Authorization"]; len(v) == 1 {
+		got = v[0]
+	}
+	if !signatureEqual(got, a.Signature) {
 		return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 	}
 	return nil
 }
 
+// signatureEqual says whether the Authorization value the signer wrote ends
+// in the signature sig (64 hex digits), in time that depends only on the
+// lengths.
+func signatureEqual(authz, sig string) bool {
+	const prefix = "Signature="
+	if len(sig) != 64 || len(authz) < len(prefix)+64 || authz[len(authz)-64-len(prefix):len(authz)-64] != prefix {
+		return false
+	}
+	got := authz[len(authz)-64:]
+	var d byte
+	for i := 0; i < 64; i++ {
+		d |= got[i] ^ sig[i]
+	}
+	return d == 0
+}
+
+// parseAmzDate reads an X-Amz-Date (20060102T150405Z) as time.Parse with
+// amzDateFormat would, without its allocations: every field in range, so
+// that the time formats back to the same text.
+func parseAmzDate(s string) (time.Time, bool) {
+	if len(s) != 16 || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, sec := num(0, 4), num(4, 2), num(6, 2), num(9, 2), num(11, 2), num(13, 2)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // 31 of a 30-day month, 29 February of a common year
+		return time.Time{}, false
+	}
+	return t, true
+}
+
 // headerNamed finds the header whose name is lower (a lower-case name)
-// in any case.
-func headerNamed(h http.Header, lower string) (string, []string, bool) {
-	for k, v := range h {
-		if len(k) == len(lower) && strings.EqualFold(k, lower) {
-			return k, v, true
+// in any case: first under its canonical form, the key a server's request
+// holds it by, then among all the keys.
+func headerNamed(h http.Header, lower string) ([]string, bool) {
+	var buf [64]byte
+	if len(lower) <= len(buf) {
+		up := true
+		for i := 0; i < len(lower); i++ {
+			c := lower[i]
+			if up && 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			buf[i] = c
+			up = c == '-'
+		}
+		if v, ok := h[string(buf[:len(lower)])]; ok {
+			return v, true
 		}
 	}
-	return "", nil, false
+	for k, v := range h {
+		if len(k) == len(lower) && strings.EqualFold(k, lower) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 const signatureMismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."

@@ -1,12 +1,12 @@
 package kinesis
 
 import (
-	"bytes"
 	"encoding/base64"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -32,6 +32,7 @@ type putScratch struct {
 	entries []putRecordsEntry
 	keys    keyGather
 	recs    []streams.PutRecord
+	res     []streams.PutResult
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(putScratch) }}
@@ -44,16 +45,7 @@ func putScratchBack(sc *putScratch) {
 	}
 }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *scanner) ws() { s.i = jsonscan.SkipSpace(s.b, s.i) }
 
 func (s *scanner) byte(c byte) bool {
 	s.ws()
@@ -64,30 +56,22 @@ func (s *scanner) byte(c byte) bool {
 	return false
 }
 
-// str reads a string without escapes, control characters or invalid
-// UTF-8 and returns its raw bytes.
+// str reads a string without escapes or invalid UTF-8 and returns its raw
+// bytes, which are then its text.
 func (s *scanner) str() ([]byte, bool) {
-	if !s.byte('"') {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return nil, false
 	}
-	n := bytes.IndexByte(s.b[s.i:], '"')
-	if n < 0 {
+	end, info, err := jsonscan.ScanString(s.b, s.i)
+	if err != nil || info&jsonscan.Escaped != 0 {
+		// encoding/json handles escapes (and reports malformed input).
 		return nil, false
 	}
-	v := s.b[s.i : s.i+n]
-	s.i += n + 1
-	for _, c := range v {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			// encoding/json handles escapes and replaces invalid UTF-8;
-			// plain UTF-8 needs only checking.
-			return v, c >= 0x80 && plainUTF8(v)
-		}
-	}
-	return v, true
-}
-
-func plainUTF8(v []byte) bool {
-	return utf8.Valid(v) && bytes.IndexByte(v, '\\') < 0 && !bytes.ContainsFunc(v, func(r rune) bool { return r < 0x20 })
+	v := s.b[s.i+1 : end-1]
+	s.i = end
+	// encoding/json replaces invalid UTF-8; plain UTF-8 needs only checking.
+	return v, info&jsonscan.NonASCII == 0 || utf8.Valid(v)
 }
 
 // parsePutRecordsJSON decodes the common shape of a PutRecords body into
@@ -284,48 +268,19 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 	}
 }
 
-// base64 decodes a record's Data into the slab straight from the body. A
-// string that decodes as standard base64 holds only its alphabet, so it
-// has no escapes or control characters and needs no scan of its own —
-// except for CR and LF, which the decoder skips but JSON does not allow
-// raw in a string. Those show in the length: with k of them the decoder
-// sees len-k characters, a multiple of 4 only when k is, and returns at
-// least 3 bytes fewer than len/4*3 less the trailing padding.
+// base64 decodes a record's Data into the slab straight from the body
+// (jsonscan.Base64: a string that decodes as standard base64 needs no
+// scan of its own).
 func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
-	if !s.byte('"') {
+	s.ws()
+	data, end, ok := jsonscan.Base64(*slab, s.b, s.i)
+	if !ok {
 		return false
 	}
-	n := bytes.IndexByte(s.b[s.i:], '"')
-	if n < 0 {
-		return false
-	}
-	v := s.b[s.i : s.i+n]
-	s.i += n + 1
-	if len(v)%4 != 0 {
-		return false
-	}
-	b := *slab
-	start := len(b)
-	need := base64.StdEncoding.DecodedLen(len(v))
-	if cap(b)-start < need {
-		return false
-	}
-	m, err := base64.StdEncoding.Decode(b[start:start+need], v)
-	if err != nil || m != need-padding(v) {
-		return false
-	}
-	e.Data = b[start : start+m : start+m]
-	*slab = b[:start+m]
+	s.i = end
+	e.Data = data
+	*slab = (*slab)[:len(*slab)+len(data)]
 	return true
-}
-
-// padding counts the '=' that end a base64 string (at most 2).
-func padding(v []byte) int {
-	n := 0
-	for n < 2 && n < len(v) && v[len(v)-1-n] == '=' {
-		n++
-	}
-	return n
 }
 
 // appendSeq writes a public sequence number without fmt.

@@ -25,6 +25,9 @@ type Options struct {
 	// or 1,000 records/s, reads 2 MiB/s and 5 calls/s) and the account
 	// shard limit (500). Off by default.
 	ShardLimits bool
+	// ShardLimitScale multiplies those per-shard limits (0 means 1): a
+	// fraction rehearses throttling with little traffic.
+	ShardLimitScale float64
 	// Logger receives internal failures; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for iterators, tokens and status windows.
@@ -135,6 +138,9 @@ func newHandler(store *streams.Store, opts Options) *Handler {
 	h.ids = mrand.NewChaCha8(seed)
 	if opts.ShardLimits {
 		h.limits = newLimiter(opts.Now)
+		if opts.ShardLimitScale > 0 {
+			h.limits.scale = opts.ShardLimitScale
+		}
 	}
 	h.account.path = opts.AccountSettingsFile
 	if err := h.account.load(); err != nil {

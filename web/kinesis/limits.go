@@ -38,14 +38,16 @@ type shardBuckets struct {
 // limiter holds the buckets of every shard.
 type limiter struct {
 	now func() time.Time
-	mu  struct {
+	// scale multiplies the per-shard rates and bursts.
+	scale float64
+	mu    struct {
 		sync.Mutex
 		shards map[string]*shardBuckets
 	}
 }
 
 func newLimiter(now func() time.Time) *limiter {
-	l := &limiter{now: now}
+	l := &limiter{now: now, scale: 1}
 	l.mu.shards = map[string]*shardBuckets{}
 	return l
 }
@@ -97,8 +99,8 @@ func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord)
 		}
 		shards[i] = open[j].ID
 		b := l.get(stream, open[j].ID)
-		b.wBytes.refill(now, writeBytesPerSec, writeBytesPerSec)
-		b.wRecs.refill(now, writeRecordsPerSec, writeRecordsPerSec)
+		b.wBytes.refill(now, l.scale*writeBytesPerSec, l.scale*writeBytesPerSec)
+		b.wRecs.refill(now, l.scale*writeRecordsPerSec, l.scale*writeRecordsPerSec)
 		size := float64(len(recs[i].Data) + len(recs[i].PartitionKey))
 		if b.wRecs.tokens >= 1 && b.wBytes.tokens >= size {
 			b.wRecs.tokens--
@@ -116,8 +118,8 @@ func (l *limiter) admitRead(stream, shard string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.get(stream, shard)
-	b.rCalls.refill(now, readCallsPerSec, readCallsPerSec)
-	b.rBytes.refill(now, readBytesPerSec, readBytesPerSec)
+	b.rCalls.refill(now, l.scale*readCallsPerSec, l.scale*readCallsPerSec)
+	b.rBytes.refill(now, l.scale*readBytesPerSec, l.scale*readBytesPerSec)
 	if b.rCalls.tokens < 1 || b.rBytes.tokens <= 0 {
 		return false
 	}

@@ -323,13 +323,17 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	}
 	var res []streams.PutResult
 	if len(recs) > 0 {
-		res, err = h.store.Put(r.ctx, name, recs)
+		res, err = h.store.PutInto(r.ctx, name, recs, sc.res)
 		if err != nil {
 			h.forget(name)
 			return nil, h.mapErr(name, err)
 		}
 	}
-	return rawBody(h.appendPutRecordsResult(r.codec, name, res, admitted, shards, f.kms)), nil
+	out := h.appendPutRecordsResult(r.codec, name, res, admitted, shards, f.kms)
+	if cap(res) > cap(sc.res) {
+		sc.res = res[:0]
+	}
+	return rawBody(out), nil
 }
 
 func (h *Handler) getShardIterator(r *request) (any, error) {

@@ -91,11 +91,64 @@ export function fmtAge(ms) {
 // Poller calls fn now and then every `every` ms (waiting for each call to
 // finish) until stop(); a page owns its pollers and stops them on leave.
 export function poller(fn, every) {
-  let timer = null, stopped = false;
+  let timer = null, stopped = false, busy = false;
   const tick = async () => {
+    busy = true;
     try { await fn(); } catch (e) { console.warn('poll:', e.message); }
+    busy = false;
     if (!stopped) timer = setTimeout(tick, every);
   };
   tick();
-  return { stop() { stopped = true; clearTimeout(timer); } };
+  return {
+    stop() { stopped = true; clearTimeout(timer); },
+    // now polls at once (unless a poll is under way).
+    now() { if (stopped || busy) return; clearTimeout(timer); tick(); },
+  };
+}
+
+// fmtRate shows a per-second rate with its unit: "1.2k rec/s".
+export function fmtRate(n, unit = 'rec/s') {
+  if (n == null || Number.isNaN(n)) return '–';
+  return `${fmtNum(n < 10 && !Number.isInteger(n) ? Math.round(n * 100) / 100 : n)} ${unit}`;
+}
+
+// fmtDuration shows seconds as 45s, 12m05s, 3h20m or 2d04h.
+export function fmtDuration(s) {
+  if (s == null || Number.isNaN(s)) return '–';
+  if (s < 86400) return fmtAge(s * 1000);
+  return Math.floor(s / 86400) + 'd' + String(Math.floor((s % 86400) / 3600)).padStart(2, '0') + 'h';
+}
+
+// timeEl shows a time (epoch ms, or a string Date.parse reads) the one way
+// the UI shows times, UTC ISO, with the local time on hover.
+export function timeEl(t, tag = 'span') {
+  const ms = typeof t === 'number' ? t : t == null ? null : Date.parse(t);
+  if (ms == null || Number.isNaN(ms)) return h(tag, null, '–');
+  return h(tag, { title: new Date(ms).toString() }, fmtTime(ms));
+}
+
+// pretty is a value as indented JSON; a string holding JSON is parsed
+// first, any other string is shown as it is.
+export function pretty(v) {
+  if (typeof v === 'string') {
+    try { v = JSON.parse(v); } catch { return v; }
+  }
+  return v === undefined ? '' : JSON.stringify(v, null, 2);
+}
+
+// confirmBar is an inline "are you sure" bar: hidden until ask(), then a
+// message and buttons; each button hides the bar and runs its action.
+export function confirmBar(testid, message, buttons) {
+  const text = h('span');
+  const bar = h('div', { class: 'confirm', hidden: true, dataset: { testid } }, text,
+    buttons.map(([label, tid, action, cls]) => h('button', { class: cls || null, dataset: { testid: tid }, onclick: () => { bar.hidden = true; if (action) action(); } }, label)),
+    h('button', { dataset: { testid: 'cancel-' + testid.replace(/-confirm$/, '') }, onclick: () => { bar.hidden = true; } }, 'Cancel'));
+  bar.ask = (msg) => { text.textContent = msg || message; bar.hidden = false; };
+  text.textContent = message;
+  return bar;
+}
+
+// jsonBody is the fetch options of a JSON request.
+export function jsonBody(method, v) {
+  return { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
 }

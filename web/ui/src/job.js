@@ -1,7 +1,10 @@
 // The job page (loaded on demand with apache-arrow, uPlot and dagre): state,
 // watermark and lag, the operator graph, late records, checkpoints, and one
 // live results panel per dashboard sink.
-import { api, enc, h, fmtTime, fmtAge, fmtNum, fmtMs, fmtBytes, poller } from './api.js';
+import { api, enc, h, fmtAge, fmtNum, fmtMs, fmtBytes, fmtDuration, timeEl, poller } from './api.js';
+import { Lifecycle } from './lifecycle.js';
+import { ErrorsPanel } from './errors.js';
+import { HistoryPanel } from './history.js';
 import { stateBadge } from './jobs.js';
 import { JobGraph, operatorsOf } from './graph.js';
 import { ResultsPanel } from './results.js';
@@ -10,56 +13,30 @@ import { OutputPanel, timeCell } from './output.js';
 export function jobPage(root, id) {
   const title = h('h1', null, id);
   const stateEl = h('span');
-  const stopBtn = h('button', { class: 'danger', 'data-needs': 'admin', dataset: { testid: 'stop-job' } }, 'Stop…');
-  const resumeBtn = h('button', { 'data-needs': 'admin', hidden: true, dataset: { testid: 'resume-job' } }, 'Resume');
-  const savepointBtn = h('button', { 'data-needs': 'admin', hidden: true, dataset: { testid: 'take-savepoint' } }, 'Take savepoint');
-  const note = h('span', { class: 'muted', dataset: { testid: 'lifecycle-note' } });
-  // Stopping asks first: the job's sources stop at a last checkpoint and
-  // it stays stopped until resumed.
-  const confirmBox = h('div', { class: 'confirm', hidden: true, dataset: { testid: 'stop-confirm' } },
-    h('span', null, `Stop ${id}? Its sources stop at a last checkpoint; it stays stopped until you resume it.`),
-    h('button', { class: 'danger', dataset: { testid: 'confirm-stop' }, onclick: () => stop(false) }, 'Stop'),
-    h('button', { dataset: { testid: 'confirm-stop-savepoint' }, onclick: () => stop(true) }, 'Stop with a savepoint'),
-    h('button', { dataset: { testid: 'cancel-stop' }, onclick: () => { confirmBox.hidden = true; } }, 'Cancel'));
+  const life = new Lifecycle(id);
   const facts = h('dl', { class: 'facts' });
   const reasonEl = h('p', { class: 'error', hidden: true });
   const graphBox = h('div', { class: 'graph', dataset: { testid: 'job-graph' } });
   const resultsBox = h('div');
   const output = new OutputPanel(id);
+  const errorsPanel = new ErrorsPanel(id);
+  const history = new HistoryPanel(id);
   const cpBox = h('div');
   const specBox = h('pre', { class: 'spec' });
   root.append(
-    h('div', { class: 'page-head' }, title, stateEl, stopBtn, resumeBtn, savepointBtn, note),
-    confirmBox, reasonEl, facts,
+    h('div', { class: 'page-head' }, title, stateEl, life.buttons),
+    life.bars, reasonEl, facts,
     h('section', null, h('h2', null, 'Graph'), graphBox),
+    history.el,
     resultsBox,
     output.el,
+    errorsPanel.el,
     h('section', null, h('h2', null, 'Checkpoints'), cpBox),
     h('details', null, h('summary', null, 'Job file'), specBox));
 
   const graph = new JobGraph(graphBox);
   const panels = new Map();
   let stopped = false;
-  const act = async (btn, what, path, opts) => {
-    btn.disabled = true;
-    note.textContent = '';
-    try {
-      const r = await api(path, opts);
-      note.textContent = what(r);
-    } catch (e) {
-      note.textContent = `${btn.textContent.replace('…', '')} failed: ${e.message}`;
-    } finally {
-      btn.disabled = false;
-    }
-  };
-  stopBtn.addEventListener('click', () => { confirmBox.hidden = false; });
-  const stop = (withSavepoint) => {
-    confirmBox.hidden = true;
-    act(stopBtn, (r) => (r && r.savepoint ? `Stopped at savepoint ${r.savepoint.name}.` : 'Stopped.'),
-      '/jobs/' + enc(id) + (withSavepoint ? '?savepoint=true' : ''), { method: 'DELETE' });
-  };
-  resumeBtn.addEventListener('click', () => act(resumeBtn, () => 'Resumed from the latest checkpoint.', '/jobs/' + enc(id) + '/resume', { method: 'POST' }));
-  savepointBtn.addEventListener('click', () => act(savepointBtn, (r) => `Savepoint ${r.name} taken.`, '/jobs/' + enc(id) + '/savepoints', { method: 'POST' }));
 
   const p = poller(async () => {
     let job;
@@ -72,10 +49,7 @@ export function jobPage(root, id) {
     if (stopped) return;
     title.textContent = job.name ? `${job.name}` : job.id;
     stateEl.replaceChildren(stateBadge(job.state, job.reason));
-    stopBtn.hidden = job.state !== 'running';
-    savepointBtn.hidden = job.state !== 'running';
-    resumeBtn.hidden = job.state !== 'stopped' && job.state !== 'failed';
-    if (job.state !== 'running') confirmBox.hidden = true;
+    life.update(job);
     reasonEl.hidden = !job.reason;
     reasonEl.textContent = job.reason || '';
     const ops = operatorsOf(job);
@@ -84,8 +58,10 @@ export function jobPage(root, id) {
     const lag = job.watermark != null && job.state === 'running' ? Date.now() - job.watermark : null;
     facts.replaceChildren(
       fact('Job id', job.id),
-      fact('Created', fmtTime(Date.parse(job.created))),
-      fact('Watermark', fmtTime(job.watermark)),
+      fact('Created', timeEl(job.created)),
+      fact('Parallelism', job.parallelism ?? '–', { testid: 'parallelism' }),
+      fact('Uptime', job.state === 'running' ? fmtDuration(job.uptime_s) : '–', { testid: 'uptime' }),
+      fact('Watermark', timeEl(job.watermark)),
       fact('Watermark lag', fmtAge(lag), { testid: 'watermark-lag' }),
       fact('Late records', fmtNum(late), { testid: 'late-records' }),
       fact('Errors and skipped', fmtNum(errors)));
@@ -111,6 +87,8 @@ export function jobPage(root, id) {
     p.stop();
     for (const panel of panels.values()) panel.close();
     output.close();
+    errorsPanel.close();
+    history.close();
   };
 }
 

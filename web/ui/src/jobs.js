@@ -1,11 +1,11 @@
-// The jobs list: every job with its state, watermark and lag.
-import { api, enc, h, fmtTime, fmtAge, poller } from './api.js';
+// The jobs list: every job with its state, throughput in and out, uptime,
+// error count, watermark and lag.
+import { api, enc, h, fmtAge, fmtRate, fmtDuration, fmtNum, timeEl, poller } from './api.js';
 
 export function jobsPage(root) {
   const body = h('tbody');
   const table = h('table', { class: 'list', dataset: { testid: 'job-list' } },
-    h('thead', null, h('tr', null, h('th', null, 'Job'), h('th', null, 'Name'), h('th', null, 'State'),
-      h('th', null, 'Watermark'), h('th', null, 'Lag'), h('th', null, 'Created'))),
+    h('thead', null, h('tr', null, ['Job', 'Name', 'State', 'In', 'Out', 'Uptime', 'Errors', 'Watermark (UTC)', 'Lag', 'Created (UTC)'].map((c) => h('th', null, c)))),
     body);
   const note = h('p', { class: 'muted' });
   root.append(h('div', { class: 'page-head' }, h('h1', null, 'Jobs')), table, note);
@@ -21,17 +21,25 @@ export function jobsPage(root) {
       return;
     }
     jobs.sort((a, b) => String(b.created).localeCompare(String(a.created)));
-    body.replaceChildren(...jobs.map((j) => h('tr', { dataset: { testid: 'job-row', jobId: j.id, state: j.state } },
-      h('td', null, h('a', { href: '#/jobs/' + enc(j.id) }, j.id)),
-      h('td', null, j.name),
-      h('td', null, stateBadge(j.state, j.reason)),
-      h('td', null, fmtTime(j.watermark)),
-      h('td', null, j.watermark != null && j.state === 'running' ? fmtAge(Date.now() - j.watermark) : '–'),
-      h('td', null, fmtTime(Date.parse(j.created))))));
+    body.replaceChildren(...jobs.map((j) => {
+      const running = j.state === 'running';
+      return h('tr', { dataset: { testid: 'job-row', jobId: j.id, state: j.state } },
+        h('td', null, h('a', { href: '#/jobs/' + enc(j.id) }, j.id)),
+        h('td', null, j.name),
+        h('td', null, stateBadge(j.state, j.reason)),
+        // A job that is not running has no rate: a stale one would mislead.
+        h('td', { dataset: { testid: 'job-in' } }, running ? fmtRate(j.in_per_s) : '–'),
+        h('td', { dataset: { testid: 'job-out' } }, running ? fmtRate(j.out_per_s) : '–'),
+        h('td', { dataset: { testid: 'job-uptime' } }, running ? fmtDuration(j.uptime_s) : '–'),
+        h('td', { class: j.errors ? 'error' : null, dataset: { testid: 'job-errors' } }, j.errors == null ? '–' : fmtNum(j.errors)),
+        timeEl(j.watermark, 'td'),
+        h('td', null, j.watermark != null && running ? fmtAge(Date.now() - j.watermark) : '–'),
+        timeEl(j.created, 'td'));
+    }));
   }, 2000);
   return () => p.stop();
 }
 
 export function stateBadge(state, reason) {
-  return h('span', { class: 'badge state-' + state, title: reason || '' , dataset: { testid: 'job-state' } }, state);
+  return h('span', { class: 'badge state-' + state, title: reason || '', dataset: { testid: 'job-state' } }, state);
 }

@@ -9,9 +9,10 @@ import { streamsPage, streamPage } from './streams.js';
 import { loadSession, signIn, showUser } from './session.js';
 
 const routes = [
+  [/^#\/jobs\/([^/]+)\/edit$/, async (root, m) => (await import('./editor.js')).editorPage(root, decodeURIComponent(m[1])), 'jobs'],
   [/^#\/jobs\/([^/]+)$/, async (root, m) => (await import('./job.js')).jobPage(root, decodeURIComponent(m[1])), 'jobs'],
   [/^#\/(jobs)?$/, (root) => jobsPage(root), 'jobs'],
-  [/^#\/streams\/([^/]+)$/, (root, m) => streamPage(root, decodeURIComponent(m[1])), 'streams'],
+  [/^#\/streams\/([^/?]+)(?:\?(.*))?$/, (root, m) => streamPage(root, decodeURIComponent(m[1]), new URLSearchParams(m[2] || '')), 'streams'],
   [/^#\/streams$/, (root) => streamsPage(root), 'streams'],
   [/^#\/new$/, async (root) => (await import('./editor.js')).editorPage(root), 'new'],
 ];

@@ -281,7 +281,8 @@ export class ResultsPanel {
     if (!cols.length) return;
     if (this.thead.dataset.cols !== cols.join()) {
       this.thead.dataset.cols = cols.join();
-      this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', null, c))));
+      // Times get the width of their full UTC form; the fixed layout shares the rest.
+      this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', { class: TIME_COLS.has(c) ? 'time' : null, title: c }, c))));
       this.tbody.replaceChildren();
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();
@@ -296,15 +297,21 @@ export class ResultsPanel {
       cols.forEach((c, j) => {
         const text = formatCell(c, r[c]);
         const td = tr.cells[j];
-        if (td.textContent !== text) td.textContent = text;
+        if (td.textContent !== text) {
+          td.textContent = text;
+          // Times in UTC, the local time on hover.
+          if (TIME_COLS.has(c)) td.title = r[c] == null ? '' : new Date(r[c]).toString();
+        }
       });
     });
   }
 }
 
+const TIME_COLS = new Set(['window_start', 'window_end']);
+
 function formatCell(col, v) {
   if (v == null) return '';
-  if (col === 'window_start' || col === 'window_end') return fmtTime(v).slice(11);
+  if (TIME_COLS.has(col)) return fmtTime(v);
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
   if (typeof v === 'object') return JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x));
   return String(v);

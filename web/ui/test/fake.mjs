@@ -5,6 +5,7 @@
 // with apache-arrow, shaped as the dashboard sink's: window_start,
 // window_end (timestamp[ms, UTC]), key, aggregates, then the detect columns.
 import http from 'node:http';
+import { parallelismOf } from '../src/jobfile.js';
 import { readFile } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import {
@@ -87,13 +88,72 @@ export function validate(text) {
   return problems;
 }
 
-export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs = 5000, anomalyEvery = 7 } = {}) {
+// fakeErrors is a job's error history: two records the map failed on,
+// one of them dead-lettered.
+function fakeErrors(name) {
+  const t = Date.now();
+  return [
+    { time: new Date(t - 1000).toISOString(), operator: 'parse', shard: 'shardId-000000000001',
+      origin: { stream: 'clicks', shard: 'shardId-000000000001', sequence: '49000000000000000017' },
+      message: "TypeError: Cannot read property 'startsWith' of undefined", record: { page: '/page/3', user: null, latency_ms: 12 },
+      dead_letter: { stream: `${name}-bad`, sequence: '' } },
+    { time: new Date(t - 60000).toISOString(), operator: 'parse', shard: 'shardId-000000000000',
+      origin: { stream: 'clicks', shard: 'shardId-000000000000', sequence: '49000000000000000005' },
+      message: 'SyntaxError: not JSON', record: 'not json at all', dead_letter: null },
+  ];
+}
+
+// history is a job's metrics history: one point every 5 s for the last
+// `n` intervals, with per-shard figures when asked.
+export function history(n, ops, shards) {
+  const now = Math.floor(Date.now() / 5000) * 5000;
+  return {
+    interval_ms: 5000,
+    points: Array.from({ length: n }, (_, i) => {
+      const k = n - 1 - i;
+      const wave = Math.sin(i / 9);
+      const p = {
+        time: new Date(now - k * 5000).toISOString(), watermark_lag_ms: Math.round(1500 + 400 * wave),
+        checkpoint_ms: i % 2 ? null : 40 + (i % 7), checkpoint_bytes: i % 2 ? null : 1048576 + i * 4096,
+        operators: Object.fromEntries(ops.map((o, j) => [o, { in_per_s: 2000 - j * 100 + 50 * wave, out_per_s: 1900 - j * 100 + 50 * wave,
+          backpressure: j === 2 ? 0.3 + 0.2 * wave : 0.02, state_bytes: o === 'per-page' ? 65536 + i * 256 : null }])),
+      };
+      if (shards) p.shards = { 'shardId-000000000000': { in_per_s: 1000 + 30 * wave, watermark_lag_ms: 1400 }, 'shardId-000000000001': { in_per_s: 1000 - 30 * wave, watermark_lag_ms: 1600 } };
+      return p;
+    }),
+  };
+}
+
+// preview answers a preview of a job file: each operator's rows and, for
+// the map, one error.
+function previewOf(text, n) {
+  const ops = [...text.matchAll(/^\s*- id:\s*(\S+)\n\s*(\w+):/gm)].map((m) => ({ id: m[1], kind: m[2] }));
+  const rows = (k) => Array.from({ length: Math.min(200, k) }, (_, i) => ({ page: `/page/${i % 8}`, user: `u${i}`, latency_ms: 10 + (i % 30) }));
+  return {
+    records_read: n, elapsed_ms: 84.2, warnings: ['stream clicks has fewer records than asked for: 412'],
+    operators: [
+      { id: 'source', kind: 'source', rows: rows(n), row_count: n, errors: [] },
+      ...ops.map((o, i) => (o.kind === 'window'
+        ? { id: o.id, kind: 'window', flushed: true, row_count: 8, errors: [],
+          rows: Array.from({ length: 8 }, (_, k) => ({ window_start: '2026-12-01T10:00:00Z', window_end: '2026-12-01T10:00:01Z', key: `/page/${k}`, views: Math.round(n / 8) })) }
+        : { id: o.id, kind: o.kind, rows: rows(n - 1 - i), row_count: n - 1 - i, error_count: i === 0 ? 3 : 0,
+          errors: i === 0 ? [{ message: "TypeError: Cannot read property 'startsWith' of null", record: { page: '/page/9', user: null }, origin: { stream: 'generator', shard: '0', sequence: '17' } }] : [] })),
+      ...[...text.matchAll(/^\s*- \{id:\s*([^,\s]+),/gm)].map((m) => ({ id: m[1], kind: 'sink', rows: [], row_count: 8, errors: [] })),
+    ],
+  };
+}
+
+// The stream records the fake keeps for put and tail, per stream and shard.
+const DEAD = JSON.stringify({ error: "TypeError: Cannot read property 'startsWith' of undefined", job: 'demo-0001', operator: 'parse', origin: 'clicks/shardId-000000000001@49000000000000000017', record: { page: '/page/3', user: null } });
+
+export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs = 5000, anomalyEvery = 7, historyPoints = 120 } = {}) {
   const jobs = new Map();
   const anomalous = (i, end) => i === keys - 1 && Math.floor(end / windowMs) % anomalyEvery === 0;
   let seq = 0;
+  const savepoints = [];
   const addJob = (name, spec) => {
     const id = `${name}-${(++seq).toString(16).padStart(4, '0')}`;
-    jobs.set(id, { id, name, spec, state: 'running', created: new Date().toISOString(), born: Date.now(), subs: new Set(), retained: [] });
+    jobs.set(id, { id, name, spec, state: 'running', created: new Date().toISOString(), born: Date.now(), subs: new Set(), retained: [], errors: fakeErrors(name) });
     return jobs.get(id);
   };
   addJob('demo', DEMO_SPEC);
@@ -111,11 +171,39 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
     }
   }, everyMs);
 
+  // Streams: clicks grows as time goes on (records made when read), the
+  // demo's dead-letter stream holds one dead letter, others hold what is put.
+  const newStream = (name, n, retention) => ({ name, retention, created: new Date().toISOString(),
+    shards: Array.from({ length: n }, (_, i) => ({ id: `shardId-${String(i).padStart(12, '0')}`, records: [] })) });
+  const streams = new Map([['clicks', newStream('clicks', 2, 24)], ['demo-bad', newStream('demo-bad', 1, 24)]]);
+  streams.get('demo-bad').shards[0].records.push({ sequence_number: '49000000000000000002', position: 1, key: 'u3', arrival: new Date().toISOString(), data: DEAD },
+    { sequence_number: '49000000000000000003', position: 2, key: 'u4', arrival: new Date().toISOString(), data: DEAD.replace('/page/3', '/page/4').replace('@49000000000000000017', '@49000000000000000023') });
+  const clicksBorn = Date.now() - 20000;
+  const fillClicks = (sh) => {
+    const want = Math.floor((Date.now() - clicksBorn) / 100);
+    while (sh.records.length < want) {
+      const n = sh.records.length + 1;
+      sh.records.push({ sequence_number: '49' + String(n).padStart(18, '0'), position: n, key: `user-${n}`, arrival: new Date(clicksBorn + n * 100).toISOString(),
+        data: JSON.stringify({ page: `/page/${n % 8}`, n, shard: sh.id }) });
+    }
+  };
+  const streamInfo = (st) => {
+    if (st.name === 'clicks') st.shards.forEach(fillClicks);
+    const records = st.shards.reduce((a, sh) => a + sh.records.length, 0);
+    return { name: st.name, status: 'ACTIVE', open_shards: st.shards.length, retention_hours: st.retention, created: st.created,
+      records, bytes: st.shards.reduce((a, sh) => a + sh.records.reduce((b, r) => b + (r.data || '').length, 0), 0),
+      readers: st.name === 'clicks' ? [...jobs.keys()].slice(0, 1) : [],
+      shards: st.shards.map((sh) => ({ id: sh.id, hash_key_start: '0', hash_key_end: '340282366920938463463374607431768211455', open: true,
+        trim_position: 1, last_position: sh.records.length })) };
+  };
+
   const info = (j) => {
     const t = (Date.now() - j.born) / 1000;
     const n = Math.round(t * 2000);
     return {
-      id: j.id, name: j.name, state: j.state, created: j.created, watermark: end - 2000,
+      id: j.id, name: j.name, state: j.state, created: j.created, watermark: end - 2000, parallelism: j.parallelism || 2,
+      in_per_s: j.state === 'running' ? 2000 : 0, out_per_s: j.state === 'running' ? keys / (windowMs / 1000) : 0,
+      uptime_s: j.state === 'running' ? Math.round(t) : 0, errors: j.errors.length,
       operators: [
         { ID: 'source', Kind: 'source', In: 0, Out: n, Errors: 0, Skipped: 0, Late: 0 },
         { ID: 'parse', Kind: 'operator', In: n, Out: n, Errors: 0, Skipped: 0, Late: 0 },
@@ -170,16 +258,68 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       const j = addJob(text.match(/^name:\s*(\S+)/m)[1], text);
       return json(res, 201, { id: j.id, job: info(j) });
     }
+    if (p === '/api/v1/jobs/preview' && req.method === 'POST') {
+      let text = '';
+      for await (const c of req) text += c;
+      const problems = validate(text);
+      if (problems.length) return json(res, 400, { error: { code: 'invalid_job', message: problems[0].message, line: problems[0].line, field: problems[0].field, problems } });
+      return json(res, 200, previewOf(text, Number(url.searchParams.get('records') || 1000)));
+    }
+    if (p === '/api/v1/savepoints') return json(res, 200, { savepoints: savepoints.slice().reverse() });
     if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)$/))) {
       const j = jobs.get(decodeURIComponent(m[1]));
       if (!j) return notFound(res, 'job');
+      if (req.method === 'DELETE' && url.searchParams.get('purge') === 'true') {
+        if (j.state === 'running') return json(res, 409, { error: { code: 'already_exists', message: `job ${j.id} is running: stop it first` } });
+        jobs.delete(j.id);
+        res.writeHead(204);
+        return res.end();
+      }
       if (req.method === 'DELETE') { j.state = 'stopped'; for (const s of j.subs) s.end(); j.subs.clear(); }
+      if (req.method === 'PUT') {
+        let text = '';
+        for await (const c of req) text += c;
+        const problems = validate(text);
+        if (problems.length) return json(res, 400, { error: { code: 'invalid_job', message: problems[0].message, line: problems[0].line, field: problems[0].field, problems } });
+        // A file whose window operator changed id cannot take the old state.
+        if (url.searchParams.get('from') !== 'none' && !/- id: per-page\b/.test(text) && /- id: per-page\b/.test(j.spec)) {
+          return json(res, 409, { error: { code: 'incompatible_savepoint', message: 'the savepoint has state of operator "per-page" (window), which the new file does not have; deploy with from=none to start without state' } });
+        }
+        j.spec = text;
+        const par = parallelismOf(text);
+        if (par) j.parallelism = par;
+        j.state = 'running';
+        j.born = Date.now();
+      }
       return json(res, 200, info(j));
+    }
+    if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/(errors|checkpoints|restart)$/))) {
+      const j = jobs.get(decodeURIComponent(m[1]));
+      if (!j) return notFound(res, 'job');
+      if (m[2] === 'errors') return json(res, 200, { total: j.errors.length, errors: j.errors });
+      if (m[2] === 'checkpoints') return json(res, 200, { checkpoints: info(j).checkpoints });
+      let body = '';
+      for await (const c of req) body += c;
+      const want = JSON.parse(body);
+      if (j.state === 'running') return json(res, 409, { error: { code: 'already_exists', message: `job ${j.id} is running: stop it first` } });
+      if (want.savepoint && !savepoints.some((s) => s.name === want.savepoint)) return notFound(res, 'savepoint');
+      j.state = 'running';
+      j.restartedFrom = want;
+      return json(res, 200, info(j));
+    }
+    if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/metrics\/history$/))) {
+      const j = jobs.get(decodeURIComponent(m[1]));
+      if (!j) return notFound(res, 'job');
+      return json(res, 200, history(historyPoints, ['source', 'parse', 'humans', 'per-page', 'spikes', 'board'], url.searchParams.get('shards') === 'true'));
     }
     if ((m = p.match(/^\/api\/v1\/jobs\/([^/]+)\/(resume|savepoints)$/)) && req.method === 'POST') {
       const j = jobs.get(decodeURIComponent(m[1]));
       if (!j) return notFound(res, 'job');
-      if (m[2] === 'savepoints') return json(res, 201, { name: `${j.id}-sp-${++seq}`, job: j.id, epoch: seq });
+      if (m[2] === 'savepoints') {
+        const sp = { name: `${j.id}-sp-${++seq}`, job: j.id, epoch: seq, time: new Date().toISOString(), size_bytes: 1048576 };
+        savepoints.push(sp);
+        return json(res, 201, sp);
+      }
       j.state = 'running';
       return json(res, 200, info(j));
     }
@@ -215,19 +355,43 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       req.on('close', () => j.subs.delete(res));
       return;
     }
-    if (p === '/api/v1/streams') return json(res, 200, { streams: [{ name: 'clicks', status: 'ACTIVE', open_shards: 2, retention_hours: 24, created: new Date().toISOString() }] });
-    if (p === '/api/v1/streams/clicks') {
-      const n = Math.round(Date.now() / 10) % 1e9;
-      return json(res, 200, { name: 'clicks', status: 'ACTIVE', open_shards: 2, retention_hours: 24, created: new Date().toISOString(), shards: [
-        { id: 'shardId-000000000000', hash_key_start: '0', hash_key_end: '340282366920938463463374607431768211455', open: false, children: ['shardId-000000000001', 'shardId-000000000002'], trim_position: 1, last_position: 500 },
-        { id: 'shardId-000000000001', parent: 'shardId-000000000000', hash_key_start: '0', hash_key_end: '170141183460469231731687303715884105727', open: true, trim_position: 1, last_position: n },
-        { id: 'shardId-000000000002', parent: 'shardId-000000000000', hash_key_start: '170141183460469231731687303715884105728', hash_key_end: '340282366920938463463374607431768211455', open: true, trim_position: 1, last_position: n },
-      ] });
+    if (p === '/api/v1/streams' && req.method === 'POST') {
+      let body = '';
+      for await (const c of req) body += c;
+      const want = JSON.parse(body);
+      if (streams.has(want.name)) return json(res, 409, { error: { code: 'already_exists', message: `stream ${want.name} exists` } });
+      streams.set(want.name, newStream(want.name, want.shards || 1, want.retention_hours || 24));
+      return json(res, 201, streamInfo(streams.get(want.name)));
     }
-    if (p === '/api/v1/streams/clicks/records') {
-      const pos = Number(url.searchParams.get('position') || 1);
-      const recs = Array.from({ length: 5 }, (_, i) => ({ sequence_number: String(49e9 + pos + i), position: pos + i, key: `user-${pos + i}`, arrival: new Date().toISOString(), data: JSON.stringify({ page: '/page/1', n: pos + i }) }));
-      return json(res, 200, { shard: url.searchParams.get('shard'), records: recs, next_position: pos + 5, millis_behind_latest: 0 });
+    if (p === '/api/v1/streams') {
+      return json(res, 200, { streams: [...streams.values()].map((st) => { const { shards, ...rest } = streamInfo(st); return rest; }) });
+    }
+    if ((m = p.match(/^\/api\/v1\/streams\/([^/]+)$/))) {
+      const st = streams.get(decodeURIComponent(m[1]));
+      if (!st) return notFound(res, 'stream');
+      if (req.method === 'DELETE') { streams.delete(st.name); res.writeHead(204); return res.end(); }
+      return json(res, 200, streamInfo(st));
+    }
+    if ((m = p.match(/^\/api\/v1\/streams\/([^/]+)\/records$/))) {
+      const st = streams.get(decodeURIComponent(m[1]));
+      if (!st) return notFound(res, 'stream');
+      if (req.method === 'POST') {
+        let body = '';
+        for await (const c of req) body += c;
+        const out = JSON.parse(body).records.map((r) => {
+          const sh = st.shards[[...r.key].reduce((a, c) => a + c.charCodeAt(0), 0) % st.shards.length];
+          sh.records.push({ sequence_number: '49' + String(sh.records.length + 1).padStart(18, '0'), position: sh.records.length + 1, key: r.key,
+            arrival: new Date().toISOString(), data: r.json !== undefined ? JSON.stringify(r.json) : r.data });
+          return { shard: sh.id, sequence_number: sh.records.at(-1).sequence_number, position: sh.records.length };
+        });
+        return json(res, 200, { records: out });
+      }
+      const sh = st.shards.find((x) => x.id === url.searchParams.get('shard'));
+      if (!sh) return notFound(res, 'shard');
+      if (st.name === 'clicks') fillClicks(sh);
+      const pos = Math.max(1, Number(url.searchParams.get('position') || 1));
+      const recs = sh.records.slice(pos - 1, pos - 1 + Number(url.searchParams.get('limit') || 10000));
+      return json(res, 200, { shard: sh.id, records: recs, next_position: pos + recs.length, millis_behind_latest: 0 });
     }
     notFound(res, p);
   });

@@ -97,3 +97,48 @@ export async function setEditorText(page, text) {
     v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: t } });
   }, text);
 }
+
+// goodJob is a valid job file of a generator, a filter, a 1 s window and a
+// dashboard sink.
+export function goodJob(name) {
+  return `name: ${name}
+source:
+  generator: {rate: 500, keys: 8}
+  event_time: "r => r.ts"
+  watermark: 1s
+operators:
+  - id: humans
+    filter: "r => !r.user.startsWith('bot-')"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate:
+        views: count
+        p95_ms: p95(latency_ms)
+sinks:
+  - {id: board, dashboard: {title: "UI test"}}
+`;
+}
+
+// badJob has a JavaScript syntax error in the filter (a missing paren).
+export function badJob() {
+  return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
+}
+
+// deadLetterJob is a job whose map throws for the pages ending in 1 and
+// dead-letters those records to NAME-bad; the others are reshaped to
+// {page, user} and go to a log sink, and to any more sinks given.
+export function deadLetterJob(name, moreSinks = []) {
+  return `name: ${name}
+source:
+  generator: {rate: 50, keys: 4}
+operators:
+  - id: shape
+    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
+    on_error: {dead_letter: ${name}-bad}
+sinks:
+  - {id: printed, log: {}}
+${moreSinks.map((s) => `  - ${s}\n`).join('')}checkpoint: {every: 500ms}
+`;
+}

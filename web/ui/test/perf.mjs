@@ -5,23 +5,35 @@
 //   PERF_KEYS=100 PERF_UPDATE_MS=10 PERF_RATE_SECONDS=10 \
 //   PERF_MEM_UPDATE_MS=1000 PERF_MEM_MINUTES=3 node test/perf.mjs
 //
+// The job page shows its metrics history too: with PERF_HISTORY=1 (the
+// default) the per-shard breakdown is opened, so nine history charts of
+// 720 points each (the server's full hour) are redrawn at every 5 s poll
+// beside the live results; PERF_HISTORY=0 leaves the seven the page
+// always has. PERF_DIST=DIR serves another build (an older commit's
+// dist/, from `git archive`), to compare two builds on one machine load.
+//
 // 1. Chart update rate: 100 keys, a batch every PERF_UPDATE_MS; counts the
 //    chart redraws per second (uPlot draw hooks; redraws are batched per
 //    animation frame, so the ceiling is the frame rate) and the renderer
 //    main thread's CPU time (CDP Performance metrics in thread ticks) per
 //    redraw — decoding, ingest, table and chart included — which gives the
 //    redraws per second one core could sustain, whatever else loads the
-//    machine.
+//    machine. A starved page draws less often, with more batches in each
+//    redraw, so the CPU per batch received is printed too.
 // 2. Memory: 100 keys updating every PERF_MEM_UPDATE_MS for
 //    PERF_MEM_MINUTES; every 15 s forces a GC and samples the JS heap
 //    (CDP Runtime.getHeapUsage) and the DOM node count (Performance
 //    metrics). Prints each sample and the growth from the first full
 //    minute to the end.
-import { launchBrowser, distDir } from './harness.mjs';
+import { launchBrowser, distDir as builtDist } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const env = (k, d) => Number(process.env[k] || d);
 const keys = env('PERF_KEYS', 100);
+const history = env('PERF_HISTORY', 1) > 0;
+// PERF_DIST measures another build of the UI (say, an older commit's dist).
+const distDir = process.env.PERF_DIST || builtDist;
+const historyPoints = 720;
 
 async function openJob(browser, fake) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -29,6 +41,13 @@ async function openJob(browser, fake) {
   await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
   await page.goto(fake.url + '/#/jobs/demo-0001');
   await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 2, null, { timeout: 30000 });
+  if (history) {
+    // The metrics history with its per-shard breakdown: nine charts of a
+    // full hour (720 points), redrawn at each 5 s poll.
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-chart] canvas').length === 7, null, { timeout: 30000 });
+    await page.click('[data-testid=shard-breakdown]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-chart] canvas').length === 9, null, { timeout: 30000 });
+  }
   return { page, cdp };
 }
 
@@ -45,7 +64,7 @@ const browser = await launchBrowser();
 try {
   {
     const every = env('PERF_UPDATE_MS', 10), secs = env('PERF_RATE_SECONDS', 10);
-    const fake = await startFake({ distDir, keys, everyMs: every });
+    const fake = await startFake({ distDir, keys, everyMs: every, historyPoints });
     const { page, cdp } = await openJob(browser, fake);
     await page.waitForTimeout(3000); // let the chart fill its window
     const cpu = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
@@ -57,18 +76,20 @@ try {
     const dt = (b.t - a.t) / 1000;
     const draws = b.draws - a.draws;
     const ms = ((cb.ThreadTime - ca.ThreadTime) * 1000) / draws;
-    console.log(`update rate: ${keys} keys, a batch every ${every} ms for ${secs} s: ` +
+    const hd = (b.historyDraws || 0) - (a.historyDraws || 0);
+    console.log(`update rate: ${keys} keys, a batch every ${every} ms for ${secs} s, ${history ? 9 : 7} history charts of ${historyPoints} points (${hd} history polls): ` +
       `${((b.batches - a.batches) / dt).toFixed(1)} batches/s, ${((b.rows - a.rows) / dt).toFixed(0)} rows/s, ` +
       `${(draws / dt).toFixed(1)} chart redraws/s; main thread ${(((cb.ThreadTime - ca.ThreadTime) / dt) * 100).toFixed(0)}% busy, ` +
       `${ms.toFixed(1)} ms CPU per redraw (script ${(((cb.ScriptDuration - ca.ScriptDuration) * 1000) / draws).toFixed(1)}, ` +
       `layout+style ${(((cb.LayoutDuration - ca.LayoutDuration + cb.RecalcStyleDuration - ca.RecalcStyleDuration) * 1000) / draws).toFixed(1)}) ` +
-      `→ ${(1000 / ms).toFixed(0)} redraws/s possible on one core`);
+      `→ ${(1000 / ms).toFixed(0)} redraws/s possible on one core; ` +
+      `${(((cb.ThreadTime - ca.ThreadTime) * 1000) / (b.batches - a.batches)).toFixed(1)} ms CPU per batch received`);
     await page.close();
     await fake.close();
   }
   {
     const every = env('PERF_MEM_UPDATE_MS', 1000), minutes = env('PERF_MEM_MINUTES', 3);
-    const fake = await startFake({ distDir, keys, everyMs: every });
+    const fake = await startFake({ distDir, keys, everyMs: every, historyPoints });
     const { page, cdp } = await openJob(browser, fake);
     const samples = [];
     const start = Date.now();

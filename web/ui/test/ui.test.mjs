@@ -13,39 +13,13 @@
 // error, uncaught exception or failed request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, watchConsole, startRunnel, setEditorText, uiDir, repoDir, distDir } from './harness.mjs';
+import { launchBrowser, watchConsole, startRunnel, setEditorText, goodJob, badJob, deadLetterJob, uiDir, distDir } from './harness.mjs';
 import { startFake } from './fake.mjs';
 
 const shots = join(uiDir, 'test', 'screenshots');
 mkdirSync(shots, { recursive: true });
-
-export function goodJob(name) {
-  return `name: ${name}
-source:
-  generator: {rate: 500, keys: 8}
-  event_time: "r => r.ts"
-  watermark: 1s
-operators:
-  - id: humans
-    filter: "r => !r.user.startsWith('bot-')"
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 1s
-      aggregate:
-        views: count
-        p95_ms: p95(latency_ms)
-sinks:
-  - {id: board, dashboard: {title: "UI test"}}
-`;
-}
-
-// badJob has a JavaScript syntax error in the filter (a missing paren).
-export function badJob() {
-  return goodJob('broken').replace(`filter: "r => !r.user.startsWith('bot-')"`, `filter: "r => !r.user.startsWith('bot-'"`);
-}
 
 function lineOf(text, needle) {
   return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
@@ -247,9 +221,6 @@ test('UI against runnel serve --demo', async (t) => {
     await fetch(server.url + '/api/v1/streams', { method: 'POST', headers: asJSON, body: JSON.stringify({ name: 'ui-clicks', shards: 2 }) });
     await fetch(server.url + '/api/v1/streams/ui-clicks/records', { method: 'POST', headers: asJSON, body: JSON.stringify({ records: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, json: { i } })) }) });
     await walk(t, { base: server.url, prefix: 'demo', expectAnomaly: false, windowWaitMs: 60000 });
-    const shot = join(shots, 'demo-job.png');
-    const doc = join(repoDir, 'docs', 'ui.png');
-    if (existsSync(shot) && (process.env.RUNNEL_UI_DOCS_SCREENSHOT === '1' || !existsSync(doc))) copyFileSync(shot, doc);
   } finally {
     await server.close();
   }
@@ -265,18 +236,7 @@ test('output of a log sink and a dead-letter sink', async (t) => {
   const page = await context.newPage();
   const errors = watchConsole(page);
   try {
-    const job = `name: logged
-source:
-  generator: {rate: 50, keys: 4}
-operators:
-  - id: shape
-    map: "r => { if (r.page.endsWith('1')) throw new Error('no page 1'); return {page: r.page, user: r.user} }"
-    on_error: {dead_letter: logged-bad}
-sinks:
-  - {id: printed, log: {}}
-  - {id: shaped, dashboard: {title: Reshaped}}
-checkpoint: {every: 500ms}
-`;
+    const job = deadLetterJob('logged', ['{id: shaped, dashboard: {title: Reshaped}}']);
     const r = await fetch(server.url + '/api/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/yaml' }, body: job });
     assert.equal(r.status, 201, await r.text());
     await page.goto(server.url + '/#/jobs/logged');

@@ -85,3 +85,57 @@ test('validation problems keep their line and say where in a snippet', () => {
   ]);
   assert.deepEqual(problemsOf({ message: 'HTTP 500', detail: {} }), [{ line: 0, column: 0, code: undefined, message: 'HTTP 500' }]);
 });
+
+test('a job file\'s parallelism is its source\'s shards: read, replaced, or added', async () => {
+  const { parallelismOf, withParallelism } = await import('../src/jobfile.js');
+  const block = 'name: a\nsource:\n  stream: clicks\n  shards: 3 # created with\n  start: latest\noperators: []\n';
+  assert.equal(parallelismOf(block), 3);
+  assert.equal(withParallelism(block, 8), block.replace('shards: 3', 'shards: 8'));
+  const none = 'name: a\nsource:\n  # the input\n  generator: {rate: 5}\n  event_time: "r => r.ts"\nsinks: []\n';
+  assert.equal(parallelismOf(none), null);
+  assert.equal(withParallelism(none, 2), 'name: a\nsource:\n  shards: 2\n  # the input\n  generator: {rate: 5}\n  event_time: "r => r.ts"\nsinks: []\n');
+  assert.equal(parallelismOf('name: a\nsource:\n  generator: {rate: 5, shards: 9}\n'), null, 'a nested shards is not the source\'s');
+  assert.equal(withParallelism('name: a\nsource: {stream: s}\n', 4), 'name: a\nsource: {stream: s, shards: 4}\n');
+  assert.equal(withParallelism('name: a\nsource: {stream: s, shards: 2}\n', 4), 'name: a\nsource: {stream: s, shards: 4}\n');
+  assert.equal(parallelismOf('name: a\nsource: {stream: s, shards: 2}\n'), 2);
+  assert.equal(withParallelism('name: a\n', 4), 'name: a\n', 'no source, no change');
+});
+
+test('history points become one line per operator, shard, or one line', async () => {
+  const { seriesOf } = await import('../src/history.js');
+  const { history } = await import('./fake.mjs');
+  const points = history(3, ['source', 'per-page'], true).points;
+  const xs = points.map((p) => Date.parse(p.time) / 1000);
+  const ins = seriesOf(points, { each: 'ops', get: (o) => o.in_per_s });
+  assert.deepEqual(ins.labels, ['source', 'per-page']);
+  assert.deepEqual(ins.data[0], xs);
+  assert.deepEqual(ins.data[1], points.map((p) => p.operators.source.in_per_s));
+  // State size: only operators that keep state get a line.
+  const state = seriesOf(points, { each: 'ops', get: (o) => o.state_bytes, stateful: true });
+  assert.deepEqual(state.labels, ['per-page']);
+  const lag = seriesOf(points, { each: 'one', title: 'Watermark lag', get: (p) => p.watermark_lag_ms });
+  assert.deepEqual(lag.data.slice(1), [points.map((p) => p.watermark_lag_ms)]);
+  const shards = seriesOf(points, { each: 'shards', get: (s) => s.in_per_s });
+  assert.deepEqual(shards.labels, ['shardId-000000000000', 'shardId-000000000001']);
+  // An operator that appears later has nulls before it, not zeros.
+  const late = seriesOf([{ time: points[0].time, operators: {} }, points[1]], { each: 'ops', get: (o) => o.in_per_s });
+  assert.deepEqual(late.data[1], [null, points[1].operators.source.in_per_s]);
+});
+
+test('units: rates, durations, pretty JSON, dead letters', async () => {
+  const { fmtRate, fmtDuration, pretty } = await import('../src/api.js');
+  const { deadLetterOf } = await import('../src/streams.js');
+  assert.equal(fmtRate(2000), '2000 rec/s');
+  assert.equal(fmtRate(12500), '12.5k rec/s');
+  assert.equal(fmtRate(0.333), '0.33 rec/s');
+  assert.equal(fmtRate(null), '–');
+  assert.equal(fmtDuration(59), '59s');
+  assert.equal(fmtDuration(3725), '1h02m');
+  assert.equal(fmtDuration(2 * 86400 + 4 * 3600), '2d04h');
+  assert.equal(pretty('{"a":1}'), '{\n  "a": 1\n}');
+  assert.equal(pretty('not json'), 'not json');
+  const dl = { error: 'TypeError: x', job: 'j', operator: 'parse', origin: 'clicks/shardId-000000000000@49', record: { a: 1 } };
+  assert.deepEqual(deadLetterOf(JSON.stringify(dl)), dl);
+  assert.equal(deadLetterOf('{"error": "x"}'), null, 'an object with an error field only is not a dead letter');
+  assert.equal(deadLetterOf('plain'), null);
+});

@@ -1,4 +1,4 @@
-package js
+package native
 
 import (
 	"math"
@@ -12,7 +12,7 @@ import (
 )
 
 // Block bodies, template literals and a few builtins for the native
-// evaluator (native.go). Each mirrors what goja does, or gives up.
+// evaluator (compile.go). Each mirrors what goja does, or gives up.
 
 // nativeGlobals says which builtins the evaluator may assume are the
 // engine's own: a job's functions block could redefine them.

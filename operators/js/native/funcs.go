@@ -1,4 +1,4 @@
-package js
+package native
 
 import (
 	"github.com/dop251/goja/ast"

@@ -1,0 +1,125 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/client/internal/testserver"
+	"github.com/runnel-dev/runnel/consumergroups"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// TestBalanceAndHandOff runs workers in this process against a real
+// server, with a lease duration far beyond the test's waits, so that only
+// hand-offs can move a lease: a worker alone takes all four shards; a
+// second joins and gets two through the first's hand-off; the first stops
+// and its Run returns having released its leases, which the second takes.
+// Every record is handled exactly once (hand-offs checkpoint first), and
+// Run leaves no goroutine behind.
+func TestBalanceAndHandOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream("s", 4)
+	base := runtime.NumGoroutine()
+
+	var mu sync.Mutex
+	handled := map[string]int{}
+	handler := func(_ context.Context, b Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range b.Records {
+			handled[string(r.Data)]++
+		}
+		return nil
+	}
+	put := func(from, to int) {
+		t.Helper()
+		var recs []string
+		for i := from; i < to; i++ {
+			recs = append(recs, fmt.Sprintf(`{"key":"k%d","data":"%d"}`, i, i))
+		}
+		resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(recs, ",")+`]}`))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("put: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	waitHandled := func(n int) {
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(handled) == n
+		}, "not all %d records handled", n)
+	}
+	owners := func() map[string]int {
+		resp, err := http.Get(srv.URL + "/api/v1/streams/s/consumer-groups/g")
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var g struct {
+			Leases []struct {
+				Owner string `json:"owner"`
+			} `json:"leases"`
+		}
+		json.NewDecoder(resp.Body).Decode(&g)
+		out := map[string]int{}
+		for _, l := range g.Leases {
+			out[l.Owner]++
+		}
+		return out
+	}
+	run := func(worker string) (stop func() error) {
+		g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: time.Hour})
+		g.Options = Options{Worker: worker, SyncInterval: 100 * time.Millisecond, IdleTimeBetweenReads: 20 * time.Millisecond}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, g, handler) }()
+		return func() error { cancel(); return <-done }
+	}
+
+	stopA := run("a")
+	put(0, 200)
+	waitHandled(200)
+	testutil.Eventually(t, 30*time.Second, func() bool { return owners()["a"] == 4 }, "a alone does not hold 4 leases: %v", lazy(func() string { return fmt.Sprint(owners()) }))
+	stopB := run("b")
+	testutil.Eventually(t, 60*time.Second, func() bool { o := owners(); return o["a"] == 2 && o["b"] == 2 }, "no balance: %v", lazy(func() string { return fmt.Sprint(owners()) }))
+	put(200, 400)
+	waitHandled(400)
+	if err := stopA(); err != nil {
+		t.Fatalf("a's Run: %v", err)
+	}
+	if o := owners(); o["a"] != 0 {
+		t.Fatalf("after a's Run returned it still holds %d leases", o["a"])
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return owners()["b"] == 4 }, "b did not take a's leases: %v", lazy(func() string { return fmt.Sprint(owners()) }))
+	put(400, 500)
+	waitHandled(500)
+	if err := stopB(); err != nil {
+		t.Fatalf("b's Run: %v", err)
+	}
+	mu.Lock()
+	for d, n := range handled {
+		if n != 1 {
+			t.Errorf("record %s handled %d times", d, n)
+		}
+	}
+	mu.Unlock()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	testutil.WaitGoroutines(t, base)
+}
+
+// lazy formats as what its function returns when printed.
+type lazy func() string
+
+func (l lazy) String() string { return l() }

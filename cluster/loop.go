@@ -1,0 +1,182 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// loop runs one transaction per commit interval until ctx ends: poll and
+// process, write the tasks' changelogs, commit (input offsets included).
+// An aborted transaction (a rebalance took partitions, or processing
+// failed) drops every task: their state is that of the aborted work, and
+// they restore from their changelogs when their partitions' records, now
+// read again from the committed offsets, come.
+func (w *Worker) loop(ctx context.Context) error {
+	work := context.WithoutCancel(ctx) // a shutdown finishes the batch at hand
+	for {
+		if err := w.sess.Begin(); err != nil {
+			return fmt.Errorf("cluster: begin transaction: %w", err)
+		}
+		err := w.poll(ctx, work)
+		if err == nil {
+			err = w.idle(work)
+		}
+		for _, t := range w.tasks {
+			if err == nil {
+				err = w.flushChangelog(work, t)
+			}
+		}
+		try := kgo.TryCommit
+		if err != nil {
+			try = kgo.TryAbort
+		}
+		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
+		committed, endErr := w.sess.End(endCtx, try)
+		cancel()
+		if err == nil {
+			err = w.producedErr()
+		}
+		switch {
+		case endErr != nil:
+			return fmt.Errorf("cluster: end transaction: %w", endErr)
+		case err != nil:
+			return err
+		case !committed:
+			w.cfg.Log.Info("transaction aborted (the group rebalanced): tasks restore from their changelogs", "worker", w.cfg.ID)
+			w.dropTasks()
+		default:
+			w.dropRevoked()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// maxPollRecords bounds the records taken per poll, so a transaction
+// lasts about a commit interval even when a backlog waits: the broker
+// aborts one that outlives the transaction timeout.
+const maxPollRecords = 5000
+
+// poll processes fetched records until the commit interval ends.
+func (w *Worker) poll(ctx, work context.Context) error {
+	deadline := time.Now().Add(w.cfg.CommitInterval)
+	for {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		fetches := w.sess.PollRecords(pctx, maxPollRecords)
+		cancel()
+		if fetches.IsClientClosed() {
+			return errors.New("cluster: the Kafka client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			w.cfg.Log.Error("fetch failed", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		var err error
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if err != nil || len(p.Records) == 0 {
+				return
+			}
+			id := tp{p.Topic, p.Partition}
+			t := w.tasks[id]
+			if t == nil {
+				if t, err = w.newTask(work, id); err != nil {
+					return
+				}
+				w.tasks[id] = t
+			}
+			err = w.process(work, t, p.Records)
+		})
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return nil
+		}
+	}
+}
+
+// idle writes an idle record for each source partition of this worker
+// that has had no record for the idle timeout, once until it has one.
+func (w *Worker) idle(ctx context.Context) error {
+	if w.cfg.IdleTimeout < 0 || len(w.feeds[0]) == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	assigned := make(map[tp]time.Time, len(w.mu.assigned))
+	for id, at := range w.mu.assigned {
+		if w.isSource(id.topic) {
+			assigned[id] = at
+		}
+	}
+	w.mu.Unlock()
+	for id, at := range assigned {
+		t := w.tasks[id]
+		if t != nil && (t.idle || t.last.After(at)) {
+			at = t.last
+		}
+		if (t != nil && t.idle) || time.Since(at) < w.cfg.IdleTimeout {
+			continue
+		}
+		if t == nil {
+			var err error
+			if t, err = w.newTask(ctx, id); err != nil {
+				return err
+			}
+			w.tasks[id] = t
+		}
+		t.idle = true
+		w.sendWatermark(ctx, t, idleValue)
+	}
+	return nil
+}
+
+// produce adds a record to the open transaction; a failure fails it.
+func (w *Worker) produce(ctx context.Context, r *kgo.Record) {
+	w.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err == nil {
+			return
+		}
+		w.produceMu.Lock()
+		defer w.produceMu.Unlock()
+		if w.produceErr == nil {
+			w.produceErr = fmt.Errorf("cluster: produce to %s/%d: %w", r.Topic, r.Partition, err)
+		}
+	})
+}
+
+func (w *Worker) producedErr() error {
+	w.produceMu.Lock()
+	defer w.produceMu.Unlock()
+	return w.produceErr
+}
+
+// dropTasks closes every task.
+func (w *Worker) dropTasks() {
+	for id, t := range w.tasks {
+		t.close()
+		delete(w.tasks, id)
+	}
+}
+
+// dropRevoked closes the tasks of partitions the worker no longer has.
+func (w *Worker) dropRevoked() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.mu.revoked {
+		return
+	}
+	w.mu.revoked = false
+	for id, t := range w.tasks {
+		if _, ok := w.mu.assigned[id]; !ok {
+			t.close()
+			delete(w.tasks, id)
+		}
+	}
+}

@@ -1,0 +1,414 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sources"
+	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
+)
+
+// Headers of repartition records: a record's event time, or (on a record
+// without key and value) the name of the producer task whose watermark the
+// value holds ("idle" when the producer is idle).
+const (
+	hdrTime      = "runnel-time"
+	hdrWatermark = "runnel-watermark"
+	idleValue    = "idle"
+)
+
+// task is one (stage, partition) in this worker: the stage's operator
+// instances and the state of its watermarks. Only the worker's loop uses
+// it.
+type task struct {
+	id    tp
+	name  string
+	stage *Stage
+	ops   map[string]operators.Operator
+	keys  map[string]engine.KeyFunc // keyed operators the stage feeds
+	// Stage 0: decoding, event times, the partition's watermark.
+	dec      kafkasrc.Decoder
+	evt      engine.EventTimeFunc
+	maxEvent int64
+	bound    int64
+	// Stages after 0: records from the repartition topic, the watermark
+	// over the producers, the keyed operator's state.
+	json      *sources.Decoder
+	marks     *Watermarks
+	store     *LogStore
+	metaDirty bool
+
+	sent int64     // the last watermark written to the stages fed
+	idle bool      // an idle record was written and no record came since
+	last time.Time // when the last record came
+}
+
+// newTask makes the task of partition id, restoring its state from its
+// changelog.
+func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
+	t := &task{id: id, name: id.String(), ops: map[string]operators.Operator{}, keys: map[string]engine.KeyFunc{},
+		maxEvent: NoWatermark, sent: NoWatermark, last: time.Now()}
+	for i := range w.plan.Stages {
+		if s := &w.plan.Stages[i]; s.Input == id.topic || (s.Index == 0 && w.isSource(id.topic)) {
+			t.stage = s
+			break
+		}
+	}
+	if t.stage == nil {
+		return nil, fmt.Errorf("cluster: partition %s is of no stage of job %s", t.name, w.cfg.Spec.Name)
+	}
+	for _, n := range t.stage.Nodes {
+		w.store = nil
+		op, err := w.nodes[n].New()
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("cluster: task %s: operator %s: %w", t.name, n, err)
+		}
+		t.ops[n] = op
+		if n == t.stage.Keyed {
+			t.store = w.store
+		}
+	}
+	for _, k := range w.feeds[t.stage.Index] {
+		kf, err := w.nodes[k].Key()
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("cluster: task %s: key of %s: %w", t.name, k, err)
+		}
+		t.keys[k] = kf
+	}
+	if t.stage.Index == 0 {
+		src := w.built.Graph.Sources[0]
+		t.dec = w.src.NewRecordDecoder()
+		t.bound = src.Watermark.Milliseconds()
+		if src.EventTime != nil {
+			f, err := src.EventTime()
+			if err != nil {
+				t.close()
+				return nil, fmt.Errorf("cluster: task %s: event time: %w", t.name, err)
+			}
+			t.evt = f
+		}
+		return t, nil
+	}
+	t.json = sources.NewDecoder(sources.FormatJSON)
+	t.marks = NewWatermarks(w.producers[t.stage.Keyed])
+	if err := w.restore(ctx, t); err != nil {
+		t.close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (w *Worker) isSource(topic string) bool {
+	for _, s := range w.src.Config().Topics {
+		if s == topic {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *task) close() {
+	for _, op := range t.ops {
+		op.Close()
+	}
+}
+
+// restore reads the task's changelog partition into its store and
+// watermarks, and sets its operators' watermark without emitting what the
+// committed owner emitted already.
+func (w *Worker) restore(ctx context.Context, t *task) error {
+	topic := w.plan.Changelog[t.stage.Keyed]
+	n := 0
+	err := w.readChangelog(ctx, topic, t.id.partition, func(c Change) error {
+		n++
+		if len(c.Key) == 1 && c.Key[0] == keyMeta {
+			if c.Value == nil {
+				return nil
+			}
+			return t.marks.Restore(c.Value)
+		}
+		if t.store == nil {
+			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
+		}
+		return t.store.Apply(c)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+	}
+	if wm := t.marks.Current(); wm != NoWatermark {
+		var discard collect
+		if err := t.onWatermark(ctx, wm, func(string, []operators.Record) error { return nil }, &discard); err != nil {
+			return err
+		}
+	}
+	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "records", n, "watermark", t.marks.Current())
+	return nil
+}
+
+// onWatermark hands wm to the stage's operators that have timers, in
+// order, and passes what they emit on.
+func (t *task) onWatermark(ctx context.Context, wm int64, route func(from string, recs []operators.Record) error, out *collect) error {
+	for _, n := range t.stage.Nodes {
+		h, ok := t.ops[n].(operators.WatermarkHandler)
+		if !ok {
+			continue
+		}
+		out.recs = out.recs[:0]
+		if err := h.OnWatermark(ctx, wm, out); err != nil {
+			return err
+		}
+		if len(out.recs) > 0 {
+			if err := route(n, append([]operators.Record(nil), out.recs...)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type collect struct{ recs []operators.Record }
+
+func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
+
+// process runs a partition's fetched records through the task.
+func (w *Worker) process(ctx context.Context, t *task, recs []*kgo.Record) error {
+	t.last = time.Now()
+	wasIdle := t.idle
+	t.idle = false
+	if t.stage.Index == 0 {
+		if err := w.processSource(ctx, t, recs); err != nil {
+			return err
+		}
+		wm := NoWatermark
+		if t.maxEvent != NoWatermark {
+			wm = t.maxEvent - t.bound
+		}
+		if wm > t.sent || (wasIdle && wm != NoWatermark) {
+			t.sent = max(t.sent, wm)
+			w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
+		}
+		return nil
+	}
+	return w.processRepartition(ctx, t, recs)
+}
+
+func (w *Worker) processSource(ctx context.Context, t *task, krecs []*kgo.Record) error {
+	recs := make([]operators.Record, 0, len(krecs))
+	for _, kr := range krecs {
+		v, err := t.dec.Decode(kr.Value)
+		if err != nil {
+			// The source's bad-record policy is the server's; a worker
+			// stops, so the record is neither lost nor skipped silently.
+			return fmt.Errorf("cluster: %s offset %d: decode: %w", t.name, kr.Offset, err)
+		}
+		recs = append(recs, operators.Record{Value: v, EventTime: kr.Timestamp.UnixMilli(),
+			Origin: fmt.Sprintf("%s@%d", t.name, kr.Offset)})
+	}
+	if t.evt != nil {
+		var err error
+		if recs, err = t.evt(ctx, recs); err != nil {
+			return fmt.Errorf("cluster: %s: event time: %w", t.name, err)
+		}
+	}
+	for _, r := range recs {
+		t.maxEvent = max(t.maxEvent, r.EventTime)
+	}
+	return w.route(ctx, t, w.built.Graph.Sources[0].ID, recs)
+}
+
+func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.Record) error {
+	route := func(from string, recs []operators.Record) error { return w.route(ctx, t, from, recs) }
+	keyed := t.ops[t.stage.Keyed]
+	var batch []operators.Record
+	var out collect
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		out.recs = out.recs[:0]
+		if err := keyed.Process(ctx, &operators.Batch{Records: batch}, &out); err != nil {
+			return fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
+		batch = nil
+		if len(out.recs) == 0 {
+			return nil
+		}
+		return route(t.stage.Keyed, append([]operators.Record(nil), out.recs...))
+	}
+	for _, kr := range krecs {
+		if producer, ok := header(kr, hdrWatermark); ok {
+			if err := flush(); err != nil {
+				return err
+			}
+			if string(kr.Value) == idleValue {
+				t.marks.Idle(producer)
+			} else {
+				wm, err := strconv.ParseInt(string(kr.Value), 10, 64)
+				if err != nil {
+					return fmt.Errorf("cluster: %s offset %d: watermark %q: %w", t.name, kr.Offset, kr.Value, err)
+				}
+				t.marks.Update(producer, wm)
+			}
+			t.metaDirty = true
+			if wm := t.marks.Current(); wm > t.sent {
+				if err := t.onWatermark(ctx, wm, route, &out); err != nil {
+					return fmt.Errorf("cluster: task %s: %w", t.name, err)
+				}
+				t.sent = wm
+				if len(t.keys) > 0 {
+					w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
+				}
+			}
+			continue
+		}
+		ts, _ := header(kr, hdrTime)
+		et, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			return fmt.Errorf("cluster: %s offset %d: event time %q: %w", t.name, kr.Offset, ts, err)
+		}
+		v, err := t.json.Decode(kr.Value)
+		if err != nil {
+			return fmt.Errorf("cluster: %s offset %d: decode: %w", t.name, kr.Offset, err)
+		}
+		batch = append(batch, operators.Record{Value: v, Key: string(kr.Key), EventTime: et,
+			Origin: fmt.Sprintf("%s@%d", t.name, kr.Offset)})
+	}
+	return flush()
+}
+
+func header(r *kgo.Record, key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// route passes what node (or the source) from emitted to what reads it:
+// operators of the same stage run now; keyed operators get the records
+// through their repartition topic; sinks through their topics.
+func (w *Worker) route(ctx context.Context, t *task, from string, recs []operators.Record) error {
+	outs := w.outs[from]
+	for i, to := range outs {
+		batch := recs
+		if i < len(outs)-1 {
+			// A later reader may change the values in place (JS writes
+			// through to maps): each but the last gets copies.
+			batch = make([]operators.Record, len(recs))
+			for j, r := range recs {
+				r.Value = operators.ValueOf(r.Value).Copy().Any()
+				batch[j] = r
+			}
+		}
+		switch {
+		case w.sinks[to] != nil:
+			for _, r := range batch {
+				v, err := operators.ValueOf(r.Value).Export()
+				if err != nil {
+					return fmt.Errorf("cluster: sink %s: %w", to, err)
+				}
+				rec, err := w.sinks[to].Record(sinks.Row{Key: r.Key, Value: v})
+				if err != nil {
+					return err
+				}
+				w.produce(ctx, rec)
+			}
+		case t.keys[to] != nil:
+			if err := t.keys[to](ctx, batch); err != nil {
+				return fmt.Errorf("cluster: task %s: key of %s: %w", t.name, to, err)
+			}
+			topic := w.plan.Repartition[to]
+			for _, r := range batch {
+				val, err := encodeValue(r.Value)
+				if err != nil {
+					return fmt.Errorf("cluster: task %s: to %s: %w", t.name, topic, err)
+				}
+				w.produce(ctx, &kgo.Record{Topic: topic, Partition: partitionOf(r.Key, w.partitions), Key: []byte(r.Key),
+					Value: val, Headers: []kgo.RecordHeader{{Key: hdrTime, Value: strconv.AppendInt(nil, r.EventTime, 10)}}})
+			}
+		default:
+			var out collect
+			if err := t.ops[to].Process(ctx, &operators.Batch{Records: batch}, &out); err != nil {
+				return fmt.Errorf("cluster: task %s: %w", t.name, err)
+			}
+			if len(out.recs) > 0 {
+				if err := w.route(ctx, t, to, out.recs); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// encodeValue is a record's value as JSON: raw JSON as it is.
+func encodeValue(v any) ([]byte, error) {
+	val := operators.ValueOf(v)
+	if b, ok := val.Raw(); ok {
+		return b, nil
+	}
+	x, err := val.Export()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(x)
+}
+
+// partitionOf is the repartition partition of key: FNV-1a, so it is the
+// same in every worker and version.
+func partitionOf(key string, n int32) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int32(h.Sum32() % uint32(n))
+}
+
+// sendWatermark writes value (a watermark or "idle") as task t's into
+// every partition of the repartition topics t's stage feeds.
+func (w *Worker) sendWatermark(ctx context.Context, t *task, value string) {
+	for k := range t.keys {
+		topic := w.plan.Repartition[k]
+		for p := range w.partitions {
+			w.produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value),
+				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(t.name)}}})
+		}
+	}
+}
+
+// flushChangelog writes the task's state changes and, if it changed, its
+// watermark bookkeeping to its changelog partition.
+func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
+	if t.stage.Index == 0 {
+		return nil
+	}
+	topic := w.plan.Changelog[t.stage.Keyed]
+	if t.store != nil {
+		changes, err := t.store.Changes()
+		if err != nil {
+			return fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
+		for _, c := range changes {
+			w.produce(ctx, &kgo.Record{Topic: topic, Partition: t.id.partition, Key: c.Key, Value: c.Value})
+		}
+	}
+	if t.metaDirty {
+		b, err := json.Marshal(t.marks)
+		if err != nil {
+			return err
+		}
+		w.produce(ctx, &kgo.Record{Topic: topic, Partition: t.id.partition, Key: metaKey, Value: b})
+		t.metaDirty = false
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/runnel-dev/runnel/cluster"
+	"github.com/runnel-dev/runnel/jobs"
+)
+
+func init() {
+	register("worker", "run a share of a job on a Kafka cluster, beside other workers", runWorker)
+}
+
+func runWorker(args []string) error {
+	fs := newFlags("worker", "worker --cluster kafka://BROKERS --job FILE [--id NAME]", `
+Joins the job's group on the Kafka cluster and runs the tasks the group assigns to this
+worker: start as many workers as needed, on any machines, with the same job file; adding or
+removing one moves tasks and their state between them. The job's source and sinks must be
+Kafka topics on the cluster. Output, state changes and input offsets commit in one Kafka
+transaction per --commit-interval, so a worker killed at any moment loses and duplicates
+nothing (readers of the sink topics use read_committed). --id names the worker: keep it when
+the worker restarts, and unique among the job's workers. See docs/scale-out.md.`)
+	brokers := fs.String("cluster", "", "kafka://HOST:PORT[,HOST:PORT...]: the Kafka cluster")
+	jobFile := fs.String("job", "", "the job file")
+	host, _ := os.Hostname()
+	id := fs.String("id", host, "this worker's name among the job's workers")
+	partitions := fs.Int("partitions", 0, "partitions of the internal topics when this worker creates them (0: the source topic's)")
+	commit := fs.Duration("commit-interval", cluster.DefaultCommitInterval, "how often the worker commits its transaction")
+	session := fs.Duration("session-timeout", cluster.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its tasks")
+	idle := fs.Duration("idle-timeout", cluster.DefaultIdleTimeout, "how long a source partition without records waits before it stops holding back the watermark (negative: never)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	addrs, ok := strings.CutPrefix(*brokers, "kafka://")
+	if !ok || addrs == "" {
+		return fmt.Errorf("%w: --cluster kafka://HOST:PORT[,HOST:PORT...] is required", errUsage)
+	}
+	if *jobFile == "" {
+		return fmt.Errorf("%w: --job FILE is required", errUsage)
+	}
+	log, err := newLogger(*logLevel, "text")
+	if err != nil {
+		return err
+	}
+	src, err := os.ReadFile(*jobFile)
+	if err != nil {
+		return err
+	}
+	spec, err := jobs.Parse(src)
+	if err != nil {
+		return fmt.Errorf("%s:\n%w", *jobFile, err)
+	}
+	w, err := cluster.New(cluster.Config{Brokers: strings.Split(addrs, ","), Spec: spec, ID: *id, Partitions: *partitions,
+		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, Log: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("worker started", "job", spec.Name, "id", *id, "stages", len(w.Plan().Stages))
+	return w.Run(ctx)
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// The job of the worker tests: clicks keyed by user in the input, counted
+// per page (a key change, so a repartition hop) in tumbling event-time
+// windows. Records with "end" only move the watermark past the last window.
+const workerJob = `name: page-views
+source:
+  kafka: {brokers: [%[1]s], topics: [clicks]}
+  event_time: "r => r.ts"
+  watermark: 2s
+operators:
+  - id: real
+    filter: "r => !r.end"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate: {views: count, total: sum(ms)}
+sinks:
+  - {id: out, input: per-page, kafka: {brokers: [%[1]s], topic: page-views}}
+`
+
+type click struct {
+	User string `json:"user"`
+	Page string `json:"page"`
+	Ms   int64  `json:"ms"`
+	TS   int64  `json:"ts"`
+	End  bool   `json:"end,omitempty"`
+}
+
+// windowRow is a result row, compared as text.
+type windowRow struct {
+	Start, End int64
+	Key        string
+	Views      int64
+	Total      float64
+}
+
+func (r windowRow) String() string {
+	return fmt.Sprintf("%s [%d,%d) views=%d total=%g", r.Key, r.Start, r.End, r.Views, r.Total)
+}
+
+// clickGen makes clicks whose event times grow with at most 1s of
+// disorder, under the job's 2s watermark: no record is late, so the
+// windows are those of a batch computation over all of them.
+type clickGen struct {
+	rng  *rand.Rand
+	next int64
+	all  []click
+}
+
+func (g *clickGen) make(n int) []click {
+	out := make([]click, n)
+	for i := range out {
+		g.next += g.rng.Int64N(4)
+		out[i] = click{User: fmt.Sprint("u", g.rng.IntN(40)), Page: fmt.Sprint("/p", g.rng.IntN(12)),
+			Ms: g.rng.Int64N(100), TS: 1_700_000_000_000 + g.next + g.rng.Int64N(1000)}
+	}
+	g.all = append(g.all, out...)
+	return out
+}
+
+// batchWindows is the batch computation the job must equal.
+func batchWindows(clicks []click) []windowRow {
+	type k struct {
+		page  string
+		start int64
+	}
+	agg := map[k]*windowRow{}
+	for _, c := range clicks {
+		s := c.TS - c.TS%1000
+		r := agg[k{c.Page, s}]
+		if r == nil {
+			r = &windowRow{Start: s, End: s + 1000, Key: c.Page}
+			agg[k{c.Page, s}] = r
+		}
+		r.Views++
+		r.Total += float64(c.Ms)
+	}
+	out := make([]windowRow, 0, len(agg))
+	for _, r := range agg {
+		out = append(out, *r)
+	}
+	sortRows(out)
+	return out
+}
+
+func sortRows(rs []windowRow) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Key != rs[j].Key {
+			return rs[i].Key < rs[j].Key
+		}
+		return rs[i].Start < rs[j].Start
+	})
+}
+
+func produceClicks(t testing.TB, cl *kgo.Client, cs []click) {
+	t.Helper()
+	var recs []*kgo.Record
+	for _, c := range cs {
+		b, _ := json.Marshal(c)
+		recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte(c.User), Value: b})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce clicks: %v", err)
+	}
+}
+
+// produceEnd writes a record far in event time into every partition, so
+// every window fires.
+func produceEnd(t testing.TB, cl *kgo.Client, partitions int32) {
+	t.Helper()
+	for p := range partitions {
+		b, _ := json.Marshal(click{TS: 1_800_000_000_000, End: true})
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "clicks", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// workerProc is one `runnel worker` process.
+type workerProc struct {
+	t    testing.TB
+	id   string
+	args []string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func startWorker(t testing.TB, bin, brokers, job, id string, extra ...string) *workerProc {
+	w := &workerProc{t: t, id: id, args: append([]string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
+		"--log-level", "warn"}, extra...)}
+	w.start(bin)
+	t.Cleanup(w.kill)
+	return w
+}
+
+func (w *workerProc) start(bin string) {
+	w.t.Helper()
+	f, err := os.OpenFile(filepath.Join(w.t.TempDir(), w.id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.log = f
+	w.cmd = exec.Command(bin, w.args...)
+	w.cmd.Stdout, w.cmd.Stderr = f, f
+	if err := w.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// kill stops the worker with SIGKILL (if it runs) and checks that it had
+// not exited on its own with an error.
+func (w *workerProc) kill() {
+	if w.cmd == nil {
+		return
+	}
+	if w.cmd.ProcessState == nil {
+		w.cmd.Process.Kill()
+	}
+	err := w.cmd.Wait()
+	w.log.Close()
+	if st := w.cmd.ProcessState; st != nil && st.Exited() {
+		b, _ := os.ReadFile(w.log.Name())
+		w.t.Errorf("worker %s exited by itself (%v):\n%s", w.id, err, b)
+	}
+	w.cmd = nil
+}
+
+// readResults reads the sink topic (read committed) from the start until
+// it has want rows or the timeout passes, then a little longer to catch
+// duplicates.
+func readResults(t testing.TB, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("page-views"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	last := map[string]int64{}
+	deadline := time.Now().Add(timeout)
+	var extra time.Time
+	for time.Now().Before(deadline) {
+		if len(rows) >= want && extra.IsZero() {
+			extra = time.Now().Add(5 * time.Second)
+		}
+		if !extra.IsZero() && time.Now().After(extra) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var m struct {
+				Start int64   `json:"window_start"`
+				End   int64   `json:"window_end"`
+				Key   string  `json:"key"`
+				Views int64   `json:"views"`
+				Total float64 `json:"total"`
+			}
+			if err := json.Unmarshal(r.Value, &m); err != nil {
+				t.Errorf("result %q: %v", r.Value, err)
+				return
+			}
+			if m.Start <= last[m.Key] {
+				perKeyOrder = append(perKeyOrder, fmt.Sprintf("%s: window %d after %d", m.Key, m.Start, last[m.Key]))
+			}
+			last[m.Key] = m.Start
+			rows = append(rows, windowRow{m.Start, m.End, m.Key, m.Views, m.Total})
+		})
+	}
+	sortRows(rows)
+	return rows, perKeyOrder
+}
+
+func checkResults(t *testing.T, got, want []windowRow, order []string) {
+	t.Helper()
+	if d := testutil.Diff(want, got); d != "" {
+		seen := map[string]int{}
+		dups := 0
+		for _, r := range got {
+			if seen[r.String()]++; seen[r.String()] == 2 {
+				dups++
+			}
+		}
+		t.Errorf("results differ from the batch computation (%d rows, want %d; %d duplicated):\n%s", len(got), len(want), dups, d)
+	}
+	if len(order) > 0 {
+		t.Errorf("per-key order broken:\n%s", slices.Concat(order[:min(len(order), 20)]))
+	}
+}
+
+// workerCluster is kfake as its own process with the job's topics, the
+// runnel binary, the job file and a producer of clicks.
+type workerCluster struct {
+	kafka *testsrv.KafkaProcess
+	bin   string
+	job   string
+	prod  *kgo.Client
+}
+
+const workerPartitions = 4
+
+func newWorkerCluster(t testing.TB) *workerCluster {
+	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views"), bin: testbin.Runnel(t)}
+	c.job = filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerJob, c.kafka.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if c.prod, err = kgo.NewClient(kgo.SeedBrokers(c.kafka.Addr), kgo.ProducerLinger(5*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.prod.Close)
+	return c
+}
+
+func (c *workerCluster) worker(t testing.TB, id string, extra ...string) *workerProc {
+	return startWorker(t, c.bin, c.kafka.Addr, c.job, id, extra...)
+}
+
+// One worker runs the job from Kafka to Kafka: the read-committed output
+// is the batch computation over the input.
+func TestWorkerWindowsOverKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a worker")
+	}
+	c := newWorkerCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	c.worker(t, "w1", "--session-timeout", "6s")
+	produceClicks(t, c.prod, gen.make(3000))
+	produceEnd(t, c.prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), time.Minute)
+	checkResults(t, got, want, order)
+}
+
+// Three workers run the job while workers are killed with SIGKILL at
+// random moments and restarted, after a scale-out from one worker to
+// three and before a scale-in to two: the read-committed output is the
+// batch computation over the input, with nothing missing, nothing
+// duplicated, no wrong window, and each key's windows in order.
+func TestWorkerKillNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and three workers")
+	}
+	c := newWorkerCluster(t)
+	rng := testutil.Rand(t, 1)
+	gen := &clickGen{rng: rng}
+	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
+
+	workers := []*workerProc{c.worker(t, "w1", "--session-timeout", "6s")}
+	produceClicks(t, c.prod, gen.make(1500))
+	pause(2 * time.Second)
+	t.Log("scale 1 → 3")
+	workers = append(workers, c.worker(t, "w2", "--session-timeout", "6s"),
+		c.worker(t, "w3", "--session-timeout", "6s"))
+	for i := range 6 {
+		produceClicks(t, c.prod, gen.make(800))
+		pause(3 * time.Second)
+		v := workers[rng.IntN(len(workers))]
+		t.Logf("kill -9 %s (%d)", v.id, i+1)
+		v.kill()
+		produceClicks(t, c.prod, gen.make(400))
+		pause(2 * time.Second)
+		v.start(c.bin)
+	}
+	produceClicks(t, c.prod, gen.make(800))
+	pause(2 * time.Second)
+	t.Log("scale 3 → 2: kill -9 w3 for good")
+	workers[2].kill()
+	produceClicks(t, c.prod, gen.make(800))
+	produceEnd(t, c.prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+}

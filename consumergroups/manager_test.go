@@ -1,0 +1,130 @@
+package consumergroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// A group's leases, owners, epochs and checkpoints survive a restart of
+// the server; a stale checkpoint is refused after it as before.
+func TestManagerRestart(t *testing.T) {
+	dir := t.TempDir()
+	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.CreateStream("clicks", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	clock := func() time.Time { return now }
+	gdir := filepath.Join(dir, "groups")
+	m, err := Open(gdir, store, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(Config{Stream: "clicks", Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(Config{Stream: "clicks", Name: "app"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v, want ErrExists", err)
+	}
+	if _, err := m.Create(Config{Stream: "nope", Name: "app"}); !errors.Is(err, streams.ErrStreamNotFound) {
+		t.Fatalf("create on a missing stream: %v", err)
+	}
+	res, err := m.Sync("clicks", "app", "w1")
+	if err != nil || len(res.Leases) != 2 {
+		t.Fatalf("sync: %v %+v", err, res)
+	}
+	l := res.Leases[0]
+	if err := m.Checkpoint("clicks", "app", l.Shard, "w1", l.Epoch, Checkpoint{SequenceNumber: "42", SubSequenceNumber: 3}); err != nil {
+		t.Fatal(err)
+	}
+
+	m2, err := Open(gdir, store, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := m2.Describe("clicks", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := g.Leases[0]
+	if got.Owner != "w1" || got.Epoch != l.Epoch || got.Checkpoint != (Checkpoint{SequenceNumber: "42", SubSequenceNumber: 3}) {
+		t.Fatalf("after restart lease %+v, want w1's at epoch %d with checkpoint 42/3", got, l.Epoch)
+	}
+	// w1 keeps its lease over the restart; w2 takes it once it expires.
+	now = now.Add(DefaultLeaseDuration + time.Second)
+	res2, err := m2.Sync("clicks", "app", "w2")
+	if err != nil || len(res2.Leases) != 2 {
+		t.Fatalf("w2 after w1 expired: %v %+v", err, res2)
+	}
+	if err := m2.Checkpoint("clicks", "app", l.Shard, "w1", l.Epoch, Checkpoint{SequenceNumber: "50"}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("stale checkpoint after restart: %v, want ErrLeaseLost", err)
+	}
+	if g, _ := m2.Describe("clicks", "app"); g.StaleRefused != 1 {
+		t.Fatalf("stale refusals counted %d, want 1", g.StaleRefused)
+	}
+	if err := m2.Delete("clicks", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(gdir, "clicks", "app.json")); !os.IsNotExist(err) {
+		t.Fatalf("group file after delete: %v", err)
+	}
+}
+
+// A damaged group file stops the server from starting, naming the file.
+func TestManagerDamagedFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "clicks"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "clicks", "app.json"), []byte(`{"config":`), 0o600)
+	if _, err := Open(dir, nil, Options{}); err == nil {
+		t.Fatal("Open accepted a damaged group file")
+	}
+}
+
+// A reader of a stream cannot make the server keep groups or workers
+// without bound.
+func TestManagerLimits(t *testing.T) {
+	dir := t.TempDir()
+	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.CreateStream("s", 2, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(filepath.Join(dir, "groups"), store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxGroupsPerStream {
+		if _, err := m.Create(Config{Stream: "s", Name: fmt.Sprintf("g%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Create(Config{Stream: "s", Name: "one-more"}); !errors.Is(err, ErrLimit) {
+		t.Fatalf("group %d: %v, want ErrLimit", MaxGroupsPerStream+1, err)
+	}
+	for i := range MaxWorkersPerGroup {
+		if _, err := m.Sync("s", "g0", fmt.Sprintf("w%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Sync("s", "g0", "one-more"); !errors.Is(err, ErrLimit) {
+		t.Fatalf("worker %d: %v, want ErrLimit", MaxWorkersPerGroup+1, err)
+	}
+	if _, err := m.Sync("s", "g0", "w7"); err != nil {
+		t.Fatalf("a known worker's sync at the limit: %v", err)
+	}
+}

@@ -1,0 +1,226 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Invoker calls the function once with a batch. One goroutine uses an
+// Invoker at a time; each lane of each shard has its own.
+//
+// An error is the function's (a thrown exception, a timeout): the batch
+// failed, and retries and bisection apply. A *FatalError ends the job
+// instead (the function cannot run at all).
+type Invoker interface {
+	Invoke(ctx context.Context, in *Invocation) (*Result, error)
+	Close() error
+}
+
+// Invocation is one call of the function.
+type Invocation struct {
+	Shard   string
+	Records []Record
+	// Attempt counts the calls of this batch so far, this one included
+	// (Lambda's approximateInvokeCount).
+	Attempt int
+	// Window is set when the function keeps tumbling-window state.
+	Window *Window
+}
+
+// Window is the tumbling window an invocation belongs to, with the state
+// the previous invocation of the window returned.
+type Window struct {
+	Start, End int64 // epoch milliseconds
+	State      any
+	// Final marks the last invocation of the window: it has no records,
+	// and the state it returns is dropped.
+	Final bool
+}
+
+// Result is what the function returned.
+type Result struct {
+	// Records are put to the operator's output (a stream sink writes each
+	// with its partition key).
+	Records []Output
+	// Failures are the itemIdentifiers of batchItemFailures: sequence
+	// numbers of records of the batch. Used only with
+	// Config.ReportItemFailures.
+	Failures []string
+	// State is the window state to carry to the next invocation.
+	State any
+}
+
+// Output is a record the function returns.
+type Output struct {
+	PartitionKey string
+	Data         any
+}
+
+// FatalError is an invoker's error that retrying cannot help and that no
+// record caused (the function's runtime is broken): it fails the job.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Failure conditions of an on-failure record (Lambda's
+// requestContext.condition).
+const (
+	ConditionRetriesExhausted = "RetryAttemptsExhausted"
+	ConditionRecordAge        = "RecordAgeExceeded"
+)
+
+// failed is a run of records given up on.
+type failed struct {
+	records   []Record
+	condition string
+	err       error
+	attempts  int
+}
+
+// lane runs the batches of one lane: invocations with retries, bisection
+// and partial failures, as Lambda's event source mapping does.
+type lane struct {
+	o     *Operator
+	inv   Invoker
+	shard string
+	win   *Window // the window's state, carried between invocations
+	outs  []Output
+	fails []failed
+}
+
+// run processes recs until each record succeeded or was given up on.
+// retries is what is left of Config.MaxRetries (negative: unlimited).
+// It returns only errors that end the job (a FatalError, the context).
+func (l *lane) run(ctx context.Context, recs []Record, retries int) error {
+	c := l.o.cfg
+	attempts := 0
+	var last error
+	for len(recs) > 0 {
+		if c.MaxRecordAge > 0 {
+			cutoff := c.now().Add(-c.MaxRecordAge).UnixMilli()
+			n := 0
+			for n < len(recs) && recs[n].Arrival < cutoff {
+				n++
+			}
+			if n > 0 {
+				l.giveUp(recs[:n], ConditionRecordAge, last, attempts)
+				recs = recs[n:]
+				continue
+			}
+		}
+		attempts++
+		err := l.invoke(ctx, &recs, attempts)
+		if err == nil {
+			return nil
+		}
+		if fatal := (*FatalError)(nil); errors.As(err, &fatal) || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		l.o.stats.Errors.Add(1)
+		if c.Bisect && len(recs) > 1 {
+			l.o.stats.Bisections.Add(1)
+			mid := len(recs) / 2
+			if err := l.run(ctx, recs[:mid], retries); err != nil {
+				return err
+			}
+			return l.run(ctx, recs[mid:], retries)
+		}
+		if retries == 0 {
+			l.giveUp(recs, ConditionRetriesExhausted, err, attempts)
+			return nil
+		}
+		if retries > 0 {
+			retries--
+		}
+		l.o.stats.Retries.Add(1)
+		if err := sleep(ctx, c.backoff(attempts)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// invoke calls the function once on *recs. On success it keeps the
+// outputs and state; with a partial failure it keeps them too and leaves
+// in *recs the records from the first failed one on, returning the error
+// that says so.
+func (l *lane) invoke(ctx context.Context, recs *[]Record, attempt int) error {
+	in := &Invocation{Shard: l.shard, Records: *recs, Attempt: attempt}
+	if l.win != nil {
+		in.Window = &Window{Start: l.win.Start, End: l.win.End, State: l.win.State}
+	}
+	l.o.stats.Invocations.Add(1)
+	l.o.stats.Records.Add(int64(len(*recs)))
+	res, err := l.inv.Invoke(ctx, in)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = &Result{}
+	}
+	first, ferr := l.firstFailure(res, *recs)
+	l.outs = append(l.outs, res.Records...)
+	if l.win != nil {
+		l.win.State = res.State
+	}
+	if ferr == nil {
+		return nil
+	}
+	*recs = (*recs)[first:]
+	return ferr
+}
+
+// firstFailure returns the index of the first record batchItemFailures
+// names (len(recs) when none). An identifier that names no record of the
+// batch fails the whole batch, as Lambda does.
+func (l *lane) firstFailure(res *Result, recs []Record) (int, error) {
+	if !l.o.cfg.ReportItemFailures || len(res.Failures) == 0 {
+		return len(recs), nil
+	}
+	first := len(recs)
+	for _, id := range res.Failures {
+		i := 0
+		for i < len(recs) && recs[i].SequenceNumber != id {
+			i++
+		}
+		if i == len(recs) {
+			return 0, fmt.Errorf("batchItemFailures names itemIdentifier %q, which is not a sequence number of the batch: the whole batch failed", id)
+		}
+		first = min(first, i)
+	}
+	return first, fmt.Errorf("batchItemFailures: record %s and after failed", recs[first].SequenceNumber)
+}
+
+// giveUp sends recs to the on-failure destination.
+func (l *lane) giveUp(recs []Record, condition string, err error, attempts int) {
+	l.o.stats.FailedRecords.Add(int64(len(recs)))
+	if err == nil {
+		err = errors.New("records older than maximum_record_age before the function was called")
+	}
+	l.fails = append(l.fails, failed{records: recs, condition: condition, err: err, attempts: attempts})
+}
+
+// backoff is the pause before retry n (1-based).
+func (c *Config) backoff(n int) time.Duration {
+	if c.Backoff != nil {
+		return c.Backoff(n)
+	}
+	d := 100 * time.Millisecond << min(n-1, 4)
+	return min(d, time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

@@ -1,0 +1,251 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/state"
+)
+
+// Lifecycle beside submit, stop and resume: restart a job from a chosen
+// checkpoint or savepoint, deploy a new job file over a job (from a
+// savepoint of it), and delete a job with its state.
+
+// Errors of the lifecycle.
+var (
+	ErrCheckpointNotFound = errors.New("jobs: checkpoint not found")
+	// ErrRunning is the error of an action that needs the job stopped.
+	ErrRunning = errors.New("jobs: the job is running")
+	// ErrNameMismatch is the error of deploying a file whose name is not
+	// the job's.
+	ErrNameMismatch = errors.New("jobs: the job file names another job")
+)
+
+// RestartFrom says where Restart restarts a job from: exactly one of a
+// checkpoint epoch of the job's own and a savepoint name.
+type RestartFrom struct {
+	Checkpoint string
+	Savepoint  string
+}
+
+// Restart starts a job that is not running (stopped, failed or finished)
+// again from one of its checkpoints or from a savepoint (of it, or of any
+// job whose stateful operators fit its file), with the job file it was
+// submitted with. The job's live state is replaced by the checkpoint's;
+// the checkpoints newer than it go with it.
+func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return nil, err
+	}
+	if (from.Checkpoint == "") == (from.Savepoint == "") {
+		return nil, errors.New("jobs: restart needs a checkpoint or a savepoint (one of them)")
+	}
+	if err := m.notRunning(j, "restart"); err != nil {
+		return nil, err
+	}
+	j.waitEnded()
+	stateDir := m.stateDir(id)
+	var src string // the state directory and epoch to export
+	epoch := state.Latest
+	switch {
+	case from.Checkpoint != "":
+		e, perr := strconv.ParseUint(from.Checkpoint, 10, 64)
+		if perr != nil {
+			return nil, fmt.Errorf("%w: %q is not a checkpoint id (an epoch number, from GET /api/v1/jobs/%s/checkpoints)", ErrCheckpointNotFound, from.Checkpoint, id)
+		}
+		if _, _, err := state.ReadCheckpoint(vfs.Default, stateDir, e); err != nil {
+			return nil, fmt.Errorf("%w: job %q has no complete checkpoint %d: %v", ErrCheckpointNotFound, id, e, err)
+		}
+		src, epoch = stateDir, e
+	default:
+		if _, err := m.savepoint(from.Savepoint); err != nil {
+			return nil, err
+		}
+		src = filepath.Join(m.savepointPath(from.Savepoint), "state")
+	}
+	_, meta, err := state.ReadCheckpoint(vfs.Default, src, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("read the checkpoint to restart %s from: %w", id, err)
+	}
+	snap, err := engine.ParseSnapshot(meta)
+	if err != nil {
+		return nil, fmt.Errorf("read the checkpoint to restart %s from: %w", id, err)
+	}
+	if err := compatible(snap, j.Spec); err != nil {
+		return nil, err
+	}
+	if err := replaceState(src, epoch, stateDir); err != nil {
+		return nil, fmt.Errorf("restart %s: %w", id, err)
+	}
+	j.mu.Lock()
+	j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr = false, false, "", nil
+	j.mu.run, j.mu.ckpt = nil, nil
+	j.mu.Unlock()
+	if err := m.persist(j); err != nil {
+		return nil, fmt.Errorf("save job %s: %w", id, err)
+	}
+	m.log.Info("job restarted", "job", id, "checkpoint", from.Checkpoint, "savepoint", from.Savepoint)
+	m.start(j)
+	j.mu.Lock()
+	serr := j.mu.startErr
+	j.mu.Unlock()
+	if serr != nil {
+		return nil, serr
+	}
+	return j, nil
+}
+
+// replaceState makes checkpoint epoch of state directory src the only
+// content of state directory dst: exported beside dst, then swapped in.
+func replaceState(src string, epoch uint64, dst string) error {
+	fresh, old := dst+".restart.tmp", dst+".old.tmp"
+	for _, d := range []string{fresh, old} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	if _, err := state.ExportCheckpoint(vfs.Default, src, epoch, fresh); err != nil {
+		return err
+	}
+	if err := os.Rename(dst, old); err != nil && !os.IsNotExist(err) {
+		os.RemoveAll(fresh)
+		return err
+	}
+	if err := os.Rename(fresh, dst); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// notRunning refuses an action on a running job (ErrRunning).
+func (m *Manager) notRunning(j *Job, action string) error {
+	m.mu.Lock()
+	closed := m.mu.closed
+	m.mu.Unlock()
+	if closed {
+		return errors.New("jobs: the server is shutting down")
+	}
+	if j.running() {
+		return fmt.Errorf("%w: %q is running; stop it first (DELETE /api/v1/jobs/%s, runnel jobs stop %s), then %s it", ErrRunning, j.ID, j.ID, j.ID, action)
+	}
+	return nil
+}
+
+// Delete removes a job that is not running, with its job file, its state
+// and its checkpoints. Savepoints taken of it are kept.
+func (m *Manager) Delete(id string) error {
+	j, err := m.job(id)
+	if err != nil {
+		return err
+	}
+	if err := m.notRunning(j, "delete"); err != nil {
+		return err
+	}
+	j.waitEnded()
+	m.mu.Lock()
+	if m.mu.jobs[id] == j {
+		delete(m.mu.jobs, id)
+	}
+	m.mu.Unlock()
+	if err := os.RemoveAll(filepath.Join(m.dir, id)); err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	m.log.Info("job deleted", "job", id)
+	return nil
+}
+
+// DeployFrom says what state Deploy starts the new job file from.
+type DeployFrom string
+
+// Deploy starting points.
+const (
+	// DeploySavepoint carries the job's state over: a savepoint of the
+	// running job (taken as it stops), or the latest checkpoint of a job
+	// that is not running.
+	DeploySavepoint DeployFrom = "savepoint"
+	// DeployNone starts the new file from nothing.
+	DeployNone DeployFrom = "none"
+)
+
+// Deployed is the outcome of a Deploy.
+type Deployed struct {
+	Job *Job
+	// Savepoint is the savepoint the new file started from ("" for none).
+	Savepoint string
+}
+
+// Deploy replaces job id with a new job file of the same name. With
+// DeploySavepoint the job's state goes over to the new file: a change
+// that does not fit it (a stateful operator removed, renamed or of
+// another kind) is refused with ErrIncompatible before anything stops.
+func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, error) {
+	spec, err := Parse(src)
+	if err != nil {
+		return Deployed{}, err
+	}
+	j, err := m.job(id)
+	if err != nil {
+		return Deployed{}, err
+	}
+	if spec.Name != id {
+		return Deployed{}, fmt.Errorf("%w: the file's name is %q, the job is %q; a job keeps its name (submit the file as a new job instead)", ErrNameMismatch, spec.Name, id)
+	}
+	if err := spec.checkFilesBeneath(); err != nil {
+		return Deployed{}, err
+	}
+	if err := spec.checkSourceFiles(m.files); err != nil {
+		return Deployed{}, err
+	}
+	switch from {
+	case DeployNone:
+		if j.running() {
+			if err := m.Stop(id); err != nil {
+				return Deployed{}, err
+			}
+		}
+		j.waitEnded()
+		nj, err := m.SubmitWith(src, SubmitOptions{Replace: true})
+		return Deployed{Job: nj}, err
+	case DeploySavepoint, "":
+	default:
+		return Deployed{}, fmt.Errorf("jobs: deploy from %q: use savepoint or none", from)
+	}
+	if err := compatible(&engine.Snapshot{Extra: extraOf(j.Spec, j.Source)}, spec); err != nil {
+		return Deployed{}, fmt.Errorf("%w; to deploy anyway, deploy with from=none (the job starts from no state and reads its input from the file's start position)", err)
+	}
+	var name string
+	if j.running() {
+		sp, err := m.Savepoint(id, true)
+		if err != nil {
+			return Deployed{}, fmt.Errorf("take a savepoint of %s to deploy from: %w", id, err)
+		}
+		name = sp.Name
+	} else {
+		j.waitEnded()
+		info, _, err := state.ReadCheckpoint(vfs.Default, m.stateDir(id), state.Latest)
+		switch {
+		case errors.Is(err, state.ErrNoCheckpoint) || errors.Is(err, os.ErrNotExist):
+			// No state to carry over.
+		case err != nil:
+			return Deployed{}, fmt.Errorf("read the latest checkpoint of %s to deploy from: %w", id, err)
+		default:
+			name = fmt.Sprintf("%s-%d", id, time.Now().UnixMilli())
+			if err := m.exportSavepoint(j, info.Epoch, name); err != nil {
+				return Deployed{}, fmt.Errorf("keep checkpoint %d of %s as savepoint %s to deploy from: %w", info.Epoch, id, name, err)
+			}
+		}
+	}
+	nj, err := m.SubmitWith(src, SubmitOptions{Savepoint: name, Replace: true})
+	if err != nil {
+		return Deployed{Savepoint: name}, err
+	}
+	m.log.Info("job deployed", "job", id, "savepoint", name)
+	return Deployed{Job: nj, Savepoint: name}, nil
+}
