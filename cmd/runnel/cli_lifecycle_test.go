@@ -11,8 +11,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
-
-	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestCLIJobLifecycle drives a real server with runnel jobs preview,
