@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,6 +146,18 @@ type workerProc struct {
 	args []string
 	cmd  *exec.Cmd
 	log  *os.File
+
+	// supervised workers are waited for by a goroutine that starts
+	// again one that exits on its own, as a process supervisor would
+	// (a worker exits when a transaction cannot end within its timeout;
+	// docs/scale-out.md); restarts counts those, and done is closed when
+	// the current process has ended.
+	supervised bool
+	bin        string
+	mu         sync.Mutex
+	killing    bool
+	done       chan struct{}
+	restarts   int
 }
 
 func startWorker(t testing.TB, bin, brokers, job, id string, extra ...string) *workerProc {
@@ -157,24 +170,73 @@ func startWorker(t testing.TB, bin, brokers, job, id string, extra ...string) *w
 
 func (w *workerProc) start(bin string) {
 	w.t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.startLocked(bin)
+}
+
+func (w *workerProc) startLocked(bin string) {
 	f, err := os.OpenFile(filepath.Join(w.t.TempDir(), w.id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		w.t.Fatal(err)
+		w.t.Errorf("worker %s: %v", w.id, err)
+		return
 	}
-	w.log = f
+	w.log, w.bin = f, bin
 	w.cmd = exec.Command(bin, w.args...)
 	w.cmd.Stdout, w.cmd.Stderr = f, f
 	if err := w.cmd.Start(); err != nil {
-		w.t.Fatal(err)
+		w.t.Errorf("start worker %s: %v", w.id, err)
+		w.cmd = nil
+		return
+	}
+	if w.supervised {
+		cmd, done := w.cmd, make(chan struct{})
+		w.done = done
+		go func() {
+			err := cmd.Wait()
+			close(done)
+			w.exited(cmd, err)
+		}()
 	}
 }
 
-// kill stops the worker with SIGKILL (if it runs) and checks that it had
-// not exited on its own with an error.
-func (w *workerProc) kill() {
-	if w.cmd == nil {
+// exited starts a supervised worker again when it ended on its own.
+func (w *workerProc) exited(cmd *exec.Cmd, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.killing || w.cmd != cmd {
 		return
 	}
+	w.log.Close()
+	b, _ := os.ReadFile(w.log.Name())
+	w.restarts++
+	w.t.Logf("worker %s exited by itself (%v); starting it again:\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	time.Sleep(200 * time.Millisecond)
+	w.startLocked(w.bin)
+}
+
+// kill stops the worker with SIGKILL (if it runs) and checks that it had
+// not exited on its own with an error (a supervised worker's own exits
+// are started again and logged instead).
+func (w *workerProc) kill() {
+	w.mu.Lock()
+	if w.cmd == nil {
+		w.mu.Unlock()
+		return
+	}
+	if w.supervised {
+		w.killing = true
+		w.cmd.Process.Kill()
+		done := w.done
+		w.mu.Unlock()
+		<-done
+		w.mu.Lock()
+		w.log.Close()
+		w.cmd, w.killing = nil, false
+		w.mu.Unlock()
+		return
+	}
+	defer w.mu.Unlock()
 	if w.cmd.ProcessState == nil {
 		w.cmd.Process.Kill()
 	}
@@ -310,12 +372,18 @@ func TestWorkerKillNine(t *testing.T) {
 	gen := &clickGen{rng: rng}
 	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 
-	workers := []*workerProc{c.worker(t, "w1", "--session-timeout", "6s")}
+	supervised := func(id string) *workerProc {
+		w := &workerProc{t: t, id: id, supervised: true, args: []string{"worker", "--cluster", "kafka://" + c.kafka.Addr,
+			"--job", c.job, "--id", id, "--log-level", "warn", "--session-timeout", "6s"}}
+		w.start(c.bin)
+		t.Cleanup(w.kill)
+		return w
+	}
+	workers := []*workerProc{supervised("w1")}
 	produceClicks(t, c.prod, gen.make(1500))
 	pause(2 * time.Second)
 	t.Log("scale 1 → 3")
-	workers = append(workers, c.worker(t, "w2", "--session-timeout", "6s"),
-		c.worker(t, "w3", "--session-timeout", "6s"))
+	workers = append(workers, supervised("w2"), supervised("w3"))
 	for i := range 6 {
 		produceClicks(t, c.prod, gen.make(800))
 		pause(3 * time.Second)
@@ -335,4 +403,11 @@ func TestWorkerKillNine(t *testing.T) {
 	want := batchWindows(gen.all)
 	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
 	checkResults(t, got, want, order)
+	for _, w := range workers {
+		w.mu.Lock()
+		if w.restarts > 0 {
+			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
+		}
+		w.mu.Unlock()
+	}
 }
