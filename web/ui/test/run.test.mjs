@@ -78,6 +78,12 @@ both('a job page: stop with confirmation, restart from a savepoint, redeploy, de
     await page.click('[data-testid=take-savepoint]');
     await page.waitForFunction(() => /Savepoint \S+ taken/.test(document.querySelector('[data-testid=lifecycle-note]').textContent));
     const sp = (await text(page, '[data-testid=lifecycle-note]')).match(/Savepoint (\S+) taken/)[1];
+    // A checkpoint exists before the job stops, so the restart picker
+    // below has one to offer (the fake's first comes 2 s after submit).
+    for (const end = Date.now() + 30000; ; await new Promise((r) => setTimeout(r, 200))) {
+      if (((await api(`/jobs/${id}/checkpoints`)).body.checkpoints || []).some((c) => !c.status || c.status === 'complete')) break;
+      assert.ok(Date.now() < end, 'no checkpoint within 30 s');
+    }
     // Stop asks first; Cancel leaves it running.
     await page.click('[data-testid=stop-job]');
     await page.click('[data-testid=cancel-stop]');
@@ -225,7 +231,14 @@ both('the error history: time, operator, origin, message, the record, a link to 
     assert.equal(await page.inputValue('[data-testid=tail-search]'), find);
     await page.waitForSelector('[data-testid=tail-row][data-dead-letter="1"]', { timeout: 30000 });
     if (on.fake) assert.equal(await page.locator('[data-testid=tail-row]').count(), 1, 'the search keeps only the dead letter looked for');
-    const dl = await page.locator('[data-testid=dead-letter]').first().innerText();
+    // The letter looked for is the one from the record's origin; another
+    // letter may match the search elsewhere (a short sequence number can
+    // stand inside other numbers), so pick it by its origin.
+    const letter = (find && !on.fake)
+      ? page.locator('[data-testid=dead-letter]', { hasText: new RegExp(`@${find}(\\D|$)`) }).first()
+      : page.locator('[data-testid=dead-letter]').first();
+    await letter.waitFor({ timeout: 30000 });
+    const dl = await letter.innerText();
     if (on.fake) {
       assert.match(dl, /Dead letter of job demo-0001, operator parse/);
       assert.match(dl, /"page": "\/page\/3"/);
@@ -233,7 +246,7 @@ both('the error history: time, operator, origin, message, the record, a link to 
       assert.match(dl, /Dead letter of job faulty, operator shape/);
       assert.match(dl, /no page 1/);
       assert.match(dl, /"page": "[^"]*1"/);
-      if (find) assert.match(dl, new RegExp(find));
+      if (find) assert.match(dl, new RegExp(`@${find}(\\D|$)`));
     }
     await page.screenshot({ path: join(shots, `${on.fake ? 'fake' : 'demo'}-dead-letters.png`), fullPage: true });
   });
