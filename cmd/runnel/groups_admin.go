@@ -25,25 +25,9 @@ Workers join with 'runnel consume STREAM --group GROUP' or the client/consumer p
 Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
 
 func runGroups(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, groupsHelp)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "create":
-		return groupsCreate(rest)
-	case "list":
-		return groupsList(rest)
-	case "describe":
-		return groupsDescribe(rest)
-	case "delete":
-		return groupsDelete(rest)
-	}
-	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, sub, groupsHelp)
+	return runSubcommand(args, groupsHelp, map[string]func([]string) error{
+		"create": groupsCreate, "list": groupsList, "describe": groupsDescribe, "delete": groupsDelete,
+	})
 }
 
 func groupsPath(stream string) string {

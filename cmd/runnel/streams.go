@@ -27,31 +27,26 @@ Subcommands:
 Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
 
 func runStreams(args []string) error {
+	return runSubcommand(args, streamsHelp, map[string]func([]string) error{
+		"create": streamsCreate, "list": streamsList, "describe": streamsDescribe, "delete": streamsDelete,
+		"split": streamsSplit, "merge": streamsMerge, "resize": streamsResize,
+	})
+}
+
+// runSubcommand runs the subcommand args[0] names with the rest of args;
+// no args, -h, --help or help print help (no args is a usage error).
+func runSubcommand(args []string, help string, subs map[string]func([]string) error) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, streamsHelp)
+		fmt.Fprintln(os.Stderr, help)
 		if len(args) == 0 {
 			return errUsage
 		}
 		return nil
 	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "create":
-		return streamsCreate(rest)
-	case "list":
-		return streamsList(rest)
-	case "describe":
-		return streamsDescribe(rest)
-	case "delete":
-		return streamsDelete(rest)
-	case "split":
-		return streamsSplit(rest)
-	case "merge":
-		return streamsMerge(rest)
-	case "resize":
-		return streamsResize(rest)
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:])
 	}
-	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, sub, streamsHelp)
+	return fmt.Errorf("%w: unknown subcommand %q\n\n%s", errUsage, args[0], help)
 }
 
 func streamsCreate(args []string) error {
