@@ -158,7 +158,18 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 		}
 	}()
 
-	kills, selfKills := srv.crashUntil(done)
+	// Crashes go on until the producer is done and at least 3 reshards
+	// were taken, so that a fast producer still sees reshards and crashes
+	// interleave.
+	enough := make(chan struct{})
+	go func() {
+		defer close(enough)
+		<-done
+		for deadline := time.Now().Add(2 * time.Minute); reshards.Load() < 3 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	kills, selfKills := srv.crashUntil(enough)
 	close(stopReshard)
 	<-reshardDone
 	t.Logf("produced %d records; %d reshards; %d SIGKILLs by the test, %d by failpoints",
