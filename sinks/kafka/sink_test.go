@@ -67,7 +67,7 @@ func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) {
 // stops: a crash in the middle of Commit.
 func (j *job) halfCommit(e uint64) {
 	j.t.Helper()
-	p := j.sink.txn.pending[0]
+	p := j.sink.txn.Pending()[0]
 	if p.Epoch != e {
 		j.t.Fatalf("pending epoch %d, want %d", p.Epoch, e)
 	}
