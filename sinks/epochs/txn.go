@@ -69,11 +69,8 @@ func (t *Txn) PreCommit(epoch uint64) error {
 	if t == nil {
 		return twophase.ErrNotOpen
 	}
-	if err := t.log.PreCommit(epoch); err != nil {
+	if err := t.log.PreCommit(epoch); err != nil || len(t.staged) == 0 {
 		return err
-	}
-	if len(t.staged) == 0 {
-		return nil
 	}
 	e, err := Stage(t.sp, epoch, t.staged)
 	if err != nil {
