@@ -85,21 +85,7 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
 	j.mu.Lock()
-	j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr = false, false, "", nil
-	j.mu.run, j.mu.ckpt = nil, nil
-	j.mu.Unlock()
-	if err := m.persist(j); err != nil {
-		return nil, fmt.Errorf("save job %s: %w", id, err)
-	}
-	m.log.Info("job restarted", "job", id, "checkpoint", from.Checkpoint, "savepoint", from.Savepoint)
-	m.start(j)
-	j.mu.Lock()
-	serr := j.mu.startErr
-	j.mu.Unlock()
-	if serr != nil {
-		return nil, serr
-	}
-	return j, nil
+	return m.rerun(j, "job restarted", "job", id, "checkpoint", from.Checkpoint, "savepoint", from.Savepoint)
 }
 
 // replaceState makes checkpoint epoch of state directory src the only
@@ -197,10 +183,7 @@ func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, erro
 	if spec.Name != id {
 		return Deployed{}, fmt.Errorf("%w: the file's name is %q, the job is %q; a job keeps its name (submit the file as a new job instead)", ErrNameMismatch, spec.Name, id)
 	}
-	if err := spec.checkFilesBeneath(); err != nil {
-		return Deployed{}, err
-	}
-	if err := spec.checkSourceFiles(m.files); err != nil {
+	if err := m.checkFiles(spec); err != nil {
 		return Deployed{}, err
 	}
 	switch from {

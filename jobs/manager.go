@@ -258,17 +258,32 @@ type SubmitOptions struct {
 // failed or finished job has, without SubmitOptions.Replace.
 var ErrJobNameTaken = errors.New("jobs: a job of that name exists")
 
-// SubmitWith is Submit with options.
-func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
-	savepoint := o.Savepoint
+// parse parses and validates the job file src, and checks its files.
+func (m *Manager) parse(src []byte) (*Spec, error) {
 	spec, err := Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	if err := spec.checkFilesBeneath(); err != nil {
+	if err := m.checkFiles(spec); err != nil {
 		return nil, err
 	}
-	if err := spec.checkSourceFiles(m.files); err != nil {
+	return spec, nil
+}
+
+// checkFiles checks that the files spec names are beneath the manager's
+// files directory, and that the file sources' files are there.
+func (m *Manager) checkFiles(spec *Spec) error {
+	if err := spec.checkFilesBeneath(); err != nil {
+		return err
+	}
+	return spec.checkSourceFiles(m.files)
+}
+
+// SubmitWith is Submit with options.
+func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
+	savepoint := o.Savepoint
+	spec, err := m.parse(src)
+	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()

@@ -238,14 +238,8 @@ func (b *builder) previewSinks() {
 // (n <= 0: DefaultPreviewRecords; at most MaxPreviewRecords). A file that
 // does not parse or validate is a *SpecError, as for Submit.
 func (m *Manager) Preview(ctx context.Context, src []byte, n int) (*PreviewResult, error) {
-	spec, err := Parse(src)
+	spec, err := m.parse(src)
 	if err != nil {
-		return nil, err
-	}
-	if err := spec.checkFilesBeneath(); err != nil {
-		return nil, err
-	}
-	if err := spec.checkSourceFiles(m.files); err != nil {
 		return nil, err
 	}
 	return RunPreview(ctx, spec, Env{Store: m.store, Files: m.files}, n)

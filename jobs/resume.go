@@ -34,13 +34,20 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		j.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
 	}
-	j.mu.stopped, j.mu.failed, j.mu.startErr = false, "", nil
+	return m.rerun(j, "job resumed from its latest checkpoint", "job", id)
+}
+
+// rerun starts job j again as a new run, saving and logging it first. It
+// is called with j.mu held, so that the caller's check that j may run
+// again and the reset are one step, and unlocks it.
+func (m *Manager) rerun(j *Job, msg string, logArgs ...any) (*Job, error) {
+	j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr = false, false, "", nil
 	j.mu.run, j.mu.ckpt = nil, nil
 	j.mu.Unlock()
 	if err := m.persist(j); err != nil {
-		return nil, fmt.Errorf("save job %s: %w", id, err)
+		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
 	}
-	m.log.Info("job resumed from its latest checkpoint", "job", id)
+	m.log.Info(msg, logArgs...)
 	m.start(j)
 	j.mu.Lock()
 	serr := j.mu.startErr

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,43 +142,30 @@ func (p *parser) source(top fieldMap) {
 	src.EventTimeFallback = p.str(f, "event_time_fallback")
 }
 
+// startField is source.start: a position word or {at_timestamp: TIME}.
+var startField = wordOrMap{
+	key: "start", schema: "source.start", words: []string{StartTrimHorizon, StartLatest},
+	mapped: StartAtTimestamp, inner: "at_timestamp", example: "start: {at_timestamp: 2026-01-02T15:04:05Z}",
+	needs: "at_timestamp needs a time", what: "a start position",
+	allowed: "allowed: trim_horizon, latest, {at_timestamp: TIME}",
+}
+
 func (p *parser) start(f fieldMap, st *Start) {
-	path := join(f.path, "start")
-	n := resolve(f.m["start"])
-	if n != nil && n.Kind == yaml.MappingNode {
-		m, _ := p.mapping(n, "source.start", path)
-		st.Position = StartAtTimestamp
-		tn, tpath := p.scalar(m, "at_timestamp")
-		if tn == nil {
-			if !m.has("at_timestamp") {
-				p.problem(n, tpath, CodeMissing, "is required", "start: {at_timestamp: 2026-01-02T15:04:05Z}")
-			}
-			return
-		}
-		t, err := time.Parse(time.RFC3339Nano, tn.Value)
-		if err != nil {
-			p.problem(tn, tpath, CodeInvalid, fmt.Sprintf("%q is not an RFC 3339 time", tn.Value), "e.g. 2026-01-02T15:04:05Z")
-			return
-		}
-		st.AtTimestamp = t
+	var m fieldMap
+	st.Position, m = p.wordOrMap(f, startField)
+	if m.m == nil {
 		return
 	}
-	v, path := p.scalar(f, "start")
-	if v == nil {
+	tn, tpath := p.scalar(m, "at_timestamp")
+	if tn == nil {
 		return
 	}
-	switch v.Value {
-	case StartTrimHorizon, StartLatest:
-		st.Position = v.Value
-	case StartAtTimestamp:
-		p.problem(v, path, CodeInvalid, "at_timestamp needs a time", "start: {at_timestamp: 2026-01-02T15:04:05Z}")
-	default:
-		hint := suggest(v.Value, []string{StartTrimHorizon, StartLatest, StartAtTimestamp})
-		if hint == "" {
-			hint = "allowed: trim_horizon, latest, {at_timestamp: TIME}"
-		}
-		p.problem(v, path, CodeInvalid, fmt.Sprintf("%q is not a start position", v.Value), hint)
+	t, err := time.Parse(time.RFC3339Nano, tn.Value)
+	if err != nil {
+		p.problem(tn, tpath, CodeInvalid, fmt.Sprintf("%q is not an RFC 3339 time", tn.Value), "e.g. 2026-01-02T15:04:05Z")
+		return
 	}
+	st.AtTimestamp = t
 }
 
 func (p *parser) operator(n *yaml.Node, path string) Operator {
@@ -201,34 +189,65 @@ func (p *parser) operator(n *yaml.Node, path string) Operator {
 	return op
 }
 
+// onErrorField is on_error: a policy word or {dead_letter: STREAM}.
+var onErrorField = wordOrMap{
+	key: "on_error", words: []string{OnErrorFail, OnErrorSkip},
+	mapped: OnErrorDeadLetter, inner: "dead_letter", example: "on_error: {dead_letter: STREAM}",
+	needs: "dead_letter needs a stream name", what: "an error policy",
+	allowed: "allowed: fail, skip, {dead_letter: STREAM}",
+}
+
 func (p *parser) onError(f fieldMap, oe *OnError, schema string) {
-	path := join(f.path, "on_error")
-	n := resolve(f.m["on_error"])
-	if n != nil && n.Kind == yaml.MappingNode {
-		m, _ := p.mapping(n, schema, path)
-		oe.Policy = OnErrorDeadLetter
+	c := onErrorField
+	c.schema = schema
+	var m fieldMap
+	oe.Policy, m = p.wordOrMap(f, c)
+	if m.m != nil {
 		oe.DeadLetter = p.str(m, "dead_letter")
-		if !m.has("dead_letter") {
-			p.problem(n, join(path, "dead_letter"), CodeMissing, "is required", "on_error: {dead_letter: STREAM}")
+	}
+}
+
+// wordOrMap is a field whose value is one of some words or, for one
+// more choice, a mapping with one required key.
+type wordOrMap struct {
+	key     string
+	schema  string   // of the mapping form
+	words   []string // the plain choices
+	mapped  string   // the choice the mapping form stands for
+	inner   string   // the mapping's required key
+	example string   // the mapping form, as a hint
+	needs   string   // the problem of the mapped word written plain
+	what    string   // "a start position"
+	allowed string   // the hint when no word is close
+}
+
+// wordOrMap reads f[c.key]: a word of c.words, or c.mapped and the
+// mapping, whose inner key it checks is there. A bad word is a problem
+// and reads as "".
+func (p *parser) wordOrMap(f fieldMap, c wordOrMap) (string, fieldMap) {
+	path := join(f.path, c.key)
+	if n := resolve(f.m[c.key]); n != nil && n.Kind == yaml.MappingNode {
+		m, _ := p.mapping(n, c.schema, path)
+		if !m.has(c.inner) {
+			p.problem(n, join(path, c.inner), CodeMissing, "is required", c.example)
 		}
-		return
+		return c.mapped, m
 	}
-	v, path := p.scalar(f, "on_error")
-	if v == nil {
-		return
-	}
-	switch v.Value {
-	case OnErrorFail, OnErrorSkip:
-		oe.Policy = v.Value
-	case OnErrorDeadLetter:
-		p.problem(v, path, CodeInvalid, "dead_letter needs a stream name", "on_error: {dead_letter: STREAM}")
+	v, path := p.scalar(f, c.key)
+	switch {
+	case v == nil:
+	case slices.Contains(c.words, v.Value):
+		return v.Value, fieldMap{}
+	case v.Value == c.mapped:
+		p.problem(v, path, CodeInvalid, c.needs, c.example)
 	default:
-		hint := suggest(v.Value, []string{OnErrorFail, OnErrorSkip, OnErrorDeadLetter})
+		hint := suggest(v.Value, append(slices.Clip(c.words), c.mapped))
 		if hint == "" {
-			hint = "allowed: fail, skip, {dead_letter: STREAM}"
+			hint = c.allowed
 		}
-		p.problem(v, path, CodeInvalid, fmt.Sprintf("%q is not an error policy", v.Value), hint)
+		p.problem(v, path, CodeInvalid, fmt.Sprintf("%q is not %s", v.Value, c.what), hint)
 	}
+	return "", fieldMap{}
 }
 
 func (p *parser) sink(n *yaml.Node, path string) Sink {

@@ -74,8 +74,8 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 // checkpoint once OpenState was called.
 func (s *Stream) Write(ctx context.Context, rows []Row) error {
 	if t := s.txn; t != nil {
-		if t.failed != nil {
-			return t.failed
+		if err := t.log.Err(); err != nil {
+			return err
 		}
 		var err error
 		t.staged, err = s.encode(t.staged, rows)

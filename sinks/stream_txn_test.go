@@ -319,7 +319,7 @@ restart:
 		}
 		// A failed last checkpoint is retried, as the runtime's final
 		// checkpoint at the end of input would be.
-		if e := last + 1; len(j.sink.txn.pending) > 0 {
+		if e := last + 1; len(j.sink.txn.log.Pending()) > 0 {
 			if err := j.sink.PreCommit(ctx, e); err != nil {
 				t.Fatal(err)
 			}

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/runnel-dev/runnel/sinks/twophase"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -72,14 +73,11 @@ type streamTxn struct {
 	sp *state.Space
 	// staged holds the records written since the last PreCommit.
 	staged []streams.PutRecord
-	// pending are pre-committed epochs not yet committed, oldest first.
-	pending []stagedEpoch
-	// last is the newest epoch pre-committed or recovered.
-	last uint64
-	// failed is the error of a commit that stopped part-way: retrying it
-	// from memory could repeat records, so the sink refuses further work
-	// and the job must restart from its checkpoint.
-	failed error
+	// log holds the pre-committed epochs not yet committed. An error of
+	// a commit that stopped part-way fails it: retrying the commit from
+	// memory could repeat records, so the job must restart from its
+	// checkpoint.
+	log *twophase.Log[stagedEpoch]
 }
 
 type stagedEpoch struct {
@@ -107,20 +105,18 @@ func (s *Stream) OpenState(ctx context.Context, sp *state.Space) error {
 	}
 	// Set at once, so that after a failed OpenState Write never falls
 	// back to plain appends.
-	t := &streamTxn{sp: sp}
+	t := &streamTxn{sp: sp, log: twophase.New[stagedEpoch]("stream sink " + s.cfg.Stream)}
 	s.txn = t
 	epochs, err := loadStaged(sp)
 	if err != nil {
-		t.failed = fmt.Errorf("stream sink %s: open state: %w", s.cfg.Stream, err)
-		return t.failed
+		return t.log.Fail(fmt.Errorf("open state: %w", err))
 	}
 	if len(epochs) > 0 {
 		if err := s.recoverCommit(ctx, t, epochs); err != nil {
-			t.failed = fmt.Errorf("stream sink %s: recover commit of epochs %d..%d: %w",
-				s.cfg.Stream, epochs[0].epoch, epochs[len(epochs)-1].epoch, err)
-			return t.failed
+			return t.log.Fail(fmt.Errorf("recover commit of epochs %d..%d: %w",
+				epochs[0].epoch, epochs[len(epochs)-1].epoch, err))
 		}
-		t.last = epochs[len(epochs)-1].epoch
+		t.log.Restored(epochs[len(epochs)-1].epoch)
 	}
 	return nil
 }
@@ -130,15 +126,11 @@ func (s *Stream) OpenState(ctx context.Context, sp *state.Space) error {
 func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 	t := s.txn
 	if t == nil {
-		return fmt.Errorf("stream sink %s: PreCommit before OpenState", s.cfg.Stream)
+		return twophase.ErrNotOpen
 	}
-	if t.failed != nil {
-		return t.failed
+	if err := t.log.PreCommit(epoch); err != nil {
+		return err
 	}
-	if epoch <= t.last {
-		return fmt.Errorf("stream sink %s: PreCommit epoch %d is not after the last one, %d", s.cfg.Stream, epoch, t.last)
-	}
-	t.last = epoch
 	if len(t.staged) == 0 {
 		return nil
 	}
@@ -167,7 +159,7 @@ func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("stream sink %s: pre-commit %d: %w", s.cfg.Stream, epoch, err)
 	}
-	t.pending = append(t.pending, stagedEpoch{epoch: epoch, marker: m, recs: t.staged})
+	t.log.Add(epoch, stagedEpoch{epoch: epoch, marker: m, recs: t.staged})
 	t.staged = nil
 	return nil
 }
@@ -177,25 +169,14 @@ func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 	t := s.txn
 	if t == nil {
-		return fmt.Errorf("stream sink %s: Commit before OpenState", s.cfg.Stream)
+		return twophase.ErrNotOpen
 	}
-	if t.failed != nil {
-		return t.failed
-	}
-	for len(t.pending) > 0 && t.pending[0].epoch <= epoch {
-		e := t.pending[0]
-		err := s.putStaged(ctx, e.recs)
-		if err == nil {
-			err = forget(t.sp, e)
+	return t.log.Commit(epoch, func(_ uint64, e stagedEpoch) error {
+		if err := s.putStaged(ctx, e.recs); err != nil {
+			return err
 		}
-		if err != nil {
-			t.failed = fmt.Errorf("stream sink %s: commit %d (restart the job from its checkpoint): %w", s.cfg.Stream, e.epoch, err)
-			return t.failed
-		}
-		t.pending[0] = stagedEpoch{}
-		t.pending = t.pending[1:]
-	}
-	return nil
+		return forget(t.sp, e)
+	})
 }
 
 // recoverCommit finishes the commit of epochs restored from a checkpoint.

@@ -74,11 +74,11 @@ func TestPartitionersAndHeaders(t *testing.T) {
 			if tc.partitioner == PartitionerField {
 				cfg.PartitionField = "p"
 			}
-			j := &job{t: t, dir: t.TempDir(), cfg: cfg}
-			j.start()
-			defer j.sink.Close()
-			defer j.db.Close()
-			j.epoch(1, true, rows...)
+			j := newJob(t, cfg)
+			j.Start()
+			defer j.S.Close()
+			defer j.DB.Close()
+			j.Epoch(1, true, rows...)
 			parts := map[int32]int{}
 			for _, r := range readAll(t, brokers, tc.topic, len(rows)) {
 				var i int
@@ -106,18 +106,18 @@ func TestPartitionersAndHeaders(t *testing.T) {
 // it is written, naming the field, before any checkpoint can hold it.
 func TestPartitionFieldOutOfRange(t *testing.T) {
 	brokers := testsrv.Kafka(t, 2, "two")
-	j := &job{t: t, dir: t.TempDir(), cfg: Config{Brokers: brokers, Topic: "two", Job: "j", Sink: "s",
-		Partitioner: PartitionerField, PartitionField: "p"}}
-	j.start()
-	defer j.sink.Close()
-	defer j.db.Close()
+	j := newJob(t, Config{Brokers: brokers, Topic: "two", Job: "j", Sink: "s",
+		Partitioner: PartitionerField, PartitionField: "p"})
+	j.Start()
+	defer j.S.Close()
+	defer j.DB.Close()
 	for _, v := range []any{float64(2), float64(-1), 1.5, "1", nil} {
-		err := j.sink.Write(context.Background(), []sinks.Row{{Key: "k", Value: map[string]any{"p": v}}})
+		err := j.S.Write(context.Background(), []sinks.Row{{Key: "k", Value: map[string]any{"p": v}}})
 		if err == nil || !strings.Contains(err.Error(), "row field p") {
 			t.Errorf("partition field %v: error %v, want one naming the field", v, err)
 		}
 	}
-	if err := j.sink.Write(context.Background(), []sinks.Row{{Key: "k", Value: map[string]any{"p": float64(1)}}}); err != nil {
+	if err := j.S.Write(context.Background(), []sinks.Row{{Key: "k", Value: map[string]any{"p": float64(1)}}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -121,21 +121,13 @@ type Sink struct {
 	cfg  Config
 	opts []kgo.Opt
 	cl   *kgo.Client
-	txn  *txnState
+	txn  *epochs.Txn
 	// topicID is the topic's id, which newer TxnOffsetCommit versions
 	// name topics by (zero when the broker has none).
 	topicID [16]byte
 	// partitions is the topic's partition count when OpenState listed
 	// it, which rows with partitioner field are checked against.
 	partitions int
-}
-
-type txnState struct {
-	sp      *state.Space
-	staged  []epochs.Row
-	pending []epochs.Epoch
-	last    uint64
-	failed  error
 }
 
 var _ sinks.Transactional = (*Sink)(nil)
@@ -246,15 +238,15 @@ func (s *Sink) rowOf(r sinks.Row) epochs.Row {
 // once with an idempotent, non-transactional producer (at least once).
 func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 	if s.txn != nil {
-		if s.txn.failed != nil {
-			return s.txn.failed
+		if err := s.txn.Err(); err != nil {
+			return err
 		}
 		for _, r := range rows {
 			row := s.rowOf(r)
 			if err := s.checkPartition(row); err != nil {
 				return err
 			}
-			s.txn.staged = append(s.txn.staged, row)
+			s.txn.Stage(row)
 		}
 		return nil
 	}
@@ -293,11 +285,10 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	if s.txn != nil {
 		return fmt.Errorf("kafka sink %s: OpenState called twice", s.cfg.Sink)
 	}
-	t := &txnState{sp: sp}
+	t := epochs.NewTxn(sp, "kafka sink "+s.cfg.Sink, s.commitEpoch)
 	s.txn = t
 	fail := func(err error) error {
-		t.failed = fmt.Errorf("kafka sink %s: open state: %w", s.cfg.Sink, err)
-		return t.failed
+		return t.Fail(fmt.Errorf("open state: %w", err))
 	}
 	opts := append(s.opts[:len(s.opts):len(s.opts)], kgo.TransactionalID(s.cfg.transactionalID()),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout), kgo.DefaultProduceTopic(s.cfg.Topic))
@@ -320,69 +311,17 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	}
 	s.topicID = topics[s.cfg.Topic].ID
 	s.partitions = len(topics[s.cfg.Topic].Partitions)
-	staged, err := epochs.Load(sp)
-	if err != nil {
-		return fail(err)
-	}
-	for _, e := range staged {
-		if err := s.commitEpoch(ctx, e); err != nil {
-			return fail(err)
-		}
-		if err := epochs.Forget(sp, e); err != nil {
-			return fail(err)
-		}
-		t.last = e.Epoch
-	}
-	return nil
+	return t.Restore(ctx)
 }
 
 // PreCommit stores the rows written since the last PreCommit under epoch.
 func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
-	t := s.txn
-	if t == nil {
-		return errors.New("kafka sink: PreCommit before OpenState")
-	}
-	if t.failed != nil {
-		return t.failed
-	}
-	if epoch <= t.last {
-		return fmt.Errorf("kafka sink %s: PreCommit epoch %d is not after the last one, %d", s.cfg.Sink, epoch, t.last)
-	}
-	t.last = epoch
-	if len(t.staged) == 0 {
-		return nil
-	}
-	e, err := epochs.Stage(t.sp, epoch, t.staged)
-	if err != nil {
-		return fmt.Errorf("kafka sink %s: %w", s.cfg.Sink, err)
-	}
-	t.pending = append(t.pending, e)
-	t.staged = nil
-	return nil
+	return s.txn.PreCommit(epoch)
 }
 
 // Commit writes every staged epoch <= epoch in a transaction of its own.
 func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
-	t := s.txn
-	if t == nil {
-		return errors.New("kafka sink: Commit before OpenState")
-	}
-	if t.failed != nil {
-		return t.failed
-	}
-	for len(t.pending) > 0 && t.pending[0].Epoch <= epoch {
-		e := t.pending[0]
-		err := s.commitEpoch(ctx, e)
-		if err == nil {
-			err = epochs.Forget(t.sp, e)
-		}
-		if err != nil {
-			t.failed = fmt.Errorf("kafka sink %s: commit epoch %d (restart the job from its checkpoint): %w", s.cfg.Sink, e.Epoch, err)
-			return t.failed
-		}
-		t.pending = t.pending[1:]
-	}
-	return nil
+	return s.txn.Commit(ctx, epoch)
 }
 
 // progress returns the last epoch committed, waiting for transactional

@@ -14,7 +14,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
-	"github.com/runnel-dev/runnel/state"
 )
 
 func row(key string, n int) sinks.Row {
@@ -24,60 +23,40 @@ func row(key string, n int) sinks.Row {
 // job opens the sink on a state store restored from the latest
 // checkpoint (or a fresh one), as a restarted job does.
 type job struct {
-	t    *testing.T
-	dir  string
-	cfg  Config
-	db   *state.DB
-	sink *Sink
+	sinktest.Job[*Sink]
+	cfg Config
 }
 
-func (j *job) start() {
-	j.t.Helper()
-	db, sp := sinktest.Restore(j.t, j.dir, j.cfg.Sink)
-	s, err := New(j.cfg)
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	if err := s.OpenState(context.Background(), sp); err != nil {
-		j.t.Fatal(err)
-	}
-	j.db, j.sink = db, s
+func newJob(t *testing.T, cfg Config) *job {
+	j := &job{cfg: cfg}
+	j.Job = sinktest.Job[*Sink]{T: t, Dir: t.TempDir(), Sink: cfg.Sink, New: func() (*Sink, error) { return New(j.cfg) }}
+	return j
 }
 
 // crash abandons the producer as a killed process would (no abort, no
 // close: its open transaction stays open until the next producer with the
 // same transactional id fences it) and drops the store.
 func (j *job) crash() {
-	cl := j.sink.cl
-	j.t.Cleanup(cl.Close)
-	j.db.Close()
-}
-
-func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) {
-	j.t.Helper()
-	sinktest.Epoch(j.t, j.sink, j.db, e, rows...)
-	if commit {
-		if err := j.sink.Commit(context.Background(), e); err != nil {
-			j.t.Fatal(err)
-		}
-	}
+	cl := j.S.cl
+	j.T.Cleanup(cl.Close)
+	j.DB.Close()
 }
 
 // halfCommit starts epoch e's transaction and produces its records, then
 // stops: a crash in the middle of Commit.
 func (j *job) halfCommit(e uint64) {
-	j.t.Helper()
-	p := j.sink.txn.pending[0]
+	j.T.Helper()
+	p := j.S.txn.Pending()[0]
 	if p.Epoch != e {
-		j.t.Fatalf("pending epoch %d, want %d", p.Epoch, e)
+		j.T.Fatalf("pending epoch %d, want %d", p.Epoch, e)
 	}
-	if err := j.sink.cl.BeginTransaction(); err != nil {
-		j.t.Fatal(err)
+	if err := j.S.cl.BeginTransaction(); err != nil {
+		j.T.Fatal(err)
 	}
 	for _, r := range p.Rows {
-		rec, _ := j.sink.record(r)
-		if err := j.sink.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
-			j.t.Fatal(err)
+		rec, _ := j.S.record(r)
+		if err := j.S.cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			j.T.Fatal(err)
 		}
 	}
 }
@@ -133,22 +112,22 @@ var sentinels atomic.Int64
 // crash did leave records behind which the transaction hides.
 func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	brokers := testsrv.Kafka(t, 1, "out")
-	j := &job{t: t, dir: t.TempDir(), cfg: Config{Brokers: brokers, Topic: "out", Job: "j", Sink: "k"}}
-	j.start()
-	j.epoch(1, true, row("a", 1), row("b", 2))
-	if err := j.sink.Write(context.Background(), []sinks.Row{row("lost", 0)}); err != nil {
+	j := newJob(t, Config{Brokers: brokers, Topic: "out", Job: "j", Sink: "k"})
+	j.Start()
+	j.Epoch(1, true, row("a", 1), row("b", 2))
+	if err := j.S.Write(context.Background(), []sinks.Row{row("lost", 0)}); err != nil {
 		t.Fatal(err)
 	}
 	j.crash() // before the checkpoint: the source replays these rows
-	j.start()
-	j.epoch(2, false, row("a", 3))
+	j.Start()
+	j.Epoch(2, false, row("a", 3))
 	j.halfCommit(2)
 	j.crash()
-	j.start() // fences the half-commit, commits epoch 2
-	j.epoch(3, true, row("c", 4))
+	j.Start() // fences the half-commit, commits epoch 2
+	j.Epoch(3, true, row("c", 4))
 	j.crash() // epoch 3 committed but still staged in the checkpoint
-	j.start() // skips it
-	j.epoch(4, true, row("a", 5))
+	j.Start() // skips it
+	j.Epoch(4, true, row("a", 5))
 	want := []string{`a:{"key":"a","n":1}`, `b:{"key":"b","n":2}`, `a:{"key":"a","n":3}`, `c:{"key":"c","n":4}`, `a:{"key":"a","n":5}`}
 	if got := consume(t, brokers, "out", kgo.ReadCommitted()); !slices.Equal(got, want) {
 		t.Fatalf("read_committed consumer saw\n%v\nwant\n%v", got, want)
@@ -157,8 +136,8 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	if n := len(slices.DeleteFunc(all, func(s string) bool { return s != `a:{"key":"a","n":3}` })); n != 2 {
 		t.Fatalf("read_uncommitted saw epoch 2's row %d times, want 2 (aborted + committed)", n)
 	}
-	j.sink.Close()
-	j.db.Close()
+	j.S.Close()
+	j.DB.Close()
 }
 
 func TestKeyField(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
-	"github.com/runnel-dev/runnel/state"
 )
 
 // BenchmarkExactlyOnceEpoch writes 10,000 window rows per checkpoint epoch
@@ -15,21 +14,9 @@ import (
 // progress row in one transaction) into a real PostgreSQL.
 func BenchmarkExactlyOnceEpoch(b *testing.B) {
 	pg := testsrv.StartPostgres(b)
-	db, err := state.Open(b.TempDir(), state.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	sp, _ := db.Namespace("out", "sink")
 	ctx := context.Background()
 	s, err := New(ctx, Config{DSN: pg.DSN, Table: "bench", CreateTable: true, Columns: windowCols, Job: "j", Sink: "out"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.OpenState(ctx, sp); err != nil {
-		b.Fatal(err)
-	}
+	sinktest.Open(b, s, err, "out")
 	const perEpoch = 10_000
 	rows := make([]sinks.Row, perEpoch)
 	epoch := uint64(0)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/epochs"
 )
 
 // ProgressTable holds, per job, sink and task, the last epoch committed.
@@ -80,7 +81,7 @@ type Sink struct {
 	conn *pgx.Conn
 	// cols are the target's columns in order, with their SQL types.
 	cols []tableColumn
-	txn  *txnState
+	txn  *epochs.Txn
 }
 
 type tableColumn struct {
@@ -171,11 +172,11 @@ func (s *Sink) createTable(ctx context.Context, cols []sinks.Column) error {
 // otherwise writes them in a transaction of their own.
 func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 	if s.txn != nil {
-		if s.txn.failed != nil {
-			return s.txn.failed
+		if err := s.txn.Err(); err != nil {
+			return err
 		}
 		for _, r := range rows {
-			s.txn.staged = append(s.txn.staged, r.Value)
+			s.txn.Stage(epochs.Row{Value: r.Value})
 		}
 		return nil
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
-	"github.com/runnel-dev/runnel/state"
 )
 
 var windowCols = sinks.WindowColumns(sinks.Column{Name: "views", Type: sinks.Int64}, sinks.Column{Name: "avg_ms", Type: sinks.Float64})
@@ -54,42 +53,10 @@ func equal(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 // job opens the sink on a state store restored from the latest
 // checkpoint (or a fresh one), as a restarted job does.
-type job struct {
-	t        *testing.T
-	dir, dsn string
-	cfg      Config
-	db       *state.DB
-	sink     *Sink
-}
+type job = sinktest.Job[*Sink]
 
-func (j *job) start() {
-	j.t.Helper()
-	db, sp := sinktest.Restore(j.t, j.dir, j.cfg.Sink)
-	s, err := New(context.Background(), j.cfg)
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	if err := s.OpenState(context.Background(), sp); err != nil {
-		j.t.Fatal(err)
-	}
-	j.db, j.sink = db, s
-}
-
-// crash drops the sink and the store without a final checkpoint.
-func (j *job) crash() {
-	j.sink.Close()
-	j.db.Close()
-}
-
-// epoch writes rows, pre-commits, checkpoints, and (if commit) commits.
-func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) {
-	j.t.Helper()
-	sinktest.Epoch(j.t, j.sink, j.db, e, rows...)
-	if commit {
-		if err := j.sink.Commit(context.Background(), e); err != nil {
-			j.t.Fatal(err)
-		}
-	}
+func newJob(t *testing.T, cfg Config) *job {
+	return &job{T: t, Dir: t.TempDir(), Sink: cfg.Sink, New: func() (*Sink, error) { return New(context.Background(), cfg) }}
 }
 
 // TestExactlyOnceAcrossCrashes crashes the sink at each point of an
@@ -99,43 +66,42 @@ func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) {
 // must skip it). In insert mode any duplicate would show.
 func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	pg := testsrv.StartPostgres(t)
-	j := &job{t: t, dir: t.TempDir(), dsn: pg.DSN,
-		cfg: Config{DSN: pg.DSN, Table: "views", CreateTable: true, Columns: windowCols, Job: "j", Sink: "out"}}
-	j.start()
-	j.epoch(1, true, row(0, "a", 1), row(0, "b", 2))
+	j := newJob(t, Config{DSN: pg.DSN, Table: "views", CreateTable: true, Columns: windowCols, Job: "j", Sink: "out"})
+	j.Start()
+	j.Epoch(1, true, row(0, "a", 1), row(0, "b", 2))
 	// Crash before the checkpoint of epoch 2: its rows are lost to the
 	// sink and the source replays them.
-	if err := j.sink.Write(context.Background(), []sinks.Row{row(1000, "a", 3)}); err != nil {
+	if err := j.S.Write(context.Background(), []sinks.Row{row(1000, "a", 3)}); err != nil {
 		t.Fatal(err)
 	}
-	j.crash()
-	j.start()
-	j.epoch(2, false, row(1000, "a", 3)) // checkpointed, commit cut short
-	j.crash()
-	j.start() // commits epoch 2
+	j.Crash()
+	j.Start()
+	j.Epoch(2, false, row(1000, "a", 3)) // checkpointed, commit cut short
+	j.Crash()
+	j.Start() // commits epoch 2
 	want := []string{"a@0=1", "a@1000=3", "b@0=2"}
 	if got := tableRows(t, pg.DSN, "views"); !equal(got, want) {
 		t.Fatalf("after recovering a cut-short commit: %v, want %v", got, want)
 	}
-	j.epoch(3, true, row(2000, "c", 4)) // committed, but the checkpoint that forgets it never comes
-	j.crash()
-	j.start() // epoch 3 is staged again: the progress row skips it
-	j.epoch(4, true, row(3000, "a", 5))
+	j.Epoch(3, true, row(2000, "c", 4)) // committed, but the checkpoint that forgets it never comes
+	j.Crash()
+	j.Start() // epoch 3 is staged again: the progress row skips it
+	j.Epoch(4, true, row(3000, "a", 5))
 	want = []string{"a@0=1", "a@1000=3", "a@3000=5", "b@0=2", "c@2000=4"}
 	if got := tableRows(t, pg.DSN, "views"); !equal(got, want) {
 		t.Fatalf("after replaying a committed epoch: %v, want %v", got, want)
 	}
-	j.crash()
+	j.Crash()
 }
 
 func TestUpsertKeepsLastRowPerKey(t *testing.T) {
 	pg := testsrv.StartPostgres(t)
-	j := &job{t: t, dir: t.TempDir(), dsn: pg.DSN, cfg: Config{DSN: pg.DSN, Table: "latest", CreateTable: true, Columns: windowCols,
-		Key: []string{"key", "window_start"}, Job: "j", Sink: "up"}}
-	j.start()
-	defer j.crash()
-	j.epoch(1, true, row(0, "a", 1), row(0, "a", 2), row(0, "b", 1))
-	j.epoch(2, true, row(0, "a", 7), row(1000, "b", 1))
+	j := newJob(t, Config{DSN: pg.DSN, Table: "latest", CreateTable: true, Columns: windowCols,
+		Key: []string{"key", "window_start"}, Job: "j", Sink: "up"})
+	j.Start()
+	defer j.Crash()
+	j.Epoch(1, true, row(0, "a", 1), row(0, "a", 2), row(0, "b", 1))
+	j.Epoch(2, true, row(0, "a", 7), row(1000, "b", 1))
 	want := []string{"a@0=7", "b@0=1", "b@1000=1"}
 	if got := tableRows(t, pg.DSN, "latest"); !equal(got, want) {
 		t.Fatalf("upserts: %v, want %v", got, want)

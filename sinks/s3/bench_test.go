@@ -12,7 +12,6 @@ import (
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
-	"github.com/runnel-dev/runnel/state"
 )
 
 // BenchmarkParquetEpoch writes 100,000 window rows per checkpoint epoch
@@ -22,22 +21,11 @@ import (
 // this process's CPU per row (encoding and the client; not the server's).
 func BenchmarkParquetEpoch(b *testing.B) {
 	srv := testsrv.StartS3(b, bucket)
-	db, err := state.Open(b.TempDir(), state.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	sp, _ := db.Namespace("out", "sink")
 	ctx := context.Background()
 	cfg := testConfig(srv)
 	cfg.Compression, cfg.BufferBytes = "zstd", MaxBufferBytes
 	s, err := New(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.OpenState(ctx, sp); err != nil {
-		b.Fatal(err)
-	}
+	sinktest.Open(b, s, err, "out")
 	const perEpoch = 100_000
 	rows := make([]sinks.Row, perEpoch)
 	epoch := uint64(0)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
-	"github.com/runnel-dev/runnel/state"
 )
 
 const bucket = "results"
@@ -62,37 +61,8 @@ func num(v any) int64 {
 
 // job opens the sink on a state store restored from the latest
 // checkpoint (or a fresh one), as a restarted job does.
-type job struct {
-	t    *testing.T
-	dir  string
-	cfg  Config
-	db   *state.DB
-	sink *Sink
-}
+type job = sinktest.Job[*Sink]
 
-func (j *job) start() error {
-	j.t.Helper()
-	db, sp := sinktest.Restore(j.t, j.dir, j.cfg.Sink)
-	s, err := New(context.Background(), j.cfg)
-	if err != nil {
-		j.t.Fatal(err)
-	}
-	j.db, j.sink = db, s
-	return s.OpenState(context.Background(), sp)
-}
-
-// crash drops the sink and the store without a final checkpoint.
-func (j *job) crash() {
-	j.sink.Close()
-	j.db.Close()
-}
-
-// epoch writes rows, pre-commits, checkpoints, and (if commit) commits.
-func (j *job) epoch(e uint64, commit bool, rows ...sinks.Row) error {
-	j.t.Helper()
-	sinktest.Epoch(j.t, j.sink, j.db, e, rows...)
-	if commit {
-		return j.sink.Commit(context.Background(), e)
-	}
-	return nil
+func newJob(t *testing.T, cfg Config) *job {
+	return &job{T: t, Dir: t.TempDir(), Sink: cfg.Sink, New: func() (*Sink, error) { return New(context.Background(), cfg) }}
 }

@@ -121,8 +121,10 @@ func (s *Sink) ErrorRows() int64 { return s.errorRows.Load() }
 // reached the size or age limit: into the staging prefix in a
 // checkpointed job, published at once otherwise.
 func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
-	if s.txn != nil && s.txn.failed != nil {
-		return s.txn.failed
+	if s.txn != nil {
+		if err := s.txn.log.Err(); err != nil {
+			return err
+		}
 	}
 	now := time.Now()
 	var full []*buffer
@@ -231,7 +233,7 @@ func (s *Sink) flush(ctx context.Context, b *buffer) error {
 	}
 	epoch := uint64(0)
 	if s.txn != nil {
-		epoch = s.txn.last + 1
+		epoch = s.txn.log.Last() + 1
 	}
 	seq := s.seq
 	s.seq++
@@ -263,11 +265,10 @@ func (s *Sink) stagingJob() string {
 func (s *Sink) stagingRun() string { return s.stagingJob() + s.run + "/" }
 
 func (s *Sink) fail(err error) error {
-	err = fmt.Errorf("s3 sink %s: %w", s.cfg.Sink, err)
 	if s.txn != nil {
-		s.txn.failed = err
+		return s.txn.log.Fail(err)
 	}
-	return err
+	return fmt.Errorf("s3 sink %s: %w", s.cfg.Sink, err)
 }
 
 // flushAll closes every open object, in key order; then the error

@@ -27,34 +27,34 @@ func equal(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 // next checkpoint forgets it (OpenState must not publish it twice).
 func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	srv := testsrv.StartS3(t, bucket)
-	j := &job{t: t, dir: t.TempDir(), cfg: testConfig(srv)}
-	if err := j.start(); err != nil {
+	j := newJob(t, testConfig(srv))
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
-	j.epoch(1, true, row(0, "a", 1), row(0, "b", 2))
+	j.EpochErr(1, true, row(0, "a", 1), row(0, "b", 2))
 	// Written but never checkpointed: the source replays these.
-	j.sink.Write(context.Background(), []sinks.Row{row(1000, "a", 3)})
-	j.sink.PreCommit(context.Background(), 2)
-	j.crash()
-	if err := j.start(); err != nil {
+	j.S.Write(context.Background(), []sinks.Row{row(1000, "a", 3)})
+	j.S.PreCommit(context.Background(), 2)
+	j.Crash()
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
 	if staged := srv.Objects(t, bucket, DefaultStagingPrefix); len(staged) != 0 {
 		t.Fatalf("staged objects of an epoch that never completed are left: %v", staged)
 	}
 	// Checkpointed, not committed.
-	j.epoch(2, false, row(1000, "a", 3))
+	j.EpochErr(2, false, row(1000, "a", 3))
 	if got := published(t, srv, "views/"); !equal(got, []string{"a@0=1", "b@0=2"}) {
 		t.Fatalf("before Commit published %v", got)
 	}
-	j.crash()
-	if err := j.start(); err != nil {
+	j.Crash()
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
 	// Committed, then a crash before the next checkpoint forgets it.
-	j.epoch(3, true, row(2000, "c", 4))
-	j.crash()
-	if err := j.start(); err != nil {
+	j.EpochErr(3, true, row(2000, "c", 4))
+	j.Crash()
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"a@0=1", "a@1000=3", "b@0=2", "c@2000=4"}
@@ -64,7 +64,7 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	if staged := srv.Objects(t, bucket, DefaultStagingPrefix); len(staged) != 0 {
 		t.Fatalf("staged objects left after recovery: %v", staged)
 	}
-	j.crash()
+	j.Crash()
 }
 
 // failCopies makes the client's CopyObject calls fail once n of them
@@ -96,33 +96,33 @@ func TestFailureBetweenStagingAndPublishing(t *testing.T) {
 	cfg := testConfig(srv)
 	cfg.Partition = "{field:key}/"
 	cfg.Client = failCopies(srv.Client(), &copies)
-	j := &job{t: t, dir: t.TempDir(), cfg: cfg}
-	if err := j.start(); err != nil {
+	j := newJob(t, cfg)
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.epoch(1, true, row(0, "a", 1), row(0, "b", 2), row(0, "c", 3)); err == nil {
+	if err := j.EpochErr(1, true, row(0, "a", 1), row(0, "b", 2), row(0, "c", 3)); err == nil {
 		t.Fatal("Commit with a failing CopyObject succeeded")
 	}
 	if got := published(t, srv, "views/"); len(got) != 1 {
 		t.Fatalf("after the injected failure %v are published, want 1 of 3 objects", got)
 	}
-	if err := j.sink.Write(context.Background(), []sinks.Row{row(1000, "a", 1)}); err == nil {
+	if err := j.S.Write(context.Background(), []sinks.Row{row(1000, "a", 1)}); err == nil {
 		t.Fatal("a sink whose commit failed accepted more rows")
 	}
-	j.crash()
+	j.Crash()
 	copies.Store(-1)
-	if err := j.start(); err != nil {
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
 	// Stage, checkpoint, kill the server before Commit.
-	j.epoch(2, false, row(1000, "d", 4))
+	j.EpochErr(2, false, row(1000, "d", 4))
 	srv.Kill()
-	if err := j.sink.Commit(context.Background(), 2); err == nil {
+	if err := j.S.Commit(context.Background(), 2); err == nil {
 		t.Fatal("Commit with the server down succeeded")
 	}
-	j.crash()
+	j.Crash()
 	srv.Start()
-	if err := j.start(); err != nil {
+	if err := j.Open(); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"a@0=1", "b@0=2", "c@0=3", "d@1000=4"}
@@ -132,7 +132,7 @@ func TestFailureBetweenStagingAndPublishing(t *testing.T) {
 	if staged := srv.Objects(t, bucket, DefaultStagingPrefix); len(staged) != 0 {
 		t.Fatalf("staged objects left: %v", staged)
 	}
-	j.crash()
+	j.Crash()
 }
 
 // TestFormats writes the same rows in each format and compression and

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/runnel-dev/runnel/sinks/twophase"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -39,16 +40,10 @@ type txnState struct {
 	sp *state.Space
 	// objects were staged since the last PreCommit.
 	objects []object
-	// pending were pre-committed and wait for their checkpoint.
-	pending []manifest
-	// last is the last epoch pre-committed (or restored).
-	last uint64
-	// failed stops the sink after an error: the job must restart from
-	// its checkpoint, which still holds the manifests.
-	failed error
+	// log holds the manifests pre-committed that wait for their
+	// checkpoint.
+	log *twophase.Log[manifest]
 }
-
-var errNoTxn = errors.New("s3 sink: PreCommit or Commit before OpenState")
 
 func epochKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{epochTag}, e) }
 
@@ -61,11 +56,10 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	if s.txn != nil {
 		return fmt.Errorf("s3 sink %s: OpenState called twice", s.cfg.Sink)
 	}
-	t := &txnState{sp: sp}
+	t := &txnState{sp: sp, log: twophase.New[manifest]("s3 sink " + s.cfg.Sink)}
 	s.txn = t
 	if err := s.recover(ctx, t); err != nil {
-		t.failed = fmt.Errorf("s3 sink %s: recover staged objects: %w", s.cfg.Sink, err)
-		return t.failed
+		return t.log.Fail(fmt.Errorf("recover staged objects: %w", err))
 	}
 	return nil
 }
@@ -83,7 +77,7 @@ func (s *Sink) recover(ctx context.Context, t *txnState) error {
 	if b, ok, err := t.sp.Get(lastKey); err != nil {
 		return err
 	} else if ok && len(b) == 8 {
-		t.last = binary.BigEndian.Uint64(b)
+		t.log.Restored(binary.BigEndian.Uint64(b))
 	}
 	var restored []manifest
 	err = t.sp.Scan([]byte{epochTag}, func(k, v []byte) error {
@@ -104,7 +98,7 @@ func (s *Sink) recover(ctx context.Context, t *txnState) error {
 		if err := s.publish(ctx, m); err != nil {
 			return err
 		}
-		t.last = max(t.last, m.epoch)
+		t.log.Restored(m.epoch)
 	}
 	return s.discardStaged(ctx)
 }
@@ -132,15 +126,16 @@ func (s *Sink) discardStaged(ctx context.Context) error {
 func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 	t := s.txn
 	if t == nil {
-		return errNoTxn
+		return twophase.ErrNotOpen
 	}
-	if t.failed != nil {
-		return t.failed
+	if err := t.log.Err(); err != nil {
+		return err
 	}
-	if epoch <= t.last {
-		return s.fail(fmt.Errorf("PreCommit epoch %d is not after the last one, %d", epoch, t.last))
-	}
+	// Flushed objects are staged under the epoch after the last one.
 	if err := s.flushAll(ctx); err != nil {
+		return err
+	}
+	if err := t.log.PreCommit(epoch); err != nil {
 		return err
 	}
 	b := t.sp.NewBatch()
@@ -156,10 +151,9 @@ func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 		return s.fail(fmt.Errorf("store the manifest of epoch %d: %w", epoch, err))
 	}
 	if len(t.objects) > 0 {
-		t.pending = append(t.pending, manifest{epoch: epoch, objects: t.objects})
+		t.log.Add(epoch, manifest{epoch: epoch, objects: t.objects})
 	}
 	t.objects = nil
-	t.last = epoch
 	s.seq = 0
 	return nil
 }
@@ -167,20 +161,10 @@ func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 // Commit publishes the objects of every pre-committed epoch <= epoch
 // and forgets their manifests.
 func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
-	t := s.txn
-	if t == nil {
-		return errNoTxn
+	if s.txn == nil {
+		return twophase.ErrNotOpen
 	}
-	if t.failed != nil {
-		return t.failed
-	}
-	for len(t.pending) > 0 && t.pending[0].epoch <= epoch {
-		if err := s.publish(ctx, t.pending[0]); err != nil {
-			return s.fail(fmt.Errorf("%w (restart the job from its checkpoint)", err))
-		}
-		t.pending = t.pending[1:]
-	}
-	return nil
+	return s.txn.log.Commit(epoch, func(_ uint64, m manifest) error { return s.publish(ctx, m) })
 }
 
 // publish copies each staged object of m to its final key, deletes the

@@ -98,48 +98,39 @@ type rawRecord struct {
 	tags    []Tag
 }
 
+// tableNames name the fields of the aggregated message in errors.
+var tableNames = map[protowire.Number]string{1: "partition key table", 2: "explicit hash key table", 3: "record"}
+
 func decodeAggregated(b []byte) ([]UserRecord, error) {
 	var pks, ehks []string
 	var raws []rawRecord
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, malformed("field tag", protowire.ParseError(n))
-		}
-		b = b[n:]
+	err := eachField(b, func(f field) error {
 		switch {
-		case num == 1 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, malformed("partition key table", protowire.ParseError(n))
-			}
-			pks = append(pks, string(v))
-			b = b[n:]
-		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, malformed("explicit hash key table", protowire.ParseError(n))
-			}
-			ehks = append(ehks, string(v))
-			b = b[n:]
-		case num == 3 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, malformed("record", protowire.ParseError(n))
-			}
-			r, err := decodeRecord(v)
+		case f.is(1, protowire.BytesType):
+			pks = append(pks, string(f.v))
+		case f.is(2, protowire.BytesType):
+			ehks = append(ehks, string(f.v))
+		case f.is(3, protowire.BytesType):
+			r, err := decodeRecord(f.v)
 			if err != nil {
-				return nil, malformed(fmt.Sprintf("record %d", len(raws)), err)
+				return malformed(fmt.Sprintf("record %d", len(raws)), err)
 			}
 			raws = append(raws, r)
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, malformed(fmt.Sprintf("field %d", num), protowire.ParseError(n))
-			}
-			b = b[n:]
 		}
+		return nil
+	})
+	if fe, ok := errors.AsType[*fieldError](err); ok {
+		what, named := tableNames[fe.num]
+		switch {
+		case fe.num == 0:
+			what = "field tag"
+		case !named:
+			what = fmt.Sprintf("field %d", fe.num)
+		}
+		return nil, malformed(what, fe.err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make([]UserRecord, len(raws))
 	for i, r := range raws {
@@ -163,88 +154,94 @@ func decodeAggregated(b []byte) ([]UserRecord, error) {
 
 func decodeRecord(b []byte) (rawRecord, error) {
 	var r rawRecord
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return r, protowire.ParseError(n)
-		}
-		b = b[n:]
+	err := eachField(b, func(f field) error {
 		switch {
-		case num == 1 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			r.pk, r.hasPK = v, true
-			b = b[n:]
-		case num == 2 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			r.ehk, r.hasEHK = v, true
-			b = b[n:]
-		case num == 3 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			r.data, r.hasData = v, true
-			b = b[n:]
-		case num == 4 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			t, err := decodeTag(v)
+		case f.is(1, protowire.VarintType):
+			r.pk, r.hasPK = f.x, true
+		case f.is(2, protowire.VarintType):
+			r.ehk, r.hasEHK = f.x, true
+		case f.is(3, protowire.BytesType):
+			r.data, r.hasData = f.v, true
+		case f.is(4, protowire.BytesType):
+			t, err := decodeTag(f.v)
 			if err != nil {
-				return r, fmt.Errorf("tag: %w", err)
+				return fmt.Errorf("tag: %w", err)
 			}
 			r.tags = append(r.tags, t)
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return r, protowire.ParseError(n)
-			}
-			b = b[n:]
 		}
-	}
-	return r, nil
+		return nil
+	})
+	return r, err
 }
 
 func decodeTag(b []byte) (Tag, error) {
 	var t Tag
 	hasKey := false
+	err := eachField(b, func(f field) error {
+		switch {
+		case f.is(1, protowire.BytesType):
+			t.Key, hasKey = string(f.v), true
+		case f.is(2, protowire.BytesType):
+			t.Value = string(f.v)
+		}
+		return nil
+	})
+	if err == nil && !hasKey {
+		err = errors.New("missing its key")
+	}
+	return t, err
+}
+
+// field is one field of a protobuf message: its number and type, and its
+// value when it is a varint (x) or length-delimited (v).
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	x   uint64
+	v   []byte
+}
+
+func (f field) is(num protowire.Number, typ protowire.Type) bool {
+	return f.num == num && f.typ == typ
+}
+
+// fieldError is a field that does not parse; num is 0 for a tag.
+type fieldError struct {
+	num protowire.Number
+	err error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// eachField calls fn with each field of the message b, in order, and
+// stops at the first error, fn's or a *fieldError. Fields of other types
+// (fixed-width, groups) are skipped with their number and type only.
+func eachField(b []byte, fn func(field) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return t, protowire.ParseError(n)
+			return &fieldError{err: protowire.ParseError(n)}
 		}
 		b = b[n:]
-		if (num == 1 || num == 2) && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return t, protowire.ParseError(n)
-			}
-			if num == 1 {
-				t.Key, hasKey = string(v), true
-			} else {
-				t.Value = string(v)
-			}
-			b = b[n:]
-			continue
+		f := field{num: num, typ: typ}
+		switch typ {
+		case protowire.VarintType:
+			f.x, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			f.v, n = protowire.ConsumeBytes(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return t, protowire.ParseError(n)
+			return &fieldError{num: num, err: protowire.ParseError(n)}
 		}
 		b = b[n:]
+		if err := fn(f); err != nil {
+			return err
+		}
 	}
-	if !hasKey {
-		return t, errors.New("missing its key")
-	}
-	return t, nil
+	return nil
 }
 
 func malformed(what string, err error) error {

@@ -349,30 +349,32 @@ func (h *Handler) channelByARN(cs *channelSet, arn *string) (*channelRec, error)
 	return nil, newErr(excResourceNotFound, "Channel %s under account %s not found.", *arn, h.opts.AccountID)
 }
 
-// lockedChannel locks cs and returns the channel a {ChannelARN} input
-// names; the caller unlocks cs.mu, also after an error.
-func (h *Handler) lockedChannel(cs *channelSet, r *request) (*channelRec, error) {
-	cs.mu.Lock()
+// withChannel answers a request whose input is {ChannelARN} with fn of
+// the channel it names, with the channel set locked.
+func (h *Handler) withChannel(r *request, fn func(cs *channelSet, rec *channelRec) (any, error)) (any, error) {
+	cs := h.channelSet()
+	if cs == nil {
+		return h.channelNotFound(r)
+	}
 	var in struct {
 		ChannelARN *string `json:"ChannelARN"`
 	}
 	if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	return h.channelByARN(cs, in.ChannelARN)
-}
-
-func (h *Handler) describeDeliveryChannel(r *request) (any, error) {
-	cs := h.channelSet()
-	if cs == nil {
-		return h.channelNotFound(r)
-	}
-	rec, err := h.lockedChannel(cs, r)
+	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	rec, err := h.channelByARN(cs, in.ChannelARN)
 	if err != nil {
 		return nil, err
 	}
-	return channelOutput{h.describeChannelRec(cs, rec)}, nil
+	return fn(cs, rec)
+}
+
+func (h *Handler) describeDeliveryChannel(r *request) (any, error) {
+	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
+		return channelOutput{h.describeChannelRec(cs, rec)}, nil
+	})
 }
 
 type channelSummary struct {
@@ -505,21 +507,14 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 // deleteDeliveryChannel stops the delivery job (its last checkpoint
 // publishes what it holds) and forgets the channel.
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
-	cs := h.channelSet()
-	if cs == nil {
-		return h.channelNotFound(r)
-	}
-	rec, err := h.lockedChannel(cs, r)
-	defer cs.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if err := cs.opts.Jobs.Stop(channelJob(rec.Name)); err != nil && !strings.Contains(err.Error(), "not found") {
-		return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not stop: %v", rec.Name, err)
-	}
-	delete(cs.recs, rec.Name)
-	if err := cs.save(); err != nil {
-		return nil, fmt.Errorf("save channels: %w", err)
-	}
-	return struct{}{}, nil
+	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
+		if err := cs.opts.Jobs.Stop(channelJob(rec.Name)); err != nil && !strings.Contains(err.Error(), "not found") {
+			return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not stop: %v", rec.Name, err)
+		}
+		delete(cs.recs, rec.Name)
+		if err := cs.save(); err != nil {
+			return nil, fmt.Errorf("save channels: %w", err)
+		}
+		return struct{}{}, nil
+	})
 }

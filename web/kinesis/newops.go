@@ -70,21 +70,31 @@ func (h *Handler) putResourcePolicy(r *request) (any, error) {
 	}))
 }
 
-func (h *Handler) getResourcePolicy(r *request) (any, error) {
+// storedPolicy decodes a request naming a resource and returns the
+// resource's ARN, the stream that holds its policy, the attribute the
+// policy is kept under, and the policy ("" when it has none).
+func (h *Handler) storedPolicy(r *request) (arn, stream, attr, policy string, err error) {
 	var in resourcePolicyInput
 	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
+		return "", "", "", "", err
 	}
-	s, attr, err := h.policyTarget(*in.ResourceARN)
+	stream, attr, err = h.policyTarget(*in.ResourceARN)
 	if err != nil {
-		return nil, err
+		return "", "", "", "", err
 	}
-	info, err := h.describe(s)
+	info, err := h.describe(stream)
+	if err != nil {
+		return "", "", "", "", err
+	}
+	return *in.ResourceARN, stream, attr, info.Attrs[attr], nil
+}
+
+func (h *Handler) getResourcePolicy(r *request) (any, error) {
+	_, _, _, p, err := h.storedPolicy(r)
 	if err != nil {
 		return nil, err
 	}
 	// AWS answers "{}" for a resource without a policy.
-	p := info.Attrs[attr]
 	if p == "" {
 		p = "{}"
 	}
@@ -92,20 +102,12 @@ func (h *Handler) getResourcePolicy(r *request) (any, error) {
 }
 
 func (h *Handler) deleteResourcePolicy(r *request) (any, error) {
-	var in resourcePolicyInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	s, attr, err := h.policyTarget(*in.ResourceARN)
+	arn, s, attr, p, err := h.storedPolicy(r)
 	if err != nil {
 		return nil, err
 	}
-	info, err := h.describe(s)
-	if err != nil {
-		return nil, err
-	}
-	if info.Attrs[attr] == "" {
-		return nil, newErr(excResourceNotFound, "No resource policy found for resource ARN %s.", *in.ResourceARN)
+	if p == "" {
+		return nil, newErr(excResourceNotFound, "No resource policy found for resource ARN %s.", arn)
 	}
 	defer h.forget(s)
 	return empty{}, h.mapErrOrNil(s, h.store.UpdateStream(s, func(u *streams.StreamUpdate) error {

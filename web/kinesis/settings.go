@@ -73,14 +73,7 @@ func (h *Handler) changeMonitoring(r *request, enable bool) (any, error) {
 			v.enum("shardLevelMetrics."+itoa(i+1)+".member", &in.ShardLevelMetrics[i], shardLevelMetrics...)
 		}
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	info, err := h.activeStream(name)
+	name, info, err := h.validActive(&v, in.streamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -131,14 +124,8 @@ func (h *Handler) updateStreamMode(r *request) (any, error) {
 	if v.required("streamModeDetails", in.StreamModeDetails != nil) && v.required("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode != nil) {
 		v.enum("streamModeDetails.streamMode", in.StreamModeDetails.StreamMode, modeProvisioned, modeOnDemand)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(streamRef{StreamARN: in.StreamARN})
+	name, _, err := h.validActive(&v, streamRef{StreamARN: in.StreamARN})
 	if err != nil {
-		return nil, err
-	}
-	if _, err := h.activeStream(name); err != nil {
 		return nil, err
 	}
 	return empty{}, h.setAttrs(name, func(a map[string]string) error {

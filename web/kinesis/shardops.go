@@ -325,14 +325,7 @@ func (h *Handler) updateShardCount(r *request) (any, error) {
 	if v.required("scalingType", in.ScalingType != nil) {
 		v.enum("scalingType", in.ScalingType, "UNIFORM_SCALING")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
-	if err != nil {
-		return nil, err
-	}
-	info, err := h.activeStream(name)
+	name, info, err := h.validActive(&v, in.streamRef)
 	if err != nil {
 		return nil, err
 	}

@@ -411,6 +411,21 @@ func (h *Handler) changeRetention(r *request, increase bool) (any, error) {
 func (h *Handler) increaseRetention(r *request) (any, error) { return h.changeRetention(r, true) }
 func (h *Handler) decreaseRetention(r *request) (any, error) { return h.changeRetention(r, false) }
 
+// validActive ends the validation of a request that changes a stream:
+// the problems v noted, or else the stream ref names, which must exist
+// and be ACTIVE.
+func (h *Handler) validActive(v *validator, ref streamRef) (string, streams.StreamInfo, error) {
+	if err := v.err(); err != nil {
+		return "", streams.StreamInfo{}, err
+	}
+	name, err := h.resolveValid(ref)
+	if err != nil {
+		return "", streams.StreamInfo{}, err
+	}
+	info, err := h.activeStream(name)
+	return name, info, err
+}
+
 // activeStream describes a stream and requires it to be ACTIVE, as every
 // mutating operation does.
 func (h *Handler) activeStream(name string) (streams.StreamInfo, error) {
