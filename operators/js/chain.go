@@ -364,14 +364,14 @@ func (c *Chain) truncate(i int) {
 	}
 }
 
+// exceptionOf is the error of an exception user code threw: its message
+// and where in the job's script it was thrown, without the JS engine's
+// stack.
 func exceptionOf(v goja.Value) error {
 	e := &ExceptionError{Message: v.String()}
 	if o, ok := v.(*goja.Object); ok {
 		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
-			e.Stack = strings.TrimSpace(s.String())
-			if first, _, ok := strings.Cut(e.Stack, "\n"); ok && first == e.Message {
-				e.Stack = strings.TrimSpace(e.Stack[len(first):])
-			}
+			e.Where = scriptPlace(s.String())
 		}
 	}
 	return e
