@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -18,17 +19,12 @@ import (
 // ErrorHistory is how many errors a job's history keeps.
 const ErrorHistory = 1000
 
-// APITime is a time as the API writes it: UTC RFC 3339 with milliseconds,
-// "2026-12-06T10:35:48.123Z".
-type APITime time.Time
+// APITime is a time as the API writes it (apitime.Layout:
+// "2026-12-06T10:35:48.123Z").
+type APITime = apitime.Time
 
 // APITimeFormat is the layout of APITime.
-const APITimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-// MarshalJSON writes t in APITimeFormat, UTC.
-func (t APITime) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(APITimeFormat) + `"`), nil
-}
+const APITimeFormat = apitime.Layout
 
 // ErrorEntry is one error of a job's history.
 type ErrorEntry struct {

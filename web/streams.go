@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -40,8 +41,8 @@ type shardJSON struct {
 	Created                string   `json:"created"`
 	// LostRecords lists acknowledged records found missing at a start;
 	// DiskFull says the shard refuses writes now for want of space.
-	LostRecords []streams.LostRange `json:"lost_records,omitempty"`
-	DiskFull    bool                `json:"disk_full,omitempty"`
+	LostRecords []lostJSON `json:"lost_records,omitempty"`
+	DiskFull    bool       `json:"disk_full,omitempty"`
 }
 
 type streamJSON struct {
@@ -60,8 +61,25 @@ type streamJSON struct {
 	Shards  []shardJSON       `json:"shards,omitempty"`
 }
 
+// lostJSON is a streams.LostRange with its time in apitime.Layout.
+type lostJSON struct {
+	streams.LostRange
+	Found apitime.Time `json:"found"`
+}
+
+func lostJSONs(in []streams.LostRange) []lostJSON {
+	if in == nil {
+		return nil
+	}
+	out := make([]lostJSON, len(in))
+	for i, l := range in {
+		out[i] = lostJSON{l, apitime.Time(l.Found)}
+	}
+	return out
+}
+
 func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
-	out := streamJSON{Name: in.Name, Status: in.Status, Created: in.Created.Format(time.RFC3339Nano),
+	out := streamJSON{Name: in.Name, Status: in.Status, Created: apitime.Format(in.Created),
 		RetentionHours: in.RetentionHours, Tags: in.Tags}
 	for _, s := range in.Shards {
 		if s.Open {
@@ -78,8 +96,8 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 			ID: s.ID, HashKeyStart: s.Range.Start.String(), HashKeyEnd: s.Range.End.String(),
 			Parent: s.Parent, AdjacentParent: s.AdjacentParent, Children: s.Children, Open: s.Open,
 			StartingSequenceNumber: s.StartingSequenceNumber(), EndingSequenceNumber: s.EndingSequenceNumber(),
-			TrimPosition: s.TrimSeq, LastPosition: s.LastSeq, Created: s.Created.Format(time.RFC3339Nano),
-			LostRecords: s.Lost, DiskFull: s.DiskFull,
+			TrimPosition: s.TrimSeq, LastPosition: s.LastSeq, Created: apitime.Format(s.Created),
+			LostRecords: lostJSONs(s.Lost), DiskFull: s.DiskFull,
 		})
 	}
 	return out
@@ -396,7 +414,7 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 	idx, _ := streams.ParseShardID(shard)
 	for i, rec := range res.Records {
 		o := recordOut{SequenceNumber: streams.FormatSeq(idx, rec.Seq), Position: rec.Seq, PartitionKey: rec.PartitionKey,
-			Arrival: time.UnixMilli(rec.Arrival).UTC().Format(time.RFC3339Nano)}
+			Arrival: apitime.FormatMillis(rec.Arrival)}
 		if utf8.Valid(rec.Data) {
 			o.Data = string(rec.Data)
 		} else {
