@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/apitime"
+	"github.com/runnel-dev/runnel/operators/js"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -34,6 +35,10 @@ type ErrorEntry struct {
 	Origin   *Origin `json:"origin"`
 	// Message says what failed, without the JS engine's stack positions.
 	Message string `json:"message"`
+	// Policy is what the operator's on_error did with the record: "skip"
+	// (dropped, counted in skipped), "dead_letter", or "fail" (the run
+	// ended).
+	Policy string `json:"policy"`
 	// Record is the record that failed (JSON, or a string for bytes that
 	// are not JSON); null for a failure of the run as a whole.
 	Record any `json:"record"`
@@ -105,13 +110,24 @@ func (j *Job) deadLetterEntries(op, stream string, rows []sinks.Row) {
 		msg, _ := m["error"].(string)
 		origin, _ := m["origin"].(string)
 		o := parseOrigin(j.Spec.Source.stream(), origin)
-		e := ErrorEntry{Time: now, Operator: op, Origin: o, Message: CleanMessage(msg),
+		e := ErrorEntry{Time: now, Operator: op, Origin: o, Message: CleanMessage(msg), Policy: "dead_letter",
 			Record: jsonValue(m["record"]), DeadLetter: &DeadLetterRef{Stream: stream}}
 		if o != nil {
 			e.Shard = o.Shard
 		}
 		j.errors.add(e)
 	}
+}
+
+// skipEntry records a record an on_error: skip operator dropped.
+func (j *Job) skipEntry(s js.Skipped) {
+	o := parseOrigin(j.Spec.Source.stream(), s.Origin)
+	e := ErrorEntry{Time: APITime(time.Now()), Operator: s.Operator, Origin: o, Message: CleanMessage(s.Err.Error()),
+		Policy: "skip", Record: jsonValue(s.Record)}
+	if o != nil {
+		e.Shard = o.Shard
+	}
+	j.errors.add(e)
 }
 
 // failedOperator and failedRecord find the operator and record a run's
@@ -123,7 +139,7 @@ var (
 
 // failureEntry records the failure that ended a run.
 func (j *Job) failureEntry(reason string) {
-	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason)}
+	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason), Policy: "fail"}
 	if m := failedOperator.FindStringSubmatch(reason); m != nil {
 		e.Operator = m[1]
 	}

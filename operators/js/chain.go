@@ -67,6 +67,20 @@ type ChainSpec struct {
 	// Interpreted turns off the native evaluation of simple functions
 	// (operators/js/native): every batch runs in goja. For comparisons and tests.
 	Interpreted bool
+	// OnSkip, when set, is told of each record a stage with on_error skip
+	// dropped (besides its Skipped count), so that the skip is seen: the
+	// job's error history lists it. Called on the task's goroutine.
+	OnSkip func(Skipped)
+}
+
+// Skipped is a record an on_error: skip stage dropped.
+type Skipped struct {
+	Operator string
+	Origin   string
+	// Record is the record as the stage got it (raw JSON stays JSON).
+	Record any
+	// Err is the failure (an *ExceptionError, ErrTimeout…).
+	Err error
 }
 
 // Validate checks the spec without compiling it.
