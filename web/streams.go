@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runnel-dev/runnel/internal/apitime"
+	"github.com/runnel-dev/runnel/internal/units"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -52,9 +53,12 @@ type streamJSON struct {
 	RetentionHours int    `json:"retention_hours"`
 	OpenShards     int    `json:"open_shards"`
 	// Records counts the records kept (trim horizon to tip, over the
-	// shards); Bytes the record bytes appended since the server started.
-	Records int64 `json:"records"`
-	Bytes   int64 `json:"bytes"`
+	// shards); Bytes the bytes the shards keep on disk (their segment
+	// files), BytesIn the record bytes appended since the server started.
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	Size    string `json:"size"`
+	BytesIn int64  `json:"bytes_in"`
 	// Readers are the jobs whose source is the stream (stream lists).
 	Readers []string          `json:"readers"`
 	Tags    map[string]string `json:"tags,omitempty"`
@@ -88,7 +92,8 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 		if s.LastSeq > 0 && s.LastSeq >= s.TrimSeq {
 			out.Records += int64(s.LastSeq - s.TrimSeq + 1)
 		}
-		out.Bytes += s.BytesIn
+		out.Bytes += s.DiskBytes
+		out.BytesIn += s.BytesIn
 		if !withShards {
 			continue
 		}
@@ -100,6 +105,7 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 			LostRecords: lostJSONs(s.Lost), DiskFull: s.DiskFull,
 		})
 	}
+	out.Size = units.Bytes(out.Bytes)
 	return out
 }
 
