@@ -43,6 +43,10 @@ type Env struct {
 	// window state in stores that also write a changelog.
 	WindowStore func(id string) func(window.Codec) window.Store
 
+	// onSkip, when set, is told of each record an on_error: skip
+	// operator dropped (the job's error history lists them).
+	onSkip func(js.Skipped)
+
 	// preview, when set, builds the job for a preview (RunPreview): a
 	// sample source, captures for sinks, no fusion, every error kept.
 	preview *previewRun
@@ -299,7 +303,7 @@ func (b *builder) chain(ops []Operator, i int, cons map[string]int) (int, error)
 		}
 	}
 	prog, err := js.CompileChain(js.ChainSpec{Job: b.spec.Name, Functions: b.spec.Functions, Stages: stages,
-		Options: b.jsOptions(op), Project: project, Interpreted: b.env.InterpretedJS})
+		Options: b.jsOptions(op), Project: project, Interpreted: b.env.InterpretedJS, OnSkip: b.env.onSkip})
 	if err != nil {
 		return 0, fmt.Errorf("job %s: operator %s: %w", b.spec.Name, op.ID, err)
 	}

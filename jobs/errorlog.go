@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
+	"github.com/runnel-dev/runnel/operators/js"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -18,17 +20,12 @@ import (
 // ErrorHistory is how many errors a job's history keeps.
 const ErrorHistory = 1000
 
-// APITime is a time as the API writes it: UTC RFC 3339 with milliseconds,
-// "2026-12-06T10:35:48.123Z".
-type APITime time.Time
+// APITime is a time as the API writes it (apitime.Layout:
+// "2026-12-06T10:35:48.123Z").
+type APITime = apitime.Time
 
 // APITimeFormat is the layout of APITime.
-const APITimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-// MarshalJSON writes t in APITimeFormat, UTC.
-func (t APITime) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(APITimeFormat) + `"`), nil
-}
+const APITimeFormat = apitime.Layout
 
 // ErrorEntry is one error of a job's history.
 type ErrorEntry struct {
@@ -38,6 +35,10 @@ type ErrorEntry struct {
 	Origin   *Origin `json:"origin"`
 	// Message says what failed, without the JS engine's stack positions.
 	Message string `json:"message"`
+	// Policy is what the operator's on_error did with the record: "skip"
+	// (dropped, counted in skipped), "dead_letter", or "fail" (the run
+	// ended).
+	Policy string `json:"policy"`
 	// Record is the record that failed (JSON, or a string for bytes that
 	// are not JSON); null for a failure of the run as a whole.
 	Record any `json:"record"`
@@ -109,13 +110,24 @@ func (j *Job) deadLetterEntries(op, stream string, rows []sinks.Row) {
 		msg, _ := m["error"].(string)
 		origin, _ := m["origin"].(string)
 		o := parseOrigin(j.Spec.Source.stream(), origin)
-		e := ErrorEntry{Time: now, Operator: op, Origin: o, Message: CleanMessage(msg),
+		e := ErrorEntry{Time: now, Operator: op, Origin: o, Message: CleanMessage(msg), Policy: "dead_letter",
 			Record: jsonValue(m["record"]), DeadLetter: &DeadLetterRef{Stream: stream}}
 		if o != nil {
 			e.Shard = o.Shard
 		}
 		j.errors.add(e)
 	}
+}
+
+// skipEntry records a record an on_error: skip operator dropped.
+func (j *Job) skipEntry(s js.Skipped) {
+	o := parseOrigin(j.Spec.Source.stream(), s.Origin)
+	e := ErrorEntry{Time: APITime(time.Now()), Operator: s.Operator, Origin: o, Message: CleanMessage(s.Err.Error()),
+		Policy: "skip", Record: jsonValue(s.Record)}
+	if o != nil {
+		e.Shard = o.Shard
+	}
+	j.errors.add(e)
 }
 
 // failedOperator and failedRecord find the operator and record a run's
@@ -127,7 +139,7 @@ var (
 
 // failureEntry records the failure that ended a run.
 func (j *Job) failureEntry(reason string) {
-	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason)}
+	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason), Policy: "fail"}
 	if m := failedOperator.FindStringSubmatch(reason); m != nil {
 		e.Operator = m[1]
 	}

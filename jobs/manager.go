@@ -319,7 +319,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	if hadOld {
 		old.waitEnded()
 	}
-	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log, onSkip: j.skipEntry})
 	if err != nil {
 		undo()
 		return nil, spec.asSpecError(err)
@@ -400,7 +400,7 @@ func (m *Manager) start(j *Job) {
 		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, onSkip: j.skipEntry})
 	if err != nil {
 		fail(err)
 		return

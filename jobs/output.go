@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/state"
 )
@@ -357,13 +358,17 @@ const DeadLetterKind = "dead_letter"
 
 // MarshalJSON keeps a row's value as it would be written as JSON: a value
 // that cannot be (a NaN, say) is shown as its Go text instead of failing
-// the whole page.
+// the whole page. Its time is in apitime.Layout.
 func (r OutputRow) MarshalJSON() ([]byte, error) {
 	type plain OutputRow
-	b, err := json.Marshal(plain(r))
+	type row struct {
+		plain
+		Time apitime.Time `json:"time"`
+	}
+	b, err := json.Marshal(row{plain(r), apitime.Time(r.Time)})
 	if err == nil {
 		return b, nil
 	}
 	r.Value = fmt.Sprint(r.Value)
-	return json.Marshal(plain(r))
+	return json.Marshal(row{plain(r), apitime.Time(r.Time)})
 }

@@ -46,6 +46,9 @@ type ShardInfo struct {
 	// returned by reads, and how far behind the tip the latest read was.
 	BytesIn, RecordsRead int64
 	MillisBehind         int64
+	// DiskBytes is the size of the shard's segment files now (what it
+	// keeps on disk; trimmed segments are gone).
+	DiskBytes int64
 	// Expired: closed longer ago than the retention, so it holds no
 	// records any more (Kinesis stops listing such shards).
 	Expired bool
@@ -105,6 +108,7 @@ func (s *Store) infoLocked(st *stream) StreamInfo {
 		if sh := st.shards[sm.Index]; sh != nil {
 			v := sh.view()
 			si.TrimSeq, si.LastSeq = v.trimHorizon(), v.visible
+			si.DiskBytes = v.diskBytes()
 			si.BytesIn, si.RecordsRead, si.MillisBehind = sh.bytesIn.Load(), sh.recordsRead.Load(), sh.behindMs.Load()
 			sh.mu.Lock()
 			si.DiskFull = sh.mu.full != nil

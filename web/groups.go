@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel-dev/runnel/consumergroups"
+	"github.com/runnel-dev/runnel/internal/apitime"
 )
 
 // REST API for consumer groups: /api/v1/streams/{name}/consumer-groups.
@@ -84,7 +85,7 @@ func toLeaseJSON(l consumergroups.Lease) leaseJSON {
 		HashKeyEnd: l.HashKeyEnd, Owner: l.Owner, Epoch: l.Epoch, SequenceNumber: l.Checkpoint.SequenceNumber,
 		SubSequence: l.Checkpoint.SubSequenceNumber, Finished: l.Finished(), ReleaseRequested: l.ReleaseRequested}
 	if !l.Expires.IsZero() {
-		out.Expires = l.Expires.UTC().Format(time.RFC3339Nano)
+		out.Expires = apitime.Format(l.Expires)
 	}
 	return out
 }
@@ -102,7 +103,7 @@ type groupJSON struct {
 
 func toGroupJSON(g consumergroups.Group, full bool) groupJSON {
 	out := groupJSON{Stream: g.Stream, Name: g.Name, LeaseDurationMS: g.LeaseDuration.Milliseconds(), Start: g.Start,
-		Created: g.Created.Format(time.RFC3339Nano), StaleRefused: g.StaleRefused}
+		Created: apitime.Format(g.Created), StaleRefused: g.StaleRefused}
 	if full {
 		out.Workers = g.Workers
 		out.Leases = []leaseJSON{}

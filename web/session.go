@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/web/auth"
 )
 
@@ -92,10 +93,12 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts := s.sec.Tokens.List()
+	out := make([]tokenJSON, len(ts))
 	for i := range ts {
 		ts[i].Hash = ""
+		out[i] = tokenJSON{ts[i], apitime.Time(ts[i].Created)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +134,16 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Hash = ""
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, struct {
+		auth.Created
+		At apitime.Time `json:"created"`
+	}{c, apitime.Time(c.Token.Created)})
+}
+
+// tokenJSON is a token as the API shows it: its time in apitime.Layout.
+type tokenJSON struct {
+	auth.Token
+	Created apitime.Time `json:"created"`
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {

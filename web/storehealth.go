@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -15,7 +16,15 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"status": "ok"}
 	if s.store != nil {
 		if ps := s.store.Problems(); len(ps) > 0 {
-			out["problems"] = ps
+			type problemJSON struct {
+				streams.Problem
+				Time apitime.Time `json:"time"`
+			}
+			pj := make([]problemJSON, len(ps))
+			for i, p := range ps {
+				pj[i] = problemJSON{p, apitime.Time(p.Time)}
+			}
+			out["problems"] = pj
 		}
 		if df := s.store.DiskFull(); df.Shards > 0 {
 			out["disk_full_shards"] = df.Shards

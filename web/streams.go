@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
+	"github.com/runnel-dev/runnel/internal/units"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -40,8 +42,8 @@ type shardJSON struct {
 	Created                string   `json:"created"`
 	// LostRecords lists acknowledged records found missing at a start;
 	// DiskFull says the shard refuses writes now for want of space.
-	LostRecords []streams.LostRange `json:"lost_records,omitempty"`
-	DiskFull    bool                `json:"disk_full,omitempty"`
+	LostRecords []lostJSON `json:"lost_records,omitempty"`
+	DiskFull    bool       `json:"disk_full,omitempty"`
 }
 
 type streamJSON struct {
@@ -51,17 +53,37 @@ type streamJSON struct {
 	RetentionHours int    `json:"retention_hours"`
 	OpenShards     int    `json:"open_shards"`
 	// Records counts the records kept (trim horizon to tip, over the
-	// shards); Bytes the record bytes appended since the server started.
-	Records int64 `json:"records"`
-	Bytes   int64 `json:"bytes"`
+	// shards); Bytes the bytes the shards keep on disk (their segment
+	// files), BytesIn the record bytes appended since the server started.
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	Size    string `json:"size"`
+	BytesIn int64  `json:"bytes_in"`
 	// Readers are the jobs whose source is the stream (stream lists).
 	Readers []string          `json:"readers"`
 	Tags    map[string]string `json:"tags,omitempty"`
 	Shards  []shardJSON       `json:"shards,omitempty"`
 }
 
+// lostJSON is a streams.LostRange with its time in apitime.Layout.
+type lostJSON struct {
+	streams.LostRange
+	Found apitime.Time `json:"found"`
+}
+
+func lostJSONs(in []streams.LostRange) []lostJSON {
+	if in == nil {
+		return nil
+	}
+	out := make([]lostJSON, len(in))
+	for i, l := range in {
+		out[i] = lostJSON{l, apitime.Time(l.Found)}
+	}
+	return out
+}
+
 func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
-	out := streamJSON{Name: in.Name, Status: in.Status, Created: in.Created.Format(time.RFC3339Nano),
+	out := streamJSON{Name: in.Name, Status: in.Status, Created: apitime.Format(in.Created),
 		RetentionHours: in.RetentionHours, Tags: in.Tags}
 	for _, s := range in.Shards {
 		if s.Open {
@@ -70,7 +92,8 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 		if s.LastSeq > 0 && s.LastSeq >= s.TrimSeq {
 			out.Records += int64(s.LastSeq - s.TrimSeq + 1)
 		}
-		out.Bytes += s.BytesIn
+		out.Bytes += s.DiskBytes
+		out.BytesIn += s.BytesIn
 		if !withShards {
 			continue
 		}
@@ -78,10 +101,11 @@ func toStreamJSON(in streams.StreamInfo, withShards bool) streamJSON {
 			ID: s.ID, HashKeyStart: s.Range.Start.String(), HashKeyEnd: s.Range.End.String(),
 			Parent: s.Parent, AdjacentParent: s.AdjacentParent, Children: s.Children, Open: s.Open,
 			StartingSequenceNumber: s.StartingSequenceNumber(), EndingSequenceNumber: s.EndingSequenceNumber(),
-			TrimPosition: s.TrimSeq, LastPosition: s.LastSeq, Created: s.Created.Format(time.RFC3339Nano),
-			LostRecords: s.Lost, DiskFull: s.DiskFull,
+			TrimPosition: s.TrimSeq, LastPosition: s.LastSeq, Created: apitime.Format(s.Created),
+			LostRecords: lostJSONs(s.Lost), DiskFull: s.DiskFull,
 		})
 	}
+	out.Size = units.Bytes(out.Bytes)
 	return out
 }
 
@@ -396,7 +420,7 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 	idx, _ := streams.ParseShardID(shard)
 	for i, rec := range res.Records {
 		o := recordOut{SequenceNumber: streams.FormatSeq(idx, rec.Seq), Position: rec.Seq, PartitionKey: rec.PartitionKey,
-			Arrival: time.UnixMilli(rec.Arrival).UTC().Format(time.RFC3339Nano)}
+			Arrival: apitime.FormatMillis(rec.Arrival)}
 		if utf8.Valid(rec.Data) {
 			o.Data = string(rec.Data)
 		} else {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/units"
 )
 
 func init() {
@@ -308,7 +310,7 @@ func jobsCheckpoints(args []string) error {
 		if c.Error != "" {
 			status += ": " + c.Error
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.1fms\t%s\t%d\t%s\n", c.Epoch, c.Time, c.DurationMS, held, c.Size, status)
+		fmt.Fprintf(tw, "%d\t%s\t%.1fms\t%s\t%s\t%s\n", c.Epoch, c.Time, c.DurationMS, held, units.Bytes(c.Size), status)
 	}
 	return tw.Flush()
 }
@@ -343,7 +345,7 @@ func jobsSavepoints(args []string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tJOB\tEPOCH\tTIME\tSIZE")
 	for _, s := range out.Savepoints {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", s.Name, s.Job, s.Epoch, s.Time, s.Size)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Job, s.Epoch, s.Time, units.Bytes(s.Size))
 	}
 	return tw.Flush()
 }

@@ -67,6 +67,20 @@ type ChainSpec struct {
 	// Interpreted turns off the native evaluation of simple functions
 	// (operators/js/native): every batch runs in goja. For comparisons and tests.
 	Interpreted bool
+	// OnSkip, when set, is told of each record a stage with on_error skip
+	// dropped (besides its Skipped count), so that the skip is seen: the
+	// job's error history lists it. Called on the task's goroutine.
+	OnSkip func(Skipped)
+}
+
+// Skipped is a record an on_error: skip stage dropped.
+type Skipped struct {
+	Operator string
+	Origin   string
+	// Record is the record as the stage got it (raw JSON stays JSON).
+	Record any
+	// Err is the failure (an *ExceptionError, ErrTimeout…).
+	Err error
 }
 
 // Validate checks the spec without compiling it.
@@ -364,14 +378,14 @@ func (c *Chain) truncate(i int) {
 	}
 }
 
+// exceptionOf is the error of an exception user code threw: its message
+// and where in the job's script it was thrown, without the JS engine's
+// stack.
 func exceptionOf(v goja.Value) error {
 	e := &ExceptionError{Message: v.String()}
 	if o, ok := v.(*goja.Object); ok {
 		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
-			e.Stack = strings.TrimSpace(s.String())
-			if first, _, ok := strings.Cut(e.Stack, "\n"); ok && first == e.Message {
-				e.Stack = strings.TrimSpace(e.Stack[len(first):])
-			}
+			e.Where = scriptPlace(s.String())
 		}
 	}
 	return e

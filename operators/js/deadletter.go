@@ -14,6 +14,9 @@ func (c *Chain) handle(stage int, rec *operators.Record, cause error) error {
 	switch st.OnError.Mode {
 	case Skip:
 		c.errs[stage].skipped.Add(1)
+		if c.spec.OnSkip != nil {
+			c.spec.OnSkip(Skipped{Operator: st.Operator, Origin: rec.Origin, Record: deadLetterRecord(rec.Value), Err: cause})
+		}
 		return nil
 	case DeadLetter:
 		c.errs[stage].dead.Add(1)

@@ -3,6 +3,9 @@ package js
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 )
 
 // Mode is what an operator does when its JavaScript fails on a record.
@@ -65,13 +68,45 @@ func (e *Error) Retriable() bool {
 type ExceptionError struct {
 	// Message is the exception as JS prints it, e.g. "TypeError: x is undefined".
 	Message string
-	// Stack is the JS stack if the exception was an Error object.
-	Stack string
+	// Where is the place in the job file's script where it was thrown:
+	// "line L col C" in the operator's expression, "functions line L col
+	// C" in the functions block; empty if the exception carried no stack
+	// (a thrown string) or was thrown from generated code only.
+	Where string
 }
 
 func (e *ExceptionError) Error() string {
-	if e.Stack != "" {
-		return e.Message + " (" + e.Stack + ")"
+	if e.Where != "" {
+		return e.Message + " (" + e.Where + ")"
 	}
 	return e.Message
+}
+
+// stackFrame is one frame of a goja stack: "at m.map:2:20(9)" or
+// "at check (functions:2:20(6))"; its file is a snippet's name, the
+// functions block or "<eval>" (the chain's generated code).
+var stackFrame = regexp.MustCompile(`at (?:[^\s()]+ \()?([^\s()]+):(\d+):(\d+)(?:\(\d+\))?`)
+
+// scriptPlace is the innermost frame of stack that lies in the user's
+// script, as ExceptionError.Where says it. The JS engine's program
+// counters and the frames of generated code are left out: they point
+// into nothing the user wrote.
+func scriptPlace(stack string) string {
+	for _, m := range stackFrame.FindAllStringSubmatch(stack, -1) {
+		file := m[1]
+		if file == "<eval>" || strings.HasPrefix(file, "<") {
+			continue
+		}
+		line, _ := strconv.Atoi(m[2])
+		col, _ := strconv.Atoi(m[3])
+		if file == FunctionsName {
+			return fmt.Sprintf("functions line %d col %d", line, col)
+		}
+		// A snippet is compiled with one "(" before its first line.
+		if line == 1 {
+			col = max(col-1, 1)
+		}
+		return fmt.Sprintf("line %d col %d", line, col)
+	}
+	return ""
 }

@@ -315,10 +315,16 @@ func allocBytes() uint64 {
 	return sample[0].Value.Uint64()
 }
 
-// classify maps goja's uncatchable errors onto the package sentinels.
+// classify maps goja's uncatchable errors onto the package sentinels,
+// and an exception onto an *ExceptionError (its message and the place in
+// the user's script, without the engine's stack).
 func classify(err error) error {
 	if err == nil {
 		return nil
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		return exceptionOf(ex.Value())
 	}
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
