@@ -2,7 +2,8 @@
 // given (GET /api/v1/jobs/{id}/output), read with long polls from the
 // number after the last row shown. One sink at a time, picked in a select;
 // the newest SHOWN rows, newest first.
-import { api, enc, h, fmtTime } from './api.js';
+import { api, enc, h, fmtTime, pretty } from './api.js';
+import { cellText } from './cells.js';
 
 export const SHOWN = 100;
 const WAIT = '20s';
@@ -106,6 +107,6 @@ export function timeCell(ms) {
 function valueCell(col, v) {
   if ((col === 'window_start' || col === 'window_end') && typeof v === 'number') return timeCell(v);
   if (v == null) return h('td', { class: 'muted' }, '');
-  if (typeof v === 'object') return h('td', { class: 'data' }, JSON.stringify(v));
-  return h('td', null, String(v));
+  if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, cellText(v));
+  return h('td', null, cellText(v));
 }

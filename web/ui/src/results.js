@@ -7,6 +7,7 @@ import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
 import { h, enc, fmtNum, fmtTime } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
+import { cellText } from './cells.js';
 
 const TABLE_EVERY_MS = 250;
 const TOPN_EVERY_MS = 2000;
@@ -312,7 +313,5 @@ const TIME_COLS = new Set(['window_start', 'window_end']);
 function formatCell(col, v) {
   if (v == null) return '';
   if (TIME_COLS.has(col)) return fmtTime(v);
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
-  if (typeof v === 'object') return JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x));
-  return String(v);
+  return cellText(v);
 }
