@@ -4,7 +4,8 @@
 // watermark lag, checkpoint duration and size, and state size per stateful
 // operator; on demand (`?shards=true`) records in per second and watermark
 // lag per shard. Polled every 5 s; each chart is built once and then only
-// given new data, unless its set of lines changes.
+// given new data, unless its set of lines changes; a chart whose data did
+// not change, or that is out of sight, is not redrawn.
 import uPlot from 'uplot';
 import { api, enc, h, fmtNum, fmtMs, fmtBytes, poller } from './api.js';
 import { stats } from './store.js';
@@ -53,6 +54,14 @@ export function seriesOf(points, chart) {
 
 const num = (v) => (v == null || Number.isNaN(Number(v)) ? null : Number(v));
 
+// signature tells one chart's data from another's: its lines, its number of
+// points, its first and last times and its last values (points are not
+// changed once the server has made them).
+function signature(labels, data) {
+  const n = data[0].length;
+  return [labels.join('\u0000'), n, data[0][0], ...data.map((ys) => ys[n - 1])].join('|');
+}
+
 export class HistoryPanel {
   constructor(jobId) {
     this.jobId = jobId;
@@ -66,15 +75,16 @@ export class HistoryPanel {
       h('summary', null, h('h2', null, 'Metrics, last hour')), h('div', { class: 'controls' }, this.shardBtn, this.note), this.grid);
     this.resize = new ResizeObserver(() => { for (const c of this.charts.values()) if (c.plot) c.plot.setSize(this.size()); });
     this.resize.observe(this.grid);
-    // Charts scrolled out of sight are not redrawn; the latest history is
-    // drawn when they come back into view.
-    this.visible = true;
-    this.pending = null;
+    // A chart out of sight (scrolled away, or the panel folded) is not
+    // redrawn; it is drawn with the latest history when it comes back.
     this.seen = new IntersectionObserver((entries) => {
-      this.visible = entries.some((e) => e.isIntersecting);
-      if (this.visible && this.pending) { const p = this.pending; this.pending = null; this.drawAll(p); }
+      for (const e of entries) {
+        const c = this.charts.get(e.target.dataset.chart);
+        if (!c) continue;
+        c.visible = e.isIntersecting;
+        if (c.visible && c.pending) { const p = c.pending; c.pending = null; this.draw(p.chart, p.series); }
+      }
     });
-    this.seen.observe(this.grid);
     this.poll = poller(() => this.load(), EVERY_MS);
   }
 
@@ -105,14 +115,17 @@ export class HistoryPanel {
     if (this.closed) return;
     const points = r.points || [];
     this.note.textContent = points.length ? `${points.length} points, one every ${Math.round((r.interval_ms || EVERY_MS) / 1000)} s` : 'No points yet.';
-    if (this.visible || !this.charts.size) this.drawAll(points);
-    else this.pending = points;
+    this.drawAll(points);
   }
 
   drawAll(points) {
-    for (const c of CHARTS) {
-      if (c.each === 'shards' && !this.shards) { this.drop(c.id); continue; }
-      this.draw(c, seriesOf(points, c));
+    for (const chart of CHARTS) {
+      if (chart.each === 'shards' && !this.shards) { this.drop(chart.id); continue; }
+      const c = this.charts.get(chart.id);
+      const series = seriesOf(points, chart);
+      // A chart is built at once; later it waits until it is in sight.
+      if (c && c.visible === false) c.pending = { chart, series };
+      else this.draw(chart, series);
     }
     stats.historyDraws = (stats.historyDraws || 0) + 1;
   }
@@ -121,6 +134,7 @@ export class HistoryPanel {
     const c = this.charts.get(id);
     if (!c) return;
     if (c.plot) c.plot.destroy();
+    this.seen.unobserve(c.box);
     c.box.remove();
     this.charts.delete(id);
   }
@@ -131,9 +145,15 @@ export class HistoryPanel {
       const note = h('span', { class: 'muted chart-note', hidden: true });
       const box = h('div', { class: 'history-chart', dataset: { testid: 'history-chart', chart: chart.id } }, h('h3', null, chart.title, ' ', note));
       this.grid.append(box);
-      c = { box, note, plot: null, labels: '' };
+      c = { box, note, plot: null, labels: '', sig: '', visible: null, pending: null };
       this.charts.set(chart.id, c);
+      this.seen.observe(box);
     }
+    // Nothing new since the last poll (the server adds a point every 5 s):
+    // nothing to redraw.
+    const sig = signature(labels, data);
+    if (c.plot && c.sig === sig) return;
+    c.sig = sig;
     c.box.dataset.points = String(data[0].length);
     c.box.dataset.lines = String(labels.length);
     // Say so when there is nothing to draw (no operator reports its state

@@ -56,7 +56,7 @@ export function jobPage(root, id) {
     const late = ops.reduce((s, o) => s + (o.Late || 0), 0);
     const errors = ops.reduce((s, o) => s + (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0), 0);
     const lag = job.watermark != null && job.state === 'running' ? Date.now() - job.watermark : null;
-    facts.replaceChildren(
+    setFacts(facts, [
       fact('Job id', job.id),
       fact('Created', timeEl(job.created)),
       fact('Parallelism', job.parallelism ?? '–', { testid: 'parallelism' }),
@@ -64,7 +64,7 @@ export function jobPage(root, id) {
       fact('Watermark', timeEl(job.watermark)),
       fact('Watermark lag', fmtAge(lag), { testid: 'watermark-lag' }),
       fact('Late records', fmtNum(late), { testid: 'late-records' }),
-      fact('Errors and skipped', fmtNum(errors)));
+      fact('Errors and skipped', fmtNum(errors))]);
     graph.update(job);
     if (specBox.textContent !== (job.spec || '')) specBox.textContent = job.spec || '';
     const sinks = (job.sinks || []).filter((s) => s.kind === 'dashboard');
@@ -108,7 +108,22 @@ const CP_COLUMNS = [
   ['status', 'Status', (v) => h('td', null, v ?? '')],
 ];
 
+// setFacts shows the facts, touching only those whose text or title
+// changed (the page polls every second; most facts stay the same).
+function setFacts(box, items) {
+  const same = box.children.length === items.length && [...box.children].every((el, i) => el.tagName === 'DIV' && el.firstChild.textContent === items[i].firstChild.textContent);
+  if (!same) { box.replaceChildren(...items); return; }
+  items.forEach((item, i) => {
+    const have = box.children[i].lastChild, want = item.lastChild;
+    if (have.textContent !== want.textContent || have.title !== want.title) box.children[i].replaceChild(want, have);
+  });
+}
+
 function renderCheckpoints(box, cps) {
+  // Rebuilt only when the checkpoints changed.
+  const key = JSON.stringify(cps ?? null);
+  if (box.key === key) return;
+  box.key = key;
   if (!Array.isArray(cps) || !cps.length) {
     if (!box.dataset.empty) box.replaceChildren(h('p', { class: 'muted' }, 'No checkpoints yet.'));
     box.dataset.empty = '1';

@@ -2,7 +2,8 @@
 // given (GET /api/v1/jobs/{id}/output), read with long polls from the
 // number after the last row shown. One sink at a time, picked in a select;
 // the newest SHOWN rows, newest first.
-import { api, enc, h, fmtTime } from './api.js';
+import { api, enc, h, fmtTime, pretty } from './api.js';
+import { cellText } from './cells.js';
 
 export const SHOWN = 100;
 const WAIT = '20s';
@@ -15,6 +16,7 @@ export class OutputPanel {
     this.rows = [];
     this.after = 0;
     this.gen = 0; // bumps on every sink change and on close: stale reads stop
+    this.frame = 0;
     this.select = h('select', { dataset: { testid: 'output-sink' }, onchange: () => this.pick(this.select.value) });
     this.note = h('span', { class: 'muted', dataset: { testid: 'output-note' } });
     this.body = h('div', { class: 'table-wrap', dataset: { testid: 'output-rows' } });
@@ -63,30 +65,49 @@ export class OutputPanel {
       this.after = page.next;
       if (page.rows.length) {
         this.rows = this.rows.concat(page.rows).slice(-SHOWN);
-        this.render();
+        // Drawn with the page's next frame (with the live chart's, if any).
+        if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
       }
       this.note.textContent = page.missed ? `${page.missed} rows left the server's buffer unread` : '';
       if (!this.rows.length) this.note.textContent = 'No rows yet.';
     }
   }
 
+  // render shows the rows newest first. While the columns stay the same
+  // only the rows that came are added (at the top) and the oldest beyond
+  // SHOWN removed; a change of columns, or of sink, rebuilds the table.
   render() {
     if (!this.rows.length) {
       this.body.replaceChildren();
+      this.table = null;
       return;
     }
     const objects = this.rows.every((r) => r.value && typeof r.value === 'object' && !Array.isArray(r.value));
     const cols = objects ? columnsOf(this.rows) : ['value'];
-    const rows = this.rows.slice().reverse();
-    this.body.replaceChildren(h('table', { class: 'list output' },
-      h('thead', null, h('tr', null, h('th', null, '#'), h('th', null, 'Received (UTC)'), cols.map((c) => h('th', null, c)))),
-      h('tbody', null, rows.map((r) => h('tr', null,
-        h('td', null, String(r.seq)),
-        timeCell(Date.parse(r.time)),
-        cols.map((c) => valueCell(c, objects ? r.value[c] : r.value)))))));
+    const key = (objects ? 'o:' : 'v:') + cols.join('\u0000');
+    const rowEl = (r) => h('tr', { dataset: { seq: r.seq } },
+      h('td', null, String(r.seq)),
+      timeCell(Date.parse(r.time)),
+      cols.map((c) => valueCell(c, objects ? r.value[c] : r.value)));
+    if (!this.table || this.table.key !== key) {
+      this.tbody = h('tbody', null, this.rows.slice().reverse().map(rowEl));
+      this.table = h('table', { class: 'list output' },
+        h('thead', null, h('tr', null, h('th', null, '#'), h('th', null, 'Received (UTC)'), cols.map((c) => h('th', null, c)))),
+        this.tbody);
+      this.table.key = key;
+      this.body.replaceChildren(this.table);
+      return;
+    }
+    const top = Number(this.tbody.firstChild?.dataset.seq ?? -Infinity);
+    const fresh = this.rows.filter((r) => r.seq > top);
+    if (fresh.length) this.tbody.prepend(...fresh.reverse().map(rowEl));
+    while (this.tbody.rows.length > this.rows.length) this.tbody.lastChild.remove();
   }
 
-  close() { this.gen++; }
+  close() {
+    this.gen++;
+    cancelAnimationFrame(this.frame);
+  }
 }
 
 // columnsOf orders the fields of the rows: window columns first, then as
@@ -106,6 +127,6 @@ export function timeCell(ms) {
 function valueCell(col, v) {
   if ((col === 'window_start' || col === 'window_end') && typeof v === 'number') return timeCell(v);
   if (v == null) return h('td', { class: 'muted' }, '');
-  if (typeof v === 'object') return h('td', { class: 'data' }, JSON.stringify(v));
-  return h('td', null, String(v));
+  if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, cellText(v));
+  return h('td', null, cellText(v));
 }

@@ -3,6 +3,7 @@
 // One tab per operator, each with its output rows (up to 200 the server
 // sends) and the errors it met, the record and its origin with each.
 import { h, fmtNum, fmtMs, pretty } from './api.js';
+import { cellText } from './cells.js';
 import { originText, recordCell } from './errors.js';
 import { columnsOf } from './output.js';
 
@@ -91,6 +92,6 @@ function errorCount(o) {
 
 function cell(v) {
   if (v == null) return h('td', { class: 'muted' }, '');
-  if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, JSON.stringify(v));
+  if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, cellText(v));
   return h('td', null, String(v));
 }

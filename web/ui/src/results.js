@@ -7,6 +7,7 @@ import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
 import { h, enc, fmtNum, fmtTime } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
+import { cellText } from './cells.js';
 
 const TABLE_EVERY_MS = 250;
 const TOPN_EVERY_MS = 2000;
@@ -29,6 +30,7 @@ export class ResultsPanel {
     this.plot = null;
     this.frame = 0;
     this.chartDirty = false;
+    this.tableDirty = false;
     this.tableTimer = null;
     this.lastTable = 0;
     this.lastTop = 0;
@@ -56,6 +58,14 @@ export class ResultsPanel {
       h('div', { class: 'table-wrap' }, this.table));
     this.resize = new ResizeObserver(() => { if (this.plot) this.plot.setSize(this.size()); });
     this.resize.observe(this.chartBox);
+    // A chart out of sight (scrolled away, or a hidden tab) is not redrawn;
+    // it is drawn with the latest windows when it comes back into view.
+    this.visible = true;
+    this.seen = new IntersectionObserver((entries) => {
+      this.visible = entries.some((e) => e.isIntersecting);
+      if (this.visible && this.chartDirty) this.dirty();
+    });
+    this.seen.observe(this.chartBox);
     this.connect();
   }
 
@@ -105,6 +115,7 @@ export class ResultsPanel {
     cancelAnimationFrame(this.frame);
     clearTimeout(this.tableTimer);
     this.resize.disconnect();
+    this.seen.disconnect();
     if (this.plot) this.plot.destroy();
     this.plot = null;
   }
@@ -117,31 +128,48 @@ export class ResultsPanel {
     if (!this.paused) this.dirty();
   }
 
-  // dirty asks for a redraw: the chart on the next animation frame, the
-  // table at most every TABLE_EVERY_MS.
+  // dirty asks for a redraw on the next animation frame: the chart (unless
+  // it is out of sight) and, at most every TABLE_EVERY_MS, the table and
+  // the row counter, so one frame carries all of a batch's changes.
   dirty() {
     if (this.closed) return;
     this.chartDirty = true;
+    this.tableDirty = true;
     if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
-    if (!this.tableTimer && !this.paused) {
-      const wait = Math.max(0, this.lastTable + TABLE_EVERY_MS - performance.now());
-      this.tableTimer = setTimeout(() => {
-        this.tableTimer = null;
-        this.lastTable = performance.now();
-        if (!this.paused && !this.closed) this.renderTable();
-      }, wait);
-    }
   }
 
   render() {
     this.frame = 0;
-    if (!this.chartDirty) return;
-    this.chartDirty = false;
-    this.renderChart(performance.now());
-    if (this.live) {
-      const text = `live · ${fmtNum(this.store.seq)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
-      if (this.status.textContent !== text) this.status.textContent = text;
+    if (this.closed) return;
+    const now = performance.now();
+    // The chart's controls follow the columns even while it is out of sight.
+    if (this.chartDirty && this.store.timed !== false) this.syncAggregates();
+    if (this.chartDirty && this.visible) {
+      this.chartDirty = false;
+      this.renderChart(now);
     }
+    if (!this.tableDirty) return;
+    const wait = this.lastTable + TABLE_EVERY_MS - now;
+    if (wait > 0) {
+      if (!this.tableTimer) {
+        this.tableTimer = setTimeout(() => {
+          this.tableTimer = null;
+          if (!this.frame && !this.closed) this.frame = requestAnimationFrame(() => this.render());
+        }, wait);
+      }
+      return;
+    }
+    this.tableDirty = false;
+    this.lastTable = now;
+    this.renderStatus();
+    if (!this.paused) this.renderTable();
+  }
+
+  // renderStatus counts rows, keys and anomalies, at the table's pace.
+  renderStatus() {
+    if (!this.live) return;
+    const text = `live · ${fmtNum(this.store.seq)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+    if (this.status.textContent !== text) this.status.textContent = text;
   }
 
   syncAggregates() {
@@ -151,7 +179,8 @@ export class ResultsPanel {
       this.aggSelect.replaceChildren(...cols.map((c) => h('option', { value: c }, c)));
     }
     if (!cols.includes(this.col)) this.col = cols.includes(this.store.detectField) ? this.store.detectField : cols[0] || null;
-    this.aggSelect.value = this.col || '';
+    // (setting a select's value, even to the same one, costs a style pass)
+    if (this.aggSelect.value !== (this.col || '')) this.aggSelect.value = this.col || '';
   }
 
   renderChart(now) {
@@ -183,7 +212,8 @@ export class ResultsPanel {
     const { data, marks } = this.store.series(this.keys, this.col, this.plotBand);
     this.marks = marks;
     this.plot.setData(data);
-    this.chartBox.dataset.points = String(data[0].length);
+    const points = String(data[0].length);
+    if (this.chartBox.dataset.points !== points) this.chartBox.dataset.points = points;
   }
 
   // bandFor says which key's expected range to draw: the chosen one, while
@@ -266,7 +296,8 @@ export class ResultsPanel {
       }
       if (m.parentNode !== u.over) u.over.append(m);
       m.point = [xv, yv, u.series[si].label];
-      m.style.transform = `translate(${left}px, ${top}px)`;
+      const at = `translate(${left}px, ${top}px)`;
+      if (m.at !== at) { m.at = at; m.style.transform = at; }
       if (m.hidden) m.hidden = false;
       used++;
     }
@@ -274,8 +305,9 @@ export class ResultsPanel {
     if (this.shownMarkers !== used) { this.shownMarkers = used; this.chartBox.dataset.anomalies = String(used); }
   }
 
-  // renderTable rewrites the text of a fixed set of rows in place; only
-  // cells whose text changed are touched.
+  // renderTable rewrites the text of a fixed set of rows in place: each
+  // cell keeps one text node whose data changes, and only where the text
+  // changed (a new node per cell would restyle it).
   renderTable() {
     const cols = this.store.columns;
     if (!cols.length) return;
@@ -287,7 +319,7 @@ export class ResultsPanel {
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();
     while (this.tbody.rows.length < rows.length) {
-      this.tbody.append(h('tr', { dataset: { testid: 'result-row' } }, cols.map(() => h('td'))));
+      this.tbody.append(h('tr', { dataset: { testid: 'result-row' } }, cols.map(() => h('td', null, document.createTextNode('')))));
     }
     while (this.tbody.rows.length > rows.length) this.tbody.lastChild.remove();
     rows.forEach((r, i) => {
@@ -297,8 +329,9 @@ export class ResultsPanel {
       cols.forEach((c, j) => {
         const text = formatCell(c, r[c]);
         const td = tr.cells[j];
-        if (td.textContent !== text) {
-          td.textContent = text;
+        const node = td.firstChild;
+        if (node.data !== text) {
+          node.data = text;
           // Times in UTC, the local time on hover.
           if (TIME_COLS.has(c)) td.title = r[c] == null ? '' : new Date(r[c]).toString();
         }
@@ -312,7 +345,5 @@ const TIME_COLS = new Set(['window_start', 'window_end']);
 function formatCell(col, v) {
   if (v == null) return '';
   if (TIME_COLS.has(col)) return fmtTime(v);
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
-  if (typeof v === 'object') return JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x));
-  return String(v);
+  return cellText(v);
 }

@@ -70,6 +70,9 @@ export class Store {
     const keyI = idx.key;
     const anomI = idx.is_anomaly;
     const loI = idx.expected_low, hiI = idx.expected_high;
+    const explI = idx.explanation;
+    // Only the rows the table can show are made into row objects.
+    const firstRow = Math.max(0, batch.numRows - TABLE_ROWS);
     for (let r = 0; r < batch.numRows; r++) {
       this.seq++;
       const key = keyI == null ? '' : String(vecs[keyI].get(r));
@@ -101,12 +104,13 @@ export class Store {
         k.hi.splice(0, drop);
         for (const arr of k.v.values()) arr.splice(0, drop);
       }
+      if (!this.detectField && explI != null) this.detectField = scoredField(plain(vecs[explI].get(r)));
+      if (r < firstRow) continue;
       const row = {};
       for (let c = 0; c < fields.length; c++) {
         const f = fields[c];
         row[f.name] = DataType.isTimestamp(f.type) ? toMillis(vecs[c].get(r)) : plain(vecs[c].get(r));
       }
-      if (!this.detectField && row.explanation != null) this.detectField = scoredField(row.explanation);
       this.rows.push(row);
     }
     if (this.rows.length > TABLE_ROWS * 2) this.rows.splice(0, this.rows.length - TABLE_ROWS);

@@ -9,15 +9,27 @@ import { parallelismOf } from '../src/jobfile.js';
 import { readFile } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import {
-  Table, vectorFromArray, tableToIPC, Utf8, Int64, Float64, Bool, TimestampMillisecond, Struct, Field,
+  Table, vectorFromArray, tableToIPC, Utf8, Int64, Float64, Bool, TimestampMillisecond, Struct, Field, List,
 } from 'apache-arrow';
 
-const EXPLANATION = new Struct([new Field('direction', new Utf8(), true), new Field('field', new Utf8(), true)]);
+// The detect operator's explanation, as the server's Arrow schema has it.
+const EXPLANATION = new Struct([new Field('field', new Utf8(), true), new Field('direction', new Utf8(), true), new Field('z', new Float64(), true)]);
+// With structs: true, each row also carries a generic struct (with a list
+// and a struct inside) and a list column.
+const SOURCE = new Struct([new Field('shard', new Utf8(), true), new Field('lag_ms', new Int64(), true),
+  new Field('pos', new Struct([new Field('x', new Float64(), true), new Field('y', new Float64(), true)]), true),
+  new Field('hops', new List(new Field('item', new Utf8(), true)), true)]);
+const TAGS = new List(new Field('item', new Utf8(), true));
+
+// explanationOf is row i's explanation: high with a large z-score when anomalous.
+export function explanationOf(anomalous) {
+  return anomalous ? { field: 'views', direction: 'high', z: 18.9 } : { field: 'views', direction: 'low', z: -0.4 };
+}
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 
 // resultTable builds one batch: a row per key for the window ending at end.
-export function resultTable(keys, end, sizeMs, anomalous) {
+export function resultTable(keys, end, sizeMs, anomalous, { structs = false } = {}) {
   const ks = [], starts = [], ends = [], views = [], p95 = [], score = [], anom = [], exp = [], lo = [], hi = [];
   for (let i = 0; i < keys; i++) {
     const base = 100 + i * 7;
@@ -27,6 +39,10 @@ export function resultTable(keys, end, sizeMs, anomalous) {
     views.push(BigInt(v)); p95.push(20 + ((i * 13 + end / sizeMs) % 17));
     score.push(spike ? 0.97 : 0.1); anom.push(spike); exp.push(base); lo.push(base * 0.8); hi.push(base * 1.2);
   }
+  const extra = structs ? {
+    source: vectorFromArray(ks.map((_, i) => ({ shard: `shardId-00000000000${i % 2}`, lag_ms: BigInt(i), pos: { x: 1.5, y: i }, hops: ['edge', 'core'] })), SOURCE),
+    tags: vectorFromArray(ks.map((_, i) => (i % 2 ? ['odd', `k${i}`] : [])), TAGS),
+  } : {};
   return new Table({
     window_start: vectorFromArray(starts, new TimestampMillisecond('UTC')),
     window_end: vectorFromArray(ends, new TimestampMillisecond('UTC')),
@@ -38,7 +54,8 @@ export function resultTable(keys, end, sizeMs, anomalous) {
     expected: vectorFromArray(exp, new Float64()),
     expected_low: vectorFromArray(lo, new Float64()),
     expected_high: vectorFromArray(hi, new Float64()),
-    explanation: vectorFromArray(ks.map((_, i) => ({ direction: anom[i] ? 'high' : '', field: 'views' })), EXPLANATION),
+    ...extra,
+    explanation: vectorFromArray(anom.map(explanationOf), EXPLANATION),
   });
 }
 
@@ -146,7 +163,7 @@ function previewOf(text, n) {
 // The stream records the fake keeps for put and tail, per stream and shard.
 const DEAD = JSON.stringify({ error: "TypeError: Cannot read property 'startsWith' of undefined", job: 'demo-0001', operator: 'parse', origin: 'clicks/shardId-000000000001@49000000000000000017', record: { page: '/page/3', user: null } });
 
-export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs = 5000, anomalyEvery = 7, historyPoints = 120 } = {}) {
+export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs = 5000, anomalyEvery = 7, historyPoints = 120, structs = false } = {}) {
   const jobs = new Map();
   const anomalous = (i, end) => i === keys - 1 && Math.floor(end / windowMs) % anomalyEvery === 0;
   let seq = 0;
@@ -161,7 +178,7 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
   let schema = null;
   const tick = setInterval(() => {
     end += windowMs;
-    const parts = ipcParts(resultTable(keys, end, windowMs, anomalous));
+    const parts = ipcParts(resultTable(keys, end, windowMs, anomalous, { structs }));
     schema = parts.schema;
     for (const j of jobs.values()) {
       if (j.state !== 'running') continue;
@@ -337,7 +354,8 @@ export async function startFake({ distDir, keys = 20, everyMs = 1000, windowMs =
       const rows = [];
       for (let seq = after + 1; seq <= total() && rows.length < 50; seq++) {
         rows.push({ seq, time: new Date(j.born + seq * 500).toISOString(), key: `/page/${seq % keys}`,
-          value: { window_start: end - windowMs, window_end: end, key: `/page/${seq % keys}`, views: seq % 17 } });
+          value: { window_start: end - windowMs, window_end: end, key: `/page/${seq % keys}`, views: seq % 17,
+            ...(structs ? { explanation: explanationOf(seq % 2 === 0), tags: ['a', 'b'] } : {}) } });
       }
       return json(res, 200, { sink, kind: 'dashboard', rows, next: rows.length ? rows[rows.length - 1].seq : after });
     }

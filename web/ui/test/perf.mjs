@@ -11,6 +11,13 @@
 // beside the live results; PERF_HISTORY=0 leaves the seven the page
 // always has. PERF_DIST=DIR serves another build (an older commit's
 // dist/, from `git archive`), to compare two builds on one machine load.
+// The window is 1400 × 1700 px, so the history charts and the live chart
+// are all in sight (the page does not redraw charts out of sight).
+// PERF_MEM_MINUTES=0 skips the memory part.
+//
+// The last line printed is the summary: CPU per update is the renderer
+// main thread's CPU time per batch received (everything the page does,
+// divided by the updates it was sent); the page is held to ≤ 20 ms.
 //
 // 1. Chart update rate: 100 keys, a batch every PERF_UPDATE_MS; counts the
 //    chart redraws per second (uPlot draw hooks; redraws are batched per
@@ -36,7 +43,7 @@ const distDir = process.env.PERF_DIST || builtDist;
 const historyPoints = 720;
 
 async function openJob(browser, fake) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1700 } });
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
   await page.goto(fake.url + '/#/jobs/demo-0001');
@@ -61,6 +68,7 @@ async function sample(page, cdp) {
 }
 
 const browser = await launchBrowser();
+const summary = {};
 try {
   {
     const every = env('PERF_UPDATE_MS', 10), secs = env('PERF_RATE_SECONDS', 10);
@@ -84,10 +92,15 @@ try {
       `layout+style ${(((cb.LayoutDuration - ca.LayoutDuration + cb.RecalcStyleDuration - ca.RecalcStyleDuration) * 1000) / draws).toFixed(1)}) ` +
       `→ ${(1000 / ms).toFixed(0)} redraws/s possible on one core; ` +
       `${(((cb.ThreadTime - ca.ThreadTime) * 1000) / (b.batches - a.batches)).toFixed(1)} ms CPU per batch received`);
+    Object.assign(summary, {
+      perUpdate: ((cb.ThreadTime - ca.ThreadTime) * 1000) / (b.batches - a.batches), perRedraw: ms,
+      busy: ((cb.ThreadTime - ca.ThreadTime) / dt) * 100, batches: (b.batches - a.batches) / dt, draws: draws / dt,
+      charts: history ? 9 : 7, keys, every,
+    });
     await page.close();
     await fake.close();
   }
-  {
+  if (env('PERF_MEM_MINUTES', 3) > 0) {
     const every = env('PERF_MEM_UPDATE_MS', 1000), minutes = env('PERF_MEM_MINUTES', 3);
     const fake = await startFake({ distDir, keys, everyMs: every, historyPoints });
     const { page, cdp } = await openJob(browser, fake);
@@ -105,9 +118,16 @@ try {
     samples.push(s);
     const ref = samples.find((x) => x.min >= 1) || samples[0];
     console.log(`memory: ${keys} keys, a batch every ${every} ms for ${minutes} min (${s.batches} batches): heap ${ref.usedMB.toFixed(2)} MB at ${ref.min.toFixed(1)} min → ${s.usedMB.toFixed(2)} MB at ${s.min.toFixed(1)} min; DOM nodes ${ref.nodes} → ${s.nodes}`);
+    summary.heap = `heap ${ref.usedMB.toFixed(2)} → ${s.usedMB.toFixed(2)} MB over ${minutes} min`;
     await page.close();
     await fake.close();
   }
 } finally {
   await browser.close();
+}
+{
+  const x = summary;
+  console.log(`summary: ${x.perUpdate.toFixed(1)} ms CPU per update (target ≤ 20) with ${x.charts} history charts and ${x.keys} keys live, ` +
+    `a batch every ${x.every} ms: ${x.batches.toFixed(1)} updates/s, ${x.draws.toFixed(1)} chart redraws/s at ${x.perRedraw.toFixed(1)} ms each, main thread ${x.busy.toFixed(0)}% busy` +
+    (x.heap ? `; ${x.heap}` : '') + (process.env.PERF_DIST ? ` [build ${process.env.PERF_DIST}]` : ''));
 }

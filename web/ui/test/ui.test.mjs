@@ -60,6 +60,8 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
     });
 
     await t.test('the chart draws window results', async () => {
+      // A chart out of sight is not drawn: bring it into view.
+      await page.locator('[data-testid=results-chart]').scrollIntoViewIfNeeded();
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 2, null, { timeout: windowWaitMs });
       assert.ok(await page.locator('[data-testid=results-chart] canvas').count() >= 1, 'no chart canvas');
       const draws = await page.evaluate(() => window.__runnelStats.draws);
@@ -139,6 +141,7 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       assert.equal(job.name, name);
       await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 15000 });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=graph-node]').length >= 3, null, { timeout: 15000 });
+      await page.locator('[data-testid=results-chart]').scrollIntoViewIfNeeded();
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 1, null, { timeout: windowWaitMs });
       // The row counter is this page's: it does not carry the rows of the
       // job page visited before.

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Table, vectorFromArray, Utf8, Int64, Float64, Bool, TimestampMillisecond } from 'apache-arrow';
 import { Store, MAX_POINTS, MAX_KEYS, TABLE_ROWS, orderColumns } from '../src/store.js';
 import { problemsOf } from '../src/problems.js';
+import { cellText } from '../src/cells.js';
 import { resultTable } from './fake.mjs';
 
 function batch(rows) {
@@ -138,4 +139,41 @@ test('units: rates, durations, pretty JSON, dead letters', async () => {
   assert.deepEqual(deadLetterOf(JSON.stringify(dl)), dl);
   assert.equal(deadLetterOf('{"error": "x"}'), null, 'an object with an error field only is not a dead letter');
   assert.equal(deadLetterOf('plain'), null);
+});
+
+test('cells: structs as k: v pairs, lists in brackets, explanations as field direction z', () => {
+  const cases = [
+    [null, ''],
+    [3, '3'],
+    [2.5, '2.500'],
+    [7n, '7'],
+    [true, 'true'],
+    ['plain text', 'plain text'],
+    [{ field: 'views', direction: 'high', z: 18.9 }, 'views high z 18.9'],
+    [{ field: 'p95_ms', direction: 'low', z: -3.25 }, 'p95_ms low z -3.25'],
+    [{ field: 'views', direction: '', z: 0 }, 'views z 0'],
+    [{ field: 'views', direction: 'high' }, 'views high'],
+    // What servers sent before the struct column: a JSON string.
+    ['{"field":"views","direction":"high","z":4.123456}', 'views high z 4.123'],
+    // A struct that merely has a field and a direction is a struct.
+    [{ field: 'a', direction: 'b', other: 1 }, 'field: a, direction: b, other: 1'],
+    [{ a: 1, b: null, c: [1, 2.25], d: { e: 'x' } }, 'a: 1, b: null, c: [1, 2.25], d: {e: x}'],
+    [[], '[]'],
+    [['a', 'b'], '[a, b]'],
+    [new Int32Array([1, 2]), '[1, 2]'],
+    [{ a: { b: { c: { d: { e: 1 } } } } }, 'a: {b: {c: {d: …}}}'],
+  ];
+  for (const [v, want] of cases) assert.equal(cellText(v), want, JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? String(x) : x)));
+});
+
+test('cells: arrow struct and list values from a record batch', () => {
+  const s = new Store();
+  s.ingest(resultTable(2, 60000, 5000, (i) => i === 1, { structs: true }).batches[0]);
+  assert.deepEqual(s.numeric, ['views', 'p95_ms'], 'struct and list columns are not aggregates');
+  const [a, b] = s.rows;
+  assert.equal(cellText(a.explanation), 'views low z -0.4');
+  assert.equal(cellText(b.explanation), 'views high z 18.9');
+  assert.equal(cellText(b.source), 'shard: shardId-000000000001, lag_ms: 1, pos: {x: 1.5, y: 1}, hops: [edge, core]');
+  assert.equal(cellText(a.tags), '[]');
+  assert.equal(cellText(b.tags), '[odd, k1]');
 });
