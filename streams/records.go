@@ -123,16 +123,25 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 	// stream, or every shard merged back) each record goes there: no
 	// partition key needs hashing.
 	whole := len(st.ranges) == 1 && st.ranges[0].Start == HashKey{} && st.ranges[0].End == MaxHashKey
+	// A record with the previous record's partition key goes where that
+	// one went: producers often put runs of one key, and its MD5 is most
+	// of the routing's cost.
+	prevKey, prevShard := "", int32(-1)
 	for i := range recs {
 		if whole {
 			count[0]++
 			continue
 		}
+		r := &recs[i]
 		var hk HashKey
-		if recs[i].ExplicitHashKey != "" {
-			hk, _ = ParseHashKey(recs[i].ExplicitHashKey)
+		if r.ExplicitHashKey != "" {
+			hk, _ = ParseHashKey(r.ExplicitHashKey)
+		} else if prevShard >= 0 && r.PartitionKey == prevKey {
+			route[i] = prevShard
+			count[prevShard]++
+			continue
 		} else {
-			hk = HashPartitionKey(recs[i].PartitionKey)
+			hk = HashPartitionKey(r.PartitionKey)
 		}
 		j := sort.Search(len(st.ranges), func(j int) bool { return st.ranges[j].End.Cmp(hk) >= 0 })
 		if j == len(st.ranges) {
@@ -140,6 +149,9 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		}
 		route[i] = int32(j)
 		count[j]++
+		if r.ExplicitHashKey == "" {
+			prevKey, prevShard = r.PartitionKey, int32(j)
+		}
 	}
 	// order lists the records shard by shard, each shard's in request
 	// order (a counting sort by route).
