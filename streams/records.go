@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -87,7 +87,9 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 	res = res[:len(recs)]
 	st.puts.Add(1)
 	defer st.puts.Add(-1)
-	groups, err := s.appendRouted(st, recs, res)
+	rs := routePool.Get().(*routeScratch)
+	defer rs.release()
+	groups, err := s.appendRouted(st, recs, res, rs)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,39 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 	return res, nil
 }
 
-func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*commitGroup, error) {
+// routeScratch holds a put's routing slices, reused from put to put: at
+// hundreds of records a put they were most of its garbage, and fresh heap
+// memory costs page faults as well as allocation.
+type routeScratch struct {
+	route, order       []int32
+	count, start, next []int
+	groups             []*commitGroup
+}
+
+var routePool = sync.Pool{New: func() any { return new(routeScratch) }}
+
+// maxPooledRoute bounds the records a pooled routeScratch is kept for.
+const maxPooledRoute = 1 << 14
+
+func (rs *routeScratch) release() {
+	if cap(rs.route) > maxPooledRoute {
+		return
+	}
+	clear(rs.groups[:cap(rs.groups)])
+	routePool.Put(rs)
+}
+
+// sized returns b with length n and zeroed, reusing its room.
+func sized[T int | int32](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	b = b[:n]
+	clear(b)
+	return b
+}
+
+func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *routeScratch) ([]*commitGroup, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if st.deleted {
@@ -117,22 +151,32 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		return nil, &Error{Op: "put", Err: ErrStreamNotActive, Msg: fmt.Sprintf("stream %q is still being created", st.name)}
 	}
 	// Route every record, then append per shard in request order.
-	route := make([]int32, len(recs))
-	count := make([]int, len(st.open))
+	rs.route = sized(rs.route, len(recs))
+	rs.count = sized(rs.count, len(st.open))
+	route, count := rs.route, rs.count
 	// With one open shard over the whole key space (a new one-shard
 	// stream, or every shard merged back) each record goes there: no
 	// partition key needs hashing.
 	whole := len(st.ranges) == 1 && st.ranges[0].Start == HashKey{} && st.ranges[0].End == MaxHashKey
+	// A record with the previous record's partition key goes where that
+	// one went: producers often put runs of one key, and its MD5 is most
+	// of the routing's cost.
+	prevKey, prevShard := "", int32(-1)
 	for i := range recs {
 		if whole {
 			count[0]++
 			continue
 		}
+		r := &recs[i]
 		var hk HashKey
-		if recs[i].ExplicitHashKey != "" {
-			hk, _ = ParseHashKey(recs[i].ExplicitHashKey)
+		if r.ExplicitHashKey != "" {
+			hk, _ = ParseHashKey(r.ExplicitHashKey)
+		} else if prevShard >= 0 && r.PartitionKey == prevKey {
+			route[i] = prevShard
+			count[prevShard]++
+			continue
 		} else {
-			hk = HashPartitionKey(recs[i].PartitionKey)
+			hk = HashPartitionKey(r.PartitionKey)
 		}
 		j := sort.Search(len(st.ranges), func(j int) bool { return st.ranges[j].End.Cmp(hk) >= 0 })
 		if j == len(st.ranges) {
@@ -140,21 +184,27 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		}
 		route[i] = int32(j)
 		count[j]++
+		if r.ExplicitHashKey == "" {
+			prevKey, prevShard = r.PartitionKey, int32(j)
+		}
 	}
 	// order lists the records shard by shard, each shard's in request
 	// order (a counting sort by route).
-	start := make([]int, len(count)+1)
+	rs.start = sized(rs.start, len(count)+1)
+	start := rs.start
 	for j, c := range count {
 		start[j+1] = start[j] + c
 	}
-	order := make([]int32, len(recs))
-	next := slices.Clone(start[:len(count)])
+	rs.order = sized(rs.order, len(recs))
+	order := rs.order
+	rs.next = append(rs.next[:0], start[:len(count)]...)
+	next := rs.next
 	for i, j := range route {
 		order[next[j]] = int32(i)
 		next[j]++
 	}
 	now := s.opts.Now().UnixMilli()
-	var groups []*commitGroup
+	groups := rs.groups[:0]
 	for j, c := range count {
 		if c == 0 {
 			continue
@@ -165,6 +215,7 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult) ([]*
 		}
 		groups = append(groups, g)
 	}
+	rs.groups = groups
 	return groups, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 func bigOf(s string) *big.Int {
@@ -204,5 +206,54 @@ func TestShardIDs(t *testing.T) {
 	}
 	if ShardID(2) != "shardId-000000000002" {
 		t.Errorf("ShardID(2) = %s", ShardID(2))
+	}
+}
+
+// TestRoutingBatchRuns puts batches holding runs of one partition key,
+// explicit hash keys between and inside the runs, and keys that come back
+// after others: every record must land on the shard whose range holds its
+// hash, and each shard's records keep the batch's order.
+func TestRoutingBatchRuns(t *testing.T) {
+	s := openMem(t, vfs.NewMem(), Options{})
+	defer s.Close()
+	in := mustCreate(t, s, "runs", 7)
+	rng := testutil.Rand(t, 0)
+	ctx := context.Background()
+	for batch := 0; batch < 20; batch++ {
+		var recs []PutRecord
+		var want []string // the shard each record belongs on
+		for len(recs) < 300 {
+			key := keyFor(rng.IntN(12))
+			for range 1 + rng.IntN(6) {
+				r := PutRecord{PartitionKey: key, Data: []byte("x")}
+				h := HashPartitionKey(key)
+				if rng.IntN(5) == 0 {
+					h = HashKey{rng.Uint64(), rng.Uint64()}
+					r.ExplicitHashKey = h.String()
+				}
+				for _, sh := range in.Shards {
+					if sh.Range.Contains(h) {
+						want = append(want, sh.ID)
+					}
+				}
+				recs = append(recs, r)
+			}
+		}
+		res, err := s.Put(ctx, "runs", recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(res))
+		last := map[string]uint64{}
+		for i, r := range res {
+			got[i] = r.ShardID
+			if r.Seq <= last[r.ShardID] {
+				t.Fatalf("batch %d record %d: counter %d on %s after %d", batch, i, r.Seq, r.ShardID, last[r.ShardID])
+			}
+			last[r.ShardID] = r.Seq
+		}
+		if d := testutil.Diff(want, got); d != "" {
+			t.Fatalf("batch %d: records on the wrong shards:\n%s", batch, d)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,38 +129,52 @@ func readBody(hr *http.Request) ([]byte, *apiError) {
 // Request bodies, PutRecords' decoded data and its response are pooled:
 // at 500 records a call they are most of the garbage the hot path makes.
 // A buffer goes back once nothing refers to it (streams.Store.Put copies
-// the records it takes). Small and large buffers are pooled apart, so that
-// the small ones of single-record calls do not stand in the way of a
-// PutRecords body (a buffer too small for a request is a new allocation).
-var bufPools [2]sync.Pool
+// the records it takes). Buffers are pooled by size class, a power of two
+// from minPooledBuf to maxPooledBuf, and made with their class's full
+// size: a PutRecords call takes three large buffers of different sizes
+// (body, data, response), and in one pool for all of them a Get often
+// found one too small for its use, dropped it and allocated anew.
+var bufPools [bufClasses]sync.Pool
 
 const (
+	minPooledBuf = 4 << 10
 	maxPooledBuf = 4 << 20
-	largeBuf     = 16 << 10
+	bufClasses   = 11 // minPooledBuf << (bufClasses-1) == maxPooledBuf
 )
 
-func bufPool(n int) *sync.Pool {
-	if n >= largeBuf {
-		return &bufPools[1]
+// bufClass is the index of the smallest class that holds n bytes, or -1
+// when n is beyond the largest.
+func bufClass(n int) int {
+	if n <= minPooledBuf {
+		return 0
 	}
-	return &bufPools[0]
+	c := bits.Len(uint(n-1)) - bits.Len(minPooledBuf-1)
+	if c >= len(bufPools) {
+		return -1
+	}
+	return c
 }
 
 func getBuf(n int) []byte {
-	pool := bufPool(n)
-	if p, ok := pool.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
-	} else if ok {
-		pool.Put(p)
+	c := bufClass(n)
+	if c < 0 {
+		return make([]byte, 0, n)
 	}
-	return make([]byte, 0, max(n, 4096))
+	if p, ok := bufPools[c].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, minPooledBuf<<c)
 }
 
+// putBuf pools b in the largest class it fills, so that every buffer a
+// class hands out holds that class's size.
 func putBuf(b []byte) {
-	if cap(b) <= maxPooledBuf {
-		b = b[:0]
-		bufPool(cap(b)).Put(&b)
+	if cap(b) < minPooledBuf || cap(b) > maxPooledBuf {
+		return
 	}
+	c := bits.Len(uint(cap(b))) - bits.Len(minPooledBuf)
+	b = b[:0]
+	bufPools[c].Put(&b)
 }
 
 // checkAuth accepts any well-formed SigV4 request (signatures are verified
