@@ -8,14 +8,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/runnel-dev/runnel/cluster"
 	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
@@ -210,7 +215,13 @@ func (w *workerProc) exited(cmd *exec.Cmd, err error) {
 	w.log.Close()
 	b, _ := os.ReadFile(w.log.Name())
 	w.restarts++
-	w.t.Logf("worker %s exited by itself (%v); starting it again:\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	if strings.Contains(string(b), "end transaction") {
+		// A transaction that could not end in time: the group kept
+		// rebalancing while it was open (see cluster/static.go).
+		w.t.Errorf("worker %s exited by itself, its transaction stalled (%v):\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	} else {
+		w.t.Logf("worker %s exited by itself (%v); starting it again:\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	}
 	time.Sleep(200 * time.Millisecond)
 	w.startLocked(w.bin)
 }
@@ -409,5 +420,74 @@ func TestWorkerKillNine(t *testing.T) {
 			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
 		}
 		w.mu.Unlock()
+	}
+}
+
+// restoredRe matches a worker's "task restored" log line (text format).
+var restoredRe = regexp.MustCompile(`msg="task restored" task=(\S+) .*? local=(\d+) from_offset=(\d+) tail=(\d+)`)
+
+// A worker restarted with its --data directory restores its tasks from
+// its local state and the changelog records after it, not from the whole
+// changelog, and its output still equals the batch computation.
+func TestWorkerRestoresFromLocalState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a worker")
+	}
+	c := newWorkerCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	data := t.TempDir()
+	w := c.worker(t, "w1", "--data", data, "--log-level", "info")
+	produceClicks(t, c.prod, gen.make(3000))
+	adm := kadm.NewClient(c.prod)
+	group := cluster.GroupName("page-views")
+	// Every partition of the source and of the repartition topic
+	// consumed (the committed offset at most one short of the end: the
+	// end may be a transaction marker).
+	testutil.Eventually(t, 3*time.Minute, func() bool {
+		lags, err := adm.Lag(context.Background(), group)
+		if err != nil || lags[group].FetchErr != nil || lags[group].DescribeErr != nil {
+			return false
+		}
+		topics := 0
+		for _, ps := range lags[group].Lag {
+			topics++
+			for _, l := range ps {
+				if l.Err != nil || l.Commit.At < 0 || l.Lag > 1 {
+					return false
+				}
+			}
+		}
+		return topics == 2
+	}, "the worker consumed its input")
+	w.kill()
+	first, _ := os.ReadFile(w.log.Name())
+	w.start(c.bin)
+	produceEnd(t, c.prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 2*time.Minute)
+	checkResults(t, got, want, order)
+
+	sum := func(log []byte) (tasks, local, tail int) {
+		for _, m := range restoredRe.FindAllSubmatch(log, -1) {
+			tasks++
+			n, _ := strconv.Atoi(string(m[2]))
+			local += n
+			n, _ = strconv.Atoi(string(m[4]))
+			tail += n
+		}
+		return
+	}
+	w.kill()
+	second, _ := os.ReadFile(w.log.Name())
+	tasks1, local1, tail1 := sum(first)
+	tasks2, local2, tail2 := sum(second)
+	t.Logf("first life: %d tasks restored, %d local records, %d changelog records; second: %d, %d, %d",
+		tasks1, local1, tail1, tasks2, local2, tail2)
+	if local1 != 0 {
+		t.Errorf("the first life restored %d records from an empty data directory", local1)
+	}
+	if tasks2 < workerPartitions || local2 == 0 || tail2 >= local2 {
+		t.Errorf("the restarted worker restored %d tasks from %d local records and %d changelog records: want all %d tasks, mostly from local state\n%s",
+			tasks2, local2, tail2, workerPartitions, testutil.Tail(string(second), 3000))
 	}
 }
