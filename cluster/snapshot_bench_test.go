@@ -96,15 +96,18 @@ func BenchmarkRestore(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("changelog: %d records; snapshot: %d bytes up to offset %d, then %d records", n+tail, len(snap), n-1, tail)
+	var getTime time.Duration
 	restore := func(useSnap bool) (records int) {
 		ctx := context.Background()
 		store := NewLogStore(emptyCodec{})
 		from := int64(0)
 		if useSnap {
+			start := time.Now()
 			upTo, changes, ok, err := w.snap.get(ctx, "op", 0)
 			if err != nil || !ok {
 				b.Fatalf("snapshot: %v %v", ok, err)
 			}
+			getTime += time.Since(start)
 			for _, c := range changes {
 				if err := store.Apply(c); err != nil {
 					b.Fatal(err)
@@ -136,6 +139,10 @@ func BenchmarkRestore(b *testing.B) {
 			}
 			b.ReportMetric(float64(recs), "records")
 			b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/restore")
+			if mode.snap {
+				b.ReportMetric(getTime.Seconds()/float64(b.N), "s/snapshot-get")
+			}
+			getTime = 0
 		})
 	}
 }
