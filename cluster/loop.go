@@ -53,6 +53,14 @@ func (w *Worker) loop(ctx context.Context) error {
 			w.cfg.Log.Info("transaction aborted (the group rebalanced): tasks restore from their changelogs", "worker", w.cfg.ID)
 			w.dropTasks()
 		default:
+			if w.local != nil {
+				if err := w.saveLocal(); err != nil {
+					return err
+				}
+				if w.snap != nil {
+					w.snapshotAfterCommit()
+				}
+			}
 			w.dropRevoked()
 		}
 		if ctx.Err() != nil {
@@ -142,13 +150,18 @@ func (w *Worker) idle(ctx context.Context) error {
 }
 
 // produce adds a record to the open transaction; a failure fails it.
-func (w *Worker) produce(ctx context.Context, r *kgo.Record) {
+// ok, if not nil, is called (under produceMu) once the record is written.
+func (w *Worker) produce(ctx context.Context, r *kgo.Record, ok func(*kgo.Record)) {
 	w.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
-		if err == nil {
+		if err == nil && ok == nil {
 			return
 		}
 		w.produceMu.Lock()
 		defer w.produceMu.Unlock()
+		if err == nil {
+			ok(r)
+			return
+		}
 		if w.produceErr == nil {
 			w.produceErr = fmt.Errorf("cluster: produce to %s/%d: %w", r.Topic, r.Partition, err)
 		}

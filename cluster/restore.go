@@ -12,19 +12,23 @@ import (
 )
 
 // readChangelog hands apply every committed record of a changelog
-// partition, oldest first, up to its last stable offset (read committed:
-// records of aborted transactions are skipped; an open transaction's are
-// beyond the last stable offset).
-func (w *Worker) readChangelog(ctx context.Context, topic string, partition int32, apply func(Change) error) error {
+// partition from offset from, oldest first, up to its last stable offset
+// (read committed: records of aborted transactions are skipped; an open
+// transaction's are beyond the last stable offset), which it returns.
+func (w *Worker) readChangelog(ctx context.Context, topic string, partition int32, from int64, apply func(Change) error) (int64, error) {
 	end, err := w.lastStable(ctx, topic, partition)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if end <= 0 {
+	return end, w.readChangelogTo(ctx, topic, partition, from, end, apply)
+}
+
+func (w *Worker) readChangelogTo(ctx context.Context, topic string, partition int32, from, end int64, apply func(Change) error) error {
+	if end <= from {
 		return nil
 	}
 	cl, err := kgo.NewClient(append(slices.Clone(w.opts),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// The last offset below the stable one is a transaction's
 		// marker: keeping control records shows that the end is reached.

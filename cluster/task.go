@@ -15,6 +15,7 @@ import (
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Headers of repartition records: a record's event time, or (on a record
@@ -46,6 +47,12 @@ type task struct {
 	marks     *Watermarks
 	store     *LogStore
 	metaDirty bool
+	// With a data directory: the task's local state, the changelog
+	// records written in the open transaction, and the offset of the
+	// last of them (under the worker's produceMu; -1: none yet).
+	space   *state.Space
+	pending []Change
+	logEnd  int64
 
 	sent int64     // the last watermark written to the stages fed
 	idle bool      // an idle record was written and no record came since
@@ -56,7 +63,7 @@ type task struct {
 // changelog.
 func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 	t := &task{id: id, name: id.String(), ops: map[string]operators.Operator{}, keys: map[string]engine.KeyFunc{},
-		maxEvent: NoWatermark, sent: NoWatermark, last: time.Now()}
+		maxEvent: NoWatermark, sent: NoWatermark, last: time.Now(), logEnd: -1}
 	for i := range w.plan.Stages {
 		if s := &w.plan.Stages[i]; s.Input == id.topic || (s.Index == 0 && w.isSource(id.topic)) {
 			t.stage = s
@@ -124,14 +131,14 @@ func (t *task) close() {
 	}
 }
 
-// restore reads the task's changelog partition into its store and
-// watermarks, and sets its operators' watermark without emitting what the
-// committed owner emitted already.
+// restore sets the task's store and watermarks to its committed state:
+// from its local state (with a data directory) and the changelog records
+// after it, or else from its whole changelog partition. Then it sets its
+// operators' watermark without emitting what the committed owner emitted
+// already.
 func (w *Worker) restore(ctx context.Context, t *task) error {
 	topic := w.plan.Changelog[t.stage.Keyed]
-	n := 0
-	err := w.readChangelog(ctx, topic, t.id.partition, func(c Change) error {
-		n++
+	apply := func(c Change) error {
 		if len(c.Key) == 1 && c.Key[0] == keyMeta {
 			if c.Value == nil {
 				return nil
@@ -142,9 +149,26 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
 		}
 		return t.store.Apply(c)
+	}
+	from, local, err := w.restoreLocal(ctx, t, topic, apply)
+	if err != nil {
+		return fmt.Errorf("cluster: task %s: restore from local state: %w", t.name, err)
+	}
+	var tail []Change
+	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
+		if t.space != nil {
+			tail = append(tail, c)
+		}
+		return apply(c)
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+	}
+	if t.space != nil && end > from {
+		// The local state now goes up to the end read.
+		if err := writeLocal(t.space, tail, end-1, true); err != nil {
+			return fmt.Errorf("cluster: task %s: local state: %w", t.name, err)
+		}
 	}
 	if wm := t.marks.Current(); wm != NoWatermark {
 		var discard collect
@@ -152,8 +176,78 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 			return err
 		}
 	}
-	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "records", n, "watermark", t.marks.Current())
+	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "local", local, "from_offset", from,
+		"tail", len(tail), "end", end, "watermark", t.marks.Current())
 	return nil
+}
+
+// restoreLocal applies the task's local state, if the worker keeps one
+// and it is a prefix of the changelog, or else its snapshot, if the
+// worker has a snapshot store and there is one; it returns the changelog
+// offset to read on from and how many records it applied.
+func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply func(Change) error) (int64, int, error) {
+	if w.local == nil {
+		return 0, 0, nil
+	}
+	sp, err := w.local.space(t.stage.Keyed, t.name)
+	if err != nil {
+		return 0, 0, err
+	}
+	t.space = sp
+	upTo, ok, err := localOffset(sp)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok && w.snap == nil {
+		return 0, 0, nil
+	}
+	end, err := w.lastStable(ctx, topic, t.id.partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok && upTo >= end {
+		// The changelog does not reach the local state: it was deleted
+		// and created again (the job started over).
+		w.cfg.Log.Warn("local state is ahead of its changelog: discarded, the task restores from the changelog",
+			"task", t.name, "changelog", topic, "local_offset", upTo, "changelog_end", end)
+		if err := clearLocal(sp); err != nil {
+			return 0, 0, err
+		}
+		ok = false
+	}
+	if ok {
+		n, err := scanLocal(sp, apply)
+		if err != nil {
+			return 0, 0, err
+		}
+		return upTo + 1, n, nil
+	}
+	if w.snap == nil {
+		return 0, 0, nil
+	}
+	upTo, changes, ok, err := w.snap.get(ctx, t.stage.Keyed, t.id.partition)
+	switch {
+	case err != nil:
+		// The changelog holds the whole state: restore from it.
+		w.cfg.Log.Error("snapshot unusable: the task restores from its whole changelog", "task", t.name, "err", err)
+		return 0, 0, nil
+	case !ok:
+		return 0, 0, nil
+	case upTo >= end:
+		w.cfg.Log.Warn("snapshot is ahead of its changelog: ignored, the task restores from the changelog",
+			"task", t.name, "changelog", topic, "snapshot_offset", upTo, "changelog_end", end)
+		return 0, 0, nil
+	}
+	for _, c := range changes {
+		if err := apply(c); err != nil {
+			return 0, 0, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if err := writeLocal(sp, changes, upTo, false); err != nil {
+		return 0, 0, err
+	}
+	w.cfg.Log.Info("task state read from its snapshot", "task", t.name, "records", len(changes), "offset", upTo)
+	return upTo + 1, len(changes), nil
 }
 
 // onWatermark hands wm to the stage's operators that have timers, in
@@ -323,7 +417,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 				if err != nil {
 					return err
 				}
-				w.produce(ctx, rec)
+				w.produce(ctx, rec, nil)
 			}
 		case t.keys[to] != nil:
 			if err := t.keys[to](ctx, batch); err != nil {
@@ -336,7 +430,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 					return fmt.Errorf("cluster: task %s: to %s: %w", t.name, topic, err)
 				}
 				w.produce(ctx, &kgo.Record{Topic: topic, Partition: partitionOf(r.Key, w.partitions), Key: []byte(r.Key),
-					Value: val, Headers: []kgo.RecordHeader{{Key: hdrTime, Value: strconv.AppendInt(nil, r.EventTime, 10)}}})
+					Value: val, Headers: []kgo.RecordHeader{{Key: hdrTime, Value: strconv.AppendInt(nil, r.EventTime, 10)}}}, nil)
 			}
 		default:
 			var out collect
@@ -381,7 +475,7 @@ func (w *Worker) sendWatermark(ctx context.Context, t *task, value string) {
 		topic := w.plan.Repartition[k]
 		for p := range w.partitions {
 			w.produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value),
-				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(t.name)}}})
+				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(t.name)}}}, nil)
 		}
 	}
 }
@@ -399,7 +493,7 @@ func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
 		}
 		for _, c := range changes {
-			w.produce(ctx, &kgo.Record{Topic: topic, Partition: t.id.partition, Key: c.Key, Value: c.Value})
+			w.produceChange(ctx, t, topic, c)
 		}
 	}
 	if t.metaDirty {
@@ -407,8 +501,20 @@ func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		w.produce(ctx, &kgo.Record{Topic: topic, Partition: t.id.partition, Key: metaKey, Value: b})
+		w.produceChange(ctx, t, topic, Change{Key: metaKey, Value: b})
 		t.metaDirty = false
 	}
 	return nil
+}
+
+// produceChange writes c to the task's changelog partition and, with
+// local state, keeps it and its offset for saveLocal.
+func (w *Worker) produceChange(ctx context.Context, t *task, topic string, c Change) {
+	r := &kgo.Record{Topic: topic, Partition: t.id.partition, Key: c.Key, Value: c.Value}
+	if t.space == nil {
+		w.produce(ctx, r, nil)
+		return
+	}
+	t.pending = append(t.pending, c)
+	w.produce(ctx, r, func(r *kgo.Record) { t.logEnd = max(t.logEnd, r.Offset) })
 }

@@ -46,13 +46,23 @@ type Config struct {
 	// TransactionTimeout bounds how long a killed worker's open
 	// transaction holds up readers when the worker does not come back.
 	TransactionTimeout time.Duration
-	Log                *slog.Logger
+	// DataDir, if set, holds the worker's local copy of its tasks'
+	// committed state (Pebble): a task that comes back to the worker
+	// restores from it plus its changelog's tail.
+	DataDir string
+	// Snapshot, if set, is where the worker writes a snapshot of each
+	// task's local state every SnapshotEvery commits (it needs a
+	// DataDir), and where a task that has no local state restores from
+	// before it reads its changelog's tail.
+	Snapshot      *SnapshotStore
+	SnapshotEvery int
+	Log           *slog.Logger
 }
 
 // Defaults of Config.
 const (
 	DefaultCommitInterval     = 500 * time.Millisecond
-	DefaultSessionTimeout     = 10 * time.Second
+	DefaultSessionTimeout     = 6 * time.Second
 	DefaultIdleTimeout        = engine.DefaultIdleTimeout
 	DefaultTransactionTimeout = 20 * time.Second
 )
@@ -71,6 +81,9 @@ func (c *Config) EnsureDefaults() *Config {
 	if c.TransactionTimeout <= 0 {
 		c.TransactionTimeout = DefaultTransactionTimeout
 	}
+	if c.SnapshotEvery <= 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -86,6 +99,8 @@ func (c *Config) Validate() error {
 		return errors.New("cluster: no job")
 	case c.ID == "" || strings.ContainsAny(c.ID, " /"):
 		return fmt.Errorf("cluster: worker id %q: give a name without spaces or slashes", c.ID)
+	case c.Snapshot != nil && c.DataDir == "":
+		return errors.New("cluster: snapshots are taken from the local state: give a data directory too")
 	case c.Partitions < 0:
 		return fmt.Errorf("cluster: partitions %d: give a count ≥ 1, or 0 for the source topic's", c.Partitions)
 	}
@@ -121,6 +136,8 @@ type Worker struct {
 	sess  *kgo.GroupTransactSession
 	admin *kadm.Client
 	tasks map[tp]*task
+	local *localState // nil without a DataDir
+	snap  *snapshots  // nil without a Snapshot store
 
 	mu struct {
 		sync.Mutex
@@ -253,6 +270,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.setupTopics(ctx); err != nil {
 		return err
 	}
+	if w.cfg.DataDir != "" {
+		if w.local, err = openLocal(w.cfg.DataDir, w.cfg.Log); err != nil {
+			return err
+		}
+		defer w.local.close()
+	}
+	if w.cfg.Snapshot != nil {
+		if w.snap, err = newSnapshots(ctx, w.cfg.Snapshot, w.cfg.Spec.Name, w.cfg.SnapshotEvery); err != nil {
+			return err
+		}
+		defer w.snap.wg.Wait()
+	}
 	if err := w.openSession(); err != nil {
 		return err
 	}
@@ -262,7 +291,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.sess.Close()
 		return err
 	}
-	w.sess.Close() // leaves the group: the partitions move at once
+	w.sess.Close()
+	w.leaveGroup()
 	return nil
 }
 
@@ -356,6 +386,10 @@ func (w *Worker) openSession() error {
 	opts := append(slices.Clone(w.opts),
 		kgo.ClientID(TransactionalID(w.cfg.Spec.Name, w.cfg.ID)),
 		kgo.ConsumerGroup(GroupName(w.cfg.Spec.Name)),
+		// A static member: a worker restarted with the same id takes
+		// its previous life's place in the group without a rebalance
+		// that waits for the dead member (see leaveGroup).
+		kgo.InstanceID(TransactionalID(w.cfg.Spec.Name, w.cfg.ID)),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

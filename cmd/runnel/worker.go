@@ -33,6 +33,9 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	commit := fs.Duration("commit-interval", cluster.DefaultCommitInterval, "how often the worker commits its transaction")
 	session := fs.Duration("session-timeout", cluster.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its tasks")
 	idle := fs.Duration("idle-timeout", cluster.DefaultIdleTimeout, "how long a source partition without records waits before it stops holding back the watermark (negative: never)")
+	data := fs.String("data", "", "directory of the worker's local copy of its tasks' state (Pebble): a task coming back restores from it plus its changelog's tail (empty: none, tasks restore from their whole changelogs)")
+	snapshot := fs.String("snapshot", "", "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true]: write each task's state there every --snapshot-every commits, and restore a task that has no local state from it plus its changelog's tail (needs --data; credentials from the AWS environment)")
+	snapEvery := fs.Int("snapshot-every", cluster.DefaultSnapshotEvery, "commits between snapshots")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
@@ -56,8 +59,14 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	if err != nil {
 		return fmt.Errorf("%s:\n%w", *jobFile, err)
 	}
+	var snap *cluster.SnapshotStore
+	if *snapshot != "" {
+		if snap, err = cluster.ParseSnapshotURL(*snapshot); err != nil {
+			return fmt.Errorf("%w: --snapshot: %w", errUsage, err)
+		}
+	}
 	w, err := cluster.New(cluster.Config{Brokers: strings.Split(addrs, ","), Spec: spec, ID: *id, Partitions: *partitions,
-		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, Log: log})
+		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, DataDir: *data, Snapshot: snap, SnapshotEvery: *snapEvery, Log: log})
 	if err != nil {
 		return err
 	}

@@ -8,14 +8,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/runnel-dev/runnel/cluster"
 	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
@@ -146,6 +151,7 @@ type workerProc struct {
 	args []string
 	cmd  *exec.Cmd
 	log  *os.File
+	env  []string // added to the test's environment
 
 	// supervised workers are waited for by a goroutine that starts
 	// again one that exits on its own, as a process supervisor would
@@ -161,7 +167,11 @@ type workerProc struct {
 }
 
 func startWorker(t testing.TB, bin, brokers, job, id string, extra ...string) *workerProc {
-	w := &workerProc{t: t, id: id, args: append([]string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
+	return startWorkerEnv(t, bin, brokers, job, id, nil, extra...)
+}
+
+func startWorkerEnv(t testing.TB, bin, brokers, job, id string, env []string, extra ...string) *workerProc {
+	w := &workerProc{t: t, id: id, env: env, args: append([]string{"worker", "--cluster", "kafka://" + brokers, "--job", job, "--id", id,
 		"--log-level", "warn"}, extra...)}
 	w.start(bin)
 	t.Cleanup(w.kill)
@@ -184,6 +194,9 @@ func (w *workerProc) startLocked(bin string) {
 	w.log, w.bin = f, bin
 	w.cmd = exec.Command(bin, w.args...)
 	w.cmd.Stdout, w.cmd.Stderr = f, f
+	if len(w.env) > 0 {
+		w.cmd.Env = append(os.Environ(), w.env...)
+	}
 	if err := w.cmd.Start(); err != nil {
 		w.t.Errorf("start worker %s: %v", w.id, err)
 		w.cmd = nil
@@ -210,7 +223,13 @@ func (w *workerProc) exited(cmd *exec.Cmd, err error) {
 	w.log.Close()
 	b, _ := os.ReadFile(w.log.Name())
 	w.restarts++
-	w.t.Logf("worker %s exited by itself (%v); starting it again:\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	if strings.Contains(string(b), "end transaction") {
+		// A transaction that could not end in time: the group kept
+		// rebalancing while it was open (see cluster/static.go).
+		w.t.Errorf("worker %s exited by itself, its transaction stalled (%v):\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	} else {
+		w.t.Logf("worker %s exited by itself (%v); starting it again:\n%s", w.id, err, testutil.Tail(string(b), 2000))
+	}
 	time.Sleep(200 * time.Millisecond)
 	w.startLocked(w.bin)
 }
@@ -362,7 +381,9 @@ func TestWorkerWindowsOverKafka(t *testing.T) {
 // random moments and restarted, after a scale-out from one worker to
 // three and before a scale-in to two: the read-committed output is the
 // batch computation over the input, with nothing missing, nothing
-// duplicated, no wrong window, and each key's windows in order.
+// duplicated, no wrong window, and each key's windows in order. Two of
+// the workers keep local state, so tasks restore both ways. No worker
+// may stop by itself on a transaction that could not end.
 func TestWorkerKillNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kfake and three workers")
@@ -372,9 +393,15 @@ func TestWorkerKillNine(t *testing.T) {
 	gen := &clickGen{rng: rng}
 	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 
+	// w1 and w2 keep local state (the same directory in every life), w3
+	// restores from changelogs only.
+	dataRoot := t.TempDir()
 	supervised := func(id string) *workerProc {
 		w := &workerProc{t: t, id: id, supervised: true, args: []string{"worker", "--cluster", "kafka://" + c.kafka.Addr,
 			"--job", c.job, "--id", id, "--log-level", "warn", "--session-timeout", "6s"}}
+		if id != "w3" {
+			w.args = append(w.args, "--data", filepath.Join(dataRoot, id))
+		}
 		w.start(c.bin)
 		t.Cleanup(w.kill)
 		return w
@@ -409,5 +436,120 @@ func TestWorkerKillNine(t *testing.T) {
 			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
 		}
 		w.mu.Unlock()
+	}
+}
+
+// waitConsumed waits until the job's group consumed every partition of
+// the source and of the repartition topic (the committed offset at most
+// one short of the end: the end may be a transaction marker).
+func (c *workerCluster) waitConsumed(t testing.TB) {
+	t.Helper()
+	adm := kadm.NewClient(c.prod)
+	group := cluster.GroupName("page-views")
+	testutil.Eventually(t, 3*time.Minute, func() bool {
+		lags, err := adm.Lag(context.Background(), group)
+		if err != nil || lags[group].FetchErr != nil || lags[group].DescribeErr != nil {
+			return false
+		}
+		topics := 0
+		for _, ps := range lags[group].Lag {
+			topics++
+			for _, l := range ps {
+				if l.Err != nil || l.Commit.At < 0 || l.Lag > 1 {
+					return false
+				}
+			}
+		}
+		return topics == 2
+	}, "the workers consumed their input")
+}
+
+// restoredRe matches a worker's "task restored" log line (text format).
+var restoredRe = regexp.MustCompile(`msg="task restored" task=(\S+) .*? local=(\d+) from_offset=(\d+) tail=(\d+)`)
+
+// A worker restarted with its --data directory restores its tasks from
+// its local state and the changelog records after it, not from the whole
+// changelog, and its output still equals the batch computation.
+func TestWorkerRestoresFromLocalState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a worker")
+	}
+	c := newWorkerCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	data := t.TempDir()
+	w := c.worker(t, "w1", "--data", data, "--log-level", "info")
+	produceClicks(t, c.prod, gen.make(3000))
+	c.waitConsumed(t)
+	w.kill()
+	first, _ := os.ReadFile(w.log.Name())
+	w.start(c.bin)
+	produceEnd(t, c.prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 2*time.Minute)
+	checkResults(t, got, want, order)
+
+	sum := func(log []byte) (tasks, local, tail int) {
+		for _, m := range restoredRe.FindAllSubmatch(log, -1) {
+			tasks++
+			n, _ := strconv.Atoi(string(m[2]))
+			local += n
+			n, _ = strconv.Atoi(string(m[4]))
+			tail += n
+		}
+		return
+	}
+	w.kill()
+	second, _ := os.ReadFile(w.log.Name())
+	tasks1, local1, tail1 := sum(first)
+	tasks2, local2, tail2 := sum(second)
+	t.Logf("first life: %d tasks restored, %d local records, %d changelog records; second: %d, %d, %d",
+		tasks1, local1, tail1, tasks2, local2, tail2)
+	if local1 != 0 {
+		t.Errorf("the first life restored %d records from an empty data directory", local1)
+	}
+	if tasks2 < workerPartitions || local2 == 0 || tail2 >= local2 {
+		t.Errorf("the restarted worker restored %d tasks from %d local records and %d changelog records: want all %d tasks, mostly from local state\n%s",
+			tasks2, local2, tail2, workerPartitions, testutil.Tail(string(second), 3000))
+	}
+}
+
+// A task with no local state (its worker on a new machine, an empty
+// --data) restores from its snapshot on S3-compatible storage (versitygw)
+// plus the changelog records after it, and the output still equals the
+// batch computation.
+func TestWorkerRestoresFromSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake, versitygw and a worker")
+	}
+	s3p := testsrv.StartS3(t, "snaps")
+	c := newWorkerCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	snap := "s3://snaps/runnel?endpoint=" + s3p.Endpoint
+	args := []string{"--snapshot", snap, "--snapshot-every", "1", "--log-level", "info"}
+	w := startWorkerEnv(t, c.bin, c.kafka.Addr, c.job, "w1", s3p.Env(), append([]string{"--data", t.TempDir()}, args...)...)
+	produceClicks(t, c.prod, gen.make(3000))
+	c.waitConsumed(t)
+	testutil.Eventually(t, 2*time.Minute, func() bool {
+		return len(s3p.Objects(t, "snaps", "runnel/page-views/per-page/")) == workerPartitions
+	}, "a snapshot of every task")
+	w.kill()
+	// The same worker id on a new machine: an empty data directory.
+	w = startWorkerEnv(t, c.bin, c.kafka.Addr, c.job, "w1", s3p.Env(), append([]string{"--data", t.TempDir()}, args...)...)
+	produceEnd(t, c.prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 2*time.Minute)
+	checkResults(t, got, want, order)
+	w.kill()
+	log, _ := os.ReadFile(w.log.Name())
+	fromSnap := strings.Count(string(log), `msg="task state read from its snapshot"`)
+	tasks, local := 0, 0
+	for _, m := range restoredRe.FindAllSubmatch(log, -1) {
+		tasks++
+		n, _ := strconv.Atoi(string(m[2]))
+		local += n
+	}
+	if fromSnap != workerPartitions || tasks != workerPartitions || local == 0 {
+		t.Errorf("the worker on an empty data directory restored %d tasks (%d records from snapshots), %d of them from snapshots: want all %d\n%s",
+			tasks, local, fromSnap, workerPartitions, testutil.Tail(string(log), 3000))
 	}
 }

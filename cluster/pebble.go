@@ -1,0 +1,129 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+
+	"github.com/runnel-dev/runnel/state"
+)
+
+// localState is a worker's local copy of its tasks' committed state, in
+// one Pebble store under the worker's data directory: a state.Space per
+// task (operator id, task name) holding the task's changelog records as
+// they were committed, and the changelog offset they go up to.
+//
+// The copy is written after each committed transaction, in one batch per
+// task with the offset of the task's last changelog record in that
+// transaction, so it is always a prefix of the committed changelog: a
+// crash between the commit and the write leaves it behind, never ahead,
+// and the changelog tail after its offset brings it up to date. The
+// batches of a commit are synced once, by the last of them; a crash that
+// loses some (Pebble recovers a prefix of its log) only lengthens the
+// tail read.
+type localState struct {
+	db  *state.DB
+	log *slog.Logger
+}
+
+// keyOffset is the local key of the changelog offset a task's local state
+// goes up to (included). Changelog keys start with keyWindow or keyMeta.
+var keyOffset = []byte{'o'}
+
+func openLocal(dir string, log *slog.Logger) (*localState, error) {
+	db, err := state.Open(dir, state.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: local state in %s: %w (the changelog topics hold the state: move the directory away to restore from them)", dir, err)
+	}
+	return &localState{db: db, log: log}, nil
+}
+
+func (l *localState) close() error { return l.db.Close() }
+
+// space is the key space of the state of task of keyed operator op.
+func (l *localState) space(op, task string) (*state.Space, error) {
+	return l.db.Namespace(op, task)
+}
+
+// localOffset returns the changelog offset the space's state goes up to.
+func localOffset(sp *state.Space) (int64, bool, error) {
+	v, ok, err := sp.Get(keyOffset)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: local offset of %d bytes", ErrChangelog, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// scanLocal hands apply the changelog records of the space, oldest key
+// first, and returns how many there were.
+func scanLocal(sp *state.Space, apply func(Change) error) (int, error) {
+	n := 0
+	err := sp.Scan(nil, func(k, v []byte) error {
+		if bytes.Equal(k, keyOffset) {
+			return nil
+		}
+		n++
+		return apply(Change{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+	})
+	return n, err
+}
+
+// clearLocal deletes every key of the space.
+func clearLocal(sp *state.Space) error {
+	b := sp.NewBatch()
+	err := sp.Scan(nil, func(k, _ []byte) error {
+		b.Delete(k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.Commit()
+}
+
+// writeLocal applies changes to the space and records that it goes up to
+// the changelog offset upTo, in one batch; sync syncs it (and the batches
+// written before it).
+func writeLocal(sp *state.Space, changes []Change, upTo int64, sync bool) error {
+	b := sp.NewBatch()
+	for _, c := range changes {
+		if c.Value == nil {
+			b.Delete(c.Key)
+		} else {
+			b.Set(c.Key, c.Value)
+		}
+	}
+	b.Set(keyOffset, binary.BigEndian.AppendUint64(nil, uint64(upTo)))
+	if sync {
+		return b.CommitSync()
+	}
+	return b.Commit()
+}
+
+// saveLocal writes what the committed transaction wrote to each task's
+// changelog into its local state; the last task's batch syncs them all.
+func (w *Worker) saveLocal() error {
+	var save []*task
+	for _, t := range w.tasks {
+		if t.space != nil && len(t.pending) > 0 {
+			save = append(save, t)
+		}
+	}
+	for i, t := range save {
+		w.produceMu.Lock()
+		upTo := t.logEnd
+		w.produceMu.Unlock()
+		if upTo < 0 {
+			return fmt.Errorf("cluster: task %s: the offsets of its changelog records are unknown after the commit", t.name)
+		}
+		if err := writeLocal(t.space, t.pending, upTo, i == len(save)-1); err != nil {
+			return fmt.Errorf("cluster: task %s: local state: %w", t.name, err)
+		}
+		t.pending = t.pending[:0]
+	}
+	return nil
+}
