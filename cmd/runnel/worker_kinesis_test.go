@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// The worker job of the Kinesis tests: the Kafka tests' job with a
+// Kinesis source (a `runnel serve` as the endpoint).
+const workerKinesisJob = `name: page-views
+source:
+  kinesis: {stream: clicks, endpoint: "%[2]s", region: us-east-1, poll_interval: 100ms}
+  event_time: "r => r.ts"
+  watermark: 2s
+operators:
+  - id: real
+    filter: "r => !r.end"
+  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 1s
+      aggregate: {views: count, total: sum(ms)}
+sinks:
+  - {id: out, input: per-page, kafka: {brokers: [%[1]s], topic: page-views}}
+`
+
+// kinesisCluster is kfake as its own process, a `runnel serve` holding the
+// stream clicks (2 shards), a PostgreSQL for the shard leases, the runnel
+// binary and the job file.
+type kinesisCluster struct {
+	kafka *testsrv.KafkaProcess
+	kin   *testsrv.Runnel
+	kc    *kinesis.Client
+	pg    *testsrv.Postgres
+	bin   string
+	job   string
+}
+
+func newKinesisCluster(t testing.TB) *kinesisCluster {
+	testsrv.AWSTestKeys(t)
+	c := &kinesisCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "page-views"), bin: testbin.Runnel(t),
+		pg: testsrv.StartPostgres(t)}
+	c.kin = testsrv.StartRunnel(t)
+	c.kin.CreateStream("clicks", 2)
+	c.kc = c.kin.Client()
+	c.job = filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerKinesisJob, c.kafka.Addr, c.kin.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// worker starts a supervised `runnel worker` on the cluster.
+func (c *kinesisCluster) worker(t testing.TB, id string) *workerProc {
+	w := &workerProc{t: t, id: id, supervised: true, args: []string{"worker", "--cluster", "kafka://" + c.kafka.Addr,
+		"--job", c.job, "--id", id, "--log-level", "warn", "--session-timeout", "6s", "--partitions", fmt.Sprint(workerPartitions),
+		"--leases-postgres", c.pg.DSN, "--lease-duration", "3s"}}
+	w.start(c.bin)
+	t.Cleanup(w.kill)
+	t.Cleanup(func() {
+		if t.Failed() && w.log != nil {
+			b, _ := os.ReadFile(w.log.Name())
+			t.Logf("worker %s's log:\n%s", id, testutil.Tail(string(b), 4000))
+		}
+	})
+	return w
+}
+
+// put writes clicks to the stream, keyed by user.
+func (c *kinesisCluster) put(t testing.TB, cs []click) {
+	t.Helper()
+	for len(cs) > 0 {
+		n := min(len(cs), 500)
+		var entries []types.PutRecordsRequestEntry
+		for _, cl := range cs[:n] {
+			b, _ := json.Marshal(cl)
+			entries = append(entries, types.PutRecordsRequestEntry{Data: b, PartitionKey: aws.String(cl.User)})
+		}
+		out, err := c.kc.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("clicks"), Records: entries})
+		if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+			t.Fatalf("put clicks: %v (%v failed)", err, out)
+		}
+		cs = cs[n:]
+	}
+}
+
+// reshard sets the stream's open shard count.
+func (c *kinesisCluster) reshard(t testing.TB, n int32) {
+	t.Helper()
+	_, err := c.kc.UpdateShardCount(context.Background(), &kinesis.UpdateShardCountInput{StreamName: aws.String("clicks"),
+		TargetShardCount: aws.Int32(n), ScalingType: types.ScalingTypeUniformScaling})
+	if err != nil {
+		t.Fatalf("reshard to %d: %v", n, err)
+	}
+}
+
+// end writes a record far in event time into every open shard, so every
+// window fires.
+func (c *kinesisCluster) end(t testing.TB) {
+	t.Helper()
+	out, err := c.kc.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String("clicks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(click{TS: 1_800_000_000_000, End: true})
+	for _, s := range out.Shards {
+		if s.SequenceNumberRange.EndingSequenceNumber != nil {
+			continue
+		}
+		if _, err := c.kc.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String("clicks"), Data: b,
+			PartitionKey: aws.String("end"), ExplicitHashKey: s.HashKeyRange.StartingHashKey}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// One worker runs the job from a Kinesis stream resharded 2 → 4 while it
+// runs: the read-committed output is the batch computation over the input.
+func TestWorkerKinesisReshard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake, PostgreSQL, a server and a worker")
+	}
+	c := newKinesisCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	c.worker(t, "w1")
+	c.put(t, gen.make(1500))
+	c.reshard(t, 4)
+	c.put(t, gen.make(1500))
+	c.end(t)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+}
+
+// TestWorkerKillNine with a Kinesis source: three workers share the
+// stream's shards through the PostgreSQL lease table while workers are
+// killed with SIGKILL at random moments and restarted, the stream is
+// resharded 2 → 4, and the workers scale 1 → 3 → 2: the read-committed
+// output is the batch computation over the input, with nothing missing,
+// nothing duplicated, no wrong window, and each key's windows in order.
+func TestWorkerKinesisKillNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake, PostgreSQL, a server and three workers")
+	}
+	c := newKinesisCluster(t)
+	rng := testutil.Rand(t, 1)
+	gen := &clickGen{rng: rng}
+	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
+
+	workers := []*workerProc{c.worker(t, "w1")}
+	c.put(t, gen.make(1500))
+	pause(2 * time.Second)
+	t.Log("scale 1 → 3")
+	workers = append(workers, c.worker(t, "w2"), c.worker(t, "w3"))
+	for i := range 6 {
+		c.put(t, gen.make(800))
+		if i == 2 {
+			t.Log("reshard 2 → 4")
+			c.reshard(t, 4)
+		}
+		pause(3 * time.Second)
+		v := workers[rng.IntN(len(workers))]
+		t.Logf("kill -9 %s (%d)", v.id, i+1)
+		v.kill()
+		c.put(t, gen.make(400))
+		pause(2 * time.Second)
+		v.start(c.bin)
+	}
+	c.put(t, gen.make(800))
+	pause(2 * time.Second)
+	t.Log("scale 3 → 2: kill -9 w3 for good")
+	workers[2].kill()
+	c.put(t, gen.make(800))
+	c.end(t)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 4*time.Minute)
+	checkResults(t, got, want, order)
+	for _, w := range workers {
+		w.mu.Lock()
+		if w.restarts > 0 {
+			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
+		}
+		w.mu.Unlock()
+	}
+}
