@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -141,6 +143,70 @@ func TestWorkerKinesisReshard(t *testing.T) {
 	c.put(t, gen.make(1500))
 	c.end(t)
 	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+}
+
+// A crash between a worker's Kafka commit and its PostgreSQL checkpoint
+// leaves a committed position record ahead of the lease table: the
+// shard's next owner skips the records it covers. Here the lease table is
+// empty and the positions topic says the first shard was processed up to
+// its 500th record: the output is the batch computation over the rest.
+func TestWorkerKinesisPositionRecordWins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake, PostgreSQL, a server and a worker")
+	}
+	c := newKinesisCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	c.put(t, gen.make(2000))
+	ctx := context.Background()
+	shards, err := c.kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("clicks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := aws.ToString(shards.Shards[0].ShardId)
+	it, err := c.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("clicks"), ShardId: aws.String(first),
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []types.Record
+	for iter := it.ShardIterator; len(recs) < 500; {
+		out, err := c.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(100)})
+		if err != nil || len(out.Records) == 0 {
+			t.Fatalf("read %s: %v (%d records)", first, err, len(recs))
+		}
+		recs, iter = append(recs, out.Records...), out.NextShardIterator
+	}
+	covered := map[string]bool{}
+	for _, r := range recs[:500] {
+		covered[string(r.Data)] = true
+	}
+	var rest []click
+	for _, cl := range gen.all {
+		if b, _ := json.Marshal(cl); !covered[string(b)] {
+			rest = append(rest, cl)
+		}
+	}
+	if len(rest) != len(gen.all)-500 {
+		t.Fatalf("%d of %d clicks left after the first 500 of %s", len(rest), len(gen.all), first)
+	}
+	kc, err := kgo.NewClient(kgo.SeedBrokers(c.kafka.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	compact := "compact"
+	if _, err := kadm.NewClient(kc).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, "page-views.kinesis-positions"); err != nil {
+		t.Fatal(err)
+	}
+	pos := fmt.Sprintf(`{"sequence_number":%q,"worker":"w0","epoch":1}`, aws.ToString(recs[499].SequenceNumber))
+	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "page-views.kinesis-positions", Key: []byte(first), Value: []byte(pos)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.worker(t, "w1")
+	c.end(t)
+	want := batchWindows(rest)
 	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
 	checkResults(t, got, want, order)
 }
