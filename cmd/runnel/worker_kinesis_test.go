@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,24 +21,12 @@ import (
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
-// The worker job of the Kinesis tests: the Kafka tests' job with a
-// Kinesis source (a `runnel serve` as the endpoint).
-const workerKinesisJob = `name: page-views
-source:
-  kinesis: {stream: clicks, endpoint: "%[2]s", region: us-east-1, poll_interval: 100ms}
-  event_time: "r => r.ts"
-  watermark: 2s
-operators:
-  - id: real
-    filter: "r => !r.end"
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 1s
-      aggregate: {views: count, total: sum(ms)}
-sinks:
-  - {id: out, input: per-page, kafka: {brokers: [%[1]s], topic: page-views}}
-`
+// kinesisJob is the Kafka tests' job (workerJob) with a Kinesis source
+// on a `runnel serve` at endpoint instead of the topic clicks.
+func kinesisJob(brokers, endpoint string) string {
+	return strings.Replace(fmt.Sprintf(workerJob, brokers), fmt.Sprintf("kafka: {brokers: [%s], topics: [clicks]}", brokers),
+		fmt.Sprintf("kinesis: {stream: clicks, endpoint: %q, region: us-east-1, poll_interval: 100ms}", endpoint), 1)
+}
 
 // kinesisCluster is kfake as its own process, a `runnel serve` holding the
 // stream clicks (2 shards), a PostgreSQL for the shard leases, the runnel
@@ -52,6 +41,9 @@ type kinesisCluster struct {
 }
 
 func newKinesisCluster(t testing.TB) *kinesisCluster {
+	if testing.Short() {
+		t.Skip("starts kfake, PostgreSQL, a server and workers")
+	}
 	testsrv.AWSTestKeys(t)
 	c := &kinesisCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "page-views"), bin: testbin.Runnel(t),
 		pg: testsrv.StartPostgres(t)}
@@ -59,7 +51,11 @@ func newKinesisCluster(t testing.TB) *kinesisCluster {
 	c.kin.CreateStream("clicks", 2)
 	c.kc = c.kin.Client()
 	c.job = filepath.Join(t.TempDir(), "job.yaml")
-	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerKinesisJob, c.kafka.Addr, c.kin.URL)), 0o644); err != nil {
+	job := kinesisJob(c.kafka.Addr, c.kin.URL)
+	if !strings.Contains(job, "kinesis: {stream: clicks") {
+		t.Fatalf("the job has no kinesis source:\n%s", job)
+	}
+	if err := os.WriteFile(c.job, []byte(job), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -129,22 +125,26 @@ func (c *kinesisCluster) end(t testing.TB) {
 	}
 }
 
+// check ends the input (see end) and compares the read-committed output
+// with the batch computation over input.
+func (c *kinesisCluster) check(t *testing.T, input []click, timeout time.Duration) {
+	t.Helper()
+	c.end(t)
+	want := batchWindows(input)
+	got, order := readResults(t, c.kafka.Addr, len(want), timeout)
+	checkResults(t, got, want, order)
+}
+
 // One worker runs the job from a Kinesis stream resharded 2 → 4 while it
 // runs: the read-committed output is the batch computation over the input.
 func TestWorkerKinesisReshard(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts kfake, PostgreSQL, a server and a worker")
-	}
 	c := newKinesisCluster(t)
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
 	c.worker(t, "w1")
 	c.put(t, gen.make(1500))
 	c.reshard(t, 4)
 	c.put(t, gen.make(1500))
-	c.end(t)
-	want := batchWindows(gen.all)
-	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
-	checkResults(t, got, want, order)
+	c.check(t, gen.all, 3*time.Minute)
 }
 
 // A crash between a worker's Kafka commit and its PostgreSQL checkpoint
@@ -153,9 +153,6 @@ func TestWorkerKinesisReshard(t *testing.T) {
 // empty and the positions topic says the first shard was processed up to
 // its 500th record: the output is the batch computation over the rest.
 func TestWorkerKinesisPositionRecordWins(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts kfake, PostgreSQL, a server and a worker")
-	}
 	c := newKinesisCluster(t)
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
 	c.put(t, gen.make(2000))
@@ -205,10 +202,7 @@ func TestWorkerKinesisPositionRecordWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.worker(t, "w1")
-	c.end(t)
-	want := batchWindows(rest)
-	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
-	checkResults(t, got, want, order)
+	c.check(t, rest, 3*time.Minute)
 }
 
 // TestWorkerKillNine with a Kinesis source: three workers share the
@@ -218,9 +212,6 @@ func TestWorkerKinesisPositionRecordWins(t *testing.T) {
 // output is the batch computation over the input, with nothing missing,
 // nothing duplicated, no wrong window, and each key's windows in order.
 func TestWorkerKinesisKillNine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts kfake, PostgreSQL, a server and three workers")
-	}
 	c := newKinesisCluster(t)
 	rng := testutil.Rand(t, 1)
 	gen := &clickGen{rng: rng}
@@ -250,10 +241,7 @@ func TestWorkerKinesisKillNine(t *testing.T) {
 	t.Log("scale 3 → 2: kill -9 w3 for good")
 	workers[2].kill()
 	c.put(t, gen.make(800))
-	c.end(t)
-	want := batchWindows(gen.all)
-	got, order := readResults(t, c.kafka.Addr, len(want), 4*time.Minute)
-	checkResults(t, got, want, order)
+	c.check(t, gen.all, 4*time.Minute)
 	for _, w := range workers {
 		w.mu.Lock()
 		if w.restarts > 0 {
