@@ -22,6 +22,9 @@ func (w *Worker) loop(ctx context.Context) error {
 			return fmt.Errorf("cluster: begin transaction: %w", err)
 		}
 		err := w.poll(ctx, work)
+		if err == nil && w.kin != nil {
+			err = w.kin.take(work)
+		}
 		if err == nil {
 			err = w.idle(work)
 		}
@@ -39,7 +42,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		// aborted by then, leaves the client in an unknown state: the
 		// worker stops with an error rather than hold its partitions.
 		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
-		committed, endErr := w.sess.End(endCtx, try)
+		committed, endErr := w.end(endCtx, try)
 		cancel()
 		if err == nil {
 			err = w.producedErr()
@@ -117,6 +120,9 @@ func (w *Worker) poll(ctx, work context.Context) error {
 // idle writes an idle record for each source partition of this worker
 // that has had no record for the idle timeout, once until it has one.
 func (w *Worker) idle(ctx context.Context) error {
+	if w.kin != nil {
+		return w.kin.idle(ctx)
+	}
 	if w.cfg.IdleTimeout < 0 || len(w.feeds[0]) == 0 {
 		return nil
 	}

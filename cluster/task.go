@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -95,7 +96,7 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 	}
 	if t.stage.Index == 0 {
 		src := w.built.Graph.Sources[0]
-		t.dec = w.src.NewRecordDecoder()
+		t.dec = w.newSourceDecoder()
 		t.bound = src.Watermark.Milliseconds()
 		if src.EventTime != nil {
 			f, err := src.EventTime()
@@ -117,6 +118,9 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 }
 
 func (w *Worker) isSource(topic string) bool {
+	if w.kin != nil {
+		return strings.HasPrefix(topic, kinesisTask)
+	}
 	for _, s := range w.src.Config().Topics {
 		if s == topic {
 			return true
@@ -277,24 +281,35 @@ func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 
 // process runs a partition's fetched records through the task.
 func (w *Worker) process(ctx context.Context, t *task, recs []*kgo.Record) error {
-	t.last = time.Now()
-	wasIdle := t.idle
-	t.idle = false
+	wasIdle := t.touch()
 	if t.stage.Index == 0 {
 		if err := w.processSource(ctx, t, recs); err != nil {
 			return err
 		}
-		wm := NoWatermark
-		if t.maxEvent != NoWatermark {
-			wm = t.maxEvent - t.bound
-		}
-		if wm > t.sent || (wasIdle && wm != NoWatermark) {
-			t.sent = max(t.sent, wm)
-			w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
-		}
+		w.sourceWatermark(ctx, t, wasIdle)
 		return nil
 	}
 	return w.processRepartition(ctx, t, recs)
+}
+
+// touch notes that records came, and reports whether the task was idle.
+func (t *task) touch() (wasIdle bool) {
+	t.last = time.Now()
+	wasIdle, t.idle = t.idle, false
+	return wasIdle
+}
+
+// sourceWatermark writes a first-stage task's watermark to the stages it
+// feeds when it advanced, or when the task was idle.
+func (w *Worker) sourceWatermark(ctx context.Context, t *task, wasIdle bool) {
+	wm := NoWatermark
+	if t.maxEvent != NoWatermark {
+		wm = t.maxEvent - t.bound
+	}
+	if wm > t.sent || (wasIdle && wm != NoWatermark) {
+		t.sent = max(t.sent, wm)
+		w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
+	}
 }
 
 func (w *Worker) processSource(ctx context.Context, t *task, krecs []*kgo.Record) error {
@@ -309,6 +324,12 @@ func (w *Worker) processSource(ctx context.Context, t *task, krecs []*kgo.Record
 		recs = append(recs, operators.Record{Value: v, EventTime: kr.Timestamp.UnixMilli(),
 			Origin: fmt.Sprintf("%s@%d", t.name, kr.Offset)})
 	}
+	return w.routeSource(ctx, t, recs)
+}
+
+// routeSource runs decoded source records through the event time
+// function and the first stage's operators.
+func (w *Worker) routeSource(ctx context.Context, t *task, recs []operators.Record) error {
 	if t.evt != nil {
 		var err error
 		if recs, err = t.evt(ctx, recs); err != nil {
@@ -345,7 +366,13 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 			if err := flush(); err != nil {
 				return err
 			}
-			if string(kr.Value) == idleValue {
+			if open, ok := strings.CutPrefix(string(kr.Value), openPrefix); ok {
+				wm, err := strconv.ParseInt(open, 10, 64)
+				if err != nil {
+					return fmt.Errorf("cluster: %s offset %d: watermark %q: %w", t.name, kr.Offset, kr.Value, err)
+				}
+				t.marks.Open(producer, wm)
+			} else if string(kr.Value) == idleValue {
 				t.marks.Idle(producer)
 			} else {
 				wm, err := strconv.ParseInt(string(kr.Value), 10, 64)
@@ -471,11 +498,17 @@ func partitionOf(key string, n int32) int32 {
 // sendWatermark writes value (a watermark or "idle") as task t's into
 // every partition of the repartition topics t's stage feeds.
 func (w *Worker) sendWatermark(ctx context.Context, t *task, value string) {
+	w.sendWatermarkAs(ctx, t, t.name, value)
+}
+
+// sendWatermarkAs writes value as producer's into every partition of the
+// repartition topics t's stage feeds.
+func (w *Worker) sendWatermarkAs(ctx context.Context, t *task, producer, value string) {
 	for k := range t.keys {
 		topic := w.plan.Repartition[k]
 		for p := range w.partitions {
 			w.produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value),
-				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(t.name)}}}, nil)
+				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(producer)}}}, nil)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-dev/runnel/operators/window"
 	kafkasink "github.com/runnel-dev/runnel/sinks/kafka"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
+	kinesissrc "github.com/runnel-dev/runnel/sources/kinesis"
 )
 
 // Config configures one worker of a job.
@@ -56,6 +57,11 @@ type Config struct {
 	// before it reads its changelog's tail.
 	Snapshot      *SnapshotStore
 	SnapshotEvery int
+	// Leases is the PostgreSQL connection string of the shard-lease table
+	// of a job whose source is Kinesis; LeaseDuration is how long a
+	// worker's leases last without a renewal (by the database's clock).
+	Leases        string
+	LeaseDuration time.Duration
 	Log           *slog.Logger
 }
 
@@ -120,6 +126,7 @@ type Worker struct {
 	plan  *Plan
 	opts  []kgo.Opt // connection options
 	src   *kafkasrc.Source
+	kin   *kinesisInput // a Kinesis source's input, instead of src
 	sinks map[string]*kafkasink.Sink
 	nodes map[string]*engine.Node
 	// outs maps a source or node id to the ids reading it.
@@ -167,8 +174,8 @@ func New(cfg Config) (*Worker, error) {
 		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}}
 	w.mu.assigned = map[tp]time.Time{}
 	spec := cfg.Spec
-	if spec.Source.Kafka == nil {
-		return nil, fmt.Errorf("%w: job %s: the source must be kafka (workers read Kafka partitions)", ErrPlan, spec.Name)
+	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
+		return nil, fmt.Errorf("%w: job %s: the source must be kafka or kinesis (workers read Kafka partitions or leased Kinesis shards)", ErrPlan, spec.Name)
 	}
 	for _, op := range spec.Operators {
 		if op.Detect != nil {
@@ -190,15 +197,25 @@ func New(cfg Config) (*Worker, error) {
 		w.closeSinks()
 		return nil, err
 	}
-	w.src = g.Sources[0].Source.(*kafkasrc.Source)
-	sc := w.src.Config()
-	if sc.TopicRegex != "" || sc.Metadata != "" {
-		w.closeSinks()
-		return nil, fmt.Errorf("%w: job %s: source.kafka: topic_regex and metadata are not supported on workers", ErrPlan, spec.Name)
-	}
-	if !sameBrokers(sc.Brokers, cfg.Brokers) {
-		w.closeSinks()
-		return nil, fmt.Errorf("%w: job %s: source.kafka.brokers %v are not the cluster's %v: a worker's transaction spans its input and output", ErrPlan, spec.Name, sc.Brokers, cfg.Brokers)
+	var tls *kafkasrc.TLSConfig
+	var sasl *kafkasrc.SASLConfig
+	if ks, ok := g.Sources[0].Source.(*kinesissrc.Source); ok {
+		if w.kin, err = newKinesisInput(w, ks); err != nil {
+			w.closeSinks()
+			return nil, err
+		}
+	} else {
+		w.src = g.Sources[0].Source.(*kafkasrc.Source)
+		sc := w.src.Config()
+		if sc.TopicRegex != "" || sc.Metadata != "" {
+			w.closeSinks()
+			return nil, fmt.Errorf("%w: job %s: source.kafka: topic_regex and metadata are not supported on workers", ErrPlan, spec.Name)
+		}
+		if !sameBrokers(sc.Brokers, cfg.Brokers) {
+			w.closeSinks()
+			return nil, fmt.Errorf("%w: job %s: source.kafka.brokers %v are not the cluster's %v: a worker's transaction spans its input and output", ErrPlan, spec.Name, sc.Brokers, cfg.Brokers)
+		}
+		tls, sasl = sc.TLS, sc.SASL
 	}
 	for _, s := range g.Sinks {
 		ks, ok := s.Sink.(*kafkasink.Sink)
@@ -231,7 +248,7 @@ func New(cfg Config) (*Worker, error) {
 			}
 		}
 	}
-	if w.opts, err = kafkaconn.Options(cfg.Brokers, sc.TLS, sc.SASL); err != nil {
+	if w.opts, err = kafkaconn.Options(cfg.Brokers, tls, sasl); err != nil {
 		w.closeSinks()
 		return nil, err
 	}
@@ -282,10 +299,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		defer w.snap.wg.Wait()
 	}
+	if err := w.setupPositions(ctx); err != nil {
+		return err
+	}
 	if err := w.openSession(); err != nil {
 		return err
 	}
+	stopInput := w.startKinesis(ctx)
 	err = w.loop(ctx)
+	stopInput()
 	w.dropTasks()
 	if err != nil {
 		w.sess.Close()
@@ -299,21 +321,28 @@ func (w *Worker) Run(ctx context.Context) error {
 // setupTopics learns the source's partitions, creates the internal topics
 // that are missing and checks the partition count of those that exist.
 func (w *Worker) setupTopics(ctx context.Context) error {
-	srcTopics := w.src.Config().Topics
-	details, err := w.admin.ListTopics(ctx, srcTopics...)
-	if err != nil {
-		return fmt.Errorf("cluster: list source topics: %w", err)
-	}
 	var stage0 []string
-	for _, t := range srcTopics {
-		d, ok := details[t]
-		if !ok || d.Err != nil {
-			return fmt.Errorf("cluster: source topic %s: %w", t, errOr(d.Err, kerr.UnknownTopicOrPartition))
+	if w.kin != nil {
+		var err error
+		if stage0, w.partitions, err = w.kin.setup(ctx); err != nil {
+			return err
 		}
-		for _, p := range d.Partitions.Numbers() {
-			stage0 = append(stage0, tp{t, p}.String())
+	} else {
+		srcTopics := w.src.Config().Topics
+		details, err := w.admin.ListTopics(ctx, srcTopics...)
+		if err != nil {
+			return fmt.Errorf("cluster: list source topics: %w", err)
 		}
-		w.partitions = max(w.partitions, int32(len(d.Partitions)))
+		for _, t := range srcTopics {
+			d, ok := details[t]
+			if !ok || d.Err != nil {
+				return fmt.Errorf("cluster: source topic %s: %w", t, errOr(d.Err, kerr.UnknownTopicOrPartition))
+			}
+			for _, p := range d.Partitions.Numbers() {
+				stage0 = append(stage0, tp{t, p}.String())
+			}
+			w.partitions = max(w.partitions, int32(len(d.Partitions)))
+		}
 	}
 	if w.cfg.Partitions > 0 {
 		w.partitions = int32(w.cfg.Partitions)
@@ -382,7 +411,11 @@ func (w *Worker) openSession() error {
 	for _, t := range repart {
 		manual[t] = true
 	}
-	topics := append(slices.Clone(w.src.Config().Topics), repart...)
+	var topics []string
+	if w.src != nil {
+		topics = slices.Clone(w.src.Config().Topics)
+	}
+	topics = append(topics, repart...)
 	opts := append(slices.Clone(w.opts),
 		kgo.ClientID(TransactionalID(w.cfg.Spec.Name, w.cfg.ID)),
 		kgo.ConsumerGroup(GroupName(w.cfg.Spec.Name)),

@@ -20,8 +20,9 @@ func runWorker(args []string) error {
 	fs := newFlags("worker", "worker --cluster kafka://BROKERS --job FILE [--id NAME]", `
 Joins the job's group on the Kafka cluster and runs the tasks the group assigns to this
 worker: start as many workers as needed, on any machines, with the same job file; adding or
-removing one moves tasks and their state between them. The job's source and sinks must be
-Kafka topics on the cluster. Output, state changes and input offsets commit in one Kafka
+removing one moves tasks and their state between them. The job's source must be a Kafka
+topic on the cluster, or a Kinesis stream whose shards the workers share through leases in
+PostgreSQL (--leases-postgres); its sinks must be Kafka topics on the cluster. Output, state changes and input offsets commit in one Kafka
 transaction per --commit-interval, so a worker killed at any moment loses and duplicates
 nothing (readers of the sink topics use read_committed). --id names the worker: keep it when
 the worker restarts, and unique among the job's workers. See docs/scale-out.md.`)
@@ -36,6 +37,8 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	data := fs.String("data", "", "directory of the worker's local copy of its tasks' state (Pebble): a task coming back restores from it plus its changelog's tail (empty: none, tasks restore from their whole changelogs)")
 	snapshot := fs.String("snapshot", "", "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true]: write each task's state there every --snapshot-every commits, and restore a task that has no local state from it plus its changelog's tail (needs --data; credentials from the AWS environment)")
 	snapEvery := fs.Int("snapshot-every", cluster.DefaultSnapshotEvery, "commits between snapshots")
+	leases := fs.String("leases-postgres", "", "PostgreSQL connection string of the shard-lease table, for a job whose source is kinesis")
+	leaseDur := fs.Duration("lease-duration", 0, "with --leases-postgres: how long a worker's shard leases last without renewal (0: 10s)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
@@ -66,7 +69,8 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 		}
 	}
 	w, err := cluster.New(cluster.Config{Brokers: strings.Split(addrs, ","), Spec: spec, ID: *id, Partitions: *partitions,
-		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, DataDir: *data, Snapshot: snap, SnapshotEvery: *snapEvery, Log: log})
+		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, DataDir: *data, Snapshot: snap, SnapshotEvery: *snapEvery,
+		Leases: *leases, LeaseDuration: *leaseDur, Log: log})
 	if err != nil {
 		return err
 	}
