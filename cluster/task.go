@@ -130,6 +130,8 @@ func (t *task) close() {
 func (w *Worker) restore(ctx context.Context, t *task) error {
 	topic := w.plan.Changelog[t.stage.Keyed]
 	n := 0
+	began := time.Now()
+	defer func() { w.cfg.Metrics.restored(w.cfg.Spec.Name, n, time.Since(began)) }()
 	err := w.readChangelog(ctx, topic, t.id.partition, func(c Change) error {
 		n++
 		if len(c.Key) == 1 && c.Key[0] == keyMeta {
@@ -184,6 +186,7 @@ func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 // process runs a partition's fetched records through the task.
 func (w *Worker) process(ctx context.Context, t *task, recs []*kgo.Record) error {
 	t.last = time.Now()
+	w.cfg.Metrics.in(w.cfg.Spec.Name, t.stage.Index, countData(recs))
 	wasIdle := t.idle
 	t.idle = false
 	if t.stage.Index == 0 {
@@ -314,6 +317,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 		}
 		switch {
 		case w.sinks[to] != nil:
+			w.cfg.Metrics.out(w.cfg.Spec.Name, t.stage.Index, len(batch))
 			for _, r := range batch {
 				v, err := operators.ValueOf(r.Value).Export()
 				if err != nil {
@@ -330,6 +334,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 				return fmt.Errorf("cluster: task %s: key of %s: %w", t.name, to, err)
 			}
 			topic := w.plan.Repartition[to]
+			w.cfg.Metrics.out(w.cfg.Spec.Name, t.stage.Index, len(batch))
 			for _, r := range batch {
 				val, err := encodeValue(r.Value)
 				if err != nil {

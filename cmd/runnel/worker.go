@@ -34,6 +34,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	session := fs.Duration("session-timeout", cluster.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its tasks")
 	idle := fs.Duration("idle-timeout", cluster.DefaultIdleTimeout, "how long a source partition without records waits before it stops holding back the watermark (negative: never)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	listen := fs.String("listen", "127.0.0.1:0", "serve GET /metrics and GET /api/v1/jobs/JOB/cluster (the whole job) on this address, without authentication (default: a free loopback port, logged; off: none)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -56,13 +57,21 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	if err != nil {
 		return fmt.Errorf("%s:\n%w", *jobFile, err)
 	}
+	metrics := cluster.NewMetrics()
 	w, err := cluster.New(cluster.Config{Brokers: strings.Split(addrs, ","), Spec: spec, ID: *id, Partitions: *partitions,
-		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, Log: log})
+		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, Log: log, Metrics: metrics})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *listen != "off" {
+		wait, err := serveWorker(ctx, *listen, w, spec.Name, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer wait()
+	}
 	log.Info("worker started", "job", spec.Name, "id", *id, "stages", len(w.Plan().Stages))
 	return w.Run(ctx)
 }
