@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Status is the whole job as Kafka sees it, the same from any worker:
@@ -160,6 +161,7 @@ func (w *Worker) Status(ctx context.Context) (*Status, error) {
 		}
 	}
 	slices.SortFunc(st.Partitions, func(a, b PartitionStatus) int { return compareTasks(a.TaskRef, b.TaskRef) })
+	w.skipMarkers(ctx, st.Partitions)
 	for _, p := range st.Partitions {
 		if p.Lag > 0 {
 			st.Lag += p.Lag
@@ -222,4 +224,69 @@ func memberIDs(ctx context.Context, admin *kadm.Client, job string) ([]string, e
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// maxMarkerLag is the largest lag skipMarkers looks into.
+const maxMarkerLag = 2
+
+// skipMarkers corrects the lag of partitions written in transactions
+// (repartition topics): after a consumer has read a transaction's last
+// record, the transaction's commit marker still lies between its
+// committed offset and the end, so Kafka's lag is 1 with nothing left to
+// read. A small lag is read (read committed, control records kept): when
+// only markers lie before the end, the lag is 0.
+func (w *Worker) skipMarkers(ctx context.Context, ps []PartitionStatus) {
+	probe := map[string]map[int32]kgo.Offset{}
+	idx := map[tp]int{}
+	for i, p := range ps {
+		if p.Stage > 0 && p.Committed >= 0 && p.Lag > 0 && p.Lag <= maxMarkerLag {
+			if probe[p.Topic] == nil {
+				probe[p.Topic] = map[int32]kgo.Offset{}
+			}
+			probe[p.Topic][p.Partition] = kgo.NewOffset().At(p.Committed)
+			idx[tp{p.Topic, p.Partition}] = i
+		}
+	}
+	if len(probe) == 0 {
+		return
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(w.opts), kgo.ConsumePartitions(probe),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	data := map[tp]int64{}
+	seen := map[tp]int64{} // the next offset to read
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for len(seen) < len(idx) || !allAt(seen, idx, ps) {
+		fs := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			return // not all read: keep Kafka's lag
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			id := tp{r.Topic, r.Partition}
+			i, ok := idx[id]
+			if !ok || r.Offset >= ps[i].End {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				data[id]++
+			}
+			seen[id] = r.Offset + 1
+		})
+	}
+	for id, i := range idx {
+		ps[i].Lag = data[id]
+	}
+}
+
+func allAt(seen map[tp]int64, idx map[tp]int, ps []PartitionStatus) bool {
+	for id, i := range idx {
+		if seen[id] < ps[i].End {
+			return false
+		}
+	}
+	return true
 }
