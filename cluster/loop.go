@@ -42,8 +42,13 @@ func (w *Worker) loop(ctx context.Context) error {
 		// aborted by then, leaves the client in an unknown state: the
 		// worker stops with an error rather than hold its partitions.
 		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
+		began := time.Now()
 		committed, endErr := w.end(endCtx, try)
 		cancel()
+		if endErr == nil {
+			w.cfg.Metrics.ended(w.cfg.Spec.Name, committed, time.Since(began))
+		}
+		w.noteGeneration()
 		if err == nil {
 			err = w.producedErr()
 		}

@@ -142,7 +142,11 @@ func (t *task) close() {
 // already.
 func (w *Worker) restore(ctx context.Context, t *task) error {
 	topic := w.plan.Changelog[t.stage.Keyed]
+	n := 0
+	began := time.Now()
+	defer func() { w.cfg.Metrics.restored(w.cfg.Spec.Name, n, time.Since(began)) }()
 	apply := func(c Change) error {
+		n++
 		if len(c.Key) == 1 && c.Key[0] == keyMeta {
 			if c.Value == nil {
 				return nil
@@ -282,6 +286,7 @@ func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 // process runs a partition's fetched records through the task.
 func (w *Worker) process(ctx context.Context, t *task, recs []*kgo.Record) error {
 	wasIdle := t.touch()
+	w.cfg.Metrics.in(w.cfg.Spec.Name, t.stage.Index, countData(recs))
 	if t.stage.Index == 0 {
 		if err := w.processSource(ctx, t, recs); err != nil {
 			return err
@@ -435,6 +440,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 		}
 		switch {
 		case w.sinks[to] != nil:
+			w.cfg.Metrics.out(w.cfg.Spec.Name, t.stage.Index, len(batch))
 			for _, r := range batch {
 				v, err := operators.ValueOf(r.Value).Export()
 				if err != nil {
@@ -451,6 +457,7 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 				return fmt.Errorf("cluster: task %s: key of %s: %w", t.name, to, err)
 			}
 			topic := w.plan.Repartition[to]
+			w.cfg.Metrics.out(w.cfg.Spec.Name, t.stage.Index, len(batch))
 			for _, r := range batch {
 				val, err := encodeValue(r.Value)
 				if err != nil {

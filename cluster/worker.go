@@ -63,6 +63,8 @@ type Config struct {
 	Leases        string
 	LeaseDuration time.Duration
 	Log           *slog.Logger
+	// Metrics, when set, receives the worker's figures (metrics.go).
+	Metrics *Metrics
 }
 
 // Defaults of Config.
@@ -153,6 +155,14 @@ type Worker struct {
 	}
 	produceErr error
 	produceMu  sync.Mutex
+
+	// Status (status.go): statusMu guards admin for Status callers;
+	// reports holds the workers' reports; gen is the group generation
+	// the loop last saw, gens hands new ones to the status goroutine.
+	statusMu sync.Mutex
+	reports  reports
+	gen      int32
+	gens     chan rebalanceSeen
 }
 
 type tp struct {
@@ -171,7 +181,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, nodes: map[string]*engine.Node{},
-		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}}
+		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}, gens: make(chan rebalanceSeen, 8)}
 	w.mu.assigned = map[tp]time.Time{}
 	spec := cfg.Spec
 	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
@@ -283,7 +293,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("cluster: connect: %w", err)
 	}
 	defer admin.Close()
+	w.statusMu.Lock()
 	w.admin = kadm.NewClient(admin)
+	w.statusMu.Unlock()
 	if err := w.setupTopics(ctx); err != nil {
 		return err
 	}
@@ -302,6 +314,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.setupPositions(ctx); err != nil {
 		return err
 	}
+	sctx, stopStatus := context.WithCancel(ctx)
+	defer w.runStatus(sctx, w.admin)()
+	defer stopStatus()
+	w.cfg.Metrics.add(w)
+	defer w.cfg.Metrics.remove(w)
 	if err := w.openSession(); err != nil {
 		return err
 	}

@@ -93,6 +93,9 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
 		return
 	}
+	if s.submitClusterJob(w, r, src) {
+		return
+	}
 	q := r.URL.Query()
 	opts := jobs.SubmitOptions{Savepoint: q.Get("savepoint")}
 	switch v := q.Get("replace"); v {
@@ -116,11 +119,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.visibleJobs(r, s.jobs.List())})
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.visibleJobs(r, s.withClusterJobs(s.jobs.List()))})
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.getClusterJob(w, r) {
 		return
 	}
 	in, err := s.jobs.Get(r.PathValue("id"))
@@ -136,7 +139,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 // ?purge=true it deletes a job that is not running instead, with its
 // state and checkpoints.
 func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.stopClusterJob(w, r) {
 		return
 	}
 	id := r.PathValue("id")

@@ -99,6 +99,7 @@ var rules = map[string]rule{
 	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id"},
 	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
+	"GET /api/v1/jobs/{id}/cluster":         {role: auth.Reader, job: "id"},
 
 	// Consumer groups (groups.go): a reader of a stream may consume it,
 	// which takes every route but deleting a group (its checkpoints are

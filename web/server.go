@@ -36,6 +36,10 @@ type Config struct {
 	Guard *Guard
 	// Groups, when set, serves the consumer groups API (groups.go).
 	Groups *consumergroups.Manager
+	// Cluster, when set, runs jobs with a Kafka source on the cluster
+	// (cluster.go); ClusterMetrics are its workers' figures.
+	Cluster        ClusterJobs
+	ClusterMetrics prometheus.Collector
 }
 
 // Server is Runnel's HTTP front door.
@@ -45,6 +49,7 @@ type Server struct {
 	kinesis http.Handler
 	jobs    *jobs.Manager
 	groups  *consumergroups.Manager
+	cluster ClusterJobs
 	mux     *routeMux
 	reg     *prometheus.Registry
 	// sec, sessions and refusals: see security.go.
@@ -55,7 +60,7 @@ type Server struct {
 
 // New builds the handler tree.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, groups: cfg.Groups, reg: prometheus.NewRegistry(),
+	s := &Server{store: cfg.Store, log: cfg.Logger, kinesis: cfg.Kinesis, jobs: cfg.Jobs, groups: cfg.Groups, cluster: cfg.Cluster, reg: prometheus.NewRegistry(),
 		sec: cfg.Security, refusals: newRefusals()}
 	s.mux = &routeMux{ServeMux: http.NewServeMux(), wrap: s.authorize}
 	if s.sec.Auth && s.sec.Tokens == nil {
@@ -77,11 +82,15 @@ func New(cfg Config) *Server {
 	if cfg.Groups != nil {
 		s.reg.MustRegister(groupsCollector{cfg.Groups})
 	}
+	if cfg.ClusterMetrics != nil {
+		s.reg.MustRegister(cfg.ClusterMetrics)
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
 	s.routeGroups(s.mux)
+	s.routeCluster(s.mux)
 	s.routeSession(s.mux)
 	s.mux.HandleFunc("POST /{$}", s.kinesisOrError)
 	uih := ui.Handler()

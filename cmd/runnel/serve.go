@@ -48,6 +48,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	shardLimitScale := fs.Float64("shard-limits-scale", 1, "with --shard-limits: multiply the per-shard limits by this (0.1 rehearses throttling with a tenth of the traffic)")
 	limits := addLimitFlags(fs)
 	kf := addKinesisFlags(fs)
+	cf := addClusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,6 +137,11 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		S3Endpoint: *channelsS3, S3PathStyle: *channelsS3 != ""}); err != nil {
 		return err
 	}
+	stopCluster, err := cf.start(&cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopCluster()
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

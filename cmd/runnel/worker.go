@@ -40,6 +40,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	leases := fs.String("leases-postgres", "", "PostgreSQL connection string of the shard-lease table, for a job whose source is kinesis")
 	leaseDur := fs.Duration("lease-duration", 0, "with --leases-postgres: how long a worker's shard leases last without renewal (0: 10s)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	listen := fs.String("listen", "127.0.0.1:0", "serve GET /metrics and GET /api/v1/jobs/JOB/cluster (the whole job) on this address, without authentication (default: a free loopback port, logged; off: none)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -62,6 +63,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	if err != nil {
 		return fmt.Errorf("%s:\n%w", *jobFile, err)
 	}
+	metrics := cluster.NewMetrics()
 	var snap *cluster.SnapshotStore
 	if *snapshot != "" {
 		if snap, err = cluster.ParseSnapshotURL(*snapshot); err != nil {
@@ -70,12 +72,19 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	}
 	w, err := cluster.New(cluster.Config{Brokers: strings.Split(addrs, ","), Spec: spec, ID: *id, Partitions: *partitions,
 		CommitInterval: *commit, SessionTimeout: *session, IdleTimeout: *idle, DataDir: *data, Snapshot: snap, SnapshotEvery: *snapEvery,
-		Leases: *leases, LeaseDuration: *leaseDur, Log: log})
+		Leases: *leases, LeaseDuration: *leaseDur, Log: log, Metrics: metrics})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *listen != "off" {
+		wait, err := serveWorker(ctx, *listen, w, spec.Name, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer wait()
+	}
 	log.Info("worker started", "job", spec.Name, "id", *id, "stages", len(w.Plan().Stages))
 	return w.Run(ctx)
 }

@@ -9,6 +9,7 @@ import { stateBadge } from './jobs.js';
 import { JobGraph, operatorsOf } from './graph.js';
 import { ResultsPanel } from './results.js';
 import { OutputPanel, timeCell } from './output.js';
+import { ClusterPanel } from './cluster.js';
 
 export function jobPage(root, id) {
   const title = h('h1', null, id);
@@ -37,6 +38,7 @@ export function jobPage(root, id) {
   const graph = new JobGraph(graphBox);
   const panels = new Map();
   let stopped = false;
+  let cluster = null; // the cluster panel, for a job on Kafka workers
 
   const p = poller(async () => {
     let job;
@@ -66,6 +68,10 @@ export function jobPage(root, id) {
       fact('Late records', fmtNum(late), { testid: 'late-records' }),
       fact('Errors and skipped', fmtNum(errors))]);
     graph.update(job);
+    if (job.cluster && !cluster) {
+      cluster = new ClusterPanel(id);
+      facts.after(cluster.el);
+    }
     if (specBox.textContent !== (job.spec || '')) specBox.textContent = job.spec || '';
     const sinks = (job.sinks || []).filter((s) => s.kind === 'dashboard');
     for (const s of sinks) {
@@ -89,6 +95,7 @@ export function jobPage(root, id) {
     output.close();
     errorsPanel.close();
     history.close();
+    if (cluster) cluster.close();
   };
 }
 

@@ -1,0 +1,121 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/cluster"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// With a cluster registry (a real one, on an in-process kfake), a job
+// whose source is Kafka goes to the cluster: the API shows it as a
+// cluster job, its cluster view lists this server's worker and tasks,
+// stopping it stops the worker (the view answers not_running); a job of
+// another source stays local.
+func TestClusterJobsThroughTheAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake and a worker")
+	}
+	brokers := testsrv.Kafka(t, 2, "in", "out")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	st, err := streams.Open(dir, streams.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mgr.Close)
+	reg, err := cluster.NewRegistry(cluster.RegistryConfig{Brokers: brokers, Worker: cluster.Config{ID: "s1", SessionTimeout: 6 * time.Second, Log: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- reg.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("registry: %v", err)
+		}
+	})
+	ts := httptest.NewServer(New(Config{Store: st, Logger: log, Jobs: mgr, Cluster: reg}))
+	t.Cleanup(ts.Close)
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/yaml")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	addr := strings.Join(brokers, ",")
+	job := fmt.Sprintf(`name: cj
+source:
+  kafka: {brokers: [%[1]s], topics: [in]}
+operators:
+  - id: per-k
+    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
+sinks:
+  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
+`, addr)
+	if code, body := do("POST", "/api/v1/jobs", job); code != http.StatusCreated || !strings.Contains(body, `"cluster":true`) {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	if code, body := do("POST", "/api/v1/jobs", job); code != http.StatusConflict {
+		t.Errorf("second submit of a running cluster job: %d %s, want 409", code, body)
+	}
+	if code, body := do("GET", "/api/v1/jobs/cj", ""); code != http.StatusOK || !strings.Contains(body, `"state":"running"`) {
+		t.Errorf("get: %d %s", code, body)
+	}
+	var view cluster.Status
+	testutil.Eventually(t, time.Minute, func() bool {
+		code, body := do("GET", "/api/v1/jobs/cj/cluster", "")
+		view = cluster.Status{}
+		_ = json.Unmarshal([]byte(body), &view)
+		return code == http.StatusOK && len(view.Workers) == 1 && view.Workers[0].ID == "s1" && len(view.Workers[0].Tasks) == 4
+	}, "the cluster view never showed s1 with 4 tasks")
+	if code, body := do("GET", "/api/v1/jobs", ""); !strings.Contains(body, `"id":"cj"`) {
+		t.Errorf("list: %d %s", code, body)
+	}
+
+	// A job of another source stays local, and has no cluster view.
+	local := "name: local\nsource: {generator: {rate: 10}}\nsinks:\n  - {id: l, input: source, log: {}}\n"
+	if code, body := do("POST", "/api/v1/jobs", local); code != http.StatusCreated || strings.Contains(body, `"cluster"`) {
+		t.Errorf("local submit: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/v1/jobs/local/cluster", ""); code != http.StatusNotFound {
+		t.Errorf("cluster view of a local job: %d, want 404", code)
+	}
+
+	if code, body := do("DELETE", "/api/v1/jobs/cj", ""); code != http.StatusOK || !strings.Contains(body, `"state":"stopped"`) {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	if code, body := do("GET", "/api/v1/jobs/cj/cluster", ""); code != http.StatusConflict {
+		t.Errorf("cluster view of a stopped job: %d %s, want 409", code, body)
+	}
+	if code, body := do("DELETE", "/api/v1/jobs/cj?purge=true", ""); code != http.StatusOK {
+		t.Errorf("purge: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/v1/jobs/cj", ""); code != http.StatusNotFound {
+		t.Errorf("get after purge: %d, want 404", code)
+	}
+}
