@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -74,8 +75,8 @@ type PartitionStatus struct {
 // Rebalance is one generation of the job's group as a worker saw it when
 // it joined that generation.
 type Rebalance struct {
-	Generation int32     `json:"generation"`
-	At         time.Time `json:"at"`
+	Generation int32        `json:"generation"`
+	At         apitime.Time `json:"at"`
 	// Before and After are the group's workers in the generation before
 	// (as the reporting worker last saw them) and in this one.
 	Before []string `json:"before"`

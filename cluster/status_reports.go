@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -60,7 +61,7 @@ func (r *reports) rebalances(job string) []Rebalance {
 			continue
 		}
 		for _, rb := range rep.Rebalances {
-			if old, ok := byGen[rb.Generation]; !ok || rb.At.Before(old.At) {
+			if old, ok := byGen[rb.Generation]; !ok || time.Time(rb.At).Before(time.Time(old.At)) {
 				byGen[rb.Generation] = rb
 			}
 		}
@@ -171,7 +172,7 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 			if err != nil {
 				w.cfg.Log.Error("worker status: cannot describe the group after a rebalance", "generation", seen.gen, "err", err)
 			}
-			rep.Rebalances = append(rep.Rebalances, Rebalance{Generation: seen.gen, At: seen.at, Before: before, After: after, Reporter: w.cfg.ID})
+			rep.Rebalances = append(rep.Rebalances, Rebalance{Generation: seen.gen, At: apitime.Time(seen.at), Before: before, After: after, Reporter: w.cfg.ID})
 			if len(rep.Rebalances) > maxRebalances {
 				rep.Rebalances = slices.Delete(rep.Rebalances, 0, len(rep.Rebalances)-maxRebalances)
 			}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -33,6 +34,18 @@ type clusterInfo struct {
 	// Cluster says the job runs on the Kafka cluster's workers: its
 	// whole-job view is GET /api/v1/jobs/{id}/cluster.
 	Cluster bool `json:"cluster"`
+}
+
+// MarshalJSON writes the job's info (jobs.Info has its own MarshalJSON,
+// which embedding would promote over Cluster) with "cluster" added.
+func (c clusterInfo) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(c.Info)
+	if err != nil {
+		return nil, err
+	}
+	out := append(b[:len(b)-1:len(b)-1], `,"cluster":`...)
+	out = strconv.AppendBool(out, c.Cluster)
+	return append(out, '}'), nil
 }
 
 // statusTimeout bounds the Kafka requests of one cluster view.
