@@ -20,12 +20,18 @@ import (
 // The job of the exactly-once crash test: event-time tumbling windows
 // over a 4-shard stream, results to a stream sink and a dashboard,
 // checkpoints every 300 ms.
-const crashJob = `name: exactly
+var crashJob = windowJob("exactly", "\n  shards: 4", "5s", "300ms")
+
+// windowJob is the job file name of the crash and restore tests: 10 s
+// event-time tumbling windows per key r.k over the stream events (with
+// the source lines extra), counting and summing v, with the results to
+// the stream results and a dashboard, checkpointed every every.
+func windowJob(name, extra, watermark, every string) string {
+	return fmt.Sprintf(`name: %s
 source:
-  stream: events
-  shards: 4
+  stream: events%s
   event_time: "r => r.ts"
-  watermark: 5s
+  watermark: %s
 operators:
   - id: per-key
     window:
@@ -37,8 +43,9 @@ operators:
 sinks:
   - {id: out, input: per-key, stream: {name: results}}
   - {id: board, input: per-key, dashboard: {title: Per key, rows: 100000}}
-checkpoint: {every: 300ms}
-`
+checkpoint: {every: %s}
+`, name, extra, watermark, every)
+}
 
 const crashBase = int64(1_700_000_000_000)
 

@@ -77,30 +77,40 @@ func metricValue(t *testing.T, srv *limited, prefix string) string {
 	return ""
 }
 
-// TestTruncatedSegmentIsLoss cuts a shard's segment to 60% of its length
-// after the server stopped: the records past the cut were acknowledged, so
-// the next start must report lost records (an ERROR, the
-// runnel_shard_records_lost metric, the shard's lost_records in the API
-// and /healthz) and keep numbering new records after the lost ones.
-func TestTruncatedSegmentIsLoss(t *testing.T) {
+// oneSegment starts a server on a fresh data directory, puts n records
+// (keys r0, r1, ...) into a new one-shard stream and stops the server. It
+// returns the server, the last record's sequence counter and the path of
+// the shard's one segment file. It skips the test in -short mode.
+func oneSegment(t *testing.T, stream string, n int) (*limited, uint64, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integrity test skipped in -short mode")
 	}
 	data := t.TempDir()
 	srv := newLimited(t, data)
 	srv.Start()
-	srv.CreateStream("cut", 1)
-	last := putN(t, srv, "cut", "r", 4096)
+	srv.CreateStream(stream, 1)
+	last := putN(t, srv, stream, "r", n)
 	srv.Stop()
-	segs, _ := filepath.Glob(filepath.Join(data, "streams", "cut-*", "shardId-000000000000", "*.seg"))
+	segs, _ := filepath.Glob(filepath.Join(data, "streams", stream+"-*", "shardId-000000000000", "*.seg"))
 	if len(segs) != 1 {
 		t.Fatalf("want one segment, found %v", segs)
 	}
-	st, err := os.Stat(segs[0])
+	return srv, last, segs[0]
+}
+
+// TestTruncatedSegmentIsLoss cuts a shard's segment to 60% of its length
+// after the server stopped: the records past the cut were acknowledged, so
+// the next start must report lost records (an ERROR, the
+// runnel_shard_records_lost metric, the shard's lost_records in the API
+// and /healthz) and keep numbering new records after the lost ones.
+func TestTruncatedSegmentIsLoss(t *testing.T) {
+	srv, last, seg := oneSegment(t, "cut", 4096)
+	st, err := os.Stat(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(segs[0], st.Size()*6/10); err != nil {
+	if err := os.Truncate(seg, st.Size()*6/10); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
@@ -145,17 +155,8 @@ func TestTruncatedSegmentIsLoss(t *testing.T) {
 // reported. The test appends half a frame of garbage after the last
 // durable record.
 func TestTornTailIsNotLoss(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integrity test skipped in -short mode")
-	}
-	data := t.TempDir()
-	srv := newLimited(t, data)
-	srv.Start()
-	srv.CreateStream("torn", 1)
-	putN(t, srv, "torn", "r", 100)
-	srv.Stop()
-	segs, _ := filepath.Glob(filepath.Join(data, "streams", "torn-*", "shardId-000000000000", "*.seg"))
-	f, err := os.OpenFile(segs[0], os.O_APPEND|os.O_WRONLY, 0)
+	srv, _, seg := oneSegment(t, "torn", 100)
+	f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

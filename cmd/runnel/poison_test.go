@@ -131,11 +131,7 @@ func windowTotal(rows []map[string]any) int {
 // running, count the 10 good records in its windows, and skip (or
 // dead-letter) the 3 bad ones — also after a restart.
 func TestPoisonRecordsObeySourceOnError(t *testing.T) {
-	if testing.Short() {
-		t.Skip("poison record test skipped in -short mode: it runs the real binary")
-	}
-	n := newNode(t)
-	n.Start()
+	n := startedNode(t, "poison record test")
 	n.CreateStream("in", 1)
 	poisonInput(n)
 	// An end record far ahead, so every window fires.
@@ -223,11 +219,7 @@ func TestPoisonRecordsObeySourceOnError(t *testing.T) {
 // record without ts is counted (at its arrival time); the records that do
 // not decode are still skipped.
 func TestEventTimeFallbackArrival(t *testing.T) {
-	if testing.Short() {
-		t.Skip("event-time fallback test skipped in -short mode: it runs the real binary")
-	}
-	n := newNode(t)
-	n.Start()
+	n := startedNode(t, "event-time fallback test")
 	n.CreateStream("in", 1)
 	poisonInput(n)
 	n.submit(`name: fallback
@@ -258,11 +250,7 @@ sinks:
 // not — and maps each to its length and first byte: JS must see the
 // bytes, not a decoded value.
 func TestFormatBytesHandsRawBytes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("format bytes test skipped in -short mode: it runs the real binary")
-	}
-	n := newNode(t)
-	n.Start()
+	n := startedNode(t, "format bytes test")
 	n.CreateStream("raw", 1)
 	inputs := [][]byte{[]byte(`{"a":1}`), []byte("not json at all"), {0xff, 0x00, 0x41}, []byte(`[1,2,3]`)}
 	var recs []map[string]any

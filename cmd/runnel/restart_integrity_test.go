@@ -37,6 +37,18 @@ func newNode(t *testing.T) *node {
 	return n
 }
 
+// startedNode starts a node for a test that runs the real binary, and
+// skips the test, named what in the message, in -short mode.
+func startedNode(t *testing.T, what string) *node {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s skipped in -short mode: it runs the real binary", what)
+	}
+	n := newNode(t)
+	n.Start()
+	return n
+}
+
 func (n *node) files() string { return filepath.Join(n.Data, "files") }
 
 // stop stops the server the way an operator does (SIGTERM).
@@ -142,9 +154,15 @@ sinks:
 checkpoint: {every: 200ms}
 `
 
-const endlessJob = `name: endless
+var endlessJob = pageViewsJob("endless", 2000, 5, "200ms")
+
+// pageViewsJob is the job file name of the restart tests: generated
+// records (rate a second, over keys pages) counted per page in 1 s
+// windows to a dashboard, checkpointed every every.
+func pageViewsJob(name string, rate, keys int, every string) string {
+	return fmt.Sprintf(`name: %s
 source:
-  generator: {rate: 2000, keys: 5}
+  generator: {rate: %d, keys: %d}
 operators:
   - id: per-page
     window:
@@ -153,8 +171,9 @@ operators:
       aggregate: {views: count}
 sinks:
   - {id: board, dashboard: {}}
-checkpoint: {every: 200ms}
-`
+checkpoint: {every: %s}
+`, name, rate, keys, every)
+}
 
 func lineCount(t *testing.T, path string) int {
 	t.Helper()
@@ -172,11 +191,7 @@ func lineCount(t *testing.T, path string) int {
 // state.json is damaged: the job must come up failed with the damage
 // named, in the API and an ERROR log, and never run.
 func TestFinishedAndStoppedJobsStayAcrossRestarts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("restart test skipped in -short mode: it runs the real binary")
-	}
-	n := newNode(t)
-	n.Start()
+	n := startedNode(t, "restart test")
 	n.submit(finiteJob)
 	n.submit(endlessJob)
 	n.waitJob("finite", "finished", func(v jobView) bool { return v.State == "finished" })
@@ -229,19 +244,7 @@ func TestFinishedAndStoppedJobsStayAcrossRestarts(t *testing.T) {
 	n.stop()
 }
 
-const ckptJob = `name: ckpt
-source:
-  generator: {rate: 3000, keys: 20}
-operators:
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 1s
-      aggregate: {views: count}
-sinks:
-  - {id: board, dashboard: {}}
-checkpoint: {every: 150ms}
-`
+var ckptJob = pageViewsJob("ckpt", 3000, 20, "150ms")
 
 // checkpointDirs returns the job's complete checkpoints' epochs, oldest
 // first, from its manifests on disk.
@@ -268,11 +271,7 @@ func checkpointDirs(t *testing.T, data, job string) []string {
 // removed: the job must resume from the one before and say that the
 // newest was lost.
 func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("checkpoint damage test skipped in -short mode: it runs the real binary")
-	}
-	n := newNode(t)
-	n.Start()
+	n := startedNode(t, "checkpoint damage test")
 	n.submit(ckptJob)
 	n.waitJob("ckpt", "three checkpoints", func(v jobView) bool { return len(v.Checkpoints) >= 3 })
 	n.Kill()

@@ -19,24 +19,7 @@ import (
 // 500 ms. No record after the input closes the windows: the last ones
 // fire only once both shards are idle (10 s without a record), at the
 // largest of the shards' watermarks.
-const quietJob = `name: quiet
-source:
-  stream: events
-  event_time: "r => r.ts"
-  watermark: 2s
-operators:
-  - id: per-key
-    window:
-      key: "r => r.k"
-      tumbling: 10s
-      aggregate:
-        n: count
-        total: sum(v)
-sinks:
-  - {id: out, input: per-key, stream: {name: results}}
-  - {id: board, input: per-key, dashboard: {title: Per key, rows: 100000}}
-checkpoint: {every: 500ms}
-`
+var quietJob = windowJob("quiet", "", "2s", "500ms")
 
 const (
 	quietMain = 200_000 // records over both shards, 2 ms of event time apart

@@ -135,21 +135,19 @@ func (h *Handler) editConsumers(stream string, fn func([]consumerRec) ([]consume
 
 func (h *Handler) registerConsumer(r *request) (any, error) {
 	var in registerConsumerInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	if v.required("streamARN", in.StreamARN != nil) {
-		validateRef(&v, streamRef{StreamARN: in.StreamARN})
-	}
-	if v.required("consumerName", in.ConsumerName != nil) {
-		v.length("consumerName", in.ConsumerName, 1, 128)
-		v.pattern("consumerName", in.ConsumerName, validStreamName, "[a-zA-Z0-9_.-]+")
-	}
-	if in.Tags != nil {
-		validateTags(&v, in.Tags, "tags", maxTagsPerStream)
-	}
-	if err := v.err(); err != nil {
+	err := input(r, &in, func(v *validator) {
+		if v.required("streamARN", in.StreamARN != nil) {
+			validateRef(v, streamRef{StreamARN: in.StreamARN})
+		}
+		if v.required("consumerName", in.ConsumerName != nil) {
+			v.length("consumerName", in.ConsumerName, 1, 128)
+			v.pattern("consumerName", in.ConsumerName, validStreamName, "[a-zA-Z0-9_.-]+")
+		}
+		if in.Tags != nil {
+			validateTags(v, in.Tags, "tags", maxTagsPerStream)
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	stream, err := h.resolveValid(streamRef{StreamARN: in.StreamARN})
@@ -220,16 +218,14 @@ func (h *Handler) describeConsumer(r *request) (any, error) {
 
 func (h *Handler) listConsumers(r *request) (any, error) {
 	var in listConsumersInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	if v.required("streamARN", in.StreamARN != nil) {
-		validateRef(&v, streamRef{StreamARN: in.StreamARN})
-	}
-	v.rangeInt("maxResults", in.MaxResults, 1, 10000)
-	v.length("nextToken", in.NextToken, 1, 1048576)
-	if err := v.err(); err != nil {
+	err := input(r, &in, func(v *validator) {
+		if v.required("streamARN", in.StreamARN != nil) {
+			validateRef(v, streamRef{StreamARN: in.StreamARN})
+		}
+		v.rangeInt("maxResults", in.MaxResults, 1, 10000)
+		v.length("nextToken", in.NextToken, 1, 1048576)
+	})
+	if err != nil {
 		return nil, err
 	}
 	stream, err := h.resolveValid(streamRef{StreamARN: in.StreamARN})
@@ -314,14 +310,12 @@ func (h *Handler) editConsumerTags(stream, consumer string, fn func(map[string]s
 
 func (h *Handler) tagResource(r *request) (any, error) {
 	var in tagResourceInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	if v.required("tags", in.Tags != nil) {
-		validateTags(&v, in.Tags, "tags", maxTagsPerStream)
-	}
-	if err := v.err(); err != nil {
+	err := input(r, &in, func(v *validator) {
+		if v.required("tags", in.Tags != nil) {
+			validateTags(v, in.Tags, "tags", maxTagsPerStream)
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	stream, consumer, err := h.tagsTarget(in.ResourceARN)
@@ -347,12 +341,10 @@ func (h *Handler) tagResource(r *request) (any, error) {
 
 func (h *Handler) untagResource(r *request) (any, error) {
 	var in untagResourceInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateTagKeys(&v, in.TagKeys, in.TagKeys != nil)
-	if err := v.err(); err != nil {
+	err := input(r, &in, func(v *validator) {
+		validateTagKeys(v, in.TagKeys, in.TagKeys != nil)
+	})
+	if err != nil {
 		return nil, err
 	}
 	stream, consumer, err := h.tagsTarget(in.ResourceARN)

@@ -158,6 +158,17 @@ func (v *validator) enum(field string, s *string, allowed ...string) {
 const maxValidationMessages = 10
 
 // err returns the ValidationException for the failures so far, or nil.
+// input decodes r's body into in, then runs check on it: the error is
+// the body's that does not decode, or the problems check noted.
+func input(r *request, in any, check func(v *validator)) error {
+	if err := decode(r.codec, r.body, in); err != nil {
+		return err
+	}
+	var v validator
+	check(&v)
+	return v.err()
+}
+
 func (v *validator) err() error {
 	if len(v.msgs) > maxValidationMessages {
 		v.msgs = v.msgs[:maxValidationMessages]
