@@ -57,6 +57,10 @@ type Info struct {
 type OperatorInfo struct {
 	engine.OperatorStatus
 	Backpressure *float64 `json:"backpressure,omitempty"`
+	// StateBytes is the size of the node's keyed state (keys and values
+	// of all its tasks, state.DB.OperatorBytes) while the job runs; null
+	// for a node without state.
+	StateBytes *int64 `json:"state_bytes"`
 }
 
 // withBackpressure attaches to each node the fullest inbox among the nodes
@@ -165,6 +169,7 @@ func (j *Job) Info(withSpec bool) Info {
 			}
 		}
 		in.Operators = withBackpressure(j.Spec, st)
+		withStateBytes(in.Operators, j.stateBytes())
 		for _, o := range st.Operators {
 			in.Errors += o.Errors + o.Skipped + o.DeadLettered
 		}

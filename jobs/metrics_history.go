@@ -40,7 +40,8 @@ type OperatorMetrics struct {
 	InPerS       float64 `json:"in_per_s"`
 	OutPerS      float64 `json:"out_per_s"`
 	Backpressure float64 `json:"backpressure"`
-	// StateBytes is not measured per operator yet: null.
+	// StateBytes is the size of a stateful node's state at the point
+	// (keys and values of all its tasks); null for a node without state.
 	StateBytes *int64 `json:"state_bytes"`
 }
 
@@ -72,7 +73,7 @@ type metricsLog struct {
 }
 
 // sample adds a point for run rj (status st) at now.
-func (l *metricsLog) sample(spec *Spec, rj *engine.Job, st engine.Status, cps []CheckpointInfo, now time.Time) {
+func (l *metricsLog) sample(spec *Spec, rj *engine.Job, st engine.Status, cps []CheckpointInfo, stateBytes map[string]int64, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.run != rj {
@@ -103,6 +104,9 @@ func (l *metricsLog) sample(spec *Spec, rj *engine.Job, st engine.Status, cps []
 		om := OperatorMetrics{InPerS: rate(o.In-prev[0], dt), OutPerS: rate(o.Out-prev[1], dt)}
 		if o.Backpressure != nil {
 			om.Backpressure = *o.Backpressure
+		}
+		if n, ok := stateBytes[o.ID]; ok {
+			om.StateBytes = &n
 		}
 		p.Operators[o.ID] = om
 		ops[o.ID] = [2]int64{o.In, o.Out}
@@ -187,7 +191,7 @@ func (m *Manager) sampleJobs(now time.Time) {
 		if st.State != engine.Running {
 			continue
 		}
-		j.metrics.sample(j.Spec, rj, st, j.checkpoints(), now)
+		j.metrics.sample(j.Spec, rj, st, j.checkpoints(), j.stateBytes(), now)
 	}
 }
 

@@ -31,7 +31,7 @@ func TestMetricsHistoryRates(t *testing.T) {
 		if i == 2 {
 			cps = []CheckpointInfo{{Epoch: 1, Time: now.Add(-time.Second), DurationMS: 12.5, Size: 4096, Status: "complete"}}
 		}
-		l.sample(spec, nil, st, cps, now)
+		l.sample(spec, nil, st, cps, nil, now)
 	}
 	pts := l.read(false)
 	if len(pts) != MetricsPoints {
@@ -59,7 +59,7 @@ func TestMetricsHistoryRates(t *testing.T) {
 	// check the contract's shape.
 	var l2 metricsLog
 	now := start.Add(5 * time.Second)
-	l2.sample(spec, nil, st, []CheckpointInfo{{Epoch: 1, Time: now, DurationMS: 12.5, Size: 4096, Status: "complete"}}, now)
+	l2.sample(spec, nil, st, []CheckpointInfo{{Epoch: 1, Time: now, DurationMS: 12.5, Size: 4096, Status: "complete"}}, nil, now)
 	b, _ := json.Marshal(l2.read(false)[0])
 	for _, want := range []string{`"time":"2026-12-06T10:00:05.000Z"`, `"checkpoint_ms":12.5`, `"checkpoint_bytes":4096`, `"backpressure":0`, `"state_bytes":null`} {
 		if !strings.Contains(string(b), want) {
