@@ -2,14 +2,17 @@
 // (GET /api/v1/jobs/{id}/results/live?sink=ID) decoded batch by batch with
 // apache-arrow, kept in a bounded store (the last MAX_POINTS windows of at
 // most MAX_KEYS keys, the last TABLE_ROWS rows), drawn with uPlot at most
-// once per animation frame, anomalies marked on the chart.
+// four times a second, anomalies marked on the chart.
 import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
 import { h, enc, fmtNum, fmtTime } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
 import { cellText } from './cells.js';
 
-const TABLE_EVERY_MS = 250;
+// The page redraws the live chart, the table and the row counter together,
+// at most this often: however fast batches come, four redraws a second
+// keep a chart of window results live at a bounded cost.
+const REDRAW_EVERY_MS = 250;
 const TOPN_EVERY_MS = 2000;
 const MAX_MARKERS = 400;
 const MIN_SPAN_S = 60;
@@ -31,8 +34,8 @@ export class ResultsPanel {
     this.frame = 0;
     this.chartDirty = false;
     this.tableDirty = false;
-    this.tableTimer = null;
-    this.lastTable = 0;
+    this.timer = null;
+    this.lastDraw = -Infinity;
     this.lastTop = 0;
     this.markerPool = [];
     this.retry = null;
@@ -113,7 +116,7 @@ export class ResultsPanel {
     clearTimeout(this.retry);
     if (this.abort) this.abort.abort();
     cancelAnimationFrame(this.frame);
-    clearTimeout(this.tableTimer);
+    clearTimeout(this.timer);
     this.resize.disconnect();
     this.seen.disconnect();
     if (this.plot) this.plot.destroy();
@@ -128,41 +131,36 @@ export class ResultsPanel {
     if (!this.paused) this.dirty();
   }
 
-  // dirty asks for a redraw on the next animation frame: the chart (unless
-  // it is out of sight) and, at most every TABLE_EVERY_MS, the table and
-  // the row counter, so one frame carries all of a batch's changes.
+  // dirty asks for a redraw: on the first animation frame at least
+  // REDRAW_EVERY_MS after the last one, the chart (unless it is out of
+  // sight), the table and the row counter, so one frame carries every
+  // change of the batches that came in between.
   dirty() {
     if (this.closed) return;
     this.chartDirty = true;
     this.tableDirty = true;
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+    if (this.frame || this.timer) return;
+    const wait = this.lastDraw + REDRAW_EVERY_MS - performance.now();
+    const ask = () => { this.timer = null; if (!this.closed) this.frame = requestAnimationFrame((t) => this.render(t)); };
+    if (wait > 0) this.timer = setTimeout(ask, wait);
+    else ask();
   }
 
-  render() {
+  render(now) {
     this.frame = 0;
     if (this.closed) return;
-    const now = performance.now();
+    this.lastDraw = now;
     // The chart's controls follow the columns even while it is out of sight.
     if (this.chartDirty && this.store.timed !== false) this.syncAggregates();
     if (this.chartDirty && this.visible) {
       this.chartDirty = false;
       this.renderChart(now);
     }
-    if (!this.tableDirty) return;
-    const wait = this.lastTable + TABLE_EVERY_MS - now;
-    if (wait > 0) {
-      if (!this.tableTimer) {
-        this.tableTimer = setTimeout(() => {
-          this.tableTimer = null;
-          if (!this.frame && !this.closed) this.frame = requestAnimationFrame(() => this.render());
-        }, wait);
-      }
-      return;
+    if (this.tableDirty) {
+      this.tableDirty = false;
+      this.renderStatus();
+      if (!this.paused) this.renderTable();
     }
-    this.tableDirty = false;
-    this.lastTable = now;
-    this.renderStatus();
-    if (!this.paused) this.renderTable();
   }
 
   // renderStatus counts rows, keys and anomalies, at the table's pace.
