@@ -98,3 +98,16 @@ func BenchmarkWriteSync(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHashPartitionKey is the routing hash of one partition key: a
+// 16-character key, and a UUID.
+func BenchmarkHashPartitionKey(b *testing.B) {
+	for _, k := range []string{"0123456789abcdef", "123e4567-e89b-12d3-a456-426614174000"} {
+		b.Run(fmt.Sprintf("%dB", len(k)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				HashPartitionKey(k)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/bits"
 	"strings"
+	"unicode/utf8"
 )
 
 // HashKey is a point in the 128-bit hash-key space that shards partition.
@@ -84,7 +85,20 @@ func ParseHashKey(s string) (HashKey, error) {
 // HashPartitionKey maps a partition key to the hash-key space as Kinesis
 // does: MD5 of the key's bytes read as a big-endian unsigned 128-bit integer.
 func HashPartitionKey(key string) HashKey {
-	sum := md5.Sum([]byte(key))
+	// []byte(key) would allocate for a key longer than 32 bytes (a UUID
+	// is 36), once per record routed; a valid key fits a stack buffer,
+	// small for the common short keys, since the buffer is zeroed first.
+	var sum [md5.Size]byte
+	switch {
+	case len(key) <= 64:
+		var buf [64]byte
+		sum = md5.Sum(buf[:copy(buf[:], key)])
+	case len(key) <= MaxKeyLen*utf8.UTFMax:
+		var buf [MaxKeyLen * utf8.UTFMax]byte
+		sum = md5.Sum(buf[:copy(buf[:], key)])
+	default:
+		sum = md5.Sum([]byte(key))
+	}
 	return HashKey{binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:])}
 }
 

@@ -2,10 +2,13 @@ package streams
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"math/big"
 	"sort"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -254,6 +257,25 @@ func TestRoutingBatchRuns(t *testing.T) {
 		}
 		if d := testutil.Diff(want, got); d != "" {
 			t.Fatalf("batch %d: records on the wrong shards:\n%s", batch, d)
+		}
+	}
+}
+
+// TestHashPartitionKeyLongKeys: keys of every valid length hash as MD5
+// does, and hashing one allocates nothing (routing hashes every record).
+func TestHashPartitionKeyLongKeys(t *testing.T) {
+	for _, k := range []string{"k", strings.Repeat("u", 32), "123e4567-e89b-12d3-a456-426614174000",
+		strings.Repeat("x", MaxKeyLen), strings.Repeat("é", MaxKeyLen), strings.Repeat("😀", MaxKeyLen), strings.Repeat("y", 2000)} {
+		sum := md5.Sum([]byte(k))
+		want := new(big.Int).SetBytes(sum[:])
+		if got := HashPartitionKey(k).big(); got.Cmp(want) != 0 {
+			t.Errorf("hash of a %d-byte key = %s, want %s", len(k), got, want)
+		}
+		if len(k) > MaxKeyLen*utf8.UTFMax {
+			continue
+		}
+		if n := testing.AllocsPerRun(100, func() { HashPartitionKey(k) }); n != 0 {
+			t.Errorf("hashing a %d-byte key allocates %v times", len(k), n)
 		}
 	}
 }
