@@ -591,7 +591,7 @@ func TestWorkerLeavesGroupOnStop(t *testing.T) {
 	}
 	for _, m := range gs[group].Members {
 		if m.ClientID == cluster.TransactionalID("page-views", "w2") {
-			t.Errorf("the stopped worker w2 is still a member of %s (instance %v)", group, m.InstanceID)
+			t.Errorf("the stopped worker w2 is still a member of %s (member %s)", group, m.MemberID)
 		}
 	}
 }
