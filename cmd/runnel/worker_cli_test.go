@@ -49,6 +49,8 @@ sinks: [{id: out, input: w, log: {}}]
 		{"not a kafka source", []string{"--cluster", "kafka://127.0.0.1:2", "--job", streamJob}, 1, "the source must be kafka"},
 		{"brokers of another cluster", []string{"--cluster", "kafka://127.0.0.1:2", "--job", otherBrokers}, 1, "are not the cluster's"},
 		{"a sink outside Kafka", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink}, 1, "sink out: only kafka sinks"},
+		{"a snapshot store that is not s3", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink, "--data", dir, "--snapshot", "http://b/x"}, 2, "give s3://BUCKET"},
+		{"snapshots without local state", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink, "--snapshot", "s3://b"}, 1, "give a data directory too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := exec.Command(bin, append([]string{"worker"}, tc.args...)...).CombinedOutput()

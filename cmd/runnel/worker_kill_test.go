@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -551,5 +552,46 @@ func TestWorkerRestoresFromSnapshot(t *testing.T) {
 	if fromSnap != workerPartitions || tasks != workerPartitions || local == 0 {
 		t.Errorf("the worker on an empty data directory restored %d tasks (%d records from snapshots), %d of them from snapshots: want all %d\n%s",
 			tasks, local, fromSnap, workerPartitions, testutil.Tail(string(log), 3000))
+	}
+}
+
+// A worker stopped with SIGTERM leaves the group before it exits, although
+// it is a static member (which Kafka keeps in the group across restarts):
+// its partitions move at once, not after the session timeout.
+func TestWorkerLeavesGroupOnStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and two workers")
+	}
+	c := newWorkerCluster(t)
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	c.worker(t, "w1")
+	w2 := c.worker(t, "w2")
+	produceClicks(t, c.prod, gen.make(500))
+	adm := kadm.NewClient(c.prod)
+	group := cluster.GroupName("page-views")
+	ctx := context.Background()
+	testutil.Eventually(t, 3*time.Minute, func() bool {
+		return len(ownedBy(ctx, adm, group, "w1")) > 0 && len(ownedBy(ctx, adm, group, "w2")) > 0
+	}, "both workers own source partitions")
+	w2.mu.Lock()
+	if err := w2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := w2.cmd.Wait()
+	w2.log.Close()
+	w2.cmd = nil
+	w2.mu.Unlock()
+	if err != nil {
+		b, _ := os.ReadFile(w2.log.Name())
+		t.Fatalf("worker w2 stopped with %v:\n%s", err, b)
+	}
+	gs, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range gs[group].Members {
+		if m.ClientID == cluster.TransactionalID("page-views", "w2") {
+			t.Errorf("the stopped worker w2 is still a member of %s (member %s)", group, m.MemberID)
+		}
 	}
 }
