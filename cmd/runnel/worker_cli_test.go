@@ -37,6 +37,18 @@ source: {kafka: {brokers: ["127.0.0.1:2"], topics: [clicks]}}
 operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
 sinks: [{id: out, input: w, log: {}}]
 `), 0o644)
+	kinesisJob := filepath.Join(dir, "kinesis.yaml")
+	os.WriteFile(kinesisJob, []byte(`name: j
+source: {kinesis: {stream: clicks, endpoint: "http://127.0.0.1:1", region: us-east-1}}
+operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
+sinks: [{id: out, input: w, kafka: {brokers: ["127.0.0.1:2"], topic: out}}]
+`), 0o644)
+	fanOut := filepath.Join(dir, "fanout.yaml")
+	os.WriteFile(fanOut, []byte(`name: j
+source: {kinesis: {stream: clicks, endpoint: "http://127.0.0.1:1", region: us-east-1, consumer: c}}
+operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
+sinks: [{id: out, input: w, kafka: {brokers: ["127.0.0.1:2"], topic: out}}]
+`), 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -49,6 +61,9 @@ sinks: [{id: out, input: w, log: {}}]
 		{"not a kafka source", []string{"--cluster", "kafka://127.0.0.1:2", "--job", streamJob}, 1, "the source must be kafka"},
 		{"brokers of another cluster", []string{"--cluster", "kafka://127.0.0.1:2", "--job", otherBrokers}, 1, "are not the cluster's"},
 		{"a sink outside Kafka", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink}, 1, "sink out: only kafka sinks"},
+		{"help on leases", []string{"--help"}, 0, "--leases-postgres"},
+		{"kinesis without a lease table", []string{"--cluster", "kafka://127.0.0.1:2", "--job", kinesisJob}, 1, "needs the PostgreSQL lease table (--leases-postgres DSN)"},
+		{"kinesis with fan-out", []string{"--cluster", "kafka://127.0.0.1:2", "--job", fanOut, "--leases-postgres", "host=/nonexistent"}, 1, "enhanced fan-out) is not supported on workers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := exec.Command(bin, append([]string{"worker"}, tc.args...)...).CombinedOutput()
