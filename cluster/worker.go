@@ -288,6 +288,9 @@ func (w *Worker) Plan() *Plan { return w.plan }
 // it had not committed is processed again by whoever takes its partitions.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.closeSinks()
+	if w.kin != nil {
+		defer w.kin.close()
+	}
 	admin, err := kgo.NewClient(w.opts...)
 	if err != nil {
 		return fmt.Errorf("cluster: connect: %w", err)

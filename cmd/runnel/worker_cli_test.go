@@ -37,6 +37,18 @@ source: {kafka: {brokers: ["127.0.0.1:2"], topics: [clicks]}}
 operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
 sinks: [{id: out, input: w, log: {}}]
 `), 0o644)
+	kinesisJob := filepath.Join(dir, "kinesis.yaml")
+	os.WriteFile(kinesisJob, []byte(`name: j
+source: {kinesis: {stream: clicks, endpoint: "http://127.0.0.1:1", region: us-east-1}}
+operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
+sinks: [{id: out, input: w, kafka: {brokers: ["127.0.0.1:2"], topic: out}}]
+`), 0o644)
+	fanOut := filepath.Join(dir, "fanout.yaml")
+	os.WriteFile(fanOut, []byte(`name: j
+source: {kinesis: {stream: clicks, endpoint: "http://127.0.0.1:1", region: us-east-1, consumer: c}}
+operators: [{id: w, window: {key: "r => r.page", tumbling: 1s, aggregate: {n: count}}}]
+sinks: [{id: out, input: w, kafka: {brokers: ["127.0.0.1:2"], topic: out}}]
+`), 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -51,6 +63,9 @@ sinks: [{id: out, input: w, log: {}}]
 		{"a sink outside Kafka", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink}, 1, "sink out: only kafka sinks"},
 		{"a snapshot store that is not s3", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink, "--data", dir, "--snapshot", "http://b/x"}, 2, "give s3://BUCKET"},
 		{"snapshots without local state", []string{"--cluster", "kafka://127.0.0.1:2", "--job", logSink, "--snapshot", "s3://b"}, 1, "give a data directory too"},
+		{"help on leases", []string{"--help"}, 0, "--leases-postgres"},
+		{"kinesis without a lease table", []string{"--cluster", "kafka://127.0.0.1:2", "--job", kinesisJob}, 1, "needs the PostgreSQL lease table (--leases-postgres DSN)"},
+		{"kinesis with fan-out", []string{"--cluster", "kafka://127.0.0.1:2", "--job", fanOut, "--leases-postgres", "host=/nonexistent"}, 1, "enhanced fan-out) is not supported on workers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := exec.Command(bin, append([]string{"worker"}, tc.args...)...).CombinedOutput()
