@@ -52,8 +52,10 @@ type Registry struct {
 	cfg RegistryConfig
 	log *slog.Logger
 	cl  *kgo.Client
-	ctx context.Context
-	wg  sync.WaitGroup
+	// ctx is the workers' parent: it ends with Run's.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -84,6 +86,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		return nil, fmt.Errorf("cluster: connect: %w", err)
 	}
 	r := &Registry{cfg: cfg, log: cfg.Worker.Log, cl: cl}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.mu.jobs = map[string]*clusterJob{}
 	return r, nil
 }
@@ -91,7 +94,8 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 // Run creates the jobs topic if missing, then applies its records until
 // ctx ends; then it stops the local workers and returns.
 func (r *Registry) Run(ctx context.Context) error {
-	r.ctx = ctx
+	defer context.AfterFunc(ctx, r.cancel)()
+	defer r.cancel()
 	defer r.cl.Close()
 	defer r.wg.Wait()
 	defer r.stopAll()
