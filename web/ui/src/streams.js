@@ -31,7 +31,7 @@ export function streamsPage(root) {
   });
   root.append(h('div', { class: 'page-head' }, h('h1', null, 'Streams')), form,
     h('table', { class: 'list', dataset: { testid: 'stream-list' } },
-      h('thead', null, h('tr', null, ['Stream', 'Status', 'Open shards', 'Records kept', 'Bytes appended', 'Read by', 'Retention', 'Created (UTC)'].map((c) => h('th', null, c)))), body),
+      h('thead', null, h('tr', null, ['Stream', 'Status', 'Open shards', 'Records kept', 'Bytes on disk', 'Read by', 'Retention', 'Created (UTC)'].map((c) => h('th', null, c)))), body),
     note);
   const p = poller(async () => {
     let streams;
@@ -46,7 +46,7 @@ export function streamsPage(root) {
       h('td', null, h('a', { href: '#/streams/' + enc(s.name) }, s.name)),
       h('td', null, s.status), h('td', null, s.open_shards),
       h('td', { dataset: { testid: 'stream-records' } }, s.records == null ? '–' : fmtNum(s.records)),
-      h('td', { title: s.bytes == null ? null : `${s.bytes} bytes of records appended since the server started`, dataset: { testid: 'stream-bytes' } }, fmtBytes(s.bytes)),
+      h('td', { title: s.bytes == null ? null : `${s.bytes} bytes in the stream's segment files on disk`, dataset: { testid: 'stream-bytes' } }, fmtBytes(s.bytes)),
       h('td', { dataset: { testid: 'stream-readers' } }, readers(s.readers)),
       h('td', null, s.retention_hours + ' h'),
       timeEl(s.created, 'td'))));
@@ -122,7 +122,7 @@ export function streamPage(root, name, params = new URLSearchParams()) {
       if (row) Object.assign(st, { records: row.records, bytes: row.bytes, readers: row.readers });
     }
     note.replaceChildren(`${st.status} · ${st.open_shards} open shards · retention ${st.retention_hours} h · `,
-      h('span', { dataset: { testid: 'stream-counts' }, title: 'records kept; bytes of records appended since the server started' }, `${st.records == null ? '–' : fmtNum(st.records)} records kept · ${fmtBytes(st.bytes)} appended`),
+      h('span', { dataset: { testid: 'stream-counts' }, title: 'records kept; bytes of the stream on disk' }, `${st.records == null ? '–' : fmtNum(st.records)} records kept · ${fmtBytes(st.bytes)} on disk`),
       ' · read by ', readers(st.readers));
     const now = performance.now();
     const shards = st.shards || [];

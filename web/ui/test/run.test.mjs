@@ -368,7 +368,7 @@ both('streams: create, put a record, tail several shards with search, counts and
     await page.fill('[data-testid=tail-search]', 'plum');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=tail-row]').length === 1);
     assert.match(await text(page, '[data-testid=tail]'), /plum/);
-    await page.waitForFunction(() => /^3 records kept · \d+(\.\d)? (B|KiB) appended$/.test(document.querySelector('[data-testid=stream-counts]').textContent), null, { timeout: 15000 });
+    await page.waitForFunction(() => /^3 records kept · \d+(\.\d)? (B|KiB) on disk$/.test(document.querySelector('[data-testid=stream-counts]').textContent), null, { timeout: 15000 });
     // Delete asks first.
     await page.click('[data-testid=delete-stream]');
     await page.click('[data-testid=cancel-delete-stream]');
