@@ -61,6 +61,7 @@ const (
 	calHistory   = 1000 // raw scores a calibrator compares against
 	calWarmup    = 100  // raw scores before a calibrator leaves 0
 	maxSeverity  = 1e6  // cap, for series whose range is still zero
+	youngPoints  = 150  // points during which every field is treated as white noise
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -173,7 +174,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	res := d.explain(x)
 	white := math.Inf(1) // gate for series that look like white noise
 	if st.Base.Count >= baselineSize/2 {
-		white = d.whiteGate(x)
+		white = d.whiteGate(x, st.Seen < youngPoints)
 	}
 	st.Base.add(x)
 
@@ -330,13 +331,23 @@ func (d *detector) explain(x []float64) Result {
 // robust z-score against the recent baseline over Tuning.WhiteZAlarm. Series with
 // structure (trends, seasons, regimes) are not capped: their new values
 // are what novelty is for.
-func (d *detector) whiteGate(x []float64) float64 {
+//
+// With young set (the series' first youngPoints points) the ratio a field
+// needs is halved: the range is still filling, so a new record is most
+// often noise, and the ratio, from 32 to 64 points, is too uncertain to
+// tell white noise that wanders a little from structure. Smooth series
+// (noise far below the spread) stay ungated.
+func (d *detector) whiteGate(x []float64, young bool) float64 {
 	st, tn := d.st, &d.cfg.Tuning
 	gate := math.Inf(1)
 	for f, v := range x {
 		med, scale := st.Base.stats(f)
 		noise := st.Base.noise(f)
-		if scale <= 0 || noise < tn.WhiteRatio*scale {
+		ratio := tn.WhiteRatio
+		if young {
+			ratio /= 2
+		}
+		if scale <= 0 || noise < ratio*scale {
 			continue
 		}
 		unit := max(scale, noise)
