@@ -45,6 +45,10 @@ var rank = map[string]float64{
 	// needs streams; web serves it and client/consumer runs the same
 	// protocol over PostgreSQL.
 	"consumergroups": 1.5,
+	// The consumer library (leases on the server or in PostgreSQL): it needs
+	// only streams, the KPL format and consumergroups' protocol, and
+	// cluster's workers read Kinesis through its fenced leases.
+	"client/consumer": 2,
 	// `runnel bench ingest`: the stream log measured in-process.
 	"internal/bench": 6,
 	// Tests of real AWS clients (CLI, boto3, the JS SDK) against the binary.
