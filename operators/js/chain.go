@@ -291,7 +291,7 @@ func driverSource(kinds []Kind) string {
 		default:
 			fmt.Fprintf(&b, "r = f%d(v);", s)
 		}
-		fmt.Fprintf(&b, " } catch (e) { fail(%d, i, e); continue; }\n", s)
+		fmt.Fprintf(&b, " } catch (e) { if (fail(%d, i, e)) return; continue; }\n", s)
 		switch kind {
 		case Map:
 			fmt.Fprintf(&b, "\t\t\tif (r === null || r === undefined) continue;\n"+
@@ -352,16 +352,19 @@ func (c *Chain) fanOutStage() int {
 }
 
 // fail is called from JS when a stage throws. The failed record's earlier
-// outputs (from an array-returning map) are withdrawn.
+// outputs (from an array-returning map) are withdrawn. It returns true
+// when the stage's policy fails the job, and the batch loop then stops:
+// the records after this one would run for nothing.
 func (c *Chain) fail(call goja.FunctionCall) goja.Value {
 	i := int(call.Argument(1).ToInteger())
+	stage := int(call.Argument(0).ToInteger())
 	c.truncate(i)
 	c.fails = append(c.fails, failure{
-		stage: int(call.Argument(0).ToInteger()),
+		stage: stage,
 		index: i,
 		err:   exceptionOf(call.Argument(2)),
 	})
-	return goja.Undefined()
+	return c.vm.rt.ToValue(c.spec.Stages[stage].OnError.Mode == Fail)
 }
 
 // truncate drops the outputs of input records from index i on.
@@ -518,6 +521,18 @@ func (c *Chain) drive(ctx context.Context, inp goja.Value, n int) error {
 			return fmt.Errorf("job %q: js chain: %w", c.spec.Job, err)
 		}
 		c.fails = append(c.fails, failure{stage: stage, index: i, err: err})
+		if c.spec.Stages[stage].OnError.Mode == Fail {
+			// The job fails on this record: running the rest of the batch
+			// would only let a runaway (a global doubled per record) grow.
+			return nil
+		}
+		if err == ErrMemory {
+			// The record's growth may be kept (in a global) as well as
+			// failed: measure now rather than after the next stride.
+			if rerr := c.vm.checkRetainedNow(); rerr != nil {
+				return fmt.Errorf("job %q: js chain: %w", c.spec.Job, rerr)
+			}
+		}
 		from = i + 1
 	}
 	return nil

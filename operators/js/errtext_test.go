@@ -57,3 +57,32 @@ func TestErrorTextIsClean(t *testing.T) {
 		})
 	}
 }
+
+// TestFailingRecordEndsItsBatch: under on_error fail, the records after a
+// failing one in the same batch are not run (the job fails on it, and a
+// runaway such as a global doubled per record must not go on growing).
+func TestFailingRecordEndsItsBatch(t *testing.T) {
+	c := newChain(t, "var n = 0", Stage{Operator: "m", Kind: Map,
+		Src: `r => { n++; if (r.id === 3) throw new Error("three"); return {n: n} }`})
+	var recs []map[string]any
+	for i := 1; i <= 10; i++ {
+		recs = append(recs, map[string]any{"id": i})
+	}
+	vals := batchOf(func() []any {
+		out := make([]any, len(recs))
+		for i, r := range recs {
+			out[i] = r
+		}
+		return out
+	}()...)
+	if err := c.Process(context.Background(), vals, &collect{}); err == nil {
+		t.Fatal("the batch with a failing record did not fail")
+	}
+	var out collect
+	if err := c.Process(context.Background(), batchOf(map[string]any{"id": 100}), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.recs[0].Value.(map[string]any)["n"]; got != int64(4) && got != float64(4) {
+		t.Fatalf("the function ran %v times over both batches, want 4 (records 1–3, then the next batch's)", got)
+	}
+}

@@ -17,6 +17,15 @@ func (vm *VM) checkRetained() error {
 	if vm.retained.every == 0 || allocBytes()-vm.retained.at < vm.retained.every {
 		return nil
 	}
+	return vm.checkRetainedNow()
+}
+
+// checkRetainedNow is checkRetained without waiting for the next stretch
+// of allocation.
+func (vm *VM) checkRetainedNow() error {
+	if vm.retained.every == 0 {
+		return nil
+	}
 	vm.measureRetained()
 	held := vm.retained.last - min(vm.retained.base, vm.retained.last)
 	if held > vm.opts.MaxRetained {
