@@ -61,7 +61,13 @@ const (
 	calHistory   = 1000 // raw scores a calibrator compares against
 	calWarmup    = 100  // raw scores before a calibrator leaves 0
 	maxSeverity  = 1e6  // cap, for series whose range is still zero
-	youngPoints  = 150  // points during which every field is treated as white noise
+	// whiteAvgPoints is the span of the slow average of a field's
+	// noise/spread ratio, and whiteAvgBar the average over which a field
+	// counts as white noise even while its current ratio dips below
+	// Tuning.WhiteRatio.
+	whiteAvgPoints = 128
+	whiteAvgBar    = 0.8
+	youngPoints    = 150 // points during which every field is treated as white noise
 )
 
 // detector is the one implementation of Detector; a method is the set of
@@ -88,10 +94,13 @@ type state struct {
 	KNN     *knn
 	Forest  *forest
 	Cal     *calibrator // for the forest's raw scores
-	KCal    *calibrator // for the knn distances
-	Sup     *suppressor
-	PCG     []byte
-	pcg     *rand.PCG
+	// WhiteAvg is, per field, a slow moving average of the noise/spread
+	// ratio the white-noise gate tests (nil until the gate first runs).
+	WhiteAvg []float64
+	KCal     *calibrator // for the knn distances
+	Sup      *suppressor
+	PCG      []byte
+	pcg      *rand.PCG
 }
 
 const stateVersion = 1
@@ -347,7 +356,27 @@ func (d *detector) whiteGate(x []float64, young bool) float64 {
 		if young {
 			ratio /= 2
 		}
-		if scale <= 0 || noise < ratio*scale {
+		if scale <= 0 {
+			continue
+		}
+		// The ratio over 64 points wanders: a series of plain noise dips
+		// below the bar now and then. Its slow average decides too, so a
+		// field that has looked like noise for long stays gated through
+		// such dips.
+		if st.WhiteAvg == nil {
+			st.WhiteAvg = make([]float64, st.Fields)
+			for i := range st.WhiteAvg {
+				st.WhiteAvg[i] = math.NaN()
+			}
+		}
+		r := noise / scale
+		avg := st.WhiteAvg[f]
+		if math.IsNaN(avg) {
+			avg = r
+		}
+		avg += (r - avg) / whiteAvgPoints
+		st.WhiteAvg[f] = avg
+		if r < ratio && avg < whiteAvgBar {
 			continue
 		}
 		unit := max(scale, noise)

@@ -187,3 +187,21 @@ func inSale(w int, starts []int) bool {
 	}
 	return false
 }
+
+// TestDemoKnownSeeds runs both demo tests on seeds that once flagged a
+// window of plain traffic: a drifting young series (14112836615923178707),
+// and old series of plain noise whose noise/spread ratio dipped for a
+// while (1633386651271402552, 1431485875258211264).
+func TestDemoKnownSeeds(t *testing.T) {
+	for _, seed := range []uint64{14112836615923178707, 1633386651271402552, 1431485875258211264} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			windows := demoWindows(t, seed, 40*time.Minute, demoSale)
+			checkDemo(t, detectDemo(t, windows), windows, []int{int(5 * time.Minute / demoWindow)})
+			saleAt := 30 * time.Minute
+			spike := demoWindows(t, seed, saleAt+3*time.Minute, func(page string, e time.Duration) bool {
+				return page == "/p/3" && e >= saleAt && e < saleAt+30*time.Second
+			})
+			checkDemo(t, detectDemo(t, spike), spike, []int{int(saleAt / demoWindow)})
+		})
+	}
+}
