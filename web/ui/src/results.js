@@ -152,7 +152,8 @@ export class ResultsPanel {
     this.lastDraw = now;
     // The chart's controls follow the columns even while it is out of sight.
     if (this.chartDirty && this.store.timed !== false) this.syncAggregates();
-    if (this.chartDirty && this.visible) {
+    // (The note that rows have no time to chart is cheap: it shows at once.)
+    if (this.chartDirty && (this.visible || this.store.timed === false)) {
       this.chartDirty = false;
       this.renderChart(now);
     }
