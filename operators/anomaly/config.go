@@ -14,14 +14,15 @@ const (
 	MethodKNN      = "knn"      // nearest-neighbour distance of the recent shape (shingle)
 	MethodRCF      = "rcf"      // robust random cut forest on shingles
 	MethodEnsemble = "ensemble" // the most severe of novelty, knn and rcf
+	MethodARTime   = "artime"   // adaptive resonance over windowed features (artime.go)
 )
 
 // Methods lists the method names, "auto" first.
-var Methods = []string{MethodAuto, MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble}
+var Methods = []string{MethodAuto, MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble, MethodARTime}
 
 // ConcreteMethods lists the methods that "auto" may resolve to, i.e. every
 // method except "auto" itself.
-var ConcreteMethods = []string{MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble}
+var ConcreteMethods = []string{MethodNovelty, MethodKNN, MethodRCF, MethodEnsemble, MethodARTime}
 
 // DefaultMethod is what "auto" (or an empty Method) resolves to.
 const DefaultMethod = MethodEnsemble
@@ -58,6 +59,10 @@ type Config struct {
 	// more severe are damped (severity ÷ 3), so one incident is reported
 	// once (default 200; -1 turns suppression off).
 	Suppress int
+	// Probation is how many points artime learns from before it scores
+	// (default DefaultProbation); it also sets artime's downsampling step,
+	// a 104th of it.
+	Probation int
 	// Tuning holds the models' alarm levels and gates; zero fields take
 	// DefaultTuning's values. Most users leave it alone: the threshold is
 	// the knob. Cross-validation searches it (docs/anomaly.md).
@@ -205,11 +210,15 @@ func (c Config) Validate() error {
 		{"neighbours", c.Neighbours, 0, 100},
 		{"history", c.History, 0, 1 << 16},
 		{"suppress", c.Suppress, -1, 1 << 20},
+		{"probation", c.Probation, 0, 1 << 20},
 	}
 	for _, ch := range checks {
 		if ch.v < ch.lo || ch.v > ch.hi {
 			return bad(ch.name, "%d is outside [%d, %d] (0 means the default)", ch.v, ch.lo, ch.hi)
 		}
+	}
+	if c.Probation != 0 && c.Probation < minProbation {
+		return bad("probation", "%d is too short; want at least %d", c.Probation, minProbation)
 	}
 	if c.SampleSize != 0 && c.SampleSize < 4 {
 		return bad("sample_size", "%d is too small; want at least 4", c.SampleSize)
@@ -246,7 +255,11 @@ func (c Config) withDefaults() Config {
 	def(&c.SampleSize, DefaultSampleSize)
 	def(&c.Neighbours, DefaultNeighbours)
 	def(&c.History, DefaultHistory)
+	if c.Method == MethodARTime {
+		def(&c.Suppress, -1) // artime masks repeats itself
+	}
 	def(&c.Suppress, DefaultSuppress)
+	def(&c.Probation, DefaultProbation)
 	if c.Suppress < 0 {
 		c.Suppress = 0
 	}

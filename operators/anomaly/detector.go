@@ -98,6 +98,7 @@ type state struct {
 	// ratio the white-noise gate tests (nil until the gate first runs).
 	WhiteAvg []float64
 	KCal     *calibrator // for the knn distances
+	ART      []*artime   // one per field (artime)
 	Sup      *suppressor
 	PCG      []byte
 	pcg      *rand.PCG
@@ -106,7 +107,7 @@ type state struct {
 const stateVersion = 1
 
 // uses says which models a method runs.
-type uses struct{ novelty, knn, rcf bool }
+type uses struct{ novelty, knn, rcf, artime bool }
 
 func models(method string) uses {
 	switch method {
@@ -116,6 +117,8 @@ func models(method string) uses {
 		return uses{knn: true}
 	case MethodRCF:
 		return uses{rcf: true}
+	case MethodARTime:
+		return uses{artime: true}
 	default:
 		return ensembleModels
 	}
@@ -155,6 +158,9 @@ func New(cfg Config) (Detector, error) {
 	if u.rcf {
 		st.Forest = newForest(dim, c.Trees, c.SampleSize)
 		st.Cal = newCalibrator(calHistory, calWarmup)
+	}
+	if u.artime {
+		st.ART = newARTimes(nf, c.Probation)
 	}
 	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
@@ -229,6 +235,9 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	if st.Forest != nil && full {
 		z := st.Cal.update(st.Forest.update(st.Shingle, d.rng))
 		sev = max(sev, z/tn.RCFAlarm)
+	}
+	if st.ART != nil {
+		sev = max(sev, artSeverity(st.ART, x))
 	}
 	if st.Seen <= int64(warmup) || math.IsNaN(sev) {
 		// NaN comes only from ranges too wide for float64 (±1e308).

@@ -116,6 +116,9 @@ func (st *state) check(c Config) error {
 			return bad("calibrator shape")
 		}
 	}
+	if u.artime && !artOK(st.ART, nf) {
+		return bad("artime shape")
+	}
 	if len(st.Sup.At) != len(st.Sup.Peak) {
 		return bad("suppressor shape")
 	}
