@@ -48,6 +48,7 @@ type artime struct {
 	Recent  []float64 // the last Step points, oldest first
 	DSI     int64     // downsampled samples so far
 	MovAvg  float64   // running average of the window means
+	Sample  float64   // the last downsampled value
 	Pending []float64 // probation: downsampled values, normalised once it ends
 	Ready   bool      // the probation has ended
 	Lo, Hi  float64   // the normalisation range
@@ -108,6 +109,7 @@ func (a *artime) update(v float64) float64 {
 		return 0
 	}
 	ds := a.downsample()
+	a.Sample = ds
 	a.DSI++
 	if !a.Ready {
 		a.Pending = append(a.Pending, ds)
@@ -585,11 +587,20 @@ func newARTimes(fields, probation int) []*artime {
 
 // artSeverity runs every field's model on x and returns the highest score
 // as a severity (score s is severity s/(1−s), so the detector's score is
-// the model's).
-func artSeverity(models []*artime, x []float64) float64 {
-	s := 0.0
-	for f, m := range models {
-		s = max(s, m.update(x[f]))
+// the model's). A model judges a downsampled sample, which stands for its
+// last Step points and may be a spike among them rather than x: when one
+// flags, the explanation is that of its sample.
+func (d *detector) artSeverity(x []float64, res *Result) float64 {
+	s, top := 0.0, -1
+	for f, m := range d.st.ART {
+		if v := m.update(x[f]); v > s {
+			s, top = v, f
+		}
+	}
+	if top >= 0 {
+		y := slices.Clone(x)
+		y[top] = d.st.ART[top].Sample
+		res.Explanation = d.explain(y).Explanation
 	}
 	if s >= 1 {
 		return maxSeverity

@@ -170,6 +170,8 @@ func DefaultThreshold(method string) float64 {
 		return 0.6
 	case MethodRCF:
 		return 0.7
+	case MethodARTime:
+		return 0.5
 	default: // novelty, ensemble
 		return 0.65
 	}

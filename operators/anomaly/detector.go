@@ -237,7 +237,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		sev = max(sev, z/tn.RCFAlarm)
 	}
 	if st.ART != nil {
-		sev = max(sev, artSeverity(st.ART, x))
+		sev = max(sev, d.artSeverity(x, &res))
 	}
 	if st.Seen <= int64(warmup) || math.IsNaN(sev) {
 		// NaN comes only from ranges too wide for float64 (±1e308).

@@ -73,12 +73,14 @@ var (
 		MethodNovelty:  {"spike", "level shift", "variance up", "flat then step"},
 		MethodKNN:      {"level shift", "broken seasonality", "flat then step"},
 		MethodRCF:      {"spike", "level shift", "variance up", "flat then step"},
+		MethodARTime:   {"spike", "level shift", "variance up", "flat then step"},
 	}
 	quiet = map[string][]string{
 		MethodEnsemble: {"flat", "noise", "seasonal"},
 		MethodNovelty:  {"flat", "noise", "seasonal"},
 		MethodKNN:      {"flat", "noise", "seasonal"},
 		MethodRCF:      {"flat"},
+		MethodARTime:   {"flat", "seasonal"},
 	}
 )
 
