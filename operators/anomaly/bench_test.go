@@ -59,7 +59,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 	for i := range series {
 		series[i] = 50 + 20*math.Sin(2*math.Pi*float64(i)/288) + rng.NormFloat64()
 	}
-	for _, m := range []string{MethodEnsemble, MethodNovelty, MethodKNN} {
+	for _, m := range []string{MethodEnsemble, MethodNovelty, MethodKNN, MethodARTime} {
 		b.Run(m, func(b *testing.B) {
 			const keys = 50
 			for b.Loop() {

@@ -36,10 +36,16 @@
 //     streaming detector (Kinesis Data Analytics' RANDOM_CUT_FOREST); the
 //     slowest method, and noisier than the ensemble.
 //   - ensemble (what auto means): the most severe of novelty and knn.
+//   - artime: adaptive resonance over windowed features of the series
+//     downsampled (ARTime, with its published constants): after a
+//     probation of Probation points, a window that resonates with no
+//     learned category scores by how far below the network's vigilance it
+//     fell. Memory is bounded by a cap on categories.
 //
-// Every method's severity is suppressed for Suppress points after a point
-// at least as severe, so one incident is reported once; only a worse point
-// reports again. docs/anomaly.md lists each method's NAB scores.
+// Every method's severity (artime's only if Suppress is set: it masks
+// repeats itself) is suppressed for Suppress points after a point at least
+// as severe, so one incident is reported once; only a worse point reports
+// again. docs/anomaly.md lists each method's NAB scores.
 //
 // # Explanations
 //
