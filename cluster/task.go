@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -47,6 +48,7 @@ type task struct {
 	json      *sources.Decoder
 	marks     *Watermarks
 	store     *LogStore
+	detect    *detectLog // a detect operator's state (detect.go)
 	metaDirty bool
 	// With a data directory: the task's local state, the changelog
 	// records written in the open transaction, and the offset of the
@@ -84,6 +86,12 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 		t.ops[n] = op
 		if n == t.stage.Keyed {
 			t.store = w.store
+			if w.isDetect(n) {
+				if t.detect, err = w.newDetectLog(op, t); err != nil {
+					t.close()
+					return nil, err
+				}
+			}
 		}
 	}
 	for _, k := range w.feeds[t.stage.Index] {
@@ -112,7 +120,19 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 	t.marks = NewWatermarks(w.producers[t.stage.Keyed])
 	if err := w.restore(ctx, t); err != nil {
 		t.close()
+		if errors.Is(err, errLocal) && w.local != nil {
+			// The task's state may be half applied: make it again,
+			// from its changelog alone.
+			w.dropLocal(t.name, err)
+			return w.newTask(ctx, id)
+		}
 		return nil, err
+	}
+	if t.detect != nil {
+		if err := t.detect.open(); err != nil {
+			t.close()
+			return nil, fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
 	}
 	return t, nil
 }
@@ -132,6 +152,9 @@ func (w *Worker) isSource(topic string) bool {
 func (t *task) close() {
 	for _, op := range t.ops {
 		op.Close()
+	}
+	if t.detect != nil {
+		t.detect.close()
 	}
 }
 
@@ -153,6 +176,9 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 			}
 			return t.marks.Restore(c.Value)
 		}
+		if len(c.Key) > 0 && c.Key[0] == keyDetect && t.detect != nil {
+			return t.detect.apply(c)
+		}
 		if t.store == nil {
 			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
 		}
@@ -160,7 +186,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 	}
 	from, local, err := w.restoreLocal(ctx, t, topic, apply)
 	if err != nil {
-		return fmt.Errorf("cluster: task %s: restore from local state: %w", t.name, err)
+		return fmt.Errorf("cluster: task %s: restore from %w: %w", t.name, errLocal, err)
 	}
 	var tail []Change
 	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
@@ -175,7 +201,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 	if t.space != nil && end > from {
 		// The local state now goes up to the end read.
 		if err := writeLocal(t.space, tail, end-1, true); err != nil {
-			return fmt.Errorf("cluster: task %s: local state: %w", t.name, err)
+			return fmt.Errorf("cluster: task %s: %w: %w", t.name, errLocal, err)
 		}
 	}
 	if wm := t.marks.Current(); wm != NoWatermark {
@@ -237,7 +263,7 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply 
 	switch {
 	case err != nil:
 		// The changelog holds the whole state: restore from it.
-		w.cfg.Log.Error("snapshot unusable: the task restores from its whole changelog", "task", t.name, "err", err)
+		w.fail(FailSnapshotRestore, t.name, fmt.Sprintf("snapshot %s unusable: the task restores from its whole changelog", w.snap.key(t.stage.Keyed, t.id.partition)), err)
 		return 0, 0, nil
 	case !ok:
 		return 0, 0, nil
@@ -359,6 +385,9 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 		out.recs = out.recs[:0]
 		if err := keyed.Process(ctx, &operators.Batch{Records: batch}, &out); err != nil {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
+		if t.detect != nil {
+			t.detect.touched(batch)
 		}
 		batch = nil
 		if len(out.recs) == 0 {
@@ -529,6 +558,15 @@ func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
 	topic := w.plan.Changelog[t.stage.Keyed]
 	if t.store != nil {
 		changes, err := t.store.Changes()
+		if err != nil {
+			return fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
+		for _, c := range changes {
+			w.produceChange(ctx, t, topic, c)
+		}
+	}
+	if t.detect != nil {
+		changes, err := t.detect.changes()
 		if err != nil {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
 		}

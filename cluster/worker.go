@@ -21,6 +21,7 @@ import (
 	kafkasink "github.com/runnel-dev/runnel/sinks/kafka"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
 	kinesissrc "github.com/runnel-dev/runnel/sources/kinesis"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Config configures one worker of a job.
@@ -163,6 +164,10 @@ type Worker struct {
 	reports  reports
 	gen      int32
 	gens     chan rebalanceSeen
+	// failures are the failures the worker survived (failures.go).
+	failures failures
+	// scratch holds the detect operators' working state (detect.go).
+	scratch *state.DB
 }
 
 type tp struct {
@@ -183,14 +188,10 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, nodes: map[string]*engine.Node{},
 		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}, gens: make(chan rebalanceSeen, 8)}
 	w.mu.assigned = map[tp]time.Time{}
+	w.failures.changed = make(chan struct{}, 1)
 	spec := cfg.Spec
 	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
 		return nil, fmt.Errorf("%w: job %s: the source must be kafka or kinesis (workers read Kafka partitions or leased Kinesis shards)", ErrPlan, spec.Name)
-	}
-	for _, op := range spec.Operators {
-		if op.Detect != nil {
-			return nil, fmt.Errorf("%w: job %s: operator %s: detect is not supported on workers yet", ErrPlan, spec.Name, op.ID)
-		}
 	}
 	built, err := jobs.Build(spec, jobs.Env{WindowStore: func(string) func(window.Codec) window.Store {
 		return func(c window.Codec) window.Store {
@@ -303,10 +304,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	if w.cfg.DataDir != "" {
-		if w.local, err = openLocal(w.cfg.DataDir, w.cfg.Log); err != nil {
-			return err
-		}
-		defer w.local.close()
+		w.openLocal()
+		defer w.closeLocal()
 	}
 	if w.cfg.Snapshot != nil {
 		if w.snap, err = newSnapshots(ctx, w.cfg.Snapshot, w.cfg.Spec.Name, w.cfg.SnapshotEvery); err != nil {
@@ -329,6 +328,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	err = w.loop(ctx)
 	stopInput()
 	w.dropTasks()
+	w.closeScratch()
 	if err != nil {
 		w.sess.Close()
 		return err
