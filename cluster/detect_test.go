@@ -20,7 +20,9 @@ type verdict struct {
 	Flag  bool
 }
 
-func (v verdict) String() string { return fmt.Sprintf("%s#%d score=%v anomaly=%v", v.Key, v.Seq, v.Score, v.Flag) }
+func (v verdict) String() string {
+	return fmt.Sprintf("%s#%d score=%v anomaly=%v", v.Key, v.Seq, v.Score, v.Flag)
+}
 
 type verdicts []verdict
 
