@@ -84,13 +84,9 @@ func (r *Registry) Redeploy(ctx context.Context, name string, src []byte, fresh 
 	if spec.Name != name {
 		return jobs.Info{}, fmt.Errorf("%w: the file names job %q, not %q", jobs.ErrNameMismatch, spec.Name, name)
 	}
-	cfg := r.cfg.Worker
-	cfg.Spec = spec
-	w, err := New(cfg) // checks that workers can run it
-	if err != nil {
+	if _, err := r.planOf(spec); err != nil {
 		return jobs.Info{}, err
 	}
-	w.closeSinks()
 	if e.State == "running" {
 		stopped := e
 		stopped.State, stopped.At, stopped.By = "stopped", time.Now().UTC(), r.cfg.Worker.ID
@@ -103,7 +99,11 @@ func (r *Registry) Redeploy(ctx context.Context, name string, src []byte, fresh 
 		return jobs.Info{}, err
 	}
 	if fresh {
-		if err := dropJobState(ctx, adm, name, old, cfg); err != nil {
+		plan, err := r.planOf(old)
+		if err != nil {
+			return jobs.Info{}, fmt.Errorf("cluster: job %s: plan its topics: %w", name, err)
+		}
+		if err := dropJobState(ctx, adm, name, plan); err != nil {
 			return jobs.Info{}, err
 		}
 	}
@@ -162,14 +162,8 @@ func waitGroupEmpty(ctx context.Context, adm *kadm.Client, job string) error {
 }
 
 // dropJobState deletes the job's group (its committed offsets) and the
-// internal topics of spec's plan: the job starts over, as a new group.
-func dropJobState(ctx context.Context, adm *kadm.Client, job string, spec *jobs.Spec, cfg Config) error {
-	cfg.Spec = spec
-	w, err := New(cfg)
-	if err != nil {
-		return fmt.Errorf("cluster: job %s: plan its topics: %w", job, err)
-	}
-	w.closeSinks()
+// internal topics of its plan: the job starts over, as a new group.
+func dropJobState(ctx context.Context, adm *kadm.Client, job string, plan *Plan) error {
 	resp, err := adm.DeleteGroup(ctx, GroupName(job))
 	if err == nil {
 		err = resp.Err
@@ -177,7 +171,7 @@ func dropJobState(ctx context.Context, adm *kadm.Client, job string, spec *jobs.
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return fmt.Errorf("cluster: job %s: delete group %s: %w", job, GroupName(job), err)
 	}
-	repart, logs := w.plan.Topics()
+	repart, logs := plan.Topics()
 	topics := append(repart, logs...)
 	if len(topics) == 0 {
 		return nil
@@ -192,4 +186,16 @@ func dropJobState(ctx context.Context, adm *kadm.Client, job string, spec *jobs.
 		}
 	}
 	return nil
+}
+
+// planOf checks that workers can run spec and returns its plan.
+func (r *Registry) planOf(spec *jobs.Spec) (*Plan, error) {
+	cfg := r.cfg.Worker
+	cfg.Spec = spec
+	w, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.closeSinks()
+	return w.plan, nil
 }

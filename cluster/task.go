@@ -57,6 +57,8 @@ type task struct {
 	pending []Change
 	logEnd  int64
 
+	side []sideRecord // side output records not routed yet (sideout.go)
+
 	sent int64     // the last watermark written to the stages fed
 	idle bool      // an idle record was written and no record came since
 	last time.Time // when the last record came
@@ -94,6 +96,7 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 			}
 		}
 	}
+	w.wireSideOutputs(t)
 	for _, k := range w.feeds[t.stage.Index] {
 		kf, err := w.nodes[k].Key()
 		if err != nil {
@@ -209,6 +212,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 		if err := t.onWatermark(ctx, wm, func(string, []operators.Record) error { return nil }, &discard); err != nil {
 			return err
 		}
+		t.side = nil // emitted by the committed owner already
 	}
 	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "local", local, "from_offset", from,
 		"tail", len(tail), "end", end, "watermark", t.marks.Current())
@@ -390,10 +394,12 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 			t.detect.touched(batch)
 		}
 		batch = nil
-		if len(out.recs) == 0 {
-			return nil
+		if len(out.recs) > 0 {
+			if err := route(t.stage.Keyed, append([]operators.Record(nil), out.recs...)); err != nil {
+				return err
+			}
 		}
-		return route(t.stage.Keyed, append([]operators.Record(nil), out.recs...))
+		return w.routeSide(ctx, t)
 	}
 	for _, kr := range krecs {
 		if producer, ok := header(kr, hdrWatermark); ok {
@@ -419,6 +425,9 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 			if wm := t.marks.Current(); wm > t.sent {
 				if err := t.onWatermark(ctx, wm, route, &out); err != nil {
 					return fmt.Errorf("cluster: task %s: %w", t.name, err)
+				}
+				if err := w.routeSide(ctx, t); err != nil {
+					return err
 				}
 				t.sent = wm
 				if len(t.keys) > 0 {
@@ -505,6 +514,9 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 					return err
 				}
 			}
+			if err := w.routeSide(ctx, t); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -556,22 +568,23 @@ func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
 		return nil
 	}
 	topic := w.plan.Changelog[t.stage.Keyed]
-	if t.store != nil {
-		changes, err := t.store.Changes()
+	write := func(changes []Change, err error) error {
 		if err != nil {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
 		}
 		for _, c := range changes {
 			w.produceChange(ctx, t, topic, c)
+		}
+		return nil
+	}
+	if t.store != nil {
+		if err := write(t.store.Changes()); err != nil {
+			return err
 		}
 	}
 	if t.detect != nil {
-		changes, err := t.detect.changes()
-		if err != nil {
-			return fmt.Errorf("cluster: task %s: %w", t.name, err)
-		}
-		for _, c := range changes {
-			w.produceChange(ctx, t, topic, c)
+		if err := write(t.detect.changes()); err != nil {
+			return err
 		}
 	}
 	if t.metaDirty {

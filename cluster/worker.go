@@ -179,7 +179,7 @@ func (t tp) String() string { return fmt.Sprintf("%s/%d", t.topic, t.partition) 
 
 // New builds the job and checks that the workers can run it: one Kafka
 // source and Kafka sinks on the cluster's brokers, operators that keep
-// state only when keyed, no side outputs.
+// state only when keyed, no dead letters (they go to a Runnel stream).
 func New(cfg Config) (*Worker, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -192,6 +192,9 @@ func New(cfg Config) (*Worker, error) {
 	spec := cfg.Spec
 	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
 		return nil, fmt.Errorf("%w: job %s: the source must be kafka or kinesis (workers read Kafka partitions or leased Kinesis shards)", ErrPlan, spec.Name)
+	}
+	if err := refuseDeadLetters(spec); err != nil {
+		return nil, err
 	}
 	built, err := jobs.Build(spec, jobs.Env{WindowStore: func(string) func(window.Codec) window.Store {
 		return func(c window.Codec) window.Store {
@@ -253,7 +256,7 @@ func New(cfg Config) (*Worker, error) {
 	w.feeds = make([][]string, len(w.plan.Stages))
 	for _, s := range w.plan.Stages[1:] {
 		for _, in := range w.nodes[s.Keyed].Inputs {
-			from := w.plan.StageOf[in]
+			from := w.plan.StageOf[nodeOf(in)]
 			if !slices.Contains(w.feeds[from], s.Keyed) {
 				w.feeds[from] = append(w.feeds[from], s.Keyed)
 			}
@@ -399,7 +402,7 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 	for _, s := range w.plan.Stages[1:] {
 		var prods []string
 		for _, in := range w.nodes[s.Keyed].Inputs {
-			from := w.plan.Stages[w.plan.StageOf[in]]
+			from := w.plan.Stages[w.plan.StageOf[nodeOf(in)]]
 			if from.Index == 0 {
 				prods = append(prods, stage0...)
 				continue
