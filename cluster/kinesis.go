@@ -442,7 +442,7 @@ func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool
 		return false, endErr
 	case err == nil || errors.Is(err, consumer.ErrCheckpointNotStored):
 		if err != nil {
-			w.cfg.Log.Error("Kinesis checkpoints not stored after the Kafka commit: the position records are ahead of the lease table until the next commit", "worker", w.cfg.ID, "err", err)
+			w.fail(FailKinesisCheckpoint, "", "Kinesis checkpoints not stored after the Kafka commit: the position records are ahead of the lease table until the next commit", err)
 		}
 		k.settle(true)
 		return true, nil

@@ -62,10 +62,8 @@ func (w *Worker) loop(ctx context.Context) error {
 			w.dropTasks()
 		default:
 			if w.local != nil {
-				if err := w.saveLocal(); err != nil {
-					return err
-				}
-				if w.snap != nil {
+				w.saveLocal()
+				if w.snap != nil && w.local != nil {
 					w.snapshotAfterCommit()
 				}
 			}

@@ -21,6 +21,7 @@ type Metrics struct {
 	rebalances  *prometheus.CounterVec
 	restoreRecs *prometheus.CounterVec
 	restoreTime *prometheus.HistogramVec
+	failures    *prometheus.CounterVec
 	lag         *prometheus.Desc
 
 	mu struct {
@@ -48,6 +49,8 @@ func NewMetrics() *Metrics {
 			Help: "Changelog records this worker read to restore tasks, by job."}, []string{"job"}),
 		restoreTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "runnel_worker_restore_seconds",
 			Help: "Time to restore one task from its changelog, by job.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"job"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_worker_failures_total",
+			Help: "Failures this worker survived, by job and kind (snapshot_upload, snapshot_restore, local_state, kinesis_checkpoint): each is also an ERROR log and shown in the job's cluster view."}, []string{"job", "kind"}),
 		lag: prometheus.NewDesc("runnel_worker_partition_lag",
 			"Records of a job's input partition not yet committed by its group (end offset - committed offset), for the partitions this worker owns.",
 			[]string{"job", "topic", "partition", "stage"}, nil),
@@ -57,7 +60,7 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.tasks, m.recordsIn, m.recordsOut, m.txns, m.commitTime, m.rebalances, m.restoreRecs, m.restoreTime}
+	return []prometheus.Collector{m.tasks, m.recordsIn, m.recordsOut, m.txns, m.commitTime, m.rebalances, m.restoreRecs, m.restoreTime, m.failures}
 }
 
 // Describe implements prometheus.Collector.
@@ -108,6 +111,9 @@ func (m *Metrics) add(w *Worker) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mu.workers[w] = true
+	for _, k := range failureKinds {
+		m.failures.WithLabelValues(w.cfg.Spec.Name, k)
+	}
 }
 
 func (m *Metrics) remove(w *Worker) {
@@ -188,4 +194,10 @@ func countData(recs []*kgo.Record) int {
 		}
 	}
 	return n
+}
+
+func (m *Metrics) failed(job, kind string) {
+	if m != nil {
+		m.failures.WithLabelValues(job, kind).Inc()
+	}
 }

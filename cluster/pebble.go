@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -105,8 +106,10 @@ func writeLocal(sp *state.Space, changes []Change, upTo int64, sync bool) error 
 }
 
 // saveLocal writes what the committed transaction wrote to each task's
-// changelog into its local state; the last task's batch syncs them all.
-func (w *Worker) saveLocal() error {
+// changelog into its local state; the last task's batch syncs them all. A
+// failure is survived: the worker stops using its local state
+// (dropLocal), which stays a prefix of the changelog.
+func (w *Worker) saveLocal() {
 	var save []*task
 	for _, t := range w.tasks {
 		if t.space != nil && len(t.pending) > 0 {
@@ -118,12 +121,49 @@ func (w *Worker) saveLocal() error {
 		upTo := t.logEnd
 		w.produceMu.Unlock()
 		if upTo < 0 {
-			return fmt.Errorf("cluster: task %s: the offsets of its changelog records are unknown after the commit", t.name)
+			w.dropLocal(t.name, fmt.Errorf("the offsets of its changelog records are unknown after the commit"))
+			return
 		}
 		if err := writeLocal(t.space, t.pending, upTo, i == len(save)-1); err != nil {
-			return fmt.Errorf("cluster: task %s: local state: %w", t.name, err)
+			w.dropLocal(t.name, err)
+			return
 		}
 		t.pending = t.pending[:0]
 	}
-	return nil
+}
+
+// errLocal marks a failure of the local state while a task restores.
+var errLocal = errors.New("local state")
+
+// openLocal opens the worker's local state in its data directory. One
+// that does not open (corrupt, unreadable, on a full or read-only disk)
+// is a failure the worker survives: it runs without local state, and its
+// tasks restore from their changelogs.
+func (w *Worker) openLocal() {
+	l, err := openLocal(w.cfg.DataDir, w.cfg.Log)
+	if err != nil {
+		w.fail(FailLocalState, "", fmt.Sprintf("local state in %s does not open: the worker runs without it, its tasks restore from their changelogs (move the directory away, or fix it, and restart the worker to use local state again)", w.cfg.DataDir), err)
+		return
+	}
+	w.local = l
+}
+
+func (w *Worker) closeLocal() {
+	if w.local != nil {
+		w.local.close()
+		w.local = nil
+	}
+}
+
+// dropLocal stops using the local state after it failed for task: what
+// is on disk stays a prefix of the committed changelogs (no later batch
+// is written), so a restarted worker can still use it; this life's tasks
+// restore from their changelogs. Snapshots, taken from the local state,
+// stop too.
+func (w *Worker) dropLocal(task string, err error) {
+	w.fail(FailLocalState, task, fmt.Sprintf("local state in %s failed: the worker stops using it, its tasks restore from their changelogs (restart the worker to use local state again)", w.cfg.DataDir), err)
+	for _, t := range w.tasks {
+		t.space, t.pending = nil, nil
+	}
+	w.closeLocal()
 }

@@ -50,7 +50,9 @@ func ChangelogTopic(job, op string) string { return job + "." + op + ".changelog
 // node and sink runs in the stage of its inputs, which must all be in one
 // stage. Every keyed node gets a changelog topic; stateful says which nodes
 // keep state, and only keyed ones may (their state moves with their task).
-// Side outputs are refused: their records would need a stage of their own.
+// A side output (late records, dead letters: "id:name") is read in the
+// stage of the node that emits it, in the same transaction; a keyed
+// reader gets it through its repartition topic like any input.
 func Cut(g *engine.Graph, stateful func(id string) bool) (*Plan, error) {
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
@@ -64,10 +66,7 @@ func Cut(g *engine.Graph, stateful func(id string) bool) (*Plan, error) {
 	stageOf := func(who string, inputs []string) (int, error) {
 		s := -1
 		for _, in := range inputs {
-			id, side, _ := strings.Cut(in, ":")
-			if side != "" {
-				return 0, fmt.Errorf("%w: %s reads the side output %q; side outputs are not supported on workers", ErrPlan, who, in)
-			}
+			id, _, _ := strings.Cut(in, ":")
 			is, ok := p.StageOf[id]
 			if !ok {
 				return 0, fmt.Errorf("%w: %s reads %q, which comes later", ErrPlan, who, id)

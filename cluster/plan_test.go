@@ -81,6 +81,14 @@ func TestCutStages(t *testing.T) {
 			logs: []string{"job.kpage.changelog", "job.kuser.changelog"},
 		},
 		{
+			name:  "side outputs run in the stage of their operator; a keyed reader of one gets a stage",
+			lines: []string{"parse <- src", "kwin <- parse", "fix <- kwin:late", "kl <- kwin:late", "out <- kwin", "outlate <- fix", "outdl <- parse:dead_letter:parse", "outk <- kl"},
+			stages: []Stage{{Nodes: []string{"parse"}, Sinks: []string{"outdl"}},
+				{Index: 1, Keyed: "kwin", Input: "job.kwin.repartition", Nodes: []string{"kwin", "fix"}, Sinks: []string{"out", "outlate"}},
+				{Index: 2, Keyed: "kl", Input: "job.kl.repartition", Nodes: []string{"kl"}, Sinks: []string{"outk"}}},
+			logs: []string{"job.kwin.changelog", "job.kl.changelog"},
+		},
+		{
 			name:  "a keyed union of two stages",
 			lines: []string{"parse <- src", "k1 <- parse", "kall <- k1,parse", "out <- kall"},
 			stages: []Stage{{Nodes: []string{"parse"}},
@@ -110,7 +118,6 @@ func TestCutRefuses(t *testing.T) {
 		name, want string
 		lines      []string
 	}{
-		{"side output", "side output", []string{"kwin <- src", "late <- kwin:late", "out <- late"}},
 		{"unkeyed union of stages", "unions inputs", []string{"parse <- src", "k1 <- parse", "both <- k1,parse", "out <- both"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

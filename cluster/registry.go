@@ -234,13 +234,9 @@ func IsClusterJob(spec *jobs.Spec) bool { return spec.Source.Kafka != nil }
 // for it). A job of the same name that runs is refused; a stopped one is
 // replaced only with replace.
 func (r *Registry) Submit(ctx context.Context, spec *jobs.Spec, src []byte, replace bool) (jobs.Info, error) {
-	cfg := r.cfg.Worker
-	cfg.Spec = spec
-	w, err := New(cfg) // checks that workers can run it
-	if err != nil {
+	if _, err := r.planOf(spec); err != nil {
 		return jobs.Info{}, err
 	}
-	w.closeSinks()
 	r.mu.Lock()
 	old := r.mu.jobs[spec.Name]
 	r.mu.Unlock()

@@ -156,6 +156,7 @@ type snapshots struct {
 	every int
 
 	commits int
+	mu      sync.Mutex       // guards last: a failed upload forgets its task's
 	last    map[string]int64 // task → offset of its last snapshot taken
 	wg      sync.WaitGroup
 	busy    sync.Mutex // held while a round uploads
@@ -217,16 +218,25 @@ func (w *Worker) snapshotAfterCommit() {
 			continue
 		}
 		upTo, ok, err := localOffset(t.space)
-		if err != nil || !ok || upTo == s.last[t.name] {
+		if err != nil {
+			w.fail(FailLocalState, t.name, "snapshot not taken: the local state's offset does not read", err)
+			continue
+		}
+		s.mu.Lock()
+		same := upTo == s.last[t.name]
+		s.mu.Unlock()
+		if !ok || same {
 			continue
 		}
 		b, _, err := encodeSnapshot(upTo, t.space)
 		if err != nil {
-			w.cfg.Log.Error("snapshot not taken", "task", t.name, "err", err)
+			w.fail(FailLocalState, t.name, "snapshot not taken: the local state does not read", err)
 			continue
 		}
 		objs = append(objs, obj{s.key(t.stage.Keyed, t.id.partition), t.name, upTo, b})
+		s.mu.Lock()
 		s.last[t.name] = upTo
+		s.mu.Unlock()
 	}
 	if len(objs) == 0 {
 		s.busy.Unlock()
@@ -244,7 +254,11 @@ func (w *Worker) snapshotAfterCommit() {
 			if err != nil {
 				// The task's changelog still holds its state: a restore
 				// reads more of it.
-				w.cfg.Log.Error("snapshot upload failed", "task", o.task, "bucket", s.store.Bucket, "key", o.key, "err", err)
+				w.fail(FailSnapshotUpload, o.task, fmt.Sprintf("snapshot upload to bucket %s key %s failed: a restore elsewhere reads more of the task's changelog", s.store.Bucket, o.key), err)
+				// Take it again next round.
+				s.mu.Lock()
+				delete(s.last, o.task)
+				s.mu.Unlock()
 				continue
 			}
 			w.cfg.Log.Debug("snapshot written", "task", o.task, "key", o.key, "offset", o.upTo, "bytes", len(o.body))

@@ -49,6 +49,10 @@ type WorkerStatus struct {
 	Host     string `json:"host"`
 	// Tasks are the worker's (stage, partition) tasks, by stage and name.
 	Tasks []TaskRef `json:"tasks"`
+	// Failures are the latest failures the worker survived (snapshot,
+	// local state, Kinesis checkpoint), oldest first, from its report in
+	// the status topic (or, for the worker answering, its own list).
+	Failures []Failure `json:"failures"`
 }
 
 // TaskRef names a task: a stage and one of its input partitions.
@@ -135,6 +139,7 @@ func (w *Worker) Status(ctx context.Context) (*Status, error) {
 			}
 		}
 		slices.SortFunc(ws.Tasks, compareTasks)
+		ws.Failures = w.failuresOf(ws.ID)
 		st.Workers = append(st.Workers, ws)
 	}
 	slices.SortFunc(st.Workers, func(a, b WorkerStatus) int { return strings.Compare(a.ID, b.ID) })

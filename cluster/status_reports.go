@@ -29,6 +29,7 @@ type report struct {
 	Worker     string      `json:"worker"`
 	At         time.Time   `json:"at"`
 	Rebalances []Rebalance `json:"rebalances"`
+	Failures   []Failure   `json:"failures,omitempty"`
 }
 
 // reports holds the latest report of every worker, read from the status
@@ -156,6 +157,7 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 		w.reports.mu.Lock()
 		if old, ok := w.reports.byKey[key]; ok {
 			rep.Rebalances = old.Rebalances
+			w.failures.seed(old.Failures)
 		}
 		w.reports.mu.Unlock()
 		var before []string
@@ -165,22 +167,26 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 			case <-ctx.Done():
 				return
 			case seen = <-w.gens:
+			case <-w.failures.changed:
 			}
-			dctx, cancel := context.WithTimeout(ctx, lagTimeout)
-			after, err := memberIDs(dctx, admin, w.cfg.Spec.Name)
-			cancel()
-			if err != nil {
-				w.cfg.Log.Error("worker status: cannot describe the group after a rebalance", "generation", seen.gen, "err", err)
+			if seen.gen != 0 {
+				dctx, cancel := context.WithTimeout(ctx, lagTimeout)
+				after, err := memberIDs(dctx, admin, w.cfg.Spec.Name)
+				cancel()
+				if err != nil {
+					w.cfg.Log.Error("worker status: cannot describe the group after a rebalance", "generation", seen.gen, "err", err)
+				}
+				rep.Rebalances = append(rep.Rebalances, Rebalance{Generation: seen.gen, At: apitime.Time(seen.at), Before: before, After: after, Reporter: w.cfg.ID})
+				if len(rep.Rebalances) > maxRebalances {
+					rep.Rebalances = slices.Delete(rep.Rebalances, 0, len(rep.Rebalances)-maxRebalances)
+				}
+				before = after
 			}
-			rep.Rebalances = append(rep.Rebalances, Rebalance{Generation: seen.gen, At: apitime.Time(seen.at), Before: before, After: after, Reporter: w.cfg.ID})
-			if len(rep.Rebalances) > maxRebalances {
-				rep.Rebalances = slices.Delete(rep.Rebalances, 0, len(rep.Rebalances)-maxRebalances)
-			}
-			before = after
+			rep.Failures = w.failures.snapshot()
 			rep.At = time.Now().UTC()
 			b, _ := json.Marshal(rep)
 			pctx, cancel := context.WithTimeout(ctx, lagTimeout)
-			err = cl.ProduceSync(pctx, &kgo.Record{Topic: StatusTopic, Partition: 0, Key: []byte(key), Value: b}).FirstErr()
+			err := cl.ProduceSync(pctx, &kgo.Record{Topic: StatusTopic, Partition: 0, Key: []byte(key), Value: b}).FirstErr()
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				w.cfg.Log.Error("worker status: cannot write the worker's report", "topic", StatusTopic, "err", err)
@@ -188,4 +194,24 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 		}
 	}()
 	return wg.Wait
+}
+
+// failuresOf returns a worker's latest failures: this worker's own list,
+// another's from its report in the status topic. Never nil, so the API
+// shows an empty list.
+func (w *Worker) failuresOf(id string) []Failure {
+	var out []Failure
+	if id == w.cfg.ID {
+		out = w.failures.snapshot()
+	} else {
+		w.reports.mu.Lock()
+		if rep, ok := w.reports.byKey[w.cfg.Spec.Name+"/"+id]; ok {
+			out = slices.Clone(rep.Failures)
+		}
+		w.reports.mu.Unlock()
+	}
+	if out == nil {
+		out = []Failure{}
+	}
+	return out
 }

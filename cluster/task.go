@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -47,6 +48,7 @@ type task struct {
 	json      *sources.Decoder
 	marks     *Watermarks
 	store     *LogStore
+	detect    *detectLog // a detect operator's state (detect.go)
 	metaDirty bool
 	// With a data directory: the task's local state, the changelog
 	// records written in the open transaction, and the offset of the
@@ -54,6 +56,8 @@ type task struct {
 	space   *state.Space
 	pending []Change
 	logEnd  int64
+
+	side []sideRecord // side output records not routed yet (sideout.go)
 
 	sent int64     // the last watermark written to the stages fed
 	idle bool      // an idle record was written and no record came since
@@ -84,8 +88,15 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 		t.ops[n] = op
 		if n == t.stage.Keyed {
 			t.store = w.store
+			if w.isDetect(n) {
+				if t.detect, err = w.newDetectLog(op, t); err != nil {
+					t.close()
+					return nil, err
+				}
+			}
 		}
 	}
+	w.wireSideOutputs(t)
 	for _, k := range w.feeds[t.stage.Index] {
 		kf, err := w.nodes[k].Key()
 		if err != nil {
@@ -112,7 +123,19 @@ func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 	t.marks = NewWatermarks(w.producers[t.stage.Keyed])
 	if err := w.restore(ctx, t); err != nil {
 		t.close()
+		if errors.Is(err, errLocal) && w.local != nil {
+			// The task's state may be half applied: make it again,
+			// from its changelog alone.
+			w.dropLocal(t.name, err)
+			return w.newTask(ctx, id)
+		}
 		return nil, err
+	}
+	if t.detect != nil {
+		if err := t.detect.open(); err != nil {
+			t.close()
+			return nil, fmt.Errorf("cluster: task %s: %w", t.name, err)
+		}
 	}
 	return t, nil
 }
@@ -132,6 +155,9 @@ func (w *Worker) isSource(topic string) bool {
 func (t *task) close() {
 	for _, op := range t.ops {
 		op.Close()
+	}
+	if t.detect != nil {
+		t.detect.close()
 	}
 }
 
@@ -153,6 +179,9 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 			}
 			return t.marks.Restore(c.Value)
 		}
+		if len(c.Key) > 0 && c.Key[0] == keyDetect && t.detect != nil {
+			return t.detect.apply(c)
+		}
 		if t.store == nil {
 			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
 		}
@@ -160,7 +189,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 	}
 	from, local, err := w.restoreLocal(ctx, t, topic, apply)
 	if err != nil {
-		return fmt.Errorf("cluster: task %s: restore from local state: %w", t.name, err)
+		return fmt.Errorf("cluster: task %s: restore from %w: %w", t.name, errLocal, err)
 	}
 	var tail []Change
 	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
@@ -175,7 +204,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 	if t.space != nil && end > from {
 		// The local state now goes up to the end read.
 		if err := writeLocal(t.space, tail, end-1, true); err != nil {
-			return fmt.Errorf("cluster: task %s: local state: %w", t.name, err)
+			return fmt.Errorf("cluster: task %s: %w: %w", t.name, errLocal, err)
 		}
 	}
 	if wm := t.marks.Current(); wm != NoWatermark {
@@ -183,6 +212,7 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 		if err := t.onWatermark(ctx, wm, func(string, []operators.Record) error { return nil }, &discard); err != nil {
 			return err
 		}
+		t.side = nil // emitted by the committed owner already
 	}
 	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "local", local, "from_offset", from,
 		"tail", len(tail), "end", end, "watermark", t.marks.Current())
@@ -237,7 +267,7 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply 
 	switch {
 	case err != nil:
 		// The changelog holds the whole state: restore from it.
-		w.cfg.Log.Error("snapshot unusable: the task restores from its whole changelog", "task", t.name, "err", err)
+		w.fail(FailSnapshotRestore, t.name, fmt.Sprintf("snapshot %s unusable: the task restores from its whole changelog", w.snap.key(t.stage.Keyed, t.id.partition)), err)
 		return 0, 0, nil
 	case !ok:
 		return 0, 0, nil
@@ -360,11 +390,16 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 		if err := keyed.Process(ctx, &operators.Batch{Records: batch}, &out); err != nil {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
 		}
-		batch = nil
-		if len(out.recs) == 0 {
-			return nil
+		if t.detect != nil {
+			t.detect.touched(batch)
 		}
-		return route(t.stage.Keyed, append([]operators.Record(nil), out.recs...))
+		batch = nil
+		if len(out.recs) > 0 {
+			if err := route(t.stage.Keyed, append([]operators.Record(nil), out.recs...)); err != nil {
+				return err
+			}
+		}
+		return w.routeSide(ctx, t)
 	}
 	for _, kr := range krecs {
 		if producer, ok := header(kr, hdrWatermark); ok {
@@ -390,6 +425,9 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 			if wm := t.marks.Current(); wm > t.sent {
 				if err := t.onWatermark(ctx, wm, route, &out); err != nil {
 					return fmt.Errorf("cluster: task %s: %w", t.name, err)
+				}
+				if err := w.routeSide(ctx, t); err != nil {
+					return err
 				}
 				t.sent = wm
 				if len(t.keys) > 0 {
@@ -476,6 +514,9 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 					return err
 				}
 			}
+			if err := w.routeSide(ctx, t); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -527,13 +568,23 @@ func (w *Worker) flushChangelog(ctx context.Context, t *task) error {
 		return nil
 	}
 	topic := w.plan.Changelog[t.stage.Keyed]
-	if t.store != nil {
-		changes, err := t.store.Changes()
+	write := func(changes []Change, err error) error {
 		if err != nil {
 			return fmt.Errorf("cluster: task %s: %w", t.name, err)
 		}
 		for _, c := range changes {
 			w.produceChange(ctx, t, topic, c)
+		}
+		return nil
+	}
+	if t.store != nil {
+		if err := write(t.store.Changes()); err != nil {
+			return err
+		}
+	}
+	if t.detect != nil {
+		if err := write(t.detect.changes()); err != nil {
+			return err
 		}
 	}
 	if t.metaDirty {

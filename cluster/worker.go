@@ -21,6 +21,7 @@ import (
 	kafkasink "github.com/runnel-dev/runnel/sinks/kafka"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
 	kinesissrc "github.com/runnel-dev/runnel/sources/kinesis"
+	"github.com/runnel-dev/runnel/state"
 )
 
 // Config configures one worker of a job.
@@ -163,6 +164,10 @@ type Worker struct {
 	reports  reports
 	gen      int32
 	gens     chan rebalanceSeen
+	// failures are the failures the worker survived (failures.go).
+	failures failures
+	// scratch holds the detect operators' working state (detect.go).
+	scratch *state.DB
 }
 
 type tp struct {
@@ -174,7 +179,7 @@ func (t tp) String() string { return fmt.Sprintf("%s/%d", t.topic, t.partition) 
 
 // New builds the job and checks that the workers can run it: one Kafka
 // source and Kafka sinks on the cluster's brokers, operators that keep
-// state only when keyed, no side outputs.
+// state only when keyed, no dead letters (they go to a Runnel stream).
 func New(cfg Config) (*Worker, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -183,14 +188,13 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, nodes: map[string]*engine.Node{},
 		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}, gens: make(chan rebalanceSeen, 8)}
 	w.mu.assigned = map[tp]time.Time{}
+	w.failures.changed = make(chan struct{}, 1)
 	spec := cfg.Spec
 	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
 		return nil, fmt.Errorf("%w: job %s: the source must be kafka or kinesis (workers read Kafka partitions or leased Kinesis shards)", ErrPlan, spec.Name)
 	}
-	for _, op := range spec.Operators {
-		if op.Detect != nil {
-			return nil, fmt.Errorf("%w: job %s: operator %s: detect is not supported on workers yet", ErrPlan, spec.Name, op.ID)
-		}
+	if err := refuseDeadLetters(spec); err != nil {
+		return nil, err
 	}
 	built, err := jobs.Build(spec, jobs.Env{WindowStore: func(string) func(window.Codec) window.Store {
 		return func(c window.Codec) window.Store {
@@ -252,7 +256,7 @@ func New(cfg Config) (*Worker, error) {
 	w.feeds = make([][]string, len(w.plan.Stages))
 	for _, s := range w.plan.Stages[1:] {
 		for _, in := range w.nodes[s.Keyed].Inputs {
-			from := w.plan.StageOf[in]
+			from := w.plan.StageOf[nodeOf(in)]
 			if !slices.Contains(w.feeds[from], s.Keyed) {
 				w.feeds[from] = append(w.feeds[from], s.Keyed)
 			}
@@ -303,10 +307,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	if w.cfg.DataDir != "" {
-		if w.local, err = openLocal(w.cfg.DataDir, w.cfg.Log); err != nil {
-			return err
-		}
-		defer w.local.close()
+		w.openLocal()
+		defer w.closeLocal()
 	}
 	if w.cfg.Snapshot != nil {
 		if w.snap, err = newSnapshots(ctx, w.cfg.Snapshot, w.cfg.Spec.Name, w.cfg.SnapshotEvery); err != nil {
@@ -329,6 +331,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	err = w.loop(ctx)
 	stopInput()
 	w.dropTasks()
+	w.closeScratch()
 	if err != nil {
 		w.sess.Close()
 		return err
@@ -399,7 +402,7 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 	for _, s := range w.plan.Stages[1:] {
 		var prods []string
 		for _, in := range w.nodes[s.Keyed].Inputs {
-			from := w.plan.Stages[w.plan.StageOf[in]]
+			from := w.plan.Stages[w.plan.StageOf[nodeOf(in)]]
 			if from.Index == 0 {
 				prods = append(prods, stage0...)
 				continue

@@ -26,6 +26,9 @@ type ClusterJobs interface {
 	Info(name string) (jobs.Info, bool)
 	List() []jobs.Info
 	Status(ctx context.Context, name string) (*cluster.Status, error)
+	// Resume and Redeploy: cluster/lifecycle.go.
+	Resume(ctx context.Context, name string) (jobs.Info, error)
+	Redeploy(ctx context.Context, name string, src []byte, fresh bool) (jobs.Info, error)
 }
 
 // clusterInfo is a cluster job's info as the API shows it.

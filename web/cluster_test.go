@@ -112,6 +112,30 @@ sinks:
 	if code, body := do("GET", "/api/v1/jobs/cj/cluster", ""); code != http.StatusConflict {
 		t.Errorf("cluster view of a stopped job: %d %s, want 409", code, body)
 	}
+
+	// Lifecycle: no checkpoints or savepoints, a restart is from the
+	// beginning, a resume runs it again.
+	for _, req := range [][3]string{
+		{"POST", "/api/v1/jobs/cj/savepoints", ""},
+		{"GET", "/api/v1/jobs/cj/checkpoints", ""},
+		{"POST", "/api/v1/jobs/cj/restart", `{"savepoint": "x"}`},
+	} {
+		if code, body := do(req[0], req[1], req[2]); code != http.StatusConflict || !strings.Contains(body, `"code":"cluster_job"`) {
+			t.Errorf("%s %s: %d %s, want 409 cluster_job", req[0], req[1], code, body)
+		}
+	}
+	if code, body := do("POST", "/api/v1/jobs/cj/restart", `{"from": "yesterday"}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"from"`) {
+		t.Errorf("restart from yesterday: %d %s, want 400 naming from", code, body)
+	}
+	if code, body := do("PUT", "/api/v1/jobs/cj", strings.Replace(job, "name: cj", "name: other", 1)); code != http.StatusBadRequest {
+		t.Errorf("deploy of another job's file: %d %s, want 400", code, body)
+	}
+	if code, body := do("POST", "/api/v1/jobs/cj/resume", ""); code != http.StatusOK || !strings.Contains(body, `"state":"running"`) {
+		t.Errorf("resume: %d %s", code, body)
+	}
+	if code, body := do("DELETE", "/api/v1/jobs/cj", ""); code != http.StatusOK || !strings.Contains(body, `"state":"stopped"`) {
+		t.Fatalf("stop again: %d %s", code, body)
+	}
 	if code, body := do("DELETE", "/api/v1/jobs/cj?purge=true", ""); code != http.StatusOK {
 		t.Errorf("purge: %d %s", code, body)
 	}

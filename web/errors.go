@@ -37,8 +37,11 @@ var errorStatus = map[string]int{
 	"incompatible_savepoint": http.StatusConflict,
 	"not_running":            http.StatusConflict,
 	"running":                http.StatusConflict,
-	"internal":               http.StatusInternalServerError,
-	"unavailable":            http.StatusServiceUnavailable,
+	// A request that does not apply to a job running on Kafka workers
+	// (cluster_lifecycle.go).
+	"cluster_job": http.StatusConflict,
+	"internal":    http.StatusInternalServerError,
+	"unavailable": http.StatusServiceUnavailable,
 	// Authentication, authorisation and the browser defences (security.go).
 	"unauthenticated":        http.StatusUnauthorized,
 	"forbidden":              http.StatusForbidden,

@@ -183,7 +183,7 @@ func (s *Server) stopJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.refuseClusterCheckpoints(w, r) {
 		return
 	}
 	cps, err := s.jobs.Checkpoints(r.PathValue("id"))
@@ -198,7 +198,7 @@ func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.refuseClusterCheckpoints(w, r) {
 		return
 	}
 	sp, err := s.jobs.Savepoint(r.PathValue("id"), false)

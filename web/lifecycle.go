@@ -23,7 +23,7 @@ func (s *Server) routeLifecycle(mux *routeMux) {
 }
 
 func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.resumeClusterJob(w, r) {
 		return
 	}
 	j, err := s.jobs.Resume(r.PathValue("id"))
@@ -35,7 +35,7 @@ func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.restartClusterJob(w, r) {
 		return
 	}
 	var req struct {
@@ -75,7 +75,7 @@ func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) {
+	if !s.jobsOr404(w) || s.deployClusterJob(w, r) {
 		return
 	}
 	from := jobs.DeployFrom(r.URL.Query().Get("from"))

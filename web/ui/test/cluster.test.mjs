@@ -8,7 +8,10 @@ const status = {
   job: 'page-views', group: 'runnel-job.page-views', state: 'Stable', lag: 3,
   workers: [
     { id: 's1', host: '10.0.0.1', tasks: [{ stage: 0, topic: 'clicks', partition: 0 }, { stage: 1, topic: 'page-views.per-page.repartition', partition: 1 }] },
-    { id: 'w2', host: '10.0.0.2', tasks: [{ stage: 0, topic: 'clicks', partition: 1 }] },
+    { id: 'w2', host: '10.0.0.2', tasks: [{ stage: 0, topic: 'clicks', partition: 1 }], failures: [
+      { kind: 'snapshot_upload', at: '2026-12-06T10:00:01.000Z', task: 'pv.per-page.repartition/1', text: 'snapshot upload to bucket snaps key k failed: connection refused' },
+      { kind: 'local_state', at: '2026-12-06T10:00:03.000Z', text: 'local state in /d does not open: corrupt' },
+    ] },
   ],
   partitions: [
     { stage: 0, topic: 'clicks', partition: 0, worker: 's1', committed: 10, end: 13, lag: 3 },
@@ -43,7 +46,14 @@ test('rebalances are newest first with the workers before and after', () => {
   assert.equal(r.rebalances[1].before, '–');
 });
 
+test('failures are counted per worker and listed newest first with their worker, kind, task and text', () => {
+  const r = clusterRows(status);
+  assert.deepEqual(r.workers.map((w) => w.failures), [0, 2]);
+  assert.deepEqual(r.failures.map((f) => [f.worker, f.kind, f.task]), [['w2', 'local_state', '–'], ['w2', 'snapshot_upload', 'pv.per-page.repartition/1']]);
+  assert.match(r.failures[1].text, /bucket snaps/);
+});
+
 test('an empty status gives empty tables', () => {
   const r = clusterRows({});
-  assert.deepEqual([r.workers, r.partitions, r.rebalances], [[], [], []]);
+  assert.deepEqual([r.workers, r.partitions, r.rebalances, r.failures], [[], [], [], []]);
 });

@@ -18,11 +18,12 @@ const job = {
   spec: 'name: pv\n', graph: [{ id: 'source', kind: 'source' }, { id: 'per-page', kind: 'window', inputs: ['source'] }],
 };
 let lag = 7;
+let failures = [];
 const status = () => ({
   job: 'pv', group: 'runnel-job.pv', state: 'Stable', lag,
   workers: [
     { id: 's1', host: '127.0.0.1', tasks: [{ stage: 0, topic: 'clicks', partition: 0 }, { stage: 1, topic: 'pv.per-page.repartition', partition: 0 }] },
-    { id: 'w2', host: '127.0.0.1', tasks: [{ stage: 0, topic: 'clicks', partition: 1 }, { stage: 1, topic: 'pv.per-page.repartition', partition: 1 }] },
+    { id: 'w2', host: '127.0.0.1', tasks: [{ stage: 0, topic: 'clicks', partition: 1 }, { stage: 1, topic: 'pv.per-page.repartition', partition: 1 }], failures },
   ],
   partitions: [
     { stage: 0, topic: 'clicks', partition: 0, worker: 's1', committed: 10, end: 10 + lag, lag },
@@ -74,5 +75,17 @@ test('a cluster job\'s page shows its workers, tasks, lag and rebalances', async
   // The panel follows the API: the lag drains.
   lag = 0;
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=cluster-lag]')].every((e) => e.textContent === '0'), null, { timeout: 15000 });
+  assert.equal(await page.locator('[data-testid=cluster-failures]').count(), 0, 'no failures table while no worker failed');
+  // A worker's failure shows up: counted in its row, listed with its text.
+  failures = [{ kind: 'snapshot_upload', at: '2026-12-06T10:00:06.000Z', task: 'pv.per-page.repartition/1',
+    text: 'snapshot upload to bucket snaps key runnel/pv/per-page/1 failed: connection refused' }];
+  await page.waitForSelector('[data-testid=cluster-failure]', { timeout: 15000 });
+  const row = await page.locator('[data-testid=cluster-failure]').evaluate((e) => [e.dataset.worker, e.dataset.kind, e.innerText]);
+  assert.equal(row[0], 'w2');
+  assert.equal(row[1], 'snapshot_upload');
+  assert.match(row[2], /bucket snaps .*connection refused/);
+  const w2 = await page.locator('[data-testid=cluster-worker][data-worker=w2] td').last().innerText();
+  assert.equal(w2, '1');
+  assert.match(await page.locator('[data-testid=cluster-note]').innerText(), /1 failures recorded/);
   await page.close();
 });

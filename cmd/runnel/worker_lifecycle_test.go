@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// produceEndAt writes a record at event time ts into every partition, so
+// every window before it fires.
+func produceEndAt(t testing.TB, cl *kgo.Client, partitions int32, ts int64) {
+	t.Helper()
+	for p := range partitions {
+		b, _ := json.Marshal(click{TS: ts, End: true})
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "clicks", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func without(cs []click, page string) []click {
+	var out []click
+	for _, c := range cs {
+		if c.Page != page {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// The lifecycle of a cluster job on `runnel serve --cluster`:
+//   - checkpoints and savepoints are refused with a 409 saying why;
+//   - stopped and resumed, it continues from its state: records written
+//     while it was stopped count once, in the windows they belong to;
+//   - upgraded (a new file deployed over it, operators keeping their
+//     ids), it keeps its state and runs the new file from where the old
+//     one stopped;
+//   - restarted from the beginning, it drops its state and offsets and
+//     computes everything again with the file it has.
+//
+// Each step's read-committed output equals the batch computations so far.
+func TestServeClusterJobLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a server")
+	}
+	c := newWorkerCluster(t)
+	srv := testbin.Start(t, testbin.Options{LogLevel: "info", Flags: []string{"--cluster", "kafka://" + c.kafka.Addr,
+		"--cluster-id", "s1", "--cluster-session-timeout", "6s"}})
+	job := fmt.Sprintf(workerJob, c.kafka.Addr)
+	if st, body := srv.Do("POST", "/api/v1/jobs", "application/yaml", job); st != http.StatusCreated {
+		t.Fatalf("submit: %d %s", st, body)
+	}
+	seed := testutil.Seed(t)
+	gen := &clickGen{rng: rand.New(rand.NewPCG(seed, 1))}
+	a := gen.make(1500)
+	produceClicks(t, c.prod, a)
+	c.waitConsumed(t)
+
+	for _, req := range [][3]string{
+		{"POST", "/api/v1/jobs/page-views/savepoints", ""},
+		{"GET", "/api/v1/jobs/page-views/checkpoints", ""},
+		{"POST", "/api/v1/jobs/page-views/restart", `{"checkpoint": "1"}`},
+	} {
+		st, body := srv.Do(req[0], req[1], "application/json", req[2])
+		if st != http.StatusConflict || !strings.Contains(string(body), `"cluster_job"`) || !strings.Contains(string(body), "changelog") {
+			t.Errorf("%s %s on a cluster job: %d %s, want 409 cluster_job saying where its state is", req[0], req[1], st, body)
+		}
+	}
+	if st, body := srv.Do("POST", "/api/v1/jobs/page-views/resume", "", ""); st != http.StatusConflict {
+		t.Errorf("resume of a running cluster job: %d %s, want 409", st, body)
+	}
+
+	// Stop; records come while it is stopped; resume.
+	if st, body := srv.Do("DELETE", "/api/v1/jobs/page-views", "", ""); st != http.StatusOK || !strings.Contains(string(body), `"state":"stopped"`) {
+		t.Fatalf("stop: %d %s", st, body)
+	}
+	b := gen.make(1500)
+	produceClicks(t, c.prod, b)
+	if st, body := srv.Do("POST", "/api/v1/jobs/page-views/resume", "", ""); st != http.StatusOK || !strings.Contains(string(body), `"state":"running"`) {
+		t.Fatalf("resume: %d %s", st, body)
+	}
+	produceEnd(t, c.prod, workerPartitions)
+	first := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(first), 3*time.Minute)
+	checkResults(t, got, first, order)
+
+	// Upgrade: the filter now drops page /p0; the window keeps its id,
+	// so its state (and the group's offsets) carry over.
+	upgraded := strings.Replace(job, `filter: "r => !r.end"`, `filter: "r => !r.end && r.page != '/p0'"`, 1)
+	if st, body := srv.Do("PUT", "/api/v1/jobs/page-views", "application/yaml", upgraded); st != http.StatusOK || !strings.Contains(string(body), `"cluster":true`) {
+		t.Fatalf("deploy the upgraded job: %d %s", st, body)
+	}
+	later := &clickGen{rng: rand.New(rand.NewPCG(seed, 2)), next: 1_800_000_100_000 - 1_700_000_000_000}
+	cs := later.make(1000)
+	produceClicks(t, c.prod, cs)
+	produceEndAt(t, c.prod, workerPartitions, 1_900_000_000_000)
+	second := append(append([]windowRow(nil), first...), batchWindows(without(cs, "/p0"))...)
+	sortRows(second)
+	got, _ = readResults(t, c.kafka.Addr, len(second), 3*time.Minute)
+	if d := testutil.Diff(second, got); d != "" {
+		t.Errorf("after the upgrade, the output is not the old job's windows plus the new job's over the new records:\n%s", d)
+	}
+
+	// Restart from the beginning: state and offsets dropped, everything
+	// computed again with the upgraded file.
+	if st, body := srv.Do("POST", "/api/v1/jobs/page-views/restart", "application/json", `{"from": "beginning"}`); st != http.StatusOK || !strings.Contains(string(body), `"state":"running"`) {
+		t.Fatalf("restart from the beginning: %d %s", st, body)
+	}
+	third := append(append([]windowRow(nil), second...), batchWindows(without(append(append([]click(nil), gen.all...), cs...), "/p0"))...)
+	sortRows(third)
+	got, _ = readResults(t, c.kafka.Addr, len(third), 3*time.Minute)
+	if d := testutil.Diff(third, got); d != "" {
+		t.Errorf("after the restart from the beginning, the output is not everything computed again:\n%s", d)
+	}
+}

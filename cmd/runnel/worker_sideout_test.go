@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// A window's late records go to a Kafka sink (`late: per-page`) from the
+// task that found them late, in its transaction: across a kill -9 and a
+// restart of the worker, each late record is in the sink topic exactly
+// once, and the window results are still the batch computation over the
+// records that were on time.
+func TestWorkerLateRecordsToKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake and a worker")
+	}
+	kafka := testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views", "late-clicks")
+	bin := testbin.Runnel(t)
+	job := filepath.Join(t.TempDir(), "job.yaml")
+	src := fmt.Sprintf(workerJob, kafka.Addr) + fmt.Sprintf("  - {id: late-out, late: per-page, kafka: {brokers: [%s], topic: late-clicks}}\n", kafka.Addr)
+	if err := os.WriteFile(job, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	gen := &clickGen{rng: testutil.Rand(t, 1)}
+	w := startWorker(t, bin, kafka.Addr, job, "w1")
+	produceClicks(t, prod, gen.make(1500))
+	produceEnd(t, prod, workerPartitions)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+
+	// Late: far behind the watermark every window task has now.
+	var late []string
+	lateClicks := func(from, n int) []click {
+		var cs []click
+		for i := from; i < from+n; i++ {
+			c := click{User: fmt.Sprint("u", i%40), Page: fmt.Sprint("/p", i%12), Ms: int64(1000 + i), TS: 1_700_000_000_500}
+			cs = append(cs, c)
+			late = append(late, fmt.Sprintf("%s %s %d", c.User, c.Page, c.Ms))
+		}
+		return cs
+	}
+	produceClicks(t, prod, lateClicks(0, 30))
+	w.kill()
+	w.start(bin)
+	produceClicks(t, prod, lateClicks(30, 30))
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ConsumeTopics("late-clicks"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var seen []string
+	poll := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var c click
+			if err := json.Unmarshal(r.Value, &c); err != nil {
+				t.Errorf("late record %q: %v", r.Value, err)
+				return
+			}
+			seen = append(seen, fmt.Sprintf("%s %s %d", c.User, c.Page, c.Ms))
+		})
+	}
+	testutil.Eventually(t, 3*time.Minute, func() bool { poll(); return len(seen) >= len(late) }, "late records in late-clicks: %d of %d", len(seen), len(late))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		poll()
+	}
+	sort.Strings(late)
+	sort.Strings(seen)
+	if d := testutil.Diff(late, seen); d != "" {
+		t.Errorf("the late sink's records are not the late records, once each:\n%s", d)
+	}
+	got, order = readResults(t, kafka.Addr, len(want), time.Minute)
+	checkResults(t, got, want, order)
+}
+
+// A job whose operators send dead letters to a stream is refused by a
+// worker, saying why and what to do instead.
+func TestWorkerRefusesDeadLetters(t *testing.T) {
+	job := filepath.Join(t.TempDir(), "job.yaml")
+	src := strings.Replace(fmt.Sprintf(workerJob, "127.0.0.1:1"), `filter: "r => !r.end"`, "filter: \"r => !r.end\"\n    on_error: {dead_letter: bad-clicks}", 1)
+	if err := os.WriteFile(job, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, nil, "worker", "--cluster", "kafka://127.0.0.1:1", "--job", job, "--id", "w1", "--listen", "off")
+	if code == 0 || !strings.Contains(stderr, "operator real: on_error: dead letters go to a Runnel stream") {
+		t.Errorf("worker with dead letters: exit %d\n%s", code, stderr)
+	}
+}
