@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/sinks"
@@ -214,7 +215,25 @@ func (d *delivery) sync(ctx context.Context) error {
 	}
 	d.cl = cl
 	d.broken = false
+	d.checkRetention(ctx, slices.Collect(maps.Keys(offsets)))
 	return nil
+}
+
+// checkRetention says, in an ERROR line, when an outbox partition's
+// oldest record is past its target's position: Kafka's retention deleted
+// rows that were never delivered (the reader goes on from the oldest).
+func (d *delivery) checkRetention(ctx context.Context, topics []string) {
+	starts, err := kadm.NewClient(d.cl).ListStartOffsets(ctx, topics...)
+	if err != nil {
+		d.w.cfg.Log.Error("outbox delivery: cannot check the outboxes' oldest offsets", "err", err)
+		return
+	}
+	for id, part := range d.parts {
+		if o, ok := starts.Lookup(id.topic, id.partition); ok && o.Err == nil && o.Offset > part.pos {
+			d.w.cfg.Log.Error("outbox rows lost: the topic's retention deleted them before they were delivered", "sink", part.ob.sink,
+				"topic", id.topic, "partition", id.partition, "delivered_to", part.pos, "oldest_offset", o.Offset)
+		}
+	}
 }
 
 // position is the outbox partition's next offset to deliver, by its

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,5 +237,68 @@ func TestWorkerSinksKillNine(t *testing.T) {
 			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
 		}
 		w.mu.Unlock()
+	}
+}
+
+// The job of BenchmarkWorkerPostgres: every click into a table.
+const workerPGBenchJob = `name: page-views
+source:
+  kafka: {brokers: [%[1]s], topics: [clicks]}
+operators:
+  - id: real
+    filter: "r => !r.end"
+sinks:
+  - id: pg
+    input: real
+    postgres: {dsn: "%[2]s", table: clicks_out, create_table: true}
+`
+
+// BenchmarkWorkerPostgres runs one worker over 100,000 clicks already in
+// Kafka into a PostgreSQL table (through the sink's outbox) and reports
+// rows/s from the worker's start until the table holds them all, and the
+// worker process's CPU time per row (PostgreSQL's and the broker's not
+// counted).
+func BenchmarkWorkerPostgres(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		c := newWorkerCluster(b)
+		pg := testsrv.StartPostgres(b)
+		job := filepath.Join(b.TempDir(), "pg-job.yaml")
+		if err := os.WriteFile(job, []byte(fmt.Sprintf(workerPGBenchJob, c.kafka.Addr, pg.DSN)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		gen := &clickGen{rng: testutil.Rand(b, 1)}
+		for range n / 10_000 {
+			produceClicks(b, c.prod, gen.make(10_000))
+		}
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, pg.DSN)
+		if err != nil {
+			b.Fatal(err)
+		}
+		count := func() int {
+			var k int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM clicks_out`).Scan(&k); err != nil {
+				return -1
+			}
+			return k
+		}
+		start := time.Now()
+		w := startWorker(b, c.bin, c.kafka.Addr, job, "w1")
+		ok := testutil.Within(10*time.Minute, func() bool { return count() >= n })
+		elapsed := time.Since(start)
+		got := count()
+		conn.Close(ctx)
+		w.cmd.Process.Signal(syscall.SIGTERM)
+		w.cmd.Wait()
+		st := w.cmd.ProcessState
+		w.cmd = nil
+		if !ok || got != n {
+			log, _ := os.ReadFile(w.log.Name())
+			b.Fatalf("%d rows in the table, want %d; worker log:\n%s", got, n, testutil.Tail(string(log), 3000))
+		}
+		cpu := st.UserTime() + st.SystemTime()
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "rows/s")
+		b.ReportMetric(float64(cpu.Microseconds())/n, "worker-cpu-µs/row")
 	}
 }
