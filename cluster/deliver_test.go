@@ -134,12 +134,19 @@ func TestDeliverPostgresReplayWritesNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []int64
-	for i := range int64(20) {
-		want = append(want, i)
+	checkEachOnce(t, "table rows", got)
+}
+
+// checkEachOnce checks that got holds the committed rows' numbers, 0 to
+// 19, each once (sorted).
+func checkEachOnce(t *testing.T, what string, got []int64) {
+	t.Helper()
+	want := make([]int64, 20)
+	for i := range want {
+		want[i] = int64(i)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("table rows %v, want each of 0..19 once", got)
+		t.Errorf("%s %v, want each of 0..19 once", what, got)
 	}
 }
 
@@ -193,13 +200,7 @@ func TestDeliverS3ReplayReplacesSegments(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	var want []int64
-	for i := range int64(20) {
-		want = append(want, i)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("rows in the bucket %v, want each of 0..19 once", got)
-	}
+	checkEachOnce(t, "rows in the bucket", got)
 	last := recs[len(recs)-1].Offset + 1
 	if pos, err := sink.Position(ctx, outboxTask(0)); err != nil || pos != last {
 		t.Errorf("the stored position is %d (%v), want %d", pos, err, last)

@@ -17,24 +17,11 @@ import (
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 )
 
-// The worker job with PostgreSQL and S3 sinks: the same windows as
-// workerJob, upserted into a table by (key, window_start), inserted into a
-// second table (where a duplicate would be a second row), and written as
-// Parquet objects to a bucket.
-const workerSinksJob = `name: page-views
-source:
-  kafka: {brokers: [%[1]s], topics: [clicks]}
-  event_time: "r => r.ts"
-  watermark: 2s
-operators:
-  - id: real
-    filter: "r => !r.end"
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 1s
-      aggregate: {views: count, total: sum(ms)}
-sinks:
+// The sinks of the worker job with PostgreSQL and S3 sinks, in place of
+// workerJob's Kafka sink: the same windows upserted into a table by
+// (key, window_start), inserted into a second table (where a duplicate
+// would be a second row), and written as Parquet objects to a bucket.
+const workerSinks = `sinks:
   - id: pg
     input: per-page
     postgres: {dsn: "%[2]s", table: views, key: [key, window_start], create_table: true}
@@ -59,7 +46,11 @@ func newSinksCluster(t *testing.T) *sinksCluster {
 	c := &sinksCluster{workerCluster: newWorkerCluster(t), pg: testsrv.StartPostgres(t), s3: testsrv.StartS3(t, "lake")}
 	c.env = c.s3.Env()
 	c.job = filepath.Join(t.TempDir(), "sinks-job.yaml")
-	job := fmt.Sprintf(workerSinksJob, c.kafka.Addr, c.pg.DSN, c.s3.Endpoint)
+	jobSrc, _, ok := strings.Cut(workerJob, "sinks:\n")
+	if !ok {
+		t.Fatal("workerJob has no sinks")
+	}
+	job := fmt.Sprintf(jobSrc+workerSinks, c.kafka.Addr, c.pg.DSN, c.s3.Endpoint)
 	if err := os.WriteFile(c.job, []byte(job), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -120,36 +111,12 @@ func (c *sinksCluster) lakeRows(t *testing.T) (rows []windowRow, others []string
 			t.Fatalf("object %s: %v", k, err)
 		}
 		for _, m := range recs {
-			rows = append(rows, windowRow{Start: asInt(m["window_start"]), End: asInt(m["window_end"]),
-				Key: fmt.Sprint(m["key"]), Views: asInt(m["views"]), Total: asFloat(m["total"])})
+			rows = append(rows, windowRow{Start: wholeNumber(m["window_start"]), End: wholeNumber(m["window_end"]),
+				Key: fmt.Sprint(m["key"]), Views: wholeNumber(m["views"]), Total: float64(wholeNumber(m["total"]))})
 		}
 	}
 	sortRows(rows)
 	return rows, others
-}
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case float64:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case time.Time:
-		return x.UnixMilli()
-	}
-	return -1
-}
-
-func asFloat(v any) float64 {
-	switch x := v.(type) {
-	case float64:
-		return x
-	case int64:
-		return float64(x)
-	}
-	return -1
 }
 
 // waitSinks waits until both tables and the bucket hold want rows each
@@ -207,37 +174,15 @@ func TestWorkerSinksKillNine(t *testing.T) {
 	c := newSinksCluster(t)
 	rng := testutil.Rand(t, 1)
 	gen := &clickGen{rng: rng}
-	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 	dataRoot := t.TempDir()
-	workers := []*workerProc{c.supervised(t, "w1", "--data", filepath.Join(dataRoot, "w1"))}
-	produceClicks(t, c.prod, gen.make(1500))
-	pause(2 * time.Second)
-	t.Log("scale 1 → 3")
-	workers = append(workers, c.supervised(t, "w2", "--data", filepath.Join(dataRoot, "w2")), c.supervised(t, "w3"))
-	for i := range 6 {
-		produceClicks(t, c.prod, gen.make(800))
-		pause(3 * time.Second)
-		v := workers[rng.IntN(len(workers))]
-		t.Logf("kill -9 %s (%d)", v.id, i+1)
-		v.kill()
-		produceClicks(t, c.prod, gen.make(400))
-		pause(2 * time.Second)
-		v.start(c.bin)
-	}
-	produceClicks(t, c.prod, gen.make(800))
-	pause(2 * time.Second)
-	t.Log("scale 3 → 2: kill -9 w3 for good")
-	workers[2].kill()
-	produceClicks(t, c.prod, gen.make(800))
-	produceEnd(t, c.prod, workerPartitions)
-	c.waitSinks(t, batchWindows(gen.all), 3*time.Minute)
-	for _, w := range workers {
-		w.mu.Lock()
-		if w.restarts > 0 {
-			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
+	workers := killScenario(t, rng, gen, c.prod, c.bin, func(id string) *workerProc {
+		if id == "w3" {
+			return c.supervised(t, id) // restores from changelogs only
 		}
-		w.mu.Unlock()
-	}
+		return c.supervised(t, id, "--data", filepath.Join(dataRoot, id))
+	})
+	c.waitSinks(t, batchWindows(gen.all), 3*time.Minute)
+	logRestarts(t, workers)
 }
 
 // The job of BenchmarkWorkerPostgres: every click into a table.
