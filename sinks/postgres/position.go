@@ -37,3 +37,19 @@ func (s *Sink) CommitAt(ctx context.Context, task string, from, to int64, vals [
 	}
 	return s.commitProgress(ctx, task, func(done int64) bool { return done == from }, to, vals)
 }
+
+// ddlLock is the PostgreSQL advisory lock the sinks hold while they
+// create tables: two sessions running CREATE TABLE IF NOT EXISTS for the
+// same table at once may both try, and one fails (sinks of one job on
+// several workers start together).
+const ddlLock = 0x72756e6e656c // "runnel"
+
+// withDDLLock runs the statement holding ddlLock.
+func (s *Sink) withDDLLock(ctx context.Context, stmt string) error {
+	if _, err := s.conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(ddlLock)); err != nil {
+		return fmt.Errorf("lock for table creation: %w", err)
+	}
+	defer s.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(ddlLock))
+	_, err := s.conn.Exec(ctx, stmt)
+	return err
+}

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 func (s *Sink) prepare(ctx context.Context) error {
-	_, err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ProgressTable+` (
+	err := s.withDDLLock(ctx, `CREATE TABLE IF NOT EXISTS `+ProgressTable+` (
 		job text NOT NULL, sink text NOT NULL, task text NOT NULL, epoch bigint NOT NULL,
 		PRIMARY KEY (job, sink, task))`)
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *Sink) createTable(ctx context.Context, cols []sinks.Column) error {
 	if len(s.cfg.Key) > 0 {
 		defs = append(defs, "PRIMARY KEY ("+quoteAll(s.cfg.Key)+")")
 	}
-	if _, err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+quoteTable(s.cfg.Table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+	if err := s.withDDLLock(ctx, "CREATE TABLE IF NOT EXISTS "+quoteTable(s.cfg.Table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
 		return fmt.Errorf("create table %s: %w", s.cfg.Table, err)
 	}
 	return s.loadColumns(ctx)
