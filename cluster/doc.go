@@ -8,5 +8,7 @@
 // task fed by several producer tasks (Watermarks), the changelog of window
 // state (LogStore, the record encoding, restore), and the worker (Run): one
 // GroupTransactSession per worker, one transaction per commit interval
-// holding every task's output, changelog records and input offsets.
+// holding every task's output, changelog records and input offsets; and
+// the outbox of PostgreSQL and S3 sinks with its delivery loop (outbox.go,
+// deliver.go).
 package cluster

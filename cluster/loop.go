@@ -33,6 +33,7 @@ func (w *Worker) loop(ctx context.Context) error {
 				err = w.flushChangelog(work, t)
 			}
 		}
+		w.sealOutboxes(work)
 		try := kgo.TryCommit
 		if err != nil {
 			try = kgo.TryAbort

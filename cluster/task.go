@@ -490,6 +490,10 @@ func (w *Worker) route(ctx context.Context, t *task, from string, recs []operato
 				}
 				w.produce(ctx, rec, nil)
 			}
+		case w.outboxes[to] != nil:
+			if err := w.toOutbox(ctx, t, to, batch); err != nil {
+				return err
+			}
 		case t.keys[to] != nil:
 			if err := t.keys[to](ctx, batch); err != nil {
 				return fmt.Errorf("cluster: task %s: key of %s: %w", t.name, to, err)

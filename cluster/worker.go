@@ -168,6 +168,11 @@ type Worker struct {
 	failures failures
 	// scratch holds the detect operators' working state (detect.go).
 	scratch *state.DB
+
+	// outboxes are the PostgreSQL and S3 sinks (outbox.go); outboxDirty
+	// the outbox partitions the open transaction wrote to, and the task.
+	outboxes    map[string]*outbox
+	outboxDirty map[tp]string
 }
 
 type tp struct {
@@ -185,7 +190,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, nodes: map[string]*engine.Node{},
+	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, outboxes: map[string]*outbox{}, nodes: map[string]*engine.Node{},
 		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}, gens: make(chan rebalanceSeen, 8)}
 	w.mu.assigned = map[tp]time.Time{}
 	w.failures.changed = make(chan struct{}, 1)
@@ -232,10 +237,18 @@ func New(cfg Config) (*Worker, error) {
 		tls, sasl = sc.TLS, sc.SASL
 	}
 	for _, s := range g.Sinks {
+		if ob := newOutbox(spec.Name, s); ob != nil {
+			ob.stage = w.plan.StageOf[s.ID]
+			w.outboxes[s.ID] = ob
+			for _, in := range s.Inputs {
+				w.outs[in] = append(w.outs[in], s.ID)
+			}
+			continue
+		}
 		ks, ok := s.Sink.(*kafkasink.Sink)
 		if !ok {
 			w.closeSinks()
-			return nil, fmt.Errorf("%w: job %s: sink %s: only kafka sinks are supported on workers", ErrPlan, spec.Name, s.ID)
+			return nil, fmt.Errorf("%w: job %s: sink %s: workers write to kafka, postgres and s3 sinks only", ErrPlan, spec.Name, s.ID)
 		}
 		if !sameBrokers(ks.Config().Brokers, cfg.Brokers) {
 			w.closeSinks()
@@ -327,6 +340,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.openSession(); err != nil {
 		return err
 	}
+	defer w.startDelivery(ctx)()
 	stopInput := w.startKinesis(ctx)
 	err = w.loop(ctx)
 	stopInput()
@@ -380,6 +394,7 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 		want[t] = map[string]*string{"cleanup.policy": &compact}
 	}
 	internal := append(slices.Clone(repart), logs...)
+	internal = append(internal, w.outboxTopics()...)
 	existing, err := w.admin.ListTopics(ctx, internal...)
 	if err != nil {
 		return fmt.Errorf("cluster: list internal topics: %w", err)
@@ -432,6 +447,9 @@ func (w *Worker) openSession() error {
 		manual[t] = true
 	}
 	for _, t := range repart {
+		manual[t] = true
+	}
+	for _, t := range w.outboxTopics() {
 		manual[t] = true
 	}
 	var topics []string

@@ -22,9 +22,13 @@ Joins the job's group on the Kafka cluster and runs the tasks the group assigns 
 worker: start as many workers as needed, on any machines, with the same job file; adding or
 removing one moves tasks and their state between them. The job's source must be a Kafka
 topic on the cluster, or a Kinesis stream whose shards the workers share through leases in
-PostgreSQL (--leases-postgres); its sinks must be Kafka topics on the cluster. Output, state changes and input offsets commit in one Kafka
+PostgreSQL (--leases-postgres); its sinks must be Kafka topics on the cluster, PostgreSQL
+tables or S3 buckets. Output, state changes and input offsets commit in one Kafka
 transaction per --commit-interval, so a worker killed at any moment loses and duplicates
-nothing (readers of the sink topics use read_committed). --id names the worker: keep it when
+nothing (readers of the sink topics use read_committed). A PostgreSQL or S3 sink's rows
+go through the topic <job>.<sink>.outbox, from which the workers deliver them exactly once
+(PostgreSQL: rows and a progress row in one transaction; S3: objects named by outbox
+offsets), one commit interval or so after they commit. --id names the worker: keep it when
 the worker restarts, and unique among the job's workers. See docs/scale-out.md.`)
 	brokers := fs.String("cluster", "", "kafka://HOST:PORT[,HOST:PORT...]: the Kafka cluster")
 	jobFile := fs.String("job", "", "the job file")

@@ -392,7 +392,6 @@ func TestWorkerKillNine(t *testing.T) {
 	c := newWorkerCluster(t)
 	rng := testutil.Rand(t, 1)
 	gen := &clickGen{rng: rng}
-	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
 
 	// w1 and w2 keep local state (the same directory in every life), w3
 	// restores from changelogs only.
@@ -407,30 +406,46 @@ func TestWorkerKillNine(t *testing.T) {
 		t.Cleanup(w.kill)
 		return w
 	}
-	workers := []*workerProc{supervised("w1")}
-	produceClicks(t, c.prod, gen.make(1500))
+	workers := killScenario(t, rng, gen, c.prod, c.bin, supervised)
+	want := batchWindows(gen.all)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
+	checkResults(t, got, want, order)
+	logRestarts(t, workers)
+}
+
+// killScenario is the schedule of the kill tests: one worker started
+// (w1), then two more (w2, w3); six times, clicks and a kill -9 of a
+// random worker at a random moment, more clicks, and its restart; then w3
+// killed for good (3 → 2) and the end records. It returns the workers.
+func killScenario(t *testing.T, rng *rand.Rand, gen *clickGen, prod *kgo.Client, bin string, start func(id string) *workerProc) []*workerProc {
+	t.Helper()
+	pause := func(max time.Duration) { time.Sleep(time.Duration(rng.Int64N(int64(max)))) }
+	workers := []*workerProc{start("w1")}
+	produceClicks(t, prod, gen.make(1500))
 	pause(2 * time.Second)
 	t.Log("scale 1 → 3")
-	workers = append(workers, supervised("w2"), supervised("w3"))
+	workers = append(workers, start("w2"), start("w3"))
 	for i := range 6 {
-		produceClicks(t, c.prod, gen.make(800))
+		produceClicks(t, prod, gen.make(800))
 		pause(3 * time.Second)
 		v := workers[rng.IntN(len(workers))]
 		t.Logf("kill -9 %s (%d)", v.id, i+1)
 		v.kill()
-		produceClicks(t, c.prod, gen.make(400))
+		produceClicks(t, prod, gen.make(400))
 		pause(2 * time.Second)
-		v.start(c.bin)
+		v.start(bin)
 	}
-	produceClicks(t, c.prod, gen.make(800))
+	produceClicks(t, prod, gen.make(800))
 	pause(2 * time.Second)
 	t.Log("scale 3 → 2: kill -9 w3 for good")
 	workers[2].kill()
-	produceClicks(t, c.prod, gen.make(800))
-	produceEnd(t, c.prod, workerPartitions)
-	want := batchWindows(gen.all)
-	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
-	checkResults(t, got, want, order)
+	produceClicks(t, prod, gen.make(800))
+	produceEnd(t, prod, workerPartitions)
+	return workers
+}
+
+// logRestarts logs how often each supervised worker exited by itself.
+func logRestarts(t *testing.T, workers []*workerProc) {
 	for _, w := range workers {
 		w.mu.Lock()
 		if w.restarts > 0 {

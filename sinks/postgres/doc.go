@@ -16,6 +16,14 @@
 //
 // The staging is package sinks/epochs.
 //
+// On scale-out workers (package cluster) rows come from an outbox topic
+// instead: CommitAt merges the rows of a range of its offsets in one
+// transaction that moves the partition's progress row (task outbox/P)
+// from the range's start to its end, and writes nothing when the row is
+// elsewhere, so a replayed range is skipped; Position is where to resume.
+// Sinks create tables holding an advisory lock, so sinks of one job
+// opened at once on several workers do not fail on each other's CREATE.
+//
 // Without checkpoints (runnel run of bounded input) each Write is its own
 // transaction: at least once.
 //

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 func (s *Sink) prepare(ctx context.Context) error {
-	_, err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ProgressTable+` (
+	err := s.withDDLLock(ctx, `CREATE TABLE IF NOT EXISTS `+ProgressTable+` (
 		job text NOT NULL, sink text NOT NULL, task text NOT NULL, epoch bigint NOT NULL,
 		PRIMARY KEY (job, sink, task))`)
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *Sink) createTable(ctx context.Context, cols []sinks.Column) error {
 	if len(s.cfg.Key) > 0 {
 		defs = append(defs, "PRIMARY KEY ("+quoteAll(s.cfg.Key)+")")
 	}
-	if _, err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+quoteTable(s.cfg.Table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+	if err := s.withDDLLock(ctx, "CREATE TABLE IF NOT EXISTS "+quoteTable(s.cfg.Table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
 		return fmt.Errorf("create table %s: %w", s.cfg.Table, err)
 	}
 	return s.loadColumns(ctx)
@@ -199,57 +199,70 @@ func (s *Sink) Close() error {
 // 0 it first checks and then advances the progress row, so an epoch
 // already committed is skipped.
 func (s *Sink) commitRows(ctx context.Context, epoch uint64, vals []any) error {
+	if epoch == 0 {
+		_, err := s.commitProgress(ctx, "", nil, 0, vals)
+		return err
+	}
+	_, err := s.commitProgress(ctx, "0", func(done int64) bool { return done < int64(epoch) }, int64(epoch), vals)
+	return err
+}
+
+// commitProgress merges vals into the table in one transaction. With a
+// task, it first locks the task's progress row: when accept refuses its
+// value, nothing is written; otherwise the row is set to to in the same
+// transaction. It returns the progress row's value after the transaction.
+func (s *Sink) commitProgress(ctx context.Context, task string, accept func(done int64) bool, to int64, vals []any) (int64, error) {
 	if len(s.cols) == 0 {
 		if !s.cfg.CreateTable {
-			return fmt.Errorf("postgres sink %s: table %s does not exist (set create_table: true to create it)", s.cfg.Sink, s.cfg.Table)
+			return 0, fmt.Errorf("postgres sink %s: table %s does not exist (set create_table: true to create it)", s.cfg.Sink, s.cfg.Table)
 		}
 		rows := make([]sinks.Row, len(vals))
 		for i, v := range vals {
 			rows[i].Value = v
 		}
 		if err := s.createTable(ctx, sinks.InferColumns(rows)); err != nil {
-			return fmt.Errorf("postgres sink %s: %w", s.cfg.Sink, err)
+			return 0, fmt.Errorf("postgres sink %s: %w", s.cfg.Sink, err)
 		}
 	}
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres sink %s: begin: %w", s.cfg.Sink, err)
+		return 0, fmt.Errorf("postgres sink %s: begin: %w", s.cfg.Sink, err)
 	}
 	defer tx.Rollback(ctx)
-	if epoch > 0 {
-		done, err := s.lockProgress(ctx, tx)
+	if task != "" {
+		done, err := s.lockProgress(ctx, tx, task)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if done >= int64(epoch) {
-			return nil // committed before a crash: skip the replay
+		if !accept(done) {
+			return done, nil // committed before a crash, or by another writer: skip the replay
 		}
 	}
 	if err := s.merge(ctx, tx, vals); err != nil {
-		return fmt.Errorf("postgres sink %s: epoch %d: %w", s.cfg.Sink, epoch, err)
+		return 0, fmt.Errorf("postgres sink %s: progress %d: %w", s.cfg.Sink, to, err)
 	}
-	if epoch > 0 {
+	if task != "" {
 		if _, err := tx.Exec(ctx, `UPDATE `+ProgressTable+` SET epoch = $4 WHERE job = $1 AND sink = $2 AND task = $3`,
-			s.cfg.Job, s.cfg.Sink, "0", int64(epoch)); err != nil {
-			return fmt.Errorf("postgres sink %s: advance progress to epoch %d: %w", s.cfg.Sink, epoch, err)
+			s.cfg.Job, s.cfg.Sink, task, to); err != nil {
+			return 0, fmt.Errorf("postgres sink %s: advance progress of %s to %d: %w", s.cfg.Sink, task, to, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres sink %s: commit epoch %d: %w", s.cfg.Sink, epoch, err)
+		return 0, fmt.Errorf("postgres sink %s: commit progress %d: %w", s.cfg.Sink, to, err)
 	}
-	return nil
+	return to, nil
 }
 
-// lockProgress returns the last committed epoch, holding the progress row
-// locked until tx ends (a second instance of the job waits).
-func (s *Sink) lockProgress(ctx context.Context, tx pgx.Tx) (int64, error) {
+// lockProgress returns the task's progress, holding its row locked until
+// tx ends (a second writer of the same task waits).
+func (s *Sink) lockProgress(ctx context.Context, tx pgx.Tx, task string) (int64, error) {
 	if _, err := tx.Exec(ctx, `INSERT INTO `+ProgressTable+` (job, sink, task, epoch) VALUES ($1, $2, $3, 0)
-		ON CONFLICT DO NOTHING`, s.cfg.Job, s.cfg.Sink, "0"); err != nil {
+		ON CONFLICT DO NOTHING`, s.cfg.Job, s.cfg.Sink, task); err != nil {
 		return 0, fmt.Errorf("postgres sink %s: progress row: %w", s.cfg.Sink, err)
 	}
 	var done int64
 	if err := tx.QueryRow(ctx, `SELECT epoch FROM `+ProgressTable+` WHERE job = $1 AND sink = $2 AND task = $3 FOR UPDATE`,
-		s.cfg.Job, s.cfg.Sink, "0").Scan(&done); err != nil {
+		s.cfg.Job, s.cfg.Sink, task).Scan(&done); err != nil {
 		return 0, fmt.Errorf("postgres sink %s: progress row: %w", s.cfg.Sink, err)
 	}
 	return done, nil

@@ -43,6 +43,12 @@
 // is under its staging prefix: objects of epochs whose checkpoint never
 // completed, whose rows the source replays.
 //
+// On scale-out workers (package cluster) rows come from an outbox topic
+// instead: PutAt puts one segment of it (the rows before a marker) as
+// objects named JOB-SINK-ID, ID naming the segment by its marker's
+// offset, published at once; a replayed segment replaces its objects.
+// Position and SetPosition keep where to resume, under the staging prefix.
+//
 // Without checkpoints (runnel run of bounded input) objects are put under
 // their final keys directly and Close publishes the rest: at least once.
 //

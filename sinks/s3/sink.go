@@ -127,6 +127,25 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 		}
 	}
 	now := time.Now()
+	full := s.add(rows, now)
+	for _, b := range s.buffers {
+		if s.cfg.BufferInterval == NoWait || now.Sub(b.opened) >= s.cfg.BufferInterval || b.size >= s.cfg.BufferBytes {
+			full = append(full, b)
+		}
+	}
+	slices.SortFunc(full, func(a, b *buffer) int { return cmp.Compare(a.prefix, b.prefix) })
+	full = slices.CompactFunc(full, func(a, b *buffer) bool { return a == b })
+	for _, b := range full {
+		if err := s.flush(ctx, b); err != nil {
+			return s.fail(err)
+		}
+	}
+	return nil
+}
+
+// add puts rows, arrived at now, in their objects' buffers (or the error
+// output's) and returns the buffers that reached BufferBytes.
+func (s *Sink) add(rows []sinks.Row, now time.Time) []*buffer {
 	var full []*buffer
 	for _, r := range rows {
 		raw, err := json.Marshal(r.Value)
@@ -158,19 +177,7 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 			full = append(full, b)
 		}
 	}
-	for _, b := range s.buffers {
-		if s.cfg.BufferInterval == NoWait || now.Sub(b.opened) >= s.cfg.BufferInterval || b.size >= s.cfg.BufferBytes {
-			full = append(full, b)
-		}
-	}
-	slices.SortFunc(full, func(a, b *buffer) int { return cmp.Compare(a.prefix, b.prefix) })
-	full = slices.CompactFunc(full, func(a, b *buffer) bool { return a == b })
-	for _, b := range full {
-		if err := s.flush(ctx, b); err != nil {
-			return s.fail(err)
-		}
-	}
-	return nil
+	return full
 }
 
 func (s *Sink) buffer(prefix string, errs bool, now time.Time) *buffer {
