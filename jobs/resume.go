@@ -22,7 +22,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		return nil, errors.New("jobs: the server is shutting down")
 	}
 	if j.running() {
-		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+		return nil, fmt.Errorf("%w: %q", ErrJobExists, id)
 	}
 	j.waitEnded() // a stop may still be draining the last run
 	j.mu.Lock()
@@ -32,7 +32,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		return nil, fmt.Errorf("%w: %q read all its input; submit it again to run it from the start", ErrFinished, id)
 	case !j.mu.stopped && j.mu.failed == "" && j.mu.startErr == nil:
 		j.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+		return nil, fmt.Errorf("%w: %q", ErrJobExists, id)
 	}
 	return m.rerun(j, "job resumed from its latest checkpoint", "job", id)
 }
