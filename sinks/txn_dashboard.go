@@ -15,6 +15,12 @@ package sinks
 // written after the barrier but before the snapshot are therefore not in
 // the checkpoint, whatever the runtime's timing. Commit has nothing to do.
 //
+// Stored columns must equal the configured ones, with one exception: a
+// column now a Struct may have been stored as a JSON (or string) column of
+// its JSON text, as the detect operator's explanation was. OpenState then
+// converts the stored rows to the struct and rewrites the space in the new
+// schema, so a checkpoint taken before the change restores.
+//
 // Layout of the space:
 //
 //	'h'          version, number of the oldest retained row, written count, columns (JSON)
