@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
 func windowRow(start int64, key string, count int64, sum float64) Row {
@@ -156,7 +157,18 @@ func TestFileParquetReadBack(t *testing.T) {
 	}
 	batches, want := testBatches()
 	writeAll(t, s, batches...)
-	pf, err := file.OpenParquetFile(p, false)
+	got, schema, _ := readParquet(t, p)
+	checkSchema(t, schema)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}
+
+// readParquet reads a Parquet file's rows (see RowsOf), its Arrow schema
+// and its Parquet schema.
+func readParquet(t *testing.T, path string) ([]map[string]any, *arrow.Schema, *schema.Schema) {
+	t.Helper()
+	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +186,7 @@ func TestFileParquetReadBack(t *testing.T) {
 	for rr.Next() {
 		got = append(got, RowsOf(rr.RecordBatch())...)
 	}
-	checkSchema(t, rr.Schema())
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got  %v\nwant %v", got, want)
-	}
+	return got, rr.Schema(), pf.MetaData().Schema
 }
 
 func TestEmptyColumnarFileIsValid(t *testing.T) {

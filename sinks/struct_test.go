@@ -14,8 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 var explainCol = Column{Name: "explanation", Type: Struct, Fields: []Column{
@@ -211,26 +209,9 @@ func TestFileWritesStructColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeAll(t, s, explainRows(0, 5))
-	pf, err := file.OpenParquetFile(pq, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Close()
-	if n := pf.MetaData().Schema.Column(2).Path(); n != "explanation.field" {
+	got, _, ps := readParquet(t, pq)
+	if n := ps.Column(2).Path(); n != "explanation.field" {
 		t.Fatalf("Parquet leaf column 2 is %s, want explanation.field (a group, not a string)", n)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Release()
-	var got []map[string]any
-	for rr.Next() {
-		got = append(got, RowsOf(rr.RecordBatch())...)
 	}
 	if want := wantExplained(0, 5); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parquet rows:\n got %v\nwant %v", got, want)
