@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/js"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
@@ -232,7 +234,7 @@ func (c *chain) run(ctx context.Context, wm int64) error {
 			n.in.Records = n.in.Records[:0]
 			if err != nil {
 				n.stats.errors.Add(1)
-				return fmt.Errorf("operator %s: %w", n.id, err)
+				return operatorErr(n.id, "", err)
 			}
 		}
 		if wm != NoWatermark && n.wmh != nil {
@@ -241,7 +243,7 @@ func (c *chain) run(ctx context.Context, wm int64) error {
 			n.stats.out.Add(n.main.n)
 			if err != nil {
 				n.stats.errors.Add(1)
-				return fmt.Errorf("operator %s at watermark %d: %w", n.id, wm, err)
+				return operatorErr(n.id, fmt.Sprintf(" at watermark %d", wm), err)
 			}
 		}
 	}
@@ -354,4 +356,14 @@ func putRecords(s []operators.Record) {
 	clear(s)
 	s = s[:0]
 	recordPool.Put(&s)
+}
+
+// operatorErr names the operator id (and where, when not empty) an error
+// happened in, unless the error names it already: a JS error says job,
+// operator and record, so saying the operator again would repeat it.
+func operatorErr(id, where string, err error) error {
+	if _, ok := errors.AsType[*js.Error](err); ok {
+		return err
+	}
+	return fmt.Errorf("operator %s%s: %w", id, where, err)
 }

@@ -53,11 +53,11 @@ func FieldEventTime(field string) EventTimeFactory {
 			for i := range recs {
 				m, ok := recs[i].Value.(map[string]any)
 				if !ok {
-					return nil, fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
+					return nil, fmt.Errorf("record %s is not an object, so it has no event time field %q", recs[i].Origin, field)
 				}
 				t, err := ParseEventTime(m[field])
 				if err != nil {
-					return nil, fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
+					return nil, fmt.Errorf("record %s: field %q: %w", recs[i].Origin, field, err)
 				}
 				recs[i].EventTime = t
 			}

@@ -67,14 +67,14 @@ func JSONFieldEventTime(field string) EventTimeFactory {
 				case json.RawMessage:
 					var err error
 					if v, _, err = fields.Get(x, field); err != nil {
-						return nil, fmt.Errorf("event time of %s: %w", recs[i].Origin, err)
+						return nil, fmt.Errorf("record %s: event time field %q: %w", recs[i].Origin, field, err)
 					}
 				default:
-					return nil, fmt.Errorf("event time of %s: record is not an object", recs[i].Origin)
+					return nil, fmt.Errorf("record %s is not an object, so it has no event time field %q", recs[i].Origin, field)
 				}
 				t, err := ParseEventTime(v)
 				if err != nil {
-					return nil, fmt.Errorf("event time of %s: field %q: %w", recs[i].Origin, field, err)
+					return nil, fmt.Errorf("record %s: field %q: %w", recs[i].Origin, field, err)
 				}
 				recs[i].EventTime = t
 			}

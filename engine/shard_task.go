@@ -177,6 +177,11 @@ func (t *shardTask) round(ctx context.Context) (done shardDone, end bool, err er
 		}
 		t.status(func(st *shardStatus) { st.state = ShardIdle })
 	default:
+		if re, ok := errors.AsType[*sources.RecordError](rerr); ok && re.Shard == t.sh.ID {
+			// It names the shard and position: name the source once
+			// beside them, as a record's origin does.
+			return done, true, &sources.RecordError{Shard: t.id, Position: re.Position, Err: re.Err}
+		}
 		return done, true, fmt.Errorf("read %s: %w", t.id, rerr)
 	}
 	return done, false, nil
@@ -197,7 +202,9 @@ func (t *shardTask) process(ctx context.Context, n int) error {
 	if t.assign != nil {
 		var err error
 		if recs, err = t.assign(ctx, recs); err != nil {
-			return fmt.Errorf("source %s: %w", t.src.ID, err)
+			// Its errors name the record, whose origin starts with the
+			// source's id.
+			return err
 		}
 	}
 	wm := t.gen.advance(recs)

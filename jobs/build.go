@@ -402,13 +402,13 @@ func (b *builder) sinks() error {
 		}
 		sink, err := k.Build(b, s, cols)
 		if err != nil {
-			err = fmt.Errorf("job %s: sink %s: %w", b.spec.Name, s.ID, err)
 			if k.Files != nil {
+				// The field's path names the sink already.
 				if files := k.Files(s, fmt.Sprintf("sinks[%d]", i)); len(files) > 0 {
-					err = &fileError{field: files[0].Field, err: err}
+					return &fileError{field: files[0].Field, err: err}
 				}
 			}
-			return err
+			return fmt.Errorf("job %s: sink %s: %w", b.spec.Name, s.ID, err)
 		}
 		b.out.Graph.Sinks = append(b.out.Graph.Sinks, engine.SinkNode{ID: s.ID, Inputs: []string{input}, Sink: sink})
 	}

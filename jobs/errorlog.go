@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,19 +134,30 @@ func (j *Job) skipEntry(s js.Skipped) {
 // failedOperator and failedRecord find the operator and record a run's
 // failure names (js.Error's prefix), if it does.
 var (
-	failedOperator = regexp.MustCompile(`operator "([^"]+)"`)
+	failedOperator = regexp.MustCompile(`operator "([^"]+)"|^operator ([^\s:"]+)`)
 	failedRecord   = regexp.MustCompile(`record (\S+@\S+):`)
+	// failedRead is a record a source could not read: its source's id
+	// leads the shard.
+	failedRead = regexp.MustCompile(`^read record ([^/\s]+)/`)
 )
 
-// failureEntry records the failure that ended a run.
+// failureEntry records the failure that ended a run. A failure that names
+// no operator but a record of the source (its event time, its decoding)
+// is the source's.
 func (j *Job) failureEntry(reason string) {
 	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason), Policy: "fail"}
 	if m := failedOperator.FindStringSubmatch(reason); m != nil {
-		e.Operator = m[1]
+		e.Operator = m[1] + m[2]
 	}
 	if m := failedRecord.FindStringSubmatch(reason); m != nil {
 		e.Origin = parseOrigin(j.Spec.Source.stream(), m[1])
 		e.Shard = e.Origin.Shard
+		if e.Operator == "" {
+			e.Operator, _, _ = strings.Cut(m[1], "/")
+		}
+	}
+	if m := failedRead.FindStringSubmatch(reason); m != nil && e.Operator == "" {
+		e.Operator = m[1]
 	}
 	j.errors.add(e)
 }

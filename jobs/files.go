@@ -78,7 +78,7 @@ type fileError struct {
 	err   error
 }
 
-func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Error() string { return e.field + ": " + e.err.Error() }
 func (e *fileError) Unwrap() error { return e.err }
 
 // userFault reports whether err opening a job's file is the job file's

@@ -130,8 +130,13 @@ func buildDetect(b *builder, op *Operator, _ bool) error {
 		cols := append(append([]sinks.Column{}, in...),
 			sinks.Column{Name: detect.FieldScore, Type: sinks.Float64}, sinks.Column{Name: detect.FieldIsAnomaly, Type: sinks.Bool},
 			sinks.Column{Name: detect.FieldExpected, Type: exp}, sinks.Column{Name: detect.FieldLow, Type: exp},
-			sinks.Column{Name: detect.FieldHigh, Type: exp}, sinks.Column{Name: detect.FieldExplanation, Type: sinks.JSON})
+			sinks.Column{Name: detect.FieldHigh, Type: exp}, explanationColumn)
 		b.setColumns(op.ID, cols)
 	}
 	return nil
 }
+
+// explanationColumn is the detect operator's explanation: the field that
+// moved the point most, which way, and how far in robust z units.
+var explanationColumn = sinks.Column{Name: detect.FieldExplanation, Type: sinks.Struct, Fields: []sinks.Column{
+	{Name: "field", Type: sinks.String}, {Name: "direction", Type: sinks.String}, {Name: "z", Type: sinks.Float64}}}

@@ -119,7 +119,7 @@ func (m *Manager) notRunning(j *Job, action string) error {
 		return errors.New("jobs: the server is shutting down")
 	}
 	if j.running() {
-		return fmt.Errorf("%w: %q is running; stop it first (DELETE /api/v1/jobs/%s, runnel jobs stop %s), then %s it", ErrRunning, j.ID, j.ID, j.ID, action)
+		return fmt.Errorf("%w: stop it first (DELETE /api/v1/jobs/%s or runnel jobs stop %s), then %s it", ErrRunning, j.ID, j.ID, action)
 	}
 	return nil
 }

@@ -294,7 +294,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	old, hadOld := m.mu.jobs[spec.Name]
 	if hadOld && old.running() {
 		m.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q is running; stop it first or choose another name", ErrJobExists, spec.Name)
+		return nil, fmt.Errorf("%w: %q; stop it first or choose another name", ErrJobExists, spec.Name)
 	}
 	if hadOld && !o.Replace {
 		state := old.Info(false).State

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -347,7 +348,7 @@ func (m *Manager) Output(ctx context.Context, id, sink string, after uint64, lim
 	}
 	kind, ok := kinds[sink]
 	if !ok {
-		return OutputPage{}, fmt.Errorf("%w: job %q has no sink %q; its sinks are %v", ErrNoOutput, id, sink, names)
+		return OutputPage{}, fmt.Errorf("%w: %q in job %q (its sinks: %s)", ErrNoOutput, sink, id, strings.Join(names, ", "))
 	}
 	rows, next, missed := j.outputs.ring(sink).Read(ctx, after, limit, wait)
 	return OutputPage{Sink: sink, Kind: kind, Rows: rows, Next: next, Missed: missed}, nil

@@ -167,6 +167,8 @@ func TestCleanMessage(t *testing.T) {
 		{`TypeError: boom (at <eval>:56:16(29))`, `TypeError: boom`},
 		{`operator parse: job "fl" operator "parse" record source/shardId-000000000001@4901: TypeError: x is undefined (at parse.map:1:17(4))`, `TypeError: x is undefined`},
 		{`field ts: event time is missing`, `field ts: event time is missing`},
+		{`record source/shardId-000000000000@49: field "ts": event time is missing (null)`, `field "ts": event time is missing (null)`},
+		{`read record source/in.jsonl at line 3: sources: invalid JSON`, `read record source/in.jsonl at line 3: sources: invalid JSON`},
 	} {
 		if got := CleanMessage(c.in); got != c.want {
 			t.Errorf("CleanMessage(%q) = %q, want %q", c.in, got, c.want)

@@ -22,7 +22,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		return nil, errors.New("jobs: the server is shutting down")
 	}
 	if j.running() {
-		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+		return nil, alreadyRunning(id)
 	}
 	j.waitEnded() // a stop may still be draining the last run
 	j.mu.Lock()
@@ -32,7 +32,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		return nil, fmt.Errorf("%w: %q read all its input; submit it again to run it from the start", ErrFinished, id)
 	case !j.mu.stopped && j.mu.failed == "" && j.mu.startErr == nil:
 		j.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q is running already", ErrJobExists, id)
+		return nil, alreadyRunning(id)
 	}
 	return m.rerun(j, "job resumed from its latest checkpoint", "job", id)
 }
@@ -60,3 +60,18 @@ func (m *Manager) rerun(j *Job, msg string, logArgs ...any) (*Job, error) {
 
 // ErrFinished is the error of resuming a job whose sources ended.
 var ErrFinished = errors.New("jobs: the job has finished")
+
+// alreadyRunning is ErrJobExists said of the job being resumed, whose name
+// the sentinel's "a job of that name" would only repeat.
+func alreadyRunning(id string) error {
+	return &saidError{msg: fmt.Sprintf("jobs: %q is running already", id), is: ErrJobExists}
+}
+
+// saidError is a sentinel error (errors.Is finds it) with its own words.
+type saidError struct {
+	msg string
+	is  error
+}
+
+func (e *saidError) Error() string        { return e.msg }
+func (e *saidError) Is(target error) bool { return target == e.is }

@@ -61,7 +61,7 @@ func benchStream(b *testing.B) (*streams.Store, *state.Space) {
 }
 
 func benchSink(b *testing.B, store *streams.Store, sp *state.Space) *Stream {
-	s, err := NewStream(StreamConfig{Store: store, Stream: "out", Columns: WindowColumns(Column{"n", Int64})})
+	s, err := NewStream(StreamConfig{Store: store, Stream: "out", Columns: WindowColumns(Column{Name: "n", Type: Int64})})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func BenchmarkStreamTxnRecover(b *testing.B) {
 // trimming beyond 10,000 retained rows.
 func BenchmarkDashboardTxnPreCommit(b *testing.B) {
 	_, sp := benchStream(b)
-	d, err := NewDashboard(DashboardConfig{Columns: WindowColumns(Column{"n", Int64})})
+	d, err := NewDashboard(DashboardConfig{Columns: WindowColumns(Column{Name: "n", Type: Int64})})
 	must(b, err)
 	ctx := context.Background()
 	must(b, d.OpenState(ctx, sp))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,7 +21,8 @@ type ColumnType string
 
 // Column types. Timestamps are epoch milliseconds in JSON and
 // timestamp[ms, UTC] in Arrow; JSON columns hold any value as its JSON
-// text (a string column in Arrow).
+// text (a string column in Arrow); Struct columns hold an object with the
+// column's Fields (an Arrow struct, a JSON object).
 const (
 	Timestamp ColumnType = "timestamp"
 	Int64     ColumnType = "int64"
@@ -28,12 +30,35 @@ const (
 	String    ColumnType = "string"
 	Bool      ColumnType = "bool"
 	JSON      ColumnType = "json"
+	Struct    ColumnType = "struct"
 )
 
-// Column is one named, typed result column.
+// Column is one named, typed result column. Fields are the fields of a
+// Struct column, in order; other types have none.
 type Column struct {
-	Name string
-	Type ColumnType
+	Name   string
+	Type   ColumnType
+	Fields []Column `json:",omitempty"`
+}
+
+// ColumnsEqual reports whether a and b are the same columns: names, types
+// and struct fields, in order.
+func ColumnsEqual(a, b []Column) bool {
+	return slices.EqualFunc(a, b, func(x, y Column) bool {
+		return x.Name == y.Name && x.Type == y.Type && ColumnsEqual(x.Fields, y.Fields)
+	})
+}
+
+// String shows a column as name:type, a struct's fields in braces.
+func (c Column) String() string {
+	if c.Type != Struct {
+		return c.Name + ":" + string(c.Type)
+	}
+	parts := make([]string, len(c.Fields))
+	for i, f := range c.Fields {
+		parts[i] = f.String()
+	}
+	return c.Name + ":struct{" + strings.Join(parts, ", ") + "}"
 }
 
 // Window result columns that lead every window row.
@@ -46,20 +71,35 @@ const (
 // WindowColumns returns the leading window columns followed by aggs: the
 // schema of a window's results.
 func WindowColumns(aggs ...Column) []Column {
-	return append([]Column{{ColWindowStart, Timestamp}, {ColWindowEnd, Timestamp}, {ColKey, String}}, aggs...)
+	return append([]Column{{Name: ColWindowStart, Type: Timestamp}, {Name: ColWindowEnd, Type: Timestamp}, {Name: ColKey, Type: String}}, aggs...)
 }
 
-func validateColumns(cols []Column) error {
+func validateColumns(cols []Column) error { return checkColumns(cols, "") }
+
+// checkColumns validates cols, the fields of struct column prefix when
+// prefix is not empty.
+func checkColumns(cols []Column, prefix string) error {
 	seen := map[string]bool{}
 	for _, c := range cols {
+		name := prefix + c.Name
 		if c.Name == "" || seen[c.Name] {
-			return configErr("column %q is empty or repeated", c.Name)
+			return configErr("column %q is empty or repeated", name)
 		}
 		seen[c.Name] = true
 		switch c.Type {
 		case Timestamp, Int64, Float64, String, Bool, JSON:
+			if len(c.Fields) > 0 {
+				return configErr("column %s: a %s column has no fields", name, c.Type)
+			}
+		case Struct:
+			if len(c.Fields) == 0 {
+				return configErr("column %s: a struct column needs fields", name)
+			}
+			if err := checkColumns(c.Fields, name+"."); err != nil {
+				return err
+			}
 		default:
-			return configErr("column %s: unknown type %q", c.Name, c.Type)
+			return configErr("column %s: unknown type %q", name, c.Type)
 		}
 	}
 	return nil
@@ -94,7 +134,7 @@ func InferColumns(rows []Row) []Column {
 			if name == ColKey {
 				t = String
 			}
-			cols = append(cols, Column{name, t})
+			cols = append(cols, Column{Name: name, Type: t})
 		}
 	}
 	for _, name := range names {
@@ -105,7 +145,7 @@ func InferColumns(rows []Row) []Column {
 		if t == "" {
 			t = JSON
 		}
-		cols = append(cols, Column{name, t})
+		cols = append(cols, Column{Name: name, Type: t})
 	}
 	return cols
 }
@@ -126,6 +166,10 @@ func typeOf(v any) ColumnType {
 
 // arrowSchema maps columns to an Arrow schema; every column is nullable.
 func arrowSchema(cols []Column) *arrow.Schema {
+	return arrow.NewSchema(arrowFields(cols), nil)
+}
+
+func arrowFields(cols []Column) []arrow.Field {
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
 		var t arrow.DataType
@@ -138,12 +182,14 @@ func arrowSchema(cols []Column) *arrow.Schema {
 			t = arrow.PrimitiveTypes.Float64
 		case Bool:
 			t = arrow.FixedWidthTypes.Boolean
+		case Struct:
+			t = arrow.StructOf(arrowFields(c.Fields)...)
 		default:
 			t = arrow.BinaryTypes.String
 		}
 		fields[i] = arrow.Field{Name: c.Name, Type: t, Nullable: true}
 	}
-	return arrow.NewSchema(fields, nil)
+	return fields
 }
 
 // toRecordBatch builds one Arrow record batch from rows. A value that does
@@ -161,18 +207,29 @@ func toRecordBatch(mem memory.Allocator, schema *arrow.Schema, cols []Column, ro
 			} else if c.Name == "value" {
 				v = r.Value
 			}
-			appendValue(b.Field(i), c.Type, v)
+			appendValue(b.Field(i), c, v)
 		}
 	}
 	return b.NewRecordBatch()
 }
 
-func appendValue(fb array.Builder, t ColumnType, v any) {
+func appendValue(fb array.Builder, c Column, v any) {
 	if v == nil {
 		fb.AppendNull()
 		return
 	}
-	switch t {
+	switch c.Type {
+	case Struct:
+		m, ok := structValue(v)
+		if !ok {
+			break
+		}
+		sb := fb.(*array.StructBuilder)
+		sb.Append(true)
+		for i, f := range c.Fields {
+			appendValue(sb.FieldBuilder(i), f, m[f.Name])
+		}
+		return
 	case Timestamp:
 		if ms, ok := asInt(v); ok {
 			fb.(*array.TimestampBuilder).Append(arrow.Timestamp(ms))
@@ -205,6 +262,22 @@ func appendValue(fb array.Builder, t ColumnType, v any) {
 		return
 	}
 	fb.AppendNull()
+}
+
+// structValue reads v as the object of a struct column: an object, or
+// the JSON text of one (how a JSON column held it before the column
+// became a struct).
+func structValue(v any) (map[string]any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		return x, true
+	case string:
+		var m map[string]any
+		if json.Unmarshal([]byte(x), &m) == nil && m != nil {
+			return m, true
+		}
+	}
+	return nil, false
 }
 
 func jsonText(v any) string {
@@ -266,27 +339,38 @@ func RowsOf(rec arrow.RecordBatch) []map[string]any {
 		name := rec.ColumnName(c)
 		col := rec.Column(c)
 		for i := 0; i < n; i++ {
-			if col.IsNull(i) {
-				rows[i][name] = nil
-				continue
-			}
-			switch a := col.(type) {
-			case *array.Timestamp:
-				rows[i][name] = int64(a.Value(i))
-			case *array.Int64:
-				rows[i][name] = a.Value(i)
-			case *array.Float64:
-				rows[i][name] = a.Value(i)
-			case *array.Boolean:
-				rows[i][name] = a.Value(i)
-			case *array.String:
-				rows[i][name] = a.Value(i)
-			default:
-				rows[i][name] = col.ValueStr(i)
-			}
+			rows[i][name] = valueAt(col, i)
 		}
 	}
 	return rows
+}
+
+// valueAt is element i of col in JSON form: a struct as an object of its
+// fields.
+func valueAt(col arrow.Array, i int) any {
+	if col.IsNull(i) {
+		return nil
+	}
+	switch a := col.(type) {
+	case *array.Timestamp:
+		return int64(a.Value(i))
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		m := make(map[string]any, a.NumField())
+		for f := 0; f < a.NumField(); f++ {
+			m[st.Field(f).Name] = valueAt(a.Field(f), i)
+		}
+		return m
+	}
+	return col.ValueStr(i)
 }
 
 // appendJSONRow writes value as one JSON object with the columns' names

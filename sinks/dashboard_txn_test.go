@@ -314,7 +314,7 @@ func TestDashboardTxnColumnsChanged(t *testing.T) {
 	j := newDashJob(t, DashboardConfig{Columns: aggCols})
 	j.write(dashRows(0, 2))
 	j.checkpoint(1, nil)
-	d, _ := NewDashboard(DashboardConfig{Columns: WindowColumns(Column{"views", Int64})})
+	d, _ := NewDashboard(DashboardConfig{Columns: WindowColumns(Column{Name: "views", Type: Int64})})
 	if err := d.OpenState(context.Background(), j.space()); err == nil {
 		t.Fatal("OpenState with other columns than stored: no error")
 	}

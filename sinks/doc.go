@@ -16,7 +16,8 @@
 // dashboard holds exactly its checkpoint's rows (txn_dashboard.go).
 //
 // Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass
-// the columns when they know them (a window's result columns, in order);
+// the columns when they know them (a window's result columns, in order; a
+// detect operator's explanation as a Struct column with its fields);
 // otherwise the schema is inferred from the first batch: window_start and
 // window_end (timestamp[ms, UTC]) and key (string) first when present,
 // then the remaining fields in alphabetical order, typed from their first

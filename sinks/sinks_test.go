@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
 func windowRow(start int64, key string, count int64, sum float64) Row {
@@ -24,7 +25,7 @@ func windowRow(start int64, key string, count int64, sum float64) Row {
 		"window_start": start, "window_end": start + 10_000, "key": key, "views": count, "total_ms": sum}}
 }
 
-var aggCols = WindowColumns(Column{"views", Int64}, Column{"total_ms", Float64})
+var aggCols = WindowColumns(Column{Name: "views", Type: Int64}, Column{Name: "total_ms", Type: Float64})
 
 // wantJSON is the JSON-row form of windowRow.
 func wantJSON(start int64, key string, count int64, sum float64) map[string]any {
@@ -37,8 +38,8 @@ func TestInferColumns(t *testing.T) {
 		{Value: map[string]any{"zeta": true, "a": "x", "c": []any{1.0}}},
 	}
 	got := InferColumns(rows)
-	want := []Column{{"window_start", Timestamp}, {"window_end", Timestamp}, {"key", String},
-		{"a", String}, {"b", Float64}, {"c", JSON}, {"zeta", Bool}}
+	want := []Column{{Name: "window_start", Type: Timestamp}, {Name: "window_end", Type: Timestamp}, {Name: "key", Type: String},
+		{Name: "a", Type: String}, {Name: "b", Type: Float64}, {Name: "c", Type: JSON}, {Name: "zeta", Type: Bool}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
@@ -156,7 +157,18 @@ func TestFileParquetReadBack(t *testing.T) {
 	}
 	batches, want := testBatches()
 	writeAll(t, s, batches...)
-	pf, err := file.OpenParquetFile(p, false)
+	got, schema, _ := readParquet(t, p)
+	checkSchema(t, schema)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}
+
+// readParquet reads a Parquet file's rows (see RowsOf), its Arrow schema
+// and its Parquet schema.
+func readParquet(t *testing.T, path string) ([]map[string]any, *arrow.Schema, *schema.Schema) {
+	t.Helper()
+	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +186,7 @@ func TestFileParquetReadBack(t *testing.T) {
 	for rr.Next() {
 		got = append(got, RowsOf(rr.RecordBatch())...)
 	}
-	checkSchema(t, rr.Schema())
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got  %v\nwant %v", got, want)
-	}
+	return got, rr.Schema(), pf.MetaData().Schema
 }
 
 func TestEmptyColumnarFileIsValid(t *testing.T) {
@@ -193,7 +202,7 @@ func TestEmptyColumnarFileIsValid(t *testing.T) {
 }
 
 func TestFileConfigValidate(t *testing.T) {
-	for _, c := range []FileConfig{{}, {Path: "x", Format: "xml"}, {Path: "x", Columns: []Column{{"a", "decimal"}}}} {
+	for _, c := range []FileConfig{{}, {Path: "x", Format: "xml"}, {Path: "x", Columns: []Column{{Name: "a", Type: "decimal"}}}} {
 		if _, err := NewFile(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}

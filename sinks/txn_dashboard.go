@@ -15,6 +15,12 @@ package sinks
 // written after the barrier but before the snapshot are therefore not in
 // the checkpoint, whatever the runtime's timing. Commit has nothing to do.
 //
+// Stored columns must equal the configured ones, with one exception: a
+// column now a Struct may have been stored as a JSON (or string) column of
+// its JSON text, as the detect operator's explanation was. OpenState then
+// converts the stored rows to the struct and rewrites the space in the new
+// schema, so a checkpoint taken before the change restores.
+//
 // Layout of the space:
 //
 //	'h'          version, number of the oldest retained row, written count, columns (JSON)
@@ -120,16 +126,24 @@ func (d *Dashboard) load(sp *state.Space) (h dashHead, batches []arrow.RecordBat
 	if h, err = decodeDashHead(v); err != nil {
 		return h, nil, nil, nil, err
 	}
-	if d.cfg.Columns != nil && h.cols != nil && !slices.Equal(d.cfg.Columns, h.cols) {
-		return h, nil, nil, nil, fmt.Errorf("stored columns %v differ from the configured %v", h.cols, d.cfg.Columns)
+	upgrade := false
+	if d.cfg.Columns != nil && h.cols != nil && !ColumnsEqual(d.cfg.Columns, h.cols) {
+		if !upgradable(h.cols, d.cfg.Columns) {
+			return h, nil, nil, nil, fmt.Errorf("stored columns %v differ from the configured %v", h.cols, d.cfg.Columns)
+		}
+		upgrade = true
 	}
 	cols := h.cols
 	if d.cfg.Columns != nil {
 		cols = d.cfg.Columns
 	}
-	var schema *arrow.Schema
+	var schema, storedSchema *arrow.Schema
 	if cols != nil {
 		schema = arrowSchema(cols)
+		storedSchema = schema
+	}
+	if upgrade {
+		storedSchema = arrowSchema(h.cols)
 	}
 	err = sp.Scan([]byte{dashBatchTag}, func(k, v []byte) error {
 		if len(k) != 9 {
@@ -140,9 +154,17 @@ func (d *Dashboard) load(sp *state.Space) (h dashHead, batches []arrow.RecordBat
 		if err != nil {
 			return err
 		}
-		if schema == nil || !rec.Schema().Equal(schema) {
+		if storedSchema == nil || !rec.Schema().Equal(storedSchema) {
 			rec.Release()
-			return fmt.Errorf("%w: batch %d has schema %v, want %v", errDashCorrupt, first, rec.Schema(), schema)
+			return fmt.Errorf("%w: batch %d has schema %v, want %v", errDashCorrupt, first, rec.Schema(), storedSchema)
+		}
+		if upgrade {
+			up, err := upgradeBatch(d.mem, rec, schema, h.cols, cols, first)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+			rec = up
 		}
 		n := uint64(rec.NumRows())
 		stored = append(stored, storedBatch{first: first, end: first + n})
@@ -163,7 +185,80 @@ func (d *Dashboard) load(sp *state.Space) (h dashHead, batches []arrow.RecordBat
 		release()
 		return h, nil, nil, nil, err
 	}
+	if upgrade {
+		h.cols = cols
+		if stored, err = rewriteUpgraded(sp, h, stored, batches, firsts); err != nil {
+			release()
+			return h, nil, nil, nil, err
+		}
+	}
 	return h, batches, firsts, stored, nil
+}
+
+// upgradable reports whether rows stored with columns old can be read as
+// columns now: the same names and types, except that a struct column may
+// have been stored as a JSON or string column holding its JSON text (the
+// detect operator's explanation was such a column).
+func upgradable(old, now []Column) bool {
+	return slices.EqualFunc(old, now, func(o, n Column) bool {
+		if o.Name != n.Name {
+			return false
+		}
+		if n.Type == Struct && (o.Type == JSON || o.Type == String) {
+			return true
+		}
+		return o.Type == n.Type && ColumnsEqual(o.Fields, n.Fields)
+	})
+}
+
+// upgradeBatch converts a batch stored with columns old to columns now
+// (see upgradable); first numbers its first row. A stored text that is not
+// a JSON object fits no struct: that is an error rather than a null.
+func upgradeBatch(mem memory.Allocator, rec arrow.RecordBatch, schema *arrow.Schema, old, now []Column, first uint64) (arrow.RecordBatch, error) {
+	rows := RowsOf(rec)
+	in := make([]Row, len(rows))
+	for i, r := range rows {
+		for j, c := range now {
+			if c.Type != Struct || old[j].Type == Struct || r[c.Name] == nil {
+				continue
+			}
+			if _, ok := structValue(r[c.Name]); !ok {
+				return nil, fmt.Errorf("%w: row %d column %s: stored %s value %.80q is not a JSON object, so it cannot become a struct",
+					errDashCorrupt, first+uint64(i), c.Name, old[j].Type, r[c.Name])
+			}
+		}
+		in[i] = Row{Value: r}
+	}
+	return toRecordBatch(mem, schema, now, in), nil
+}
+
+// rewriteUpgraded replaces the stored batches with the upgraded ones and
+// the head with one naming the new columns, so the space holds one schema
+// again; it returns what is stored now.
+func rewriteUpgraded(sp *state.Space, h dashHead, old []storedBatch, batches []arrow.RecordBatch, firsts []uint64) ([]storedBatch, error) {
+	b := sp.NewBatch()
+	for _, s := range old {
+		b.Delete(batchKey(s.first))
+	}
+	var stored []storedBatch
+	var buf bytes.Buffer
+	for i, rec := range batches {
+		buf.Reset()
+		if err := encodeIPCBatch(&buf, memory.DefaultAllocator, rec); err != nil {
+			return nil, fmt.Errorf("upgrade stored rows: %w", err)
+		}
+		b.Set(batchKey(firsts[i]), buf.Bytes())
+		stored = append(stored, storedBatch{first: firsts[i], end: firsts[i] + uint64(rec.NumRows())})
+	}
+	enc, err := encodeDashHead(h)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade stored rows: %w", err)
+	}
+	b.Set([]byte{dashHeadKey}, enc)
+	if err := b.Commit(); err != nil {
+		return nil, fmt.Errorf("upgrade stored rows: %w", err)
+	}
+	return stored, nil
 }
 
 // PreCommit stores the rows retained now: new batches are added and

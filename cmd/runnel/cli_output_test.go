@@ -63,7 +63,7 @@ checkpoint: {every: 200ms}
 			t.Fatalf("jobs output --sink %s printed:\n%s", sink, o)
 		}
 	}
-	if o, err := cli("", "jobs", "output", "echo", "--sink", "nope"); err == nil || !strings.Contains(o, `no sink "nope"`) || !strings.Contains(o, "printed") {
+	if o, err := cli("", "jobs", "output", "echo", "--sink", "nope"); err == nil || !strings.Contains(o, `no such sink: "nope" in job "echo"`) || !strings.Contains(o, "printed") {
 		t.Fatalf("output of a missing sink: %v\n%s", err, o)
 	}
 

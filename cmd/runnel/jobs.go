@@ -227,13 +227,23 @@ func jobsGet(args []string) error {
 		}
 		return strconv.FormatInt(n, 10)
 	}
+	nodes := map[string]bool{}
+	for _, o := range j.Operators {
+		nodes[o.ID] = true
+	}
 	for _, o := range j.Operators {
 		if len(o.Stages) < 2 {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", o.ID, kind(o.ID, o.Kind), o.In, o.Out, o.Errors, o.Skipped, o.DeadLettered, o.Late)
 			continue
 		}
 		for i, st := range o.Stages {
-			fmt.Fprintf(tw, "%s\t%s (fused in %s)\t%s\t%s\t%d\t%d\t%d\t%d\n", st.Operator, kind(st.Operator, o.Kind), o.ID,
+			k := kind(st.Operator, o.Kind)
+			if st.Operator != o.ID && nodes[st.Operator] {
+				// A keyed operator's key function, computed in the chain
+				// before it; the operator has its own row.
+				k = "key of " + k
+			}
+			fmt.Fprintf(tw, "%s\t%s (fused in %s)\t%s\t%s\t%d\t%d\t%d\t%d\n", st.Operator, k, o.ID,
 				dash(i == 0, o.In), dash(i == len(o.Stages)-1, o.Out), st.Errors, st.Skipped, st.DeadLettered, 0)
 		}
 	}

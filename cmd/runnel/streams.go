@@ -62,7 +62,11 @@ func streamsCreate(args []string) error {
 	if err := newClient(*server).do("POST", "/api/v1/streams", map[string]any{"name": pos[0], "shards": *shards, "retention_hours": *ret}, &out); err != nil {
 		return err
 	}
-	fmt.Printf("created stream %s with %d shards\n", pos[0], *shards)
+	noun := "shards"
+	if *shards == 1 {
+		noun = "shard"
+	}
+	fmt.Printf("created stream %s with %d %s\n", pos[0], *shards, noun)
 	return nil
 }
 

@@ -148,7 +148,7 @@ func (s *Sink) loadColumns(ctx context.Context) error {
 
 var sqlTypes = map[sinks.ColumnType]string{
 	sinks.Timestamp: "timestamptz", sinks.Int64: "bigint", sinks.Float64: "double precision",
-	sinks.String: "text", sinks.Bool: "boolean", sinks.JSON: "jsonb",
+	sinks.String: "text", sinks.Bool: "boolean", sinks.JSON: "jsonb", sinks.Struct: "jsonb",
 }
 
 func (s *Sink) createTable(ctx context.Context, cols []sinks.Column) error {

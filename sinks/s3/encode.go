@@ -89,7 +89,7 @@ func fits(cols []sinks.Column, v any) (code, msg string) {
 		if i < 0 {
 			return "FieldNotInSchema", fmt.Sprintf("field %q is not a column of the Parquet schema", k)
 		}
-		if !sinks.Fits(cols[i].Type, x) {
+		if !sinks.Fits(cols[i], x) {
 			return "FieldTypeMismatch", fmt.Sprintf("field %q: %T does not fit column type %s", k, x, cols[i].Type)
 		}
 	}
