@@ -27,12 +27,15 @@ func BenchmarkPutRecordsDecode(b *testing.B) {
 		// As the handler decodes: with a pooled scratch and data slab.
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		cpu := cpuclock.Process()
 		for i := 0; i < b.N; i++ {
 			if n, err := DecodePutRecords(body); err != nil || n != 500 {
 				b.Fatal(n, err)
 			}
 		}
+		cpu = cpuclock.Since(cpu)
 		b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
@@ -144,8 +147,11 @@ func BenchmarkPutRecordsResult(b *testing.B) {
 		res[i] = streams.PutResult{ShardID: streams.ShardID(sh), ShardIndex: sh, Seq: uint64(123456789 + i/4)}
 	}
 	b.ReportAllocs()
+	cpu := cpuclock.Process()
 	for i := 0; i < b.N; i++ {
 		putBuf(h.appendPutRecordsResult(codecJSON, "bench", res, nil, nil, false))
 	}
+	cpu = cpuclock.Since(cpu)
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
 }

@@ -239,6 +239,46 @@ func (k *keyGather) assign(recs []putRecordsEntry) {
 	}
 }
 
+// A record's members.
+const (
+	memberOther = iota
+	memberData
+	memberPartitionKey
+	memberExplicitHashKey
+)
+
+// member reads a record's member name and its colon. The three names a
+// record may have are matched as they stand in the body, quotes included
+// (a string token ends at its first unescaped quote, and they hold no
+// backslash, so a match is that name exactly); any other string is read
+// as str does. ok is false when the body needs the general decoder.
+func (s *scanner) member() (m int, ok bool) {
+	s.ws()
+	b := s.b[s.i:]
+	switch {
+	case len(b) > 6 && string(b[:6]) == `"Data"`:
+		s.i, m = s.i+6, memberData
+	case len(b) > 14 && string(b[:14]) == `"PartitionKey"`:
+		s.i, m = s.i+14, memberPartitionKey
+	case len(b) > 17 && string(b[:17]) == `"ExplicitHashKey"`:
+		s.i, m = s.i+17, memberExplicitHashKey
+	default:
+		k, ok := s.str()
+		if !ok {
+			return 0, false
+		}
+		switch string(k) {
+		case "Data":
+			m = memberData
+		case "PartitionKey":
+			m = memberPartitionKey
+		case "ExplicitHashKey":
+			m = memberExplicitHashKey
+		}
+	}
+	return m, s.byte(':')
+}
+
 func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool {
 	if !s.byte('{') {
 		return false
@@ -247,11 +287,11 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 		return true
 	}
 	for {
-		k, ok := s.str()
-		if !ok || !s.byte(':') {
+		k, ok := s.member()
+		if !ok {
 			return false
 		}
-		if string(k) == "Data" {
+		if k == memberData {
 			if !s.base64(e, slab) {
 				return false
 			}
@@ -260,10 +300,10 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 			if !ok {
 				return false
 			}
-			switch string(k) {
-			case "PartitionKey":
+			switch k {
+			case memberPartitionKey:
 				keys.set(v)
-			case "ExplicitHashKey":
+			case memberExplicitHashKey:
 				e.ExplicitHashKey = strp(v)
 			default:
 				return false
