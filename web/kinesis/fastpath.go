@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/runnel-dev/runnel/internal/jsonscan"
 	"github.com/runnel-dev/runnel/streams"
@@ -27,7 +28,8 @@ type scanner struct {
 
 // putScratch holds a PutRecords request's working slices so that they are
 // reused from request to request (see getScratch). Nothing may keep them
-// once the request is answered.
+// once the request is answered, nor the records' partition keys, whose
+// text is keys.buf (see keyGather.assign).
 type putScratch struct {
 	entries []putRecordsEntry
 	keys    keyGather
@@ -216,9 +218,15 @@ func (k *keyGather) next() {
 	k.cur = keySpan{}
 }
 
-// assign points each record's PartitionKey at its key.
+// assign points each record's PartitionKey at its key. The keys alias
+// k.buf instead of a copy of it (a fresh string per body was a tenth of a
+// 500-record call's allocation, and its first touch of new heap memory
+// cost more than the copy): they stay valid until k is reset, which for a
+// pooled putScratch is the next request that takes it, so nothing may keep
+// a key past its request (streams.Store.Put copies what it stores, and
+// error messages are built by concatenation, which copies too).
 func (k *keyGather) assign(recs []putRecordsEntry) {
-	all := string(k.buf)
+	all := unsafe.String(unsafe.SliceData(k.buf), len(k.buf))
 	if cap(k.strs) < len(recs) {
 		k.strs = make([]string, len(recs))
 	}
@@ -231,6 +239,46 @@ func (k *keyGather) assign(recs []putRecordsEntry) {
 	}
 }
 
+// A record's members.
+const (
+	memberOther = iota
+	memberData
+	memberPartitionKey
+	memberExplicitHashKey
+)
+
+// member reads a record's member name and its colon. The three names a
+// record may have are matched as they stand in the body, quotes included
+// (a string token ends at its first unescaped quote, and they hold no
+// backslash, so a match is that name exactly); any other string is read
+// as str does. ok is false when the body needs the general decoder.
+func (s *scanner) member() (m int, ok bool) {
+	s.ws()
+	b := s.b[s.i:]
+	switch {
+	case len(b) > 6 && string(b[:6]) == `"Data"`:
+		s.i, m = s.i+6, memberData
+	case len(b) > 14 && string(b[:14]) == `"PartitionKey"`:
+		s.i, m = s.i+14, memberPartitionKey
+	case len(b) > 17 && string(b[:17]) == `"ExplicitHashKey"`:
+		s.i, m = s.i+17, memberExplicitHashKey
+	default:
+		k, ok := s.str()
+		if !ok {
+			return 0, false
+		}
+		switch string(k) {
+		case "Data":
+			m = memberData
+		case "PartitionKey":
+			m = memberPartitionKey
+		case "ExplicitHashKey":
+			m = memberExplicitHashKey
+		}
+	}
+	return m, s.byte(':')
+}
+
 func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool {
 	if !s.byte('{') {
 		return false
@@ -239,11 +287,11 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 		return true
 	}
 	for {
-		k, ok := s.str()
-		if !ok || !s.byte(':') {
+		k, ok := s.member()
+		if !ok {
 			return false
 		}
-		if string(k) == "Data" {
+		if k == memberData {
 			if !s.base64(e, slab) {
 				return false
 			}
@@ -252,10 +300,10 @@ func (s *scanner) entry(e *putRecordsEntry, slab *[]byte, keys *keyGather) bool 
 			if !ok {
 				return false
 			}
-			switch string(k) {
-			case "PartitionKey":
+			switch k {
+			case memberPartitionKey:
 				keys.set(v)
-			case "ExplicitHashKey":
+			case memberExplicitHashKey:
 				e.ExplicitHashKey = strp(v)
 			default:
 				return false
@@ -297,6 +345,49 @@ func appendSeq(b []byte, shard int, ctr uint64) []byte {
 
 const seqZeros = "00000000000000000000000000000000000000000000"
 
+// seqText renders a response's sequence numbers. A put's records on one
+// shard get consecutive counters, so each shard's last number is kept and
+// the next is that text plus one, counted in its decimal digits, instead
+// of formatted afresh (strconv's formatting was most of a response's
+// rendering). Shards share its slots by index modulo len(slots); a slot
+// that holds another shard, or a counter that does not follow, is
+// formatted in full.
+type seqText struct {
+	slots [8]seqSlot
+}
+
+type seqSlot struct {
+	shard int
+	next  uint64 // the counter text + 1 stands for; 0 when empty
+	text  [seqDigits]byte
+}
+
+// seqDigits is the length of a public sequence number.
+const seqDigits = 56
+
+func (t *seqText) append(b []byte, shard int, ctr uint64) []byte {
+	sl := &t.slots[uint(shard)%uint(len(t.slots))]
+	if sl.next == 0 || sl.shard != shard || sl.next != ctr {
+		if d := appendSeq(sl.text[:0], shard, ctr); len(d) != seqDigits {
+			// A shard index beyond ten digits: no fixed-width text.
+			sl.next = 0
+			return append(b, d...)
+		}
+		sl.shard = shard
+	} else {
+		// The counter's digits are the last 44: carry from the end.
+		for i := seqDigits - 1; ; i-- {
+			if sl.text[i] != '9' {
+				sl.text[i]++
+				break
+			}
+			sl.text[i] = '0'
+		}
+	}
+	sl.next = ctr + 1 // 0 after the largest counter: the slot empties
+	return append(b, sl.text[:]...)
+}
+
 // appendPutRecordsResult renders PutRecords' response. admitted, when not
 // nil, marks the records that were put (res holds their results in order);
 // the others failed on a throughput limit of the shard in shards[i].
@@ -337,6 +428,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		b = append(b, `,"EncryptionType":"KMS"`...)
 	}
 	b = append(b, `,"Records":[`...)
+	var seqs seqText
 	j := 0
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -354,7 +446,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		r := &res[j]
 		j++
 		b = append(b, `{"SequenceNumber":"`...)
-		b = appendSeq(b, r.ShardIndex, r.Seq)
+		b = seqs.append(b, r.ShardIndex, r.Seq)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.ShardID...)
 		b = append(b, `"}`...)

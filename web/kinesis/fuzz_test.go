@@ -101,6 +101,9 @@ func FuzzPutRecordsFastPath(f *testing.F) {
 		` { "Records" : [ ] } `, `{"Records":[{}]}`, "{\"Records\":[{\"PartitionKey\":\"\xa9\"}]}", `{"StreamName":"a\"b"}`, `{"Records":[{"Data":"aGVsbG8"}]}`,
 		"{\"Records\":[{\"Data\":\"aGVs\nbG8=\",\"PartitionKey\":\"k\"}]}", `{"Records":[{"Data":"aGVs\u0062G8=","PartitionKey":"k"}]}`,
 		`{"Records":[{"PartitionKey":"a","Data":"AA==","PartitionKey":"b"},{"Data":"AA=="},{"PartitionKey":"c"}]}`,
+		`{"Records":[{ "Data" : "AA==" , "PartitionKey" :"k"}]}`, `{"Records":[{"DataX":"AA==","PartitionKey":"k"}]}`,
+		`{"Records":[{"D\u0061ta":"AA==","PartitionKey":"k"}]}`, `{"Records":[{"ExplicitHashKey":"1","PartitionKey":"k","Data":"AA=="}]}`,
+		`{"Records":[{"PartitionKey":"k","Data":"AA==","ExplicitHashKey":"2","Data":"AQ=="}]}`, `{"Records":[{"Data"`,
 	} {
 		f.Add([]byte(s))
 	}
