@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -30,7 +31,8 @@ var build struct {
 func Runnel(t testing.TB) string {
 	t.Helper()
 	build.Do(func() {
-		dir, err := os.MkdirTemp("", "runnel-bin")
+		removeStaleBuilds()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("runnel-bin-%d-", os.Getpid()))
 		if err != nil {
 			build.err = err
 			return
@@ -45,6 +47,34 @@ func Runnel(t testing.TB) string {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+// removeStaleBuilds removes the binaries built by test processes that
+// have ended: a test binary cannot remove its own build when it is killed
+// or times out, so each build clears up after the ones before it. A
+// directory is named runnel-bin-PID-RANDOM by the process that built it.
+func removeStaleBuilds() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "runnel-bin-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "runnel-bin-%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if processRuns(pid) {
+			continue
+		}
+		os.RemoveAll(d)
+	}
+}
+
+// processRuns reports whether a process with this id exists.
+func processRuns(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // FreeAddr returns a loopback address whose port was free a moment ago.
