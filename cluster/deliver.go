@@ -108,11 +108,10 @@ func (w *Worker) wantedOutboxes() map[tp]*outbox {
 }
 
 func (d *delivery) run(ctx context.Context) {
-	log := d.w.cfg.Log
 	for ctx.Err() == nil {
 		if err := d.sync(ctx); err != nil {
 			if ctx.Err() == nil {
-				log.Error("outbox delivery: cannot start reading the outboxes; retrying", "worker", d.w.cfg.ID, "err", err)
+				d.w.fail(FailOutboxDelivery, "", "outbox delivery: cannot start reading the outboxes; retrying", err)
 				d.broken = true
 				sleepCtx(ctx, deliverRetry)
 			}
@@ -127,7 +126,7 @@ func (d *delivery) run(ctx context.Context) {
 		cancel()
 		for _, fe := range fs.Errors() {
 			if ctx.Err() == nil && pctx.Err() == nil {
-				log.Error("outbox delivery: fetch failed", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+				d.w.fail(FailOutboxDelivery, tp{fe.Topic, fe.Partition}.String(), "outbox delivery: fetch failed; fetching again", fe.Err)
 			}
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -151,8 +150,8 @@ func (d *delivery) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Error("outbox delivery failed; the partition is read again from its target's position", "worker", d.w.cfg.ID,
-					"sink", part.ob.sink, "partition", part.id.partition, "position", part.pos, "err", err)
+				d.w.fail(FailOutboxDelivery, part.id.String(),
+					fmt.Sprintf("outbox delivery to sink %s failed at position %d; the partition is read again from its target's position", part.ob.sink, part.pos), err)
 				d.broken = true
 			}
 		}
@@ -230,8 +229,8 @@ func (d *delivery) checkRetention(ctx context.Context, topics []string) {
 	}
 	for id, part := range d.parts {
 		if o, ok := starts.Lookup(id.topic, id.partition); ok && o.Err == nil && o.Offset > part.pos {
-			d.w.cfg.Log.Error("outbox rows lost: the topic's retention deleted them before they were delivered", "sink", part.ob.sink,
-				"topic", id.topic, "partition", id.partition, "delivered_to", part.pos, "oldest_offset", o.Offset)
+			d.w.fail(FailOutboxLost, id.String(), fmt.Sprintf("outbox rows of sink %s lost: the topic's retention deleted them before they were delivered", part.ob.sink),
+				fmt.Errorf("delivered up to offset %d, oldest offset now %d", part.pos, o.Offset))
 		}
 	}
 }

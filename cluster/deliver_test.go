@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/sinks"
 	pgsink "github.com/runnel-dev/runnel/sinks/postgres"
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
@@ -215,4 +217,45 @@ func dataKeys(t *testing.T, s3p *testsrv.S3Process) []string {
 		}
 	}
 	return keys
+}
+
+// Rows the outbox topic's retention deleted before they were delivered are
+// a failure the worker reports: counted, logged and in its failure list,
+// naming the partition and how far delivery had got.
+func TestDeliverReportsRowsLostToRetention(t *testing.T) {
+	const topic = "job.lost.outbox"
+	brokers := testsrv.Kafka(t, 1, topic)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	if _, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 6}}}); err != nil {
+		t.Fatal(err)
+	}
+	d := testDelivery()
+	d.w.cfg.Spec = &jobs.Spec{Name: "job"}
+	d.w.failures.changed = make(chan struct{}, 1)
+	d.cl = cl
+	id := tp{topic, 0}
+	d.parts = map[tp]*outPart{id: {ob: &outbox{sink: "lost", topic: topic}, id: id, pos: 2}}
+	d.checkRetention(ctx, []string{topic})
+	got := d.w.Failures()
+	if len(got) != 1 || got[0].Kind != FailOutboxLost || got[0].Task != id.String() ||
+		!strings.Contains(got[0].Text, "delivered up to offset 2, oldest offset now 6") {
+		t.Fatalf("failures after rows 2-5 were deleted undelivered: %+v", got)
+	}
+	// Delivered past the deleted rows: nothing is lost.
+	d.parts[id].pos = 7
+	d.checkRetention(ctx, []string{topic})
+	if n := len(d.w.Failures()); n != 1 {
+		t.Errorf("a partition delivered past the oldest offset was reported lost (%d failures)", n)
+	}
 }

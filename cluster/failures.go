@@ -29,11 +29,18 @@ const (
 	// lease table after its Kafka commit; the shard's position record in
 	// Kafka is ahead of the table until the next commit stores one.
 	FailKinesisCheckpoint = "kinesis_checkpoint"
+	// FailOutboxDelivery: rows of a PostgreSQL or S3 sink's outbox could
+	// not be read or delivered to the target; they are delivered again
+	// from the target's recorded position.
+	FailOutboxDelivery = "outbox_delivery"
+	// FailOutboxLost: the outbox topic's retention deleted rows that were
+	// never delivered to the target; they are lost.
+	FailOutboxLost = "outbox_lost"
 )
 
 // failureKinds lists every kind, so the counters exist (at 0) from the
 // start and an alert on their increase sees the first one.
-var failureKinds = []string{FailSnapshotUpload, FailSnapshotRestore, FailLocalState, FailKinesisCheckpoint}
+var failureKinds = []string{FailSnapshotUpload, FailSnapshotRestore, FailLocalState, FailKinesisCheckpoint, FailOutboxDelivery, FailOutboxLost}
 
 // maxFailures bounds the failures a worker keeps and reports.
 const maxFailures = 16
