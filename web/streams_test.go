@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,17 +16,8 @@ import (
 
 func testServer(t testing.TB) (*httptest.Server, *streams.Store) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := streams.Open(t.TempDir(), streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(New(Config{Store: st, Logger: log}))
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
-	return ts, st
+	st := openStore(t, t.TempDir())
+	return serveAPI(t, Config{Store: st}), st
 }
 
 func call(t testing.TB, ts *httptest.Server, method, path, body string) (int, map[string]any) {

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/runnel-dev/runnel/consumergroups"
+	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// quietLog is the logger of the parts the tests start: their logs would
+// only bury the test's own output.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// openStore opens a stream store in dir, closed when the test ends.
+func openStore(t testing.TB, dir string) *streams.Store {
+	t.Helper()
+	st, err := streams.Open(dir, streams.Options{Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openJobs opens a jobs manager over st, keeping its jobs in dir/jobs,
+// closed when the test ends (before the store).
+func openJobs(t testing.TB, st *streams.Store, dir string) *jobs.Manager {
+	t.Helper()
+	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mgr.Close)
+	return mgr
+}
+
+// openGroups opens the consumer groups over st, kept in
+// dir/consumer-groups.
+func openGroups(t testing.TB, st *streams.Store, dir string) *consumergroups.Manager {
+	t.Helper()
+	g, err := consumergroups.Open(dir+"/consumer-groups", st, consumergroups.Options{Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// serveAPI serves cfg's API on a loopback port until the test ends
+// (closed before the parts it serves); cfg's logger is quietLog.
+func serveAPI(t testing.TB, cfg Config) *httptest.Server {
+	t.Helper()
+	cfg.Logger = quietLog
+	ts := httptest.NewServer(New(cfg))
+	t.Cleanup(ts.Close)
+	return ts
+}
