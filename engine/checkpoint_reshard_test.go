@@ -669,15 +669,7 @@ func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
 	db.Close()
 	put(5, 15) // while the job is down
 
-	db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	snap, err := ParseSnapshot(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, snap := restoreLatest(t, dir)
 	src, err = sources.NewStream(sources.StreamConfig{Store: store, Stream: "in", Start: sources.StartLatest})
 	if err != nil {
 		t.Fatal(err)
