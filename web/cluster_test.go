@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,14 +42,7 @@ func TestClusterJobsThroughTheAPI(t *testing.T) {
 	})
 	ts := serveAPI(t, Config{Store: st, Jobs: mgr, Cluster: reg})
 	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/yaml")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := roundTrip(t, method, ts.URL+path, body, map[string]string{"Content-Type": "application/yaml"})
 		return resp.StatusCode, string(b)
 	}
 	addr := strings.Join(brokers, ",")

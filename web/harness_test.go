@@ -3,7 +3,9 @@ package web
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/runnel-dev/runnel/consumergroups"
@@ -57,4 +59,46 @@ func serveAPI(t testing.TB, cfg Config) *httptest.Server {
 	ts := httptest.NewServer(New(cfg))
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// roundTrip sends method url with body and the header fields in hdr (a
+// "Host" entry sets the request's host; an empty value is left out) and
+// returns the answer with its body, read and closed.
+func roundTrip(t testing.TB, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		switch {
+		case v == "":
+		case k == "Host":
+			req.Host = v
+		default:
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
+	return resp, b
+}
+
+// bodyType is the Content-Type of a request body: JSON when it starts as
+// a JSON object, YAML otherwise, none when there is no body.
+func bodyType(body string) string {
+	switch {
+	case body == "":
+		return ""
+	case strings.HasPrefix(body, "{"):
+		return "application/json"
+	}
+	return "application/yaml"
 }

@@ -220,20 +220,7 @@ func TestLimitedTokenLists(t *testing.T) {
 func TestBrowserDefences(t *testing.T) {
 	e := newAuthEnv(t, Security{AllowedHosts: []string{"runnel.example"}, CORSOrigins: []string{"https://app.example"}})
 	send := func(method, path, body string, hdr map[string]string) (int, string, http.Header) {
-		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
-		for k, v := range hdr {
-			if k == "Host" {
-				req.Host = v
-				continue
-			}
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := roundTrip(t, method, e.ts.URL+path, body, hdr)
 		return resp.StatusCode, string(b), resp.Header
 	}
 	job := strings.Replace(authJob, "name: j", "name: evil", 1)

@@ -22,16 +22,11 @@ func testServer(t testing.TB) (*httptest.Server, *streams.Store) {
 
 func call(t testing.TB, ts *httptest.Server, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	ctype := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		ctype = "application/json"
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := roundTrip(t, method, ts.URL+path, body, map[string]string{"Content-Type": ctype})
 	var out map[string]any
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &out); err != nil {

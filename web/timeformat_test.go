@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"sort"
@@ -52,17 +51,10 @@ func TestEveryJSONAnswerWritesOneTimeFormat(t *testing.T) {
 	checked := map[string]bool{}
 	do := func(pattern, method, path, ctype, body string, want int) any {
 		t.Helper()
-		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		if body != "" {
-			req.Header.Set("Content-Type", ctype)
+		if body == "" {
+			ctype = ""
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := roundTrip(t, method, e.ts.URL+path, body, map[string]string{"Authorization": "Bearer " + admin, "Content-Type": ctype})
 		if resp.StatusCode != want {
 			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
 		}
