@@ -348,9 +348,7 @@ var failSteps = []string{"", "", "", CheckpointAligned, state.StepBeforeSnapshot
 // result exactly once, with the operator's restored count right, in
 // per-key order.
 func TestCheckpointReshardExactlyOnce(t *testing.T) {
-	base := testutil.Seed(t)
-	for i := range uint64(10) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 10, 10) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { runReshardCrashes(t, seed) })
 	}
 }

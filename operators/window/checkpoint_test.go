@@ -255,13 +255,7 @@ func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput
 // operators run straight through in memory or are checkpointed, crashed
 // and restored at random batch boundaries; no window fires twice.
 func TestCheckpointCrashEquivalence(t *testing.T) {
-	runs := 40
-	if testing.Short() {
-		runs = 12
-	}
-	base := testutil.Seed(t)
-	for i := range uint64(runs) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 40, 12) {
 		rng := rand.New(rand.NewPCG(seed, 77))
 		cfg := randomConfig(rng)
 		cfg.Aggregates = append(cfg.Aggregates, topValues)
