@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,4 +102,26 @@ func bodyType(body string) string {
 		return "application/json"
 	}
 	return "application/yaml"
+}
+
+// viewsJob is the job of several tests: views per page of stream in 10 s
+// tumbling windows to a dashboard, checkpointed every 200ms, after the
+// operators ops (YAML list items, or none).
+func viewsJob(name, stream string, shards int, ops string) string {
+	return fmt.Sprintf(`name: %s
+source:
+  stream: %s
+  shards: %d
+  event_time: "r => r.ts"
+operators:
+%s  - id: per-page
+    window:
+      key: "r => r.page"
+      tumbling: 10s
+      aggregate:
+        views: count
+sinks:
+  - {id: board, dashboard: {title: Views}}
+checkpoint: {every: 200ms}
+`, name, stream, shards, ops)
 }

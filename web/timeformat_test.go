@@ -19,25 +19,10 @@ var (
 	apiTime  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 )
 
-const timeJob = `name: tf
-source:
-  stream: tf-in
-  shards: 1
-  event_time: "r => r.ts"
-operators:
-  - id: parse
+var timeJob = viewsJob("tf", "tf-in", 1, `  - id: parse
     map: "r => { if (r.bad) throw new Error('bad record'); return r }"
     on_error: {dead_letter: tf-dead}
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 10s
-      aggregate:
-        views: count
-sinks:
-  - {id: board, dashboard: {title: Views}}
-checkpoint: {every: 200ms}
-`
+`)
 
 // TestEveryJSONAnswerWritesOneTimeFormat walks the JSON answer of every
 // API route of a running server (with a stream, records, a job with
