@@ -326,6 +326,18 @@ func TestSnapshotStateUnencodable(t *testing.T) {
 
 // A Pebble failure under the operator (here: the DB closed under it) is
 // an error of Process, not a panic of the task.
+// openOpState opens op's state in db, as task 0 of operator "w".
+func openOpState(t testing.TB, db *state.DB, op *Operator) {
+	t.Helper()
+	sp, err := db.Namespace("w", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.OpenState(sp); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStoreFailureIsAnError(t *testing.T) {
 	op, err := New(Config{ID: "w", Kind: Tumbling, Size: time.Second, StateDirtyEntries: 1,
 		Aggregates: []aggregate.Spec{{Name: "n", Func: aggregate.Count}}})
@@ -336,13 +348,7 @@ func TestStoreFailureIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := db.Namespace("w", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.OpenState(sp); err != nil {
-		t.Fatal(err)
-	}
+	openOpState(t, db, op)
 	db.Close()
 	recs := []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}, {Key: "b", EventTime: 1, Value: map[string]any{}},
 		{Key: "c", EventTime: 1, Value: map[string]any{}}}
