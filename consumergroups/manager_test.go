@@ -15,14 +15,7 @@ import (
 // the server; a stale checkpoint is refused after it as before.
 func TestManagerRestart(t *testing.T) {
 	dir := t.TempDir()
-	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("clicks", 2, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := storeWith(t, dir, "clicks", 2)
 	now := t0
 	clock := func() time.Time { return now }
 	gdir := filepath.Join(dir, "groups")
@@ -96,14 +89,7 @@ func TestManagerDamagedFile(t *testing.T) {
 // without bound.
 func TestManagerLimits(t *testing.T) {
 	dir := t.TempDir()
-	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("s", 2, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := storeWith(t, dir, "s", 2)
 	m, err := Open(filepath.Join(dir, "groups"), store, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -127,4 +113,19 @@ func TestManagerLimits(t *testing.T) {
 	if _, err := m.Sync("s", "g0", "w7"); err != nil {
 		t.Fatalf("a known worker's sync at the limit: %v", err)
 	}
+}
+
+// storeWith opens a stream store in dir/streams, closed when the test
+// ends, holding one stream of the given shards.
+func storeWith(t *testing.T, dir, stream string, shards int) *streams.Store {
+	t.Helper()
+	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateStream(stream, shards, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

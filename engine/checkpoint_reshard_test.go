@@ -348,9 +348,7 @@ var failSteps = []string{"", "", "", CheckpointAligned, state.StepBeforeSnapshot
 // result exactly once, with the operator's restored count right, in
 // per-key order.
 func TestCheckpointReshardExactlyOnce(t *testing.T) {
-	base := testutil.Seed(t)
-	for i := range uint64(10) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 10, 10) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { runReshardCrashes(t, seed) })
 	}
 }
@@ -669,15 +667,7 @@ func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
 	db.Close()
 	put(5, 15) // while the job is down
 
-	db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	snap, err := ParseSnapshot(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, snap := restoreLatest(t, dir)
 	src, err = sources.NewStream(sources.StreamConfig{Store: store, Stream: "in", Start: sources.StartLatest})
 	if err != nil {
 		t.Fatal(err)

@@ -375,9 +375,7 @@ func (p positionsOf) String() string { return fmt.Sprint(p.j.Positions()) }
 // read more, crash (hard cancel, live state thrown away), restore from the
 // latest checkpoint. The committed output must be every running sum once.
 func TestCheckpointRestoreExactlyOnce(t *testing.T) {
-	base := testutil.Seed(t)
-	for i := range uint64(6) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 6, 6) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			const per = 600

@@ -150,15 +150,7 @@ func TestKafkaPartitionAddedWhileDownIsReadFromItsStart(t *testing.T) {
 	k.addPartitions(1)
 	k.put(1, 25)
 	k.put(0, 5)
-	db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	snap, err := ParseSnapshot(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, snap := restoreLatest(t, dir)
 	before := prog.n.Load()
 	j, err = Start(context.Background(), seqGraph(k.source(t, -1), out, prog), Options{State: db, Restore: snap})
 	if err != nil {

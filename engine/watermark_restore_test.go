@@ -55,15 +55,7 @@ func TestRestoredWatermarkAdvancesWithoutNewRecords(t *testing.T) {
 	j.Wait()
 	db.Close()
 
-	db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	snap, err := ParseSnapshot(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, snap := restoreLatest(t, dir)
 	g = sumGraph(f, out)
 	g.Sources[0].IdleTimeout = 20 * time.Millisecond
 	ctx, cancel = context.WithCancel(context.Background())
@@ -95,4 +87,21 @@ func waitWatermark(t *testing.T, j *Job, wm int64) {
 	}
 	st := j.Status()
 	t.Fatalf("watermark %d, want %d (shards %+v)", st.Watermark, wm, st.Shards)
+}
+
+// restoreLatest opens the job state in dir at its latest checkpoint and
+// parses the engine's snapshot in it; the state is closed when the test
+// ends.
+func restoreLatest(t testing.TB, dir string) (*state.DB, *Snapshot) {
+	t.Helper()
+	db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	snap, err := ParseSnapshot(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, snap
 }

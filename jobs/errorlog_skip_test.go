@@ -19,11 +19,7 @@ import (
 // letter's entry is marked dead_letter.
 func TestSkippedRecordsInErrorHistory(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	src := `name: sk
 source: {stream: in, shards: 1}
 operators:

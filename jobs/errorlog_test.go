@@ -54,11 +54,7 @@ sinks:
 // record; the history's times are UTC with milliseconds.
 func TestErrorHistory(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	if _, err := m.Submit([]byte(strings.Replace(deadLetterJob, "log: {}", "stream: {name: out}", 1) + "checkpoint: {every: 200ms}\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -87,11 +87,7 @@ func TestFunctionValidation(t *testing.T) {
 func TestPreviewFunction(t *testing.T) {
 	st, dir, log := managerStore(t)
 	putClicks(t, st, 50)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	res, err := m.Preview(context.Background(), []byte(`name: pv
 source: {stream: clicks}
 operators:

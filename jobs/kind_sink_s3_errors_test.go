@@ -36,11 +36,7 @@ func TestS3ErrorRowsInJobStatus(t *testing.T) {
 	if _, err := st.Put(context.Background(), "in", recs); err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 	job := `name: lake
 source: {stream: in}
 operators:

@@ -35,11 +35,7 @@ type lifeEnv struct {
 
 func newLifeEnv(t *testing.T) *lifeEnv {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	return &lifeEnv{t: t, st: st, m: m}
 }
 

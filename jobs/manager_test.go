@@ -41,6 +41,17 @@ func managerStore(t testing.TB) (st *streams.Store, dir string, log *slog.Logger
 	return st, dir, log
 }
 
+// startManager opens a Manager of cfg, closed when the test ends.
+func startManager(t testing.TB, cfg ManagerConfig) *Manager {
+	t.Helper()
+	m, err := NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
 func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 	st, dir, log := managerStore(t)
 	open := func() *Manager {
@@ -89,11 +100,7 @@ func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 
 func TestManagerFailedReplaceKeepsOldJob(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 	if _, err := m.Submit([]byte(genJob)); err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +136,7 @@ func TestWindowStateCacheThroughServer(t *testing.T) {
 	if _, err := st.Put(context.Background(), "many", recs); err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 	job := `name: cache
 source: {stream: many, event_time: "r => r.ts", watermark: 1s}
 operators:
@@ -168,11 +171,7 @@ sinks:
 // files root is refused at submit with the line and field.
 func TestServerJobFilesStayBeneathRoot(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
 	for _, tc := range []struct{ job, field string }{
 		{"name: a\nsource:\n  file: /etc/passwd\nsinks:\n  - {id: o, log: {}}\n", "source.file"},
 		{"name: a\nsource:\n  file: [in.jsonl, ../../x.jsonl]\nsinks:\n  - {id: o, log: {}}\n", "source.file[1]"},

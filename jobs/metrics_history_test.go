@@ -72,11 +72,7 @@ func TestMetricsHistoryRates(t *testing.T) {
 // its list row shows rates, uptime and parallelism.
 func TestMetricsHistoryOfARunningJob(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log, MetricsInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log, MetricsInterval: 50 * time.Millisecond})
 	if _, err := m.Submit([]byte(genJob)); err != nil {
 		t.Fatal(err)
 	}

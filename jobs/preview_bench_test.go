@@ -12,11 +12,7 @@ import (
 func BenchmarkPreview4Operators(b *testing.B) {
 	st, dir, log := managerStore(b)
 	putClicks(b, st, 10_000)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(b, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	src := []byte(`name: pv4
 source:
   stream: clicks

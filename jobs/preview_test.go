@@ -72,11 +72,7 @@ func previewOp(t *testing.T, res *PreviewResult, id string) PreviewOperator {
 func TestPreviewShowsEachOperatorAndWritesNothing(t *testing.T) {
 	st, dir, log := managerStore(t)
 	putClicks(t, st, 300)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	res, err := m.Preview(context.Background(), []byte(previewJob), 100)
 	if err != nil {
 		t.Fatal(err)

@@ -16,11 +16,7 @@ import (
 // stateless one.
 func TestStateBytesReported(t *testing.T) {
 	st, dir, log := managerStore(t)
-	m, err := NewManager(ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log, MetricsInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log, MetricsInterval: 100 * time.Millisecond})
 	src := `name: sb
 source: {stream: in, shards: 1, event_time: "r => r.ts"}
 operators:

@@ -8,12 +8,7 @@ import (
 
 // BenchmarkSet measures unsynced single-key writes to a Space.
 func BenchmarkSet(b *testing.B) {
-	db, err := Open(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	s, _ := db.Namespace("op", "0")
+	_, s := benchSpace(b)
 	val := make([]byte, 100)
 	b.ResetTimer()
 	start := time.Now()
@@ -28,12 +23,7 @@ func BenchmarkSet(b *testing.B) {
 // BenchmarkCheckpoint100k times a checkpoint of 100,000 keys of 100-byte
 // values, rewriting 10% of them between checkpoints.
 func BenchmarkCheckpoint100k(b *testing.B) {
-	db, err := Open(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	s, _ := db.Namespace("op", "0")
+	db, s := benchSpace(b)
 	val := make([]byte, 100)
 	for i := range 100_000 {
 		if err := s.Set(fmt.Appendf(nil, "key-%06d", i), val); err != nil {
@@ -59,4 +49,19 @@ func BenchmarkCheckpoint100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/checkpoint")
 	b.ReportMetric(float64(paused.Microseconds())/1000, "max-paused-ms")
+}
+
+// benchSpace opens a DB in a fresh directory, closed when the benchmark
+// ends, and one operator task's Space in it.
+func benchSpace(b *testing.B) (*DB, *Space) {
+	db, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s, err := db.Namespace("op", "0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, s
 }

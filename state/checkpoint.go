@@ -426,23 +426,8 @@ func rebuildLive(opts Options, dir, src string) error {
 	if err := fs.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := fs.MkdirAll(tmp, 0o755); err != nil {
+	if err := copyStore(fs, src, tmp); err != nil {
 		return err
-	}
-	names, err := fs.List(src)
-	if err != nil {
-		return fmt.Errorf("list checkpoint: %w", err)
-	}
-	for _, n := range names {
-		from, to := fs.PathJoin(src, n), fs.PathJoin(tmp, n)
-		if strings.HasSuffix(n, ".sst") {
-			err = vfs.LinkOrCopy(fs, from, to)
-		} else {
-			err = copyFileSync(fs, from, to)
-		}
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", n, err)
-		}
 	}
 	if err := syncDir(fs, tmp); err != nil {
 		return err
@@ -458,6 +443,31 @@ func rebuildLive(opts Options, dir, src string) error {
 		return err
 	}
 	return syncDir(fs, dir)
+}
+
+// copyStore makes tmp a copy of the Pebble directory src that Pebble may
+// open and write to: tables hard-linked (they are immutable), the other
+// files (manifest, log, options) copied.
+func copyStore(fs vfs.FS, src, tmp string) error {
+	if err := fs.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	names, err := fs.List(src)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", src, err)
+	}
+	for _, n := range names {
+		from, to := fs.PathJoin(src, n), fs.PathJoin(tmp, n)
+		if strings.HasSuffix(n, ".sst") {
+			err = vfs.LinkOrCopy(fs, from, to)
+		} else {
+			err = copyFileSync(fs, from, to)
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func writeFileSync(fs vfs.FS, path string, data []byte) error {

@@ -159,23 +159,8 @@ func readThrough(opts Options, dir, src string) (err error) {
 			err = rerr
 		}
 	}()
-	if err := fs.MkdirAll(tmp, 0o755); err != nil {
+	if err := copyStore(fs, src, tmp); err != nil {
 		return err
-	}
-	names, err := fs.List(src)
-	if err != nil {
-		return fmt.Errorf("list %s: %w", src, err)
-	}
-	for _, n := range names {
-		from, to := fs.PathJoin(src, n), fs.PathJoin(tmp, n)
-		if strings.HasSuffix(n, ".sst") {
-			err = vfs.LinkOrCopy(fs, from, to)
-		} else {
-			err = copyFileSync(fs, from, to)
-		}
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", n, err)
-		}
 	}
 	pdb, err := pebble.Open(tmp, &pebble.Options{FS: fs, Logger: pebbleLogger{opts.Logger}, ErrorIfNotExists: true})
 	if err != nil {

@@ -239,9 +239,7 @@ func TestCheckpointCrashAtEachStep(t *testing.T) {
 // data, Restore gives exactly the last checkpoint's state, and Open of the
 // live store still works (Pebble recovers it), whatever survived.
 func TestCrashCloneRestoresCheckpoint(t *testing.T) {
-	base := testutil.Seed(t)
-	for i := range uint64(8) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 8, 8) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			fs := vfs.NewCrashableMem()

@@ -10,22 +10,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
-const ckptJob = `name: cp
-source:
-  stream: cp-in
-  shards: 2
-  event_time: "r => r.ts"
-operators:
-  - id: per-page
-    window:
-      key: "r => r.page"
-      tumbling: 10s
-      aggregate:
-        views: count
-sinks:
-  - {id: board, dashboard: {title: Views}}
-checkpoint: {every: 200ms}
-`
+var ckptJob = viewsJob("cp", "cp-in", 2, "")
 
 // TestCheckpointsAndSavepointsAPI walks the checkpoint history, a
 // savepoint, a stop with a savepoint and a start from it, and the errors

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +12,6 @@ import (
 	"github.com/runnel-dev/runnel/cluster"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/streams"
 )
 
 // With a cluster registry (a real one, on an in-process kfake), a job
@@ -29,19 +24,10 @@ func TestClusterJobsThroughTheAPI(t *testing.T) {
 		t.Skip("runs kfake and a worker")
 	}
 	brokers := testsrv.Kafka(t, 2, "in", "out")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mgr.Close)
-	reg, err := cluster.NewRegistry(cluster.RegistryConfig{Brokers: brokers, Worker: cluster.Config{ID: "s1", SessionTimeout: 6 * time.Second, Log: log}})
+	st := openStore(t, dir)
+	mgr := openJobs(t, st, dir)
+	reg, err := cluster.NewRegistry(cluster.RegistryConfig{Brokers: brokers, Worker: cluster.Config{ID: "s1", SessionTimeout: 6 * time.Second, Log: quietLog}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,17 +40,9 @@ func TestClusterJobsThroughTheAPI(t *testing.T) {
 			t.Errorf("registry: %v", err)
 		}
 	})
-	ts := httptest.NewServer(New(Config{Store: st, Logger: log, Jobs: mgr, Cluster: reg}))
-	t.Cleanup(ts.Close)
+	ts := serveAPI(t, Config{Store: st, Jobs: mgr, Cluster: reg})
 	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/yaml")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := roundTrip(t, method, ts.URL+path, body, map[string]string{"Content-Type": "application/yaml"})
 		return resp.StatusCode, string(b)
 	}
 	addr := strings.Join(brokers, ",")

@@ -2,35 +2,18 @@ package web
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/streams"
 )
 
 func groupsServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := consumergroups.Open(dir+"/consumer-groups", st, consumergroups.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(New(Config{Store: st, Logger: log, Groups: g}))
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
-	return ts
+	st := openStore(t, dir)
+	return serveAPI(t, Config{Store: st, Groups: openGroups(t, st, dir)})
 }
 
 // TestGroupsAPI walks a group's life over HTTP: create, sync, checkpoint,

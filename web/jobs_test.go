@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,28 +15,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/streams"
 )
 
 func jobsServer(t *testing.T) (*httptest.Server, *jobs.Manager) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(New(Config{Store: st, Logger: log, Jobs: mgr}))
-	t.Cleanup(func() {
-		ts.Close()
-		mgr.Close()
-		st.Close()
-	})
-	return ts, mgr
+	st := openStore(t, dir)
+	mgr := openJobs(t, st, dir)
+	return serveAPI(t, Config{Store: st, Jobs: mgr}), mgr
 }
 
 const e2eJob = `name: views

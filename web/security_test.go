@@ -2,16 +2,13 @@ package web
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/web/auth"
 	"github.com/runnel-dev/runnel/web/kinesis"
 )
@@ -35,16 +32,9 @@ sinks:
 
 func newAuthEnv(t *testing.T, sec Security) *authEnv {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	st, err := streams.Open(dir, streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dir)
+	mgr := openJobs(t, st, dir)
 	if _, err := mgr.Submit([]byte(authJob)); err != nil {
 		t.Fatal(err)
 	}
@@ -68,18 +58,10 @@ func newAuthEnv(t *testing.T, sec Security) *authEnv {
 		e.tokens["limited-"+r.String()] = c
 	}
 	sec.Tokens = tokens
-	groups, err := consumergroups.Open(dir+"/consumer-groups", st, consumergroups.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = New(Config{Store: st, Logger: log, Jobs: mgr, Security: sec, Groups: groups,
-		Kinesis: kinesis.New(st, kinesis.Options{Logger: log, CreateDelay: -1})})
+	e.srv = New(Config{Store: st, Logger: quietLog, Jobs: mgr, Security: sec, Groups: openGroups(t, st, dir),
+		Kinesis: kinesis.New(st, kinesis.Options{Logger: quietLog, CreateDelay: -1})})
 	e.ts = httptest.NewServer(kinesis.H2C(e.srv))
-	t.Cleanup(func() {
-		e.ts.Close()
-		mgr.Close()
-		st.Close()
-	})
+	t.Cleanup(e.ts.Close)
 	return e
 }
 
@@ -238,20 +220,7 @@ func TestLimitedTokenLists(t *testing.T) {
 func TestBrowserDefences(t *testing.T) {
 	e := newAuthEnv(t, Security{AllowedHosts: []string{"runnel.example"}, CORSOrigins: []string{"https://app.example"}})
 	send := func(method, path, body string, hdr map[string]string) (int, string, http.Header) {
-		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
-		for k, v := range hdr {
-			if k == "Host" {
-				req.Host = v
-				continue
-			}
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := roundTrip(t, method, e.ts.URL+path, body, hdr)
 		return resp.StatusCode, string(b), resp.Header
 	}
 	job := strings.Replace(authJob, "name: j", "name: evil", 1)

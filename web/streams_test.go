@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,31 +16,17 @@ import (
 
 func testServer(t testing.TB) (*httptest.Server, *streams.Store) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := streams.Open(t.TempDir(), streams.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(New(Config{Store: st, Logger: log}))
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
-	return ts, st
+	st := openStore(t, t.TempDir())
+	return serveAPI(t, Config{Store: st}), st
 }
 
 func call(t testing.TB, ts *httptest.Server, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	ctype := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		ctype = "application/json"
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := roundTrip(t, method, ts.URL+path, body, map[string]string{"Content-Type": ctype})
 	var out map[string]any
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &out); err != nil {

@@ -2,14 +2,13 @@ package consumer
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/kplvectors"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -21,32 +20,10 @@ import (
 // as shard 0 of a 2-shard stream, which keeps only the records marked
 // in_shard_0_of_2.
 func TestDeaggregateVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../streams/kpl/testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Vectors []struct {
-			Name        string `json:"name"`
-			OuterKey    string `json:"outer_partition_key"`
-			Data        string `json:"data_base64"`
-			UserRecords []struct {
-				Sub        *uint64 `json:"sub_sequence"`
-				Key        string  `json:"partition_key"`
-				EHK        *string `json:"explicit_hash_key"`
-				Data       *string `json:"data"`
-				DataBase64 *string `json:"data_base64"`
-				InShard0   *bool   `json:"in_shard_0_of_2"`
-			} `json:"user_records"`
-		} `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
 	all := streams.HashRange{Start: mustKey(t, "0"), End: mustKey(t, "340282366920938463463374607431768211455")}
 	half := streams.HashRange{Start: mustKey(t, "0"), End: mustKey(t, "170141183460469231731687303715884105727")}
-	for _, v := range f.Vectors {
-		data, err := base64.StdEncoding.DecodeString(v.Data)
+	for _, v := range kplvectors.Load(t) {
+		data, err := base64.StdEncoding.DecodeString(v.DataBase64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +35,10 @@ func TestDeaggregateVectors(t *testing.T) {
 		}{{"whole range", all, false}, {"shard 0 of 2", half, true}} {
 			var want, got []string
 			for _, u := range v.UserRecords {
-				if rng.onlyShard && u.InShard0 != nil && !*u.InShard0 {
+				if rng.onlyShard && u.InShard0Of2 != nil && !*u.InShard0Of2 {
 					continue
 				}
-				if rng.onlyShard && u.InShard0 == nil && u.Sub != nil && streams.HashPartitionKey(u.Key).Cmp(half.End) > 0 && u.EHK == nil {
+				if rng.onlyShard && u.InShard0Of2 == nil && u.SubSequence != nil && streams.HashPartitionKey(u.PartitionKey).Cmp(half.End) > 0 && u.ExplicitHashKey == nil {
 					continue // a vector without the mark: its key decides
 				}
 				d := ""
@@ -71,14 +48,14 @@ func TestDeaggregateVectors(t *testing.T) {
 					b, _ := base64.StdEncoding.DecodeString(*u.DataBase64)
 					d = string(b)
 				}
-				ehk, sub, agg := "", uint64(0), u.Sub != nil
-				if u.EHK != nil {
-					ehk = *u.EHK
+				ehk, sub, agg := "", uint64(0), u.SubSequence != nil
+				if u.ExplicitHashKey != nil {
+					ehk = *u.ExplicitHashKey
 				}
-				if u.Sub != nil {
-					sub = *u.Sub
+				if u.SubSequence != nil {
+					sub = *u.SubSequence
 				}
-				want = append(want, fmt.Sprintf("sub=%d agg=%v key=%q ehk=%q data=%q", sub, agg, u.Key, ehk, d))
+				want = append(want, fmt.Sprintf("sub=%d agg=%v key=%q ehk=%q data=%q", sub, agg, u.PartitionKey, ehk, d))
 			}
 			recs, err := Deaggregate(kr, rng.r)
 			if err != nil {

@@ -3,49 +3,22 @@ package producer
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/kplvectors"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 func testSeed(t *testing.T) uint64 { return testutil.Seed(t) }
 
-type vectorFile struct {
-	Vectors []struct {
-		Name        string `json:"name"`
-		OuterKey    string `json:"outer_partition_key"`
-		DataBase64  string `json:"data_base64"`
-		UserRecords []struct {
-			SubSequence     *int    `json:"sub_sequence"`
-			PartitionKey    string  `json:"partition_key"`
-			ExplicitHashKey *string `json:"explicit_hash_key"`
-			Data            *string `json:"data"`
-			DataBase64      string  `json:"data_base64"`
-		} `json:"user_records"`
-	} `json:"vectors"`
-}
-
 // TestAggregateVectors checks the test decoder against the shared vectors
 // (made by an independent encoder), and the encoder's output byte for byte
 // where a vector's input fits it (no tags, no explicit hash keys).
 func TestAggregateVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../../../shared/kpl/vectors.json")
-	if err != nil {
-		raw, err = os.ReadFile("/work/shared/kpl/vectors.json")
-	}
-	if err != nil {
-		t.Skipf("KPL vectors not found: %v", err)
-	}
-	var vf vectorFile
-	if err := json.Unmarshal(raw, &vf); err != nil {
-		t.Fatal(err)
-	}
 	encoded := 0
-	for _, v := range vf.Vectors {
+	for _, v := range kplvectors.Load(t) {
 		blob, err := base64.StdEncoding.DecodeString(v.DataBase64)
 		if err != nil {
 			t.Fatal(err)

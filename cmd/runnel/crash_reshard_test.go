@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
@@ -93,28 +92,16 @@ func TestCrashReshardRandomExactlyOnce(t *testing.T) {
 	})
 }
 
-// openShards lists the open shards of the crash job's input stream (none
-// when the server does not answer).
+// openShards lists the IDs of the open shards of the crash job's input
+// stream (none when the server does not answer).
 func openShards(hc *http.Client, base string) []string {
-	resp, err := hc.Get(base + "/api/v1/streams/events")
+	ranges, err := openShardRanges(hc, base, "events")
 	if err != nil {
 		return nil
 	}
-	defer resp.Body.Close()
-	var info struct {
-		Shards []struct {
-			ID   string `json:"id"`
-			Open bool   `json:"open"`
-		} `json:"shards"`
-	}
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&info) != nil {
-		return nil
-	}
 	var out []string
-	for _, s := range info.Shards {
-		if s.Open {
-			out = append(out, s.ID)
-		}
+	for _, r := range ranges {
+		out = append(out, r.id)
 	}
 	return out
 }

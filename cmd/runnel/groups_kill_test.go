@@ -219,13 +219,20 @@ func runConsumerGroupKill(t *testing.T, hc *http.Client, base string, lb leaseBa
 			}
 			switch r {
 			case minRounds / 4, 3 * minRounds / 4:
-				open := openShardRanges(t, hc, base)
+				open, err := openShardRanges(hc, base, "s")
+				if err != nil || len(open) == 0 {
+					t.Errorf("open shards: %v", err)
+					continue
+				}
 				s := open[rng.IntN(len(open))]
 				if !postJSON(hc, base+"/api/v1/streams/s/split", fmt.Sprintf(`{"shard":%q}`, s.id)) {
 					t.Errorf("split %s", s.id)
 				}
 			case minRounds / 2:
-				open := openShardRanges(t, hc, base)
+				open, err := openShardRanges(hc, base, "s")
+				if err != nil {
+					t.Errorf("open shards: %v", err)
+				}
 				for i := 0; i+1 < len(open); i++ {
 					if new(big.Int).Add(open[i].end, big.NewInt(1)).Cmp(open[i+1].start) == 0 {
 						if !postJSON(hc, base+"/api/v1/streams/s/merge", fmt.Sprintf(`{"shard":%q,"adjacent_shard":%q}`, open[i].id, open[i+1].id)) {
@@ -419,12 +426,12 @@ type shardRange struct {
 	start, end *big.Int
 }
 
-// openShardRanges lists stream s's open shards by hash range.
-func openShardRanges(t *testing.T, hc *http.Client, base string) []shardRange {
-	resp, err := hc.Get(base + "/api/v1/streams/s")
+// openShardRanges lists a stream's open shards by hash range, in the
+// order of their ranges.
+func openShardRanges(hc *http.Client, base, stream string) ([]shardRange, error) {
+	resp, err := hc.Get(base + "/api/v1/streams/" + stream)
 	if err != nil {
-		t.Error(err)
-		return nil
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var info struct {
@@ -435,7 +442,12 @@ func openShardRanges(t *testing.T, hc *http.Client, base string) []shardRange {
 			End   string `json:"hash_key_end"`
 		} `json:"shards"`
 	}
-	json.NewDecoder(resp.Body).Decode(&info)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %s", resp.Request.URL.Path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return nil, err
+	}
 	var out []shardRange
 	for _, s := range info.Shards {
 		if s.Open {
@@ -445,5 +457,5 @@ func openShardRanges(t *testing.T, hc *http.Client, base string) []shardRange {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].start.Cmp(out[j].start) < 0 })
-	return out
+	return out, nil
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/kplvectors"
 	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
@@ -19,26 +19,6 @@ import (
 func TestTailDeaggregatesKPL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	raw, err := os.ReadFile("../../streams/kpl/testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf struct {
-		Vectors []struct {
-			Name        string `json:"name"`
-			OuterKey    string `json:"outer_partition_key"`
-			DataBase64  string `json:"data_base64"`
-			UserRecords []struct {
-				SubSequence *uint64 `json:"sub_sequence"`
-				Key         string  `json:"partition_key"`
-				Data        *string `json:"data"`
-				InShard0    *bool   `json:"in_shard_0_of_2"`
-			} `json:"user_records"`
-		} `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &vf); err != nil {
-		t.Fatal(err)
 	}
 	bin := runnelBinary(t)
 	srv := testbin.Start(t, testbin.Options{})
@@ -56,9 +36,9 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 		sub       *uint64
 	}
 	wants := map[string][]want{}
-	for _, v := range vf.Vectors {
+	for _, v := range kplvectors.Load(t) {
 		for _, stream := range []string{"one", "two"} {
-			if stream == "two" && (len(v.UserRecords) == 0 || v.UserRecords[0].InShard0 == nil) {
+			if stream == "two" && (len(v.UserRecords) == 0 || v.UserRecords[0].InShard0Of2 == nil) {
 				continue
 			}
 			body, _ := json.Marshal(map[string]any{"records": []map[string]any{{"key": v.OuterKey, "explicit_hash_key": "0", "data_base64": v.DataBase64}}})
@@ -74,8 +54,8 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 				switch {
 				case u.SubSequence == nil: // only looks aggregated: printed whole
 					wants[stream] = append(wants[stream], want{key: v.OuterKey, data: v.DataBase64})
-				case stream == "one" || *u.InShard0:
-					wants[stream] = append(wants[stream], want{key: u.Key, data: *u.Data, sub: u.SubSequence})
+				case stream == "one" || *u.InShard0Of2:
+					wants[stream] = append(wants[stream], want{key: u.PartitionKey, data: *u.Data, sub: u.SubSequence})
 				}
 			}
 		}

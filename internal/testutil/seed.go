@@ -59,3 +59,19 @@ func lines[T any](xs []T) []string {
 	}
 	return out
 }
+
+// Seeds returns the seeds of a randomized test's runs, n of them (short
+// in -short mode) counting up from Seed(t): -seed with a failing run's
+// seed makes that run the first.
+func Seeds(t testing.TB, n, short int) []uint64 {
+	t.Helper()
+	if testing.Short() {
+		n = short
+	}
+	base := Seed(t)
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = base + uint64(i)
+	}
+	return seeds
+}

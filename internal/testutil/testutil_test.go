@@ -90,3 +90,24 @@ func TestWaitBlockedSeesParkedGoroutine(t *testing.T) {
 	go parkHere(stop)
 	WaitBlocked(t, 10*time.Second, fn)
 }
+
+// Seeds counts up from the -seed flag, so a failing run's seed given as
+// -seed makes it the first run; -short takes the short count.
+func TestSeedsCountUpFromTheSeedFlag(t *testing.T) {
+	old := *seedFlag
+	t.Cleanup(func() { *seedFlag = old })
+	*seedFlag = 41
+	want := 5
+	if testing.Short() {
+		want = 2
+	}
+	got := Seeds(t, 5, 2)
+	if len(got) != want {
+		t.Fatalf("%d seeds, want %d", len(got), want)
+	}
+	for i, s := range got {
+		if s != 41+uint64(i) {
+			t.Fatalf("seeds %v, want counting up from 41", got)
+		}
+	}
+}

@@ -50,15 +50,7 @@ func runChainBench(b *testing.B, stages []Stage, raw bool) {
 }
 
 func runBatchBench(b *testing.B, spec ChainSpec, in *operators.Batch) *Chain {
-	cp, err := CompileChain(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
+	c := newChainSpec(b, spec)
 	b.ReportAllocs()
 	batch := len(in.Records)
 	var out discard

@@ -31,7 +31,7 @@ func TestRegexBudget(t *testing.T) {
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := specChain(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "rx", Kind: Map, Src: src}}})
+			c := newChainSpec(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "rx", Kind: Map, Src: src}}})
 			err := c.Process(context.Background(), batchOf(map[string]any{"s": strings.Repeat("a", 40)}), &collect{})
 			var je *Error
 			if !errors.As(err, &je) || je.Operator != "rx" || !errors.Is(err, ErrRegex) {
@@ -46,7 +46,7 @@ func TestRegexBudget(t *testing.T) {
 		})
 	}
 	t.Run("skip keeps the other records", func(t *testing.T) {
-		c := specChain(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "rx", Kind: Filter,
+		c := newChainSpec(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "rx", Kind: Filter,
 			Src: `r => /^(?=a)(a+)+b$/.test(r.s)`, OnError: OnError{Mode: Skip}}}})
 		var out collect
 		err := c.Process(context.Background(), batchOf(map[string]any{"s": "aab"}, map[string]any{"s": strings.Repeat("a", 40)},
@@ -65,7 +65,7 @@ func TestRegexBudget(t *testing.T) {
 
 // TestRegexFastPathsKept: the guard leaves ordinary patterns their results.
 func TestRegexFastPathsKept(t *testing.T) {
-	c := specChain(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "m", Kind: Map, Src: `r => ({
+	c := newChainSpec(t, ChainSpec{Job: "j", Stages: []Stage{{Operator: "m", Kind: Map, Src: `r => ({
 		t: /(?<=x)y/.test(r.s), m: r.s.match(/(\w)\1/)[0], s: r.s.split(/(?=y)/).length,
 		r: r.s.replace(/x(?!z)/g, "-"), a: [...r.s.matchAll(/y/g)].length, q: r.s.search(/z/) })`}}})
 	var out collect
@@ -85,7 +85,7 @@ func TestRegexFastPathsKept(t *testing.T) {
 // under MaxHeapGrowth, fails the job with ErrRetained once the VM holds
 // more than MaxRetained; not a record (skip would not free it).
 func TestRetainedAcrossCalls(t *testing.T) {
-	c := specChain(t, ChainSpec{Job: "j", Functions: `var keep = [];`,
+	c := newChainSpec(t, ChainSpec{Job: "j", Functions: `var keep = [];`,
 		Options: Options{Budget: 10 * time.Second, MaxHeapGrowth: 8 << 20, MaxRetained: 32 << 20},
 		Stages: []Stage{{Operator: "grow", Kind: Map, OnError: OnError{Mode: Skip},
 			Src: `r => { keep.push("x".repeat(1 << 20) + r.i); return r }`}}})
@@ -112,7 +112,7 @@ func TestRetainedAcrossCalls(t *testing.T) {
 // TestRetainedAllowsSteadyState: a job that keeps a bounded cache is not
 // stopped, however many calls allocate.
 func TestRetainedAllowsSteadyState(t *testing.T) {
-	c := specChain(t, ChainSpec{Job: "j", Functions: `var cache = {};`,
+	c := newChainSpec(t, ChainSpec{Job: "j", Functions: `var cache = {};`,
 		Options: Options{Budget: 10 * time.Second, MaxHeapGrowth: 4 << 20, MaxRetained: 16 << 20},
 		Stages: []Stage{{Operator: "m", Kind: Map,
 			Src: `r => { cache[r.i % 4] = "x".repeat(1 << 20) + r.i; return r }`}}})
@@ -121,20 +121,6 @@ func TestRetainedAllowsSteadyState(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-}
-
-func specChain(t *testing.T, spec ChainSpec) *Chain {
-	t.Helper()
-	cp, err := CompileChain(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 var _ = operators.Record{}

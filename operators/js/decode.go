@@ -153,18 +153,10 @@ func (d *jsonDecoder) object(depth int) (goja.Value, error) {
 		if err := o.Set(k, v); err != nil {
 			return nil, err
 		}
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, d.end()
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		if more, err := d.more('}'); err != nil {
+			return nil, err
+		} else if !more {
 			return o, nil
-		default:
-			return nil, jsonscan.Errorf(d.i, "expected ',' or '}'")
 		}
 	}
 }
@@ -184,20 +176,30 @@ func (d *jsonDecoder) array(depth int) (goja.Value, error) {
 			return nil, err
 		}
 		items = append(items, v)
-		d.space()
-		if d.i >= len(d.b) {
-			return nil, d.end()
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		if more, err := d.more(']'); err != nil {
+			return nil, err
+		} else if !more {
 			return d.rt.NewArray(items...), nil
-		default:
-			return nil, jsonscan.Errorf(d.i, "expected ',' or ']'")
 		}
 	}
+}
+
+// more reads what follows a member of an object or an array: a ','
+// (another member follows) or closer (the value ends).
+func (d *jsonDecoder) more(closer byte) (bool, error) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, d.end()
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return true, nil
+	case closer:
+		d.i++
+		return false, nil
+	}
+	return false, jsonscan.Errorf(d.i, "expected ',' or '%c'", closer)
 }
 
 // number reads a number: integers that fit in int64 as int64, others

@@ -28,13 +28,7 @@ func TestCachedStoreMatchesMemStore(t *testing.T) {
 		}
 		return to
 	}
-	seeds := 12
-	if testing.Short() {
-		seeds = 6
-	}
-	base := testutil.Seed(t)
-	for i := range uint64(seeds) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 12, 6) {
 		rng := rand.New(rand.NewPCG(seed, 6))
 		fs := vfs.NewMem()
 		db, err := state.Open("job", state.Options{FS: fs})

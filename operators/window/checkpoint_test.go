@@ -255,13 +255,7 @@ func checkpointedRun(t *testing.T, rng *rand.Rand, comp *Compiled, in crashInput
 // operators run straight through in memory or are checkpointed, crashed
 // and restored at random batch boundaries; no window fires twice.
 func TestCheckpointCrashEquivalence(t *testing.T) {
-	runs := 40
-	if testing.Short() {
-		runs = 12
-	}
-	base := testutil.Seed(t)
-	for i := range uint64(runs) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 40, 12) {
 		rng := rand.New(rand.NewPCG(seed, 77))
 		cfg := randomConfig(rng)
 		cfg.Aggregates = append(cfg.Aggregates, topValues)
@@ -332,6 +326,18 @@ func TestSnapshotStateUnencodable(t *testing.T) {
 
 // A Pebble failure under the operator (here: the DB closed under it) is
 // an error of Process, not a panic of the task.
+// openOpState opens op's state in db, as task 0 of operator "w".
+func openOpState(t testing.TB, db *state.DB, op *Operator) {
+	t.Helper()
+	sp, err := db.Namespace("w", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.OpenState(sp); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStoreFailureIsAnError(t *testing.T) {
 	op, err := New(Config{ID: "w", Kind: Tumbling, Size: time.Second, StateDirtyEntries: 1,
 		Aggregates: []aggregate.Spec{{Name: "n", Func: aggregate.Count}}})
@@ -342,13 +348,7 @@ func TestStoreFailureIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := db.Namespace("w", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := op.OpenState(sp); err != nil {
-		t.Fatal(err)
-	}
+	openOpState(t, db, op)
 	db.Close()
 	recs := []operators.Record{{Key: "a", EventTime: 1, Value: map[string]any{}}, {Key: "b", EventTime: 1, Value: map[string]any{}},
 		{Key: "c", EventTime: 1, Value: map[string]any{}}}

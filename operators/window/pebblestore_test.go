@@ -129,9 +129,7 @@ func sortedWindows(ws []Window) []Window {
 func TestPebbleStoreMatchesMemStore(t *testing.T) {
 	keys := []string{"", "a", "a\x00", "a\x00b", "ab", "b", "\x00", "\xff", "k\x01"}
 	times := []int64{math.MinInt64, -1000, -1, 0, 1, 5, 10, 999, math.MaxInt64 - 1, math.MaxInt64}
-	base := testutil.Seed(t)
-	for i := range uint64(20) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 20, 20) {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		db := newTestDB(t, state.Options{})
 		ps := must(NewPebbleStore(newTestSpace(t, db, fmt.Sprint(seed)), testCodec{}))
@@ -214,13 +212,7 @@ func TestPebbleStoreRestored(t *testing.T) {
 // The window package's randomized equivalence test, with every instance's
 // state in a Pebble store.
 func TestRandomEquivalencePebble(t *testing.T) {
-	runs := 60
-	if testing.Short() {
-		runs = 15
-	}
-	base := testutil.Seed(t)
-	for i := range uint64(runs) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 60, 15) {
 		rng := rand.New(rand.NewPCG(seed, 1234))
 		cfg := randomConfig(rng)
 		combine := rng.IntN(2) == 0

@@ -34,13 +34,7 @@ func (f emitFunc) Emit(r operators.Record) { f(r) }
 // with a Combiner and exchange *Partial records instead; a third keep the
 // window state only as bytes (codecStore), as a Pebble store will.
 func TestRandomEquivalence(t *testing.T) {
-	runs := 200
-	if testing.Short() {
-		runs = 40
-	}
-	base := testutil.Seed(t)
-	for i := range uint64(runs) {
-		seed := base + i
+	for _, seed := range testutil.Seeds(t, 200, 40) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		cfg := randomConfig(rng)
 		combine := rng.IntN(2) == 0

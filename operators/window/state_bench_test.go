@@ -123,13 +123,7 @@ func BenchmarkWindowCheckpoint(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			sp, err := db.Namespace("w", "0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := op.OpenState(sp); err != nil {
-				b.Fatal(err)
-			}
+			openOpState(b, db, op)
 			ctx, out := context.Background(), operators.EmitterFunc(func(operators.Record) {})
 			feed := func(from, n int) {
 				batch := make([]operators.Record, 0, 1024)
@@ -219,13 +213,7 @@ func BenchmarkWindowRestart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sp, err := db.Namespace("w", "0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := op.OpenState(sp); err != nil {
-			b.Fatal(err)
-		}
+		openOpState(b, db, op)
 		t2 := time.Now()
 		k := rng.IntN(keys)
 		var fired []operators.Record
