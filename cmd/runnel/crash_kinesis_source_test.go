@@ -79,7 +79,11 @@ func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
 	}
 
 	prod := newKinesisCrashProducer(t, remote)
-	const batches, perBatch = 40, 100
+	// Aggregated batches so large that one aggregated record holds more
+	// user records than the job reads at once (512): reads end inside
+	// aggregated records, and checkpoints hold positions with
+	// sub-sequence numbers.
+	const batches, aggBatch, plainBatch = 30, 1500, 100
 	produced := make(chan error, 1)
 	go func() {
 		for b := range batches {
@@ -92,7 +96,7 @@ func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
 					return
 				}
 			}
-			if err := prod.batch(ctx, b, perBatch, b%2 == 0); err != nil {
+			if err := prod.batch(ctx, b, aggBatch, plainBatch); err != nil {
 				produced <- err
 				return
 			}
@@ -114,7 +118,7 @@ func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
 			kills++
 		}
 	}
-	t.Logf("%d kills while %d records were produced", kills, batches*perBatch)
+	t.Logf("%d kills while %d records were produced", kills, prod.n)
 	if err := prod.ends(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +164,7 @@ func completedCheckpoints(srv *supervised) int {
 // aggregating, and keeps what it sent.
 type kinesisCrashProducer struct {
 	agg, plain *producer.Producer
+	n          int // records put so far
 	mu         sync.Mutex
 	failed     []producer.Result
 	acked      map[string]int // record id → acknowledgements
@@ -185,7 +190,7 @@ func newKinesisCrashProducer(t *testing.T, remote *testsrv.Runnel) *kinesisCrash
 		agg bool
 	}{{&p.agg, true}, {&p.plain, false}} {
 		*x.p, err = producer.New(context.Background(), producer.Target{Stream: "events", Client: remote.Client()},
-			producer.Options{Aggregate: x.agg, AggregateMaxBytes: 1 << 10, Linger: 5 * time.Millisecond, OnResult: onResult})
+			producer.Options{Aggregate: x.agg, Linger: 5 * time.Millisecond, OnResult: onResult})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,19 +198,21 @@ func newKinesisCrashProducer(t *testing.T, remote *testsrv.Runnel) *kinesisCrash
 	return p
 }
 
-// batch puts batch b of n records (20 keys, event times 40 ms apart and
-// increasing with the put order) and waits until they are acknowledged:
+// batch puts batch b: aggN records aggregated when b is even, plainN
+// records one by one when it is odd (20 keys, event times 20 ms apart and
+// increasing with the put order), and waits until they are acknowledged:
 // each shard's event times then only grow.
-func (p *kinesisCrashProducer) batch(ctx context.Context, b, n int, aggregate bool) error {
-	pr := p.plain
-	if aggregate {
-		pr = p.agg
+func (p *kinesisCrashProducer) batch(ctx context.Context, b, aggN, plainN int) error {
+	pr, n := p.plain, plainN
+	if b%2 == 0 {
+		pr, n = p.agg, aggN
 	}
 	rng := rand.New(rand.NewSource(int64(b)))
-	for i := range n {
-		seq := b*n + i
+	for range n {
+		seq := p.n
+		p.n++
 		k := fmt.Sprintf("k%02d", rng.Intn(20))
-		d := fmt.Appendf(nil, `{"id":"r%d","k":%q,"ts":%d,"v":%d}`, seq, k, crashBase+int64(seq)*40, rng.Intn(100))
+		d := fmt.Appendf(nil, `{"id":"r%d","k":%q,"ts":%d,"v":%d}`, seq, k, crashBase+int64(seq)*20, rng.Intn(100))
 		if err := pr.Put(ctx, k, d); err != nil {
 			return err
 		}
