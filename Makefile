@@ -41,6 +41,11 @@ bench: build ## hot-path benchmarks and whole-system figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... | tee bench.out
 	$(BIN) bench ingest
 
+.PHONY: cross
+cross: ## check that `go build ./...` works for darwin and windows (tests run on unix; about 1-2 min from a cold cache)
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
+
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -250,18 +250,20 @@ func (j *Job) discover(si int, every time.Duration, out chan<- discovery) {
 	}
 }
 
-// newSinceCheckpoint marks, on a restore, the shards of a discovering
-// source that the checkpoint does not know: they appeared after it was
-// taken (or while the job was down), so they are read from their start,
-// not from the configured one.
+// newSinceCheckpoint marks, on a restore, the shards the checkpoint does
+// not know that are new to the job: every such shard of a discovering
+// source, and the children of a reshard (shards with parents) of any
+// source. They appeared after the job began (or while it was down), so
+// they are read from their start, not from the configured one (a start
+// at latest would otherwise skip what was written to them until the
+// restart). Shards without parents that the checkpoint lacks keep the
+// configured start: the job never opened them.
 func (j *Job) newSinceCheckpoint(src string, list []sources.Shard) []sources.Shard {
 	i := slices.IndexFunc(j.plan.g.Sources, func(s SourceNode) bool { return s.ID == src })
-	if _, ok := j.plan.g.Sources[i].Source.(sources.Discoverer); !ok {
-		return list
-	}
+	_, discovers := j.plan.g.Sources[i].Source.(sources.Discoverer)
 	out := slices.Clone(list)
 	for i, sh := range out {
-		if _, ok := j.opts.Positions[src+"/"+sh.ID]; !ok {
+		if _, ok := j.opts.Positions[src+"/"+sh.ID]; !ok && (discovers || len(sh.Parents) > 0) {
 			out[i].FromStart = true
 		}
 	}

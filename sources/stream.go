@@ -153,7 +153,7 @@ func (s *Stream) Shards(ctx context.Context) ([]Shard, error) {
 func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, error) {
 	it, seq := streams.TrimHorizon, ""
 	s.mu.Lock()
-	initial := s.initial[shard.ID]
+	initial := s.initial[shard.ID] && !shard.FromStart
 	s.mu.Unlock()
 	switch {
 	case after != "":

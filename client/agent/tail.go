@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -48,14 +47,6 @@ type pendingRec struct {
 	gen   int
 	end   int64 // the file offset just after the record's last line
 	acked bool
-}
-
-func fileID(fi os.FileInfo) (dev, ino uint64, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return uint64(st.Dev), st.Ino, true
 }
 
 // scan globs each flow's files: files already tracked (by inode) take

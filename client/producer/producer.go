@@ -428,12 +428,13 @@ func (p *Producer) installLocked(ranges []shardRange) {
 	for _, s := range ranges {
 		open[s.id] = true
 	}
-	var old []*queue
+	var old, moved []*queue
 	for id, q := range p.mu.byID {
 		if !open[id] {
 			q.retired = true
 			delete(p.mu.byID, id)
 			old = append(old, q)
+			moved = append(moved, q)
 		}
 	}
 	for _, q := range p.mu.queues {
@@ -454,6 +455,15 @@ func (p *Producer) installLocked(ranges []shardRange) {
 		go p.runQueue(q)
 	}
 	p.mu.ranges = ranges
+	// The records a closed shard's queue has not sent go to the queues of
+	// the shards that hold their hash keys now, ahead of anything newer:
+	// an aggregated record must go to the shard that holds all its user
+	// records. Those queues wait until the closed ones are drained.
+	for _, q := range moved {
+		rs := q.recs
+		q.recs, q.bytes = nil, 0
+		p.requeueLocked(q, rs)
+	}
 	p.signalAllLocked()
 }
 

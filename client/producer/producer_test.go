@@ -123,7 +123,7 @@ func checkStream(t *testing.T, srv *testserver.Server, stream string, want map[s
 					t.Errorf("%s/%d written twice", x.K, x.I)
 				}
 			default:
-				t.Fatalf("key %s: record %d written after %d: order lost", x.K, x.I, max[x.K])
+				t.Fatalf("key %s: record %d written after %d: order lost (or the records between failed: see above)", x.K, x.I, max[x.K])
 			}
 		}
 	}
@@ -342,6 +342,10 @@ func TestProducerPartialFailures(t *testing.T) {
 			p, err := New(context.Background(), Runnel(hs.URL, "faults", ""), Options{
 				Aggregate: aggregate, AggregateMaxBytes: 2 << 10, OnResult: c.onResult,
 				BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, Linger: 5 * time.Millisecond,
+				// Far beyond any stall of a loaded machine: a record given
+				// up on would leave a gap in its key's records, which
+				// TestProducerKeyOrderRandomized covers.
+				RecordTTL: 10 * time.Minute,
 			})
 			if err != nil {
 				t.Fatal(err)

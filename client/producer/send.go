@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -252,6 +253,17 @@ func (p *Producer) send(q *queue, batch []entry) {
 	var lastErr error
 	now := time.Now()
 	misrouted := false
+	var strays []stray
+	settle := func(r *record, recErr error) {
+		r.attempts++
+		r.lastErr = recErr
+		if !retriable(recErr) || now.Sub(r.enq) >= p.opts.RecordTTL ||
+			(p.opts.MaxAttempts > 0 && r.attempts >= p.opts.MaxAttempts) {
+			p.fail(r)
+			return
+		}
+		retry = append(retry, r)
+	}
 	for i, e := range batch {
 		var recErr error
 		switch {
@@ -265,20 +277,27 @@ func (p *Producer) send(q *queue, batch []entry) {
 			shard := aws.ToString(res.ShardId)
 			if shard != q.predicted {
 				misrouted = true
+				if e.agg {
+					// Routed by its first user record's key to a shard
+					// that may not hold the others' hash keys.
+					strays = append(strays, stray{e, shard, aws.ToString(res.SequenceNumber)})
+					continue
+				}
 			}
-			p.acknowledge(e, shard, aws.ToString(res.SequenceNumber))
+			p.acknowledge(e, shard, aws.ToString(res.SequenceNumber), nil)
 			continue
 		}
 		lastErr = recErr
 		for _, r := range e.users {
-			r.attempts++
-			r.lastErr = recErr
-			if !retriable(recErr) || now.Sub(r.enq) >= p.opts.RecordTTL ||
-				(p.opts.MaxAttempts > 0 && r.attempts >= p.opts.MaxAttempts) {
-				p.fail(r)
-				continue
-			}
-			retry = append(retry, r)
+			settle(r, recErr)
+		}
+	}
+	var fresh []shardRange
+	if len(strays) > 0 {
+		var wrong error
+		fresh, wrong = p.settleStrays(strays, settle)
+		if wrong != nil {
+			lastErr = wrong
 		}
 	}
 	if len(retry) > 0 {
@@ -293,26 +312,101 @@ func (p *Producer) send(q *queue, batch []entry) {
 	} else {
 		q.failures = 0
 	}
-	if len(retry) > 0 {
-		rs := retry
-		for _, r := range rs {
-			q.bytes += r.size()
-		}
-		q.recs = append(rs, q.recs...)
+	if fresh != nil {
+		p.mu.lastList = now
+		p.installLocked(fresh)
 	}
+	p.requeueLocked(q, retry)
 	if q.drained() {
 		p.signalAllLocked()
 	}
 	p.mu.Unlock()
-	if misrouted {
+	if misrouted && fresh == nil {
 		p.refresh()
 	}
 }
 
-// acknowledge reports the user records of an acknowledged entry.
-func (p *Producer) acknowledge(e entry, shard, seq string) {
-	size := 0
+// requeueLocked puts records back at the head of their queue, in order:
+// q's, or when q was retired by a reshard, the queues of the shards that
+// now hold their hash keys (which wait until q is drained).
+func (p *Producer) requeueLocked(q *queue, rs []*record) {
+	if len(rs) == 0 {
+		return
+	}
+	if !q.retired {
+		for _, r := range rs {
+			q.bytes += r.size()
+		}
+		q.recs = append(slices.Clip(rs), q.recs...)
+		return
+	}
+	by := map[*queue][]*record{}
+	var order []*queue
+	for _, r := range rs {
+		t := p.mu.byID[p.mu.ranges[shardFor(p.mu.ranges, r.hash)].id]
+		if by[t] == nil {
+			order = append(order, t)
+		}
+		by[t] = append(by[t], r)
+		t.bytes += r.size()
+	}
+	for _, t := range order {
+		t.recs = append(by[t], t.recs...)
+		t.signal()
+	}
+}
+
+// stray is an aggregated record acknowledged by another shard than the
+// producer predicted (the stream was resharded).
+type stray struct {
+	e          entry
+	shard, seq string
+}
+
+// ErrWrongShard is the error of a user record whose aggregated record
+// went to a shard whose hash key range does not hold the record's key:
+// consumers drop it there (as the KCL does), so it is sent again.
+var ErrWrongShard = errors.New("producer: aggregated record went to a shard that does not hold this user record's hash key (stream resharded); sent again")
+
+// settleStrays lists the open shards and, for each stray aggregated
+// record, acknowledges the user records whose hash keys the shard it went
+// to holds and settles the others (through settle) as failed with
+// ErrWrongShard, as the KPL does after a reshard. It returns the fresh
+// shard list (nil when listing failed: then every user record is sent
+// again) and ErrWrongShard when a record is sent again.
+func (p *Producer) settleStrays(strays []stray, settle func(*record, error)) ([]shardRange, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
+	ranges, err := listOpenShards(ctx, p.api, p.stream)
+	cancel()
+	if err != nil {
+		p.log.Error("producer: list shards after a misrouted aggregated record", "stream", p.stream, "err", err)
+		p.metrics.listErrors.Inc()
+		ranges = nil
+	}
+	var wrong error
+	for _, st := range strays {
+		i := slices.IndexFunc(ranges, func(r shardRange) bool { return r.id == st.shard })
+		held := func(r *record) bool { return i >= 0 && ranges[i].holds(r.hash) }
+		p.acknowledge(st.e, st.shard, st.seq, held)
+		for _, r := range st.e.users {
+			if !held(r) {
+				wrong = ErrWrongShard
+				settle(r, ErrWrongShard)
+			}
+		}
+	}
+	return ranges, wrong
+}
+
+// acknowledge reports the user records of an acknowledged entry: those
+// for which only says true, or all when only is nil.
+func (p *Producer) acknowledge(e entry, shard, seq string, only func(*record) bool) {
+	size, n := 0, 0
 	for i, r := range e.users {
+		if only != nil && !only(r) {
+			continue
+		}
+		n++
 		size += r.size()
 		p.metrics.recordsSent.Inc()
 		p.metrics.bytesSent.Add(float64(len(r.data)))
@@ -324,9 +418,12 @@ func (p *Producer) acknowledge(e entry, shard, seq string) {
 			p.opts.OnResult(Result{Key: r.key, Data: r.data, ShardID: shard, SequenceNumber: seq, SubSequence: sub, Attempts: r.attempts + 1, Meta: r.meta})
 		}
 	}
+	if n == 0 {
+		return
+	}
 	p.metrics.kinesisRecords.Inc()
 	p.mu.Lock()
-	p.resolveLocked(len(e.users), size)
+	p.resolveLocked(n, size)
 	p.mu.Unlock()
 }
 

@@ -36,6 +36,11 @@ type shardRange struct {
 	start, end hashKey
 }
 
+// holds says whether h lies in the range.
+func (s shardRange) holds(h hashKey) bool {
+	return bytes.Compare(s.start[:], h[:]) <= 0 && bytes.Compare(h[:], s.end[:]) <= 0
+}
+
 // listOpenShards lists the stream's open shards (those without an ending
 // sequence number), sorted by the start of their hash key range.
 func listOpenShards(ctx context.Context, api API, stream string) ([]shardRange, error) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // failpointsFromEnv reads RUNNEL_FAILPOINTS, a crash-testing aid: a
@@ -35,7 +34,7 @@ func failpointsFromEnv(log *slog.Logger) (func(string) error, error) {
 	return func(step string) error {
 		if p := probs[step]; p > 0 && rand.Float64() < p {
 			fmt.Fprintf(os.Stderr, "failpoint %s: killing the process\n", step)
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			killSelf()
 			select {} // the signal is on its way
 		}
 		return nil

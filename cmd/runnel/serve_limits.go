@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
@@ -59,11 +58,7 @@ func (l *serveLimits) apply(opts *streams.Options, log *slog.Logger) (web.Limits
 	if *l.maxConns < 0 || *l.maxStreams < 1 || *l.maxShards < 1 || *l.maxOpenFiles < 0 || *l.bodyTimeout <= 0 {
 		return lim, fmt.Errorf("%w: --max-conns, --max-open-files must be >= 0, --max-streams, --max-shards and --body-timeout positive", errUsage)
 	}
-	var rl syscall.Rlimit
-	nofile := 0
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < 1<<30 {
-		nofile = int(rl.Cur)
-	}
+	nofile := openFileLimit()
 	conns, files := *l.maxConns, *l.maxOpenFiles
 	if conns == 0 {
 		conns = web.DefaultMaxConns

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"syscall"
 	"testing"
 )
 
@@ -23,7 +22,7 @@ type Postgres struct {
 	DSN  string
 	bin  string
 	dir  string
-	cred *syscall.Credential
+	cred *credential // the user the cluster runs as; nil: this process's
 }
 
 // StartPostgres initialises and starts a cluster, stopped and removed when
@@ -51,7 +50,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		p.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		p.cred = &credential{uid: uint32(uid), gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatal(err)
 		}
@@ -69,14 +68,14 @@ func StartPostgres(t testing.TB) *Postgres {
 // crash would leave it).
 func (p *Postgres) Stop(t testing.TB) {
 	cmd := exec.Command(filepath.Join(p.bin, "pg_ctl"), "-D", filepath.Join(p.dir, "data"), "-m", "immediate", "stop")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	runAs(cmd, p.cred)
 	cmd.Run()
 }
 
 func (p *Postgres) run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(p.bin, name), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	runAs(cmd, p.cred)
 	cmd.Dir = p.dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.dir, "log"))

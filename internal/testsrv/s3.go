@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/runnel-dev/runnel/internal/flock"
 	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
@@ -66,7 +66,7 @@ func VersityGWBinary(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock.Lock(lock); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(bin); err == nil {

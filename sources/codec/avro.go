@@ -46,6 +46,9 @@ func avroValue(s avro.Schema, v any) any {
 	if v == nil {
 		return nil
 	}
+	if r, ok := s.(*avro.RefSchema); ok {
+		s = r.Schema() // a named type used again, from this schema or a referenced one
+	}
 	switch s := s.(type) {
 	case *avro.RecordSchema:
 		m, ok := v.(map[string]any)
@@ -93,6 +96,9 @@ func avroValue(s avro.Schema, v any) any {
 }
 
 func unionName(s avro.Schema) string {
+	if r, ok := s.(*avro.RefSchema); ok {
+		s = r.Schema()
+	}
 	if n, ok := s.(avro.NamedSchema); ok {
 		return n.FullName()
 	}

@@ -261,3 +261,69 @@ func protoValueOf(v any) protoreflect.Value { return protoreflect.ValueOf(v) }
 func protoEnum(n int32) protoreflect.Value {
 	return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n))
 }
+
+// TestAvroRegistryReferences decodes records whose registry schema uses
+// named types of other subjects (Confluent schema references), which in
+// turn reference others: the codec fetches them depth first, once each,
+// and parses the schema with their types. A missing reference, a chain
+// deeper than the bound and a cycle are errors naming the reference.
+func TestAvroRegistryReferences(t *testing.T) {
+	const (
+		country = `{"type":"enum","name":"Country","namespace":"geo","symbols":["DE","FR"]}`
+		address = `{"type":"record","name":"Address","namespace":"geo","fields":[{"name":"city","type":"string"},{"name":"country","type":"geo.Country"}]}`
+		order   = `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"ship","type":"geo.Address"},{"name":"bill","type":["null","geo.Address"]},{"name":"from","type":"geo.Country"}]}`
+	)
+	ref := func(name, subject string, version int) map[string]any {
+		return map[string]any{"name": name, "subject": subject, "version": version}
+	}
+	schemas := map[string]map[string]any{
+		"/schemas/ids/50":              {"schema": order, "references": []any{ref("geo.Address", "address", 3), ref("geo.Country", "country", 1)}},
+		"/subjects/address/versions/3": {"subject": "address", "version": 3, "schema": address, "references": []any{ref("geo.Country", "country", 1)}},
+		"/subjects/country/versions/1": {"subject": "country", "version": 1, "schema": country},
+		// 51 references a subject the registry does not have.
+		"/schemas/ids/51": {"schema": order, "references": []any{ref("geo.Address", "gone", 1)}},
+		// 52 and 53 reference themselves round and round.
+		"/schemas/ids/52":           {"schema": order, "references": []any{ref("geo.Address", "loop", 1)}},
+		"/subjects/loop/versions/1": {"schema": address, "references": []any{ref("geo.Country", "loop", 1)}},
+		"/schemas/ids/53":           {"schema": order, "references": []any{ref("geo.Address", "deep", 1)}},
+	}
+	// deep/1 → deep/2 → … one past the bound.
+	for i := 1; i <= maxReferenceDepth+1; i++ {
+		schemas[fmt.Sprintf("/subjects/deep/versions/%d", i)] = map[string]any{"schema": country, "references": []any{ref("geo.Country", "deep", i+1)}}
+	}
+	srv, fetches := registryServer(t, schemas)
+	t.Setenv("RUNNEL_TEST_REGISTRY_PW", "pw")
+	d := mustNew(t, Config{Format: FormatAvro, Registry: &Registry{URL: srv.URL, Username: "runnel", PasswordEnv: "RUNNEL_TEST_REGISTRY_PW"}})
+
+	// The writer's side: the same types in one cache of its own.
+	cache := &avro.SchemaCache{}
+	for _, s := range []string{country, address, order} {
+		if _, err := avro.ParseWithCache(s, "", cache); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := map[string]any{"city": "Lyon", "country": "FR"}
+	data, err := avro.Marshal(cache.Get("shop.Order"), map[string]any{"id": "o-1", "ship": addr,
+		"bill": map[string]any{"geo.Address": map[string]any{"city": "Bonn", "country": "DE"}}, "from": "DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"id": "o-1", "ship": map[string]any{"city": "Lyon", "country": "FR"},
+		"bill": map[string]any{"city": "Bonn", "country": "DE"}, "from": "DE"}
+	for range 3 {
+		check(t, d, wire(50, data), want)
+	}
+	if n := fetches.Load(); n != 3 {
+		t.Errorf("%d registry fetches for a schema with two references (one shared), want 3", n)
+	}
+	for id, wantErr := range map[uint32]string{
+		51: "reference geo.Address: schema registry: GET /subjects/gone/versions/1: 404",
+		52: "geo.Country", // the cycle ends at a seen subject; Country is then undefined
+		53: fmt.Sprintf("nested deeper than %d references", maxReferenceDepth),
+	} {
+		_, err := d.Decode(wire(id, data))
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("schema %d: %v, want an error containing %q", id, err, wantErr)
+		}
+	}
+}

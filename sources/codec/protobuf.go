@@ -138,7 +138,7 @@ func (r *registry) protoSchema(id uint32) (*protoSchema, error) {
 		return s, nil
 	}
 	var fds []*descriptorpb.FileDescriptorProto
-	if err := r.protoFiles(fmt.Sprintf("/schemas/ids/%d", id), map[string]bool{}, &fds); err != nil {
+	if err := r.protoFiles(fmt.Sprintf("/schemas/ids/%d", id), &references{seen: map[string]bool{}}, 1, &fds); err != nil {
 		return nil, err
 	}
 	files := new(protoregistry.Files)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/hamba/avro/v2"
@@ -62,13 +63,49 @@ func splitWire(data []byte) (uint32, []byte, error) {
 }
 
 type registrySchema struct {
-	Schema     string `json:"schema"`
-	SchemaType string `json:"schemaType"`
-	References []struct {
-		Name    string `json:"name"`
-		Subject string `json:"subject"`
-		Version int    `json:"version"`
-	} `json:"references"`
+	Schema     string              `json:"schema"`
+	SchemaType string              `json:"schemaType"`
+	References []registryReference `json:"references"`
+}
+
+// registryReference names a schema another one uses: for Avro, Name is the
+// full name of the type it defines; for Protobuf, the import path.
+type registryReference struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+func (ref registryReference) path() string {
+	return fmt.Sprintf("/subjects/%s/versions/%d", url.PathEscape(ref.Subject), ref.Version)
+}
+
+// Bounds on the references followed for one schema: a registry that
+// answers with an endless or cyclic chain gets an error, not a loop.
+const (
+	maxReferenceDepth = 16
+	maxReferences     = 256
+)
+
+// references is the state of one schema's reference walk.
+type references struct {
+	seen map[string]bool // subject/version already fetched
+}
+
+// next checks the bounds for ref at depth and reports whether it is new.
+func (rs *references) next(ref registryReference, depth int) (bool, error) {
+	if depth > maxReferenceDepth {
+		return false, fmt.Errorf("reference %s (subject %s version %d) is nested deeper than %d references", ref.Name, ref.Subject, ref.Version, maxReferenceDepth)
+	}
+	key := ref.Subject + "/" + strconv.Itoa(ref.Version)
+	if rs.seen[key] {
+		return false, nil
+	}
+	if len(rs.seen) >= maxReferences {
+		return false, fmt.Errorf("more than %d referenced schemas", maxReferences)
+	}
+	rs.seen[key] = true
+	return true, nil
 }
 
 func (r *registry) get(path string, out any) error {
@@ -109,10 +146,13 @@ func (r *registry) avroSchema(id uint32) (avro.Schema, error) {
 	if rs.SchemaType != "" && rs.SchemaType != "AVRO" {
 		return nil, fmt.Errorf("schema registry: schema %d is %s, not AVRO", id, rs.SchemaType)
 	}
-	if len(rs.References) > 0 {
-		return nil, fmt.Errorf("schema registry: Avro schema %d has references, which are not supported", id)
+	// A cache of this schema's own: the named types of its references,
+	// and not those of other schemas (which may define the same names).
+	cache := &avro.SchemaCache{}
+	if err := r.avroReferences(rs.References, cache, &references{seen: map[string]bool{}}, 1); err != nil {
+		return nil, fmt.Errorf("schema registry: Avro schema %d: %w", id, err)
 	}
-	s, err := avro.Parse(rs.Schema)
+	s, err := avro.ParseWithCache(rs.Schema, "", cache)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: Avro schema %d: %w", id, err)
 	}
@@ -120,9 +160,38 @@ func (r *registry) avroSchema(id uint32) (avro.Schema, error) {
 	return s, nil
 }
 
+// avroReferences fetches the schemas refs name and, first, the schemas
+// those reference, depth first, parsing each into cache so that the
+// schemas after it can use its named types.
+func (r *registry) avroReferences(refs []registryReference, cache *avro.SchemaCache, walk *references, depth int) error {
+	for _, ref := range refs {
+		fresh, err := walk.next(ref, depth)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			continue
+		}
+		var rs registrySchema
+		if err := r.get(ref.path(), &rs); err != nil {
+			return fmt.Errorf("reference %s: %w", ref.Name, err)
+		}
+		if rs.SchemaType != "" && rs.SchemaType != "AVRO" {
+			return fmt.Errorf("reference %s (subject %s version %d) is %s, not AVRO", ref.Name, ref.Subject, ref.Version, rs.SchemaType)
+		}
+		if err := r.avroReferences(rs.References, cache, walk, depth+1); err != nil {
+			return err
+		}
+		if _, err := avro.ParseWithCache(rs.Schema, "", cache); err != nil {
+			return fmt.Errorf("reference %s (subject %s version %d): %w", ref.Name, ref.Subject, ref.Version, err)
+		}
+	}
+	return nil
+}
+
 // protoFiles fetches the serialized descriptor of a Protobuf schema and,
 // depth first, of the schemas it references.
-func (r *registry) protoFiles(path string, seen map[string]bool, out *[]*descriptorpb.FileDescriptorProto) error {
+func (r *registry) protoFiles(path string, walk *references, depth int, out *[]*descriptorpb.FileDescriptorProto) error {
 	var rs registrySchema
 	if err := r.get(path+"?format=serialized", &rs); err != nil {
 		return err
@@ -131,11 +200,14 @@ func (r *registry) protoFiles(path string, seen map[string]bool, out *[]*descrip
 		return fmt.Errorf("schema registry: %s is %q, not PROTOBUF", path, rs.SchemaType)
 	}
 	for _, ref := range rs.References {
-		if seen[ref.Name] {
+		fresh, err := walk.next(ref, depth)
+		if err != nil {
+			return fmt.Errorf("schema registry: %s: %w", path, err)
+		}
+		if !fresh {
 			continue
 		}
-		seen[ref.Name] = true
-		if err := r.protoFiles(fmt.Sprintf("/subjects/%s/versions/%d", url.PathEscape(ref.Subject), ref.Version), seen, out); err != nil {
+		if err := r.protoFiles(ref.path(), walk, depth+1, out); err != nil {
 			return err
 		}
 	}

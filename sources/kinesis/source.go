@@ -245,7 +245,9 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		return nil, err
 	}
 	u := &unpacker{rng: rng, skip: position{sub: -1}}
-	typ, seq := s.startFor(shard.ID, initial)
+	// A shard the runtime says is new to the job (a reshard's child it
+	// had not opened before a restore) is read from its beginning.
+	typ, seq := s.startFor(shard.ID, initial && !shard.FromStart)
 	at := s.cfg.Timestamp
 	resume := ""
 	switch {

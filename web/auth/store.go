@@ -16,10 +16,10 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/atomicfile"
+	"github.com/runnel-dev/runnel/internal/flock"
 )
 
 // Errors of the token store.
@@ -145,9 +145,7 @@ func stampOf(path string) (fileStamp, error) {
 		return fileStamp{}, err
 	}
 	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
+	st.ino = inodeOf(fi)
 	return st, nil
 }
 
@@ -280,10 +278,10 @@ func (s *Store) update(fn func([]Token) ([]Token, error)) error {
 		return fmt.Errorf("auth: lock tokens: %w", err)
 	}
 	defer lf.Close()
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock.Lock(lf); err != nil {
 		return fmt.Errorf("auth: lock tokens: %w", err)
 	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	defer flock.Unlock(lf)
 	if err := s.reload(); err != nil {
 		return err
 	}

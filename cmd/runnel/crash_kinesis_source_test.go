@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runnel-dev/runnel/client/producer"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/kpl"
+)
+
+// kinesisCrashJob reads the remote stream `events` from where it is when
+// the job first opens it (start: latest), sums per key over 10-second
+// event-time windows and writes the windows exactly once to PostgreSQL.
+const kinesisCrashJob = `name: kinesis-crash
+source:
+  kinesis: {stream: events, endpoint: %q, region: us-east-1, start: latest, poll_interval: 50ms}
+  event_time: "r => r.ts"
+  watermark: 1s
+operators:
+  - id: per-key
+    window:
+      key: "r => r.k"
+      tumbling: 10s
+      aggregate:
+        n: count
+        total: sum(v)
+sinks:
+  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}
+checkpoint: {every: 300ms}
+`
+
+// TestKinesisSourceExactlyOnceKill9 runs a windowed job reading a Kinesis
+// stream of a second `runnel serve` (start: latest) into PostgreSQL on the
+// real binary, and SIGKILLs the job's server at seeded random moments, at
+// least 5 times, while client/producer writes the input: half the batches
+// KPL-aggregated (so positions carry sub-sequence numbers), half record by
+// record, and the stream resharded from 2 to 4 shards half-way. Every
+// restart resumes from the checkpointed positions (the latest start as the
+// time the shard was first opened, sequence/sub-sequence numbers after
+// that). The table must then hold exactly the windows a batch computation
+// over the stream's user records gives (as a KCL reads them: de-aggregated,
+// filtered to each shard's hash range): nothing missing, nothing twice,
+// nothing wrong; and the stream must hold every record produced.
+func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary twice and PostgreSQL; skipped in -short mode")
+	}
+	seed := int64(testutil.Seed(t))
+	rng := rand.New(rand.NewSource(seed))
+	testsrv.AWSTestKeys(t)
+	remote := testsrv.StartRunnel(t, "--streams", "events:2")
+	pg := testsrv.StartPostgres(t)
+	ctx := context.Background()
+
+	srv := newSupervised(t)
+	srv.start()
+	defer srv.Kill()
+	if st, b := srv.Do("POST", "/api/v1/jobs", "application/yaml", fmt.Sprintf(kinesisCrashJob, remote.URL, pg.DSN)); st != 201 {
+		t.Fatalf("submit: %d %s", st, b)
+	}
+	// start: latest skips what the stream held when the job first opened
+	// its shards: produce once a checkpoint holds those opening positions.
+	if !testutil.Within(2*time.Minute, func() bool { return completedCheckpoints(srv) > 0 }) {
+		t.Fatalf("no checkpoint of the job after 2 minutes\n%s", srv.Logs())
+	}
+
+	prod := newKinesisCrashProducer(t, remote)
+	// Aggregated batches so large that one aggregated record holds more
+	// user records than the job reads at once (512): reads end inside
+	// aggregated records, and checkpoints hold positions with
+	// sub-sequence numbers.
+	const batches, aggBatch, plainBatch = 30, 1500, 100
+	produced := make(chan error, 1)
+	go func() {
+		for b := range batches {
+			if b == batches/2 {
+				// The reshard: both shards split; the children are read
+				// after their parents, from their beginning.
+				if _, err := remote.Client().UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("events"),
+					TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
+					produced <- fmt.Errorf("reshard: %w", err)
+					return
+				}
+			}
+			if err := prod.batch(ctx, b, aggBatch, plainBatch); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		produced <- nil
+	}()
+	kills := 0
+	for done := false; !done || kills < 5; {
+		select {
+		case err := <-produced:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
+			srv.Kill()
+			srv.start()
+			kills++
+		}
+	}
+	t.Logf("%d kills while %d records were produced", kills, prod.n)
+	if err := prod.ends(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prod.close(t)
+
+	want := kinesisStreamWindows(t, remote, prod.sent())
+	conn, err := pgx.Connect(ctx, pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var got map[windowKey][]windowVal
+	if !testutil.Within(3*time.Minute, func() bool {
+		got = tableWindows(t, conn)
+		return len(got) >= len(want)
+	}) {
+		t.Logf("after 3 minutes the table holds %d of %d windows\n%s", len(got), len(want), srv.Logs())
+	}
+	compareWindows(t, "postgres table", want, got)
+}
+
+// completedCheckpoints counts the job's completed checkpoints, 0 while
+// the server does not answer.
+func completedCheckpoints(srv *supervised) int {
+	st, b := srv.Do("GET", "/api/v1/jobs/kinesis-crash", "", "")
+	if st != 200 {
+		return 0
+	}
+	var v jobView
+	if json.Unmarshal(b, &v) != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range v.Checkpoints {
+		if c.Status == "complete" {
+			n++
+		}
+	}
+	return n
+}
+
+// kinesisCrashProducer writes the input through two producers, one
+// aggregating, and keeps what it sent.
+type kinesisCrashProducer struct {
+	agg, plain *producer.Producer
+	n          int // records put so far
+	mu         sync.Mutex
+	failed     []producer.Result
+	acked      map[string]int // record id → acknowledgements
+}
+
+func newKinesisCrashProducer(t *testing.T, remote *testsrv.Runnel) *kinesisCrashProducer {
+	t.Helper()
+	p := &kinesisCrashProducer{acked: map[string]int{}}
+	onResult := func(r producer.Result) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if r.Err != nil {
+			p.failed = append(p.failed, r)
+			return
+		}
+		var v struct{ ID string }
+		json.Unmarshal(r.Data, &v)
+		p.acked[v.ID]++
+	}
+	var err error
+	for _, x := range []struct {
+		p   **producer.Producer
+		agg bool
+	}{{&p.agg, true}, {&p.plain, false}} {
+		*x.p, err = producer.New(context.Background(), producer.Target{Stream: "events", Client: remote.Client()},
+			producer.Options{Aggregate: x.agg, Linger: 5 * time.Millisecond, OnResult: onResult})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// batch puts batch b: aggN records aggregated when b is even, plainN
+// records one by one when it is odd (20 keys, event times 20 ms apart and
+// increasing with the put order), and waits until they are acknowledged:
+// each shard's event times then only grow.
+func (p *kinesisCrashProducer) batch(ctx context.Context, b, aggN, plainN int) error {
+	pr, n := p.plain, plainN
+	if b%2 == 0 {
+		pr, n = p.agg, aggN
+	}
+	rng := rand.New(rand.NewSource(int64(b)))
+	for range n {
+		seq := p.n
+		p.n++
+		k := fmt.Sprintf("k%02d", rng.Intn(20))
+		d := fmt.Appendf(nil, `{"id":"r%d","k":%q,"ts":%d,"v":%d}`, seq, k, crashBase+int64(seq)*20, rng.Intn(100))
+		if err := pr.Put(ctx, k, d); err != nil {
+			return err
+		}
+	}
+	return pr.Flush(ctx)
+}
+
+// ends puts a record far ahead in event time under 64 keys, so every open
+// shard has one and the watermark passes every window of the input.
+func (p *kinesisCrashProducer) ends(ctx context.Context) error {
+	for i := range 64 {
+		if err := p.plain.Put(ctx, fmt.Sprintf("end-%d", i), fmt.Appendf(nil, `{"id":"end%d","k":"end","ts":%d,"v":0}`, i, crashBase+10_000_000)); err != nil {
+			return err
+		}
+	}
+	return p.plain.Flush(ctx)
+}
+
+func (p *kinesisCrashProducer) close(t *testing.T) {
+	t.Helper()
+	for _, pr := range []*producer.Producer{p.agg, p.plain} {
+		if err := pr.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.failed {
+		t.Errorf("producer: record %s failed: %v", r.Data, r.Err)
+	}
+}
+
+// sent returns the ids of the records the producers had acknowledged.
+func (p *kinesisCrashProducer) sent() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acked
+}
+
+// kinesisStreamWindows reads every shard of the remote stream from its
+// beginning with GetRecords, de-aggregates KPL records and drops user
+// records outside their shard's hash range (as the KCL does), checks that
+// every acknowledged record is there, and computes the windows over what
+// it read: the batch answer the job must give.
+func kinesisStreamWindows(t *testing.T, remote *testsrv.Runnel, acked map[string]int) map[windowKey]windowVal {
+	t.Helper()
+	ctx := context.Background()
+	c := remote.Client()
+	ls, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[windowKey]windowVal{}
+	seen := map[string]int{}
+	for _, sh := range ls.Shards {
+		rng, err := hashRangeOf(sh.HashKeyRange)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: sh.ShardId,
+			ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for iter := it.ShardIterator; iter != nil; {
+			var out *kinesis.GetRecordsOutput
+			for try := 0; ; try++ {
+				// An iterator may be used again: a call the loaded machine
+				// cut short is repeated.
+				if out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)}); err == nil {
+					break
+				}
+				if try == 5 {
+					t.Fatal(err)
+				}
+				t.Logf("GetRecords: %v; again", err)
+			}
+			for _, r := range out.Records {
+				var users [][]byte
+				recs, ok, err := kpl.Deaggregate(r.Data)
+				switch {
+				case err != nil:
+					t.Fatalf("shard %s record %s: %v", *sh.ShardId, *r.SequenceNumber, err)
+				case !ok:
+					users = append(users, r.Data)
+				default:
+					if recs, err = kpl.Filter(recs, rng); err != nil {
+						t.Fatal(err)
+					}
+					for _, u := range recs {
+						users = append(users, u.Data)
+					}
+				}
+				for _, d := range users {
+					var v struct {
+						ID, K string
+						TS, V int64
+					}
+					if err := json.Unmarshal(d, &v); err != nil {
+						t.Fatalf("record %s: %v", d, err)
+					}
+					seen[v.ID]++
+					if v.K == "end" {
+						continue
+					}
+					w := windowKey{v.K, v.TS - v.TS%10_000}
+					want[w] = windowVal{want[w].N + 1, want[w].Total + v.V}
+				}
+			}
+			iter = out.NextShardIterator
+			if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+				break
+			}
+		}
+	}
+	var lost []string
+	for id := range acked {
+		if seen[id] == 0 {
+			lost = append(lost, id)
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("input stream: %d shards, %d user records (%d repeated), %d windows", len(ls.Shards), len(seen), dups, len(want))
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged records are not in the input stream as a KCL reads it, e.g. %s", len(lost), strings.Join(lost[:min(8, len(lost))], " "))
+	}
+	return want
+}
+
+func hashRangeOf(r *types.HashKeyRange) (streams.HashRange, error) {
+	lo, err := streams.ParseHashKey(aws.ToString(r.StartingHashKey))
+	if err != nil {
+		return streams.HashRange{}, err
+	}
+	hi, err := streams.ParseHashKey(aws.ToString(r.EndingHashKey))
+	return streams.HashRange{Start: lo, End: hi}, err
+}
+
+// tableWindows reads the job's PostgreSQL table (nil while it does not
+// exist yet).
+func tableWindows(t *testing.T, conn *pgx.Conn) map[windowKey][]windowVal {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil
+		}
+		t.Fatal(err)
+	}
+	got := map[windowKey][]windowVal{}
+	for rows.Next() {
+		var k windowKey
+		var v windowVal
+		if err := rows.Scan(&k.Key, &k.Start, &v.N, &v.Total); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = append(got[k], v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
