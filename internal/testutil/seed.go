@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -12,17 +13,27 @@ import (
 
 var seedFlag = flag.Uint64("seed", 0, "seed of the randomized tests (0: a fresh one, printed)")
 
+// seeds holds the seed each running test drew, so that every call in one
+// test returns the same seed, as every call does under -seed: a rerun with
+// the printed seed then replays the whole test.
+var seeds sync.Map // testing.TB → uint64
+
 // Seed returns the seed of a randomized test: the -seed flag, or a fresh
-// one when it is 0 (the default). It logs the seed, and again on failure
-// with how to run the test with it.
+// one when it is 0 (the default), drawn once per test. It logs the seed,
+// and again on failure with how to run the test with it.
 func Seed(t testing.TB) uint64 {
 	t.Helper()
+	if s, ok := seeds.Load(t); ok {
+		return s.(uint64)
+	}
 	s := *seedFlag
 	if s == 0 {
 		s = rand.Uint64()
 	}
+	seeds.Store(t, s)
 	t.Logf("seed %d", s)
 	t.Cleanup(func() {
+		seeds.Delete(t)
 		if t.Failed() {
 			t.Logf("%s failed with seed %d: rerun with -seed %d", t.Name(), s, s)
 		}

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -109,5 +110,17 @@ func TestSeedsCountUpFromTheSeedFlag(t *testing.T) {
 		if s != 41+uint64(i) {
 			t.Fatalf("seeds %v, want counting up from 41", got)
 		}
+	}
+}
+
+// Every call in one test gets the test's one seed, so a rerun with the
+// printed seed replays generators made at different places of the test.
+func TestSeedIsOnePerTest(t *testing.T) {
+	a, b := Seed(t), Seed(t)
+	if a != b {
+		t.Fatalf("two calls in one test drew seeds %d and %d; -seed %d would replay neither run", a, b, a)
+	}
+	if x, y := Rand(t, 1).Uint64(), rand.New(rand.NewPCG(a, 1)).Uint64(); x != y {
+		t.Errorf("Rand(t, 1) is not seeded by the test's seed %d", a)
 	}
 }
