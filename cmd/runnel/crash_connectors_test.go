@@ -100,20 +100,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 		}
 		produced <- nil
 	}()
-	kills := 0
-	for done := false; !done || kills < 5; {
-		select {
-		case err := <-produced:
-			if err != nil {
-				t.Fatal(err)
-			}
-			done = true
-		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
-			srv.Kill()
-			srv.start()
-			kills++
-		}
-	}
+	kills := srv.killWhileProducing(rng, produced, 5)
 	t.Logf("%d kills", kills)
 
 	// Wait for the table to hold as many rows as there are windows; then

@@ -81,6 +81,28 @@ func (s *supervised) start() {
 	}
 }
 
+// killWhileProducing kills the server with -9 and starts it again at
+// random moments (rng) until the producer reports on produced and the
+// server was killed at least minKills times; it returns the kills. A
+// producer's error fails the test.
+func (s *supervised) killWhileProducing(rng *rand.Rand, produced <-chan error, minKills int) (kills int) {
+	s.t.Helper()
+	for done := false; !done || kills < minKills; {
+		select {
+		case err := <-produced:
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			done, produced = true, nil
+		case <-time.After(time.Duration(300+rng.Intn(1500)) * time.Millisecond):
+			s.Kill()
+			s.start()
+			kills++
+		}
+	}
+	return kills
+}
+
 // crashUntil SIGKILLs the server at random moments, and restarts it after
 // those and after the failpoints kill it, until done is closed, the test
 // killed it at least 3 times and the failpoints at least twice.
