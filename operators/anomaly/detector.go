@@ -165,6 +165,12 @@ func New(cfg Config) (Detector, error) {
 	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
 
+// maxValue bounds the values a detector works on: one beyond ±maxValue
+// counts as ±maxValue. Squares and sums of squares of such values stay
+// finite, so no model's state can overflow (a state holding an infinity
+// would not restore from a checkpoint).
+const maxValue = 1e100
+
 func (d *detector) Score(_ time.Time, values []float64) Result {
 	st, c := d.st, d.cfg
 	tn := &d.cfg.Tuning
@@ -178,6 +184,7 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			v = st.Last[i]
 		}
+		v = max(-maxValue, min(v, maxValue))
 		x[i] = v
 		st.Last[i] = v
 		if st.Seen == 0 {

@@ -146,6 +146,17 @@ func TestExtremeValuesStayInRange(t *testing.T) {
 			if !(r.Score >= 0 && r.Score <= 1) {
 				t.Fatalf("%s point %d: score %v", m, i, r.Score)
 			}
+			if i%50 == 49 {
+				// The state taken in the middle of extreme values must
+				// restore: a checkpoint a job cannot reopen loses the job.
+				b, err := d.MarshalBinary()
+				if err != nil {
+					t.Fatalf("%s point %d: marshal: %v", m, i, err)
+				}
+				if _, err := Restore(Config{Method: m, SampleSize: 16, Trees: 4}, b); err != nil {
+					t.Fatalf("%s point %d: the state does not restore: %v", m, i, err)
+				}
+			}
 		}
 	}
 }
