@@ -24,6 +24,10 @@ func shardsWarning(st *streams.Store, spec *Spec) string {
 	if err != nil || n == spec.Source.Shards {
 		return ""
 	}
-	return fmt.Sprintf("source.shards is %d but stream %s exists with %d open shards: the job reads the %d it has (shards applies only when the job creates the stream); to change that, runnel streams resize %s --shards %d",
-		spec.Source.Shards, name, n, n, name, spec.Source.Shards)
+	shards := "shards"
+	if n == 1 {
+		shards = "shard"
+	}
+	return fmt.Sprintf("source.shards is %d but stream %s exists with %d open %s: the job reads the %d it has (shards applies only when the job creates the stream); to change that, runnel streams resize %s --shards %d",
+		spec.Source.Shards, name, n, shards, n, name, spec.Source.Shards)
 }
