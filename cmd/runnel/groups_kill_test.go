@@ -85,11 +85,18 @@ func (f *consumeFleet) start(name string) {
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
+		rd := bufio.NewReader(out)
+		for {
+			line, err := rd.ReadBytes('\n')
+			if err != nil {
+				// EOF: a last line without its newline is one a kill -9
+				// cut short; its record was not checkpointed, so another
+				// worker handles it again.
+				return
+			}
 			var c consumed
-			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-				f.t.Errorf("worker %s printed %q: %v", name, sc.Text(), err)
+			if err := json.Unmarshal(line, &c); err != nil {
+				f.t.Errorf("worker %s printed %q: %v", name, line, err)
 				continue
 			}
 			f.mu.Lock()
