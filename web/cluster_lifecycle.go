@@ -98,11 +98,6 @@ func (s *Server) deployClusterJob(w http.ResponseWriter, r *http.Request) bool {
 	fresh := false
 	switch from := r.URL.Query().Get("from"); from {
 	case "", string(jobs.DeploySavepoint):
-		// A new file over a cluster job's kept state lost records of the
-		// new run in tests (windows fired before all partitions were read
-		// again): refused until that is found and fixed.
-		writeError(w, newError("cluster_job", "from", "deploying a new file over a cluster job's kept state is not supported yet; deploy it with from=none (the job starts over from the beginning of its source), or stop and resume the job as it is"))
-		return true
 	case string(jobs.DeployNone):
 		fresh = true
 	default:
@@ -125,6 +120,8 @@ func (s *Server) deployClusterJob(w http.ResponseWriter, r *http.Request) bool {
 
 func writeClusterLifecycle(w http.ResponseWriter, in jobs.Info, err error) {
 	switch {
+	case errors.Is(err, cluster.ErrKeptStateDeploy):
+		writeError(w, newError("cluster_job", "from", err.Error()))
 	case errors.Is(err, cluster.ErrWorkersRemain):
 		writeError(w, newError("running", "", err.Error()))
 	case errors.Is(err, cluster.ErrPlan):
