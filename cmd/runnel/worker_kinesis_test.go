@@ -169,7 +169,15 @@ func TestWorkerKinesisPositionRecordWins(t *testing.T) {
 	}
 	var recs []types.Record
 	for iter := it.ShardIterator; len(recs) < 500; {
-		out, err := c.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(100)})
+		// The client has no retryer; a read the transport cut is tried
+		// again with the same iterator, which a read does not use up.
+		var out *kinesis.GetRecordsOutput
+		for try := 0; try < 3; try++ {
+			if out, err = c.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(100)}); err == nil {
+				break
+			}
+			t.Logf("read %s: %v (tried again)", first, err)
+		}
 		if err != nil || len(out.Records) == 0 {
 			t.Fatalf("read %s: %v (%d records)", first, err, len(recs))
 		}
