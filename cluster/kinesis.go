@@ -332,8 +332,7 @@ func (k *kinesisInput) finish(ctx context.Context, t *task, shard string) error 
 			k.w.sendWatermarkAs(ctx, t, aws.ToString(s.ShardId), openPrefix+strconv.FormatInt(wm, 10))
 		}
 	}
-	t.idle = true
-	k.w.sendWatermark(ctx, t, idleValue)
+	k.w.sendIdle(ctx, t, FinalGeneration)
 	return nil
 }
 
@@ -343,14 +342,20 @@ func (k *kinesisInput) idle(ctx context.Context) error {
 	if k.w.cfg.IdleTimeout < 0 || len(k.w.feeds[0]) == 0 {
 		return nil
 	}
+	gen := k.w.generation()
+	if gen < 0 {
+		return nil // not in the group yet
+	}
 	for _, s := range k.held() {
 		t, err := k.task(ctx, s)
 		if err != nil {
 			return err
 		}
-		if !t.idle && time.Since(t.last) >= k.w.cfg.IdleTimeout {
-			t.idle = true
-			k.w.sendWatermark(ctx, t, idleValue)
+		switch {
+		case t.idle && t.idleGen != gen && t.idleGen != FinalGeneration:
+			k.w.sendIdle(ctx, t, gen) // its mark of an earlier generation no longer counts
+		case !t.idle && time.Since(t.last) >= k.w.cfg.IdleTimeout:
+			k.w.sendIdle(ctx, t, gen)
 		}
 	}
 	return nil

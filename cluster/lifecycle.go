@@ -37,11 +37,6 @@ var ErrLifecycle = errors.New("cluster: not for cluster jobs")
 // that have not stopped theirs yet).
 var ErrWorkersRemain = errors.New("cluster: workers still run the job")
 
-// ErrKeptStateDeploy refuses a new file over a job's kept state: a test
-// of it lost records of the new run (its windows fired before every
-// partition was read again), and the cause is not found yet.
-var ErrKeptStateDeploy = errors.New("deploying a new file over a cluster job's kept state is not supported yet; deploy it with from=none (the job starts over from the beginning of its source), or stop and resume the job as it is")
-
 // leaveWait bounds how long Redeploy and Restart wait for every worker to
 // leave the job's group after the job is marked stopped.
 const leaveWait = 30 * time.Second
@@ -70,12 +65,8 @@ func (r *Registry) Resume(ctx context.Context, name string) (jobs.Info, error) {
 // then, with fresh, deletes the group and the job's internal topics (the
 // job starts over from the beginning of its source), and marks it running
 // with src. Without fresh the state is kept: the group's offsets and the
-// changelogs of the operators that keep their ids; a new file without
-// fresh is refused for now (ErrKeptStateDeploy).
+// changelogs of the operators that keep their ids.
 func (r *Registry) Redeploy(ctx context.Context, name string, src []byte, fresh bool) (jobs.Info, error) {
-	if src != nil && !fresh {
-		return jobs.Info{}, ErrKeptStateDeploy
-	}
 	e, err := r.entryOf(name)
 	if err != nil {
 		return jobs.Info{}, err

@@ -138,12 +138,22 @@ func (w *Worker) idle(ctx context.Context) error {
 		}
 	}
 	w.mu.Unlock()
+	gen := w.generation()
+	if gen < 0 {
+		return nil // not in the group yet
+	}
 	for id, at := range assigned {
 		t := w.tasks[id]
-		if t != nil && (t.idle || t.last.After(at)) {
+		if t != nil && t.idle {
+			if t.idleGen != gen {
+				w.sendIdle(ctx, t, gen) // its mark of an earlier generation no longer counts
+			}
+			continue
+		}
+		if t != nil && t.last.After(at) {
 			at = t.last
 		}
-		if (t != nil && t.idle) || time.Since(at) < w.cfg.IdleTimeout {
+		if time.Since(at) < w.cfg.IdleTimeout {
 			continue
 		}
 		if t == nil {
@@ -153,8 +163,7 @@ func (w *Worker) idle(ctx context.Context) error {
 			}
 			w.tasks[id] = t
 		}
-		t.idle = true
-		w.sendWatermark(ctx, t, idleValue)
+		w.sendIdle(ctx, t, gen)
 	}
 	return nil
 }
@@ -190,6 +199,15 @@ func (w *Worker) dropTasks() {
 		t.close()
 		delete(w.tasks, id)
 	}
+	// A partition it keeps is read again from its committed offset: it
+	// may be announced idle only after a whole idle timeout without
+	// records from now.
+	w.mu.Lock()
+	now := time.Now()
+	for id := range w.mu.assigned {
+		w.mu.assigned[id] = now
+	}
+	w.mu.Unlock()
 }
 
 // dropRevoked closes the tasks of partitions the worker no longer has.

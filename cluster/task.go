@@ -27,6 +27,9 @@ const (
 	hdrTime      = "runnel-time"
 	hdrWatermark = "runnel-watermark"
 	idleValue    = "idle"
+	// hdrGeneration on an idle record: the group generation its producer
+	// wrote it in (Watermarks).
+	hdrGeneration = "runnel-generation"
 )
 
 // task is one (stage, partition) in this worker: the stage's operator
@@ -59,9 +62,10 @@ type task struct {
 
 	side []sideRecord // side output records not routed yet (sideout.go)
 
-	sent int64     // the last watermark written to the stages fed
-	idle bool      // an idle record was written and no record came since
-	last time.Time // when the last record came
+	sent    int64     // the last watermark written to the stages fed
+	idle    bool      // an idle record was written and no record came since
+	idleGen int32     // the group generation of that idle record
+	last    time.Time // when the last record came
 }
 
 // newTask makes the task of partition id, restoring its state from its
@@ -401,6 +405,9 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 		}
 		return w.routeSide(ctx, t)
 	}
+	if t.marks.Generation(w.generation()) {
+		t.metaDirty = true
+	}
 	for _, kr := range krecs {
 		if producer, ok := header(kr, hdrWatermark); ok {
 			if err := flush(); err != nil {
@@ -413,7 +420,9 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 				}
 				t.marks.Open(producer, wm)
 			} else if string(kr.Value) == idleValue {
-				t.marks.Idle(producer)
+				gen, _ := header(kr, hdrGeneration)
+				g, _ := strconv.ParseInt(gen, 10, 32) // none: generation 0, which every later one outdates
+				t.marks.Idle(producer, int32(g))
 			} else {
 				wm, err := strconv.ParseInt(string(kr.Value), 10, 64)
 				if err != nil {
@@ -555,14 +564,27 @@ func (w *Worker) sendWatermark(ctx context.Context, t *task, value string) {
 
 // sendWatermarkAs writes value as producer's into every partition of the
 // repartition topics t's stage feeds.
-func (w *Worker) sendWatermarkAs(ctx context.Context, t *task, producer, value string) {
+func (w *Worker) sendWatermarkAs(ctx context.Context, t *task, producer, value string, more ...kgo.RecordHeader) {
+	headers := append([]kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(producer)}}, more...)
 	for k := range t.keys {
 		topic := w.plan.Repartition[k]
 		for p := range w.partitions {
-			w.produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value),
-				Headers: []kgo.RecordHeader{{Key: hdrWatermark, Value: []byte(producer)}}}, nil)
+			w.produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(value), Headers: headers}, nil)
 		}
 	}
+}
+
+// sendIdle announces source task t idle in group generation gen
+// (FinalGeneration: for good), to the stages it feeds.
+func (w *Worker) sendIdle(ctx context.Context, t *task, gen int32) {
+	t.idle, t.idleGen = true, gen
+	w.sendWatermarkAs(ctx, t, t.name, idleValue, kgo.RecordHeader{Key: hdrGeneration, Value: []byte(strconv.FormatInt(int64(gen), 10))})
+}
+
+// generation returns the job's group generation as this worker knows it.
+func (w *Worker) generation() int32 {
+	_, gen := w.sess.Client().GroupMetadata()
+	return gen
 }
 
 // flushChangelog writes the task's state changes and, if it changed, its

@@ -24,6 +24,14 @@ func (m *InputMarks) Update(id string, wm int64) { m.t.update(id, wm) }
 // Idle leaves input id out until it sends a watermark again.
 func (m *InputMarks) Idle(id string) { m.t.idle(id) }
 
+// Wake makes idle input id active again at its watermark: it holds the
+// watermark back until it sends a new one or is idle again.
+func (m *InputMarks) Wake(id string) {
+	if in, ok := m.t.inputs[id]; ok && in.state == inputIdle {
+		in.state = inputActive
+	}
+}
+
 // Current returns the watermark: the minimum over active inputs; the
 // largest of the idle ones when all are idle; never lower than before.
 func (m *InputMarks) Current() int64 { return m.t.current() }

@@ -120,8 +120,6 @@ func (s *Server) deployClusterJob(w http.ResponseWriter, r *http.Request) bool {
 
 func writeClusterLifecycle(w http.ResponseWriter, in jobs.Info, err error) {
 	switch {
-	case errors.Is(err, cluster.ErrKeptStateDeploy):
-		writeError(w, newError("cluster_job", "from", err.Error()))
 	case errors.Is(err, cluster.ErrWorkersRemain):
 		writeError(w, newError("running", "", err.Error()))
 	case errors.Is(err, cluster.ErrPlan):

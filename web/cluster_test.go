@@ -105,10 +105,7 @@ sinks:
 	if code, body := do("POST", "/api/v1/jobs/cj/restart", `{"from": "yesterday"}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"from"`) {
 		t.Errorf("restart from yesterday: %d %s, want 400 naming from", code, body)
 	}
-	if code, body := do("PUT", "/api/v1/jobs/cj", job); code != http.StatusConflict || !strings.Contains(body, `"code":"cluster_job"`) {
-		t.Errorf("deploy over the kept state: %d %s, want 409 cluster_job", code, body)
-	}
-	if code, body := do("PUT", "/api/v1/jobs/cj?from=none", strings.Replace(job, "name: cj", "name: other", 1)); code != http.StatusBadRequest {
+	if code, body := do("PUT", "/api/v1/jobs/cj", strings.Replace(job, "name: cj", "name: other", 1)); code != http.StatusBadRequest {
 		t.Errorf("deploy of another job's file: %d %s, want 400", code, body)
 	}
 	if code, body := do("POST", "/api/v1/jobs/cj/resume", ""); code != http.StatusOK || !strings.Contains(body, `"state":"running"`) {

@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/jobs"
+)
+
+// A source partition's idle mark belongs to the life of the job it was
+// written in. Here every source partition goes idle, the job stops, each
+// partition then gets records (partition 0's reaching far ahead in event
+// time), and the job starts again over its kept state: no window may fire
+// on partition 0's watermark alone while the other partitions' records
+// wait to be read, so every record is counted once and none is late.
+func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake and a worker")
+	}
+	const parts = 3
+	brokers := testsrv.Kafka(t, parts, "in", "out")
+	addr := strings.Join(brokers, ",")
+	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: idle-restart
+source:
+  kafka: {brokers: [%[1]s], topics: [in]}
+  event_time: "r => r.ts"
+operators:
+  - id: per-k
+    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
+sinks:
+  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
+`, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idle = 300 * time.Millisecond
+	run := func() (stop func()) {
+		w, err := New(Config{Brokers: brokers, Spec: spec, ID: "w1", SessionTimeout: 6 * time.Second, IdleTimeout: idle,
+			Metrics: NewMetrics(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		var once bool
+		stop = func() {
+			if once {
+				return
+			}
+			once = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	const base = int64(1_700_000_000_000)
+	put := func(p int32, ts int64, k string) {
+		b, _ := json.Marshal(map[string]any{"k": k, "ts": ts})
+		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	counted := 0
+	seen := map[string]bool{}
+	// waitCounted reads the output until its windows count want records.
+	waitCounted := func(want int) {
+		t.Helper()
+		testutil.Within(time.Minute, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			out.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				var row struct {
+					Start int64  `json:"window_start"`
+					Key   string `json:"key"`
+					N     int    `json:"n"`
+				}
+				if err := json.Unmarshal(r.Value, &row); err != nil {
+					t.Errorf("output %q: %v", r.Value, err)
+					return
+				}
+				id := fmt.Sprint(row.Key, "@", row.Start)
+				if seen[id] {
+					t.Errorf("window %s written twice", id)
+				}
+				seen[id] = true
+				counted += row.N
+			})
+			return counted >= want
+		})
+		if counted != want {
+			t.Fatalf("the output's windows count %d records, want %d (records read after their windows fired are lost as late)", counted, want)
+		}
+	}
+
+	// First life: 100 records per partition, then a record per partition
+	// 100 s ahead, which fires every window before it.
+	stop := run()
+	for p := range int32(parts) {
+		for i := range 100 {
+			put(p, base+int64(i)*10, fmt.Sprint("k", i%5))
+		}
+		put(p, base+100_000, "mark")
+	}
+	waitCounted(parts * 100)
+	// Let every source partition be announced idle, then stop.
+	time.Sleep(10 * idle)
+	stop()
+
+	// While the job is stopped, partition 0 gets its records and a mark
+	// far ahead first; the others get theirs after.
+	for _, p := range []int32{0, 1, 2} {
+		for i := range 100 {
+			put(p, base+200_000+int64(i)*10, fmt.Sprint("k", i%5))
+		}
+		put(p, base+300_000, "mark")
+	}
+	run()
+	waitCounted(parts*100 + parts + parts*100)
+}
