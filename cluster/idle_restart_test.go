@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/jobs"
 )
 
 // A source partition's idle mark belongs to the life of the job it was
@@ -29,42 +25,10 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 	}
 	const parts = 3
 	brokers := testsrv.Kafka(t, parts, "in", "out")
-	addr := strings.Join(brokers, ",")
-	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: idle-restart
-source:
-  kafka: {brokers: [%[1]s], topics: [in]}
-  event_time: "r => r.ts"
-operators:
-  - id: per-k
-    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
-sinks:
-  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
-`, addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := windowJob(t, "idle-restart", brokers)
 	const idle = 300 * time.Millisecond
 	run := func() (stop func()) {
-		w, err := New(Config{Brokers: brokers, Spec: spec, ID: "w1", SessionTimeout: 6 * time.Second, IdleTimeout: idle,
-			Metrics: NewMetrics(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx) }()
-		var once bool
-		stop = func() {
-			if once {
-				return
-			}
-			once = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("worker: %v", err)
-			}
-		}
-		t.Cleanup(stop)
+		_, stop = runWorker(t, Config{Brokers: brokers, Spec: spec, IdleTimeout: idle})
 		return stop
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/jobs"
 )
 
 // A worker's Status shows its tasks of both stages and, once the input
@@ -24,35 +20,7 @@ func TestStatusShowsTasksAndLag(t *testing.T) {
 		t.Skip("runs kfake and a worker")
 	}
 	brokers := testsrv.Kafka(t, 2, "in", "out")
-	addr := strings.Join(brokers, ",")
-	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: st
-source:
-  kafka: {brokers: [%[1]s], topics: [in]}
-  event_time: "r => r.ts"
-operators:
-  - id: per-k
-    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
-sinks:
-  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
-`, addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewMetrics()
-	w, err := New(Config{Brokers: brokers, Spec: spec, ID: "w1", SessionTimeout: 6 * time.Second, Metrics: m,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	w, _ := runWorker(t, Config{Brokers: brokers, Spec: windowJob(t, "st", brokers)})
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)

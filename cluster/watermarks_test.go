@@ -79,21 +79,15 @@ func TestWatermarksRestore(t *testing.T) {
 	if err := r.Restore(b); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Current(); got != 100 {
-		// c is expected but was never heard from: it holds back the
-		// minimum, yet the watermark does not go below the committed one
-		// (a at 100; b idle, left out).
-		t.Fatalf("restored watermark %d, want 100", got)
-	}
+	// c is expected but was never heard from: it holds back the minimum,
+	// yet the watermark does not go below the committed one (a at 100; b
+	// idle, left out).
+	wantMark(t, r, 100, "restored watermark")
 	r.Update("c", 150)
 	r.Update("a", 400)
-	if got := r.Current(); got != 150 {
-		t.Fatalf("after updates %d, want 150 (c holds it)", got)
-	}
+	wantMark(t, r, 150, "after updates (c holds it)")
 	r.Update("c", 500)
-	if got := r.Current(); got != 400 {
-		t.Fatalf("after c advanced %d, want 400 (b idle, left out)", got)
-	}
+	wantMark(t, r, 400, "after c advanced (b idle, left out)")
 }
 
 // An idle mark counts only in the group generation it was written in: a
@@ -108,13 +102,9 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 	w.Update("c", 300)
 	w.Idle("b", 4)
 	w.Idle("c", FinalGeneration)
-	if got := w.Current(); got != 100 {
-		t.Fatalf("b and c idle: %d, want 100 (a)", got)
-	}
+	wantMark(t, w, 100, "b and c idle (a)")
 	w.Update("a", 1000)
-	if got := w.Current(); got != 1000 {
-		t.Fatalf("a alone active: %d, want 1000", got)
-	}
+	wantMark(t, w, 1000, "a alone active")
 	b, err := json.Marshal(w)
 	if err != nil {
 		t.Fatal(err)
@@ -129,30 +119,20 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 		t.Fatal("generation 5 woke no producer; b's idle mark is of generation 4")
 	}
 	r.Update("a", 5000)
-	if got := r.Current(); got != 1000 {
-		t.Fatalf("after generation 5, a at 5000: %d, want 1000 (b holds at 200 but it never goes backwards; c finished)", got)
-	}
+	wantMark(t, r, 1000, "after generation 5, a at 5000 (b holds at 200 but it never goes backwards; c finished)")
 	r.Idle("b", 5)
-	if got := r.Current(); got != 5000 {
-		t.Fatalf("b idle again in generation 5: %d, want 5000", got)
-	}
+	wantMark(t, r, 5000, "b idle again in generation 5")
 	// A mark of a newer generation outdates the others at once, and a
 	// mark of an older one read late does not count.
 	r.Idle("a", 6)
 	r.Update("a", 6000)
-	if got := r.Current(); got != 5000 {
-		t.Fatalf("generation 6 from a's mark: %d, want 5000 (b woken, holds at 200; never backwards)", got)
-	}
+	wantMark(t, r, 5000, "generation 6 from a's mark (b woken, holds at 200; never backwards)")
 	r.Idle("b", 5)
 	r.Update("b", 5500)
 	r.Idle("b", 5)
-	if got := r.Current(); got != 5500 {
-		t.Fatalf("b's late idle mark of generation 5: %d, want 5500 (b holds)", got)
-	}
+	wantMark(t, r, 5500, "b's late idle mark of generation 5 (b holds)")
 	r.Idle("b", 6)
-	if got := r.Current(); got != 6000 {
-		t.Fatalf("b idle in generation 6: %d, want 6000", got)
-	}
+	wantMark(t, r, 6000, "b idle in generation 6")
 
 	// Restored in the same generation: b stays idle.
 	s := NewWatermarks([]string{"a", "b", "c"})
@@ -163,9 +143,7 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 		t.Fatal("generation 4 woke a producer; every mark is of generation 4 or final")
 	}
 	s.Update("a", 3000)
-	if got := s.Current(); got != 3000 {
-		t.Fatalf("same generation: %d, want 3000 (b idle, c finished)", got)
-	}
+	wantMark(t, s, 3000, "same generation (b idle, c finished)")
 
 	// Marks saved without generations count as of generation 0.
 	old := NewWatermarks([]string{"a", "b"})
@@ -174,7 +152,13 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 	}
 	old.Generation(1)
 	old.Update("a", 800)
-	if got := old.Current(); got != 200 {
-		t.Fatalf("old marks after generation 1: %d, want 200 (b holds)", got)
+	wantMark(t, old, 200, "old marks after generation 1 (b holds)")
+}
+
+// wantMark fails the test unless w's watermark is want.
+func wantMark(t *testing.T, w *Watermarks, want int64, what string) {
+	t.Helper()
+	if got := w.Current(); got != want {
+		t.Fatalf("%s: watermark %d, want %d", what, got, want)
 	}
 }
