@@ -127,6 +127,21 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 		w.cfg.Log.Error("worker status: cannot connect", "err", err)
 		return wg.Wait
 	}
+	// The report this worker wrote in an earlier life (its rebalances and
+	// failures) is carried over, so it is read before the first report is
+	// written: up to the topic's end as it is now.
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	markCaughtUp := func() { once.Do(func() { close(caughtUp) }) }
+	end := int64(0)
+	if ends, err := admin.ListEndOffsets(ctx, StatusTopic); err != nil {
+		w.cfg.Log.Error("worker status: cannot find the status topic's end; this worker's earlier failures may not be shown", "err", err)
+	} else if o, ok := ends.Lookup(StatusTopic, 0); ok && o.Err == nil {
+		end = o.Offset
+	}
+	if end <= 0 {
+		markCaughtUp()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -137,6 +152,9 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 				return
 			}
 			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset >= end-1 {
+					defer markCaughtUp()
+				}
 				if r.Value == nil {
 					w.reports.put(string(r.Key), nil)
 					return
@@ -154,6 +172,13 @@ func (w *Worker) runStatus(ctx context.Context, admin *kadm.Client) (wait func()
 		defer wg.Done()
 		key := w.cfg.Spec.Name + "/" + w.cfg.ID
 		rep := report{Job: w.cfg.Spec.Name, Worker: w.cfg.ID}
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+			return
+		case <-time.After(lagTimeout):
+			w.cfg.Log.Error("worker status: the status topic was not read in time; this worker's earlier rebalances and failures are not carried over", "topic", StatusTopic, "waited", lagTimeout)
+		}
 		w.reports.mu.Lock()
 		if old, ok := w.reports.byKey[key]; ok {
 			rep.Rebalances = old.Rebalances

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -52,5 +53,71 @@ func TestStatusShowsTasksAndLag(t *testing.T) {
 	}
 	if got := len(st.Workers[0].Tasks); st.Workers[0].ID != "w1" || got != 4 {
 		t.Errorf("workers %+v, want w1 with 4 tasks", st.Workers)
+	}
+}
+
+// A worker started again under its name shows the failures of its
+// earlier life: its status report in the status topic is read before it
+// writes its first one.
+func TestStatusKeepsEarlierFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake and a worker")
+	}
+	brokers := testsrv.Kafka(t, 2, "in", "out")
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if _, err := kadm.NewClient(prod).CreateTopic(context.Background(), 1, -1, nil, StatusTopic); err != nil {
+		t.Fatal(err)
+	}
+	// Reports of other workers and jobs first, so the one that counts is
+	// not alone in the topic.
+	var reports []*kgo.Record
+	for i := range 200 {
+		b, _ := json.Marshal(report{Job: "other", Worker: fmt.Sprint("w", i), At: time.Now().UTC()})
+		reports = append(reports, &kgo.Record{Topic: StatusTopic, Key: []byte(fmt.Sprint("other/w", i)), Value: b})
+	}
+	earlier := Failure{Kind: "snapshot_upload", Text: "the snapshot of task out/1 was not uploaded: the store refused it"}
+	b, _ := json.Marshal(report{Job: "st", Worker: "w1", At: time.Now().UTC(), Failures: []Failure{earlier}})
+	reports = append(reports, &kgo.Record{Topic: StatusTopic, Key: []byte("st/w1"), Value: b})
+	if err := prod.ProduceSync(context.Background(), reports...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	w, _ := runWorker(t, Config{Brokers: brokers, Spec: windowJob(t, "st", brokers)})
+	var st *Status
+	ok := testutil.Within(time.Minute, func() bool {
+		st, err = w.Status(context.Background())
+		return err == nil && len(st.Workers) == 1 && len(st.Workers[0].Failures) > 0
+	})
+	if !ok {
+		t.Fatalf("the restarted worker shows no failures: %+v, %v", st, err)
+	}
+	if got := st.Workers[0].Failures[0]; got.Kind != earlier.Kind || got.Text != earlier.Text {
+		t.Errorf("failure %+v, want the earlier life's %+v", got, earlier)
+	}
+	// Its own report, written since, carries the failure too.
+	read, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(StatusTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Close()
+	var last report
+	n := 0
+	testutil.Within(time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		read.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == "st/w1" {
+				n++
+				_ = json.Unmarshal(r.Value, &last)
+			}
+		})
+		return n >= 2
+	})
+	if n < 2 || len(last.Failures) == 0 || last.Failures[0].Text != earlier.Text {
+		t.Errorf("the worker's latest report (of %d) has failures %+v, want the earlier life's", n, last.Failures)
 	}
 }
