@@ -17,14 +17,17 @@ import (
 var (
 	wordRE = regexp.MustCompile(`[\pL\pN_']+`)
 	flagRE = regexp.MustCompile(`--[\w-]+`)
+	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 )
 
 // repeated returns what msg says twice ("" when nothing): a word right
 // after itself ("source source", "jobs: jobs:"), or a pair of words that
 // comes again later ("line 8: line 8:", `operator evil: … operator "evil"`).
-// A flag's name (--files-root) names a flag, not a thing said.
+// A flag's name (--files-root) names a flag, and a time (12:59:59) a
+// moment, not things said.
 func repeated(msg string) string {
-	words := wordRE.FindAllString(strings.ToLower(flagRE.ReplaceAllString(msg, "")), -1)
+	msg = timeRE.ReplaceAllString(flagRE.ReplaceAllString(msg, ""), "")
+	words := wordRE.FindAllString(strings.ToLower(msg), -1)
 	pairs := map[string]bool{}
 	for i, w := range words {
 		if i > 0 && w == words[i-1] {
@@ -49,6 +52,7 @@ func TestRepeated(t *testing.T) {
 		`operator evil: job "bomb" operator "evil" record source/clicks.jsonl@1: boom`:         "operator evil",
 		`job "bomb" operator "evil" record source/clicks.jsonl@1: Error: boom (line 1 col 14)`: "",
 		`line 9: operators[0].window.tumbling: "10x" is not a duration (e.g. 10s, 1m)`:         "",
+		`2026-12-06T19:59:59.159Z  read record source/garbage.jsonl at line 1`:                 "",
 	} {
 		if got := repeated(msg); got != want {
 			t.Errorf("repeated(%q) = %q, want %q", msg, got, want)

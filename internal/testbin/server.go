@@ -96,12 +96,22 @@ func New(t testing.TB, o Options) *Server {
 	return s
 }
 
-// Start is New followed by Start.
+// Start is New followed by Start. On a free address of its own choice
+// that another process took before the server could (its port was free
+// a moment before), it starts again on another.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := New(t, o)
-	s.Start()
-	return s
+	for try := 1; ; try++ {
+		s := New(t, o)
+		err := s.TryStart()
+		if err == nil {
+			return s
+		}
+		if o.Addr != "" || try == 3 || !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("runnel serve could not listen on %s, taken in between; trying another address", s.Addr)
+	}
 }
 
 // Start starts the process and waits until it is ready; the test fails,
@@ -144,7 +154,7 @@ func (s *Server) TryStart() error {
 			return true
 		default:
 		}
-		return s.healthy()
+		return s.healthy() && listens(cmd.Process.Pid, s.Addr)
 	})
 	switch {
 	case exited:
