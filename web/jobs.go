@@ -43,6 +43,16 @@ func jobError(err error) *apiError {
 	return e
 }
 
+// writeJobAnswer writes v with status, or err as the job API's error when
+// the call that made v failed.
+func writeJobAnswer(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 func jobErrorOf(err error) *apiError {
 	var se *jobs.SpecError
 	switch {
@@ -127,11 +137,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := s.jobs.Get(r.PathValue("id"))
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, in)
+	writeJobAnswer(w, http.StatusOK, in, err)
 }
 
 // stopJob stops a job; with ?savepoint=true it keeps the checkpoint its
@@ -202,11 +208,7 @@ func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sp, err := s.jobs.Savepoint(r.PathValue("id"), false)
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusCreated, sp)
+	writeJobAnswer(w, http.StatusCreated, sp, err)
 }
 
 func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
