@@ -193,14 +193,10 @@ func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cps, err := s.jobs.Checkpoints(r.PathValue("id"))
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
 	if cps == nil {
 		cps = []jobs.CheckpointInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": cps})
+	writeJobAnswer(w, http.StatusOK, map[string]any{"checkpoints": cps}, err)
 }
 
 func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
@@ -216,14 +212,10 @@ func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sps, err := s.jobs.Savepoints()
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
 	if sps == nil {
 		sps = []jobs.SavepointInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"savepoints": sps})
+	writeJobAnswer(w, http.StatusOK, map[string]any{"savepoints": sps}, err)
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) (*sinks.Dashboard, bool) {

@@ -47,6 +47,12 @@ func (e *env) config(flows ...Flow) *Config {
 	return c
 }
 
+// appLog is the configuration of one flow: the JSON lines of app.log into
+// stream.
+func (e *env) appLog(stream string) *Config {
+	return e.config(Flow{Files: e.path("app.log"), Stream: stream, Format: "json"})
+}
+
 func (e *env) once(c *Config) {
 	e.t.Helper()
 	if err := Run(context.Background(), c, true, quiet()); err != nil {
@@ -239,8 +245,7 @@ func TestAgentMultiline(t *testing.T) {
 // and nothing twice.
 func TestAgentRotateRename(t *testing.T) {
 	e := newEnv(t, "r")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "r", Format: "json"})
-	stop := e.follow(c)
+	stop := e.follow(e.appLog("r"))
 	defer stop()
 	e.appendLines("app.log", numbered("a", 0, 100)...)
 	e.waitFor("r", names("a", 0, 100))
@@ -258,8 +263,7 @@ func TestAgentRotateRename(t *testing.T) {
 // agent reads it from the start each time.
 func TestAgentCopyTruncate(t *testing.T) {
 	e := newEnv(t, "ct")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "ct", Format: "json"})
-	stop := e.follow(c)
+	stop := e.follow(e.appLog("ct"))
 	defer stop()
 	e.appendLines("app.log", numbered("a", 0, 100)...)
 	e.waitFor("ct", names("a", 0, 100))
@@ -286,7 +290,7 @@ func TestAgentCopyTruncate(t *testing.T) {
 // A reused inode is the same case.
 func TestAgentTruncatedWhileStopped(t *testing.T) {
 	e := newEnv(t, "tw")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "tw", Format: "json"})
+	c := e.appLog("tw")
 	e.appendLines("app.log", numbered("a", 0, 20)...)
 	e.once(c)
 	if err := os.Truncate(e.path("app.log"), 0); err != nil {
@@ -301,7 +305,7 @@ func TestAgentTruncatedWhileStopped(t *testing.T) {
 // agent was down is found by its inode and read to its end.
 func TestAgentRotatedWhileStopped(t *testing.T) {
 	e := newEnv(t, "rw")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "rw", Format: "json"})
+	c := e.appLog("rw")
 	e.appendLines("app.log", numbered("a", 0, 20)...)
 	e.once(c)
 	e.appendLines("app.log", numbered("a", 20, 30)...)
@@ -318,7 +322,7 @@ func TestAgentKinesisTarget(t *testing.T) {
 	e := newEnv(t, "kt")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "kt", Format: "json"})
+	c := e.appLog("kt")
 	c.Server = ""
 	c.Kinesis = &KinesisTarget{Region: "us-east-1", Endpoint: e.srv.URL}
 	if err := c.Validate(); err != nil {
