@@ -43,6 +43,29 @@ func jobError(err error) *apiError {
 	return e
 }
 
+// readJobFile reads a request body that is a job file; when it cannot (the
+// body is over jobs.MaxJobFileSize or broke off) it answers the request
+// and ok is false.
+func readJobFile(w http.ResponseWriter, r *http.Request) (src []byte, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		return nil, false
+	}
+	return src, true
+}
+
+// writeJobInfo writes j's state, or err as the job API's error when the
+// call that gave j failed.
+func writeJobInfo(w http.ResponseWriter, j *jobs.Job, err error) {
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, j.Info(false))
+}
+
 // writeJobAnswer writes v with status, or err as the job API's error when
 // the call that made v failed.
 func writeJobAnswer(w http.ResponseWriter, status int, v any, err error) {
@@ -97,10 +120,8 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
-	src, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+	src, ok := readJobFile(w, r)
+	if !ok {
 		return
 	}
 	if s.submitClusterJob(w, r, src) {

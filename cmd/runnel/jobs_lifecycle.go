@@ -203,16 +203,7 @@ func jobsDeploy(args []string) error {
 func jobsDelete(args []string) error {
 	fs := newFlags("jobs delete", "jobs delete ID",
 		"Deletes a stopped, failed or finished job with its job file, state and checkpoints (its savepoints are kept). A running job must be stopped first.")
-	server := addServerFlag(fs)
-	pos, err := parseInterspersed(fs, args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	if err := newClient(*server).do("DELETE", "/api/v1/jobs/"+url.PathEscape(pos[0])+"?purge=true", nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("deleted job %s\n", pos[0])
-	return nil
+	return callOne(fs, addServerFlag(fs), args, "ID", "DELETE", "/api/v1/jobs/", "?purge=true", "deleted job")
 }
 
 // fmtRate is a rate column of the jobs list.
