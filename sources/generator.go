@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/backoff"
 )
 
 // GeneratorConfig configures the built-in clickstream generator.
@@ -104,7 +106,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 			cfg.Step = time.Millisecond
 		}
 	}
-	g := &Generator{cfg: cfg, now: time.Now, sleep: sleepCtx}
+	g := &Generator{cfg: cfg, now: time.Now, sleep: backoff.Sleep}
 	g.pages = make([]string, cfg.Keys)
 	for i := range g.pages {
 		g.pages[i] = "/p/" + strconv.Itoa(i)
@@ -118,17 +120,6 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		}
 	}
 	return g, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Bounded reports whether Count bounds the generator.

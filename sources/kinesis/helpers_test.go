@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sources"
@@ -30,7 +31,7 @@ func testRand(t *testing.T) *rand.Rand {
 // stream is CREATING or UPDATING.
 func retryCall(t *testing.T, what string, call func() error) {
 	t.Helper()
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for i := 0; ; i++ {
 		err := call()
 		if err == nil {
