@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -90,15 +91,9 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Shards == 0 {
-		cfg.Shards = 1
-	}
-	if cfg.Keys == 0 {
-		cfg.Keys = 100
-	}
-	if cfg.Users == 0 {
-		cfg.Users = 1000
-	}
+	cfg.Shards = cmp.Or(cfg.Shards, 1)
+	cfg.Keys = cmp.Or(cfg.Keys, 100)
+	cfg.Users = cmp.Or(cfg.Users, 1000)
 	if cfg.Step == 0 {
 		if cfg.Rate > 0 {
 			cfg.Step = time.Duration(float64(time.Second) * float64(cfg.Shards) / cfg.Rate)

@@ -53,6 +53,15 @@ func (e *env) appLog(stream string) *Config {
 	return e.config(Flow{Files: e.path("app.log"), Stream: stream, Format: "json"})
 }
 
+// followAppLog runs the agent on app.log into stream until the test ends,
+// and writes the lines a0 to a99 to the file and waits for them.
+func (e *env) followAppLog(stream string) {
+	e.t.Helper()
+	e.t.Cleanup(e.follow(e.appLog(stream)))
+	e.appendLines("app.log", numbered("a", 0, 100)...)
+	e.waitFor(stream, names("a", 0, 100))
+}
+
 func (e *env) once(c *Config) {
 	e.t.Helper()
 	if err := Run(context.Background(), c, true, quiet()); err != nil {
@@ -245,10 +254,7 @@ func TestAgentMultiline(t *testing.T) {
 // and nothing twice.
 func TestAgentRotateRename(t *testing.T) {
 	e := newEnv(t, "r")
-	stop := e.follow(e.appLog("r"))
-	defer stop()
-	e.appendLines("app.log", numbered("a", 0, 100)...)
-	e.waitFor("r", names("a", 0, 100))
+	e.followAppLog("r")
 	e.appendLines("app.log", numbered("a", 100, 150)...)
 	if err := os.Rename(e.path("app.log"), e.path("app.log.1")); err != nil {
 		t.Fatal(err)
@@ -263,10 +269,7 @@ func TestAgentRotateRename(t *testing.T) {
 // agent reads it from the start each time.
 func TestAgentCopyTruncate(t *testing.T) {
 	e := newEnv(t, "ct")
-	stop := e.follow(e.appLog("ct"))
-	defer stop()
-	e.appendLines("app.log", numbered("a", 0, 100)...)
-	e.waitFor("ct", names("a", 0, 100))
+	e.followAppLog("ct")
 	copyTruncate := func() {
 		b, err := os.ReadFile(e.path("app.log"))
 		if err != nil {
