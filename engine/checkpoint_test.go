@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -65,18 +66,8 @@ func (s feedSource) Shards(context.Context) ([]sources.Shard, error) {
 	for id := range s.f.shards {
 		out = append(out, sources.Shard{ID: id})
 	}
-	slices.SortFunc(out, func(a, b sources.Shard) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b sources.Shard) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (s feedSource) Open(_ context.Context, sh sources.Shard, after string) (sources.Reader, error) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/runnel-dev/runnel/operators"
 )
 
 // Filter is a compiled set of filter criteria: Lambda's event filtering
@@ -303,26 +305,13 @@ func equals(lit any) func(any, bool) bool {
 	}
 }
 
-// number reads a JSON-like number.
+// number reads a JSON-like number: any Go number or a json.Number, as
+// operators.Value.Float reads them; a numeric string is not a number here.
 func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
+	if _, isString := v.(string); isString {
+		return 0, false
 	}
-	return 0, false
+	return operators.ValueOf(v).Float()
 }
 
 func compileNumeric(arg any, at string) (func(any, bool) bool, error) {

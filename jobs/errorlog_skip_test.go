@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -44,14 +42,7 @@ checkpoint: {every: 200ms}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var p ErrorPage
-	testutil.Within(20*time.Second, func() bool {
-		p, _ = m.Errors("sk", 0)
-		return p.Total >= 3
-	})
-	if p.Total != 3 {
-		t.Fatalf("history %+v, want three errors", p)
-	}
+	p := waitErrors(t, m, "sk", 3)
 	policies := map[string]int{}
 	for _, e := range p.Errors {
 		policies[e.Policy]++

@@ -39,6 +39,21 @@ func TestErrorLogKeepsTheNewest(t *testing.T) {
 	}
 }
 
+// waitErrors waits until job id's error history counts n entries, and
+// fails the test when it never does or counts more.
+func waitErrors(t *testing.T, m *Manager, id string, n int64) ErrorPage {
+	t.Helper()
+	var p ErrorPage
+	testutil.Within(20*time.Second, func() bool {
+		p, _ = m.Errors(id, 0)
+		return p.Total >= n
+	})
+	if p.Total != n {
+		t.Fatalf("job %s: history %+v, want %d errors", id, p, n)
+	}
+	return p
+}
+
 const deadLetterJob = `name: dl
 source: {stream: in, shards: 2}
 operators:
@@ -64,15 +79,7 @@ func TestErrorHistory(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var p ErrorPage
-	testutil.Within(20*time.Second, func() bool {
-		p, _ = m.Errors("dl", 0)
-		return p.Total >= 1
-	})
-	if p.Total != 1 {
-		t.Fatalf("history %+v, want one error", p)
-	}
-	e := p.Errors[0]
+	e := waitErrors(t, m, "dl", 1).Errors[0]
 	if e.Operator != "parse" || e.Origin == nil || e.Origin.Stream != "in" || e.Origin.Sequence == "" || e.Shard != e.Origin.Shard ||
 		e.DeadLetter == nil || e.DeadLetter.Stream != "bad" {
 		t.Fatalf("entry %+v origin %+v", e, e.Origin)
@@ -106,11 +113,7 @@ func TestErrorHistory(t *testing.T) {
 	if _, err := st.Put(context.Background(), "in2", []streams.PutRecord{{PartitionKey: "b", Data: []byte(`{"nopage":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Within(20*time.Second, func() bool {
-		p, _ = m.Errors("fl", 0)
-		return p.Total >= 1
-	})
-	if e := p.Errors[0]; e.Operator != "parse" || e.Origin == nil || e.Origin.Stream != "in2" || e.DeadLetter != nil || !strings.HasPrefix(e.Message, "TypeError") {
+	if e := waitErrors(t, m, "fl", 1).Errors[0]; e.Operator != "parse" || e.Origin == nil || e.Origin.Stream != "in2" || e.DeadLetter != nil || !strings.HasPrefix(e.Message, "TypeError") {
 		t.Fatalf("failure entry %+v", e)
 	}
 	if _, err := m.Errors("nope", 0); err == nil {

@@ -79,6 +79,17 @@ func (r exampleRun) op(id string) engine.OperatorStatus {
 	return engine.OperatorStatus{}
 }
 
+// finalRows is final over the rows the sink logged, and fails the test
+// when there are none.
+func (r exampleRun) finalRows(t *testing.T, sink string) []map[string]any {
+	t.Helper()
+	rows := final(r.rows[sink])
+	if len(rows) == 0 {
+		t.Fatalf("no rows from sink %s", sink)
+	}
+	return rows
+}
+
 // final keeps the last row per window and key: a re-fired window's later
 // row supersedes the earlier one.
 func final(rows []map[string]any) []map[string]any {
@@ -112,10 +123,7 @@ func sumOf(rows []map[string]any, col string) int64 {
 func TestExamplesRun(t *testing.T) {
 	t.Run("page-views", func(t *testing.T) {
 		r := runExample(t, "page-views.yaml")
-		rows := final(r.rows["out"])
-		if len(rows) == 0 {
-			t.Fatal("no rows")
-		}
+		rows := r.finalRows(t, "out")
 		for _, row := range rows {
 			if row["users"].(float64) < 1 || row["users"].(float64) > row["views"].(float64) {
 				t.Errorf("row %v: users must be between 1 and views", row)
@@ -166,10 +174,7 @@ func TestExamplesRun(t *testing.T) {
 	})
 	t.Run("custom-aggregate", func(t *testing.T) {
 		r := runExample(t, "custom-aggregate.yaml")
-		rows := final(r.rows["out"])
-		if len(rows) == 0 {
-			t.Fatal("no rows")
-		}
+		rows := r.finalRows(t, "out")
 		for _, row := range rows {
 			if p, ok := row["top_page"].(string); !ok || !strings.HasPrefix(p, "/") {
 				t.Errorf("row %v: top_page should be a page", row)

@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"cmp"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -223,18 +225,19 @@ func (j *Job) Info(withSpec bool) Info {
 
 // List reports every job, by id.
 func (m *Manager) List() []Info {
-	m.mu.Lock()
-	js := make([]*Job, 0, len(m.mu.jobs))
-	for _, j := range m.mu.jobs {
-		js = append(js, j)
-	}
-	m.mu.Unlock()
-	sort.Slice(js, func(a, b int) bool { return js[a].ID < js[b].ID })
+	js := m.jobsByID()
 	out := make([]Info, len(js))
 	for i, j := range js {
 		out[i] = j.Info(false)
 	}
 	return out
+}
+
+// jobsByID returns the manager's jobs as they are now, sorted by id.
+func (m *Manager) jobsByID() []*Job {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.SortedFunc(maps.Values(m.mu.jobs), func(a, b *Job) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // Get reports one job with its spec.

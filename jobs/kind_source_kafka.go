@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -99,15 +98,10 @@ func kafkaSourceConfig(src *Source) (kafkasrc.Config, error) {
 	if f := sources.Format(src.Format); f == sources.FormatJSON || f == sources.FormatText || f == sources.FormatBytes {
 		c.Format = f
 	}
-	switch k.Start {
-	case "", kafkasrc.StartEarliest, kafkasrc.StartLatest:
-		c.Start = k.Start
-	default:
-		t, err := time.Parse(time.RFC3339Nano, k.Start)
-		if err != nil {
-			return c, fmt.Errorf("start %q: use earliest, latest or an RFC 3339 time", k.Start)
-		}
-		c.Start, c.Timestamp = kafkasrc.StartAtTimestamp, t
+	var err error
+	c.Start, c.Timestamp, err = connectorStart(k.Start, kafkasrc.StartAtTimestamp, kafkasrc.StartEarliest, kafkasrc.StartLatest)
+	if err != nil {
+		return c, err
 	}
 	return c, c.Validate()
 }

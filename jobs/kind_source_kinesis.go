@@ -104,15 +104,11 @@ func kinesisSourceConfig(k *KinesisSource, format string) (kinesissrc.Config, er
 	if f := sources.Format(format); f == sources.FormatJSON || f == sources.FormatText || f == sources.FormatBytes {
 		c.Format = f
 	}
-	switch k.Start {
-	case "", kinesissrc.StartTrimHorizon, kinesissrc.StartLatest, kinesissrc.StartAtSequence, kinesissrc.StartAfterSequence:
-		c.Start = k.Start
-	default:
-		t, err := time.Parse(time.RFC3339Nano, k.Start)
-		if err != nil {
-			return c, fmt.Errorf("start %q: use trim_horizon, latest, at_sequence_number, after_sequence_number or an RFC 3339 time", k.Start)
-		}
-		c.Start, c.Timestamp = kinesissrc.StartAtTimestamp, t
+	var err error
+	c.Start, c.Timestamp, err = connectorStart(k.Start, kinesissrc.StartAtTimestamp,
+		kinesissrc.StartTrimHorizon, kinesissrc.StartLatest, kinesissrc.StartAtSequence, kinesissrc.StartAfterSequence)
+	if err != nil {
+		return c, err
 	}
 	for _, sn := range k.SequenceNumbers {
 		shard, seq, ok := strings.Cut(sn, "=")

@@ -174,13 +174,7 @@ func (l *metricsLog) rates() (in, out float64) {
 
 // sampleJobs adds a point to every running job's history.
 func (m *Manager) sampleJobs(now time.Time) {
-	m.mu.Lock()
-	js := make([]*Job, 0, len(m.mu.jobs))
-	for _, j := range m.mu.jobs {
-		js = append(js, j)
-	}
-	m.mu.Unlock()
-	for _, j := range js {
+	for _, j := range m.jobsByID() {
 		j.mu.Lock()
 		rj, stopped := j.mu.run, j.mu.stopped
 		j.mu.Unlock()

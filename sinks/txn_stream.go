@@ -46,6 +46,7 @@ package sinks
 // are dropped.
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -341,18 +342,8 @@ func loadStaged(sp *state.Space) ([]stagedEpoch, error) {
 		}
 		out = append(out, stagedEpoch{epoch: epoch, marker: m, recs: recs[epoch]})
 	}
-	slices.SortFunc(out, func(a, b stagedEpoch) int { return cmpUint(a.epoch, b.epoch) })
+	slices.SortFunc(out, func(a, b stagedEpoch) int { return cmp.Compare(a.epoch, b.epoch) })
 	return out, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // errStagedCorrupt marks staged sink state that does not decode.

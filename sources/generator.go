@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/backoff"
 )
 
 // GeneratorConfig configures the built-in clickstream generator.
@@ -88,15 +91,9 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Shards == 0 {
-		cfg.Shards = 1
-	}
-	if cfg.Keys == 0 {
-		cfg.Keys = 100
-	}
-	if cfg.Users == 0 {
-		cfg.Users = 1000
-	}
+	cfg.Shards = cmp.Or(cfg.Shards, 1)
+	cfg.Keys = cmp.Or(cfg.Keys, 100)
+	cfg.Users = cmp.Or(cfg.Users, 1000)
 	if cfg.Step == 0 {
 		if cfg.Rate > 0 {
 			cfg.Step = time.Duration(float64(time.Second) * float64(cfg.Shards) / cfg.Rate)
@@ -104,7 +101,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 			cfg.Step = time.Millisecond
 		}
 	}
-	g := &Generator{cfg: cfg, now: time.Now, sleep: sleepCtx}
+	g := &Generator{cfg: cfg, now: time.Now, sleep: backoff.Sleep}
 	g.pages = make([]string, cfg.Keys)
 	for i := range g.pages {
 		g.pages[i] = "/p/" + strconv.Itoa(i)
@@ -118,17 +115,6 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		}
 	}
 	return g, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Bounded reports whether Count bounds the generator.

@@ -16,10 +16,7 @@ var ckptJob = viewsJob("cp", "cp-in", 2, "")
 // savepoint, a stop with a savepoint and a start from it, and the errors
 // of each.
 func TestCheckpointsAndSavepointsAPI(t *testing.T) {
-	ts, _ := jobsServer(t)
-	if code, m := call(t, ts, "POST", "/api/v1/jobs", ckptJob); code != 201 {
-		t.Fatalf("submit: %d %v", code, m)
-	}
+	ts := serverWithJob(t, ckptJob)
 	put := `{"records":[{"key":"a","json":{"page":"/","ts":1700000000000}},{"key":"b","json":{"page":"/x","ts":1700000001000}}]}`
 	if code, m := call(t, ts, "POST", "/api/v1/streams/cp-in/records", put); code != 200 {
 		t.Fatalf("put: %d %v", code, m)

@@ -28,9 +28,5 @@ func (s *Server) jobErrors(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	page, err := s.jobs.Errors(r.PathValue("id"), limit)
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJobAnswer(w, http.StatusOK, page, err)
 }

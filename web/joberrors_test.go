@@ -12,11 +12,8 @@ import (
 // TestJobErrorsRoute: GET /api/v1/jobs/{id}/errors answers a job's
 // dead-lettered records, newest first, in the contract's shape.
 func TestJobErrorsRoute(t *testing.T) {
-	ts, _ := jobsServer(t)
 	job := "name: dl\nsource: {stream: in}\noperators:\n  - id: parse\n    map: \"r => ({p: r.page.toUpperCase()})\"\n    on_error: {dead_letter: bad}\nsinks:\n  - {id: out, stream: {name: out}}\n"
-	if code, b := callInto(t, "POST", ts.URL+"/api/v1/jobs", job, nil); code != 201 {
-		t.Fatalf("submit: %d %s", code, b)
-	}
+	ts := serverWithJob(t, job)
 	putJSON(t, ts.URL, "in", 10) // records 4 and 9 have no page
 	var body string
 	testutil.Within(20*time.Second, func() bool {

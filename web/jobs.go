@@ -43,6 +43,39 @@ func jobError(err error) *apiError {
 	return e
 }
 
+// readJobFile reads a request body that is a job file; when it cannot (the
+// body is over jobs.MaxJobFileSize or broke off) it answers the request
+// and ok is false.
+func readJobFile(w http.ResponseWriter, r *http.Request) (src []byte, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		return nil, false
+	}
+	return src, true
+}
+
+// writeJobInfo writes j's state, or err as the job API's error when the
+// call that gave j failed.
+func writeJobInfo(w http.ResponseWriter, j *jobs.Job, err error) {
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, j.Info(false))
+}
+
+// writeJobAnswer writes v with status, or err as the job API's error when
+// the call that made v failed.
+func writeJobAnswer(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		writeError(w, jobError(err))
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 func jobErrorOf(err error) *apiError {
 	var se *jobs.SpecError
 	switch {
@@ -87,10 +120,8 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if !s.jobsOr404(w) {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
-	src, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+	src, ok := readJobFile(w, r)
+	if !ok {
 		return
 	}
 	if s.submitClusterJob(w, r, src) {
@@ -127,11 +158,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := s.jobs.Get(r.PathValue("id"))
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, in)
+	writeJobAnswer(w, http.StatusOK, in, err)
 }
 
 // stopJob stops a job; with ?savepoint=true it keeps the checkpoint its
@@ -187,14 +214,10 @@ func (s *Server) jobCheckpoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cps, err := s.jobs.Checkpoints(r.PathValue("id"))
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
 	if cps == nil {
 		cps = []jobs.CheckpointInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": cps})
+	writeJobAnswer(w, http.StatusOK, map[string]any{"checkpoints": cps}, err)
 }
 
 func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
@@ -202,11 +225,7 @@ func (s *Server) takeSavepoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sp, err := s.jobs.Savepoint(r.PathValue("id"), false)
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusCreated, sp)
+	writeJobAnswer(w, http.StatusCreated, sp, err)
 }
 
 func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
@@ -214,14 +233,10 @@ func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sps, err := s.jobs.Savepoints()
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
 	if sps == nil {
 		sps = []jobs.SavepointInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"savepoints": sps})
+	writeJobAnswer(w, http.StatusOK, map[string]any{"savepoints": sps}, err)
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) (*sinks.Dashboard, bool) {

@@ -117,19 +117,7 @@ func TestJobEndToEnd(t *testing.T) {
 		}
 	}
 	// The same results as Arrow IPC.
-	resp, err = http.Get(ts.URL + "/api/v1/jobs/views/results?sink=board")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apache.arrow.stream" {
-		t.Fatalf("content type %q", ct)
-	}
-	rd, err := ipc.NewReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
+	rd := getArrow(t, ts.URL+"/api/v1/jobs/views/results?sink=board")
 	names := []string{}
 	for _, f := range rd.Schema().Fields() {
 		names = append(names, f.Name)
@@ -282,19 +270,7 @@ func TestLiveResults(t *testing.T) {
 		t.Fatalf("submit: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	live, err := http.Get(ts.URL + "/api/v1/jobs/live/results/live?sink=board")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Body.Close()
-	if ct := live.Header.Get("Content-Type"); ct != "application/vnd.apache.arrow.stream" {
-		t.Fatalf("content type %q", ct)
-	}
-	rd, err := ipc.NewReader(live.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
+	rd := getArrow(t, ts.URL+"/api/v1/jobs/live/results/live?sink=board")
 	if got := rd.Schema().Field(3).Name; got != "n" {
 		t.Fatalf("schema %v", rd.Schema())
 	}
@@ -309,4 +285,24 @@ func TestLiveResults(t *testing.T) {
 	if len(ends) < 5 {
 		t.Fatalf("live stream ended after %d windows: %v", len(ends), rd.Err())
 	}
+}
+
+// getArrow GETs url, which must answer an Arrow IPC stream, and returns
+// its reader; the test's cleanup releases it and closes the body.
+func getArrow(t *testing.T, url string) *ipc.Reader {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apache.arrow.stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	rd, err := ipc.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Release)
+	return rd
 }

@@ -27,11 +27,7 @@ func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.jobs.Resume(r.PathValue("id"))
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, j.Info(false))
+	writeJobInfo(w, j, err)
 }
 
 func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
@@ -67,11 +63,7 @@ func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.jobs.Restart(r.PathValue("id"), jobs.RestartFrom{Checkpoint: cp, Savepoint: req.Savepoint})
-	if err != nil {
-		writeError(w, jobError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, j.Info(false))
+	writeJobInfo(w, j, err)
 }
 
 func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
@@ -87,10 +79,8 @@ func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("invalid_argument", "from", "from must be savepoint (default) or none, not "+strconv.Quote(string(from))))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
-	src, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+	src, ok := readJobFile(w, r)
+	if !ok {
 		return
 	}
 	d, err := s.jobs.Deploy(r.PathValue("id"), src, from)

@@ -8,10 +8,7 @@ import (
 // TestLifecycleRoutes: restart, deploy (PUT) and delete with purge answer
 // as the API contract says, with the statuses and messages a user acts on.
 func TestLifecycleRoutes(t *testing.T) {
-	ts, _ := jobsServer(t)
-	if code, b := callInto(t, "POST", ts.URL+"/api/v1/jobs", e2eJob, nil); code != 201 {
-		t.Fatalf("submit: %d %s", code, b)
-	}
+	ts := serverWithJob(t, e2eJob)
 	base := ts.URL + "/api/v1/jobs/views"
 	check := func(method, url, body string, code int, want string) string {
 		t.Helper()

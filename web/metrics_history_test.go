@@ -10,10 +10,7 @@ import (
 // jobs list has the rate, uptime, error and parallelism columns, and the
 // streams list the records, bytes and readers columns.
 func TestMetricsHistoryRoute(t *testing.T) {
-	ts, _ := jobsServer(t)
-	if code, b := callInto(t, "POST", ts.URL+"/api/v1/jobs", e2eJob, nil); code != 201 {
-		t.Fatalf("submit: %d %s", code, b)
-	}
+	ts := serverWithJob(t, e2eJob)
 	if code, b := callInto(t, "GET", ts.URL+"/api/v1/jobs/views/metrics/history?shards=true", "", nil); code != 200 || !strings.HasPrefix(b, `{"interval_ms":5000,"points":[`) {
 		t.Fatalf("history: %d %s", code, b)
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 
@@ -31,10 +30,8 @@ func (s *Server) previewJob(w http.ResponseWriter, r *http.Request) {
 		}
 		n = k
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
-	src, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+	src, ok := readJobFile(w, r)
+	if !ok {
 		return
 	}
 	res, err := s.jobs.Preview(r.Context(), src, n)

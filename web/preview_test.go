@@ -3,12 +3,23 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
 
 // callInto sends method path with body and decodes the JSON answer into out
 // (when not nil); it returns the status and the raw body.
+// serverWithJob is jobsServer with the job file src submitted.
+func serverWithJob(t *testing.T, src string) *httptest.Server {
+	t.Helper()
+	ts, _ := jobsServer(t)
+	if code, b := callInto(t, "POST", ts.URL+"/api/v1/jobs", src, nil); code != 201 {
+		t.Fatalf("submit: %d %s", code, b)
+	}
+	return ts
+}
+
 func callInto(t *testing.T, method, url, body string, out any) (int, string) {
 	t.Helper()
 	resp, b := roundTrip(t, method, url, body, map[string]string{"Content-Type": bodyType(body)})

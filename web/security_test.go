@@ -215,6 +215,12 @@ func TestLimitedTokenLists(t *testing.T) {
 	}
 }
 
+// browserCall is a request of TestBrowserDefences's tables.
+type browserCall struct {
+	name, method, path, body string
+	hdr                      map[string]string
+}
+
 // TestBrowserDefences replays what a page on another site can make a
 // browser send, with auth off (the defences do not depend on it).
 func TestBrowserDefences(t *testing.T) {
@@ -225,23 +231,19 @@ func TestBrowserDefences(t *testing.T) {
 	}
 	job := strings.Replace(authJob, "name: j", "name: evil", 1)
 	for _, tc := range []struct {
-		name   string
-		method string
-		path   string
-		body   string
-		hdr    map[string]string
+		browserCall
 		status int
 		code   string
 	}{
-		{"no-cors text/plain job submit", "POST", "/api/v1/jobs", job, map[string]string{"Content-Type": "text/plain;charset=UTF-8", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, 403, "cross_site_request"},
-		{"text/plain job submit, same origin", "POST", "/api/v1/jobs", job, map[string]string{"Content-Type": "text/plain"}, 415, "unsupported_media_type"},
-		{"form post", "POST", "/api/v1/streams", "name=x", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"},
-		{"same-site page (another port)", "DELETE", "/api/v1/jobs/j", "", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:9999"}, 403, "cross_site_request"},
-		{"foreign Origin without Sec-Fetch-Site", "DELETE", "/api/v1/streams/s", "", map[string]string{"Origin": "http://evil.example"}, 403, "cross_site_request"},
-		{"null Origin", "DELETE", "/api/v1/streams/s", "", map[string]string{"Origin": "null"}, 403, "cross_site_request"},
-		{"DNS rebinding read", "GET", "/api/v1/jobs", "", map[string]string{"Host": "evil.example:7070"}, 421, "host_not_allowed"},
-		{"DNS rebinding write", "POST", "/api/v1/jobs", job, map[string]string{"Host": "evil.example", "Content-Type": "application/yaml"}, 421, "host_not_allowed"},
-		{"preflight from an unknown origin", "OPTIONS", "/", "", map[string]string{"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}, 403, "cross_site_request"},
+		{browserCall{"no-cors text/plain job submit", "POST", "/api/v1/jobs", job, map[string]string{"Content-Type": "text/plain;charset=UTF-8", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}}, 403, "cross_site_request"},
+		{browserCall{"text/plain job submit, same origin", "POST", "/api/v1/jobs", job, map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type"},
+		{browserCall{"form post", "POST", "/api/v1/streams", "name=x", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"},
+		{browserCall{"same-site page (another port)", "DELETE", "/api/v1/jobs/j", "", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:9999"}}, 403, "cross_site_request"},
+		{browserCall{"foreign Origin without Sec-Fetch-Site", "DELETE", "/api/v1/streams/s", "", map[string]string{"Origin": "http://evil.example"}}, 403, "cross_site_request"},
+		{browserCall{"null Origin", "DELETE", "/api/v1/streams/s", "", map[string]string{"Origin": "null"}}, 403, "cross_site_request"},
+		{browserCall{"DNS rebinding read", "GET", "/api/v1/jobs", "", map[string]string{"Host": "evil.example:7070"}}, 421, "host_not_allowed"},
+		{browserCall{"DNS rebinding write", "POST", "/api/v1/jobs", job, map[string]string{"Host": "evil.example", "Content-Type": "application/yaml"}}, 421, "host_not_allowed"},
+		{browserCall{"preflight from an unknown origin", "OPTIONS", "/", "", map[string]string{"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}}, 403, "cross_site_request"},
 	} {
 		st, body, _ := send(tc.method, tc.path, tc.body, tc.hdr)
 		if st != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
@@ -261,13 +263,7 @@ func TestBrowserDefences(t *testing.T) {
 		t.Error("a text/plain Kinesis request created a stream")
 	}
 	// What must keep working.
-	for _, tc := range []struct {
-		name   string
-		method string
-		path   string
-		body   string
-		hdr    map[string]string
-	}{
+	for _, tc := range []browserCall{
 		{"same-origin UI post", "POST", "/api/v1/streams", `{"name":"ui1"}`, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin", "Origin": e.ts.URL}},
 		{"CLI post (no browser headers)", "POST", "/api/v1/streams", `{"name":"cli1"}`, map[string]string{"Content-Type": "application/json"}},
 		{"YAML job", "POST", "/api/v1/jobs", strings.Replace(authJob, "name: j", "name: ok1", 1), map[string]string{"Content-Type": "application/yaml"}},

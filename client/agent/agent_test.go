@@ -47,6 +47,21 @@ func (e *env) config(flows ...Flow) *Config {
 	return c
 }
 
+// appLog is the configuration of one flow: the JSON lines of app.log into
+// stream.
+func (e *env) appLog(stream string) *Config {
+	return e.config(Flow{Files: e.path("app.log"), Stream: stream, Format: "json"})
+}
+
+// followAppLog runs the agent on app.log into stream until the test ends,
+// and writes the lines a0 to a99 to the file and waits for them.
+func (e *env) followAppLog(stream string) {
+	e.t.Helper()
+	e.t.Cleanup(e.follow(e.appLog(stream)))
+	e.appendLines("app.log", numbered("a", 0, 100)...)
+	e.waitFor(stream, names("a", 0, 100))
+}
+
 func (e *env) once(c *Config) {
 	e.t.Helper()
 	if err := Run(context.Background(), c, true, quiet()); err != nil {
@@ -239,11 +254,7 @@ func TestAgentMultiline(t *testing.T) {
 // and nothing twice.
 func TestAgentRotateRename(t *testing.T) {
 	e := newEnv(t, "r")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "r", Format: "json"})
-	stop := e.follow(c)
-	defer stop()
-	e.appendLines("app.log", numbered("a", 0, 100)...)
-	e.waitFor("r", names("a", 0, 100))
+	e.followAppLog("r")
 	e.appendLines("app.log", numbered("a", 100, 150)...)
 	if err := os.Rename(e.path("app.log"), e.path("app.log.1")); err != nil {
 		t.Fatal(err)
@@ -258,11 +269,7 @@ func TestAgentRotateRename(t *testing.T) {
 // agent reads it from the start each time.
 func TestAgentCopyTruncate(t *testing.T) {
 	e := newEnv(t, "ct")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "ct", Format: "json"})
-	stop := e.follow(c)
-	defer stop()
-	e.appendLines("app.log", numbered("a", 0, 100)...)
-	e.waitFor("ct", names("a", 0, 100))
+	e.followAppLog("ct")
 	copyTruncate := func() {
 		b, err := os.ReadFile(e.path("app.log"))
 		if err != nil {
@@ -286,7 +293,7 @@ func TestAgentCopyTruncate(t *testing.T) {
 // A reused inode is the same case.
 func TestAgentTruncatedWhileStopped(t *testing.T) {
 	e := newEnv(t, "tw")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "tw", Format: "json"})
+	c := e.appLog("tw")
 	e.appendLines("app.log", numbered("a", 0, 20)...)
 	e.once(c)
 	if err := os.Truncate(e.path("app.log"), 0); err != nil {
@@ -301,7 +308,7 @@ func TestAgentTruncatedWhileStopped(t *testing.T) {
 // agent was down is found by its inode and read to its end.
 func TestAgentRotatedWhileStopped(t *testing.T) {
 	e := newEnv(t, "rw")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "rw", Format: "json"})
+	c := e.appLog("rw")
 	e.appendLines("app.log", numbered("a", 0, 20)...)
 	e.once(c)
 	e.appendLines("app.log", numbered("a", 20, 30)...)
@@ -318,7 +325,7 @@ func TestAgentKinesisTarget(t *testing.T) {
 	e := newEnv(t, "kt")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	c := e.config(Flow{Files: e.path("app.log"), Stream: "kt", Format: "json"})
+	c := e.appLog("kt")
 	c.Server = ""
 	c.Kinesis = &KinesisTarget{Region: "us-east-1", Endpoint: e.srv.URL}
 	if err := c.Validate(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/runnel-dev/runnel/consumergroups"
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 )
 
@@ -84,12 +85,12 @@ CREATE TABLE IF NOT EXISTS `+s.workers+` (
 func (s *pgStore) shards(ctx context.Context) ([]consumergroups.Shard, error) {
 	var out []consumergroups.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(s.stream)}
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		res, err := s.api.ListShards(ctx, in)
 		if err != nil {
 			if ctx.Err() == nil && kinesisconn.Retryable(err) && b.Failures() < 5 {
-				kinesisconn.Sleep(ctx, b.Next())
+				backoff.Sleep(ctx, b.Next())
 				continue
 			}
 			return nil, fmt.Errorf("list shards of %s: %w", s.stream, err)

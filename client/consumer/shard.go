@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/runnel-dev/runnel/consumergroups"
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -30,7 +31,7 @@ func (r *shardRunner) run(ctx context.Context) error {
 		return err
 	}
 	w.log.Info("shard lease taken", "shard", l.Shard, "epoch", l.Epoch, "from", pos.SequenceNumber, "sub", pos.SubSequenceNumber)
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		if r.handingOff() {
 			return r.handOff(ctx, pos)
@@ -51,7 +52,7 @@ func (r *shardRunner) run(ctx context.Context) error {
 			if !kinesisconn.Retryable(err) {
 				w.log.Warn("get records failed; retrying", "shard", l.Shard, "err", err)
 			}
-			if kinesisconn.Sleep(ctx, b.Next()) != nil {
+			if backoff.Sleep(ctx, b.Next()) != nil {
 				return nil
 			}
 			continue
@@ -83,7 +84,7 @@ func (r *shardRunner) run(ctx context.Context) error {
 		}
 		iter = out.NextShardIterator
 		if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
-			if kinesisconn.Sleep(ctx, w.g.IdleTimeBetweenReads) != nil {
+			if backoff.Sleep(ctx, w.g.IdleTimeBetweenReads) != nil {
 				return nil
 			}
 		}
@@ -97,7 +98,7 @@ func (r *shardRunner) handle(ctx context.Context, b Batch) bool {
 	delay := w.g.RetryBackoff
 	for {
 		for !r.leaseValid() { // no Sync for a lease duration: wait for one
-			if kinesisconn.Sleep(ctx, 50*time.Millisecond) != nil {
+			if backoff.Sleep(ctx, 50*time.Millisecond) != nil {
 				return false
 			}
 		}
@@ -112,7 +113,7 @@ func (r *shardRunner) handle(ctx context.Context, b Batch) bool {
 		}
 		w.m.handlerErrors.Inc()
 		w.log.Warn("handler failed; handing the batch again", "shard", b.ShardID, "records", len(b.Records), "retry_in", delay, "err", err)
-		if kinesisconn.Sleep(ctx, delay) != nil {
+		if backoff.Sleep(ctx, delay) != nil {
 			return false
 		}
 		delay = min(2*delay, 30*time.Second)
@@ -123,7 +124,7 @@ func (r *shardRunner) handle(ctx context.Context, b Batch) bool {
 // lost; the shard's children become eligible then.
 func (r *shardRunner) end(ctx context.Context) error {
 	w, l := r.w, r.lease
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		err := w.g.Leases.Checkpoint(ctx, l.Shard, w.g.Worker, l.Epoch, consumergroups.Checkpoint{SequenceNumber: consumergroups.ShardEnd})
 		switch {
@@ -141,7 +142,7 @@ func (r *shardRunner) end(ctx context.Context) error {
 			return nil
 		}
 		w.log.Warn("checkpoint shard end failed; retrying", "shard", l.Shard, "err", err)
-		if kinesisconn.Sleep(ctx, b.Next()) != nil {
+		if backoff.Sleep(ctx, b.Next()) != nil {
 			return nil
 		}
 	}
@@ -174,7 +175,7 @@ func (r *shardRunner) iterator(ctx context.Context, pos consumergroups.Checkpoin
 	default:
 		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 	}
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		out, err := r.w.g.Kinesis.GetShardIterator(ctx, in)
 		if err == nil {
@@ -183,7 +184,7 @@ func (r *shardRunner) iterator(ctx context.Context, pos consumergroups.Checkpoin
 		if ctx.Err() != nil || !kinesisconn.Retryable(err) {
 			return nil, fmt.Errorf("get shard iterator of %s: %w", r.lease.Shard, err)
 		}
-		if err := kinesisconn.Sleep(ctx, b.Next()); err != nil {
+		if err := backoff.Sleep(ctx, b.Next()); err != nil {
 			return nil, err
 		}
 	}

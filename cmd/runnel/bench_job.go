@@ -146,15 +146,11 @@ func latencyRun(st *streams.Store, keys, shards int, rate float64, dur time.Dura
 	if err != nil {
 		return 0, 0, err
 	}
-	j, err := engine.Start(context.Background(), built.Graph, engine.Options{})
+	j, stop, err := startBenchJob(built.Graph)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		j.Stop(ctx)
-	}()
+	defer stop()
 	type put struct {
 		start time.Time
 		upTo  int64 // records counted by the window once this put is in
@@ -283,15 +279,11 @@ func timeJob(g *engine.Graph, node string, want int64, profile, label string) (f
 
 func runJob(g *engine.Graph, node string, want int64) (rate float64, cpu time.Duration, err error) {
 	start, cpu0 := time.Now(), cpuclock.Process()
-	j, err := engine.Start(context.Background(), g, engine.Options{})
+	j, stop, err := startBenchJob(g)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		j.Stop(ctx)
-	}()
+	defer stop()
 	for {
 		st := j.Status()
 		if st.State == engine.Failed {
@@ -358,5 +350,18 @@ func nativeBenchGraph(st *streams.Store) (*engine.Graph, error) {
 			{ID: "per-page", Inputs: []string{"ok"}, Key: engine.FieldKey("page"), New: func() (operators.Operator, error) { return window.New(wcfg) }},
 		},
 		Sinks: []engine.SinkNode{{ID: "out", Inputs: []string{"per-page"}, Sink: dash}},
+	}, nil
+}
+
+// startBenchJob starts g; stop gives the job ten seconds to stop cleanly.
+func startBenchJob(g *engine.Graph) (j *engine.Job, stop func(), err error) {
+	j, err = engine.Start(context.Background(), g, engine.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return j, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		j.Stop(ctx)
 	}, nil
 }

@@ -15,9 +15,6 @@ import (
 // submit/list/get/stop drive a real server; a bad job file prints its
 // problems with their lines.
 func TestCLIJobs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "clicks.jsonl")

@@ -16,9 +16,6 @@ import (
 // TestCLIJobLifecycle drives a real server with runnel jobs preview,
 // errors, restart, deploy and delete, as a user would.
 func TestCLIJobLifecycle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	for _, sub := range []string{"preview", "errors", "restart", "deploy", "delete"} {
 		if o, err := exec.Command(bin, "jobs", sub, "--help").CombinedOutput(); err != nil || !strings.Contains(string(o), "Usage") {

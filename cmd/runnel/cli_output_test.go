@@ -17,9 +17,6 @@ import (
 // TestCLIJobsOutput: the rows of a job's log and file sinks are printed by
 // 'runnel jobs output', and --follow prints rows put after it started.
 func TestCLIJobsOutput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	srv := testbin.Start(t, testbin.Options{})
 	defer srv.Kill()

@@ -17,7 +17,15 @@ import (
 	"github.com/runnel-dev/runnel/streams"
 )
 
-func runnelBinary(t *testing.T) string { return testbin.Runnel(t) }
+// runnelBinary builds the binary under test. A test that runs it is not a
+// quick unit test: it is skipped in -short mode.
+func runnelBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	return testbin.Runnel(t)
+}
 
 func freeAddr(t *testing.T) string { return testbin.FreeAddr(t) }
 

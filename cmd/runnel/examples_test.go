@@ -61,9 +61,6 @@ func readExampleHeader(t *testing.T, path string) exampleHeader {
 // (Kafka, PostgreSQL, Kinesis, S3) names the test that runs it against
 // real servers; that test must exist.
 func TestExamplesRunAsDocumented(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	root, _ := filepath.Abs("../..")
 	files, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))

@@ -23,9 +23,6 @@ import (
 // stream (a struct column), its JSON rows, a JSON lines file sink and
 // `runnel jobs output` — an object each time, never JSON text in a string.
 func TestDetectExplanationIsAnObject(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	data := t.TempDir()
 	srv := testbin.Start(t, testbin.Options{Data: data})

@@ -90,11 +90,7 @@ func jobsSubmit(args []string) error {
 	server := addServerFlag(fs)
 	from := fs.String("from-savepoint", "", "start the job from this savepoint (see `runnel jobs savepoints`)")
 	replace := fs.Bool("replace", false, "replace a stopped, failed or finished job of the same name (its state and checkpoints go)")
-	pos, err := parseInterspersed(fs, args, 1, "FILE")
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
+	pos, src, err := parseWithJobFile(fs, args, 1, "FILE")
 	if err != nil {
 		return err
 	}

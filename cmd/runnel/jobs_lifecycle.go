@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 )
 
@@ -18,11 +17,7 @@ func jobsPreview(args []string) error {
 	records := fs.Int("records", 1000, "how many records to run on (1–100000)")
 	raw := fs.Bool("json", false, "print the server's JSON answer")
 	rows := fs.Int("rows", 5, "rows to print per operator")
-	pos, err := parseInterspersed(fs, args, 1, "FILE")
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
+	pos, src, err := parseWithJobFile(fs, args, 1, "FILE")
 	if err != nil {
 		return err
 	}
@@ -185,11 +180,7 @@ func jobsDeploy(args []string) error {
 		"Deploys a new job file over job ID (same name): takes a savepoint as the job stops and starts the new file from it, so its state and positions carry over. A change that does not fit the state (a stateful operator removed, renamed or of another kind) is refused before anything stops; --from none starts the new file from no state.")
 	server := addServerFlag(fs)
 	from := fs.String("from", "savepoint", "savepoint (carry the state over) or none")
-	pos, err := parseInterspersed(fs, args, 2, "ID FILE")
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[1])
+	pos, src, err := parseWithJobFile(fs, args, 2, "ID FILE")
 	if err != nil {
 		return err
 	}
@@ -212,16 +203,7 @@ func jobsDeploy(args []string) error {
 func jobsDelete(args []string) error {
 	fs := newFlags("jobs delete", "jobs delete ID",
 		"Deletes a stopped, failed or finished job with its job file, state and checkpoints (its savepoints are kept). A running job must be stopped first.")
-	server := addServerFlag(fs)
-	pos, err := parseInterspersed(fs, args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	if err := newClient(*server).do("DELETE", "/api/v1/jobs/"+url.PathEscape(pos[0])+"?purge=true", nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("deleted job %s\n", pos[0])
-	return nil
+	return callOne(fs, addServerFlag(fs), args, "ID", "DELETE", "/api/v1/jobs/", "?purge=true", "deleted job")
 }
 
 // fmtRate is a rate column of the jobs list.

@@ -64,14 +64,5 @@ func jobsOutput(args []string) error {
 
 func jobsResume(args []string) error {
 	fs := newFlags("jobs resume", "jobs resume ID", "Starts a stopped or failed job again from its latest checkpoint: its state, source positions and watermarks.")
-	server := addServerFlag(fs)
-	pos, err := parseInterspersed(fs, args, 1, "ID")
-	if err != nil {
-		return err
-	}
-	if err := newClient(*server).do("POST", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/resume", nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("resumed job %s\n", pos[0])
-	return nil
+	return callOne(fs, addServerFlag(fs), args, "ID", "POST", "/api/v1/jobs/", "/resume", "resumed job")
 }

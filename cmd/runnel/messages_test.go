@@ -67,9 +67,6 @@ func TestRepeated(t *testing.T) {
 // and the CLI's refusals, through the real binary, and fails when a message
 // says the same thing twice.
 func TestFailureMessagesSayEachThingOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	data := t.TempDir()
 	files := filepath.Join(data, "files")

@@ -38,9 +38,6 @@ func readmeCommands(t *testing.T, readme, heading string) []string {
 // RUNNEL_SERVER points at a real server), from the repository root, and
 // checks each produces what the README says.
 func TestREADMEQuickstart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

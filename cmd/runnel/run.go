@@ -25,11 +25,7 @@ Runs a job file in this process, with the same runtime as the server, until its 
 Log sinks print JSON rows to stdout. Stream sources and sinks need --data (a data directory
 not used by a running server). Ctrl-C stops the job cleanly.`)
 	data := fs.String("data", "", "data directory for stream sources and sinks")
-	pos, err := parseInterspersed(fs, args, 1, "FILE")
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
+	pos, src, err := parseWithJobFile(fs, args, 1, "FILE")
 	if err != nil {
 		return err
 	}

@@ -148,16 +148,7 @@ func streamsDescribe(args []string) error {
 
 func streamsDelete(args []string) error {
 	fs := newFlags("streams delete", "streams delete NAME", "Deletes a stream and all its records.")
-	server := addServerFlag(fs)
-	pos, err := parseInterspersed(fs, args, 1, "NAME")
-	if err != nil {
-		return err
-	}
-	if err := newClient(*server).do("DELETE", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("deleted stream %s\n", pos[0])
-	return nil
+	return callOne(fs, addServerFlag(fs), args, "NAME", "DELETE", "/api/v1/streams/", "", "deleted stream")
 }
 
 func streamsSplit(args []string) error {

@@ -17,9 +17,6 @@ import (
 // that tail prints each vector's user records, keeps only those of the
 // shard's hash range, and prints the blobs that only look aggregated whole.
 func TestTailDeaggregatesKPL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
 	bin := runnelBinary(t)
 	srv := testbin.Start(t, testbin.Options{})
 	defer srv.Kill()

@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -38,18 +39,10 @@ type IngestConfig struct {
 
 // Validate fills defaults and checks ranges.
 func (c *IngestConfig) Validate() error {
-	if c.Producers == 0 {
-		c.Producers = 8
-	}
-	if c.Batch == 0 {
-		c.Batch = 500
-	}
-	if c.RecordSize == 0 {
-		c.RecordSize = 100
-	}
-	if c.Shards == 0 {
-		c.Shards = 4
-	}
+	c.Producers = cmp.Or(c.Producers, 8)
+	c.Batch = cmp.Or(c.Batch, 500)
+	c.RecordSize = cmp.Or(c.RecordSize, 100)
+	c.Shards = cmp.Or(c.Shards, 4)
 	if c.Duration == 0 && c.Records == 0 {
 		c.Duration = 5 * time.Second
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -32,7 +33,7 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("kinesis source: describe stream %s: %w", s.cfg.Stream, err)
 	}
 	streamARN := sum.StreamDescriptionSummary.StreamARN
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		var d *kinesis.DescribeStreamConsumerOutput
 		err := s.retry(ctx, "DescribeStreamConsumer", func() (err error) {
@@ -62,7 +63,7 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 			s.mu.Unlock()
 			return deref(c.ConsumerARN), nil
 		}
-		if err := kinesisconn.Sleep(ctx, b.Next()); err != nil {
+		if err := backoff.Sleep(ctx, b.Next()); err != nil {
 			return "", err
 		}
 	}
@@ -79,7 +80,7 @@ type fanOutReader struct {
 	start   types.StartingPosition
 	stream  *kinesis.SubscribeToShardEventStream
 	ended   bool
-	backoff kinesisconn.Backoff
+	backoff backoff.Backoff
 }
 
 func (s *Source) openFanOut(ctx context.Context, base readerBase) (*fanOutReader, error) {
@@ -118,7 +119,7 @@ func (r *fanOutReader) subscribe(ctx context.Context) error {
 			return fmt.Errorf("kinesis source %s: subscribe to shard as %s: %w", r.shard, s.cfg.Consumer, err)
 		}
 		s.noteRetry("SubscribeToShard", err, r.backoff.Failures())
-		if err := kinesisconn.Sleep(ctx, r.backoff.Next()); err != nil {
+		if err := backoff.Sleep(ctx, r.backoff.Next()); err != nil {
 			return err
 		}
 	}
@@ -177,7 +178,7 @@ func (r *fanOutReader) closed(ctx context.Context) {
 	r.stream = nil
 	if err != nil && ctx.Err() == nil && r.ctx.Err() == nil {
 		r.src.noteRetry("SubscribeToShard events", err, r.backoff.Failures())
-		kinesisconn.Sleep(ctx, r.backoff.Next())
+		backoff.Sleep(ctx, r.backoff.Next())
 	}
 }
 

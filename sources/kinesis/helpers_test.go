@@ -15,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -30,7 +32,7 @@ func testRand(t *testing.T) *rand.Rand {
 // stream is CREATING or UPDATING.
 func retryCall(t *testing.T, what string, call func() error) {
 	t.Helper()
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for i := 0; ; i++ {
 		err := call()
 		if err == nil {
@@ -50,6 +52,17 @@ func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
 		t.Fatal(err)
 	}
 	createdActive(t, c, name)
+}
+
+// runnelWithStream starts a `runnel serve` holding the ACTIVE stream name
+// of shards shards, and returns it with a Kinesis client of it.
+func runnelWithStream(t *testing.T, name string, shards int32) (*testsrv.Runnel, *kinesis.Client) {
+	t.Helper()
+	anyKeys(t)
+	srv := testsrv.StartRunnel(t)
+	c := srv.Client()
+	createStream(t, c, name, shards)
+	return srv, c
 }
 
 // createdActive waits until the stream is ACTIVE.

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
-	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sources"
 )
 
@@ -51,10 +50,7 @@ func vector(t *testing.T, name string) []byte {
 // their sub-sequence numbers in the position, drops 1 and 3 as the KCL
 // does, returns the blob whole, and resumes inside the aggregated record.
 func TestDeaggregatesKPLRecords(t *testing.T) {
-	anyKeys(t)
-	srv := testsrv.StartRunnel(t)
-	c := srv.Client()
-	createStream(t, c, "agg", 2)
+	srv, c := runnelWithStream(t, "agg", 2)
 	ctx := context.Background()
 	var seqs []string
 	for _, name := range []string{"explicit-hash-keys", "bad-md5"} {
@@ -116,11 +112,8 @@ func TestDeaggregatesKPLRecords(t *testing.T) {
 // TestEnhancedFanOut reads with a consumer name: the source registers the
 // consumer and reads every shard through SubscribeToShard, across a split.
 func TestEnhancedFanOut(t *testing.T) {
-	anyKeys(t)
 	rng := testRand(t)
-	srv := testsrv.StartRunnel(t)
-	c := srv.Client()
-	createStream(t, c, "fan", 2)
+	srv, c := runnelWithStream(t, "fan", 2)
 	want := map[string]int{}
 	var entries []putEntry
 	for i := range 400 {

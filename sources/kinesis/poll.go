@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -69,7 +70,7 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 		if r.iter == nil {
 			return 0, io.EOF
 		}
-		if err := kinesisconn.Sleep(ctx, time.Until(r.next)); err != nil {
+		if err := backoff.Sleep(ctx, time.Until(r.next)); err != nil {
 			return 0, err
 		}
 		if err := r.poll(ctx); err != nil {
@@ -83,7 +84,7 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 // the time of the next.
 func (r *pollReader) poll(ctx context.Context) error {
 	s := r.src
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		out, err := s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
 		switch {
@@ -110,7 +111,7 @@ func (r *pollReader) poll(ctx context.Context) error {
 			r.iter = it
 		case kinesisconn.Retryable(err) && ctx.Err() == nil:
 			s.noteRetry("GetRecords", err, b.Failures())
-			if err := kinesisconn.Sleep(ctx, b.Next()); err != nil {
+			if err := backoff.Sleep(ctx, b.Next()); err != nil {
 				return err
 			}
 		default:

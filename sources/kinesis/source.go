@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
@@ -77,14 +78,14 @@ func (s *Source) Filtered() int64  { return s.health.filtered.Load() }
 // retry runs call until it succeeds, fails for good, or ctx ends, waiting
 // with backoff after retryable failures. what names the call in logs.
 func (s *Source) retry(ctx context.Context, what string, call func() error) error {
-	var b kinesisconn.Backoff
+	var b backoff.Backoff
 	for {
 		err := call()
 		if err == nil || !kinesisconn.Retryable(err) || ctx.Err() != nil {
 			return err
 		}
 		s.noteRetry(what, err, b.Failures())
-		if err := kinesisconn.Sleep(ctx, b.Next()); err != nil {
+		if err := backoff.Sleep(ctx, b.Next()); err != nil {
 			return err
 		}
 	}

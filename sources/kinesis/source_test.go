@@ -74,11 +74,8 @@ func checkOncePerKeyOrder(t *testing.T, got []readRecord, want map[string]int) {
 // runtime does it: every record once, each key's records in put order
 // across splits and merges (parents before children).
 func TestReadsEveryRecordOnceAcrossReshards(t *testing.T) {
-	anyKeys(t)
 	rng := testRand(t)
-	srv := testsrv.StartRunnel(t)
-	c := srv.Client()
-	createStream(t, c, "clicks", int32(1+rng.IntN(3)))
+	srv, c := runnelWithStream(t, "clicks", int32(1+rng.IntN(3)))
 	src := newSource(t, Config{Stream: "clicks", Conn: kinesisconn.Conn{Endpoint: srv.URL}})
 	keys, total := 5+rng.IntN(20), 600+rng.IntN(600)
 	want := map[string]int{}
@@ -158,10 +155,7 @@ func putBatch(c *kinesis.Client, stream string, entries []putEntry) error {
 // TestResumesAfterPositionAndStarts covers the starts and resuming after a
 // checkpointed position.
 func TestResumesAfterPositionAndStarts(t *testing.T) {
-	anyKeys(t)
-	srv := testsrv.StartRunnel(t)
-	c := srv.Client()
-	createStream(t, c, "s", 1)
+	srv, c := runnelWithStream(t, "s", 1)
 	ctx := context.Background()
 	var seqs []string
 	var times []time.Time

@@ -17,18 +17,15 @@ func (h *Handler) setAttrs(name string, fn func(attrs map[string]string) error) 
 
 func (h *Handler) changeEncryption(r *request, start bool) (any, error) {
 	var in encryptionInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("encryptionType", in.EncryptionType != nil) {
-		v.enum("encryptionType", in.EncryptionType, "NONE", "KMS")
-	}
-	if v.required("keyId", in.KeyId != nil) {
-		v.length("keyId", in.KeyId, 1, 2048)
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		if v.required("encryptionType", in.EncryptionType != nil) {
+			v.enum("encryptionType", in.EncryptionType, "NONE", "KMS")
+		}
+		if v.required("keyId", in.KeyId != nil) {
+			v.length("keyId", in.KeyId, 1, 2048)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)

@@ -159,18 +159,15 @@ func (h *Handler) shardFilter(info *streams.StreamInfo, tok pageToken) func(*str
 
 func (h *Handler) splitShard(r *request) (any, error) {
 	var in splitShardInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("shardToSplit", in.ShardToSplit != nil) {
-		v.length("shardToSplit", in.ShardToSplit, 1, 128)
-	}
-	if v.required("newStartingHashKey", in.NewStartingHashKey != nil) {
-		v.pattern("newStartingHashKey", in.NewStartingHashKey, validHashKey, "0|([1-9]\\d{0,38})")
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		if v.required("shardToSplit", in.ShardToSplit != nil) {
+			v.length("shardToSplit", in.ShardToSplit, 1, 128)
+		}
+		if v.required("newStartingHashKey", in.NewStartingHashKey != nil) {
+			v.pattern("newStartingHashKey", in.NewStartingHashKey, validHashKey, "0|([1-9]\\d{0,38})")
+		}
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)
@@ -266,18 +263,15 @@ func (h *Handler) openShardInfo(info *streams.StreamInfo, name, id string) (*str
 
 func (h *Handler) mergeShards(r *request) (any, error) {
 	var in mergeShardsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("shardToMerge", in.ShardToMerge != nil) {
-		v.length("shardToMerge", in.ShardToMerge, 1, 128)
-	}
-	if v.required("adjacentShardToMerge", in.AdjacentShardToMerge != nil) {
-		v.length("adjacentShardToMerge", in.AdjacentShardToMerge, 1, 128)
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		if v.required("shardToMerge", in.ShardToMerge != nil) {
+			v.length("shardToMerge", in.ShardToMerge, 1, 128)
+		}
+		if v.required("adjacentShardToMerge", in.AdjacentShardToMerge != nil) {
+			v.length("adjacentShardToMerge", in.AdjacentShardToMerge, 1, 128)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)

@@ -224,14 +224,11 @@ func (h *Handler) shardOut(si *streams.ShardInfo) shardOut {
 
 func (h *Handler) describeStream(r *request) (any, error) {
 	var in describeStreamInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	v.rangeInt("limit", in.Limit, 1, 10000)
-	v.length("exclusiveStartShardId", in.ExclusiveStartShardId, 1, 128)
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		v.rangeInt("limit", in.Limit, 1, 10000)
+		v.length("exclusiveStartShardId", in.ExclusiveStartShardId, 1, 128)
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)
@@ -318,15 +315,12 @@ func (h *Handler) describeStreamSummary(r *request) (any, error) {
 
 func (h *Handler) listStreams(r *request) (any, error) {
 	var in listStreamsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	v.rangeInt("limit", in.Limit, 1, 10000)
-	v.length("exclusiveStartStreamName", in.ExclusiveStartStreamName, 1, 128)
-	v.pattern("exclusiveStartStreamName", in.ExclusiveStartStreamName, validStreamName, "[a-zA-Z0-9_.-]+")
-	v.length("nextToken", in.NextToken, 1, 1048576)
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		v.rangeInt("limit", in.Limit, 1, 10000)
+		v.length("exclusiveStartStreamName", in.ExclusiveStartStreamName, 1, 128)
+		v.pattern("exclusiveStartStreamName", in.ExclusiveStartStreamName, validStreamName, "[a-zA-Z0-9_.-]+")
+		v.length("nextToken", in.NextToken, 1, 1048576)
+	}); err != nil {
 		return nil, err
 	}
 	limit := 100
@@ -370,15 +364,12 @@ func (h *Handler) listStreams(r *request) (any, error) {
 
 func (h *Handler) changeRetention(r *request, increase bool) (any, error) {
 	var in retentionInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
-		v.rangeInt("retentionPeriodHours", in.RetentionPeriodHours, 1, 8760)
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
+			v.rangeInt("retentionPeriodHours", in.RetentionPeriodHours, 1, 8760)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)

@@ -30,21 +30,18 @@ type subscription struct {
 
 func (h *Handler) subscribeToShard(r *request) (any, error) {
 	var in subscribeInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	if v.required("consumerARN", in.ConsumerARN != nil) {
-		v.length("consumerARN", in.ConsumerARN, 1, 2048)
-	}
-	if v.required("shardId", in.ShardId != nil) {
-		v.length("shardId", in.ShardId, 1, 128)
-	}
-	if v.required("startingPosition", in.StartingPosition != nil) && v.required("startingPosition.type", in.StartingPosition.Type != nil) {
-		v.enum("startingPosition.type", in.StartingPosition.Type, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-		v.pattern("startingPosition.sequenceNumber", in.StartingPosition.SequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		if v.required("consumerARN", in.ConsumerARN != nil) {
+			v.length("consumerARN", in.ConsumerARN, 1, 2048)
+		}
+		if v.required("shardId", in.ShardId != nil) {
+			v.length("shardId", in.ShardId, 1, 128)
+		}
+		if v.required("startingPosition", in.StartingPosition != nil) && v.required("startingPosition.type", in.StartingPosition.Type != nil) {
+			v.enum("startingPosition.type", in.StartingPosition.Type, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+			v.pattern("startingPosition.sequenceNumber", in.StartingPosition.SequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
+		}
+	}); err != nil {
 		return nil, err
 	}
 	stream, c, err := h.findConsumer(consumerRef{ConsumerARN: in.ConsumerARN})

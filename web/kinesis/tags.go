@@ -108,15 +108,12 @@ func (h *Handler) removeTags(name string, keys []string) error {
 
 func (h *Handler) addTagsToStream(r *request) (any, error) {
 	var in addTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("tags", in.Tags != nil) {
-		validateTags(&v, in.Tags, "tags", maxTagsPerRequest)
-	}
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		if v.required("tags", in.Tags != nil) {
+			validateTags(v, in.Tags, "tags", maxTagsPerRequest)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)
@@ -139,13 +136,10 @@ func validateTagKeys(v *validator, keys []string, present bool) {
 
 func (h *Handler) removeTagsFromStream(r *request) (any, error) {
 	var in removeTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	validateTagKeys(&v, in.TagKeys, in.TagKeys != nil)
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		validateTagKeys(v, in.TagKeys, in.TagKeys != nil)
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)
@@ -171,14 +165,11 @@ func sortedTags(m map[string]string) []tag {
 
 func (h *Handler) listTagsForStream(r *request) (any, error) {
 	var in listTagsInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	v.rangeInt("limit", in.Limit, 1, 50)
-	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, 128)
-	if err := v.err(); err != nil {
+	if err := input(r, &in, func(v *validator) {
+		validateRef(v, in.streamRef)
+		v.rangeInt("limit", in.Limit, 1, 50)
+		v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, 128)
+	}); err != nil {
 		return nil, err
 	}
 	name, err := h.resolveValid(in.streamRef)
