@@ -1,0 +1,60 @@
+package kinesisbench
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+)
+
+// TestPhaseCountsServerSyncs: a phase against Runnel's bench server
+// reports the commit groups and syncs its log did, which the report turns
+// into records a sync; the decode-and-discard server reports none.
+func TestPhaseCountsServerSyncs(t *testing.T) {
+	ctx := context.Background()
+	srv, err := startBenchServer(ctx, benchServerSpec{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	dsrv, err := startBenchServer(ctx, benchServerSpec{Discard: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dsrv.stop()
+	c := benchClient(srv.url, nil)
+	if _, err := c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	entries := benchEntries(50, 100)
+	put := func(c *sdk.Client) func(context.Context, int) (int, error) {
+		return func(ctx context.Context, _ int) (int, error) {
+			_, err := c.PutRecords(ctx, &sdk.PutRecordsInput{StreamName: aws.String("s"), Records: entries})
+			return len(entries), err
+		}
+	}
+	// One client: each call is alone, so it makes one commit group on
+	// each shard its records reach (one or two), each synced once.
+	p, err := runPhase(ctx, srv, 1, time.Second, put(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := p.Records / int64(len(entries))
+	if calls == 0 || p.Syncs != p.Groups || p.Groups < calls || p.Groups > 2*calls {
+		t.Fatalf("%d calls of %d records to 2 shards: %d groups, %d syncs; want 1 to 2 groups a call, one sync each", calls, len(entries), p.Groups, p.Syncs)
+	}
+	rep := BenchReport{Runnel: p}
+	if s := rep.String(); !strings.Contains(s, "records a sync") {
+		t.Errorf("report names no records a sync:\n%s", s)
+	}
+	d, err := runPhase(ctx, dsrv, 1, 500*time.Millisecond, put(benchClient(dsrv.url, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Records == 0 || d.Groups != 0 || d.Syncs != 0 {
+		t.Errorf("decode-and-discard phase: %d records, %d groups, %d syncs; want records and no writes", d.Records, d.Groups, d.Syncs)
+	}
+}
