@@ -42,8 +42,9 @@ func TestPhaseCountsServerSyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A failed call (the phase tolerates a few) may have written too.
 	calls := p.Records / int64(len(entries))
-	if calls == 0 || p.Syncs != p.Groups || p.Groups < calls || p.Groups > 2*calls {
+	if calls == 0 || p.Syncs != p.Groups || p.Groups < calls || p.Groups > 2*(calls+p.Errors) {
 		t.Fatalf("%d calls of %d records to 2 shards: %d groups, %d syncs; want 1 to 2 groups a call, one sync each", calls, len(entries), p.Groups, p.Syncs)
 	}
 	rep := BenchReport{Runnel: p}
