@@ -339,7 +339,10 @@ func (sh *shard) write(buf []byte, last uint64) error {
 		sh.store.files.release(cf)
 		return fmt.Errorf("write segment %s: %w", active.path, err)
 	}
+	sh.store.writes.groups.Add(1)
+	sh.store.writes.records.Add(int64(last - first + 1))
 	if opts.SyncInterval == 0 {
+		sh.store.writes.syncs.Add(1)
 		if err := cf.f.SyncData(); err != nil {
 			sh.store.files.release(cf)
 			return fmt.Errorf("sync segment %s: %w", active.path, err)
@@ -428,6 +431,7 @@ func (sh *shard) seal(seg *segment) error {
 		if err != nil {
 			return fmt.Errorf("open segment %s: %w", seg.path, err)
 		}
+		sh.store.writes.syncs.Add(1)
 		err = cf.f.Sync()
 		sh.store.files.release(cf)
 		if err != nil {
@@ -455,6 +459,7 @@ func (sh *shard) syncDirty() {
 		sh.mu.Unlock()
 		cf, err := sh.store.files.acquire(sh.wpath, true)
 		if err == nil {
+			sh.store.writes.syncs.Add(1)
 			err = cf.f.SyncData()
 			sh.store.files.release(cf)
 		}

@@ -83,6 +83,8 @@ type Store struct {
 	// shards refusing writes now.
 	diskFullWrites atomic.Int64
 	shardsFull     atomic.Int64
+	// writes counts group writes and syncs (WriteStats).
+	writes writeCounters
 
 	stop chan struct{}
 	wg   sync.WaitGroup

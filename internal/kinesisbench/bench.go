@@ -98,6 +98,10 @@ type PhaseReport struct {
 	// record, and ServerCPU that of the server process (0 when the phase
 	// has no server), each measured with getrusage in its own process.
 	ClientCPU, ServerCPU time.Duration
+	// Groups and Syncs are the commit groups the server's log wrote and
+	// the syncs (fdatasync) that made them durable during the phase (0
+	// for the decode-and-discard server).
+	Groups, Syncs int64
 	// Errors counts failed calls (they put nothing; their CPU time is
 	// counted). A phase fails when more than 3 calls and more than 1% of
 	// its calls fail.
@@ -171,6 +175,10 @@ func (r BenchReport) String() string {
 		line("PutRecord, runnel", r.PutRecord)
 	}
 	fmt.Fprintf(&b, "(µs: CPU time per record of the client and of the server process, getrusage in each)\n")
+	if p := r.Runnel; p.Syncs > 0 {
+		fmt.Fprintf(&b, "PutRecords, runnel: %d records in %d commit groups and %d syncs (%.0f records a sync)\n",
+			p.Records, p.Groups, p.Syncs, float64(p.Records)/float64(p.Syncs))
+	}
 	fmt.Fprintf(&b, "runnel/ceiling: PutRecords %.1f%%", 100*r.Ratio)
 	if r.PutRecord.Records > 0 {
 		fmt.Fprintf(&b, ", PutRecord %.1f%%", 100*ratio(r.PutRecord, r.PutRecordCeiling))
@@ -216,10 +224,10 @@ func benchClient(url string, hc *http.Client) *sdk.Client {
 // but puts nothing). srv, when not nil, is the server whose CPU time is
 // measured too.
 func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duration, fn func(ctx context.Context, i int) (int, error)) (PhaseReport, error) {
-	var scpu0 time.Duration
+	var s0 serverStats
 	if srv != nil {
 		var err error
-		if scpu0, err = srv.cpu(ctx); err != nil {
+		if s0, err = srv.stats(ctx); err != nil {
 			return PhaseReport{}, err
 		}
 	}
@@ -258,11 +266,12 @@ func runPhase(ctx context.Context, srv *benchServer, clients int, d time.Duratio
 	}
 	var scpu time.Duration
 	if srv != nil {
-		s, err := srv.cpu(ctx)
+		s, err := srv.stats(ctx)
 		if err != nil {
 			return p, err
 		}
-		scpu = s - scpu0
+		scpu = s.CPU - s0.CPU
+		p.Groups, p.Syncs = s.Groups-s0.Groups, s.Syncs-s0.Syncs
 	}
 	if p.Records > 0 {
 		p.RecordsPerSec = float64(p.Records) / el.Seconds()

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,9 +28,11 @@ import (
 // is a JSON benchServerSpec.
 const benchServerEnv = "RUNNEL_KINESIS_BENCH_SERVER"
 
-// benchCPUPath answers the server process's CPU time so far, in
-// nanoseconds; every other path goes to the server under test.
-const benchCPUPath = "/bench/cpu"
+// benchStatsPath answers the server process's CPU time so far, in
+// nanoseconds, then its store's commit groups and syncs so far (0 0 for
+// the decode-and-discard server), separated by spaces; every other path
+// goes to the server under test.
+const benchStatsPath = "/bench/stats"
 
 type benchServerSpec struct {
 	// Discard selects the decode-and-discard server; otherwise the API
@@ -107,8 +108,12 @@ func runBenchServer(specJSON string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == benchCPUPath {
-			io.WriteString(w, strconv.FormatInt(int64(cpuclock.Process()), 10))
+		if r.URL.Path == benchStatsPath {
+			var ws streams.WriteStats
+			if store != nil {
+				ws = store.WriteStats()
+			}
+			fmt.Fprintf(w, "%d %d %d", int64(cpuclock.Process()), ws.Groups, ws.Syncs)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -172,26 +177,34 @@ func startBenchServer(ctx context.Context, spec benchServerSpec) (*benchServer, 
 	return s, nil
 }
 
-// cpu is the server process's CPU time so far.
-func (s *benchServer) cpu(ctx context.Context) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+benchCPUPath, nil)
+// serverStats is what a bench server reports of itself.
+type serverStats struct {
+	CPU           time.Duration // the process's CPU time so far
+	Groups, Syncs int64         // its store's commit groups and syncs so far
+}
+
+// stats asks the server for its CPU time and write counts.
+func (s *benchServer) stats(ctx context.Context) (serverStats, error) {
+	var st serverStats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+benchStatsPath, nil)
 	if err != nil {
-		return 0, err
+		return st, err
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("ask the bench server for its CPU time: %w", err)
+		return st, fmt.Errorf("ask the bench server for its CPU time: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return st, err
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bench server CPU time %q: %w", b, err)
+	var cpu int64
+	if _, err := fmt.Sscan(string(b), &cpu, &st.Groups, &st.Syncs); err != nil {
+		return st, fmt.Errorf("bench server stats %q: %w", b, err)
 	}
-	return time.Duration(n), nil
+	st.CPU = time.Duration(cpu)
+	return st, nil
 }
 
 // stop ends the server (it closes its store) and waits for it.

@@ -134,6 +134,9 @@ func BenchmarkHandlerPutRecordsConcurrent(b *testing.B) {
 	cpu = cpuclock.Since(cpu)
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
+	if ws := store.WriteStats(); ws.Syncs > 0 {
+		b.ReportMetric(float64(ws.Records)/float64(ws.Syncs), "records/sync")
+	}
 }
 
 // BenchmarkPutRecordsResult renders the JSON answer to a 500-record
