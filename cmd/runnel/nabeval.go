@@ -92,7 +92,8 @@ const (
 // defaults were chosen by looking at the whole corpus, so gridTuning also
 // lets each fold choose the ensemble's Tuning and suppression: a factor
 // below and above each default (the noise gate, the knn alarm levels
-// relative to novelty's, the white-noise gate, and the suppression span),
+// relative to novelty's, the white-noise gate, the suppression span, and
+// the per-series alarm level's reference),
 // so that no constant of the default method is fixed by data the fold
 // holds out. Novelty's own alarm level is not in the grid: scaling it is
 // the same as moving the threshold, which every fold already chooses.
@@ -106,16 +107,19 @@ func cvGrid(method, grid string) []anomaly.Config {
 		for _, knn := range []float64{0.6, 1, 1.6} {
 			for _, white := range []float64{0.7, 1, 1.4} {
 				for _, sup := range []int{100, 200, 400} {
-					out = append(out, anomaly.Config{
-						Method:   method,
-						Suppress: sup,
-						Tuning: anomaly.Tuning{
-							NoiseGate:   d.NoiseGate * gate,
-							KNNAlarm:    d.KNNAlarm * knn,
-							KNNAlarmLow: d.KNNAlarmLow * knn,
-							WhiteZAlarm: d.WhiteZAlarm * white,
-						},
-					})
+					for _, level := range []float64{0.5, 1, 2} {
+						out = append(out, anomaly.Config{
+							Method:   method,
+							Suppress: sup,
+							Tuning: anomaly.Tuning{
+								NoiseGate:   d.NoiseGate * gate,
+								KNNAlarm:    d.KNNAlarm * knn,
+								KNNAlarmLow: d.KNNAlarmLow * knn,
+								WhiteZAlarm: d.WhiteZAlarm * white,
+								Level:       d.Level * level,
+							},
+						})
+					}
 				}
 			}
 		}
@@ -141,6 +145,9 @@ func cvName(c anomaly.Config) string {
 	}
 	if t.WhiteZAlarm != 0 {
 		s += fmt.Sprintf(" white=%.2g", t.WhiteZAlarm/d.WhiteZAlarm)
+	}
+	if t.Level != 0 {
+		s += fmt.Sprintf(" level=%.2g", t.Level/d.Level)
 	}
 	return s
 }

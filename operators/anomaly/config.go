@@ -91,6 +91,12 @@ type Tuning struct {
 	WhiteRatio, WhiteZAlarm float64
 	// Damp divides the severity of a suppressed point (at least 1).
 	Damp float64
+	// LevelQuantile and Level set the ensemble's own alarm level per
+	// series: when the LevelQuantile quantile of a series' last
+	// levelHistory severities is above Level, its severities are divided
+	// by their ratio, so a series that keeps scoring near the alarm needs
+	// a proportionally larger change to alarm (LevelQuantile in (0, 1)).
+	LevelQuantile, Level float64
 }
 
 // DefaultTuning is the tuning used for fields left zero.
@@ -104,6 +110,9 @@ var DefaultTuning = Tuning{
 	WhiteRatio:   0.6,
 	WhiteZAlarm:  5,
 	Damp:         3,
+	// Chosen per category in cross-validation (docs/anomaly.md).
+	LevelQuantile: 0.95,
+	Level:         0.3,
 }
 
 // withDefaults returns t with zero fields set from DefaultTuning.
@@ -123,6 +132,8 @@ func (t Tuning) withDefaults() Tuning {
 	def(&t.WhiteRatio, d.WhiteRatio)
 	def(&t.WhiteZAlarm, d.WhiteZAlarm)
 	def(&t.Damp, d.Damp)
+	def(&t.LevelQuantile, d.LevelQuantile)
+	def(&t.Level, d.Level)
 	return t
 }
 
@@ -136,7 +147,7 @@ func (t Tuning) validate() error {
 		{"novelty_alarm", t.NoveltyAlarm}, {"noise_gate", t.NoiseGate},
 		{"knn_alarm", t.KNNAlarm}, {"knn_alarm_low", t.KNNAlarmLow}, {"knn_z_alarm", t.KNNZAlarm},
 		{"rcf_alarm", t.RCFAlarm}, {"white_ratio", t.WhiteRatio}, {"white_z_alarm", t.WhiteZAlarm},
-		{"damp", t.Damp},
+		{"damp", t.Damp}, {"level_quantile", t.LevelQuantile}, {"level", t.Level},
 	}
 	for _, f := range fields {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
@@ -145,6 +156,9 @@ func (t Tuning) validate() error {
 	}
 	if t.Damp != 0 && t.Damp < 1 {
 		return fmt.Errorf("%w: tuning.damp: %v is below 1", ErrInvalidConfig, t.Damp)
+	}
+	if t.LevelQuantile >= 1 {
+		return fmt.Errorf("%w: tuning.level_quantile: %v is not below 1", ErrInvalidConfig, t.LevelQuantile)
 	}
 	return nil
 }

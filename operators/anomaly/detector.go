@@ -100,8 +100,11 @@ type state struct {
 	KCal     *calibrator // for the knn distances
 	ART      []*artime   // one per field (artime)
 	Sup      *suppressor
-	PCG      []byte
-	pcg      *rand.PCG
+	// Level is the ensemble's per-series alarm level (nil for the other
+	// methods).
+	Level *level
+	PCG   []byte
+	pcg   *rand.PCG
 }
 
 const stateVersion = 1
@@ -161,6 +164,9 @@ func New(cfg Config) (Detector, error) {
 	}
 	if u.artime {
 		st.ART = newARTimes(nf, c.Probation)
+	}
+	if c.Method == MethodEnsemble {
+		st.Level = newLevel(levelHistory)
 	}
 	return &detector{cfg: c, st: st, rng: rand.New(st.pcg)}, nil
 }
@@ -253,6 +259,9 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 	sev = min(sev, maxSeverity)
 	if st.Sup.Span > 0 {
 		sev = st.Sup.apply(sev, tn.Damp)
+	}
+	if st.Level != nil {
+		sev = st.Level.apply(sev, tn.LevelQuantile, tn.Level)
 	}
 	score := sev / (sev + 1)
 	res.Score = score

@@ -35,7 +35,10 @@
 //     its collusive displacement turned into a standard score. The classic
 //     streaming detector (Kinesis Data Analytics' RANDOM_CUT_FOREST); the
 //     slowest method, and noisier than the ensemble.
-//   - ensemble (what auto means): the most severe of novelty and knn.
+//   - ensemble (what auto means): the most severe of novelty and knn,
+//     divided by the series' own alarm level once its ordinary points
+//     keep scoring near the alarm (Tuning.Level, Tuning.LevelQuantile),
+//     so one threshold means about the same on every series.
 //   - artime: adaptive resonance over windowed features of the series
 //     downsampled (ARTime, with its published constants): after a
 //     probation of Probation points, a window that resonates with no

@@ -380,3 +380,49 @@ func (s *suppressor) apply(score, damp float64) float64 {
 	s.Count++
 	return out
 }
+
+// level is a series' own alarm level: it keeps the series' last Size
+// severities (a ring and a sorted copy) and divides a new severity by how
+// far a high quantile of them stands above a reference level. A series
+// whose ordinary points often score near the alarm (a spiky or bursty
+// one) then needs a proportionally larger change to alarm, while a quiet
+// series keeps the models' alarm level: the divisor is never below 1, so
+// the level only ever raises the bar. It learns each severity as
+// suppression left it, before its own division.
+type level struct {
+	Size   int
+	Buf    []float64 // the last Size severities, ring-indexed by Count
+	Count  int64
+	Sorted []float64 // Buf's live values, sorted
+}
+
+// Sizes of the per-series level: severities kept, and severities seen
+// before it raises the bar.
+const (
+	levelHistory = 1000
+	levelWarmup  = 100
+)
+
+func newLevel(size int) *level { return &level{Size: size, Buf: make([]float64, size)} }
+
+// apply returns sev divided by max(1, Q/ref), Q the quantile q of the
+// stored severities (none before levelWarmup of them), then stores sev.
+func (l *level) apply(sev, q, ref float64) float64 {
+	out := sev
+	if n := len(l.Sorted); n >= levelWarmup {
+		out = sev / max(1, l.Sorted[int(q*float64(n-1))]/ref)
+	}
+	slot := int(l.Count % int64(l.Size))
+	if l.Count >= int64(l.Size) {
+		l.Sorted = removeSorted(l.Sorted, l.Buf[slot])
+	}
+	l.Buf[slot] = sev
+	l.Sorted = insertSorted(l.Sorted, sev)
+	l.Count++
+	return out
+}
+
+func (l *level) ok() bool {
+	return l != nil && l.Size > 0 && len(l.Buf) == l.Size && l.Count >= 0 && finite(l.Buf) &&
+		len(l.Sorted) == int(min(l.Count, int64(l.Size))) && slices.IsSorted(l.Sorted) && finite(l.Sorted)
+}

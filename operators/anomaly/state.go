@@ -52,6 +52,11 @@ func Restore(cfg Config, data []byte) (Detector, error) {
 	if !finite(st.Last) || !finite(st.Lo) || !finite(st.Hi) || !finite(st.Window) || !finite(st.Shingle) {
 		return nil, fmt.Errorf("%w: non-finite value", ErrBadState)
 	}
+	if st.Method == MethodEnsemble && st.Level == nil {
+		// Saved before the ensemble kept a per-series level: it starts
+		// learning one now.
+		st.Level = newLevel(levelHistory)
+	}
 	if err := st.check(c); err != nil {
 		return nil, err
 	}
@@ -121,6 +126,9 @@ func (st *state) check(c Config) error {
 	}
 	if len(st.Sup.At) != len(st.Sup.Peak) {
 		return bad("suppressor shape")
+	}
+	if (st.Method == MethodEnsemble) != (st.Level != nil) || (st.Level != nil && !st.Level.ok()) {
+		return bad("level shape")
 	}
 	return nil
 }
