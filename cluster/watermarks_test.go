@@ -71,14 +71,7 @@ func TestWatermarksRestore(t *testing.T) {
 	w.Update("b", 200)
 	w.Idle("b", 1)
 	w.Current()
-	b, err := json.Marshal(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewWatermarks([]string{"a", "b", "c"})
-	if err := r.Restore(b); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, marshal(t, w), "a", "b", "c")
 	// c is expected but was never heard from: it holds back the minimum,
 	// yet the watermark does not go below the committed one (a at 100; b
 	// idle, left out).
@@ -105,16 +98,10 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 	wantMark(t, w, 100, "b and c idle (a)")
 	w.Update("a", 1000)
 	wantMark(t, w, 1000, "a alone active")
-	b, err := json.Marshal(w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := marshal(t, w)
 
 	// Restored in a later generation: b's mark no longer counts.
-	r := NewWatermarks([]string{"a", "b", "c"})
-	if err := r.Restore(b); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, b, "a", "b", "c")
 	if !r.Generation(5) {
 		t.Fatal("generation 5 woke no producer; b's idle mark is of generation 4")
 	}
@@ -135,10 +122,7 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 	wantMark(t, r, 6000, "b idle in generation 6")
 
 	// Restored in the same generation: b stays idle.
-	s := NewWatermarks([]string{"a", "b", "c"})
-	if err := s.Restore(b); err != nil {
-		t.Fatal(err)
-	}
+	s := restored(t, b, "a", "b", "c")
 	if s.Generation(4) {
 		t.Fatal("generation 4 woke a producer; every mark is of generation 4 or final")
 	}
@@ -146,10 +130,7 @@ func TestWatermarksIdleMarksOfEarlierGenerations(t *testing.T) {
 	wantMark(t, s, 3000, "same generation (b idle, c finished)")
 
 	// Marks saved without generations count as of generation 0.
-	old := NewWatermarks([]string{"a", "b"})
-	if err := old.Restore([]byte(`{"producers":{"a":{"wm":100},"b":{"wm":200,"idle":true}},"last":100}`)); err != nil {
-		t.Fatal(err)
-	}
+	old := restored(t, []byte(`{"producers":{"a":{"wm":100},"b":{"wm":200,"idle":true}},"last":100}`), "a", "b")
 	old.Generation(1)
 	old.Update("a", 800)
 	wantMark(t, old, 200, "old marks after generation 1 (b holds)")
@@ -161,4 +142,23 @@ func wantMark(t *testing.T, w *Watermarks, want int64, what string) {
 	if got := w.Current(); got != want {
 		t.Fatalf("%s: watermark %d, want %d", what, got, want)
 	}
+}
+
+func marshal(t *testing.T, w *Watermarks) []byte {
+	t.Helper()
+	b, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// restored is a Watermarks expecting producers, restored from b.
+func restored(t *testing.T, b []byte, producers ...string) *Watermarks {
+	t.Helper()
+	w := NewWatermarks(producers)
+	if err := w.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
