@@ -47,7 +47,7 @@ beside it.`)
 	profile := fs.String("profile", nab.Standard.Name, "NAB profile for --evaluate: standard, reward_low_FP_rate or reward_low_FN_rate")
 	verbose := fs.Bool("v", false, "with --evaluate: per-file detail")
 	cv := fs.Bool("cross-validate", false, "with --evaluate: leave-one-category-out cross-validation over each method's parameter grid, for every profile")
-	grid := fs.String("grid", gridTuning, "with --cross-validate: the parameter grid the folds choose from: "+gridTuning+" (the default method's alarm levels, gates and suppression too) or "+gridDefaults+" (each method at its defaults)")
+	grid := fs.String("grid", gridTuning, "with --cross-validate: the parameter grid the folds choose from: "+gridTuning+" (the default method's noise gate, knn alarm levels and per-series level too) or "+gridDefaults+" (each method at its defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
