@@ -66,6 +66,7 @@ export class ResultsPanel {
     this.visible = true;
     this.seen = new IntersectionObserver((entries) => {
       this.visible = entries.some((e) => e.isIntersecting);
+      this.chartBox.dataset.visible = String(this.visible);
       if (this.visible && this.chartDirty) this.dirty();
     });
     this.seen.observe(this.chartBox);

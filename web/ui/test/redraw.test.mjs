@@ -24,6 +24,9 @@ test('a live chart out of sight is not redrawn, and is drawn when it comes back'
     await page.waitForSelector('[data-testid=results-table] [data-testid=result-row]', { timeout: 30000 });
     const box = await page.locator('[data-testid=results-chart]').boundingBox();
     assert.ok(box.y > 600, `the chart is out of sight (at y=${box.y})`);
+    // The page has seen it go out of sight (its observer reports after
+    // the layout that moved it there).
+    await page.waitForSelector('[data-testid=results-chart][data-visible=false]', { state: 'attached', timeout: 30000 });
     const a = await stats(page);
     // Ten more batches arrive and reach the table.
     await page.waitForFunction((n) => window.__runnelStats.batches >= n, a.batches + 10, { timeout: 30000 });
