@@ -84,38 +84,17 @@ func (s *Server) restartClusterJob(w http.ResponseWriter, r *http.Request) bool 
 	return true
 }
 
-// deployClusterJob answers PUT /api/v1/jobs/{id} for a cluster job: the
-// new file runs once every worker of the old one has left; from=none
-// drops the state (a restart from the beginning with the new file), the
-// default keeps it (operators that keep their ids keep their state).
-func (s *Server) deployClusterJob(w http.ResponseWriter, r *http.Request) bool {
-	if !s.clusterJob(r) {
-		return false
-	}
-	if !clusterAllowed(w, r) {
-		return true
-	}
-	fresh := false
-	switch from := r.URL.Query().Get("from"); from {
-	case "", string(jobs.DeploySavepoint):
-	case string(jobs.DeployNone):
-		fresh = true
-	default:
-		writeError(w, newError("invalid_argument", "from", "from must be savepoint (the default: keep the cluster job's state) or none (start it over), not "+from))
-		return true
-	}
-	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize))
-	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
-		return true
-	}
+// deployClusterJob deploys src over a cluster job (deployJob has read
+// it): the new file runs once every worker of the old one has left;
+// fresh drops the state (a restart from the beginning with the new
+// file), otherwise operators that keep their ids keep their state.
+func (s *Server) deployClusterJob(w http.ResponseWriter, r *http.Request, src []byte, fresh bool) {
 	in, err := s.cluster.Redeploy(r.Context(), r.PathValue("id"), src, fresh)
 	if err != nil {
 		writeClusterLifecycle(w, in, err)
-		return true
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": in.ID, "job": clusterInfo{in, true}})
-	return true
 }
 
 func writeClusterLifecycle(w http.ResponseWriter, in jobs.Info, err error) {

@@ -67,7 +67,11 @@ func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
-	if !s.jobsOr404(w) || s.deployClusterJob(w, r) {
+	if !s.jobsOr404(w) {
+		return
+	}
+	cluster := s.clusterJob(r)
+	if cluster && !clusterAllowed(w, r) {
 		return
 	}
 	from := jobs.DeployFrom(r.URL.Query().Get("from"))
@@ -81,6 +85,10 @@ func (s *Server) deployJob(w http.ResponseWriter, r *http.Request) {
 	}
 	src, ok := readJobFile(w, r)
 	if !ok {
+		return
+	}
+	if cluster {
+		s.deployClusterJob(w, r, src, from == jobs.DeployNone)
 		return
 	}
 	d, err := s.jobs.Deploy(r.PathValue("id"), src, from)
