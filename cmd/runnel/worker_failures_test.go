@@ -123,11 +123,7 @@ func TestWorkerCorruptLocalStateIsVisible(t *testing.T) {
 	}
 	c := newWorkerCluster(t)
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
-	data := t.TempDir()
-	w := c.worker(t, "w1", "--data", data, "--log-level", "info")
-	produceClicks(t, c.prod, gen.make(2000))
-	c.waitConsumed(t)
-	w.kill()
+	w, data := c.consumedAndKilled(t, gen, 2000)
 	// Overwrite every Pebble manifest of the local state with garbage.
 	manifests, _ := filepath.Glob(filepath.Join(data, "live", "MANIFEST-*"))
 	if len(manifests) == 0 {

@@ -362,6 +362,17 @@ func (c *workerCluster) worker(t testing.TB, id string, extra ...string) *worker
 	return startWorker(t, c.bin, c.kafka.Addr, c.job, id, extra...)
 }
 
+// consumedAndKilled runs worker w1 with a --data directory over n new
+// clicks of gen until the group has consumed them, then kills it.
+func (c *workerCluster) consumedAndKilled(t testing.TB, gen *clickGen, n int) (w *workerProc, data string) {
+	data = t.TempDir()
+	w = c.worker(t, "w1", "--data", data, "--log-level", "info")
+	produceClicks(t, c.prod, gen.make(n))
+	c.waitConsumed(t)
+	w.kill()
+	return w, data
+}
+
 // One worker runs the job from Kafka to Kafka: the read-committed output
 // is the batch computation over the input.
 func TestWorkerWindowsOverKafka(t *testing.T) {
@@ -492,11 +503,7 @@ func TestWorkerRestoresFromLocalState(t *testing.T) {
 	}
 	c := newWorkerCluster(t)
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
-	data := t.TempDir()
-	w := c.worker(t, "w1", "--data", data, "--log-level", "info")
-	produceClicks(t, c.prod, gen.make(3000))
-	c.waitConsumed(t)
-	w.kill()
+	w, _ := c.consumedAndKilled(t, gen, 3000)
 	first, _ := os.ReadFile(w.log.Name())
 	w.start(c.bin)
 	produceEnd(t, c.prod, workerPartitions)

@@ -104,34 +104,31 @@ func TestServeClusterJobLifecycle(t *testing.T) {
 	cs := later.make(1000)
 	produceClicks(t, c.prod, cs)
 	produceEndAt(t, c.prod, workerPartitions, 1_900_000_000_000)
-	second := append(append([]windowRow(nil), first...), batchWindows(without(cs, "/p0"))...)
-	sortRows(second)
-	got, _ = readResults(t, c.kafka.Addr, len(second), 3*time.Minute)
-	if d := testutil.Diff(second, got); d != "" {
-		t.Errorf("after the upgrade, the output is not the old job's windows plus the new job's over the new records:\n%s", d)
+	// expect checks that the output is before's windows and then more's.
+	expect := func(before, more []windowRow, after string) []windowRow {
+		t.Helper()
+		want := append(append([]windowRow(nil), before...), more...)
+		sortRows(want)
+		got, _ := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
+		if d := testutil.Diff(want, got); d != "" {
+			t.Errorf("after %s:\n%s", after, d)
+		}
+		return want
 	}
+	second := expect(first, batchWindows(without(cs, "/p0")),
+		"the upgrade, the output is not the old job's windows plus the new job's over the new records")
 
 	// The same file deployed from no state: everything computed again.
 	everything := batchWindows(without(append(append([]click(nil), gen.all...), cs...), "/p0"))
 	if st, body := srv.Do("PUT", "/api/v1/jobs/page-views?from=none", "application/yaml", upgraded); st != http.StatusOK || !strings.Contains(string(body), `"cluster":true`) {
 		t.Fatalf("deploy the upgraded job from the beginning: %d %s", st, body)
 	}
-	third := append(append([]windowRow(nil), second...), everything...)
-	sortRows(third)
-	got, _ = readResults(t, c.kafka.Addr, len(third), 3*time.Minute)
-	if d := testutil.Diff(third, got); d != "" {
-		t.Errorf("after deploying the upgraded file from the beginning, the output is not everything computed again:\n%s", d)
-	}
+	third := expect(second, everything, "deploying the upgraded file from the beginning, the output is not everything computed again")
 
 	// Restart from the beginning: state and offsets dropped, everything
 	// computed again once more.
 	if st, body := srv.Do("POST", "/api/v1/jobs/page-views/restart", "application/json", `{"from": "beginning"}`); st != http.StatusOK || !strings.Contains(string(body), `"state":"running"`) {
 		t.Fatalf("restart from the beginning: %d %s", st, body)
 	}
-	fourth := append(append([]windowRow(nil), third...), everything...)
-	sortRows(fourth)
-	got, _ = readResults(t, c.kafka.Addr, len(fourth), 3*time.Minute)
-	if d := testutil.Diff(fourth, got); d != "" {
-		t.Errorf("after the restart from the beginning, the output is not everything computed again:\n%s", d)
-	}
+	expect(third, everything, "the restart from the beginning, the output is not everything computed again")
 }
