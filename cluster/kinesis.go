@@ -351,12 +351,7 @@ func (k *kinesisInput) idle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case t.idle && t.idleGen != gen && t.idleGen != FinalGeneration:
-			k.w.sendIdle(ctx, t, gen) // its mark of an earlier generation no longer counts
-		case !t.idle && time.Since(t.last) >= k.w.cfg.IdleTimeout:
-			k.w.sendIdle(ctx, t, gen)
-		}
+		k.w.keepIdle(ctx, t, gen, t.last)
 	}
 	return nil
 }

@@ -144,26 +144,19 @@ func (w *Worker) idle(ctx context.Context) error {
 	}
 	for id, at := range assigned {
 		t := w.tasks[id]
-		if t != nil && t.idle {
-			if t.idleGen != gen {
-				w.sendIdle(ctx, t, gen) // its mark of an earlier generation no longer counts
-			}
-			continue
-		}
-		if t != nil && t.last.After(at) {
-			at = t.last
-		}
-		if time.Since(at) < w.cfg.IdleTimeout {
-			continue
-		}
 		if t == nil {
+			if time.Since(at) < w.cfg.IdleTimeout {
+				continue
+			}
 			var err error
 			if t, err = w.newTask(ctx, id); err != nil {
 				return err
 			}
 			w.tasks[id] = t
+		} else if t.last.After(at) {
+			at = t.last
 		}
-		w.sendIdle(ctx, t, gen)
+		w.keepIdle(ctx, t, gen, at)
 	}
 	return nil
 }

@@ -58,6 +58,21 @@ func (w *Worker) sendIdle(ctx context.Context, t *task, gen int32) {
 	w.sendWatermarkAs(ctx, t, t.name, idleValue, kgo.RecordHeader{Key: hdrGeneration, Value: []byte(strconv.FormatInt(int64(gen), 10))})
 }
 
+// keepIdle announces source task t idle in group generation gen when it
+// has had no record since quiet for the idle timeout, and again when it
+// is idle by a mark of an earlier generation, which no longer counts (a
+// finished shard's mark counts in every one).
+func (w *Worker) keepIdle(ctx context.Context, t *task, gen int32, quiet time.Time) {
+	switch {
+	case t.idle:
+		if t.idleGen != gen && t.idleGen != FinalGeneration {
+			w.sendIdle(ctx, t, gen)
+		}
+	case time.Since(quiet) >= w.cfg.IdleTimeout:
+		w.sendIdle(ctx, t, gen)
+	}
+}
+
 // generation returns the job's group generation as this worker knows it.
 func (w *Worker) generation() int32 {
 	_, gen := w.sess.Client().GroupMetadata()
