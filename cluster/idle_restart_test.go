@@ -91,8 +91,27 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 		put(p, base+100_000, "mark")
 	}
 	waitCounted(parts * 100)
-	// Let every source partition be announced idle, then stop.
-	time.Sleep(10 * idle)
+	// Every source partition is announced idle (its idle record is in
+	// the repartition topic), then the job stops.
+	rep, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("idle-restart.per-k.repartition"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	idleOnes := map[string]bool{}
+	if !testutil.Within(time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		rep.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if producer, ok := header(r, hdrWatermark); ok && string(r.Value) == idleValue {
+				idleOnes[producer] = true
+			}
+		})
+		return len(idleOnes) == parts
+	}) {
+		t.Fatalf("idle records of %v only, want all %d source partitions'", idleOnes, parts)
+	}
 	stop()
 
 	// While the job is stopped, partition 0 gets its records and a mark
