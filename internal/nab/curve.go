@@ -181,3 +181,16 @@ func sameCategories(cands []Curves) error {
 	}
 	return nil
 }
+
+// Best is the in-sample best on the whole corpus among the grid's
+// thresholds: the threshold and its normalised score.
+func (c *Curves) Best(p Profile) (thr, score float64) {
+	all := mask(1)<<len(c.cats) - 1
+	score = math.Inf(-1)
+	for k := 1; k <= thresholds; k++ {
+		if s := c.normalise(p, all, c.raw(p, all, k)); s > score {
+			thr, score = float64(k)*ThresholdStep, s
+		}
+	}
+	return thr, score
+}
