@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"time"
 
@@ -166,6 +167,17 @@ func settleAll(corpus []nab.Series, method string, gate, knn, white float64) ([]
 // quantile and plateau first, smaller grids first).
 func nestedMetas(cands []nestedCandidate) []nab.Meta {
 	var metas []nab.Meta
+	if !slices.ContainsFunc(cands, func(c nestedCandidate) bool { return c.ensemble }) {
+		// No grid or quantile to choose: only the plateau.
+		all := make([]int, len(cands))
+		for i := range all {
+			all[i] = i
+		}
+		for _, span := range nestedSpans {
+			metas = append(metas, nab.Meta{Name: fmt.Sprintf("plateau ±%g", span), Members: all, Span: span})
+		}
+		return metas
+	}
 	for _, g := range nestedGrids {
 		for _, q := range nestedQuantiles {
 			var members []int
@@ -197,11 +209,11 @@ func nestedCrossValidate(w io.Writer, corpus []nab.Series, methods []string, bas
 		curves[i] = c.curves
 	}
 	metas := nestedMetas(cands)
-	fmt.Fprintf(w, "scored %d parameter settings in %.1fs; %d meta choices (grid, quantile, plateau) per fold\n", len(cands), time.Since(start).Seconds(), len(metas))
+	fmt.Fprintf(w, "scored %d parameter settings in %.1fs; %d meta choices per fold\n", len(cands), time.Since(start).Seconds(), len(metas))
 	for _, p := range nab.Profiles {
 		r, err := nab.NestedCrossValidate(curves, metas, p)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %v (--grid %s or %s need only two)", errUsage, err, gridTuning, gridDefaults)
 		}
 		fmt.Fprintf(w, "\n%s profile: nested leave-one-category-out %.2f (TP %d FP %d FN %d)\n", p.Name, r.Normalised, r.TP, r.FP, r.FN)
 		for _, f := range r.Folds {
@@ -211,7 +223,8 @@ func nestedCrossValidate(w io.Writer, corpus []nab.Series, methods []string, bas
 		fmt.Fprintf(w, "  for comparison, plain leave-one-category-out with the meta choice fixed:\n")
 		for i, m := range metas {
 			fixedDefault := m.Name == fmt.Sprintf("grid 27, quantile %g, plateau ±%g", anomaly.DefaultTuning.LevelQuantile, nab.ThresholdSpan) ||
-				m.Name == fmt.Sprintf("grid defaults, quantile %g, plateau ±%g", anomaly.DefaultTuning.LevelQuantile, nab.ThresholdSpan)
+				m.Name == fmt.Sprintf("grid defaults, quantile %g, plateau ±%g", anomaly.DefaultTuning.LevelQuantile, nab.ThresholdSpan) ||
+				m.Name == fmt.Sprintf("plateau ±%g", nab.ThresholdSpan)
 			if !verbose && !fixedDefault {
 				continue
 			}
