@@ -140,11 +140,34 @@ func spanIndex(span float64) int { return int(math.Round(span / ThresholdStep)) 
 // or the plateau's width. The held-out raw scores are summed and
 // normalised as Score normalises the whole corpus.
 func NestedCrossValidate(cands []Curves, metas []Meta, p Profile) (NestedResult, error) {
-	if err := sameCategories(cands); err != nil {
-		return NestedResult{}, err
-	}
 	if len(metas) == 0 {
 		return NestedResult{}, fmt.Errorf("nab: nested cross-validation needs at least one meta choice")
+	}
+	return outerFolds(cands, metas, p, func(s *selector, train mask) (Meta, float64) {
+		bm, bestInner := -1, math.Inf(-1)
+		for j, mt := range metas {
+			if v := s.inner(mt, train); v > bestInner {
+				bm, bestInner = j, v
+			}
+		}
+		return metas[bm], bestInner
+	})
+}
+
+// FixedCrossValidate is the plain leave-one-category-out cross-validation
+// of one meta choice on curves (CrossValidate's procedure with the meta's
+// candidates and plateau): for comparison with NestedCrossValidate, which
+// chooses the meta per fold. Its folds name meta and leave Inner 0.
+func FixedCrossValidate(cands []Curves, meta Meta, p Profile) (NestedResult, error) {
+	return outerFolds(cands, []Meta{meta}, p, func(*selector, mask) (Meta, float64) { return meta, 0 })
+}
+
+// outerFolds holds out each category in turn, lets pick choose a meta
+// choice on the others, chooses the setting and threshold there with it,
+// and scores the held-out category.
+func outerFolds(cands []Curves, metas []Meta, p Profile, pick func(s *selector, train mask) (Meta, float64)) (NestedResult, error) {
+	if err := sameCategories(cands); err != nil {
+		return NestedResult{}, err
 	}
 	for _, mt := range metas {
 		if len(mt.Members) == 0 || slices.ContainsFunc(mt.Members, func(i int) bool { return i < 0 || i >= len(cands) }) {
@@ -161,47 +184,14 @@ func NestedCrossValidate(cands []Curves, metas []Meta, p Profile) (NestedResult,
 	for h, cat := range cats {
 		held := mask(1) << h
 		train := all &^ held
-		bm, bestInner := -1, math.Inf(-1)
-		for j, mt := range metas {
-			if v := s.inner(mt, train); v > bestInner {
-				bm, bestInner = j, v
-			}
-		}
-		mt := metas[bm]
-		c, pick := s.choose(mt.Members, train, spanIndex(mt.Span))
+		mt, inner := pick(s, train)
+		c, pl := s.choose(mt.Members, train, spanIndex(mt.Span))
 		f := NestedFold{
-			Category: cat, Meta: mt.Name, Inner: bestInner,
-			Candidate: cands[c].Name, Threshold: float64(pick.k) * ThresholdStep, Train: pick.here,
-			Raw: cands[c].raw(p, held, pick.k),
+			Category: cat, Meta: mt.Name, Inner: inner,
+			Candidate: cands[c].Name, Threshold: float64(pl.k) * ThresholdStep, Train: pl.here,
+			Raw: cands[c].raw(p, held, pl.k),
 		}
-		f.TP, f.FP, f.FN = cands[c].counts(held, pick.k)
-		out.Folds = append(out.Folds, f)
-		out.Raw += f.Raw
-		out.TP, out.FP, out.FN = out.TP+f.TP, out.FP+f.FP, out.FN+f.FN
-	}
-	out.Null, out.Perfect = cands[0].bounds(p, all)
-	out.Normalised = cands[0].normalise(p, all, out.Raw)
-	return out, nil
-}
-
-// FixedCrossValidate is the plain leave-one-category-out cross-validation
-// of one meta choice on curves (CrossValidate's procedure with the meta's
-// candidates and plateau): for comparison with NestedCrossValidate, which
-// chooses the meta per fold. Its folds leave Meta and Inner empty.
-func FixedCrossValidate(cands []Curves, meta Meta, p Profile) (NestedResult, error) {
-	if err := sameCategories(cands); err != nil {
-		return NestedResult{}, err
-	}
-	s := newSelector(cands, p)
-	cats := cands[0].Cats
-	all := mask(1)<<len(cats) - 1
-	out := NestedResult{Profile: p}
-	for h, cat := range cats {
-		held := mask(1) << h
-		c, pick := s.choose(meta.Members, all&^held, spanIndex(meta.Span))
-		f := NestedFold{Category: cat, Candidate: cands[c].Name, Threshold: float64(pick.k) * ThresholdStep, Train: pick.here,
-			Raw: cands[c].raw(p, held, pick.k)}
-		f.TP, f.FP, f.FN = cands[c].counts(held, pick.k)
+		f.TP, f.FP, f.FN = cands[c].counts(held, pl.k)
 		out.Folds = append(out.Folds, f)
 		out.Raw += f.Raw
 		out.TP, out.FP, out.FN = out.TP+f.TP, out.FP+f.FP, out.FN+f.FN

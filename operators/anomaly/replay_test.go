@@ -3,22 +3,17 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
-// TestSettleReplaysScore checks that Severities then Settle give the
-// scores Score gives, bit for bit, for settings that differ from the
-// measured one only in suppression and the per-series level: the
-// evaluation scores such settings this way instead of running the models
-// again. The series is seasonal noise with random spikes and a level
-// shift, from a fresh seed.
-func TestSettleReplaysScore(t *testing.T) {
-	rng := testutil.Rand(t, 1)
+// replaySeries is n points of seasonal noise with random spikes, a level
+// shift after point 3000 and one missing value.
+func replaySeries(n int, rng *rand.Rand) ([]time.Time, []float64) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	n := 4000
 	ts, vals := make([]time.Time, n), make([]float64, n)
 	for i := range n {
 		ts[i] = t0.Add(time.Duration(i) * time.Minute)
@@ -31,6 +26,17 @@ func TestSettleReplaysScore(t *testing.T) {
 		}
 	}
 	vals[777] = math.NaN()
+	return ts, vals
+}
+
+// TestSettleReplaysScore checks that Severities then Settle give the
+// scores Score gives, bit for bit, for settings that differ from the
+// measured one only in suppression and the per-series level: the
+// evaluation scores such settings this way instead of running the models
+// again. The series is replaySeries from a fresh seed.
+func TestSettleReplaysScore(t *testing.T) {
+	n := 4000
+	ts, vals := replaySeries(n, testutil.Rand(t, 1))
 	d := DefaultTuning
 	for _, base := range []Config{
 		{Method: MethodEnsemble},
