@@ -36,7 +36,10 @@ With --evaluate and --cross-validate it runs leave-one-category-out cross-valida
 categories are DIR's subdirectories): for each category, the method (with --method all) and
 the threshold are chosen on the other categories and the held-out one is scored with them;
 it prints the combined held-out score for every profile, each fold, and the in-sample score
-beside it.`)
+beside it. With --grid nested (the default) the cross-validation is nested: each fold also
+chooses the grid of the default method's constants, its per-series level's quantile and the
+threshold plateau's width by a leave-one-category-out on its own training categories, so no
+choice sees the held-out category; --grid tuning and --grid defaults keep those fixed.`)
 	in := fs.String("in", "", "input CSV (timestamp,value)")
 	out := fs.String("out", "-", "output CSV; - is stdout")
 	method := fs.String("method", anomaly.MethodAuto, "detection method: "+strings.Join(anomaly.Methods, ", ")+" (all: every method, with --evaluate)")
@@ -47,7 +50,7 @@ beside it.`)
 	profile := fs.String("profile", nab.Standard.Name, "NAB profile for --evaluate: standard, reward_low_FP_rate or reward_low_FN_rate")
 	verbose := fs.Bool("v", false, "with --evaluate: per-file detail")
 	cv := fs.Bool("cross-validate", false, "with --evaluate: leave-one-category-out cross-validation over each method's parameter grid, for every profile")
-	grid := fs.String("grid", gridTuning, "with --cross-validate: the parameter grid the folds choose from: "+gridTuning+" (the default method's noise gate, knn alarm levels and per-series level too) or "+gridDefaults+" (each method at its defaults)")
+	grid := fs.String("grid", gridNested, "with --cross-validate: "+gridNested+" (each fold chooses the grid, level quantile and threshold plateau by an inner cross-validation on its training categories), "+gridTuning+" (one fixed grid of 27 settings of the default method's noise gate, knn alarm levels and per-series level) or "+gridDefaults+" (each method at its defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,8 +71,8 @@ beside it.`)
 			methods = anomaly.ConcreteMethods
 		}
 		if *cv {
-			if *grid != gridTuning && *grid != gridDefaults {
-				return fmt.Errorf("%w: --grid %q: want %s or %s", errUsage, *grid, gridTuning, gridDefaults)
+			if *grid != gridNested && *grid != gridTuning && *grid != gridDefaults {
+				return fmt.Errorf("%w: --grid %q: want %s, %s or %s", errUsage, *grid, gridNested, gridTuning, gridDefaults)
 			}
 			return crossValidateDir(os.Stdout, *evaluate, *labels, methods, *grid, cfg, *verbose)
 		}

@@ -152,6 +152,9 @@ func cvName(c anomaly.Config) string {
 // leave-one-category-out score with its folds, then the in-sample score
 // of the setting and threshold best on the whole corpus, for comparison.
 func crossValidate(w io.Writer, corpus []nab.Series, methods []string, grid string, base anomaly.Config, verbose bool) error {
+	if grid == gridNested {
+		return nestedCrossValidate(w, corpus, methods, base, verbose)
+	}
 	start := time.Now()
 	cands, err := cvCandidates(corpus, methods, grid, base)
 	if err != nil {

@@ -178,7 +178,17 @@ func New(cfg Config) (Detector, error) {
 const maxValue = 1e100
 
 func (d *detector) Score(_ time.Time, values []float64) Result {
-	st, c := d.st, d.cfg
+	res, sev := d.measure(values)
+	sev = d.settle(sev)
+	res.Score = sev / (sev + 1)
+	res.IsAnomaly = res.Score >= d.cfg.Threshold
+	return res
+}
+
+// measure learns one point and returns its explanation and the models'
+// severity, before suppression and the per-series level.
+func (d *detector) measure(values []float64) (Result, float64) {
+	st := d.st
 	tn := &d.cfg.Tuning
 	nf := st.Fields
 	x := make([]float64, nf)
@@ -256,17 +266,20 @@ func (d *detector) Score(_ time.Time, values []float64) Result {
 		// NaN comes only from ranges too wide for float64 (±1e308).
 		sev = 0
 	}
-	sev = min(sev, maxSeverity)
+	return res, min(sev, maxSeverity)
+}
+
+// settle applies suppression and the per-series level to a severity
+// measure returned: the severity the score is made of.
+func (d *detector) settle(sev float64) float64 {
+	st, tn := d.st, &d.cfg.Tuning
 	if st.Sup.Span > 0 {
 		sev = st.Sup.apply(sev, tn.Damp)
 	}
 	if st.Level != nil {
 		sev = st.Level.apply(sev, tn.LevelQuantile, tn.Level)
 	}
-	score := sev / (sev + 1)
-	res.Score = score
-	res.IsAnomaly = score >= c.Threshold
-	return res
+	return sev
 }
 
 // segmentMeans sets the shingle to the piecewise aggregate of the window:
