@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -119,4 +120,24 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 		}
 	}
 	return nil
+}
+
+// getCommand is the whole of a command NAME that takes only --server and
+// --token: it parses args, GETs path from the server and decodes the
+// answer into out.
+func getCommand(name, description, path string, args []string, out any) error {
+	fs := newFlags(name, name, description)
+	server := addServerFlag(fs)
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	return newClient(*server).do("GET", path, nil, out)
+}
+
+// newTable is a table on stdout in the CLI's column layout, its header
+// (tab-separated column names) written.
+func newTable(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"text/tabwriter"
 )
 
 func init() {
@@ -90,19 +89,13 @@ type streamView struct {
 }
 
 func streamsList(args []string) error {
-	fs := newFlags("streams list", "streams list", "Lists streams.")
-	server := addServerFlag(fs)
-	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
-		return err
-	}
 	var out struct {
 		Streams []streamView `json:"streams"`
 	}
-	if err := newClient(*server).do("GET", "/api/v1/streams", nil, &out); err != nil {
+	if err := getCommand("streams list", "Lists streams.", "/api/v1/streams", args, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tOPEN SHARDS\tRETENTION\tCREATED")
+	tw := newTable("NAME\tSTATUS\tOPEN SHARDS\tRETENTION\tCREATED")
 	for _, s := range out.Streams {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%dh\t%s\n", s.Name, s.Status, s.OpenShards, s.RetentionHours, s.Created)
 	}
@@ -130,8 +123,7 @@ func streamsDescribe(args []string) error {
 		return err
 	}
 	fmt.Printf("stream %s  status %s  retention %dh  open shards %d\n", s.Name, s.Status, s.RetentionHours, s.OpenShards)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tSTATE\tRECORDS (positions)\tPARENTS\tHASH KEY RANGE")
+	tw := newTable("SHARD\tSTATE\tRECORDS (positions)\tPARENTS\tHASH KEY RANGE")
 	for _, sh := range s.Shards {
 		state := "open"
 		if !sh.Open {
