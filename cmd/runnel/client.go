@@ -134,6 +134,20 @@ func getCommand(name, description, path string, args []string, out any) error {
 	return newClient(*server).do("GET", path, nil, out)
 }
 
+// getOrPrint GETs path from the server at server; with asJSON it prints
+// the answer as it came (printed is true), else decodes it into out.
+func getOrPrint(server, path string, asJSON bool, out any) (printed bool, err error) {
+	var raw json.RawMessage
+	if err := newClient(server).do("GET", path, nil, &raw); err != nil {
+		return false, err
+	}
+	if asJSON {
+		fmt.Println(string(raw))
+		return true, nil
+	}
+	return false, json.Unmarshal(raw, out)
+}
+
 // newTable is a table on stdout in the CLI's column layout, its header
 // (tab-separated column names) written.
 func newTable(header string) *tabwriter.Writer {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
@@ -96,16 +95,8 @@ func groupsDescribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := newClient(*server).do("GET", groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		fmt.Println(string(raw))
-		return nil
-	}
 	var g groupView
-	if err := json.Unmarshal(raw, &g); err != nil {
+	if printed, err := getOrPrint(*server, groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), *asJSON, &g); err != nil || printed {
 		return err
 	}
 	fmt.Printf("group %s on %s: lease %v, start %s, %d live workers %v, %d stale checkpoints refused\n",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -180,16 +179,8 @@ func jobsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var v json.RawMessage
-	if err := newClient(*server).do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0]), nil, &v); err != nil {
-		return err
-	}
-	if *raw {
-		fmt.Println(string(v))
-		return nil
-	}
 	var j jobInfo
-	if err := json.Unmarshal(v, &j); err != nil {
+	if printed, err := getOrPrint(*server, "/api/v1/jobs/"+url.PathEscape(pos[0]), *raw, &j); err != nil || printed {
 		return err
 	}
 	fmt.Printf("job %s  state %s  watermark %s\n", j.ID, j.State, fmtWatermark(j.Watermark))

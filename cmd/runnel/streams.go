@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -110,16 +109,8 @@ func streamsDescribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var v json.RawMessage
-	if err := newClient(*server).do("GET", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, &v); err != nil {
-		return err
-	}
-	if *raw {
-		fmt.Println(string(v))
-		return nil
-	}
 	var s streamView
-	if err := json.Unmarshal(v, &s); err != nil {
+	if printed, err := getOrPrint(*server, "/api/v1/streams/"+url.PathEscape(pos[0]), *raw, &s); err != nil || printed {
 		return err
 	}
 	fmt.Printf("stream %s  status %s  retention %dh  open shards %d\n", s.Name, s.Status, s.RetentionHours, s.OpenShards)
