@@ -70,18 +70,7 @@ func BenchmarkHandlerPutRecords(b *testing.B) {
 func BenchmarkHandlerPutRecord(b *testing.B) {
 	h, _ := benchHandler(b)
 	body := []byte(`{"StreamName":"bench","PartitionKey":"key","Data":"` + strings.Repeat("A", 136) + `"}`)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	cpu := cpuclock.Process()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if w := serve(h, "PutRecord", contentJSON, body); w.Code != 200 {
-				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
-				return
-			}
-		}
-	})
-	reportPerRecord(b, cpu, b.N)
+	putParallel(b, h, "PutRecord", body, 32, 1)
 }
 
 // BenchmarkHandlerPutRecordsConcurrent is BenchmarkHandlerPutRecords from
@@ -91,18 +80,7 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 func BenchmarkHandlerPutRecordsConcurrent(b *testing.B) {
 	h, store := benchHandler(b)
 	body := putRecordsBody(500, 100)
-	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-	b.ResetTimer()
-	cpu := cpuclock.Process()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if w := serve(h, "PutRecords", contentJSON, body); w.Code != 200 {
-				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
-				return
-			}
-		}
-	})
-	reportPerRecord(b, cpu, b.N*500)
+	putParallel(b, h, "PutRecords", body, max(1, 8/runtime.GOMAXPROCS(0)), 500)
 	if ws := store.WriteStats(); ws.Syncs > 0 {
 		b.ReportMetric(float64(ws.Records)/float64(ws.Syncs), "records/sync")
 	}
@@ -138,6 +116,23 @@ func benchHandler(b *testing.B) (*Handler, *streams.Store) {
 		b.Fatal(err)
 	}
 	return newHandler(store, Options{CreateDelay: -1}), store
+}
+
+// putParallel runs op with body from p goroutines per GOMAXPROCS, every
+// call expecting 200, and reports it as records of perCall records.
+func putParallel(b *testing.B, h *Handler, op string, body []byte, p, perCall int) {
+	b.SetParallelism(p)
+	b.ResetTimer()
+	cpu := cpuclock.Process()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if w := serve(h, op, contentJSON, body); w.Code != 200 {
+				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
+				return
+			}
+		}
+	})
+	reportPerRecord(b, cpu, b.N*perCall)
 }
 
 // reportPerRecord reports records/s over the benchmark's wall time and the
