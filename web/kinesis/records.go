@@ -75,26 +75,19 @@ func (h *Handler) forget(name string) {
 	h.cache.mu.Unlock()
 }
 
-func validHashKey(s string) bool {
-	if s == "0" {
-		return true
-	}
-	if len(s) < 1 || len(s) > 39 || s[0] == '0' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// validHashKey: a hash key matches 0|([1-9]\d{0,38}).
+func validHashKey(s string) bool { return decimal(s, 39) }
 
-func validSeqNumber(s string) bool {
+// validSeqNumber: a sequence number matches 0|([1-9]\d{0,128}).
+func validSeqNumber(s string) bool { return decimal(s, 129) }
+
+// decimal reports whether s is 0 or a decimal of at most maxDigits
+// digits without a leading zero.
+func decimal(s string, maxDigits int) bool {
 	if s == "0" {
 		return true
 	}
-	if len(s) < 1 || len(s) > 129 || s[0] == '0' {
+	if len(s) < 1 || len(s) > maxDigits || s[0] == '0' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
