@@ -331,22 +331,15 @@ func (h *Handler) putRecords(r *request) (any, error) {
 
 func (h *Handler) getShardIterator(r *request) (any, error) {
 	var in getShardIteratorInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("shardId", in.ShardId != nil) {
-		v.length("shardId", in.ShardId, 1, 128)
-	}
-	if v.required("shardIteratorType", in.ShardIteratorType != nil) {
-		v.enum("shardIteratorType", in.ShardIteratorType, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-	}
-	v.pattern("startingSequenceNumber", in.StartingSequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
+		if v.required("shardId", in.ShardId != nil) {
+			v.length("shardId", in.ShardId, 1, 128)
+		}
+		if v.required("shardIteratorType", in.ShardIteratorType != nil) {
+			v.enum("shardIteratorType", in.ShardIteratorType, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+		}
+		v.pattern("startingSequenceNumber", in.StartingSequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
+	})
 	if err != nil {
 		return nil, err
 	}
