@@ -250,6 +250,7 @@ func (outs *outputs) tap(g *engine.Graph, hook func(sink string) func(context.Co
 		s := &g.Sinks[i]
 		t := &tap{Sink: s.Sink, out: outs.ring(s.ID), hook: hook(s.ID)}
 		if tx, ok := s.Sink.(sinks.Transactional); ok {
+			t.transactional = true
 			s.Sink = &txnTap{tap: t, tx: tx}
 		} else {
 			s.Sink = t
@@ -262,13 +263,16 @@ type tap struct {
 	sinks.Sink
 	out  *Output
 	hook func(context.Context, []sinks.Row)
+	// transactional: the sink is transactional (the tap is a txnTap's),
+	// so the ring holds written rows until their checkpoint commits.
+	transactional bool
 }
 
 func (t *tap) Write(ctx context.Context, rows []sinks.Row) error {
 	if err := t.Sink.Write(ctx, rows); err != nil {
 		return err
 	}
-	t.out.write(rows, false)
+	t.out.write(rows, t.transactional)
 	if t.hook != nil {
 		t.hook(ctx, rows)
 	}
@@ -289,17 +293,6 @@ func (t *tap) ErrorRows() int64 {
 type txnTap struct {
 	*tap
 	tx sinks.Transactional
-}
-
-func (t *txnTap) Write(ctx context.Context, rows []sinks.Row) error {
-	if err := t.Sink.Write(ctx, rows); err != nil {
-		return err
-	}
-	t.out.write(rows, true)
-	if t.hook != nil {
-		t.hook(ctx, rows)
-	}
-	return nil
 }
 
 func (t *txnTap) OpenState(ctx context.Context, sp *state.Space) error {

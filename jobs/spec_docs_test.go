@@ -19,18 +19,26 @@ const (
 	tableEnd   = "<!-- fields:end -->"
 )
 
-// docs/jobs.md holds the reference table exactly as generated from Fields,
-// so the docs cannot drift from what the parser accepts.
-func TestDocsReference(t *testing.T) {
+// readDocsTable reads docs/jobs.md and finds its generated table: it
+// starts at text[i] with tableBegin and ends at text[j] with tableEnd.
+func readDocsTable(t *testing.T) (text string, i, j int) {
+	t.Helper()
 	doc, err := os.ReadFile(docsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(doc)
-	i, j := strings.Index(text, tableBegin), strings.Index(text, tableEnd)
+	text = string(doc)
+	i, j = strings.Index(text, tableBegin), strings.Index(text, tableEnd)
 	if i < 0 || j < i {
 		t.Fatalf("%s has no generated table between %q and %q", docsPath, tableBegin, tableEnd)
 	}
+	return text, i, j
+}
+
+// docs/jobs.md holds the reference table exactly as generated from Fields,
+// so the docs cannot drift from what the parser accepts.
+func TestDocsReference(t *testing.T) {
+	text, i, j := readDocsTable(t)
 	want := ReferenceTable()
 	got := text[i+len(tableBegin) : j]
 	if got == want {
@@ -49,15 +57,8 @@ func TestDocsReference(t *testing.T) {
 // or examples of docs/jobs.md outside the table, so each field is explained,
 // not only listed.
 func TestDocsMentionEveryField(t *testing.T) {
-	doc, err := os.ReadFile(docsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	i, j := strings.Index(text, tableBegin), strings.Index(text, tableEnd)
-	if i >= 0 && j > i {
-		text = text[:i] + text[j:]
-	}
+	text, i, j := readDocsTable(t)
+	text = text[:i] + text[j:]
 	for _, f := range fields() {
 		leaf := f.Path[strings.LastIndexAny(f.Path, ".]")+1:]
 		if leaf == "<name>" {

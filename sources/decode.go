@@ -240,18 +240,12 @@ func (p *jsonParser) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[key] = v
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.errorf("unexpected end of input in an object")
+		end, err := p.next('}', "an object")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
+		if end {
 			return m, nil
-		default:
-			return nil, p.errorf("want ',' or '}' in an object")
 		}
 	}
 }
@@ -277,20 +271,32 @@ func (p *jsonParser) array(depth int) (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, p.errorf("unexpected end of input in an array")
+		end, err := p.next(']', "an array")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
+		if end {
 			return a, nil
-		default:
-			return nil, p.errorf("want ',' or ']' in an array")
 		}
 	}
+}
+
+// next reads what follows a member or element of what (an object or an
+// array): ',' (another follows) or the closing byte (end is true).
+func (p *jsonParser) next(closing byte, what string) (end bool, err error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, p.errorf("unexpected end of input in %s", what)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return false, nil
+	case closing:
+		p.pos++
+		return true, nil
+	}
+	return false, p.errorf("want ',' or '%c' in %s", closing, what)
 }
 
 // str parses a string at p.pos and returns its contents. The slice aliases

@@ -126,18 +126,3 @@ func (s *Store) recordDurable() {
 		s.log.Error("record durable positions in the stream metadata (retrying; the records themselves are safe)", "err", err)
 	}
 }
-
-// durableLoop records durable positions periodically; the Store owns it.
-func (s *Store) durableLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.DurableInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.recordDurable()
-		}
-	}
-}

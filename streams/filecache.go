@@ -61,16 +61,11 @@ func newFileCache(fs vfs.FS, capacity int) *fileCache {
 func (c *fileCache) acquire(path string, write bool) (*cachedFile, error) {
 	k := fileKey{path, write}
 	c.mu.Lock()
-	if cf := c.mu.files[k]; cf != nil {
-		if cf.elem != nil {
-			c.mu.lru.Remove(cf.elem)
-			cf.elem = nil
-		}
-		cf.refs++
-		c.mu.Unlock()
+	cf := c.pinLocked(k)
+	c.mu.Unlock()
+	if cf != nil {
 		return cf, nil
 	}
-	c.mu.Unlock()
 	// Open outside the lock: it is a system call, and two callers racing
 	// for the same file both opening it is harmless (one handle is closed).
 	var f vfs.File
@@ -84,17 +79,12 @@ func (c *fileCache) acquire(path string, write bool) (*cachedFile, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	if cf := c.mu.files[k]; cf != nil {
-		if cf.elem != nil {
-			c.mu.lru.Remove(cf.elem)
-			cf.elem = nil
-		}
-		cf.refs++
+	if pinned := c.pinLocked(k); pinned != nil {
 		c.mu.Unlock()
 		f.Close()
-		return cf, nil
+		return pinned, nil
 	}
-	cf := &cachedFile{key: k, f: f, refs: 1}
+	cf = &cachedFile{key: k, f: f, refs: 1}
 	c.mu.files[k] = cf
 	c.mu.open++
 	c.mu.opens++
@@ -102,6 +92,21 @@ func (c *fileCache) acquire(path string, write bool) (*cachedFile, error) {
 	c.mu.Unlock()
 	closeAll(victims)
 	return cf, nil
+}
+
+// pinLocked pins the cached handle of k, taking it off the LRU list, or
+// returns nil when k is not cached.
+func (c *fileCache) pinLocked(k fileKey) *cachedFile {
+	cf := c.mu.files[k]
+	if cf == nil {
+		return nil
+	}
+	if cf.elem != nil {
+		c.mu.lru.Remove(cf.elem)
+		cf.elem = nil
+	}
+	cf.refs++
+	return cf
 }
 
 // release unpins a handle from acquire.

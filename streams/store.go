@@ -208,8 +208,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	s.wg.Add(2)
-	go s.retentionLoop()
-	go s.durableLoop()
+	go s.every(s.opts.RetentionCheck, s.EnforceRetention)
+	go s.every(s.opts.DurableInterval, s.recordDurable)
 	return s, nil
 }
 
@@ -529,17 +529,18 @@ func (s *Store) DeleteStream(name string) error {
 	return nil
 }
 
-// retentionLoop deletes expired segments; the Store owns it.
-func (s *Store) retentionLoop() {
+// every calls f every interval until the Store stops; the Store owns it
+// (the periodic retention check and the recording of durable positions).
+func (s *Store) every(interval time.Duration, f func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.opts.RetentionCheck)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.EnforceRetention()
+			f()
 		}
 	}
 }

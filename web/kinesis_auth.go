@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -140,7 +139,7 @@ func (s *Server) kinesisAuth(w http.ResponseWriter, r *http.Request, next http.H
 	if !p.Can(role) {
 		c.Refusal = "User: " + p.Name + " (role " + p.Role.String() + ") is not authorized to perform: kinesis:" + op + " (it needs the " + role.String() + " role)"
 	} else if !p.Unrestricted() && !kinesisStreamless[op] {
-		name, ok := kinesisStream(r.Header.Get("Content-Type"), buf.Bytes())
+		name, ok := kinesis.StreamOf(r.Header.Get("Content-Type"), buf.Bytes())
 		if !ok || !p.CanStream(name) {
 			c.Refusal = "User: " + p.Name + " is not authorized to perform: kinesis:" + op + " on stream " + quoteHost(name) + " (it may use streams " + strings.Join(p.Streams, ",") + ")"
 		}
@@ -247,82 +246,4 @@ func (s *Server) kinesisRefuse(w http.ResponseWriter, r *http.Request, e *auth.A
 	hd.Set("X-Amzn-Errortype", e.Type)
 	w.WriteHeader(http.StatusBadRequest)
 	w.Write(b)
-}
-
-// kinesisStream names the stream a Kinesis request body addresses, by
-// StreamName, StreamARN, ConsumerARN or (GetRecords) ShardIterator.
-func kinesisStream(contentType string, body []byte) (string, bool) {
-	var req struct {
-		StreamName    *string `json:"StreamName" cbor:"StreamName"`
-		StreamARN     *string `json:"StreamARN" cbor:"StreamARN"`
-		ResourceARN   *string `json:"ResourceARN" cbor:"ResourceARN"`
-		ConsumerARN   *string `json:"ConsumerARN" cbor:"ConsumerARN"`
-		ShardIterator *string `json:"ShardIterator" cbor:"ShardIterator"`
-	}
-	var err error
-	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-amz-cbor-1.1" {
-		err = cbor.Unmarshal(body, &req)
-	} else {
-		err = json.Unmarshal(body, &req)
-	}
-	if err != nil {
-		return "", false
-	}
-	var names []string
-	if req.StreamName != nil {
-		names = append(names, *req.StreamName)
-	}
-	for _, arn := range []*string{req.StreamARN, req.ResourceARN, req.ConsumerARN} {
-		if arn != nil {
-			n, ok := arnStream(*arn)
-			if !ok {
-				return "", false
-			}
-			names = append(names, n)
-		}
-	}
-	if req.ShardIterator != nil {
-		n, ok := iteratorStream(*req.ShardIterator)
-		if !ok {
-			return "", false
-		}
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		return "", false
-	}
-	for _, n := range names[1:] {
-		if n != names[0] {
-			return "", false
-		}
-	}
-	return names[0], true
-}
-
-// arnStream is the stream of a stream or consumer ARN
-// (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME[/consumer/...]).
-func arnStream(arn string) (string, bool) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[2] != "kinesis" {
-		return "", false
-	}
-	rest, ok := strings.CutPrefix(parts[5], "stream/")
-	if !ok {
-		return "", false
-	}
-	name, _, _ := strings.Cut(rest, "/")
-	return name, name != ""
-}
-
-// iteratorStream reads the stream name out of a shard iterator. The
-// iterator's layout is web/kinesis's (tokens.go: a tag byte, 28 bytes of
-// positions, the stream name, a 16-byte MAC, base64); the Kinesis handler
-// checks the MAC, so a forged iterator gets no further than this check
-// lets it. TestKinesisGrantsIterator keeps the two in step.
-func iteratorStream(it string) (string, bool) {
-	b, err := base64.StdEncoding.DecodeString(it)
-	if err != nil || len(b) < 1+28+16+1 || b[0] != 1 {
-		return "", false
-	}
-	return string(b[29 : len(b)-16]), true
 }

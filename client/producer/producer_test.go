@@ -66,6 +66,19 @@ func putAll(t *testing.T, p *Producer, rng *rand.Rand, n, keys int) map[string]i
 	return next
 }
 
+// putAllAndClose puts n records over keys keys through p, closes p and
+// checks that c saw every record reported exactly once, none failed. It
+// returns how many records each key got.
+func putAllAndClose(t *testing.T, p *Producer, c *collector, rng *rand.Rand, n, keys int) map[string]int {
+	t.Helper()
+	want := putAll(t, p, rng, n, keys)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, c, want)
+	return want
+}
+
 // checkResults: every record reported exactly once, none failed.
 func checkResults(t *testing.T, c *collector, want map[string]int) {
 	t.Helper()
@@ -157,11 +170,7 @@ func TestProducerThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := putAll(t, p, rng, 6000, 600)
-	if err := p.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	checkResults(t, c, want)
+	want := putAllAndClose(t, p, c, rng, 6000, 600)
 	s := p.Metrics().Snapshot()
 	t.Logf("metrics %+v", s)
 	if s.Retries == 0 {
@@ -191,11 +200,7 @@ func TestProducerAggregated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := putAll(t, p, rng, 20000, 64)
-	if err := p.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	checkResults(t, c, want)
+	want := putAllAndClose(t, p, c, rng, 20000, 64)
 	read, agg := checkStream(t, srv, "agg", want, false)
 	if agg == 0 || len(read) >= 20000 {
 		t.Fatalf("%d Kinesis records, %d aggregated: records were not aggregated", len(read), agg)
@@ -350,11 +355,7 @@ func TestProducerPartialFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := putAll(t, p, rng, 5000, 20)
-			if err := p.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			checkResults(t, c, want)
+			want := putAllAndClose(t, p, c, rng, 5000, 20)
 			t.Logf("%d requests with failed records, %d lost answers; metrics %+v", fp.partial, fp.lost, p.Metrics().Snapshot())
 			if fp.partial == 0 || fp.lost == 0 {
 				t.Fatal("the proxy injected no faults")
@@ -510,10 +511,6 @@ func TestProducerKinesisConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := putAll(t, p, rand.New(rand.NewPCG(1, 1)), 100, 5)
-	if err := p.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	checkResults(t, c, want)
+	want := putAllAndClose(t, p, c, rand.New(rand.NewPCG(1, 1)), 100, 5)
 	checkStream(t, srv, "kc", want, false)
 }

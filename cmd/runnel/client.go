@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -119,4 +120,38 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 		}
 	}
 	return nil
+}
+
+// getCommand is the whole of a command NAME that takes only --server and
+// --token: it parses args, GETs path from the server and decodes the
+// answer into out.
+func getCommand(name, description, path string, args []string, out any) error {
+	fs := newFlags(name, name, description)
+	server := addServerFlag(fs)
+	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
+		return err
+	}
+	return newClient(*server).do("GET", path, nil, out)
+}
+
+// getOrPrint GETs path from the server at server; with asJSON it prints
+// the answer as it came (printed is true), else decodes it into out.
+func getOrPrint(server, path string, asJSON bool, out any) (printed bool, err error) {
+	var raw json.RawMessage
+	if err := newClient(server).do("GET", path, nil, &raw); err != nil {
+		return false, err
+	}
+	if asJSON {
+		fmt.Println(string(raw))
+		return true, nil
+	}
+	return false, json.Unmarshal(raw, out)
+}
+
+// newTable is a table on stdout in the CLI's column layout, its header
+// (tab-separated column names) written.
+func newTable(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }

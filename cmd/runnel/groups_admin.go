@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"text/tabwriter"
 	"time"
 )
 
@@ -83,8 +80,7 @@ func groupsList(args []string) error {
 	if err := newClient(*server).do("GET", groupsPath(pos[0]), nil, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLEASE\tSTART\tCREATED")
+	tw := newTable("NAME\tLEASE\tSTART\tCREATED")
 	for _, g := range out.Groups {
 		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", g.Name, time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, g.Created)
 	}
@@ -99,22 +95,13 @@ func groupsDescribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := newClient(*server).do("GET", groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), nil, &raw); err != nil {
-		return err
-	}
-	if *asJSON {
-		fmt.Println(string(raw))
-		return nil
-	}
 	var g groupView
-	if err := json.Unmarshal(raw, &g); err != nil {
+	if printed, err := getOrPrint(*server, groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), *asJSON, &g); err != nil || printed {
 		return err
 	}
 	fmt.Printf("group %s on %s: lease %v, start %s, %d live workers %v, %d stale checkpoints refused\n",
 		g.Name, pos[0], time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, len(g.Workers), g.Workers, g.StaleRefused)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tOWNER\tEPOCH\tEXPIRES\tCHECKPOINT")
+	tw := newTable("SHARD\tOWNER\tEPOCH\tEXPIRES\tCHECKPOINT")
 	for _, l := range g.Leases {
 		cp := "-"
 		switch {

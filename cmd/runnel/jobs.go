@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -144,19 +143,13 @@ type jobInfo struct {
 }
 
 func jobsList(args []string) error {
-	fs := newFlags("jobs list", "jobs list", "Lists the server's jobs.")
-	server := addServerFlag(fs)
-	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
-		return err
-	}
 	var out struct {
 		Jobs []jobInfo `json:"jobs"`
 	}
-	if err := newClient(*server).do("GET", "/api/v1/jobs", nil, &out); err != nil {
+	if err := getCommand("jobs list", "Lists the server's jobs.", "/api/v1/jobs", args, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tIN\tOUT\tUPTIME\tERRORS\tWATERMARK\tCREATED\tREASON")
+	tw := newTable("ID\tSTATE\tIN\tOUT\tUPTIME\tERRORS\tWATERMARK\tCREATED\tREASON")
 	for _, j := range out.Jobs {
 		up := "-"
 		if j.UptimeS > 0 {
@@ -186,16 +179,8 @@ func jobsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var v json.RawMessage
-	if err := newClient(*server).do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0]), nil, &v); err != nil {
-		return err
-	}
-	if *raw {
-		fmt.Println(string(v))
-		return nil
-	}
 	var j jobInfo
-	if err := json.Unmarshal(v, &j); err != nil {
+	if printed, err := getOrPrint(*server, "/api/v1/jobs/"+url.PathEscape(pos[0]), *raw, &j); err != nil || printed {
 		return err
 	}
 	fmt.Printf("job %s  state %s  watermark %s\n", j.ID, j.State, fmtWatermark(j.Watermark))
@@ -302,8 +287,7 @@ func jobsCheckpoints(args []string) error {
 	if err := newClient(*server).do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/checkpoints", nil, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EPOCH\tTIME\tDURATION\tHELD\tSIZE\tSTATUS")
+	tw := newTable("EPOCH\tTIME\tDURATION\tHELD\tSIZE\tSTATUS")
 	for _, c := range out.Checkpoints {
 		held := "-"
 		if c.HeldMS != nil {
@@ -337,19 +321,13 @@ func jobsSavepoint(args []string) error {
 }
 
 func jobsSavepoints(args []string) error {
-	fs := newFlags("jobs savepoints", "jobs savepoints", "Lists the server's savepoints, newest first.")
-	server := addServerFlag(fs)
-	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
-		return err
-	}
 	var out struct {
 		Savepoints []savepointInfo `json:"savepoints"`
 	}
-	if err := newClient(*server).do("GET", "/api/v1/savepoints", nil, &out); err != nil {
+	if err := getCommand("jobs savepoints", "Lists the server's savepoints, newest first.", "/api/v1/savepoints", args, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tJOB\tEPOCH\tTIME\tSIZE")
+	tw := newTable("NAME\tJOB\tEPOCH\tTIME\tSIZE")
 	for _, s := range out.Savepoints {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Job, s.Epoch, s.Time, units.Bytes(s.Size))
 	}

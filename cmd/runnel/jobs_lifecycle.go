@@ -103,15 +103,7 @@ func jobsErrors(args []string) error {
 	if err != nil {
 		return err
 	}
-	var out json.RawMessage
 	path := "/api/v1/jobs/" + url.PathEscape(pos[0]) + "/errors?limit=" + strconv.Itoa(*limit)
-	if err := newClient(*server).do("GET", path, nil, &out); err != nil {
-		return err
-	}
-	if *raw {
-		fmt.Println(string(out))
-		return nil
-	}
 	var page struct {
 		Total  int64 `json:"total"`
 		Errors []struct {
@@ -128,7 +120,7 @@ func jobsErrors(args []string) error {
 			} `json:"dead_letter"`
 		} `json:"errors"`
 	}
-	if err := json.Unmarshal(out, &page); err != nil {
+	if printed, err := getOrPrint(*server, path, *raw, &page); err != nil || printed {
 		return err
 	}
 	fmt.Printf("%d errors in all; the newest %d:\n", page.Total, len(page.Errors))

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"strconv"
-	"text/tabwriter"
 )
 
 func init() {
@@ -90,19 +88,13 @@ type streamView struct {
 }
 
 func streamsList(args []string) error {
-	fs := newFlags("streams list", "streams list", "Lists streams.")
-	server := addServerFlag(fs)
-	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
-		return err
-	}
 	var out struct {
 		Streams []streamView `json:"streams"`
 	}
-	if err := newClient(*server).do("GET", "/api/v1/streams", nil, &out); err != nil {
+	if err := getCommand("streams list", "Lists streams.", "/api/v1/streams", args, &out); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tOPEN SHARDS\tRETENTION\tCREATED")
+	tw := newTable("NAME\tSTATUS\tOPEN SHARDS\tRETENTION\tCREATED")
 	for _, s := range out.Streams {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%dh\t%s\n", s.Name, s.Status, s.OpenShards, s.RetentionHours, s.Created)
 	}
@@ -117,21 +109,12 @@ func streamsDescribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var v json.RawMessage
-	if err := newClient(*server).do("GET", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, &v); err != nil {
-		return err
-	}
-	if *raw {
-		fmt.Println(string(v))
-		return nil
-	}
 	var s streamView
-	if err := json.Unmarshal(v, &s); err != nil {
+	if printed, err := getOrPrint(*server, "/api/v1/streams/"+url.PathEscape(pos[0]), *raw, &s); err != nil || printed {
 		return err
 	}
 	fmt.Printf("stream %s  status %s  retention %dh  open shards %d\n", s.Name, s.Status, s.RetentionHours, s.OpenShards)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tSTATE\tRECORDS (positions)\tPARENTS\tHASH KEY RANGE")
+	tw := newTable("SHARD\tSTATE\tRECORDS (positions)\tPARENTS\tHASH KEY RANGE")
 	for _, sh := range s.Shards {
 		state := "open"
 		if !sh.Open {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/runnel-dev/runnel/web/auth"
@@ -139,8 +138,7 @@ func runTokensList(args []string) error {
 		}
 		ts = out.Tokens
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tSTREAMS\tAWS KEY\tCREATED")
+	tw := newTable("NAME\tROLE\tSTREAMS\tAWS KEY\tCREATED")
 	for _, t := range ts {
 		streams := strings.Join(t.Streams, ",")
 		if streams == "" {

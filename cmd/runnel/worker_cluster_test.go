@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/cluster"
-	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -117,13 +116,7 @@ func TestServeClusterWholeJobView(t *testing.T) {
 		t.Skip("starts kfake, a server and a worker")
 	}
 	c := newWorkerCluster(t)
-	srv := testbin.Start(t, testbin.Options{LogLevel: "info", Flags: []string{"--cluster", "kafka://" + c.kafka.Addr,
-		"--cluster-id", "s1", "--cluster-session-timeout", "6s"}})
-	job := fmt.Sprintf(workerJob, c.kafka.Addr)
-	st, body := srv.Do("POST", "/api/v1/jobs", "application/yaml", job)
-	if st != http.StatusCreated || !strings.Contains(string(body), `"cluster":true`) {
-		t.Fatalf("submit: %d %s", st, body)
-	}
+	srv, _ := c.serveJob(t)
 	w2 := c.worker(t, "w2", "--session-timeout", "6s", "--log-level", "info")
 	wURL := "http://" + w2.listenAddr(t)
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,6 +361,19 @@ func newWorkerCluster(t testing.TB) *workerCluster {
 
 func (c *workerCluster) worker(t testing.TB, id string, extra ...string) *workerProc {
 	return startWorker(t, c.bin, c.kafka.Addr, c.job, id, extra...)
+}
+
+// serveJob starts `runnel serve` as cluster member s1 of c's Kafka and
+// submits the cluster's job to it, which must become a cluster job. It
+// returns the server and the job file it submitted.
+func (c *workerCluster) serveJob(t testing.TB) (*testbin.Server, string) {
+	srv := testbin.Start(t, testbin.Options{LogLevel: "info", Flags: []string{"--cluster", "kafka://" + c.kafka.Addr,
+		"--cluster-id", "s1", "--cluster-session-timeout", "6s"}})
+	job := fmt.Sprintf(workerJob, c.kafka.Addr)
+	if st, body := srv.Do("POST", "/api/v1/jobs", "application/yaml", job); st != http.StatusCreated || !strings.Contains(string(body), `"cluster":true`) {
+		t.Fatalf("submit to serve --cluster: %d %s, want 201 and a cluster job", st, body)
+	}
+	return srv, job
 }
 
 // consumedAndKilled runs worker w1 with a --data directory over n new

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -54,12 +52,7 @@ func TestServeClusterJobLifecycle(t *testing.T) {
 		t.Skip("starts kfake and a server")
 	}
 	c := newWorkerCluster(t)
-	srv := testbin.Start(t, testbin.Options{LogLevel: "info", Flags: []string{"--cluster", "kafka://" + c.kafka.Addr,
-		"--cluster-id", "s1", "--cluster-session-timeout", "6s"}})
-	job := fmt.Sprintf(workerJob, c.kafka.Addr)
-	if st, body := srv.Do("POST", "/api/v1/jobs", "application/yaml", job); st != http.StatusCreated {
-		t.Fatalf("submit: %d %s", st, body)
-	}
+	srv, job := c.serveJob(t)
 	seed := testutil.Seed(t)
 	gen := &clickGen{rng: rand.New(rand.NewPCG(seed, 1))}
 	a := gen.make(1500)

@@ -43,10 +43,10 @@ var kfakeBin struct {
 // KafkaProcess is kfake run as its own process, which a test may kill
 // with SIGKILL and start again on the same data directory and port.
 type KafkaProcess struct {
+	process
 	t    testing.TB
 	Addr string
 	args []string
-	cmd  *exec.Cmd
 }
 
 // StartKafkaProcess builds cmd kfakeserver once per test binary and starts
@@ -115,14 +115,4 @@ func (p *KafkaProcess) Start() {
 		p.Kill()
 		p.t.Fatal("kfakeserver did not print its address within 30s")
 	}
-}
-
-// Kill stops the process with SIGKILL and waits for it.
-func (p *KafkaProcess) Kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
-	p.cmd = nil
 }

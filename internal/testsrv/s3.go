@@ -37,11 +37,11 @@ const (
 // a test may kill it with SIGKILL and start it again on the same
 // directory and port.
 type S3Process struct {
+	process
 	t        testing.TB
 	Endpoint string // http://127.0.0.1:PORT
 	addr     string
 	dir      string
-	cmd      *exec.Cmd
 }
 
 // VersityGWBinary returns versitygw, building it on first use into the
@@ -125,16 +125,6 @@ func (p *S3Process) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// Kill stops the gateway with SIGKILL and waits for it.
-func (p *S3Process) Kill() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
-	p.cmd = nil
 }
 
 // Env is the environment that gives a process (the runnel binary, say)

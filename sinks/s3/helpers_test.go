@@ -39,6 +39,18 @@ func published(t testing.TB, srv *testsrv.S3Process, prefix string) []string {
 	return out
 }
 
+// checkRecovered fails t unless the rows published under views/ are
+// want (as published gives them) and no staged object is left.
+func checkRecovered(t testing.TB, srv *testsrv.S3Process, want ...string) {
+	t.Helper()
+	if got := published(t, srv, "views/"); !equal(got, want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+	if staged := srv.Objects(t, bucket, DefaultStagingPrefix); len(staged) != 0 {
+		t.Fatalf("staged objects left after recovery: %v", staged)
+	}
+}
+
 // objectRows reads the rows of an object of the bucket.
 func objectRows(t testing.TB, srv *testsrv.S3Process, key string) []map[string]any {
 	t.Helper()

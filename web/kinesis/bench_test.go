@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
@@ -33,9 +34,7 @@ func BenchmarkPutRecordsDecode(b *testing.B) {
 				b.Fatal(n, err)
 			}
 		}
-		cpu = cpuclock.Since(cpu)
-		b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
+		reportPerRecord(b, cpu, b.N*500)
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
@@ -53,15 +52,7 @@ func BenchmarkPutRecordsDecode(b *testing.B) {
 // network: request parsing, validation, the durable append and the
 // response, for 500 × 100-byte records per call.
 func BenchmarkHandlerPutRecords(b *testing.B) {
-	store, err := streams.Open(b.TempDir(), streams.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	h := newHandler(store, Options{CreateDelay: -1})
-	if _, err := store.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	h, _ := storeHandler(b)
 	body := putRecordsBody(500, 100)
 	b.ResetTimer()
 	cpu := cpuclock.Process()
@@ -70,39 +61,16 @@ func BenchmarkHandlerPutRecords(b *testing.B) {
 			b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
 		}
 	}
-	cpu = cpuclock.Since(cpu)
-	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
+	reportPerRecord(b, cpu, b.N*500)
 }
 
 // BenchmarkHandlerPutRecord is one single-record PutRecord through the
 // handler without the network, from 64 goroutines (group commit shares
 // the durable writes among them).
 func BenchmarkHandlerPutRecord(b *testing.B) {
-	store, err := streams.Open(b.TempDir(), streams.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	h := newHandler(store, Options{CreateDelay: -1})
-	if _, err := store.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	h, _ := storeHandler(b)
 	body := []byte(`{"StreamName":"bench","PartitionKey":"key","Data":"` + strings.Repeat("A", 136) + `"}`)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	cpu := cpuclock.Process()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if w := serve(h, "PutRecord", contentJSON, body); w.Code != 200 {
-				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
-				return
-			}
-		}
-	})
-	cpu = cpuclock.Since(cpu)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
+	putParallel(b, h, "PutRecord", body, 32, 1)
 }
 
 // BenchmarkHandlerPutRecordsConcurrent is BenchmarkHandlerPutRecords from
@@ -110,30 +78,9 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 // puts share the shards' commit groups (their writes and fdatasyncs), so
 // the CPU per record is the one a busy server sees, without HTTP.
 func BenchmarkHandlerPutRecordsConcurrent(b *testing.B) {
-	store, err := streams.Open(b.TempDir(), streams.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	h := newHandler(store, Options{CreateDelay: -1})
-	if _, err := store.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	h, store := storeHandler(b)
 	body := putRecordsBody(500, 100)
-	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-	b.ResetTimer()
-	cpu := cpuclock.Process()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if w := serve(h, "PutRecords", contentJSON, body); w.Code != 200 {
-				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
-				return
-			}
-		}
-	})
-	cpu = cpuclock.Since(cpu)
-	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
+	putParallel(b, h, "PutRecords", body, max(1, 8/runtime.GOMAXPROCS(0)), 500)
 	if ws := store.WriteStats(); ws.Syncs > 0 {
 		b.ReportMetric(float64(ws.Records)/float64(ws.Syncs), "records/sync")
 	}
@@ -154,7 +101,44 @@ func BenchmarkPutRecordsResult(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		putBuf(h.appendPutRecordsResult(codecJSON, "bench", res, nil, nil, false))
 	}
-	cpu = cpuclock.Since(cpu)
-	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/record")
+	reportPerRecord(b, cpu, b.N*500)
+}
+
+// storeHandler is a handler over a store in tb's temporary directory with
+// a 4-shard stream "bench"; the store closes when tb ends.
+func storeHandler(tb testing.TB) (*Handler, *streams.Store) {
+	store, err := streams.Open(tb.TempDir(), streams.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	if _, err := store.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	return newHandler(store, Options{CreateDelay: -1}), store
+}
+
+// putParallel runs op with body from p goroutines per GOMAXPROCS, every
+// call expecting 200, and reports it as records of perCall records.
+func putParallel(b *testing.B, h *Handler, op string, body []byte, p, perCall int) {
+	b.SetParallelism(p)
+	b.ResetTimer()
+	cpu := cpuclock.Process()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if w := serve(h, op, contentJSON, body); w.Code != 200 {
+				b.Errorf("status %d: %s", w.Code, w.Body.Bytes())
+				return
+			}
+		}
+	})
+	reportPerRecord(b, cpu, b.N*perCall)
+}
+
+// reportPerRecord reports records/s over the benchmark's wall time and the
+// process CPU time per record since cpu0 (a cpuclock.Process reading).
+func reportPerRecord(b *testing.B, cpu0 time.Duration, records int) {
+	cpu := cpuclock.Since(cpu0)
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
 }

@@ -87,20 +87,10 @@ func parsePutRecordsJSON(body []byte, in *putRecordsInput, slab *[]byte) bool {
 // (when not nil) for the records and their keys.
 func parsePutRecordsJSONScratch(body []byte, in *putRecordsInput, slab *[]byte, sc *putScratch) bool {
 	s := scanner{b: body, sc: sc}
-	if !s.byte('{') {
-		return false
-	}
 	if need := base64.StdEncoding.DecodedLen(len(body)); cap(*slab) < need {
 		*slab = make([]byte, 0, need)
 	}
-	if s.byte('}') {
-		return s.end()
-	}
-	for {
-		k, ok := s.str()
-		if !ok || !s.byte(':') {
-			return false
-		}
+	return s.object(func(k []byte) bool {
 		switch string(k) {
 		case "StreamName", "StreamARN":
 			v, ok := s.str()
@@ -113,11 +103,27 @@ func parsePutRecordsJSONScratch(body []byte, in *putRecordsInput, slab *[]byte, 
 			} else {
 				in.StreamARN = &str
 			}
+			return true
 		case "Records":
-			if !s.records(in, slab) {
-				return false
-			}
-		default:
+			return s.records(in, slab)
+		}
+		return false
+	})
+}
+
+// object reads the body's one JSON object and its end, calling member
+// with each member's name once the scanner stands at its value; member
+// reads the value and reports false for what needs the general decoder.
+func (s *scanner) object(member func(name []byte) bool) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return s.end()
+	}
+	for {
+		k, ok := s.str()
+		if !ok || !s.byte(':') || !member(k) {
 			return false
 		}
 		if s.byte(',') {
@@ -457,17 +463,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 // parsePutRecordJSON is parsePutRecordsJSON for a single PutRecord body.
 func parsePutRecordJSON(body []byte, in *putRecordInput) bool {
 	s := scanner{b: body}
-	if !s.byte('{') {
-		return false
-	}
-	if s.byte('}') {
-		return s.end()
-	}
-	for {
-		k, ok := s.str()
-		if !ok || !s.byte(':') {
-			return false
-		}
+	return s.object(func(k []byte) bool {
 		v, ok := s.str()
 		if !ok {
 			return false
@@ -493,14 +489,8 @@ func parsePutRecordJSON(body []byte, in *putRecordInput) bool {
 		default:
 			return false
 		}
-		if s.byte(',') {
-			continue
-		}
-		if s.byte('}') {
-			return s.end()
-		}
-		return false
-	}
+		return true
+	})
 }
 
 func strp(b []byte) *string {

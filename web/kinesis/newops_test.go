@@ -173,19 +173,7 @@ func TestChannelsNotAvailable(t *testing.T) {
 func TestUnknownOperationAndHeaders(t *testing.T) {
 	e := newEnv(t, nil)
 	post := func(ct, target, body string) (*http.Response, map[string]any) {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/", strings.NewReader(body))
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		if target != "" {
-			req.Header.Set("X-Amz-Target", target)
-		}
-		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=c")
-		req.Header.Set("X-Amz-Date", "20240101T000000Z")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := e.send(target, ct, []byte(body), true)
 		defer resp.Body.Close()
 		var m map[string]any
 		if strings.Contains(resp.Header.Get("Content-Type"), "json") {
@@ -193,11 +181,11 @@ func TestUnknownOperationAndHeaders(t *testing.T) {
 		}
 		return resp, m
 	}
-	resp, m := post(contentJSON, "Kinesis_20131202.PutResourcePolicyX", "{}")
+	resp, m := post(contentJSON, "PutResourcePolicyX", "{}")
 	if resp.StatusCode != 400 || m["__type"] != excUnknownOperation || !strings.Contains(m["message"].(string), "PutResourcePolicyX") {
 		t.Fatalf("unknown operation: %d %v", resp.StatusCode, m)
 	}
-	resp, _ = post("text/plain", "Kinesis_20131202.ListStreams", "{}")
+	resp, _ = post("text/plain", "ListStreams", "{}")
 	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != contentCBOR || resp.Header.Get("X-Amzn-Errortype") != excSerialization {
 		t.Fatalf("wrong content type: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -205,12 +193,12 @@ func TestUnknownOperationAndHeaders(t *testing.T) {
 	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != contentCBOR || resp.Header.Get("X-Amzn-Errortype") != excUnknownOperation {
 		t.Fatalf("no target: %d %v", resp.StatusCode, resp.Header)
 	}
-	resp, m = post(contentJSON, "Kinesis_20131202.ListStreams", "")
+	resp, m = post(contentJSON, "ListStreams", "")
 	if resp.StatusCode != 400 || m["__type"] != excSerialization {
 		t.Fatalf("empty body: %d %v", resp.StatusCode, m)
 	}
 	e.create("h", 1)
-	resp, _ = post(contentJSON, "Kinesis_20131202.AddTagsToStream", `{"StreamName":"h","Tags":{"a":"b"}}`)
+	resp, _ = post(contentJSON, "AddTagsToStream", `{"StreamName":"h","Tags":{"a":"b"}}`)
 	if resp.StatusCode != 200 || resp.ContentLength != 0 || resp.Header.Get("X-Amzn-Requestid") == "" || len(resp.Header.Get("X-Amz-Id-2")) < 80 {
 		t.Fatalf("operation without a result: %d length %d headers %v", resp.StatusCode, resp.ContentLength, resp.Header)
 	}

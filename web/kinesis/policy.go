@@ -367,10 +367,10 @@ func (h *Handler) target(t *policyTargets) (stream, consumer string, ok bool) {
 	}
 	if t.ShardIterator != nil {
 		p, ok := h.unseal(*t.ShardIterator)
-		if !ok || len(p) < 29 || p[0] != tokIterator {
+		if !ok || len(p) < iteratorHead || p[0] != tokIterator {
 			return "", "", false
 		}
-		names = append(names, string(p[29:]))
+		names = append(names, string(p[iteratorHead:]))
 	}
 	if len(names) == 0 {
 		return "", "", false

@@ -18,6 +18,17 @@ import (
 // call sends a raw request and returns status, headers and body.
 func (e *env) call(target, contentType string, body []byte, signed bool) (int, http.Header, []byte) {
 	e.t.Helper()
+	resp := e.send(target, contentType, body, signed)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// send sends a raw request (to the operation target, without
+// targetPrefix; "" for none) and returns the response, whose body the
+// caller closes.
+func (e *env) send(target, contentType string, body []byte, signed bool) *http.Response {
+	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.srv.URL+"/", bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -33,9 +44,7 @@ func (e *env) call(target, contentType string, body []byte, signed bool) (int, h
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
+	return resp
 }
 
 func errType(t *testing.T, b []byte) (string, string) {
@@ -228,15 +237,7 @@ func TestSubscribeToShardCBOROverHTTP1(t *testing.T) {
 	e.create("cs", 1)
 	arn := e.register("cs", "java")
 	body, _ := cbor.Marshal(map[string]any{"ConsumerARN": arn, "ShardId": "shardId-000000000000", "StartingPosition": map[string]any{"Type": "LATEST"}})
-	req, _ := http.NewRequest("POST", e.srv.URL+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", contentCBOR)
-	req.Header.Set("X-Amz-Target", targetPrefix+"SubscribeToShard")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=abc")
-	req.Header.Set("X-Amz-Date", "20240101T000000Z")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.send("SubscribeToShard", contentCBOR, body, true)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.amazon.eventstream" || resp.ProtoMajor != 1 {
 		t.Fatalf("response %d %s HTTP/%d", resp.StatusCode, resp.Header.Get("Content-Type"), resp.ProtoMajor)

@@ -75,26 +75,19 @@ func (h *Handler) forget(name string) {
 	h.cache.mu.Unlock()
 }
 
-func validHashKey(s string) bool {
-	if s == "0" {
-		return true
-	}
-	if len(s) < 1 || len(s) > 39 || s[0] == '0' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// validHashKey: a hash key matches 0|([1-9]\d{0,38}).
+func validHashKey(s string) bool { return decimal(s, 39) }
 
-func validSeqNumber(s string) bool {
+// validSeqNumber: a sequence number matches 0|([1-9]\d{0,128}).
+func validSeqNumber(s string) bool { return decimal(s, 129) }
+
+// decimal reports whether s is 0 or a decimal of at most maxDigits
+// digits without a leading zero.
+func decimal(s string, maxDigits int) bool {
 	if s == "0" {
 		return true
 	}
-	if len(s) < 1 || len(s) > 129 || s[0] == '0' {
+	if len(s) < 1 || len(s) > maxDigits || s[0] == '0' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -338,22 +331,15 @@ func (h *Handler) putRecords(r *request) (any, error) {
 
 func (h *Handler) getShardIterator(r *request) (any, error) {
 	var in getShardIteratorInput
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	var v validator
-	validateRef(&v, in.streamRef)
-	if v.required("shardId", in.ShardId != nil) {
-		v.length("shardId", in.ShardId, 1, 128)
-	}
-	if v.required("shardIteratorType", in.ShardIteratorType != nil) {
-		v.enum("shardIteratorType", in.ShardIteratorType, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-	}
-	v.pattern("startingSequenceNumber", in.StartingSequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
+		if v.required("shardId", in.ShardId != nil) {
+			v.length("shardId", in.ShardId, 1, 128)
+		}
+		if v.required("shardIteratorType", in.ShardIteratorType != nil) {
+			v.enum("shardIteratorType", in.ShardIteratorType, "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+		}
+		v.pattern("startingSequenceNumber", in.StartingSequenceNumber, validSeqNumber, "0|([1-9]\\d{0,128})")
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -17,18 +17,14 @@ func (h *Handler) setAttrs(name string, fn func(attrs map[string]string) error) 
 
 func (h *Handler) changeEncryption(r *request, start bool) (any, error) {
 	var in encryptionInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		if v.required("encryptionType", in.EncryptionType != nil) {
 			v.enum("encryptionType", in.EncryptionType, "NONE", "KMS")
 		}
 		if v.required("keyId", in.KeyId != nil) {
 			v.length("keyId", in.KeyId, 1, 2048)
 		}
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -159,18 +159,14 @@ func (h *Handler) shardFilter(info *streams.StreamInfo, tok pageToken) func(*str
 
 func (h *Handler) splitShard(r *request) (any, error) {
 	var in splitShardInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		if v.required("shardToSplit", in.ShardToSplit != nil) {
 			v.length("shardToSplit", in.ShardToSplit, 1, 128)
 		}
 		if v.required("newStartingHashKey", in.NewStartingHashKey != nil) {
 			v.pattern("newStartingHashKey", in.NewStartingHashKey, validHashKey, "0|([1-9]\\d{0,38})")
 		}
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -263,18 +259,14 @@ func (h *Handler) openShardInfo(info *streams.StreamInfo, name, id string) (*str
 
 func (h *Handler) mergeShards(r *request) (any, error) {
 	var in mergeShardsInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		if v.required("shardToMerge", in.ShardToMerge != nil) {
 			v.length("shardToMerge", in.ShardToMerge, 1, 128)
 		}
 		if v.required("adjacentShardToMerge", in.AdjacentShardToMerge != nil) {
 			v.length("adjacentShardToMerge", in.AdjacentShardToMerge, 1, 128)
 		}
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -224,14 +224,10 @@ func (h *Handler) shardOut(si *streams.ShardInfo) shardOut {
 
 func (h *Handler) describeStream(r *request) (any, error) {
 	var in describeStreamInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		v.rangeInt("limit", in.Limit, 1, 10000)
 		v.length("exclusiveStartShardId", in.ExclusiveStartShardId, 1, 128)
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -364,15 +360,11 @@ func (h *Handler) listStreams(r *request) (any, error) {
 
 func (h *Handler) changeRetention(r *request, increase bool) (any, error) {
 	var in retentionInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
 			v.rangeInt("retentionPeriodHours", in.RetentionPeriodHours, 1, 8760)
 		}
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,19 @@ func (h *Handler) resolve(ref streamRef) (string, error) {
 	return h.resolveValid(ref)
 }
 
+// streamInput decodes and validates the input of a call on one stream (its
+// StreamName and StreamARN first, then check) and resolves the stream's
+// name; ref is in's streamRef.
+func (h *Handler) streamInput(r *request, in any, ref *streamRef, check func(v *validator)) (string, error) {
+	if err := input(r, in, func(v *validator) {
+		validateRef(v, *ref)
+		check(v)
+	}); err != nil {
+		return "", err
+	}
+	return h.resolveValid(*ref)
+}
+
 func (h *Handler) resolveValid(ref streamRef) (string, error) {
 	switch {
 	case ref.StreamARN != nil:

@@ -108,15 +108,11 @@ func (h *Handler) removeTags(name string, keys []string) error {
 
 func (h *Handler) addTagsToStream(r *request) (any, error) {
 	var in addTagsInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		if v.required("tags", in.Tags != nil) {
 			validateTags(v, in.Tags, "tags", maxTagsPerRequest)
 		}
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -136,13 +132,9 @@ func validateTagKeys(v *validator, keys []string, present bool) {
 
 func (h *Handler) removeTagsFromStream(r *request) (any, error) {
 	var in removeTagsInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		validateTagKeys(v, in.TagKeys, in.TagKeys != nil)
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,14 +157,10 @@ func sortedTags(m map[string]string) []tag {
 
 func (h *Handler) listTagsForStream(r *request) (any, error) {
 	var in listTagsInput
-	if err := input(r, &in, func(v *validator) {
-		validateRef(v, in.streamRef)
+	name, err := h.streamInput(r, &in, &in.streamRef, func(v *validator) {
 		v.rangeInt("limit", in.Limit, 1, 50)
 		v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, 128)
-	}); err != nil {
-		return nil, err
-	}
-	name, err := h.resolveValid(in.streamRef)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,11 @@ func (h *Handler) unseal(s string) ([]byte, bool) {
 	return p, true
 }
 
+// iteratorHead is the length of an iterator token's fixed part, the tag
+// byte and the position (issued, stream created, shard, counter); the
+// stream name follows it, then the MAC.
+const iteratorHead = 1 + 8 + 8 + 4 + 8
+
 // iterator is a position in a shard.
 type iterator struct {
 	issued        time.Time
@@ -80,7 +85,7 @@ type iterator struct {
 }
 
 func (h *Handler) encodeIterator(it iterator) string {
-	b := make([]byte, 0, 1+8+8+4+8+len(it.stream)+macLen)
+	b := make([]byte, 0, iteratorHead+len(it.stream)+macLen)
 	b = append(b, tokIterator)
 	b = binary.BigEndian.AppendUint64(b, uint64(it.issued.UnixMilli()))
 	b = binary.BigEndian.AppendUint64(b, uint64(it.streamCreated))
@@ -92,7 +97,7 @@ func (h *Handler) encodeIterator(it iterator) string {
 
 func (h *Handler) decodeIterator(s string) (iterator, error) {
 	p, ok := h.unseal(s)
-	if !ok || len(p) < 29 || p[0] != tokIterator {
+	if !ok || len(p) < iteratorHead || p[0] != tokIterator {
 		return iterator{}, newErr(excInvalidArgument, "Invalid ShardIterator.")
 	}
 	it := iterator{
