@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"math"
+	"slices"
 
 	"github.com/runnel-dev/runnel/engine"
 )
@@ -117,6 +118,7 @@ func (w *Watermarks) MarshalJSON() ([]byte, error) {
 			s.Final = append(s.Final, p)
 		}
 	}
+	slices.Sort(s.Final) // the same marks, the same bytes
 	return json.Marshal(s)
 }
 

@@ -223,11 +223,6 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 			return nil, fmt.Errorf("list shards of source %s: %w", s.ID, err)
 		}
 		j.initial[s.ID] = shards
-		// Every listed shard is in the status from the start, so a status
-		// read before the shard tasks begin counts them all.
-		for _, sh := range shards {
-			j.setShard(s.ID, sh.ID, func(st *shardStatus) { st.state = ShardWaiting })
-		}
 		j.srcReach[s.ID] = p.reachKeyed(s.ID)
 	}
 

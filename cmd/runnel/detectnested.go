@@ -1,11 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
-
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/nab"
@@ -17,12 +17,13 @@ import (
 // quantile and the threshold plateau's width on its training categories.
 const gridNested = "nested"
 
-// The values nested cross-validation chooses among. The models' constants
-// (noise gate, knn alarm levels, white-noise gate) are factors of their
-// defaults, as are the per-series level's reference and the suppression
-// span; the quantile and the plateau's half-width are absolute. The first
-// value of each meta-choice list is the one the defaults use: among equal
-// inner scores the earlier wins.
+// The values cross-validation chooses among (the tuning grid uses the
+// first three and the level). The models' constants (noise gate, knn
+// alarm levels, white-noise gate) are factors of their defaults, as is the
+// per-series level's reference; the suppression span, the quantile and the
+// plateau's half-width are absolute. The first value of each meta-choice
+// list is the one the defaults use: among equal inner scores the earlier
+// wins.
 var (
 	nestedGate      = []float64{0.5, 1, 1.6}
 	nestedKNN       = []float64{0.6, 1, 1.6}
@@ -71,10 +72,10 @@ var nestedGrids = []struct {
 	in   func(ensembleSetting) bool
 }{
 	{"defaults", func(s ensembleSetting) bool {
-		return s.gate == 1 && s.knn == 1 && s.white == 1 && s.suppress == 200 && s.level == 1
+		return s.gate == 1 && s.knn == 1 && s.white == 1 && s.suppress == anomaly.DefaultSuppress && s.level == 1
 	}},
-	{"27", func(s ensembleSetting) bool { return s.white == 1 && s.suppress == 200 }},
-	{"81/suppress-fixed", func(s ensembleSetting) bool { return s.suppress == 200 }},
+	{"27", func(s ensembleSetting) bool { return s.white == 1 && s.suppress == anomaly.DefaultSuppress }},
+	{"81/suppress-fixed", func(s ensembleSetting) bool { return s.suppress == anomaly.DefaultSuppress }},
 	{"81/white-fixed", func(s ensembleSetting) bool { return s.white == 1 }},
 	{"81/level-fixed", func(s ensembleSetting) bool { return s.level == 1 }},
 	{"243", func(ensembleSetting) bool { return true }},
@@ -125,7 +126,7 @@ func nestedCandidates(corpus []nab.Series, methods []string, base anomaly.Config
 // and white-noise gate factor, then scores every suppression, level and
 // quantile setting from their severities.
 func settleAll(corpus []nab.Series, method string, gate, knn, white float64) ([]nestedCandidate, error) {
-	measured := ensembleSetting{gate: gate, knn: knn, white: white, suppress: 200, level: 1, quantile: 0.95}
+	measured := ensembleSetting{gate: gate, knn: knn, white: white, suppress: anomaly.DefaultSuppress, level: 1, quantile: anomaly.DefaultTuning.LevelQuantile}
 	sev := make([][]float64, len(corpus))
 	errs := make([]error, len(corpus))
 	parallel(len(corpus), func(i int) {
@@ -139,25 +140,26 @@ func settleAll(corpus []nab.Series, method string, gate, knn, white float64) ([]
 			}
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	out := make([]nestedCandidate, len(settings))
-	errs = append(errs, make([]error, len(settings))...)
+	errs = make([]error, len(settings))
 	parallel(len(settings), func(j int) {
 		s := settings[j]
 		files := make([]nab.File, len(corpus))
 		for i, series := range corpus {
 			scores, err := anomaly.Settle(s.config(method), sev[i])
 			if err != nil {
-				errs[len(corpus)+j] = err
+				errs[j] = err
 				return
 			}
 			files[i] = nab.File{Name: series.Name, Scores: scores, Windows: series.Windows}
 		}
 		out[j] = nestedCandidate{curves: nab.NewCurves(method+" "+s.String(), files), ensemble: true, ens: s}
 	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -174,7 +176,7 @@ func nestedMetas(cands []nestedCandidate) []nab.Meta {
 			all[i] = i
 		}
 		for _, span := range nestedSpans {
-			metas = append(metas, nab.Meta{Name: fmt.Sprintf("plateau ±%g", span), Members: all, Span: span})
+			metas = append(metas, nab.Meta{Name: metaName("", 0, span), Members: all, Span: span})
 		}
 		return metas
 	}
@@ -187,11 +189,20 @@ func nestedMetas(cands []nestedCandidate) []nab.Meta {
 				}
 			}
 			for _, span := range nestedSpans {
-				metas = append(metas, nab.Meta{Name: fmt.Sprintf("grid %s, quantile %g, plateau ±%g", g.name, q, span), Members: members, Span: span})
+				metas = append(metas, nab.Meta{Name: metaName(g.name, q, span), Members: members, Span: span})
 			}
 		}
 	}
 	return metas
+}
+
+// metaName names a meta choice: a grid, quantile and plateau half-width,
+// or the plateau alone (grid "").
+func metaName(grid string, quantile, span float64) string {
+	if grid == "" {
+		return fmt.Sprintf("plateau ±%g", span)
+	}
+	return fmt.Sprintf("grid %s, quantile %g, plateau ±%g", grid, quantile, span)
 }
 
 // nestedCrossValidate scores the nested grid of methods on the corpus and
@@ -209,6 +220,8 @@ func nestedCrossValidate(w io.Writer, corpus []nab.Series, methods []string, bas
 		curves[i] = c.curves
 	}
 	metas := nestedMetas(cands)
+	q := anomaly.DefaultTuning.LevelQuantile
+	fixedDefaults := []string{metaName("27", q, nab.ThresholdSpan), metaName("defaults", q, nab.ThresholdSpan), metaName("", 0, nab.ThresholdSpan)}
 	fmt.Fprintf(w, "scored %d parameter settings in %.1fs; %d meta choices per fold\n", len(cands), time.Since(start).Seconds(), len(metas))
 	for _, p := range nab.Profiles {
 		r, err := nab.NestedCrossValidate(curves, metas, p)
@@ -222,10 +235,7 @@ func nestedCrossValidate(w io.Writer, corpus []nab.Series, methods []string, bas
 		}
 		fmt.Fprintf(w, "  for comparison, plain leave-one-category-out with the meta choice fixed:\n")
 		for i, m := range metas {
-			fixedDefault := m.Name == fmt.Sprintf("grid 27, quantile %g, plateau ±%g", anomaly.DefaultTuning.LevelQuantile, nab.ThresholdSpan) ||
-				m.Name == fmt.Sprintf("grid defaults, quantile %g, plateau ±%g", anomaly.DefaultTuning.LevelQuantile, nab.ThresholdSpan) ||
-				m.Name == fmt.Sprintf("plateau ±%g", nab.ThresholdSpan)
-			if !verbose && !fixedDefault {
+			if !verbose && !slices.Contains(fixedDefaults, m.Name) {
 				continue
 			}
 			f, err := nab.FixedCrossValidate(curves, metas[i], p)

@@ -104,9 +104,9 @@ func cvGrid(method, grid string) []anomaly.Config {
 	}
 	d := anomaly.DefaultTuning
 	var out []anomaly.Config
-	for _, gate := range []float64{0.5, 1, 1.6} {
-		for _, knn := range []float64{0.6, 1, 1.6} {
-			for _, level := range []float64{0.5, 1, 2} {
+	for _, gate := range nestedGate {
+		for _, knn := range nestedKNN {
+			for _, level := range nestedLevel {
 				out = append(out, anomaly.Config{
 					Method: method,
 					Tuning: anomaly.Tuning{

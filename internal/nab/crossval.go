@@ -165,7 +165,7 @@ func PlateauThreshold(files []File, p Profile) (thr, plateau, score float64) {
 		rows = append(rows, rowWeights(f, p, windows))
 		windows += len(f.Windows)
 	}
-	n := int(math.Round(1 / ThresholdStep))
+	n := thresholds
 	curve := make([]float64, n+1) // curve[k]: normalised score at k·ThresholdStep
 	var null, perfect float64
 	for k := 1; k <= n; k++ {
@@ -184,7 +184,16 @@ func PlateauThreshold(files []File, p Profile) (thr, plateau, score float64) {
 			curve[k] = 100 * (raw - null) / (perfect - null)
 		}
 	}
-	half := int(math.Round(ThresholdSpan / ThresholdStep))
+	k, plateau := bestPlateau(curve, spanIndex(ThresholdSpan))
+	thr, score = float64(k)*ThresholdStep, curve[k]
+	return thr, plateau, score
+}
+
+// bestPlateau is the index k in [1, len(curve)) whose values averaged over
+// ±half indices (clipped to the curve) are best, the lowest of equals, and
+// that average.
+func bestPlateau(curve []float64, half int) (best int, plateau float64) {
+	n := len(curve) - 1
 	plateau = math.Inf(-1)
 	for k := 1; k <= n; k++ {
 		sum, cnt := 0.0, 0
@@ -193,8 +202,8 @@ func PlateauThreshold(files []File, p Profile) (thr, plateau, score float64) {
 			cnt++
 		}
 		if avg := sum / float64(cnt); avg > plateau {
-			plateau, thr, score = avg, float64(k)*ThresholdStep, curve[k]
+			best, plateau = k, avg
 		}
 	}
-	return thr, plateau, score
+	return best, plateau
 }

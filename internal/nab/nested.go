@@ -82,17 +82,8 @@ func (s *selector) plateau(cand int, m mask, half int) plateauPick {
 	for k := 1; k <= thresholds; k++ {
 		curve[k] = c.normalise(s.p, m, c.raw(s.p, m, k))
 	}
-	best := plateauPick{plateau: math.Inf(-1)}
-	for k := 1; k <= thresholds; k++ {
-		sum, cnt := 0.0, 0
-		for j := max(1, k-half); j <= min(thresholds, k+half); j++ {
-			sum += curve[j]
-			cnt++
-		}
-		if avg := sum / float64(cnt); avg > best.plateau {
-			best = plateauPick{k: k, plateau: avg, here: curve[k]}
-		}
-	}
+	k, avg := bestPlateau(curve, half)
+	best := plateauPick{k: k, plateau: avg, here: curve[k]}
 	s.memo[key] = best
 	return best
 }

@@ -179,8 +179,7 @@ const maxValue = 1e100
 
 func (d *detector) Score(_ time.Time, values []float64) Result {
 	res, sev := d.measure(values)
-	sev = d.settle(sev)
-	res.Score = sev / (sev + 1)
+	res.Score = scoreOf(d.settle(sev))
 	res.IsAnomaly = res.Score >= d.cfg.Threshold
 	return res
 }
@@ -268,6 +267,9 @@ func (d *detector) measure(values []float64) (Result, float64) {
 	}
 	return res, min(sev, maxSeverity)
 }
+
+// scoreOf maps a settled severity in [0, ∞) to a score in [0, 1).
+func scoreOf(sev float64) float64 { return sev / (sev + 1) }
 
 // settle applies suppression and the per-series level to a severity
 // measure returned: the severity the score is made of.

@@ -36,8 +36,7 @@ func Settle(cfg Config, sev []float64) ([]float64, error) {
 	d := det.(*detector)
 	out := make([]float64, len(sev))
 	for i, s := range sev {
-		s = d.settle(s)
-		out[i] = s / (s + 1)
+		out[i] = scoreOf(d.settle(s))
 	}
 	return out, nil
 }
