@@ -190,6 +190,7 @@ func (w *Worker) producedErr() error {
 func (w *Worker) dropTasks() {
 	for id, t := range w.tasks {
 		t.close()
+		w.cfg.Metrics.dropTask(w.cfg.Spec.Name, t)
 		delete(w.tasks, id)
 	}
 	// A partition it keeps is read again from its committed offset: it
@@ -214,6 +215,7 @@ func (w *Worker) dropRevoked() {
 	for id, t := range w.tasks {
 		if _, ok := w.mu.assigned[id]; !ok {
 			t.close()
+			w.cfg.Metrics.dropTask(w.cfg.Spec.Name, t)
 			delete(w.tasks, id)
 		}
 	}

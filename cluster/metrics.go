@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type Metrics struct {
 	restoreRecs *prometheus.CounterVec
 	restoreTime *prometheus.HistogramVec
 	failures    *prometheus.CounterVec
+	watermark   *prometheus.GaugeVec
 	lag         *prometheus.Desc
 
 	mu struct {
@@ -51,6 +53,9 @@ func NewMetrics() *Metrics {
 			Help: "Time to restore one task from its changelog, by job.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"job"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_worker_failures_total",
 			Help: "Failures this worker survived, by job and kind (snapshot_upload, snapshot_restore, local_state, kinesis_checkpoint): each is also an ERROR log and shown in the job's cluster view."}, []string{"job", "kind"}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "runnel_worker_watermark_seconds",
+			Help: "The event-time watermark each task this worker owns last passed on (first stage: its input partition's; later stages: the minimum over the tasks feeding them), in seconds since the epoch (+Inf: all input finished), by job, stage, topic and partition. A task whose watermark stands still while its input goes on is the one holding windows open."},
+			[]string{"job", "stage", "topic", "partition"}),
 		lag: prometheus.NewDesc("runnel_worker_partition_lag",
 			"Records of a job's input partition not yet committed by its group (end offset - committed offset), for the partitions this worker owns.",
 			[]string{"job", "topic", "partition", "stage"}, nil),
@@ -60,7 +65,7 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.tasks, m.recordsIn, m.recordsOut, m.txns, m.commitTime, m.rebalances, m.restoreRecs, m.restoreTime, m.failures}
+	return []prometheus.Collector{m.tasks, m.recordsIn, m.recordsOut, m.txns, m.commitTime, m.rebalances, m.restoreRecs, m.restoreTime, m.failures, m.watermark}
 }
 
 // Describe implements prometheus.Collector.
@@ -125,6 +130,26 @@ func (m *Metrics) remove(w *Worker) {
 	m.mu.Unlock()
 	for i := range w.plan.Stages {
 		m.tasks.DeleteLabelValues(w.cfg.Spec.Name, itoa(int32(i)))
+	}
+	m.watermark.DeletePartialMatch(prometheus.Labels{"job": w.cfg.Spec.Name})
+}
+
+// taskWatermark shows the watermark task t last passed on.
+func (m *Metrics) taskWatermark(job string, t *task) {
+	if m == nil || t.sent == NoWatermark {
+		return
+	}
+	v := float64(t.sent) / 1e3
+	if t.sent == EndOfTime {
+		v = math.Inf(1)
+	}
+	m.watermark.WithLabelValues(job, itoa(int32(t.stage.Index)), t.id.topic, itoa(t.id.partition)).Set(v)
+}
+
+// dropTask stops showing the watermark of a task the worker closed.
+func (m *Metrics) dropTask(job string, t *task) {
+	if m != nil && t.stage != nil {
+		m.watermark.DeleteLabelValues(job, itoa(int32(t.stage.Index)), t.id.topic, itoa(t.id.partition))
 	}
 }
 

@@ -419,6 +419,7 @@ func (w *Worker) processRepartition(ctx context.Context, t *task, krecs []*kgo.R
 					return err
 				}
 				t.sent = wm
+				w.cfg.Metrics.taskWatermark(w.cfg.Spec.Name, t)
 				if len(t.keys) > 0 {
 					w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
 				}

@@ -29,6 +29,7 @@ func (w *Worker) sourceWatermark(ctx context.Context, t *task, wasIdle bool) {
 	}
 	if wm > t.sent || (wasIdle && wm != NoWatermark) {
 		t.sent = max(t.sent, wm)
+		w.cfg.Metrics.taskWatermark(w.cfg.Spec.Name, t)
 		w.sendWatermark(ctx, t, strconv.FormatInt(wm, 10))
 	}
 }

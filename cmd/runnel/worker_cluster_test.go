@@ -185,8 +185,14 @@ func TestServeClusterWholeJobView(t *testing.T) {
 			}
 		}
 	}
-	if v, _ := sumMetric(getText(t, srv.URL+"/metrics")+getText(t, wURL+"/metrics"), "runnel_worker_restore_records_total", `job="page-views"`); v < 0 {
+	both := getText(t, srv.URL+"/metrics") + getText(t, wURL+"/metrics")
+	if v, _ := sumMetric(both, "runnel_worker_restore_records_total", `job="page-views"`); v < 0 {
 		t.Errorf("restore records %v", v)
+	}
+	// The clicks' event times are in November 2023: some task of the two
+	// workers has passed a watermark of that time on.
+	if v, ok := sumMetric(both, "runnel_worker_watermark_seconds", `job="page-views"`); !ok || v < 1.7e9 {
+		t.Errorf("runnel_worker_watermark_seconds sums to %v (exported: %v), want a watermark in the clicks' time", v, ok)
 	}
 
 	// Stopping the job on the server takes its worker out of the group.

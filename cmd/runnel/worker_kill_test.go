@@ -423,7 +423,7 @@ func TestWorkerKillNine(t *testing.T) {
 	dataRoot := t.TempDir()
 	supervised := func(id string) *workerProc {
 		w := &workerProc{t: t, id: id, supervised: true, args: []string{"worker", "--cluster", "kafka://" + c.kafka.Addr,
-			"--job", c.job, "--id", id, "--log-level", "warn", "--session-timeout", "6s"}}
+			"--job", c.job, "--id", id, "--log-level", "info", "--session-timeout", "6s"}}
 		if id != "w3" {
 			w.args = append(w.args, "--data", filepath.Join(dataRoot, id))
 		}
@@ -466,6 +466,12 @@ func killScenario(t *testing.T, rng *rand.Rand, gen *clickGen, prod *kgo.Client,
 	workers[2].kill()
 	produceClicks(t, prod, gen.make(800))
 	produceEnd(t, prod, workerPartitions)
+	// Cleanups run last first: this one runs before the workers' kills.
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpWorkers(t, "page-views", workers)
+		}
+	})
 	return workers
 }
 

@@ -61,7 +61,7 @@ func newSinksCluster(t *testing.T) *sinksCluster {
 // exits by itself (see workerProc).
 func (c *sinksCluster) supervised(t *testing.T, id string, extra ...string) *workerProc {
 	w := &workerProc{t: t, id: id, supervised: true, env: c.env, args: append([]string{"worker", "--cluster", "kafka://" + c.kafka.Addr,
-		"--job", c.job, "--id", id, "--log-level", "warn", "--session-timeout", "6s"}, extra...)}
+		"--job", c.job, "--id", id, "--log-level", "info", "--session-timeout", "6s"}, extra...)}
 	w.start(c.bin)
 	t.Cleanup(w.kill)
 	return w
