@@ -56,6 +56,11 @@ type Options struct {
 	// DiskRetry is how often a shard stopped by a full disk tries to write
 	// again (0: one second).
 	DiskRetry time.Duration
+	// PrefillBytes is how far ahead of its last record the active segment
+	// is kept filled with zeros at most, so that group commits overwrite
+	// written blocks instead of growing the file (see prefill.go). 0:
+	// DefaultPrefillBytes; negative: off.
+	PrefillBytes int64
 }
 
 // Limits.
@@ -157,6 +162,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.DiskRetry <= 0 {
 		opts.DiskRetry = time.Second
+	}
+	if opts.PrefillBytes == 0 {
+		opts.PrefillBytes = DefaultPrefillBytes
+		if !prefillSupported {
+			opts.PrefillBytes = -1
+		}
 	}
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	s.files = newFileCache(opts.FS, opts.MaxOpenFiles)
