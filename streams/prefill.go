@@ -3,6 +3,7 @@ package streams
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -28,6 +29,13 @@ import (
 // prefilled any further: the group is acknowledged (its own bytes were
 // written) and later groups append, so that a full disk behaves as without
 // prefill and puts that fit are still stored.
+
+// prefillGroupBytes: prefill only while the shard's commit groups average
+// at most this many bytes. The zeros cost about as much CPU a byte as the
+// cheaper syncs save a sync (see docs/streams.md), so the larger the
+// groups, the less prefill saves: at 64 KiB and up it saved nothing
+// measurable, and from 90 KiB it cost more than it saved.
+const prefillGroupBytes = 32 << 10
 
 // DefaultPrefillBytes is how far ahead of its last record the active
 // segment is kept filled at most: four times the most a group usually
@@ -61,25 +69,34 @@ func (sh *shard) prefillTarget(end int64) int64 {
 // segment then appends from here on); any other error is the group's.
 // Caller holds wmu and syncs after it.
 func (sh *shard) prefill(f vfs.File, seg *segment, end int64) (int64, error) {
-	if seg.noPrefill || end <= seg.filled {
+	if seg.noPrefill || end <= seg.filled || sh.groupBytes > sh.store.prefillGroup {
 		return max(end, seg.filled), nil
 	}
 	target := sh.prefillTarget(end)
 	if target <= end {
 		return end, nil
 	}
-	n, err := f.WriteAt(make([]byte, target-end), end)
-	if err == nil {
-		sh.store.writes.prefilled.Add(target - end)
-		return target, nil
+	zeros := zeroChunk()
+	for off := end; off < target; {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), target-off)], off)
+		off += int64(n)
+		if err == nil {
+			sh.store.writes.prefilled.Add(int64(n))
+			continue
+		}
+		if !isNoSpace(err) {
+			return 0, fmt.Errorf("prefill segment %s: %w", seg.path, err)
+		}
+		seg.noPrefill = true
+		sh.log.Info("disk nearly full: the active segment is no longer filled ahead of its records; writes append to it", "segment", seg.path, "err", err)
+		return off, nil
 	}
-	if !isNoSpace(err) {
-		return 0, fmt.Errorf("prefill segment %s: %w", seg.path, err)
-	}
-	seg.noPrefill = true
-	sh.log.Info("disk nearly full: the active segment is no longer filled ahead of its records; writes append to it", "segment", seg.path, "err", err)
-	return end + int64(n), nil
+	return target, nil
 }
+
+// zeroChunk is the zeros prefill writes from, shared and never written to
+// (a fresh buffer each time made the zeros cost an allocation as large).
+var zeroChunk = sync.OnceValue(func() []byte { return make([]byte, DefaultPrefillBytes) })
 
 // trimPrefill cuts the segment's file back to its records when it is
 // filled past them. Caller holds wmu and syncs the file after it (seal,

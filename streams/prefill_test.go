@@ -282,7 +282,9 @@ func TestNonZeroAfterZeroTail(t *testing.T) {
 
 // TestCrashDuringPrefill crashes before every filesystem write of a single
 // producer's puts into segments that are filled ahead in small steps,
-// sealed (cut back) and rolled, and of the final Close (cut back again):
+// sealed (cut back) and rolled, and of the final Close (cut back again);
+// in the "mixed" runs the shard switches between prefilling and appending
+// as its groups' average size crosses the limit:
 // every record acknowledged before the crash is there, nothing else
 // appears, counters go on above them, a crash that keeps only synced data
 // reports no damage, and after the recovered store is closed again its
@@ -293,12 +295,17 @@ func TestCrashDuringPrefill(t *testing.T) {
 	if testing.Short() {
 		stride = 5
 	}
-	for _, unsynced := range []int{0, 50} {
-		t.Run(fmt.Sprintf("unsynced=%d%%", unsynced), func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		unsynced int
+		groupMax int64
+	}{{"unsynced=0%", 0, 0}, {"unsynced=50%", 50, 0}, {"mixed/unsynced=0%", 0, 80}, {"mixed/unsynced=50%", 50, 80}} {
+		unsynced := tc.unsynced
+		t.Run(tc.name, func(t *testing.T) {
 			for k := 1; ; k += stride {
 				mem := vfs.NewCrashableMem()
 				cp := &crashPoint{mem: mem, k: k, cfg: vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(k), 11))}}
-				attempts, acks := prefillWorkload(t, errorfs.Wrap(mem, cp), cp)
+				attempts, acks := prefillWorkload(t, errorfs.Wrap(mem, cp), cp, tc.groupMax)
 				if cp.clone == nil {
 					if k < 100 {
 						t.Fatalf("workload made only %d writes", cp.n)
@@ -322,9 +329,13 @@ func TestCrashDuringPrefill(t *testing.T) {
 
 // prefillWorkload puts records one at a time into a one-shard stream whose
 // segments are filled 150 bytes ahead and roll at 900 bytes, then closes
-// the store.
-func prefillWorkload(t *testing.T, fs vfs.FS, cp *crashPoint) (map[string]attempt, []acked) {
+// the store. groupMax, when set, is the group size above which the shard
+// appends instead of prefilling.
+func prefillWorkload(t *testing.T, fs vfs.FS, cp *crashPoint, groupMax int64) (map[string]attempt, []acked) {
 	s := openMem(t, fs, Options{SegmentBytes: 900, PrefillBytes: 150})
+	if groupMax > 0 {
+		s.prefillGroup = groupMax
+	}
 	if _, err := s.CreateStream("c", 1, CreateOptions{}); err != nil {
 		s.Close()
 		return nil, nil

@@ -48,6 +48,9 @@ type shard struct {
 	// lastSync how long its write and sync took (writer goroutine only).
 	lastAppends int
 	lastSync    time.Duration
+	// groupBytes is a moving average of the groups' sizes, which decides
+	// whether prefill pays (prefill.go; writer goroutine only).
+	groupBytes int64
 	// streamPuts is the stream's count of puts under way (stream.puts).
 	streamPuts *atomic.Int64
 	// known lists the losses recorded in the metadata (set before
@@ -340,6 +343,7 @@ func (sh *shard) write(buf []byte, last uint64) error {
 		sh.store.files.release(cf)
 		return fmt.Errorf("write segment %s: %w", active.path, err)
 	}
+	sh.groupBytes += (int64(len(buf)) - sh.groupBytes) / 8
 	filled, err := sh.prefill(cf.f, active, active.size+int64(len(buf)))
 	if err != nil {
 		sh.store.files.release(cf)

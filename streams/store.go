@@ -83,6 +83,9 @@ type Store struct {
 	log   *slog.Logger
 	lock  io.Closer
 	files *fileCache // open segment files, bounded
+	// prefillGroup is prefillGroupBytes; tests lower it to switch
+	// between prefilling and appending within a segment.
+	prefillGroup int64
 
 	// diskFullWrites counts writes refused for a full disk, shardsFull the
 	// shards refusing writes now.
@@ -171,6 +174,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	s.files = newFileCache(opts.FS, opts.MaxOpenFiles)
+	s.prefillGroup = prefillGroupBytes
 	s.mu.streams = map[string]*stream{}
 	if err := mkdirAllSynced(s.fs, s.fs.PathJoin(dir, "streams")); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
