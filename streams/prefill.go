@@ -38,20 +38,22 @@ import (
 const prefillGroupBytes = 32 << 10
 
 // DefaultPrefillBytes is how far ahead of its last record the active
-// segment is kept filled at most: four times the most a group usually
-// gathers (lingerBytes), so that one sync in many carries a size change,
-// and a sixteenth of a default segment, so that an idle shard does not hold
-// much zero space.
+// segment is kept filled at most: a sixteenth of a default segment.
 const DefaultPrefillBytes = 4 << 20
 
-// minPrefill is the least a segment is filled ahead of its records. A new
-// segment starts there and doubles: a shard that writes little keeps
-// little zero space.
-const minPrefill = 64 << 10
+// prefillGroups is how many groups of the shard's average size an
+// extension fills ahead, so that one sync in that many carries a size
+// change; minPrefill is the least it fills. Sizing the step by the groups
+// rather than by the segment keeps a shard that writes little from
+// writing (and syncing) much zero space at once.
+const (
+	prefillGroups = 64
+	minPrefill    = 64 << 10
+)
 
 // prefillTarget is the file length the active segment should have once a
-// group ending at end is written: end plus as many bytes as the segment
-// already holds, between minPrefill and Options.PrefillBytes, but never
+// group ending at end is written: end plus prefillGroups of the shard's
+// average group, between minPrefill and Options.PrefillBytes, but never
 // past SegmentBytes (the segment rolls there). It is end when prefill is
 // off.
 func (sh *shard) prefillTarget(end int64) int64 {
@@ -59,7 +61,7 @@ func (sh *shard) prefillTarget(end int64) int64 {
 	if most <= 0 {
 		return end
 	}
-	ahead := min(most, max(min(minPrefill, most), end-int64(len(segmentMagic))))
+	ahead := min(most, max(min(minPrefill, most), prefillGroups*sh.groupBytes))
 	return max(end, min(end+ahead, sh.store.opts.SegmentBytes))
 }
 
