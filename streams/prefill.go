@@ -10,8 +10,8 @@ import (
 
 // Prefill. Making an append durable costs the filesystem more than making
 // an overwrite durable: fdatasync after writing past the end of a file
-// must also persist the new size and the new blocks' allocation (a journal
-// commit), while after overwriting blocks that were already written and
+// must also persist the new size and the new blocks' allocation (with a
+// journal, a journal commit), while after overwriting blocks that were already written and
 // synced it only writes the data. So the active segment's file is kept
 // filled with zeros ahead of its last record: the group that first writes
 // past the filled end also writes zeros after its own bytes, up to
@@ -25,16 +25,19 @@ import (
 // back to its records, so sealed segments, their index sidecars and the
 // files of a stopped server are as without prefill.
 //
+// Prefill only pays while the groups are small (prefillGroupBytes); a
+// shard whose groups are larger appends as without it.
+//
 // When the zeros cannot be written for want of space, the segment is not
 // prefilled any further: the group is acknowledged (its own bytes were
 // written) and later groups append, so that a full disk behaves as without
 // prefill and puts that fit are still stored.
 
 // prefillGroupBytes: prefill only while the shard's commit groups average
-// at most this many bytes. The zeros cost about as much CPU a byte as the
-// cheaper syncs save a sync (see docs/streams.md), so the larger the
-// groups, the less prefill saves: at 64 KiB and up it saved nothing
-// measurable, and from 90 KiB it cost more than it saved.
+// at most this many bytes. The zeros cost CPU for every byte of the log and
+// the cheaper syncs save it for every sync, so the larger the groups, the
+// less prefill saves, until it costs more than it saves (docs/streams.md
+// has the measurements behind the limit).
 const prefillGroupBytes = 32 << 10
 
 // DefaultPrefillBytes is how far ahead of its last record the active
