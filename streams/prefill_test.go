@@ -184,24 +184,11 @@ func TestPrefillOnDisk(t *testing.T) {
 // overwrite the zeros).
 func TestZeroTailIsTheEnd(t *testing.T) {
 	checkGoroutines(t)
-	mem := vfs.NewCrashableMem()
-	s := openMem(t, mem, Options{})
-	mustCreate(t, s, "z", 1)
-	var last uint64
-	for i := range 50 {
-		last = putOne(t, s, "z", keyFor(i), payload(fmt.Sprint(i), 60)).Seq
-	}
-	path := segmentFiles(t, mem, s, "z", 0)[0]
-	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
-	s.Close()
-	_, res, data := scanFile(t, crashed, path)
-	if !res.zeros || int64(len(data)) <= res.validEnd {
-		t.Fatalf("the crashed segment holds %d bytes after its records, want a zero tail", int64(len(data))-res.validEnd)
-	}
+	crashed, path, last, res, _ := crashedWithZeroTail(t, "z", 50)
 	end := res.validEnd
 
 	var logs testutil.Buffer
-	s = openMem(t, crashed, Options{Logger: logTo(&logs)})
+	s := openMem(t, crashed, Options{Logger: logTo(&logs)})
 	in, _ := s.DescribeStream("z")
 	if in.Shards[0].LastSeq != last || len(s.Corruptions()) != 0 || len(s.Problems()) != 0 {
 		t.Fatalf("after the crash: last %d (want %d), corruptions %v, problems %v", in.Shards[0].LastSeq, last, s.Corruptions(), s.Problems())
@@ -221,26 +208,36 @@ func TestZeroTailIsTheEnd(t *testing.T) {
 	checkFilesAsBefore(t, crashed, []string{path}, false)
 }
 
+// crashedWithZeroTail puts n records into a new one-shard stream and
+// returns a crash clone taken while the store ran, the shard's segment,
+// the last record's counter, and the segment's scan, which must find the
+// zeros prefill wrote after the records.
+func crashedWithZeroTail(t *testing.T, stream string, n int) (*vfs.MemFS, string, uint64, scanResult, []byte) {
+	t.Helper()
+	mem := vfs.NewCrashableMem()
+	s := openMem(t, mem, Options{})
+	mustCreate(t, s, stream, 1)
+	var last uint64
+	for i := range n {
+		last = putOne(t, s, stream, keyFor(i), payload(fmt.Sprint(i), 60)).Seq
+	}
+	path := segmentFiles(t, mem, s, stream, 0)[0]
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	_, res, data := scanFile(t, crashed, path)
+	if !res.zeros || int64(len(data)) <= res.validEnd {
+		t.Fatalf("the crashed segment holds %d bytes after its records, want a zero tail", int64(len(data))-res.validEnd)
+	}
+	return crashed, path, last, res, data
+}
+
 // TestNonZeroAfterZeroTail: bytes after a zero tail are not prefill's. A
 // valid frame there is damage (a CorruptionError and an ERROR, as any bad
 // bytes followed by a valid frame); other bytes are a torn tail, cut off
 // as without prefill. Either way every record before is kept.
 func TestNonZeroAfterZeroTail(t *testing.T) {
 	checkGoroutines(t)
-	mem := vfs.NewCrashableMem()
-	s := openMem(t, mem, Options{})
-	mustCreate(t, s, "n", 1)
-	var last uint64
-	for i := range 20 {
-		last = putOne(t, s, "n", keyFor(i), payload(fmt.Sprint(i), 60)).Seq
-	}
-	path := segmentFiles(t, mem, s, "n", 0)[0]
-	base := mem.CrashClone(vfs.CrashCloneCfg{})
-	s.Close()
-	_, res, data := scanFile(t, base, path)
-	if !res.zeros {
-		t.Fatal("no zero tail to test with")
-	}
+	base, path, last, res, data := crashedWithZeroTail(t, "n", 20)
 	for _, tc := range []struct {
 		name   string
 		bytes  []byte
