@@ -12,7 +12,9 @@ import (
 // recover opens a shard's segments after a restart or crash. Sealed
 // segments load their index sidecar (or are rescanned); the last segment is
 // always scanned, and a torn tail — a frame cut short or damaged with no
-// valid frame after it — is truncated to the last valid record.
+// valid frame after it — is truncated to the last valid record. Zeros
+// after the last valid frame, to the end of the file, are prefill's: the
+// segment's end, kept for the writer to overwrite.
 func (sh *shard) recover() error {
 	if err := mkdirAllSynced(sh.fs, sh.dir); err != nil {
 		return fmt.Errorf("open shard %s/%s: %w", sh.stream, sh.id, err)
@@ -91,6 +93,12 @@ func (sh *shard) openSegment(first uint64, isLast bool) (*segment, error) {
 		sh.store.noteCorruption(cerr)
 	}
 	if !res.torn {
+		return seg, nil
+	}
+	if res.zeros {
+		// The zeros prefill writes ahead of the records: the segment ends
+		// where they start, and the writer goes on there.
+		seg.filled = int64(len(data))
 		return seg, nil
 	}
 	if !isLast {

@@ -29,6 +29,8 @@ type segment struct {
 	files        *fileCache
 	gone         bool
 	size         int64  // bytes visible to readers (header + complete frames)
+	filled       int64  // the file's length when zero-filled past size (prefill.go)
+	noPrefill    bool   // prefill failed for want of space: append from here on
 	last         uint64 // counter of the last visible record; first-1 when empty
 	firstArrival int64
 	lastArrival  int64
@@ -125,6 +127,9 @@ type scanResult struct {
 	validEnd int64  // offset just past the last valid frame
 	torn     bool   // bytes after validEnd are an incomplete or damaged tail
 	reason   string // why the tail is bad, when torn
+	// zeros: the bytes after validEnd (torn is set) are all zeros, as
+	// prefill leaves them: the segment's end, not a damaged tail.
+	zeros bool
 }
 
 // scan validates every frame of data (a whole segment file), filling the
@@ -153,6 +158,10 @@ func (s *segment) scan(data []byte) scanResult {
 			s.accept(rec.Seq, off, rec.Arrival)
 			off += int64(n)
 			continue
+		}
+		if data[off] == 0 && allZero(data[off:]) {
+			s.size = off
+			return scanResult{validEnd: off, torn: true, reason: "zero-filled tail", zeros: true}
 		}
 		reason := "sequence out of order"
 		if err != nil {

@@ -48,6 +48,9 @@ type shard struct {
 	// lastSync how long its write and sync took (writer goroutine only).
 	lastAppends int
 	lastSync    time.Duration
+	// groupBytes is a moving average of the groups' sizes, which decides
+	// whether prefill pays (prefill.go; writer goroutine only).
+	groupBytes int64
 	// streamPuts is the stream's count of puts under way (stream.puts).
 	streamPuts *atomic.Int64
 	// known lists the losses recorded in the metadata (set before
@@ -202,6 +205,7 @@ func (sh *shard) run(interval time.Duration) {
 		case <-sh.stop:
 			sh.flush()
 			sh.syncDirty()
+			sh.stopPrefill()
 			return
 		}
 	}
@@ -339,6 +343,12 @@ func (sh *shard) write(buf []byte, last uint64) error {
 		sh.store.files.release(cf)
 		return fmt.Errorf("write segment %s: %w", active.path, err)
 	}
+	sh.groupBytes += (int64(len(buf)) - sh.groupBytes) / 8
+	filled, err := sh.prefill(cf.f, active, active.size+int64(len(buf)))
+	if err != nil {
+		sh.store.files.release(cf)
+		return err
+	}
 	sh.store.writes.groups.Add(1)
 	sh.store.writes.records.Add(int64(last - first + 1))
 	if opts.SyncInterval == 0 {
@@ -359,6 +369,7 @@ func (sh *shard) write(buf []byte, last uint64) error {
 		p += n
 	}
 	active.size += int64(len(buf))
+	active.filled = filled
 	sh.mu.visible = last
 	if opts.SyncInterval == 0 {
 		sh.mu.durable = last
@@ -423,22 +434,32 @@ func (sh *shard) createSegmentFile(path string, first uint64) (*segment, error) 
 	return seg, nil
 }
 
-// seal finishes the active segment: sync, write its index sidecar, drop the
-// write handle. Caller holds wmu.
+// seal finishes the active segment: cut it back to its records, sync, write
+// its index sidecar, drop the write handle. Caller holds wmu.
 func (sh *shard) seal(seg *segment) error {
-	if sh.wpath != "" {
-		cf, err := sh.store.files.acquire(sh.wpath, true)
+	sh.mu.Lock()
+	prefilled := seg.filled > seg.size
+	sh.mu.Unlock()
+	if sh.wpath != "" || prefilled {
+		// Also when the writer has not opened it since a restart: a crash
+		// may have left it prefilled.
+		cf, err := sh.store.files.acquire(seg.path, true)
 		if err != nil {
 			return fmt.Errorf("open segment %s: %w", seg.path, err)
 		}
-		sh.store.writes.syncs.Add(1)
-		err = cf.f.Sync()
+		replaced, err := sh.trimPrefill(cf.f, seg)
+		if err == nil && !replaced {
+			sh.store.writes.syncs.Add(1)
+			if err = cf.f.Sync(); err != nil {
+				err = fmt.Errorf("sync segment %s: %w", seg.path, err)
+			}
+		}
 		sh.store.files.release(cf)
 		if err != nil {
-			return fmt.Errorf("sync segment %s: %w", seg.path, err)
+			return err
 		}
 		sh.dirty = false
-		sh.store.files.drop(sh.wpath)
+		sh.store.files.drop(seg.path)
 		sh.wpath = ""
 	}
 	sh.mu.Lock()

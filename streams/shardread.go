@@ -27,6 +27,7 @@ type shardView struct {
 type segView struct {
 	seg         *segment
 	size        int64
+	filled      int64  // the file's length when prefilled past size
 	first, end  uint64 // end = last visible counter (first-1 when empty)
 	lastArrival int64
 	index       []indexEntry
@@ -38,7 +39,7 @@ func (sh *shard) view() shardView {
 	v := shardView{visible: sh.mu.visible, next: sh.mu.nextSeq, closed: sh.mu.closed, failed: sh.mu.failed, notify: sh.mu.notify}
 	v.segs = make([]segView, len(sh.mu.segs))
 	for i, s := range sh.mu.segs {
-		v.segs[i] = segView{seg: s, size: s.size, first: s.first, end: s.last, lastArrival: s.lastArrival, index: s.index}
+		v.segs[i] = segView{seg: s, size: s.size, filled: s.filled, first: s.first, end: s.last, lastArrival: s.lastArrival, index: s.index}
 		if !s.empty() {
 			v.tipTime = s.lastArrival
 		}

@@ -56,6 +56,11 @@ type Options struct {
 	// DiskRetry is how often a shard stopped by a full disk tries to write
 	// again (0: one second).
 	DiskRetry time.Duration
+	// PrefillBytes is how far ahead of its last record the active segment
+	// is kept filled with zeros at most, so that group commits overwrite
+	// written blocks instead of growing the file (see prefill.go). 0:
+	// DefaultPrefillBytes; negative: off.
+	PrefillBytes int64
 }
 
 // Limits.
@@ -78,6 +83,9 @@ type Store struct {
 	log   *slog.Logger
 	lock  io.Closer
 	files *fileCache // open segment files, bounded
+	// prefillGroup is prefillGroupBytes; tests lower it to switch
+	// between prefilling and appending within a segment.
+	prefillGroup int64
 
 	// diskFullWrites counts writes refused for a full disk, shardsFull the
 	// shards refusing writes now.
@@ -158,8 +166,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.DiskRetry <= 0 {
 		opts.DiskRetry = time.Second
 	}
+	if opts.PrefillBytes == 0 {
+		opts.PrefillBytes = DefaultPrefillBytes
+		if !prefillSupported {
+			opts.PrefillBytes = -1
+		}
+	}
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	s.files = newFileCache(opts.FS, opts.MaxOpenFiles)
+	s.prefillGroup = prefillGroupBytes
 	s.mu.streams = map[string]*stream{}
 	if err := mkdirAllSynced(s.fs, s.fs.PathJoin(dir, "streams")); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)

@@ -14,6 +14,7 @@ type WriteStats struct {
 // writeCounters are a Store's WriteStats.
 type writeCounters struct {
 	groups, records, syncs atomic.Int64
+	prefilled              atomic.Int64 // zero bytes written ahead of records
 }
 
 // WriteStats returns the log's write counts so far.
