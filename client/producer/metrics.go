@@ -12,6 +12,7 @@ type Metrics struct {
 	bytesSent      prometheus.Counter
 	kinesisRecords prometheus.Counter
 	requests       prometheus.Counter
+	callsFailed    prometheus.Counter
 	retries        prometheus.Counter
 	failed         prometheus.Counter
 	listErrors     prometheus.Counter
@@ -33,6 +34,7 @@ func newMetrics(stream string, p *Producer) *Metrics {
 		bytesSent:      c("bytes_sent_total", "Data bytes of the user records acknowledged."),
 		kinesisRecords: c("kinesis_records_sent_total", "Kinesis records acknowledged (an aggregated record counts once)."),
 		requests:       c("requests_total", "PutRecords calls made."),
+		callsFailed:    c("requests_failed_total", "PutRecords calls that failed as a whole, with no answer per record (network error, timeout, an error answer): the stream may have written some of their records, which are sent again, so it may hold them twice."),
 		retries:        c("retries_total", "User records sent again after a failed attempt."),
 		failed:         c("records_failed_total", "User records reported failed (time to live or attempts ran out, or refused for good)."),
 		listErrors:     c("list_shards_errors_total", "Failed ListShards calls after a misrouted record."),
@@ -52,7 +54,7 @@ func newMetrics(stream string, p *Producer) *Metrics {
 }
 
 func (m *Metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.recordsSent, m.bytesSent, m.kinesisRecords, m.requests, m.retries,
+	return []prometheus.Collector{m.recordsSent, m.bytesSent, m.kinesisRecords, m.requests, m.callsFailed, m.retries,
 		m.failed, m.listErrors, m.inFlight, m.buffered, m.bufferedBytes}
 }
 
@@ -72,13 +74,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 
 // Snapshot is a point-in-time copy of the counters, for tools and tests.
 type Snapshot struct {
-	RecordsSent, BytesSent, KinesisRecords, Requests, Retries, Failed float64
+	RecordsSent, BytesSent, KinesisRecords, Requests, FailedRequests, Retries, Failed float64
 }
 
 // Snapshot reads the counters.
 func (m *Metrics) Snapshot() Snapshot {
 	return Snapshot{RecordsSent: value(m.recordsSent), BytesSent: value(m.bytesSent),
-		KinesisRecords: value(m.kinesisRecords), Requests: value(m.requests),
+		KinesisRecords: value(m.kinesisRecords), Requests: value(m.requests), FailedRequests: value(m.callsFailed),
 		Retries: value(m.retries), Failed: value(m.failed)}
 }
 

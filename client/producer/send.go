@@ -249,6 +249,10 @@ func (p *Producer) send(q *queue, batch []entry) {
 	if err == nil && len(out.Records) != n {
 		err = fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), n)
 	}
+	if err != nil {
+		p.metrics.callsFailed.Inc()
+		p.log.Debug("producer: PutRecords failed as a whole; its records are sent again", "stream", p.stream, "shard", q.shard.id, "records", users, "err", err)
+	}
 	var retry []*record
 	var lastErr error
 	now := time.Now()
