@@ -154,19 +154,29 @@ func (sh *shard) stopPrefill() {
 	if seg == nil {
 		return
 	}
-	cf, err := sh.store.files.acquire(seg.path, true)
-	if err == nil {
-		var replaced bool
-		replaced, err = sh.trimPrefill(cf.f, seg)
-		if err == nil && !replaced {
-			sh.store.writes.syncs.Add(1)
-			err = cf.f.Sync()
-		}
-		sh.store.files.release(cf)
-	}
-	if err != nil {
+	if err := sh.cutBack(seg); err != nil {
 		sh.log.Warn("stopping: the active segment keeps its zero-filled tail (the next start reads it as the segment's end)", "segment", seg.path, "err", err)
 	}
+}
+
+// cutBack cuts seg's file back to its records (trimPrefill) and makes it
+// durable: sealing and stopping leave the segment as without prefill.
+// Caller holds wmu.
+func (sh *shard) cutBack(seg *segment) error {
+	cf, err := sh.store.files.acquire(seg.path, true)
+	if err != nil {
+		return fmt.Errorf("open segment %s: %w", seg.path, err)
+	}
+	defer sh.store.files.release(cf)
+	replaced, err := sh.trimPrefill(cf.f, seg)
+	if err != nil || replaced {
+		return err // a replacing rewrite is synced already
+	}
+	sh.store.writes.syncs.Add(1)
+	if err := cf.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", seg.path, err)
+	}
+	return nil
 }
 
 // allZero reports whether b holds only zero bytes.

@@ -443,19 +443,7 @@ func (sh *shard) seal(seg *segment) error {
 	if sh.wpath != "" || prefilled {
 		// Also when the writer has not opened it since a restart: a crash
 		// may have left it prefilled.
-		cf, err := sh.store.files.acquire(seg.path, true)
-		if err != nil {
-			return fmt.Errorf("open segment %s: %w", seg.path, err)
-		}
-		replaced, err := sh.trimPrefill(cf.f, seg)
-		if err == nil && !replaced {
-			sh.store.writes.syncs.Add(1)
-			if err = cf.f.Sync(); err != nil {
-				err = fmt.Errorf("sync segment %s: %w", seg.path, err)
-			}
-		}
-		sh.store.files.release(cf)
-		if err != nil {
+		if err := sh.cutBack(seg); err != nil {
 			return err
 		}
 		sh.dirty = false
