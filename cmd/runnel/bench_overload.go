@@ -34,7 +34,7 @@ func init() {
 // server's memory, the answers clients get, and that nothing acknowledged
 // is lost.
 func benchOverload(args []string) error {
-	fs := newFlags("bench overload", "bench overload [--scenario slow|puts] [--conns 2000] [--clients 64] [--duration 20s] [-- serve flags...]", `
+	fs := newFlags("bench overload", "bench overload [--scenario slow|puts] [--conns 2000] [--clients 64] [--duration 20s] [--serve-flags \"...\"]", `
 Starts 'runnel serve' (this binary) on a fresh data directory in --dir with --serve-flags, and
 overloads it:
   slow  --conns connections each announce a 1 MB request body and send a byte every

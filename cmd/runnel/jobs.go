@@ -87,7 +87,7 @@ func runJobs(args []string) error {
 func jobsSubmit(args []string) error {
 	fs := newFlags("jobs submit", "jobs submit FILE", "Submits a job file to the server, which validates it, starts it and keeps it across restarts.")
 	server := addServerFlag(fs)
-	from := fs.String("from-savepoint", "", "start the job from this savepoint (see `runnel jobs savepoints`)")
+	from := fs.String("from-savepoint", "", "start the job from the savepoint `NAME` (see runnel jobs savepoints)")
 	replace := fs.Bool("replace", false, "replace a stopped, failed or finished job of the same name (its state and checkpoints go)")
 	pos, src, err := parseWithJobFile(fs, args, 1, "FILE")
 	if err != nil {

@@ -22,7 +22,7 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	f := &securityFlags{}
 	fs.BoolVar(&f.auth, "auth", false, "require a token (REST, web UI) or SigV4 keys (Kinesis API) on every call; on by default when --addr is not loopback")
 	fs.BoolVar(&f.insecure, "insecure-no-auth", false, "serve beyond loopback WITHOUT authentication: anyone who reaches the port can read, write and delete streams and run jobs")
-	fs.StringVar(&f.hosts, "allowed-hosts", "", "comma-separated host names (beside IP addresses and localhost) the Host header may carry; stops DNS rebinding")
+	fs.StringVar(&f.hosts, "allowed-hosts", "", "comma-separated host names (beside IP addresses, localhost and the --addr name) the Host header may carry; stops DNS rebinding")
 	fs.StringVar(&f.cors, "cors-origins", "", "comma-separated origins (https://app.example) allowed to call cross-origin, e.g. the AWS SDK for JavaScript in a page; none by default")
 	return f
 }
