@@ -142,8 +142,7 @@ var fence = regexp.MustCompile("(?m)^ *```")
 // codeSpans returns the inline code spans of markdown prose as CommonMark
 // reads them: a run of n backticks opens a span that the next run of
 // exactly n closes, so a span opened by two backticks may hold one. Each
-// is [start, end) of its
-// text.
+// is [start, end) of its text.
 func codeSpans(p string) [][2]int {
 	var out [][2]int
 	run := func(i int) int {
