@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/jobs"
 )
 
 // The docs spell `runnel ...` command lines in code blocks and in inline
@@ -447,5 +449,62 @@ func TestDocCommandsIn(t *testing.T) {
 		if got := flagName(w); got != want {
 			t.Errorf("flagName(%q) = %q, want %q", w, got, want)
 		}
+	}
+}
+
+// TestDocsJobExamplesParse: the job-file YAML written outside docs/jobs.md
+// and docs/architecture.md (whose examples the jobs package checks) is what the parser accepts: a
+// whole job as it is, a source: or sinks: block or an operator entry
+// inside a small job around it. A renamed or removed field fails here.
+func TestDocsJobExamplesParse(t *testing.T) {
+	const (
+		// The operators an example may read: a window named per-page, as
+		// the docs' examples have.
+		head      = "name: t\nsource: {stream: s}\noperators:\n  - id: per-page\n    window: {key: 'r => r.page', tumbling: 10s, aggregate: {views: count}}\n"
+		tail      = "sinks: [{id: o, log: {}}]\n"
+		operators = "operators:\n  - id: m\n    map: 'r => r'\n"
+	)
+	checked := 0
+	for name, text := range docFiles(t) {
+		if name == "docs/jobs.md" || name == "docs/architecture.md" {
+			// architecture.md's example adds a kind of its own; the jobs
+			// package compiles it (TestArchitectureExample).
+			continue
+		}
+		lines := strings.Split(text, "\n")
+		for i := 0; i < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) != "```yaml" {
+				continue
+			}
+			start := i + 1
+			var block strings.Builder
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+				block.WriteString(lines[i] + "\n")
+			}
+			b := block.String()
+			var job string
+			switch first := strings.TrimSpace(strings.SplitN(b, "\n", 2)[0]); {
+			case strings.HasPrefix(first, "name:"):
+				job = b
+			case strings.HasPrefix(first, "source:"):
+				job = "name: t\n" + b + operators + tail
+			case strings.HasPrefix(first, "sinks:"):
+				job = head + b
+			case strings.HasPrefix(first, "- id:"):
+				job = head + b + tail
+			case strings.HasPrefix(first, "server:"):
+				continue // an agent config: client/agent's TestConfigKeysDocumented
+			default:
+				t.Errorf("%s:%d: a yaml block starting %q, which this test has no rule for", name, start, first)
+				continue
+			}
+			checked++
+			if _, err := jobs.Parse([]byte(job)); err != nil {
+				t.Errorf("%s:%d: the example does not parse as a job file:\n%s\n%v", name, start, job, err)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("found no job-file examples outside docs/jobs.md")
 	}
 }
