@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +18,10 @@ import (
 // renamed or removed flag or subcommand fails the build instead of a
 // reader's paste.
 
-// docCommand is one `runnel ...` command line written in a doc.
+// docCommand is one command line written in a doc.
 type docCommand struct {
 	where string   // file:line
-	args  []string // the words after runnel
+	args  []string // the words after the program's name
 }
 
 // docFiles are the markdown files whose commands are checked.
@@ -109,18 +110,18 @@ func shellWords(s string) []string {
 
 var envAssign = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`)
 
-// runnelCommands finds the runnel commands among a line's words: each
-// simple command (between |, &&, || and ;) whose program is runnel or a
-// path ending in /runnel, after any `time`, `$` prompt or VAR=value.
-func runnelCommands(words []string) [][]string {
+// simpleCommands splits a line's words into its simple commands (between
+// |, &&, || and ;), each without a leading `time`, `$` prompt or
+// VAR=value.
+func simpleCommands(words []string) [][]string {
 	var out [][]string
 	var seg []string
 	end := func() {
 		for len(seg) > 0 && (seg[0] == "$" || seg[0] == "time" || envAssign.MatchString(seg[0])) {
 			seg = seg[1:]
 		}
-		if len(seg) > 1 && (seg[0] == "runnel" || strings.HasSuffix(seg[0], "/runnel")) {
-			out = append(out, seg[1:])
+		if len(seg) > 0 {
+			out = append(out, seg)
 		}
 		seg = nil
 	}
@@ -137,6 +138,15 @@ func runnelCommands(words []string) [][]string {
 	}
 	end()
 	return out
+}
+
+// runnel picks the runnel commands, whose program is runnel or a path
+// ending in /runnel, and returns the words after it.
+func runnel(seg []string) ([]string, bool) {
+	if len(seg) > 1 && (seg[0] == "runnel" || strings.HasSuffix(seg[0], "/runnel")) {
+		return seg[1:], true
+	}
+	return nil, false
 }
 
 var fence = regexp.MustCompile("(?m)^ *```")
@@ -185,7 +195,10 @@ func codeSpans(p string) [][2]int {
 // of its fenced code blocks (a line ending in \ continues on the next), and
 // every inline code span that starts with a runnel command (a span may wrap
 // across lines).
-func docCommandsIn(name, text string) []docCommand {
+func docCommandsIn(name, text string) []docCommand { return docCommandsOf(name, text, runnel) }
+
+// docCommandsOf is docCommandsIn for the commands pick picks.
+func docCommandsOf(name, text string, pick func(seg []string) ([]string, bool)) []docCommand {
 	var out []docCommand
 	lines := strings.Split(text, "\n")
 	inBlock := false
@@ -208,8 +221,10 @@ func docCommandsIn(name, text string) []docCommand {
 			prose.WriteString("\n")
 			l = strings.TrimSuffix(l, `\`) + " " + lines[i]
 		}
-		for _, c := range runnelCommands(shellWords(l)) {
-			out = append(out, docCommand{where: name + ":" + strconv.Itoa(start+1), args: c})
+		for _, seg := range simpleCommands(shellWords(l)) {
+			if c, ok := pick(seg); ok {
+				out = append(out, docCommand{where: name + ":" + strconv.Itoa(start+1), args: c})
+			}
 		}
 	}
 	p := prose.String()
@@ -218,8 +233,10 @@ func docCommandsIn(name, text string) []docCommand {
 		line := strings.Count(p[:m[0]], "\n") + 1
 		// In a table, \| is a | of the cell's text.
 		span = strings.ReplaceAll(span, `\|`, "|")
-		for _, c := range runnelCommands(shellWords(strings.ReplaceAll(span, "\n", " "))) {
-			out = append(out, docCommand{where: name + ":" + strconv.Itoa(line), args: c})
+		for _, seg := range simpleCommands(shellWords(strings.ReplaceAll(span, "\n", " "))) {
+			if c, ok := pick(seg); ok {
+				out = append(out, docCommand{where: name + ":" + strconv.Itoa(line), args: c})
+			}
 		}
 	}
 	return out
@@ -506,5 +523,122 @@ func TestDocsJobExamplesParse(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("found no job-file examples outside docs/jobs.md")
+	}
+}
+
+// goTest picks `go test` commands and returns the words after go test.
+func goTest(seg []string) ([]string, bool) {
+	if len(seg) > 1 && seg[0] == "go" && seg[1] == "test" {
+		return seg[2:], true
+	}
+	return nil, false
+}
+
+var testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)\w*)\(`)
+
+// testNames returns the Test, Benchmark and Fuzz functions of the package
+// in dir (relative to the repository root), or nil when it has none.
+func testNames(t *testing.T, dir string) []string {
+	files, err := filepath.Glob(filepath.Join("../..", dir, "*_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range testFunc.FindAllStringSubmatch(string(b), -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+// checkGoTest checks one documented `go test` command: its packages exist
+// and have tests, and each of its -run, -bench and -fuzz patterns selects
+// at least one function of theirs (of the kind the flag runs, matched as go
+// test matches the pattern's first /-separated part).
+func checkGoTest(t *testing.T, args []string) (problems []string) {
+	var pkgs []string
+	patterns := map[string]string{} // flag → pattern
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimPrefix(args[i], "-")
+		name, val, hasVal := strings.Cut(a, "=")
+		switch {
+		case strings.HasPrefix(args[i], "./") || args[i] == ".":
+			pkgs = append(pkgs, args[i])
+		case name == "run" || name == "bench" || name == "fuzz":
+			if !hasVal && i+1 < len(args) {
+				i++
+				val = args[i]
+			}
+			patterns[name] = val
+		}
+	}
+	var names []string
+	for _, p := range pkgs {
+		dir := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(p, "..."), "/"), "/")
+		if strings.HasSuffix(p, "...") {
+			return nil // a tree of packages: nothing to pin down
+		}
+		if fi, err := os.Stat(filepath.Join("../..", dir)); err != nil || !fi.IsDir() {
+			problems = append(problems, "no package "+p)
+			continue
+		}
+		n := testNames(t, dir)
+		if len(n) == 0 {
+			problems = append(problems, "package "+p+" has no tests")
+		}
+		names = append(names, n...)
+	}
+	if len(pkgs) == 0 {
+		return problems // the package is written elsewhere in the text
+	}
+	kinds := map[string]string{"run": "Test", "bench": "Benchmark", "fuzz": "Fuzz"}
+	for flag, pat := range patterns {
+		first := strings.SplitN(pat, "/", 2)[0]
+		if flag == "run" && (pat == "^$" || strings.EqualFold(pat, "XXX") || pat == "none") {
+			continue
+		}
+		re, err := regexp.Compile(first)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("-%s %q is not a valid pattern: %v", flag, pat, err))
+			continue
+		}
+		found := false
+		for _, n := range names {
+			// -run matches every kind of test function's name in go test,
+			// but a doc that says -run means a Test (or an Example).
+			if strings.HasPrefix(n, kinds[flag]) && re.MatchString(n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			problems = append(problems, fmt.Sprintf("-%s %q selects no %s function in %s", flag, pat, kinds[flag], strings.Join(pkgs, " ")))
+		}
+	}
+	return problems
+}
+
+// TestDocsGoTestCommands: every `go test` command written in README.md
+// and docs/*.md names packages that exist, and its -run, -bench and -fuzz
+// patterns each select a test, benchmark or fuzz target there, so a
+// renamed benchmark or a moved package does not leave a figure whose
+// command no longer runs.
+func TestDocsGoTestCommands(t *testing.T) {
+	n := 0
+	for name, text := range docFiles(t) {
+		for _, dc := range docCommandsOf(name, text, goTest) {
+			n++
+			for _, p := range checkGoTest(t, dc.args) {
+				t.Errorf("%s: `go test %s`: %s", dc.where, strings.Join(dc.args, " "), p)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("found only %d go test commands in the docs; the parser has lost them", n)
 	}
 }
