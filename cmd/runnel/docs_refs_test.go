@@ -312,8 +312,8 @@ func checkCommand(c *helpCache, args []string) (path []string, problems []string
 	if !h.hasFlags() {
 		// A group: the next word names the subcommand (create|list names
 		// several), or there is none (`runnel jobs` in prose).
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return path, nil
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || strings.HasPrefix(rest[0], "<") {
+			return path, nil // no subcommand, or a placeholder for one
 		}
 		for _, sub := range strings.Split(rest[0], "|") {
 			sh := c.get(cmd, sub)
@@ -640,5 +640,116 @@ func TestDocsGoTestCommands(t *testing.T) {
 	}
 	if n < 30 {
 		t.Fatalf("found only %d go test commands in the docs; the parser has lost them", n)
+	}
+}
+
+var (
+	helpFlagRef   = regexp.MustCompile(`(?:^|[\s(\[|,'"])--?([a-z][a-z0-9-]*)`)
+	helpCommandRe = regexp.MustCompile("['`]runnel ([^'`]+)['`]")
+	helpSubLine   = regexp.MustCompile(`^  ([a-z][a-z-]*)\b`)
+)
+
+// helpFlagsIn returns the flags a help text names (--name or -name),
+// after checking and removing the runnel commands it quotes ('runnel
+// tokens create NAME --role admin'), which name other commands' flags.
+func helpFlagsIn(c *helpCache, text string) (flags []string, problems []string) {
+	for _, m := range helpCommandRe.FindAllStringSubmatch(text, -1) {
+		_, p := checkCommand(c, shellWords(m[1]))
+		problems = append(problems, p...)
+	}
+	text = helpCommandRe.ReplaceAllString(text, "")
+	for _, m := range helpFlagRef.FindAllStringSubmatch(text, -1) {
+		flags = append(flags, m[1])
+	}
+	return flags, problems
+}
+
+// TestHelpFlagsExist: what `runnel ... --help` says is true of the binary.
+// Every flag a command's help names (synopsis, description, the flags'
+// own texts) is one the command defines, or one of runnel serve's; every
+// subcommand a group lists
+// (runnel jobs, bench, ...) has its own --help, and the flags the group's
+// list gives it are its own; every runnel command a help quotes checks
+// as the docs' commands do.
+func TestHelpFlagsExist(t *testing.T) {
+	c := &helpCache{t: t, bin: runnelBinary(t), m: map[string]*cliHelp{}}
+	_, cmds, _ := strings.Cut(c.get().text, "\nCommands:\n")
+	cmds, _, _ = strings.Cut(cmds, "\n\n")
+	checked := 0
+	// A help may speak of the server's flags (--auth, --fsync, --memory),
+	// which every command talking to a server meets.
+	serve := c.get("serve")
+	check := func(what string, text string, defined func(string) bool) {
+		flags, problems := helpFlagsIn(c, text)
+		for _, p := range problems {
+			t.Errorf("%s --help quotes a command that does not check: %s", what, p)
+		}
+		for _, f := range flags {
+			checked++
+			if !defined(f) && !serve.flags[f] {
+				t.Errorf("%s --help names --%s, which it does not define", what, f)
+			}
+		}
+	}
+	for _, l := range strings.Split(cmds, "\n") {
+		cmd := strings.Fields(l)[0]
+		h := c.get(cmd)
+		if !h.ok {
+			t.Errorf("runnel %s --help: exit or output unlike a help:\n%s", cmd, h.text)
+			continue
+		}
+		if h.hasFlags() {
+			check("runnel "+cmd, h.text, func(f string) bool { return h.flags[f] })
+			continue
+		}
+		// A group: its list of subcommands, each with its lines.
+		var subs []string
+		lines := map[string]string{}
+		rest := h.text
+		cur := ""
+		inList := false
+		for _, l := range strings.Split(h.text, "\n") {
+			switch {
+			case l == "Subcommands:" || l == "Benchmarks:":
+				inList = true
+			case inList && l == "":
+				inList, cur = false, ""
+			case inList && helpSubLine.MatchString(l):
+				cur = helpSubLine.FindStringSubmatch(l)[1]
+				subs = append(subs, cur)
+				lines[cur] += l + "\n"
+				rest = strings.Replace(rest, l+"\n", "", 1)
+			case inList && cur != "":
+				lines[cur] += l + "\n"
+				rest = strings.Replace(rest, l+"\n", "", 1)
+			}
+		}
+		if len(subs) == 0 {
+			t.Errorf("runnel %s --help has no Flags and lists no subcommands:\n%s", cmd, h.text)
+			continue
+		}
+		helps := map[string]*cliHelp{}
+		for _, sub := range subs {
+			sh := c.get(cmd, sub)
+			if !sh.ok {
+				t.Errorf("runnel %s --help lists %s, whose --help fails:\n%s", cmd, sub, sh.text)
+				continue
+			}
+			helps[sub] = sh
+			check("runnel "+cmd+" (its line for "+sub+")", lines[sub], func(f string) bool { return sh.flags[f] })
+			check("runnel "+cmd+" "+sub, sh.text, func(f string) bool { return sh.flags[f] })
+		}
+		// The group's own text speaks of its subcommands' flags.
+		check("runnel "+cmd, rest, func(f string) bool {
+			for _, sh := range helps {
+				if sh.flags[f] {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if checked < 100 {
+		t.Fatalf("found only %d flags named in the help texts; the parser has lost them", checked)
 	}
 }
