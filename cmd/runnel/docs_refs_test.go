@@ -753,3 +753,76 @@ func TestHelpFlagsExist(t *testing.T) {
 		t.Fatalf("found only %d flags named in the help texts; the parser has lost them", checked)
 	}
 }
+
+var (
+	mdLink    = regexp.MustCompile(`\]\(([^()\s]+)\)`)
+	mdHeading = regexp.MustCompile("(?m)^#{1,6} +(.+?) *$")
+	notAnchor = regexp.MustCompile(`[^\p{L}\p{N} _-]`)
+)
+
+// anchors returns the anchors GitHub makes for a markdown text's headings:
+// lower case, punctuation dropped, spaces as hyphens, a repeat numbered.
+func anchors(text string) map[string]bool {
+	out := map[string]bool{}
+	prose := fence.Split(text, -1)
+	for i := 0; i < len(prose); i += 2 { // outside code blocks
+		for _, m := range mdHeading.FindAllStringSubmatch(prose[i], -1) {
+			a := strings.ReplaceAll(notAnchor.ReplaceAllString(strings.ToLower(m[1]), ""), " ", "-")
+			for n, b := 1, a; ; n++ {
+				if !out[b] {
+					out[b] = true
+					break
+				}
+				b = a + "-" + strconv.Itoa(n)
+			}
+		}
+	}
+	return out
+}
+
+// TestDocsLinks: every relative link in README.md and docs/*.md reaches a
+// file of the repository, and a #fragment a heading of the page it links
+// to; README.md links every page of docs/.
+func TestDocsLinks(t *testing.T) {
+	docs := docFiles(t)
+	for name, text := range docs {
+		prose := strings.Join(func() []string {
+			parts := fence.Split(text, -1)
+			var out []string
+			for i := 0; i < len(parts); i += 2 {
+				out = append(out, parts[i])
+			}
+			return out
+		}(), "\n")
+		for _, m := range mdLink.FindAllStringSubmatch(prose, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			page := name
+			if file != "" {
+				page = filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(name), file)))
+				if _, err := os.Stat(filepath.Join("../..", page)); err != nil {
+					t.Errorf("%s: link %s: no file %s", name, target, page)
+					continue
+				}
+			}
+			if frag == "" {
+				continue
+			}
+			linked, ok := docs[page]
+			if !ok {
+				continue // a page outside README.md and docs/
+			}
+			if !anchors(linked)[frag] {
+				t.Errorf("%s: link %s: %s has no heading whose anchor is #%s", name, target, page, frag)
+			}
+		}
+	}
+	for name := range docs {
+		if name != "README.md" && !strings.Contains(docs["README.md"], "]("+name+")") {
+			t.Errorf("README.md does not link %s", name)
+		}
+	}
+}
