@@ -44,7 +44,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	leases := fs.String("leases-postgres", "", "PostgreSQL connection string of the shard-lease table, for a job whose source is kinesis")
 	leaseDur := fs.Duration("lease-duration", 0, "with --leases-postgres: how long a worker's shard leases last without renewal (0: 10s)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	listen := fs.String("listen", "127.0.0.1:0", "serve GET /metrics and GET /api/v1/jobs/JOB/cluster (the whole job) on this address, without authentication (default: a free loopback port, logged; off: none)")
+	listen := fs.String("listen", "127.0.0.1:0", "serve GET /metrics, GET /healthz and GET /api/v1/jobs/JOB/cluster (the whole job) on this address, without authentication (default: a free loopback port, logged; off: none)")
 	if _, err := parseInterspersed(fs, args, 0, ""); err != nil {
 		return err
 	}
