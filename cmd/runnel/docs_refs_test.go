@@ -191,10 +191,9 @@ func codeSpans(p string) [][2]int {
 	return out
 }
 
-// docCommandsIn returns the runnel commands of a markdown text: every line
-// of its fenced code blocks (a line ending in \ continues on the next), and
-// every inline code span that starts with a runnel command (a span may wrap
-// across lines).
+// docCommandsIn returns the runnel commands of a markdown text: those of
+// every line of its fenced code blocks (a line ending in \ continues on
+// the next) and of every inline code span (a span may wrap across lines).
 func docCommandsIn(name, text string) []docCommand { return docCommandsOf(name, text, runnel) }
 
 // docCommandsOf is docCommandsIn for the commands pick picks.
@@ -250,8 +249,8 @@ type cliHelp struct {
 	text  string
 }
 
+// helpCache runs `runnel PATH --help` once per command path.
 type helpCache struct {
-	t   *testing.T
 	bin string
 	m   map[string]*cliHelp
 }
@@ -352,7 +351,7 @@ func checkCommand(c *helpCache, args []string) (path []string, problems []string
 // docs/*.md — in code blocks and in inline code — names a command and
 // subcommand the binary has, and only flags that subcommand's --help lists.
 func TestDocsCommandFlags(t *testing.T) {
-	c := &helpCache{t: t, bin: runnelBinary(t), m: map[string]*cliHelp{}}
+	c := &helpCache{bin: runnelBinary(t), m: map[string]*cliHelp{}}
 	if top := c.get(); !strings.Contains(top.text, "Commands:") {
 		t.Fatalf("runnel --help lists no commands:\n%s", top.text)
 	}
@@ -377,7 +376,7 @@ func TestDocsCommandFlags(t *testing.T) {
 // operations.md, `runnel worker --help` in scale-out.md): each flag in the
 // table exists, and each flag of the command is in the table.
 func TestDocsFlagTables(t *testing.T) {
-	c := &helpCache{t: t, bin: runnelBinary(t), m: map[string]*cliHelp{}}
+	c := &helpCache{bin: runnelBinary(t), m: map[string]*cliHelp{}}
 	tables := 0
 	for name, text := range docFiles(t) {
 		lines := strings.Split(text, "\n")
@@ -672,7 +671,7 @@ func helpFlagsIn(c *helpCache, text string) (flags []string, problems []string) 
 // list gives it are its own; every runnel command a help quotes checks
 // as the docs' commands do.
 func TestHelpFlagsExist(t *testing.T) {
-	c := &helpCache{t: t, bin: runnelBinary(t), m: map[string]*cliHelp{}}
+	c := &helpCache{bin: runnelBinary(t), m: map[string]*cliHelp{}}
 	_, cmds, _ := strings.Cut(c.get().text, "\nCommands:\n")
 	cmds, _, _ = strings.Cut(cmds, "\n\n")
 	checked := 0
