@@ -825,3 +825,55 @@ func TestDocsLinks(t *testing.T) {
 		}
 	}
 }
+
+var (
+	ruleRoute = regexp.MustCompile(`(?m)^\s*"((?:GET|POST|PUT|DELETE|PATCH) /api/v1/[^"]*)":`)
+	docRoute  = regexp.MustCompile("`((?:GET|POST|PUT|DELETE|PATCH) /[^`\\s?]*)")
+	pathParam = regexp.MustCompile(`\{[^}]*\}|/[A-Z][A-Z_]*\b`) // {name} or NAME
+)
+
+// TestDocsRoutes: the REST routes the docs name are the server's, and the
+// server has none the docs leave out. The server's routes are the keys of
+// web's authorisation table (web/security.go), which has one rule for
+// every route it registers. The consumer-group routes are written in
+// docs/clients.md relative to their prefix, as /{group}/...
+func TestDocsRoutes(t *testing.T) {
+	src, err := os.ReadFile("../../web/security.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(r string) string {
+		return strings.TrimSuffix(pathParam.ReplaceAllStringFunc(r, func(p string) string {
+			if strings.HasPrefix(p, "/") {
+				return "/{}"
+			}
+			return "{}"
+		}), "/")
+	}
+	served := map[string]string{}
+	for _, m := range ruleRoute.FindAllStringSubmatch(string(src), -1) {
+		served[norm(m[1])] = m[1]
+	}
+	if len(served) < 20 {
+		t.Fatalf("found %d routes in web/security.go's rules; the pattern has lost them", len(served))
+	}
+	documented := map[string]bool{}
+	for name, text := range docFiles(t) {
+		for _, m := range docRoute.FindAllStringSubmatchIndex(text, -1) {
+			r := text[m[2]:m[3]]
+			if method, path, _ := strings.Cut(r, " "); strings.HasPrefix(path, "/{group}") {
+				r = method + " /api/v1/streams/{name}/consumer-groups" + path
+			}
+			r = norm(r)
+			documented[r] = true
+			if _, ok := served[r]; !ok && strings.Contains(r, " /api/") {
+				t.Errorf("%s:%d: %s is not a route of the server", name, strings.Count(text[:m[0]], "\n")+1, text[m[2]:m[3]])
+			}
+		}
+	}
+	for n, r := range served {
+		if !documented[n] {
+			t.Errorf("the server serves %s, which no doc names", r)
+		}
+	}
+}
