@@ -877,3 +877,65 @@ func TestDocsRoutes(t *testing.T) {
 		}
 	}
 }
+
+var (
+	docMetric = regexp.MustCompile(`\brunnel_[a-z0-9_]*[a-z0-9]\b`)
+	goString  = regexp.MustCompile(`"([a-z0-9_]+)"`)
+)
+
+// TestDocsNamesExist: every runnel_* name the docs write — metrics, and
+// the tables, cookies and fields named the same way — is spelled in the
+// code, whole or as a prefix the code joins a name to
+// ("runnel_producer_" + "records_sent_total").
+func TestDocsNamesExist(t *testing.T) {
+	strs := map[string]bool{}
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != "../.." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range goString.FindAllStringSubmatch(string(b), -1) {
+			strs[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spelled := func(n string) bool {
+		if strs[n] {
+			return true
+		}
+		for i := len("runnel_"); i < len(n); i++ {
+			if n[i-1] == '_' && strs[n[:i]] && strs[n[i:]] {
+				return true
+			}
+		}
+		return false
+	}
+	checked := 0
+	for name, text := range docFiles(t) {
+		for _, m := range docMetric.FindAllStringIndex(text, -1) {
+			n := text[m[0]:m[1]]
+			if m[1] < len(text) && text[m[1]] == '*' {
+				continue // a family (runnel_store_max_*)
+			}
+			checked++
+			if !spelled(n) {
+				t.Errorf("%s:%d: %s is spelled nowhere in the code", name, strings.Count(text[:m[0]], "\n")+1, n)
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("found only %d runnel_* names in the docs", checked)
+	}
+}
