@@ -377,3 +377,52 @@ func TestDocsNamesExist(t *testing.T) {
 		t.Fatalf("found only %d runnel_* names in the docs", checked)
 	}
 }
+
+var (
+	errorStatusEntry = regexp.MustCompile(`(?m)^\s*"([a-z_]+)":\s*http\.Status(\w+),`)
+	errorCodeRow     = regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9]{3}) \\|")
+)
+
+// TestDocsErrorCodes: the error codes in docs/api.md's table are the REST
+// API's (web/errors.go's errorStatus), with their HTTP status.
+func TestDocsErrorCodes(t *testing.T) {
+	src, err := os.ReadFile("../../web/errors.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, m := range errorStatusEntry.FindAllStringSubmatch(string(src), -1) {
+		status[m[1]] = m[2]
+	}
+	if len(status) < 10 {
+		t.Fatalf("found %d codes in web/errors.go; the pattern has lost them", len(status))
+	}
+	doc := docFiles(t)["docs/api.md"]
+	rows := errorCodeRow.FindAllStringSubmatch(doc, -1)
+	if len(rows) < 10 {
+		t.Fatalf("found %d error codes in docs/api.md's table", len(rows))
+	}
+	for _, m := range rows {
+		code, want := m[1], m[2]
+		name, ok := status[code]
+		if !ok {
+			t.Errorf("docs/api.md lists error code %s, which the API does not have", code)
+			continue
+		}
+		if httpStatus[name] == 0 {
+			t.Errorf("web/errors.go answers %s with http.Status%s, which this test cannot number; add it to httpStatus", code, name)
+			continue
+		}
+		if got := strconv.Itoa(httpStatus[name]); got != want {
+			t.Errorf("docs/api.md gives %s status %s; the API answers %s (http.Status%s)", code, want, got, name)
+		}
+	}
+}
+
+// httpStatus maps the net/http constant names errorStatus uses to codes.
+var httpStatus = map[string]int{
+	"BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
+	"NotAcceptable": 406, "Conflict": 409, "RequestEntityTooLarge": 413,
+	"UnsupportedMediaType": 415, "MisdirectedRequest": 421, "TooManyRequests": 429,
+	"InternalServerError": 500, "ServiceUnavailable": 503,
+}
