@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel-dev/runnel/client/agent"
 	"github.com/runnel-dev/runnel/jobs"
 )
 
@@ -19,8 +20,8 @@ import (
 // TestDocsJobExamplesParse: the job-file YAML written outside docs/jobs.md
 // and docs/architecture.md (whose examples the jobs package checks) is
 // what the parser accepts: a whole job as it is, a source: or sinks: block
-// or an operator entry inside a small job around it. A renamed or removed
-// field fails here.
+// or an operator entry inside a small job around it; an agent config loads
+// as the agent loads it. A renamed or removed field fails here.
 func TestDocsJobExamplesParse(t *testing.T) {
 	const (
 		// The operators an example may read: a window named per-page, as
@@ -57,8 +58,18 @@ func TestDocsJobExamplesParse(t *testing.T) {
 				job = head + b
 			case strings.HasPrefix(first, "- id:"):
 				job = head + b + tail
-			case strings.HasPrefix(first, "server:"):
-				continue // an agent config: client/agent's TestConfigKeysDocumented
+			case strings.HasPrefix(first, "server:") || strings.HasPrefix(first, "kinesis:"):
+				// An agent's config (client/agent's TestConfigKeysDocumented
+				// checks its table): it loads as written.
+				checked++
+				path := filepath.Join(t.TempDir(), "agent.yaml")
+				if err := os.WriteFile(path, []byte(b), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := agent.Load(path); err != nil {
+					t.Errorf("%s:%d: the agent config does not load:\n%s\n%v", name, start, b, err)
+				}
+				continue
 			default:
 				t.Errorf("%s:%d: a yaml block starting %q, which this test has no rule for", name, start, first)
 				continue
