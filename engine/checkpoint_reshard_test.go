@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math/big"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -229,7 +228,7 @@ func (p *reshardProducer) reshard() (string, error) {
 			}
 		}
 		if at == "" {
-			at = midHashKey(s.Range)
+			at = s.Range.Mid().String()
 		}
 		if at == s.Range.Start.String() {
 			return "", nil // a range of one key cannot split
@@ -242,14 +241,6 @@ func (p *reshardProducer) reshard() (string, error) {
 		n := 1 + p.rng.IntN(8)
 		return "count " + strconv.Itoa(n), p.store.UpdateShardCount(p.stream, n)
 	}
-}
-
-func midHashKey(r streams.HashRange) string {
-	a, _ := new(big.Int).SetString(r.Start.String(), 10)
-	b, _ := new(big.Int).SetString(r.End.String(), 10)
-	a.Add(a, b)
-	a.Add(a, big.NewInt(1))
-	return a.Rsh(a, 1).String()
 }
 
 // checkSeqs asserts the committed output of seqCount: per key, exactly
