@@ -174,3 +174,19 @@ func apiErr(t *testing.T, err error, code, msg string) {
 		t.Fatalf("%s message:\n got %q\nwant %q", code, ae.ErrorMessage(), msg)
 	}
 }
+
+// storeHandler is a handler with opts over a store in tb's temporary
+// directory that holds one stream of shards shards; the store closes when
+// tb ends.
+func storeHandler(tb testing.TB, opts Options, stream string, shards int) (*Handler, *streams.Store) {
+	tb.Helper()
+	store, err := streams.Open(tb.TempDir(), streams.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	if _, err := store.CreateStream(stream, shards, streams.CreateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	return newHandler(store, opts), store
+}
