@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -31,14 +32,7 @@ func Start(t testing.TB, flags ...string) *Server {
 }
 
 // Client returns an AWS SDK Kinesis client for the server.
-func (s *Server) Client() *kinesis.Client {
-	return kinesis.New(kinesis.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(s.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
-		}),
-	})
-}
+func (s *Server) Client() *kinesis.Client { return testsrv.KinesisClient(s.URL) }
 
 // Record is one Kinesis record read back.
 type Record struct {
