@@ -318,25 +318,19 @@ func (h *Handler) tagResource(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, consumer, err := h.tagsTarget(in.ResourceARN)
-	if err != nil {
-		return nil, err
-	}
-	if consumer == "" {
-		return empty{}, h.addTags(stream, in.Tags)
-	}
-	if err := checkTagChars(in.Tags); err != nil {
-		return nil, err
-	}
-	return empty{}, h.editConsumerTags(stream, consumer, func(t map[string]string) error {
-		for k, val := range in.Tags {
-			t[k] = val
-		}
-		if len(t) > maxTagsPerStream {
-			return newErr(excInvalidArgument, "A consumer cannot have more than %d tags associated with it.", maxTagsPerStream)
-		}
-		return nil
-	})
+	return h.retag(in.ResourceARN, func(stream string) error { return h.addTags(stream, in.Tags) },
+		func(t map[string]string) error {
+			if err := checkTagChars(in.Tags); err != nil {
+				return err
+			}
+			for k, val := range in.Tags {
+				t[k] = val
+			}
+			if len(t) > maxTagsPerStream {
+				return newErr(excInvalidArgument, "A consumer cannot have more than %d tags associated with it.", maxTagsPerStream)
+			}
+			return nil
+		})
 }
 
 func (h *Handler) untagResource(r *request) (any, error) {
@@ -347,19 +341,27 @@ func (h *Handler) untagResource(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, consumer, err := h.tagsTarget(in.ResourceARN)
+	return h.retag(in.ResourceARN, func(stream string) error { return h.removeTags(stream, in.TagKeys) },
+		func(t map[string]string) error {
+			for _, k := range in.TagKeys {
+				delete(t, k)
+			}
+			return nil
+		})
+}
+
+// retag answers a TagResource or UntagResource on what arn names: onStream
+// changes a stream's tags, edit a consumer's (an error of edit leaves them
+// as they were).
+func (h *Handler) retag(arn *string, onStream func(stream string) error, edit func(tags map[string]string) error) (any, error) {
+	stream, consumer, err := h.tagsTarget(arn)
 	if err != nil {
 		return nil, err
 	}
 	if consumer == "" {
-		return empty{}, h.removeTags(stream, in.TagKeys)
+		return empty{}, onStream(stream)
 	}
-	return empty{}, h.editConsumerTags(stream, consumer, func(t map[string]string) error {
-		for _, k := range in.TagKeys {
-			delete(t, k)
-		}
-		return nil
-	})
+	return empty{}, h.editConsumerTags(stream, consumer, edit)
 }
 
 func (h *Handler) listTagsForResource(r *request) (any, error) {
