@@ -67,6 +67,16 @@ func (h *Handler) consumerNotFound(arnOrName string) *apiError {
 	return newErr(excResourceNotFound, "Consumer %s under account %s not found.", arnOrName, h.opts.AccountID)
 }
 
+// consumerInput decodes a request whose input is a consumerRef and finds
+// the consumer it names.
+func (h *Handler) consumerInput(r *request) (string, consumerRec, error) {
+	var in consumerRef
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return "", consumerRec{}, err
+	}
+	return h.findConsumer(in)
+}
+
 // findConsumer resolves ConsumerARN, or StreamARN and ConsumerName.
 func (h *Handler) findConsumer(ref consumerRef) (string, consumerRec, error) {
 	var v validator
@@ -180,11 +190,7 @@ func (h *Handler) registerConsumer(r *request) (any, error) {
 }
 
 func (h *Handler) deregisterConsumer(r *request) (any, error) {
-	var in consumerRef
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	stream, c, err := h.findConsumer(in)
+	stream, c, err := h.consumerInput(r)
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +211,7 @@ func (h *Handler) deregisterConsumer(r *request) (any, error) {
 }
 
 func (h *Handler) describeConsumer(r *request) (any, error) {
-	var in consumerRef
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	stream, c, err := h.findConsumer(in)
+	stream, c, err := h.consumerInput(r)
 	if err != nil {
 		return nil, err
 	}
