@@ -22,6 +22,7 @@ import (
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // seqBits is how many low bits of a seqCount result hold the record's
@@ -347,15 +348,8 @@ func TestCheckpointReshardExactlyOnce(t *testing.T) {
 // runReshardCrashes is one run of the reshard-and-crash scenario.
 func runReshardCrashes(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 5))
-	store, err := streams.Open(t.TempDir(), streams.Options{SyncInterval: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("in", 1+rng.IntN(4), streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{SyncInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "in", 1+rng.IntN(4))
 	prod := newReshardProducer(store, "in", rand.New(rand.NewPCG(seed, 6)), 2+rng.IntN(30))
 	go prod.run()
 	defer prod.stop()
@@ -615,14 +609,7 @@ func TestReshardMergeChildWaitsForNewParent(t *testing.T) {
 // put meanwhile must be read after the restore, not skipped by opening at
 // LATEST again.
 func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("in", 1, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{}, "in", 1)
 	put := func(from, to int) {
 		var recs []streams.PutRecord
 		for i := from; i < to; i++ {

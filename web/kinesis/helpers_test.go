@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // env is a real loopback server with the handler over a real store.
@@ -180,13 +181,6 @@ func apiErr(t *testing.T, err error, code, msg string) {
 // tb ends.
 func storeHandler(tb testing.TB, opts Options, stream string, shards int) (*Handler, *streams.Store) {
 	tb.Helper()
-	store, err := streams.Open(tb.TempDir(), streams.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if _, err := store.CreateStream(stream, shards, streams.CreateOptions{}); err != nil {
-		tb.Fatal(err)
-	}
+	store := streamstest.Open(tb, streams.Options{}, stream, shards)
 	return newHandler(store, opts), store
 }
