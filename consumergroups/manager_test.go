@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // A group's leases, owners, epochs and checkpoints survive a restart of
 // the server; a stale checkpoint is refused after it as before.
 func TestManagerRestart(t *testing.T) {
 	dir := t.TempDir()
-	store := storeWith(t, dir, "clicks", 2)
+	store := streamstest.Open(t, streams.Options{}, "clicks", 2)
 	now := t0
 	clock := func() time.Time { return now }
 	gdir := filepath.Join(dir, "groups")
@@ -89,7 +90,7 @@ func TestManagerDamagedFile(t *testing.T) {
 // without bound.
 func TestManagerLimits(t *testing.T) {
 	dir := t.TempDir()
-	store := storeWith(t, dir, "s", 2)
+	store := streamstest.Open(t, streams.Options{}, "s", 2)
 	m, err := Open(filepath.Join(dir, "groups"), store, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,19 +114,4 @@ func TestManagerLimits(t *testing.T) {
 	if _, err := m.Sync("s", "g0", "w7"); err != nil {
 		t.Fatalf("a known worker's sync at the limit: %v", err)
 	}
-}
-
-// storeWith opens a stream store in dir/streams, closed when the test
-// ends, holding one stream of the given shards.
-func storeWith(t *testing.T, dir, stream string, shards int) *streams.Store {
-	t.Helper()
-	store, err := streams.Open(filepath.Join(dir, "streams"), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateStream(stream, shards, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return store
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math/big"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // seqBits is how many low bits of a seqCount result hold the record's
@@ -229,7 +229,7 @@ func (p *reshardProducer) reshard() (string, error) {
 			}
 		}
 		if at == "" {
-			at = midHashKey(s.Range)
+			at = s.Range.Mid().String()
 		}
 		if at == s.Range.Start.String() {
 			return "", nil // a range of one key cannot split
@@ -242,14 +242,6 @@ func (p *reshardProducer) reshard() (string, error) {
 		n := 1 + p.rng.IntN(8)
 		return "count " + strconv.Itoa(n), p.store.UpdateShardCount(p.stream, n)
 	}
-}
-
-func midHashKey(r streams.HashRange) string {
-	a, _ := new(big.Int).SetString(r.Start.String(), 10)
-	b, _ := new(big.Int).SetString(r.End.String(), 10)
-	a.Add(a, b)
-	a.Add(a, big.NewInt(1))
-	return a.Rsh(a, 1).String()
 }
 
 // checkSeqs asserts the committed output of seqCount: per key, exactly
@@ -356,15 +348,8 @@ func TestCheckpointReshardExactlyOnce(t *testing.T) {
 // runReshardCrashes is one run of the reshard-and-crash scenario.
 func runReshardCrashes(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 5))
-	store, err := streams.Open(t.TempDir(), streams.Options{SyncInterval: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("in", 1+rng.IntN(4), streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{SyncInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "in", 1+rng.IntN(4))
 	prod := newReshardProducer(store, "in", rand.New(rand.NewPCG(seed, 6)), 2+rng.IntN(30))
 	go prod.run()
 	defer prod.stop()
@@ -624,14 +609,7 @@ func TestReshardMergeChildWaitsForNewParent(t *testing.T) {
 // put meanwhile must be read after the restore, not skipped by opening at
 // LATEST again.
 func TestCheckpointBeforeFirstRecordLatest(t *testing.T) {
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("in", 1, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{}, "in", 1)
 	put := func(from, to int) {
 		var recs []streams.PutRecord
 		for i := from; i < to; i++ {

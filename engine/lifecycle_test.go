@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sources"
 )
@@ -239,7 +240,7 @@ func TestBackpressureBoundsRecordsInFlight(t *testing.T) {
 	if err := j.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitGoroutines(t, base)
+	testutil.WaitGoroutines(t, base)
 }
 
 func TestStopDrainsAndGoroutinesReturn(t *testing.T) {
@@ -277,7 +278,7 @@ func TestStopDrainsAndGoroutinesReturn(t *testing.T) {
 			t.Errorf("shard %+v, want stopped with a position", sh)
 		}
 	}
-	waitGoroutines(t, base)
+	testutil.WaitGoroutines(t, base)
 }
 
 type failingOp struct{ after int }
@@ -306,7 +307,7 @@ func TestOperatorErrorFailsJobWithReason(t *testing.T) {
 	if err == nil || st.State != Failed || !strings.Contains(st.Reason, "operator bad: boom") {
 		t.Fatalf("err %v state %s reason %q; want failed naming operator bad", err, st.State, st.Reason)
 	}
-	waitGoroutines(t, base)
+	testutil.WaitGoroutines(t, base)
 }
 
 // stuckOp blocks until its context ends, ignoring drain.
@@ -345,7 +346,7 @@ func TestStopDeadlineCancelsHard(t *testing.T) {
 	if st := j.Status(); st.State != Stopped || !strings.Contains(st.Reason, "stop deadline") {
 		t.Fatalf("state %s reason %q", st.State, st.Reason)
 	}
-	waitGoroutines(t, base)
+	testutil.WaitGoroutines(t, base)
 }
 
 // A shard back from idle holds the watermark again in every keyed task,

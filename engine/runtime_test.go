@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sources"
@@ -115,7 +116,7 @@ func TestBoundedJobRunsToCompletionWithOneResultPerKeyAndWindow(t *testing.T) {
 					t.Errorf("shard %+v, want ended at position 1999", sh)
 				}
 			}
-			waitGoroutines(t, base)
+			testutil.WaitGoroutines(t, base)
 		})
 	}
 }
@@ -128,21 +129,6 @@ func opsByID(st Status) map[string]OperatorStatus {
 		m[o.ID] = o
 	}
 	return m
-}
-
-// waitGoroutines waits until the goroutine count is back at base; a job
-// that leaks one fails here.
-func waitGoroutines(t *testing.T, base int) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if goruntime.NumGoroutine() <= base {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	buf := make([]byte, 1<<16)
-	n := goruntime.Stack(buf, true)
-	t.Fatalf("%d goroutines, want %d:\n%s", goruntime.NumGoroutine(), base, buf[:n])
 }
 
 func TestFanOutAndUnion(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // syncBuffer is a log sink's writer read while the job runs.
@@ -113,14 +114,7 @@ sinks:
 // fire every window before them.
 func rawTestStore(t *testing.T) *streams.Store {
 	t.Helper()
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateStream("in", 2, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{}, "in", 2)
 	var recs []streams.PutRecord
 	for i := range 200 {
 		data := fmt.Sprintf(`{"page":"/p/%d","ms":%d,"m":{"x":%d.5},"status":%d,"ts":%d}`, i%7, i, i%5, 200+100*(i%4/3), 1000*i)

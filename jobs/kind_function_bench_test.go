@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 const benchFunctionJob = `name: fn-bench
@@ -29,14 +30,7 @@ sinks:
 // reports records/s and batches/s (wall time) and the process's CPU time
 // per record.
 func BenchmarkFunctionJob(b *testing.B) {
-	st, err := streams.Open(b.TempDir(), streams.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SyncInterval: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.CreateStream("in", 4, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	st := streamstest.Open(b, streams.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SyncInterval: time.Second}, "in", 4)
 	const n = 100_000
 	last := map[string]string{}
 	for i := 0; i < n; i += 500 {

@@ -54,13 +54,7 @@ func startManager(t testing.TB, cfg ManagerConfig) *Manager {
 
 func TestManagerPersistsAndRestartsJobs(t *testing.T) {
 	st, dir, log := managerStore(t)
-	open := func() *Manager {
-		m, err := NewManager(ManagerConfig{Store: st, Dir: dir + "/jobs", Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	open := func() *Manager { return openManager(t, st, dir, log) }
 	m := open()
 	if _, err := m.Submit([]byte(genJob)); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // TestRetentionInvalidatesCheckpoint: a checkpoint whose position stream
@@ -21,14 +22,7 @@ func TestRetentionInvalidatesCheckpoint(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := streams.Open(t.TempDir(), streams.Options{Logger: log, Now: clock, SegmentAge: time.Hour, RetentionCheck: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.CreateStream("in", 1, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	st := streamstest.Open(t, streams.Options{Logger: log, Now: clock, SegmentAge: time.Hour, RetentionCheck: time.Hour}, "in", 1)
 	var seqs []uint64
 	for range 60 {
 		res, err := st.Put(context.Background(), "in", []streams.PutRecord{{PartitionKey: "k", Data: []byte(`{"a":1}`)}})

@@ -6,17 +6,11 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 func TestStreamSinkOneRecordPerResultKeyedByWindowKey(t *testing.T) {
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.CreateStream("out", 1, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	store := streamstest.Open(t, streams.Options{}, "out", 1)
 	s, err := NewStream(StreamConfig{Store: store, Stream: "out", Columns: aggCols})
 	if err != nil {
 		t.Fatal(err)

@@ -11,19 +11,12 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 func newStore(t *testing.T, name string, shards int) *streams.Store {
 	t.Helper()
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateStream(name, shards, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return store
+	return streamstest.Open(t, streams.Options{}, name, shards)
 }
 
 func put(t *testing.T, store *streams.Store, name string, from, to int) {

@@ -1,25 +1,9 @@
 package state
 
-import (
-	"fmt"
-
-	"github.com/cockroachdb/pebble/v2"
-)
+import "github.com/cockroachdb/pebble/v2"
 
 // CommitSync applies the batch, syncs Pebble's log (with it every batch
 // committed before) and releases the batch. A store that is its own
 // durable copy between checkpoints (a cluster worker's local state) uses
 // it; Commit leaves the last writes in a buffer a crash loses.
-func (b *Batch) CommitSync() error {
-	if err := b.s.db.use(); err != nil {
-		b.b.Close()
-		return err
-	}
-	err := b.b.Commit(pebble.Sync)
-	b.s.db.done()
-	cerr := b.b.Close()
-	if err != nil {
-		return fmt.Errorf("state: commit batch: %w", err)
-	}
-	return cerr
-}
+func (b *Batch) CommitSync() error { return b.commit(pebble.Sync) }

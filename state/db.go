@@ -310,12 +310,15 @@ func (b *Batch) Delete(key []byte) {
 func (b *Batch) Len() int { return int(b.b.Count()) }
 
 // Commit applies the batch without syncing and releases it.
-func (b *Batch) Commit() error {
+func (b *Batch) Commit() error { return b.commit(pebble.NoSync) }
+
+// commit applies the batch with opts and releases it.
+func (b *Batch) commit(opts *pebble.WriteOptions) error {
 	if err := b.s.db.use(); err != nil {
 		b.b.Close()
 		return err
 	}
-	err := b.b.Commit(pebble.NoSync)
+	err := b.b.Commit(opts)
 	b.s.db.done()
 	cerr := b.b.Close()
 	if err != nil {

@@ -2,6 +2,8 @@ package streams
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -77,10 +79,7 @@ func (sh *shard) durablePos() uint64 {
 // then metaMu.
 func (s *Store) noteDurable(atOpen bool) bool {
 	s.mu.Lock()
-	sts := make([]*stream, 0, len(s.mu.streams))
-	for _, st := range s.mu.streams {
-		sts = append(sts, st)
-	}
+	sts := slices.Collect(maps.Values(s.mu.streams))
 	changed := atOpen && (s.mu.lossFound || len(s.mu.problems) > 0)
 	s.mu.Unlock()
 	type pos struct {

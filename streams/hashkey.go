@@ -111,6 +111,16 @@ type HashRange struct {
 // Contains reports whether k lies in r.
 func (r HashRange) Contains(k HashKey) bool { return r.Start.Cmp(k) <= 0 && k.Cmp(r.End) <= 0 }
 
+// Mid is (Start + End + 1) / 2, the split point that halves r: the first
+// key of the upper half (End itself for a range of two keys, Start for a
+// range of one).
+func (r HashRange) Mid() HashKey {
+	b := r.Start.big()
+	b.Add(b, r.End.big())
+	b.Add(b, big.NewInt(1))
+	return hashKeyFromBig(b.Rsh(b, 1))
+}
+
 // EvenRanges splits the whole hash-key space into n contiguous ranges of
 // (nearly) equal size; range i starts at floor(i·2^128/n) and the last ends at
 // 2^128−1.

@@ -131,12 +131,7 @@ func (s *Store) DescribeStream(name string) (StreamInfo, error) {
 
 // ListStreams returns every stream, sorted by name.
 func (s *Store) ListStreams() []StreamInfo {
-	s.mu.Lock()
-	sts := make([]*stream, 0, len(s.mu.streams))
-	for _, st := range s.mu.streams {
-		sts = append(sts, st)
-	}
-	s.mu.Unlock()
+	sts := s.streamList()
 	sort.Slice(sts, func(i, j int) bool { return sts[i].name < sts[j].name })
 	out := make([]StreamInfo, len(sts))
 	for i, st := range sts {

@@ -63,6 +63,35 @@ func TestEvenRanges(t *testing.T) {
 	}
 }
 
+// TestHashRangeMid: Mid is (start + end + 1) / 2 in the whole 128-bit
+// space, carrying across the low word.
+func TestHashRangeMid(t *testing.T) {
+	for _, c := range []struct{ start, end, mid string }{
+		{"0", "340282366920938463463374607431768211455", "170141183460469231731687303715884105728"},
+		{"0", "0", "0"},
+		{"0", "1", "1"},
+		{"5", "9", "7"},
+		{"18446744073709551615", "18446744073709551616", "18446744073709551616"},
+		{"340282366920938463463374607431768211454", "340282366920938463463374607431768211455", "340282366920938463463374607431768211455"},
+	} {
+		start, err1 := ParseHashKey(c.start)
+		end, err2 := ParseHashKey(c.end)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if got := (HashRange{start, end}).Mid().String(); got != c.mid {
+			t.Errorf("Mid of [%s, %s] = %s, want %s", c.start, c.end, got, c.mid)
+		}
+	}
+	for _, r := range EvenRanges(7) {
+		want := new(big.Int).Add(r.Start.big(), r.End.big())
+		want.Add(want, big.NewInt(1)).Rsh(want, 1)
+		if got := r.Mid(); got.big().Cmp(want) != 0 || !r.Contains(got) {
+			t.Errorf("Mid of [%s, %s] = %s, want %s", r.Start, r.End, got, want)
+		}
+	}
+}
+
 func TestHashPartitionKey(t *testing.T) {
 	// MD5 digests read as big-endian unsigned 128-bit integers (computed
 	// independently with Python's hashlib).

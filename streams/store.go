@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -318,15 +319,19 @@ func (s *Store) closeShards() {
 	}
 }
 
+// streamList returns the store's streams as they are now, in no order,
+// for a caller that then takes each stream's own lock: the locks go in
+// their order (stream, then store), so s.mu is not held meanwhile.
+func (s *Store) streamList() []*stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.mu.streams))
+}
+
 // allShards snapshots every shard of every stream, taking the locks in
 // their order (stream, then store) one at a time.
 func (s *Store) allShards() []*shard {
-	s.mu.Lock()
-	sts := make([]*stream, 0, len(s.mu.streams))
-	for _, st := range s.mu.streams {
-		sts = append(sts, st)
-	}
-	s.mu.Unlock()
+	sts := s.streamList()
 	var out []*shard
 	for _, st := range sts {
 		st.mu.RLock()
@@ -563,12 +568,7 @@ func (s *Store) every(interval time.Duration, f func()) {
 // EnforceRetention deletes every whole segment whose newest record is older
 // than its stream's retention. It runs periodically; tests call it directly.
 func (s *Store) EnforceRetention() {
-	s.mu.Lock()
-	sts := make([]*stream, 0, len(s.mu.streams))
-	for _, st := range s.mu.streams {
-		sts = append(sts, st)
-	}
-	s.mu.Unlock()
+	sts := s.streamList()
 	now := s.opts.Now()
 	for _, st := range sts {
 		s.metaMu.Lock()

@@ -19,6 +19,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 	"github.com/runnel-dev/runnel/web/auth"
 	"github.com/runnel-dev/runnel/web/kinesis"
 )
@@ -30,14 +31,7 @@ import (
 // the CPU of the request path rather than the disk's latency.
 func BenchmarkKinesisPutRecordsAuth(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := streams.Open(b.TempDir(), streams.Options{Logger: log, SyncInterval: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	st := streamstest.Open(b, streams.Options{Logger: log, SyncInterval: time.Second}, "bench", 4)
 	tokens, err := auth.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)

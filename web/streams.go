@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -214,7 +213,7 @@ func (s *Server) splitShard(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, sh := range info.Shards {
 			if sh.ID == req.Shard {
-				req.NewStartingHashKey = midpoint(sh.Range)
+				req.NewStartingHashKey = sh.Range.Mid().String()
 			}
 		}
 		if req.NewStartingHashKey == "" {
@@ -227,15 +226,6 @@ func (s *Server) splitShard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.describeStream(w, r)
-}
-
-// midpoint is (start + end + 1) / 2, the split point that halves a range.
-func midpoint(r streams.HashRange) string {
-	a, _ := new(big.Int).SetString(r.Start.String(), 10)
-	b, _ := new(big.Int).SetString(r.End.String(), 10)
-	a.Add(a, b)
-	a.Add(a, big.NewInt(1))
-	return a.Rsh(a, 1).String()
 }
 
 func (s *Server) mergeShards(w http.ResponseWriter, r *http.Request) {

@@ -43,11 +43,7 @@ func TestCLIJobs(t *testing.T) {
 
 	srv := testbin.Start(t, testbin.Options{})
 	defer srv.Kill()
-	cli := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--server", srv.URL)...)
-		o, err := cmd.CombinedOutput()
-		return string(o), err
-	}
+	cli := srv.CLI
 	gen := filepath.Join(dir, "gen.yaml")
 	os.WriteFile(gen, []byte("name: gen\nsource:\n  generator: {rate: 200}\noperators:\n  - id: w\n    window: {key: \"r => r.page\", tumbling: 1s, aggregate: {n: count}}\nsinks:\n  - {id: board, dashboard: {}}\n"), 0o644)
 	if o, err := cli("jobs", "submit", gen); err != nil || strings.TrimSpace(o) != "gen" {

@@ -23,10 +23,7 @@ func TestCLIJobLifecycle(t *testing.T) {
 		}
 	}
 	srv := testbin.Start(t, testbin.Options{})
-	cli := func(args ...string) (string, error) {
-		o, err := exec.Command(bin, append(args, "--server", srv.URL)...).CombinedOutput()
-		return string(o), err
-	}
+	cli := srv.CLI
 	dir := t.TempDir()
 	job := "name: gen\nsource:\n  generator: {rate: 100, keys: 3}\noperators:\n  - id: m\n    map: \"r => { if (r.page == '/p/1') throw new Error('bad page ' + r.page); return {page: r.page} }\"\n    on_error: {dead_letter: bad}\n  - id: w\n    window: {key: \"r => r.page\", tumbling: 1s, aggregate: {n: count}}\nsinks:\n  - {id: out, stream: {name: counts}}\n"
 	file := filepath.Join(dir, "gen.yaml")

@@ -20,13 +20,7 @@ func TestCLIJobsOutput(t *testing.T) {
 	bin := runnelBinary(t)
 	srv := testbin.Start(t, testbin.Options{})
 	defer srv.Kill()
-	url := srv.URL
-	cli := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--server", url)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		o, err := cmd.CombinedOutput()
-		return string(o), err
-	}
+	cli := srv.CLIInput
 	if o, err := cli("", "jobs", "output", "--help"); err != nil || !strings.Contains(o, "--follow") {
 		t.Fatalf("jobs output --help: %v\n%s", err, o)
 	}
@@ -105,7 +99,7 @@ sinks:
 		t.Fatalf("resume: %v\n%s", err, o)
 	}
 
-	follow := exec.Command(bin, "jobs", "output", "echo", "--follow", "--server", url)
+	follow := exec.Command(bin, "jobs", "output", "echo", "--follow", "--server", srv.URL)
 	out, err := follow.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

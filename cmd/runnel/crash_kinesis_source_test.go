@@ -252,67 +252,44 @@ func kinesisStreamWindows(t *testing.T, remote *testsrv.Runnel, acked map[string
 	if err != nil {
 		t.Fatal(err)
 	}
+	ranges := map[string]streams.HashRange{}
+	for _, sh := range ls.Shards {
+		if ranges[*sh.ShardId], err = hashRangeOf(sh.HashKeyRange); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := map[windowKey]windowVal{}
 	seen := map[string]int{}
-	for _, sh := range ls.Shards {
-		rng, err := hashRangeOf(sh.HashKeyRange)
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range testsrv.ReadKinesis(t, c, "events") {
+		var users [][]byte
+		recs, ok, err := kpl.Deaggregate(r.Data)
+		switch {
+		case err != nil:
+			t.Fatalf("shard %s record %s: %v", r.Shard, r.Seq, err)
+		case !ok:
+			users = append(users, r.Data)
+		default:
+			if recs, err = kpl.Filter(recs, ranges[r.Shard]); err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range recs {
+				users = append(users, u.Data)
+			}
 		}
-		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: sh.ShardId,
-			ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for iter := it.ShardIterator; iter != nil; {
-			var out *kinesis.GetRecordsOutput
-			for try := 0; ; try++ {
-				// An iterator may be used again: a call the loaded machine
-				// cut short is repeated.
-				if out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)}); err == nil {
-					break
-				}
-				if try == 5 {
-					t.Fatal(err)
-				}
-				t.Logf("GetRecords: %v; again", err)
+		for _, d := range users {
+			var v struct {
+				ID, K string
+				TS, V int64
 			}
-			for _, r := range out.Records {
-				var users [][]byte
-				recs, ok, err := kpl.Deaggregate(r.Data)
-				switch {
-				case err != nil:
-					t.Fatalf("shard %s record %s: %v", *sh.ShardId, *r.SequenceNumber, err)
-				case !ok:
-					users = append(users, r.Data)
-				default:
-					if recs, err = kpl.Filter(recs, rng); err != nil {
-						t.Fatal(err)
-					}
-					for _, u := range recs {
-						users = append(users, u.Data)
-					}
-				}
-				for _, d := range users {
-					var v struct {
-						ID, K string
-						TS, V int64
-					}
-					if err := json.Unmarshal(d, &v); err != nil {
-						t.Fatalf("record %s: %v", d, err)
-					}
-					seen[v.ID]++
-					if v.K == "end" {
-						continue
-					}
-					w := windowKey{v.K, v.TS - v.TS%10_000}
-					want[w] = windowVal{want[w].N + 1, want[w].Total + v.V}
-				}
+			if err := json.Unmarshal(d, &v); err != nil {
+				t.Fatalf("record %s: %v", d, err)
 			}
-			iter = out.NextShardIterator
-			if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
-				break
+			seen[v.ID]++
+			if v.K == "end" {
+				continue
 			}
+			w := windowKey{v.K, v.TS - v.TS%10_000}
+			want[w] = windowVal{want[w].N + 1, want[w].Total + v.V}
 		}
 	}
 	var lost []string

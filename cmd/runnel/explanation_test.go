@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +22,7 @@ import (
 // stream (a struct column), its JSON rows, a JSON lines file sink and
 // `runnel jobs output` — an object each time, never JSON text in a string.
 func TestDetectExplanationIsAnObject(t *testing.T) {
-	bin := runnelBinary(t)
+	runnelBinary(t) // skipped in -short mode
 	data := t.TempDir()
 	srv := testbin.Start(t, testbin.Options{Data: data})
 	job := filepath.Join(t.TempDir(), "explain.yaml")
@@ -42,7 +41,7 @@ sinks:
   - {id: file, input: spikes, file: {path: spikes.jsonl}}
 checkpoint: {every: 1s}
 `), 0o644)
-	if o, err := exec.Command(bin, "jobs", "submit", job, "--server", srv.URL).CombinedOutput(); err != nil {
+	if o, err := srv.CLI("jobs", "submit", job); err != nil {
 		t.Fatalf("submit: %v\n%s", err, o)
 	}
 	isExplanation := func(v any) bool {
@@ -95,8 +94,8 @@ checkpoint: {every: 1s}
 	}
 
 	for _, sink := range []string{"board", "file"} {
-		o, err := exec.Command(bin, "jobs", "output", "explain", "--sink", sink, "--server", srv.URL).CombinedOutput()
-		first, _, _ := strings.Cut(string(o), "\n")
+		o, err := srv.CLI("jobs", "output", "explain", "--sink", sink)
+		first, _, _ := strings.Cut(o, "\n")
 		var v map[string]any
 		if err != nil || json.Unmarshal([]byte(first), &v) != nil || !isExplanation(v["explanation"]) {
 			t.Fatalf("jobs output --sink %s: %v: first line %s, want a row whose explanation is an object", sink, err, first)

@@ -78,8 +78,8 @@ func TestFailureMessagesSayEachThingOnce(t *testing.T) {
 	os.WriteFile(filepath.Join(files, "garbage.jsonl"), []byte("not json\n"), 0o644)
 	srv := testbin.Start(t, testbin.Options{Data: data})
 	cli := func(args ...string) string {
-		o, _ := exec.Command(bin, append(args, "--server", srv.URL)...).CombinedOutput()
-		return strings.TrimSpace(string(o))
+		o, _ := srv.CLI(args...)
+		return strings.TrimSpace(o)
 	}
 	dir := t.TempDir()
 	job := func(name, source, ops, sinks string) string {

@@ -24,7 +24,7 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 	// two has two, and gets the vectors with explicit hash keys on shard 0.
 	for _, name := range []string{"one", "two"} {
 		shards := map[string]string{"one": "1", "two": "2"}[name]
-		if out, err := exec.Command(bin, "streams", "create", name, "--shards", shards, "--server", srv.URL).CombinedOutput(); err != nil {
+		if out, err := srv.CLI("streams", "create", name, "--shards", shards); err != nil {
 			t.Fatalf("create: %v %s", err, out)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/cpuclock"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // BenchmarkAppend is the ingest target: 8 producers putting batches of 500
@@ -63,14 +64,7 @@ func BenchmarkDiskSync(b *testing.B) {
 // waits and reads; b.N counts records. Readers see only durable records,
 // so this includes the fsync; the put's ack latency is reported alongside.
 func BenchmarkReadLatency(b *testing.B) {
-	s, err := streams.Open(b.TempDir(), streams.Options{Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.CreateStream("lat", 1, streams.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	s := streamstest.Open(b, streams.Options{Logger: discardLogger()}, "lat", 1)
 	ctx := context.Background()
 	sent := make(chan time.Time, 1)
 	lats := make([]time.Duration, 0, b.N)

@@ -348,3 +348,16 @@ func (s *Server) CreateStream(name string, shards int) {
 		s.t.Fatalf("create stream %s: %d %s", name, st, b)
 	}
 }
+
+// CLI runs the runnel command ARGS --server URL and returns its combined
+// output and its error (an *exec.ExitError when it exits non-zero).
+func (s *Server) CLI(args ...string) (string, error) { return s.CLIInput("", args...) }
+
+// CLIInput is CLI with stdin as the command's standard input.
+func (s *Server) CLIInput(stdin string, args ...string) (string, error) {
+	s.t.Helper()
+	cmd := exec.Command(Runnel(s.t), append(args, "--server", s.URL)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

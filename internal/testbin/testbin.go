@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,32 +22,49 @@ import (
 	"testing"
 )
 
-var build struct {
-	sync.Once
-	path string
-	err  error
-}
+var runnelBin = Binary{Pkg: "github.com/runnel-dev/runnel/cmd/runnel"}
 
 // Runnel builds cmd/runnel once per test process and returns its path.
 func Runnel(t testing.TB) string {
 	t.Helper()
-	build.Do(func() {
-		removeStaleBuilds()
+	return runnelBin.Path(t)
+}
+
+// Binary is a Go command that tests run as a process, built once per
+// test process.
+type Binary struct {
+	// Pkg is the command's import path.
+	Pkg string
+
+	once sync.Once
+	path string
+	err  error
+}
+
+var removeStale sync.Once
+
+// Path builds the command, the first time it is called in the test
+// process, into a directory of its own (which a later test process
+// removes once this one has ended) and returns the executable's path.
+func (b *Binary) Path(t testing.TB) string {
+	t.Helper()
+	b.once.Do(func() {
+		removeStale.Do(removeStaleBuilds)
 		dir, err := os.MkdirTemp("", fmt.Sprintf("runnel-bin-%d-", os.Getpid()))
 		if err != nil {
-			build.err = err
+			b.err = err
 			return
 		}
-		build.path = filepath.Join(dir, "runnel")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/runnel-dev/runnel/cmd/runnel").CombinedOutput()
+		b.path = filepath.Join(dir, path.Base(b.Pkg))
+		out, err := exec.Command("go", "build", "-o", b.path, b.Pkg).CombinedOutput()
 		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.Pkg, err, out)
 		}
 	})
-	if build.err != nil {
-		t.Fatal(build.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return build.path
+	return b.path
 }
 
 // removeStaleBuilds removes the binaries built by test processes that

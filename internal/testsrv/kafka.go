@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // Kafka starts an in-process kfake cluster with the given topics (each
@@ -34,11 +34,7 @@ func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
 	return c.ListenAddrs()
 }
 
-var kfakeBin struct {
-	sync.Once
-	path string
-	err  error
-}
+var kfakeBin = testbin.Binary{Pkg: "github.com/runnel-dev/runnel/internal/testsrv/kfakeserver"}
 
 // KafkaProcess is kfake run as its own process, which a test may kill
 // with SIGKILL and start again on the same data directory and port.
@@ -53,21 +49,6 @@ type KafkaProcess struct {
 // it with its state persisted in a temporary directory.
 func StartKafkaProcess(t testing.TB, partitions int, topics ...string) *KafkaProcess {
 	t.Helper()
-	kfakeBin.Do(func() {
-		dir, err := os.MkdirTemp("", "runnel-kfake-bin")
-		if err != nil {
-			kfakeBin.err = err
-			return
-		}
-		kfakeBin.path = filepath.Join(dir, "kfakeserver")
-		out, err := exec.Command("go", "build", "-o", kfakeBin.path, "github.com/runnel-dev/runnel/internal/testsrv/kfakeserver").CombinedOutput()
-		if err != nil {
-			kfakeBin.err = fmt.Errorf("go build kfakeserver: %v\n%s", err, out)
-		}
-	})
-	if kfakeBin.err != nil {
-		t.Fatal(kfakeBin.err)
-	}
 	p := &KafkaProcess{t: t, args: []string{"--data", t.TempDir(), "--partitions", fmt.Sprint(partitions)}}
 	if len(topics) > 0 {
 		p.args = append(p.args, "--topics", strings.Join(topics, ","))
@@ -84,7 +65,7 @@ func (p *KafkaProcess) Start() {
 	if p.Addr != "" {
 		args = append(args[:len(args):len(args)], "--port", p.Addr[strings.LastIndexByte(p.Addr, ':')+1:])
 	}
-	p.cmd = exec.Command(kfakeBin.path, args...)
+	p.cmd = exec.Command(kfakeBin.Path(p.t), args...)
 	p.cmd.Stderr = os.Stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

@@ -31,11 +31,15 @@ func StartRunnelOn(t testing.TB, dir string, flags ...string) *Runnel {
 	return &Runnel{testbin.Start(t, testbin.Options{Data: dir, LogLevel: "info", Flags: flags})}
 }
 
-// Client is an AWS SDK client of the server, without retries, signing
-// with placeholder keys (the server runs without --auth on loopback).
-func (r *Runnel) Client() *kinesis.Client {
+// Client is an AWS SDK client of the server (KinesisClient).
+func (r *Runnel) Client() *kinesis.Client { return KinesisClient(r.URL) }
+
+// KinesisClient is an AWS SDK Kinesis client of a test endpoint (a
+// runnel serve without --auth, kinesis-local), without retries, signing
+// with placeholder keys.
+func KinesisClient(endpoint string) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(r.URL), Retryer: aws.NopRetryer{},
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{},
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "runnel-test", SecretAccessKey: "runnel-test"}, nil
 		}),

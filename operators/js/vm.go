@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"runtime/metrics"
 	"time"
 
 	"github.com/dop251/goja"
@@ -300,17 +299,6 @@ func (vm *VM) liveGrew(heap0 uint64) bool {
 		vm.liveMark, vm.liveMarkAt = live, now
 	}
 	return grew
-}
-
-// allocBytes returns the bytes allocated on the heap since the process
-// started.
-func allocBytes() uint64 {
-	sample := [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(sample[:])
-	if sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return sample[0].Value.Uint64()
 }
 
 // classify maps goja's uncatchable errors onto the package sentinels,

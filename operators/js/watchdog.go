@@ -51,8 +51,16 @@ func newWatchdog(rt *goja.Runtime, opts Options) *watchdog {
 }
 
 // heapBytes returns the bytes in heap objects, live or not yet swept.
-func heapBytes() uint64 {
-	sample := [1]metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+func heapBytes() uint64 { return runtimeCount("/memory/classes/heap/objects:bytes") }
+
+// allocBytes returns the bytes allocated on the heap since the process
+// started.
+func allocBytes() uint64 { return runtimeCount("/gc/heap/allocs:bytes") }
+
+// runtimeCount reads the runtime/metrics value name, 0 unless it is a
+// uint64.
+func runtimeCount(name string) uint64 {
+	sample := [1]metrics.Sample{{Name: name}}
 	metrics.Read(sample[:])
 	if sample[0].Value.Kind() != metrics.KindUint64 {
 		return 0

@@ -19,10 +19,7 @@ func TestReadsFromKinesisLocal(t *testing.T) {
 	anyKeys(t)
 	rng := testRand(t)
 	kl := testsrv.StartKinesisLocal(t, "CREATE_STREAM_DURATION=100ms", "SPLIT_SHARD_DURATION=100ms", "MERGE_SHARDS_DURATION=100ms")
-	c := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(kl.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "runnel-test", SecretAccessKey: "runnel-test"}, nil
-		})})
+	c := testsrv.KinesisClient(kl.URL)
 	retryCall(t, "create stream", func() error {
 		_, err := c.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String("kl"), ShardCount: aws.Int32(2)})
 		if kinesisconn.Code(err) == "ResourceInUseException" {

@@ -52,7 +52,7 @@ func BenchmarkPutRecordsDecode(b *testing.B) {
 // network: request parsing, validation, the durable append and the
 // response, for 500 × 100-byte records per call.
 func BenchmarkHandlerPutRecords(b *testing.B) {
-	h, _ := storeHandler(b)
+	h, _ := storeHandler(b, Options{CreateDelay: -1}, "bench", 4)
 	body := putRecordsBody(500, 100)
 	b.ResetTimer()
 	cpu := cpuclock.Process()
@@ -68,7 +68,7 @@ func BenchmarkHandlerPutRecords(b *testing.B) {
 // handler without the network, from 64 goroutines (group commit shares
 // the durable writes among them).
 func BenchmarkHandlerPutRecord(b *testing.B) {
-	h, _ := storeHandler(b)
+	h, _ := storeHandler(b, Options{CreateDelay: -1}, "bench", 4)
 	body := []byte(`{"StreamName":"bench","PartitionKey":"key","Data":"` + strings.Repeat("A", 136) + `"}`)
 	putParallel(b, h, "PutRecord", body, 32, 1)
 }
@@ -78,7 +78,7 @@ func BenchmarkHandlerPutRecord(b *testing.B) {
 // puts share the shards' commit groups (their writes and fdatasyncs), so
 // the CPU per record is the one a busy server sees, without HTTP.
 func BenchmarkHandlerPutRecordsConcurrent(b *testing.B) {
-	h, store := storeHandler(b)
+	h, store := storeHandler(b, Options{CreateDelay: -1}, "bench", 4)
 	body := putRecordsBody(500, 100)
 	putParallel(b, h, "PutRecords", body, max(1, 8/runtime.GOMAXPROCS(0)), 500)
 	if ws := store.WriteStats(); ws.Syncs > 0 {
@@ -102,20 +102,6 @@ func BenchmarkPutRecordsResult(b *testing.B) {
 		putBuf(h.appendPutRecordsResult(codecJSON, "bench", res, nil, nil, false))
 	}
 	reportPerRecord(b, cpu, b.N*500)
-}
-
-// storeHandler is a handler over a store in tb's temporary directory with
-// a 4-shard stream "bench"; the store closes when tb ends.
-func storeHandler(tb testing.TB) (*Handler, *streams.Store) {
-	store, err := streams.Open(tb.TempDir(), streams.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if _, err := store.CreateStream("bench", 4, streams.CreateOptions{}); err != nil {
-		tb.Fatal(err)
-	}
-	return newHandler(store, Options{CreateDelay: -1}), store
 }
 
 // putParallel runs op with body from p goroutines per GOMAXPROCS, every

@@ -67,6 +67,16 @@ func (h *Handler) consumerNotFound(arnOrName string) *apiError {
 	return newErr(excResourceNotFound, "Consumer %s under account %s not found.", arnOrName, h.opts.AccountID)
 }
 
+// consumerInput decodes a request whose input is a consumerRef and finds
+// the consumer it names.
+func (h *Handler) consumerInput(r *request) (string, consumerRec, error) {
+	var in consumerRef
+	if err := decode(r.codec, r.body, &in); err != nil {
+		return "", consumerRec{}, err
+	}
+	return h.findConsumer(in)
+}
+
 // findConsumer resolves ConsumerARN, or StreamARN and ConsumerName.
 func (h *Handler) findConsumer(ref consumerRef) (string, consumerRec, error) {
 	var v validator
@@ -180,11 +190,7 @@ func (h *Handler) registerConsumer(r *request) (any, error) {
 }
 
 func (h *Handler) deregisterConsumer(r *request) (any, error) {
-	var in consumerRef
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	stream, c, err := h.findConsumer(in)
+	stream, c, err := h.consumerInput(r)
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +211,7 @@ func (h *Handler) deregisterConsumer(r *request) (any, error) {
 }
 
 func (h *Handler) describeConsumer(r *request) (any, error) {
-	var in consumerRef
-	if err := decode(r.codec, r.body, &in); err != nil {
-		return nil, err
-	}
-	stream, c, err := h.findConsumer(in)
+	stream, c, err := h.consumerInput(r)
 	if err != nil {
 		return nil, err
 	}
@@ -318,25 +320,19 @@ func (h *Handler) tagResource(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, consumer, err := h.tagsTarget(in.ResourceARN)
-	if err != nil {
-		return nil, err
-	}
-	if consumer == "" {
-		return empty{}, h.addTags(stream, in.Tags)
-	}
-	if err := checkTagChars(in.Tags); err != nil {
-		return nil, err
-	}
-	return empty{}, h.editConsumerTags(stream, consumer, func(t map[string]string) error {
-		for k, val := range in.Tags {
-			t[k] = val
-		}
-		if len(t) > maxTagsPerStream {
-			return newErr(excInvalidArgument, "A consumer cannot have more than %d tags associated with it.", maxTagsPerStream)
-		}
-		return nil
-	})
+	return h.retag(in.ResourceARN, func(stream string) error { return h.addTags(stream, in.Tags) },
+		func(t map[string]string) error {
+			if err := checkTagChars(in.Tags); err != nil {
+				return err
+			}
+			for k, val := range in.Tags {
+				t[k] = val
+			}
+			if len(t) > maxTagsPerStream {
+				return newErr(excInvalidArgument, "A consumer cannot have more than %d tags associated with it.", maxTagsPerStream)
+			}
+			return nil
+		})
 }
 
 func (h *Handler) untagResource(r *request) (any, error) {
@@ -347,19 +343,27 @@ func (h *Handler) untagResource(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, consumer, err := h.tagsTarget(in.ResourceARN)
+	return h.retag(in.ResourceARN, func(stream string) error { return h.removeTags(stream, in.TagKeys) },
+		func(t map[string]string) error {
+			for _, k := range in.TagKeys {
+				delete(t, k)
+			}
+			return nil
+		})
+}
+
+// retag answers a TagResource or UntagResource on what arn names: onStream
+// changes a stream's tags, edit a consumer's (an error of edit leaves them
+// as they were).
+func (h *Handler) retag(arn *string, onStream func(stream string) error, edit func(tags map[string]string) error) (any, error) {
+	stream, consumer, err := h.tagsTarget(arn)
 	if err != nil {
 		return nil, err
 	}
 	if consumer == "" {
-		return empty{}, h.removeTags(stream, in.TagKeys)
+		return empty{}, onStream(stream)
 	}
-	return empty{}, h.editConsumerTags(stream, consumer, func(t map[string]string) error {
-		for _, k := range in.TagKeys {
-			delete(t, k)
-		}
-		return nil
-	})
+	return empty{}, h.editConsumerTags(stream, consumer, edit)
 }
 
 func (h *Handler) listTagsForResource(r *request) (any, error) {

@@ -24,17 +24,9 @@ func sortedOps() []string {
 	return ops
 }
 
-// fuzzHandler serves a store with one stream "f" and one consumer.
+// fuzzHandler serves a store with one 2-shard stream "f".
 func fuzzHandler(f *testing.F) *Handler {
-	store, err := streams.Open(f.TempDir(), streams.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	h := newHandler(store, Options{CreateDelay: -1, SubscriptionTTL: 10 * time.Millisecond, Heartbeat: time.Millisecond})
-	if _, err := store.CreateStream("f", 2, streams.CreateOptions{}); err != nil {
-		f.Fatal(err)
-	}
+	h, _ := storeHandler(f, Options{CreateDelay: -1, SubscriptionTTL: 10 * time.Millisecond, Heartbeat: time.Millisecond}, "f", 2)
 	return h
 }
 

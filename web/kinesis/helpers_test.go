@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/streams/streamstest"
 )
 
 // env is a real loopback server with the handler over a real store.
@@ -173,4 +174,13 @@ func apiErr(t *testing.T, err error, code, msg string) {
 	if msg != "" && ae.ErrorMessage() != msg {
 		t.Fatalf("%s message:\n got %q\nwant %q", code, ae.ErrorMessage(), msg)
 	}
+}
+
+// storeHandler is a handler with opts over a store in tb's temporary
+// directory that holds one stream of shards shards; the store closes when
+// tb ends.
+func storeHandler(tb testing.TB, opts Options, stream string, shards int) (*Handler, *streams.Store) {
+	tb.Helper()
+	store := streamstest.Open(tb, streams.Options{}, stream, shards)
+	return newHandler(store, opts), store
 }

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -173,30 +173,7 @@ func (a *accountStore) save() error {
 		return nil
 	}
 	b, _ := json.Marshal(a.s)
-	tmp := a.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, a.path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(a.path, b, 0o600)
 }
 
 func (h *Handler) accountOut(now time.Time) accountSettingsOutput {

@@ -49,15 +49,7 @@ func TestSeqTextMatchesFormatSeq(t *testing.T) {
 // and reads every record back: each keeps its own key and data, and the
 // answer's sequence numbers and shards name where it is.
 func TestPutRecordsKeysOutliveTheirRequest(t *testing.T) {
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	h := newHandler(store, Options{CreateDelay: -1})
-	if _, err := store.CreateStream("keys", 3, streams.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h, store := storeHandler(t, Options{CreateDelay: -1}, "keys", 3)
 	type put struct{ key, data, seq, shard string }
 	var puts []put
 	for call := 0; call < 4; call++ {

@@ -11,7 +11,7 @@ import (
 // StreamOf names the one stream a body addresses, whichever member names
 // it, and nothing when the members disagree or an iterator is not one.
 func TestStreamOf(t *testing.T) {
-	h, _ := storeHandler(t)
+	h, _ := storeHandler(t, Options{CreateDelay: -1}, "bench", 4)
 	it := h.encodeIterator(iterator{issued: time.Now(), shard: 1, counter: 7, stream: "clicks"})
 	arn := "arn:aws:kinesis:eu-west-1:123456789012:stream/clicks"
 	for _, c := range []struct {

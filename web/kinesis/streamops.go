@@ -243,15 +243,7 @@ func (h *Handler) describeStream(r *request) (any, error) {
 	if in.ExclusiveStartShardId != nil {
 		after = shardIndexForPaging(*in.ExclusiveStartShardId)
 	}
-	enc, key := encryptionOf(&info)
-	d := streamDescription{
-		StreamName: name, StreamARN: h.streamARN(name), StreamStatus: info.Status,
-		StreamModeDetails:    streamModeOut{modeOf(&info)},
-		Shards:               []shardOut{},
-		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
-		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
-		EncryptionType:     enc, KeyId: key,
-	}
+	d := streamDescription{streamHead: h.streamHead(name, &info), Shards: []shardOut{}}
 	if info.Status != streams.StatusCreating {
 		for i := range info.Shards {
 			si := &info.Shards[i]
@@ -298,15 +290,23 @@ func (h *Handler) describeStreamSummary(r *request) (any, error) {
 			open++
 		}
 	}
-	enc, key := encryptionOf(&info)
 	return describeStreamSummaryOutput{streamDescriptionSummary{
-		StreamName: name, StreamARN: h.streamARN(name), StreamStatus: info.Status,
-		StreamModeDetails:    streamModeOut{modeOf(&info)},
-		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
-		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(&info)}},
-		EncryptionType:     enc, KeyId: key, OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
+		streamHead: h.streamHead(name, &info), OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
 		MaxRecordSizeInKiB: maxRecordBytesOf(&info) >> 10, WarmThroughput: warmOf(&info),
 	}}, nil
+}
+
+// streamHead says of the stream name, described in info, what
+// DescribeStream and DescribeStreamSummary both say.
+func (h *Handler) streamHead(name string, info *streams.StreamInfo) streamHead {
+	enc, key := encryptionOf(info)
+	return streamHead{
+		StreamName: name, StreamARN: h.streamARN(name), StreamStatus: info.Status,
+		StreamModeDetails:    streamModeOut{modeOf(info)},
+		RetentionPeriodHours: info.RetentionHours, StreamCreationTimestamp: awsTime{info.Created},
+		EnhancedMonitoring: []enhancedMetrics{{ShardLevelMetrics: monitoringOf(info)}},
+		EncryptionType:     enc, KeyId: key,
+	}
 }
 
 func (h *Handler) listStreams(r *request) (any, error) {

@@ -56,18 +56,24 @@ type enhancedMetrics struct {
 	ShardLevelMetrics []string `json:"ShardLevelMetrics"`
 }
 
-type streamDescription struct {
+// streamHead is what DescribeStream and DescribeStreamSummary both say of
+// a stream (Handler.streamHead).
+type streamHead struct {
 	StreamName              string            `json:"StreamName"`
 	StreamARN               string            `json:"StreamARN"`
 	StreamStatus            string            `json:"StreamStatus"`
 	StreamModeDetails       streamModeOut     `json:"StreamModeDetails"`
-	Shards                  []shardOut        `json:"Shards"`
-	HasMoreShards           bool              `json:"HasMoreShards"`
 	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
 	StreamCreationTimestamp awsTime           `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
 	EncryptionType          string            `json:"EncryptionType"`
 	KeyId                   *string           `json:"KeyId,omitempty"`
+}
+
+type streamDescription struct {
+	streamHead
+	Shards        []shardOut `json:"Shards"`
+	HasMoreShards bool       `json:"HasMoreShards"`
 }
 
 type streamModeOut struct {
@@ -79,19 +85,11 @@ type describeStreamOutput struct {
 }
 
 type streamDescriptionSummary struct {
-	StreamName              string             `json:"StreamName"`
-	StreamARN               string             `json:"StreamARN"`
-	StreamStatus            string             `json:"StreamStatus"`
-	StreamModeDetails       streamModeOut      `json:"StreamModeDetails"`
-	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp awsTime            `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
-	EncryptionType          string             `json:"EncryptionType"`
-	KeyId                   *string            `json:"KeyId,omitempty"`
-	OpenShardCount          int                `json:"OpenShardCount"`
-	ConsumerCount           int                `json:"ConsumerCount"`
-	MaxRecordSizeInKiB      int                `json:"MaxRecordSizeInKiB"`
-	WarmThroughput          *warmThroughputOut `json:"WarmThroughput,omitempty"`
+	streamHead
+	OpenShardCount     int                `json:"OpenShardCount"`
+	ConsumerCount      int                `json:"ConsumerCount"`
+	MaxRecordSizeInKiB int                `json:"MaxRecordSizeInKiB"`
+	WarmThroughput     *warmThroughputOut `json:"WarmThroughput,omitempty"`
 }
 
 type describeStreamSummaryOutput struct {
