@@ -31,8 +31,6 @@ var errorStatus = map[string]int{
 	"not_active":             http.StatusConflict,
 	"shard_closed":           http.StatusConflict,
 	"body_too_large":         http.StatusRequestEntityTooLarge,
-	"unsupported_format":     http.StatusNotAcceptable,
-	"corrupt":                http.StatusInternalServerError,
 	"invalid_job":            http.StatusBadRequest,
 	"incompatible_savepoint": http.StatusConflict,
 	"not_running":            http.StatusConflict,
