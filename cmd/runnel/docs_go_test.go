@@ -13,7 +13,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // The Go code blocks of README.md and docs/*.md are compiled against the
@@ -162,6 +168,21 @@ func TestDocsGoBlocksCompile(t *testing.T) {
 // compilePrograms builds and vets the package main blocks, each a program
 // in one scratch module that uses this repository.
 func compilePrograms(t *testing.T, root string, blocks []goBlock) {
+	dir, byDir := scratchModule(t, root, blocks, nil)
+	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}} {
+		out, err := offlineGo(t, dir, []string{"GOFLAGS=-mod=mod"}, args...)
+		if err != nil {
+			t.Errorf("go %s of the docs' Go programs: %v\n%s", args[0], err, docPositions(out, byDir))
+			return
+		}
+	}
+}
+
+// scratchModule writes blocks as the programs ./b0, ./b1, ... of a module
+// that requires this repository (replaced by root), each block's code
+// passed through edit when it is not nil.
+func scratchModule(t *testing.T, root string, blocks []goBlock, edit func(string) string) (string, map[string]goBlock) {
+	t.Helper()
 	dir := t.TempDir()
 	goMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
 	if err != nil {
@@ -182,14 +203,13 @@ func compilePrograms(t *testing.T, root string, blocks []goBlock) {
 		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		write(t, filepath.Join(dir, name, "main.go"), b.code)
-	}
-	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}} {
-		out, err := offlineGo(t, dir, []string{"GOFLAGS=-mod=mod"}, args...)
-		if err != nil {
-			t.Errorf("go %s of the docs' Go programs: %v\n%s", args[0], err, docPositions(out, byDir))
+		code := b.code
+		if edit != nil {
+			code = edit(code)
 		}
+		write(t, filepath.Join(dir, name, "main.go"), code)
 	}
+	return dir, byDir
 }
 
 // compileInPackage builds the repository's package named like b's package
@@ -261,5 +281,123 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// docRun is how TestDocsGoProgramsRun runs one of the docs' programs.
+type docRun struct {
+	file, has string // the block: the one of file whose code holds has
+	env       []string
+	// want is what its output (stdout and stderr) must show; with
+	// untilStopped the program runs until it shows it, then gets SIGTERM
+	// and must exit 0, as a consumer handing its shards off does.
+	want         *regexp.Regexp
+	untilStopped bool
+}
+
+// TestDocsGoProgramsRun runs the docs' Go programs in the order a reader
+// would (list the shards, produce, consume through the server, consume
+// with leases in PostgreSQL) against a real server, with the address they
+// are written with (http://127.0.0.1:7070) replaced by the server's. Each
+// must do what its doc says: a program renamed or removed from the docs
+// fails the test, so its row here is updated with it.
+func TestDocsGoProgramsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the docs' programs and starts a server and PostgreSQL")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := testsrv.StartPostgres(t)
+	s := testbin.Start(t, testbin.Options{})
+	s.CreateStream("clicks", 2)
+	home := t.TempDir()
+	aws := []string{"HOME=" + home, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL_KINESIS=" + s.URL, "RUNNEL_TOKEN="}
+	runs := []docRun{
+		{file: "docs/kinesis-api.md", has: "client.ListShards(",
+			want: regexp.MustCompile(`(?m)^shardId-\d+\nshardId-\d+\n$`)},
+		{file: "docs/clients.md", has: "producer.New(",
+			want: regexp.MustCompile(`record user-17: shard shardId-\d+, sequence number \d+`)},
+		{file: "docs/clients.md", has: "consumer.Runnel(", untilStopped: true,
+			want: regexp.MustCompile(`shardId-\d+ user-17 \{"page":"/"\}`)},
+		{file: "docs/clients.md", has: "consumer.PostgresLeases(", untilStopped: true,
+			env:  []string{"LEASES_DSN=" + pg.DSN},
+			want: regexp.MustCompile(`shardId-\d+ user-17 \{"page":"/"\}`)},
+	}
+	var blocks []goBlock
+	for _, b := range goBlocks(t, docFiles(t)) {
+		if packageName(b.code) == "main" {
+			blocks = append(blocks, b)
+		}
+	}
+	dir, byDir := scratchModule(t, root, blocks, func(code string) string {
+		return strings.ReplaceAll(code, "http://127.0.0.1:7070", s.URL)
+	})
+	bin := filepath.Join(dir, "bin") + string(filepath.Separator)
+	if out, err := offlineGo(t, dir, []string{"GOFLAGS=-mod=mod"}, "build", "-o", bin, "./..."); err != nil {
+		t.Fatalf("go build of the docs' Go programs: %v\n%s", err, docPositions(out, byDir))
+	}
+	for _, r := range runs {
+		var name string
+		for n, b := range byDir {
+			if b.file == r.file && strings.Contains(b.code, r.has) {
+				if name != "" {
+					t.Fatalf("two Go programs of %s hold %q", r.file, r.has)
+				}
+				name = n
+			}
+		}
+		if name == "" {
+			t.Fatalf("no Go program of %s holds %q: update TestDocsGoProgramsRun's runs", r.file, r.has)
+		}
+		b := byDir[name]
+		t.Logf("running the program at %s:%d", b.file, b.line)
+		runDocProgram(t, filepath.Join(bin, name), append(append([]string{}, aws...), r.env...), r, fmt.Sprintf("%s:%d", b.file, b.line))
+	}
+}
+
+// runDocProgram runs one of the docs' programs as r says; where names the
+// block.
+func runDocProgram(t *testing.T, path string, env []string, r docRun, where string) {
+	t.Helper()
+	var out testutil.Buffer
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	if r.untilStopped {
+		if !testutil.Within(time.Minute, func() bool { return r.want.MatchString(out.String()) }) {
+			t.Fatalf("the program at %s did not print a match of %s within a minute; its output:\n%s", where, r.want, out.String())
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		done <- err // for the deferred wait
+		if err != nil {
+			t.Fatalf("the program at %s: %v; its output:\n%s", where, err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the program at %s did not exit within a minute; its output:\n%s", where, out.String())
+	}
+	if !r.want.MatchString(out.String()) {
+		t.Errorf("the program at %s printed no match of %s; its output:\n%s", where, r.want, out.String())
 	}
 }
