@@ -43,6 +43,9 @@ import (
 //   - no package clause: a fragment, which fails the test unless the line
 //     before its fence is `<!-- go fragment: WHY -->`, saying why it cannot
 //     be a whole file; a marked fragment is skipped (and logged).
+//
+// TestDocsGoBlocksCompile checks that; TestDocsGoProgramsRun then runs the
+// programs that talk to a Runnel server against a real one.
 
 // goBlock is one ```go block of a doc.
 type goBlock struct {
