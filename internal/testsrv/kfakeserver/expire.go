@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -156,6 +158,8 @@ func (e *expirer) silent(now time.Time) []*kmsg.LeaveGroupRequest {
 				leave = kmsg.NewPtrLeaveGroupRequest()
 				leave.Group = g
 			}
+			fmt.Fprintf(os.Stderr, "kfakeserver: group %s: member %s silent for %s (session timeout %s): sending LeaveGroup for it\n",
+				g, m.MemberID, now.Sub(last).Round(time.Millisecond), session)
 			// By member id alone: by instance id, kfake would remove
 			// whichever member holds the id now, a new life perhaps.
 			lm := kmsg.NewLeaveGroupRequestMember()
