@@ -148,7 +148,8 @@ func (h *holdingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type heldBody struct {
 	inner   io.ReadCloser
 	release chan struct{}
-	done    chan error // what the read past the end returned
+	done    chan error // what the read past the end returned (nil: none)
+	once    sync.Once
 }
 
 func (b *heldBody) Read(p []byte) (int, error) { return b.inner.Read(p) }
@@ -156,11 +157,16 @@ func (b *heldBody) Read(p []byte) (int, error) { return b.inner.Read(p) }
 func (b *heldBody) WriteTo(w io.Writer) (int64, error) {
 	<-b.release
 	n, err := io.Copy(w, b.inner)
-	b.done <- err
+	b.once.Do(func() { b.done <- err })
 	return n, err
 }
 
-func (b *heldBody) Close() error { return b.inner.Close() }
+// Close is net/http's last word on the body, whether it read past the
+// end or not.
+func (b *heldBody) Close() error {
+	b.once.Do(func() { b.done <- nil })
+	return b.inner.Close()
+}
 
 // releasingBody is the answer's body: its first read lets the request's
 // write loop go on.
