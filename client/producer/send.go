@@ -236,7 +236,7 @@ func (p *Producer) send(q *queue, batch []entry) {
 	}
 	p.metrics.inFlight.Add(float64(users))
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
-	out, err := p.api.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: reqs}, noRetries)
+	out, err := p.api.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: reqs}, noRetries, ownBody)
 	cancel()
 	if acquired {
 		<-p.sem

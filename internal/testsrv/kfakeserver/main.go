@@ -2,9 +2,11 @@
 // with consumer groups and transactions, as its own process, so tests can
 // kill it with SIGKILL and start it again on the same data directory. It
 // prints "listening ADDR[,ADDR...]" on stdout once it accepts connections.
+// It times out the group members kfake forgets to (expire.go).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() {
@@ -36,9 +39,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kfakeserver:", err)
 		os.Exit(1)
 	}
+	exp := newExpirer(c)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfakeserver:", err)
+		os.Exit(1)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		exp.run(ctx, cl)
+	}()
 	fmt.Println("listening", strings.Join(c.ListenAddrs(), ","))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
+	stop()
+	<-done
+	cl.Close()
 	c.Close()
 }
