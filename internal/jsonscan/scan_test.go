@@ -337,3 +337,65 @@ func damage(rng *rand.Rand, b []byte) []byte {
 	}
 	return b
 }
+
+// TestBase64SIMDAgainstStd holds Base64, whose decoder works 32
+// characters at a time on long strings, to encoding/base64's decoding on
+// strings of 0 to 600 characters, plain and damaged at random places (a
+// character outside the alphabet, padding inside, CR or LF, non-zero
+// trailing bits), and checks that it writes nothing past the room it
+// needs (-seed picks the strings).
+func TestBase64SIMDAgainstStd(t *testing.T) {
+	rng := testutil.Rand(t, 1)
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	const bad = "=\r\n-_!. \x00\x7f\x80\xffA/+"
+	for range n {
+		raw := make([]byte, rng.IntN(450))
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		v := []byte(base64.StdEncoding.EncodeToString(raw))
+		for k := rng.IntN(3); k > 0 && len(v) > 0; k-- {
+			switch i := rng.IntN(len(v)); rng.IntN(4) {
+			case 0:
+				v[i] = bad[rng.IntN(len(bad))]
+			case 1: // a different last character before the padding
+				j := len(v) - 1 - padding(v)
+				v[j] = base64Alphabet[rng.IntN(64)]
+			case 2: // four CR or LF, which keep the length a multiple of 4
+				for range 4 {
+					i := rng.IntN(len(v) + 1)
+					v = append(v[:i:i], append([]byte{"\r\n"[rng.IntN(2)]}, v[i:]...)...)
+				}
+			default:
+				v = append(v[:i:i], append([]byte{bad[rng.IntN(len(bad))]}, v[i:]...)...)
+			}
+		}
+		body := []byte(`"` + string(v) + `",`)
+		need := base64.StdEncoding.DecodedLen(len(v))
+		const guard = 64
+		dst := make([]byte, 3, 3+need+guard)
+		full := dst[:cap(dst)]
+		for i := range full {
+			full[i] = 0xA5
+		}
+		data, end, ok := Base64(dst, body, 0)
+
+		// What Base64 did with encoding/base64's decoder.
+		want, werr := base64.StdEncoding.DecodeString(string(v))
+		wantOK := len(v)%4 == 0 && werr == nil &&
+			len(want) == need-padding(v)
+		if ok != wantOK || ok && (string(data) != string(want) || end != len(v)+2) {
+			t.Fatalf("%q: %x end %d ok %v, encoding/base64: %x %v", v, data, end, ok, want, werr)
+		}
+		for i := 3 + need; i < len(full); i++ {
+			if full[i] != 0xA5 {
+				t.Fatalf("%q: wrote byte %d, %d past the room it needs", v, i, i-3-need)
+			}
+		}
+	}
+}
+
+const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

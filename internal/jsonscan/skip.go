@@ -3,6 +3,8 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/base64"
+
+	simd "github.com/segmentio/asm/base64"
 )
 
 // SkipValue validates the JSON value at b[i] and returns the index after
@@ -100,6 +102,14 @@ func skipContainer(b []byte, i, level, maxDepth int) (int, error) {
 // length: with k of them the decoder sees len-k characters, a multiple of
 // four only when k is, and returns at least three bytes fewer than
 // len/4*3 less the padding.
+//
+// A string of simdMin characters or more is decoded by segmentio/asm's
+// decoder: with AVX2 it decodes 32 characters at a time while they are all
+// of the alphabet and at least 45 remain, then hands the rest to
+// encoding/base64, so it accepts and decodes exactly what
+// base64.StdEncoding does (TestBase64SIMDAgainstStd). A shorter one would
+// go to encoding/base64 anyway, through a wrapper that costs more than it
+// saves, so it goes there directly.
 func Base64(dst, b []byte, i int) (data []byte, end int, ok bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
@@ -114,12 +124,22 @@ func Base64(dst, b []byte, i int) (data []byte, end int, ok bool) {
 		return nil, 0, false
 	}
 	out := dst[len(dst) : len(dst)+need]
-	m, err := base64.StdEncoding.Decode(out, v)
+	var m int
+	var err error
+	if n >= simdMin {
+		m, err = simd.StdEncoding.Decode(out, v)
+	} else {
+		m, err = base64.StdEncoding.Decode(out, v)
+	}
 	if err != nil || m != need-padding(v) {
 		return nil, 0, false
 	}
 	return out[:m:m], i + n + 2, true
 }
+
+// simdMin is the shortest base64 string (a multiple of 4) that
+// segmentio/asm's AVX2 decoder takes on.
+const simdMin = 48
 
 // padding counts the '=' that end a base64 string (at most 2).
 func padding(v []byte) int {

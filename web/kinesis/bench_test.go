@@ -1,13 +1,17 @@
 package kinesis
 
 import (
+	"encoding/base64"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/cpuclock"
+	"github.com/runnel-dev/runnel/internal/jsonscan"
 	"github.com/runnel-dev/runnel/streams"
+	simd "github.com/segmentio/asm/base64"
 )
 
 // BenchmarkPutRecordsDecode is the JSON decode of a 500-record body on the
@@ -127,4 +131,44 @@ func reportPerRecord(b *testing.B, cpu0 time.Duration, records int) {
 	cpu := cpuclock.Since(cpu0)
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
+}
+
+// BenchmarkRecordData decodes one record's Data as the fast path does
+// (jsonscan.Base64: finding the string's end, then segmentio/asm's
+// decoder), and with each decoder alone, at the base64 lengths of 16-,
+// 100- and 1000-byte records.
+func BenchmarkRecordData(b *testing.B) {
+	for _, size := range []int{16, 100, 1000} {
+		raw := make([]byte, size)
+		for i := range raw {
+			raw[i] = byte(i * 7)
+		}
+		v := base64.StdEncoding.EncodeToString(raw)
+		body := []byte(`"` + v + `",`)
+		dst := make([]byte, 0, base64.StdEncoding.DecodedLen(len(v)))
+		b.Run(fmt.Sprintf("fastpath/%d", len(v)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, ok := jsonscan.Base64(dst, body, 0); !ok {
+					b.Fatal("refused")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("asm/%d", len(v)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := simd.StdEncoding.Decode(dst[:cap(dst)], body[1:len(v)+1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("stdlib/%d", len(v)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := base64.StdEncoding.Decode(dst[:cap(dst)], body[1:len(v)+1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,11 @@ func FuzzPutRecordsFastPath(f *testing.F) {
 		`{"Records":[{ "Data" : "AA==" , "PartitionKey" :"k"}]}`, `{"Records":[{"DataX":"AA==","PartitionKey":"k"}]}`,
 		`{"Records":[{"D\u0061ta":"AA==","PartitionKey":"k"}]}`, `{"Records":[{"ExplicitHashKey":"1","PartitionKey":"k","Data":"AA=="}]}`,
 		`{"Records":[{"PartitionKey":"k","Data":"AA==","ExplicitHashKey":"2","Data":"AQ=="}]}`, `{"Records":[{"Data"`,
+		// Long enough for the SIMD decoder, plain, with a non-zero
+		// trailing bit and with CR LF in the middle.
+		`{"Records":[{"Data":"` + strings.Repeat("aGVsbG8h", 17) + `AA==","PartitionKey":"k"}]}`,
+		`{"Records":[{"Data":"` + strings.Repeat("aGVsbG8h", 17) + `AF==","PartitionKey":"k"}]}`,
+		"{\"Records\":[{\"Data\":\"" + strings.Repeat("aGVsbG8h", 8) + "\r\n\r\n" + strings.Repeat("aGVsbG8h", 8) + "\",\"PartitionKey\":\"k\"}]}",
 	} {
 		f.Add([]byte(s))
 	}
