@@ -235,21 +235,42 @@ func (s *Store) Bearer(secret string) (*Principal, bool) {
 
 // ByHash returns who the token with this hash authenticates, if it still
 // exists.
+//
+// A hash it does not know makes it look at the file at once, not after
+// reloadEvery: a token another process created a moment ago works at
+// its first use (a look is a stat, and a read only when the file changed).
 func (s *Store) ByHash(hash string) (*Principal, bool) {
 	s.refresh()
-	s.mu.RLock()
-	p, ok := s.mu.byHash[hash]
-	s.mu.RUnlock()
-	return p, ok
+	for range 2 {
+		s.mu.RLock()
+		p, ok := s.mu.byHash[hash]
+		s.mu.RUnlock()
+		if ok {
+			return p, true
+		}
+		if s.reload() != nil {
+			break
+		}
+	}
+	return nil, false
 }
 
 // AccessKey returns who an AWS access key id belongs to and its secret.
+// An unknown id makes it look at the file at once, as ByHash does.
 func (s *Store) AccessKey(id string) (*Principal, string, bool) {
 	s.refresh()
-	s.mu.RLock()
-	e, ok := s.mu.byKey[id]
-	s.mu.RUnlock()
-	return e.p, e.secret, ok
+	for range 2 {
+		s.mu.RLock()
+		e, ok := s.mu.byKey[id]
+		s.mu.RUnlock()
+		if ok {
+			return e.p, e.secret, true
+		}
+		if s.reload() != nil {
+			break
+		}
+	}
+	return nil, "", false
 }
 
 // List returns the tokens, by name.

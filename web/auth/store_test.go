@@ -175,3 +175,32 @@ func TestRoleAndGrants(t *testing.T) {
 		t.Error("nil principal can")
 	}
 }
+
+// TestStoreSeesNewTokenAtOnce: a token another process created works at
+// its first use, also when the server looked at the file a moment before
+// (a user signing in right after 'runnel tokens create --data').
+func TestStoreSeesNewTokenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	server, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := server.Bearer("rnl_unknown"); ok {
+		t.Fatal("an unknown token authenticated")
+	}
+	server.lastCheck.Store(time.Now().UnixNano())
+	c, err := cli.Create("quick", Reader, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := server.Bearer(c.Secret); !ok {
+		t.Fatal("a token created by another process a moment ago was refused")
+	}
+	if _, _, ok := server.AccessKey(c.AccessKeyID); !ok {
+		t.Fatal("an AWS key created by another process a moment ago was refused")
+	}
+}
