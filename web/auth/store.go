@@ -240,37 +240,35 @@ func (s *Store) Bearer(secret string) (*Principal, bool) {
 // reloadEvery: a token another process created a moment ago works at
 // its first use (a look is a stat, and a read only when the file changed).
 func (s *Store) ByHash(hash string) (*Principal, bool) {
-	s.refresh()
-	for range 2 {
-		s.mu.RLock()
+	return find(s, func() (*Principal, bool) {
 		p, ok := s.mu.byHash[hash]
-		s.mu.RUnlock()
-		if ok {
-			return p, true
-		}
-		if s.reload() != nil {
-			break
-		}
-	}
-	return nil, false
+		return p, ok
+	})
 }
 
 // AccessKey returns who an AWS access key id belongs to and its secret.
 // An unknown id makes it look at the file at once, as ByHash does.
 func (s *Store) AccessKey(id string) (*Principal, string, bool) {
-	s.refresh()
-	for range 2 {
-		s.mu.RLock()
+	e, ok := find(s, func() (keyEntry, bool) {
 		e, ok := s.mu.byKey[id]
-		s.mu.RUnlock()
-		if ok {
-			return e.p, e.secret, true
-		}
-		if s.reload() != nil {
-			break
-		}
+		return e, ok
+	})
+	return e.p, e.secret, ok
+}
+
+// find runs get under the read lock, and once more after looking at the
+// file at once (not after reloadEvery) when get finds nothing.
+func find[T any](s *Store, get func() (T, bool)) (T, bool) {
+	s.refresh()
+	s.mu.RLock()
+	v, ok := get()
+	s.mu.RUnlock()
+	if ok || s.reload() != nil {
+		return v, ok
 	}
-	return nil, "", false
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return get()
 }
 
 // List returns the tokens, by name.

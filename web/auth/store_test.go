@@ -69,15 +69,7 @@ func TestStoreCreateRevoke(t *testing.T) {
 // revoked by `runnel tokens ... --data` (another Store on the same
 // directory) without a restart.
 func TestStoreSeesOtherProcess(t *testing.T) {
-	dir := t.TempDir()
-	server, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, cli := twoStores(t)
 	c, err := cli.Create("late", Admin, nil, true)
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +172,7 @@ func TestRoleAndGrants(t *testing.T) {
 // its first use, also when the server looked at the file a moment before
 // (a user signing in right after 'runnel tokens create --data').
 func TestStoreSeesNewTokenAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	server, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, cli := twoStores(t)
 	if _, ok := server.Bearer("rnl_unknown"); ok {
 		t.Fatal("an unknown token authenticated")
 	}
@@ -203,4 +187,20 @@ func TestStoreSeesNewTokenAtOnce(t *testing.T) {
 	if _, _, ok := server.AccessKey(c.AccessKeyID); !ok {
 		t.Fatal("an AWS key created by another process a moment ago was refused")
 	}
+}
+
+// twoStores opens two stores on one directory: a server's and that of
+// 'runnel tokens ... --data' in another process.
+func twoStores(t *testing.T) (server, cli *Store) {
+	t.Helper()
+	dir := t.TempDir()
+	server, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, cli
 }
