@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv/kfakegroup"
 )
 
 // Kafka starts an in-process kfake cluster with the given topics (each
@@ -23,7 +24,8 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 }
 
 // KafkaWith starts an in-process kfake cluster with extra options (SASL
-// users, say) on a free loopback port.
+// users, say) on a free loopback port. Like the kfakeserver process, it
+// times out the group members kfake forgets to (package kfakegroup).
 func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.Ports(0)}, opts...)...)
@@ -31,6 +33,11 @@ func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
+	stop, err := kfakegroup.Start(c, testLog{t})
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(stop)
 	return c.ListenAddrs()
 }
 
@@ -96,4 +103,12 @@ func (p *KafkaProcess) Start() {
 		p.Kill()
 		p.t.Fatal("kfakeserver did not print its address within 30s")
 	}
+}
+
+// testLog writes each line to the test's log.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

@@ -2,11 +2,10 @@
 // with consumer groups and transactions, as its own process, so tests can
 // kill it with SIGKILL and start it again on the same data directory. It
 // prints "listening ADDR[,ADDR...]" on stdout once it accepts connections.
-// It times out the group members kfake forgets to (expire.go).
+// It times out the group members kfake forgets to (package kfakegroup).
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -15,7 +14,8 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testsrv/kfakegroup"
 )
 
 func main() {
@@ -39,24 +39,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kfakeserver:", err)
 		os.Exit(1)
 	}
-	exp := newExpirer(c)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	stop, err := kfakegroup.Start(c, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kfakeserver:", err)
 		os.Exit(1)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		exp.run(ctx, cl)
-	}()
 	fmt.Println("listening", strings.Join(c.ListenAddrs(), ","))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
 	stop()
-	<-done
-	cl.Close()
 	c.Close()
 }

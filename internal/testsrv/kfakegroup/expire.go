@@ -1,9 +1,12 @@
-package main
+// Package kfakegroup times out the consumer-group members that franz-go's
+// kfake forgets to, as a Kafka broker would; both the in-process kfake of
+// the tests and the kfakeserver process run it.
+package kfakegroup
 
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"sync"
 	"time"
 
@@ -29,8 +32,9 @@ import (
 // session timeout (a member waiting in a rebalance is silent for up to its
 // rebalance timeout; kfake expires the others itself after one).
 type expirer struct {
-	c  *kfake.Cluster
-	mu sync.Mutex
+	c   *kfake.Cluster
+	log io.Writer
+	mu  sync.Mutex
 	// last is when a member (by group and member id, or instance id for
 	// a join without a member id yet) last spoke; session its timeout.
 	last    map[memberKey]time.Time
@@ -43,8 +47,30 @@ type memberKey struct{ group, id string }
 // see (kfake restored it from its data directory, and times it itself).
 const unknownSession = time.Minute
 
-func newExpirer(c *kfake.Cluster) *expirer {
-	e := &expirer{c: c, last: map[memberKey]time.Time{}, session: map[memberKey]time.Duration{}}
+// Start expires c's silent members until the returned stop is called;
+// it writes a line to log for each member it removes. Call stop before
+// closing c.
+func Start(c *kfake.Cluster, log io.Writer) (stop func(), err error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		return nil, err
+	}
+	e := newExpirer(c, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.run(ctx, cl)
+	}()
+	return func() {
+		cancel()
+		<-done
+		cl.Close()
+	}, nil
+}
+
+func newExpirer(c *kfake.Cluster, log io.Writer) *expirer {
+	e := &expirer{c: c, log: log, last: map[memberKey]time.Time{}, session: map[memberKey]time.Duration{}}
 	observe := func(key kmsg.Key) {
 		c.ControlKey(int16(key), func(r kmsg.Request) (kmsg.Response, error, bool) {
 			e.saw(r)
@@ -158,7 +184,7 @@ func (e *expirer) silent(now time.Time) []*kmsg.LeaveGroupRequest {
 				leave = kmsg.NewPtrLeaveGroupRequest()
 				leave.Group = g
 			}
-			fmt.Fprintf(os.Stderr, "kfakeserver: group %s: member %s silent for %s (session timeout %s): sending LeaveGroup for it\n",
+			fmt.Fprintf(e.log, "kfake: group %s: member %s silent for %s (session timeout %s): sending LeaveGroup for it\n",
 				g, m.MemberID, now.Sub(last).Round(time.Millisecond), session)
 			// By member id alone: by instance id, kfake would remove
 			// whichever member holds the id now, a new life perhaps.

@@ -1,8 +1,9 @@
-package main
+package kfakegroup
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -29,13 +30,11 @@ func TestDeadJoinerLeavesTheGroup(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	exp := newExpirer(c)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	stop, err := Start(c, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
-	go exp.run(ctx, admin)
+	defer stop()
 
 	var mu sync.Mutex
 	arrived := map[string]chan struct{}{} // group → closed when the next life's join came
