@@ -72,7 +72,7 @@ func (s *sampler) Close() error { return nil }
 // example:end
 
 const (
-	exampleImports = "import (\n\t\"context\"\n\n\t\"github.com/runnel-dev/runnel/operators\"\n\t\"github.com/runnel-dev/runnel/engine\"\n)\n\n"
+	exampleImports = "import (\n\t\"context\"\n\n\t\"github.com/runnel-dev/runnel/engine\"\n\t\"github.com/runnel-dev/runnel/operators\"\n)\n\n"
 	exampleInit    = "func init() { registerOperator(sampleKind) }\n"
 )
 
