@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/operators"
 )
@@ -265,17 +267,26 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 
 // changelogID returns the topic ID of a changelog topic (all zero from a
 // broker without topic IDs, before Kafka 2.8), retrying while the broker
-// does not list the topic yet (a topic just created).
+// does not list the topic yet (a topic just created). It asks the broker:
+// kadm's ListTopics may answer from metadata some seconds old, from
+// before the topic was deleted and created again.
 func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
 	var err error
 	for range 50 {
-		var ds kadm.TopicDetails
-		if ds, err = w.admin.ListTopics(ctx, topic); err == nil {
-			d, ok := ds[topic]
-			if ok && d.Err == nil {
-				return d.ID, nil
+		var resp *kmsg.MetadataResponse
+		if resp, err = req.RequestWith(ctx, w.adminCl); err == nil {
+			err = fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
+			for _, t := range resp.Topics {
+				if t.Topic != nil && *t.Topic == topic {
+					if err = kerr.ErrorForCode(t.ErrorCode); err == nil {
+						return t.TopicID, nil
+					}
+				}
 			}
-			err = fmt.Errorf("%s not listed (%v)", topic, errOr(d.Err, fmt.Errorf("%d topics listed", len(ds))))
 		}
 		select {
 		case <-ctx.Done():
@@ -283,5 +294,5 @@ func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, e
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return kadm.TopicID{}, fmt.Errorf("topic ID: %w", err)
+	return kadm.TopicID{}, fmt.Errorf("topic ID of %s: %w", topic, err)
 }
