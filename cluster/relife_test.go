@@ -45,7 +45,7 @@ func TestRestoreLocalStateOfARecreatedChangelog(t *testing.T) {
 	if !slices.Equal(keys, r.newKeys) {
 		t.Fatalf("re-created changelog: the task holds windows of %v, want the new topic's %v only:\n%s", keys, r.newKeys, log)
 	}
-	if !strings.Contains(log, `msg="local state discarded: it copies an earlier changelog topic`) {
+	if !strings.Contains(log, `msg="local state discarded: it copies another topic of the same name`) {
 		t.Errorf("the discarded local state is not logged with its reason:\n%s", log)
 	}
 
@@ -84,7 +84,7 @@ func TestRestoreSnapshotOfARecreatedChangelog(t *testing.T) {
 	if !slices.Equal(keys, r.newKeys) {
 		t.Fatalf("re-created changelog: the task holds windows of %v, want the new topic's %v only:\n%s", keys, r.newKeys, log)
 	}
-	if !strings.Contains(log, `msg="snapshot ignored: it copies an earlier changelog topic`) {
+	if !strings.Contains(log, `msg="snapshot ignored: it copies another topic of the same name`) {
 		t.Errorf("the ignored snapshot is not logged with its reason:\n%s", log)
 	}
 }

@@ -258,7 +258,7 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 	case id != now && id == (kadm.TopicID{}):
 		return "it records no changelog topic ID (written before workers recorded it)"
 	case id != now:
-		return "it copies an earlier changelog topic of the same name (the topic was deleted and created again)"
+		return "it copies another topic of the same name (the changelog topic was deleted and created again, or the brokers are another cluster's)"
 	case upTo >= end:
 		return "the changelog does not reach its offset (the topic was deleted and created again)"
 	}
