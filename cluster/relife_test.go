@@ -178,8 +178,8 @@ func (r *relife) recreate(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	before := r.topicID(t)
-	if _, err := r.admin.DeleteTopic(ctx, r.topic); err != nil {
-		t.Fatal(err)
+	if resp, err := r.admin.DeleteTopic(ctx, r.topic); err != nil || resp.Err != nil {
+		t.Fatalf("delete %s: %v %v", r.topic, err, resp.Err)
 	}
 	compact := "compact"
 	testutil.Eventually(t, time.Minute, func() bool {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -198,7 +199,7 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply 
 		}
 		if why := notPrefix(id, t.logID, upTo, end); why != "" {
 			w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
-				"task", t.name, "changelog", topic, "local_topic_id", id, "changelog_topic_id", t.logID,
+				"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
 				"local_offset", upTo, "changelog_end", end)
 			if err := clearLocal(sp); err != nil {
 				return 0, 0, err
@@ -228,7 +229,7 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply 
 	if why := notPrefix(h.id, t.logID, h.upTo, end); why != "" {
 		w.cfg.Log.Warn("snapshot ignored: "+why+"; the task restores from the changelog",
 			"task", t.name, "changelog", topic, "snapshot", w.snap.key(t.stage.Keyed, t.id.partition),
-			"snapshot_topic_id", h.id, "changelog_topic_id", t.logID, "snapshot_offset", h.upTo, "changelog_end", end)
+			"snapshot_topic_id", kafkaID(h.id), "changelog_topic_id", kafkaID(t.logID), "snapshot_offset", h.upTo, "changelog_end", end)
 		return 0, 0, nil
 	}
 	for _, c := range changes {
@@ -264,6 +265,10 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 	}
 	return ""
 }
+
+// kafkaID is a topic ID as Kafka's tools show it (kafka-topics.sh
+// --describe): URL-safe base64 without padding.
+func kafkaID(id kadm.TopicID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 // changelogID returns the topic ID of a changelog topic (all zero from a
 // broker without topic IDs, before Kafka 2.8), retrying while the broker
