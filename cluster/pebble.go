@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/runnel-dev/runnel/state"
 )
 
 // localState is a worker's local copy of its tasks' committed state, in
 // one Pebble store under the worker's data directory: a state.Space per
 // task (operator id, task name) holding the task's changelog records as
-// they were committed, and the changelog offset they go up to.
+// they were committed, the changelog offset they go up to, and the topic ID
+// of the changelog they were read from or written to.
 //
 // The copy is written after each committed transaction, in one batch per
 // task with the offset of the task's last changelog record in that
@@ -29,8 +32,18 @@ type localState struct {
 }
 
 // keyOffset is the local key of the changelog offset a task's local state
-// goes up to (included). Changelog keys start with keyWindow or keyMeta.
-var keyOffset = []byte{'o'}
+// goes up to (included); keyTopicID of the changelog topic's ID (Kafka's
+// topic UUID), which binds the offset to that topic: a topic deleted and
+// created again under the same name has another ID. Changelog keys start
+// with keyWindow, keyMeta or keyDetect.
+var (
+	keyOffset  = []byte{'o'}
+	keyTopicID = []byte{'i'}
+)
+
+// isLocalMeta says whether a local key is the local state's own (offset,
+// topic ID) rather than a changelog record's.
+func isLocalMeta(k []byte) bool { return bytes.Equal(k, keyOffset) || bytes.Equal(k, keyTopicID) }
 
 func openLocal(dir string, log *slog.Logger) (*localState, error) {
 	db, err := state.Open(dir, state.Options{Logger: log})
@@ -59,12 +72,28 @@ func localOffset(sp *state.Space) (int64, bool, error) {
 	return int64(binary.BigEndian.Uint64(v)), true, nil
 }
 
+// localTopicID returns the ID of the changelog topic the space's state
+// copies: all zero when it records none (state written before workers
+// recorded it, or from a broker without topic IDs).
+func localTopicID(sp *state.Space) (kadm.TopicID, error) {
+	var id kadm.TopicID
+	v, ok, err := sp.Get(keyTopicID)
+	if err != nil || !ok {
+		return id, err
+	}
+	if len(v) != len(id) {
+		return id, fmt.Errorf("%w: local changelog topic ID of %d bytes", ErrChangelog, len(v))
+	}
+	copy(id[:], v)
+	return id, nil
+}
+
 // scanLocal hands apply the changelog records of the space, oldest key
 // first, and returns how many there were.
 func scanLocal(sp *state.Space, apply func(Change) error) (int, error) {
 	n := 0
 	err := sp.Scan(nil, func(k, v []byte) error {
-		if bytes.Equal(k, keyOffset) {
+		if isLocalMeta(k) {
 			return nil
 		}
 		n++
@@ -87,9 +116,9 @@ func clearLocal(sp *state.Space) error {
 }
 
 // writeLocal applies changes to the space and records that it goes up to
-// the changelog offset upTo, in one batch; sync syncs it (and the batches
-// written before it).
-func writeLocal(sp *state.Space, changes []Change, upTo int64, sync bool) error {
+// the changelog offset upTo of the changelog topic with ID id, in one
+// batch; sync syncs it (and the batches written before it).
+func writeLocal(sp *state.Space, changes []Change, upTo int64, id kadm.TopicID, sync bool) error {
 	b := sp.NewBatch()
 	for _, c := range changes {
 		if c.Value == nil {
@@ -99,6 +128,7 @@ func writeLocal(sp *state.Space, changes []Change, upTo int64, sync bool) error 
 		}
 	}
 	b.Set(keyOffset, binary.BigEndian.AppendUint64(nil, uint64(upTo)))
+	b.Set(keyTopicID, id[:])
 	if sync {
 		return b.CommitSync()
 	}
@@ -124,7 +154,7 @@ func (w *Worker) saveLocal() {
 			w.dropLocal(t.name, fmt.Errorf("the offsets of its changelog records are unknown after the commit"))
 			return
 		}
-		if err := writeLocal(t.space, t.pending, upTo, i == len(save)-1); err != nil {
+		if err := writeLocal(t.space, t.pending, upTo, t.logID, i == len(save)-1); err != nil {
 			w.dropLocal(t.name, err)
 			return
 		}

@@ -2,13 +2,18 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/operators"
 )
 
 // readChangelog hands apply every committed record of a changelog
@@ -95,4 +100,204 @@ func (w *Worker) lastStable(ctx context.Context, topic string, partition int32) 
 		}
 	}
 	return 0, fmt.Errorf("last stable offset: %w", err)
+}
+
+// restore sets the task's store and watermarks to its committed state:
+// from its local state (with a data directory) and the changelog records
+// after it, or else from its whole changelog partition. Then it sets its
+// operators' watermark without emitting what the committed owner emitted
+// already.
+func (w *Worker) restore(ctx context.Context, t *task) error {
+	topic := w.plan.Changelog[t.stage.Keyed]
+	n := 0
+	began := time.Now()
+	defer func() { w.cfg.Metrics.restored(w.cfg.Spec.Name, n, time.Since(began)) }()
+	apply := func(c Change) error {
+		n++
+		if len(c.Key) == 1 && c.Key[0] == keyMeta {
+			if c.Value == nil {
+				return nil
+			}
+			return t.marks.Restore(c.Value)
+		}
+		if len(c.Key) > 0 && c.Key[0] == keyDetect && t.detect != nil {
+			return t.detect.apply(c)
+		}
+		if t.store == nil {
+			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
+		}
+		return t.store.Apply(c)
+	}
+	if w.local != nil {
+		var err error
+		if t.logID, err = w.changelogID(ctx, topic); err != nil {
+			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+		}
+	}
+	from, local, err := w.restoreLocal(ctx, t, topic, apply)
+	if err != nil {
+		return fmt.Errorf("cluster: task %s: restore from %w: %w", t.name, errLocal, err)
+	}
+	var tail []Change
+	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
+		if t.space != nil {
+			tail = append(tail, c)
+		}
+		return apply(c)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+	}
+	if t.space != nil && end > from {
+		// The local state now goes up to the end read.
+		if err := writeLocal(t.space, tail, end-1, t.logID, true); err != nil {
+			return fmt.Errorf("cluster: task %s: %w: %w", t.name, errLocal, err)
+		}
+	}
+	if wm := t.marks.Current(); wm != NoWatermark {
+		var discard collect
+		if err := t.onWatermark(ctx, wm, func(string, []operators.Record) error { return nil }, &discard); err != nil {
+			return err
+		}
+		t.side = nil // emitted by the committed owner already
+	}
+	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "local", local, "from_offset", from,
+		"tail", len(tail), "end", end, "watermark", t.marks.Current())
+	return nil
+}
+
+// restoreLocal applies the task's local state, if the worker keeps one
+// and it is a prefix of the changelog, or else its snapshot, if the
+// worker has a snapshot store and there is one; it returns the changelog
+// offset to read on from and how many records it applied. A local state
+// or snapshot is a prefix of the changelog if it records the changelog
+// topic's ID (t.logID) and an offset below the changelog's end.
+func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply func(Change) error) (int64, int, error) {
+	if w.local == nil {
+		return 0, 0, nil
+	}
+	sp, err := w.local.space(t.stage.Keyed, t.name)
+	if err != nil {
+		return 0, 0, err
+	}
+	t.space = sp
+	upTo, ok, err := localOffset(sp)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok && w.snap == nil {
+		return 0, 0, nil
+	}
+	end, err := w.lastStable(ctx, topic, t.id.partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok {
+		id, err := localTopicID(sp)
+		if err != nil {
+			return 0, 0, err
+		}
+		if why := notPrefix(id, t.logID, upTo, end); why != "" {
+			w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
+				"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
+				"local_offset", upTo, "changelog_end", end)
+			if err := clearLocal(sp); err != nil {
+				return 0, 0, err
+			}
+			ok = false
+		}
+	}
+	if ok {
+		n, err := scanLocal(sp, apply)
+		if err != nil {
+			return 0, 0, err
+		}
+		return upTo + 1, n, nil
+	}
+	if w.snap == nil {
+		return 0, 0, nil
+	}
+	h, changes, ok, err := w.snap.get(ctx, t.stage.Keyed, t.id.partition)
+	if err != nil {
+		// The changelog holds the whole state: restore from it.
+		w.fail(FailSnapshotRestore, t.name, fmt.Sprintf("snapshot %s unusable: the task restores from its whole changelog", w.snap.key(t.stage.Keyed, t.id.partition)), err)
+		return 0, 0, nil
+	}
+	if !ok {
+		return 0, 0, nil
+	}
+	if why := notPrefix(h.id, t.logID, h.upTo, end); why != "" {
+		w.cfg.Log.Warn("snapshot ignored: "+why+"; the task restores from the changelog",
+			"task", t.name, "changelog", topic, "snapshot", w.snap.key(t.stage.Keyed, t.id.partition),
+			"snapshot_topic_id", kafkaID(h.id), "changelog_topic_id", kafkaID(t.logID), "snapshot_offset", h.upTo, "changelog_end", end)
+		return 0, 0, nil
+	}
+	for _, c := range changes {
+		if err := apply(c); err != nil {
+			return 0, 0, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	if err := writeLocal(sp, changes, h.upTo, t.logID, false); err != nil {
+		return 0, 0, err
+	}
+	w.cfg.Log.Info("task state read from its snapshot", "task", t.name, "records", len(changes), "offset", h.upTo)
+	return h.upTo + 1, len(changes), nil
+}
+
+// notPrefix says why a copy of a task's changelog (its local state or
+// snapshot), going up to offset upTo of the changelog topic with ID id,
+// is not a prefix of the changelog as it is now (topic ID now, last
+// stable offset end), or returns "" when it is. A topic deleted and
+// created again under the same name (the job started over, topics
+// re-created by hand, another Kafka cluster at the same address) has
+// another ID, and its offsets say nothing of the old topic's records. A
+// copy that records no ID (written before workers recorded it) is bound
+// to no topic: it is used only where the broker gives no topic IDs
+// either, so it is discarded once when IDs come in.
+func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
+	switch {
+	case id != now && id == (kadm.TopicID{}):
+		return "it records no changelog topic ID (written before workers recorded it)"
+	case id != now:
+		return "it copies another topic of the same name (the changelog topic was deleted and created again, or the brokers are another cluster's)"
+	case upTo >= end:
+		return "the changelog does not reach its offset (the topic was deleted and created again)"
+	}
+	return ""
+}
+
+// kafkaID is a topic ID as Kafka's tools show it (kafka-topics.sh
+// --describe): URL-safe base64 without padding.
+func kafkaID(id kadm.TopicID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// changelogID returns the topic ID of a changelog topic (all zero from a
+// broker without topic IDs, before Kafka 2.8), retrying while the broker
+// does not list the topic yet (a topic just created). It asks the broker:
+// kadm's ListTopics may answer from metadata some seconds old, from
+// before the topic was deleted and created again.
+func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	var err error
+	for range 50 {
+		var resp *kmsg.MetadataResponse
+		if resp, err = req.RequestWith(ctx, w.adminCl); err == nil {
+			err = fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
+			for _, t := range resp.Topics {
+				if t.Topic != nil && *t.Topic == topic {
+					if err = kerr.ErrorForCode(t.ErrorCode); err == nil {
+						return t.TopicID, nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return kadm.TopicID{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return kadm.TopicID{}, fmt.Errorf("topic ID of %s: %w", topic, err)
 }

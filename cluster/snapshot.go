@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 	"github.com/runnel-dev/runnel/state"
@@ -68,27 +69,34 @@ func ParseSnapshotURL(s string) (*SnapshotStore, error) {
 	return st, nil
 }
 
-// A snapshot object holds one task's local state as of a changelog offset:
+// A snapshot object holds one task's local state as of a changelog offset
+// of the changelog topic with a topic ID:
 //
-//	"RNLSNAP1" offset(8, big endian) count(uvarint)
+//	"RNLSNAP2" offset(8, big endian) topic ID(16) count(uvarint)
 //	count × (uvarint(len(key)) key uvarint(len(value)) value)
 //	crc32c(everything before)(4, big endian)
 //
 // Its key is PREFIX/<job>/<operator>/<partition>. It is written from the
 // task's local state, which is a prefix of the committed changelog, so a
-// task restoring from it reads the changelog on after its offset.
-const snapMagic = "RNLSNAP1"
+// task restoring from it reads the changelog on after its offset, if the
+// changelog topic still has its ID. A "RNLSNAP1" object, written before
+// snapshots recorded the ID, has no topic ID field: it decodes with an
+// all-zero ID.
+const (
+	snapMagic   = "RNLSNAP2"
+	snapMagicV1 = "RNLSNAP1"
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errSnapshot marks a snapshot object that does not decode.
 var errSnapshot = errors.New("cluster: bad snapshot")
 
-func encodeSnapshot(upTo int64, sp *state.Space) ([]byte, int, error) {
+func encodeSnapshot(upTo int64, id kadm.TopicID, sp *state.Space) ([]byte, int, error) {
 	var body bytes.Buffer
 	n := 0
 	err := sp.Scan(nil, func(k, v []byte) error {
-		if bytes.Equal(k, keyOffset) {
+		if isLocalMeta(k) {
 			return nil
 		}
 		n++
@@ -101,27 +109,44 @@ func encodeSnapshot(upTo int64, sp *state.Space) ([]byte, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	b := make([]byte, 0, len(snapMagic)+8+binary.MaxVarintLen64+body.Len()+4)
+	b := make([]byte, 0, len(snapMagic)+8+len(id)+binary.MaxVarintLen64+body.Len()+4)
 	b = append(b, snapMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(upTo))
+	b = append(b, id[:]...)
 	b = binary.AppendUvarint(b, uint64(n))
 	b = append(b, body.Bytes()...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), n, nil
 }
 
-func decodeSnapshot(b []byte) (int64, []Change, error) {
-	if len(b) < len(snapMagic)+8+1+4 || string(b[:len(snapMagic)]) != snapMagic {
-		return 0, nil, fmt.Errorf("%w: not a snapshot (%d bytes)", errSnapshot, len(b))
+// snapHead is what a snapshot's records are a copy of: the changelog
+// offset they go up to (included) and the changelog topic's ID.
+type snapHead struct {
+	upTo int64
+	id   kadm.TopicID
+}
+
+func decodeSnapshot(b []byte) (snapHead, []Change, error) {
+	var h snapHead
+	idLen := len(h.id)
+	if len(b) >= len(snapMagic) && string(b[:len(snapMagicV1)]) == snapMagicV1 {
+		idLen = 0
+	} else if len(b) < len(snapMagic) || string(b[:len(snapMagic)]) != snapMagic {
+		return h, nil, fmt.Errorf("%w: not a snapshot (%d bytes)", errSnapshot, len(b))
+	}
+	if len(b) < len(snapMagic)+8+idLen+1+4 {
+		return h, nil, fmt.Errorf("%w: %d bytes are too few", errSnapshot, len(b))
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return 0, nil, fmt.Errorf("%w: checksum mismatch", errSnapshot)
+		return h, nil, fmt.Errorf("%w: checksum mismatch", errSnapshot)
 	}
-	upTo := int64(binary.BigEndian.Uint64(body[len(snapMagic):]))
+	h.upTo = int64(binary.BigEndian.Uint64(body[len(snapMagic):]))
 	rest := body[len(snapMagic)+8:]
+	copy(h.id[:], rest[:idLen])
+	rest = rest[idLen:]
 	n, used := binary.Uvarint(rest)
 	if used <= 0 {
-		return 0, nil, fmt.Errorf("%w: record count", errSnapshot)
+		return h, nil, fmt.Errorf("%w: record count", errSnapshot)
 	}
 	rest = rest[used:]
 	next := func() ([]byte, bool) {
@@ -138,14 +163,14 @@ func decodeSnapshot(b []byte) (int64, []Change, error) {
 		k, ok1 := next()
 		v, ok2 := next()
 		if !ok1 || !ok2 {
-			return 0, nil, fmt.Errorf("%w: record %d of %d is cut", errSnapshot, i, n)
+			return h, nil, fmt.Errorf("%w: record %d of %d is cut", errSnapshot, i, n)
 		}
 		out = append(out, Change{Key: k, Value: v})
 	}
 	if len(rest) != 0 {
-		return 0, nil, fmt.Errorf("%w: %d bytes after the last record", errSnapshot, len(rest))
+		return h, nil, fmt.Errorf("%w: %d bytes after the last record", errSnapshot, len(rest))
 	}
-	return upTo, out, nil
+	return h, out, nil
 }
 
 // snapshots writes and reads a worker's task snapshots.
@@ -179,22 +204,22 @@ func (s *snapshots) key(op string, partition int32) string {
 }
 
 // get returns a task's snapshot, or ok false when there is none.
-func (s *snapshots) get(ctx context.Context, op string, partition int32) (upTo int64, changes []Change, ok bool, err error) {
+func (s *snapshots) get(ctx context.Context, op string, partition int32) (h snapHead, changes []Change, ok bool, err error) {
 	out, err := s.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.store.Bucket), Key: aws.String(s.key(op, partition))})
 	if err != nil {
 		var nk *types.NoSuchKey
 		if errors.As(err, &nk) {
-			return 0, nil, false, nil
+			return h, nil, false, nil
 		}
-		return 0, nil, false, err
+		return h, nil, false, err
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return 0, nil, false, err
+		return h, nil, false, err
 	}
-	upTo, changes, err = decodeSnapshot(b)
-	return upTo, changes, err == nil, err
+	h, changes, err = decodeSnapshot(b)
+	return h, changes, err == nil, err
 }
 
 // snapshotAfterCommit counts a commit and, every s.every commits, encodes the
@@ -228,7 +253,12 @@ func (w *Worker) snapshotAfterCommit() {
 		if !ok || same {
 			continue
 		}
-		b, _, err := encodeSnapshot(upTo, t.space)
+		id, err := localTopicID(t.space)
+		if err != nil {
+			w.fail(FailLocalState, t.name, "snapshot not taken: the local state's changelog topic ID does not read", err)
+			continue
+		}
+		b, _, err := encodeSnapshot(upTo, id, t.space)
 		if err != nil {
 			w.fail(FailLocalState, t.name, "snapshot not taken: the local state does not read", err)
 			continue

@@ -59,7 +59,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 		recs = recs[:0]
 		if local {
-			if err := writeLocal(sp, batch, upTo, false); err != nil {
+			if err := writeLocal(sp, batch, upTo, kadm.TopicID{}, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -79,7 +79,7 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 	flush(n-1, true)
-	snap, _, err := encodeSnapshot(n-1, sp)
+	snap, _, err := encodeSnapshot(n-1, kadm.TopicID{}, sp)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func BenchmarkRestore(b *testing.B) {
 		from := int64(0)
 		if useSnap {
 			start := time.Now()
-			upTo, changes, ok, err := w.snap.get(ctx, "op", 0)
+			h, changes, ok, err := w.snap.get(ctx, "op", 0)
 			if err != nil || !ok {
 				b.Fatalf("snapshot: %v %v", ok, err)
 			}
@@ -113,7 +113,7 @@ func BenchmarkRestore(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			records, from = len(changes), upTo+1
+			records, from = len(changes), h.upTo+1
 		}
 		_, err := w.readChangelog(ctx, topic, 0, from, func(c Change) error {
 			records++

@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators/window"
@@ -38,22 +42,26 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		}
 		changes = append(changes, Change{Key: k, Value: v})
 	}
-	if err := writeLocal(sp, changes, 1234, true); err != nil {
+	id := kadm.TopicID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	if err := writeLocal(sp, changes, 1234, id, true); err != nil {
 		t.Fatal(err)
 	}
-	b, n, err := encodeSnapshot(1234, sp)
+	if got, err := localTopicID(sp); err != nil || got != id {
+		t.Errorf("local topic ID %v (err %v), want %v", got, err, id)
+	}
+	b, n, err := encodeSnapshot(1234, id, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != len(want) {
 		t.Errorf("snapshot of %d records, want %d", n, len(want))
 	}
-	upTo, got, err := decodeSnapshot(b)
+	h, got, err := decodeSnapshot(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if upTo != 1234 {
-		t.Errorf("offset %d, want 1234", upTo)
+	if h.upTo != 1234 || h.id != id {
+		t.Errorf("offset %d topic ID %v, want 1234 %v", h.upTo, h.id, id)
 	}
 	gotm := map[string]string{}
 	for _, c := range got {
@@ -80,6 +88,44 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if _, _, err := decodeSnapshot(b[:len(b)-5]); !errors.Is(err, errSnapshot) {
 		t.Errorf("cut snapshot decoded (err %v)", err)
 	}
+
+	// A snapshot written before snapshots recorded the topic ID: the same
+	// records, no ID.
+	v1 := append([]byte(snapMagicV1), b[len(snapMagic):len(snapMagic)+8]...)
+	v1 = append(v1, b[len(snapMagic)+8+len(id):len(b)-4]...)
+	v1 = binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	h, got, err = decodeSnapshot(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.upTo != 1234 || h.id != (kadm.TopicID{}) || len(got) != len(want) {
+		t.Errorf("RNLSNAP1 snapshot: offset %d topic ID %v, %d records; want 1234, none, %d", h.upTo, h.id, len(got), len(want))
+	}
+}
+
+// Only a copy of the changelog topic the task restores from, below its
+// end, is a prefix of it.
+func TestNotPrefix(t *testing.T) {
+	a, b, none := kadm.TopicID{1}, kadm.TopicID{2}, kadm.TopicID{}
+	for _, c := range []struct {
+		id, now  kadm.TopicID
+		upTo     int64
+		end      int64
+		isPrefix bool
+	}{
+		{a, a, 9, 10, true},
+		{a, a, 10, 10, false}, // the changelog does not reach it
+		{a, b, 9, 10, false},  // another topic of the same name
+		{a, b, 9, 1000, false},
+		{none, a, 9, 10, false},   // written before IDs were recorded
+		{a, none, 9, 10, false},   // a broker without topic IDs now
+		{none, none, 9, 10, true}, // no IDs either side: the offset alone
+		{none, none, 10, 10, false},
+	} {
+		if why := notPrefix(c.id, c.now, c.upTo, c.end); (why == "") != c.isPrefix {
+			t.Errorf("copy of %v up to %d, changelog %v ending at %d: %q, want prefix %v", c.id, c.upTo, c.now, c.end, why, c.isPrefix)
+		}
+	}
 }
 
 func TestParseSnapshotURL(t *testing.T) {
@@ -96,4 +142,57 @@ func TestParseSnapshotURL(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// A snapshot object from the store is untrusted bytes: decoding never
+// panics, and what decodes re-encodes to a snapshot of the same offset and
+// topic ID (duplicate keys collapse).
+func FuzzDecodeSnapshot(f *testing.F) {
+	db, err := state.Open(filepath.Join(f.TempDir(), "local"), state.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("per-page", "t/0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	changes := []Change{{Key: encodeWindowKey("a", window.Window{End: 1000}), Value: []byte{1, 2}},
+		{Key: []byte{'m'}, Value: []byte(`{}`)}}
+	if err := writeLocal(sp, changes, 7, kadm.TopicID{9}, false); err != nil {
+		f.Fatal(err)
+	}
+	b, _, err := encodeSnapshot(7, kadm.TopicID{9}, sp)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	v1 := append([]byte(snapMagicV1), b[len(snapMagic):len(snapMagic)+8]...)
+	v1 = append(v1, b[len(snapMagic)+8+16:len(b)-4]...)
+	f.Add(binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli)))
+	f.Add([]byte(snapMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, got, err := decodeSnapshot(b)
+		if err != nil || string(b[:len(snapMagic)]) != snapMagic {
+			return
+		}
+		// Re-encode what decoded, through a space of its own.
+		sp, err := db.Namespace("fuzz", "t/0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := clearLocal(sp); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeLocal(sp, got, h.upTo, h.id, false); err != nil {
+			t.Fatal(err)
+		}
+		again, _, err := encodeSnapshot(h.upTo, h.id, sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h2, got2, err := decodeSnapshot(again); err != nil || h2 != h || len(got2) > len(got) {
+			t.Fatalf("re-encoded snapshot: %+v, %d records, %v; want %+v, at most %d records", h2, len(got2), err, h, len(got))
+		}
+	})
 }

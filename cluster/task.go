@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/engine"
@@ -54,11 +55,13 @@ type task struct {
 	detect    *detectLog // a detect operator's state (detect.go)
 	metaDirty bool
 	// With a data directory: the task's local state, the changelog
-	// records written in the open transaction, and the offset of the
-	// last of them (under the worker's produceMu; -1: none yet).
+	// records written in the open transaction, the offset of the last of
+	// them (under the worker's produceMu; -1: none yet), and the topic ID
+	// of the changelog as the task restored (kept with the offset).
 	space   *state.Space
 	pending []Change
 	logEnd  int64
+	logID   kadm.TopicID
 
 	side []sideRecord // side output records not routed yet (sideout.go)
 
@@ -163,133 +166,6 @@ func (t *task) close() {
 	if t.detect != nil {
 		t.detect.close()
 	}
-}
-
-// restore sets the task's store and watermarks to its committed state:
-// from its local state (with a data directory) and the changelog records
-// after it, or else from its whole changelog partition. Then it sets its
-// operators' watermark without emitting what the committed owner emitted
-// already.
-func (w *Worker) restore(ctx context.Context, t *task) error {
-	topic := w.plan.Changelog[t.stage.Keyed]
-	n := 0
-	began := time.Now()
-	defer func() { w.cfg.Metrics.restored(w.cfg.Spec.Name, n, time.Since(began)) }()
-	apply := func(c Change) error {
-		n++
-		if len(c.Key) == 1 && c.Key[0] == keyMeta {
-			if c.Value == nil {
-				return nil
-			}
-			return t.marks.Restore(c.Value)
-		}
-		if len(c.Key) > 0 && c.Key[0] == keyDetect && t.detect != nil {
-			return t.detect.apply(c)
-		}
-		if t.store == nil {
-			return fmt.Errorf("%w: %s holds window state but %s keeps none", ErrChangelog, topic, t.stage.Keyed)
-		}
-		return t.store.Apply(c)
-	}
-	from, local, err := w.restoreLocal(ctx, t, topic, apply)
-	if err != nil {
-		return fmt.Errorf("cluster: task %s: restore from %w: %w", t.name, errLocal, err)
-	}
-	var tail []Change
-	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
-		if t.space != nil {
-			tail = append(tail, c)
-		}
-		return apply(c)
-	})
-	if err != nil {
-		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
-	}
-	if t.space != nil && end > from {
-		// The local state now goes up to the end read.
-		if err := writeLocal(t.space, tail, end-1, true); err != nil {
-			return fmt.Errorf("cluster: task %s: %w: %w", t.name, errLocal, err)
-		}
-	}
-	if wm := t.marks.Current(); wm != NoWatermark {
-		var discard collect
-		if err := t.onWatermark(ctx, wm, func(string, []operators.Record) error { return nil }, &discard); err != nil {
-			return err
-		}
-		t.side = nil // emitted by the committed owner already
-	}
-	w.cfg.Log.Info("task restored", "task", t.name, "changelog", topic, "local", local, "from_offset", from,
-		"tail", len(tail), "end", end, "watermark", t.marks.Current())
-	return nil
-}
-
-// restoreLocal applies the task's local state, if the worker keeps one
-// and it is a prefix of the changelog, or else its snapshot, if the
-// worker has a snapshot store and there is one; it returns the changelog
-// offset to read on from and how many records it applied.
-func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply func(Change) error) (int64, int, error) {
-	if w.local == nil {
-		return 0, 0, nil
-	}
-	sp, err := w.local.space(t.stage.Keyed, t.name)
-	if err != nil {
-		return 0, 0, err
-	}
-	t.space = sp
-	upTo, ok, err := localOffset(sp)
-	if err != nil {
-		return 0, 0, err
-	}
-	if !ok && w.snap == nil {
-		return 0, 0, nil
-	}
-	end, err := w.lastStable(ctx, topic, t.id.partition)
-	if err != nil {
-		return 0, 0, err
-	}
-	if ok && upTo >= end {
-		// The changelog does not reach the local state: it was deleted
-		// and created again (the job started over).
-		w.cfg.Log.Warn("local state is ahead of its changelog: discarded, the task restores from the changelog",
-			"task", t.name, "changelog", topic, "local_offset", upTo, "changelog_end", end)
-		if err := clearLocal(sp); err != nil {
-			return 0, 0, err
-		}
-		ok = false
-	}
-	if ok {
-		n, err := scanLocal(sp, apply)
-		if err != nil {
-			return 0, 0, err
-		}
-		return upTo + 1, n, nil
-	}
-	if w.snap == nil {
-		return 0, 0, nil
-	}
-	upTo, changes, ok, err := w.snap.get(ctx, t.stage.Keyed, t.id.partition)
-	switch {
-	case err != nil:
-		// The changelog holds the whole state: restore from it.
-		w.fail(FailSnapshotRestore, t.name, fmt.Sprintf("snapshot %s unusable: the task restores from its whole changelog", w.snap.key(t.stage.Keyed, t.id.partition)), err)
-		return 0, 0, nil
-	case !ok:
-		return 0, 0, nil
-	case upTo >= end:
-		w.cfg.Log.Warn("snapshot is ahead of its changelog: ignored, the task restores from the changelog",
-			"task", t.name, "changelog", topic, "snapshot_offset", upTo, "changelog_end", end)
-		return 0, 0, nil
-	}
-	for _, c := range changes {
-		if err := apply(c); err != nil {
-			return 0, 0, fmt.Errorf("snapshot: %w", err)
-		}
-	}
-	if err := writeLocal(sp, changes, upTo, false); err != nil {
-		return 0, 0, err
-	}
-	w.cfg.Log.Info("task state read from its snapshot", "task", t.name, "records", len(changes), "offset", upTo)
-	return upTo + 1, len(changes), nil
 }
 
 // onWatermark hands wm to the stage's operators that have timers, in

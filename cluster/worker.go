@@ -145,9 +145,12 @@ type Worker struct {
 
 	sess  *kgo.GroupTransactSession
 	admin *kadm.Client
-	tasks map[tp]*task
-	local *localState // nil without a DataDir
-	snap  *snapshots  // nil without a Snapshot store
+	// adminCl is admin's client, for requests kadm would answer from its
+	// metadata cache (changelogID).
+	adminCl *kgo.Client
+	tasks   map[tp]*task
+	local   *localState // nil without a DataDir
+	snap    *snapshots  // nil without a Snapshot store
 
 	mu struct {
 		sync.Mutex
@@ -314,7 +317,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer admin.Close()
 	w.statusMu.Lock()
-	w.admin = kadm.NewClient(admin)
+	w.admin, w.adminCl = kadm.NewClient(admin), admin
 	w.statusMu.Unlock()
 	if err := w.setupTopics(ctx); err != nil {
 		return err
