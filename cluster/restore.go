@@ -128,18 +128,24 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 		}
 		return t.store.Apply(c)
 	}
+	var end int64
 	if w.local != nil {
+		// Errors of the changelog's broker are not the local state's:
+		// they are asked for before it is looked at.
 		var err error
 		if t.logID, err = w.changelogID(ctx, topic); err != nil {
 			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
 		}
+		if end, err = w.lastStable(ctx, topic, t.id.partition); err != nil {
+			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+		}
 	}
-	from, local, err := w.restoreLocal(ctx, t, topic, apply)
+	from, local, err := w.restoreLocal(ctx, t, topic, end, apply)
 	if err != nil {
 		return fmt.Errorf("cluster: task %s: restore from %w: %w", t.name, errLocal, err)
 	}
 	var tail []Change
-	end, err := w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
+	end, err = w.readChangelog(ctx, topic, t.id.partition, from, func(c Change) error {
 		if t.space != nil {
 			tail = append(tail, c)
 		}
@@ -171,8 +177,9 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 // worker has a snapshot store and there is one; it returns the changelog
 // offset to read on from and how many records it applied. A local state
 // or snapshot is a prefix of the changelog if it records the changelog
-// topic's ID (t.logID) and an offset below the changelog's end.
-func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply func(Change) error) (int64, int, error) {
+// topic's ID (t.logID) and an offset below the changelog's last stable
+// offset end.
+func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, end int64, apply func(Change) error) (int64, int, error) {
 	if w.local == nil {
 		return 0, 0, nil
 	}
@@ -187,10 +194,6 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, apply 
 	}
 	if !ok && w.snap == nil {
 		return 0, 0, nil
-	}
-	end, err := w.lastStable(ctx, topic, t.id.partition)
-	if err != nil {
-		return 0, 0, err
 	}
 	if ok {
 		id, err := localTopicID(sp)
