@@ -93,10 +93,18 @@ checkpoint: {every: 1s}
 		t.Fatalf("file sink line explanation %#v, want an object", line["explanation"])
 	}
 
+	// The file sink writes its rows as a checkpoint prepares, the
+	// dashboard shows them once it commits, a moment later.
 	for _, sink := range []string{"board", "file"} {
-		o, err := srv.CLI("jobs", "output", "explain", "--sink", sink)
-		first, _, _ := strings.Cut(o, "\n")
+		var first string
+		var err error
 		var v map[string]any
+		testutil.Within(30*time.Second, func() bool {
+			var o string
+			o, err = srv.CLI("jobs", "output", "explain", "--sink", sink)
+			first, _, _ = strings.Cut(o, "\n")
+			return err == nil && first != ""
+		})
 		if err != nil || json.Unmarshal([]byte(first), &v) != nil || !isExplanation(v["explanation"]) {
 			t.Fatalf("jobs output --sink %s: %v: first line %s, want a row whose explanation is an object", sink, err, first)
 		}
