@@ -275,11 +275,7 @@ func (w *workerProc) kill() {
 // duplicates.
 func readResults(t testing.TB, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("page-views"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := testsrv.ReadCommitted(t, "page-views", brokers)
 	defer cl.Close()
 	last := map[string]int64{}
 	deadline := time.Now().Add(timeout)
@@ -346,9 +342,15 @@ type workerCluster struct {
 const workerPartitions = 4
 
 func newWorkerCluster(t testing.TB) *workerCluster {
-	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views"), bin: testbin.Runnel(t)}
+	return newKafkaCluster(t, func(brokers string) string { return fmt.Sprintf(workerJob, brokers) }, "clicks", "page-views")
+}
+
+// newKafkaCluster is a workerCluster with the given topics (of
+// workerPartitions partitions each) and the job file job(brokers).
+func newKafkaCluster(t testing.TB, job func(brokers string) string, topics ...string) *workerCluster {
+	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, topics...), bin: testbin.Runnel(t)}
 	c.job = filepath.Join(t.TempDir(), "job.yaml")
-	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerJob, c.kafka.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(c.job, []byte(job(c.kafka.Addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var err error

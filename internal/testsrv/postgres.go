@@ -1,6 +1,7 @@
 package testsrv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PostgresUser is the unprivileged system user the cluster runs as when
@@ -62,6 +65,17 @@ func StartPostgres(t testing.TB) *Postgres {
 	t.Cleanup(func() { p.Stop(t) })
 	p.DSN = fmt.Sprintf("host=%s user=runnel dbname=postgres sslmode=disable", dir)
 	return p
+}
+
+// Connect opens a connection to the cluster as its superuser (DSN). The
+// caller closes it.
+func (p *Postgres) Connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // Stop stops the cluster at once (immediate mode: no checkpoint, as a
