@@ -203,10 +203,11 @@ func waitDashboard(t *testing.T, base string, n int) []map[string]any {
 	return dashboardRows(t, base)
 }
 
-// stopCrashJob stops the crash job cleanly, so its stream sink commits.
-func stopCrashJob(t *testing.T, hc *http.Client, base string) {
+// stopJob stops job id cleanly, so that its last checkpoint commits (or
+// publishes) what its sinks hold.
+func stopJob(t *testing.T, hc *http.Client, base, id string) {
 	t.Helper()
-	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/exactly", nil)
+	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/"+id, nil)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("stop job: %v", err)
