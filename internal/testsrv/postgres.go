@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // PostgresUser is the unprivileged system user the cluster runs as when
@@ -76,6 +77,17 @@ func (p *Postgres) Connect(t testing.TB) *pgx.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// Pool opens a connection pool to the cluster as its superuser (DSN). The
+// caller closes it.
+func (p *Postgres) Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
 }
 
 // Stop stops the cluster at once (immediate mode: no checkpoint, as a
