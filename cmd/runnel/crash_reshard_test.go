@@ -152,9 +152,7 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 	go func() {
 		defer close(enough)
 		<-done
-		for deadline := time.Now().Add(2 * time.Minute); reshards.Load() < 3 && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-		}
+		testutil.Within(2*time.Minute, func() bool { return reshards.Load() >= 3 })
 	}()
 	kills, selfKills := srv.crashUntil(enough)
 	close(stopReshard)
