@@ -173,10 +173,7 @@ func newScoredReader(t *testing.T, brokers string) *scoredReader {
 
 // poll reads what arrived within a second and returns the count so far.
 func (r *scoredReader) poll(t *testing.T) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	fs := r.cl.PollFetches(ctx)
-	cancel()
-	fs.EachRecord(func(rec *kgo.Record) {
+	pollSecond(r.cl, func(rec *kgo.Record) {
 		var m struct {
 			Series string  `json:"series"`
 			Seq    int     `json:"seq"`

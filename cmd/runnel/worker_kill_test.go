@@ -270,6 +270,13 @@ func (w *workerProc) kill() {
 	w.cmd = nil
 }
 
+// pollSecond hands each record cl fetches within a second to each.
+func pollSecond(cl *kgo.Client, each func(*kgo.Record)) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cl.PollFetches(ctx).EachRecord(each)
+}
+
 // readResults reads the sink topic (read committed) from the start until
 // it has want rows or the timeout passes, then a little longer to catch
 // duplicates.
@@ -287,10 +294,7 @@ func readResults(t testing.TB, brokers string, want int, timeout time.Duration) 
 		if !extra.IsZero() && time.Now().After(extra) {
 			break
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) {
+		pollSecond(cl, func(r *kgo.Record) {
 			var m struct {
 				Start int64   `json:"window_start"`
 				End   int64   `json:"window_end"`

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -57,9 +56,7 @@ func TestWorkerLateRecordsToKafka(t *testing.T) {
 	defer cl.Close()
 	var seen []string
 	poll := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		pollSecond(cl, func(r *kgo.Record) {
 			var ck click
 			if err := json.Unmarshal(r.Value, &ck); err != nil {
 				t.Errorf("late record %q: %v", r.Value, err)
