@@ -84,7 +84,7 @@ func nativeGraph(b *testing.B, src sources.Source, sink *countSink) *Graph {
 // aggregates cross the exchange instead of records.
 func jsGraph(b *testing.B, src sources.Source, sink *countSink, combine bool) *Graph {
 	// event_time "r => r.ts" takes the Go fast path jobs.Build gives it.
-	et := JSONFieldEventTime("ts")
+	et := FieldEventTime("ts")
 	// Without a combiner, the chain exports only the field the window
 	// reads, as jobs.Build has it do.
 	spec := js.ChainSpec{Job: "bench", Stages: benchStages, Project: []string{"ms"}}

@@ -371,21 +371,19 @@ func runReshardCrashes(t *testing.T, seed uint64) {
 	for round := 0; ; round++ {
 		final := round == rounds
 		o := opts
-		db, _, meta, err := state.Restore(dir, state.Latest, sopts)
-		if errors.Is(err, state.ErrNoCheckpoint) {
+		db, snap := restoreIfAny(t, dir, sopts)
+		if db == nil {
 			// Nothing to restore: start from nothing. The live
 			// store may hold what a failed first checkpoint wrote;
 			// it is not trusted (see TestCrashBeforeFirstCheckpoint
 			// in cmd/runnel for the server's case).
 			dir = t.TempDir()
-			db, err = state.Open(dir, sopts)
-		} else if err == nil {
-			o.Restore, err = ParseSnapshot(meta)
+			var err error
+			if db, err = state.Open(dir, sopts); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.State = db
+		o.State, o.Restore = db, snap
 		src, err := sources.NewStream(sources.StreamConfig{Store: store, Stream: "in"})
 		if err != nil {
 			t.Fatal(err)

@@ -384,16 +384,11 @@ func TestCheckpointRestoreExactlyOnce(t *testing.T) {
 				o := opts
 				o.State = db
 				if round > 0 {
-					var meta []byte
-					var err error
-					db, _, meta, err = state.Restore(dir, state.Latest, state.Options{})
-					if errors.Is(err, state.ErrNoCheckpoint) {
-						db, err = state.Open(dir, state.Options{})
-					} else if err == nil {
-						o.Restore, err = ParseSnapshot(meta)
-					}
-					if err != nil {
-						t.Fatal(err)
+					if db, o.Restore = restoreIfAny(t, dir, state.Options{}); db == nil {
+						var err error
+						if db, err = state.Open(dir, state.Options{}); err != nil {
+							t.Fatal(err)
+						}
 					}
 					o.State = db
 				}
@@ -497,14 +492,7 @@ func TestCheckpointFailpoints(t *testing.T) {
 					t.Fatalf("restore with failpoint %s: %v", rs, err)
 				}
 			}
-			db, _, meta, err := state.Restore(dir, state.Latest, state.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := ParseSnapshot(meta)
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, snap := restoreLatest(t, dir)
 			j, err = Start(context.Background(), sumGraph(f, out), Options{Parallelism: 2, BatchSize: 16, State: db, Restore: snap})
 			if err != nil {
 				t.Fatal(err)

@@ -10,9 +10,9 @@
 // or a node's side output as "ID:NAME" (a window's "per-page:late", a JS
 // chain's dead letters). The adapters in jsadapt.go wrap a compiled
 // js.Chain as a node (ChainNode) or a source's event-time function
-// (ChainEventTime), read a JSON field as the event time (JSONFieldEventTime)
-// and keep a key set upstream (PresetKey); which snippet becomes which is
-// decided where jobs are built (package jobs).
+// (ChainEventTime) and keep a key set upstream (PresetKey); FieldEventTime
+// reads a field of decoded or raw JSON records as the event time. Which
+// snippet becomes which is decided where jobs are built (package jobs).
 //
 // # Tasks
 //

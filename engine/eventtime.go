@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/operators"
+	"github.com/runnel-dev/runnel/operators/js"
 )
 
 // ParseEventTime reads an event time: a number of epoch milliseconds
@@ -45,17 +46,28 @@ func ParseEventTime(v any) (int64, error) {
 }
 
 // FieldEventTime is a Go-native EventTimeFactory reading a top-level field
-// of object records. A record without the field, or with a value that is
-// not a time, is an error naming the record.
+// of object records: decoded ones, and raw JSON ones (a stream source with
+// RawJSON feeding a JS chain) without decoding the rest of the record. A
+// record without the field, or with a value that is not a time, is an
+// error naming the record.
 func FieldEventTime(field string) EventTimeFactory {
 	return func() (EventTimeFunc, error) {
+		var fields js.JSONFields
 		return func(ctx context.Context, recs []operators.Record) ([]operators.Record, error) {
 			for i := range recs {
-				m, ok := recs[i].Value.(map[string]any)
-				if !ok {
+				var v any
+				switch x := recs[i].Value.(type) {
+				case map[string]any:
+					v = x[field]
+				case json.RawMessage:
+					var err error
+					if v, _, err = fields.Get(x, field); err != nil {
+						return nil, fmt.Errorf("record %s: event time field %q: %w", recs[i].Origin, field, err)
+					}
+				default:
 					return nil, fmt.Errorf("record %s is not an object, so it has no event time field %q", recs[i].Origin, field)
 				}
-				t, err := ParseEventTime(m[field])
+				t, err := ParseEventTime(v)
 				if err != nil {
 					return nil, fmt.Errorf("record %s: field %q: %w", recs[i].Origin, field, err)
 				}

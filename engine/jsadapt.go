@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/runnel-dev/runnel/operators"
@@ -50,35 +49,4 @@ func ChainNode(cp *js.ChainProgram) func() (operators.Operator, error) {
 type chainStats interface {
 	Stats() (in, out int64, stages []js.StageStats)
 	Batches() (native, goja int64)
-}
-
-// JSONFieldEventTime is FieldEventTime that also reads the field of raw
-// JSON records (a stream source with RawJSON feeding a JS chain) without
-// decoding the rest of the record.
-func JSONFieldEventTime(field string) EventTimeFactory {
-	return func() (EventTimeFunc, error) {
-		var fields js.JSONFields
-		return func(ctx context.Context, recs []operators.Record) ([]operators.Record, error) {
-			for i := range recs {
-				var v any
-				switch x := recs[i].Value.(type) {
-				case map[string]any:
-					v = x[field]
-				case json.RawMessage:
-					var err error
-					if v, _, err = fields.Get(x, field); err != nil {
-						return nil, fmt.Errorf("record %s: event time field %q: %w", recs[i].Origin, field, err)
-					}
-				default:
-					return nil, fmt.Errorf("record %s is not an object, so it has no event time field %q", recs[i].Origin, field)
-				}
-				t, err := ParseEventTime(v)
-				if err != nil {
-					return nil, fmt.Errorf("record %s: field %q: %w", recs[i].Origin, field, err)
-				}
-				recs[i].EventTime = t
-			}
-			return recs, nil
-		}, nil
-	}
 }

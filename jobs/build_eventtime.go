@@ -21,12 +21,12 @@ var fieldAccess = regexp.MustCompile(`^\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*=>\s*
 
 // eventTimeJS makes the EventTimeFactory of a source's event_time snippet.
 // A plain field read ("r => r.ts") under on_error fail runs in Go
-// (engine.JSONFieldEventTime: the same accepted values — epoch ms numbers
+// (engine.FieldEventTime: the same accepted values — epoch ms numbers
 // or strings, RFC 3339), saving a JS call per batch; anything else
 // compiles to a JS chain with one EventTime stage.
 func eventTimeJS(job, src, functions string, onError js.OnError, opts js.Options) (engine.EventTimeFactory, error) {
 	if m := fieldAccess.FindStringSubmatch(src); m != nil && m[1] == m[2] && onError.Mode == js.Fail {
-		return engine.JSONFieldEventTime(m[3]), nil
+		return engine.FieldEventTime(m[3]), nil
 	}
 	// Its consumers are the graph's first operators: raw JSON records
 	// (sources.StreamConfig.RawJSON) stay raw for them.

@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,7 @@ func validateDetect(v *validator, d *Detect, p string) {
 	switch {
 	case d.Method == "":
 		d.Method = DefaultDetectMethod
-	case !contains(anomaly.Methods, d.Method):
+	case !slices.Contains(anomaly.Methods, d.Method):
 		v.add(p+".method", CodeInvalid, fmt.Sprintf("%q is not an anomaly detection method", d.Method), hintAllowed(d.Method, anomaly.Methods))
 	}
 	if math.IsNaN(d.Threshold) || d.Threshold < 0 || d.Threshold > 1 {

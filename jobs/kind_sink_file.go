@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/runnel-dev/runnel/sinks"
@@ -58,7 +59,7 @@ func init() {
 				default:
 					f.Format = FileJSONL
 				}
-			case !contains(allowed, f.Format):
+			case !slices.Contains(allowed, f.Format):
 				v.add(p+".file.format", CodeInvalid, fmt.Sprintf("%q is not a file format", f.Format), hintAllowed(f.Format, allowed))
 			}
 		},

@@ -279,7 +279,7 @@ func ParseAggregate(name, spec string) (a Aggregate, msg, hint string) {
 	}
 	fn, field := strings.ToLower(m[1]), m[2]
 	hasCall := strings.Contains(spec, "(")
-	if !contains(BuiltinAggregates, fn) {
+	if !slices.Contains(BuiltinAggregates, fn) {
 		hint := suggest(fn, BuiltinAggregates)
 		if hint == "" {
 			hint = allowed
@@ -359,7 +359,7 @@ func validateAggregates(v *validator, w *Window, p string) {
 		switch {
 		case !columnRE.MatchString(a.Name):
 			v.add(ap, CodeInvalid, fmt.Sprintf("%q is not a valid column name", a.Name), "letters, digits and _, not starting with a digit")
-		case contains(reservedColumns, a.Name):
+		case slices.Contains(reservedColumns, a.Name):
 			v.add(ap, CodeInvalid, fmt.Sprintf("%q clashes with a result column", a.Name), "window_start, window_end and key are taken; pick another name")
 		case seen[a.Name]:
 			v.add(ap, CodeDuplicateKey, "appears twice", "")
@@ -386,7 +386,7 @@ func validateAggregate(v *validator, a *Aggregate, ap string) {
 		switch {
 		case a.Type == "":
 			a.Type = ColumnFloat64
-		case !contains(ColumnTypes, a.Type):
+		case !slices.Contains(ColumnTypes, a.Type):
 			v.add(ap+".type", CodeInvalid, fmt.Sprintf("%q is not a column type", a.Type), hintAllowed(a.Type, ColumnTypes))
 		}
 		return
@@ -394,7 +394,7 @@ func validateAggregate(v *validator, a *Aggregate, ap string) {
 	if a.Type != "" {
 		v.add(ap+".type", CodeInvalid, fmt.Sprintf("%s has a fixed column type", a.Func), "type applies to custom aggregates only")
 	}
-	if !contains(BuiltinAggregates, a.Func) {
+	if !slices.Contains(BuiltinAggregates, a.Func) {
 		v.add(ap, CodeInvalid, fmt.Sprintf("%q is not an aggregate", a.Func), hintAllowed(a.Func, BuiltinAggregates))
 		return
 	}

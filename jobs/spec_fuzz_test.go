@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func FuzzParseAggregate(f *testing.F) {
 		if msg != "" || a.Func == AggCustom {
 			return
 		}
-		if !contains(BuiltinAggregates, a.Func) || (a.Func != AggCount) != (a.Field != "") || (a.Field != "" && !fieldRE.MatchString(a.Field)) {
+		if !slices.Contains(BuiltinAggregates, a.Func) || (a.Func != AggCount) != (a.Field != "") || (a.Field != "" && !fieldRE.MatchString(a.Field)) {
 			t.Fatalf("%q accepted as %+v", spec, a)
 		}
 	})

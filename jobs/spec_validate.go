@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -273,7 +274,7 @@ func (v *validator) format(kind *sourceKind) {
 		}
 		return
 	}
-	if !contains(kind.Formats, src.Format) {
+	if !slices.Contains(kind.Formats, src.Format) {
 		v.add("source.format", CodeInvalid, fmt.Sprintf("%q is not a %s source format", src.Format, kind.Name), hintAllowed(src.Format, kind.Formats))
 	}
 }

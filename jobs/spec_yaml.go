@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,7 +198,7 @@ func (p *parser) mapping(n *yaml.Node, schema, path string) (fieldMap, bool) {
 	p.record(n, path)
 	allowed := childKeys(schema)
 	for _, kv := range p.pairs(n, path) {
-		if !contains(allowed, kv.key) {
+		if !slices.Contains(allowed, kv.key) {
 			hint := suggest(kv.key, allowed)
 			if hint == "" {
 				hint = belongsElsewhere(kv.key, schema)
@@ -280,15 +281,6 @@ func mappingExample(schema string) string {
 		return "{}"
 	}
 	return "{" + strings.Join(keys, ": ..., ") + ": ...}"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar returns the scalar at key, or nil (with a problem) when the value

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -104,21 +105,12 @@ func txnRows(epochs, n, keys int) [][]Row {
 // crashAt returns the planned crash at (epoch, point), consuming it.
 func (j *txnJob) crashAt(epoch uint64, points ...string) (crashPoint, bool) {
 	for i, c := range j.crashes {
-		if c.epoch == epoch && contains(points, c.point) {
+		if c.epoch == epoch && slices.Contains(points, c.point) {
 			j.crashes = append(j.crashes[:i], j.crashes[i+1:]...)
 			return c, true
 		}
 	}
 	return crashPoint{}, false
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // start restores the state (or starts afresh without a checkpoint), opens

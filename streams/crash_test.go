@@ -61,6 +61,17 @@ type acked struct {
 	data  []byte
 }
 
+// putAttempt puts one record into stream c, notes it in attempts and, when the
+// put succeeded before cp's crash point, appends it to acks.
+func putAttempt(s *Store, cp *crashPoint, key string, d []byte, attempts map[string]attempt, acks []acked) []acked {
+	attempts[string(d)] = attempt{key, d}
+	res, err := s.Put(context.Background(), "c", []PutRecord{{PartitionKey: key, Data: d}})
+	if err == nil && cp.before() {
+		acks = append(acks, acked{res[0].ShardID, res[0].Seq, d})
+	}
+	return acks
+}
+
 // crashWorkload runs producers against a stream whose segments roll every
 // few records, splits a shard halfway, and returns what was attempted (by
 // data) and what was acknowledged before the crash point.
@@ -107,12 +118,7 @@ func crashWorkload(t *testing.T, fs vfs.FS, cp *crashPoint) (map[string]attempt,
 		t.Fatalf("split: %v", err)
 	}
 	for b := 0; b < 4; b++ {
-		d := payload(fmt.Sprintf("after-split-%d|", b), 40)
-		attempts[string(d)] = attempt{keyFor(b), d}
-		res, err := s.Put(context.Background(), "c", []PutRecord{{PartitionKey: keyFor(b), Data: d}})
-		if err == nil && cp.before() {
-			acks = append(acks, acked{res[0].ShardID, res[0].Seq, d})
-		}
+		acks = putAttempt(s, cp, keyFor(b), payload(fmt.Sprintf("after-split-%d|", b), 40), attempts, acks)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

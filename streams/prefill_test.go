@@ -340,12 +340,7 @@ func prefillWorkload(t *testing.T, fs vfs.FS, cp *crashPoint, groupMax int64) (m
 	attempts := map[string]attempt{}
 	var acks []acked
 	for i := range 40 {
-		d := payload(fmt.Sprintf("r%d|", i), 10+(i*29)%90)
-		attempts[string(d)] = attempt{keyFor(i), d}
-		res, err := s.Put(context.Background(), "c", []PutRecord{{PartitionKey: keyFor(i), Data: d}})
-		if err == nil && cp.before() {
-			acks = append(acks, acked{res[0].ShardID, res[0].Seq, d})
-		}
+		acks = putAttempt(s, cp, keyFor(i), payload(fmt.Sprintf("r%d|", i), 10+(i*29)%90), attempts, acks)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/runnel-dev/runnel/client/internal/testserver"
 	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -32,10 +30,7 @@ func TestPostgresFencedCommit(t *testing.T) {
 	srv := testserver.Start(t)
 	srv.CreateStream("s", 2)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := pg.Pool(t)
 	defer pool.Close()
 	store, err := PostgresLeases(ctx, pool, srv.Client(), "s", "g",
 		consumergroups.Config{LeaseDuration: consumergroups.MinLeaseDuration}, PostgresOptions{})

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -105,10 +104,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 
 	// Wait for the table to hold as many rows as there are windows; then
 	// compare. (A test that never gets there fails on its -timeout.)
-	conn, err := pgx.Connect(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(ctx)
 	type row struct {
 		key      string
@@ -168,11 +164,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 	// The Kafka result topic, read_committed: the Kafka sink commits on
 	// its own schedule, so read until every window arrived, then append
 	// a sentinel and read up to it, to see any duplicate behind.
-	c, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ConsumeTopics("results"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testsrv.ReadCommitted(t, "results", kafka.Addr)
 	defer c.Close()
 	sentinelSent := false
 	var fromKafka []row

@@ -112,10 +112,7 @@ func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
 	prod.close(t)
 
 	want := kinesisStreamWindows(t, remote, prod.sent())
-	conn, err := pgx.Connect(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(ctx)
 	var got map[windowKey][]windowVal
 	if !testutil.Within(3*time.Minute, func() bool {

@@ -152,9 +152,7 @@ func runCrashReshard(t *testing.T, next func(hc *http.Client, base string, rng *
 	go func() {
 		defer close(enough)
 		<-done
-		for deadline := time.Now().Add(2 * time.Minute); reshards.Load() < 3 && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-		}
+		testutil.Within(2*time.Minute, func() bool { return reshards.Load() >= 3 })
 	}()
 	kills, selfKills := srv.crashUntil(enough)
 	close(stopReshard)
@@ -203,10 +201,11 @@ func waitDashboard(t *testing.T, base string, n int) []map[string]any {
 	return dashboardRows(t, base)
 }
 
-// stopCrashJob stops the crash job cleanly, so its stream sink commits.
-func stopCrashJob(t *testing.T, hc *http.Client, base string) {
+// stopJob stops job id cleanly, so that its last checkpoint commits (or
+// publishes) what its sinks hold.
+func stopJob(t *testing.T, hc *http.Client, base, id string) {
 	t.Helper()
-	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/exactly", nil)
+	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/"+id, nil)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("stop job: %v", err)

@@ -83,7 +83,7 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 	// the job cleanly, then compare.
 	windows := producedWindows(seed, 30_000)
 	testutil.Within(90*time.Second, func() bool { return countWindows(s3Windows(t, gw)) >= windows })
-	stopJob(t, hc, base, "s3-lake")
+	stopJob(t, &http.Client{Timeout: time.Minute}, base, "s3-lake")
 	compareWindows(t, "published Parquet objects", expectedWindows(t, hc, base), s3Windows(t, gw))
 	if staged := gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {
 		t.Errorf("%d staged objects left after a clean stop: %v", len(staged), staged[:min(5, len(staged))])
@@ -154,18 +154,4 @@ func postJSONStatus(t *testing.T, hc *http.Client, url, body string, status int)
 	}
 	resp.Body.Close()
 	return resp.StatusCode == status
-}
-
-// stopJob stops a job cleanly: its last checkpoint publishes the rest.
-func stopJob(t *testing.T, hc *http.Client, base, id string) {
-	t.Helper()
-	req, _ := http.NewRequest("DELETE", base+"/api/v1/jobs/"+id, nil)
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	if err != nil {
-		t.Fatalf("stop job: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("stop job: %s", resp.Status)
-	}
 }

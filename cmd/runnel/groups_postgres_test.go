@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/runnel-dev/runnel/client/consumer"
 	"github.com/runnel-dev/runnel/consumergroups"
 	"github.com/runnel-dev/runnel/internal/testbin"
@@ -31,15 +29,13 @@ func TestConsumerGroupPostgresKillReshard(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	base := testbin.Serve(t, t.TempDir(), "http", hc)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := pg.Pool(t)
 	defer pool.Close()
 	kc := consumer.Runnel(base, "s", "unused", "", consumergroups.Config{}).Kinesis
 	var store consumer.LeaseStore
 	runConsumerGroupKill(t, hc, base, leaseBackend{
 		create: func() {
+			var err error
 			store, err = consumer.PostgresLeases(ctx, pool, kc, "s", "g",
 				consumergroups.Config{LeaseDuration: killLeaseMS * time.Millisecond}, consumer.PostgresOptions{})
 			if err != nil {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators/anomaly"
@@ -93,17 +90,7 @@ func TestWorkerDetectSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kfake and two workers")
 	}
-	kafka := testsrv.StartKafkaProcess(t, workerPartitions, "points", "scored")
-	bin := testbin.Runnel(t)
-	job := filepath.Join(t.TempDir(), "detect.yaml")
-	if err := os.WriteFile(job, []byte(fmt.Sprintf(detectJob, kafka.Addr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	c := newKafkaCluster(t, func(brokers string) string { return fmt.Sprintf(detectJob, brokers) }, "points", "scored")
 
 	rng := testutil.Rand(t, 1)
 	const series, perSeries = 8, 240
@@ -124,21 +111,21 @@ func TestWorkerDetectSurvivesKill(t *testing.T) {
 			b, _ := json.Marshal(p)
 			recs = append(recs, &kgo.Record{Topic: "points", Key: []byte(p.Series), Value: b})
 		}
-		if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		if err := c.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 			t.Fatalf("produce points: %v", err)
 		}
 	}
 
-	out := newScoredReader(t, kafka.Addr)
-	w1 := startWorker(t, bin, kafka.Addr, job, "w1", "--session-timeout", "6s")
-	w2 := startWorker(t, bin, kafka.Addr, job, "w2", "--session-timeout", "6s")
+	out := newScoredReader(t, c.kafka.Addr)
+	w1 := c.worker(t, "w1", "--session-timeout", "6s")
+	w2 := c.worker(t, "w2", "--session-timeout", "6s")
 	third := len(all) / 3
 	send(all[:third])
 	testutil.Eventually(t, 3*time.Minute, func() bool { return out.poll(t) >= third/2 }, "no scored points from the workers")
 	w2.kill()
 	send(all[third : 2*third])
 	testutil.Eventually(t, 3*time.Minute, func() bool { return out.poll(t) >= third+third/2 }, "w1 did not take over w2's tasks")
-	w2.start(bin)
+	w2.start(c.bin)
 	send(all[2*third:])
 	testutil.Eventually(t, 3*time.Minute, func() bool { return out.poll(t) >= len(all) }, "not every point was scored: %d of %d", len(out.got), len(all))
 	// A little longer, to catch duplicates.
@@ -179,21 +166,14 @@ type scoredReader struct {
 }
 
 func newScoredReader(t *testing.T, brokers string) *scoredReader {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("scored"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := testsrv.ReadCommitted(t, "scored", brokers)
 	t.Cleanup(cl.Close)
 	return &scoredReader{cl: cl, last: map[string]int{}}
 }
 
 // poll reads what arrived within a second and returns the count so far.
 func (r *scoredReader) poll(t *testing.T) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	fs := r.cl.PollFetches(ctx)
-	cancel()
-	fs.EachRecord(func(rec *kgo.Record) {
+	pollSecond(r.cl, func(rec *kgo.Record) {
 		var m struct {
 			Series string  `json:"series"`
 			Seq    int     `json:"seq"`

@@ -270,16 +270,19 @@ func (w *workerProc) kill() {
 	w.cmd = nil
 }
 
+// pollSecond hands each record cl fetches within a second to each.
+func pollSecond(cl *kgo.Client, each func(*kgo.Record)) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cl.PollFetches(ctx).EachRecord(each)
+}
+
 // readResults reads the sink topic (read committed) from the start until
 // it has want rows or the timeout passes, then a little longer to catch
 // duplicates.
 func readResults(t testing.TB, brokers string, want int, timeout time.Duration) (rows []windowRow, perKeyOrder []string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("page-views"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := testsrv.ReadCommitted(t, "page-views", brokers)
 	defer cl.Close()
 	last := map[string]int64{}
 	deadline := time.Now().Add(timeout)
@@ -291,10 +294,7 @@ func readResults(t testing.TB, brokers string, want int, timeout time.Duration) 
 		if !extra.IsZero() && time.Now().After(extra) {
 			break
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) {
+		pollSecond(cl, func(r *kgo.Record) {
 			var m struct {
 				Start int64   `json:"window_start"`
 				End   int64   `json:"window_end"`
@@ -346,9 +346,15 @@ type workerCluster struct {
 const workerPartitions = 4
 
 func newWorkerCluster(t testing.TB) *workerCluster {
-	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views"), bin: testbin.Runnel(t)}
+	return newKafkaCluster(t, func(brokers string) string { return fmt.Sprintf(workerJob, brokers) }, "clicks", "page-views")
+}
+
+// newKafkaCluster is a workerCluster with the given topics (of
+// workerPartitions partitions each) and the job file job(brokers).
+func newKafkaCluster(t testing.TB, job func(brokers string) string, topics ...string) *workerCluster {
+	c := &workerCluster{kafka: testsrv.StartKafkaProcess(t, workerPartitions, topics...), bin: testbin.Runnel(t)}
 	c.job = filepath.Join(t.TempDir(), "job.yaml")
-	if err := os.WriteFile(c.job, []byte(fmt.Sprintf(workerJob, c.kafka.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(c.job, []byte(job(c.kafka.Addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var err error

@@ -250,11 +250,5 @@ func TestWorkerKinesisKillNine(t *testing.T) {
 	workers[2].kill()
 	c.put(t, gen.make(800))
 	c.check(t, gen.all, 4*time.Minute)
-	for _, w := range workers {
-		w.mu.Lock()
-		if w.restarts > 0 {
-			t.Logf("worker %s exited by itself %d times and was started again", w.id, w.restarts)
-		}
-		w.mu.Unlock()
-	}
+	logRestarts(t, workers)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
@@ -27,24 +25,15 @@ func TestWorkerLateRecordsToKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kfake and a worker")
 	}
-	kafka := testsrv.StartKafkaProcess(t, workerPartitions, "clicks", "page-views", "late-clicks")
-	bin := testbin.Runnel(t)
-	job := filepath.Join(t.TempDir(), "job.yaml")
-	src := fmt.Sprintf(workerJob, kafka.Addr) + fmt.Sprintf("  - {id: late-out, late: per-page, kafka: {brokers: [%s], topic: late-clicks}}\n", kafka.Addr)
-	if err := os.WriteFile(job, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	c := newKafkaCluster(t, func(brokers string) string {
+		return fmt.Sprintf(workerJob, brokers) + fmt.Sprintf("  - {id: late-out, late: per-page, kafka: {brokers: [%s], topic: late-clicks}}\n", brokers)
+	}, "clicks", "page-views", "late-clicks")
 	gen := &clickGen{rng: testutil.Rand(t, 1)}
-	w := startWorker(t, bin, kafka.Addr, job, "w1")
-	produceClicks(t, prod, gen.make(1500))
-	produceEnd(t, prod, workerPartitions)
+	w := c.worker(t, "w1")
+	produceClicks(t, c.prod, gen.make(1500))
+	produceEnd(t, c.prod, workerPartitions)
 	want := batchWindows(gen.all)
-	got, order := readResults(t, kafka.Addr, len(want), 3*time.Minute)
+	got, order := readResults(t, c.kafka.Addr, len(want), 3*time.Minute)
 	checkResults(t, got, want, order)
 
 	// Late: far behind the watermark every window task has now.
@@ -52,34 +41,28 @@ func TestWorkerLateRecordsToKafka(t *testing.T) {
 	lateClicks := func(from, n int) []click {
 		var cs []click
 		for i := from; i < from+n; i++ {
-			c := click{User: fmt.Sprint("u", i%40), Page: fmt.Sprint("/p", i%12), Ms: int64(1000 + i), TS: 1_700_000_000_500}
-			cs = append(cs, c)
-			late = append(late, fmt.Sprintf("%s %s %d", c.User, c.Page, c.Ms))
+			ck := click{User: fmt.Sprint("u", i%40), Page: fmt.Sprint("/p", i%12), Ms: int64(1000 + i), TS: 1_700_000_000_500}
+			cs = append(cs, ck)
+			late = append(late, fmt.Sprintf("%s %s %d", ck.User, ck.Page, ck.Ms))
 		}
 		return cs
 	}
-	produceClicks(t, prod, lateClicks(0, 30))
+	produceClicks(t, c.prod, lateClicks(0, 30))
 	w.kill()
-	w.start(bin)
-	produceClicks(t, prod, lateClicks(30, 30))
+	w.start(c.bin)
+	produceClicks(t, c.prod, lateClicks(30, 30))
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.Addr), kgo.ConsumeTopics("late-clicks"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := testsrv.ReadCommitted(t, "late-clicks", c.kafka.Addr)
 	defer cl.Close()
 	var seen []string
 	poll := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			var c click
-			if err := json.Unmarshal(r.Value, &c); err != nil {
+		pollSecond(cl, func(r *kgo.Record) {
+			var ck click
+			if err := json.Unmarshal(r.Value, &ck); err != nil {
 				t.Errorf("late record %q: %v", r.Value, err)
 				return
 			}
-			seen = append(seen, fmt.Sprintf("%s %s %d", c.User, c.Page, c.Ms))
+			seen = append(seen, fmt.Sprintf("%s %s %d", ck.User, ck.Page, ck.Ms))
 		})
 	}
 	testutil.Eventually(t, 3*time.Minute, func() bool { poll(); return len(seen) >= len(late) }, "late records in late-clicks: %d of %d", len(seen), len(late))
@@ -92,7 +75,7 @@ func TestWorkerLateRecordsToKafka(t *testing.T) {
 	if d := testutil.Diff(late, seen); d != "" {
 		t.Errorf("the late sink's records are not the late records, once each:\n%s", d)
 	}
-	got, order = readResults(t, kafka.Addr, len(want), time.Minute)
+	got, order = readResults(t, c.kafka.Addr, len(want), time.Minute)
 	checkResults(t, got, want, order)
 }
 

@@ -71,10 +71,7 @@ func (c *sinksCluster) supervised(t *testing.T, id string, extra ...string) *wor
 func (c *sinksCluster) tableRows(t *testing.T, table string) []windowRow {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := c.pg.Connect(t)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT key, window_start, window_end, views, total FROM `+table)
 	if err != nil {
@@ -217,10 +214,7 @@ func BenchmarkWorkerPostgres(b *testing.B) {
 			produceClicks(b, c.prod, gen.make(10_000))
 		}
 		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, pg.DSN)
-		if err != nil {
-			b.Fatal(err)
-		}
+		conn := pg.Connect(b)
 		count := func() int {
 			var k int
 			if err := conn.QueryRow(ctx, `SELECT count(*) FROM clicks_out`).Scan(&k); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
 	"github.com/runnel-dev/runnel/internal/testsrv/kfakegroup"
@@ -39,6 +40,19 @@ func KafkaWith(t testing.TB, opts ...kfake.Opt) []string {
 	}
 	t.Cleanup(stop)
 	return c.ListenAddrs()
+}
+
+// ReadCommitted returns a client that consumes topic from its start with
+// read_committed isolation: it sees what transactions committed, never
+// what they aborted or have not committed yet. The caller closes it.
+func ReadCommitted(t testing.TB, topic string, brokers ...string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
 
 var kfakeBin = testbin.Binary{Pkg: "github.com/runnel-dev/runnel/internal/testsrv/kfakeserver"}

@@ -1,6 +1,7 @@
 package testsrv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // PostgresUser is the unprivileged system user the cluster runs as when
@@ -62,6 +66,28 @@ func StartPostgres(t testing.TB) *Postgres {
 	t.Cleanup(func() { p.Stop(t) })
 	p.DSN = fmt.Sprintf("host=%s user=runnel dbname=postgres sslmode=disable", dir)
 	return p
+}
+
+// Connect opens a connection to the cluster as its superuser (DSN). The
+// caller closes it.
+func (p *Postgres) Connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// Pool opens a connection pool to the cluster as its superuser (DSN). The
+// caller closes it.
+func (p *Postgres) Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
 }
 
 // Stop stops the cluster at once (immediate mode: no checkpoint, as a

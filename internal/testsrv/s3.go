@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/flock"
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // VersityGW is the version of github.com/versity/versitygw the S3 tests
@@ -112,18 +113,16 @@ func (p *S3Process) Start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err == nil {
+	var err error
+	if !testutil.Within(30*time.Second, func() bool {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", p.addr, time.Second); err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			p.Kill()
-			p.t.Fatalf("versitygw did not listen on %s within 30s: %v", p.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}) {
+		p.Kill()
+		p.t.Fatalf("versitygw did not listen on %s within 30s: %v", p.addr, err)
 	}
 }
 

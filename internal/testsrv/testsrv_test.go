@@ -4,16 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestPostgresAnswers(t *testing.T) {
 	pg := StartPostgres(t)
-	conn, err := pgx.Connect(context.Background(), pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(context.Background(), "select 40 + 2").Scan(&n); err != nil || n != 42 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -199,7 +200,7 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 	}
-	if c.Method != "" && !contains(Methods, c.Method) {
+	if c.Method != "" && !slices.Contains(Methods, c.Method) {
 		return bad("method", "unknown method %q; want one of %s", c.Method, strings.Join(Methods, ", "))
 	}
 	if math.IsNaN(c.Threshold) || c.Threshold < 0 || c.Threshold > 1 {
@@ -288,13 +289,4 @@ func resolve(method string) string {
 		return DefaultMethod
 	}
 	return method
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -90,7 +91,7 @@ func FuzzRestore(f *testing.F) {
 		f.Add(m, data)
 	}
 	f.Fuzz(func(t *testing.T, method string, data []byte) {
-		if !contains(Methods, method) {
+		if !slices.Contains(Methods, method) {
 			return
 		}
 		d, err := Restore(Config{Method: method, SampleSize: 8, Trees: 2, History: 20}, data)

@@ -201,17 +201,10 @@ func TestNotAFunction(t *testing.T) {
 }
 
 func TestTimeoutResumesInnocentRecords(t *testing.T) {
-	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{Budget: 30 * time.Millisecond}, Stages: []Stage{
+	c := newChainSpec(t, ChainSpec{Job: "j", Options: Options{Budget: 30 * time.Millisecond}, Stages: []Stage{
 		{Operator: "slow", Kind: Map, OnError: OnError{Mode: Skip},
 			Src: `r => { var end = Date.now() + r.ms; while (Date.now() < end) {} return r }`},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Each of the first five takes 10ms (50ms in all, over one budget but
 	// each within it); the sixth loops forever.
 	in := batchOf(map[string]any{"ms": 10}, map[string]any{"ms": 10}, map[string]any{"ms": 10},

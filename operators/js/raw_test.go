@@ -170,23 +170,9 @@ func FuzzRawObject(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1}`, `{"a":[1,{"b":"\u00e9"}],"a":2}`, `{"a":1,}`, `{"a" 1}`, `{"\ud800":"x"}`, `{"a":1e999}`} {
 		f.Add(s)
 	}
-	cp, err := CompileChain(ChainSpec{Job: "f", Stages: []Stage{{Operator: "m", Kind: Map,
+	c := newChainSpec(f, ChainSpec{Job: "f", Stages: []Stage{{Operator: "m", Kind: Map,
 		Src: `r => { var p; try { p = JSON.parse(r.s) } catch (e) { p = undefined } return {raw: r.raw === undefined ? "!" : JSON.stringify(r.raw), parsed: p === undefined ? "!" : JSON.stringify(p)} }`}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		f.Fatal(err)
-	}
-	raw, err := CompileChain(ChainSpec{Job: "f", Stages: []Stage{{Operator: "m", Kind: Map, Src: `r => JSON.stringify(r)`}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	rc, err := raw.New()
-	if err != nil {
-		f.Fatal(err)
-	}
+	rc := newChainSpec(f, ChainSpec{Job: "f", Stages: []Stage{{Operator: "m", Kind: Map, Src: `r => JSON.stringify(r)`}}})
 	f.Fuzz(func(t *testing.T, s string) {
 		var ref collect
 		if err := c.Process(context.Background(), batchOf(map[string]any{"s": s}), &ref); err != nil {

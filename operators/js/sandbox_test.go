@@ -57,16 +57,9 @@ func TestSandbox(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cp, err := CompileChain(ChainSpec{Job: "evil", Options: Options{Budget: 50 * time.Millisecond, MaxHeapGrowth: 256 << 20},
+			c := newChainSpec(t, ChainSpec{Job: "evil", Options: Options{Budget: 50 * time.Millisecond, MaxHeapGrowth: 256 << 20},
 				Stages: []Stage{{Operator: "op-" + strings.ReplaceAll(tc.name, " ", "-"), Kind: Map, Src: tc.src}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := cp.New()
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = c.Process(context.Background(), batchOf(map[string]any{"x": 1}), &collect{})
+			err := c.Process(context.Background(), batchOf(map[string]any{"x": 1}), &collect{})
 			var je *Error
 			if !errors.As(err, &je) {
 				t.Fatalf("want *Error, got %v", err)
@@ -116,18 +109,11 @@ func TestVMIsolation(t *testing.T) {
 // fails that record with ErrFanOut naming the operator; the batch's other
 // records keep their outputs.
 func TestFanOutCap(t *testing.T) {
-	cp, err := CompileChain(ChainSpec{Job: "j", Options: Options{MaxOutputs: 100},
+	c := newChainSpec(t, ChainSpec{Job: "j", Options: Options{MaxOutputs: 100},
 		Stages: []Stage{{Operator: "spread", Kind: Map, Src: `r => Array.from({length: r.n}, (_, i) => ({i}))`},
 			{Operator: "keep", Kind: Filter, Src: `r => true`}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out collect
-	err = c.Process(context.Background(), batchOf(map[string]any{"n": 100}, map[string]any{"n": 200}), &out)
+	err := c.Process(context.Background(), batchOf(map[string]any{"n": 100}, map[string]any{"n": 200}), &out)
 	var je *Error
 	if !errors.As(err, &je) || !errors.Is(err, ErrFanOut) || je.Operator != "spread" {
 		t.Fatalf("got %v, want ErrFanOut naming operator spread", err)

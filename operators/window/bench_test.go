@@ -33,6 +33,18 @@ func benchRecords(n, shard int) []operators.Record {
 	return recs
 }
 
+// keyedBenchRecords is n benchRecords as the window gets them after the
+// per-shard stage: keyed by page, with the latency as ms.
+func keyedBenchRecords(n int) []operators.Record {
+	recs := benchRecords(n, 0)
+	for i := range recs {
+		m := recs[i].Value.(map[string]any)
+		recs[i].Key = m["page"].(string)
+		m["ms"] = m["latency_ms"]
+	}
+	return recs
+}
+
 // stage is the per-shard part of the job: map → filter → key.
 type stage interface {
 	Process(ctx context.Context, in *operators.Batch, out operators.Emitter) error
@@ -227,12 +239,7 @@ func BenchmarkWindow(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	recs := benchRecords(1<<16, 0)
-	for i := range recs {
-		m := recs[i].Value.(map[string]any)
-		recs[i].Key = m["page"].(string)
-		m["ms"] = m["latency_ms"]
-	}
+	recs := keyedBenchRecords(1 << 16)
 	out := operators.EmitterFunc(func(operators.Record) {})
 	b.ResetTimer()
 	cpu0 := cpuclock.Process()

@@ -34,12 +34,7 @@ func BenchmarkWindowState(b *testing.B) {
 		{"cached+snapshots", true, 0, 64},
 		{"evicting+snapshots", true, 256, 64},
 	}
-	recs := benchRecords(1<<16, 0)
-	for i := range recs {
-		m := recs[i].Value.(map[string]any)
-		recs[i].Key = m["page"].(string)
-		m["ms"] = m["latency_ms"]
-	}
+	recs := keyedBenchRecords(1 << 16)
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			comp, err := Compile(Config{Job: "bench", ID: "w", Kind: Tumbling, Size: time.Second, StateCacheEntries: c.cache,

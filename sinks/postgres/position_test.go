@@ -57,7 +57,7 @@ func TestConcurrentSinksCreateTablesOnce(t *testing.T) {
 			t.Errorf("first commit of sink %d of %d at once: %v", i, n, err)
 		}
 	}
-	if got := tableRows(t, pg.DSN, "inferred"); len(got) != n {
+	if got := tableRows(t, pg, "inferred"); len(got) != n {
 		t.Errorf("table rows %v, want %d", got, n)
 	}
 }
@@ -84,7 +84,7 @@ func TestCommitAtSkipsCommittedRange(t *testing.T) {
 	if _, err := s.CommitAt(ctx, "0", 0, 1, vals); err == nil {
 		t.Error("CommitAt accepted the checkpoint epochs' task")
 	}
-	if got, want := tableRows(t, pg.DSN, "views"), []string{"a@1000=1", "b@1000=2"}; !equal(got, want) {
+	if got, want := tableRows(t, pg, "views"), []string{"a@1000=1", "b@1000=2"}; !equal(got, want) {
 		t.Errorf("table rows %v, want %v", got, want)
 	}
 }

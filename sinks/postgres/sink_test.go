@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
-
-	"github.com/jackc/pgx/v5"
-
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/internal/sinktest"
 )
 
 var windowCols = sinks.WindowColumns(sinks.Column{Name: "views", Type: sinks.Int64}, sinks.Column{Name: "avg_ms", Type: sinks.Float64})
@@ -23,12 +20,9 @@ func row(start int64, key string, views int) sinks.Row {
 
 // tableRows returns "key@start=views" for every row of the table, in key
 // order: a duplicate shows twice.
-func tableRows(t *testing.T, dsn, table string) []string {
+func tableRows(t *testing.T, pg *testsrv.Postgres, table string) []string {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(context.Background(), `SELECT key, (extract(epoch from window_start) * 1000)::bigint, views FROM `+table+` ORDER BY key, window_start, views`)
 	if err != nil {
@@ -80,7 +74,7 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	j.Crash()
 	j.Start() // commits epoch 2
 	want := []string{"a@0=1", "a@1000=3", "b@0=2"}
-	if got := tableRows(t, pg.DSN, "views"); !equal(got, want) {
+	if got := tableRows(t, pg, "views"); !equal(got, want) {
 		t.Fatalf("after recovering a cut-short commit: %v, want %v", got, want)
 	}
 	j.Epoch(3, true, row(2000, "c", 4)) // committed, but the checkpoint that forgets it never comes
@@ -88,7 +82,7 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	j.Start() // epoch 3 is staged again: the progress row skips it
 	j.Epoch(4, true, row(3000, "a", 5))
 	want = []string{"a@0=1", "a@1000=3", "a@3000=5", "b@0=2", "c@2000=4"}
-	if got := tableRows(t, pg.DSN, "views"); !equal(got, want) {
+	if got := tableRows(t, pg, "views"); !equal(got, want) {
 		t.Fatalf("after replaying a committed epoch: %v, want %v", got, want)
 	}
 	j.Crash()
@@ -103,7 +97,7 @@ func TestUpsertKeepsLastRowPerKey(t *testing.T) {
 	j.Epoch(1, true, row(0, "a", 1), row(0, "a", 2), row(0, "b", 1))
 	j.Epoch(2, true, row(0, "a", 7), row(1000, "b", 1))
 	want := []string{"a@0=7", "b@0=1", "b@1000=1"}
-	if got := tableRows(t, pg.DSN, "latest"); !equal(got, want) {
+	if got := tableRows(t, pg, "latest"); !equal(got, want) {
 		t.Fatalf("upserts: %v, want %v", got, want)
 	}
 }

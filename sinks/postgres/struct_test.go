@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/sinks"
 )
@@ -20,10 +18,7 @@ func TestStructColumnIsJSONB(t *testing.T) {
 	j.Start()
 	j.Epoch(1, true, sinks.Row{Key: "a", Value: map[string]any{"key": "a",
 		"explanation": map[string]any{"field": "views", "direction": "high", "z": 18.9}}})
-	conn, err := pgx.Connect(context.Background(), pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(context.Background())
 	var typ, field string
 	var z float64

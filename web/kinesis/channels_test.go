@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/jobs"
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 )
@@ -43,10 +44,8 @@ func delivered(t *testing.T, gw *testsrv.S3Process) []string {
 
 func waitDelivered(t *testing.T, gw *testsrv.S3Process, n int) []string {
 	t.Helper()
-	got := delivered(t, gw)
-	for deadline := time.Now().Add(60 * time.Second); len(got) < n && time.Now().Before(deadline); got = delivered(t, gw) {
-		time.Sleep(200 * time.Millisecond)
-	}
+	var got []string
+	testutil.Within(60*time.Second, func() bool { got = delivered(t, gw); return len(got) >= n })
 	return got
 }
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -388,7 +389,7 @@ func stringConstraints(s *shape, x string) []string {
 	if s.pattern != nil && !s.pattern.MatchString(x) {
 		out = append(out, "satisfy regular expression pattern: "+s.patText)
 	}
-	if s.enum != nil && !contains(s.enum, x) {
+	if s.enum != nil && !slices.Contains(s.enum, x) {
 		out = append(out, "satisfy enum value set: ["+strings.Join(s.enum, ", ")+"]")
 	}
 	n := len(utf16.Encode([]rune(x)))
@@ -418,15 +419,6 @@ func describeConstraints(s *shape) []string {
 		out = append(out, "Member must satisfy enum value set: ["+strings.Join(s.enum, ", ")+"]")
 	}
 	return out
-}
-
-func contains(set []string, x string) bool {
-	for _, s := range set {
-		if s == x {
-			return true
-		}
-	}
-	return false
 }
 
 // clampNumber reads a JSON number as AWS does: the fraction is dropped and

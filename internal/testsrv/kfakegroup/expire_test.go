@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // A static member restarts, and its new life dies while its join waits
@@ -117,14 +119,9 @@ func staticJoin(group, instance, topic string) *kmsg.JoinGroupRequest {
 // waitGroup waits, for at most a minute, until group satisfies ok; it
 // fails the test if it does not.
 func waitGroup(t *testing.T, c *kfake.Cluster, group string, ok func(*kfake.GroupInfo) bool) *kfake.GroupInfo {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if i := c.GroupInfo(group); i != nil && ok(i) {
-			return i
-		}
-		time.Sleep(100 * time.Millisecond)
+	var i *kfake.GroupInfo
+	if !testutil.Within(time.Minute, func() bool { i = c.GroupInfo(group); return i != nil && ok(i) }) {
+		t.Errorf("group %s after a minute: %+v", group, i)
 	}
-	i := c.GroupInfo(group)
-	t.Errorf("group %s after a minute: %+v", group, i)
 	return i
 }
