@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/runnel-dev/runnel/cluster"
@@ -66,13 +65,10 @@ func (s *Server) restartClusterJob(w http.ResponseWriter, r *http.Request) bool 
 		Checkpoint json.RawMessage `json:"checkpoint"`
 		Savepoint  string          `json:"savepoint"`
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, smallBody))
-	if err == nil {
-		err = json.Unmarshal(b, &req)
-	}
+	err := decodeBody(w, r, smallBody, &req)
 	switch {
 	case err != nil:
-		writeError(w, newError("invalid_argument", "", `a cluster job restarts with the body {"from": "beginning"}: `+err.Error()))
+		writeError(w, withHint(err, `a cluster job restarts with the body {"from": "beginning"}`))
 	case len(req.Checkpoint) > 0 || req.Savepoint != "":
 		writeError(w, newError("cluster_job", "checkpoint", noCheckpoints))
 	case req.From != "beginning":

@@ -105,6 +105,9 @@ sinks:
 	if code, body := do("POST", "/api/v1/jobs/cj/restart", `{"from": "yesterday"}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"from"`) {
 		t.Errorf("restart from yesterday: %d %s, want 400 naming from", code, body)
 	}
+	if code, body := do("POST", "/api/v1/jobs/cj/restart", `{"form": "beginning"}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"form"`) || !strings.Contains(body, `{\"from\": \"beginning\"}`) {
+		t.Errorf("restart with a misspelt field: %d %s, want 400 naming the field and the body to send", code, body)
+	}
 	if code, body := do("PUT", "/api/v1/jobs/cj", strings.Replace(job, "name: cj", "name: other", 1)); code != http.StatusBadRequest {
 		t.Errorf("deploy of another job's file: %d %s, want 400", code, body)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -109,6 +110,17 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.Status, map[string]*apiError{"error": ae})
 }
 
+// withHint adds what the body should be to decodeBody's error.
+func withHint(err error, hint string) error {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	e := *ae
+	e.Message += ": " + hint
+	return &e
+}
+
 // decodeBody reads a JSON body of at most limit bytes into v, rejecting
 // unknown fields and trailing data.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
@@ -123,6 +135,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return newError("invalid_json", ute.Field, "field "+ute.Field+" must be "+ute.Type.String()+", got JSON "+ute.Value)
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			f = strings.Trim(f, `"`)
+			return newError("invalid_json", f, "unknown field "+strconv.Quote(f)+" in the request body")
 		}
 		return newError("invalid_json", "", "request body is not valid JSON: "+err.Error())
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -38,12 +37,8 @@ func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
 		Checkpoint json.RawMessage `json:"checkpoint"`
 		Savepoint  string          `json:"savepoint"`
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, smallBody))
-	if err == nil {
-		err = json.Unmarshal(b, &req)
-	}
-	if err != nil {
-		writeError(w, newError("invalid_argument", "", `the body must be {"checkpoint": "EPOCH"} or {"savepoint": "NAME"}: `+err.Error()))
+	if err := decodeBody(w, r, smallBody, &req); err != nil {
+		writeError(w, withHint(err, `the body is {"checkpoint": "EPOCH"} or {"savepoint": "NAME"}`))
 		return
 	}
 	// A checkpoint id is its epoch, as a string or a number.

@@ -21,6 +21,14 @@ func TestLifecycleRoutes(t *testing.T) {
 	check("POST", base+"/restart", `{"checkpoint":"1"}`, 409, "stop it first")
 	check("POST", base+"/restart", `{}`, 400, `"field":"checkpoint"`)
 	check("POST", base+"/restart", `{"checkpoint":"1","savepoint":"x"}`, 400, "exactly one")
+	// A restart's body is read as every other JSON body is: unknown
+	// fields, bad JSON and an oversized body are refused with what is
+	// wrong, and what the body should be.
+	check("POST", base+"/restart", `{"checkpont":"1"}`, 400, `"code":"invalid_json","message":"unknown field \"checkpont\" in the request body: the body is {\"checkpoint\": \"EPOCH\"} or {\"savepoint\": \"NAME\"}","field":"checkpont"`)
+	check("POST", base+"/restart", `{"checkpoint":`, 400, `"code":"invalid_json"`)
+	if got, b := callInto(t, "POST", base+"/restart", `{"savepoint":"`+strings.Repeat("x", smallBody)+`"}`, nil); got != 413 || !strings.Contains(b, `"code":"body_too_large"`) {
+		t.Fatalf("restart with a body over %d bytes: %d %s, want 413 body_too_large", smallBody, got, b)
+	}
 	check("DELETE", base+"?purge=true", "", 409, "stop it first")
 	check("DELETE", base+"?purge=maybe", "", 400, `"field":"purge"`)
 

@@ -132,7 +132,7 @@ func TestStreamsAPIErrors(t *testing.T) {
 		{"POST", "/api/v1/streams", `{"name":"bad/name"}`, 400, "invalid_argument", "name"},
 		{"POST", "/api/v1/streams", `{"name":"x","shards":0}`, 400, "invalid_argument", "shards"},
 		{"POST", "/api/v1/streams", `{"name":"x","retention_hours":9000}`, 400, "invalid_argument", "retention_hours"},
-		{"POST", "/api/v1/streams", `{"name":"x","shardz":1}`, 400, "invalid_json", ""},
+		{"POST", "/api/v1/streams", `{"name":"x","shardz":1}`, 400, "invalid_json", "shardz"},
 		{"POST", "/api/v1/streams", `{"name":"x","shards":"two"}`, 400, "invalid_json", "shards"},
 		{"POST", "/api/v1/streams", `{"name":"x"} {}`, 400, "invalid_json", ""},
 		{"GET", "/api/v1/streams/nope", ``, 404, "not_found", ""},
