@@ -141,23 +141,33 @@ func jobsErrors(args []string) error {
 }
 
 func jobsRestart(args []string) error {
-	fs := newFlags("jobs restart", "jobs restart ID (--checkpoint EPOCH | --savepoint NAME)",
-		"Starts a stopped, failed or finished job again from one of its checkpoints (see `runnel jobs checkpoints ID`) or from a savepoint (see `runnel jobs savepoints`). A running job must be stopped first.")
+	fs := newFlags("jobs restart", "jobs restart ID (--checkpoint EPOCH | --savepoint NAME | --from-beginning)",
+		"Starts a stopped, failed or finished job again from one of its checkpoints (see `runnel jobs checkpoints ID`) or from a savepoint (see `runnel jobs savepoints`); a job on Kafka workers (a cluster job) has neither and starts over with --from-beginning. A running job must be stopped first.")
 	server := addServerFlag(fs)
 	cp := fs.String("checkpoint", "", "the checkpoint's epoch")
 	sp := fs.String("savepoint", "", "the savepoint's name")
+	begin := fs.Bool("from-beginning", false, "a cluster job: start over from the beginning of its source (its group's offsets and its repartition and changelog topics are deleted)")
 	pos, err := parseInterspersed(fs, args, 1, "ID")
 	if err != nil {
 		return err
 	}
-	if (*cp == "") == (*sp == "") {
-		return fmt.Errorf("%w: give --checkpoint EPOCH or --savepoint NAME (one of them)", errUsage)
+	given := 0
+	for _, set := range []bool{*cp != "", *sp != "", *begin} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME and --from-beginning", errUsage)
 	}
 	body := map[string]string{}
-	if *cp != "" {
+	switch {
+	case *cp != "":
 		body["checkpoint"] = *cp
-	} else {
+	case *sp != "":
 		body["savepoint"] = *sp
+	default:
+		body["from"] = "beginning"
 	}
 	var j jobInfo
 	if err := newClient(*server).do("POST", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/restart", body, &j); err != nil {

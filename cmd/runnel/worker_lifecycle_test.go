@@ -118,10 +118,10 @@ func TestServeClusterJobLifecycle(t *testing.T) {
 	}
 	third := expect(second, everything, "deploying the upgraded file from the beginning, the output is not everything computed again")
 
-	// Restart from the beginning: state and offsets dropped, everything
-	// computed again once more.
-	if st, body := srv.Do("POST", "/api/v1/jobs/page-views/restart", "application/json", `{"from": "beginning"}`); st != http.StatusOK || !strings.Contains(string(body), `"state":"running"`) {
-		t.Fatalf("restart from the beginning: %d %s", st, body)
+	// Restart from the beginning (as the CLI asks for it): state and
+	// offsets dropped, everything computed again once more.
+	if out, err := srv.CLI("jobs", "restart", "page-views", "--from-beginning"); err != nil || !strings.Contains(out, "restarted job page-views: running") {
+		t.Fatalf("runnel jobs restart page-views --from-beginning: %v\n%s", err, out)
 	}
 	expect(third, everything, "the restart from the beginning, the output is not everything computed again")
 }

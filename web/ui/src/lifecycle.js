@@ -1,6 +1,7 @@
 // The lifecycle controls of the job page (admins only; the server refuses
 // them for other roles anyway): stop (asks first), resume, restart from a
-// chosen checkpoint or savepoint, take a savepoint, edit and redeploy (the
+// chosen checkpoint or savepoint (a job on Kafka workers has neither: it
+// restarts from the beginning), take a savepoint, edit and redeploy (the
 // editor at #/jobs/ID/edit), delete with its state (asks first). Which
 // buttons show follows the job's state; every answer, good or bad, is said
 // in the note beside them.
@@ -44,8 +45,9 @@ export class Lifecycle {
     const s = job.state;
     this.state = s;
     const running = s === 'running';
+    this.cluster = !!job.cluster;
     this.stopBtn.hidden = !running;
-    this.savepointBtn.hidden = !running;
+    this.savepointBtn.hidden = !running || this.cluster;
     this.resumeBtn.hidden = s !== 'stopped' && s !== 'failed';
     this.restartBtn.hidden = running;
     this.deleteBtn.hidden = running;
@@ -83,8 +85,13 @@ export class Lifecycle {
   async openPicker() {
     this.stopConfirm.hidden = true;
     this.deleteConfirm.hidden = true;
-    this.pick.replaceChildren(h('option', { value: '' }, 'loading…'));
     this.picker.hidden = false;
+    if (this.cluster) {
+      // Its state is in Kafka: it can only start over.
+      this.pick.replaceChildren(h('option', { value: 'from:beginning' }, 'the beginning (its offsets and state are dropped)'));
+      return;
+    }
+    this.pick.replaceChildren(h('option', { value: '' }, 'loading…'));
     let cps = [], sps = [];
     try {
       const [c, s] = await Promise.all([api('/jobs/' + enc(this.id) + '/checkpoints'), api('/savepoints')]);
@@ -114,6 +121,6 @@ export class Lifecycle {
     const i = v.indexOf(':');
     const kind = v.slice(0, i), name = v.slice(i + 1);
     this.picker.hidden = true;
-    await this.act(this.restartBtn, () => `Restarted from ${kind} ${name}.`, '/jobs/' + enc(this.id) + '/restart', jsonBody('POST', { [kind]: name }));
+    await this.act(this.restartBtn, () => (kind === 'from' ? `Restarted from the ${name}.` : `Restarted from ${kind} ${name}.`), '/jobs/' + enc(this.id) + '/restart', jsonBody('POST', { [kind]: name }));
   }
 }

@@ -2,7 +2,9 @@
 // a cluster job served by a small stub of the two API answers the panel
 // depends on (GET /api/v1/jobs/{id} with "cluster": true, and
 // GET /api/v1/jobs/{id}/cluster, shaped as runnel serve --cluster answers;
-// the real answers are checked by cmd/runnel's TestServeClusterWholeJobView).
+// the real answers are checked by cmd/runnel's TestServeClusterWholeJobView),
+// and the restart of a stopped cluster job (POST …/restart, which
+// TestServeClusterJobLifecycle drives on a real server).
 // Other API calls get not_found: the page's other panels say so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ const job = {
 };
 let lag = 7;
 let failures = [];
+const restarts = []; // the bodies of POST /api/v1/jobs/pv/restart
 const status = () => ({
   job: 'pv', group: 'runnel-job.pv', state: 'Stable', lag,
   workers: [
@@ -48,6 +51,13 @@ before(async () => {
     if (p === '/api/v1/session') return json(200, { auth: false, role: 'admin' });
     if (p === '/api/v1/jobs/pv') return json(200, job);
     if (p === '/api/v1/jobs/pv/cluster') return json(200, status());
+    if (p === '/api/v1/jobs/pv/restart' && req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      restarts.push(JSON.parse(body));
+      job.state = 'running';
+      return json(200, job);
+    }
     return json(404, { error: { code: 'not_found', message: p + ' is not stubbed' } });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -87,5 +97,20 @@ test('a cluster job\'s page shows its workers, tasks, lag and rebalances', async
   const w2 = await page.locator('[data-testid=cluster-worker][data-worker=w2] td').last().innerText();
   assert.equal(w2, '1');
   assert.match(await page.locator('[data-testid=cluster-note]').innerText(), /1 failures recorded/);
+  await page.close();
+});
+
+test('a stopped cluster job restarts from the beginning, and offers no savepoint', async () => {
+  job.state = 'stopped';
+  const page = await browser.newPage();
+  await page.goto(base + '/#/jobs/pv');
+  await page.waitForSelector('[data-testid=restart-job]:not([hidden])', { timeout: 30000 });
+  assert.equal(await page.locator('[data-testid=take-savepoint]').isHidden(), true, 'a cluster job has no savepoints');
+  await page.click('[data-testid=restart-job]');
+  const options = await page.locator('[data-testid=restart-from] option').evaluateAll((els) => els.map((e) => [e.value, e.textContent]));
+  assert.deepEqual(options, [['from:beginning', 'the beginning (its offsets and state are dropped)']]);
+  await page.click('[data-testid=confirm-restart]');
+  await page.waitForFunction(() => /Restarted from the beginning\./.test(document.querySelector('[data-testid=lifecycle-note]').textContent), null, { timeout: 15000 });
+  assert.deepEqual(restarts, [{ from: 'beginning' }]);
   await page.close();
 });
