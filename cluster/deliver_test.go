@@ -123,10 +123,7 @@ func TestDeliverPostgresReplayWritesNothingTwice(t *testing.T) {
 	if pos, err := sink.Position(ctx, outboxTask(0)); err != nil || pos != last {
 		t.Errorf("the progress row holds %d (%v), want %d", pos, err, last)
 	}
-	conn, err := pgx.Connect(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := pg.Connect(t)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT n FROM rows_out ORDER BY n`)
 	if err != nil {

@@ -43,11 +43,7 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("out"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := testsrv.ReadCommitted(t, "out", brokers...)
 	defer out.Close()
 	counted := 0
 	seen := map[string]bool{}
@@ -93,11 +89,7 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 	waitCounted(parts * 100)
 	// Every source partition is announced idle (its idle record is in
 	// the repartition topic), then the job stops.
-	rep, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("idle-restart.per-k.repartition"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := testsrv.ReadCommitted(t, "idle-restart.per-k.repartition", brokers...)
 	defer rep.Close()
 	idleOnes := map[string]bool{}
 	if !testutil.Within(time.Minute, func() bool {
