@@ -10,7 +10,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -237,7 +236,7 @@ func (r *relife) topicID(t *testing.T) kadm.TopicID {
 // its windows (sorted, once each) and the worker's log.
 func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
 	t.Helper()
-	var log syncBuffer
+	var log testutil.Buffer
 	cfg.ID, cfg.Spec, cfg.Metrics = "w1", windowJob(t, r.job, r.brokers), NewMetrics()
 	cfg.Log = slog.New(slog.NewTextHandler(&log, nil))
 	w, err := New(cfg)
@@ -290,21 +289,4 @@ func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
 func restoredFromLocal(log string) bool {
 	i := strings.Index(log, `msg="task restored"`)
 	return i >= 0 && !strings.Contains(log[i:], " local=0 ")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
