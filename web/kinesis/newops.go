@@ -362,10 +362,11 @@ type listChannelsOutput struct {
 	ChannelSummaries []struct{} `json:"ChannelSummaries"`
 }
 
-// errChannels answers the channel operations: a channel delivers a stream
-// to S3, and this server has no S3 sink to build one on yet.
+// errChannels answers the channel operations of a handler without
+// channels: a channel is a delivery job, which needs a job manager
+// (EnableChannels; runnel serve gives it one).
 func (h *Handler) errChannels(op string) error {
-	return newErr(excInvalidArgument, "%s: channels (delivery of a stream to Amazon S3) are not available in Runnel: the S3 sink they need does not exist yet.", op)
+	return newErr(excInvalidArgument, "%s: channels (delivery of a stream to Amazon S3) are not available on this server: they run as jobs, and it has no job manager.", op)
 }
 
 func (h *Handler) createChannel(r *request) (any, error) { return nil, h.errChannels("CreateChannel") }
@@ -377,7 +378,10 @@ func (h *Handler) channelNotFound(r *request) (any, error) {
 	if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	return nil, newErr(excResourceNotFound, "Channel %s not found: channels are not available in Runnel (they need an S3 sink, which does not exist yet).", *in.ChannelARN)
+	if in.ChannelARN == nil || *in.ChannelARN == "" {
+		return nil, channelARNNull()
+	}
+	return nil, newErr(excResourceNotFound, "Channel %s not found: channels are not available on this server (it has no job manager to run them).", *in.ChannelARN)
 }
 
 func (h *Handler) listChannels(r *request) (any, error) {

@@ -153,7 +153,7 @@ func TestChannelsNotAvailable(t *testing.T) {
 	// Through the handler: the SDK wants more of the channel than the
 	// server looks at before it answers.
 	w := serve(e.h, "CreateChannel", contentJSON, []byte(`{"ChannelName":"ch","ServiceExecutionRoleARN":"arn:aws:iam::000000000000:role/r","StreamConfigurationList":[{"StreamARN":"`+testARN+`s"}]}`))
-	if w.Code != 400 || !strings.Contains(w.Body.String(), "InvalidArgumentException") || !strings.Contains(w.Body.String(), "not available in Runnel") {
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "InvalidArgumentException") || !strings.Contains(w.Body.String(), "not available on this server") {
 		t.Fatalf("CreateChannel: %d %s", w.Code, w.Body)
 	}
 	w = serve(e.h, "CreateChannel", contentJSON, []byte(`{}`))
@@ -165,6 +165,15 @@ func TestChannelsNotAvailable(t *testing.T) {
 	l, err := e.client.ListChannels(c, &sdk.ListChannelsInput{})
 	if err != nil || len(l.ChannelSummaries) != 0 {
 		t.Fatalf("ListChannels: %v %v", l, err)
+	}
+	// Without a ChannelARN: AWS's validation error, not a crash.
+	for _, op := range []string{"DescribeChannel", "UpdateChannel", "DeleteChannel"} {
+		for ct, body := range map[string]string{contentJSON: `{}`, contentCBOR: ``} {
+			w = serve(e.h, op, ct, []byte(body))
+			if w.Code != 400 || !strings.Contains(w.Body.String(), "Value null at 'channelARN'") {
+				t.Errorf("%s %s %q: %d %s, want 400 naming channelARN", op, ct, body, w.Code, w.Body)
+			}
+		}
 	}
 }
 
