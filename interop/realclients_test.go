@@ -3,16 +3,21 @@ package interop
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 )
 
 // TestRealClients runs the scripted sessions of interop/ — Debian's AWS CLI
@@ -34,12 +39,21 @@ func TestRealClients(t *testing.T) {
 		t.Fatal("boto3 is missing: install Debian's python3-boto3 (see .ci/run)")
 	}
 	root, _ := filepath.Abs("..")
-	plain := startServe(t, t.TempDir(), "http", http.DefaultClient)
+	// The servers' Kinesis channels deliver to versitygw, a bucket each.
+	gw := testsrv.StartS3(t, "lake-http", "lake-https")
+	serve := func(data, scheme string, hc *http.Client, flags ...string) string {
+		s := testbin.Start(t, testbin.Options{Data: data, Scheme: scheme, Client: hc, Env: gw.Env(),
+			Flags: append(flags, "--channels-s3-endpoint", gw.Endpoint)})
+		t.Cleanup(func() { s.Stop() })
+		return s.URL
+	}
+	plain := serve(t.TempDir(), "http", http.DefaultClient)
 	tlsData := t.TempDir()
 	pool := x509.NewCertPool()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	secure := startServe(t, tlsData, "https", &http.Client{Transport: &testbin.TrustOnRead{File: filepath.Join(tlsData, "tls-self-signed.pem"), Pool: pool, Next: tr}}, "--tls-self-signed")
+	secure := serve(tlsData, "https", &http.Client{Transport: &testbin.TrustOnRead{File: filepath.Join(tlsData, "tls-self-signed.pem"), Pool: pool, Next: tr}}, "--tls-self-signed")
 	ca := filepath.Join(tlsData, "tls-self-signed.pem")
+	bucket := map[string]string{plain: "lake-http", secure: "lake-https"}
 
 	js := filepath.Join(root, "interop", "js")
 	if _, err := os.Stat(filepath.Join(js, "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
@@ -67,7 +81,7 @@ func TestRealClients(t *testing.T) {
 			cmd := exec.Command(script, args...)
 			if s.name == "js" {
 				cmd = exec.Command("node", "--no-warnings", filepath.Join(js, "session.mjs"), s.endpoint)
-				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca)
+				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca, "RUNNEL_CHANNEL_BUCKET="+bucket[s.endpoint])
 			}
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
@@ -79,4 +93,25 @@ func TestRealClients(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+
+	// Each JS session's channel delivered its stream's five records, once.
+	for _, b := range []string{"lake-http", "lake-https"} {
+		var got []string
+		for _, k := range gw.Objects(t, b, "") {
+			if strings.HasPrefix(k, s3sink.DefaultStagingPrefix) {
+				continue
+			}
+			rows, err := s3sink.ReadObject(k, gw.Get(t, b, k))
+			if err != nil {
+				t.Fatalf("bucket %s object %s: %v", b, k, err)
+			}
+			for _, r := range rows {
+				got = append(got, fmt.Sprint(r["n"]))
+			}
+		}
+		sort.Strings(got)
+		if want := []string{"0", "1", "2", "3", "4"}; !slices.Equal(got, want) {
+			t.Errorf("the JS session's channel delivered %v to bucket %s, want %v", got, b, want)
+		}
+	}
 }

@@ -1,8 +1,9 @@
 // A scripted AWS SDK for JavaScript v3 session against runnel serve: every
 // command @aws-sdk/client-kinesis exports (so a newer client with more
 // operations fails here until they are covered), its paginators, its
-// stream waiters and SubscribeToShard. Usage: node session.mjs ENDPOINT
-// (for HTTPS with a self-signed certificate set NODE_EXTRA_CA_CERTS).
+// stream waiters and SubscribeToShard. Usage: RUNNEL_CHANNEL_BUCKET=BUCKET
+// node session.mjs ENDPOINT (for HTTPS with a self-signed certificate set
+// NODE_EXTRA_CA_CERTS).
 // Prints "js session: N operations ok" at the end; exits 1 naming the step.
 import * as K from "@aws-sdk/client-kinesis";
 
@@ -103,13 +104,44 @@ await call("UpdateShardCount", { StreamName: name, TargetShardCount: 4, ScalingT
 await waitActive(name);
 await call("UpdateStreamMode", { StreamARN: arn, StreamModeDetails: { StreamMode: "ON_DEMAND" } });
 
-// Channels need an S3 sink Runnel does not have: answered, and said so.
-const chanARN = "arn:aws:kinesis:us-east-1:000000000000:channel/ch";
-await call("CreateChannel", { ChannelName: "ch", ServiceExecutionRoleARN: "arn:aws:iam::000000000000:role/r", StreamConfigurationList: [{ StreamARN: arn, RecordConfiguration: {} }], S3DestinationConfiguration: {} }, "InvalidArgumentException");
+// A channel delivers a stream of its own to the S3 bucket RUNNEL_CHANNEL_BUCKET
+// (the server's --channels-s3-endpoint): created, described until ACTIVE,
+// listed, updated and deleted. The caller then finds the records in the
+// bucket (deleting a channel stops its job at a last checkpoint, which
+// delivers what it read).
+const bucket = process.env.RUNNEL_CHANNEL_BUCKET;
+if (!bucket) fail("RUNNEL_CHANNEL_BUCKET is not set: name a bucket of the server's --channels-s3-endpoint");
+const chStream = name + "-ch";
+await call("CreateStream", { StreamName: chStream, ShardCount: 1 });
+await waitActive(chStream);
+const chStreamARN = (await call("DescribeStreamSummary", { StreamName: chStream })).StreamDescriptionSummary.StreamARN;
+await call("PutRecords", { StreamName: chStream, Records: [0, 1, 2, 3, 4].map((n) => ({ PartitionKey: "k" + n, Data: new TextEncoder().encode(JSON.stringify({ n })) })) });
+const created = await call("CreateChannel", {
+  ChannelName: "ch", ServiceExecutionRoleARN: "arn:aws:iam::000000000000:role/delivery",
+  StreamConfigurationList: [{ StreamARN: chStreamARN, RecordConfiguration: { RecordFormatType: "JSON" } }],
+  S3DestinationConfiguration: { DataFreshnessInSeconds: 1, StorageConfiguration: { BucketARN: "arn:aws:s3:::" + bucket, CompressionType: "NONE", ExpectedBucketOwner: "000000000000" } },
+});
+const chanARN = created.ChannelDescription.ChannelARN;
+const waitChannel = async (what) => {
+  for (let i = 0; i < 120; i++) {
+    const d = (await call("DescribeChannel", { ChannelARN: chanARN })).ChannelDescription;
+    if (d.ChannelStatus === "ACTIVE") return d;
+    if (d.ChannelStatus === "FAILED") fail(`channel ${what}: FAILED: ${d.ChannelStatusReason}`);
+    await sleep(500);
+  }
+  fail(`channel ${what}: not ACTIVE within a minute`);
+};
+let cd = await waitChannel("created");
+check(cd.ChannelName === "ch" && cd.StreamConfigurationList[0].StreamARN === chStreamARN, "DescribeChannel names the channel and its stream");
+const listed = (await call("ListChannels", {})).ChannelSummaries;
+check(listed.length === 1 && listed[0].ChannelARN === chanARN && listed[0].ChannelDestinationType === "S3", "ListChannels lists the channel");
+const updated = await call("UpdateChannel", { ChannelARN: chanARN, S3DestinationConfiguration: { DataFreshnessInSeconds: 2 } });
+check(updated.ChannelDescription.S3DestinationConfiguration.DataFreshnessInSeconds === 2, "UpdateChannel sets DataFreshnessInSeconds");
+cd = await waitChannel("updated");
+await call("DeleteChannel", { ChannelARN: chanARN });
 await call("DescribeChannel", { ChannelARN: chanARN }, "ResourceNotFoundException");
-await call("UpdateChannel", { ChannelARN: chanARN }, "ResourceNotFoundException");
-await call("DeleteChannel", { ChannelARN: chanARN }, "ResourceNotFoundException");
-check((await call("ListChannels", {})).ChannelSummaries.length === 0, "ListChannels");
+check((await call("ListChannels", {})).ChannelSummaries.length === 0, "ListChannels after DeleteChannel");
+await call("DeleteStream", { StreamName: chStream });
 
 await call("DescribeStreamSummary", { StreamName: name + "-missing" }, "ResourceNotFoundException");
 await call("DeleteStream", { StreamName: name });
