@@ -294,7 +294,13 @@ func (f *served) call(t testing.TB, op string, useCBOR, preRead bool, body []byt
 	return w
 }
 
-func (f *served) check(t testing.TB, op string, useCBOR bool, body []byte, w *httptest.ResponseRecorder) {
+// failer is what check needs of a test.
+type failer interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func (f *served) check(t failer, op string, useCBOR bool, body []byte, w *httptest.ResponseRecorder) {
 	t.Helper()
 	injected := w.Code == http.StatusInternalServerError && bytes.Contains(w.Body.Bytes(), []byte("Injected fault"))
 	if w.Code >= 500 && !injected {
@@ -450,6 +456,7 @@ func opIndex(ops []string, name string) int {
 func servedEnv(tb interface{ Setenv(k, v string) }) {
 	tb.Setenv("AWS_REGION", "us-east-1")
 	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	tb.Setenv("AWS_CA_BUNDLE", "")
 }
 
 // readOnly operations leave the fixture as it was (but for the shard
