@@ -6,8 +6,8 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"strings"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
