@@ -570,3 +570,32 @@ func TestServedSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyCBORBody sends every operation an empty CBOR body, CBOR null
+// and an empty CBOR map, on a bare handler and on a served one: each is
+// an input without members, answered as JSON's "{}" (the operations with
+// required members with AWS's ValidationException), and none crashes.
+func TestEmptyCBORBody(t *testing.T) {
+	servedEnv(t)
+	fx := newServed(t, servedSetup{})
+	defer fx.close()
+	bare, _ := storeHandler(t, Options{CreateDelay: -1, Logger: slog.New(fx.errs)}, "f", 2)
+	for i, h := range []*Handler{bare, fx.h} {
+		f := &served{tb: t, h: h, errs: fx.errs}
+		for _, op := range sortedOps() {
+			if op == "SubscribeToShard" {
+				continue // answered as a stream of events
+			}
+			ref := f.raw(op, contentJSON, []byte("{}"), nil, false)
+			f.check(t, op, false, []byte("{}"), ref)
+			for _, body := range [][]byte{{}, {0xf6}, {0xa0}} {
+				w := f.raw(op, contentCBOR, body, nil, false)
+				f.check(t, op, true, body, w)
+				if w.Code != ref.Code || w.Header().Get("X-Amzn-ErrorType") != ref.Header().Get("X-Amzn-ErrorType") {
+					t.Errorf("handler %d %s: CBOR %x answers %d %s, JSON {} %d %s", i, op, body,
+						w.Code, w.Header().Get("X-Amzn-ErrorType"), ref.Code, ref.Header().Get("X-Amzn-ErrorType"))
+				}
+			}
+		}
+	}
+}

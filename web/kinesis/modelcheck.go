@@ -44,8 +44,13 @@ func modelError(op string, body []byte, recordCap int) *apiError {
 // timestamps as numbers) and checked the same way.
 func modelErrorCBOR(op string, body []byte, recordCap int) *apiError {
 	s := models[op]
-	if s == nil || len(body) == 0 {
+	if s == nil {
 		return nil
+	}
+	if len(body) == 0 {
+		// No body is no members: the required ones are missing, as in
+		// "{}".
+		return modelCheck(s, nil, recordCap)
 	}
 	var doc any
 	if err := cborGeneric.Unmarshal(body, &doc); err != nil {
