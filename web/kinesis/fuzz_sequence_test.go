@@ -39,6 +39,7 @@ func FuzzServedSequence(f *testing.F) {
 		{0, 1, 0, 0, 16, 3, 0, 0, 0, 3, 9, 0, 0, 11, 0, 0, 1, 0, 0},
 		{0, 11, 1, 0, 1, 1, 1, 16, 2, 0, 0, 1, 2, 16, 1, 0, 13, 1, 0},
 		{0, 25, 0, 0, 23, 0, 1, 16, 3, 0, 15, 0, 3},
+		{0, 20, 0, 0, 7, 1, 1, 9, 1, 0, 26, 0, 0, 15, 0, 0, 13, 0, 4, 12, 0, 1, 26, 0, 0},
 	} {
 		f.Add(s)
 	}
@@ -76,7 +77,7 @@ var (
 		"RemoveTagsFromStream", "PutResourcePolicy", "DeleteResourcePolicy", "RegisterStreamConsumer", "DeregisterStreamConsumer",
 		"CreateChannel", "DeleteChannel", "UpdateChannel", "PutRecords", "GetRecords", "advance", "UpdateStreamMode",
 		"StartStreamEncryption", "UpdateMaxRecordSize", "UpdateAccountSettings", "caller", "SubscribeToShard",
-		"IncreaseStreamRetentionPeriod", "TagResource", "UpdateStreamWarmThroughput"}
+		"IncreaseStreamRetentionPeriod", "TagResource", "UpdateStreamWarmThroughput", "restart"}
 	seqAdvance = []time.Duration{100 * time.Millisecond, time.Second, 6 * time.Minute, 25 * time.Hour}
 )
 
@@ -170,6 +171,10 @@ func (q *sequence) step(kind, a, b byte) {
 		d := seqAdvance[int(b)%len(seqAdvance)]
 		q.log = append(q.log, "advance "+d.String())
 		q.fx.clock.Advance(d)
+		return
+	case "restart":
+		q.log = append(q.log, "restart")
+		q.fx.restart()
 		return
 	case "caller":
 		q.log = append(q.log, fmt.Sprintf("caller %d", a%4))

@@ -101,31 +101,51 @@ func newServed(tb testing.TB, s servedSetup) *served {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clock := &fakeClock{frozen: servedEpoch}
-	errs := &errorCount{}
-	log := slog.New(errs)
-	f := &served{tb: tb, dir: dir, clock: clock, errs: errs, limits: s.limits, subst: map[string]string{}}
-	f.store, err = streams.Open(filepath.Join(dir, "streams"), streams.Options{Logger: log, UpdateVisibility: RecommendedUpdateVisibility, Now: clock.Now})
-	if err != nil {
-		f.close()
-		tb.Fatal(err)
-	}
-	f.mgr, err = jobs.NewManager(jobs.ManagerConfig{Store: f.store, Dir: filepath.Join(dir, "jobs"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.close()
-		tb.Fatal(err)
-	}
-	opts := Options{Logger: log, ShardLimits: s.limits, ShardLimitScale: 0.01, TokenKey: []byte("fuzz-served-token-key-0123456789"),
-		AccountSettingsFile: filepath.Join(dir, "kinesis-account.json"), Now: clock.Now,
-		SubscriptionTTL: 20 * time.Millisecond, Heartbeat: 5 * time.Millisecond}
-	f.h = newHandler(f.store, opts)
-	if err := EnableChannels(f.h, ChannelOptions{Jobs: f.mgr, File: filepath.Join(dir, "kinesis-channels.json"),
-		S3Endpoint: "http://127.0.0.1:1", S3PathStyle: true}); err != nil {
-		f.close()
-		tb.Fatal(err)
-	}
+	f := &served{tb: tb, dir: dir, clock: &fakeClock{frozen: servedEpoch}, errs: &errorCount{}, limits: s.limits, subst: map[string]string{}}
+	f.open()
 	f.build()
 	return f
+}
+
+// open starts the fixture's server on its directory, as runnel serve
+// starts: the store, the job manager (which starts the jobs that were
+// running), the handler with its account settings file, the channels
+// from their file.
+func (f *served) open() {
+	f.tb.Helper()
+	log := slog.New(f.errs)
+	var err error
+	f.store, err = streams.Open(filepath.Join(f.dir, "streams"), streams.Options{Logger: log, UpdateVisibility: RecommendedUpdateVisibility, Now: f.clock.Now})
+	if err != nil {
+		f.close()
+		f.tb.Fatal(err)
+	}
+	f.mgr, err = jobs.NewManager(jobs.ManagerConfig{Store: f.store, Dir: filepath.Join(f.dir, "jobs"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.close()
+		f.tb.Fatal(err)
+	}
+	opts := Options{Logger: log, ShardLimits: f.limits, ShardLimitScale: 0.01, TokenKey: []byte("fuzz-served-token-key-0123456789"),
+		AccountSettingsFile: filepath.Join(f.dir, "kinesis-account.json"), Now: f.clock.Now,
+		SubscriptionTTL: 20 * time.Millisecond, Heartbeat: 5 * time.Millisecond}
+	f.h = newHandler(f.store, opts)
+	if err := EnableChannels(f.h, ChannelOptions{Jobs: f.mgr, File: filepath.Join(f.dir, "kinesis-channels.json"),
+		S3Endpoint: "http://127.0.0.1:1", S3PathStyle: true}); err != nil {
+		f.close()
+		f.tb.Fatal(err)
+	}
+}
+
+// restart stops the server and starts it again on the same directory,
+// with the same fault and caller.
+func (f *served) restart() {
+	faults := f.h.opts.Faults
+	channelSets.Delete(f.h)
+	f.mgr.Close()
+	f.store.Close()
+	f.h, f.mgr, f.store = nil, nil, nil
+	f.open()
+	f.h.opts.Faults = faults
 }
 
 func (f *served) close() {
