@@ -352,6 +352,12 @@ func (f *served) check(t failer, op string, useCBOR bool, body []byte, w *httpte
 	if err != nil {
 		t.Fatalf("%s (cbor %v) %q: status %d, the answer does not decode (%v): %q", op, useCBOR, body, w.Code, err, w.Body.Bytes())
 	}
+	if m, _ := v.(map[any]any); m != nil && w.Code != http.StatusOK {
+		v = map[string]any{"__type": m["__type"]}
+	}
+	if m, _ := v.(map[string]any); w.Code != http.StatusOK && (m == nil || m["__type"] != w.Header().Get("X-Amzn-ErrorType")) {
+		t.Fatalf("%s (cbor %v) %q: error %d typed %s, its body %q", op, useCBOR, body, w.Code, w.Header().Get("X-Amzn-ErrorType"), w.Body.Bytes())
+	}
 }
 
 // servedSeeds are valid requests per operation, on the fixture's state.
