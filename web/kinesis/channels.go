@@ -327,7 +327,9 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cs.opts.Jobs.Submit(src); err != nil {
+	// A job of the channel's name that is not running is what a deleted
+	// channel of that name left: the new channel replaces it.
+	if _, err := cs.opts.Jobs.SubmitWith(src, jobs.SubmitOptions{Replace: true}); err != nil {
 		return nil, newErr(excInvalidArgument, "CreateChannel %s: the delivery job does not start: %v", rec.Name, err)
 	}
 	cs.recs[rec.Name] = rec

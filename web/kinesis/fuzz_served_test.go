@@ -625,3 +625,36 @@ func TestEmptyCBORBody(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelNameReused deletes a channel and creates one of the same
+// name: the deleted channel's stopped delivery job gives way to the new
+// one, as a deleted channel's name is free again on AWS.
+func TestChannelNameReused(t *testing.T) {
+	servedEnv(t)
+	fx := newServed(t, servedSetup{})
+	defer fx.close()
+	if w := fx.call(t, "DeleteChannel", false, false, []byte(`{"ChannelARN":"$H"}`)); w.Code != http.StatusOK {
+		t.Fatalf("DeleteChannel: %d %s", w.Code, w.Body.Bytes())
+	}
+	fx.settle()
+	w := fx.call(t, "CreateChannel", false, false, []byte(channelBody("ch", "$G")))
+	if w.Code != http.StatusOK {
+		t.Fatalf("CreateChannel after DeleteChannel: %d %s", w.Code, w.Body.Bytes())
+	}
+	var out channelOutput
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	fx.settle()
+	w = fx.call(t, "DescribeChannel", false, false, []byte(`{"ChannelARN":"$H"}`))
+	var d channelOutput
+	if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil || w.Code != http.StatusOK || d.ChannelDescription.ChannelId != out.ChannelDescription.ChannelId ||
+		d.ChannelDescription.StreamConfigurationList[0].StreamARN != fx.subst["$G"] {
+		t.Fatalf("DescribeChannel: %d %s", w.Code, w.Body.Bytes())
+	}
+	// The name is taken again.
+	w = fx.call(t, "CreateChannel", false, false, []byte(channelBody("ch", "$F")))
+	if w.Code != http.StatusBadRequest || w.Header().Get("X-Amzn-ErrorType") != excResourceInUse {
+		t.Fatalf("CreateChannel of an existing channel: %d %s", w.Code, w.Body.Bytes())
+	}
+}
