@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,6 +133,13 @@ func (h *Handler) editConsumers(stream string, fn func([]consumerRec) ([]consume
 		cs, err := fn(cs)
 		if err != nil {
 			return err
+		}
+		// A consumer's resource policy goes with it: a new consumer of
+		// the name is another resource.
+		for k := range a {
+			if name, ok := strings.CutPrefix(k, attrPolicy+".consumer."); ok && !slices.ContainsFunc(cs, func(c consumerRec) bool { return c.Name == name }) {
+				delete(a, k)
+			}
 		}
 		if len(cs) == 0 {
 			delete(a, attrConsumers)

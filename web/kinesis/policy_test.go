@@ -1,6 +1,8 @@
 package kinesis
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -68,5 +70,41 @@ func TestPolicyRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want …%s…", tc.policy, err, tc.want)
 		}
+	}
+}
+
+// TestPolicyGoesWithItsResource deregisters a consumer that has a resource
+// policy and registers one of the same name, and deletes and creates
+// again a stream with a policy: the new resources (new ARNs on AWS, where
+// a consumer's ARN carries its creation time) have no policy.
+func TestPolicyGoesWithItsResource(t *testing.T) {
+	servedEnv(t)
+	fx := newServed(t, servedSetup{})
+	defer fx.close()
+	do := func(op, body string) []byte {
+		t.Helper()
+		w := fx.call(t, op, false, false, []byte(body))
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", op, body, w.Code, w.Body.Bytes())
+		}
+		fx.settle()
+		return w.Body.Bytes()
+	}
+	do("PutResourcePolicy", `{"ResourceARN":"$C","Policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kinesis:*\",\"Resource\":\"*\"}]}"}`)
+	do("DeregisterStreamConsumer", `{"ConsumerARN":"$C"}`)
+	var out struct{ Consumer struct{ ConsumerARN string } }
+	if err := json.Unmarshal(do("RegisterStreamConsumer", `{"StreamARN":"$F","ConsumerName":"c"}`), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(do("GetResourcePolicy", `{"ResourceARN":"`+out.Consumer.ConsumerARN+`"}`)); got != `{"Policy":"{}"}` {
+		t.Errorf("the new consumer c has the policy of the one deregistered: %s", got)
+	}
+	if got := string(do("GetResourcePolicy", `{"ResourceARN":"$F"}`)); got == `{"Policy":"{}"}` {
+		t.Fatalf("stream f has no policy: %s", got)
+	}
+	do("DeleteStream", `{"StreamName":"f","EnforceConsumerDeletion":true}`)
+	do("CreateStream", `{"StreamName":"f","ShardCount":1}`)
+	if got := string(do("GetResourcePolicy", `{"ResourceARN":"$F"}`)); got != `{"Policy":"{}"}` {
+		t.Errorf("the new stream f has the policy of the one deleted: %s", got)
 	}
 }
