@@ -40,6 +40,8 @@ func FuzzServedSequence(f *testing.F) {
 		{0, 11, 1, 0, 1, 1, 1, 16, 2, 0, 0, 1, 2, 16, 1, 0, 13, 1, 0},
 		{0, 25, 0, 0, 23, 0, 1, 16, 3, 0, 15, 0, 3},
 		{0, 20, 0, 0, 7, 1, 1, 9, 1, 0, 26, 0, 0, 15, 0, 0, 13, 0, 4, 12, 0, 1, 26, 0, 0},
+		{0, 12, 0, 0, 11, 0, 0},         // a channel's name again
+		{0, 7, 0, 2, 10, 0, 2, 9, 0, 0}, // a consumer's name again, after its policy
 	} {
 		f.Add(s)
 	}
@@ -65,6 +67,7 @@ type sequence struct {
 	cbor      bool
 	consumers map[string]string // "stream/name" → ARN
 	log       []string          // the steps so far, for failure messages
+	observing bool              // observe's calls are not logged
 }
 
 var (
@@ -204,18 +207,52 @@ func (q *sequence) step(kind, a, b byte) {
 		body = fmt.Sprintf(`{"StreamName":%q,"RetentionPeriodHours":%d}`, s, []int{24, 48, 168, 8760}[(b>>1)%4])
 	}
 	w := q.call(name, body)
-	if name == "RegisterStreamConsumer" && w.Code == http.StatusOK {
+	fail := (&seqTB{q}).Fatalf
+	if typ := w.Type; typ == excSerialization || name == "CreateChannel" && typ == excInvalidArgument {
+		// The steps' bodies are well formed, and their channels valid.
+		fail("%s: %s", name, w.Body.Bytes())
+	}
+	if w.Code != http.StatusOK {
+		return
+	}
+	// A new resource is new: nothing of one deleted before it under its
+	// name is left to it.
+	switch name {
+	case "RegisterStreamConsumer":
 		var out struct{ Consumer struct{ ConsumerARN string } }
 		if q.decode(w.Body.Bytes(), &out) == nil {
 			q.consumers[s+"/"+seqConsumers[b%2]] = out.Consumer.ConsumerARN
+			q.noPolicy(out.Consumer.ConsumerARN)
 		}
+	case "CreateStream":
+		q.noPolicy(arn)
+		var tags struct{ Tags []struct{ Key string } }
+		if w := q.call("ListTagsForStream", fmt.Sprintf(`{"StreamName":%q}`, s)); w.Code == http.StatusOK && q.decode(w.Body.Bytes(), &tags) == nil && len(tags.Tags) > 0 {
+			fail("new stream %s has tags %+v", s, tags.Tags)
+		}
+		var cons struct {
+			Consumers []struct{ ConsumerName string }
+		}
+		if w := q.call("ListStreamConsumers", fmt.Sprintf(`{"StreamARN":%q}`, arn)); w.Code == http.StatusOK && q.decode(w.Body.Bytes(), &cons) == nil && len(cons.Consumers) > 0 {
+			fail("new stream %s has consumers %+v", s, cons.Consumers)
+		}
+	}
+}
+
+// noPolicy checks that a new resource has no resource policy.
+func (q *sequence) noPolicy(arn string) {
+	var out struct{ Policy string }
+	if w := q.call("GetResourcePolicy", fmt.Sprintf(`{"ResourceARN":%q}`, arn)); w.Code == http.StatusOK && q.decode(w.Body.Bytes(), &out) == nil && out.Policy != "{}" {
+		(&seqTB{q}).Fatalf("new resource %s has a policy: %s", arn, out.Policy)
 	}
 }
 
 // call sends a request in the sequence's encoding and checks the answer.
 func (q *sequence) call(op, body string) *answer {
 	q.t.Helper()
-	q.log = append(q.log, op+" "+body)
+	if !q.observing {
+		q.log = append(q.log, op+" "+body)
+	}
 	b := []byte(body)
 	if q.cbor {
 		b = toCBOR(q.t, body)
@@ -225,13 +262,14 @@ func (q *sequence) call(op, body string) *answer {
 	if seqDebug && !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "List") && op != "GetResourcePolicy" {
 		q.t.Logf("%s %s -> %d %.200s", op, body, w.Code, w.Body.Bytes())
 	}
-	return &answer{Code: w.Code, Body: w.Body}
+	return &answer{Code: w.Code, Type: w.Header().Get("X-Amzn-ErrorType"), Body: w.Body}
 }
 
 var seqDebug = os.Getenv("SEQDEBUG") != ""
 
 type answer struct {
 	Code int
+	Type string
 	Body interface{ Bytes() []byte }
 }
 
@@ -303,6 +341,8 @@ var maxHashKey = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewI
 
 // observe looks at the state with read-only calls.
 func (q *sequence) observe() {
+	q.observing = true
+	defer func() { q.observing = false }()
 	q.call("ListStreams", `{}`)
 	q.call("ListChannels", `{}`)
 	q.call("DescribeAccountSettings", `{}`)
