@@ -25,7 +25,8 @@ import (
 //
 // The input's first byte is the fixture's setup (see setupOf) and its top
 // bit the encoding (CBOR when set); each step is three bytes: the step,
-// then two arguments.
+// then two arguments. With SEQDEBUG set in the environment, each step's
+// answer is logged (go test -v).
 func FuzzServedSequence(f *testing.F) {
 	servedEnv(f)
 	for _, s := range [][]byte{
