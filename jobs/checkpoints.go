@@ -466,6 +466,11 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	if stop {
 		m.finishStop(rj, err)
 	}
+	if st := rj.Status(); err != nil && st.State == engine.Failed {
+		// The job failed under the checkpoint (a record its operators
+		// refuse, say): that is the job's state, not the server's fault.
+		return SavepointInfo{}, fmt.Errorf("%w: job %q failed while its savepoint was taken: %s", ErrNotRunning, id, st.Reason)
+	}
 	if err != nil {
 		return SavepointInfo{}, err
 	}

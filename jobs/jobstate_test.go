@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestReadJobState(t *testing.T) {
@@ -42,5 +44,36 @@ func TestReadJobState(t *testing.T) {
 				t.Fatalf("%q read as %+v, %v; want state %s", c.file, p, err, c.want)
 			}
 		})
+	}
+}
+
+// TestPersistAtOnce: a job's files written from several goroutines at
+// once (a run that ends while a caller stops the job) are all written,
+// and the state on disk is one of them. The writes shared a temporary
+// file, and all but one rename failed.
+func TestPersistAtOnce(t *testing.T) {
+	m := &Manager{dir: t.TempDir()}
+	j := &Job{ID: "j", Source: []byte("name: j\n"), Created: time.Now().UTC()}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*50)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				j.mu.Lock()
+				j.mu.stopped = (g+i)%2 == 0
+				j.mu.Unlock()
+				if err := m.persist(j); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("persist: %v", err)
+	}
+	if _, err := readJobState(filepath.Join(m.dir, "j", "state.json")); err != nil {
+		t.Fatal(err)
 	}
 }

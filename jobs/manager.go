@@ -37,6 +37,10 @@ type Manager struct {
 	// and waits for the sampler on Close.
 	metricsEvery time.Duration
 	sampling     struct{ stop, done chan struct{} }
+	// persistMu orders the writes of job files: a run that ends writes
+	// its job's state while a caller stops or deploys the job, and two
+	// writes at once share a temporary file (one's rename then fails).
+	persistMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -201,7 +205,11 @@ func (m *Manager) load(id string) *Job {
 	return j
 }
 
+// persist writes j's job file and state. It takes j's state and writes it
+// under persistMu, so the last state taken is the one on disk.
 func (m *Manager) persist(j *Job) error {
+	m.persistMu.Lock()
+	defer m.persistMu.Unlock()
 	dir := filepath.Join(m.dir, j.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
