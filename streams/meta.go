@@ -3,6 +3,7 @@ package streams
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -95,27 +96,41 @@ func isNotExist(fs vfs.FS, path string) bool {
 // WriteFileAtomic replaces path with data so that a crash leaves either the
 // old or the new contents: write a temporary file, fsync it, rename it over
 // path, fsync the directory. The job manager uses it for job files too.
+// Each call has a temporary file of its own (PATH.N.tmp), so that two
+// writers of one path do not write or rename each other's; the last rename
+// wins. A crash may leave a temporary file; its name ends in ".tmp", which
+// the directories' readers skip (and a shard's recovery removes).
 func WriteFileAtomic(fs vfs.FS, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, tmpSeq.Add(1))
+	if err := writeSynced(fs, tmp, data); err != nil {
+		fs.Remove(tmp)
 		return err
 	}
 	if err := fs.Rename(tmp, path); err != nil {
+		fs.Remove(tmp)
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
 	return syncDir(fs, fs.PathDir(path))
+}
+
+// tmpSeq numbers WriteFileAtomic's temporary files.
+var tmpSeq atomic.Uint64
+
+// writeSynced creates path with data and syncs it.
+func writeSynced(fs vfs.FS, path string, data []byte) error {
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func syncDir(fs vfs.FS, dir string) error {
