@@ -36,9 +36,16 @@ func (s *Server) restartJob(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Checkpoint json.RawMessage `json:"checkpoint"`
 		Savepoint  string          `json:"savepoint"`
+		// From is a cluster job's (restartClusterJob): refused here
+		// with that reason.
+		From *string `json:"from"`
 	}
 	if err := decodeBody(w, r, smallBody, &req); err != nil {
 		writeError(w, withHint(err, `the body is {"checkpoint": "EPOCH"} or {"savepoint": "NAME"}`))
+		return
+	}
+	if req.From != nil {
+		writeError(w, newError("invalid_argument", "from", `"from" restarts a job on Kafka workers; this job restarts from {"checkpoint": "EPOCH"} (GET /api/v1/jobs/{id}/checkpoints) or {"savepoint": "NAME"}`))
 		return
 	}
 	// A checkpoint id is its epoch, as a string or a number.

@@ -26,6 +26,7 @@ func TestLifecycleRoutes(t *testing.T) {
 	// wrong, and what the body should be.
 	check("POST", base+"/restart", `{"checkpont":"1"}`, 400, `"code":"invalid_json","message":"unknown field \"checkpont\" in the request body: the body is {\"checkpoint\": \"EPOCH\"} or {\"savepoint\": \"NAME\"}","field":"checkpont"`)
 	check("POST", base+"/restart", `{"checkpoint":`, 400, `"code":"invalid_json"`)
+	check("POST", base+"/restart", `{"from":"beginning"}`, 400, `"code":"invalid_argument","message":"\"from\" restarts a job on Kafka workers`)
 	if got, b := callInto(t, "POST", base+"/restart", `{"savepoint":"`+strings.Repeat("x", smallBody)+`"}`, nil); got != 413 || !strings.Contains(b, `"code":"body_too_large"`) {
 		t.Fatalf("restart with a body over %d bytes: %d %s, want 413 body_too_large", smallBody, got, b)
 	}
