@@ -280,11 +280,7 @@ func (f *served) expandCBOR(body []byte) []byte {
 // raw sends one request as web's authentication layer passes it on: with
 // the caller in the context and, when preRead, the body already read.
 func (f *served) raw(op, ct string, body []byte, c *Caller, preRead bool) *httptest.ResponseRecorder {
-	req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("X-Amz-Target", targetPrefix+op)
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=c")
-	req.Header.Set("X-Amz-Date", "20260102T030405Z")
+	req := opRequest(op, ct, body)
 	ctx := req.Context()
 	if c != nil {
 		ctx = WithCaller(ctx, c)

@@ -32,14 +32,20 @@ func fuzzHandler(f *testing.F) *Handler {
 }
 
 func serve(h *Handler, op string, ct string, body []byte) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, opRequest(op, ct, body))
+	return w
+}
+
+// opRequest is a Kinesis request of operation op, with a body of content
+// type ct, as an SDK sends it (signature headers included, not checked).
+func opRequest(op string, ct string, body []byte) *http.Request {
 	req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("X-Amz-Target", targetPrefix+op)
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=c")
 	req.Header.Set("X-Amz-Date", "20240101T000000Z")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return w
+	return req
 }
 
 // FuzzRequestBody sends arbitrary bodies, in both encodings, to every
