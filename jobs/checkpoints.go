@@ -466,12 +466,12 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	if stop {
 		m.finishStop(rj, err)
 	}
-	if st := rj.Status(); err != nil && st.State == engine.Failed {
-		// The job failed under the checkpoint (a record its operators
-		// refuse, say): that is the job's state, not the server's fault.
-		return SavepointInfo{}, fmt.Errorf("%w: job %q failed while its savepoint was taken: %s", ErrNotRunning, id, st.Reason)
-	}
 	if err != nil {
+		if st := rj.Status(); st.State == engine.Failed {
+			// The job failed under the checkpoint (a record its operators
+			// refuse, say): that is the job's state, not the server's fault.
+			return SavepointInfo{}, fmt.Errorf("%w: job %q failed while its savepoint was taken: %s", ErrNotRunning, id, st.Reason)
+		}
 		return SavepointInfo{}, err
 	}
 	return SavepointInfo{Name: name, Job: j.ID, Epoch: ci.Epoch, Time: ci.Time, Size: ci.Size}, nil

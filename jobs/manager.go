@@ -38,8 +38,8 @@ type Manager struct {
 	metricsEvery time.Duration
 	sampling     struct{ stop, done chan struct{} }
 	// persistMu orders the writes of job files: a run that ends writes
-	// its job's state while a caller stops or deploys the job, and two
-	// writes at once share a temporary file (one's rename then fails).
+	// its job's state while a caller stops or deploys the job, and the
+	// state taken last must be the one renamed into place last.
 	persistMu sync.Mutex
 
 	mu struct {

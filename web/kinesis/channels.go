@@ -340,14 +340,9 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 }
 
 // channelByARN finds the channel an input's ChannelARN names.
-// channelARNNull answers a channel request without a ChannelARN.
-func channelARNNull() error {
-	return newErr(excValidation, "1 validation error detected: Value null at 'channelARN' failed to satisfy constraint: Member must not be null")
-}
-
 func (h *Handler) channelByARN(cs *channelSet, arn *string) (*channelRec, error) {
 	if arn == nil || *arn == "" {
-		return nil, channelARNNull()
+		return nil, newErr(excValidation, "1 validation error detected: Value null at 'channelARN' failed to satisfy constraint: Member must not be null")
 	}
 	name, ok := strings.CutPrefix(*arn, "arn:aws:kinesis:"+h.opts.Region+":"+h.opts.AccountID+":channel/")
 	if r := cs.recs[name]; ok && r != nil {

@@ -378,9 +378,7 @@ func (h *Handler) channelNotFound(r *request) (any, error) {
 	if err := decode(r.codec, r.body, &in); err != nil {
 		return nil, err
 	}
-	if in.ChannelARN == nil || *in.ChannelARN == "" {
-		return nil, channelARNNull()
-	}
+	// The model check has refused a request without a ChannelARN.
 	return nil, newErr(excResourceNotFound, "Channel %s not found: channels are not available on this server (it has no job manager to run them).", *in.ChannelARN)
 }
 
