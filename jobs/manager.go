@@ -266,13 +266,17 @@ type SubmitOptions struct {
 // failed or finished job has, without SubmitOptions.Replace.
 var ErrJobNameTaken = errors.New("jobs: a job of that name exists")
 
-// parse parses and validates the job file src, and checks its files.
+// parse parses and validates the job file src, and checks its files and
+// its JavaScript (CheckScripts).
 func (m *Manager) parse(src []byte) (*Spec, error) {
 	spec, err := Parse(src)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.checkFiles(spec); err != nil {
+		return nil, err
+	}
+	if err := spec.CheckScripts(); err != nil {
 		return nil, err
 	}
 	return spec, nil

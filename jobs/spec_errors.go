@@ -22,11 +22,12 @@ const (
 	CodeUnreachable  = "unreachable"   // no path from the source reaches it
 	CodeDangling     = "dangling"      // an operator whose output goes nowhere
 	CodeJSSyntax     = "js_syntax"     // a JS snippet that does not compile
+	CodeJSError      = "js_error"      // JS that compiles but throws, or is no function, when evaluated
 )
 
 // Codes lists every problem code, for docs and clients.
 var Codes = []string{CodeYAML, CodeUnknownField, CodeDuplicateKey, CodeType, CodeMissing, CodeInvalid,
-	CodeConflict, CodeDuplicateID, CodeUnknownID, CodeCycle, CodeUnreachable, CodeDangling, CodeJSSyntax}
+	CodeConflict, CodeDuplicateID, CodeUnknownID, CodeCycle, CodeUnreachable, CodeDangling, CodeJSSyntax, CodeJSError}
 
 // Problem is one thing wrong with a job file.
 type Problem struct {

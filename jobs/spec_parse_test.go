@@ -30,9 +30,13 @@ func mustParse(t *testing.T, src string) *Spec {
 // problemsOf parses src and returns its problems, failing if it parses.
 func problemsOf(t *testing.T, src string) []Problem {
 	t.Helper()
-	_, err := Parse([]byte(src))
+	spec, err := Parse([]byte(src))
 	if err == nil {
-		t.Fatalf("Parse succeeded; want problems")
+		// What a submit checks next: the JS, evaluated once.
+		err = spec.CheckScripts()
+	}
+	if err == nil {
+		t.Fatalf("Parse and CheckScripts succeeded; want problems")
 	}
 	var se *SpecError
 	if !errors.As(err, &se) {

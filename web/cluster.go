@@ -98,6 +98,10 @@ func (s *Server) submitClusterJob(w http.ResponseWriter, r *http.Request, src []
 	if err != nil || !cluster.IsClusterJob(spec) {
 		return false // the local manager answers, with its own errors
 	}
+	if err := spec.CheckScripts(); err != nil {
+		writeError(w, jobError(err))
+		return true
+	}
 	if q := r.URL.Query(); q.Get("savepoint") != "" {
 		writeError(w, newError("invalid_argument", "savepoint", "cluster jobs keep their state in Kafka changelog topics: they start from no savepoint"))
 		return true

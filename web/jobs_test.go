@@ -239,6 +239,25 @@ func TestJobAPIErrors(t *testing.T) {
 	if !found {
 		t.Fatalf("no problem at line 6 operators[0].window.tumbling: %+v", out.Error.Problems)
 	}
+	// JS that compiles but is no function is refused at submit and at
+	// preview, at its line, and leaves no job behind.
+	fieldKey := "name: fieldkey\nsource: {stream: s}\noperators:\n  - id: w\n    window: {tumbling: 5s, key: page, aggregate: {n: count}}\nsinks:\n  - {id: out, log: {}}\n"
+	for _, path := range []string{"/api/v1/jobs", "/api/v1/jobs/preview"} {
+		resp, err := http.Post(ts.URL+path, "application/yaml", strings.NewReader(fieldKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Error.Problems = nil
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || out.Error.Code != "invalid_job" || len(out.Error.Problems) != 1 ||
+			out.Error.Problems[0].Code != jobs.CodeJSError || out.Error.Problems[0].Line != 5 || out.Error.Field != "operators[0].window.key" {
+			t.Fatalf("POST %s of a key naming no function: %d %+v", path, resp.StatusCode, out)
+		}
+	}
+	if resp, err := http.Get(ts.URL + "/api/v1/jobs/fieldkey"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("the refused job exists: %v %v", resp.StatusCode, err)
+	}
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/api/v1/jobs/nope"}, {"DELETE", "/api/v1/jobs/nope"}, {"GET", "/api/v1/jobs/nope/results"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"time"
 
@@ -129,16 +130,16 @@ func (p *Program) NewVM(opts Options) (*VM, error) {
 	}
 	if p.functions != nil {
 		if _, err := vm.run(func() (goja.Value, error) { return vm.rt.RunProgram(p.functions) }); err != nil {
-			return nil, fmt.Errorf("js: evaluate %s: %w", FunctionsName, err)
+			return nil, &EvalError{Name: FunctionsName, Err: err}
 		}
 	}
 	for i, prg := range p.snippets {
 		v, err := vm.run(func() (goja.Value, error) { return vm.rt.RunProgram(prg) })
 		if err != nil {
-			return nil, fmt.Errorf("js: evaluate %s: %w", p.names[i], err)
+			return nil, &EvalError{Name: p.names[i], Err: err}
 		}
 		if err := checkShape(vm.rt, v, p.methods[i]); err != nil {
-			return nil, fmt.Errorf("js: %s: %w", p.names[i], err)
+			return nil, &EvalError{Name: p.names[i], Err: err, Shape: true}
 		}
 		vm.fns = append(vm.fns, v)
 	}
@@ -146,6 +147,23 @@ func (p *Program) NewVM(opts Options) (*VM, error) {
 	vm.retained.base = vm.retained.last
 	return vm, nil
 }
+
+// EvalError is NewVM's error when the functions block or a snippet throws
+// as it is evaluated, or a snippet's value is not of its shape (Shape).
+type EvalError struct {
+	Name  string // the snippet's name, or FunctionsName
+	Err   error
+	Shape bool
+}
+
+func (e *EvalError) Error() string {
+	if e.Shape {
+		return fmt.Sprintf("js: %s: %v", e.Name, e.Err)
+	}
+	return fmt.Sprintf("js: evaluate %s: %v", e.Name, e.Err)
+}
+
+func (e *EvalError) Unwrap() error { return e.Err }
 
 // checkShape checks that v is a function, or an object with the given
 // methods when methods is not empty.
@@ -435,6 +453,20 @@ func typeName(v goja.Value) string {
 	}
 	if goja.IsNull(v) {
 		return "null"
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if o.ClassName() == "Array" {
+			return "an array"
+		}
+		return "an object"
+	}
+	switch v.ExportType().Kind() {
+	case reflect.Int64, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
 	}
 	return v.ExportType().String()
 }
