@@ -16,7 +16,8 @@ func init() {
 func runTail(args []string) error {
 	fs := newFlags("tail", "tail STREAM [--from trim_horizon|latest] [--follow] [--format text|json]", `
 Prints the records of every shard of STREAM, one per line: the record's data, or with
---format json an object with shard, sequence_number, key, arrival and data. A record the
+--format json an object with shard, sequence_number, key, arrival and data (data_base64 in
+its place when the data is not UTF-8; in text, such data prints as base64). A record the
 Kinesis Producer Library aggregated is printed as its user records (with sub_sequence_number
 in JSON), keeping those whose hash key lies in the shard's range, as the KCL does. Shards are read
 in lineage order: a child shard after its parents. With --follow it keeps waiting for new

@@ -85,13 +85,18 @@ func printTailRecord(out *bufio.Writer, ranges *tailRanges, shard string, rec ta
 		}
 	}
 	if users == nil {
-		printTailLine(out, asJSON, map[string]any{"shard": shard, "sequence_number": rec.SequenceNumber, "key": rec.Key,
-			"arrival": rec.Arrival, "data": rec.Data, "data_base64": rec.DataBase64})
+		m := map[string]any{"shard": shard, "sequence_number": rec.SequenceNumber, "key": rec.Key, "arrival": rec.Arrival}
+		if rec.DataBase64 != "" {
+			m["data_base64"] = rec.DataBase64
+		} else {
+			m["data"] = rec.Data
+		}
+		printTailLine(out, asJSON, m)
 		return nil
 	}
 	for _, u := range users {
 		m := map[string]any{"shard": shard, "sequence_number": rec.SequenceNumber, "sub_sequence_number": u.SubSequence,
-			"key": u.PartitionKey, "arrival": rec.Arrival, "data": "", "data_base64": ""}
+			"key": u.PartitionKey, "arrival": rec.Arrival}
 		if u.ExplicitHashKey != "" {
 			m["explicit_hash_key"] = u.ExplicitHashKey
 		}
@@ -110,7 +115,7 @@ func printTailLine(out *bufio.Writer, asJSON bool, m map[string]any) {
 	case asJSON:
 		b, _ := json.Marshal(m)
 		out.Write(append(b, '\n'))
-	case m["data_base64"] != "":
+	case m["data_base64"] != nil:
 		fmt.Fprintln(out, m["data_base64"])
 	default:
 		fmt.Fprintln(out, strings.TrimRight(m["data"].(string), "\n"))

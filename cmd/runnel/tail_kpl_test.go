@@ -76,6 +76,13 @@ func TestTailDeaggregatesKPL(t *testing.T) {
 			if err := json.Unmarshal([]byte(l), &got); err != nil {
 				t.Fatalf("line %d %q: %v", i, l, err)
 			}
+			var keys map[string]any
+			json.Unmarshal([]byte(l), &keys)
+			_, hasData := keys["data"]
+			_, hasB64 := keys["data_base64"]
+			if hasData == hasB64 {
+				t.Fatalf("tail %s line %d = %s: want exactly one of data and data_base64", stream, i, l)
+			}
 			w := wants[stream][i]
 			data := got.Data
 			if w.sub == nil {
