@@ -273,7 +273,7 @@ var errorCases = []struct {
 		{5, "functions", CodeJSSyntax, "JS syntax error at line 2, column 13"},
 	}},
 	{"JS field name where a function belongs", head + "operators:\n  - id: w\n    window: {tumbling: 5s, key: page, aggregate: {n: count}}\nsinks: [{id: o, log: {}}]\n", []want{
-		{5, "operators[0].window.key", CodeJSError, `operator "w": JS throws when evaluated: ReferenceError: page is not defined`},
+		{5, "operators[0].window.key", CodeJSError, `operator "w": JS evaluation failed: ReferenceError: page is not defined`},
 	}},
 	{"JS record access outside a function", head + "operators:\n  - {id: m, map: r.page}\nsinks: [{id: o, log: {}}]\n", []want{
 		{4, "operators[0].map", CodeJSError, "r is not defined"},
@@ -285,7 +285,7 @@ var errorCases = []struct {
 		{4, "operators[0].map", CodeJSError, `operator "m": JS: expression must evaluate to a function, got a number`},
 	}},
 	{"JS functions block that throws", head + "functions: |\n  const x = null.y\noperators:\n  - {id: m, map: \"r => r\"}\nsinks: [{id: o, log: {}}]\n", []want{
-		{3, "functions", CodeJSError, "JS throws when evaluated: TypeError"},
+		{3, "functions", CodeJSError, "JS evaluation failed: TypeError"},
 	}},
 	{"JS custom aggregate without its methods", head + "operators:\n  - id: w\n    window:\n      key: \"r => r.page\"\n      tumbling: 5s\n      aggregate:\n        c: {object: \"makeAgg()\", type: int64}\nsinks: [{id: o, log: {}}]\n", []want{
 		{9, "operators[0].window.aggregate.c.object", CodeJSError, "makeAgg is not defined"},

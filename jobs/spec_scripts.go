@@ -75,7 +75,7 @@ func (s *Spec) CheckScripts() error {
 	if opID != "" {
 		where = fmt.Sprintf("operator %q: JS", opID)
 	}
-	msg := fmt.Sprintf("%s throws when evaluated: %v", where, ee.Err)
+	msg := fmt.Sprintf("%s evaluation failed: %v", where, ee.Err)
 	hint := "a snippet is one expression that evaluates to a function of the record, e.g. r => r.page; any other name it uses must be declared in functions:"
 	if ee.Shape {
 		msg = fmt.Sprintf("%s: %v", where, ee.Err)
