@@ -55,6 +55,11 @@ operators:
 sinks:
   - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
 `, addr)
+	// Its JavaScript is evaluated at submit, as for a local job.
+	badKey := strings.Replace(strings.Replace(job, `key: "r => r.k"`, "key: k", 1), "name: cj", "name: cj-bad", 1)
+	if code, body := do("POST", "/api/v1/jobs", badKey); code != http.StatusBadRequest || !strings.Contains(body, `"code":"js_error"`) {
+		t.Fatalf("submit of a cluster job whose key names no function: %d %s, want 400 with a js_error problem", code, body)
+	}
 	if code, body := do("POST", "/api/v1/jobs", job); code != http.StatusCreated || !strings.Contains(body, `"cluster":true`) {
 		t.Fatalf("submit: %d %s", code, body)
 	}
