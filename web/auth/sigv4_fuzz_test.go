@@ -210,6 +210,18 @@ func sameQuery(a, b string) bool {
 	return true
 }
 
+// signedHost is the host a request names, without the default port of
+// its URL's scheme (an absolute-form target "http://h:80/" names h).
+func signedHost(r *http.Request) string {
+	if r.URL.Scheme == "http" {
+		return strings.TrimSuffix(r.Host, ":80")
+	}
+	if r.URL.Scheme == "https" {
+		return strings.TrimSuffix(r.Host, ":443")
+	}
+	return r.Host
+}
+
 // signedDiff says how the server's view of m differs from o's in a part
 // either request's signature covers; "" if in none.
 func signedDiff(o, m *http.Request, vo, vm *verified) string {
@@ -220,7 +232,7 @@ func signedDiff(o, m *http.Request, vo, vm *verified) string {
 		return "path"
 	case !sameQuery(o.URL.RawQuery, m.URL.RawQuery):
 		return "query"
-	case o.Host != m.Host:
+	case signedHost(o) != signedHost(m):
 		return "host"
 	case !slices.Equal(o.Header.Values("X-Amz-Date"), m.Header.Values("X-Amz-Date")):
 		return "x-amz-date"
@@ -594,6 +606,7 @@ func resignAs(authz string, w *wireReq, h *sigHarness) string {
 // part is not, nothing panics.
 func FuzzVerifySigV4(f *testing.F) {
 	h := newSigHarness(f)
+	// Inputs that found bugs are in testdata/fuzz/FuzzVerifySigV4.
 	hdrs := "X-Amz-Meta-A: one\nx-amz-meta-a:  two   words \nUser-Agent: lower\nX-Custom_header: v"
 	for _, s := range []struct {
 		method, target, headers string
@@ -606,12 +619,9 @@ func FuzzVerifySigV4(f *testing.F) {
 		{"POST", "/a/../b//c/%2e/%2F?k=2&k=1&e=&x=%3D%26", hdrs, "body", 0x41, mutQuery, "k=3", 0},
 		{"GET", "/p%41th", "user-agent: c\nX-A: a\nx-a: b", "", 0x4c, mutHeaderValue, "x", 3},
 		{"POST", "/", "X-Folded: a b  c", "{}", 0x52, mutFold, "", 4},
-		{"POST", "/", "", "{}", 0x40, mutTarget, "http:x/", 0},
-		{"POST", "/", "", "{}", 0x40, mutQuery, "a;b=1", 0},
-		{"POST", "/", "", "{}", 0x40, mutSecondDate, "", 0},
-		{"POST", "/", "X-Sig: v", "{}", 0x40, mutHeaderValue, "\u00a0", 1},
+		{"POST", "/", "", "{}", 0x42, mutTarget, "http://localhost:80/", 0},
+		{"POST", "/", "", "{}", 0x40, mutTarget, "http://127.0.0.1:7070/?", 0},
 		{"POST", "/", "", "{}", 0x40, mutDupParam, "", 2},
-		{"POST", "/", "", "{}", 0x40, mutDupParam, "", 0x8000},
 		{"POST", "/", "", "{}", 0x40, mutSignedByOther, "", 0},
 		{"POST", "/", "", "{}", 0x40, mutOtherKey, "", 0},
 		{"POST", "/", "", "{}", 0x40, mutScope, "eu-west-2", 1},
