@@ -28,7 +28,7 @@ type Authorization struct {
 }
 
 // ParseAuthorization reads an Authorization header value. A SigV4 header
-// that is not complete yields an *AWSError of type
+// that is not complete, or names a parameter twice, yields an *AWSError of type
 // IncompleteSignatureException with AWS's wording; any other malformed
 // header yields ErrBadCredentials.
 func ParseAuthorization(h string) (*Authorization, error) {
@@ -72,14 +72,23 @@ func (a *Authorization) parseSigV4(full, rest string) error {
 		if !ok {
 			continue
 		}
+		var have *bool
 		switch k {
 		case "Credential":
-			cred, haveCred = v, true
+			cred, have = v, &haveCred
 		case "SignedHeaders":
-			signed, haveSigned = v, true
+			signed, have = v, &haveSigned
 		case "Signature":
-			sig, haveSig = v, true
+			sig, have = v, &haveSig
+		default:
+			continue
 		}
+		if *have {
+			// Two values, one of which a later reader might take for the
+			// one that was checked.
+			return incomplete("Authorization header has more than one '" + k + "' parameter. Authorization=" + full)
+		}
+		*have = true
 	}
 	var missing []string
 	if !haveCred {

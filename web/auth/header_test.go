@@ -30,6 +30,8 @@ func TestParseAuthorization(t *testing.T) {
 		{"AWS4-HMAC-SHA256 Credential=x/20261206/r/kinesis/aws4_request, SignedHeaders=host, Signature=zz", ExcIncompleteSignature},
 		{"AWS4-HMAC-SHA1 Credential=x", ExcIncompleteSignature},
 		{"AWS4-HMAC-SHA256 Credential=x/20261206/r/kinesis/aws4_request/extra, SignedHeaders=host, Signature=" + strings.Repeat("0", 64), ExcIncompleteSignature},
+		{"AWS4-HMAC-SHA256 Credential=x/20261206/r/kinesis/aws4_request, Credential=y/20261206/r/kinesis/aws4_request, SignedHeaders=host, Signature=" + strings.Repeat("0", 64), ExcIncompleteSignature},
+		{"AWS4-HMAC-SHA256 Credential=x/20261206/r/kinesis/aws4_request, SignedHeaders=host, Signature=" + strings.Repeat("0", 64) + ",Signature=" + strings.Repeat("1", 64), ExcIncompleteSignature},
 	} {
 		_, err := ParseAuthorization(tc.in)
 		var ae *AWSError

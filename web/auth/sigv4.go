@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,10 +107,32 @@ type SigV4Request struct {
 // signed) and comparing in constant time; and that its X-Amz-Date is
 // within MaxClockSkew of now. Failures are *AWSError with AWS's types
 // and texts.
+//
+// Where the signer's canonical form would let two requests that differ in
+// what the server reads share one signature, the request is refused rather
+// than verified: a request target that is not a path (the signer would
+// sign "http:x/y" as the path "/y"), a query that net/url does not parse
+// whole (the signer, like url.URL.Query, drops the pairs it cannot read),
+// X-Amz-Date given more than once (only one is checked), and a signed
+// header value that starts or ends with white space other than spaces and
+// tabs (the signer trims all Unicode white space, SigV4 only spaces and
+// tabs). No client signing as AWS specifies sends any of these.
 func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret, service string, now time.Time) error {
-	amzDate := r.Header.Get("X-Amz-Date")
-	if amzDate == "" {
+	dates, _ := headerNamed(r.Header, "x-amz-date")
+	if len(dates) == 0 || dates[0] == "" {
 		return incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=" + r.Header.Get("Authorization"))
+	}
+	if len(dates) > 1 {
+		return &AWSError{Type: ExcInvalidSignature, Message: "X-Amz-Date must be sent once; this request has " + strconv.Itoa(len(dates)) + "."}
+	}
+	amzDate := dates[0]
+	if r.URL.Opaque != "" {
+		return &AWSError{Type: ExcInvalidSignature, Message: "The request target must be a path or an absolute URL, not '" + r.URL.Scheme + ":" + r.URL.Opaque + "'."}
+	}
+	if r.URL.RawQuery != "" {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return &AWSError{Type: ExcInvalidSignature, Message: "The query string cannot be signed as it is: " + err.Error() + "."}
+		}
 	}
 	t, ok := parseAmzDate(amzDate)
 	if !ok {
@@ -151,7 +174,7 @@ func VerifySigV4(ctx context.Context, r *SigV4Request, a *Authorization, secret,
 		case "x-amz-date":
 		default:
 			v, ok := headerNamed(r.Header, name)
-			if !ok {
+			if !ok || !trimmedAlike(v) {
 				return &AWSError{Type: ExcInvalidSignature, Message: signatureMismatch}
 			}
 			if _, dup := vr.Header[name]; !dup {
@@ -191,6 +214,25 @@ func signatureEqual(authz, sig string) bool {
 		d |= got[i] ^ sig[i]
 	}
 	return d == 0
+}
+
+// trimmedAlike says whether the signer trims each of vals as SigV4 does:
+// of spaces and tabs only (strings.TrimSpace, which the signer uses, also
+// trims other white space such as U+00A0, so a value with that at an end
+// would verify as the value without it).
+func trimmedAlike(vals []string) bool {
+	for _, v := range vals {
+		if v == "" {
+			continue
+		}
+		if first, last := v[0], v[len(v)-1]; first > ' ' && first < 0x80 && last > ' ' && last < 0x80 {
+			continue
+		}
+		if strings.TrimSpace(v) != strings.Trim(v, " \t") {
+			return false
+		}
+	}
+	return true
 }
 
 // parseAmzDate reads an X-Amz-Date (20060102T150405Z) as time.Parse with
