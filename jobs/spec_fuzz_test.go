@@ -57,6 +57,17 @@ func FuzzParse(f *testing.F) {
 		if after := plain(s); !reflect.DeepEqual(before, after) {
 			t.Fatalf("Validate is not idempotent:\nfirst  %#v\nsecond %#v", before, after)
 		}
+		// What a submit checks next: evaluating the JS once gives no
+		// problem, or problems that name a field the file has.
+		if err := s.CheckScripts(); err != nil {
+			var se *SpecError
+			if !errors.As(err, &se) || len(se.Problems) != 1 {
+				t.Fatalf("CheckScripts: %T %v, want a SpecError with one problem", err, err)
+			}
+			if p := se.Problems[0]; p.Code != CodeJSError || p.Field == "" || p.Message == "" {
+				t.Fatalf("CheckScripts problem: %+v", p)
+			}
+		}
 	})
 }
 
