@@ -55,6 +55,10 @@ func TestCLIStreams(t *testing.T) {
 	if !strings.Contains(out, "open shards 3") || !strings.Contains(out, "closed") {
 		t.Fatalf("describe after split:\n%s", out)
 	}
+	// The new children hold no records yet: "none", not a range such as 1..0.
+	if !strings.Contains(out, " none ") || strings.Contains(out, "1..0") {
+		t.Fatalf("describe after split shows empty children wrongly:\n%s", out)
+	}
 	// Records put after the split land in the children; tail still prints all.
 	run(`{"user":"u1","n":4}`+"\n", "put", "clicks", "--key-field", "user")
 	out, _, _ = run("", "tail", "clicks")

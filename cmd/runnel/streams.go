@@ -124,7 +124,11 @@ func streamsDescribe(args []string) error {
 		if sh.AdjacentParent != "" {
 			parents += "+" + sh.AdjacentParent
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d..%d\t%s\t%s..%s\n", sh.ID, state, sh.TrimPosition, sh.LastPosition, parents, sh.HashKeyStart, sh.HashKeyEnd)
+		records := "none" // nothing written yet, or all of it past retention
+		if sh.LastPosition >= sh.TrimPosition {
+			records = fmt.Sprintf("%d..%d", sh.TrimPosition, sh.LastPosition)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s..%s\n", sh.ID, state, records, parents, sh.HashKeyStart, sh.HashKeyEnd)
 	}
 	return tw.Flush()
 }
