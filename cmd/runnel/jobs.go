@@ -36,7 +36,7 @@ Subcommands:
                   each operator's rows and errors (--records N, default 1000)
   errors ID       a job's error history, newest first (--limit N)
   restart ID      start a stopped job again from a checkpoint (--checkpoint EPOCH) or a
-                  savepoint (--savepoint NAME)
+                  savepoint (--savepoint NAME); a cluster job with --from-beginning
   deploy ID FILE  deploy a new job file over a job, carrying its state over from a savepoint
                   (--from none starts from no state)
   delete ID       delete a stopped job with its state and checkpoints
