@@ -15,7 +15,8 @@ import (
 // The error history of a job: the last ErrorHistory errors of its
 // records (dead letters of its operators) and the failures that ended its
 // runs, in memory for as long as the job's entry lives in the manager (a
-// server restart starts it empty). Counts of every error are in the job's
+// server restart starts it empty but for the failure of a job that is
+// still failed). Counts of every error are in the job's
 // operator counters; the dead-letter streams keep the letters themselves.
 
 // ErrorHistory is how many errors a job's history keeps.
@@ -144,8 +145,13 @@ var (
 // failureEntry records the failure that ended a run. A failure that names
 // no operator but a record of the source (its event time, its decoding)
 // is the source's.
-func (j *Job) failureEntry(reason string) {
-	e := ErrorEntry{Time: APITime(time.Now()), Message: CleanMessage(reason), Policy: "fail"}
+func (j *Job) failureEntry(reason string) { j.failureEntryAt(reason, time.Now()) }
+
+// failureEntryAt is failureEntry for a failure at t: a job loaded failed
+// gets back the entry of the failure that ended its last run, at the time
+// it ended, since the history itself is not kept across restarts.
+func (j *Job) failureEntryAt(reason string, t time.Time) {
+	e := ErrorEntry{Time: APITime(t), Message: CleanMessage(reason), Policy: "fail"}
 	if m := failedOperator.FindStringSubmatch(reason); m != nil {
 		e.Operator = m[1] + m[2]
 	}

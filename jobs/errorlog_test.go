@@ -119,4 +119,22 @@ func TestErrorHistory(t *testing.T) {
 	if _, err := m.Errors("nope", 0); err == nil {
 		t.Fatal("errors of an unknown job")
 	}
+
+	// A restart starts the history empty but for the failure that ended
+	// the failed job's run, at the time it ended.
+	before := waitErrors(t, m, "fl", 1).Errors[0]
+	m.Close()
+	closed := time.Now()
+	m = startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	page, err := m.Errors("fl", 0)
+	if err != nil || len(page.Errors) != 1 {
+		t.Fatalf("after a restart, the failed job's history: %+v %v; want its failure", page, err)
+	}
+	if e := page.Errors[0]; e.Policy != "fail" || e.Operator != before.Operator || e.Message != before.Message ||
+		e.Origin == nil || before.Origin == nil || *e.Origin != *before.Origin || time.Time(e.Time).After(closed) {
+		t.Fatalf("after a restart: %+v (origin %+v)\nbefore:        %+v (origin %+v)", e, e.Origin, before, before.Origin)
+	}
+	if page, _ := m.Errors("dl", 0); len(page.Errors) != 0 {
+		t.Fatalf("after a restart, the running job's history: %+v; want it empty", page)
+	}
 }

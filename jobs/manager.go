@@ -202,6 +202,13 @@ func (m *Manager) load(id string) *Job {
 	if p.Ended != nil {
 		j.mu.ended = *p.Ended
 	}
+	if p.State == persistFailed {
+		at := j.mu.ended
+		if at.IsZero() {
+			at = time.Now()
+		}
+		j.failureEntryAt(j.mu.failed, at)
+	}
 	return j
 }
 
