@@ -450,7 +450,9 @@ func (c *Chain) inputs(in *operators.Batch) (goja.Value, error) {
 		v, err := c.toJS(i, in.Records[i].Value)
 		if _, fromSource := in.Records[i].Value.(json.RawMessage); err != nil && fromSource {
 			// Undecoded by a RawJSON source: malformed is the source's
-			// error, as it is when the source decodes.
+			// error, as it is when the source decodes. It fails the
+			// chain's task, so its first stage counts it.
+			c.errs[0].errors.Add(1)
 			return nil, fmt.Errorf("job %q: read record %s: %w", c.spec.Job, in.Records[i].Origin, err)
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package js
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -242,6 +243,21 @@ func TestChainBadRawJSONAndPassThrough(t *testing.T) {
 	// An object passed through unchanged is the caller's own value.
 	if m, ok := out.recs[1].Value.(map[string]any); !ok || reflect.ValueOf(m).Pointer() != reflect.ValueOf(orig).Pointer() {
 		t.Fatalf("pass-through value was copied: %#v", out.recs[1].Value)
+	}
+}
+
+// A record a RawJSON source left undecoded that is not JSON fails the
+// chain as the source's error, and counts as an error of the chain's
+// first stage, as a record that fails in a stage counts there: a fused
+// chain's stages show what failed the task.
+func TestChainMalformedRawJSONCounted(t *testing.T) {
+	c := newChain(t, "", Stage{Operator: "m", Kind: Map, Src: `r => ({page: r.page})`}, Stage{Operator: "w", Kind: Key, Src: `r => r.page`})
+	err := c.Process(context.Background(), batchOf(json.RawMessage(`{"page":"/a"}`), json.RawMessage(`not json`)), &collect{})
+	if err == nil || !strings.Contains(err.Error(), "read record shard-0/1") {
+		t.Fatalf("err = %v, want the source's error for record shard-0/1", err)
+	}
+	if _, _, st := c.Stats(); st[0].Errors != 1 || st[1].Errors != 0 {
+		t.Fatalf("stage stats %+v, want one error in the first stage", st)
 	}
 }
 
