@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -81,7 +82,7 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 	if err := compatible(snap, j.Spec); err != nil {
 		return nil, err
 	}
-	if err := replaceState(src, epoch, stateDir); err != nil {
+	if err := m.replaceState(src, epoch, stateDir); err != nil {
 		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
 	j.mu.Lock()
@@ -90,8 +91,10 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 
 // replaceState makes checkpoint epoch of state directory src the only
 // content of state directory dst: exported beside dst, then swapped in.
-func replaceState(src string, epoch uint64, dst string) error {
-	fresh, old := dst+".restart.tmp", dst+".old.tmp"
+// A crash between the swap's two renames leaves no dst but a complete
+// export; recoverState finishes the swap at the next start.
+func (m *Manager) replaceState(src string, epoch uint64, dst string) error {
+	fresh, old := dst+restartSuffix, dst+oldSuffix
 	for _, d := range []string{fresh, old} {
 		if err := os.RemoveAll(d); err != nil {
 			return err
@@ -100,14 +103,49 @@ func replaceState(src string, epoch uint64, dst string) error {
 	if _, err := state.ExportCheckpoint(vfs.Default, src, epoch, fresh); err != nil {
 		return err
 	}
+	parent := filepath.Dir(dst)
+	if err := atomicfile.SyncDir(parent); err != nil {
+		return err
+	}
 	if err := os.Rename(dst, old); err != nil && !os.IsNotExist(err) {
 		os.RemoveAll(fresh)
 		return err
 	}
+	m.failAt("restart-state-aside")
 	if err := os.Rename(fresh, dst); err != nil {
 		return err
 	}
+	if err := atomicfile.SyncDir(parent); err != nil {
+		return err
+	}
 	return os.RemoveAll(old)
+}
+
+// Where replaceState exports and sets aside a job's state directory.
+const (
+	restartSuffix = ".restart.tmp"
+	oldSuffix     = ".old.tmp"
+)
+
+// recoverState finishes or undoes a replaceState a crash cut short: with
+// no state directory but a complete export (the export precedes the
+// swap), the export becomes the state; what was set aside goes.
+func (m *Manager) recoverState(dst string) error {
+	fresh, old := dst+restartSuffix, dst+oldSuffix
+	if _, err := os.Stat(dst); os.IsNotExist(err) {
+		if _, err := os.Stat(fresh); err == nil {
+			if err := os.Rename(fresh, dst); err != nil {
+				return err
+			}
+			m.log.Info("restored state installed after a crash cut its restart short", "dir", dst)
+		}
+	}
+	for _, d := range []string{fresh, old} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // notRunning refuses an action on a running job (ErrRunning).
@@ -140,7 +178,7 @@ func (m *Manager) Delete(id string) error {
 		delete(m.mu.jobs, id)
 	}
 	m.mu.Unlock()
-	if err := os.RemoveAll(filepath.Join(m.dir, id)); err != nil {
+	if err := m.removeJobDir(id); err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)
 	}
 	m.log.Info("job deleted", "job", id)

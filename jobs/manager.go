@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -142,6 +141,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		}
 		m.ownFiles = true
 	}
+	if err := m.recoverJobDirs(); err != nil {
+		return nil, fmt.Errorf("jobs directory: %w", err)
+	}
 	ents, err := os.ReadDir(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -185,6 +187,10 @@ func (m *Manager) load(id string) *Job {
 		return j
 	}
 	j := &Job{ID: id, Spec: spec, Source: src}
+	if err := m.recoverState(m.stateDir(id)); err != nil {
+		j.mu.startErr = fmt.Errorf("%w: %s: %w", ErrStateDamaged, m.stateDir(id), err)
+		return j
+	}
 	p, err := readJobState(filepath.Join(dir, "state.json"))
 	if err != nil {
 		j.mu.startErr = fmt.Errorf("%w; %s", err, stateHint(dir))
@@ -210,40 +216,6 @@ func (m *Manager) load(id string) *Job {
 		j.failureEntryAt(j.mu.failed, at)
 	}
 	return j
-}
-
-// persist writes j's job file and state. It takes j's state and writes it
-// under persistMu, so the last state taken is the one on disk.
-func (m *Manager) persist(j *Job) error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
-	dir := filepath.Join(m.dir, j.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	j.mu.Lock()
-	p := persisted{Version: stateFileVersion, Created: j.Created, State: persistRunning}
-	switch {
-	case j.mu.stopped:
-		p.State = persistStopped
-	case j.mu.finished:
-		p.State = persistFinished
-	case j.mu.failed != "":
-		p.State, p.Reason = persistFailed, j.mu.failed
-	}
-	if !j.mu.ended.IsZero() {
-		ended := j.mu.ended
-		p.Ended = &ended
-	}
-	j.mu.Unlock()
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "job.yaml"), j.Source); err != nil {
-		return err
-	}
-	return streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "state.json"), b)
 }
 
 // Submit parses, validates, builds and starts a job file. A *SpecError
@@ -348,37 +320,41 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 			sk.Sink.Close()
 		}
 	}
-	// A new job starts from nothing, or from the savepoint: the state of
-	// an earlier job of the same name goes.
-	if err := os.RemoveAll(m.stateDir(j.ID)); err != nil {
+	// A new job starts from nothing, or from the savepoint, in a
+	// directory of its own that replaces the earlier job's (its state
+	// goes) in one step (jobdir.go).
+	prepared := m.aside(j.ID, newSuffix)
+	fail := func(err error) (*Job, error) {
 		closeSinks()
-		undo()
-		return nil, fmt.Errorf("remove old state of %s: %w", j.ID, err)
-	}
-	if savepoint != "" {
-		if _, err := m.savepoint(savepoint); err != nil {
-			closeSinks()
-			undo()
-			return nil, err
-		}
-		if _, err := state.ExportCheckpoint(vfs.Default, filepath.Join(m.savepointPath(savepoint), "state"), state.Latest, m.stateDir(j.ID)); err != nil {
-			closeSinks()
-			undo()
-			return nil, fmt.Errorf("start %s from savepoint %s: %w", j.ID, savepoint, err)
-		}
-	}
-	cs, err := m.openState(j)
-	if err != nil {
-		closeSinks()
-		os.RemoveAll(m.stateDir(j.ID))
+		os.RemoveAll(prepared)
 		undo()
 		return nil, err
 	}
-	if err := m.persist(j); err != nil {
+	if savepoint != "" {
+		if _, err := m.savepoint(savepoint); err != nil {
+			return fail(err)
+		}
+		if _, err := state.ExportCheckpoint(vfs.Default, filepath.Join(m.savepointPath(savepoint), "state"), state.Latest, filepath.Join(prepared, "state")); err != nil {
+			return fail(fmt.Errorf("start %s from savepoint %s: %w", j.ID, savepoint, err))
+		}
+	}
+	if err := m.persistIn(j, prepared); err != nil {
+		return fail(fmt.Errorf("save job %s: %w", j.ID, err))
+	}
+	if err := m.installJobDir(j.ID, prepared); err != nil {
+		return fail(fmt.Errorf("save job %s: %w", j.ID, err))
+	}
+	cs, err := m.openState(j)
+	if err != nil {
+		// The earlier job's directory is gone already: so is this one.
 		closeSinks()
-		cs.db.Close()
-		undo()
-		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
+		if rerr := m.removeJobDir(j.ID); rerr != nil {
+			m.log.Error("remove the directory of a job that could not start", "job", j.ID, "err", rerr)
+		}
+		m.mu.Lock()
+		delete(m.mu.jobs, j.ID)
+		m.mu.Unlock()
+		return nil, err
 	}
 	m.run(j, built, cs)
 	return j, nil

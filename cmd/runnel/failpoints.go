@@ -12,10 +12,12 @@ import (
 // failpointsFromEnv reads RUNNEL_FAILPOINTS, a crash-testing aid: a
 // comma-separated list of STEP=PROBABILITY (checkpoint steps: aligned,
 // before-snapshot, after-snapshot, before-manifest, after-manifest,
-// before-prune, before-commit, after-commit). At each such step of each
-// checkpoint the process kills itself with SIGKILL with that probability,
-// so a test can crash the server at exact points of a checkpoint. Unset,
-// nothing happens.
+// before-prune, before-commit, after-commit; job directory steps:
+// job-dir-aside, job-dir-ready, job-dir-old-aside, job-dir-installed,
+// restart-state-aside). At each such step the process kills itself with
+// SIGKILL with that probability, so a test can crash the server at exact
+// points of a checkpoint or of a job directory's change. Unset, nothing
+// happens.
 func failpointsFromEnv(log *slog.Logger) (func(string) error, error) {
 	spec := os.Getenv("RUNNEL_FAILPOINTS")
 	if spec == "" {
