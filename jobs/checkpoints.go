@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/atomicfile"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -419,15 +420,32 @@ func (m *Manager) savepointPath(name string) string { return filepath.Join(m.sav
 // exportSavepoint keeps checkpoint epoch of job j as savepoint name: the
 // job file and a standalone copy of the checkpoint.
 func (m *Manager) exportSavepoint(j *Job, epoch uint64, name string) error {
+	// Written whole beside the savepoints, then renamed in: a crash leaves
+	// no savepoint half-written under its name (NewManager removes what it
+	// leaves).
 	dir := m.savepointPath(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(dir, "job.yaml"), j.Source); err != nil {
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	_, err := state.ExportCheckpoint(vfs.Default, m.stateDir(j.ID), epoch, filepath.Join(dir, "state"))
-	return err
+	if err := streams.WriteFileAtomic(vfs.Default, filepath.Join(tmp, "job.yaml"), j.Source); err != nil {
+		return err
+	}
+	if _, err := state.ExportCheckpoint(vfs.Default, m.stateDir(j.ID), epoch, filepath.Join(tmp, "state")); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := atomicfile.SyncDir(tmp); err != nil {
+		return err
+	}
+	m.failAt("savepoint-exported")
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(m.savepoints)
 }
 
 // SavepointInfo describes a kept savepoint.

@@ -29,7 +29,7 @@ import (
 //
 // At start, recoverJobDirs finishes a submit cut between its last two
 // renames (a ready directory whose job has no directory) and removes every
-// other directory set aside. Job ids have no dots, so ID is the name up to
+// other directory set aside, and savepoints not written whole. Job ids have no dots, so ID is the name up to
 // the first.
 const (
 	newSuffix     = ".new.tmp"
@@ -133,7 +133,24 @@ func (m *Manager) recoverJobDirs() error {
 			m.log.Info("removed a job directory set aside before a crash", "dir", name)
 		}
 	}
-	return atomicfile.SyncDir(m.dir)
+	if err := atomicfile.SyncDir(m.dir); err != nil {
+		return err
+	}
+	// A savepoint is written whole beside the others, then renamed in
+	// (exportSavepoint): one a crash cut short goes.
+	sps, err := os.ReadDir(m.savepoints)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, e := range sps {
+		if e.IsDir() && strings.HasSuffix(e.Name(), ".tmp") {
+			if err := os.RemoveAll(filepath.Join(m.savepoints, e.Name())); err != nil {
+				return err
+			}
+			m.log.Info("removed a savepoint a crash cut short", "dir", e.Name())
+		}
+	}
+	return nil
 }
 
 // persist writes j's job file and state. It takes j's state and writes it

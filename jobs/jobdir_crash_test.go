@@ -199,3 +199,24 @@ func TestRestartCrash(t *testing.T) {
 	}
 	e.waitRead("life", 5) // the 5 records after the checkpoint, again
 }
+
+// TestSavepointCrash: a crash while a savepoint is written leaves no
+// savepoint of that name, whole or in part.
+func TestSavepointCrash(t *testing.T) {
+	e := newCrashEnv(t)
+	e.stoppedWithState()
+	e.crashIn("savepoint-exported", func() error {
+		_, err := e.m.Deploy("life", []byte(lifeJob2), DeploySavepoint)
+		return err
+	})
+	if sps, err := e.m.Savepoints(); err != nil || len(sps) != 0 {
+		t.Fatalf("savepoints after the crash: %+v %v", sps, err)
+	}
+	ents, _ := os.ReadDir(e.m.savepoints)
+	for _, d := range ents {
+		t.Errorf("left in the savepoints directory: %s", d.Name())
+	}
+	if in, err := e.m.Get("life"); err != nil || in.State != StateStopped {
+		t.Fatalf("the job after a crash in its deploy: %+v %v; want it stopped, as it was", in, err)
+	}
+}

@@ -14,10 +14,10 @@ import (
 // before-snapshot, after-snapshot, before-manifest, after-manifest,
 // before-prune, before-commit, after-commit; job directory steps:
 // job-dir-aside, job-dir-ready, job-dir-old-aside, job-dir-installed,
-// restart-state-aside). At each such step the process kills itself with
-// SIGKILL with that probability, so a test can crash the server at exact
-// points of a checkpoint or of a job directory's change. Unset, nothing
-// happens.
+// restart-state-aside, savepoint-exported). At each such step the process
+// kills itself with SIGKILL with that probability, so a test can crash the
+// server at exact points of a checkpoint or of a job directory's change.
+// Unset, nothing happens.
 func failpointsFromEnv(log *slog.Logger) (func(string) error, error) {
 	spec := os.Getenv("RUNNEL_FAILPOINTS")
 	if spec == "" {
