@@ -104,7 +104,12 @@ type relife struct {
 }
 
 func newRelife(t *testing.T, job string, snap *SnapshotStore) *relife {
-	brokers := testsrv.Kafka(t, 1, "in", "out")
+	return newRelifeOn(t, testsrv.Kafka(t, 1, "in", "out"), job, snap)
+}
+
+// newRelifeOn is newRelife on the brokers of a cluster started by the
+// test, with topics "in" and "out" of one partition.
+func newRelifeOn(t *testing.T, brokers []string, job string, snap *SnapshotStore) *relife {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -176,24 +181,7 @@ func (r *relife) changelog(t *testing.T) (keys []string, wins []Change) {
 func (r *relife) recreate(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	before := r.topicID(t)
-	if resp, err := r.admin.DeleteTopic(ctx, r.topic); err != nil || resp.Err != nil {
-		t.Fatalf("delete %s: %v %v", r.topic, err, resp.Err)
-	}
-	compact := "compact"
-	testutil.Eventually(t, time.Minute, func() bool {
-		resp, err := r.admin.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, r.topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			t.Fatal(err)
-		}
-		return err == nil
-	}, "%s created again", r.topic)
-	if after := r.topicID(t); after == before {
-		t.Fatalf("the re-created %s has the old topic ID %v", r.topic, after)
-	}
+	r.recreateTopic(t)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic(r.topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -217,6 +205,33 @@ func (r *relife) recreate(t *testing.T) {
 	if keys, _ := r.changelog(t); !slices.Equal(keys, r.newKeys) {
 		t.Fatalf("the re-created changelog holds windows of %v, want %v", keys, r.newKeys)
 	}
+}
+
+// recreateTopic deletes the changelog topic and creates it again, empty,
+// and returns its new topic ID.
+func (r *relife) recreateTopic(t *testing.T) kadm.TopicID {
+	t.Helper()
+	ctx := context.Background()
+	before := r.topicID(t)
+	if resp, err := r.admin.DeleteTopic(ctx, r.topic); err != nil || resp.Err != nil {
+		t.Fatalf("delete %s: %v %v", r.topic, err, resp.Err)
+	}
+	compact := "compact"
+	testutil.Eventually(t, time.Minute, func() bool {
+		resp, err := r.admin.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, r.topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}, "%s created again", r.topic)
+	after := r.topicID(t)
+	if after == before {
+		t.Fatalf("the re-created %s has the old topic ID %v", r.topic, after)
+	}
+	return after
 }
 
 func (r *relife) topicID(t *testing.T) kadm.TopicID {

@@ -128,14 +128,16 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 		}
 		return t.store.Apply(c)
 	}
+	// Errors of the changelog's broker are not the local state's: they
+	// are asked for before it is looked at. The topic ID is asked for
+	// without local state too: before each commit the worker checks that
+	// the changelog topic still has it (changelogRecreated).
+	var err error
+	if t.logID, err = w.changelogID(ctx, topic); err != nil {
+		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+	}
 	var end int64
 	if w.local != nil {
-		// Errors of the changelog's broker are not the local state's:
-		// they are asked for before it is looked at.
-		var err error
-		if t.logID, err = w.changelogID(ctx, topic); err != nil {
-			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
-		}
 		if end, err = w.lastStable(ctx, topic, t.id.partition); err != nil {
 			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
 		}
@@ -275,26 +277,13 @@ func kafkaID(id kadm.TopicID) string { return base64.RawURLEncoding.EncodeToStri
 
 // changelogID returns the topic ID of a changelog topic (all zero from a
 // broker without topic IDs, before Kafka 2.8), retrying while the broker
-// does not list the topic yet (a topic just created). It asks the broker:
-// kadm's ListTopics may answer from metadata some seconds old, from
-// before the topic was deleted and created again.
+// does not list the topic yet (a topic just created).
 func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
 	var err error
 	for range 50 {
-		var resp *kmsg.MetadataResponse
-		if resp, err = req.RequestWith(ctx, w.adminCl); err == nil {
-			err = fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
-			for _, t := range resp.Topics {
-				if t.Topic != nil && *t.Topic == topic {
-					if err = kerr.ErrorForCode(t.ErrorCode); err == nil {
-						return t.TopicID, nil
-					}
-				}
-			}
+		var ids map[string]kadm.TopicID
+		if ids, err = w.topicIDs(ctx, topic); err == nil {
+			return ids[topic], nil
 		}
 		select {
 		case <-ctx.Done():
@@ -303,4 +292,82 @@ func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, e
 		}
 	}
 	return kadm.TopicID{}, fmt.Errorf("topic ID of %s: %w", topic, err)
+}
+
+// topicIDs asks the broker for the IDs of topics, once; a topic it does
+// not list, or lists with an error, is an error. It asks the broker
+// itself: kadm's ListTopics may answer from metadata some seconds old,
+// from before a topic was deleted and created again. (The answer also
+// renews the admin client's metadata of those topics, which kadm's
+// ListCommittedOffsets then routes its request by: see lastStable.)
+func (w *Worker) topicIDs(ctx context.Context, topics ...string) (map[string]kadm.TopicID, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, topic := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, w.adminCl)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]kadm.TopicID, len(topics))
+	for _, t := range resp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, fmt.Errorf("%s: %w", *t.Topic, err)
+		}
+		ids[*t.Topic] = t.TopicID
+	}
+	for _, topic := range topics {
+		if _, ok := ids[topic]; !ok {
+			return nil, fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
+		}
+	}
+	return ids, nil
+}
+
+// changelogRecreated returns the changelog topics of the worker's tasks
+// that were deleted and created again since a task restored from them:
+// the broker gives the topic another ID than the task's (t.logID). Such a task holds the old topic's state, which the open
+// transaction is writing into the new topic (a broker before Kafka 4.1
+// takes records by topic name), merged with records the old topic never
+// saw, and binds its local state and snapshots to the old topic, which
+// every restore then ignores. The loop aborts the transaction instead,
+// and the tasks restore from the new topic, as they would on any other
+// worker. A discard of the old topic's state is deliberate, not damage:
+// a WARN says why, with both topic IDs. A broker that does not answer
+// leaves the check to the next commit.
+func (w *Worker) changelogRecreated(ctx context.Context) []string {
+	var topics []string
+	for _, t := range w.tasks {
+		if t.stage.Index > 0 && !slices.Contains(topics, w.plan.Changelog[t.stage.Keyed]) {
+			topics = append(topics, w.plan.Changelog[t.stage.Keyed])
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	ids, err := w.topicIDs(ctx, topics...)
+	if err != nil {
+		w.cfg.Log.Warn("changelog topic IDs not checked before the commit (the next commit checks them)", "worker", w.cfg.ID, "err", err)
+		return nil
+	}
+	var recreated []string
+	for _, t := range w.tasks {
+		if t.stage.Index == 0 {
+			continue
+		}
+		topic := w.plan.Changelog[t.stage.Keyed]
+		if now := ids[topic]; now != t.logID {
+			w.cfg.Log.Warn("changelog topic deleted and created again under the task: the transaction aborts and the task restores from the new topic, dropping the state it holds of the old one",
+				"task", t.name, "changelog", topic, "task_topic_id", kafkaID(t.logID), "changelog_topic_id", kafkaID(now))
+			if !slices.Contains(recreated, topic) {
+				recreated = append(recreated, topic)
+			}
+		}
+	}
+	return recreated
 }
