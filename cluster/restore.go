@@ -203,9 +203,14 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, end in
 			return 0, 0, err
 		}
 		if why := notPrefix(id, t.logID, upTo, end); why != "" {
-			w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
-				"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
-				"local_offset", upTo, "changelog_end", end)
+			if lostRecords(id, t.logID, upTo, end) {
+				w.fail(FailChangelogLost, t.name, fmt.Sprintf("changelog %s/%d (topic ID %s) lost committed records: it ends at offset %d, its copy in the local state goes up to offset %d; the local state is discarded and the task restores from what the changelog holds, without the lost records' changes",
+					topic, t.id.partition, kafkaID(id), end, upTo), nil)
+			} else {
+				w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
+					"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
+					"local_offset", upTo, "changelog_end", end)
+			}
 			if err := clearLocal(sp); err != nil {
 				return 0, 0, err
 			}
@@ -232,6 +237,11 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, end in
 		return 0, 0, nil
 	}
 	if why := notPrefix(h.id, t.logID, h.upTo, end); why != "" {
+		if lostRecords(h.id, t.logID, h.upTo, end) {
+			w.fail(FailChangelogLost, t.name, fmt.Sprintf("changelog %s/%d (topic ID %s) lost committed records: it ends at offset %d, its copy in snapshot %s goes up to offset %d; the snapshot is ignored and the task restores from what the changelog holds, without the lost records' changes",
+				topic, t.id.partition, kafkaID(h.id), end, w.snap.key(t.stage.Keyed, t.id.partition), h.upTo), nil)
+			return 0, 0, nil
+		}
 		w.cfg.Log.Warn("snapshot ignored: "+why+"; the task restores from the changelog",
 			"task", t.name, "changelog", topic, "snapshot", w.snap.key(t.stage.Keyed, t.id.partition),
 			"snapshot_topic_id", kafkaID(h.id), "changelog_topic_id", kafkaID(t.logID), "snapshot_offset", h.upTo, "changelog_end", end)
@@ -265,10 +275,23 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 		return "it records no changelog topic ID (written before workers recorded it)"
 	case id != now:
 		return "it copies another topic of the same name (the changelog topic was deleted and created again, or the brokers are another cluster's)"
+	case lostRecords(id, now, upTo, end):
+		return "the changelog topic it copies no longer reaches its offset (the topic lost committed records)"
 	case upTo >= end:
-		return "the changelog does not reach its offset (the topic was deleted and created again)"
+		return "the changelog does not reach its offset (the broker gives no topic IDs: the topic was deleted and created again)"
 	}
 	return ""
+}
+
+// lostRecords says whether a copy of a changelog that goes up to offset
+// upTo of the topic with ID id is ahead of that very topic as it is now
+// (same ID, last stable offset end). A copy is written from committed
+// changelog records, so the topic lost records it had committed (an
+// unclean leader election, a broker's lost disk): that is damage, not a
+// deliberate discard. Without topic IDs the same is taken for a topic
+// deleted and created again.
+func lostRecords(id, now kadm.TopicID, upTo, end int64) bool {
+	return id == now && id != (kadm.TopicID{}) && upTo >= end
 }
 
 // kafkaID is a topic ID as Kafka's tools show it (kafka-topics.sh
