@@ -134,3 +134,41 @@ func TestReadChangelogThatStalls(t *testing.T) {
 		t.Fatalf("read %d records up to %d, err %v after %v; want an error saying the partition holds a record at offset 0", n, end, err, time.Since(began))
 	}
 }
+
+// A worker that creates an internal topic another worker created
+// meanwhile with another partition count refuses it, as it refuses one
+// that existed before.
+func TestSetupTopicsChecksATopicCreatedMeanwhile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake")
+	}
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	// Every topic the worker creates comes out with 3 partitions, as if
+	// a worker with --partitions 3 had created it first.
+	c.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for i := range r.(*kmsg.CreateTopicsRequest).Topics {
+			r.(*kmsg.CreateTopicsRequest).Topics[i].NumPartitions = 3
+		}
+		return nil, nil, false
+	})
+	w, err := New(Config{Brokers: brokers, ID: "w1", Spec: windowJob(t, "meanwhile", brokers), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.closeSinks()
+	cl, err := kgo.NewClient(w.opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w.admin, w.adminCl = kadm.NewClient(cl), cl
+	if err := w.setupTopics(context.Background()); err == nil || !strings.Contains(err.Error(), "has 3 partitions, the job's workers use 1") {
+		t.Fatalf("setup: %v; want the topics of 3 partitions refused", err)
+	}
+}

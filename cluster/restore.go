@@ -229,13 +229,28 @@ func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, e
 	return kadm.TopicID{}, fmt.Errorf("topic ID of %s: %w", topic, err)
 }
 
-// topicIDs asks the broker for the IDs of topics, once; a topic it does
-// not list, or lists with an error, is an error. It asks the broker
-// itself: kadm's ListTopics may answer from metadata some seconds old,
-// from before a topic was deleted and created again. (The answer also
-// renews the admin client's metadata of those topics, which kadm's
-// ListCommittedOffsets then routes its request by: see lastStable.)
+// topicIDs asks the broker for the IDs of topics, once (see
+// describeTopics).
 func (w *Worker) topicIDs(ctx context.Context, topics ...string) (map[string]kadm.TopicID, error) {
+	ts, err := w.describeTopics(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]kadm.TopicID, len(ts))
+	for name, t := range ts {
+		ids[name] = t.TopicID
+	}
+	return ids, nil
+}
+
+// describeTopics asks the broker for the metadata of topics, once; a
+// topic it does not list, or lists with an error, is an error. It asks
+// the broker itself: kadm's ListTopics may answer from metadata some
+// seconds old, from before a topic was created, or deleted and created
+// again. (The answer also renews the admin client's metadata of those
+// topics, which kadm's ListCommittedOffsets routes its request by: see
+// lastStable.)
+func (w *Worker) describeTopics(ctx context.Context, topics ...string) (map[string]kmsg.MetadataResponseTopic, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	for _, topic := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
@@ -246,7 +261,7 @@ func (w *Worker) topicIDs(ctx context.Context, topics ...string) (map[string]kad
 	if err != nil {
 		return nil, err
 	}
-	ids := make(map[string]kadm.TopicID, len(topics))
+	out := make(map[string]kmsg.MetadataResponseTopic, len(topics))
 	for _, t := range resp.Topics {
 		if t.Topic == nil {
 			continue
@@ -254,14 +269,14 @@ func (w *Worker) topicIDs(ctx context.Context, topics ...string) (map[string]kad
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			return nil, fmt.Errorf("%s: %w", *t.Topic, err)
 		}
-		ids[*t.Topic] = t.TopicID
+		out[*t.Topic] = t
 	}
 	for _, topic := range topics {
-		if _, ok := ids[topic]; !ok {
+		if _, ok := out[topic]; !ok {
 			return nil, fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // changelogRecreated returns the changelog topics of the worker's tasks
