@@ -229,6 +229,20 @@ func batchOffsets(batch kmsg.RecordBatch) ([]int64, error) {
 
 // lastStable returns the last stable offset of a partition, retrying while
 // the broker does not list it yet (a topic just created).
+//
+// kadm's ListCommittedOffsets takes the topic's partitions and their
+// leaders from the admin client's metadata cache, which may be up to 5 s
+// old, but the ListOffsets request names the topic and the leader answers
+// for the topic of that name as it is then: a stale cache routes the
+// request to the wrong broker or asks for a partition the topic no longer
+// has, which fails (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION)
+// and is retried here past the cache's age; it never yields the offset of
+// a deleted topic. That offset may be of another topic than the ID the
+// caller asked for before, if the topic was created again in between:
+// restore asks for the ID first (which also renews the cached metadata
+// of the topic), and a task restored across such a change holds a topic
+// ID that is not the topic's, which the check before each commit
+// (changelogRecreated) finds before anything of it is committed.
 func (w *Worker) lastStable(ctx context.Context, topic string, partition int32) (int64, error) {
 	var err error
 	for range 50 {
