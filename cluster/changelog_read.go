@@ -236,9 +236,10 @@ func batchOffsets(batch kmsg.RecordBatch) ([]int64, error) {
 // for the topic of that name as it is then: a stale cache routes the
 // request to the wrong broker or asks for a partition the topic no longer
 // has, which fails (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION)
-// and is retried here past the cache's age; it never yields the offset of
-// a deleted topic. That offset may be of another topic than the ID the
-// caller asked for before, if the topic was created again in between:
+// and is retried here past the cache's age: the cache never makes it
+// return a deleted topic's offset. The offset may be of another topic
+// than the ID the caller asked for before, if the topic was created again
+// in between:
 // restore asks for the ID first (which also renews the cached metadata
 // of the topic), and a task restored across such a change holds a topic
 // ID that is not the topic's, which the check before each commit
