@@ -116,18 +116,23 @@ func TestNotPrefix(t *testing.T) {
 		upTo     int64
 		end      int64
 		isPrefix bool
+		lost     bool // the changelog lost records the copy holds
 	}{
-		{a, a, 9, 10, true},
-		{a, a, 10, 10, false}, // the changelog does not reach it
-		{a, b, 9, 10, false},  // another topic of the same name
-		{a, b, 9, 1000, false},
-		{none, a, 9, 10, false},   // written before IDs were recorded
-		{a, none, 9, 10, false},   // a broker without topic IDs now
-		{none, none, 9, 10, true}, // no IDs either side: the offset alone
-		{none, none, 10, 10, false},
+		{a, a, 9, 10, true, false},
+		{a, a, 10, 10, false, true}, // the changelog does not reach it
+		{a, b, 9, 10, false, false}, // another topic of the same name
+		{a, b, 9, 1000, false, false},
+		{a, b, 10, 10, false, false},
+		{none, a, 9, 10, false, false},   // written before IDs were recorded
+		{a, none, 9, 10, false, false},   // a broker without topic IDs now
+		{none, none, 9, 10, true, false}, // no IDs either side: the offset alone
+		{none, none, 10, 10, false, false},
 	} {
 		if why := notPrefix(c.id, c.now, c.upTo, c.end); (why == "") != c.isPrefix {
 			t.Errorf("copy of %v up to %d, changelog %v ending at %d: %q, want prefix %v", c.id, c.upTo, c.now, c.end, why, c.isPrefix)
+		}
+		if lost := lostRecords(c.id, c.now, c.upTo, c.end); lost != c.lost {
+			t.Errorf("copy of %v up to %d, changelog %v ending at %d: lost records %v, want %v", c.id, c.upTo, c.now, c.end, lost, c.lost)
 		}
 	}
 }
