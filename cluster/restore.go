@@ -200,8 +200,8 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 // (same ID, last stable offset end). A copy is written from committed
 // changelog records, so the topic lost records it had committed (an
 // unclean leader election, a broker's lost disk): that is damage, not a
-// deliberate discard. Without topic IDs the same is taken for a topic
-// deleted and created again.
+// deliberate discard. Without topic IDs (all zero) it cannot be told from
+// a topic deleted and created again, which notPrefix takes it for.
 func lostRecords(id, now kadm.TopicID, upTo, end int64) bool {
 	return id == now && id != (kadm.TopicID{}) && upTo >= end
 }
