@@ -125,3 +125,59 @@ func TestChangelogRecreatedUnderARunningWorker(t *testing.T) {
 		})
 	}
 }
+
+// A changelog topic deleted and created again while its task is on
+// another worker: when the task comes back, the worker's producer, which
+// wrote to the old topic, writes to the new one (it keeps the ID it saw
+// of a topic, and Kafka 4.1 and later take records by topic ID).
+func TestChangelogRecreatedWhileItsTaskIsAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake and two workers")
+	}
+	r := newRelife(t, "recreated-away", nil)
+	spec := windowJob(t, r.job, r.brokers)
+	var log testutil.Buffer
+	w1, stop1 := runWorker(t, Config{Brokers: r.brokers, Spec: spec, IdleTimeout: -1,
+		Log: slog.New(slog.NewTextHandler(&log, nil))})
+	assigned := func(w *Worker) int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.mu.assigned)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	send := func(prefix string) []string {
+		var keys []string
+		for i := range 10 {
+			b, _ := json.Marshal(map[string]any{"k": fmt.Sprint(prefix, i%5), "ts": int64(1_700_000_000_000) + int64(i)})
+			if err := prod.ProduceSync(context.Background(), &kgo.Record{Value: b}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, fmt.Sprint(prefix, i%5))
+		}
+		slices.Sort(keys)
+		return slices.Compact(keys)
+	}
+	oldKeys := send("old-")
+	testutil.Eventually(t, time.Minute, func() bool { keys, _ := r.changelog(t); return slices.Equal(keys, oldKeys) },
+		"the changelog holds windows of %v", oldKeys)
+
+	// A second worker takes one of the two partitions (the first drops
+	// its tasks) and leaves again.
+	testutil.Eventually(t, time.Minute, func() bool { return assigned(w1) == 2 }, "worker 1 holds both partitions")
+	w2, stop2 := runWorker(t, Config{Brokers: r.brokers, Spec: windowJob(t, r.job, r.brokers), ID: "w2", IdleTimeout: -1})
+	testutil.Eventually(t, time.Minute, func() bool { return assigned(w1) == 1 && assigned(w2) == 1 }, "the workers share the partitions")
+	stop2()
+	testutil.Eventually(t, time.Minute, func() bool { return assigned(w1) == 2 }, "worker 1 holds both partitions again")
+
+	r.recreateTopic(t)
+	newKeys := send("new-")
+	if !testutil.Within(time.Minute, func() bool { keys, _ := r.changelog(t); return slices.Equal(keys, newKeys) }) {
+		keys, _ := r.changelog(t)
+		t.Fatalf("the new changelog topic holds windows of %v, want %v:\n%s", keys, newKeys, log.String())
+	}
+	stop1()
+}

@@ -48,6 +48,20 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 	if t.logID, err = w.changelogID(ctx, topic); err != nil {
 		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
 	}
+	if old, ok := w.logIDs[topic]; ok && old != t.logID && w.sess != nil {
+		// The topic was created again since this worker's producer
+		// wrote to it (for a task that has moved away since): the
+		// producer keeps the ID it saw and would fail the task's
+		// records (UNKNOWN_TOPIC_ID). Purged, it looks the topic up
+		// again. A task of the worker still on the old ID writes no
+		// record into the new topic: the check before the commit
+		// aborts its transaction.
+		w.sess.Client().PurgeTopicsFromProducing(topic)
+	}
+	if w.logIDs == nil {
+		w.logIDs = map[string]kadm.TopicID{}
+	}
+	w.logIDs[topic] = t.logID
 	var end int64
 	if w.local != nil {
 		if end, err = w.lastStable(ctx, topic, t.id.partition); err != nil {

@@ -150,8 +150,11 @@ type Worker struct {
 	// metadata cache (changelogID).
 	adminCl *kgo.Client
 	tasks   map[tp]*task
-	local   *localState // nil without a DataDir
-	snap    *snapshots  // nil without a Snapshot store
+	// logIDs holds the topic ID each changelog topic had when a task
+	// last restored from it in this life (see restore).
+	logIDs map[string]kadm.TopicID
+	local  *localState // nil without a DataDir
+	snap   *snapshots  // nil without a Snapshot store
 
 	mu struct {
 		sync.Mutex
