@@ -314,7 +314,11 @@ func (w *Worker) changelogRecreated(ctx context.Context) []string {
 	if len(topics) == 0 {
 		return nil
 	}
-	ids, err := w.topicIDs(ctx, topics...)
+	// Bounded, so that an unreachable broker does not keep the
+	// transaction open toward its timeout.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ids, err := w.topicIDs(cctx, topics...)
+	cancel()
 	if err != nil {
 		w.cfg.Log.Warn("changelog topic IDs not checked before the commit (the next commit checks them)", "worker", w.cfg.ID, "err", err)
 		return nil
