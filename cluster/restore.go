@@ -295,15 +295,16 @@ func (w *Worker) describeTopics(ctx context.Context, topics ...string) (map[stri
 
 // changelogRecreated returns the changelog topics of the worker's tasks
 // that were deleted and created again since a task restored from them:
-// the broker gives the topic another ID than the task's (t.logID). Such a task holds the old topic's state, which the open
-// transaction is writing into the new topic (a broker before Kafka 4.1
-// takes records by topic name), merged with records the old topic never
-// saw, and binds its local state and snapshots to the old topic, which
-// every restore then ignores. The loop aborts the transaction instead,
-// and the tasks restore from the new topic, as they would on any other
-// worker. A discard of the old topic's state is deliberate, not damage:
-// a WARN says why, with both topic IDs. A broker that does not answer
-// leaves the check to the next commit.
+// the broker gives the topic another ID than the task's (t.logID). Such a
+// task holds the old topic's state, which the open transaction writes
+// into the new topic (a broker before Kafka 4.1 takes records by topic
+// name; a later one fails them, UNKNOWN_TOPIC_ID), merged with records
+// the old topic never saw, and binds its local state and snapshots to the
+// old topic, which every restore then ignores. The loop aborts the
+// transaction instead, and the tasks restore from the new topic, as they
+// would on any other worker. A discard of the old topic's state is
+// deliberate, not damage: a WARN says why, with both topic IDs. A broker
+// that does not answer leaves the check to the next commit.
 func (w *Worker) changelogRecreated(ctx context.Context) []string {
 	var topics []string
 	for _, t := range w.tasks {
