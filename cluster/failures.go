@@ -21,6 +21,11 @@ const (
 	// FailSnapshotRestore: a task's snapshot could not be read or does not
 	// decode; the task restored from its whole changelog instead.
 	FailSnapshotRestore = "snapshot_restore"
+	// FailChangelogLost: a task's changelog topic (the same topic, by
+	// its ID) no longer holds records its local state or snapshot
+	// copied; the task restored from what the changelog holds, without
+	// the lost records' changes.
+	FailChangelogLost = "changelog_lost"
 	// FailLocalState: the worker's local state (Pebble, --data) could not
 	// be opened, read or written; the worker stops using it and its tasks
 	// restore from their changelogs.
@@ -40,7 +45,7 @@ const (
 
 // failureKinds lists every kind, so the counters exist (at 0) from the
 // start and an alert on their increase sees the first one.
-var failureKinds = []string{FailSnapshotUpload, FailSnapshotRestore, FailLocalState, FailKinesisCheckpoint, FailOutboxDelivery, FailOutboxLost}
+var failureKinds = []string{FailSnapshotUpload, FailSnapshotRestore, FailChangelogLost, FailLocalState, FailKinesisCheckpoint, FailOutboxDelivery, FailOutboxLost}
 
 // maxFailures bounds the failures a worker keeps and reports.
 const maxFailures = 16

@@ -35,7 +35,11 @@ func (w *Worker) loop(ctx context.Context) error {
 		}
 		w.sealOutboxes(work)
 		try := kgo.TryCommit
-		if err != nil {
+		var recreated []string
+		if err == nil {
+			recreated = w.changelogRecreated(work)
+		}
+		if err != nil || len(recreated) > 0 {
 			try = kgo.TryAbort
 		}
 		// End waits out a rebalance (at most the rebalance timeout). One
@@ -50,6 +54,16 @@ func (w *Worker) loop(ctx context.Context) error {
 			w.cfg.Metrics.ended(w.cfg.Spec.Name, committed, time.Since(began))
 		}
 		w.noteGeneration()
+		if len(recreated) > 0 && endErr == nil {
+			// Records the transaction wrote by the old changelog's ID
+			// (Kafka 4.1 and later) failed with it; aborted, they are
+			// moot. The producer keeps the ID it first saw of a topic
+			// (it fails records of a topic created again rather than
+			// follow the name): purged, the topic is looked up again
+			// when a task next writes to it.
+			w.clearProduceErr()
+			w.sess.Client().PurgeTopicsFromProducing(recreated...)
+		}
 		if err == nil {
 			err = w.producedErr()
 		}
@@ -59,7 +73,11 @@ func (w *Worker) loop(ctx context.Context) error {
 		case err != nil:
 			return err
 		case !committed:
-			w.cfg.Log.Info("transaction aborted (the group rebalanced): tasks restore from their changelogs", "worker", w.cfg.ID)
+			why := "the group rebalanced"
+			if len(recreated) > 0 {
+				why = "a changelog topic was created again"
+			}
+			w.cfg.Log.Info("transaction aborted ("+why+"): tasks restore from their changelogs", "worker", w.cfg.ID)
 			w.dropTasks()
 		default:
 			if w.local != nil {
@@ -178,6 +196,12 @@ func (w *Worker) produce(ctx context.Context, r *kgo.Record, ok func(*kgo.Record
 			w.produceErr = fmt.Errorf("cluster: produce to %s/%d: %w", r.Topic, r.Partition, err)
 		}
 	})
+}
+
+func (w *Worker) clearProduceErr() {
+	w.produceMu.Lock()
+	defer w.produceMu.Unlock()
+	w.produceErr = nil
 }
 
 func (w *Worker) producedErr() error {

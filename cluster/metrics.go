@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 		restoreTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "runnel_worker_restore_seconds",
 			Help: "Time to restore one task from its changelog, by job.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"job"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_worker_failures_total",
-			Help: "Failures this worker survived, by job and kind (snapshot_upload, snapshot_restore, local_state, kinesis_checkpoint): each is also an ERROR log and shown in the job's cluster view."}, []string{"job", "kind"}),
+			Help: "Failures this worker survived, by job and kind (snapshot_upload, snapshot_restore, changelog_lost, local_state, kinesis_checkpoint, outbox_delivery, outbox_lost): each is also an ERROR log and shown in the job's cluster view."}, []string{"job", "kind"}),
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "runnel_worker_watermark_seconds",
 			Help: "The event-time watermark each task this worker owns last passed on (first stage: its input partition's; later stages: the minimum over the tasks feeding them), in seconds since the epoch (+Inf: all input finished), by job, stage, topic and partition. A task whose watermark stands still while its input goes on is the one holding windows open."},
 			[]string{"job", "stage", "topic", "partition"}),

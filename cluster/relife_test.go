@@ -13,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/operators/window"
 )
 
 // A task's local state, restored unchanged, comes back from the local
@@ -104,7 +107,12 @@ type relife struct {
 }
 
 func newRelife(t *testing.T, job string, snap *SnapshotStore) *relife {
-	brokers := testsrv.Kafka(t, 1, "in", "out")
+	return newRelifeOn(t, testsrv.Kafka(t, 1, "in", "out"), job, snap)
+}
+
+// newRelifeOn is newRelife on the brokers of a cluster started by the
+// test, with topics "in" and "out" of one partition.
+func newRelifeOn(t *testing.T, brokers []string, job string, snap *SnapshotStore) *relife {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -176,24 +184,7 @@ func (r *relife) changelog(t *testing.T) (keys []string, wins []Change) {
 func (r *relife) recreate(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	before := r.topicID(t)
-	if resp, err := r.admin.DeleteTopic(ctx, r.topic); err != nil || resp.Err != nil {
-		t.Fatalf("delete %s: %v %v", r.topic, err, resp.Err)
-	}
-	compact := "compact"
-	testutil.Eventually(t, time.Minute, func() bool {
-		resp, err := r.admin.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, r.topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			t.Fatal(err)
-		}
-		return err == nil
-	}, "%s created again", r.topic)
-	if after := r.topicID(t); after == before {
-		t.Fatalf("the re-created %s has the old topic ID %v", r.topic, after)
-	}
+	r.recreateTopic(t)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic(r.topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -219,6 +210,33 @@ func (r *relife) recreate(t *testing.T) {
 	}
 }
 
+// recreateTopic deletes the changelog topic and creates it again, empty,
+// and returns its new topic ID.
+func (r *relife) recreateTopic(t *testing.T) kadm.TopicID {
+	t.Helper()
+	ctx := context.Background()
+	before := r.topicID(t)
+	if resp, err := r.admin.DeleteTopic(ctx, r.topic); err != nil || resp.Err != nil {
+		t.Fatalf("delete %s: %v %v", r.topic, err, resp.Err)
+	}
+	compact := "compact"
+	testutil.Eventually(t, time.Minute, func() bool {
+		resp, err := r.admin.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, r.topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}, "%s created again", r.topic)
+	after := r.topicID(t)
+	if after == before {
+		t.Fatalf("the re-created %s has the old topic ID %v", r.topic, after)
+	}
+	return after
+}
+
 func (r *relife) topicID(t *testing.T) kadm.TopicID {
 	t.Helper()
 	id, err := r.reader.changelogID(context.Background(), r.topic)
@@ -235,6 +253,17 @@ func (r *relife) topicID(t *testing.T) kadm.TopicID {
 // does when the partition's first record comes, and returns the keys of
 // its windows (sorted, once each) and the worker's log.
 func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
+	t.Helper()
+	keys, log, failures := r.restoreFailing(t, cfg)
+	if len(failures) > 0 {
+		t.Errorf("failures: %+v", failures)
+	}
+	return keys, log
+}
+
+// restoreFailing is restore that returns the failures the worker
+// reported too.
+func (r *relife) restoreFailing(t *testing.T, cfg Config) ([]string, string, []Failure) {
 	t.Helper()
 	var log testutil.Buffer
 	cfg.ID, cfg.Spec, cfg.Metrics = "w1", windowJob(t, r.job, r.brokers), NewMetrics()
@@ -269,9 +298,6 @@ func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
 		t.Fatalf("restore: %v\n%s", err, log.String())
 	}
 	defer tk.close()
-	if f := w.Failures(); len(f) > 0 {
-		t.Errorf("failures: %+v", f)
-	}
 	entries, err := tk.store.Range(math.MinInt64, math.MaxInt64)
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +307,7 @@ func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
 		keys = append(keys, e.Key)
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys), log.String()
+	return slices.Compact(keys), log.String(), w.Failures()
 }
 
 // restoredFromLocal says whether the log's task restored records from its
@@ -289,4 +315,71 @@ func (r *relife) restore(t *testing.T, cfg Config) ([]string, string) {
 func restoredFromLocal(log string) bool {
 	i := strings.Index(log, `msg="task restored"`)
 	return i >= 0 && !strings.Contains(log[i:], " local=0 ")
+}
+
+// A local state or snapshot of the changelog topic a task restores from
+// (the same topic ID) that goes past the topic's end means that the topic
+// lost records it had committed: that is damage, a changelog_lost failure
+// (an ERROR, a metric, an entry in the cluster view), not a deliberate
+// discard; the task restores from what the changelog holds.
+func TestRestoreFromAChangelogThatLostRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kfake, versitygw and a worker")
+	}
+	s3p := testsrv.StartS3(t, "snaps")
+	for _, kv := range s3p.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	r := newRelife(t, "relife-lost", &SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true})
+	cfg := r.cfg(t.TempDir())
+	r.firstLife(t, cfg)
+	id := r.topicID(t)
+	ghost := []Change{{Key: encodeWindowKey("ghost", window.Window{End: 1000}), Value: r.old[0].Value}}
+
+	// ahead writes a copy of the changelog with a window of its own, 100
+	// offsets past the topic's end, into a local state in dir and
+	// returns its snapshot.
+	ahead := func(dir string) []byte {
+		l, err := openLocal(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.close()
+		sp, err := l.space("per-k", r.job+".per-k.repartition/0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeLocal(sp, ghost, r.oldEnd+100, id, true); err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := encodeSnapshot(r.oldEnd+100, id, sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	check := func(what string, keys []string, log string, failures []Failure) {
+		t.Helper()
+		if !slices.Equal(keys, r.oldKeys) {
+			t.Errorf("%s: the task holds windows of %v, want the changelog's %v:\n%s", what, keys, r.oldKeys, log)
+		}
+		if len(failures) != 1 || failures[0].Kind != FailChangelogLost || !strings.Contains(failures[0].Text, kafkaID(id)) {
+			t.Errorf("%s: failures %+v, want one %s naming topic ID %s", what, failures, FailChangelogLost, kafkaID(id))
+		}
+		if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "kind="+FailChangelogLost) {
+			t.Errorf("%s: no ERROR of kind %s:\n%s", what, FailChangelogLost, log)
+		}
+	}
+
+	snap := ahead(cfg.DataDir)
+	keys, log, failures := r.restoreFailing(t, cfg)
+	check("local state ahead", keys, log, failures)
+
+	if _, err := s3p.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("snaps"),
+		Key: aws.String(r.job + "/per-k/0"), Body: bytes.NewReader(snap)}); err != nil {
+		t.Fatal(err)
+	}
+	keys, log, failures = r.restoreFailing(t, r.cfg(t.TempDir()))
+	check("snapshot ahead", keys, log, failures)
 }

@@ -3,104 +3,16 @@ package cluster
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/operators"
 )
-
-// readChangelog hands apply every committed record of a changelog
-// partition from offset from, oldest first, up to its last stable offset
-// (read committed: records of aborted transactions are skipped; an open
-// transaction's are beyond the last stable offset), which it returns.
-func (w *Worker) readChangelog(ctx context.Context, topic string, partition int32, from int64, apply func(Change) error) (int64, error) {
-	end, err := w.lastStable(ctx, topic, partition)
-	if err != nil {
-		return 0, err
-	}
-	return end, w.readChangelogTo(ctx, topic, partition, from, end, apply)
-}
-
-func (w *Worker) readChangelogTo(ctx context.Context, topic string, partition int32, from, end int64, apply func(Change) error) error {
-	if end <= from {
-		return nil
-	}
-	cl, err := kgo.NewClient(append(slices.Clone(w.opts),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// The last offset below the stable one is a transaction's
-		// marker: keeping control records shows that the end is reached.
-		kgo.KeepControlRecords())...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if pctx.Err() != nil && fs.NumRecords() == 0 {
-			// Nothing more arrives below the end (its tail was
-			// compacted away): what was read is all there is.
-			w.cfg.Log.Warn("changelog read stopped short of its last stable offset", "topic", topic, "partition", partition, "end", end)
-			return nil
-		}
-		for _, fe := range fs.Errors() {
-			if !errors.Is(fe.Err, context.DeadlineExceeded) {
-				return fmt.Errorf("read %s/%d: %w", topic, partition, fe.Err)
-			}
-		}
-		done := false
-		var aerr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end-1 {
-				done = true
-			}
-			if aerr != nil || r.Offset >= end || r.Attrs.IsControl() {
-				return
-			}
-			aerr = apply(Change{Key: r.Key, Value: r.Value})
-		})
-		if aerr != nil {
-			return aerr
-		}
-		if done {
-			return nil
-		}
-	}
-}
-
-// lastStable returns the last stable offset of a partition, retrying while
-// the broker does not list it yet (a topic just created).
-func (w *Worker) lastStable(ctx context.Context, topic string, partition int32) (int64, error) {
-	var err error
-	for range 50 {
-		var ends kadm.ListedOffsets
-		if ends, err = w.admin.ListCommittedOffsets(ctx, topic); err == nil {
-			o, ok := ends.Lookup(topic, partition)
-			if ok && o.Err == nil {
-				return o.Offset, nil
-			}
-			err = fmt.Errorf("%s/%d not listed (%v)", topic, partition, errOr(o.Err, fmt.Errorf("%d topics listed", len(ends))))
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return 0, fmt.Errorf("last stable offset: %w", err)
-}
 
 // restore sets the task's store and watermarks to its committed state:
 // from its local state (with a data directory) and the changelog records
@@ -128,14 +40,30 @@ func (w *Worker) restore(ctx context.Context, t *task) error {
 		}
 		return t.store.Apply(c)
 	}
+	// Errors of the changelog's broker are not the local state's: they
+	// are asked for before it is looked at. The topic ID is asked for
+	// without local state too: before each commit the worker checks that
+	// the changelog topic still has it (changelogRecreated).
+	var err error
+	if t.logID, err = w.changelogID(ctx, topic); err != nil {
+		return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
+	}
+	if old, ok := w.logIDs[topic]; ok && old != t.logID && w.sess != nil {
+		// The topic was created again since this worker's producer
+		// wrote to it (for a task that has moved away since): the
+		// producer keeps the ID it saw and would fail the task's
+		// records (UNKNOWN_TOPIC_ID). Purged, it looks the topic up
+		// again. A task of the worker still on the old ID writes no
+		// record into the new topic: the check before the commit
+		// aborts its transaction.
+		w.sess.Client().PurgeTopicsFromProducing(topic)
+	}
+	if w.logIDs == nil {
+		w.logIDs = map[string]kadm.TopicID{}
+	}
+	w.logIDs[topic] = t.logID
 	var end int64
 	if w.local != nil {
-		// Errors of the changelog's broker are not the local state's:
-		// they are asked for before it is looked at.
-		var err error
-		if t.logID, err = w.changelogID(ctx, topic); err != nil {
-			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
-		}
 		if end, err = w.lastStable(ctx, topic, t.id.partition); err != nil {
 			return fmt.Errorf("cluster: task %s: restore from %s: %w", t.name, topic, err)
 		}
@@ -201,9 +129,14 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, end in
 			return 0, 0, err
 		}
 		if why := notPrefix(id, t.logID, upTo, end); why != "" {
-			w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
-				"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
-				"local_offset", upTo, "changelog_end", end)
+			if lostRecords(id, t.logID, upTo, end) {
+				w.fail(FailChangelogLost, t.name, fmt.Sprintf("changelog %s/%d (topic ID %s) lost committed records: it ends at offset %d, its copy in the local state goes up to offset %d; the local state is discarded and the task restores from what the changelog holds, without the lost records' changes",
+					topic, t.id.partition, kafkaID(id), end, upTo), nil)
+			} else {
+				w.cfg.Log.Warn("local state discarded: "+why+"; the task restores from the changelog",
+					"task", t.name, "changelog", topic, "local_topic_id", kafkaID(id), "changelog_topic_id", kafkaID(t.logID),
+					"local_offset", upTo, "changelog_end", end)
+			}
 			if err := clearLocal(sp); err != nil {
 				return 0, 0, err
 			}
@@ -230,6 +163,11 @@ func (w *Worker) restoreLocal(ctx context.Context, t *task, topic string, end in
 		return 0, 0, nil
 	}
 	if why := notPrefix(h.id, t.logID, h.upTo, end); why != "" {
+		if lostRecords(h.id, t.logID, h.upTo, end) {
+			w.fail(FailChangelogLost, t.name, fmt.Sprintf("changelog %s/%d (topic ID %s) lost committed records: it ends at offset %d, its copy in snapshot %s goes up to offset %d; the snapshot is ignored and the task restores from what the changelog holds, without the lost records' changes",
+				topic, t.id.partition, kafkaID(h.id), end, w.snap.key(t.stage.Keyed, t.id.partition), h.upTo), nil)
+			return 0, 0, nil
+		}
 		w.cfg.Log.Warn("snapshot ignored: "+why+"; the task restores from the changelog",
 			"task", t.name, "changelog", topic, "snapshot", w.snap.key(t.stage.Keyed, t.id.partition),
 			"snapshot_topic_id", kafkaID(h.id), "changelog_topic_id", kafkaID(t.logID), "snapshot_offset", h.upTo, "changelog_end", end)
@@ -263,10 +201,23 @@ func notPrefix(id, now kadm.TopicID, upTo, end int64) string {
 		return "it records no changelog topic ID (written before workers recorded it)"
 	case id != now:
 		return "it copies another topic of the same name (the changelog topic was deleted and created again, or the brokers are another cluster's)"
+	case lostRecords(id, now, upTo, end):
+		return "the changelog topic it copies no longer reaches its offset (the topic lost committed records)"
 	case upTo >= end:
-		return "the changelog does not reach its offset (the topic was deleted and created again)"
+		return "the changelog does not reach its offset (the broker gives no topic IDs: the topic was deleted and created again)"
 	}
 	return ""
+}
+
+// lostRecords says whether a copy of a changelog that goes up to offset
+// upTo of the topic with ID id is ahead of that very topic as it is now
+// (same ID, last stable offset end). A copy is written from committed
+// changelog records, so the topic lost records it had committed (an
+// unclean leader election, a broker's lost disk): that is damage, not a
+// deliberate discard. Without topic IDs (all zero) it cannot be told from
+// a topic deleted and created again, which notPrefix takes it for.
+func lostRecords(id, now kadm.TopicID, upTo, end int64) bool {
+	return id == now && id != (kadm.TopicID{}) && upTo >= end
 }
 
 // kafkaID is a topic ID as Kafka's tools show it (kafka-topics.sh
@@ -275,26 +226,13 @@ func kafkaID(id kadm.TopicID) string { return base64.RawURLEncoding.EncodeToStri
 
 // changelogID returns the topic ID of a changelog topic (all zero from a
 // broker without topic IDs, before Kafka 2.8), retrying while the broker
-// does not list the topic yet (a topic just created). It asks the broker:
-// kadm's ListTopics may answer from metadata some seconds old, from
-// before the topic was deleted and created again.
+// does not list the topic yet (a topic just created).
 func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
 	var err error
 	for range 50 {
-		var resp *kmsg.MetadataResponse
-		if resp, err = req.RequestWith(ctx, w.adminCl); err == nil {
-			err = fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
-			for _, t := range resp.Topics {
-				if t.Topic != nil && *t.Topic == topic {
-					if err = kerr.ErrorForCode(t.ErrorCode); err == nil {
-						return t.TopicID, nil
-					}
-				}
-			}
+		var ids map[string]kadm.TopicID
+		if ids, err = w.topicIDs(ctx, topic); err == nil {
+			return ids[topic], nil
 		}
 		select {
 		case <-ctx.Done():
@@ -303,4 +241,102 @@ func (w *Worker) changelogID(ctx context.Context, topic string) (kadm.TopicID, e
 		}
 	}
 	return kadm.TopicID{}, fmt.Errorf("topic ID of %s: %w", topic, err)
+}
+
+// topicIDs asks the broker for the IDs of topics, once (see
+// describeTopics).
+func (w *Worker) topicIDs(ctx context.Context, topics ...string) (map[string]kadm.TopicID, error) {
+	ts, err := w.describeTopics(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]kadm.TopicID, len(ts))
+	for name, t := range ts {
+		ids[name] = t.TopicID
+	}
+	return ids, nil
+}
+
+// describeTopics asks the broker for the metadata of topics, once; a
+// topic it does not list, or lists with an error, is an error. It asks
+// the broker itself: kadm's ListTopics may answer from metadata some
+// seconds old, from before a topic was created, or deleted and created
+// again. (The answer also renews the admin client's metadata of those
+// topics, which kadm's ListCommittedOffsets routes its request by: see
+// lastStable.)
+func (w *Worker) describeTopics(ctx context.Context, topics ...string) (map[string]kmsg.MetadataResponseTopic, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, topic := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, w.adminCl)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]kmsg.MetadataResponseTopic, len(topics))
+	for _, t := range resp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, fmt.Errorf("%s: %w", *t.Topic, err)
+		}
+		out[*t.Topic] = t
+	}
+	for _, topic := range topics {
+		if _, ok := out[topic]; !ok {
+			return nil, fmt.Errorf("%s not listed (%d topics listed)", topic, len(resp.Topics))
+		}
+	}
+	return out, nil
+}
+
+// changelogRecreated returns the changelog topics of the worker's tasks
+// that were deleted and created again since a task restored from them:
+// the broker gives the topic another ID than the task's (t.logID). Such a
+// task holds the old topic's state, which the open transaction writes
+// into the new topic (a broker before Kafka 4.1 takes records by topic
+// name; a later one fails them, UNKNOWN_TOPIC_ID), merged with records
+// the old topic never saw, and binds its local state and snapshots to the
+// old topic, which every restore then ignores. The loop aborts the
+// transaction instead, and the tasks restore from the new topic, as they
+// would on any other worker. A discard of the old topic's state is
+// deliberate, not damage: a WARN says why, with both topic IDs. A broker
+// that does not answer leaves the check to the next commit.
+func (w *Worker) changelogRecreated(ctx context.Context) []string {
+	var topics []string
+	for _, t := range w.tasks {
+		if t.stage.Index > 0 && !slices.Contains(topics, w.plan.Changelog[t.stage.Keyed]) {
+			topics = append(topics, w.plan.Changelog[t.stage.Keyed])
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	// Bounded, so that an unreachable broker does not keep the
+	// transaction open toward its timeout.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ids, err := w.topicIDs(cctx, topics...)
+	cancel()
+	if err != nil {
+		w.cfg.Log.Warn("changelog topic IDs not checked before the commit (the next commit checks them)", "worker", w.cfg.ID, "err", err)
+		return nil
+	}
+	var recreated []string
+	for _, t := range w.tasks {
+		if t.stage.Index == 0 {
+			continue
+		}
+		topic := w.plan.Changelog[t.stage.Keyed]
+		if now := ids[topic]; now != t.logID {
+			w.cfg.Log.Warn("changelog topic deleted and created again under the task: the transaction aborts and the task restores from the new topic, dropping the state it holds of the old one",
+				"task", t.name, "changelog", topic, "task_topic_id", kafkaID(t.logID), "changelog_topic_id", kafkaID(now))
+			if !slices.Contains(recreated, topic) {
+				recreated = append(recreated, topic)
+			}
+		}
+	}
+	return recreated
 }

@@ -181,8 +181,8 @@ type snapshots struct {
 	every int
 
 	commits int
-	mu      sync.Mutex       // guards last: a failed upload forgets its task's
-	last    map[string]int64 // task → offset of its last snapshot taken
+	mu      sync.Mutex          // guards last: a failed upload forgets its task's
+	last    map[string]snapHead // task → what its last snapshot taken copies
 	wg      sync.WaitGroup
 	busy    sync.Mutex // held while a round uploads
 }
@@ -192,7 +192,7 @@ func newSnapshots(ctx context.Context, st *SnapshotStore, job string, every int)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	return &snapshots{store: st, job: job, cl: cl, every: every, last: map[string]int64{}}, nil
+	return &snapshots{store: st, job: job, cl: cl, every: every, last: map[string]snapHead{}}, nil
 }
 
 func (s *snapshots) key(op string, partition int32) string {
@@ -226,6 +226,16 @@ func (s *snapshots) get(ctx context.Context, op string, partition int32) (h snap
 // local state of each task that changed since its last snapshot and
 // uploads them in the background (a round still uploading skips this
 // one).
+//
+// A task's local state changed if its offset or its changelog topic ID
+// did: after its changelog topic was deleted and created again, the task
+// restores from the new topic and may come to the offset of its last
+// snapshot of the old one, which restores ignore; the offset alone would
+// keep that snapshot as the task's latest until the task's state next
+// changes. The offset, the ID and the records a snapshot holds are read
+// from the local state, where they are written in one batch (writeLocal)
+// by this goroutine, so a snapshot never records the new topic's ID with
+// the old topic's records.
 func (w *Worker) snapshotAfterCommit() {
 	s := w.snap
 	s.commits++
@@ -247,15 +257,19 @@ func (w *Worker) snapshotAfterCommit() {
 			w.fail(FailLocalState, t.name, "snapshot not taken: the local state's offset does not read", err)
 			continue
 		}
-		s.mu.Lock()
-		same := upTo == s.last[t.name]
-		s.mu.Unlock()
-		if !ok || same {
+		if !ok {
 			continue
 		}
 		id, err := localTopicID(t.space)
 		if err != nil {
 			w.fail(FailLocalState, t.name, "snapshot not taken: the local state's changelog topic ID does not read", err)
+			continue
+		}
+		head := snapHead{upTo: upTo, id: id}
+		s.mu.Lock()
+		last, taken := s.last[t.name]
+		s.mu.Unlock()
+		if taken && last == head {
 			continue
 		}
 		b, _, err := encodeSnapshot(upTo, id, t.space)
@@ -265,7 +279,7 @@ func (w *Worker) snapshotAfterCommit() {
 		}
 		objs = append(objs, obj{s.key(t.stage.Keyed, t.id.partition), t.name, upTo, b})
 		s.mu.Lock()
-		s.last[t.name] = upTo
+		s.last[t.name] = head
 		s.mu.Unlock()
 	}
 	if len(objs) == 0 {

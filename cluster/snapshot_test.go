@@ -1,16 +1,20 @@
 package cluster
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/operators/window"
 	"github.com/runnel-dev/runnel/state"
@@ -112,18 +116,23 @@ func TestNotPrefix(t *testing.T) {
 		upTo     int64
 		end      int64
 		isPrefix bool
+		lost     bool // the changelog lost records the copy holds
 	}{
-		{a, a, 9, 10, true},
-		{a, a, 10, 10, false}, // the changelog does not reach it
-		{a, b, 9, 10, false},  // another topic of the same name
-		{a, b, 9, 1000, false},
-		{none, a, 9, 10, false},   // written before IDs were recorded
-		{a, none, 9, 10, false},   // a broker without topic IDs now
-		{none, none, 9, 10, true}, // no IDs either side: the offset alone
-		{none, none, 10, 10, false},
+		{a, a, 9, 10, true, false},
+		{a, a, 10, 10, false, true}, // the changelog does not reach it
+		{a, b, 9, 10, false, false}, // another topic of the same name
+		{a, b, 9, 1000, false, false},
+		{a, b, 10, 10, false, false},
+		{none, a, 9, 10, false, false},   // written before IDs were recorded
+		{a, none, 9, 10, false, false},   // a broker without topic IDs now
+		{none, none, 9, 10, true, false}, // no IDs either side: the offset alone
+		{none, none, 10, 10, false, false},
 	} {
 		if why := notPrefix(c.id, c.now, c.upTo, c.end); (why == "") != c.isPrefix {
 			t.Errorf("copy of %v up to %d, changelog %v ending at %d: %q, want prefix %v", c.id, c.upTo, c.now, c.end, why, c.isPrefix)
+		}
+		if lost := lostRecords(c.id, c.now, c.upTo, c.end); lost != c.lost {
+			t.Errorf("copy of %v up to %d, changelog %v ending at %d: lost records %v, want %v", c.id, c.upTo, c.now, c.end, lost, c.lost)
 		}
 	}
 }
@@ -195,4 +204,71 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			t.Fatalf("re-encoded snapshot: %+v, %d records, %v; want %+v, at most %d records", h2, len(got2), err, h, len(got))
 		}
 	})
+}
+
+// A snapshot round uploads a task's local state when its offset or its
+// changelog topic ID differs from its last snapshot's: a task that
+// restored from a changelog topic created again may come to the offset
+// its last snapshot (of the old topic, which restores ignore) had. A
+// task at offset 0 has a snapshot too.
+func TestSnapshotRoundTakesANewTopicAtTheSameOffset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs versitygw")
+	}
+	s3p := testsrv.StartS3(t, "snaps")
+	for _, kv := range s3p.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	db, err := state.Open(filepath.Join(t.TempDir(), "local"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("per-k", "r/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{cfg: Config{Log: slog.New(slog.DiscardHandler)}}
+	w.failures.changed = make(chan struct{}, 1)
+	if w.snap, err = newSnapshots(context.Background(), &SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true}, "job", 1); err != nil {
+		t.Fatal(err)
+	}
+	tk := &task{id: tp{"r", 0}, name: "r/0", stage: &Stage{Index: 1, Keyed: "per-k"}, space: sp}
+	w.tasks = map[tp]*task{tk.id: tk}
+	win := window.Window{End: 1000}
+	oldID, newID := kadm.TopicID{1}, kadm.TopicID{2}
+	for _, c := range []struct {
+		upTo int64
+		id   kadm.TopicID
+		key  string
+	}{
+		{0, oldID, "first"},
+		{5, oldID, "old"},
+		{5, newID, "new"}, // the same offset of the topic created again
+	} {
+		if err := clearLocal(sp); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeLocal(sp, []Change{{Key: encodeWindowKey(c.key, win), Value: []byte{1}}}, c.upTo, c.id, true); err != nil {
+			t.Fatal(err)
+		}
+		w.snapshotAfterCommit()
+		w.snap.wg.Wait()
+		if f := w.Failures(); len(f) > 0 {
+			t.Fatalf("failures: %+v", f)
+		}
+		if len(s3p.Objects(t, "snaps", "job/per-k/0")) == 0 {
+			t.Fatalf("local state of %s at offset %d: no snapshot", kafkaID(c.id), c.upTo)
+		}
+		h, changes, err := decodeSnapshot(s3p.Get(t, "snaps", "job/per-k/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _, _ := decodeWindowKey(changes[0].Key)
+		if h.upTo != c.upTo || h.id != c.id || len(changes) != 1 || k != c.key {
+			t.Fatalf("local state of %s at offset %d, window %q: the snapshot copies %s at offset %d, window %q",
+				kafkaID(c.id), c.upTo, c.key, kafkaID(h.id), h.upTo, k)
+		}
+	}
 }

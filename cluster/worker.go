@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/kafkaconn"
@@ -149,8 +150,11 @@ type Worker struct {
 	// metadata cache (changelogID).
 	adminCl *kgo.Client
 	tasks   map[tp]*task
-	local   *localState // nil without a DataDir
-	snap    *snapshots  // nil without a Snapshot store
+	// logIDs holds the topic ID each changelog topic had when a task
+	// last restored from it in this life (see restore).
+	logIDs map[string]kadm.TopicID
+	local  *localState // nil without a DataDir
+	snap   *snapshots  // nil without a Snapshot store
 
 	mu struct {
 		sync.Mutex
@@ -398,14 +402,17 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 	}
 	internal := append(slices.Clone(repart), logs...)
 	internal = append(internal, w.outboxTopics()...)
+	// The admin client is new (Run makes it), so kadm's metadata cache
+	// holds nothing older than these requests.
 	existing, err := w.admin.ListTopics(ctx, internal...)
 	if err != nil {
 		return fmt.Errorf("cluster: list internal topics: %w", err)
 	}
+	var created []string
 	for _, t := range internal {
 		if d, ok := existing[t]; ok && d.Err == nil {
-			if n := int32(len(d.Partitions)); n != w.partitions {
-				return fmt.Errorf("cluster: topic %s has %d partitions, the job's workers use %d: the maximum parallelism is fixed when the internal topics are created", t, n, w.partitions)
+			if err := w.checkPartitions(t, len(d.Partitions)); err != nil {
+				return err
 			}
 			continue
 		}
@@ -415,6 +422,30 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 		}
 		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("cluster: create topic %s: %w", t, resp.Err)
+		}
+		created = append(created, t)
+	}
+	// Another worker may have created a topic between the listing and
+	// the creation (TOPIC_ALREADY_EXISTS), with its own partition count:
+	// the topics are looked at again, at the broker (kadm's cache holds
+	// the listing from before).
+	for _, t := range created {
+		var d map[string]kmsg.MetadataResponseTopic
+		for range 50 {
+			if d, err = w.describeTopics(ctx, t); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: topic %s created: %w", t, err)
+		}
+		if err := w.checkPartitions(t, len(d[t].Partitions)); err != nil {
+			return err
 		}
 	}
 	for _, s := range w.plan.Stages[1:] {
@@ -431,6 +462,15 @@ func (w *Worker) setupTopics(ctx context.Context) error {
 		}
 		slices.Sort(prods)
 		w.producers[s.Keyed] = slices.Compact(prods)
+	}
+	return nil
+}
+
+// checkPartitions refuses an internal topic of n partitions if the job's
+// workers use another count.
+func (w *Worker) checkPartitions(topic string, n int) error {
+	if int32(n) != w.partitions {
+		return fmt.Errorf("cluster: topic %s has %d partitions, the job's workers use %d: the maximum parallelism is fixed when the internal topics are created", topic, n, w.partitions)
 	}
 	return nil
 }
