@@ -110,6 +110,21 @@ func replaceState(src string, epoch uint64, dst string) error {
 	return os.RemoveAll(old)
 }
 
+// ErrJobOwned is the error of replacing, deleting or deploying over a job
+// that another owner manages.
+var ErrJobOwned = errors.New("jobs: the job is managed by its owner")
+
+// checkOwner refuses an action by owner on j when j's owner is another.
+func checkOwner(j *Job, owner string) error {
+	if j.Owner == owner {
+		return nil
+	}
+	if j.Owner == "" {
+		return fmt.Errorf("%w: %q is not %s's job", ErrJobOwned, j.ID, owner)
+	}
+	return fmt.Errorf("%w: %q is managed by %s; act on it there", ErrJobOwned, j.ID, j.Owner)
+}
+
 // notRunning refuses an action on a running job (ErrRunning).
 func (m *Manager) notRunning(j *Job, action string) error {
 	m.mu.Lock()
@@ -125,10 +140,18 @@ func (m *Manager) notRunning(j *Job, action string) error {
 }
 
 // Delete removes a job that is not running, with its job file, its state
-// and its checkpoints. Savepoints taken of it are kept.
-func (m *Manager) Delete(id string) error {
+// and its checkpoints. Savepoints taken of it are kept. A job with an
+// owner is refused (ErrJobOwned): its owner deletes it (DeleteOwned).
+func (m *Manager) Delete(id string) error { return m.DeleteOwned(id, "") }
+
+// DeleteOwned is Delete by owner: of a job that owner manages ("" for a
+// user's job).
+func (m *Manager) DeleteOwned(id, owner string) error {
 	j, err := m.job(id)
 	if err != nil {
+		return err
+	}
+	if err := checkOwner(j, owner); err != nil {
 		return err
 	}
 	if err := m.notRunning(j, "delete"); err != nil {
@@ -171,13 +194,23 @@ type Deployed struct {
 // DeploySavepoint the job's state goes over to the new file: a change
 // that does not fit it (a stateful operator removed, renamed or of
 // another kind) is refused with ErrIncompatible before anything stops.
+// A job with an owner is refused (ErrJobOwned): see DeployOwned.
 func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, error) {
+	return m.DeployOwned(id, src, from, "")
+}
+
+// DeployOwned is Deploy by owner: over a job that owner manages ("" for a
+// user's job); the new job has the same owner.
+func (m *Manager) DeployOwned(id string, src []byte, from DeployFrom, owner string) (Deployed, error) {
 	spec, err := Parse(src)
 	if err != nil {
 		return Deployed{}, err
 	}
 	j, err := m.job(id)
 	if err != nil {
+		return Deployed{}, err
+	}
+	if err := checkOwner(j, owner); err != nil {
 		return Deployed{}, err
 	}
 	if spec.Name != id {
@@ -194,7 +227,7 @@ func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, erro
 			}
 		}
 		j.waitEnded()
-		nj, err := m.SubmitWith(src, SubmitOptions{Replace: true})
+		nj, err := m.SubmitWith(src, SubmitOptions{Replace: true, Owner: owner})
 		return Deployed{Job: nj}, err
 	case DeploySavepoint, "":
 	default:
@@ -225,7 +258,7 @@ func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, erro
 			}
 		}
 	}
-	nj, err := m.SubmitWith(src, SubmitOptions{Savepoint: name, Replace: true})
+	nj, err := m.SubmitWith(src, SubmitOptions{Savepoint: name, Replace: true, Owner: owner})
 	if err != nil {
 		return Deployed{Savepoint: name}, err
 	}
