@@ -224,3 +224,47 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 		t.Fatalf("after the repair delivered %v, want %v", got, seq(0, 20))
 	}
 }
+
+// TestChannelStreamRecreated deletes a channel's stream around the
+// Kinesis API (as the REST API can) and creates it again at once with new
+// records: the delivery job fails on the deleted stream rather than read
+// the new one, the channel is FAILED naming it, UpdateChannel does not
+// start it on the new stream, and only the old stream's records are in
+// the bucket.
+func TestChannelStreamRecreated(t *testing.T) {
+	e, gw, mgr := deliveryEnv(t)
+	e.putN("clicks", 0, 10)
+	out, err := e.createDelivery("c", "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.ChannelDescription.ChannelARN
+	waitDelivered(t, gw, 10)
+	if err := e.store.DeleteStream("clicks"); err != nil {
+		t.Fatal(err)
+	}
+	e.create("clicks", 2)
+	e.putN("clicks", 100, 110)
+	var info jobs.Info
+	if !testutil.Within(60*time.Second, func() bool { info, err = mgr.Get("channel-c"); return err == nil && info.State != "running" }) {
+		t.Fatalf("the delivery job of a deleted stream: %+v, %v", info, err)
+	}
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusFailed || !strings.Contains(reason, "stream clicks (created") || !strings.Contains(reason, "was deleted") {
+		t.Fatalf("DescribeChannel: %s %q", st, reason)
+	}
+	_, err = e.client.UpdateChannel(ctx(t), &sdk.UpdateChannelInput{ChannelARN: arn})
+	var inUse *types.ResourceInUseException
+	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "was deleted") {
+		t.Fatalf("UpdateChannel of a deleted stream's channel: %v, want ResourceInUseException", err)
+	}
+	if info, err := mgr.Get("channel-c"); err != nil || info.State == "running" {
+		t.Fatalf("the delivery job after UpdateChannel: %+v, %v", info, err)
+	}
+	if got := delivered(t, gw); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+		t.Fatalf("delivered %v, want the old stream's %v", got, seq(0, 10))
+	}
+	// The new stream is not the channel's: it is deleted as any other.
+	if _, err := e.client.DeleteStream(ctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("clicks")}); err != nil {
+		t.Fatalf("DeleteStream of the new stream: %v", err)
+	}
+}
