@@ -120,9 +120,9 @@ func checkOwner(j *Job, owner string) error {
 		return nil
 	}
 	if j.Owner == "" {
-		return fmt.Errorf("%w: %q is not %s's job", ErrJobOwned, j.ID, owner)
+		return &saidError{msg: fmt.Sprintf("jobs: job %q is a user's job, not one of %s", j.ID, owner), is: ErrJobOwned}
 	}
-	return fmt.Errorf("%w: %q is managed by %s; act on it there", ErrJobOwned, j.ID, j.Owner)
+	return &saidError{msg: fmt.Sprintf("jobs: job %q is managed by %s: replace, deploy over or delete it there (stop, resume and restart work here)", j.ID, j.Owner), is: ErrJobOwned}
 }
 
 // notRunning refuses an action on a running job (ErrRunning).
