@@ -123,6 +123,14 @@ func TestChannelDeliversToS3(t *testing.T) {
 // deliveryEnv is a handler with channels on a real job manager, delivering
 // to versitygw's bucket "lake", and a stream "clicks" of 2 shards.
 func deliveryEnv(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager) {
+	e, gw, mgr, _ := restartableDelivery(t)
+	return e, gw, mgr
+}
+
+// restartableDelivery is deliveryEnv with a restart of the job manager
+// and the channels (as runnel serve starts them) that returns the new
+// manager.
+func restartableDelivery(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager, func() *jobs.Manager) {
 	t.Helper()
 	gw := testsrv.StartS3(t, "lake")
 	for _, kv := range gw.Env() {
@@ -130,18 +138,30 @@ func deliveryEnv(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager) {
 		t.Setenv(k, v)
 	}
 	e := newEnv(t, nil)
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: e.store, Dir: filepath.Join(t.TempDir(), "jobs"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	var mgr *jobs.Manager
+	open := func() *jobs.Manager {
+		var err error
+		mgr, err = jobs.NewManager(jobs.ManagerConfig{Store: e.store, Dir: filepath.Join(dir, "jobs"),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(dir, "channels.json"),
+			S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
+			t.Fatal(err)
+		}
+		return mgr
 	}
-	t.Cleanup(mgr.Close)
-	if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(t.TempDir(), "channels.json"),
-		S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
-		t.Fatal(err)
-	}
+	open()
+	t.Cleanup(func() { mgr.Close() })
 	e.create("clicks", 2)
-	return e, gw, mgr
+	restart := func() *jobs.Manager {
+		channelSets.Delete(e.h)
+		mgr.Close()
+		return open()
+	}
+	return e, gw, mgr, restart
 }
 
 // putN puts records {"n": from} … {"n": to-1} into stream.
@@ -192,9 +212,10 @@ func seq(from, to int) []string {
 // TestChannelUpdateRepairsFailed: a channel whose delivery job failed
 // (the bucket's server went away) is repaired by UpdateChannel once the
 // server is back: the job starts again from its latest checkpoint, and
-// every record is delivered once.
+// every record is delivered once. After a restart of the server the
+// channel is ACTIVE and delivers on, its job still its own.
 func TestChannelUpdateRepairsFailed(t *testing.T) {
-	e, gw, _ := deliveryEnv(t)
+	e, gw, _, restart := restartableDelivery(t)
 	e.putN("clicks", 0, 10)
 	out, err := e.createDelivery("c", "clicks")
 	if err != nil {
@@ -222,6 +243,18 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 	e.putN("clicks", 15, 20)
 	if got := waitDelivered(t, gw, 20); fmt.Sprint(got) != fmt.Sprint(seq(0, 20)) {
 		t.Fatalf("after the repair delivered %v, want %v", got, seq(0, 20))
+	}
+
+	mgr := restart()
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusActive {
+		t.Fatalf("after a restart: %s %q", st, reason)
+	}
+	if info, err := mgr.Get("channel-c"); err != nil || info.Owner != aws.ToString(arn) {
+		t.Fatalf("the delivery job after a restart: %+v, %v", info, err)
+	}
+	e.putN("clicks", 20, 25)
+	if got := waitDelivered(t, gw, 25); fmt.Sprint(got) != fmt.Sprint(seq(0, 25)) {
+		t.Fatalf("after a restart delivered %v, want %v", got, seq(0, 25))
 	}
 }
 
