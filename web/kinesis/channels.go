@@ -505,12 +505,12 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	if len(in.S3TablesDestinationConfiguration) > 0 && string(in.S3TablesDestinationConfiguration) != "null" {
 		return nil, newErr(excInvalidArgument, "S3TablesDestinationConfiguration: channel %s delivers to a general purpose bucket.", rec.Name)
 	}
-	next := *rec
+	next, fresh := *rec, false
 	if u := in.S3DestinationConfiguration; u != nil && u.DataFreshnessInSeconds != nil {
 		if f := *u.DataFreshnessInSeconds; f < 0 || f > 900 {
 			return nil, newErr(excInvalidArgument, "DataFreshnessInSeconds must be 0 to 900.")
 		}
-		next.S3.DataFreshnessInSeconds = u.DataFreshnessInSeconds
+		next.S3.DataFreshnessInSeconds, fresh = u.DataFreshnessInSeconds, true
 	}
 	if reason := h.streamGone(rec); reason != "" {
 		return nil, newErr(excResourceInUse, "UpdateChannel %s: %s.", rec.Name, reason)
@@ -523,7 +523,7 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	case info.Owner != rec.JobOwner:
 		return nil, newErr(excResourceInUse, "UpdateChannel %s: job %s is not this channel's delivery job: delete the channel.", rec.Name, job)
 	}
-	if info.State != "running" || next.S3.DataFreshnessInSeconds != rec.S3.DataFreshnessInSeconds {
+	if fresh || info.State != "running" {
 		src, err := cs.jobFile(&next)
 		if err != nil {
 			return nil, err
