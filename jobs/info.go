@@ -13,11 +13,14 @@ import (
 
 // Info is a job's public state.
 type Info struct {
-	ID        string         `json:"id"`
-	Name      string         `json:"name"`
-	State     string         `json:"state"`
-	Reason    string         `json:"reason,omitempty"`
-	Created   time.Time      `json:"created"`
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	State   string    `json:"state"`
+	Reason  string    `json:"reason,omitempty"`
+	Created time.Time `json:"created"`
+	// Owner is the part of the server that manages the job (a Kinesis
+	// channel's ARN), absent for a user's job.
+	Owner     string         `json:"owner,omitempty"`
 	Watermark *int64         `json:"watermark,omitempty"`
 	Operators []OperatorInfo `json:"operators,omitempty"`
 	Sinks     []SinkInfo     `json:"sinks,omitempty"`
@@ -148,7 +151,7 @@ type SinkInfo struct {
 
 // Info reports a job.
 func (j *Job) Info(withSpec bool) Info {
-	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created}
+	in := Info{ID: j.ID, Name: j.Spec.Name, Created: j.Created, Owner: j.Owner}
 	j.mu.Lock()
 	rj, stopped, finished, failed, serr := j.mu.run, j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr
 	j.mu.Unlock()

@@ -165,7 +165,7 @@ func (m *Manager) persistIn(j *Job, dir string) error {
 		return err
 	}
 	j.mu.Lock()
-	p := persisted{Version: stateFileVersion, Created: j.Created, State: persistRunning}
+	p := persisted{Version: stateFileVersion, Created: j.Created, State: persistRunning, Owner: j.Owner}
 	switch {
 	case j.mu.stopped:
 		p.State = persistStopped

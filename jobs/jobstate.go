@@ -49,6 +49,8 @@ type persisted struct {
 	Stopped bool       `json:"stopped,omitempty"`
 	// Reason is why a failed job failed.
 	Reason string `json:"reason,omitempty"`
+	// Owner is the job's owner (Job.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // ErrStateDamaged marks a job whose state.json cannot be trusted.

@@ -148,6 +148,21 @@ func (m *Manager) recoverState(dst string) error {
 	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
+// ErrJobOwned is the error of replacing, deleting or deploying over a job
+// that another owner manages.
+var ErrJobOwned = errors.New("jobs: the job is managed by its owner")
+
+// checkOwner refuses an action by owner on j when j's owner is another.
+func checkOwner(j *Job, owner string) error {
+	if j.Owner == owner {
+		return nil
+	}
+	if j.Owner == "" {
+		return &saidError{msg: fmt.Sprintf("jobs: job %q is a user's job, not one of %s", j.ID, owner), is: ErrJobOwned}
+	}
+	return &saidError{msg: fmt.Sprintf("jobs: job %q is managed by %s: replace, deploy over or delete it there (stop, resume and restart work here)", j.ID, j.Owner), is: ErrJobOwned}
+}
+
 // notRunning refuses an action on a running job (ErrRunning).
 func (m *Manager) notRunning(j *Job, action string) error {
 	m.mu.Lock()
@@ -163,10 +178,18 @@ func (m *Manager) notRunning(j *Job, action string) error {
 }
 
 // Delete removes a job that is not running, with its job file, its state
-// and its checkpoints. Savepoints taken of it are kept.
-func (m *Manager) Delete(id string) error {
+// and its checkpoints. Savepoints taken of it are kept. A job with an
+// owner is refused (ErrJobOwned): its owner deletes it (DeleteOwned).
+func (m *Manager) Delete(id string) error { return m.DeleteOwned(id, "") }
+
+// DeleteOwned is Delete by owner: of a job that owner manages ("" for a
+// user's job).
+func (m *Manager) DeleteOwned(id, owner string) error {
 	j, err := m.job(id)
 	if err != nil {
+		return err
+	}
+	if err := checkOwner(j, owner); err != nil {
 		return err
 	}
 	if err := m.notRunning(j, "delete"); err != nil {
@@ -209,13 +232,23 @@ type Deployed struct {
 // DeploySavepoint the job's state goes over to the new file: a change
 // that does not fit it (a stateful operator removed, renamed or of
 // another kind) is refused with ErrIncompatible before anything stops.
+// A job with an owner is refused (ErrJobOwned): see DeployOwned.
 func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, error) {
+	return m.DeployOwned(id, src, from, "")
+}
+
+// DeployOwned is Deploy by owner: over a job that owner manages ("" for a
+// user's job); the new job has the same owner.
+func (m *Manager) DeployOwned(id string, src []byte, from DeployFrom, owner string) (Deployed, error) {
 	spec, err := Parse(src)
 	if err != nil {
 		return Deployed{}, err
 	}
 	j, err := m.job(id)
 	if err != nil {
+		return Deployed{}, err
+	}
+	if err := checkOwner(j, owner); err != nil {
 		return Deployed{}, err
 	}
 	if spec.Name != id {
@@ -232,7 +265,7 @@ func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, erro
 			}
 		}
 		j.waitEnded()
-		nj, err := m.SubmitWith(src, SubmitOptions{Replace: true})
+		nj, err := m.SubmitWith(src, SubmitOptions{Replace: true, Owner: owner})
 		return Deployed{Job: nj}, err
 	case DeploySavepoint, "":
 	default:
@@ -263,7 +296,7 @@ func (m *Manager) Deploy(id string, src []byte, from DeployFrom) (Deployed, erro
 			}
 		}
 	}
-	nj, err := m.SubmitWith(src, SubmitOptions{Savepoint: name, Replace: true})
+	nj, err := m.SubmitWith(src, SubmitOptions{Savepoint: name, Replace: true, Owner: owner})
 	if err != nil {
 		return Deployed{Savepoint: name}, err
 	}

@@ -59,6 +59,9 @@ type Job struct {
 	Spec    *Spec
 	Source  []byte
 	Created time.Time
+	// Owner is the part of the server that manages the job ("" for a
+	// user's job; SubmitOptions.Owner).
+	Owner string
 
 	// outputs keeps the last rows of each sink (Manager.Output).
 	outputs outputs
@@ -196,7 +199,7 @@ func (m *Manager) load(id string) *Job {
 		j.mu.startErr = fmt.Errorf("%w; %s", err, stateHint(dir))
 		return j
 	}
-	j.Created = p.Created
+	j.Created, j.Owner = p.Created, p.Owner
 	j.mu.stopped = p.State == persistStopped
 	j.mu.finished = p.State == persistFinished
 	if p.State == persistFailed {
@@ -239,6 +242,11 @@ type SubmitOptions struct {
 	// submit is refused with ErrJobNameTaken. A running job is never
 	// replaced (ErrJobExists).
 	Replace bool
+	// Owner marks the job as managed by a part of the server (a Kinesis
+	// channel's delivery job names its channel's ARN). Only a submit with
+	// the same Owner replaces it, and DeleteOwned and DeployOwned with
+	// that owner delete it or deploy over it (ErrJobOwned).
+	Owner string
 }
 
 // ErrJobNameTaken is the error of submitting a job whose name a stopped,
@@ -283,6 +291,12 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		return nil, errors.New("jobs: the server is shutting down")
 	}
 	old, hadOld := m.mu.jobs[spec.Name]
+	if hadOld {
+		if err := checkOwner(old, o.Owner); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+	}
 	if hadOld && old.running() {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q; stop it first or choose another name", ErrJobExists, spec.Name)
@@ -295,7 +309,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
-	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), shardsWarning: shardsWarning(m.store, spec)}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), Owner: o.Owner, shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
 	undo := func() {

@@ -36,6 +36,9 @@ var errorStatus = map[string]int{
 	"incompatible_savepoint": http.StatusConflict,
 	"not_running":            http.StatusConflict,
 	"running":                http.StatusConflict,
+	// A replace, deploy or delete of a job the server manages (a Kinesis
+	// channel's delivery job).
+	"managed": http.StatusConflict,
 	// A request that does not apply to a job running on Kafka workers
 	// (cluster_lifecycle.go).
 	"cluster_job": http.StatusConflict,

@@ -94,6 +94,8 @@ func jobErrorOf(err error) *apiError {
 		return newError("running", "", err.Error())
 	case errors.Is(err, jobs.ErrNameMismatch):
 		return newError("invalid_argument", "name", err.Error())
+	case errors.Is(err, jobs.ErrJobOwned):
+		return newError("managed", "", err.Error())
 	case errors.Is(err, jobs.ErrJobExists), errors.Is(err, jobs.ErrJobNameTaken):
 		return newError("already_exists", "name", err.Error())
 	case errors.Is(err, jobs.ErrSavepointNotFound):

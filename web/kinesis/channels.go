@@ -8,6 +8,17 @@ package kinesis
 // delay, then ACTIVE while the job runs and FAILED, with the job's reason,
 // when it does not. Channels are kept in a file beside the streams; the
 // jobs themselves are kept and restarted by the job manager.
+//
+// The delivery job is owned by its channel: the job manager's Owner is
+// the channel's ARN, so no job submitted by a user replaces it and only
+// the channel deletes it or deploys over it. CreateChannel never replaces
+// a job: a job of the name that is not a delivery job left by a channel
+// of that name makes it answer ResourceInUseException. DeleteChannel
+// deletes the job; UpdateChannel deploys the new file over it from where
+// it stopped, which also starts a failed or stopped delivery job again. A
+// stream that channels read is not deleted (ResourceInUseException, as on
+// AWS); one deleted otherwise (the REST API) leaves its channels FAILED,
+// naming it, and they are not started again on a new stream of its name.
 
 import (
 	"encoding/json"
@@ -61,6 +72,9 @@ type channelRec struct {
 	RecordFormat  string            `json:"record_format"`
 	S3            s3Destination     `json:"s3"`
 	Tags          map[string]string `json:"tags,omitempty"`
+	// JobOwner is the delivery job's owner: the channel's ARN ("" for a
+	// channel made before delivery jobs had owners).
+	JobOwner string `json:"job_owner,omitempty"`
 }
 
 type s3Storage struct {
@@ -230,21 +244,15 @@ func (h *Handler) describeChannelRec(cs *channelSet, r *channelRec) channelDescr
 		StreamConfigurationList: []channelStreamDescription{{RecordConfiguration: recordConfiguration{RecordFormatType: &r.RecordFormat},
 			StreamARN: h.streamARN(r.Stream), StreamCreationTimestamp: awsTime{r.StreamCreated}}}}
 	now := h.opts.Now()
-	info, err := cs.opts.Jobs.Get(channelJob(r.Name))
 	switch {
 	case now.Sub(r.Created) < h.opts.CreateDelay:
 		d.ChannelStatus = "CREATING"
 	case !r.Updated.IsZero() && now.Sub(r.Updated) < h.opts.CreateDelay:
 		d.ChannelStatus = "UPDATING"
-	case err != nil:
-		d.ChannelStatus, d.ChannelStatusReason = "FAILED", "delivery job: "+err.Error()
-	case info.State == "running":
-		d.ChannelStatus = "ACTIVE"
 	default:
-		d.ChannelStatus = "FAILED"
-		d.ChannelStatusReason = "delivery job " + info.ID + " is " + info.State
-		if info.Reason != "" {
-			d.ChannelStatusReason += ": " + info.Reason
+		d.ChannelStatus = "ACTIVE"
+		if reason := h.channelFault(cs, r); reason != "" {
+			d.ChannelStatus, d.ChannelStatusReason = "FAILED", reason
 		}
 	}
 	return d
@@ -317,7 +325,8 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 		return nil, h.notFound(stream)
 	}
 	rec := &channelRec{Name: *in.ChannelName, ID: uuid.NewString(), Created: h.opts.Now(), Role: *in.ServiceExecutionRoleARN,
-		Stream: stream, StreamCreated: info.Created, RecordFormat: *sc.RecordConfiguration.RecordFormatType, S3: *dest, Tags: in.Tags}
+		Stream: stream, StreamCreated: info.Created, RecordFormat: *sc.RecordConfiguration.RecordFormatType, S3: *dest, Tags: in.Tags,
+		JobOwner: h.channelARN(*in.ChannelName)}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if _, dup := cs.recs[rec.Name]; dup {
@@ -327,9 +336,22 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A job of the channel's name that is not running is what a deleted
-	// channel of that name left: the new channel replaces it.
-	if _, err := cs.opts.Jobs.SubmitWith(src, jobs.SubmitOptions{Replace: true}); err != nil {
+	job := channelJob(rec.Name)
+	if old, err := cs.opts.Jobs.Get(job); err == nil {
+		if old.Owner != rec.JobOwner {
+			return nil, newErr(excResourceInUse, "CreateChannel %s: job %s exists and is not a channel's delivery job; delete or rename that job, or choose another channel name.", rec.Name, job)
+		}
+		// The delivery job of a channel of this name that is gone (its
+		// DeleteChannel failed after the channel went, or the server
+		// stopped between a CreateChannel's job and its channel): it goes.
+		if err := cs.removeJob(job, rec.JobOwner); err != nil {
+			return nil, newErr(excResourceInUse, "CreateChannel %s: the delivery job a deleted channel of this name left does not go: %v", rec.Name, err)
+		}
+	}
+	if _, err := cs.opts.Jobs.SubmitWith(src, jobs.SubmitOptions{Owner: rec.JobOwner}); err != nil {
+		if errors.Is(err, jobs.ErrJobExists) || errors.Is(err, jobs.ErrJobNameTaken) || errors.Is(err, jobs.ErrJobOwned) {
+			return nil, newErr(excResourceInUse, "CreateChannel %s: job %s exists and is not a channel's delivery job; delete or rename that job, or choose another channel name.", rec.Name, job)
+		}
 		return nil, newErr(excInvalidArgument, "CreateChannel %s: the delivery job does not start: %v", rec.Name, err)
 	}
 	cs.recs[rec.Name] = rec
@@ -455,7 +477,10 @@ func (h *Handler) listDeliveryChannels(r *request) (any, error) {
 
 // updateDeliveryChannel changes DataFreshnessInSeconds: the delivery job
 // stops with a savepoint and starts again from it with the new interval,
-// so nothing is delivered twice.
+// so nothing is delivered twice. A delivery job that is not running
+// (failed, say the bucket was unreachable, or stopped) starts again from
+// its latest checkpoint, with or without a new interval: an update
+// repairs a FAILED channel, unless its stream was deleted.
 func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	cs := h.channelSet()
 	if cs == nil {
@@ -480,25 +505,34 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	if len(in.S3TablesDestinationConfiguration) > 0 && string(in.S3TablesDestinationConfiguration) != "null" {
 		return nil, newErr(excInvalidArgument, "S3TablesDestinationConfiguration: channel %s delivers to a general purpose bucket.", rec.Name)
 	}
+	next, fresh := *rec, false
 	if u := in.S3DestinationConfiguration; u != nil && u.DataFreshnessInSeconds != nil {
 		if f := *u.DataFreshnessInSeconds; f < 0 || f > 900 {
 			return nil, newErr(excInvalidArgument, "DataFreshnessInSeconds must be 0 to 900.")
 		}
-		next := *rec
-		next.S3.DataFreshnessInSeconds = u.DataFreshnessInSeconds
+		next.S3.DataFreshnessInSeconds, fresh = u.DataFreshnessInSeconds, true
+	}
+	if reason := h.streamGone(rec); reason != "" {
+		return nil, newErr(excResourceInUse, "UpdateChannel %s: %s.", rec.Name, reason)
+	}
+	job := channelJob(rec.Name)
+	info, err := cs.opts.Jobs.Get(job)
+	switch {
+	case err != nil:
+		return nil, newErr(excResourceInUse, "UpdateChannel %s: delivery job: %v; delete the channel and create it again.", rec.Name, err)
+	case info.Owner != rec.JobOwner:
+		return nil, newErr(excResourceInUse, "UpdateChannel %s: job %s is not this channel's delivery job: delete the channel.", rec.Name, job)
+	}
+	if fresh || info.State != "running" {
 		src, err := cs.jobFile(&next)
 		if err != nil {
 			return nil, err
 		}
-		sp, err := cs.opts.Jobs.Savepoint(channelJob(rec.Name), true)
-		if err != nil {
-			return nil, newErr(excResourceInUse, "UpdateChannel %s: the delivery job cannot stop with a savepoint: %v", rec.Name, err)
+		if _, err := cs.opts.Jobs.DeployOwned(job, src, jobs.DeploySavepoint, rec.JobOwner); err != nil {
+			return nil, newErr(excResourceInUse, "UpdateChannel %s: the delivery job does not start again from where it stopped: %v", rec.Name, err)
 		}
-		if _, err := cs.opts.Jobs.SubmitFrom(src, sp.Name); err != nil {
-			return nil, newErr(excInvalidArgument, "UpdateChannel %s: the delivery job does not start again: %v", rec.Name, err)
-		}
-		*rec = next
 	}
+	*rec = next
 	rec.Updated = h.opts.Now()
 	if err := cs.save(); err != nil {
 		return nil, fmt.Errorf("save channels: %w", err)
@@ -507,11 +541,15 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 }
 
 // deleteDeliveryChannel stops the delivery job (its last checkpoint
-// publishes what it holds) and forgets the channel.
+// publishes what it holds), deletes it and forgets the channel. A job of
+// the channel's name that is not its delivery job is left alone.
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
-		if err := cs.opts.Jobs.Stop(channelJob(rec.Name)); err != nil && !strings.Contains(err.Error(), "not found") {
-			return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not stop: %v", rec.Name, err)
+		job := channelJob(rec.Name)
+		if info, err := cs.opts.Jobs.Get(job); err == nil && info.Owner == rec.JobOwner {
+			if err := cs.removeJob(job, rec.JobOwner); err != nil {
+				return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not go: %v", rec.Name, err)
+			}
 		}
 		delete(cs.recs, rec.Name)
 		if err := cs.save(); err != nil {

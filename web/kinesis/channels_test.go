@@ -54,42 +54,10 @@ func waitDelivered(t *testing.T, gw *testsrv.S3Process, n int) []string {
 // (the delivery job restarts from a savepoint: nothing twice) and deletes
 // it.
 func TestChannelDeliversToS3(t *testing.T) {
-	gw := testsrv.StartS3(t, "lake")
-	for _, kv := range gw.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	e := newEnv(t, nil)
-	mgr, err := jobs.NewManager(jobs.ManagerConfig{Store: e.store, Dir: filepath.Join(t.TempDir(), "jobs"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mgr.Close)
-	if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(t.TempDir(), "channels.json"),
-		S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
-		t.Fatal(err)
-	}
-	e.create("clicks", 2)
-	put := func(from, to int) {
-		var recs []types.PutRecordsRequestEntry
-		for i := from; i < to; i++ {
-			recs = append(recs, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: fmt.Appendf(nil, `{"n":%d}`, i)})
-		}
-		if _, err := e.client.PutRecords(ctx(t), &sdk.PutRecordsInput{StreamName: aws.String("clicks"), Records: recs}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e, gw, mgr := deliveryEnv(t)
+	put := func(from, to int) { e.putN("clicks", from, to) }
 	put(0, 10)
-	out, err := e.client.CreateChannel(ctx(t), &sdk.CreateChannelInput{
-		ChannelName:             aws.String("clicks-to-lake"),
-		ServiceExecutionRoleARN: aws.String("arn:aws:iam::000000000000:role/delivery"),
-		StreamConfigurationList: []types.ChannelStreamConfiguration{{StreamARN: aws.String(e.h.streamARN("clicks")),
-			RecordConfiguration: &types.RecordConfiguration{RecordFormatType: types.RecordFormatTypeJson}}},
-		S3DestinationConfiguration: &types.S3DestinationConfiguration{DataFreshnessInSeconds: aws.Int32(1),
-			StorageConfiguration: &types.S3StorageConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"),
-				CompressionType: types.S3CompressionTypeGzip, ExpectedBucketOwner: aws.String("000000000000")}},
-	})
+	out, err := e.createDelivery("clicks-to-lake", "clicks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +117,187 @@ func TestChannelDeliversToS3(t *testing.T) {
 	}
 	if info, err := mgr.Get("channel-clicks-to-lake"); err == nil && info.State == "running" {
 		t.Fatal("the delivery job still runs after DeleteChannel")
+	}
+}
+
+// deliveryEnv is a handler with channels on a real job manager, delivering
+// to versitygw's bucket "lake", and a stream "clicks" of 2 shards.
+func deliveryEnv(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager) {
+	e, gw, mgr, _ := restartableDelivery(t)
+	return e, gw, mgr
+}
+
+// restartableDelivery is deliveryEnv with a restart of the job manager
+// and the channels (as runnel serve starts them) that returns the new
+// manager.
+func restartableDelivery(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager, func() *jobs.Manager) {
+	t.Helper()
+	gw := testsrv.StartS3(t, "lake")
+	for _, kv := range gw.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	e := newEnv(t, nil)
+	dir := t.TempDir()
+	var mgr *jobs.Manager
+	open := func() *jobs.Manager {
+		var err error
+		mgr, err = jobs.NewManager(jobs.ManagerConfig{Store: e.store, Dir: filepath.Join(dir, "jobs"),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(dir, "channels.json"),
+			S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
+			t.Fatal(err)
+		}
+		return mgr
+	}
+	open()
+	t.Cleanup(func() { mgr.Close() })
+	e.create("clicks", 2)
+	restart := func() *jobs.Manager {
+		channelSets.Delete(e.h)
+		mgr.Close()
+		return open()
+	}
+	return e, gw, mgr, restart
+}
+
+// putN puts records {"n": from} … {"n": to-1} into stream.
+func (e *env) putN(stream string, from, to int) {
+	e.t.Helper()
+	var recs []types.PutRecordsRequestEntry
+	for i := from; i < to; i++ {
+		recs = append(recs, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)), Data: fmt.Appendf(nil, `{"n":%d}`, i)})
+	}
+	if _, err := e.client.PutRecords(ctx(e.t), &sdk.PutRecordsInput{StreamName: aws.String(stream), Records: recs}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// createDelivery creates channel name from stream to the bucket "lake",
+// gzip'd JSON lines every second.
+func (e *env) createDelivery(name, stream string) (*sdk.CreateChannelOutput, error) {
+	return e.client.CreateChannel(ctx(e.t), &sdk.CreateChannelInput{
+		ChannelName:             aws.String(name),
+		ServiceExecutionRoleARN: aws.String("arn:aws:iam::000000000000:role/delivery"),
+		StreamConfigurationList: []types.ChannelStreamConfiguration{{StreamARN: aws.String(e.h.streamARN(stream)),
+			RecordConfiguration: &types.RecordConfiguration{RecordFormatType: types.RecordFormatTypeJson}}},
+		S3DestinationConfiguration: &types.S3DestinationConfiguration{DataFreshnessInSeconds: aws.Int32(1),
+			StorageConfiguration: &types.S3StorageConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"),
+				CompressionType: types.S3CompressionTypeGzip, ExpectedBucketOwner: aws.String("000000000000")}},
+	})
+}
+
+// channelStatus is DescribeChannel's status and reason.
+func (e *env) channelStatus(arn *string) (types.ChannelStatus, string) {
+	e.t.Helper()
+	d, err := e.client.DescribeChannel(ctx(e.t), &sdk.DescribeChannelInput{ChannelARN: arn})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.ChannelDescription.ChannelStatus, aws.ToString(d.ChannelDescription.ChannelStatusReason)
+}
+
+func seq(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprint(i))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestChannelUpdateRepairsFailed: a channel whose delivery job failed
+// (the bucket's server went away) is repaired by UpdateChannel once the
+// server is back: the job starts again from its latest checkpoint, and
+// every record is delivered once. After a restart of the server the
+// channel is ACTIVE and delivers on, its job still its own.
+func TestChannelUpdateRepairsFailed(t *testing.T) {
+	e, gw, _, restart := restartableDelivery(t)
+	e.putN("clicks", 0, 10)
+	out, err := e.createDelivery("c", "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.ChannelDescription.ChannelARN
+	if got := waitDelivered(t, gw, 10); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+		t.Fatalf("delivered %v", got)
+	}
+	gw.Kill()
+	e.putN("clicks", 10, 15)
+	var st types.ChannelStatus
+	var reason string
+	if !testutil.Within(90*time.Second, func() bool { st, reason = e.channelStatus(arn); return st == types.ChannelStatusFailed }) {
+		t.Fatalf("the channel with its bucket's server gone: %s %q, want FAILED", st, reason)
+	}
+	t.Logf("FAILED: %s", reason)
+	gw.Start()
+	if _, err := e.client.UpdateChannel(ctx(t), &sdk.UpdateChannelInput{ChannelARN: arn}); err != nil {
+		t.Fatalf("UpdateChannel of a FAILED channel: %v", err)
+	}
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusActive {
+		t.Fatalf("after UpdateChannel: %s %q", st, reason)
+	}
+	e.putN("clicks", 15, 20)
+	if got := waitDelivered(t, gw, 20); fmt.Sprint(got) != fmt.Sprint(seq(0, 20)) {
+		t.Fatalf("after the repair delivered %v, want %v", got, seq(0, 20))
+	}
+
+	mgr := restart()
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusActive {
+		t.Fatalf("after a restart: %s %q", st, reason)
+	}
+	if info, err := mgr.Get("channel-c"); err != nil || info.Owner != aws.ToString(arn) {
+		t.Fatalf("the delivery job after a restart: %+v, %v", info, err)
+	}
+	e.putN("clicks", 20, 25)
+	if got := waitDelivered(t, gw, 25); fmt.Sprint(got) != fmt.Sprint(seq(0, 25)) {
+		t.Fatalf("after a restart delivered %v, want %v", got, seq(0, 25))
+	}
+}
+
+// TestChannelStreamRecreated deletes a channel's stream around the
+// Kinesis API (as the REST API can) and creates it again at once with new
+// records: the delivery job fails on the deleted stream rather than read
+// the new one, the channel is FAILED naming it, UpdateChannel does not
+// start it on the new stream, and only the old stream's records are in
+// the bucket.
+func TestChannelStreamRecreated(t *testing.T) {
+	e, gw, mgr := deliveryEnv(t)
+	e.putN("clicks", 0, 10)
+	out, err := e.createDelivery("c", "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.ChannelDescription.ChannelARN
+	waitDelivered(t, gw, 10)
+	if err := e.store.DeleteStream("clicks"); err != nil {
+		t.Fatal(err)
+	}
+	e.create("clicks", 2)
+	e.putN("clicks", 100, 110)
+	var info jobs.Info
+	if !testutil.Within(60*time.Second, func() bool { info, err = mgr.Get("channel-c"); return err == nil && info.State != "running" }) {
+		t.Fatalf("the delivery job of a deleted stream: %+v, %v", info, err)
+	}
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusFailed || !strings.Contains(reason, "stream clicks (created") || !strings.Contains(reason, "was deleted") {
+		t.Fatalf("DescribeChannel: %s %q", st, reason)
+	}
+	_, err = e.client.UpdateChannel(ctx(t), &sdk.UpdateChannelInput{ChannelARN: arn})
+	var inUse *types.ResourceInUseException
+	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "was deleted") {
+		t.Fatalf("UpdateChannel of a deleted stream's channel: %v, want ResourceInUseException", err)
+	}
+	if info, err := mgr.Get("channel-c"); err != nil || info.State == "running" {
+		t.Fatalf("the delivery job after UpdateChannel: %+v, %v", info, err)
+	}
+	if got := delivered(t, gw); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+		t.Fatalf("delivered %v, want the old stream's %v", got, seq(0, 10))
+	}
+	// The new stream is not the channel's: it is deleted as any other.
+	if _, err := e.client.DeleteStream(ctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("clicks")}); err != nil {
+		t.Fatalf("DeleteStream of the new stream: %v", err)
 	}
 }

@@ -359,7 +359,7 @@ func (f *served) check(t failer, op string, useCBOR bool, body []byte, w *httpte
 // servedSeeds are valid requests per operation, on the fixture's state.
 var servedSeeds = map[string][]string{
 	"CreateStream":                  {`{"StreamName":"n","ShardCount":2}`, `{"StreamName":"o","StreamModeDetails":{"StreamMode":"ON_DEMAND"},"Tags":{"a":"b"}}`},
-	"DeleteStream":                  {`{"StreamName":"g"}`, `{"StreamARN":"$F","EnforceConsumerDeletion":true}`},
+	"DeleteStream":                  {`{"StreamName":"g"}`, `{"StreamARN":"$G","EnforceConsumerDeletion":true}`},
 	"DescribeStream":                {`{"StreamName":"g","Limit":2,"ExclusiveStartShardId":"shardId-000000000000"}`, `{"StreamARN":"$F"}`},
 	"DescribeStreamSummary":         {`{"StreamName":"g"}`, `{"StreamARN":"$F"}`},
 	"ListStreams":                   {`{"Limit":1}`, `{"ExclusiveStartStreamName":"f"}`},
@@ -400,9 +400,12 @@ var servedSeeds = map[string][]string{
 	"UpdateStreamWarmThroughput":             {`{"StreamARN":"$F","WarmThroughputMiBps":20}`, `{"StreamName":"g","WarmThroughputMiBps":0}`},
 	"UpdateStreamRecordDistributionStrategy": {`{"StreamARN":"$F","RecordDistributionStrategy":"AUTO"}`},
 	"CreateChannel":                          {channelBody("ch2", "$G")},
-	"DescribeChannel":                        {`{"ChannelARN":"$H"}`},
-	"DeleteChannel":                          {`{"ChannelARN":"$H"}`},
-	"ListChannels":                           {`{"MaxResults":1}`, `{"StreamFilter":[{"StreamARN":"$F"}]}`},
+	// The delivery job has failed (the S3 endpoint refuses connections):
+	// an update starts it again.
+	"UpdateChannel":   {`{"ChannelARN":"$H","S3DestinationConfiguration":{"DataFreshnessInSeconds":30}}`, `{"ChannelARN":"$H"}`},
+	"DescribeChannel": {`{"ChannelARN":"$H"}`},
+	"DeleteChannel":   {`{"ChannelARN":"$H"}`},
+	"ListChannels":    {`{"MaxResults":1}`, `{"StreamFilter":[{"StreamARN":"$F"}]}`},
 }
 
 // servedErrorSeeds are requests the fixture refuses, each for a reason of
@@ -411,12 +414,11 @@ var servedErrorSeeds = map[string][]string{
 	"CreateChannel":       {channelBody("ch", "$F")},                                                             // exists
 	"SplitShard":          {`{"StreamName":"g","ShardToSplit":"shardId-000000000000","NewStartingHashKey":"1"}`}, // closed
 	"ListTagsForResource": {`{"ResourceARN":"$H"}`},                                                              // not a stream's
-	// The delivery job has failed (the S3 endpoint refuses connections).
-	"UpdateChannel":   {`{"ChannelARN":"$H","S3DestinationConfiguration":{"DataFreshnessInSeconds":30}}`},
-	"GetRecords":      {`{"ShardIterator":"$J","StreamARN":"$F"}`},
-	"DeleteStream":    {`{"StreamName":"nope"}`},
-	"MergeShards":     {`{"StreamName":"g","ShardToMerge":"shardId-000000000001","AdjacentShardToMerge":"shardId-000000000003"}`},
-	"DescribeChannel": {`{"ChannelARN":"arn:aws:kinesis:us-east-1:000000000000:channel/nope"}`},
+	"UpdateChannel":       {`{"ChannelARN":"$H","S3DestinationConfiguration":{"DataFreshnessInSeconds":901}}`},
+	"GetRecords":          {`{"ShardIterator":"$J","StreamARN":"$F"}`},
+	"DeleteStream":        {`{"StreamName":"nope"}`, `{"StreamARN":"$F","EnforceConsumerDeletion":true}`}, // channel ch reads f
+	"MergeShards":         {`{"StreamName":"g","ShardToMerge":"shardId-000000000001","AdjacentShardToMerge":"shardId-000000000003"}`},
+	"DescribeChannel":     {`{"ChannelARN":"arn:aws:kinesis:us-east-1:000000000000:channel/nope"}`},
 }
 
 // toCBOR re-encodes a JSON seed as the SDKs' CBOR: integers as integers,

@@ -102,6 +102,7 @@ func TestPolicyGoesWithItsResource(t *testing.T) {
 	if got := string(do("GetResourcePolicy", `{"ResourceARN":"$F"}`)); got == `{"Policy":"{}"}` {
 		t.Fatalf("stream f has no policy: %s", got)
 	}
+	do("DeleteChannel", `{"ChannelARN":"$H"}`) // a stream that channels read is not deleted
 	do("DeleteStream", `{"StreamName":"f","EnforceConsumerDeletion":true}`)
 	do("CreateStream", `{"StreamName":"f","ShardCount":1}`)
 	if got := string(do("GetResourcePolicy", `{"ResourceARN":"$F"}`)); got != `{"Policy":"{}"}` {

@@ -175,8 +175,14 @@ func (h *Handler) deleteStream(r *request) (any, error) {
 	if cs := consumersOf(&info); len(cs) > 0 && (in.EnforceConsumerDeletion == nil || !*in.EnforceConsumerDeletion) {
 		return nil, newErr(excResourceInUse, "Stream %s under account %s has %d registered consumers; deregister them or set EnforceConsumerDeletion.", name, h.opts.AccountID, len(cs))
 	}
-	if err := h.store.DeleteStream(name); err != nil {
-		return nil, h.mapErr(name, err)
+	err = h.deleteStreamUnread(name, info.Created, func() error {
+		if err := h.store.DeleteStream(name); err != nil {
+			return h.mapErr(name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	h.forget(name)
 	h.endSubscriptions(name)
