@@ -89,6 +89,11 @@ func stateful(kind string) bool {
 type snapshotExtra struct {
 	JobFile  string         `json:"job_file"`
 	Stateful []statefulNode `json:"stateful"`
+	// Stream and StreamCreated name the incarnation of the stream the
+	// source read (for a stream source): its positions are positions of
+	// that one only (sourceMoved).
+	Stream        string    `json:"stream,omitempty"`
+	StreamCreated time.Time `json:"stream_created,omitzero"`
 }
 
 type statefulNode struct {
@@ -188,6 +193,10 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		db.Close()
 		return nil, err
 	}
+	if w := m.sourceMoved(j, snap); w != "" {
+		m.log.Error("checkpoint positions are of another stream", "job", j.ID, "epoch", snap.Epoch, "problem", w)
+		warnings = append(warnings, w)
+	}
 	cs := newCkptState(db, snap)
 	cs.warnings, cs.skipped = warnings, len(rep.Skipped)
 	retention := m.retentionWarnings(j, snap)
@@ -257,41 +266,6 @@ func clearState(dir string) error {
 	return nil
 }
 
-// retentionWarnings reports the shards of a stream source whose
-// checkpointed position is older than what the stream still keeps:
-// records in between were deleted by retention and cannot be replayed.
-func (m *Manager) retentionWarnings(j *Job, snap *engine.Snapshot) []string {
-	if j.Spec.Source.stream() == "" || m.store == nil {
-		return nil
-	}
-	var out []string
-	keys := make([]string, 0, len(snap.Positions))
-	for k := range snap.Positions {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		pos := snap.Positions[key]
-		_, shard, ok := strings.Cut(key, "/")
-		if !ok {
-			continue
-		}
-		_, ctr, err := streams.ParseSeq(pos)
-		if err != nil {
-			continue
-		}
-		trim, err := m.store.Seek(j.Spec.Source.stream(), shard, streams.TrimHorizon, "", time.Time{})
-		if err != nil {
-			continue
-		}
-		if ctr+1 < trim {
-			out = append(out, fmt.Sprintf("checkpoint %d resumes %s of stream %s after %s, but retention already deleted %d records after it: they are skipped",
-				snap.Epoch, shard, j.Spec.Source.stream(), pos, trim-ctr-1))
-		}
-	}
-	return out
-}
-
 // checkpointLoop checkpoints a running job every spec.Checkpoint.Every
 // until it ends, then closes its store.
 func (m *Manager) checkpointLoop(j *Job, rj *engine.Job, cs *ckptState) {
@@ -330,7 +304,7 @@ func (m *Manager) checkpoint(j *Job, rj *engine.Job, cs *ckptState, o engine.Che
 	if cs.closed {
 		return CheckpointInfo{}, fmt.Errorf("%w: %s", ErrNotRunning, j.ID)
 	}
-	o.Extra = extraOf(j.Spec, j.Source)
+	o.Extra = m.checkpointExtra(j)
 	timeout := max(j.Spec.Checkpoint.Every, 30*time.Second)
 	if o.Stop {
 		timeout = 10 * time.Second // a stop falls back to a plain stop after this
