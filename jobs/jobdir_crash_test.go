@@ -85,11 +85,7 @@ func (e *crashEnv) noneAside() {
 // checkpoint).
 func (e *crashEnv) stoppedWithState() {
 	e.t.Helper()
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		e.t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 5)
+	e.running(5)
 	if err := e.m.Stop("life"); err != nil {
 		e.t.Fatal(err)
 	}
@@ -170,17 +166,7 @@ func TestSubmitNewCrash(t *testing.T) {
 // checkpoint in leaves the job with that checkpoint's state, not none.
 func TestRestartCrash(t *testing.T) {
 	e := newCrashEnv(t)
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 5)
-	sp, err := e.m.Savepoint("life", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 10)
+	sp := e.savepointAfter5()
 	if err := e.m.Stop("life"); err != nil {
 		t.Fatal(err)
 	}

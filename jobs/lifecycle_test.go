@@ -50,6 +50,31 @@ func (e *lifeEnv) put(n int) {
 	}
 }
 
+// running submits the life job and waits until it has read n records
+// put for it.
+func (e *lifeEnv) running(n int) {
+	e.t.Helper()
+	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.put(n)
+	e.waitRead("life", int64(n))
+}
+
+// savepointAfter5 runs the life job over 5 records, takes a savepoint and
+// lets it read 5 more.
+func (e *lifeEnv) savepointAfter5() SavepointInfo {
+	e.t.Helper()
+	e.running(5)
+	sp, err := e.m.Savepoint("life", false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.put(5)
+	e.waitRead("life", 10)
+	return sp
+}
+
 // read is how many records the job's current run has read.
 func (e *lifeEnv) read(id string) int64 {
 	j, err := e.m.job(id)
@@ -83,17 +108,7 @@ func (e *lifeEnv) waitRead(id string, n int64) {
 // a running job and an unknown checkpoint are refused.
 func TestRestartFromCheckpointOrSavepoint(t *testing.T) {
 	e := newLifeEnv(t)
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 5)
-	sp, err := e.m.Savepoint("life", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 10)
+	sp := e.savepointAfter5()
 	if _, err := e.m.Restart("life", RestartFrom{Checkpoint: fmt.Sprint(sp.Epoch)}); !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("restart of a running job: %v", err)
 	}
@@ -128,11 +143,7 @@ func TestRestartFromCheckpointOrSavepoint(t *testing.T) {
 // from=none it starts from nothing.
 func TestDeployCarriesStateOrRefuses(t *testing.T) {
 	e := newLifeEnv(t)
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		t.Fatal(err)
-	}
-	e.put(6)
-	e.waitRead("life", 6)
+	e.running(6)
 	withFilter := strings.Replace(lifeJob, "operators:\n", "operators:\n  - id: keep\n    filter: \"r => r.page != ''\"\n", 1)
 	d, err := e.m.Deploy("life", []byte(withFilter), DeploySavepoint)
 	if err != nil {

@@ -15,11 +15,7 @@ import (
 // first records.
 func TestResumeAfterStreamRecreated(t *testing.T) {
 	e := newLifeEnv(t)
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 5)
+	e.running(5)
 	if err := e.m.Stop("life"); err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +43,7 @@ func TestResumeAfterStreamRecreated(t *testing.T) {
 // keeps the operators' state but not the old stream's positions.
 func TestDeployOntoAnotherStream(t *testing.T) {
 	e := newLifeEnv(t)
-	if _, err := e.m.Submit([]byte(lifeJob)); err != nil {
-		t.Fatal(err)
-	}
-	e.put(5)
-	e.waitRead("life", 5)
+	e.running(5)
 	if _, err := e.st.CreateStream("other-in", 1, streams.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
