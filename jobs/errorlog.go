@@ -140,6 +140,9 @@ var (
 	// failedRead is a record a source could not read: its source's id
 	// leads the shard.
 	failedRead = regexp.MustCompile(`^read record ([^/\s]+)/`)
+	// failedShard is a shard a source could not read (the stream gone,
+	// the log damaged): the source's id, then the shard.
+	failedShard = regexp.MustCompile(`^read ([^/\s]+)/(\S+): `)
 )
 
 // failureEntry records the failure that ended a run. A failure that names
@@ -164,6 +167,9 @@ func (j *Job) failureEntryAt(reason string, t time.Time) {
 	}
 	if m := failedRead.FindStringSubmatch(reason); m != nil && e.Operator == "" {
 		e.Operator = m[1]
+	}
+	if m := failedShard.FindStringSubmatch(reason); m != nil && e.Operator == "" {
+		e.Operator, e.Shard = m[1], m[2]
 	}
 	j.errors.add(e)
 }

@@ -138,3 +138,14 @@ func TestErrorHistory(t *testing.T) {
 		t.Fatalf("after a restart, the running job's history: %+v; want it empty", page)
 	}
 }
+
+// TestFailureEntryNamesTheSource: a run that ended because a source could
+// not read a shard (its stream deleted) names the source and the shard.
+func TestFailureEntryNamesTheSource(t *testing.T) {
+	j := &Job{ID: "j", Spec: &Spec{Name: "j"}}
+	j.failureEntry(`read source/shardId-000000000002: read: stream "rx" does not exist`)
+	e := j.errors.read(1).Errors[0]
+	if e.Operator != "source" || e.Shard != "shardId-000000000002" || e.Policy != "fail" {
+		t.Fatalf("entry %+v: want operator source, shard shardId-000000000002", e)
+	}
+}
