@@ -115,15 +115,16 @@ func jobsSubmit(args []string) error {
 }
 
 type jobInfo struct {
-	ID        string  `json:"id"`
-	State     string  `json:"state"`
-	Reason    string  `json:"reason"`
-	Created   string  `json:"created"`
-	Watermark *int64  `json:"watermark"`
-	InPerS    float64 `json:"in_per_s"`
-	OutPerS   float64 `json:"out_per_s"`
-	UptimeS   float64 `json:"uptime_s"`
-	Errors    int64   `json:"errors"`
+	ID        string   `json:"id"`
+	State     string   `json:"state"`
+	Reason    string   `json:"reason"`
+	Warnings  []string `json:"warnings"`
+	Created   string   `json:"created"`
+	Watermark *int64   `json:"watermark"`
+	InPerS    float64  `json:"in_per_s"`
+	OutPerS   float64  `json:"out_per_s"`
+	UptimeS   float64  `json:"uptime_s"`
+	Errors    int64    `json:"errors"`
 	Operators []struct {
 		ID                    string
 		Kind                  string
@@ -186,6 +187,9 @@ func jobsGet(args []string) error {
 	fmt.Printf("job %s  state %s  watermark %s\n", j.ID, j.State, fmtWatermark(j.Watermark))
 	if j.Reason != "" {
 		fmt.Printf("reason: %s\n", j.Reason)
+	}
+	for _, w := range j.Warnings {
+		fmt.Printf("warning: %s\n", w)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	kinds := map[string]string{}

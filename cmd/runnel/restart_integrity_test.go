@@ -305,6 +305,9 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 			newest, v.State, v.Reason, v.CheckpointsSkipped, v.Warnings)
 	}
 	n.errorLogged("ckpt", "damaged checkpoint")
+	if out, _, _ := testbin.Run(t, "", nil, "jobs", "get", "ckpt", "--server", n.URL); !strings.Contains(out, "\nwarning: checkpoint "+strings.TrimLeft(newest, "0")+" is damaged") {
+		t.Fatalf("runnel jobs get does not show the warning:\n%s", out)
+	}
 	if got := n.metric(`runnel_job_checkpoints_skipped{job="ckpt"}`); got != "1" {
 		t.Fatalf("runnel_job_checkpoints_skipped = %q, want 1", got)
 	}
