@@ -79,14 +79,18 @@ type Group struct {
 type groupFile struct {
 	Config  Config    `json:"config"`
 	Created time.Time `json:"created"`
-	Leases  []Lease   `json:"leases"`
+	// StreamCreated is the creation time of the stream the group was made
+	// on (current): its checkpoints are positions in that stream only.
+	StreamCreated time.Time `json:"stream_created,omitzero"`
+	Leases        []Lease   `json:"leases"`
 }
 
 type group struct {
-	cfg     Config
-	created time.Time
-	st      *State
-	refused int64
+	cfg           Config
+	created       time.Time
+	streamCreated time.Time
+	st            *State
+	refused       int64
 }
 
 // Manager keeps the consumer groups of a server's streams: one file per
@@ -140,7 +144,7 @@ func Open(dir string, store *streams.Store, o Options) (*Manager, error) {
 		if err := json.Unmarshal(b, &gf); err != nil {
 			return nil, fmt.Errorf("consumer groups: %s is damaged (%v): restore it from a backup or delete it (its group's checkpoints are then lost)", f, err)
 		}
-		g := &group{cfg: gf.Config, created: gf.Created, st: NewState()}
+		g := &group{cfg: gf.Config, created: gf.Created, streamCreated: gf.StreamCreated, st: NewState()}
 		for i := range gf.Leases {
 			l := gf.Leases[i]
 			if l.Owner != "" {
@@ -157,8 +161,9 @@ func notFound(stream, name string) error {
 	return &Error{Field: "group", Err: ErrNotFound, Msg: fmt.Sprintf("stream %q has no consumer group %q", stream, name)}
 }
 
-// get returns a group whose stream still exists.
+// get returns a group of the stream as it is now (current).
 func (m *Manager) get(stream, name string) (*group, error) {
+	m.current(stream)
 	g, ok := m.mu.groups[[2]string{stream, name}]
 	if !ok {
 		return nil, notFound(stream, name)
@@ -166,9 +171,40 @@ func (m *Manager) get(stream, name string) (*group, error) {
 	return g, nil
 }
 
+// current removes the groups of stream that were made on an earlier
+// stream of its name, one deleted before the stream was created again:
+// their checkpoints are positions in the deleted stream, which the new
+// one's sequence numbers would repeat, so its readers would skip records.
+// Consumer groups go with their stream, as Kafka's committed offsets go
+// with a deleted topic. A group saved before groups recorded their
+// stream's creation takes the stream as it is now; the groups of a stream
+// that does not exist are left as they are. The caller holds mu.
+func (m *Manager) current(stream string) {
+	info, err := m.store.DescribeStream(stream)
+	if err != nil {
+		return
+	}
+	for k, g := range m.mu.groups {
+		switch {
+		case k[0] != stream || g.streamCreated.Equal(info.Created):
+		case g.streamCreated.IsZero():
+			g.streamCreated = info.Created
+			_ = m.save(g) // else saved with the group's next change
+		default:
+			if err := os.Remove(filepath.Join(m.dir, stream, k[1]+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+				m.log.Error("remove the consumer group of a deleted stream", "stream", stream, "group", k[1], "err", err)
+				continue
+			}
+			delete(m.mu.groups, k)
+			m.log.Info("consumer group removed with its stream, which was deleted and created again",
+				"stream", stream, "group", k[1], "group_stream_created", g.streamCreated, "stream_created", info.Created)
+		}
+	}
+}
+
 // save writes g's file; the caller holds mu.
 func (m *Manager) save(g *group) error {
-	gf := groupFile{Config: g.cfg, Created: g.created}
+	gf := groupFile{Config: g.cfg, Created: g.created, StreamCreated: g.streamCreated}
 	for _, id := range sortedIDs(g.st.Leases) {
 		l := *g.st.Leases[id]
 		l.Expires = time.Time{}
@@ -201,6 +237,7 @@ func (m *Manager) Create(c Config) (Group, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.current(c.Stream)
 	k := [2]string{c.Stream, c.Name}
 	if _, ok := m.mu.groups[k]; ok {
 		return Group{}, &Error{Field: "name", Err: ErrExists, Msg: fmt.Sprintf("stream %q already has a consumer group %q", c.Stream, c.Name)}
@@ -214,7 +251,7 @@ func (m *Manager) Create(c Config) (Group, error) {
 	if n >= MaxGroupsPerStream {
 		return Group{}, &Error{Field: "name", Err: ErrLimit, Msg: fmt.Sprintf("stream %q has %d consumer groups, the most it may have: delete one first", c.Stream, n)}
 	}
-	g := &group{cfg: c, created: m.now().UTC(), st: NewState()}
+	g := &group{cfg: c, created: m.now().UTC(), streamCreated: info.Created, st: NewState()}
 	g.st.Refresh(shardsOf(info))
 	if err := m.save(g); err != nil {
 		return Group{}, err
@@ -239,6 +276,7 @@ func (g *group) describe() Group {
 func (m *Manager) List(stream string) []Group {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.current(stream)
 	var out []Group
 	for k, g := range m.mu.groups {
 		if k[0] == stream {

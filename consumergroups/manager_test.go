@@ -1,10 +1,12 @@
 package consumergroups
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +115,80 @@ func TestManagerLimits(t *testing.T) {
 	}
 	if _, err := m.Sync("s", "g0", "w7"); err != nil {
 		t.Fatalf("a known worker's sync at the limit: %v", err)
+	}
+}
+
+// A stream deleted and created again starts without the groups of the
+// deleted one: their checkpoints are positions in a stream that is gone.
+// A group saved before groups recorded their stream's creation is kept and
+// takes the stream as it is.
+func TestGroupsGoWithTheirStream(t *testing.T) {
+	store := streamstest.Open(t, streams.Options{}, "clicks", 1)
+	gdir := filepath.Join(t.TempDir(), "groups")
+	m, err := Open(gdir, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"app", "old"} {
+		if _, err := m.Create(Config{Stream: "clicks", Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := m.Sync("clicks", "app", "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Checkpoint("clicks", "app", res.Leases[0].Shard, "w1", res.Leases[0].Epoch, Checkpoint{SequenceNumber: "42"}); err != nil {
+		t.Fatal(err)
+	}
+	// "old" as an earlier server wrote it: no stream_created.
+	legacy := filepath.Join(gdir, "clicks", "old.json")
+	b, err := os.ReadFile(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gf map[string]any
+	if err := json.Unmarshal(b, &gf); err != nil {
+		t.Fatal(err)
+	}
+	delete(gf, "stream_created")
+	b, _ = json.Marshal(gf)
+	if err := os.WriteFile(legacy, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Open(gdir, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := m.List("clicks"); len(gs) != 2 {
+		t.Fatalf("groups before the stream goes: %+v", gs)
+	}
+	if b, _ := os.ReadFile(legacy); !strings.Contains(string(b), `"stream_created"`) {
+		t.Fatalf("the legacy group did not take the stream as it is: %s", b)
+	}
+
+	if err := store.DeleteStream("clicks"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateStream("clicks", 1, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if gs := m.List("clicks"); len(gs) != 0 {
+		t.Fatalf("groups of the re-created stream: %+v; want none", gs)
+	}
+	if _, err := m.Describe("clicks", "app"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("describe the deleted stream's group: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(gdir, "clicks", "app.json")); !os.IsNotExist(err) {
+		t.Fatalf("the deleted stream's group file: %v", err)
+	}
+	g, err := m.Create(Config{Stream: "clicks", Name: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range g.Leases {
+		if l.Checkpoint != (Checkpoint{}) {
+			t.Fatalf("the new group has a checkpoint: %+v", l)
+		}
 	}
 }
