@@ -27,6 +27,13 @@ type Options struct {
 	CacheSize int64
 	// Retain is how many complete checkpoints are kept; 0 means 3.
 	Retain int
+	// ManifestSize is the size past which Pebble starts a new MANIFEST
+	// (written from the current state) instead of appending to it; 0
+	// means 1 MiB. Every checkpoint appends to the manifest and copies
+	// it, so without a small bound a job's checkpoints grow by the
+	// manifest's edits (Pebble's own default is 128 MiB) for as long as
+	// it runs, even when its state does not change.
+	ManifestSize int64
 	// Logger receives Pebble's messages (at debug/error) and the DB's own.
 	// nil discards them.
 	Logger *slog.Logger
@@ -45,18 +52,24 @@ func (o Options) Validate() error {
 	if o.Retain < 0 {
 		return fmt.Errorf("state: Retain %d is negative", o.Retain)
 	}
+	if o.ManifestSize < 0 {
+		return fmt.Errorf("state: ManifestSize %d is negative", o.ManifestSize)
+	}
 	return nil
 }
 
 // EnsureDefaults fills the fields left zero with their defaults (the OS
-// filesystem, a 64 MiB cache, 3 checkpoints kept, a discarding logger)
-// and returns o.
+// filesystem, a 64 MiB cache, a 1 MiB manifest, 3 checkpoints kept, a
+// discarding logger) and returns o.
 func (o *Options) EnsureDefaults() *Options {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = 64 << 20
+	}
+	if o.ManifestSize == 0 {
+		o.ManifestSize = 1 << 20
 	}
 	if o.Retain == 0 {
 		o.Retain = 3
@@ -117,9 +130,10 @@ func openLive(dir string, opts Options, history []Info) (*DB, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	popts := &pebble.Options{
-		FS:     opts.FS,
-		Cache:  cache,
-		Logger: pebbleLogger{opts.Logger},
+		FS:                  opts.FS,
+		Cache:               cache,
+		Logger:              pebbleLogger{opts.Logger},
+		MaxManifestFileSize: opts.ManifestSize,
 	}
 	// Bloom filters spare a disk read per level for keys a table does not
 	// hold: window stores look up every key before writing it.
