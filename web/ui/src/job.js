@@ -17,6 +17,10 @@ export function jobPage(root, id) {
   const life = new Lifecycle(id);
   const facts = h('dl', { class: 'facts' });
   const reasonEl = h('p', { class: 'error', hidden: true });
+  // What the job runs on with (a checkpoint skipped as damaged, positions
+  // of another stream, a shard count other than the file's): the API's
+  // warnings, each an ERROR in the server's log too.
+  const warningsEl = h('ul', { class: 'warnings', dataset: { testid: 'job-warnings' }, hidden: true });
   const graphBox = h('div', { class: 'graph', dataset: { testid: 'job-graph' } });
   const resultsBox = h('div');
   const output = new OutputPanel(id);
@@ -26,7 +30,7 @@ export function jobPage(root, id) {
   const specBox = h('pre', { class: 'spec' });
   root.append(
     h('div', { class: 'page-head' }, title, stateEl, life.buttons),
-    life.bars, reasonEl, facts,
+    life.bars, reasonEl, warningsEl, facts,
     h('section', null, h('h2', null, 'Graph'), graphBox),
     history.el,
     resultsBox,
@@ -54,6 +58,9 @@ export function jobPage(root, id) {
     life.update(job);
     reasonEl.hidden = !job.reason;
     reasonEl.textContent = job.reason || '';
+    const warnings = job.warnings || [];
+    warningsEl.hidden = warnings.length === 0;
+    warningsEl.replaceChildren(...warnings.map((w) => h('li', { class: 'warning' }, w)));
     const ops = operatorsOf(job);
     const late = ops.reduce((s, o) => s + (o.Late || 0), 0);
     const errors = ops.reduce((s, o) => s + (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0), 0);

@@ -261,3 +261,28 @@ test('output of a log sink and a dead-letter sink', async (t) => {
     await server.close();
   }
 });
+
+// A job's warnings (here: a job file asking for more shards than its
+// stream has) show on its page, under its state.
+test('a job page shows the job\'s warnings', async (t) => {
+  const server = await startRunnel({ demo: false });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  try {
+    const post = (p, body, type) => fetch(server.url + '/api/v1' + p, { method: 'POST', headers: { 'Content-Type': type }, body });
+    let r = await post('/streams', JSON.stringify({ name: 'two', shards: 2 }), 'application/json');
+    assert.equal(r.status, 201, await r.text());
+    r = await post('/jobs', 'name: warned\nsource: {stream: two, shards: 4}\nsinks:\n  - {id: out, input: source, log: {}}\n', 'application/yaml');
+    assert.equal(r.status, 201, await r.text());
+    const job = await (await fetch(server.url + '/api/v1/jobs/warned')).json();
+    assert.ok(job.warnings && job.warnings.length === 1, JSON.stringify(job.warnings));
+    await page.goto(server.url + '/#/jobs/warned');
+    await page.waitForSelector('[data-testid=job-warnings] li', { timeout: 15000 });
+    assert.equal(await page.locator('[data-testid=job-warnings] li').innerText(), job.warnings[0]);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await server.close();
+  }
+});
