@@ -49,7 +49,14 @@ export function jobPage(root, id) {
     try {
       job = await api('/jobs/' + enc(id));
     } catch (e) {
-      facts.replaceChildren(h('p', { class: 'error' }, e.status === 404 ? 'No such job.' : 'Cannot load job: ' + e.message));
+      if (e.status === 404) {
+        // Nothing of the page applies: no panels polling a job that is not there.
+        close();
+        root.replaceChildren(title, h('p', { class: 'error', dataset: { testid: 'no-such-job' } },
+          'No such job: it was deleted, or never submitted. ', h('a', { href: '#/jobs' }, 'All jobs')));
+        return;
+      }
+      facts.replaceChildren(h('p', { class: 'error' }, 'Cannot load job: ' + e.message));
       return;
     }
     if (stopped) return;
@@ -95,7 +102,8 @@ export function jobPage(root, id) {
     renderCheckpoints(cpBox, job.checkpoints);
   }, 1000);
 
-  return () => {
+  function close() {
+    if (stopped) return;
     stopped = true;
     p.stop();
     for (const panel of panels.values()) panel.close();
@@ -103,7 +111,8 @@ export function jobPage(root, id) {
     errorsPanel.close();
     history.close();
     if (cluster) cluster.close();
-  };
+  }
+  return close;
 }
 
 function fact(label, value, opts = {}) {

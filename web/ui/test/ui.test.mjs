@@ -264,7 +264,7 @@ test('output of a log sink and a dead-letter sink', async (t) => {
 
 // A job's warnings (here: a job file asking for more shards than its
 // stream has) show on its page, under its state.
-test('a job page shows the job\'s warnings', async (t) => {
+test('a job page shows the job\'s warnings; a missing job\'s page says only that', async (t) => {
   const server = await startRunnel({ demo: false });
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
@@ -281,6 +281,15 @@ test('a job page shows the job\'s warnings', async (t) => {
     await page.waitForSelector('[data-testid=job-warnings] li', { timeout: 15000 });
     assert.equal(await page.locator('[data-testid=job-warnings] li').innerText(), job.warnings[0]);
     assert.deepEqual(errors, []);
+    // A job that is not there: the page says so, and nothing else of it
+    // (no panels polling a missing job).
+    await page.goto(server.url + '/#/jobs/nope');
+    await page.waitForSelector('[data-testid=no-such-job]', { timeout: 15000 });
+    const seen = errors.length;
+    await page.waitForTimeout(2500); // two polls' worth
+    assert.equal(await page.locator('[data-testid=job-graph]').count(), 0);
+    assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
+    assert.deepEqual(errors.slice(seen), [], 'requests after the job was found missing');
   } finally {
     await context.close();
     await server.close();
