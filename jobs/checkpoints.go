@@ -467,6 +467,15 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 		m.finishStop(rj, err)
 	}
 	if err != nil {
+		if !stop {
+			// A task that fails under the checkpoint fails the checkpoint
+			// before the run has ended and says it failed: give it the
+			// moment it takes.
+			select {
+			case <-rj.Done():
+			case <-time.After(failSettle):
+			}
+		}
 		if st := rj.Status(); st.State == engine.Failed {
 			// The job failed under the checkpoint (a record its operators
 			// refuse, say): that is the job's state, not the server's fault.
@@ -476,6 +485,10 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	}
 	return SavepointInfo{Name: name, Job: j.ID, Epoch: ci.Epoch, Time: ci.Time, Size: ci.Size}, nil
 }
+
+// failSettle bounds how long Savepoint waits, after its checkpoint failed,
+// for the run to end failed: a run that goes on had a checkpoint fault.
+const failSettle = 2 * time.Second
 
 // finishStop waits for a job whose sources stopped at a final checkpoint
 // to drain; if the checkpoint failed, it stops the job the plain way.
