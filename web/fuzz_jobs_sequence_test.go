@@ -2,10 +2,13 @@ package web
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -46,9 +49,8 @@ import (
 //     checkpoint or savepoint), each input id is in the output at most
 //     once, and only ids put to the job's stream are.
 func FuzzJobsSequence(f *testing.F) {
-	for _, s := range seqSeeds {
-		f.Add(s)
-	}
+	// The seeds are seqSeeds, in testdata/fuzz/FuzzJobsSequence
+	// (TestJobsSequenceSeeds keeps them the same).
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		steps := decodeSteps(prog)
 		if len(steps) == 0 {
@@ -180,7 +182,10 @@ type seqWorld struct {
 	put        map[string]map[int]bool // ids put to each stream
 	nextID     int
 	gen        int
-	log        []string
+	// log is the steps so far with their answers' statuses, which a
+	// failure prints; inStep says a step's requests are being sent.
+	log    []string
+	inStep bool
 }
 
 var seqClient = &http.Client{Timeout: 2 * time.Minute}
@@ -259,6 +264,9 @@ func (w *seqWorld) call(method, path, body string) (int, string, []byte) {
 	resp.Body.Close()
 	if err != nil {
 		w.fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	if w.inStep {
+		w.log[len(w.log)-1] += fmt.Sprintf(" %d", resp.StatusCode)
 	}
 	if resp.StatusCode < 300 {
 		if !json.Valid(b) && len(b) > 0 {
@@ -475,7 +483,9 @@ func (w *seqWorld) checkOutput() {
 // step runs one step against the server and the model.
 func (w *seqWorld) step(s seqStep) {
 	w.t.Helper()
-	w.log = append(w.log, s.String())
+	w.log = append(w.log, s.String()+":")
+	w.inStep = true
+	defer func() { w.inStep = false }()
 	j := s.job
 	m := &w.jobs[j]
 	name := seqJobs[j].name
@@ -788,3 +798,36 @@ func TestSavepointOfJobFailingOnARecord(t *testing.T) {
 		w.close()
 	}
 }
+
+// TestJobsSequenceSeeds: the seeds use every operation, and
+// testdata/fuzz/FuzzJobsSequence holds them (go test -run
+// TestJobsSequenceSeeds ./web/ -args -seq.write writes them).
+func TestJobsSequenceSeeds(t *testing.T) {
+	used := map[int]bool{}
+	dir := filepath.Join("testdata", "fuzz", "FuzzJobsSequence")
+	for i, p := range seqSeeds {
+		for _, s := range decodeSteps(p) {
+			used[s.op] = true
+		}
+		file := filepath.Join(dir, fmt.Sprintf("seed-%d", i))
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", p)
+		if *seqWrite {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := os.ReadFile(file); err != nil || string(got) != want {
+			t.Errorf("%s is not seed %d (%v): write the seeds with -args -seq.write", file, i, err)
+		}
+	}
+	for op := range numOps {
+		if !used[op] {
+			t.Errorf("no seed does %s", opNames[op])
+		}
+	}
+}
+
+var seqWrite = flag.Bool("seq.write", false, "write FuzzJobsSequence's seeds to testdata")
