@@ -381,7 +381,9 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	cs := j.mu.ckpt
 	j.mu.Unlock()
 	if cs == nil {
-		return nil
+		// The job has not run since the server started: its store is
+		// closed, and the checkpoints it keeps are those on disk.
+		return storedCheckpoints(j.stateDir, nil)
 	}
 	if !cs.mu.TryLock() {
 		if l := cs.listed.Load(); l != nil {
@@ -392,21 +394,40 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	defer cs.mu.Unlock()
 	var out []CheckpointInfo
 	if !cs.closed {
-		for _, in := range cs.db.Checkpoints() {
-			if ci, ok := cs.run[in.Epoch]; ok {
-				out = append(out, ci)
-				continue
-			}
-			out = append(out, CheckpointInfo{Epoch: in.Epoch, Time: in.Time.UTC(), DurationMS: ms(in.Duration), Size: in.Size, Status: in.Status})
-		}
+		out = checkpointInfos(cs.db.Checkpoints(), cs.run)
 	} else {
-		for _, ci := range cs.run {
-			out = append(out, ci)
-		}
+		out = storedCheckpoints(j.stateDir, cs.run)
 	}
 	out = append(out, cs.failed...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })
 	cs.listed.Store(&out)
+	return out
+}
+
+// storedCheckpoints lists the complete checkpoints a closed state store
+// in dir keeps, with what run knows of them.
+func storedCheckpoints(dir string, run map[uint64]CheckpointInfo) []CheckpointInfo {
+	if dir == "" {
+		return nil
+	}
+	ins, err := state.ListCheckpoints(vfs.Default, dir)
+	if err != nil {
+		return nil
+	}
+	return checkpointInfos(ins, run)
+}
+
+// checkpointInfos reports a store's complete checkpoints, as this run
+// recorded them where it took them.
+func checkpointInfos(ins []state.Info, run map[uint64]CheckpointInfo) []CheckpointInfo {
+	var out []CheckpointInfo
+	for _, in := range ins {
+		if ci, ok := run[in.Epoch]; ok {
+			out = append(out, ci)
+			continue
+		}
+		out = append(out, CheckpointInfo{Epoch: in.Epoch, Time: in.Time.UTC(), DurationMS: ms(in.Duration), Size: in.Size, Status: in.Status})
+	}
 	return out
 }
 

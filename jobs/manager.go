@@ -60,6 +60,8 @@ type Job struct {
 	Spec    *Spec
 	Source  []byte
 	Created time.Time
+	// stateDir is where the job's state store is.
+	stateDir string
 
 	// outputs keeps the last rows of each sink (Manager.Output).
 	outputs outputs
@@ -180,11 +182,11 @@ func (m *Manager) load(id string) *Job {
 		spec, err = Parse(src)
 	}
 	if err != nil {
-		j := &Job{ID: id, Spec: &Spec{Name: id}, Source: src}
+		j := &Job{ID: id, Spec: &Spec{Name: id}, Source: src, stateDir: m.stateDir(id)}
 		j.mu.startErr = fmt.Errorf("%w: %s: %w; the job was not started: submit it again", ErrStateDamaged, filepath.Join(dir, "job.yaml"), err)
 		return j
 	}
-	j := &Job{ID: id, Spec: spec, Source: src}
+	j := &Job{ID: id, Spec: spec, Source: src, stateDir: m.stateDir(id)}
 	p, err := readJobState(filepath.Join(dir, "state.json"))
 	if err != nil {
 		j.mu.startErr = fmt.Errorf("%w; %s", err, stateHint(dir))
@@ -316,7 +318,8 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
-	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), shardsWarning: shardsWarning(m.store, spec)}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), stateDir: m.stateDir(spec.Name),
+		shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
 	undo := func() {
