@@ -187,6 +187,12 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		db.Close()
 		return nil, err
 	}
+	if snap.Job != j.ID {
+		if err := dropSinkState(db, j.Spec); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("restore job %s from a checkpoint of job %s: %w", j.ID, snap.Job, err)
+		}
+	}
 	cs := newCkptState(db, snap)
 	cs.warnings, cs.skipped = warnings, len(rep.Skipped)
 	retention := m.retentionWarnings(j, snap)
@@ -196,6 +202,40 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 	cs.warnings = append(cs.warnings, retention...)
 	m.log.Info("job restored from checkpoint", "job", j.ID, "epoch", info.Epoch, "taken", info.Time)
 	return cs, nil
+}
+
+// dropSinkState clears the sinks' key spaces of a store restored from a
+// checkpoint of another job (a savepoint it starts from). What that job's
+// transactional sinks had staged in it is that job's output, which it
+// commits itself: committed by this job's sinks, it would land in this
+// job's outputs as records this job never read.
+func dropSinkState(db *state.DB, spec *Spec) error {
+	ids := make([]string, 0, len(spec.Sinks))
+	for _, s := range spec.Sinks {
+		ids = append(ids, s.ID)
+	}
+	for _, op := range spec.Operators {
+		if op.OnError.Policy == OnErrorDeadLetter {
+			ids = append(ids, op.ID+deadLetterSuffix)
+		}
+	}
+	for _, id := range ids {
+		sp, err := db.Namespace(id, "sink")
+		if err != nil {
+			return err
+		}
+		b := sp.NewBatch()
+		if err := sp.Scan(nil, func(k, _ []byte) error {
+			b.Delete(k)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("clear the staged output of sink %s: %w", id, err)
+		}
+		if err := b.Commit(); err != nil {
+			return fmt.Errorf("clear the staged output of sink %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // restoreProblems turns what the restore found wrong into job warnings,
