@@ -193,6 +193,12 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		db.Close()
 		return nil, err
 	}
+	if snap.Job != j.ID {
+		if err := dropSinkState(db, j.Spec); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("restore job %s from a checkpoint of job %s: %w", j.ID, snap.Job, err)
+		}
+	}
 	if w := m.sourceMoved(j, snap); w != "" {
 		m.log.Error("checkpoint positions are of another stream", "job", j.ID, "epoch", snap.Epoch, "problem", w)
 		warnings = append(warnings, w)
@@ -356,7 +362,9 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	cs := j.mu.ckpt
 	j.mu.Unlock()
 	if cs == nil {
-		return nil
+		// The job has not run since the server started: its store is
+		// closed, and the checkpoints it keeps are those on disk.
+		return storedCheckpoints(j.stateDir, nil)
 	}
 	if !cs.mu.TryLock() {
 		if l := cs.listed.Load(); l != nil {
@@ -367,17 +375,9 @@ func (j *Job) checkpoints() []CheckpointInfo {
 	defer cs.mu.Unlock()
 	var out []CheckpointInfo
 	if !cs.closed {
-		for _, in := range cs.db.Checkpoints() {
-			if ci, ok := cs.run[in.Epoch]; ok {
-				out = append(out, ci)
-				continue
-			}
-			out = append(out, CheckpointInfo{Epoch: in.Epoch, Time: in.Time.UTC(), DurationMS: ms(in.Duration), Size: in.Size, Status: in.Status})
-		}
+		out = checkpointInfos(cs.db.Checkpoints(), cs.run)
 	} else {
-		for _, ci := range cs.run {
-			out = append(out, ci)
-		}
+		out = storedCheckpoints(j.stateDir, cs.run)
 	}
 	out = append(out, cs.failed...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })
@@ -459,6 +459,15 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 		m.finishStop(rj, err)
 	}
 	if err != nil {
+		if !stop {
+			// A task that fails under the checkpoint fails the checkpoint
+			// before the run has ended and says it failed: give it the
+			// moment it takes.
+			select {
+			case <-rj.Done():
+			case <-time.After(failSettle):
+			}
+		}
 		if st := rj.Status(); st.State == engine.Failed {
 			// The job failed under the checkpoint (a record its operators
 			// refuse, say): that is the job's state, not the server's fault.
@@ -468,6 +477,10 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	}
 	return SavepointInfo{Name: name, Job: j.ID, Epoch: ci.Epoch, Time: ci.Time, Size: ci.Size}, nil
 }
+
+// failSettle bounds how long Savepoint waits, after its checkpoint failed,
+// for the run to end failed: a run that goes on had a checkpoint fault.
+const failSettle = 2 * time.Second
 
 // finishStop waits for a job whose sources stopped at a final checkpoint
 // to drain; if the checkpoint failed, it stops the job the plain way.

@@ -62,6 +62,8 @@ type Job struct {
 	// Owner is the part of the server that manages the job ("" for a
 	// user's job; SubmitOptions.Owner).
 	Owner string
+	// stateDir is where the job's state store is.
+	stateDir string
 
 	// outputs keeps the last rows of each sink (Manager.Output).
 	outputs outputs
@@ -185,11 +187,11 @@ func (m *Manager) load(id string) *Job {
 		spec, err = Parse(src)
 	}
 	if err != nil {
-		j := &Job{ID: id, Spec: &Spec{Name: id}, Source: src}
+		j := &Job{ID: id, Spec: &Spec{Name: id}, Source: src, stateDir: m.stateDir(id)}
 		j.mu.startErr = fmt.Errorf("%w: %s: %w; the job was not started: submit it again", ErrStateDamaged, filepath.Join(dir, "job.yaml"), err)
 		return j
 	}
-	j := &Job{ID: id, Spec: spec, Source: src}
+	j := &Job{ID: id, Spec: spec, Source: src, stateDir: m.stateDir(id)}
 	if err := m.recoverState(m.stateDir(id)); err != nil {
 		j.mu.startErr = fmt.Errorf("%w: %s: %w", ErrStateDamaged, m.stateDir(id), err)
 		return j
@@ -309,7 +311,8 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	// The new job counts as running (starting) from here, so a second
 	// submit of the same name is refused while this one builds.
-	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), Owner: o.Owner, shardsWarning: shardsWarning(m.store, spec)}
+	j := &Job{ID: spec.Name, Spec: spec, Source: src, Created: time.Now().UTC(), Owner: o.Owner, stateDir: m.stateDir(spec.Name),
+		shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
 	undo := func() {

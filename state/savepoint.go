@@ -146,3 +146,20 @@ func ReadCheckpoint(fs vfs.FS, dir string, epoch uint64) (Info, []byte, error) {
 	}
 	return history[k], meta, nil
 }
+
+// ListCheckpoints returns the complete checkpoints state directory dir
+// keeps, oldest first, as its newest manifest lists them, without opening
+// or changing anything (DB.Checkpoints of a store that is not open).
+func ListCheckpoints(fs vfs.FS, dir string) ([]Info, error) {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	epochs, err := manifestEpochs(fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: read %s: %w", dir, err)
+	}
+	if len(epochs) == 0 {
+		return nil, nil
+	}
+	return readManifest(fs, manifestPath(fs, dir, epochs[len(epochs)-1]))
+}
