@@ -391,6 +391,19 @@ var savepointName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 func (m *Manager) savepointPath(name string) string { return filepath.Join(m.savepoints, name) }
 
+// newSavepointName names a savepoint of job id "ID-MS", MS the time in
+// milliseconds, one later than the last name given when two come in the
+// same millisecond, so that two savepoints never share a name.
+func (m *Manager) newSavepointName(id string) string {
+	for {
+		last, now := m.savepointMS.Load(), time.Now().UnixMilli()
+		ms := max(now, last+1)
+		if m.savepointMS.CompareAndSwap(last, ms) {
+			return fmt.Sprintf("%s-%d", id, ms)
+		}
+	}
+}
+
 // exportSavepoint keeps checkpoint epoch of job j as savepoint name: the
 // job file and a standalone copy of the checkpoint.
 func (m *Manager) exportSavepoint(j *Job, epoch uint64, name string) error {
@@ -453,7 +466,7 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 			return SavepointInfo{}, fmt.Errorf("save job %s: %w", id, err)
 		}
 	}
-	name := fmt.Sprintf("%s-%d", j.ID, time.Now().UnixMilli())
+	name := m.newSavepointName(j.ID)
 	ci, err := m.checkpoint(j, rj, cs, engine.CheckpointOptions{Stop: stop}, name)
 	if stop {
 		m.finishStop(rj, err)

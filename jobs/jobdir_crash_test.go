@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -204,5 +205,31 @@ func TestSavepointCrash(t *testing.T) {
 	}
 	if in, err := e.m.Get("life"); err != nil || in.State != StateStopped {
 		t.Fatalf("the job after a crash in its deploy: %+v %v; want it stopped, as it was", in, err)
+	}
+}
+
+// TestSavepointNamesDiffer: savepoint names taken at once, in the same
+// millisecond, differ (a savepoint's directory is its name).
+func TestSavepointNamesDiffer(t *testing.T) {
+	m := &Manager{}
+	names := make(chan string, 800)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				names <- m.newSavepointName("job")
+			}
+		}()
+	}
+	wg.Wait()
+	close(names)
+	seen := map[string]bool{}
+	for n := range names {
+		if seen[n] {
+			t.Fatalf("savepoint name %s given twice", n)
+		}
+		seen[n] = true
 	}
 }

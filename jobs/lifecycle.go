@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/runnel-dev/runnel/engine"
@@ -290,7 +289,7 @@ func (m *Manager) DeployOwned(id string, src []byte, from DeployFrom, owner stri
 		case err != nil:
 			return Deployed{}, fmt.Errorf("read the latest checkpoint of %s to deploy from: %w", id, err)
 		default:
-			name = fmt.Sprintf("%s-%d", id, time.Now().UnixMilli())
+			name = m.newSavepointName(id)
 			if err := m.exportSavepoint(j, info.Epoch, name); err != nil {
 				return Deployed{}, fmt.Errorf("keep checkpoint %d of %s as savepoint %s to deploy from: %w", info.Epoch, id, name, err)
 			}

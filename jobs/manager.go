@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -40,6 +41,9 @@ type Manager struct {
 	// its job's state while a caller stops or deploys the job, and the
 	// state taken last must be the one renamed into place last.
 	persistMu sync.Mutex
+	// savepointMS is the time part of the last savepoint name given
+	// (newSavepointName).
+	savepointMS atomic.Int64
 
 	mu struct {
 		sync.Mutex
