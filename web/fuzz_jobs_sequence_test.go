@@ -161,6 +161,21 @@ type seqJob struct {
 	segs []*seqSegment
 }
 
+// codes is what a call on the job may answer: 404 when it is absent,
+// running when it runs (or idle too, when it may be failing under the
+// call), idle otherwise.
+func (m *seqJob) codes(mayFail bool, running, idle int) []int {
+	switch {
+	case m.state == mAbsent:
+		return []int{404}
+	case m.state == mRunning && mayFail:
+		return []int{running, idle}
+	case m.state == mRunning:
+		return []int{running}
+	}
+	return []int{idle}
+}
+
 type seqSegment struct {
 	gens  map[int]bool
 	start map[string]uint64 // shard -> first position of the lineage
@@ -542,15 +557,7 @@ func (w *seqWorld) step(s seqStep) {
 		w.expect(what, "DELETE", base, "", 200)
 		m.state = mStopped
 	case opStopSavepoint:
-		want := []int{409}
-		switch {
-		case m.state == mAbsent:
-			want = []int{404}
-		case m.state == mRunning && mayFail:
-			want = []int{200, 409}
-		case m.state == mRunning:
-			want = []int{200}
-		}
+		want := m.codes(mayFail, 200, 409)
 		code, b := w.expect(what, "DELETE", base+"?savepoint=true", "", want...)
 		switch {
 		case code == 200:
@@ -566,15 +573,7 @@ func (w *seqWorld) step(s seqStep) {
 			}
 		}
 	case opResume:
-		want := []int{200}
-		switch {
-		case m.state == mAbsent:
-			want = []int{404}
-		case m.state == mRunning && mayFail:
-			want = []int{200, 409}
-		case m.state == mRunning:
-			want = []int{409}
-		}
+		want := m.codes(mayFail, 409, 200)
 		if code, _ := w.expect(what, "POST", base+"/resume", "", want...); code == 200 {
 			m.state = mRunning
 		}
@@ -683,30 +682,14 @@ func (w *seqWorld) step(s seqStep) {
 			}
 		}
 	case opSavepoint:
-		want := []int{409}
-		switch {
-		case m.state == mAbsent:
-			want = []int{404}
-		case m.state == mRunning && mayFail:
-			want = []int{201, 409}
-		case m.state == mRunning:
-			want = []int{201}
-		}
+		want := m.codes(mayFail, 201, 409)
 		if code, b := w.expect(what, "POST", base+"/savepoints", "", want...); code == 201 {
 			var out struct{ Name string }
 			json.Unmarshal(b, &out)
 			w.addSavepoint(j, out.Name)
 		}
 	case opDelete:
-		want := []int{200}
-		switch {
-		case m.state == mAbsent:
-			want = []int{404}
-		case m.state == mRunning && mayFail:
-			want = []int{200, 409}
-		case m.state == mRunning:
-			want = []int{409}
-		}
+		want := m.codes(mayFail, 409, 200)
 		if code, _ := w.expect(what, "DELETE", base+"?purge=true", "", want...); code == 200 {
 			m.state = mAbsent
 			m.seg = nil
