@@ -54,25 +54,7 @@ func TestChangelogRecreatedUnderARunningWorker(t *testing.T) {
 			cfg.Log = slog.New(slog.NewTextHandler(&log, nil))
 			_, stop := runWorker(t, cfg)
 
-			prod, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic("in"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer prod.Close()
-			// send writes records of keys prefix0 … prefix4, in one window
-			// that stays open.
-			send := func(prefix string) []string {
-				var keys []string
-				for i := range 10 {
-					b, _ := json.Marshal(map[string]any{"k": fmt.Sprint(prefix, i%5), "ts": int64(1_700_000_000_000) + int64(i)})
-					if err := prod.ProduceSync(context.Background(), &kgo.Record{Value: b}).FirstErr(); err != nil {
-						t.Fatal(err)
-					}
-					keys = append(keys, fmt.Sprint(prefix, i%5))
-				}
-				slices.Sort(keys)
-				return slices.Compact(keys)
-			}
+			send := sendKeys(t, r.brokers)
 			key := c.job + "/per-k/0"
 			// snapshot returns the task's snapshot's head and window keys.
 			snapshot := func() (snapHead, []string) {
@@ -144,23 +126,7 @@ func TestChangelogRecreatedWhileItsTaskIsAway(t *testing.T) {
 		defer w.mu.Unlock()
 		return len(w.mu.assigned)
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.DefaultProduceTopic("in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	send := func(prefix string) []string {
-		var keys []string
-		for i := range 10 {
-			b, _ := json.Marshal(map[string]any{"k": fmt.Sprint(prefix, i%5), "ts": int64(1_700_000_000_000) + int64(i)})
-			if err := prod.ProduceSync(context.Background(), &kgo.Record{Value: b}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, fmt.Sprint(prefix, i%5))
-		}
-		slices.Sort(keys)
-		return slices.Compact(keys)
-	}
+	send := sendKeys(t, r.brokers)
 	oldKeys := send("old-")
 	testutil.Eventually(t, time.Minute, func() bool { keys, _ := r.changelog(t); return slices.Equal(keys, oldKeys) },
 		"the changelog holds windows of %v", oldKeys)
@@ -180,4 +146,27 @@ func TestChangelogRecreatedWhileItsTaskIsAway(t *testing.T) {
 		t.Fatalf("the new changelog topic holds windows of %v, want %v:\n%s", keys, newKeys, log.String())
 	}
 	stop1()
+}
+
+// sendKeys returns a function that writes 10 records of keys PREFIX0 …
+// PREFIX4 to topic "in", in one window that stays open, and returns those
+// keys sorted.
+func sendKeys(t *testing.T, brokers []string) func(prefix string) []string {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return func(prefix string) []string {
+		var keys []string
+		for i := range 10 {
+			b, _ := json.Marshal(map[string]any{"k": fmt.Sprint(prefix, i%5), "ts": int64(1_700_000_000_000) + int64(i)})
+			if err := prod.ProduceSync(context.Background(), &kgo.Record{Value: b}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, fmt.Sprint(prefix, i%5))
+		}
+		slices.Sort(keys)
+		return slices.Compact(keys)
+	}
 }
