@@ -27,11 +27,12 @@ type PutRecord struct {
 type PutResult struct {
 	ShardID    string
 	ShardIndex int
+	Tag        uint64 // the stream's sequence tag
 	Seq        uint64
 }
 
 // SequenceNumber is the public sequence number of the put record.
-func (r PutResult) SequenceNumber() string { return FormatSeq(r.ShardIndex, r.Seq) }
+func (r PutResult) SequenceNumber() string { return FormatSeq(r.Tag, r.ShardIndex, r.Seq) }
 
 // ValidateRecord checks one record against the limits; i is its position
 // in the request, for the error message.
@@ -262,9 +263,12 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 	case Latest:
 		return v.visible + 1, nil
 	case AtSequenceNumber, AfterSequenceNumber:
-		idx, ctr, err := ParseSeq(seq)
+		tag, idx, ctr, err := ParseSeq(seq)
 		if err != nil {
 			return 0, invalid(op, "sequence_number", "%q is not a valid sequence number", seq)
+		}
+		if tag != sh.tag {
+			return 0, notFromStream(op, name, seq)
 		}
 		if idx != sh.index {
 			return 0, invalid(op, "sequence_number", "sequence number %s belongs to shard %s, not %s", seq, ShardID(idx), sh.id)
