@@ -133,6 +133,18 @@ func (s *Store) DescribeStream(name string) (StreamInfo, error) {
 	return s.info(st), nil
 }
 
+// SeqTag returns a stream's sequence tag (StreamInfo.SeqTag) without
+// describing it.
+func (s *Store) SeqTag(name string) (uint64, error) {
+	st, err := s.get("describe stream", name)
+	if err != nil {
+		return 0, err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return st.meta.SeqTag, nil
+}
+
 // ListStreams returns every stream, sorted by name.
 func (s *Store) ListStreams() []StreamInfo {
 	sts := s.streamList()

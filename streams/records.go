@@ -286,6 +286,9 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 // ReadResult is one read of a shard.
 type ReadResult struct {
 	Records []Record
+	// Tag is the stream's sequence tag: FormatSeq(Tag, shard index,
+	// Records[i].Seq) is a record's public sequence number.
+	Tag uint64
 	// Next is the counter to read from next.
 	Next uint64
 	// MillisBehind is how far the last returned record is behind the
@@ -326,7 +329,7 @@ func (s *Store) Read(name, shardID string, from uint64, maxRecords, maxBytes int
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read stream %s shard %s: %w", name, shardID, err)
 	}
-	r := ReadResult{Records: recs, Next: next}
+	r := ReadResult{Records: recs, Tag: sh.tag, Next: next}
 	if n := len(recs); n > 0 && next <= v.visible {
 		r.MillisBehind = max(0, v.tipTime-recs[n-1].Arrival)
 	}
