@@ -189,12 +189,6 @@ func TestSequenceNumbers(t *testing.T) {
 		if err != nil || tag != c.tag || sh != c.shard || ctr != c.ctr {
 			t.Errorf("ParseSeq(%s) = %d, %d, %d, %v", got, tag, sh, ctr, err)
 		}
-		if sh, ctr, err := ParseSeqOf(c.tag, "s", got); err != nil || sh != c.shard || ctr != c.ctr {
-			t.Errorf("ParseSeqOf(%d, %s) = %d, %d, %v", c.tag, got, sh, ctr, err)
-		}
-		if _, _, err := ParseSeqOf(c.tag%maxSeqTag+1, "s", got); !errors.Is(err, ErrSeqNotFromStream) || !errors.Is(err, ErrInvalid) {
-			t.Errorf("ParseSeqOf(%d, %s): %v, want ErrSeqNotFromStream", c.tag%maxSeqTag+1, got, err)
-		}
 	}
 	// Within a shard, order of counters = order of strings = order of big
 	// integers (the KCL compares them as big integers), with or without a

@@ -1,9 +1,8 @@
 package streams
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 )
 
@@ -17,9 +16,9 @@ import (
 // same name: CreateStream draws it at random (never 0) and the stream's
 // metadata keeps it. Counters start at 1 in every stream, so without it a
 // sequence number of a deleted stream would be a valid position in a new
-// stream of the same name; with it, such a number is refused (Seek,
-// ParseSeqOf). Streams created before tags existed have tag 0, and their
-// numbers are what they always were (the 12 digits were zeros).
+// stream of the same name; with it, such a number is refused (Seek gives
+// ErrSeqNotFromStream). Streams created before tags existed have tag 0,
+// and their numbers are what they always were (the 12 digits were zeros).
 //
 // Within a shard the tag and index are fixed, so the strings compare the
 // same way as the counters, as integers and as big integers (the KCL does
@@ -63,7 +62,7 @@ func AppendSeq(b []byte, tag uint64, shardIndex int, counter uint64) []byte {
 
 // ParseSeq splits a public sequence number into its stream's sequence tag,
 // shard index and counter. It does not check the tag against a stream:
-// ParseSeqOf does.
+// Seek does.
 func ParseSeq(s string) (tag uint64, shardIndex int, counter uint64, err error) {
 	if len(s) != seqDigits || s[:2] != "49" {
 		return 0, 0, 0, invalid("parse sequence number", "", "%q is not a sequence number of this server (56 digits starting 49)", s)
@@ -80,31 +79,16 @@ func ParseSeq(s string) (tag uint64, shardIndex int, counter uint64, err error) 
 	return tag, int(idx), ctr, nil
 }
 
-// ParseSeqOf parses a sequence number given for a stream whose sequence
-// tag is tag, refusing one of another stream (ErrSeqNotFromStream): a
-// stream of the same name deleted before, or another stream.
-func ParseSeqOf(tag uint64, stream, s string) (shardIndex int, counter uint64, err error) {
-	t, idx, ctr, err := ParseSeq(s)
-	if err != nil {
-		return 0, 0, err
-	}
-	if t != tag {
-		return 0, 0, notFromStream("parse sequence number", stream, s)
-	}
-	return idx, ctr, nil
-}
-
+// notFromStream is Seek's error for a sequence number whose tag is not the
+// stream's.
 func notFromStream(op, stream, seq string) error {
 	return &Error{Op: op, Field: "sequence_number", Err: ErrSeqNotFromStream,
 		Msg: fmt.Sprintf("sequence number %s did not come from stream %q: it was issued by another stream, or by one of that name deleted since", seq, stream)}
 }
 
-// newSeqTag draws a stream's sequence tag: random, in [1, maxSeqTag].
-func newSeqTag() uint64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:])%maxSeqTag + 1
-}
+// newSeqTag draws a stream's sequence tag: random, in [1, maxSeqTag]. Two
+// incarnations of a stream share a tag with a chance of one in 10^12.
+func newSeqTag() uint64 { return rand.Uint64N(maxSeqTag) + 1 }
 
 // ShardID renders a shard index the way Kinesis names shards.
 func ShardID(index int) string { return fmt.Sprintf("shardId-%012d", index) }
