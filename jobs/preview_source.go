@@ -16,11 +16,12 @@ import (
 // into memory, or the first N records of any other source.
 
 // streamSample reads the last n records of a stream, over all its shards
-// by arrival time (shard order within a shard kept).
-func streamSample(st *streams.Store, name string, n int) (map[string][]streams.Record, []string, error) {
+// by arrival time (shard order within a shard kept), and the stream's
+// sequence tag, which the records' positions carry.
+func streamSample(st *streams.Store, name string, n int) (map[string][]streams.Record, []string, uint64, error) {
 	info, err := st.DescribeStream(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	type rec struct {
 		shard string
@@ -38,7 +39,11 @@ func streamSample(st *streams.Store, name string, n int) (map[string][]streams.R
 		for from <= sh.LastSeq {
 			rr, err := st.Read(name, sh.ID, from, 0, 0)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, 0, err
+			}
+			if rr.Tag != info.SeqTag {
+				// Deleted and created again since the description.
+				return nil, nil, 0, fmt.Errorf("stream %s was deleted and created again while sampled", name)
 			}
 			for _, r := range rr.Records {
 				if r.Seq <= sh.LastSeq {
@@ -68,7 +73,7 @@ func streamSample(st *streams.Store, name string, n int) (map[string][]streams.R
 		sort.Slice(recs, func(a, b int) bool { return recs[a].Seq < recs[b].Seq })
 	}
 	sort.Strings(ids)
-	return out, ids, nil
+	return out, ids, info.SeqTag, nil
 }
 
 // sampleSource is a bounded source over a stream sample: records that do
@@ -78,6 +83,7 @@ type sampleSource struct {
 	format sources.Format
 	shards map[string][]streams.Record
 	ids    []string
+	tag    uint64 // the stream's sequence tag
 }
 
 func (s *sampleSource) Bounded() bool { return true }
@@ -116,7 +122,7 @@ func (r *sampleReader) Read(ctx context.Context, buf []sources.Record) (int, err
 		rec := r.recs[0]
 		r.recs = r.recs[1:]
 		idx, _ := streams.ParseShardID(r.shard)
-		pos := streams.FormatSeq(idx, rec.Seq)
+		pos := streams.FormatSeq(r.src.tag, idx, rec.Seq)
 		v, err := r.dec.Decode(rec.Data)
 		if err != nil {
 			r.src.run.addError(SourceID, SourceID+"/"+r.shard+"@"+pos, rec.Data, err.Error())
@@ -196,7 +202,7 @@ func (b *builder) previewSource(k *sourceKind, s *Source) (sources.Source, error
 		if b.env.Store == nil {
 			return nil, fmt.Errorf("job %s: source.stream needs a server", b.spec.Name)
 		}
-		shards, ids, err := streamSample(b.env.Store, name, p.records)
+		shards, ids, tag, err := streamSample(b.env.Store, name, p.records)
 		switch {
 		case errors.Is(err, streams.ErrStreamNotFound):
 			p.warnings = append(p.warnings, fmt.Sprintf("stream %s does not exist yet: the preview read no records", name))
@@ -209,7 +215,7 @@ func (b *builder) previewSource(k *sourceKind, s *Source) (sources.Source, error
 		if format == "" {
 			format = sources.FormatJSON
 		}
-		return &sampleSource{run: p, format: format, shards: shards, ids: ids}, nil
+		return &sampleSource{run: p, format: format, shards: shards, ids: ids, tag: tag}, nil
 	}
 	src, err := k.Build(b, s)
 	if err != nil {

@@ -24,6 +24,7 @@ func TestRetentionInvalidatesCheckpoint(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := streamstest.Open(t, streams.Options{Logger: log, Now: clock, SegmentAge: time.Hour, RetentionCheck: time.Hour}, "in", 1)
 	var seqs []uint64
+	seqTag, _ := st.SeqTag("in")
 	for range 60 {
 		res, err := st.Put(context.Background(), "in", []streams.PutRecord{{PartitionKey: "k", Data: []byte(`{"a":1}`)}})
 		if err != nil {
@@ -41,7 +42,7 @@ func TestRetentionInvalidatesCheckpoint(t *testing.T) {
 	m := &Manager{store: st, log: log}
 	j := &Job{ID: "r", Spec: spec}
 	shard := streams.ShardID(0)
-	snap := &engine.Snapshot{Epoch: 7, Positions: map[string]string{"source/" + shard: streams.FormatSeq(0, seqs[2])}}
+	snap := &engine.Snapshot{Epoch: 7, Positions: map[string]string{"source/" + shard: streams.FormatSeq(seqTag, 0, seqs[2])}}
 	if w := m.retentionWarnings(j, snap); len(w) != 0 {
 		t.Fatalf("nothing expired yet, but: %v", w)
 	}
@@ -56,7 +57,7 @@ func TestRetentionInvalidatesCheckpoint(t *testing.T) {
 	t.Log(w[0])
 	// A position at or after the trim horizon is fine.
 	in, _ := st.DescribeStream("in")
-	snap.Positions["source/"+shard] = streams.FormatSeq(0, in.Shards[0].TrimSeq-1)
+	snap.Positions["source/"+shard] = streams.FormatSeq(seqTag, 0, in.Shards[0].TrimSeq-1)
 	if w := m.retentionWarnings(j, snap); len(w) != 0 {
 		t.Fatalf("a position right before the trim horizon: %v", w)
 	}

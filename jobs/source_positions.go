@@ -94,7 +94,7 @@ func (m *Manager) retentionWarnings(j *Job, snap *engine.Snapshot) []string {
 		if !ok {
 			continue
 		}
-		_, ctr, err := streams.ParseSeq(pos)
+		_, _, ctr, err := streams.ParseSeq(pos)
 		if err != nil {
 			continue
 		}

@@ -163,6 +163,13 @@ func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, e
 	case s.cfg.Start == StartAtTimestamp:
 		it = streams.AtTimestamp
 	}
+	// The positions handed on carry the stream's sequence tag; Seek
+	// refuses an after of another tag (of a stream of this name deleted
+	// since).
+	tag, err := s.cfg.Store.SeqTag(s.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s shard %s: %w", s.cfg.Stream, shard.ID, err)
+	}
 	next, err := s.cfg.Store.Seek(s.cfg.Stream, shard.ID, it, seq, s.cfg.Timestamp)
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s shard %s: %w", s.cfg.Stream, shard.ID, err)
@@ -170,7 +177,7 @@ func (s *Stream) Open(ctx context.Context, shard Shard, after string) (Reader, e
 	idx, _ := streams.ParseShardID(shard.ID)
 	dec := NewDecoder(s.cfg.Format)
 	dec.SetMaxDepth(s.cfg.MaxDepth)
-	return &streamReader{src: s, shard: shard.ID, index: idx, seqPrefix: streams.FormatSeq(idx, 0)[:12],
+	return &streamReader{src: s, shard: shard.ID, index: idx, tag: tag, seqPrefix: streams.FormatSeq(tag, idx, 0)[:seqPrefixLen],
 		next: next, dec: dec}, nil
 }
 
@@ -185,7 +192,8 @@ type streamReader struct {
 	src       *Stream
 	shard     string
 	index     int
-	seqPrefix string // "49" and the shard index: the first 12 digits
+	tag       uint64 // the stream's sequence tag
+	seqPrefix string // "49", the shard index and the tag: the first 24 digits
 	next      uint64
 	dec       *Decoder
 	children  []Shard
@@ -204,7 +212,7 @@ func (r *streamReader) ResumePosition() string {
 	if r.next == 0 {
 		return ""
 	}
-	return streams.FormatSeq(r.index, r.next-1)
+	return streams.FormatSeq(r.tag, r.index, r.next-1)
 }
 
 // readAhead is the most records one store read asks for.
@@ -311,7 +319,7 @@ func (r *streamReader) take(ctx context.Context, buf []Record) (int, error) {
 func (r *streamReader) seq(ctr uint64) string {
 	var b [56]byte
 	copy(b[:], r.seqPrefix)
-	for i := 12; i < len(b); i++ {
+	for i := seqPrefixLen; i < len(b); i++ {
 		b[i] = '0'
 	}
 	for i := len(b) - 1; ctr > 0; i-- {
@@ -320,6 +328,10 @@ func (r *streamReader) seq(ctr uint64) string {
 	}
 	return string(b[:])
 }
+
+// seqPrefixLen is how many leading digits of a sequence number are the
+// same for every record of a shard: "49", the shard index, the tag.
+const seqPrefixLen = 24
 
 // childShards looks up the parents of each child (a merge has two).
 func (r *streamReader) childShards(ids []string) []Shard {

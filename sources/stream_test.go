@@ -214,11 +214,46 @@ func TestStreamConfigValidate(t *testing.T) {
 }
 
 func TestStreamPositionsAreSequenceNumbers(t *testing.T) {
-	r := &streamReader{index: 3, seqPrefix: streams.FormatSeq(3, 0)[:12]}
-	for _, c := range []uint64{0, 1, 9, 10, 1234567890123456789, ^uint64(0)} {
-		if got, want := r.seq(c), streams.FormatSeq(3, c); got != want {
-			t.Errorf("seq(%d) = %s, want %s", c, got, want)
+	for _, tag := range []uint64{0, 1, 123456789012, 999999999999} {
+		r := &streamReader{index: 3, tag: tag, seqPrefix: streams.FormatSeq(tag, 3, 0)[:seqPrefixLen]}
+		for _, c := range []uint64{0, 1, 9, 10, 1234567890123456789, ^uint64(0)} {
+			if got, want := r.seq(c), streams.FormatSeq(tag, 3, c); got != want {
+				t.Errorf("tag %d: seq(%d) = %s, want %s", tag, c, got, want)
+			}
 		}
+	}
+}
+
+// TestStreamSourcePositionsOfRecreatedStream: the positions a reader hands
+// on carry the stream's sequence tag, and a position of a stream deleted
+// and created again under the same name is refused, not taken as a
+// position in the new one (which would skip its first records).
+func TestStreamSourcePositionsOfRecreatedStream(t *testing.T) {
+	store := newStore(t, "s", 1)
+	src, _ := NewStream(StreamConfig{Store: store, Stream: "s"})
+	put(t, store, "s", 0, 3)
+	old := readUntil(t, openOnly(t, src, ""), 3)
+	info, _ := store.DescribeStream("s")
+	if tag, _, ctr, err := streams.ParseSeq(old[1].Position); err != nil || tag != info.SeqTag || tag == 0 || ctr != 2 {
+		t.Fatalf("position %s: tag %d counter %d %v, want the stream's tag %d", old[1].Position, tag, ctr, err, info.SeqTag)
+	}
+	if err := store.DeleteStream("s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateStream("s", 1, streams.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, store, "s", 10, 15)
+	shards, _ := src.Shards(context.Background())
+	if _, err := src.Open(context.Background(), shards[0], old[1].Position); !errors.Is(err, streams.ErrSeqNotFromStream) {
+		t.Fatalf("open after the old stream's %s: %v, want ErrSeqNotFromStream", old[1].Position, err)
+	}
+	fresh := readUntil(t, openOnly(t, src, ""), 5)
+	if n := ns(fresh); n[0] != 10 {
+		t.Fatalf("new stream read %v", n)
+	}
+	if n := ns(readUntil(t, openOnly(t, src, fresh[1].Position), 3)); !reflect.DeepEqual(n, []float64{12, 13, 14}) {
+		t.Fatalf("resumed after the new stream's %s: %v", fresh[1].Position, n)
 	}
 }
 

@@ -16,6 +16,9 @@ var (
 	ErrInvalid         = errors.New("streams: invalid argument")
 	ErrCorrupt         = errors.New("streams: corrupt data")
 	ErrClosed          = errors.New("streams: store is closed")
+	// ErrSeqNotFromStream: a sequence number whose sequence tag is not
+	// the stream's (see seq.go). It is an ErrInvalid too.
+	ErrSeqNotFromStream = fmt.Errorf("streams: sequence number did not come from this stream: %w", ErrInvalid)
 )
 
 // Error is an error about a named thing, carrying the field at fault (for

@@ -117,13 +117,14 @@ func FuzzScanSegment(f *testing.F) {
 // FuzzParseSeq: ParseSeq never panics, and what it accepts formats back to
 // the same string.
 func FuzzParseSeq(f *testing.F) {
-	f.Add(FormatSeq(3, 42))
+	f.Add(FormatSeq(0, 3, 42))
+	f.Add(FormatSeq(123456789012, 3, 42))
 	f.Add("49000000000000000000000000000000000000000000000000000000")
 	f.Add("4900000000000000000000000000000000000000000000000000000+")
 	f.Fuzz(func(t *testing.T, s string) {
-		idx, ctr, err := ParseSeq(s)
-		if err == nil && FormatSeq(idx, ctr) != s {
-			t.Fatalf("%q parsed as %d/%d, formats as %q", s, idx, ctr, FormatSeq(idx, ctr))
+		tag, idx, ctr, err := ParseSeq(s)
+		if err == nil && FormatSeq(tag, idx, ctr) != s {
+			t.Fatalf("%q parsed as %d/%d/%d, formats as %q", s, tag, idx, ctr, FormatSeq(tag, idx, ctr))
 		}
 	})
 }

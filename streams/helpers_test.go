@@ -36,6 +36,16 @@ func openMem(t testing.TB, fs vfs.FS, o Options) *Store {
 	return s
 }
 
+// seqTag is the sequence tag of stream name.
+func seqTag(t testing.TB, s *Store, name string) uint64 {
+	t.Helper()
+	in, err := s.DescribeStream(name)
+	if err != nil {
+		t.Fatalf("describe %s: %v", name, err)
+	}
+	return in.SeqTag
+}
+
 func mustCreate(t testing.TB, s *Store, name string, n int) StreamInfo {
 	t.Helper()
 	in, err := s.CreateStream(name, n, CreateOptions{})

@@ -19,9 +19,12 @@ const (
 
 // StreamInfo describes a stream.
 type StreamInfo struct {
-	Name           string
-	Status         string
-	Created        time.Time
+	Name    string
+	Status  string
+	Created time.Time
+	// SeqTag is the stream's sequence tag, part of every sequence number
+	// it issues (see seq.go); 0 for a stream created before tags existed.
+	SeqTag         uint64
 	RetentionHours int
 	Tags           map[string]string
 	Attrs          map[string]string
@@ -32,6 +35,7 @@ type StreamInfo struct {
 type ShardInfo struct {
 	ID             string
 	Index          int
+	SeqTag         uint64 // the stream's
 	Range          HashRange
 	Parent         string // "" for an original shard
 	AdjacentParent string // the other parent of a merge
@@ -60,14 +64,14 @@ type ShardInfo struct {
 }
 
 // StartingSequenceNumber is the public starting sequence number.
-func (si ShardInfo) StartingSequenceNumber() string { return FormatSeq(si.Index, 0) }
+func (si ShardInfo) StartingSequenceNumber() string { return FormatSeq(si.SeqTag, si.Index, 0) }
 
 // EndingSequenceNumber is the public ending sequence number ("" while open).
 func (si ShardInfo) EndingSequenceNumber() string {
 	if si.Open {
 		return ""
 	}
-	return FormatSeq(si.Index, si.EndingSeq)
+	return FormatSeq(si.SeqTag, si.Index, si.EndingSeq)
 }
 
 func (s *Store) info(st *stream) StreamInfo {
@@ -80,7 +84,7 @@ func (s *Store) info(st *stream) StreamInfo {
 func (s *Store) infoLocked(st *stream) StreamInfo {
 	m := st.meta
 	now := s.opts.Now()
-	in := StreamInfo{Name: m.Name, Status: StatusActive, Created: m.Created, RetentionHours: m.RetentionHours,
+	in := StreamInfo{Name: m.Name, Status: StatusActive, Created: m.Created, SeqTag: m.SeqTag, RetentionHours: m.RetentionHours,
 		Tags: cloneMap(m.Tags), Attrs: cloneMap(m.Attrs)}
 	if m.Pending != "" && now.Before(m.PendingUntil) {
 		in.Status = m.Pending
@@ -96,7 +100,7 @@ func (s *Store) infoLocked(st *stream) StreamInfo {
 		}
 	}
 	for _, sm := range m.Shards {
-		si := ShardInfo{ID: ShardID(sm.Index), Index: sm.Index, Range: sm.Range, Parent: sm.Parent,
+		si := ShardInfo{ID: ShardID(sm.Index), Index: sm.Index, SeqTag: m.SeqTag, Range: sm.Range, Parent: sm.Parent,
 			AdjacentParent: sm.AdjacentParent, Open: sm.EndingSeq == nil, Created: sm.Created}
 		si.Children = children[si.ID]
 		si.Lost = slices.Clone(sm.Lost)
@@ -127,6 +131,18 @@ func (s *Store) DescribeStream(name string) (StreamInfo, error) {
 		return StreamInfo{}, err
 	}
 	return s.info(st), nil
+}
+
+// SeqTag returns a stream's sequence tag (StreamInfo.SeqTag) without
+// describing it.
+func (s *Store) SeqTag(name string) (uint64, error) {
+	st, err := s.get("describe stream", name)
+	if err != nil {
+		return 0, err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return st.meta.SeqTag, nil
 }
 
 // ListStreams returns every stream, sorted by name.

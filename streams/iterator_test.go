@@ -44,7 +44,7 @@ func TestIterators(t *testing.T) {
 		{"after first", AfterSequenceNumber, seq(0), time.Time{}, 1},
 		{"after middle", AfterSequenceNumber, seq(13), time.Time{}, 14},
 		{"after last", AfterSequenceNumber, seq(29), time.Time{}, none},
-		{"at counter 0", AtSequenceNumber, FormatSeq(0, 0), time.Time{}, 0},
+		{"at counter 0", AtSequenceNumber, FormatSeq(seqTag(t, s, "it"), 0, 0), time.Time{}, 0},
 		{"timestamp before all", AtTimestamp, "", at[0].Add(-time.Hour), 0},
 		{"timestamp of a pair", AtTimestamp, "", at[10], 10},
 		{"timestamp of the second of a pair", AtTimestamp, "", at[11], 10},
@@ -93,7 +93,9 @@ func TestIterators(t *testing.T) {
 	}{
 		{"unknown type", "AT_SOMETHING", ""},
 		{"malformed", AtSequenceNumber, "12"},
-		{"other shard", AtSequenceNumber, FormatSeq(1, 3)},
+		{"other shard", AtSequenceNumber, FormatSeq(seqTag(t, s, "it"), 1, 3)},
+		{"other stream", AtSequenceNumber, FormatSeq(seqTag(t, s, "it")%maxSeqTag+1, 0, 3)},
+		{"no tag", AtSequenceNumber, FormatSeq(0, 0, 3)},
 	}
 	for _, b := range bad {
 		if _, err := s.Seek("it", sh, b.it, b.seq, time.Time{}); !errors.Is(err, ErrInvalid) {

@@ -26,9 +26,12 @@ type metaFile struct {
 }
 
 type streamMeta struct {
-	Name           string            `json:"name"`
-	Dir            string            `json:"dir"`
-	Created        time.Time         `json:"created"`
+	Name    string    `json:"name"`
+	Dir     string    `json:"dir"`
+	Created time.Time `json:"created"`
+	// SeqTag is the stream's sequence tag (see seq.go); 0 for a stream
+	// created before tags existed, whose metadata has none.
+	SeqTag         uint64            `json:"seq_tag,omitempty"`
 	RetentionHours int               `json:"retention_hours"`
 	Tags           map[string]string `json:"tags,omitempty"`
 	Attrs          map[string]string `json:"attrs,omitempty"`

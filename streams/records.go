@@ -27,11 +27,12 @@ type PutRecord struct {
 type PutResult struct {
 	ShardID    string
 	ShardIndex int
+	Tag        uint64 // the stream's sequence tag
 	Seq        uint64
 }
 
 // SequenceNumber is the public sequence number of the put record.
-func (r PutResult) SequenceNumber() string { return FormatSeq(r.ShardIndex, r.Seq) }
+func (r PutResult) SequenceNumber() string { return FormatSeq(r.Tag, r.ShardIndex, r.Seq) }
 
 // ValidateRecord checks one record against the limits; i is its position
 // in the request, for the error message.
@@ -262,9 +263,12 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 	case Latest:
 		return v.visible + 1, nil
 	case AtSequenceNumber, AfterSequenceNumber:
-		idx, ctr, err := ParseSeq(seq)
+		tag, idx, ctr, err := ParseSeq(seq)
 		if err != nil {
 			return 0, invalid(op, "sequence_number", "%q is not a valid sequence number", seq)
+		}
+		if tag != sh.tag {
+			return 0, notFromStream(op, name, seq)
 		}
 		if idx != sh.index {
 			return 0, invalid(op, "sequence_number", "sequence number %s belongs to shard %s, not %s", seq, ShardID(idx), sh.id)
@@ -282,6 +286,9 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 // ReadResult is one read of a shard.
 type ReadResult struct {
 	Records []Record
+	// Tag is the stream's sequence tag: FormatSeq(Tag, shard index,
+	// Records[i].Seq) is a record's public sequence number.
+	Tag uint64
 	// Next is the counter to read from next.
 	Next uint64
 	// MillisBehind is how far the last returned record is behind the
@@ -322,7 +329,7 @@ func (s *Store) Read(name, shardID string, from uint64, maxRecords, maxBytes int
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read stream %s shard %s: %w", name, shardID, err)
 	}
-	r := ReadResult{Records: recs, Next: next}
+	r := ReadResult{Records: recs, Tag: sh.tag, Next: next}
 	if n := len(recs); n > 0 && next <= v.visible {
 		r.MillisBehind = max(0, v.tipTime-recs[n-1].Arrival)
 	}

@@ -55,7 +55,7 @@ func checkLineage(t *testing.T, s *Store, name string) StreamInfo {
 		if err != nil || !r.EndOfShard || !slices.Equal(r.Children, sh.Children) {
 			t.Fatalf("read at the end of closed %s: %+v %v, want children %v", sh.ID, r, err, sh.Children)
 		}
-		if sh.EndingSequenceNumber() != FormatSeq(sh.Index, sh.EndingSeq) {
+		if sh.EndingSequenceNumber() != FormatSeq(sh.SeqTag, sh.Index, sh.EndingSeq) {
 			t.Fatalf("%s: ending sequence number %q", sh.ID, sh.EndingSequenceNumber())
 		}
 		if _, err := s.Put(context.Background(), name, []PutRecord{{PartitionKey: "k", ExplicitHashKey: sh.Range.Start.String()}}); err != nil {

@@ -163,39 +163,57 @@ func TestRouting(t *testing.T) {
 
 func TestSequenceNumbers(t *testing.T) {
 	cases := []struct {
+		tag   uint64
 		shard int
 		ctr   uint64
 		want  string
 	}{
-		{0, 0, "49000000000000000000000000000000000000000000000000000000"},
-		{0, 1, "49000000000000000000000000000000000000000000000000000001"},
-		{3, 42, "49000000000300000000000000000000000000000000000000000042"},
-		{4095, ^uint64(0), "49000000409500000000000000000000000018446744073709551615"},
+		// Tag 0 (streams created before tags): the numbers they always had.
+		{0, 0, 0, "49000000000000000000000000000000000000000000000000000000"},
+		{0, 0, 1, "49000000000000000000000000000000000000000000000000000001"},
+		{0, 3, 42, "49000000000300000000000000000000000000000000000000000042"},
+		{0, 4095, ^uint64(0), "49000000409500000000000000000000000018446744073709551615"},
+		{1, 0, 1, "49000000000000000000000100000000000000000000000000000001"},
+		{123456789012, 3, 42, "49000000000312345678901200000000000000000000000000000042"},
+		{maxSeqTag, 4095, ^uint64(0), "49000000409599999999999900000000000018446744073709551615"},
 	}
 	for _, c := range cases {
-		got := FormatSeq(c.shard, c.ctr)
+		got := FormatSeq(c.tag, c.shard, c.ctr)
 		if got != c.want || len(got) != 56 {
-			t.Errorf("FormatSeq(%d, %d) = %s, want %s", c.shard, c.ctr, got, c.want)
+			t.Errorf("FormatSeq(%d, %d, %d) = %s, want %s", c.tag, c.shard, c.ctr, got, c.want)
 		}
-		sh, ctr, err := ParseSeq(got)
-		if err != nil || sh != c.shard || ctr != c.ctr {
-			t.Errorf("ParseSeq(%s) = %d, %d, %v", got, sh, ctr, err)
+		if b := AppendSeq([]byte("x"), c.tag, c.shard, c.ctr); string(b) != "x"+c.want {
+			t.Errorf("AppendSeq(%d, %d, %d) = %s, want x%s", c.tag, c.shard, c.ctr, b, c.want)
+		}
+		tag, sh, ctr, err := ParseSeq(got)
+		if err != nil || tag != c.tag || sh != c.shard || ctr != c.ctr {
+			t.Errorf("ParseSeq(%s) = %d, %d, %d, %v", got, tag, sh, ctr, err)
 		}
 	}
 	// Within a shard, order of counters = order of strings = order of big
-	// integers (the KCL compares them as big integers).
+	// integers (the KCL compares them as big integers), with or without a
+	// tag.
 	ctrs := []uint64{1, 2, 9, 10, 99, 100, 12345678901, ^uint64(0) - 1, ^uint64(0)}
-	for i := 1; i < len(ctrs); i++ {
-		a, b := FormatSeq(7, ctrs[i-1]), FormatSeq(7, ctrs[i])
-		if !(a < b) || bigOf(a).Cmp(bigOf(b)) >= 0 {
-			t.Errorf("%s does not sort before %s", a, b)
+	for _, tag := range []uint64{0, 1, 987654321, maxSeqTag} {
+		for i := 1; i < len(ctrs); i++ {
+			a, b := FormatSeq(tag, 7, ctrs[i-1]), FormatSeq(tag, 7, ctrs[i])
+			if !(a < b) || bigOf(a).Cmp(bigOf(b)) >= 0 {
+				t.Errorf("%s does not sort before %s", a, b)
+			}
 		}
 	}
 	for _, bad := range []string{"", "1", "48000000000000000000000000000000000000000000000000000001",
-		"4900000000000000000000000000000000000000000000000000001", "49000000000000000000010000000000000000000000000000000001",
-		"4900000000000000000000000000000000000000000000000000000x", "49000000000000000000000000000000018446744073709551616"} {
-		if _, _, err := ParseSeq(bad); !errors.Is(err, ErrInvalid) {
+		"4900000000000000000000000000000000000000000000000000001", "49000000000000000000000000000100000000000000000000000001",
+		"4900000000000000000000000000000000000000000000000000000x", "49000000000000000000000000000000018446744073709551616",
+		"490000000000000000000000-0000000000000000000000000000001"} {
+		if _, _, _, err := ParseSeq(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseSeq(%q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	// A new stream's tag is never 0 and fits its 12 digits.
+	for i := 0; i < 1000; i++ {
+		if tag := newSeqTag(); tag == 0 || tag > maxSeqTag {
+			t.Fatalf("newSeqTag() = %d", tag)
 		}
 	}
 }

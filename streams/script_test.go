@@ -145,7 +145,7 @@ func (e *scriptEnv) run(line string) string {
 		seq := ""
 		if v, ok := args["seq"]; ok {
 			c, sh, _ := strings.Cut(v, "@")
-			seq = FormatSeq(num(sh), uint64(num(c)))
+			seq = FormatSeq(seqTag(e.t, e.s, "s"), num(sh), uint64(num(c)))
 		}
 		var ts time.Time
 		if v, ok := args["at"]; ok {
@@ -153,7 +153,8 @@ func (e *scriptEnv) run(line string) string {
 		}
 		p, err := e.s.Seek("s", shard(0), IteratorType(pos[1]), seq, ts)
 		if err != nil {
-			return errOut(err)
+			// The stream's sequence tag is random: shown as <tag>.
+			return strings.Replace(errOut(err), fmt.Sprintf("%012d", seqTag(e.t, e.s, "s")), "<tag>", 1)
 		}
 		return fmt.Sprint(p)
 	case "split", "merge", "count":

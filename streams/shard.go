@@ -22,6 +22,7 @@ type shard struct {
 	stream string
 	id     string
 	index  int
+	tag    uint64 // the stream's sequence tag
 	dir    string
 	fs     vfs.FS
 	log    *slog.Logger
@@ -98,9 +99,9 @@ const maxPending = 32 << 20
 // maxSpare bounds the group buffer a shard keeps for reuse.
 const maxSpare = 4 << 20
 
-func newShard(st *Store, stream, dir string, index int) *shard {
+func newShard(st *Store, stream, dir string, index int, tag uint64) *shard {
 	sh := &shard{
-		store: st, stream: stream, id: ShardID(index), index: index, dir: dir, fs: st.fs,
+		store: st, stream: stream, id: ShardID(index), index: index, tag: tag, dir: dir, fs: st.fs,
 		log:  st.log.With("stream", stream, "shard", ShardID(index)),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -162,7 +163,7 @@ func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResul
 		seq := sh.mu.nextSeq
 		sh.mu.nextSeq++
 		sh.mu.pending = appendFrame(sh.mu.pending, seq, now, r.PartitionKey, r.Data)
-		res[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Seq: seq}
+		res[i] = PutResult{ShardID: sh.id, ShardIndex: sh.index, Tag: sh.tag, Seq: seq}
 	}
 	sh.mu.pendingLast = sh.mu.nextSeq - 1
 	sh.mu.appends++

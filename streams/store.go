@@ -234,7 +234,7 @@ func Open(dir string, opts Options) (*Store, error) {
 func (s *Store) recoverStream(sm *streamMeta) (*stream, error) {
 	st := &stream{name: sm.Name, meta: sm, shards: map[int]*shard{}}
 	for _, m := range sm.Shards {
-		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index)
+		sh := newShard(s, sm.Name, s.fs.PathJoin(s.dir, "streams", sm.Dir, ShardID(m.Index)), m.Index, sm.SeqTag)
 		sh.streamPuts = &st.puts
 		sh.known, sh.durableHint = m.Lost, m.DurableSeq
 		if err := sh.recover(); err != nil {
@@ -456,7 +456,7 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 	}
 	now := s.opts.Now().UTC()
 	sm := &streamMeta{
-		Name: name, Dir: fmt.Sprintf("%s-%d", sanitize(name), now.UnixNano()), Created: now,
+		Name: name, Dir: fmt.Sprintf("%s-%d", sanitize(name), now.UnixNano()), Created: now, SeqTag: newSeqTag(),
 		RetentionHours: o.RetentionHours, Tags: cloneMap(o.Tags), Attrs: cloneMap(o.Attrs), NextShardIndex: n,
 	}
 	if o.Activation > 0 {
@@ -508,7 +508,7 @@ func (s *Store) makeShard(st *stream, sm *streamMeta, index int) (*shard, error)
 	if err := mkdirAllSynced(s.fs, dir); err != nil {
 		return nil, fmt.Errorf("create shard directory: %w", err)
 	}
-	sh := newShard(s, sm.Name, dir, index)
+	sh := newShard(s, sm.Name, dir, index, sm.SeqTag)
 	sh.streamPuts = &st.puts
 	return sh, nil
 }

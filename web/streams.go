@@ -409,7 +409,7 @@ func (s *Server) getRecords(w http.ResponseWriter, r *http.Request) {
 		MillisBehindLatest: res.MillisBehind, EndOfShard: res.EndOfShard, ChildShards: res.Children}
 	idx, _ := streams.ParseShardID(shard)
 	for i, rec := range res.Records {
-		o := recordOut{SequenceNumber: streams.FormatSeq(idx, rec.Seq), Position: rec.Seq, PartitionKey: rec.PartitionKey,
+		o := recordOut{SequenceNumber: streams.FormatSeq(res.Tag, idx, rec.Seq), Position: rec.Seq, PartitionKey: rec.PartitionKey,
 			Arrival: apitime.FormatMillis(rec.Arrival)}
 		if utf8.Valid(rec.Data) {
 			o.Data = string(rec.Data)

@@ -337,19 +337,11 @@ func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 	return true
 }
 
-// appendSeq writes a public sequence number without fmt.
-func appendSeq(b []byte, shard int, ctr uint64) []byte {
-	var tmp [20]byte
-	b = append(b, '4', '9')
-	d := strconv.AppendUint(tmp[:0], uint64(shard), 10)
-	b = append(b, seqZeros[:max(0, 10-len(d))]...)
-	b = append(b, d...)
-	d = strconv.AppendUint(tmp[:0], ctr, 10)
-	b = append(b, seqZeros[:max(0, 44-len(d))]...)
-	return append(b, d...)
+// appendSeq writes a public sequence number of a stream whose sequence
+// tag is tag, without fmt.
+func appendSeq(b []byte, tag uint64, shard int, ctr uint64) []byte {
+	return streams.AppendSeq(b, tag, shard, ctr)
 }
-
-const seqZeros = "00000000000000000000000000000000000000000000"
 
 // seqText renders a response's sequence numbers. A put's records on one
 // shard get consecutive counters, so each shard's last number is kept and
@@ -364,6 +356,7 @@ type seqText struct {
 
 type seqSlot struct {
 	shard int
+	tag   uint64
 	next  uint64 // the counter text + 1 stands for; 0 when empty
 	text  [seqDigits]byte
 }
@@ -371,17 +364,18 @@ type seqSlot struct {
 // seqDigits is the length of a public sequence number.
 const seqDigits = 56
 
-func (t *seqText) append(b []byte, shard int, ctr uint64) []byte {
+func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 	sl := &t.slots[uint(shard)%uint(len(t.slots))]
-	if sl.next == 0 || sl.shard != shard || sl.next != ctr {
-		if d := appendSeq(sl.text[:0], shard, ctr); len(d) != seqDigits {
+	if sl.next == 0 || sl.shard != shard || sl.next != ctr || sl.tag != tag {
+		if d := appendSeq(sl.text[:0], tag, shard, ctr); len(d) != seqDigits {
 			// A shard index beyond ten digits: no fixed-width text.
 			sl.next = 0
 			return append(b, d...)
 		}
-		sl.shard = shard
+		sl.shard, sl.tag = shard, tag
 	} else {
-		// The counter's digits are the last 44: carry from the end.
+		// The counter's digits are the last 32 (a counter has at most
+		// 20): carry from the end.
 		for i := seqDigits - 1; ; i-- {
 			if sl.text[i] != '9' {
 				sl.text[i]++
@@ -412,7 +406,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 				out.FailedRecordCount++
 				continue
 			}
-			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: seqString(res[j].ShardIndex, res[j].Seq)}
+			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: seqString(res[j].Tag, res[j].ShardIndex, res[j].Seq)}
 			j++
 		}
 		if kms {
@@ -452,7 +446,7 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		r := &res[j]
 		j++
 		b = append(b, `{"SequenceNumber":"`...)
-		b = seqs.append(b, r.ShardIndex, r.Seq)
+		b = seqs.append(b, r.Tag, r.ShardIndex, r.Seq)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.ShardID...)
 		b = append(b, `"}`...)
@@ -498,8 +492,8 @@ func strp(b []byte) *string {
 	return &s
 }
 
-// seqString is streams.FormatSeq without fmt.
-func seqString(shard int, ctr uint64) string {
-	var b [56]byte
-	return string(appendSeq(b[:0], shard, ctr))
+// seqString is streams.FormatSeq.
+func seqString(tag uint64, shard int, ctr uint64) string {
+	var b [seqDigits]byte
+	return string(appendSeq(b[:0], tag, shard, ctr))
 }

@@ -187,11 +187,12 @@ func FuzzPutRecordFastPath(f *testing.F) {
 
 func TestSeqStringMatchesStreams(t *testing.T) {
 	for _, c := range []struct {
+		tag   uint64
 		shard int
 		ctr   uint64
-	}{{0, 0}, {1, 1}, {12, 1 << 40}, {1023, ^uint64(0)}} {
-		if got, want := seqString(c.shard, c.ctr), streams.FormatSeq(c.shard, c.ctr); got != want {
-			t.Fatalf("seqString(%d, %d) = %s, want %s", c.shard, c.ctr, got, want)
+	}{{0, 0, 0}, {0, 1, 1}, {7, 12, 1 << 40}, {999_999_999_999, 1023, ^uint64(0)}} {
+		if got, want := seqString(c.tag, c.shard, c.ctr), streams.FormatSeq(c.tag, c.shard, c.ctr); got != want {
+			t.Fatalf("seqString(%d, %d, %d) = %s, want %s", c.tag, c.shard, c.ctr, got, want)
 		}
 	}
 }

@@ -13,15 +13,18 @@ import (
 
 // TestSeqTextMatchesFormatSeq renders runs of consecutive counters on
 // shards that share seqText's slots, across decimal carries, and holds
-// every number to streams.FormatSeq.
+// every number to streams.FormatSeq; a shard's tag changes now and then
+// (a slot must not keep another tag's text).
 func TestSeqTextMatchesFormatSeq(t *testing.T) {
 	rng := testutil.Rand(t, 0)
 	// 3, 11 and 19 share a slot; 9_999_999_999 is the widest index a
 	// sequence number has room for.
 	shardsOf := []int{0, 3, 11, 19, 7, 1023, 9_999_999_999}
 	startsOf := []uint64{1, 9, 99, 999_999, 1<<40 - 3, 9_999_999_999_999_999_990, ^uint64(0) - 4}
+	tagsOf := []uint64{0, 1, 123_456_789_012, 999_999_999_999}
 	for round := 0; round < 200; round++ {
 		next := map[int]uint64{}
+		tag := map[int]uint64{}
 		var want, got []string
 		var b []byte
 		var seqs seqText
@@ -32,10 +35,13 @@ func TestSeqTextMatchesFormatSeq(t *testing.T) {
 				ctr = startsOf[rng.IntN(len(startsOf))] + uint64(rng.IntN(3))
 			}
 			next[sh] = ctr + 1
+			if _, ok := tag[sh]; !ok || rng.IntN(20) == 0 {
+				tag[sh] = tagsOf[rng.IntN(len(tagsOf))]
+			}
 			n := len(b)
-			b = seqs.append(b, sh, ctr)
-			got = append(got, fmt.Sprintf("%d %d %s", sh, ctr, b[n:]))
-			want = append(want, fmt.Sprintf("%d %d %s", sh, ctr, streams.FormatSeq(sh, ctr)))
+			b = seqs.append(b, tag[sh], sh, ctr)
+			got = append(got, fmt.Sprintf("%d %d %d %s", tag[sh], sh, ctr, b[n:]))
+			want = append(want, fmt.Sprintf("%d %d %d %s", tag[sh], sh, ctr, streams.FormatSeq(tag[sh], sh, ctr)))
 		}
 		if d := testutil.Diff(want, got); d != "" {
 			t.Fatalf("round %d: sequence numbers differ from streams.FormatSeq:\n%s", round, d)
@@ -90,7 +96,7 @@ func TestPutRecordsKeysOutliveTheirRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, rec := range rr.Records {
-			stored[streams.FormatSeq(i, rec.Seq)+" "+id] = rec
+			stored[streams.FormatSeq(rr.Tag, i, rec.Seq)+" "+id] = rec
 		}
 	}
 	for _, p := range puts {

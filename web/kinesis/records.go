@@ -212,7 +212,7 @@ func (h *Handler) putRecord(r *request) (any, error) {
 	if r.codec == codecJSON {
 		b := getBuf(128)
 		b = append(b, `{"SequenceNumber":"`...)
-		b = appendSeq(b, res[0].ShardIndex, res[0].Seq)
+		b = appendSeq(b, res[0].Tag, res[0].ShardIndex, res[0].Seq)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, res[0].ShardID...)
 		if f.kms {
@@ -220,7 +220,7 @@ func (h *Handler) putRecord(r *request) (any, error) {
 		}
 		return rawBody(append(b, `"}`...)), nil
 	}
-	out := putRecordOutput{ShardId: res[0].ShardID, SequenceNumber: seqString(res[0].ShardIndex, res[0].Seq)}
+	out := putRecordOutput{ShardId: res[0].ShardID, SequenceNumber: seqString(res[0].Tag, res[0].ShardIndex, res[0].Seq)}
 	if f.kms {
 		out.EncryptionType = "KMS"
 	}
@@ -401,19 +401,24 @@ func (h *Handler) iteratorAt(name, shardID, typ string, seq *string, hasTS bool,
 	s := ""
 	if seq != nil {
 		s = *seq
-		sIdx, _, perr := streams.ParseSeq(s)
+		tag, sIdx, _, perr := streams.ParseSeq(s)
 		if perr != nil {
 			return iterator{}, newErr(excInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", s, sid, name, h.opts.AccountID)
 		}
 		if sIdx != idx {
 			return iterator{}, newErr(excInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", streams.ShardID(sIdx), sid)
 		}
+		if tag != info.SeqTag {
+			// Issued by another stream, or by one of this name deleted
+			// since (its counters would name records of this one).
+			return iterator{}, newErr(excInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", s, sid, name, h.opts.AccountID)
+		}
 	}
 	ctr, err := h.store.Seek(name, sid, streams.IteratorType(typ), s, ts)
 	if err != nil {
 		return iterator{}, h.mapErr(name, err)
 	}
-	return iterator{issued: now, streamCreated: info.Created.UnixNano(), shard: idx, counter: ctr, stream: name}, nil
+	return iterator{issued: now, streamCreated: info.Created.UnixNano(), shard: idx, counter: ctr, stream: name, tag: info.SeqTag}, nil
 }
 
 func (h *Handler) shardNotFound(name, shardID string) *apiError {
@@ -482,7 +487,7 @@ func (h *Handler) getRecords(r *request) (any, error) {
 	for i := range res.Records {
 		rec := &res.Records[i]
 		out.Records[i] = recordOut{
-			SequenceNumber: seqString(it.shard, rec.Seq), ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)},
+			SequenceNumber: seqString(res.Tag, it.shard, rec.Seq), ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)},
 			Data: rec.Data, PartitionKey: rec.PartitionKey,
 		}
 		if f.kms {

@@ -110,11 +110,17 @@ func (h *Handler) streamShard(ctx context.Context, es *eventWriter, it iterator)
 			es.exception(asAPIError(h.mapErr(it.stream, err)))
 			return
 		}
+		if res.Tag != it.tag {
+			// The stream was deleted and created again under the
+			// subscription: its shard is gone, as GetRecords says.
+			es.exception(h.shardNotFound(it.stream, sid))
+			return
+		}
 		if len(res.Records) > 0 || res.EndOfShard {
 			ev := subscribeEvent{Records: make([]recordOut, len(res.Records)), MillisBehindLatest: res.MillisBehind}
 			for i := range res.Records {
 				rec := &res.Records[i]
-				ev.Records[i] = recordOut{SequenceNumber: seqString(it.shard, rec.Seq),
+				ev.Records[i] = recordOut{SequenceNumber: seqString(it.tag, it.shard, rec.Seq),
 					ApproximateArrivalTimestamp: awsTime{time.UnixMilli(rec.Arrival)}, Data: rec.Data, PartitionKey: rec.PartitionKey}
 			}
 			pos = res.Next
@@ -128,7 +134,7 @@ func (h *Handler) streamShard(ctx context.Context, es *eventWriter, it iterator)
 				es.event("SubscribeToShardEvent", ev)
 				return
 			}
-			cont := streams.FormatSeq(it.shard, pos-1)
+			cont := seqString(it.tag, it.shard, pos-1)
 			ev.ContinuationSequenceNumber = &cont
 			if es.event("SubscribeToShardEvent", ev) != nil {
 				return
@@ -142,7 +148,7 @@ func (h *Handler) streamShard(ctx context.Context, es *eventWriter, it iterator)
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, context.DeadlineExceeded):
-			cont := streams.FormatSeq(it.shard, pos-1)
+			cont := seqString(it.tag, it.shard, pos-1)
 			if es.event("SubscribeToShardEvent", subscribeEvent{Records: []recordOut{}, ContinuationSequenceNumber: &cont}) != nil {
 				return
 			}

@@ -82,6 +82,10 @@ type iterator struct {
 	shard         int
 	counter       uint64
 	stream        string
+	// tag is the stream's sequence tag, set by iteratorAt for
+	// SubscribeToShard; the encoded token does not carry it (GetRecords
+	// takes it from the read).
+	tag uint64
 }
 
 func (h *Handler) encodeIterator(it iterator) string {
