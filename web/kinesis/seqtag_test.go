@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -100,11 +101,14 @@ func TestSubscribeToShardSequenceTag(t *testing.T) {
 		}
 		seqs = append(seqs, aws.ToString(out.SequenceNumber))
 	}
-	_, err := e.client.SubscribeToShard(ctx(t), &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
+	// Over h2c, the supported transport for SubscribeToShard (the Go SDK
+	// over HTTP/1.1 now and then closes an event stream itself).
+	h2 := e.h2cClient(new(atomic.Int32))
+	_, err := h2.SubscribeToShard(ctx(t), &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(seqs[2])}})
 	apiErr(t, err, excInvalidArgument, "StartingSequenceNumber "+seqs[2]+" used in GetShardIterator on shard shardId-000000000000 in stream sub under account "+
 		e.h.opts.AccountID+" is invalid because it did not come from this stream.")
-	st := e.subscribe(e.client, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(seqs[0])})
+	st := e.subscribe(h2, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: aws.String(seqs[0])})
 	var got []string
 	var ev *types.SubscribeToShardEvent
 	for len(got) < 2 {
@@ -135,7 +139,7 @@ func TestSubscriptionEndsWhenStreamRecreated(t *testing.T) {
 		}
 	}
 	put("old")
-	st := e.subscribe(e.client, arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	st := e.subscribe(e.h2cClient(new(atomic.Int32)), arn, "shardId-000000000000", &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 	if ev := nextEvent(t, st); len(ev.Records) != 1 {
 		t.Fatalf("first event: %+v", ev)
 	}
