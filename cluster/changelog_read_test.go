@@ -157,18 +157,25 @@ func TestSetupTopicsChecksATopicCreatedMeanwhile(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	w, err := New(Config{Brokers: brokers, ID: "w1", Spec: windowJob(t, "meanwhile", brokers), Log: slog.New(slog.DiscardHandler)})
+	w := adminWorker(t, Config{Brokers: brokers, ID: "w1", Spec: windowJob(t, "meanwhile", brokers), Log: slog.New(slog.DiscardHandler)})
+	if err := w.setupTopics(context.Background()); err == nil || !strings.Contains(err.Error(), "has 3 partitions, the job's workers use 1") {
+		t.Fatalf("setup: %v; want the topics of 3 partitions refused", err)
+	}
+}
+
+// adminWorker is a worker made from cfg that is not run, with the admin
+// client its topic set-up uses.
+func adminWorker(t *testing.T, cfg Config) *Worker {
+	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.closeSinks()
+	t.Cleanup(w.closeSinks)
 	cl, err := kgo.NewClient(w.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	w.admin, w.adminCl = kadm.NewClient(cl), cl
-	if err := w.setupTopics(context.Background()); err == nil || !strings.Contains(err.Error(), "has 3 partitions, the job's workers use 1") {
-		t.Fatalf("setup: %v; want the topics of 3 partitions refused", err)
-	}
+	return w
 }

@@ -26,14 +26,7 @@ import (
 // the new topic. Brokers before Kafka 4.1 take produced records by topic
 // name, later ones by topic ID: the worker survives both.
 func TestChangelogRecreatedUnderARunningWorker(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs kfake, versitygw and a worker")
-	}
-	s3p := testsrv.StartS3(t, "snaps")
-	for _, kv := range s3p.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	s3p := snapshotS3(t)
 	for _, c := range []struct {
 		job      string
 		versions *kversion.Versions
@@ -47,7 +40,7 @@ func TestChangelogRecreatedUnderARunningWorker(t *testing.T) {
 				opts = append(opts, kfake.MaxVersions(c.versions))
 			}
 			r := newRelifeOn(t, testsrv.KafkaWith(t, opts...), c.job,
-				&SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true})
+				snapshotStore(s3p))
 			var log testutil.Buffer
 			cfg := r.cfg(t.TempDir())
 			cfg.Spec = windowJob(t, r.job, r.brokers)

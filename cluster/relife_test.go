@@ -62,15 +62,8 @@ func TestRestoreLocalStateOfARecreatedChangelog(t *testing.T) {
 // directory: used while its changelog topic is the one it copies,
 // ignored once the topic is deleted and created again.
 func TestRestoreSnapshotOfARecreatedChangelog(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs kfake, versitygw and a worker")
-	}
-	s3p := testsrv.StartS3(t, "snaps")
-	for _, kv := range s3p.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	r := newRelife(t, "relife-snap", &SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true})
+	s3p := snapshotS3(t)
+	r := newRelife(t, "relife-snap", snapshotStore(s3p))
 	r.firstLife(t, r.cfg(t.TempDir()))
 	testutil.Eventually(t, time.Minute, func() bool {
 		return len(s3p.Objects(t, "snaps", "relife-snap/per-k/")) == 1
@@ -268,17 +261,7 @@ func (r *relife) restoreFailing(t *testing.T, cfg Config) ([]string, string, []F
 	var log testutil.Buffer
 	cfg.ID, cfg.Spec, cfg.Metrics = "w1", windowJob(t, r.job, r.brokers), NewMetrics()
 	cfg.Log = slog.New(slog.NewTextHandler(&log, nil))
-	w, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.closeSinks()
-	cl, err := kgo.NewClient(w.opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	w.admin, w.adminCl = kadm.NewClient(cl), cl
+	w := adminWorker(t, cfg)
 	ctx := context.Background()
 	if err := w.setupTopics(ctx); err != nil {
 		t.Fatal(err)
@@ -289,6 +272,7 @@ func (r *relife) restoreFailing(t *testing.T, cfg Config) ([]string, string, []F
 	}
 	defer w.closeLocal()
 	if cfg.Snapshot != nil {
+		var err error
 		if w.snap, err = newSnapshots(ctx, cfg.Snapshot, cfg.Spec.Name, cfg.SnapshotEvery); err != nil {
 			t.Fatal(err)
 		}
@@ -323,15 +307,8 @@ func restoredFromLocal(log string) bool {
 // (an ERROR, a metric, an entry in the cluster view), not a deliberate
 // discard; the task restores from what the changelog holds.
 func TestRestoreFromAChangelogThatLostRecords(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs kfake, versitygw and a worker")
-	}
-	s3p := testsrv.StartS3(t, "snaps")
-	for _, kv := range s3p.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	r := newRelife(t, "relife-lost", &SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true})
+	s3p := snapshotS3(t)
+	r := newRelife(t, "relife-lost", snapshotStore(s3p))
 	cfg := r.cfg(t.TempDir())
 	r.firstLife(t, cfg)
 	id := r.topicID(t)
@@ -382,4 +359,23 @@ func TestRestoreFromAChangelogThatLostRecords(t *testing.T) {
 	}
 	keys, log, failures = r.restoreFailing(t, r.cfg(t.TempDir()))
 	check("snapshot ahead", keys, log, failures)
+}
+
+// snapshotS3 starts versitygw with a bucket "snaps" for a test of snapshots
+// (skipped in -short mode), its credentials in the environment.
+func snapshotS3(t *testing.T) *testsrv.S3Process {
+	if testing.Short() {
+		t.Skip("runs kfake, versitygw and a worker")
+	}
+	s3p := testsrv.StartS3(t, "snaps")
+	for _, kv := range s3p.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return s3p
+}
+
+// snapshotStore is the snapshot store of bucket "snaps" of s3p.
+func snapshotStore(s3p *testsrv.S3Process) *SnapshotStore {
+	return &SnapshotStore{Bucket: "snaps", Endpoint: s3p.Endpoint, PathStyle: true}
 }
