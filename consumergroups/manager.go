@@ -180,15 +180,15 @@ func (m *Manager) get(stream, name string) (*group, error) {
 // stream's creation takes the stream as it is now; the groups of a stream
 // that does not exist are left as they are. The caller holds mu.
 func (m *Manager) current(stream string) {
-	info, err := m.store.DescribeStream(stream)
+	created, err := m.store.StreamCreated(stream)
 	if err != nil {
 		return
 	}
 	for k, g := range m.mu.groups {
 		switch {
-		case k[0] != stream || g.streamCreated.Equal(info.Created):
+		case k[0] != stream || g.streamCreated.Equal(created):
 		case g.streamCreated.IsZero():
-			g.streamCreated = info.Created
+			g.streamCreated = created
 			_ = m.save(g) // else saved with the group's next change
 		default:
 			if err := os.Remove(filepath.Join(m.dir, stream, k[1]+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -197,7 +197,7 @@ func (m *Manager) current(stream string) {
 			}
 			delete(m.mu.groups, k)
 			m.log.Info("consumer group removed with its stream, which was deleted and created again",
-				"stream", stream, "group", k[1], "group_stream_created", g.streamCreated, "stream_created", info.Created)
+				"stream", stream, "group", k[1], "group_stream_created", g.streamCreated, "stream_created", created)
 		}
 	}
 }

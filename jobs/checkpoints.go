@@ -102,14 +102,18 @@ type statefulNode struct {
 }
 
 func extraOf(spec *Spec, src []byte) json.RawMessage {
+	b, _ := json.Marshal(snapshotExtraOf(spec, src))
+	return b
+}
+
+func snapshotExtraOf(spec *Spec, src []byte) snapshotExtra {
 	e := snapshotExtra{JobFile: string(src)}
 	for _, op := range spec.Operators {
 		if stateful(op.Kind()) {
 			e.Stateful = append(e.Stateful, statefulNode{ID: op.ID, Kind: op.Kind()})
 		}
 	}
-	b, _ := json.Marshal(e)
-	return b
+	return e
 }
 
 // compatible says why a snapshot's state cannot be used by spec, or nil:

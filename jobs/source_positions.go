@@ -17,22 +17,14 @@ import (
 // checkpointExtra is extraOf for a checkpoint of j's current run, with the
 // incarnation of the stream its source reads.
 func (m *Manager) checkpointExtra(j *Job) json.RawMessage {
-	b := extraOf(j.Spec, j.Source)
-	name := j.Spec.Source.stream()
-	if name == "" || m.store == nil {
-		return b
+	e := snapshotExtraOf(j.Spec, j.Source)
+	if name := j.Spec.Source.stream(); name != "" && m.store != nil {
+		if created, err := m.store.StreamCreated(name); err == nil {
+			e.Stream, e.StreamCreated = name, created
+		}
 	}
-	info, err := m.store.DescribeStream(name)
-	if err != nil {
-		return b
-	}
-	var e snapshotExtra
-	if json.Unmarshal(b, &e) != nil {
-		return b
-	}
-	e.Stream, e.StreamCreated = name, info.Created
-	out, _ := json.Marshal(e)
-	return out
+	b, _ := json.Marshal(e)
+	return b
 }
 
 // sourceMoved drops a snapshot's source positions when they are of
@@ -48,7 +40,7 @@ func (m *Manager) sourceMoved(j *Job, snap *engine.Snapshot) string {
 	if len(snap.Extra) == 0 || json.Unmarshal(snap.Extra, &e) != nil || e.Stream == "" || name == "" || m.store == nil {
 		return ""
 	}
-	info, err := m.store.DescribeStream(name)
+	created, err := m.store.StreamCreated(name)
 	if err != nil {
 		return "" // the source fails to open, saying so
 	}
@@ -56,9 +48,9 @@ func (m *Manager) sourceMoved(j *Job, snap *engine.Snapshot) string {
 	switch {
 	case e.Stream != name:
 		why = fmt.Sprintf("checkpoint %d holds positions in stream %s; the job now reads stream %s", snap.Epoch, e.Stream, name)
-	case !e.StreamCreated.Equal(info.Created):
+	case !e.StreamCreated.Equal(created):
 		why = fmt.Sprintf("stream %s was deleted and created again since checkpoint %d (created %s, now %s)", name, snap.Epoch,
-			e.StreamCreated.UTC().Format(time.RFC3339Nano), info.Created.UTC().Format(time.RFC3339Nano))
+			e.StreamCreated.UTC().Format(time.RFC3339Nano), created.UTC().Format(time.RFC3339Nano))
 	default:
 		return ""
 	}

@@ -19,15 +19,14 @@ import (
 func (s *Spec) CheckScripts() error {
 	v := newValidator(s)
 	var snips []js.Snippet
-	paths := map[string]string{} // snippet name → field path
-	ops := map[string]string{}   // snippet name → operator id
+	ops := map[string]string{} // snippet name (its field path) → operator id
 	add := func(path, opID, src string, object bool) {
 		sn := js.Snippet{Name: path, Src: src}
 		if object {
 			sn.Methods = []string{"init", "add", "merge"}
 		}
 		snips = append(snips, sn)
-		paths[path], ops[path] = path, opID
+		ops[path] = opID
 	}
 	budget := DefaultTimeout
 	if s.Source.EventTime != "" {
@@ -69,7 +68,7 @@ func (s *Spec) CheckScripts() error {
 	}
 	path, opID := "functions", ""
 	if ee.Name != js.FunctionsName {
-		path, opID = paths[ee.Name], ops[ee.Name]
+		path, opID = ee.Name, ops[ee.Name]
 	}
 	where := "JS"
 	if opID != "" {

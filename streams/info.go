@@ -133,6 +133,19 @@ func (s *Store) DescribeStream(name string) (StreamInfo, error) {
 	return s.info(st), nil
 }
 
+// StreamCreated returns when a stream was created (StreamInfo.Created)
+// without describing it: the time tells one stream of a name from another
+// created after it was deleted.
+func (s *Store) StreamCreated(name string) (time.Time, error) {
+	st, err := s.get("describe stream", name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return st.meta.Created, nil
+}
+
 // SeqTag returns a stream's sequence tag (StreamInfo.SeqTag) without
 // describing it.
 func (s *Store) SeqTag(name string) (uint64, error) {

@@ -337,12 +337,6 @@ func (s *scanner) base64(e *putRecordsEntry, slab *[]byte) bool {
 	return true
 }
 
-// appendSeq writes a public sequence number of a stream whose sequence
-// tag is tag, without fmt.
-func appendSeq(b []byte, tag uint64, shard int, ctr uint64) []byte {
-	return streams.AppendSeq(b, tag, shard, ctr)
-}
-
 // seqText renders a response's sequence numbers. A put's records on one
 // shard get consecutive counters, so each shard's last number is kept and
 // the next is that text plus one, counted in its decimal digits, instead
@@ -367,7 +361,7 @@ const seqDigits = 56
 func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 	sl := &t.slots[uint(shard)%uint(len(t.slots))]
 	if sl.next == 0 || sl.shard != shard || sl.next != ctr || sl.tag != tag {
-		if d := appendSeq(sl.text[:0], tag, shard, ctr); len(d) != seqDigits {
+		if d := streams.AppendSeq(sl.text[:0], tag, shard, ctr); len(d) != seqDigits {
 			// A shard index beyond ten digits: no fixed-width text.
 			sl.next = 0
 			return append(b, d...)
@@ -495,5 +489,5 @@ func strp(b []byte) *string {
 // seqString is streams.FormatSeq.
 func seqString(tag uint64, shard int, ctr uint64) string {
 	var b [seqDigits]byte
-	return string(appendSeq(b[:0], tag, shard, ctr))
+	return string(streams.AppendSeq(b[:0], tag, shard, ctr))
 }

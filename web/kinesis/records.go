@@ -212,7 +212,7 @@ func (h *Handler) putRecord(r *request) (any, error) {
 	if r.codec == codecJSON {
 		b := getBuf(128)
 		b = append(b, `{"SequenceNumber":"`...)
-		b = appendSeq(b, res[0].Tag, res[0].ShardIndex, res[0].Seq)
+		b = streams.AppendSeq(b, res[0].Tag, res[0].ShardIndex, res[0].Seq)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, res[0].ShardID...)
 		if f.kms {
