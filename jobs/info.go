@@ -194,6 +194,9 @@ func (j *Job) Info(withSpec bool) Info {
 	if stopped {
 		in.State = StateStopped
 	}
+	if in.State == "" {
+		in.State = StateStarting
+	}
 	for _, s := range j.Spec.Sinks {
 		si := SinkInfo{ID: s.ID, Kind: s.Kind()}
 		if s.Dashboard != nil {

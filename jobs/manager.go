@@ -55,6 +55,9 @@ type Manager struct {
 // Job states beyond the runtime's.
 const (
 	StateStopped = "stopped"
+	// StateStarting is a job's state from its submit (or the server's
+	// start) until its run begins: it is being built and its state opened.
+	StateStarting = "starting"
 )
 
 // Job is one submitted job.
