@@ -154,7 +154,8 @@ function renderCheckpoints(box, cps) {
   }
   delete box.dataset.empty;
   const rows = cps.slice(-20).reverse();
-  const known = new Set(CP_COLUMNS.map((c) => c[0]));
+  // `size` is size_bytes for people: the Size column shows it already.
+  const known = new Set([...CP_COLUMNS.map((c) => c[0]), 'size']);
   const extra = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !known.has(k));
   box.replaceChildren(h('table', { class: 'list', dataset: { testid: 'checkpoints' } },
     h('thead', null, h('tr', null, CP_COLUMNS.map((c) => h('th', { dataset: { col: c[0] } }, c[1])), extra.map((c) => h('th', null, c)))),

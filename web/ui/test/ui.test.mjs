@@ -101,6 +101,8 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForSelector('[data-testid=checkpoints] tbody tr', { timeout: 30000 });
       const head = await page.locator('[data-testid=checkpoints] thead').innerText();
       for (const col of ['Epoch', 'Time \\(UTC\\)', 'Duration', 'Sources held', 'Size', 'Status']) assert.match(head, new RegExp(col), `no ${col} column`);
+      const cols = (await page.locator('[data-testid=checkpoints] thead th').allInnerTexts()).map((c) => c.trim().toLowerCase());
+      assert.deepEqual(cols.filter((c, i) => cols.indexOf(c) !== i), [], `a column twice: ${cols}`);
       const body = await page.locator('[data-testid=checkpoints] tbody').innerText();
       assert.match(body, /complete/);
       // Units, one time format: no nanosecond times, no raw byte counts.
