@@ -91,16 +91,20 @@ export function fmtAge(ms) {
 // Poller calls fn now and then every `every` ms (waiting for each call to
 // finish) until stop(); a page owns its pollers and stops them on leave.
 export function poller(fn, every) {
-  let timer = null, stopped = false, busy = false;
+  let timer = null, stopped = false, busy = null;
   const tick = async () => {
-    busy = true;
-    try { await fn(); } catch (e) { console.warn('poll:', e.message); }
-    busy = false;
+    timer = null;
+    busy = (async () => { try { await fn(); } catch (e) { console.warn('poll:', e.message); } })();
+    await busy;
+    busy = null;
     if (!stopped) timer = setTimeout(tick, every);
   };
   tick();
   return {
-    stop() { stopped = true; clearTimeout(timer); },
+    // stop stops polling; it resolves once a poll under way has finished.
+    stop() { stopped = true; clearTimeout(timer); timer = null; return busy || Promise.resolve(); },
+    // resume polls again after a stop.
+    resume() { if (!stopped) return; stopped = false; if (!busy && !timer) tick(); },
     // now polls at once (unless a poll is under way).
     now() { if (stopped || busy) return; clearTimeout(timer); tick(); },
   };

@@ -95,19 +95,24 @@ export function streamPage(root, name, params = new URLSearchParams()) {
     h('div', { class: 'page-head' }, h('h1', null, name), deleteBtn, lifeNote, h('a', { href: '#/streams' }, '← streams')),
     deleteConfirm, note,
     h('section', null, h('h2', null, 'Shards'),
-      h('table', { class: 'list', dataset: { testid: 'shard-list' } },
+      // (a stream split many times has many shards and long child lists: they scroll)
+      h('div', { class: 'table-wrap' }, h('table', { class: 'list', dataset: { testid: 'shard-list' } },
         h('thead', null, h('tr', null, ['Shard', 'Open', 'Hash keys', 'Parent', 'Adjacent parent', 'Children', 'Trim', 'Last', 'Incoming', 'Last 2 min'].map((c) => h('th', null, c)))),
-        body)),
+        body))),
     put,
     tail.el);
 
   async function remove() {
+    // No read of the stream is under way when it goes (it would answer 404).
+    await Promise.all([p.stop(), tail.poll.stop()]);
     try {
       await api('/streams/' + enc(name), { method: 'DELETE' });
       location.hash = '#/streams';
     } catch (e) {
       lifeNote.textContent = 'Delete failed: ' + e.message;
       lifeNote.classList.add('error');
+      p.resume();
+      tail.poll.resume();
     }
   }
 
@@ -123,7 +128,7 @@ export function streamPage(root, name, params = new URLSearchParams()) {
     }
     note.replaceChildren(`${st.status} · ${st.open_shards} open shards · retention ${st.retention_hours} h · `,
       h('span', { dataset: { testid: 'stream-counts' }, title: 'records kept; bytes of the stream on disk' }, `${st.records == null ? '–' : fmtNum(st.records)} records kept · ${fmtBytes(st.bytes)} on disk`),
-      ' · read by ', readers(st.readers));
+      ' · read by ', h('span', { dataset: { testid: 'stream-page-readers' } }, readers(st.readers)));
     const now = performance.now();
     const shards = st.shards || [];
     body.replaceChildren(...shards.map((s) => {

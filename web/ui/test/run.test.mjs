@@ -380,6 +380,9 @@ both('streams: create, put a record, tail several shards with search, counts and
     // Two shards of clicks tailed together, newest first.
     await page.goto(on.base + '/#/streams/clicks');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=tail-row]').length >= 20, null, { timeout: 15000 });
+    // The jobs reading it, as links (not their URLs as text).
+    await page.waitForFunction((id) => document.querySelector('[data-testid=stream-page-readers]')?.textContent === id, reader, { timeout: 15000 });
+    assert.equal(await page.locator('[data-testid=stream-page-readers] a').getAttribute('href'), '#/jobs/' + reader);
     const rows = await page.locator('[data-testid=tail-row]').evaluateAll((els) => els.map((e) => [e.dataset.shard, e.querySelector('.tail-head [title]').getAttribute('title')]));
     assert.equal(new Set(rows.map((r) => r[0])).size, 2, 'records of both shards');
     const times = rows.map((r) => Date.parse(r[1]));
