@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -29,12 +30,19 @@ type Source struct {
 	re   *regexp.Regexp
 	opts []kgo.Opt
 	log  *slog.Logger
+	mu   struct {
+		sync.Mutex
+		// ids are the IDs of the topics the job reads in this run, by
+		// name (bound.go).
+		ids map[string]kadm.TopicID
+	}
 }
 
 var (
-	_ sources.Source     = (*Source)(nil)
-	_ sources.Discoverer = (*Source)(nil)
-	_ sources.Resumer    = (*reader)(nil)
+	_ sources.Source          = (*Source)(nil)
+	_ sources.Discoverer      = (*Source)(nil)
+	_ sources.PositionChecker = (*Source)(nil)
+	_ sources.Resumer         = (*reader)(nil)
 )
 
 // New checks cfg and returns the source. log receives errors that do not
@@ -88,6 +96,8 @@ func parseShardID(id string) (string, int32, error) {
 
 // Shards lists the partitions of the configured topics, sorted. A topic
 // named in topics that does not exist is an error; a regex may match none.
+// So is a topic the job reads that was deleted and created again since
+// (its ID changed): its readers' offsets are of the old topic.
 func (s *Source) Shards(ctx context.Context) ([]sources.Shard, error) {
 	cl, err := kgo.NewClient(s.opts...)
 	if err != nil {
@@ -107,6 +117,9 @@ func (s *Source) Shards(ctx context.Context) ([]sources.Shard, error) {
 		}
 		if d.Err != nil {
 			return nil, fmt.Errorf("kafka source: topic %s: %w", name, d.Err)
+		}
+		if err := s.sameTopic(name, d.ID); err != nil {
+			return nil, err
 		}
 		for _, p := range d.Partitions.Numbers() {
 			out = append(out, sources.Shard{ID: ShardID(name, p)})
@@ -142,7 +155,12 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 	if err != nil {
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
-	start, err := s.firstOffset(ctx, kadm.NewClient(probe), topic, part, after, shard.FromStart)
+	adm := kadm.NewClient(probe)
+	err = s.bindTopic(ctx, adm, topic)
+	var start int64
+	if err == nil {
+		start, err = s.firstOffset(ctx, adm, topic, part, after, shard.FromStart)
+	}
 	probe.Close()
 	if err != nil {
 		return nil, err
