@@ -3,6 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sources"
 )
 
 // kafkaLife is a life job over a Kafka topic of one partition on a kfake
@@ -115,9 +120,9 @@ func TestResumeKafkaAfterRetention(t *testing.T) {
 	k := newKafkaLife(t)
 	k.stoppedAfter(5)
 	k.produce(5)
-	os := kadm.Offsets{}
-	os.Add(kadm.Offset{Topic: "clicks", Partition: 0, At: 8})
-	if _, err := k.admin().DeleteRecords(context.Background(), os); err != nil {
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: "clicks", Partition: 0, At: 8})
+	if _, err := k.admin().DeleteRecords(context.Background(), del); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := k.m.Resume("life"); err != nil {
@@ -126,5 +131,58 @@ func TestResumeKafkaAfterRetention(t *testing.T) {
 	k.waitRead(2) // offsets 8 and 9; 5, 6 and 7 are gone
 	if w := k.warnings(); !strings.Contains(w, "retention deleted 3 records") {
 		t.Fatalf("warnings %q: want one saying 3 records were deleted by retention", w)
+	}
+}
+
+// TestRestoreDropsPositionsOfAChangedFile: a restore drops the position
+// of a file whose content up to it changed (with its largest event time),
+// so the file is read again from its first line, and says so in a
+// warning and an ERROR log; other positions stay.
+func TestRestoreDropsPositionsOfAChangedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, []byte("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := sources.NewFile(sources.FileConfig{Paths: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(context.Background(), sources.Shard{ID: path}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]sources.Record, 2)
+	if n, err := r.Read(context.Background(), buf); n != 2 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	r.Close()
+	key := SourceID + "/" + path
+	snap := &engine.Snapshot{Epoch: 7, Positions: map[string]string{key: buf[1].Position, "other/x": "1"},
+		MaxEventTimes: map[string]int64{key: 5}}
+	var logged strings.Builder
+	m := &Manager{log: slog.New(slog.NewTextHandler(&logged, nil))}
+	j := &Job{ID: "j"}
+
+	if w, err := m.checkSourcePositions(j, src, snap); err != nil || len(w) != 0 || snap.Positions[key] != buf[1].Position {
+		t.Fatalf("unchanged file: warnings %q, %v, positions %v", w, err, snap.Positions)
+	}
+	if err := os.WriteFile(path, []byte("{\"n\":7}\n{\"n\":8}\n{\"n\":9}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := m.checkSourcePositions(j, src, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 1 || !strings.HasPrefix(w[0], "checkpoint 7: file "+path+" changed since") {
+		t.Fatalf("warnings %q", w)
+	}
+	if _, ok := snap.Positions[key]; ok || snap.Positions["other/x"] != "1" {
+		t.Fatalf("positions %v: want the file's dropped, the others kept", snap.Positions)
+	}
+	if _, ok := snap.MaxEventTimes[key]; ok {
+		t.Fatalf("max event times %v: want the file's dropped", snap.MaxEventTimes)
+	}
+	if !strings.Contains(logged.String(), "level=ERROR") || !strings.Contains(logged.String(), path) {
+		t.Fatalf("log %q: want an ERROR naming the file", logged.String())
 	}
 }

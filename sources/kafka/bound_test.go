@@ -49,9 +49,9 @@ func TestCheckPositionsOutOfRange(t *testing.T) {
 	produce(t, brokers, &kgo.Record{Topic: "t", Partition: 0, Value: []byte(`0`)}, &kgo.Record{Topic: "t", Partition: 0, Value: []byte(`1`)},
 		&kgo.Record{Topic: "t", Partition: 0, Value: []byte(`2`)}, &kgo.Record{Topic: "t", Partition: 0, Value: []byte(`3`)},
 		&kgo.Record{Topic: "t", Partition: 1, Value: []byte(`0`)})
-	os := kadm.Offsets{}
-	os.Add(kadm.Offset{Topic: "t", Partition: 0, At: 3})
-	if _, err := admin(t, brokers).DeleteRecords(context.Background(), os); err != nil {
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: "t", Partition: 0, At: 3})
+	if _, err := admin(t, brokers).DeleteRecords(context.Background(), del); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := New(Config{Brokers: brokers, Topics: []string{"t"}}, nil)
