@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -128,5 +130,27 @@ func TestTopicRecreated(t *testing.T) {
 	readN(t, open(t, s3, "t/0", ""), 5)
 	if b := s3.Bindings(); b["t"] == bound["t"] || b["t"] == "" {
 		t.Fatalf("bindings %v after reading the new topic", b)
+	}
+}
+
+// TestOutOfRangeWhileReading: a reader whose next records were deleted
+// (here: opened after an offset the check did not see, as a reader that
+// fell behind retention while running) fails its read with an error that
+// says what happened and what a resume does; the client never picks a
+// reset offset of its own.
+func TestOutOfRangeWhileReading(t *testing.T) {
+	brokers := testsrv.Kafka(t, 1, "t")
+	produceN(t, brokers, "t", 5)
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: "t", Partition: 0, At: 3})
+	if _, err := admin(t, brokers).DeleteRecords(context.Background(), del); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := New(Config{Brokers: brokers, Topics: []string{"t"}}, nil)
+	r := open(t, s, "t/0", "0")
+	n, err := r.Read(context.Background(), make([]sources.Record, 8))
+	if n != 0 || !errors.Is(err, kerr.OffsetOutOfRange) || !strings.Contains(err.Error(), "kafka source t/0: fetch at offset 1") ||
+		!strings.Contains(err.Error(), "resume the job") {
+		t.Fatalf("read %d, %v; want OFFSET_OUT_OF_RANGE at offset 1 with what to do", n, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/kafkaconn"
@@ -251,7 +252,15 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.Canceled) {
+			switch {
+			case ferr != nil || errors.Is(err, context.Canceled):
+			case errors.Is(err, kerr.OffsetOutOfRange):
+				// The client picks no reset offset (see Open): say
+				// what happened and what a resume does.
+				ferr = fmt.Errorf("kafka source %s: fetch at offset %d: %w: records the job had not read yet were deleted (retention) "+
+					"or the partition's log was truncated; resume the job: its restore checks the checkpoint's offsets against the partition "+
+					"and says which records it skips", r.shard, r.next, err)
+			default:
 				ferr = fmt.Errorf("kafka source %s: fetch: %w", r.shard, err)
 			}
 		})
