@@ -59,7 +59,7 @@ func jobSource(b *Built) sources.Source {
 
 // checkPositionsTimeout bounds a source's check of a checkpoint's
 // positions (a Kafka source asks the brokers).
-const checkPositionsTimeout = time.Minute
+const checkPositionsTimeout = 30 * time.Second
 
 // checkSourcePositions lets a source that binds its positions
 // (sources.PositionChecker: Kafka, files) check a snapshot's positions

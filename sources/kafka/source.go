@@ -150,8 +150,9 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		iso = kgo.ReadUncommitted()
 	}
 	// Find the first offset before consuming: the client must not pick a
-	// reset offset of its own, so an offset deleted by retention while
-	// the job was down is an error, not a silent skip.
+	// reset offset of its own, so an offset out of the partition's range
+	// that the restore's check did not see (records deleted while the job
+	// runs) is an error, not a silent skip.
 	probe, err := kgo.NewClient(s.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
