@@ -134,7 +134,7 @@ func (s *Source) CheckPositions(ctx context.Context, positions, bindings map[str
 		was := bindings[topic]
 		if was != "" && d.ID != (kadm.TopicID{}) && was != d.ID.String() {
 			p := sources.PositionProblem{Resume: map[string]string{},
-				Problem: fmt.Sprintf("topic %s was deleted and created again since (topic ID %s, now %s): "+
+				Problem: fmt.Sprintf("topic %s was deleted and created again since, or is another cluster's (topic ID %s, now %s): "+
 					"the job reads it from its first record, not from the checkpoint's offsets", topic, was, d.ID)}
 			for part := range offsets[topic] {
 				p.Resume[ShardID(topic, part)] = ""
