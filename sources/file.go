@@ -320,8 +320,9 @@ func (r *fileReader) readCSV(buf []Record, arrival int64) (int, error) {
 			return 0, fmt.Errorf("read %s header: %w", r.path, err)
 		}
 		r.hashCells(row)
-		if line, _ := r.csv.FieldPos(0); r.passed(line) != nil {
-			return 0, r.changed()
+		line, _ := r.csv.FieldPos(0)
+		if err := r.passed(line); err != nil {
+			return 0, err
 		}
 		r.header = make([]string, len(row))
 		for i, h := range row {
