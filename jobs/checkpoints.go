@@ -163,7 +163,8 @@ func (m *Manager) jobStateOptions(j *Job) state.Options {
 // openState opens a job's store: restored from its newest intact
 // checkpoint if it has one (a crash or restart), or new. Damaged or lost
 // checkpoints on the way are job warnings and ERROR logs (restoreProblems).
-func (m *Manager) openState(j *Job) (*ckptState, error) {
+// built is the job as built for the run: its source checks its positions.
+func (m *Manager) openState(j *Job, built *Built) (*ckptState, error) {
 	dir := m.stateDir(j.ID)
 	db, info, meta, rep, err := state.RestoreNewestGood(dir, m.jobStateOptions(j))
 	warnings := m.restoreProblems(j, rep, info.Epoch, err)
@@ -207,6 +208,12 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 		m.log.Error("checkpoint positions are of another stream", "job", j.ID, "epoch", snap.Epoch, "problem", w)
 		warnings = append(warnings, w)
 	}
+	moved, err := m.checkSourcePositions(j, jobSource(built), snap)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	warnings = append(warnings, moved...)
 	cs := newCkptState(db, snap)
 	cs.warnings, cs.skipped = warnings, len(rep.Skipped)
 	retention := m.retentionWarnings(j, snap)

@@ -368,7 +368,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	if err := m.installJobDir(j.ID, prepared); err != nil {
 		return fail(fmt.Errorf("save job %s: %w", j.ID, err))
 	}
-	cs, err := m.openState(j)
+	cs, err := m.openState(j, built)
 	if err != nil {
 		// The earlier job's directory is gone already: so is this one.
 		closeSinks()
@@ -424,7 +424,7 @@ func (m *Manager) start(j *Job) {
 		fail(err)
 		return
 	}
-	cs, err := m.openState(j)
+	cs, err := m.openState(j, built)
 	if err != nil {
 		for _, sk := range built.Graph.Sinks {
 			sk.Sink.Close()

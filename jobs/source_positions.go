@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -8,23 +9,102 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/sources"
 	"github.com/runnel-dev/runnel/streams"
 )
 
 // What a restore checks of a checkpoint's source positions against the
-// stream as it is now.
+// stream, topics or files as they are now.
+
+// boundExtra is a checkpoint's snapshotExtra with what its source's
+// positions are positions in, for a source that binds them
+// (sources.PositionChecker).
+type boundExtra struct {
+	snapshotExtra
+	SourceBindings map[string]string `json:"source_bindings,omitempty"`
+}
 
 // checkpointExtra is extraOf for a checkpoint of j's current run, with the
-// incarnation of the stream its source reads.
+// incarnation of the stream its source reads, or the bindings of a source
+// that binds its positions.
 func (m *Manager) checkpointExtra(j *Job) json.RawMessage {
-	e := snapshotExtraOf(j.Spec, j.Source)
+	e := boundExtra{snapshotExtra: snapshotExtraOf(j.Spec, j.Source)}
 	if name := j.Spec.Source.stream(); name != "" && m.store != nil {
 		if created, err := m.store.StreamCreated(name); err == nil {
 			e.Stream, e.StreamCreated = name, created
 		}
 	}
+	j.mu.Lock()
+	built := j.mu.built
+	j.mu.Unlock()
+	if pc, ok := jobSource(built).(sources.PositionChecker); ok {
+		e.SourceBindings = pc.Bindings()
+	}
 	b, _ := json.Marshal(e)
 	return b
+}
+
+// jobSource is the source of a built job, or nil.
+func jobSource(b *Built) sources.Source {
+	if b == nil {
+		return nil
+	}
+	for _, s := range b.Graph.Sources {
+		if s.ID == SourceID {
+			return s.Source
+		}
+	}
+	return nil
+}
+
+// checkPositionsTimeout bounds a source's check of a checkpoint's
+// positions (a Kafka source asks the brokers).
+const checkPositionsTimeout = 30 * time.Second
+
+// checkSourcePositions lets a source that binds its positions
+// (sources.PositionChecker: Kafka, files) check a snapshot's positions
+// against what it reads now, and applies what it found: a position
+// dropped (the shard is read as one the checkpoint does not know) or
+// moved (past records retention deleted). Each problem is a warning and
+// an ERROR log. An error means the check could not be made; the job does
+// not start on positions it could not check.
+func (m *Manager) checkSourcePositions(j *Job, src sources.Source, snap *engine.Snapshot) ([]string, error) {
+	pc, ok := src.(sources.PositionChecker)
+	if !ok {
+		return nil, nil
+	}
+	var e boundExtra
+	if len(snap.Extra) > 0 {
+		_ = json.Unmarshal(snap.Extra, &e) // compatible read it already
+	}
+	positions := map[string]string{}
+	for key, pos := range snap.Positions {
+		if shard, ok := strings.CutPrefix(key, SourceID+"/"); ok {
+			positions[shard] = pos
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkPositionsTimeout)
+	defer cancel()
+	problems, err := pc.CheckPositions(ctx, positions, e.SourceBindings)
+	if err != nil {
+		return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, snap.Epoch, err)
+	}
+	var out []string
+	for _, p := range problems {
+		for shard, pos := range p.Resume {
+			key := SourceID + "/" + shard
+			if pos == "" {
+				delete(snap.Positions, key)
+				delete(snap.MaxEventTimes, key)
+			} else {
+				snap.Positions[key] = pos
+			}
+		}
+		w := fmt.Sprintf("checkpoint %d: %s", snap.Epoch, p.Problem)
+		m.log.Error("checkpoint positions not usable as they are", "job", j.ID, "epoch", snap.Epoch, "problem", w)
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // sourceMoved drops a snapshot's source positions when they are of

@@ -6,7 +6,9 @@
 // hold a slash), and a record's position is its offset. Positions live in
 // Runnel's checkpoints, so a restarted job resumes exactly after the last
 // checkpointed offset of each partition and, with a transactional sink,
-// its output holds each result once. With a consumer group the offsets
+// its output holds each result once. Offsets are bound to the topic's ID
+// (bound.go): a restore drops those of a topic deleted and created again,
+// and moves or drops those outside the partition's log, saying so. With a consumer group the offsets
 // handed to the job are also committed to the group, for monitoring with
 // the usual Kafka tools; the source never resumes from the group.
 //

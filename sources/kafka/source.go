@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/kafkaconn"
@@ -29,12 +31,19 @@ type Source struct {
 	re   *regexp.Regexp
 	opts []kgo.Opt
 	log  *slog.Logger
+	mu   struct {
+		sync.Mutex
+		// ids are the IDs of the topics the job reads in this run, by
+		// name (bound.go).
+		ids map[string]kadm.TopicID
+	}
 }
 
 var (
-	_ sources.Source     = (*Source)(nil)
-	_ sources.Discoverer = (*Source)(nil)
-	_ sources.Resumer    = (*reader)(nil)
+	_ sources.Source          = (*Source)(nil)
+	_ sources.Discoverer      = (*Source)(nil)
+	_ sources.PositionChecker = (*Source)(nil)
+	_ sources.Resumer         = (*reader)(nil)
 )
 
 // New checks cfg and returns the source. log receives errors that do not
@@ -88,6 +97,8 @@ func parseShardID(id string) (string, int32, error) {
 
 // Shards lists the partitions of the configured topics, sorted. A topic
 // named in topics that does not exist is an error; a regex may match none.
+// So is a topic the job reads that was deleted and created again since
+// (its ID changed): its readers' offsets are of the old topic.
 func (s *Source) Shards(ctx context.Context) ([]sources.Shard, error) {
 	cl, err := kgo.NewClient(s.opts...)
 	if err != nil {
@@ -107,6 +118,9 @@ func (s *Source) Shards(ctx context.Context) ([]sources.Shard, error) {
 		}
 		if d.Err != nil {
 			return nil, fmt.Errorf("kafka source: topic %s: %w", name, d.Err)
+		}
+		if err := s.sameTopic(name, d.ID); err != nil {
+			return nil, err
 		}
 		for _, p := range d.Partitions.Numbers() {
 			out = append(out, sources.Shard{ID: ShardID(name, p)})
@@ -136,13 +150,19 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		iso = kgo.ReadUncommitted()
 	}
 	// Find the first offset before consuming: the client must not pick a
-	// reset offset of its own, so an offset deleted by retention while
-	// the job was down is an error, not a silent skip.
+	// reset offset of its own, so an offset out of the partition's range
+	// that the restore's check did not see (records deleted while the job
+	// runs) is an error, not a silent skip.
 	probe, err := kgo.NewClient(s.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
-	start, err := s.firstOffset(ctx, kadm.NewClient(probe), topic, part, after, shard.FromStart)
+	adm := kadm.NewClient(probe)
+	err = s.bindTopic(ctx, adm, topic)
+	var start int64
+	if err == nil {
+		start, err = s.firstOffset(ctx, adm, topic, part, after, shard.FromStart)
+	}
 	probe.Close()
 	if err != nil {
 		return nil, err
@@ -233,7 +253,15 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.Canceled) {
+			switch {
+			case ferr != nil || errors.Is(err, context.Canceled):
+			case errors.Is(err, kerr.OffsetOutOfRange):
+				// The client picks no reset offset (see Open): say
+				// what happened and what a resume does.
+				ferr = fmt.Errorf("kafka source %s: fetch at offset %d: %w: records the job had not read yet were deleted (retention) "+
+					"or the partition's log was truncated; resume the job: its restore checks the checkpoint's offsets against the partition "+
+					"and says which records it skips", r.shard, r.next, err)
+			default:
 				ferr = fmt.Errorf("kafka source %s: fetch: %w", r.shard, err)
 			}
 		})
