@@ -202,6 +202,13 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 			db.Close()
 			return nil, fmt.Errorf("restore job %s from a checkpoint of job %s: %w", j.ID, snap.Job, err)
 		}
+	} else {
+		w, err := m.commitRemovedSinks(j, db, snap)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
+		}
+		warnings = append(warnings, w...)
 	}
 	if w := m.sourceMoved(j, snap); w != "" {
 		m.log.Error("checkpoint positions are of another stream", "job", j.ID, "epoch", snap.Epoch, "problem", w)

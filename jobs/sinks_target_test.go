@@ -1,0 +1,252 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/state"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+const targetJob = `name: tgt
+source: {stream: tgt-in}
+sinks:
+  - {id: out, stream: {name: out-a}}
+  - {id: extra, stream: {name: out-x}}
+checkpoint: {every: 100ms}
+`
+
+// streamCount is the number of records in stream.
+func streamCount(t *testing.T, st *streams.Store, stream string) int {
+	t.Helper()
+	info, err := st.DescribeStream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, sh := range info.Shards {
+		for from := uint64(0); from <= sh.LastSeq; {
+			res, err := st.Read(stream, sh.ID, from, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(res.Records)
+			if res.Next <= from {
+				break
+			}
+			from = res.Next
+		}
+	}
+	return n
+}
+
+func putN(t *testing.T, st *streams.Store, stream string, from, n int) {
+	t.Helper()
+	var recs []streams.PutRecord
+	for i := range n {
+		recs = append(recs, streams.PutRecord{PartitionKey: fmt.Sprint(i), Data: fmt.Appendf(nil, `{"n":%d}`, from+i)})
+	}
+	if _, err := st.Put(context.Background(), stream, recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sourceRead is how many records the current run of job id has read.
+func sourceRead(t *testing.T, m *Manager, id string) int64 {
+	t.Helper()
+	j, err := m.job(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	rj := j.mu.run
+	j.mu.Unlock()
+	if rj == nil {
+		return -1
+	}
+	for _, o := range rj.Status().Operators {
+		if o.Kind == "source" {
+			return o.Out
+		}
+	}
+	return -1
+}
+
+// A deploy from a savepoint that points a stream sink at another stream
+// leaves the records staged in the savepoint in the old stream, once, and
+// writes only the records read after the savepoint to the new one. The
+// job checkpoints rarely, so that the savepoint is what stages the first
+// records.
+func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	for _, s := range []string{"tgt-in", "out-a", "out-b", "out-x"} {
+		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := strings.Replace(targetJob, "every: 100ms", "every: 1h", 1)
+	if _, err := m.Submit([]byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, st, "tgt-in", 0, 5)
+	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "tgt") >= 5 }) {
+		t.Fatal("the job did not read its 5 records")
+	}
+	if n := streamCount(t, st, "out-a"); n != 0 {
+		t.Fatalf("out-a holds %d records before any checkpoint", n)
+	}
+	if _, err := m.Deploy("tgt", []byte(strings.Replace(file, "out-a", "out-b", 1)), DeploySavepoint); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, st, "tgt-in", 5, 3)
+	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "tgt") >= 3 }) {
+		t.Fatal("the deployed job did not read its 3 records")
+	}
+	if err := m.Stop("tgt"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := streamCount(t, st, "out-a"), streamCount(t, st, "out-b"); a != 5 || b != 3 {
+		t.Fatalf("out-a holds %d records, out-b %d; want 5 and 3", a, b)
+	}
+}
+
+// stageRemoved writes the state store of job tgt as a checkpoint of
+// targetJob's file leaves it when its commit was cut short: sink extra
+// has n records staged for stream out-x, not yet appended. With
+// noJobFile the checkpoint does not hold its job file.
+func stageRemoved(t *testing.T, m *Manager, st *streams.Store, n int, noJobFile bool) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := state.Open(m.stateDir("tgt"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("extra", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sinks.NewStream(sinks.StreamConfig{Store: st, Stream: "out-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OpenState(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	var rows []sinks.Row
+	for i := range n {
+		rows = append(rows, sinks.Row{Key: fmt.Sprint(i), Value: map[string]any{"n": i}})
+	}
+	if err := s.Write(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := Parse([]byte(targetJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := engine.Snapshot{Epoch: 1, Job: "tgt", Extra: extraOf(spec, []byte(targetJob))}
+	if noJobFile {
+		snap.Extra = nil
+	}
+	meta, _ := json.Marshal(snap)
+	if _, err := db.Checkpoint(1, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A job restored with a sink gone from its file (removed, renamed, or its
+// id given to a sink of another kind) commits what the checkpoint holds
+// staged by that sink to where it was staged for, and clears its state;
+// a stream deleted since fails the restore naming the sink.
+func TestRestoreCommitsRemovedSinkOutput(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		gone       bool
+	}{
+		{"removed", strings.Replace(targetJob, "  - {id: extra, stream: {name: out-x}}\n", "", 1), false},
+		{"renamed", strings.Replace(targetJob, "id: extra", "id: extra2", 1), false},
+		{"kind-changed", strings.Replace(targetJob, "{id: extra, stream: {name: out-x}}", "{id: extra, dashboard: {}}", 1), false},
+		{"target-gone", strings.Replace(targetJob, "  - {id: extra, stream: {name: out-x}}\n", "", 1), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, dir, log := managerStore(t)
+			m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+			for _, s := range []string{"tgt-in", "out-a", "out-x"} {
+				if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stageRemoved(t, m, st, 7, false)
+			if c.gone {
+				if err := st.DeleteStream("out-x"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec, err := Parse([]byte(c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(c.file)})
+			if c.gone {
+				if !errors.Is(err, sinks.ErrStagedTargetGone) || !strings.Contains(err.Error(), "sink extra") {
+					t.Fatalf("restore: %v, want ErrStagedTargetGone naming sink extra", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.db.Close()
+			if n := streamCount(t, st, "out-x"); n != 7 {
+				t.Fatalf("out-x holds %d records, want the 7 staged", n)
+			}
+			sp, _ := cs.db.Namespace("extra", "sink")
+			if has, _ := hasKeys(sp); has {
+				t.Fatal("the removed sink's state is left")
+			}
+		})
+	}
+}
+
+// Without the job file in the checkpoint, the removed sink's staged
+// output cannot be committed: it is kept, and the job warned.
+func TestRestoreWarnsOfUnknownRemovedSink(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	for _, s := range []string{"tgt-in", "out-a", "out-x"} {
+		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stageRemoved(t, m, st, 3, true)
+	file := strings.Replace(targetJob, "  - {id: extra, stream: {name: out-x}}\n", "", 1)
+	spec, err := Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.db.Close()
+	if len(cs.warnings) != 1 || !strings.Contains(cs.warnings[0], `sink "extra"`) {
+		t.Fatalf("warnings %q, want one naming sink extra", cs.warnings)
+	}
+	sp, _ := cs.db.Namespace("extra", "sink")
+	if has, _ := hasKeys(sp); !has {
+		t.Fatal("the removed sink's staged output was dropped")
+	}
+}
