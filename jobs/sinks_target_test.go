@@ -120,11 +120,11 @@ func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
 	}
 }
 
-// stageRemoved writes the state store of job tgt as a checkpoint of
-// targetJob's file leaves it when its commit was cut short: sink extra
-// has n records staged for stream out-x, not yet appended. With
-// noJobFile the checkpoint does not hold its job file.
-func stageRemoved(t *testing.T, m *Manager, st *streams.Store, n int, noJobFile bool) {
+// stageRemoved writes the state store of job tgt as a checkpoint of job
+// file leaves it when its commit was cut short: sink id has n records
+// staged for stream, not yet appended. With noJobFile the checkpoint
+// does not hold its job file.
+func stageRemoved(t *testing.T, m *Manager, st *streams.Store, file, id, stream string, n int, noJobFile bool) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := state.Open(m.stateDir("tgt"), state.Options{})
@@ -132,11 +132,11 @@ func stageRemoved(t *testing.T, m *Manager, st *streams.Store, n int, noJobFile 
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sp, err := db.Namespace("extra", "sink")
+	sp, err := db.Namespace(id, "sink")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sinks.NewStream(sinks.StreamConfig{Store: st, Stream: "out-x"})
+	s, err := sinks.NewStream(sinks.StreamConfig{Store: st, Stream: stream})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,11 @@ func stageRemoved(t *testing.T, m *Manager, st *streams.Store, n int, noJobFile 
 	if err := s.PreCommit(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	spec, err := Parse([]byte(targetJob))
+	spec, err := Parse([]byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := engine.Snapshot{Epoch: 1, Job: "tgt", Extra: extraOf(spec, []byte(targetJob))}
+	snap := engine.Snapshot{Epoch: 1, Job: "tgt", Extra: extraOf(spec, []byte(file))}
 	if noJobFile {
 		snap.Extra = nil
 	}
@@ -189,7 +189,7 @@ func TestRestoreCommitsRemovedSinkOutput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			stageRemoved(t, m, st, 7, false)
+			stageRemoved(t, m, st, targetJob, "extra", "out-x", 7, false)
 			if c.gone {
 				if err := st.DeleteStream("out-x"); err != nil {
 					t.Fatal(err)
@@ -231,7 +231,7 @@ func TestRestoreWarnsOfUnknownRemovedSink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stageRemoved(t, m, st, 3, true)
+	stageRemoved(t, m, st, targetJob, "extra", "out-x", 3, true)
 	file := strings.Replace(targetJob, "  - {id: extra, stream: {name: out-x}}\n", "", 1)
 	spec, err := Parse([]byte(file))
 	if err != nil {
@@ -248,5 +248,41 @@ func TestRestoreWarnsOfUnknownRemovedSink(t *testing.T) {
 	sp, _ := cs.db.Namespace("extra", "sink")
 	if has, _ := hasKeys(sp); !has {
 		t.Fatal("the removed sink's staged output was dropped")
+	}
+}
+
+// An operator whose dead letters the new file no longer sends to a
+// stream: the dead letters the checkpoint holds staged still reach the
+// stream they were staged for.
+func TestRestoreCommitsRemovedDeadLetters(t *testing.T) {
+	const old = `name: tgt
+source: {stream: tgt-in}
+operators:
+  - id: parse
+    map: "r => ({page: r.page.toUpperCase()})"
+    on_error: {dead_letter: bad}
+sinks:
+  - {id: out, stream: {name: out-a}}
+`
+	st, dir, log := managerStore(t)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	for _, s := range []string{"tgt-in", "out-a", "bad"} {
+		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stageRemoved(t, m, st, old, "parse"+deadLetterSuffix, "bad", 4, false)
+	file := strings.Replace(old, "on_error: {dead_letter: bad}", "on_error: skip", 1)
+	spec, err := Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.db.Close()
+	if n := streamCount(t, st, "bad"); n != 4 {
+		t.Fatalf("stream bad holds %d records, want the 4 staged", n)
 	}
 }
