@@ -205,6 +205,7 @@ func (m *Manager) openState(j *Job) (*ckptState, error) {
 	} else {
 		w, err := m.commitRemovedSinks(j, db, snap)
 		if err != nil {
+			m.log.Error("staged output of a removed sink not committed", "job", j.ID, "epoch", snap.Epoch, "err", err)
 			db.Close()
 			return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
 		}

@@ -53,7 +53,6 @@ func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot
 		kinds[j.Spec.Sinks[i].ID] = j.Spec.Sinks[i].Kind()
 	}
 	for _, op := range j.Spec.Operators {
-		kinds[op.ID] = "operator"
 		if dl := deadLetterStream(&op); dl != "" {
 			kinds[op.ID+deadLetterSuffix] = SinkStream
 		}
@@ -77,10 +76,10 @@ func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot
 		sink, kind := old.sinkOf(id)
 		if kind == "" {
 			if _, ok := kinds[id]; ok {
-				continue // j's own sink (or operator)
+				continue // j's own sink
 			}
 			w := fmt.Sprintf("the checkpoint holds output staged by sink %q, which is not in the job file; "+
-				"the checkpoint does not say what kind of sink it was, so that output is kept in the job's state uncommitted "+
+				"the checkpoint's job file does not say what sink it was, so that output is kept in the job's state uncommitted "+
 				"(put the sink back under its id to commit it)", id)
 			m.log.Error("staged output of a removed sink kept uncommitted", "job", j.ID, "sink", id, "epoch", snap.Epoch)
 			warnings = append(warnings, w)

@@ -286,3 +286,44 @@ sinks:
 		t.Fatalf("stream bad holds %d records, want the 4 staged", n)
 	}
 }
+
+// A deploy whose savepoint holds records staged for a stream deleted
+// since fails the job, with a reason naming the stream, rather than
+// writing them to the new stream or dropping them unseen.
+func TestDeployStagedStreamGoneFailsJob(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	for _, s := range []string{"tgt-in", "out-a", "out-b", "out-x"} {
+		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := strings.Replace(targetJob, "every: 100ms", "every: 1h", 1)
+	if _, err := m.Submit([]byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, st, "tgt-in", 0, 5)
+	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "tgt") >= 5 }) {
+		t.Fatal("the job did not read its 5 records")
+	}
+	if _, err := m.Savepoint("tgt", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteStream("out-a"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := m.Deploy("tgt", []byte(strings.Replace(file, "out-a", "out-b", 1)), DeploySavepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Info
+	if !testutil.Within(30*time.Second, func() bool { in = d.Job.Info(false); return in.State == string(engine.Failed) }) {
+		t.Fatalf("job is %s (%s), want failed", in.State, in.Reason)
+	}
+	if !strings.Contains(in.Reason, `stream "out-a"`) || !strings.Contains(in.Reason, "no longer exists") {
+		t.Fatalf("reason %q does not name the deleted stream", in.Reason)
+	}
+	if n := streamCount(t, st, "out-b"); n != 0 {
+		t.Fatalf("out-b holds %d records, want 0", n)
+	}
+}
