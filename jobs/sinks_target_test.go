@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sinks"
+	kafkasink "github.com/runnel-dev/runnel/sinks/kafka"
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -126,6 +128,17 @@ func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
 // does not hold its job file.
 func stageRemoved(t *testing.T, m *Manager, st *streams.Store, file, id, stream string, n int, noJobFile bool) {
 	t.Helper()
+	s, err := sinks.NewStream(sinks.StreamConfig{Store: st, Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageIn(t, m, s, file, id, n, noJobFile)
+}
+
+// stageIn is stageRemoved with sink s.
+func stageIn(t *testing.T, m *Manager, s sinks.Transactional, file, id string, n int, noJobFile bool) {
+	t.Helper()
+	defer s.Close()
 	ctx := context.Background()
 	db, err := state.Open(m.stateDir("tgt"), state.Options{})
 	if err != nil {
@@ -133,10 +146,6 @@ func stageRemoved(t *testing.T, m *Manager, st *streams.Store, file, id, stream 
 	}
 	defer db.Close()
 	sp, err := db.Namespace(id, "sink")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sinks.NewStream(sinks.StreamConfig{Store: st, Stream: stream})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +334,46 @@ func TestDeployStagedStreamGoneFailsJob(t *testing.T) {
 	}
 	if n := streamCount(t, st, "out-b"); n != 0 {
 		t.Fatalf("out-b holds %d records, want 0", n)
+	}
+}
+
+// A removed Kafka sink's staged epoch reaches its topic, committed in a
+// transaction of the old sink's transactional id.
+func TestRestoreCommitsRemovedKafkaSink(t *testing.T) {
+	brokers := testsrv.Kafka(t, 1, "kx")
+	oldFile := strings.Replace(targetJob, "{id: extra, stream: {name: out-x}}",
+		fmt.Sprintf("{id: extra, kafka: {brokers: [%q], topic: kx}}", brokers[0]), 1)
+	st, dir, log := managerStore(t)
+	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
+	for _, s := range []string{"tgt-in", "out-a"} {
+		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := kafkasink.New(kafkasink.Config{Brokers: brokers, Topic: "kx", Job: "tgt", Sink: "extra"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageIn(t, m, k, oldFile, "extra", 3, false)
+	file := strings.Replace(targetJob, "  - {id: extra, stream: {name: out-x}}\n", "", 1)
+	spec, err := Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.db.Close()
+	cl := testsrv.ReadCommitted(t, "kx", brokers...)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := 0
+	for got < 3 && ctx.Err() == nil {
+		got += len(cl.PollFetches(ctx).Records())
+	}
+	if got != 3 {
+		t.Fatalf("topic kx holds %d committed records, want the 3 staged", got)
 	}
 }
