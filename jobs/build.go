@@ -99,6 +99,10 @@ type builder struct {
 	columns map[string][]sinks.Column
 	// bad is the source's error policy (badRecords).
 	bad *sources.BadRecords
+	// restoreOnly builds sinks only to commit what a restored checkpoint
+	// staged for them (commitRemovedSinks): a stream sink does not
+	// create its stream.
+	restoreOnly bool
 }
 
 func (b *builder) resolve(id string) string {

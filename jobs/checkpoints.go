@@ -203,6 +203,14 @@ func (m *Manager) openState(j *Job, built *Built) (*ckptState, error) {
 			db.Close()
 			return nil, fmt.Errorf("restore job %s from a checkpoint of job %s: %w", j.ID, snap.Job, err)
 		}
+	} else {
+		w, err := m.commitRemovedSinks(j, db, snap)
+		if err != nil {
+			m.log.Error("staged output of a removed sink not committed", "job", j.ID, "epoch", snap.Epoch, "err", err)
+			db.Close()
+			return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
+		}
+		warnings = append(warnings, w...)
 	}
 	if w := m.sourceMoved(j, snap); w != "" {
 		m.log.Error("checkpoint positions are of another stream", "job", j.ID, "epoch", snap.Epoch, "problem", w)

@@ -60,6 +60,11 @@ func (b *builder) streamSink(name string, shards int, cols []sinks.Column) (sink
 	if b.env.Store == nil {
 		return nil, fmt.Errorf("a stream sink needs a server (or runnel run --data DIR)")
 	}
+	if b.restoreOnly {
+		// A stream deleted since fails OpenState with
+		// sinks.ErrStagedTargetGone rather than being created again.
+		return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols})
+	}
 	if err := ensureStream(b.env.Store, name, shards); err != nil {
 		return nil, err
 	}

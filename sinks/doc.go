@@ -15,6 +15,12 @@
 // stores its retained rows with each checkpoint, so a restored job's
 // dashboard holds exactly its checkpoint's rows (txn_dashboard.go).
 //
+// Staged output is committed where it was staged for: a sink restored with
+// another target (a deploy from a savepoint with a changed job file)
+// commits the checkpoint's staged output to the old target, and a target
+// deleted since fails OpenState with ErrStagedTargetGone. The exactly-once
+// sinks in sub-packages (kafka, postgres, s3) do the same.
+//
 // Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass
 // the columns when they know them (a window's result columns, in order; a
 // detect operator's explanation as a Struct column with its fields);

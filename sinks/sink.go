@@ -63,6 +63,14 @@ type Transactional interface {
 	Commit(ctx context.Context, epoch uint64) error
 }
 
+// ErrStagedTargetGone marks records a restored checkpoint staged for a
+// target (a stream, topic, table, bucket) that no longer exists: they
+// cannot be delivered where they were staged for, and a transactional
+// sink never delivers them elsewhere. OpenState fails with it, naming the
+// target, so the loss is not silent; recreating the target and restarting
+// delivers them.
+var ErrStagedTargetGone = errors.New("sinks: the target of staged records is gone")
+
 // ErrConfig marks a sink configuration error.
 var ErrConfig = errors.New("sinks: invalid configuration")
 

@@ -11,7 +11,7 @@ package sinks
 //
 // How: Write only stages records in memory. PreCommit(e) stores them in
 // the sink's state space under e, followed by a marker holding the output
-// stream's per-shard end positions at that moment. The checkpoint then
+// stream's name and per-shard end positions at that moment. The checkpoint then
 // snapshots the space; Commit appends the records with durable Puts and
 // deletes them from the space. A restored space therefore holds the
 // epochs whose commit had not finished before the checkpoint — possibly
@@ -19,6 +19,11 @@ package sinks
 // reads the records appended to the stream after the oldest staged
 // epoch's positions and appends only the staged records not found there,
 // matching by partition key and bytes as a multiset, in staged order.
+// Each epoch is recovered into the stream its marker names, not the one
+// the sink now writes to: a job restored with a changed sink target (a
+// deploy from a savepoint) delivers the checkpoint's records where they
+// were staged for, and a target deleted since fails OpenState with
+// ErrStagedTargetGone instead of losing them or writing them elsewhere.
 // Puts keep per-shard order and an interrupted commit leaves a per-shard
 // prefix, so the appended remainder keeps every key's order.
 //
@@ -38,7 +43,7 @@ package sinks
 //
 // Layout of the space:
 //
-//	'm' epoch              marker: shard end positions, chunk and record counts
+//	'm' epoch              marker: stream name, shard end positions, chunk and record counts
 //	'c' epoch chunk        up to maxPut records: (uvarint len, key, uvarint len, data)...
 //
 // epoch is 8 bytes and chunk 4 bytes, big-endian, so a scan returns them
@@ -61,7 +66,9 @@ import (
 const (
 	txnMarkerTag = 'm'
 	txnChunkTag  = 'c'
-	txnVersion   = 1
+	// txnVersion 2 markers name their stream; a version 1 marker's stream
+	// is the one the sink writes to.
+	txnVersion = 2
 	// txnBatchBytes bounds one Pebble batch of PreCommit; the marker comes
 	// last, so splitting does not break atomicity.
 	txnBatchBytes = 4 << 20
@@ -89,6 +96,8 @@ type stagedEpoch struct {
 
 // txnMarker is what PreCommit records besides the records.
 type txnMarker struct {
+	// stream is the output stream the records were staged for.
+	stream  string
 	chunks  uint32
 	records uint64
 	// ends maps shard index to the shard's last counter at PreCommit.
@@ -139,7 +148,7 @@ func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 	if err != nil {
 		return fmt.Errorf("stream sink %s: pre-commit %d: %w", s.cfg.Stream, epoch, err)
 	}
-	m := txnMarker{records: uint64(len(t.staged)), ends: ends}
+	m := txnMarker{stream: s.cfg.Stream, records: uint64(len(t.staged)), ends: ends}
 	b := t.sp.NewBatch()
 	size := 0
 	var enc []byte
@@ -173,15 +182,38 @@ func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 		return twophase.ErrNotOpen
 	}
 	return t.log.Commit(epoch, func(_ uint64, e stagedEpoch) error {
-		if err := s.putStaged(ctx, e.recs); err != nil {
+		if err := s.putStaged(ctx, s.cfg.Stream, e.recs); err != nil {
 			return err
 		}
 		return forget(t.sp, e)
 	})
 }
 
-// recoverCommit finishes the commit of epochs restored from a checkpoint.
+// recoverCommit finishes the commit of epochs restored from a checkpoint,
+// each into the stream it was staged for.
 func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stagedEpoch) error {
+	var targets []string
+	byTarget := map[string][]stagedEpoch{}
+	for _, e := range epochs {
+		if e.marker.stream == "" {
+			e.marker.stream = s.cfg.Stream
+		}
+		if _, ok := byTarget[e.marker.stream]; !ok {
+			targets = append(targets, e.marker.stream)
+		}
+		byTarget[e.marker.stream] = append(byTarget[e.marker.stream], e)
+	}
+	for _, target := range targets {
+		if err := s.recoverInto(ctx, t, target, byTarget[target]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverInto appends to stream the records of epochs that an
+// interrupted commit did not append, and forgets the epochs.
+func (s *Stream) recoverInto(ctx context.Context, t *streamTxn, stream string, epochs []stagedEpoch) error {
 	type recKey struct{ key, data string }
 	// want counts the staged records; found, those already appended.
 	want := map[recKey]int{}
@@ -191,7 +223,16 @@ func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stage
 		}
 	}
 	found := map[recKey]int{}
-	info, err := s.cfg.Store.DescribeStream(s.cfg.Stream)
+	info, err := s.cfg.Store.DescribeStream(stream)
+	if errors.Is(err, streams.ErrStreamNotFound) {
+		n := 0
+		for _, e := range epochs {
+			n += len(e.recs)
+		}
+		return fmt.Errorf("%w: %d records of checkpoint epochs %d..%d were staged for stream %q, which no longer exists "+
+			"(create it again and restart the job to deliver them there; they are not written to %q): %w",
+			ErrStagedTargetGone, n, epochs[0].epoch, epochs[len(epochs)-1].epoch, stream, s.cfg.Stream, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -203,7 +244,7 @@ func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stage
 			from = e + 1
 		}
 		for from <= sh.LastSeq {
-			res, err := s.cfg.Store.Read(s.cfg.Stream, sh.ID, from, 0, 0)
+			res, err := s.cfg.Store.Read(stream, sh.ID, from, 0, 0)
 			if err != nil {
 				return err
 			}
@@ -231,7 +272,7 @@ func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stage
 			rest = append(rest, r)
 		}
 	}
-	if err := s.putStaged(ctx, rest); err != nil {
+	if err := s.putStaged(ctx, stream, rest); err != nil {
 		return err
 	}
 	for _, e := range epochs {
@@ -242,15 +283,15 @@ func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stage
 	return nil
 }
 
-// putStaged appends records durably, maxPut at a time, in order.
-func (s *Stream) putStaged(ctx context.Context, recs []streams.PutRecord) error {
+// putStaged appends records durably to stream, maxPut at a time, in order.
+func (s *Stream) putStaged(ctx context.Context, stream string, recs []streams.PutRecord) error {
 	for len(recs) > 0 {
 		n := min(len(recs), maxPut)
 		var err error
 		if s.put != nil {
 			err = s.put(ctx, recs[:n])
 		} else {
-			_, err = s.cfg.Store.Put(ctx, s.cfg.Stream, recs[:n])
+			_, err = s.cfg.Store.Put(ctx, stream, recs[:n])
 		}
 		if err != nil {
 			return err
@@ -363,6 +404,8 @@ func chunkKey(epoch uint64, chunk uint32) []byte {
 
 func encodeMarker(m txnMarker) []byte {
 	b := []byte{txnVersion}
+	b = binary.AppendUvarint(b, uint64(len(m.stream)))
+	b = append(b, m.stream...)
 	b = binary.AppendUvarint(b, uint64(m.chunks))
 	b = binary.AppendUvarint(b, m.records)
 	b = binary.AppendUvarint(b, uint64(len(m.ends)))
@@ -380,11 +423,15 @@ func encodeMarker(m txnMarker) []byte {
 
 func decodeMarker(b []byte) (txnMarker, error) {
 	d := decoder{b: b}
-	if len(b) == 0 || b[0] != txnVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > txnVersion {
 		return txnMarker{}, fmt.Errorf("%w: marker version %x", errStagedCorrupt, b[:min(len(b), 1)])
 	}
 	d.b = d.b[1:]
-	m := txnMarker{chunks: uint32(d.uvarint(1 << 32)), records: d.uvarint(1 << 62)}
+	var m txnMarker
+	if b[0] >= 2 {
+		m.stream = string(d.bytes())
+	}
+	m.chunks, m.records = uint32(d.uvarint(1<<32)), d.uvarint(1<<62)
 	n := d.uvarint(1 << 20)
 	m.ends = make(map[int]uint64, n)
 	for range n {

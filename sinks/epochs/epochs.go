@@ -5,9 +5,14 @@
 // space, Commit writes the epoch to the target and forgets it, and a
 // restored space yields the epochs whose commit may have been cut short.
 //
+// Each epoch carries its target, as the sink names it (a topic, a table):
+// a job restored with a changed sink configuration (a deploy from a
+// savepoint) commits a restored epoch where it was staged for, not where
+// the sink now writes.
+//
 // Layout of the space:
 //
-//	'm' epoch        marker: number of chunks
+//	'm' epoch        marker: number of chunks (4 bytes), then the target
 //	'r' epoch chunk  a JSON array of up to ChunkRows rows
 //
 // epoch is 8 bytes and chunk 4, big-endian. Chunks without a marker come
@@ -37,14 +42,19 @@ type Row struct {
 
 // Epoch is the rows staged under one epoch.
 type Epoch struct {
-	Epoch  uint64
+	Epoch uint64
+	// Target is what the rows were staged for, as the sink named it
+	// when it staged them; "" for an epoch staged before markers held
+	// it (the sink's present target).
+	Target string
 	Rows   []Row
 	chunks uint32
 }
 
-// Stage stores rows under epoch in one batch, marker last.
-func Stage(sp *state.Space, epoch uint64, rows []Row) (Epoch, error) {
-	e := Epoch{Epoch: epoch, Rows: rows}
+// Stage stores rows staged for target under epoch in one batch, marker
+// last.
+func Stage(sp *state.Space, epoch uint64, target string, rows []Row) (Epoch, error) {
+	e := Epoch{Epoch: epoch, Target: target, Rows: rows}
 	b := sp.NewBatch()
 	for rest := rows; len(rest) > 0; e.chunks++ {
 		n := min(len(rest), ChunkRows)
@@ -55,7 +65,7 @@ func Stage(sp *state.Space, epoch uint64, rows []Row) (Epoch, error) {
 		b.Set(chunkKey(epoch, e.chunks), enc)
 		rest = rest[n:]
 	}
-	b.Set(markerKey(epoch), binary.BigEndian.AppendUint32(nil, e.chunks))
+	b.Set(markerKey(epoch), append(binary.BigEndian.AppendUint32(nil, e.chunks), target...))
 	if err := b.Commit(); err != nil {
 		return e, fmt.Errorf("stage epoch %d: %w", epoch, err)
 	}
@@ -77,10 +87,10 @@ func Forget(sp *state.Space, e Epoch) error {
 func Load(sp *state.Space) ([]Epoch, error) {
 	var out []Epoch
 	err := sp.Scan([]byte{markerTag}, func(k, v []byte) error {
-		if len(k) != 9 || len(v) != 4 {
+		if len(k) != 9 || len(v) < 4 {
 			return fmt.Errorf("staged marker %x is damaged", k)
 		}
-		out = append(out, Epoch{Epoch: binary.BigEndian.Uint64(k[1:]), chunks: binary.BigEndian.Uint32(v)})
+		out = append(out, Epoch{Epoch: binary.BigEndian.Uint64(k[1:]), Target: string(v[4:]), chunks: binary.BigEndian.Uint32(v)})
 		return nil
 	})
 	if err != nil {

@@ -16,19 +16,24 @@ import (
 // record of the epoch, so that running it again for an epoch already
 // written changes nothing.
 //
+// Epochs are staged for the target NewTxn was given; Restore hands commit
+// each restored epoch with the target it was staged for, which commit
+// must write to (Epoch.Target, "" meaning the present target).
+//
 // A nil *Txn is a sink that was not opened: PreCommit and Commit on it
 // return twophase.ErrNotOpen and Err returns nil.
 type Txn struct {
 	log    *twophase.Log[Epoch]
 	sp     *state.Space
+	target string
 	commit func(context.Context, Epoch) error
 	staged []Row
 }
 
 // NewTxn returns the Txn of the sink whose errors start with name, which
-// stages in sp and commits an epoch with commit.
-func NewTxn(sp *state.Space, name string, commit func(context.Context, Epoch) error) *Txn {
-	return &Txn{log: twophase.New[Epoch](name), sp: sp, commit: commit}
+// stages in sp for target and commits an epoch with commit.
+func NewTxn(sp *state.Space, name, target string, commit func(context.Context, Epoch) error) *Txn {
+	return &Txn{log: twophase.New[Epoch](name), sp: sp, target: target, commit: commit}
 }
 
 // Err is the error that stopped the sink, nil while it runs.
@@ -72,7 +77,7 @@ func (t *Txn) PreCommit(epoch uint64) error {
 	if err := t.log.PreCommit(epoch); err != nil || len(t.staged) == 0 {
 		return err
 	}
-	e, err := Stage(t.sp, epoch, t.staged)
+	e, err := Stage(t.sp, epoch, t.target, t.staged)
 	if err != nil {
 		return t.log.Wrap(err)
 	}

@@ -21,6 +21,13 @@
 // So an epoch's records and its progress are committed together or not at
 // all, and a replayed epoch is skipped.
 //
+// A staged epoch keeps the topic it was staged for, and is committed there
+// with its progress on that topic: a job restored with its topic changed
+// (a deploy from a savepoint with a new job file) commits the
+// checkpoint's epochs to the old topic (skipping those already there), and
+// only its own rows to the new one. If the old topic was deleted,
+// OpenState fails with sinks.ErrStagedTargetGone naming it.
+//
 // The transactional id is runnel.JOB.SINK: two jobs with the same name
 // and sink id writing at once fence each other.
 package kafka

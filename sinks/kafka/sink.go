@@ -285,7 +285,7 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	if s.txn != nil {
 		return fmt.Errorf("kafka sink %s: OpenState called twice", s.cfg.Sink)
 	}
-	t := epochs.NewTxn(sp, "kafka sink "+s.cfg.Sink, s.commitEpoch)
+	t := epochs.NewTxn(sp, "kafka sink "+s.cfg.Sink, s.cfg.Topic, s.commitEpoch)
 	s.txn = t
 	fail := func(err error) error {
 		return t.Fail(fmt.Errorf("open state: %w", err))
@@ -302,16 +302,24 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		return fail(fmt.Errorf("init producer id %s: %w", s.cfg.transactionalID(), err))
 	}
-	topics, err := kadm.NewClient(cl).ListTopics(ctx, s.cfg.Topic)
+	td, err := s.topic(ctx, s.cfg.Topic)
+	if err != nil {
+		return fail(err)
+	}
+	s.topicID, s.partitions = td.ID, len(td.Partitions)
+	return t.Restore(ctx)
+}
+
+// topic describes a topic.
+func (s *Sink) topic(ctx context.Context, topic string) (kadm.TopicDetail, error) {
+	topics, err := kadm.NewClient(s.cl).ListTopics(ctx, topic)
 	if err == nil {
 		err = topics.Error()
 	}
 	if err != nil {
-		return fail(fmt.Errorf("topic %s: %w", s.cfg.Topic, err))
+		return kadm.TopicDetail{}, fmt.Errorf("topic %s: %w", topic, err)
 	}
-	s.topicID = topics[s.cfg.Topic].ID
-	s.partitions = len(topics[s.cfg.Topic].Partitions)
-	return t.Restore(ctx)
+	return topics[topic], nil
 }
 
 // PreCommit stores the rows written since the last PreCommit under epoch.
@@ -324,9 +332,9 @@ func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
 	return s.txn.Commit(ctx, epoch)
 }
 
-// progress returns the last epoch committed, waiting for transactional
-// offsets still in flight to settle.
-func (s *Sink) progress(ctx context.Context) (int64, error) {
+// progress returns the last epoch committed to topic, waiting for
+// transactional offsets still in flight to settle.
+func (s *Sink) progress(ctx context.Context, topic string) (int64, error) {
 	offs, err := kadm.NewClient(s.cl).FetchOffsets(kadm.RequireStable(ctx), s.cfg.progressGroup())
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return 0, nil // nothing committed yet
@@ -334,7 +342,7 @@ func (s *Sink) progress(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fetch progress of group %s: %w", s.cfg.progressGroup(), err)
 	}
-	if o, ok := offs.Lookup(s.cfg.Topic, 0); ok {
+	if o, ok := offs.Lookup(topic, 0); ok {
 		if o.Err != nil {
 			return 0, fmt.Errorf("fetch progress of group %s: %w", s.cfg.progressGroup(), o.Err)
 		}
@@ -343,10 +351,27 @@ func (s *Sink) progress(ctx context.Context) (int64, error) {
 	return 0, nil
 }
 
-// commitEpoch writes e's records and its progress in one transaction,
-// unless the progress shows it committed already.
+// commitEpoch writes e's records and its progress in one transaction to
+// the topic e was staged for, unless the progress shows it committed
+// already. A restored epoch staged for a topic the sink no longer writes
+// to (a deploy changed it) goes there, or, if that topic was deleted,
+// fails with sinks.ErrStagedTargetGone.
 func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
-	done, err := s.progress(ctx)
+	topic, topicID := s.cfg.Topic, s.topicID
+	if e.Target != "" && e.Target != s.cfg.Topic {
+		topic = e.Target
+		td, err := s.topic(ctx, topic)
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("%w: the %d rows of checkpoint epoch %d were staged for topic %q, which no longer exists "+
+				"(create it again and restart the job to deliver them there; they are not written to %q): %w",
+				sinks.ErrStagedTargetGone, len(e.Rows), e.Epoch, topic, s.cfg.Topic, err)
+		}
+		if err != nil {
+			return err
+		}
+		topicID = td.ID
+	}
+	done, err := s.progress(ctx, topic)
 	if err != nil {
 		return err
 	}
@@ -359,6 +384,7 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 		if err != nil {
 			return err
 		}
+		rec.Topic = topic
 		recs = append(recs, rec)
 	}
 	if err := s.cl.BeginTransaction(); err != nil {
@@ -366,7 +392,7 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 	}
 	err = s.cl.ProduceSync(ctx, recs...).FirstErr()
 	if err == nil {
-		err = s.addProgress(ctx, int64(e.Epoch))
+		err = s.addProgress(ctx, topic, topicID, int64(e.Epoch))
 	}
 	if err != nil {
 		abortErr := s.cl.EndTransaction(ctx, kgo.TryAbort)
@@ -379,8 +405,8 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 }
 
 // addProgress adds the progress group to the open transaction and commits
-// offset epoch for partition 0 of the topic in it.
-func (s *Sink) addProgress(ctx context.Context, epoch int64) error {
+// offset epoch for partition 0 of topic (whose id is topicID) in it.
+func (s *Sink) addProgress(ctx context.Context, topic string, topicID [16]byte, epoch int64) error {
 	id, pepoch, err := s.cl.ProducerID(ctx)
 	if err != nil {
 		return err
@@ -399,9 +425,9 @@ func (s *Sink) addProgress(ctx context.Context, epoch int64) error {
 	commit.Generation, commit.MemberID = -1, ""
 	tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 	tp.Partition, tp.Offset, tp.LeaderEpoch = 0, epoch, -1
-	topic := kmsg.NewTxnOffsetCommitRequestTopic()
-	topic.Topic, topic.TopicID, topic.Partitions = s.cfg.Topic, s.topicID, []kmsg.TxnOffsetCommitRequestTopicPartition{tp}
-	commit.Topics = []kmsg.TxnOffsetCommitRequestTopic{topic}
+	reqTopic := kmsg.NewTxnOffsetCommitRequestTopic()
+	reqTopic.Topic, reqTopic.TopicID, reqTopic.Partitions = topic, topicID, []kmsg.TxnOffsetCommitRequestTopicPartition{tp}
+	commit.Topics = []kmsg.TxnOffsetCommitRequestTopic{reqTopic}
 	resp, err := commit.RequestWith(ctx, s.cl)
 	if err != nil {
 		return fmt.Errorf("commit progress offset: %w", err)

@@ -14,6 +14,13 @@
 // transaction, makes a replayed epoch a no-op. So the database itself
 // decides, atomically, whether an epoch is in the table.
 //
+// A staged epoch keeps the database (DSN) and table it was staged for. A
+// job restored with either changed (a deploy from a savepoint with a new
+// job file) commits the checkpoint's epochs there, with that database's
+// progress row, and only its own rows to the new table; if the old table
+// was dropped before an epoch reached it, OpenState fails with
+// sinks.ErrStagedTargetGone naming it.
+//
 // The staging is package sinks/epochs.
 //
 // On scale-out workers (package cluster) rows come from an outbox topic

@@ -43,6 +43,13 @@
 // is under its staging prefix: objects of epochs whose checkpoint never
 // completed, whose rows the source replays.
 //
+// A manifest keeps each object's bucket, staged key and final key as the
+// configuration that staged it made them: a job restored with its bucket
+// or prefix changed (a deploy from a savepoint with a new job file)
+// publishes the checkpoint's objects where they were meant, and clears the
+// staging prefix of the old bucket as well as the new. Objects staged in
+// a bucket deleted since fail OpenState with sinks.ErrStagedTargetGone.
+//
 // On scale-out workers (package cluster) rows come from an outbox topic
 // instead: PutAt puts one segment of it (the rows before a marker) as
 // objects named JOB-SINK-ID, ID naming the segment by its marker's

@@ -29,9 +29,19 @@ func testConfig(srv *testsrv.S3Process) Config {
 // under prefix, sorted: a duplicate shows twice.
 func published(t testing.TB, srv *testsrv.S3Process, prefix string) []string {
 	t.Helper()
+	return publishedIn(t, srv, bucket, prefix)
+}
+
+// publishedIn is published for the objects of bucket b.
+func publishedIn(t testing.TB, srv *testsrv.S3Process, b, prefix string) []string {
+	t.Helper()
 	var out []string
-	for _, k := range srv.Objects(t, bucket, prefix) {
-		for _, m := range objectRows(t, srv, k) {
+	for _, k := range srv.Objects(t, b, prefix) {
+		rows, err := ReadObject(k, srv.Get(t, b, k))
+		if err != nil {
+			t.Fatalf("read %s: %v", k, err)
+		}
+		for _, m := range rows {
 			out = append(out, fmt.Sprintf("%v@%v=%v", m["key"], num(m["window_start"]), num(m["views"])))
 		}
 	}

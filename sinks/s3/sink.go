@@ -258,7 +258,7 @@ func (s *Sink) flush(ctx context.Context, b *buffer) error {
 		return fmt.Errorf("put s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
 	if s.txn != nil {
-		s.txn.objects = append(s.txn.objects, object{Staged: key, Final: final})
+		s.txn.objects = append(s.txn.objects, object{Staged: key, Final: final, Bucket: s.cfg.Bucket})
 	}
 	return nil
 }

@@ -13,21 +13,36 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sinks/twophase"
 	"github.com/runnel-dev/runnel/state"
 )
 
 // Keys of the sink's state space.
 var (
-	runKey   = []byte{'r'}
-	lastKey  = []byte{'l'}
-	epochTag = byte('e')
+	runKey = []byte{'r'}
+	// stagingKey holds where the sink stages (stagingPlace, JSON), so
+	// that a run staging elsewhere clears the old place too.
+	stagingKey = []byte{'s'}
+	lastKey    = []byte{'l'}
+	epochTag   = byte('e')
 )
 
-// object is one staged object and the key it is published under.
+// object is one staged object and the key it is published under, in
+// the bucket it was staged in ("" in manifests written before objects
+// named it: the sink's bucket). Keys and bucket are those of the
+// configuration that staged it, so a job restored with another bucket
+// or prefix (a deploy from a savepoint) publishes it where it was meant.
 type object struct {
 	Staged string `json:"s"`
 	Final  string `json:"f"`
+	Bucket string `json:"b,omitempty"`
+}
+
+// stagingPlace is where a run of the sink stages its objects.
+type stagingPlace struct {
+	Bucket string `json:"b"`
+	Prefix string `json:"p"`
 }
 
 // manifest lists the objects staged under one checkpoint epoch.
@@ -100,21 +115,38 @@ func (s *Sink) recover(ctx context.Context, t *txnState) error {
 		}
 		t.log.Restored(m.epoch)
 	}
-	return s.discardStaged(ctx)
+	here := stagingPlace{Bucket: s.cfg.Bucket, Prefix: s.stagingJob()}
+	if b, ok, err := t.sp.Get(stagingKey); err != nil {
+		return err
+	} else if ok {
+		var was stagingPlace
+		if err := json.Unmarshal(b, &was); err != nil {
+			return fmt.Errorf("staging place %q: %w", b, err)
+		}
+		// A bucket deleted since holds nothing to discard.
+		if err := s.discardStaged(ctx, was); err != nil && !isNoSuchBucket(err) {
+			return err
+		}
+	}
+	if err := s.discardStaged(ctx, here); err != nil {
+		return err
+	}
+	enc, _ := json.Marshal(here)
+	return t.sp.Set(stagingKey, enc)
 }
 
 // discardStaged deletes every object under the staging prefix of this
-// job's sink (all runs).
-func (s *Sink) discardStaged(ctx context.Context) error {
-	pg := s3.NewListObjectsV2Paginator(s.cl, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(s.stagingJob())})
+// job's sink (all runs) at p.
+func (s *Sink) discardStaged(ctx context.Context, p stagingPlace) error {
+	pg := s3.NewListObjectsV2Paginator(s.cl, &s3.ListObjectsV2Input{Bucket: aws.String(p.Bucket), Prefix: aws.String(p.Prefix)})
 	for pg.HasMorePages() {
 		out, err := pg.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list s3://%s/%s: %w", s.cfg.Bucket, s.stagingJob(), err)
+			return fmt.Errorf("list s3://%s/%s: %w", p.Bucket, p.Prefix, err)
 		}
 		for _, o := range out.Contents {
-			if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: o.Key}); err != nil {
-				return fmt.Errorf("delete unpublished s3://%s/%s: %w", s.cfg.Bucket, aws.ToString(o.Key), err)
+			if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: o.Key}); err != nil {
+				return fmt.Errorf("delete unpublished s3://%s/%s: %w", p.Bucket, aws.ToString(o.Key), err)
 			}
 		}
 	}
@@ -167,15 +199,26 @@ func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
 	return s.txn.log.Commit(epoch, func(_ uint64, m manifest) error { return s.publish(ctx, m) })
 }
 
-// publish copies each staged object of m to its final key, deletes the
-// staged copy, and then the manifest. Run again after a crash, it finds
-// a staged object gone only when its final copy exists.
+// publish copies each staged object of m to its final key, in the bucket
+// it was staged in, deletes the staged copy, and then the manifest. Run
+// again after a crash, it finds a staged object gone only when its final
+// copy exists. A bucket deleted since fails it with
+// sinks.ErrStagedTargetGone.
 func (s *Sink) publish(ctx context.Context, m manifest) error {
 	for _, o := range m.objects {
-		src := (&url.URL{Path: s.cfg.Bucket + "/" + o.Staged}).EscapedPath()
-		_, err := s.cl.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Final), CopySource: aws.String(src)})
+		bucket := o.Bucket
+		if bucket == "" {
+			bucket = s.cfg.Bucket
+		}
+		src := (&url.URL{Path: bucket + "/" + o.Staged}).EscapedPath()
+		_, err := s.cl.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.Final), CopySource: aws.String(src)})
+		if isNoSuchBucket(err) {
+			return fmt.Errorf("%w: epoch %d: object %s was staged for bucket %q, which no longer exists "+
+				"(create it again with the staged objects and restart the job to publish them there; they are not written to %q): %w",
+				sinks.ErrStagedTargetGone, m.epoch, o.Final, bucket, s.cfg.Bucket, err)
+		}
 		if isNotFound(err) {
-			if _, herr := s.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Final)}); herr != nil {
+			if _, herr := s.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.Final)}); herr != nil {
 				return fmt.Errorf("epoch %d: staged object %s is gone and its published copy %s is missing (%w): the epoch's rows are lost", m.epoch, o.Staged, o.Final, herr)
 			}
 			continue
@@ -183,7 +226,7 @@ func (s *Sink) publish(ctx context.Context, m manifest) error {
 		if err != nil {
 			return fmt.Errorf("epoch %d: publish %s as %s: %w", m.epoch, o.Staged, o.Final, err)
 		}
-		if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.Staged)}); err != nil {
+		if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.Staged)}); err != nil {
 			return fmt.Errorf("epoch %d: delete published %s: %w", m.epoch, o.Staged, err)
 		}
 	}
@@ -191,6 +234,12 @@ func (s *Sink) publish(ctx context.Context, m manifest) error {
 		return fmt.Errorf("epoch %d: forget the manifest: %w", m.epoch, err)
 	}
 	return nil
+}
+
+func isNoSuchBucket(err error) bool {
+	var nsb *types.NoSuchBucket
+	var api smithy.APIError
+	return errors.As(err, &nsb) || (errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket")
 }
 
 func isNotFound(err error) bool {

@@ -1,0 +1,174 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runnel-dev/runnel/state"
+	"github.com/runnel-dev/runnel/streams"
+)
+
+// targetJob is a job whose stream sink stages rows for one stream, takes a
+// checkpoint, and is then restored from it writing to another stream, as
+// a deploy from a savepoint with a changed job file does.
+type targetJob struct {
+	t        *testing.T
+	store    *streams.Store
+	stateDir string
+}
+
+func newTargetJob(t *testing.T, names ...string) *targetJob {
+	store, err := streams.Open(filepath.Join(t.TempDir(), "streams"), streams.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, n := range names {
+		if _, err := store.CreateStream(n, 2, streams.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &targetJob{t: t, store: store, stateDir: filepath.Join(t.TempDir(), "state")}
+}
+
+// stage runs the first job on stream: it writes rows, pre-commits them
+// as epoch 1, checkpoints, and commits when commit is set (a savepoint
+// taken with stop commits; a crash right after the checkpoint does not).
+func (j *targetJob) stage(stream string, rows []Row, commit bool) {
+	t, ctx := j.t, context.Background()
+	db, err := state.Open(j.stateDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("out", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStream(StreamConfig{Store: j.store, Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OpenState(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Checkpoint(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if commit {
+		if err := s.Commit(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// restore opens the checkpoint with a sink on stream and returns
+// OpenState's error.
+func (j *targetJob) restore(stream string) error {
+	t := j.t
+	db, _, _, err := state.Restore(j.stateDir, state.Latest, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("out", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStream(StreamConfig{Store: j.store, Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.OpenState(context.Background(), sp)
+}
+
+// count is the number of records in stream.
+func (j *targetJob) count(stream string) int {
+	j.t.Helper()
+	info, err := j.store.DescribeStream(stream)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	n := 0
+	for _, sh := range info.Shards {
+		for from := uint64(0); from <= sh.LastSeq; {
+			res, err := j.store.Read(stream, sh.ID, from, 0, 0)
+			if err != nil {
+				j.t.Fatal(err)
+			}
+			n += len(res.Records)
+			if res.Next <= from {
+				break
+			}
+			from = res.Next
+		}
+	}
+	return n
+}
+
+// A restored sink whose job now writes to another stream commits the
+// records staged by the checkpoint to the stream they were staged for:
+// once, whether or not the first job committed them, and none to the new
+// stream.
+func TestStreamTxnRestoreCommitsToStagedTarget(t *testing.T) {
+	rows := txnRows(1, 40, 5)[0]
+	for _, committed := range []bool{true, false} {
+		j := newTargetJob(t, "old", "new")
+		j.stage("old", rows, committed)
+		if err := j.restore("new"); err != nil {
+			t.Fatalf("committed=%v: %v", committed, err)
+		}
+		if got := j.count("old"); got != len(rows) {
+			t.Errorf("committed=%v: old stream holds %d records, want %d", committed, got, len(rows))
+		}
+		if got := j.count("new"); got != 0 {
+			t.Errorf("committed=%v: new stream holds %d records of the old stream's checkpoint, want 0", committed, got)
+		}
+	}
+}
+
+// Records staged for a stream deleted since cannot be delivered: OpenState
+// fails naming the stream, rather than dropping them or writing them to
+// the new target.
+func TestStreamTxnRestoreTargetGone(t *testing.T) {
+	rows := txnRows(1, 10, 2)[0]
+	j := newTargetJob(t, "old", "new")
+	j.stage("old", rows, false)
+	if err := j.store.DeleteStream("old"); err != nil {
+		t.Fatal(err)
+	}
+	err := j.restore("new")
+	if err == nil || !errors.Is(err, ErrStagedTargetGone) || !strings.Contains(err.Error(), `"old"`) {
+		t.Fatalf("OpenState: %v, want ErrStagedTargetGone naming stream old", err)
+	}
+	if got := j.count("new"); got != 0 {
+		t.Errorf("new stream holds %d records, want 0", got)
+	}
+}
+
+// A marker written before markers named their stream (version 1) still
+// decodes; its stream is the one the sink writes to.
+func TestStreamTxnMarkerVersion1(t *testing.T) {
+	v1 := []byte{1, 2, 7, 1, 0, 42} // 2 chunks, 7 records, shard 0 ends at 42
+	m, err := decodeMarker(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.stream != "" || m.chunks != 2 || m.records != 7 || m.ends[0] != 42 {
+		t.Fatalf("decoded %+v", m)
+	}
+	m2 := txnMarker{stream: "results", chunks: 3, records: 9, ends: map[int]uint64{0: 5, 3: 8}}
+	got, err := decodeMarker(encodeMarker(m2))
+	if err != nil || got.stream != m2.stream || got.chunks != 3 || got.records != 9 || len(got.ends) != 2 || got.ends[3] != 8 {
+		t.Fatalf("round trip %+v: %+v, %v", m2, got, err)
+	}
+}
