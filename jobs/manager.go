@@ -81,6 +81,8 @@ type Job struct {
 	// shardsWarning says the file's source.shards does not match its
 	// stream's ("" if it does).
 	shardsWarning string
+	// sizes is the last measure of its state's size (stateBytes).
+	sizes stateSizes
 
 	mu struct {
 		sync.Mutex

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -57,12 +55,12 @@ func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot
 			kinds[op.ID+deadLetterSuffix] = SinkStream
 		}
 	}
-	sizes, err := db.OperatorBytes()
+	ids, err := db.Operators()
 	if err != nil {
 		return nil, err
 	}
 	var warnings []string
-	for _, id := range slices.Sorted(maps.Keys(sizes)) {
+	for _, id := range ids {
 		sp, err := db.Namespace(id, "sink")
 		if err != nil {
 			return nil, err

@@ -208,7 +208,7 @@ func TestRestoreCommitsRemovedSinkOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(c.file)})
+			cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(c.file)}, nil)
 			if c.gone {
 				if !errors.Is(err, sinks.ErrStagedTargetGone) || !strings.Contains(err.Error(), "sink extra") {
 					t.Fatalf("restore: %v, want ErrStagedTargetGone naming sink extra", err)
@@ -246,7 +246,7 @@ func TestRestoreWarnsOfUnknownRemovedSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ sinks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestRestoreCommitsRemovedKafkaSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)})
+	cs, err := m.openState(&Job{ID: "tgt", Spec: spec, Source: []byte(file)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -68,4 +69,49 @@ checkpoint: {every: 100ms}
 		sb := h.Points[len(h.Points)-1].Operators["per-page"].StateBytes
 		return sb != nil && *sb > 0
 	}, "the metrics history has no state_bytes for the window")
+}
+
+// TestStateBytesMeasuredAtMostEverySecond: reading a job's status often
+// does not read its whole state each time: a measure is reused until
+// stateSizesEvery (or stateSizesCost times what it took) has passed, and
+// a new store (a new run) is measured at once.
+func TestStateBytesMeasuredAtMostEverySecond(t *testing.T) {
+	open := func() *state.DB {
+		db, err := state.Open(t.TempDir(), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	set := func(db *state.DB, n int) {
+		sp, _ := db.Namespace("win", "0")
+		for k := range n {
+			if err := sp.Set(fmt.Appendf(nil, "k%d", k), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db := open()
+	set(db, 1)
+	j := &Job{ID: "sb"}
+	j.mu.ckpt = newCkptState(db, nil)
+	first := j.stateBytes()["win"]
+	if first <= 0 {
+		t.Fatalf("state of win measured as %d bytes", first)
+	}
+	set(db, 100)
+	if got := j.stateBytes()["win"]; got != first {
+		t.Fatalf("measured again at once: %d bytes, then %d", first, got)
+	}
+	j.sizes.next = time.Now() // as if stateSizesEvery had passed
+	if got := j.stateBytes()["win"]; got <= first {
+		t.Fatalf("not measured again after its interval: %d bytes, then %d", first, got)
+	}
+	other := open()
+	set(other, 1)
+	j.mu.ckpt = newCkptState(other, nil)
+	if got := j.stateBytes()["win"]; got != first {
+		t.Fatalf("a new run's store reported %d bytes, want its own %d", got, first)
+	}
 }

@@ -41,3 +41,34 @@ func (db *DB) OperatorBytes() (map[string]int64, error) {
 	}
 	return out, nil
 }
+
+// Operators lists the ids of the operators that have state, sorted. It
+// seeks from one operator's keys to the next's, so its cost grows with
+// the number of operators, not with the state.
+func (db *DB) Operators() ([]string, error) {
+	if err := db.use(); err != nil {
+		return nil, err
+	}
+	defer db.done()
+	it, err := db.pdb.NewIter(&pebble.IterOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("state: operators: %w", err)
+	}
+	var out []string
+	for valid := it.First(); valid; {
+		k := it.Key()
+		i := bytes.IndexByte(k, 0)
+		if i <= 0 {
+			valid = it.Next()
+			continue
+		}
+		out = append(out, string(k[:i]))
+		// Every key of the operator starts with its id and a 0 byte: the
+		// next operator's keys start at or after id and 1.
+		valid = it.SeekGE(append(k[:i:i], 1))
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("state: operators: %w", err)
+	}
+	return out, nil
+}

@@ -94,3 +94,43 @@ func TestCheckpointManifestBounded(t *testing.T) {
 		t.Fatalf("a checkpoint's MANIFEST reached %d bytes with ManifestSize %d", most, limit)
 	}
 }
+
+// TestOperators lists the operators with state, once each, in key order,
+// also when one id is a prefix of another and when an operator's keys
+// were all deleted.
+func TestOperators(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range []string{"win", "w", "win2", "detect", "gone"} {
+		for task := range 3 {
+			sp, _ := db.Namespace(id, fmt.Sprint(task))
+			for k := range 50 {
+				if err := sp.Set(fmt.Appendf(nil, "k%d", k), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+				if id == "gone" {
+					if err := sp.Delete(fmt.Appendf(nil, "k%d", k)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	got, err := db.Operators()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"detect", "w", "win", "win2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Operators = %q, want %q", got, want)
+	}
+	sizes, err := db.OperatorBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != len(got) {
+		t.Fatalf("Operators = %q, OperatorBytes has %d operators", got, len(sizes))
+	}
+}
