@@ -78,8 +78,10 @@ export class Lifecycle {
   }
 
   async remove() {
+    if (this.pausePolls) await this.pausePolls();
     // (the answer may have no body: success is the status)
     if (await this.act(this.deleteBtn, () => 'Deleted.', '/jobs/' + enc(this.id) + '?purge=true', { method: 'DELETE' })) location.hash = '#/jobs';
+    else if (this.resumePolls) this.resumePolls();
   }
 
   async openPicker() {
