@@ -369,3 +369,30 @@ func TestAgentLongLines(t *testing.T) {
 		t.Fatalf("%d records after a second run, want 5", n)
 	}
 }
+
+// TestAgentReusedInodeOutsideGlob: a checkpointed file is deleted while
+// the agent is down and a file outside the glob takes its inode; the
+// restart does not take that file for the rotated one (it is not read).
+func TestAgentReusedInodeOutsideGlob(t *testing.T) {
+	e := newEnv(t, "ri")
+	c := e.appLog("ri")
+	e.appendLines("app.log", numbered("a", 0, 20)...)
+	e.once(c)
+	ino := func(name string) uint64 {
+		fi, err := os.Stat(e.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, i, _ := fileID(fi)
+		return i
+	}
+	old := ino("app.log")
+	os.Remove(e.path("app.log"))
+	e.appendLines("copy.txt", numbered("x", 0, 30)...)
+	if ino("copy.txt") != old {
+		t.Skip("the file system gave the new file another inode")
+	}
+	e.appendLines("app.log", numbered("b", 0, 5)...)
+	e.once(e.config(c.Flows...))
+	e.waitFor("ri", append(names("a", 0, 20), names("b", 0, 5)...))
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -156,7 +157,11 @@ func (c *chaos) control(rng *rand.Rand, writerDone chan struct{}) []chaosEpisode
 			cmd.Wait()
 		} else {
 			cmd.Process.Signal(syscall.SIGTERM)
-			if err := cmd.Wait(); err != nil {
+			err := cmd.Wait()
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+				kill = true // SIGTERM came before the agent set its handler: it was killed
+			} else if err != nil {
 				c.t.Errorf("agent stopped with SIGTERM: %v", err)
 			}
 		}
@@ -338,15 +343,25 @@ func (c *chaos) write(f *chaosFile, s string) {
 	f.size += int64(len(s))
 }
 
-// known reports whether the checkpoint lists the file's inode, waiting a
-// little for it while the agent runs: a file renamed out of the glob is
-// found again after a restart only through the checkpoint.
+// known reports whether the checkpoint lists the file as it is now (its
+// inode, its first bytes, an offset within it), waiting a little for
+// that while the agent runs: a file renamed out of the glob is found
+// again after a restart only through the checkpoint.
 func (c *chaos) known(f *chaosFile) bool {
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	for {
 		ps, _ := readCheckpoint(c.cpPath)
 		for _, p := range ps {
-			if p.Inode == f.ino {
+			if p.Inode != f.ino {
+				continue
+			}
+			r, err := os.Open(filepath.Join(c.logs, f.name))
+			if err != nil {
+				continue
+			}
+			fp, n, err := fingerprint(r, p.FPLen)
+			r.Close()
+			if err == nil && n == p.FPLen && fp == p.FP && f.size >= p.Offset {
 				return true
 			}
 		}
@@ -509,7 +524,7 @@ func (c *chaos) check(eps []chaosEpisode) {
 	if os.Getenv("CHAOS_LOG") != "" {
 		t.Logf("action log:\n%s", strings.Join(c.log, "\n"))
 	}
-	if len(problems) > 0 {
+	if len(problems) > 0 || t.Failed() {
 		t.Errorf("action log:\n%s\nagent output:\n%s\nproblems:\n%s", strings.Join(c.log, "\n"), c.out.String(), strings.Join(problems, "\n"))
 	}
 }

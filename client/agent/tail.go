@@ -112,7 +112,8 @@ func (a *Agent) isCheckpoint(p string) bool {
 // open starts tracking a file: from its checkpointed offset when the
 // checkpoint knows its inode and its first bytes still match, else from
 // the beginning (or the end, with start_at: end for files present at
-// start).
+// start). A rotated file (found by inode outside the glob) whose first
+// bytes do not match is another file and is not tracked.
 func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotated bool) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -130,6 +131,12 @@ func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotate
 			if pos.Header != "" {
 				t.header, _ = parseHeader(pos.Header)
 			}
+		} else if rotated {
+			// Found by inode outside the glob, but not the checkpointed
+			// file: another file took the inode (a copy, say). Not ours.
+			f.Close()
+			a.log.Info("agent: a checkpointed file's inode now holds another file outside the glob; not read", "path", path, "was", pos.Path)
+			return nil
 		} else {
 			a.log.Info("agent: inode reused or file rewritten since the checkpoint; reading it from the start", "path", path)
 		}
