@@ -396,3 +396,47 @@ func TestAgentReusedInodeOutsideGlob(t *testing.T) {
 	e.once(e.config(c.Flows...))
 	e.waitFor("ri", append(names("a", 0, 20), names("b", 0, 5)...))
 }
+
+// TestAgentRotateAfterIdle: a file that has not grown for longer than
+// rotate_wait is renamed out of the glob, and its writer appends to it
+// after the agent noticed the rename (a partial line first): those lines
+// arrive whole, as rotate_wait counts from the rename being noticed.
+func TestAgentRotateAfterIdle(t *testing.T) {
+	e := newEnv(t, "ri")
+	c := e.appLog("ri")
+	c.RotateWait = Duration(2 * time.Second)
+	t.Cleanup(e.follow(c))
+	e.appendLines("app.log", numbered("a", 0, 10)...)
+	e.waitFor("ri", names("a", 0, 10))
+	time.Sleep(2500 * time.Millisecond) // idle for longer than rotate_wait
+	f, err := os.OpenFile(e.path("app.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Rename(e.path("app.log"), e.path("app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // ten scans: the agent has noticed the rename
+	f.WriteString(`{"m":"a-0010"}` + "\n" + `{"m":`)
+	time.Sleep(100 * time.Millisecond)
+	f.WriteString(`"a-0011"}` + "\n")
+	e.waitFor("ri", names("a", 0, 12))
+}
+
+// TestAgentStoppedWhileStarting: a stop (the context ends) while the
+// producers are being made is a clean stop, not an error.
+func TestAgentStoppedWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{Server: "http://127.0.0.1:1", Checkpoint: filepath.Join(dir, "cp.json"), Host: "h",
+		Flows: []Flow{{Files: filepath.Join(dir, "*.log"), Stream: "s"}}}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, c, false, quiet()); err != nil {
+		t.Fatalf("Run stopped while starting: %v", err)
+	}
+}

@@ -21,11 +21,11 @@ type tracked struct {
 	flow     *flowRunner
 	dev, ino uint64
 	f        *os.File
-	readOff  int64  // next byte to read
-	partial  []byte // an unterminated line ending at readOff
-	rotated  bool   // the glob no longer finds it: read to the end, then drop
-	grewAt   time.Time
-	ml       []string // multi-line record being gathered
+	readOff  int64     // next byte to read
+	partial  []byte    // an unterminated line ending at readOff
+	rotated  bool      // the glob no longer finds it: read to the end, then drop
+	grewAt   time.Time // when a read last found it grown, or the rotation was noticed
+	ml       []string  // multi-line record being gathered
 	mlBytes  int
 	mlEnd    int64
 	mlAt     time.Time
@@ -89,6 +89,7 @@ func (a *Agent) scan(first bool) error {
 		for id, t := range fr.files {
 			if !seen[id] && !t.rotated {
 				t.rotated = true
+				t.grewAt = time.Now() // rotate_wait counts from here: its writer may not have reopened yet
 				a.metrics.rotations.Inc()
 				a.log.Info("agent: file left the glob (rotated); reading it to its end", "path", t.path)
 			}
@@ -244,10 +245,8 @@ func (a *Agent) checkTruncated(t *tracked) error {
 }
 
 // readFile reads what the file holds beyond readOff and sends its
-// complete lines; at EOF with final set (--once, or a rotated file whose
-// wait is over) the unterminated last line and a gathered multi-line
-// record are sent too. It reports whether it read anything.
-func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
+// complete lines. It reports whether it read anything.
+func (a *Agent) readFile(t *tracked) (bool, error) {
 	if err := a.checkTruncated(t); err != nil {
 		return false, err
 	}
@@ -309,19 +308,21 @@ func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
 			return grew, err
 		}
 	}
-	if final {
-		if len(t.partial) > 0 {
-			p := string(t.partial)
-			t.partial = nil
-			if err := a.line(t, p, t.readOff); err != nil {
-				return grew, err
-			}
-		}
-		if err := a.flushMultiline(t); err != nil {
-			return grew, err
+	return grew, nil
+}
+
+// flushEnd sends the unterminated last line and a gathered multi-line
+// record: the file's end ends them (--once, or a rotated file whose wait
+// is over).
+func (a *Agent) flushEnd(t *tracked) error {
+	if len(t.partial) > 0 {
+		p := string(t.partial)
+		t.partial = nil
+		if err := a.line(t, p, t.readOff); err != nil {
+			return err
 		}
 	}
-	return grew, nil
+	return a.flushMultiline(t)
 }
 
 func indexNL(b []byte) int {
