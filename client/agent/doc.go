@@ -17,8 +17,10 @@
 // copied it and before the agent read them exist only in the copy; the
 // agent reads the copy only if the glob matches it (and then reads it
 // whole, so a glob should not match copies). A file renamed out of the
-// glob is read to its end while the agent runs, and found again by its
-// inode in the same directory after a restart.
+// glob is read to its end while the agent runs (for rotate_wait after it
+// last grew or the rename was noticed), and found again by its inode and
+// fingerprint in the same directory after a restart if the checkpoint
+// knew it.
 //
 // Files: config.go (the YAML configuration), agent.go (the run loop and
 // acknowledgements), tail.go (files, rotation, truncation), parse.go
