@@ -149,7 +149,7 @@ func (c *chaos) control(rng *rand.Rand, writerDone chan struct{}) []chaosEpisode
 		select {
 		case <-writerDone:
 			done = true
-		case <-time.After(time.Duration(100+rng.IntN(900)) * time.Millisecond):
+		case <-time.After(c.runFor(rng)):
 		}
 		kill := rng.IntN(2) == 0
 		if kill {
@@ -179,6 +179,16 @@ func (c *chaos) control(rng *rand.Rand, writerDone chan struct{}) []chaosEpisode
 		c.t.Errorf("agent --once: %v", err)
 	}
 	return append(eps, chaosEpisode{afterKill: afterKill, counts: c.counts()})
+}
+
+// runFor is how long a run lasts: mostly shorter than rotate_wait, so
+// that rotated files are left to the next run, sometimes long enough for
+// a run to finish and close them.
+func (c *chaos) runFor(rng *rand.Rand) time.Duration {
+	if rng.IntN(4) == 0 {
+		return chaosRotWait + time.Duration(rng.IntN(2000))*time.Millisecond
+	}
+	return time.Duration(100+rng.IntN(900)) * time.Millisecond
 }
 
 func (c *chaos) run(args ...string) *exec.Cmd {
@@ -234,8 +244,10 @@ func (c *chaos) writer(rng *rand.Rand, steps int) {
 			if len(c.live) < 5 {
 				c.create(c.newName())
 			}
-		default:
+		case n < 98:
 			time.Sleep(time.Duration(20+rng.IntN(200)) * time.Millisecond)
+		default: // long enough for files to be idle for rotate_wait
+			time.Sleep(chaosRotWait + time.Duration(rng.IntN(500))*time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(15)) * time.Millisecond)
 	}
