@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -439,4 +440,31 @@ func TestAgentStoppedWhileStarting(t *testing.T) {
 	if err := Run(ctx, c, false, quiet()); err != nil {
 		t.Fatalf("Run stopped while starting: %v", err)
 	}
+}
+
+// TestAgentTruncatedDuringRead: the file is cut and written again, longer
+// than what was read, between the agent's truncation check and its read:
+// the agent does not send what it read at the old offset (a torn line
+// and lines sent twice) but reads the new content from its start.
+func TestAgentTruncatedDuringRead(t *testing.T) {
+	e := newEnv(t, "tr")
+	e.appendLines("app.log", numbered("a", 0, 10)...)
+	var armed, fired atomic.Bool
+	var rewrite []byte
+	for _, l := range numbered("b", 0, 20) {
+		rewrite = append(rewrite, l+"\n"...)
+	}
+	beforeRead = func(tr *tracked) {
+		if tr.readOff > 0 && armed.CompareAndSwap(true, false) {
+			os.WriteFile(e.path("app.log"), rewrite, 0o644) // truncates, writes
+			fired.Store(true)
+		}
+	}
+	defer func() { beforeRead = func(*tracked) {} }()
+	stop := e.follow(e.appLog("tr"))
+	defer stop()
+	e.waitFor("tr", names("a", 0, 10))
+	armed.Store(true)
+	testutil.Within(10*time.Second, fired.Load)
+	e.waitFor("tr", append(names("a", 0, 10), names("b", 0, 20)...))
 }
