@@ -98,7 +98,8 @@ func (c *chaos) logf(format string, args ...any) {
 // come only from runs that followed a SIGKILL (at most twice the
 // producer's buffer each). A record may be missing only when its file was
 // deleted or truncated after it was written, or renamed out of the glob
-// before the checkpoint knew the file (the agent cannot find it then).
+// while the checkpoint did not list the file as it then was (inode, first
+// bytes, an offset within it): a restarted agent cannot find it then.
 // -seed replays a run's choices; -chaos.steps makes it longer.
 func TestAgentChaos(t *testing.T) {
 	if testing.Short() {
