@@ -31,10 +31,10 @@ type tracked struct {
 	mlBytes  int
 	mlEnd    int64
 	mlAt     time.Time
+	head     []byte // its first bytes as read (fp is their hash)
 
 	// guarded by Agent.mu
 	path       string
-	head       []byte // the first bytes, as read: fp is their hash
 	fp         string
 	fpLen      int
 	header     []string
@@ -269,7 +269,7 @@ func readHead(f io.ReaderAt) ([]byte, error) {
 }
 
 // setHead makes head the file's first bytes and their fingerprint (the
-// caller holds Agent.mu).
+// caller holds Agent.mu once t is shared).
 func (t *tracked) setHead(head []byte) {
 	t.head = head
 	sum := sha256.Sum256(head)
