@@ -407,8 +407,18 @@ func (c *chaos) renameRotate(rng *rand.Rand) {
 		c.markLost(f, "renamed out of the glob before the checkpoint knew "+f.name)
 	}
 	if rng.IntN(2) == 0 {
+		renamed := time.Now()
 		time.Sleep(time.Duration(rng.IntN(int(chaosQuick))))
-		c.appendSome(rng, f, 1+rng.IntN(3))
+		n := 1 + rng.IntN(3)
+		c.appendSome(rng, f, n)
+		if late := time.Since(renamed); late > chaosRotWait/2 {
+			// The writer was held up: the agent may have closed the file.
+			for _, i := range f.recs[len(f.recs)-n:] {
+				if c.recs[i].optional == "" {
+					c.recs[i].optional = fmt.Sprintf("appended %v after the rename", late)
+				}
+			}
+		}
 	}
 	f.f.Close()
 	f.f = nil
