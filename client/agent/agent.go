@@ -383,6 +383,11 @@ func (a *Agent) writeCheckpoint(orphans []position) error {
 	}
 	for _, fr := range a.flows {
 		for _, t := range fr.files {
+			if t.fpLen == 0 && t.committed == 0 {
+				// Empty: nothing to resume, and no first bytes to tell it
+				// from a file that takes its inode after it is deleted.
+				continue
+			}
 			files = append(files, position{Flow: fr.id, Path: t.path, Dev: t.dev, Inode: t.ino,
 				FPLen: t.fpLen, FP: t.fp, Offset: t.committed, Header: t.headerText})
 		}

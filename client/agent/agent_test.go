@@ -468,3 +468,29 @@ func TestAgentTruncatedDuringRead(t *testing.T) {
 	testutil.Within(10*time.Second, fired.Load)
 	e.waitFor("tr", append(names("a", 0, 10), names("b", 0, 20)...))
 }
+
+// TestAgentReusedInodeOfEmptyFile: as TestAgentReusedInodeOutsideGlob,
+// but the checkpointed file was empty, so no first bytes tell the files
+// apart: an empty file is not checkpointed (it has nothing to resume).
+func TestAgentReusedInodeOfEmptyFile(t *testing.T) {
+	e := newEnv(t, "re")
+	c := e.appLog("re")
+	e.appendLines("app.log")
+	e.once(c)
+	fi, err := os.Stat(e.path("app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, old, _ := fileID(fi)
+	os.Remove(e.path("app.log"))
+	e.appendLines("copy.txt", numbered("x", 0, 30)...)
+	if fi, err = os.Stat(e.path("copy.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ino, _ := fileID(fi); ino != old {
+		t.Skip("the file system gave the new file another inode")
+	}
+	e.appendLines("app.log", numbered("b", 0, 5)...)
+	e.once(e.config(c.Flows...))
+	e.waitFor("re", names("b", 0, 5))
+}

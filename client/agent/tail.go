@@ -138,7 +138,7 @@ func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotate
 	if pos, ok := a.restored[key]; ok {
 		delete(a.restored, key)
 		match := false
-		if pos.FPLen <= len(head) {
+		if pos.FPLen <= len(head) && (pos.FPLen > 0 || !rotated) { // no first bytes: cannot be told apart
 			sum := sha256.Sum256(head[:pos.FPLen])
 			match = hex.EncodeToString(sum[:]) == pos.FP
 		}
