@@ -193,7 +193,7 @@ func (c *chaos) runFor(rng *rand.Rand) time.Duration {
 }
 
 func (c *chaos) run(args ...string) *exec.Cmd {
-	cmd := exec.Command(c.bin, append([]string{"agent", "--config", c.cfgPath, "--log-level", "warn"}, args...)...)
+	cmd := exec.Command(c.bin, append([]string{"agent", "--config", c.cfgPath, "--log-level", "info"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &c.mu, b: &c.out}, &lockedWriter{mu: &c.mu, b: &c.out}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -439,7 +439,12 @@ func (c *chaos) copyTruncate(rng *rand.Rand, copy bool) {
 	if copy {
 		b, _ := os.ReadFile(p)
 		c.nameSeq++
-		os.WriteFile(filepath.Join(c.logs, fmt.Sprintf("%s.copy%d", f.name, c.nameSeq)), b, 0o644)
+		cp := filepath.Join(c.logs, fmt.Sprintf("%s.copy%d", f.name, c.nameSeq))
+		os.WriteFile(cp, b, 0o644)
+		if fi, err := os.Stat(cp); err == nil {
+			_, ino, _ := fileID(fi)
+			c.logf("copy %s to %s (inode %d)", f.name, filepath.Base(cp), ino)
+		}
 		if rng.IntN(3) == 0 {
 			c.appendSome(rng, f, 1+rng.IntN(2))
 		}
