@@ -81,6 +81,9 @@ func Run(ctx context.Context, cfg *Config, once bool, log *slog.Logger) error {
 		fr.prod, err = producer.New(ctx, a.target(f.Stream), opts)
 		if err != nil {
 			a.closeProducers(context.Background())
+			if ctx.Err() != nil {
+				return nil // stopped while starting: nothing read, the checkpoint unchanged
+			}
 			return fmt.Errorf("flow %s: %w", fr.id, err)
 		}
 		a.flows = append(a.flows, fr)
@@ -210,14 +213,27 @@ func (a *Agent) readAll(ctx context.Context, once bool) error {
 				return ctx.Err()
 			}
 			idle := time.Since(t.grewAt)
-			final := once || (t.rotated && idle >= time.Duration(a.cfg.RotateWait))
-			if _, err := a.readFile(t, final); err != nil {
+			grew, err := a.readFile(t)
+			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return err
 				}
 				a.log.Error("agent: read file", "path", t.path, "err", err)
 				a.metrics.errors.Inc()
 				continue
+			}
+			// A rotated file is done when a read found nothing new after
+			// rotate_wait: what it read may be a line still being written.
+			final := once || (t.rotated && !grew && idle >= time.Duration(a.cfg.RotateWait))
+			if final {
+				if err := a.flushEnd(t); err != nil {
+					if errors.Is(err, context.Canceled) {
+						return err
+					}
+					a.log.Error("agent: read file", "path", t.path, "err", err)
+					a.metrics.errors.Inc()
+					continue
+				}
 			}
 			if len(t.ml) > 0 && time.Since(t.mlAt) >= time.Duration(fr.cfg.MultilineTimeout) {
 				if err := a.flushMultiline(t); err != nil {
@@ -367,6 +383,11 @@ func (a *Agent) writeCheckpoint(orphans []position) error {
 	}
 	for _, fr := range a.flows {
 		for _, t := range fr.files {
+			if t.fpLen == 0 && t.committed == 0 {
+				// Empty: nothing to resume, and no first bytes to tell it
+				// from a file that takes its inode after it is deleted.
+				continue
+			}
 			files = append(files, position{Flow: fr.id, Path: t.path, Dev: t.dev, Inode: t.ino,
 				FPLen: t.fpLen, FP: t.fp, Offset: t.committed, Header: t.headerText})
 		}

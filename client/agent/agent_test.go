@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,4 +369,128 @@ func TestAgentLongLines(t *testing.T) {
 	if n := len(e.records("ll")); n != 5 {
 		t.Fatalf("%d records after a second run, want 5", n)
 	}
+}
+
+// TestAgentReusedInodeOutsideGlob: a checkpointed file is deleted while
+// the agent is down and a file outside the glob takes its inode; the
+// restart does not take that file for the rotated one (it is not read).
+func TestAgentReusedInodeOutsideGlob(t *testing.T) {
+	e := newEnv(t, "ri")
+	c := e.appLog("ri")
+	e.appendLines("app.log", numbered("a", 0, 20)...)
+	e.once(c)
+	ino := func(name string) uint64 {
+		fi, err := os.Stat(e.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, i, _ := fileID(fi)
+		return i
+	}
+	old := ino("app.log")
+	os.Remove(e.path("app.log"))
+	e.appendLines("copy.txt", numbered("x", 0, 30)...)
+	if ino("copy.txt") != old {
+		t.Skip("the file system gave the new file another inode")
+	}
+	e.appendLines("app.log", numbered("b", 0, 5)...)
+	e.once(e.config(c.Flows...))
+	e.waitFor("ri", append(names("a", 0, 20), names("b", 0, 5)...))
+}
+
+// TestAgentRotateAfterIdle: a file that has not grown for longer than
+// rotate_wait is renamed out of the glob, and its writer appends to it
+// after the agent noticed the rename (a partial line first): those lines
+// arrive whole, as rotate_wait counts from the rename being noticed.
+func TestAgentRotateAfterIdle(t *testing.T) {
+	e := newEnv(t, "ri")
+	c := e.appLog("ri")
+	c.RotateWait = Duration(2 * time.Second)
+	t.Cleanup(e.follow(c))
+	e.appendLines("app.log", numbered("a", 0, 10)...)
+	e.waitFor("ri", names("a", 0, 10))
+	time.Sleep(2500 * time.Millisecond) // idle for longer than rotate_wait
+	f, err := os.OpenFile(e.path("app.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Rename(e.path("app.log"), e.path("app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // ten scans: the agent has noticed the rename
+	f.WriteString(`{"m":"a-0010"}` + "\n" + `{"m":`)
+	time.Sleep(100 * time.Millisecond)
+	f.WriteString(`"a-0011"}` + "\n")
+	e.waitFor("ri", names("a", 0, 12))
+}
+
+// TestAgentStoppedWhileStarting: a stop (the context ends) while the
+// producers are being made is a clean stop, not an error.
+func TestAgentStoppedWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{Server: "http://127.0.0.1:1", Checkpoint: filepath.Join(dir, "cp.json"), Host: "h",
+		Flows: []Flow{{Files: filepath.Join(dir, "*.log"), Stream: "s"}}}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, c, false, quiet()); err != nil {
+		t.Fatalf("Run stopped while starting: %v", err)
+	}
+}
+
+// TestAgentTruncatedDuringRead: the file is cut and written again, longer
+// than what was read, between the agent's truncation check and its read:
+// the agent does not send what it read at the old offset (a torn line
+// and lines sent twice) but reads the new content from its start.
+func TestAgentTruncatedDuringRead(t *testing.T) {
+	e := newEnv(t, "tr")
+	e.appendLines("app.log", numbered("a", 0, 10)...)
+	var armed, fired atomic.Bool
+	var rewrite []byte
+	for _, l := range numbered("b", 0, 20) {
+		rewrite = append(rewrite, l+"\n"...)
+	}
+	beforeRead = func(tr *tracked) {
+		if tr.readOff > 0 && armed.CompareAndSwap(true, false) {
+			os.WriteFile(e.path("app.log"), rewrite, 0o644) // truncates, writes
+			fired.Store(true)
+		}
+	}
+	defer func() { beforeRead = func(*tracked) {} }()
+	stop := e.follow(e.appLog("tr"))
+	defer stop()
+	e.waitFor("tr", names("a", 0, 10))
+	armed.Store(true)
+	testutil.Within(10*time.Second, fired.Load)
+	e.waitFor("tr", append(names("a", 0, 10), names("b", 0, 20)...))
+}
+
+// TestAgentReusedInodeOfEmptyFile: as TestAgentReusedInodeOutsideGlob,
+// but the checkpointed file was empty, so no first bytes tell the files
+// apart: an empty file is not checkpointed (it has nothing to resume).
+func TestAgentReusedInodeOfEmptyFile(t *testing.T) {
+	e := newEnv(t, "re")
+	c := e.appLog("re")
+	e.appendLines("app.log")
+	e.once(c)
+	fi, err := os.Stat(e.path("app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, old, _ := fileID(fi)
+	os.Remove(e.path("app.log"))
+	e.appendLines("copy.txt", numbered("x", 0, 30)...)
+	if fi, err = os.Stat(e.path("copy.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ino, _ := fileID(fi); ino != old {
+		t.Skip("the file system gave the new file another inode")
+	}
+	e.appendLines("app.log", numbered("b", 0, 5)...)
+	e.once(e.config(c.Flows...))
+	e.waitFor("re", names("b", 0, 5))
 }

@@ -22,7 +22,8 @@ type Config struct {
 	// ScanInterval is how often files are globbed and read.
 	ScanInterval Duration `yaml:"scan_interval"` // default 250ms
 	// RotateWait is how long a file that left the glob (rotated) stays
-	// open after its last growth.
+	// open after its last growth or the rotation being noticed, whichever
+	// is later.
 	RotateWait Duration `yaml:"rotate_wait"` // default 5s
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics.
 	MetricsAddr string `yaml:"metrics_addr"`

@@ -13,12 +13,16 @@
 // lines nor repeats any beyond those sent and not yet acknowledged (or
 // acknowledged after the last checkpoint write) when the agent stopped.
 //
-// Assumptions: lines appended to a file after a copy-truncate rotation
-// copied it and before the agent read them exist only in the copy; the
-// agent reads the copy only if the glob matches it (and then reads it
-// whole, so a glob should not match copies). A file renamed out of the
-// glob is read to its end while the agent runs, and found again by its
-// inode in the same directory after a restart.
+// Assumptions: lines the agent had not read when a copy-truncate rotation
+// truncated the file exist only in the copy (and lines appended between
+// the copy and the truncation in neither); the agent reads the copy only
+// if the glob matches it (and then reads it whole, so a glob should not
+// match copies). A file deleted is read to its end only by a running
+// agent that has it open. A file renamed out of the
+// glob is read to its end while the agent runs (for rotate_wait after it
+// last grew or the rename was noticed), and found again by its inode and
+// fingerprint in the same directory after a restart if the checkpoint
+// knew it.
 //
 // Files: config.go (the YAML configuration), agent.go (the run loop and
 // acknowledgements), tail.go (files, rotation, truncation), parse.go

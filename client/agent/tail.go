@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,14 +23,15 @@ type tracked struct {
 	flow     *flowRunner
 	dev, ino uint64
 	f        *os.File
-	readOff  int64  // next byte to read
-	partial  []byte // an unterminated line ending at readOff
-	rotated  bool   // the glob no longer finds it: read to the end, then drop
-	grewAt   time.Time
-	ml       []string // multi-line record being gathered
+	readOff  int64     // next byte to read
+	partial  []byte    // an unterminated line ending at readOff
+	rotated  bool      // the glob no longer finds it: read to the end, then drop
+	grewAt   time.Time // when a read last found it grown, or the rotation was noticed
+	ml       []string  // multi-line record being gathered
 	mlBytes  int
 	mlEnd    int64
 	mlAt     time.Time
+	head     []byte // its first bytes as read (fp is their hash)
 
 	// guarded by Agent.mu
 	path       string
@@ -40,6 +43,10 @@ type tracked struct {
 	pending    []*pendingRec
 	committed  int64
 }
+
+// beforeRead is called between the truncation check and the reads of a
+// file; tests change files there.
+var beforeRead = func(*tracked) {}
 
 // pendingRec is a record sent and not yet acknowledged.
 type pendingRec struct {
@@ -89,6 +96,7 @@ func (a *Agent) scan(first bool) error {
 		for id, t := range fr.files {
 			if !seen[id] && !t.rotated {
 				t.rotated = true
+				t.grewAt = time.Now() // rotate_wait counts from here: its writer may not have reopened yet
 				a.metrics.rotations.Inc()
 				a.log.Info("agent: file left the glob (rotated); reading it to its end", "path", t.path)
 			}
@@ -112,24 +120,41 @@ func (a *Agent) isCheckpoint(p string) bool {
 // open starts tracking a file: from its checkpointed offset when the
 // checkpoint knows its inode and its first bytes still match, else from
 // the beginning (or the end, with start_at: end for files present at
-// start).
+// start). A rotated file (found by inode outside the glob) whose first
+// bytes do not match is another file and is not tracked.
 func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotated bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	t := &tracked{flow: fr, dev: dev, ino: ino, f: f, path: path, rotated: rotated, grewAt: time.Now()}
+	head, err := readHead(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	t.setHead(head)
 	key := posKey{fr.id, dev, ino}
 	if pos, ok := a.restored[key]; ok {
 		delete(a.restored, key)
-		fp, n, err := fingerprint(f, pos.FPLen)
+		match := false
+		if pos.FPLen <= len(head) && (pos.FPLen > 0 || !rotated) { // no first bytes: cannot be told apart
+			sum := sha256.Sum256(head[:pos.FPLen])
+			match = hex.EncodeToString(sum[:]) == pos.FP
+		}
 		fi, serr := f.Stat()
-		if err == nil && serr == nil && n == pos.FPLen && fp == pos.FP && fi.Size() >= pos.Offset {
+		if match && serr == nil && fi.Size() >= pos.Offset {
 			t.readOff, t.committed = pos.Offset, pos.Offset
 			t.headerText = pos.Header
 			if pos.Header != "" {
 				t.header, _ = parseHeader(pos.Header)
 			}
+		} else if rotated {
+			// Found by inode outside the glob, but not the checkpointed
+			// file: another file took the inode (a copy, say). Not ours.
+			f.Close()
+			a.log.Info("agent: a checkpointed file's inode now holds another file outside the glob; not read", "path", path, "was", pos.Path)
+			return nil
 		} else {
 			a.log.Info("agent: inode reused or file rewritten since the checkpoint; reading it from the start", "path", path)
 		}
@@ -140,11 +165,6 @@ func (a *Agent) open(fr *flowRunner, path string, dev, ino uint64, first, rotate
 	}
 	if t.readOff > 0 && fr.cfg.Format == "csv" && len(fr.cfg.CSVColumns) == 0 && t.header == nil {
 		a.readHeader(t)
-	}
-	t.fp, t.fpLen, err = fingerprint(f, fingerprintLen)
-	if err != nil {
-		f.Close()
-		return err
 	}
 	a.mu.Lock()
 	fr.files[[2]uint64{dev, ino}] = t
@@ -200,10 +220,11 @@ func (a *Agent) readHeader(t *tracked) {
 
 // checkTruncated notices a file cut shorter than what was read, or whose
 // first bytes changed (cut and written again): it is read from the start.
-func (a *Agent) checkTruncated(t *tracked) error {
+// It reports whether the file was cut.
+func (a *Agent) checkTruncated(t *tracked) (bool, error) {
 	fi, err := t.f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	a.mu.Lock()
 	fpLen, fp := t.fpLen, t.fp
@@ -212,43 +233,80 @@ func (a *Agent) checkTruncated(t *tracked) error {
 	if !cut && fpLen > 0 {
 		now, n, err := fingerprint(t.f, fpLen)
 		if err != nil {
-			return err
+			return false, err
 		}
 		cut = n < fpLen || now != fp
 	}
 	if !cut {
-		return nil
+		return false, nil
 	}
 	a.log.Info("agent: file truncated; reading it from the start", "path", t.path, "size", fi.Size(), "read", t.readOff)
 	a.metrics.truncations.Inc()
-	fp, n, err := fingerprint(t.f, fingerprintLen)
+	head, err := readHead(t.f)
 	if err != nil {
-		return err
+		return true, err
 	}
 	a.mu.Lock()
 	t.gen++
 	t.pending = nil
 	t.committed = 0
 	t.header, t.headerText = nil, ""
-	t.fp, t.fpLen = fp, n
+	t.setHead(head)
 	a.mu.Unlock()
 	t.readOff, t.partial, t.ml, t.mlBytes = 0, nil, nil, 0
-	return nil
+	return true, nil
+}
+
+// readHead reads a file's first fingerprintLen bytes (fewer if it is
+// shorter).
+func readHead(f io.ReaderAt) ([]byte, error) {
+	buf := make([]byte, fingerprintLen)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// setHead makes head the file's first bytes and their fingerprint (the
+// caller holds Agent.mu once t is shared).
+func (t *tracked) setHead(head []byte) {
+	t.head = head
+	sum := sha256.Sum256(head)
+	t.fp, t.fpLen = hex.EncodeToString(sum[:]), len(head)
 }
 
 // readFile reads what the file holds beyond readOff and sends its
-// complete lines; at EOF with final set (--once, or a rotated file whose
-// wait is over) the unterminated last line and a gathered multi-line
-// record are sent too. It reports whether it read anything.
-func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
-	if err := a.checkTruncated(t); err != nil {
+// complete lines. It reports whether it read anything.
+func (a *Agent) readFile(t *tracked) (bool, error) {
+	if _, err := a.checkTruncated(t); err != nil {
 		return false, err
 	}
+	beforeRead(t)
 	buf := make([]byte, 256<<10)
 	grew := false
 	for {
 		n, err := t.f.ReadAt(buf, t.readOff)
 		if n > 0 {
+			// What was read belongs to the file the fingerprint describes
+			// only if the file was not cut meanwhile (else it may be the
+			// new content at the old offset): checked again after reading.
+			if cut, cerr := a.checkTruncated(t); cerr != nil {
+				return grew, cerr
+			} else if cut {
+				continue
+			}
+			if len(t.head) < fingerprintLen && t.readOff <= int64(len(t.head)) {
+				// The fingerprint grows from bytes read, never from a
+				// later look at the file, which may have been cut since.
+				from := int64(len(t.head)) - t.readOff
+				to := min(int64(n), fingerprintLen-t.readOff)
+				if to > from {
+					a.mu.Lock()
+					t.setHead(append(append([]byte(nil), t.head...), buf[from:to]...))
+					a.mu.Unlock()
+				}
+			}
 			grew = true
 			t.grewAt = time.Now()
 			a.metrics.bytes.Add(float64(n))
@@ -286,14 +344,6 @@ func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
 				rest = rest[maxLineBytes:]
 			}
 			t.partial = append([]byte(nil), rest...)
-			if t.fpLen < fingerprintLen {
-				fp, l, ferr := fingerprint(t.f, fingerprintLen)
-				if ferr == nil {
-					a.mu.Lock()
-					t.fp, t.fpLen = fp, l
-					a.mu.Unlock()
-				}
-			}
 		}
 		if errors.Is(err, io.EOF) || n == 0 {
 			break
@@ -302,19 +352,21 @@ func (a *Agent) readFile(t *tracked, final bool) (bool, error) {
 			return grew, err
 		}
 	}
-	if final {
-		if len(t.partial) > 0 {
-			p := string(t.partial)
-			t.partial = nil
-			if err := a.line(t, p, t.readOff); err != nil {
-				return grew, err
-			}
-		}
-		if err := a.flushMultiline(t); err != nil {
-			return grew, err
+	return grew, nil
+}
+
+// flushEnd sends the unterminated last line and a gathered multi-line
+// record: the file's end ends them (--once, or a rotated file whose wait
+// is over).
+func (a *Agent) flushEnd(t *tracked) error {
+	if len(t.partial) > 0 {
+		p := string(t.partial)
+		t.partial = nil
+		if err := a.line(t, p, t.readOff); err != nil {
+			return err
 		}
 	}
-	return grew, nil
+	return a.flushMultiline(t)
 }
 
 func indexNL(b []byte) int {
