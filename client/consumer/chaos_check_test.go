@@ -270,14 +270,26 @@ func checkRedelivery(events []chaosEvent) (map[string]int, []string) {
 					break
 				}
 			}
+			// The outcome of the batch prev was in: the handler failed it,
+			// or the store call after it (perhaps after cur: a stalled
+			// handler) failed or stored it.
 			cause := ""
-			for j := prev.ev + 1; j < cur.ev && cause == ""; j++ {
+		outcome:
+			for j := prev.ev + 1; j < len(events); j++ {
 				e := events[j]
 				switch {
 				case e.kind == "handler-error" && e.call == prev.call:
 					cause = "handler error"
-				case (e.kind == "checkpoint" || e.kind == "release") && e.err != "" && e.worker == prev.e.worker && e.shard == prev.rec.shard:
-					cause = failureCause(events[:j], e)
+					break outcome
+				case (e.kind == "checkpoint" || e.kind == "release") && e.worker == prev.e.worker && e.shard == prev.rec.shard:
+					if e.err == "" && e.pos != nil && cmpPos(*e.pos, prev.rec.pos()) >= 0 {
+						problems = append(problems, fmt.Sprintf("event %d: %s handed again by %s though event %d checkpointed the batch %s handed it in (event %d)",
+							cur.ev, id, cur.e.worker, j, prev.e.worker, prev.ev))
+						cause = "checkpointed"
+					} else if e.err != "" {
+						cause = failureCause(events[:j], e)
+					}
+					break outcome
 				}
 			}
 			if cause == "" {
