@@ -318,7 +318,7 @@ func parseChaosData(s string) (key string, n int, ok bool) {
 
 func runChaos(t *testing.T, steps int, postgres bool) {
 	c := &chaos{t: t, rng: testutil.Rand(t, 1), epochs: map[string]map[string]uint64{}, next: map[string]int{}, logs: &testutil.Buffer{}}
-	c.srv = testserver.Start(t)
+	c.srv = testserver.Start(t, "--log-level", "info")
 	c.srv.CreateStream("s", 1+c.rng.IntN(3))
 	c.start = time.Now()
 	c.kc = c.client()
@@ -684,7 +684,7 @@ func (c *chaos) writeLog() (file, actions string) {
 	if err != nil {
 		return "(not written: " + err.Error() + ")", act.String()
 	}
-	fmt.Fprintf(f, "%s\n--- worker logs\n%s", all.String(), c.logs.String())
+	fmt.Fprintf(f, "%s\n--- worker logs\n%s\n--- server logs\n%s", all.String(), c.logs.String(), c.srv.AllLogs())
 	f.Close()
 	return f.Name(), act.String()
 }

@@ -123,3 +123,21 @@ func TestBalanceAndHandOff(t *testing.T) {
 type lazy func() string
 
 func (l lazy) String() string { return l() }
+
+// TestStopBeforeFirstSync stops a worker before its first Sync, so the
+// group was never created: leaving it leaves nothing, and Run returns
+// nil.
+func TestStopBeforeFirstSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream("s", 1)
+	g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: time.Second})
+	g.Options = Options{Worker: "a"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, g, func(context.Context, Batch) error { return nil }); err != nil {
+		t.Fatalf("Run stopped before its first Sync: %v", err)
+	}
+}
