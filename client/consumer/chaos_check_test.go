@@ -135,8 +135,8 @@ func (r chaosRec) pos() checkpoint {
 func (c *chaos) check() {
 	c.mu.Lock()
 	events := slices.Clone(c.events)
+	problems := append(slices.Clone(c.problems), c.overlaps...)
 	c.mu.Unlock()
-	problems := slices.Clone(c.problems)
 	problems = append(problems, c.checkAllHanded(events)...)
 	problems = append(problems, checkOrder(events)...)
 	redelivered, ps := checkRedelivery(events)
@@ -316,6 +316,9 @@ func failureCause(before []chaosEvent, e chaosEvent) string {
 	}
 	if strings.Contains(e.err, "lease_lost") || strings.Contains(e.err, consumergroups.ErrLeaseLost.Error()) {
 		return "lease lost"
+	}
+	if strings.Contains(e.err, context.Canceled.Error()) {
+		return "shard stopped mid-batch (" + e.kind + ": context canceled)"
 	}
 	return e.kind + " failed: " + e.err
 }

@@ -93,10 +93,12 @@ type chaos struct {
 	seen     map[string]storedLease // the stored leases at the last look
 	problems []string               // found while running
 
-	mu     sync.Mutex
-	events []chaosEvent
-	epochs map[string]map[string]uint64 // worker → shard → epoch, by its last Sync
-	calls  int
+	mu       sync.Mutex
+	events   []chaosEvent
+	inflight map[string]int               // worker|shard → handler calls running
+	overlaps []string                     // a worker's handler calls of one shard at once
+	epochs   map[string]map[string]uint64 // worker → shard → epoch, by its last Sync
+	calls    int
 
 	workers []*chaosWorker // every worker started, in order
 	put     []chaosRec     // records put, in put order
@@ -290,7 +292,16 @@ func (c *chaos) handler(w *chaosWorker) Handler {
 		e.epoch = c.epochs[w.name][b.ShardID]
 		e.at = time.Since(c.start)
 		c.events = append(c.events, e)
+		running := w.name + "|" + b.ShardID
+		if c.inflight[running]++; c.inflight[running] > 1 {
+			c.overlaps = append(c.overlaps, fmt.Sprintf("event %d: %s handed %s while its handler was still running on it", len(c.events)-1, w.name, b.ShardID))
+		}
 		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.inflight[running]--
+			c.mu.Unlock()
+		}()
 		if d := w.stallNext.Swap(0); d > 0 {
 			time.Sleep(time.Duration(d)) // stalled: deaf to ctx too
 		}
@@ -317,7 +328,7 @@ func parseChaosData(s string) (key string, n int, ok bool) {
 }
 
 func runChaos(t *testing.T, steps int, postgres bool) {
-	c := &chaos{t: t, rng: testutil.Rand(t, 1), epochs: map[string]map[string]uint64{}, next: map[string]int{}, logs: &testutil.Buffer{}}
+	c := &chaos{t: t, rng: testutil.Rand(t, 1), epochs: map[string]map[string]uint64{}, inflight: map[string]int{}, next: map[string]int{}, logs: &testutil.Buffer{}}
 	c.srv = testserver.Start(t, "--log-level", "info")
 	c.srv.CreateStream("s", 1+c.rng.IntN(3))
 	c.start = time.Now()
