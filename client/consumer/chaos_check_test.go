@@ -303,22 +303,29 @@ func checkRedelivery(events []chaosEvent) (map[string]int, []string) {
 }
 
 // failureCause names why the store call e failed: its worker killed or
-// cut off, the lease lost, or another error (such as the server
-// restarting).
+// cut off, the lease lost, the reader stopped with the batch in hand (its
+// worker learnt the lease was lost, or a graceful stop timed out), or
+// another error (such as the server restarting).
 func failureCause(before []chaosEvent, e chaosEvent) string {
-	if e.err == errCut.Error() {
-		for j := len(before) - 1; j >= 0; j-- {
-			if b := before[j]; b.kind == "action" && b.worker == e.worker && b.fault != "" {
-				return b.fault
-			}
+	fault, recent := "", false // the worker's last fault, and whether it came lately
+	for j := len(before) - 1; j >= 0; j-- {
+		if b := before[j]; b.kind == "action" && b.worker == e.worker && b.fault != "" {
+			fault, recent = b.fault, e.at-b.at <= 4*chaosLease
+			break
 		}
-		return "cut (no action?)"
 	}
-	if strings.Contains(e.err, "lease_lost") || strings.Contains(e.err, consumergroups.ErrLeaseLost.Error()) {
+	switch {
+	case e.err == errCut.Error():
+		if fault == "" {
+			return "cut (no action?)"
+		}
+		return fault
+	case e.lost:
 		return "lease lost"
-	}
-	if strings.Contains(e.err, context.Canceled.Error()) {
-		return "shard stopped mid-batch (" + e.kind + ": context canceled)"
+	case strings.Contains(e.err, context.Canceled.Error()) && recent:
+		return fault + ", then the reader stopped mid-batch"
+	case strings.Contains(e.err, context.Canceled.Error()):
+		return "reader stopped mid-batch"
 	}
 	return e.kind + " failed: " + e.err
 }

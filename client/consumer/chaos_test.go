@@ -115,6 +115,7 @@ type chaosEvent struct {
 	recs          []chaosRec  // deliver: the batch
 	pos           *checkpoint // checkpoint and release: the position stored (or not)
 	err           string      // checkpoint and release: why it failed
+	lost          bool        // checkpoint and release: refused for a lost lease
 	fault         string      // action: kill, cut (and zombie) on worker
 	text          string
 }
@@ -265,7 +266,7 @@ func (c *chaos) noteStore(kind, shard, worker string, epoch uint64, cp *checkpoi
 		e.pos = &v
 	}
 	if err != nil {
-		e.err = err.Error()
+		e.err, e.lost = err.Error(), isLost(err)
 	}
 	c.note(e)
 }
