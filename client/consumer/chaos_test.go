@@ -474,8 +474,7 @@ func (c *chaos) leave(w *chaosWorker) {
 	w.cancel()
 	<-w.ended
 	err := w.err
-	cut := time.Now().UnixNano() < w.cutUntil.Load()
-	if err != nil && !cut {
+	if err != nil && !errors.Is(err, errCut) { // a worker cut off cannot leave
 		c.problems = append(c.problems, fmt.Sprintf("%s's Run after a graceful stop: %v", w.name, err))
 	}
 	c.action("%s stopped (Run: %v)", w.name, err)
