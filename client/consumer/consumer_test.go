@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,3 +124,101 @@ func TestBalanceAndHandOff(t *testing.T) {
 type lazy func() string
 
 func (l lazy) String() string { return l() }
+
+// TestStopBeforeFirstSync stops a worker before its first Sync, so the
+// group was never created: leaving it leaves nothing, and Run returns
+// nil.
+func TestStopBeforeFirstSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream("s", 1)
+	g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: time.Second})
+	g.Options = Options{Worker: "a"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, g, func(context.Context, Batch) error { return nil }); err != nil {
+		t.Fatalf("Run stopped before its first Sync: %v", err)
+	}
+}
+
+// cutStore is a lease store whose calls fail while cut is set: the worker
+// is cut off from it.
+type cutStore struct {
+	LeaseStore
+	cut atomic.Bool
+}
+
+func (s *cutStore) Sync(ctx context.Context, worker string) (SyncResult, error) {
+	if s.cut.Load() {
+		return SyncResult{}, errCut
+	}
+	return s.LeaseStore.Sync(ctx, worker)
+}
+
+// TestRetakenShardWaitsForStalledHandler: a worker whose handler stalls
+// while the worker is cut off from the lease store for longer than a
+// lease duration stops reading the shard, and reads it again once a Sync
+// lists the lease again. The shard's new reader must not hand a batch
+// while the stalled call of the old one is still running: a worker hands
+// a shard's batches one at a time.
+func TestRetakenShardWaitsForStalledHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream("s", 1)
+	resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[{"key":"k","data":"r"}]}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("put: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	const lease = 500 * time.Millisecond
+	store := &cutStore{LeaseStore: ServerLeases(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: lease})}
+	g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{})
+	g.Leases = store
+	g.Options = Options{Worker: "a", IdleTimeBetweenReads: 20 * time.Millisecond}
+	var mu sync.Mutex
+	running, calls, overlapped := 0, 0, false
+	first, release := make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, g, func(context.Context, Batch) error {
+			mu.Lock()
+			calls++
+			n := calls
+			running++
+			overlapped = overlapped || running > 1
+			mu.Unlock()
+			if n == 1 {
+				close(first)
+				<-release // stalled, deaf to its context
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return nil
+		})
+	}()
+	<-first
+	store.cut.Store(true)
+	time.Sleep(3 * lease) // the worker stops its readers meanwhile
+	store.cut.Store(false)
+	// Give a new reader that does not wait the time to hand the record
+	// again (it would within a Sync interval); one that waits hands
+	// nothing.
+	testutil.Within(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls > 1 })
+	close(release)
+	testutil.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls > 1 }, "the record was not handed again")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if overlapped {
+		t.Fatal("the shard's new reader handed a batch while the old reader's handler call was still running")
+	}
+}

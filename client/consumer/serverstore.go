@@ -159,6 +159,12 @@ func (s *serverStore) Release(ctx context.Context, shard, worker string, epoch u
 	return s.call(ctx, "POST", "/"+url.PathEscape(s.group)+"/shards/"+url.PathEscape(shard)+"/release", body, nil)
 }
 
+// Leave frees worker's leases. A group that does not exist (no Sync
+// created it, or it was deleted) holds nothing to leave.
 func (s *serverStore) Leave(ctx context.Context, worker string) error {
-	return s.call(ctx, "DELETE", "/"+url.PathEscape(s.group)+"/workers/"+url.PathEscape(worker), nil, nil)
+	err := s.call(ctx, "DELETE", "/"+url.PathEscape(s.group)+"/workers/"+url.PathEscape(worker), nil, nil)
+	if e, ok := err.(*apiError); ok && e.Status == http.StatusNotFound && e.Field == "group" {
+		return nil
+	}
+	return err
 }

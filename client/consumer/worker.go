@@ -28,7 +28,7 @@ func Run(ctx context.Context, group Group, h Handler) error {
 		return err
 	}
 	w := &worker{g: group, h: h, log: group.Logger.With("worker", group.Worker, "stream", group.Stream),
-		shards: map[string]*shardRunner{}, wake: make(chan struct{}, 1), m: newMetrics(group.Registerer)}
+		shards: map[string]*shardRunner{}, draining: map[string]*shardRunner{}, wake: make(chan struct{}, 1), m: newMetrics(group.Registerer)}
 	return w.run(ctx)
 }
 
@@ -40,6 +40,11 @@ type worker struct {
 	// deadline (unix nanos) is when the leases last synced run out.
 	deadline atomic.Int64
 	shards   map[string]*shardRunner
+	// draining holds readers stopped while their handler call may still
+	// run (a handler may ignore its context): a new reader of the shard
+	// waits for the old one to end, so that the worker hands a shard's
+	// batches one at a time.
+	draining map[string]*shardRunner
 	wake     chan struct{} // a shard finished: sync at once
 	wg       sync.WaitGroup
 }
@@ -87,7 +92,7 @@ func (w *worker) apply(ctx context.Context, res SyncResult, until time.Time) {
 		held[l.Shard] = true
 		r := w.shards[l.Shard]
 		if r != nil && r.lease.Epoch != l.Epoch {
-			r.stop(false)
+			w.retire(l.Shard, r)
 			r = nil
 		}
 		if r != nil && !r.finished() {
@@ -107,9 +112,13 @@ func (w *worker) apply(ctx context.Context, res SyncResult, until time.Time) {
 		if !held[id] {
 			if !r.finished() {
 				w.log.Info("lease no longer held; stopping the shard", "shard", id, "epoch", r.lease.Epoch)
-				r.stop(false)
 			}
-			delete(w.shards, id)
+			w.retire(id, r)
+		}
+	}
+	for id, r := range w.draining {
+		if r.finished() {
+			delete(w.draining, id)
 		}
 	}
 	w.m.leases.Set(float64(len(res.Leases)))
@@ -122,16 +131,37 @@ func (w *worker) release(ctx context.Context, l consumergroups.Lease) {
 	}
 }
 
+// retire stops reader r of shard id at once, keeping it in draining
+// until it has ended.
+func (w *worker) retire(id string, r *shardRunner) {
+	r.stop(false)
+	delete(w.shards, id)
+	if !r.finished() {
+		w.draining[id] = r
+	}
+}
+
+// start starts a reader of l's shard, which waits for the shard's
+// previous reader, if one is still draining, to end first.
 func (w *worker) start(ctx context.Context, l consumergroups.Lease, start string, until time.Time) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &shardRunner{w: w, lease: l, startAt: start, cancel: cancel, graceful: make(chan struct{}), done: make(chan struct{})}
 	r.validUntil.Store(until.UnixNano())
+	prev := w.draining[l.Shard]
+	delete(w.draining, l.Shard)
 	w.shards[l.Shard] = r
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer close(r.done)
 		defer cancel()
+		if prev != nil {
+			select {
+			case <-prev.done:
+			case <-rctx.Done():
+				return
+			}
+		}
 		if err := r.run(rctx); err != nil && rctx.Err() == nil {
 			w.log.Error("shard reader stopped", "shard", l.Shard, "err", err)
 		}
@@ -141,8 +171,7 @@ func (w *worker) start(ctx context.Context, l consumergroups.Lease, start string
 // stopAll stops every reader at once (the worker's leases ran out).
 func (w *worker) stopAll() {
 	for id, r := range w.shards {
-		r.stop(false)
-		delete(w.shards, id)
+		w.retire(id, r)
 	}
 }
 
