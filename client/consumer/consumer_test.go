@@ -222,3 +222,82 @@ func TestRetakenShardWaitsForStalledHandler(t *testing.T) {
 		t.Fatal("the shard's new reader handed a batch while the old reader's handler call was still running")
 	}
 }
+
+// TestGracefulStopKeepsLeaseOfBatchInHand: a worker asked to stop while
+// its handler holds a batch for longer than a lease duration keeps the
+// lease until the batch is done and checkpointed, so the worker that
+// takes the shard next goes on after it instead of handing it again.
+func TestGracefulStopKeepsLeaseOfBatchInHand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t)
+	srv.CreateStream("s", 1)
+	put := func(data string) {
+		resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[{"key":"k","data":"`+data+`"}]}`))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("put: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	put("r1")
+	const lease = 500 * time.Millisecond
+	group := func(worker string) Group {
+		g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: lease})
+		g.Options = Options{Worker: worker, IdleTimeBetweenReads: 20 * time.Millisecond}
+		return g
+	}
+	var mu sync.Mutex
+	handed := map[string][]string{} // worker → data handed, in order
+	record := func(worker string, b Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range b.Records {
+			handed[worker] = append(handed[worker], string(r.Data))
+		}
+	}
+	first, release := make(chan struct{}), make(chan struct{})
+	actx, stopA := context.WithCancel(context.Background())
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- Run(actx, group("a"), func(_ context.Context, b Batch) error {
+			record("a", b)
+			if len(b.Records) > 0 {
+				select {
+				case <-first:
+				default:
+					close(first)
+					<-release // a long batch, past the lease duration
+				}
+			}
+			return nil
+		})
+	}()
+	<-first
+	bctx, stopB := context.WithCancel(context.Background())
+	bDone := make(chan error, 1)
+	go func() {
+		bDone <- Run(bctx, group("b"), func(_ context.Context, b Batch) error { record("b", b); return nil })
+	}()
+	stopA() // a graceful stop while the batch is in hand
+	time.Sleep(4 * lease)
+	close(release)
+	if err := <-aDone; err != nil {
+		t.Fatalf("a's Run: %v", err)
+	}
+	put("r2")
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handed["b"]) > 0 && handed["b"][len(handed["b"])-1] == "r2"
+	}, "b did not go on with r2")
+	stopB()
+	if err := <-bDone; err != nil {
+		t.Fatalf("b's Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(handed["a"]) != "[r1]" || fmt.Sprint(handed["b"]) != "[r2]" {
+		t.Fatalf("handed: a %v, b %v; want a [r1], b [r2] (r1 checkpointed by a before b took the shard)", handed["a"], handed["b"])
+	}
+}

@@ -81,7 +81,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
-	return w.shutdown()
+	return w.shutdown(interval)
 }
 
 // apply starts readers for new leases, stops those of leases lost, and
@@ -176,8 +176,11 @@ func (w *worker) stopAll() {
 }
 
 // shutdown hands every lease off gracefully within ShutdownTimeout, then
-// leaves the group.
-func (w *worker) shutdown() error {
+// leaves the group. Meanwhile it goes on syncing every interval, so that
+// the leases of batches still in hand stay the worker's (a batch that
+// outlasted its lease would have its checkpoint refused and be handed
+// again elsewhere), as the KCL renews leases during a graceful shutdown.
+func (w *worker) shutdown(interval time.Duration) error {
 	for _, r := range w.shards {
 		r.stop(true)
 	}
@@ -185,14 +188,26 @@ func (w *worker) shutdown() error {
 	go func() { w.wg.Wait(); close(done) }()
 	t := time.NewTimer(w.g.ShutdownTimeout)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		w.log.Error("graceful hand-off timed out; stopping the handlers", "timeout", w.g.ShutdownTimeout)
-		for _, r := range w.shards {
-			r.stop(false)
+	if interval <= 0 { // stopped before its first Sync
+		interval = time.Second
+	}
+	renew := time.NewTicker(interval)
+	defer renew.Stop()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-renew.C:
+			w.renewWhileLeaving(interval)
+		case <-t.C:
+			w.log.Error("graceful hand-off timed out; stopping the handlers", "timeout", w.g.ShutdownTimeout)
+			for _, r := range w.shards {
+				r.stop(false)
+			}
+			<-done
+			break wait
 		}
-		<-done
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -200,6 +215,30 @@ func (w *worker) shutdown() error {
 		return fmt.Errorf("consumer: leave group: %w", err)
 	}
 	return nil
+}
+
+// renewWhileLeaving syncs during a graceful hand-off: the leases of
+// readers still handing off are renewed; any other lease the sync lists
+// (one the group gave the worker meanwhile) is given back at once.
+func (w *worker) renewWhileLeaving(interval time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), interval)
+	defer cancel()
+	start := time.Now()
+	res, err := w.g.Leases.Sync(ctx, w.g.Worker)
+	if err != nil {
+		w.m.syncErrors.Inc()
+		w.log.Warn("consumer group sync failed during the hand-off", "err", err)
+		return
+	}
+	until := start.Add(res.LeaseDuration).UnixNano()
+	w.deadline.Store(until)
+	for _, l := range res.Leases {
+		if r := w.shards[l.Shard]; r != nil && r.lease.Epoch == l.Epoch && !r.finished() {
+			r.validUntil.Store(until)
+			continue
+		}
+		w.release(ctx, l)
+	}
 }
 
 // leaseValid reports whether the last successful Sync that listed the
