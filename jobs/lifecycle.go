@@ -198,6 +198,7 @@ func (m *Manager) DeleteOwned(id, owner string) error {
 	m.mu.Lock()
 	if m.mu.jobs[id] == j {
 		delete(m.mu.jobs, id)
+		j.markGone()
 	}
 	m.mu.Unlock()
 	if err := m.removeJobDir(id); err != nil {
@@ -301,4 +302,26 @@ func (m *Manager) DeployOwned(id string, src []byte, from DeployFrom, owner stri
 	}
 	m.log.Info("job deployed", "job", id, "savepoint", name)
 	return Deployed{Job: nj, Savepoint: name}, nil
+}
+
+// goneCh is closed once the job has left its manager: deleted, or
+// replaced by a submit of its name.
+func (j *Job) goneCh() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.gone == nil {
+		j.mu.gone = make(chan struct{})
+	}
+	return j.mu.gone
+}
+
+func (j *Job) markGone() {
+	j.goneCh()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	select {
+	case <-j.mu.gone:
+	default:
+		close(j.mu.gone)
+	}
 }

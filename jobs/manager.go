@@ -95,6 +95,7 @@ type Job struct {
 		startErr   error
 		finalState *engine.Status
 		ckpt       *ckptState
+		gone       chan struct{} // closed when the job leaves the manager (goneCh)
 	}
 }
 
@@ -383,6 +384,9 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		return nil, err
 	}
 	m.run(j, built, cs)
+	if hadOld {
+		old.markGone()
+	}
 	return j, nil
 }
 

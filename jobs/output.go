@@ -343,7 +343,27 @@ func (m *Manager) Output(ctx context.Context, id, sink string, after uint64, lim
 	if !ok {
 		return OutputPage{}, fmt.Errorf("%w: %q in job %q (its sinks: %s)", ErrNoOutput, sink, id, strings.Join(names, ", "))
 	}
+	// A wait ends when the job goes: deleted (not found), or replaced by a
+	// submit of its name (what was read, so the reader asks again, of the
+	// new job).
+	gone := j.goneCh()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	rows, next, missed := j.outputs.ring(sink).Read(ctx, after, limit, wait)
+	select {
+	case <-gone:
+		if _, err := m.job(id); err != nil {
+			return OutputPage{}, err
+		}
+	default:
+	}
 	return OutputPage{Sink: sink, Kind: kind, Rows: rows, Next: next, Missed: missed}, nil
 }
 
