@@ -308,6 +308,7 @@ func (m *Manager) checkpointLoop(j *Job, rj *engine.Job, cs *ckptState) {
 			if err := cs.db.Close(); err != nil {
 				m.log.Error("close job state", "job", j.ID, "err", err)
 			}
+			cs.relist(j.stateDir)
 			cs.mu.Unlock()
 			m.ended(j, rj)
 			close(cs.done)
@@ -360,6 +361,7 @@ func (m *Manager) checkpoint(j *Job, rj *engine.Job, cs *ckptState, o engine.Che
 		ci.Savepoint = savepoint
 	}
 	cs.run[res.Epoch] = ci
+	cs.relist(j.stateDir)
 	m.log.Debug("checkpoint", "job", j.ID, "epoch", res.Epoch, "held", res.Held, "duration", res.Duration, "size", res.Size)
 	return ci, nil
 }
@@ -392,11 +394,20 @@ func (j *Job) checkpoints() []CheckpointInfo {
 		return nil
 	}
 	defer cs.mu.Unlock()
+	return cs.relist(j.stateDir)
+}
+
+// relist lists the checkpoints of cs (cs.mu held) and keeps the list for
+// the reads that find cs.mu held: it is called after each checkpoint and
+// when the store closes, so that such a read lists every checkpoint
+// taken (a read right after a stop listed the stop's checkpoint only once
+// the server restarted).
+func (cs *ckptState) relist(dir string) []CheckpointInfo {
 	var out []CheckpointInfo
 	if !cs.closed {
 		out = checkpointInfos(cs.db.Checkpoints(), cs.run)
 	} else {
-		out = storedCheckpoints(j.stateDir, cs.run)
+		out = storedCheckpoints(dir, cs.run)
 	}
 	out = append(out, cs.failed...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })

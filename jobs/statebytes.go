@@ -30,8 +30,8 @@ func (j *Job) stateBytes() map[string]int64 {
 	j.mu.Lock()
 	cs := j.mu.ckpt
 	j.mu.Unlock()
-	if cs == nil || cs.db == nil {
-		return nil
+	if cs == nil || cs.db == nil || cs.db.Closed() {
+		return nil // (a run that ended has no state to measure)
 	}
 	c := &j.sizes
 	c.mu.Lock()

@@ -203,6 +203,9 @@ func (db *DB) use() error {
 
 func (db *DB) done() { db.writeMu.RUnlock() }
 
+// Closed reports whether Close has been called.
+func (db *DB) Closed() bool { return db.closed.Load() }
+
 // Get returns a copy of key's value and whether it exists.
 func (s *Space) Get(key []byte) ([]byte, bool, error) {
 	if err := s.db.use(); err != nil {
