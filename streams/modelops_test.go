@@ -1,0 +1,549 @@
+package streams
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The operations of TestModelRandomOps that change a stream's shape or
+// life, restarts and crashes, and the checks of every description.
+
+// enforce runs retention. Records older than the cutoff may go from now
+// on; once the run finished, whole segments older than it must be gone.
+func (r *modelRun) enforce(cut bool) {
+	now := r.clock.now()
+	for _, st := range r.model {
+		if st == nil {
+			continue
+		}
+		c := now.Add(-time.Duration(st.retention) * time.Hour).UnixMilli()
+		st.allowCut = max(st.allowCut, c)
+		if !cut {
+			st.mustCut = max(st.mustCut, c)
+		}
+	}
+	r.stats.retention++
+	r.logf("enforce retention at %s", now.Format(time.RFC3339Nano))
+	r.s.EnforceRetention()
+}
+
+func (r *modelRun) setRetention(st *mstream) {
+	h := 24 + r.rng.IntN(48)
+	r.logf("retention of %s = %d h", st.name, h)
+	if err := r.s.UpdateStream(st.name, func(u *StreamUpdate) error { u.RetentionHours = h; return nil }); err != nil {
+		r.fatalf("update retention of %s: %v", st.name, err)
+	}
+	st.retention = h
+}
+
+// split splits a random open shard at a random key inside it, or now and
+// then tries a split the store must refuse.
+func (r *modelRun) split(st *mstream, cut bool) {
+	open := st.openShards()
+	if !cut && r.rng.IntN(8) == 0 {
+		sh := r.pickShard(st)
+		at, want := sh.rg.Start, error(ErrInvalid)
+		if r.rng.IntN(2) == 0 && sh.rg.End != MaxHashKey {
+			at = sh.rg.End.add(1)
+		}
+		if !sh.open {
+			at, want = sh.rg.Mid(), ErrShardClosed
+		}
+		err := r.s.SplitShard(st.name, ShardID(sh.index), at.String())
+		r.logf("split %s/%d at %s: %v", st.name, sh.index, at, err)
+		if !errors.Is(err, want) {
+			r.fatalf("split of %s/%d at %s: %v; want %v", st.name, sh.index, at, err, want)
+		}
+		return
+	}
+	var can []*mshard
+	for _, sh := range open {
+		if sh.rg.Start != sh.rg.End {
+			can = append(can, sh)
+		}
+	}
+	if len(open) >= 8 || len(can) == 0 {
+		r.merge(st, cut)
+		return
+	}
+	sh := can[r.rng.IntN(len(can))]
+	at := sh.rg.Mid()
+	switch r.rng.IntN(4) {
+	case 0:
+		at = sh.rg.Start.add(1)
+	case 1:
+		at = sh.rg.End
+	}
+	r.splitAt(st, sh, at, cut)
+}
+
+func (r *modelRun) splitAt(st *mstream, sh *mshard, at HashKey, cut bool) {
+	r.stats.reshards++
+	err := r.s.SplitShard(st.name, ShardID(sh.index), at.String())
+	r.logf("split %s/%d at %s: %v", st.name, sh.index, at, err)
+	if err != nil {
+		r.fatalf("split %s/%d at %s: %v", st.name, sh.index, at, err)
+	}
+	st.split(sh, at, r.clock.now())
+}
+
+// merge merges two adjacent open shards, or now and then tries two the
+// store must refuse.
+func (r *modelRun) merge(st *mstream, cut bool) {
+	open := st.openShards()
+	if len(open) < 2 {
+		r.split(st, cut)
+		return
+	}
+	if !cut && len(open) > 2 && r.rng.IntN(8) == 0 {
+		a, b := open[0], open[2]
+		err := r.s.MergeShards(st.name, ShardID(a.index), ShardID(b.index))
+		r.logf("merge %s/%d and %d: %v", st.name, a.index, b.index, err)
+		if !errors.Is(err, ErrInvalid) {
+			r.fatalf("merge of the shards %d and %d of %s, not adjacent: %v; want ErrInvalid", a.index, b.index, st.name, err)
+		}
+		return
+	}
+	i := r.rng.IntN(len(open) - 1)
+	a, b := open[i], open[i+1]
+	if r.rng.IntN(2) == 0 {
+		a, b = b, a
+	}
+	r.stats.reshards++
+	err := r.s.MergeShards(st.name, ShardID(a.index), ShardID(b.index))
+	r.logf("merge %s/%d and %d: %v", st.name, a.index, b.index, err)
+	if err != nil {
+		r.fatalf("merge %s/%d and %d: %v", st.name, a.index, b.index, err)
+	}
+	st.merge(a, b, r.clock.now())
+}
+
+// updateCount changes the shard count and checks the new shards: the
+// open ranges are the even ranges of the target, the shards closed were
+// open, each new shard splits or merges its parents, and intermediate
+// shards are closed and empty.
+func (r *modelRun) updateCount(st *mstream, cut bool) {
+	target := 1 + r.rng.IntN(6)
+	r.stats.reshards++
+	err := r.s.UpdateShardCount(st.name, target)
+	r.logf("update shard count of %s to %d: %v", st.name, target, err)
+	if err != nil {
+		r.fatalf("update shard count of %s to %d: %v", st.name, target, err)
+	}
+	in, err := r.s.DescribeStream(st.name)
+	if err != nil {
+		r.fatalf("describe %s: %v", st.name, err)
+	}
+	now := r.clock.now()
+	n := len(st.shards)
+	if len(in.Shards) < n {
+		r.fatalf("update shard count of %s: %d shards, had %d", st.name, len(in.Shards), n)
+	}
+	even := EvenRanges(target)
+	isEven := func(rg HashRange) bool { return slices.Contains(even, rg) }
+	for _, si := range in.Shards[:n] {
+		sh := st.shards[si.Index]
+		if sh.open && !si.Open {
+			st.close(sh, now)
+		}
+		if si.Open && !isEven(si.Range) {
+			r.fatalf("update shard count of %s to %d: shard %d [%s,%s] stayed open", st.name, target, si.Index, si.Range.Start, si.Range.End)
+		}
+	}
+	for _, si := range in.Shards[n:] {
+		p, ok := ParseShardID(si.Parent)
+		if si.Index != len(st.shards) || !ok || p >= si.Index {
+			r.fatalf("update shard count of %s: new shard %d has parent %q", st.name, si.Index, si.Parent)
+		}
+		parent := st.shards[p]
+		if si.AdjacentParent != "" {
+			q, ok := ParseShardID(si.AdjacentParent)
+			if !ok || q >= si.Index {
+				r.fatalf("update shard count of %s: new shard %d has adjacent parent %q", st.name, si.Index, si.AdjacentParent)
+			}
+			lo, hi := parent.rg, st.shards[q].rg
+			if hi.Start.Cmp(lo.Start) < 0 {
+				lo, hi = hi, lo
+			}
+			if !adjacent(lo, hi) || si.Range != (HashRange{lo.Start, hi.End}) {
+				r.fatalf("update shard count of %s: shard %d [%s,%s] is no merge of %d and %d", st.name, si.Index, si.Range.Start, si.Range.End, p, q)
+			}
+		} else if si.Range != (HashRange{parent.rg.Start, si.Range.End}) && si.Range != (HashRange{si.Range.Start, parent.rg.End}) {
+			r.fatalf("update shard count of %s: shard %d [%s,%s] is no half of %d", st.name, si.Index, si.Range.Start, si.Range.End, p)
+		}
+		c := st.addChild(si.Range, si.Parent, si.AdjacentParent)
+		if !si.Open {
+			st.close(c, now)
+		}
+	}
+	var ranges []HashRange
+	for _, sh := range st.openShards() {
+		ranges = append(ranges, sh.rg)
+	}
+	if !slices.Equal(ranges, even) {
+		r.fatalf("update shard count of %s to %d: open ranges %v", st.name, target, ranges)
+	}
+	// Each split parent has exactly two children that cover it (the
+	// layout check after this compares children with the model's).
+	for _, sh := range st.shards {
+		var kids []*mshard
+		for _, c := range st.shards {
+			if c.parent == ShardID(sh.index) && c.adj == "" {
+				kids = append(kids, c)
+			}
+		}
+		if len(kids) > 0 && (len(kids) != 2 || kids[0].rg.Start != sh.rg.Start || kids[1].rg.End != sh.rg.End || !adjacent(kids[0].rg, kids[1].rg)) {
+			r.fatalf("update shard count of %s: shard %d is split into %d shards that do not cover it", st.name, sh.index, len(kids))
+		}
+	}
+}
+
+// remove deletes a stream, keeping a few of its sequence numbers, which
+// every later incarnation must refuse.
+func (r *modelRun) remove(st *mstream, cut bool) {
+	for _, sh := range st.shards {
+		k := sh.kept()
+		for range min(2, len(k)) {
+			r.old = append(r.old, oldSeq{st.name, FormatSeq(st.tag, sh.index, k[r.rng.IntN(len(k))].Seq)})
+		}
+		r.old = append(r.old, oldSeq{st.name, FormatSeq(st.tag, sh.index, 1)})
+	}
+	if len(r.old) > 60 {
+		r.old = r.old[len(r.old)-60:]
+	}
+	r.stats.deletes++
+	err := r.s.DeleteStream(st.name)
+	r.logf("delete %s (tag %d): %v", st.name, st.tag, err)
+	if err != nil {
+		r.fatalf("delete %s: %v", st.name, err)
+	}
+	r.model[st.name] = nil
+	if cut {
+		r.orphans[st.dir] = true
+	}
+}
+
+func (r *modelRun) create(name string, cut bool) {
+	n := 1 + r.rng.IntN(4)
+	h := 24
+	if r.rng.IntN(3) == 0 {
+		h += r.rng.IntN(24)
+	}
+	in, err := r.s.CreateStream(name, n, CreateOptions{RetentionHours: h})
+	r.logf("create %s with %d shards, retention %d h: tag %d, %v", name, n, h, in.SeqTag, err)
+	if err != nil {
+		r.fatalf("create %s: %v", name, err)
+	}
+	if in.SeqTag == 0 || r.tags[in.SeqTag] {
+		r.fatalf("create %s: sequence tag %d is 0 or was used before", name, in.SeqTag)
+	}
+	r.tags[in.SeqTag] = true
+	r.incs++
+	st := newMstream(name, r.incs, in.SeqTag, h, n)
+	ss, err := r.s.get("test", name)
+	if err != nil {
+		r.fatalf("get %s: %v", name, err)
+	}
+	r.s.metaMu.Lock()
+	st.dir = r.s.fs.PathJoin(memDir, "streams", ss.meta.Dir)
+	r.s.metaMu.Unlock()
+	r.model[name] = st
+	r.diff("the new stream "+name, st.layout(), infoLayout(in))
+}
+
+func (r *modelRun) restart() {
+	r.stats.restarts++
+	r.logf("restart")
+	if err := r.s.Close(); err != nil {
+		r.fatalf("close: %v", err)
+	}
+	r.s = nil
+	r.open()
+	r.checkOpened()
+	r.fullCheck()
+}
+
+// crash runs a random operation that writes, taking a crash image before
+// a random one of its filesystem writes (or after the operation when it
+// made fewer), with none or part of the unsynced data. The store then
+// opens on that image: what the operation did is all there or not at all,
+// except that a cut put's records each may or may not be there.
+func (r *modelRun) crash() {
+	cfg := vfs.CrashCloneCfg{}
+	if r.rng.IntN(2) == 0 {
+		cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: 10 + r.rng.IntN(81), RNG: rand.New(rand.NewPCG(r.rng.Uint64(), 1))}
+	}
+	k := 1 + r.rng.IntN(30)
+	before := map[string]*mstream{}
+	for n, st := range r.model {
+		if st != nil {
+			before[n] = st.clone()
+		}
+	}
+	r.inj.arm(k, cfg)
+	r.logf("crash before write %d from here, keeping %d%% of the unsynced data, during:", k, cfg.UnsyncedDataPercent)
+	st := r.pickStream()
+	switch p := r.rng.IntN(100); {
+	case st == nil:
+		r.create(r.names[r.rng.IntN(len(r.names))], true)
+	case p < 45:
+		r.put(st, true)
+	case p < 55:
+		r.split(st, true)
+	case p < 63:
+		r.merge(st, true)
+	case p < 71:
+		r.updateCount(st, true)
+	case p < 78:
+		r.remove(st, true)
+	case p < 86:
+		r.enforce(true)
+	case p < 92:
+		r.s.recordDurable()
+	default:
+		if absent := r.absentName(); absent != "" {
+			r.create(absent, true)
+		} else {
+			r.put(st, true)
+		}
+	}
+	clone := r.inj.crash()
+	if err := r.s.Close(); err != nil {
+		r.fatalf("close the crashed store: %v", err)
+	}
+	r.s = nil
+	r.stats.crashes++
+	if cfg.UnsyncedDataPercent > 0 {
+		r.mayCorrupt = true
+	}
+	r.mem = clone
+	r.open()
+	r.checkOpened()
+	r.reconcile(before)
+	r.fullCheck()
+}
+
+func (r *modelRun) absentName() string {
+	for _, n := range r.names {
+		if r.model[n] == nil {
+			return n
+		}
+	}
+	return ""
+}
+
+// checkOpened checks what opening reported: no damage unless a crash
+// kept part of the unsynced data, and no problem but the directories of
+// deletes a crash cut.
+func (r *modelRun) checkOpened() {
+	if c := r.s.Corruptions(); len(c) > 0 && !r.mayCorrupt {
+		r.fatalf("opening after clean crashes reported damage: %v", c[0].Error())
+	}
+	for _, p := range r.s.Problems() {
+		if p.Kind != ProblemOrphanDirectory || !r.orphans[p.Path] {
+			r.fatalf("opening reported a problem: %s %s %s", p.Kind, p.Path, p.Message)
+		}
+	}
+}
+
+// reconcile matches the store opened after a crash with the model before
+// the crashed operation and after it: each stream must have one of the
+// two shapes; its records are the model's of that shape, every
+// acknowledged one present, the cut put's ones each present or not. The
+// model then takes what survived.
+func (r *modelRun) reconcile(before map[string]*mstream) {
+	for _, name := range r.names {
+		after := r.model[name]
+		in, err := r.s.DescribeStream(name)
+		var chosen *mstream
+		switch {
+		case errors.Is(err, ErrStreamNotFound):
+			if after != nil && before[name] != nil {
+				r.fatalf("stream %s is gone after the crash", name)
+			}
+		case err != nil:
+			r.fatalf("describe %s after the crash: %v", name, err)
+		case after != nil && after.tag == in.SeqTag && slices.Equal(after.layout(), infoLayout(in)):
+			chosen = after
+		case before[name] != nil && before[name].tag == in.SeqTag && slices.Equal(before[name].layout(), infoLayout(in)):
+			chosen = before[name]
+			r.logf("after the crash %s is as before the operation", name)
+		default:
+			var want []string
+			if after != nil {
+				want = after.layout()
+			}
+			r.diff(fmt.Sprintf("stream %s (tag %d) after the crash, against the model after the operation (tag %d)", name, in.SeqTag, tagOf(after)), want, infoLayout(in))
+			r.fatalf("stream %s after the crash matches neither shape", name)
+		}
+		if chosen == nil {
+			r.model[name] = nil
+			continue
+		}
+		// Retention runs cut by the crash may or may not have trimmed.
+		if after != nil && before[name] != nil && after.tag == before[name].tag {
+			chosen.allowCut = after.allowCut
+		}
+		r.model[name] = chosen
+		for _, sh := range chosen.shards {
+			r.reconcileShard(chosen, sh, in.Shards[sh.index], before[name])
+		}
+	}
+}
+
+func tagOf(st *mstream) uint64 {
+	if st == nil {
+		return 0
+	}
+	return st.tag
+}
+
+func (r *modelRun) reconcileShard(st *mstream, sh *mshard, si ShardInfo, before *mstream) {
+	r.checkTrim(st, sh, si.TrimSeq)
+	got := r.readAll(st, sh)
+	var recs []mrec
+	i := 0
+	for _, g := range got {
+		for i < len(sh.recs) && sh.recs[i].Seq < g.Seq {
+			if !sh.recs[i].maybe {
+				r.diff(fmt.Sprintf("%s/%d after the crash: acknowledged record %d lost", st.name, sh.index, sh.recs[i].Seq), recLines(sh.kept()), recLines(got))
+			}
+			i++
+		}
+		if i == len(sh.recs) || sh.recs[i].Seq != g.Seq || sh.recs[i].String() != g.String() {
+			r.diff(fmt.Sprintf("%s/%d after the crash: record %d was never put there", st.name, sh.index, g.Seq), recLines(sh.kept()), recLines(got))
+		}
+		recs = append(recs, g)
+		i++
+	}
+	for ; i < len(sh.recs); i++ {
+		if !sh.recs[i].maybe {
+			r.diff(fmt.Sprintf("%s/%d after the crash: acknowledged record %d lost", st.name, sh.index, sh.recs[i].Seq), recLines(sh.kept()), recLines(got))
+		}
+	}
+	sh.recs = recs
+	if !sh.open {
+		return
+	}
+	// The next counter is after every record kept and every position
+	// durable before the crash, and at most what the operation handed out.
+	lo := uint64(1)
+	if n := len(recs); n > 0 {
+		lo = recs[n-1].Seq + 1
+	}
+	if before != nil && before.tag == st.tag && sh.index < len(before.shards) {
+		lo = max(lo, before.shards[sh.index].next)
+	}
+	next, err := r.s.Seek(st.name, ShardID(sh.index), Latest, "", time.Time{})
+	if err != nil || next < lo || next > sh.next {
+		r.fatalf("%s/%d after the crash: LATEST is %d %v; the model says %d to %d", st.name, sh.index, next, err, lo, sh.next)
+	}
+	sh.next = next
+}
+
+// readAll reads a whole shard from its trim horizon in small pages.
+func (r *modelRun) readAll(st *mstream, sh *mshard) []mrec {
+	var out []mrec
+	var pos uint64
+	for {
+		res, err := r.s.Read(st.name, ShardID(sh.index), pos, 1+r.rng.IntN(40), 0)
+		if err != nil {
+			r.fatalf("read %s/%d from %d: %v", st.name, sh.index, pos, err)
+		}
+		for _, g := range res.Records {
+			out = append(out, mrec{Seq: g.Seq, Arrival: g.Arrival, Key: g.PartitionKey, Data: g.Data})
+		}
+		if len(res.Records) == 0 {
+			return out
+		}
+		if res.Next <= pos {
+			r.fatalf("read %s/%d: next %d does not pass %d", st.name, sh.index, res.Next, pos)
+		}
+		pos = res.Next
+	}
+}
+
+// checkTrim checks a trim horizon the store reports: it never goes back,
+// and only records retention allowed to go are below it, and none that
+// retention must have removed is at or above it. The model then drops
+// the records below it.
+func (r *modelRun) checkTrim(st *mstream, sh *mshard, th uint64) {
+	if th < sh.trim || th > sh.next {
+		r.fatalf("%s/%d: trim horizon %d; the model says %d to %d", st.name, sh.index, th, sh.trim, sh.next)
+	}
+	segAge := r.opts.SegmentAge.Milliseconds()
+	first := true
+	for _, rec := range sh.recs {
+		if rec.maybe {
+			continue
+		}
+		if rec.Seq < th && rec.Arrival >= st.allowCut {
+			r.fatalf("%s/%d: trim horizon %d drops record %d, which arrived at %d, after the newest retention cutoff %d", st.name, sh.index, th, rec.Seq, rec.Arrival, st.allowCut)
+		}
+		if rec.Seq >= th && first {
+			first = false
+			if rec.Arrival+segAge < st.mustCut {
+				r.fatalf("%s/%d: trim horizon %d keeps record %d, which arrived at %d, more than a segment's age (%d ms) before the retention cutoff %d", st.name, sh.index, th, rec.Seq, rec.Arrival, segAge, st.mustCut)
+			}
+		}
+	}
+	if th > sh.trim {
+		r.logf("trim horizon of %s/%d: %d", st.name, sh.index, th)
+	}
+	sh.trim = th
+	i := 0
+	for i < len(sh.recs) && sh.recs[i].Seq < th {
+		i++
+	}
+	sh.recs = sh.recs[i:]
+}
+
+// checkAll compares every stream's description with the model.
+func (r *modelRun) checkAll() {
+	r.t.Helper()
+	now := r.clock.now()
+	for _, name := range r.names {
+		st := r.model[name]
+		in, err := r.s.DescribeStream(name)
+		if st == nil {
+			if !errors.Is(err, ErrStreamNotFound) {
+				r.fatalf("describe %s, deleted: %v", name, err)
+			}
+			continue
+		}
+		if err != nil {
+			r.fatalf("describe %s: %v", name, err)
+		}
+		r.diff("the shards of "+name, st.layout(), infoLayout(in))
+		if in.SeqTag != st.tag || in.RetentionHours != st.retention || in.Status != StatusActive {
+			r.fatalf("describe %s: tag %d, retention %d, status %s; the model says %d, %d, ACTIVE", name, in.SeqTag, in.RetentionHours, in.Status, st.tag, st.retention)
+		}
+		for _, si := range in.Shards {
+			sh := st.shards[si.Index]
+			r.checkTrim(st, sh, si.TrimSeq)
+			expired := !sh.open && now.Sub(sh.closedAt) > time.Duration(st.retention)*time.Hour
+			if si.LastSeq != sh.next-1 || si.Expired != expired || len(si.Lost) > 0 {
+				r.fatalf("describe %s/%d: last %d, expired %v, lost %v; the model says last %d, expired %v, nothing lost", name, si.Index, si.LastSeq, si.Expired, si.Lost, sh.next-1, expired)
+			}
+		}
+	}
+}
+
+// fullCheck reads every shard of every stream whole.
+func (r *modelRun) fullCheck() {
+	r.checkAll()
+	for _, name := range r.names {
+		st := r.model[name]
+		if st == nil {
+			continue
+		}
+		for _, sh := range st.shards {
+			r.diff(fmt.Sprintf("all of %s/%d", name, sh.index), recLines(sh.kept()), recLines(r.readAll(st, sh)))
+		}
+	}
+}
