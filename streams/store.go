@@ -543,7 +543,14 @@ func (s *Store) DeleteStream(name string) error {
 		sh.stopWriter()
 		sh.closeFiles()
 	}
-	if err := s.fs.RemoveAll(s.fs.PathJoin(s.dir, "streams", st.meta.Dir)); err != nil {
+	// The removal is synced into streams/: otherwise a crash can bring the
+	// directory back, and the next start reports it as an orphan.
+	root := s.fs.PathJoin(s.dir, "streams")
+	err = s.fs.RemoveAll(s.fs.PathJoin(root, st.meta.Dir))
+	if err == nil {
+		err = syncDir(s.fs, root)
+	}
+	if err != nil {
 		s.log.Warn("remove deleted stream's files", "stream", name, "err", err)
 	}
 	return nil
