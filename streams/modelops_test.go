@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // The operations of TestModelRandomOps that change a stream's shape or
@@ -209,9 +210,9 @@ func (r *modelRun) remove(st *mstream, cut bool) {
 	for _, sh := range st.shards {
 		k := sh.kept()
 		for range min(2, len(k)) {
-			r.old = append(r.old, oldSeq{st.name, FormatSeq(st.tag, sh.index, k[r.rng.IntN(len(k))].Seq)})
+			r.old = append(r.old, oldSeq{st.tag, FormatSeq(st.tag, sh.index, k[r.rng.IntN(len(k))].Seq)})
 		}
-		r.old = append(r.old, oldSeq{st.name, FormatSeq(st.tag, sh.index, 1)})
+		r.old = append(r.old, oldSeq{st.tag, FormatSeq(st.tag, sh.index, 1)})
 	}
 	if len(r.old) > 60 {
 		r.old = r.old[len(r.old)-60:]
@@ -274,10 +275,7 @@ func (r *modelRun) restart() {
 // opens on that image: what the operation did is all there or not at all,
 // except that a cut put's records each may or may not be there.
 func (r *modelRun) crash() {
-	cfg := vfs.CrashCloneCfg{}
-	if r.rng.IntN(2) == 0 {
-		cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: 10 + r.rng.IntN(81), RNG: rand.New(rand.NewPCG(r.rng.Uint64(), 1))}
-	}
+	cfg := r.crashCfg()
 	k := 1 + r.rng.IntN(30)
 	before := map[string]*mstream{}
 	for n, st := range r.model {
@@ -299,12 +297,20 @@ func (r *modelRun) crash() {
 		r.merge(st, true)
 	case p < 71:
 		r.updateCount(st, true)
-	case p < 78:
+	case p < 78 && (st.name != r.names[0] || r.rng.IntN(4) == 0):
 		r.remove(st, true)
 	case p < 86:
 		r.enforce(true)
-	case p < 92:
+	case p < 89:
+		r.logf("record durable positions")
 		r.s.recordDurable()
+	case p < 92:
+		r.putConcurrent(st, true)
+	case p < 96:
+		r.logf("close")
+		if err := r.s.Close(); err != nil {
+			r.fatalf("close: %v", err)
+		}
 	default:
 		if absent := r.absentName(); absent != "" {
 			r.create(absent, true)
@@ -322,10 +328,44 @@ func (r *modelRun) crash() {
 		r.mayCorrupt = true
 	}
 	r.mem = clone
+	if r.rng.IntN(4) == 0 {
+		r.openCrashing()
+	}
 	r.open()
 	r.checkOpened()
 	r.reconcile(before)
 	r.fullCheck()
+}
+
+// crashCfg keeps none of the unsynced data, or a random part of it.
+func (r *modelRun) crashCfg() vfs.CrashCloneCfg {
+	if r.rng.IntN(2) == 0 {
+		return vfs.CrashCloneCfg{}
+	}
+	return vfs.CrashCloneCfg{UnsyncedDataPercent: 10 + r.rng.IntN(81), RNG: rand.New(rand.NewPCG(r.rng.Uint64(), 1))}
+}
+
+// openCrashing opens the store and crashes it before one of the writes
+// recovery makes (or right after opening): the next open recovers again.
+func (r *modelRun) openCrashing() {
+	k, cfg := 1+r.rng.IntN(12), r.crashCfg()
+	r.logf("open, crashing before write %d, keeping %d%% of the unsynced data", k, cfg.UnsyncedDataPercent)
+	r.inj = &crashInjector{mem: r.mem}
+	r.inj.arm(k, cfg)
+	o := r.opts
+	o.FS = errorfs.Wrap(r.mem, r.inj)
+	s, err := Open(memDir, o)
+	if err != nil {
+		r.fatalf("open: %v", err)
+	}
+	clone := r.inj.crash()
+	if err := s.Close(); err != nil {
+		r.fatalf("close: %v", err)
+	}
+	if cfg.UnsyncedDataPercent > 0 {
+		r.mayCorrupt = true
+	}
+	r.mem = clone
 }
 
 func (r *modelRun) absentName() string {
@@ -390,6 +430,8 @@ func (r *modelRun) reconcile(before map[string]*mstream) {
 			chosen.allowCut = after.allowCut
 		}
 		r.model[name] = chosen
+		// A delete the crash undid: its sequence numbers are valid again.
+		r.old = slices.DeleteFunc(r.old, func(o oldSeq) bool { return o.tag == chosen.tag })
 		for _, sh := range chosen.shards {
 			r.reconcileShard(chosen, sh, in.Shards[sh.index], before[name])
 		}
@@ -494,6 +536,10 @@ func (r *modelRun) checkTrim(st *mstream, sh *mshard, th uint64) {
 	}
 	if th > sh.trim {
 		r.logf("trim horizon of %s/%d: %d", st.name, sh.index, th)
+		r.stats.trims++
+		if !sh.open && th == sh.next {
+			r.stats.expired++
+		}
 	}
 	sh.trim = th
 	i := 0

@@ -55,8 +55,8 @@ func TestModelRandomOps(t *testing.T) {
 				r.step()
 			}
 			r.fullCheck()
-			t.Logf("seed %d: %d ops (%d puts of %d records, %d reads, %d reshards, %d retention runs, %d deletes), %d restarts, %d crashes",
-				seed, ops, r.stats.puts, r.stats.records, r.stats.reads, r.stats.reshards, r.stats.retention, r.stats.deletes, r.stats.restarts, r.stats.crashes)
+			t.Logf("seed %d: %d ops (%d puts of %d records, %d reads, %d reshards, %d retention runs trimming %d times and %d closed shards whole, %d deletes), %d restarts, %d crashes",
+				seed, ops, r.stats.puts, r.stats.records, r.stats.reads, r.stats.reshards, r.stats.retention, r.stats.trims, r.stats.expired, r.stats.deletes, r.stats.restarts, r.stats.crashes)
 		})
 	}
 }
@@ -114,8 +114,8 @@ func (c *crashInjector) crash() *vfs.MemFS {
 }
 
 type oldSeq struct {
-	name string
-	seq  string
+	tag uint64
+	seq string
 }
 
 type modelRun struct {
@@ -142,7 +142,7 @@ type modelRun struct {
 	mayCorrupt bool
 	orphans    map[string]bool
 	stats      struct {
-		puts, records, reads, reshards, retention, deletes, restarts, crashes int
+		puts, records, reads, reshards, retention, trims, expired, deletes, restarts, crashes int
 	}
 }
 
@@ -236,7 +236,7 @@ func (r *modelRun) step() {
 	case p < 26:
 		r.put(st, false)
 	case p < 30:
-		r.putConcurrent(st)
+		r.putConcurrent(st, false)
 	case p < 42:
 		r.read(st)
 	case p < 52:
@@ -245,27 +245,32 @@ func (r *modelRun) step() {
 		r.waitProbe(st)
 	case p < 57:
 		r.waitWake(st)
-	case p < 64:
+	case p < 67:
 		r.advance()
-	case p < 69:
+	case p < 72:
 		r.enforce(false)
-	case p < 70:
+	case p < 73:
 		r.setRetention(st)
-	case p < 74:
-		r.split(st, false)
 	case p < 77:
-		r.merge(st, false)
+		r.split(st, false)
 	case p < 80:
-		r.updateCount(st, false)
+		r.merge(st, false)
 	case p < 83:
+		r.updateCount(st, false)
+	case p < 85:
+		if st.name == r.names[0] && r.rng.IntN(4) > 0 {
+			// The first stream lives long enough for retention to trim.
+			r.read(st)
+			break
+		}
 		r.remove(st, false)
 		if r.rng.IntN(2) == 0 {
 			r.create(st.name, false)
 		}
-	case p < 85:
+	case p < 87:
 		r.logf("record durable positions")
 		r.s.recordDurable()
-	case p < 89:
+	case p < 90:
 		r.restart()
 	default:
 		r.crash()
@@ -277,7 +282,7 @@ func (r *modelRun) step() {
 func (r *modelRun) advance() {
 	d := time.Duration(1+r.rng.IntN(5)) * time.Millisecond
 	if r.rng.IntN(4) > 0 {
-		d = time.Duration(1+r.rng.IntN(240)) * time.Minute
+		d = time.Duration(1+r.rng.IntN(600)) * time.Minute
 	}
 	r.clock.add(d)
 	r.logf("clock +%s = %s", d, r.clock.now().Format(time.RFC3339Nano))
@@ -344,7 +349,7 @@ func (r *modelRun) put(st *mstream, cut bool) {
 
 // putConcurrent runs a few puts at once: together they must take the
 // next counters of each shard, each put's records in its order.
-func (r *modelRun) putConcurrent(st *mstream) {
+func (r *modelRun) putConcurrent(st *mstream, cut bool) {
 	batches := make([][]PutRecord, 2+r.rng.IntN(4))
 	for i := range batches {
 		batches[i] = r.newRecords(st, 1+r.rng.IntN(6))
@@ -390,6 +395,9 @@ func (r *modelRun) putConcurrent(st *mstream) {
 			if rec.Seq != sh.next+uint64(k) {
 				r.fatalf("concurrent puts to %s shard %d took counters %v; the model says %d to %d", st.name, sh.index, recLines(recs), sh.next, sh.next+uint64(len(recs))-1)
 			}
+		}
+			for k := range recs {
+			recs[k].maybe = cut
 		}
 		sh.recs = append(sh.recs, recs...)
 		sh.next += uint64(len(recs))
