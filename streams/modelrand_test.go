@@ -396,7 +396,7 @@ func (r *modelRun) putConcurrent(st *mstream, cut bool) {
 				r.fatalf("concurrent puts to %s shard %d took counters %v; the model says %d to %d", st.name, sh.index, recLines(recs), sh.next, sh.next+uint64(len(recs))-1)
 			}
 		}
-			for k := range recs {
+		for k := range recs {
 			recs[k].maybe = cut
 		}
 		sh.recs = append(sh.recs, recs...)
