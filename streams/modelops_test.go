@@ -299,8 +299,10 @@ func (r *modelRun) crash() {
 		r.updateCount(st, true)
 	case p < 78 && (st.name != r.names[0] || r.rng.IntN(4) == 0):
 		r.remove(st, true)
-	case p < 86:
+	case p < 83:
 		r.enforce(true)
+	case p < 86:
+		r.setRetention(st)
 	case p < 89:
 		r.logf("record durable positions")
 		r.s.recordDurable()
@@ -429,6 +431,10 @@ func (r *modelRun) reconcile(before map[string]*mstream) {
 		if after != nil && before[name] != nil && after.tag == before[name].tag {
 			chosen.allowCut = after.allowCut
 		}
+		if b := before[name]; b != nil && b.tag == chosen.tag && in.RetentionHours == b.retention {
+			// A retention update the crash undid.
+			chosen.retention = b.retention
+		}
 		r.model[name] = chosen
 		// A delete the crash undid: its sequence numbers are valid again.
 		r.old = slices.DeleteFunc(r.old, func(o oldSeq) bool { return o.tag == chosen.tag })
@@ -553,6 +559,16 @@ func (r *modelRun) checkTrim(st *mstream, sh *mshard, th uint64) {
 func (r *modelRun) checkAll() {
 	r.t.Helper()
 	now := r.clock.now()
+	var names, listed []string
+	for _, in := range r.s.ListStreams() {
+		listed = append(listed, in.Name)
+	}
+	for _, name := range r.names {
+		if r.model[name] != nil {
+			names = append(names, name)
+		}
+	}
+	r.diff("the streams listed", names, listed)
 	for _, name := range r.names {
 		st := r.model[name]
 		in, err := r.s.DescribeStream(name)
