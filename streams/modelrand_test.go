@@ -227,8 +227,8 @@ func (r *modelRun) pickStream() *mstream {
 // step runs one random operation and checks every stream's description.
 func (r *modelRun) step() {
 	st := r.pickStream()
-	if st == nil {
-		r.create(r.names[r.rng.IntN(len(r.names))], false)
+	if absent := r.absentName(); st == nil || (absent != "" && r.rng.IntN(10) == 0) {
+		r.create(absent, false)
 		r.checkAll()
 		return
 	}
