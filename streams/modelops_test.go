@@ -307,7 +307,7 @@ func (r *modelRun) crash() {
 		r.logf("record durable positions")
 		r.s.recordDurable()
 	case p < 92:
-		r.putConcurrent(st, true)
+		r.putConcurrent(st, true, nil)
 	case p < 96:
 		r.logf("close")
 		if err := r.s.Close(); err != nil {

@@ -235,8 +235,12 @@ func (r *modelRun) step() {
 	switch p := r.rng.IntN(100); {
 	case p < 26:
 		r.put(st, false)
+	case p < 29:
+		r.putConcurrent(st, false, nil)
 	case p < 30:
-		r.putConcurrent(st, false)
+		r.putConcurrent(st, false, func(st *mstream) {
+			[]func(*mstream, bool){r.split, r.merge, r.updateCount}[r.rng.IntN(3)](st, false)
+		})
 	case p < 42:
 		r.read(st)
 	case p < 52:
@@ -347,9 +351,12 @@ func (r *modelRun) put(st *mstream, cut bool) {
 	r.logf("put %s: %d records → %s", st.name, len(recs), strings.Join(where, " "))
 }
 
-// putConcurrent runs a few puts at once: together they must take the
-// next counters of each shard, each put's records in its order.
-func (r *modelRun) putConcurrent(st *mstream, cut bool) {
+// putConcurrent runs a few puts at once, and during them reshards when
+// during is set: together they must take the next counters of each shard,
+// each put's records in its order, and each put must be routed whole by
+// the shards open before the reshard or by those after it.
+func (r *modelRun) putConcurrent(st *mstream, cut bool, during func(*mstream)) {
+	pre := st.clone()
 	batches := make([][]PutRecord, 2+r.rng.IntN(4))
 	for i := range batches {
 		batches[i] = r.newRecords(st, 1+r.rng.IntN(6))
@@ -364,6 +371,9 @@ func (r *modelRun) putConcurrent(st *mstream, cut bool) {
 			results[i], errs[i] = r.s.Put(context.Background(), st.name, batches[i])
 		}()
 	}
+	if during != nil {
+		during(st)
+	}
 	wg.Wait()
 	arrival := r.clock.now().UnixMilli()
 	got := map[*mshard][]mrec{}
@@ -374,8 +384,14 @@ func (r *modelRun) putConcurrent(st *mstream, cut bool) {
 		r.stats.puts++
 		r.stats.records += len(recs)
 		last := map[*mshard]uint64{}
+		by := pre
 		for j, rec := range recs {
-			sh, res := st.route(rec), results[i][j]
+			if during != nil && pre.route(rec).index != results[i][j].ShardIndex {
+				by = st
+			}
+		}
+		for j, rec := range recs {
+			sh, res := st.shards[by.route(rec).index], results[i][j]
 			if res.ShardIndex != sh.index || res.Tag != st.tag || res.Seq <= last[sh] {
 				r.fatalf("concurrent put to %s: record %d of put %d went to %s seq %d tag %d; the model says shard %d after seq %d, tag %d",
 					st.name, j, i, res.ShardID, res.Seq, res.Tag, sh.index, last[sh], st.tag)
@@ -401,6 +417,10 @@ func (r *modelRun) putConcurrent(st *mstream, cut bool) {
 		}
 		sh.recs = append(sh.recs, recs...)
 		sh.next += uint64(len(recs))
+		if !sh.open {
+			// Closed by the reshard after these records.
+			sh.ending = sh.next - 1
+		}
 		where = append(where, fmt.Sprintf("%d:%d-%d", sh.index, recs[0].Seq, sh.next-1))
 	}
 	r.logf("%d concurrent puts %s → %s", len(batches), st.name, strings.Join(where, " "))
