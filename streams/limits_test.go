@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -315,5 +316,75 @@ func TestOrphanDirectories(t *testing.T) {
 	}
 	if _, err := mem.Stat(memDir + "/streams/ghost-1"); err != nil {
 		t.Fatal("an orphan with records was removed")
+	}
+}
+
+// TestDiskFullThenRoll: counters a full disk refused leave no records;
+// when the next write starts a new segment, reopening must not read the
+// refused counters as records missing between segments.
+func TestDiskFullThenRoll(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Nanosecond, SegmentBytes: 400, PrefillBytes: -1})
+	mustCreate(t, s, "d", 1)
+	put := func(n int) (PutResult, error) {
+		res, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: "k", Data: payload(fmt.Sprint(n), n)}})
+		if err != nil {
+			return PutResult{}, err
+		}
+		return res[0], nil
+	}
+	var want []uint64
+	for range 3 {
+		r, err := put(50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.Seq)
+	}
+	full.Store(true)
+	if _, err := put(50); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	// A record that does not fit the active segment: the write rolls.
+	for _, n := range []int{350, 10} {
+		for {
+			r, err := put(n)
+			if errors.Is(err, ErrUnavailable) {
+				continue // refused until the retry time passes
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, r.Seq)
+			break
+		}
+	}
+	if n := len(segmentFiles(t, mem, s, "d", 0)); n < 2 {
+		t.Fatalf("%d segments: the write did not roll", n)
+	}
+	s.Close()
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	if c, p := s.Corruptions(), s.Problems(); len(c) > 0 || len(p) > 0 {
+		t.Fatalf("refused counters reported at reopening: %v %v", c, p)
+	}
+	var got []uint64
+	for _, r := range readShard(t, s, "d", ShardID(0), 2) {
+		got = append(got, r.Seq)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if r, err := put(5); err != nil || r.Seq != want[len(want)-1]+1 {
+		t.Fatalf("put after reopening: %+v %v, want counter %d", r, err, want[len(want)-1]+1)
 	}
 }

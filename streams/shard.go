@@ -322,15 +322,20 @@ func (sh *shard) write(buf []byte, last uint64) error {
 	}
 	sh.mu.Unlock()
 	opts := &sh.store.opts
+	name := first // the counter the new segment is named by, if one is made
 	if active != nil && !active.empty() &&
 		(active.size+int64(len(buf)) > opts.SegmentBytes || frameArrival(buf)-active.firstArrival > opts.SegmentAge.Milliseconds()) {
 		if err := sh.seal(active); err != nil {
 			return err
 		}
+		// Right after the sealed segment's last record, also when a full
+		// disk refused the counters in between: recovery reads a gap
+		// between segments as lost records.
+		name = active.last + 1
 		active = nil
 	}
 	if active == nil || sh.wpath == "" {
-		seg, err := sh.openActive(active, first)
+		seg, err := sh.openActive(active, name)
 		if err != nil {
 			return err
 		}
