@@ -388,3 +388,39 @@ func TestDiskFullThenRoll(t *testing.T) {
 		t.Fatalf("put after reopening: %+v %v, want counter %d", r, err, want[len(want)-1]+1)
 	}
 }
+
+// TestDiskFullThenReshard: a shard closed by a reshard after a full disk
+// refused its last counters still has an end that readers reach: a read
+// after its last record says EndOfShard with the children, and Wait
+// there returns.
+func TestDiskFullThenReshard(t *testing.T) {
+	checkGoroutines(t)
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(vfs.NewMem(), inj), Options{DiskRetry: time.Nanosecond})
+	defer s.Close()
+	mustCreate(t, s, "d", 1)
+	last := putOne(t, s, "d", "k", []byte("kept")).Seq
+	full.Store(true)
+	if _, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: "k", Data: []byte("refused")}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	if err := s.SplitShard("d", ShardID(0), EvenRanges(2)[1].Start.String()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Read("d", ShardID(0), last+1, 0, 0)
+	if err != nil || len(r.Records) != 0 || !r.EndOfShard || len(r.Children) != 2 {
+		t.Fatalf("read after the last record of the closed shard: %+v %v, want the end of the shard and two children", r, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx, "d", ShardID(0), r.Next); err != nil {
+		t.Fatalf("wait at the end of the closed shard: %v", err)
+	}
+}

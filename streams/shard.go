@@ -533,6 +533,20 @@ func (sh *shard) fail(err error) {
 	}
 }
 
+// ended runs once a closed shard's writer has stopped: counters up to the
+// ending one that hold no record (a full disk or a failed write refused
+// them) will never get one, so readers see the shard's end after its last
+// record, as they do after a restart.
+func (sh *shard) ended() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.mu.visible < sh.mu.nextSeq-1 {
+		sh.mu.visible = sh.mu.nextSeq - 1
+		close(sh.mu.notify)
+		sh.mu.notify = make(chan struct{})
+	}
+}
+
 // closeForWrites stops appends (resharding) and returns the ending counter:
 // the last sequence handed out. Pending appends still become durable.
 func (sh *shard) closeForWrites() uint64 {
