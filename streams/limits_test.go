@@ -424,3 +424,41 @@ func TestDiskFullThenReshard(t *testing.T) {
 		t.Fatalf("wait at the end of the closed shard: %v", err)
 	}
 }
+
+// TestDiskFullRefusalIsWhole: a put refused because one of its shards is
+// refusing writes for a full disk stores none of its records, on no
+// shard, as its error says.
+func TestDiskFullRefusalIsWhole(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Hour})
+	mustCreate(t, s, "d", 2)
+	to := func(shard int, data string) PutRecord {
+		return PutRecord{PartitionKey: "k", ExplicitHashKey: EvenRanges(2)[shard].Start.String(), Data: []byte(data)}
+	}
+	full.Store(true)
+	if _, err := s.Put(context.Background(), "d", []PutRecord{to(1, "first refused")}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	// Shard 1 refuses at once now, until its retry time; shard 0 has room.
+	_, err := s.Put(context.Background(), "d", []PutRecord{to(0, "refused 0"), to(1, "refused 1")})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put to a shard refusing writes: %v", err)
+	}
+	s.Close()
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	for i := range 2 {
+		if recs := readShard(t, s, "d", ShardID(i), 10); len(recs) > 0 {
+			t.Fatalf("a refused put (%v) stored %q on shard %d", err, recs[0].Data, i)
+		}
+	}
+}

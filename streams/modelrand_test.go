@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +71,8 @@ func (c *mclock) add(d time.Duration) { c.ns.Add(int64(d)) }
 // crashInjector takes a crash clone of a crashable MemFS just before the
 // armed number of mutating filesystem operations has passed.
 type crashInjector struct {
+	// full makes writes fail with ENOSPC.
+	full  atomic.Bool
 	mem   *vfs.MemFS
 	mu    sync.Mutex
 	left  int
@@ -80,6 +83,9 @@ type crashInjector struct {
 func (c *crashInjector) MaybeError(op errorfs.Op) error {
 	if op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
 		return nil
+	}
+	if c.full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+		return syscall.ENOSPC
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -157,6 +163,7 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 		SegmentAge:      time.Duration(pick(10, 60, 240)) * time.Minute,
 		PrefillBytes:    pick(0, -1),
 		MaxOpenFiles:    int(pick(0, 3)),
+		DiskRetry:       time.Nanosecond,
 		RetentionCheck:  1000 * time.Hour, // the test runs retention itself
 		DurableInterval: 1000 * time.Hour, // and records durable positions itself
 	}
@@ -235,8 +242,10 @@ func (r *modelRun) step() {
 	switch p := r.rng.IntN(100); {
 	case p < 26:
 		r.put(st, false)
-	case p < 29:
+	case p < 28:
 		r.putConcurrent(st, false, nil)
+	case p < 29:
+		r.diskFull(st)
 	case p < 30:
 		r.putConcurrent(st, false, func(st *mstream) {
 			[]func(*mstream, bool){r.split, r.merge, r.updateCount}[r.rng.IntN(3)](st, false)
@@ -344,8 +353,7 @@ func (r *modelRun) put(st *mstream, cut bool) {
 			r.fatalf("put to %s: record %d went to %s seq %d tag %d; the model says shard %d seq %d tag %d",
 				st.name, i, res[i].ShardID, res[i].Seq, res[i].Tag, sh.index, sh.next, st.tag)
 		}
-		sh.recs = append(sh.recs, mrec{Seq: sh.next, Arrival: arrival, Key: rec.PartitionKey, Data: rec.Data, maybe: cut})
-		sh.next++
+		sh.add(mrec{Seq: sh.next, Arrival: arrival, Key: rec.PartitionKey, Data: rec.Data, maybe: cut})
 		where = append(where, fmt.Sprintf("%d:%d", sh.index, res[i].Seq))
 	}
 	r.logf("put %s: %d records → %s", st.name, len(recs), strings.Join(where, " "))
@@ -415,8 +423,9 @@ func (r *modelRun) putConcurrent(st *mstream, cut bool, during func(*mstream)) {
 		for k := range recs {
 			recs[k].maybe = cut
 		}
-		sh.recs = append(sh.recs, recs...)
-		sh.next += uint64(len(recs))
+		for _, rec := range recs {
+			sh.add(rec)
+		}
 		if !sh.open {
 			// Closed by the reshard after these records.
 			sh.ending = sh.next - 1
@@ -465,7 +474,7 @@ func (r *modelRun) checkRead(st *mstream, sh *mshard, from uint64, how string) {
 	}
 	want, next := sh.read(from, limit, maxBytes)
 	r.diff(fmt.Sprintf("read of %s/%s from %d limit %d bytes %d", st.name, id, from, limit, maxBytes), recLines(want), recLines(got.Records))
-	end := !sh.open && next > sh.next-1
+	end := !sh.open && next > sh.vis && next > sh.next-1
 	var children []string
 	if end {
 		children = st.children(id)
@@ -489,7 +498,7 @@ func (r *modelRun) seekRead(st *mstream) {
 	case TrimHorizon:
 		want = sh.trim
 	case Latest:
-		want = sh.next
+		want = sh.vis + 1
 	case AtSequenceNumber, AfterSequenceNumber:
 		ctr := uint64(r.rng.IntN(int(sh.next) + 3))
 		if k := sh.kept(); len(k) > 0 && r.rng.IntN(2) == 0 {
@@ -543,7 +552,7 @@ func (r *modelRun) waitProbe(st *mstream) {
 	err := r.s.Wait(ctx, st.name, ShardID(sh.index), from)
 	r.logf("wait %s/%d from %d: %v", st.name, sh.index, from, err)
 	var want error
-	if sh.open && from > sh.next-1 {
+	if from > sh.vis && (sh.open || sh.vis+1 < sh.next) {
 		want = context.Canceled
 	}
 	if !errors.Is(err, want) || (want == nil && err != nil) {
@@ -569,8 +578,7 @@ func (r *modelRun) waitWake(st *mstream) {
 		if err != nil || res[0].ShardIndex != sh.index || res[0].Seq != sh.next {
 			r.fatalf("put to %s/%d: %+v %v; the model says seq %d", st.name, sh.index, res, err, sh.next)
 		}
-		sh.recs = append(sh.recs, mrec{Seq: sh.next, Arrival: r.clock.now().UnixMilli(), Key: rec[0].PartitionKey, Data: rec[0].Data})
-		sh.next++
+		sh.add(mrec{Seq: sh.next, Arrival: r.clock.now().UnixMilli(), Key: rec[0].PartitionKey, Data: rec[0].Data})
 		r.logf("put %s: 1 record → %d:%d", st.name, sh.index, res[0].Seq)
 	}
 	if err := <-done; err != nil {

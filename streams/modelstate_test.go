@@ -34,11 +34,13 @@ type mshard struct {
 	ending   uint64
 	closedAt time.Time
 	// recs are the records put and not trimmed (by counter); next is the
-	// counter the next record gets (ending+1 once closed), so next-1 is the
-	// newest durable position; trim is the trim horizon last seen: records
-	// below it are gone for good.
+	// counter the next record gets (ending+1 once closed); vis is the
+	// newest position readers see: next-1, unless a full disk refused the
+	// last counters; trim is the trim horizon last seen: records below it
+	// are gone for good.
 	recs []mrec
 	next uint64
+	vis  uint64
 	trim uint64
 }
 
@@ -112,9 +114,15 @@ func (st *mstream) children(id string) []string {
 	return out
 }
 
+// add takes a record put at the shard's next counter.
+func (sh *mshard) add(r mrec) {
+	sh.recs = append(sh.recs, r)
+	sh.next, sh.vis = r.Seq+1, r.Seq
+}
+
 func (st *mstream) close(sh *mshard, now time.Time) {
 	sh.open, sh.ending, sh.closedAt = false, sh.next-1, now
-	sh.next = sh.ending + 1
+	sh.next, sh.vis = sh.ending+1, sh.ending
 }
 
 func (st *mstream) addChild(rg HashRange, parent, adj string) *mshard {
@@ -185,7 +193,7 @@ func (sh *mshard) read(from uint64, limit, maxBytes int) ([]mrec, uint64) {
 		maxBytes = MaxReadBytes
 	}
 	start := max(from, sh.trim)
-	if start > sh.next-1 {
+	if start > sh.vis {
 		return nil, start
 	}
 	var out []mrec
@@ -200,7 +208,7 @@ func (sh *mshard) read(from uint64, limit, maxBytes int) ([]mrec, uint64) {
 		out = append(out, r)
 		total += len(r.Data)
 	}
-	return out, sh.next
+	return out, sh.vis + 1
 }
 
 // atTime is where AT_TIMESTAMP ts (unix ms) starts.
@@ -210,13 +218,13 @@ func (sh *mshard) atTime(ts int64) uint64 {
 			return r.Seq
 		}
 	}
-	return sh.next
+	return sh.vis + 1
 }
 
 // behind is the MillisBehind of a read that returned recs and next.
 func (sh *mshard) behind(recs []mrec, next uint64) int64 {
 	k := sh.kept()
-	if len(recs) == 0 || next > sh.next-1 || len(k) == 0 {
+	if len(recs) == 0 || next > sh.vis || len(k) == 0 {
 		return 0
 	}
 	return max(0, k[len(k)-1].Arrival-recs[len(recs)-1].Arrival)

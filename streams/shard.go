@@ -519,7 +519,18 @@ func (sh *shard) diskBack() {
 
 func (sh *shard) unavailable(cause error) error {
 	return &Error{Op: "put", Err: ErrUnavailable,
-		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, nothing of this request was stored; retry once space is freed (%v)", sh.stream, sh.id, cause)}
+		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, the shard stored none of this request's records; retry once space is freed (%v)", sh.stream, sh.id, cause)}
+}
+
+// refusing returns the error an append gets now because the disk is full,
+// or nil; unlike append it lets no write through.
+func (sh *shard) refusing() error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.mu.full != nil && time.Now().Before(sh.mu.retryAt) {
+		return sh.unavailable(sh.mu.full)
+	}
+	return nil
 }
 
 // fail marks the shard failed (first error wins) and wakes waiting readers.
