@@ -21,12 +21,12 @@ import (
 
 var modelOps = flag.Int("model.ops", 0, "operations of each TestModelRandomOps run (0: 250, 100 with -short)")
 
-// TestModelRandomOps runs random operations — puts (sequential and
-// concurrent), reads, seeks of every iterator type, waits, splits, merges,
-// shard-count updates, retention runs as the clock moves, deletes and
-// re-creates, clean restarts and crashes in the middle of an operation
-// (keeping none or part of the unsynced data) — against the store and a
-// model of what it promised. After every operation each stream's
+// TestModelRandomOps runs random operations — puts (sequential, concurrent,
+// during a reshard, on a full disk), reads, seeks of every iterator type,
+// waits, splits, merges, shard-count updates, retention runs as the clock
+// moves, deletes and re-creates, clean restarts and crashes in the middle
+// of an operation or of recovery (keeping none or part of the unsynced
+// data) — against the store and a model of what it promised. After every operation each stream's
 // description is compared with the model, and every read and seek with
 // what the model says it must return. What the model holds the log to:
 // an acknowledged put is readable after any crash, at its shard and
@@ -38,7 +38,9 @@ var modelOps = flag.Int("model.ops", 0, "operations of each TestModelRandomOps r
 // again and the old sequence numbers are refused.
 //
 // A failure prints the seed (rerun with -seed), the operations so far and
-// a diff; -model.ops makes the runs longer.
+// a diff; -model.ops makes the runs longer. A rerun replays the same
+// operations; where goroutines race (concurrent puts, the retry time of a
+// full disk) the store's answers can differ, and the model checks each.
 func TestModelRandomOps(t *testing.T) {
 	checkGoroutines(t)
 	ops := 250
