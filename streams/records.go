@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -294,6 +295,10 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 			return 0, invalid(op, "sequence_number", "sequence number %s belongs to shard %s, not %s", seq, ShardID(idx), sh.id)
 		}
 		if it == AfterSequenceNumber {
+			if ctr == math.MaxUint64 {
+				// Nothing comes after it; ctr+1 would wrap to the trim horizon.
+				return 0, invalid(op, "sequence_number", "%q is out of range", seq)
+			}
 			ctr++
 		}
 		return max(ctr, v.trimHorizon()), nil
