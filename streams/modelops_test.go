@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -295,7 +296,7 @@ func (r *modelRun) diskFull(st *mstream) {
 		recs := r.newRecords(st, 1+r.rng.IntN(5))
 		_, err := r.s.Put(context.Background(), st.name, recs)
 		r.logf("put %s on a full disk: %d records: %v", st.name, len(recs), err)
-		if !errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "were stored") {
 			r.inj.full.Store(false)
 			r.fatalf("put %s on a full disk: %v; want ErrUnavailable", st.name, err)
 		}
