@@ -588,27 +588,3 @@ func (r *modelRun) waitWake(st *mstream) {
 		r.fatalf("wait on %s/%d from %d: %v", st.name, sh.index, from, err)
 	}
 }
-
-// probeMissing checks that a deleted stream, and a shard a stream does
-// not have, are not found by puts, reads, seeks and waits.
-func (r *modelRun) probeMissing(name string) {
-	ctx := context.Background()
-	_, err := r.s.Put(ctx, name, []PutRecord{{PartitionKey: "k", Data: []byte("x")}})
-	_, err2 := r.s.Read(name, ShardID(0), 0, 0, 0)
-	_, err3 := r.s.Seek(name, ShardID(0), TrimHorizon, "", time.Time{})
-	err4 := r.s.Wait(ctx, name, ShardID(0), 1)
-	r.logf("put, read, seek, wait %s (deleted): %v; %v; %v; %v", name, err, err2, err3, err4)
-	for _, e := range []error{err, err2, err3, err4} {
-		if !errors.Is(e, ErrStreamNotFound) {
-			r.fatalf("%s, deleted: %v; want ErrStreamNotFound", name, e)
-		}
-	}
-	if st := r.pickStream(); st != nil {
-		id := ShardID(len(st.shards))
-		_, err := r.s.Read(st.name, id, 0, 0, 0)
-		_, err2 := r.s.Seek(st.name, id, Latest, "", time.Time{})
-		if !errors.Is(err, ErrShardNotFound) || !errors.Is(err2, ErrShardNotFound) {
-			r.fatalf("%s/%s, no such shard: %v; %v; want ErrShardNotFound", st.name, id, err, err2)
-		}
-	}
-}
