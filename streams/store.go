@@ -391,7 +391,9 @@ func (s *Store) persist() error {
 		err = WriteFileAtomic(s.fs, path+".prev", last)
 	}
 	if err == nil {
-		err = WriteFileAtomic(s.fs, path, b)
+		// A copy: b stays the contents last written, and a vfs.File may
+		// change what it was given (Pebble's MemFS does in race builds).
+		err = WriteFileAtomic(s.fs, path, slices.Clone(b))
 	}
 	if err != nil {
 		if isNoSpace(err) {
