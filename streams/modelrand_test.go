@@ -39,8 +39,9 @@ var modelOps = flag.Int("model.ops", 0, "operations of each TestModelRandomOps r
 //
 // A failure prints the seed (rerun with -seed), the operations so far and
 // a diff; -model.ops makes the runs longer. A rerun replays the same
-// operations; where goroutines race (concurrent puts, the retry time of a
-// full disk) the store's answers can differ, and the model checks each.
+// operations up to the first place where goroutines raced (concurrent
+// puts, the retry time of a full disk): from there the store's answers,
+// and so the operations, can differ, and the model checks each.
 func TestModelRandomOps(t *testing.T) {
 	checkGoroutines(t)
 	ops := 250
