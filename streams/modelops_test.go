@@ -284,6 +284,27 @@ func (r *modelRun) restart() {
 	r.fullCheck()
 }
 
+// learnNext learns the next counters of st's open shards after refused
+// puts: at least the model's, and at most routed more.
+func (r *modelRun) learnNext(st *mstream, routed map[*mshard]uint64) {
+	ss, err := r.s.get("test", st.name)
+	if err != nil {
+		r.fatalf("get %s: %v", st.name, err)
+	}
+	for _, sh := range st.openShards() {
+		ss.mu.RLock()
+		x := ss.shards[sh.index]
+		ss.mu.RUnlock()
+		x.mu.Lock()
+		next := x.mu.nextSeq
+		x.mu.Unlock()
+		if next < sh.next || next > sh.next+routed[sh] {
+			r.fatalf("%s/%d after refused puts: next counter %d; the model says %d to %d", st.name, sh.index, next, sh.next, sh.next+routed[sh])
+		}
+		sh.next = next
+	}
+}
+
 // diskFull makes the disk full for a few puts, which must be refused
 // retryably and never show; their counters are not handed out again
 // while the store runs. Once there is room, every shard takes puts again
@@ -306,21 +327,29 @@ func (r *modelRun) diskFull(st *mstream) {
 	r.inj.full.Store(false)
 	// The refused records took counters (unless refused before taking
 	// any, within the retry time): learn how many.
-	ss, err := r.s.get("test", st.name)
-	if err != nil {
-		r.fatalf("get %s: %v", st.name, err)
-	}
-	for _, sh := range st.openShards() {
-		ss.mu.RLock()
-		x := ss.shards[sh.index]
-		ss.mu.RUnlock()
-		x.mu.Lock()
-		next := x.mu.nextSeq
-		x.mu.Unlock()
-		if next < sh.next || next > sh.next+routed[sh] {
-			r.fatalf("%s/%d after refused puts: next counter %d; the model says %d to %d", st.name, sh.index, next, sh.next, sh.next+routed[sh])
+	r.learnNext(st, routed)
+	if r.opts.DiskRetry >= time.Hour {
+		// The shards that refused writes go on refusing at once for the
+		// retry time, though the disk has room now: a put to every shard
+		// is refused whole, storing nothing, taking no counter. A restart
+		// ends the refusals.
+		var recs []PutRecord
+		for _, sh := range st.openShards() {
+			rec := r.newRecords(st, 1)[0]
+			rec.ExplicitHashKey = sh.rg.Start.String()
+			recs = append(recs, rec)
 		}
-		sh.next = next
+		_, err := r.s.Put(context.Background(), st.name, recs)
+		r.logf("put %s to every shard, some refusing: %v", st.name, err)
+		if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "were stored") {
+			r.fatalf("put %s to every shard, some refusing writes: %v; want ErrUnavailable", st.name, err)
+		}
+		r.learnNext(st, nil)
+		r.restart()
+		return
+	}
+	if r.rng.IntN(2) == 0 {
+		return // the next puts let the shards try again
 	}
 	for _, sh := range st.openShards() {
 		rec := r.newRecords(st, 1)

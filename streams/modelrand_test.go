@@ -166,12 +166,12 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 		SegmentAge:      time.Duration(pick(10, 60, 240)) * time.Minute,
 		PrefillBytes:    pick(0, -1),
 		MaxOpenFiles:    int(pick(0, 3)),
-		DiskRetry:       time.Nanosecond,
+		DiskRetry:       time.Duration(pick(1, int64(time.Hour))),
 		RetentionCheck:  1000 * time.Hour, // the test runs retention itself
 		DurableInterval: 1000 * time.Hour, // and records durable positions itself
 	}
-	r.logf("options: segment bytes %d, segment age %s, prefill %d, max open files %d",
-		r.opts.SegmentBytes, r.opts.SegmentAge, r.opts.PrefillBytes, r.opts.MaxOpenFiles)
+	r.logf("options: segment bytes %d, segment age %s, prefill %d, max open files %d, disk retry %s",
+		r.opts.SegmentBytes, r.opts.SegmentAge, r.opts.PrefillBytes, r.opts.MaxOpenFiles, r.opts.DiskRetry)
 	r.mem = vfs.NewCrashableMem()
 	r.open()
 	for _, n := range r.names {
