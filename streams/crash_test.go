@@ -479,3 +479,33 @@ func TestOpenFailsCleanly(t *testing.T) {
 		t.Fatal("record lost")
 	}
 }
+
+// TestDeleteSurvivesCrash: once DeleteStream returned, a crash keeping
+// only synced data does not bring the stream's directory back, to be
+// reported at the next start as an orphan that may have held a live
+// stream (and to keep its disk space).
+func TestDeleteSurvivesCrash(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewCrashableMem()
+	s := openMem(t, mem, Options{})
+	mustCreate(t, s, "d", 2)
+	for i := 0; i < 10; i++ {
+		putOne(t, s, "d", keyFor(i), payload("r|", 30))
+	}
+	if err := s.DeleteStream("d"); err != nil {
+		t.Fatal(err)
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	s = openMem(t, crashed, Options{})
+	defer s.Close()
+	if _, err := s.DescribeStream("d"); !errors.Is(err, ErrStreamNotFound) {
+		t.Fatalf("deleted stream after a crash: %v", err)
+	}
+	if p := s.Problems(); len(p) > 0 {
+		t.Fatalf("a crash after a delete left a problem: %s: %s", p[0].Kind, p[0].Message)
+	}
+	if dirs, err := s.streamDirs(); err != nil || len(dirs) > 0 {
+		t.Fatalf("stream directories after the crash: %v %v", dirs, err)
+	}
+}

@@ -3,6 +3,7 @@ package streams
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -222,3 +223,20 @@ func TestLargeRecords(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestSeekAfterLargestCounter: AFTER_SEQUENCE_NUMBER of the largest
+// counter a sequence number can hold is refused, not wrapped around to
+// the trim horizon (which would read the shard again from its start).
+func TestSeekAfterLargestCounter(t *testing.T) {
+	s := openMem(t, vfs.NewMem(), Options{})
+	defer s.Close()
+	mustCreate(t, s, "s", 1)
+	putOne(t, s, "s", "k", []byte("x"))
+	seq := FormatSeq(seqTag(t, s, "s"), 0, math.MaxUint64)
+	if pos, err := s.Seek("s", ShardID(0), AfterSequenceNumber, seq, time.Time{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("AFTER_SEQUENCE_NUMBER %s: position %d, %v; want ErrInvalid", seq, pos, err)
+	}
+	if pos, err := s.Seek("s", ShardID(0), AtSequenceNumber, seq, time.Time{}); err != nil || pos != math.MaxUint64 {
+		t.Fatalf("AT_SEQUENCE_NUMBER %s: position %d, %v", seq, pos, err)
+	}
+}

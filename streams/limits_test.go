@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -315,5 +316,149 @@ func TestOrphanDirectories(t *testing.T) {
 	}
 	if _, err := mem.Stat(memDir + "/streams/ghost-1"); err != nil {
 		t.Fatal("an orphan with records was removed")
+	}
+}
+
+// TestDiskFullThenRoll: counters a full disk refused leave no records;
+// when the next write starts a new segment, reopening must not read the
+// refused counters as records missing between segments.
+func TestDiskFullThenRoll(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Nanosecond, SegmentBytes: 400, PrefillBytes: -1})
+	mustCreate(t, s, "d", 1)
+	put := func(n int) (PutResult, error) {
+		res, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: "k", Data: payload(fmt.Sprint(n), n)}})
+		if err != nil {
+			return PutResult{}, err
+		}
+		return res[0], nil
+	}
+	var want []uint64
+	for range 3 {
+		r, err := put(50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.Seq)
+	}
+	full.Store(true)
+	if _, err := put(50); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	// A record that does not fit the active segment: the write rolls.
+	for _, n := range []int{350, 10} {
+		for {
+			r, err := put(n)
+			if errors.Is(err, ErrUnavailable) {
+				continue // refused until the retry time passes
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, r.Seq)
+			break
+		}
+	}
+	if n := len(segmentFiles(t, mem, s, "d", 0)); n < 2 {
+		t.Fatalf("%d segments: the write did not roll", n)
+	}
+	s.Close()
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	if c, p := s.Corruptions(), s.Problems(); len(c) > 0 || len(p) > 0 {
+		t.Fatalf("refused counters reported at reopening: %v %v", c, p)
+	}
+	var got []uint64
+	for _, r := range readShard(t, s, "d", ShardID(0), 2) {
+		got = append(got, r.Seq)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if r, err := put(5); err != nil || r.Seq != want[len(want)-1]+1 {
+		t.Fatalf("put after reopening: %+v %v, want counter %d", r, err, want[len(want)-1]+1)
+	}
+}
+
+// TestDiskFullThenReshard: a shard closed by a reshard after a full disk
+// refused its last counters still has an end that readers reach: a read
+// after its last record says EndOfShard with the children, and Wait
+// there returns.
+func TestDiskFullThenReshard(t *testing.T) {
+	checkGoroutines(t)
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(vfs.NewMem(), inj), Options{DiskRetry: time.Nanosecond})
+	defer s.Close()
+	mustCreate(t, s, "d", 1)
+	last := putOne(t, s, "d", "k", []byte("kept")).Seq
+	full.Store(true)
+	if _, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: "k", Data: []byte("refused")}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	if err := s.SplitShard("d", ShardID(0), EvenRanges(2)[1].Start.String()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Read("d", ShardID(0), last+1, 0, 0)
+	if err != nil || len(r.Records) != 0 || !r.EndOfShard || len(r.Children) != 2 {
+		t.Fatalf("read after the last record of the closed shard: %+v %v, want the end of the shard and two children", r, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx, "d", ShardID(0), r.Next); err != nil {
+		t.Fatalf("wait at the end of the closed shard: %v", err)
+	}
+}
+
+// TestDiskFullRefusalIsWhole: a put refused because one of its shards is
+// refusing writes for a full disk stores none of its records, on no
+// shard, as its error says.
+func TestDiskFullRefusalIsWhole(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Hour})
+	mustCreate(t, s, "d", 2)
+	to := func(shard int, data string) PutRecord {
+		return PutRecord{PartitionKey: "k", ExplicitHashKey: EvenRanges(2)[shard].Start.String(), Data: []byte(data)}
+	}
+	full.Store(true)
+	if _, err := s.Put(context.Background(), "d", []PutRecord{to(1, "first refused")}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	full.Store(false)
+	// Shard 1 refuses at once now, until its retry time; shard 0 has room.
+	_, err := s.Put(context.Background(), "d", []PutRecord{to(0, "refused 0"), to(1, "refused 1")})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put to a shard refusing writes: %v", err)
+	}
+	s.Close()
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	for i := range 2 {
+		if recs := readShard(t, s, "d", ShardID(i), 10); len(recs) > 0 {
+			t.Fatalf("a refused put (%v) stored %q on shard %d", err, recs[0].Data, i)
+		}
 	}
 }

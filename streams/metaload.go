@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,7 +156,7 @@ func (s *Store) loadMeta() (*metaFile, []byte, error) {
 			m := &metaFile{Version: metaVersion, Streams: []*streamMeta{}}
 			b, err := json.MarshalIndent(m, "", " ")
 			if err == nil {
-				err = WriteFileAtomic(s.fs, main, b)
+				err = WriteFileAtomic(s.fs, main, slices.Clone(b)) // b is kept: see persist
 			}
 			if err != nil {
 				return nil, nil, fmt.Errorf("create %s: %w", main, err)

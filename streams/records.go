@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -91,18 +92,26 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 	rs := routePool.Get().(*routeScratch)
 	defer rs.release()
 	groups, err := s.appendRouted(st, recs, res, rs)
-	if err != nil {
-		return nil, err
-	}
+	// Every group appended is waited for, also when another failed, so
+	// that the error can say whether some of the records were stored.
+	stored := false
 	for _, g := range groups {
 		select {
 		case <-g.done:
-			if g.err != nil {
-				return nil, fmt.Errorf("put to stream %s: %w", name, g.err)
+			if g.err == nil {
+				stored = true
+			} else if err == nil {
+				err = fmt.Errorf("put to stream %s: %w", name, g.err)
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if err != nil && stored {
+		return nil, fmt.Errorf("%w; the records of this put routed to other shards were stored", err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -204,6 +213,15 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *
 		order[next[j]] = int32(i)
 		next[j]++
 	}
+	// A shard refusing writes for a full disk refuses the whole put
+	// before any of it is appended elsewhere.
+	for j, c := range count {
+		if c > 0 {
+			if err := st.open[j].refusing(); err != nil {
+				return nil, fmt.Errorf("put to stream %s: %w", st.name, err)
+			}
+		}
+	}
 	now := s.opts.Now().UnixMilli()
 	groups := rs.groups[:0]
 	for j, c := range count {
@@ -212,7 +230,10 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *
 		}
 		g, err := st.open[j].append(recs, order[start[j]:start[j+1]], now, res)
 		if err != nil {
-			return nil, fmt.Errorf("put to stream %s: %w", st.name, err)
+			// The groups appended already are written all the same: the
+			// caller waits for them.
+			rs.groups = groups
+			return groups, fmt.Errorf("put to stream %s: %w", st.name, err)
 		}
 		groups = append(groups, g)
 	}
@@ -274,6 +295,10 @@ func (s *Store) Seek(name, shardID string, it IteratorType, seq string, ts time.
 			return 0, invalid(op, "sequence_number", "sequence number %s belongs to shard %s, not %s", seq, ShardID(idx), sh.id)
 		}
 		if it == AfterSequenceNumber {
+			if ctr == math.MaxUint64 {
+				// Nothing comes after it; ctr+1 would wrap to the trim horizon.
+				return 0, invalid(op, "sequence_number", "%q is out of range", seq)
+			}
 			ctr++
 		}
 		return max(ctr, v.trimHorizon()), nil

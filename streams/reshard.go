@@ -221,6 +221,7 @@ func (s *Store) reshard(op, name string, edit func(*resharder) error) error {
 		if sh := st.shards[idx]; sh != nil {
 			sh.closeForWrites()
 			sh.stopWriter() // flushes what was queued before the close
+			sh.ended()
 		}
 	}
 	for _, m := range r.m.Shards {

@@ -322,15 +322,20 @@ func (sh *shard) write(buf []byte, last uint64) error {
 	}
 	sh.mu.Unlock()
 	opts := &sh.store.opts
+	name := first // the counter the new segment is named by, if one is made
 	if active != nil && !active.empty() &&
 		(active.size+int64(len(buf)) > opts.SegmentBytes || frameArrival(buf)-active.firstArrival > opts.SegmentAge.Milliseconds()) {
 		if err := sh.seal(active); err != nil {
 			return err
 		}
+		// Right after the sealed segment's last record, also when a full
+		// disk refused the counters in between: recovery reads a gap
+		// between segments as lost records.
+		name = active.last + 1
 		active = nil
 	}
 	if active == nil || sh.wpath == "" {
-		seg, err := sh.openActive(active, first)
+		seg, err := sh.openActive(active, name)
 		if err != nil {
 			return err
 		}
@@ -514,7 +519,18 @@ func (sh *shard) diskBack() {
 
 func (sh *shard) unavailable(cause error) error {
 	return &Error{Op: "put", Err: ErrUnavailable,
-		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, nothing of this request was stored; retry once space is freed (%v)", sh.stream, sh.id, cause)}
+		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, the shard stored none of this request's records; retry once space is freed (%v)", sh.stream, sh.id, cause)}
+}
+
+// refusing returns the error an append gets now because the disk is full,
+// or nil; unlike append it lets no write through.
+func (sh *shard) refusing() error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.mu.full != nil && time.Now().Before(sh.mu.retryAt) {
+		return sh.unavailable(sh.mu.full)
+	}
+	return nil
 }
 
 // fail marks the shard failed (first error wins) and wakes waiting readers.
@@ -523,6 +539,20 @@ func (sh *shard) fail(err error) {
 	defer sh.mu.Unlock()
 	if sh.mu.failed == nil {
 		sh.mu.failed = err
+		close(sh.mu.notify)
+		sh.mu.notify = make(chan struct{})
+	}
+}
+
+// ended runs once a closed shard's writer has stopped: counters up to the
+// ending one that hold no record (a full disk or a failed write refused
+// them) will never get one, so readers see the shard's end after its last
+// record, as they do after a restart.
+func (sh *shard) ended() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.mu.visible < sh.mu.nextSeq-1 {
+		sh.mu.visible = sh.mu.nextSeq - 1
 		close(sh.mu.notify)
 		sh.mu.notify = make(chan struct{})
 	}

@@ -391,7 +391,9 @@ func (s *Store) persist() error {
 		err = WriteFileAtomic(s.fs, path+".prev", last)
 	}
 	if err == nil {
-		err = WriteFileAtomic(s.fs, path, b)
+		// A copy: b stays the contents last written, and a vfs.File may
+		// change what it was given (Pebble's MemFS does in race builds).
+		err = WriteFileAtomic(s.fs, path, slices.Clone(b))
 	}
 	if err != nil {
 		if isNoSpace(err) {
@@ -543,7 +545,14 @@ func (s *Store) DeleteStream(name string) error {
 		sh.stopWriter()
 		sh.closeFiles()
 	}
-	if err := s.fs.RemoveAll(s.fs.PathJoin(s.dir, "streams", st.meta.Dir)); err != nil {
+	// The removal is synced into streams/: otherwise a crash can bring the
+	// directory back, and the next start reports it as an orphan.
+	root := s.fs.PathJoin(s.dir, "streams")
+	err = s.fs.RemoveAll(s.fs.PathJoin(root, st.meta.Dir))
+	if err == nil {
+		err = syncDir(s.fs, root)
+	}
+	if err != nil {
 		s.log.Warn("remove deleted stream's files", "stream", name, "err", err)
 	}
 	return nil
