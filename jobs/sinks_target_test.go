@@ -83,12 +83,10 @@ func sourceRead(t *testing.T, m *Manager, id string) int64 {
 	return -1
 }
 
-// A deploy from a savepoint that points a stream sink at another stream
-// leaves the records staged in the savepoint in the old stream, once, and
-// writes only the records read after the savepoint to the new one. The
-// job checkpoints rarely, so that the savepoint is what stages the first
-// records.
-func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
+// rareCheckpointTarget runs the target job, checkpointing an hour apart,
+// until it has read 5 records of tgt-in: a savepoint is what stages them.
+func rareCheckpointTarget(t *testing.T) (*streams.Store, *Manager, string) {
+	t.Helper()
 	st, dir, log := managerStore(t)
 	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
 	for _, s := range []string{"tgt-in", "out-a", "out-b", "out-x"} {
@@ -104,6 +102,16 @@ func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
 	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "tgt") >= 5 }) {
 		t.Fatal("the job did not read its 5 records")
 	}
+	return st, m, file
+}
+
+// A deploy from a savepoint that points a stream sink at another stream
+// leaves the records staged in the savepoint in the old stream, once, and
+// writes only the records read after the savepoint to the new one. The
+// job checkpoints rarely, so that the savepoint is what stages the first
+// records.
+func TestDeployNewSinkStreamKeepsStagedRecordsInOld(t *testing.T) {
+	st, m, file := rareCheckpointTarget(t)
 	if n := streamCount(t, st, "out-a"); n != 0 {
 		t.Fatalf("out-a holds %d records before any checkpoint", n)
 	}
@@ -300,21 +308,7 @@ sinks:
 // since fails the job, with a reason naming the stream, rather than
 // writing them to the new stream or dropping them unseen.
 func TestDeployStagedStreamGoneFailsJob(t *testing.T) {
-	st, dir, log := managerStore(t)
-	m := startManager(t, ManagerConfig{Store: st, Dir: filepath.Join(dir, "jobs"), Logger: log})
-	for _, s := range []string{"tgt-in", "out-a", "out-b", "out-x"} {
-		if _, err := st.CreateStream(s, 1, streams.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	file := strings.Replace(targetJob, "every: 100ms", "every: 1h", 1)
-	if _, err := m.Submit([]byte(file)); err != nil {
-		t.Fatal(err)
-	}
-	putN(t, st, "tgt-in", 0, 5)
-	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "tgt") >= 5 }) {
-		t.Fatal("the job did not read its 5 records")
-	}
+	st, m, file := rareCheckpointTarget(t)
 	if _, err := m.Savepoint("tgt", true); err != nil {
 		t.Fatal(err)
 	}

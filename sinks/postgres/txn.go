@@ -3,10 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/sinks/epochs"
@@ -68,7 +65,7 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 	}
 	defer old.Close()
 	if len(old.cols) == 0 {
-		done, err := old.progress(ctx, "0")
+		done, err := old.Position(ctx, "0")
 		if err != nil {
 			return err
 		}
@@ -80,21 +77,6 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 			sinks.ErrStagedTargetGone, len(e.Rows), e.Epoch, to.Table, to.DSN, s.cfg.Table)
 	}
 	return old.commitRows(ctx, e.Epoch, values(e.Rows))
-}
-
-// progress reads the task's progress row without locking it (0 when it
-// has none).
-func (s *Sink) progress(ctx context.Context, task string) (int64, error) {
-	var done int64
-	err := s.conn.QueryRow(ctx, `SELECT epoch FROM `+ProgressTable+` WHERE job = $1 AND sink = $2 AND task = $3`,
-		s.cfg.Job, s.cfg.Sink, task).Scan(&done)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("postgres sink %s: progress row: %w", s.cfg.Sink, err)
-	}
-	return done, nil
 }
 
 // PreCommit stores the rows written since the last PreCommit under epoch.
