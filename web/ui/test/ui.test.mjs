@@ -257,6 +257,11 @@ test('output of a log sink and a dead-letter sink', async (t) => {
     await page.waitForSelector('[data-testid=no-time-chart]', { timeout: 15000 });
     await page.waitForSelector('[data-testid=results-table] [data-testid=result-row]', { timeout: 15000 });
     assert.equal(await page.locator('[data-testid=results-chart] canvas').count(), 0);
+    // The chart's controls would do nothing there: they are not shown.
+    assert.equal(await page.locator('[data-testid=aggregate-select]').isVisible(), false);
+    assert.equal(await page.locator('[data-testid=topn-select]').isVisible(), false);
+    await page.waitForFunction(() => /^live · /.test(document.querySelector('[data-testid=results-status]').innerText), null, { timeout: 15000 });
+    assert.doesNotMatch(await page.locator('[data-testid=results-status]').innerText(), /keys/);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -282,7 +287,31 @@ test('a job page shows the job\'s warnings; a missing job\'s page says only that
     await page.goto(server.url + '/#/jobs/warned');
     await page.waitForSelector('[data-testid=job-warnings] li', { timeout: 15000 });
     assert.equal(await page.locator('[data-testid=job-warnings] li').innerText(), job.warnings[0]);
+    // Stopped, its graph's nodes show its state, and no rates ("in –/s").
+    r = await fetch(server.url + '/api/v1/jobs/warned', { method: 'DELETE' });
+    assert.equal(r.status < 300, true, await r.text());
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((n) => /stopped/.test(n.textContent)), null, { timeout: 15000 });
+    for (const text of await page.locator('[data-testid=graph-node]').allTextContents()) assert.doesNotMatch(text, /\/s/, text);
     assert.deepEqual(errors, []);
+    // At a narrow width the lists scroll inside their box; the page does
+    // not run off to the right.
+    await page.setViewportSize({ width: 800, height: 1000 });
+    for (const [hash, row] of [['#/jobs', 'job-row'], ['#/streams', 'stream-row']]) {
+      await page.goto(server.url + '/' + hash);
+      await page.waitForSelector(`[data-testid=${row}]`, { timeout: 15000 });
+      const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= inner, `${hash} is ${scroll} px wide in an ${inner} px window`);
+    }
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    // A stream that is not there: the page says so and reads nothing more.
+    await page.goto(server.url + '/#/streams/nope');
+    await page.waitForSelector('[data-testid=no-such-stream]', { timeout: 15000 });
+    const before = errors.length;
+    await page.waitForTimeout(2500); // a poll's worth
+    assert.equal(await page.locator('[data-testid=shard-list]').count(), 0);
+    assert.deepEqual(errors.slice(before), [], 'requests after the stream was found missing');
+    assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
+    errors.length = 0;
     // A job that is not there: the page says so, and nothing else of it
     // (no panels polling a missing job).
     await page.goto(server.url + '/#/jobs/nope');

@@ -123,6 +123,15 @@ test('history points become one line per operator, shard, or one line', async ()
   assert.deepEqual(late.data[1], [null, points[1].operators.source.in_per_s]);
 });
 
+// A chart's time axis reads like every other time of the UI: UTC, 24-hour
+// (uPlot's own tick labels are 12-hour, `1:34pm`).
+test('units: chart time axes are labelled in UTC, 24-hour', async () => {
+  const { axisClock } = await import('../src/api.js');
+  const t = Date.UTC(2026, 11, 7, 13, 34, 5) / 1000;
+  assert.deepEqual(axisClock(null, [t, t + 5, null]), ['13:34:05', '13:34:10', '']);
+  assert.deepEqual(axisClock(null, [t - 5, t + 55]), ['13:34', '13:35'], 'ticks on whole minutes drop the seconds');
+});
+
 test('units: rates, durations, pretty JSON, dead letters', async () => {
   const { fmtRate, fmtDuration, pretty } = await import('../src/api.js');
   const { deadLetterOf } = await import('../src/streams.js');
