@@ -318,6 +318,10 @@ export class ResultsPanel {
       this.thead.dataset.cols = cols.join();
       // Times get the width of their full UTC form; the fixed layout shares the rest.
       this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', { class: TIME_COLS.has(c) ? 'time' : null, title: c }, c))));
+      // At a narrow width the table scrolls sideways rather than cut every
+      // other column to a character or two.
+      const times = cols.filter((c) => TIME_COLS.has(c)).length;
+      this.table.style.minWidth = `${times * 13.5 + (cols.length - times) * 5.5}em`;
       this.tbody.replaceChildren();
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();

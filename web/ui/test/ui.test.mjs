@@ -90,6 +90,19 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForFunction((f) => document.querySelector('[data-testid=results-table] tbody').innerText !== f, frozen, { timeout: windowWaitMs });
     });
 
+    await t.test('at 800 px the results table scrolls rather than crushing its columns', async () => {
+      await page.setViewportSize({ width: 800, height: 1000 });
+      try {
+        await page.waitForTimeout(300);
+        const widths = await page.locator('[data-testid=results-table] thead th').evaluateAll((ths) => ths.map((th) => th.getBoundingClientRect().width));
+        assert.ok(Math.min(...widths) >= 60, `column widths ${widths.map(Math.round)}`);
+        const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        assert.ok(scroll <= inner, `the page is ${scroll} px wide in an ${inner} px window`);
+      } finally {
+        await page.setViewportSize({ width: 1400, height: 1000 });
+      }
+    });
+
     await t.test('the output panel shows the sink\'s rows', async () => {
       await page.waitForSelector('[data-testid=output-rows] tbody tr', { timeout: windowWaitMs });
       const sinks = await page.locator('[data-testid=output-sink] option').allInnerTexts();
