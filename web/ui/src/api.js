@@ -65,6 +65,13 @@ export function axisClock(u, splits) {
   return splits.map((s) => (s == null ? '' : new Date(s * 1000).toISOString().slice(11, whole ? 16 : 19)));
 }
 
+// spanAtLeast is a time scale's range (epoch seconds) spanning at least
+// span seconds back from its last point: uPlot, given one point or a few
+// close together, spreads them over years (ticks read Jun, Dec, Jun).
+export function spanAtLeast(span) {
+  return (u, min, max) => (min != null && max - min < span ? [max - span, max] : [min, max]);
+}
+
 export function fmtTime(ms) {
   if (ms == null) return '–';
   const d = new Date(ms);

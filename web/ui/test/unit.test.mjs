@@ -125,11 +125,15 @@ test('history points become one line per operator, shard, or one line', async ()
 
 // A chart's time axis reads like every other time of the UI: UTC, 24-hour
 // (uPlot's own tick labels are 12-hour, `1:34pm`).
-test('units: chart time axes are labelled in UTC, 24-hour', async () => {
+test('units: chart time axes are labelled in UTC, 24-hour, and span a minute at least', async () => {
   const { axisClock } = await import('../src/api.js');
   const t = Date.UTC(2026, 11, 7, 13, 34, 5) / 1000;
   assert.deepEqual(axisClock(null, [t, t + 5, null]), ['13:34:05', '13:34:10', '']);
   assert.deepEqual(axisClock(null, [t - 5, t + 55]), ['13:34', '13:35'], 'ticks on whole minutes drop the seconds');
+  // One point (a job that failed at once) spans a minute, not years.
+  const { spanAtLeast } = await import('../src/api.js');
+  assert.deepEqual(spanAtLeast(60)(null, t, t), [t - 60, t]);
+  assert.deepEqual(spanAtLeast(60)(null, t - 600, t), [t - 600, t]);
 });
 
 test('units: rates, durations, pretty JSON, dead letters', async () => {
