@@ -66,10 +66,16 @@ export function axisClock(u, splits) {
 }
 
 // spanAtLeast is a time scale's range (epoch seconds) spanning at least
-// span seconds back from its last point: uPlot, given one point or a few
-// close together, spreads them over years (ticks read Jun, Dec, Jun).
+// span seconds back from its last point: uPlot, given one point, makes
+// its range 1000 days long (ticks read Jun, Dec, Jun), so the range is
+// taken from the points themselves.
 export function spanAtLeast(span) {
-  return (u, min, max) => (min != null && max - min < span ? [max - span, max] : [min, max]);
+  return (u, min, max) => {
+    const xs = u.data && u.data[0];
+    if (!xs || !xs.length) return [min, max];
+    const lo = xs[0], hi = xs[xs.length - 1];
+    return hi - lo < span ? [hi - span, hi] : [lo, hi];
+  };
 }
 
 export function fmtTime(ms) {

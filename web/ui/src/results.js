@@ -5,7 +5,7 @@
 // four times a second, anomalies marked on the chart.
 import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
-import { h, enc, fmtNum, fmtTime, axisClock } from './api.js';
+import { h, enc, fmtNum, fmtTime, axisClock, spanAtLeast } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
 import { cellText } from './cells.js';
 
@@ -252,7 +252,7 @@ export class ResultsPanel {
       ...this.size(),
       // At least a minute of x axis, so the first windows are not drawn
       // across the whole width with sub-second ticks.
-      scales: { x: { time: true, range: (u, min, max) => (min != null && max - min < MIN_SPAN_S ? [max - MIN_SPAN_S, max] : [min, max]) } },
+      scales: { x: { time: true, range: spanAtLeast(MIN_SPAN_S) } },
       legend: { live: false },
       // Times in UTC, as everywhere else in the UI.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),

@@ -132,8 +132,10 @@ test('units: chart time axes are labelled in UTC, 24-hour, and span a minute at 
   assert.deepEqual(axisClock(null, [t - 5, t + 55]), ['13:34', '13:35'], 'ticks on whole minutes drop the seconds');
   // One point (a job that failed at once) spans a minute, not years.
   const { spanAtLeast } = await import('../src/api.js');
-  assert.deepEqual(spanAtLeast(60)(null, t, t), [t - 60, t]);
-  assert.deepEqual(spanAtLeast(60)(null, t - 600, t), [t - 600, t]);
+  // (uPlot passes one point's range as 1000 days from it)
+  assert.deepEqual(spanAtLeast(60)({ data: [[t]] }, t, t + 86400000), [t - 60, t]);
+  assert.deepEqual(spanAtLeast(60)({ data: [[t - 600, t - 300, t]] }, t - 600, t), [t - 600, t]);
+  assert.deepEqual(spanAtLeast(60)({ data: [[]] }, null, null), [null, null]);
 });
 
 test('units: rates, durations, pretty JSON, dead letters', async () => {
