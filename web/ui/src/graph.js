@@ -133,7 +133,7 @@ export class JobGraph {
       // (a job that is not running shows its state, below, instead of rates)
       if (running && !isSource && !(o.fused && o.In == null)) parts.push(`in ${rate(r && r.in)}`);
       if (running && !isSink && !(o.fused && o.Out == null)) parts.push(`out ${rate(r && r.out)}`);
-      fit(view.lines[1], parts.join('  ') || (o.fused ? `fused with ${o.fused}` : ''));
+      fit(view.lines[1], parts.join('  ') || (running && o.fused ? `fused with ${o.fused}` : ''));
       const wm = typeof o.Watermark === 'number' ? o.Watermark : job.watermark;
       fit(view.lines[2], running ? `wm lag ${wm != null ? fmtAge(Date.now() - wm) : '–'}` + (o.Late ? `  late ${fmtNum(o.Late)}` : '') : job.state);
       const errParts = [];

@@ -187,6 +187,10 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       assert.ok(await page.locator('[data-testid=stop-job]').isHidden(), 'Stop still offered');
       // A stopped job's nodes show no rates and no backpressure colour.
       await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((e) => e.dataset.in === '' && e.dataset.out === '' && e.dataset.backpressure === ''), null, { timeout: 10000 });
+      // They show its state instead of rates: no "in –/s", no "fused with
+      // humans" on the fused stage's own node.
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((e) => /stopped/.test(e.textContent)), null, { timeout: 10000 });
+      for (const text of await page.locator('[data-testid=graph-node]').allTextContents()) assert.doesNotMatch(text, /\/s|fused with/, text);
       // Resume starts it again from its latest checkpoint.
       await page.click('[data-testid=resume-job]');
       await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 30000 });
