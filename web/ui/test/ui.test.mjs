@@ -329,6 +329,20 @@ test('a job page shows the job\'s warnings; a missing job\'s page says only that
     assert.deepEqual(errors.slice(before), [], 'requests after the stream was found missing');
     assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
     errors.length = 0;
+    // A job that failed before its first checkpoint has nothing to restart
+    // from: the picker says so and its Restart button is disabled (it did
+    // nothing when clicked).
+    r = await post('/jobs', 'name: failing\nsource: {stream: gone}\nsinks:\n  - {id: out, input: source, log: {}}\n', 'application/yaml');
+    assert.equal(r.status, 201, await r.text());
+    r = await fetch(server.url + '/api/v1/streams/gone', { method: 'DELETE' });
+    assert.equal(r.status < 300, true, await r.text());
+    await page.goto(server.url + '/#/jobs/failing');
+    await page.waitForSelector('[data-testid=job-state]:text("failed")', { timeout: 30000 });
+    await page.click('[data-testid=restart-job]');
+    await page.waitForFunction(() => /no checkpoint or savepoint yet/.test(document.querySelector('[data-testid=restart-from]').textContent), null, { timeout: 15000 });
+    assert.equal(await page.locator('[data-testid=confirm-restart]').isDisabled(), true);
+    await page.click('[data-testid=cancel-restart]');
+    assert.deepEqual(errors, []);
     // A job that is not there: the page says so, and nothing else of it
     // (no panels polling a missing job).
     await page.goto(server.url + '/#/jobs/nope');
