@@ -56,6 +56,28 @@ export function fmtNum(n, digits = 1) {
   return n.toFixed(a < 10 ? 2 : digits);
 }
 
+// axisClock labels the ticks of a chart's time axis (epoch seconds) in
+// UTC and 24-hour form, as the UI shows times everywhere: 13:34:05, or
+// 13:34 when every tick falls on a minute. (uPlot's own labels are
+// 12-hour, `1:34pm`, with the date on a second line.)
+export function axisClock(u, splits) {
+  const whole = splits.every((s) => s == null || s % 60 === 0);
+  return splits.map((s) => (s == null ? '' : new Date(s * 1000).toISOString().slice(11, whole ? 16 : 19)));
+}
+
+// spanAtLeast is a time scale's range (epoch seconds) spanning at least
+// span seconds back from its last point: uPlot, given one point, makes
+// its range 1000 days long (ticks read Jun, Dec, Jun), so the range is
+// taken from the points themselves.
+export function spanAtLeast(span) {
+  return (u, min, max) => {
+    const xs = u.data && u.data[0];
+    if (!xs || !xs.length) return [min, max];
+    const lo = xs[0], hi = xs[xs.length - 1];
+    return hi - lo < span ? [hi - span, hi] : [lo, hi];
+  };
+}
+
 export function fmtTime(ms) {
   if (ms == null) return '–';
   const d = new Date(ms);

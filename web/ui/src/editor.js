@@ -63,6 +63,17 @@ const drafts = new Map(); // the editor text survives navigating away and back: 
 // and redeploy (PUT /api/v1/jobs/{id}: a savepoint, a stop, the new file
 // started from it).
 export function editorPage(root, jobId = null) {
+  // Submitting, previewing and redeploying need an admin (the server
+  // refuses them to other roles): a lesser role reached here by a link
+  // gets no editor whose every button would be refused.
+  const role = document.body.dataset.role;
+  if (['none', 'reader', 'writer'].includes(role)) {
+    root.append(h('div', { class: 'page-head' }, h('h1', null, jobId ? `Edit ${jobId}` : 'New job')),
+      h('p', { class: 'muted', dataset: { testid: 'editor-needs-admin' } },
+        `Writing, previewing and deploying jobs needs an admin token; you are signed in as a ${role}. `,
+        h('a', { href: jobId ? '#/jobs/' + enc(jobId) : '#/jobs' }, jobId ? '← job' : 'Jobs')));
+    return null;
+  }
   const key = jobId || '';
   const errors = h('ul', { class: 'problems', dataset: { testid: 'validation-errors' } });
   const submit = h('button', { class: 'primary', dataset: { testid: jobId ? 'redeploy-job' : 'submit-job' } }, jobId ? 'Redeploy' : 'Submit job');

@@ -30,7 +30,7 @@ export class ErrorsPanel {
     if (key === this.seen) return;
     this.seen = key;
     this.note.textContent = !r.total ? 'No errors.'
-      : `${fmtNum(r.total)} errors${r.total > list.length ? `, the newest ${list.length} shown` : ''}.`;
+      : `${fmtNum(r.total)} ${r.total === 1 ? 'error' : 'errors'}${r.total > list.length ? `, the newest ${list.length} shown` : ''}.`;
     if (!list.length) { this.body.replaceChildren(); return; }
     // Records the user opened stay open as new errors arrive.
     const open = new Set([...this.body.querySelectorAll('tr[data-key]')].filter((tr) => tr.querySelector('details[open]')).map((tr) => tr.dataset.key));

@@ -128,11 +128,12 @@ export class JobGraph {
       const errs = (o.Errors || 0) + (o.Skipped || 0) + (o.DeadLettered || 0);
       const isSource = o.Kind === 'source' || !n.inputs.length;
       const isSink = !isSource && (o.Kind === 'sink' || sinkIds.has(n.id) || n.kind === 'dead_letter');
-      const rate = (v) => (v == null ? '–' : fmtNum(v));
+      const rate = (v) => (v == null ? '–' : fmtNum(v) + '/s');
       const parts = [];
-      if (!isSource && !(o.fused && o.In == null)) parts.push(`in ${rate(r && r.in)}/s`);
-      if (!isSink && !(o.fused && o.Out == null)) parts.push(`out ${rate(r && r.out)}/s`);
-      fit(view.lines[1], parts.join('  ') || (o.fused ? `fused with ${o.fused}` : ''));
+      // (a job that is not running shows its state, below, instead of rates)
+      if (running && !isSource && !(o.fused && o.In == null)) parts.push(`in ${rate(r && r.in)}`);
+      if (running && !isSink && !(o.fused && o.Out == null)) parts.push(`out ${rate(r && r.out)}`);
+      fit(view.lines[1], parts.join('  ') || (running && o.fused ? `fused with ${o.fused}` : ''));
       const wm = typeof o.Watermark === 'number' ? o.Watermark : job.watermark;
       fit(view.lines[2], running ? `wm lag ${wm != null ? fmtAge(Date.now() - wm) : '–'}` + (o.Late ? `  late ${fmtNum(o.Late)}` : '') : job.state);
       const errParts = [];

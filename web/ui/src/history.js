@@ -7,7 +7,7 @@
 // given new data, unless its set of lines changes; a chart whose data did
 // not change, or that is out of sight, is not redrawn.
 import uPlot from 'uplot';
-import { api, enc, h, fmtNum, fmtMs, fmtBytes, poller } from './api.js';
+import { api, enc, h, fmtNum, fmtMs, fmtBytes, poller, axisClock, spanAtLeast } from './api.js';
 import { stats } from './store.js';
 
 const EVERY_MS = 5000;
@@ -114,7 +114,7 @@ export class HistoryPanel {
     }
     if (this.closed) return;
     const points = r.points || [];
-    this.note.textContent = points.length ? `${points.length} points, one every ${Math.round((r.interval_ms || EVERY_MS) / 1000)} s` : 'No points yet.';
+    this.note.textContent = points.length ? `${points.length} ${points.length === 1 ? 'point' : 'points'}, one every ${Math.round((r.interval_ms || EVERY_MS) / 1000)} s` : 'No points yet.';
     this.drawAll(points);
   }
 
@@ -178,8 +178,8 @@ export class HistoryPanel {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: chart.max ? { range: [0, chart.max] } : { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(1, hi ?? 1)] } },
-      axes: [{ size: 30 }, { size: 64, values: (u, vs) => vs.map(chart.fmt) }],
+      scales: { x: { time: true, range: spanAtLeast(60) }, y: chart.max ? { range: [0, chart.max] } : { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(1, hi ?? 1)] } },
+      axes: [{ size: 30, values: axisClock, space: 70 }, { size: 64, values: (u, vs) => vs.map(chart.fmt) }],
       series: [{ value: (u, v) => (v == null ? '–' : new Date(v * 1000).toISOString().slice(11, 19) + 'Z') },
         ...labels.map((l, i) => ({ label: l, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: !!chart.sparse, points: { show: chart.sparse ? true : undefined }, value: (u, v) => chart.fmt(v) }))],
     };

@@ -8,7 +8,8 @@ export function jobsPage(root) {
     h('thead', null, h('tr', null, ['Job', 'Name', 'State', 'In', 'Out', 'Uptime', 'Errors', 'Watermark (UTC)', 'Lag', 'Created (UTC)'].map((c) => h('th', null, c)))),
     body);
   const note = h('p', { class: 'muted' });
-  root.append(h('div', { class: 'page-head' }, h('h1', null, 'Jobs')), table, note);
+  // (at a narrow width the table scrolls sideways, not the page)
+  root.append(h('div', { class: 'page-head' }, h('h1', null, 'Jobs')), h('div', { class: 'scroll-x' }, table), note);
   const p = poller(async () => {
     let jobs;
     try {

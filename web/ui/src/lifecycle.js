@@ -34,7 +34,7 @@ export class Lifecycle {
     this.pick = h('select', { dataset: { testid: 'restart-from' } });
     this.picker = h('div', { class: 'confirm', hidden: true, dataset: { testid: 'restart-picker' } },
       h('label', null, 'Restart from ', this.pick),
-      h('button', { class: 'primary', dataset: { testid: 'confirm-restart' }, onclick: () => this.restart() }, 'Restart'),
+      this.confirmRestart = h('button', { class: 'primary', dataset: { testid: 'confirm-restart' }, onclick: () => this.restart() }, 'Restart'),
       h('button', { dataset: { testid: 'cancel-restart' }, onclick: () => { this.picker.hidden = true; } }, 'Cancel'));
 
     this.buttons = h('span', { class: 'buttons' }, this.stopBtn, this.resumeBtn, this.restartBtn, this.savepointBtn, this.editBtn, this.deleteBtn, this.note);
@@ -91,9 +91,12 @@ export class Lifecycle {
     if (this.cluster) {
       // Its state is in Kafka: it can only start over.
       this.pick.replaceChildren(h('option', { value: 'from:beginning' }, 'the beginning (its offsets and state are dropped)'));
+      this.confirmRestart.disabled = false;
       return;
     }
     this.pick.replaceChildren(h('option', { value: '' }, 'loading…'));
+    // (Restart stays disabled while there is nothing to restart from)
+    this.confirmRestart.disabled = true;
     let cps = [], sps = [];
     try {
       const [c, s] = await Promise.all([api('/jobs/' + enc(this.id) + '/checkpoints'), api('/savepoints')]);
@@ -115,6 +118,7 @@ export class Lifecycle {
     if (others.length) groups.push(h('optgroup', { label: 'Savepoints of other jobs' }, others.map(spOption)));
     if (!groups.length) groups.push(h('option', { value: '' }, 'no checkpoint or savepoint yet'));
     this.pick.replaceChildren(...groups);
+    this.confirmRestart.disabled = !this.pick.value;
   }
 
   async restart() {

@@ -124,8 +124,13 @@ export function timeCell(ms) {
   return h('td', { title: new Date(ms).toString() }, fmtTime(ms));
 }
 
-function valueCell(col, v) {
-  if ((col === 'window_start' || col === 'window_end') && typeof v === 'number') return timeCell(v);
+// valueCell is one cell of a row of results, the same in the output and
+// preview tables: window times in UTC, numbers and structs as cellText.
+export function valueCell(col, v) {
+  if (col === 'window_start' || col === 'window_end') {
+    const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN;
+    if (!Number.isNaN(ms)) return timeCell(ms);
+  }
   if (v == null) return h('td', { class: 'muted' }, '');
   if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, cellText(v));
   return h('td', null, cellText(v));

@@ -2,10 +2,9 @@
 // on recent records with its sinks captured in memory, nothing written.
 // One tab per operator, each with its output rows (up to 200 the server
 // sends) and the errors it met, the record and its origin with each.
-import { h, fmtNum, fmtMs, pretty } from './api.js';
-import { cellText } from './cells.js';
+import { h, fmtNum, fmtMs } from './api.js';
 import { originText, recordCell } from './errors.js';
-import { columnsOf } from './output.js';
+import { columnsOf, valueCell } from './output.js';
 
 export class PreviewPanel {
   constructor() {
@@ -71,7 +70,7 @@ function operatorView(o) {
     const cols = objects ? columnsOf(rows.map((r) => ({ value: r }))) : ['value'];
     parts.push(h('div', { class: 'table-wrap' }, h('table', { class: 'list', dataset: { testid: 'preview-rows', op: o.id } },
       h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))),
-      h('tbody', null, rows.map((r) => h('tr', null, cols.map((c) => cell(objects ? r[c] : r))))))));
+      h('tbody', null, rows.map((r) => h('tr', null, cols.map((c) => valueCell(c, objects ? r[c] : r))))))));
   }
   const errors = o.errors || [];
   if (errors.length) {
@@ -90,8 +89,3 @@ function errorCount(o) {
   return o.error_count ?? (o.errors || []).length;
 }
 
-function cell(v) {
-  if (v == null) return h('td', { class: 'muted' }, '');
-  if (typeof v === 'object') return h('td', { class: 'data', title: pretty(v) }, cellText(v));
-  return h('td', null, String(v));
-}

@@ -5,7 +5,7 @@
 // four times a second, anomalies marked on the chart.
 import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
-import { h, enc, fmtNum, fmtTime } from './api.js';
+import { h, enc, fmtNum, fmtTime, axisClock, spanAtLeast } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
 import { cellText } from './cells.js';
 
@@ -54,7 +54,7 @@ export class ResultsPanel {
     this.table = h('table', { class: 'list results', dataset: { testid: 'results-table' } }, this.thead, this.tbody);
     this.el = h('section', { class: 'results-panel', dataset: { sink: sink.id } },
       h('h2', null, sink.title || sink.id, h('small', { class: 'muted' }, ` · dashboard sink ${sink.id}`)),
-      h('div', { class: 'controls' }, h('label', null, 'Aggregate ', this.aggSelect), this.topSelect,
+      h('div', { class: 'controls' }, this.aggLabel = h('label', null, 'Aggregate ', this.aggSelect), this.topSelect,
         this.bandLabel = h('label', { hidden: true }, 'Expected range of ', this.bandSelect), this.pauseBtn, this.status),
       this.chartBox,
       h('h3', null, 'Latest results'),
@@ -168,7 +168,8 @@ export class ResultsPanel {
   // renderStatus counts rows, keys and anomalies, at the table's pace.
   renderStatus() {
     if (!this.live) return;
-    const text = `live · ${fmtNum(this.store.seq)} rows · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`;
+    // (rows with no time are not charted by key: no key count for them)
+    const text = `live · ${fmtNum(this.store.seq)} rows` + (this.store.timed === false ? '' : ` · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`);
     if (this.status.textContent !== text) this.status.textContent = text;
   }
 
@@ -192,6 +193,8 @@ export class ResultsPanel {
         this.plot = null;
         this.chartBox.replaceChildren(h('p', { class: 'muted empty', dataset: { testid: 'no-time-chart' } },
           'These rows have no window_end or window_start column, so there is no time chart: the table shows them.'));
+        // (the chart's controls would do nothing)
+        this.aggLabel.hidden = this.topSelect.hidden = this.bandLabel.hidden = true;
       }
       return;
     }
@@ -249,7 +252,7 @@ export class ResultsPanel {
       ...this.size(),
       // At least a minute of x axis, so the first windows are not drawn
       // across the whole width with sub-second ticks.
-      scales: { x: { time: true, range: (u, min, max) => (min != null && max - min < MIN_SPAN_S ? [max - MIN_SPAN_S, max] : [min, max]) } },
+      scales: { x: { time: true, range: spanAtLeast(MIN_SPAN_S) } },
       legend: { live: false },
       // Times in UTC, as everywhere else in the UI.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
@@ -258,7 +261,7 @@ export class ResultsPanel {
         label: k, stroke: this.colour(k), width: k === band ? 2.5 : 1.5, spanGaps: true, points: { show: false },
       })), ...bandSeries],
       bands: band ? [{ series: [n + 2, n + 1], fill: 'rgba(214, 69, 69, .08)' }] : [],
-      axes: [{}, { label: this.col, size: 60 }],
+      axes: [{ values: axisClock, space: 70 }, { label: this.col, size: 60 }],
       hooks: { draw: [(u) => { stats.draws++; this.placeMarkers(u); }] },
     };
     this.plot = new uPlot(opts, [[], ...this.keys.map(() => []), ...bandSeries.map(() => [])], this.chartBox);
@@ -315,6 +318,10 @@ export class ResultsPanel {
       this.thead.dataset.cols = cols.join();
       // Times get the width of their full UTC form; the fixed layout shares the rest.
       this.thead.replaceChildren(h('tr', null, cols.map((c) => h('th', { class: TIME_COLS.has(c) ? 'time' : null, title: c }, c))));
+      // At a narrow width the table scrolls sideways rather than cut every
+      // other column to a character or two.
+      const times = cols.filter((c) => TIME_COLS.has(c)).length;
+      this.table.style.minWidth = `${times * 13.5 + (cols.length - times) * 5.5}em`;
       this.tbody.replaceChildren();
     }
     const rows = this.store.rows.slice(-TABLE_ROWS).reverse();

@@ -30,8 +30,8 @@ export function streamsPage(root) {
     }
   });
   root.append(h('div', { class: 'page-head' }, h('h1', null, 'Streams')), form,
-    h('table', { class: 'list', dataset: { testid: 'stream-list' } },
-      h('thead', null, h('tr', null, ['Stream', 'Status', 'Open shards', 'Records kept', 'Bytes on disk', 'Read by', 'Retention', 'Created (UTC)'].map((c) => h('th', null, c)))), body),
+    h('div', { class: 'scroll-x' }, h('table', { class: 'list', dataset: { testid: 'stream-list' } },
+      h('thead', null, h('tr', null, ['Stream', 'Status', 'Open shards', 'Records kept', 'Bytes on disk', 'Read by', 'Retention', 'Created (UTC)'].map((c) => h('th', null, c)))), body)),
     note);
   const p = poller(async () => {
     let streams;
@@ -120,7 +120,19 @@ export function streamPage(root, name, params = new URLSearchParams()) {
   const history = new Map(); // shard → recent rates, ≤ SPARK_POINTS
   const p = poller(async () => {
     let st;
-    try { st = await api('/streams/' + enc(name)); } catch (e) { note.textContent = e.message; return; }
+    try { st = await api('/streams/' + enc(name)); } catch (e) {
+      if (e.status === 404) {
+        // Nothing of the page applies: no reads of a stream that is not there.
+        p.stop();
+        tail.close();
+        root.replaceChildren(h('div', { class: 'page-head' }, h('h1', null, name)),
+          h('p', { class: 'error', dataset: { testid: 'no-such-stream' } },
+            'No such stream: it was deleted, or never created. ', h('a', { href: '#/streams' }, 'All streams')));
+        return;
+      }
+      note.textContent = 'Cannot load the stream: ' + e.message;
+      return;
+    }
     if (st.records === undefined) {
       // The list has the counts and readers when the stream itself does not.
       const row = ((await api('/streams')).streams || []).find((x) => x.name === name);

@@ -84,6 +84,14 @@ test('sign-in', async () => {
     await page.goto(runnel.url + '/#/jobs/demo');
     await page.waitForSelector('text=demo');
     assert.equal(await page.isVisible('[data-testid=stop-job]'), false, 'a reader sees Stop');
+    // The editor, reached by its address, is not shown to a reader: every
+    // button of it would be refused.
+    for (const hash of ['#/new', '#/jobs/demo/edit']) {
+      await page.goto(runnel.url + '/' + hash);
+      await page.waitForSelector('[data-testid=editor-needs-admin]');
+      assert.equal(await page.locator('[data-testid=job-editor]').count(), 0, hash);
+      assert.equal(await page.locator('[data-testid=submit-job], [data-testid=redeploy-job], [data-testid=preview-job]').count(), 0, hash);
+    }
     // Sign-out brings the form back.
     await page.click('[data-testid=sign-out]');
     await page.waitForSelector('[data-testid=sign-in]');

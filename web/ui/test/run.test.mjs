@@ -168,6 +168,12 @@ both('preview from the editor: a tab per operator with its rows and errors; a ba
     await page.waitForSelector('[data-testid=preview-rows][data-op=per-page] tbody tr');
     assert.match(await text(page, '[data-testid=preview-body]'), /flushed/);
     assert.match(await text(page, '[data-testid=preview-rows] thead'), /^window_start\s+window_end\s+key\s+(\S+\s+)?views/);
+    // Its cells read as in the output table: window times in UTC (not epoch
+    // milliseconds), p95_ms with three decimals.
+    const first = await page.locator('[data-testid=preview-rows] tbody tr').first().locator('td').allInnerTexts();
+    assert.match(first[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/, first.join(' | '));
+    const p95 = (await page.locator('[data-testid=preview-rows] thead th').allInnerTexts()).indexOf('p95_ms');
+    if (p95 >= 0) assert.match(first[p95], /^\d+(\.\d{3})?$/, first.join(' | '));
     await page.screenshot({ path: join(shots, `${on.fake ? 'fake' : 'demo'}-preview.png`), fullPage: true });
     // A broken file: the 400 marks the line in the editor.
     const bad = job.replace('tumbling: 1s', 'tumbling: 1x');

@@ -90,6 +90,19 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForFunction((f) => document.querySelector('[data-testid=results-table] tbody').innerText !== f, frozen, { timeout: windowWaitMs });
     });
 
+    await t.test('at 800 px the results table scrolls rather than crushing its columns', async () => {
+      await page.setViewportSize({ width: 800, height: 1000 });
+      try {
+        await page.waitForTimeout(300);
+        const widths = await page.locator('[data-testid=results-table] thead th').evaluateAll((ths) => ths.map((th) => th.getBoundingClientRect().width));
+        assert.ok(Math.min(...widths) >= 60, `column widths ${widths.map(Math.round)}`);
+        const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        assert.ok(scroll <= inner, `the page is ${scroll} px wide in an ${inner} px window`);
+      } finally {
+        await page.setViewportSize({ width: 1400, height: 1000 });
+      }
+    });
+
     await t.test('the output panel shows the sink\'s rows', async () => {
       await page.waitForSelector('[data-testid=output-rows] tbody tr', { timeout: windowWaitMs });
       const sinks = await page.locator('[data-testid=output-sink] option').allInnerTexts();
@@ -174,6 +187,10 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       assert.ok(await page.locator('[data-testid=stop-job]').isHidden(), 'Stop still offered');
       // A stopped job's nodes show no rates and no backpressure colour.
       await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((e) => e.dataset.in === '' && e.dataset.out === '' && e.dataset.backpressure === ''), null, { timeout: 10000 });
+      // They show its state instead of rates: no "in –/s", no "fused with
+      // humans" on the fused stage's own node.
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((e) => /stopped/.test(e.textContent)), null, { timeout: 10000 });
+      for (const text of await page.locator('[data-testid=graph-node]').allTextContents()) assert.doesNotMatch(text, /\/s|fused with/, text);
       // Resume starts it again from its latest checkpoint.
       await page.click('[data-testid=resume-job]');
       await page.waitForSelector('[data-testid=job-state]:text("running")', { timeout: 30000 });
@@ -257,6 +274,11 @@ test('output of a log sink and a dead-letter sink', async (t) => {
     await page.waitForSelector('[data-testid=no-time-chart]', { timeout: 15000 });
     await page.waitForSelector('[data-testid=results-table] [data-testid=result-row]', { timeout: 15000 });
     assert.equal(await page.locator('[data-testid=results-chart] canvas').count(), 0);
+    // The chart's controls would do nothing there: they are not shown.
+    assert.equal(await page.locator('[data-testid=aggregate-select]').isVisible(), false);
+    assert.equal(await page.locator('[data-testid=topn-select]').isVisible(), false);
+    await page.waitForFunction(() => /^live · /.test(document.querySelector('[data-testid=results-status]').innerText), null, { timeout: 15000 });
+    assert.doesNotMatch(await page.locator('[data-testid=results-status]').innerText(), /keys/);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -282,6 +304,44 @@ test('a job page shows the job\'s warnings; a missing job\'s page says only that
     await page.goto(server.url + '/#/jobs/warned');
     await page.waitForSelector('[data-testid=job-warnings] li', { timeout: 15000 });
     assert.equal(await page.locator('[data-testid=job-warnings] li').innerText(), job.warnings[0]);
+    // Stopped, its graph's nodes show its state, and no rates ("in –/s").
+    r = await fetch(server.url + '/api/v1/jobs/warned', { method: 'DELETE' });
+    assert.equal(r.status < 300, true, await r.text());
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=graph-node]')].every((n) => /stopped/.test(n.textContent)), null, { timeout: 15000 });
+    for (const text of await page.locator('[data-testid=graph-node]').allTextContents()) assert.doesNotMatch(text, /\/s/, text);
+    assert.deepEqual(errors, []);
+    // At a narrow width the lists scroll inside their box; the page does
+    // not run off to the right.
+    await page.setViewportSize({ width: 800, height: 1000 });
+    for (const [hash, row] of [['#/jobs', 'job-row'], ['#/streams', 'stream-row']]) {
+      await page.goto(server.url + '/' + hash);
+      await page.waitForSelector(`[data-testid=${row}]`, { timeout: 15000 });
+      const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= inner, `${hash} is ${scroll} px wide in an ${inner} px window`);
+    }
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    // A stream that is not there: the page says so and reads nothing more.
+    await page.goto(server.url + '/#/streams/nope');
+    await page.waitForSelector('[data-testid=no-such-stream]', { timeout: 15000 });
+    const before = errors.length;
+    await page.waitForTimeout(2500); // a poll's worth
+    assert.equal(await page.locator('[data-testid=shard-list]').count(), 0);
+    assert.deepEqual(errors.slice(before), [], 'requests after the stream was found missing');
+    assert.deepEqual(errors.filter((e) => !/status of 404/.test(e)), []);
+    errors.length = 0;
+    // A job that failed before its first checkpoint has nothing to restart
+    // from: the picker says so and its Restart button is disabled (it did
+    // nothing when clicked).
+    r = await post('/jobs', 'name: failing\nsource: {stream: gone}\nsinks:\n  - {id: out, input: source, log: {}}\n', 'application/yaml');
+    assert.equal(r.status, 201, await r.text());
+    r = await fetch(server.url + '/api/v1/streams/gone', { method: 'DELETE' });
+    assert.equal(r.status < 300, true, await r.text());
+    await page.goto(server.url + '/#/jobs/failing');
+    await page.waitForSelector('[data-testid=job-state]:text("failed")', { timeout: 30000 });
+    await page.click('[data-testid=restart-job]');
+    await page.waitForFunction(() => /no checkpoint or savepoint yet/.test(document.querySelector('[data-testid=restart-from]').textContent), null, { timeout: 15000 });
+    assert.equal(await page.locator('[data-testid=confirm-restart]').isDisabled(), true);
+    await page.click('[data-testid=cancel-restart]');
     assert.deepEqual(errors, []);
     // A job that is not there: the page says so, and nothing else of it
     // (no panels polling a missing job).

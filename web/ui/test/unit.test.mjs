@@ -123,6 +123,21 @@ test('history points become one line per operator, shard, or one line', async ()
   assert.deepEqual(late.data[1], [null, points[1].operators.source.in_per_s]);
 });
 
+// A chart's time axis reads like every other time of the UI: UTC, 24-hour
+// (uPlot's own tick labels are 12-hour, `1:34pm`).
+test('units: chart time axes are labelled in UTC, 24-hour, and span a minute at least', async () => {
+  const { axisClock } = await import('../src/api.js');
+  const t = Date.UTC(2026, 11, 7, 13, 34, 5) / 1000;
+  assert.deepEqual(axisClock(null, [t, t + 5, null]), ['13:34:05', '13:34:10', '']);
+  assert.deepEqual(axisClock(null, [t - 5, t + 55]), ['13:34', '13:35'], 'ticks on whole minutes drop the seconds');
+  // One point (a job that failed at once) spans a minute, not years.
+  const { spanAtLeast } = await import('../src/api.js');
+  // (uPlot passes one point's range as 1000 days from it)
+  assert.deepEqual(spanAtLeast(60)({ data: [[t]] }, t, t + 86400000), [t - 60, t]);
+  assert.deepEqual(spanAtLeast(60)({ data: [[t - 600, t - 300, t]] }, t - 600, t), [t - 600, t]);
+  assert.deepEqual(spanAtLeast(60)({ data: [[]] }, null, null), [null, null]);
+});
+
 test('units: rates, durations, pretty JSON, dead letters', async () => {
   const { fmtRate, fmtDuration, pretty } = await import('../src/api.js');
   const { deadLetterOf } = await import('../src/streams.js');
