@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -95,6 +96,12 @@ lost, handed off) go to stderr as log lines.`)
 	case *endpoint != "":
 		return fmt.Errorf("%w: --kinesis-endpoint needs --leases-postgres (a Kinesis endpoint keeps no leases)", errUsage)
 	default:
+		// The worker retries whatever fails once it runs, as a server may
+		// come and go; what fails before it starts (no server there, no
+		// such stream, a missing or refused token) is an error to report.
+		if err := newClient(*server).do("GET", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+			return err
+		}
 		g = consumer.Runnel(*server, pos[0], *group, bearerToken(), cfg)
 	}
 	g.Options = consumer.Options{Worker: *worker, MaxRecords: *maxRecords, IdleTimeBetweenReads: *idle, Logger: log}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -110,7 +111,7 @@ func serverURL() string {
 func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -126,5 +127,32 @@ func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) 
 		}
 		return nil, fmt.Errorf("%w: expected %s (see --help)", errUsage, names)
 	}
+	if f := fs.Lookup("server"); f != nil {
+		if err := checkServerURL(f.Value.String()); err != nil {
+			return nil, err
+		}
+	}
 	return pos, nil
+}
+
+// parseFlags parses args into fs; a flag that is unknown or has a bad
+// value is a usage error (exit 2), as a missing argument is. The flag
+// package has already printed the problem and the command's usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// checkServerURL says what is wrong with a --server (or RUNNEL_SERVER)
+// value that is not an http or https URL with a host, such as one without
+// its scheme, before any request goes to it.
+func checkServerURL(server string) error {
+	u, err := url.Parse(server)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
 }

@@ -131,8 +131,14 @@ func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyFi
 func explainPutErr(err error, stream, server string) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		if ae.ErrorCode() == "ResourceNotFoundException" {
+		switch ae.ErrorCode() {
+		case "ResourceNotFoundException":
 			return fmt.Errorf("stream %q does not exist (create it with 'runnel streams create %s')", stream, stream)
+		case "UnrecognizedClientException", "MissingAuthenticationTokenException":
+			if bearerToken() == "" {
+				return fmt.Errorf("%s: %s (the server at %s has auth on: pass --token or set RUNNEL_TOKEN to a writer token from 'runnel tokens create')", ae.ErrorCode(), ae.ErrorMessage(), server)
+			}
+			return fmt.Errorf("%s: %s (the server at %s knows no such token: it may be mistyped or revoked; 'runnel tokens list' shows the tokens)", ae.ErrorCode(), ae.ErrorMessage(), server)
 		}
 		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}

@@ -172,10 +172,13 @@ func streamsMerge(args []string) error {
 func streamsResize(args []string) error {
 	fs := newFlags("streams resize", "streams resize NAME --shards N", "Changes the number of open shards to N, with even hash ranges (splits and merges, as Kinesis UpdateShardCount).")
 	server := addServerFlag(fs)
-	n := fs.Int("shards", 0, "target number of open shards")
+	n := fs.Int("shards", 0, "target number of open shards (required)")
 	pos, err := parseInterspersed(fs, args, 1, "NAME")
 	if err != nil {
 		return err
+	}
+	if *n == 0 {
+		return fmt.Errorf("%w: --shards N is required: the number of open shards the stream is to have", errUsage)
 	}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/shard-count", map[string]any{"target": *n}, nil); err != nil {
 		return err
