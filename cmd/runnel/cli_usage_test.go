@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// cliCase is one run of the CLI and what it must answer: the exit code
+// and words its standard error must hold; nothing may go to stdout.
+type cliCase struct {
+	env  []string
+	in   string
+	args []string
+	code int
+	msg  string
+}
+
+// runGuarded runs the binary like testbin.Run, but kills it when it has not
+// ended after a long while: a command that should fail at once and instead
+// retries forever fails the test rather than hanging it.
+func runGuarded(t *testing.T, c cliCase) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testbin.Runnel(t), c.args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Stdin = strings.NewReader(c.in)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("runnel %q did not end; stderr (tail):\n%s", c.args, testutil.Tail(errb.String(), 2000))
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func checkCases(t *testing.T, cases []cliCase) {
+	t.Helper()
+	for _, c := range cases {
+		out, e, code := runGuarded(t, c)
+		if code != c.code || !strings.Contains(e, c.msg) || out != "" {
+			t.Errorf("runnel %q: exit %d (want %d), stdout %q, stderr (want %q):\n%s", c.args, code, c.code, out, c.msg, testutil.Tail(e, 1500))
+		}
+	}
+}
+
+// TestCLIUsageErrors holds every command to the exit codes main documents:
+// 2 for a usage error, including a flag that is unknown or has a bad value
+// and a --server that is not a URL, 1 for a failure.
+func TestCLIUsageErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
+	srv.CreateStream("s", 1)
+	env := []string{"RUNNEL_SERVER=" + srv.URL}
+	noScheme := strings.TrimPrefix(srv.URL, "http://")
+	checkCases(t, []cliCase{
+		{env: env, args: []string{"streams", "list", "--bogus"}, code: 2, msg: "flag provided but not defined: -bogus"},
+		{env: env, args: []string{"streams", "create", "x", "--shards", "x"}, code: 2, msg: `invalid value "x" for flag -shards`},
+		{env: env, args: []string{"tail", "s", "--follow=maybe"}, code: 2, msg: "invalid boolean value"},
+		{env: env, args: []string{"jobs", "list", "--bogus"}, code: 2, msg: "-bogus"},
+		{env: env, args: []string{"consume", "s", "--group", "g", "--idle", "soon"}, code: 2, msg: "-idle"},
+		{args: []string{"serve", "--bogus"}, code: 2, msg: "-bogus"},
+		{args: []string{"detect", "--threshold", "x"}, code: 2, msg: "-threshold"},
+		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"streams", "list"}, code: 2, msg: "is not a server URL: give one such as http://"},
+		{args: []string{"tail", "s", "--server", noScheme}, code: 2, msg: "is not a server URL"},
+		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+	})
+	// The stream was left as it was.
+	out, err := srv.CLI("streams", "describe", "s")
+	if err != nil || !strings.Contains(out, "open shards 1") {
+		t.Fatalf("describe after a resize without --shards: %v\n%s", err, out)
+	}
+}
+
+// TestCLIConsumeFailsAtStart checks that consume reports, and exits 1 on,
+// what keeps it from starting at all: no server at the address, no such
+// stream, no token or a wrong one for a server with auth on. put, with
+// auth on, says to give a token.
+func TestCLIConsumeFailsAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	data := t.TempDir()
+	if _, e, code := runCLI(t, nil, "tokens", "create", "w", "--role", "writer", "--data", data); code != 0 {
+		t.Fatalf("tokens create: %d %s", code, e)
+	}
+	srv := startServe(t, data, freeAddr(t), "--auth")
+	defer srv.Kill()
+	env := []string{"RUNNEL_SERVER=" + srv.URL, "RUNNEL_TOKEN="}
+	down := []string{"RUNNEL_SERVER=http://" + freeAddr(t)}
+	checkCases(t, []cliCase{
+		{env: down, args: []string{"consume", "s", "--group", "g"}, code: 1, msg: "cannot reach the server"},
+		{env: env, args: []string{"consume", "s", "--group", "g"}, code: 1, msg: "pass --token or set RUNNEL_TOKEN"},
+		{env: env, args: []string{"consume", "s", "--group", "g", "--token", "wrong"}, code: 1, msg: "unknown or revoked"},
+		{env: env, in: "a\n", args: []string{"put", "s"}, code: 1, msg: "has auth on: pass --token or set RUNNEL_TOKEN"},
+		{env: env, in: "a\n", args: []string{"put", "s", "--token", "wrong"}, code: 1, msg: "knows no such token"},
+	})
+	// With no auth, a stream that does not exist.
+	open := testbin.Start(t, testbin.Options{})
+	defer open.Kill()
+	checkCases(t, []cliCase{
+		{env: []string{"RUNNEL_SERVER=" + open.URL}, args: []string{"consume", "nope", "--group", "g"}, code: 1, msg: `stream "nope" does not exist`},
+	})
+}
