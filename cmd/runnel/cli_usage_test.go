@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +84,25 @@ func TestCLIUsageErrors(t *testing.T) {
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"streams", "list"}, code: 2, msg: "is not a server URL: give one such as http://"},
 		{args: []string{"tail", "s", "--server", noScheme}, code: 2, msg: "is not a server URL"},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+	})
+	// The agent says what to do about a flow's stream that does not exist
+	// and a server that is not there.
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logs, []byte(`{"a":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agentConfig := func(name, server, stream string) string {
+		p := filepath.Join(dir, name)
+		y := fmt.Sprintf("server: %s\nflows:\n  - {files: %s, stream: %s, format: json}\n", server, logs, stream)
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	checkCases(t, []cliCase{
+		{args: []string{"agent", "--once", "--config", agentConfig("nostream.yaml", srv.URL, "nope")}, code: 1, msg: "create the stream with 'runnel streams create NAME', or name one that exists in"},
+		{args: []string{"agent", "--once", "--config", agentConfig("down.yaml", "http://"+freeAddr(t), "s")}, code: 1, msg: "cannot reach the server at http://"},
 	})
 	// The stream was left as it was.
 	out, err := srv.CLI("streams", "describe", "s")
