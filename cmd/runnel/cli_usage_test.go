@@ -141,3 +141,34 @@ func TestCLIConsumeFailsAtStart(t *testing.T) {
 		{env: []string{"RUNNEL_SERVER=" + open.URL}, args: []string{"consume", "nope", "--group", "g"}, code: 1, msg: `stream "nope" does not exist`},
 	})
 }
+
+// TestCLIJobsMessages checks the jobs subcommands' words to a CLI user:
+// flags, not the REST API's parameters, and a range or number checked
+// before anything is sent (exit 2).
+func TestCLIJobsMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
+	env := []string{"RUNNEL_SERVER=" + srv.URL}
+	file := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(file, []byte("name: g\nsource: {generator: {rate: 10}}\nsinks:\n  - {id: out, log: {}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"jobs", "submit", file}, {"jobs", "stop", "g"}} {
+		if out, err := srv.CLI(args...); err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, out)
+		}
+	}
+	checkCases(t, []cliCase{
+		{env: env, args: []string{"jobs", "submit", file}, code: 1, msg: "submit again with --replace"},
+		{env: env, args: []string{"jobs", "restart", "g", "--checkpoint", "x"}, code: 2, msg: "is not an epoch number ('runnel jobs checkpoints g' lists them)"},
+		{env: env, args: []string{"jobs", "errors", "g", "--limit", "0"}, code: 2, msg: "--limit must be 1 to 1000"},
+		{env: env, args: []string{"jobs", "preview", file, "--records", "0"}, code: 2, msg: "--records must be 1 to 100000"},
+	})
+	out, e, code := testbin.Run(t, "", env, "jobs", "errors", "g")
+	if code != 0 || strings.TrimSpace(out) != "job g has had no errors" {
+		t.Errorf("jobs errors of a job without errors: exit %d, stdout %q, stderr %q", code, out, e)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -108,6 +109,11 @@ func jobsSubmit(args []string) error {
 		path += "?" + q.Encode()
 	}
 	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
+		var ae *apiErr
+		if errors.As(err, &ae) && ae.Code == "already_exists" {
+			// The server's words are for its API's replace parameter.
+			ae.Message = strings.Replace(ae.Message, "submit with replace", "submit again with --replace", 1)
+		}
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	fmt.Println(out.ID)
