@@ -122,6 +122,9 @@ func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyFi
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d is longer than 2 MiB: a record holds at most 1 MiB (data plus partition key)", line+1)
+		}
 		return fmt.Errorf("read stdin at line %d: %w", line+1, err)
 	}
 	return nil
