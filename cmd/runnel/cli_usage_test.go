@@ -84,6 +84,10 @@ func TestCLIUsageErrors(t *testing.T) {
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"streams", "list"}, code: 2, msg: "is not a server URL: give one such as http://"},
 		{args: []string{"tail", "s", "--server", noScheme}, code: 2, msg: "is not a server URL"},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+		{args: []string{"streams"}, code: 2, msg: "runnel streams: usage: give a subcommand (listed above)"},
+		{args: []string{"jobs"}, code: 2, msg: "--token TOKEN (env RUNNEL_TOKEN)"},
+		{args: []string{"groups"}, code: 2, msg: "--token TOKEN (env RUNNEL_TOKEN)"},
+		{args: []string{"bench"}, code: 2, msg: "runnel bench: usage: give a benchmark"},
 		{env: env, in: "a\n" + strings.Repeat("x", 3<<20) + "\n", args: []string{"put", "s"}, code: 1, msg: "line 2 is longer than 2 MiB: a record holds at most 1 MiB"},
 	})
 	// The agent says what to do about a flow's stream that does not exist

@@ -19,7 +19,9 @@ Subcommands:
   delete STREAM GROUP                          delete a group and its checkpoints (admin)
 
 Workers join with 'runnel consume STREAM --group GROUP' or the client/consumer package.
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runGroups(args []string) error {
 	return runSubcommand(args, groupsHelp, map[string]func([]string) error{

@@ -42,13 +42,15 @@ Subcommands:
                   (--from none starts from no state)
   delete ID       delete a stopped job with its state and checkpoints
 
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runJobs(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(os.Stderr, jobsHelp)
 		if len(args) == 0 {
-			return errUsage
+			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
 		return nil
 	}

@@ -22,7 +22,9 @@ Subcommands:
   merge NAME SHARD ADJACENT_SHARD                merge two adjacent shards
   resize NAME --shards N                         change the open shard count uniformly
 
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runStreams(args []string) error {
 	return runSubcommand(args, streamsHelp, map[string]func([]string) error{
@@ -37,7 +39,7 @@ func runSubcommand(args []string, help string, subs map[string]func([]string) er
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(os.Stderr, help)
 		if len(args) == 0 {
-			return errUsage
+			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
 		return nil
 	}
