@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -175,5 +176,32 @@ func TestCLIJobsMessages(t *testing.T) {
 	out, e, code := testbin.Run(t, "", env, "jobs", "errors", "g")
 	if code != 0 || strings.TrimSpace(out) != "job g has had no errors" {
 		t.Errorf("jobs errors of a job without errors: exit %d, stdout %q, stderr %q", code, out, e)
+	}
+}
+
+// TestCLIRunLogLines checks that runnel run prints a log sink's rows as
+// its --help says: the sink's id, ": " and the row as JSON.
+func TestCLIRunLogLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	_, help, _ := testbin.Run(t, "", nil, "run", "--help")
+	if !strings.Contains(help, `the sink's id, ": " and the row as JSON`) {
+		t.Errorf("run --help does not say how a log sink's rows print:\n%s", help)
+	}
+	file := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(file, []byte("name: g\nsource: {generator: {rate: 1000, count: 3}}\nsinks:\n  - {id: rows, log: {}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, e, code := testbin.Run(t, "", nil, "run", file)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("run: exit %d, stdout:\n%s\nstderr:\n%s", code, out, e)
+	}
+	for _, l := range lines {
+		var row map[string]any
+		if rest, ok := strings.CutPrefix(l, "rows: "); !ok || json.Unmarshal([]byte(rest), &row) != nil {
+			t.Errorf("run printed %q, not rows: JSON", l)
+		}
 	}
 }
