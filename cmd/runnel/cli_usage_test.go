@@ -110,6 +110,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{args: []string{"agent", "--once", "--config", agentConfig("nostream.yaml", srv.URL, "nope")}, code: 1, msg: "create the stream with 'runnel streams create NAME', or name one that exists in"},
 		{args: []string{"agent", "--once", "--config", agentConfig("down.yaml", "http://"+freeAddr(t), "s")}, code: 1, msg: "cannot reach the server at http://"},
 	})
+	// A group's live workers are listed in words, not as a Go slice.
+	if out, err := srv.CLI("groups", "create", "s", "g"); err != nil {
+		t.Fatalf("groups create: %v\n%s", err, out)
+	}
+	if out, err := srv.CLI("groups", "describe", "s", "g"); err != nil || !strings.Contains(out, "live workers: none\n") || strings.Contains(out, "[]") {
+		t.Errorf("groups describe of a group without workers: %v\n%s", err, out)
+	}
 	// The stream was left as it was.
 	out, err := srv.CLI("streams", "describe", "s")
 	if err != nil || !strings.Contains(out, "open shards 1") {

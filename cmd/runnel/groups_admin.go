@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -101,8 +102,12 @@ func groupsDescribe(args []string) error {
 	if printed, err := getOrPrint(*server, groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), *asJSON, &g); err != nil || printed {
 		return err
 	}
-	fmt.Printf("group %s on %s: lease %v, start %s, %d live workers %v, %d stale checkpoints refused\n",
-		g.Name, pos[0], time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, len(g.Workers), g.Workers, g.StaleRefused)
+	workers := "none"
+	if len(g.Workers) > 0 {
+		workers = strings.Join(g.Workers, ", ")
+	}
+	fmt.Printf("group %s on %s: lease %v, start %s, %d stale checkpoints refused, live workers: %s\n",
+		g.Name, pos[0], time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, g.StaleRefused, workers)
 	tw := newTable("SHARD\tOWNER\tEPOCH\tEXPIRES\tCHECKPOINT")
 	for _, l := range g.Leases {
 		cp := "-"
