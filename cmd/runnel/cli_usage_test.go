@@ -82,6 +82,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{env: env, args: []string{"consume", "s", "--group", "g", "--idle", "soon"}, code: 2, msg: "-idle"},
 		{args: []string{"serve", "--bogus"}, code: 2, msg: "-bogus"},
 		{args: []string{"detect", "--threshold", "x"}, code: 2, msg: "-threshold"},
+		{args: []string{"detect", "--evaluate", filepath.Join(t.TempDir(), "nope")}, code: 1, msg: "nope: not a directory of CSV files"},
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"streams", "list"}, code: 2, msg: "is not a server URL: give one such as http://"},
 		{args: []string{"tail", "s", "--server", noScheme}, code: 2, msg: "is not a server URL"},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},

@@ -62,6 +62,9 @@ choice sees the held-out category; --grid tuning and --grid defaults keep those 
 	case *evaluate != "" && *in != "":
 		return fmt.Errorf("%w: give --in or --evaluate, not both", errUsage)
 	case *evaluate != "":
+		if fi, err := os.Stat(*evaluate); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--evaluate %s: not a directory of CSV files (the NAB corpus's data directory)", *evaluate)
+		}
 		prof, err := nab.ProfileByName(*profile)
 		if err != nil {
 			return fmt.Errorf("%w: --profile: %v", errUsage, err)
