@@ -144,7 +144,8 @@ func TestCLIConsumeFailsAtStart(t *testing.T) {
 	checkCases(t, []cliCase{
 		{env: down, args: []string{"consume", "s", "--group", "g"}, code: 1, msg: "cannot reach the server"},
 		{env: env, args: []string{"consume", "s", "--group", "g"}, code: 1, msg: "pass --token or set RUNNEL_TOKEN"},
-		{env: env, args: []string{"consume", "s", "--group", "g", "--token", "wrong"}, code: 1, msg: "unknown or revoked"},
+		{env: env, args: []string{"consume", "s", "--group", "g", "--token", "wrong"}, code: 1, msg: "unknown or revoked: check --token or RUNNEL_TOKEN, or create a token with 'runnel tokens create"},
+		{env: env, args: []string{"streams", "list", "--token", "wrong"}, code: 1, msg: "check --token or RUNNEL_TOKEN"},
 		{env: env, in: "a\n", args: []string{"put", "s"}, code: 1, msg: "has auth on: pass --token or set RUNNEL_TOKEN"},
 		{env: env, in: "a\n", args: []string{"put", "s", "--token", "wrong"}, code: 1, msg: "knows no such token"},
 	})

@@ -110,6 +110,9 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
 				return fmt.Errorf("%w (this server has auth on: pass --token or set RUNNEL_TOKEN)", e.Error)
 			}
+			if resp.StatusCode == http.StatusUnauthorized {
+				return fmt.Errorf("%s: check --token or RUNNEL_TOKEN, or create a token with 'runnel tokens create NAME --role ROLE --data DIR'", e.Error.Message)
+			}
 			return e.Error
 		}
 		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
