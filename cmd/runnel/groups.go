@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +82,10 @@ lost, handed off) go to stderr as log lines.`)
 		}
 		kc, err := conn.Client(ctx, false)
 		if err != nil {
+			if strings.HasPrefix(err.Error(), "no region") {
+				// Its words are for a job file's region field.
+				return fmt.Errorf("%w: no AWS region: give --region or set AWS_REGION", errUsage)
+			}
 			return err
 		}
 		pool, err := pgxpool.New(ctx, *pgDSN)
