@@ -139,6 +139,10 @@ func TestCLIConsumeFailsAtStart(t *testing.T) {
 	if _, e, code := runCLI(t, nil, "tokens", "create", "w", "--role", "writer", "--data", data); code != 0 {
 		t.Fatalf("tokens create: %d %s", code, e)
 	}
+	admin, e, code := runCLI(t, nil, "tokens", "create", "a", "--role", "admin", "--data", data)
+	if code != 0 {
+		t.Fatalf("tokens create: %d %s", code, e)
+	}
 	srv := startServe(t, data, freeAddr(t), "--auth")
 	defer srv.Kill()
 	env := []string{"RUNNEL_SERVER=" + srv.URL, "RUNNEL_TOKEN="}
@@ -150,6 +154,8 @@ func TestCLIConsumeFailsAtStart(t *testing.T) {
 		{env: env, args: []string{"streams", "list", "--token", "wrong"}, code: 1, msg: "check --token or RUNNEL_TOKEN"},
 		{env: env, in: "a\n", args: []string{"put", "s"}, code: 1, msg: "has auth on: pass --token or set RUNNEL_TOKEN"},
 		{env: env, in: "a\n", args: []string{"put", "s", "--token", "wrong"}, code: 1, msg: "knows no such token"},
+		{env: env, args: []string{"tokens", "revoke", "nope", "--data", data}, code: 1, msg: "('runnel tokens list --data " + data + "' lists the tokens)"},
+		{env: env, args: []string{"tokens", "revoke", "nope", "--token", strings.TrimSpace(admin)}, code: 1, msg: "('runnel tokens list' lists the tokens)"},
 	})
 	// With no auth, a stream that does not exist.
 	open := testbin.Start(t, testbin.Options{})
