@@ -36,7 +36,9 @@ printed at least once across the group's workers, and a shard's records in order
 shard only after its parents). KPL aggregated records are printed as their user records.
 
 With --server (default) the leases live on the Runnel server (its consumer groups API; the
-group is created with --lease-duration and --start when missing). With --kinesis-endpoint
+group is created with --lease-duration and --start when missing); it exits 1 at once when the
+server does not answer, the stream does not exist or the token is refused, and retries what
+fails later. With --kinesis-endpoint
 (or neither flag and AWS's endpoint for $AWS_REGION) the records come from any Kinesis API and
 the leases from a PostgreSQL table (--leases-postgres, a pgx connection string).
 
