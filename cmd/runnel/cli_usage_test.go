@@ -81,6 +81,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{env: env, args: []string{"jobs", "list", "--bogus"}, code: 2, msg: "-bogus"},
 		{env: env, args: []string{"consume", "s", "--group", "g", "--idle", "soon"}, code: 2, msg: "-idle"},
 		{args: []string{"serve", "--bogus"}, code: 2, msg: "-bogus"},
+		{env: env, args: []string{"consume", "s", "--group", "g", "--log-level", "loud"}, code: 2, msg: `--log-level "loud": use debug, info, warn or error`},
 		{args: []string{"detect", "--threshold", "x"}, code: 2, msg: "-threshold"},
 		{args: []string{"worker", "--cluster", "127.0.0.1:9092", "--job", "j.yaml"}, code: 2, msg: `--cluster kafka://HOST:PORT[,HOST:PORT...], not "127.0.0.1:9092"`},
 		{env: []string{"AWS_REGION=", "AWS_DEFAULT_REGION=", "AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none")}, args: []string{"consume", "s", "--group", "g", "--kinesis-endpoint", srv.URL, "--leases-postgres", "host=/nonexistent"}, code: 2, msg: "no AWS region: give --region or set AWS_REGION"},
