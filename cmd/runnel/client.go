@@ -79,6 +79,9 @@ func (c *client) do(method, path string, body, out any) error {
 // doRaw sends body (if not nil) with the given content type and decodes a
 // JSON answer into out (if not nil).
 func (c *client) doRaw(method, path, contentType string, body []byte, out any) error {
+	if err := checkServerURL(c.base); err != nil {
+		return err
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

@@ -127,11 +127,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) 
 		}
 		return nil, fmt.Errorf("%w: expected %s (see --help)", errUsage, names)
 	}
-	if f := fs.Lookup("server"); f != nil {
-		if err := checkServerURL(f.Value.String()); err != nil {
-			return nil, err
-		}
-	}
 	return pos, nil
 }
 
@@ -148,7 +143,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // checkServerURL says what is wrong with a --server (or RUNNEL_SERVER)
 // value that is not an http or https URL with a host, such as one without
-// its scheme, before any request goes to it.
+// its scheme, before a request goes to it (a usage error).
 func checkServerURL(server string) error {
 	u, err := url.Parse(server)
 	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {

@@ -43,6 +43,9 @@ de-aggregate, as the KCL does). Exits 1 if any record could not be put.`)
 	if *key != "" && *keyField != "" {
 		return fmt.Errorf("%w: give --key or --key-field, not both", errUsage)
 	}
+	if err := checkServerURL(*server); err != nil {
+		return err
+	}
 	opts := producer.Options{Aggregate: *aggregate, Ordering: producer.Unordered, NoRateLimit: true}
 	if *ordered {
 		opts.Ordering = producer.PerKey
