@@ -141,7 +141,7 @@ func streamsDelete(args []string) error {
 }
 
 func streamsSplit(args []string) error {
-	fs := newFlags("streams split", "streams split NAME SHARD [--at HASHKEY]", "Splits an open shard into two children; the parent closes and stays readable until retention.")
+	fs := newFlags("streams split", "streams split NAME SHARD [--at HASHKEY]", "Splits an open shard into two children; the parent closes and stays readable until retention. SHARD is a shard id or its number (3 for shardId-000000000003).")
 	server := addServerFlag(fs)
 	at := fs.String("at", "", "new starting hash key of the upper child (decimal; default: the middle of the shard's range)")
 	pos, err := parseInterspersed(fs, args, 2, "NAME SHARD")
@@ -157,7 +157,7 @@ func streamsSplit(args []string) error {
 }
 
 func streamsMerge(args []string) error {
-	fs := newFlags("streams merge", "streams merge NAME SHARD ADJACENT_SHARD", "Merges two open shards with adjacent hash ranges into one child.")
+	fs := newFlags("streams merge", "streams merge NAME SHARD ADJACENT_SHARD", "Merges two open shards with adjacent hash ranges into one child. A shard is named by its id or its number (3 for shardId-000000000003).")
 	server := addServerFlag(fs)
 	pos, err := parseInterspersed(fs, args, 3, "NAME SHARD ADJACENT_SHARD")
 	if err != nil {
