@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,5 +226,55 @@ func TestCLIRunLogLines(t *testing.T) {
 		if rest, ok := strings.CutPrefix(l, "rows: "); !ok || json.Unmarshal([]byte(rest), &row) != nil {
 			t.Errorf("run printed %q, not rows: JSON", l)
 		}
+	}
+}
+
+// TestCLIPutInterrupt interrupts a put whose stdin stays open: it stops
+// reading, puts the lines it read, says how many, and exits 0.
+func TestCLIPutInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	srv := testbin.Start(t, testbin.Options{})
+	defer srv.Kill()
+	srv.CreateStream("s", 1)
+	cmd := exec.Command(testbin.Runnel(t), "put", "s", "--server", srv.URL)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if _, err := io.WriteString(stdin, "a\nb\nc\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the three are in the stream: put has read them.
+	for i := 0; ; i++ {
+		out, _ := srv.CLI("tail", "s")
+		if strings.Count(out, "\n") == 3 {
+			break
+		}
+		if i == 600 {
+			t.Fatalf("the lines never reached the stream; put's stderr:\n%s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("put did not end after an interrupt; stderr:\n%s", errb.String())
+	}
+	if err != nil || !strings.Contains(errb.String(), "interrupted: put 3 records into s") {
+		t.Fatalf("put after an interrupt: %v, stderr:\n%s", err, errb.String())
 	}
 }
