@@ -94,6 +94,10 @@ func TestCLIUsageErrors(t *testing.T) {
 		// A command that does not call the server does not judge its URL.
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"tokens", "list", "--data", t.TempDir()}, code: 0, msg: ""},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+		{env: env, args: []string{"jobs", "get", "nope"}, code: 1, msg: `job not found: "nope" ('runnel jobs list' lists the jobs)`},
+		{env: env, args: []string{"tail", "nope"}, code: 1, msg: `stream "nope" does not exist ('runnel streams list' lists the streams)`},
+		{env: env, args: []string{"streams", "delete", "nope"}, code: 1, msg: "('runnel streams list' lists the streams)"},
+		{env: env, args: []string{"groups", "describe", "s", "nope"}, code: 1, msg: `has no consumer group "nope" ('runnel groups list STREAM' lists a stream's groups)`},
 		{args: []string{"streams"}, code: 2, msg: "runnel streams: usage: give a subcommand (listed above)"},
 		{args: []string{"jobs"}, code: 2, msg: "--token TOKEN (env RUNNEL_TOKEN)"},
 		{args: []string{"groups"}, code: 2, msg: "--token TOKEN (env RUNNEL_TOKEN)"},

@@ -74,6 +74,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
+		err = withListHint(err)
 		fmt.Fprintf(os.Stderr, "runnel %s: %v\n", os.Args[1], err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
@@ -150,4 +151,22 @@ func checkServerURL(server string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
+}
+
+// withListHint adds to a server's answer that a job, stream or consumer
+// group does not exist the command that lists those that do.
+func withListHint(err error) error {
+	var ae *apiErr
+	if !errors.As(err, &ae) || ae.Code != "not_found" {
+		return err
+	}
+	switch m := ae.Message; {
+	case strings.HasPrefix(m, "job not found"):
+		return fmt.Errorf("%w ('runnel jobs list' lists the jobs)", err)
+	case strings.Contains(m, "has no consumer group"):
+		return fmt.Errorf("%w ('runnel groups list STREAM' lists a stream's groups)", err)
+	case strings.Contains(m, "stream ") && strings.HasSuffix(m, "does not exist"):
+		return fmt.Errorf("%w ('runnel streams list' lists the streams)", err)
+	}
+	return err
 }
