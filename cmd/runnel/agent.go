@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/aws/smithy-go"
 	"github.com/runnel-dev/runnel/client/agent"
 )
 
@@ -45,5 +47,23 @@ keys are described in docs/clients.md; a minimal one:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return agent.Run(ctx, cfg, *once, log)
+	if err := agent.Run(ctx, cfg, *once, log); err != nil {
+		return explainAgentErr(err, cfg, *config)
+	}
+	return nil
+}
+
+// explainAgentErr adds to an error that stopped the agent what to do about
+// it when it is a flow's stream that does not exist or a server that
+// cannot be reached.
+func explainAgentErr(err error, cfg *agent.Config, config string) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException" {
+		return fmt.Errorf("%w (create the stream with 'runnel streams create NAME', or name one that exists in %s)", err, config)
+	}
+	var oe interface{ Timeout() bool }
+	if cfg.Server != "" && errors.As(err, &oe) {
+		return fmt.Errorf("cannot reach the server at %s (start one with 'runnel serve', or fix server: in %s): %w", cfg.Server, config, err)
+	}
+	return err
 }

@@ -30,7 +30,7 @@ func runBench(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(os.Stderr, benchHelp)
 		if len(args) == 0 {
-			return errUsage
+			return fmt.Errorf("%w: give a benchmark (listed above)", errUsage)
 		}
 		return nil
 	}

@@ -79,6 +79,9 @@ func (c *client) do(method, path string, body, out any) error {
 // doRaw sends body (if not nil) with the given content type and decodes a
 // JSON answer into out (if not nil).
 func (c *client) doRaw(method, path, contentType string, body []byte, out any) error {
+	if err := checkServerURL(c.base); err != nil {
+		return err
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -109,6 +112,9 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 		if json.Unmarshal(data, &e) == nil && e.Error != nil {
 			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
 				return fmt.Errorf("%w (this server has auth on: pass --token or set RUNNEL_TOKEN)", e.Error)
+			}
+			if resp.StatusCode == http.StatusUnauthorized {
+				return fmt.Errorf("%s: check --token or RUNNEL_TOKEN, or create a token with 'runnel tokens create NAME --role ROLE --data DIR'", e.Error.Message)
 			}
 			return e.Error
 		}

@@ -51,7 +51,7 @@ choice sees the held-out category; --grid tuning and --grid defaults keep those 
 	verbose := fs.Bool("v", false, "with --evaluate: per-file detail")
 	cv := fs.Bool("cross-validate", false, "with --evaluate: leave-one-category-out cross-validation over each method's parameter grid, for every profile")
 	grid := fs.String("grid", gridNested, "with --cross-validate: "+gridNested+" (each fold chooses the grid, level quantile and threshold plateau by an inner cross-validation on its training categories), "+gridTuning+" (one fixed grid of 27 settings of the default method's noise gate, knn alarm levels and per-series level) or "+gridDefaults+" (each method at its defaults)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -62,6 +62,9 @@ choice sees the held-out category; --grid tuning and --grid defaults keep those 
 	case *evaluate != "" && *in != "":
 		return fmt.Errorf("%w: give --in or --evaluate, not both", errUsage)
 	case *evaluate != "":
+		if fi, err := os.Stat(*evaluate); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--evaluate %s: not a directory of CSV files (the NAB corpus's data directory)", *evaluate)
+		}
 		prof, err := nab.ProfileByName(*profile)
 		if err != nil {
 			return fmt.Errorf("%w: --profile: %v", errUsage, err)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,7 +36,9 @@ printed at least once across the group's workers, and a shard's records in order
 shard only after its parents). KPL aggregated records are printed as their user records.
 
 With --server (default) the leases live on the Runnel server (its consumer groups API; the
-group is created with --lease-duration and --start when missing). With --kinesis-endpoint
+group is created with --lease-duration and --start when missing); it exits 1 at once when the
+server does not answer, the stream does not exist or the token is refused, and retries what
+fails later. With --kinesis-endpoint
 (or neither flag and AWS's endpoint for $AWS_REGION) the records come from any Kinesis API and
 the leases from a PostgreSQL table (--leases-postgres, a pgx connection string).
 
@@ -65,7 +69,7 @@ lost, handed off) go to stderr as log lines.`)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+		return fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, *logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,6 +84,10 @@ lost, handed off) go to stderr as log lines.`)
 		}
 		kc, err := conn.Client(ctx, false)
 		if err != nil {
+			if strings.HasPrefix(err.Error(), "no region") {
+				// Its words are for a job file's region field.
+				return fmt.Errorf("%w: no AWS region: give --region or set AWS_REGION", errUsage)
+			}
 			return err
 		}
 		pool, err := pgxpool.New(ctx, *pgDSN)
@@ -95,6 +103,12 @@ lost, handed off) go to stderr as log lines.`)
 	case *endpoint != "":
 		return fmt.Errorf("%w: --kinesis-endpoint needs --leases-postgres (a Kinesis endpoint keeps no leases)", errUsage)
 	default:
+		// The worker retries whatever fails once it runs, as a server may
+		// come and go; what fails before it starts (no server there, no
+		// such stream, a missing or refused token) is an error to report.
+		if err := newClient(*server).do("GET", "/api/v1/streams/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+			return err
+		}
 		g = consumer.Runnel(*server, pos[0], *group, bearerToken(), cfg)
 	}
 	g.Options = consumer.Options{Worker: *worker, MaxRecords: *maxRecords, IdleTimeBetweenReads: *idle, Logger: log}

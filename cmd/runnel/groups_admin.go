@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,9 @@ Subcommands:
   delete STREAM GROUP                          delete a group and its checkpoints (admin)
 
 Workers join with 'runnel consume STREAM --group GROUP' or the client/consumer package.
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runGroups(args []string) error {
 	return runSubcommand(args, groupsHelp, map[string]func([]string) error{
@@ -99,8 +102,12 @@ func groupsDescribe(args []string) error {
 	if printed, err := getOrPrint(*server, groupsPath(pos[0])+"/"+url.PathEscape(pos[1]), *asJSON, &g); err != nil || printed {
 		return err
 	}
-	fmt.Printf("group %s on %s: lease %v, start %s, %d live workers %v, %d stale checkpoints refused\n",
-		g.Name, pos[0], time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, len(g.Workers), g.Workers, g.StaleRefused)
+	workers := "none"
+	if len(g.Workers) > 0 {
+		workers = strings.Join(g.Workers, ", ")
+	}
+	fmt.Printf("group %s on %s: lease %v, start %s, %d stale checkpoints refused, live workers: %s\n",
+		g.Name, pos[0], time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, g.StaleRefused, workers)
 	tw := newTable("SHARD\tOWNER\tEPOCH\tEXPIRES\tCHECKPOINT")
 	for _, l := range g.Leases {
 		cp := "-"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -41,13 +42,15 @@ Subcommands:
                   (--from none starts from no state)
   delete ID       delete a stopped job with its state and checkpoints
 
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runJobs(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(os.Stderr, jobsHelp)
 		if len(args) == 0 {
-			return errUsage
+			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
 		return nil
 	}
@@ -108,6 +111,11 @@ func jobsSubmit(args []string) error {
 		path += "?" + q.Encode()
 	}
 	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
+		var ae *apiErr
+		if errors.As(err, &ae) && ae.Code == "already_exists" {
+			// The server's words are for its API's replace parameter.
+			ae.Message = strings.Replace(ae.Message, "submit with replace", "submit again with --replace", 1)
+		}
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	fmt.Println(out.ID)

@@ -21,6 +21,9 @@ func jobsPreview(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *records < 1 || *records > 100000 {
+		return fmt.Errorf("%w: --records must be 1 to 100000, not %d", errUsage, *records)
+	}
 	var out json.RawMessage
 	path := "/api/v1/jobs/preview?records=" + strconv.Itoa(*records)
 	if err := newClient(*server).doRaw("POST", path, "application/yaml", src, &out); err != nil {
@@ -103,6 +106,9 @@ func jobsErrors(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *limit < 1 || *limit > 1000 {
+		return fmt.Errorf("%w: --limit must be 1 to 1000, not %d", errUsage, *limit)
+	}
 	path := "/api/v1/jobs/" + url.PathEscape(pos[0]) + "/errors?limit=" + strconv.Itoa(*limit)
 	var page struct {
 		Total  int64 `json:"total"`
@@ -122,6 +128,10 @@ func jobsErrors(args []string) error {
 	}
 	if printed, err := getOrPrint(*server, path, *raw, &page); err != nil || printed {
 		return err
+	}
+	if page.Total == 0 {
+		fmt.Printf("job %s has had no errors\n", pos[0])
+		return nil
 	}
 	fmt.Printf("%d errors in all; the newest %d:\n", page.Total, len(page.Errors))
 	for _, e := range page.Errors {
@@ -159,6 +169,9 @@ func jobsRestart(args []string) error {
 	}
 	if given != 1 {
 		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME and --from-beginning", errUsage)
+	}
+	if _, err := strconv.ParseUint(*cp, 10, 64); *cp != "" && err != nil {
+		return fmt.Errorf("%w: --checkpoint %q is not an epoch number ('runnel jobs checkpoints %s' lists them)", errUsage, *cp, pos[0])
 	}
 	body := map[string]string{}
 	switch {

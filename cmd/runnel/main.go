@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -73,6 +74,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
+		err = withListHint(err)
 		fmt.Fprintf(os.Stderr, "runnel %s: %v\n", os.Args[1], err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
@@ -110,7 +112,7 @@ func serverURL() string {
 func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -127,4 +129,44 @@ func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) 
 		return nil, fmt.Errorf("%w: expected %s (see --help)", errUsage, names)
 	}
 	return pos, nil
+}
+
+// parseFlags parses args into fs; a flag that is unknown or has a bad
+// value is a usage error (exit 2), as a missing argument is. The flag
+// package has already printed the problem and the command's usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// checkServerURL says what is wrong with a --server (or RUNNEL_SERVER)
+// value that is not an http or https URL with a host, such as one without
+// its scheme, before a request goes to it (a usage error).
+func checkServerURL(server string) error {
+	u, err := url.Parse(server)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
+}
+
+// withListHint adds to a server's answer that a job, stream or consumer
+// group does not exist the command that lists those that do.
+func withListHint(err error) error {
+	var ae *apiErr
+	if !errors.As(err, &ae) || ae.Code != "not_found" {
+		return err
+	}
+	switch m := ae.Message; {
+	case strings.HasPrefix(m, "job not found"):
+		return fmt.Errorf("%w ('runnel jobs list' lists the jobs)", err)
+	case strings.Contains(m, "has no consumer group"):
+		return fmt.Errorf("%w ('runnel groups list STREAM' lists a stream's groups)", err)
+	case strings.Contains(m, "stream ") && strings.HasSuffix(m, "does not exist"):
+		return fmt.Errorf("%w ('runnel streams list' lists the streams)", err)
+	}
+	return err
 }

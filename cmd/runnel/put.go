@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/aws/smithy-go"
 	"github.com/runnel-dev/runnel/client/producer"
@@ -30,7 +32,8 @@ acknowledged record is durable. Records of one key keep their order unless a req
 fails (the server throttled some of its records) and a retried record lands after a later one
 of its batch; --ordered rules that out by sending at most one record per key per request
 (slower for few keys), --aggregate packs records in the KPL's aggregated format (consumers must
-de-aggregate, as the KCL does). Exits 1 if any record could not be put.`)
+de-aggregate, as the KCL does). Exits 1 if any record could not be put. An interrupt (SIGINT,
+SIGTERM) stops the reading of stdin: the lines read before it are put and counted.`)
 	server := addServerFlag(fs)
 	key := fs.String("key", "", "partition key for every record")
 	keyField := fs.String("key-field", "", "take each record's partition key from this field of its JSON object")
@@ -42,6 +45,9 @@ de-aggregate, as the KCL does). Exits 1 if any record could not be put.`)
 	}
 	if *key != "" && *keyField != "" {
 		return fmt.Errorf("%w: give --key or --key-field, not both", errUsage)
+	}
+	if err := checkServerURL(*server); err != nil {
+		return err
 	}
 	opts := producer.Options{Aggregate: *aggregate, Ordering: producer.Unordered, NoRateLimit: true}
 	if *ordered {
@@ -68,13 +74,20 @@ func putLines(target producer.Target, server string, in io.Reader, key, keyField
 			firstErr = r.Err
 		}
 	}
-	ctx := context.Background()
-	p, err := producer.New(ctx, target, opts)
+	p, err := producer.New(context.Background(), target, opts)
 	if err != nil {
 		return explainPutErr(err, target.Stream, server)
 	}
+	// An interrupt stops the reading of stdin; the lines read are still
+	// put, and counted, before the command ends.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	readErr := putEach(ctx, p, in, key, keyField)
-	if err := p.Close(ctx); err != nil && readErr == nil {
+	interrupted := errors.Is(readErr, errInterrupted)
+	if interrupted {
+		readErr = nil
+	}
+	if err := p.Close(context.Background()); err != nil && readErr == nil {
 		readErr = err
 	}
 	mu.Lock()
@@ -85,17 +98,51 @@ func putLines(target producer.Target, server string, in io.Reader, key, keyField
 	if failed > 0 {
 		return fmt.Errorf("after %d acknowledged records: %d records failed: %w", acked, failed, explainPutErr(firstErr, target.Stream, server))
 	}
+	if interrupted {
+		fmt.Fprintf(os.Stderr, "interrupted: put %d records into %s, every line read before the interrupt\n", acked, target.Stream)
+		return nil
+	}
 	fmt.Fprintf(os.Stderr, "put %d records into %s\n", acked, target.Stream)
 	return nil
 }
 
+// errInterrupted ends putEach when ctx is cancelled by an interrupt.
+var errInterrupted = errors.New("interrupted")
+
+// scanLines sends in's lines to the channel it returns, which it closes
+// at the end of in, and then the scanner's error (nil at the end) to errc.
+func scanLines(in io.Reader, errc chan<- error) <-chan string {
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 2<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		errc <- sc.Err()
+		close(lines)
+	}()
+	return lines
+}
+
+// putEach puts in's lines until its end or, returning errInterrupted, until
+// ctx is cancelled (a read of stdin under way is left behind).
 func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyField string) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 2<<20)
+	errc := make(chan error, 1)
+	lines := scanLines(in, errc)
 	line := 0
-	for sc.Scan() {
+	for {
+		var text string
+		select {
+		case <-ctx.Done():
+			return errInterrupted
+		case t, ok := <-lines:
+			if !ok {
+				return scanErr(<-errc, line)
+			}
+			text = t
+		}
 		line++
-		text := sc.Text()
 		k := key
 		if keyField != "" {
 			var obj map[string]any
@@ -118,21 +165,38 @@ func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyFi
 			k = strconv.Itoa(line)
 		}
 		if err := p.Put(ctx, k, []byte(text)); err != nil {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 	}
-	if err := sc.Err(); err != nil {
+}
+
+// scanErr is the error of a scan of stdin that ended after line lines.
+func scanErr(err error, line int) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Errorf("line %d is longer than 2 MiB: a record holds at most 1 MiB (data plus partition key)", line+1)
+	default:
 		return fmt.Errorf("read stdin at line %d: %w", line+1, err)
 	}
-	return nil
 }
 
 // explainPutErr turns the Kinesis API's errors into the CLI's words.
 func explainPutErr(err error, stream, server string) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		if ae.ErrorCode() == "ResourceNotFoundException" {
+		switch ae.ErrorCode() {
+		case "ResourceNotFoundException":
 			return fmt.Errorf("stream %q does not exist (create it with 'runnel streams create %s')", stream, stream)
+		case "UnrecognizedClientException", "MissingAuthenticationTokenException":
+			if bearerToken() == "" {
+				return fmt.Errorf("%s: %s (the server at %s has auth on: pass --token or set RUNNEL_TOKEN to a writer token from 'runnel tokens create')", ae.ErrorCode(), ae.ErrorMessage(), server)
+			}
+			return fmt.Errorf("%s: %s (the server at %s knows no such token: it may be mistyped or revoked; 'runnel tokens list' shows the tokens)", ae.ErrorCode(), ae.ErrorMessage(), server)
 		}
 		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}

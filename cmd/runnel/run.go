@@ -22,8 +22,9 @@ func runRun(args []string) error {
 	fs := newFlags("run", "run FILE [--data DIR]", `
 Runs a job file in this process, with the same runtime as the server, until its sources end
 (file sources, or a generator with a count) — then every window fires and the sinks flush.
-Log sinks print JSON rows to stdout. Stream sources and sinks need --data (a data directory
-not used by a running server). Ctrl-C stops the job cleanly.`)
+A log sink prints each row to stdout as a line: the sink's id, ": " and the row as JSON.
+Stream sources and sinks need --data (a data directory not used by a running server).
+Ctrl-C stops the job cleanly.`)
 	data := fs.String("data", "", "data directory for stream sources and sinks")
 	pos, src, err := parseWithJobFile(fs, args, 1, "FILE")
 	if err != nil {

@@ -49,7 +49,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	limits := addLimitFlags(fs)
 	kf := addKinesisFlags(fs)
 	cf := addClusterFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -22,7 +22,9 @@ Subcommands:
   merge NAME SHARD ADJACENT_SHARD                merge two adjacent shards
   resize NAME --shards N                         change the open shard count uniformly
 
-Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER).`
+Every subcommand takes --server URL (default http://127.0.0.1:7070, env RUNNEL_SERVER) and,
+for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
+--help lists its flags.`
 
 func runStreams(args []string) error {
 	return runSubcommand(args, streamsHelp, map[string]func([]string) error{
@@ -37,7 +39,7 @@ func runSubcommand(args []string, help string, subs map[string]func([]string) er
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(os.Stderr, help)
 		if len(args) == 0 {
-			return errUsage
+			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
 		return nil
 	}
@@ -139,7 +141,7 @@ func streamsDelete(args []string) error {
 }
 
 func streamsSplit(args []string) error {
-	fs := newFlags("streams split", "streams split NAME SHARD [--at HASHKEY]", "Splits an open shard into two children; the parent closes and stays readable until retention.")
+	fs := newFlags("streams split", "streams split NAME SHARD [--at HASHKEY]", "Splits an open shard into two children; the parent closes and stays readable until retention. SHARD is a shard id or its number (3 for shardId-000000000003).")
 	server := addServerFlag(fs)
 	at := fs.String("at", "", "new starting hash key of the upper child (decimal; default: the middle of the shard's range)")
 	pos, err := parseInterspersed(fs, args, 2, "NAME SHARD")
@@ -155,7 +157,7 @@ func streamsSplit(args []string) error {
 }
 
 func streamsMerge(args []string) error {
-	fs := newFlags("streams merge", "streams merge NAME SHARD ADJACENT_SHARD", "Merges two open shards with adjacent hash ranges into one child.")
+	fs := newFlags("streams merge", "streams merge NAME SHARD ADJACENT_SHARD", "Merges two open shards with adjacent hash ranges into one child. A shard is named by its id or its number (3 for shardId-000000000003).")
 	server := addServerFlag(fs)
 	pos, err := parseInterspersed(fs, args, 3, "NAME SHARD ADJACENT_SHARD")
 	if err != nil {
@@ -172,10 +174,13 @@ func streamsMerge(args []string) error {
 func streamsResize(args []string) error {
 	fs := newFlags("streams resize", "streams resize NAME --shards N", "Changes the number of open shards to N, with even hash ranges (splits and merges, as Kinesis UpdateShardCount).")
 	server := addServerFlag(fs)
-	n := fs.Int("shards", 0, "target number of open shards")
+	n := fs.Int("shards", 0, "target number of open shards (required)")
 	pos, err := parseInterspersed(fs, args, 1, "NAME")
 	if err != nil {
 		return err
+	}
+	if *n == 0 {
+		return fmt.Errorf("%w: --shards N is required: the number of open shards the stream is to have", errUsage)
 	}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/shard-count", map[string]any{"target": *n}, nil); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -168,9 +169,16 @@ working at once (within a second for a server sharing --data).`)
 			return err
 		}
 		if err := st.Revoke(pos[0]); err != nil {
+			if errors.Is(err, auth.ErrTokenNotFound) {
+				return fmt.Errorf("%w ('runnel tokens list --data %s' lists the tokens)", err, *target.data)
+			}
 			return err
 		}
 	} else if err := newClient(*target.server).do("DELETE", "/api/v1/tokens/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		var ae *apiErr
+		if errors.As(err, &ae) && ae.Code == "not_found" {
+			return fmt.Errorf("%w ('runnel tokens list' lists the tokens)", err)
+		}
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "token %s revoked\n", pos[0])

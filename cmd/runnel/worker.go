@@ -49,8 +49,11 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 		return err
 	}
 	addrs, ok := strings.CutPrefix(*brokers, "kafka://")
-	if !ok || addrs == "" {
+	if *brokers == "" {
 		return fmt.Errorf("%w: --cluster kafka://HOST:PORT[,HOST:PORT...] is required", errUsage)
+	}
+	if !ok || addrs == "" {
+		return fmt.Errorf("%w: --cluster kafka://HOST:PORT[,HOST:PORT...], not %q", errUsage, *brokers)
 	}
 	if *jobFile == "" {
 		return fmt.Errorf("%w: --job FILE is required", errUsage)
