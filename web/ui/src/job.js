@@ -102,11 +102,12 @@ export function jobPage(root, id) {
     renderCheckpoints(cpBox, job.checkpoints);
   }, 1000);
 
-  // Deleting the job: the page's polls of it stop first (one under way as
-  // the job goes would answer 404), and start again if the delete fails.
+  // Deleting the job: the page's polls of it stop first, and the output's
+  // long poll is cut (one under way as the job goes would answer 404);
+  // they start again if the delete fails.
   const polls = () => [p, errorsPanel.poll, history.poll, ...(cluster ? [cluster.poll] : [])];
-  life.pausePolls = () => Promise.all(polls().map((x) => x.stop()));
-  life.resumePolls = () => polls().forEach((x) => x.resume());
+  life.pausePolls = () => { output.pause(); return Promise.all(polls().map((x) => x.stop())); };
+  life.resumePolls = () => { polls().forEach((x) => x.resume()); output.resume(); };
 
   function close() {
     if (stopped) return;

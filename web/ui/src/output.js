@@ -52,8 +52,9 @@ export class OutputPanel {
     let wait = '0s';
     while (gen === this.gen) {
       let page;
+      this.abort = new AbortController();
       try {
-        page = await api(`/jobs/${enc(this.jobId)}/output?sink=${enc(this.sink)}&after=${this.after}&wait=${wait}`);
+        page = await api(`/jobs/${enc(this.jobId)}/output?sink=${enc(this.sink)}&after=${this.after}&wait=${wait}`, { signal: this.abort.signal });
       } catch (e) {
         if (gen !== this.gen) return;
         this.note.textContent = 'Cannot read the output: ' + e.message;
@@ -104,8 +105,18 @@ export class OutputPanel {
     while (this.tbody.rows.length > this.rows.length) this.tbody.lastChild.remove();
   }
 
-  close() {
+  // pause stops reading (a long poll under way is cut); resume reads on.
+  pause() {
     this.gen++;
+    if (this.abort) this.abort.abort();
+  }
+
+  resume() {
+    if (this.sink) this.loop(++this.gen);
+  }
+
+  close() {
+    this.pause();
     cancelAnimationFrame(this.frame);
   }
 }
