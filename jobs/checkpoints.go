@@ -486,7 +486,8 @@ func (m *Manager) Savepoint(id string, stop bool) (SavepointInfo, error) {
 	rj, cs := j.mu.run, j.mu.ckpt
 	j.mu.Unlock()
 	if rj == nil || cs == nil || rj.Status().State != engine.Running {
-		return SavepointInfo{}, fmt.Errorf("%w: %q", ErrNotRunning, id)
+		return SavepointInfo{}, fmt.Errorf("%w: %q is %s; a savepoint is taken of a running job (a job that is not running restarts from its checkpoints: GET /api/v1/jobs/%s/checkpoints)",
+			ErrNotRunning, id, j.Info(false).State, id)
 	}
 	if stop {
 		j.mu.Lock()
@@ -570,6 +571,10 @@ func (m *Manager) savepoint(name string) (SavepointInfo, error) {
 	dir := filepath.Join(m.savepointPath(name), "state")
 	info, meta, err := state.ReadCheckpoint(vfs.Default, dir, state.Latest)
 	if err != nil {
+		if _, serr := os.Stat(m.savepointPath(name)); os.IsNotExist(serr) {
+			// (the server's paths are no business of the caller's)
+			return SavepointInfo{}, fmt.Errorf("%w: there is no savepoint named %s (GET /api/v1/savepoints lists them)", ErrSavepointNotFound, name)
+		}
 		return SavepointInfo{}, fmt.Errorf("%w: %s: %v", ErrSavepointNotFound, name, err)
 	}
 	sp := SavepointInfo{Name: name, Epoch: info.Epoch, Time: info.Time, Size: info.Size}

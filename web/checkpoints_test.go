@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -74,8 +75,8 @@ func TestCheckpointsAndSavepointsAPI(t *testing.T) {
 	if code, m := call(t, ts, "GET", "/api/v1/savepoints", ""); code != 200 || len(m["savepoints"].([]any)) != 2 {
 		t.Fatalf("list savepoints: %d %v", code, m)
 	}
-	if code, m := call(t, ts, "POST", "/api/v1/jobs/cp/savepoints", ""); code != 409 {
-		t.Fatalf("savepoint of a stopped job: %d %v, want 409", code, m)
+	if code, m := call(t, ts, "POST", "/api/v1/jobs/cp/savepoints", ""); code != 409 || !strings.Contains(fmt.Sprint(m), `"cp" is stopped; a savepoint is taken of a running job`) {
+		t.Fatalf("savepoint of a stopped job: %d %v, want 409 saying it is stopped and what to do", code, m)
 	}
 	if code, m := call(t, ts, "DELETE", "/api/v1/jobs/cp?savepoint=maybe", ""); code != 400 {
 		t.Fatalf("savepoint=maybe: %d %v, want 400", code, m)

@@ -46,7 +46,10 @@ func TestLifecycleRoutes(t *testing.T) {
 	b := check("DELETE", base+"?savepoint=true", "", 200, `"savepoint":{"name":"`)
 	name := b[strings.Index(b, `"savepoint":{"name":"`)+len(`"savepoint":{"name":"`):]
 	name = name[:strings.IndexByte(name, '"')]
-	check("POST", base+"/restart", `{"savepoint":"nope"}`, 404, "savepoint")
+	check("POST", base+"/restart", `{"savepoint":"nope"}`, 404, "there is no savepoint named nope")
+	if _, b := callInto(t, "POST", base+"/restart", `{"savepoint":"nope"}`, nil); strings.Contains(b, "/savepoints/nope") {
+		t.Fatalf("a restart from a missing savepoint told the server's path: %s", b)
+	}
 	check("POST", base+"/restart", `{"savepoint":"`+name+`"}`, 200, `"state":"running"`)
 	check("DELETE", base, "", 200, `"state":"stopped"`)
 	check("POST", base+"/restart", `{"checkpoint":"999"}`, 404, `"field":"checkpoint"`)
