@@ -81,8 +81,8 @@ func putLines(target producer.Target, server string, in io.Reader, key, keyField
 	// An interrupt stops the reading of stdin; the lines read are still
 	// put, and counted, before the command ends.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	readErr := putEach(ctx, p, in, key, keyField)
+	stop() // a second interrupt, while the last records are sent, ends the command as usual
 	interrupted := errors.Is(readErr, errInterrupted)
 	if interrupted {
 		readErr = nil
