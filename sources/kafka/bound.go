@@ -2,12 +2,15 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/sources"
@@ -35,22 +38,22 @@ func (s *Source) Bindings() map[string]string {
 	return out
 }
 
-// bindTopic records the ID of topic for a reader about to read it; a topic
-// that changed ID since another reader of this run recorded it is an
-// error.
-func (s *Source) bindTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+// bindTopic records the ID of topic for a reader about to read it, and
+// returns it; a topic that changed ID since another reader of this run
+// recorded it is an error.
+func (s *Source) bindTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicID, error) {
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("kafka source: describe topic %s: %w", topic, err)
+		return kadm.TopicID{}, fmt.Errorf("kafka source: describe topic %s: %w", topic, err)
 	}
 	d, ok := details[topic]
 	if !ok {
-		return fmt.Errorf("kafka source: topic %s: the broker does not describe it", topic)
+		return kadm.TopicID{}, fmt.Errorf("kafka source: topic %s: the broker does not describe it", topic)
 	}
 	if d.Err != nil {
-		return fmt.Errorf("kafka source: topic %s: %w", topic, d.Err)
+		return kadm.TopicID{}, fmt.Errorf("kafka source: topic %s: %w", topic, d.Err)
 	}
-	return s.sameTopic(topic, d.ID)
+	return d.ID, s.sameTopic(topic, d.ID)
 }
 
 // sameTopic records id as topic's, or says that the topic was created
@@ -128,8 +131,18 @@ func (s *Source) CheckPositions(ctx context.Context, positions, bindings map[str
 	var same []string
 	for _, topic := range topics {
 		d, ok := details[topic]
+		if s.re != nil && (!ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition)) {
+			p := sources.PositionProblem{Resume: map[string]string{},
+				Problem: fmt.Sprintf("topic %s no longer exists (it was deleted since): the job no longer reads it; "+
+					"records written to it after the checkpoint's offsets (%s) that the job had not read are lost", topic, offsetList(topic, offsets[topic]))}
+			for part := range offsets[topic] {
+				p.Resume[ShardID(topic, part)] = ""
+			}
+			out = append(out, p)
+			continue
+		}
 		if !ok || d.Err != nil {
-			continue // not read now: Shards says why, or the regex no longer matches
+			continue // not read now: Shards says why
 		}
 		was := bindings[topic]
 		if was != "" && d.ID != (kadm.TopicID{}) && was != d.ID.String() {
@@ -183,4 +196,17 @@ func (s *Source) CheckPositions(ctx context.Context, positions, bindings map[str
 		}
 	}
 	return out, nil
+}
+
+// offsetList lists a topic's checkpointed offsets, "T/P after O", sorted
+// by partition.
+func offsetList(topic string, offsets map[int32]int64) string {
+	var b strings.Builder
+	for i, part := range slices.Sorted(maps.Keys(offsets)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s after %d", ShardID(topic, part), offsets[part])
+	}
+	return b.String()
 }

@@ -158,7 +158,7 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
 	adm := kadm.NewClient(probe)
-	err = s.bindTopic(ctx, adm, topic)
+	id, err := s.bindTopic(ctx, adm, topic)
 	var start int64
 	if err == nil {
 		start, err = s.firstOffset(ctx, adm, topic, part, after, shard.FromStart)
@@ -171,13 +171,16 @@ func (s *Source) Open(ctx context.Context, shard sources.Shard, after string) (s
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(start)}}),
 		kgo.FetchIsolationLevel(iso),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// The fetch errors that say the topic is gone (gone.go); the
+		// reader lets the client retry the other retryable ones.
+		kgo.KeepRetryableFetchErrors(),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source %s: %w", shard.ID, err)
 	}
-	return &reader{src: s, cl: cl, shard: shard.ID, topic: topic, part: part, start: start, next: start,
-		dec: s.newDecoder(), committed: start}, nil
+	return &reader{src: s, cl: cl, shard: shard.ID, topic: topic, part: part, id: id, start: start, next: start,
+		end: start, dec: s.newDecoder(), committed: start}, nil
 }
 
 func (s *Source) newDecoder() Decoder {
@@ -228,13 +231,19 @@ func (s *Source) firstOffset(ctx context.Context, adm *kadm.Client, topic string
 }
 
 type reader struct {
-	src     *Source
-	cl      *kgo.Client
-	shard   string
-	topic   string
-	part    int32
-	start   int64
-	next    int64
+	src   *Source
+	cl    *kgo.Client
+	shard string
+	topic string
+	part  int32
+	// id is the topic's ID when the reader opened (zero from a broker
+	// without topic IDs).
+	id    kadm.TopicID
+	start int64
+	next  int64
+	// end is the partition's end offset (high watermark) as the last
+	// fetch reported it: what a deleted topic held at least.
+	end     int64
 	dec     Decoder
 	pending []*kgo.Record
 	// committed is the offset last committed to the group.
@@ -252,6 +261,7 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 			return 0, err
 		}
 		var ferr error
+		gone := false
 		fs.EachError(func(t string, p int32, err error) {
 			switch {
 			case ferr != nil || errors.Is(err, context.Canceled):
@@ -261,13 +271,26 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 				ferr = fmt.Errorf("kafka source %s: fetch at offset %d: %w: records the job had not read yet were deleted (retention) "+
 					"or the partition's log was truncated; resume the job: its restore checks the checkpoint's offsets against the partition "+
 					"and says which records it skips", r.shard, r.next, err)
+			case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+				gone = true
+			case kerr.IsRetriable(err):
+				// The client retries it (a leader moved, a broker
+				// restarting).
 			default:
 				ferr = fmt.Errorf("kafka source %s: fetch: %w", r.shard, err)
 			}
 		})
+		if ferr == nil && gone {
+			ferr = r.checkTopic(ctx)
+		}
 		if ferr != nil {
 			return 0, ferr
 		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Err == nil {
+				r.end = max(r.end, p.HighWatermark)
+			}
+		})
 		r.pending = fs.Records()
 	}
 	n := 0
