@@ -23,6 +23,10 @@ import (
 // commitEvery is how often a reader commits its offsets to the group.
 const commitEvery = 5 * time.Second
 
+// retryPause is how long a reader waits before it fetches again after a
+// fetch that brought only errors the client retries.
+const retryPause = 250 * time.Millisecond
+
 // Source reads Kafka partitions as shards. It holds no connection of its
 // own: Shards uses a short-lived client and each reader has its own, so
 // nothing outlives the job's readers.
@@ -285,6 +289,14 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 		}
 		if ferr != nil {
 			return 0, ferr
+		}
+		if len(fs.Records()) == 0 && len(fs.Errors()) > 0 {
+			// Errors the client retries come back at once: pace them.
+			select {
+			case <-time.After(retryPause):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if p.Err == nil {

@@ -1,0 +1,323 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sources"
+)
+
+// incarnation is one life of a topic, from its creation to its deletion.
+type incarnation struct {
+	name     string
+	gen      int
+	produced []int // records per partition
+	alive    bool
+	// read is set once a reader of the source opened a partition of it.
+	read bool
+}
+
+func (in *incarnation) key(part int) string { return fmt.Sprintf("%s#%d/%d", in.name, in.gen, part) }
+
+// modelJob drives the source as a job does: it opens readers on the
+// listed shards from the positions of the last checkpoint, records each
+// record's position, takes checkpoints (positions, bindings and the
+// output so far, which a restart rolls back to, as a transactional sink's
+// would be) and restarts from the last one.
+type modelJob struct {
+	t        *testing.T
+	brokers  []string
+	discover bool
+	s        *Source
+	readers  map[string]*modelReader
+	pos      map[string]string
+	out      map[string][]string
+	ckpt     struct {
+		pos, bindings map[string]string
+		out           map[string][]string
+	}
+	// reported are the topics a problem or a read error named as lost.
+	reported map[string]bool
+	log      []string
+}
+
+type modelReader struct {
+	r   sources.Reader
+	inc *incarnation
+	// part is the partition read.
+	part int
+}
+
+func (j *modelJob) logf(format string, args ...any) {
+	j.log = append(j.log, fmt.Sprintf(format, args...))
+}
+
+// restart closes the readers, rolls the output back to the last
+// checkpoint and opens the source again from its positions.
+func (j *modelJob) restart(m *model) {
+	j.closeReaders()
+	j.pos = maps.Clone(j.ckpt.pos)
+	j.out = map[string][]string{}
+	for k, v := range j.ckpt.out {
+		j.out[k] = slices.Clone(v)
+	}
+	j.s, _ = New(Config{Brokers: j.brokers, TopicRegex: "[a-c]", DiscoverEvery: -1}, nil)
+	problems, err := j.s.CheckPositions(context.Background(), j.pos, j.ckpt.bindings)
+	if err != nil {
+		j.t.Fatalf("check positions: %v", err)
+	}
+	for _, p := range problems {
+		j.logf("restore: %s", p.Problem)
+		for shard, at := range p.Resume {
+			topic, _, _ := parseShardID(shard)
+			if at == "" {
+				delete(j.pos, shard)
+				j.reported[topic] = true
+			} else {
+				j.pos[shard] = at
+			}
+		}
+	}
+	if err := j.list(m); err != nil {
+		j.t.Fatalf("list shards after a restart: %v", err)
+	}
+}
+
+func (j *modelJob) closeReaders() {
+	for _, r := range j.readers {
+		r.r.Close()
+	}
+	j.readers = map[string]*modelReader{}
+}
+
+// list opens readers on the shards the source lists that have none.
+func (j *modelJob) list(m *model) error {
+	shards, err := j.s.Shards(context.Background())
+	if err != nil {
+		return err
+	}
+	for _, sh := range shards {
+		if j.readers[sh.ID] != nil {
+			continue
+		}
+		topic, part, _ := parseShardID(sh.ID)
+		inc := m.live[topic]
+		at, ok := j.pos[sh.ID]
+		sh.FromStart = !ok
+		r, err := j.s.Open(context.Background(), sh, at)
+		if err != nil {
+			return err
+		}
+		j.pos[sh.ID] = r.(sources.Resumer).ResumePosition()
+		inc.read = true
+		j.readers[sh.ID] = &modelReader{r: r, inc: inc, part: int(part)}
+	}
+	return nil
+}
+
+// sync reads what every reader has to read: all of its partition while
+// its incarnation lives, an error saying so once it does not. An error
+// fails the run and the job restarts from its last checkpoint, as a user
+// resumes a failed job.
+func (j *modelJob) sync(m *model) {
+	for range 10 {
+		err := j.syncOnce(m)
+		if err == nil {
+			return
+		}
+		j.logf("the run failed: %v", err)
+		j.restart(m)
+	}
+	j.t.Fatalf("sync: the job failed 10 times in a row\n%s", strings.Join(j.log, "\n"))
+}
+
+func (j *modelJob) syncOnce(m *model) error {
+	if j.discover {
+		if err := j.list(m); err != nil {
+			return err
+		}
+	}
+	for _, shard := range slices.Sorted(maps.Keys(j.readers)) {
+		mr := j.readers[shard]
+		key := mr.inc.key(mr.part)
+		if mr.inc.alive && len(j.out[key]) == mr.inc.produced[mr.part] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), goneWait)
+		buf := make([]sources.Record, 8)
+		for !mr.inc.alive || len(j.out[key]) < mr.inc.produced[mr.part] {
+			n, err := mr.r.Read(ctx, buf)
+			for _, rec := range buf[:n] {
+				j.deliver(shard, rec)
+			}
+			if ctx.Err() != nil {
+				cancel()
+				j.t.Fatalf("%s (%s) stayed silent for %v with %d of %d records read, alive %v\n%s",
+					shard, key, goneWait, len(j.out[key]), mr.inc.produced[mr.part], mr.inc.alive, strings.Join(j.log, "\n"))
+			}
+			if err != nil {
+				cancel()
+				if !errors.Is(err, ErrTopicGone) {
+					j.t.Fatalf("%s: read: %v", shard, err)
+				}
+				if mr.inc.alive {
+					j.t.Fatalf("%s: read says the topic is gone, but %s lives: %v", shard, key, err)
+				}
+				j.reported[mr.inc.name] = true
+				return err
+			}
+		}
+		cancel()
+	}
+	return nil
+}
+
+// deliver takes a record into the output, checking that it is the next
+// of its partition's incarnation.
+func (j *modelJob) deliver(shard string, rec sources.Record) {
+	v, _ := rec.Value.(string)
+	i := strings.LastIndexByte(v, '/')
+	key := v[:max(i, 0)]
+	seq, err := strconv.Atoi(v[i+1:])
+	if i < 0 || err != nil {
+		j.t.Fatalf("%s: record %v", shard, rec.Value)
+	}
+	if got := len(j.out[key]); seq != got {
+		j.t.Fatalf("%s at %s: record %d of %s, want %d (a duplicate or a gap)\n%s", shard, rec.Position, seq, key, got, strings.Join(j.log, "\n"))
+	}
+	j.out[key] = append(j.out[key], v)
+	j.pos[shard] = rec.Position
+}
+
+func (j *modelJob) checkpoint() {
+	j.ckpt.pos = maps.Clone(j.pos)
+	j.ckpt.bindings = j.s.Bindings()
+	j.ckpt.out = map[string][]string{}
+	for k, v := range j.out {
+		j.ckpt.out[k] = slices.Clone(v)
+	}
+}
+
+// model is the topics as they are.
+type model struct {
+	all  []*incarnation
+	live map[string]*incarnation
+}
+
+// TestTopicsModel runs a regex source against random produces, topic
+// deletes and creations, partition additions, checkpoints and restarts.
+// Every record of a topic incarnation that lives when the source reads it
+// is delivered, in order per partition, once after the checkpoint the
+// job last restarted from; a reader of a deleted topic fails saying so;
+// and every topic the source read whose records were lost was named by a
+// read error or a restore's problem.
+func TestTopicsModel(t *testing.T) {
+	rng := testutil.Rand(t, 0)
+	brokers := testsrv.Kafka(t, 1, "a")
+	adm := admin(t, brokers)
+	ctx := context.Background()
+	m := &model{live: map[string]*incarnation{}}
+	a := &incarnation{name: "a", produced: []int{0}, alive: true}
+	m.all, m.live["a"] = append(m.all, a), a
+	j := &modelJob{t: t, brokers: brokers, discover: rng.IntN(2) == 0, readers: map[string]*modelReader{},
+		reported: map[string]bool{}}
+	t.Cleanup(j.closeReaders)
+	j.logf("discovery %v", j.discover)
+	j.ckpt.pos = map[string]string{}
+	j.restart(m)
+
+	for step := range 30 {
+		names := slices.Sorted(maps.Keys(m.live))
+		switch op := rng.IntN(10); {
+		case op < 4 && len(names) > 0:
+			in := m.live[names[rng.IntN(len(names))]]
+			part, n := rng.IntN(len(in.produced)), 1+rng.IntN(5)
+			var recs []*kgo.Record
+			for range n {
+				recs = append(recs, &kgo.Record{Topic: in.name, Partition: int32(part),
+					Value: fmt.Appendf(nil, `"%s/%d"`, in.key(part), in.produced[part])})
+				in.produced[part]++
+			}
+			produce(t, brokers, recs...)
+			j.logf("%d: produce %d to %s", step, n, in.key(part))
+		case op < 5 && len(names) > 0:
+			in := m.live[names[rng.IntN(len(names))]]
+			deleteTopic(t, brokers, in.name)
+			in.alive = false
+			delete(m.live, in.name)
+			j.logf("%d: delete %s#%d", step, in.name, in.gen)
+		case op < 6:
+			name := string(rune('a' + rng.IntN(3)))
+			if m.live[name] != nil {
+				continue
+			}
+			parts := 1 + rng.IntN(3)
+			createTopic(t, brokers, name, int32(parts))
+			gen := 0
+			for _, in := range m.all {
+				if in.name == name {
+					gen = max(gen, in.gen+1)
+				}
+			}
+			in := &incarnation{name: name, gen: gen, produced: make([]int, parts), alive: true}
+			m.all, m.live[name] = append(m.all, in), in
+			j.logf("%d: create %s#%d with %d partitions", step, name, gen, parts)
+		case op < 7 && len(names) > 0:
+			in := m.live[names[rng.IntN(len(names))]]
+			if _, err := adm.CreatePartitions(ctx, 1, in.name); err != nil {
+				t.Fatal(err)
+			}
+			in.produced = append(in.produced, 0)
+			j.logf("%d: add a partition to %s#%d", step, in.name, in.gen)
+		case op < 8:
+			j.sync(m)
+			j.checkpoint()
+			j.logf("%d: checkpoint %v", step, j.ckpt.pos)
+		case op < 9:
+			j.logf("%d: restart", step)
+			j.restart(m)
+		default:
+			j.logf("%d: sync", step)
+			j.sync(m)
+		}
+	}
+	// Discovery off: partitions added since the last start are read
+	// once the job starts again.
+	j.restart(m)
+	j.sync(m)
+
+	// The output of each partition of a live incarnation is all of it;
+	// of a deleted one that the source read, a prefix, and the topic was
+	// named as lost.
+	var want, got []string
+	for _, in := range m.all {
+		for part, n := range in.produced {
+			key := in.key(part)
+			out := j.out[key]
+			switch {
+			case in.alive:
+				for seq := range n {
+					want = append(want, fmt.Sprintf("%s/%d", key, seq))
+				}
+				got = append(got, out...)
+			case len(out) < n && in.read && !j.reported[in.name]:
+				want = append(want, fmt.Sprintf("%s: %d records lost and reported", key, n-len(out)))
+				got = append(got, fmt.Sprintf("%s: %d records lost, no report named %s", key, n-len(out), in.name))
+			}
+		}
+	}
+	if d := testutil.Diff(want, got); d != "" {
+		t.Fatalf("the output differs from the model:\n%s\nrun:\n%s", d, strings.Join(j.log, "\n"))
+	}
+	t.Logf("%d topic incarnations, %d records delivered; run:\n%s", len(m.all), len(got), strings.Join(j.log, "\n"))
+}
