@@ -8,7 +8,9 @@
 // checkpointed offset of each partition and, with a transactional sink,
 // its output holds each result once. Offsets are bound to the topic's ID
 // (bound.go): a restore drops those of a topic deleted and created again,
-// and moves or drops those outside the partition's log, saying so. With a consumer group the offsets
+// and moves or drops those outside the partition's log, saying so; a
+// reader whose topic is deleted while it reads fails saying so (gone.go).
+// With a consumer group the offsets
 // handed to the job are also committed to the group, for monitoring with
 // the usual Kafka tools; the source never resumes from the group.
 //
