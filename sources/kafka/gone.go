@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A topic deleted under a running job. The reader's client consumes its
@@ -24,40 +25,72 @@ import (
 // deleted, or deleted and created again, while the reader read it.
 var ErrTopicGone = errors.New("topic gone")
 
+// goneChecks is how many checks in a row must find the topic gone before
+// the reader says so: a broker whose metadata lags behind a topic's
+// creation may not describe it yet.
+const goneChecks = 3
+
 // checkTopic is called when a fetch said the reader's topic or partition
-// is unknown. It returns an error wrapping ErrTopicGone when the topic
-// was deleted (and maybe created again), saying what the job lost, and nil
-// when the topic is as the reader opened it (the client fetches again) or
-// the broker could not tell.
+// is unknown. It returns an error wrapping ErrTopicGone when goneChecks
+// checks in a row found the topic deleted (and maybe created again),
+// saying what the job lost, and nil when the topic is as the reader
+// opened it (the client fetches again), the broker could not tell, or the
+// checks have yet to agree.
 func (r *reader) checkTopic(ctx context.Context) error {
-	adm := kadm.NewClient(r.cl)
-	details, err := adm.ListTopics(ctx, r.topic)
+	err := r.describeTopic(ctx)
+	if err == nil {
+		r.goneChecks = 0
+		return nil
+	}
+	if r.goneChecks++; r.goneChecks < goneChecks {
+		return nil
+	}
+	return err
+}
+
+// describeTopic asks the broker what became of the reader's topic: an
+// error wrapping ErrTopicGone if it is gone, nil if it is there or the
+// broker could not tell.
+func (r *reader) describeTopic(ctx context.Context) error {
+	// A metadata request of its own: kadm's answer from the client's
+	// cache (up to MetadataMinAge old) would repeat one broker's view.
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(r.topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, r.cl)
 	if err != nil {
 		return nil // the broker is out of reach: the client retries
 	}
-	d, ok := details[r.topic]
-	switch {
-	case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-		what := "deleted"
+	i := slices.IndexFunc(resp.Topics, func(t kmsg.MetadataResponseTopic) bool { return t.Topic != nil && *t.Topic == r.topic })
+	var terr error
+	if i >= 0 {
+		terr = kerr.ErrorForCode(resp.Topics[i].ErrorCode)
+	}
+	if i < 0 || errors.Is(terr, kerr.UnknownTopicOrPartition) {
 		then := "it reads on without the topic"
 		if r.src.re == nil {
 			then = "it fails to start until the topic exists again"
 		}
-		return r.gone(what, then)
-	case d.Err != nil:
+		return r.gone("deleted", then)
+	}
+	t := resp.Topics[i]
+	id := kadm.TopicID(t.TopicID)
+	switch {
+	case terr != nil:
 		return nil
-	case r.id != (kadm.TopicID{}) && d.ID != (kadm.TopicID{}) && d.ID != r.id:
-		return r.gone(fmt.Sprintf("deleted and created again (topic ID %s, now %s)", r.id, d.ID),
+	case r.id != (kadm.TopicID{}) && id != (kadm.TopicID{}) && id != r.id:
+		return r.gone(fmt.Sprintf("deleted and created again (topic ID %s, now %s)", r.id, id),
 			"it reads the new topic from its first record")
-	case !slices.Contains(d.Partitions.Numbers(), r.part):
-		return r.gone(fmt.Sprintf("deleted and created again with %d partitions", len(d.Partitions)),
+	case !slices.ContainsFunc(t.Partitions, func(p kmsg.MetadataResponseTopicPartition) bool { return p.Partition == r.part }):
+		return r.gone(fmt.Sprintf("deleted and created again with %d partitions", len(t.Partitions)),
 			"it reads the new topic's partitions from their first record")
 	case r.id != (kadm.TopicID{}):
 		return nil // the same topic: the error passes
 	}
 	// A broker without topic IDs: a topic created again can be told only
 	// by a log that ends before the reader's offset.
-	ends, err := adm.ListEndOffsets(ctx, r.topic)
+	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, r.topic)
 	if err != nil {
 		return nil
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
@@ -22,7 +24,10 @@ type incarnation struct {
 	name     string
 	gen      int
 	produced []int // records per partition
-	alive    bool
+	// start is each partition's log start: records before it were
+	// deleted (retention).
+	start []int
+	alive bool
 }
 
 func (in *incarnation) key(part int) string { return fmt.Sprintf("%s#%d/%d", in.name, in.gen, part) }
@@ -78,23 +83,32 @@ func (j *modelJob) restart(m *model) {
 	for _, p := range problems {
 		j.logf("restore: %s", p.Problem)
 		for shard, at := range p.Resume {
-			topic, _, _ := parseShardID(shard)
+			topic, part, _ := parseShardID(shard)
 			named[topic] = true
 			if at == "" {
 				delete(j.pos, shard)
-			} else {
-				j.pos[shard] = at
+				continue
 			}
+			// Retention deleted records after the checkpoint's
+			// offset: the job resumes at the log start, saying how
+			// many it skips.
+			in, was := j.ckpt.incs[shard], next(j.pos[shard])
+			if in == nil || !in.alive || next(at) != in.start[part] || next(at) <= was ||
+				!strings.Contains(p.Problem, fmt.Sprintf("partition %s: retention deleted %d records", shard, next(at)-was)) {
+				j.t.Fatalf("restore: %s resumes after %s (the checkpoint's %s; incarnation %v): %s\n%s",
+					shard, at, j.pos[shard], in, p.Problem, strings.Join(j.log, "\n"))
+			}
+			j.pos[shard] = at
 		}
 	}
-	// Records of the checkpoint's topics that are gone now, which the
-	// checkpoint's output lacks, are lost: the restore must say so.
+	// Records of the checkpoint's topics that are gone now, after the
+	// checkpoint's offsets, are lost: the restore must say so.
 	for _, shard := range slices.Sorted(maps.Keys(j.ckpt.incs)) {
 		in := j.ckpt.incs[shard]
 		_, part, _ := parseShardID(shard)
-		if key := in.key(int(part)); !in.alive && len(j.out[key]) < in.produced[part] && !named[in.name] {
+		if lost := in.produced[part] - next(j.ckpt.pos[shard]); !in.alive && lost > 0 && !named[in.name] {
 			j.t.Fatalf("restore: %d records of %s are lost and no problem names topic %s\n%s",
-				in.produced[part]-len(j.out[key]), key, in.name, strings.Join(j.log, "\n"))
+				lost, in.key(int(part)), in.name, strings.Join(j.log, "\n"))
 		}
 	}
 	if err := j.list(m); err != nil {
@@ -127,7 +141,13 @@ func (j *modelJob) list(m *model) error {
 		if err != nil {
 			return err
 		}
-		j.pos[sh.ID] = r.(sources.Resumer).ResumePosition()
+		rp := r.(sources.Resumer).ResumePosition()
+		// A shard the job never read starts at the log start: what
+		// retention deleted before is not the job's to read.
+		if (ok && rp != at) || (!ok && next(rp) != inc.start[part]) {
+			j.t.Fatalf("%s opened after %q resumes after %s (log start %d)\n%s", sh.ID, at, rp, inc.start[part], strings.Join(j.log, "\n"))
+		}
+		j.pos[sh.ID] = rp
 		j.readers[sh.ID] = &modelReader{r: r, inc: inc, part: int(part)}
 	}
 	return nil
@@ -156,35 +176,46 @@ func (j *modelJob) syncOnce(m *model) error {
 		}
 	}
 	for _, shard := range slices.Sorted(maps.Keys(j.readers)) {
-		mr := j.readers[shard]
-		key := mr.inc.key(mr.part)
-		if mr.inc.alive && len(j.out[key]) == mr.inc.produced[mr.part] {
+		if err := j.read(shard, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read reads shard's reader: to the end of its partition while its
+// incarnation lives (all), or one Read's records; and to an error once
+// it does not. An error that the model expects (the topic gone, records
+// deleted before they were read) is returned; another fails the test.
+func (j *modelJob) read(shard string, all bool) error {
+	mr := j.readers[shard]
+	key, n := mr.inc.key(mr.part), mr.inc.produced[mr.part]
+	if mr.inc.alive && next(j.pos[shard]) == n {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), goneWait)
+	defer cancel()
+	buf := make([]sources.Record, 8)
+	for first := true; first || !mr.inc.alive || (all && next(j.pos[shard]) < n); first = false {
+		k, err := mr.r.Read(ctx, buf)
+		for _, rec := range buf[:k] {
+			j.deliver(shard, rec)
+		}
+		if ctx.Err() != nil {
+			j.t.Fatalf("%s (%s) stayed silent for %v after %s of %d records, alive %v\n%s",
+				shard, key, goneWait, j.pos[shard], n, mr.inc.alive, strings.Join(j.log, "\n"))
+		}
+		if err == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), goneWait)
-		buf := make([]sources.Record, 8)
-		for !mr.inc.alive || len(j.out[key]) < mr.inc.produced[mr.part] {
-			n, err := mr.r.Read(ctx, buf)
-			for _, rec := range buf[:n] {
-				j.deliver(shard, rec)
-			}
-			if ctx.Err() != nil {
-				cancel()
-				j.t.Fatalf("%s (%s) stayed silent for %v with %d of %d records read, alive %v\n%s",
-					shard, key, goneWait, len(j.out[key]), mr.inc.produced[mr.part], mr.inc.alive, strings.Join(j.log, "\n"))
-			}
-			if err != nil {
-				cancel()
-				if !errors.Is(err, ErrTopicGone) {
-					j.t.Fatalf("%s: read: %v", shard, err)
-				}
-				if mr.inc.alive {
-					j.t.Fatalf("%s: read says the topic is gone, but %s lives: %v", shard, key, err)
-				}
-				return err
-			}
+		switch {
+		case errors.Is(err, ErrTopicGone) && !mr.inc.alive:
+		case errors.Is(err, kerr.OffsetOutOfRange) && mr.inc.alive && next(j.pos[shard]) < mr.inc.start[mr.part]:
+		default:
+			j.t.Fatalf("%s: read after %s (%s, log start %d, alive %v): %v\n%s", shard, j.pos[shard], key,
+				mr.inc.start[mr.part], mr.inc.alive, err, strings.Join(j.log, "\n"))
 		}
-		cancel()
+		return err
 	}
 	return nil
 }
@@ -199,11 +230,23 @@ func (j *modelJob) deliver(shard string, rec sources.Record) {
 	if i < 0 || err != nil {
 		j.t.Fatalf("%s: record %v", shard, rec.Value)
 	}
-	if got := len(j.out[key]); seq != got {
-		j.t.Fatalf("%s at %s: record %d of %s, want %d (a duplicate or a gap)\n%s", shard, rec.Position, seq, key, got, strings.Join(j.log, "\n"))
+	mr := j.readers[shard]
+	if want := next(j.pos[shard]); key != mr.inc.key(mr.part) || seq != want || rec.Position != strconv.Itoa(seq) {
+		j.t.Fatalf("%s at %s: record %d of %s, want %d of %s (a duplicate or a gap)\n%s",
+			shard, rec.Position, seq, key, want, mr.inc.key(mr.part), strings.Join(j.log, "\n"))
 	}
 	j.out[key] = append(j.out[key], v)
 	j.pos[shard] = rec.Position
+}
+
+// next is the offset after position pos, the record a reader reads next
+// (-1 for an absent one, which the model never asks about).
+func next(pos string) int {
+	n, err := strconv.Atoi(pos)
+	if err != nil {
+		return -1
+	}
+	return n + 1
 }
 
 func (j *modelJob) checkpoint() {
@@ -243,7 +286,7 @@ func TestTopicsModel(t *testing.T) {
 	adm := admin(t, brokers)
 	ctx := context.Background()
 	m := &model{live: map[string]*incarnation{}}
-	a := &incarnation{name: "a", produced: []int{0}, alive: true}
+	a := &incarnation{name: "a", produced: []int{0}, start: []int{0}, alive: true}
 	m.all, m.live["a"] = append(m.all, a), a
 	j := &modelJob{t: t, brokers: brokers, discover: rng.IntN(2) == 0, readers: map[string]*modelReader{}}
 	t.Cleanup(j.closeReaders)
@@ -251,9 +294,9 @@ func TestTopicsModel(t *testing.T) {
 	j.ckpt.pos = map[string]string{}
 	j.restart(m)
 
-	for step := range 30 {
+	for step := range 40 {
 		names := slices.Sorted(maps.Keys(m.live))
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(12); {
 		case op < 4 && len(names) > 0:
 			in := m.live[names[rng.IntN(len(names))]]
 			part, n := rng.IntN(len(in.produced)), 1+rng.IntN(5)
@@ -284,7 +327,7 @@ func TestTopicsModel(t *testing.T) {
 					gen = max(gen, in.gen+1)
 				}
 			}
-			in := &incarnation{name: name, gen: gen, produced: make([]int, parts), alive: true}
+			in := &incarnation{name: name, gen: gen, produced: make([]int, parts), start: make([]int, parts), alive: true}
 			m.all, m.live[name] = append(m.all, in), in
 			j.logf("%d: create %s#%d with %d partitions", step, name, gen, parts)
 		case op < 7 && len(names) > 0:
@@ -292,15 +335,40 @@ func TestTopicsModel(t *testing.T) {
 			if _, err := adm.CreatePartitions(ctx, 1, in.name); err != nil {
 				t.Fatal(err)
 			}
-			in.produced = append(in.produced, 0)
+			in.produced, in.start = append(in.produced, 0), append(in.start, 0)
 			j.logf("%d: add a partition to %s#%d", step, in.name, in.gen)
 		case op < 8:
-			j.sync(m)
+			if rng.IntN(2) == 0 {
+				j.sync(m)
+			}
 			j.checkpoint()
 			j.logf("%d: checkpoint %v", step, j.ckpt.pos)
 		case op < 9:
 			j.logf("%d: restart", step)
 			j.restart(m)
+		case op < 10 && len(names) > 0:
+			in := m.live[names[rng.IntN(len(names))]]
+			part := rng.IntN(len(in.produced))
+			if in.produced[part] == in.start[part] {
+				continue
+			}
+			at := in.start[part] + 1 + rng.IntN(in.produced[part]-in.start[part])
+			del := kadm.Offsets{}
+			del.Add(kadm.Offset{Topic: in.name, Partition: int32(part), At: int64(at)})
+			if _, err := adm.DeleteRecords(ctx, del); err != nil {
+				t.Fatal(err)
+			}
+			in.start[part] = at
+			j.logf("%d: retention deletes %s before %d", step, in.key(part), at)
+		case op < 11 && len(j.readers) > 0:
+			shards := slices.Sorted(maps.Keys(j.readers))
+			shard := shards[rng.IntN(len(shards))]
+			if err := j.read(shard, false); err != nil {
+				j.logf("%d: read %s: the run failed: %v", step, shard, err)
+				j.restart(m)
+			} else {
+				j.logf("%d: read %s to %s", step, shard, j.pos[shard])
+			}
 		default:
 			j.logf("%d: sync", step)
 			j.sync(m)
@@ -312,7 +380,9 @@ func TestTopicsModel(t *testing.T) {
 	j.sync(m)
 
 	// The output of each partition of a live incarnation is all of it
-	// (of a deleted one, a prefix: deliver checks each record).
+	// but records retention deleted before the job read them (a skip the
+	// restore reported: see restart). Of a deleted incarnation, deliver
+	// checked each record.
 	var want, got []string
 	for _, in := range m.all {
 		for part, n := range in.produced {
@@ -320,7 +390,9 @@ func TestTopicsModel(t *testing.T) {
 			out := j.out[key]
 			if in.alive {
 				for seq := range n {
-					want = append(want, fmt.Sprintf("%s/%d", key, seq))
+					if v := fmt.Sprintf("%s/%d", key, seq); seq >= in.start[part] || slices.Contains(out, v) {
+						want = append(want, v)
+					}
 				}
 				got = append(got, out...)
 			}

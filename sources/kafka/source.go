@@ -247,9 +247,11 @@ type reader struct {
 	next  int64
 	// end is the partition's end offset (high watermark) as the last
 	// fetch reported it: what a deleted topic held at least.
-	end     int64
-	dec     Decoder
-	pending []*kgo.Record
+	end int64
+	// goneChecks counts the checks in a row that found the topic gone.
+	goneChecks int
+	dec        Decoder
+	pending    []*kgo.Record
 	// committed is the offset last committed to the group.
 	committed  int64
 	lastCommit time.Time
@@ -272,9 +274,13 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 			case errors.Is(err, kerr.OffsetOutOfRange):
 				// The client picks no reset offset (see Open): say
 				// what happened and what a resume does.
+				also := ""
+				if r.id == (kadm.TopicID{}) {
+					also = ", or the topic was deleted and created again (a broker without topic IDs cannot tell)"
+				}
 				ferr = fmt.Errorf("kafka source %s: fetch at offset %d: %w: records the job had not read yet were deleted (retention) "+
-					"or the partition's log was truncated; resume the job: its restore checks the checkpoint's offsets against the partition "+
-					"and says which records it skips", r.shard, r.next, err)
+					"or the partition's log was truncated%s; resume the job: its restore checks the checkpoint's offsets against the partition "+
+					"and says which records it skips", r.shard, r.next, err, also)
 			case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
 				gone = true
 			case kerr.IsRetriable(err):
@@ -284,8 +290,11 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 				ferr = fmt.Errorf("kafka source %s: fetch: %w", r.shard, err)
 			}
 		})
-		if ferr == nil && gone {
+		switch {
+		case ferr == nil && gone:
 			ferr = r.checkTopic(ctx)
+		case !gone:
+			r.goneChecks = 0
 		}
 		if ferr != nil {
 			return 0, ferr
