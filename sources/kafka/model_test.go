@@ -210,7 +210,7 @@ func (j *modelJob) read(shard string, all bool) error {
 		}
 		switch {
 		case errors.Is(err, ErrTopicGone) && !mr.inc.alive:
-		case errors.Is(err, kerr.OffsetOutOfRange) && mr.inc.alive && next(j.pos[shard]) < mr.inc.start[mr.part]:
+		case errors.Is(err, kerr.OffsetOutOfRange) && next(j.pos[shard]) < mr.inc.start[mr.part]:
 		default:
 			j.t.Fatalf("%s: read after %s (%s, log start %d, alive %v): %v\n%s", shard, j.pos[shard], key,
 				mr.inc.start[mr.part], mr.inc.alive, err, strings.Join(j.log, "\n"))

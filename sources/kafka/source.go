@@ -245,8 +245,9 @@ type reader struct {
 	id    kadm.TopicID
 	start int64
 	next  int64
-	// end is the partition's end offset (high watermark) as the last
-	// fetch reported it: what a deleted topic held at least.
+	// end is the partition's end offset (the high watermark, or the last
+	// stable offset when reading committed records) as the last fetch
+	// reported it: what a deleted topic held at least.
 	end int64
 	// goneChecks counts the checks in a row that found the topic gone.
 	goneChecks int
@@ -308,8 +309,12 @@ func (r *reader) Read(ctx context.Context, buf []sources.Record) (int, error) {
 			}
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if p.Err == nil {
+			switch {
+			case p.Err != nil:
+			case r.src.cfg.ReadUncommitted:
 				r.end = max(r.end, p.HighWatermark)
+			default:
+				r.end = max(r.end, p.LastStableOffset)
 			}
 		})
 		r.pending = fs.Records()
