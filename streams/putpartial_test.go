@@ -1,0 +1,216 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+)
+
+// Hash keys that route to shard 0 and to shard 1 of a two-shard stream.
+const (
+	lowHashKey  = "1"
+	highHashKey = "340282366920938463463374607431768211455"
+)
+
+// shardFault fails the next op of a kind on the segments of one shard,
+// once, after being armed.
+type shardFault struct {
+	mu    sync.Mutex
+	kind  errorfs.OpKind
+	shard string
+	err   error
+	armed bool
+}
+
+func (f *shardFault) arm(kind errorfs.OpKind, shard string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kind, f.shard, f.err, f.armed = kind, shard, err, true
+}
+
+func (f *shardFault) String() string { return "fail one op of a shard's segments" }
+
+func (f *shardFault) MaybeError(op errorfs.Op) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.armed || op.Kind != f.kind || !strings.HasSuffix(op.Path, ".seg") || !strings.Contains(op.Path, "/"+f.shard+"/") {
+		return nil
+	}
+	f.armed = false
+	return f.err
+}
+
+// splitPut is a put of n records alternating between shard 0 and shard 1.
+func splitPut(tag string, n int) []PutRecord {
+	recs := make([]PutRecord, n)
+	for i := range recs {
+		recs[i] = PutRecord{PartitionKey: "k", ExplicitHashKey: lowHashKey, Data: []byte(fmt.Sprintf("%s-%d", tag, i))}
+		if i%2 == 1 {
+			recs[i].ExplicitHashKey = highHashKey
+		}
+	}
+	return recs
+}
+
+// checkPartial checks a put's PartialPutError: the records routed to shard
+// 1 failed with want, those of shard 0 were stored. It returns the failed
+// records.
+func checkPartial(t *testing.T, recs []PutRecord, res []PutResult, err error, want error) []PutRecord {
+	t.Helper()
+	var pe *PartialPutError
+	if !errors.As(err, &pe) {
+		t.Fatalf("put: %v, want a PartialPutError", err)
+	}
+	if !errors.Is(err, want) || pe.Failed != len(recs)/2 || len(pe.Results) != len(recs) || &pe.Results[0] != &res[0] {
+		t.Fatalf("partial put: %v (failed %d of %d), want %d failed with %v", err, pe.Failed, len(pe.Results), len(recs)/2, want)
+	}
+	var failed []PutRecord
+	for i, r := range res {
+		switch {
+		case i%2 == 0 && (r.Err != nil || r.ShardID != ShardID(0) || r.Seq == 0):
+			t.Fatalf("record %d (shard 0) not reported stored: %+v", i, r)
+		case i%2 == 1 && (!errors.Is(r.Err, want) || r.ShardID != ShardID(1) || r.Seq != 0 || errors.Is(r.Err, ErrMaybeStored)):
+			t.Fatalf("record %d (shard 1) not reported failed with %v: %+v", i, want, r)
+		case i%2 == 1:
+			failed = append(failed, recs[i])
+		}
+	}
+	return failed
+}
+
+// checkOnce reads both shards and checks that every record of recs is
+// there exactly once, with the sequence numbers of the results that
+// reported it stored.
+func checkOnce(t *testing.T, s *Store, name string, recs []PutRecord, seqs map[string]uint64) {
+	t.Helper()
+	count := map[string]int{}
+	for _, sh := range []string{ShardID(0), ShardID(1)} {
+		for _, r := range readShard(t, s, name, sh, 7) {
+			count[string(r.Data)]++
+			if want, ok := seqs[string(r.Data)]; ok && want != r.Seq {
+				t.Fatalf("record %s has counter %d, the put reported %d", r.Data, r.Seq, want)
+			}
+		}
+	}
+	for _, r := range recs {
+		if count[string(r.Data)] != 1 {
+			t.Fatalf("record %s is stored %d times, want once (all: %v)", r.Data, count[string(r.Data)], count)
+		}
+	}
+	if len(count) != len(recs) {
+		t.Fatalf("the stream holds %d distinct records, want %d", len(count), len(recs))
+	}
+}
+
+// TestPartialPutWriteFails makes one shard's write or sync fail while the
+// other shard's group commits: the put reports each record, the failed
+// records are not found after a restart (the failed write's bytes were
+// cut off), and sending only them again stores every record exactly once.
+func TestPartialPutWriteFails(t *testing.T) {
+	checkGoroutines(t)
+	for name, kind := range map[string]errorfs.OpKind{"write": errorfs.OpFileWriteAt, "sync": errorfs.OpFileSyncData} {
+		// Without prefill nothing else cuts the failed bytes off: a
+		// stopping writer cuts a prefilled segment back to its records.
+		for _, prefill := range []int64{-1, 0} {
+			t.Run(fmt.Sprintf("%s/prefill=%d", name, prefill), func(t *testing.T) {
+				testPartialPutWriteFails(t, kind, Options{PrefillBytes: prefill})
+			})
+		}
+	}
+}
+
+func testPartialPutWriteFails(t *testing.T, kind errorfs.OpKind, o Options) {
+	mem := vfs.NewMem()
+	fault := &shardFault{}
+	fs := errorfs.Wrap(mem, fault)
+	s := openMem(t, fs, o)
+	mustCreate(t, s, "p", 2)
+	first := splitPut("first", 6)
+	if _, err := s.Put(context.Background(), "p", first); err != nil {
+		t.Fatal(err)
+	}
+	recs := splitPut("second", 10)
+	fault.arm(kind, ShardID(1), errorfs.ErrInjected)
+	res, err := s.Put(context.Background(), "p", recs)
+	failed := checkPartial(t, recs, res, err, errorfs.ErrInjected)
+	seqs := map[string]uint64{}
+	for i, r := range res {
+		if r.Err == nil {
+			seqs[string(recs[i].Data)] = r.Seq
+		}
+	}
+	// The failed shard takes no writes until a restart.
+	if _, err := s.Put(context.Background(), "p", failed); err == nil {
+		t.Fatal("a put to the failed shard succeeded before a restart")
+	}
+	s.Close()
+	s = openMem(t, fs, o)
+	defer s.Close()
+	stored := append(first, recs[0], recs[2], recs[4], recs[6], recs[8])
+	checkOnce(t, s, "p", stored, seqs)
+	if _, err := s.Put(context.Background(), "p", failed); err != nil {
+		t.Fatalf("retry of the failed records: %v", err)
+	}
+	checkOnce(t, s, "p", append(first, recs...), seqs)
+}
+
+// TestPartialPutDiskFull makes one shard's write meet a full disk while
+// the other shard's group commits: the failed records are retryable
+// (ErrUnavailable) and, sent again once there is room, stored once,
+// without a restart.
+func TestPartialPutDiskFull(t *testing.T) {
+	checkGoroutines(t)
+	fault := &shardFault{}
+	s := openMem(t, errorfs.Wrap(vfs.NewMem(), fault), Options{DiskRetry: time.Nanosecond})
+	defer s.Close()
+	mustCreate(t, s, "p", 2)
+	recs := splitPut("r", 8)
+	fault.arm(errorfs.OpFileWriteAt, ShardID(1), syscall.ENOSPC)
+	res, err := s.Put(context.Background(), "p", recs)
+	failed := checkPartial(t, recs, res, err, ErrUnavailable)
+	if !Retriable(err) || !Retriable(res[1].Err) {
+		t.Fatalf("a put refused for a full disk is not retriable: %v", err)
+	}
+	seqs := map[string]uint64{}
+	for i, r := range res {
+		if r.Err == nil {
+			seqs[string(recs[i].Data)] = r.Seq
+		}
+	}
+	time.Sleep(time.Millisecond) // past DiskRetry: the shard lets a write through
+	if _, err := s.Put(context.Background(), "p", failed); err != nil {
+		t.Fatalf("retry of the failed records: %v", err)
+	}
+	checkOnce(t, s, "p", recs, seqs)
+}
+
+// TestPartialPutFailedShard puts to a shard that failed earlier and to a
+// healthy one: the healthy shard's records are stored and reported so; a
+// put only to the failed shard keeps the plain error.
+func TestPartialPutFailedShard(t *testing.T) {
+	checkGoroutines(t)
+	fault := &shardFault{}
+	s := openMem(t, errorfs.Wrap(vfs.NewMem(), fault), Options{})
+	defer s.Close()
+	mustCreate(t, s, "p", 2)
+	fault.arm(errorfs.OpFileSyncData, ShardID(1), errorfs.ErrInjected)
+	res, err := s.Put(context.Background(), "p", []PutRecord{{PartitionKey: "k", ExplicitHashKey: highHashKey, Data: []byte("x")}})
+	var pe *PartialPutError
+	if res != nil || !errors.Is(err, errorfs.ErrInjected) || errors.As(err, &pe) {
+		t.Fatalf("put of one record to a failing shard: %v, %v; want the injected error alone", res, err)
+	}
+	recs := splitPut("r", 6)
+	res, err = s.Put(context.Background(), "p", recs)
+	checkPartial(t, recs, res, err, errorfs.ErrInjected)
+	if !strings.Contains(err.Error(), "3 of the 6 records") || !strings.Contains(res[1].Err.Error(), "failed earlier") {
+		t.Fatalf("partial put's errors: %v / %v", err, res[1].Err)
+	}
+}
