@@ -383,37 +383,53 @@ func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 }
 
 // appendPutRecordsResult renders PutRecords' response. admitted, when not
-// nil, marks the records that were put (res holds their results in order);
-// the others failed on a throughput limit of the shard in shards[i].
+// nil, marks the records the throughput limits let through (res holds
+// only theirs) and shards names each record's shard; a result with an Err
+// is a record the log did not store.
 func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, admitted []bool, shards []string, kms bool) []byte {
 	n := len(res)
 	if admitted != nil {
 		n = len(admitted)
 	}
-	if c == codecCBOR {
-		out := putRecordsOutput{Records: make([]putRecordsResult, n)}
-		j := 0
-		for i := range out.Records {
-			if admitted != nil && !admitted[i] {
-				e := h.throttledWrite(name, shards[i])
-				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
-				out.FailedRecordCount++
-				continue
-			}
-			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: seqString(res[j].Tag, res[j].ShardIndex, res[j].Seq)}
-			j++
+	// failure returns the error of record i, or nil when it was stored;
+	// j walks res.
+	j := 0
+	failure := func(i int) (*apiError, *streams.PutResult) {
+		if admitted != nil && !admitted[i] {
+			return h.throttledWrite(name, shards[i]), nil
 		}
-		if kms {
-			out.EncryptionType = "KMS"
+		r := &res[j]
+		j++
+		if r.Err != nil {
+			return h.recordFailure(name, r), nil
 		}
-		b, _ := encode(c, out)
-		return b
+		return nil, r
 	}
 	failed := 0
 	for _, a := range admitted {
 		if !a {
 			failed++
 		}
+	}
+	for i := range res {
+		if res[i].Err != nil {
+			failed++
+		}
+	}
+	if c == codecCBOR {
+		out := putRecordsOutput{Records: make([]putRecordsResult, n), FailedRecordCount: failed}
+		for i := range out.Records {
+			if e, r := failure(i); e != nil {
+				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
+			} else {
+				out.Records[i] = putRecordsResult{ShardId: r.ShardID, SequenceNumber: seqString(r.Tag, r.ShardIndex, r.Seq)}
+			}
+		}
+		if kms {
+			out.EncryptionType = "KMS"
+		}
+		b, _ := encode(c, out)
+		return b
 	}
 	b := getBuf(48 + n*120)
 	b = append(b, `{"FailedRecordCount":`...)
@@ -423,13 +439,12 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 	}
 	b = append(b, `,"Records":[`...)
 	var seqs seqText
-	j := 0
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if admitted != nil && !admitted[i] {
-			e := h.throttledWrite(name, shards[i])
+		e, r := failure(i)
+		if e != nil {
 			b = append(b, `{"ErrorCode":"`...)
 			b = append(b, e.Type...)
 			b = append(b, `","ErrorMessage":`...)
@@ -437,8 +452,6 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 			b = append(b, '}')
 			continue
 		}
-		r := &res[j]
-		j++
 		b = append(b, `{"SequenceNumber":"`...)
 		b = seqs.append(b, r.Tag, r.ShardIndex, r.Seq)
 		b = append(b, `","ShardId":"`...)

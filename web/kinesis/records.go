@@ -319,7 +319,9 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		res, err = h.store.PutInto(r.ctx, name, recs, sc.res)
 		if err != nil {
 			h.forget(name)
-			return nil, h.mapErr(name, err)
+			if !partialPut(err) {
+				return nil, h.mapErr(name, err)
+			}
 		}
 	}
 	out := h.appendPutRecordsResult(r.codec, name, res, admitted, shards, f.kms)
