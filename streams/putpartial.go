@@ -140,6 +140,11 @@ func (sh *shard) discardFailed(f vfs.File, seg *segment, n int64, err error) err
 		sh.log.Error("a failed write's bytes could not be cut off: its records may be found after a restart", "segment", seg.path, "err", zerr)
 		return fmt.Errorf("%w (%w: overwriting its bytes failed: %v)", err, ErrMaybeStored, zerr)
 	}
+	// The zeros are the segment's filled tail now, cut off with any
+	// prefill when the segment is sealed or its writer stops.
+	sh.mu.Lock()
+	seg.filled = max(seg.filled, at+n)
+	sh.mu.Unlock()
 	return err
 }
 
