@@ -385,41 +385,34 @@ func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 // appendPutRecordsResult renders PutRecords' response. admitted, when not
 // nil, marks the records the throughput limits let through (res holds
 // only theirs) and shards names each record's shard; a result with an Err
-// is a record the log did not store.
-func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, admitted []bool, shards []string, kms bool) []byte {
+// is a record the log did not store, and notStored counts them.
+func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, notStored int, admitted []bool, shards []string, kms bool) []byte {
 	n := len(res)
 	if admitted != nil {
 		n = len(admitted)
 	}
-	// failure returns the error of record i, or nil when it was stored;
-	// j walks res.
-	j := 0
-	failure := func(i int) (*apiError, *streams.PutResult) {
-		if admitted != nil && !admitted[i] {
-			return h.throttledWrite(name, shards[i]), nil
-		}
-		r := &res[j]
-		j++
-		if r.Err != nil {
-			return h.recordFailure(name, r), nil
-		}
-		return nil, r
-	}
-	failed := 0
+	failed := notStored
 	for _, a := range admitted {
 		if !a {
 			failed++
 		}
 	}
-	for i := range res {
-		if res[i].Err != nil {
-			failed++
-		}
-	}
 	if c == codecCBOR {
 		out := putRecordsOutput{Records: make([]putRecordsResult, n), FailedRecordCount: failed}
+		j := 0
 		for i := range out.Records {
-			if e, r := failure(i); e != nil {
+			var e *apiError
+			var r *streams.PutResult
+			if admitted != nil && !admitted[i] {
+				e = h.throttledWrite(name, shards[i])
+			} else {
+				r = &res[j]
+				j++
+				if r.Err != nil {
+					e = h.recordFailure(name, r)
+				}
+			}
+			if e != nil {
 				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
 			} else {
 				out.Records[i] = putRecordsResult{ShardId: r.ShardID, SequenceNumber: seqString(r.Tag, r.ShardIndex, r.Seq)}
@@ -439,11 +432,22 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 	}
 	b = append(b, `,"Records":[`...)
 	var seqs seqText
+	j := 0
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		e, r := failure(i)
+		var e *apiError
+		var r *streams.PutResult
+		if admitted != nil && !admitted[i] {
+			e = h.throttledWrite(name, shards[i])
+		} else {
+			r = &res[j]
+			j++
+			if r.Err != nil {
+				e = h.recordFailure(name, r)
+			}
+		}
 		if e != nil {
 			b = append(b, `{"ErrorCode":"`...)
 			b = append(b, e.Type...)

@@ -29,9 +29,13 @@ func (h *Handler) recordFailure(name string, r *streams.PutResult) *apiError {
 	return newErr(excInternalFailure, "Internal service failure: shard %s of stream %s did not store the record (it failed to write).", r.ShardID, name)
 }
 
-// partialPut reports whether err is a put that stored some records and
-// not others, to be answered record by record.
-func partialPut(err error) bool {
+// partialPut returns how many records were not stored when err is a put
+// that stored some records and not others, to be answered record by
+// record; else 0.
+func partialPut(err error) int {
 	var pe *streams.PartialPutError
-	return errors.As(err, &pe)
+	if errors.As(err, &pe) {
+		return pe.Failed
+	}
+	return 0
 }

@@ -232,7 +232,7 @@ func TestPutRecordsResultEncodings(t *testing.T) {
 	}
 	for _, c := range []codec{codecJSON, codecCBOR} {
 		var out putRecordsOutput
-		if err := decode(c, h.appendPutRecordsResult(c, "e", res, admitted, shards, false), &out); err != nil {
+		if err := decode(c, h.appendPutRecordsResult(c, "e", res, 2, admitted, shards, false), &out); err != nil {
 			t.Fatalf("codec %d: %v", c, err)
 		}
 		if out.FailedRecordCount != 4 || !reflect.DeepEqual(out.Records, want) {
