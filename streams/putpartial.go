@@ -60,7 +60,7 @@ type PartialPutError struct {
 }
 
 func (e *PartialPutError) Error() string {
-	return fmt.Sprintf("%v; %d of the %d records of this put were not stored, the others were (each record's result says which)",
+	return fmt.Sprintf("%v; %d of the %d records of this put were not stored, the others were stored (each record's result says which)",
 		e.Err, e.Failed, len(e.Results))
 }
 

@@ -48,6 +48,12 @@ func (f *shardFault) MaybeError(op errorfs.Op) error {
 	return f.err
 }
 
+// partlyStored reports whether err is a put that stored some records.
+func partlyStored(err error) bool {
+	var pe *PartialPutError
+	return errors.As(err, &pe)
+}
+
 // splitPut is a put of n records alternating between shard 0 and shard 1.
 func splitPut(tag string, n int) []PutRecord {
 	recs := make([]PutRecord, n)
