@@ -12,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
 // Hash keys that route to shard 0 and to shard 1 of a two-shard stream.
@@ -293,4 +295,182 @@ func TestPartialPutShortWrite(t *testing.T) {
 		t.Fatalf("retry of the failed records: %v", err)
 	}
 	checkOnce(t, s, "p", recs, seqs)
+}
+
+// faults fails the next op of a kind on the segments of each shard it
+// names, once per shard.
+type faults struct {
+	mu sync.Mutex
+	m  map[string]fault // shard ID -> its fault
+}
+
+type fault struct {
+	kind errorfs.OpKind
+	err  error
+}
+
+func (f *faults) String() string { return "fail one op of some shards' segments" }
+
+func (f *faults) MaybeError(op errorfs.Op) error {
+	if !strings.HasSuffix(op.Path, ".seg") {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, ft := range f.m {
+		if op.Kind == ft.kind && strings.Contains(op.Path, "/"+id+"/") {
+			delete(f.m, id)
+			return ft.err
+		}
+	}
+	return nil
+}
+
+// TestPartialPutRandomized puts random records to a stream of 2 to 6
+// shards while the write of a random set of them fails (an I/O error in
+// the write or the sync, or a full disk): the put is answered whole when
+// every touched shard stored its records or none did, else record by
+// record, exactly by where the records routed; after a restart the
+// stream holds exactly the records reported stored, and a retry of the
+// others leaves each record stored once.
+func TestPartialPutRandomized(t *testing.T) {
+	rng := testutil.Rand(t, 0)
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	kinds := []fault{{errorfs.OpFileWriteAt, errorfs.ErrInjected}, {errorfs.OpFileSyncData, errorfs.ErrInjected}, {errorfs.OpFileWriteAt, syscall.ENOSPC}}
+	for round := 0; round < rounds; round++ {
+		n := 2 + rng.IntN(5)
+		o := Options{PrefillBytes: []int64{-1, 0}[rng.IntN(2)], DiskRetry: time.Hour}
+		fs := &faults{m: map[string]fault{}}
+		efs := errorfs.Wrap(vfs.NewMem(), fs)
+		s := openMem(t, efs, o)
+		mustCreate(t, s, "p", n)
+		ranges := EvenRanges(n)
+		shardOf := func(r PutRecord) int {
+			hk := HashPartitionKey(r.PartitionKey)
+			for i, rg := range ranges {
+				if rg.End.Cmp(hk) >= 0 {
+					return i
+				}
+			}
+			t.Fatalf("no shard holds %s", hk)
+			return -1
+		}
+		newRecs := func(tag string, k int) []PutRecord {
+			recs := make([]PutRecord, k)
+			for i := range recs {
+				recs[i] = PutRecord{PartitionKey: fmt.Sprintf("key-%d", rng.IntN(50)), Data: []byte(fmt.Sprintf("%d-%s-%d", round, tag, i))}
+			}
+			return recs
+		}
+		seqs := map[string]uint64{}
+		all := newRecs("warm", rng.IntN(10))
+		if len(all) > 0 {
+			res, err := s.Put(context.Background(), "p", all)
+			if err != nil {
+				t.Fatalf("round %d: warm-up put: %v", round, err)
+			}
+			for i, r := range res {
+				seqs[string(all[i].Data)] = r.Seq
+			}
+		}
+		failing := map[int]fault{}
+		for i := 0; i < n; i++ {
+			if rng.IntN(3) == 0 {
+				failing[i] = kinds[rng.IntN(len(kinds))]
+			}
+		}
+		fs.mu.Lock()
+		for i, f := range failing {
+			fs.m[ShardID(i)] = f
+		}
+		fs.mu.Unlock()
+		recs := newRecs("put", 1+rng.IntN(40))
+		res, err := s.Put(context.Background(), "p", recs)
+		wantFailed, touched, failedTouched := 0, map[int]bool{}, map[int]bool{}
+		for _, r := range recs {
+			sh := shardOf(r)
+			touched[sh] = true
+			if _, ok := failing[sh]; ok {
+				wantFailed++
+				failedTouched[sh] = true
+			}
+		}
+		desc := fmt.Sprintf("round %d: %d shards, failing %v, %d records over %d shards (%d on failing ones)", round, n, failing, len(recs), len(touched), wantFailed)
+		var retry []PutRecord
+		switch {
+		case wantFailed == 0:
+			if err != nil {
+				t.Fatalf("%s: put: %v, want every record stored", desc, err)
+			}
+		case wantFailed == len(recs):
+			if err == nil || partlyStored(err) || res != nil {
+				t.Fatalf("%s: put: %v, want the error alone", desc, err)
+			}
+			retry = recs
+		default:
+			var pe *PartialPutError
+			if !errors.As(err, &pe) || pe.Failed != wantFailed || len(res) != len(recs) {
+				t.Fatalf("%s: put: %v, want a PartialPutError with %d failed", desc, err, wantFailed)
+			}
+			for i, r := range res {
+				_, fails := failing[shardOf(recs[i])]
+				if r.ShardIndex != shardOf(recs[i]) || fails != (r.Err != nil) || (r.Err == nil) != (r.Seq != 0) {
+					t.Fatalf("%s: record %d (shard %d) answered %+v", desc, i, shardOf(recs[i]), r)
+				}
+				if errors.Is(r.Err, ErrMaybeStored) {
+					t.Fatalf("%s: record %d: %v", desc, i, r.Err)
+				}
+				if r.Err != nil {
+					retry = append(retry, recs[i])
+				}
+			}
+		}
+		if err == nil || partlyStored(err) {
+			for i, r := range res {
+				if r.Err == nil {
+					seqs[string(recs[i].Data)] = r.Seq
+					all = append(all, recs[i])
+				}
+			}
+		}
+		fs.mu.Lock()
+		clear(fs.m) // the faults of shards the put did not touch
+		fs.mu.Unlock()
+		s.Close()
+		s = openMem(t, efs, o)
+		checkOnceN(t, s, "p", n, all, seqs)
+		if len(retry) > 0 {
+			if _, err := s.Put(context.Background(), "p", retry); err != nil {
+				t.Fatalf("%s: retry of the failed records: %v", desc, err)
+			}
+		}
+		checkOnceN(t, s, "p", n, append(all, retry...), seqs)
+		s.Close()
+		t.Log(desc)
+	}
+}
+
+// checkOnceN is checkOnce for a stream of n shards.
+func checkOnceN(t *testing.T, s *Store, name string, n int, recs []PutRecord, seqs map[string]uint64) {
+	t.Helper()
+	count := map[string]int{}
+	for i := 0; i < n; i++ {
+		for _, r := range readShard(t, s, name, ShardID(i), 50) {
+			count[string(r.Data)]++
+			if want, ok := seqs[string(r.Data)]; ok && want != r.Seq {
+				t.Fatalf("record %s has counter %d, the put reported %d", r.Data, r.Seq, want)
+			}
+		}
+	}
+	for _, r := range recs {
+		if count[string(r.Data)] != 1 {
+			t.Fatalf("record %s is stored %d times, want once", r.Data, count[string(r.Data)])
+		}
+	}
+	if len(count) != len(recs) {
+		t.Fatalf("the stream holds %d distinct records, want %d", len(count), len(recs))
+	}
 }
