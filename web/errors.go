@@ -44,9 +44,6 @@ var errorStatus = map[string]int{
 	"cluster_job": http.StatusConflict,
 	"internal":    http.StatusInternalServerError,
 	"unavailable": http.StatusServiceUnavailable,
-	// A put that stored some of its records and not others; the body
-	// lists each record's result (streams.go).
-	"partially_stored": http.StatusInternalServerError,
 	// Authentication, authorisation and the browser defences (security.go).
 	"unauthenticated":        http.StatusUnauthorized,
 	"forbidden":              http.StatusForbidden,

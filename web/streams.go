@@ -334,9 +334,21 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		out[i] = putOut{Shard: p.ShardID, SequenceNumber: p.SequenceNumber(), Position: p.Seq}
 	}
 	if partial != nil {
-		// Not a 2xx: a client that only looks at the status must not take
-		// the records that were not stored for stored.
-		e := newError("partially_stored", "", fmt.Sprintf("%d of the %d records were not stored, the others were: send again only the records with an error", partial.Failed, len(res)))
+		// Not a 2xx, so that a client that only looks at the status does
+		// not take the records that were not stored for stored; the
+		// status and code are those of a put refused whole for the same
+		// reasons: unavailable (503) when every failed record may be sent
+		// again as it is, else internal (500).
+		code := "unavailable"
+		for _, o := range out {
+			if o.Error != nil && o.Error.Code != "unavailable" {
+				code = "internal"
+			}
+		}
+		e := newError(code, "", fmt.Sprintf("%d of the %d records were not stored, the others were: send again only the records with an error", partial.Failed, len(res)))
+		if e.Status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeJSON(w, e.Status, map[string]any{"error": e, "failed_record_count": partial.Failed, "records": out})
 		return
 	}

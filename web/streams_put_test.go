@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ func (f *fullOnce) MaybeError(op errorfs.Op) error {
 }
 
 // TestPutRecordsPartlyStored makes shard 1's write meet a full disk while
-// shard 0's commits: the REST put answers partially_stored with each
+// shard 0's commits: the REST put answers 503 unavailable with each
 // record's result, and a put of only the failed records stores each
 // record once.
 func TestPutRecordsPartlyStored(t *testing.T) {
@@ -61,9 +62,15 @@ func TestPutRecordsPartlyStored(t *testing.T) {
 	fault.mu.Lock()
 	fault.armed = true
 	fault.mu.Unlock()
-	c, out := call(t, ts, "POST", "/api/v1/streams/p/records", body([]int{0, 1, 2, 3, 4, 5}))
-	if code, _ := errOf(out); c != 500 || code != "partially_stored" || out["failed_record_count"] != 3.0 {
-		t.Fatalf("partly stored put: %d %v", c, out)
+	resp, b := roundTrip(t, "POST", ts.URL+"/api/v1/streams/p/records", body([]int{0, 1, 2, 3, 4, 5}), map[string]string{"Content-Type": "application/json"})
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("partly stored put: %q: %v", b, err)
+	}
+	// Retryable as a put refused whole for a full disk is, and not a 2xx.
+	if code, _ := errOf(out); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || code != "unavailable" ||
+		out["failed_record_count"] != 3.0 || !strings.Contains(fmt.Sprint(out["error"]), "3 of the 6 records were not stored") {
+		t.Fatalf("partly stored put: %d %v", resp.StatusCode, out)
 	}
 	var retry []int
 	for i, r := range out["records"].([]any) {
