@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -316,7 +315,7 @@ func (r *modelRun) diskFull(st *mstream) {
 		recs := r.newRecords(st, 1+r.rng.IntN(5))
 		_, err := r.s.Put(context.Background(), st.name, recs)
 		r.logf("put %s on a full disk: %d records: %v", st.name, len(recs), err)
-		if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "were stored") {
+		if !errors.Is(err, ErrUnavailable) || partlyStored(err) {
 			r.inj.full.Store(false)
 			r.fatalf("put %s on a full disk: %v; want ErrUnavailable", st.name, err)
 		}
@@ -341,7 +340,7 @@ func (r *modelRun) diskFull(st *mstream) {
 		}
 		_, err := r.s.Put(context.Background(), st.name, recs)
 		r.logf("put %s to every shard, some refusing: %v", st.name, err)
-		if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "were stored") {
+		if !errors.Is(err, ErrUnavailable) || partlyStored(err) {
 			r.fatalf("put %s to every shard, some refusing writes: %v; want ErrUnavailable", st.name, err)
 		}
 		r.learnNext(st, nil)

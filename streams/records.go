@@ -30,6 +30,10 @@ type PutResult struct {
 	ShardIndex int
 	Tag        uint64 // the stream's sequence tag
 	Seq        uint64
+	// Err is nil when the record is stored. Only the Results of a
+	// PartialPutError hold records with an Err: the record, routed to
+	// ShardID, was not stored (Tag and Seq are then zero).
+	Err error
 }
 
 // SequenceNumber is the public sequence number of the put record.
@@ -67,6 +71,13 @@ func keyChars(k string) (int, bool) {
 // durable (or written, under SyncInterval). Records are validated first:
 // when one is invalid nothing is written. Records of one call that land on
 // the same shard keep their order.
+//
+// A put is stored or refused shard by shard: when the records of some
+// shards were stored and those of others were not (a write failed on one
+// shard only), Put returns every record's result with a *PartialPutError,
+// which says which records were stored (their results have sequence
+// numbers) and which were not, and why (putpartial.go). When no record was
+// stored it returns nil and the error, as for any refused put.
 func (s *Store) Put(ctx context.Context, name string, recs []PutRecord) ([]PutResult, error) {
 	return s.PutInto(ctx, name, recs, nil)
 }
@@ -91,29 +102,11 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 	defer st.puts.Add(-1)
 	rs := routePool.Get().(*routeScratch)
 	defer rs.release()
-	groups, err := s.appendRouted(st, recs, res, rs)
-	// Every group appended is waited for, also when another failed, so
-	// that the error can say whether some of the records were stored.
-	stored := false
-	for _, g := range groups {
-		select {
-		case <-g.done:
-			if g.err == nil {
-				stored = true
-			} else if err == nil {
-				err = fmt.Errorf("put to stream %s: %w", name, g.err)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if err != nil && stored {
-		return nil, fmt.Errorf("%w; the records of this put routed to other shards were stored", err)
-	}
+	puts, err := s.appendRouted(st, recs, res, rs)
 	if err != nil {
 		return nil, err
 	}
-	return res, nil
+	return settle(ctx, name, len(recs), res, puts)
 }
 
 // routeScratch holds a put's routing slices, reused from put to put: at
@@ -122,7 +115,7 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 type routeScratch struct {
 	route, order       []int32
 	count, start, next []int
-	groups             []*commitGroup
+	puts               []shardPut
 }
 
 var routePool = sync.Pool{New: func() any { return new(routeScratch) }}
@@ -134,7 +127,7 @@ func (rs *routeScratch) release() {
 	if cap(rs.route) > maxPooledRoute {
 		return
 	}
-	clear(rs.groups[:cap(rs.groups)])
+	clear(rs.puts[:cap(rs.puts)])
 	routePool.Put(rs)
 }
 
@@ -148,7 +141,11 @@ func sized[T int | int32](b []T, n int) []T {
 	return b
 }
 
-func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *routeScratch) ([]*commitGroup, error) {
+// appendRouted routes recs and appends them shard by shard, returning one
+// shardPut per shard the put touches. An error returned means nothing was
+// appended; a shard's append that fails is that shard's shardPut.err, and
+// the other shards' appends go on.
+func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *routeScratch) ([]shardPut, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if st.deleted {
@@ -223,22 +220,19 @@ func (s *Store) appendRouted(st *stream, recs []PutRecord, res []PutResult, rs *
 		}
 	}
 	now := s.opts.Now().UnixMilli()
-	groups := rs.groups[:0]
+	puts := rs.puts[:0]
 	for j, c := range count {
 		if c == 0 {
 			continue
 		}
 		g, err := st.open[j].append(recs, order[start[j]:start[j+1]], now, res)
 		if err != nil {
-			// The groups appended already are written all the same: the
-			// caller waits for them.
-			rs.groups = groups
-			return groups, fmt.Errorf("put to stream %s: %w", st.name, err)
+			err = fmt.Errorf("put to stream %s: %w", st.name, err)
 		}
-		groups = append(groups, g)
+		puts = append(puts, shardPut{shard: st.open[j], recs: order[start[j]:start[j+1]], g: g, err: err})
 	}
-	rs.groups = groups
-	return groups, nil
+	rs.puts = puts
+	return puts, nil
 }
 
 func (s *Store) shard(op, name, shardID string) (*stream, *shard, error) {

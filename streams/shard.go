@@ -285,7 +285,7 @@ func (sh *shard) flush() {
 	switch {
 	case err == nil:
 		sh.diskBack()
-	case failed == nil && isNoSpace(err):
+	case failed == nil && retryableWrite(err):
 		// Nothing of this group was acknowledged, and the next write
 		// starts where this one did: the shard goes on once there is room.
 		sh.diskFull(err)
@@ -345,13 +345,15 @@ func (sh *shard) write(buf []byte, last uint64) error {
 	if err != nil {
 		return fmt.Errorf("open segment %s: %w", active.path, err)
 	}
-	if _, err := cf.f.WriteAt(buf, active.size); err != nil {
+	if n, err := cf.f.WriteAt(buf, active.size); err != nil {
+		err = sh.discardFailed(cf.f, active, int64(n), fmt.Errorf("write segment %s: %w", active.path, err))
 		sh.store.files.release(cf)
-		return fmt.Errorf("write segment %s: %w", active.path, err)
+		return err
 	}
 	sh.groupBytes += (int64(len(buf)) - sh.groupBytes) / 8
 	filled, err := sh.prefill(cf.f, active, active.size+int64(len(buf)))
 	if err != nil {
+		err = sh.discardFailed(cf.f, active, int64(len(buf)), err)
 		sh.store.files.release(cf)
 		return err
 	}
@@ -360,8 +362,9 @@ func (sh *shard) write(buf []byte, last uint64) error {
 	if opts.SyncInterval == 0 {
 		sh.store.writes.syncs.Add(1)
 		if err := cf.f.SyncData(); err != nil {
+			err = sh.discardFailed(cf.f, active, int64(len(buf)), fmt.Errorf("sync segment %s: %w", active.path, err))
 			sh.store.files.release(cf)
-			return fmt.Errorf("sync segment %s: %w", active.path, err)
+			return err
 		}
 	} else {
 		sh.dirty = true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -275,8 +276,10 @@ type putReq struct {
 
 type putOut struct {
 	Shard          string `json:"shard"`
-	SequenceNumber string `json:"sequence_number"`
-	Position       uint64 `json:"position"`
+	SequenceNumber string `json:"sequence_number,omitempty"`
+	Position       uint64 `json:"position,omitempty"`
+	// Error says why a record of a partly stored put was not stored.
+	Error *apiError `json:"error,omitempty"`
 }
 
 func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
@@ -317,15 +320,53 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		recs[i].PartitionKey, recs[i].ExplicitHashKey = in.Key, in.ExplicitHashKey
 	}
 	res, err := s.store.Put(r.Context(), r.PathValue("name"), recs)
-	if err != nil {
+	var partial *streams.PartialPutError
+	if err != nil && !errors.As(err, &partial) {
 		writeError(w, err)
 		return
 	}
 	out := make([]putOut, len(res))
 	for i, p := range res {
+		if p.Err != nil {
+			out[i] = putOut{Shard: p.ShardID, Error: recordError(&p)}
+			continue
+		}
 		out[i] = putOut{Shard: p.ShardID, SequenceNumber: p.SequenceNumber(), Position: p.Seq}
 	}
+	if partial != nil {
+		// Not a 2xx, so that a client that only looks at the status does
+		// not take the records that were not stored for stored; the
+		// status and code are those of a put refused whole for the same
+		// reasons: unavailable (503) when every failed record may be sent
+		// again as it is, else internal (500).
+		code := "unavailable"
+		for _, o := range out {
+			if o.Error != nil && o.Error.Code != "unavailable" {
+				code = "internal"
+			}
+		}
+		e := newError(code, "", fmt.Sprintf("%d of the %d records were not stored, the others were: send again only the records with an error", partial.Failed, len(res)))
+		if e.Status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSON(w, e.Status, map[string]any{"error": e, "failed_record_count": partial.Failed, "records": out})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": out})
+}
+
+// recordError is the error of a record a partly stored put did not store.
+// The message names the shard, not the server's files.
+func recordError(p *streams.PutResult) *apiError {
+	switch {
+	case errors.Is(p.Err, streams.ErrUnavailable):
+		return newError("unavailable", "", fmt.Sprintf("shard %s did not store the record: the disk is full; send it again once space is freed", p.ShardID))
+	case errors.Is(p.Err, streams.ErrMaybeStored):
+		return newError("internal", "", fmt.Sprintf("shard %s failed to write: the record may have been stored, and sending it again may store it twice", p.ShardID))
+	case errors.Is(p.Err, streams.ErrClosed):
+		return newError("unavailable", "", fmt.Sprintf("shard %s did not store the record: the server is shutting down", p.ShardID))
+	}
+	return newError("internal", "", fmt.Sprintf("shard %s did not store the record: it failed to write (it takes writes again after a restart of the server)", p.ShardID))
 }
 
 // compactJSON stores a JSON value without insignificant whitespace. The

@@ -383,37 +383,46 @@ func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 }
 
 // appendPutRecordsResult renders PutRecords' response. admitted, when not
-// nil, marks the records that were put (res holds their results in order);
-// the others failed on a throughput limit of the shard in shards[i].
-func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, admitted []bool, shards []string, kms bool) []byte {
+// nil, marks the records the throughput limits let through (res holds
+// only theirs) and shards names each record's shard; a result with an Err
+// is a record the log did not store, and notStored counts them.
+func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, notStored int, admitted []bool, shards []string, kms bool) []byte {
 	n := len(res)
 	if admitted != nil {
 		n = len(admitted)
 	}
+	failed := notStored
+	for _, a := range admitted {
+		if !a {
+			failed++
+		}
+	}
 	if c == codecCBOR {
-		out := putRecordsOutput{Records: make([]putRecordsResult, n)}
+		out := putRecordsOutput{Records: make([]putRecordsResult, n), FailedRecordCount: failed}
 		j := 0
 		for i := range out.Records {
+			var e *apiError
+			var r *streams.PutResult
 			if admitted != nil && !admitted[i] {
-				e := h.throttledWrite(name, shards[i])
-				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
-				out.FailedRecordCount++
-				continue
+				e = h.throttledWrite(name, shards[i])
+			} else {
+				r = &res[j]
+				j++
+				if r.Err != nil {
+					e = h.recordFailure(name, r)
+				}
 			}
-			out.Records[i] = putRecordsResult{ShardId: res[j].ShardID, SequenceNumber: seqString(res[j].Tag, res[j].ShardIndex, res[j].Seq)}
-			j++
+			if e != nil {
+				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
+			} else {
+				out.Records[i] = putRecordsResult{ShardId: r.ShardID, SequenceNumber: seqString(r.Tag, r.ShardIndex, r.Seq)}
+			}
 		}
 		if kms {
 			out.EncryptionType = "KMS"
 		}
 		b, _ := encode(c, out)
 		return b
-	}
-	failed := 0
-	for _, a := range admitted {
-		if !a {
-			failed++
-		}
 	}
 	b := getBuf(48 + n*120)
 	b = append(b, `{"FailedRecordCount":`...)
@@ -428,8 +437,18 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		if i > 0 {
 			b = append(b, ',')
 		}
+		var e *apiError
+		var r *streams.PutResult
 		if admitted != nil && !admitted[i] {
-			e := h.throttledWrite(name, shards[i])
+			e = h.throttledWrite(name, shards[i])
+		} else {
+			r = &res[j]
+			j++
+			if r.Err != nil {
+				e = h.recordFailure(name, r)
+			}
+		}
+		if e != nil {
 			b = append(b, `{"ErrorCode":"`...)
 			b = append(b, e.Type...)
 			b = append(b, `","ErrorMessage":`...)
@@ -437,8 +456,6 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 			b = append(b, '}')
 			continue
 		}
-		r := &res[j]
-		j++
 		b = append(b, `{"SequenceNumber":"`...)
 		b = seqs.append(b, r.Tag, r.ShardIndex, r.Seq)
 		b = append(b, `","ShardId":"`...)

@@ -315,14 +315,17 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		recs = kept
 	}
 	var res []streams.PutResult
+	notStored := 0
 	if len(recs) > 0 {
 		res, err = h.store.PutInto(r.ctx, name, recs, sc.res)
 		if err != nil {
 			h.forget(name)
-			return nil, h.mapErr(name, err)
+			if notStored = partialPut(err); notStored == 0 {
+				return nil, h.mapErr(name, err)
+			}
 		}
 	}
-	out := h.appendPutRecordsResult(r.codec, name, res, admitted, shards, f.kms)
+	out := h.appendPutRecordsResult(r.codec, name, res, notStored, admitted, shards, f.kms)
 	if cap(res) > cap(sc.res) {
 		sc.res = res[:0]
 	}
