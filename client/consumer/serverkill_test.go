@@ -63,7 +63,7 @@ func TestClientsWhileServerDies(t *testing.T) {
 	var plogs testutil.Buffer
 	p, err := producer.New(context.Background(), producer.Runnel(k.srv.URL, "sk", ""), producer.Options{
 		Aggregate: aggregate, Linger: 20 * time.Millisecond, RecordTTL: 5 * time.Minute, RequestTimeout: reqTimeout,
-		BackoffMax: time.Second, OnResult: k.onResult,
+		BackoffMax: time.Second, NoRateLimit: true, OnResult: k.onResult,
 		Logger: slog.New(slog.NewTextHandler(&plogs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
