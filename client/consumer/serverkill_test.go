@@ -50,7 +50,7 @@ func TestClientsWhileServerDies(t *testing.T) {
 	seed := testutil.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 16))
 	k := &serverKill{t: t, start: time.Now(), srv: testserver.Start(t), acked: map[string]producer.Result{},
-		failed: map[string]bool{}, handedBy: map[string]string{}, delivered: map[string]int{}, maxCP: map[string]checkpoint{}}
+		failed: map[string]bool{}, syncFailed: map[string][]time.Time{}, handedBy: map[string]string{}, delivered: map[string]int{}, maxCP: map[string]checkpoint{}}
 	shards := 1 + rng.IntN(3)
 	k.srv.CreateStream("sk", shards)
 	aggregate := rng.IntN(2) == 0
@@ -111,7 +111,7 @@ func TestClientsWhileServerDies(t *testing.T) {
 		g.Worker = fmt.Sprintf("w%d", i)
 		g.IdleTimeBetweenReads = 50 * time.Millisecond
 		g.ShutdownTimeout = 10 * time.Second
-		g.Logger = slog.New(slog.NewTextHandler(&wlogs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		g.Logger = slog.New(syncTap{slog.NewTextHandler(&wlogs, &slog.HandlerOptions{Level: slog.LevelInfo}), k, g.Worker})
 		go func() {
 			err := Run(wctx, g, k.handler(g.Worker))
 			if wctx.Err() == nil {
@@ -152,10 +152,16 @@ func TestClientsWhileServerDies(t *testing.T) {
 		case 2:
 			d := time.Duration(200+rng.IntN(2800)) * time.Millisecond
 			k.action("SIGSTOP for %v", d)
+			from := time.Now()
 			k.srv.Signal(syscall.SIGSTOP)
 			time.Sleep(d)
 			k.srv.Signal(syscall.SIGCONT)
 			k.action("SIGCONT")
+			if d >= 2*time.Second {
+				k.mu.Lock()
+				k.pauses = append(k.pauses, [2]time.Time{from, time.Now()})
+				k.mu.Unlock()
+			}
 			pauses++
 		}
 	}
@@ -206,9 +212,10 @@ func TestClientsWhileServerDies(t *testing.T) {
 	}
 	k.checkConsumers(stored, last, caughtUp)
 
+	k.checkSaidSo(workers)
 	retries := strings.Count(wlogs.String(), "retrying")
-	t.Logf("seed %d: %d kills, %d pauses; %d records put, %d acknowledged, %d failed, %d in the stream; %d handed (%d again); workers logged %d retries",
-		seed, kills, pauses, k.putCount(), len(k.acked), len(k.failed), len(stored), k.handed, k.handed-len(k.delivered), retries)
+	t.Logf("seed %d: %d kills, %d pauses (%d of 2 s or more); %d records put, %d acknowledged, %d failed, %d in the stream; %d handed (%d again); workers logged %d retries",
+		seed, kills, pauses, len(k.pauses), k.putCount(), len(k.acked), len(k.failed), len(stored), k.handed, k.handed-len(k.delivered), retries)
 	if kills+pauses > 0 && retries == 0 {
 		k.problem("no worker said it was retrying while the server was away")
 	}
@@ -239,6 +246,51 @@ type serverKill struct {
 	handed    int
 	// maxCP is the furthest checkpoint the server showed, by shard.
 	maxCP map[string]checkpoint
+	// pauses are the server's pauses of two lease durations or more;
+	// syncFailed the times each worker logged a failed Sync.
+	pauses     [][2]time.Time
+	syncFailed map[string][]time.Time
+}
+
+// syncTap notes when its worker logs a failed Sync.
+type syncTap struct {
+	slog.Handler
+	k      *serverKill
+	worker string
+}
+
+func (s syncTap) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && strings.Contains(r.Message, "sync failed") {
+		s.k.mu.Lock()
+		s.k.syncFailed[s.worker] = append(s.k.syncFailed[s.worker], time.Now())
+		s.k.mu.Unlock()
+	}
+	return s.Handler.Handle(ctx, r)
+}
+
+func (s syncTap) WithAttrs(as []slog.Attr) slog.Handler {
+	return syncTap{s.Handler.WithAttrs(as), s.k, s.worker}
+}
+
+func (s syncTap) WithGroup(name string) slog.Handler {
+	return syncTap{s.Handler.WithGroup(name), s.k, s.worker}
+}
+
+// checkSaidSo checks that each worker logged a failed Sync during each
+// pause of two lease durations or more: its Syncs got no answer for that
+// long.
+func (k *serverKill) checkSaidSo(workers int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.pauses {
+		for i := range workers {
+			w := fmt.Sprintf("w%d", i)
+			if !slices.ContainsFunc(k.syncFailed[w], func(at time.Time) bool { return !at.Before(p[0]) && !at.After(p[1]) }) {
+				k.problems = append(k.problems, fmt.Sprintf("%8.3fs worker %s said nothing while the server was paused for %v",
+					p[0].Sub(k.start).Seconds(), w, p[1].Sub(p[0]).Round(time.Millisecond)))
+			}
+		}
+	}
 }
 
 func (k *serverKill) action(format string, args ...any) {
