@@ -23,7 +23,10 @@ import (
 	"github.com/runnel-dev/runnel/streams/kpl"
 )
 
-var serverKillFor = flag.Duration("serverkill.for", 12*time.Second, "how long TestClientsWhileServerDies kills and pauses the server")
+var (
+	serverKillFor = flag.Duration("serverkill.for", 12*time.Second, "how long TestClientsWhileServerDies kills and pauses the server")
+	serverKillLog = flag.Bool("serverkill.log", false, "TestClientsWhileServerDies logs the workers' warnings and the producer's log even when it passes")
+)
 
 // TestClientsWhileServerDies runs the producer and a group of consumer
 // workers in this process against a real `runnel serve` (fsync on every
@@ -224,6 +227,9 @@ func TestClientsWhileServerDies(t *testing.T) {
 		k.problem("no worker said it was retrying while the server was away")
 	}
 	t.Logf("actions:\n%s", strings.Join(k.actions, "\n"))
+	if *serverKillLog {
+		t.Logf("workers' warnings:\n%s\nproducer's log:\n%s", warnings(wlogs.String()), plogs.String())
+	}
 	if len(k.problems) > 0 {
 		t.Errorf("seed %d: %d problems:\n%s\n\nworkers' warnings (tail):\n%s\nproducer's log (tail):\n%s",
 			seed, len(k.problems), strings.Join(k.problems[:min(len(k.problems), 40)], "\n"),
