@@ -13,7 +13,9 @@
 //
 //   - A worker registers and heartbeats with Sync. Each Sync renews the
 //     worker's leases until now + the group's lease duration; a lease whose
-//     expiry has passed is free.
+//     expiry has passed is free. Its owner's next Sync, if no one took it
+//     meanwhile, takes it back at a new epoch (as the KCL retakes an
+//     expired lease with a new lease counter rather than renewing it).
 //   - A shard is eligible when it is not finished and each of its parents is
 //     finished (checkpointed at SHARD_END) or no longer listed. A worker
 //     takes free eligible leases until it holds its fair share,

@@ -125,7 +125,8 @@ func (c *Changes) Any() bool { return len(c.Updated)+len(c.Deleted) > 0 }
 // line with shards (the stream's shards now: new ones added, ones no longer
 // listed dropped), renews the worker's leases, takes free eligible leases up
 // to its fair share and, when it is still short, asks the busiest worker to
-// hand one off. It returns the leases worker holds afterwards, by shard ID.
+// hand one off. A lease of worker's that expired is taken anew, at a new
+// epoch. It returns the leases worker holds afterwards, by shard ID.
 // Renewals alone (Expires) are not reported in Changes.Updated.
 func Sync(st *State, shards []Shard, worker string, now time.Time, dur time.Duration) ([]Lease, Changes) {
 	ch := st.Refresh(shards)
@@ -142,6 +143,17 @@ func Sync(st *State, shards []Shard, worker string, now time.Time, dur time.Dura
 	for _, id := range ids {
 		l := st.Leases[id]
 		if l.Owner == worker {
+			if !l.held(now) {
+				// Expired, and no one took it meanwhile: the worker takes
+				// it anew, at a new epoch, as the KCL retakes (never renews)
+				// an expired lease with a new lease counter. A checkpoint
+				// the worker sent before the expiry and the store gets
+				// only now is refused, so it cannot land after one of the
+				// reader that goes on from this Sync.
+				l.Epoch++
+				l.ReleaseRequested = false
+				ch.note(l.Shard)
+			}
 			l.Expires = until
 		}
 		if !st.eligible(l) {

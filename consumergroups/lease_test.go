@@ -243,3 +243,38 @@ func TestProtocolRandomized(t *testing.T) {
 		}
 	}
 }
+
+// A worker that syncs after its lease expired, with no one taking it
+// meanwhile, gets it back at a new epoch: a checkpoint it sent before the
+// expiry that the store gets only afterwards (it was held up in the
+// network or in a paused server) is refused, so it cannot land after a
+// checkpoint of the reader that goes on from the later Sync. A Sync in
+// time renews the lease at the same epoch.
+func TestExpiredLeaseRetakenAtNewEpoch(t *testing.T) {
+	st := NewState()
+	shards := flat(1)
+	a, _ := Sync(st, shards, "a", t0, dur)
+	if len(a) != 1 || a[0].Epoch != 1 {
+		t.Fatalf("a holds %+v, want shard 0 at epoch 1", a)
+	}
+	id := a[0].Shard
+	a, ch := Sync(st, shards, "a", t0.Add(dur-time.Millisecond), dur)
+	if len(a) != 1 || a[0].Epoch != 1 || ch.Any() {
+		t.Fatalf("renewed in time: a holds %+v (changes %+v), want shard 0 at epoch 1, nothing changed", a, ch)
+	}
+	// a's next Sync comes after the expiry; no one else is in the group.
+	late := t0.Add(2*dur + time.Millisecond)
+	a, ch = Sync(st, shards, "a", late, dur)
+	if len(a) != 1 || a[0].Epoch != 2 || !slices.Equal(ch.Updated, []string{id}) {
+		t.Fatalf("after the expiry: a holds %+v (changes %+v), want shard 0 at epoch 2, its lease updated", a, ch)
+	}
+	if err := st.Checkpoint(id, "a", 2, Checkpoint{SequenceNumber: "30"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Checkpoint(id, "a", 1, Checkpoint{SequenceNumber: "20"}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("checkpoint of the batch from before the expiry: got %v, want ErrLeaseLost", err)
+	}
+	if got := st.Leases[id].Checkpoint.SequenceNumber; got != "30" {
+		t.Fatalf("checkpoint = %s, want 30", got)
+	}
+}

@@ -106,7 +106,13 @@ type Options struct {
 	// RetryBackoff is the first delay before handing a failed batch again
 	// (doubling up to 30s). Default 100ms.
 	RetryBackoff time.Duration
-	Logger       *slog.Logger
+	// Logger gets the worker's log: failures it retries at WARN, a shard
+	// reader that stopped and a damaged aggregated record at ERROR, lease
+	// changes (taken, handed off, lost, shard finished) at INFO. Default:
+	// slog.Default()'s handler at WARN and above, so that a worker is
+	// quiet while all is well; pass a logger at INFO to see its leases
+	// move.
+	Logger *slog.Logger
 	// Registerer, when set, gets the worker's metrics.
 	Registerer prometheus.Registerer
 }
@@ -130,7 +136,7 @@ func (o *Options) EnsureDefaults() {
 		o.RetryBackoff = 100 * time.Millisecond
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(minLevel{slog.Default().Handler(), slog.LevelWarn})
 	}
 }
 
@@ -165,3 +171,21 @@ func Runnel(serverURL, stream, group, token string, create consumergroups.Config
 func Kinesis(cfg aws.Config, stream string, leases LeaseStore) Group {
 	return Group{Stream: stream, Kinesis: kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }), Leases: leases}
 }
+
+// minLevel passes on the records of at least level to h.
+type minLevel struct {
+	h     slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.h.Enabled(ctx, l)
+}
+
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.h.WithAttrs(as), m.level}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler { return minLevel{m.h.WithGroup(name), m.level} }

@@ -51,9 +51,10 @@ type worker struct {
 
 func (w *worker) run(ctx context.Context) error {
 	interval := w.g.SyncInterval
+	var leaseDur time.Duration // by the last Sync; 0 before the first
 	for ctx.Err() == nil {
 		start := time.Now()
-		res, err := w.g.Leases.Sync(ctx, w.g.Worker)
+		res, err := w.sync(ctx, leaseDur)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -64,6 +65,7 @@ func (w *worker) run(ctx context.Context) error {
 				w.stopAll() // our leases have run out: someone else may hold them
 			}
 		} else {
+			leaseDur = res.LeaseDuration
 			w.deadline.Store(start.Add(res.LeaseDuration).UnixNano())
 			w.apply(ctx, res, start.Add(res.LeaseDuration))
 			if w.g.SyncInterval <= 0 {
@@ -82,6 +84,23 @@ func (w *worker) run(ctx context.Context) error {
 		t.Stop()
 	}
 	return w.shutdown(interval)
+}
+
+// sync is one Sync, given up after the lease duration (once one is
+// known): its answer would come too late to keep any lease, and a store
+// that hangs (a paused server, a dropped connection) must not keep the
+// worker from retrying and from saying that it does.
+func (w *worker) sync(ctx context.Context, leaseDur time.Duration) (SyncResult, error) {
+	if leaseDur <= 0 {
+		return w.g.Leases.Sync(ctx, w.g.Worker)
+	}
+	sctx, cancel := context.WithTimeout(ctx, leaseDur)
+	defer cancel()
+	res, err := w.g.Leases.Sync(sctx, w.g.Worker)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		err = fmt.Errorf("no answer within the lease duration (%v): %w", leaseDur, err)
+	}
+	return res, err
 }
 
 // apply starts readers for new leases, stops those of leases lost, and
