@@ -98,6 +98,12 @@ func (s *Store) PutInto(ctx context.Context, name string, recs []PutRecord, res 
 		res = make([]PutResult, len(recs))
 	}
 	res = res[:len(recs)]
+	// A caller that has gone (an HTTP client that gave up, while this
+	// server was paused or slow) would send the put again: storing it now
+	// would only make a duplicate.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	st.puts.Add(1)
 	defer st.puts.Add(-1)
 	rs := routePool.Get().(*routeScratch)

@@ -137,3 +137,27 @@ func TestValidationWritesNothing(t *testing.T) {
 		t.Errorf("retention 23h: %v", err)
 	}
 }
+
+// A put whose caller has already gone stores nothing: an HTTP client that
+// gave up sends it again, so storing it would only make a duplicate.
+func TestPutOfGoneCallerStoresNothing(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	defer s.Close()
+	if _, err := s.CreateStream("s", 2, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Put(ctx, "s", []PutRecord{{PartitionKey: "a", Data: []byte("x")}, {PartitionKey: "b", Data: []byte("y")}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("put with a cancelled context: %v, want context.Canceled", err)
+	}
+	put(t, s, "s", PutRecord{PartitionKey: "c", Data: []byte("z")})
+	n := 0
+	for _, sh := range []string{"shardId-000000000000", "shardId-000000000001"} {
+		n += len(readAllShard(t, s, "s", sh))
+	}
+	if n != 1 {
+		t.Fatalf("stream holds %d records, want only the 1 put after", n)
+	}
+}
