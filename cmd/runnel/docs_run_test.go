@@ -1,0 +1,145 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
+)
+
+// Beside the README (readme_test.go, readme_run_test.go), some docs show a
+// short session a reader pastes as it is. The tests here run those
+// sessions against the real binary, each as written but for the server's
+// address and the secrets it prints.
+
+// docShBlock returns the lines of the first ```sh block after the line
+// heading of the doc at path (relative to the repository root), up to the
+// next heading of any level.
+func docShBlock(t *testing.T, path, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no line %q", path, heading)
+	}
+	if i := strings.Index(rest, "\n#"); i >= 0 {
+		rest = rest[:i]
+	}
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	if !ok {
+		t.Fatalf("%s: no sh block under %q", path, heading)
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	return strings.Split(strings.TrimRight(block, "\n"), "\n")
+}
+
+// docShell runs a script with sh -c in dir, with the runnel binary under
+// test first on PATH and env added.
+func docShell(t *testing.T, dir string, env []string, script string) (string, error) {
+	t.Helper()
+	binDir := filepath.Dir(runnelBinary(t))
+	if filepath.Base(runnelBinary(t)) != "runnel" {
+		binDir = t.TempDir()
+		if err := os.Symlink(runnelBinary(t), filepath.Join(binDir, "runnel")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = dir
+	// The session sets what it needs of AWS's settings; the test's own
+	// (a profile, a region, an endpoint) stay out.
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			base = append(base, kv)
+		}
+	}
+	cmd.Env = append(append(base, "PATH="+binDir+":"+os.Getenv("PATH"), "HOME="+dir), env...)
+	o, err := cmd.CombinedOutput()
+	return string(o), err
+}
+
+// TestDocsSecurityTurningAuthOn runs docs/security.md's "Turning auth on"
+// in a new directory: the first token made offline before the server ever
+// ran, the server started with --auth on that data directory, then the
+// CLI with the printed token as RUNNEL_TOKEN. Without the token the same
+// command is refused.
+func TestDocsSecurityTurningAuthOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	lines := docShBlock(t, "docs/security.md", "## Turning auth on")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "runnel tokens create ") || !strings.HasPrefix(lines[1], "runnel serve ") ||
+		!strings.HasPrefix(lines[2], "export RUNNEL_TOKEN=rnl_...") || !strings.HasPrefix(lines[3], "runnel streams list") {
+		t.Fatalf("docs/security.md's Turning auth on: want tokens create, serve, export RUNNEL_TOKEN=rnl_..., streams list; got %q", lines)
+	}
+	dir := t.TempDir()
+	out, err := docShell(t, dir, nil, lines[0])
+	var token string // the line of stdout (the rest is stderr's)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "rnl_") {
+			token = l
+		}
+	}
+	if err != nil || token == "" {
+		t.Fatalf("%s: %v\n%s", lines[0], err, out)
+	}
+
+	words := shellWords(lines[1])[2:] // after runnel serve
+	var data string
+	var flags []string
+	for i := 0; i < len(words); i++ {
+		if words[i] == "--data" && i+1 < len(words) {
+			data = words[i+1]
+			i++
+			continue
+		}
+		flags = append(flags, words[i])
+	}
+	if data == "" {
+		t.Fatalf("%s: want --data DIR", lines[1])
+	}
+	srv := testbin.Start(t, testbin.Options{Data: filepath.Join(dir, data), Dir: dir, Flags: flags})
+
+	env := []string{"RUNNEL_SERVER=" + srv.URL}
+	session := strings.Replace(lines[2], "rnl_...", token, 1) + "\n" + lines[3]
+	if out, err := docShell(t, dir, env, session); err != nil {
+		t.Fatalf("%s: %v\n%s", session, err, out)
+	}
+	if out, err := docShell(t, dir, env, lines[3]); err == nil || !strings.Contains(out, "needs a token") {
+		t.Fatalf("%s without RUNNEL_TOKEN against a server with --auth: %v\n%s", lines[3], err, out)
+	}
+}
+
+// TestDocsKinesisAWSCLI runs the AWS CLI block of docs/kinesis-api.md's
+// "Pointing clients at Runnel" against a real server, then checks with
+// runnel that the stream and its record are there.
+func TestDocsKinesisAWSCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
+		}
+		t.Skip("the AWS CLI is not installed")
+	}
+	lines := docShBlock(t, "docs/kinesis-api.md", "**AWS CLI**")
+	srv := testbin.Start(t, testbin.Options{})
+	script := "set -e\n" + strings.ReplaceAll(strings.Join(lines, "\n"), "http://127.0.0.1:7070", srv.URL)
+	dir := t.TempDir() // HOME: no ~/.aws
+	out, err := docShell(t, dir, nil, script)
+	if err != nil || !strings.Contains(out, `"SequenceNumber"`) || !strings.Contains(out, "shardId-000000000001") {
+		t.Fatalf("%s\n: %v\n%s", script, err, out)
+	}
+	out, err = docShell(t, dir, []string{"RUNNEL_SERVER=" + srv.URL}, "runnel streams describe clicks")
+	if err != nil || !strings.Contains(out, "1..1") || strings.Count(out, "shardId-") != 2 {
+		t.Fatalf("after the doc's aws commands, runnel streams describe clicks: %v\n%s", err, out)
+	}
+}
