@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,5 +144,51 @@ func TestDocsKinesisAWSCLI(t *testing.T) {
 	out, err = docShell(t, dir, []string{"RUNNEL_SERVER=" + srv.URL}, "runnel streams describe clicks")
 	if err != nil || !strings.Contains(out, "1..1") || strings.Count(out, "shardId-") != 2 {
 		t.Fatalf("after the doc's aws commands, runnel streams describe clicks: %v\n%s", err, out)
+	}
+}
+
+// TestDocsKinesisTLS runs docs/kinesis-api.md's TLS block: `runnel serve
+// --tls-self-signed` in a new directory (its default data directory,
+// ./data, holds the certificate), then the block's AWS CLI line and, where
+// boto3 is installed, its Python line, each trusting ./data's certificate as
+// written. (The Node line needs an app.js of the reader's.)
+func TestDocsKinesisTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
+		}
+		t.Skip("the AWS CLI is not installed")
+	}
+	lines := docShBlock(t, "docs/kinesis-api.md", "## TLS")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "runnel serve --tls-self-signed ") ||
+		!strings.HasPrefix(lines[1], "aws ") || !strings.HasPrefix(lines[2], "python3 ") {
+		t.Fatalf("docs/kinesis-api.md's TLS block: want runnel serve --tls-self-signed, aws, python3; got %q", lines)
+	}
+	if flags := shellWords(lines[0])[2:]; len(flags) != 1 {
+		t.Fatalf("%s: the test runs it as runnel serve --tls-self-signed; the line has other flags", lines[0])
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data") // runnel serve's default, ./data
+	pool := x509.NewCertPool()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	hc := &http.Client{Transport: &testbin.TrustOnRead{File: filepath.Join(data, "tls-self-signed.pem"), Pool: pool, Next: tr}}
+	srv := testbin.Start(t, testbin.Options{Data: data, Dir: dir, Scheme: "https", Client: hc, Flags: []string{"--tls-self-signed"}})
+
+	env := []string{"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_DEFAULT_REGION=us-east-1"}
+	local := func(l string) string {
+		return strings.ReplaceAll(strings.Split(l, "#")[0], "https://127.0.0.1:7070", srv.URL)
+	}
+	if out, err := docShell(t, dir, env, local(lines[1])); err != nil || !strings.Contains(out, `"StreamNames"`) {
+		t.Fatalf("%s: %v\n%s", local(lines[1]), err, out)
+	}
+	if exec.Command("python3", "-c", "import boto3").Run() != nil {
+		t.Logf("boto3 is not installed: %s not run", lines[2])
+		return
+	}
+	if out, err := docShell(t, dir, env, local(lines[2])); err != nil {
+		t.Fatalf("%s: %v\n%s", local(lines[2]), err, out)
 	}
 }
