@@ -3,10 +3,13 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -190,5 +193,88 @@ func TestDocsKinesisTLS(t *testing.T) {
 	}
 	if out, err := docShell(t, dir, env, local(lines[2])); err != nil {
 		t.Fatalf("%s: %v\n%s", local(lines[2]), err, out)
+	}
+}
+
+// TestDocsAnomalyQuickStart runs the first two lines of docs/anomaly.md's
+// quick start (the others need the NAB corpus, which the NAB tests run) on
+// a cpu.csv of a seasonal series with one spike, and checks the output
+// against the doc's "Reading the output": the CSV's columns are the
+// table's, in order after timestamp and value; the spike is flagged; and
+// is_anomaly is anomaly_score >= the --threshold given.
+func TestDocsAnomalyQuickStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	lines := docShBlock(t, "docs/anomaly.md", "## Quick start")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "runnel detect --in cpu.csv --out cpu-scored.csv") ||
+		!strings.HasPrefix(lines[1], "runnel detect --in cpu.csv --method novelty --threshold 0.8") {
+		t.Fatalf("docs/anomaly.md's quick start: want the two --in cpu.csv lines first; got %q", lines)
+	}
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("timestamp,value\n")
+	const spike = 1500
+	for i := range 2000 {
+		v := 50 + 10*math.Sin(float64(i)*2*math.Pi/100)
+		if i == spike {
+			v += 80
+		}
+		fmt.Fprintf(&csv, "2024-01-01 %02d:%02d:%02d,%.3f\n", i/3600, i/60%60, i%60, v)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cpu.csv"), []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := docShell(t, dir, nil, lines[0]); err != nil {
+		t.Fatalf("%s: %v\n%s", lines[0], err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cpu-scored.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/anomaly.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table's CSV column cells, in order: `anomaly_score`, `low`, `high`, ...
+	_, table, _ := strings.Cut(string(doc), "| CSV (`runnel detect`) |")
+	table, _, _ = strings.Cut(table, "\n\n")
+	want := []string{"timestamp", "value"}
+	for _, row := range strings.Split(table, "\n")[2:] {
+		cell := strings.TrimSpace(strings.Split(row, "|")[1])
+		for _, c := range strings.Split(cell, ",") {
+			if c = strings.Trim(strings.TrimSpace(c), "`"); c != "—" {
+				want = append(want, c)
+			}
+		}
+	}
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if rows[0] != strings.Join(want, ",") {
+		t.Fatalf("cpu-scored.csv's header %q; docs/anomaly.md's table says %q", rows[0], strings.Join(want, ","))
+	}
+	if len(rows) != 2001 || !strings.Contains(rows[1+spike], ",true,") || !strings.HasSuffix(rows[1+spike], ",value,high") {
+		t.Fatalf("%d rows; the spike's: %q (want it flagged, value high)", len(rows), rows[1+spike])
+	}
+
+	out, err := docShell(t, dir, nil, lines[1])
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", lines[1], err, out)
+	}
+	flagged := 0
+	for _, row := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Split(row, ",")
+		score, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			t.Fatalf("%s: row %q", lines[1], row)
+		}
+		if (f[3] == "true") != (score >= 0.8) {
+			t.Fatalf("%s: row %q: is_anomaly is not anomaly_score >= 0.8", lines[1], row)
+		}
+		if f[3] == "true" {
+			flagged++
+		}
+	}
+	if flagged == 0 {
+		t.Fatalf("%s flagged nothing, not even the spike:\n%s", lines[1], out)
 	}
 }
