@@ -22,8 +22,8 @@ import (
 // address and the secrets it prints.
 
 // docShBlock returns the lines of the first ```sh block after the line
-// heading of the doc at path (relative to the repository root), up to the
-// next heading of any level.
+// heading of the doc at path (relative to the repository root), which must
+// come before the next heading.
 func docShBlock(t *testing.T, path, heading string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../..", path))
@@ -34,12 +34,9 @@ func docShBlock(t *testing.T, path, heading string) []string {
 	if !ok {
 		t.Fatalf("%s has no line %q", path, heading)
 	}
-	if i := strings.Index(rest, "\n#"); i >= 0 {
-		rest = rest[:i]
-	}
-	_, rest, ok = strings.Cut(rest, "```sh\n")
-	if !ok {
-		t.Fatalf("%s: no sh block under %q", path, heading)
+	before, rest, ok := strings.Cut(rest, "```sh\n")
+	if !ok || strings.HasPrefix(before, "#") || strings.Contains(before, "\n#") {
+		t.Fatalf("%s: no sh block under %q before the next heading", path, heading)
 	}
 	block, _, _ := strings.Cut(rest, "```")
 	return strings.Split(strings.TrimRight(block, "\n"), "\n")
@@ -58,11 +55,12 @@ func docShell(t *testing.T, dir string, env []string, script string) (string, er
 	}
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Dir = dir
-	// The session sets what it needs of AWS's settings; the test's own
-	// (a profile, a region, an endpoint) stay out.
+	// The session sets what it needs of AWS's and runnel's settings; the
+	// test's own (a profile, a region, an endpoint, a server, a token)
+	// stay out.
 	var base []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "RUNNEL_") {
 			base = append(base, kv)
 		}
 	}
