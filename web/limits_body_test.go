@@ -1,11 +1,16 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/web/auth"
+	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // TestBodyPastMaxInFlight: a body that outgrows --max-inflight while it is
@@ -50,6 +55,57 @@ func TestBodyPastMaxInFlight(t *testing.T) {
 				t.Errorf("%s of %d bytes (chunked %v) past --max-inflight %d: %d Retry-After %q %+v %v; want 503 unavailable with Retry-After naming --max-inflight",
 					tc.name, len(tc.body), chunked, limit, resp.StatusCode, resp.Header.Get("Retry-After"), out.Error, err)
 			}
+		}
+	}
+}
+
+// TestKinesisBodyPastMaxInFlight: on the Kinesis API a body that outgrows
+// --max-inflight while it is read is ProvisionedThroughputExceededException
+// (which the SDKs retry), as docs/operations.md says, whether the Kinesis
+// handler reads it (auth off) or the authentication layer does first (a
+// bearer token limited to streams, whose stream is read from the body).
+func TestKinesisBodyPastMaxInFlight(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	tokens, err := auth.Open(dir + "/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := tokens.Create("limited", auth.Writer, []string{"s*"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 64 << 10
+	body := `{"StreamName":"s","PartitionKey":"k","Data":"` + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a", 3*limit))) + `"}`
+	for _, authOn := range []bool{false, true} {
+		sec := Security{}
+		hdr := map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}
+		if authOn {
+			sec = Security{Auth: true, Tokens: tokens}
+			hdr["Authorization"] = "Bearer " + limited.Secret
+		}
+		srv := New(Config{Store: st, Logger: quietLog, Security: sec, Kinesis: kinesis.New(st, kinesis.Options{Logger: quietLog, CreateDelay: -1})})
+		ts := httptest.NewServer(NewGuard(Limits{MaxInFlight: limit}, quietLog).Wrap(srv))
+		req, err := http.NewRequest("POST", ts.URL+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
+		req.Header.Set("X-Amz-Date", "20260101T000000Z")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		ts.Close()
+		if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "ProvisionedThroughputExceededException" || !strings.Contains(string(b), "--max-inflight") {
+			t.Errorf("PutRecord of %d bytes past --max-inflight %d (auth on %v): %d %s %s; want ProvisionedThroughputExceededException naming --max-inflight",
+				len(body), limit, authOn, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), b)
 		}
 	}
 }
