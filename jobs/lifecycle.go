@@ -61,6 +61,10 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 			return nil, fmt.Errorf("%w: %q is not a checkpoint id (an epoch number, from GET /api/v1/jobs/%s/checkpoints)", ErrCheckpointNotFound, from.Checkpoint, id)
 		}
 		if _, _, err := state.ReadCheckpoint(vfs.Default, stateDir, e); err != nil {
+			if errors.Is(err, state.ErrNoCheckpoint) {
+				// (the server's paths are no business of the caller's)
+				return nil, fmt.Errorf("%w: job %q has no complete checkpoint %d (GET /api/v1/jobs/%s/checkpoints lists them)", ErrCheckpointNotFound, id, e, id)
+			}
 			return nil, fmt.Errorf("%w: job %q has no complete checkpoint %d: %v", ErrCheckpointNotFound, id, e, err)
 		}
 		src, epoch = stateDir, e

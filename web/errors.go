@@ -135,6 +135,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		if errors.As(err, &mbe) {
 			return newError("body_too_large", "", "request body exceeds "+humanBytes(limit))
 		}
+		if e := bodyReadError(err); e != nil {
+			return e
+		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
 			return newError("invalid_json", ute.Field, "field "+ute.Field+" must be "+ute.Type.String()+", got JSON "+ute.Value)
@@ -147,6 +150,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	}
 	if dec.More() {
 		return newError("invalid_json", "", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+// bodyReadError is the answer to a body that the guard cut off (Guard):
+// past --max-inflight a retryable 503, as a request refused before its
+// body is read gets; past --body-timeout a 400 saying so. nil for other
+// errors.
+func bodyReadError(err error) *apiError {
+	switch {
+	case errors.Is(err, errBodyBusy):
+		return newError("unavailable", "", errBodyBusy.Error())
+	case errors.Is(err, errBodyTimeout):
+		return newError("invalid_argument", "", err.Error())
 	}
 	return nil
 }

@@ -50,7 +50,11 @@ func readJobFile(w http.ResponseWriter, r *http.Request) (src []byte, ok bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, jobs.MaxJobFileSize)
 	src, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		if e := bodyReadError(err); e != nil {
+			writeError(w, e)
+		} else {
+			writeError(w, newError("body_too_large", "", "a job file is at most 1 MiB"))
+		}
 		return nil, false
 	}
 	return src, true

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -166,6 +167,10 @@ func (s *Server) readKinesisBody(w http.ResponseWriter, r *http.Request, buf *by
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, kinesisMaxBody+1)); err != nil {
+		if errors.Is(err, errBodyBusy) {
+			kinesis.WriteThrottled(w, r, 1, err.Error())
+			return false
+		}
 		s.kinesisRefuse(w, r, &auth.AWSError{Type: "SerializationException", Message: "Could not read the request body: " + err.Error()})
 		return false
 	}

@@ -53,6 +53,9 @@ func TestLifecycleRoutes(t *testing.T) {
 	check("POST", base+"/restart", `{"savepoint":"`+name+`"}`, 200, `"state":"running"`)
 	check("DELETE", base, "", 200, `"state":"stopped"`)
 	check("POST", base+"/restart", `{"checkpoint":"999"}`, 404, `"field":"checkpoint"`)
+	if _, b := callInto(t, "POST", base+"/restart", `{"checkpoint":"999"}`, nil); !strings.Contains(b, "has no complete checkpoint 999 (GET /api/v1/jobs/") || strings.Contains(b, "/state") {
+		t.Fatalf("a restart from a missing checkpoint: %s; want it named, and not the server's path", b)
+	}
 	check("DELETE", base+"?purge=true", "", 200, `"deleted":true`)
 	if b := check("GET", base, "", 404, "not found"); strings.Contains(b, `"message":"jobs: `) {
 		t.Fatalf("the message keeps the Go package prefix: %s", b)

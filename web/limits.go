@@ -154,8 +154,18 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 // errBodyTimeout and errBodyBusy end a body read.
 var (
 	errBodyTimeout = errors.New("the request body did not arrive in time (--body-timeout)")
-	errBodyBusy    = errors.New("the server is busy: too many request bytes in flight (--max-inflight); retry later")
+	errBodyBusy    = bodyBusy{}
 )
+
+// bodyBusy is errBodyBusy; its Throttled method lets the Kinesis handler,
+// which reads its own bodies, answer it as throttling.
+type bodyBusy struct{}
+
+func (bodyBusy) Error() string {
+	return "the server is busy: too many request bytes in flight (--max-inflight); retry later"
+}
+
+func (bodyBusy) Throttled() bool { return true }
 
 // guardBody counts a request body against the bytes in flight and lifts
 // the read deadline at its end.

@@ -295,6 +295,9 @@ func (s *Server) visibleJobs(r *http.Request, all []jobs.Info) []jobs.Info {
 func peekBody(r *http.Request, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
+		if e := bodyReadError(err); e != nil {
+			return nil, e
+		}
 		return nil, newError("invalid_argument", "", "read the request body: "+err.Error())
 	}
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))

@@ -73,6 +73,19 @@ func (t tokenTarget) store() (*auth.Store, error) {
 	return auth.Open(filepath.Join(*t.data, "auth"))
 }
 
+// createStore is store for create, which may make the first token of a
+// server that has not run yet: a missing data directory is made (as
+// runnel serve makes it), and said so on stderr, so a mistyped path shows.
+func (t tokenTarget) createStore() (*auth.Store, error) {
+	if _, err := os.Stat(*t.data); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(*t.data, 0o755); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", *t.data, err)
+		}
+		fmt.Fprintf(os.Stderr, "created the data directory %s\n", *t.data)
+	}
+	return t.store()
+}
+
 func runTokensCreate(args []string) error {
 	fs := newFlags("tokens create", "tokens create NAME --role admin|writer|reader [--streams GLOB,...] [--aws] [--data DIR]", `
 Creates a token and prints its secret once: the token alone on the first line of stdout
@@ -96,7 +109,7 @@ Only the token's SHA-256 is stored; the AWS secret is derived from DATA/auth/aut
 	grants := splitList(*streamsFlag)
 	var c auth.Created
 	if *target.data != "" {
-		st, err := target.store()
+		st, err := target.createStore()
 		if err != nil {
 			return err
 		}

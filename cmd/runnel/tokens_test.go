@@ -33,3 +33,26 @@ func TestTokensUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensCreateMakesDataDir: the first token of a server that has not
+// run yet can be made before it starts (docs/security.md's "Turning auth
+// on" does so): create makes the missing data directory and says so, and
+// the token is there for list; list and revoke still refuse a missing one.
+func TestTokensCreateMakesDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	data := t.TempDir() + "/new/data"
+	out, e, code := runCLI(t, nil, "tokens", "create", "alice", "--role", "admin", "--data", data)
+	if code != 0 || !strings.HasPrefix(out, "rnl_") || !strings.Contains(e, "created the data directory "+data) {
+		t.Fatalf("tokens create in a missing data directory: exit %d, stdout %q, stderr %q", code, out, e)
+	}
+	out, e, code = runCLI(t, nil, "tokens", "list", "--data", data)
+	if code != 0 || !strings.Contains(out, "alice") {
+		t.Fatalf("tokens list after create: exit %d, stdout %q, stderr %q", code, out, e)
+	}
+	out, e, code = runCLI(t, nil, "tokens", "create", "bob", "--role", "reader", "--data", data)
+	if code != 0 || strings.Contains(e, "created the data directory") {
+		t.Fatalf("tokens create in an existing data directory: exit %d, stdout %q, stderr %q", code, out, e)
+	}
+}

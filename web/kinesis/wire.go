@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/bits"
 	"net/http"
@@ -97,6 +98,15 @@ func (h *Handler) wrongContentType(r *request) {
 	h.writeError(r, &apiError{Type: excSerialization, Status: http.StatusBadRequest})
 }
 
+// throttled says a body read failed because the server holds too many
+// request bytes (the web server's --max-inflight, whose error has a
+// Throttled method): a retryable ProvisionedThroughputExceededException,
+// as a request refused before its body is read gets.
+func throttled(err error) bool {
+	var t interface{ Throttled() bool }
+	return errors.As(err, &t) && t.Throttled()
+}
+
 func readBody(hr *http.Request) ([]byte, *apiError) {
 	if hr.ContentLength > maxBody {
 		return nil, newErr(excSerialization, "Request body of %d bytes exceeds the limit of %d bytes", hr.ContentLength, maxBody)
@@ -117,6 +127,9 @@ func readBody(hr *http.Request) ([]byte, *apiError) {
 			break
 		}
 		if err != nil {
+			if throttled(err) {
+				return nil, newErr(excThroughputExceeded, "%v", err)
+			}
 			return nil, newErr(excSerialization, "Could not read the request body: %v", err)
 		}
 	}
