@@ -16,6 +16,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/apitime"
 	"github.com/runnel-dev/runnel/internal/units"
 	"github.com/runnel-dev/runnel/streams"
+	"github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // REST API for streams: /api/v1/streams. JSON in and out; the shapes are
@@ -292,16 +293,26 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError("invalid_argument", "records", fmt.Sprintf("must hold 1 to %d records, got %d", maxPutBatch, len(req.Records))))
 		return
 	}
+	info, err := s.store.DescribeStream(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	maxData := kinesis.MaxRecordBytes(&info)
 	recs := make([]streams.PutRecord, len(req.Records))
 	for i, in := range req.Records {
 		field := fmt.Sprintf("records[%d]", i)
-		n := 0
+		if n := utf8.RuneCountInString(in.Key); !utf8.ValidString(in.Key) || n < 1 || n > streams.MaxKeyLen {
+			writeError(w, newError("invalid_argument", field+".key", fmt.Sprintf("must be 1 to %d characters of UTF-8 (got %d)", streams.MaxKeyLen, n)))
+			return
+		}
+		n, dataField := 0, ""
 		if in.Data != nil {
-			n++
+			n, dataField = n+1, ".data"
 			recs[i].Data = []byte(*in.Data)
 		}
 		if in.DataBase64 != nil {
-			n++
+			n, dataField = n+1, ".data_base64"
 			b, err := base64.StdEncoding.DecodeString(*in.DataBase64)
 			if err != nil {
 				writeError(w, newError("invalid_argument", field+".data_base64", "is not valid base64: "+err.Error()))
@@ -310,11 +321,15 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 			recs[i].Data = b
 		}
 		if len(in.JSON) > 0 {
-			n++
+			n, dataField = n+1, ".json"
 			recs[i].Data = compactJSON(in.JSON)
 		}
 		if n != 1 {
 			writeError(w, newError("invalid_argument", field, "give exactly one of data, data_base64 or json"))
+			return
+		}
+		if len(recs[i].Data) > maxData {
+			writeError(w, newError("invalid_argument", field+dataField, fmt.Sprintf("is %d bytes; a record of stream %s holds at most %d bytes", len(recs[i].Data), info.Name, maxData)))
 			return
 		}
 		recs[i].PartitionKey, recs[i].ExplicitHashKey = in.Key, in.ExplicitHashKey

@@ -320,8 +320,9 @@ func warmOf(info *streams.StreamInfo) *warmThroughputOut {
 	return &warmThroughputOut{TargetMiBps: &n, CurrentMiBps: &n}
 }
 
-// maxRecordBytesOf is a stream's largest record.
-func maxRecordBytesOf(info *streams.StreamInfo) int {
+// MaxRecordBytes is the largest record data a put to the stream may carry:
+// 1 MiB unless UpdateMaxRecordSize raised it (the REST put enforces it too).
+func MaxRecordBytes(info *streams.StreamInfo) int {
 	if n, err := strconv.Atoi(info.Attrs[attrMaxRecordKiB]); err == nil && n > 0 {
 		return n << 10
 	}
@@ -341,7 +342,7 @@ func (h *Handler) recordCapBytes() int {
 	h.rcap.once.Do(func() {
 		h.rcap.kib.Store(defaultMaxRecordKiB)
 		for _, s := range h.store.ListStreams() {
-			h.raiseRecordCap(maxRecordBytesOf(&s) >> 10)
+			h.raiseRecordCap(MaxRecordBytes(&s) >> 10)
 		}
 	})
 	return int(h.rcap.kib.Load()) << 10

@@ -50,7 +50,7 @@ func (h *Handler) facts(name string) (streamFacts, error) {
 		return f, err
 	}
 	enc, _ := encryptionOf(&info)
-	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now, maxRecord: maxRecordBytesOf(&info), policy: info.Attrs[attrPolicy]}
+	f = streamFacts{created: info.Created.UnixNano(), kms: enc == "KMS", at: now, maxRecord: MaxRecordBytes(&info), policy: info.Attrs[attrPolicy]}
 	if info.Attrs[attrDistribution] == distributionAuto {
 		for _, s := range info.Shards {
 			if s.Open {

@@ -298,7 +298,7 @@ func (h *Handler) describeStreamSummary(r *request) (any, error) {
 	}
 	return describeStreamSummaryOutput{streamDescriptionSummary{
 		streamHead: h.streamHead(name, &info), OpenShardCount: open, ConsumerCount: len(consumersOf(&info)),
-		MaxRecordSizeInKiB: maxRecordBytesOf(&info) >> 10, WarmThroughput: warmOf(&info),
+		MaxRecordSizeInKiB: MaxRecordBytes(&info) >> 10, WarmThroughput: warmOf(&info),
 	}}, nil
 }
 
