@@ -205,13 +205,10 @@ func (s *Store) streamDirs() ([]string, error) {
 	return out, nil
 }
 
-// reportOrphans reports every directory under streams/ that no stream's
-// metadata names: records there are not served. They are left alone.
-func (s *Store) reportOrphans(m *metaFile) error {
-	dirs, err := s.streamDirs()
-	if err != nil {
-		return err
-	}
+// reportOrphans reports every directory of dirs (under streams/) that no
+// stream's metadata names: records there are not served. They are left
+// alone.
+func (s *Store) reportOrphans(m *metaFile, dirs []string) error {
 	known := map[string]bool{}
 	for _, sm := range m.Streams {
 		known[sm.Dir] = true
