@@ -268,3 +268,24 @@ func TestDeleteFailsWhole(t *testing.T) {
 		t.Fatal("the stream takes no records after a failed delete")
 	}
 }
+
+// TestTombstoneWithoutMetadata: a data directory whose metadata is gone
+// but which holds only the tombstone of a deleted stream opens empty (the
+// tombstone removed), as one without stream directories does.
+func TestTombstoneWithoutMetadata(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	s := openMem(t, mem, Options{})
+	s.Close()
+	for _, f := range []string{"streams.json", "streams.json.prev"} {
+		mem.Remove(mem.PathJoin(memDir, f))
+	}
+	tomb := mem.PathJoin(memDir, "streams", "x-1"+tombstoneSuffix, ShardID(0))
+	if err := mem.MkdirAll(tomb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, mem, mem.PathJoin(tomb, segmentName(1)), []byte(segmentMagic))
+	s = openMem(t, mem, Options{})
+	defer s.Close()
+	checkCleanDirs(t, s, "a tombstone without metadata")
+}

@@ -149,6 +149,8 @@ func (s *Store) loadMeta() (*metaFile, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// Tombstones are deleted streams (delete.go): no metadata needed.
+		dirs = slices.DeleteFunc(dirs, func(d string) bool { return strings.HasSuffix(d, tombstoneSuffix) })
 		if len(dirs) == 0 {
 			// A new data directory. Its (empty) metadata is written at
 			// once, before any stream directory can exist, so that stream
