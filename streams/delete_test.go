@@ -1,11 +1,13 @@
 package streams
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,4 +290,47 @@ func TestTombstoneWithoutMetadata(t *testing.T) {
 	s = openMem(t, mem, Options{})
 	defer s.Close()
 	checkCleanDirs(t, s, "a tombstone without metadata")
+}
+
+// TestDeleteRaces: of two deletes of one stream racing puts to it, one
+// delete succeeds and the other finds no stream (it must not delete a
+// stream created under the name meanwhile); puts succeed or find no
+// stream; a reopen finds nothing left over.
+func TestDeleteRaces(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	for round := 0; round < 20; round++ {
+		s := openMem(t, mem, crashOpts())
+		mustCreate(t, s, "d", 2)
+		putOne(t, s, "d", "k", []byte("x"))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.DeleteStream("d")
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if _, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: keyFor(i), Data: []byte("y")}}); err != nil && !errors.Is(err, ErrStreamNotFound) {
+					t.Errorf("put during a delete: %v", err)
+				}
+			}
+		}()
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), ErrStreamNotFound) {
+			t.Fatalf("round %d: two deletes: %v, %v; want one success and one not found", round, errs[0], errs[1])
+		}
+		s.Close()
+		s = openMem(t, mem, crashOpts())
+		checkCleanDirs(t, s, fmt.Sprintf("round %d", round))
+		if _, err := s.DescribeStream("d"); !errors.Is(err, ErrStreamNotFound) {
+			t.Fatalf("round %d: d after its delete: %v", round, err)
+		}
+		s.Close()
+	}
 }
