@@ -24,6 +24,11 @@ const tombstoneSuffix = ".deleted"
 // stays gone after a crash; a crash during it leaves the stream whole or
 // gone, never a directory to report. If the delete cannot start (its
 // directory cannot be renamed), the stream is opened again and stays.
+//
+// The stream leaves the store's map first, so that a reader woken by its
+// shards closing finds it gone (not a shard read to its end); metaMu is
+// held until the metadata is written, so that no other change writes
+// metadata without the stream before its tombstone is durable.
 func (s *Store) DeleteStream(name string) error {
 	st, err := s.get("delete stream", name)
 	if err != nil {
@@ -36,23 +41,23 @@ func (s *Store) DeleteStream(name string) error {
 		return notFound("delete stream", name)
 	}
 	st.deleted = true
+	s.metaMu.Lock()
+	dir := st.meta.Dir
+	s.mu.Lock()
+	delete(s.mu.streams, name)
+	s.mu.Unlock()
+	// Writers take no metaMu: stopping them under it cannot deadlock.
 	for _, sh := range st.shards {
 		sh.closeForWrites()
 		sh.stopWriter()
 		sh.closeFiles()
 	}
-	s.metaMu.Lock()
-	dir := st.meta.Dir
-	s.metaMu.Unlock()
 	root := s.fs.PathJoin(s.dir, "streams")
 	if err := s.entomb(root, dir); err != nil {
 		s.reopenStream(st)
+		s.metaMu.Unlock()
 		return fmt.Errorf("delete stream %s: %w", name, err)
 	}
-	s.metaMu.Lock()
-	s.mu.Lock()
-	delete(s.mu.streams, name)
-	s.mu.Unlock()
 	err = s.persist()
 	s.metaMu.Unlock()
 	if err != nil {
@@ -92,12 +97,10 @@ func (s *Store) entomb(root, dir string) error {
 }
 
 // reopenStream opens again a stream whose delete failed before it stood:
-// its shards were stopped, so it gets new ones from its files.
+// its shards were stopped, so it gets new ones from its files. Caller
+// holds metaMu.
 func (s *Store) reopenStream(old *stream) {
-	s.metaMu.Lock()
-	sm := old.meta
-	s.metaMu.Unlock()
-	st, err := s.recoverStream(sm)
+	st, err := s.recoverStream(old.meta)
 	if err != nil {
 		s.log.Error("open a stream again after its delete failed; it takes no records until a restart", "stream", old.name, "err", err)
 		return
