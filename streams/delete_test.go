@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,5 +334,40 @@ func TestDeleteRaces(t *testing.T) {
 			t.Fatalf("round %d: d after its delete: %v", round, err)
 		}
 		s.Close()
+	}
+}
+
+// TestDeleteWithMetadataWriteFailing: when the metadata cannot be written
+// (a full disk) after the tombstone stands, the delete stands: the
+// stream is gone, a new one of the name gets another directory, and the
+// next start finishes the delete with nothing left over.
+func TestDeleteWithMetadataWriteFailing(t *testing.T) {
+	checkGoroutines(t)
+	mem := vfs.NewMem()
+	var full atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && op.Kind == errorfs.OpCreate && strings.Contains(op.Path, "streams.json") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	s := openMem(t, errorfs.Wrap(mem, inj), crashOpts())
+	mustCreate(t, s, "d", 2)
+	putOne(t, s, "d", "k", []byte("x"))
+	full.Store(true)
+	if err := s.DeleteStream("d"); err != nil {
+		t.Fatalf("delete with the metadata unwritable: %v", err)
+	}
+	if _, err := s.DescribeStream("d"); !errors.Is(err, ErrStreamNotFound) {
+		t.Fatalf("d after its delete: %v", err)
+	}
+	full.Store(false)
+	in := mustCreate(t, s, "d", 1)
+	s.Close()
+	s = openMem(t, mem, crashOpts())
+	defer s.Close()
+	checkCleanDirs(t, s, "after a delete whose metadata write failed")
+	if got, err := s.DescribeStream("d"); err != nil || got.SeqTag != in.SeqTag || len(readShard(t, s, "d", ShardID(0), 10)) != 0 {
+		t.Fatalf("the new d after a restart: %+v, %v", got, err)
 	}
 }
