@@ -18,7 +18,8 @@
 // Staged output is committed where it was staged for: a sink restored with
 // another target (a deploy from a savepoint with a changed job file)
 // commits the checkpoint's staged output to the old target, and a target
-// deleted since fails OpenState with ErrStagedTargetGone. The exactly-once
+// deleted since (for the stream sink, also one deleted and created again
+// under its name) fails OpenState with ErrStagedTargetGone. The exactly-once
 // sinks in sub-packages (kafka, postgres, s3) do the same.
 //
 // Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass

@@ -68,7 +68,8 @@ type Transactional interface {
 // cannot be delivered where they were staged for, and a transactional
 // sink never delivers them elsewhere. OpenState fails with it, naming the
 // target, so the loss is not silent; recreating the target and restarting
-// delivers them.
+// delivers them, except to a stream: a stream created again is another
+// stream (its incarnation differs), which the records were not staged for.
 var ErrStagedTargetGone = errors.New("sinks: the target of staged records is gone")
 
 // ErrConfig marks a sink configuration error.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
@@ -170,5 +171,114 @@ func TestStreamTxnMarkerVersion1(t *testing.T) {
 	got, err := decodeMarker(encodeMarker(m2))
 	if err != nil || got.stream != m2.stream || got.chunks != 3 || got.records != 9 || len(got.ends) != 2 || got.ends[3] != 8 {
 		t.Fatalf("round trip %+v: %+v, %v", m2, got, err)
+	}
+}
+
+// recreate deletes stream and creates it again: another stream under the
+// name.
+func (j *targetJob) recreate(stream string) {
+	j.t.Helper()
+	if err := j.store.DeleteStream(stream); err != nil {
+		j.t.Fatal(err)
+	}
+	if _, err := j.store.CreateStream(stream, 2, streams.CreateOptions{}); err != nil {
+		j.t.Fatal(err)
+	}
+}
+
+// Records staged for a stream that was deleted and created again since
+// belong to the deleted stream: the restore fails as for a deleted target,
+// naming both creation times, and the new stream gets none of them —
+// whether the restored sink writes to that name or to another stream, and
+// whether or not the first job committed them (the deleted stream took
+// them with it; that cannot be told from a commit that never happened).
+func TestStreamTxnRestoreTargetRecreated(t *testing.T) {
+	rows := txnRows(1, 10, 2)[0]
+	for _, sinkNow := range []string{"old", "new"} {
+		for _, committed := range []bool{false, true} {
+			j := newTargetJob(t, "old", "new")
+			j.stage("old", rows, committed)
+			j.recreate("old")
+			err := j.restore(sinkNow)
+			if !errors.Is(err, ErrStagedTargetGone) || !strings.Contains(err.Error(), `"old"`) || !strings.Contains(err.Error(), "another stream") {
+				t.Fatalf("sink on %s, committed=%v: OpenState: %v, want ErrStagedTargetGone saying stream old is another stream", sinkNow, committed, err)
+			}
+			for _, s := range []string{"old", "new"} {
+				if got := j.count(s); got != 0 {
+					t.Errorf("sink on %s, committed=%v: stream %s holds %d of the deleted stream's staged records", sinkNow, committed, s, got)
+				}
+			}
+		}
+	}
+}
+
+// A commit of an epoch pre-committed before its stream was deleted and
+// created again fails with ErrStagedTargetGone and writes nothing into
+// the new stream.
+func TestStreamTxnCommitTargetRecreated(t *testing.T) {
+	ctx := context.Background()
+	j := newTargetJob(t, "out")
+	db, err := state.Open(j.stateDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Namespace("out", "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStream(StreamConfig{Store: j.store, Stream: "out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OpenState(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, txnRows(1, 6, 2)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	j.recreate("out")
+	if err := s.Commit(ctx, 1); !errors.Is(err, ErrStagedTargetGone) {
+		t.Fatalf("commit into a re-created stream: %v, want ErrStagedTargetGone", err)
+	}
+	if got := j.count("out"); got != 0 {
+		t.Errorf("the new stream holds %d records staged for the old one", got)
+	}
+}
+
+// Markers carry their stream's incarnation; a version 2 marker (stream
+// name only) decodes with none, which matches any stream of the name.
+func TestStreamTxnMarkerIncarnation(t *testing.T) {
+	v2 := []byte{2, 3, 'o', 'u', 't', 2, 7, 1, 0, 42}
+	m, err := decodeMarker(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.stream != "out" || m.inc.known() || m.chunks != 2 || m.records != 7 || m.ends[0] != 42 {
+		t.Fatalf("decoded %+v", m)
+	}
+	if !m.inc.matches(streams.StreamInfo{Created: time.Now(), SeqTag: 5}) {
+		t.Fatal("an unknown incarnation does not match")
+	}
+	m3 := txnMarker{stream: "out", inc: incarnation{created: 1_700_000_000_123_456_789, seqTag: 77}, chunks: 1, records: 3, ends: map[int]uint64{1: 9}}
+	got, err := decodeMarker(encodeMarker(m3))
+	if err != nil || got.stream != "out" || got.inc != m3.inc || got.chunks != 1 || got.records != 3 || got.ends[1] != 9 {
+		t.Fatalf("round trip %+v: %+v, %v", m3, got, err)
+	}
+	for _, c := range []struct {
+		info streams.StreamInfo
+		want bool
+	}{
+		{streams.StreamInfo{Created: time.Unix(0, m3.inc.created), SeqTag: 77}, true},
+		{streams.StreamInfo{Created: time.Unix(0, m3.inc.created), SeqTag: 78}, false},
+		{streams.StreamInfo{Created: time.Unix(0, m3.inc.created+1), SeqTag: 77}, false},
+		{streams.StreamInfo{Created: time.Unix(0, m3.inc.created)}, true}, // a stream without a tag
+	} {
+		if got := m3.inc.matches(c.info); got != c.want {
+			t.Errorf("%+v matches %v: %v, want %v", m3.inc, c.info, got, c.want)
+		}
 	}
 }

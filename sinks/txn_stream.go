@@ -11,7 +11,8 @@ package sinks
 //
 // How: Write only stages records in memory. PreCommit(e) stores them in
 // the sink's state space under e, followed by a marker holding the output
-// stream's name and per-shard end positions at that moment. The checkpoint then
+// stream's name, incarnation (creation time and sequence tag) and
+// per-shard end positions at that moment. The checkpoint then
 // snapshots the space; Commit appends the records with durable Puts and
 // deletes them from the space. A restored space therefore holds the
 // epochs whose commit had not finished before the checkpoint — possibly
@@ -22,8 +23,10 @@ package sinks
 // Each epoch is recovered into the stream its marker names, not the one
 // the sink now writes to: a job restored with a changed sink target (a
 // deploy from a savepoint) delivers the checkpoint's records where they
-// were staged for, and a target deleted since fails OpenState with
-// ErrStagedTargetGone instead of losing them or writing them elsewhere.
+// were staged for, and a target deleted since — or deleted and created
+// again under its name, a new stream — fails OpenState (and a Commit)
+// with ErrStagedTargetGone instead of losing them or writing them
+// elsewhere.
 // Puts keep per-shard order and an interrupted commit leaves a per-shard
 // prefix, so the appended remainder keeps every key's order.
 //
@@ -43,7 +46,7 @@ package sinks
 //
 // Layout of the space:
 //
-//	'm' epoch              marker: stream name, shard end positions, chunk and record counts
+//	'm' epoch              marker: stream name and incarnation, shard end positions, chunk and record counts
 //	'c' epoch chunk        up to maxPut records: (uvarint len, key, uvarint len, data)...
 //
 // epoch is 8 bytes and chunk 4 bytes, big-endian, so a scan returns them
@@ -66,9 +69,10 @@ import (
 const (
 	txnMarkerTag = 'm'
 	txnChunkTag  = 'c'
-	// txnVersion 2 markers name their stream; a version 1 marker's stream
-	// is the one the sink writes to.
-	txnVersion = 2
+	// txnVersion 3 markers name their stream and its incarnation; version
+	// 2 name the stream only (any incarnation matches), and a version 1
+	// marker's stream is the one the sink writes to.
+	txnVersion = 3
 	// txnBatchBytes bounds one Pebble batch of PreCommit; the marker comes
 	// last, so splitting does not break atomicity.
 	txnBatchBytes = 4 << 20
@@ -96,8 +100,10 @@ type stagedEpoch struct {
 
 // txnMarker is what PreCommit records besides the records.
 type txnMarker struct {
-	// stream is the output stream the records were staged for.
+	// stream is the output stream the records were staged for, and inc
+	// its incarnation (zero in older markers: unknown).
 	stream  string
+	inc     incarnation
 	chunks  uint32
 	records uint64
 	// ends maps shard index to the shard's last counter at PreCommit.
@@ -144,11 +150,11 @@ func (s *Stream) PreCommit(ctx context.Context, epoch uint64) error {
 	if len(t.staged) == 0 {
 		return nil
 	}
-	ends, err := s.shardEnds()
+	ends, inc, err := s.shardEnds()
 	if err != nil {
 		return fmt.Errorf("stream sink %s: pre-commit %d: %w", s.cfg.Stream, epoch, err)
 	}
-	m := txnMarker{stream: s.cfg.Stream, records: uint64(len(t.staged)), ends: ends}
+	m := txnMarker{stream: s.cfg.Stream, inc: inc, records: uint64(len(t.staged)), ends: ends}
 	b := t.sp.NewBatch()
 	size := 0
 	var enc []byte
@@ -182,6 +188,12 @@ func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 		return twophase.ErrNotOpen
 	}
 	return t.log.Commit(epoch, func(_ uint64, e stagedEpoch) error {
+		// The stream may have been deleted and created again since the
+		// pre-commit: its records are not the new stream's. (A re-create
+		// between this check and the Put is not caught.)
+		if err := s.checkIncarnation(e.marker.stream, e.marker.inc, []stagedEpoch{e}); err != nil {
+			return err
+		}
 		if err := s.putStaged(ctx, s.cfg.Stream, e.recs); err != nil {
 			return err
 		}
@@ -192,19 +204,31 @@ func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 // recoverCommit finishes the commit of epochs restored from a checkpoint,
 // each into the stream it was staged for.
 func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stagedEpoch) error {
-	var targets []string
-	byTarget := map[string][]stagedEpoch{}
+	type target struct {
+		stream string
+		inc    incarnation
+	}
+	var targets []target
+	byTarget := map[target][]stagedEpoch{}
 	for _, e := range epochs {
 		if e.marker.stream == "" {
 			e.marker.stream = s.cfg.Stream
 		}
-		if _, ok := byTarget[e.marker.stream]; !ok {
-			targets = append(targets, e.marker.stream)
+		k := target{e.marker.stream, e.marker.inc}
+		if _, ok := byTarget[k]; !ok {
+			targets = append(targets, k)
 		}
-		byTarget[e.marker.stream] = append(byTarget[e.marker.stream], e)
+		byTarget[k] = append(byTarget[k], e)
 	}
-	for _, target := range targets {
-		if err := s.recoverInto(ctx, t, target, byTarget[target]); err != nil {
+	// Every target is checked before any is written to, so that a gone
+	// one fails the restore before the others took their records.
+	for _, k := range targets {
+		if err := s.checkIncarnation(k.stream, k.inc, byTarget[k]); err != nil {
+			return err
+		}
+	}
+	for _, k := range targets {
+		if err := s.recoverInto(ctx, t, k.stream, byTarget[k]); err != nil {
 			return err
 		}
 	}
@@ -224,16 +248,14 @@ func (s *Stream) recoverInto(ctx context.Context, t *streamTxn, stream string, e
 	}
 	found := map[recKey]int{}
 	info, err := s.cfg.Store.DescribeStream(stream)
-	if errors.Is(err, streams.ErrStreamNotFound) {
-		n := 0
-		for _, e := range epochs {
-			n += len(e.recs)
+	if err != nil || !epochs[0].marker.inc.matches(info) {
+		// Deleted or created again since recoverCommit checked it.
+		if cerr := s.checkIncarnation(stream, epochs[0].marker.inc, epochs); cerr != nil {
+			return cerr
 		}
-		return fmt.Errorf("%w: %d records of checkpoint epochs %d..%d were staged for stream %q, which no longer exists "+
-			"(create it again and restart the job to deliver them there; they are not written to %q): %w",
-			ErrStagedTargetGone, n, epochs[0].epoch, epochs[len(epochs)-1].epoch, stream, s.cfg.Stream, err)
-	}
-	if err != nil {
+		if err == nil {
+			err = fmt.Errorf("%w: stream %q was created again during the restore", ErrStagedTargetGone, stream)
+		}
 		return err
 	}
 	// Positions only grow, so the oldest epoch's are the earliest.
@@ -301,17 +323,18 @@ func (s *Stream) putStaged(ctx context.Context, stream string, recs []streams.Pu
 	return nil
 }
 
-// shardEnds reads the last counter of every shard of the output stream.
-func (s *Stream) shardEnds() (map[int]uint64, error) {
+// shardEnds reads the last counter of every shard of the output stream,
+// and its incarnation.
+func (s *Stream) shardEnds() (map[int]uint64, incarnation, error) {
 	info, err := s.cfg.Store.DescribeStream(s.cfg.Stream)
 	if err != nil {
-		return nil, err
+		return nil, incarnation{}, err
 	}
 	ends := make(map[int]uint64, len(info.Shards))
 	for _, sh := range info.Shards {
 		ends[sh.Index] = sh.LastSeq
 	}
-	return ends, nil
+	return ends, incarnationOf(info), nil
 }
 
 // forget deletes an epoch's marker and chunks.
@@ -406,6 +429,8 @@ func encodeMarker(m txnMarker) []byte {
 	b := []byte{txnVersion}
 	b = binary.AppendUvarint(b, uint64(len(m.stream)))
 	b = append(b, m.stream...)
+	b = binary.AppendUvarint(b, uint64(max(m.inc.created, 0)))
+	b = binary.AppendUvarint(b, m.inc.seqTag)
 	b = binary.AppendUvarint(b, uint64(m.chunks))
 	b = binary.AppendUvarint(b, m.records)
 	b = binary.AppendUvarint(b, uint64(len(m.ends)))
@@ -430,6 +455,9 @@ func decodeMarker(b []byte) (txnMarker, error) {
 	var m txnMarker
 	if b[0] >= 2 {
 		m.stream = string(d.bytes())
+	}
+	if b[0] >= 3 {
+		m.inc.created, m.inc.seqTag = int64(d.uvarint(1<<63-1)), d.uvarint(1<<63)
 	}
 	m.chunks, m.records = uint32(d.uvarint(1<<32)), d.uvarint(1<<62)
 	n := d.uvarint(1 << 20)

@@ -149,6 +149,8 @@ func (s *Store) loadMeta() (*metaFile, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// Tombstones are deleted streams (delete.go): no metadata needed.
+		dirs = slices.DeleteFunc(dirs, func(d string) bool { return strings.HasSuffix(d, tombstoneSuffix) })
 		if len(dirs) == 0 {
 			// A new data directory. Its (empty) metadata is written at
 			// once, before any stream directory can exist, so that stream
@@ -205,13 +207,10 @@ func (s *Store) streamDirs() ([]string, error) {
 	return out, nil
 }
 
-// reportOrphans reports every directory under streams/ that no stream's
-// metadata names: records there are not served. They are left alone.
-func (s *Store) reportOrphans(m *metaFile) error {
-	dirs, err := s.streamDirs()
-	if err != nil {
-		return err
-	}
+// reportOrphans reports every directory of dirs (under streams/) that no
+// stream's metadata names: records there are not served. They are left
+// alone.
+func (s *Store) reportOrphans(m *metaFile, dirs []string) error {
 	known := map[string]bool{}
 	for _, sm := range m.Streams {
 		known[sm.Dir] = true

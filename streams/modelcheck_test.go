@@ -13,16 +13,14 @@ import (
 // operation; and the checks of every description.
 
 // checkOpened checks what opening reported: no damage unless a crash
-// kept part of the unsynced data, and no problem but the directories of
-// deletes a crash cut.
+// kept part of the unsynced data, and no problem: a delete a crash cut
+// leaves no directory behind.
 func (r *modelRun) checkOpened() {
 	if c := r.s.Corruptions(); len(c) > 0 && !r.mayCorrupt {
 		r.fatalf("opening after clean crashes reported damage: %v", c[0].Error())
 	}
 	for _, p := range r.s.Problems() {
-		if p.Kind != ProblemOrphanDirectory || !r.orphans[p.Path] {
-			r.fatalf("opening reported a problem: %s %s %s", p.Kind, p.Path, p.Message)
-		}
+		r.fatalf("opening reported a problem: %s %s %s", p.Kind, p.Path, p.Message)
 	}
 }
 

@@ -224,9 +224,6 @@ func (r *modelRun) remove(st *mstream, cut bool) {
 		r.fatalf("delete %s: %v", st.name, err)
 	}
 	r.model[st.name] = nil
-	if cut {
-		r.orphans[st.dir] = true
-	}
 }
 
 func (r *modelRun) create(name string, cut bool) {

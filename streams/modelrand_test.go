@@ -146,10 +146,8 @@ type modelRun struct {
 	incs int
 	data int
 	// mayCorrupt: a crash kept part of the unsynced data, so damaged
-	// regions may be reported from then on. orphans are stream directories
-	// a crash may have left behind (a delete it cut).
+	// regions may be reported from then on.
 	mayCorrupt bool
-	orphans    map[string]bool
 	stats      struct {
 		puts, records, reads, reshards, retention, trims, expired, deletes, restarts, crashes int
 	}
@@ -157,7 +155,7 @@ type modelRun struct {
 
 func newModelRun(t *testing.T, seed uint64) *modelRun {
 	r := &modelRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), clock: &mclock{},
-		names: []string{"a", "b.x"}, model: map[string]*mstream{}, tags: map[uint64]bool{}, orphans: map[string]bool{}}
+		names: []string{"a", "b.x"}, model: map[string]*mstream{}, tags: map[uint64]bool{}}
 	r.clock.ns.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano())
 	pick := func(xs ...int64) int64 { return xs[r.rng.IntN(len(xs))] }
 	r.opts = Options{

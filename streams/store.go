@@ -191,7 +191,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.mu.lastMeta = raw
-	if err := s.reportOrphans(m); err != nil {
+	dropped, tombs, err := s.tidyStreamDirs(m)
+	if err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -212,7 +213,7 @@ func Open(dir string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	if s.noteDurable(true) {
+	if s.noteDurable(true) || dropped {
 		// Losses found, or the metadata came from its copy: write it now,
 		// so that what was found is on record even if no change follows.
 		// (Writers have not started: the positions are those found.)
@@ -221,8 +222,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.metaMu.Unlock()
 		if err != nil {
 			s.log.Error("record stream metadata after opening", "err", err)
+			tombs = nil // a dropped stream's tombstone stands for its delete
 		}
 	}
+	s.removeTombstones(tombs)
 	s.wg.Add(2)
 	go s.every(s.opts.RetentionCheck, s.EnforceRetention)
 	go s.every(s.opts.DurableInterval, s.recordDurable)
@@ -468,7 +471,7 @@ func (s *Store) CreateStream(name string, n int, o CreateOptions) (StreamInfo, e
 	// The directory name only needs to be unique; a clock that stands
 	// still (tests) or goes back must not make a new stream adopt the files
 	// of a deleted one.
-	for i := 1; !isNotExist(s.fs, s.fs.PathJoin(s.dir, "streams", sm.Dir)); i++ {
+	for i := 1; !isNotExist(s.fs, s.fs.PathJoin(s.dir, "streams", sm.Dir)) || !isNotExist(s.fs, s.fs.PathJoin(s.dir, "streams", sm.Dir+tombstoneSuffix)); i++ {
 		sm.Dir = fmt.Sprintf("%s-%d-%d", sanitize(name), now.UnixNano(), i)
 	}
 	for i, r := range EvenRanges(n) {
@@ -518,42 +521,6 @@ func (s *Store) makeShard(st *stream, sm *streamMeta, index int) (*shard, error)
 func validateRetention(op string, h int) error {
 	if h < MinRetentionHours || h > MaxRetentionHours {
 		return invalid(op, "retention_hours", "%d is out of range: retention is %d to %d hours", h, MinRetentionHours, MaxRetentionHours)
-	}
-	return nil
-}
-
-// DeleteStream removes a stream and its data.
-func (s *Store) DeleteStream(name string) error {
-	st, err := s.get("delete stream", name)
-	if err != nil {
-		return err
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s.metaMu.Lock()
-	s.mu.Lock()
-	delete(s.mu.streams, name)
-	s.mu.Unlock()
-	st.deleted = true
-	err = s.persist()
-	s.metaMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("delete stream %s: %w", name, err)
-	}
-	for _, sh := range st.shards {
-		sh.closeForWrites()
-		sh.stopWriter()
-		sh.closeFiles()
-	}
-	// The removal is synced into streams/: otherwise a crash can bring the
-	// directory back, and the next start reports it as an orphan.
-	root := s.fs.PathJoin(s.dir, "streams")
-	err = s.fs.RemoveAll(s.fs.PathJoin(root, st.meta.Dir))
-	if err == nil {
-		err = syncDir(s.fs, root)
-	}
-	if err != nil {
-		s.log.Warn("remove deleted stream's files", "stream", name, "err", err)
 	}
 	return nil
 }
