@@ -204,6 +204,12 @@ func (m *Manager) openState(j *Job, built *Built) (*ckptState, error) {
 			return nil, fmt.Errorf("restore job %s from a checkpoint of job %s: %w", j.ID, snap.Job, err)
 		}
 	} else {
+		gone, err := m.dropStagedOfGoneStreams(j, db, snap)
+		warnings = append(warnings, gone...)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("restore job %s from checkpoint %d: %w", j.ID, info.Epoch, err)
+		}
 		w, err := m.commitRemovedSinks(j, db, snap)
 		if err != nil {
 			m.log.Error("staged output of a removed sink not committed", "job", j.ID, "epoch", snap.Epoch, "err", err)

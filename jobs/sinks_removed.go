@@ -41,11 +41,7 @@ const removedSinkTimeout = 2 * time.Minute
 // checkpoint's job file (a checkpoint without one) is kept, and reported
 // in the returned warnings and an ERROR log.
 func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot) ([]string, error) {
-	var old *Spec
-	var e snapshotExtra
-	if len(snap.Extra) > 0 && json.Unmarshal(snap.Extra, &e) == nil && e.JobFile != "" {
-		old, _ = Parse([]byte(e.JobFile))
-	}
+	old := snapshotSpec(snap)
 	kinds := map[string]string{} // the sinks of j's file, by id
 	for i := range j.Spec.Sinks {
 		kinds[j.Spec.Sinks[i].ID] = j.Spec.Sinks[i].Kind()
@@ -193,4 +189,15 @@ func clearSpace(sp *state.Space) error {
 		return err
 	}
 	return b.Commit()
+}
+
+// snapshotSpec is the job file a checkpoint's snapshot holds, nil when it
+// holds none (written before snapshots held it) or it does not parse.
+func snapshotSpec(snap *engine.Snapshot) *Spec {
+	var e snapshotExtra
+	if len(snap.Extra) == 0 || json.Unmarshal(snap.Extra, &e) != nil || e.JobFile == "" {
+		return nil
+	}
+	old, _ := Parse([]byte(e.JobFile))
+	return old
 }

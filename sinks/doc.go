@@ -20,7 +20,9 @@
 // commits the checkpoint's staged output to the old target, and a target
 // deleted since (for the stream sink, also one deleted and created again
 // under its name) fails OpenState with ErrStagedTargetGone. The exactly-once
-// sinks in sub-packages (kafka, postgres, s3) do the same.
+// sinks in sub-packages (kafka, postgres, s3) do the same. A job drops a
+// stream sink's epochs staged for a stream that is gone before it opens the
+// sink, with a warning (DropStagedOfGoneStreams): they went with the stream.
 //
 // Columnar sinks (Arrow, Parquet, dashboard) need a schema. Callers pass
 // the columns when they know them (a window's result columns, in order; a

@@ -69,7 +69,8 @@ type Transactional interface {
 // sink never delivers them elsewhere. OpenState fails with it, naming the
 // target, so the loss is not silent; recreating the target and restarting
 // delivers them, except to a stream: a stream created again is another
-// stream (its incarnation differs), which the records were not staged for.
+// stream (its incarnation differs), which the records were not staged for
+// (DropStagedOfGoneStreams removes such epochs, for a restore to go on).
 var ErrStagedTargetGone = errors.New("sinks: the target of staged records is gone")
 
 // ErrConfig marks a sink configuration error.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -87,4 +88,63 @@ func fmtNanos(ns int64) string {
 		return "at an unknown time"
 	}
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// DropStagedOfGoneStreams removes from sp, the state space of a stream
+// sink, the staged epochs whose stream is gone since they were staged:
+// deleted, or deleted and created again under its name (another stream).
+// Had they been committed, the delete would have taken them with it;
+// putting them into a new stream of the name would bring back records of
+// a stream the user deleted. It says what it dropped, one line a stream,
+// for the job's warnings. Epochs whose marker predates incarnations
+// (their stream is only a name) are kept: OpenState decides on them.
+func DropStagedOfGoneStreams(sp *state.Space, store *streams.Store) ([]string, error) {
+	epochs, err := loadStaged(sp)
+	if err != nil {
+		return nil, err
+	}
+	type target struct {
+		stream string
+		inc    incarnation
+	}
+	var order []target
+	by := map[target][]stagedEpoch{}
+	for _, e := range epochs {
+		if e.marker.stream == "" || !e.marker.inc.known() {
+			continue
+		}
+		k := target{e.marker.stream, e.marker.inc}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], e)
+	}
+	var out []string
+	for _, k := range order {
+		now := "it no longer exists"
+		info, err := store.DescribeStream(k.stream)
+		switch {
+		case errors.Is(err, streams.ErrStreamNotFound):
+		case err != nil:
+			return out, err
+		case k.inc.matches(info):
+			continue
+		default:
+			now = fmt.Sprintf("the stream of that name now is another one, created %s", fmtNanos(info.Created.UnixNano()))
+		}
+		n := 0
+		for _, e := range by[k] {
+			n += len(e.recs)
+			if err := forget(sp, e); err != nil {
+				return out, err
+			}
+		}
+		eps := fmt.Sprintf("checkpoint epoch %d", by[k][0].epoch)
+		if len(by[k]) > 1 {
+			eps = fmt.Sprintf("checkpoint epochs %d..%d", by[k][0].epoch, by[k][len(by[k])-1].epoch)
+		}
+		out = append(out, fmt.Sprintf("%d records staged at %s for stream %q (created %s) were dropped, not delivered: "+
+			"%s; they belonged to the deleted stream and are not written to another", n, eps, k.stream, fmtNanos(k.inc.created), now))
+	}
+	return out, nil
 }
