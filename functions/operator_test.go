@@ -272,6 +272,33 @@ func TestPartialBatchFailures(t *testing.T) {
 			t.Fatalf("%d calls; want the whole batch called again", len(s.calls))
 		}
 	})
+	t.Run("a whole failure keeps no outputs", func(t *testing.T) {
+		// The first call returns an output per record, and a failure the
+		// batch cannot resume from: an identifier of no record, or its
+		// first record. The call failed as a whole: its outputs (and
+		// window state) go, as a thrown call's, and the retry's stay.
+		for _, id := range []string{"", "nope", "s0"} {
+			s := &script{}
+			s.fn = func(in *Invocation) (*Result, error) {
+				res := echo(in)
+				if len(s.calls) == 1 {
+					res.Failures = []string{id}
+				}
+				return res, nil
+			}
+			h := newHarness(t, &Config{NewInvoker: s.NewInvoker, ReportItemFailures: true, MaxRetries: 1})
+			if err := h.process(makeBatch(3, base)); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range h.outs {
+				got = append(got, o.Value.(string))
+			}
+			if d := testutil.Diff([]string{"s0", "s1", "s2"}, got); d != "" {
+				t.Errorf("itemIdentifier %q: outputs:\n%s", id, d)
+			}
+		}
+	})
 	t.Run("ignored unless reported", func(t *testing.T) {
 		s := &script{fn: func(in *Invocation) (*Result, error) { return &Result{Failures: []string{"s1"}}, nil }}
 		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, MaxRetries: 1})

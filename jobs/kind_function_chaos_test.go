@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/state"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -119,7 +120,9 @@ func (c fnChaosCfg) job(batch int, window, every time.Duration) string {
 // fnChaosHandler fails a record while ctx.attempt <= data.n, in the way
 // data.k says; it returns one output per record before the first that
 // failed (with the window it was in), and counts them in the window
-// state. A filtered record it is given shows in its output.
+// state — except for "badid", whose call returns an output for every
+// record and a batchItemFailures entry naming none, a failure of the
+// whole call. A filtered record it is given shows in its output.
 const fnChaosHandler = `(batch, ctx) => {
   const items = %t;
   if (ctx.isFinalInvokeForWindow) {
@@ -132,6 +135,12 @@ const fnChaosHandler = `(batch, ctx) => {
     if (d.drop) out.push({partitionKey: "o", data: {sawFiltered: d.id}});
     if (ctx.attempt <= d.n) {
       if (d.k === "item" && items) { fails.push({itemIdentifier: r.sequenceNumber}); break; }
+      if (d.k === "badid" && items) {
+        // Outputs for every record, and a failure that names none: the
+        // whole call failed.
+        const all = batch.map(r => ({partitionKey: "o", data: {id: r.data.id, shard: r.shardId, seq: r.sequenceNumber, pk: r.partitionKey, w: ctx.window ? ctx.window.start : -1}}));
+        return {records: all, batchItemFailures: [{itemIdentifier: ""}], state: {n: n + all.length}};
+      }
       if (d.k === "slow") { for (;;) {} }
       if (d.k === "oom") { const s = "x".repeat(64 * 1024 * 1024); return {records: [{partitionKey: "o", data: {len: s.length}}]}; }
       throw new Error("record " + d.id + " fails at attempt " + ctx.attempt);
@@ -206,13 +215,13 @@ func (e *fnChaos) put(n int) {
 			// A filtered record that reached the function would fail.
 			rec.kind, rec.n = "throw", always
 		case x < 25:
-			rec.kind = []string{"throw", "item", "item"}[e.r.IntN(3)]
+			rec.kind = []string{"throw", "item", "item", "badid"}[e.r.IntN(4)]
 		case x < 28:
 			rec.kind = "slow"
 		case x < 31:
 			rec.kind = "oom"
 		case x < 34 && e.cfg.poison:
-			rec.kind, rec.n = []string{"throw", "item", "oom"}[e.r.IntN(3)], always
+			rec.kind, rec.n = []string{"throw", "item", "oom", "badid"}[e.r.IntN(4)], always
 		}
 		if rec.kind != "ok" && rec.n == 0 {
 			// Transient: fails fewer times than retries allow.
@@ -272,7 +281,7 @@ func runFunctionChaos(t *testing.T, seed uint64) {
 		e.runToFailure()
 		return
 	}
-	for range 6 + r.IntN(6) {
+	for range 8 + r.IntN(8) {
 		e.step()
 	}
 	e.waitAccounted()
@@ -309,10 +318,19 @@ func (e *fnChaos) step() {
 		e.armed.Store(nil)
 		e.open()
 		e.logf("crash at %s, restart", step)
-	case x < 85:
+	case x < 80:
 		e.m.Close()
 		e.open()
 		e.logf("restart")
+	case x < 88:
+		// The job's checkpoints fail at a step for a while; it runs on,
+		// and a later checkpoint commits what the failed ones staged.
+		step := []string{engine.CheckpointAligned, engine.CheckpointBeforeCommit, engine.CheckpointAfterCommit,
+			state.StepAfterSnapshot, state.StepAfterManifest}[e.r.IntN(5)]
+		e.armed.Store(&step)
+		time.Sleep(2 * e.every)
+		e.armed.Store(nil)
+		e.logf("checkpoints fail at %s for %s", step, 2*e.every)
 	default:
 		e.batch = []int{1, 3, 10, 100}[e.r.IntN(4)]
 		e.window = 0
