@@ -294,6 +294,11 @@ func runFunctionChaos(t *testing.T, seed uint64) {
 	}
 }
 
+// crashSteps are the checkpoint steps a crash cuts short: the runtime's
+// and the state store's.
+var crashSteps = []string{engine.CheckpointAligned, engine.CheckpointBeforeCommit, engine.CheckpointAfterCommit,
+	state.StepAfterSnapshot, state.StepBeforeManifest, state.StepAfterManifest}
+
 // step runs one random action.
 func (e *fnChaos) step() {
 	switch x := e.r.IntN(100); {
@@ -312,7 +317,7 @@ func (e *fnChaos) step() {
 		}
 		e.logf("stop and resume")
 	case x < 77:
-		step := []string{engine.CheckpointAligned, engine.CheckpointBeforeCommit, engine.CheckpointAfterCommit}[e.r.IntN(3)]
+		step := crashSteps[e.r.IntN(len(crashSteps))]
 		e.armed.Store(&step)
 		e.m.Close()
 		e.armed.Store(nil)
@@ -325,8 +330,7 @@ func (e *fnChaos) step() {
 	case x < 88:
 		// The job's checkpoints fail at a step for a while; it runs on,
 		// and a later checkpoint commits what the failed ones staged.
-		step := []string{engine.CheckpointAligned, engine.CheckpointBeforeCommit, engine.CheckpointAfterCommit,
-			state.StepAfterSnapshot, state.StepAfterManifest}[e.r.IntN(5)]
+		step := crashSteps[e.r.IntN(len(crashSteps))]
 		e.armed.Store(&step)
 		time.Sleep(2 * e.every)
 		e.armed.Store(nil)
