@@ -24,6 +24,8 @@ type fnReport struct {
 	openWindows int
 	// other are broken rules besides the counts.
 	other []string
+	// summary says what the streams held.
+	summary string
 }
 
 // fnOut is one record of the function's output stream.
@@ -132,7 +134,8 @@ func (e *fnChaos) check() fnReport {
 		}
 	}
 	// On-failure records: each names a run of its lane's records.
-	for _, r := range readStream(e.t, e.st, "fnc-failed") {
+	failRecs := readStream(e.t, e.st, "fnc-failed")
+	for _, r := range failRecs {
 		var f fnFailure
 		if err := json.Unmarshal(r.Data, &f); err != nil {
 			rep.other = append(rep.other, fmt.Sprintf("on-failure record %s: %v", r.Data, err))
@@ -163,6 +166,14 @@ func (e *fnChaos) check() fnReport {
 		}
 	}
 	rep.diff = testutil.Diff(want, got)
+	filtered, out, given := 0, 0, 0
+	for i := range e.recs {
+		filtered += btoi(e.recs[i].drop)
+		out += outs[i]
+		given += fails[i]
+	}
+	rep.summary = fmt.Sprintf("%d records put: %d filtered, %d in the output, %d given up on in %d on-failure records; %d windows closed",
+		len(e.recs), filtered, out, given, len(failRecs), len(finals))
 	return rep
 }
 
@@ -214,6 +225,13 @@ func (e *fnChaos) failed(f *fnFailure, arrival map[string]int64, fails []int) st
 		return ""
 	}
 	return fmt.Sprintf("condition %q", f.RequestContext.Condition)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // shardRecord is a record read back with its shard.

@@ -289,9 +289,11 @@ func runFunctionChaos(t *testing.T, seed uint64) {
 		e.fatalf("stop: %v", err)
 	}
 	e.logf("stop")
-	if rep := e.check(); rep.diff != "" || len(rep.other) > 0 {
+	rep := e.check()
+	if rep.diff != "" || len(rep.other) > 0 {
 		e.fatalf("records (want: each once in the output or an on-failure record):\n%s\n%s", rep.diff, strings.Join(rep.other, "\n"))
 	}
+	t.Logf("%s; actions: %s", rep.summary, strings.Join(e.ops, ", "))
 }
 
 // crashSteps are the checkpoint steps a crash cuts short: the runtime's
