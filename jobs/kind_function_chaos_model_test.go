@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/functions"
@@ -269,3 +270,27 @@ func readStream(t testingTB, st *streams.Store, name string) []shardRecord {
 
 // testingTB is the part of testing.TB readStream needs.
 type testingTB interface{ Fatal(args ...any) }
+
+// TestFunctionChaosFilters: each of TestFunctionChaos's filters passes
+// exactly the records whose data.drop is false, as its model assumes.
+func TestFunctionChaosFilters(t *testing.T) {
+	for _, src := range fnChaosFilters {
+		spec, err := Parse([]byte("name: f\nsource: {stream: in}\noperators:\n  - id: f\n    function:\n      handler: 'b => {}'\n      filter_criteria: " + src + "\nsinks: [{id: o, log: {}}]\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		fl, err := functions.ParseFilter(extConfig[Function](&spec.Operators[0].ext, KindFunction, false).Filters...)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		for _, k := range []string{"ok", "throw", "item"} {
+			for _, drop := range []bool{false, true} {
+				rec := map[string]any{"partitionKey": "pk3", "sequenceNumber": "1", "approximateArrivalTimestamp": 1.5,
+					"data": map[string]any{"id": int64(7), "k": k, "n": int64(0), "drop": drop}}
+				if got := fl.Match(rec); got == drop {
+					t.Errorf("filter %s: record of kind %s with drop %t passes: %t", src, k, drop, got)
+				}
+			}
+		}
+	}
+}

@@ -49,21 +49,26 @@ func TestFunctionChaos(t *testing.T) {
 type fnChaosCfg struct {
 	shards, batch, parallel, retries int
 	window, age, tumbling, every     time.Duration
-	bisect, items, filter, onFailure bool
+	bisect, items, onFailure         bool
+	// filter is the filter_criteria (one of fnChaosFilters), or "".
+	filter string
 	// poison: some records always fail; failJob: and there is no
 	// destination, so the job must fail.
 	poison, failJob bool
 }
 
 func (c fnChaosCfg) String() string {
-	return fmt.Sprintf("shards %d batch %d window %s parallel %d retries %d age %s bisect %t items %t filter %t tumbling %s on_failure %t poison %t every %s",
+	return fmt.Sprintf("shards %d batch %d window %s parallel %d retries %d age %s bisect %t items %t filter %q tumbling %s on_failure %t poison %t every %s",
 		c.shards, c.batch, c.window, c.parallel, c.retries, c.age, c.bisect, c.items, c.filter, c.tumbling, c.onFailure, c.poison, c.every)
 }
 
 func randomFnChaosCfg(r *rand.Rand) fnChaosCfg {
 	c := fnChaosCfg{shards: 1 + r.IntN(3), batch: []int{1, 3, 10, 100}[r.IntN(4)], parallel: 1,
-		retries: r.IntN(5) - 1, bisect: r.IntN(2) == 0, items: r.IntN(2) == 0, filter: r.IntN(2) == 0,
+		retries: r.IntN(5) - 1, bisect: r.IntN(2) == 0, items: r.IntN(2) == 0,
 		onFailure: r.IntN(4) > 0, every: time.Duration(150+r.IntN(400)) * time.Millisecond}
+	if r.IntN(2) == 0 {
+		c.filter = fnChaosFilters[r.IntN(len(fnChaosFilters))]
+	}
 	if r.IntN(3) == 0 {
 		c.window = time.Duration(50+r.IntN(300)) * time.Millisecond
 	}
@@ -84,6 +89,16 @@ func randomFnChaosCfg(r *rand.Rand) fnChaosCfg {
 		c.retries = max(c.retries, 0)
 	}
 	return c
+}
+
+// fnChaosFilters are filter criteria that each pass exactly the records
+// whose data.drop is false, written in different ways.
+var fnChaosFilters = []string{
+	`[{data: {drop: [false]}}]`,
+	`['{"data": {"drop": [{"anything-but": [true]}]}}']`,
+	`[{data: {drop: [false], k: [ok]}}, {data: {drop: [false], k: [{anything-but: [ok]}]}}]`,
+	`[{data: {id: [{numeric: [">=", 0]}], drop: [false]}}]`,
+	`[{data: {drop: [false], n: [{exists: true}]}, partitionKey: [{prefix: pk}]}]`,
 }
 
 // job is the job file of c with batching b and window w.
@@ -110,8 +125,8 @@ func (c fnChaosCfg) job(batch int, window, every time.Duration) string {
 	if c.onFailure {
 		f.WriteString("      on_failure: fnc-failed\n")
 	}
-	if c.filter {
-		f.WriteString("      filter_criteria: [{data: {drop: [false]}}]\n")
+	if c.filter != "" {
+		fmt.Fprintf(&f, "      filter_criteria: %s\n", c.filter)
 	}
 	fmt.Fprintf(&f, "sinks:\n  - {id: out, stream: {name: fnc-out}}\ncheckpoint: {every: %s}\n", every)
 	return f.String()
@@ -210,7 +225,7 @@ func (e *fnChaos) put(n int) {
 	for range n {
 		rec := fnRec{id: len(e.recs), pk: fmt.Sprint("pk", e.r.IntN(8)), kind: "ok"}
 		switch x := e.r.IntN(100); {
-		case e.cfg.filter && x < 15:
+		case e.cfg.filter != "" && x < 15:
 			rec.drop = true
 			// A filtered record that reached the function would fail.
 			rec.kind, rec.n = "throw", always
