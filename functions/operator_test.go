@@ -299,6 +299,38 @@ func TestPartialBatchFailures(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a whole failure keeps no window state", func(t *testing.T) {
+		const minute = int64(60_000)
+		w0 := base - base%minute
+		now := time.UnixMilli(w0)
+		s := &script{}
+		s.fn = func(in *Invocation) (*Result, error) {
+			n, _ := in.Window.State.(int)
+			if in.Window.Final {
+				return &Result{Records: []Output{{PartitionKey: "total", Data: fmt.Sprint(n)}}}, nil
+			}
+			res := &Result{State: n + len(in.Records)}
+			if len(s.calls) == 1 {
+				res.Failures = []string{"nope"}
+			}
+			return res, nil
+		}
+		cfg := &Config{NewInvoker: s.NewInvoker, ReportItemFailures: true, MaxRetries: 1, Tumbling: time.Minute}
+		cfg.now = func() time.Time { return now }
+		h := newHarness(t, cfg)
+		b := makeBatch(3, w0)
+		b.Window = w0
+		if err := h.process(b); err != nil {
+			t.Fatal(err)
+		}
+		now = time.UnixMilli(w0 + minute).Add(windowGrace)
+		if err := h.process(&Batch{Shard: "shard-0"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.outs) != 1 || h.outs[0].Value != "3" {
+			t.Fatalf("window result %v, want the state of the 3 records once", h.outs)
+		}
+	})
 	t.Run("ignored unless reported", func(t *testing.T) {
 		s := &script{fn: func(in *Invocation) (*Result, error) { return &Result{Failures: []string{"s1"}}, nil }}
 		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, MaxRetries: 1})
