@@ -32,8 +32,8 @@ import (
 //   - a batch is given up on only for a record that fails more often than
 //     maximum_retry_attempts allows (or its records are older than
 //     maximum_record_age); without on_failure such a record fails the job;
-//   - the records of one partition key (of one shard, with one lane) reach
-//     the output in their shard's order;
+//   - the records of one partition key reach the output in their shard's
+//     order, and with parallelization_factor 1 all of a shard's do;
 //   - a tumbling window's final invocation sees the state of exactly the
 //     records of the window the output holds.
 func TestFunctionChaos(t *testing.T) {
@@ -101,7 +101,8 @@ var fnChaosFilters = []string{
 	`[{data: {drop: [false], n: [{exists: true}]}, partitionKey: [{prefix: pk}]}]`,
 }
 
-// job is the job file of c with batching b and window w.
+// job is the job file of c with the batch size, batching window and
+// checkpoint interval of the current deploy.
 func (c fnChaosCfg) job(batch int, window, every time.Duration) string {
 	var f strings.Builder
 	fmt.Fprintf(&f, "name: fnc\nsource: {stream: fnc-in}\noperators:\n  - id: f\n    timeout: 150ms\n    function:\n      handler: |\n")
