@@ -147,7 +147,10 @@ func (l *lane) run(ctx context.Context, recs []Record, retries int) error {
 // invoke calls the function once on *recs. On success it keeps the
 // outputs and state; with a partial failure it keeps them too and leaves
 // in *recs the records from the first failed one on, returning the error
-// that says so.
+// that says so. A failure that names the first record, or no record of
+// the batch, failed the call as a whole: like a thrown call, its outputs
+// and state are dropped, since the retry calls the function with the
+// same records again.
 func (l *lane) invoke(ctx context.Context, recs *[]Record, attempt int) error {
 	in := &Invocation{Shard: l.shard, Records: *recs, Attempt: attempt}
 	if l.win != nil {
@@ -163,6 +166,9 @@ func (l *lane) invoke(ctx context.Context, recs *[]Record, attempt int) error {
 		res = &Result{}
 	}
 	first, ferr := l.firstFailure(res, *recs)
+	if ferr != nil && first == 0 {
+		return ferr
+	}
 	l.outs = append(l.outs, res.Records...)
 	if l.win != nil {
 		l.win.State = res.State

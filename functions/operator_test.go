@@ -272,6 +272,65 @@ func TestPartialBatchFailures(t *testing.T) {
 			t.Fatalf("%d calls; want the whole batch called again", len(s.calls))
 		}
 	})
+	t.Run("a whole failure keeps no outputs", func(t *testing.T) {
+		// The first call returns an output per record, and a failure the
+		// batch cannot resume from: an identifier of no record, or its
+		// first record. The call failed as a whole: its outputs (and
+		// window state) go, as a thrown call's, and the retry's stay.
+		for _, id := range []string{"", "nope", "s0"} {
+			s := &script{}
+			s.fn = func(in *Invocation) (*Result, error) {
+				res := echo(in)
+				if len(s.calls) == 1 {
+					res.Failures = []string{id}
+				}
+				return res, nil
+			}
+			h := newHarness(t, &Config{NewInvoker: s.NewInvoker, ReportItemFailures: true, MaxRetries: 1})
+			if err := h.process(makeBatch(3, base)); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range h.outs {
+				got = append(got, o.Value.(string))
+			}
+			if d := testutil.Diff([]string{"s0", "s1", "s2"}, got); d != "" {
+				t.Errorf("itemIdentifier %q: outputs:\n%s", id, d)
+			}
+		}
+	})
+	t.Run("a whole failure keeps no window state", func(t *testing.T) {
+		const minute = int64(60_000)
+		w0 := base - base%minute
+		now := time.UnixMilli(w0)
+		s := &script{}
+		s.fn = func(in *Invocation) (*Result, error) {
+			n, _ := in.Window.State.(int)
+			if in.Window.Final {
+				return &Result{Records: []Output{{PartitionKey: "total", Data: fmt.Sprint(n)}}}, nil
+			}
+			res := &Result{State: n + len(in.Records)}
+			if len(s.calls) == 1 {
+				res.Failures = []string{"nope"}
+			}
+			return res, nil
+		}
+		cfg := &Config{NewInvoker: s.NewInvoker, ReportItemFailures: true, MaxRetries: 1, Tumbling: time.Minute}
+		cfg.now = func() time.Time { return now }
+		h := newHarness(t, cfg)
+		b := makeBatch(3, w0)
+		b.Window = w0
+		if err := h.process(b); err != nil {
+			t.Fatal(err)
+		}
+		now = time.UnixMilli(w0 + minute).Add(windowGrace)
+		if err := h.process(&Batch{Shard: "shard-0"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.outs) != 1 || h.outs[0].Value != "3" {
+			t.Fatalf("window result %v, want the state of the 3 records once", h.outs)
+		}
+	})
 	t.Run("ignored unless reported", func(t *testing.T) {
 		s := &script{fn: func(in *Invocation) (*Result, error) { return &Result{Failures: []string{"s1"}}, nil }}
 		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, MaxRetries: 1})

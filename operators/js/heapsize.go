@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"unsafe"
+
+	"github.com/dop251/goja/file"
 )
 
 // checkRetained measures the memory the VM's values hold, each time
@@ -95,9 +97,19 @@ func (w *sizeWalker) first(p, size uintptr) bool {
 	return true
 }
 
+// sharedFile is goja's source file of a compiled program. Every VM of
+// the program shares it, and goja extends its line table (under the
+// file's lock) while it formats a stack trace, on whichever goroutine
+// runs that VM: the walk, which takes no locks, must not read it. It is
+// the program's source, not memory the VM's values hold.
+var sharedFile = reflect.TypeFor[file.File]()
+
 // pointee counts what the non-nil pointer v points to and queues it.
 func (w *sizeWalker) pointee(v reflect.Value) {
 	e := v.Type().Elem()
+	if e == sharedFile {
+		return
+	}
 	if !w.first(uintptr(v.UnsafePointer()), e.Size()) {
 		return
 	}
