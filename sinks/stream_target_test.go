@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -280,5 +281,68 @@ func TestStreamTxnMarkerIncarnation(t *testing.T) {
 		if got := m3.inc.matches(c.info); got != c.want {
 			t.Errorf("%+v matches %v: %v, want %v", m3.inc, c.info, got, c.want)
 		}
+	}
+}
+
+// DropStagedOfGoneStreams removes the epochs staged for a stream deleted
+// (or deleted and created again) since, says so, and keeps the others: a
+// live stream's, and a version 2 marker's (no incarnation: it matches any
+// stream of its name). The restore then goes on without them.
+func TestDropStagedOfGoneStreams(t *testing.T) {
+	rows := txnRows(1, 10, 2)[0]
+	for _, c := range []struct {
+		name string
+		gone func(j *targetJob)
+		want string
+	}{
+		{"live", func(*targetJob) {}, ""},
+		{"deleted", func(j *targetJob) {
+			if err := j.store.DeleteStream("old"); err != nil {
+				t.Fatal(err)
+			}
+		}, "it no longer exists"},
+		{"created-again", func(j *targetJob) { j.recreate("old") }, "now is another one"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j := newTargetJob(t, "old")
+			j.stage("old", rows, false)
+			c.gone(j)
+			db, _, _, err := state.Restore(j.stateDir, state.Latest, state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			sp, err := db.Namespace("out", "sink")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An epoch whose marker holds no incarnation (as older markers), for a
+			// stream that does not exist.
+			if err := sp.Set(markerKey(7), encodeMarker(txnMarker{stream: "gone", ends: map[int]uint64{}})); err != nil {
+				t.Fatal(err)
+			}
+			lines, err := DropStagedOfGoneStreams(sp, j.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want == "" && len(lines) != 0 || c.want != "" && (len(lines) != 1 || !strings.Contains(lines[0], c.want) || !strings.Contains(lines[0], `10 records staged at checkpoint epoch 1 for stream "old"`)) {
+				t.Fatalf("dropped %q, want one line saying %q", lines, c.want)
+			}
+			epochs, err := loadStaged(sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []uint64
+			for _, e := range epochs {
+				kept = append(kept, e.epoch)
+			}
+			want := []uint64{1, 7}
+			if c.want != "" {
+				want = []uint64{7}
+			}
+			if fmt.Sprint(kept) != fmt.Sprint(want) {
+				t.Fatalf("epochs kept %v, want %v", kept, want)
+			}
+		})
 	}
 }
