@@ -277,6 +277,13 @@ func (m *Manager) DeployOwned(id string, src []byte, from DeployFrom, owner stri
 	var name string
 	if j.running() {
 		sp, err := m.Savepoint(id, true)
+		if errors.Is(err, ErrNotRunning) {
+			// The job ended as its savepoint was taken. The error says how
+			// and reads first (it starts with the sentinel's "jobs:"); a
+			// deploy over a job that is not running carries its latest
+			// checkpoint over instead.
+			return Deployed{}, fmt.Errorf("%w; deploy again to carry its latest checkpoint over", err)
+		}
 		if err != nil {
 			return Deployed{}, fmt.Errorf("take a savepoint of %s to deploy from: %w", id, err)
 		}

@@ -326,6 +326,9 @@ func TestDeployStagedStreamGoneFailsJob(t *testing.T) {
 	if !strings.Contains(in.Reason, `stream "out-a"`) || !strings.Contains(in.Reason, "no longer exists") {
 		t.Fatalf("reason %q does not name the deleted stream", in.Reason)
 	}
+	if in.Errors != 1 {
+		t.Errorf("the failed job counts %d errors, want its failure: 1", in.Errors)
+	}
 	if n := streamCount(t, st, "out-b"); n != 0 {
 		t.Fatalf("out-b holds %d records, want 0", n)
 	}

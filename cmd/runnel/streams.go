@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 )
 
@@ -36,8 +35,8 @@ func runStreams(args []string) error {
 // runSubcommand runs the subcommand args[0] names with the rest of args;
 // no args, -h, --help or help print help (no args is a usage error).
 func runSubcommand(args []string, help string, subs map[string]func([]string) error) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, help)
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(helpOut(len(args) > 0), help)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
