@@ -355,3 +355,17 @@ func TestCLIHelpAndFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestInCLIWords: a server's answer that points at the REST API's
+// checkpoint list names the command instead.
+func TestInCLIWords(t *testing.T) {
+	in := &apiErr{Code: "not_running", Message: `job is not running: "a b" is stopped; a job that is not running restarts from its checkpoints: GET /api/v1/jobs/a%20b/checkpoints)`}
+	got := inCLIWords(in).Error()
+	if want := `restarts from its checkpoints: 'runnel jobs checkpoints a b')`; !strings.HasSuffix(got, want) || strings.Contains(got, "/api/") {
+		t.Errorf("got %q, want it to end %q", got, want)
+	}
+	other := &apiErr{Code: "not_found", Message: "job not found"}
+	if got := inCLIWords(other); got != error(other) {
+		t.Errorf("an answer without a REST call changed: %v", got)
+	}
+}

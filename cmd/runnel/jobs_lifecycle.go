@@ -168,7 +168,7 @@ func jobsRestart(args []string) error {
 		}
 	}
 	if given != 1 {
-		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME and --from-beginning", errUsage)
+		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME or --from-beginning", errUsage)
 	}
 	if _, err := strconv.ParseUint(*cp, 10, 64); *cp != "" && err != nil {
 		return fmt.Errorf("%w: --checkpoint %q is not an epoch number ('runnel jobs checkpoints %s' lists them)", errUsage, *cp, pos[0])

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -98,7 +99,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		err = withListHint(err)
+		err = withListHint(inCLIWords(err))
 		fmt.Fprintf(os.Stderr, "runnel %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
@@ -185,6 +186,25 @@ func checkServerURL(server string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
+}
+
+// restCheckpoints is how the server's answers point at a job's checkpoint
+// list: a CLI user is shown the command instead.
+var restCheckpoints = regexp.MustCompile(`GET /api/v1/jobs/([^/\s)]+)/checkpoints`)
+
+// inCLIWords rewrites the REST calls a server's answer names as the
+// commands that make them.
+func inCLIWords(err error) error {
+	ae, ok := err.(*apiErr)
+	if !ok || !restCheckpoints.MatchString(ae.Message) {
+		return err
+	}
+	e := *ae
+	e.Message = restCheckpoints.ReplaceAllStringFunc(e.Message, func(m string) string {
+		id, _ := url.PathUnescape(restCheckpoints.FindStringSubmatch(m)[1])
+		return "'runnel jobs checkpoints " + id + "'"
+	})
+	return &e
 }
 
 // withListHint adds to a server's answer that a job, stream or consumer
