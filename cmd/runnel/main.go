@@ -50,9 +50,8 @@ func helpOut(asked bool) *os.File {
 	return os.Stderr
 }
 
-const exitCodes = `Exit codes: 0 when the command did what was asked (--help, and Ctrl-C or SIGTERM
-stopping a command that runs until stopped, such as serve, consume or tail --follow,
-included), 1 when it failed, 2 on a usage error.`
+const exitCodes = `Exit codes: 0 done (also after --help, and after Ctrl-C or SIGTERM ends a command
+that runs until stopped, such as serve, consume or tail --follow), 1 failed, 2 usage error.`
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "runnel — a durable sharded stream log and stream-processing runtime")
