@@ -60,7 +60,10 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 		if perr != nil {
 			return nil, fmt.Errorf("%w: %q is not a checkpoint id (an epoch number, from GET /api/v1/jobs/%s/checkpoints)", ErrCheckpointNotFound, from.Checkpoint, id)
 		}
-		if _, _, err := state.ReadCheckpoint(vfs.Default, stateDir, e); err != nil {
+		if _, _, err := state.ReadCheckpoint(vfs.Default, stateDir, e); errors.Is(err, state.ErrNoCheckpoint) {
+			// (its words hold the server's paths, no business of the caller's)
+			return nil, fmt.Errorf("%w: job %q has no complete checkpoint %d (GET /api/v1/jobs/%s/checkpoints lists them)", ErrCheckpointNotFound, id, e, id)
+		} else if err != nil {
 			return nil, fmt.Errorf("%w: job %q has no complete checkpoint %d: %v", ErrCheckpointNotFound, id, e, err)
 		}
 		src, epoch = stateDir, e
