@@ -94,6 +94,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		// A command that does not call the server does not judge its URL.
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"tokens", "list", "--data", t.TempDir()}, code: 0, msg: ""},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+		{env: env, args: []string{"streams", "create", "x", "--shards", "0"}, code: 2, msg: "--shards must be 1 to 1024, not 0"},
+		{env: env, args: []string{"streams", "create", "x", "--retention-hours", "1"}, code: 2, msg: "--retention-hours must be 24 to 8760, not 1"},
+		{env: env, args: []string{"streams", "resize", "s", "--shards", "1025"}, code: 2, msg: "--shards must be 1 to 1024, not 1025"},
 		{env: env, args: []string{"jobs", "get", "nope"}, code: 1, msg: `job not found: "nope" ('runnel jobs list' lists the jobs)`},
 		{env: env, args: []string{"tail", "nope"}, code: 1, msg: `stream "nope" does not exist ('runnel streams list' lists the streams)`},
 		{env: env, args: []string{"streams", "delete", "nope"}, code: 1, msg: "('runnel streams list' lists the streams)"},
