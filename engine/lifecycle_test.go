@@ -310,6 +310,46 @@ func TestOperatorErrorFailsJobWithReason(t *testing.T) {
 	testutil.WaitGoroutines(t, base)
 }
 
+// brokenSource has one shard, which fails to open (openErr) or, opened,
+// fails to read (readErr).
+type brokenSource struct{ openErr, readErr error }
+
+func (s brokenSource) Shards(context.Context) ([]sources.Shard, error) {
+	return []sources.Shard{{ID: "0"}}, nil
+}
+
+func (s brokenSource) Open(context.Context, sources.Shard, string) (sources.Reader, error) {
+	if s.openErr != nil {
+		return nil, s.openErr
+	}
+	return s, nil
+}
+
+func (s brokenSource) Read(context.Context, []sources.Record) (int, error) { return 0, s.readErr }
+func (s brokenSource) Children() []sources.Shard                           { return nil }
+func (s brokenSource) Close() error                                        { return nil }
+
+// TestSourceErrorCountsInErrors: a source whose shard cannot be opened or
+// read fails the job, and that error is counted in the source's Errors as
+// an operator's error that fails its task is.
+func TestSourceErrorCountsInErrors(t *testing.T) {
+	for _, src := range []brokenSource{{openErr: errors.New("gone")}, {readErr: errors.New("gone")}} {
+		g := &Graph{
+			Sources: []SourceNode{{ID: "src", Source: src}},
+			Sinks:   []SinkNode{{ID: "out", Inputs: []string{"src"}, Sink: &collect{}}},
+		}
+		st, err := Run(context.Background(), g, Options{})
+		if err == nil || st.State != Failed || !strings.Contains(st.Reason, "gone") {
+			t.Fatalf("%+v: err %v state %s reason %q; want failed", src, err, st.State, st.Reason)
+		}
+		for _, o := range st.Operators {
+			if o.ID == "src" && o.Errors != 1 {
+				t.Errorf("%+v: the source counts %d errors, want 1", src, o.Errors)
+			}
+		}
+	}
+}
+
 // stuckOp blocks until its context ends, ignoring drain.
 type stuckOp struct {
 	once    *sync.Once

@@ -69,6 +69,9 @@ func (j *Job) openShardTask(ctx context.Context, si int, sh sources.Shard, kids 
 		}
 	}
 	if t.r, err = src.Source.Open(ctx, sh, j.opts.Positions[t.id]); err != nil {
+		if ctx.Err() == nil {
+			t.stats.errors.Add(1) // it fails the task, as a read's error does
+		}
 		return nil, fmt.Errorf("open %s: %w", t.id, err)
 	}
 	resume := ""
@@ -177,6 +180,7 @@ func (t *shardTask) round(ctx context.Context) (done shardDone, end bool, err er
 		}
 		t.status(func(st *shardStatus) { st.state = ShardIdle })
 	default:
+		t.stats.errors.Add(1) // an error that fails the source's task
 		if re, ok := errors.AsType[*sources.RecordError](rerr); ok && re.Shard == t.sh.ID {
 			// It names the shard and position: name the source once
 			// beside them, as a record's origin does.

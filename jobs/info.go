@@ -158,10 +158,14 @@ func (j *Job) Info(withSpec bool) Info {
 	switch {
 	case serr != nil:
 		in.State, in.Reason = string(engine.Failed), serr.Error()
+		in.Errors = 1 // the run failed as it started
 	case rj == nil && finished:
 		in.State = string(engine.Finished)
 	case rj == nil && failed != "":
+		// A run that failed before the server restarted: its counters are
+		// gone, its failure is not.
 		in.State, in.Reason = string(engine.Failed), failed
+		in.Errors = 1
 	case rj != nil:
 		st := rj.Status()
 		in.State, in.Reason = string(st.State), st.Reason

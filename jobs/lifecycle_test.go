@@ -115,8 +115,9 @@ func TestRestartFromCheckpointOrSavepoint(t *testing.T) {
 	if err := e.m.Stop("life"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Restart("life", RestartFrom{Checkpoint: "999"}); !errors.Is(err, ErrCheckpointNotFound) {
-		t.Fatalf("restart from an unknown checkpoint: %v", err)
+	if _, err := e.m.Restart("life", RestartFrom{Checkpoint: "999"}); !errors.Is(err, ErrCheckpointNotFound) ||
+		!strings.Contains(err.Error(), "no complete checkpoint 999 (GET /api/v1/jobs/life/checkpoints lists them)") || strings.Contains(err.Error(), e.m.dir) {
+		t.Fatalf("restart from an unknown checkpoint (its message says what to do, and not the server's paths): %v", err)
 	}
 	if _, err := e.m.Restart("life", RestartFrom{Checkpoint: fmt.Sprint(sp.Epoch)}); err != nil {
 		t.Fatal(err)

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/aws/smithy-go"
 	"github.com/runnel-dev/runnel/client/agent"
@@ -45,7 +41,7 @@ keys are described in docs/clients.md; a minimal one:
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted()
 	defer stop()
 	if err := agent.Run(ctx, cfg, *once, log); err != nil {
 		return explainAgentErr(err, cfg, *config)

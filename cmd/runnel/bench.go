@@ -27,8 +27,8 @@ Benchmarks:
 Run 'runnel bench <benchmark> --help' for its flags.`
 
 func runBench(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, benchHelp)
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(helpOut(len(args) > 0), benchHelp)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: give a benchmark (listed above)", errUsage)
 		}

@@ -94,6 +94,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		// A command that does not call the server does not judge its URL.
 		{env: []string{"RUNNEL_SERVER=" + noScheme}, args: []string{"tokens", "list", "--data", t.TempDir()}, code: 0, msg: ""},
 		{env: env, args: []string{"streams", "resize", "s"}, code: 2, msg: "--shards N is required"},
+		{env: env, args: []string{"streams", "create", "x", "--shards", "0"}, code: 2, msg: "--shards must be 1 to 1024, not 0"},
+		{env: env, args: []string{"streams", "create", "x", "--retention-hours", "1"}, code: 2, msg: "--retention-hours must be 24 to 8760, not 1"},
+		{env: env, args: []string{"streams", "resize", "s", "--shards", "1025"}, code: 2, msg: "--shards must be 1 to 1024, not 1025"},
 		{env: env, args: []string{"jobs", "get", "nope"}, code: 1, msg: `job not found: "nope" ('runnel jobs list' lists the jobs)`},
 		{env: env, args: []string{"tail", "nope"}, code: 1, msg: `stream "nope" does not exist ('runnel streams list' lists the streams)`},
 		{env: env, args: []string{"streams", "delete", "nope"}, code: 1, msg: "('runnel streams list' lists the streams)"},
@@ -103,6 +106,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{args: []string{"groups"}, code: 2, msg: "--token TOKEN (env RUNNEL_TOKEN)"},
 		{args: []string{"bench"}, code: 2, msg: "runnel bench: usage: give a benchmark"},
 		{env: env, in: "a\n" + strings.Repeat("x", 3<<20) + "\n", args: []string{"put", "s"}, code: 1, msg: "line 2 is longer than 2 MiB: a record holds at most 1 MiB"},
+		// A partition key has 1 to 256 characters: an empty --key is not
+		// taken as no --key.
+		{env: env, in: "a\n", args: []string{"put", "s", "--key", ""}, code: 2, msg: "--key must be 1 to 256 characters (a partition key), not 0"},
+		{env: env, in: "a\n", args: []string{"put", "s", "--key", strings.Repeat("k", 257)}, code: 2, msg: "--key must be 1 to 256 characters (a partition key), not 257"},
+		{env: env, in: "a\n", args: []string{"put", "s", "--key-field="}, code: 2, msg: "--key-field needs a field name"},
+		{env: env, in: "a\n", args: []string{"put", "s", "--key", "", "--key-field", "u"}, code: 2, msg: "give --key or --key-field, not both"},
+		{env: env, in: `{"u":"a"}` + "\n" + `{"u":""}` + "\n", args: []string{"put", "s", "--key-field", "u"}, code: 1, msg: `line 2: field "u" holds a key of 0 characters: a partition key has 1 to 256`},
 	})
 	// The agent says what to do about a flow's stream that does not exist
 	// and a server that is not there.
@@ -212,7 +222,7 @@ func TestCLIRunLogLines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary; skipped in -short mode")
 	}
-	_, help, _ := testbin.Run(t, "", nil, "run", "--help")
+	help, _, _ := testbin.Run(t, "", nil, "run", "--help")
 	if !strings.Contains(help, `the sink's id, ": " and the row as JSON`) {
 		t.Errorf("run --help does not say how a log sink's rows print:\n%s", help)
 	}
@@ -280,5 +290,85 @@ func TestCLIPutInterrupt(t *testing.T) {
 	}
 	if err != nil || !strings.Contains(errb.String(), "interrupted: put 3 records into s") {
 		t.Fatalf("put after an interrupt: %v, stderr:\n%s", err, errb.String())
+	}
+}
+
+// TestCLIHelpAndFlagErrors walks every command and subcommand the help
+// lists. Help that was asked for (--help, -h, help) goes to stdout with
+// exit 0; a flag the command does not define is a usage error: exit 2,
+// nothing on stdout, and the problem said once on stderr with where the
+// flags are listed.
+func TestCLIHelpAndFlagErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	asked := func(args ...string) string {
+		t.Helper()
+		out, e, code := testbin.Run(t, "", nil, args...)
+		if code != 0 || e != "" || !strings.Contains(out, "Usage: runnel") {
+			t.Errorf("runnel %q: exit %d, stderr %q; want exit 0 and the help on stdout:\n%s", args, code, e, out)
+		}
+		return out
+	}
+	top := asked("--help")
+	asked("-h")
+	asked("help")
+	asked("help", "jobs")
+	for _, args := range [][]string{nil, {"nope"}} {
+		if out, e, code := testbin.Run(t, "", nil, args...); code != 2 || out != "" || !strings.Contains(e, "Usage: runnel") {
+			t.Errorf("runnel %q: exit %d, stdout %q, stderr %q; want exit 2 and the help on stderr", args, code, out, e)
+		}
+	}
+	_, list, _ := strings.Cut(top, "\nCommands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	if list == "" {
+		t.Fatalf("runnel --help lists no commands on stdout:\n%s", top)
+	}
+	var leaves [][]string
+	for _, l := range strings.Split(list, "\n") {
+		cmd := strings.Fields(l)[0]
+		h := asked(cmd, "--help")
+		if strings.Contains(h, "\nFlags:\n") {
+			leaves = append(leaves, []string{cmd})
+			continue
+		}
+		asked(cmd, "-h")
+		inList := false
+		for _, l := range strings.Split(h, "\n") {
+			switch {
+			case l == "Subcommands:" || l == "Benchmarks:":
+				inList = true
+			case l == "":
+				inList = false
+			case inList && helpSubLine.MatchString(l):
+				leaves = append(leaves, []string{cmd, helpSubLine.FindStringSubmatch(l)[1]})
+			}
+		}
+	}
+	if len(leaves) < 30 {
+		t.Fatalf("found only %d commands in the help: %q", len(leaves), leaves)
+	}
+	for _, leaf := range leaves {
+		asked(append(leaf, "--help")...)
+		args := append(append([]string{}, leaf...), "--no-such-flag")
+		out, e, code := testbin.Run(t, "", nil, args...)
+		want := fmt.Sprintf("flag provided but not defined: -no-such-flag (see 'runnel %s --help')", strings.Join(leaf, " "))
+		if code != 2 || out != "" || strings.Count(e, "no-such-flag") != 1 || !strings.Contains(e, want) {
+			t.Errorf("runnel %q: exit %d, stdout %q; want exit 2 and stderr to say %q once:\n%s", args, code, out, want, e)
+		}
+	}
+}
+
+// TestInCLIWords: a server's answer that points at the REST API's
+// checkpoint list names the command instead.
+func TestInCLIWords(t *testing.T) {
+	in := &apiErr{Code: "not_running", Message: `job is not running: "a b" is stopped; a job that is not running restarts from its checkpoints: GET /api/v1/jobs/a%20b/checkpoints)`}
+	got := inCLIWords(in).Error()
+	if want := `restarts from its checkpoints: 'runnel jobs checkpoints a b')`; !strings.HasSuffix(got, want) || strings.Contains(got, "/api/") {
+		t.Errorf("got %q, want it to end %q", got, want)
+	}
+	other := &apiErr{Code: "not_found", Message: "job not found"}
+	if got := inCLIWords(other); got != error(other) {
+		t.Errorf("an answer without a REST call changed: %v", got)
 	}
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -18,6 +21,7 @@ type client struct {
 	base  string
 	http  *http.Client
 	token string
+	ctx   context.Context // nil: context.Background
 }
 
 // clientToken is the --token flag of the command being run (each process
@@ -41,6 +45,21 @@ func bearerToken() string {
 
 func newClient(server string) *client {
 	return &client{base: strings.TrimRight(server, "/"), http: &http.Client{Timeout: 2 * time.Minute}, token: bearerToken()}
+}
+
+// withContext makes c's requests end when ctx ends.
+func (c *client) withContext(ctx context.Context) *client {
+	c.ctx = ctx
+	return c
+}
+
+// untilInterrupted is a context that the first interrupt (Ctrl-C, SIGINT)
+// or SIGTERM ends, for a command that runs until the user stops it. Such a
+// command stops cleanly and exits 0, as serve, consume, agent, run and put
+// do: being stopped is how it is meant to end. stop restores the default
+// handling (a second interrupt then ends the process at once).
+func untilInterrupted() (ctx context.Context, stop context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // apiErr is the server's error body.
@@ -86,7 +105,11 @@ func (c *client) doRaw(method, path, contentType string, body []byte, out any) e
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}

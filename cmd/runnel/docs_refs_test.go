@@ -259,10 +259,14 @@ func (c *helpCache) get(path ...string) *cliHelp {
 	if h, ok := c.m[key]; ok {
 		return h
 	}
-	o, err := exec.Command(c.bin, append(path, "--help")...).CombinedOutput()
-	h := &cliHelp{text: string(o), flags: map[string]bool{"help": true, "h": true}}
-	h.ok = err == nil && strings.HasPrefix(string(o), "Usage: runnel ")
-	if _, after, found := strings.Cut(string(o), "\nFlags:\n"); found {
+	cmd := exec.Command(c.bin, append(path, "--help")...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	h := &cliHelp{text: o.String() + e.String(), flags: map[string]bool{"help": true, "h": true}}
+	// Help that was asked for goes to stdout, and nothing to stderr.
+	h.ok = err == nil && strings.HasPrefix(h.text, "Usage: runnel ") && e.Len() == 0
+	if _, after, found := strings.Cut(h.text, "\nFlags:\n"); found {
 		for _, l := range strings.Split(after, "\n") {
 			if m := helpFlag.FindStringSubmatch(l); m != nil {
 				h.flags[m[1]] = true

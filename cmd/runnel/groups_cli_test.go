@@ -54,7 +54,7 @@ func TestCLIGroups(t *testing.T) {
 		t.Fatalf("list after delete: %s", o)
 	}
 	for _, args := range [][]string{{"groups", "--help"}, {"consume", "--help"}, {"groups", "describe", "--help"}} {
-		if _, e, c := runCLI(t, env, args...); c != 0 || !strings.Contains(e, "Usage: runnel") {
+		if o, e, c := runCLI(t, env, args...); c != 0 || !strings.Contains(o, "Usage: runnel") || e != "" {
 			t.Errorf("%v: exit %d, %q", args, c, e)
 		}
 	}

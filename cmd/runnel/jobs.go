@@ -47,8 +47,8 @@ for a server with auth on, --token TOKEN (env RUNNEL_TOKEN); each subcommand's
 --help lists its flags.`
 
 func runJobs(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, jobsHelp)
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(helpOut(len(args) > 0), jobsHelp)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}

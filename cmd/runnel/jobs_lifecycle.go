@@ -133,7 +133,14 @@ func jobsErrors(args []string) error {
 		fmt.Printf("job %s has had no errors\n", pos[0])
 		return nil
 	}
-	fmt.Printf("%d errors in all; the newest %d:\n", page.Total, len(page.Errors))
+	switch {
+	case page.Total == 1:
+		fmt.Println("1 error:")
+	case int(page.Total) == len(page.Errors):
+		fmt.Printf("%d errors:\n", page.Total)
+	default:
+		fmt.Printf("%d errors in all; the newest %d:\n", page.Total, len(page.Errors))
+	}
 	for _, e := range page.Errors {
 		fmt.Printf("\n%s  operator %s", e.Time, e.Operator)
 		if e.Origin != nil {
@@ -168,7 +175,7 @@ func jobsRestart(args []string) error {
 		}
 	}
 	if given != 1 {
-		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME and --from-beginning", errUsage)
+		return fmt.Errorf("%w: give one of --checkpoint EPOCH, --savepoint NAME or --from-beginning", errUsage)
 	}
 	if _, err := strconv.ParseUint(*cp, 10, 64); *cp != "" && err != nil {
 		return fmt.Errorf("%w: --checkpoint %q is not an epoch number ('runnel jobs checkpoints %s' lists them)", errUsage, *cp, pos[0])

@@ -35,7 +35,9 @@ func jobsOutput(args []string) error {
 	if err != nil {
 		return err
 	}
-	c := newClient(*server)
+	ctx, stop := untilInterrupted()
+	defer stop()
+	c := newClient(*server).withContext(ctx)
 	var after uint64
 	for {
 		q := url.Values{"after": {strconv.FormatUint(after, 10)}}
@@ -47,6 +49,9 @@ func jobsOutput(args []string) error {
 		}
 		var page outputPage
 		if err := c.do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/output?"+q.Encode(), nil, &page); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped by the user
+			}
 			return err
 		}
 		if page.Missed > 0 {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -34,18 +36,35 @@ func register(name, summary string, run func(args []string) error) {
 // main prints it and exits 2.
 var errUsage = errors.New("usage")
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "runnel — a durable sharded stream log and stream-processing runtime")
-	fmt.Fprintln(os.Stderr, "\nUsage: runnel <command> [flags] [args]\n\nCommands:")
+// isHelp says whether arg asks for help where a subcommand is expected.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// helpOut is where help goes: stdout when it was asked for (exit 0), stderr
+// when it comes with a usage error (exit 2).
+func helpOut(asked bool) *os.File {
+	if asked {
+		return os.Stdout
+	}
+	return os.Stderr
+}
+
+const exitCodes = `Exit codes: 0 done (also after --help, and after Ctrl-C or SIGTERM ends a command
+that runs until stopped, such as serve, consume or tail --follow), 1 failed, 2 usage error.`
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "runnel — a durable sharded stream log and stream-processing runtime")
+	fmt.Fprintln(w, "\nUsage: runnel <command> [flags] [args]\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'runnel <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'runnel <command> --help' for a command's flags.\n"+exitCodes)
 }
 
 // defaultGOGC trades memory for throughput: record processing allocates
@@ -57,25 +76,30 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		if len(os.Args) < 2 {
+	args := os.Args[1:]
+	if len(args) == 2 && args[0] == "help" {
+		// runnel help CMD is runnel CMD --help.
+		args = []string{args[1], "--help"}
+	}
+	if len(args) == 0 || isHelp(args[0]) {
+		usage(helpOut(len(args) > 0))
+		if len(args) == 0 {
 			os.Exit(2)
 		}
 		return
 	}
-	cmd, ok := commands[os.Args[1]]
+	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "runnel: unknown command %q\n\n", os.Args[1])
-		usage()
+		fmt.Fprintf(os.Stderr, "runnel: unknown command %q\n\n", args[0])
+		usage(os.Stderr)
 		os.Exit(2)
 	}
-	if err := cmd.run(os.Args[2:]); err != nil {
+	if err := cmd.run(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		err = withListHint(err)
-		fmt.Fprintf(os.Stderr, "runnel %s: %v\n", os.Args[1], err)
+		err = withListHint(inCLIWords(err))
+		fmt.Fprintf(os.Stderr, "runnel %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
@@ -84,9 +108,10 @@ func main() {
 }
 
 // newFlags makes a FlagSet whose --help prints the command's synopsis, a
-// description and its flags.
+// description and its flags (on stdout; see parseFlags).
 func newFlags(name, synopsis, description string) *flag.FlagSet {
 	fs := flag.NewFlagSet("runnel "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: runnel %s\n\n%s\n", synopsis, strings.TrimSpace(description))
 		hasFlags := false
@@ -131,15 +156,24 @@ func parseInterspersed(fs *flag.FlagSet, args []string, want int, names string) 
 	return pos, nil
 }
 
-// parseFlags parses args into fs; a flag that is unknown or has a bad
-// value is a usage error (exit 2), as a missing argument is. The flag
-// package has already printed the problem and the command's usage.
+// parseFlags parses args into fs. -h or --help prints the command's usage
+// on stdout and returns flag.ErrHelp (main exits 0). A flag that is unknown
+// or has a bad value is a usage error (exit 2), as a missing argument is;
+// main prints it once, with where to find the flags rather than all of
+// them.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package would print the problem and the usage
 	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
 		return err
 	}
-	return fmt.Errorf("%w: %v", errUsage, err)
+	return fmt.Errorf("%w: %v (see '%s --help')", errUsage, err, fs.Name())
 }
 
 // checkServerURL says what is wrong with a --server (or RUNNEL_SERVER)
@@ -151,6 +185,25 @@ func checkServerURL(server string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
+}
+
+// restCheckpoints is how the server's answers point at a job's checkpoint
+// list: a CLI user is shown the command instead.
+var restCheckpoints = regexp.MustCompile(`GET /api/v1/jobs/([^/\s)]+)/checkpoints`)
+
+// inCLIWords rewrites the REST calls a server's answer names as the
+// commands that make them.
+func inCLIWords(err error) error {
+	ae, ok := err.(*apiErr)
+	if !ok || !restCheckpoints.MatchString(ae.Message) {
+		return err
+	}
+	e := *ae
+	e.Message = restCheckpoints.ReplaceAllStringFunc(e.Message, func(m string) string {
+		id, _ := url.PathUnescape(restCheckpoints.FindStringSubmatch(m)[1])
+		return "'runnel jobs checkpoints " + id + "'"
+	})
+	return &e
 }
 
 // withListHint adds to a server's answer that a job, stream or consumer

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
+	"unicode/utf8"
 
 	"github.com/aws/smithy-go"
 	"github.com/runnel-dev/runnel/client/producer"
@@ -26,8 +26,8 @@ func runPut(args []string) error {
 Reads stdin and puts one record per line (without its newline) into STREAM through the
 producer library (client/producer) over the server's Kinesis API: records are batched per
 shard (up to 500 records or 1 MiB a request), throttled or failed records are retried with
-backoff. Each record's partition key is --key, or the value of --key-field in the line's JSON
-object, or (neither given) the line number. Prints how many records were acknowledged; every
+backoff. Each record's partition key (1 to 256 characters) is --key, or the value of
+--key-field in the line's JSON object, or (neither given) the line number. Prints how many records were acknowledged; every
 acknowledged record is durable. Records of one key keep their order unless a request partly
 fails (the server throttled some of its records) and a retried record lands after a later one
 of its batch; --ordered rules that out by sending at most one record per key per request
@@ -43,8 +43,16 @@ SIGTERM) stops the reading of stdin: the lines read before it are put and counte
 	if err != nil {
 		return err
 	}
-	if *key != "" && *keyField != "" {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["key"] && set["key-field"] {
 		return fmt.Errorf("%w: give --key or --key-field, not both", errUsage)
+	}
+	if n := utf8.RuneCountInString(*key); set["key"] && (n < 1 || n > maxKeyChars) {
+		return fmt.Errorf("%w: --key must be 1 to %d characters (a partition key), not %d; leave it out to key each line by its number", errUsage, maxKeyChars, n)
+	}
+	if set["key-field"] && *keyField == "" {
+		return fmt.Errorf("%w: --key-field needs a field name", errUsage)
 	}
 	if err := checkServerURL(*server); err != nil {
 		return err
@@ -80,7 +88,7 @@ func putLines(target producer.Target, server string, in io.Reader, key, keyField
 	}
 	// An interrupt stops the reading of stdin; the lines read are still
 	// put, and counted, before the command ends.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted()
 	readErr := putEach(ctx, p, in, key, keyField)
 	stop() // a second interrupt, while the last records are sent, ends the command as usual
 	interrupted := errors.Is(readErr, errInterrupted)
@@ -105,6 +113,9 @@ func putLines(target producer.Target, server string, in io.Reader, key, keyField
 	fmt.Fprintf(os.Stderr, "put %d records into %s\n", acked, target.Stream)
 	return nil
 }
+
+// maxKeyChars is the longest partition key, as in Kinesis.
+const maxKeyChars = 256
 
 // errInterrupted ends putEach when ctx is cancelled by an interrupt.
 var errInterrupted = errors.New("interrupted")
@@ -159,6 +170,9 @@ func putEach(ctx context.Context, p *producer.Producer, in io.Reader, key, keyFi
 			default:
 				b, _ := json.Marshal(t)
 				k = string(b)
+			}
+			if n := utf8.RuneCountInString(k); n < 1 || n > maxKeyChars {
+				return fmt.Errorf("line %d: field %q holds a key of %d characters: a partition key has 1 to %d", line, keyField, n, maxKeyChars)
 			}
 		}
 		if k == "" {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
@@ -47,7 +44,7 @@ Ctrl-C stops the job cleanly.`)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted()
 	defer stop()
 	st, err := engine.Run(ctx, built.Graph, engine.Options{})
 	if err != nil {

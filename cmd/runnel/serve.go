@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	_ "embed"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/runnel-dev/runnel/consumergroups"
@@ -143,7 +140,7 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 	}
 	defer stopCluster()
 	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted()
 	defer stop()
 	if *debugAddr != "" {
 		if err := startDebug(ctx, *debugAddr, log); err != nil {

@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
+
+	"github.com/runnel-dev/runnel/streams"
 )
 
 func init() {
@@ -36,8 +37,8 @@ func runStreams(args []string) error {
 // runSubcommand runs the subcommand args[0] names with the rest of args;
 // no args, -h, --help or help print help (no args is a usage error).
 func runSubcommand(args []string, help string, subs map[string]func([]string) error) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, help)
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprintln(helpOut(len(args) > 0), help)
 		if len(args) == 0 {
 			return fmt.Errorf("%w: give a subcommand (listed above)", errUsage)
 		}
@@ -57,6 +58,12 @@ func streamsCreate(args []string) error {
 	pos, err := parseInterspersed(fs, args, 1, "NAME")
 	if err != nil {
 		return err
+	}
+	if err := shardCountFlag(*shards); err != nil {
+		return err
+	}
+	if *ret < streams.MinRetentionHours || *ret > streams.MaxRetentionHours {
+		return fmt.Errorf("%w: --retention-hours must be %d to %d, not %d", errUsage, streams.MinRetentionHours, streams.MaxRetentionHours, *ret)
 	}
 	var out map[string]any
 	if err := newClient(*server).do("POST", "/api/v1/streams", map[string]any{"name": pos[0], "shards": *shards, "retention_hours": *ret}, &out); err != nil {
@@ -171,6 +178,15 @@ func streamsMerge(args []string) error {
 	return nil
 }
 
+// shardCountFlag checks a --shards value before it is sent (a usage
+// error).
+func shardCountFlag(n int) error {
+	if n < 1 || n > streams.MaxShards {
+		return fmt.Errorf("%w: --shards must be 1 to %d, not %d", errUsage, streams.MaxShards, n)
+	}
+	return nil
+}
+
 func streamsResize(args []string) error {
 	fs := newFlags("streams resize", "streams resize NAME --shards N", "Changes the number of open shards to N, with even hash ranges (splits and merges, as Kinesis UpdateShardCount).")
 	server := addServerFlag(fs)
@@ -181,6 +197,9 @@ func streamsResize(args []string) error {
 	}
 	if *n == 0 {
 		return fmt.Errorf("%w: --shards N is required: the number of open shards the stream is to have", errUsage)
+	}
+	if err := shardCountFlag(*n); err != nil {
+		return err
 	}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/shard-count", map[string]any{"target": *n}, nil); err != nil {
 		return err

@@ -36,7 +36,13 @@ records until interrupted.`)
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("%w: --format must be text or json", errUsage)
 	}
-	return tail(newClient(*server), pos[0], *from, *follow, *format == "json")
+	ctx, stop := untilInterrupted()
+	defer stop()
+	err = tail(newClient(*server).withContext(ctx), pos[0], *from, *follow, *format == "json")
+	if ctx.Err() != nil {
+		return nil // stopped by the user, what was read is printed
+	}
+	return err
 }
 
 type tailRecord struct {

@@ -33,8 +33,9 @@ Subcommands:
   revoke NAME`
 
 func runTokens(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		fs := newFlags("tokens", "tokens create|list|revoke [flags]", tokensHelp)
+		fs.SetOutput(helpOut(len(args) > 0))
 		fs.Usage()
 		if len(args) == 0 {
 			return fmt.Errorf("%w: name a subcommand: create, list or revoke", errUsage)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/runnel-dev/runnel/cluster"
 	"github.com/runnel-dev/runnel/jobs"
@@ -83,7 +80,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted()
 	defer stop()
 	if *listen != "off" {
 		wait, err := serveWorker(ctx, *listen, w, spec.Name, metrics, log)

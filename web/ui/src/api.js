@@ -56,6 +56,12 @@ export function fmtNum(n, digits = 1) {
   return n.toFixed(a < 10 ? 2 : digits);
 }
 
+// fmtCount is a count with its noun, singular for one: fmtCount(1, 'shard')
+// is "1 shard", fmtCount(2, 'shard') "2 shards".
+export function fmtCount(n, one, many = one + 's') {
+  return `${fmtNum(n)} ${n === 1 ? one : many}`;
+}
+
 // axisClock labels the ticks of a chart's time axis (epoch seconds) in
 // UTC and 24-hour form, as the UI shows times everywhere: 13:34:05, or
 // 13:34 when every tick falls on a minute. (uPlot's own labels are

@@ -2,7 +2,7 @@
 // on recent records with its sinks captured in memory, nothing written.
 // One tab per operator, each with its output rows (up to 200 the server
 // sends) and the errors it met, the record and its origin with each.
-import { h, fmtNum, fmtMs } from './api.js';
+import { h, fmtNum, fmtCount, fmtMs } from './api.js';
 import { originText, recordCell } from './errors.js';
 import { columnsOf, valueCell } from './output.js';
 
@@ -38,7 +38,7 @@ export class PreviewPanel {
     const ops = res.operators || [];
     const errs = ops.reduce((s, o) => s + errorCount(o), 0);
     this.summary.classList.remove('error');
-    this.summary.textContent = `${fmtNum(res.records_read)} records read in ${fmtMs(res.elapsed_ms)} · ${ops.length} operators · ${fmtNum(errs)} errors · nothing was written`;
+    this.summary.textContent = `${fmtCount(res.records_read, 'record')} read in ${fmtMs(res.elapsed_ms)} · ${fmtCount(ops.length, 'operator')} · ${fmtCount(errs, 'error')} · nothing was written`;
     // What stopped the preview early, or what it could not read.
     this.problems.replaceChildren(...[
       res.timed_out ? h('p', { class: 'error', dataset: { testid: 'preview-timed-out' } }, 'The preview was cut at its time limit: the rows so far are shown, open windows were not flushed.') : null,
@@ -53,7 +53,7 @@ export class PreviewPanel {
       class: o.id === this.op ? 'tab active' : 'tab',
       dataset: { testid: 'preview-tab', op: o.id },
       onclick: () => { this.op = o.id; this.show(this.res); },
-    }, `${o.id} (${o.kind}) · ${fmtNum(o.row_count ?? (o.rows || []).length)} rows`, errorCount(o) ? h('span', { class: 'error' }, ` · ${fmtNum(errorCount(o))} errors`) : null)));
+    }, `${o.id} (${o.kind}) · ${fmtCount(o.row_count ?? (o.rows || []).length, 'row')}`, errorCount(o) ? h('span', { class: 'error' }, ` · ${fmtCount(errorCount(o), 'error')}`) : null)));
     const o = ops.find((x) => x.id === this.op);
     this.body.replaceChildren(o ? operatorView(o) : h('p', { class: 'muted' }, 'No operators.'));
   }
@@ -63,7 +63,7 @@ function operatorView(o) {
   const rows = o.rows || [];
   const parts = [];
   const count = o.row_count ?? rows.length;
-  parts.push(h('p', { class: 'muted' }, `${fmtNum(count)} rows${count > rows.length ? `, the first ${rows.length} shown` : ''}`,
+  parts.push(h('p', { class: 'muted' }, `${fmtCount(count, 'row')}${count > rows.length ? `, the first ${rows.length} shown` : ''}`,
     o.flushed ? ' · open windows were flushed at the end of the preview' : ''));
   if (rows.length) {
     const objects = rows.every((r) => r && typeof r === 'object' && !Array.isArray(r));

@@ -5,7 +5,7 @@
 // four times a second, anomalies marked on the chart.
 import { RecordBatchReader } from 'apache-arrow';
 import uPlot from 'uplot';
-import { h, enc, fmtNum, fmtTime, axisClock, spanAtLeast } from './api.js';
+import { h, enc, fmtNum, fmtCount, fmtTime, axisClock, spanAtLeast } from './api.js';
 import { Store, stats, TABLE_ROWS } from './store.js';
 import { cellText } from './cells.js';
 
@@ -169,7 +169,7 @@ export class ResultsPanel {
   renderStatus() {
     if (!this.live) return;
     // (rows with no time are not charted by key: no key count for them)
-    const text = `live · ${fmtNum(this.store.seq)} rows` + (this.store.timed === false ? '' : ` · ${this.store.keys.size} keys · ${this.store.anomalies} anomalies`);
+    const text = `live · ${fmtCount(this.store.seq, 'row')}` + (this.store.timed === false ? '' : ` · ${fmtCount(this.store.keys.size, 'key')} · ${fmtCount(this.store.anomalies, 'anomaly', 'anomalies')}`);
     if (this.status.textContent !== text) this.status.textContent = text;
   }
 

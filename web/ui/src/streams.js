@@ -2,7 +2,7 @@
 // and the stream page: delete, put a record, shards with hash ranges and
 // lineage, per-shard incoming rate (from last_position deltas between
 // polls), and a tail of several shards together.
-import { api, enc, h, fmtNum, fmtRate, fmtBytes, timeEl, pretty, confirmBar, jsonBody, poller } from './api.js';
+import { api, enc, h, fmtNum, fmtCount, fmtRate, fmtBytes, timeEl, pretty, confirmBar, jsonBody, poller } from './api.js';
 
 const TAIL_ROWS = 100;
 
@@ -138,8 +138,8 @@ export function streamPage(root, name, params = new URLSearchParams()) {
       const row = ((await api('/streams')).streams || []).find((x) => x.name === name);
       if (row) Object.assign(st, { records: row.records, bytes: row.bytes, readers: row.readers });
     }
-    note.replaceChildren(`${st.status} · ${st.open_shards} open shards · retention ${st.retention_hours} h · `,
-      h('span', { dataset: { testid: 'stream-counts' }, title: 'records kept; bytes of the stream on disk' }, `${st.records == null ? '–' : fmtNum(st.records)} records kept · ${fmtBytes(st.bytes)} on disk`),
+    note.replaceChildren(`${st.status} · ${fmtCount(st.open_shards, 'open shard')} · retention ${st.retention_hours} h · `,
+      h('span', { dataset: { testid: 'stream-counts' }, title: 'records kept; bytes of the stream on disk' }, `${st.records == null ? '– records' : fmtCount(st.records, 'record')} kept · ${fmtBytes(st.bytes)} on disk`),
       ' · read by ', h('span', { dataset: { testid: 'stream-page-readers' } }, readers(st.readers)));
     const now = performance.now();
     const shards = st.shards || [];

@@ -64,6 +64,8 @@ test('sign-in', async () => {
     const errors = watchConsole(page);
     await page.goto(runnel.url + '/');
     await page.waitForSelector('[data-testid=sign-in]');
+    // Signed out, the nav's pages would only fail: it is hidden.
+    assert.equal(await page.isVisible('header nav'), false, 'the sign-in page shows the nav links');
     await page.fill('[data-testid=token]', 'rnl_wrong');
     await page.click('form.sign-in button');
     await page.waitForFunction(() => document.querySelector('[data-testid=sign-in-error]').textContent.includes('unknown'));
@@ -71,6 +73,7 @@ test('sign-in', async () => {
     await page.click('form.sign-in button');
     await page.waitForSelector('[data-testid=signed-in]');
     assert.equal(await page.textContent('[data-testid=signed-in]'), 'viewer · reader');
+    assert.equal(await page.isVisible('header nav'), true, 'a reader does not see the nav links');
     assert.equal(await page.isVisible('[data-testid=new-job]'), false, 'a reader sees New job');
     const cookies = await context.cookies();
     assert.equal(cookies.length, 1);

@@ -160,7 +160,7 @@ async function walk(t, { base, prefix, expectAnomaly, windowWaitMs }) {
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=results-chart]')?.dataset.points) >= 1, null, { timeout: windowWaitMs });
       // The row counter is this page's: it does not carry the rows of the
       // job page visited before.
-      const shown = Number((await page.locator('[data-testid=results-status]').innerText()).match(/live · (\d+) rows/)[1]);
+      const shown = Number((await page.locator('[data-testid=results-status]').innerText()).match(/live · (\d+) rows?/)[1]);
       const res = await fetch(base + '/api/v1/jobs/' + encodeURIComponent(id) + '/results?sink=board&format=json');
       const text = await res.text();
       const rowsNow = res.ok ? (text.match(/"key"/g) || []).length : 0;

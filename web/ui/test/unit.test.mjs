@@ -6,6 +6,7 @@ import { Table, vectorFromArray, Utf8, Int64, Float64, Bool, TimestampMillisecon
 import { Store, MAX_POINTS, MAX_KEYS, TABLE_ROWS, orderColumns } from '../src/store.js';
 import { problemsOf } from '../src/problems.js';
 import { cellText } from '../src/cells.js';
+import { fmtCount } from '../src/api.js';
 import { resultTable } from './fake.mjs';
 
 function batch(rows) {
@@ -191,4 +192,13 @@ test('cells: arrow struct and list values from a record batch', () => {
   assert.equal(cellText(b.source), 'shard: shardId-000000000001, lag_ms: 1, pos: {x: 1.5, y: 1}, hops: [edge, core]');
   assert.equal(cellText(a.tags), '[]');
   assert.equal(cellText(b.tags), '[odd, k1]');
+});
+
+test('counts are said in the singular for one: 1 open shard, 2 open shards', () => {
+  assert.equal(fmtCount(1, 'open shard'), '1 open shard');
+  assert.equal(fmtCount(2, 'open shard'), '2 open shards');
+  assert.equal(fmtCount(0, 'error'), '0 errors');
+  assert.equal(fmtCount(1, 'anomaly', 'anomalies'), '1 anomaly');
+  assert.equal(fmtCount(3, 'anomaly', 'anomalies'), '3 anomalies');
+  assert.equal(fmtCount(12500, 'record'), '12.5k records');
 });
