@@ -50,6 +50,9 @@ func TestResumeAndFailedStaysFailed(t *testing.T) {
 	if in.State != "failed" || !strings.Contains(in.Reason, "boom") {
 		t.Fatalf("after a restart the failed job is %s (%s)", in.State, in.Reason)
 	}
+	if in.Errors != 1 {
+		t.Errorf("after a restart the failed job counts %d errors, want its failure: 1", in.Errors)
+	}
 	if l := logs.String(); !strings.Contains(l, "job stays failed") || strings.Contains(l, "job started job=boom") {
 		t.Fatalf("boot log:\n%s", l)
 	}

@@ -335,9 +335,6 @@ func TestDeployStagedStreamGoneWarns(t *testing.T) {
 	if !found {
 		t.Fatalf("warnings %q do not name the deleted stream's dropped records", in.Warnings)
 	}
-	if in.Errors != 1 {
-		t.Errorf("the failed job counts %d errors, want its failure: 1", in.Errors)
-	}
 	if n := streamCount(t, st, "out-b"); n != 0 {
 		t.Fatalf("out-b holds %d records, want 0", n)
 	}
