@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,6 +197,19 @@ func TestReadFailuresAreLogged(t *testing.T) {
 			t.Fatalf("Run returned %v, want a *ReadError of GetRecords naming AccessDeniedException", err)
 		}
 		t.Logf("Run: %v\nlog:\n%s", err, &logs)
+		resp, err := http.Get(srv.URL + "/api/v1/streams/s/consumer-groups/g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var grp struct {
+			Leases []struct {
+				Owner string `json:"owner"`
+			} `json:"leases"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&grp); err != nil || len(grp.Leases) != 1 || grp.Leases[0].Owner != "" {
+			t.Errorf("after Run returned, the group's leases are %+v (%v), want the one lease free: the worker left", grp.Leases, err)
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("Run did not return after the reads were denied; log:\n%s", logs.String())
 	}
