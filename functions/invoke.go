@@ -93,6 +93,16 @@ type lane struct {
 
 // run processes recs until each record succeeded or was given up on.
 // retries is what is left of Config.MaxRetries (negative: unlimited).
+//
+// A failed call is, with Config.Bisect, split rather than retried, and a
+// split costs no retry: after a partial failure (batchItemFailures past
+// the first record) the rest of the batch, from the first failed record
+// on, is called again as one batch; after a whole failure (a thrown
+// call, a timeout, batchItemFailures naming the first record or none of
+// the batch) the batch is halved and each half runs on its own. Only a
+// single record that fails as a whole is retried, with a pause, and its
+// attempts count against retries. Without Bisect, every failed call
+// costs a retry, and a partial failure's retry calls only the rest.
 // It returns only errors that end the job (a FatalError, the context).
 func (l *lane) run(ctx context.Context, recs []Record, retries int) error {
 	c := l.o.cfg
@@ -112,6 +122,7 @@ func (l *lane) run(ctx context.Context, recs []Record, retries int) error {
 			}
 		}
 		attempts++
+		called := len(recs)
 		err := l.invoke(ctx, &recs, attempts)
 		if err == nil {
 			return nil
@@ -121,6 +132,16 @@ func (l *lane) run(ctx context.Context, recs []Record, retries int) error {
 		}
 		last = err
 		l.o.stats.Errors.Add(1)
+		if c.Bisect && len(recs) < called {
+			// A partial failure with bisection on: Lambda bisects the
+			// batch at the returned sequence number and retries only
+			// the rest, as a batch of its own. A split is not a retry:
+			// the rest starts with the retries its batch had left, its
+			// own attempt count, and no pause.
+			l.o.stats.Bisections.Add(1)
+			attempts = 0
+			continue
+		}
 		if c.Bisect && len(recs) > 1 {
 			l.o.stats.Bisections.Add(1)
 			mid := len(recs) / 2

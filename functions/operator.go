@@ -36,8 +36,11 @@ type Config struct {
 	// MaxRecordAge, when positive, gives up on records older than this
 	// (by arrival) instead of calling the function with them.
 	MaxRecordAge time.Duration
-	// Bisect splits a failed batch in two and processes each half on its
-	// own, down to single records, before retries apply.
+	// Bisect splits a failed batch, without costing a retry: a batch that
+	// failed as a whole in two halves, each processed on its own, down to
+	// single records, before retries apply; with ReportItemFailures, a
+	// partial failure at its first failed record, the rest called again
+	// as a batch of its own (Lambda's BisectBatchOnFunctionError).
 	Bisect bool
 	// ReportItemFailures honours batchItemFailures in the result.
 	ReportItemFailures bool

@@ -553,3 +553,132 @@ func TestTumblingWindowState(t *testing.T) {
 		t.Errorf("a late record opened window %d; want %d", last.Window.Start, w0+2*minute)
 	}
 }
+
+// With bisect_batch_on_function_error and report_batch_item_failures,
+// Lambda bisects a partially failed batch at the returned sequence
+// number and retries only the rest: the records from the first failed
+// one on, called as one batch (not halved), as a split that costs no
+// retry (so its attempt count starts again). A whole failure of the rest
+// then halves it, and only a single record's failures cost retries.
+func TestBisectWithItemFailures(t *testing.T) {
+	type call struct {
+		recs    []string
+		attempt int
+	}
+	calls := func(s *script) []call {
+		var out []call
+		for _, c := range s.calls {
+			out = append(out, call{seqs(c.Records), c.Attempt})
+		}
+		return out
+	}
+	outputs := func(h *harness) []string {
+		var got []string
+		for _, o := range h.outs {
+			got = append(got, o.Value.(string))
+		}
+		return got
+	}
+	t.Run("the rest is retried as one batch", func(t *testing.T) {
+		// s3 fails in the first call only.
+		s := &script{}
+		s.fn = func(in *Invocation) (*Result, error) {
+			res := &Result{}
+			for _, r := range in.Records {
+				if len(s.calls) == 1 && r.SequenceNumber == "s3" {
+					res.Failures = []string{"s3"}
+					break
+				}
+				res.Records = append(res.Records, Output{PartitionKey: r.PartitionKey, Data: r.SequenceNumber})
+			}
+			return res, nil
+		}
+		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, Bisect: true, ReportItemFailures: true, MaxRetries: 0, OnFailure: true})
+		if err := h.process(makeBatch(8, base)); err != nil {
+			t.Fatal(err)
+		}
+		want := []call{{[]string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"}, 1}, {[]string{"s3", "s4", "s5", "s6", "s7"}, 1}}
+		if got := calls(s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+		if d := testutil.Diff(seqs(makeBatch(8, base).Records), outputs(h)); d != "" {
+			t.Errorf("outputs:\n%s", d)
+		}
+		if len(h.failures) != 0 {
+			t.Errorf("%d on-failure records, want none: the split cost no retry", len(h.failures))
+		}
+		if r, b := h.op.stats.Retries.Load(), h.op.stats.Bisections.Load(); r != 0 || b != 1 {
+			t.Errorf("%d retries and %d bisections, want 0 and 1", r, b)
+		}
+	})
+	t.Run("a record that keeps failing ends alone", func(t *testing.T) {
+		// s4 fails every call; the function reports it and stops there.
+		s := &script{fn: func(in *Invocation) (*Result, error) {
+			res := &Result{}
+			for _, r := range in.Records {
+				if r.SequenceNumber == "s4" {
+					res.Failures = []string{"s4"}
+					break
+				}
+				res.Records = append(res.Records, Output{PartitionKey: r.PartitionKey, Data: r.SequenceNumber})
+			}
+			return res, nil
+		}}
+		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, Bisect: true, ReportItemFailures: true, MaxRetries: 1, OnFailure: true})
+		if err := h.process(makeBatch(6, base)); err != nil {
+			t.Fatal(err)
+		}
+		want := []call{
+			{[]string{"s0", "s1", "s2", "s3", "s4", "s5"}, 1}, // partial at s4: split there
+			{[]string{"s4", "s5"}, 1},                         // names its first record: a whole failure, halved
+			{[]string{"s4"}, 1},                               // fails alone: retried
+			{[]string{"s4"}, 2},                               // retries exhausted
+			{[]string{"s5"}, 1},
+		}
+		if got := calls(s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+		if d := testutil.Diff([]string{"s0", "s1", "s2", "s3", "s5"}, outputs(h)); d != "" {
+			t.Errorf("outputs:\n%s", d)
+		}
+		if len(h.failures) != 1 {
+			t.Fatalf("%d on-failure records, want 1", len(h.failures))
+		}
+		info := h.failures[0]["KinesisBatchInfo"].(map[string]any)
+		rc := h.failures[0]["requestContext"].(map[string]any)
+		if info["startSequenceNumber"] != "s4" || info["endSequenceNumber"] != "s4" || info["batchSize"] != int64(1) ||
+			rc["approximateInvokeCount"] != int64(2) || rc["condition"] != ConditionRetriesExhausted {
+			t.Errorf("on-failure record %v %v, want s4 alone after 2 calls, retries exhausted", info, rc)
+		}
+	})
+	t.Run("each partial failure splits again", func(t *testing.T) {
+		// The second record of each call fails once, with no retries
+		// left: each partial failure is a split, not a retry.
+		failed := map[string]bool{}
+		s := &script{fn: func(in *Invocation) (*Result, error) {
+			res := echo(in)
+			if len(in.Records) > 1 && !failed[in.Records[1].SequenceNumber] {
+				failed[in.Records[1].SequenceNumber] = true
+				res.Records = res.Records[:1]
+				res.Failures = []string{in.Records[1].SequenceNumber}
+			}
+			return res, nil
+		}}
+		h := newHarness(t, &Config{NewInvoker: s.NewInvoker, Bisect: true, ReportItemFailures: true, MaxRetries: 0, OnFailure: true})
+		if err := h.process(makeBatch(4, base)); err != nil {
+			t.Fatal(err)
+		}
+		want := []call{
+			{[]string{"s0", "s1", "s2", "s3"}, 1},
+			{[]string{"s1", "s2", "s3"}, 1},
+			{[]string{"s2", "s3"}, 1},
+			{[]string{"s3"}, 1},
+		}
+		if got := calls(s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+		if d := testutil.Diff([]string{"s0", "s1", "s2", "s3"}, outputs(h)); d != "" || len(h.failures) != 0 {
+			t.Errorf("%d on-failure records; outputs:\n%s", len(h.failures), d)
+		}
+	})
+}

@@ -106,8 +106,10 @@ type Options struct {
 	// RetryBackoff is the first delay before handing a failed batch again
 	// (doubling up to 30s). Default 100ms.
 	RetryBackoff time.Duration
-	// Logger gets the worker's log: failures it retries at WARN, a shard
-	// reader that stopped and a damaged aggregated record at ERROR, lease
+	// Logger gets the worker's log: failures it retries at WARN (failed
+	// reads once per kind of failure and shard, then in a summary), a
+	// shard reader that stopped (refused credentials among them) and a
+	// damaged aggregated record at ERROR, reads that work again and lease
 	// changes (taken, handed off, lost, shard finished) at INFO. Default:
 	// slog.Default()'s handler at WARN and above, so that a worker is
 	// quiet while all is well; pass a logger at INFO to see its leases

@@ -23,6 +23,7 @@
 // are unpacked with package streams/kpl.
 //
 // Files: consumer.go (Group, Handler, Record), worker.go (the lease loop),
-// shard.go (reading a shard), records.go (de-aggregation), serverstore.go
+// shard.go (reading a shard), readerr.go (what a reader says when its
+// reads fail, and ReadError), records.go (de-aggregation), serverstore.go
 // and pgstore.go (the two lease stores), metrics.go.
 package consumer

@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batches:       c("batches_total", "Batches the handler returned nil for."),
 		checkpoints:   c("checkpoints_total", "Checkpoints stored (SHARD_END included)."),
 		handlerErrors: c("handler_errors_total", "Batches the handler failed (handed again after a backoff)."),
-		readErrors:    c("read_errors_total", "GetRecords calls that failed (retried)."),
+		readErrors:    c("read_errors_total", "Reads (GetRecords, GetShardIterator) that failed."),
 		syncErrors:    c("sync_errors_total", "Syncs with the lease store that failed (retried)."),
 		lost:          c("leases_lost_total", "Checkpoints refused because the lease was taken over; the shard was stopped."),
 		damaged:       c("damaged_aggregated_records_total", "KPL aggregated records with a valid digest but a damaged body, handed whole."),

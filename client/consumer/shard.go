@@ -26,12 +26,12 @@ func (r *shardRunner) run(ctx context.Context) error {
 		return err
 	}
 	pos := l.Checkpoint // everything up to pos is handled
+	r.health = &readHealth{log: w.log, shard: l.Shard}
 	iter, err := r.iterator(ctx, pos)
 	if err != nil {
 		return err
 	}
 	w.log.Info("shard lease taken", "shard", l.Shard, "epoch", l.Epoch, "from", pos.SequenceNumber, "sub", pos.SubSequenceNumber)
-	var b backoff.Backoff
 	for {
 		if r.handingOff() {
 			return r.handOff(ctx, pos)
@@ -39,7 +39,7 @@ func (r *shardRunner) run(ctx context.Context) error {
 		out, err := api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(w.g.MaxRecords))})
 		switch {
 		case err == nil:
-			b.Reset()
+			r.health.ok()
 		case ctx.Err() != nil:
 			return nil
 		case kinesisconn.Code(err) == "ExpiredIteratorException":
@@ -49,11 +49,8 @@ func (r *shardRunner) run(ctx context.Context) error {
 			continue
 		default:
 			w.m.readErrors.Inc()
-			if !kinesisconn.Retryable(err) {
-				w.log.Warn("get records failed; retrying", "shard", l.Shard, "err", err)
-			}
-			if backoff.Sleep(ctx, b.Next()) != nil {
-				return nil
+			if err := r.health.failed(ctx, "GetRecords", err); err != nil {
+				return stopErr(ctx, err)
 			}
 			continue
 		}
@@ -175,19 +172,29 @@ func (r *shardRunner) iterator(ctx context.Context, pos consumergroups.Checkpoin
 	default:
 		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 	}
-	var b backoff.Backoff
 	for {
 		out, err := r.w.g.Kinesis.GetShardIterator(ctx, in)
 		if err == nil {
 			return out.ShardIterator, nil
 		}
-		if ctx.Err() != nil || !kinesisconn.Retryable(err) {
+		if ctx.Err() != nil {
 			return nil, fmt.Errorf("get shard iterator of %s: %w", r.lease.Shard, err)
 		}
-		if err := backoff.Sleep(ctx, b.Next()); err != nil {
+		r.w.m.readErrors.Inc()
+		if err := r.health.failed(ctx, "GetShardIterator", err); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// stopErr is what a reader returns when a failed read stops it: a
+// *ReadError, which stops the worker, or nil when ctx ended (a stop asked
+// for).
+func stopErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func hashRange(l consumergroups.Lease) (streams.HashRange, error) {

@@ -17,7 +17,12 @@ import (
 // to h, checkpointing after each batch h returns nil for. It returns when
 // ctx ends, after a graceful hand-off (batches in hand finish and are
 // checkpointed, leases released, the worker leaves the group), or with an
-// error when the group's settings are wrong.
+// error when the group's settings are wrong or a shard cannot be read for
+// a reason no retry helps (a *ReadError: the credentials were refused;
+// the worker hands its leases off gracefully first). Reads that fail
+// otherwise (the endpoint down, throttled, the shard not found) are
+// retried; the Logger says so at WARN, once per kind of failure and
+// shard and then in a summary, and at INFO when reads work again.
 //
 // Delivery is at least once: a batch handled but not checkpointed (the
 // worker died, or lost its lease meanwhile) is handed again to whichever
@@ -28,7 +33,8 @@ func Run(ctx context.Context, group Group, h Handler) error {
 		return err
 	}
 	w := &worker{g: group, h: h, log: group.Logger.With("worker", group.Worker, "stream", group.Stream),
-		shards: map[string]*shardRunner{}, draining: map[string]*shardRunner{}, wake: make(chan struct{}, 1), m: newMetrics(group.Registerer)}
+		shards: map[string]*shardRunner{}, draining: map[string]*shardRunner{}, wake: make(chan struct{}, 1), failed: make(chan struct{}),
+		m: newMetrics(group.Registerer)}
 	return w.run(ctx)
 }
 
@@ -47,12 +53,25 @@ type worker struct {
 	draining map[string]*shardRunner
 	wake     chan struct{} // a shard finished: sync at once
 	wg       sync.WaitGroup
+	// failed closes when a reader met a failure no retry helps (failErr):
+	// the worker stops, and Run returns it.
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
+}
+
+// fail stops the worker with err, the first such error.
+func (w *worker) fail(err error) {
+	w.failOnce.Do(func() {
+		w.failErr = err
+		close(w.failed)
+	})
 }
 
 func (w *worker) run(ctx context.Context) error {
 	interval := w.g.SyncInterval
 	var leaseDur time.Duration // by the last Sync; 0 before the first
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !w.stopped() {
 		start := time.Now()
 		res, err := w.sync(ctx, leaseDur)
 		if err != nil {
@@ -80,10 +99,25 @@ func (w *worker) run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-t.C:
 		case <-w.wake:
+		case <-w.failed:
 		}
 		t.Stop()
 	}
-	return w.shutdown(interval)
+	err := w.shutdown(interval)
+	if w.stopped() {
+		return errors.Join(w.failErr, err)
+	}
+	return err
+}
+
+// stopped reports whether a reader failed the worker.
+func (w *worker) stopped() bool {
+	select {
+	case <-w.failed:
+		return true
+	default:
+		return false
+	}
 }
 
 // sync is one Sync, given up after the lease duration (once one is
@@ -182,6 +216,10 @@ func (w *worker) start(ctx context.Context, l consumergroups.Lease, start string
 			}
 		}
 		if err := r.run(rctx); err != nil && rctx.Err() == nil {
+			if re := (*ReadError)(nil); errors.As(err, &re) {
+				w.fail(re)
+				return
+			}
 			w.log.Error("shard reader stopped", "shard", l.Shard, "err", err)
 		}
 	}()
@@ -279,6 +317,8 @@ type shardRunner struct {
 	graceful chan struct{}
 	once     sync.Once
 	done     chan struct{}
+	// health is what the reader says about its reads (set by run).
+	health *readHealth
 }
 
 func (r *shardRunner) stop(graceful bool) {
