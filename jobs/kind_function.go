@@ -70,7 +70,7 @@ var functionKind = &operatorKind{
 		{"parallelization_factor", "int", "1", "1–10 concurrent batches per shard, per-partition-key order kept"},
 		{"maximum_retry_attempts", "int", "3", "-1 (until the records are too old) or 0–10000"},
 		{"maximum_record_age", "duration", "none", "up to 7 days: older records are given up on"},
-		{"bisect_batch_on_error", "bool", "false", "split a failed batch in two and retry each half"},
+		{"bisect_batch_on_error", "bool", "false", "split a failed batch in two and retry each half (a partial failure with report_batch_item_failures: at the first failed record, the rest retried as one batch)"},
 		{"report_batch_item_failures", "bool", "false", "honour `batchItemFailures` in the result"},
 		{"on_failure", "string", "none (the job fails)", "stream receiving an on-failure record per batch given up on"},
 		{"filter_criteria", "list of patterns", "none", "Lambda's filter patterns (JSON or YAML mappings); records matching none are skipped"},
