@@ -70,7 +70,7 @@ func ParseFaults(spec string) ([]Fault, error) {
 				return nil, fmt.Errorf("fault %q: %s fails entries of PutRecords: OP must be PutRecords", part, f[1])
 			}
 		default:
-			return nil, fmt.Errorf("fault %q: kind must be throttle, internal, record-throttle or record-internal", part)
+			return nil, fmt.Errorf("fault %q: kind must be throttle or internal, or for PutRecords's entries record-throttle or record-internal", part)
 		}
 		rate, err := strconv.ParseFloat(f[2], 64)
 		if err != nil || !(rate >= 0 && rate <= 1) {
