@@ -39,7 +39,7 @@ func addKinesisFlags(fs *flag.FlagSet) *kinesisFlags {
 		tlsKey:     fs.String("tls-key", "", "the PEM private key of --tls-cert"),
 		selfSigned: fs.Bool("tls-self-signed", false, "serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made once and kept in the data directory (tls-self-signed.pem); its path and PEM are printed at start, for clients to trust"),
 		streams:    fs.String("streams", "", "create these streams at start unless they exist: name:shards,... (e.g. orders:4,clicks:1), or @FILE with such entries separated by commas or lines"),
-		inject:     fs.String("inject", "", "fail a share of Kinesis calls on purpose, for testing clients: OP:KIND:RATE,... with OP an operation or *, KIND throttle (ProvisionedThroughputExceededException on data calls, LimitExceededException on others) or internal (InternalFailure, 500), RATE in (0,1]; e.g. PutRecords:throttle:0.1,*:internal:0.01"),
+		inject:     fs.String("inject", "", "fail a share of Kinesis calls on purpose, for testing clients: OP:KIND:RATE,... with OP an operation or *, KIND throttle (ProvisionedThroughputExceededException on data calls, LimitExceededException on others) or internal (InternalFailure, 500), or for PutRecords only record-throttle or record-internal (that share of its entries fails with that ErrorCode and is not stored, the call answers 200), RATE in [0,1]; e.g. PutRecords:throttle:0.1,*:internal:0.01,PutRecords:record-throttle:0.2"),
 	}
 }
 

@@ -103,7 +103,7 @@ func BenchmarkPutRecordsResult(b *testing.B) {
 	b.ReportAllocs()
 	cpu := cpuclock.Process()
 	for i := 0; i < b.N; i++ {
-		putBuf(h.appendPutRecordsResult(codecJSON, "bench", res, 0, nil, nil, false))
+		putBuf(h.appendPutRecordsResult(codecJSON, "bench", res, 0, nil, false))
 	}
 	reportPerRecord(b, cpu, b.N*500)
 }

@@ -382,18 +382,19 @@ func (t *seqText) append(b []byte, tag uint64, shard int, ctr uint64) []byte {
 	return append(b, sl.text[:]...)
 }
 
-// appendPutRecordsResult renders PutRecords' response. admitted, when not
-// nil, marks the records the throughput limits let through (res holds
-// only theirs) and shards names each record's shard; a result with an Err
-// is a record the log did not store, and notStored counts them.
-func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, notStored int, admitted []bool, shards []string, kms bool) []byte {
+// appendPutRecordsResult renders PutRecords' response. refused, when not
+// nil, holds the failure of each record not sent to the log (an injected
+// fault, the throughput limits) and nil for the others (res holds only
+// theirs); a result with an Err is a record the log did not store, and
+// notStored counts them.
+func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.PutResult, notStored int, refused []*apiError, kms bool) []byte {
 	n := len(res)
-	if admitted != nil {
-		n = len(admitted)
+	if refused != nil {
+		n = len(refused)
 	}
 	failed := notStored
-	for _, a := range admitted {
-		if !a {
+	for _, e := range refused {
+		if e != nil {
 			failed++
 		}
 	}
@@ -403,8 +404,8 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		for i := range out.Records {
 			var e *apiError
 			var r *streams.PutResult
-			if admitted != nil && !admitted[i] {
-				e = h.throttledWrite(name, shards[i])
+			if refused != nil && refused[i] != nil {
+				e = refused[i]
 			} else {
 				r = &res[j]
 				j++
@@ -439,8 +440,8 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 		}
 		var e *apiError
 		var r *streams.PutResult
-		if admitted != nil && !admitted[i] {
-			e = h.throttledWrite(name, shards[i])
+		if refused != nil && refused[i] != nil {
+			e = refused[i]
 		} else {
 			r = &res[j]
 			j++

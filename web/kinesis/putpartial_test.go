@@ -211,8 +211,8 @@ func checkStoredOnce(t *testing.T, store *streams.Store, stream string, ents []t
 // not store, in JSON and in CBOR: both say the same, record by record.
 func TestPutRecordsResultEncodings(t *testing.T) {
 	h, _ := storeHandler(t, Options{CreateDelay: -1}, "e", 1)
-	admitted := []bool{true, false, true, true, false, true}
 	shards := []string{"shardId-000000000000", "shardId-000000000001", "shardId-000000000000", "shardId-000000000001", "shardId-000000000002", "shardId-000000000001"}
+	refused := []*apiError{nil, h.throttledWrite("e", shards[1]), nil, nil, h.throttledWrite("e", shards[4]), nil}
 	res := []streams.PutResult{
 		{ShardID: shards[0], ShardIndex: 0, Tag: 7, Seq: 1},
 		{ShardID: shards[2], ShardIndex: 0, Tag: 7, Seq: 2},
@@ -232,7 +232,7 @@ func TestPutRecordsResultEncodings(t *testing.T) {
 	}
 	for _, c := range []codec{codecJSON, codecCBOR} {
 		var out putRecordsOutput
-		if err := decode(c, h.appendPutRecordsResult(c, "e", res, 2, admitted, shards, false), &out); err != nil {
+		if err := decode(c, h.appendPutRecordsResult(c, "e", res, 2, refused, false), &out); err != nil {
 			t.Fatalf("codec %d: %v", c, err)
 		}
 		if out.FailedRecordCount != 4 || !reflect.DeepEqual(out.Records, want) {

@@ -302,13 +302,40 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		return nil, err
 	}
 	h.spread(&f, recs)
-	var admitted []bool
-	var shards []string
+	// refused, when not nil, holds the failure of each record an injected
+	// fault or the throughput limits refused (nil for one to store).
+	var refused []*apiError
+	if len(h.opts.Faults) > 0 {
+		refused = h.injectRecords(name, recs)
+	}
 	if h.limits != nil {
-		shards, admitted = h.limits.admitPuts(h, name, recs)
+		cand, idx := recs, []int(nil)
+		if refused != nil {
+			cand = nil
+			for i := range recs {
+				if refused[i] == nil {
+					cand, idx = append(cand, recs[i]), append(idx, i)
+				}
+			}
+		} else {
+			refused = make([]*apiError, len(recs))
+		}
+		shards, admitted := h.limits.admitPuts(h, name, cand)
+		for k := range cand {
+			if admitted[k] {
+				continue
+			}
+			i := k
+			if idx != nil {
+				i = idx[k]
+			}
+			refused[i] = h.throttledWrite(name, shards[k])
+		}
+	}
+	if refused != nil {
 		kept := recs[:0:0]
 		for i := range recs {
-			if admitted[i] {
+			if refused[i] == nil {
 				kept = append(kept, recs[i])
 			}
 		}
@@ -325,7 +352,7 @@ func (h *Handler) putRecords(r *request) (any, error) {
 			}
 		}
 	}
-	out := h.appendPutRecordsResult(r.codec, name, res, notStored, admitted, shards, f.kms)
+	out := h.appendPutRecordsResult(r.codec, name, res, notStored, refused, f.kms)
 	if cap(res) > cap(sc.res) {
 		sc.res = res[:0]
 	}
