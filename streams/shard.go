@@ -219,10 +219,8 @@ func (sh *shard) run(interval time.Duration) {
 // under way on the stream than the pending group holds — the writer waits
 // for more of them, at most as long as the previous write and sync took
 // (and at most maxLinger), until lingerBytes are pending, or until every
-// put under way on the stream is in the group. Puts under way include
-// those a server is still receiving or decoding (Store.Arriving), since
-// most of a concurrent producer's time between two puts is spent there.
-// A lone producer's puts are never under way together, so it never waits.
+// put under way on the stream is in the group. A lone
+// producer's puts are never under way together, so it never waits.
 const (
 	maxLinger   = 2 * time.Millisecond
 	lingerBytes = 1 << 20
@@ -235,7 +233,7 @@ func (sh *shard) linger() {
 	sh.mu.Lock()
 	appends := sh.mu.appends
 	sh.mu.Unlock()
-	if sh.lastAppends < 2 && sh.underWay() <= int64(appends) {
+	if sh.lastAppends < 2 && (sh.streamPuts == nil || sh.streamPuts.Load() <= int64(appends)) {
 		return
 	}
 	wait := min(sh.lastSync, maxLinger)
@@ -251,7 +249,7 @@ func (sh *shard) linger() {
 		if n >= lingerBytes {
 			return
 		}
-		if sh.underWay() <= int64(appends) {
+		if sh.streamPuts != nil && sh.streamPuts.Load() <= int64(appends) {
 			// Every put under way is in this group already: waiting
 			// cannot add to it, only delay its acknowledgement.
 			return
@@ -265,25 +263,6 @@ func (sh *shard) linger() {
 		}
 	}
 }
-
-// underWay is how many puts may join the shard's pending group: the
-// stream's puts in Store.Put and the store's puts still arriving. Puts
-// arriving for other streams count too; the linger's bounds cap what
-// that costs.
-func (sh *shard) underWay() int64 {
-	n := sh.store.arriving.Load()
-	if sh.streamPuts != nil {
-		n += sh.streamPuts.Load()
-	}
-	return n
-}
-
-// Arriving adds delta to the puts a server has begun to receive but not
-// yet handed to Put: +1 once a put request's headers are read, -1 once it
-// is decoded (just before Put, or when it fails before). The log's group
-// commit counts them among the puts under way that a commit group may
-// wait for; a caller that never calls Arriving only makes groups smaller.
-func (s *Store) Arriving(delta int) { s.arriving.Add(int64(delta)) }
 
 // flush writes the pending group, makes it durable and acknowledges it.
 func (sh *shard) flush() {

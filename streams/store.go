@@ -94,8 +94,6 @@ type Store struct {
 	shardsFull     atomic.Int64
 	// writes counts group writes and syncs (WriteStats).
 	writes writeCounters
-	// arriving counts puts a server has begun to receive (Arriving).
-	arriving atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -159,17 +159,6 @@ type request struct {
 	w      http.ResponseWriter
 	httpRq *http.Request
 	reqID  string
-	// arriving: the store counts this put among those arriving
-	// (streams.Store.Arriving) until arrived.
-	arriving bool
-}
-
-// arrived ends the request's count among the store's arriving puts.
-func (r *request) arrived(h *Handler) {
-	if r.arriving {
-		r.arriving = false
-		h.store.Arriving(-1)
-	}
 }
 
 // streamed is returned by an operation that wrote its own response.
@@ -259,13 +248,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 		h.writeError(r, e)
 		return
-	}
-	if name == "PutRecords" || name == "PutRecord" {
-		// The log's group commit may wait for this put while its body is
-		// read and decoded.
-		h.store.Arriving(1)
-		r.arriving = true
-		defer r.arrived(h)
 	}
 	body, pre := bodyFrom(hr.Context())
 	if !pre {

@@ -204,7 +204,6 @@ func (h *Handler) putRecord(r *request) (any, error) {
 			return nil, h.throttledWrite(name, shard[0])
 		}
 	}
-	r.arrived(h)
 	res, err := h.store.Put(r.ctx, name, rec)
 	if err != nil {
 		h.forget(name)
@@ -318,7 +317,6 @@ func (h *Handler) putRecords(r *request) (any, error) {
 	var res []streams.PutResult
 	notStored := 0
 	if len(recs) > 0 {
-		r.arrived(h)
 		res, err = h.store.PutInto(r.ctx, name, recs, sc.res)
 		if err != nil {
 			h.forget(name)
