@@ -99,10 +99,9 @@ func TestSinkTargetsDie(t *testing.T) {
 		t.Fatalf("submit failed\n%s", srv.AllLogs())
 	}
 
-	const total = 20_000
 	var produced atomic.Int64
 	done := make(chan struct{})
-	go produceCrashRecords(hc, base, seed, total, &produced, done)
+	go produceSpread(hc, base, seed, 20_000, &produced, done)
 	var outages []outage
 	var reasons []string
 	serverKills, resumes := 0, 0
@@ -176,6 +175,31 @@ func TestSinkTargetsDie(t *testing.T) {
 	}
 	if errs := tg.gw.Objects(t, "lake", s3sink.DefaultErrorPrefix); len(errs) > 0 {
 		t.Errorf("rows went to the error output: %v", errs)
+	}
+}
+
+// produceSpread puts total records into the job's input stream in
+// batches of 100 a quarter second apart, event times 20 ms apart and
+// increasing with the put order: windows fire, and the sinks commit,
+// throughout the disturbances. Each batch is retried until acknowledged
+// (a retry may duplicate a batch whose outcome was unknown: 2 s of event
+// time at most, within the job's 5 s watermark bound, so never late).
+func produceSpread(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
+	defer close(done)
+	const batch = 100
+	rng := rand.New(rand.NewSource(seed))
+	for i := 0; i < total; i += batch {
+		var recs []string
+		for k := i; k < min(i+batch, total); k++ {
+			key := fmt.Sprintf("k%02d", rng.Intn(20))
+			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*20))
+		}
+		body := `{"records":[` + strings.Join(recs, ",") + `]}`
+		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		produced.Add(int64(min(batch, total-i)))
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
