@@ -16,6 +16,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/uuid"
@@ -105,7 +107,23 @@ func NewClient(ctx context.Context, endpoint, region, profile string, pathStyle 
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = pathStyle
+		if awsCfg.Retryer == nil && awsCfg.RetryMaxAttempts == 0 {
+			o.Retryer = outageRetryer()
+		}
 	}), nil
+}
+
+// outageRetryer is the SDK's standard retryer made to outlast a server
+// restart (about half a minute): every call of the sink may be repeated
+// (a put or copy to a fixed key, a delete), and a failed one fails the
+// job. Without the retry quota, which an outage would use up at once.
+// AWS_MAX_ATTEMPTS or max_attempts in the AWS configuration still rule.
+func outageRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 12
+		o.MaxBackoff = 5 * time.Second
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 func newRunID() string {
