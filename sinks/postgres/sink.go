@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"regexp"
@@ -40,6 +41,9 @@ type Config struct {
 	Columns []sinks.Column
 	// Job and Sink name the progress row.
 	Job, Sink string
+	// Logger gets a WARN line for each commit retried after the
+	// connection broke; default slog.Default().
+	Logger *slog.Logger
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -220,6 +224,12 @@ func (s *Sink) commitRows(ctx context.Context, epoch uint64, vals []any) error {
 		if time.Now().After(deadline) {
 			return err
 		}
+		log := s.cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("PostgreSQL connection lost; retrying the commit", "job", s.cfg.Job, "sink", s.cfg.Sink,
+			"epoch", epoch, "in", wait, "err", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

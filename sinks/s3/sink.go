@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -77,7 +78,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
 		}
-		s.cl = cl
+		s.cl = s3.New(cl.Options(), func(o *s3.Options) {
+			o.Retryer = warnRetries{Retryer: o.Retryer, log: cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)}
+		})
 	}
 	return s, nil
 }
@@ -111,6 +114,21 @@ func NewClient(ctx context.Context, endpoint, region, profile string, pathStyle 
 			o.Retryer = outageRetryer()
 		}
 	}), nil
+}
+
+// warnRetries logs each retry as a WARN, so that a job whose S3 server is
+// down says so while its sink waits.
+type warnRetries struct {
+	aws.Retryer
+	log *slog.Logger
+}
+
+func (r warnRetries) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.Retryer.RetryDelay(attempt, err)
+	if derr == nil {
+		r.log.Warn("S3 call failed; retrying", "attempt", attempt, "of", r.MaxAttempts(), "in", d.Round(time.Millisecond), "err", err)
+	}
+	return d, derr
 }
 
 // outageRetryer is the SDK's standard retryer made to outlast a server
