@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -139,8 +140,13 @@ func (r warnRetries) RetryDelay(attempt int, err error) (time.Duration, error) {
 func outageRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = 12
-		o.MaxBackoff = 5 * time.Second
 		o.RateLimiter = ratelimit.None
+		// Half jitter, not the SDK's full: the wait is not cut short by
+		// chance (the eleven waits of twelve attempts add up to 18–36 s).
+		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+			d := min(100*time.Millisecond<<min(attempt, 10), 5*time.Second)
+			return d/2 + mrand.N(d/2), nil
+		})
 	})
 }
 
