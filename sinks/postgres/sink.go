@@ -86,6 +86,9 @@ type Sink struct {
 	// cols are the target's columns in order, with their SQL types.
 	cols []tableColumn
 	txn  *epochs.Txn
+	// opened: OpenState returned, and a commit that loses its
+	// connection retries.
+	opened bool
 }
 
 type tableColumn struct {
@@ -208,6 +211,12 @@ func (s *Sink) commitRows(ctx context.Context, epoch uint64, vals []any) error {
 		return err
 	}
 	accept := func(done int64) bool { return done < int64(epoch) }
+	if !s.opened {
+		// OpenState's recovery: the job's start waits on it, and the
+		// server's start on the job's, so it fails at once instead.
+		_, err := s.commitProgress(ctx, "0", accept, int64(epoch), vals)
+		return err
+	}
 	wait, deadline := 100*time.Millisecond, time.Now().Add(ReconnectFor)
 	for {
 		err := s.reconnect(ctx)

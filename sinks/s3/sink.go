@@ -33,11 +33,15 @@ const task = "0"
 
 // Sink writes rows as objects; see the package comment.
 type Sink struct {
-	cfg  Config
-	cl   *s3.Client
-	tmpl template
-	loc  *time.Location
-	comp compress.Compression
+	cfg Config
+	cl  *s3.Client
+	// opening is the client OpenState uses: the job's start waits on it,
+	// and the server's start on the job's, so it does not outlast an
+	// outage as cl does (it is cl when the caller gave the client).
+	opening *s3.Client
+	tmpl    template
+	loc     *time.Location
+	comp    compress.Compression
 	// run tells this job's objects from those of an earlier job of the
 	// same name: kept in the sink's state, fresh for a new job.
 	run     string
@@ -79,9 +83,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
 		}
-		s.cl = s3.New(cl.Options(), func(o *s3.Options) {
-			o.Retryer = warnRetries{Retryer: o.Retryer, log: cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)}
-		})
+		log := cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)
+		s.cl = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: o.Retryer, log: log} })
+		s.opening = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: retry.NewStandard(), log: log} })
 	}
 	return s, nil
 }
