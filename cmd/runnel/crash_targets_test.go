@@ -78,13 +78,15 @@ type outage struct {
 // on its port and directory, or paused; kfake paused; and sometimes the
 // Runnel server SIGKILLed too.
 //
-// A sink whose target fails under a commit fails the job, with a reason
-// that names the sink (docs/connectors.md: its checkpoint still holds the
-// epoch); the test checks that each failure's reason names a sink and
-// resumes the job (POST /api/v1/jobs/{id}/resume) once the targets are
-// back, as an operator would. At the end each target must hold every
-// window of a batch computation over the input once: none missing, none
-// twice, none wrong.
+// A running sink retries through a short outage with a WARN line per
+// attempt; a job that starts while a target is down (after the server's
+// kill) fails with a reason naming the sink (docs/connectors.md). The
+// test checks that each failure's reason names a sink, that the job said
+// something during most outages of 2 s or more, and resumes a failed job
+// (POST /api/v1/jobs/{id}/resume) once the targets are back, as an
+// operator would. At the end each target must hold every window of a
+// batch computation over the input once: none missing, none twice, none
+// wrong.
 func TestSinkTargetsDie(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
