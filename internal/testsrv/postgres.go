@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -61,8 +62,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	}
 	data := filepath.Join(dir, "data")
 	p.run(t, "initdb", "-D", data, "-U", "runnel", "--auth=trust", "-E", "UTF8", "--no-locale")
-	p.run(t, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start",
-		"-o", fmt.Sprintf("-c listen_addresses='' -k %s -c max_connections=50", dir))
+	p.Start(t)
 	t.Cleanup(func() { p.Stop(t) })
 	p.DSN = fmt.Sprintf("host=%s user=runnel dbname=postgres sslmode=disable", dir)
 	return p
@@ -88,6 +88,49 @@ func (p *Postgres) Pool(t testing.TB) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	return pool
+}
+
+// Start starts the cluster (again, after Stop: it recovers as after a
+// crash) and waits until it accepts connections.
+func (p *Postgres) Start(t testing.TB) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start",
+		"-o", fmt.Sprintf("-c listen_addresses='' -k %s -c max_connections=50", p.dir))
+}
+
+// Processes returns the process ids of the running cluster: the
+// postmaster first, then its children (backends and background workers),
+// as /proc shows them; none when the cluster is stopped or /proc is
+// missing.
+func (p *Postgres) Processes() []int {
+	b, err := os.ReadFile(filepath.Join(p.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil
+	}
+	pids := []int{pm}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after
+		// its closing parenthesis.
+		i := strings.LastIndexByte(string(stat), ')')
+		if f := strings.Fields(string(stat[i+1:])); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(pm) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // Stop stops the cluster at once (immediate mode: no checkpoint, as a

@@ -1,6 +1,9 @@
 package testsrv
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 // process is a server run as its own process (KafkaProcess, S3Process),
 // which a test may kill and start again.
@@ -17,4 +20,12 @@ func (p *process) Kill() {
 	p.cmd.Process.Kill()
 	p.cmd.Wait()
 	p.cmd = nil
+}
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT pause and resume
+// it). It does nothing when the process is not running.
+func (p *process) Signal(sig os.Signal) {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(sig)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"regexp"
@@ -40,6 +41,9 @@ type Config struct {
 	Columns []sinks.Column
 	// Job and Sink name the progress row.
 	Job, Sink string
+	// Logger gets a WARN line for each commit retried after the
+	// connection broke; default slog.Default().
+	Logger *slog.Logger
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -82,6 +86,9 @@ type Sink struct {
 	// cols are the target's columns in order, with their SQL types.
 	cols []tableColumn
 	txn  *epochs.Txn
+	// opened: OpenState returned, and a commit that loses its
+	// connection retries.
+	opened bool
 }
 
 type tableColumn struct {
@@ -203,8 +210,62 @@ func (s *Sink) commitRows(ctx context.Context, epoch uint64, vals []any) error {
 		_, err := s.commitProgress(ctx, "", nil, 0, vals)
 		return err
 	}
-	_, err := s.commitProgress(ctx, "0", func(done int64) bool { return done < int64(epoch) }, int64(epoch), vals)
-	return err
+	accept := func(done int64) bool { return done < int64(epoch) }
+	if !s.opened {
+		// OpenState's recovery: the job's start waits on it, and the
+		// server's start on the job's, so it fails at once instead.
+		_, err := s.commitProgress(ctx, "0", accept, int64(epoch), vals)
+		return err
+	}
+	wait, deadline := 100*time.Millisecond, time.Now().Add(ReconnectFor)
+	for {
+		err := s.reconnect(ctx)
+		if err == nil {
+			_, err = s.commitProgress(ctx, "0", accept, int64(epoch), vals)
+			if err == nil || !s.conn.IsClosed() {
+				return err
+			}
+		}
+		// The connection broke (or could not be made): the transaction
+		// either committed or not, and the progress row it holds says
+		// which, so trying again on a new connection cannot write the
+		// epoch twice.
+		if time.Now().After(deadline) {
+			return err
+		}
+		log := s.cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("PostgreSQL connection lost; retrying the commit", "job", s.cfg.Job, "sink", s.cfg.Sink,
+			"epoch", epoch, "in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// ReconnectFor is how long the commit of a checkpoint epoch keeps trying
+// while the database is unreachable or ends the sink's connection (a
+// restart, a failover, a terminated backend), before it fails the sink.
+const ReconnectFor = 30 * time.Second
+
+// reconnect replaces a connection that broke with a new one.
+func (s *Sink) reconnect(ctx context.Context) error {
+	if !s.conn.IsClosed() {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, s.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("postgres sink %s: connect again: %w", s.cfg.Sink, err)
+	}
+	s.conn = conn
+	return nil
 }
 
 // commitProgress merges vals into the table in one transaction. With a

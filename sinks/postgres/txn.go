@@ -38,7 +38,11 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 		return fmt.Errorf("postgres sink %s: OpenState called twice", s.cfg.Sink)
 	}
 	s.txn = epochs.NewTxn(sp, "postgres sink "+s.cfg.Sink, s.cfg.target(), s.commitEpoch)
-	return s.txn.Restore(ctx)
+	if err := s.txn.Restore(ctx); err != nil {
+		return err
+	}
+	s.opened = true
+	return nil
 }
 
 // commitEpoch merges e into the table it was staged for. An epoch staged

@@ -9,13 +9,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/uuid"
@@ -29,11 +33,15 @@ const task = "0"
 
 // Sink writes rows as objects; see the package comment.
 type Sink struct {
-	cfg  Config
-	cl   *s3.Client
-	tmpl template
-	loc  *time.Location
-	comp compress.Compression
+	cfg Config
+	cl  *s3.Client
+	// opening is the client OpenState uses: the job's start waits on it,
+	// and the server's start on the job's, so it does not outlast an
+	// outage as cl does (it is cl when the caller gave the client).
+	opening *s3.Client
+	tmpl    template
+	loc     *time.Location
+	comp    compress.Compression
 	// run tells this job's objects from those of an earlier job of the
 	// same name: kept in the sink's state, fresh for a new job.
 	run     string
@@ -75,7 +83,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
 		}
-		s.cl = cl
+		log := cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)
+		s.cl = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: o.Retryer, log: log} })
+		s.opening = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: retry.NewStandard(), log: log} })
 	}
 	return s, nil
 }
@@ -105,7 +115,43 @@ func NewClient(ctx context.Context, endpoint, region, profile string, pathStyle 
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = pathStyle
+		if awsCfg.Retryer == nil && awsCfg.RetryMaxAttempts == 0 {
+			o.Retryer = outageRetryer()
+		}
 	}), nil
+}
+
+// warnRetries logs each retry as a WARN, so that a job whose S3 server is
+// down says so while its sink waits.
+type warnRetries struct {
+	aws.Retryer
+	log *slog.Logger
+}
+
+func (r warnRetries) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.Retryer.RetryDelay(attempt, err)
+	if derr == nil {
+		r.log.Warn("S3 call failed; retrying", "attempt", attempt, "of", r.MaxAttempts(), "in", d.Round(time.Millisecond), "err", err)
+	}
+	return d, derr
+}
+
+// outageRetryer is the SDK's standard retryer made to outlast a server
+// restart (about half a minute): every call of the sink may be repeated
+// (a put or copy to a fixed key, a delete), and a failed one fails the
+// job. Without the retry quota, which an outage would use up at once.
+// AWS_MAX_ATTEMPTS or max_attempts in the AWS configuration still rule.
+func outageRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 12
+		o.RateLimiter = ratelimit.None
+		// Half jitter, not the SDK's full: the wait is not cut short by
+		// chance (the eleven waits of twelve attempts add up to 18–36 s).
+		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+			d := min(100*time.Millisecond<<min(attempt, 10), 5*time.Second)
+			return d/2 + mrand.N(d/2), nil
+		})
+	})
 }
 
 func newRunID() string {

@@ -73,6 +73,11 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	}
 	t := &txnState{sp: sp, log: twophase.New[manifest]("s3 sink " + s.cfg.Sink)}
 	s.txn = t
+	if s.opening != nil {
+		running := s.cl
+		s.cl = s.opening
+		defer func() { s.cl = running }()
+	}
 	if err := s.recover(ctx, t); err != nil {
 		return t.log.Fail(fmt.Errorf("recover staged objects: %w", err))
 	}

@@ -1,0 +1,401 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	s3sink "github.com/runnel-dev/runnel/sinks/s3"
+)
+
+// targetsJob is the windowed job TestSinkTargetsDie runs: one window
+// node, its results to PostgreSQL (insert mode: a duplicate shows), to
+// S3 (random object names: an object published twice shows) and to a
+// Kafka topic, checkpointing every 300 ms.
+const targetsJob = `name: targets
+source:
+  stream: events
+  shards: 4
+  event_time: "r => r.ts"
+  watermark: 5s
+operators:
+  - id: per-key
+    window:
+      key: "r => r.k"
+      tumbling: 10s
+      aggregate:
+        n: count
+        total: sum(v)
+sinks:
+  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}
+  - id: lake
+    input: per-key
+    s3: {endpoint: %q, path_style: true, bucket: lake, prefix: per-key/, format: parquet, compression: zstd, suffix: random}
+  - {id: topic, input: per-key, kafka: {brokers: %q, topic: results}}
+checkpoint: {every: 300ms}
+`
+
+// targets are the servers TestSinkTargetsDie writes to and disturbs.
+type targets struct {
+	t     *testing.T
+	pg    *testsrv.Postgres
+	gw    *testsrv.S3Process
+	kafka *testsrv.KafkaProcess
+}
+
+// outage is one disturbance of a target: what was done, and what the job
+// said while it lasted.
+type outage struct {
+	what string
+	said string // the job's state and reason at the outage's end
+	// hard: the target refused connections (stopped or killed) for dur.
+	hard      bool
+	dur       time.Duration
+	producing bool   // records were being put all the while
+	logged    string // the server's log lines written meanwhile
+}
+
+// TestSinkTargetsDie runs a checkpointing windowed job on the real binary
+// that writes its window results exactly once to PostgreSQL, S3
+// (versitygw) and Kafka (kfake) while, at random moments, the targets
+// die under it: PostgreSQL stopped hard (immediate mode) and started
+// again, its backends terminated, or all its processes paused with
+// SIGSTOP past several checkpoints; versitygw SIGKILLed and started again
+// on its port and directory, or paused; kfake paused; and sometimes the
+// Runnel server SIGKILLed too.
+//
+// A running sink retries through a short outage with a WARN line per
+// attempt; a job that starts while a target is down (after the server's
+// kill) fails with a reason naming the sink (docs/connectors.md). The
+// test checks that each failure's reason names a sink, that the job said
+// something during most outages of 2 s or more, and resumes a failed job
+// (POST /api/v1/jobs/{id}/resume) once the targets are back, as an
+// operator would. At the end each target must hold every window of a
+// batch computation over the input once: none missing, none twice, none
+// wrong.
+func TestSinkTargetsDie(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
+	}
+	seed := int64(testutil.Seed(t))
+	rng := rand.New(rand.NewSource(seed))
+	tg := &targets{t: t, pg: testsrv.StartPostgres(t), gw: testsrv.StartS3(t, "lake"),
+		kafka: testsrv.StartKafkaProcess(t, 2, "results")}
+	srv := newSupervised(t, tg.gw.Env()...)
+	srv.start()
+	defer srv.Kill()
+	base := srv.URL
+	hc := &http.Client{Timeout: 5 * time.Second}
+	job := fmt.Sprintf(targetsJob, tg.pg.DSN, tg.gw.Endpoint, tg.kafka.Addr)
+	if !postJSONStatus(t, hc, base+"/api/v1/jobs", job, http.StatusCreated) {
+		t.Fatalf("submit failed\n%s", srv.AllLogs())
+	}
+
+	var produced atomic.Int64
+	done := make(chan struct{})
+	go produceSpread(hc, base, seed, 20_000, &produced, done)
+	var outages []outage
+	var reasons []string
+	serverKills, resumes := 0, 0
+	// note records what the job says now, and resumes it when it failed
+	// and every target is up.
+	note := func(up bool) string {
+		st := jobStatus(hc, base, "targets")
+		said := st.State
+		if st.Reason != "" {
+			said += ": " + st.Reason
+			reasons = append(reasons, st.Reason)
+		}
+		if st.State == "failed" && up {
+			if postJSON(hc, base+"/api/v1/jobs/targets/resume", "") {
+				resumes++
+			}
+		}
+		return said
+	}
+	for producing := true; producing || len(outages) < 8; {
+		select {
+		case <-done:
+			producing, done = false, nil
+			continue
+		case <-srv.Exited():
+			t.Fatalf("the server died by itself:\n%s", testutil.Tail(srv.AllLogs(), 4000))
+		case <-time.After(time.Duration(300+rng.Intn(1200)) * time.Millisecond):
+		}
+		note(true)
+		// Sometimes the server dies too, while the target is down.
+		var crash func()
+		if rng.Intn(4) == 0 {
+			crash = func() {
+				srv.Kill()
+				srv.start()
+				serverKills++
+			}
+		}
+		logs := len(srv.AllLogs())
+		o := tg.disturb(rng, func() string { return note(false) }, crash)
+		o.logged = srv.AllLogs()[logs:]
+		o.producing = producing
+		outages = append(outages, o)
+		note(true)
+	}
+	t.Logf("produced %d records; %d disturbances, %d SIGKILLs of the server, %d resumes", produced.Load(), len(outages), serverKills, resumes)
+	// A target down for 2 s or more while records come in nearly always
+	// misses a commit (windows close about every 1.25 s; less often
+	// while a restarted job catches up): the job must say so, in its
+	// state or its log, at least for most of those outages.
+	hard, said := 0, 0
+	for _, o := range outages {
+		t.Logf("  %s: the job said %q; %d retry warnings", o.what, o.said, strings.Count(o.logged, "retrying"))
+		if o.hard && o.producing && o.dur >= 2*time.Second {
+			hard++
+			if strings.HasPrefix(o.said, "failed") || strings.Contains(o.logged, "retrying") {
+				said++
+			}
+		}
+	}
+	if said < (hard+1)/2 {
+		t.Errorf("the job said nothing during %d of %d outages of 2 s or more of a target", hard-said, hard)
+	}
+
+	// Every failure must say which sink failed, and why.
+	for _, r := range reasons {
+		if !strings.Contains(r, "sink table") && !strings.Contains(r, "sink lake") && !strings.Contains(r, "sink topic") &&
+			!strings.Contains(r, "postgres sink") && !strings.Contains(r, "s3 sink") && !strings.Contains(r, "kafka sink") {
+			t.Errorf("a failure that names no sink: %s", r)
+		}
+	}
+
+	putEndRecords(t, hc, base)
+	want := expectedWindows(t, hc, base)
+	// Wait for every window in PostgreSQL and S3, resuming the job when a
+	// late disturbance failed it.
+	if !testutil.Within(3*time.Minute, func() bool {
+		note(true)
+		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
+	}) {
+		st := jobStatus(hc, base, "targets")
+		t.Errorf("the windows did not all arrive within 3 minutes (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
+	}
+	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
+	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
+	compareWindows(t, "published Parquet objects", want, s3Windows(t, tg.gw))
+	compareWindows(t, "kafka result topic (read_committed)", want, kafkaWindows(t, tg.kafka.Addr, len(want)))
+	if staged := tg.gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {
+		t.Errorf("%d staged objects left after a clean stop: %v", len(staged), staged[:min(5, len(staged))])
+	}
+	if errs := tg.gw.Objects(t, "lake", s3sink.DefaultErrorPrefix); len(errs) > 0 {
+		t.Errorf("rows went to the error output: %v", errs)
+	}
+}
+
+// produceSpread puts total records into the job's input stream in
+// batches of 100 a quarter second apart, event times 20 ms apart and
+// increasing with the put order: windows fire, and the sinks commit,
+// throughout the disturbances. Each batch is retried until acknowledged
+// (a retry may duplicate a batch whose outcome was unknown: 2 s of event
+// time at most, within the job's 5 s watermark bound, so never late).
+func produceSpread(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
+	defer close(done)
+	const batch = 100
+	rng := rand.New(rand.NewSource(seed))
+	for i := 0; i < total; i += batch {
+		var recs []string
+		for k := i; k < min(i+batch, total); k++ {
+			key := fmt.Sprintf("k%02d", rng.Intn(20))
+			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*20))
+		}
+		body := `{"records":[` + strings.Join(recs, ",") + `]}`
+		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		produced.Add(int64(min(batch, total-i)))
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// disturb does one random thing to one target and undoes it after a
+// while (1–4 s, several checkpoint intervals), calling said every 200 ms
+// in between, and crash (when not nil) half-way; it returns what it did
+// and the last thing said.
+func (tg *targets) disturb(rng *rand.Rand, said func() string, crash func()) (o outage) {
+	t := tg.t
+	wait := func(d time.Duration) string {
+		var last string
+		half := time.Now().Add(d / 2)
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if crash != nil && time.Now().After(half) {
+				crash()
+				crash = nil
+			}
+			last = said()
+		}
+		return last
+	}
+	d := time.Duration(1000+rng.Intn(3000)) * time.Millisecond
+	o = outage{dur: d}
+	kind := rng.Intn(6)
+	if kind == 2 || kind == 4 || kind == 5 {
+		// Not while a target is paused: the server's start waits for
+		// its jobs' starts, which wait for a paused target (PostgreSQL's
+		// connect, up to 30 s), so the restart would wait past the
+		// pause this goroutine ends.
+		crash = nil
+	}
+	if crash != nil {
+		defer func() { o.what += ", the server SIGKILLed half-way" }()
+	}
+	switch kind {
+	case 0:
+		o.what, o.hard = fmt.Sprintf("postgres stopped (immediate) for %v", d), true
+		tg.pg.Stop(t)
+		o.said = wait(d)
+		tg.pg.Start(t)
+	case 1:
+		o.what = "postgres backends terminated"
+		conn := tg.pg.Connect(t)
+		_, err := conn.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'`)
+		conn.Close(context.Background())
+		if err != nil {
+			t.Fatalf("terminate backends: %v", err)
+		}
+		o.said = wait(d)
+	case 2:
+		o.what = fmt.Sprintf("postgres paused for %v", d)
+		pids := tg.pg.Processes()
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGSTOP)
+		}
+		o.said = wait(d)
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGCONT)
+		}
+	case 3:
+		o.what, o.hard = fmt.Sprintf("versitygw SIGKILLed, started again after %v", d), true
+		tg.gw.Kill()
+		o.said = wait(d)
+		tg.gw.Start()
+	case 4:
+		o.what = fmt.Sprintf("versitygw paused for %v", d)
+		tg.gw.Signal(syscall.SIGSTOP)
+		o.said = wait(d)
+		tg.gw.Signal(syscall.SIGCONT)
+	case 5:
+		o.what = fmt.Sprintf("kfake paused for %v", d)
+		tg.kafka.Signal(syscall.SIGSTOP)
+		o.said = wait(d)
+		tg.kafka.Signal(syscall.SIGCONT)
+	}
+	return o
+}
+
+// jobState is the part of GET /api/v1/jobs/{id} the test reads.
+type jobState struct {
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+}
+
+// jobStatus reads job id's state; a server that does not answer gives
+// state "unreachable".
+func jobStatus(hc *http.Client, base, id string) jobState {
+	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
+	if err != nil {
+		return jobState{State: "unreachable"}
+	}
+	defer resp.Body.Close()
+	var st jobState
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		io.Copy(io.Discard, resp.Body)
+		return jobState{State: "unreachable"}
+	}
+	return st
+}
+
+// pgWindows reads the window rows of table results (none while it does
+// not exist or the cluster does not answer).
+func pgWindows(t *testing.T, pg *testsrv.Postgres) map[windowKey][]windowVal {
+	t.Helper()
+	got := map[windowKey][]windowVal{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn := pg.Connect(t)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	if err != nil {
+		return got
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k windowKey
+		var v windowVal
+		if err := rows.Scan(&k.Key, &k.Start, &v.N, &v.Total); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = append(got[k], v)
+	}
+	return got
+}
+
+// kafkaWindows reads topic results with read_committed until n windows
+// (end windows aside) arrived, then appends a sentinel and reads up to
+// it, to see any duplicate behind.
+func kafkaWindows(t *testing.T, addr string, n int) map[windowKey][]windowVal {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := testsrv.ReadCommitted(t, "results", addr)
+	defer c.Close()
+	got := map[windowKey][]windowVal{}
+	count, sentinel := 0, false
+	for {
+		if !sentinel && count >= n {
+			p, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.ProduceSync(ctx, &kgo.Record{Topic: "results", Key: []byte("sentinel")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+			sentinel = true
+		}
+		fs := c.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("read the result topic (%d windows of %d read): %v", count, n, err)
+		}
+		for _, r := range fs.Records() {
+			if string(r.Key) == "sentinel" {
+				return got
+			}
+			var v struct {
+				Key         string `json:"key"`
+				WindowStart int64  `json:"window_start"`
+				N           int64  `json:"n"`
+				Total       int64  `json:"total"`
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatalf("result record %s: %v", r.Value, err)
+			}
+			k := windowKey{v.Key, v.WindowStart}
+			if v.Key != "end" {
+				count++
+			}
+			got[k] = append(got[k], windowVal{v.N, v.Total})
+		}
+	}
+}
