@@ -52,7 +52,7 @@ func init() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			return pgsink.New(ctx, pgsink.Config{DSN: pg.DSN, Table: pg.Table, Key: pg.Key, CreateTable: pg.CreateTable,
-				Columns: cols, Job: b.spec.Name, Sink: s.ID})
+				Columns: cols, Job: b.spec.Name, Sink: s.ID, Logger: b.env.Logger})
 		},
 	})
 }

@@ -130,5 +130,9 @@ func (v *validator) validateS3Sink(p string, k *S3Sink) {
 func (b *builder) buildS3Sink(k *S3Sink, id string, cols []sinks.Column) (sinks.Sink, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return s3sink.New(ctx, k.config(b.spec.Name, id, cols))
+	c := k.config(b.spec.Name, id, cols)
+	if b.env.Logger != nil {
+		c.Logger = b.env.Logger
+	}
+	return s3sink.New(ctx, c)
 }
