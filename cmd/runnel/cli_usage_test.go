@@ -359,12 +359,21 @@ func TestCLIHelpAndFlagErrors(t *testing.T) {
 	}
 }
 
-// TestInCLIWords: a server's answer that points at the REST API's
-// checkpoint list names the command instead.
+// TestInCLIWords: a server's answer that points at a REST call a command
+// makes (a job's checkpoints, the savepoints, stopping a job) names the
+// command instead.
 func TestInCLIWords(t *testing.T) {
 	in := &apiErr{Code: "not_running", Message: `job is not running: "a b" is stopped; a job that is not running restarts from its checkpoints: GET /api/v1/jobs/a%20b/checkpoints)`}
 	got := inCLIWords(in).Error()
 	if want := `restarts from its checkpoints: 'runnel jobs checkpoints a b')`; !strings.HasSuffix(got, want) || strings.Contains(got, "/api/") {
+		t.Errorf("got %q, want it to end %q", got, want)
+	}
+	running := &apiErr{Code: "running", Message: "jobs: the job is running: stop it first (DELETE /api/v1/jobs/g or runnel jobs stop g), then delete it"}
+	if got, want := inCLIWords(running).Error(), "stop it first ('runnel jobs stop g'), then delete it"; !strings.HasSuffix(got, want) {
+		t.Errorf("got %q, want it to end %q", got, want)
+	}
+	sp := &apiErr{Code: "not_found", Message: "there is no savepoint named x (GET /api/v1/savepoints lists them)"}
+	if got, want := inCLIWords(sp).Error(), "('runnel jobs savepoints' lists them)"; !strings.HasSuffix(got, want) {
 		t.Errorf("got %q, want it to end %q", got, want)
 	}
 	other := &apiErr{Code: "not_found", Message: "job not found"}

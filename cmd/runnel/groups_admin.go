@@ -83,6 +83,10 @@ func groupsList(args []string) error {
 	if err := newClient(*server).do("GET", groupsPath(pos[0]), nil, &out); err != nil {
 		return err
 	}
+	if len(out.Groups) == 0 {
+		fmt.Printf("stream %s has no consumer groups: create one with 'runnel groups create %s GROUP'\n", pos[0], pos[0])
+		return nil
+	}
 	tw := newTable("NAME\tLEASE\tSTART\tCREATED")
 	for _, g := range out.Groups {
 		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", g.Name, time.Duration(g.LeaseDurationMS)*time.Millisecond, g.Start, g.Created)

@@ -158,6 +158,10 @@ func jobsList(args []string) error {
 	if err := getCommand("jobs list", "Lists the server's jobs.", "/api/v1/jobs", args, &out); err != nil {
 		return err
 	}
+	if len(out.Jobs) == 0 {
+		fmt.Println("no jobs: submit one with 'runnel jobs submit FILE'")
+		return nil
+	}
 	tw := newTable("ID\tSTATE\tIN\tOUT\tUPTIME\tERRORS\tWATERMARK\tCREATED\tREASON")
 	for _, j := range out.Jobs {
 		up := "-"
@@ -298,6 +302,10 @@ func jobsCheckpoints(args []string) error {
 	}
 	if err := newClient(*server).do("GET", "/api/v1/jobs/"+url.PathEscape(pos[0])+"/checkpoints", nil, &out); err != nil {
 		return err
+	}
+	if len(out.Checkpoints) == 0 {
+		fmt.Printf("job %s has no checkpoints\n", pos[0])
+		return nil
 	}
 	tw := newTable("EPOCH\tTIME\tDURATION\tHELD\tSIZE\tSTATUS")
 	for _, c := range out.Checkpoints {

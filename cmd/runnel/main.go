@@ -187,22 +187,50 @@ func checkServerURL(server string) error {
 	return fmt.Errorf("%w: --server %q (or RUNNEL_SERVER) is not a server URL: give one such as http://127.0.0.1:7070", errUsage, server)
 }
 
-// restCheckpoints is how the server's answers point at a job's checkpoint
-// list: a CLI user is shown the command instead.
-var restCheckpoints = regexp.MustCompile(`GET /api/v1/jobs/([^/\s)]+)/checkpoints`)
+// restInCLI is how the server's answers name REST calls that a command
+// makes, each with the words a CLI user is shown instead. rewrite gets the
+// match's submatches, path segments already unescaped.
+var restInCLI = []struct {
+	re      *regexp.Regexp
+	rewrite func(m []string) string
+}{
+	// "(DELETE /api/v1/jobs/ID or runnel jobs stop ID)": the answer names
+	// the command itself beside the call; keep only the command.
+	{regexp.MustCompile(`(?:GET|POST|PUT|DELETE) /api/v1/\S+ or (runnel [^)]+)`), func(m []string) string {
+		return "'" + m[1] + "'"
+	}},
+	{regexp.MustCompile(`GET /api/v1/jobs/([^/\s)]+)/checkpoints`), func(m []string) string {
+		return "'runnel jobs checkpoints " + m[1] + "'"
+	}},
+	{regexp.MustCompile(`GET /api/v1/savepoints`), func([]string) string {
+		return "'runnel jobs savepoints'"
+	}},
+}
 
 // inCLIWords rewrites the REST calls a server's answer names as the
 // commands that make them.
 func inCLIWords(err error) error {
 	ae, ok := err.(*apiErr)
-	if !ok || !restCheckpoints.MatchString(ae.Message) {
+	if !ok {
+		return err
+	}
+	msg := ae.Message
+	for _, r := range restInCLI {
+		msg = r.re.ReplaceAllStringFunc(msg, func(s string) string {
+			m := r.re.FindStringSubmatch(s)
+			for i := 1; i < len(m); i++ {
+				if u, err := url.PathUnescape(m[i]); err == nil {
+					m[i] = u
+				}
+			}
+			return r.rewrite(m)
+		})
+	}
+	if msg == ae.Message {
 		return err
 	}
 	e := *ae
-	e.Message = restCheckpoints.ReplaceAllStringFunc(e.Message, func(m string) string {
-		id, _ := url.PathUnescape(restCheckpoints.FindStringSubmatch(m)[1])
-		return "'runnel jobs checkpoints " + id + "'"
-	})
+	e.Message = msg
 	return &e
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/runnel-dev/runnel/streams"
 )
@@ -67,7 +68,7 @@ func streamsCreate(args []string) error {
 	}
 	var out map[string]any
 	if err := newClient(*server).do("POST", "/api/v1/streams", map[string]any{"name": pos[0], "shards": *shards, "retention_hours": *ret}, &out); err != nil {
-		return err
+		return argWords(err, pos[0], map[string]string{"name": "NAME", "shards": "--shards", "retention_hours": "--retention-hours"})
 	}
 	noun := "shards"
 	if *shards == 1 {
@@ -157,7 +158,7 @@ func streamsSplit(args []string) error {
 	}
 	body := map[string]any{"shard": shardArg(pos[1]), "new_starting_hash_key": *at}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/split", body, nil); err != nil {
-		return err
+		return argWords(err, pos[0], map[string]string{"shard": "SHARD " + pos[1], "new_starting_hash_key": "--at"})
 	}
 	fmt.Printf("split %s of stream %s\n", shardArg(pos[1]), pos[0])
 	return nil
@@ -172,7 +173,7 @@ func streamsMerge(args []string) error {
 	}
 	body := map[string]any{"shard": shardArg(pos[1]), "adjacent_shard": shardArg(pos[2])}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/merge", body, nil); err != nil {
-		return err
+		return argWords(err, pos[0], map[string]string{"shard": "SHARD " + pos[1], "adjacent_shard": "ADJACENT_SHARD " + pos[2]})
 	}
 	fmt.Printf("merged %s and %s of stream %s\n", shardArg(pos[1]), shardArg(pos[2]), pos[0])
 	return nil
@@ -202,10 +203,38 @@ func streamsResize(args []string) error {
 		return err
 	}
 	if err := newClient(*server).do("POST", "/api/v1/streams/"+url.PathEscape(pos[0])+"/shard-count", map[string]any{"target": *n}, nil); err != nil {
-		return err
+		return argWords(err, pos[0], map[string]string{"target": "--shards", "target_shard_count": "--shards"})
 	}
 	fmt.Printf("stream %s now has %d open shards\n", pos[0], *n)
 	return nil
+}
+
+// argWords rewrites a server's answer about a request field as the
+// argument or flag of the command that sent it: labels maps the API's field
+// names to what the user typed (such as "ADJACENT_SHARD 5" or "--at"). The
+// field's name in the message ("merge shards: adjacent_shard: ...") becomes
+// the label, or the label leads a message that does not name the field. An
+// answer that a shard does not exist adds the command that lists the
+// stream's shards.
+func argWords(err error, stream string, labels map[string]string) error {
+	ae, ok := err.(*apiErr)
+	if !ok || ae.Field == "" || labels[ae.Field] == "" {
+		return err
+	}
+	e := *ae
+	label := labels[e.Field]
+	if before, after, found := strings.Cut(e.Message, ": "+e.Field+": "); found {
+		e.Message = before + ": " + label + ": " + after
+	} else if rest, found := strings.CutPrefix(e.Message, e.Field+": "); found {
+		e.Message = label + ": " + rest
+	} else {
+		e.Message = label + ": " + e.Message
+	}
+	if e.Code == "not_found" && strings.Contains(e.Message, "has no shard") {
+		e.Message += fmt.Sprintf(" ('runnel streams describe %s' lists its shards)", stream)
+	}
+	e.Field = ""
+	return &e
 }
 
 // shardArg accepts "3" as shorthand for "shardId-000000000003".

@@ -118,10 +118,12 @@ Only the token's SHA-256 is stored; the AWS secret is derived from DATA/auth/aut
 			return err
 		}
 	} else {
+		cl := newClient(*target.server)
 		body := map[string]any{"name": pos[0], "role": r.String(), "streams": grants, "aws": *aws}
-		if err := newClient(*target.server).do("POST", "/api/v1/tokens", body, &c); err != nil {
+		if err := cl.do("POST", "/api/v1/tokens", body, &c); err != nil {
 			return err
 		}
+		warnAuthOff(cl)
 	}
 	fmt.Println(c.Secret)
 	if c.AccessKeyID != "" {
@@ -129,6 +131,19 @@ Only the token's SHA-256 is stored; the AWS secret is derived from DATA/auth/aut
 	}
 	fmt.Fprintf(os.Stderr, "token %s (role %s) created; the secret is shown only this once\n", c.Name, c.Role)
 	return nil
+}
+
+// warnAuthOff says on stderr when the server a token was created on does
+// not check tokens: the token works only once the server runs with auth
+// on. A server that does not answer the question is left alone.
+func warnAuthOff(cl *client) {
+	var s struct {
+		Auth *bool `json:"auth"`
+	}
+	if cl.do("GET", "/api/v1/session", nil, &s) != nil || s.Auth == nil || *s.Auth {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "the server at %s has auth off: it does not check tokens, so this one does nothing until it runs with --auth (see docs/security.md, 'Turning auth on')\n", cl.base)
 }
 
 func runTokensList(args []string) error {
