@@ -83,6 +83,8 @@ type Job struct {
 	shardsWarning string
 	// sizes is the last measure of its state's size (stateBytes).
 	sizes stateSizes
+	// restarts is its restart strategy's bookkeeping (restart.go).
+	restarts restarts
 
 	mu struct {
 		sync.Mutex
