@@ -585,6 +585,7 @@ func (m *Manager) Close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			j.restarts.reset() // no restart after the close
 			m.stopRun(j)
 			j.waitEnded()
 		}()

@@ -108,7 +108,10 @@ func TestRestartAttemptsUsedUp(t *testing.T) {
 		t.Fatalf("used up: %s %q restarting %+v", info.State, info.Reason, info.Restarting)
 	}
 	j, _ := m.job("boom")
-	if f := j.restarts.failures; f != 4 {
+	j.restarts.mu.Lock()
+	f := j.restarts.failures
+	j.restarts.mu.Unlock()
+	if f != 4 {
 		t.Fatalf("%d failures counted, want the first run's and 3 restarts'", f)
 	}
 	// A user's resume counts afresh: the job is restarted again.
