@@ -42,7 +42,7 @@ const (
 // Restart is a job's restart strategy. Validate fills in the defaults of
 // its Strategy; the other strategy's fields stay zero.
 type Restart struct {
-	// Strategy is none, fixed-delay or exponential-delay. Default none.
+	// Strategy is none, fixed-delay or exponential-delay; empty is none.
 	Strategy string `yaml:"strategy"`
 	// Delay is fixed-delay's wait before each attempt.
 	Delay time.Duration `yaml:"delay"`
@@ -129,7 +129,6 @@ func (v *validator) restart() {
 		misplaced(fixed, RestartFixedDelay)
 		misplaced(backoff, RestartExponentialDelay)
 		misplaced(shared, "fixed-delay and exponential-delay")
-		r.Strategy = RestartNone
 		return
 	case RestartFixedDelay:
 		misplaced(backoff, RestartExponentialDelay)

@@ -187,7 +187,7 @@ func TestStopOrDeleteDuringRestartWait(t *testing.T) {
 func TestRestartSpec(t *testing.T) {
 	base := "name: a\nsource:\n  generator: {count: 1}\nsinks:\n  - {id: o, log: {}}\n"
 	s, err := Parse([]byte(base))
-	if err != nil || s.Restart.Strategy != RestartNone || s.Restart.enabled() {
+	if err != nil || s.Restart != (Restart{}) || s.Restart.enabled() {
 		t.Fatalf("no restart: %+v %v", s.Restart, err)
 	}
 	s, err = Parse([]byte(base + "restart: {strategy: exponential-delay}\n"))
