@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +149,9 @@ func TestStopOrDeleteDuringRestartWait(t *testing.T) {
 		if r := info.Restarting; r.Attempt != 1 || r.Attempts != 3 || time.Until(r.At) < 30*time.Minute {
 			t.Fatalf("pending restart %+v, want attempt 1 of 3 in about 1h", r)
 		}
+		if b, _ := json.Marshal(info); !strings.Contains(string(b), `"restarting":{"attempt":1,"attempts":3,"next_attempt_at":"`) {
+			t.Fatalf("status JSON: %s", b)
+		}
 		j, _ := m.job("boom")
 		j.restarts.mu.Lock()
 		defer j.restarts.mu.Unlock()
@@ -257,5 +262,39 @@ func TestRestartDelays(t *testing.T) {
 		if d := e.delay(c.n, c.rnd); d != c.want {
 			t.Errorf("attempt %d rnd %g: %s, want %s %s", c.n, c.rnd, d, c.want, c.comment)
 		}
+	}
+}
+
+// TestRestartCountsConsecutiveFailures: failures count on until the
+// attempts are used up; a run of reset_after or more makes its failure
+// the first again, as does a user's resume (reset).
+func TestRestartCountsConsecutiveFailures(t *testing.T) {
+	m := &Manager{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	j := &Job{ID: "c", Spec: &Spec{Restart: Restart{Strategy: RestartFixedDelay, Delay: time.Hour, Attempts: 2, ResetAfter: time.Minute}}}
+	defer j.restarts.reset()
+	for i, c := range []struct {
+		ran  time.Duration
+		want bool
+		n    int
+	}{
+		{0, true, 1},
+		{59 * time.Second, true, 2},
+		{0, false, 3},
+		{time.Minute, true, 1},
+		{time.Second, true, 2},
+	} {
+		if got := m.scheduleRestart(j, c.ran); got != c.want || j.restarts.failures != c.n {
+			t.Fatalf("failure %d after %s: scheduled %t with %d counted, want %t with %d", i, c.ran, got, j.restarts.failures, c.want, c.n)
+		}
+		if p := j.restarts.info(); c.want && (p == nil || p.Attempt != c.n || p.Attempts != 2) {
+			t.Fatalf("failure %d: pending %+v", i, p)
+		}
+	}
+	j.restarts.reset()
+	if j.restarts.failures != 0 || j.restarts.info() != nil || j.restarts.timer != nil {
+		t.Fatal("reset left a count or a countdown")
+	}
+	if !m.scheduleRestart(j, 0) || j.restarts.failures != 1 {
+		t.Fatal("after a reset the next failure is not the first")
 	}
 }
