@@ -298,3 +298,26 @@ func TestRestartCountsConsecutiveFailures(t *testing.T) {
 		t.Fatal("after a reset the next failure is not the first")
 	}
 }
+
+// TestRestartWaitAcrossServerRestart: a server that starts again while a
+// job waits for its restart leaves the job failed, without a countdown.
+func TestRestartWaitAcrossServerRestart(t *testing.T) {
+	st, dir, log := managerStore(t)
+	m := openManager(t, st, dir, log)
+	if _, err := m.Submit([]byte(alwaysFails + "restart: {strategy: fixed-delay, delay: 1h}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !testutil.Within(20*time.Second, func() bool {
+		info, _ := m.Get("boom")
+		return info.Restarting != nil
+	}) {
+		t.Fatal("no restart pending after 20s")
+	}
+	m.Close()
+	m = openManager(t, st, dir, log)
+	defer m.Close()
+	info, _ := m.Get("boom")
+	if info.State != "failed" || info.Restarting != nil || !strings.Contains(info.Reason, "boom") {
+		t.Fatalf("after the server's restart: %s %q restarting %+v", info.State, info.Reason, info.Restarting)
+	}
+}
