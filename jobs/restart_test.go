@@ -62,10 +62,14 @@ restart: {strategy: fixed-delay, delay: 300ms, attempts: 100}
 	if r := info.Restarting; info.State != "failed" || !strings.Contains(info.Reason, "fail-once") || r.Attempts != 100 || r.Attempt < 1 || r.At.IsZero() {
 		t.Fatalf("waiting job: %s %q restarting %+v", info.State, info.Reason, r)
 	}
-	// Mend the record in place (same length, so positions hold). A
-	// restart that came first fails again and is restarted again.
+	// Mend the record (same length, so positions hold), swapping the
+	// file in whole. A restart that came first fails again and is
+	// restarted again.
 	mended := strings.Replace(in.String(), fmt.Sprintf("{\"i\":%d,\"fail\":1}", poison), fmt.Sprintf("{\"i\":%d,\"fail\":0}", poison), 1)
-	if err := os.WriteFile(inPath, []byte(mended), 0o644); err != nil {
+	if err := os.WriteFile(inPath+".new", []byte(mended), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(inPath+".new", inPath); err != nil {
 		t.Fatal(err)
 	}
 	waitState(t, m, "once", "finished")
