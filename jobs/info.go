@@ -54,6 +54,9 @@ type Info struct {
 	// Parallelism is how many source shards the job reads: the shards it
 	// reads now while it runs, else the file's source.shards.
 	Parallelism int `json:"parallelism"`
+	// Restarting is the restart a failed job waits for by its restart
+	// strategy: attempt N of M at a time (absent when none is pending).
+	Restarting *Restarting `json:"restarting,omitempty"`
 }
 
 // OperatorInfo is one node's counters, with its backpressure: how full the
@@ -200,6 +203,12 @@ func (j *Job) Info(withSpec bool) Info {
 	}
 	if in.State == "" {
 		in.State = StateStarting
+	}
+	if in.State == string(engine.Failed) {
+		if failed != "" && serr == nil {
+			in.Reason = failed // with what its restart strategy adds
+		}
+		in.Restarting = j.restarts.info()
 	}
 	for _, s := range j.Spec.Sinks {
 		si := SinkInfo{ID: s.ID, Kind: s.Kind()}

@@ -132,6 +132,7 @@ func (m *Manager) ended(j *Job, rj *engine.Job) {
 		}
 		j.failureEntry(st.Reason)
 		m.log.Error("job failed", "job", j.ID, "reason", st.Reason)
+		m.restartFailed(j, rj)
 	default:
 		m.log.Info("job stopped", "job", j.ID)
 	}

@@ -88,6 +88,7 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 	if err := m.replaceState(src, epoch, stateDir); err != nil {
 		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
+	j.restarts.reset()
 	j.mu.Lock()
 	return m.rerun(j, "job restarted", "job", id, "checkpoint", from.Checkpoint, "savepoint", from.Savepoint)
 }

@@ -83,6 +83,8 @@ type Job struct {
 	shardsWarning string
 	// sizes is the last measure of its state's size (stateBytes).
 	sizes stateSizes
+	// restarts is its restart strategy's bookkeeping (restart.go).
+	restarts restarts
 
 	mu struct {
 		sync.Mutex
@@ -583,6 +585,7 @@ func (m *Manager) Close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			j.restarts.reset() // no restart after the close
 			m.stopRun(j)
 			j.waitEnded()
 		}()

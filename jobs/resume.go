@@ -34,6 +34,7 @@ func (m *Manager) Resume(id string) (*Job, error) {
 		j.mu.Unlock()
 		return nil, alreadyRunning(id)
 	}
+	j.restarts.reset()
 	return m.rerun(j, "job resumed from its latest checkpoint", "job", id)
 }
 

@@ -16,6 +16,8 @@ type Spec struct {
 	Operators  []Operator `yaml:"operators"`
 	Sinks      []Sink     `yaml:"sinks"`
 	Checkpoint Checkpoint `yaml:"checkpoint"`
+	// Restart is what happens when a run fails (restart.go).
+	Restart Restart `yaml:"restart"`
 
 	// info remembers where each field sits in the file, so Validate can
 	// name lines. Nil for a Spec built in Go.

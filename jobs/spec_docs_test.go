@@ -326,6 +326,8 @@ func TestDocsExamplesParse(t *testing.T) {
 			job = "name: t\nsource: {stream: s}\noperators:\n" + indent(block, "  ") + "sinks: [{id: o, log: {}}]\n"
 		case strings.HasPrefix(block, "- id:"):
 			job = sourceWindow + indent(block, "  ") + "sinks: [{id: o, log: {}}]\n"
+		case strings.HasPrefix(block, "restart:"):
+			job = "name: t\nsource: {stream: s}\nsinks: [{id: o, log: {}}]\n" + block
 		case strings.HasPrefix(block, "aggregate:"):
 			job = "name: t\nsource: {stream: s}\nfunctions: 'function f() {}'\noperators:\n  - id: w\n    window:\n      key: 'r => r.k'\n      tumbling: 1m\n" + indent(block, "      ") + "sinks: [{id: o, log: {}}]\n"
 		case strings.HasPrefix(block, "map:"):

@@ -54,7 +54,16 @@ func (r *registry) reference() []Field {
 	}
 	add(Field{"checkpoint", "mapping", "—", "periodic checkpoints"},
 		Field{"checkpoint.every", "duration", "10s", "≥ 100ms"},
-		Field{"checkpoint.retain", "integer", "3", "1–100 complete checkpoints kept"})
+		Field{"checkpoint.retain", "integer", "3", "1–100 complete checkpoints kept"},
+		Field{"restart", "mapping", "—", "what happens when a run fails: resumed from its latest checkpoint after a delay"},
+		Field{"restart.strategy", "string", "none", "`none` (stays failed), `fixed-delay` or `exponential-delay`"},
+		Field{"restart.delay", "duration", "10s", "> 0; fixed-delay: the wait before each attempt"},
+		Field{"restart.initial_backoff", "duration", "1s", "> 0; exponential-delay: the first wait"},
+		Field{"restart.max_backoff", "duration", "5m", "≥ initial_backoff; exponential-delay: the longest wait"},
+		Field{"restart.backoff_multiplier", "number", "2", "1–100; exponential-delay: each wait is the last times this"},
+		Field{"restart.jitter", "number", "0.1", "0–1; exponential-delay: each wait is spread by this fraction either way"},
+		Field{"restart.attempts", "integer", "fixed-delay: 3; exponential-delay: 10", "1–1000 consecutive failures restarted; then the job stays failed"},
+		Field{"restart.reset_after", "duration", "10m", "> 0; a run this long makes its failure the first again"})
 	return out
 }
 

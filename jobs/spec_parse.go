@@ -116,6 +116,9 @@ func (p *parser) spec(doc *yaml.Node) {
 			s.Checkpoint.Retain = int(p.integer(c, "retain", true))
 		}
 	}
+	if top.has("restart") {
+		p.restart(top)
+	}
 }
 
 func (p *parser) source(top fieldMap) {

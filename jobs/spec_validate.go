@@ -76,6 +76,7 @@ func (v *validator) run() {
 	case r > 100:
 		v.add("checkpoint.retain", CodeInvalid, fmt.Sprintf("%d is too many", r), "from 1 to 100")
 	}
+	v.restart()
 	v.graph()
 	v.scripts()
 }
