@@ -400,19 +400,9 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 	}
 	if c == codecCBOR {
 		out := putRecordsOutput{Records: make([]putRecordsResult, n), FailedRecordCount: failed}
-		j := 0
+		ents := putEntries{h: h, name: name, res: res, refused: refused}
 		for i := range out.Records {
-			var e *apiError
-			var r *streams.PutResult
-			if refused != nil && refused[i] != nil {
-				e = refused[i]
-			} else {
-				r = &res[j]
-				j++
-				if r.Err != nil {
-					e = h.recordFailure(name, r)
-				}
-			}
+			e, r := ents.next(i)
 			if e != nil {
 				out.Records[i] = putRecordsResult{ErrorCode: e.Type, ErrorMessage: e.Message}
 			} else {
@@ -433,22 +423,12 @@ func (h *Handler) appendPutRecordsResult(c codec, name string, res []streams.Put
 	}
 	b = append(b, `,"Records":[`...)
 	var seqs seqText
-	j := 0
+	ents := putEntries{h: h, name: name, res: res, refused: refused}
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		var e *apiError
-		var r *streams.PutResult
-		if refused != nil && refused[i] != nil {
-			e = refused[i]
-		} else {
-			r = &res[j]
-			j++
-			if r.Err != nil {
-				e = h.recordFailure(name, r)
-			}
-		}
+		e, r := ents.next(i)
 		if e != nil {
 			b = append(b, `{"ErrorCode":"`...)
 			b = append(b, e.Type...)
@@ -508,4 +488,28 @@ func strp(b []byte) *string {
 func seqString(tag uint64, shard int, ctr uint64) string {
 	var b [seqDigits]byte
 	return string(streams.AppendSeq(b[:0], tag, shard, ctr))
+}
+
+// putEntries walks the entries of a PutRecords answer in request order:
+// entry i was refused before the log saw it (refused[i]: a limit or an
+// injected fault), or it is the log's next result, failed or stored.
+type putEntries struct {
+	h       *Handler
+	name    string
+	res     []streams.PutResult
+	refused []*apiError
+	j       int // the next of res
+}
+
+// next returns entry i's error, or its stored result.
+func (p *putEntries) next(i int) (*apiError, *streams.PutResult) {
+	if p.refused != nil && p.refused[i] != nil {
+		return p.refused[i], nil
+	}
+	r := &p.res[p.j]
+	p.j++
+	if r.Err != nil {
+		return p.h.recordFailure(p.name, r), nil
+	}
+	return nil, r
 }
