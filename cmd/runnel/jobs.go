@@ -123,16 +123,22 @@ func jobsSubmit(args []string) error {
 }
 
 type jobInfo struct {
-	ID        string   `json:"id"`
-	State     string   `json:"state"`
-	Reason    string   `json:"reason"`
-	Warnings  []string `json:"warnings"`
-	Created   string   `json:"created"`
-	Watermark *int64   `json:"watermark"`
-	InPerS    float64  `json:"in_per_s"`
-	OutPerS   float64  `json:"out_per_s"`
-	UptimeS   float64  `json:"uptime_s"`
-	Errors    int64    `json:"errors"`
+	ID       string   `json:"id"`
+	State    string   `json:"state"`
+	Reason   string   `json:"reason"`
+	Warnings []string `json:"warnings"`
+	// Restarting is the attempt a failed job's restart strategy waits for.
+	Restarting *struct {
+		Attempt  int    `json:"attempt"`
+		Attempts int    `json:"attempts"`
+		At       string `json:"next_attempt_at"`
+	} `json:"restarting"`
+	Created   string  `json:"created"`
+	Watermark *int64  `json:"watermark"`
+	InPerS    float64 `json:"in_per_s"`
+	OutPerS   float64 `json:"out_per_s"`
+	UptimeS   float64 `json:"uptime_s"`
+	Errors    int64   `json:"errors"`
 	Operators []struct {
 		ID                    string
 		Kind                  string
@@ -199,6 +205,9 @@ func jobsGet(args []string) error {
 	fmt.Printf("job %s  state %s  watermark %s\n", j.ID, j.State, fmtWatermark(j.Watermark))
 	if j.Reason != "" {
 		fmt.Printf("reason: %s\n", j.Reason)
+	}
+	if r := j.Restarting; r != nil {
+		fmt.Printf("restarting: attempt %d of %d at %s\n", r.Attempt, r.Attempts, r.At)
 	}
 	for _, w := range j.Warnings {
 		fmt.Printf("warning: %s\n", w)

@@ -184,3 +184,10 @@ export function confirmBar(testid, message, buttons) {
 export function jsonBody(method, v) {
   return { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
 }
+
+// restartingText says when a failed job's restart strategy tries again
+// (the job's `restarting`), '' when it does not.
+export function restartingText(r) {
+  if (!r) return '';
+  return ` — restarting: attempt ${r.attempt} of ${r.attempts} at ${fmtTime(Date.parse(r.next_attempt_at))}`;
+}

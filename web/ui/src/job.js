@@ -1,7 +1,7 @@
 // The job page (loaded on demand with apache-arrow, uPlot and dagre): state,
 // watermark and lag, the operator graph, late records, checkpoints, and one
 // live results panel per dashboard sink.
-import { api, enc, h, fmtAge, fmtNum, fmtMs, fmtBytes, fmtDuration, timeEl, poller } from './api.js';
+import { api, enc, h, fmtAge, fmtNum, fmtMs, fmtBytes, fmtDuration, restartingText, timeEl, poller } from './api.js';
 import { Lifecycle } from './lifecycle.js';
 import { ErrorsPanel } from './errors.js';
 import { HistoryPanel } from './history.js';
@@ -64,7 +64,7 @@ export function jobPage(root, id) {
     stateEl.replaceChildren(stateBadge(job.state, job.reason));
     life.update(job);
     reasonEl.hidden = !job.reason;
-    reasonEl.textContent = job.reason || '';
+    reasonEl.textContent = (job.reason || '') + restartingText(job.restarting);
     const warnings = job.warnings || [];
     warningsEl.hidden = warnings.length === 0;
     warningsEl.replaceChildren(...warnings.map((w) => h('li', { class: 'warning' }, w)));

@@ -6,7 +6,7 @@ import { Table, vectorFromArray, Utf8, Int64, Float64, Bool, TimestampMillisecon
 import { Store, MAX_POINTS, MAX_KEYS, TABLE_ROWS, orderColumns } from '../src/store.js';
 import { problemsOf } from '../src/problems.js';
 import { cellText } from '../src/cells.js';
-import { fmtCount } from '../src/api.js';
+import { fmtCount, restartingText } from '../src/api.js';
 import { resultTable } from './fake.mjs';
 
 function batch(rows) {
@@ -201,4 +201,11 @@ test('counts are said in the singular for one: 1 open shard, 2 open shards', () 
   assert.equal(fmtCount(1, 'anomaly', 'anomalies'), '1 anomaly');
   assert.equal(fmtCount(3, 'anomaly', 'anomalies'), '3 anomalies');
   assert.equal(fmtCount(12500, 'record'), '12.5k records');
+});
+
+test('restartingText says the attempt and its time in UTC, nothing without a restart', () => {
+  assert.equal(restartingText(undefined), '');
+  assert.equal(restartingText(null), '');
+  assert.equal(restartingText({ attempt: 2, attempts: 10, next_attempt_at: '2026-12-07T17:01:02.345Z' }),
+    ' — restarting: attempt 2 of 10 at 2026-12-07 17:01:02Z');
 });
