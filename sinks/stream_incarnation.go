@@ -45,40 +45,81 @@ func (i incarnation) matchesAt(o incarnation) bool {
 	return i.seqTag == 0 || o.seqTag == 0 || i.seqTag == o.seqTag
 }
 
-// checkIncarnation fails with ErrStagedTargetGone when stream, for whose
-// incarnation inc epochs were staged, no longer exists or is another
-// stream created under its name since.
-func (s *Stream) checkIncarnation(stream string, inc incarnation, epochs []stagedEpoch) error {
-	created, err := s.cfg.Store.StreamCreated(stream)
+// stagedTarget is the stream, and its incarnation, epochs were staged for.
+type stagedTarget struct {
+	stream string
+	inc    incarnation
+}
+
+// byTarget groups epochs by the stream they were staged for (a marker
+// without a stream name: stream), keeping the order targets first appear.
+func byTarget(epochs []stagedEpoch, stream string) ([]stagedTarget, map[stagedTarget][]stagedEpoch) {
+	var order []stagedTarget
+	by := map[stagedTarget][]stagedEpoch{}
+	for _, e := range epochs {
+		if e.marker.stream == "" {
+			e.marker.stream = stream
+		}
+		k := stagedTarget{e.marker.stream, e.marker.inc}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], e)
+	}
+	return order, by
+}
+
+// recreated reports whether the stream of name, which epochs were staged
+// for for incarnation inc, is another stream created under the name since,
+// and that stream's creation time (UnixNano). It returns the store's error
+// (wrapping streams.ErrStreamNotFound) when there is no stream of the name.
+func recreated(store *streams.Store, stream string, inc incarnation) (bool, int64, error) {
+	created, err := store.StreamCreated(stream)
 	var tag uint64
 	if err == nil {
-		tag, err = s.cfg.Store.SeqTag(stream)
+		tag, err = store.SeqTag(stream)
 	}
+	if err != nil {
+		return false, 0, err
+	}
+	now := incarnationAt(created, tag)
+	return !inc.matchesAt(now), now.created, nil
+}
+
+// stagedRecords says how many records epochs hold and which epochs.
+func stagedRecords(epochs []stagedEpoch) string {
 	n := 0
 	for _, e := range epochs {
 		n += len(e.recs)
 	}
-	what := fmt.Sprintf("%d records of checkpoint epochs %d..%d were staged for stream %q", n, epochs[0].epoch, epochs[len(epochs)-1].epoch, stream)
 	if len(epochs) == 1 {
-		what = fmt.Sprintf("the %d records of checkpoint epoch %d were staged for stream %q", n, epochs[0].epoch, stream)
+		return fmt.Sprintf("%d records staged at checkpoint epoch %d", n, epochs[0].epoch)
 	}
-	if errors.Is(err, streams.ErrStreamNotFound) {
-		if !inc.known() {
-			return fmt.Errorf("%w: %s, which no longer exists "+
-				"(create it again and restart the job to deliver them there; they are not written to %q): %w",
-				ErrStagedTargetGone, what, s.cfg.Stream, err)
-		}
+	return fmt.Sprintf("%d records staged at checkpoint epochs %d..%d", n, epochs[0].epoch, epochs[len(epochs)-1].epoch)
+}
+
+// checkIncarnation fails with ErrStagedTargetGone when stream, for whose
+// incarnation inc epochs were staged, no longer exists or is another
+// stream created under its name since. (A job's restore drops such epochs
+// first: DropStagedOfGoneStreams.)
+func (s *Stream) checkIncarnation(stream string, inc incarnation, epochs []stagedEpoch) error {
+	again, created, err := recreated(s.cfg.Store, stream, inc)
+	what := fmt.Sprintf("%s for stream %q", stagedRecords(epochs), stream)
+	switch {
+	case errors.Is(err, streams.ErrStreamNotFound) && !inc.known():
+		return fmt.Errorf("%w: %s, which no longer exists "+
+			"(create it again and restart the job to deliver them there; they are not written to %q): %w",
+			ErrStagedTargetGone, what, s.cfg.Stream, err)
+	case errors.Is(err, streams.ErrStreamNotFound):
 		return fmt.Errorf("%w: %s (created %s), which no longer exists: they belonged to that stream and are written "+
-			"neither to a stream created again under its name nor to %q; deploy the job with from=none to start without "+
-			"this checkpoint's state: %w", ErrStagedTargetGone, what, fmtNanos(inc.created), s.cfg.Stream, err)
-	}
-	if err != nil {
+			"neither to a stream created again under its name nor to %q; the job's restart drops them with a warning: %w",
+			ErrStagedTargetGone, what, fmtNanos(inc.created), s.cfg.Stream, err)
+	case err != nil:
 		return err
-	}
-	if now := incarnationAt(created, tag); !inc.matchesAt(now) {
-		return fmt.Errorf("%w: %s (created %s), which no longer exists: stream %q now is another stream, created "+
-			"%s, and gets none of them; deploy the job with from=none to start without this checkpoint's state",
-			ErrStagedTargetGone, what, fmtNanos(inc.created), stream, fmtNanos(now.created))
+	case again:
+		return fmt.Errorf("%w: %s (created %s), which no longer exists: stream %q now is another stream, created %s, "+
+			"and gets none of them; the job's restart drops them with a warning",
+			ErrStagedTargetGone, what, fmtNanos(inc.created), stream, fmtNanos(created))
 	}
 	return nil
 }
@@ -103,48 +144,30 @@ func DropStagedOfGoneStreams(sp *state.Space, store *streams.Store) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	type target struct {
-		stream string
-		inc    incarnation
-	}
-	var order []target
-	by := map[target][]stagedEpoch{}
-	for _, e := range epochs {
-		if e.marker.stream == "" || !e.marker.inc.known() {
-			continue
-		}
-		k := target{e.marker.stream, e.marker.inc}
-		if _, ok := by[k]; !ok {
-			order = append(order, k)
-		}
-		by[k] = append(by[k], e)
-	}
+	order, by := byTarget(epochs, "")
 	var out []string
 	for _, k := range order {
+		if k.stream == "" || !k.inc.known() {
+			continue
+		}
+		again, created, err := recreated(store, k.stream, k.inc)
 		now := "it no longer exists"
-		info, err := store.DescribeStream(k.stream)
 		switch {
 		case errors.Is(err, streams.ErrStreamNotFound):
 		case err != nil:
 			return out, err
-		case k.inc.matches(info):
+		case !again:
 			continue
 		default:
-			now = fmt.Sprintf("the stream of that name now is another one, created %s", fmtNanos(info.Created.UnixNano()))
+			now = fmt.Sprintf("the stream of that name now is another one, created %s", fmtNanos(created))
 		}
-		n := 0
 		for _, e := range by[k] {
-			n += len(e.recs)
 			if err := forget(sp, e); err != nil {
 				return out, err
 			}
 		}
-		eps := fmt.Sprintf("checkpoint epoch %d", by[k][0].epoch)
-		if len(by[k]) > 1 {
-			eps = fmt.Sprintf("checkpoint epochs %d..%d", by[k][0].epoch, by[k][len(by[k])-1].epoch)
-		}
-		out = append(out, fmt.Sprintf("%d records staged at %s for stream %q (created %s) were dropped, not delivered: "+
-			"%s; they belonged to the deleted stream and are not written to another", n, eps, k.stream, fmtNanos(k.inc.created), now))
+		out = append(out, fmt.Sprintf("%s for stream %q (created %s) were dropped, not delivered: "+
+			"%s; they belonged to the deleted stream and are not written to another", stagedRecords(by[k]), k.stream, fmtNanos(k.inc.created), now))
 	}
 	return out, nil
 }

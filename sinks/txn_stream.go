@@ -204,31 +204,16 @@ func (s *Stream) Commit(ctx context.Context, epoch uint64) error {
 // recoverCommit finishes the commit of epochs restored from a checkpoint,
 // each into the stream it was staged for.
 func (s *Stream) recoverCommit(ctx context.Context, t *streamTxn, epochs []stagedEpoch) error {
-	type target struct {
-		stream string
-		inc    incarnation
-	}
-	var targets []target
-	byTarget := map[target][]stagedEpoch{}
-	for _, e := range epochs {
-		if e.marker.stream == "" {
-			e.marker.stream = s.cfg.Stream
-		}
-		k := target{e.marker.stream, e.marker.inc}
-		if _, ok := byTarget[k]; !ok {
-			targets = append(targets, k)
-		}
-		byTarget[k] = append(byTarget[k], e)
-	}
+	targets, by := byTarget(epochs, s.cfg.Stream)
 	// Every target is checked before any is written to, so that a gone
 	// one fails the restore before the others took their records.
 	for _, k := range targets {
-		if err := s.checkIncarnation(k.stream, k.inc, byTarget[k]); err != nil {
+		if err := s.checkIncarnation(k.stream, k.inc, by[k]); err != nil {
 			return err
 		}
 	}
 	for _, k := range targets {
-		if err := s.recoverInto(ctx, t, k.stream, byTarget[k]); err != nil {
+		if err := s.recoverInto(ctx, t, k.stream, by[k]); err != nil {
 			return err
 		}
 	}
