@@ -3,7 +3,6 @@ package kinesis
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -149,31 +148,4 @@ func (h *Handler) injectRecords(name string, recs []streams.PutRecord) []*apiErr
 		}
 	}
 	return failed
-}
-
-// shardsOf names the open shard each record goes to, "" when the
-// stream cannot be described (the put itself then reports why).
-func (h *Handler) shardsOf(name string, recs []streams.PutRecord) []string {
-	out := make([]string, len(recs))
-	info, err := h.store.DescribeStream(name)
-	if err != nil {
-		return out
-	}
-	var open []streams.ShardInfo
-	for _, s := range info.Shards {
-		if s.Open {
-			open = append(open, s)
-		}
-	}
-	sort.Slice(open, func(i, j int) bool { return open[i].Range.Start.Cmp(open[j].Range.Start) < 0 })
-	for i := range recs {
-		hk := streams.HashPartitionKey(recs[i].PartitionKey)
-		if recs[i].ExplicitHashKey != "" {
-			hk, _ = streams.ParseHashKey(recs[i].ExplicitHashKey)
-		}
-		if j := sort.Search(len(open), func(j int) bool { return open[j].Range.End.Cmp(hk) >= 0 }); j < len(open) {
-			out[i] = open[j].ID
-		}
-	}
-	return out
 }

@@ -67,38 +67,18 @@ func (l *limiter) get(stream, shard string) *shardBuckets {
 // its bytes and one record from the shard's write buckets; it reports the
 // shard of each record and whether it may be put.
 func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord) ([]string, []bool) {
-	shards := make([]string, len(recs))
+	shards := h.shardsOf(stream, recs)
 	ok := make([]bool, len(recs))
-	info, err := h.store.DescribeStream(stream)
-	if err != nil {
-		// The put itself reports the error.
-		for i := range ok {
-			ok[i] = true
-		}
-		return shards, ok
-	}
-	var open []streams.ShardInfo
-	for _, s := range info.Shards {
-		if s.Open {
-			open = append(open, s)
-		}
-	}
-	sort.Slice(open, func(i, j int) bool { return open[i].Range.Start.Cmp(open[j].Range.Start) < 0 })
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range recs {
-		hk := streams.HashPartitionKey(recs[i].PartitionKey)
-		if recs[i].ExplicitHashKey != "" {
-			hk, _ = streams.ParseHashKey(recs[i].ExplicitHashKey)
-		}
-		j := sort.Search(len(open), func(j int) bool { return open[j].Range.End.Cmp(hk) >= 0 })
-		if j == len(open) {
+		if shards[i] == "" {
+			// No open shard (or no stream): the put itself reports why.
 			ok[i] = true
 			continue
 		}
-		shards[i] = open[j].ID
-		b := l.get(stream, open[j].ID)
+		b := l.get(stream, shards[i])
 		b.wBytes.refill(now, l.scale*writeBytesPerSec, l.scale*writeBytesPerSec)
 		b.wRecs.refill(now, l.scale*writeRecordsPerSec, l.scale*writeRecordsPerSec)
 		size := float64(len(recs[i].Data) + len(recs[i].PartitionKey))
@@ -109,6 +89,34 @@ func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord)
 		}
 	}
 	return shards, ok
+}
+
+// shardsOf names the open shard each record goes to, as the log routes
+// it (the write limits and the injected throttles count by it); "" when
+// the stream cannot be described (the put itself then reports why).
+func (h *Handler) shardsOf(name string, recs []streams.PutRecord) []string {
+	out := make([]string, len(recs))
+	info, err := h.store.DescribeStream(name)
+	if err != nil {
+		return out
+	}
+	var open []streams.ShardInfo
+	for _, s := range info.Shards {
+		if s.Open {
+			open = append(open, s)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].Range.Start.Cmp(open[j].Range.Start) < 0 })
+	for i := range recs {
+		hk := streams.HashPartitionKey(recs[i].PartitionKey)
+		if recs[i].ExplicitHashKey != "" {
+			hk, _ = streams.ParseHashKey(recs[i].ExplicitHashKey)
+		}
+		if j := sort.Search(len(open), func(j int) bool { return open[j].Range.End.Cmp(hk) >= 0 }); j < len(open) {
+			out[i] = open[j].ID
+		}
+	}
+	return out
 }
 
 // admitRead takes one call from the shard's read bucket; a shard that has
