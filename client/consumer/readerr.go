@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -47,19 +46,11 @@ func readKind(err error) string {
 		return readThrottled
 	case code == "ResourceNotFoundException":
 		return readNotFound
-	case code == "AccessDeniedException", code == "UnrecognizedClientException", code == "InvalidSignatureException",
-		code == "ExpiredTokenException", code == "IncompleteSignature", code == "MissingAuthenticationToken",
-		code == "KMSAccessDeniedException":
+	case kinesisconn.Denied(err):
 		return readDenied
 	case code == "" && kinesisconn.Retryable(err):
 		return readUnreachable
-	case code == "":
-		var re interface{ HTTPStatusCode() int }
-		if errors.As(err, &re) && (re.HTTPStatusCode() == 401 || re.HTTPStatusCode() == 403) {
-			return readDenied
-		}
-		return readRefused
-	case kinesisconn.Retryable(err):
+	case code != "" && kinesisconn.Retryable(err):
 		return readServer
 	}
 	return readRefused

@@ -46,6 +46,8 @@ func TestReadKind(t *testing.T) {
 		{api("AccessDeniedException"), readDenied},
 		{api("UnrecognizedClientException"), readDenied},
 		{api("ExpiredTokenException"), readDenied},
+		{api("MissingAuthenticationTokenException"), readDenied}, // Runnel's own code for a call without a token
+		{api("IncompleteSignatureException"), readDenied},
 		{status(403), readDenied},
 		{status(401), readDenied},
 		{status(400), readRefused},

@@ -138,3 +138,19 @@ func Retryable(err error) bool {
 	}
 	return false
 }
+
+// Denied reports whether err is Kinesis refusing the caller's credentials
+// or their rights (by its code in either spelling AWS uses, or a bare 401
+// or 403): no retry helps until they change.
+func Denied(err error) bool {
+	switch Code(err) {
+	case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+		"ExpiredTokenException", "IncompleteSignature", "IncompleteSignatureException",
+		"MissingAuthenticationToken", "MissingAuthenticationTokenException", "KMSAccessDeniedException":
+		return true
+	case "":
+		var re interface{ HTTPStatusCode() int }
+		return errors.As(err, &re) && (re.HTTPStatusCode() == 401 || re.HTTPStatusCode() == 403)
+	}
+	return false
+}
