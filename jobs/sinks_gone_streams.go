@@ -14,17 +14,10 @@ import (
 // file, its operators' dead letters, and those of the checkpoint's file
 // that j's has not (they are committed by commitRemovedSinks after this).
 func (m *Manager) dropStagedOfGoneStreams(j *Job, db *state.DB, snap *engine.Snapshot) ([]string, error) {
-	old := snapshotSpec(snap)
+	old, kinds := snapshotSpec(snap), j.Spec.sinkKindsByID()
 	streamSink := func(id string) bool {
-		for i := range j.Spec.Sinks {
-			if j.Spec.Sinks[i].ID == id {
-				return j.Spec.Sinks[i].Kind() == SinkStream
-			}
-		}
-		for _, op := range j.Spec.Operators {
-			if op.ID+deadLetterSuffix == id && deadLetterStream(&op) != "" {
-				return true
-			}
+		if kind, ok := kinds[id]; ok {
+			return kind == SinkStream
 		}
 		_, kind := old.sinkOf(id)
 		return kind == SinkStream

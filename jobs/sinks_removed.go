@@ -42,15 +42,7 @@ const removedSinkTimeout = 2 * time.Minute
 // in the returned warnings and an ERROR log.
 func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot) ([]string, error) {
 	old := snapshotSpec(snap)
-	kinds := map[string]string{} // the sinks of j's file, by id
-	for i := range j.Spec.Sinks {
-		kinds[j.Spec.Sinks[i].ID] = j.Spec.Sinks[i].Kind()
-	}
-	for _, op := range j.Spec.Operators {
-		if dl := deadLetterStream(&op); dl != "" {
-			kinds[op.ID+deadLetterSuffix] = SinkStream
-		}
-	}
+	kinds := j.Spec.sinkKindsByID()
 	ids, err := db.Operators()
 	if err != nil {
 		return nil, err
@@ -200,4 +192,19 @@ func snapshotSpec(snap *engine.Snapshot) *Spec {
 	}
 	old, _ := Parse([]byte(e.JobFile))
 	return old
+}
+
+// sinkKindsByID maps the id of each sink of spec, its operators' dead-letter
+// sinks included, to its kind.
+func (spec *Spec) sinkKindsByID() map[string]string {
+	kinds := map[string]string{}
+	for i := range spec.Sinks {
+		kinds[spec.Sinks[i].ID] = spec.Sinks[i].Kind()
+	}
+	for _, op := range spec.Operators {
+		if dl := deadLetterStream(&op); dl != "" {
+			kinds[op.ID+deadLetterSuffix] = SinkStream
+		}
+	}
+	return kinds
 }
