@@ -64,18 +64,18 @@ func (l *limiter) get(stream, shard string) *shardBuckets {
 }
 
 // admitPuts routes each record to its shard as the store will and takes
-// its bytes and one record from the shard's write buckets; it reports the
-// shard of each record and whether it may be put.
-func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord) ([]string, []bool) {
+// its bytes and one record from the shard's write buckets. It returns
+// refused with the throttling error of each record that may not be put
+// added (records refused already are skipped and take nothing); refused
+// is allocated when nil and a record is refused, and stays nil otherwise.
+func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord, refused []*apiError) []*apiError {
 	shards := h.shardsOf(stream, recs)
-	ok := make([]bool, len(recs))
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range recs {
-		if shards[i] == "" {
+		if shards[i] == "" || refused != nil && refused[i] != nil {
 			// No open shard (or no stream): the put itself reports why.
-			ok[i] = true
 			continue
 		}
 		b := l.get(stream, shards[i])
@@ -85,10 +85,14 @@ func (l *limiter) admitPuts(h *Handler, stream string, recs []streams.PutRecord)
 		if b.wRecs.tokens >= 1 && b.wBytes.tokens >= size {
 			b.wRecs.tokens--
 			b.wBytes.tokens -= size
-			ok[i] = true
+			continue
 		}
+		if refused == nil {
+			refused = make([]*apiError, len(recs))
+		}
+		refused[i] = h.throttledWrite(stream, shards[i])
 	}
-	return shards, ok
+	return refused
 }
 
 // shardsOf names the open shard each record goes to, as the log routes

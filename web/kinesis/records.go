@@ -200,8 +200,8 @@ func (h *Handler) putRecord(r *request) (any, error) {
 	}
 	h.spread(&f, rec)
 	if h.limits != nil {
-		if shard, ok := h.limits.admitPuts(h, name, rec); !ok[0] {
-			return nil, h.throttledWrite(name, shard[0])
+		if refused := h.limits.admitPuts(h, name, rec, nil); refused != nil {
+			return nil, refused[0]
 		}
 	}
 	res, err := h.store.Put(r.ctx, name, rec)
@@ -309,28 +309,7 @@ func (h *Handler) putRecords(r *request) (any, error) {
 		refused = h.injectRecords(name, recs)
 	}
 	if h.limits != nil {
-		cand, idx := recs, []int(nil)
-		if refused != nil {
-			cand = nil
-			for i := range recs {
-				if refused[i] == nil {
-					cand, idx = append(cand, recs[i]), append(idx, i)
-				}
-			}
-		} else {
-			refused = make([]*apiError, len(recs))
-		}
-		shards, admitted := h.limits.admitPuts(h, name, cand)
-		for k := range cand {
-			if admitted[k] {
-				continue
-			}
-			i := k
-			if idx != nil {
-				i = idx[k]
-			}
-			refused[i] = h.throttledWrite(name, shards[k])
-		}
+		refused = h.limits.admitPuts(h, name, recs, refused)
 	}
 	if refused != nil {
 		kept := recs[:0:0]
