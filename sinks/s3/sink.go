@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		}
 		log := cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)
 		s.cl = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: o.Retryer, log: log} })
-		s.opening = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: retry.NewStandard(), log: log} })
+		s.opening = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: openingRetryer(o.Retryer), log: log} })
 	}
 	return s, nil
 }
@@ -115,8 +115,8 @@ func NewClient(ctx context.Context, endpoint, region, profile string, pathStyle 
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = pathStyle
-		if awsCfg.Retryer == nil && awsCfg.RetryMaxAttempts == 0 {
-			o.Retryer = outageRetryer()
+		if awsCfg.Retryer == nil && awsCfg.RetryMaxAttempts == 0 && awsCfg.RetryMode == "" {
+			o.Retryer = outageRetryer{outageStandard()}
 		}
 	}), nil
 }
@@ -136,12 +136,28 @@ func (r warnRetries) RetryDelay(attempt int, err error) (time.Duration, error) {
 	return d, derr
 }
 
-// outageRetryer is the SDK's standard retryer made to outlast a server
+// outageRetryer marks the retryer NewClient chose itself, when the AWS
+// configuration names none (no retryer, max_attempts or retry_mode).
+type outageRetryer struct{ aws.Retryer }
+
+// openingRetryer is the retryer of the client OpenState uses, given the
+// running client's: the SDK's standard one instead of NewClient's own
+// (which outlasts an outage), and the one the AWS configuration asked for
+// (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, max_attempts, retry_mode) otherwise.
+func openingRetryer(running aws.Retryer) aws.Retryer {
+	if _, ours := running.(outageRetryer); ours {
+		return retry.NewStandard()
+	}
+	return running
+}
+
+// outageStandard is the SDK's standard retryer made to outlast a server
 // restart (about half a minute): every call of the sink may be repeated
 // (a put or copy to a fixed key, a delete), and a failed one fails the
 // job. Without the retry quota, which an outage would use up at once.
-// AWS_MAX_ATTEMPTS or max_attempts in the AWS configuration still rule.
-func outageRetryer() aws.Retryer {
+// AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, or max_attempts or retry_mode in the
+// AWS configuration still rule.
+func outageStandard() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = 12
 		o.RateLimiter = ratelimit.None
