@@ -63,10 +63,10 @@ func (b *builder) streamSink(name string, shards int, cols []sinks.Column) (sink
 	if b.restoreOnly {
 		// A stream deleted since fails OpenState with
 		// sinks.ErrStagedTargetGone rather than being created again.
-		return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols})
+		return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols, Logger: b.env.Logger})
 	}
 	if err := ensureStream(b.env.Store, name, shards); err != nil {
 		return nil, err
 	}
-	return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols})
+	return sinks.NewStream(sinks.StreamConfig{Store: b.env.Store, Stream: name, Columns: cols, Logger: b.env.Logger})
 }

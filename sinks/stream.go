@@ -3,8 +3,11 @@ package sinks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/runnel-dev/runnel/streams"
@@ -17,6 +20,9 @@ type StreamConfig struct {
 	// Columns fix the order of fields in each JSON record; nil puts
 	// window_start, window_end, key first and the rest alphabetically.
 	Columns []Column
+	// Logger gets a WARN line for each put a plain Write tries again;
+	// default slog.Default().
+	Logger *slog.Logger
 }
 
 // Validate checks the configuration (not that the stream exists).
@@ -51,6 +57,7 @@ type Stream struct {
 	cols []Column
 	buf  bytes.Buffer
 	recs []streams.PutRecord
+	res  []streams.PutResult
 	// txn is set by OpenState; nil means plain, immediate appends.
 	txn *streamTxn
 	// put, when set, replaces the store's Put for staged records (tests
@@ -87,12 +94,80 @@ func (s *Stream) Write(ctx context.Context, rows []Row) error {
 		if s.recs, err = s.encode(s.recs[:0], rows[:n]); err != nil {
 			return err
 		}
-		if _, err := s.cfg.Store.Put(ctx, s.cfg.Stream, s.recs); err != nil {
+		if err := s.putAll(ctx, s.recs); err != nil {
 			return fmt.Errorf("stream sink %s: %w", s.cfg.Stream, err)
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// PutRetryFor is how long a plain Write keeps putting records the stream
+// refused for a while (streams.Retriable: a shard's disk is full) before
+// it fails the sink.
+const PutRetryFor = 30 * time.Second
+
+// putAll puts recs, trying again while the stream refuses them for a
+// while. After a put that stored some records and not others
+// (streams.PartialPutError), it puts again only those not stored, in
+// their order: the records of one key route to one shard, whose part of a
+// put is stored or refused whole, so each key's records still reach the
+// stream in order, each once. It may reorder recs.
+func (s *Stream) putAll(ctx context.Context, recs []streams.PutRecord) error {
+	wait, deadline := 50*time.Millisecond, time.Now().Add(PutRetryFor)
+	for {
+		var err error
+		s.res, err = s.cfg.Store.PutInto(ctx, s.cfg.Stream, recs, s.res[:0])
+		if err == nil {
+			return nil
+		}
+		left, ferr := notStored(recs, err)
+		if ferr != nil {
+			return ferr
+		}
+		recs = left
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d records still refused after %v: %w", len(recs), PutRetryFor, err)
+		}
+		log := s.cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("stream sink: the stream refused records for now; putting them again", "stream", s.cfg.Stream,
+			"records", len(recs), "in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// notStored returns the records of a failed put to put again, in their
+// order (packed into recs' front), and err when trying again cannot help:
+// a record was refused for a reason other than a passing one, or may have
+// been stored although refused (streams.ErrMaybeStored).
+func notStored(recs []streams.PutRecord, err error) ([]streams.PutRecord, error) {
+	retriable := func(err error) bool { return streams.Retriable(err) && !errors.Is(err, streams.ErrMaybeStored) }
+	var pe *streams.PartialPutError
+	if !errors.As(err, &pe) {
+		if retriable(err) {
+			return recs, nil // refused whole: nothing was stored
+		}
+		return nil, err
+	}
+	left := recs[:0]
+	for i, r := range pe.Results {
+		if r.Err == nil {
+			continue
+		}
+		if !retriable(r.Err) {
+			return nil, err
+		}
+		left = append(left, recs[i])
+	}
+	return left, nil
 }
 
 // encode appends one record per row to recs.
