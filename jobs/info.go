@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/engine"
+	"github.com/runnel-dev/runnel/sinks"
 )
 
 // Info is a job's public state.
@@ -34,7 +35,7 @@ type Info struct {
 	// Warnings are problems the job runs on with (or that keep it from
 	// starting): a checkpoint it restored from that stream retention had
 	// partly invalidated, damaged or lost checkpoints it passed over, a
-	// damaged state file.
+	// damaged state file, a sink's call its target leaves unanswered.
 	Warnings []string `json:"warnings,omitempty"`
 	// CheckpointsSkipped is how many damaged checkpoints the job's last
 	// start passed over to restore an older one.
@@ -238,6 +239,9 @@ func (j *Job) Info(withSpec bool) Info {
 	j.mu.Unlock()
 	if errors.Is(serr, ErrStateDamaged) {
 		in.Warnings = append(in.Warnings, serr.Error())
+	}
+	for _, st := range sinks.Stalled(j.ID) {
+		in.Warnings = append(in.Warnings, st.String())
 	}
 	return in
 }

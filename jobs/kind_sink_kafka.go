@@ -57,7 +57,7 @@ func init() {
 			k := s.Kafka
 			return kafkasink.New(kafkasink.Config{Brokers: k.Brokers, Topic: k.Topic, KeyField: k.KeyField,
 				Headers: k.Headers, Partitioner: k.Partitioner, PartitionField: k.PartitionField,
-				TLS: k.TLS.conn(), SASL: k.SASL.conn(), Job: b.spec.Name, Sink: s.ID})
+				TLS: k.TLS.conn(), SASL: k.SASL.conn(), Job: b.spec.Name, Sink: s.ID, Logger: b.env.Logger})
 		},
 	})
 }

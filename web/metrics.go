@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
+	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -22,6 +23,7 @@ type collector struct {
 	ckptDuration, ckptHeld, ckptSize                 *prometheus.Desc
 	ckptEpoch, ckptAge, ckptFailed                   *prometheus.Desc
 	jobWarnings, ckptSkipped                         *prometheus.Desc
+	sinkStalled                                      *prometheus.Desc
 }
 
 func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
@@ -51,12 +53,13 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		jobWarnings:      prometheus.NewDesc("runnel_job_warnings", "Problems the job runs on with or that keep it from starting (damaged or lost checkpoints, a damaged state file, records lost to retention); listed by the API.", []string{"job"}, nil),
 		ckptSkipped:      prometheus.NewDesc("runnel_job_checkpoints_skipped", "Damaged checkpoints the job's last start passed over to restore an older one.", []string{"job"}, nil),
 		ckptFailed:       prometheus.NewDesc("runnel_job_checkpoints_failed", "Checkpoints of the job that failed since it started (the last 20 are listed by the API).", []string{"job"}, nil),
+		sinkStalled:      prometheus.NewDesc("runnel_sink_stalled_calls_total", "Calls of a sink to its target (database, brokers, object store) that waited 5 s or more for an answer, since the server started; one waiting now is listed in the job's warnings.", []string{"job", "sink", "kind"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opDead, c.opLate, c.jobWatermarkLag, c.jobRunning,
-		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped} {
+		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped, c.sinkStalled} {
 		ch <- d
 	}
 }
@@ -75,6 +78,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.shardOpen, prometheus.GaugeValue, open, s.Name, sh.ID)
 		}
+	}
+	for k, n := range sinks.StalledCalls() {
+		ch <- prometheus.MustNewConstMetric(c.sinkStalled, prometheus.CounterValue, float64(n), k.Job, k.Sink, k.Kind)
 	}
 	if c.jobs == nil {
 		return

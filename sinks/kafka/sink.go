@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -50,6 +51,9 @@ type Config struct {
 	// TransactionTimeout bounds how long a crashed producer's open
 	// transaction blocks read_committed consumers. Default 60s.
 	TransactionTimeout time.Duration
+	// Logger gets a WARN line for a call the brokers leave unanswered
+	// (sinks.Watchdog); default slog.Default().
+	Logger *slog.Logger
 }
 
 // Validate checks the configuration without contacting a broker.
@@ -128,6 +132,8 @@ type Sink struct {
 	// partitions is the topic's partition count when OpenState listed
 	// it, which rows with partitioner field are checked against.
 	partitions int
+	// watch says the calls the brokers hold unanswered.
+	watch *sinks.Watchdog
 }
 
 var _ sinks.Transactional = (*Sink)(nil)
@@ -145,7 +151,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	opts = append(opts, kgo.RecordPartitioner(cfg.partitioner()))
-	s := &Sink{cfg: cfg, opts: opts}
+	s := &Sink{cfg: cfg, opts: opts, watch: sinks.NewWatchdog(cfg.Job, cfg.Sink, "kafka", "topic "+cfg.Topic, cfg.Logger)}
 	return s, nil
 }
 
@@ -265,6 +271,8 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 		}
 		recs = append(recs, rec)
 	}
+	done := s.watch.Watch(fmt.Sprintf("the produce of %d records", len(recs)))
+	defer done()
 	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("kafka sink %s: produce to %s: %w", s.cfg.Sink, s.cfg.Topic, err)
 	}
@@ -299,7 +307,10 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	s.cl = cl
 	// InitProducerID: bumps the epoch of the transactional id, which
 	// aborts a transaction a crashed producer left open.
-	if _, _, err := cl.ProducerID(ctx); err != nil {
+	done := s.watch.Watch("the producer id's initialisation")
+	_, _, err = cl.ProducerID(ctx)
+	done()
+	if err != nil {
 		return fail(fmt.Errorf("init producer id %s: %w", s.cfg.transactionalID(), err))
 	}
 	td, err := s.topic(ctx, s.cfg.Topic)
@@ -357,6 +368,7 @@ func (s *Sink) progress(ctx context.Context, topic string) (int64, error) {
 // to (a deploy changed it) goes there, or, if that topic was deleted,
 // fails with sinks.ErrStagedTargetGone.
 func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
+	defer s.watch.Watch(fmt.Sprintf("the transaction of checkpoint epoch %d (%d records)", e.Epoch, len(e.Rows)))()
 	topic, topicID := s.cfg.Topic, s.topicID
 	if e.Target != "" && e.Target != s.cfg.Topic {
 		topic = e.Target

@@ -42,7 +42,8 @@ type Config struct {
 	// Job and Sink name the progress row.
 	Job, Sink string
 	// Logger gets a WARN line for each commit retried after the
-	// connection broke; default slog.Default().
+	// connection broke, and for a transaction the database leaves
+	// unanswered (sinks.Watchdog); default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -89,6 +90,8 @@ type Sink struct {
 	// opened: OpenState returned, and a commit that loses its
 	// connection retries.
 	opened bool
+	// watch says the transactions the database holds unanswered.
+	watch *sinks.Watchdog
 }
 
 type tableColumn struct {
@@ -107,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink %s: connect: %w", cfg.Sink, err)
 	}
-	s := &Sink{cfg: cfg, conn: conn}
+	s := &Sink{cfg: cfg, conn: conn, watch: sinks.NewWatchdog(cfg.Job, cfg.Sink, "postgres", "table "+cfg.Table, cfg.Logger)}
 	if err := s.prepare(ctx); err != nil {
 		conn.Close(ctx)
 		return nil, fmt.Errorf("postgres sink %s: %w", cfg.Sink, err)
@@ -285,6 +288,11 @@ func (s *Sink) commitProgress(ctx context.Context, task string, accept func(done
 			return 0, fmt.Errorf("postgres sink %s: %w", s.cfg.Sink, err)
 		}
 	}
+	call := fmt.Sprintf("the transaction of %d rows", len(vals))
+	if task != "" {
+		call = fmt.Sprintf("the transaction of checkpoint epoch %d (%d rows)", to, len(vals))
+	}
+	defer s.watch.Watch(call)()
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("postgres sink %s: begin: %w", s.cfg.Sink, err)

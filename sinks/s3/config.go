@@ -113,7 +113,9 @@ type Config struct {
 	Columns []sinks.Column
 	// Job and Sink name the objects.
 	Job, Sink string
-	// Logger gets the ERROR lines of rows sent to the error output.
+	// Logger gets the ERROR lines of rows sent to the error output, the
+	// WARN lines of retried calls and of calls the server leaves
+	// unanswered (sinks.Watchdog).
 	Logger *slog.Logger
 	// Client, when set, is used instead of one made from the fields above.
 	Client *s3.Client

@@ -18,10 +18,12 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/google/uuid"
 
 	"github.com/runnel-dev/runnel/sinks"
@@ -77,17 +79,32 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	s.tmpl, _ = parseTemplate(cfg.Partition)
 	s.loc, _ = time.LoadLocation(cfg.TimeZone)
 	s.run = newRunID()
-	s.cl = cfg.Client
-	if s.cl == nil {
-		cl, err := NewClient(ctx, cfg.Endpoint, cfg.Region, cfg.Profile, cfg.PathStyle)
-		if err != nil {
-			return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
-		}
-		log := cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)
-		s.cl = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: o.Retryer, log: log} })
-		s.opening = s3.New(cl.Options(), func(o *s3.Options) { o.Retryer = warnRetries{Retryer: openingRetryer(o.Retryer), log: log} })
+	watch := watchCalls(sinks.NewWatchdog(cfg.Job, cfg.Sink, "s3", "bucket "+cfg.Bucket, cfg.Logger))
+	if cfg.Client != nil {
+		s.cl = s3.New(cfg.Client.Options(), watch)
+		return s, nil
 	}
+	cl, err := NewClient(ctx, cfg.Endpoint, cfg.Region, cfg.Profile, cfg.PathStyle)
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink %s: %w", cfg.Sink, err)
+	}
+	log := cfg.Logger.With("job", cfg.Job, "sink", cfg.Sink)
+	s.cl = s3.New(cl.Options(), watch, func(o *s3.Options) { o.Retryer = warnRetries{Retryer: o.Retryer, log: log} })
+	s.opening = s3.New(cl.Options(), watch, func(o *s3.Options) { o.Retryer = warnRetries{Retryer: openingRetryer(o.Retryer), log: log} })
 	return s, nil
+}
+
+// watchCalls has w watch each call of a client to S3, from its first
+// attempt to its last retry's answer.
+func watchCalls(w *sinks.Watchdog) func(*s3.Options) {
+	mw := middleware.InitializeMiddlewareFunc("RunnelStallWatch", func(ctx context.Context, in middleware.InitializeInput,
+		next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		defer w.Watch("the " + awsmiddleware.GetOperationName(ctx) + " call")()
+		return next.HandleInitialize(ctx, in)
+	})
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Initialize.Add(mw, middleware.After) })
+	}
 }
 
 // NewClient makes an S3 client for endpoint (empty: AWS's) with the
