@@ -1,0 +1,197 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
+	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sinks"
+)
+
+// TestSinkTargetsPaused runs targetsJob on the real binary and pauses its
+// targets one at a time with SIGSTOP (every PostgreSQL process, versitygw,
+// kfake) while records come in. While a target is paused, the sink's call
+// to it waits unanswered: the server must say so within the pause in all
+// three ways — a WARN naming the sink and the target, the sink's
+// runnel_sink_stalled_calls_total, and a warning in the job's status.
+// After SIGCONT every target must hold every window of the input once.
+func TestSinkTargetsPaused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
+	}
+	seed := int64(testutil.Seed(t))
+	rng := rand.New(rand.NewSource(seed))
+	tg := &targets{t: t, pg: testsrv.StartPostgres(t), gw: testsrv.StartS3(t, "lake"),
+		kafka: testsrv.StartKafkaProcess(t, 2, "results")}
+	srv := newSupervised(t, tg.gw.Env()...)
+	srv.start()
+	defer srv.Kill()
+	base := srv.URL
+	hc := &http.Client{Timeout: 5 * time.Second}
+	if !postJSONStatus(t, hc, base+"/api/v1/jobs", fmt.Sprintf(targetsJob, tg.pg.DSN, tg.gw.Endpoint, tg.kafka.Addr), http.StatusCreated) {
+		t.Fatalf("submit failed\n%s", srv.AllLogs())
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go producePaced(hc, base, seed, stop, done)
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-done
+	}()
+	resumeIfFailed := func() {
+		if st := jobStatus(hc, base, "targets"); st.State == "failed" {
+			t.Logf("the job failed (%s); resuming it", st.Reason)
+			postJSON(hc, base+"/api/v1/jobs/targets/resume", "")
+		}
+	}
+
+	type pause struct {
+		sink, kind string
+		stop, cont func()
+	}
+	var pgPids []int
+	pauses := []pause{
+		{"table", "postgres", func() {
+			pgPids = tg.pg.Processes()
+			for _, p := range pgPids {
+				syscall.Kill(p, syscall.SIGSTOP)
+			}
+		}, func() {
+			for _, p := range pgPids {
+				syscall.Kill(p, syscall.SIGCONT)
+			}
+		}},
+		{"lake", "s3", func() { tg.gw.Signal(syscall.SIGSTOP) }, func() { tg.gw.Signal(syscall.SIGCONT) }},
+		{"topic", "kafka", func() { tg.kafka.Signal(syscall.SIGSTOP) }, func() { tg.kafka.Signal(syscall.SIGCONT) }},
+	}
+	rng.Shuffle(len(pauses), func(i, j int) { pauses[i], pauses[j] = pauses[j], pauses[i] })
+	// Let every sink commit once before the first pause.
+	testutil.Within(30*time.Second, func() bool { return len(pgWindows(t, tg.pg)) > 0 })
+	for _, p := range pauses {
+		logs := len(srv.AllLogs())
+		metric := fmt.Sprintf(`runnel_sink_stalled_calls_total{job="targets",kind=%q,sink=%q}`, p.kind, p.sink)
+		before := metricLine(hc, base, metric)
+		p.stop()
+		start := time.Now()
+		// The stalled call warns after sinks.StallAfter; a commit starts
+		// within about three seconds (windows close every 2.5 s).
+		var warned, counted, listed bool
+		for !(warned && counted && listed) && time.Since(start) < sinks.StallAfter+8*time.Second {
+			time.Sleep(250 * time.Millisecond)
+			for line := range strings.Lines(srv.AllLogs()[logs:]) {
+				if strings.Contains(line, "level=WARN") && strings.Contains(line, "has not answered") &&
+					strings.Contains(line, "sink="+p.sink) && strings.Contains(line, "kind="+p.kind) {
+					warned = true
+				}
+			}
+			counted = counted || metricLine(hc, base, metric) > before
+			for _, w := range jobWarnings(hc, base, "targets") {
+				listed = listed || strings.HasPrefix(w, fmt.Sprintf("sink %s (%s, ", p.sink, p.kind))
+			}
+		}
+		p.cont()
+		t.Logf("%s paused %v: WARN %v, metric %v, status warning %v", p.kind, time.Since(start).Round(time.Millisecond), warned, counted, listed)
+		if !warned || !counted || !listed {
+			t.Errorf("while %s was paused: WARN logged %v, %s counted %v, listed in the job's warnings %v\n%s",
+				p.kind, warned, metric, counted, listed, testutil.Tail(srv.AllLogs()[logs:], 3000))
+		}
+		testutil.Within(15*time.Second, func() bool {
+			resumeIfFailed()
+			for _, w := range jobWarnings(hc, base, "targets") {
+				if strings.Contains(w, "for an answer from its target") {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	close(stop)
+	<-done
+
+	putEndRecords(t, hc, base)
+	want := expectedWindows(t, hc, base)
+	if !testutil.Within(time.Minute, func() bool {
+		resumeIfFailed()
+		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
+	}) {
+		st := jobStatus(hc, base, "targets")
+		t.Errorf("the windows did not all arrive within a minute (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
+	}
+	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
+	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
+	compareWindows(t, "published Parquet objects", want, s3Windows(t, tg.gw))
+	compareWindows(t, "kafka result topic (read_committed)", want, kafkaWindows(t, tg.kafka.Addr, len(want)))
+}
+
+// producePaced puts batches of 50 records a quarter second apart (event
+// times as produceSpread's: a window closes about every 2.5 s) until stop
+// closes; then it closes done.
+func producePaced(hc *http.Client, base string, seed int64, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	const batch = 50
+	rng := rand.New(rand.NewSource(seed))
+	for i := 0; ; i += batch {
+		select {
+		case <-stop:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		var recs []string
+		for k := i; k < i+batch; k++ {
+			key := fmt.Sprintf("k%02d", rng.Intn(20))
+			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*20))
+		}
+		body := `{"records":[` + strings.Join(recs, ",") + `]}`
+		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// jobWarnings reads the warnings of job id (none when the server does
+// not answer).
+func jobWarnings(hc *http.Client, base, id string) []string {
+	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Warnings []string `json:"warnings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.Warnings
+}
+
+// metricLine returns the value of the Prometheus sample whose line starts
+// with prefix (0 when there is none).
+func metricLine(hc *http.Client, base, prefix string) float64 {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			f := strings.Fields(line)
+			fmt.Sscan(f[len(f)-1], &v)
+			return v
+		}
+	}
+	return 0
+}
