@@ -35,6 +35,7 @@ func (s *Sink) CommitAt(ctx context.Context, task string, from, to int64, vals [
 	if task == "" || task == "0" {
 		return 0, fmt.Errorf("postgres sink %s: task %q is reserved", s.cfg.Sink, task)
 	}
+	defer s.watch.Watch(fmt.Sprintf("the transaction of task %s's rows to position %d (%d rows)", task, to, len(vals)))()
 	return s.commitProgress(ctx, task, func(done int64) bool { return done == from }, to, vals)
 }
 

@@ -209,6 +209,13 @@ func (s *Sink) Close() error {
 // 0 it first checks and then advances the progress row, so an epoch
 // already committed is skipped.
 func (s *Sink) commitRows(ctx context.Context, epoch uint64, vals []any) error {
+	// Watched with its retries: a database that does not answer, or
+	// refuses connections, for StallAfter is listed as a stalled call.
+	call := fmt.Sprintf("the transaction of %d rows", len(vals))
+	if epoch > 0 {
+		call = fmt.Sprintf("the transaction of checkpoint epoch %d (%d rows)", epoch, len(vals))
+	}
+	defer s.watch.Watch(call)()
 	if epoch == 0 {
 		_, err := s.commitProgress(ctx, "", nil, 0, vals)
 		return err
@@ -288,11 +295,6 @@ func (s *Sink) commitProgress(ctx context.Context, task string, accept func(done
 			return 0, fmt.Errorf("postgres sink %s: %w", s.cfg.Sink, err)
 		}
 	}
-	call := fmt.Sprintf("the transaction of %d rows", len(vals))
-	if task != "" {
-		call = fmt.Sprintf("the transaction of checkpoint epoch %d (%d rows)", to, len(vals))
-	}
-	defer s.watch.Watch(call)()
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("postgres sink %s: begin: %w", s.cfg.Sink, err)
