@@ -150,6 +150,7 @@ type Worker struct {
 	// metadata cache (changelogID).
 	adminCl *kgo.Client
 	tasks   map[tp]*task
+	idled   []tp // source partitions announced idle in the open transaction (fence.go)
 	// logIDs holds the topic ID each changelog topic had when a task
 	// last restored from it in this life (see restore).
 	logIDs map[string]kadm.TopicID
