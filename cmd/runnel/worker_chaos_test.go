@@ -25,7 +25,10 @@ const chaosSink = `  - id: pglog
 `
 
 // chaosSession is the workers' --session-timeout in the chaos test (the
-// brokers' minimum); a pause of a worker lasts longer.
+// brokers' minimum). A pause of a worker lasts 2 to 6 s longer: past the
+// idle timeout (10 s) at times, so the zombie may announce its partitions
+// idle, and within the transaction timeout (20 s), so its open
+// transaction is still there when it resumes.
 const chaosSession = 6 * time.Second
 
 // fencedLog is what a worker logs when it finds that the group removed
@@ -191,7 +194,7 @@ func chaosOps(t *testing.T, rng *rand.Rand, c *workerCluster, gen *clickGen, wor
 			pause(2 * time.Second)
 			v.start(c.bin)
 		case "pause":
-			d := chaosSession + 2*time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
+			d := chaosSession + 2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))
 			t.Logf("op %d: SIGSTOP %s for %s, then SIGCONT", i+1, v.id, d.Round(time.Millisecond))
 			v.signal(syscall.SIGSTOP)
 			produceClicks(t, c.prod, gen.make(300))
