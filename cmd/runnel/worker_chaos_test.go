@@ -88,8 +88,8 @@ func (w *workerProc) stop() {
 	w.cmd, w.killing = nil, false
 }
 
-// A zombie is a worker paused past its session timeout and resumed: the
-// log of that life must say it was fenced.
+// A zombie is a worker paused past its session timeout, while it held
+// tasks, and resumed: the log of that life must say it was fenced.
 type zombie struct {
 	id, log string
 }
@@ -195,12 +195,15 @@ func chaosOps(t *testing.T, rng *rand.Rand, c *workerCluster, gen *clickGen, wor
 			v.start(c.bin)
 		case "pause":
 			d := chaosSession + 2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))
-			t.Logf("op %d: SIGSTOP %s for %s, then SIGCONT", i+1, v.id, d.Round(time.Millisecond))
+			owned := tasksHeld(t, v)
+			t.Logf("op %d: SIGSTOP %s (tasks %v) for %s, then SIGCONT", i+1, v.id, owned, d.Round(time.Millisecond))
 			v.signal(syscall.SIGSTOP)
 			produceClicks(t, c.prod, gen.make(300))
 			time.Sleep(d)
 			v.signal(syscall.SIGCONT)
-			zombies = append(zombies, zombie{v.id, v.logName()})
+			if len(owned) > 0 {
+				zombies = append(zombies, zombie{v.id, v.logName()})
+			}
 		case "kafka":
 			d := 500*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
 			t.Logf("op %d: SIGSTOP kfake for %s, then SIGCONT", i+1, d.Round(time.Millisecond))
@@ -222,6 +225,22 @@ func chaosOps(t *testing.T, rng *rand.Rand, c *workerCluster, gen *clickGen, wor
 		}
 	}
 	return zombies
+}
+
+// tasksHeld waits (up to half a minute) until the group gave worker w
+// tasks, and returns them (none if it did not).
+func tasksHeld(t *testing.T, w *workerProc) []string {
+	t.Helper()
+	url := "http://" + w.listenAddr(t) + "/api/v1/jobs/page-views/cluster"
+	var tasks []string
+	testutil.Within(30*time.Second, func() bool {
+		var st cluster.Status
+		if getJSON(t, url, &st) == 200 {
+			tasks = tasksOf(&st, w.id)
+		}
+		return len(tasks) > 0
+	})
+	return tasks
 }
 
 // checkOwned waits until a running worker's cluster view shows a stable
