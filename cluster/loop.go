@@ -21,6 +21,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		if err := w.sess.Begin(); err != nil {
 			return fmt.Errorf("cluster: begin transaction: %w", err)
 		}
+		w.idled = w.idled[:0]
 		err := w.poll(ctx, work)
 		if err == nil && w.kin != nil {
 			err = w.kin.take(work)
@@ -46,7 +47,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		// that outlives the transaction timeout, which the broker has
 		// aborted by then, leaves the client in an unknown state: the
 		// worker stops with an error rather than hold its partitions.
-		endCtx, cancel := context.WithTimeout(work, w.cfg.TransactionTimeout)
+		endCtx, cancel := context.WithTimeout(w.fenceIdle(work), w.cfg.TransactionTimeout)
 		began := time.Now()
 		committed, endErr := w.end(endCtx, try)
 		cancel()

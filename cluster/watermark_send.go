@@ -56,6 +56,9 @@ func (w *Worker) sendWatermarkAs(ctx context.Context, t *task, producer, value s
 // (FinalGeneration: for good), to the stages it feeds.
 func (w *Worker) sendIdle(ctx context.Context, t *task, gen int32) {
 	t.idle, t.idleGen = true, gen
+	if gen != FinalGeneration {
+		w.idled = append(w.idled, t.id)
+	}
 	w.sendWatermarkAs(ctx, t, t.name, idleValue, kgo.RecordHeader{Key: hdrGeneration, Value: []byte(strconv.FormatInt(int64(gen), 10))})
 }
 

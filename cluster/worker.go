@@ -150,6 +150,7 @@ type Worker struct {
 	// metadata cache (changelogID).
 	adminCl *kgo.Client
 	tasks   map[tp]*task
+	idled   []tp // source partitions announced idle in the open transaction (fence.go)
 	// logIDs holds the topic ID each changelog topic had when a task
 	// last restored from it in this life (see restore).
 	logIDs map[string]kadm.TopicID
@@ -532,7 +533,7 @@ func (w *Worker) openSession() error {
 			}
 		}),
 		kgo.OnPartitionsRevoked(w.lose),
-		kgo.OnPartitionsLost(w.lose),
+		kgo.OnPartitionsLost(w.lost),
 	)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -555,6 +556,26 @@ func (w *Worker) lose(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	if len(m) > 0 {
 		w.mu.revoked = true
 	}
+}
+
+// lost is lose for the partitions of a worker that lost its place in the
+// group: most often the group removed it, silent for longer than its
+// session timeout (paused, starved of CPU, cut off from Kafka), and other
+// workers may own its partitions already. It
+// is a zombie until it rejoins: the transaction it has open cannot commit
+// (the broker refuses its offsets for a generation it is no longer part
+// of, and the session aborts it), so nothing it did since its last commit
+// reaches any topic, and its tasks restore on its next assignment.
+func (w *Worker) lost(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	if n > 0 {
+		w.cfg.Log.Warn("fenced: this worker lost its partitions (the group removed it, silent for longer than its session timeout: paused, starved or cut off from Kafka); its open transaction aborts and it rejoins",
+			"worker", w.cfg.ID, "partitions", n, "session_timeout", w.cfg.SessionTimeout)
+	}
+	w.lose(ctx, cl, m)
 }
 
 // partitioner sends records of the internal topics to the partition the
