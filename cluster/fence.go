@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/client/consumer"
 )
 
 // A transaction is fenced by its input offsets: the broker refuses a
@@ -21,6 +23,16 @@ import (
 // before them. So a transaction that announces source partitions idle
 // commits their offsets again, as the group last committed them, and is
 // fenced like any other.
+//
+// A Kinesis shard belongs to whoever holds its lease, which the Kafka
+// group does not follow: a worker that was silent past the lease
+// duration may still be in the group and its generation while another
+// worker took its shard over and reads it. Its idle mark would count in
+// that generation. So a transaction that announces shards idle commits
+// inside the lease table's fenced commit, as one with shard positions
+// does, with each idle shard's lease at the epoch the worker held it by
+// when it announced it: a lease taken over since refuses the commit and
+// the transaction aborts.
 
 // fenceIdle returns ctx for ending the open transaction: when it
 // announced Kafka source partitions idle, the transaction's offset commit
@@ -28,7 +40,7 @@ import (
 // theirs yet, those of another partition of this worker).
 func (w *Worker) fenceIdle(ctx context.Context) context.Context {
 	if w.kin != nil || len(w.idled) == 0 {
-		return ctx // a Kinesis source's transactions are fenced by its leases
+		return ctx // a Kinesis source's transactions are fenced by its leases (kinesisInput.fenceIdle)
 	}
 	committed := w.sess.Client().CommittedOffsets()
 	offset := func(id tp) (kgo.EpochOffset, bool) {
@@ -76,4 +88,17 @@ func (w *Worker) fenceIdle(ctx context.Context) context.Context {
 		}
 		return nil
 	})
+}
+
+// fenceIdle adds to the fenced commit's checkpoints cps the leases of the
+// shards announced idle in the open transaction that it has no position
+// of: checked at the epoch each was announced by, their checkpoints left
+// as they are.
+func (k *kinesisInput) fenceIdle(cps []consumer.FencedCheckpoint) []consumer.FencedCheckpoint {
+	for shard, epoch := range k.idled {
+		if _, ok := k.pending[shard]; !ok {
+			cps = append(cps, consumer.FencedCheckpoint{Shard: shard, Epoch: epoch, LeaseOnly: true})
+		}
+	}
+	return cps
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,9 +33,10 @@ import (
 // records, read by consumer.Run's shard readers, are processed by the
 // worker's loop in its Kafka transaction. The transaction also carries a
 // position record per shard it read (topic PositionsTopic, keyed by
-// shard), and it is committed inside the lease store's fenced commit: the
-// leases are checked and locked, the Kafka transaction commits, then the
-// PostgreSQL checkpoints are written, in one PostgreSQL transaction. A
+// shard), and it is committed inside the lease store's fenced commit (as
+// is one that announces shards idle, fence.go): the leases are checked
+// and locked, the Kafka transaction commits, then the PostgreSQL
+// checkpoints are written, in one PostgreSQL transaction. A
 // crash between the two commits leaves Kafka ahead of PostgreSQL; whoever
 // takes a shard next reads its newest committed position record and skips
 // what it covers. docs/scale-out.md explains the ordering.
@@ -82,6 +84,7 @@ type kinesisInput struct {
 	committed map[string]consumergroups.Checkpoint // newest committed position per shard
 	pending   map[string]consumergroups.Checkpoint // position in the open transaction
 	loaded    map[string]uint64                    // epoch whose position record was read
+	idled     map[string]uint64                    // shards announced idle in the open transaction, by lease epoch (fence.go)
 	inTx      []*shardBatch
 }
 
@@ -100,7 +103,8 @@ func newKinesisInput(w *Worker, src *kinesissrc.Source) (*kinesisInput, error) {
 	}
 	return &kinesisInput{w: w, src: src, stream: sc.Stream, topic: PositionsTopic(w.cfg.Spec.Name),
 		batches: make(chan *shardBatch), stopped: make(chan struct{}), leases: map[string]uint64{},
-		committed: map[string]consumergroups.Checkpoint{}, pending: map[string]consumergroups.Checkpoint{}, loaded: map[string]uint64{}}, nil
+		committed: map[string]consumergroups.Checkpoint{}, pending: map[string]consumergroups.Checkpoint{}, loaded: map[string]uint64{},
+		idled: map[string]uint64{}}, nil
 }
 
 // setup opens the lease store and lists the stream's shards: the first
@@ -219,15 +223,11 @@ func (l leaseTracker) Leave(ctx context.Context, worker string) error {
 	return l.k.store.Leave(ctx, worker)
 }
 
-// held returns the shards this worker holds leases on.
-func (k *kinesisInput) held() []string {
+// held returns the shards this worker holds leases on, with their epochs.
+func (k *kinesisInput) held() map[string]uint64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make([]string, 0, len(k.leases))
-	for s := range k.leases {
-		out = append(out, s)
-	}
-	return out
+	return maps.Clone(k.leases)
 }
 
 func shardTask(shard string) tp { return tp{topic: kinesisTask + shard} }
@@ -337,7 +337,8 @@ func (k *kinesisInput) finish(ctx context.Context, t *task, shard string) error 
 }
 
 // idle writes an idle record for each held shard that has had no record
-// for the idle timeout, once until it has one.
+// for the idle timeout, once until it has one; the transaction then
+// commits only if the shard's lease is still this worker's (fence.go).
 func (k *kinesisInput) idle(ctx context.Context) error {
 	if k.w.cfg.IdleTimeout < 0 || len(k.w.feeds[0]) == 0 {
 		return nil
@@ -346,12 +347,16 @@ func (k *kinesisInput) idle(ctx context.Context) error {
 	if gen < 0 {
 		return nil // not in the group yet
 	}
-	for _, s := range k.held() {
+	for s, epoch := range k.held() {
 		t, err := k.task(ctx, s)
 		if err != nil {
 			return err
 		}
+		n := len(k.w.idled)
 		k.w.keepIdle(ctx, t, gen, t.last)
+		if len(k.w.idled) > n {
+			k.idled[s] = epoch
+		}
 	}
 	return nil
 }
@@ -404,12 +409,12 @@ func (k *kinesisInput) position(ctx context.Context, shard string) (consumergrou
 	return pos, nil
 }
 
-// end ends the open transaction. With shard positions in it, it writes
-// their position records and commits inside the lease store's fenced
-// commit.
+// end ends the open transaction. With shard positions or idle marks in
+// it, it writes the positions' records and commits inside the lease
+// store's fenced commit.
 func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool, error) {
 	w := k.w
-	if try == kgo.TryAbort || len(k.pending) == 0 {
+	if try == kgo.TryAbort || len(k.pending) == 0 && len(k.idled) == 0 {
 		committed, err := w.sess.End(ctx, try)
 		k.settle(committed && err == nil)
 		return committed, err
@@ -423,6 +428,7 @@ func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool
 		w.produce(ctx, &kgo.Record{Topic: k.topic, Partition: 0, Key: []byte(shard), Value: b}, nil)
 		cps = append(cps, consumer.FencedCheckpoint{Shard: shard, Epoch: k.loaded[shard], Checkpoint: cp})
 	}
+	cps = k.fenceIdle(cps)
 	ended, committed := false, false
 	var endErr error
 	err := k.fence.CommitFenced(ctx, w.cfg.ID, cps, func(ctx context.Context) error {
@@ -470,6 +476,7 @@ func (k *kinesisInput) settle(committed bool) {
 		res = errAborted
 	}
 	clear(k.pending)
+	clear(k.idled)
 	for _, sb := range k.inTx {
 		sb.done <- res
 	}

@@ -18,6 +18,10 @@ type FencedCheckpoint struct {
 	Shard      string
 	Epoch      uint64
 	Checkpoint consumergroups.Checkpoint
+	// LeaseOnly fences the commit by the shard's lease and leaves its
+	// checkpoint as it is (Checkpoint is ignored): for a commit that holds
+	// output about the shard but no new position in it.
+	LeaseOnly bool
 }
 
 // FencedCommitter is a lease store that can checkpoint several shards
@@ -46,6 +50,9 @@ var ErrCheckpointNotStored = errors.New("the commit succeeded but the checkpoint
 // began sees another owner or epoch and calls nothing.
 func (s *pgStore) CommitFenced(ctx context.Context, worker string, cps []FencedCheckpoint, commit func(context.Context) error) error {
 	for _, c := range cps {
+		if c.LeaseOnly {
+			continue
+		}
 		if err := c.Checkpoint.Validate(); err != nil {
 			return fmt.Errorf("shard %s: %w", c.Shard, err)
 		}
@@ -104,6 +111,9 @@ func (s *pgStore) CommitFenced(ctx context.Context, worker string, cps []FencedC
 	}
 	b := &pgx.Batch{}
 	for _, c := range cps {
+		if c.LeaseOnly {
+			continue
+		}
 		b.Queue(`UPDATE `+s.leases+` SET sequence_number = $4, sub_sequence_number = $5,
 			owner = CASE WHEN $4 = '`+consumergroups.ShardEnd+`' THEN '' ELSE owner END,
 			expires_at = CASE WHEN $4 = '`+consumergroups.ShardEnd+`' THEN NULL ELSE expires_at END,
@@ -111,8 +121,10 @@ func (s *pgStore) CommitFenced(ctx context.Context, worker string, cps []FencedC
 			WHERE stream = $1 AND group_name = $2 AND shard = $3`,
 			s.stream, s.group, c.Shard, c.Checkpoint.SequenceNumber, int64(c.Checkpoint.SubSequenceNumber))
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("consumer: %w: %w", ErrCheckpointNotStored, err)
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("consumer: %w: %w", ErrCheckpointNotStored, err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("consumer: %w: %w", ErrCheckpointNotStored, err)

@@ -115,8 +115,27 @@ func TestPostgresFencedCommit(t *testing.T) {
 	if !errors.Is(err, consumergroups.ErrLeaseLost) {
 		t.Fatalf("stale a's checkpoint: %v, want ErrLeaseLost", err)
 	}
+	// A lease-only entry fences as well and stores no checkpoint: a's is
+	// refused, b's commits and leaves the checkpoints as they were.
+	leaseOnly := func(leases []consumergroups.Lease) []FencedCheckpoint {
+		cps := fenced(leases, "")
+		for i := range cps {
+			cps[i].LeaseOnly = true
+		}
+		return cps
+	}
+	err = fc.CommitFenced(ctx, "a", leaseOnly(resA.Leases), count)
+	if !errors.Is(err, consumergroups.ErrLeaseLost) || calls != 2 {
+		t.Fatalf("stale a's lease-only fenced commit: %v, commit called %d times in all; want ErrLeaseLost, 2", err, calls)
+	}
 	if d := testutil.Diff(want, checkpoints()); d != "" {
 		t.Fatalf("checkpoints after stale a's writes (-want +got):\n%s", d)
+	}
+	if err := fc.CommitFenced(ctx, "b", leaseOnly(resB.Leases), count); err != nil || calls != 3 {
+		t.Fatalf("b's lease-only fenced commit: %v, commit called %d times in all; want nil, 3", err, calls)
+	}
+	if d := testutil.Diff(want, checkpoints()); d != "" {
+		t.Fatalf("checkpoints after b's lease-only commit (-want +got):\n%s", d)
 	}
 
 	// While b's commit is in progress, c's Sync waits for it.
