@@ -455,7 +455,11 @@ func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool
 	case !ended:
 		// The leases were not all held (or the lease table failed): the
 		// open transaction must not commit.
-		w.cfg.Log.Error("transaction aborted: a shard lease is no longer this worker's", "worker", w.cfg.ID, "err", err)
+		if errors.Is(err, consumergroups.ErrLeaseLost) {
+			w.cfg.Log.Error("transaction aborted: a shard lease is no longer this worker's", "worker", w.cfg.ID, "err", err)
+		} else {
+			w.cfg.Log.Error("transaction aborted: the lease table did not confirm this worker's shard leases", "worker", w.cfg.ID, "err", err)
+		}
 		_, endErr = w.sess.End(ctx, kgo.TryAbort)
 		k.loaded = map[string]uint64{}
 		k.settle(false)
