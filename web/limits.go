@@ -44,6 +44,10 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// RetryAfter is what refusals advise clients to wait (default 1 s).
 	RetryAfter time.Duration
+	// IdleTimeout is how long a keep-alive connection (HTTP/1.1, or
+	// HTTP/2 without a stream open) may sit idle before the server closes
+	// it (default 2 min).
+	IdleTimeout time.Duration
 }
 
 // Default limits.
@@ -52,6 +56,7 @@ const (
 	DefaultMaxInFlight = 256 << 20
 	DefaultMaxBody     = 16 << 20
 	DefaultBodyTimeout = 30 * time.Second
+	DefaultIdleTimeout = 2 * time.Minute
 )
 
 // EnsureDefaults fills unset limits with the defaults.
@@ -71,6 +76,9 @@ func (l *Limits) EnsureDefaults() {
 	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = time.Second
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
 	}
 }
 
