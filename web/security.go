@@ -46,6 +46,10 @@ type rule struct {
 	// body reads the streams a request's body names (it must leave the
 	// body readable again).
 	body func(r *http.Request) ([]string, error)
+	// limited, for a token limited to streams, checks what the route
+	// reaches beyond the streams above: another job's savepoint, a job of
+	// the same name. Nil: nothing.
+	limited func(s *Server, r *http.Request, p *auth.Principal) *apiError
 	// unrestricted routes need a token without stream limits.
 	unrestricted bool
 	// kinesis routes are authenticated by SigV4 and authorised per
@@ -84,7 +88,7 @@ var rules = map[string]rule{
 	"GET /api/v1/streams/{name}/records":      {role: auth.Reader, stream: "name"},
 
 	"GET /api/v1/jobs":                      {role: auth.Reader},
-	"POST /api/v1/jobs":                     {role: auth.Admin, body: jobFileStreams},
+	"POST /api/v1/jobs":                     {role: auth.Admin, body: jobFileStreams, limited: limitedSubmit},
 	"GET /api/v1/jobs/{id}":                 {role: auth.Reader, job: "id"},
 	"DELETE /api/v1/jobs/{id}":              {role: auth.Admin, job: "id"},
 	"GET /api/v1/jobs/{id}/results":         {role: auth.Reader, job: "id"},
@@ -96,7 +100,7 @@ var rules = map[string]rule{
 	"GET /api/v1/savepoints":                {role: auth.Reader},
 	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/errors":          {role: auth.Reader, job: "id"},
-	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id"},
+	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id", limited: limitedRestart},
 	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
 	"GET /api/v1/jobs/{id}/cluster":         {role: auth.Reader, job: "id"},
@@ -246,6 +250,9 @@ func (s *Server) check(r *http.Request, ru rule, p *auth.Principal) *apiError {
 		if !p.CanStream(n) {
 			return forbidden(p, "stream "+quoteHost(n)+" is not among the streams this token may use ("+strings.Join(p.Streams, ",")+")")
 		}
+	}
+	if ru.limited != nil && s.jobs != nil {
+		return ru.limited(s, r, p)
 	}
 	return nil
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestAttackLimitedTokenOtherJobsState: an admin token limited to logs-*
+// must not reach a job over other streams through its state. The job
+// "sec" counts the records of the stream "secret" by key and is stopped
+// with a savepoint; its state holds what it read of "secret". The limited
+// token must not see that savepoint, start its own job from it (at submit
+// or restart), nor replace the stopped job by submitting one of the same
+// name (which would delete its state and checkpoints). An unlimited admin
+// token may do all of it.
+func TestAttackLimitedTokenOtherJobsState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("attack test skipped in -short mode")
+	}
+	data := t.TempDir()
+	token := func(args ...string) string {
+		out, e, code := runCLI(t, nil, append([]string{"tokens", "create"}, append(args, "--data", data)...)...)
+		if code != 0 {
+			t.Fatalf("tokens create %v: %d %s", args, code, e)
+		}
+		return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+	}
+	admin := token("boss", "--role", "admin")
+	lim := token("logs", "--role", "admin", "--streams", "logs-*")
+	srv := startServe(t, data, "", "--auth")
+	call := func(tok, method, path, ct, body string) (int, string) {
+		t.Helper()
+		return srv.do(method, path, tok, map[string]string{"Content-Type": ct}, body)
+	}
+	job := func(name, src, sink string) string {
+		return fmt.Sprintf("name: %s\nsource: {stream: %s}\noperators:\n  - id: per-key\n    window: {key: \"r => r.k\", tumbling: 1h, aggregate: {n: count}}\nsinks:\n  - {id: out, stream: {name: %s}}\n", name, src, sink)
+	}
+	if st, b := call(admin, "POST", "/api/v1/jobs", "application/yaml", job("sec", "secret", "secret-out")); st != 201 {
+		t.Fatalf("submit sec: %d %s", st, b)
+	}
+	if st, b := call(admin, "POST", "/api/v1/streams/secret/records", "application/json", `{"records":[{"key":"a","json":{"k":"topsecret"}}]}`); st != 200 {
+		t.Fatalf("put: %d %s", st, b)
+	}
+	st, b := call(admin, "DELETE", "/api/v1/jobs/sec?savepoint=true", "", "")
+	if st != 200 {
+		t.Fatalf("stop sec with a savepoint: %d %s", st, b)
+	}
+	var stopped struct {
+		Savepoint struct {
+			Name string `json:"name"`
+		} `json:"savepoint"`
+	}
+	if err := json.Unmarshal([]byte(b), &stopped); err != nil || stopped.Savepoint.Name == "" {
+		t.Fatalf("stop sec: no savepoint in %s (%v)", b, err)
+	}
+	sp := stopped.Savepoint.Name
+
+	// The limited token's own job, which it may restart.
+	if st, b := call(lim, "POST", "/api/v1/jobs", "application/yaml", job("mine", "logs-a", "logs-out")); st != 201 {
+		t.Fatalf("limited token submits its own job: %d %s", st, b)
+	}
+	if st, b := call(lim, "DELETE", "/api/v1/jobs/mine", "", ""); st != 200 {
+		t.Fatalf("limited token stops its own job: %d %s", st, b)
+	}
+
+	if st, b := call(lim, "GET", "/api/v1/savepoints", "", ""); st != 200 || strings.Contains(b, sp) {
+		t.Errorf("limited token lists savepoints: %d %s; want 200 without %s", st, b, sp)
+	}
+	for _, c := range []struct{ what, method, path, ct, body, want string }{
+		{"submit from the savepoint", "POST", "/api/v1/jobs?savepoint=" + sp, "application/yaml", job("mine2", "logs-a", "logs-out"), "savepoint"},
+		{"restart its own job from the savepoint", "POST", "/api/v1/jobs/mine/restart", "application/json", `{"savepoint":"` + sp + `"}`, "savepoint"},
+		{"replace the stopped job", "POST", "/api/v1/jobs?replace=true", "application/yaml", job("sec", "logs-a", "logs-out"), "job name"},
+	} {
+		st, b := call(lim, c.method, c.path, c.ct, c.body)
+		if st != 403 || !strings.Contains(b, "forbidden") || !strings.Contains(b, c.want) {
+			t.Errorf("limited token may %s: %d %s; want 403 forbidden naming the %s", c.what, st, b, c.want)
+		}
+	}
+	if st, b := call(admin, "GET", "/api/v1/jobs/sec", "", ""); st != 200 || !strings.Contains(b, `"state":"stopped"`) || !strings.Contains(b, "secret-out") {
+		t.Errorf("job sec after the limited token's attempts: %d %s; want it stopped, writing secret-out", st, b)
+	}
+	if st, b := call(admin, "GET", "/api/v1/jobs/mine2", "", ""); st != 404 {
+		t.Errorf("job mine2, refused to the limited token: %d %s, want 404", st, b)
+	}
+
+	// The unlimited admin token may use the savepoint and the name.
+	if st, b := call(admin, "GET", "/api/v1/savepoints", "", ""); st != 200 || !strings.Contains(b, sp) {
+		t.Errorf("admin lists savepoints: %d %s; want %s in it", st, b, sp)
+	}
+	if st, b := call(admin, "POST", "/api/v1/jobs/mine/restart", "application/json", `{"savepoint":"`+sp+`"}`); st != 200 {
+		t.Errorf("admin restarts mine from %s: %d %s", sp, st, b)
+	}
+	if st, b := call(admin, "POST", "/api/v1/jobs?replace=true", "application/yaml", job("sec", "logs-a", "logs-out")); st != 201 {
+		t.Errorf("admin replaces sec: %d %s", st, b)
+	}
+}
