@@ -340,25 +340,9 @@ func jobFileStreams(r *http.Request) ([]string, error) {
 	return jobStreams(spec), nil
 }
 
-// jobStreams lists the streams a job reads (its source) and writes (stream
-// sinks, dead-letter streams).
-func jobStreams(spec *jobs.Spec) []string {
-	var out []string
-	if spec.Source.Stream != "" {
-		out = append(out, spec.Source.Stream)
-	}
-	for _, op := range spec.Operators {
-		if op.OnError.DeadLetter != "" {
-			out = append(out, op.OnError.DeadLetter)
-		}
-	}
-	for _, sk := range spec.Sinks {
-		if sk.Stream != nil {
-			out = append(out, sk.Stream.Name)
-		}
-	}
-	return out
-}
+// jobStreams lists the streams a job reads and writes (Spec.Streams: its
+// source, stream sinks, dead-letter and on-failure streams).
+func jobStreams(spec *jobs.Spec) []string { return spec.Streams() }
 
 func newRefusals() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_http_denied_total",

@@ -20,15 +20,8 @@ func TestAttackLimitedTokenOtherJobsState(t *testing.T) {
 		t.Skip("attack test skipped in -short mode")
 	}
 	data := t.TempDir()
-	token := func(args ...string) string {
-		out, e, code := runCLI(t, nil, append([]string{"tokens", "create"}, append(args, "--data", data)...)...)
-		if code != 0 {
-			t.Fatalf("tokens create %v: %d %s", args, code, e)
-		}
-		return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
-	}
-	admin := token("boss", "--role", "admin")
-	lim := token("logs", "--role", "admin", "--streams", "logs-*")
+	admin := createToken(t, data, "boss", "--role", "admin")
+	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
 	srv := startServe(t, data, "", "--auth")
 	call := func(tok, method, path, ct, body string) (int, string) {
 		t.Helper()
@@ -94,5 +87,67 @@ func TestAttackLimitedTokenOtherJobsState(t *testing.T) {
 	}
 	if st, b := call(admin, "POST", "/api/v1/jobs?replace=true", "application/yaml", job("sec", "logs-a", "logs-out")); st != 201 {
 		t.Errorf("admin replaces sec: %d %s", st, b)
+	}
+}
+
+// createToken creates a token in data with `runnel tokens create` and
+// returns it.
+func createToken(t *testing.T, data, name string, args ...string) string {
+	t.Helper()
+	out, e, code := runCLI(t, nil, append([]string{"tokens", "create", name, "--data", data}, args...)...)
+	if code != 0 {
+		t.Fatalf("tokens create %s %v: %d %s", name, args, code, e)
+	}
+	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+}
+
+// TestAttackLimitedTokenFailureStreams: every stream a job writes counts
+// against a limited token's grants, the streams its operators send failed
+// records to included. A function operator's on_failure stream gets a
+// record whose error message the job's JavaScript chooses, so a token
+// limited to logs-* could otherwise write into any stream.
+func TestAttackLimitedTokenFailureStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("attack test skipped in -short mode")
+	}
+	data := t.TempDir()
+	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
+	srv := startServe(t, data, "", "--auth")
+	fn := func(name, failures string) string {
+		return fmt.Sprintf(`name: %s
+source: {stream: logs-a}
+operators:
+  - id: handle
+    function:
+      handler: "(batch, ctx) => { throw new Error('anything at all') }"
+      maximum_retry_attempts: 0
+      on_failure: %s
+sinks:
+  - {id: out, input: handle, stream: {name: logs-out}}
+`, name, failures)
+	}
+	deadLetter := `name: dl
+source: {stream: logs-a}
+operators:
+  - {id: m, map: "r => { throw new Error('x') }", on_error: {dead_letter: victim}}
+sinks:
+  - {id: out, stream: {name: logs-out}}
+`
+	h := map[string]string{"Content-Type": "application/yaml"}
+	for _, c := range []struct{ what, path, body string }{
+		{"function on_failure", "/api/v1/jobs", fn("f", "victim")},
+		{"function on_failure, preview", "/api/v1/jobs/preview", fn("f", "victim")},
+		{"dead_letter", "/api/v1/jobs", deadLetter},
+	} {
+		st, b := srv.do("POST", c.path, lim, h, c.body)
+		if st != 403 || !strings.Contains(b, `stream \"victim\"`) {
+			t.Errorf("limited token, job writing %s to victim: %d %s; want 403 naming the stream", c.what, st, b)
+		}
+	}
+	if st, b := srv.do("POST", "/api/v1/jobs", lim, h, fn("f", "logs-failed")); st != 201 {
+		t.Errorf("limited token, function with on_failure logs-failed: %d %s", st, b)
+	}
+	if st, b := srv.do("GET", "/api/v1/streams/victim", createToken(t, data, "boss", "--role", "admin"), nil, ""); st != 404 {
+		t.Errorf("stream victim: %d %s, want 404 (never created)", st, b)
 	}
 }
