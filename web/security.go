@@ -98,10 +98,10 @@ var rules = map[string]rule{
 	"POST /api/v1/jobs/{id}/resume":         {role: auth.Admin, job: "id"},
 	"POST /api/v1/jobs/{id}/savepoints":     {role: auth.Admin, job: "id"},
 	"GET /api/v1/savepoints":                {role: auth.Reader},
-	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams},
+	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams, limited: limitedJobFile},
 	"GET /api/v1/jobs/{id}/errors":          {role: auth.Reader, job: "id"},
 	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id", limited: limitedRestart},
-	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
+	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams, limited: limitedJobFile},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
 	"GET /api/v1/jobs/{id}/cluster":         {role: auth.Reader, job: "id"},
 
@@ -262,7 +262,8 @@ func forbidden(p *auth.Principal, why string) *apiError {
 }
 
 // jobAllowed reports whether p's grants cover every stream job id reads or
-// writes, and whether the job exists.
+// writes (and it reaches no other data, limitedConnectors), and whether the
+// job exists.
 func (s *Server) jobAllowed(p *auth.Principal, id string) (ok, known bool) {
 	if p.Unrestricted() {
 		return true, true
@@ -272,8 +273,8 @@ func (s *Server) jobAllowed(p *auth.Principal, id string) (ok, known bool) {
 		return false, false
 	}
 	spec, err := jobs.Parse([]byte(in.Spec))
-	if err != nil {
-		return false, true // streams unknown: not for a limited token
+	if err != nil || limitedConnectors(p, spec) != nil {
+		return false, true // streams unknown, or other data: not for a limited token
 	}
 	for _, n := range jobStreams(spec) {
 		if !p.CanStream(n) {

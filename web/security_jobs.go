@@ -16,7 +16,46 @@ import (
 // streams of the job that took it, and a job's name is only for a token
 // that may use that job (submitting with replace would delete it).
 
-// limitedSubmit checks a submit's ?savepoint= and the name of its job file.
+// limitedJobFile checks the connectors of the job file a request sends: a
+// token limited to streams may read and write Runnel streams alone (and
+// generate records, show them on a dashboard or log them). Any other
+// source or sink reaches data its grants do not name: the files root,
+// which every job shares, or remote systems with the server's own
+// credentials.
+func limitedJobFile(s *Server, r *http.Request, p *auth.Principal) *apiError {
+	b, err := peekBody(r, jobs.MaxJobFileSize)
+	if err != nil {
+		return nil // the handler answers it
+	}
+	spec, err := jobs.Parse(b)
+	if err != nil {
+		return nil
+	}
+	return limitedConnectors(p, spec)
+}
+
+func limitedConnectors(p *auth.Principal, spec *jobs.Spec) *apiError {
+	why := func(what, kind string) *apiError {
+		return forbidden(p, what+" is a "+kind+": a token limited to streams ("+strings.Join(p.Streams, ",")+
+			") may run jobs that read streams or the generator and write streams, dashboards or the log")
+	}
+	switch k := spec.Source.Kind(); k {
+	case jobs.SourceStream, jobs.SourceGenerator:
+	default:
+		return why("the source", k+" source")
+	}
+	for _, sk := range spec.Sinks {
+		switch k := sk.Kind(); k {
+		case jobs.SinkStream, jobs.SinkDashboard, jobs.SinkLog:
+		default:
+			return why("sink "+quoteHost(sk.ID), k+" sink")
+		}
+	}
+	return nil
+}
+
+// limitedSubmit checks a submit's ?savepoint=, and the name and connectors
+// of its job file.
 func limitedSubmit(s *Server, r *http.Request, p *auth.Principal) *apiError {
 	if e := s.savepointAllowed(p, r.URL.Query().Get("savepoint")); e != nil {
 		return e
@@ -28,6 +67,9 @@ func limitedSubmit(s *Server, r *http.Request, p *auth.Principal) *apiError {
 	spec, err := jobs.Parse(b)
 	if err != nil {
 		return nil
+	}
+	if e := limitedConnectors(p, spec); e != nil {
+		return e
 	}
 	if ok, known := s.jobAllowed(p, spec.Name); known && !ok {
 		return forbidden(p, "the job name "+quoteHost(spec.Name)+" is taken by a job that reads or writes streams this token may not use ("+

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -149,5 +151,59 @@ sinks:
 	}
 	if st, b := srv.do("GET", "/api/v1/streams/victim", createToken(t, data, "boss", "--role", "admin"), nil, ""); st != 404 {
 		t.Errorf("stream victim: %d %s, want 404 (never created)", st, b)
+	}
+}
+
+// TestAttackLimitedTokenConnectors: a token limited to logs-* runs jobs
+// over Runnel streams only. A file source would read any file of the files
+// root (other jobs' output), a Kinesis source any stream the server's own
+// AWS credentials reach (or the server's own streams, through its Kinesis
+// API); neither is named by the token's grants, so both are refused at
+// submit, preview and deploy, and a job of an unlimited token that uses
+// them is not the limited token's to see or stop.
+func TestAttackLimitedTokenConnectors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("attack test skipped in -short mode")
+	}
+	data := t.TempDir()
+	admin := createToken(t, data, "boss", "--role", "admin")
+	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
+	srv := startServe(t, data, "", "--auth")
+	if err := os.WriteFile(filepath.Join(data, "files", "payroll.jsonl"), []byte(`{"name":"a","salary":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{"Content-Type": "application/yaml"}
+	fileJob := "name: %s\nsource: {file: payroll.jsonl}\nsinks:\n  - {id: out, stream: {name: logs-out}}\n"
+	kinesisJob := "name: %s\nsource: {kinesis: {stream: secret, endpoint: '" + srv.URL + "', region: us-east-1}}\nsinks:\n  - {id: out, stream: {name: logs-out}}\n"
+	fileSink := "name: %s\nsource: {stream: logs-a}\nsinks:\n  - {id: out, file: {path: leak.jsonl}}\n"
+	for _, c := range []struct{ what, job, want string }{
+		{"file source", fileJob, "file source"},
+		{"kinesis source", kinesisJob, "kinesis source"},
+		{"file sink", fileSink, "file sink"},
+	} {
+		for _, r := range []struct{ method, path string }{{"POST", "/api/v1/jobs"}, {"POST", "/api/v1/jobs/preview"}} {
+			st, b := srv.do(r.method, r.path, lim, h, fmt.Sprintf(c.job, "lj"))
+			if st != 403 || !strings.Contains(b, c.want) {
+				t.Errorf("limited token, %s %s with a %s: %d %s; want 403 naming the %s", r.method, r.path, c.what, st, b, c.want)
+			}
+		}
+	}
+	// Its own job may not be deployed over with a file source either.
+	own := "name: own\nsource: {stream: logs-a}\nsinks:\n  - {id: out, stream: {name: logs-out}}\n"
+	if st, b := srv.do("POST", "/api/v1/jobs", lim, h, own); st != 201 {
+		t.Fatalf("limited token submits a stream job: %d %s", st, b)
+	}
+	if st, b := srv.do("PUT", "/api/v1/jobs/own?from=none", lim, h, fmt.Sprintf(fileJob, "own")); st != 403 || !strings.Contains(b, "file source") {
+		t.Errorf("limited token deploys a file source over its job: %d %s; want 403", st, b)
+	}
+	// An unlimited admin's file job is not the limited token's.
+	if st, b := srv.do("POST", "/api/v1/jobs", admin, h, fmt.Sprintf(fileJob, "payroll")); st != 201 {
+		t.Fatalf("admin submits a file job: %d %s", st, b)
+	}
+	if st, b := srv.do("GET", "/api/v1/jobs", lim, nil, ""); st != 200 || strings.Contains(b, "payroll") || !strings.Contains(b, `"own"`) {
+		t.Errorf("limited token lists jobs: %d %s; want own and not payroll", st, b)
+	}
+	if st, b := srv.do("DELETE", "/api/v1/jobs/payroll", lim, nil, ""); st != 403 {
+		t.Errorf("limited token stops the admin's file job: %d %s; want 403", st, b)
 	}
 }
