@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -199,3 +201,76 @@ func TestH2CControlFrameFlood(t *testing.T) {
 // rapidResetHeaders is the HPACK block of GET http://x/ (static table
 // entries: :method GET, :scheme http, :path /, and :authority x).
 var rapidResetHeaders = []byte{0x82, 0x86, 0x84, 0x41, 0x01, 'x'}
+
+// TestPathTricksKeepTheRule: spellings of a path that a router or a proxy
+// might treat as another route reach either the route they clean to, under
+// that route's rule, or no route. A reader may not list tokens and a token
+// limited to other-* may not read stream s however the path is written,
+// and a method-override header changes nothing.
+func TestPathTricksKeepTheRule(t *testing.T) {
+	e := newAuthEnv(t, Security{Auth: true})
+	addr := strings.TrimPrefix(e.ts.URL, "http://")
+	// send writes the request line with the path exactly as given.
+	send := func(method, rawPath, who string, hdr map[string]string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n",
+			method, rawPath, addr, e.tokens[who].Secret)
+		for k, v := range hdr {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+		b.WriteString("\r\n{}")
+		if _, err := io.WriteString(c, b.String()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	for _, c := range []struct {
+		who, path string
+		want      int
+		location  string
+	}{
+		{"reader", "/api/v1/tokens", 403, ""},
+		{"reader", "//api/v1/tokens", 307, "/api/v1/tokens"},
+		{"reader", "/api/v1//tokens", 307, "/api/v1/tokens"},
+		{"reader", "/./api/v1/tokens", 307, "/api/v1/tokens"},
+		{"reader", "/api/v1/streams/../tokens", 307, "/api/v1/tokens"},
+		{"reader", "/api/v1/%74okens", 403, ""},
+		{"reader", "/api/v1/streams/%2e%2e/tokens", 404, ""},
+		{"reader", "/api/v1/tokens/", 404, ""},
+		{"reader", "/API/v1/tokens", 404, ""},
+		{"limited-admin", "/api/v1/streams/s", 403, ""},
+		{"limited-admin", "/api/v1/streams/%73", 403, ""},
+		{"limited-admin", "/api/v1/streams/S", 403, ""},
+		{"limited-admin", "/api/v1/streams/other-x%2f..%2fs", 403, ""},
+		{"limited-admin", "/api/v1/streams/other-x/../s", 307, "/api/v1/streams/s"},
+		{"limited-admin", "/api/v1/jobs/j", 403, ""},
+		{"limited-admin", "/api/v1/jobs/other-x%2f..%2fj", 404, ""},
+	} {
+		st, loc := send("GET", c.path, c.who, nil)
+		if st != c.want || !strings.HasSuffix(loc, c.location) {
+			t.Errorf("%s GET %s: %d (Location %q), want %d %s", c.who, c.path, st, loc, c.want, c.location)
+		}
+	}
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		if st, _ := send("POST", "/api/v1/streams/s", "limited-admin", map[string]string{h: "DELETE"}); st == 200 || st == 204 {
+			t.Errorf("POST with %s: DELETE: %d", h, st)
+		}
+		if st, _ := send("POST", "/api/v1/streams/s", "admin", map[string]string{h: "DELETE"}); st == 200 || st == 204 {
+			t.Errorf("admin POST with %s: DELETE: %d", h, st)
+		}
+	}
+	if _, err := e.srv.store.DescribeStream("s"); err != nil {
+		t.Fatalf("stream s after the tricks: %v", err)
+	}
+}
