@@ -29,9 +29,6 @@ import (
 // under way at once.
 func serveGuarded(t *testing.T, lim Limits, peak *atomic.Int64) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
 	var active atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := active.Add(1)
@@ -45,6 +42,16 @@ func serveGuarded(t *testing.T, lim Limits, peak *atomic.Int64) string {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, r.Proto)
 	})
+	return serveGuardedWith(t, lim, h)
+}
+
+// serveGuardedWith runs ListenAndServeGuarded with lim and h on a free
+// loopback port until the test ends and returns its address.
+func serveGuardedWith(t *testing.T, lim Limits, h http.Handler) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
 	go func() {
 		done <- ListenAndServeGuarded(ctx, "127.0.0.1:0", h, time.Second, func(a net.Addr) { addrc <- a.String() }, NewGuard(lim, nil), nil)
 	}()
@@ -273,4 +280,89 @@ func TestPathTricksKeepTheRule(t *testing.T) {
 	if _, err := e.srv.store.DescribeStream("s"); err != nil {
 		t.Fatalf("stream s after the tricks: %v", err)
 	}
+}
+
+// TestStalledReaderReleased: a client that asks for a large answer and
+// stops reading it must not hold the handler and its connection for ever
+// (a reader could otherwise take every --max-conns slot with answers it
+// never reads, and keep them past the idle timeout): the handler's write
+// fails after the write timeout, over HTTP/1.1 and over h2c. A client that
+// reads slowly but steadily is not cut.
+func TestStalledReaderReleased(t *testing.T) {
+	const chunk = 64 << 10
+	// Each path's handler says how it ended on its own channel.
+	ends := map[string]chan error{"/": make(chan error, 1), "/h1": make(chan error, 1), "/small": make(chan error, 1)}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, chunk)
+		n := 2048 // 128 MiB: far more than socket buffers hold
+		if r.URL.Path == "/small" {
+			n = 64 // 4 MiB
+		}
+		for range n {
+			if _, err := w.Write(buf); err != nil {
+				ends[r.URL.Path] <- err
+				return
+			}
+		}
+		ends[r.URL.Path] <- nil
+	})
+	addr := serveGuardedWith(t, Limits{WriteTimeout: time.Second}, h)
+	stall := func(t *testing.T, ended chan error, request func(c net.Conn)) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		request(c) // and read nothing
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Fatal("128 MiB written to a client that read none of it")
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the handler writing to a client that stopped reading was still blocked 60 s later (write timeout 1 s)")
+		}
+	}
+	t.Run("http1", func(t *testing.T) {
+		stall(t, ends["/h1"], func(c net.Conn) { fmt.Fprintf(c, "GET /h1 HTTP/1.1\r\nHost: %s\r\n\r\n", addr) })
+	})
+	t.Run("h2c", func(t *testing.T) {
+		stall(t, ends["/"], func(c net.Conn) {
+			bw := bufio.NewWriter(c)
+			io.WriteString(bw, http2.ClientPreface)
+			fr := http2.NewFramer(bw, nil)
+			fr.WriteSettings()
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rapidResetHeaders, EndHeaders: true, EndStream: true})
+			// Let the server send far more than the default window.
+			fr.WriteWindowUpdate(0, 1<<30)
+			fr.WriteWindowUpdate(1, 1<<30)
+			bw.Flush()
+		})
+	})
+	t.Run("slow steady reader", func(t *testing.T) {
+		resp, err := http.Get("http://" + addr + "/small")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		// 4 MiB taken 256 KiB at a time with pauses shorter than the
+		// write timeout.
+		buf := make([]byte, 256<<10)
+		total := 0
+		for {
+			n, err := io.ReadFull(resp.Body, buf)
+			total += n
+			if err != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if total != 64*chunk {
+			t.Fatalf("slow reader got %d bytes, want %d", total, 64*chunk)
+		}
+		if err := <-ends["/small"]; err != nil {
+			t.Fatalf("the handler of a slow but steady reader: %v", err)
+		}
+	})
 }

@@ -44,6 +44,13 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// RetryAfter is what refusals advise clients to wait (default 1 s).
 	RetryAfter time.Duration
+	// WriteTimeout is the longest one write of an answer may wait for the
+	// client to take it (default 2 min): a client that stops reading ends
+	// the request (its handler's writes fail) instead of holding the
+	// handler and the connection for ever. Each write and flush gets the
+	// whole time again, so a long stream that the client keeps reading is
+	// not cut.
+	WriteTimeout time.Duration
 	// IdleTimeout is how long a keep-alive connection (HTTP/1.1, or
 	// HTTP/2 without a stream open) may sit idle before the server closes
 	// it (default 2 min).
@@ -52,11 +59,12 @@ type Limits struct {
 
 // Default limits.
 const (
-	DefaultMaxConns    = 1024
-	DefaultMaxInFlight = 256 << 20
-	DefaultMaxBody     = 16 << 20
-	DefaultBodyTimeout = 30 * time.Second
-	DefaultIdleTimeout = 2 * time.Minute
+	DefaultMaxConns     = 1024
+	DefaultMaxInFlight  = 256 << 20
+	DefaultMaxBody      = 16 << 20
+	DefaultBodyTimeout  = 30 * time.Second
+	DefaultIdleTimeout  = 2 * time.Minute
+	DefaultWriteTimeout = 2 * time.Minute
 )
 
 // EnsureDefaults fills unset limits with the defaults.
@@ -76,6 +84,9 @@ func (l *Limits) EnsureDefaults() {
 	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = time.Second
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = DefaultIdleTimeout
@@ -129,9 +140,15 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 	writeJSON(w, http.StatusServiceUnavailable, map[string]*apiError{"error": newError("unavailable", "", msg)})
 }
 
-// Wrap bounds the request bytes in flight and the time bodies take.
+// Wrap bounds the request bytes in flight, the time bodies take, and the
+// time a client may leave the answer untaken (stallWriter).
 func (g *Guard) Wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &stallWriter{ResponseWriter: rw, ctl: http.NewResponseController(rw), d: g.lim.WriteTimeout, ok: true}
+		w.arm()
+		// What the handler leaves unwritten is written after it returns,
+		// under a deadline from then.
+		defer w.arm()
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
 			return
@@ -147,7 +164,7 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		g.inflightBytes.Add(reserve)
-		b := &guardBody{rc: r.Body, g: g, ctl: http.NewResponseController(w), held: reserve}
+		b := &guardBody{rc: r.Body, g: g, ctl: w.ctl, held: reserve}
 		defer b.release()
 		// The deadline covers the whole body; it is lifted once the body
 		// has been read, so that a long answer is not cut.
@@ -158,6 +175,43 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// stallWriter sets the connection's write deadline (the stream's, over
+// HTTP/2) to WriteTimeout from now before each write and flush of an
+// answer.
+type stallWriter struct {
+	http.ResponseWriter
+	ctl *http.ResponseController
+	d   time.Duration
+	ok  bool // false once the connection took no deadline
+}
+
+func (w *stallWriter) arm() {
+	if w.ok && w.ctl.SetWriteDeadline(time.Now().Add(w.d)) != nil {
+		w.ok = false
+	}
+}
+
+func (w *stallWriter) WriteHeader(code int) {
+	w.arm()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the answer (handlers that stream find http.Flusher).
+func (w *stallWriter) Flush() {
+	w.arm()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // errBodyTimeout and errBodyBusy end a body read.
 var (

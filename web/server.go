@@ -148,6 +148,11 @@ func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, gra
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	// A connection on which nothing can be written for the write timeout
+	// is closed: over HTTP/2 a stream's own write deadline cannot end a
+	// handler while the connection's writer is stuck behind a client that
+	// stopped reading.
+	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: g.lim.WriteTimeout}
 	if ready != nil {
 		ready(ln.Addr())
 	}
