@@ -145,9 +145,12 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 func (g *Guard) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w := &stallWriter{ResponseWriter: rw, ctl: http.NewResponseController(rw), d: g.lim.WriteTimeout, ok: true}
-		w.arm()
-		// What the handler leaves unwritten is written after it returns,
-		// under a deadline from then.
+		// No deadline while the handler works before its first write (an
+		// HTTP/2 stream's deadline would reset the stream even with
+		// nothing to write), nor one left from the connection's last
+		// request; what the handler leaves unwritten is written after it
+		// returns, under a deadline from then.
+		w.disarm()
 		defer w.arm()
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
@@ -188,6 +191,12 @@ type stallWriter struct {
 
 func (w *stallWriter) arm() {
 	if w.ok && w.ctl.SetWriteDeadline(time.Now().Add(w.d)) != nil {
+		w.ok = false
+	}
+}
+
+func (w *stallWriter) disarm() {
+	if w.ok && w.ctl.SetWriteDeadline(time.Time{}) != nil {
 		w.ok = false
 	}
 }
