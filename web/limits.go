@@ -44,6 +44,11 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// RetryAfter is what refusals advise clients to wait (default 1 s).
 	RetryAfter time.Duration
+	// MaxHeaderBytes caps a request's header (default 64 KiB; net/http
+	// allows 4 KiB more): a larger one gets 431. Headers are held in memory
+	// while they arrive, so with MaxConns connections sending them this
+	// bounds what headers can make the server hold.
+	MaxHeaderBytes int
 	// WriteTimeout is the longest one write of an answer may wait for the
 	// client to take it (default 2 min): a client that stops reading ends
 	// the request (its handler's writes fail) instead of holding the
@@ -65,6 +70,8 @@ const (
 	DefaultBodyTimeout  = 30 * time.Second
 	DefaultIdleTimeout  = 2 * time.Minute
 	DefaultWriteTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes' default.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // EnsureDefaults fills unset limits with the defaults.
@@ -84,6 +91,9 @@ func (l *Limits) EnsureDefaults() {
 	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = time.Second
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = DefaultWriteTimeout
@@ -386,7 +396,10 @@ func (g *Guard) answerOverCap(c net.Conn, h http.Handler) {
 		defer func() { <-g.overflow }()
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		req, err := http.ReadRequest(bufio.NewReaderSize(c, 4096))
+		// The header is read within MaxHeaderBytes, as the server reads
+		// one: unbounded, 64 connections past the cap could each make the
+		// server hold what arrives in 2 s.
+		req, err := http.ReadRequest(bufio.NewReaderSize(io.LimitReader(c, int64(g.lim.MaxHeaderBytes)+4096), 4096))
 		if err != nil {
 			_, _ = io.WriteString(c, busyResponse)
 			return

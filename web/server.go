@@ -144,7 +144,7 @@ func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, gra
 	}
 	ln = g.Listener(ln, h)
 	srv := &http.Server{Handler: g.Wrap(h), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: g.lim.IdleTimeout,
-		Protocols: new(http.Protocols)}
+		MaxHeaderBytes: g.lim.MaxHeaderBytes, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
