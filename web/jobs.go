@@ -239,6 +239,7 @@ func (s *Server) listSavepoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sps, err := s.jobs.Savepoints()
+	sps = s.visibleSavepoints(r, sps)
 	if sps == nil {
 		sps = []jobs.SavepointInfo{}
 	}

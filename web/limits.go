@@ -44,14 +44,34 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// RetryAfter is what refusals advise clients to wait (default 1 s).
 	RetryAfter time.Duration
+	// MaxHeaderBytes caps a request's header (default 64 KiB; net/http
+	// allows 4 KiB more): a larger one gets 431. Headers are held in memory
+	// while they arrive, so with MaxConns connections sending them this
+	// bounds what headers can make the server hold.
+	MaxHeaderBytes int
+	// WriteTimeout is the longest one write of an answer may wait for the
+	// client to take it (default 2 min): a client that stops reading ends
+	// the request (its handler's writes fail) instead of holding the
+	// handler and the connection for ever. Each write and flush gets the
+	// whole time again, so a long stream that the client keeps reading is
+	// not cut.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection (HTTP/1.1, or
+	// HTTP/2 without a stream open) may sit idle before the server closes
+	// it (default 2 min).
+	IdleTimeout time.Duration
 }
 
 // Default limits.
 const (
-	DefaultMaxConns    = 1024
-	DefaultMaxInFlight = 256 << 20
-	DefaultMaxBody     = 16 << 20
-	DefaultBodyTimeout = 30 * time.Second
+	DefaultMaxConns     = 1024
+	DefaultMaxInFlight  = 256 << 20
+	DefaultMaxBody      = 16 << 20
+	DefaultBodyTimeout  = 30 * time.Second
+	DefaultIdleTimeout  = 2 * time.Minute
+	DefaultWriteTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes' default.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // EnsureDefaults fills unset limits with the defaults.
@@ -71,6 +91,15 @@ func (l *Limits) EnsureDefaults() {
 	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = time.Second
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
 	}
 }
 
@@ -121,9 +150,18 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 	writeJSON(w, http.StatusServiceUnavailable, map[string]*apiError{"error": newError("unavailable", "", msg)})
 }
 
-// Wrap bounds the request bytes in flight and the time bodies take.
+// Wrap bounds the request bytes in flight, the time bodies take, and the
+// time a client may leave the answer untaken (stallWriter).
 func (g *Guard) Wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &stallWriter{ResponseWriter: rw, ctl: http.NewResponseController(rw), d: g.lim.WriteTimeout, ok: true}
+		// No deadline while the handler works before its first write (an
+		// HTTP/2 stream's deadline would reset the stream even with
+		// nothing to write), nor one left from the connection's last
+		// request; what the handler leaves unwritten is written after it
+		// returns, under a deadline from then.
+		w.disarm()
+		defer w.arm()
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
 			return
@@ -139,7 +177,7 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		g.inflightBytes.Add(reserve)
-		b := &guardBody{rc: r.Body, g: g, ctl: http.NewResponseController(w), held: reserve}
+		b := &guardBody{rc: r.Body, g: g, ctl: w.ctl, held: reserve}
 		defer b.release()
 		// The deadline covers the whole body; it is lifted once the body
 		// has been read, so that a long answer is not cut.
@@ -150,6 +188,49 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// stallWriter sets the connection's write deadline (the stream's, over
+// HTTP/2) to WriteTimeout from now before each write and flush of an
+// answer.
+type stallWriter struct {
+	http.ResponseWriter
+	ctl *http.ResponseController
+	d   time.Duration
+	ok  bool // false once the connection took no deadline
+}
+
+func (w *stallWriter) arm() {
+	if w.ok && w.ctl.SetWriteDeadline(time.Now().Add(w.d)) != nil {
+		w.ok = false
+	}
+}
+
+func (w *stallWriter) disarm() {
+	if w.ok && w.ctl.SetWriteDeadline(time.Time{}) != nil {
+		w.ok = false
+	}
+}
+
+func (w *stallWriter) WriteHeader(code int) {
+	w.arm()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the answer (handlers that stream find http.Flusher).
+func (w *stallWriter) Flush() {
+	w.arm()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // errBodyTimeout and errBodyBusy end a body read.
 var (
@@ -315,7 +396,10 @@ func (g *Guard) answerOverCap(c net.Conn, h http.Handler) {
 		defer func() { <-g.overflow }()
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		req, err := http.ReadRequest(bufio.NewReaderSize(c, 4096))
+		// The header is read within MaxHeaderBytes, as the server reads
+		// one: unbounded, 64 connections past the cap could each make the
+		// server hold what arrives in 2 s.
+		req, err := http.ReadRequest(bufio.NewReaderSize(io.LimitReader(c, int64(g.lim.MaxHeaderBytes)+4096), 4096))
 		if err != nil {
 			_, _ = io.WriteString(c, busyResponse)
 			return

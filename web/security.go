@@ -46,6 +46,10 @@ type rule struct {
 	// body reads the streams a request's body names (it must leave the
 	// body readable again).
 	body func(r *http.Request) ([]string, error)
+	// limited, for a token limited to streams, checks what the route
+	// reaches beyond the streams above: another job's savepoint, a job of
+	// the same name. Nil: nothing.
+	limited func(s *Server, r *http.Request, p *auth.Principal) *apiError
 	// unrestricted routes need a token without stream limits.
 	unrestricted bool
 	// kinesis routes are authenticated by SigV4 and authorised per
@@ -84,7 +88,7 @@ var rules = map[string]rule{
 	"GET /api/v1/streams/{name}/records":      {role: auth.Reader, stream: "name"},
 
 	"GET /api/v1/jobs":                      {role: auth.Reader},
-	"POST /api/v1/jobs":                     {role: auth.Admin, body: jobFileStreams},
+	"POST /api/v1/jobs":                     {role: auth.Admin, body: jobFileStreams, limited: limitedSubmit},
 	"GET /api/v1/jobs/{id}":                 {role: auth.Reader, job: "id"},
 	"DELETE /api/v1/jobs/{id}":              {role: auth.Admin, job: "id"},
 	"GET /api/v1/jobs/{id}/results":         {role: auth.Reader, job: "id"},
@@ -94,10 +98,10 @@ var rules = map[string]rule{
 	"POST /api/v1/jobs/{id}/resume":         {role: auth.Admin, job: "id"},
 	"POST /api/v1/jobs/{id}/savepoints":     {role: auth.Admin, job: "id"},
 	"GET /api/v1/savepoints":                {role: auth.Reader},
-	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams},
+	"POST /api/v1/jobs/preview":             {role: auth.Admin, body: jobFileStreams, limited: limitedJobFile},
 	"GET /api/v1/jobs/{id}/errors":          {role: auth.Reader, job: "id"},
-	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id"},
-	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams},
+	"POST /api/v1/jobs/{id}/restart":        {role: auth.Admin, job: "id", limited: limitedRestart},
+	"PUT /api/v1/jobs/{id}":                 {role: auth.Admin, job: "id", body: jobFileStreams, limited: limitedJobFile},
 	"GET /api/v1/jobs/{id}/metrics/history": {role: auth.Reader, job: "id"},
 	"GET /api/v1/jobs/{id}/cluster":         {role: auth.Reader, job: "id"},
 
@@ -247,6 +251,9 @@ func (s *Server) check(r *http.Request, ru rule, p *auth.Principal) *apiError {
 			return forbidden(p, "stream "+quoteHost(n)+" is not among the streams this token may use ("+strings.Join(p.Streams, ",")+")")
 		}
 	}
+	if ru.limited != nil && s.jobs != nil {
+		return ru.limited(s, r, p)
+	}
 	return nil
 }
 
@@ -255,7 +262,8 @@ func forbidden(p *auth.Principal, why string) *apiError {
 }
 
 // jobAllowed reports whether p's grants cover every stream job id reads or
-// writes, and whether the job exists.
+// writes (and it reaches no other data, limitedConnectors), and whether the
+// job exists.
 func (s *Server) jobAllowed(p *auth.Principal, id string) (ok, known bool) {
 	if p.Unrestricted() {
 		return true, true
@@ -265,8 +273,8 @@ func (s *Server) jobAllowed(p *auth.Principal, id string) (ok, known bool) {
 		return false, false
 	}
 	spec, err := jobs.Parse([]byte(in.Spec))
-	if err != nil {
-		return false, true // streams unknown: not for a limited token
+	if err != nil || limitedConnectors(p, spec) != nil {
+		return false, true // streams unknown, or other data: not for a limited token
 	}
 	for _, n := range jobStreams(spec) {
 		if !p.CanStream(n) {
@@ -333,25 +341,9 @@ func jobFileStreams(r *http.Request) ([]string, error) {
 	return jobStreams(spec), nil
 }
 
-// jobStreams lists the streams a job reads (its source) and writes (stream
-// sinks, dead-letter streams).
-func jobStreams(spec *jobs.Spec) []string {
-	var out []string
-	if spec.Source.Stream != "" {
-		out = append(out, spec.Source.Stream)
-	}
-	for _, op := range spec.Operators {
-		if op.OnError.DeadLetter != "" {
-			out = append(out, op.OnError.DeadLetter)
-		}
-	}
-	for _, sk := range spec.Sinks {
-		if sk.Stream != nil {
-			out = append(out, sk.Stream.Name)
-		}
-	}
-	return out
-}
+// jobStreams lists the streams a job reads and writes (Spec.Streams: its
+// source, stream sinks, dead-letter and on-failure streams).
+func jobStreams(spec *jobs.Spec) []string { return spec.Streams() }
 
 func newRefusals() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "runnel_http_denied_total",

@@ -128,13 +128,31 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, grace time
 
 // ListenAndServeGuarded is ListenAndServe with g's limits on connections,
 // request bytes in flight and body times, over TLS when tlsCfg is not nil.
+//
+// It speaks HTTP/1.1 and HTTP/2: over TLS negotiated by ALPN, without TLS
+// as cleartext HTTP/2 with prior knowledge (h2c, as the SDKs and Runnel's
+// own clients use it for SubscribeToShard). Both are net/http's own, so
+// each HTTP/2 stream is a request through g.Wrap like an HTTP/1.1 one (its
+// body counted against the bytes in flight, under the body timeout) and an
+// idle HTTP/2 connection is closed like an idle HTTP/1.1 one. h must not
+// serve h2c itself (kinesis.H2C): a connection it takes over is served
+// outside the limits.
 func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, grace time.Duration, ready func(net.Addr), g *Guard, tlsCfg *tls.Config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	ln = g.Listener(ln, h)
-	srv := &http.Server{Handler: g.Wrap(h), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: g.Wrap(h), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: g.lim.IdleTimeout,
+		MaxHeaderBytes: g.lim.MaxHeaderBytes, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	// A connection on which nothing can be written for the write timeout
+	// is closed: over HTTP/2 a stream's own write deadline cannot end a
+	// handler while the connection's writer is stuck behind a client that
+	// stopped reading.
+	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: g.lim.WriteTimeout}
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -139,7 +139,9 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		return err
 	}
 	defer stopCluster()
-	srv := kinesis.H2C(web.New(cfg)) // HTTP/2 without TLS, for SubscribeToShard
+	// The listener serves HTTP/2 itself, over TLS and without it (h2c,
+	// for SubscribeToShard), each stream under the guard's limits.
+	srv := web.New(cfg)
 	ctx, stop := untilInterrupted()
 	defer stop()
 	if *debugAddr != "" {

@@ -2,6 +2,7 @@ package js
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"runtime"
 	"strings"
@@ -51,6 +52,16 @@ func TestSandbox(t *testing.T) {
 		{"global this has no host objects", `r => { var g = Function('return this')(); if (g.require || g.process || g.setTimeout || g.console || g.Uint8Array) return r; throw new Error("clean") }`, nil, "clean"},
 		{"timers", `r => setTimeout(() => 1, 0)`, nil, "setTimeout is not defined"},
 		{"buffers", `r => new ArrayBuffer(1 << 30)`, nil, "ArrayBuffer is not defined"},
+		// Code the runtime calls while it reads a result, not the function
+		// itself: a getter, a proxy's traps, a toJSON, a conversion.
+		{"loop in a getter of the result", `r => ({a: 1, get b() { for (;;) {} }})`, ErrTimeout, ""},
+		{"loop in a nested getter", `r => ({a: [{get b() { for (;;) {} }}]})`, ErrTimeout, ""},
+		{"loop in a proxy's trap", `r => { var p = new Proxy({}, {ownKeys() { for (;;) {} }}); return Object.keys(p) }`, ErrTimeout, ""},
+		{"memory in a getter of the result", `r => ({get b() { var s = "xxxxxxxxxxxxxxxx"; for (;;) s = s + s }})`, nil, ""},
+		{"loop in toJSON", `r => JSON.stringify({toJSON() { for (;;) {} }})`, ErrTimeout, ""},
+		{"loop in a conversion", `r => "" + {[Symbol.toPrimitive]() { for (;;) {} }}`, ErrTimeout, ""},
+		{"typed arrays", `r => new Uint8Array(1 << 30)`, nil, "Uint8Array is not defined"},
+		{"huge array by fill", `r => Array(2e7).fill("x")`, nil, "sandbox limit"},
 	}
 	var before runtime.MemStats
 	runtime.GC()
@@ -84,6 +95,31 @@ func TestSandbox(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
 		t.Fatalf("live heap grew by %d MiB", grown>>20)
+	}
+}
+
+// TestSandboxProxyResult: a proxy returned as a result is exported without
+// running its traps (they would run outside the call's watchdog): the
+// call returns, its traps unrun.
+func TestSandboxProxyResult(t *testing.T) {
+	for _, src := range []string{
+		`r => new Proxy({}, {ownKeys() { for (;;) {} }, get() { for (;;) {} }, getOwnPropertyDescriptor() { for (;;) {} }})`,
+		`r => ({a: new Proxy([], {get() { for (;;) {} }})})`,
+	} {
+		c := newChainSpec(t, ChainSpec{Job: "evil", Options: Options{Budget: 50 * time.Millisecond},
+			Stages: []Stage{{Operator: "p", Kind: Map, Src: src}}})
+		var out collect
+		if err := c.Process(context.Background(), batchOf(1), &out); err != nil {
+			var je *Error
+			if !errors.As(err, &je) {
+				t.Fatalf("%s: want nil or *Error, got %v", src, err)
+			}
+		}
+		if b, err := json.Marshal(out.recs); err != nil {
+			t.Fatalf("%s: the output does not encode: %v", src, err)
+		} else {
+			t.Logf("%s: %s", src, b)
+		}
 	}
 }
 

@@ -14,6 +14,12 @@ const SessionTTL = 12 * time.Hour
 // drops the least recently used sessions.
 const maxSessions = 10000
 
+// maxSessionsPerToken bounds the sessions of one token: its sign-ins past
+// it drop that token's own least recently used session, so that a holder
+// of one token cannot sign in often enough to push everyone else's
+// sessions out of the table.
+const maxSessionsPerToken = 100
+
 // Sessions are the web UI's sign-ins: a random id (the cookie) standing for
 // a token, kept in memory only, so a restart signs everyone out. A session
 // stores the token's hash, not the token, and ends when the token is
@@ -51,13 +57,35 @@ func (s *Sessions) Start(token string) (string, *Principal, error) {
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
+	hash := HashToken(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.evictOwnLocked(hash)
 	if len(s.mu.m) >= maxSessions {
 		s.evictLocked(now)
 	}
-	s.mu.m[id] = &session{hash: HashToken(token), seen: now}
+	s.mu.m[id] = &session{hash: hash, seen: now}
 	return id, p, nil
+}
+
+// evictOwnLocked drops the least recently used session of the token whose
+// hash is hash when it has maxSessionsPerToken.
+func (s *Sessions) evictOwnLocked(hash string) {
+	n := 0
+	var oldest string
+	var oldestSeen time.Time
+	for id, ss := range s.mu.m {
+		if ss.hash != hash {
+			continue
+		}
+		n++
+		if oldest == "" || ss.seen.Before(oldestSeen) {
+			oldest, oldestSeen = id, ss.seen
+		}
+	}
+	if n >= maxSessionsPerToken {
+		delete(s.mu.m, oldest)
+	}
 }
 
 // evictLocked drops expired sessions, and if none were, the oldest.
