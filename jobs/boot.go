@@ -71,6 +71,10 @@ func (b *booting) wait() {
 	}
 }
 
+// Booted is closed once every job the manager found running when it
+// opened has begun its run, failed to start or been stopped.
+func (m *Manager) Booted() <-chan struct{} { return m.boot.done }
+
 // BootStarting reports how many of the jobs the manager found running
 // when it opened are still starting: 0 once each has begun its run,
 // failed to start or been stopped.

@@ -113,13 +113,11 @@ func openManager(t *testing.T, st *streams.Store, dir string, log *slog.Logger) 
 	return m
 }
 
-// waitBooted waits up to 60 s until the jobs m found running have ended
-// their starts (BootStarting), which run in the background.
+// waitBooted waits until the jobs m found running have ended their
+// starts, which run in the background.
 func waitBooted(t testing.TB, m *Manager) {
 	t.Helper()
-	if !testutil.Within(60*time.Second, func() bool { return m.BootStarting() == 0 }) {
-		t.Fatalf("%d jobs still starting after 60s", m.BootStarting())
-	}
+	<-m.Booted()
 }
 
 // waitState waits up to 20 s for job id to be in state.
