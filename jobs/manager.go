@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +36,8 @@ type Manager struct {
 	// and waits for the sampler on Close.
 	metricsEvery time.Duration
 	sampling     struct{ stop, done chan struct{} }
+	// boot is the background start of the jobs found running (boot.go).
+	boot booting
 	// persistMu orders the writes of job files: a run that ends writes
 	// its job's state while a caller stops or deploys the job, and the
 	// state taken last must be the one renamed into place last.
@@ -88,13 +89,16 @@ type Job struct {
 
 	mu struct {
 		sync.Mutex
-		run        *engine.Job
-		built      *Built
-		stopped    bool   // by the user: not restarted
-		finished   bool   // its sources ended: not restarted
-		failed     string // why its last run failed ("" if it did not): not restarted
-		ended      time.Time
-		startErr   error
+		run      *engine.Job
+		built    *Built
+		stopped  bool   // by the user: not restarted
+		finished bool   // its sources ended: not restarted
+		failed   string // why its last run failed ("" if it did not): not restarted
+		ended    time.Time
+		startErr error
+		// starting is closed when the start in progress (start) ends;
+		// nil when none is.
+		starting   chan struct{}
 		finalState *engine.Status
 		ckpt       *ckptState
 		gone       chan struct{} // closed when the job leaves the manager (goneCh)
@@ -131,7 +135,8 @@ var (
 	ErrNoSink      = errors.New("jobs: no such dashboard sink")
 )
 
-// NewManager loads persisted jobs and starts those that were running.
+// NewManager loads persisted jobs and starts those that were running, in
+// the background (boot.go): it returns before their starts end.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m := &Manager{store: cfg.Store, dir: cfg.Dir, savepoints: cfg.SavepointDir, retain: cfg.Retain,
 		log: cfg.Logger, options: cfg.Options, failpoint: cfg.Failpoint, files: cfg.Files, metricsEvery: cfg.MetricsInterval}
@@ -165,6 +170,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	var boot []*Job
 	for _, e := range ents {
 		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
@@ -181,11 +187,12 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		case j.mu.failed != "":
 			m.log.Info("job stays failed: resume it or submit it again", "job", j.ID, "reason", j.mu.failed)
 		default:
-			m.start(j)
+			boot = append(boot, j)
 		}
 	}
 	m.sampling.stop, m.sampling.done = make(chan struct{}), make(chan struct{})
 	go m.sampleLoop()
+	m.startBoot(boot)
 	return m, nil
 }
 
@@ -327,6 +334,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
+	defer j.beginStart()()
 	undo := func() {
 		m.mu.Lock()
 		if hadOld {
@@ -344,17 +352,12 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		undo()
 		return nil, spec.asSpecError(err)
 	}
-	closeSinks := func() {
-		for _, sk := range built.Graph.Sinks {
-			sk.Sink.Close()
-		}
-	}
 	// A new job starts from nothing, or from the savepoint, in a
 	// directory of its own that replaces the earlier job's (its state
 	// goes) in one step (jobdir.go).
 	prepared := m.aside(j.ID, newSuffix)
 	fail := func(err error) (*Job, error) {
-		closeSinks()
+		closeSinks(built)
 		os.RemoveAll(prepared)
 		undo()
 		return nil, err
@@ -376,7 +379,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	cs, err := m.openState(j, built)
 	if err != nil {
 		// The earlier job's directory is gone already: so is this one.
-		closeSinks()
+		closeSinks(built)
 		if rerr := m.removeJobDir(j.ID); rerr != nil {
 			m.log.Error("remove the directory of a job that could not start", "job", j.ID, "err", rerr)
 		}
@@ -392,9 +395,10 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	return j, nil
 }
 
-// waitEnded waits until the job's run (if any) ended and its state store
-// is closed.
+// waitEnded waits until the job's start in progress (if any) returned and
+// its run (if any) ended and its state store is closed.
 func (j *Job) waitEnded() {
+	j.waitStarted()
 	j.mu.Lock()
 	rj, cs := j.mu.run, j.mu.ckpt
 	j.mu.Unlock()
@@ -419,54 +423,6 @@ func (j *Job) running() bool {
 	return st == engine.Running
 }
 
-func (m *Manager) start(j *Job) {
-	fail := func(err error) {
-		j.mu.Lock()
-		j.mu.startErr = err
-		j.mu.Unlock()
-		j.failureEntry(err.Error())
-		m.log.Error("job failed to start", "job", j.ID, "err", err)
-	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, onSkip: j.skipEntry})
-	if err != nil {
-		fail(err)
-		return
-	}
-	cs, err := m.openState(j, built)
-	if err != nil {
-		for _, sk := range built.Graph.Sinks {
-			sk.Sink.Close()
-		}
-		fail(err)
-		return
-	}
-	m.run(j, built, cs)
-}
-
-// run starts a built job over its opened state store (restoring from
-// cs.restore when set) and its checkpoint loop.
-func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
-	opts := m.options
-	opts.State, opts.Restore = cs.db, cs.restore
-	j.outputs.tap(built.Graph, j.errorTap)
-	rj, err := engine.Start(context.Background(), built.Graph, opts)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.mu.built = built
-	if err != nil {
-		j.mu.startErr = err
-		cs.closed = true
-		cs.db.Close()
-		j.failureEntry(err.Error())
-		m.log.Error("job failed to start", "job", j.ID, "err", err)
-		return
-	}
-	j.mu.run = rj
-	j.mu.ckpt = cs
-	go m.checkpointLoop(j, rj, cs)
-	m.log.Info("job started", "job", j.ID)
-}
-
 // Stop stops a job and keeps it stopped across restarts. Its sources stop
 // at a last checkpoint, which the sinks commit, so no result is left
 // staged; then the job drains.
@@ -477,18 +433,26 @@ func (m *Manager) Stop(id string) error {
 	}
 	j.mu.Lock()
 	j.mu.stopped = true
+	starting := j.mu.starting != nil
 	j.mu.Unlock()
 	if err := m.persist(j); err != nil {
 		return fmt.Errorf("save job %s: %w", id, err)
 	}
 	// An operator stuck in a call no interrupt reaches (a long native JS
 	// step) holds the stop until the call returns; the caller is not held
-	// with it: the job is stopped already as far as it can tell.
+	// with it: the job is stopped already as far as it can tell. So with
+	// a start in progress, which may wait on a sink's target: it gives up
+	// at its next step, or its run is stopped as it begins.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		j.waitStarted()
 		m.stopRun(j)
 	}()
+	if starting {
+		m.log.Info("job stopped while starting: its start gives up", "job", id)
+		return nil
+	}
 	select {
 	case <-done:
 	case <-time.After(stopWait):
@@ -580,12 +544,14 @@ func (m *Manager) Close() {
 		close(m.sampling.stop)
 		<-m.sampling.done
 	}
+	m.boot.wait() // no job starts once closed: those starting end
 	var wg sync.WaitGroup
 	for _, j := range js {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			j.restarts.reset() // no restart after the close
+			j.waitStarted()
 			m.stopRun(j)
 			j.waitEnded()
 		}()

@@ -49,6 +49,7 @@ func startManager(t testing.TB, cfg ManagerConfig) *Manager {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
+	waitBooted(t, m)
 	return m
 }
 

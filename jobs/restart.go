@@ -14,10 +14,14 @@ import (
 // run fails: with none the job stays failed until someone resumes it;
 // with fixed-delay or exponential-delay it is resumed from its latest
 // checkpoint after a delay, as Resume would, until Attempts consecutive
-// failures are used up. Only a run that failed is restarted: not a stop,
-// not a finish, not a file that fails to build or validate at its submit.
-// The countdown lives in the server's memory: a server that starts again
-// during it finds the job failed on disk and leaves it failed.
+// failures are used up. A start by the server that fails counts the same:
+// the job's start when the server starts, and each restart attempt's
+// (startFailed). Not restarted: a stop, a finish, a start a user asked for
+// (a file that fails to build or validate at its submit, a resume that
+// fails to start: the user sees the error). The countdown lives in the
+// server's memory: a server that starts again during it finds the job
+// failed on disk and leaves it failed (a run's failure is saved; a failed
+// start is not, so that job is started again).
 
 // Restart strategies.
 const (
@@ -327,12 +331,31 @@ func (m *Manager) autoRestart(j *Job, seq int) {
 	}
 	if _, err := m.rerun(j, "job restarted by its restart strategy", "job", j.ID, "attempt", n); err != nil {
 		m.log.Error("job restart failed to start", "job", j.ID, "attempt", n, "err", err)
-		if !m.scheduleRestart(j, 0) {
-			j.mu.Lock()
-			if j.mu.startErr != nil {
-				j.mu.startErr = fmt.Errorf("%w%s", j.mu.startErr, j.Spec.Restart.usedUp())
-			}
-			j.mu.Unlock()
+		m.startFailed(j)
+	}
+}
+
+// startFailed is called after a start by the server (at its start, or an
+// attempt of the restart strategy): when it failed, and the job has a
+// restart strategy and was not stopped, the failure counts as one of the
+// strategy's and the next attempt is scheduled, or, with the attempts used
+// up, the job's reason says so. A failed start is not saved failed: the
+// job starts again with the server.
+func (m *Manager) startFailed(j *Job) {
+	j.mu.Lock()
+	failed := j.mu.startErr != nil && !j.mu.stopped
+	j.mu.Unlock()
+	m.mu.Lock()
+	closed := m.mu.closed
+	m.mu.Unlock()
+	if !failed || closed || !j.Spec.Restart.enabled() {
+		return
+	}
+	if !m.scheduleRestart(j, 0) {
+		j.mu.Lock()
+		if j.mu.startErr != nil {
+			j.mu.startErr = fmt.Errorf("%w%s", j.mu.startErr, j.Spec.Restart.usedUp())
 		}
+		j.mu.Unlock()
 	}
 }

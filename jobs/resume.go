@@ -46,7 +46,11 @@ func (m *Manager) rerun(j *Job, msg string, logArgs ...any) (*Job, error) {
 	j.mu.run, j.mu.ckpt = nil, nil
 	j.mu.Unlock()
 	if err := m.persist(j); err != nil {
-		return nil, fmt.Errorf("save job %s: %w", j.ID, err)
+		err = fmt.Errorf("save job %s: %w", j.ID, err)
+		j.mu.Lock()
+		j.mu.startErr = err // not left starting with no start in progress
+		j.mu.Unlock()
+		return nil, err
 	}
 	m.log.Info(msg, logArgs...)
 	m.start(j)

@@ -109,7 +109,15 @@ func openManager(t *testing.T, st *streams.Store, dir string, log *slog.Logger) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitBooted(t, m)
 	return m
+}
+
+// waitBooted waits until the jobs m found running have ended their
+// starts, which run in the background.
+func waitBooted(t testing.TB, m *Manager) {
+	t.Helper()
+	<-m.Booted()
 }
 
 // waitState waits up to 20 s for job id to be in state.

@@ -229,6 +229,7 @@ func (w *seqWorld) open() {
 		st.Close()
 		w.fatalf("open the jobs: %v", err)
 	}
+	<-mgr.Booted() // its jobs start in the background
 	w.st, w.mgr = st, mgr
 	w.ts = httptest.NewServer(New(Config{Store: st, Logger: quietLog, Jobs: mgr}))
 }

@@ -37,6 +37,7 @@ func openJobs(t testing.TB, st *streams.Store, dir string) *jobs.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-mgr.Booted() // its jobs start in the background
 	t.Cleanup(mgr.Close)
 	return mgr
 }

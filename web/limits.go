@@ -405,7 +405,7 @@ func (g *Guard) answerOverCap(c net.Conn, h http.Handler) {
 			return
 		}
 		rw := &rawResponse{header: http.Header{}, status: http.StatusOK}
-		if req.Method == http.MethodGet && (req.URL.Path == "/healthz" || req.URL.Path == "/metrics") && h != nil {
+		if req.Method == http.MethodGet && (req.URL.Path == "/healthz" || req.URL.Path == "/readyz" || req.URL.Path == "/metrics") && h != nil {
 			req.Body = http.NoBody
 			h.ServeHTTP(rw, req)
 		} else {

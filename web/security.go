@@ -62,6 +62,7 @@ type rule struct {
 // one answers 500).
 var rules = map[string]rule{
 	"GET /healthz":          {role: auth.None},
+	"GET /readyz":           {role: auth.None},
 	"GET /{$}":              {role: auth.None},
 	"GET " + ui.AssetPrefix: {role: auth.None},
 	"GET /favicon.ico":      {role: auth.None},

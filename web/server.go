@@ -86,6 +86,7 @@ func New(cfg Config) *Server {
 		s.reg.MustRegister(cfg.ClusterMetrics)
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)

@@ -8,12 +8,16 @@ import (
 	"github.com/runnel-dev/runnel/streams"
 )
 
-// healthz answers 200 while the server serves, and lists what the store
-// found wrong when it opened (lost records, recovered metadata, orphaned
-// directories) and shards stopped by a full disk, so that a health check
-// or an operator sees them.
+// healthz answers 200 while the server serves (liveness), and lists what
+// the store found wrong when it opened (lost records, recovered metadata,
+// orphaned directories), shards stopped by a full disk and how many jobs
+// are still starting since the server started, so that a health check or
+// an operator sees them.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"status": "ok"}
+	if n := s.jobsStarting(); n > 0 {
+		out["jobs_starting"] = n
+	}
 	if s.store != nil {
 		if ps := s.store.Problems(); len(ps) > 0 {
 			type problemJSON struct {
@@ -31,6 +35,27 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// readyz answers 200 once the server is ready (readiness): the jobs it
+// found running when it started have each begun their run, failed to
+// start or been stopped. Until then it answers 503 with how many still
+// start, while the APIs already answer (jobs start in the background).
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if n := s.jobsStarting(); n > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting", "jobs_starting": n})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+// jobsStarting is how many of the jobs found running at the server's
+// start are still starting.
+func (s *Server) jobsStarting() int {
+	if s.jobs == nil {
+		return 0
+	}
+	return s.jobs.BootStarting()
 }
 
 // storeHealthCollector exports the store's limits, open files, disk-full

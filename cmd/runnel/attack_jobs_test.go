@@ -98,7 +98,7 @@ func (s *attackServer) waitEnded(id string, within time.Duration) jobView {
 		}
 		v = jobView{}
 		json.Unmarshal([]byte(r.body), &v)
-		return v.State != "" && v.State != "running"
+		return v.State != "" && v.State != "running" && v.State != "starting"
 	})
 	if !ended {
 		s.t.Fatalf("job %s still %q after %v; logs:\n%s", id, v.State, within, s.AllLogs())

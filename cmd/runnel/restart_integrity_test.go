@@ -299,7 +299,7 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 		t.Fatalf("no Pebble manifest in %s", db)
 	}
 	n.Start()
-	v := n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" })
+	v := n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" && v.State != "starting" })
 	if v.State != "running" || v.CheckpointsSkipped != 1 || !strings.Contains(strings.Join(v.Warnings, "\n"), "damaged") {
 		t.Fatalf("after damaging checkpoint %s: state %q (%s), skipped %d, warnings %q; want running from the older one, warned",
 			newest, v.State, v.Reason, v.CheckpointsSkipped, v.Warnings)
@@ -331,7 +331,7 @@ func TestDamagedAndMissingCheckpointsFallBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Start()
-	v = n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" })
+	v = n.waitJob("ckpt", "running", func(v jobView) bool { return v.State != "" && v.State != "starting" })
 	if v.State != "running" || !strings.Contains(strings.Join(v.Warnings, "\n"), "missing") {
 		t.Fatalf("after removing manifest %s: state %q (%s), warnings %q; want running, warned of the lost checkpoint",
 			newest, v.State, v.Reason, v.Warnings)

@@ -111,6 +111,12 @@ create one with 'runnel tokens create NAME --role admin --data DIR'. See docs/se
 		return err
 	}
 	defer mgr.Close()
+	// The jobs found running start in the background while the server
+	// answers; /readyz says when they have.
+	go func() {
+		<-mgr.Booted()
+		log.Info("jobs started: each job found running has begun its run, failed to start or been stopped")
+	}()
 	if *demo {
 		if err := startDemo(mgr, log); err != nil {
 			return err

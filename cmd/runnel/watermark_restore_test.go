@@ -164,7 +164,7 @@ func runQuietCrash(t *testing.T, seed int64, recs [2][]string, want map[windowKe
 		if rows() >= len(want) {
 			return true
 		}
-		if v := n.job("quiet"); v.State != "running" {
+		if v := n.job("quiet"); v.State != "running" && v.State != "starting" {
 			t.Fatalf("job is %s: %s", v.State, v.Reason)
 		}
 		return false

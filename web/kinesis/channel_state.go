@@ -29,7 +29,8 @@ func (h *Handler) streamGone(r *channelRec) string {
 }
 
 // channelFault says why a channel does not deliver: its stream gone, its
-// delivery job missing, not its own, or not running ("" when it runs).
+// delivery job missing, not its own, or not running ("" when it runs or
+// starts).
 func (h *Handler) channelFault(cs *channelSet, r *channelRec) string {
 	if reason := h.streamGone(r); reason != "" {
 		return reason
@@ -40,7 +41,8 @@ func (h *Handler) channelFault(cs *channelSet, r *channelRec) string {
 		return "delivery job: " + err.Error()
 	case info.Owner != r.JobOwner:
 		return fmt.Sprintf("job %s is not this channel's delivery job (its owner is %q): delete the channel", info.ID, info.Owner)
-	case info.State != "running":
+	case info.State != "running" && info.State != jobs.StateStarting:
+		// (a job starting, as after the server's start, is about to run)
 		reason := "delivery job " + info.ID + " is " + info.State
 		if info.Reason != "" {
 			reason += ": " + info.Reason

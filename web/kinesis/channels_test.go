@@ -147,6 +147,7 @@ func restartableDelivery(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager,
 		if err != nil {
 			t.Fatal(err)
 		}
+		<-mgr.Booted() // its jobs start in the background
 		if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(dir, "channels.json"),
 			S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
 			t.Fatal(err)

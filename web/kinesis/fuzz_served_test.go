@@ -125,6 +125,7 @@ func (f *served) open() {
 		f.close()
 		f.tb.Fatal(err)
 	}
+	<-f.mgr.Booted() // its jobs start in the background
 	opts := Options{Logger: log, ShardLimits: f.limits, ShardLimitScale: 0.01, TokenKey: []byte("fuzz-served-token-key-0123456789"),
 		AccountSettingsFile: filepath.Join(f.dir, "kinesis-account.json"), Now: f.clock.Now,
 		SubscriptionTTL: 20 * time.Millisecond, Heartbeat: 5 * time.Millisecond}

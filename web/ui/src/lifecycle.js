@@ -45,14 +45,17 @@ export class Lifecycle {
     const s = job.state;
     this.state = s;
     const running = s === 'running';
+    // A starting job (its sinks connecting, its state opening) can be
+    // stopped, not yet deleted or restarted: the server counts it running.
+    const live = running || s === 'starting';
     this.cluster = !!job.cluster;
-    this.stopBtn.hidden = !running;
+    this.stopBtn.hidden = !live;
     this.savepointBtn.hidden = !running || this.cluster;
     this.resumeBtn.hidden = s !== 'stopped' && s !== 'failed';
-    this.restartBtn.hidden = running;
-    this.deleteBtn.hidden = running;
-    if (!running) this.stopConfirm.hidden = true;
-    if (running) { this.deleteConfirm.hidden = true; this.picker.hidden = true; }
+    this.restartBtn.hidden = live;
+    this.deleteBtn.hidden = live;
+    if (!live) this.stopConfirm.hidden = true;
+    if (live) { this.deleteConfirm.hidden = true; this.picker.hidden = true; }
   }
 
   async act(btn, what, path, opts) {
