@@ -114,7 +114,8 @@ func TestChannelsChaos(t *testing.T) {
 		<-produced
 	}()
 
-	events := []string{"gw-kill", "gw-pause", "srv-kill", "update", "churn"}
+	events := []string{"gw-kill", "gw-pause", "srv-kill", "update", "churn", "srv-kill-gw-down", "update-gw-down",
+		"churn-srv-kill", "update-srv-kill"}
 	var plan []string
 	for range 7 + rng.IntN(3) {
 		plan = append(plan, events[rng.IntN(len(events))])
@@ -122,8 +123,10 @@ func TestChannelsChaos(t *testing.T) {
 	plan = slices.Insert(plan, rng.IntN(len(plan)+1), "gw-outage")
 	t.Logf("plan: %v", plan)
 	for _, ev := range plan {
-		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(1000)) * time.Millisecond)
+		began := time.Now()
 		c.do(rng, ev)
+		t.Logf("  %s took %v", ev, time.Since(began).Round(time.Millisecond))
 		if ev != "gw-outage" {
 			c.wantActive(ev)
 		}
@@ -167,14 +170,66 @@ func (c *chaos) do(rng *rand.Rand, ev string) {
 			t.Fatalf("UpdateChannel %s: %v", name, err)
 		}
 	case "churn":
-		c.churn(rng)
+		c.churn(rng, false)
+	case "churn-srv-kill":
+		// The server is killed in the middle of a churn; once it is
+		// back, the churn is done again from the start.
+		c.mu.Lock()
+		c.gammaLive = false
+		c.mu.Unlock()
+		c.killDuring(rng, "gamma's churn", func(ctx context.Context) {
+			c.cl.DeleteChannel(ctx, &sdk.DeleteChannelInput{ChannelARN: c.arn("gamma")})
+			c.cl.DeleteStream(ctx, &sdk.DeleteStreamInput{StreamName: aws.String("sg")})
+			time.Sleep(400 * time.Millisecond) // the stream's DELETING
+			c.cl.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("sg"), ShardCount: aws.Int32(2)})
+			time.Sleep(400 * time.Millisecond) // its CREATING
+			c.cl.CreateChannel(ctx, c.channelInput("gamma", "sg", 1))
+		})
+		c.churn(rng, true)
+	case "update-srv-kill":
+		name := chaosChannels[rng.IntN(2)].name
+		f := 1 + rng.Int32N(3)
+		c.killDuring(rng, fmt.Sprintf("UpdateChannel %s to %d s", name, f), func(ctx context.Context) {
+			c.cl.UpdateChannel(ctx, &sdk.UpdateChannelInput{ChannelARN: c.arn(name),
+				S3DestinationConfiguration: &types.S3DestinationUpdateInput{DataFreshnessInSeconds: aws.Int32(f)}})
+		})
+		c.repair("a kill during an update", false)
+	case "srv-kill-gw-down":
+		// The delivery jobs start again while the bucket's server is
+		// down: their recovery fails them, and an update repairs them.
+		down := time.Duration(500+rng.IntN(2000)) * time.Millisecond
+		t.Logf("runnel serve killed and started again with versitygw killed for %v", down)
+		c.gw.Kill()
+		c.srv.Kill()
+		c.srv.Start()
+		time.Sleep(down)
+		c.gw.Start()
+		c.repair("a start without S3", true)
+	case "update-gw-down":
+		// An update while the bucket's server is paused: the delivery
+		// job's savepoint waits for it.
+		name := chaosChannels[rng.IntN(2)].name
+		f := 1 + rng.Int32N(3)
+		down := time.Duration(500+rng.IntN(2000)) * time.Millisecond
+		t.Logf("UpdateChannel %s: DataFreshnessInSeconds %d with versitygw paused for %v", name, f, down)
+		c.gw.Signal(syscall.SIGSTOP)
+		cont := time.AfterFunc(down, func() { c.gw.Signal(syscall.SIGCONT) })
+		_, err := c.cl.UpdateChannel(c.ctx(), &sdk.UpdateChannelInput{ChannelARN: c.arn(name),
+			S3DestinationConfiguration: &types.S3DestinationUpdateInput{DataFreshnessInSeconds: aws.Int32(f)}})
+		if cont.Stop() {
+			c.gw.Signal(syscall.SIGCONT)
+		}
+		if err != nil {
+			t.Fatalf("UpdateChannel %s with versitygw paused: %v", name, err)
+		}
 	case "gw-outage":
-		c.outage()
+		c.outage(rng)
 	}
 }
 
-// churn deletes gamma and its stream and creates both again.
-func (c *chaos) churn(rng *rand.Rand) {
+// churn deletes gamma and its stream and creates both again. After a
+// crash cut a churn short, either may be gone already.
+func (c *chaos) churn(rng *rand.Rand, afterCrash bool) {
 	t := c.t
 	c.mu.Lock()
 	c.gammaLive = false
@@ -182,21 +237,35 @@ func (c *chaos) churn(rng *rand.Rand) {
 	c.mu.Unlock()
 	t.Logf("gamma and sg deleted and created again (incarnation %d)", inc)
 	if rng.IntN(2) == 0 {
+		// DeleteChannel while the bucket's server is down for a while:
+		// the job's last checkpoint waits for it.
+		down := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		t.Logf("  versitygw killed for %v meanwhile", down)
+		c.gw.Kill()
+		up := make(chan struct{})
+		go func() {
+			defer close(up)
+			time.Sleep(down)
+			c.gw.Start()
+		}()
+		defer func() { <-up }()
+	}
+	var nf *types.ResourceNotFoundException
+	if !afterCrash && rng.IntN(2) == 0 {
 		_, err := c.cl.DeleteStream(c.ctx(), &sdk.DeleteStreamInput{StreamName: aws.String("sg"), EnforceConsumerDeletion: aws.Bool(true)})
 		var inUse *types.ResourceInUseException
 		if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "gamma") {
 			t.Fatalf("DeleteStream sg while gamma reads it: %v, want ResourceInUseException naming gamma", err)
 		}
 	}
-	if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn("gamma")}); err != nil {
+	if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn("gamma")}); err != nil && !(afterCrash && errors.As(err, &nf)) {
 		t.Fatalf("DeleteChannel gamma: %v", err)
 	}
-	if _, err := c.cl.DeleteStream(c.ctx(), &sdk.DeleteStreamInput{StreamName: aws.String("sg")}); err != nil {
+	if _, err := c.cl.DeleteStream(c.ctx(), &sdk.DeleteStreamInput{StreamName: aws.String("sg")}); err != nil && !(afterCrash && errors.As(err, &nf)) {
 		t.Fatalf("DeleteStream sg: %v", err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		_, err := c.cl.DescribeStreamSummary(c.ctx(), &sdk.DescribeStreamSummaryInput{StreamName: aws.String("sg")})
-		var nf *types.ResourceNotFoundException
 		return errors.As(err, &nf)
 	}, "stream sg is not gone after DeleteStream")
 	c.createStream("sg")
@@ -209,7 +278,7 @@ func (c *chaos) churn(rng *rand.Rand) {
 // outage keeps versitygw down past the sink's retry window: each channel
 // must turn FAILED naming the S3 sink, stay FAILED once versitygw is
 // back, and be repaired by UpdateChannel.
-func (c *chaos) outage() {
+func (c *chaos) outage(rng *rand.Rand) {
 	t := c.t
 	t.Log("versitygw killed past the retry window")
 	c.gw.Kill()
@@ -235,8 +304,14 @@ func (c *chaos) outage() {
 		}
 	}
 	c.gw.Start()
-	// No restart strategy: the channels stay FAILED until updated.
+	// No restart strategy: the channels stay FAILED until updated, also
+	// across a restart of the server.
 	time.Sleep(time.Second)
+	if rng.IntN(2) == 0 {
+		t.Log("runnel serve killed and started again with the channels FAILED")
+		c.srv.Kill()
+		c.srv.Start()
+	}
 	for _, ch := range chaosChannels {
 		if st, reason := c.status(ch.name); st != types.ChannelStatusFailed {
 			t.Errorf("channel %s with versitygw back, before UpdateChannel: %s %q; want FAILED (its job has no restart strategy)", ch.name, st, reason)
@@ -246,6 +321,46 @@ func (c *chaos) outage() {
 		}
 	}
 	c.wantActive("the repair")
+}
+
+// killDuring runs ops (the API calls of the server, whose answers do not
+// matter) and SIGKILLs the server at a random moment meanwhile, then
+// starts it again.
+func (c *chaos) killDuring(rng *rand.Rand, what string, ops func(ctx context.Context)) {
+	delay := time.Duration(rng.IntN(1200)) * time.Millisecond
+	c.t.Logf("runnel serve killed %v into %s, and started again", delay, what)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		time.Sleep(delay)
+		c.srv.Kill()
+		cancel()
+	}()
+	ops(ctx)
+	<-killed
+	c.srv.Start()
+}
+
+// repair updates every FAILED channel, whose reason must name the S3
+// sink when s3 is set, as a user repairs it once the bucket's server is
+// back.
+func (c *chaos) repair(after string, s3 bool) {
+	t := c.t
+	for _, ch := range chaosChannels {
+		st, reason := c.status(ch.name)
+		if st != types.ChannelStatusFailed {
+			continue
+		}
+		t.Logf("after %s channel %s is FAILED: %s", after, ch.name, reason)
+		if s3 && !strings.Contains(reason, "sink s3") && !strings.Contains(reason, "s3 sink") {
+			t.Errorf("after %s channel %s FAILED with a reason that does not name its S3 sink: %q", after, ch.name, reason)
+		}
+		if _, err := c.cl.UpdateChannel(c.ctx(), &sdk.UpdateChannelInput{ChannelARN: c.arn(ch.name)}); err != nil {
+			t.Fatalf("UpdateChannel %s to repair it: %v", ch.name, err)
+		}
+	}
 }
 
 // wantActive checks that every channel is ACTIVE (or UPDATING or CREATING
@@ -420,7 +535,15 @@ func (c *chaos) createStream(name string) {
 // gzip'd JSON lines every fresh seconds.
 func (c *chaos) createChannel(name, stream string, fresh int32) {
 	c.t.Helper()
-	_, err := c.cl.CreateChannel(c.ctx(), &sdk.CreateChannelInput{
+	if _, err := c.cl.CreateChannel(c.ctx(), c.channelInput(name, stream, fresh)); err != nil {
+		c.t.Fatalf("CreateChannel %s: %v", name, err)
+	}
+}
+
+// channelInput is CreateChannel's input for channel name from stream to
+// the bucket "lake", gzip'd JSON lines every fresh seconds.
+func (c *chaos) channelInput(name, stream string, fresh int32) *sdk.CreateChannelInput {
+	return &sdk.CreateChannelInput{
 		ChannelName:             aws.String(name),
 		ServiceExecutionRoleARN: aws.String("arn:aws:iam::000000000000:role/delivery"),
 		StreamConfigurationList: []types.ChannelStreamConfiguration{{StreamARN: aws.String(c.streamARN(stream)),
@@ -428,9 +551,6 @@ func (c *chaos) createChannel(name, stream string, fresh int32) {
 		S3DestinationConfiguration: &types.S3DestinationConfiguration{DataFreshnessInSeconds: aws.Int32(fresh),
 			StorageConfiguration: &types.S3StorageConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"),
 				CompressionType: types.S3CompressionTypeGzip, ExpectedBucketOwner: aws.String("000000000000")}},
-	})
-	if err != nil {
-		c.t.Fatalf("CreateChannel %s: %v", name, err)
 	}
 }
 
