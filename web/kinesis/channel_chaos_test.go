@@ -92,7 +92,9 @@ func (r chaosRec) String() string { return fmt.Sprintf("%s/%d/%d", r.S, r.I, r.N
 // died may have stored a record anyway, and a retry then stores it
 // twice); gamma's earlier incarnations delivered no record more often
 // than it was sent; every acknowledged record is in its stream; and once
-// every channel is deleted nothing is left under the staging prefix.
+// every channel is deleted (the server killed during one DeleteChannel,
+// which the client then sends again) nothing is left under the staging
+// prefix.
 func TestChannelsChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs runnel serve and versitygw, killing both; skipped in -short mode")
@@ -144,7 +146,7 @@ func TestChannelsChaos(t *testing.T) {
 	t.Logf("%d PutRecords acknowledged; gamma's incarnation %d", c.puts, c.gammaInc)
 	c.mu.Unlock()
 
-	c.settleAndCheck()
+	c.settleAndCheck(rng)
 }
 
 // do carries out one event of the plan and says whether it started
@@ -401,8 +403,9 @@ func (c *chaos) wantActive(after string, s3Down bool) {
 
 // settleAndCheck waits until every channel has delivered its stream,
 // compares what the bucket holds with the model, deletes the channels
-// and checks that nothing is left staged.
-func (c *chaos) settleAndCheck() {
+// (one DeleteChannel cut short by a kill of the server) and checks that
+// nothing is left staged.
+func (c *chaos) settleAndCheck(rng *rand.Rand) {
 	t := c.t
 	stored := map[string][]chaosRec{}
 	for _, ch := range chaosChannels {
@@ -466,8 +469,20 @@ func (c *chaos) settleAndCheck() {
 	c.mu.Unlock()
 	t.Logf("published: alpha %d, beta %d, gamma %d (and %d of its earlier incarnations)", len(got["alpha"]), len(got["beta"]), len(got["gamma"]), len(old))
 
+	// One DeleteChannel is cut short by a kill of the server (in the
+	// tenth of a second it takes); the client sends it again.
+	cut := chaosChannels[rng.IntN(len(chaosChannels))].name
+	var nf *types.ResourceNotFoundException
 	for _, ch := range chaosChannels {
-		if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)}); err != nil {
+		if ch.name == cut {
+			go c.cl.DeleteChannel(context.Background(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)})
+			k := time.Duration(rng.IntN(120)) * time.Millisecond
+			time.Sleep(k)
+			t.Logf("runnel serve killed %v into DeleteChannel %s, and started again", k, ch.name)
+			c.srv.Kill()
+			c.srv.Start()
+		}
+		if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)}); err != nil && !(ch.name == cut && errors.As(err, &nf)) {
 			t.Fatalf("DeleteChannel %s: %v", ch.name, err)
 		}
 	}
