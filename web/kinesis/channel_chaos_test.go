@@ -42,6 +42,9 @@ type chaos struct {
 	srv *testbin.Server
 	gw  *testsrv.S3Process
 	cl  *sdk.Client
+	// rcl is cl with retries of what the SDK deems retryable (a loopback
+	// connection reset on a loaded machine), for the calls that only read.
+	rcl *sdk.Client
 
 	mu sync.Mutex
 	// sent counts the times each record (stream, incarnation, n) was
@@ -103,7 +106,7 @@ func TestChannelsChaos(t *testing.T) {
 	gw := testsrv.StartS3(t, "lake")
 	srv := testbin.Start(t, testbin.Options{LogLevel: "warn", Env: gw.Env(),
 		Flags: []string{"--channels-s3-endpoint", gw.Endpoint}})
-	c := &chaos{t: t, srv: srv, gw: gw, cl: testsrv.KinesisClient(srv.URL), sent: map[chaosRec]int{}, acked: map[chaosRec]bool{}}
+	c := &chaos{t: t, srv: srv, gw: gw, cl: testsrv.KinesisClient(srv.URL), rcl: newClient(srv.URL), sent: map[chaosRec]int{}, acked: map[chaosRec]bool{}}
 	for _, ch := range chaosChannels {
 		c.createStream(ch.stream)
 		c.createChannel(ch.name, ch.stream, 1+rng.Int32N(2))
@@ -547,7 +550,7 @@ func (c *chaos) streamARN(name string) string {
 // status is DescribeChannel's status and reason.
 func (c *chaos) status(name string) (types.ChannelStatus, string) {
 	c.t.Helper()
-	d, err := c.cl.DescribeChannel(c.ctx(), &sdk.DescribeChannelInput{ChannelARN: c.arn(name)})
+	d, err := c.rcl.DescribeChannel(c.ctx(), &sdk.DescribeChannelInput{ChannelARN: c.arn(name)})
 	if err != nil {
 		c.t.Fatalf("DescribeChannel %s: %v", name, err)
 	}
@@ -672,20 +675,20 @@ func (c *chaos) put(stream string, batch []chaosRec) []chaosRec {
 // readStream reads every record of stream with GetRecords.
 func (c *chaos) readStream(stream string) []chaosRec {
 	t := c.t
-	shards, err := c.cl.ListShards(c.ctx(), &sdk.ListShardsInput{StreamName: aws.String(stream)})
+	shards, err := c.rcl.ListShards(c.ctx(), &sdk.ListShardsInput{StreamName: aws.String(stream)})
 	if err != nil {
 		t.Fatalf("ListShards %s: %v", stream, err)
 	}
 	var out []chaosRec
 	for _, sh := range shards.Shards {
-		it, err := c.cl.GetShardIterator(c.ctx(), &sdk.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: sh.ShardId,
+		it, err := c.rcl.GetShardIterator(c.ctx(), &sdk.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: sh.ShardId,
 			ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
 		if err != nil {
 			t.Fatalf("GetShardIterator %s %s: %v", stream, aws.ToString(sh.ShardId), err)
 		}
 		iter := it.ShardIterator
 		for iter != nil {
-			g, err := c.cl.GetRecords(c.ctx(), &sdk.GetRecordsInput{ShardIterator: iter})
+			g, err := c.rcl.GetRecords(c.ctx(), &sdk.GetRecordsInput{ShardIterator: iter})
 			if err != nil {
 				t.Fatalf("GetRecords %s %s: %v", stream, aws.ToString(sh.ShardId), err)
 			}
