@@ -95,7 +95,7 @@ func (r chaosRec) String() string { return fmt.Sprintf("%s/%d/%d", r.S, r.I, r.N
 // died may have stored a record anyway, and a retry then stores it
 // twice); gamma's earlier incarnations delivered no record more often
 // than it was sent; every acknowledged record is in its stream; and once
-// every channel is deleted (the server killed during one DeleteChannel,
+// every channel is deleted (the server killed during each DeleteChannel,
 // which the client then sends again) nothing is left under the staging
 // prefix.
 func TestChannelsChaos(t *testing.T) {
@@ -406,8 +406,8 @@ func (c *chaos) wantActive(after string, s3Down bool) {
 
 // settleAndCheck waits until every channel has delivered its stream,
 // compares what the bucket holds with the model, deletes the channels
-// (one DeleteChannel cut short by a kill of the server) and checks that
-// nothing is left staged.
+// (each DeleteChannel cut short by a kill of the server, then sent
+// again) and checks that nothing is left staged.
 func (c *chaos) settleAndCheck(rng *rand.Rand) {
 	t := c.t
 	stored := map[string][]chaosRec{}
@@ -472,20 +472,23 @@ func (c *chaos) settleAndCheck(rng *rand.Rand) {
 	c.mu.Unlock()
 	t.Logf("published: alpha %d, beta %d, gamma %d (and %d of its earlier incarnations)", len(got["alpha"]), len(got["beta"]), len(got["gamma"]), len(old))
 
-	// One DeleteChannel is cut short by a kill of the server (in the
-	// tenth of a second it takes); the client sends it again.
-	cut := chaosChannels[rng.IntN(len(chaosChannels))].name
+	// Each DeleteChannel is cut short by a kill of the server (within the
+	// tenth of a second it takes), while records come in, so that the
+	// job's last checkpoint has objects to stage; the client sends it
+	// again.
+	stop, produced := make(chan struct{}), make(chan struct{})
+	go func() { defer close(produced); c.produce(stop) }()
+	defer func() { close(stop); <-produced }()
+	time.Sleep(1500 * time.Millisecond)
 	var nf *types.ResourceNotFoundException
 	for _, ch := range chaosChannels {
-		if ch.name == cut {
-			go c.cl.DeleteChannel(context.Background(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)})
-			k := time.Duration(rng.IntN(120)) * time.Millisecond
-			time.Sleep(k)
-			t.Logf("runnel serve killed %v into DeleteChannel %s, and started again", k, ch.name)
-			c.srv.Kill()
-			c.srv.Start()
-		}
-		if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)}); err != nil && !(ch.name == cut && errors.As(err, &nf)) {
+		go c.cl.DeleteChannel(context.Background(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)})
+		k := time.Duration(rng.IntN(100)) * time.Millisecond
+		time.Sleep(k)
+		t.Logf("runnel serve killed %v into DeleteChannel %s, and started again", k, ch.name)
+		c.srv.Kill()
+		c.srv.Start()
+		if _, err := c.cl.DeleteChannel(c.ctx(), &sdk.DeleteChannelInput{ChannelARN: c.arn(ch.name)}); err != nil && !errors.As(err, &nf) {
 			t.Fatalf("DeleteChannel %s: %v", ch.name, err)
 		}
 	}
