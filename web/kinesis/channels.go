@@ -543,10 +543,25 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 // deleteDeliveryChannel stops the delivery job (its last checkpoint
 // publishes what it holds), deletes it and forgets the channel. A job of
 // the channel's name that is not its delivery job is left alone.
+//
+// A delivery job that is not running (a server killed during an earlier
+// DeleteChannel or UpdateChannel left it stopped; S3 failed it) may
+// leave objects staged: those of a checkpoint it completed and did not
+// publish, and those of an epoch whose checkpoint never completed. Only
+// its start settles them (it publishes the first, deletes the others), so
+// it is resumed once before it stops; when it does not start (S3 still
+// unreachable, its stream deleted) it is deleted all the same, and its
+// staged objects stay until a channel of the name is created again.
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
 		job := channelJob(rec.Name)
 		if info, err := cs.opts.Jobs.Get(job); err == nil && info.Owner == rec.JobOwner {
+			if info.State != "running" && h.streamGone(rec) == "" {
+				if _, err := cs.opts.Jobs.Resume(job); err != nil {
+					h.opts.Logger.Warn("DeleteChannel: the delivery job does not start to publish what it staged; deleting it anyway",
+						"channel", rec.Name, "job", job, "err", err)
+				}
+			}
 			if err := cs.removeJob(job, rec.JobOwner); err != nil {
 				return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not go: %v", rec.Name, err)
 			}

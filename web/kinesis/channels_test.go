@@ -1,6 +1,8 @@
 package kinesis
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
@@ -300,5 +303,42 @@ func TestChannelStreamRecreated(t *testing.T) {
 	// The new stream is not the channel's: it is deleted as any other.
 	if _, err := e.client.DeleteStream(ctx(t), &sdk.DeleteStreamInput{StreamName: aws.String("clicks")}); err != nil {
 		t.Fatalf("DeleteStream of the new stream: %v", err)
+	}
+}
+
+// TestDeleteChannelSettlesStaged: DeleteChannel of a channel whose
+// delivery job is not running (a server killed during an earlier
+// DeleteChannel leaves it stopped, as a user's stop does) with an
+// object staged for an epoch whose checkpoint never completed leaves
+// nothing under the staging prefix: the job starts once more to settle
+// what it staged before it goes, and the stray object is not published.
+func TestDeleteChannelSettlesStaged(t *testing.T) {
+	e, gw, mgr := deliveryEnv(t)
+	e.putN("clicks", 0, 10)
+	out, err := e.createDelivery("c", "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivered(t, gw, 10)
+	if err := mgr.Stop("channel-c"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"n":999}` + "\n"))
+	zw.Close()
+	stray := s3sink.DefaultStagingPrefix + "channel-c/s3/0123456789ab/0000000099/0-000000.jsonl.gz"
+	if _, err := gw.Client().PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String(stray),
+		Body: bytes.NewReader(buf.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.DeleteChannel(ctx(t), &sdk.DeleteChannelInput{ChannelARN: out.ChannelDescription.ChannelARN}); err != nil {
+		t.Fatal(err)
+	}
+	if staged := gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {
+		t.Errorf("staged objects left after DeleteChannel: %v", staged)
+	}
+	if got := delivered(t, gw); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+		t.Errorf("delivered %v, want %v", got, seq(0, 10))
 	}
 }
