@@ -257,3 +257,40 @@ func TestKinesisPayloadHash(t *testing.T) {
 		}
 	}
 }
+
+// TestKinesisChannelsNeedUnlimitedAdmin: a channel delivers a stream to S3
+// with the server's own credentials, so a token limited to streams may not
+// create, update or delete one, even naming a stream it may use; an
+// unlimited admin may.
+func TestKinesisChannelsNeedUnlimitedAdmin(t *testing.T) {
+	e := newAuthEnv(t, Security{Auth: true})
+	admin, la := e.sdkFor("admin"), e.sdkFor("limited-admin")
+	if _, err := admin.CreateStream(tctx(t), &sdk.CreateStreamInput{StreamName: aws.String("other-1"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(c *sdk.Client) error {
+		_, err := c.CreateChannel(tctx(t), &sdk.CreateChannelInput{ChannelName: aws.String("ch"),
+			ServiceExecutionRoleARN: aws.String("arn:aws:iam::000000000000:role/r"),
+			StreamConfigurationList: []types.ChannelStreamConfiguration{{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/other-1"),
+				RecordConfiguration: &types.RecordConfiguration{RecordFormatType: types.RecordFormatTypeJson}}},
+			S3DestinationConfiguration: &types.S3DestinationConfiguration{
+				StorageConfiguration: &types.S3StorageConfiguration{BucketARN: aws.String("arn:aws:s3:::lake"),
+					CompressionType: types.S3CompressionTypeGzip, ExpectedBucketOwner: aws.String("000000000000")}}})
+		return err
+	}
+	denied := "AccessDeniedException"
+	if got := awsCode(create(la)); !strings.HasPrefix(got, denied) {
+		t.Errorf("limited admin creates a channel over its own stream: got %q, want %s", got, denied)
+	}
+	_, err := la.UpdateChannel(tctx(t), &sdk.UpdateChannelInput{ChannelARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:channel/ch")})
+	if got := awsCode(err); !strings.HasPrefix(got, denied) {
+		t.Errorf("limited admin updates a channel: got %q, want %s", got, denied)
+	}
+	_, err = la.DeleteChannel(tctx(t), &sdk.DeleteChannelInput{ChannelARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:channel/ch")})
+	if got := awsCode(err); !strings.HasPrefix(got, denied) {
+		t.Errorf("limited admin deletes a channel: got %q, want %s", got, denied)
+	}
+	if got := awsCode(create(admin)); strings.HasPrefix(got, denied) {
+		t.Errorf("admin creates a channel: got %q, want anything but %s", got, denied)
+	}
+}
