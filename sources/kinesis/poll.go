@@ -40,7 +40,7 @@ func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*str
 		in.Timestamp = aws.Time(from.at)
 	}
 	var out *kinesis.GetShardIteratorOutput
-	err := s.retry(ctx, "GetShardIterator", func() (err error) {
+	err := s.retry(ctx, "GetShardIterator", shard, func(ctx context.Context) (err error) {
 		out, err = s.api.GetShardIterator(ctx, in)
 		return err
 	})
@@ -85,10 +85,16 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 func (r *pollReader) poll(ctx context.Context) error {
 	s := r.src
 	var b backoff.Backoff
+	failed := 0 // failures other than throttling
 	for {
-		out, err := s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
+		var out *kinesis.GetRecordsOutput
+		err := s.attempt(ctx, "GetRecords", func(ctx context.Context) (err error) {
+			out, err = s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
+			return err
+		})
 		switch {
 		case err == nil:
+			s.noteRecovered("GetRecords", r.shard, failed)
 			r.paced(out)
 			r.push(out.Records)
 			if out.NextShardIterator == nil || *out.NextShardIterator == "" {
@@ -110,7 +116,7 @@ func (r *pollReader) poll(ctx context.Context) error {
 			}
 			r.iter = it
 		case kinesisconn.Retryable(err) && ctx.Err() == nil:
-			s.noteRetry("GetRecords", err, b.Failures())
+			failed += s.noteRetry("GetRecords", r.shard, err, failed)
 			if err := backoff.Sleep(ctx, b.Next()); err != nil {
 				return err
 			}

@@ -1,0 +1,102 @@
+package kinesis
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// silentProxy forwards Kinesis calls to target, except that the first
+// unanswered calls of the operation op get no answer at all: the
+// connection is taken and the request read, as by a paused process.
+type silentProxy struct {
+	*httptest.Server
+	unanswered atomic.Int64 // op calls still to leave without an answer
+	held       atomic.Int64 // op calls left without an answer so far
+}
+
+func newSilentProxy(t *testing.T, target, op string, unanswered int64) *silentProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	release := make(chan struct{})
+	p := &silentProxy{}
+	p.unanswered.Store(unanswered)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+op) && p.unanswered.Add(-1) >= 0 {
+			p.held.Add(1)
+			select { // until the caller gives up, or the test ends
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { close(release); p.Close() })
+	return p
+}
+
+// TestUnansweredCallsAreRetried reads a shard through an endpoint that
+// takes the first GetRecords and GetShardIterator calls and never answers
+// them (a paused server): each call is given up after CallTimeout and
+// retried, every record is read, and the source warns naming the stream,
+// the shard, the endpoint and the call while it gets no answer.
+func TestUnansweredCallsAreRetried(t *testing.T) {
+	for _, op := range []string{"GetRecords", "GetShardIterator", "ListShards"} {
+		t.Run(op, func(t *testing.T) {
+			srv, c := runnelWithStream(t, "paused", 1)
+			want := map[string]int{}
+			var entries []putEntry
+			for i := range 50 {
+				k := fmt.Sprintf("k%d", i%3)
+				entries = append(entries, putEntry{k, fmt.Sprintf(`{"k":%q,"n":%d}`, k, want[k])})
+				want[k]++
+			}
+			if err := putBatch(c, "paused", entries); err != nil {
+				t.Fatal(err)
+			}
+			proxy := newSilentProxy(t, srv.URL, op, 2)
+			var logs testutil.Buffer
+			src := newSource(t, Config{Stream: "paused", Conn: kinesisconn.Conn{Endpoint: proxy.URL}, CallTimeout: 200 * time.Millisecond})
+			src.log = slog.New(slog.NewTextHandler(&logs, nil))
+			got := readAll(t, src, len(entries))
+			checkOncePerKeyOrder(t, got, want)
+			if n := proxy.held.Load(); n != 2 {
+				t.Fatalf("the proxy left %d %s calls unanswered, want 2", n, op)
+			}
+			shard := "shardId-000000000000"
+			if op == "ListShards" {
+				shard = ""
+			}
+			wantLog := []string{"level=WARN", "stream=paused", "shard=" + shard, "endpoint=" + proxy.URL, "call=" + op, "no answer"}
+			found := false
+			for _, line := range strings.Split(logs.String(), "\n") {
+				ok := true
+				for _, w := range wantLog {
+					ok = ok && strings.Contains(line, w)
+				}
+				found = found || ok
+			}
+			if !found {
+				t.Fatalf("no log line holds all of %q; the logs:\n%s", wantLog, logs.String())
+			}
+			if src.Retried() < 2 {
+				t.Fatalf("retried %d calls, want at least the 2 unanswered", src.Retried())
+			}
+		})
+	}
+}
