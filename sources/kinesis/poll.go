@@ -28,6 +28,11 @@ type pollReader struct {
 	iter *string // nil: the shard has ended
 	// next is the earliest time of the next GetRecords call.
 	next time.Time
+	// backoff and failed (failures other than throttling) are those of
+	// the GetRecords calls since the last that succeeded: a series of
+	// failures outlives a Read that a checkpoint cut short.
+	backoff backoff.Backoff
+	failed  int
 }
 
 func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*string, error) {
@@ -55,7 +60,7 @@ func (s *Source) openPoll(ctx context.Context, base readerBase) (*pollReader, er
 	if err != nil {
 		return nil, err
 	}
-	r := &pollReader{readerBase: base, iter: it}
+	r := &pollReader{readerBase: base, iter: it, backoff: backoff.Backoff{Max: s.backoffMax}}
 	if typ := base.from.typ; typ == types.ShardIteratorTypeAfterSequenceNumber || typ == types.ShardIteratorTypeAtSequenceNumber {
 		r.last = base.from.seq
 	}
@@ -80,12 +85,10 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 	return take(r.shard, r.dec, &r.pending, buf)
 }
 
-// poll makes one GetRecords call (retrying what can be retried) and sets
-// the time of the next.
+// poll makes one GetRecords call and sets the time of the next: after a
+// failure a retry can help, the next is the retry, after a backoff.
 func (r *pollReader) poll(ctx context.Context) error {
 	s := r.src
-	var b backoff.Backoff
-	failed := 0 // failures other than throttling
 	for {
 		var out *kinesis.GetRecordsOutput
 		err := s.attempt(ctx, "GetRecords", func(ctx context.Context) (err error) {
@@ -94,7 +97,9 @@ func (r *pollReader) poll(ctx context.Context) error {
 		})
 		switch {
 		case err == nil:
-			s.noteRecovered("GetRecords", r.shard, failed)
+			s.noteRecovered("GetRecords", r.shard, r.failed)
+			r.failed = 0
+			r.backoff.Reset()
 			r.paced(out)
 			r.push(out.Records)
 			if out.NextShardIterator == nil || *out.NextShardIterator == "" {
@@ -116,10 +121,11 @@ func (r *pollReader) poll(ctx context.Context) error {
 			}
 			r.iter = it
 		case kinesisconn.Retryable(err) && ctx.Err() == nil:
-			failed += s.noteRetry("GetRecords", r.shard, err, failed)
-			if err := backoff.Sleep(ctx, b.Next()); err != nil {
-				return err
-			}
+			// Read waits for the next try, also when a checkpoint cuts
+			// this Read short.
+			r.failed += s.noteRetry("GetRecords", r.shard, err, r.failed)
+			r.next = time.Now().Add(r.backoff.Next())
+			return nil
 		default:
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -24,10 +24,13 @@ import (
 // Source reads a Kinesis stream's shards. It is safe for concurrent use by
 // the tasks of one job.
 type Source struct {
-	cfg    Config
-	api    *kinesis.Client
-	log    *slog.Logger
-	health struct {
+	cfg Config
+	api *kinesis.Client
+	log *slog.Logger
+	// backoffMax bounds the waits between GetRecords retries; 0 is the
+	// backoff package's default (tests shorten it).
+	backoffMax time.Duration
+	health     struct {
 		throttled atomic.Int64 // calls refused for a limit, retried
 		retried   atomic.Int64 // other failed calls, retried
 		filtered  atomic.Int64 // KPL user records outside their shard's range

@@ -1,6 +1,8 @@
 package kinesis
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,18 +16,20 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sources"
 )
 
 // silentProxy forwards Kinesis calls to target, except that the first
 // unanswered calls of the operation op get no answer at all: the
-// connection is taken and the request read, as by a paused process.
+// connection is taken and the request read, as by a paused process. With
+// fail, they are answered at once with a 500 InternalFailure instead.
 type silentProxy struct {
 	*httptest.Server
 	unanswered atomic.Int64 // op calls still to leave without an answer
 	held       atomic.Int64 // op calls left without an answer so far
 }
 
-func newSilentProxy(t *testing.T, target, op string, unanswered int64) *silentProxy {
+func newSilentProxy(t *testing.T, target, op string, unanswered int64, fail bool) *silentProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -38,6 +42,12 @@ func newSilentProxy(t *testing.T, target, op string, unanswered int64) *silentPr
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+op) && p.unanswered.Add(-1) >= 0 {
 			p.held.Add(1)
+			if fail {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.WriteHeader(http.StatusInternalServerError)
+				w.Write([]byte(`{"__type":"InternalFailure","message":"injected"}`))
+				return
+			}
 			select { // until the caller gives up, or the test ends
 			case <-r.Context().Done():
 			case <-release:
@@ -69,7 +79,7 @@ func TestUnansweredCallsAreRetried(t *testing.T) {
 			if err := putBatch(c, "paused", entries); err != nil {
 				t.Fatal(err)
 			}
-			proxy := newSilentProxy(t, srv.URL, op, 2)
+			proxy := newSilentProxy(t, srv.URL, op, 2, false)
 			var logs testutil.Buffer
 			src := newSource(t, Config{Stream: "paused", Conn: kinesisconn.Conn{Endpoint: proxy.URL}, CallTimeout: 200 * time.Millisecond})
 			src.log = slog.New(slog.NewTextHandler(&logs, nil))
@@ -98,5 +108,46 @@ func TestUnansweredCallsAreRetried(t *testing.T) {
 				t.Fatalf("retried %d calls, want at least the 2 unanswered", src.Retried())
 			}
 		})
+	}
+}
+
+// TestFailureSeriesOutlivesCutReads reads a shard whose first 30
+// GetRecords calls fail, with Reads cut short every 100 ms as checkpoints
+// cut them: the failures are one series, warned of when it starts and
+// every tenth failure (3 warnings, not one a Read), and its end is logged
+// once.
+func TestFailureSeriesOutlivesCutReads(t *testing.T) {
+	srv, c := runnelWithStream(t, "failing", 1)
+	if err := putBatch(c, "failing", []putEntry{{"k", `{"k":"k"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSilentProxy(t, srv.URL, "GetRecords", 30, true)
+	var logs testutil.Buffer
+	src := newSource(t, Config{Stream: "failing", Conn: kinesisconn.Conn{Endpoint: proxy.URL}})
+	src.log = slog.New(slog.NewTextHandler(&logs, nil))
+	src.backoffMax = 20 * time.Millisecond
+	r, err := src.Open(context.Background(), sources.Shard{ID: "shardId-000000000000"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]sources.Record, 10)
+	reads := 0
+	for n := 0; n == 0; reads++ {
+		if reads == 2000 {
+			t.Fatalf("no record after %d reads; logs:\n%s", reads, logs.String())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		n, err = r.Read(ctx, buf)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("read %d: %v", reads, err)
+		}
+	}
+	warns := strings.Count(logs.String(), "level=WARN msg=\"kinesis source: call failed")
+	recovered := strings.Count(logs.String(), "call succeeded again")
+	t.Logf("%d reads, %d of the calls failed, %d warnings", reads, proxy.held.Load(), warns)
+	if proxy.held.Load() != 30 || warns != 3 || recovered != 1 || !strings.Contains(logs.String(), "failures=30") {
+		t.Fatalf("30 failed calls: want 3 warnings and one line saying the 30 failures ended, got %d and %d; logs:\n%s", warns, recovered, logs.String())
 	}
 }
