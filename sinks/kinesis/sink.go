@@ -51,6 +51,14 @@ type Config struct {
 	api producer.API
 }
 
+// endpoint names the endpoint in logs.
+func (c *Config) endpoint() string {
+	if c.Endpoint != "" {
+		return c.Endpoint
+	}
+	return "AWS"
+}
+
 // Validate checks the configuration without contacting the endpoint.
 func (c *Config) Validate() error {
 	switch {
@@ -108,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	p, err := producer.New(ctx, producer.Target{Stream: cfg.Stream, Client: api}, producer.Options{
 		Aggregate: cfg.Aggregate, Linger: cfg.Linger, RecordTTL: cfg.FlushTimeout,
-		OnResult: s.result, Logger: cfg.Logger,
+		OnResult: s.result, Logger: cfg.Logger.With("sink", cfg.Sink, "endpoint", cfg.endpoint()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kinesis sink %s: %w", cfg.Sink, err)
