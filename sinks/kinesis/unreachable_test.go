@@ -19,10 +19,12 @@ import (
 )
 
 // downAPI is a one-shard stream whose endpoint refuses its first
-// PutRecords calls, as one that is down does.
+// PutRecords and ListShards calls, as one that is down does.
 type downAPI struct {
-	failing atomic.Int64
-	seq     atomic.Int64
+	failing     atomic.Int64 // PutRecords calls still to refuse
+	listFailing atomic.Int64 // ListShards calls still to refuse
+	listMissing atomic.Bool  // ListShards answers that the stream is missing
+	seq         atomic.Int64
 }
 
 func (d *downAPI) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
@@ -38,6 +40,12 @@ func (d *downAPI) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ .
 }
 
 func (d *downAPI) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	if d.listMissing.Load() {
+		return nil, &types.ResourceNotFoundException{Message: aws.String("Stream views not found")}
+	}
+	if d.listFailing.Add(-1) >= 0 {
+		return nil, errors.New(`Post "http://127.0.0.1:9/": dial tcp 127.0.0.1:9: connect: connection refused`)
+	}
 	return &kinesis.ListShardsOutput{Shards: []types.Shard{{ShardId: aws.String("shardId-000000000000"),
 		HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String("0"), EndingHashKey: aws.String("340282366920938463463374607431768211455")}}}}, nil
 }
@@ -73,4 +81,40 @@ func TestDownEndpointIsWarned(t *testing.T) {
 		}
 	}
 	t.Fatalf("no warning names the sink, stream, shard and endpoint; logs:\n%s", logs.String())
+}
+
+// TestStartsWhileEndpointDown: a sink whose endpoint refuses ListShards
+// at New (a job starting while its Kinesis is down) is made all the same,
+// warns naming the endpoint, and writes every row once the endpoint is
+// back; a missing stream still fails New.
+func TestStartsWhileEndpointDown(t *testing.T) {
+	api := &downAPI{}
+	api.listFailing.Store(3)
+	var logs testutil.Buffer
+	cfg := Config{Stream: "views", Conn: kinesisconn.Conn{Endpoint: "http://127.0.0.1:9"},
+		Job: "j", Sink: "out", Linger: time.Millisecond, api: api, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New with the endpoint down: %v", err)
+	}
+	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Written() != 20 {
+		t.Fatalf("written %d rows, want 20", s.Written())
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "endpoint=http://127.0.0.1:9") {
+		t.Fatalf("no warning names the endpoint; logs:\n%s", logs.String())
+	}
+
+	api.listMissing.Store(true)
+	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("New on a missing stream: %v, want its ResourceNotFoundException", err)
+	}
 }
