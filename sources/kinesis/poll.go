@@ -33,6 +33,11 @@ type pollReader struct {
 	// failures outlives a Read that a checkpoint cut short.
 	backoff backoff.Backoff
 	failed  int
+	// asking is when the endpoint was first asked for the records it
+	// has not answered yet (zero when it answered): a checkpoint cuts a
+	// Read, and the call in it, short every few hundred milliseconds, so
+	// a paused endpoint is noticed over several calls.
+	asking time.Time
 }
 
 func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*string, error) {
@@ -90,11 +95,17 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 func (r *pollReader) poll(ctx context.Context) error {
 	s := r.src
 	for {
+		if r.asking.IsZero() {
+			r.asking = time.Now()
+		}
 		var out *kinesis.GetRecordsOutput
 		err := s.attempt(ctx, "GetRecords", func(ctx context.Context) (err error) {
 			out, err = s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
 			return err
 		})
+		if ctx.Err() == nil {
+			r.asking = time.Time{}
+		}
 		switch {
 		case err == nil:
 			s.noteRecovered("GetRecords", r.shard, r.failed)
@@ -128,6 +139,10 @@ func (r *pollReader) poll(ctx context.Context) error {
 			return nil
 		default:
 			if ctx.Err() != nil {
+				if waited := time.Since(r.asking); waited >= s.cfg.CallTimeout {
+					r.failed += s.noteRetry("GetRecords", r.shard, fmt.Errorf("GetRecords: %w for %s", ErrNoAnswer, waited.Round(time.Millisecond)), r.failed)
+					r.asking = time.Time{}
+				}
 				return ctx.Err()
 			}
 			return fmt.Errorf("kinesis source %s: get records: %w", r.shard, err)

@@ -151,3 +151,42 @@ func TestFailureSeriesOutlivesCutReads(t *testing.T) {
 		t.Fatalf("30 failed calls: want 3 warnings and one line saying the 30 failures ended, got %d and %d; logs:\n%s", warns, recovered, logs.String())
 	}
 }
+
+// TestUnansweredCutReadsAreWarned reads a shard through an endpoint that
+// never answers the first 40 GetRecords calls, with Reads cut short every
+// 100 ms as checkpoints cut them, so that no single call reaches
+// CallTimeout (300 ms): the source still warns that the endpoint does not
+// answer, then reads the record once it does.
+func TestUnansweredCutReadsAreWarned(t *testing.T) {
+	srv, c := runnelWithStream(t, "cut", 1)
+	if err := putBatch(c, "cut", []putEntry{{"k", `{"k":"k"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSilentProxy(t, srv.URL, "GetRecords", 40, false)
+	var logs testutil.Buffer
+	src := newSource(t, Config{Stream: "cut", Conn: kinesisconn.Conn{Endpoint: proxy.URL}, CallTimeout: 300 * time.Millisecond})
+	src.log = slog.New(slog.NewTextHandler(&logs, nil))
+	src.backoffMax = 20 * time.Millisecond
+	r, err := src.Open(context.Background(), sources.Shard{ID: "shardId-000000000000"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]sources.Record, 10)
+	reads := 0
+	for n := 0; n == 0; reads++ {
+		if reads == 2000 {
+			t.Fatalf("no record after %d reads; logs:\n%s", reads, logs.String())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		n, err = r.Read(ctx, buf)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("read %d: %v", reads, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no answer") ||
+		!strings.Contains(logs.String(), "call succeeded again") {
+		t.Fatalf("%d reads cut short while the endpoint did not answer: no warning that it does not answer, or none that it does again; logs:\n%s", reads, logs.String())
+	}
+}
