@@ -97,9 +97,11 @@ type Sink struct {
 
 var _ sinks.Transactional = (*Sink)(nil)
 
-// startTimeout bounds one attempt to start the producer (it lists the
-// stream's shards).
-const startTimeout = 10 * time.Second
+// callTimeout bounds one call to the endpoint: a PutRecords, or the
+// listing of the stream's shards that starts the producer. An endpoint
+// that takes the connection and does not answer (a paused process) is
+// then warned of and retried, as one that refuses it is.
+const callTimeout = 10 * time.Second
 
 // New checks cfg and starts the producer, which lists the stream's
 // shards. A missing stream or refused credentials fail it; an endpoint
@@ -139,13 +141,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 // start makes one attempt to start the producer, bounded by
-// startTimeout. An attempt that gets no answer in time is an error a
+// callTimeout. An attempt that gets no answer in time is an error a
 // retry can help.
 func (s *Sink) start(ctx context.Context) error {
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	sctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	p, err := producer.New(sctx, producer.Target{Stream: s.cfg.Stream, Client: s.api}, producer.Options{
-		Aggregate: s.cfg.Aggregate, Linger: s.cfg.Linger, RecordTTL: s.cfg.FlushTimeout,
+		Aggregate: s.cfg.Aggregate, Linger: s.cfg.Linger, RecordTTL: s.cfg.FlushTimeout, RequestTimeout: callTimeout,
 		OnResult: s.result, Logger: s.cfg.Logger.With("sink", s.cfg.Sink, "endpoint", s.cfg.endpoint()),
 	})
 	switch {
@@ -153,7 +155,7 @@ func (s *Sink) start(ctx context.Context) error {
 		s.p.Store(p)
 		return nil
 	case ctx.Err() == nil && sctx.Err() != nil:
-		return fmt.Errorf("kinesis sink %s: %w: no answer from %s within %s", s.cfg.Sink, errNoAnswer, s.cfg.endpoint(), startTimeout)
+		return fmt.Errorf("kinesis sink %s: %w: no answer from %s within %s", s.cfg.Sink, errNoAnswer, s.cfg.endpoint(), callTimeout)
 	}
 	return fmt.Errorf("kinesis sink %s: %w", s.cfg.Sink, err)
 }
