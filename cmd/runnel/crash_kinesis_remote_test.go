@@ -55,6 +55,8 @@ type remoteChaos struct {
 	local  *testsrv.KinesisLocal
 	srv    *supervised
 	counts map[string]int
+	// remoteBack is when the latest outage of the remote ended.
+	remoteBack time.Time
 }
 
 // step does one thing at random, then waits for it to be undone; each
@@ -67,12 +69,14 @@ func (c *remoteChaos) step(ctx context.Context) {
 		c.remote.Kill()
 		ready := c.jobServerDiesToo(outage)
 		c.startRemote()
+		c.remoteBack = time.Now()
 		ready()
 	case n < 5:
 		c.counts["remote paused"]++
 		c.remote.Signal(syscall.SIGSTOP)
 		ready := c.jobServerDiesToo(outage)
 		c.remote.Signal(syscall.SIGCONT)
+		c.remoteBack = time.Now()
 		ready()
 	case n < 7:
 		c.counts["kinesis-local paused"]++
@@ -218,10 +222,11 @@ func TestKinesisRemoteDies(t *testing.T) {
 	}
 	// A pause of the remote half as long again as the job's call timeout
 	// (10 s) under the running job: it must warn that the remote does
-	// not answer. First 11 s without an outage, longer than the longest
-	// backoff (10 s): a failure in the series of an earlier outage is
-	// warned of only every tenth time, the pause must start a new one.
-	time.Sleep(11 * time.Second)
+	// not answer. First 11 s after the last outage of the remote, longer
+	// than the longest backoff (10 s): a failure in the series of an
+	// earlier outage is warned of only every tenth time, the pause must
+	// start a new one.
+	time.Sleep(11*time.Second - time.Since(chaos.remoteBack))
 	mark := len(srv.AllLogs())
 	remote.Signal(syscall.SIGSTOP)
 	time.Sleep(15 * time.Second)
