@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -251,7 +252,17 @@ func (p *Producer) send(q *queue, batch []entry) {
 	}
 	if err != nil {
 		p.metrics.callsFailed.Inc()
-		p.log.Debug("producer: PutRecords failed as a whole; its records are sent again", "stream", p.stream, "shard", q.shard.id, "records", users, "err", err)
+		// An endpoint that cannot be reached or does not answer is
+		// warned of when a series of failures starts and every tenth.
+		p.mu.Lock()
+		failures := q.failures
+		p.mu.Unlock()
+		level := slog.LevelDebug
+		if failures%10 == 0 && !errors.Is(err, ErrClosed) {
+			level = slog.LevelWarn
+		}
+		p.log.Log(context.Background(), level, "producer: PutRecords failed as a whole; its records are sent again",
+			"stream", p.stream, "shard", q.shard.id, "records", users, "failures", failures+1, "err", err)
 	}
 	var retry []*record
 	var lastErr error

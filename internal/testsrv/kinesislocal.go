@@ -22,7 +22,13 @@ import (
 type KinesisLocal struct {
 	// URL is its plain-HTTP endpoint.
 	URL string
+	cmd *exec.Cmd
 }
+
+// Signal sends sig to the process: SIGSTOP and SIGCONT pause and resume
+// it. It keeps its streams in memory only, so a test pauses it and never
+// kills it.
+func (k *KinesisLocal) Signal(sig os.Signal) { k.cmd.Process.Signal(sig) }
 
 // StartKinesisLocal starts kinesis-local on free loopback ports, with
 // shard operations taking durations (such as SPLIT_SHARD_DURATION=100ms)
@@ -74,5 +80,5 @@ func StartKinesisLocal(t testing.TB, env ...string) *KinesisLocal {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("kinesis-local did not listen within 2m")
 	}
-	return &KinesisLocal{URL: "http://127.0.0.1:" + port}
+	return &KinesisLocal{URL: "http://127.0.0.1:" + port, cmd: cmd}
 }

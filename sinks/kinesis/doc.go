@@ -15,4 +15,9 @@
 // follows, the row's JSON and how many equal rows came before it in that
 // epoch. A replay after a restore writes the same rows after the same
 // epoch, so it repeats their ids.
+//
+// An endpoint that cannot be reached or does not answer when the sink is
+// made does not fail it: the producer starts at the first Write or flush,
+// retried with backoff, so a job starts while its Kinesis is down; the
+// checkpoint's flush bounds the wait.
 package kinesis

@@ -6,13 +6,16 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel-dev/runnel/client/producer"
+	"github.com/runnel-dev/runnel/internal/backoff"
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/sinks"
 	"github.com/runnel-dev/runnel/state"
@@ -51,6 +54,14 @@ type Config struct {
 	api producer.API
 }
 
+// endpoint names the endpoint in logs.
+func (c *Config) endpoint() string {
+	if c.Endpoint != "" {
+		return c.Endpoint
+	}
+	return "AWS"
+}
+
 // Validate checks the configuration without contacting the endpoint.
 func (c *Config) Validate() error {
 	switch {
@@ -68,8 +79,11 @@ func (c *Config) Validate() error {
 // Sink writes rows as JSON records; see the package comment.
 type Sink struct {
 	cfg Config
-	p   *producer.Producer
-	sp  *state.Space
+	api producer.API
+	// p is the producer, nil until it started: a sink whose endpoint did
+	// not answer at New starts it at its first Write or flush.
+	p  atomic.Pointer[producer.Producer]
+	sp *state.Space
 	// epoch is the checkpoint epoch the rows being written follow.
 	epoch uint64
 	seen  map[[32]byte]uint32 // equal rows so far in this epoch
@@ -83,7 +97,18 @@ type Sink struct {
 
 var _ sinks.Transactional = (*Sink)(nil)
 
-// New checks cfg, lists the stream's shards and starts the producer.
+// callTimeout bounds one call to the endpoint: a PutRecords, or the
+// listing of the stream's shards that starts the producer. An endpoint
+// that takes the connection and does not answer (a paused process) is
+// then warned of and retried, as one that refuses it is.
+const callTimeout = 10 * time.Second
+
+// New checks cfg and starts the producer, which lists the stream's
+// shards. A missing stream or refused credentials fail it; an endpoint
+// that cannot be reached or does not answer does not: the producer is
+// then started by the first Write or checkpoint flush, retried with
+// backoff, so a job starts while its Kinesis is down and a checkpoint
+// fails only when its flush cannot complete within FlushTimeout.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -97,24 +122,72 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Sink{cfg: cfg, seen: map[[32]byte]uint32{}}
-	api := cfg.api
-	if api == nil {
+	s := &Sink{cfg: cfg, seen: map[[32]byte]uint32{}, api: cfg.api}
+	if s.api == nil {
 		c, err := cfg.Conn.Client(ctx, false)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		api = c
+		s.api = c
 	}
-	p, err := producer.New(ctx, producer.Target{Stream: cfg.Stream, Client: api}, producer.Options{
-		Aggregate: cfg.Aggregate, Linger: cfg.Linger, RecordTTL: cfg.FlushTimeout,
-		OnResult: s.result, Logger: cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kinesis sink %s: %w", cfg.Sink, err)
+	if err := s.start(ctx); err != nil {
+		if !kinesisconn.Retryable(err) {
+			return nil, err
+		}
+		cfg.Logger.Warn("kinesis sink: endpoint not reachable; the sink starts writing when it is", "sink", cfg.Sink,
+			"stream", cfg.Stream, "endpoint", cfg.endpoint(), "err", err)
 	}
-	s.p = p
 	return s, nil
+}
+
+// start makes one attempt to start the producer, bounded by
+// callTimeout. An attempt that gets no answer in time is an error a
+// retry can help.
+func (s *Sink) start(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	p, err := producer.New(sctx, producer.Target{Stream: s.cfg.Stream, Client: s.api}, producer.Options{
+		Aggregate: s.cfg.Aggregate, Linger: s.cfg.Linger, RecordTTL: s.cfg.FlushTimeout, RequestTimeout: callTimeout,
+		OnResult: s.result, Logger: s.cfg.Logger.With("sink", s.cfg.Sink, "endpoint", s.cfg.endpoint()),
+	})
+	switch {
+	case err == nil:
+		s.p.Store(p)
+		return nil
+	case ctx.Err() == nil && sctx.Err() != nil:
+		return fmt.Errorf("kinesis sink %s: %w: no answer from %s within %s", s.cfg.Sink, errNoAnswer, s.cfg.endpoint(), callTimeout)
+	}
+	return fmt.Errorf("kinesis sink %s: %w", s.cfg.Sink, err)
+}
+
+var errNoAnswer = errors.New("list shards")
+
+// producer returns the producer, starting it first if New could not:
+// retried with backoff, warning when a series of failures starts and
+// every tenth, until it starts, fails for good or ctx ends.
+func (s *Sink) producer(ctx context.Context) (*producer.Producer, error) {
+	if p := s.p.Load(); p != nil {
+		return p, nil
+	}
+	var b backoff.Backoff
+	for failures := 0; ; failures++ {
+		err := s.start(ctx)
+		if err == nil {
+			s.cfg.Logger.Info("kinesis sink: endpoint reachable again; writing", "sink", s.cfg.Sink, "stream", s.cfg.Stream,
+				"endpoint", s.cfg.endpoint(), "failures", failures)
+			return s.p.Load(), nil
+		}
+		if !kinesisconn.Retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if failures%10 == 0 {
+			s.cfg.Logger.Warn("kinesis sink: endpoint not reachable; retrying with backoff", "sink", s.cfg.Sink,
+				"stream", s.cfg.Stream, "endpoint", s.cfg.endpoint(), "call", "ListShards", "failures", failures+1, "err", err)
+		}
+		if serr := backoff.Sleep(ctx, b.Next()); serr != nil {
+			return nil, fmt.Errorf("%w (%w)", err, serr)
+		}
+	}
 }
 
 func (s *Sink) result(r producer.Result) {
@@ -153,6 +226,10 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 	if err := s.failure(); err != nil {
 		return err
 	}
+	p, err := s.producer(ctx)
+	if err != nil {
+		return err
+	}
 	for _, row := range rows {
 		data, id, err := s.encode(row)
 		if err != nil {
@@ -168,7 +245,7 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Row) error {
 		if key == "" || len(key) > 256 {
 			key = id
 		}
-		if err := s.p.PutRecord(ctx, producer.Record{Key: key, Data: data, Meta: id}); err != nil {
+		if err := p.PutRecord(ctx, producer.Record{Key: key, Data: data, Meta: id}); err != nil {
 			return fmt.Errorf("kinesis sink %s: %w", s.cfg.Sink, err)
 		}
 	}
@@ -247,7 +324,11 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
 	defer cancel()
-	if err := s.p.Flush(fctx); err != nil {
+	p, err := s.producer(fctx)
+	if err != nil {
+		return fmt.Errorf("kinesis sink %s: flush at checkpoint %d: %w", s.cfg.Sink, epoch, err)
+	}
+	if err := p.Flush(fctx); err != nil {
 		return fmt.Errorf("kinesis sink %s: flush at checkpoint %d: %w", s.cfg.Sink, epoch, err)
 	}
 	if err := s.failure(); err != nil {
@@ -271,9 +352,13 @@ func (s *Sink) Commit(context.Context, uint64) error { return nil }
 // Close sends what is buffered and stops the producer; a record that
 // could not be written is its error.
 func (s *Sink) Close() error {
+	p := s.p.Load()
+	if p == nil {
+		return s.failure() // not started: no row was handed to it
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FlushTimeout)
 	defer cancel()
-	err := s.p.Close(ctx)
+	err := p.Close(ctx)
 	if ferr := s.failure(); ferr != nil {
 		return ferr
 	}
@@ -285,4 +370,9 @@ func (s *Sink) Close() error {
 
 // Stats are the producer's counters: records sent, Kinesis records (fewer
 // with aggregation), requests, retries, failures.
-func (s *Sink) Stats() producer.Snapshot { return s.p.Metrics().Snapshot() }
+func (s *Sink) Stats() producer.Snapshot {
+	if p := s.p.Load(); p != nil {
+		return p.Metrics().Snapshot()
+	}
+	return producer.Snapshot{}
+}

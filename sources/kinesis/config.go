@@ -17,6 +17,7 @@ const (
 	StartAfterSequence  = "after_sequence_number"
 	defaultPollInterval = time.Second
 	maxGetRecordsLimit  = 10000
+	defaultCallTimeout  = 10 * time.Second
 )
 
 // ErrConfig marks a Kinesis source configuration error.
@@ -49,6 +50,12 @@ type Config struct {
 	// new; default 1s. MaxRecords bounds one GetRecords; default 10,000.
 	PollInterval time.Duration
 	MaxRecords   int
+	// CallTimeout bounds each call to the endpoint but SubscribeToShard's
+	// event stream; default 10s. An endpoint that takes the connection
+	// and does not answer (a paused process, a lost network path) would
+	// otherwise hold a shard forever: a call cut short by it counts as a
+	// failure to reach the endpoint, retried with backoff.
+	CallTimeout time.Duration
 	// Format decodes record data when NewDecoder is nil: json (default),
 	// text or bytes.
 	Format     sources.Format
@@ -84,6 +91,9 @@ func (c *Config) Validate() error {
 	if c.PollInterval < 0 || c.PollInterval > 5*time.Minute {
 		return fmt.Errorf("%w: poll_interval %s: give 0 to 5m", ErrConfig, c.PollInterval)
 	}
+	if c.CallTimeout < 0 {
+		return fmt.Errorf("%w: call timeout %s: give a positive duration", ErrConfig, c.CallTimeout)
+	}
 	if c.MaxRecords < 0 || c.MaxRecords > maxGetRecordsLimit {
 		return fmt.Errorf("%w: max_records %d: give 1 to %d", ErrConfig, c.MaxRecords, maxGetRecordsLimit)
 	}
@@ -105,6 +115,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.MaxRecords == 0 {
 		c.MaxRecords = maxGetRecordsLimit
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = defaultCallTimeout
 	}
 	if c.NewDecoder == nil {
 		f := c.Format

@@ -17,7 +17,11 @@
 // read limits), waiting PollInterval when a shard has nothing new.
 // Throttling, the service's internal errors and an unreachable endpoint
 // are retried with exponential backoff and jitter; an expired iterator is
-// renewed after the last record read. With a consumer name the source
+// renewed after the last record read. Each call is bounded by
+// CallTimeout, so an endpoint that takes the connection and does not
+// answer counts as unreachable, and a shard's failures are warned of
+// (stream, shard, endpoint, call) as one series across the Reads that
+// checkpoints cut short. With a consumer name the source
 // uses enhanced fan-out: it registers the consumer if it is missing and
 // reads each shard with SubscribeToShard (HTTP/2 on AWS), subscribing
 // again after each subscription's five minutes.

@@ -25,7 +25,7 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 		return arn, nil
 	}
 	var sum *kinesis.DescribeStreamSummaryOutput
-	err := s.retry(ctx, "DescribeStreamSummary", func() (err error) {
+	err := s.retry(ctx, "DescribeStreamSummary", "", func(ctx context.Context) (err error) {
 		sum, err = s.api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.cfg.Stream)})
 		return err
 	})
@@ -36,13 +36,13 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 	var b backoff.Backoff
 	for {
 		var d *kinesis.DescribeStreamConsumerOutput
-		err := s.retry(ctx, "DescribeStreamConsumer", func() (err error) {
+		err := s.retry(ctx, "DescribeStreamConsumer", "", func(ctx context.Context) (err error) {
 			d, err = s.api.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: streamARN, ConsumerName: aws.String(s.cfg.Consumer)})
 			return err
 		})
 		switch {
 		case kinesisconn.Code(err) == "ResourceNotFoundException":
-			err = s.retry(ctx, "RegisterStreamConsumer", func() error {
+			err = s.retry(ctx, "RegisterStreamConsumer", "", func(ctx context.Context) error {
 				_, err := s.api.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: streamARN, ConsumerName: aws.String(s.cfg.Consumer)})
 				if kinesisconn.Code(err) == "ResourceInUseException" {
 					return nil // registered meanwhile by another reader
@@ -118,7 +118,7 @@ func (r *fanOutReader) subscribe(ctx context.Context) error {
 		if !kinesisconn.Retryable(err) && kinesisconn.Code(err) != "ResourceInUseException" {
 			return fmt.Errorf("kinesis source %s: subscribe to shard as %s: %w", r.shard, s.cfg.Consumer, err)
 		}
-		s.noteRetry("SubscribeToShard", err, r.backoff.Failures())
+		s.noteRetry("SubscribeToShard", r.shard, err, r.backoff.Failures())
 		if err := backoff.Sleep(ctx, r.backoff.Next()); err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (r *fanOutReader) closed(ctx context.Context) {
 	r.stream.Close()
 	r.stream = nil
 	if err != nil && ctx.Err() == nil && r.ctx.Err() == nil {
-		r.src.noteRetry("SubscribeToShard events", err, r.backoff.Failures())
+		r.src.noteRetry("SubscribeToShard events", r.shard, err, r.backoff.Failures())
 		backoff.Sleep(ctx, r.backoff.Next())
 	}
 }

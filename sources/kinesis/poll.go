@@ -28,6 +28,16 @@ type pollReader struct {
 	iter *string // nil: the shard has ended
 	// next is the earliest time of the next GetRecords call.
 	next time.Time
+	// backoff and failed (failures other than throttling) are those of
+	// the GetRecords calls since the last that succeeded: a series of
+	// failures outlives a Read that a checkpoint cut short.
+	backoff backoff.Backoff
+	failed  int
+	// asking is when the endpoint was first asked for the records it
+	// has not answered yet (zero when it answered): a checkpoint cuts a
+	// Read, and the call in it, short every few hundred milliseconds, so
+	// a paused endpoint is noticed over several calls.
+	asking time.Time
 }
 
 func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*string, error) {
@@ -40,7 +50,7 @@ func (s *Source) iterator(ctx context.Context, shard string, from startAt) (*str
 		in.Timestamp = aws.Time(from.at)
 	}
 	var out *kinesis.GetShardIteratorOutput
-	err := s.retry(ctx, "GetShardIterator", func() (err error) {
+	err := s.retry(ctx, "GetShardIterator", shard, func(ctx context.Context) (err error) {
 		out, err = s.api.GetShardIterator(ctx, in)
 		return err
 	})
@@ -55,7 +65,7 @@ func (s *Source) openPoll(ctx context.Context, base readerBase) (*pollReader, er
 	if err != nil {
 		return nil, err
 	}
-	r := &pollReader{readerBase: base, iter: it}
+	r := &pollReader{readerBase: base, iter: it, backoff: backoff.Backoff{Max: s.backoffMax}}
 	if typ := base.from.typ; typ == types.ShardIteratorTypeAfterSequenceNumber || typ == types.ShardIteratorTypeAtSequenceNumber {
 		r.last = base.from.seq
 	}
@@ -80,15 +90,27 @@ func (r *pollReader) Read(ctx context.Context, buf []sources.Record) (int, error
 	return take(r.shard, r.dec, &r.pending, buf)
 }
 
-// poll makes one GetRecords call (retrying what can be retried) and sets
-// the time of the next.
+// poll makes one GetRecords call and sets the time of the next: after a
+// failure a retry can help, the next is the retry, after a backoff.
 func (r *pollReader) poll(ctx context.Context) error {
 	s := r.src
-	var b backoff.Backoff
 	for {
-		out, err := s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
+		if r.asking.IsZero() {
+			r.asking = time.Now()
+		}
+		var out *kinesis.GetRecordsOutput
+		err := s.attempt(ctx, "GetRecords", func(ctx context.Context) (err error) {
+			out, err = s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(s.cfg.MaxRecords))})
+			return err
+		})
+		if ctx.Err() == nil {
+			r.asking = time.Time{}
+		}
 		switch {
 		case err == nil:
+			s.noteRecovered("GetRecords", r.shard, r.failed)
+			r.failed = 0
+			r.backoff.Reset()
 			r.paced(out)
 			r.push(out.Records)
 			if out.NextShardIterator == nil || *out.NextShardIterator == "" {
@@ -110,12 +132,17 @@ func (r *pollReader) poll(ctx context.Context) error {
 			}
 			r.iter = it
 		case kinesisconn.Retryable(err) && ctx.Err() == nil:
-			s.noteRetry("GetRecords", err, b.Failures())
-			if err := backoff.Sleep(ctx, b.Next()); err != nil {
-				return err
-			}
+			// Read waits for the next try, also when a checkpoint cuts
+			// this Read short.
+			r.failed += s.noteRetry("GetRecords", r.shard, err, r.failed)
+			r.next = time.Now().Add(r.backoff.Next())
+			return nil
 		default:
 			if ctx.Err() != nil {
+				if waited := time.Since(r.asking); waited >= s.cfg.CallTimeout {
+					r.failed += s.noteRetry("GetRecords", r.shard, fmt.Errorf("GetRecords: %w for %s", ErrNoAnswer, waited.Round(time.Millisecond)), r.failed)
+					r.asking = time.Time{}
+				}
 				return ctx.Err()
 			}
 			return fmt.Errorf("kinesis source %s: get records: %w", r.shard, err)

@@ -24,10 +24,13 @@ import (
 // Source reads a Kinesis stream's shards. It is safe for concurrent use by
 // the tasks of one job.
 type Source struct {
-	cfg    Config
-	api    *kinesis.Client
-	log    *slog.Logger
-	health struct {
+	cfg Config
+	api *kinesis.Client
+	log *slog.Logger
+	// backoffMax bounds the waits between GetRecords retries; 0 is the
+	// backoff package's default (tests shorten it).
+	backoffMax time.Duration
+	health     struct {
 		throttled atomic.Int64 // calls refused for a limit, retried
 		retried   atomic.Int64 // other failed calls, retried
 		filtered  atomic.Int64 // KPL user records outside their shard's range
@@ -75,33 +78,76 @@ func (s *Source) Throttled() int64 { return s.health.throttled.Load() }
 func (s *Source) Retried() int64   { return s.health.retried.Load() }
 func (s *Source) Filtered() int64  { return s.health.filtered.Load() }
 
-// retry runs call until it succeeds, fails for good, or ctx ends, waiting
-// with backoff after retryable failures. what names the call in logs.
-func (s *Source) retry(ctx context.Context, what string, call func() error) error {
+// ErrNoAnswer is the error of a call to the endpoint cut short by
+// Config.CallTimeout: the endpoint took the request and did not answer.
+// A retry can help.
+var ErrNoAnswer = errors.New("kinesis source: no answer from the endpoint")
+
+// retry runs call until it succeeds, fails for good, or ctx ends, each
+// attempt bounded by CallTimeout and retryable failures followed by a
+// backoff. what names the call and shard ("" for none) its shard in logs.
+func (s *Source) retry(ctx context.Context, what, shard string, call func(context.Context) error) error {
 	var b backoff.Backoff
+	failed := 0 // failures other than throttling
 	for {
-		err := call()
-		if err == nil || !kinesisconn.Retryable(err) || ctx.Err() != nil {
+		err := s.attempt(ctx, what, call)
+		if err == nil {
+			s.noteRecovered(what, shard, failed)
+			return nil
+		}
+		if !kinesisconn.Retryable(err) || ctx.Err() != nil {
 			return err
 		}
-		s.noteRetry(what, err, b.Failures())
+		failed += s.noteRetry(what, shard, err, failed)
 		if err := backoff.Sleep(ctx, b.Next()); err != nil {
 			return err
 		}
 	}
 }
 
-// noteRetry counts a retried failure; failures other than throttling are
-// logged as errors when a series of them starts and every tenth time.
-func (s *Source) noteRetry(what string, err error, failures int) {
+// attempt runs one call with a context that ends after CallTimeout; a
+// call cut short by it (not by ctx) returns ErrNoAnswer.
+func (s *Source) attempt(ctx context.Context, what string, call func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	err := call(cctx)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		return fmt.Errorf("%s: %w within %s", what, ErrNoAnswer, s.cfg.CallTimeout)
+	}
+	return err
+}
+
+// endpoint names the endpoint in logs.
+func (s *Source) endpoint() string {
+	if s.cfg.Endpoint != "" {
+		return s.cfg.Endpoint
+	}
+	return "AWS"
+}
+
+// noteRetry counts a retried failure. Failures other than throttling are
+// logged as warnings (naming stream, shard, endpoint and call) when a
+// series of them starts and every tenth time: failed is how many came
+// before in the series. It returns 1 for such a failure, 0 for throttling.
+func (s *Source) noteRetry(what, shard string, err error, failed int) int {
 	if kinesisconn.Throttled(err) {
 		s.health.throttled.Add(1)
-		return
+		return 0
 	}
 	s.health.retried.Add(1)
-	if failures%10 == 0 {
-		s.log.Error("kinesis source: call failed; retrying with backoff", "stream", s.cfg.Stream, "call", what,
-			"failures", failures+1, "err", err)
+	if failed%10 == 0 {
+		s.log.Warn("kinesis source: call failed; retrying with backoff", "stream", s.cfg.Stream, "shard", shard,
+			"endpoint", s.endpoint(), "call", what, "failures", failed+1, "err", err)
+	}
+	return 1
+}
+
+// noteRecovered logs a call that succeeded after failed failures other
+// than throttling.
+func (s *Source) noteRecovered(what, shard string, failed int) {
+	if failed > 0 {
+		s.log.Info("kinesis source: call succeeded again", "stream", s.cfg.Stream, "shard", shard,
+			"endpoint", s.endpoint(), "call", what, "failures", failed)
 	}
 }
 
@@ -128,7 +174,7 @@ func (s *Source) list(ctx context.Context) ([]types.Shard, error) {
 		ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeFromTrimHorizon}}
 	for {
 		var page *kinesis.ListShardsOutput
-		err := s.retry(ctx, "ListShards", func() (err error) {
+		err := s.retry(ctx, "ListShards", "", func(ctx context.Context) (err error) {
 			page, err = s.api.ListShards(ctx, in)
 			return err
 		})

@@ -1,0 +1,120 @@
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/internal/kinesisconn"
+	"github.com/runnel-dev/runnel/internal/testutil"
+)
+
+// downAPI is a one-shard stream whose endpoint refuses its first
+// PutRecords and ListShards calls, as one that is down does.
+type downAPI struct {
+	failing     atomic.Int64 // PutRecords calls still to refuse
+	listFailing atomic.Int64 // ListShards calls still to refuse
+	listMissing atomic.Bool  // ListShards answers that the stream is missing
+	seq         atomic.Int64
+}
+
+func (d *downAPI) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	if d.failing.Add(-1) >= 0 {
+		return nil, errors.New(`Post "http://127.0.0.1:9/": dial tcp 127.0.0.1:9: connect: connection refused`)
+	}
+	out := &kinesis.PutRecordsOutput{}
+	for range in.Records {
+		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String("shardId-000000000000"),
+			SequenceNumber: aws.String(fmt.Sprint(d.seq.Add(1)))})
+	}
+	return out, nil
+}
+
+func (d *downAPI) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	if d.listMissing.Load() {
+		return nil, &types.ResourceNotFoundException{Message: aws.String("Stream views not found")}
+	}
+	if d.listFailing.Add(-1) >= 0 {
+		return nil, errors.New(`Post "http://127.0.0.1:9/": dial tcp 127.0.0.1:9: connect: connection refused`)
+	}
+	return &kinesis.ListShardsOutput{Shards: []types.Shard{{ShardId: aws.String("shardId-000000000000"),
+		HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String("0"), EndingHashKey: aws.String("340282366920938463463374607431768211455")}}}}, nil
+}
+
+// TestDownEndpointIsWarned: while the endpoint refuses PutRecords, the
+// sink warns naming its id, the stream, the shard and the endpoint, and
+// the checkpoint's flush completes once the endpoint is back.
+func TestDownEndpointIsWarned(t *testing.T) {
+	api := &downAPI{}
+	api.failing.Store(3)
+	var logs testutil.Buffer
+	s, err := New(context.Background(), Config{Stream: "views", Conn: kinesisconn.Conn{Endpoint: "http://127.0.0.1:9"},
+		Job: "j", Sink: "out", Linger: time.Millisecond, api: api, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Written() != 20 {
+		t.Fatalf("written %d rows, want 20", s.Written())
+	}
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "sink=out") && strings.Contains(l, "stream=views") &&
+			strings.Contains(l, "shard=shardId-000000000000") && strings.Contains(l, "endpoint=http://127.0.0.1:9") {
+			return
+		}
+	}
+	t.Fatalf("no warning names the sink, stream, shard and endpoint; logs:\n%s", logs.String())
+}
+
+// TestStartsWhileEndpointDown: a sink whose endpoint refuses ListShards
+// at New (a job starting while its Kinesis is down) is made all the same,
+// warns naming the endpoint, and writes every row once the endpoint is
+// back; a missing stream still fails New.
+func TestStartsWhileEndpointDown(t *testing.T) {
+	api := &downAPI{}
+	api.listFailing.Store(3)
+	var logs testutil.Buffer
+	cfg := Config{Stream: "views", Conn: kinesisconn.Conn{Endpoint: "http://127.0.0.1:9"},
+		Job: "j", Sink: "out", Linger: time.Millisecond, api: api, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New with the endpoint down: %v", err)
+	}
+	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Written() != 20 {
+		t.Fatalf("written %d rows, want 20", s.Written())
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "endpoint=http://127.0.0.1:9") {
+		t.Fatalf("no warning names the endpoint; logs:\n%s", logs.String())
+	}
+
+	api.listMissing.Store(true)
+	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("New on a missing stream: %v, want its ResourceNotFoundException", err)
+	}
+}
