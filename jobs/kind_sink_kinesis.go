@@ -54,7 +54,9 @@ func init() {
 		Build: func(b *builder, s *Sink, _ []sinks.Column) (sinks.Sink, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			return kinesissink.New(ctx, kinesisSinkConfig(extConfig[KinesisSink](&s.ext, SinkKinesis, false), b.spec.Name, s.ID))
+			c := kinesisSinkConfig(extConfig[KinesisSink](&s.ext, SinkKinesis, false), b.spec.Name, s.ID)
+			c.Logger = b.env.Logger
+			return kinesissink.New(ctx, c)
 		},
 	})
 }

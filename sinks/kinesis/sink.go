@@ -87,6 +87,9 @@ type Sink struct {
 	// epoch is the checkpoint epoch the rows being written follow.
 	epoch uint64
 	seen  map[[32]byte]uint32 // equal rows so far in this epoch
+	// watch says a checkpoint flush that waits on the endpoint (down,
+	// paused, throttling) in the logs and the job's warnings.
+	watch *sinks.Watchdog
 	mu    struct {
 		sync.Mutex
 		failed  error // the first record that could not be written
@@ -122,7 +125,8 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Sink{cfg: cfg, seen: map[[32]byte]uint32{}, api: cfg.api}
+	s := &Sink{cfg: cfg, seen: map[[32]byte]uint32{}, api: cfg.api,
+		watch: sinks.NewWatchdog(cfg.Job, cfg.Sink, "kinesis", "stream "+cfg.Stream+" at "+cfg.endpoint(), cfg.Logger)}
 	if s.api == nil {
 		c, err := cfg.Conn.Client(ctx, false)
 		if err != nil {
@@ -324,6 +328,7 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 func (s *Sink) PreCommit(ctx context.Context, epoch uint64) error {
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
 	defer cancel()
+	defer s.watch.Watch(fmt.Sprintf("the flush at checkpoint %d", epoch))()
 	p, err := s.producer(fctx)
 	if err != nil {
 		return fmt.Errorf("kinesis sink %s: flush at checkpoint %d: %w", s.cfg.Sink, epoch, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/sinks"
 )
 
 // downAPI is a one-shard stream whose endpoint refuses its first
@@ -116,5 +117,56 @@ func TestStartsWhileEndpointDown(t *testing.T) {
 	api.listMissing.Store(true)
 	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("New on a missing stream: %v, want its ResourceNotFoundException", err)
+	}
+}
+
+// heldAPI is a one-shard stream whose endpoint holds PutRecords until
+// released, as a paused one does.
+type heldAPI struct {
+	downAPI
+	release chan struct{}
+}
+
+func (h *heldAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, o ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return h.downAPI.PutRecords(ctx, in, o...)
+}
+
+// TestWaitingFlushIsListed: a checkpoint's flush that waits on an
+// endpoint that does not answer is listed among the job's stalled sink
+// calls (sinks.Stalled, shown in the job's warnings) naming the stream
+// and endpoint, and no longer once the endpoint answered.
+func TestWaitingFlushIsListed(t *testing.T) {
+	api := &heldAPI{release: make(chan struct{})}
+	const job = "flush-waits-job"
+	s, err := New(context.Background(), Config{Stream: "views", Conn: kinesisconn.Conn{Endpoint: "http://127.0.0.1:9"},
+		Job: job, Sink: "out", Linger: time.Millisecond, api: api, Logger: slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.watch = s.watch.WithAfter(10 * time.Millisecond)
+	if err := s.Write(context.Background(), windowRows(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.PreCommit(context.Background(), 1) }()
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		st := sinks.Stalled(job)
+		return len(st) == 1 && st[0].Sink == "out" && st[0].Kind == "kinesis" &&
+			strings.Contains(st[0].Target, "views") && strings.Contains(st[0].Target, "127.0.0.1:9")
+	}, "the waiting flush is not listed as stalled: %v", sinks.Stalled(job))
+	close(api.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := sinks.Stalled(job); len(st) != 0 {
+		t.Fatalf("still listed after the flush: %v", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
