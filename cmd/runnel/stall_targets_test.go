@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand"
@@ -17,6 +18,13 @@ import (
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sinks"
 )
+
+// stallPause is how long TestSinkTargetsPaused holds each target paused at
+// the least (and until the server has said so in all three ways). The
+// default is longer than a source's idle timeout (engine.DefaultIdleTimeout):
+// every shard is then held behind the waiting sink for longer than it,
+// with records waiting, and must not be taken for idle.
+var stallPause = flag.Duration("stall-pause", 13*time.Second, "TestSinkTargetsPaused: hold each target paused at least this long")
 
 // TestSinkTargetsPaused runs targetsJob on the real binary and pauses its
 // targets one at a time with SIGSTOP (every PostgreSQL process, versitygw,
@@ -89,7 +97,8 @@ func TestSinkTargetsPaused(t *testing.T) {
 		// The stalled call warns after sinks.StallAfter; a commit starts
 		// within about three seconds (windows close every 2.5 s).
 		var warned, counted, listed bool
-		for !(warned && counted && listed) && time.Since(start) < sinks.StallAfter+8*time.Second {
+		for !(warned && counted && listed && time.Since(start) >= *stallPause) &&
+			time.Since(start) < max(sinks.StallAfter+8*time.Second, *stallPause) {
 			time.Sleep(250 * time.Millisecond)
 			for line := range strings.Lines(srv.AllLogs()[logs:]) {
 				if strings.Contains(line, "level=WARN") && strings.Contains(line, "has not answered") &&
@@ -123,12 +132,19 @@ func TestSinkTargetsPaused(t *testing.T) {
 
 	putEndRecords(t, hc, base)
 	want := expectedWindows(t, hc, base)
+	ended := time.Now()
 	if !testutil.Within(time.Minute, func() bool {
 		resumeIfFailed()
 		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
 	}) {
 		st := jobStatus(hc, base, "targets")
 		t.Errorf("the windows did not all arrive within a minute (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
+	}
+	t.Logf("every window in PostgreSQL and S3 %v after the input ended", time.Since(ended).Round(100*time.Millisecond))
+	// The input is in event-time order per key, within the job's
+	// watermark bound: no record is late, however long a target paused.
+	if late := metricLine(hc, base, `runnel_operator_late_records_total{job="targets"`); late != 0 {
+		t.Errorf("the window operator counted %v records late", late)
 	}
 	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
 	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
