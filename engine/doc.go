@@ -55,9 +55,11 @@
 //     shard) counts as +inf; when all inputs ended the watermark is
 //     EndOfTime and every window fires — this is how `runnel run`
 //     completes;
-//   - a shard whose Read returned nothing for the source's IdleTimeout
-//     (default 10 s, as Flink's source idleness) is left out of the
-//     minimum until it reads again; if every input is idle the watermark is
+//   - a shard whose reads waited the source's IdleTimeout (default 10 s,
+//     as Flink's source idleness) without a record is left out of the
+//     minimum until it reads again (time spent pushing what it read, held
+//     back by a slow sink, or held by a checkpoint does not count: such a
+//     shard has records waiting); if every input is idle the watermark is
 //     the largest of their watermarks (all are caught up). A record that
 //     then arrives behind the watermark is late;
 //   - a child shard after a split or merge is registered by its parents,

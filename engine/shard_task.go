@@ -173,6 +173,9 @@ func (t *shardTask) round(ctx context.Context) (done shardDone, end bool, err er
 	case j.ckpt.pausedRead(rctx):
 		// A checkpoint interrupted the read: nothing was lost, the next
 		// round reads on once the checkpoint let go.
+		if n == 0 {
+			t.gen.interrupted()
+		}
 	case errors.Is(rerr, context.DeadlineExceeded):
 		t.gen.timedOut()
 		if err := t.c.broadcast(ctx, message{kind: msgIdle, from: t.id}); err != nil {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand"
@@ -18,13 +19,22 @@ import (
 	"github.com/runnel-dev/runnel/sinks"
 )
 
+// stallPause is how long TestSinkTargetsPaused holds each target paused at
+// the least (and until the server has said so in all three ways). The
+// default is longer than a source's idle timeout (engine.DefaultIdleTimeout):
+// every shard is then held behind the waiting sink for longer than it,
+// with records waiting, and must not be taken for idle.
+var stallPause = flag.Duration("stall-pause", 13*time.Second, "TestSinkTargetsPaused: hold each target paused at least this long")
+
 // TestSinkTargetsPaused runs targetsJob on the real binary and pauses its
 // targets one at a time with SIGSTOP (every PostgreSQL process, versitygw,
 // kfake) while records come in. While a target is paused, the sink's call
 // to it waits unanswered: the server must say so within the pause in all
 // three ways — a WARN naming the sink and the target, the sink's
 // runnel_sink_stalled_calls_total, and a warning in the job's status.
-// After SIGCONT every target must hold every window of the input once.
+// Then the job is stopped with windows open and resumed. In the end every
+// target must hold every window of the input once, and no record may
+// have been counted late.
 func TestSinkTargetsPaused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
@@ -89,7 +99,8 @@ func TestSinkTargetsPaused(t *testing.T) {
 		// The stalled call warns after sinks.StallAfter; a commit starts
 		// within about three seconds (windows close every 2.5 s).
 		var warned, counted, listed bool
-		for !(warned && counted && listed) && time.Since(start) < sinks.StallAfter+8*time.Second {
+		for !(warned && counted && listed && time.Since(start) >= *stallPause) &&
+			time.Since(start) < max(sinks.StallAfter+8*time.Second, *stallPause) {
 			time.Sleep(250 * time.Millisecond)
 			for line := range strings.Lines(srv.AllLogs()[logs:]) {
 				if strings.Contains(line, "level=WARN") && strings.Contains(line, "has not answered") &&
@@ -118,17 +129,33 @@ func TestSinkTargetsPaused(t *testing.T) {
 			return true
 		})
 	}
+	// A stop is not the end of event time: windows open at the stop fire
+	// once, when the resumed job's watermark passes them. A result at the
+	// stop and another after the resume would show below as a window held
+	// twice or with a count not the input's.
+	late := metricLine(hc, base, lateMetric)
+	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
+	if !postJSON(hc, base+"/api/v1/jobs/targets/resume", "") {
+		t.Fatalf("resume after the stop failed (job %+v)", jobStatus(hc, base, "targets"))
+	}
 	close(stop)
 	<-done
 
 	putEndRecords(t, hc, base)
 	want := expectedWindows(t, hc, base)
+	ended := time.Now()
 	if !testutil.Within(time.Minute, func() bool {
 		resumeIfFailed()
 		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
 	}) {
 		st := jobStatus(hc, base, "targets")
 		t.Errorf("the windows did not all arrive within a minute (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
+	}
+	t.Logf("every window in PostgreSQL and S3 %v after the input ended", time.Since(ended).Round(100*time.Millisecond))
+	// The input is in event-time order per key, within the job's
+	// watermark bound: no record is late, however long a target paused.
+	if late += metricLine(hc, base, lateMetric); late != 0 {
+		t.Errorf("the window operator counted %v records late", late)
 	}
 	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
 	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
@@ -160,6 +187,10 @@ func producePaced(hc *http.Client, base string, seed int64, stop <-chan struct{}
 		}
 	}
 }
+
+// lateMetric starts the line of the late records of targetsJob's window
+// (a run's count: it starts again at 0 when the job resumes).
+const lateMetric = `runnel_operator_late_records_total{job="targets"`
 
 // jobWarnings reads the warnings of job id (none when the server does
 // not answer).
