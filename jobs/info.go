@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -35,7 +36,8 @@ type Info struct {
 	// Warnings are problems the job runs on with (or that keep it from
 	// starting): a checkpoint it restored from that stream retention had
 	// partly invalidated, damaged or lost checkpoints it passed over, a
-	// damaged state file, a sink's call its target leaves unanswered.
+	// damaged state file, a sink's call its target leaves unanswered,
+	// late records a window dropped.
 	Warnings []string `json:"warnings,omitempty"`
 	// CheckpointsSkipped is how many damaged checkpoints the job's last
 	// start passed over to restore an older one.
@@ -182,6 +184,7 @@ func (j *Job) Info(withSpec bool) Info {
 			}
 		}
 		in.Operators = withBackpressure(j.Spec, st)
+		in.Warnings = append(in.Warnings, lateDropped(j.Spec, st)...)
 		withStateBytes(in.Operators, j.stateBytes())
 		for _, o := range st.Operators {
 			in.Errors += o.Errors + o.Skipped + o.DeadLettered
@@ -270,4 +273,20 @@ func (m *Manager) Get(id string) (Info, error) {
 		return Info{}, err
 	}
 	return j.Info(true), nil
+}
+
+// lateDropped says, for each window operator that dropped records arriving
+// after their window closed (past its allowed lateness) and no sink takes
+// its late records, how many: results that count fewer records than the
+// input holds are not silent.
+func lateDropped(spec *Spec, st engine.Status) []string {
+	var out []string
+	for _, o := range st.Operators {
+		if o.Late == 0 || slices.ContainsFunc(spec.Sinks, func(s Sink) bool { return s.Late == o.ID }) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("operator %s dropped %d late records: they arrived after their window closed (behind the watermark by more than allowed_lateness); runnel_operator_late_records_total counts them, and a sink with `late: %s` would keep them",
+			o.ID, o.Late, o.ID))
+	}
+	return out
 }

@@ -50,7 +50,7 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		ckptSize:         prometheus.NewDesc("runnel_job_checkpoint_size_bytes", "Size of the job's last complete checkpoint.", []string{"job"}, nil),
 		ckptEpoch:        prometheus.NewDesc("runnel_job_checkpoint_epoch", "Epoch of the job's last complete checkpoint.", []string{"job"}, nil),
 		ckptAge:          prometheus.NewDesc("runnel_job_checkpoint_age_seconds", "Time since the job's last complete checkpoint: what a crash now would replay.", []string{"job"}, nil),
-		jobWarnings:      prometheus.NewDesc("runnel_job_warnings", "Problems the job runs on with or that keep it from starting (damaged or lost checkpoints, a damaged state file, records lost to retention); listed by the API.", []string{"job"}, nil),
+		jobWarnings:      prometheus.NewDesc("runnel_job_warnings", "Problems the job runs on with or that keep it from starting (damaged or lost checkpoints, a damaged state file, records lost to retention, a stalled sink call, late records a window dropped); listed by the API.", []string{"job"}, nil),
 		ckptSkipped:      prometheus.NewDesc("runnel_job_checkpoints_skipped", "Damaged checkpoints the job's last start passed over to restore an older one.", []string{"job"}, nil),
 		ckptFailed:       prometheus.NewDesc("runnel_job_checkpoints_failed", "Checkpoints of the job that failed since it started (the last 20 are listed by the API).", []string{"job"}, nil),
 		sinkStalled:      prometheus.NewDesc("runnel_sink_stalled_calls_total", "Calls of a sink to its target (database, brokers, object store) that waited 5 s or more for an answer, since the server started; one waiting now is listed in the job's warnings.", []string{"job", "sink", "kind"}, nil),
