@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/internal/testutil"
 
 	pgsink "github.com/runnel-dev/runnel/sinks/postgres"
 	"github.com/runnel-dev/runnel/streams"
@@ -13,19 +16,24 @@ import (
 // without a savepoint, is a fresh start: its checkpoint epochs count from
 // 1 again, and the progress rows of the earlier run (here pushed far
 // ahead, as a long-lived job leaves them) must not make its sink skip
-// them. Each run writes its own rows, exactly once.
-func TestFreshStartUnderUsedNameWritesPostgres(t *testing.T) {
+// them. Each run writes its own rows, exactly once, to PostgreSQL and to
+// a stream sink.
+func TestFreshStartUnderUsedNameWritesSinks(t *testing.T) {
 	e := newBootEnv(t)
 	m := startManager(t, e.cfg)
 	// Each run reads a stream of its own (a1-in, a2-in, a3-in) into
 	// table a, so that it writes only its own rows.
 	file := func(run string) []byte {
-		return []byte(strings.Replace(e.job("a", ""), "{stream: a-in}", "{stream: "+run+"-in}", 1))
+		f := strings.Replace(e.job("a", ""), "{stream: a-in}", "{stream: "+run+"-in}", 1)
+		return []byte(strings.Replace(f, "sinks:\n", "sinks:\n  - {id: st, stream: {name: a-out}}\n", 1))
 	}
 	run := func(in string, from, to int) {
 		t.Helper()
 		e.put(in, from, to)
 		e.waitRows("a", to)
+		if !testutil.Within(30*time.Second, func() bool { return streamCount(t, e.st, "a-out") >= to }) || streamCount(t, e.st, "a-out") != to {
+			t.Fatalf("stream a-out holds %d records, want %d", streamCount(t, e.st, "a-out"), to)
+		}
 	}
 	for _, in := range []string{"a1", "a2", "a3"} {
 		if _, err := e.st.CreateStream(in+"-in", 1, streams.CreateOptions{}); err != nil {
