@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,57 @@ func TestFreshStartUnderUsedNameWritesSinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	run("a3", 20, 30)
+}
+
+// lastCheckpoint is the epoch of job id's latest complete checkpoint.
+func lastCheckpoint(t *testing.T, m *Manager, id string) uint64 {
+	t.Helper()
+	cs, err := m.Checkpoints(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	for _, c := range cs {
+		if c.Status == "complete" {
+			last = max(last, c.Epoch)
+		}
+	}
+	return last
+}
+
+// A PostgreSQL sink's state holds its incarnation even with nothing
+// staged; a deploy from a checkpoint whose file drops that sink has
+// nothing of it to commit, and must start without connecting to its
+// database (here stopped).
+func TestDeployDropsPostgresSinkWithNothingStaged(t *testing.T) {
+	e := newBootEnv(t)
+	m := startManager(t, e.cfg)
+	file := strings.Replace(e.job("a", ""), "sinks:\n", "sinks:\n  - {id: st, stream: {name: a-out}}\n", 1)
+	if _, err := m.Submit([]byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	e.put("a", 0, 5)
+	e.waitRows("a", 5)
+	// Two checkpoints later every staged epoch is committed and gone
+	// from the checkpoint's state.
+	after := lastCheckpoint(t, m, "a") + 2
+	if !testutil.Within(30*time.Second, func() bool { return lastCheckpoint(t, m, "a") >= after }) {
+		t.Fatal("the job took no more checkpoints")
+	}
+	if err := m.Stop("a"); err != nil {
+		t.Fatal(err)
+	}
+	e.pg.Stop(t)
+	without := strings.Replace(file, fmt.Sprintf("  - {id: pg, postgres: {dsn: %q, table: a}}\n", e.pg.DSN), "", 1)
+	if without == file {
+		t.Fatal("the job file kept its postgres sink")
+	}
+	if _, err := m.Deploy("a", []byte(without), DeploySavepoint); err != nil {
+		t.Fatal(err)
+	}
+	e.put("a", 5, 8)
+	if !testutil.Within(30*time.Second, func() bool { return streamCount(t, e.st, "a-out") >= 8 }) {
+		info, _ := m.Get("a")
+		t.Fatalf("stream a-out holds %d records, want 8; job %s %s", streamCount(t, e.st, "a-out"), info.State, info.Reason)
+	}
 }

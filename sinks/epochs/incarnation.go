@@ -27,6 +27,11 @@ import (
 // incarnationKey holds the incarnation in the space.
 var incarnationKey = []byte{'i'}
 
+// IsIncarnationKey says whether k, a key of a sink's space, is the one
+// holding the incarnation: not staged output, so a space holding only it
+// has nothing to commit.
+func IsIncarnationKey(k []byte) bool { return string(k) == string(incarnationKey) }
+
 // IncarnationLen is the length of an incarnation id.
 const IncarnationLen = 16
 
