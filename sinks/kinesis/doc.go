@@ -11,12 +11,9 @@
 // written, so a completed checkpoint never loses rows; the rows after it
 // are written again after a crash. Each record carries a deterministic id
 // (IDField, "runnel_id" by default) so that consumers can drop the
-// repeats: the SHA-256 of the job, the sink, the sink's incarnation, the
-// checkpoint epoch the row follows, the row's JSON and how many equal rows
-// came before it in that epoch. A replay after a restore writes the same
-// rows after the same epoch, so it repeats their ids. The incarnation,
-// kept in the sink's state, is drawn when the job starts without state: a
-// job submitted again under a used name counts its epochs from 1 again and
-// must not repeat the earlier run's ids (a checkpoint taken before sinks
-// kept one restores without, and keeps its ids).
+// repeats: the SHA-256 of the job, the sink (and its incarnation, see
+// OpenState), the checkpoint epoch the row
+// follows, the row's JSON and how many equal rows came before it in that
+// epoch. A replay after a restore writes the same rows after the same
+// epoch, so it repeats their ids.
 package kinesis

@@ -73,16 +73,17 @@ type Sink struct {
 	sp  *state.Space
 	// epoch is the checkpoint epoch the rows being written follow.
 	epoch uint64
-	// inc is the sink's incarnation, part of every record id ("" for a
-	// job restored from a checkpoint taken before sinks kept one).
-	inc  string
-	seen map[[32]byte]uint32 // equal rows so far in this epoch
-	mu   struct {
+	seen  map[[32]byte]uint32 // equal rows so far in this epoch
+	mu    struct {
 		sync.Mutex
 		failed  error // the first record that could not be written
 		lost    int   // records that could not be written
 		written int64
 	}
+
+	// inc is the sink's incarnation, part of every record id ("" for a
+	// job restored from a checkpoint taken before sinks kept one).
+	inc string
 }
 
 var _ sinks.Transactional = (*Sink)(nil)
