@@ -10,6 +10,7 @@ import (
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/epochs"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -162,9 +163,14 @@ func deadLetterStream(op *Operator) string {
 
 var errHasKey = errors.New("has a key")
 
-// hasKeys reports whether sp holds any key.
+// hasKeys reports whether sp holds any key but a sink's incarnation.
 func hasKeys(sp *state.Space) (bool, error) {
-	err := sp.Scan(nil, func(_, _ []byte) error { return errHasKey })
+	err := sp.Scan(nil, func(k, _ []byte) error {
+		if epochs.IsIncarnationKey(k) {
+			return nil
+		}
+		return errHasKey
+	})
 	if errors.Is(err, errHasKey) {
 		return true, nil
 	}

@@ -28,6 +28,8 @@ type Txn struct {
 	target string
 	commit func(context.Context, Epoch) error
 	staged []Row
+	// inc is the incarnation (see Incarnation).
+	inc string
 }
 
 // NewTxn returns the Txn of the sink whose errors start with name, which
@@ -52,8 +54,16 @@ func (t *Txn) Fail(err error) error { return t.log.Fail(err) }
 func (t *Txn) Stage(r Row) { t.staged = append(t.staged, r) }
 
 // Restore commits the epochs staged in the space, oldest first: their
-// checkpoint completed, but their commit may have been cut short.
+// checkpoint completed, but their commit may have been cut short. It
+// takes the space's incarnation, or, in a space that holds none (a fresh
+// start, or a checkpoint taken before sinks kept one), commits the
+// restored epochs under the legacy record and then stores a new one.
 func (t *Txn) Restore(ctx context.Context) error {
+	inc, err := loadIncarnation(t.sp)
+	if err != nil {
+		return t.log.Fail(fmt.Errorf("read the incarnation: %w", err))
+	}
+	t.inc = inc
 	staged, err := Load(t.sp)
 	for _, e := range staged {
 		if err != nil {
@@ -65,6 +75,13 @@ func (t *Txn) Restore(ctx context.Context) error {
 	}
 	if err != nil {
 		return t.log.Fail(fmt.Errorf("recover staged epochs: %w", err))
+	}
+	if t.inc == "" {
+		inc := newIncarnation()
+		if err := t.sp.Set(incarnationKey, []byte(inc)); err != nil {
+			return t.log.Fail(fmt.Errorf("store the incarnation: %w", err))
+		}
+		t.inc = inc
 	}
 	return nil
 }

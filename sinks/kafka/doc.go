@@ -13,8 +13,11 @@
 // them; Commit(e), once the checkpoint is durable, writes the epoch in one
 // Kafka transaction of the sink's transactional producer — the records,
 // plus a transactional offset commit that records e as the sink's
-// progress (group runnel-sink.JOB.SINK, offset e on partition 0 of the
-// topic) — and commits it. After a crash, the new producer's
+// progress (group runnel-sink.JOB.SINK.INCARNATION, offset e on
+// partition 0 of the topic; the incarnation, kept by package sinks/epochs
+// in the sink's state, tells a job started without state from an earlier
+// one of the same name, and a checkpoint taken before sinks kept one uses
+// the group runnel-sink.JOB.SINK) — and commits it. After a crash, the new producer's
 // initialisation under the same transactional id fences the old one and
 // aborts its open transaction; OpenState then reads the progress (waiting
 // for stable offsets) and commits again only the restored epochs above it.

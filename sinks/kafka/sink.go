@@ -118,7 +118,20 @@ func fnv32a(b []byte) uint32 {
 }
 
 func (c *Config) transactionalID() string { return "runnel." + c.Job + "." + c.Sink }
-func (c *Config) progressGroup() string   { return "runnel-sink." + c.Job + "." + c.Sink }
+
+// progressGroup is the group whose offset on partition 0 of a topic is
+// the last epoch committed there: runnel-sink.JOB.SINK, and .INCARNATION
+// after it once the sink has one (see sinks/epochs), so a fresh start's
+// epochs, counted from 1 again, are not taken for an earlier
+// incarnation's. The transactional id stays the same across
+// incarnations: a new one fences a run of the old still producing.
+func (s *Sink) progressGroup() string {
+	g := "runnel-sink." + s.cfg.Job + "." + s.cfg.Sink
+	if inc := s.txn.Incarnation(); inc != "" {
+		g += "." + inc
+	}
+	return g
+}
 
 // Sink writes rows as JSON records; see the package comment.
 type Sink struct {
@@ -346,16 +359,16 @@ func (s *Sink) Commit(ctx context.Context, epoch uint64) error {
 // progress returns the last epoch committed to topic, waiting for
 // transactional offsets still in flight to settle.
 func (s *Sink) progress(ctx context.Context, topic string) (int64, error) {
-	offs, err := kadm.NewClient(s.cl).FetchOffsets(kadm.RequireStable(ctx), s.cfg.progressGroup())
+	offs, err := kadm.NewClient(s.cl).FetchOffsets(kadm.RequireStable(ctx), s.progressGroup())
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return 0, nil // nothing committed yet
 	}
 	if err != nil {
-		return 0, fmt.Errorf("fetch progress of group %s: %w", s.cfg.progressGroup(), err)
+		return 0, fmt.Errorf("fetch progress of group %s: %w", s.progressGroup(), err)
 	}
 	if o, ok := offs.Lookup(topic, 0); ok {
 		if o.Err != nil {
-			return 0, fmt.Errorf("fetch progress of group %s: %w", s.cfg.progressGroup(), o.Err)
+			return 0, fmt.Errorf("fetch progress of group %s: %w", s.progressGroup(), o.Err)
 		}
 		return o.At, nil
 	}
@@ -424,7 +437,7 @@ func (s *Sink) addProgress(ctx context.Context, topic string, topicID [16]byte, 
 		return err
 	}
 	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = s.cfg.transactionalID(), id, pepoch, s.cfg.progressGroup()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = s.cfg.transactionalID(), id, pepoch, s.progressGroup()
 	addResp, err := add.RequestWith(ctx, s.cl)
 	if err == nil {
 		err = kerr.ErrorForCode(addResp.ErrorCode)
@@ -433,7 +446,7 @@ func (s *Sink) addProgress(ctx context.Context, topic string, topicID [16]byte, 
 		return fmt.Errorf("add progress offsets to the transaction: %w", err)
 	}
 	commit := kmsg.NewPtrTxnOffsetCommitRequest()
-	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = s.cfg.transactionalID(), s.cfg.progressGroup(), id, pepoch
+	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = s.cfg.transactionalID(), s.progressGroup(), id, pepoch
 	commit.Generation, commit.MemberID = -1, ""
 	tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 	tp.Partition, tp.Offset, tp.LeaderEpoch = 0, epoch, -1

@@ -11,7 +11,8 @@
 // written, so a completed checkpoint never loses rows; the rows after it
 // are written again after a crash. Each record carries a deterministic id
 // (IDField, "runnel_id" by default) so that consumers can drop the
-// repeats: the SHA-256 of the job, the sink, the checkpoint epoch the row
+// repeats: the SHA-256 of the job, the sink (and its incarnation, see
+// OpenState), the checkpoint epoch the row
 // follows, the row's JSON and how many equal rows came before it in that
 // epoch. A replay after a restore writes the same rows after the same
 // epoch, so it repeats their ids.

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -96,6 +97,10 @@ type Sink struct {
 		lost    int   // records that could not be written
 		written int64
 	}
+
+	// inc is the sink's incarnation, part of every record id ("" for a
+	// job restored from a checkpoint taken before sinks kept one).
+	inc string
 }
 
 var _ sinks.Transactional = (*Sink)(nil)
@@ -281,6 +286,9 @@ func (s *Sink) encode(row sinks.Row) ([]byte, string, error) {
 	binary.BigEndian.PutUint64(b[:8], s.epoch)
 	binary.BigEndian.PutUint32(b[8:], n)
 	h.Write([]byte(s.cfg.Job + "\x00" + s.cfg.Sink + "\x00"))
+	if s.inc != "" {
+		h.Write([]byte(s.inc + "\x00"))
+	}
 	h.Write(b[:])
 	h.Write(content[:])
 	id := hex.EncodeToString(h.Sum(nil)[:16])
@@ -306,10 +314,18 @@ func copyMap(m map[string]any) map[string]any {
 	return out
 }
 
-var epochKey = []byte("epoch")
+var (
+	epochKey       = []byte("epoch")
+	incarnationKey = []byte("incarnation")
+)
 
-// OpenState reads the epoch the restored checkpoint ended, so replayed
-// rows get the ids they had.
+// OpenState reads the epoch the restored checkpoint ended and the sink's
+// incarnation, so replayed rows get the ids they had. A job started
+// without state (new, submitted again under a used name, replaced
+// without a savepoint) draws a new incarnation: its epochs count from 1
+// again, and its rows must not get the ids of an earlier run's. A
+// checkpoint taken before sinks kept one restores without: its ids stay
+// as they were.
 func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	s.sp = sp
 	v, ok, err := sp.Get(epochKey)
@@ -318,6 +334,20 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 	}
 	if ok && len(v) == 8 {
 		s.epoch = binary.BigEndian.Uint64(v)
+	}
+	inc, hasInc, err := sp.Get(incarnationKey)
+	switch {
+	case err != nil:
+		return fmt.Errorf("kinesis sink %s: open state: %w", s.cfg.Sink, err)
+	case hasInc:
+		s.inc = string(inc)
+	case !ok:
+		var b [8]byte
+		rand.Read(b[:])
+		s.inc = hex.EncodeToString(b[:])
+		if err := sp.Set(incarnationKey, []byte(s.inc)); err != nil {
+			return fmt.Errorf("kinesis sink %s: open state: %w", s.cfg.Sink, err)
+		}
 	}
 	return nil
 }

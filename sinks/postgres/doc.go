@@ -14,6 +14,14 @@
 // transaction, makes a replayed epoch a no-op. So the database itself
 // decides, atomically, whether an epoch is in the table.
 //
+// The progress row's job is NAME@INCARNATION, the incarnation being the
+// one package sinks/epochs keeps in the sink's state: a job started
+// without state (deleted and submitted again, replaced without a
+// savepoint, a new data directory) counts its epochs from 1 again and
+// must not find the earlier run's row. A checkpoint taken before sinks
+// kept an incarnation commits its restored epochs against the row of that
+// time (job = NAME).
+//
 // A staged epoch keeps the database (DSN) and table it was staged for. A
 // job restored with either changed (a deploy from a savepoint with a new
 // job file) commits the checkpoint's epochs there, with that database's

@@ -13,7 +13,7 @@ import (
 func (s *Sink) Position(ctx context.Context, task string) (int64, error) {
 	var pos int64
 	err := s.conn.QueryRow(ctx, `SELECT epoch FROM `+ProgressTable+` WHERE job = $1 AND sink = $2 AND task = $3`,
-		s.cfg.Job, s.cfg.Sink, task).Scan(&pos)
+		s.progressJob(), s.cfg.Sink, task).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}

@@ -92,6 +92,21 @@ type Sink struct {
 	opened bool
 	// watch says the transactions the database holds unanswered.
 	watch *sinks.Watchdog
+	// inc is the incarnation whose progress rows the commits of
+	// checkpoint epochs use (epochs.Txn.Incarnation); "" on scale-out
+	// workers and for a legacy record.
+	inc string
+}
+
+// progressJob is the job column of the sink's progress rows: the job's
+// name, with the incarnation after an @ (see sinks/epochs) once it has
+// one, so a fresh start's epochs, counted from 1 again, are not taken
+// for an earlier incarnation's.
+func (s *Sink) progressJob() string {
+	if s.inc == "" {
+		return s.cfg.Job
+	}
+	return s.cfg.Job + "@" + s.inc
 }
 
 type tableColumn struct {
@@ -314,7 +329,7 @@ func (s *Sink) commitProgress(ctx context.Context, task string, accept func(done
 	}
 	if task != "" {
 		if _, err := tx.Exec(ctx, `UPDATE `+ProgressTable+` SET epoch = $4 WHERE job = $1 AND sink = $2 AND task = $3`,
-			s.cfg.Job, s.cfg.Sink, task, to); err != nil {
+			s.progressJob(), s.cfg.Sink, task, to); err != nil {
 			return 0, fmt.Errorf("postgres sink %s: advance progress of %s to %d: %w", s.cfg.Sink, task, to, err)
 		}
 	}
@@ -328,12 +343,12 @@ func (s *Sink) commitProgress(ctx context.Context, task string, accept func(done
 // tx ends (a second writer of the same task waits).
 func (s *Sink) lockProgress(ctx context.Context, tx pgx.Tx, task string) (int64, error) {
 	if _, err := tx.Exec(ctx, `INSERT INTO `+ProgressTable+` (job, sink, task, epoch) VALUES ($1, $2, $3, 0)
-		ON CONFLICT DO NOTHING`, s.cfg.Job, s.cfg.Sink, task); err != nil {
+		ON CONFLICT DO NOTHING`, s.progressJob(), s.cfg.Sink, task); err != nil {
 		return 0, fmt.Errorf("postgres sink %s: progress row: %w", s.cfg.Sink, err)
 	}
 	var done int64
 	if err := tx.QueryRow(ctx, `SELECT epoch FROM `+ProgressTable+` WHERE job = $1 AND sink = $2 AND task = $3 FOR UPDATE`,
-		s.cfg.Job, s.cfg.Sink, task).Scan(&done); err != nil {
+		s.progressJob(), s.cfg.Sink, task).Scan(&done); err != nil {
 		return 0, fmt.Errorf("postgres sink %s: progress row: %w", s.cfg.Sink, err)
 	}
 	return done, nil

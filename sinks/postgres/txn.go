@@ -51,6 +51,7 @@ func (s *Sink) OpenState(ctx context.Context, sp *state.Space) error {
 // database; if that table is gone and its progress shows the epoch not
 // committed, it fails with sinks.ErrStagedTargetGone.
 func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
+	s.inc = s.txn.Incarnation()
 	if e.Target == "" || e.Target == s.cfg.target() {
 		return s.commitRows(ctx, e.Epoch, values(e.Rows))
 	}
@@ -68,6 +69,7 @@ func (s *Sink) commitEpoch(ctx context.Context, e epochs.Epoch) error {
 		return fmt.Errorf("epoch %d was staged for table %s of %s: %w", e.Epoch, to.Table, to.DSN, err)
 	}
 	defer old.Close()
+	old.inc = s.inc
 	if len(old.cols) == 0 {
 		done, err := old.Position(ctx, "0")
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/sinks"
+	"github.com/runnel-dev/runnel/sinks/epochs"
 	"github.com/runnel-dev/runnel/state"
 )
 
@@ -143,5 +144,21 @@ func (j *Job[S]) Epoch(e uint64, commit bool, rows ...sinks.Row) {
 	j.T.Helper()
 	if err := j.EpochErr(e, commit, rows...); err != nil {
 		j.T.Fatal(err)
+	}
+}
+
+// StageLegacy stages rows under epoch e with package sinks/epochs in the
+// space of the sink named sink in the store in dir, as a sink did before
+// sinks kept an incarnation (none is stored), and checkpoints the store:
+// a checkpoint taken before the upgrade.
+func StageLegacy(t testing.TB, dir, sink string, e uint64, rows ...epochs.Row) {
+	t.Helper()
+	db, sp := Restore(t, dir, sink)
+	defer db.Close()
+	if _, err := epochs.Stage(sp, e, "", rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Checkpoint(e, nil); err != nil {
+		t.Fatal(err)
 	}
 }
