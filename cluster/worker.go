@@ -43,7 +43,8 @@ type Config struct {
 	CommitInterval time.Duration
 	// SessionTimeout is how long the group waits for a silent worker.
 	SessionTimeout time.Duration
-	// IdleTimeout is how long a source partition without records waits
+	// IdleTimeout is how long a source partition's reads wait without
+	// records (time spent processing or committing does not count)
 	// before its task tells the next stage it is idle.
 	IdleTimeout time.Duration
 	// TransactionTimeout bounds how long a killed worker's open
