@@ -79,26 +79,7 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 	}
 	rep := testsrv.ReadCommitted(t, "idle-held.per-k.repartition", brokers...)
 	defer rep.Close()
-	// committed waits until the repartition topic holds a record of key k
-	// at event time ts: its source record was read and committed.
-	committed := func(k string, ts int64) {
-		t.Helper()
-		want := fmt.Sprint(base + ts)
-		found := testutil.Within(time.Minute, func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			hit := false
-			rep.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				if et, ok := header(r, hdrTime); ok && et == want && string(r.Key) == k {
-					hit = true
-				}
-			})
-			return hit
-		})
-		if !found {
-			t.Fatalf("the record %s@%d was not committed to the repartition topic", k, ts)
-		}
-	}
+	committed := func(k string, ts int64) { t.Helper(); waitRepartitioned(t, rep, k, base+ts) }
 
 	put(0, 100, "a")
 	put(1, 150, "b")
@@ -117,16 +98,56 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 	put(1, 200, "b")
 	put(1, 20_000, "b")
 
+	// a@100; b@150, b@160, b@200: the windows before 20 s.
+	if counted := countWindows(t, brokers, base, 20_000, 4); counted["b@0"] != 3 {
+		t.Fatalf("windows %v, want b@0 counting 3: partition 1 was taken for idle while the worker was held in its commit, and its record came late", counted)
+	}
+	// Nor was partition 1 announced idle before its record b@200 (in the
+	// repartition partition of key b).
+	if idleBefore(t, brokers, "idle-held.per-k.repartition", partitionOf("b", 2), "in/1", base+200) {
+		t.Error("partition 1 was announced idle before its record b@200")
+	}
+}
+
+// logWriter writes each line to the test's log.
+type logWriter struct{ t *testing.T }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitRepartitioned waits until rep (a read-committed client of a
+// repartition topic) shows a record of key k at event time et: its
+// source record was read and committed.
+func waitRepartitioned(t *testing.T, rep *kgo.Client, k string, et int64) {
+	t.Helper()
+	want := fmt.Sprint(et)
+	if !testutil.Within(time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		hit := false
+		rep.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if e, ok := header(r, hdrTime); ok && e == want && string(r.Key) == k {
+				hit = true
+			}
+		})
+		return hit
+	}) {
+		t.Fatalf("the record %s@%d was not committed to the repartition topic", k, et)
+	}
+}
+
+// countWindows reads the committed windows of topic out until those
+// starting before before (ms after base) count want records, or 30 s
+// passed; it fails the test unless they count want, each written once,
+// and returns their counts by key@start (ms after base).
+func countWindows(t *testing.T, brokers []string, base, before int64, want int) map[string]int {
+	t.Helper()
 	out := testsrv.ReadCommitted(t, "out", brokers...)
 	defer out.Close()
 	counted := map[string]int{}
-	total := func() (n int) {
-		for _, c := range counted {
-			n += c
-		}
-		return n
-	}
-	const want = 4 // a@100; b@150, b@160, b@200: the windows before 20 s
+	total := 0
 	testutil.Within(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
@@ -140,52 +161,54 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 				t.Errorf("output %q: %v", r.Value, err)
 				return
 			}
+			if row.Start-base >= before {
+				return
+			}
 			id := fmt.Sprint(row.Key, "@", row.Start-base)
 			if _, dup := counted[id]; dup {
 				t.Errorf("window %s written twice", id)
 			}
 			counted[id] = row.N
+			total += row.N
 		})
-		return total() >= want
+		return total >= want
 	})
-	if got := total(); got != want || counted["b@0"] != 3 {
-		t.Fatalf("windows %v count %d records, want %d with b@0 counting 3: partition 1 was taken for idle while the worker was held in its commit, and its record came late",
-			counted, got, want)
+	if total != want {
+		t.Errorf("windows %v count %d records, want %d (a record read after its window fired is lost as late)", counted, total, want)
 	}
-	// Nor was an idle record of partition 1 committed before its record
-	// b@200, in the repartition partition of key b.
-	all := testsrv.ReadCommitted(t, "idle-held.per-k.repartition", brokers...)
-	defer all.Close()
-	bp, at := partitionOf("b", 2), fmt.Sprint(base+200)
-	idleBefore := false
+	return counted
+}
+
+// idleBefore reads partition p of repartition topic topic (committed
+// records) up to the record at event time et, and reports whether an
+// idle record of producer came before it.
+func idleBefore(t *testing.T, brokers []string, topic string, p int32, producer string, et int64) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	at := fmt.Sprint(et)
+	idle, found := false, false
 	if !testutil.Within(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		found := false
-		all.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if r.Partition != bp || found {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if found {
 				return
 			}
-			if p, ok := header(r, hdrWatermark); ok && p == "in/1" && string(r.Value) == idleValue {
-				idleBefore = true
+			if w, ok := header(r, hdrWatermark); ok && w == producer && string(r.Value) == idleValue {
+				idle = true
 			}
-			if et, ok := header(r, hdrTime); ok && et == at {
+			if e, ok := header(r, hdrTime); ok && e == at {
 				found = true
 			}
 		})
 		return found
 	}) {
-		t.Fatal("the record b@200 is not in the repartition topic")
+		t.Fatalf("no record at event time %d in %s/%d", et, topic, p)
 	}
-	if idleBefore {
-		t.Error("partition 1 was announced idle before its record b@200")
-	}
-}
-
-// logWriter writes each line to the test's log.
-type logWriter struct{ t *testing.T }
-
-func (l logWriter) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+	return idle
 }
