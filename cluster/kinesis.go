@@ -20,7 +20,6 @@ import (
 
 	"github.com/runnel-dev/runnel/client/consumer"
 	"github.com/runnel-dev/runnel/consumergroups"
-	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
 	"github.com/runnel-dev/runnel/operators"
 	kafkasrc "github.com/runnel-dev/runnel/sources/kafka"
@@ -79,6 +78,11 @@ type kinesisInput struct {
 
 	mu     sync.Mutex
 	leases map[string]uint64 // shard → epoch, by the last Sync
+	// handing counts, per shard, the batches its reader is handing to the
+	// loop (submit) and waits on; released is when its reader last got
+	// one back. A shard's idle clock runs only while its reader is free.
+	handing  map[string]int
+	released map[string]time.Time
 
 	// Used by the loop only.
 	committed map[string]consumergroups.Checkpoint // newest committed position per shard
@@ -103,6 +107,7 @@ func newKinesisInput(w *Worker, src *kinesissrc.Source) (*kinesisInput, error) {
 	}
 	return &kinesisInput{w: w, src: src, stream: sc.Stream, topic: PositionsTopic(w.cfg.Spec.Name),
 		batches: make(chan *shardBatch), stopped: make(chan struct{}), leases: map[string]uint64{},
+		handing: map[string]int{}, released: map[string]time.Time{},
 		committed: map[string]consumergroups.Checkpoint{}, pending: map[string]consumergroups.Checkpoint{}, loaded: map[string]uint64{},
 		idled: map[string]uint64{}}, nil
 }
@@ -162,13 +167,26 @@ func (k *kinesisInput) run(ctx context.Context) error {
 }
 
 // submit hands sb to the loop and waits until its transaction ended.
+// Meanwhile the shard's reader reads nothing: the time does not count
+// toward the shard's idleness (kinesisInput.idle).
 func (k *kinesisInput) submit(ctx context.Context, sb *shardBatch) error {
 	k.mu.Lock()
 	epoch, ok := k.leases[sb.shard]
+	if ok {
+		k.handing[sb.shard]++
+	}
 	k.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("cluster: shard %s: no lease", sb.shard)
 	}
+	defer func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.handing[sb.shard]--; k.handing[sb.shard] <= 0 {
+			delete(k.handing, sb.shard)
+		}
+		k.released[sb.shard] = time.Now()
+	}()
 	sb.epoch, sb.done = epoch, make(chan error, 1)
 	select {
 	case k.batches <- sb:
@@ -311,7 +329,7 @@ func (k *kinesisInput) apply(ctx context.Context, sb *shardBatch) error {
 		return nil
 	}
 	k.pending[sb.shard] = last
-	wasIdle := t.touch()
+	wasIdle := t.touch(k.w.readClock.now())
 	if err := k.w.routeSource(ctx, t, recs); err != nil {
 		return err
 	}
@@ -333,31 +351,6 @@ func (k *kinesisInput) finish(ctx context.Context, t *task, shard string) error 
 		}
 	}
 	k.w.sendIdle(ctx, t, FinalGeneration)
-	return nil
-}
-
-// idle writes an idle record for each held shard that has had no record
-// for the idle timeout, once until it has one; the transaction then
-// commits only if the shard's lease is still this worker's (fence.go).
-func (k *kinesisInput) idle(ctx context.Context) error {
-	if k.w.cfg.IdleTimeout < 0 || len(k.w.feeds[0]) == 0 {
-		return nil
-	}
-	gen := k.w.generation()
-	if gen < 0 {
-		return nil // not in the group yet
-	}
-	for s, epoch := range k.held() {
-		t, err := k.task(ctx, s)
-		if err != nil {
-			return err
-		}
-		n := len(k.w.idled)
-		k.w.keepIdle(ctx, t, gen, t.last)
-		if len(k.w.idled) > n {
-			k.idled[s] = epoch
-		}
-	}
 	return nil
 }
 
@@ -508,17 +501,6 @@ func after(a, b consumergroups.Checkpoint) bool {
 		return len(a.SequenceNumber) > len(b.SequenceNumber)
 	}
 	return strings.Compare(a.SequenceNumber, b.SequenceNumber) > 0
-}
-
-// Open announces producer at watermark wm: it holds the watermark back at
-// wm until it writes its own. A producer known already is left as it is.
-func (w *Watermarks) Open(producer string, wm int64) {
-	if marks, _ := w.m.Marks(); marks != nil {
-		if _, ok := marks[producer]; ok {
-			return
-		}
-	}
-	w.m.SetMark(producer, engine.InputMark{WM: wm}, NoWatermark)
 }
 
 // newSourceDecoder makes a decoder of the source's record values.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -105,7 +106,9 @@ func (w *Worker) poll(ctx, work context.Context) error {
 	deadline := time.Now().Add(w.cfg.CommitInterval)
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline)
+		began := time.Now()
 		fetches := w.sess.PollRecords(pctx, maxPollRecords)
+		w.readClock.add(time.Since(began))
 		cancel()
 		if fetches.IsClientClosed() {
 			return errors.New("cluster: the Kafka client closed")
@@ -141,7 +144,8 @@ func (w *Worker) poll(ctx, work context.Context) error {
 }
 
 // idle writes an idle record for each source partition of this worker
-// that has had no record for the idle timeout, once until it has one.
+// whose reads waited the idle timeout without a record (by the read
+// clock), once until it has one.
 func (w *Worker) idle(ctx context.Context) error {
 	if w.kin != nil {
 		return w.kin.idle(ctx)
@@ -150,7 +154,7 @@ func (w *Worker) idle(ctx context.Context) error {
 		return nil
 	}
 	w.mu.Lock()
-	assigned := make(map[tp]time.Time, len(w.mu.assigned))
+	assigned := make(map[tp]time.Duration, len(w.mu.assigned))
 	for id, at := range w.mu.assigned {
 		if w.isSource(id.topic) {
 			assigned[id] = at
@@ -161,10 +165,11 @@ func (w *Worker) idle(ctx context.Context) error {
 	if gen < 0 {
 		return nil // not in the group yet
 	}
+	now := w.readClock.now()
 	for id, at := range assigned {
 		t := w.tasks[id]
 		if t == nil {
-			if time.Since(at) < w.cfg.IdleTimeout {
+			if now-at < w.cfg.IdleTimeout {
 				continue
 			}
 			var err error
@@ -172,13 +177,30 @@ func (w *Worker) idle(ctx context.Context) error {
 				return err
 			}
 			w.tasks[id] = t
-		} else if t.last.After(at) {
-			at = t.last
+		} else {
+			at = max(at, t.lastRead)
 		}
-		w.keepIdle(ctx, t, gen, at)
+		w.keepIdle(ctx, t, gen, now-at)
 	}
 	return nil
 }
+
+// readClock is the time the worker's loop spent waiting in its polls: the
+// idle clock of Kafka source partitions. A partition is idle when the
+// clock moved the idle timeout since its last record (or its assignment):
+// when its reads waited that long with nothing to read. Time the loop
+// spends elsewhere (processing what it read, writing it, committing,
+// restoring tasks) does not count: a partition whose records wait behind
+// a slow commit or sink is not idle, and were it counted so, the next
+// stage's watermark would follow the partitions ahead of it and its
+// records would arrive late for windows that fired without them.
+type readClock struct{ ns atomic.Int64 }
+
+// add moves the clock by d, the time a poll waited.
+func (c *readClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// now is the clock's reading.
+func (c *readClock) now() time.Duration { return time.Duration(c.ns.Load()) }
 
 // produce adds a record to the open transaction; a failure fails it.
 // ok, if not nil, is called (under produceMu) once the record is written.
@@ -219,10 +241,10 @@ func (w *Worker) dropTasks() {
 		delete(w.tasks, id)
 	}
 	// A partition it keeps is read again from its committed offset: it
-	// may be announced idle only after a whole idle timeout without
-	// records from now.
+	// may be announced idle only after its reads waited a whole idle
+	// timeout without records from now.
 	w.mu.Lock()
-	now := time.Now()
+	now := w.readClock.now()
 	for id := range w.mu.assigned {
 		w.mu.assigned[id] = now
 	}

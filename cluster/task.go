@@ -69,13 +69,16 @@ type task struct {
 	idle    bool      // an idle record was written and no record came since
 	idleGen int32     // the group generation of that idle record
 	last    time.Time // when the last record came
+	// lastRead is the worker's read clock when the last record came (or
+	// the task was made).
+	lastRead time.Duration
 }
 
 // newTask makes the task of partition id, restoring its state from its
 // changelog.
 func (w *Worker) newTask(ctx context.Context, id tp) (*task, error) {
 	t := &task{id: id, name: id.String(), ops: map[string]operators.Operator{}, keys: map[string]engine.KeyFunc{},
-		maxEvent: NoWatermark, sent: NoWatermark, last: time.Now(), logEnd: -1}
+		maxEvent: NoWatermark, sent: NoWatermark, last: time.Now(), lastRead: w.readClock.now(), logEnd: -1}
 	for i := range w.plan.Stages {
 		if s := &w.plan.Stages[i]; s.Input == id.topic || (s.Index == 0 && w.isSource(id.topic)) {
 			t.stage = s
@@ -195,7 +198,7 @@ func (c *collect) Emit(r operators.Record) { c.recs = append(c.recs, r) }
 
 // process runs a partition's fetched records through the task.
 func (w *Worker) process(ctx context.Context, t *task, recs []*kgo.Record) error {
-	wasIdle := t.touch()
+	wasIdle := t.touch(w.readClock.now())
 	w.cfg.Metrics.in(w.cfg.Spec.Name, t.stage.Index, countData(recs))
 	if t.stage.Index == 0 {
 		if err := w.processSource(ctx, t, recs); err != nil {

@@ -13,9 +13,10 @@ import (
 // generation they hold in, see Watermarks) in every partition of their
 // repartition topics.
 
-// touch notes that records came, and reports whether the task was idle.
-func (t *task) touch() (wasIdle bool) {
-	t.last = time.Now()
+// touch notes that records came, at read clock reading read (loop.go),
+// and reports whether the task was idle.
+func (t *task) touch(read time.Duration) (wasIdle bool) {
+	t.last, t.lastRead = time.Now(), read
 	wasIdle, t.idle = t.idle, false
 	return wasIdle
 }
@@ -62,19 +63,58 @@ func (w *Worker) sendIdle(ctx context.Context, t *task, gen int32) {
 	w.sendWatermarkAs(ctx, t, t.name, idleValue, kgo.RecordHeader{Key: hdrGeneration, Value: []byte(strconv.FormatInt(int64(gen), 10))})
 }
 
-// keepIdle announces source task t idle in group generation gen when it
-// has had no record since quiet for the idle timeout, and again when it
-// is idle by a mark of an earlier generation, which no longer counts (a
-// finished shard's mark counts in every one).
-func (w *Worker) keepIdle(ctx context.Context, t *task, gen int32, quiet time.Time) {
+// keepIdle announces source task t idle in group generation gen when its
+// reads waited the idle timeout without a record (quiet is how long they
+// did), and again when it is idle by a mark of an earlier generation,
+// which no longer counts (a finished shard's mark counts in every one).
+func (w *Worker) keepIdle(ctx context.Context, t *task, gen int32, quiet time.Duration) {
 	switch {
 	case t.idle:
 		if t.idleGen != gen && t.idleGen != FinalGeneration {
 			w.sendIdle(ctx, t, gen)
 		}
-	case time.Since(quiet) >= w.cfg.IdleTimeout:
+	case quiet >= w.cfg.IdleTimeout:
 		w.sendIdle(ctx, t, gen)
 	}
+}
+
+// idle writes an idle record for each held shard whose reader has been
+// free to read, with nothing read, for the idle timeout, once until it
+// reads a record; the transaction then commits only if the shard's lease
+// is still this worker's (fence.go). A reader handing a batch to the loop
+// waits until the transaction holding it ends, however long the commit
+// takes: that time does not count, or a shard held back by a slow commit
+// would be taken for idle with records waiting, and the next stage's
+// watermark would pass them by.
+func (k *kinesisInput) idle(ctx context.Context) error {
+	if k.w.cfg.IdleTimeout < 0 || len(k.w.feeds[0]) == 0 {
+		return nil
+	}
+	gen := k.w.generation()
+	if gen < 0 {
+		return nil // not in the group yet
+	}
+	for s, epoch := range k.held() {
+		t, err := k.task(ctx, s)
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		handing, free := k.handing[s] > 0, k.released[s]
+		k.mu.Unlock()
+		if handing {
+			continue // its records are on their way
+		}
+		if t.last.After(free) {
+			free = t.last
+		}
+		n := len(k.w.idled)
+		k.w.keepIdle(ctx, t, gen, time.Since(free))
+		if len(k.w.idled) > n {
+			k.idled[s] = epoch
+		}
+	}
+	return nil
 }
 
 // generation returns the job's group generation as this worker knows it.

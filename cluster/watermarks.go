@@ -143,3 +143,14 @@ func (w *Watermarks) Restore(b []byte) error {
 	w.gen = max(w.gen, s.Generation)
 	return nil
 }
+
+// Open announces producer at watermark wm: it holds the watermark back at
+// wm until it writes its own. A producer known already is left as it is.
+func (w *Watermarks) Open(producer string, wm int64) {
+	if marks, _ := w.m.Marks(); marks != nil {
+		if _, ok := marks[producer]; ok {
+			return
+		}
+	}
+	w.m.SetMark(producer, engine.InputMark{WM: wm}, NoWatermark)
+}

@@ -43,7 +43,8 @@ type Config struct {
 	CommitInterval time.Duration
 	// SessionTimeout is how long the group waits for a silent worker.
 	SessionTimeout time.Duration
-	// IdleTimeout is how long a source partition without records waits
+	// IdleTimeout is how long a source partition's reads wait without
+	// records (time spent processing or committing does not count)
 	// before its task tells the next stage it is idle.
 	IdleTimeout time.Duration
 	// TransactionTimeout bounds how long a killed worker's open
@@ -159,11 +160,12 @@ type Worker struct {
 
 	mu struct {
 		sync.Mutex
-		assigned map[tp]time.Time // partition → when assigned
+		assigned map[tp]time.Duration // partition → the read clock when assigned
 		revoked  bool
 	}
 	produceErr error
 	produceMu  sync.Mutex
+	readClock  readClock // time the loop's polls waited (loop.go)
 
 	// Status (status.go): statusMu guards admin for Status callers;
 	// reports holds the workers' reports; gen is the group generation
@@ -200,7 +202,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, sinks: map[string]*kafkasink.Sink{}, outboxes: map[string]*outbox{}, nodes: map[string]*engine.Node{},
 		outs: map[string][]string{}, producers: map[string][]string{}, tasks: map[tp]*task{}, gens: make(chan rebalanceSeen, 8)}
-	w.mu.assigned = map[tp]time.Time{}
+	w.mu.assigned = map[tp]time.Duration{}
 	w.failures.changed = make(chan struct{}, 1)
 	spec := cfg.Spec
 	if spec.Source.Kafka == nil && !isKinesisSource(spec) {
@@ -525,7 +527,7 @@ func (w *Worker) openSession() error {
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			now := time.Now()
+			now := w.readClock.now()
 			for t, ps := range m {
 				for _, p := range ps {
 					w.mu.assigned[tp{t, p}] = now
