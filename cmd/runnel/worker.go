@@ -34,7 +34,7 @@ the worker restarts, and unique among the job's workers. See docs/scale-out.md.`
 	partitions := fs.Int("partitions", 0, "partitions of the internal topics when this worker creates them (0: the source topic's)")
 	commit := fs.Duration("commit-interval", cluster.DefaultCommitInterval, "how often the worker commits its transaction")
 	session := fs.Duration("session-timeout", cluster.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its tasks")
-	idle := fs.Duration("idle-timeout", cluster.DefaultIdleTimeout, "how long a source partition without records waits before it stops holding back the watermark (negative: never)")
+	idle := fs.Duration("idle-timeout", cluster.DefaultIdleTimeout, "how long a source partition's reads wait without records before it stops holding back the watermark (time spent processing or committing does not count; negative: never)")
 	data := fs.String("data", "", "directory of the worker's local copy of its tasks' state (Pebble): a task coming back restores from it plus its changelog's tail (empty: none, tasks restore from their whole changelogs)")
 	snapshot := fs.String("snapshot", "", "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true]: write each task's state there every --snapshot-every commits, and restore a task that has no local state from it plus its changelog's tail (needs --data; credentials from the AWS environment)")
 	snapEvery := fs.Int("snapshot-every", cluster.DefaultSnapshotEvery, "commits between snapshots")
