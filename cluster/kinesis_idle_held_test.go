@@ -46,12 +46,9 @@ func TestKinesisHeldCommitDoesNotIdleShards(t *testing.T) {
 	}
 	t.Cleanup(stopGroups)
 	brokers := kf.ListenAddrs()
-	endpoint := kinesisEndpoint(t)
+	endpoint := kinesisEndpoint(t, "in:2")
 	ctx := context.Background()
 	kc := testsrv.KinesisClient(endpoint)
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("in"), ShardCount: aws.Int32(2)}); err != nil {
-		t.Fatal(err)
-	}
 
 	const job = "kheld"
 	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: %[2]s

@@ -3,16 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -21,8 +17,6 @@ import (
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/jobs"
-	"github.com/runnel-dev/runnel/streams"
-	kinesisweb "github.com/runnel-dev/runnel/web/kinesis"
 )
 
 // A zombie of a Kinesis job, a worker whose shard lease another worker
@@ -51,11 +45,8 @@ func TestKinesisZombieIdleMarksAreFenced(t *testing.T) {
 	}
 	t.Cleanup(kf.Close)
 	brokers := kf.ListenAddrs()
-	endpoint := kinesisEndpoint(t)
+	endpoint := kinesisEndpoint(t, "in:1")
 	ctx := context.Background()
-	if _, err := testsrv.KinesisClient(endpoint).CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("in"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
 
 	const job = "kzombie"
 	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: %[2]s
@@ -185,19 +176,11 @@ sinks:
 	}
 }
 
-// kinesisEndpoint serves the Kinesis API of a Runnel server (an empty
-// store) on a loopback port for the test.
-func kinesisEndpoint(t *testing.T) string {
+// kinesisEndpoint runs a Runnel server (`runnel serve`, a process: the
+// cluster's tests may not import the server's packages) holding the
+// streams of spec (`--streams NAME:SHARDS,...`) and returns its Kinesis
+// endpoint.
+func kinesisEndpoint(t *testing.T, spec string) string {
 	t.Helper()
-	store, err := streams.Open(t.TempDir(), streams.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(kinesisweb.New(store, kinesisweb.Options{CreateDelay: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		store.Close()
-	})
-	return srv.URL
+	return testsrv.StartRunnel(t, "--streams", spec).URL
 }
