@@ -41,9 +41,11 @@ const deliverRetry = time.Second
 
 // outPart is one outbox partition this worker delivers.
 type outPart struct {
-	ob  *outbox
-	id  tp
-	pos int64 // the target's position: the next offset to deliver
+	ob *outbox
+	id tp
+	// task names the partition in its target's progress (outboxTask).
+	task string
+	pos  int64 // the target's position: the next offset to deliver
 	// next is the offset after the last record taken from the fetches.
 	next int64
 	recs []*kgo.Record
@@ -188,13 +190,25 @@ func (d *delivery) sync(ctx context.Context) error {
 		d.cl = nil
 	}
 	clear(d.parts)
+	var names []string
+	for id := range want {
+		names = append(names, id.topic)
+	}
+	var topicIDs map[string]kadm.TopicID
+	if len(names) > 0 {
+		var err error
+		if topicIDs, err = d.w.topicIDs(ctx, slices.Compact(slices.Sorted(slices.Values(names)))...); err != nil {
+			return fmt.Errorf("outbox topic IDs: %w", err)
+		}
+	}
 	offsets := map[string]map[int32]kgo.Offset{}
 	for id, ob := range want {
-		pos, err := ob.position(ctx, id.partition)
+		task := outboxTask(topicIDs[id.topic], id.partition)
+		pos, err := ob.position(ctx, task, id.partition)
 		if err != nil {
 			return err
 		}
-		d.parts[id] = &outPart{ob: ob, id: id, pos: pos, next: pos}
+		d.parts[id] = &outPart{ob: ob, id: id, task: task, pos: pos, next: pos}
 		if offsets[id.topic] == nil {
 			offsets[id.topic] = map[int32]kgo.Offset{}
 		}
@@ -236,12 +250,18 @@ func (d *delivery) checkRetention(ctx context.Context, topics []string) {
 }
 
 // position is the outbox partition's next offset to deliver, by its
-// target's record.
-func (ob *outbox) position(ctx context.Context, p int32) (int64, error) {
+// target's record of task. A PostgreSQL progress row of the partition
+// written before tasks named the topic's ID is taken over by task first.
+func (ob *outbox) position(ctx context.Context, task string, p int32) (int64, error) {
 	if ob.pg != nil {
-		return ob.pg.Position(ctx, outboxTask(p))
+		if legacy := outboxTask(kadm.TopicID{}, p); legacy != task {
+			if err := ob.pg.MoveProgress(ctx, legacy, task); err != nil {
+				return 0, err
+			}
+		}
+		return ob.pg.Position(ctx, task)
 	}
-	return ob.s3.Position(ctx, outboxTask(p))
+	return ob.s3.Position(ctx, outboxTask(kadm.TopicID{}, p))
 }
 
 // deliver writes the partition's fetched records to the target.
@@ -274,7 +294,7 @@ func (d *delivery) deliverPG(ctx context.Context, part *outPart) error {
 			continue
 		}
 		to := part.recs[n-1].Offset + 1
-		done, err := part.ob.pg.CommitAt(ctx, outboxTask(part.id.partition), part.pos, to, vals)
+		done, err := part.ob.pg.CommitAt(ctx, part.task, part.pos, to, vals)
 		if err != nil {
 			return err
 		}
@@ -329,7 +349,7 @@ func (d *delivery) deliverS3(ctx context.Context, part *outPart) error {
 	if !moved {
 		return nil
 	}
-	return part.ob.s3.SetPosition(ctx, outboxTask(part.id.partition), part.pos)
+	return part.ob.s3.SetPosition(ctx, outboxTask(kadm.TopicID{}, part.id.partition), part.pos)
 }
 
 func isOutboxMarker(r *kgo.Record) bool {
