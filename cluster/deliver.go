@@ -43,9 +43,11 @@ const deliverRetry = time.Second
 type outPart struct {
 	ob *outbox
 	id tp
-	// task names the partition in its target's progress (outboxTask).
-	task string
-	pos  int64 // the target's position: the next offset to deliver
+	// task names the partition in its target's progress (outboxTask);
+	// topicID is the outbox topic's ID (zero from a broker without IDs).
+	task    string
+	topicID kadm.TopicID
+	pos     int64 // the target's position: the next offset to deliver
 	// next is the offset after the last record taken from the fetches.
 	next int64
 	recs []*kgo.Record
@@ -208,7 +210,7 @@ func (d *delivery) sync(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.parts[id] = &outPart{ob: ob, id: id, task: task, pos: pos, next: pos}
+		d.parts[id] = &outPart{ob: ob, id: id, task: task, topicID: topicIDs[id.topic], pos: pos, next: pos}
 		if offsets[id.topic] == nil {
 			offsets[id.topic] = map[int32]kgo.Offset{}
 		}
@@ -251,17 +253,24 @@ func (d *delivery) checkRetention(ctx context.Context, topics []string) {
 
 // position is the outbox partition's next offset to deliver, by its
 // target's record of task. A PostgreSQL progress row of the partition
-// written before tasks named the topic's ID is taken over by task first.
+// written before tasks named the topic's ID (an S3 position likewise) is
+// taken over by task first.
 func (ob *outbox) position(ctx context.Context, task string, p int32) (int64, error) {
+	legacy := outboxTask(kadm.TopicID{}, p)
 	if ob.pg != nil {
-		if legacy := outboxTask(kadm.TopicID{}, p); legacy != task {
+		if legacy != task {
 			if err := ob.pg.MoveProgress(ctx, legacy, task); err != nil {
 				return 0, err
 			}
 		}
 		return ob.pg.Position(ctx, task)
 	}
-	return ob.s3.Position(ctx, outboxTask(kadm.TopicID{}, p))
+	if legacy != task {
+		if err := ob.s3.MovePosition(ctx, legacy, task); err != nil {
+			return 0, err
+		}
+	}
+	return ob.s3.Position(ctx, task)
 }
 
 // deliver writes the partition's fetched records to the target.
@@ -338,6 +347,11 @@ func (d *delivery) deliverS3(ctx context.Context, part *outPart) error {
 		}
 		if len(rows) > 0 {
 			id := fmt.Sprintf("p%d-%012d", part.id.partition, marker.Offset)
+			if part.topicID != (kadm.TopicID{}) {
+				// Apart from the segments of an earlier topic of the
+				// name, whose offsets the new one counts again.
+				id = fmt.Sprintf("p%d-%s-%012d", part.id.partition, kafkaID(part.topicID), marker.Offset)
+			}
 			if err := part.ob.s3.PutAt(ctx, id, rows, marker.Timestamp); err != nil {
 				return err
 			}
@@ -349,7 +363,7 @@ func (d *delivery) deliverS3(ctx context.Context, part *outPart) error {
 	if !moved {
 		return nil
 	}
-	return part.ob.s3.SetPosition(ctx, outboxTask(kadm.TopicID{}, part.id.partition), part.pos)
+	return part.ob.s3.SetPosition(ctx, part.task, part.pos)
 }
 
 func isOutboxMarker(r *kgo.Record) bool {

@@ -123,8 +123,8 @@ func compareTP(a, b tp) int {
 // target's progress: outbox/ID/P, so the progress of a topic deleted and
 // created again under its name (its offsets from 0 again: the job's
 // Kafka cluster is new, or an operator re-created its topics) is not
-// taken for the new topic's. Without an ID (a broker before Kafka 2.8,
-// and S3 targets) the name is outbox/P.
+// taken for the new topic's. Without an ID (a broker before Kafka 2.8)
+// the name is outbox/P.
 func outboxTask(id kadm.TopicID, p int32) string {
 	if id == (kadm.TopicID{}) {
 		return "outbox/" + strconv.Itoa(int(p))

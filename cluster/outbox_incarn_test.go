@@ -176,3 +176,32 @@ func TestOutboxProgressOfOldNameTakenOverOnce(t *testing.T) {
 		t.Errorf("a topic created again starts at %d (%v), want 0", pos, err)
 	}
 }
+
+// The S3 position of the name outbox/P is taken over once as well.
+func TestOutboxPositionOfOldNameTakenOverOnceS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs versitygw")
+	}
+	s3p := testsrv.StartS3(t, "lake")
+	ctx := context.Background()
+	sink, err := s3sink.New(ctx, s3sink.Config{Bucket: "lake", Prefix: "rows/", Format: s3sink.FormatJSONLines, Columns: testColumns,
+		Job: "job", Sink: "out", Client: s3p.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	legacy := outboxTask(kadm.TopicID{}, 0)
+	if err := sink.SetPosition(ctx, legacy, 7); err != nil {
+		t.Fatal(err)
+	}
+	ob := &outbox{sink: "out", topic: testOutbox, s3: sink}
+	first, second := outboxTask(kadm.TopicID{1}, 0), outboxTask(kadm.TopicID{2}, 0)
+	for i := range 2 {
+		if pos, err := ob.position(ctx, first, 0); err != nil || pos != 7 {
+			t.Fatalf("look %d: the topic's position is %d (%v), want the old one's 7", i, pos, err)
+		}
+	}
+	if pos, err := ob.position(ctx, second, 0); err != nil || pos != 0 {
+		t.Errorf("a topic created again starts at %d (%v), want 0", pos, err)
+	}
+}
