@@ -41,9 +41,13 @@ const deliverRetry = time.Second
 
 // outPart is one outbox partition this worker delivers.
 type outPart struct {
-	ob  *outbox
-	id  tp
-	pos int64 // the target's position: the next offset to deliver
+	ob *outbox
+	id tp
+	// task names the partition in its target's progress (outboxTask);
+	// topicID is the outbox topic's ID (zero from a broker without IDs).
+	task    string
+	topicID kadm.TopicID
+	pos     int64 // the target's position: the next offset to deliver
 	// next is the offset after the last record taken from the fetches.
 	next int64
 	recs []*kgo.Record
@@ -188,13 +192,25 @@ func (d *delivery) sync(ctx context.Context) error {
 		d.cl = nil
 	}
 	clear(d.parts)
+	var names []string
+	for id := range want {
+		names = append(names, id.topic)
+	}
+	var topicIDs map[string]kadm.TopicID
+	if len(names) > 0 {
+		var err error
+		if topicIDs, err = d.w.topicIDs(ctx, slices.Compact(slices.Sorted(slices.Values(names)))...); err != nil {
+			return fmt.Errorf("outbox topic IDs: %w", err)
+		}
+	}
 	offsets := map[string]map[int32]kgo.Offset{}
 	for id, ob := range want {
-		pos, err := ob.position(ctx, id.partition)
+		task := outboxTask(topicIDs[id.topic], id.partition)
+		pos, err := ob.position(ctx, task, id.partition)
 		if err != nil {
 			return err
 		}
-		d.parts[id] = &outPart{ob: ob, id: id, pos: pos, next: pos}
+		d.parts[id] = &outPart{ob: ob, id: id, task: task, topicID: topicIDs[id.topic], pos: pos, next: pos}
 		if offsets[id.topic] == nil {
 			offsets[id.topic] = map[int32]kgo.Offset{}
 		}
@@ -236,12 +252,25 @@ func (d *delivery) checkRetention(ctx context.Context, topics []string) {
 }
 
 // position is the outbox partition's next offset to deliver, by its
-// target's record.
-func (ob *outbox) position(ctx context.Context, p int32) (int64, error) {
+// target's record of task. A PostgreSQL progress row of the partition
+// written before tasks named the topic's ID (an S3 position likewise) is
+// taken over by task first.
+func (ob *outbox) position(ctx context.Context, task string, p int32) (int64, error) {
+	legacy := outboxTask(kadm.TopicID{}, p)
 	if ob.pg != nil {
-		return ob.pg.Position(ctx, outboxTask(p))
+		if legacy != task {
+			if err := ob.pg.MoveProgress(ctx, legacy, task); err != nil {
+				return 0, err
+			}
+		}
+		return ob.pg.Position(ctx, task)
 	}
-	return ob.s3.Position(ctx, outboxTask(p))
+	if legacy != task {
+		if err := ob.s3.MovePosition(ctx, legacy, task); err != nil {
+			return 0, err
+		}
+	}
+	return ob.s3.Position(ctx, task)
 }
 
 // deliver writes the partition's fetched records to the target.
@@ -274,7 +303,7 @@ func (d *delivery) deliverPG(ctx context.Context, part *outPart) error {
 			continue
 		}
 		to := part.recs[n-1].Offset + 1
-		done, err := part.ob.pg.CommitAt(ctx, outboxTask(part.id.partition), part.pos, to, vals)
+		done, err := part.ob.pg.CommitAt(ctx, part.task, part.pos, to, vals)
 		if err != nil {
 			return err
 		}
@@ -318,6 +347,11 @@ func (d *delivery) deliverS3(ctx context.Context, part *outPart) error {
 		}
 		if len(rows) > 0 {
 			id := fmt.Sprintf("p%d-%012d", part.id.partition, marker.Offset)
+			if part.topicID != (kadm.TopicID{}) {
+				// Apart from the segments of an earlier topic of the
+				// name, whose offsets the new one counts again.
+				id = fmt.Sprintf("p%d-%s-%012d", part.id.partition, kafkaID(part.topicID), marker.Offset)
+			}
 			if err := part.ob.s3.PutAt(ctx, id, rows, marker.Timestamp); err != nil {
 				return err
 			}
@@ -329,7 +363,7 @@ func (d *delivery) deliverS3(ctx context.Context, part *outPart) error {
 	if !moved {
 		return nil
 	}
-	return part.ob.s3.SetPosition(ctx, outboxTask(part.id.partition), part.pos)
+	return part.ob.s3.SetPosition(ctx, part.task, part.pos)
 }
 
 func isOutboxMarker(r *kgo.Record) bool {

@@ -99,7 +99,7 @@ func TestDeliverPostgresReplayWritesNothingTwice(t *testing.T) {
 	last := recs[len(recs)-1].Offset + 1
 
 	// The first life delivers the first transaction, then dies.
-	first := &outPart{ob: ob, id: id, recs: slices.Clone(recs[:11])}
+	first := &outPart{ob: ob, id: id, task: outboxTask(kadm.TopicID{}, 0), recs: slices.Clone(recs[:11])}
 	if err := d.deliverPG(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -108,19 +108,19 @@ func TestDeliverPostgresReplayWritesNothingTwice(t *testing.T) {
 	}
 	// Its successor starts from offset 0 (its position came from
 	// somewhere that had not heard of the first life's commit).
-	second := &outPart{ob: ob, id: id, recs: slices.Clone(recs)}
+	second := &outPart{ob: ob, id: id, task: outboxTask(kadm.TopicID{}, 0), recs: slices.Clone(recs)}
 	if err := d.deliverPG(ctx, second); err != nil {
 		t.Fatal(err)
 	}
 	// The first life's zombie commits its batch again.
-	zombie := &outPart{ob: ob, id: id, recs: slices.Clone(recs[:11])}
+	zombie := &outPart{ob: ob, id: id, task: outboxTask(kadm.TopicID{}, 0), recs: slices.Clone(recs[:11])}
 	if err := d.deliverPG(ctx, zombie); err != nil {
 		t.Fatal(err)
 	}
 	if second.pos != last || zombie.pos != last || len(zombie.recs) != 0 {
 		t.Errorf("positions: successor %d, zombie %d (%d records left), want both %d", second.pos, zombie.pos, len(zombie.recs), last)
 	}
-	if pos, err := sink.Position(ctx, outboxTask(0)); err != nil || pos != last {
+	if pos, err := sink.Position(ctx, outboxTask(kadm.TopicID{}, 0)); err != nil || pos != last {
 		t.Errorf("the progress row holds %d (%v), want %d", pos, err, last)
 	}
 	conn := pg.Connect(t)
@@ -168,7 +168,7 @@ func TestDeliverS3ReplayReplacesSegments(t *testing.T) {
 	id := tp{testOutbox, 0}
 
 	// The first life read the first segment and half the second.
-	first := &outPart{ob: ob, id: id, recs: slices.Clone(recs[:16])}
+	first := &outPart{ob: ob, id: id, task: outboxTask(kadm.TopicID{}, 0), recs: slices.Clone(recs[:16])}
 	if err := d.deliverS3(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestDeliverS3ReplayReplacesSegments(t *testing.T) {
 		t.Fatalf("after the first segment the bucket holds %v, want one object", before)
 	}
 	// It died before storing its position: the successor starts at 0.
-	second := &outPart{ob: ob, id: id, recs: slices.Clone(recs)}
+	second := &outPart{ob: ob, id: id, task: outboxTask(kadm.TopicID{}, 0), recs: slices.Clone(recs)}
 	if err := d.deliverS3(ctx, second); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestDeliverS3ReplayReplacesSegments(t *testing.T) {
 	slices.Sort(got)
 	checkEachOnce(t, "rows in the bucket", got)
 	last := recs[len(recs)-1].Offset + 1
-	if pos, err := sink.Position(ctx, outboxTask(0)); err != nil || pos != last {
+	if pos, err := sink.Position(ctx, outboxTask(kadm.TopicID{}, 0)); err != nil || pos != last {
 		t.Errorf("the stored position is %d (%v), want %d", pos, err, last)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/engine"
@@ -118,5 +119,15 @@ func compareTP(a, b tp) int {
 	return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 }
 
-// outboxTask names an outbox partition in its target's progress.
-func outboxTask(p int32) string { return "outbox/" + strconv.Itoa(int(p)) }
+// outboxTask names partition p of the outbox topic of ID id in its
+// target's progress: outbox/ID/P, so the progress of a topic deleted and
+// created again under its name (its offsets from 0 again: the job's
+// Kafka cluster is new, or an operator re-created its topics) is not
+// taken for the new topic's. Without an ID (a broker before Kafka 2.8)
+// the name is outbox/P.
+func outboxTask(id kadm.TopicID, p int32) string {
+	if id == (kadm.TopicID{}) {
+		return "outbox/" + strconv.Itoa(int(p))
+	}
+	return "outbox/" + kafkaID(id) + "/" + strconv.Itoa(int(p))
+}

@@ -33,7 +33,8 @@
 //
 // On scale-out workers (package cluster) rows come from an outbox topic
 // instead: CommitAt merges the rows of a range of its offsets in one
-// transaction that moves the partition's progress row (task outbox/P)
+// transaction that moves the partition's progress row (task outbox/ID/P,
+// ID the topic's; MoveProgress takes over a row of an older name)
 // from the range's start to its end, and writes nothing when the row is
 // elsewhere, so a replayed range is skipped; Position is where to resume.
 // Sinks create tables holding an advisory lock, so sinks of one job

@@ -54,3 +54,19 @@ func (s *Sink) withDDLLock(ctx context.Context, stmt string) error {
 	_, err := s.conn.Exec(ctx, stmt)
 	return err
 }
+
+// MoveProgress renames the progress row of task from to task to, unless
+// to has one already: a caller that changed how it names a task takes
+// over the row of the old name, once (the row left under from is gone, so
+// it is never taken again).
+func (s *Sink) MoveProgress(ctx context.Context, from, to string) error {
+	if to == "" || to == "0" {
+		return fmt.Errorf("postgres sink %s: task %q is reserved", s.cfg.Sink, to)
+	}
+	if _, err := s.conn.Exec(ctx, `UPDATE `+ProgressTable+` SET task = $4 WHERE job = $1 AND sink = $2 AND task = $3
+		AND NOT EXISTS (SELECT 1 FROM `+ProgressTable+` WHERE job = $1 AND sink = $2 AND task = $4)`,
+		s.progressJob(), s.cfg.Sink, from, to); err != nil {
+		return fmt.Errorf("postgres sink %s: move progress of %s to %s: %w", s.cfg.Sink, from, to, err)
+	}
+	return nil
+}

@@ -54,7 +54,8 @@
 // instead: PutAt puts one segment of it (the rows before a marker) as
 // objects named JOB-SINK-ID, ID naming the segment by its marker's
 // offset, published at once; a replayed segment replaces its objects.
-// Position and SetPosition keep where to resume, under the staging prefix.
+// Position and SetPosition keep where to resume, under the staging prefix;
+// MovePosition takes over a position of an older name.
 //
 // Without checkpoints (runnel run of bounded input) objects are put under
 // their final keys directly and Close publishes the rest: at least once.

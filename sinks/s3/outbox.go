@@ -97,3 +97,31 @@ func (s *Sink) SetPosition(ctx context.Context, task string, pos int64) error {
 	}
 	return nil
 }
+
+// MovePosition gives task to the position stored for task from, unless to
+// has one already, and deletes from's: a caller that changed how it names
+// a task takes over the position of the old name, once. (A crash between
+// the two leaves from's too; the next MovePosition to the same task
+// deletes it.)
+func (s *Sink) MovePosition(ctx context.Context, from, to string) error {
+	if _, err := s.cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.positionKey(to))}); err == nil {
+		return s.deletePosition(ctx, from)
+	} else if !isNotFound(err) {
+		return fmt.Errorf("s3 sink %s: read position of %s: %w", s.cfg.Sink, to, err)
+	}
+	pos, err := s.Position(ctx, from)
+	if err != nil || pos == 0 {
+		return err
+	}
+	if err := s.SetPosition(ctx, to, pos); err != nil {
+		return err
+	}
+	return s.deletePosition(ctx, from)
+}
+
+func (s *Sink) deletePosition(ctx context.Context, task string) error {
+	if _, err := s.cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.positionKey(task))}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("s3 sink %s: delete position of %s: %w", s.cfg.Sink, task, err)
+	}
+	return nil
+}
