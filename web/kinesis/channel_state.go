@@ -38,6 +38,27 @@ func (h *Handler) streamGone(r *channelRec) string {
 var channelRestart = map[string]any{"strategy": jobs.RestartExponentialDelay, "initial_backoff": "1s", "max_backoff": "90s",
 	"backoff_multiplier": 2, "jitter": 0.1, "attempts": 1000}
 
+// restart is the delivery jobs' restart strategy, as the job file's
+// restart mapping.
+func (cs *channelSet) restart() map[string]any {
+	r := cs.opts.Restart
+	if r.Strategy == "" {
+		return channelRestart
+	}
+	m := map[string]any{"strategy": r.Strategy}
+	for k, d := range map[string]time.Duration{"delay": r.Delay, "initial_backoff": r.InitialBackoff, "max_backoff": r.MaxBackoff, "reset_after": r.ResetAfter} {
+		if d != 0 {
+			m[k] = d.String()
+		}
+	}
+	for k, f := range map[string]float64{"backoff_multiplier": r.BackoffMultiplier, "jitter": r.Jitter, "attempts": float64(r.Attempts)} {
+		if f != 0 {
+			m[k] = f
+		}
+	}
+	return m
+}
+
 // channelFault says why a channel does not deliver: its stream gone, its
 // delivery job missing, not its own, or not running ("" when it runs or
 // starts). failed says the channel is FAILED; a delivery job that failed
@@ -87,7 +108,7 @@ func restarts(info jobs.Info) bool {
 		return false
 	}
 	spec, err := jobs.Parse([]byte(info.Spec))
-	return err == nil && spec.Restart.Strategy == jobs.RestartExponentialDelay
+	return err == nil && spec.Restart.Strategy != "" && spec.Restart.Strategy != jobs.RestartNone
 }
 
 // heal hands a channel's failed delivery job to its restart strategy: a

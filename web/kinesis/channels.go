@@ -53,6 +53,9 @@ type ChannelOptions struct {
 	// Credentials come from the server's AWS default chain or S3Profile.
 	S3Endpoint, S3Region, S3Profile string
 	S3PathStyle                     bool
+	// Restart is the delivery jobs' restart strategy when its Strategy
+	// is set (tests); channelRestart otherwise.
+	Restart jobs.Restart
 }
 
 // channelSets holds the channels of each handler that has them.
@@ -243,7 +246,7 @@ func (cs *channelSet) jobFile(r *channelRec) ([]byte, error) {
 		"source":     map[string]any{"stream": r.Stream, "format": srcFormat},
 		"sinks":      []any{map[string]any{"id": "s3", "s3": s3}},
 		"checkpoint": map[string]any{"every": fmt.Sprintf("%ds", max(fresh, 1))},
-		"restart":    channelRestart,
+		"restart":    cs.restart(),
 	}
 	return json.Marshal(spec) // JSON is YAML
 }
