@@ -342,9 +342,10 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 // TestChannelStreamRecreated deletes a channel's stream around the
 // Kinesis API (as the REST API can) and creates it again at once with new
 // records: the delivery job fails on the deleted stream rather than read
-// the new one, the channel is FAILED naming it, UpdateChannel does not
-// start it on the new stream, and only the old stream's records are in
-// the bucket.
+// the new one, its restart strategy does not start it again (on the new
+// stream), the channel is FAILED naming it, UpdateChannel does not start
+// it on the new stream, and only the old stream's records are in the
+// bucket.
 func TestChannelStreamRecreated(t *testing.T) {
 	e, gw, mgr := deliveryEnv(t)
 	e.putN("clicks", 0, 10)
@@ -360,8 +361,11 @@ func TestChannelStreamRecreated(t *testing.T) {
 	e.create("clicks", 2)
 	e.putN("clicks", 100, 110)
 	var info jobs.Info
-	if !testutil.Within(60*time.Second, func() bool { info, err = mgr.Get("channel-c"); return err == nil && info.State != "running" }) {
-		t.Fatalf("the delivery job of a deleted stream: %+v, %v", info, err)
+	if !testutil.Within(60*time.Second, func() bool {
+		info, err = mgr.Get("channel-c")
+		return err == nil && info.State == "failed" && strings.Contains(info.Reason, "not restarted: stream clicks (created")
+	}) {
+		t.Fatalf("the delivery job of a deleted stream: %s %q, %v; want failed, not restarted", info.State, info.Reason, err)
 	}
 	if st, reason := e.channelStatus(arn); st != types.ChannelStatusFailed || !strings.Contains(reason, "stream clicks (created") || !strings.Contains(reason, "was deleted") {
 		t.Fatalf("DescribeChannel: %s %q", st, reason)
