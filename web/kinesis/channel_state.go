@@ -63,7 +63,7 @@ func (cs *channelSet) restart() map[string]any {
 // delivery job missing, not its own, or not running ("" when it runs or
 // starts). failed says the channel is FAILED; a delivery job that failed
 // and waits to restart by its strategy is not (the channel heals by
-// itself), and the reason says so.
+// itself), and the reason says so. The caller holds cs.mu.
 func (h *Handler) channelFault(cs *channelSet, r *channelRec) (reason string, failed bool) {
 	if reason := h.streamGone(r); reason != "" {
 		return reason, true
@@ -88,8 +88,13 @@ func (h *Handler) channelFault(cs *channelSet, r *channelRec) (reason string, fa
 				rs.At.UTC().Format(time.RFC3339)), false
 		}
 		if restarts(info) {
-			// Between a failure and its next attempt's scheduling.
-			return reason + "; delivery is retried", false
+			// Between a failure and its next attempt's scheduling, or a
+			// job nothing handed to its strategy: it is handed now, so
+			// that what the channel says is so.
+			_, err := cs.opts.Jobs.RestartLater(info.ID)
+			if now, gerr := cs.opts.Jobs.Get(info.ID); err == nil && gerr == nil && (now.Restarting != nil || now.State != info.State) {
+				return reason + "; delivery is retried", false
+			}
 		}
 		if jobs.RestartsUsedUp(info.Reason) {
 			reason += "; UpdateChannel starts it again"
