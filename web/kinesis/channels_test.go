@@ -243,11 +243,14 @@ func TestChannelHealsAfterS3Outage(t *testing.T) {
 			e.putN("clicks", 10, 15)
 			waitRetried(t, e, arn, "the bucket's server gone")
 			if serverRestart {
+				// The channels hand the job, failed on disk, to its
+				// strategy as the server starts (before any DescribeChannel).
 				mgr := restart()
-				waitRetried(t, e, arn, "a restart of the server during the outage")
-				if info, err := mgr.Get("channel-c"); err != nil || info.State != "failed" && info.State != jobs.StateStarting {
-					t.Fatalf("the delivery job after a restart during the outage: %+v, %v", info, err)
+				if info, err := mgr.Get("channel-c"); err != nil || info.State != "failed" || info.Restarting == nil || info.Restarting.Attempt != 1 {
+					t.Fatalf("the delivery job after a restart during the outage: %s %q restarting %+v, %v; want attempt 1 pending",
+						info.State, info.Reason, info.Restarting, err)
 				}
+				waitRetried(t, e, arn, "a restart of the server during the outage")
 			}
 			gw.Start()
 			e.putN("clicks", 15, 20)
