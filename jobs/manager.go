@@ -45,6 +45,9 @@ type Manager struct {
 	// savepointMS is the time part of the last savepoint name given
 	// (newSavepointName).
 	savepointMS atomic.Int64
+	// restartGuard, when set, is asked before each restart attempt
+	// (GuardRestarts).
+	restartGuard atomic.Pointer[func(id, owner string) error]
 
 	mu struct {
 		sync.Mutex

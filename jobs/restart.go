@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -273,7 +275,7 @@ func (m *Manager) restartFailed(j *Job, rj *engine.Job) {
 
 // usedUp is what a failure's reason says once the attempts are used up.
 func (r Restart) usedUp() string {
-	return fmt.Sprintf("; restart attempts used up (%d of %d, strategy %s): resume it or submit it again", r.Attempts, r.Attempts, r.Strategy)
+	return fmt.Sprintf(restartsUsedUpMark+"%d of %d, strategy %s): resume it or submit it again", r.Attempts, r.Attempts, r.Strategy)
 }
 
 // scheduleRestart counts a failure of j after a run of ran and schedules
@@ -320,7 +322,7 @@ func (m *Manager) autoRestart(j *Job, seq int) {
 	m.mu.Lock()
 	ours := !m.mu.closed && m.mu.jobs[j.ID] == j
 	m.mu.Unlock()
-	if !ours {
+	if !ours || !m.restartAllowed(j) {
 		return
 	}
 	j.waitEnded()
@@ -358,4 +360,93 @@ func (m *Manager) startFailed(j *Job) {
 		}
 		j.mu.Unlock()
 	}
+}
+
+// restartsUsedUpMark is how a failed job's reason (usedUp) says that its
+// restart strategy's attempts are used up.
+const restartsUsedUpMark = "; restart attempts used up ("
+
+// RestartsUsedUp reports whether a failed job's reason says its restart
+// strategy's attempts are used up (kept on disk: also after a restart of
+// the server).
+func RestartsUsedUp(reason string) bool { return strings.Contains(reason, restartsUsedUpMark) }
+
+// RestartLater hands job id, failed, to its restart strategy as a start
+// by the server that failed would be: its next attempt is scheduled, and
+// the ones after it by the strategy. It is for a part of the server that
+// manages a job (a Kinesis channel's delivery job) and has it heal by
+// itself where a plain job stays failed: after a start it asked for
+// failed (a submit or deploy whose run failed to start), and after the
+// server's start found the job failed on disk. It reports whether an
+// attempt was scheduled: not when the job is not failed (running,
+// starting, stopped, finished), an attempt is pending already, its state
+// is damaged, or its attempts are used up (its reason says so). A job
+// without a restart strategy is an error.
+func (m *Manager) RestartLater(id string) (bool, error) {
+	j, err := m.job(id)
+	if err != nil {
+		return false, err
+	}
+	if !j.Spec.Restart.enabled() {
+		return false, fmt.Errorf("jobs: %q has no restart strategy", id)
+	}
+	m.mu.Lock()
+	closed := m.mu.closed
+	m.mu.Unlock()
+	j.mu.Lock()
+	failed := !closed && !j.mu.stopped && !j.mu.finished && (j.mu.failed != "" || j.mu.startErr != nil)
+	reason := j.mu.failed
+	if j.mu.startErr != nil {
+		reason = j.mu.startErr.Error()
+		failed = failed && !errors.Is(j.mu.startErr, ErrStateDamaged)
+	}
+	j.mu.Unlock()
+	if !failed || RestartsUsedUp(reason) || j.restarts.info() != nil {
+		return false, nil
+	}
+	if !m.scheduleRestart(j, 0) {
+		j.mu.Lock()
+		if j.mu.startErr != nil {
+			j.mu.startErr = fmt.Errorf("%w%s", j.mu.startErr, j.Spec.Restart.usedUp())
+		} else if j.mu.failed != "" {
+			j.mu.failed += j.Spec.Restart.usedUp()
+		}
+		j.mu.Unlock()
+		return false, m.persist(j)
+	}
+	return true, nil
+}
+
+// GuardRestarts sets g to be asked before each restart attempt of a job
+// by its restart strategy (the job's id and owner): an error leaves the
+// job failed, the error added to its reason, and ends its countdown. It
+// is for a part of the server that manages jobs (a Kinesis channel whose
+// stream was deleted is not started again).
+func (m *Manager) GuardRestarts(g func(id, owner string) error) { m.restartGuard.Store(&g) }
+
+// restartAllowed asks the restart guard about an attempt of j; when it
+// refuses, j stays failed saying why.
+func (m *Manager) restartAllowed(j *Job) bool {
+	g := m.restartGuard.Load()
+	if g == nil {
+		return true
+	}
+	err := (*g)(j.ID, j.Owner)
+	if err == nil {
+		return true
+	}
+	j.mu.Lock()
+	switch {
+	case j.mu.startErr != nil:
+		j.mu.startErr = fmt.Errorf("%w; not restarted: %w", j.mu.startErr, err)
+		j.mu.failed = j.mu.startErr.Error() // saved failed: not started with the server either
+	case j.mu.failed != "":
+		j.mu.failed += "; not restarted: " + err.Error()
+	}
+	j.mu.Unlock()
+	m.log.Warn("job not restarted", "job", j.ID, "err", err)
+	if err := m.persist(j); err != nil {
+		m.log.Error("save job", "job", j.ID, "err", err)
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/jobs"
 )
 
@@ -28,28 +29,130 @@ func (h *Handler) streamGone(r *channelRec) string {
 	return ""
 }
 
+// channelRestart is a delivery job's restart strategy. Firehose retries a
+// delivery to S3 for up to 24 hours; so does a channel: waits of 1 s
+// doubling to 90 s, with 10% jitter, for 1000 attempts (the most a job
+// may have) are about 25 hours (7 attempts in the first 2 minutes, then
+// one every 90 s), and a channel delivers again at most ~90 s after S3
+// returns.
+var channelRestart = map[string]any{"strategy": jobs.RestartExponentialDelay, "initial_backoff": "1s", "max_backoff": "90s",
+	"backoff_multiplier": 2, "jitter": 0.1, "attempts": 1000}
+
+// restart is the delivery jobs' restart strategy, as the job file's
+// restart mapping.
+func (cs *channelSet) restart() map[string]any {
+	r := cs.opts.Restart
+	if r.Strategy == "" {
+		return channelRestart
+	}
+	m := map[string]any{"strategy": r.Strategy}
+	for k, d := range map[string]time.Duration{"delay": r.Delay, "initial_backoff": r.InitialBackoff, "max_backoff": r.MaxBackoff, "reset_after": r.ResetAfter} {
+		if d != 0 {
+			m[k] = d.String()
+		}
+	}
+	for k, f := range map[string]float64{"backoff_multiplier": r.BackoffMultiplier, "jitter": r.Jitter, "attempts": float64(r.Attempts)} {
+		if f != 0 {
+			m[k] = f
+		}
+	}
+	return m
+}
+
 // channelFault says why a channel does not deliver: its stream gone, its
 // delivery job missing, not its own, or not running ("" when it runs or
-// starts).
-func (h *Handler) channelFault(cs *channelSet, r *channelRec) string {
+// starts). failed says the channel is FAILED; a delivery job that failed
+// and waits to restart by its strategy is not (the channel heals by
+// itself), and the reason says so. The caller holds cs.mu.
+func (h *Handler) channelFault(cs *channelSet, r *channelRec) (reason string, failed bool) {
 	if reason := h.streamGone(r); reason != "" {
-		return reason
+		return reason, true
 	}
 	info, err := cs.opts.Jobs.Get(channelJob(r.Name))
 	switch {
 	case err != nil:
-		return "delivery job: " + err.Error()
+		return "delivery job: " + err.Error(), true
 	case info.Owner != r.JobOwner:
-		return fmt.Sprintf("job %s is not this channel's delivery job (its owner is %q): delete the channel", info.ID, info.Owner)
+		return fmt.Sprintf("job %s is not this channel's delivery job (its owner is %q): delete the channel", info.ID, info.Owner), true
 	case info.State != "running" && info.State != jobs.StateStarting:
 		// (a job starting, as after the server's start, is about to run)
 		reason := "delivery job " + info.ID + " is " + info.State
 		if info.Reason != "" {
 			reason += ": " + info.Reason
 		}
-		return reason
+		if info.State != string(engine.Failed) {
+			return reason, true
+		}
+		if rs := info.Restarting; rs != nil {
+			return fmt.Sprintf("%s; delivery is retried: attempt %d of %d at %s", reason, rs.Attempt, rs.Attempts,
+				rs.At.UTC().Format(time.RFC3339)), false
+		}
+		if restarts(info) {
+			// Between a failure and its next attempt's scheduling, or a
+			// job nothing handed to its strategy: it is handed now, so
+			// that what the channel says is so.
+			_, err := cs.opts.Jobs.RestartLater(info.ID)
+			if now, gerr := cs.opts.Jobs.Get(info.ID); err == nil && gerr == nil && (now.Restarting != nil || now.State != info.State) {
+				return reason + "; delivery is retried", false
+			}
+		}
+		if jobs.RestartsUsedUp(info.Reason) {
+			reason += "; UpdateChannel starts it again"
+		}
+		return reason, true
 	}
-	return ""
+	return "", false
+}
+
+// restarts reports whether a failed delivery job is to be restarted by its
+// strategy: it has one (a job file of an earlier version of Runnel has
+// none), its attempts are not used up and its state is not damaged.
+func restarts(info jobs.Info) bool {
+	if jobs.RestartsUsedUp(info.Reason) || strings.Contains(info.Reason, jobs.ErrStateDamaged.Error()) ||
+		strings.Contains(info.Reason, "; not restarted: ") {
+		return false
+	}
+	spec, err := jobs.Parse([]byte(info.Spec))
+	return err == nil && spec.Restart.Strategy != "" && spec.Restart.Strategy != jobs.RestartNone
+}
+
+// heal hands a channel's failed delivery job to its restart strategy: a
+// start that a CreateChannel or UpdateChannel asked for and that failed
+// (S3 unreachable), or a job the server's start found failed on disk (the
+// countdown of its strategy is not kept across a restart of the server).
+// A job whose attempts are used up stays failed, and so does one whose
+// stream was deleted. The caller holds cs.mu.
+func (h *Handler) heal(cs *channelSet, r *channelRec) {
+	job := channelJob(r.Name)
+	info, err := cs.opts.Jobs.Get(job)
+	if err != nil || info.Owner != r.JobOwner || info.State != string(engine.Failed) || h.streamGone(r) != "" {
+		return
+	}
+	if ok, err := cs.opts.Jobs.RestartLater(job); err != nil {
+		h.opts.Logger.Warn("channel's delivery job has no restart strategy; UpdateChannel gives it one", "channel", r.Name, "job", job, "err", err)
+	} else if ok {
+		h.opts.Logger.Info("channel's failed delivery job restarts by its strategy", "channel", r.Name, "job", job)
+	}
+}
+
+// channelRestartGuard keeps a delivery job whose stream was deleted (or
+// whose channel is gone) from restarting: its restart would read a new
+// stream of the name, or create it.
+func (h *Handler) channelRestartGuard(id, owner string) error {
+	cs := h.channelSet()
+	if cs == nil || !strings.HasPrefix(owner, h.channelARN("")) {
+		return nil
+	}
+	cs.mu.Lock()
+	r := cs.recs[strings.TrimPrefix(owner, h.channelARN(""))]
+	cs.mu.Unlock()
+	switch {
+	case r == nil || r.JobOwner != owner || channelJob(r.Name) != id:
+		return errors.New("its channel was deleted")
+	case h.streamGone(r) != "":
+		return errors.New(h.streamGone(r))
+	}
+	return nil
 }
 
 // removeJob stops and deletes the delivery job of a channel whose job

@@ -6,8 +6,12 @@ package kinesis
 // request) as its sink, a checkpoint every DataFreshnessInSeconds. The
 // channel's state is the job's: CREATING (and UPDATING) for the create
 // delay, then ACTIVE while the job runs and FAILED, with the job's reason,
-// when it does not. Channels are kept in a file beside the streams; the
-// jobs themselves are kept and restarted by the job manager.
+// when it does not. A delivery job that fails (S3 unreachable) restarts by
+// its restart strategy (channelRestart), and the channel stays ACTIVE
+// meanwhile, the failure as its reason; it is FAILED once the attempts are
+// used up. Channels are kept in a file beside the streams; the jobs
+// themselves are kept and restarted by the job manager, and a delivery
+// job found failed at the server's start restarts by its strategy too.
 //
 // The delivery job is owned by its channel: the job manager's Owner is
 // the channel's ARN, so no job submitted by a user replaces it and only
@@ -49,6 +53,9 @@ type ChannelOptions struct {
 	// Credentials come from the server's AWS default chain or S3Profile.
 	S3Endpoint, S3Region, S3Profile string
 	S3PathStyle                     bool
+	// Restart is the delivery jobs' restart strategy when its Strategy
+	// is set (tests); channelRestart otherwise.
+	Restart jobs.Restart
 }
 
 // channelSets holds the channels of each handler that has them.
@@ -148,6 +155,14 @@ func EnableChannels(h http.Handler, o ChannelOptions) error {
 		}
 	}
 	channelSets.Store(hd, cs)
+	if o.Jobs != nil {
+		o.Jobs.GuardRestarts(hd.channelRestartGuard)
+		cs.mu.Lock()
+		for _, r := range cs.recs {
+			hd.heal(cs, r)
+		}
+		cs.mu.Unlock()
+	}
 	return nil
 }
 
@@ -231,6 +246,7 @@ func (cs *channelSet) jobFile(r *channelRec) ([]byte, error) {
 		"source":     map[string]any{"stream": r.Stream, "format": srcFormat},
 		"sinks":      []any{map[string]any{"id": "s3", "s3": s3}},
 		"checkpoint": map[string]any{"every": fmt.Sprintf("%ds", max(fresh, 1))},
+		"restart":    cs.restart(),
 	}
 	return json.Marshal(spec) // JSON is YAML
 }
@@ -251,8 +267,10 @@ func (h *Handler) describeChannelRec(cs *channelSet, r *channelRec) channelDescr
 		d.ChannelStatus = "UPDATING"
 	default:
 		d.ChannelStatus = "ACTIVE"
-		if reason := h.channelFault(cs, r); reason != "" {
-			d.ChannelStatus, d.ChannelStatusReason = "FAILED", reason
+		reason, failed := h.channelFault(cs, r)
+		d.ChannelStatusReason = reason // ACTIVE: the delivery job waits to restart
+		if failed {
+			d.ChannelStatus = "FAILED"
 		}
 	}
 	return d
@@ -355,6 +373,7 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 		return nil, newErr(excInvalidArgument, "CreateChannel %s: the delivery job does not start: %v", rec.Name, err)
 	}
 	cs.recs[rec.Name] = rec
+	h.heal(cs, rec) // a job that failed to start (S3 unreachable) restarts by itself
 	if err := cs.save(); err != nil {
 		return nil, fmt.Errorf("save channels: %w", err)
 	}
@@ -480,7 +499,8 @@ func (h *Handler) listDeliveryChannels(r *request) (any, error) {
 // so nothing is delivered twice. A delivery job that is not running
 // (failed, say the bucket was unreachable, or stopped) starts again from
 // its latest checkpoint, with or without a new interval: an update
-// repairs a FAILED channel, unless its stream was deleted.
+// repairs a FAILED channel (its restart attempts used up, or its job
+// stopped), unless its stream was deleted.
 func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	cs := h.channelSet()
 	if cs == nil {
@@ -523,16 +543,19 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	case info.Owner != rec.JobOwner:
 		return nil, newErr(excResourceInUse, "UpdateChannel %s: job %s is not this channel's delivery job: delete the channel.", rec.Name, job)
 	}
-	if fresh || info.State != "running" {
-		src, err := cs.jobFile(&next)
-		if err != nil {
-			return nil, err
-		}
+	src, err := cs.jobFile(&next)
+	if err != nil {
+		return nil, err
+	}
+	// A job file of an earlier version of Runnel (without the restart
+	// strategy) is deployed over too.
+	if fresh || info.State != "running" || info.Spec != string(src) {
 		if _, err := cs.opts.Jobs.DeployOwned(job, src, jobs.DeploySavepoint, rec.JobOwner); err != nil {
 			return nil, newErr(excResourceInUse, "UpdateChannel %s: the delivery job does not start again from where it stopped: %v", rec.Name, err)
 		}
 	}
 	*rec = next
+	h.heal(cs, rec)
 	rec.Updated = h.opts.Now()
 	if err := cs.save(); err != nil {
 		return nil, fmt.Errorf("save channels: %w", err)

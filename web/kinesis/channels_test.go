@@ -135,6 +135,13 @@ func deliveryEnv(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager) {
 // manager.
 func restartableDelivery(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager, func() *jobs.Manager) {
 	t.Helper()
+	return restartableDeliveryWith(t, jobs.Restart{})
+}
+
+// restartableDeliveryWith is restartableDelivery with the delivery jobs'
+// restart strategy rs (the channels' own when rs is zero).
+func restartableDeliveryWith(t *testing.T, rs jobs.Restart) (*env, *testsrv.S3Process, *jobs.Manager, func() *jobs.Manager) {
+	t.Helper()
 	gw := testsrv.StartS3(t, "lake")
 	for _, kv := range gw.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -152,7 +159,7 @@ func restartableDelivery(t *testing.T) (*env, *testsrv.S3Process, *jobs.Manager,
 		}
 		<-mgr.Booted() // its jobs start in the background
 		if err := EnableChannels(e.h, ChannelOptions{Jobs: mgr, File: filepath.Join(dir, "channels.json"),
-			S3Endpoint: gw.Endpoint, S3PathStyle: true}); err != nil {
+			S3Endpoint: gw.Endpoint, S3PathStyle: true, Restart: rs}); err != nil {
 			t.Fatal(err)
 		}
 		return mgr
@@ -213,13 +220,79 @@ func seq(from, to int) []string {
 	return out
 }
 
-// TestChannelUpdateRepairsFailed: a channel whose delivery job failed
-// (the bucket's server went away) is repaired by UpdateChannel once the
-// server is back: the job starts again from its latest checkpoint, and
-// every record is delivered once. After a restart of the server the
-// channel is ACTIVE and delivers on, its job still its own.
+// TestChannelHealsAfterS3Outage: a channel whose delivery job failed (the
+// bucket's server gone past the S3 sink's retry window) stays ACTIVE,
+// saying that delivery is retried, and delivers every record once by
+// itself when the server is back, with no UpdateChannel; also when the
+// server restarts during the outage (the restart countdown is not kept,
+// the job is failed on disk: the channels start it again).
+func TestChannelHealsAfterS3Outage(t *testing.T) {
+	for _, serverRestart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("server-restart=%v", serverRestart), func(t *testing.T) {
+			e, gw, _, restart := restartableDelivery(t)
+			e.putN("clicks", 0, 10)
+			out, err := e.createDelivery("c", "clicks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			arn := out.ChannelDescription.ChannelARN
+			if got := waitDelivered(t, gw, 10); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+				t.Fatalf("delivered %v", got)
+			}
+			gw.Kill()
+			e.putN("clicks", 10, 15)
+			waitRetried(t, e, arn, "the bucket's server gone")
+			if serverRestart {
+				// The channels hand the job, failed on disk, to its
+				// strategy as the server starts (before any DescribeChannel).
+				mgr := restart()
+				if info, err := mgr.Get("channel-c"); err != nil || info.State != "failed" || info.Restarting == nil || info.Restarting.Attempt != 1 {
+					t.Fatalf("the delivery job after a restart during the outage: %s %q restarting %+v, %v; want attempt 1 pending",
+						info.State, info.Reason, info.Restarting, err)
+				}
+				waitRetried(t, e, arn, "a restart of the server during the outage")
+			}
+			gw.Start()
+			e.putN("clicks", 15, 20)
+			if got := waitDelivered(t, gw, 20); fmt.Sprint(got) != fmt.Sprint(seq(0, 20)) {
+				t.Fatalf("after the outage delivered %v, want %v", got, seq(0, 20))
+			}
+			if st, reason := e.channelStatus(arn); st != types.ChannelStatusActive || reason != "" {
+				t.Fatalf("after the outage: %s %q, want ACTIVE", st, reason)
+			}
+		})
+	}
+}
+
+// waitRetried waits until the channel arn says that its delivery is
+// retried, and checks that it is ACTIVE meanwhile, never FAILED.
+func waitRetried(t *testing.T, e *env, arn *string, after string) {
+	t.Helper()
+	var st types.ChannelStatus
+	var reason string
+	if !testutil.Within(90*time.Second, func() bool {
+		st, reason = e.channelStatus(arn)
+		if st != types.ChannelStatusActive {
+			t.Fatalf("after %s: %s %q, want ACTIVE", after, st, reason)
+		}
+		return strings.Contains(reason, "delivery is retried")
+	}) {
+		t.Fatalf("after %s: %s %q, want ACTIVE saying that delivery is retried", after, st, reason)
+	}
+	if !strings.Contains(reason, "sink s3") && !strings.Contains(reason, "s3 sink") {
+		t.Errorf("after %s the reason does not name the S3 sink: %q", after, reason)
+	}
+	t.Logf("after %s: %s %q", after, st, reason)
+}
+
+// TestChannelUpdateRepairsFailed: a channel whose delivery job failed and
+// used up its restart attempts (here 1) is FAILED, saying so, and stays
+// FAILED when the bucket's server is back; UpdateChannel repairs it: the
+// job starts again from its latest checkpoint, and every record is
+// delivered once. After a restart of the server the channel is ACTIVE and
+// delivers on, its job still its own.
 func TestChannelUpdateRepairsFailed(t *testing.T) {
-	e, gw, _, restart := restartableDelivery(t)
+	e, gw, _, restart := restartableDeliveryWith(t, jobs.Restart{Strategy: jobs.RestartFixedDelay, Delay: 200 * time.Millisecond, Attempts: 1})
 	e.putN("clicks", 0, 10)
 	out, err := e.createDelivery("c", "clicks")
 	if err != nil {
@@ -237,7 +310,14 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 		t.Fatalf("the channel with its bucket's server gone: %s %q, want FAILED", st, reason)
 	}
 	t.Logf("FAILED: %s", reason)
+	if !strings.Contains(reason, "restart attempts used up (1 of 1") || !strings.Contains(reason, "UpdateChannel") {
+		t.Errorf("FAILED for %q, want its restart attempts used up and UpdateChannel named", reason)
+	}
 	gw.Start()
+	time.Sleep(time.Second) // no restart comes
+	if st, reason := e.channelStatus(arn); st != types.ChannelStatusFailed {
+		t.Fatalf("with the bucket's server back and the attempts used up: %s %q, want FAILED", st, reason)
+	}
 	if _, err := e.client.UpdateChannel(ctx(t), &sdk.UpdateChannelInput{ChannelARN: arn}); err != nil {
 		t.Fatalf("UpdateChannel of a FAILED channel: %v", err)
 	}
@@ -265,9 +345,10 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 // TestChannelStreamRecreated deletes a channel's stream around the
 // Kinesis API (as the REST API can) and creates it again at once with new
 // records: the delivery job fails on the deleted stream rather than read
-// the new one, the channel is FAILED naming it, UpdateChannel does not
-// start it on the new stream, and only the old stream's records are in
-// the bucket.
+// the new one, its restart strategy does not start it again (on the new
+// stream), the channel is FAILED naming it, UpdateChannel does not start
+// it on the new stream, and only the old stream's records are in the
+// bucket.
 func TestChannelStreamRecreated(t *testing.T) {
 	e, gw, mgr := deliveryEnv(t)
 	e.putN("clicks", 0, 10)
@@ -283,8 +364,11 @@ func TestChannelStreamRecreated(t *testing.T) {
 	e.create("clicks", 2)
 	e.putN("clicks", 100, 110)
 	var info jobs.Info
-	if !testutil.Within(60*time.Second, func() bool { info, err = mgr.Get("channel-c"); return err == nil && info.State != "running" }) {
-		t.Fatalf("the delivery job of a deleted stream: %+v, %v", info, err)
+	if !testutil.Within(60*time.Second, func() bool {
+		info, err = mgr.Get("channel-c")
+		return err == nil && info.State == "failed" && strings.Contains(info.Reason, "not restarted: stream clicks (created")
+	}) {
+		t.Fatalf("the delivery job of a deleted stream: %s %q, %v; want failed, not restarted", info.State, info.Reason, err)
 	}
 	if st, reason := e.channelStatus(arn); st != types.ChannelStatusFailed || !strings.Contains(reason, "stream clicks (created") || !strings.Contains(reason, "was deleted") {
 		t.Fatalf("DescribeChannel: %s %q", st, reason)
