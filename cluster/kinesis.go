@@ -75,6 +75,9 @@ type kinesisInput struct {
 	topic   string
 	batches chan *shardBatch
 	stopped chan struct{} // closed when the loop is done
+	// refused says the last transaction was aborted because the lease
+	// table did not confirm the worker's leases (the loop's log says so).
+	refused bool
 
 	mu     sync.Mutex
 	leases map[string]uint64 // shard → epoch, by the last Sync
@@ -406,6 +409,7 @@ func (k *kinesisInput) position(ctx context.Context, shard string) (consumergrou
 // it, it writes the positions' records and commits inside the lease
 // store's fenced commit.
 func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool, error) {
+	k.refused = false
 	w := k.w
 	if try == kgo.TryAbort || len(k.pending) == 0 && len(k.idled) == 0 {
 		committed, err := w.sess.End(ctx, try)
@@ -454,6 +458,7 @@ func (k *kinesisInput) end(ctx context.Context, try kgo.TransactionEndTry) (bool
 			w.cfg.Log.Error("transaction aborted: the lease table did not confirm this worker's shard leases", "worker", w.cfg.ID, "err", err)
 		}
 		_, endErr = w.sess.End(ctx, kgo.TryAbort)
+		k.refused = true
 		k.loaded = map[string]uint64{}
 		k.settle(false)
 		return false, endErr

@@ -160,6 +160,9 @@ sinks:
 		testutil.Eventually(t, time.Minute, func() bool {
 			return strings.Contains(logs.String(), "a shard lease is no longer this worker's")
 		}, "the worker's fenced commit refused the idle mark")
+		testutil.Eventually(t, time.Minute, func() bool {
+			return strings.Contains(logs.String(), "transaction aborted (the lease table did not confirm its shard leases)")
+		}, "the worker's loop says why its transaction was aborted (not a rebalance)")
 		stable, err := adm.ListCommittedOffsets(ctx, rep)
 		if err != nil || stable.Error() != nil {
 			t.Fatalf("last stable offset of %s: %v %v", rep, err, stable.Error())

@@ -76,8 +76,11 @@ func (w *Worker) loop(ctx context.Context) error {
 			return err
 		case !committed:
 			why := "the group rebalanced"
-			if len(recreated) > 0 {
+			switch {
+			case len(recreated) > 0:
 				why = "a changelog topic was created again"
+			case w.kin != nil && w.kin.refused:
+				why = "the lease table did not confirm its shard leases"
 			}
 			w.cfg.Log.Info("transaction aborted ("+why+"): tasks restore from their changelogs", "worker", w.cfg.ID)
 			w.dropTasks()
