@@ -23,7 +23,9 @@ import (
 // once the server runs again subscribes from where the last
 // event left off and logs the recovery: every record once, in put order.
 func TestPausedFanOutResubscribes(t *testing.T) {
+	t0 := time.Now()
 	srv, c := runnelWithStream(t, "frozen", 1)
+	t.Logf("server up after %s", time.Since(t0).Round(time.Millisecond))
 	want := map[string]int{}
 	batch := func(n int) []putEntry {
 		var entries []putEntry
