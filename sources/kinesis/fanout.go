@@ -73,8 +73,8 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 }
 
 // awsEventGap is the longest gap between SubscribeToShard events while a
-// shard has no new records: Kinesis, and Runnel's own endpoint, send an
-// empty event at least every five seconds.
+// shard has no new records: Runnel's own endpoint sends an empty event at
+// least every five seconds, and Kinesis one every few seconds.
 const awsEventGap = 5 * time.Second
 
 // ErrNoEvent is the error of a subscription that went without any event
