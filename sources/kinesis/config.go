@@ -50,11 +50,12 @@ type Config struct {
 	// new; default 1s. MaxRecords bounds one GetRecords; default 10,000.
 	PollInterval time.Duration
 	MaxRecords   int
-	// CallTimeout bounds each call to the endpoint but SubscribeToShard's
-	// event stream; default 10s. An endpoint that takes the connection
-	// and does not answer (a paused process, a lost network path) would
-	// otherwise hold a shard forever: a call cut short by it counts as a
-	// failure to reach the endpoint, retried with backoff.
+	// CallTimeout bounds each call to the endpoint; default 10s. An
+	// endpoint that takes the connection and does not answer (a paused
+	// process, a lost network path) would otherwise hold a shard forever:
+	// a call cut short by it counts as a failure to reach the endpoint,
+	// retried with backoff. A SubscribeToShard event stream is bounded
+	// by the gap between its events instead (ErrNoEvent).
 	CallTimeout time.Duration
 	// Format decodes record data when NewDecoder is nil: json (default),
 	// text or bytes.

@@ -1,9 +1,12 @@
 package kinesis
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -69,18 +72,49 @@ func (s *Source) consumerARN(ctx context.Context) (string, error) {
 	}
 }
 
+// awsEventGap is the longest gap between SubscribeToShard events while a
+// shard has no new records: Runnel's own endpoint sends an empty event at
+// least every five seconds, and Kinesis one every few seconds.
+const awsEventGap = 5 * time.Second
+
+// ErrNoEvent is the error of a subscription that went without any event
+// for three times the gap an endpoint leaves while idle (at least
+// Config.CallTimeout): the endpoint took it and stopped answering. It is
+// ended and another subscribes from where it stopped.
+var ErrNoEvent = errors.New("kinesis source: no event from the endpoint")
+
+// eventWait is how long a subscription may go without an event.
+func (s *Source) eventWait() time.Duration {
+	return max(3*cmp.Or(s.eventGap, awsEventGap), s.cfg.CallTimeout)
+}
+
 // fanOutReader reads a shard through SubscribeToShard subscriptions, one
 // after the other. A subscription lives on the reader's own context, not
 // Read's, so a Read that ends (for a checkpoint, say) does not end it.
 type fanOutReader struct {
 	readerBase
-	arn     string
-	ctx     context.Context
-	cancel  context.CancelFunc
-	start   types.StartingPosition
-	stream  *kinesis.SubscribeToShardEventStream
-	ended   bool
+	arn    string
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  types.StartingPosition
+	stream *kinesis.SubscribeToShardEventStream
+	// endSub ends the subscription's own context; heard is when it last
+	// brought an event (or began).
+	endSub context.CancelFunc
+	heard  time.Time
+	ended  bool
+	// backoff and failed (failures other than throttling) are those of
+	// the subscriptions since one last brought an event; next is the
+	// earliest time of the next subscription: a series of failures
+	// outlives a Read that a checkpoint cut short.
 	backoff backoff.Backoff
+	failed  int
+	next    time.Time
+	// asking is when the endpoint was first asked for the subscription
+	// it has not answered yet (zero when it answered): checkpoints cut
+	// Reads, and the call in one, short, so a paused endpoint is noticed
+	// over several calls.
+	asking time.Time
 }
 
 func (s *Source) openFanOut(ctx context.Context, base readerBase) (*fanOutReader, error) {
@@ -88,7 +122,8 @@ func (s *Source) openFanOut(ctx context.Context, base readerBase) (*fanOutReader
 	if err != nil {
 		return nil, err
 	}
-	r := &fanOutReader{readerBase: base, arn: arn, start: types.StartingPosition{Type: base.from.typ}}
+	r := &fanOutReader{readerBase: base, arn: arn, start: types.StartingPosition{Type: base.from.typ},
+		backoff: backoff.Backoff{Max: s.backoffMax}}
 	if base.from.seq != "" {
 		r.start.SequenceNumber = aws.String(base.from.seq)
 	}
@@ -101,27 +136,54 @@ func (s *Source) openFanOut(ctx context.Context, base readerBase) (*fanOutReader
 
 // subscribe opens the next subscription, retrying what can be retried
 // (a subscription of the same consumer and shard still open for a few
-// seconds after a restart is refused with ResourceInUseException).
+// seconds after a restart is refused with ResourceInUseException). The
+// call is bounded by CallTimeout and given up when ctx ends; the
+// subscription it opens lives on until ended.
 func (r *fanOutReader) subscribe(ctx context.Context) error {
 	s := r.src
 	for {
+		if err := backoff.Sleep(ctx, time.Until(r.next)); err != nil {
+			return err
+		}
+		if r.asking.IsZero() {
+			r.asking = time.Now()
+		}
 		start := r.start
-		out, err := s.api.SubscribeToShard(r.ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(r.arn),
+		sctx, endSub := context.WithCancel(r.ctx)
+		timer := time.AfterFunc(s.cfg.CallTimeout, endSub)
+		stop := context.AfterFunc(ctx, endSub)
+		out, err := s.api.SubscribeToShard(sctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(r.arn),
 			ShardId: aws.String(r.shard), StartingPosition: &start})
-		if err == nil {
-			r.stream = out.GetStream()
+		fired := !timer.Stop()
+		stop()
+		if ctx.Err() == nil {
+			r.asking = time.Time{}
+		}
+		if err == nil && !fired && ctx.Err() == nil {
+			r.stream, r.endSub, r.heard = out.GetStream(), endSub, time.Now()
 			return nil
 		}
+		endSub()
+		if err == nil {
+			out.GetStream().Close()
+		}
 		if ctx.Err() != nil {
+			if waited := time.Since(r.asking); waited >= s.cfg.CallTimeout {
+				err := fmt.Errorf("SubscribeToShard: %w for %s", ErrNoAnswer, waited.Round(time.Millisecond))
+				r.failed += s.noteRetry("SubscribeToShard", r.shard, err, r.failed)
+				r.next = time.Now().Add(r.backoff.Next())
+				r.asking = time.Time{}
+			}
 			return ctx.Err()
+		}
+		if fired {
+			err = fmt.Errorf("SubscribeToShard: %w within %s", ErrNoAnswer, s.cfg.CallTimeout)
 		}
 		if !kinesisconn.Retryable(err) && kinesisconn.Code(err) != "ResourceInUseException" {
 			return fmt.Errorf("kinesis source %s: subscribe to shard as %s: %w", r.shard, s.cfg.Consumer, err)
 		}
-		s.noteRetry("SubscribeToShard", r.shard, err, r.backoff.Failures())
-		if err := backoff.Sleep(ctx, r.backoff.Next()); err != nil {
-			return err
-		}
+		r.failed += s.noteRetry("SubscribeToShard", r.shard, err, r.failed)
+		r.next = time.Now().Add(r.backoff.Next())
 	}
 }
 
@@ -135,18 +197,28 @@ func (r *fanOutReader) Read(ctx context.Context, buf []sources.Record) (int, err
 				return 0, err
 			}
 		}
+		wait := r.src.eventWait()
+		silent := time.NewTimer(time.Until(r.heard.Add(wait)))
 		select {
 		case ev, ok := <-r.stream.Events():
+			silent.Stop()
 			if !ok {
 				r.closed(ctx)
 				continue
 			}
+			r.heard = time.Now()
 			if e, isEvent := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent); isEvent {
 				if err := r.event(&e.Value); err != nil {
 					return 0, err
 				}
 			}
+		case <-silent.C:
+			r.endStream()
+			err := fmt.Errorf("SubscribeToShard events: %w for %s", ErrNoEvent, wait)
+			r.failed += r.src.noteRetry("SubscribeToShard events", r.shard, err, r.failed)
+			r.next = time.Now().Add(r.backoff.Next())
 		case <-ctx.Done():
+			silent.Stop()
 			return 0, ctx.Err()
 		}
 	}
@@ -154,7 +226,10 @@ func (r *fanOutReader) Read(ctx context.Context, buf []sources.Record) (int, err
 }
 
 func (r *fanOutReader) event(e *types.SubscribeToShardEvent) error {
+	r.src.noteRecovered("SubscribeToShard", r.shard, r.failed)
+	r.failed = 0
 	r.backoff.Reset()
+	r.next = time.Time{}
 	r.push(e.Records)
 	if e.ContinuationSequenceNumber != nil {
 		r.start = types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: e.ContinuationSequenceNumber}
@@ -163,28 +238,33 @@ func (r *fanOutReader) event(e *types.SubscribeToShardEvent) error {
 	}
 	if e.ContinuationSequenceNumber == nil || len(e.ChildShards) > 0 {
 		r.ended = true
-		r.stream.Close()
-		r.stream = nil
+		r.endStream()
 		return r.end(e.ChildShards)
 	}
 	return nil
+}
+
+// endStream ends the subscription and its connection.
+func (r *fanOutReader) endStream() {
+	r.endSub()
+	r.stream.Close()
+	r.stream = nil
 }
 
 // closed handles the end of a subscription: after its lifetime (five
 // minutes) it is renewed at once; after an error, with backoff.
 func (r *fanOutReader) closed(ctx context.Context) {
 	err := r.stream.Err()
-	r.stream.Close()
-	r.stream = nil
+	r.endStream()
 	if err != nil && ctx.Err() == nil && r.ctx.Err() == nil {
-		r.src.noteRetry("SubscribeToShard events", r.shard, err, r.backoff.Failures())
-		backoff.Sleep(ctx, r.backoff.Next())
+		r.failed += r.src.noteRetry("SubscribeToShard events", r.shard, err, r.failed)
+		r.next = time.Now().Add(r.backoff.Next())
 	}
 }
 
 func (r *fanOutReader) Close() error {
 	if r.stream != nil {
-		r.stream.Close()
+		r.endStream()
 	}
 	r.cancel()
 	return nil

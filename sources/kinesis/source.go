@@ -30,7 +30,11 @@ type Source struct {
 	// backoffMax bounds the waits between GetRecords retries; 0 is the
 	// backoff package's default (tests shorten it).
 	backoffMax time.Duration
-	health     struct {
+	// eventGap is the longest gap a fan-out endpoint leaves between
+	// SubscribeToShard events while idle; 0 is awsEventGap (tests
+	// shorten it).
+	eventGap time.Duration
+	health   struct {
 		throttled atomic.Int64 // calls refused for a limit, retried
 		retried   atomic.Int64 // other failed calls, retried
 		filtered  atomic.Int64 // KPL user records outside their shard's range
