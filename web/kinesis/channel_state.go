@@ -88,11 +88,15 @@ func (h *Handler) channelFault(cs *channelSet, r *channelRec) (reason string, fa
 				rs.At.UTC().Format(time.RFC3339)), false
 		}
 		if restarts(info) {
-			// Between a failure and its next attempt's scheduling, or a
-			// job nothing handed to its strategy: it is handed now, so
-			// that what the channel says is so.
+			// Between a failure and its next attempt's scheduling, between
+			// an attempt's countdown and its start, or a job nothing
+			// handed to its strategy: RestartLater hands it over unless an
+			// attempt is pending or under way. Either way it is retried
+			// unless that used the attempts up or a user stopped it.
 			_, err := cs.opts.Jobs.RestartLater(info.ID)
-			if now, gerr := cs.opts.Jobs.Get(info.ID); err == nil && gerr == nil && (now.Restarting != nil || now.State != info.State) {
+			now, gerr := cs.opts.Jobs.Get(info.ID)
+			if err == nil && gerr == nil && !jobs.RestartsUsedUp(now.Reason) && now.State != jobs.StateStopped &&
+				now.State != string(engine.Finished) {
 				return reason + "; delivery is retried", false
 			}
 		}
@@ -145,10 +149,13 @@ func (h *Handler) channelRestartGuard(id, owner string) error {
 	}
 	cs.mu.Lock()
 	r := cs.recs[strings.TrimPrefix(owner, h.channelARN(""))]
+	deleting := r != nil && r.busy == "DELETING"
 	cs.mu.Unlock()
 	switch {
 	case r == nil || r.JobOwner != owner || channelJob(r.Name) != id:
 		return errors.New("its channel was deleted")
+	case deleting:
+		return errors.New("its channel is being deleted")
 	case h.streamGone(r) != "":
 		return errors.New(h.streamGone(r))
 	}

@@ -5,7 +5,7 @@ package kinesis
 // stream as its source, the S3 sink (exactly once, JSON lines, gzip'd on
 // request) as its sink, a checkpoint every DataFreshnessInSeconds. The
 // channel's state is the job's: CREATING (and UPDATING) for the create
-// delay, then ACTIVE while the job runs and FAILED, with the job's reason,
+// delay and while the job starts (DELETING while it stops), then ACTIVE while the job runs and FAILED, with the job's reason,
 // when it does not. A delivery job that fails (S3 unreachable) restarts by
 // its restart strategy (channelRestart), and the channel stays ACTIVE
 // meanwhile, the failure as its reason; it is FAILED once the attempts are
@@ -82,6 +82,9 @@ type channelRec struct {
 	// JobOwner is the delivery job's owner: the channel's ARN ("" for a
 	// channel made before delivery jobs had owners).
 	JobOwner string `json:"job_owner,omitempty"`
+	// busy is CREATING, UPDATING or DELETING while an operation starts or
+	// stops the delivery job without the set's lock (claim); not stored.
+	busy string
 }
 
 type s3Storage struct {
@@ -182,7 +185,7 @@ func (cs *channelSet) save() error {
 	}
 	recs := slices.SortedFunc(func(yield func(*channelRec) bool) {
 		for _, r := range cs.recs {
-			if !yield(r) {
+			if r.busy != "CREATING" && !yield(r) {
 				return
 			}
 		}
@@ -261,6 +264,8 @@ func (h *Handler) describeChannelRec(cs *channelSet, r *channelRec) channelDescr
 			StreamARN: h.streamARN(r.Stream), StreamCreationTimestamp: awsTime{r.StreamCreated}}}}
 	now := h.opts.Now()
 	switch {
+	case r.busy != "":
+		d.ChannelStatus = r.busy
 	case now.Sub(r.Created) < h.opts.CreateDelay:
 		d.ChannelStatus = "CREATING"
 	case !r.Updated.IsZero() && now.Sub(r.Updated) < h.opts.CreateDelay:
@@ -354,25 +359,12 @@ func (h *Handler) createDeliveryChannel(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	job := channelJob(rec.Name)
-	if old, err := cs.opts.Jobs.Get(job); err == nil {
-		if old.Owner != rec.JobOwner {
-			return nil, newErr(excResourceInUse, "CreateChannel %s: job %s exists and is not a channel's delivery job; delete or rename that job, or choose another channel name.", rec.Name, job)
-		}
-		// The delivery job of a channel of this name that is gone (its
-		// DeleteChannel failed after the channel went, or the server
-		// stopped between a CreateChannel's job and its channel): it goes.
-		if err := cs.removeJob(job, rec.JobOwner); err != nil {
-			return nil, newErr(excResourceInUse, "CreateChannel %s: the delivery job a deleted channel of this name left does not go: %v", rec.Name, err)
-		}
+	rec.busy, cs.recs[rec.Name] = "CREATING", rec
+	err = cs.unlocked(func() error { return cs.startDelivery(rec, src) })
+	if rec.busy = ""; err != nil {
+		delete(cs.recs, rec.Name)
+		return nil, err
 	}
-	if _, err := cs.opts.Jobs.SubmitWith(src, jobs.SubmitOptions{Owner: rec.JobOwner}); err != nil {
-		if errors.Is(err, jobs.ErrJobExists) || errors.Is(err, jobs.ErrJobNameTaken) || errors.Is(err, jobs.ErrJobOwned) {
-			return nil, newErr(excResourceInUse, "CreateChannel %s: job %s exists and is not a channel's delivery job; delete or rename that job, or choose another channel name.", rec.Name, job)
-		}
-		return nil, newErr(excInvalidArgument, "CreateChannel %s: the delivery job does not start: %v", rec.Name, err)
-	}
-	cs.recs[rec.Name] = rec
 	h.heal(cs, rec) // a job that failed to start (S3 unreachable) restarts by itself
 	if err := cs.save(); err != nil {
 		return nil, fmt.Errorf("save channels: %w", err)
@@ -522,6 +514,9 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cs.claim(rec, ""); err != nil {
+		return nil, err
+	}
 	if len(in.S3TablesDestinationConfiguration) > 0 && string(in.S3TablesDestinationConfiguration) != "null" {
 		return nil, newErr(excInvalidArgument, "S3TablesDestinationConfiguration: channel %s delivers to a general purpose bucket.", rec.Name)
 	}
@@ -550,7 +545,12 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 	// A job file of an earlier version of Runnel (without the restart
 	// strategy) is deployed over too.
 	if fresh || info.State != "running" || info.Spec != string(src) {
-		if _, err := cs.opts.Jobs.DeployOwned(job, src, jobs.DeploySavepoint, rec.JobOwner); err != nil {
+		rec.busy = "UPDATING"
+		err := cs.unlocked(func() error {
+			_, err := cs.opts.Jobs.DeployOwned(job, src, jobs.DeploySavepoint, rec.JobOwner)
+			return err
+		})
+		if rec.busy = ""; err != nil {
 			return nil, newErr(excResourceInUse, "UpdateChannel %s: the delivery job does not start again from where it stopped: %v", rec.Name, err)
 		}
 	}
@@ -561,39 +561,4 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 		return nil, fmt.Errorf("save channels: %w", err)
 	}
 	return channelOutput{h.describeChannelRec(cs, rec)}, nil
-}
-
-// deleteDeliveryChannel stops the delivery job (its last checkpoint
-// publishes what it holds), deletes it and forgets the channel. A job of
-// the channel's name that is not its delivery job is left alone.
-//
-// A delivery job that is not running (a server killed during an earlier
-// DeleteChannel or UpdateChannel left it stopped; S3 failed it) may
-// leave objects staged: those of a checkpoint it completed and did not
-// publish, and those of an epoch whose checkpoint never completed. Only
-// its start settles them (it publishes the first, deletes the others), so
-// it is resumed once before it stops; when it does not start (S3 still
-// unreachable, its stream deleted) it is deleted all the same, and its
-// staged objects stay until a channel of the name is created again.
-func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
-	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
-		job := channelJob(rec.Name)
-		cs.waitStarted(job)
-		if info, err := cs.opts.Jobs.Get(job); err == nil && info.Owner == rec.JobOwner {
-			if info.State != "running" && h.streamGone(rec) == "" {
-				if _, err := cs.opts.Jobs.Resume(job); err != nil {
-					h.opts.Logger.Warn("DeleteChannel: the delivery job does not start to publish what it staged; deleting it anyway",
-						"channel", rec.Name, "job", job, "err", err)
-				}
-			}
-			if err := cs.removeJob(job, rec.JobOwner); err != nil {
-				return nil, newErr(excResourceInUse, "DeleteChannel %s: the delivery job does not go: %v", rec.Name, err)
-			}
-		}
-		delete(cs.recs, rec.Name)
-		if err := cs.save(); err != nil {
-			return nil, fmt.Errorf("save channels: %w", err)
-		}
-		return struct{}{}, nil
-	})
 }
