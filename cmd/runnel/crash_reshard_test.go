@@ -35,15 +35,7 @@ func produceCrashRecords(hc *http.Client, base string, seed int64, total int, pr
 	const batch = 250
 	rng := rand.New(rand.NewSource(seed))
 	for i := 0; i < total; i += batch {
-		var recs []string
-		for k := i; k < min(i+batch, total); k++ {
-			key := fmt.Sprintf("k%02d", rng.Intn(20))
-			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*2))
-		}
-		body := `{"records":[` + strings.Join(recs, ",") + `]}`
-		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		putUntilAcked(hc, base, eventBatch(rng, i, min(i+batch, total), 2))
 		produced.Add(int64(min(batch, total-i)))
 		time.Sleep(8 * time.Millisecond)
 	}
