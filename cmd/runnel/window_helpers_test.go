@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"net/http"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/internal/testsrv"
 )
 
 // perKeyJob is the job file of the windowed crash tests: 10 s event-time
@@ -52,5 +59,54 @@ func eventBatch(rng *rand.Rand, from, to int, gap int64) string {
 func putUntilAcked(hc *http.Client, base, body string) {
 	for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kafkaWindows reads topic results with read_committed until n windows
+// (end windows aside) arrived, then appends a sentinel and reads up to
+// it, to see any duplicate behind.
+func kafkaWindows(t *testing.T, addr string, n int) map[windowKey][]windowVal {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := testsrv.ReadCommitted(t, "results", addr)
+	defer c.Close()
+	got := map[windowKey][]windowVal{}
+	count, sentinel := 0, false
+	for {
+		if !sentinel && count >= n {
+			p, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.ProduceSync(ctx, &kgo.Record{Topic: "results", Key: []byte("sentinel")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+			sentinel = true
+		}
+		fs := c.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("read the result topic (%d windows of %d read): %v", count, n, err)
+		}
+		for _, r := range fs.Records() {
+			if string(r.Key) == "sentinel" {
+				return got
+			}
+			var v struct {
+				Key         string `json:"key"`
+				WindowStart int64  `json:"window_start"`
+				N           int64  `json:"n"`
+				Total       int64  `json:"total"`
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatalf("result record %s: %v", r.Value, err)
+			}
+			k := windowKey{v.Key, v.WindowStart}
+			if v.Key != "end" {
+				count++
+			}
+			got[k] = append(got[k], windowVal{v.N, v.Total})
+		}
 	}
 }
