@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,14 +43,7 @@ func runGuarded(t *testing.T, c cliCase) (string, string, int) {
 	if ctx.Err() != nil {
 		t.Fatalf("runnel %q did not end; stderr (tail):\n%s", c.args, testutil.Tail(errb.String(), 2000))
 	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return out.String(), errb.String(), exitCode(t, err)
 }
 
 func checkCases(t *testing.T, cases []cliCase) {

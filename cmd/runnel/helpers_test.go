@@ -1,8 +1,38 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// exitCode is the exit code of a command that ended with err (0 for
+// nil); an error other than an exit (the command did not run) fails the
+// test.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// needAWSCLI skips the test where the AWS CLI is not installed, and
+// fails it in CI, which installs it.
+func needAWSCLI(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
+		}
+		t.Skip("the AWS CLI is not installed")
+	}
+}
