@@ -130,7 +130,24 @@ func TestDemoEventTimeAfterKill(t *testing.T) {
 		return 0
 	}
 	waitLag("first run")
-	time.Sleep(20 * time.Second)
+	// Two completed checkpoints: the restart resumes the generator from
+	// a position at least a checkpoint interval (5 s) into the run, so a
+	// jump ahead by the first run's length shows past the 3 s bound.
+	if !testutil.Within(60*time.Second, func() bool {
+		var info jobView
+		if s.getJSON("/api/v1/jobs/demo", &info) != nil {
+			return false
+		}
+		n := 0
+		for _, c := range info.Checkpoints {
+			if c.Status == "complete" {
+				n++
+			}
+		}
+		return n >= 2
+	}) {
+		t.Fatalf("the demo job completed no two checkpoints within 60 s; logs:\n%s", s.AllLogs())
+	}
 	s.Kill()
 	time.Sleep(2 * time.Second)
 	s.Start()
