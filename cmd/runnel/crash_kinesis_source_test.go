@@ -365,13 +365,25 @@ func hashRangeOf(r *types.HashKeyRange) (streams.HashRange, error) {
 // exist yet).
 func tableWindows(t *testing.T, conn *pgx.Conn) map[windowKey][]windowVal {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	got, err := queryWindows(t, context.Background(), conn)
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
 			return nil
 		}
 		t.Fatal(err)
 	}
+	return got
+}
+
+// queryWindows reads the window rows of the table results through conn;
+// a row that does not scan fails the test.
+func queryWindows(t *testing.T, ctx context.Context, conn *pgx.Conn) (map[windowKey][]windowVal, error) {
+	t.Helper()
+	rows, err := conn.Query(ctx, `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	got := map[windowKey][]windowVal{}
 	for rows.Next() {
 		var k windowKey
@@ -381,8 +393,5 @@ func tableWindows(t *testing.T, conn *pgx.Conn) map[windowKey][]windowVal {
 		}
 		got[k] = append(got[k], v)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return got, rows.Err()
 }

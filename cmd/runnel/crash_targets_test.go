@@ -233,14 +233,7 @@ func TestSinkTargetsDie(t *testing.T) {
 // (a retry may duplicate a batch whose outcome was unknown: 2 s of event
 // time at most, within the job's 5 s watermark bound, so never late).
 func produceSpread(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
-	defer close(done)
-	const batch = 100
-	rng := rand.New(rand.NewSource(seed))
-	for i := 0; i < total; i += batch {
-		putUntilAcked(hc, base, eventBatch(rng, i, min(i+batch, total), 20))
-		produced.Add(int64(min(batch, total-i)))
-		time.Sleep(250 * time.Millisecond)
-	}
+	produceEvents(hc, base, seed, total, 100, 20, 250*time.Millisecond, produced, done)
 }
 
 // disturb does one random thing to one target and undoes it after a
@@ -345,23 +338,13 @@ func jobStatus(hc *http.Client, base, id string) jobState {
 // not exist or the cluster does not answer).
 func pgWindows(t *testing.T, pg *testsrv.Postgres) map[windowKey][]windowVal {
 	t.Helper()
-	got := map[windowKey][]windowVal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn := pg.Connect(t)
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	got, err := queryWindows(t, ctx, conn)
 	if err != nil {
-		return got
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k windowKey
-		var v windowVal
-		if err := rows.Scan(&k.Key, &k.Start, &v.N, &v.Total); err != nil {
-			t.Fatal(err)
-		}
-		got[k] = append(got[k], v)
+		return map[windowKey][]windowVal{}
 	}
 	return got
 }
