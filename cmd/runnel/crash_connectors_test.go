@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,11 +57,7 @@ func TestConnectorsExactlyOnceKill9(t *testing.T) {
 	srv.start()
 	defer srv.Kill()
 	base := srv.URL
-	example, err := os.ReadFile(connectorExample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job := strings.NewReplacer("localhost:9092", kafka.Addr, "host=/run/postgresql dbname=postgres", pg.DSN).Replace(string(example))
+	job := exampleJob(t, connectorExample, "localhost:9092", kafka.Addr, "host=/run/postgresql dbname=postgres", pg.DSN)
 	resp, err := http.Post(base+"/api/v1/jobs", "application/yaml", strings.NewReader(job))
 	if err != nil {
 		t.Fatal(err)

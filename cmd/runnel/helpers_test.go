@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,17 @@ func needAWSCLI(t *testing.T) {
 		}
 		t.Skip("the AWS CLI is not installed")
 	}
+}
+
+// exampleJob reads the example job file at path (relative to this
+// package) with each old string of oldnew replaced by the new one after
+// it (strings.NewReplacer's pairs): an example pointed at the test's
+// servers.
+func exampleJob(t *testing.T, path string, oldnew ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer(oldnew...).Replace(string(b))
 }
