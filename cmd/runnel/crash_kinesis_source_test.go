@@ -148,13 +148,7 @@ func completedCheckpoints(srv *supervised) int {
 	if json.Unmarshal(b, &v) != nil {
 		return 0
 	}
-	n := 0
-	for _, c := range v.Checkpoints {
-		if c.Status == "complete" {
-			n++
-		}
-	}
-	return n
+	return v.completed()
 }
 
 // kinesisCrashProducer writes the input through two producers, one

@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
 	"net/http"
 	"strings"
@@ -71,7 +69,7 @@ func startTargets(t *testing.T) *targetsRun {
 
 // status reads the job's state ("unreachable" while the server does not
 // answer).
-func (r *targetsRun) status() jobState { return jobStatus(r.hc, r.base, "targets") }
+func (r *targetsRun) status() jobView { return jobStatus(r.hc, r.base, "targets") }
 
 // resume resumes the job and reports whether the server accepted that.
 func (r *targetsRun) resume() bool { return postJSON(r.hc, r.base+"/api/v1/jobs/targets/resume", "") }
@@ -312,26 +310,14 @@ func (tg *targets) disturb(rng *rand.Rand, said func() string, crash func()) (o 
 	return o
 }
 
-// jobState is the part of GET /api/v1/jobs/{id} the test reads.
-type jobState struct {
-	State  string `json:"state"`
-	Reason string `json:"reason"`
-}
-
-// jobStatus reads job id's state; a server that does not answer gives
-// state "unreachable".
-func jobStatus(hc *http.Client, base, id string) jobState {
-	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
-	if err != nil {
-		return jobState{State: "unreachable"}
+// jobStatus reads job id; a server that does not answer, or not with
+// the job, gives state "unreachable".
+func jobStatus(hc *http.Client, base, id string) jobView {
+	v, ok := readJob(hc, base, id)
+	if !ok {
+		return jobView{State: "unreachable"}
 	}
-	defer resp.Body.Close()
-	var st jobState
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&st) != nil {
-		io.Copy(io.Discard, resp.Body)
-		return jobState{State: "unreachable"}
-	}
-	return st
+	return v
 }
 
 // pgWindows reads the window rows of table results (none while it does

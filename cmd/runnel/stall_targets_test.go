@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -167,16 +166,8 @@ const lateMetric = `runnel_operator_late_records_total{job="targets"`
 // jobWarnings reads the warnings of job id (none when the server does
 // not answer).
 func jobWarnings(hc *http.Client, base, id string) []string {
-	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Warnings []string `json:"warnings"`
-	}
-	json.NewDecoder(resp.Body).Decode(&st)
-	return st.Warnings
+	v, _ := readJob(hc, base, id)
+	return v.Warnings
 }
 
 // metricLine returns the value of the Prometheus sample whose line starts
