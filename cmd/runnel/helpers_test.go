@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -49,4 +51,16 @@ func exampleJob(t *testing.T, path string, oldnew ...string) string {
 		t.Fatal(err)
 	}
 	return strings.NewReplacer(oldnew...).Replace(string(b))
+}
+
+// startCLIServer starts the real binary's server for a test of the CLI
+// against it (skipped in -short mode) and returns it with the
+// environment that points the CLI at it.
+func startCLIServer(t *testing.T) (*testbin.Server, []string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the real binary; skipped in -short mode")
+	}
+	srv := testbin.Start(t, testbin.Options{})
+	return srv, []string{"RUNNEL_SERVER=" + srv.URL}
 }
