@@ -21,10 +21,7 @@ func TestAttackLimitedTokenOtherJobsState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack test skipped in -short mode")
 	}
-	data := t.TempDir()
-	admin := createToken(t, data, "boss", "--role", "admin")
-	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
-	srv := startServe(t, data, "", "--auth")
+	_, admin, lim, srv := startLimitedServe(t)
 	call := func(tok, method, path, ct, body string) (int, string) {
 		t.Helper()
 		return srv.do(method, path, tok, map[string]string{"Content-Type": ct}, body)
@@ -103,6 +100,17 @@ func createToken(t *testing.T, data, name string, args ...string) string {
 	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
 }
 
+// startLimitedServe creates, in a new data directory, an unlimited admin
+// token and an admin token limited to the streams logs-*, and starts
+// runnel serve --auth on it.
+func startLimitedServe(t *testing.T) (data, admin, lim string, srv *serveProc) {
+	t.Helper()
+	data = t.TempDir()
+	admin = createToken(t, data, "boss", "--role", "admin")
+	lim = createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
+	return data, admin, lim, startServe(t, data, "", "--auth")
+}
+
 // TestAttackLimitedTokenFailureStreams: every stream a job writes counts
 // against a limited token's grants, the streams its operators send failed
 // records to included. A function operator's on_failure stream gets a
@@ -112,9 +120,7 @@ func TestAttackLimitedTokenFailureStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack test skipped in -short mode")
 	}
-	data := t.TempDir()
-	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
-	srv := startServe(t, data, "", "--auth")
+	_, admin, lim, srv := startLimitedServe(t)
 	fn := func(name, failures string) string {
 		return fmt.Sprintf(`name: %s
 source: {stream: logs-a}
@@ -149,7 +155,7 @@ sinks:
 	if st, b := srv.do("POST", "/api/v1/jobs", lim, h, fn("f", "logs-failed")); st != 201 {
 		t.Errorf("limited token, function with on_failure logs-failed: %d %s", st, b)
 	}
-	if st, b := srv.do("GET", "/api/v1/streams/victim", createToken(t, data, "boss", "--role", "admin"), nil, ""); st != 404 {
+	if st, b := srv.do("GET", "/api/v1/streams/victim", admin, nil, ""); st != 404 {
 		t.Errorf("stream victim: %d %s, want 404 (never created)", st, b)
 	}
 }
@@ -165,10 +171,7 @@ func TestAttackLimitedTokenConnectors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack test skipped in -short mode")
 	}
-	data := t.TempDir()
-	admin := createToken(t, data, "boss", "--role", "admin")
-	lim := createToken(t, data, "logs", "--role", "admin", "--streams", "logs-*")
-	srv := startServe(t, data, "", "--auth")
+	data, admin, lim, srv := startLimitedServe(t)
 	if err := os.WriteFile(filepath.Join(data, "files", "payroll.jsonl"), []byte(`{"name":"a","salary":1}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,14 +43,7 @@ func runGuarded(t *testing.T, c cliCase) (string, string, int) {
 	if ctx.Err() != nil {
 		t.Fatalf("runnel %q did not end; stderr (tail):\n%s", c.args, testutil.Tail(errb.String(), 2000))
 	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return out.String(), errb.String(), exitCode(t, err)
 }
 
 func checkCases(t *testing.T, cases []cliCase) {
@@ -68,13 +60,8 @@ func checkCases(t *testing.T, cases []cliCase) {
 // 2 for a usage error, including a flag that is unknown or has a bad value
 // and a --server that is not a URL, 1 for a failure.
 func TestCLIUsageErrors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	srv := testbin.Start(t, testbin.Options{})
-	defer srv.Kill()
+	srv, env := startCLIServer(t)
 	srv.CreateStream("s", 1)
-	env := []string{"RUNNEL_SERVER=" + srv.URL}
 	noScheme := strings.TrimPrefix(srv.URL, "http://")
 	checkCases(t, []cliCase{
 		{env: env, args: []string{"streams", "list", "--bogus"}, code: 2, msg: "flag provided but not defined: -bogus"},
@@ -189,12 +176,7 @@ func TestCLIConsumeFailsAtStart(t *testing.T) {
 // flags, not the REST API's parameters, and a range or number checked
 // before anything is sent (exit 2).
 func TestCLIJobsMessages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	srv := testbin.Start(t, testbin.Options{})
-	defer srv.Kill()
-	env := []string{"RUNNEL_SERVER=" + srv.URL}
+	srv, env := startCLIServer(t)
 	file := filepath.Join(t.TempDir(), "g.yaml")
 	if err := os.WriteFile(file, []byte("name: g\nsource: {generator: {rate: 10}}\nsinks:\n  - {id: out, log: {}}\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -13,13 +13,8 @@ import (
 // server refuses as the argument or flag the user gave, never the API's
 // field name.
 func TestCLIWordsStreams(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	srv := testbin.Start(t, testbin.Options{})
-	defer srv.Kill()
+	srv, env := startCLIServer(t)
 	srv.CreateStream("s", 2)
-	env := []string{"RUNNEL_SERVER=" + srv.URL}
 	cases := []struct {
 		args []string
 		want string // on stderr
@@ -46,13 +41,8 @@ func TestCLIWordsStreams(t *testing.T) {
 // command that stops it; an empty list says it is empty instead of printing
 // a bare header.
 func TestCLIWordsJobsAndLists(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	srv := testbin.Start(t, testbin.Options{})
-	defer srv.Kill()
+	srv, env := startCLIServer(t)
 	srv.CreateStream("s", 1)
-	env := []string{"RUNNEL_SERVER=" + srv.URL}
 	lists := []struct {
 		args []string
 		want string

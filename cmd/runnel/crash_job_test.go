@@ -27,24 +27,9 @@ var crashJob = windowJob("exactly", "\n  shards: 4", "5s", "300ms")
 // the source lines extra), counting and summing v, with the results to
 // the stream results and a dashboard, checkpointed every every.
 func windowJob(name, extra, watermark, every string) string {
-	return fmt.Sprintf(`name: %s
-source:
-  stream: events%s
-  event_time: "r => r.ts"
-  watermark: %s
-operators:
-  - id: per-key
-    window:
-      key: "r => r.k"
-      tumbling: 10s
-      aggregate:
-        n: count
-        total: sum(v)
-sinks:
-  - {id: out, input: per-key, stream: {name: results}}
-  - {id: board, input: per-key, dashboard: {title: Per key, rows: 100000}}
-checkpoint: {every: %s}
-`, name, extra, watermark, every)
+	return perKeyJob(name, "  stream: events"+extra, watermark,
+		"  - {id: out, input: per-key, stream: {name: results}}\n"+
+			"  - {id: board, input: per-key, dashboard: {title: Per key, rows: 100000}}", every)
 }
 
 const crashBase = int64(1_700_000_000_000)

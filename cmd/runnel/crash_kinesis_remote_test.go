@@ -20,29 +20,17 @@ import (
 	"github.com/runnel-dev/runnel/streams/kpl"
 )
 
-// kinesisRemoteJob reads the remote stream `events`, sums per key over
-// 10-second event-time windows and writes the windows exactly once to
-// PostgreSQL, and at least once to the stream `out` of the remote Runnel
-// and of kinesis-local.
-const kinesisRemoteJob = `name: kinesis-remote
-source:
-  kinesis: {stream: events, endpoint: %q, region: us-east-1, start: trim_horizon, poll_interval: 50ms}
-  event_time: "r => r.ts"
-  watermark: 1s
-operators:
-  - id: per-key
-    window:
-      key: "r => r.k"
-      tumbling: 10s
-      aggregate:
-        n: count
-        total: sum(v)
-sinks:
-  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}
-  - {id: remote, input: per-key, kinesis: {stream: out, endpoint: %q, region: us-east-1}}
-  - {id: local, input: per-key, kinesis: {stream: out, endpoint: %q, region: us-east-1, aggregate: true}}
-checkpoint: {every: 300ms}
-`
+// kinesisRemoteJob reads the stream `events` of the remote Runnel at
+// remote, sums per key over 10-second event-time windows and writes the
+// windows exactly once to PostgreSQL at dsn, and at least once to the
+// stream `out` of the remote Runnel and of kinesis-local at local.
+func kinesisRemoteJob(remote, dsn, local string) string {
+	return perKeyJob("kinesis-remote", kinesisSource(remote, "trim_horizon"), "1s", fmt.Sprintf(
+		"  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}\n"+
+			"  - {id: remote, input: per-key, kinesis: {stream: out, endpoint: %q, region: us-east-1}}\n"+
+			"  - {id: local, input: per-key, kinesis: {stream: out, endpoint: %q, region: us-east-1, aggregate: true}}",
+		dsn, remote, local), "300ms")
+}
 
 // remoteChaos is what TestKinesisRemoteDies does to the servers: the
 // remote Runnel (killed and started again on its data directory and
@@ -164,11 +152,8 @@ func TestKinesisRemoteDies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary twice, kinesis-local and PostgreSQL; skipped in -short mode")
 	}
-	seed := int64(testutil.Seed(t))
-	rng := rand.New(rand.NewSource(seed))
-	testsrv.AWSTestKeys(t)
-	ctx := context.Background()
-	remote := testsrv.StartRunnel(t, "--streams", "events:2,out:2")
+	r := startKinesisRun(t, "events:2,out:2")
+	ctx, remote, srv := r.ctx, r.remote, r.srv
 	local := testsrv.StartKinesisLocal(t, "CREATE_STREAM_DURATION=100ms", "UPDATE_SHARD_COUNT_DURATION=100ms")
 	lc := testsrv.KinesisClient(local.URL)
 	// kinesis-local may say it listens a moment before it answers.
@@ -185,28 +170,12 @@ func TestKinesisRemoteDies(t *testing.T) {
 	}) {
 		t.Fatal("kinesis-local's stream out is not ACTIVE after a minute")
 	}
-	pg := testsrv.StartPostgres(t)
-
-	srv := newSupervised(t)
-	srv.start()
-	defer srv.Kill()
-	if st, b := srv.Do("POST", "/api/v1/jobs", "application/yaml", fmt.Sprintf(kinesisRemoteJob, remote.URL, pg.DSN, remote.URL, local.URL)); st != 201 {
-		t.Fatalf("submit: %d %s", st, b)
-	}
+	r.submit(kinesisRemoteJob(remote.URL, r.pg.DSN, local.URL))
 
 	prod := newKinesisCrashProducer(t, remote)
 	const batches, aggBatch, plainBatch = 16, 400, 100
-	produced := make(chan error, 1)
-	go func() {
-		for b := range batches {
-			if err := prod.batch(ctx, b, aggBatch, plainBatch); err != nil {
-				produced <- err
-				return
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		produced <- nil
-	}()
+	produced := prod.produce(ctx, batches, aggBatch, plainBatch, 300*time.Millisecond, nil)
+	rng := r.rng
 	chaos := &remoteChaos{t: t, rng: rng, remote: remote, local: local, srv: srv, counts: map[string]int{}}
 	for done, steps := false, 0; !done || steps < 6; steps++ {
 		select {
@@ -236,22 +205,8 @@ func TestKinesisRemoteDies(t *testing.T) {
 		t.Logf("the job after the pause: %s", b)
 	}
 	t.Logf("chaos: %v, then a 15 s pause of the remote", chaos.counts)
-	if err := prod.ends(ctx); err != nil {
-		t.Fatal(err)
-	}
-	prod.close(t)
-
-	want := kinesisStreamWindows(t, remote, prod.sent())
-	conn := pg.Connect(t)
-	defer conn.Close(ctx)
-	var got map[windowKey][]windowVal
-	if !testutil.Within(2*time.Minute, func() bool {
-		got = tableWindows(t, conn)
-		return len(got) >= len(want)
-	}) {
-		t.Logf("after 2 minutes the table holds %d of %d windows\n%s", len(got), len(want), srv.Logs())
-	}
-	compareWindows(t, "postgres table", want, got)
+	prod.end(ctx, t)
+	want := r.checkTable(prod, 2*time.Minute)
 	for _, out := range []struct {
 		what string
 		c    *kinesis.Client

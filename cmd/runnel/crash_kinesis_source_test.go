@@ -22,26 +22,71 @@ import (
 	"github.com/runnel-dev/runnel/streams/kpl"
 )
 
-// kinesisCrashJob reads the remote stream `events` from where it is when
-// the job first opens it (start: latest), sums per key over 10-second
-// event-time windows and writes the windows exactly once to PostgreSQL.
-const kinesisCrashJob = `name: kinesis-crash
-source:
-  kinesis: {stream: events, endpoint: %q, region: us-east-1, start: latest, poll_interval: 50ms}
-  event_time: "r => r.ts"
-  watermark: 1s
-operators:
-  - id: per-key
-    window:
-      key: "r => r.k"
-      tumbling: 10s
-      aggregate:
-        n: count
-        total: sum(v)
-sinks:
-  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}
-checkpoint: {every: 300ms}
-`
+// kinesisCrashJob reads the stream `events` of the remote Runnel at
+// endpoint from where it is when the job first opens it (start: latest),
+// sums per key over 10-second event-time windows and writes the windows
+// exactly once to PostgreSQL at dsn.
+func kinesisCrashJob(endpoint, dsn string) string {
+	return perKeyJob("kinesis-crash", kinesisSource(endpoint, "latest"), "1s",
+		fmt.Sprintf("  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}", dsn), "300ms")
+}
+
+// kinesisSource is the source lines of a job reading the stream `events`
+// of the Kinesis endpoint from start.
+func kinesisSource(endpoint, start string) string {
+	return fmt.Sprintf("  kinesis: {stream: events, endpoint: %q, region: us-east-1, start: %s, poll_interval: 50ms}", endpoint, start)
+}
+
+// kinesisRun is a job's server (srv) reading a remote Runnel's Kinesis
+// stream `events` into PostgreSQL.
+type kinesisRun struct {
+	t      *testing.T
+	ctx    context.Context
+	rng    *rand.Rand // seeded with the test's seed
+	remote *testsrv.Runnel
+	pg     *testsrv.Postgres
+	srv    *supervised
+}
+
+// startKinesisRun starts the remote Runnel with the streams remoteStreams
+// (its --streams flag), PostgreSQL, and the job's server.
+func startKinesisRun(t *testing.T, remoteStreams string) *kinesisRun {
+	t.Helper()
+	r := &kinesisRun{t: t, ctx: context.Background(), rng: rand.New(rand.NewSource(int64(testutil.Seed(t))))}
+	testsrv.AWSTestKeys(t)
+	r.remote = testsrv.StartRunnel(t, "--streams", remoteStreams)
+	r.pg = testsrv.StartPostgres(t)
+	r.srv = newSupervised(t)
+	r.srv.start()
+	return r
+}
+
+func (r *kinesisRun) submit(job string) {
+	r.t.Helper()
+	if st, b := r.srv.Do("POST", "/api/v1/jobs", "application/yaml", job); st != 201 {
+		r.t.Fatalf("submit: %d %s", st, b)
+	}
+}
+
+// checkTable computes the windows of the input stream (checking that
+// every record prod had acknowledged is there), waits up to wait for the
+// table to hold as many and compares them; it returns the windows.
+func (r *kinesisRun) checkTable(prod *kinesisCrashProducer, wait time.Duration) map[windowKey]windowVal {
+	t := r.t
+	t.Helper()
+	want := kinesisStreamWindows(t, r.remote, prod.sent())
+	conn := r.pg.Connect(t)
+	defer conn.Close(r.ctx)
+	var got map[windowKey][]windowVal
+	if !testutil.Within(wait, func() bool {
+		got = tableWindows(t, conn)
+		return len(got) >= len(want)
+	}) {
+		t.Logf("after %v the table holds %d of %d windows\n%s", wait, len(got), len(want), r.srv.Logs())
+	}
+	compareWindows(t, "postgres table", want, got)
+	return want
+}
 
 // TestKinesisSourceExactlyOnceKill9 runs a windowed job reading a Kinesis
 // stream of a second `runnel serve` (start: latest) into PostgreSQL on the
@@ -59,69 +104,37 @@ func TestKinesisSourceExactlyOnceKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary twice and PostgreSQL; skipped in -short mode")
 	}
-	seed := int64(testutil.Seed(t))
-	rng := rand.New(rand.NewSource(seed))
-	testsrv.AWSTestKeys(t)
-	remote := testsrv.StartRunnel(t, "--streams", "events:2")
-	pg := testsrv.StartPostgres(t)
-	ctx := context.Background()
-
-	srv := newSupervised(t)
-	srv.start()
-	defer srv.Kill()
-	if st, b := srv.Do("POST", "/api/v1/jobs", "application/yaml", fmt.Sprintf(kinesisCrashJob, remote.URL, pg.DSN)); st != 201 {
-		t.Fatalf("submit: %d %s", st, b)
-	}
+	r := startKinesisRun(t, "events:2")
+	r.submit(kinesisCrashJob(r.remote.URL, r.pg.DSN))
 	// start: latest skips what the stream held when the job first opened
 	// its shards: produce once a checkpoint holds those opening positions.
-	if !testutil.Within(2*time.Minute, func() bool { return completedCheckpoints(srv) > 0 }) {
-		t.Fatalf("no checkpoint of the job after 2 minutes\n%s", srv.Logs())
+	if !testutil.Within(2*time.Minute, func() bool { return completedCheckpoints(r.srv) > 0 }) {
+		t.Fatalf("no checkpoint of the job after 2 minutes\n%s", r.srv.Logs())
 	}
 
-	prod := newKinesisCrashProducer(t, remote)
+	prod := newKinesisCrashProducer(t, r.remote)
 	// Aggregated batches so large that one aggregated record holds more
 	// user records than the job reads at once (512): reads end inside
 	// aggregated records, and checkpoints hold positions with
 	// sub-sequence numbers.
 	const batches, aggBatch, plainBatch = 30, 1500, 100
-	produced := make(chan error, 1)
-	go func() {
-		for b := range batches {
-			if b == batches/2 {
-				// The reshard: both shards split; the children are read
-				// after their parents, from their beginning.
-				if _, err := remote.Client().UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("events"),
-					TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
-					produced <- fmt.Errorf("reshard: %w", err)
-					return
-				}
-			}
-			if err := prod.batch(ctx, b, aggBatch, plainBatch); err != nil {
-				produced <- err
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
+	produced := prod.produce(r.ctx, batches, aggBatch, plainBatch, 100*time.Millisecond, func(b int) error {
+		if b != batches/2 {
+			return nil
 		}
-		produced <- nil
-	}()
-	kills := srv.killWhileProducing(rng, produced, 5)
+		// The reshard: both shards split; the children are read after
+		// their parents, from their beginning.
+		_, err := r.remote.Client().UpdateShardCount(r.ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("events"),
+			TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling})
+		if err != nil {
+			return fmt.Errorf("reshard: %w", err)
+		}
+		return nil
+	})
+	kills := r.srv.killWhileProducing(r.rng, produced, 5)
 	t.Logf("%d kills while %d records were produced", kills, prod.n)
-	if err := prod.ends(ctx); err != nil {
-		t.Fatal(err)
-	}
-	prod.close(t)
-
-	want := kinesisStreamWindows(t, remote, prod.sent())
-	conn := pg.Connect(t)
-	defer conn.Close(ctx)
-	var got map[windowKey][]windowVal
-	if !testutil.Within(3*time.Minute, func() bool {
-		got = tableWindows(t, conn)
-		return len(got) >= len(want)
-	}) {
-		t.Logf("after 3 minutes the table holds %d of %d windows\n%s", len(got), len(want), srv.Logs())
-	}
-	compareWindows(t, "postgres table", want, got)
+	prod.end(r.ctx, t)
+	r.checkTable(prod, 3*time.Minute)
 }
 
 // completedCheckpoints counts the job's completed checkpoints, 0 while
@@ -135,13 +148,7 @@ func completedCheckpoints(srv *supervised) int {
 	if json.Unmarshal(b, &v) != nil {
 		return 0
 	}
-	n := 0
-	for _, c := range v.Checkpoints {
-		if c.Status == "complete" {
-			n++
-		}
-	}
-	return n
+	return v.completed()
 }
 
 // kinesisCrashProducer writes the input through two producers, one
@@ -202,6 +209,39 @@ func (p *kinesisCrashProducer) batch(ctx context.Context, b, aggN, plainN int) e
 		}
 	}
 	return pr.Flush(ctx)
+}
+
+// produce puts batches batches (see batch) gap apart, calling before
+// ahead of each, and reports on the channel it returns when it is done
+// or the first error.
+func (p *kinesisCrashProducer) produce(ctx context.Context, batches, aggN, plainN int, gap time.Duration, before func(b int) error) <-chan error {
+	produced := make(chan error, 1)
+	go func() {
+		for b := range batches {
+			if before != nil {
+				if err := before(b); err != nil {
+					produced <- err
+					return
+				}
+			}
+			if err := p.batch(ctx, b, aggN, plainN); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(gap)
+		}
+		produced <- nil
+	}()
+	return produced
+}
+
+// end puts the end records (see ends) and closes the producers.
+func (p *kinesisCrashProducer) end(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if err := p.ends(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.close(t)
 }
 
 // ends puts a record far ahead in event time under 64 keys, so every open
@@ -319,13 +359,25 @@ func hashRangeOf(r *types.HashKeyRange) (streams.HashRange, error) {
 // exist yet).
 func tableWindows(t *testing.T, conn *pgx.Conn) map[windowKey][]windowVal {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	got, err := queryWindows(t, context.Background(), conn)
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
 			return nil
 		}
 		t.Fatal(err)
 	}
+	return got
+}
+
+// queryWindows reads the window rows of the table results through conn;
+// a row that does not scan fails the test.
+func queryWindows(t *testing.T, ctx context.Context, conn *pgx.Conn) (map[windowKey][]windowVal, error) {
+	t.Helper()
+	rows, err := conn.Query(ctx, `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	got := map[windowKey][]windowVal{}
 	for rows.Next() {
 		var k windowKey
@@ -335,8 +387,5 @@ func tableWindows(t *testing.T, conn *pgx.Conn) map[windowKey][]windowVal {
 		}
 		got[k] = append(got[k], v)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return got, rows.Err()
 }

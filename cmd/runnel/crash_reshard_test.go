@@ -31,21 +31,20 @@ func postJSON(hc *http.Client, url, body string) bool {
 // duplicate a batch whose outcome was unknown: 500 ms of event time at
 // most, far within the job's 5 s watermark bound, so never late).
 func produceCrashRecords(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
+	produceEvents(hc, base, seed, total, 250, 2, 8*time.Millisecond, produced, done)
+}
+
+// produceEvents puts total records (eventBatch's, from seed, event times
+// gap ms apart) into the stream events in batches of batch, pause apart,
+// each retried until acknowledged; it counts them in produced and closes
+// done when it is through.
+func produceEvents(hc *http.Client, base string, seed int64, total, batch int, gap int64, pause time.Duration, produced *atomic.Int64, done chan<- struct{}) {
 	defer close(done)
-	const batch = 250
 	rng := rand.New(rand.NewSource(seed))
 	for i := 0; i < total; i += batch {
-		var recs []string
-		for k := i; k < min(i+batch, total); k++ {
-			key := fmt.Sprintf("k%02d", rng.Intn(20))
-			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*2))
-		}
-		body := `{"records":[` + strings.Join(recs, ",") + `]}`
-		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		putUntilAcked(hc, base, eventBatch(rng, i, min(i+batch, total), gap))
 		produced.Add(int64(min(batch, total-i)))
-		time.Sleep(8 * time.Millisecond)
+		time.Sleep(pause)
 	}
 }
 

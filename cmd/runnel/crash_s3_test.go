@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,14 +38,10 @@ func TestS3ExactlyOnceKill9(t *testing.T) {
 	defer srv.Kill()
 	base := srv.URL
 	hc := &http.Client{Timeout: 5 * time.Second}
-	example, err := os.ReadFile(s3Example)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Random object names: an object made visible before its checkpoint
 	// then shows as a duplicate, where a deterministic name could be
 	// overwritten by the replay (the sink's unit tests cover those).
-	job := strings.NewReplacer("http://127.0.0.1:9000", gw.Endpoint, "format: parquet", "format: parquet\n      suffix: random").Replace(string(example))
+	job := exampleJob(t, s3Example, "http://127.0.0.1:9000", gw.Endpoint, "format: parquet", "format: parquet\n      suffix: random")
 	if !strings.Contains(job, "suffix: random") || !strings.Contains(job, gw.Endpoint) {
 		t.Fatalf("the example changed; this test no longer knows how to point it at versitygw:\n%s", job)
 	}

@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
 	"net/http"
 	"strings"
@@ -15,39 +13,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	s3sink "github.com/runnel-dev/runnel/sinks/s3"
 )
 
 // targetsJob is the windowed job TestSinkTargetsDie runs: one window
-// node, its results to PostgreSQL (insert mode: a duplicate shows), to
-// S3 (random object names: an object published twice shows) and to a
-// Kafka topic, checkpointing every 300 ms.
-const targetsJob = `name: targets
-source:
-  stream: events
-  shards: 4
-  event_time: "r => r.ts"
-  watermark: 5s
-operators:
-  - id: per-key
-    window:
-      key: "r => r.k"
-      tumbling: 10s
-      aggregate:
-        n: count
-        total: sum(v)
-sinks:
-  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}
-  - id: lake
-    input: per-key
-    s3: {endpoint: %q, path_style: true, bucket: lake, prefix: per-key/, format: parquet, compression: zstd, suffix: random}
-  - {id: topic, input: per-key, kafka: {brokers: %q, topic: results}}
-checkpoint: {every: 300ms}
-`
+// node over the 4-shard stream events, its results to PostgreSQL at dsn
+// (insert mode: a duplicate shows), to S3 at endpoint (random object
+// names: an object published twice shows) and to a Kafka topic at
+// brokers, checkpointing every 300 ms.
+func targetsJob(dsn, endpoint, brokers string) string {
+	return perKeyJob("targets", "  stream: events\n  shards: 4", "5s", fmt.Sprintf(
+		"  - {id: table, input: per-key, postgres: {dsn: %q, table: results, create_table: true}}\n"+
+			"  - id: lake\n    input: per-key\n"+
+			"    s3: {endpoint: %q, path_style: true, bucket: lake, prefix: per-key/, format: parquet, compression: zstd, suffix: random}\n"+
+			"  - {id: topic, input: per-key, kafka: {brokers: %q, topic: results}}", dsn, endpoint, brokers), "300ms")
+}
 
 // targets are the servers TestSinkTargetsDie writes to and disturbs.
 type targets struct {
@@ -55,6 +37,67 @@ type targets struct {
 	pg    *testsrv.Postgres
 	gw    *testsrv.S3Process
 	kafka *testsrv.KafkaProcess
+}
+
+// targetsRun is targetsJob running on a server, writing to its targets.
+type targetsRun struct {
+	*targets
+	srv  *supervised
+	hc   *http.Client
+	base string
+	seed int64
+	rng  *rand.Rand
+}
+
+// startTargets starts PostgreSQL, versitygw (bucket lake), kfake (topic
+// results) and the server, and submits targetsJob; rng is seeded with
+// the test's seed.
+func startTargets(t *testing.T) *targetsRun {
+	t.Helper()
+	seed := int64(testutil.Seed(t))
+	tg := &targets{t: t, pg: testsrv.StartPostgres(t), gw: testsrv.StartS3(t, "lake"),
+		kafka: testsrv.StartKafkaProcess(t, 2, "results")}
+	srv := newSupervised(t, tg.gw.Env()...)
+	srv.start()
+	r := &targetsRun{targets: tg, srv: srv, hc: &http.Client{Timeout: 5 * time.Second}, base: srv.URL,
+		seed: seed, rng: rand.New(rand.NewSource(seed))}
+	if !postJSONStatus(t, r.hc, r.base+"/api/v1/jobs", targetsJob(tg.pg.DSN, tg.gw.Endpoint, tg.kafka.Addr), http.StatusCreated) {
+		t.Fatalf("submit failed\n%s", srv.AllLogs())
+	}
+	return r
+}
+
+// status reads the job's state ("unreachable" while the server does not
+// answer).
+func (r *targetsRun) status() jobView { return jobStatus(r.hc, r.base, "targets") }
+
+// resume resumes the job and reports whether the server accepted that.
+func (r *targetsRun) resume() bool { return postJSON(r.hc, r.base+"/api/v1/jobs/targets/resume", "") }
+
+// waitWindows waits up to d for PostgreSQL and S3 to hold as many
+// windows as want, calling each on every look (to resume a job a late
+// disturbance failed), and fails the test when they do not.
+func (r *targetsRun) waitWindows(want map[windowKey]windowVal, d time.Duration, each func()) {
+	t := r.t
+	t.Helper()
+	if !testutil.Within(d, func() bool {
+		each()
+		return len(pgWindows(t, r.pg)) >= len(want) && countWindows(s3Windows(t, r.gw)) >= len(want)
+	}) {
+		st := r.status()
+		t.Errorf("the windows did not all arrive within %v (job %s %s)\n%s", d, st.State, st.Reason, testutil.Tail(r.srv.AllLogs(), 6000))
+	}
+}
+
+// stopAndCompare stops the job cleanly and compares each target's
+// windows with want.
+func (r *targetsRun) stopAndCompare(want map[windowKey]windowVal) {
+	t := r.t
+	t.Helper()
+	stopJob(t, &http.Client{Timeout: time.Minute}, r.base, "targets")
+	compareWindows(t, "postgres table", want, pgWindows(t, r.pg))
+	compareWindows(t, "published Parquet objects", want, s3Windows(t, r.gw))
+	compareWindows(t, "kafka result topic (read_committed)", want, kafkaWindows(t, r.kafka.Addr, len(want)))
 }
 
 // outage is one disturbance of a target: what was done, and what the job
@@ -91,39 +134,26 @@ func TestSinkTargetsDie(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
 	}
-	seed := int64(testutil.Seed(t))
-	rng := rand.New(rand.NewSource(seed))
-	tg := &targets{t: t, pg: testsrv.StartPostgres(t), gw: testsrv.StartS3(t, "lake"),
-		kafka: testsrv.StartKafkaProcess(t, 2, "results")}
-	srv := newSupervised(t, tg.gw.Env()...)
-	srv.start()
-	defer srv.Kill()
-	base := srv.URL
-	hc := &http.Client{Timeout: 5 * time.Second}
-	job := fmt.Sprintf(targetsJob, tg.pg.DSN, tg.gw.Endpoint, tg.kafka.Addr)
-	if !postJSONStatus(t, hc, base+"/api/v1/jobs", job, http.StatusCreated) {
-		t.Fatalf("submit failed\n%s", srv.AllLogs())
-	}
+	r := startTargets(t)
+	srv, hc, base, rng := r.srv, r.hc, r.base, r.rng
 
 	var produced atomic.Int64
 	done := make(chan struct{})
-	go produceSpread(hc, base, seed, 20_000, &produced, done)
+	go produceSpread(hc, base, r.seed, 20_000, &produced, done)
 	var outages []outage
 	var reasons []string
 	serverKills, resumes := 0, 0
 	// note records what the job says now, and resumes it when it failed
 	// and every target is up.
 	note := func(up bool) string {
-		st := jobStatus(hc, base, "targets")
+		st := r.status()
 		said := st.State
 		if st.Reason != "" {
 			said += ": " + st.Reason
 			reasons = append(reasons, st.Reason)
 		}
-		if st.State == "failed" && up {
-			if postJSON(hc, base+"/api/v1/jobs/targets/resume", "") {
-				resumes++
-			}
+		if st.State == "failed" && up && r.resume() {
+			resumes++
 		}
 		return said
 	}
@@ -147,7 +177,7 @@ func TestSinkTargetsDie(t *testing.T) {
 			}
 		}
 		logs := len(srv.AllLogs())
-		o := tg.disturb(rng, func() string { return note(false) }, crash)
+		o := r.disturb(rng, func() string { return note(false) }, crash)
 		o.logged = srv.AllLogs()[logs:]
 		o.producing = producing
 		outages = append(outages, o)
@@ -173,10 +203,10 @@ func TestSinkTargetsDie(t *testing.T) {
 	}
 
 	// Every failure must say which sink failed, and why.
-	for _, r := range reasons {
-		if !strings.Contains(r, "sink table") && !strings.Contains(r, "sink lake") && !strings.Contains(r, "sink topic") &&
-			!strings.Contains(r, "postgres sink") && !strings.Contains(r, "s3 sink") && !strings.Contains(r, "kafka sink") {
-			t.Errorf("a failure that names no sink: %s", r)
+	for _, reason := range reasons {
+		if !strings.Contains(reason, "sink table") && !strings.Contains(reason, "sink lake") && !strings.Contains(reason, "sink topic") &&
+			!strings.Contains(reason, "postgres sink") && !strings.Contains(reason, "s3 sink") && !strings.Contains(reason, "kafka sink") {
+			t.Errorf("a failure that names no sink: %s", reason)
 		}
 	}
 
@@ -184,21 +214,12 @@ func TestSinkTargetsDie(t *testing.T) {
 	want := expectedWindows(t, hc, base)
 	// Wait for every window in PostgreSQL and S3, resuming the job when a
 	// late disturbance failed it.
-	if !testutil.Within(3*time.Minute, func() bool {
-		note(true)
-		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
-	}) {
-		st := jobStatus(hc, base, "targets")
-		t.Errorf("the windows did not all arrive within 3 minutes (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
-	}
-	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
-	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
-	compareWindows(t, "published Parquet objects", want, s3Windows(t, tg.gw))
-	compareWindows(t, "kafka result topic (read_committed)", want, kafkaWindows(t, tg.kafka.Addr, len(want)))
-	if staged := tg.gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {
+	r.waitWindows(want, 3*time.Minute, func() { note(true) })
+	r.stopAndCompare(want)
+	if staged := r.gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {
 		t.Errorf("%d staged objects left after a clean stop: %v", len(staged), staged[:min(5, len(staged))])
 	}
-	if errs := tg.gw.Objects(t, "lake", s3sink.DefaultErrorPrefix); len(errs) > 0 {
+	if errs := r.gw.Objects(t, "lake", s3sink.DefaultErrorPrefix); len(errs) > 0 {
 		t.Errorf("rows went to the error output: %v", errs)
 	}
 }
@@ -210,22 +231,7 @@ func TestSinkTargetsDie(t *testing.T) {
 // (a retry may duplicate a batch whose outcome was unknown: 2 s of event
 // time at most, within the job's 5 s watermark bound, so never late).
 func produceSpread(hc *http.Client, base string, seed int64, total int, produced *atomic.Int64, done chan<- struct{}) {
-	defer close(done)
-	const batch = 100
-	rng := rand.New(rand.NewSource(seed))
-	for i := 0; i < total; i += batch {
-		var recs []string
-		for k := i; k < min(i+batch, total); k++ {
-			key := fmt.Sprintf("k%02d", rng.Intn(20))
-			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*20))
-		}
-		body := `{"records":[` + strings.Join(recs, ",") + `]}`
-		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		produced.Add(int64(min(batch, total-i)))
-		time.Sleep(250 * time.Millisecond)
-	}
+	produceEvents(hc, base, seed, total, 100, 20, 250*time.Millisecond, produced, done)
 }
 
 // disturb does one random thing to one target and undoes it after a
@@ -304,98 +310,27 @@ func (tg *targets) disturb(rng *rand.Rand, said func() string, crash func()) (o 
 	return o
 }
 
-// jobState is the part of GET /api/v1/jobs/{id} the test reads.
-type jobState struct {
-	State  string `json:"state"`
-	Reason string `json:"reason"`
-}
-
-// jobStatus reads job id's state; a server that does not answer gives
-// state "unreachable".
-func jobStatus(hc *http.Client, base, id string) jobState {
-	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
-	if err != nil {
-		return jobState{State: "unreachable"}
+// jobStatus reads job id; a server that does not answer, or not with
+// the job, gives state "unreachable".
+func jobStatus(hc *http.Client, base, id string) jobView {
+	v, ok := readJob(hc, base, id)
+	if !ok {
+		return jobView{State: "unreachable"}
 	}
-	defer resp.Body.Close()
-	var st jobState
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&st) != nil {
-		io.Copy(io.Discard, resp.Body)
-		return jobState{State: "unreachable"}
-	}
-	return st
+	return v
 }
 
 // pgWindows reads the window rows of table results (none while it does
 // not exist or the cluster does not answer).
 func pgWindows(t *testing.T, pg *testsrv.Postgres) map[windowKey][]windowVal {
 	t.Helper()
-	got := map[windowKey][]windowVal{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn := pg.Connect(t)
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT key, (extract(epoch from window_start) * 1000)::bigint, n, total FROM results`)
+	got, err := queryWindows(t, ctx, conn)
 	if err != nil {
-		return got
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k windowKey
-		var v windowVal
-		if err := rows.Scan(&k.Key, &k.Start, &v.N, &v.Total); err != nil {
-			t.Fatal(err)
-		}
-		got[k] = append(got[k], v)
+		return map[windowKey][]windowVal{}
 	}
 	return got
-}
-
-// kafkaWindows reads topic results with read_committed until n windows
-// (end windows aside) arrived, then appends a sentinel and reads up to
-// it, to see any duplicate behind.
-func kafkaWindows(t *testing.T, addr string, n int) map[windowKey][]windowVal {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c := testsrv.ReadCommitted(t, "results", addr)
-	defer c.Close()
-	got := map[windowKey][]windowVal{}
-	count, sentinel := 0, false
-	for {
-		if !sentinel && count >= n {
-			p, err := kgo.NewClient(kgo.SeedBrokers(addr))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.ProduceSync(ctx, &kgo.Record{Topic: "results", Key: []byte("sentinel")}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-			p.Close()
-			sentinel = true
-		}
-		fs := c.PollFetches(ctx)
-		if err := fs.Err(); err != nil {
-			t.Fatalf("read the result topic (%d windows of %d read): %v", count, n, err)
-		}
-		for _, r := range fs.Records() {
-			if string(r.Key) == "sentinel" {
-				return got
-			}
-			var v struct {
-				Key         string `json:"key"`
-				WindowStart int64  `json:"window_start"`
-				N           int64  `json:"n"`
-				Total       int64  `json:"total"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("result record %s: %v", r.Value, err)
-			}
-			k := windowKey{v.Key, v.WindowStart}
-			if v.Key != "end" {
-				count++
-			}
-			got[k] = append(got[k], windowVal{v.N, v.Total})
-		}
-	}
 }

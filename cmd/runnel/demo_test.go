@@ -130,7 +130,15 @@ func TestDemoEventTimeAfterKill(t *testing.T) {
 		return 0
 	}
 	waitLag("first run")
-	time.Sleep(20 * time.Second)
+	// Two completed checkpoints: the restart resumes the generator from
+	// a position at least a checkpoint interval (5 s) into the run, so a
+	// jump ahead by the first run's length shows past the 3 s bound.
+	if !testutil.Within(60*time.Second, func() bool {
+		var info jobView
+		return s.getJSON("/api/v1/jobs/demo", &info) == nil && info.completed() >= 2
+	}) {
+		t.Fatalf("the demo job completed no two checkpoints within 60 s; logs:\n%s", s.AllLogs())
+	}
 	s.Kill()
 	time.Sleep(2 * time.Second)
 	s.Start()

@@ -128,12 +128,7 @@ func TestDocsKinesisAWSCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped in -short mode")
 	}
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
-		}
-		t.Skip("the AWS CLI is not installed")
-	}
+	needAWSCLI(t)
 	lines := docShBlock(t, "docs/kinesis-api.md", "**AWS CLI**")
 	srv := testbin.Start(t, testbin.Options{})
 	script := "set -e\n" + strings.ReplaceAll(strings.Join(lines, "\n"), "http://127.0.0.1:7070", srv.URL)
@@ -157,12 +152,7 @@ func TestDocsKinesisTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped in -short mode")
 	}
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
-		}
-		t.Skip("the AWS CLI is not installed")
-	}
+	needAWSCLI(t)
 	lines := docShBlock(t, "docs/kinesis-api.md", "## TLS")
 	if len(lines) < 3 || !strings.HasPrefix(lines[0], "runnel serve --tls-self-signed ") ||
 		!strings.HasPrefix(lines[1], "aws ") || !strings.HasPrefix(lines[2], "python3 ") {

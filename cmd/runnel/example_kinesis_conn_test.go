@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -46,12 +45,9 @@ func TestKinesisExampleJob(t *testing.T) {
 	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatalf("put: %v %v", err, out)
 	}
-	job, err := os.ReadFile("../../examples/kinesis-to-kinesis.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := exampleJob(t, "../../examples/kinesis-to-kinesis.yaml", "http://127.0.0.1:7071", remote.URL)
 	local := testsrv.StartRunnel(t)
-	req, _ := http.NewRequest("POST", local.URL+"/api/v1/jobs", strings.NewReader(strings.ReplaceAll(string(job), "http://127.0.0.1:7071", remote.URL)))
+	req, _ := http.NewRequest("POST", local.URL+"/api/v1/jobs", strings.NewReader(job))
 	req.Header.Set("Content-Type", "application/yaml")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -3,19 +3,13 @@ package main
 import (
 	"strings"
 	"testing"
-
-	"github.com/runnel-dev/runnel/internal/testbin"
 )
 
 // TestCLIGroups drives `runnel groups` against a real server: create,
 // list, describe (table and JSON), delete, and the errors a user meets
 // (bad name, missing group, missing arguments), each naming what is wrong.
 func TestCLIGroups(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the real binary; skipped in -short mode")
-	}
-	srv := testbin.Start(t, testbin.Options{})
-	env := []string{"RUNNEL_SERVER=" + srv.URL}
+	_, env := startCLIServer(t)
 	if _, e, c := runCLI(t, env, "streams", "create", "s", "--shards", "2"); c != 0 {
 		t.Fatalf("create stream: %d %s", c, e)
 	}

@@ -121,12 +121,7 @@ func TestREADMEMakeRun(t *testing.T) {
 	if len(kinesis) != 1 {
 		t.Fatalf("README's Kinesis API section: want one sh block, got %q", kinesis)
 	}
-	if _, err := exec.LookPath("aws"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the AWS CLI is not installed (.ci/run installs Debian's awscli)")
-		}
-		t.Skip("the AWS CLI is not installed")
-	}
+	needAWSCLI(t)
 	if out, err := sh(strings.Join(kinesis[0], "\n")); err != nil {
 		t.Fatalf("%s: %v\n%s", local(strings.Join(kinesis[0], "\n")), err, out)
 	}

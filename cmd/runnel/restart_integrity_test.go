@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -84,6 +85,32 @@ type jobView struct {
 		// DeadLettered counts records sent to a dead-letter stream.
 		DeadLettered int64 `json:"dead_lettered"`
 	} `json:"operators"`
+}
+
+// completed counts the job's completed checkpoints.
+func (v jobView) completed() int {
+	n := 0
+	for _, c := range v.Checkpoints {
+		if c.Status == "complete" {
+			n++
+		}
+	}
+	return n
+}
+
+// readJob reads job id from the server at base; ok is false when the
+// server does not answer, or not with the job.
+func readJob(hc *http.Client, base, id string) (v jobView, ok bool) {
+	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
+	if err != nil {
+		return v, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		io.Copy(io.Discard, resp.Body)
+		return v, false
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v) == nil
 }
 
 func (n *node) job(id string) jobView {

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/sinks"
 )
@@ -39,20 +37,10 @@ func TestSinkTargetsPaused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary, PostgreSQL, versitygw and kfake; skipped in -short mode")
 	}
-	seed := int64(testutil.Seed(t))
-	rng := rand.New(rand.NewSource(seed))
-	tg := &targets{t: t, pg: testsrv.StartPostgres(t), gw: testsrv.StartS3(t, "lake"),
-		kafka: testsrv.StartKafkaProcess(t, 2, "results")}
-	srv := newSupervised(t, tg.gw.Env()...)
-	srv.start()
-	defer srv.Kill()
-	base := srv.URL
-	hc := &http.Client{Timeout: 5 * time.Second}
-	if !postJSONStatus(t, hc, base+"/api/v1/jobs", fmt.Sprintf(targetsJob, tg.pg.DSN, tg.gw.Endpoint, tg.kafka.Addr), http.StatusCreated) {
-		t.Fatalf("submit failed\n%s", srv.AllLogs())
-	}
+	r := startTargets(t)
+	srv, hc, base, tg := r.srv, r.hc, r.base, r.targets
 	stop, done := make(chan struct{}), make(chan struct{})
-	go producePaced(hc, base, seed, stop, done)
+	go producePaced(hc, base, r.seed, stop, done)
 	defer func() {
 		select {
 		case <-stop:
@@ -62,9 +50,9 @@ func TestSinkTargetsPaused(t *testing.T) {
 		<-done
 	}()
 	resumeIfFailed := func() {
-		if st := jobStatus(hc, base, "targets"); st.State == "failed" {
+		if st := r.status(); st.State == "failed" {
 			t.Logf("the job failed (%s); resuming it", st.Reason)
-			postJSON(hc, base+"/api/v1/jobs/targets/resume", "")
+			r.resume()
 		}
 	}
 
@@ -87,7 +75,7 @@ func TestSinkTargetsPaused(t *testing.T) {
 		{"lake", "s3", func() { tg.gw.Signal(syscall.SIGSTOP) }, func() { tg.gw.Signal(syscall.SIGCONT) }},
 		{"topic", "kafka", func() { tg.kafka.Signal(syscall.SIGSTOP) }, func() { tg.kafka.Signal(syscall.SIGCONT) }},
 	}
-	rng.Shuffle(len(pauses), func(i, j int) { pauses[i], pauses[j] = pauses[j], pauses[i] })
+	r.rng.Shuffle(len(pauses), func(i, j int) { pauses[i], pauses[j] = pauses[j], pauses[i] })
 	// Let every sink commit once before the first pause.
 	testutil.Within(30*time.Second, func() bool { return len(pgWindows(t, tg.pg)) > 0 })
 	for _, p := range pauses {
@@ -135,8 +123,8 @@ func TestSinkTargetsPaused(t *testing.T) {
 	// twice or with a count not the input's.
 	late := metricLine(hc, base, lateMetric)
 	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
-	if !postJSON(hc, base+"/api/v1/jobs/targets/resume", "") {
-		t.Fatalf("resume after the stop failed (job %+v)", jobStatus(hc, base, "targets"))
+	if !r.resume() {
+		t.Fatalf("resume after the stop failed (job %+v)", r.status())
 	}
 	close(stop)
 	<-done
@@ -144,23 +132,14 @@ func TestSinkTargetsPaused(t *testing.T) {
 	putEndRecords(t, hc, base)
 	want := expectedWindows(t, hc, base)
 	ended := time.Now()
-	if !testutil.Within(time.Minute, func() bool {
-		resumeIfFailed()
-		return len(pgWindows(t, tg.pg)) >= len(want) && countWindows(s3Windows(t, tg.gw)) >= len(want)
-	}) {
-		st := jobStatus(hc, base, "targets")
-		t.Errorf("the windows did not all arrive within a minute (job %s %s)\n%s", st.State, st.Reason, testutil.Tail(srv.AllLogs(), 6000))
-	}
+	r.waitWindows(want, time.Minute, resumeIfFailed)
 	t.Logf("every window in PostgreSQL and S3 %v after the input ended", time.Since(ended).Round(100*time.Millisecond))
 	// The input is in event-time order per key, within the job's
 	// watermark bound: no record is late, however long a target paused.
 	if late += metricLine(hc, base, lateMetric); late != 0 {
 		t.Errorf("the window operator counted %v records late", late)
 	}
-	stopJob(t, &http.Client{Timeout: time.Minute}, base, "targets")
-	compareWindows(t, "postgres table", want, pgWindows(t, tg.pg))
-	compareWindows(t, "published Parquet objects", want, s3Windows(t, tg.gw))
-	compareWindows(t, "kafka result topic (read_committed)", want, kafkaWindows(t, tg.kafka.Addr, len(want)))
+	r.stopAndCompare(want)
 }
 
 // producePaced puts batches of 50 records a quarter second apart (event
@@ -176,15 +155,7 @@ func producePaced(hc *http.Client, base string, seed int64, stop <-chan struct{}
 			return
 		case <-time.After(250 * time.Millisecond):
 		}
-		var recs []string
-		for k := i; k < i+batch; k++ {
-			key := fmt.Sprintf("k%02d", rng.Intn(20))
-			recs = append(recs, fmt.Sprintf(`{"key":%q,"json":{"k":%q,"v":%d,"ts":%d}}`, key, key, k%7, crashBase+int64(k)*20))
-		}
-		body := `{"records":[` + strings.Join(recs, ",") + `]}`
-		for !postJSON(hc, base+"/api/v1/streams/events/records", body) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		putUntilAcked(hc, base, eventBatch(rng, i, i+batch, 20))
 	}
 }
 
@@ -195,16 +166,8 @@ const lateMetric = `runnel_operator_late_records_total{job="targets"`
 // jobWarnings reads the warnings of job id (none when the server does
 // not answer).
 func jobWarnings(hc *http.Client, base, id string) []string {
-	resp, err := hc.Get(base + "/api/v1/jobs/" + id)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Warnings []string `json:"warnings"`
-	}
-	json.NewDecoder(resp.Body).Decode(&st)
-	return st.Warnings
+	v, _ := readJob(hc, base, id)
+	return v.Warnings
 }
 
 // metricLine returns the value of the Prometheus sample whose line starts

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,13 +69,7 @@ sinks: [{id: out, input: w, kafka: {brokers: ["127.0.0.1:2"], topic: out}}]
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := exec.Command(bin, append([]string{"worker"}, tc.args...)...).CombinedOutput()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code := exitCode(t, err)
 			if code != tc.code || !strings.Contains(string(out), tc.want) {
 				t.Fatalf("exit %d (want %d), output without %q:\n%s", code, tc.code, tc.want, out)
 			}
