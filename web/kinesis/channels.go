@@ -578,7 +578,6 @@ func (h *Handler) updateDeliveryChannel(r *request) (any, error) {
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
 		job := channelJob(rec.Name)
-		cs.waitStarted(job)
 		if info, err := cs.opts.Jobs.Get(job); err == nil && info.Owner == rec.JobOwner {
 			if info.State != "running" && h.streamGone(rec) == "" {
 				if _, err := cs.opts.Jobs.Resume(job); err != nil {
