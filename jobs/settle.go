@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/atomicfile"
-	"github.com/runnel-dev/runnel/state"
 )
 
 // Settling what a job's last run staged before its state goes. A run's
@@ -107,30 +108,39 @@ func (m *Manager) settleStaged(ctx context.Context, j *Job) {
 	m.log.Info("what the job's last run staged is settled", "job", j.ID)
 }
 
+// settle opens j's state from its latest checkpoint (as a start does:
+// openState) and each staging sink of j's file, and each operator's
+// dead-letter stream sink, on its key space, which settles what it
+// staged. The sinks are built only for that (restoreOnly): no target is
+// created, and the source and operators are not built.
 func (m *Manager) settle(ctx context.Context, j *Job) error {
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, ctx: ctx})
-	if err != nil {
-		return err
-	}
-	defer closeSinks(built)
-	cs, err := m.openState(j, built)
+	cs, err := m.openState(j, nil)
 	if err != nil {
 		return err
 	}
 	defer cs.db.Close()
-	for _, s := range built.Graph.Sinks {
-		tx, ok := s.Sink.(interface {
-			OpenState(context.Context, *state.Space) error
-		})
-		if !ok {
+	ids := map[string]bool{}
+	for _, s := range j.Spec.Sinks {
+		ids[s.ID] = true
+	}
+	spaces, err := cs.db.Operators()
+	if err != nil {
+		return err
+	}
+	for _, id := range spaces {
+		ids[id] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		sink, kind := j.Spec.sinkOf(id)
+		if !stagingSinkKinds[kind] {
 			continue
 		}
-		sp, err := cs.db.Namespace(s.ID, "sink")
+		sp, err := cs.db.Namespace(id, "sink")
 		if err == nil {
-			err = tx.OpenState(ctx, sp)
+			err = m.commitRemovedSink(ctx, j.Spec, id, sink, kind, sp)
 		}
 		if err != nil {
-			return fmt.Errorf("open state of sink %s: %w", s.ID, err)
+			return fmt.Errorf("sink %s: %w", id, err)
 		}
 	}
 	return nil
