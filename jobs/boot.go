@@ -234,7 +234,7 @@ func (m *Manager) run(ctx context.Context, j *Job, built *Built, cs *ckptState) 
 	// From here the run may stage output (and the engine's setup settles
 	// what an earlier run staged): a delete settles it if the run does
 	// not end at a committed checkpoint (settle.go).
-	if err := m.markStaged(j.ID); err != nil {
+	if err := m.markStaged(j); err != nil {
 		closeSinks(built)
 		cs.closed = true
 		cs.db.Close()

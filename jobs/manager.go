@@ -106,9 +106,11 @@ type Job struct {
 		starting    chan struct{}
 		startCtx    context.Context
 		startCancel context.CancelCauseFunc
-		finalState  *engine.Status
-		ckpt        *ckptState
-		gone        chan struct{} // closed when the job leaves the manager (goneCh)
+		// runs counts the runs begun (settle.go: markStaged).
+		runs       uint64
+		finalState *engine.Status
+		ckpt       *ckptState
+		gone       chan struct{} // closed when the job leaves the manager (goneCh)
 	}
 }
 
@@ -483,7 +485,7 @@ const stopWait = 15 * time.Second
 // fails) and waits until it ended.
 func (m *Manager) stopRun(j *Job) {
 	j.mu.Lock()
-	rj, cs := j.mu.run, j.mu.ckpt
+	rj, cs, gen := j.mu.run, j.mu.ckpt, j.mu.runs
 	j.mu.Unlock()
 	if rj == nil {
 		return
@@ -496,9 +498,8 @@ func (m *Manager) stopRun(j *Job) {
 		}
 		if err == nil {
 			// The sinks committed it and the sources stopped at it:
-			// nothing is left staged (and no new run begins before
-			// this one ended).
-			m.clearStaged(j.ID)
+			// nothing is left staged.
+			m.clearStaged(j, gen)
 		}
 	}
 	m.finishStop(rj, err)

@@ -41,9 +41,12 @@ const stagedMarker = "staged"
 // job's last run staged (each sink's connect is bounded by 30 s too).
 const settleTimeout = 2 * time.Minute
 
-// markStaged records, durably, that job id's run may stage output.
-func (m *Manager) markStaged(id string) error {
-	dir := filepath.Join(m.dir, id)
+// markStaged records, durably, that a new run of j may stage output.
+func (m *Manager) markStaged(j *Job) error {
+	j.mu.Lock()
+	j.mu.runs++ // an earlier run's clearStaged leaves the marker alone now
+	j.mu.Unlock()
+	dir := filepath.Join(m.dir, j.ID)
 	p := filepath.Join(dir, stagedMarker)
 	if _, err := os.Stat(p); err == nil {
 		return nil
@@ -62,10 +65,16 @@ func (m *Manager) markStaged(id string) error {
 	return nil
 }
 
-// clearStaged records that job id has nothing staged.
-func (m *Manager) clearStaged(id string) {
-	if err := os.Remove(filepath.Join(m.dir, id, stagedMarker)); err != nil && !os.IsNotExist(err) {
-		m.log.Error("job stopped at a committed checkpoint, but its marker of staged output stays", "job", id, "err", err)
+// clearStaged records that run gen of j (j.mu.runs as it began) left
+// nothing staged, unless a later run began since.
+func (m *Manager) clearStaged(j *Job, gen uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.runs != gen {
+		return
+	}
+	if err := os.Remove(filepath.Join(m.dir, j.ID, stagedMarker)); err != nil && !os.IsNotExist(err) {
+		m.log.Error("job stopped at a committed checkpoint, but its marker of staged output stays", "job", j.ID, "err", err)
 	}
 }
 
