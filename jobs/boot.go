@@ -88,9 +88,10 @@ func (m *Manager) BootStarting() int { return int(m.boot.pending.Load()) }
 
 // beginStart marks a start of j in progress until the returned func is
 // called, and returns the start's context: canceled (its cause saying
-// why) when j is stopped, deleted or replaced, or the manager closes,
-// so that a step waiting on a target that does not answer (a connect, a
-// restore's commit) returns at once. It is called with j.mu not held.
+// why) when j is stopped (as a delete or replace of a starting job needs
+// first) or the manager closes, so that a step waiting on a target that
+// does not answer (a connect, a restore's commit) returns at once. It is
+// called with j.mu not held.
 func (m *Manager) beginStart(j *Job) (ctx context.Context, end func()) { return m.track(j, true) }
 
 // track is beginStart; a start of a stopped job's is canceled at once
