@@ -48,29 +48,34 @@ func failCommits(on *atomic.Bool) func(string) error {
 	}
 }
 
-// TestDeleteWhileStartingSettlesPostgres: a job whose last run left a
-// completed checkpoint's rows staged (its commit cut short) is found
-// running when the manager opens, with its PostgreSQL paused, and is
-// stopped and deleted while it starts. The delete settles what the run
-// staged once the cluster answers: the table holds every row of the
-// checkpoint, once, and the job's state goes.
+// TestDeleteWhileStartingSettlesPostgres: jobs whose last run left a
+// completed checkpoint's rows staged (its commit cut short) are found
+// running when the manager opens, with their PostgreSQL paused, and are
+// stopped while they start; one is deleted, the other replaced by a job
+// writing another table. The delete and the replace settle what the runs
+// staged once the cluster answers: each table holds every row of its
+// job's checkpoint, once, and the replacement writes its own.
 func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
 	e := newBootEnv(t)
 	var failing atomic.Bool
 	cfg := e.cfg
 	cfg.Failpoint = failCommits(&failing)
 	m := startManager(t, cfg)
-	if _, err := m.Submit([]byte(strings.Replace(e.job("a", ""), "every: 100ms", "every: 1h", 1))); err != nil {
-		t.Fatal(err)
-	}
-	e.put("a", 0, 10)
-	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "a") == 10 }) {
-		t.Fatalf("the job read %d records, want 10", sourceRead(t, m, "a"))
+	for _, id := range []string{"a", "b"} {
+		if _, err := m.Submit([]byte(strings.Replace(e.job(id, ""), "every: 100ms", "every: 1h", 1))); err != nil {
+			t.Fatal(err)
+		}
+		e.put(id, 0, 10)
+		if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, id) == 10 }) {
+			t.Fatalf("job %s read %d records, want 10", id, sourceRead(t, m, id))
+		}
 	}
 	failing.Store(true)
-	m.Close() // its final checkpoint is durable, not committed
-	if n := len(e.rows("a")); n != 0 {
-		t.Fatalf("table a holds %d rows before the restart, want none (the commit was cut short)", n)
+	m.Close() // their final checkpoints are durable, not committed
+	for _, id := range []string{"a", "b"} {
+		if n := len(e.rows(id)); n != 0 {
+			t.Fatalf("table %s holds %d rows before the restart, want none (the commit was cut short)", id, n)
+		}
 	}
 
 	resume := e.pause()
@@ -79,14 +84,21 @@ func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if s, r := jobState(m, "a"); s != StateStarting {
-		t.Fatalf("job a is %s (%s), want starting", s, r)
-	}
-	if err := m.Stop("a"); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"a", "b"} {
+		if s, r := jobState(m, id); s != StateStarting {
+			t.Fatalf("job %s is %s (%s), want starting", id, s, r)
+		}
+		if err := m.Stop(id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	deleted := make(chan error, 1)
 	go func() { deleted <- m.Delete("a") }()
+	replaced := make(chan error, 1)
+	go func() {
+		_, err := m.SubmitWith([]byte(strings.NewReplacer("table: b", "table: c", "id: pg,", "id: pg2,").Replace(e.job("b", ""))), SubmitOptions{Replace: true})
+		replaced <- err
+	}()
 	resume()
 	if err := <-deleted; err != nil {
 		t.Fatal(err)
@@ -94,7 +106,13 @@ func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
 	if _, err := m.Get("a"); !errors.Is(err, ErrJobNotFound) {
 		t.Fatalf("deleted job: %v", err)
 	}
+	if err := <-replaced; err != nil {
+		t.Fatal(err)
+	}
 	e.waitRows("a", 10)
+	e.waitRows("b", 10)
+	e.put("b", 10, 20)
+	e.waitRows("c", 20)
 }
 
 // TestDeleteWhileStartingSettlesS3: the same with an S3 sink (versitygw,
