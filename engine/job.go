@@ -193,10 +193,8 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 // returns its cause; once StartSetup returned, setup is no concern of the
 // job's (ctx alone bounds its run).
 func StartSetup(ctx, setup context.Context, g *Graph, opts Options) (*Job, error) {
-	sctx, scancel := context.WithCancelCause(ctx)
-	defer scancel(nil)
-	stop := context.AfterFunc(setup, func() { scancel(context.Cause(setup)) })
-	defer stop()
+	sctx, done := setupContext(ctx, setup)
+	defer done()
 	p, err := plan(g)
 	if err != nil {
 		return nil, err
@@ -301,15 +299,6 @@ func StartSetup(ctx, setup context.Context, g *Graph, opts Options) (*Job, error
 	})
 	go j.wait()
 	return j, nil
-}
-
-// setupErr is err of a setup step, with the cause of the setup's cancel
-// when it was cut short (a call canceled says only "context canceled").
-func setupErr(sctx context.Context, err error) error {
-	if c := context.Cause(sctx); c != nil && !errors.Is(err, c) {
-		return fmt.Errorf("%w: %w", c, err)
-	}
-	return err
 }
 
 func (j *Job) releaseAll(targets []string) {
