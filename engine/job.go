@@ -183,6 +183,18 @@ func (f *fanIn) release() {
 // job runs until its bounded sources end, Stop is called, a task fails or
 // ctx is canceled (a hard cancel).
 func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
+	return StartSetup(ctx, ctx, g, opts)
+}
+
+// StartSetup is Start whose setup is bounded by setup as well as ctx: the
+// listing of the sources' shards and the opening of the transactional
+// sinks' state, which settles what an earlier run staged (and may wait
+// on a sink's target). A cancel of setup cuts the start short, and Start
+// returns its cause; once StartSetup returned, setup is no concern of the
+// job's (ctx alone bounds its run).
+func StartSetup(ctx, setup context.Context, g *Graph, opts Options) (*Job, error) {
+	sctx, done := setupContext(ctx, setup)
+	defer done()
 	p, err := plan(g)
 	if err != nil {
 		return nil, err
@@ -218,9 +230,9 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		j.fanIns[s.ID] = &fanIn{close: func() { close(ch) }}
 	}
 	for _, s := range g.Sources {
-		shards, err := s.Source.Shards(ctx)
+		shards, err := s.Source.Shards(sctx)
 		if err != nil {
-			return nil, fmt.Errorf("list shards of source %s: %w", s.ID, err)
+			return nil, fmt.Errorf("list shards of source %s: %w", s.ID, setupErr(sctx, err))
 		}
 		j.initial[s.ID] = shards
 		j.srcReach[s.ID] = p.reachKeyed(s.ID)
@@ -246,7 +258,8 @@ func Start(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 			}
 		}
 	}
-	if err := j.openSinkState(ctx); err != nil {
+	if err := j.openSinkState(sctx); err != nil {
+		err = setupErr(sctx, err)
 		cancel(err)
 		return nil, err
 	}

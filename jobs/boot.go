@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -17,10 +19,14 @@ import (
 // state starting until its run begins, and the manager's BootStarting
 // counts those not done yet (a server's readiness).
 //
-// A start in progress is the job's (Job.mu.starting): a stop marks the
-// job stopped and the start gives up at its next step, or the run it
-// began is stopped once it returns; delete, replace, resume and the
-// manager's Close wait for it to return (waitEnded, waitStarted).
+// A start in progress is the job's (Job.mu.starting), with a context of
+// its own (beginStart): a stop and the manager's Close cancel it, so the
+// step waiting on a target returns at once (the 30 s stay its bound), and
+// the start gives up; a run begun meanwhile is stopped once it returns.
+// Delete, replace, resume and Close wait for the start to return
+// (waitEnded, waitStarted), which then is prompt. What the job's last run
+// staged, a start cut short may not have settled: a delete or replace
+// settles it before the job's state goes (settle.go).
 //
 // A start by the server (at its start, or a restart attempt of the job's
 // restart strategy) that fails counts as a failure of the job's restart
@@ -81,20 +87,71 @@ func (m *Manager) Booted() <-chan struct{} { return m.boot.done }
 func (m *Manager) BootStarting() int { return int(m.boot.pending.Load()) }
 
 // beginStart marks a start of j in progress until the returned func is
-// called. It is called with j.mu not held.
-func (j *Job) beginStart() (end func()) {
+// called, and returns the start's context: canceled (its cause saying
+// why) when j is stopped (as a delete or replace of a starting job needs
+// first) or the manager closes, so that a step waiting on a target that
+// does not answer (a connect, a restore's commit) returns at once. It is
+// called with j.mu not held.
+func (m *Manager) beginStart(j *Job) (ctx context.Context, end func()) { return m.track(j, true) }
+
+// track is beginStart; a start of a stopped job's is canceled at once
+// when stop is set (a delete's settling is not).
+func (m *Manager) track(j *Job, stop bool) (ctx context.Context, end func()) {
 	done := make(chan struct{})
+	ctx, cancel := context.WithCancelCause(context.Background())
 	j.mu.Lock()
-	j.mu.starting = done
+	j.mu.starting, j.mu.startCtx, j.mu.startCancel = done, ctx, cancel
+	stopped := j.mu.stopped
 	j.mu.Unlock()
-	return func() {
+	// Close cancels the starts it finds after marking the manager
+	// closed: a start that began meanwhile sees it closed here.
+	if m.isClosed() {
+		cancel(errClosing)
+	} else if stopped && stop {
+		cancel(errStopped)
+	}
+	return ctx, func() {
 		j.mu.Lock()
 		if j.mu.starting == done {
-			j.mu.starting = nil
+			j.mu.starting, j.mu.startCtx, j.mu.startCancel = nil, nil, nil
 		}
 		j.mu.Unlock()
+		cancel(nil)
 		close(done)
 	}
+}
+
+// Causes of a start's cancel.
+var (
+	errStopped = errors.New("jobs: the job was stopped while it started")
+	errClosing = errors.New("jobs: the server is shutting down")
+)
+
+// cancelStart cuts j's start in progress (if any) short with cause.
+func (j *Job) cancelStart(cause error) {
+	j.mu.Lock()
+	cancel := j.mu.startCancel
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
+}
+
+// startCtx is the context of j's start in progress; Background when none
+// is (a step of a start reached some other way).
+func (j *Job) startCtx() context.Context {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.startCtx != nil {
+		return j.mu.startCtx
+	}
+	return context.Background()
+}
+
+func (m *Manager) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.closed
 }
 
 // waitStarted waits until j's start in progress (if any) has returned.
@@ -119,20 +176,26 @@ func (m *Manager) givenUp(j *Job) bool {
 }
 
 // start builds j from its file and starts it from its latest checkpoint.
-// A failure is the job's startErr.
+// A failure is the job's startErr; a start cut short by a stop or the
+// manager's close is no failure of the job's.
 func (m *Manager) start(j *Job) {
-	defer j.beginStart()()
+	ctx, end := m.beginStart(j)
+	defer end()
 	if m.givenUp(j) {
 		return
 	}
 	fail := func(err error) {
+		if m.givenUp(j) {
+			m.log.Info("job stopped before its run began", "job", j.ID, "err", err)
+			return
+		}
 		j.mu.Lock()
 		j.mu.startErr = err
 		j.mu.Unlock()
 		j.failureEntry(err.Error())
 		m.log.Error("job failed to start", "job", j.ID, "err", err)
 	}
-	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, onSkip: j.skipEntry})
+	built, err := Build(j.Spec, Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, onSkip: j.skipEntry, ctx: ctx})
 	if err != nil {
 		fail(err)
 		return
@@ -147,7 +210,7 @@ func (m *Manager) start(j *Job) {
 		fail(err)
 		return
 	}
-	m.run(j, built, cs)
+	m.run(ctx, j, built, cs)
 }
 
 func closeSinks(built *Built) {
@@ -159,8 +222,9 @@ func closeSinks(built *Built) {
 // run starts a built job over its opened state store (restoring from
 // cs.restore when set) and its checkpoint loop; a job stopped (or a
 // manager closed) meanwhile is not started, and its sinks and store are
-// closed.
-func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
+// closed. ctx is the start's (beginStart): it bounds the engine's setup,
+// which settles what the last run staged, not the run.
+func (m *Manager) run(ctx context.Context, j *Job, built *Built, cs *ckptState) {
 	if m.givenUp(j) {
 		closeSinks(built)
 		cs.closed = true
@@ -168,10 +232,30 @@ func (m *Manager) run(j *Job, built *Built, cs *ckptState) {
 		m.log.Info("job stopped before its run began", "job", j.ID)
 		return
 	}
+	// From here the run may stage output (and the engine's setup settles
+	// what an earlier run staged): a delete settles it if the run does
+	// not end at a committed checkpoint (settle.go).
+	if err := m.markStaged(j); err != nil {
+		closeSinks(built)
+		cs.closed = true
+		cs.db.Close()
+		j.mu.Lock()
+		j.mu.startErr = fmt.Errorf("start job %s: %w", j.ID, err)
+		j.mu.Unlock()
+		m.log.Error("job failed to start", "job", j.ID, "err", err)
+		return
+	}
 	opts := m.options
 	opts.State, opts.Restore = cs.db, cs.restore
 	j.outputs.tap(built.Graph, j.errorTap)
-	rj, err := engine.Start(context.Background(), built.Graph, opts)
+	rj, err := engine.StartSetup(context.Background(), ctx, built.Graph, opts)
+	if err != nil && m.givenUp(j) {
+		closeSinks(built)
+		cs.closed = true
+		cs.db.Close()
+		m.log.Info("job stopped before its run began", "job", j.ID, "err", err)
+		return
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.mu.built = built

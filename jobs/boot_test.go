@@ -233,7 +233,8 @@ func TestBootStartFailureRestartsByStrategy(t *testing.T) {
 
 // TestStopDeleteReplaceDuringBootStart: jobs starting in the background
 // (their target paused) are stopped at once; a delete and a replace wait
-// for their starts to give up, and no run of theirs begins.
+// for their starts to give up (the stop cut them short), and no run of
+// theirs begins.
 func TestStopDeleteReplaceDuringBootStart(t *testing.T) {
 	e := newBootEnv(t)
 	m := startManager(t, e.cfg)
@@ -268,8 +269,9 @@ func TestStopDeleteReplaceDuringBootStart(t *testing.T) {
 			t.Fatalf("job %s stopped while starting is %s", id, s)
 		}
 	}
-	// A delete and a replace wait for the starts to give up, which
-	// they do once the cluster answers.
+	// A delete and a replace wait for the starts to give up, which the
+	// stops cut short; the replacement's own start waits for the
+	// cluster.
 	deleted := make(chan error, 1)
 	go func() { deleted <- m.Delete("a") }()
 	replaced := make(chan error, 1)

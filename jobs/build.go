@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/runnel-dev/runnel/engine"
 	"github.com/runnel-dev/runnel/internal/confine"
@@ -50,6 +51,24 @@ type Env struct {
 	// preview, when set, builds the job for a preview (RunPreview): a
 	// sample source, captures for sinks, no fusion, every error kept.
 	preview *previewRun
+
+	// ctx, when set, bounds the connectors' connects (each by 30 s too):
+	// a job's start cancels it when the job is stopped or the manager
+	// closes (beginStart).
+	ctx context.Context
+}
+
+// connectTimeout bounds a connector's connect as the job is built.
+const connectTimeout = 30 * time.Second
+
+// connectCtx is the context of a connector's connect: the build's, bounded
+// by connectTimeout.
+func (b *builder) connectCtx() (context.Context, context.CancelFunc) {
+	ctx := b.env.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithTimeout(ctx, connectTimeout)
 }
 
 // Built is a job ready to start: its runtime graph and the dashboards the

@@ -1,10 +1,8 @@
 package jobs
 
 import (
-	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/sinks"
@@ -52,7 +50,7 @@ func init() {
 			}
 		},
 		Build: func(b *builder, s *Sink, _ []sinks.Column) (sinks.Sink, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := b.connectCtx()
 			defer cancel()
 			c := kinesisSinkConfig(extConfig[KinesisSink](&s.ext, SinkKinesis, false), b.spec.Name, s.ID)
 			c.Logger = b.env.Logger

@@ -1,9 +1,7 @@
 package jobs
 
 import (
-	"context"
 	"strings"
-	"time"
 
 	"github.com/runnel-dev/runnel/sinks"
 	pgsink "github.com/runnel-dev/runnel/sinks/postgres"
@@ -49,7 +47,7 @@ func init() {
 		},
 		Build: func(b *builder, s *Sink, cols []sinks.Column) (sinks.Sink, error) {
 			pg := s.Postgres
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := b.connectCtx()
 			defer cancel()
 			return pgsink.New(ctx, pgsink.Config{DSN: pg.DSN, Table: pg.Table, Key: pg.Key, CreateTable: pg.CreateTable,
 				Columns: cols, Job: b.spec.Name, Sink: s.ID, Logger: b.env.Logger})

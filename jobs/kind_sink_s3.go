@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -128,7 +127,7 @@ func (v *validator) validateS3Sink(p string, k *S3Sink) {
 
 // buildS3Sink makes the sink.
 func (b *builder) buildS3Sink(k *S3Sink, id string, cols []sinks.Column) (sinks.Sink, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := b.connectCtx()
 	defer cancel()
 	c := k.config(b.spec.Name, id, cols)
 	if b.env.Logger != nil {

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,7 +88,7 @@ func init() {
 				return nil, wrapSourceErr(b, err)
 			}
 			c.NewDecoder = func() kinesissrc.Decoder { return dec() }
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := b.connectCtx()
 			defer cancel()
 			src, err := kinesissrc.New(ctx, c, nil)
 			return src, wrapSourceErr(b, err)

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -182,8 +183,11 @@ func (m *Manager) notRunning(j *Job, action string) error {
 }
 
 // Delete removes a job that is not running, with its job file, its state
-// and its checkpoints. Savepoints taken of it are kept. A job with an
-// owner is refused (ErrJobOwned): its owner deletes it (DeleteOwned).
+// and its checkpoints. Savepoints taken of it are kept. A start of the job
+// in progress (a stopped job's, which its stop cut short) is waited for;
+// what the job's last run left staged is settled first (settleStaged). A
+// job with an owner is refused (ErrJobOwned): its owner deletes it
+// (DeleteOwned).
 func (m *Manager) Delete(id string) error { return m.DeleteOwned(id, "") }
 
 // DeleteOwned is Delete by owner: of a job that owner manages ("" for a
@@ -200,6 +204,7 @@ func (m *Manager) DeleteOwned(id, owner string) error {
 		return err
 	}
 	j.waitEnded()
+	m.settleStaged(context.Background(), j)
 	m.mu.Lock()
 	if m.mu.jobs[id] == j {
 		delete(m.mu.jobs, id)

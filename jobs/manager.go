@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,8 +101,13 @@ type Job struct {
 		ended    time.Time
 		startErr error
 		// starting is closed when the start in progress (start) ends;
-		// nil when none is.
-		starting   chan struct{}
+		// nil when none is. startCtx is its context, startCancel cuts
+		// it short (beginStart).
+		starting    chan struct{}
+		startCtx    context.Context
+		startCancel context.CancelCauseFunc
+		// runs counts the runs begun (settle.go: markStaged).
+		runs       uint64
 		finalState *engine.Status
 		ckpt       *ckptState
 		gone       chan struct{} // closed when the job leaves the manager (goneCh)
@@ -337,7 +343,8 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		shardsWarning: shardsWarning(m.store, spec)}
 	m.mu.jobs[j.ID] = j
 	m.mu.Unlock()
-	defer j.beginStart()()
+	ctx, end := m.beginStart(j)
+	defer end()
 	undo := func() {
 		m.mu.Lock()
 		if hadOld {
@@ -349,10 +356,16 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	}
 	if hadOld {
 		old.waitEnded()
+		// The earlier job's state goes: what its last run staged is
+		// settled first.
+		m.settleStaged(ctx, old)
 	}
-	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log, onSkip: j.skipEntry})
+	built, err := Build(spec, Env{Store: m.store, Files: m.files, Resume: savepoint != "", Logger: m.log, onSkip: j.skipEntry, ctx: ctx})
 	if err != nil {
 		undo()
+		if c := context.Cause(ctx); c != nil {
+			return nil, fmt.Errorf("start %s: %w: %w", j.ID, c, err)
+		}
 		return nil, spec.asSpecError(err)
 	}
 	// A new job starts from nothing, or from the savepoint, in a
@@ -391,7 +404,7 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		m.mu.Unlock()
 		return nil, err
 	}
-	m.run(j, built, cs)
+	m.run(ctx, j, built, cs)
 	if hadOld {
 		old.markGone()
 	}
@@ -438,14 +451,15 @@ func (m *Manager) Stop(id string) error {
 	j.mu.stopped = true
 	starting := j.mu.starting != nil
 	j.mu.Unlock()
+	j.cancelStart(errStopped)
 	if err := m.persist(j); err != nil {
 		return fmt.Errorf("save job %s: %w", id, err)
 	}
 	// An operator stuck in a call no interrupt reaches (a long native JS
 	// step) holds the stop until the call returns; the caller is not held
 	// with it: the job is stopped already as far as it can tell. So with
-	// a start in progress, which may wait on a sink's target: it gives up
-	// at its next step, or its run is stopped as it begins.
+	// a start in progress, which may wait on a sink's target: its context
+	// is canceled and it gives up, or its run is stopped as it begins.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -471,7 +485,7 @@ const stopWait = 15 * time.Second
 // fails) and waits until it ended.
 func (m *Manager) stopRun(j *Job) {
 	j.mu.Lock()
-	rj, cs := j.mu.run, j.mu.ckpt
+	rj, cs, gen := j.mu.run, j.mu.ckpt, j.mu.runs
 	j.mu.Unlock()
 	if rj == nil {
 		return
@@ -481,6 +495,11 @@ func (m *Manager) stopRun(j *Job) {
 		_, err = m.checkpoint(j, rj, cs, engine.CheckpointOptions{Stop: true}, "")
 		if err != nil && !errors.Is(err, engine.ErrNotRunning) {
 			m.log.Error("final checkpoint failed; stopping without it", "job", j.ID, "err", err)
+		}
+		if err == nil {
+			// The sinks committed it and the sources stopped at it:
+			// nothing is left staged.
+			m.clearStaged(j, gen)
 		}
 	}
 	m.finishStop(rj, err)
@@ -546,6 +565,9 @@ func (m *Manager) Close() {
 	if !already && m.sampling.stop != nil {
 		close(m.sampling.stop)
 		<-m.sampling.done
+	}
+	for _, j := range js {
+		j.cancelStart(errClosing)
 	}
 	m.boot.wait() // no job starts once closed: those starting end
 	var wg sync.WaitGroup

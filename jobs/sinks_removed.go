@@ -76,7 +76,7 @@ func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot
 			continue
 		}
 		if stagingSinkKinds[kind] {
-			if err := m.commitRemovedSink(old, id, sink, kind, sp); err != nil {
+			if err := m.commitRemovedSink(j.startCtx(), old, id, sink, kind, sp); err != nil {
 				return nil, fmt.Errorf("sink %s (%s) of the checkpoint's job file is not in the new job file under that id and kind, "+
 					"and committing the output it staged where it was staged for failed: %w; "+
 					"make the target available again and restart, or deploy without the savepoint (from=none)", id, kind, err)
@@ -92,9 +92,10 @@ func (m *Manager) commitRemovedSinks(j *Job, db *state.DB, snap *engine.Snapshot
 
 // commitRemovedSink builds the sink id of spec old (sink, of kind; nil
 // for an operator's dead letters) without creating its target, and opens
-// it on sp: OpenState commits what sp holds staged.
-func (m *Manager) commitRemovedSink(old *Spec, id string, sink *Sink, kind string, sp *state.Space) error {
-	b := &builder{spec: old, env: Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log}, restoreOnly: true}
+// it on sp: OpenState commits what sp holds staged. ctx is the job's
+// start's: a stop or the manager's close cuts the commit short.
+func (m *Manager) commitRemovedSink(ctx context.Context, old *Spec, id string, sink *Sink, kind string, sp *state.Space) error {
+	b := &builder{spec: old, env: Env{Store: m.store, Files: m.files, Resume: true, Logger: m.log, ctx: ctx}, restoreOnly: true}
 	var s sinks.Sink
 	var err error
 	if sink != nil {
@@ -109,7 +110,7 @@ func (m *Manager) commitRemovedSink(old *Spec, id string, sink *Sink, kind strin
 	if !ok {
 		return errors.Join(fmt.Errorf("a %s sink keeps no staged output", kind), s.Close())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), removedSinkTimeout)
+	ctx, cancel := context.WithTimeout(ctx, removedSinkTimeout)
 	defer cancel()
 	err = tx.OpenState(ctx, sp)
 	return errors.Join(err, s.Close())

@@ -83,7 +83,7 @@ func (m *Manager) checkSourcePositions(j *Job, src sources.Source, snap *engine.
 			positions[shard] = pos
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), checkPositionsTimeout)
+	ctx, cancel := context.WithTimeout(j.startCtx(), checkPositionsTimeout)
 	defer cancel()
 	problems, err := pc.CheckPositions(ctx, positions, e.SourceBindings)
 	if err != nil {

@@ -65,11 +65,13 @@ func (cs *channelSet) startDelivery(rec *channelRec, src []byte) error {
 // A delivery job that is not running (a server killed during an earlier
 // DeleteChannel or UpdateChannel left it stopped; S3 failed it) may
 // leave objects staged: those of a checkpoint it completed and did not
-// publish, and those of an epoch whose checkpoint never completed. Only
-// its start settles them (it publishes the first, deletes the others), so
-// it is resumed once before it stops; when it does not start (S3 still
-// unreachable, its stream deleted) it is deleted all the same, and its
-// staged objects stay until a channel of the name is created again.
+// publish, and those of an epoch whose checkpoint never completed. The
+// job manager's delete settles them (it publishes the first, deletes the
+// others); a job an earlier version of Runnel left has no mark saying
+// so, and is resumed once before it stops, as its start settles them
+// too. When S3 does not answer (or the stream was deleted) the job is
+// deleted all the same, and its staged objects stay until a channel of
+// the name is created again.
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
 		if err := cs.claim(rec, "DELETING"); err != nil {
@@ -92,12 +94,11 @@ func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 // once first when it is not running (and its stream is not gone).
 func (h *Handler) stopDelivery(cs *channelSet, rec *channelRec, streamGone bool) error {
 	job := channelJob(rec.Name)
-	cs.waitStarted(job)
 	info, err := cs.opts.Jobs.Get(job)
 	if err != nil || info.Owner != rec.JobOwner {
 		return nil
 	}
-	if info.State != "running" && !streamGone {
+	if info.State != "running" && info.State != jobs.StateStarting && !streamGone {
 		if _, err := cs.opts.Jobs.Resume(job); err != nil {
 			h.opts.Logger.Warn("DeleteChannel: the delivery job does not start to publish what it staged; deleting it anyway",
 				"channel", rec.Name, "job", job, "err", err)

@@ -162,29 +162,11 @@ func (h *Handler) channelRestartGuard(id, owner string) error {
 	return nil
 }
 
-// startWait bounds how long a channel operation waits for a delivery job
-// that is starting.
-const startWait = 30 * time.Second
-
-// waitStarted waits, up to startWait, while the delivery job name is
-// starting (as it is for a while after the server's start). A job stopped
-// while it starts gives its start up, perhaps before the start settled
-// what its last run staged (publishing a completed checkpoint's objects,
-// deleting an unfinished epoch's): a channel deleted then would leave
-// those objects staged for good.
-func (cs *channelSet) waitStarted(name string) {
-	for deadline := time.Now().Add(startWait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if info, err := cs.opts.Jobs.Get(name); err != nil || info.State != jobs.StateStarting {
-			return
-		}
-	}
-}
-
 // removeJob stops and deletes the delivery job of a channel whose job
-// owner is owner, once it is no longer starting; a job that is not there
-// is no error.
+// owner is owner; a job that is not there is no error. A job starting (as
+// after the server's start) has its start cut short by the stop, and the
+// delete settles what its last run staged (jobs.Manager.Delete).
 func (cs *channelSet) removeJob(name, owner string) error {
-	cs.waitStarted(name)
 	err := cs.opts.Jobs.Stop(name)
 	if err == nil {
 		err = cs.opts.Jobs.DeleteOwned(name, owner)
