@@ -49,6 +49,9 @@ type Manager struct {
 	// restartGuard, when set, is asked before each restart attempt
 	// (GuardRestarts).
 	restartGuard atomic.Pointer[func(id, owner string) error]
+	// restarting counts the restart attempts under way (autoRestart):
+	// Close waits for them, so that none writes a job after it.
+	restarting sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
@@ -570,6 +573,7 @@ func (m *Manager) Close() {
 		j.cancelStart(errClosing)
 	}
 	m.boot.wait() // no job starts once closed: those starting end
+	m.restarting.Wait()
 	var wg sync.WaitGroup
 	for _, j := range js {
 		wg.Add(1)

@@ -321,8 +321,15 @@ func (m *Manager) autoRestart(j *Job, seq int) {
 	r.mu.Unlock()
 	m.mu.Lock()
 	ours := !m.mu.closed && m.mu.jobs[j.ID] == j
+	if ours {
+		m.restarting.Add(1) // under m.mu: Close, once closed, waits for it
+	}
 	m.mu.Unlock()
-	if !ours || !m.restartAllowed(j) {
+	if !ours {
+		return
+	}
+	defer m.restarting.Done()
+	if !m.restartAllowed(j) {
 		return
 	}
 	j.waitEnded()
