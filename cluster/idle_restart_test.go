@@ -51,18 +51,7 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 	waitCounted := func(want int) {
 		t.Helper()
 		testutil.Within(time.Minute, func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			out.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				var row struct {
-					Start int64  `json:"window_start"`
-					Key   string `json:"key"`
-					N     int    `json:"n"`
-				}
-				if err := json.Unmarshal(r.Value, &row); err != nil {
-					t.Errorf("output %q: %v", r.Value, err)
-					return
-				}
+			eachWindow(t, out, func(row windowRow) {
 				id := fmt.Sprint(row.Key, "@", row.Start)
 				if seen[id] {
 					t.Errorf("window %s written twice", id)
