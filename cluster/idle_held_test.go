@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -40,19 +39,9 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 	// request's connection.
 	runWorker(t, Config{Brokers: brokers, Spec: spec, IdleTimeout: idle, CommitInterval: 100 * time.Millisecond,
 		SessionTimeout: 15 * time.Second})
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	produce := recordProducer(t, brokers)
 	const base = int64(1_700_000_000_000)
-	put := func(p int32, ts int64, k string) {
-		t.Helper()
-		b, _ := json.Marshal(map[string]any{"k": k, "ts": base + ts})
-		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(p int32, ts int64, k string) { t.Helper(); produce(p, base+ts, k) }
 	rep := testsrv.ReadCommitted(t, "idle-held.per-k.repartition", brokers...)
 	defer rep.Close()
 	committed := func(k string, ts int64) { t.Helper(); waitRepartitioned(t, rep, k, base+ts) }

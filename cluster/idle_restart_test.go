@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -31,18 +30,8 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 		_, stop = runWorker(t, Config{Brokers: brokers, Spec: spec, IdleTimeout: idle})
 		return stop
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	put := recordProducer(t, brokers)
 	const base = int64(1_700_000_000_000)
-	put := func(p int32, ts int64, k string) {
-		b, _ := json.Marshal(map[string]any{"k": k, "ts": ts})
-		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	out := testsrv.ReadCommitted(t, "out", brokers...)
 	defer out.Close()
 	counted := 0

@@ -160,3 +160,22 @@ func eachWindow(t *testing.T, out *kgo.Client, fn func(windowRow)) {
 		fn(row)
 	})
 }
+
+// recordProducer returns a function that puts a record {"k": k, "ts": ts}
+// to partition p of topic in of brokers; the client closes when the test
+// ends.
+func recordProducer(t *testing.T, brokers []string) func(p int32, ts int64, k string) {
+	t.Helper()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return func(p int32, ts int64, k string) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"k": k, "ts": ts})
+		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -64,9 +65,5 @@ func (h *tally) distinct() int {
 func (h *tally) counts() map[string]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]int, len(h.n))
-	for d, n := range h.n {
-		out[d] = n
-	}
-	return out
+	return maps.Clone(h.n)
 }
