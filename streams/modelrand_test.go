@@ -124,6 +124,15 @@ func (c *crashInjector) crash() *vfs.MemFS {
 	return c.clone
 }
 
+// crashReached is crash, also reporting whether the armed write was
+// reached: whether the operation made that many writes.
+func (c *crashInjector) crashReached() (*vfs.MemFS, bool) {
+	c.mu.Lock()
+	reached := c.left == 0
+	c.mu.Unlock()
+	return c.crash(), reached
+}
+
 type oldSeq struct {
 	tag uint64
 	seq string
