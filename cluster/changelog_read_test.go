@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -100,12 +99,7 @@ func TestReadChangelogThatStalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs kfake and waits 10s")
 	}
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "cl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
+	c, brokers := kafkaCluster(t, 1, "cl")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("cl"))
 	if err != nil {
 		t.Fatal(err)
@@ -142,12 +136,7 @@ func TestSetupTopicsChecksATopicCreatedMeanwhile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs kfake")
 	}
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
+	c, brokers := kafkaCluster(t, 1, "in", "out")
 	// Every topic the worker creates comes out with 3 partitions, as if
 	// a worker with --partitions 3 had created it first.
 	c.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {

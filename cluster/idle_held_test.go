@@ -2,19 +2,14 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
-	"github.com/runnel-dev/runnel/internal/testsrv/kfakegroup"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -30,53 +25,23 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs kfake and a worker")
 	}
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(2, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	stopGroups, err := kfakegroup.Start(c, logWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopGroups)
-	brokers := c.ListenAddrs()
+	c, brokers := kafkaCluster(t, 2, "in", "out")
+	expireGroupMembers(t, c)
 
 	// The commit that the test holds: the first EndTxn after armed is
 	// set sleeps for hold, then kfake answers it.
 	const idle = 2500 * time.Millisecond
 	const hold = 4 * time.Second // longer than idle
-	var armed atomic.Bool
-	held, released := make(chan struct{}), make(chan struct{})
-	c.ControlKey(kmsg.EndTxn.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if !armed.CompareAndSwap(true, false) {
-			return nil, nil, false
-		}
-		close(held)
-		c.SleepControl(func() { time.Sleep(hold) })
-		close(released)
-		return nil, nil, false
-	})
+	h := holdCommit(c, hold, nil)
 
 	spec := windowJob(t, "idle-held", brokers)
 	// A session timeout well above the hold: heartbeats share the held
 	// request's connection.
 	runWorker(t, Config{Brokers: brokers, Spec: spec, IdleTimeout: idle, CommitInterval: 100 * time.Millisecond,
 		SessionTimeout: 15 * time.Second})
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	produce := recordProducer(t, brokers)
 	const base = int64(1_700_000_000_000)
-	put := func(p int32, ts int64, k string) {
-		t.Helper()
-		b, _ := json.Marshal(map[string]any{"k": k, "ts": base + ts})
-		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(p int32, ts int64, k string) { t.Helper(); produce(p, base+ts, k) }
 	rep := testsrv.ReadCommitted(t, "idle-held.per-k.repartition", brokers...)
 	defer rep.Close()
 	committed := func(k string, ts int64) { t.Helper(); waitRepartitioned(t, rep, k, base+ts) }
@@ -87,10 +52,10 @@ func TestHeldCommitDoesNotIdlePartitions(t *testing.T) {
 	committed("b", 160)
 	// Partition 1's last record is read; the next commit is held, and
 	// partition 0's record far ahead is read before or after it.
-	armed.Store(true)
+	h.armed.Store(true)
 	put(0, 20_000, "a")
-	<-held
-	<-released
+	<-h.held
+	<-h.released
 	// Not a timed assertion: any pause shorter than the idle timeout
 	// after the commit let go (and longer than a commit interval) shows
 	// the fault; partition 1's reads waited no longer than the pause.
@@ -149,18 +114,7 @@ func countWindows(t *testing.T, brokers []string, base, before int64, want int) 
 	counted := map[string]int{}
 	total := 0
 	testutil.Within(30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		out.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			var row struct {
-				Start int64  `json:"window_start"`
-				Key   string `json:"key"`
-				N     int    `json:"n"`
-			}
-			if err := json.Unmarshal(r.Value, &row); err != nil {
-				t.Errorf("output %q: %v", r.Value, err)
-				return
-			}
+		eachWindow(t, out, func(row windowRow) {
 			if row.Start-base >= before {
 				return
 			}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -31,18 +30,8 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 		_, stop = runWorker(t, Config{Brokers: brokers, Spec: spec, IdleTimeout: idle})
 		return stop
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	put := recordProducer(t, brokers)
 	const base = int64(1_700_000_000_000)
-	put := func(p int32, ts int64, k string) {
-		b, _ := json.Marshal(map[string]any{"k": k, "ts": ts})
-		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Partition: p, Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	out := testsrv.ReadCommitted(t, "out", brokers...)
 	defer out.Close()
 	counted := 0
@@ -51,18 +40,7 @@ func TestIdleMarksDoNotOutliveTheJobsLife(t *testing.T) {
 	waitCounted := func(want int) {
 		t.Helper()
 		testutil.Within(time.Minute, func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			out.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				var row struct {
-					Start int64  `json:"window_start"`
-					Key   string `json:"key"`
-					N     int    `json:"n"`
-				}
-				if err := json.Unmarshal(r.Value, &row); err != nil {
-					t.Errorf("output %q: %v", r.Value, err)
-					return
-				}
+			eachWindow(t, out, func(row windowRow) {
 				id := fmt.Sprint(row.Key, "@", row.Start)
 				if seen[id] {
 					t.Errorf("window %s written twice", id)

@@ -3,8 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,14 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/internal/testsrv"
-	"github.com/runnel-dev/runnel/internal/testsrv/kfakegroup"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/jobs"
 )
 
 // TestKinesisHeldCommitDoesNotIdleShards is TestHeldCommitDoesNotIdlePartitions
@@ -33,50 +28,26 @@ func TestKinesisHeldCommitDoesNotIdleShards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs kfake, PostgreSQL, a Kinesis endpoint and a worker")
 	}
-	testsrv.AWSTestKeys(t)
-	pg := testsrv.StartPostgres(t)
-	kf, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kf.Close)
-	stopGroups, err := kfakegroup.Start(kf, logWriter{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stopGroups)
-	brokers := kf.ListenAddrs()
-	endpoint := kinesisEndpoint(t, "in:2")
+	rig := startKinesisRig(t, "in:2")
+	expireGroupMembers(t, rig.kf)
+	brokers := rig.brokers
 	ctx := context.Background()
-	kc := testsrv.KinesisClient(endpoint)
-
+	kc := testsrv.KinesisClient(rig.endpoint)
 	const job = "kheld"
-	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: %[2]s
-source:
-  kinesis: {stream: in, endpoint: %[3]q, region: us-east-1, poll_interval: 100ms}
-  event_time: "r => r.ts"
-operators:
-  - id: per-k
-    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
-sinks:
-  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
-`, strings.Join(brokers, ","), job, endpoint)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := rig.windowJob(t, job)
 
 	// The commit that the test holds: the first EndTxn after a shard
 	// position was written once armed is set (the transaction holding
 	// the batch of shard B's record b@160) sleeps for hold.
 	const idle = 2500 * time.Millisecond
 	const hold = 4 * time.Second // longer than idle
-	var armed, positioned atomic.Bool
+	var positioned atomic.Bool
 	var positions atomic.Value // the positions topic's ID, [16]byte
 	positions.Store([16]byte{})
-	held, released := make(chan struct{}), make(chan struct{})
-	kf.ControlKey(kmsg.Produce.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		kf.KeepControl()
-		if armed.Load() {
+	h := holdCommit(rig.kf, hold, positioned.Load)
+	rig.kf.ControlKey(kmsg.Produce.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		rig.kf.KeepControl()
+		if h.armed.Load() {
 			for _, tp := range req.(*kmsg.ProduceRequest).Topics {
 				if tp.Topic == PositionsTopic(job) || tp.TopicID == positions.Load().([16]byte) {
 					positioned.Store(true)
@@ -85,25 +56,13 @@ sinks:
 		}
 		return nil, nil, false
 	})
-	kf.ControlKey(kmsg.EndTxn.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
-		kf.KeepControl()
-		if !positioned.Load() || !armed.CompareAndSwap(true, false) {
-			return nil, nil, false
-		}
-		close(held)
-		kf.SleepControl(func() { time.Sleep(hold) })
-		close(released)
-		return nil, nil, false
-	})
 
 	runWorker(t, Config{Brokers: brokers, Spec: spec, Partitions: 1, IdleTimeout: idle, CommitInterval: 100 * time.Millisecond,
-		SessionTimeout: 15 * time.Second, Leases: pg.DSN, LeaseDuration: 15 * time.Second})
-	db := pg.Pool(t)
+		SessionTimeout: 15 * time.Second, Leases: rig.pg.DSN, LeaseDuration: 15 * time.Second})
+	db := rig.pg.Pool(t)
 	testutil.Eventually(t, time.Minute, func() bool {
-		var n int
-		err := db.QueryRow(ctx, `SELECT count(*) FROM runnel_consumer_leases WHERE stream = 'in' AND group_name = $1 AND owner = 'w1'`,
-			GroupName(job)).Scan(&n)
-		return err == nil && n == 2
+		shards, err := leasedShards(ctx, db, GroupName(job), "w1")
+		return err == nil && len(shards) == 2
 	}, "the worker took both shards' leases")
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -139,10 +98,10 @@ sinks:
 	put("B", 150, "b")
 	waitRepartitioned(t, rep, "b", base+150)
 	// B's next batch goes into a transaction whose commit is held.
-	armed.Store(true)
+	h.armed.Store(true)
 	put("B", 160, "b")
-	<-held
-	<-released
+	<-h.held
+	<-h.released
 	// Not a timed assertion: any pause shorter than the idle timeout
 	// after the commit let go (and longer than a commit interval) shows
 	// the fault; B's reader was free no longer than the pause.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -11,12 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
-	"github.com/runnel-dev/runnel/jobs"
 )
 
 // A zombie of a Kinesis job, a worker whose shard lease another worker
@@ -37,49 +33,32 @@ func TestKinesisZombieIdleMarksAreFenced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs kfake, PostgreSQL, a Kinesis endpoint and a worker")
 	}
-	testsrv.AWSTestKeys(t)
-	pg := testsrv.StartPostgres(t)
-	kf, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kf.Close)
-	brokers := kf.ListenAddrs()
-	endpoint := kinesisEndpoint(t, "in:1")
+	rig := startKinesisRig(t, "in:1")
+	brokers := rig.brokers
 	ctx := context.Background()
-
 	const job = "kzombie"
-	spec, err := jobs.Parse([]byte(fmt.Sprintf(`name: %[2]s
-source:
-  kinesis: {stream: in, endpoint: %[3]q, region: us-east-1, poll_interval: 100ms}
-  event_time: "r => r.ts"
-operators:
-  - id: per-k
-    window: {key: "r => r.k", tumbling: 1s, aggregate: {n: count}}
-sinks:
-  - {id: o, input: per-k, kafka: {brokers: [%[1]s], topic: out}}
-`, strings.Join(brokers, ","), job, endpoint)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := rig.windowJob(t, job)
 	var logs testutil.Buffer
 	const idle = 5 * time.Second
-	runWorker(t, Config{Brokers: brokers, Spec: spec, Partitions: 1, IdleTimeout: idle, Leases: pg.DSN,
+	runWorker(t, Config{Brokers: brokers, Spec: spec, Partitions: 1, IdleTimeout: idle, Leases: rig.pg.DSN,
 		LeaseDuration: 3 * time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// The worker holds the shard's lease.
-	db := pg.Pool(t)
+	db := rig.pg.Pool(t)
 	group := GroupName(job)
 	var shard string
 	testutil.Eventually(t, time.Minute, func() bool {
-		err := db.QueryRow(ctx, `SELECT shard FROM runnel_consumer_leases WHERE stream = 'in' AND group_name = $1 AND owner = 'w1'`,
-			group).Scan(&shard)
-		return err == nil
+		shards, err := leasedShards(ctx, db, group, "w1")
+		if err != nil || len(shards) == 0 {
+			return false
+		}
+		shard = shards[0]
+		return true
 	}, "the worker took the shard's lease")
 
 	// The worker becomes a zombie: its Syncs wait for the group's lock,
 	// which the test holds while the lease goes to w2.
-	lock := pg.Connect(t)
+	lock := rig.pg.Connect(t)
 	defer lock.Close(ctx)
 	key := pgx.Identifier{"runnel_consumer_leases"}.Sanitize() + "/in/" + group
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
@@ -177,13 +156,4 @@ sinks:
 		t.Errorf("the zombie committed idle marks of shard %s after its lease was taken over:\n%s\nits log:\n%s",
 			shard, strings.Join(late, "\n"), testutil.Tail(logs.String(), 3000))
 	}
-}
-
-// kinesisEndpoint runs a Runnel server (`runnel serve`, a process: the
-// cluster's tests may not import the server's packages) holding the
-// streams of spec (`--streams NAME:SHARDS,...`) and returns its Kinesis
-// endpoint.
-func kinesisEndpoint(t *testing.T, spec string) string {
-	t.Helper()
-	return testsrv.StartRunnel(t, "--streams", spec).URL
 }

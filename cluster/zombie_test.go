@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -38,12 +37,7 @@ func TestZombieIdleMarksAreFenced(t *testing.T) {
 		t.Skip("runs kfake and a worker")
 	}
 	const parts = 2
-	kf, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(parts, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kf.Close)
-	brokers := kf.ListenAddrs()
+	kf, brokers := kafkaCluster(t, parts, "in", "out")
 	spec := windowJob(t, "zombie", brokers)
 	var logs testutil.Buffer
 	const idle = 5 * time.Second

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,36 +11,16 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 	"github.com/runnel-dev/runnel/streams"
 	"github.com/runnel-dev/runnel/streams/streamstest"
 )
-
-// diskFullOnce fails the next write to one shard's segments with ENOSPC,
-// once, after being armed: that shard refuses its part of a put for a
-// while (streams.ErrUnavailable), the other shards store theirs.
-type diskFullOnce struct {
-	mu    sync.Mutex
-	shard string
-	armed bool
-}
-
-func (f *diskFullOnce) String() string { return "a full disk on one shard's next write" }
-
-func (f *diskFullOnce) MaybeError(op errorfs.Op) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.armed || op.Kind != errorfs.OpFileWriteAt || !strings.HasSuffix(op.Path, ".seg") || !strings.Contains(op.Path, "/"+f.shard+"/") {
-		return nil
-	}
-	f.armed = false
-	return syscall.ENOSPC
-}
 
 // A plain Write whose put stored the records of one shard and not those
 // of another puts again only the records not stored: each record is in
 // the stream once, and each key's records are in order.
 func TestStreamSinkPutsAgainOnlyWhatAPartialPutDidNotStore(t *testing.T) {
-	fault := &diskFullOnce{shard: streams.ShardID(1)}
+	fault := &faultfs.Segments{}
 	store := streamstest.Open(t, streams.Options{FS: errorfs.Wrap(vfs.Default, fault), DiskRetry: time.Millisecond}, "out", 2)
 	s, err := NewStream(StreamConfig{Store: store, Stream: "out", Columns: aggCols})
 	if err != nil {
@@ -56,16 +34,14 @@ func TestStreamSinkPutsAgainOnlyWhatAPartialPutDidNotStore(t *testing.T) {
 			rows = append(rows, Row{Key: key, Value: map[string]any{"window_start": int64(i), "window_end": int64(i + 1), "key": key, "views": int64(i)}})
 		}
 	}
-	fault.mu.Lock()
-	fault.armed = true
-	fault.mu.Unlock()
+	// The next write to shard 1's segments meets a full disk, once: that
+	// shard refuses its part of a put for a while (streams.ErrUnavailable),
+	// the other shard stores its own.
+	fault.Arm(errorfs.OpFileWriteAt, streams.ShardID(1), syscall.ENOSPC)
 	if err := s.Write(context.Background(), rows); err != nil {
 		t.Fatalf("write with one shard's disk full once: %v", err)
 	}
-	fault.mu.Lock()
-	missed := fault.armed
-	fault.mu.Unlock()
-	if missed {
+	if fault.Armed(streams.ShardID(1)) {
 		t.Fatal("no write reached shard 1: the test's keys all route to shard 0")
 	}
 	got := map[string][]int64{}

@@ -41,28 +41,10 @@ func newTargetJob(t *testing.T, names ...string) *targetJob {
 // taken with stop commits; a crash right after the checkpoint does not).
 func (j *targetJob) stage(stream string, rows []Row, commit bool) {
 	t, ctx := j.t, context.Background()
-	db, err := state.Open(j.stateDir, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sp := openSinkSpace(t, j.stateDir, false)
 	defer db.Close()
-	sp, err := db.Namespace("out", "sink")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewStream(StreamConfig{Store: j.store, Stream: stream})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.OpenState(ctx, sp); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Write(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PreCommit(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := j.sink(stream)
+	stageRows(t, s, sp, rows)
 	if _, err := db.Checkpoint(1, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -76,21 +58,57 @@ func (j *targetJob) stage(stream string, rows []Row, commit bool) {
 // restore opens the checkpoint with a sink on stream and returns
 // OpenState's error.
 func (j *targetJob) restore(stream string) error {
-	t := j.t
-	db, _, _, err := state.Restore(j.stateDir, state.Latest, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sp := openSinkSpace(j.t, j.stateDir, true)
 	defer db.Close()
-	sp, err := db.Namespace("out", "sink")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return j.sink(stream).OpenState(context.Background(), sp)
+}
+
+// sink is a stream sink of the job's store writing to stream.
+func (j *targetJob) sink(stream string) *Stream {
+	j.t.Helper()
 	s, err := NewStream(StreamConfig{Store: j.store, Stream: stream})
 	if err != nil {
+		j.t.Fatal(err)
+	}
+	return s
+}
+
+// openSinkSpace opens the state in dir (restored from its latest
+// checkpoint with restore) and returns it with the sink's key space; the
+// caller closes it.
+func openSinkSpace(t *testing.T, dir string, restore bool) (*state.DB, *state.Space) {
+	t.Helper()
+	var db *state.DB
+	var err error
+	if restore {
+		db, _, _, err = state.Restore(dir, state.Latest, state.Options{})
+	} else {
+		db, err = state.Open(dir, state.Options{})
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	return s.OpenState(context.Background(), sp)
+	sp, err := db.Namespace("out", "sink")
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return db, sp
+}
+
+// stageRows opens s on sp, writes rows and pre-commits them as epoch 1.
+func stageRows(t *testing.T, s Transactional, sp *state.Space, rows []Row) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.OpenState(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // count is the number of records in stream.
@@ -219,28 +237,10 @@ func TestStreamTxnRestoreTargetRecreated(t *testing.T) {
 func TestStreamTxnCommitTargetRecreated(t *testing.T) {
 	ctx := context.Background()
 	j := newTargetJob(t, "out")
-	db, err := state.Open(j.stateDir, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sp := openSinkSpace(t, j.stateDir, false)
 	defer db.Close()
-	sp, err := db.Namespace("out", "sink")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewStream(StreamConfig{Store: j.store, Stream: "out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.OpenState(ctx, sp); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Write(ctx, txnRows(1, 6, 2)[0]); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PreCommit(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := j.sink("out")
+	stageRows(t, s, sp, txnRows(1, 6, 2)[0])
 	j.recreate("out")
 	if err := s.Commit(ctx, 1); !errors.Is(err, ErrStagedTargetGone) {
 		t.Fatalf("commit into a re-created stream: %v, want ErrStagedTargetGone", err)
@@ -307,15 +307,8 @@ func TestDropStagedOfGoneStreams(t *testing.T) {
 			j := newTargetJob(t, "old")
 			j.stage("old", rows, false)
 			c.gone(j)
-			db, _, _, err := state.Restore(j.stateDir, state.Latest, state.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, sp := openSinkSpace(t, j.stateDir, true)
 			defer db.Close()
-			sp, err := db.Namespace("out", "sink")
-			if err != nil {
-				t.Fatal(err)
-			}
 			// An epoch whose marker holds no incarnation (as older markers), for a
 			// stream that does not exist.
 			if err := sp.Set(markerKey(7), encodeMarker(txnMarker{stream: "gone", ends: map[int]uint64{}})); err != nil {

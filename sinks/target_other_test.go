@@ -1,14 +1,12 @@
 package sinks
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/runnel-dev/runnel/internal/confine"
-	"github.com/runnel-dev/runnel/state"
 )
 
 // A dashboard's state is its retained rows, not output staged for a
@@ -42,30 +40,14 @@ func TestFileRestoreWithNewPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	db, err := state.Open(filepath.Join(t.TempDir(), "state"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sp := openSinkSpace(t, filepath.Join(t.TempDir(), "state"), false)
 	defer db.Close()
-	sp, err := db.Namespace("out", "sink")
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := func(path string, resume bool, rows ...Row) {
 		f, err := NewFile(FileConfig{Path: path, Root: root, Resume: resume})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.OpenState(ctx, sp); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Write(ctx, rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.PreCommit(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
+		stageRows(t, f, sp, rows)
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}

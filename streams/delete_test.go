@@ -112,10 +112,7 @@ func crashEach(t *testing.T, op func(s *Store) error, check func(t *testing.T, s
 			if err := op(s); err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			inj.mu.Lock()
-			reached := inj.left == 0
-			inj.mu.Unlock()
-			clone := inj.crash()
+			clone, reached := inj.crashReached()
 			s.Close()
 			if !reached {
 				if k < 5 {
@@ -135,10 +132,7 @@ func crashEach(t *testing.T, op func(s *Store) error, check func(t *testing.T, s
 				if err != nil {
 					t.Fatalf("%s, open crashing before write %d: %v", what, j, err)
 				}
-				oinj.mu.Lock()
-				reached := oinj.left == 0
-				oinj.mu.Unlock()
-				again := oinj.crash()
+				again, reached := oinj.crashReached()
 				s.Close()
 				if !reached {
 					again = clone // the open made fewer writes: open the crash itself

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 )
 
 // TestFileCacheBounded writes many segments over many shards with room for
@@ -105,13 +105,7 @@ func TestCapsRefuseStreamsAndShards(t *testing.T) {
 func TestDiskFullInjected(t *testing.T) {
 	checkGoroutines(t)
 	mem := vfs.NewMem()
-	var full atomic.Bool
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
+	inj := &faultfs.DiskFull{}
 	fs := errorfs.Wrap(mem, inj)
 	s := openMem(t, fs, Options{DiskRetry: time.Millisecond, SegmentBytes: 400})
 	mustCreate(t, s, "d", 1)
@@ -130,7 +124,7 @@ func TestDiskFullInjected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	full.Store(true)
+	inj.Full.Store(true)
 	for ; i < 40; i++ {
 		err := put(i)
 		if !errors.Is(err, ErrUnavailable) || !Retriable(err) || !strings.Contains(err.Error(), "disk is full") {
@@ -141,7 +135,7 @@ func TestDiskFullInjected(t *testing.T) {
 	if info, _ := s.DescribeStream("d"); !info.Shards[0].DiskFull || s.DiskFull().Shards != 1 {
 		t.Fatalf("the shard does not say it is stopped by a full disk: %+v %+v", info.Shards[0], s.DiskFull())
 	}
-	full.Store(false)
+	inj.Full.Store(false)
 	time.Sleep(5 * time.Millisecond)
 	for ; i < 60; i++ {
 		if err := put(i); err != nil {
@@ -325,13 +319,7 @@ func TestOrphanDirectories(t *testing.T) {
 func TestDiskFullThenRoll(t *testing.T) {
 	checkGoroutines(t)
 	mem := vfs.NewMem()
-	var full atomic.Bool
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
+	inj := &faultfs.DiskFull{}
 	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Nanosecond, SegmentBytes: 400, PrefillBytes: -1})
 	mustCreate(t, s, "d", 1)
 	put := func(n int) (PutResult, error) {
@@ -349,11 +337,11 @@ func TestDiskFullThenRoll(t *testing.T) {
 		}
 		want = append(want, r.Seq)
 	}
-	full.Store(true)
+	inj.Full.Store(true)
 	if _, err := put(50); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("put on a full disk: %v", err)
 	}
-	full.Store(false)
+	inj.Full.Store(false)
 	// A record that does not fit the active segment: the write rolls.
 	for _, n := range []int{350, 10} {
 		for {
@@ -395,22 +383,16 @@ func TestDiskFullThenRoll(t *testing.T) {
 // there returns.
 func TestDiskFullThenReshard(t *testing.T) {
 	checkGoroutines(t)
-	var full atomic.Bool
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
+	inj := &faultfs.DiskFull{}
 	s := openMem(t, errorfs.Wrap(vfs.NewMem(), inj), Options{DiskRetry: time.Nanosecond})
 	defer s.Close()
 	mustCreate(t, s, "d", 1)
 	last := putOne(t, s, "d", "k", []byte("kept")).Seq
-	full.Store(true)
+	inj.Full.Store(true)
 	if _, err := s.Put(context.Background(), "d", []PutRecord{{PartitionKey: "k", Data: []byte("refused")}}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("put on a full disk: %v", err)
 	}
-	full.Store(false)
+	inj.Full.Store(false)
 	if err := s.SplitShard("d", ShardID(0), EvenRanges(2)[1].Start.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -431,23 +413,17 @@ func TestDiskFullThenReshard(t *testing.T) {
 func TestDiskFullRefusalIsWhole(t *testing.T) {
 	checkGoroutines(t)
 	mem := vfs.NewMem()
-	var full atomic.Bool
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
+	inj := &faultfs.DiskFull{}
 	s := openMem(t, errorfs.Wrap(mem, inj), Options{DiskRetry: time.Hour})
 	mustCreate(t, s, "d", 2)
 	to := func(shard int, data string) PutRecord {
 		return PutRecord{PartitionKey: "k", ExplicitHashKey: EvenRanges(2)[shard].Start.String(), Data: []byte(data)}
 	}
-	full.Store(true)
+	inj.Full.Store(true)
 	if _, err := s.Put(context.Background(), "d", []PutRecord{to(1, "first refused")}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("put on a full disk: %v", err)
 	}
-	full.Store(false)
+	inj.Full.Store(false)
 	// Shard 1 refuses at once now, until its retry time; shard 0 has room.
 	_, err := s.Put(context.Background(), "d", []PutRecord{to(0, "refused 0"), to(1, "refused 1")})
 	if !errors.Is(err, ErrUnavailable) {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 )
 
 var modelOps = flag.Int("model.ops", 0, "operations of each TestModelRandomOps run (0: 250, 100 with -short)")
@@ -87,7 +89,7 @@ func (c *crashInjector) MaybeError(op errorfs.Op) error {
 	if op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
 		return nil
 	}
-	if c.full.Load() && (op.Kind == errorfs.OpFileWriteAt || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpCreate) {
+	if c.full.Load() && faultfs.FillsDisk(op) {
 		return syscall.ENOSPC
 	}
 	c.mu.Lock()
@@ -120,6 +122,15 @@ func (c *crashInjector) crash() *vfs.MemFS {
 	}
 	c.left = 0
 	return c.clone
+}
+
+// crashReached is crash, also reporting whether the armed write was
+// reached: whether the operation made that many writes.
+func (c *crashInjector) crashReached() (*vfs.MemFS, bool) {
+	c.mu.Lock()
+	reached := c.left == 0
+	c.mu.Unlock()
+	return c.crash(), reached
 }
 
 type oldSeq struct {

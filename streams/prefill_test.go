@@ -16,7 +16,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 )
 
 // logTo is a logger writing text lines into buf, so that a test can check
@@ -348,36 +350,21 @@ func prefillWorkload(t *testing.T, fs vfs.FS, cp *crashPoint, groupMax int64) (m
 	return attempts, acks
 }
 
-// capFS fails writes to segment files past a length with ENOSPC, after
+// capFS fails writes to segment files past limit with ENOSPC, after
 // writing what fits, as a filesystem with that much space left does.
-type capFS struct {
-	vfs.FS
-	limit atomic.Int64
-}
-
-func (c *capFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := c.FS.OpenReadWrite(name, cat, opts...)
-	if err != nil || !strings.HasSuffix(name, ".seg") {
-		return f, err
-	}
-	return &capFile{File: f, fs: c}, nil
-}
-
-type capFile struct {
-	vfs.File
-	fs *capFS
-}
-
-func (f *capFile) WriteAt(p []byte, off int64) (int, error) {
-	limit := f.fs.limit.Load()
-	if off+int64(len(p)) <= limit {
-		return f.File.WriteAt(p, off)
-	}
-	n := 0
-	if off < limit {
-		n, _ = f.File.WriteAt(p[:limit-off], off)
-	}
-	return n, syscall.ENOSPC
+func capFS(fs vfs.FS, limit *atomic.Int64) vfs.FS {
+	return &faultfs.WriteAtFS{FS: fs, Match: faultfs.IsSegment,
+		WriteAt: func(f vfs.File, p []byte, off int64) (int, error) {
+			limit := limit.Load()
+			if off+int64(len(p)) <= limit {
+				return f.WriteAt(p, off)
+			}
+			n := 0
+			if off < limit {
+				n, _ = f.WriteAt(p[:limit-off], off)
+			}
+			return n, syscall.ENOSPC
+		}}
 }
 
 // TestDiskFullDuringPrefill: when the zeros ahead of the records do not fit
@@ -388,8 +375,9 @@ func (f *capFile) WriteAt(p []byte, off int64) (int, error) {
 func TestDiskFullDuringPrefill(t *testing.T) {
 	checkGoroutines(t)
 	mem := vfs.NewMem()
-	cfs := &capFS{FS: mem}
-	cfs.limit.Store(3000)
+	var limit atomic.Int64
+	limit.Store(3000)
+	cfs := capFS(mem, &limit)
 	var logs testutil.Buffer
 	s := openMem(t, cfs, Options{DiskRetry: time.Millisecond, Logger: logTo(&logs)})
 	mustCreate(t, s, "f", 1)
@@ -420,7 +408,7 @@ func TestDiskFullDuringPrefill(t *testing.T) {
 	if !strings.Contains(logs.String(), "no longer filled ahead") {
 		t.Fatalf("the failed prefill was not logged:\n%s", logs.String())
 	}
-	cfs.limit.Store(1 << 30)
+	limit.Store(1 << 30)
 	if !testutil.Within(10*time.Second, func() bool { i++; return put(i) == nil }) {
 		t.Fatal("puts still refused after space came back")
 	}

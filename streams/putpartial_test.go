@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 )
 
 // Hash keys that route to shard 0 and to shard 1 of a two-shard stream.
@@ -21,34 +22,6 @@ const (
 	lowHashKey  = "1"
 	highHashKey = "340282366920938463463374607431768211455"
 )
-
-// shardFault fails the next op of a kind on the segments of one shard,
-// once, after being armed.
-type shardFault struct {
-	mu    sync.Mutex
-	kind  errorfs.OpKind
-	shard string
-	err   error
-	armed bool
-}
-
-func (f *shardFault) arm(kind errorfs.OpKind, shard string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.kind, f.shard, f.err, f.armed = kind, shard, err, true
-}
-
-func (f *shardFault) String() string { return "fail one op of a shard's segments" }
-
-func (f *shardFault) MaybeError(op errorfs.Op) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.armed || op.Kind != f.kind || !strings.HasSuffix(op.Path, ".seg") || !strings.Contains(op.Path, "/"+f.shard+"/") {
-		return nil
-	}
-	f.armed = false
-	return f.err
-}
 
 // partlyStored reports whether err is a put that stored some records.
 func partlyStored(err error) bool {
@@ -137,7 +110,7 @@ func TestPartialPutWriteFails(t *testing.T) {
 
 func testPartialPutWriteFails(t *testing.T, kind errorfs.OpKind, o Options) {
 	mem := vfs.NewMem()
-	fault := &shardFault{}
+	fault := &faultfs.Segments{}
 	fs := errorfs.Wrap(mem, fault)
 	s := openMem(t, fs, o)
 	mustCreate(t, s, "p", 2)
@@ -146,7 +119,7 @@ func testPartialPutWriteFails(t *testing.T, kind errorfs.OpKind, o Options) {
 		t.Fatal(err)
 	}
 	recs := splitPut("second", 10)
-	fault.arm(kind, ShardID(1), errorfs.ErrInjected)
+	fault.Arm(kind, ShardID(1), errorfs.ErrInjected)
 	res, err := s.Put(context.Background(), "p", recs)
 	failed := checkPartial(t, recs, res, err, errorfs.ErrInjected)
 	seqs := map[string]uint64{}
@@ -176,12 +149,12 @@ func testPartialPutWriteFails(t *testing.T, kind errorfs.OpKind, o Options) {
 // without a restart.
 func TestPartialPutDiskFull(t *testing.T) {
 	checkGoroutines(t)
-	fault := &shardFault{}
+	fault := &faultfs.Segments{}
 	s := openMem(t, errorfs.Wrap(vfs.NewMem(), fault), Options{DiskRetry: time.Nanosecond})
 	defer s.Close()
 	mustCreate(t, s, "p", 2)
 	recs := splitPut("r", 8)
-	fault.arm(errorfs.OpFileWriteAt, ShardID(1), syscall.ENOSPC)
+	fault.Arm(errorfs.OpFileWriteAt, ShardID(1), syscall.ENOSPC)
 	res, err := s.Put(context.Background(), "p", recs)
 	failed := checkPartial(t, recs, res, err, ErrUnavailable)
 	if !Retriable(err) || !Retriable(res[1].Err) {
@@ -205,11 +178,11 @@ func TestPartialPutDiskFull(t *testing.T) {
 // put only to the failed shard keeps the plain error.
 func TestPartialPutFailedShard(t *testing.T) {
 	checkGoroutines(t)
-	fault := &shardFault{}
+	fault := &faultfs.Segments{}
 	s := openMem(t, errorfs.Wrap(vfs.NewMem(), fault), Options{})
 	defer s.Close()
 	mustCreate(t, s, "p", 2)
-	fault.arm(errorfs.OpFileSyncData, ShardID(1), errorfs.ErrInjected)
+	fault.Arm(errorfs.OpFileSyncData, ShardID(1), errorfs.ErrInjected)
 	res, err := s.Put(context.Background(), "p", []PutRecord{{PartitionKey: "k", ExplicitHashKey: highHashKey, Data: []byte("x")}})
 	var pe *PartialPutError
 	if res != nil || !errors.Is(err, errorfs.ErrInjected) || errors.As(err, &pe) {
@@ -223,43 +196,23 @@ func TestPartialPutFailedShard(t *testing.T) {
 	}
 }
 
-// shortWriteFS makes the next group write to shard 1's segments write
-// half of its bytes, then fail for want of space (a disk that fills up
-// during a write): the frames that fit are in the file, unacknowledged.
-type shortWriteFS struct {
-	vfs.FS
-	mu    sync.Mutex
-	armed bool
-}
-
-func (fs *shortWriteFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.OpenReadWrite(name, cat, opts...)
-	if err != nil || !strings.HasSuffix(name, ".seg") || !strings.Contains(name, "/"+ShardID(1)+"/") {
-		return f, err
-	}
-	return &shortWriteFile{File: f, fs: fs}, nil
-}
-
-type shortWriteFile struct {
-	vfs.File
-	fs *shortWriteFS
-}
-
-func (f *shortWriteFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.mu.Lock()
-	armed := f.fs.armed && len(p) > 1 && !allZero(p)
-	if armed {
-		f.fs.armed = false
-	}
-	f.fs.mu.Unlock()
-	if !armed {
-		return f.File.WriteAt(p, off)
-	}
-	n, err := f.File.WriteAt(p[:len(p)/2], off)
-	if err == nil {
-		err = syscall.ENOSPC
-	}
-	return n, err
+// shortWriteFS makes the next group write to shard 1's segments (once
+// armed is set) write half of its bytes, then fail for want of space (a
+// disk that fills up during a write): the frames that fit are in the
+// file, unacknowledged.
+func shortWriteFS(fs vfs.FS, armed *atomic.Bool) vfs.FS {
+	return &faultfs.WriteAtFS{FS: fs,
+		Match: func(name string) bool { return faultfs.IsShardSegment(name, ShardID(1)) },
+		WriteAt: func(f vfs.File, p []byte, off int64) (int, error) {
+			if len(p) <= 1 || allZero(p) || !armed.CompareAndSwap(true, false) {
+				return f.WriteAt(p, off)
+			}
+			n, err := f.WriteAt(p[:len(p)/2], off)
+			if err == nil {
+				err = syscall.ENOSPC
+			}
+			return n, err
+		}}
 }
 
 // TestPartialPutShortWrite: a group write to shard 1 that stops halfway
@@ -269,14 +222,13 @@ func (f *shortWriteFile) WriteAt(p []byte, off int64) (int, error) {
 // stores every record once.
 func TestPartialPutShortWrite(t *testing.T) {
 	checkGoroutines(t)
-	fs := &shortWriteFS{FS: vfs.NewMem()}
+	var armed atomic.Bool
+	fs := shortWriteFS(vfs.NewMem(), &armed)
 	o := Options{DiskRetry: time.Hour, PrefillBytes: -1}
 	s := openMem(t, fs, o)
 	mustCreate(t, s, "p", 2)
 	recs := splitPut("r", 20)
-	fs.mu.Lock()
-	fs.armed = true
-	fs.mu.Unlock()
+	armed.Store(true)
 	res, err := s.Put(context.Background(), "p", recs)
 	failed := checkPartial(t, recs, res, err, ErrUnavailable)
 	seqs := map[string]uint64{}
@@ -297,35 +249,6 @@ func TestPartialPutShortWrite(t *testing.T) {
 	checkOnce(t, s, "p", recs, seqs)
 }
 
-// faults fails the next op of a kind on the segments of each shard it
-// names, once per shard.
-type faults struct {
-	mu sync.Mutex
-	m  map[string]fault // shard ID -> its fault
-}
-
-type fault struct {
-	kind errorfs.OpKind
-	err  error
-}
-
-func (f *faults) String() string { return "fail one op of some shards' segments" }
-
-func (f *faults) MaybeError(op errorfs.Op) error {
-	if !strings.HasSuffix(op.Path, ".seg") {
-		return nil
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for id, ft := range f.m {
-		if op.Kind == ft.kind && strings.Contains(op.Path, "/"+id+"/") {
-			delete(f.m, id)
-			return ft.err
-		}
-	}
-	return nil
-}
-
 // TestPartialPutRandomized puts random records to a stream of 2 to 6
 // shards while the write of a random set of them fails (an I/O error in
 // the write or the sync, or a full disk): the put is answered whole when
@@ -339,11 +262,11 @@ func TestPartialPutRandomized(t *testing.T) {
 	if testing.Short() {
 		rounds = 10
 	}
-	kinds := []fault{{errorfs.OpFileWriteAt, errorfs.ErrInjected}, {errorfs.OpFileSyncData, errorfs.ErrInjected}, {errorfs.OpFileWriteAt, syscall.ENOSPC}}
+	kinds := []faultfs.Fault{{Kind: errorfs.OpFileWriteAt, Err: errorfs.ErrInjected}, {Kind: errorfs.OpFileSyncData, Err: errorfs.ErrInjected}, {Kind: errorfs.OpFileWriteAt, Err: syscall.ENOSPC}}
 	for round := 0; round < rounds; round++ {
 		n := 2 + rng.IntN(5)
 		o := Options{PrefillBytes: []int64{-1, 0}[rng.IntN(2)], DiskRetry: time.Hour}
-		fs := &faults{m: map[string]fault{}}
+		fs := &faultfs.Segments{}
 		efs := errorfs.Wrap(vfs.NewMem(), fs)
 		s := openMem(t, efs, o)
 		mustCreate(t, s, "p", n)
@@ -376,17 +299,15 @@ func TestPartialPutRandomized(t *testing.T) {
 				seqs[string(all[i].Data)] = r.Seq
 			}
 		}
-		failing := map[int]fault{}
+		failing := map[int]faultfs.Fault{}
 		for i := 0; i < n; i++ {
 			if rng.IntN(3) == 0 {
 				failing[i] = kinds[rng.IntN(len(kinds))]
 			}
 		}
-		fs.mu.Lock()
 		for i, f := range failing {
-			fs.m[ShardID(i)] = f
+			fs.Arm(f.Kind, ShardID(i), f.Err)
 		}
-		fs.mu.Unlock()
 		recs := newRecs("put", 1+rng.IntN(40))
 		res, err := s.Put(context.Background(), "p", recs)
 		wantFailed, touched, failedTouched := 0, map[int]bool{}, map[int]bool{}
@@ -436,9 +357,7 @@ func TestPartialPutRandomized(t *testing.T) {
 				}
 			}
 		}
-		fs.mu.Lock()
-		clear(fs.m) // the faults of shards the put did not touch
-		fs.mu.Unlock()
+		fs.Disarm() // the faults of shards the put did not touch
 		s.Close()
 		s = openMem(t, efs, o)
 		checkOnceN(t, s, "p", n, all, seqs)

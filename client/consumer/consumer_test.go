@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,35 +31,10 @@ func TestBalanceAndHandOff(t *testing.T) {
 	srv.CreateStream("s", 4)
 	base := runtime.NumGoroutine()
 
-	var mu sync.Mutex
-	handled := map[string]int{}
-	handler := func(_ context.Context, b Batch) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range b.Records {
-			handled[string(r.Data)]++
-		}
-		return nil
-	}
-	put := func(from, to int) {
-		t.Helper()
-		var recs []string
-		for i := from; i < to; i++ {
-			recs = append(recs, fmt.Sprintf(`{"key":"k%d","data":"%d"}`, i, i))
-		}
-		resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(recs, ",")+`]}`))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("put: %v %v", err, resp)
-		}
-		resp.Body.Close()
-	}
+	var handled tally
 	waitHandled := func(n int) {
 		t.Helper()
-		testutil.Eventually(t, 60*time.Second, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(handled) == n
-		}, "not all %d records handled", n)
+		testutil.Eventually(t, 60*time.Second, func() bool { return handled.distinct() == n }, "not all %d records handled", n)
 	}
 	owners := func() map[string]int {
 		resp, err := http.Get(srv.URL + "/api/v1/streams/s/consumer-groups/g")
@@ -85,17 +59,17 @@ func TestBalanceAndHandOff(t *testing.T) {
 		g.Options = Options{Worker: worker, SyncInterval: 100 * time.Millisecond, IdleTimeBetweenReads: 20 * time.Millisecond}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- Run(ctx, g, handler) }()
+		go func() { done <- Run(ctx, g, handled.handle) }()
 		return func() error { cancel(); return <-done }
 	}
 
 	stopA := run("a")
-	put(0, 200)
+	postNumbered(t, srv, 0, 200)
 	waitHandled(200)
 	testutil.Eventually(t, 30*time.Second, func() bool { return owners()["a"] == 4 }, "a alone does not hold 4 leases: %v", lazy(func() string { return fmt.Sprint(owners()) }))
 	stopB := run("b")
 	testutil.Eventually(t, 60*time.Second, func() bool { o := owners(); return o["a"] == 2 && o["b"] == 2 }, "no balance: %v", lazy(func() string { return fmt.Sprint(owners()) }))
-	put(200, 400)
+	postNumbered(t, srv, 200, 400)
 	waitHandled(400)
 	if err := stopA(); err != nil {
 		t.Fatalf("a's Run: %v", err)
@@ -104,18 +78,16 @@ func TestBalanceAndHandOff(t *testing.T) {
 		t.Fatalf("after a's Run returned it still holds %d leases", o["a"])
 	}
 	testutil.Eventually(t, 30*time.Second, func() bool { return owners()["b"] == 4 }, "b did not take a's leases: %v", lazy(func() string { return fmt.Sprint(owners()) }))
-	put(400, 500)
+	postNumbered(t, srv, 400, 500)
 	waitHandled(500)
 	if err := stopB(); err != nil {
 		t.Fatalf("b's Run: %v", err)
 	}
-	mu.Lock()
-	for d, n := range handled {
+	for d, n := range handled.counts() {
 		if n != 1 {
 			t.Errorf("record %s handled %d times", d, n)
 		}
 	}
-	mu.Unlock()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	testutil.WaitGoroutines(t, base)
 }
@@ -169,11 +141,7 @@ func TestRetakenShardWaitsForStalledHandler(t *testing.T) {
 	}
 	srv := testserver.Start(t)
 	srv.CreateStream("s", 1)
-	resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[{"key":"k","data":"r"}]}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("put: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	postRecords(t, srv, `{"key":"k","data":"r"}`)
 	const lease = 500 * time.Millisecond
 	store := &cutStore{LeaseStore: ServerLeases(srv.URL, "s", "g", "", consumergroups.Config{LeaseDuration: lease})}
 	g := Runnel(srv.URL, "s", "g", "", consumergroups.Config{})
@@ -233,13 +201,7 @@ func TestGracefulStopKeepsLeaseOfBatchInHand(t *testing.T) {
 	}
 	srv := testserver.Start(t)
 	srv.CreateStream("s", 1)
-	put := func(data string) {
-		resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[{"key":"k","data":"`+data+`"}]}`))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("put: %v %v", err, resp)
-		}
-		resp.Body.Close()
-	}
+	put := func(data string) { postRecords(t, srv, `{"key":"k","data":"`+data+`"}`) }
 	put("r1")
 	const lease = 500 * time.Millisecond
 	group := func(worker string) Group {

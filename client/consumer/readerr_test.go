@@ -138,39 +138,13 @@ func TestReadFailuresAreLogged(t *testing.T) {
 	g.Worker = "w"
 	g.IdleTimeBetweenReads = 10 * time.Millisecond
 	g.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	var mu sync.Mutex
-	handled := map[string]int{}
+	var handled tally
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, g, func(_ context.Context, b Batch) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, r := range b.Records {
-				handled[string(r.Data)]++
-			}
-			return nil
-		})
-	}()
-	put := func(from, to int) {
-		t.Helper()
-		var recs []string
-		for i := from; i < to; i++ {
-			recs = append(recs, fmt.Sprintf(`{"key":"k%d","data":"%d"}`, i, i))
-		}
-		resp, err := http.Post(srv.URL+"/api/v1/streams/s/records", "application/json", strings.NewReader(`{"records":[`+strings.Join(recs, ",")+`]}`))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("put: %v %v", err, resp)
-		}
-		resp.Body.Close()
-	}
-	put(0, 5)
-	testutil.Eventually(t, 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handled) == 5
-	}, "the records were not handled after the reads recovered; log:\n%s", &logs)
+	go func() { done <- Run(ctx, g, handled.handle) }()
+	postNumbered(t, srv, 0, 5)
+	testutil.Eventually(t, 60*time.Second, func() bool { return handled.distinct() == 5 }, "the records were not handled after the reads recovered; log:\n%s", &logs)
 	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "reads of the shard work again") },
 		"no INFO that reads work again; log:\n%s", &logs)
 
@@ -191,7 +165,7 @@ func TestReadFailuresAreLogged(t *testing.T) {
 	}
 
 	reads.set("denied")
-	put(5, 6)
+	postNumbered(t, srv, 5, 6)
 	select {
 	case err := <-done:
 		var re *ReadError

@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/kinesisfake"
 )
 
 // TestTakeBatch checks the batch rules on random queues: a batch is a
@@ -70,31 +70,12 @@ func TestTakeBatch(t *testing.T) {
 	}
 }
 
-// acceptAll is an in-process stand-in for the stream, answering every
-// record with success: the goroutine test must not count an HTTP
-// client's connection goroutines.
-type acceptAll struct{ seq atomic.Int64 }
-
-func (a *acceptAll) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
-	out := &kinesis.PutRecordsOutput{}
-	for range in.Records {
-		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String("shardId-000000000000"),
-			SequenceNumber: aws.String(fmt.Sprint(a.seq.Add(1)))})
-	}
-	return out, nil
-}
-
-func (a *acceptAll) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
-	return &kinesis.ListShardsOutput{Shards: []types.Shard{{ShardId: aws.String("shardId-000000000000"),
-		HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String("0"), EndingHashKey: aws.String("340282366920938463463374607431768211455")}}}}, nil
-}
-
 // TestCloseStopsGoroutines: after Close every goroutine the producer
 // started has returned.
 func TestCloseStopsGoroutines(t *testing.T) {
 	base := runtime.NumGoroutine()
 	for i := 0; i < 3; i++ {
-		p, err := New(context.Background(), Target{Stream: "s", Client: &acceptAll{}}, Options{Linger: time.Millisecond})
+		p, err := New(context.Background(), Target{Stream: "s", Client: &kinesisfake.OneShard{}}, Options{Linger: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +90,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 }
 
 // stuck never answers PutRecords before its context ends.
-type stuck struct{ acceptAll }
+type stuck struct{ kinesisfake.OneShard }
 
 func (s *stuck) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
 	<-ctx.Done()

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel-dev/runnel/internal/testutil/kinesisfake"
 )
 
 // partialLog is an in-process stream that stores some entries of each
@@ -65,7 +67,7 @@ func (l *partialLog) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, 
 }
 
 func (l *partialLog) ListShards(ctx context.Context, in *kinesis.ListShardsInput, o ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
-	return (&acceptAll{}).ListShards(ctx, in, o...)
+	return (&kinesisfake.OneShard{}).ListShards(ctx, in, o...)
 }
 
 // TestProducerRetriesOnlyFailedEntries: against a stream that answers a

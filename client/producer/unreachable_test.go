@@ -13,12 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/kinesisfake"
 )
 
 // unreachable fails its first PutRecords calls as a whole, as an
 // endpoint that is down does, then accepts every record.
 type unreachable struct {
-	acceptAll
+	kinesisfake.OneShard
 	failing atomic.Int64
 }
 
@@ -26,7 +27,7 @@ func (u *unreachable) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	if u.failing.Add(-1) >= 0 {
 		return nil, errors.New(`Post "http://127.0.0.1:1/": dial tcp 127.0.0.1:1: connect: connection refused`)
 	}
-	return u.acceptAll.PutRecords(ctx, in, o...)
+	return u.OneShard.PutRecords(ctx, in, o...)
 }
 
 // TestUnreachableEndpointIsWarned: a producer whose PutRecords calls fail

@@ -3,7 +3,6 @@ package kinesis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -16,39 +15,52 @@ import (
 
 	"github.com/runnel-dev/runnel/internal/kinesisconn"
 	"github.com/runnel-dev/runnel/internal/testutil"
+	"github.com/runnel-dev/runnel/internal/testutil/kinesisfake"
 	"github.com/runnel-dev/runnel/sinks"
 )
 
 // downAPI is a one-shard stream whose endpoint refuses its first
 // PutRecords and ListShards calls, as one that is down does.
 type downAPI struct {
+	kinesisfake.OneShard
 	failing     atomic.Int64 // PutRecords calls still to refuse
 	listFailing atomic.Int64 // ListShards calls still to refuse
 	listMissing atomic.Bool  // ListShards answers that the stream is missing
-	seq         atomic.Int64
 }
 
-func (d *downAPI) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+func (d *downAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, o ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
 	if d.failing.Add(-1) >= 0 {
 		return nil, errors.New(`Post "http://127.0.0.1:9/": dial tcp 127.0.0.1:9: connect: connection refused`)
 	}
-	out := &kinesis.PutRecordsOutput{}
-	for range in.Records {
-		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String("shardId-000000000000"),
-			SequenceNumber: aws.String(fmt.Sprint(d.seq.Add(1)))})
-	}
-	return out, nil
+	return d.OneShard.PutRecords(ctx, in, o...)
 }
 
-func (d *downAPI) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+func (d *downAPI) ListShards(ctx context.Context, in *kinesis.ListShardsInput, o ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
 	if d.listMissing.Load() {
 		return nil, &types.ResourceNotFoundException{Message: aws.String("Stream views not found")}
 	}
 	if d.listFailing.Add(-1) >= 0 {
 		return nil, errors.New(`Post "http://127.0.0.1:9/": dial tcp 127.0.0.1:9: connect: connection refused`)
 	}
-	return &kinesis.ListShardsOutput{Shards: []types.Shard{{ShardId: aws.String("shardId-000000000000"),
-		HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String("0"), EndingHashKey: aws.String("340282366920938463463374607431768211455")}}}}, nil
+	return d.OneShard.ListShards(ctx, in, o...)
+}
+
+// flushTwenty writes 20 window rows to s, pre-commits them as checkpoint
+// 1 and closes s; the test fails unless s wrote all 20.
+func flushTwenty(t *testing.T, s *Sink) {
+	t.Helper()
+	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreCommit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Written() != 20 {
+		t.Fatalf("written %d rows, want 20", s.Written())
+	}
 }
 
 // TestDownEndpointIsWarned: while the endpoint refuses PutRecords, the
@@ -63,18 +75,7 @@ func TestDownEndpointIsWarned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PreCommit(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s.Written() != 20 {
-		t.Fatalf("written %d rows, want 20", s.Written())
-	}
+	flushTwenty(t, s)
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "level=WARN") && strings.Contains(l, "sink=out") && strings.Contains(l, "stream=views") &&
 			strings.Contains(l, "shard=shardId-000000000000") && strings.Contains(l, "endpoint=http://127.0.0.1:9") {
@@ -98,18 +99,7 @@ func TestStartsWhileEndpointDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New with the endpoint down: %v", err)
 	}
-	if err := s.Write(context.Background(), windowRows(0, 20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PreCommit(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s.Written() != 20 {
-		t.Fatalf("written %d rows, want 20", s.Written())
-	}
+	flushTwenty(t, s)
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "endpoint=http://127.0.0.1:9") {
 		t.Fatalf("no warning names the endpoint; logs:\n%s", logs.String())
 	}

@@ -117,38 +117,12 @@ func TestUnansweredCallsAreRetried(t *testing.T) {
 // every tenth failure (3 warnings, not one a Read), and its end is logged
 // once.
 func TestFailureSeriesOutlivesCutReads(t *testing.T) {
-	srv, c := runnelWithStream(t, "failing", 1)
-	if err := putBatch(c, "failing", []putEntry{{"k", `{"k":"k"}`}}); err != nil {
-		t.Fatal(err)
-	}
-	proxy := newSilentProxy(t, srv.URL, "GetRecords", 30, true)
-	var logs testutil.Buffer
-	src := newSource(t, Config{Stream: "failing", Conn: kinesisconn.Conn{Endpoint: proxy.URL}})
-	src.log = slog.New(slog.NewTextHandler(&logs, nil))
-	src.backoffMax = 20 * time.Millisecond
-	r, err := src.Open(context.Background(), sources.Shard{ID: "shardId-000000000000"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	buf := make([]sources.Record, 10)
-	reads := 0
-	for n := 0; n == 0; reads++ {
-		if reads == 2000 {
-			t.Fatalf("no record after %d reads; logs:\n%s", reads, logs.String())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		n, err = r.Read(ctx, buf)
-		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("read %d: %v", reads, err)
-		}
-	}
-	warns := strings.Count(logs.String(), "level=WARN msg=\"kinesis source: call failed")
-	recovered := strings.Count(logs.String(), "call succeeded again")
+	reads, proxy, logs := readCutShort(t, "failing", 30, true, 0)
+	warns := strings.Count(logs, "level=WARN msg=\"kinesis source: call failed")
+	recovered := strings.Count(logs, "call succeeded again")
 	t.Logf("%d reads, %d of the calls failed, %d warnings", reads, proxy.held.Load(), warns)
-	if proxy.held.Load() != 30 || warns != 3 || recovered != 1 || !strings.Contains(logs.String(), "failures=30") {
-		t.Fatalf("30 failed calls: want 3 warnings and one line saying the 30 failures ended, got %d and %d; logs:\n%s", warns, recovered, logs.String())
+	if proxy.held.Load() != 30 || warns != 3 || recovered != 1 || !strings.Contains(logs, "failures=30") {
+		t.Fatalf("30 failed calls: want 3 warnings and one line saying the 30 failures ended, got %d and %d; logs:\n%s", warns, recovered, logs)
 	}
 }
 
@@ -158,35 +132,47 @@ func TestFailureSeriesOutlivesCutReads(t *testing.T) {
 // CallTimeout (300 ms): the source still warns that the endpoint does not
 // answer, then reads the record once it does.
 func TestUnansweredCutReadsAreWarned(t *testing.T) {
-	srv, c := runnelWithStream(t, "cut", 1)
-	if err := putBatch(c, "cut", []putEntry{{"k", `{"k":"k"}`}}); err != nil {
+	reads, _, logs := readCutShort(t, "cut", 40, false, 300*time.Millisecond)
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "no answer") ||
+		!strings.Contains(logs, "call succeeded again") {
+		t.Fatalf("%d reads cut short while the endpoint did not answer: no warning that it does not answer, or none that it does again; logs:\n%s", reads, logs)
+	}
+}
+
+// readCutShort puts a record in a new one-shard stream and reads it
+// through a silentProxy that leaves the first unanswered GetRecords calls
+// without an answer (with fail, fails them), by a source with the given
+// CallTimeout (0: the default) whose Reads are cut short every 100 ms, as
+// checkpoints cut them. It returns how many Reads that took, the proxy
+// and the source's logs; it fails the test after 2000 Reads without the
+// record.
+func readCutShort(t *testing.T, stream string, unanswered int64, fail bool, callTimeout time.Duration) (reads int, proxy *silentProxy, logs string) {
+	t.Helper()
+	srv, c := runnelWithStream(t, stream, 1)
+	if err := putBatch(c, stream, []putEntry{{"k", `{"k":"k"}`}}); err != nil {
 		t.Fatal(err)
 	}
-	proxy := newSilentProxy(t, srv.URL, "GetRecords", 40, false)
-	var logs testutil.Buffer
-	src := newSource(t, Config{Stream: "cut", Conn: kinesisconn.Conn{Endpoint: proxy.URL}, CallTimeout: 300 * time.Millisecond})
-	src.log = slog.New(slog.NewTextHandler(&logs, nil))
+	proxy = newSilentProxy(t, srv.URL, "GetRecords", unanswered, fail)
+	var buf testutil.Buffer
+	src := newSource(t, Config{Stream: stream, Conn: kinesisconn.Conn{Endpoint: proxy.URL}, CallTimeout: callTimeout})
+	src.log = slog.New(slog.NewTextHandler(&buf, nil))
 	src.backoffMax = 20 * time.Millisecond
 	r, err := src.Open(context.Background(), sources.Shard{ID: "shardId-000000000000"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	buf := make([]sources.Record, 10)
-	reads := 0
+	recs := make([]sources.Record, 10)
 	for n := 0; n == 0; reads++ {
 		if reads == 2000 {
-			t.Fatalf("no record after %d reads; logs:\n%s", reads, logs.String())
+			t.Fatalf("no record after %d reads; logs:\n%s", reads, buf.String())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		n, err = r.Read(ctx, buf)
+		n, err = r.Read(ctx, recs)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("read %d: %v", reads, err)
 		}
 	}
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no answer") ||
-		!strings.Contains(logs.String(), "call succeeded again") {
-		t.Fatalf("%d reads cut short while the endpoint did not answer: no warning that it does not answer, or none that it does again; logs:\n%s", reads, logs.String())
-	}
+	return reads, proxy, buf.String()
 }

@@ -230,13 +230,8 @@ func TestChannelHealsAfterS3Outage(t *testing.T) {
 	for _, serverRestart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("server-restart=%v", serverRestart), func(t *testing.T) {
 			e, gw, _, restart := restartableDelivery(t)
-			e.putN("clicks", 0, 10)
-			out, err := e.createDelivery("c", "clicks")
-			if err != nil {
-				t.Fatal(err)
-			}
-			arn := out.ChannelDescription.ChannelARN
-			if got := waitDelivered(t, gw, 10); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+			arn, got := deliverClicks(t, e, gw)
+			if fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
 				t.Fatalf("delivered %v", got)
 			}
 			gw.Kill()
@@ -262,6 +257,19 @@ func TestChannelHealsAfterS3Outage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deliverClicks puts records 0 to 9 in stream clicks, creates channel c
+// delivering it to the bucket of gw, and waits until the 10 records are
+// delivered; it returns the channel's ARN and what waitDelivered read.
+func deliverClicks(t *testing.T, e *env, gw *testsrv.S3Process) (arn *string, got []string) {
+	t.Helper()
+	e.putN("clicks", 0, 10)
+	out, err := e.createDelivery("c", "clicks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.ChannelDescription.ChannelARN, waitDelivered(t, gw, 10)
 }
 
 // waitRetried waits until the channel arn says that its delivery is
@@ -293,13 +301,8 @@ func waitRetried(t *testing.T, e *env, arn *string, after string) {
 // delivers on, its job still its own.
 func TestChannelUpdateRepairsFailed(t *testing.T) {
 	e, gw, _, restart := restartableDeliveryWith(t, jobs.Restart{Strategy: jobs.RestartFixedDelay, Delay: 200 * time.Millisecond, Attempts: 1})
-	e.putN("clicks", 0, 10)
-	out, err := e.createDelivery("c", "clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := out.ChannelDescription.ChannelARN
-	if got := waitDelivered(t, gw, 10); fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
+	arn, got := deliverClicks(t, e, gw)
+	if fmt.Sprint(got) != fmt.Sprint(seq(0, 10)) {
 		t.Fatalf("delivered %v", got)
 	}
 	gw.Kill()
@@ -351,19 +354,14 @@ func TestChannelUpdateRepairsFailed(t *testing.T) {
 // bucket.
 func TestChannelStreamRecreated(t *testing.T) {
 	e, gw, mgr := deliveryEnv(t)
-	e.putN("clicks", 0, 10)
-	out, err := e.createDelivery("c", "clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := out.ChannelDescription.ChannelARN
-	waitDelivered(t, gw, 10)
+	arn, _ := deliverClicks(t, e, gw)
 	if err := e.store.DeleteStream("clicks"); err != nil {
 		t.Fatal(err)
 	}
 	e.create("clicks", 2)
 	e.putN("clicks", 100, 110)
 	var info jobs.Info
+	var err error
 	if !testutil.Within(60*time.Second, func() bool {
 		info, err = mgr.Get("channel-c")
 		return err == nil && info.State == "failed" && strings.Contains(info.Reason, "not restarted: stream clicks (created")
@@ -398,12 +396,7 @@ func TestChannelStreamRecreated(t *testing.T) {
 // what it staged before it goes, and the stray object is not published.
 func TestDeleteChannelSettlesStaged(t *testing.T) {
 	e, gw, mgr := deliveryEnv(t)
-	e.putN("clicks", 0, 10)
-	out, err := e.createDelivery("c", "clicks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitDelivered(t, gw, 10)
+	arn, _ := deliverClicks(t, e, gw)
 	if err := mgr.Stop("channel-c"); err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +409,7 @@ func TestDeleteChannelSettlesStaged(t *testing.T) {
 		Body: bytes.NewReader(buf.Bytes())}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.DeleteChannel(ctx(t), &sdk.DeleteChannelInput{ChannelARN: out.ChannelDescription.ChannelARN}); err != nil {
+	if _, err := e.client.DeleteChannel(ctx(t), &sdk.DeleteChannelInput{ChannelARN: arn}); err != nil {
 		t.Fatal(err)
 	}
 	if staged := gw.Objects(t, "lake", s3sink.DefaultStagingPrefix); len(staged) > 0 {

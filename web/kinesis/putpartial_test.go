@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/runnel-dev/runnel/internal/testutil/faultfs"
 	"github.com/runnel-dev/runnel/streams"
 )
 
@@ -27,48 +27,20 @@ const (
 	highHashKey = "340282366920938463463374607431768211455"
 )
 
-// segmentFault fails the next op of a kind on the segments of one shard,
-// once, after being armed.
-type segmentFault struct {
-	mu    sync.Mutex
-	kind  errorfs.OpKind
-	shard string
-	err   error
-	armed bool
-}
-
-func (f *segmentFault) String() string { return "fail one op of a shard's segments" }
-
-func (f *segmentFault) arm(kind errorfs.OpKind, shard string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.kind, f.shard, f.err, f.armed = kind, shard, err, true
-}
-
-func (f *segmentFault) MaybeError(op errorfs.Op) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.armed || op.Kind != f.kind || !strings.HasSuffix(op.Path, ".seg") || !strings.Contains(op.Path, "/"+f.shard+"/") {
-		return nil
-	}
-	f.armed = false
-	return f.err
-}
-
 // faultyServer is a served handler over a store on an in-memory
 // filesystem whose segment writes fail on demand; restart reopens the
 // store (as a restarted server does) on the same files.
 type faultyServer struct {
 	t      *testing.T
 	fs     vfs.FS
-	fault  *segmentFault
+	fault  *faultfs.Segments
 	store  *streams.Store
 	srv    *httptest.Server
 	client *sdk.Client
 }
 
 func newFaultyServer(t *testing.T) *faultyServer {
-	f := &faultyServer{t: t, fault: &segmentFault{}}
+	f := &faultyServer{t: t, fault: &faultfs.Segments{}}
 	f.fs = errorfs.Wrap(vfs.NewMem(), f.fault)
 	f.start()
 	t.Cleanup(f.stop)
@@ -139,7 +111,7 @@ func TestPutRecordsPartial(t *testing.T) {
 				t.Fatal(err)
 			}
 			ents := entries(10)
-			f.fault.arm(tc.kind, streams.ShardID(1), tc.err)
+			f.fault.Arm(tc.kind, streams.ShardID(1), tc.err)
 			out, err := f.client.PutRecords(ctx(t), &sdk.PutRecordsInput{StreamName: aws.String("p"), Records: ents})
 			if err != nil {
 				t.Fatalf("PutRecords with one shard failing: %v, want a per-record answer", err)
