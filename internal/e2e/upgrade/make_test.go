@@ -26,6 +26,7 @@ import (
 var (
 	oldBin    = flag.String("old-bin", "", "make a fixture with this earlier runnel binary (see testdata/README.md)")
 	oldCommit = flag.String("commit", "", "the commit -old-bin was built from")
+	failpoint = flag.String("failpoint", "before-commit", "after the kill, start the earlier binary again with this checkpoint failpoint armed (\"\": not)")
 	fixture   = flag.String("fixture", "", "the fixture's name: it is written to testdata/NAME.tar.gz and testdata/NAME.json.gz")
 )
 
@@ -133,7 +134,36 @@ func TestMakeFixture(t *testing.T) {
 	// The counts job is still reading and writing: killed mid-run.
 	cmd.Process.Kill()
 	cmd.Wait()
+	if *failpoint != "" {
+		crashAt(t, data, addr)
+	}
 	writeFixture(t, data, e)
+}
+
+// crashAt starts the earlier binary again on data with the failpoint
+// armed, so that the counts job, resuming from the checkpoint before the
+// kill, dies in its first checkpoint (before-commit: with its sinks'
+// output staged and not committed).
+func crashAt(t *testing.T, data, addr string) {
+	cmd := exec.Command(*oldBin, "serve", "--data", data, "--addr", addr, "--log-level", "info")
+	cmd.Env = append(os.Environ(), "RUNNEL_FAILPOINTS="+*failpoint+"=1")
+	var logs testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the earlier binary did not reach failpoint %s:\n%s", *failpoint, testutil.Tail(logs.String(), 4000))
+	}
+	if !strings.Contains(logs.String(), "failpoint "+*failpoint) {
+		t.Fatalf("the earlier binary ended without reaching failpoint %s:\n%s", *failpoint, testutil.Tail(logs.String(), 4000))
+	}
 }
 
 // oldToken makes a token with the earlier binary on the data directory.

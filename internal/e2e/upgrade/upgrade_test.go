@@ -63,6 +63,7 @@ func checkUpgrade(t *testing.T, name string) {
 
 	t.Logf("%s: the current binary serves the data directory of %s", time.Now().Format(time.TimeOnly), e.Commit)
 	checkStreams(t, a, &e)
+	checkSeeks(t, a, &e)
 	checkTokens(t, a, &e)
 	if st := a.jobState("idle"); st != "stopped" {
 		t.Errorf("job idle (stopped by its user) is %s after the upgrade", st)
@@ -96,6 +97,12 @@ func checkUpgrade(t *testing.T, name string) {
 	a.submit(countsJob("idle", "idle-in", "idle-out"), e.IdleSavepoint)
 	a.putClicks("idle-in", e.IdleClicks, e.IdleClicks+100)
 	flush(t, a, "idle-in")
+	waitExactly(t, a, "idle", "idle-out", model(e.IdleClicks+100))
+
+	checkIncreasing(t, a, "clicks")
+	reshapeAfter(t, a)
+	checkRestart(t, srv, a, &e)
+	waitExactly(t, a, "counts", "counts-out", model(e.Clicks+100))
 	waitExactly(t, a, "idle", "idle-out", model(e.IdleClicks+100))
 }
 
@@ -271,7 +278,9 @@ func waitSubset(t *testing.T, a *api, job, stream string, want, must map[string]
 		}
 		return true
 	})
-	_, wrong := tally(a.rows(stream), want)
+	rows := a.rows(stream)
+	_, wrong := tally(rows, want)
+	t.Logf("job %s: %d rows in %s, the model has %d windows (%d needed)", job, len(rows), stream, len(want), len(must))
 	for _, w := range wrong {
 		t.Errorf("job %s: %s: %s", job, stream, w)
 	}
