@@ -43,6 +43,10 @@ type Expect struct {
 	Shards    map[string][]any          `json:"shards"`
 	Tags      map[string][]any          `json:"tags"`
 	Consumers map[string][]any          `json:"consumers"`
+	// Policies are GetResourcePolicy's policies by stream, Account
+	// DescribeAccountSettings' answer.
+	Policies map[string]any `json:"policies"`
+	Account  map[string]any `json:"account"`
 	// Records are every stream's records by shard. A stream in Growing
 	// (a running job's output) may have more after them.
 	Records map[string]map[string][]Rec `json:"records"`
@@ -123,6 +127,7 @@ func TestMakeFixture(t *testing.T) {
 	e.Streams = a.streamNames()
 	e.Summaries, e.Shards, e.Tags, e.Consumers = map[string]map[string]any{}, map[string][]any{}, map[string][]any{}, map[string][]any{}
 	e.Records = map[string]map[string][]Rec{}
+	e.Policies = map[string]any{}
 	for _, s := range e.Streams {
 		e.Summaries[s] = a.kinesis("DescribeStreamSummary", map[string]any{"StreamName": s})["StreamDescriptionSummary"].(map[string]any)
 		e.Shards[s] = a.shards(s)
@@ -130,7 +135,9 @@ func TestMakeFixture(t *testing.T) {
 		arn := e.Summaries[s]["StreamARN"]
 		e.Consumers[s], _ = a.kinesis("ListStreamConsumers", map[string]any{"StreamARN": arn})["Consumers"].([]any)
 		e.Records[s] = a.records(s)
+		e.Policies[s] = policyOf(a, arn)
 	}
+	e.Account = a.kinesis("DescribeAccountSettings", map[string]any{})
 	// The counts job is still reading and writing: killed mid-run.
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -164,6 +171,11 @@ func crashAt(t *testing.T, data, addr string) {
 	if !strings.Contains(logs.String(), "failpoint "+*failpoint) {
 		t.Fatalf("the earlier binary ended without reaching failpoint %s:\n%s", *failpoint, testutil.Tail(logs.String(), 4000))
 	}
+}
+
+// policyOf is a stream's resource policy (GetResourcePolicy).
+func policyOf(a *api, arn any) any {
+	return a.kinesis("GetResourcePolicy", map[string]any{"ResourceARN": arn})["Policy"]
 }
 
 // oldToken makes a token with the earlier binary on the data directory.
@@ -229,6 +241,25 @@ func makeStreams(t *testing.T, a *api) {
 	a.kinesis("IncreaseStreamRetentionPeriod", map[string]any{"StreamName": "tagged", "RetentionPeriodHours": 48})
 	putN(t, a, "tagged", 0, 10)
 
+	create("settings", 2)
+	arn := a.kinesis("DescribeStreamSummary", map[string]any{"StreamName": "settings"})["StreamDescriptionSummary"].(map[string]any)["StreamARN"]
+	for _, op := range []struct {
+		name string
+		in   map[string]any
+	}{
+		{"UpdateStreamMode", map[string]any{"StreamARN": arn, "StreamModeDetails": map[string]any{"StreamMode": "ON_DEMAND"}}},
+		{"StartStreamEncryption", map[string]any{"StreamName": "settings", "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}},
+		{"EnableEnhancedMonitoring", map[string]any{"StreamName": "settings", "ShardLevelMetrics": []string{"IncomingBytes", "OutgoingRecords"}}},
+		{"UpdateMaxRecordSize", map[string]any{"StreamARN": arn, "MaxRecordSizeInKiB": 2048}},
+		{"UpdateStreamWarmThroughput", map[string]any{"StreamARN": arn, "WarmThroughputMiBps": 10}},
+		{"PutResourcePolicy", map[string]any{"ResourceARN": arn, "Policy": settingsPolicy(arn.(string))}},
+	} {
+		a.kinesis(op.name, op.in)
+		waitActive(t, a, "settings")
+	}
+	putN(t, a, "settings", 0, 10)
+	a.kinesis("UpdateAccountSettings", map[string]any{"MinimumThroughputBillingCommitment": map[string]any{"Status": "ENABLED"}})
+
 	create("gone", 1)
 	putN(t, a, "gone", 0, 5)
 	a.kinesis("DeleteStream", map[string]any{"StreamName": "gone"})
@@ -249,6 +280,11 @@ func makeStreams(t *testing.T, a *api) {
 			t.Fatalf("consumer %s did not become ACTIVE", consumer)
 		}
 	}
+}
+
+// settingsPolicy is a resource policy of the stream arn.
+func settingsPolicy(arn string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kinesis:GetRecords","Resource":%q}]}`, arn)
 }
 
 // midpoint is (lo+hi)/2 of two decimal hash keys.

@@ -167,6 +167,9 @@ func checkStreams(t *testing.T, a *api, e *Expect) {
 			t.Errorf("deleted stream %s: DescribeStreamSummary answers %d", s, st)
 		}
 	}
+	if acc := a.kinesis("DescribeAccountSettings", map[string]any{}); !same(acc, e.Account) {
+		t.Errorf("DescribeAccountSettings after the upgrade: %v, before: %v", acc, e.Account)
+	}
 	for _, s := range e.Streams {
 		sum := a.kinesis("DescribeStreamSummary", map[string]any{"StreamName": s})["StreamDescriptionSummary"].(map[string]any)
 		for k, v := range e.Summaries[s] {
@@ -184,6 +187,9 @@ func checkStreams(t *testing.T, a *api, e *Expect) {
 		cs, _ := a.kinesis("ListStreamConsumers", map[string]any{"StreamARN": sum["StreamARN"]})["Consumers"].([]any)
 		if !same(cs, e.Consumers[s]) {
 			t.Errorf("stream %s: consumers %v after the upgrade, %v before", s, cs, e.Consumers[s])
+		}
+		if p := policyOf(a, sum["StreamARN"]); !same(p, e.Policies[s]) {
+			t.Errorf("stream %s: resource policy %v after the upgrade, %v before", s, p, e.Policies[s])
 		}
 		growing := false
 		for _, g := range e.Growing {
