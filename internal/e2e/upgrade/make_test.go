@@ -47,6 +47,8 @@ type Expect struct {
 	// DescribeAccountSettings' answer.
 	Policies map[string]any `json:"policies"`
 	Account  map[string]any `json:"account"`
+	// Group is the consumer group app's leases of the stream resharded.
+	Group map[string]GroupLease `json:"group"`
 	// Records are every stream's records by shard. A stream in Growing
 	// (a running job's output) may have more after them.
 	Records map[string]map[string][]Rec `json:"records"`
@@ -123,6 +125,7 @@ func TestMakeFixture(t *testing.T) {
 
 	makeStreams(t, a)
 	makeJobs(t, a, e)
+	e.Group = makeGroup(t, a)
 
 	e.Streams = a.streamNames()
 	e.Summaries, e.Shards, e.Tags, e.Consumers = map[string]map[string]any{}, map[string][]any{}, map[string][]any{}, map[string][]any{}
