@@ -90,7 +90,7 @@ func checkNewTagged(t *testing.T, a *api) {
 			data = append(data, string(decodeB64(t, r.Data)))
 		}
 	}
-	if fmt.Sprint(data) != "[tagged-500 tagged-501 tagged-502]" {
+	if want := fmt.Sprint([]string{putData("tagged", 500), putData("tagged", 501), putData("tagged", 502)}); fmt.Sprint(data) != want {
 		t.Errorf("the re-created stream tagged holds %v", data)
 	}
 	tags, _ := a.kinesis("ListTagsForStream", map[string]any{"StreamName": "tagged"})["Tags"].([]any)

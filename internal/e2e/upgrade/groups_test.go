@@ -3,6 +3,7 @@ package upgrade
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,9 +61,17 @@ func syncLeases(a *api, worker string) map[string]uint64 {
 }
 
 // makeGroup makes the consumer group app on the stream resharded, whose
-// worker w1 checkpoints each shard it leases at its fourth record.
+// worker w1 checkpoints each shard it leases at its fourth record. A
+// binary without consumer groups (an unknown route) makes none.
 func makeGroup(t *testing.T, a *api) map[string]GroupLease {
-	a.rest("POST", groupPath, "application/json", `{"name":"app","lease_duration_ms":1000,"start":"trim_horizon"}`, 201)
+	st, b := a.send("POST", groupPath, "application/json", []byte(`{"name":"app","lease_duration_ms":1000,"start":"trim_horizon"}`), nil)
+	if st == 404 && strings.Contains(string(b), "not an API endpoint") {
+		t.Logf("this binary has no consumer groups: %s", b)
+		return nil
+	}
+	if st != 201 {
+		t.Fatalf("create consumer group app: %d %s", st, b)
+	}
 	recs := a.records("resharded")
 	held := syncLeases(a, "w1")
 	if len(held) == 0 {
@@ -79,6 +88,9 @@ func makeGroup(t *testing.T, a *api) map[string]GroupLease {
 // checkGroup checks that the consumer group kept its checkpoints, and that
 // a new worker, once w1's leases have lapsed, takes them over.
 func checkGroup(t *testing.T, a *api, e *Expect) {
+	if e.Group == nil {
+		return
+	}
 	got := groupLeases(a)
 	for shard, want := range e.Group {
 		if got[shard] != want {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/internal/testbin"
+	"github.com/runnel-dev/runnel/internal/testsrv"
 	"github.com/runnel-dev/runnel/internal/testutil"
 )
 
@@ -49,6 +50,9 @@ type Expect struct {
 	Account  map[string]any `json:"account"`
 	// Group is the consumer group app's leases of the stream resharded.
 	Group map[string]GroupLease `json:"group"`
+	// Channel is DescribeChannel's description of the channel
+	// plain-to-lake.
+	Channel map[string]any `json:"channel"`
 	// Records are every stream's records by shard. A stream in Growing
 	// (a running job's output) may have more after them.
 	Records map[string]map[string][]Rec `json:"records"`
@@ -98,7 +102,10 @@ func TestMakeFixture(t *testing.T) {
 	e.ReaderToken = oldToken(t, data, "reader1", "--role", "reader", "--streams", "plain*")
 
 	addr := testbin.FreeAddr(t)
-	cmd := exec.Command(*oldBin, "serve", "--data", data, "--addr", addr, "--log-level", "warn")
+	gw := testsrv.StartS3(t, channelBucket)
+	flags, env := channelFlags(gw)
+	cmd := exec.Command(*oldBin, append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "warn"}, flags...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var logs testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -126,6 +133,7 @@ func TestMakeFixture(t *testing.T) {
 	makeStreams(t, a)
 	makeJobs(t, a, e)
 	e.Group = makeGroup(t, a)
+	e.Channel = makeChannel(t, a)
 
 	e.Streams = a.streamNames()
 	e.Summaries, e.Shards, e.Tags, e.Consumers = map[string]map[string]any{}, map[string][]any{}, map[string][]any{}, map[string][]any{}
@@ -145,7 +153,7 @@ func TestMakeFixture(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	if *failpoint != "" {
-		crashAt(t, data, addr)
+		crashAt(t, data, addr, flags, env)
 	}
 	writeFixture(t, data, e)
 }
@@ -154,9 +162,9 @@ func TestMakeFixture(t *testing.T) {
 // armed, so that the counts job, resuming from the checkpoint before the
 // kill, dies in its first checkpoint (before-commit: with its sinks'
 // output staged and not committed).
-func crashAt(t *testing.T, data, addr string) {
-	cmd := exec.Command(*oldBin, "serve", "--data", data, "--addr", addr, "--log-level", "info")
-	cmd.Env = append(os.Environ(), "RUNNEL_FAILPOINTS="+*failpoint+"=1")
+func crashAt(t *testing.T, data, addr string, flags, env []string) {
+	cmd := exec.Command(*oldBin, append([]string{"serve", "--data", data, "--addr", addr, "--log-level", "info"}, flags...)...)
+	cmd.Env = append(append(os.Environ(), env...), "RUNNEL_FAILPOINTS="+*failpoint+"=1")
 	var logs testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -201,12 +209,15 @@ func waitActive(t *testing.T, a *api, stream string) {
 	}
 }
 
+// putData is the data of record i that putN puts to stream.
+func putData(stream string, i int) string { return fmt.Sprintf(`{"stream":%q,"i":%d}`, stream, i) }
+
 // putN puts n records with keys k0.. to stream.
 func putN(t *testing.T, a *api, stream string, from, n int) {
 	t.Helper()
 	var entries []map[string]any
 	for i := from; i < from+n; i++ {
-		entries = append(entries, map[string]any{"PartitionKey": fmt.Sprintf("k%d", i), "Data": encodeB64(fmt.Sprintf("%s-%d", stream, i))})
+		entries = append(entries, map[string]any{"PartitionKey": fmt.Sprintf("k%d", i), "Data": encodeB64(putData(stream, i))})
 	}
 	for _, r := range a.kinesis("PutRecords", map[string]any{"StreamName": stream, "Records": entries})["Records"].([]any) {
 		if r.(map[string]any)["SequenceNumber"] == nil {

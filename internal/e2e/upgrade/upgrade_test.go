@@ -66,6 +66,7 @@ func checkUpgrade(t *testing.T, name string) {
 	checkSeeks(t, a, &e)
 	checkTokens(t, a, &e)
 	checkGroup(t, a, &e)
+	checkChannel(t, a, &e)
 	if st := a.jobState("idle"); st != "stopped" {
 		t.Errorf("job idle (stopped by its user) is %s after the upgrade", st)
 	}
