@@ -37,6 +37,23 @@ func checkSeeks(t *testing.T, a *api, e *Expect) {
 	}
 }
 
+// checkOldIterator checks that a shard iterator of the earlier binary
+// either reads from where it pointed or has expired (ExpiredIteratorException,
+// as an AWS iterator after 5 minutes), nothing else.
+func checkOldIterator(t *testing.T, a *api, e *Expect) {
+	if e.Iterator == "" {
+		return
+	}
+	st, out := a.kinesisTry("GetRecords", map[string]any{"ShardIterator": e.Iterator, "Limit": 1})
+	want := e.Records["plain"]["shardId-000000000000"][2].Seq
+	switch rs, _ := out["Records"].([]any); {
+	case st == 400 && out["__type"] == "ExpiredIteratorException":
+	case st == 200 && len(rs) == 1 && rs[0].(map[string]any)["SequenceNumber"] == want:
+	default:
+		t.Errorf("GetRecords with an iterator of the earlier binary: %d %v; want ExpiredIteratorException or record %s", st, out, want)
+	}
+}
+
 // checkIncreasing checks that each shard's sequence numbers increase, the
 // ones the current binary gave after the earlier binary's.
 func checkIncreasing(t *testing.T, a *api, stream string) {

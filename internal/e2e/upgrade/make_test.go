@@ -53,6 +53,8 @@ type Expect struct {
 	// Channel is DescribeChannel's description of the channel
 	// plain-to-lake.
 	Channel map[string]any `json:"channel"`
+	// Iterator is a shard iterator of plain's shard 0 at its third record.
+	Iterator string `json:"iterator"`
 	// Records are every stream's records by shard. A stream in Growing
 	// (a running job's output) may have more after them.
 	Records map[string]map[string][]Rec `json:"records"`
@@ -149,6 +151,8 @@ func TestMakeFixture(t *testing.T) {
 		e.Policies[s] = policyOf(a, arn)
 	}
 	e.Account = a.kinesis("DescribeAccountSettings", map[string]any{})
+	e.Iterator = a.kinesis("GetShardIterator", map[string]any{"StreamName": "plain", "ShardId": "shardId-000000000000",
+		"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": e.Records["plain"]["shardId-000000000000"][2].Seq})["ShardIterator"].(string)
 	// The counts job is still reading and writing: killed mid-run.
 	cmd.Process.Kill()
 	cmd.Wait()

@@ -64,6 +64,7 @@ func checkUpgrade(t *testing.T, name string) {
 	t.Logf("%s: the current binary serves the data directory of %s", time.Now().Format(time.TimeOnly), e.Commit)
 	checkStreams(t, a, &e)
 	checkSeeks(t, a, &e)
+	checkOldIterator(t, a, &e)
 	checkTokens(t, a, &e)
 	checkGroup(t, a, &e)
 	checkChannel(t, a, &e)
