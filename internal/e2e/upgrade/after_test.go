@@ -3,6 +3,7 @@ package upgrade
 import (
 	"fmt"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -51,6 +52,35 @@ func checkOldIterator(t *testing.T, a *api, e *Expect) {
 	case st == 200 && len(rs) == 1 && rs[0].(map[string]any)["SequenceNumber"] == want:
 	default:
 		t.Errorf("GetRecords with an iterator of the earlier binary: %d %v; want ExpiredIteratorException or record %s", st, out, want)
+	}
+}
+
+// checkCover checks that the open shards of stream cover the hash-key range
+// once, without gaps or overlaps.
+func checkCover(t *testing.T, a *api, stream string) {
+	type span struct{ lo, hi *big.Int }
+	var open []span
+	for _, s := range a.shards(stream) {
+		m := s.(map[string]any)
+		if m["SequenceNumberRange"].(map[string]any)["EndingSequenceNumber"] != nil {
+			continue
+		}
+		r := m["HashKeyRange"].(map[string]any)
+		lo, _ := new(big.Int).SetString(r["StartingHashKey"].(string), 10)
+		hi, _ := new(big.Int).SetString(r["EndingHashKey"].(string), 10)
+		open = append(open, span{lo, hi})
+	}
+	slices.SortFunc(open, func(x, y span) int { return x.lo.Cmp(y.lo) })
+	next := new(big.Int)
+	for _, sp := range open {
+		if sp.lo.Cmp(next) != 0 {
+			t.Errorf("stream %s: open shards %v leave a gap or overlap at %s", stream, open, next)
+			return
+		}
+		next = new(big.Int).Add(sp.hi, big.NewInt(1))
+	}
+	if full := new(big.Int).Lsh(big.NewInt(1), 128); next.Cmp(full) != 0 {
+		t.Errorf("stream %s: open shards end at %s, not 2^128", stream, next)
 	}
 }
 

@@ -59,6 +59,9 @@ type Expect struct {
 	// (a running job's output) may have more after them.
 	Records map[string]map[string][]Rec `json:"records"`
 	Growing []string                    `json:"growing"`
+	// Resharding are streams whose UpdateShardCount was under way at the
+	// kill: their shards and summary may be either side of it.
+	Resharding []string `json:"resharding"`
 	// AdminToken and ReaderToken were made with `runnel tokens create`;
 	// the reader's is limited to streams plain*.
 	AdminToken  string `json:"admin_token"`
@@ -99,7 +102,7 @@ func TestMakeFixture(t *testing.T) {
 		t.Fatal("-fixture and -commit are needed with -old-bin")
 	}
 	data := t.TempDir()
-	e := &Expect{Commit: *oldCommit, Gone: []string{"gone"}, Growing: []string{"counts-out"}}
+	e := &Expect{Commit: *oldCommit, Gone: []string{"gone"}, Growing: []string{"counts-out"}, Resharding: []string{"updating"}}
 	e.AdminToken = oldToken(t, data, "admin1", "--role", "admin")
 	e.ReaderToken = oldToken(t, data, "reader1", "--role", "reader", "--streams", "plain*")
 
@@ -153,7 +156,9 @@ func TestMakeFixture(t *testing.T) {
 	e.Account = a.kinesis("DescribeAccountSettings", map[string]any{})
 	e.Iterator = a.kinesis("GetShardIterator", map[string]any{"StreamName": "plain", "ShardId": "shardId-000000000000",
 		"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": e.Records["plain"]["shardId-000000000000"][2].Seq})["ShardIterator"].(string)
-	// The counts job is still reading and writing: killed mid-run.
+	// The counts job is still reading and writing, and the stream
+	// updating is being resharded: killed mid-run.
+	a.kinesis("UpdateShardCount", map[string]any{"StreamName": "updating", "TargetShardCount": 4, "ScalingType": "UNIFORM_SCALING"})
 	cmd.Process.Kill()
 	cmd.Wait()
 	if *failpoint != "" {
@@ -277,6 +282,9 @@ func makeStreams(t *testing.T, a *api) {
 	}
 	putN(t, a, "settings", 0, 10)
 	a.kinesis("UpdateAccountSettings", map[string]any{"MinimumThroughputBillingCommitment": map[string]any{"Status": "ENABLED"}})
+
+	create("updating", 2)
+	putN(t, a, "updating", 0, 20)
 
 	create("gone", 1)
 	putN(t, a, "gone", 0, 5)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -174,13 +175,21 @@ func checkStreams(t *testing.T, a *api, e *Expect) {
 		t.Errorf("DescribeAccountSettings after the upgrade: %v, before: %v", acc, e.Account)
 	}
 	for _, s := range e.Streams {
+		resharding := slices.Contains(e.Resharding, s)
+		if resharding {
+			waitActive(t, a, s)
+			checkCover(t, a, s)
+		}
 		sum := a.kinesis("DescribeStreamSummary", map[string]any{"StreamName": s})["StreamDescriptionSummary"].(map[string]any)
 		for k, v := range e.Summaries[s] {
+			if resharding && (k == "OpenShardCount" || k == "StreamStatus") {
+				continue
+			}
 			if !same(sum[k], v) {
 				t.Errorf("stream %s: DescribeStreamSummary's %s is %v after the upgrade, %v before", s, k, sum[k], v)
 			}
 		}
-		if got := a.shards(s); !same(got, e.Shards[s]) {
+		if got := a.shards(s); !resharding && !same(got, e.Shards[s]) {
 			t.Errorf("stream %s: ListShards after the upgrade:\n%v\nbefore:\n%v", s, got, e.Shards[s])
 		}
 		tags, _ := a.kinesis("ListTagsForStream", map[string]any{"StreamName": s})["Tags"].([]any)
@@ -194,10 +203,7 @@ func checkStreams(t *testing.T, a *api, e *Expect) {
 		if p := policyOf(a, sum["StreamARN"]); !same(p, e.Policies[s]) {
 			t.Errorf("stream %s: resource policy %v after the upgrade, %v before", s, p, e.Policies[s])
 		}
-		growing := false
-		for _, g := range e.Growing {
-			growing = growing || g == s
-		}
+		growing := slices.Contains(e.Growing, s)
 		got := a.records(s)
 		for shard, want := range e.Records[s] {
 			have := got[shard]
