@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,8 @@ import (
 )
 
 // TestUpgrade runs the current binary on each fixture's data directory,
-// written and then killed (SIGKILL) by an earlier release, and checks that
+// written and then killed (SIGKILL) by an earlier release (its first start
+// dies too, in a checkpoint before its sinks commit), and checks that
 // the upgrade neither resurrects, truncates nor forgets: the streams, their
 // shards, tags, retention and consumers as they were; every acknowledged
 // record with its sequence number; the tokens; the running job resumed
@@ -59,6 +61,7 @@ func checkUpgrade(t *testing.T, name string) {
 	}
 	data := t.TempDir()
 	untar(t, filepath.Join("testdata", name+".tar.gz"), data)
+	crashFirstStart(t, data)
 	srv := testbin.Start(t, testbin.Options{Data: data, Flags: []string{"--auth"}, Token: e.AdminToken, LogLevel: "info"})
 	a := newAPI(t, srv.URL, e.AdminToken)
 
@@ -108,6 +111,26 @@ func checkUpgrade(t *testing.T, name string) {
 	checkRestart(t, srv, a, &e)
 	waitExactly(t, a, "counts", "counts-out", model(e.Clicks+100))
 	waitExactly(t, a, "idle", "idle-out", model(e.IdleClicks+100))
+}
+
+// crashFirstStart starts the current binary on data with the failpoint
+// before-commit armed: the upgrade's first checkpoint of the counts job
+// stages its output over what the earlier binary staged, and the process
+// dies before its sinks commit.
+func crashFirstStart(t *testing.T, data string) {
+	s := testbin.New(t, testbin.Options{Data: data, Env: []string{"RUNNEL_FAILPOINTS=before-commit=1"}})
+	if err := s.TryStart(); err == nil {
+		select {
+		case <-s.Exited():
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("the current binary did not reach its failpoint before-commit:\n%s", testutil.Tail(s.Logs(), 4000))
+		}
+	} else if !errors.Is(err, testbin.ErrExited) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Logs(), "failpoint before-commit") {
+		t.Fatalf("the current binary ended without reaching its failpoint before-commit:\n%s", testutil.Tail(s.Logs(), 4000))
+	}
 }
 
 // untar extracts a fixture into dir.
