@@ -19,15 +19,16 @@ func channelFlags(gw *testsrv.S3Process) (flags, env []string) {
 }
 
 // makeChannel creates the channel plain-to-lake, delivering plain every
-// second, and returns its description; a binary without channels makes
-// none.
+// minute (so that the counts job, checkpointing every second, is the one
+// the failpoint of crashAt kills), and returns its description; a binary
+// without channels makes none.
 func makeChannel(t *testing.T, a *api) map[string]any {
 	arn := a.kinesis("DescribeStreamSummary", map[string]any{"StreamName": "plain"})["StreamDescriptionSummary"].(map[string]any)["StreamARN"]
 	st, out := a.kinesisTry("CreateChannel", map[string]any{
 		"ChannelName":             "plain-to-lake",
 		"ServiceExecutionRoleARN": "arn:aws:iam::000000000000:role/delivery",
 		"StreamConfigurationList": []any{map[string]any{"StreamARN": arn, "RecordConfiguration": map[string]any{"RecordFormatType": "JSON"}}},
-		"S3DestinationConfiguration": map[string]any{"DataFreshnessInSeconds": 1, "StorageConfiguration": map[string]any{
+		"S3DestinationConfiguration": map[string]any{"DataFreshnessInSeconds": 60, "StorageConfiguration": map[string]any{
 			"BucketARN": "arn:aws:s3:::" + channelBucket, "CompressionType": "GZIP", "ExpectedBucketOwner": "000000000000"}},
 	})
 	if st != 200 {

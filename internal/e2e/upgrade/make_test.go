@@ -156,8 +156,13 @@ func TestMakeFixture(t *testing.T) {
 	e.Account = a.kinesis("DescribeAccountSettings", map[string]any{})
 	e.Iterator = a.kinesis("GetShardIterator", map[string]any{"StreamName": "plain", "ShardId": "shardId-000000000000",
 		"ShardIteratorType": "AT_SEQUENCE_NUMBER", "StartingSequenceNumber": e.Records["plain"]["shardId-000000000000"][2].Seq})["ShardIterator"].(string)
-	// The counts job is still reading and writing, and the stream
-	// updating is being resharded: killed mid-run.
+	// 100 more clicks, and the kill before the counts job's next
+	// checkpoint can take them in (its checkpoints are a second apart):
+	// the restart below replays them, so its checkpoint stages output.
+	// The stream updating is being resharded at the kill.
+	e.Clicks = 300
+	a.putClicks("clicks", 200, e.Clicks)
+	e.Records["clicks"] = a.records("clicks")
 	a.kinesis("UpdateShardCount", map[string]any{"StreamName": "updating", "TargetShardCount": 4, "ScalingType": "UNIFORM_SCALING"})
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -324,8 +329,7 @@ func midpoint(t *testing.T, lo, hi string) string {
 }
 
 // makeJobs runs the idle job (stopped at a savepoint after IdleClicks) and
-// the counts job (a savepoint while it runs; more clicks after it, so the
-// kill catches it mid-run).
+// the counts job (200 clicks, and a savepoint while it runs).
 func makeJobs(t *testing.T, a *api, e *Expect) {
 	a.submit(countsJob("idle", "idle-in", "idle-out"), "")
 	waitActive(t, a, "idle-in")
@@ -353,8 +357,7 @@ func makeJobs(t *testing.T, a *api, e *Expect) {
 	if e.CountsSavepoint = sp.Name; sp.Name == "" {
 		t.Fatal("no savepoint of the counts job")
 	}
-	e.Clicks = 300
-	a.putClicks("clicks", 200, e.Clicks)
+	e.Clicks = 200
 }
 
 // waitRows waits until a stream sink has written a window result.
