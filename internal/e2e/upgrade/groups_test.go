@@ -97,11 +97,7 @@ func checkGroup(t *testing.T, a *api, e *Expect) {
 			t.Errorf("consumer group app, shard %s: %+v after the upgrade, %+v before", shard, got[shard], want)
 		}
 	}
-	var held map[string]uint64
-	if !testutil.Within(30*time.Second, func() bool {
-		held = syncLeases(a, "w2")
-		return len(held) > 0
-	}) {
+	if !testutil.Within(30*time.Second, func() bool { return len(syncLeases(a, "w2")) > 0 }) {
 		t.Fatal("worker w2 of group app got no lease after w1's lapsed")
 	}
 }
