@@ -134,7 +134,7 @@ func openLive(dir string, opts Options, history []Info) (*DB, error) {
 	defer cache.Unref()
 	flushes := newFlushWatch(opts.Logger, dir)
 	popts := &pebble.Options{
-		FS:                  opts.FS,
+		FS:                  logWatchFS{FS: opts.FS, w: flushes},
 		Cache:               cache,
 		Logger:              pebbleLogger{opts.Logger},
 		MaxManifestFileSize: opts.ManifestSize,
@@ -337,6 +337,11 @@ func (b *Batch) Commit() error { return b.commit(pebble.NoSync) }
 // commit applies the batch with opts and releases it.
 func (b *Batch) commit(opts *pebble.WriteOptions) error {
 	if err := b.s.db.use(); err != nil {
+		b.b.Close()
+		return err
+	}
+	if err := b.s.db.flushes.writable(); err != nil {
+		b.s.db.done()
 		b.b.Close()
 		return err
 	}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // ErrDiskFull is wrapped by the error of a Flush or Checkpoint that could
@@ -29,6 +31,11 @@ func isNoSpace(err error) bool {
 // too, which is why it stays short.
 const maxFlushBackoff = 100 * time.Millisecond
 
+// minFreeToSwitchLog is the free space below which flush starts no flush:
+// a flush switches Pebble's log, writing out the old log's buffered tail
+// (up to half a megabyte), and Pebble panics if that write fails.
+const minFreeToSwitchLog = 1 << 20
+
 // flushWatch follows Pebble's flushes through its event listener: whether
 // the last one failed for want of space, so that a caller waiting for a
 // flush learns it will not end while the disk stays full.
@@ -41,6 +48,11 @@ type flushWatch struct {
 		full    error         // the last flush's no-space error; nil once one succeeds
 		fails   int           // consecutive no-space failures
 		changed chan struct{} // closed and replaced when full is set
+		// wal is the error of a write of Pebble's log that failed. Pebble
+		// keeps it until the store is reopened and panics when it next
+		// switches logs (a full memtable, a flush), so the DB takes no
+		// more writes and starts no more flushes once it is set.
+		wal error
 	}
 }
 
@@ -90,6 +102,49 @@ func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 	}
 }
 
+// logFailed records that writing Pebble's log failed with err and returns
+// the error writes get from now on.
+func (w *flushWatch) logFailed(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.wal != nil {
+		return w.mu.wal
+	}
+	if isNoSpace(err) {
+		err = fmt.Errorf("%w: the state's log could not be written; the state takes no more writes until it is restored from its last checkpoint, once space is freed: %w", ErrDiskFull, err)
+	} else {
+		err = fmt.Errorf("state: the state's log could not be written; the state takes no more writes until it is restored from its last checkpoint: %w", err)
+	}
+	w.mu.wal = err
+	w.log.Error("state: writing the state's log failed: the job's state takes no more writes; the job must restart from its last checkpoint", "dir", w.dir, "err", err)
+	return err
+}
+
+// walErr returns the error recorded by logFailed, or nil.
+func (w *flushWatch) walErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.wal
+}
+
+// writable returns the error a write to the store gets now: the log's
+// failure, or while flushes fail for want of space an error wrapping
+// ErrDiskFull. Writes on a full disk would go to the log until a write of
+// it fails, and the next switch of logs (a full memtable) would then
+// panic and end the process; refused, they fail the task instead, and the
+// job restarts from its last checkpoint.
+func (w *flushWatch) writable() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.wal != nil {
+		return w.mu.wal
+	}
+	if w.mu.full != nil {
+		return fmt.Errorf("%w: the job's state takes no writes until space is freed: %w", ErrDiskFull, w.mu.full)
+	}
+	return nil
+}
+
 // state returns the no-space error of the last flush (nil when it did not
 // fail for want of space) and a channel closed when another one fails.
 func (w *flushWatch) state() (error, <-chan struct{}) {
@@ -101,7 +156,20 @@ func (w *flushWatch) state() (error, <-chan struct{}) {
 // flush writes the memtable out and waits for it, like pebble.DB.Flush,
 // except that it returns an error wrapping ErrDiskFull as soon as a flush
 // fails for want of space, instead of waiting for the disk to have room.
+// While an earlier flush is failing for want of space it starts none
+// (Pebble retries that one by itself), and after a failed write of
+// Pebble's log it switches to no new log: Pebble panics when the log it
+// leaves had a failed write.
 func (db *DB) flush() error {
+	if err := db.flushes.walErr(); err != nil {
+		return err
+	}
+	if full, _ := db.flushes.state(); full != nil {
+		return fmt.Errorf("%w: flush %s: %w", ErrDiskFull, db.dir, full)
+	}
+	if u, err := db.opts.FS.GetDiskUsage(db.dir); err == nil && u.AvailBytes < minFreeToSwitchLog {
+		return fmt.Errorf("%w: flush %s: %d bytes free, too few to switch Pebble's log safely", ErrDiskFull, db.dir, u.AvailBytes)
+	}
 	done, err := db.pdb.AsyncFlush()
 	if err != nil {
 		return err
@@ -122,4 +190,63 @@ func (db *DB) flush() error {
 		case <-changed:
 		}
 	}
+}
+
+// logWatchFS is the filesystem of a DB's live store: it tells the DB's
+// flushWatch when a write or sync of Pebble's log fails. Pebble keeps that
+// error to itself until it switches logs or syncs one, and then panics.
+type logWatchFS struct {
+	vfs.FS
+	w *flushWatch
+}
+
+func (fs logWatchFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return fs.watch(name, f), err
+}
+
+func (fs logWatchFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return fs.watch(newname, f), err
+}
+
+func (fs logWatchFS) Unwrap() vfs.FS { return fs.FS }
+
+func (fs logWatchFS) watch(name string, f vfs.File) vfs.File {
+	if f == nil || !strings.HasSuffix(name, ".log") {
+		return f
+	}
+	return logFile{File: f, w: fs.w}
+}
+
+// logFile is one of Pebble's log files, its write errors reported.
+type logFile struct {
+	vfs.File
+	w *flushWatch
+}
+
+func (f logFile) failed(err error) error {
+	if err != nil {
+		f.w.logFailed(err)
+	}
+	return err
+}
+
+func (f logFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	return n, f.failed(err)
+}
+
+func (f logFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.File.WriteAt(p, off)
+	return n, f.failed(err)
+}
+
+func (f logFile) Sync() error { return f.failed(f.File.Sync()) }
+
+func (f logFile) SyncData() error { return f.failed(f.File.SyncData()) }
+
+func (f logFile) SyncTo(length int64) (bool, error) {
+	full, err := f.File.SyncTo(length)
+	return full, f.failed(err)
 }

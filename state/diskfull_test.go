@@ -31,9 +31,9 @@ func returns(f func() error) (error, bool) {
 // A disk without room for Pebble's tables (its log still has room, as a
 // recycled log file does): Flush and Checkpoint fail at once with
 // ErrDiskFull instead of waiting for room (Pebble retries the flush
-// without end), the last checkpoint stays the latest, and once space is
-// back the next checkpoint holds every write, also those made while the
-// disk was full.
+// without end), writes are refused, the last checkpoint stays the latest,
+// and once space is back the next checkpoint holds every write, also
+// those made while the disk was full but before a flush failed.
 func TestCheckpointOnFullDisk(t *testing.T) {
 	var full atomic.Bool
 	var attempts atomic.Int64
@@ -86,7 +86,11 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 	if cs := db.Checkpoints(); len(cs) != 1 || cs[0].Epoch != 1 {
 		t.Fatalf("checkpoints after a failed one: %+v, want epoch 1 only", cs)
 	}
-	put(200, 300) // writes go on while the disk is full
+	// Writes would go to the log until a write of it failed, after which
+	// Pebble panics: they are refused until space is back.
+	if err := sp.Set([]byte("k0200"), []byte("v200")); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a write while flushes fail for want of space: %v, want ErrDiskFull", err)
+	}
 	t.Logf("%d attempts to create a table while the disk was full", attempts.Load())
 
 	full.Store(false)
@@ -100,6 +104,10 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 		}
 		return err == nil
 	}, "no checkpoint succeeds once space is back")
+	put(200, 300)
+	if _, err := db.Checkpoint(epoch+1, []byte("three")); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +126,81 @@ func TestCheckpointOnFullDisk(t *testing.T) {
 		if v := got[fmt.Sprintf("k%04d", i)]; v != fmt.Sprintf("v%d", i) {
 			t.Fatalf("k%04d = %q after restore", i, v)
 		}
+	}
+}
+
+// fullFS reports no free space while full is set.
+type fullFS struct {
+	vfs.FS
+	full *atomic.Bool
+}
+
+func (fs fullFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
+	if fs.full.Load() {
+		return vfs.DiskUsage{TotalBytes: 64 << 20, UsedBytes: 64 << 20}, nil
+	}
+	return fs.FS.GetDiskUsage(path)
+}
+
+// A disk without room for Pebble's log: the next Flush (a checkpoint's
+// first step) fails with ErrDiskFull instead of switching logs, which
+// makes Pebble panic when the log it leaves had a failed write; once a
+// write of the log has failed, writes fail too, and the store restored from its last checkpoint
+// once space is back has every write that checkpoint holds.
+func TestLogWriteOnFullDisk(t *testing.T) {
+	var full atomic.Bool
+	fs := fullFS{full: &full, FS: errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (strings.HasSuffix(op.Path, ".log") || strings.HasSuffix(op.Path, ".sst")) &&
+			(op.Kind == errorfs.OpCreate || op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))}
+	db := mustOpen(t, fs, Options{})
+	sp := mustSpace(t, db, "w", "0")
+	set := func(i int) error { return sp.Set(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%d", i)) }
+	for i := range 100 {
+		if err := set(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Checkpoint(1, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	full.Store(true)
+	// Unsynced writes fill a block of the log before Pebble writes it, in
+	// the background: a write fails once that write has failed.
+	pad := strings.Repeat("v", 100)
+	i := 100
+	testutil.Eventually(t, time.Minute, func() bool {
+		for range 100 {
+			i++
+			if err := sp.Set(fmt.Appendf(nil, "k%04d", i), []byte(pad)); err != nil {
+				if !errors.Is(err, ErrDiskFull) {
+					t.Fatalf("a write after a failed write of the log: %v, want ErrDiskFull", err)
+				}
+				return true
+			}
+		}
+		return false
+	}, "writes go on after a failed write of the log")
+	if err := db.Flush(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Flush after a failed log write: %v, want ErrDiskFull", err)
+	}
+	if _, err := db.Checkpoint(2, []byte("two")); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Checkpoint after a failed log write: %v, want ErrDiskFull", err)
+	}
+	db.Close() // reports the log's error
+	full.Store(false)
+	db, info, meta, err := Restore("job", Latest, Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if info.Epoch != 1 || string(meta) != "one" {
+		t.Fatalf("restored epoch %d meta %q, want 1 and one", info.Epoch, meta)
+	}
+	if got := dump(t, mustSpace(t, db, "w", "0")); len(got) != 100 {
+		t.Fatalf("restored %d keys, want the checkpoint's 100", len(got))
 	}
 }
