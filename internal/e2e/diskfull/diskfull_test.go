@@ -3,8 +3,8 @@ package diskfull
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -192,6 +192,17 @@ func metric(t *testing.T, s *testbin.Server, name string) float64 {
 	return -1
 }
 
+// saysDiskFull reports whether the job's state, reason or warnings say
+// that the disk is full.
+func saysDiskFull(j jobInfo) bool {
+	for _, m := range append([]string{j.Reason}, j.Warnings...) {
+		if strings.Contains(m, "disk is full") || strings.Contains(m, "no space left") {
+			return true
+		}
+	}
+	return false
+}
+
 type window struct {
 	Key   string
 	Start int64
@@ -354,13 +365,20 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 		return f["ProvisionedThroughputExceededException"]+f["call: ProvisionedThroughputExceededException"] > 0
 	}
 	testutil.Eventually(t, 30*time.Second, full, "puts refused with a retryable error")
-	time.Sleep(3 * time.Second) // the job and its checkpoints meet the full disk
-	t.Logf("failures while full: %v", p.failures())
-	t.Logf("job while full: %+v", getJob(t, s))
-	t.Logf("disk_full_shards %v, checkpoint epoch %v, checkpoints failed %v", metric(t, s, "runnel_store_disk_full_shards"), metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`), metric(t, s, `runnel_job_checkpoints_failed{job="agg"}`))
-	t.Logf("server log while full:\n%s", s.Logs())
-	_, hb := s.Do("GET", "/healthz", "", "")
-	t.Logf("healthz while full: %s", hb)
+	// The job says so: its checkpoints fail (they used to wait without
+	// end, the job running without a word), as a warning while it runs, or
+	// as the reason it failed (its state refuses writes on a full disk).
+	var j jobInfo
+	if !testutil.Within(30*time.Second, func() bool { j = getJob(t, s); return saysDiskFull(j) }) {
+		t.Errorf("the job does not say the disk is full: %+v", j)
+	}
+	if m := metric(t, s, `runnel_job_checkpoints_failed{job="agg"}`); m < 1 && j.State == "running" {
+		t.Errorf("runnel_job_checkpoints_failed = %v while the disk is full, want >= 1", m)
+	}
+	if !s.Healthy() {
+		t.Errorf("the server is not healthy while the disk is full")
+	}
+	t.Logf("while full: job %+v; put failures %v", j, p.failures())
 	if m := metric(t, s, "runnel_store_disk_full_shards"); m < 1 {
 		t.Errorf("runnel_store_disk_full_shards = %v while puts are refused, want >= 1", m)
 	}
@@ -381,9 +399,12 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 	before := p.acked()
 	epoch := metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`)
 	testutil.Eventually(t, 30*time.Second, func() bool { return p.acked() >= before+500 }, "puts succeed again after space is freed")
-	testutil.Eventually(t, 30*time.Second, func() bool {
-		return getJob(t, s).State == "running" && metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`) >= epoch+2
-	}, "the job checkpoints again after space is freed (job: %+v)", getJob(t, s))
+	if !testutil.Within(30*time.Second, func() bool {
+		j = getJob(t, s)
+		return j.State == "running" && !saysDiskFull(j) && metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`) >= epoch+2
+	}) {
+		t.Fatalf("the job does not checkpoint again after space is freed: %+v", j)
+	}
 	t.Logf("resumed %v after space was freed", time.Since(freed))
 	p.Stop()
 
@@ -414,13 +435,15 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 	if err := s.TryStart(); err != nil {
 		t.Fatalf("the server does not start on a full disk: %v", err)
 	}
-	_, hb = s.Do("GET", "/healthz", "", "")
-	t.Logf("healthz after a start on a full disk: %s", hb)
-	time.Sleep(3 * time.Second)
-	t.Logf("job after a start on a full disk: %+v", getJob(t, s))
+	if !testutil.Within(30*time.Second, func() bool { j = getJob(t, s); return saysDiskFull(j) }) {
+		t.Errorf("after a start on a full disk the job does not say the disk is full: %+v", j)
+	}
+	t.Logf("after a start on a full disk: job %+v", j)
 	if err := os.Remove(ball); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 30*time.Second, func() bool { return getJob(t, s).State == "running" }, "job running once space is freed after a start on a full disk (job: %+v)", getJob(t, s))
+	if !testutil.Within(30*time.Second, func() bool { j = getJob(t, s); return j.State == "running" && !saysDiskFull(j) }) {
+		t.Fatalf("the job does not run again once space is freed after a start on a full disk: %+v", j)
+	}
 	check("after a start on a full disk")
 }
