@@ -204,3 +204,44 @@ func TestLogWriteOnFullDisk(t *testing.T) {
 		t.Fatalf("restored %d keys, want the checkpoint's 100", len(got))
 	}
 }
+
+// A restore on a full disk: checking the newest checkpoint needs room for
+// a scratch copy, and finding none says nothing about the checkpoint. The
+// restore fails with ErrDiskFull and changes nothing, instead of passing
+// over the newest checkpoint as damaged (moving it aside and restoring
+// an older one); once space is back it restores the newest.
+func TestRestoreOnFullDisk(t *testing.T) {
+	var full atomic.Bool
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		// Full for the first check's copy only, as if space came back
+		// right after it.
+		if strings.Contains(op.Path, verifyDir) && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && full.CompareAndSwap(true, false) {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	db := mustOpen(t, fs, Options{})
+	sp := mustSpace(t, db, "w", "0")
+	for e := uint64(1); e <= 2; e++ {
+		if err := sp.Set(fmt.Appendf(nil, "k%d", e), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Checkpoint(e, fmt.Appendf(nil, "m%d", e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	full.Store(true)
+	_, _, _, rep, err := RestoreNewestGood("job", Options{FS: fs})
+	if !errors.Is(err, ErrDiskFull) || rep.Problems() {
+		t.Fatalf("restore on a full disk: %v (report %+v), want ErrDiskFull and nothing skipped", err, rep)
+	}
+	db, info, meta, rep, err := RestoreNewestGood("job", Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if info.Epoch != 2 || string(meta) != "m2" || rep.Problems() {
+		t.Fatalf("restore once space is back: epoch %d meta %q report %+v, want epoch 2, m2, no problems", info.Epoch, meta, rep)
+	}
+}
