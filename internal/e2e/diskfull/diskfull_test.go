@@ -192,6 +192,21 @@ func metric(t *testing.T, s *testbin.Server, name string) float64 {
 	return -1
 }
 
+// settled waits until the restarted job has taken two checkpoints, each
+// of which commits what its sinks wrote since the one before: what it
+// replayed from its last checkpoint is then in its sinks, duplicates too.
+func settled(t *testing.T, s *testbin.Server) {
+	t.Helper()
+	var from float64
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		from = metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`)
+		return from > 0
+	}, "the restarted job reports its checkpoint epoch")
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return metric(t, s, `runnel_job_checkpoint_epoch{job="agg"}`) >= from+2
+	}, "the restarted job takes two checkpoints")
+}
+
 // saysDiskFull reports whether the job's state, reason or warnings say
 // that the disk is full.
 func saysDiskFull(j jobInfo) bool {
@@ -427,6 +442,7 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 	s.Kill()
 	s.Start()
 	testutil.Eventually(t, 30*time.Second, func() bool { return getJob(t, s).State == "running" }, "job running after kill -9")
+	settled(t, s)
 	check("after kill -9 and restart")
 
 	// Filled again, the server restarts on the full disk.
@@ -445,5 +461,6 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 	if !testutil.Within(30*time.Second, func() bool { j = getJob(t, s); return j.State == "running" && !saysDiskFull(j) }) {
 		t.Fatalf("the job does not run again once space is freed after a start on a full disk: %+v", j)
 	}
+	settled(t, s)
 	check("after a start on a full disk")
 }
