@@ -455,6 +455,14 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 		t.Errorf("after a start on a full disk the job does not say the disk is full: %+v", j)
 	}
 	t.Logf("after a start on a full disk: job %+v", j)
+	// SIGTERM on the full disk: the server stops (a job's last checkpoint
+	// fails at once) and starts again.
+	if err := s.Stop(); err != nil {
+		t.Errorf("SIGTERM on a full disk: %v", err)
+	}
+	if err := s.TryStart(); err != nil {
+		t.Fatalf("the server does not start again on a full disk: %v", err)
+	}
 	if err := os.Remove(ball); err != nil {
 		t.Fatal(err)
 	}
@@ -463,4 +471,22 @@ func TestDiskFillsUnderLoad(t *testing.T) {
 	}
 	settled(t, s)
 	check("after a start on a full disk")
+
+	// SIGTERM while the disk is full under a running job: the server
+	// stops (the job's last checkpoint fails at once) and, once space is
+	// freed, starts with nothing lost.
+	ball = ballast(t, disk)
+	if !testutil.Within(30*time.Second, func() bool { j = getJob(t, s); return saysDiskFull(j) }) {
+		t.Errorf("filled again, the job does not say the disk is full: %+v", j)
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("SIGTERM on a full disk: %v", err)
+	}
+	if err := os.Remove(ball); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	testutil.Eventually(t, 30*time.Second, func() bool { return getJob(t, s).State == "running" }, "job running after SIGTERM on a full disk")
+	settled(t, s)
+	check("after SIGTERM on a full disk")
 }
