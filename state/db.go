@@ -132,7 +132,7 @@ func Open(dir string, opts Options) (*DB, error) {
 func openLive(dir string, opts Options, history []Info) (*DB, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
-	flushes := newFlushWatch(opts.Logger, dir)
+	flushes := newFlushWatch(opts.Logger, opts.FS, dir)
 	popts := &pebble.Options{
 		FS:                  logWatchFS{FS: opts.FS, w: flushes},
 		Cache:               cache,

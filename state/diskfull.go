@@ -42,6 +42,17 @@ const minFreeToSwitchLog = 1 << 20
 type flushWatch struct {
 	log *slog.Logger
 	dir string
+	fs  vfs.FS
+
+	// free caches the free space of dir's file system for writes, read
+	// at most every freeCheckEvery (a statfs per write would cost more
+	// than the write).
+	free struct {
+		sync.Mutex
+		at    time.Time
+		bytes uint64
+		ok    bool // the file system reports its usage
+	}
 
 	mu struct {
 		sync.Mutex
@@ -56,8 +67,8 @@ type flushWatch struct {
 	}
 }
 
-func newFlushWatch(log *slog.Logger, dir string) *flushWatch {
-	w := &flushWatch{log: log, dir: dir}
+func newFlushWatch(log *slog.Logger, fs vfs.FS, dir string) *flushWatch {
+	w := &flushWatch{log: log, dir: dir, fs: fs}
 	w.mu.changed = make(chan struct{})
 	return w
 }
@@ -133,16 +144,39 @@ func (w *flushWatch) walErr() error {
 // it fails, and the next switch of logs (a full memtable) would then
 // panic and end the process; refused, they fail the task instead, and the
 // job restarts from its last checkpoint.
+//
+// A write that finds the memtable full switches logs itself, writing out
+// the old log's tail then, so writes are refused as well while fewer than
+// minFreeToSwitchLog bytes are free.
 func (w *flushWatch) writable() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.mu.wal != nil {
-		return w.mu.wal
+	wal, full := w.mu.wal, w.mu.full
+	w.mu.Unlock()
+	switch {
+	case wal != nil:
+		return wal
+	case full != nil:
+		return fmt.Errorf("%w: the job's state takes no writes until space is freed: %w", ErrDiskFull, full)
 	}
-	if w.mu.full != nil {
-		return fmt.Errorf("%w: the job's state takes no writes until space is freed: %w", ErrDiskFull, w.mu.full)
+	if free, ok := w.freeBytes(); ok && free < minFreeToSwitchLog {
+		return fmt.Errorf("%w: the job's state takes no writes until space is freed: %d bytes free in %s", ErrDiskFull, free, w.dir)
 	}
 	return nil
+}
+
+// freeCheckEvery is how long freeBytes trusts the free space it last read.
+const freeCheckEvery = 20 * time.Millisecond
+
+// freeBytes returns the free space of the store's file system, read at
+// most every freeCheckEvery, and whether the file system reports it.
+func (w *flushWatch) freeBytes() (uint64, bool) {
+	w.free.Lock()
+	defer w.free.Unlock()
+	if now := time.Now(); now.Sub(w.free.at) >= freeCheckEvery {
+		u, err := w.fs.GetDiskUsage(w.dir)
+		w.free.at, w.free.bytes, w.free.ok = now, u.AvailBytes, err == nil
+	}
+	return w.free.bytes, w.free.ok
 }
 
 // state returns the no-space error of the last flush (nil when it did not

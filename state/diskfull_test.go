@@ -245,3 +245,28 @@ func TestRestoreOnFullDisk(t *testing.T) {
 		t.Fatalf("restore once space is back: epoch %d meta %q report %+v, want epoch 2, m2, no problems", info.Epoch, meta, rep)
 	}
 }
+
+// With under a megabyte free, writes are refused: a write that finds the
+// memtable full switches Pebble's log, and Pebble panics if writing out
+// the old log's tail fails. Once space is back they are taken again.
+func TestWriteOnLowSpace(t *testing.T) {
+	var full atomic.Bool
+	db := mustOpen(t, fullFS{FS: vfs.NewMem(), full: &full}, Options{})
+	defer db.Close()
+	sp := mustSpace(t, db, "w", "0")
+	full.Store(true)
+	refused := false
+	for i := 0; i < 200000 && !refused; i++ {
+		err := sp.Set(fmt.Appendf(nil, "k%d", i), []byte("v"))
+		if err != nil && !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("write with no space free: %v, want ErrDiskFull", err)
+		}
+		refused = err != nil
+	}
+	if !refused {
+		t.Fatal("200000 writes taken with no space free")
+	}
+	full.Store(false)
+	testutil.Eventually(t, time.Minute, func() bool { return sp.Set([]byte("k"), []byte("v")) == nil },
+		"writes refused once space is back")
+}
