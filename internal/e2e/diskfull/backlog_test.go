@@ -62,17 +62,16 @@ restart: {strategy: exponential-delay, initial_backoff: 200ms, max_backoff: 2s, 
 			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(fmt.Sprint(i)),
 				Data: fmt.Appendf(nil, `{"i":%d,"k":"key-%d","ts":%d,"pad":%q}`, i, i, baseTs+int64(i)*10, pad)})
 		}
-		var out *kinesis.PutRecordsOutput
-		var err error
-		for try := 0; try < 5; try++ {
-			out, err = c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("in"), Records: entries})
-			if err == nil {
-				break
-			}
-			t.Logf("put the backlog (records %d-%d, try %d): %v", from, from+499, try, err)
+		out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("in"), Records: entries})
+		if err != nil {
+			// Stored or not, unknown: putting them again could store them
+			// twice, the second copy late for its window. Not acknowledged,
+			// so the model does not count on them.
+			t.Logf("put the backlog (records %d-%d): %v", from, from+499, err)
+			continue
 		}
-		if err != nil || aws.ToInt32(out.FailedRecordCount) > 0 {
-			t.Fatalf("put the backlog: %v", err)
+		if aws.ToInt32(out.FailedRecordCount) > 0 {
+			t.Fatalf("put the backlog: %d records failed", aws.ToInt32(out.FailedRecordCount))
 		}
 		for k, r := range out.Records {
 			p.mu.acked[from+k] = aws.ToString(r.SequenceNumber)
