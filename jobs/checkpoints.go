@@ -73,6 +73,9 @@ type ckptState struct {
 	// listed is the history last reported, for reports made while a
 	// checkpoint holds mu (one an operator stuck in a long call delays).
 	listed atomic.Pointer[[]CheckpointInfo]
+	// diskFull is the job's warning while its checkpoints fail because the
+	// disk is full; nil once one succeeds.
+	diskFull atomic.Pointer[string]
 }
 
 func newCkptState(db *state.DB, restore *engine.Snapshot) *ckptState {
@@ -350,12 +353,14 @@ func (m *Manager) checkpoint(j *Job, rj *engine.Job, cs *ckptState, o engine.Che
 			return CheckpointInfo{}, err
 		}
 		ci := CheckpointInfo{Time: begin.UTC(), DurationMS: ms(time.Since(begin)), Status: CheckpointFailed, Error: err.Error()}
+		cs.noteDiskFull(err, begin)
 		cs.failed = append(cs.failed, ci)
 		if len(cs.failed) > 20 {
 			cs.failed = cs.failed[1:]
 		}
 		return ci, err
 	}
+	cs.diskFull.Store(nil)
 	held := ms(res.Held)
 	ci := CheckpointInfo{Epoch: res.Epoch, Time: res.Time.UTC(), DurationMS: ms(res.Duration), HeldMS: &held,
 		Size: res.Size, Status: res.Status}

@@ -233,7 +233,7 @@ func (j *Job) Info(withSpec bool) Info {
 	}
 	j.mu.Lock()
 	if cs := j.mu.ckpt; cs != nil {
-		in.Warnings = append(in.Warnings, cs.warnings...)
+		in.Warnings = append(in.Warnings, cs.jobWarnings()...)
 		in.CheckpointsSkipped = cs.skipped
 	}
 	if j.shardsWarning != "" {

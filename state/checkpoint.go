@@ -140,8 +140,8 @@ func (db *DB) Checkpoint(epoch uint64, meta []byte) (Info, error) {
 	}
 	// Flushing the memtable first, alongside writers, leaves only a short
 	// log tail for Pebble to copy while they are blocked.
-	if err := db.pdb.Flush(); err != nil {
-		return Info{}, fmt.Errorf("state: checkpoint %d: flush: %w", epoch, err)
+	if err := db.flush(); err != nil {
+		return Info{}, fmt.Errorf("state: checkpoint %d: %w", epoch, err)
 	}
 	db.writeMu.Lock()
 	pauseStart := time.Now()

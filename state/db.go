@@ -86,6 +86,9 @@ type DB struct {
 	dir  string
 	opts Options
 	pdb  *pebble.DB
+	// flushes follows Pebble's flushes, to fail a flush the disk has no
+	// room for instead of waiting for room.
+	flushes *flushWatch
 
 	// writeMu is held shared by every read and write and exclusively while
 	// Pebble takes a checkpoint (so a checkpoint holds exactly the writes
@@ -129,11 +132,13 @@ func Open(dir string, opts Options) (*DB, error) {
 func openLive(dir string, opts Options, history []Info) (*DB, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
+	flushes := newFlushWatch(opts.Logger, opts.FS, dir)
 	popts := &pebble.Options{
-		FS:                  opts.FS,
+		FS:                  logWatchFS{FS: opts.FS, w: flushes},
 		Cache:               cache,
 		Logger:              pebbleLogger{opts.Logger},
 		MaxManifestFileSize: opts.ManifestSize,
+		EventListener:       flushes.listener(),
 	}
 	// Bloom filters spare a disk read per level for keys a table does not
 	// hold: window stores look up every key before writing it.
@@ -144,7 +149,7 @@ func openLive(dir string, opts Options, history []Info) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble in %s: %w", dir, err)
 	}
-	db := &DB{dir: dir, opts: opts, pdb: pdb}
+	db := &DB{dir: dir, opts: opts, pdb: pdb, flushes: flushes}
 	db.mu.history = history
 	return db, nil
 }
@@ -335,6 +340,11 @@ func (b *Batch) commit(opts *pebble.WriteOptions) error {
 		b.b.Close()
 		return err
 	}
+	if err := b.s.db.flushes.writable(); err != nil {
+		b.s.db.done()
+		b.b.Close()
+		return err
+	}
 	err := b.b.Commit(opts)
 	b.s.db.done()
 	cerr := b.b.Close()
@@ -384,11 +394,13 @@ func mkdirAllSynced(fs vfs.FS, path string) error {
 }
 
 // Flush writes the memtable out to a table, writers running on. A
-// Checkpoint soon after has less to flush while it blocks writers.
+// Checkpoint soon after has less to flush while it blocks writers. When
+// the disk has no room for the table it returns an error wrapping
+// ErrDiskFull rather than wait for room.
 func (db *DB) Flush() error {
 	if err := db.use(); err != nil {
 		return err
 	}
 	defer db.done()
-	return db.pdb.Flush()
+	return db.flush()
 }

@@ -85,6 +85,11 @@ func RestoreNewestGood(dir string, opts Options) (*DB, Info, []byte, RestoreRepo
 			chosen = e
 			break
 		}
+		if isNoSpace(err) {
+			// The check's scratch copy found no room: that says nothing
+			// about the checkpoint, which must not be passed over for it.
+			return nil, Info{}, nil, RestoreReport{}, fmt.Errorf("%w: state: restore %s: checkpoint %d cannot be checked (its check needs room for a copy of its log); nothing was changed, restore again once space is freed: %w", ErrDiskFull, dir, e, err)
+		}
 		rep.Skipped = append(rep.Skipped, Skipped{Epoch: e, Err: err})
 		problems = append(problems, err.Error())
 	}
