@@ -3,7 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -120,19 +120,11 @@ func (c *slotsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func metricKind(what string) string {
-	b := []byte(what)
-	for i, c := range b {
-		if c == ' ' {
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
+func metricKind(what string) string { return strings.ReplaceAll(what, " ", "_") }
 
 // writeTooMany answers a request refused by a slot cap: 429 with
 // Retry-After.
 func writeTooMany(w http.ResponseWriter, e *apiError) {
-	w.Header().Set("Retry-After", strconv.Itoa(1))
+	w.Header().Set("Retry-After", "1")
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
 }
