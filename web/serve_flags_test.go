@@ -41,7 +41,10 @@ func TestServeHTTPLimitFlags(t *testing.T) {
 		}
 	})
 
-	srv := testbin.Start(t, testbin.Options{Flags: []string{"--max-header-bytes", "8KiB", "--idle-timeout", "1s", "--write-timeout", "1s",
+	// No keep-alive: with --idle-timeout 1s the server may close an idle
+	// connection just as a client sends on it again.
+	noKeepAlive := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 60 * time.Second}
+	srv := testbin.Start(t, testbin.Options{Client: noKeepAlive, Flags: []string{"--max-header-bytes", "8KiB", "--idle-timeout", "1s", "--write-timeout", "1s",
 		"--max-conn-streams", "7", "--max-previews", "1", "--max-live-results", "3"}})
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
@@ -98,9 +101,8 @@ func TestServeHTTPLimitFlags(t *testing.T) {
 		// its --max-conns slot, that long). Each scrape comes on a
 		// connection of its own, so the count is the stalled one and the
 		// scrape's.
-		scraper := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		conns := func() float64 {
-			resp, err := scraper.Get(srv.URL + "/metrics")
+			resp, err := noKeepAlive.Get(srv.URL + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
