@@ -19,6 +19,8 @@ type apiError struct {
 	Line    int    `json:"line,omitempty"`
 	// Problems lists every problem of an invalid job file.
 	Problems any `json:"problems,omitempty"`
+	// Limit names the flag of the limit a too_many_requests answer hit.
+	Limit string `json:"limit,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -44,6 +46,8 @@ var errorStatus = map[string]int{
 	"cluster_job": http.StatusConflict,
 	"internal":    http.StatusInternalServerError,
 	"unavailable": http.StatusServiceUnavailable,
+	// A caller past a cap on costly or long-lived requests (slots.go).
+	"too_many_requests": http.StatusTooManyRequests,
 	// Authentication, authorisation and the browser defences (security.go).
 	"unauthenticated":        http.StatusUnauthorized,
 	"forbidden":              http.StatusForbidden,

@@ -284,12 +284,19 @@ func (s *Server) jobResults(w http.ResponseWriter, r *http.Request) {
 // jobResultsLive streams a dashboard's results as one long Arrow IPC
 // stream: the retained batches, then each new batch as its windows fire,
 // flushed at once. It ends when the client goes away or the job's
-// dashboard closes.
+// dashboard closes. At most Limits.MaxLiveResults are open at once, half
+// of them of one token (429 past it).
 func (s *Server) jobResultsLive(w http.ResponseWriter, r *http.Request) {
 	d, ok := s.dashboard(w, r)
 	if !ok {
 		return
 	}
+	release, aerr := s.live.acquire(r)
+	if aerr != nil {
+		writeTooMany(w, aerr)
+		return
+	}
+	defer release()
 	fl, _ := w.(http.Flusher)
 	sub := d.Subscribe(64)
 	defer sub.Close()

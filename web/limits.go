@@ -60,6 +60,22 @@ type Limits struct {
 	// HTTP/2 without a stream open) may sit idle before the server closes
 	// it (default 2 min).
 	IdleTimeout time.Duration
+	// MaxConnStreams caps the requests (streams) one HTTP/2 connection
+	// runs at once (default 100; Go's own default is 250). It is the
+	// connection's SETTINGS_MAX_CONCURRENT_STREAMS: a stream past it is
+	// refused (RST_STREAM), and a client that opens and resets streams
+	// faster than they run still gets no more handlers at once. So one
+	// HTTP/2 connection holds at most this many requests, where an
+	// HTTP/1.1 one holds one; MaxInFlight bounds their bodies together.
+	MaxConnStreams int
+	// MaxPreviews caps the job previews running at once (default 4), each
+	// of which runs a job graph for up to jobs.PreviewTimeout; one token
+	// may run half of them. Past it a preview gets 429.
+	MaxPreviews int
+	// MaxLiveResults caps the live result streams open at once (default
+	// 256), each a dashboard subscription held as long as its client
+	// reads; one token may hold half of them. Past it one gets 429.
+	MaxLiveResults int
 }
 
 // Default limits.
@@ -72,6 +88,9 @@ const (
 	DefaultWriteTimeout = 2 * time.Minute
 	// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes' default.
 	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxConnStreams = 100
+	DefaultMaxPreviews    = 4
+	DefaultMaxLiveResults = 256
 )
 
 // EnsureDefaults fills unset limits with the defaults.
@@ -100,6 +119,15 @@ func (l *Limits) EnsureDefaults() {
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxConnStreams <= 0 {
+		l.MaxConnStreams = DefaultMaxConnStreams
+	}
+	if l.MaxPreviews <= 0 {
+		l.MaxPreviews = DefaultMaxPreviews
+	}
+	if l.MaxLiveResults <= 0 {
+		l.MaxLiveResults = DefaultMaxLiveResults
 	}
 }
 

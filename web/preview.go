@@ -11,7 +11,8 @@ import (
 // body, as for a submit) on the last N records of its input stream (a
 // file or generator source: its first N) with its sinks replaced by an
 // in-memory capture, and answers each operator's rows and errors
-// (jobs.Manager.Preview). Nothing is written and nothing is kept.
+// (jobs.Manager.Preview). Nothing is written and nothing is kept. At most
+// Limits.MaxPreviews run at once, half of them of one token (429 past it).
 
 func (s *Server) routePreview(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/jobs/preview", s.previewJob)
@@ -34,6 +35,15 @@ func (s *Server) previewJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The slot is held while the job graph runs: until the preview ends,
+	// times out (jobs.PreviewTimeout) or its client goes away (the run's
+	// context is the request's).
+	release, aerr := s.previews.acquire(r)
+	if aerr != nil {
+		writeTooMany(w, aerr)
+		return
+	}
+	defer release()
 	res, err := s.jobs.Preview(r.Context(), src, n)
 	if err != nil {
 		writeError(w, jobError(err))

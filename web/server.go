@@ -32,8 +32,11 @@ type Config struct {
 	// Security configures authentication and the browser defences (see
 	// security.go); the zero value is auth off, defences on.
 	Security Security
-	// Guard, when set, has its figures exported with the metrics.
-	Guard *Guard
+	// Guard, when set, has its figures exported with the metrics, and its
+	// Limits' caps on previews and live results apply (otherwise those of
+	// Limits, defaults filled in).
+	Guard  *Guard
+	Limits Limits
 	// Groups, when set, serves the consumer groups API (groups.go).
 	Groups *consumergroups.Manager
 	// Cluster, when set, runs jobs with a Kafka source on the cluster
@@ -56,7 +59,15 @@ type Server struct {
 	sec      Security
 	sessions *auth.Sessions
 	refusals *prometheus.CounterVec
+	// previews and live cap the previews and live result streams under
+	// way (slots.go).
+	previews, live *slots
 }
+
+// maxScrapes is how many /metrics scrapes run at once; more get 503. A
+// scrape walks every shard and job, so concurrent scrapes (a reader can
+// send them) would multiply that work without bound.
+const maxScrapes = 4
 
 // New builds the handler tree.
 func New(cfg Config) *Server {
@@ -72,6 +83,14 @@ func New(cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	lim := cfg.Limits
+	if cfg.Guard != nil {
+		lim = cfg.Guard.Limits()
+	}
+	lim.EnsureDefaults()
+	s.previews = newSlots("previews", "--max-previews", lim.MaxPreviews)
+	s.live = newSlots("live results", "--max-live-results", lim.MaxLiveResults)
+	s.reg.MustRegister(newSlotsCollector(s.previews, s.live))
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.refusals)
 	if cfg.Store != nil {
 		s.reg.MustRegister(newCollector(cfg.Store, cfg.Jobs), newStoreHealthCollector(cfg.Store))
@@ -87,7 +106,7 @@ func New(cfg Config) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapes}))
 	s.routeStreams(s.mux)
 	s.routeJobs(s.mux)
 	s.routeGroups(s.mux)
@@ -153,7 +172,7 @@ func ListenAndServeGuarded(ctx context.Context, addr string, h http.Handler, gra
 	// is closed: over HTTP/2 a stream's own write deadline cannot end a
 	// handler while the connection's writer is stuck behind a client that
 	// stopped reading.
-	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: g.lim.WriteTimeout}
+	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: g.lim.WriteTimeout, MaxConcurrentStreams: g.lim.MaxConnStreams}
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -24,6 +24,13 @@ type serveLimits struct {
 	maxStreams   *int
 	maxShards    *int
 	maxOpenFiles *int
+	// HTTP limits beyond connections and bytes in flight.
+	maxHeader      *string
+	writeTimeout   *time.Duration
+	idleTimeout    *time.Duration
+	maxConnStreams *int
+	maxPreviews    *int
+	maxLive        *int
 }
 
 func addLimitFlags(fs *flag.FlagSet) *serveLimits {
@@ -35,7 +42,38 @@ func addLimitFlags(fs *flag.FlagSet) *serveLimits {
 		maxStreams:   fs.Int("max-streams", streams.DefaultMaxStreams, "most streams the server holds"),
 		maxShards:    fs.Int("max-shards", streams.DefaultMaxOpenShards, "most open shards of all streams together (Kinesis DescribeLimits ShardLimit)"),
 		maxOpenFiles: fs.Int("max-open-files", 0, fmt.Sprintf("most segment files kept open; idle ones are closed (0: %d, or a quarter of the open-file limit if that is lower)", streams.DefaultMaxOpenFiles)),
+		maxHeader:    fs.String("max-header-bytes", "64KiB", "largest request header (1KiB to 16MiB); a larger one gets 431"),
+		writeTimeout: fs.Duration("write-timeout", web.DefaultWriteTimeout, "longest one write of an answer may wait for a client that stopped reading (at least 1s); past it the request ends and its connection closes"),
+		idleTimeout:  fs.Duration("idle-timeout", web.DefaultIdleTimeout, "how long an idle keep-alive connection (HTTP/1.1, or HTTP/2 with no stream open) is kept (at least 1s)"),
+		maxConnStreams: fs.Int("max-conn-streams", web.DefaultMaxConnStreams,
+			"most requests (streams) one HTTP/2 connection runs at once, 1 to 1000 (its SETTINGS_MAX_CONCURRENT_STREAMS)"),
+		maxPreviews: fs.Int("max-previews", web.DefaultMaxPreviews, "most job previews running at once (one token: half of them); more get 429"),
+		maxLive:     fs.Int("max-live-results", web.DefaultMaxLiveResults, "most live result streams open at once (one token: half of them); more get 429"),
 	}
+}
+
+// httpLimits checks the HTTP flags beyond connections and bytes in flight
+// and sets them in lim.
+func (l *serveLimits) httpLimits(lim *web.Limits) error {
+	hdr, err := parseSize(*l.maxHeader)
+	if err != nil || hdr < 1<<10 || hdr > 16<<20 {
+		return fmt.Errorf("%w: --max-header-bytes %q: give a size from 1KiB to 16MiB, such as 64KiB", errUsage, *l.maxHeader)
+	}
+	if *l.writeTimeout < time.Second {
+		return fmt.Errorf("%w: --write-timeout %s: give a duration of at least 1s, such as 2m", errUsage, *l.writeTimeout)
+	}
+	if *l.idleTimeout < time.Second {
+		return fmt.Errorf("%w: --idle-timeout %s: give a duration of at least 1s, such as 2m", errUsage, *l.idleTimeout)
+	}
+	if *l.maxConnStreams < 1 || *l.maxConnStreams > 1000 {
+		return fmt.Errorf("%w: --max-conn-streams %d: give a number from 1 to 1000", errUsage, *l.maxConnStreams)
+	}
+	if *l.maxPreviews < 1 || *l.maxLive < 1 {
+		return fmt.Errorf("%w: --max-previews and --max-live-results must be at least 1", errUsage)
+	}
+	lim.MaxHeaderBytes, lim.WriteTimeout, lim.IdleTimeout = int(hdr), *l.writeTimeout, *l.idleTimeout
+	lim.MaxConnStreams, lim.MaxPreviews, lim.MaxLiveResults = *l.maxConnStreams, *l.maxPreviews, *l.maxLive
+	return nil
 }
 
 // apply checks the flags, sets the memory limit, sizes the file and
@@ -81,6 +119,9 @@ func (l *serveLimits) apply(opts *streams.Options, log *slog.Logger) (web.Limits
 	}
 	opts.MaxStreams, opts.MaxOpenShards, opts.MaxOpenFiles = *l.maxStreams, *l.maxShards, files
 	lim = web.Limits{MaxConns: conns, MaxInFlight: inflight, BodyTimeout: *l.bodyTimeout}
+	if err := l.httpLimits(&lim); err != nil {
+		return lim, err
+	}
 	lim.EnsureDefaults()
 	return lim, nil
 }
