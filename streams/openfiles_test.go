@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -32,10 +33,16 @@ func (o *outOfFiles) MaybeError(op errorfs.Op) error {
 // shard takes puts again without a restart. Every acknowledged record is
 // there, also after reopening.
 func TestOutOfFilesIsRetryable(t *testing.T) {
+	for _, every := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprintf("sync-interval-%v", every), func(t *testing.T) { testOutOfFiles(t, every) })
+	}
+}
+
+func testOutOfFiles(t *testing.T, syncEvery time.Duration) {
 	checkGoroutines(t)
 	mem := vfs.NewMem()
 	inj := &outOfFiles{}
-	s := openMem(t, errorfs.Wrap(mem, inj), Options{MaxOpenFiles: 2, SegmentBytes: 400})
+	s := openMem(t, errorfs.Wrap(mem, inj), Options{MaxOpenFiles: 2, SegmentBytes: 400, SyncInterval: syncEvery})
 	const shards = 4
 	info := mustCreate(t, s, "f", shards)
 	acked := map[string]bool{}
@@ -58,12 +65,18 @@ func TestOutOfFilesIsRetryable(t *testing.T) {
 	inj.On.Store(true)
 	for ; i < 80; i++ {
 		err := put(i)
+		time.Sleep(syncEvery) // let interval syncs meet EMFILE too
 		if err == nil {
 			continue // the shard's segment was still open
 		}
 		refused++
 		if !errors.Is(err, ErrUnavailable) || !Retriable(err) {
 			t.Fatalf("put with no file descriptors left: %v, want a retryable ErrUnavailable", err)
+		}
+	}
+	for sh := range shards {
+		if _, err := s.Read("f", ShardID(sh), 0, 1000, 0); err != nil && (!errors.Is(err, ErrUnavailable) || !Retriable(err)) {
+			t.Fatalf("read with no file descriptors left: %v, want a retryable ErrUnavailable", err)
 		}
 	}
 	if refused == 0 {

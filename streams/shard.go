@@ -483,6 +483,12 @@ func (sh *shard) syncDirty() {
 		written := sh.mu.visible
 		sh.mu.Unlock()
 		cf, err := sh.store.files.acquire(sh.wpath, true)
+		if err != nil && isOutOfFiles(err) {
+			// No descriptor to sync with now: the written records wait,
+			// not yet durable, for the next interval's try.
+			sh.log.Warn("no file descriptors left: the interval sync waits for the next interval; raise the open-file limit or lower --max-conns / --max-open-files", "err", err)
+			return
+		}
 		if err == nil {
 			sh.store.writes.syncs.Add(1)
 			err = cf.f.SyncData()
