@@ -151,12 +151,7 @@ func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResul
 	}
 	sh.bytesIn.Add(int64(data))
 	if sh.mu.pending == nil {
-		for i, b := range sh.mu.spare {
-			if b != nil {
-				sh.mu.pending, sh.mu.spare[i] = b, nil
-				break
-			}
-		}
+		sh.takeSpareLocked()
 	}
 	sh.mu.pending = slices.Grow(sh.mu.pending, size)
 	for _, i := range idx {
@@ -303,16 +298,7 @@ func (sh *shard) flush() {
 	}
 	// The buffer is free once written: hand it to the next group before
 	// waking the puts of this one, which may append again at once.
-	if cap(buf) <= maxSpare {
-		sh.mu.Lock()
-		for i, b := range sh.mu.spare {
-			if b == nil {
-				sh.mu.spare[i] = buf[:0]
-				break
-			}
-		}
-		sh.mu.Unlock()
-	}
+	sh.keepSpare(buf)
 	g.err = err
 	close(g.done)
 }
