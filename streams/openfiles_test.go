@@ -114,3 +114,15 @@ func testOutOfFiles(t *testing.T, syncEvery time.Duration) {
 		t.Fatalf("running out of file descriptors left damage: %v %v", s.Corruptions(), s.Problems())
 	}
 }
+
+// TestOutOfFilesErrorSaysSo: the retryable error of a put refused for want
+// of descriptors says so (OutOfFiles), and a full disk's does not.
+func TestOutOfFilesErrorSaysSo(t *testing.T) {
+	sh := &shard{stream: "s", id: ShardID(0)}
+	if err := sh.noFiles(fmt.Errorf("open: %w", syscall.EMFILE)); !OutOfFiles(err) || !Retriable(err) {
+		t.Fatalf("%v: OutOfFiles %v, Retriable %v; want both", err, OutOfFiles(err), Retriable(err))
+	}
+	if err := sh.unavailable(syscall.ENOSPC); OutOfFiles(err) {
+		t.Fatalf("a full disk's error reads as out of files: %v", err)
+	}
+}

@@ -18,6 +18,11 @@ func isOutOfFiles(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
+// OutOfFiles reports whether err is an ErrUnavailable of a process with
+// no file descriptors left (its open-file limit): retryable, and not a
+// full disk.
+func OutOfFiles(err error) bool { return errors.Is(err, ErrUnavailable) && isOutOfFiles(err) }
+
 // isNoSpace reports whether err says the disk (or the quota) is full.
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)

@@ -75,7 +75,7 @@ func (s *segment) readAt(b []byte, off int64) error {
 	}
 	cf, err := s.files.acquire(s.path, false)
 	if err != nil && isOutOfFiles(err) {
-		return &Error{Op: "read", Err: ErrUnavailable,
+		return &Error{Op: "read", Err: fmt.Errorf("%w (%w)", ErrUnavailable, err),
 			Msg: fmt.Sprintf("open segment %s: the server has no file descriptors left (its open-file limit); retry (%v)", s.path, err)}
 	}
 	if err != nil {

@@ -527,7 +527,7 @@ func (sh *shard) unavailable(cause error) error {
 // noFiles is the error of a put refused because the process had no file
 // descriptors left to open a segment with.
 func (sh *shard) noFiles(cause error) error {
-	return &Error{Op: "put", Err: ErrUnavailable,
+	return &Error{Op: "put", Err: fmt.Errorf("%w (%w)", ErrUnavailable, cause),
 		Msg: fmt.Sprintf("stream %s shard %s: the server has no file descriptors left (its open-file limit), the shard stored none of this request's records; retry (%v)", sh.stream, sh.id, cause)}
 }
 
