@@ -509,8 +509,21 @@ func subscribeMany(ctx context.Context, t *testing.T, kc *sdk.Client, name strin
 	shards := openShards(ctx, t, kc, name)
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// One subscription of a consumer to a shard at a time: a second is
+	// refused while the first is open.
+	in := &sdk.SubscribeToShardInput{ConsumerARN: aws.String(arns[0]), ShardId: shards[0].ShardId,
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}}
+	held, err := kc.SubscribeToShard(sctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inUse *types.ResourceInUseException
+	if _, err := strict(kc).SubscribeToShard(sctx, in); !errors.As(err, &inUse) {
+		t.Fatalf("second subscription of a consumer to a shard: %v, want ResourceInUseException", err)
+	}
+	held.GetStream().Close()
 	for i, a := range arns {
-		s := shards[i%len(shards)]
+		s := shards[(i+1)%len(shards)] // arns[0] just left shards[0]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
