@@ -148,6 +148,7 @@ func (sh *shard) stopWriter() {
 	sh.mu.Unlock()
 	sh.stopOnce.Do(func() { close(sh.stop) })
 	<-sh.done
+	sh.dropSpares()
 }
 
 func (sh *shard) closeFiles() {

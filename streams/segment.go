@@ -74,6 +74,10 @@ func (s *segment) readAt(b []byte, off int64) error {
 		return errSegmentGone
 	}
 	cf, err := s.files.acquire(s.path, false)
+	if err != nil && isOutOfFiles(err) {
+		return &Error{Op: "read", Err: fmt.Errorf("%w (%w)", ErrUnavailable, err),
+			Msg: fmt.Sprintf("open segment %s: the server has no file descriptors left (its open-file limit); retry (%v)", s.path, err)}
+	}
 	if err != nil {
 		return fmt.Errorf("open segment %s: %w", s.path, err)
 	}

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -150,12 +151,7 @@ func (sh *shard) append(recs []PutRecord, idx []int32, now int64, res []PutResul
 	}
 	sh.bytesIn.Add(int64(data))
 	if sh.mu.pending == nil {
-		for i, b := range sh.mu.spare {
-			if b != nil {
-				sh.mu.pending, sh.mu.spare[i] = b, nil
-				break
-			}
-		}
+		sh.takeSpareLocked()
 	}
 	sh.mu.pending = slices.Grow(sh.mu.pending, size)
 	for _, i := range idx {
@@ -290,22 +286,19 @@ func (sh *shard) flush() {
 		// starts where this one did: the shard goes on once there is room.
 		sh.diskFull(err)
 		err = sh.unavailable(err)
+	case failed == nil && isOutOfFiles(err) && !errors.Is(err, ErrMaybeStored):
+		// Opening a segment failed before anything of this group was
+		// written; the next write opens it again, once descriptors are
+		// free (the file cache closes idle ones, connections end).
+		sh.log.Warn("no file descriptors left: the shard refused a write (clients get a retryable error); raise the open-file limit or lower --max-conns / --max-open-files", "err", err)
+		err = sh.noFiles(err)
 	default:
 		sh.log.Error("write failed; shard stops taking writes", "err", err)
 		sh.fail(err)
 	}
 	// The buffer is free once written: hand it to the next group before
 	// waking the puts of this one, which may append again at once.
-	if cap(buf) <= maxSpare {
-		sh.mu.Lock()
-		for i, b := range sh.mu.spare {
-			if b == nil {
-				sh.mu.spare[i] = buf[:0]
-				break
-			}
-		}
-		sh.mu.Unlock()
-	}
+	sh.keepSpare(buf)
 	g.err = err
 	close(g.done)
 }
@@ -408,10 +401,10 @@ func (sh *shard) openActive(active *segment, first uint64) (*segment, error) {
 func (sh *shard) createSegment(first uint64) (*segment, error) {
 	path := sh.fs.PathJoin(sh.dir, segmentName(first))
 	seg, err := sh.createSegmentFile(path, first)
-	if err != nil && isNoSpace(err) {
-		// The disk is full: the write is retried later with other
-		// counters, so a half-made file named by these would be left
-		// behind, empty, and look damaged at the next start.
+	if err != nil && (isNoSpace(err) || isOutOfFiles(err)) {
+		// The disk is full or descriptors ran out: the write is retried
+		// later with other counters, so a half-made file named by these
+		// would be left behind, empty, and look damaged at the next start.
 		_ = sh.fs.Remove(path)
 	}
 	return seg, err
@@ -476,6 +469,12 @@ func (sh *shard) syncDirty() {
 		written := sh.mu.visible
 		sh.mu.Unlock()
 		cf, err := sh.store.files.acquire(sh.wpath, true)
+		if err != nil && isOutOfFiles(err) {
+			// No descriptor to sync with now: the written records wait,
+			// not yet durable, for the next interval's try.
+			sh.log.Warn("no file descriptors left: the interval sync waits for the next interval; raise the open-file limit or lower --max-conns / --max-open-files", "err", err)
+			return
+		}
 		if err == nil {
 			sh.store.writes.syncs.Add(1)
 			err = cf.f.SyncData()
@@ -523,6 +522,13 @@ func (sh *shard) diskBack() {
 func (sh *shard) unavailable(cause error) error {
 	return &Error{Op: "put", Err: ErrUnavailable,
 		Msg: fmt.Sprintf("stream %s shard %s: the disk is full, the shard stored none of this request's records; retry once space is freed (%v)", sh.stream, sh.id, cause)}
+}
+
+// noFiles is the error of a put refused because the process had no file
+// descriptors left to open a segment with.
+func (sh *shard) noFiles(cause error) error {
+	return &Error{Op: "put", Err: fmt.Errorf("%w (%w)", ErrUnavailable, cause),
+		Msg: fmt.Sprintf("stream %s shard %s: the server has no file descriptors left (its open-file limit), the shard stored none of this request's records; retry (%v)", sh.stream, sh.id, cause)}
 }
 
 // refusing returns the error an append gets now because the disk is full,

@@ -92,6 +92,10 @@ type Store struct {
 	// shards refusing writes now.
 	diskFullWrites atomic.Int64
 	shardsFull     atomic.Int64
+	// spareBytes is the capacity of the group buffers shards keep for
+	// reuse, at most spareBudget (spare.go).
+	spareBytes  atomic.Int64
+	spareBudget int64
 	// writes counts group writes and syncs (WriteStats).
 	writes writeCounters
 
@@ -176,6 +180,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{fs: opts.FS, dir: dir, opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	s.files = newFileCache(opts.FS, opts.MaxOpenFiles)
 	s.prefillGroup = prefillGroupBytes
+	s.spareBudget = defaultSpareBudget
 	s.mu.streams = map[string]*stream{}
 	if err := mkdirAllSynced(s.fs, s.fs.PathJoin(dir, "streams")); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)

@@ -15,10 +15,13 @@ import (
 
 // recordFailure is the ErrorCode and ErrorMessage of a record the log did
 // not store: ProvisionedThroughputExceededException when sending it again
-// later can succeed as it is (the disk is full), InternalFailure
+// later can succeed as it is (the disk is full, or the server has no file
+// descriptors left), InternalFailure
 // otherwise. The message names the shard, not the server's files.
 func (h *Handler) recordFailure(name string, r *streams.PutResult) *apiError {
 	switch {
+	case streams.OutOfFiles(r.Err):
+		return newErr(excThroughputExceeded, "Rate exceeded for shard %s in stream %s under account %s: the server has no file descriptors left (its open-file limit); send the record again later.", r.ShardID, name, h.opts.AccountID)
 	case errors.Is(r.Err, streams.ErrUnavailable):
 		return newErr(excThroughputExceeded, "Rate exceeded for shard %s in stream %s under account %s: the server's disk is full; send the record again once space is freed.", r.ShardID, name, h.opts.AccountID)
 	case errors.Is(r.Err, streams.ErrMaybeStored):
