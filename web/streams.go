@@ -374,6 +374,8 @@ func (s *Server) putRecords(w http.ResponseWriter, r *http.Request) {
 // The message names the shard, not the server's files.
 func recordError(p *streams.PutResult) *apiError {
 	switch {
+	case streams.OutOfFiles(p.Err):
+		return newError("unavailable", "", fmt.Sprintf("shard %s did not store the record: the server has no file descriptors left (its open-file limit); send it again later", p.ShardID))
 	case errors.Is(p.Err, streams.ErrUnavailable):
 		return newError("unavailable", "", fmt.Sprintf("shard %s did not store the record: the disk is full; send it again once space is freed", p.ShardID))
 	case errors.Is(p.Err, streams.ErrMaybeStored):
