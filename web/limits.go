@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -337,13 +338,20 @@ func (b *guardBody) release() {
 // Connections past the cap are answered by answerOverCap with h (for
 // /healthz and /metrics) or a refusal, and closed.
 func (g *Guard) Listener(ln net.Listener, h http.Handler) net.Listener {
-	return &guardListener{Listener: ln, g: g, h: h}
+	l := &guardListener{Listener: ln, g: g, h: h}
+	l.takeReserve()
+	return l
 }
 
 type guardListener struct {
 	net.Listener
 	g *Guard
 	h http.Handler
+	// reserve is a descriptor held for accepting when there are none
+	// left (accept_reserve.go); closed once the listener is.
+	mu      sync.Mutex
+	reserve *os.File
+	closed  bool
 }
 
 const (
@@ -355,6 +363,19 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
+		if err != nil && outOfFiles(err) {
+			var shed bool
+			if c, shed, err = l.acceptWithReserve(); shed {
+				l.g.acceptErrors.Add(1)
+				if backoff == 0 {
+					backoff = minAcceptBackoff
+					l.g.log.Error("out of file descriptors: connections are answered 503 until some are freed (raise the open-file limit, or lower --max-conns or --max-open-files)")
+				}
+				continue // the next waiting connection, at once
+			} else if c == nil && err == nil {
+				err = syscall.EMFILE // no reserve held: back off
+			}
+		}
 		if err != nil {
 			if !acceptRetriable(err) {
 				return nil, err
