@@ -41,6 +41,9 @@ const stagedMarker = "staged"
 // job's last run staged (each sink's connect is bounded by 30 s too).
 const settleTimeout = 2 * time.Minute
 
+// settleHook, when set (by tests), is called as a settling begins.
+var settleHook func(j *Job)
+
 // markStaged records, durably, that a new run of j may stage output.
 func (m *Manager) markStaged(j *Job) error {
 	j.mu.Lock()
@@ -123,6 +126,9 @@ func (m *Manager) settleStaged(ctx context.Context, j *Job) {
 // staged. The sinks are built only for that (restoreOnly): no target is
 // created, and the source and operators are not built.
 func (m *Manager) settle(ctx context.Context, j *Job) error {
+	if h := settleHook; h != nil {
+		h(j)
+	}
 	cs, err := m.openState(j, nil)
 	if err != nil {
 		return err
