@@ -34,6 +34,9 @@ func TestResumeDuringDeleteSettling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	j.mu.Lock()
+	stoppedRun := j.mu.run
+	j.mu.Unlock()
 
 	deleted := make(chan error, 1)
 	go func() { deleted <- e.m.Delete("life") }()
@@ -56,8 +59,8 @@ func TestResumeDuringDeleteSettling(t *testing.T) {
 		j.mu.Lock()
 		run := j.mu.run
 		j.mu.Unlock()
-		if run != nil {
-			t.Fatal("the deleted job has a run")
+		if run != stoppedRun {
+			t.Fatal("the deleted job has a new run")
 		}
 		if _, err := os.Stat(filepath.Join(e.m.dir, "life")); !os.IsNotExist(err) {
 			t.Fatalf("the deleted job's directory: %v", err)
