@@ -110,7 +110,11 @@ type Job struct {
 		startCtx    context.Context
 		startCancel context.CancelCauseFunc
 		// runs counts the runs begun (settle.go: markStaged).
-		runs       uint64
+		runs uint64
+		// deleting is set once a Delete of the job began: no run of it
+		// begins after (rerun), while the delete settles what the last
+		// run staged and removes the job.
+		deleting   bool
 		finalState *engine.Status
 		ckpt       *ckptState
 		gone       chan struct{} // closed when the job leaves the manager (goneCh)
@@ -334,6 +338,10 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q; stop it first or choose another name", ErrJobExists, spec.Name)
 	}
+	if hadOld && old.isDeleting() {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is being deleted; submit once that is done", ErrJobExists, spec.Name)
+	}
 	if hadOld && !o.Replace {
 		state := old.Info(false).State
 		m.mu.Unlock()
@@ -432,6 +440,17 @@ func (j *Job) waitEnded() {
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.runningLocked()
+}
+
+func (j *Job) isDeleting() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.deleting
+}
+
+// runningLocked is running, with j.mu held.
+func (j *Job) runningLocked() bool {
 	if j.mu.stopped || j.mu.finished || j.mu.failed != "" || j.mu.startErr != nil {
 		return false
 	}
