@@ -111,9 +111,7 @@ type Job struct {
 		startCancel context.CancelCauseFunc
 		// runs counts the runs begun (settle.go: markStaged).
 		runs uint64
-		// deleting is set once a Delete of the job began: no run of it
-		// begins after (rerun), while the delete settles what the last
-		// run staged and removes the job.
+		// deleting is set once a Delete of the job began (settle.go).
 		deleting   bool
 		finalState *engine.Status
 		ckpt       *ckptState
@@ -422,31 +420,10 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	return j, nil
 }
 
-// waitEnded waits until the job's start in progress (if any) returned and
-// its run (if any) ended and its state store is closed.
-func (j *Job) waitEnded() {
-	j.waitStarted()
-	j.mu.Lock()
-	rj, cs := j.mu.run, j.mu.ckpt
-	j.mu.Unlock()
-	if rj != nil {
-		<-rj.Done()
-	}
-	if cs != nil {
-		<-cs.done
-	}
-}
-
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.runningLocked()
-}
-
-func (j *Job) isDeleting() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.mu.deleting
 }
 
 // runningLocked is running, with j.mu held.

@@ -41,6 +41,15 @@ const stagedMarker = "staged"
 // job's last run staged (each sink's connect is bounded by 30 s too).
 const settleTimeout = 2 * time.Minute
 
+// isDeleting reports whether a Delete of j began: no run of it begins
+// after (rerun), and no submit replaces it, while the delete settles what
+// the last run staged and removes the job.
+func (j *Job) isDeleting() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.deleting
+}
+
 // settleHook, when set (by tests), is called as a settling begins.
 var settleHook func(j *Job)
 
