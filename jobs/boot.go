@@ -154,6 +154,21 @@ func (m *Manager) isClosed() bool {
 	return m.mu.closed
 }
 
+// waitEnded waits until the job's start in progress (if any) returned and
+// its run (if any) ended and its state store is closed.
+func (j *Job) waitEnded() {
+	j.waitStarted()
+	j.mu.Lock()
+	rj, cs := j.mu.run, j.mu.ckpt
+	j.mu.Unlock()
+	if rj != nil {
+		<-rj.Done()
+	}
+	if cs != nil {
+		<-cs.done
+	}
+}
+
 // waitStarted waits until j's start in progress (if any) has returned.
 func (j *Job) waitStarted() {
 	j.mu.Lock()

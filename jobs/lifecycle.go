@@ -86,6 +86,12 @@ func (m *Manager) Restart(id string, from RestartFrom) (*Job, error) {
 	if err := compatible(snap, j.Spec); err != nil {
 		return nil, err
 	}
+	j.mu.Lock()
+	deleting := j.mu.deleting
+	j.mu.Unlock()
+	if deleting {
+		return nil, errDeleting(id)
+	}
 	if err := m.replaceState(src, epoch, stateDir); err != nil {
 		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
@@ -177,9 +183,13 @@ func (m *Manager) notRunning(j *Job, action string) error {
 		return errors.New("jobs: the server is shutting down")
 	}
 	if j.running() {
-		return fmt.Errorf("%w: stop it first (DELETE /api/v1/jobs/%s or runnel jobs stop %s), then %s it", ErrRunning, j.ID, j.ID, action)
+		return errRunning(j, action)
 	}
 	return nil
+}
+
+func errRunning(j *Job, action string) error {
+	return fmt.Errorf("%w: stop it first (DELETE /api/v1/jobs/%s or runnel jobs stop %s), then %s it", ErrRunning, j.ID, j.ID, action)
 }
 
 // Delete removes a job that is not running, with its job file, its state
@@ -202,6 +212,24 @@ func (m *Manager) DeleteOwned(id, owner string) error {
 	}
 	if err := m.notRunning(j, "delete"); err != nil {
 		return err
+	}
+	// From here no run of j begins (a Resume, a restart attempt) and no
+	// submit replaces it: the settling below may take long, and the job
+	// goes after it. (m.mu as well: a submit checks under it.)
+	m.mu.Lock()
+	j.mu.Lock()
+	var refused error
+	switch {
+	case j.mu.deleting || m.mu.jobs[id] != j:
+		refused = errDeleting(id)
+	case j.runningLocked():
+		refused = errRunning(j, "delete")
+	}
+	j.mu.deleting = j.mu.deleting || refused == nil
+	j.mu.Unlock()
+	m.mu.Unlock()
+	if refused != nil {
+		return refused
 	}
 	j.waitEnded()
 	m.settleStaged(context.Background(), j)

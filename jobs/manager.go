@@ -110,7 +110,9 @@ type Job struct {
 		startCtx    context.Context
 		startCancel context.CancelCauseFunc
 		// runs counts the runs begun (settle.go: markStaged).
-		runs       uint64
+		runs uint64
+		// deleting is set once a Delete of the job began (settle.go).
+		deleting   bool
 		finalState *engine.Status
 		ckpt       *ckptState
 		gone       chan struct{} // closed when the job leaves the manager (goneCh)
@@ -334,6 +336,10 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q; stop it first or choose another name", ErrJobExists, spec.Name)
 	}
+	if hadOld && old.isDeleting() {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is being deleted; submit once that is done", ErrJobExists, spec.Name)
+	}
 	if hadOld && !o.Replace {
 		state := old.Info(false).State
 		m.mu.Unlock()
@@ -414,24 +420,14 @@ func (m *Manager) SubmitWith(src []byte, o SubmitOptions) (*Job, error) {
 	return j, nil
 }
 
-// waitEnded waits until the job's start in progress (if any) returned and
-// its run (if any) ended and its state store is closed.
-func (j *Job) waitEnded() {
-	j.waitStarted()
-	j.mu.Lock()
-	rj, cs := j.mu.run, j.mu.ckpt
-	j.mu.Unlock()
-	if rj != nil {
-		<-rj.Done()
-	}
-	if cs != nil {
-		<-cs.done
-	}
-}
-
 func (j *Job) running() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.runningLocked()
+}
+
+// runningLocked is running, with j.mu held.
+func (j *Job) runningLocked() bool {
 	if j.mu.stopped || j.mu.finished || j.mu.failed != "" || j.mu.startErr != nil {
 		return false
 	}

@@ -42,6 +42,10 @@ func (m *Manager) Resume(id string) (*Job, error) {
 // is called with j.mu held, so that the caller's check that j may run
 // again and the reset are one step, and unlocks it.
 func (m *Manager) rerun(j *Job, msg string, logArgs ...any) (*Job, error) {
+	if j.mu.deleting {
+		j.mu.Unlock()
+		return nil, errDeleting(j.ID)
+	}
 	j.mu.stopped, j.mu.finished, j.mu.failed, j.mu.startErr = false, false, "", nil
 	j.mu.run, j.mu.ckpt = nil, nil
 	j.mu.Unlock()
@@ -73,6 +77,12 @@ func alreadyRunning(id string) error {
 }
 
 // saidError is a sentinel error (errors.Is finds it) with its own words.
+// errDeleting is the error of starting or deleting a job a Delete is
+// removing: ErrJobNotFound, as it is once the Delete returned.
+func errDeleting(id string) error {
+	return &saidError{msg: fmt.Sprintf("jobs: %q is being deleted", id), is: ErrJobNotFound}
+}
+
 type saidError struct {
 	msg string
 	is  error

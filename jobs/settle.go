@@ -41,6 +41,18 @@ const stagedMarker = "staged"
 // job's last run staged (each sink's connect is bounded by 30 s too).
 const settleTimeout = 2 * time.Minute
 
+// isDeleting reports whether a Delete of j began: no run of it begins
+// after (rerun), and no submit replaces it, while the delete settles what
+// the last run staged and removes the job.
+func (j *Job) isDeleting() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.deleting
+}
+
+// settleHook, when set (by tests), is called as a settling begins.
+var settleHook func(j *Job)
+
 // markStaged records, durably, that a new run of j may stage output.
 func (m *Manager) markStaged(j *Job) error {
 	j.mu.Lock()
@@ -123,6 +135,9 @@ func (m *Manager) settleStaged(ctx context.Context, j *Job) {
 // staged. The sinks are built only for that (restoreOnly): no target is
 // created, and the source and operators are not built.
 func (m *Manager) settle(ctx context.Context, j *Job) error {
+	if h := settleHook; h != nil {
+		h(j)
+	}
 	cs, err := m.openState(j, nil)
 	if err != nil {
 		return err

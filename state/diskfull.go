@@ -57,7 +57,7 @@ type flushWatch struct {
 	mu struct {
 		sync.Mutex
 		full    error         // the last flush's no-space error; nil once one succeeds
-		fails   int           // consecutive no-space failures
+		noSpace int           // consecutive no-space background errors
 		changed chan struct{} // closed and replaced when full is set
 		// wal is the error of a write of Pebble's log that failed. Pebble
 		// keeps it until the store is reopened and panics when it next
@@ -78,39 +78,70 @@ func (w *flushWatch) listener() *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: w.backgroundError,
 		FlushEnd:        w.flushEnd,
+		CompactionEnd:   w.compactionEnd,
 	}
 }
 
+// backgroundError logs Pebble's background errors. One for want of space
+// is a flush's (flushEnd recorded it) or a compaction's, which Pebble
+// retries as well; it is followed by a pause (Pebble would retry at once).
+// A compaction's does not make the store refuse writes: only a flush
+// that fails says the memtable cannot be written out, and only one that
+// succeeds would clear it, which a store refusing writes and flushes
+// never gets to (writable's check of the free space still guards the
+// log).
 func (w *flushWatch) backgroundError(err error) {
 	if !isNoSpace(err) {
 		w.log.Error("pebble: background error: " + err.Error())
 		return
 	}
 	w.mu.Lock()
-	first := w.mu.full == nil
-	w.mu.full = err
-	w.mu.fails++
-	pause := min(time.Millisecond<<min(w.mu.fails, 10), maxFlushBackoff)
-	close(w.mu.changed)
-	w.mu.changed = make(chan struct{})
+	flushing := w.mu.full != nil
+	w.mu.noSpace++
+	first := w.mu.noSpace == 1
+	pause := min(time.Millisecond<<min(w.mu.noSpace, 10), maxFlushBackoff)
 	w.mu.Unlock()
-	if first {
-		w.log.Error("state: the disk is full: the job's state cannot be flushed, so its checkpoints fail until space is freed (nothing is lost; Pebble retries)", "dir", w.dir, "err", err)
+	if first && !flushing {
+		w.log.Error("state: the disk is full: a compaction of the job's state failed (Pebble retries it)", "dir", w.dir, "err", err)
 	}
 	time.Sleep(pause)
 }
 
+// flushEnd records whether a flush failed for want of space: while one
+// does, the store refuses writes and starts no flush.
 func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 	if info.Err != nil && isNoSpace(info.Err) {
-		return // backgroundError records it
+		w.mu.Lock()
+		first := w.mu.full == nil
+		w.mu.full = info.Err
+		close(w.mu.changed)
+		w.mu.changed = make(chan struct{})
+		w.mu.Unlock()
+		if first {
+			w.log.Error("state: the disk is full: the job's state cannot be flushed, so its checkpoints fail until space is freed (nothing is lost; Pebble retries)", "dir", w.dir, "err", info.Err)
+		}
+		return
 	}
 	w.mu.Lock()
 	was := w.mu.full != nil
-	w.mu.full, w.mu.fails = nil, 0
+	w.mu.full, w.mu.noSpace = nil, 0
 	w.mu.Unlock()
 	if was {
 		w.log.Info("state: disk space is back: the job's state flushes again", "dir", w.dir)
 	}
+}
+
+// compactionEnd ends the pauses after compactions that failed for want of
+// space once one succeeds.
+func (w *flushWatch) compactionEnd(info pebble.CompactionInfo) {
+	if info.Err != nil {
+		return
+	}
+	w.mu.Lock()
+	if w.mu.full == nil {
+		w.mu.noSpace = 0
+	}
+	w.mu.Unlock()
 }
 
 // logFailed records that writing Pebble's log failed with err and returns

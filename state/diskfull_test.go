@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -269,4 +270,55 @@ func TestWriteOnLowSpace(t *testing.T) {
 	full.Store(false)
 	testutil.Eventually(t, time.Minute, func() bool { return sp.Set([]byte("k"), []byte("v")) == nil },
 		"writes refused once space is back")
+}
+
+// A compaction that fails for want of space (Pebble reports it as a
+// background error, as it does a failed flush, but ends no flush) leaves
+// the store writable once space is back: only a flush that fails says that
+// the memtable cannot be written out, and only a flush that succeeds would
+// say otherwise, which a store refusing writes and flushes never gets to.
+func TestCompactionOnFullDisk(t *testing.T) {
+	// full fails the next creation of a table, once: the compaction's
+	// (the memtable is empty, so the compaction flushes nothing first).
+	var full atomic.Bool
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if strings.HasSuffix(op.Path, ".sst") && op.Kind == errorfs.OpCreate && full.CompareAndSwap(true, false) {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	db := mustOpen(t, fs, Options{})
+	defer db.Close()
+	sp := mustSpace(t, db, "w", "0")
+	for round := range 3 {
+		for i := range 100 {
+			if err := sp.Set(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%d.%d", i, round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	err, ok := returns(func() error { return db.pdb.Compact(context.Background(), []byte{0}, []byte{0xff}, false) })
+	if !ok {
+		t.Fatal("a compaction on a full disk does not return")
+	}
+	if full.Load() {
+		t.Fatal("the compaction created no table")
+	}
+	if err != nil {
+		t.Logf("compaction: %v", err) // Pebble may retry it (and succeed)
+	}
+	if err := sp.Set([]byte("k0100"), []byte("v100")); err != nil {
+		t.Fatalf("a write once space is back after a compaction failed for want of it: %v", err)
+	}
+	err, ok = returns(func() error { _, err := db.Checkpoint(1, []byte("one")); return err })
+	if !ok {
+		t.Fatal("a checkpoint once space is back does not return")
+	}
+	if err != nil {
+		t.Fatalf("a checkpoint once space is back after a compaction failed for want of it: %v", err)
+	}
 }
