@@ -18,8 +18,10 @@ import (
 // delivery job has failed; these tests are about what owns what.
 
 // userJob is a job file a user might submit under a channel's job name.
+// It reads the records as bytes: the fixture's streams hold records that
+// are not JSON, which would fail the job while a test compares its state.
 func userJob(name string) []byte {
-	return []byte(`{"name":"` + name + `","source":{"stream":"g"},"sinks":[{"id":"o","log":{}}]}`)
+	return []byte(`{"name":"` + name + `","source":{"stream":"g","format":"bytes"},"sinks":[{"id":"o","log":{}}]}`)
 }
 
 // describeCh returns the fixture channel's status and reason.
