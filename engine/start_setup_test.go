@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"math/rand/v2"
 	"testing"
 
@@ -31,7 +32,7 @@ func (s *waitingSink) OpenState(ctx context.Context, sp *state.Space) error {
 // cancel after StartSetup returned does nothing to the job, which runs to
 // its end.
 func TestStartSetupCanceled(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
+	rng := rand.New(rand.NewPCG(testutil.Seed(t), 4))
 	for _, wait := range []bool{true, false} {
 		shards := makeShards(rng, 1, 20, 3)
 		f := newFeed(shards)
