@@ -3,10 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
-	"github.com/runnel-dev/runnel/internal/testutil"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/runnel-dev/runnel/internal/testutil"
 	"github.com/runnel-dev/runnel/state"
 )
 
