@@ -52,6 +52,8 @@ type Manager struct {
 	// restarting counts the restart attempts under way (autoRestart):
 	// Close waits for them, so that none writes a job after it.
 	restarting sync.WaitGroup
+	// settleFailures counts settlings that failed (SettleFailures).
+	settleFailures atomic.Int64
 
 	mu struct {
 		sync.Mutex

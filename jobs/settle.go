@@ -50,6 +50,12 @@ func (j *Job) isDeleting() bool {
 	return j.mu.deleting
 }
 
+// SettleFailures counts the deletes and replaces of a job that could not
+// settle what its last run staged (its target did not answer, say), since
+// the manager opened: that output was left staged or lost with the job's
+// state.
+func (m *Manager) SettleFailures() int64 { return m.settleFailures.Load() }
+
 // settleHook, when set (by tests), is called as a settling begins.
 var settleHook func(j *Job)
 
@@ -122,6 +128,7 @@ func (m *Manager) settleStaged(ctx context.Context, j *Job) {
 	stop := context.AfterFunc(sctx, cancel)
 	defer stop()
 	if err := m.settle(ctx, j); err != nil {
+		m.settleFailures.Add(1)
 		m.log.Error("what the job's last run staged was not settled before its state went: it is left staged (an S3 sink's objects under its staging prefix)",
 			"job", j.ID, "err", err)
 		return

@@ -232,3 +232,50 @@ func TestDeleteAndCloseWhileTargetPaused(t *testing.T) {
 	waitState(t, m, "b", "running")
 	e.waitRows("b", 20)
 }
+
+// TestDeleteUnsettledIsCounted: a delete whose settling cannot finish (its
+// PostgreSQL paused, the manager closed meanwhile) goes on and is counted
+// in SettleFailures, the figure an operator's alert watches.
+func TestDeleteUnsettledIsCounted(t *testing.T) {
+	e := newBootEnv(t)
+	var failing atomic.Bool
+	cfg := e.cfg
+	cfg.Failpoint = failCommits(&failing)
+	m := startManager(t, cfg)
+	if _, err := m.Submit([]byte(strings.Replace(e.job("a", ""), "every: 100ms", "every: 1h", 1))); err != nil {
+		t.Fatal(err)
+	}
+	e.put("a", 0, 10)
+	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "a") == 10 }) {
+		t.Fatalf("job a read %d records, want 10", sourceRead(t, m, "a"))
+	}
+	failing.Store(true)
+	m.Close() // its final checkpoint is durable, not committed
+
+	resume := e.pause()
+	defer resume()
+	m, err := NewManager(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop("a"); err != nil {
+		t.Fatal(err)
+	}
+	settling := make(chan struct{}, 1)
+	settleHook = func(*Job) { settling <- struct{}{} }
+	defer func() { settleHook = nil }()
+	deleted := make(chan error, 1)
+	go func() { deleted <- m.Delete("a") }()
+	select {
+	case <-settling:
+	case err := <-deleted:
+		t.Fatalf("the delete returned (%v) before it settled", err)
+	}
+	returnsWhilePaused(t, "Close while a delete settles", func() error { m.Close(); return nil })
+	if err := <-deleted; err != nil {
+		t.Fatalf("a delete whose settling was cut short: %v, want it done", err)
+	}
+	if n := m.SettleFailures(); n != 1 {
+		t.Fatalf("SettleFailures = %d, want 1", n)
+	}
+}

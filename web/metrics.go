@@ -24,6 +24,7 @@ type collector struct {
 	ckptEpoch, ckptAge, ckptFailed                   *prometheus.Desc
 	jobWarnings, ckptSkipped                         *prometheus.Desc
 	sinkStalled                                      *prometheus.Desc
+	settleFailed                                     *prometheus.Desc
 }
 
 func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
@@ -54,12 +55,13 @@ func newCollector(st *streams.Store, jm *jobs.Manager) *collector {
 		ckptSkipped:      prometheus.NewDesc("runnel_job_checkpoints_skipped", "Damaged checkpoints the job's last start passed over to restore an older one.", []string{"job"}, nil),
 		ckptFailed:       prometheus.NewDesc("runnel_job_checkpoints_failed", "Checkpoints of the job that failed since it started (the last 20 are listed by the API).", []string{"job"}, nil),
 		sinkStalled:      prometheus.NewDesc("runnel_sink_stalled_calls_total", "Calls of a sink to its target (database, brokers, object store) that waited 5 s or more for an answer, since the server started; one waiting now is listed in the job's warnings.", []string{"job", "sink", "kind"}, nil),
+		settleFailed:     prometheus.NewDesc("runnel_job_settle_failures_total", "Deletes and replaces of a job that could not settle what its last run staged (a target did not answer), since the server started: that output was left staged or lost with the job's state; the log has an ERROR naming the job.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.shardRecords, c.shardTrim, c.shardOpen, c.shardBytes, c.shardRead, c.shardIteratorAge, c.opIn, c.opOut, c.opErrors, c.opSkipped, c.opDead, c.opLate, c.jobWatermarkLag, c.jobRunning,
-		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped, c.sinkStalled} {
+		c.ckptDuration, c.ckptHeld, c.ckptSize, c.ckptEpoch, c.ckptAge, c.ckptFailed, c.jobWarnings, c.ckptSkipped, c.sinkStalled, c.settleFailed} {
 		ch <- d
 	}
 }
@@ -85,6 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.jobs == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(c.settleFailed, prometheus.CounterValue, float64(c.jobs.SettleFailures()))
 	now := time.Now()
 	for _, j := range c.jobs.List() {
 		running := 0.0
