@@ -65,13 +65,13 @@ func (cs *channelSet) startDelivery(rec *channelRec, src []byte) error {
 // A delivery job that is not running (a server killed during an earlier
 // DeleteChannel or UpdateChannel left it stopped; S3 failed it) may
 // leave objects staged: those of a checkpoint it completed and did not
-// publish, and those of an epoch whose checkpoint never completed. The
-// job manager's delete settles them (it publishes the first, deletes the
-// others); a job an earlier version of Runnel left has no mark saying
-// so, and is resumed once before it stops, as its start settles them
-// too. When S3 does not answer (or the stream was deleted) the job is
-// deleted all the same, and its staged objects stay until a channel of
-// the name is created again.
+// publish, and those of an epoch whose checkpoint never completed. It is
+// resumed once before it stops: its start settles them (it publishes the
+// first, deletes the others), as the job manager's delete would too,
+// except for a job an earlier version of Runnel left, which has no mark
+// saying that it may have staged output. When S3 does not answer (or the
+// stream was deleted) the job is deleted all the same, and its staged
+// objects stay until a channel of the name is created again.
 func (h *Handler) deleteDeliveryChannel(r *request) (any, error) {
 	return h.withChannel(r, func(cs *channelSet, rec *channelRec) (any, error) {
 		if err := cs.claim(rec, "DELETING"); err != nil {
