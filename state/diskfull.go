@@ -108,7 +108,7 @@ func (w *flushWatch) backgroundError(err error) {
 }
 
 // flushEnd records whether a flush failed for want of space: while one
-// does, the store refuses writes and starts no flush.
+// does, the store refuses writes and starts no flush, until one succeeds.
 func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 	if info.Err != nil && isNoSpace(info.Err) {
 		w.mu.Lock()
@@ -122,6 +122,12 @@ func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 		}
 		return
 	}
+	if !flushSucceeded(info.Err) {
+		// Failed otherwise (out of descriptors, an I/O error): nothing was
+		// written out, so a store refusing writes goes on refusing them
+		// until a retry succeeds.
+		return
+	}
 	w.mu.Lock()
 	was := w.mu.full != nil
 	w.mu.full, w.mu.noSpace = nil, 0
@@ -130,6 +136,11 @@ func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 		w.log.Info("state: disk space is back: the job's state flushes again", "dir", w.dir)
 	}
 }
+
+// flushSucceeded reports whether a flush that ended with err wrote its
+// memtables out: Pebble ends one that had nothing left to write (no
+// table) with an error of its own, "pebble: empty table".
+func flushSucceeded(err error) bool { return err == nil || err.Error() == "pebble: empty table" }
 
 // compactionEnd ends the pauses after compactions that failed for want of
 // space once one succeeds.
