@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -411,5 +412,31 @@ func TestEmptyFlushSucceeded(t *testing.T) {
 	}
 	if flushSucceeded(syscall.EIO) {
 		t.Fatal("flushSucceeded(EIO) = true")
+	}
+}
+
+// Pebble retries a failed flush at once: every background error, not only
+// one for want of space, is followed by a pause, growing while they go on
+// (an attempt per pause instead of thousands a second, each logged), and
+// back to the shortest once a flush succeeds.
+func TestBackgroundErrorPauses(t *testing.T) {
+	w := newFlushWatch(slog.New(slog.DiscardHandler), vfs.NewMem(), "job")
+	var pauses []time.Duration
+	w.sleep = func(d time.Duration) { pauses = append(pauses, d) }
+	for _, err := range []error{syscall.EMFILE, syscall.EIO, syscall.ENOSPC, syscall.EMFILE} {
+		w.backgroundError(fmt.Errorf("flush: %w", err))
+	}
+	if len(pauses) != 4 {
+		t.Fatalf("pauses after 4 background errors: %v, want 4", pauses)
+	}
+	for i := 1; i < len(pauses); i++ {
+		if pauses[i] <= pauses[i-1] || pauses[i] > maxFlushBackoff {
+			t.Fatalf("pauses %v: want them growing, at most %v", pauses, maxFlushBackoff)
+		}
+	}
+	w.flushEnd(pebble.FlushInfo{})
+	w.backgroundError(syscall.EMFILE)
+	if pauses[4] != pauses[0] {
+		t.Fatalf("pause after a flush succeeded: %v, want the first one's %v", pauses[4], pauses[0])
 	}
 }
