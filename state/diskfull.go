@@ -26,9 +26,9 @@ func isNoSpace(err error) bool {
 
 // maxFlushBackoff bounds the pause after each failed flush or compaction.
 // Pebble tries a failed flush again at once, without a pause, so a full
-// disk (or no file descriptors left) would otherwise keep a core busy with
-// attempts (thousands a second); the pause runs under Pebble's DB mutex, so commits wait for it
-// too, which is why it stays short.
+// disk (or no file descriptors left) would otherwise keep a core busy
+// with attempts (thousands a second); the pause runs under Pebble's DB
+// mutex, so commits wait for it too, which is why it stays short.
 const maxFlushBackoff = 100 * time.Millisecond
 
 // minFreeToSwitchLog is the free space below which flush starts no flush:
