@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -129,5 +130,43 @@ func TestFileCacheGivesBackIdleOnNoFiles(t *testing.T) {
 	}
 	if fs.open != c.stats().Open {
 		t.Fatalf("%d descriptors open, the cache counts %d", fs.open, c.stats().Open)
+	}
+}
+
+func (fs *limitedFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	if err := fs.take(name); err != nil {
+		return nil, err
+	}
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+// TestStoreGivesBackIdleOnNoFiles: a put and a read that need descriptors
+// when every one is held by idle handles of the file cache (read handles
+// of the shard's segments) get some of them back and succeed.
+func TestStoreGivesBackIdleOnNoFiles(t *testing.T) {
+	checkGoroutines(t)
+	fs := &limitedFS{FS: vfs.NewMem(), limit: 1 << 20}
+	s := openMem(t, fs, Options{MaxOpenFiles: 100, SegmentBytes: 200, PrefillBytes: -1})
+	defer s.Close()
+	mustCreate(t, s, "n", 1)
+	data := make([]byte, 150) // each put fills a segment: the next rolls
+	for range 4 {
+		if _, err := s.Put(context.Background(), "n", []PutRecord{{PartitionKey: "k", Data: data}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs := readShard(t, s, "n", ShardID(0), 10); len(recs) != 4 {
+		t.Fatalf("read %d records, want 4", len(recs))
+	}
+	fs.mu.Lock()
+	// Every descriptor in use, most by idle read handles, and one fewer
+	// than now.
+	fs.limit = fs.open - 1
+	fs.mu.Unlock()
+	if _, err := s.Put(context.Background(), "n", []PutRecord{{PartitionKey: "k", Data: data}}); err != nil {
+		t.Fatalf("a put with every descriptor held by idle handles: %v", err)
+	}
+	if recs := readShard(t, s, "n", ShardID(0), 10); len(recs) != 5 {
+		t.Fatalf("read %d records, want 5", len(recs))
 	}
 }
