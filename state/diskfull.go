@@ -24,11 +24,11 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// maxFlushBackoff bounds the pause after each failed flush for want of
-// space. Pebble tries a failed flush again at once, without a pause, so a
-// full disk would otherwise keep a core busy with attempts (thousands a
-// second); the pause runs under Pebble's DB mutex, so commits wait for it
-// too, which is why it stays short.
+// maxFlushBackoff bounds the pause after each failed flush or compaction.
+// Pebble tries a failed flush again at once, without a pause, so a full
+// disk (or no file descriptors left) would otherwise keep a core busy
+// with attempts (thousands a second); the pause runs under Pebble's DB
+// mutex, so commits wait for it too, which is why it stays short.
 const maxFlushBackoff = 100 * time.Millisecond
 
 // minFreeToSwitchLog is the free space below which flush starts no flush:
@@ -43,6 +43,8 @@ type flushWatch struct {
 	log *slog.Logger
 	dir string
 	fs  vfs.FS
+	// sleep pauses after a background error (time.Sleep).
+	sleep func(time.Duration)
 
 	// free caches the free space of dir's file system for writes, read
 	// at most every freeCheckEvery (a statfs per write would cost more
@@ -56,9 +58,9 @@ type flushWatch struct {
 
 	mu struct {
 		sync.Mutex
-		full    error         // the last flush's no-space error; nil once one succeeds
-		noSpace int           // consecutive no-space background errors
-		changed chan struct{} // closed and replaced when full is set
+		full     error         // the last flush's no-space error; nil once one succeeds
+		failures int           // consecutive background errors
+		changed  chan struct{} // closed and replaced when full is set
 		// wal is the error of a write of Pebble's log that failed. Pebble
 		// keeps it until the store is reopened and panics when it next
 		// switches logs (a full memtable, a flush), so the DB takes no
@@ -68,7 +70,7 @@ type flushWatch struct {
 }
 
 func newFlushWatch(log *slog.Logger, fs vfs.FS, dir string) *flushWatch {
-	w := &flushWatch{log: log, dir: dir, fs: fs}
+	w := &flushWatch{log: log, dir: dir, fs: fs, sleep: time.Sleep}
 	w.mu.changed = make(chan struct{})
 	return w
 }
@@ -82,33 +84,33 @@ func (w *flushWatch) listener() *pebble.EventListener {
 	}
 }
 
-// backgroundError logs Pebble's background errors. One for want of space
-// is a flush's (flushEnd recorded it) or a compaction's, which Pebble
-// retries as well; it is followed by a pause (Pebble would retry at once).
-// A compaction's does not make the store refuse writes: only a flush
-// that fails says the memtable cannot be written out, and only one that
-// succeeds would clear it, which a store refusing writes and flushes
-// never gets to (writable's check of the free space still guards the
-// log).
+// backgroundError logs Pebble's background errors and pauses after each:
+// Pebble retries a failed flush or compaction at once, so a cause that
+// lasts (a full disk, no file descriptors left, a failing device) would
+// otherwise keep a core busy with attempts. One for want of space is a
+// flush's (flushEnd recorded it) or a compaction's. A compaction's does
+// not make the store refuse writes: only a flush that fails says the
+// memtable cannot be written out, and only one that succeeds would clear
+// it, which a store refusing writes and flushes never gets to (writable's
+// check of the free space still guards the log).
 func (w *flushWatch) backgroundError(err error) {
-	if !isNoSpace(err) {
-		w.log.Error("pebble: background error: " + err.Error())
-		return
-	}
 	w.mu.Lock()
 	flushing := w.mu.full != nil
-	w.mu.noSpace++
-	first := w.mu.noSpace == 1
-	pause := min(time.Millisecond<<min(w.mu.noSpace, 10), maxFlushBackoff)
+	w.mu.failures++
+	n := w.mu.failures
+	pause := min(time.Millisecond<<min(n, 10), maxFlushBackoff)
 	w.mu.Unlock()
-	if first && !flushing {
+	switch {
+	case !isNoSpace(err):
+		w.log.Error("pebble: background error: "+err.Error(), "consecutive", n)
+	case n == 1 && !flushing:
 		w.log.Error("state: the disk is full: a compaction of the job's state failed (Pebble retries it)", "dir", w.dir, "err", err)
 	}
-	time.Sleep(pause)
+	w.sleep(pause)
 }
 
 // flushEnd records whether a flush failed for want of space: while one
-// does, the store refuses writes and starts no flush.
+// does, the store refuses writes and starts no flush, until one succeeds.
 func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 	if info.Err != nil && isNoSpace(info.Err) {
 		w.mu.Lock()
@@ -122,24 +124,35 @@ func (w *flushWatch) flushEnd(info pebble.FlushInfo) {
 		}
 		return
 	}
+	if !flushSucceeded(info.Err) {
+		// Failed otherwise (out of descriptors, an I/O error): nothing was
+		// written out, so a store refusing writes goes on refusing them
+		// until a retry succeeds.
+		return
+	}
 	w.mu.Lock()
 	was := w.mu.full != nil
-	w.mu.full, w.mu.noSpace = nil, 0
+	w.mu.full, w.mu.failures = nil, 0
 	w.mu.Unlock()
 	if was {
 		w.log.Info("state: disk space is back: the job's state flushes again", "dir", w.dir)
 	}
 }
 
-// compactionEnd ends the pauses after compactions that failed for want of
-// space once one succeeds.
+// flushSucceeded reports whether a flush that ended with err wrote its
+// memtables out: Pebble ends one that had nothing left to write (no
+// table) with an error of its own, "pebble: empty table".
+func flushSucceeded(err error) bool { return err == nil || err.Error() == "pebble: empty table" }
+
+// compactionEnd ends the pauses after failed compactions once one
+// succeeds.
 func (w *flushWatch) compactionEnd(info pebble.CompactionInfo) {
 	if info.Err != nil {
 		return
 	}
 	w.mu.Lock()
 	if w.mu.full == nil {
-		w.mu.noSpace = 0
+		w.mu.failures = 0
 	}
 	w.mu.Unlock()
 }

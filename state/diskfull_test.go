@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
@@ -320,5 +322,121 @@ func TestCompactionOnFullDisk(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("a checkpoint once space is back after a compaction failed for want of it: %v", err)
+	}
+}
+
+// A flush that failed for want of space and is then retried and fails
+// for another reason (out of descriptors, an I/O error) has still written
+// nothing out: the store keeps refusing writes, and takes them again once
+// a flush succeeds.
+func TestFlushFailingOtherwiseOnFullDisk(t *testing.T) {
+	const (
+		ok = iota
+		noSpace
+		ioError
+	)
+	var mode atomic.Int32
+	var ioErrors atomic.Int64
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !strings.HasSuffix(op.Path, ".sst") || op.Kind != errorfs.OpCreate {
+			return nil
+		}
+		switch mode.Load() {
+		case noSpace:
+			return syscall.ENOSPC
+		case ioError:
+			ioErrors.Add(1)
+			return syscall.EIO
+		}
+		return nil
+	}))
+	db := mustOpen(t, fs, Options{})
+	stuck := false
+	defer func() {
+		if !stuck {
+			db.Close()
+		}
+	}()
+	sp := mustSpace(t, db, "w", "0")
+	for i := range 100 {
+		if err := sp.Set(fmt.Appendf(nil, "k%04d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mode.Store(noSpace)
+	err, returned := returns(db.Flush)
+	if stuck = !returned; stuck {
+		t.Fatal("Flush waits for the disk to have room instead of failing")
+	}
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Flush on a full disk: %v, want ErrDiskFull", err)
+	}
+	mode.Store(ioError)
+	// Flushes run one at a time: a second failed attempt starts only once
+	// the first has ended (and been reported).
+	testutil.Eventually(t, time.Minute, func() bool { return ioErrors.Load() >= 2 }, "Pebble does not retry its flush")
+	if err := sp.Set([]byte("k0100"), []byte("v")); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a write while the memtable still cannot be flushed (the retry failed otherwise): %v, want ErrDiskFull", err)
+	}
+	mode.Store(ok)
+	testutil.Eventually(t, time.Minute, func() bool { return sp.Set([]byte("k0100"), []byte("v")) == nil },
+		"writes refused once a flush succeeds")
+}
+
+// Pebble ends a flush that had nothing left to write (a set and its
+// single delete cancel out) with an error of its own: flushSucceeded
+// knows it, so such a flush clears a full disk as any successful one does.
+func TestEmptyFlushSucceeded(t *testing.T) {
+	var errs []error
+	pdb, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), EventListener: &pebble.EventListener{
+		FlushEnd: func(info pebble.FlushInfo) { errs = append(errs, info.Err) },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	if err := pdb.Set([]byte("k"), []byte("v"), pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	if err := pdb.SingleDelete([]byte("k"), pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	if err := pdb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 1 || errs[0] == nil {
+		t.Fatalf("flush ends %v, want one with Pebble's empty table error", errs)
+	}
+	if !flushSucceeded(errs[0]) {
+		t.Fatalf("flushSucceeded(%v) = false for a flush that wrote its memtable out", errs[0])
+	}
+	if flushSucceeded(syscall.EIO) {
+		t.Fatal("flushSucceeded(EIO) = true")
+	}
+}
+
+// Pebble retries a failed flush at once: every background error, not only
+// one for want of space, is followed by a pause, growing while they go on
+// (an attempt per pause instead of thousands a second, each logged), and
+// back to the shortest once a flush succeeds.
+func TestBackgroundErrorPauses(t *testing.T) {
+	w := newFlushWatch(slog.New(slog.DiscardHandler), vfs.NewMem(), "job")
+	var pauses []time.Duration
+	w.sleep = func(d time.Duration) { pauses = append(pauses, d) }
+	for _, err := range []error{syscall.EMFILE, syscall.EIO, syscall.ENOSPC, syscall.EMFILE} {
+		w.backgroundError(fmt.Errorf("flush: %w", err))
+	}
+	if len(pauses) != 4 {
+		t.Fatalf("pauses after 4 background errors: %v, want 4", pauses)
+	}
+	for i := 1; i < len(pauses); i++ {
+		if pauses[i] <= pauses[i-1] || pauses[i] > maxFlushBackoff {
+			t.Fatalf("pauses %v: want them growing, at most %v", pauses, maxFlushBackoff)
+		}
+	}
+	w.flushEnd(pebble.FlushInfo{})
+	w.backgroundError(syscall.EMFILE)
+	if pauses[4] != pauses[0] {
+		t.Fatalf("pause after a flush succeeded: %v, want the first one's %v", pauses[4], pauses[0])
 	}
 }

@@ -68,12 +68,11 @@ func (c *fileCache) acquire(path string, write bool) (*cachedFile, error) {
 	}
 	// Open outside the lock: it is a system call, and two callers racing
 	// for the same file both opening it is harmless (one handle is closed).
-	var f vfs.File
-	var err error
-	if write {
-		f, err = c.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
-	} else {
-		f, err = c.fs.Open(path)
+	f, err := c.open(path, write)
+	if err != nil && isOutOfFiles(err) && c.shed(shedOnNoFiles) > 0 {
+		// The process has no descriptors left: idle handles of the cache
+		// give theirs back, and the open is tried again once.
+		f, err = c.open(path, write)
 	}
 	if err != nil {
 		return nil, err
@@ -129,24 +128,63 @@ func (c *fileCache) release(cf *cachedFile) {
 	closeAll(victims)
 }
 
+func (c *fileCache) open(path string, write bool) (vfs.File, error) {
+	if write {
+		return c.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	}
+	return c.fs.Open(path)
+}
+
 // evictLocked unlinks unpinned handles, oldest first, until the cache is
 // within its capacity, and returns them for closing outside the lock.
 func (c *fileCache) evictLocked() []vfs.File {
 	var out []vfs.File
 	for c.mu.open > c.cap {
-		e := c.mu.lru.Back()
-		if e == nil {
+		f := c.unlinkOldestLocked()
+		if f == nil {
 			break
 		}
-		cf := e.Value.(*cachedFile)
-		c.mu.lru.Remove(e)
-		cf.elem = nil
-		delete(c.mu.files, cf.key)
-		c.mu.open--
-		c.mu.evicted++
-		out = append(out, cf.f)
+		out = append(out, f)
 	}
 	return out
+}
+
+// shedOnNoFiles is how many idle handles an open that found no file
+// descriptors left closes before it tries again.
+const shedOnNoFiles = 8
+
+// shed closes up to n unpinned handles, oldest first, and returns how
+// many it closed.
+func (c *fileCache) shed(n int) int {
+	var out []vfs.File
+	c.mu.Lock()
+	for len(out) < n {
+		f := c.unlinkOldestLocked()
+		if f == nil {
+			break
+		}
+		out = append(out, f)
+	}
+	c.mu.Unlock()
+	closeAll(out)
+	return len(out)
+}
+
+// unlinkOldestLocked unlinks the least recently used unpinned handle and
+// returns its file for closing outside the lock, or nil when every handle
+// is pinned.
+func (c *fileCache) unlinkOldestLocked() vfs.File {
+	e := c.mu.lru.Back()
+	if e == nil {
+		return nil
+	}
+	cf := e.Value.(*cachedFile)
+	c.mu.lru.Remove(e)
+	cf.elem = nil
+	delete(c.mu.files, cf.key)
+	c.mu.open--
+	c.mu.evicted++
+	return cf.f
 }
 
 // drop forgets path's handles (both modes): they are closed now, or when

@@ -159,7 +159,7 @@ func NewGuard(lim Limits, log *slog.Logger) *Guard {
 		metricBytes:    prometheus.NewDesc("runnel_http_inflight_bytes", "Request body bytes held by requests under way (capped by --max-inflight).", nil, nil),
 		metricRefus:    prometheus.NewDesc("runnel_http_refused_total", "Requests and connections refused by a limit, by reason.", []string{"reason"}, nil),
 		metricTimeouts: prometheus.NewDesc("runnel_http_body_timeouts_total", "Request bodies that did not arrive within --body-timeout.", nil, nil),
-		metricAccept:   prometheus.NewDesc("runnel_http_accept_errors_total", "Failed accepts (such as too many open files), each followed by a backoff.", nil, nil),
+		metricAccept:   prometheus.NewDesc("runnel_http_accept_errors_total", "Failed accepts (such as too many open files); the server backs off after one, or answers a waiting connection 503 with a descriptor it keeps in reserve.", nil, nil),
 	}
 }
 
@@ -363,24 +363,27 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
+		counted := false // err is a failed accept counted already
 		if err != nil && outOfFiles(err) {
+			l.g.acceptErrors.Add(1)
 			var shed bool
 			if c, shed, err = l.acceptWithReserve(); shed {
-				l.g.acceptErrors.Add(1)
 				if backoff == 0 {
 					backoff = minAcceptBackoff
 					l.g.log.Error("out of file descriptors: connections are answered 503 until some are freed (raise the open-file limit, or lower --max-conns or --max-open-files)")
 				}
 				continue // the next waiting connection, at once
 			} else if c == nil && err == nil {
-				err = syscall.EMFILE // no reserve held: back off
+				err, counted = syscall.EMFILE, true // no reserve held: back off
 			}
 		}
 		if err != nil {
 			if !acceptRetriable(err) {
 				return nil, err
 			}
-			l.g.acceptErrors.Add(1)
+			if !counted {
+				l.g.acceptErrors.Add(1)
+			}
 			if backoff == 0 {
 				backoff = minAcceptBackoff
 				l.g.log.Error("accepting connections failed; backing off until it works again (raise the open-file limit, or lower --max-conns or --max-open-files)", "err", err)
