@@ -238,13 +238,7 @@ func TestBootStartFailureRestartsByStrategy(t *testing.T) {
 func TestStopDeleteReplaceDuringBootStart(t *testing.T) {
 	e := newBootEnv(t)
 	m := startManager(t, e.cfg)
-	for _, id := range []string{"a", "b"} {
-		if _, err := m.Submit([]byte(e.job(id, ""))); err != nil {
-			t.Fatal(err)
-		}
-		e.put(id, 0, 10)
-		e.waitRows(id, 10)
-	}
+	e.submitWritten(t, m, "a", "b")
 	m.Close()
 
 	resume := e.pause()

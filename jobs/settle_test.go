@@ -48,20 +48,30 @@ func failCommits(on *atomic.Bool) func(string) error {
 	}
 }
 
-// TestDeleteWhileStartingSettlesPostgres: jobs whose last run left a
-// completed checkpoint's rows staged (its commit cut short) are found
-// running when the manager opens, with their PostgreSQL paused, and are
-// stopped while they start; one is deleted, the other replaced by a job
-// writing another table. The delete and the replace settle what the runs
-// staged once the cluster answers: each table holds every row of its
-// job's checkpoint, once, and the replacement writes its own.
-func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
-	e := newBootEnv(t)
+// submitWritten submits e's jobs ids and waits until each wrote the 10
+// rows put into its stream.
+func (e *bootEnv) submitWritten(t *testing.T, m *Manager, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := m.Submit([]byte(e.job(id, ""))); err != nil {
+			t.Fatal(err)
+		}
+		e.put(id, 0, 10)
+		e.waitRows(id, 10)
+	}
+}
+
+// stagedAtClose runs e's jobs ids (checkpoints hourly) until each read the
+// 10 records put into its stream, then closes their manager with a
+// failpoint failing the commits: each job's final checkpoint is durable,
+// its output staged and not committed.
+func stagedAtClose(t *testing.T, e *bootEnv, ids ...string) {
+	t.Helper()
 	var failing atomic.Bool
 	cfg := e.cfg
 	cfg.Failpoint = failCommits(&failing)
 	m := startManager(t, cfg)
-	for _, id := range []string{"a", "b"} {
+	for _, id := range ids {
 		if _, err := m.Submit([]byte(strings.Replace(e.job(id, ""), "every: 100ms", "every: 1h", 1))); err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +81,35 @@ func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
 		}
 	}
 	failing.Store(true)
-	m.Close() // their final checkpoints are durable, not committed
+	m.Close()
+}
+
+// openStarting opens a manager on e's configuration (its target paused)
+// and checks that each of the jobs ids is starting.
+func openStarting(t *testing.T, e *bootEnv, ids ...string) *Manager {
+	t.Helper()
+	m, err := NewManager(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if s, r := jobState(m, id); s != StateStarting {
+			t.Fatalf("job %s is %s (%s), want starting", id, s, r)
+		}
+	}
+	return m
+}
+
+// TestDeleteWhileStartingSettlesPostgres: jobs whose last run left a
+// completed checkpoint's rows staged (its commit cut short) are found
+// running when the manager opens, with their PostgreSQL paused, and are
+// stopped while they start; one is deleted, the other replaced by a job
+// writing another table. The delete and the replace settle what the runs
+// staged once the cluster answers: each table holds every row of its
+// job's checkpoint, once, and the replacement writes its own.
+func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
+	e := newBootEnv(t)
+	stagedAtClose(t, e, "a", "b")
 	for _, id := range []string{"a", "b"} {
 		if n := len(e.rows(id)); n != 0 {
 			t.Fatalf("table %s holds %d rows before the restart, want none (the commit was cut short)", id, n)
@@ -79,15 +117,9 @@ func TestDeleteWhileStartingSettlesPostgres(t *testing.T) {
 	}
 
 	resume := e.pause()
-	m, err := NewManager(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openStarting(t, e, "a", "b")
 	defer m.Close()
 	for _, id := range []string{"a", "b"} {
-		if s, r := jobState(m, id); s != StateStarting {
-			t.Fatalf("job %s is %s (%s), want starting", id, s, r)
-		}
 		if err := m.Stop(id); err != nil {
 			t.Fatal(err)
 		}
@@ -196,25 +228,11 @@ checkpoint: {every: 1h}
 func TestDeleteAndCloseWhileTargetPaused(t *testing.T) {
 	e := newBootEnv(t)
 	m := startManager(t, e.cfg)
-	for _, id := range []string{"a", "b"} {
-		if _, err := m.Submit([]byte(e.job(id, ""))); err != nil {
-			t.Fatal(err)
-		}
-		e.put(id, 0, 10)
-		e.waitRows(id, 10)
-	}
+	e.submitWritten(t, m, "a", "b")
 	m.Close()
 
 	resume := e.pause()
-	m, err := NewManager(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"a", "b"} {
-		if s, r := jobState(m, id); s != StateStarting {
-			t.Fatalf("job %s is %s (%s), want starting", id, s, r)
-		}
-	}
+	m = openStarting(t, e, "a", "b")
 	if err := m.Stop("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -238,19 +256,7 @@ func TestDeleteAndCloseWhileTargetPaused(t *testing.T) {
 // in SettleFailures, the figure an operator's alert watches.
 func TestDeleteUnsettledIsCounted(t *testing.T) {
 	e := newBootEnv(t)
-	var failing atomic.Bool
-	cfg := e.cfg
-	cfg.Failpoint = failCommits(&failing)
-	m := startManager(t, cfg)
-	if _, err := m.Submit([]byte(strings.Replace(e.job("a", ""), "every: 100ms", "every: 1h", 1))); err != nil {
-		t.Fatal(err)
-	}
-	e.put("a", 0, 10)
-	if !testutil.Within(30*time.Second, func() bool { return sourceRead(t, m, "a") == 10 }) {
-		t.Fatalf("job a read %d records, want 10", sourceRead(t, m, "a"))
-	}
-	failing.Store(true)
-	m.Close() // its final checkpoint is durable, not committed
+	stagedAtClose(t, e, "a")
 
 	resume := e.pause()
 	defer resume()
